@@ -1,0 +1,43 @@
+# The README's two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= development.ini
+
+.PHONY: run test system-deps bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+
+# Re-install when the packaging changes.
+$(VENV)/.stamp-run: setup.py $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[postgresql,s3]'
+	touch $@
+
+$(VENV)/.stamp-test: setup.py $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,postgresql,s3]'
+	touch $@
+
+# PostGIS for the PostgreSQL server the tests start (exact OData.CSC.Intersects in SQL).
+# Installed from Debian's packages when missing and we may install; otherwise the tests say so.
+system-deps:
+	@if [ ! -f /usr/share/postgresql/15/extension/postgis.control ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing PostGIS for PostgreSQL 15"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-postgis-3 >/dev/null) || echo "PostGIS install failed"; \
+	fi
+
+run: $(VENV)/.stamp-run
+	mkdir -p var/archive
+	$(BIN)/proseo-odata -c $(CONFIG) initdb
+	$(BIN)/proseo-odata -c $(CONFIG) demo-data
+	$(BIN)/pserve $(CONFIG)
+
+test: $(VENV)/.stamp-test system-deps
+	$(BIN)/pytest
+
+bench: $(VENV)/.stamp-test
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var build dist *.egg-info

@@ -1,0 +1,1 @@
+"""OData grammar files, installed as the package ``proseo_odata.grammars``."""

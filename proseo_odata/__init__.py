@@ -1,0 +1,1 @@
+"""proseo-odata: the framework-agnostic core of the PRIP and ODIP services."""

@@ -1,0 +1,1 @@
+"""Pyramid/Cornice web application serving PRIP and ODIP."""
