@@ -1,0 +1,86 @@
+"""HTTP byte ranges (RFC 9110, section 14), independent of any web framework.
+
+The download view asks :func:`parse_range` what to serve for a ``Range`` header and a file
+size. Only what the contract needs is modelled: one range of the ``bytes`` unit.
+
+* ``bytes=A-B``  bytes A..B inclusive; B past the end is clamped to the last byte.
+* ``bytes=N-``   from N to the end (resumed downloads).
+* ``bytes=-N``   the last N bytes; N larger than the file means the whole file.
+
+What is *not* a single satisfiable range:
+
+* no header, another unit, a syntax error, or several ranges -> :data:`IGNORE`: the server
+  answers the whole file with ``200`` (RFC 9110 14.2 allows ignoring ``Range``; we never
+  build ``multipart/byteranges``);
+* a well-formed single range that starts at or beyond the end of the file (or ``bytes=-0``, or
+  any range of an empty file) -> :data:`UNSATISFIABLE`: ``416`` with ``Content-Range: bytes */size``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["ByteRange", "IGNORE", "UNSATISFIABLE", "parse_range"]
+
+_SINGLE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """A satisfiable range: ``start`` and ``end`` are inclusive byte offsets."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+    def content_range(self, size: int) -> str:
+        """The ``Content-Range`` header value of a ``206`` answer."""
+        return f"bytes {self.start}-{self.end}/{size}"
+
+
+class _Outcome:
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+
+IGNORE = _Outcome("IGNORE")
+UNSATISFIABLE = _Outcome("UNSATISFIABLE")
+
+
+def parse_range(header: str | None, size: int):
+    """Return a :class:`ByteRange`, :data:`IGNORE` or :data:`UNSATISFIABLE`.
+
+    ``header`` is the raw ``Range`` header value (``None`` when absent), ``size`` the file
+    size in bytes.
+    """
+    if header is None or not header.strip():
+        return IGNORE
+    if "," in header:
+        return IGNORE  # several ranges: answer the whole representation
+    match = _SINGLE.match(header)
+    if not match:
+        return IGNORE
+    first, last = match.groups()
+    if not first and not last:
+        return IGNORE
+    if not first:  # suffix range: the last N bytes
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return UNSATISFIABLE
+        return ByteRange(max(0, size - suffix), size - 1)
+    start = int(first)
+    if last:
+        end = int(last)
+        if end < start:
+            return IGNORE  # syntactically invalid range spec (RFC 9110 14.1.1)
+    else:
+        end = size - 1
+    if start >= size:
+        return UNSATISFIABLE
+    return ByteRange(start, min(end, size - 1))

@@ -1,0 +1,44 @@
+"""The Range header table (RFC 9110 section 14) for a 1000-byte file."""
+import pytest
+
+from proseo_odata.archive.ranges import IGNORE, UNSATISFIABLE, ByteRange, parse_range
+
+SIZE = 1000
+
+
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (None, IGNORE),
+        ("", IGNORE),
+        ("bytes=0-1023", ByteRange(0, 999)),
+        ("bytes=0-99", ByteRange(0, 99)),
+        ("bytes=10-10", ByteRange(10, 10)),
+        ("bytes=500-", ByteRange(500, 999)),
+        ("bytes=999-", ByteRange(999, 999)),
+        ("bytes=-100", ByteRange(900, 999)),
+        ("bytes=-5000", ByteRange(0, 999)),
+        ("BYTES = 1 - 2", ByteRange(1, 2)),
+        ("bytes=1000-", UNSATISFIABLE),
+        ("bytes=1000-2000", UNSATISFIABLE),
+        ("bytes=-0", UNSATISFIABLE),
+        ("bytes=5-1", IGNORE),
+        ("bytes=-", IGNORE),
+        ("bytes=0-1,5-9", IGNORE),
+        ("items=0-5", IGNORE),
+        ("bytes=a-b", IGNORE),
+    ],
+)
+def test_parse_range(header, expected):
+    assert parse_range(header, SIZE) == expected
+
+
+def test_empty_file_has_no_satisfiable_range():
+    assert parse_range("bytes=0-", 0) is UNSATISFIABLE
+    assert parse_range("bytes=-10", 0) is UNSATISFIABLE
+
+
+def test_content_range_and_length():
+    byte_range = parse_range("bytes=0-1023", 5000)
+    assert byte_range.length == 1024
+    assert byte_range.content_range(5000) == "bytes 0-1023/5000"
