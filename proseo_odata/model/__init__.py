@@ -1,0 +1,41 @@
+"""The domain model: enums with ESA's literal values and plain dataclasses.
+
+Import from here: ``from proseo_odata.model import Product, OrderStatus, hash_password``.
+"""
+from .entities import (
+    INT64_MAX,
+    INT64_MIN,
+    NEVER,
+    PRODUCT_TYPE_ATTRIBUTE,
+    UTC,
+    Attribute,
+    Checksum,
+    Mission,
+    OutboxMessage,
+    Product,
+    ProductionOrder,
+    Subscription,
+    User,
+    Workflow,
+    WorkflowOption,
+    as_utc,
+    utcnow,
+)
+from .enums import (
+    AttributeType,
+    OptionType,
+    OrderStatus,
+    ProductionType,
+    Role,
+    SubscriptionStatus,
+    VisibilityClass,
+)
+from .passwords import hash_password, verify_password
+
+__all__ = [
+    "INT64_MAX", "INT64_MIN", "NEVER", "PRODUCT_TYPE_ATTRIBUTE", "UTC",
+    "Attribute", "AttributeType", "Checksum", "Mission", "OptionType", "OrderStatus",
+    "OutboxMessage", "Product", "ProductionOrder", "ProductionType", "Role", "Subscription",
+    "SubscriptionStatus", "User", "VisibilityClass", "Workflow", "WorkflowOption",
+    "as_utc", "hash_password", "utcnow", "verify_password",
+]
