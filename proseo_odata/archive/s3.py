@@ -1,0 +1,213 @@
+"""Product files in an S3-compatible object store (AWS S3, MinIO, Ceph RGW, ...).
+
+Settings (all under ``proseo.archive.s3.``):
+
+``bucket`` (required), ``prefix`` (key prefix, default empty), ``endpoint_url`` (for non-AWS
+stores), ``region``, ``access_key`` / ``secret_key`` (else boto3's usual credential chain),
+``presign`` (bool: downloads answer ``307`` to a pre-signed URL instead of streaming through),
+``presign_expiry`` (seconds, default 3600), ``part_size`` (multipart part size in bytes,
+default 8 MiB; S3 requires at least 5 MiB for all but the last part).
+
+Uploads read the source once, computing MD5 and SHA-256 while sending; files larger than one
+part go up as a multipart upload, so at most one part is held in memory. Reads are ranged
+``GetObject`` calls whose body is streamed in chunks.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+PREFIX = "proseo.archive.s3."
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+MIN_PART_SIZE = 5 * 1024 * 1024
+CHUNK_SIZE = 1024 * 1024
+
+
+def _as_bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    presign: bool = False
+    presign_expiry: int = 3600
+    part_size: int = DEFAULT_PART_SIZE
+
+    @classmethod
+    def from_settings(cls, settings) -> "S3Settings":
+        def get(name, default=None):
+            value = settings.get(PREFIX + name, default)
+            return value if value not in ("",) else default
+
+        bucket = get("bucket")
+        if not bucket:
+            raise ValueError(f"setting {PREFIX}bucket is required for the S3 archive")
+        part_size = int(get("part_size", DEFAULT_PART_SIZE))
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"{PREFIX}part_size must be at least {MIN_PART_SIZE} bytes")
+        return cls(
+            bucket=bucket,
+            prefix=(get("prefix", "") or "").strip("/"),
+            endpoint_url=get("endpoint_url"),
+            region=get("region"),
+            access_key=get("access_key"),
+            secret_key=get("secret_key"),
+            presign=_as_bool(get("presign", False)),
+            presign_expiry=int(get("presign_expiry", 3600)),
+            part_size=part_size,
+        )
+
+
+class S3Archive:
+    """The archive contract on an S3 bucket (see :mod:`proseo_odata.archive`)."""
+
+    def __init__(self, config: S3Settings, client=None):
+        self.config = config
+        self.client = client or boto3.client(
+            "s3",
+            endpoint_url=config.endpoint_url,
+            region_name=config.region,
+            aws_access_key_id=config.access_key,
+            aws_secret_access_key=config.secret_key,
+            config=Config(signature_version="s3v4", retries={"max_attempts": 3, "mode": "standard"}),
+        )
+
+    @property
+    def bucket(self) -> str:
+        return self.config.bucket
+
+    @property
+    def presign(self) -> bool:
+        return self.config.presign
+
+    def object_key(self, key: str) -> str:
+        key = key.lstrip("/")
+        return f"{self.config.prefix}/{key}" if self.config.prefix else key
+
+    # -- writing ---------------------------------------------------------------------------
+    def put_stream(self, key: str, stream, content_type: str | None = None):
+        """Upload ``stream`` (a binary file object) to ``key``; return (size, md5, sha256) hex."""
+        md5, sha256 = hashlib.md5(), hashlib.sha256()
+        extra = {"ContentType": content_type} if content_type else {}
+        object_key = self.object_key(key)
+        part_size = self.config.part_size
+        first = _read_exactly(stream, part_size)
+        md5.update(first)
+        sha256.update(first)
+        if len(first) < part_size:  # fits in one request
+            self.client.put_object(Bucket=self.bucket, Key=object_key, Body=first, **extra)
+            return len(first), md5.hexdigest(), sha256.hexdigest()
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=object_key, **extra)
+        upload_id = upload["UploadId"]
+        parts, size, number, chunk = [], 0, 1, first
+        try:
+            while chunk:
+                answer = self.client.upload_part(
+                    Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number, Body=chunk
+                )
+                parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                size += len(chunk)
+                number += 1
+                chunk = _read_exactly(stream, part_size)
+                md5.update(chunk)
+                sha256.update(chunk)
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=object_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key, UploadId=upload_id)
+            raise
+        return size, md5.hexdigest(), sha256.hexdigest()
+
+    def put_file(self, key: str, path, content_type: str | None = None):
+        with open(path, "rb") as stream:
+            return self.put_stream(key, stream, content_type)
+
+    # -- reading ---------------------------------------------------------------------------
+    def iter_range(self, key: str, start: int = 0, length: int | None = None, chunk_size: int = CHUNK_SIZE):
+        """Yield the bytes ``start .. start+length-1`` (to the end when ``length`` is None)."""
+        if length == 0:
+            return
+        request = {"Bucket": self.bucket, "Key": self.object_key(key)}
+        if start or length is not None:
+            end = "" if length is None else str(start + length - 1)
+            request["Range"] = f"bytes={start}-{end}"
+        try:
+            body = self.client.get_object(**request)["Body"]
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise FileNotFoundError(key) from exc
+            raise
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if _is_missing(exc):
+                return False
+            raise
+        return True
+
+    def size(self, key: str) -> int:
+        try:
+            answer = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise FileNotFoundError(key) from exc
+            raise
+        return int(answer["ContentLength"])
+
+    def delete(self, key: str) -> bool:
+        """Remove the object; True when it existed. Deleting a missing key is not an error."""
+        existed = self.exists(key)
+        self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+        return existed
+
+    def presigned_url(self, key: str, filename: str | None = None, content_type: str | None = None) -> str:
+        params = {"Bucket": self.bucket, "Key": self.object_key(key)}
+        if filename:
+            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        if content_type:
+            params["ResponseContentType"] = content_type
+        return self.client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=self.config.presign_expiry
+        )
+
+
+def _read_exactly(stream, size: int) -> bytes:
+    """Read up to ``size`` bytes, looping over short reads (pipes, sockets)."""
+    pieces, wanted = [], size
+    while wanted > 0:
+        piece = stream.read(wanted)
+        if not piece:
+            break
+        pieces.append(piece)
+        wanted -= len(piece)
+    return b"".join(pieces)
+
+
+def _is_missing(exc: ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+def load_from_config(settings) -> S3Archive:
+    """Build the S3 archive from a plain settings mapping (the .ini's ``[app:main]`` section)."""
+    return S3Archive(S3Settings.from_settings(settings))
