@@ -1,0 +1,1 @@
+"""On-demand production: workflow definitions, processors, and the worker engine."""

@@ -1,0 +1,229 @@
+"""The external-command processor: runs a mission's executable on the input product.
+
+Processor configuration (``processor_config``):
+
+``command`` (required)
+    the argument list, each item a template. Placeholders: ``{input}`` (input file path),
+    ``{input_name}`` (the input product's name), ``{output_dir}`` (an empty folder where the
+    command writes its output files), ``{scratch}`` (the run's scratch folder),
+    ``{option:Name}`` (the value of workflow option ``Name``), ``{python}`` (the interpreter
+    running proseo-odata, handy for ``["{python}", "-m", "my_mission.processor", ...]``),
+    ``{output_type}`` (the workflow's OutputProductType). ``{{`` and ``}}`` are literal braces.
+    The command is never run through a shell.
+``timeout`` (seconds, default 3600)
+    the command is killed (its whole process group) and the order fails when it runs longer.
+``env`` (mapping, optional)
+    extra environment variables (templated like the arguments).
+``content_type`` (optional)
+    the MIME type of the outputs; guessed from the file name when absent.
+``log_tail_lines`` (default 5)
+    how many last lines of the command's log go into a failure message.
+
+The command's standard output and error go to ``processor.log`` in the scratch folder. Every file
+the command leaves in ``{output_dir}`` becomes an output product (at least one is required). A
+line ``PROGRESS <percent>`` on its output is reported as progress.
+
+Stopping (cancellation, timeout) terminates the command's whole process group: the command is
+started in a new session, so helpers it spawns are stopped too (SIGTERM, then SIGKILL after a
+grace period).
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from proseo_odata.production.processors import (
+    CancelToken,
+    Processor,
+    ProcessingCancelled,
+    ProcessingFailed,
+    ProcessorInput,
+    ProcessorOutput,
+    ProgressCallback,
+    guess_content_type,
+)
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_]+)(?::([^{}]*))?\}")
+_PROGRESS = re.compile(rb"^PROGRESS\s+(\d+(?:\.\d+)?)\s*$", re.MULTILINE)
+POLL_SECONDS = 0.1
+KILL_GRACE_SECONDS = 3.0
+
+
+class TemplateError(ValueError):
+    """A command template names an unknown placeholder or option."""
+
+
+def render_template(template: str, values: dict, options: dict) -> str:
+    """Replace the placeholders of one argument (see the module docstring)."""
+
+    def replace(match):
+        token = match.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        key, arg = match.group(1), match.group(2)
+        if key == "option":
+            if arg not in options:
+                raise TemplateError(f"command template names unknown option {arg!r}")
+            return str(options[arg])
+        if arg is not None or key not in values:
+            raise TemplateError(f"unknown placeholder {token} in command template")
+        return str(values[key])
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+def tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a text file (decoded leniently); empty if missing."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 16384))
+            data = handle.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace").rstrip("\n")
+    return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
+
+
+def kill_process_group(proc: subprocess.Popen, grace: float = KILL_GRACE_SECONDS) -> None:
+    """SIGTERM the process group of ``proc``, SIGKILL it after ``grace`` seconds, reap ``proc``."""
+    try:
+        pgid = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        pgid = None
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        if pgid is not None:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGTERM and pgid is not None:
+            # The leader is gone; make sure helpers of the group are too.
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return
+
+
+class ExternalCommandProcessor(Processor):
+    """Run a configured executable (see the module docstring)."""
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        command = self.config.get("command")
+        if isinstance(command, str) or not command or not all(isinstance(a, str) for a in command):
+            raise ValueError("external processor: 'command' must be a non-empty list of strings")
+        self.command = list(command)
+        self.timeout = float(self.config.get("timeout", 3600))
+        self.env = dict(self.config.get("env", {}))
+        self.content_type = self.config.get("content_type")
+        self.log_tail_lines = int(self.config.get("log_tail_lines", 5))
+        #: the running child (for tests and diagnostics); None when not running.
+        self.process = None
+
+    def _failure(self, message: str, log_path: Path) -> ProcessingFailed:
+        last = tail(log_path, self.log_tail_lines)
+        return ProcessingFailed(f"{message}; last log lines:\n{last}" if last else message)
+
+    def run(self, job: ProcessorInput, progress: ProgressCallback, cancel: CancelToken) -> list[ProcessorOutput]:
+        scratch = Path(job.scratch_dir)
+        output_dir = scratch / "output"
+        output_dir.mkdir(parents=True, exist_ok=True)
+        log_path = scratch / "processor.log"
+        values = {
+            "input": str(job.path),
+            "input_name": getattr(job.product, "name", None) or Path(job.path).name,
+            "output_dir": str(output_dir),
+            "scratch": str(scratch),
+            "python": sys.executable,
+            "output_type": job.output_product_type,
+        }
+        options = {k: str(v) for k, v in job.options.items()}
+        try:
+            argv = [render_template(arg, values, options) for arg in self.command]
+            env = dict(os.environ)
+            env.update({k: render_template(str(v), values, options) for k, v in self.env.items()})
+        except TemplateError as exc:
+            raise ProcessingFailed(f"workflow {job.workflow_name}: {exc}") from exc
+
+        cancel.raise_if_cancelled()
+        progress(0.0, "starting " + Path(argv[0]).name)
+        with open(log_path, "ab") as log:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=scratch,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,  # own process group: stopping kills its helpers too
+                )
+            except OSError as exc:
+                raise ProcessingFailed(f"cannot start {argv[0]}: {exc}") from exc
+        self.process = proc
+        deadline = time.monotonic() + self.timeout
+        last_progress = -1.0
+        try:
+            while True:
+                try:
+                    returncode = proc.wait(timeout=POLL_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if cancel.is_cancelled:
+                    kill_process_group(proc)
+                    raise ProcessingCancelled(cancel.reason or "cancelled")
+                if time.monotonic() > deadline:
+                    kill_process_group(proc)
+                    raise self._failure(f"processor timed out after {self.timeout:g} s and was killed", log_path)
+                last_progress = self._report_progress(log_path, progress, last_progress)
+        except BaseException:
+            if proc.poll() is None:
+                kill_process_group(proc)
+            raise
+        finally:
+            self.process = None
+        if returncode != 0:
+            raise self._failure(f"processor exited with status {returncode}", log_path)
+        outputs = sorted(p for p in output_dir.iterdir() if p.is_file())
+        if not outputs:
+            raise self._failure("processor produced no output file", log_path)
+        progress(1.0, "done")
+        return [
+            ProcessorOutput(
+                path=p,
+                name=p.name,
+                content_type=self.content_type or guess_content_type(p.name),
+            )
+            for p in outputs
+        ]
+
+    @staticmethod
+    def _report_progress(log_path: Path, progress: ProgressCallback, last: float) -> float:
+        try:
+            size = log_path.stat().st_size
+            with open(log_path, "rb") as handle:
+                handle.seek(max(0, size - 4096))
+                found = _PROGRESS.findall(handle.read())
+        except OSError:
+            return last
+        if found:
+            value = min(100.0, float(found[-1])) / 100.0
+            if value != last:
+                progress(value, "")
+                return value
+        return last
