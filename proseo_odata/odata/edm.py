@@ -1,0 +1,505 @@
+"""Entity models (a small EDM vocabulary) and the PRIP and ODIP models, declared once.
+
+The same declarations drive the binder (which names exist, their types, what may be filtered
+and sorted) and ``$metadata`` (:mod:`proseo_odata.odata.csdl`). Nothing here knows about storage.
+
+Vocabulary
+==========
+
+:class:`PrimitiveType`
+    ``Edm.String``, ``Edm.Int64`` ...; ``kind`` groups them for type checking (``string``,
+    ``integer``, ``double``, ``boolean``, ``datetime``, ``date``, ``time``, ``duration``,
+    ``guid``, ``geo``, ``binary``).
+:class:`EnumType`
+    a named enumeration. ``csdl_as_string=True`` renders properties of this type as
+    ``Edm.String`` in ``$metadata`` (``OData.CSC.ProductionType``: its values such as
+    ``on-demand:default`` are not CSDL identifiers, contract section 3) while filters still accept
+    the enum-literal syntax.
+:class:`ComplexType`, :class:`EntityType`
+    structured types with :class:`Property` and :class:`NavigationProperty` members; an entity
+    type may derive from another (``OData.CSC.StringAttribute`` from ``OData.CSC.Attribute``) so
+    that casts resolve.
+:class:`EntitySet`, :class:`EntityModel`
+    the service: its entity sets and every type they reach.
+
+Types are compared by identity (``eq=False``): an entity type is a declaration, not a value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, Optional, Tuple, Union
+
+__all__ = [
+    "PrimitiveType",
+    "EnumType",
+    "ComplexType",
+    "EntityType",
+    "StructuredType",
+    "Property",
+    "NavigationProperty",
+    "EntitySet",
+    "EntityModel",
+    "EdmType",
+    "STRING",
+    "INT32",
+    "INT64",
+    "DOUBLE",
+    "DECIMAL",
+    "BOOLEAN",
+    "GUID",
+    "DATE",
+    "DATETIMEOFFSET",
+    "TIMEOFDAY",
+    "DURATION",
+    "GEOGRAPHY",
+    "GEOMETRY",
+    "BINARY",
+    "PRIMITIVE_TYPES",
+    "NAMESPACE",
+    "ATTRIBUTE_VALUE_TYPES",
+    "PRIP_MODEL",
+    "ODIP_MODEL",
+    "PRODUCT",
+    "ATTRIBUTE",
+    "SUBSCRIPTION",
+    "WORKFLOW",
+    "PRODUCTION_ORDER",
+    "PRODUCTION_TYPE",
+    "JOB_STATUS",
+    "SUBSCRIPTION_STATUS",
+]
+
+NAMESPACE = "OData.CSC"
+
+
+@dataclass(frozen=True, eq=False)
+class PrimitiveType:
+    """An ``Edm.*`` primitive type; ``kind`` is its family for type checking."""
+
+    name: str
+    kind: str
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("integer", "double")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+STRING = PrimitiveType("Edm.String", "string")
+INT32 = PrimitiveType("Edm.Int32", "integer")
+INT64 = PrimitiveType("Edm.Int64", "integer")
+DOUBLE = PrimitiveType("Edm.Double", "double")
+DECIMAL = PrimitiveType("Edm.Decimal", "double")
+BOOLEAN = PrimitiveType("Edm.Boolean", "boolean")
+GUID = PrimitiveType("Edm.Guid", "guid")
+DATE = PrimitiveType("Edm.Date", "date")
+DATETIMEOFFSET = PrimitiveType("Edm.DateTimeOffset", "datetime")
+TIMEOFDAY = PrimitiveType("Edm.TimeOfDay", "time")
+DURATION = PrimitiveType("Edm.Duration", "duration")
+GEOGRAPHY = PrimitiveType("Edm.Geography", "geo")
+GEOMETRY = PrimitiveType("Edm.Geometry", "geo")
+BINARY = PrimitiveType("Edm.Binary", "binary")
+
+#: Every primitive type by its ``Edm.*`` name.
+PRIMITIVE_TYPES: Dict[str, PrimitiveType] = {
+    t.name: t
+    for t in (STRING, INT32, INT64, DOUBLE, DECIMAL, BOOLEAN, GUID, DATE, DATETIMEOFFSET,
+              TIMEOFDAY, DURATION, GEOGRAPHY, GEOMETRY, BINARY)
+}
+
+
+@dataclass(frozen=True, eq=False)
+class EnumType:
+    """A named enumeration: ``members`` are the literal values, in declaration order."""
+
+    name: str
+    members: Tuple[str, ...]
+    namespace: str = NAMESPACE
+    csdl_as_string: bool = False
+    kind: str = field(default="enum", init=False)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    @property
+    def is_numeric(self) -> bool:
+        return False
+
+    def member(self, text: str) -> Optional[str]:
+        """The member spelled ``text`` (exact, else case-insensitive), or ``None``."""
+        if text in self.members:
+            return text
+        lowered = text.lower()
+        for member in self.members:
+            if member.lower() == lowered:
+                return member
+        return None
+
+    def __repr__(self) -> str:
+        return self.qualified_name
+
+
+@dataclass(frozen=True, eq=False)
+class Property:
+    """A structural property.
+
+    ``type`` is a :class:`PrimitiveType`, :class:`EnumType` or :class:`ComplexType`;
+    ``collection`` makes it ``Collection(type)``. ``alias_of`` names the canonical property this
+    one is another name for (``CreationDate`` is ``PublicationDate``): the binder resolves an
+    alias to its canonical property, so compilers and mappings only see canonical names.
+    ``filterable=False`` properties are rejected in ``$filter`` (secrets); ``sortable=False``
+    in ``$orderby``. ``geo_only`` marks a property only usable as the location of
+    ``OData.CSC.Intersects``.
+    """
+
+    name: str
+    type: "EdmType"
+    nullable: bool = True
+    collection: bool = False
+    filterable: bool = True
+    sortable: bool = True
+    alias_of: Optional[str] = None
+    geo_only: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class NavigationProperty:
+    """A navigation property to ``target`` (an :class:`EntityType` or its qualified name)."""
+
+    name: str
+    target: Union["EntityType", str]
+    collection: bool = False
+    nullable: bool = True
+    filterable: bool = True
+    contains_target: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class StructuredType:
+    """Common part of complex and entity types."""
+
+    name: str
+    properties: Tuple[Property, ...] = ()
+    base: Optional["StructuredType"] = None
+    abstract: bool = False
+    namespace: str = NAMESPACE
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    kind = "structured"
+
+    @property
+    def is_numeric(self) -> bool:
+        return False
+
+    def all_properties(self) -> Tuple[Property, ...]:
+        inherited = self.base.all_properties() if self.base is not None else ()
+        return inherited + self.properties
+
+    def all_navigation(self) -> Tuple[NavigationProperty, ...]:
+        return ()
+
+    def find_member(self, name: str):
+        """The property or navigation property called ``name`` (exact, else unique
+        case-insensitive match), or ``None``."""
+        members = list(self.all_properties()) + list(self.all_navigation())
+        for member in members:
+            if member.name == name:
+                return member
+        lowered = name.lower()
+        matches = [m for m in members if m.name.lower() == lowered]
+        return matches[0] if len(matches) == 1 else None
+
+    def is_derived_from(self, other: "StructuredType") -> bool:
+        current: Optional[StructuredType] = self
+        while current is not None:
+            if current is other:
+                return True
+            current = current.base
+        return False
+
+    def __repr__(self) -> str:
+        return self.qualified_name
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ComplexType(StructuredType):
+    """A complex type (``OData.CSC.TimeRange``)."""
+
+    kind = "complex"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class EntityType(StructuredType):
+    """An entity type; ``key`` names its key properties; ``has_stream`` a media entity."""
+
+    key: Tuple[str, ...] = ()
+    navigation: Tuple[NavigationProperty, ...] = ()
+    has_stream: bool = False
+
+    kind = "entity"
+
+    def all_navigation(self) -> Tuple[NavigationProperty, ...]:
+        inherited = self.base.all_navigation() if isinstance(self.base, EntityType) else ()
+        return inherited + self.navigation
+
+
+EdmType = Union[PrimitiveType, EnumType, ComplexType, EntityType]
+
+
+@dataclass(frozen=True, eq=False)
+class EntitySet:
+    """An entity set of the container."""
+
+    name: str
+    entity_type: EntityType
+
+
+@dataclass(frozen=True, eq=False)
+class EntityModel:
+    """A service's model: entity sets and every named type (entity, complex, enum).
+
+    ``types`` must list every named type that ``$metadata`` declares, base types before derived
+    ones. ``name`` identifies the model (``"PRIP"``/``"ODIP"``) in caches and logs.
+    """
+
+    name: str
+    entity_sets: Tuple[EntitySet, ...]
+    types: Tuple[Union[EnumType, ComplexType, EntityType], ...]
+    namespace: str = NAMESPACE
+    container: str = "Container"
+
+    def find_type(self, qualified_name: str):
+        """The named type (``OData.CSC.StringAttribute``, or an ``Edm.*`` primitive), or ``None``.
+
+        The namespace prefix is matched case-insensitively; an unqualified name is accepted.
+        """
+        if qualified_name in PRIMITIVE_TYPES:
+            return PRIMITIVE_TYPES[qualified_name]
+        lowered = qualified_name.lower()
+        for t in self.types:
+            if t.qualified_name.lower() == lowered or t.name.lower() == lowered:
+                return t
+        return None
+
+    def entity_set(self, name: str) -> EntitySet:
+        for entity_set in self.entity_sets:
+            if entity_set.name == name:
+                return entity_set
+        raise KeyError(name)
+
+    def derived_types(self, base: StructuredType) -> Tuple[StructuredType, ...]:
+        return tuple(t for t in self.types if isinstance(t, StructuredType) and t is not base
+                     and t.is_derived_from(base))
+
+    def navigation_target(self, nav: NavigationProperty) -> EntityType:
+        if isinstance(nav.target, EntityType):
+            return nav.target
+        found = self.find_type(nav.target)
+        if not isinstance(found, EntityType):
+            raise KeyError(nav.target)
+        return found
+
+    def iter_types(self) -> Iterator[Union[EnumType, ComplexType, EntityType]]:
+        return iter(self.types)
+
+
+# --------------------------------------------------------------------------------------------
+# Enumerations (values as in proseo_odata.model.enums; contract sections 3 and 4)
+
+PRODUCTION_TYPE = EnumType(
+    "ProductionType",
+    ("systematic_production", "on-demand:default", "on-demand:non-default"),
+    csdl_as_string=True,
+)
+JOB_STATUS = EnumType("JobStatus", ("queued", "in_progress", "completed", "failed", "cancelled"))
+SUBSCRIPTION_STATUS = EnumType("SubscriptionStatus", ("running", "paused", "cancelled"))
+
+# --------------------------------------------------------------------------------------------
+# PRIP (contract section 3)
+
+TIME_RANGE = ComplexType(
+    "TimeRange",
+    (
+        Property("Start", DATETIMEOFFSET),
+        Property("End", DATETIMEOFFSET),
+    ),
+)
+CHECKSUM = ComplexType(
+    "Checksum",
+    (
+        Property("Algorithm", STRING),
+        Property("Value", STRING),
+        Property("ChecksumDate", DATETIMEOFFSET),
+    ),
+)
+
+#: ``OData.CSC.Attribute`` (key ``Name``) and its five typed forms (contract section 3).
+ATTRIBUTE = EntityType(
+    "Attribute",
+    (
+        Property("Name", STRING, nullable=False),
+        Property("ValueType", STRING),
+    ),
+    abstract=True,
+    key=("Name",),
+)
+
+#: Value type of each typed attribute entity type, by its short ``ValueType`` name.
+ATTRIBUTE_VALUE_TYPES: Dict[str, PrimitiveType] = {
+    "String": STRING,
+    "Integer": INT64,
+    "Double": DOUBLE,
+    "Boolean": BOOLEAN,
+    "DateTimeOffset": DATETIMEOFFSET,
+}
+
+STRING_ATTRIBUTE, INTEGER_ATTRIBUTE, DOUBLE_ATTRIBUTE, BOOLEAN_ATTRIBUTE, DATETIME_ATTRIBUTE = (
+    EntityType(f"{short}Attribute", (Property("Value", value_type),), base=ATTRIBUTE)
+    for short, value_type in ATTRIBUTE_VALUE_TYPES.items()
+)
+ATTRIBUTE_TYPES = (STRING_ATTRIBUTE, INTEGER_ATTRIBUTE, DOUBLE_ATTRIBUTE, BOOLEAN_ATTRIBUTE,
+                   DATETIME_ATTRIBUTE)
+
+ASSET = EntityType(
+    "Asset",
+    (
+        Property("Id", GUID, nullable=False),
+        Property("Type", STRING),
+        Property("DownloadLink", STRING),
+        Property("S3Path", STRING),
+    ),
+    key=("Id",),
+)
+
+PRODUCT = EntityType(
+    "Product",
+    (
+        Property("Id", GUID, nullable=False),
+        Property("Name", STRING, nullable=False),
+        Property("ContentType", STRING, nullable=False),
+        Property("ContentLength", INT64, nullable=False),
+        Property("OriginDate", DATETIMEOFFSET),
+        Property("PublicationDate", DATETIMEOFFSET, nullable=False),
+        Property("CreationDate", DATETIMEOFFSET, nullable=False, alias_of="PublicationDate"),
+        Property("ModificationDate", DATETIMEOFFSET),
+        Property("EvictionDate", DATETIMEOFFSET),
+        Property("Online", BOOLEAN, nullable=False),
+        Property("Checksum", CHECKSUM, collection=True),
+        Property("Checksums", CHECKSUM, collection=True, alias_of="Checksum"),
+        Property("ContentDate", TIME_RANGE),
+        Property("ProductionType", PRODUCTION_TYPE),
+        Property("Footprint", STRING, sortable=False, geo_only=True),
+        Property("GeoFootprint", GEOGRAPHY, sortable=False, geo_only=True),
+    ),
+    key=("Id",),
+    navigation=(
+        NavigationProperty("Attributes", ATTRIBUTE, collection=True),
+        NavigationProperty("Assets", ASSET, collection=True, filterable=False),
+    ),
+    has_stream=True,
+)
+
+SUBSCRIPTION = EntityType(
+    "Subscription",
+    (
+        Property("Id", GUID, nullable=False),
+        Property("Status", SUBSCRIPTION_STATUS, nullable=False),
+        Property("FilterParam", STRING),
+        Property("StageOrder", BOOLEAN),
+        Property("Priority", INT32),
+        Property("SubmissionDate", DATETIMEOFFSET),
+        Property("LastNotificationDate", DATETIMEOFFSET),
+        Property("NotificationEndpoint", STRING),
+        Property("NotificationEpUsername", STRING),
+        Property("NotificationEpPassword", STRING, filterable=False, sortable=False),
+    ),
+    key=("Id",),
+)
+
+PRIP_MODEL = EntityModel(
+    "PRIP",
+    (EntitySet("Products", PRODUCT), EntitySet("Subscriptions", SUBSCRIPTION)),
+    (PRODUCTION_TYPE, SUBSCRIPTION_STATUS, TIME_RANGE, CHECKSUM, ATTRIBUTE, *ATTRIBUTE_TYPES,
+     ASSET, PRODUCT, SUBSCRIPTION),
+)
+
+# --------------------------------------------------------------------------------------------
+# ODIP (contract section 4)
+
+WORKFLOW_OPTION = ComplexType(
+    "WorkflowOption",
+    (
+        Property("Name", STRING, nullable=False),
+        Property("Description", STRING),
+        Property("Type", STRING),
+        Property("Default", STRING),
+        Property("Value", STRING, collection=True),
+    ),
+)
+ORDER_OPTION = ComplexType(
+    "WorkflowOptionValue",
+    (
+        Property("Name", STRING, nullable=False),
+        Property("Value", STRING),
+    ),
+)
+INPUT_PRODUCT_REFERENCE = ComplexType(
+    "InputProductReference",
+    (
+        Property("Reference", STRING),
+        Property("ContentDate", TIME_RANGE),
+    ),
+)
+
+WORKFLOW = EntityType(
+    "Workflow",
+    (
+        Property("Id", GUID, nullable=False),
+        Property("Name", STRING, nullable=False),
+        Property("Description", STRING),
+        Property("InputProductType", STRING),
+        Property("OutputProductType", STRING),
+        Property("WorkflowVersion", STRING),
+        Property("WorkflowOptions", WORKFLOW_OPTION, collection=True),
+    ),
+    key=("Id",),
+)
+
+PRODUCTION_ORDER = EntityType(
+    "ProductionOrder",
+    (
+        Property("Id", GUID, nullable=False),
+        Property("Status", JOB_STATUS, nullable=False),
+        Property("StatusMessage", STRING),
+        Property("OrderOutputSize", INT64),
+        Property("SubmissionDate", DATETIMEOFFSET),
+        Property("EstimatedDate", DATETIMEOFFSET),
+        Property("CompletedDate", DATETIMEOFFSET),
+        Property("EvictionDate", DATETIMEOFFSET),
+        Property("Priority", INT32),
+        Property("InputProductReference", INPUT_PRODUCT_REFERENCE),
+        Property("WorkflowId", GUID),
+        Property("WorkflowName", STRING),
+        Property("WorkflowOptions", ORDER_OPTION, collection=True),
+        Property("NotificationEndpoint", STRING),
+        Property("NotificationEpUsername", STRING),
+        Property("NotificationEpPassword", STRING, filterable=False, sortable=False),
+    ),
+    key=("Id",),
+    navigation=(NavigationProperty("Product", "OData.CSC.Product", filterable=False),),
+)
+
+ODIP_MODEL = EntityModel(
+    "ODIP",
+    (EntitySet("Workflows", WORKFLOW), EntitySet("ProductionOrders", PRODUCTION_ORDER)),
+    (PRODUCTION_TYPE, JOB_STATUS, TIME_RANGE, CHECKSUM, ATTRIBUTE, *ATTRIBUTE_TYPES, ASSET,
+     PRODUCT, WORKFLOW_OPTION, ORDER_OPTION, INPUT_PRODUCT_REFERENCE, WORKFLOW,
+     PRODUCTION_ORDER),
+)

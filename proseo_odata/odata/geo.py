@@ -1,0 +1,151 @@
+"""Geography values: parsing the literal forms clients send, and formatting footprints.
+
+Accepted input forms (contract section 6), all longitude first, SRID 4326 assumed when absent::
+
+    geography'SRID=4326;POLYGON((lon lat, ...))'     (the parser hands over WKT + SRID)
+    'SRID=4326;POLYGON ((lon lat, ...))'              (a plain string literal)
+    POLYGON((...)) / Polygon ((...)) / MULTIPOLYGON(((...))) / POINT(..) / MULTIPOINT / LINESTRING
+
+Shapely (GEOS) does the WKT parsing and the exact intersection test used by the Python
+predicate and by the SQLite user function; PostGIS does it in PostgreSQL.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Optional, Tuple
+
+import shapely
+import shapely.wkt
+from shapely.errors import GEOSException
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from .errors import ODataError
+
+__all__ = [
+    "ALLOWED_GEOMETRY_TYPES",
+    "DEFAULT_SRID",
+    "parse_geography",
+    "to_geometry",
+    "format_wkt",
+    "format_footprint",
+    "to_geojson",
+    "intersects",
+]
+
+DEFAULT_SRID = 4326
+ALLOWED_GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                          "MultiPolygon")
+
+_PREFIX = re.compile(r"^\s*(?:geography|geometry)\s*'(.*)'\s*$", re.IGNORECASE | re.DOTALL)
+_SRID = re.compile(r"^\s*SRID\s*=\s*(\d+)\s*;\s*", re.IGNORECASE)
+
+
+def parse_geography(text: str, srid: Optional[int] = None) -> Tuple[BaseGeometry, int]:
+    """Parse a geography literal (any accepted form) into ``(geometry, srid)``.
+
+    Raises :class:`ODataError` (400) for text that is not WKT of an accepted type, for an empty
+    geometry and for an SRID other than 4326.
+    """
+    original = text
+    match = _PREFIX.match(text)
+    if match:
+        text = match.group(1)
+    match = _SRID.match(text)
+    if match:
+        srid = int(match.group(1))
+        text = text[match.end():]
+    srid = DEFAULT_SRID if srid is None else srid
+    if srid != DEFAULT_SRID:
+        raise ODataError(f"unsupported SRID {srid} in geography literal (only 4326 is supported)",
+                         target="$filter")
+    try:
+        geometry = shapely.wkt.loads(text.strip())
+    except (GEOSException, ValueError, TypeError) as exc:
+        raise ODataError(f"invalid geography literal {original!r}: {exc}", target="$filter") from None
+    if geometry.geom_type not in ALLOWED_GEOMETRY_TYPES:
+        raise ODataError(f"unsupported geometry type {geometry.geom_type} in geography literal",
+                         target="$filter")
+    if geometry.is_empty:
+        raise ODataError("empty geometry in geography literal", target="$filter")
+    return geometry, srid
+
+
+def to_geometry(value: Any) -> Optional[BaseGeometry]:
+    """A stored footprint as a shapely geometry: accepts a geometry, WKT (with or without
+    ``SRID=...;`` or the ``geography'...'`` wrapper) or a GeoJSON mapping; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, BaseGeometry):
+        return value
+    if isinstance(value, dict):
+        return shape(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return shapely.from_wkb(bytes(value))
+    return parse_geography(str(value))[0]
+
+
+def _number(value: float) -> str:
+    """Plain decimal notation, never an exponent (clients parse the footprint)."""
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    text = format(Decimal(repr(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_wkt(geometry: BaseGeometry) -> str:
+    """WKT with upper-case keywords and plain decimal numbers: ``POLYGON((1 2,3 4,...))``."""
+    kind = geometry.geom_type
+
+    def coords(seq):
+        return ",".join(" ".join(_number(c) for c in point[:2]) for point in seq)
+
+    def polygon(p):
+        rings = [p.exterior] + list(p.interiors)
+        return "(" + ",".join("(" + coords(r.coords) + ")" for r in rings) + ")"
+
+    if kind == "Point":
+        return f"POINT({coords(geometry.coords)})"
+    if kind == "LineString":
+        return f"LINESTRING({coords(geometry.coords)})"
+    if kind == "Polygon":
+        return "POLYGON" + polygon(geometry)
+    if kind == "MultiPoint":
+        return "MULTIPOINT(" + ",".join("(" + coords(p.coords) + ")" for p in geometry.geoms) + ")"
+    if kind == "MultiLineString":
+        return "MULTILINESTRING(" + ",".join("(" + coords(g.coords) + ")" for g in geometry.geoms) + ")"
+    if kind == "MultiPolygon":
+        return "MULTIPOLYGON(" + ",".join(polygon(p) for p in geometry.geoms) + ")"
+    raise ValueError(f"unsupported geometry type {kind}")
+
+
+def format_footprint(geometry: Any) -> Optional[str]:
+    """The ``Footprint`` property value: ``geography'SRID=4326;POLYGON((...))'`` (contract 3)."""
+    geometry = to_geometry(geometry)
+    if geometry is None:
+        return None
+    return f"geography'SRID={DEFAULT_SRID};{format_wkt(geometry)}'"
+
+
+def to_geojson(geometry: Any) -> Optional[dict]:
+    """The ``GeoFootprint`` property value (GeoJSON mapping with list coordinates)."""
+    geometry = to_geometry(geometry)
+    if geometry is None:
+        return None
+
+    def listify(value):
+        if isinstance(value, (tuple, list)):
+            return [listify(v) for v in value]
+        return value
+
+    data = mapping(geometry)
+    return {"type": data["type"], "coordinates": listify(data["coordinates"])}
+
+
+def intersects(stored: Any, area: BaseGeometry) -> bool:
+    """Exact intersection of a stored footprint with ``area``; ``False`` for no footprint."""
+    geometry = to_geometry(stored)
+    if geometry is None:
+        return False
+    return bool(geometry.intersects(area))
