@@ -1,0 +1,340 @@
+"""Authentication and authorisation (contract section 8).
+
+Credentials:
+
+- HTTP Basic with the user name ``MISSION\\user`` (prosEO), ``MISSION-user``, or a plain
+  ``user`` of the mission named by ``proseo.default_mission``;
+- ``Authorization: Bearer <token>`` with a token from ``POST {prip,odip token path}``
+  (OAuth2 ``grant_type=password`` or ``client_credentials``, form-encoded). Tokens are JWTs
+  signed with ``proseo.token.secret`` (HS256): they stay valid after a restart and in every
+  process sharing the secret. The user is re-read from storage on every request, so a deleted
+  user or a changed role takes effect at once.
+
+Answers: ``401`` with ``WWW-Authenticate: Basic realm="..."`` when credentials are missing or
+wrong, ``403`` when the role is missing, and ``404`` (by the views) for objects of another mission
+or of a visibility class the user may not read.
+
+Views use :func:`require_role` (returns the :class:`Principal`) and
+:func:`product_visibilities` / :func:`can_read_product`.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Optional
+
+import jwt
+from pyramid.security import NO_PERMISSION_REQUIRED
+
+from proseo_odata.model import Product, Role, User, VisibilityClass
+from proseo_odata.odata.errors import ODataError
+from proseo_odata.storage.errors import NotFoundError
+
+from .errors import service_of_request
+from .odata_json import json_response
+
+#: Codes per service (prosEO numbering) for authentication (401) and authorisation (403).
+AUTH_CODES = {
+    "prip": {"unauthenticated": "E7703", "forbidden": "E7704", "token": "E7707"},
+    "odip": {"unauthenticated": "E7203", "forbidden": "E7204", "token": "E7207"},
+}
+
+TOKEN_ALGORITHM = "HS256"
+TOKEN_ISSUER = "proseo-odata"
+
+
+class AuthenticationError(ODataError):
+    """Credentials missing or wrong: 401 with ``WWW-Authenticate``."""
+
+    status = 401
+
+    def __init__(self, message: str, *, code: str, realm: str):
+        super().__init__(message, code=code, status=401)
+        self.headers = {"WWW-Authenticate": f'Basic realm="{realm}"'}
+
+
+class AuthorizationError(ODataError):
+    """Credentials right but a role is missing: 403."""
+
+    status = 403
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message, code=code, status=403)
+
+
+class TokenRequestError(ODataError):
+    """A malformed token request (unsupported ``grant_type``, missing fields): 400."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated user: mission code, user name, roles, and how they authenticated."""
+
+    mission: str
+    name: str
+    roles: frozenset
+    method: str  # "basic" or "bearer"
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.mission}\\{self.name}"
+
+    def has_role(self, role: Role | str) -> bool:
+        return Role(role) in self.roles
+
+
+# -- user names and passwords -------------------------------------------------------------------
+
+
+def split_user_name(login: str, default_mission: str) -> list[tuple[str, str]]:
+    """Candidate ``(mission, user)`` pairs for a login name, most specific first.
+
+    ``S2B\\alice`` -> ``[("S2B", "alice")]``; ``S2B-alice`` -> ``[("S2B", "alice")]`` plus
+    ``(default, "S2B-alice")`` when a default mission is configured (a user name may contain a
+    dash); ``alice`` -> ``[(default, "alice")]`` or nothing without a default mission.
+    """
+    if "\\" in login:
+        mission, _, name = login.partition("\\")
+        return [(mission, name)] if mission and name else []
+    candidates = []
+    if "-" in login:
+        mission, _, name = login.partition("-")
+        if mission and name:
+            candidates.append((mission, name))
+    if default_mission:
+        candidates.append((default_mission, login))
+    return candidates
+
+
+class _VerifiedPasswords:
+    """A small in-process memo of successful password checks.
+
+    scrypt is deliberately slow (tens of milliseconds); a client sending Basic credentials with
+    every request would pay that each time. The memo keys are SHA-256 digests of (stored hash,
+    password) - never the password - so a changed password (new stored hash) misses the memo.
+    """
+
+    def __init__(self, size: int = 1024, ttl: float = 300.0):
+        self._entries: OrderedDict[bytes, float] = OrderedDict()
+        self._size = size
+        self._ttl = ttl
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(password_hash: str, password: str) -> bytes:
+        return hashlib.sha256(password_hash.encode() + b"\0" + password.encode("utf-8", "surrogatepass")).digest()
+
+    def check(self, user: User, password: str) -> bool:
+        key = self._key(user.password_hash, password)
+        now = time.monotonic()
+        with self._lock:
+            expires = self._entries.get(key)
+            if expires is not None and expires > now:
+                self._entries.move_to_end(key)
+                return True
+        if not user.check_password(password):
+            return False
+        with self._lock:
+            self._entries[key] = now + self._ttl
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return True
+
+
+_verified = _VerifiedPasswords()
+
+
+def _codes(request) -> dict:
+    return AUTH_CODES[service_of_request(request)]
+
+
+def _unauthenticated(request, message: str) -> AuthenticationError:
+    return AuthenticationError(message, code=_codes(request)["unauthenticated"], realm=request.registry.proseo.realm)
+
+
+def check_credentials(request, login: str, password: str) -> Optional[User]:
+    """The user whose login name and password match, or None."""
+    web = request.registry.proseo
+    for mission, name in split_user_name(login, web.default_mission):
+        try:
+            user = request.storage.get_user(mission, name)
+        except NotFoundError:
+            continue
+        if _verified.check(user, password):
+            return user
+        return None  # the user exists: a wrong password must not fall through to another one
+    return None
+
+
+def _basic_credentials(request, value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise _unauthenticated(request, "Malformed Basic credentials") from None
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        text = decoded.decode("latin-1")
+    login, sep, password = text.partition(":")
+    if not sep or not login:
+        raise _unauthenticated(request, "Malformed Basic credentials")
+    return login, password
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+
+def issue_token(request, user: User) -> dict:
+    """The OAuth2 token response body for ``user``."""
+    web = request.registry.proseo
+    now = int(time.time())
+    claims = {
+        "iss": TOKEN_ISSUER,
+        "sub": user.name,
+        "mission": user.mission,
+        "iat": now,
+        "exp": now + web.token_lifetime,
+    }
+    token = jwt.encode(claims, web.token_secret, algorithm=TOKEN_ALGORITHM)
+    return {"access_token": token, "token_type": "bearer", "expires_in": web.token_lifetime}
+
+
+def _bearer_user(request, token: str) -> User:
+    web = request.registry.proseo
+    if not web.token_secret:
+        raise _unauthenticated(request, "Bearer tokens are not enabled on this service")
+    try:
+        claims = jwt.decode(
+            token.strip(),
+            web.token_secret,
+            algorithms=[TOKEN_ALGORITHM],
+            issuer=TOKEN_ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise _unauthenticated(request, "The bearer token has expired") from None
+    except jwt.InvalidTokenError:
+        raise _unauthenticated(request, "Invalid bearer token") from None
+    mission, name = claims.get("mission"), claims.get("sub")
+    if not isinstance(mission, str) or not isinstance(name, str):
+        raise _unauthenticated(request, "Invalid bearer token")
+    try:
+        return request.storage.get_user(mission, name)
+    except NotFoundError:
+        raise _unauthenticated(request, "The bearer token's user no longer exists") from None
+
+
+# -- the request's principal ----------------------------------------------------------------------
+
+
+def _principal(request) -> Optional[Principal]:
+    """Reified ``request.principal``: None without credentials; wrong credentials raise 401."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme == "basic":
+        login, password = _basic_credentials(request, value)
+        user = check_credentials(request, login, password)
+        if user is None:
+            raise _unauthenticated(request, "Invalid user name or password")
+        return Principal(user.mission, user.name, frozenset(user.roles), "basic")
+    if scheme == "bearer":
+        user = _bearer_user(request, value)
+        return Principal(user.mission, user.name, frozenset(user.roles), "bearer")
+    raise _unauthenticated(request, f"Unsupported authorization scheme {scheme!r}")
+
+
+def authenticate(request) -> Principal:
+    """The authenticated principal; 401 when there are no credentials or they are wrong."""
+    principal = request.principal
+    if principal is None:
+        raise _unauthenticated(request, "Authentication required")
+    return principal
+
+
+def require_role(request, *roles: Role | str) -> Principal:
+    """The authenticated principal holding at least one of ``roles``; 401 or 403 otherwise."""
+    principal = authenticate(request)
+    if roles and not any(principal.has_role(role) for role in roles):
+        names = " or ".join(str(Role(role)) for role in roles)
+        raise AuthorizationError(
+            f"User {principal.qualified_name} lacks the role {names}", code=_codes(request)["forbidden"]
+        )
+    return principal
+
+
+def product_visibilities(principal: Principal) -> tuple[VisibilityClass, ...]:
+    """Visibility classes a principal may read: PUBLIC always, RESTRICTED with
+    PRODUCT_READER_RESTRICTED or PRODUCT_READER_ALL, INTERNAL with PRODUCT_READER_ALL."""
+    classes = [VisibilityClass.PUBLIC]
+    if principal.has_role(Role.PRODUCT_READER_RESTRICTED) or principal.has_role(Role.PRODUCT_READER_ALL):
+        classes.append(VisibilityClass.RESTRICTED)
+    if principal.has_role(Role.PRODUCT_READER_ALL):
+        classes.append(VisibilityClass.INTERNAL)
+    return tuple(classes)
+
+
+def can_read_product(principal: Principal, product: Product) -> bool:
+    """True when the product is in the principal's mission and visibility classes."""
+    return product.mission == principal.mission and product.visibility in product_visibilities(principal)
+
+
+# -- the token endpoint --------------------------------------------------------------------------
+
+
+def token_view(request):
+    """``POST {token path}``: OAuth2 password or client-credentials grant (form-encoded)."""
+    codes = _codes(request)
+    if not request.registry.proseo.token_secret:
+        raise ODataError("Bearer tokens are not enabled on this service", code=codes["token"], status=404)
+    form = request.POST
+    grant = form.get("grant_type", "")
+    if grant == "password":
+        login, password = form.get("username"), form.get("password")
+    elif grant == "client_credentials":
+        login, password = form.get("client_id"), form.get("client_secret")
+        header = request.headers.get("Authorization", "")
+        if (login is None or password is None) and header.lower().startswith("basic "):
+            login, password = _basic_credentials(request, header.split(" ", 1)[1])
+    else:
+        raise TokenRequestError(
+            f"Unsupported grant_type {grant!r}: use 'password' or 'client_credentials'",
+            code=codes["token"],
+            target="grant_type",
+        )
+    if not login or password is None:
+        field = "username/password" if grant == "password" else "client_id/client_secret"
+        raise TokenRequestError(f"The token request lacks {field}", code=codes["token"], target=field)
+    user = check_credentials(request, login, password)
+    if user is None:
+        raise _unauthenticated(request, "Invalid user name or password")
+    response = json_response(issue_token(request, user))
+    response.headers["Content-Type"] = "application/json"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def includeme(config):
+    """``request.principal`` and the two token endpoints (paths from the settings)."""
+    config.add_request_method(_principal, "principal", reify=True)
+    web = config.registry.proseo
+    for service, path in (("prip", web.prip_token_path), ("odip", web.odip_token_path)):
+        route = f"proseo.{service}.token"
+        config.add_route(route, path)
+        config.add_view(token_view, route_name=route, request_method="POST", permission=NO_PERMISSION_REQUIRED)
+        config.add_view(_method_not_allowed, route_name=route, permission=NO_PERMISSION_REQUIRED)
+
+
+def _method_not_allowed(request):
+    from pyramid.httpexceptions import HTTPMethodNotAllowed
+
+    exc = HTTPMethodNotAllowed()
+    exc.allow = ["POST"]
+    raise exc

@@ -1,0 +1,201 @@
+"""OData v4 JSON, minimal metadata (contract sections 2 and 3).
+
+Values:
+
+- date-times: UTC, always with a fraction and ``Z``; milliseconds unless the stored value has
+  sub-millisecond digits, then microseconds (``2016-01-17T10:34:51.922Z``,
+  ``2016-01-17T10:34:51.922123Z``);
+- GUIDs in lower-case canonical form;
+- ``Footprint``: ``geography'SRID=4326;POLYGON((lon lat,...))'`` with upper-case keywords and
+  plain decimals, ``GeoFootprint``: the same shape as GeoJSON.
+
+Responses: :func:`json_response` sets ``Content-Type: application/json;odata.metadata=minimal``
+and ``OData-Version: 4.0``.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Iterable, Optional, Sequence
+
+from pyramid.response import Response
+
+from proseo_odata.model import Attribute, AttributeType, Checksum, Product
+
+CONTENT_TYPE = "application/json;odata.metadata=minimal"
+
+#: Seed-document attribute keys (``Id``/``ContentType``/``ContentLength`` + typed value key).
+_SEED_VALUE_KEY = {
+    AttributeType.STRING: "StringValue",
+    AttributeType.INTEGER: "IntegerValue",
+    AttributeType.DATETIMEOFFSET: "DateValue",
+    AttributeType.DOUBLE: "DoubleValue",
+    AttributeType.BOOLEAN: "BooleanValue",
+}
+
+
+def format_datetime(value: Optional[datetime]) -> Optional[str]:
+    """``YYYY-MM-DDThh:mm:ss.fffZ`` (or ``.ffffffZ`` when microseconds are stored); None stays None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} cannot be serialised as UTC")
+    value = value.astimezone(timezone.utc)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if value.microsecond % 1000 == 0:
+        text = text[:-3]
+    return text + "Z"
+
+
+def format_guid(value: uuid.UUID | str) -> str:
+    return str(uuid.UUID(str(value))).lower()
+
+
+def format_number(value: float) -> str:
+    """A coordinate as a plain decimal: never exponent notation (``0.00001``, not ``1e-05``)."""
+    if isinstance(value, int):
+        return str(value)
+    text = format(Decimal(repr(float(value))), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _wkt(geometry) -> str:
+    def ring(coords: Iterable[Sequence[float]]) -> str:
+        return ",".join(" ".join(format_number(c) for c in point[:2]) for point in coords)
+
+    def polygon(poly) -> str:
+        rings = [poly.exterior] + list(poly.interiors)
+        return ",".join(f"({ring(r.coords)})" for r in rings)
+
+    kind = geometry.geom_type
+    if kind == "Point":
+        return f"POINT({ring(geometry.coords)})"
+    if kind == "LineString":
+        return f"LINESTRING({ring(geometry.coords)})"
+    if kind == "Polygon":
+        return f"POLYGON({polygon(geometry)})"
+    if kind == "MultiPoint":
+        return "MULTIPOINT(" + ",".join(f"({ring(p.coords)})" for p in geometry.geoms) + ")"
+    if kind == "MultiLineString":
+        return "MULTILINESTRING(" + ",".join(f"({ring(line.coords)})" for line in geometry.geoms) + ")"
+    if kind == "MultiPolygon":
+        return "MULTIPOLYGON(" + ",".join(f"({polygon(p)})" for p in geometry.geoms) + ")"
+    raise ValueError(f"unsupported footprint geometry {kind}")
+
+
+def footprint_values(wkt: Optional[str]) -> tuple[Optional[str], Optional[dict]]:
+    """(``Footprint`` geography literal, ``GeoFootprint`` GeoJSON) of a stored WKT, or (None, None)."""
+    if not wkt:
+        return None, None
+    from shapely import wkt as shapely_wkt
+    from shapely.geometry import mapping
+
+    text = wkt.strip()
+    if text.upper().startswith("SRID="):
+        text = text.split(";", 1)[1]
+    geometry = shapely_wkt.loads(text)
+    literal = f"geography'SRID=4326;{_wkt(geometry)}'"
+    geojson = json.loads(json.dumps(mapping(geometry)))  # tuples -> lists
+    return literal, geojson
+
+
+def _attribute_json(attribute: Attribute, seed_aliases: bool) -> dict:
+    kind = AttributeType(attribute.type)
+    value = attribute.value
+    if kind is AttributeType.DATETIMEOFFSET:
+        value = format_datetime(value)
+    body = {
+        "@odata.type": f"#OData.CSC.{kind.value}Attribute",
+        "Name": attribute.name,
+        "ValueType": kind.value,
+        "Value": value,
+    }
+    if seed_aliases:
+        body["Id"] = attribute.name
+        body["ContentType"] = "text/plain"
+        body["ContentLength"] = len(str(value).encode("utf-8"))
+        body[_SEED_VALUE_KEY[kind]] = value
+    return body
+
+
+def attributes_json(attributes: Iterable[Attribute], seed_aliases: bool = True) -> list[dict]:
+    return [_attribute_json(a, seed_aliases) for a in attributes]
+
+
+def _checksum_json(checksum: Checksum) -> dict:
+    return {
+        "Algorithm": checksum.algorithm,
+        "Value": checksum.value,
+        "ChecksumDate": format_datetime(checksum.date),
+    }
+
+
+def product_json(
+    product: Product,
+    *,
+    seed_aliases: bool = True,
+    expand: Iterable[str] = (),
+    select: Optional[Iterable[str]] = None,
+) -> dict:
+    """One product as the OData entity object (without ``@odata.context``).
+
+    ``expand`` may hold ``Attributes`` and ``Assets`` (assets: an empty list, none are stored);
+    ``select`` limits the structural properties returned (``Id`` is always kept, as OData keys).
+    """
+    footprint, geo_footprint = footprint_values(product.footprint)
+    checksums = [_checksum_json(c) for c in product.checksums]
+    body: dict[str, Any] = {
+        "@odata.mediaContentType": product.content_type,
+        "Id": format_guid(product.id),
+        "Name": product.name,
+        "ContentType": product.content_type,
+        "ContentLength": product.content_length,
+        "OriginDate": format_datetime(product.origin_date),
+        "PublicationDate": format_datetime(product.publication_date),
+        "ModificationDate": format_datetime(product.modification_date),
+        "EvictionDate": format_datetime(product.eviction_date),
+        "Online": bool(product.online),
+        "Checksum": checksums,
+        "ContentDate": {
+            "Start": format_datetime(product.content_start),
+            "End": format_datetime(product.content_end),
+        },
+        "ProductionType": str(product.production_type),
+        "Footprint": footprint,
+        "GeoFootprint": geo_footprint,
+    }
+    if seed_aliases:
+        body["CreationDate"] = body["PublicationDate"]
+        body["Checksums"] = checksums
+    if select is not None:
+        wanted = set(select) | {"Id"}
+        body = {k: v for k, v in body.items() if k.startswith("@") or k in wanted}
+    expand = set(expand)
+    if "Attributes" in expand:
+        body["Attributes"] = attributes_json(product.attributes, seed_aliases)
+    if "Assets" in expand:
+        body["Assets"] = []
+    return body
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """A JSON response with the OData v4 minimal-metadata headers."""
+    response = Response(
+        status=status,
+        body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        charset=None,
+    )
+    response.headers["Content-Type"] = CONTENT_TYPE
+    response.headers["OData-Version"] = "4.0"
+    return response
+
+
+def text_response(text: str) -> Response:
+    """``text/plain`` (``$count``) with ``OData-Version: 4.0``."""
+    response = Response(body=text.encode("utf-8"), content_type="text/plain", charset="utf-8")
+    response.headers["OData-Version"] = "4.0"
+    return response

@@ -1,0 +1,100 @@
+"""The web layer's settings, read once from the .ini mapping (docs/configuration.md, web section).
+
+``WebSettings.from_settings(settings)`` parses and checks every ``proseo.*`` key the web layer
+uses; ``main()`` stores the result on the registry as ``registry.proseo`` so that views read
+typed values (``request.registry.proseo.page_size_max``) instead of strings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from pyramid.settings import asbool
+
+DEFAULTS = {
+    "proseo.prip.prefix": "/proseo/prip/odata/v1",
+    "proseo.odip.prefix": "/proseo/odip/odata/v1",
+    "proseo.prip.token_path": "/proseo/prip/v1/token",
+    "proseo.odip.token_path": "/proseo/odip/v1/token",
+    "proseo.page_size.default": "100",
+    "proseo.page_size.max": "1000",
+    "proseo.seed_aliases": "true",
+    "proseo.anonymous_metadata": "true",
+    "proseo.default_mission": "",
+    "proseo.token.secret": "",
+    "proseo.token.lifetime": "3600",
+    "proseo.auth.realm": "proseo",
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the web layer cannot use (raised at start-up, never per request)."""
+
+
+def _prefix(value: str, key: str) -> str:
+    value = value.strip()
+    if not value.startswith("/"):
+        raise SettingsError(f"{key} must start with '/', got {value!r}")
+    return value.rstrip("/") or "/"
+
+
+def _positive_int(value: str, key: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"{key} must be an integer, got {value!r}") from None
+    if number < 1:
+        raise SettingsError(f"{key} must be at least 1, got {number}")
+    return number
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Typed web settings (see ``DEFAULTS`` for the keys and their defaults)."""
+
+    prip_prefix: str
+    odip_prefix: str
+    prip_token_path: str
+    odip_token_path: str
+    page_size_default: int
+    page_size_max: int
+    seed_aliases: bool
+    anonymous_metadata: bool
+    default_mission: str
+    token_secret: str
+    token_lifetime: int
+    realm: str
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str]) -> "WebSettings":
+        def get(key):
+            value = settings.get(key)
+            return DEFAULTS[key] if value is None else str(value)
+
+        default_size = _positive_int(get("proseo.page_size.default"), "proseo.page_size.default")
+        max_size = _positive_int(get("proseo.page_size.max"), "proseo.page_size.max")
+        if default_size > max_size:
+            raise SettingsError(
+                f"proseo.page_size.default ({default_size}) exceeds proseo.page_size.max ({max_size})"
+            )
+        return cls(
+            prip_prefix=_prefix(get("proseo.prip.prefix"), "proseo.prip.prefix"),
+            odip_prefix=_prefix(get("proseo.odip.prefix"), "proseo.odip.prefix"),
+            prip_token_path=_prefix(get("proseo.prip.token_path"), "proseo.prip.token_path"),
+            odip_token_path=_prefix(get("proseo.odip.token_path"), "proseo.odip.token_path"),
+            page_size_default=default_size,
+            page_size_max=max_size,
+            seed_aliases=asbool(get("proseo.seed_aliases")),
+            anonymous_metadata=asbool(get("proseo.anonymous_metadata")),
+            default_mission=get("proseo.default_mission").strip(),
+            token_secret=get("proseo.token.secret"),
+            token_lifetime=_positive_int(get("proseo.token.lifetime"), "proseo.token.lifetime"),
+            realm=get("proseo.auth.realm").strip() or "proseo",
+        )
+
+    def service_of_path(self, path: str) -> str:
+        """``'odip'`` for a path under the ODIP root or token path, else ``'prip'``."""
+        for prefix in (self.odip_prefix, self.odip_token_path):
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return "odip"
+        return "prip"
