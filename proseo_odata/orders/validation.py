@@ -1,0 +1,504 @@
+"""Validation of a new production order against the mission's workflows (contract section 10).
+
+Plain Python, shared by the web layer and the command line::
+
+    from proseo_odata.orders.validation import validate_order
+
+    validated = validate_order(body, workflows, mission="DEMO")   # raises OrderValidationError
+    order = validated.to_order(mission="DEMO", owner="demo")      # a queued ProductionOrder
+
+``body`` is the decoded JSON object a client sent. Every problem is collected; when there is at
+least one, a single :class:`OrderValidationError` (HTTP 400) is raised whose ``details`` list
+each problem (an :class:`~proseo_odata.odata.errors.ODataError` with a ``target`` such as
+``Priority`` or ``WorkflowOptions/ImageFormat``).
+
+Tolerances (each one because a real client or the user's documents need it): ``Value`` of an
+option as a string, a one-element array, a JSON number or boolean; option values matched to the
+allowed values without regard to case (the allowed spelling is kept); date-times with or without
+fraction, with ``Z`` or an offset (a value without zone is taken as UTC), and the user's
+documents' ``10:35:18:872Z`` (colon before the fraction); server-assigned properties (``Id``,
+``Status``, ``SubmissionDate``, ...) and ``@odata`` annotations in the body are ignored.
+"""
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping, Optional
+from urllib.parse import urlsplit
+
+from proseo_odata.model import OptionType, ProductionOrder, ProductionType, Workflow, WorkflowOption, utcnow
+from proseo_odata.odata.errors import ODataError
+from proseo_odata.orders.statemachine import MESSAGE_QUEUED
+
+__all__ = [
+    "DEFAULT_PRIORITY",
+    "OrderValidationError",
+    "ValidatedOrder",
+    "check_option_value",
+    "parse_datetime",
+    "production_type_for",
+    "validate_order",
+]
+
+DEFAULT_PRIORITY = 50
+INVALID_ORDER_CODE = "E7205"
+
+#: Properties a client sets.
+INPUT_PROPERTIES = {
+    "Priority",
+    "InputProductReference",
+    "WorkflowId",
+    "WorkflowName",
+    "WorkflowOptions",
+    "NotificationEndpoint",
+    "NotificationEpUsername",
+    "NotificationEpPassword",
+}
+#: Properties the server assigns; accepted in a body (clients echo them) and ignored.
+SERVER_PROPERTIES = {
+    "Id",
+    "Status",
+    "StatusMessage",
+    "OrderOutputSize",
+    "SubmissionDate",
+    "EstimatedDate",
+    "CompletedDate",
+    "EvictionDate",
+}
+REFERENCE_PROPERTIES = {"Reference", "ContentDate"}
+CONTENT_DATE_PROPERTIES = {"Start", "End"}
+#: A WorkflowOptions item may repeat the workflow's own description of the option.
+OPTION_ITEM_PROPERTIES = {"Name", "Value", "Description", "Type", "Default"}
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_ISO_DATETIME = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:[.:](\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$",
+    re.IGNORECASE,
+)
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+class OrderValidationError(ODataError):
+    """A production order that fails validation: every problem at once in ``details`` (400)."""
+
+    status = 400
+
+    def __init__(self, problems: list[ODataError]):
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = f"Invalid production order: {self.problems[0].message}"
+        else:
+            message = f"Invalid production order, {len(self.problems)} problems: " + "; ".join(
+                p.message for p in self.problems
+            )
+        super().__init__(message, code=INVALID_ORDER_CODE, details=self.problems)
+
+
+def parse_datetime(value: Any) -> datetime:
+    """An aware UTC datetime from an ISO-8601 text (see the module's tolerances); ValueError."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a date-time text")
+    match = _ISO_DATETIME.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not an ISO-8601 date-time such as 2016-01-17T10:34:51.922Z")
+    day, clock, fraction, zone = match.groups()
+    if clock.count(":") == 1:
+        clock += ":00"
+    text = f"{day}T{clock}"
+    if fraction:
+        text += "." + (fraction + "000000")[:6]
+    zone = (zone or "Z").upper()
+    text += "+00:00" if zone == "Z" else (zone if ":" in zone else zone[:3] + ":" + zone[3:])
+    try:
+        return datetime.fromisoformat(text).astimezone(timezone.utc)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid date-time: {exc}") from None
+
+
+def _problem(message: str, target: str) -> ODataError:
+    return ODataError(message, code=INVALID_ORDER_CODE, target=target)
+
+
+def _scalar_text(value: Any) -> Optional[str]:
+    """A JSON scalar as the option's text form; None for anything else."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def _typed(option_type: OptionType, text: str):
+    """Parse ``text`` as ``option_type``: the comparable value; raises ValueError with a reason."""
+    text = text.strip() if option_type is not OptionType.STRING else text
+    if option_type is OptionType.STRING:
+        return text
+    if option_type is OptionType.INTEGER:
+        if not _INTEGER.match(text):
+            raise ValueError("is not an Integer")
+        number = int(text)
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise ValueError("is outside the Integer (Int64) range")
+        return number
+    if option_type in (OptionType.DOUBLE, OptionType.NUMBER):
+        if not _NUMBER.match(text):
+            raise ValueError(f"is not a {option_type.value}")
+        number = float(text)
+        if math.isinf(number) or math.isnan(number):
+            raise ValueError(f"is not a finite {option_type.value}")
+        return number
+    if option_type is OptionType.BOOLEAN:
+        lowered = text.lower()
+        if lowered not in ("true", "false"):
+            raise ValueError("is not a Boolean (true or false)")
+        return lowered == "true"
+    if option_type is OptionType.DATETIMEOFFSET:
+        try:
+            return parse_datetime(text)
+        except ValueError:
+            raise ValueError("is not a DateTimeOffset such as 2016-01-17T10:34:51.922Z") from None
+    if option_type is OptionType.DATENUMBER:
+        if not _INTEGER.match(text) or not 1 <= int(text) <= 366:
+            raise ValueError("is not a DateNumber (a day of the year, 1..366)")
+        return int(text)
+    raise ValueError(f"has an unknown option type {option_type}")  # pragma: no cover - enum is closed
+
+
+def _canonical(option_type: OptionType, text: str, typed) -> str:
+    if option_type is OptionType.BOOLEAN:
+        return "true" if typed else "false"
+    return text.strip() if option_type is not OptionType.STRING else text
+
+
+def check_option_value(option: WorkflowOption, text: str) -> str:
+    """The value to store for ``option`` given ``text``; raises ValueError with the reason.
+
+    Checks the type and the allowed values (String values match the allowed ones without regard
+    to case and take their spelling; typed values compare by value, so ``07`` matches ``7``).
+    """
+    typed = _typed(option.type, text)
+    if option.allowed_values:
+        for allowed in option.allowed_values:
+            try:
+                allowed_typed = _typed(option.type, allowed)
+            except ValueError:
+                continue
+            if option.type is OptionType.STRING:
+                if allowed_typed.casefold() == typed.casefold():
+                    return allowed
+            elif allowed_typed == typed:
+                return allowed
+        raise ValueError(f"is not one of the allowed values {', '.join(option.allowed_values)}")
+    return _canonical(option.type, text, typed)
+
+
+def _is_default(option: WorkflowOption, value: Optional[str]) -> bool:
+    if value is None:
+        return True
+    if option.default is None:
+        return False
+    if option.type is OptionType.STRING:
+        return value == option.default
+    try:
+        return _typed(option.type, value) == _typed(option.type, option.default)
+    except ValueError:
+        return value == option.default
+
+
+def production_type_for(workflow: Workflow, options: Mapping[str, str]) -> ProductionType:
+    """``on-demand:default`` when every option has its default value, else ``on-demand:non-default``."""
+    for option in workflow.options:
+        if not _is_default(option, options.get(option.name)):
+            return ProductionType.ON_DEMAND_NON_DEFAULT
+    return ProductionType.ON_DEMAND_DEFAULT
+
+
+@dataclass
+class ValidatedOrder:
+    """A valid order request: the workflow it names and the normalised values."""
+
+    workflow: Workflow
+    priority: int = DEFAULT_PRIORITY
+    input_reference: Optional[str] = None
+    input_content_start: Optional[datetime] = None
+    input_content_end: Optional[datetime] = None
+    workflow_options: dict[str, str] = field(default_factory=dict)
+    production_type: ProductionType = ProductionType.ON_DEMAND_DEFAULT
+    notification_endpoint: Optional[str] = None
+    notification_username: Optional[str] = None
+    notification_password: Optional[str] = None
+
+    def to_order(
+        self,
+        *,
+        mission: str,
+        owner: str,
+        submission_date: Optional[datetime] = None,
+        estimated_date: Optional[datetime] = None,
+        order_id: Optional[uuid.UUID] = None,
+    ) -> ProductionOrder:
+        """A new ``queued`` :class:`ProductionOrder` (not stored)."""
+        kwargs = {}
+        if order_id is not None:
+            kwargs["id"] = order_id
+        return ProductionOrder(
+            mission=mission,
+            owner=owner,
+            workflow_id=self.workflow.id,
+            workflow_name=self.workflow.name,
+            status_message=MESSAGE_QUEUED,
+            submission_date=submission_date or utcnow(),
+            estimated_date=estimated_date,
+            priority=self.priority,
+            input_reference=self.input_reference,
+            input_content_start=self.input_content_start,
+            input_content_end=self.input_content_end,
+            workflow_options=dict(self.workflow_options),
+            production_type=self.production_type,
+            notification_endpoint=self.notification_endpoint,
+            notification_username=self.notification_username,
+            notification_password=self.notification_password,
+            **kwargs,
+        )
+
+
+def _check_unknown(obj: Mapping, known: set, ignored: set, prefix: str, problems: list) -> None:
+    unknown = sorted(k for k in obj if k not in known and k not in ignored and not str(k).startswith("@"))
+    if unknown:
+        where = f" in {prefix}" if prefix else ""
+        problems.append(
+            _problem(
+                f"unknown propert{'y' if len(unknown) == 1 else 'ies'}{where}: {', '.join(unknown)}",
+                f"{prefix}/{unknown[0]}" if prefix else unknown[0],
+            )
+        )
+
+
+def _find_workflow(body: Mapping, workflows: list[Workflow], mission: str, problems: list) -> Optional[Workflow]:
+    workflow_id = body.get("WorkflowId")
+    workflow_name = body.get("WorkflowName")
+    by_id = by_name = None
+    id_ok = name_ok = True
+    if workflow_id is None and workflow_name is None:
+        problems.append(_problem("either WorkflowId or WorkflowName is required", "WorkflowId"))
+        return None
+    if workflow_id is not None:
+        try:
+            if not isinstance(workflow_id, str):
+                raise ValueError
+            wanted = uuid.UUID(workflow_id.strip().strip("'"))
+        except ValueError:
+            problems.append(_problem(f"WorkflowId {workflow_id!r} is not a GUID", "WorkflowId"))
+            id_ok = False
+        else:
+            by_id = next((w for w in workflows if w.id == wanted), None)
+            if by_id is None:
+                problems.append(_problem(f"no enabled workflow with Id {wanted} in mission {mission}", "WorkflowId"))
+                id_ok = False
+    if workflow_name is not None:
+        if not isinstance(workflow_name, str) or not workflow_name:
+            problems.append(_problem("WorkflowName must be a non-empty string", "WorkflowName"))
+            name_ok = False
+        else:
+            by_name = next((w for w in workflows if w.name == workflow_name), None)
+            if by_name is None:
+                problems.append(
+                    _problem(f"no enabled workflow named {workflow_name!r} in mission {mission}", "WorkflowName")
+                )
+                name_ok = False
+    if by_id is not None and by_name is not None and by_id.id != by_name.id:
+        problems.append(
+            _problem(
+                f"WorkflowId {by_id.id} names workflow {by_id.name!r}, not WorkflowName {workflow_name!r}",
+                "WorkflowName",
+            )
+        )
+        return None
+    if not (id_ok and name_ok):
+        return None
+    return by_id or by_name
+
+
+def _validate_priority(body: Mapping, problems: list) -> int:
+    if "Priority" not in body or body["Priority"] is None:
+        return DEFAULT_PRIORITY
+    value = body["Priority"]
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _INTEGER.match(value.strip()):
+        number = int(value.strip())
+    if number is None or not 1 <= number <= 100:
+        problems.append(_problem(f"Priority must be an integer from 1 to 100, got {value!r}", "Priority"))
+        return DEFAULT_PRIORITY
+    return number
+
+
+def _validate_reference(body: Mapping, result: ValidatedOrder, problems: list) -> None:
+    reference = body.get("InputProductReference")
+    if reference is None:
+        problems.append(_problem("InputProductReference is required", "InputProductReference"))
+        return
+    if not isinstance(reference, Mapping):
+        problems.append(_problem("InputProductReference must be an object", "InputProductReference"))
+        return
+    _check_unknown(reference, REFERENCE_PROPERTIES, set(), "InputProductReference", problems)
+    name = reference.get("Reference")
+    content_date = reference.get("ContentDate")
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            problems.append(
+                _problem("InputProductReference/Reference must be a product name", "InputProductReference/Reference")
+            )
+        else:
+            result.input_reference = name.strip()
+    if content_date is not None:
+        target = "InputProductReference/ContentDate"
+        if not isinstance(content_date, Mapping):
+            problems.append(_problem(f"{target} must be an object with Start and End", target))
+        else:
+            _check_unknown(content_date, CONTENT_DATE_PROPERTIES, set(), target, problems)
+            dates = {}
+            for key in ("Start", "End"):
+                if content_date.get(key) is None:
+                    problems.append(_problem(f"{target}/{key} is required", f"{target}/{key}"))
+                    continue
+                try:
+                    dates[key] = parse_datetime(content_date[key])
+                except ValueError as exc:
+                    problems.append(_problem(f"{target}/{key}: {exc}", f"{target}/{key}"))
+            if len(dates) == 2:
+                if dates["Start"] > dates["End"]:
+                    problems.append(
+                        _problem(f"{target}: Start {content_date['Start']} is after End {content_date['End']}", target)
+                    )
+                else:
+                    result.input_content_start, result.input_content_end = dates["Start"], dates["End"]
+    if name is None and content_date is None:
+        problems.append(
+            _problem("InputProductReference needs a Reference or a ContentDate (or both)", "InputProductReference")
+        )
+
+
+def _option_text(raw: Any) -> Optional[str]:
+    if isinstance(raw, list):
+        if len(raw) != 1:
+            return None
+        raw = raw[0]
+    return _scalar_text(raw)
+
+
+def _validate_options(body: Mapping, workflow: Optional[Workflow], result: ValidatedOrder, problems: list) -> None:
+    items = body.get("WorkflowOptions")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        problems.append(_problem("WorkflowOptions must be an array of {Name, Value}", "WorkflowOptions"))
+        return
+    given: dict[str, str] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            problems.append(_problem(f"WorkflowOptions[{index}] must be an object {{Name, Value}}", "WorkflowOptions"))
+            continue
+        _check_unknown(item, OPTION_ITEM_PROPERTIES, set(), f"WorkflowOptions[{index}]", problems)
+        name = item.get("Name")
+        if not isinstance(name, str) or not name:
+            problems.append(_problem(f"WorkflowOptions[{index}] has no Name", "WorkflowOptions"))
+            continue
+        target = f"WorkflowOptions/{name}"
+        if name in given:
+            problems.append(_problem(f"option {name} is given more than once", target))
+            continue
+        if "Value" not in item:
+            problems.append(_problem(f"option {name} has no Value", target))
+            continue
+        text = _option_text(item["Value"])
+        if text is None:
+            problems.append(_problem(f"option {name}: Value must be a string or a one-element array", target))
+            continue
+        given[name] = text
+    if workflow is None:
+        return
+    values: dict[str, str] = {}
+    for name, text in given.items():
+        option = workflow.option(name)
+        if option is None:
+            known = ", ".join(o.name for o in workflow.options) or "none"
+            problems.append(
+                _problem(
+                    f"option {name} is not an option of workflow {workflow.name} (options: {known})",
+                    f"WorkflowOptions/{name}",
+                )
+            )
+            continue
+        try:
+            values[name] = check_option_value(option, text)
+        except ValueError as exc:
+            problems.append(_problem(f"option {name}: value {text!r} {exc}", f"WorkflowOptions/{name}"))
+    for option in workflow.options:
+        if option.name not in given and option.default is not None:
+            values[option.name] = option.default
+    result.workflow_options = {o.name: values[o.name] for o in workflow.options if o.name in values}
+    result.production_type = production_type_for(workflow, result.workflow_options)
+
+
+def _validate_notification(body: Mapping, result: ValidatedOrder, problems: list) -> None:
+    endpoint = body.get("NotificationEndpoint")
+    for key, attr in (("NotificationEpUsername", "notification_username"), ("NotificationEpPassword", "notification_password")):
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
+            problems.append(_problem(f"{key} must be a string", key))
+        elif value:
+            setattr(result, attr, value)
+    if endpoint is None or endpoint == "":
+        return
+    if not isinstance(endpoint, str):
+        problems.append(_problem("NotificationEndpoint must be a string", "NotificationEndpoint"))
+        return
+    parts = urlsplit(endpoint.strip())
+    scheme = parts.scheme.lower()
+    valid = (scheme in ("http", "https") and bool(parts.hostname)) or (
+        scheme == "mailto" and re.match(r"^[^@\s]+@[^@\s]+$", parts.path or "")
+    )
+    if not valid:
+        problems.append(
+            _problem(
+                f"NotificationEndpoint {endpoint!r} must be an http or https URL (or mailto:)",
+                "NotificationEndpoint",
+            )
+        )
+        return
+    result.notification_endpoint = endpoint.strip()
+
+
+def validate_order(body: Any, workflows: Iterable[Workflow], *, mission: str) -> ValidatedOrder:
+    """Check an order request against the enabled workflows of ``mission``.
+
+    ``workflows`` may hold workflows of any mission and disabled ones; only the enabled ones of
+    ``mission`` count. Returns a :class:`ValidatedOrder`; raises :class:`OrderValidationError`
+    listing every problem.
+    """
+    if not isinstance(body, Mapping):
+        raise OrderValidationError([_problem("the request body must be a JSON object", "")])
+    candidates = [w for w in workflows if w.mission == mission and w.enabled]
+    problems: list[ODataError] = []
+    _check_unknown(body, INPUT_PROPERTIES, SERVER_PROPERTIES, "", problems)
+    workflow = _find_workflow(body, candidates, mission, problems)
+    result = ValidatedOrder(workflow=workflow)  # type: ignore[arg-type] - replaced below when valid
+    result.priority = _validate_priority(body, problems)
+    _validate_reference(body, result, problems)
+    _validate_options(body, workflow, result, problems)
+    _validate_notification(body, result, problems)
+    if problems:
+        raise OrderValidationError(problems)
+    return result
