@@ -20,7 +20,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ByteRange", "IGNORE", "UNSATISFIABLE", "parse_range"]
+from proseo_odata.odata.errors import ODataError
+
+__all__ = ["ByteRange", "IGNORE", "UNSATISFIABLE", "RangeNotSatisfiableError", "parse_range"]
 
 _SINGLE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
@@ -84,3 +86,21 @@ def parse_range(header: str | None, size: int):
     if start >= size:
         return UNSATISFIABLE
     return ByteRange(start, min(end, size - 1))
+
+
+class RangeNotSatisfiableError(ODataError):
+    """No byte of the requested range exists (HTTP 416, ``Content-Range: bytes */<size>``).
+
+    ``headers`` is added to the error response by the web layer's exception view.
+    """
+
+    status = 416
+
+    def __init__(self, header: str, size: int):
+        super().__init__(
+            f"Range {header.strip()!r} cannot be satisfied: the file has {size} bytes",
+            code="E7716",
+            target="Range",
+            status=416,
+        )
+        self.headers = {"Content-Range": f"bytes */{size}"}

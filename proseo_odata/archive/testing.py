@@ -46,3 +46,35 @@ def new_bucket_settings(endpoint_url: str, **extra) -> dict:
     for name, value in extra.items():
         settings[f"proseo.archive.s3.{name}"] = value
     return settings
+
+
+def archive_for_backend(backend: str, folder, s3_endpoint: str | None = None, **s3_extra):
+    """A fresh archive of ``backend`` (``"local"`` in ``folder``, or ``"s3"`` on a new bucket)."""
+    if backend == "s3":
+        from .s3 import load_from_config
+
+        return load_from_config(new_bucket_settings(s3_endpoint, **s3_extra))
+    if backend == "local":
+        from .local import load_from_config
+
+        return load_from_config({"proseo.archive.backend": "local", "proseo.archive.local.root": str(folder)})
+    raise ValueError(f"unknown archive backend {backend!r}")
+
+
+def store_product_file(archive, data: bytes, *, name: str, mission: str = "TEST", published=None,
+                       content_type: str = "application/zip", **product_fields):
+    """Archive ``data`` and return an (unsaved) :class:`~proseo_odata.model.Product` for it,
+    with its MD5 and SHA256 checksums as the archive computed them."""
+    import io
+
+    from proseo_odata.model import Checksum, Product, utcnow
+
+    product = Product(mission=mission, name=name, content_type=content_type,
+                      publication_date=published or utcnow(), **product_fields)
+    key = f"{mission}/{product.id}/{name}"
+    size, md5, sha256 = archive.put_stream(key, io.BytesIO(data), content_type=content_type)
+    product.archive_key = key
+    product.content_length = size
+    product.checksums = [Checksum("MD5", md5, product.publication_date),
+                         Checksum("SHA256", sha256, product.publication_date)]
+    return product

@@ -42,3 +42,13 @@ def test_content_range_and_length():
     byte_range = parse_range("bytes=0-1023", 5000)
     assert byte_range.length == 1024
     assert byte_range.content_range(5000) == "bytes 0-1023/5000"
+
+
+def test_unsatisfiable_error_carries_the_content_range_header():
+    from proseo_odata.archive.ranges import RangeNotSatisfiableError
+    from proseo_odata.odata.errors import ODataError
+
+    error = RangeNotSatisfiableError("bytes=2000-", 1000)
+    assert isinstance(error, ODataError) and error.status == 416
+    assert error.headers == {"Content-Range": "bytes */1000"}
+    assert "1000 bytes" in error.message

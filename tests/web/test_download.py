@@ -1,0 +1,250 @@
+"""``$value`` downloads (contract section 7): every header and status, on every archive backend.
+
+The app under test is a minimal Pyramid app with the real error views and one route calling
+:func:`proseo_odata_web.download.product_file_response`; the archives are real (a local folder,
+and an S3 bucket on moto's server on 127.0.0.1). The route wiring of the PRIP service itself is
+tested in ``test_download_routes.py``.
+"""
+import base64
+import hashlib
+import os
+import wsgiref.util
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import webtest
+from pyramid.config import Configurator
+
+from proseo_odata.archive.testing import archive_for_backend, moto_s3_server, store_product_file
+from proseo_odata.storage.errors import NotFoundError
+from proseo_odata_web.download import product_file_response
+
+SIZE = 200_000
+PUBLISHED = datetime(2024, 3, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
+
+
+def make_app(archive, products):
+    config = Configurator(settings={})
+    config.include("proseo_odata_web.errors")
+    config.add_route("value", "/Products({id})/$value")
+
+    def view(request):
+        product = products.get(request.matchdict["id"])
+        if product is None:
+            raise NotFoundError(f"No product found with UUID {request.matchdict['id']}")
+        return product_file_response(request, product, archive)
+
+    config.add_view(view, route_name="value", request_method=("GET", "HEAD"))
+    return config.make_wsgi_app()
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    with moto_s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["local", "s3"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def archive(backend, tmp_path, request):
+    endpoint = request.getfixturevalue("s3_endpoint") if backend == "s3" else None
+    return archive_for_backend(backend, tmp_path / "archive", endpoint)
+
+
+@pytest.fixture
+def content():
+    return os.urandom(SIZE)
+
+
+@pytest.fixture
+def product(archive, content, tmp_path):
+    return store_product_file(archive, content, name="S2B_MSIL1C_TEST.zip", published=PUBLISHED)
+
+
+@pytest.fixture
+def app(archive, product):
+    return webtest.TestApp(make_app(archive, {str(product.id): product}))
+
+
+def url(product):
+    return f"/Products({product.id})/$value"
+
+
+def b64(hex_digest):
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def test_whole_file_with_every_header(app, product, content):
+    answer = app.get(url(product))
+    md5, sha = hashlib.md5(content).hexdigest(), hashlib.sha256(content).hexdigest()
+    assert answer.status_int == 200
+    assert answer.body == content
+    assert answer.headers["Content-Length"] == str(SIZE)
+    assert answer.headers["Content-Type"] == "application/zip"
+    assert answer.headers["Content-Disposition"] == 'attachment; filename="S2B_MSIL1C_TEST.zip"'
+    assert answer.headers["Accept-Ranges"] == "bytes"
+    assert answer.headers["ETag"] == f'"{md5}"'
+    assert answer.headers["Last-Modified"] == "Fri, 01 Mar 2024 12:30:15 GMT"
+    assert answer.headers["Content-Digest"] == f"md5=:{b64(md5)}:, sha-256=:{b64(sha)}:"
+    assert answer.headers["Repr-Digest"] == answer.headers["Content-Digest"]
+    assert answer.headers["Digest"] == f"MD5={b64(md5)}, SHA-256={b64(sha)}"
+    assert "Content-Range" not in answer.headers
+
+
+def test_head_has_the_same_headers_and_no_body(app, product):
+    get, head = app.get(url(product)), app.head(url(product))
+    assert head.status_int == 200 and head.body == b""
+    for name in ("Content-Length", "Content-Type", "Content-Disposition", "Accept-Ranges", "ETag",
+                 "Last-Modified", "Content-Digest", "Digest"):
+        assert head.headers[name] == get.headers[name], name
+
+
+@pytest.mark.parametrize(
+    "header, first, last",
+    [
+        ("bytes=0-1023", 0, 1023),
+        ("bytes=1000-1999", 1000, 1999),
+        ("bytes=150000-", 150000, SIZE - 1),
+        ("bytes=-500", SIZE - 500, SIZE - 1),
+        ("bytes=199000-999999", 199000, SIZE - 1),
+        ("bytes=7-7", 7, 7),
+    ],
+)
+def test_single_ranges(app, product, content, header, first, last):
+    answer = app.get(url(product), headers={"Range": header}, status=206)
+    assert answer.headers["Content-Range"] == f"bytes {first}-{last}/{SIZE}"
+    assert answer.headers["Content-Length"] == str(last - first + 1)
+    assert answer.body == content[first:last + 1]
+    assert "Content-Digest" not in answer.headers  # it would describe the partial content
+    assert answer.headers["Repr-Digest"].startswith("md5=:")
+
+
+def test_esa_suite_range_gives_exactly_1024_bytes(app, product, content):
+    answer = app.get(url(product), headers={"Range": "bytes=0-1023"}, status=206)
+    assert len(answer.body) == 1024 and answer.body == content[:1024]
+
+
+@pytest.mark.parametrize("header", ["bytes=0-1,5-9", "bytes=9-1", "pages=1-2", "bytes=x-"])
+def test_multi_and_malformed_ranges_answer_the_whole_file(app, product, content, header):
+    answer = app.get(url(product), headers={"Range": header}, status=200)
+    assert answer.body == content and "Content-Range" not in answer.headers
+
+
+@pytest.mark.parametrize("header", [f"bytes={SIZE}-", f"bytes={SIZE + 10}-{SIZE + 20}", "bytes=-0"])
+def test_unsatisfiable_range_is_416_with_odata_error(app, product, header):
+    answer = app.get(url(product), headers={"Range": header}, status=416)
+    assert answer.headers["Content-Range"] == f"bytes */{SIZE}"
+    error = answer.json["error"]
+    assert error["code"] == "E7716" and str(SIZE) in error["message"]
+    assert answer.headers["Warning"].startswith("199 proseo-api-prip (E7716) ")
+
+
+def test_head_ignores_range(app, product):
+    answer = app.head(url(product), headers={"Range": "bytes=0-9"}, status=200)
+    assert answer.headers["Content-Length"] == str(SIZE)
+
+
+def test_ranges_reassemble_to_the_catalogue_checksum(app, product):
+    pieces, step = [], 37_000
+    for start in range(0, SIZE, step):
+        end = min(start + step, SIZE) - 1
+        pieces.append(app.get(url(product), headers={"Range": f"bytes={start}-{end}"}, status=206).body)
+    assert hashlib.md5(b"".join(pieces)).hexdigest() == product.checksum("MD5")
+
+
+def test_if_range_with_the_etag_serves_the_range(app, product):
+    etag = app.head(url(product)).headers["ETag"]
+    answer = app.get(url(product), headers={"Range": "bytes=10-19", "If-Range": etag}, status=206)
+    assert len(answer.body) == 10
+
+
+@pytest.mark.parametrize("if_range", ['"0123456789abcdef0123456789abcdef"', "W/\"{md5}\"",
+                                      "Thu, 29 Feb 2024 00:00:00 GMT", "not a date"])
+def test_if_range_mismatch_serves_the_whole_file(app, product, content, if_range):
+    if_range = if_range.format(md5=product.checksum("MD5"))
+    answer = app.get(url(product), headers={"Range": "bytes=10-19", "If-Range": if_range}, status=200)
+    assert answer.body == content
+
+
+def test_if_range_with_the_last_modified_date_serves_the_range(app, product):
+    last_modified = app.head(url(product)).headers["Last-Modified"]
+    answer = app.get(url(product), headers={"Range": "bytes=-10", "If-Range": last_modified}, status=206)
+    assert len(answer.body) == 10
+
+
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_if_none_match_answers_304(app, product, method):
+    etag = app.head(url(product)).headers["ETag"]
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        answer = getattr(app, method)(url(product), headers={"If-None-Match": header}, status=304)
+        assert answer.body == b"" and answer.headers["ETag"] == etag
+
+
+def test_if_none_match_other_etag_serves_the_file(app, product, content):
+    answer = app.get(url(product), headers={"If-None-Match": '"nope"'}, status=200)
+    assert answer.body == content
+
+
+def test_if_modified_since(app, product, content):
+    assert app.get(url(product), headers={"If-Modified-Since": "Sat, 02 Mar 2024 00:00:00 GMT"}, status=304)
+    answer = app.get(url(product), headers={"If-Modified-Since": "Thu, 29 Feb 2024 00:00:00 GMT"}, status=200)
+    assert answer.body == content
+
+
+def test_offline_product_is_404_with_a_clear_message(archive, product):
+    product.online = False
+    app = webtest.TestApp(make_app(archive, {str(product.id): product}))
+    answer = app.get(url(product), status=404)
+    assert "offline" in answer.json["error"]["message"]
+    assert app.head(url(product), status=404).body == b""
+
+
+def test_evicted_product_is_404_with_a_clear_message(archive, product):
+    product.eviction_date = datetime.now(timezone.utc) - timedelta(minutes=1)
+    app = webtest.TestApp(make_app(archive, {str(product.id): product}))
+    message = app.get(url(product), status=404).json["error"]["message"]
+    assert "evicted" in message and str(product.id) in message
+
+
+def test_file_missing_from_the_archive_is_404(archive, product):
+    archive.delete(product.archive_key)
+    app = webtest.TestApp(make_app(archive, {str(product.id): product}))
+    assert "missing from the archive" in app.get(url(product), status=404).json["error"]["message"]
+
+
+def test_non_ascii_name_gets_an_rfc_5987_filename(archive, content, tmp_path):
+    product = store_product_file(archive, content[:100], name='Ünïcode "x".zip', published=PUBLISHED)
+    app = webtest.TestApp(make_app(archive, {str(product.id): product}))
+    disposition = app.head(url(product)).headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="')
+    assert "filename*=UTF-8''%C3%9Cn%C3%AFcode%20%22x%22.zip" in disposition
+
+
+def test_empty_file(archive, tmp_path):
+    product = store_product_file(archive, b"", name="empty.bin", published=PUBLISHED)
+    app = webtest.TestApp(make_app(archive, {str(product.id): product}))
+    answer = app.get(url(product), status=200)
+    assert answer.body == b"" and answer.headers["Content-Length"] == "0"
+    app.get(url(product), headers={"Range": "bytes=0-"}, status=416)
+
+
+def test_local_files_go_through_wsgi_file_wrapper(tmp_path, content):
+    archive = archive_for_backend("local", tmp_path / "archive")
+    product = store_product_file(archive, content, name="wrapped.bin", published=PUBLISHED)
+    used = []
+
+    class RecordingWrapper(wsgiref.util.FileWrapper):
+        def __init__(self, filelike, blksize=8192):
+            used.append(filelike)
+            super().__init__(filelike, blksize)
+
+    app = webtest.TestApp(make_app(archive, {str(product.id): product}),
+                          extra_environ={"wsgi.file_wrapper": RecordingWrapper})
+    assert app.get(url(product)).body == content
+    assert hasattr(used[-1], "fileno")  # the real file: sendfile-capable servers may use it
+    assert app.get(url(product), headers={"Range": "bytes=100-199"}).body == content[100:200]
+    assert not hasattr(used[-1], "fileno") and used[-1].remaining == 0
