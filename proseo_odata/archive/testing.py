@@ -61,10 +61,11 @@ def archive_for_backend(backend: str, folder, s3_endpoint: str | None = None, **
     raise ValueError(f"unknown archive backend {backend!r}")
 
 
-def store_product_file(archive, data: bytes, *, name: str, mission: str = "TEST", published=None,
+def store_product_file(archive, data, *, name: str, mission: str = "TEST", published=None,
                        content_type: str = "application/zip", **product_fields):
-    """Archive ``data`` and return an (unsaved) :class:`~proseo_odata.model.Product` for it,
-    with its MD5 and SHA256 checksums as the archive computed them."""
+    """Archive ``data`` (bytes, or the path of a file) and return an (unsaved)
+    :class:`~proseo_odata.model.Product` for it, with its MD5 and SHA256 checksums as the
+    archive computed them."""
     import io
 
     from proseo_odata.model import Checksum, Product, utcnow
@@ -72,7 +73,11 @@ def store_product_file(archive, data: bytes, *, name: str, mission: str = "TEST"
     product = Product(mission=mission, name=name, content_type=content_type,
                       publication_date=published or utcnow(), **product_fields)
     key = f"{mission}/{product.id}/{name}"
-    size, md5, sha256 = archive.put_stream(key, io.BytesIO(data), content_type=content_type)
+    if isinstance(data, (bytes, bytearray)):
+        size, md5, sha256 = archive.put_stream(key, io.BytesIO(data), content_type=content_type)
+    else:
+        with open(data, "rb") as stream:
+            size, md5, sha256 = archive.put_stream(key, stream, content_type=content_type)
     product.archive_key = key
     product.content_length = size
     product.checksums = [Checksum("MD5", md5, product.publication_date),

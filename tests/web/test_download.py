@@ -248,3 +248,23 @@ def test_local_files_go_through_wsgi_file_wrapper(tmp_path, content):
     assert hasattr(used[-1], "fileno")  # the real file: sendfile-capable servers may use it
     assert app.get(url(product), headers={"Range": "bytes=100-199"}).body == content[100:200]
     assert not hasattr(used[-1], "fileno") and used[-1].remaining == 0
+
+
+def test_s3_presign_mode_redirects_get_and_answers_head_itself(s3_endpoint, tmp_path, content):
+    import requests
+
+    archive = archive_for_backend("s3", None, s3_endpoint, presign="true", presign_expiry="300")
+    product = store_product_file(archive, content, name="presigned.zip", published=PUBLISHED)
+    app = webtest.TestApp(make_app(archive, {str(product.id): product}))
+    answer = app.get(url(product), status=307)
+    location = answer.headers["Location"]
+    assert location.startswith(s3_endpoint) and "X-Amz-Expires=300" in location
+    assert answer.headers["ETag"] == f'"{product.checksum("MD5")}"'
+    fetched = requests.get(location, headers={"Range": "bytes=5-14"}, timeout=30)
+    assert fetched.status_code == 206 and fetched.content == content[5:15]
+    whole = requests.get(location, timeout=30)
+    assert whole.content == content
+    assert whole.headers["Content-Disposition"] == 'attachment; filename="presigned.zip"'
+    head = app.head(url(product), status=200)
+    assert head.headers["Content-Length"] == str(SIZE) and head.body == b""
+    app.get(url(product), headers={"Range": f"bytes={SIZE}-"}, status=416)
