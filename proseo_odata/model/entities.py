@@ -209,7 +209,7 @@ class Product:
             self, "origin_date", "publication_date", "modification_date", "eviction_date",
             "content_start", "content_end",
         )
-        self.checksums = list(self.checksums)
+        self.checksums = sorted(self.checksums, key=lambda c: c.algorithm)
         self.attributes = list(self.attributes)
         self.sync_product_type()
 
@@ -225,6 +225,8 @@ class Product:
             self.product_type = str(attribute.value)
         elif self.product_type is not None:
             self.attributes.append(Attribute(PRODUCT_TYPE_ATTRIBUTE, AttributeType.STRING, self.product_type))
+        # One canonical order (by name; checksums by algorithm) so stored and loaded objects compare equal.
+        self.attributes.sort(key=lambda a: a.name)
 
     def attribute(self, name: str) -> Attribute | None:
         """The attribute called ``name``, or None."""

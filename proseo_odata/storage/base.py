@@ -1,0 +1,408 @@
+"""The storage contract: what every backend does, method by method.
+
+A backend is a module exposing ``load_from_config(settings) -> StorageBase`` (Kinto style); the
+.ini names it with ``proseo.storage.backend`` and :func:`proseo_odata.storage.load_storage`
+resolves it. The shipped backend is :mod:`proseo_odata.storage.sqlalchemy` (SQLite and
+PostgreSQL); :mod:`proseo_odata.storage.testing` is the contract suite any backend can run.
+
+Transactions
+------------
+A storage object returned by ``load_from_config`` is *unbound*: each data method called on it
+runs in a transaction of its own, committed when the method returns. For several calls in one
+transaction use either
+
+* ``with storage.transaction() as tx: ...`` — ``tx`` is a *bound* storage; the transaction
+  commits when the block ends and rolls back if it raises (CLI, workers, tests); or
+* ``storage.bind(handle)`` — a bound storage using a transaction someone else manages (the web
+  layer passes the request's SQLAlchemy ``Session``, registered with zope.sqlalchemy so that
+  pyramid_tm commits or aborts it). A bound storage never commits or rolls back by itself.
+
+Objects
+-------
+Methods take and return the dataclasses of :mod:`proseo_odata.model`. Every object belongs to a
+mission; ``get_*`` methods take the mission code and raise :class:`NotFoundError` for an object
+of another mission, exactly as for a missing one (contract section 8). ``update_*`` methods
+implement optimistic concurrency: the object's ``revision`` must equal the stored one, the
+stored revision is then incremented, and the returned object carries it; a stale revision raises
+:class:`ConflictError` and changes nothing (no lost update). ``get_*(..., for_update=True)``
+additionally locks the row until the end of the transaction where the database supports it
+(PostgreSQL ``SELECT ... FOR UPDATE``), so read-modify-write sequences inside one transaction
+serialise instead of failing.
+
+Queries
+-------
+``query_*`` methods take a :class:`Query` (the parsed system query options, never text) and
+return a :class:`QueryResult`. See those classes for the paging rules.
+"""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Iterator, Sequence
+
+from proseo_odata.model import (
+    Mission,
+    OutboxMessage,
+    Product,
+    ProductionOrder,
+    Subscription,
+    User,
+    VisibilityClass,
+    Workflow,
+)
+
+__all__ = ["Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
+
+#: Entity set names a ``Query`` can address (the ``entity_set`` passed to the filter compiler).
+ENTITY_SETS = ("Products", "Subscriptions", "Workflows", "ProductionOrders")
+
+OrderBy = tuple[tuple[tuple[str, ...], bool], ...]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query against one entity set, built from OData system query options.
+
+    Attributes:
+        filter: a *bound* filter AST (produced by :mod:`proseo_odata.odata`) or ``None``. The
+            backend hands it to its filter compiler
+            (``proseo_odata.storage.mapping.compile_filter`` for the SQLAlchemy backend).
+        orderby: ``((path, descending), ...)`` where ``path`` is a tuple of property names, for
+            example ``(("ContentDate", "Start"), True)``. The backend always appends ``Id``
+            ascending (unless ``Id`` is already a key), so the order is total and stable.
+        top: at most this many items (``None``: no limit; the web layer caps it).
+        skip: skip this many items of the ordered result. Ignored when ``skiptoken`` is given.
+        skiptoken: an opaque keyset token from a previous :attr:`QueryResult.next_skiptoken`;
+            the page starts right after the row it encodes. A token only fits the ``orderby`` it
+            was made for; any other token raises :class:`InvalidQueryError`.
+        count: also count all items matching ``filter`` (ignoring paging).
+        expand: navigation properties to load, e.g. ``frozenset({"Attributes"})``.
+    """
+
+    filter: Any = None
+    orderby: OrderBy = ()
+    top: int | None = None
+    skip: int = 0
+    skiptoken: str | None = None
+    count: bool = False
+    expand: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self):
+        object.__setattr__(self, "orderby", tuple((tuple(path), bool(desc)) for path, desc in self.orderby))
+        object.__setattr__(self, "expand", frozenset(self.expand))
+        if self.top is not None and self.top < 0:
+            raise ValueError("top must not be negative")
+        if self.skip < 0:
+            raise ValueError("skip must not be negative")
+
+
+@dataclass
+class QueryResult:
+    """One page of a query.
+
+    Attributes:
+        items: the domain objects of this page, in order.
+        count: the number of all matching items when ``Query.count`` was set, else ``None``.
+        next_skiptoken: token for the next page when more items exist after this page (only
+            when ``Query.top`` limited the page), else ``None``. Every page but the last is full.
+        next_skip: the absolute offset of the next page (same condition as ``next_skiptoken``):
+            a query with ``skip=next_skip`` and no token returns exactly the same rows as one
+            with ``skiptoken=next_skiptoken``.
+    """
+
+    items: list
+    count: int | None = None
+    next_skiptoken: str | None = None
+    next_skip: int | None = None
+
+
+class StorageBase:
+    """Contract of a storage backend. Every method raises ``NotImplementedError`` here."""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def initialize_schema(self) -> None:
+        """Create the schema, or upgrade it to the newest version. Idempotent."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections. The object must not be used afterwards."""
+        raise NotImplementedError
+
+    def transaction(self) -> contextlib.AbstractContextManager["StorageBase"]:
+        """A context manager yielding a storage bound to one new transaction.
+
+        Commits when the block ends normally, rolls back when it raises (the exception
+        propagates). Must not be nested on a bound storage.
+        """
+        raise NotImplementedError
+
+    def bind(self, handle: Any) -> "StorageBase":
+        """A storage running every method in the externally managed transaction ``handle``.
+
+        For the SQLAlchemy backend ``handle`` is a ``sqlalchemy.orm.Session`` made by
+        ``storage.session_factory``; the caller (pyramid_tm via zope.sqlalchemy) commits it.
+        """
+        raise NotImplementedError
+
+    # -- missions --------------------------------------------------------------------------
+
+    def add_mission(self, mission: Mission) -> Mission:
+        """Store a new mission. ``ConflictError`` if the code exists."""
+        raise NotImplementedError
+
+    def get_mission(self, code: str) -> Mission:
+        """The mission with this code. ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def list_missions(self) -> list[Mission]:
+        """All missions, ordered by code."""
+        raise NotImplementedError
+
+    def update_mission(self, mission: Mission) -> Mission:
+        """Replace the stored mission's name. ``NotFoundError`` if the code does not exist."""
+        raise NotImplementedError
+
+    def delete_mission(self, code: str) -> None:
+        """Delete a mission. ``NotFoundError`` if missing; ``ConflictError`` while anything
+        (users, products, workflows, orders, subscriptions) still belongs to it."""
+        raise NotImplementedError
+
+    # -- users -----------------------------------------------------------------------------
+
+    def add_user(self, user: User) -> User:
+        """Store a new user. ``NotFoundError`` for an unknown mission, ``ConflictError`` if
+        ``mission\\name`` exists. ``password_hash`` is stored as given (hash it first)."""
+        raise NotImplementedError
+
+    def get_user(self, mission: str, name: str) -> User:
+        """The user ``mission\\name``. ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def list_users(self, mission: str | None = None) -> list[User]:
+        """Users of one mission (or of all), ordered by mission and name."""
+        raise NotImplementedError
+
+    def update_user(self, user: User) -> User:
+        """Replace the stored password hash and roles. ``NotFoundError`` if missing."""
+        raise NotImplementedError
+
+    def delete_user(self, mission: str, name: str) -> None:
+        """Delete a user. ``NotFoundError`` if missing."""
+        raise NotImplementedError
+
+    # -- products --------------------------------------------------------------------------
+
+    def add_product(self, product: Product) -> Product:
+        """Store a new product with its checksums and attributes, all or nothing.
+
+        ``ConflictError`` if the mission already has a product with this ``name`` or the id
+        exists; ``NotFoundError`` for an unknown mission. ``product_type`` is synchronised with
+        the ``productType`` attribute first. Returns the stored product (``revision`` 1).
+        """
+        raise NotImplementedError
+
+    def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
+        """The product with this id in this mission, with checksums and attributes.
+        ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def get_product_by_name(self, mission: str, name: str) -> Product:
+        """The product with this exact ``Name`` in this mission. ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def find_product(
+        self,
+        mission: str,
+        *,
+        product_type: str | None = None,
+        name: str | None = None,
+        covering: tuple[datetime, datetime] | None = None,
+        visibilities: Sequence[VisibilityClass] | None = None,
+    ) -> Product | None:
+        """The input-product lookup of ODIP (contract section 10): among the mission's products
+        of ``product_type`` (if given), with ``name`` (if given), whose ``content_start <=
+        covering[0]`` and ``content_end >= covering[1]`` (if given), restricted to
+        ``visibilities`` (if given), the newest by ``publication_date`` (then by id); None if
+        there is none."""
+        raise NotImplementedError
+
+    def query_products(
+        self, mission: str, query: Query, *, visibilities: Sequence[VisibilityClass] | None = None
+    ) -> QueryResult:
+        """Products of a mission matching ``query``; only those whose ``visibility`` is in
+        ``visibilities`` when given (the web layer maps the user's roles to classes).
+
+        Checksums are always loaded; attributes only when ``"Attributes"`` is in
+        ``query.expand`` (otherwise ``attributes`` is an empty list). Order-by paths: ``Id``,
+        ``Name``, ``ContentType``, ``ContentLength``, ``OriginDate``, ``PublicationDate``,
+        ``CreationDate``, ``ModificationDate``, ``EvictionDate``, ``Online``,
+        ``ContentDate/Start``, ``ContentDate/End``, ``ProductionType``.
+        """
+        raise NotImplementedError
+
+    def update_product(self, product: Product) -> Product:
+        """Replace the stored product (all fields, checksums and attributes) if
+        ``product.revision`` is current; returns it with the new revision. ``ConflictError`` on
+        a stale revision or a Name taken by another product; ``NotFoundError`` if missing.
+        ``modification_date`` is stored as given (set it when metadata changes)."""
+        raise NotImplementedError
+
+    def delete_product(self, mission: str, product_id: uuid.UUID) -> None:
+        """Delete a product with its checksums and attributes (not its archived file).
+        ``NotFoundError`` if missing."""
+        raise NotImplementedError
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    def add_subscription(self, subscription: Subscription) -> Subscription:
+        """Store a new subscription. ``NotFoundError`` for an unknown mission."""
+        raise NotImplementedError
+
+    def get_subscription(
+        self, mission: str, subscription_id: uuid.UUID, *, for_update: bool = False
+    ) -> Subscription:
+        """One subscription of the mission. ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def query_subscriptions(self, mission: str, query: Query, *, owner: str | None = None) -> QueryResult:
+        """Subscriptions of the mission (of one owner when given). Order-by paths: ``Id``,
+        ``Status``, ``Priority``, ``SubmissionDate``, ``LastNotificationDate``, ``StageOrder``,
+        ``FilterParam``, ``NotificationEndpoint``."""
+        raise NotImplementedError
+
+    def list_running_subscriptions(self, mission: str | None = None) -> list[Subscription]:
+        """Subscriptions in status ``running`` (of one mission or all), by submission date."""
+        raise NotImplementedError
+
+    def update_subscription(self, subscription: Subscription) -> Subscription:
+        """Replace a subscription (optimistic ``revision`` check as for products)."""
+        raise NotImplementedError
+
+    def delete_subscription(self, mission: str, subscription_id: uuid.UUID) -> None:
+        """Delete a subscription. ``NotFoundError`` if missing."""
+        raise NotImplementedError
+
+    # -- workflows -------------------------------------------------------------------------
+
+    def add_workflow(self, workflow: Workflow) -> Workflow:
+        """Store a new workflow. ``ConflictError`` if the mission has one with this name."""
+        raise NotImplementedError
+
+    def get_workflow(self, mission: str, workflow_id: uuid.UUID) -> Workflow:
+        """One workflow of the mission. ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def get_workflow_by_name(self, mission: str, name: str) -> Workflow:
+        """The mission's workflow with this name. ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def list_workflows(self, mission: str, *, enabled_only: bool = False) -> list[Workflow]:
+        """Workflows of a mission by name."""
+        raise NotImplementedError
+
+    def query_workflows(self, mission: str, query: Query, *, enabled_only: bool = False) -> QueryResult:
+        """Workflows of the mission matching ``query``. Order-by paths: ``Id``, ``Name``,
+        ``Description``, ``InputProductType``, ``OutputProductType``, ``WorkflowVersion``."""
+        raise NotImplementedError
+
+    def update_workflow(self, workflow: Workflow) -> Workflow:
+        """Replace a workflow (optimistic ``revision`` check)."""
+        raise NotImplementedError
+
+    def upsert_workflow(self, workflow: Workflow) -> Workflow:
+        """Insert the workflow, or, when the mission has one with the same name, replace that
+        one's fields while keeping its id (configured workflows are synced this way; the
+        ``revision`` of the argument is ignored). Returns the stored workflow."""
+        raise NotImplementedError
+
+    def delete_workflow(self, mission: str, workflow_id: uuid.UUID) -> None:
+        """Delete a workflow. ``NotFoundError`` if missing."""
+        raise NotImplementedError
+
+    # -- production orders -----------------------------------------------------------------
+
+    def add_order(self, order: ProductionOrder) -> ProductionOrder:
+        """Store a new production order. ``NotFoundError`` for an unknown mission."""
+        raise NotImplementedError
+
+    def get_order(self, mission: str, order_id: uuid.UUID, *, for_update: bool = False) -> ProductionOrder:
+        """One order of the mission. ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def query_orders(self, mission: str, query: Query, *, owner: str | None = None) -> QueryResult:
+        """Orders of the mission (of one owner when given: ODIP_USER without ORDER_MGR).
+        Order-by paths: ``Id``, ``Status``, ``StatusMessage``, ``Priority``, ``SubmissionDate``,
+        ``EstimatedDate``, ``CompletedDate``, ``EvictionDate``, ``OrderOutputSize``,
+        ``WorkflowId``, ``WorkflowName``, ``InputProductReference/Reference``."""
+        raise NotImplementedError
+
+    def update_order(self, order: ProductionOrder) -> ProductionOrder:
+        """Replace an order (optimistic ``revision`` check). State-machine rules are the
+        caller's (``proseo_odata.orders``); storage only stores."""
+        raise NotImplementedError
+
+    def delete_order(self, mission: str, order_id: uuid.UUID) -> None:
+        """Delete an order. ``NotFoundError`` if missing."""
+        raise NotImplementedError
+
+    # -- notification outbox ---------------------------------------------------------------
+
+    def enqueue_notification(
+        self,
+        kind: str,
+        endpoint: str,
+        username: str | None,
+        password: str | None,
+        payload: dict,
+        *,
+        mission: str | None = None,
+        now: datetime | None = None,
+    ) -> OutboxMessage:
+        """Add a message to the outbox, due immediately (``next_attempt_at = now``). It is
+        written in the caller's transaction, so it exists exactly when the change that caused it
+        is committed."""
+        raise NotImplementedError
+
+    def claim_due_notifications(
+        self, now: datetime, limit: int, *, lease: timedelta = timedelta(seconds=60)
+    ) -> list[OutboxMessage]:
+        """Up to ``limit`` undelivered messages with ``next_attempt_at <= now``, oldest due
+        first. Claiming moves their ``next_attempt_at`` to ``now + lease`` so that no other
+        worker claims them meanwhile (rows locked by another transaction are skipped on
+        PostgreSQL); a crashed deliverer's messages are therefore retried after ``lease``."""
+        raise NotImplementedError
+
+    def mark_notification_delivered(self, message_id: int, *, now: datetime | None = None) -> None:
+        """Record a successful delivery (``delivered_at``); the message is never claimed again."""
+        raise NotImplementedError
+
+    def record_notification_failure(
+        self, message_id: int, next_attempt_at: datetime | None, error: str
+    ) -> None:
+        """Record a failed attempt: ``attempts`` + 1, ``last_error``, and the next attempt time;
+        ``None`` gives up (the message stays, undelivered, for inspection)."""
+        raise NotImplementedError
+
+    def get_notification(self, message_id: int) -> OutboxMessage:
+        """One outbox message. ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def list_notifications(self, *, undelivered_only: bool = False) -> list[OutboxMessage]:
+        """Outbox messages by id (for inspection and tests)."""
+        raise NotImplementedError
+
+
+def iter_pages(query_method, *args, query: Query, **kwargs) -> Iterator[QueryResult]:
+    """Follow ``next_skiptoken`` from ``query`` on: yields every page of a ``query_*`` call."""
+    while True:
+        page = query_method(*args, query, **kwargs)
+        yield page
+        if page.next_skiptoken is None:
+            return
+        query = Query(
+            filter=query.filter, orderby=query.orderby, top=query.top, skiptoken=page.next_skiptoken,
+            expand=query.expand,
+        )

@@ -1,0 +1,239 @@
+"""The relational schema of the SQLAlchemy backend (SQLAlchemy Core tables).
+
+The DDL is owned by the Alembic migrations (``storage/migrations``); these ``Table`` objects
+describe the same schema for building queries, and a test checks that the two agree.
+See docs/storage.md for the indexes and the reasons behind them.
+
+Filter compilers receive a :class:`SchemaTables` (``tables``): the tables plus the dialect
+name and whether the PostGIS ``footprint_geom`` column is available.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from .types import Geometry, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: JSON on SQLite, JSONB on PostgreSQL.
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+#: Autoincrementing 64-bit key (SQLite only autoincrements INTEGER PRIMARY KEY).
+BigIntKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+missions = sa.Table(
+    "missions",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, server_default=""),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("mission", sa.String(64), sa.ForeignKey("missions.code"), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("roles", JSONType, nullable=False),
+)
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("mission", sa.String(64), sa.ForeignKey("missions.code"), nullable=False),
+    sa.Column("name", sa.String(1024), nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("content_length", sa.BigInteger(), nullable=False),
+    sa.Column("origin_date", UTCDateTime(), nullable=True),
+    sa.Column("publication_date", UTCDateTime(), nullable=False),
+    sa.Column("modification_date", UTCDateTime(), nullable=False),
+    sa.Column("eviction_date", UTCDateTime(), nullable=False),
+    sa.Column("online", sa.Boolean(), nullable=False),
+    sa.Column("content_start", UTCDateTime(), nullable=True),
+    sa.Column("content_end", UTCDateTime(), nullable=True),
+    sa.Column("production_type", sa.String(32), nullable=False),
+    sa.Column("footprint", sa.Text(), nullable=True),  # WKT, SRID 4326, longitude first
+    sa.Column("footprint_geom", Geometry(), nullable=True),  # PostGIS only; NULL elsewhere
+    sa.Column("visibility", sa.String(16), nullable=False),
+    sa.Column("archive_key", sa.String(1024), nullable=True),
+    sa.Column("product_type", sa.String(255), nullable=True),
+    sa.Column("revision", sa.Integer(), nullable=False),
+    sa.UniqueConstraint("mission", "name"),
+    sa.Index(None, "mission", "product_type", "content_start"),
+    sa.Index(None, "publication_date", "id"),
+    sa.Index(None, "content_start"),
+    sa.Index(None, "content_end"),
+    sa.Index(None, "eviction_date"),
+)
+
+product_checksums = sa.Table(
+    "product_checksums",
+    metadata,
+    sa.Column("product_id", sa.Uuid(), sa.ForeignKey("products.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("algorithm", sa.String(32), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+    sa.Column("checksum_date", UTCDateTime(), nullable=True),
+)
+
+product_attributes = sa.Table(
+    "product_attributes",
+    metadata,
+    sa.Column("product_id", sa.Uuid(), sa.ForeignKey("products.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("value_type", sa.String(16), nullable=False),
+    sa.Column("string_value", sa.Text(), nullable=True),
+    sa.Column("int_value", sa.BigInteger(), nullable=True),
+    sa.Column("double_value", sa.Double(), nullable=True),
+    sa.Column("bool_value", sa.Boolean(), nullable=True),
+    sa.Column("datetime_value", UTCDateTime(), nullable=True),
+    sa.Index(None, "name", "string_value", "product_id"),
+    sa.Index(None, "name", "int_value", "product_id"),
+    sa.Index(None, "name", "double_value", "product_id"),
+    sa.Index(None, "name", "bool_value", "product_id"),
+    sa.Index(None, "name", "datetime_value", "product_id"),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("mission", sa.String(64), sa.ForeignKey("missions.code"), nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("filter_param", sa.Text(), nullable=False),
+    sa.Column("stage_order", sa.Boolean(), nullable=False),
+    sa.Column("priority", sa.Integer(), nullable=False),
+    sa.Column("submission_date", UTCDateTime(), nullable=False),
+    sa.Column("last_notification_date", UTCDateTime(), nullable=True),
+    sa.Column("notification_endpoint", sa.String(2048), nullable=True),
+    sa.Column("notification_username", sa.String(255), nullable=True),
+    sa.Column("notification_password", sa.String(1024), nullable=True),
+    sa.Column("revision", sa.Integer(), nullable=False),
+    sa.Index(None, "mission", "status"),
+)
+
+workflows = sa.Table(
+    "workflows",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("mission", sa.String(64), sa.ForeignKey("missions.code"), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("input_product_type", sa.String(255), nullable=False),
+    sa.Column("output_product_type", sa.String(255), nullable=False),
+    sa.Column("workflow_version", sa.String(64), nullable=False),
+    sa.Column("options", JSONType, nullable=False),
+    sa.Column("processor", sa.String(512), nullable=False),
+    sa.Column("processor_config", JSONType, nullable=False),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    sa.Column("revision", sa.Integer(), nullable=False),
+    sa.UniqueConstraint("mission", "name"),
+)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("mission", sa.String(64), sa.ForeignKey("missions.code"), nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_message", sa.Text(), nullable=False),
+    sa.Column("order_output_size", sa.BigInteger(), nullable=False),
+    sa.Column("submission_date", UTCDateTime(), nullable=False),
+    sa.Column("estimated_date", UTCDateTime(), nullable=True),
+    sa.Column("completed_date", UTCDateTime(), nullable=True),
+    sa.Column("eviction_date", UTCDateTime(), nullable=True),
+    sa.Column("priority", sa.Integer(), nullable=False),
+    sa.Column("input_reference", sa.String(1024), nullable=True),
+    sa.Column("input_content_start", UTCDateTime(), nullable=True),
+    sa.Column("input_content_end", UTCDateTime(), nullable=True),
+    sa.Column("workflow_id", sa.Uuid(), nullable=False),
+    sa.Column("workflow_name", sa.String(255), nullable=False),
+    sa.Column("production_type", sa.String(32), nullable=True),
+    sa.Column("notification_endpoint", sa.String(2048), nullable=True),
+    sa.Column("notification_username", sa.String(255), nullable=True),
+    sa.Column("notification_password", sa.String(1024), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("worker_id", sa.String(255), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("input_product_id", sa.Uuid(), nullable=True),
+    sa.Column("output_product_id", sa.Uuid(), nullable=True),
+    sa.Column("revision", sa.Integer(), nullable=False),
+    # The claim query: WHERE status = 'queued' ORDER BY priority DESC, submission_date ASC.
+    sa.Index(None, "status", "priority", "submission_date"),
+    sa.Index(None, "status", "lease_expires_at"),
+    sa.Index(None, "mission", "submission_date"),
+)
+
+order_options = sa.Table(
+    "order_options",
+    metadata,
+    sa.Column("order_id", sa.Uuid(), sa.ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+    sa.Index(None, "name", "value", "order_id"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", BigIntKey, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("mission", sa.String(64), nullable=True),
+    sa.Column("endpoint", sa.String(2048), nullable=False),
+    sa.Column("username", sa.String(255), nullable=True),
+    sa.Column("password", sa.String(1024), nullable=True),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Index(None, "delivered_at", "next_attempt_at"),
+)
+
+
+@dataclass(frozen=True)
+class SchemaTables:
+    """What a filter compiler gets as ``tables``: the tables and the database's abilities.
+
+    ``main_table(entity_set)`` is the table whose rows are the entity set's entities
+    (``Products`` -> ``products``, ``ProductionOrders`` -> ``orders``, ...); the compiled
+    filter must be a boolean expression over it (correlated ``EXISTS`` subqueries over
+    ``product_attributes`` / ``order_options`` for lambdas).
+    """
+
+    dialect: str
+    postgis: bool
+    missions: sa.Table = missions
+    users: sa.Table = users
+    products: sa.Table = products
+    product_checksums: sa.Table = product_checksums
+    product_attributes: sa.Table = product_attributes
+    subscriptions: sa.Table = subscriptions
+    workflows: sa.Table = workflows
+    orders: sa.Table = orders
+    order_options: sa.Table = order_options
+    outbox: sa.Table = outbox
+
+    def main_table(self, entity_set: str) -> sa.Table:
+        return {
+            "Products": self.products,
+            "Subscriptions": self.subscriptions,
+            "Workflows": self.workflows,
+            "ProductionOrders": self.orders,
+        }[entity_set]
+
+    def __getitem__(self, name: str) -> sa.Table:
+        return getattr(self, name)

@@ -1,0 +1,1154 @@
+"""The SQLAlchemy storage backend: SQLite (development) and PostgreSQL 15 (production).
+
+Settings: ``proseo.storage.url`` (SQLAlchemy URL, e.g. ``sqlite:///var/proseo.sqlite`` or
+``postgresql+psycopg://user:pw@host/db``), ``proseo.storage.echo`` (log SQL),
+``proseo.storage.pool_size`` and ``proseo.storage.max_overflow`` (PostgreSQL connection pool).
+
+Sessions: the web layer makes a session with ``storage.session_factory()``, registers it with
+zope.sqlalchemy and uses ``storage.bind(session)``; CLI and workers use
+``with storage.transaction() as tx``. See :mod:`proseo_odata.storage.base`.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import threading
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from proseo_odata.model import (
+    Attribute,
+    AttributeType,
+    Checksum,
+    Mission,
+    OutboxMessage,
+    Product,
+    ProductionOrder,
+    Subscription,
+    User,
+    VisibilityClass,
+    Workflow,
+    WorkflowOption,
+    as_utc,
+    utcnow,
+)
+
+from .base import Query, QueryResult, StorageBase
+from .errors import ConflictError, InvalidQueryError, NotFoundError, StorageError
+from .schema import (
+    SchemaTables,
+    missions,
+    order_options,
+    orders,
+    outbox,
+    product_attributes,
+    product_checksums,
+    products,
+    subscriptions,
+    users,
+    workflows,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = "proseo_odata:storage/migrations"
+
+# --- $orderby paths per entity set (contract sections 3 and 4) -------------------------------
+
+ORDERBY_COLUMNS: dict[str, dict[tuple[str, ...], sa.Column]] = {
+    "Products": {
+        ("Id",): products.c.id,
+        ("Name",): products.c.name,
+        ("ContentType",): products.c.content_type,
+        ("ContentLength",): products.c.content_length,
+        ("OriginDate",): products.c.origin_date,
+        ("PublicationDate",): products.c.publication_date,
+        ("CreationDate",): products.c.publication_date,
+        ("ModificationDate",): products.c.modification_date,
+        ("EvictionDate",): products.c.eviction_date,
+        ("Online",): products.c.online,
+        ("ContentDate", "Start"): products.c.content_start,
+        ("ContentDate", "End"): products.c.content_end,
+        ("ProductionType",): products.c.production_type,
+    },
+    "Subscriptions": {
+        ("Id",): subscriptions.c.id,
+        ("Status",): subscriptions.c.status,
+        ("Priority",): subscriptions.c.priority,
+        ("SubmissionDate",): subscriptions.c.submission_date,
+        ("LastNotificationDate",): subscriptions.c.last_notification_date,
+        ("StageOrder",): subscriptions.c.stage_order,
+        ("FilterParam",): subscriptions.c.filter_param,
+        ("NotificationEndpoint",): subscriptions.c.notification_endpoint,
+    },
+    "Workflows": {
+        ("Id",): workflows.c.id,
+        ("Name",): workflows.c.name,
+        ("Description",): workflows.c.description,
+        ("InputProductType",): workflows.c.input_product_type,
+        ("OutputProductType",): workflows.c.output_product_type,
+        ("WorkflowVersion",): workflows.c.workflow_version,
+    },
+    "ProductionOrders": {
+        ("Id",): orders.c.id,
+        ("Status",): orders.c.status,
+        ("StatusMessage",): orders.c.status_message,
+        ("Priority",): orders.c.priority,
+        ("SubmissionDate",): orders.c.submission_date,
+        ("EstimatedDate",): orders.c.estimated_date,
+        ("CompletedDate",): orders.c.completed_date,
+        ("EvictionDate",): orders.c.eviction_date,
+        ("OrderOutputSize",): orders.c.order_output_size,
+        ("WorkflowId",): orders.c.workflow_id,
+        ("WorkflowName",): orders.c.workflow_name,
+        ("InputProductReference", "Reference"): orders.c.input_reference,
+    },
+}
+
+MAIN_TABLES = {
+    "Products": products,
+    "Subscriptions": subscriptions,
+    "Workflows": workflows,
+    "ProductionOrders": orders,
+}
+
+# --- keyset tokens ------------------------------------------------------------------------
+
+
+def _encode_key_value(value):
+    if isinstance(value, datetime):
+        return {"t": as_utc(value).isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"u": str(value)}
+    return value
+
+
+def _decode_key_value(value):
+    if isinstance(value, dict):
+        if "t" in value:
+            return datetime.fromisoformat(value["t"])
+        if "u" in value:
+            return uuid.UUID(value["u"])
+        raise ValueError("unknown key value")
+    return value
+
+
+def _orderby_signature(entity_set, keys):
+    return [entity_set] + [["/".join(path), desc] for path, desc, _ in keys]
+
+
+def encode_skiptoken(entity_set, keys, row, offset: int) -> str:
+    document = {
+        "s": _orderby_signature(entity_set, keys),
+        "k": [_encode_key_value(row._mapping[column]) for _, _, column in keys],
+        "n": offset,
+    }
+    raw = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_skiptoken(entity_set, keys, token: str) -> tuple[list, int]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        document = json.loads(raw)
+        values = [_decode_key_value(v) for v in document["k"]]
+        offset = int(document["n"])
+        signature = document["s"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidQueryError("Invalid $skiptoken: not a token issued by this service", target="$skiptoken") from exc
+    if signature != _orderby_signature(entity_set, keys) or len(values) != len(keys) or offset < 0:
+        raise InvalidQueryError(
+            "Invalid $skiptoken: it belongs to a query with another $orderby", target="$skiptoken"
+        )
+    return values, offset
+
+
+def _sort_keys(entity_set, orderby):
+    columns = ORDERBY_COLUMNS[entity_set]
+    keys = []
+    for path, desc in orderby:
+        column = columns.get(tuple(path))
+        if column is None:
+            raise InvalidQueryError(
+                f"Cannot order {entity_set} by {'/'.join(path)}; sortable properties: "
+                + ", ".join(sorted("/".join(p) for p in columns)),
+                target="$orderby",
+            )
+        keys.append((tuple(path), desc, column))
+    id_column = MAIN_TABLES[entity_set].c.id
+    if not any(column is id_column for _, _, column in keys):
+        keys.append((("Id",), False, id_column))
+    return keys
+
+
+def _order_clauses(keys):
+    # NULL sorts as the largest value (PostgreSQL's native order, so its indexes serve it).
+    clauses = []
+    for _, desc, column in keys:
+        if desc:
+            clauses.append(column.desc().nulls_first() if column.nullable else column.desc())
+        else:
+            clauses.append(column.asc().nulls_last() if column.nullable else column.asc())
+    return clauses
+
+
+def _after_clause(keys, values):
+    """Rows strictly after the row whose sort-key values are ``values`` (lexicographic)."""
+    if len({desc for _, desc, _ in keys}) == 1 and not any(column.nullable for _, _, column in keys):
+        left = sa.tuple_(*[column for _, _, column in keys])
+        right = sa.tuple_(*[sa.literal(v, type_=column.type) for (_, _, column), v in zip(keys, values)])
+        return left < right if keys[0][1] else left > right
+    alternatives = []
+    equal_so_far = []
+    for (_, desc, column), value in zip(keys, values):
+        if value is None:
+            greater = column.is_not(None) if desc else sa.false()
+            equal = column.is_(None)
+        else:
+            if desc:
+                greater = column < value
+            else:
+                greater = sa.or_(column > value, column.is_(None)) if column.nullable else column > value
+            equal = column == value
+        alternatives.append(sa.and_(*equal_so_far, greater))
+        equal_so_far.append(equal)
+    return sa.or_(*alternatives)
+
+
+# --- row <-> domain conversion ----------------------------------------------------------------
+
+
+def _attribute_row(product_id, attribute: Attribute) -> dict:
+    row = {
+        "product_id": product_id,
+        "name": attribute.name,
+        "value_type": str(attribute.type),
+        "string_value": None,
+        "int_value": None,
+        "double_value": None,
+        "bool_value": None,
+        "datetime_value": None,
+    }
+    column = {
+        AttributeType.STRING: "string_value",
+        AttributeType.INTEGER: "int_value",
+        AttributeType.DOUBLE: "double_value",
+        AttributeType.BOOLEAN: "bool_value",
+        AttributeType.DATETIMEOFFSET: "datetime_value",
+    }[attribute.type]
+    row[column] = attribute.value
+    return row
+
+
+def _attribute_from_row(row) -> Attribute:
+    kind = AttributeType(row.value_type)
+    value = {
+        AttributeType.STRING: row.string_value,
+        AttributeType.INTEGER: row.int_value,
+        AttributeType.DOUBLE: row.double_value,
+        AttributeType.BOOLEAN: row.bool_value,
+        AttributeType.DATETIMEOFFSET: row.datetime_value,
+    }[kind]
+    if kind is AttributeType.BOOLEAN:
+        value = bool(value)
+    return Attribute(row.name, kind, value)
+
+
+def _product_values(product: Product) -> dict:
+    return {
+        "id": product.id,
+        "mission": product.mission,
+        "name": product.name,
+        "content_type": product.content_type,
+        "content_length": product.content_length,
+        "origin_date": product.origin_date,
+        "publication_date": product.publication_date,
+        "modification_date": product.modification_date,
+        "eviction_date": product.eviction_date,
+        "online": product.online,
+        "content_start": product.content_start,
+        "content_end": product.content_end,
+        "production_type": str(product.production_type),
+        "footprint": product.footprint,
+        "visibility": str(product.visibility),
+        "archive_key": product.archive_key,
+        "product_type": product.product_type,
+    }
+
+
+def _product_from_row(row, checksums, attributes) -> Product:
+    return Product(
+        id=row.id,
+        mission=row.mission,
+        name=row.name,
+        content_type=row.content_type,
+        content_length=row.content_length,
+        origin_date=row.origin_date,
+        publication_date=row.publication_date,
+        modification_date=row.modification_date,
+        eviction_date=row.eviction_date,
+        online=bool(row.online),
+        checksums=checksums,
+        content_start=row.content_start,
+        content_end=row.content_end,
+        production_type=row.production_type,
+        footprint=row.footprint,
+        attributes=attributes,
+        visibility=row.visibility,
+        archive_key=row.archive_key,
+        product_type=row.product_type,
+        revision=row.revision,
+    )
+
+
+def _subscription_values(s: Subscription) -> dict:
+    return {
+        "id": s.id,
+        "mission": s.mission,
+        "owner": s.owner,
+        "status": str(s.status),
+        "filter_param": s.filter_param,
+        "stage_order": s.stage_order,
+        "priority": s.priority,
+        "submission_date": s.submission_date,
+        "last_notification_date": s.last_notification_date,
+        "notification_endpoint": s.notification_endpoint,
+        "notification_username": s.notification_username,
+        "notification_password": s.notification_password,
+    }
+
+
+def _subscription_from_row(row) -> Subscription:
+    return Subscription(
+        id=row.id,
+        mission=row.mission,
+        owner=row.owner,
+        status=row.status,
+        filter_param=row.filter_param,
+        stage_order=bool(row.stage_order),
+        priority=row.priority,
+        submission_date=row.submission_date,
+        last_notification_date=row.last_notification_date,
+        notification_endpoint=row.notification_endpoint,
+        notification_username=row.notification_username,
+        notification_password=row.notification_password,
+        revision=row.revision,
+    )
+
+
+def _option_to_json(option: WorkflowOption) -> dict:
+    return {
+        "name": option.name,
+        "type": str(option.type),
+        "description": option.description,
+        "default": option.default,
+        "allowed_values": list(option.allowed_values),
+    }
+
+
+def _workflow_values(w: Workflow) -> dict:
+    return {
+        "id": w.id,
+        "mission": w.mission,
+        "name": w.name,
+        "description": w.description,
+        "input_product_type": w.input_product_type,
+        "output_product_type": w.output_product_type,
+        "workflow_version": w.workflow_version,
+        "options": [_option_to_json(o) for o in w.options],
+        "processor": w.processor,
+        "processor_config": w.processor_config,
+        "enabled": w.enabled,
+    }
+
+
+def _workflow_from_row(row) -> Workflow:
+    return Workflow(
+        id=row.id,
+        mission=row.mission,
+        name=row.name,
+        description=row.description,
+        input_product_type=row.input_product_type,
+        output_product_type=row.output_product_type,
+        workflow_version=row.workflow_version,
+        options=[WorkflowOption(**o) for o in row.options],
+        processor=row.processor,
+        processor_config=row.processor_config,
+        enabled=bool(row.enabled),
+        revision=row.revision,
+    )
+
+
+_ORDER_FIELDS = (
+    "id", "mission", "owner", "status_message", "order_output_size", "submission_date",
+    "estimated_date", "completed_date", "eviction_date", "priority", "input_reference",
+    "input_content_start", "input_content_end", "workflow_id", "workflow_name",
+    "notification_endpoint", "notification_username", "notification_password", "attempts",
+    "worker_id", "lease_expires_at", "input_product_id", "output_product_id",
+)
+
+
+def _order_values(o: ProductionOrder) -> dict:
+    values = {name: getattr(o, name) for name in _ORDER_FIELDS}
+    values["status"] = str(o.status)
+    values["production_type"] = str(o.production_type) if o.production_type is not None else None
+    return values
+
+
+def _order_from_row(row, options: dict) -> ProductionOrder:
+    values = {name: getattr(row, name) for name in _ORDER_FIELDS}
+    return ProductionOrder(
+        **values,
+        status=row.status,
+        production_type=row.production_type,
+        workflow_options=options,
+        revision=row.revision,
+    )
+
+
+def _outbox_from_row(row) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        kind=row.kind,
+        mission=row.mission,
+        endpoint=row.endpoint,
+        username=row.username,
+        password=row.password,
+        payload=row.payload,
+        created_at=row.created_at,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        delivered_at=row.delivered_at,
+        last_error=row.last_error,
+    )
+
+
+# --- engine ---------------------------------------------------------------------------------
+
+
+def _wkt_intersects(a, b):
+    """SQLite function ``proseo_wkt_intersects(wkt_a, wkt_b)``: exact planar intersection."""
+    if a is None or b is None:
+        return None
+    from shapely import wkt
+
+    try:
+        return int(wkt.loads(a).intersects(wkt.loads(b)))
+    except Exception:  # noqa: BLE001 - a broken stored footprint never matches
+        return 0
+
+
+def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10) -> sa.Engine:
+    """An engine configured for this backend (SQLite pragmas and transactions, UTC sessions)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        if parsed.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = StaticPool
+        engine = sa.create_engine(parsed, echo=echo, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):
+            # Let SQLAlchemy, not pysqlite, emit BEGIN, so SAVEPOINTs and rollbacks work.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            if parsed.database not in (None, "", ":memory:"):
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+            dbapi_connection.create_function("proseo_wkt_intersects", 2, _wkt_intersects, deterministic=True)
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):
+            connection.exec_driver_sql("BEGIN")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(
+            parsed,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            connect_args={"options": "-c timezone=UTC"},
+        )
+    return sa.create_engine(parsed, echo=echo)
+
+
+class SQLAlchemyStorage(StorageBase):
+    """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
+    :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
+
+    def __init__(self, engine: sa.Engine, *, _session: Session | None = None, _root: "SQLAlchemyStorage | None" = None):
+        self.engine = engine
+        self._session = _session
+        self._root = _root or self
+        if _root is None:
+            self.session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+            self._tables: SchemaTables | None = None
+            self._tables_lock = threading.Lock()
+        else:
+            self.session_factory = _root.session_factory
+
+    @classmethod
+    def from_url(cls, url: str, **engine_options) -> "SQLAlchemyStorage":
+        return cls(create_engine(url, **engine_options))
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def initialize_schema(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        self._root._tables = None
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None: not initialised)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def close(self) -> None:
+        if self._root is self:
+            self.engine.dispose()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["SQLAlchemyStorage"]:
+        if self._session is not None:
+            raise StorageError("transaction() on a storage already bound to a transaction")
+        session = self.session_factory()
+        try:
+            with session.begin():
+                yield self.bind(session)
+        finally:
+            session.close()
+
+    def bind(self, handle: Session) -> "SQLAlchemyStorage":
+        return SQLAlchemyStorage(self.engine, _session=handle, _root=self._root)
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[Session]:
+        if self._session is not None:
+            yield self._session
+        else:
+            with self.transaction() as bound:
+                yield bound._session
+
+    @property
+    def tables(self) -> SchemaTables:
+        """The schema and the database's abilities, for filter compilers."""
+        root = self._root
+        if root._tables is None:
+            with root._tables_lock:
+                if root._tables is None:
+                    postgis = False
+                    if self.dialect == "postgresql":
+                        with self.engine.connect() as connection:
+                            udt = connection.execute(
+                                sa.select(sa.column("udt_name"))
+                                .select_from(sa.table("columns", sa.column("udt_name"), sa.column("table_name"), sa.column("column_name"), schema="information_schema"))
+                                .where(sa.column("table_name") == "products", sa.column("column_name") == "footprint_geom")
+                            ).scalar()
+                        postgis = udt == "geometry"
+                    root._tables = SchemaTables(dialect=self.dialect, postgis=postgis)
+        return root._tables
+
+    def _filter_clause(self, entity_set: str, bound_filter):
+        if bound_filter is None:
+            return None
+        try:
+            from proseo_odata.storage import mapping
+        except ImportError as exc:
+            if exc.name != "proseo_odata.storage.mapping":
+                raise
+            raise NotImplementedError(
+                "filtering needs proseo_odata.storage.mapping.compile_filter (not installed yet)"
+            ) from exc
+        return mapping.compile_filter(entity_set, bound_filter, self.tables)
+
+    @staticmethod
+    def _lock(statement, for_update: bool):
+        return statement.with_for_update() if for_update else statement
+
+    def _insert(self, session: Session, table: sa.Table, values, what: str):
+        """INSERT inside a savepoint so a constraint violation leaves the transaction usable."""
+        try:
+            with session.begin_nested():
+                session.execute(sa.insert(table), values if isinstance(values, list) else [values])
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(f"{what} already exists") from exc
+
+    def _require_mission(self, session: Session, code: str) -> None:
+        if session.execute(sa.select(missions.c.code).where(missions.c.code == code)).first() is None:
+            raise NotFoundError(f"No mission {code!r}")
+
+    def _update_revisioned(self, session, table, obj, values: dict, what: str, unique_what: str | None = None):
+        statement = (
+            sa.update(table)
+            .where(table.c.id == obj.id, table.c.mission == obj.mission, table.c.revision == obj.revision)
+            .values(**values, revision=obj.revision + 1)
+        )
+        try:
+            with session.begin_nested():
+                result = session.execute(statement)
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(f"{unique_what or what} already exists") from exc
+        if result.rowcount == 1:
+            return obj.revision + 1
+        exists = session.execute(
+            sa.select(table.c.revision).where(table.c.id == obj.id, table.c.mission == obj.mission)
+        ).first()
+        if exists is None:
+            raise NotFoundError(f"No {what} with id {obj.id}")
+        raise ConflictError(
+            f"{what} {obj.id} was changed by someone else (revision {exists.revision}, "
+            f"not {obj.revision}); reload and retry"
+        )
+
+    def _execute_one(self, session, statement, what: str) -> None:
+        if session.execute(statement).rowcount == 0:
+            raise NotFoundError(f"No {what}")
+
+    def _run_query(
+        self,
+        session: Session,
+        entity_set: str,
+        query: Query,
+        conditions: list,
+        load: Callable[[Session, list], list],
+    ) -> QueryResult:
+        table = MAIN_TABLES[entity_set]
+        clause = self._filter_clause(entity_set, query.filter)
+        if clause is not None:
+            conditions = [*conditions, clause]
+        keys = _sort_keys(entity_set, query.orderby)
+        count = None
+        if query.count:
+            count = session.execute(sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
+        statement = sa.select(table).where(*conditions).order_by(*_order_clauses(keys))
+        offset = query.skip
+        if query.skiptoken is not None:
+            values, offset = decode_skiptoken(entity_set, keys, query.skiptoken)
+            statement = statement.where(_after_clause(keys, values))
+        elif query.skip:
+            statement = statement.offset(query.skip)
+        if query.top is not None:
+            statement = statement.limit(query.top + 1)
+        rows = session.execute(statement).all()
+        next_token = next_skip = None
+        if query.top is not None and len(rows) > query.top:
+            rows = rows[: query.top]
+            next_skip = offset + len(rows)
+            next_token = encode_skiptoken(entity_set, keys, rows[-1], next_skip)
+        return QueryResult(items=load(session, rows), count=count, next_skiptoken=next_token, next_skip=next_skip)
+
+    # -- missions ----------------------------------------------------------------------------
+
+    def add_mission(self, mission: Mission) -> Mission:
+        with self._db() as s:
+            self._insert(s, missions, {"code": mission.code, "name": mission.name}, f"Mission {mission.code!r}")
+        return mission
+
+    def get_mission(self, code: str) -> Mission:
+        with self._db() as s:
+            row = s.execute(sa.select(missions).where(missions.c.code == code)).first()
+        if row is None:
+            raise NotFoundError(f"No mission {code!r}")
+        return Mission(row.code, row.name)
+
+    def list_missions(self) -> list[Mission]:
+        with self._db() as s:
+            rows = s.execute(sa.select(missions).order_by(missions.c.code)).all()
+        return [Mission(r.code, r.name) for r in rows]
+
+    def update_mission(self, mission: Mission) -> Mission:
+        with self._db() as s:
+            result = s.execute(sa.update(missions).where(missions.c.code == mission.code).values(name=mission.name))
+            if result.rowcount == 0:
+                raise NotFoundError(f"No mission {mission.code!r}")
+        return mission
+
+    def delete_mission(self, code: str) -> None:
+        with self._db() as s:
+            for table in (users, products, workflows, orders, subscriptions):
+                if s.execute(sa.select(table.c.mission).where(table.c.mission == code).limit(1)).first():
+                    raise ConflictError(f"Mission {code!r} still has {table.name}")
+            self._execute_one(s, sa.delete(missions).where(missions.c.code == code), f"mission {code!r}")
+
+    # -- users -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _user_from_row(row) -> User:
+        return User(row.mission, row.name, row.password_hash, frozenset(row.roles))
+
+    def add_user(self, user: User) -> User:
+        with self._db() as s:
+            self._require_mission(s, user.mission)
+            self._insert(
+                s,
+                users,
+                {"mission": user.mission, "name": user.name, "password_hash": user.password_hash,
+                 "roles": sorted(str(r) for r in user.roles)},
+                f"User {user.qualified_name!r}",
+            )
+        return user
+
+    def get_user(self, mission: str, name: str) -> User:
+        with self._db() as s:
+            row = s.execute(sa.select(users).where(users.c.mission == mission, users.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"No user {mission}\\{name}")
+        return self._user_from_row(row)
+
+    def list_users(self, mission: str | None = None) -> list[User]:
+        statement = sa.select(users).order_by(users.c.mission, users.c.name)
+        if mission is not None:
+            statement = statement.where(users.c.mission == mission)
+        with self._db() as s:
+            return [self._user_from_row(r) for r in s.execute(statement).all()]
+
+    def update_user(self, user: User) -> User:
+        with self._db() as s:
+            result = s.execute(
+                sa.update(users)
+                .where(users.c.mission == user.mission, users.c.name == user.name)
+                .values(password_hash=user.password_hash, roles=sorted(str(r) for r in user.roles))
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"No user {user.qualified_name}")
+        return user
+
+    def delete_user(self, mission: str, name: str) -> None:
+        with self._db() as s:
+            self._execute_one(s, sa.delete(users).where(users.c.mission == mission, users.c.name == name), f"user {mission}\\{name}")
+
+    # -- products ----------------------------------------------------------------------------
+
+    def _product_row_values(self, product: Product) -> dict:
+        values = _product_values(product)
+        if product.footprint is not None and self.tables.postgis:
+            values["footprint_geom"] = sa.func.ST_GeomFromText(product.footprint, 4326)
+        else:
+            values["footprint_geom"] = None
+        return values
+
+    def _write_product_children(self, s: Session, product: Product) -> None:
+        if product.checksums:
+            s.execute(
+                sa.insert(product_checksums),
+                [{"product_id": product.id, "algorithm": c.algorithm, "value": c.value, "checksum_date": c.date}
+                 for c in product.checksums],
+            )
+        if product.attributes:
+            names = [a.name for a in product.attributes]
+            if len(set(names)) != len(names):
+                raise ConflictError(f"Product {product.name!r} has two attributes with the same name")
+            s.execute(sa.insert(product_attributes), [_attribute_row(product.id, a) for a in product.attributes])
+
+    def _load_products(self, s: Session, rows, with_attributes: bool = True) -> list[Product]:
+        ids = [row.id for row in rows]
+        checksums: dict[uuid.UUID, list] = {i: [] for i in ids}
+        attributes: dict[uuid.UUID, list] = {i: [] for i in ids}
+        if ids:
+            for c in s.execute(
+                sa.select(product_checksums).where(product_checksums.c.product_id.in_(ids))
+                .order_by(product_checksums.c.product_id, product_checksums.c.algorithm)
+            ):
+                checksums[c.product_id].append(Checksum(c.algorithm, c.value, c.checksum_date))
+            if with_attributes:
+                for a in s.execute(
+                    sa.select(product_attributes).where(product_attributes.c.product_id.in_(ids))
+                    .order_by(product_attributes.c.product_id, product_attributes.c.name)
+                ):
+                    attributes[a.product_id].append(_attribute_from_row(a))
+        return [_product_from_row(row, checksums[row.id], attributes[row.id]) for row in rows]
+
+    def add_product(self, product: Product) -> Product:
+        product.sync_product_type()
+        with self._db() as s:
+            self._require_mission(s, product.mission)
+            values = {**self._product_row_values(product), "revision": 1}
+            try:
+                with s.begin_nested():
+                    s.execute(sa.insert(products).values(**values))
+                    self._write_product_children(s, product)
+            except sa.exc.IntegrityError as exc:
+                raise ConflictError(
+                    f"Product {product.name!r} already exists in mission {product.mission} "
+                    f"(or its id {product.id} is taken)"
+                ) from exc
+        product.revision = 1
+        return product
+
+    def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
+        with self._db() as s:
+            statement = sa.select(products).where(products.c.id == product_id, products.c.mission == mission)
+            row = s.execute(self._lock(statement, for_update)).first()
+            if row is None:
+                raise NotFoundError(f"No product found with UUID {product_id}")
+            return self._load_products(s, [row])[0]
+
+    def get_product_by_name(self, mission: str, name: str) -> Product:
+        with self._db() as s:
+            row = s.execute(sa.select(products).where(products.c.mission == mission, products.c.name == name)).first()
+            if row is None:
+                raise NotFoundError(f"No product found with name {name!r}", code="E7258")
+            return self._load_products(s, [row])[0]
+
+    def find_product(self, mission, *, product_type=None, name=None, covering=None, visibilities=None):
+        conditions = [products.c.mission == mission]
+        if product_type is not None:
+            conditions.append(products.c.product_type == product_type)
+        if name is not None:
+            conditions.append(products.c.name == name)
+        if covering is not None:
+            start, end = covering
+            conditions += [products.c.content_start <= start, products.c.content_end >= end]
+        if visibilities is not None:
+            conditions.append(products.c.visibility.in_([str(v) for v in visibilities]))
+        statement = (
+            sa.select(products).where(*conditions)
+            .order_by(products.c.publication_date.desc(), products.c.id.desc()).limit(1)
+        )
+        with self._db() as s:
+            row = s.execute(statement).first()
+            return None if row is None else self._load_products(s, [row])[0]
+
+    def query_products(self, mission, query, *, visibilities=None):
+        conditions = [products.c.mission == mission]
+        if visibilities is not None:
+            conditions.append(products.c.visibility.in_([str(VisibilityClass(v)) for v in visibilities]))
+        with_attributes = "Attributes" in query.expand
+        with self._db() as s:
+            return self._run_query(
+                s, "Products", query, conditions,
+                lambda session, rows: self._load_products(session, rows, with_attributes),
+            )
+
+    def update_product(self, product: Product) -> Product:
+        product.sync_product_type()
+        with self._db() as s:
+            values = self._product_row_values(product)
+            del values["id"], values["mission"]
+            revision = self._update_revisioned(
+                s, products, product, values, "Product", unique_what=f"Product {product.name!r}"
+            )
+            s.execute(sa.delete(product_checksums).where(product_checksums.c.product_id == product.id))
+            s.execute(sa.delete(product_attributes).where(product_attributes.c.product_id == product.id))
+            self._write_product_children(s, product)
+        product.revision = revision
+        return product
+
+    def delete_product(self, mission, product_id) -> None:
+        with self._db() as s:
+            exists = s.execute(
+                sa.select(products.c.id).where(products.c.id == product_id, products.c.mission == mission)
+            ).first()
+            if exists is None:
+                raise NotFoundError(f"No product found with UUID {product_id}")
+            # Children first: SQLite enforces ON DELETE CASCADE only with foreign_keys=ON.
+            s.execute(sa.delete(product_checksums).where(product_checksums.c.product_id == product_id))
+            s.execute(sa.delete(product_attributes).where(product_attributes.c.product_id == product_id))
+            s.execute(sa.delete(products).where(products.c.id == product_id))
+
+    # -- subscriptions -----------------------------------------------------------------------
+
+    def add_subscription(self, subscription: Subscription) -> Subscription:
+        with self._db() as s:
+            self._require_mission(s, subscription.mission)
+            self._insert(s, subscriptions, {**_subscription_values(subscription), "revision": 1},
+                         f"Subscription {subscription.id}")
+        subscription.revision = 1
+        return subscription
+
+    def get_subscription(self, mission, subscription_id, *, for_update=False) -> Subscription:
+        statement = sa.select(subscriptions).where(
+            subscriptions.c.id == subscription_id, subscriptions.c.mission == mission
+        )
+        with self._db() as s:
+            row = s.execute(self._lock(statement, for_update)).first()
+        if row is None:
+            raise NotFoundError(f"No subscription found with UUID {subscription_id}")
+        return _subscription_from_row(row)
+
+    def query_subscriptions(self, mission, query, *, owner=None):
+        conditions = [subscriptions.c.mission == mission]
+        if owner is not None:
+            conditions.append(subscriptions.c.owner == owner)
+        with self._db() as s:
+            return self._run_query(
+                s, "Subscriptions", query, conditions, lambda _s, rows: [_subscription_from_row(r) for r in rows]
+            )
+
+    def list_running_subscriptions(self, mission=None) -> list[Subscription]:
+        statement = (
+            sa.select(subscriptions).where(subscriptions.c.status == "running")
+            .order_by(subscriptions.c.submission_date, subscriptions.c.id)
+        )
+        if mission is not None:
+            statement = statement.where(subscriptions.c.mission == mission)
+        with self._db() as s:
+            return [_subscription_from_row(r) for r in s.execute(statement).all()]
+
+    def update_subscription(self, subscription: Subscription) -> Subscription:
+        values = _subscription_values(subscription)
+        del values["id"], values["mission"]
+        with self._db() as s:
+            subscription.revision = self._update_revisioned(s, subscriptions, subscription, values, "Subscription")
+        return subscription
+
+    def delete_subscription(self, mission, subscription_id) -> None:
+        with self._db() as s:
+            self._execute_one(
+                s,
+                sa.delete(subscriptions).where(subscriptions.c.id == subscription_id, subscriptions.c.mission == mission),
+                f"subscription {subscription_id}",
+            )
+
+    # -- workflows ---------------------------------------------------------------------------
+
+    def add_workflow(self, workflow: Workflow) -> Workflow:
+        with self._db() as s:
+            self._require_mission(s, workflow.mission)
+            self._insert(s, workflows, {**_workflow_values(workflow), "revision": 1},
+                         f"Workflow {workflow.name!r} of mission {workflow.mission}")
+        workflow.revision = 1
+        return workflow
+
+    def get_workflow(self, mission, workflow_id) -> Workflow:
+        with self._db() as s:
+            row = s.execute(
+                sa.select(workflows).where(workflows.c.id == workflow_id, workflows.c.mission == mission)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"No workflow found with UUID {workflow_id}", code="E7205")
+        return _workflow_from_row(row)
+
+    def get_workflow_by_name(self, mission, name) -> Workflow:
+        with self._db() as s:
+            row = s.execute(
+                sa.select(workflows).where(workflows.c.name == name, workflows.c.mission == mission)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"No workflow found with name {name!r}", code="E7205")
+        return _workflow_from_row(row)
+
+    def list_workflows(self, mission, *, enabled_only=False) -> list[Workflow]:
+        statement = sa.select(workflows).where(workflows.c.mission == mission).order_by(workflows.c.name)
+        if enabled_only:
+            statement = statement.where(workflows.c.enabled.is_(True))
+        with self._db() as s:
+            return [_workflow_from_row(r) for r in s.execute(statement).all()]
+
+    def query_workflows(self, mission, query, *, enabled_only=False):
+        conditions = [workflows.c.mission == mission]
+        if enabled_only:
+            conditions.append(workflows.c.enabled.is_(True))
+        with self._db() as s:
+            return self._run_query(s, "Workflows", query, conditions, lambda _s, rows: [_workflow_from_row(r) for r in rows])
+
+    def update_workflow(self, workflow: Workflow) -> Workflow:
+        values = _workflow_values(workflow)
+        del values["id"], values["mission"]
+        with self._db() as s:
+            workflow.revision = self._update_revisioned(
+                s, workflows, workflow, values, "Workflow", unique_what=f"Workflow {workflow.name!r}"
+            )
+        return workflow
+
+    def upsert_workflow(self, workflow: Workflow) -> Workflow:
+        with self._db() as s:
+            row = s.execute(
+                sa.select(workflows.c.id, workflows.c.revision)
+                .where(workflows.c.mission == workflow.mission, workflows.c.name == workflow.name)
+                .with_for_update()
+            ).first()
+            if row is None:
+                self._require_mission(s, workflow.mission)
+                self._insert(s, workflows, {**_workflow_values(workflow), "revision": 1},
+                             f"Workflow {workflow.name!r} of mission {workflow.mission}")
+                workflow.revision = 1
+                return workflow
+            workflow.id = row.id
+            values = _workflow_values(workflow)
+            del values["id"], values["mission"]
+            s.execute(sa.update(workflows).where(workflows.c.id == row.id).values(**values, revision=row.revision + 1))
+            workflow.revision = row.revision + 1
+            return workflow
+
+    def delete_workflow(self, mission, workflow_id) -> None:
+        with self._db() as s:
+            self._execute_one(
+                s, sa.delete(workflows).where(workflows.c.id == workflow_id, workflows.c.mission == mission),
+                f"workflow {workflow_id}",
+            )
+
+    # -- production orders -------------------------------------------------------------------
+
+    def _load_orders(self, s: Session, rows) -> list[ProductionOrder]:
+        ids = [row.id for row in rows]
+        options: dict[uuid.UUID, dict] = {i: {} for i in ids}
+        if ids:
+            for o in s.execute(
+                sa.select(order_options).where(order_options.c.order_id.in_(ids)).order_by(order_options.c.name)
+            ):
+                options[o.order_id][o.name] = o.value
+        return [_order_from_row(row, options[row.id]) for row in rows]
+
+    def _write_order_options(self, s: Session, order: ProductionOrder) -> None:
+        if order.workflow_options:
+            s.execute(
+                sa.insert(order_options),
+                [{"order_id": order.id, "name": k, "value": str(v)} for k, v in order.workflow_options.items()],
+            )
+
+    def add_order(self, order: ProductionOrder) -> ProductionOrder:
+        with self._db() as s:
+            self._require_mission(s, order.mission)
+            try:
+                with s.begin_nested():
+                    s.execute(sa.insert(orders).values(**_order_values(order), revision=1))
+                    self._write_order_options(s, order)
+            except sa.exc.IntegrityError as exc:
+                raise ConflictError(f"Production order {order.id} already exists") from exc
+        order.revision = 1
+        return order
+
+    def get_order(self, mission, order_id, *, for_update=False) -> ProductionOrder:
+        statement = sa.select(orders).where(orders.c.id == order_id, orders.c.mission == mission)
+        with self._db() as s:
+            row = s.execute(self._lock(statement, for_update)).first()
+            if row is None:
+                raise NotFoundError(f"No production order found with UUID {order_id}", code="E7208")
+            return self._load_orders(s, [row])[0]
+
+    def query_orders(self, mission, query, *, owner=None):
+        conditions = [orders.c.mission == mission]
+        if owner is not None:
+            conditions.append(orders.c.owner == owner)
+        with self._db() as s:
+            return self._run_query(s, "ProductionOrders", query, conditions, self._load_orders)
+
+    def update_order(self, order: ProductionOrder) -> ProductionOrder:
+        values = _order_values(order)
+        del values["id"], values["mission"]
+        with self._db() as s:
+            revision = self._update_revisioned(s, orders, order, values, "Production order")
+            s.execute(sa.delete(order_options).where(order_options.c.order_id == order.id))
+            self._write_order_options(s, order)
+        order.revision = revision
+        return order
+
+    def delete_order(self, mission, order_id) -> None:
+        with self._db() as s:
+            exists = s.execute(sa.select(orders.c.id).where(orders.c.id == order_id, orders.c.mission == mission)).first()
+            if exists is None:
+                raise NotFoundError(f"No production order found with UUID {order_id}", code="E7208")
+            s.execute(sa.delete(order_options).where(order_options.c.order_id == order_id))
+            s.execute(sa.delete(orders).where(orders.c.id == order_id))
+
+    # -- notification outbox -----------------------------------------------------------------
+
+    def enqueue_notification(self, kind, endpoint, username, password, payload, *, mission=None, now=None):
+        now = as_utc(now) if now is not None else utcnow()
+        values = {
+            "kind": kind, "mission": mission, "endpoint": endpoint, "username": username,
+            "password": password, "payload": payload, "created_at": now, "attempts": 0,
+            "next_attempt_at": now, "delivered_at": None, "last_error": None,
+        }
+        with self._db() as s:
+            message_id = s.execute(sa.insert(outbox).values(**values).returning(outbox.c.id)).scalar_one()
+        return OutboxMessage(id=message_id, **values)
+
+    def claim_due_notifications(self, now, limit, *, lease=timedelta(seconds=60)):
+        now = as_utc(now)
+        statement = (
+            sa.select(outbox)
+            .where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
+            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self._db() as s:
+            rows = s.execute(statement).all()
+            if not rows:
+                return []
+            until = now + lease
+            s.execute(sa.update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(next_attempt_at=until))
+        messages = [_outbox_from_row(r) for r in rows]
+        for message in messages:
+            message.next_attempt_at = until
+        return messages
+
+    def mark_notification_delivered(self, message_id, *, now=None) -> None:
+        now = as_utc(now) if now is not None else utcnow()
+        with self._db() as s:
+            self._execute_one(
+                s,
+                sa.update(outbox).where(outbox.c.id == message_id).values(delivered_at=now, next_attempt_at=None),
+                f"notification {message_id}",
+            )
+
+    def record_notification_failure(self, message_id, next_attempt_at, error) -> None:
+        with self._db() as s:
+            self._execute_one(
+                s,
+                sa.update(outbox).where(outbox.c.id == message_id).values(
+                    attempts=outbox.c.attempts + 1,
+                    next_attempt_at=as_utc(next_attempt_at) if next_attempt_at is not None else None,
+                    last_error=error,
+                ),
+                f"notification {message_id}",
+            )
+
+    def get_notification(self, message_id) -> OutboxMessage:
+        with self._db() as s:
+            row = s.execute(sa.select(outbox).where(outbox.c.id == message_id)).first()
+        if row is None:
+            raise NotFoundError(f"No notification {message_id}")
+        return _outbox_from_row(row)
+
+    def list_notifications(self, *, undelivered_only=False) -> list[OutboxMessage]:
+        statement = sa.select(outbox).order_by(outbox.c.id)
+        if undelivered_only:
+            statement = statement.where(outbox.c.delivered_at.is_(None))
+        with self._db() as s:
+            return [_outbox_from_row(r) for r in s.execute(statement).all()]
+
+
+def _as_bool(value) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
+    """Build the backend from ``proseo.storage.*`` settings (see the module docstring)."""
+    url = settings.get("proseo.storage.url")
+    if not url:
+        raise StorageError("setting proseo.storage.url is required (a SQLAlchemy database URL)")
+    return SQLAlchemyStorage.from_url(
+        url,
+        echo=_as_bool(settings.get("proseo.storage.echo", "false")),
+        pool_size=int(settings.get("proseo.storage.pool_size", 5)),
+        max_overflow=int(settings.get("proseo.storage.max_overflow", 10)),
+    )
