@@ -15,7 +15,8 @@ Node overview (the OData ABNF rule each comes from is named in the class docstri
 ``Literal``        a primitive literal: ``value`` (a Python value) and ``edm_type`` (``Edm.*``)
 ``Null``           the ``null`` literal
 ``EnumLiteral``    ``OData.CSC.ProductionType'on-demand:default'``
-``Path``           a member path: a tuple of steps ``Member``, ``Cast``, ``Count``, ``Variable``
+``Path``           a member path: a tuple of steps ``Member``, ``Cast``, ``Count``, ``Variable``,
+                   ``FunctionStep``
 ``Lambda``         ``<path>/any(v: <predicate>)``, ``<path>/all(...)``, ``<path>/any()``
 ``Compare``        ``eq ne gt ge lt le``
 ``BoolOp``         ``and`` / ``or`` with two or more operands (chains are flattened)
@@ -25,7 +26,8 @@ Node overview (the OData ABNF rule each comes from is named in the class docstri
 ``Arith``          ``add sub mul div divby mod``
 ``Negate``         unary minus on a non-literal (``-Price``); ``-5`` is ``Literal(-5)``
 ``Call``           function call: built-ins lower-cased (``contains``), qualified names as written
-``ListExpr``       a parenthesised list ``(1, 2, 3)`` outside ``in``
+``ListExpr``       a JSON array ``[1, 2, 3]`` (lists after ``in`` are kept in ``In.items``)
+``ObjectExpr``     a JSON object ``{"a": 1}``
 ``ParameterAlias`` ``@p``
 ``OrderItem``      one ``$orderby`` item: ``expr`` and ``descending``
 =================  ============================================================================
@@ -77,6 +79,8 @@ __all__ = [
     "Path",
     "Step",
     "Variable",
+    "FunctionStep",
+    "ObjectExpr",
     "Visitor",
     "COMPARISON_OPERATORS",
     "ARITHMETIC_OPERATORS",
@@ -295,8 +299,22 @@ class Variable(Node):
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class FunctionStep(Node):
+    """A bound function call as a path step (ABNF ``boundFunctionExpr``).
+
+    ``Products/Model.BestProduct()/Name`` has the step ``FunctionStep('Model.BestProduct')``.
+    ``name`` is as written; ``args`` / ``named_args`` as in :class:`Call`. The PRIP/ODIP models
+    define no bound functions, so the binder rejects these; the parser keeps them for conformance.
+    """
+
+    name: str
+    args: Tuple["Expr", ...] = ()
+    named_args: Tuple[Tuple[str, "Expr"], ...] = ()
+
+
 #: A step of a :class:`Path`.
-Step = Union[Member, Cast, Count, Variable]
+Step = Union[Member, Cast, Count, Variable, FunctionStep]
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +339,8 @@ class Path(Expr):
                 out.append(s.type_name)
             elif isinstance(s, Variable):
                 out.append(s.name)
+            elif isinstance(s, FunctionStep):
+                out.append(s.name + "()")
             else:
                 out.append("$count")
         return tuple(out)
@@ -446,12 +466,24 @@ class Call(Expr):
 
 @dataclass(frozen=True, slots=True)
 class ListExpr(Expr):
-    """A parenthesised list of two or more expressions (``(1, 2, 3)``) outside ``in``.
+    """A JSON array (ABNF ``arrayOrObject``): ``["Milk", "Cheese"]``, ``[1, 2 add 3]``.
 
-    ``concat(('1','2'),('3','4'))``-style lists; ``in`` keeps its items in :class:`In` directly.
+    Bare parenthesised lists are only allowed after ``in`` (ABNF ``listExpr``), where their items
+    go straight into :attr:`In.items`; ``Name in ["a","b"]`` does the same.
     """
 
     items: Tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectExpr(Expr):
+    """A JSON object (ABNF ``complexInUri``): ``{"Street": "Main", "City": City}``.
+
+    ``members`` holds ``(name, expr)`` pairs in the order written; JSON strings are
+    ``Literal(..., 'Edm.String')`` and JSON arrays :class:`ListExpr`.
+    """
+
+    members: Tuple[Tuple[str, Expr], ...]
 
 
 # --------------------------------------------------------------------------------------------
