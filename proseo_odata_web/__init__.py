@@ -1,1 +1,67 @@
-"""Pyramid/Cornice web application serving PRIP and ODIP."""
+"""Pyramid/Cornice web application serving PRIP and ODIP.
+
+``main(global_config, **settings)`` is the WSGI application factory (``pserve development.ini``);
+``includeme(config)`` adds the services to an existing Pyramid application
+(``config.include("proseo_odata_web")``), for example one that embeds the catalogue.
+
+Start-up, once per process:
+
+1. the ``proseo.*`` web settings are parsed (:class:`proseo_odata_web.settings.WebSettings`) and
+   kept as ``registry.proseo``;
+2. the storage backend (``proseo.storage.backend``) is loaded with
+   ``proseo_odata.storage.load_storage(settings)`` into ``registry.storage`` and the archive
+   (``proseo.archive.backend``) with ``proseo_odata.archive.load_archive(settings)`` into
+   ``registry.archive`` - unless the including application put them there already;
+3. pyramid_tm, the per-request session/storage (:mod:`proseo_odata_web.db`), Cornice,
+   authentication, the error views, PRIP, and ODIP (when :mod:`proseo_odata_web.odip` exists) are
+   included.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from pyramid.config import Configurator
+
+from .settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+
+def _load_backends(config) -> None:
+    registry = config.registry
+    settings = config.get_settings()
+    if getattr(registry, "storage", None) is None:
+        from proseo_odata.storage import load_storage
+
+        registry.storage = load_storage(settings)
+    if getattr(registry, "archive", None) is None:
+        if settings.get("proseo.archive.backend"):
+            from proseo_odata.archive import load_archive
+
+            registry.archive = load_archive(settings)
+        else:
+            registry.archive = None
+
+
+def includeme(config) -> None:
+    """Add PRIP (and ODIP, when present) to ``config``; see the module docstring."""
+    settings = config.get_settings()
+    # Cornice's own exception views would answer HTML/JSON without the OData error body.
+    settings["handle_exceptions"] = False
+    config.registry.proseo = WebSettings.from_settings(settings)
+    _load_backends(config)
+    config.include("proseo_odata_web.db")
+    config.include("cornice")
+    config.include("proseo_odata_web.auth")
+    config.include("proseo_odata_web.errors")
+    config.include("proseo_odata_web.prip", route_prefix=None)
+    if importlib.util.find_spec("proseo_odata_web.odip") is not None:
+        config.include("proseo_odata_web.odip")
+
+
+def main(global_config, **settings):
+    """The WSGI application (``[app:main] use = egg:proseo-odata``)."""
+    with Configurator(settings=settings) as config:
+        config.include(includeme)
+    return config.make_wsgi_app()

@@ -40,8 +40,8 @@ from .odata_json import json_response
 
 #: Codes per service (prosEO numbering) for authentication (401) and authorisation (403).
 AUTH_CODES = {
-    "prip": {"unauthenticated": "E7703", "forbidden": "E7704", "token": "E7707"},
-    "odip": {"unauthenticated": "E7203", "forbidden": "E7204", "token": "E7207"},
+    "prip": {"unauthenticated": "E7703", "forbidden": "E7704", "token": "E7710"},
+    "odip": {"unauthenticated": "E7203", "forbidden": "E7204", "token": "E7210"},
 }
 
 TOKEN_ALGORITHM = "HS256"

@@ -1,0 +1,34 @@
+"""PRIP: the product catalogue service (contract sections 3, 5, 6).
+
+``config.include("proseo_odata_web.prip")`` mounts the catalogue under ``proseo.prip.prefix``.
+To mount it elsewhere, or a second time, call the ``add_prip_service`` directive with another
+prefix and a distinct name::
+
+    config.add_prip_service("/mirror/prip/odata/v1", name="prip-mirror")
+
+Subscriptions (:mod:`proseo_odata_web.prip.subscriptions`) are mounted under the same prefix when
+that module exists.
+"""
+from __future__ import annotations
+
+import importlib
+
+
+def add_prip_service(config, prefix: str, name: str = "prip") -> None:
+    """Register the PRIP routes under ``prefix``; ``name`` keeps route names unique."""
+    from . import products
+
+    prefix = prefix.rstrip("/")
+    products.add_routes(config, prefix, name)
+    try:
+        subscriptions = importlib.import_module("proseo_odata_web.prip.subscriptions")
+    except ModuleNotFoundError as exc:
+        if exc.name != "proseo_odata_web.prip.subscriptions":
+            raise
+    else:
+        subscriptions.add_routes(config, prefix, name)
+
+
+def includeme(config) -> None:
+    config.add_directive("add_prip_service", add_prip_service)
+    add_prip_service(config, config.registry.proseo.prip_prefix, "prip")

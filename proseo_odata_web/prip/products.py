@@ -1,0 +1,195 @@
+"""PRIP catalogue routes (contract section 5), registered per prefix by :func:`add_routes`.
+
+Route table (``{root}`` is the prefix, ``{key}`` a GUID, bare or quoted, or ``Id=<guid>``):
+
+=====================================  ==========  ==========================================
+path                                   methods     view
+=====================================  ==========  ==========================================
+``{root}/`` and ``{root}``             GET         service document
+``{root}/$metadata``                   GET         CSDL XML (:mod:`proseo_odata.odata.csdl`)
+``{root}/Products``                    GET         query (contract section 6)
+``{root}/Products/$count``             GET         the count as ``text/plain``
+``{root}/Products({key})``             GET         one product
+``{root}/Products({key})/Attributes``  GET         that product's attributes
+``{root}/Products({key})/$value``      GET, HEAD   the file: :mod:`proseo_odata_web.download`
+=====================================  ==========  ==========================================
+
+Other methods answer 405 (Cornice's fallback view), other paths 404 (the not-found view).
+Every view is thin: authenticate, turn the request into a storage ``Query``
+(:mod:`proseo_odata_web.query`), call the storage, serialise (:mod:`proseo_odata_web.odata_json`).
+"""
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+
+from cornice import Service
+
+from proseo_odata.model import Product, Role
+from proseo_odata.odata import edm
+from proseo_odata.odata.errors import ODataError
+from proseo_odata.storage.errors import NotFoundError
+
+from ..auth import authenticate, can_read_product, product_visibilities, require_role
+from ..odata_json import attributes_json, json_response, product_json, text_response
+from ..query import collection_body, entity_options, parse_request_options, products_query
+
+#: prosEO's "No product found with UUID" (PRIP).
+PRODUCT_NOT_FOUND = "E7706"
+
+_KEY = re.compile(
+    r"^(?:Id=)?(?P<quote>'?)(?P<id>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})(?P=quote)$"
+)
+
+
+class ProductNotFound(ODataError):
+    """No visible product with that id in the user's mission (404)."""
+
+    status = 404
+
+    def __init__(self, product_id):
+        super().__init__(f"No product found with UUID {product_id}", code=PRODUCT_NOT_FOUND, status=404)
+
+
+def parse_key(text: str) -> uuid.UUID:
+    """The product id in ``Products(<key>)``: ``<guid>``, ``'<guid>'`` or ``Id=<guid>``."""
+    match = _KEY.match(text.strip())
+    if match is None:
+        raise ODataError(
+            f"Invalid product key {text!r}: expected a UUID such as 7c8f0d2e-3a6b-4f3e-9d1a-2b5c6d7e8f90",
+            code="E7721",
+            target="Id",
+        )
+    return uuid.UUID(match.group("id"))
+
+
+def _web(request):
+    return request.registry.proseo
+
+
+def visible_product(request, principal, key: str) -> Product:
+    """The product named by ``key`` if the principal may read it, else 404 (as if absent)."""
+    product_id = parse_key(key)
+    try:
+        product = request.storage.get_product(principal.mission, product_id)
+    except NotFoundError:
+        raise ProductNotFound(product_id) from None
+    if not can_read_product(principal, product):
+        raise ProductNotFound(product_id)
+    return product
+
+
+# -- views -----------------------------------------------------------------------------------------
+
+
+def service_document(request):
+    if not _web(request).anonymous_metadata:
+        authenticate(request)
+    value = [
+        {"name": entity_set.name, "kind": "EntitySet", "url": entity_set.name}
+        for entity_set in edm.PRIP_MODEL.entity_sets
+    ]
+    return json_response({"@odata.context": "$metadata", "value": value})
+
+
+@functools.lru_cache(maxsize=4)
+def _csdl(include_aliases: bool) -> bytes:
+    from proseo_odata.odata.csdl import render_csdl
+
+    return render_csdl(edm.PRIP_MODEL, include_aliases=include_aliases)
+
+
+def metadata(request):
+    if not _web(request).anonymous_metadata:
+        authenticate(request)
+    response = request.response
+    response.body = _csdl(_web(request).seed_aliases)
+    response.content_type = "application/xml"
+    response.charset = "utf-8"
+    response.headers["OData-Version"] = "4.0"
+    return response
+
+
+def list_products(request):
+    principal = require_role(request, Role.PRIP_USER)
+    options = parse_request_options(request)
+    paged = products_query(request, options)
+    result = request.storage.query_products(
+        principal.mission, paged.query, visibilities=product_visibilities(principal)
+    )
+    aliases = _web(request).seed_aliases
+    items = [
+        product_json(p, seed_aliases=aliases, expand=paged.expand, select=paged.select) for p in result.items
+    ]
+    return json_response(collection_body(request, "$metadata#Products", items, result, paged))
+
+
+def count_products(request):
+    principal = require_role(request, Role.PRIP_USER)
+    options = parse_request_options(request)
+    paged = products_query(request, options, count_only=True)
+    result = request.storage.query_products(
+        principal.mission, paged.query, visibilities=product_visibilities(principal)
+    )
+    return text_response(str(result.count))
+
+
+def get_product(request):
+    principal = require_role(request, Role.PRIP_USER)
+    options = parse_request_options(request)
+    expand, select = entity_options(request, options)
+    product = visible_product(request, principal, request.matchdict["key"])
+    body = {"@odata.context": "$metadata#Products/$entity"}
+    body.update(product_json(product, seed_aliases=_web(request).seed_aliases, expand=expand, select=select))
+    return json_response(body)
+
+
+def product_attributes(request):
+    principal = require_role(request, Role.PRIP_USER)
+    parse_request_options(request)  # $format and friends are still checked
+    product = visible_product(request, principal, request.matchdict["key"])
+    return json_response(
+        {
+            "@odata.context": f"$metadata#Products({product.id})/Attributes",
+            "value": attributes_json(product.attributes, _web(request).seed_aliases),
+        }
+    )
+
+
+def product_value(request):
+    """``$value``: who may download what is decided here; the HTTP file plumbing (ranges,
+    digests, HEAD, redirects) is :func:`proseo_odata_web.download.product_file_response`."""
+    from ..download import product_file_response
+
+    principal = require_role(request, Role.PRIP_USER)
+    product = visible_product(request, principal, request.matchdict["key"])
+    return product_file_response(request, product, request.archive)
+
+
+# -- registration ----------------------------------------------------------------------------------
+
+#: (suffix, route suffix name, {method: view}); HEAD follows GET (Cornice adds it).
+ROUTES = (
+    ("/", "service", {"GET": service_document}),
+    ("", "service_noslash", {"GET": service_document}),
+    ("/$metadata", "metadata", {"GET": metadata}),
+    ("/Products", "products", {"GET": list_products}),
+    ("/Products/$count", "products_count", {"GET": count_products}),
+    ("/Products({key})", "product", {"GET": get_product}),
+    ("/Products({key})/Attributes", "product_attributes", {"GET": product_attributes}),
+    # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
+    ("/Products({key})/$value", "product_value", {"GET": product_value}),
+)
+
+
+def add_routes(config, prefix: str, name: str) -> None:
+    """Register the catalogue routes under ``prefix`` (route names ``<name>.<route>``)."""
+    for suffix, route, views in ROUTES:
+        path = (prefix + suffix) or "/"
+        if suffix == "" and prefix == "":
+            continue
+        service = Service(name=f"{name}.{route}", path=path, description=f"PRIP {route}")
+        for method, view in views.items():
+            service.add_view(method, view)
+        config.add_cornice_service(service)
