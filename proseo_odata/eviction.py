@@ -57,3 +57,113 @@ def check_downloadable(product: Product, now: datetime | None = None) -> None:
         raise ProductUnavailableError(
             f"Product {product.id} ({product.name}) is offline: its file is not available for download"
         )
+
+
+@dataclass
+class EvictionReport:
+    """What one eviction run did: products removed from the catalogue, files removed from the
+    archive, and files that could not be removed (key, error) - left for the next run."""
+
+    products: int = 0
+    files: int = 0
+    file_errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+_BY_EVICTION_DATE = ((("EvictionDate",), False),)
+
+
+def evict_due_products(storage, archive, *, now: datetime | None = None, batch_size: int = 100) -> EvictionReport:
+    """Remove every product whose ``EvictionDate`` is at or before ``now`` (default: the
+    current time), mission by mission, at most ``batch_size`` per transaction.
+
+    ``storage`` must be unbound (each batch is its own transaction, committed before that
+    batch's files are deleted); ``archive`` may be None (catalogue only).
+    """
+    from proseo_odata.storage import Query
+    from proseo_odata.storage.errors import NotFoundError
+
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    now = now or utcnow()
+    report = EvictionReport()
+    query = Query(orderby=_BY_EVICTION_DATE, top=batch_size)
+    for mission in [m.code for m in storage.list_missions()]:
+        while True:
+            keys: list[str] = []
+            with storage.transaction() as tx:
+                # Oldest eviction date first: the due products are a prefix of this order, and
+                # the rows deleted here are gone from the next batch's query.
+                page = tx.query_products(mission, query)
+                due = [p for p in page.items if p.eviction_date <= now]
+                for product in due:
+                    try:
+                        tx.delete_product(mission, product.id)
+                    except NotFoundError:  # evicted concurrently by another process
+                        continue
+                    report.products += 1
+                    if product.archive_key:
+                        keys.append(product.archive_key)
+            # Committed: the catalogue no longer offers these files, so they can go.
+            for key in keys:
+                if archive is None:
+                    break
+                try:
+                    archive.delete(key)
+                    report.files += 1
+                except Exception as exc:  # noqa: BLE001 - an orphan file is retried by hand, not fatal
+                    log.warning("eviction: could not delete archived file %s: %s", key, exc)
+                    report.file_errors.append((key, str(exc)))
+            if len(due) < batch_size:
+                break
+    if report.products:
+        log.info("eviction: %d products removed, %d files deleted", report.products, report.files)
+    return report
+
+
+class PeriodicEviction:
+    """Runs :func:`evict_due_products` every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, storage, archive, interval: float, batch_size: int = 100):
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.storage, self.archive = storage, archive
+        self.interval, self.batch_size = interval, batch_size
+        self.runs = 0
+        self.last_report: EvictionReport | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="proseo-eviction", daemon=True)
+
+    def start(self) -> "PeriodicEviction":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 30) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.last_report = evict_due_products(self.storage, self.archive, batch_size=self.batch_size)
+            except Exception:  # noqa: BLE001 - the database may be down; try again next time
+                log.exception("eviction run failed")
+            self.runs += 1
+            self._stop.wait(self.interval)
+
+
+def start_periodic_eviction(settings, storage, archive) -> PeriodicEviction | None:
+    """Start periodic eviction as configured: ``proseo.eviction.interval`` (seconds; 0 or
+    absent = off) and ``proseo.eviction.batch_size`` (default 100). Returns the running
+    :class:`PeriodicEviction` (call ``stop()`` at shutdown) or None when off."""
+    interval = float(settings.get("proseo.eviction.interval", 0) or 0)
+    if interval < 0:
+        raise ValueError(f"proseo.eviction.interval must not be negative, got {interval}")
+    if interval == 0:
+        return None
+    batch_size = int(settings.get("proseo.eviction.batch_size", 100) or 100)
+    return PeriodicEviction(storage, archive, interval, batch_size).start()
