@@ -675,6 +675,7 @@ def _check_limits(text: str, max_length: int, max_depth: int, what: str, target:
 
 
 _CHILD_FIELDS = {}
+_OPERATOR_RE = re.compile(r"(?<!\w)(?:not|and|or|eq|ne|gt|ge|lt|le|in|has|add|sub|mul|div|divby|mod)(?!\w)", re.I)
 
 
 def _tree_depth_exceeds(root, max_depth: int) -> Optional[int]:
@@ -715,8 +716,12 @@ def _parse(text, start, what, target, max_length, max_depth):
         raise _translate(exc, text, what, target) from None
     except RecursionError:
         raise ODataLimitError(f"Invalid {what}: nested too deeply", text=text, position=0, target=target) from None
-    # A tree level needs at least one character, so short texts cannot be too deep.
-    if len(text) > max_depth:
+    # Every level of the tree needs an opening bracket, a '-', or an operator keyword, so when
+    # there are few of those the tree cannot be too deep and the walk is skipped.
+    if len(text) > max_depth and (
+        text.count("(") + text.count("[") + text.count("{") + text.count("-") + len(_OPERATOR_RE.findall(text))
+        > max_depth
+    ):
         roots = result if type(result) is tuple else (result,)
         for root in roots:
             pos = _tree_depth_exceeds(root, max_depth)
