@@ -1,0 +1,289 @@
+"""PRIP subscriptions: their life cycle, their ``FilterParam`` and notification matching.
+
+* :func:`validate_filter_param` parses a ``FilterParam`` and binds it against the Product
+  entity model; an error is an ``ODataError`` (400) naming the position.
+* :func:`apply_action` is the subscription state machine (``Pause``, ``Resume``, ``Cancel``),
+  one declarative table; an illegal change raises :class:`SubscriptionStateError` (409).
+* :func:`on_product_published` is called by whoever publishes a product (ingest, the
+  production engine) inside the publishing transaction: every ``running`` subscription of the
+  product's mission whose filter matches the product, and whose owner may see it, gets a
+  notification in the persisted outbox (delivered by :mod:`proseo_odata.notify.delivery`) and
+  its ``LastNotificationDate`` set. The outbox row commits with the product, or not at all.
+
+Matching evaluates the filter in Python (the query core's predicate compiler) on the product
+object as published (with its attributes), so a subscription matches exactly the products
+that the same text as ``$filter`` on ``GET Products`` would return.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Callable
+
+from proseo_odata.model import (
+    Checksum,
+    Product,
+    Role,
+    Subscription,
+    SubscriptionStatus,
+    User,
+    VisibilityClass,
+    utcnow,
+)
+from proseo_odata.odata.errors import ODataError
+from proseo_odata.storage.errors import ConflictError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "NOTIFICATION_KIND",
+    "SubscriptionAction",
+    "SubscriptionStateError",
+    "apply_action",
+    "compiled_filter",
+    "notification_body",
+    "on_product_published",
+    "validate_filter_param",
+]
+
+#: ``OutboxMessage.kind`` of subscription notifications.
+NOTIFICATION_KIND = "subscription"
+
+#: prosEO-style codes (PRIP).
+ILLEGAL_STATE_CODE = "E7740"
+FILTER_CODE = "E7721"
+
+
+class SubscriptionAction(StrEnum):
+    """The bound actions of ``Subscriptions(<id>)`` (ICD ``OData.CSC.<Action>``)."""
+
+    PAUSE = "Pause"
+    RESUME = "Resume"
+    CANCEL = "Cancel"
+
+
+_S = SubscriptionStatus
+_A = SubscriptionAction
+
+#: (status, action) -> new status. Repeating the action that led to the current state is
+#: allowed and changes nothing; anything not listed is an illegal state change.
+TRANSITIONS: dict[tuple[SubscriptionStatus, SubscriptionAction], SubscriptionStatus] = {
+    (_S.RUNNING, _A.PAUSE): _S.PAUSED,
+    (_S.PAUSED, _A.PAUSE): _S.PAUSED,
+    (_S.PAUSED, _A.RESUME): _S.RUNNING,
+    (_S.RUNNING, _A.RESUME): _S.RUNNING,
+    (_S.RUNNING, _A.CANCEL): _S.CANCELLED,
+    (_S.PAUSED, _A.CANCEL): _S.CANCELLED,
+    (_S.CANCELLED, _A.CANCEL): _S.CANCELLED,
+}
+
+
+class SubscriptionStateError(ODataError):
+    """An action the subscription's status does not allow (pausing a cancelled one). HTTP 409."""
+
+    status = 409
+
+    def __init__(self, subscription: Subscription, action: SubscriptionAction):
+        super().__init__(
+            f"Subscription {subscription.id} is {subscription.status}: it cannot be "
+            f"{'resumed' if action is _A.RESUME else action.value.lower() + 'd'}",
+            code=ILLEGAL_STATE_CODE,
+            status=409,
+        )
+
+
+def apply_action(subscription: Subscription, action: SubscriptionAction | str) -> Subscription:
+    """Set the subscription's status after ``action`` (in place; returns it). Raises
+    :class:`SubscriptionStateError` for a transition not in :data:`TRANSITIONS`."""
+    action = SubscriptionAction(action)
+    new_status = TRANSITIONS.get((subscription.status, action))
+    if new_status is None:
+        raise SubscriptionStateError(subscription, action)
+    subscription.status = new_status
+    return subscription
+
+
+# -- the filter ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def _bound_filter(text: str):
+    from proseo_odata.odata import edm
+    from proseo_odata.odata.binding import bind_filter
+    from proseo_odata.odata.parser import parse_filter
+
+    return bind_filter(parse_filter(text, target="FilterParam"), edm.PRODUCT, model=edm.PRIP_MODEL)
+
+
+def validate_filter_param(text) -> str:
+    """Check a ``FilterParam``: it must parse and bind against the Product model.
+
+    Returns the text unchanged; raises an ``ODataError`` (400, target ``FilterParam``) naming the
+    position of the first problem."""
+    if not isinstance(text, str) or not text.strip():
+        raise ODataError("FilterParam must be a non-empty $filter expression over Products",
+                         code=FILTER_CODE, target="FilterParam")
+    try:
+        _bound_filter(text)
+    except ODataError as exc:
+        exc.target = "FilterParam"
+        raise
+    return text
+
+
+class ProductAccessor:
+    """Reads the Product entity model's properties from :class:`proseo_odata.model.Product`
+    objects for the query core's predicate compiler (names the dataclass spells differently)."""
+
+    def __init__(self):
+        from proseo_odata.odata.predicate import DefaultAccessor
+
+        self._default = DefaultAccessor()
+
+    def get(self, obj, name):
+        if isinstance(obj, Product):
+            if name in ("Checksum", "Checksums"):
+                return obj.checksums
+            if name == "ContentDate":
+                if obj.content_start is None and obj.content_end is None:
+                    return None
+                return {"Start": obj.content_start, "End": obj.content_end}
+            if name == "CreationDate":
+                return obj.publication_date
+            if name == "GeoFootprint":
+                return obj.footprint
+            if name == "Assets":
+                return []
+        elif isinstance(obj, Checksum) and name == "ChecksumDate":
+            return obj.date
+        return self._default.get(obj, name)
+
+    def type_name(self, obj):
+        return self._default.type_name(obj)
+
+
+_ACCESSOR = None
+
+
+def _accessor() -> ProductAccessor:
+    global _ACCESSOR
+    if _ACCESSOR is None:
+        _ACCESSOR = ProductAccessor()
+    return _ACCESSOR
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_predicate(text: str) -> Callable[[Product], bool]:
+    from proseo_odata.odata.predicate import compile_predicate
+
+    return compile_predicate(_bound_filter(text), _accessor())
+
+
+def compiled_filter(text: str, now: datetime | None = None) -> Callable[[Product], bool]:
+    """The Python predicate of a ``FilterParam`` over :class:`Product` objects.
+
+    Parsing and binding happen once per distinct text, and so does compiling, except for a
+    filter using ``now()``: that one is compiled with the given ``now`` each time (the query
+    core fixes ``now()`` at compilation)."""
+    if "now" in text.lower():
+        from proseo_odata.odata.predicate import compile_predicate
+
+        return compile_predicate(_bound_filter(text), _accessor(), now=now)
+    return _cached_predicate(text)
+
+
+# -- notifications ------------------------------------------------------------------------------
+
+
+def notification_body(subscription: Subscription, product: Product, now: datetime) -> dict:
+    """The JSON the service POSTs to the subscription's endpoint (contract section 3)."""
+    from .delivery import format_datetime
+
+    return {
+        "@odata.context": "$metadata#Notification/$entity",
+        "ProductId": str(product.id),
+        "ProductName": product.name,
+        "SubscriptionId": str(subscription.id),
+        "NotificationDate": format_datetime(now),
+    }
+
+
+def _visibilities(user: User) -> tuple[VisibilityClass, ...]:
+    classes = [VisibilityClass.PUBLIC]
+    if user.has_role(Role.PRODUCT_READER_RESTRICTED) or user.has_role(Role.PRODUCT_READER_ALL):
+        classes.append(VisibilityClass.RESTRICTED)
+    if user.has_role(Role.PRODUCT_READER_ALL):
+        classes.append(VisibilityClass.INTERNAL)
+    return tuple(classes)
+
+
+def _owner_may_see(storage, subscription: Subscription, product: Product, users: dict) -> bool:
+    key = (subscription.mission, subscription.owner)
+    if key not in users:
+        try:
+            users[key] = storage.get_user(*key)
+        except NotFoundError:
+            users[key] = None
+    user = users[key]
+    return user is not None and user.has_role(Role.PRIP_USER) and product.visibility in _visibilities(user)
+
+
+def matches(subscription: Subscription, product: Product, now: datetime | None = None) -> bool:
+    """True when ``product`` satisfies the subscription's ``FilterParam``. A filter that no
+    longer compiles (the model changed since it was accepted) matches nothing and is logged."""
+    try:
+        predicate = compiled_filter(subscription.filter_param, now)
+    except ODataError as exc:
+        log.warning("subscription %s: FilterParam no longer valid (%s); skipped", subscription.id, exc.message)
+        return False
+    try:
+        return bool(predicate(product))
+    except ODataError as exc:
+        log.warning("subscription %s: FilterParam failed on product %s (%s)", subscription.id, product.id, exc.message)
+        return False
+
+
+def on_product_published(storage, product: Product, *, now: datetime | None = None) -> list[uuid.UUID]:
+    """Enqueue a notification for every running subscription matching the newly published
+    ``product``; return the ids of the notified subscriptions.
+
+    ``storage`` should be bound to the publishing transaction (``with storage.transaction() as
+    tx: tx.add_product(p); on_product_published(tx, p)``), so the notifications exist exactly
+    when the product does. ``product`` must carry its attributes.
+    """
+    now = now or utcnow()
+    notified: list[uuid.UUID] = []
+    users: dict = {}
+    for subscription in storage.list_running_subscriptions(product.mission):
+        if not subscription.notification_endpoint:
+            continue
+        if not _owner_may_see(storage, subscription, product, users):
+            continue
+        if not matches(subscription, product, now):
+            continue
+        storage.enqueue_notification(
+            NOTIFICATION_KIND,
+            subscription.notification_endpoint,
+            subscription.notification_username,
+            subscription.notification_password,
+            notification_body(subscription, product, now),
+            mission=product.mission,
+            now=now,
+        )
+        notified.append(subscription.id)
+        _touch(storage, subscription, now)
+    return notified
+
+
+def _touch(storage, subscription: Subscription, now: datetime) -> None:
+    """Set ``LastNotificationDate``; a concurrent publisher updating the same subscription wins
+    (its date is as recent), the notification itself is enqueued either way."""
+    subscription.last_notification_date = now
+    try:
+        storage.update_subscription(subscription)
+    except ConflictError:
+        log.info("subscription %s changed concurrently; LastNotificationDate left to the other writer",
+                 subscription.id)

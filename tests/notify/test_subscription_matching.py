@@ -1,0 +1,185 @@
+"""Subscription matching: which running subscriptions get a notification when a product is
+published (contract section 3), on SQLite and PostgreSQL; and the subscription state machine."""
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from proseo_odata.model import (
+    Attribute,
+    Checksum,
+    Mission,
+    Product,
+    Role,
+    Subscription,
+    SubscriptionStatus,
+    User,
+    VisibilityClass,
+)
+from proseo_odata.model.passwords import hash_password
+from proseo_odata.notify.subscriptions import (
+    NOTIFICATION_KIND,
+    TRANSITIONS,
+    SubscriptionAction,
+    SubscriptionStateError,
+    apply_action,
+    compiled_filter,
+    on_product_published,
+    validate_filter_param,
+)
+from proseo_odata.odata.errors import ODataError
+from proseo_odata.storage import Query
+from proseo_odata.storage.sqlalchemy import load_from_config
+
+NOW = datetime(2025, 6, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+S2_L1C = "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' and att/OData.CSC.StringAttribute/Value eq 'S2MSI1C')"
+
+
+def l1c_product(**fields):
+    values = dict(
+        mission="S2B",
+        name=f"S2B_MSIL1C_{uuid.uuid4().hex[:8]}.zip",
+        content_length=1234,
+        attributes=[Attribute.of("productType", "S2MSI1C"), Attribute.of("cloudCover", 12.5)],
+        checksums=[Checksum("MD5", "0" * 32)],
+        content_start=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        content_end=datetime(2024, 1, 1, 0, 10, tzinfo=timezone.utc),
+        footprint="POLYGON((10 40,11 40,11 41,10 41,10 40))",
+    )
+    values.update(fields)
+    return Product(**values)
+
+
+@pytest.fixture
+def storage(db_url):
+    storage = load_from_config({"proseo.storage.url": db_url})
+    storage.initialize_schema()
+    for code in ("S2B", "S1A"):
+        storage.add_mission(Mission(code))
+    password = hash_password("secret")
+    storage.add_user(User("S2B", "alice", password, {Role.PRIP_USER}))
+    storage.add_user(User("S2B", "bob", password, {Role.PRIP_USER, Role.PRODUCT_READER_ALL}))
+    storage.add_user(User("S2B", "carol", password, {Role.ODIP_USER}))  # no PRIP_USER
+    storage.add_user(User("S1A", "alice", password, {Role.PRIP_USER}))
+    yield storage
+    storage.close()
+
+
+def subscribe(storage, filter_param, owner="alice", mission="S2B", status=SubscriptionStatus.RUNNING,
+              endpoint="http://127.0.0.1:9/notify"):
+    return storage.add_subscription(Subscription(
+        mission=mission, owner=owner, filter_param=filter_param, status=status,
+        notification_endpoint=endpoint, notification_username="rx", notification_password="pw",
+    ))
+
+
+def publish(storage, product):
+    with storage.transaction() as tx:
+        tx.add_product(product)
+        return on_product_published(tx, product, now=NOW)
+
+
+def test_matching_running_subscriptions_are_notified(storage):
+    matching = subscribe(storage, S2_L1C)
+    by_name = subscribe(storage, "startswith(Name,'S2B_MSIL1C') and ContentLength gt 1000")
+    by_area = subscribe(storage, "OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((10.5 40.5,12 40.5,12 42,10.5 42,10.5 40.5))')")
+    subscribe(storage, "Attributes/OData.CSC.DoubleAttribute/any(a:a/Name eq 'cloudCover' and a/OData.CSC.DoubleAttribute/Value lt 10.0)")
+    subscribe(storage, S2_L1C, status=SubscriptionStatus.PAUSED)
+    subscribe(storage, S2_L1C, status=SubscriptionStatus.CANCELLED)
+    subscribe(storage, S2_L1C, mission="S1A")
+    subscribe(storage, S2_L1C, owner="carol")  # lacks PRIP_USER
+    product = l1c_product()
+
+    notified = publish(storage, product)
+
+    assert sorted(notified) == sorted([matching.id, by_name.id, by_area.id])
+    messages = storage.list_notifications()
+    assert len(messages) == 3
+    for message in messages:
+        assert message.kind == NOTIFICATION_KIND and message.mission == "S2B"
+        assert (message.endpoint, message.username, message.password) == ("http://127.0.0.1:9/notify", "rx", "pw")
+        assert message.payload == {
+            "@odata.context": "$metadata#Notification/$entity",
+            "ProductId": str(product.id),
+            "ProductName": product.name,
+            "SubscriptionId": message.payload["SubscriptionId"],
+            "NotificationDate": "2025-06-01T12:00:00.123Z",
+        }
+    assert {m.payload["SubscriptionId"] for m in messages} == {str(i) for i in notified}
+    assert storage.get_subscription("S2B", matching.id).last_notification_date == NOW
+    paused = [s for s in storage.query_subscriptions("S2B", Query(top=100)).items
+              if s.status is not SubscriptionStatus.RUNNING]
+    assert all(s.last_notification_date is None for s in paused)
+
+
+def test_non_matching_product_enqueues_nothing(storage):
+    subscribe(storage, S2_L1C)
+    other = l1c_product(attributes=[Attribute.of("productType", "S2MSI2A")])
+    assert publish(storage, other) == []
+    assert storage.list_notifications() == []
+
+
+def test_visibility_of_the_owner_is_respected(storage):
+    alice = subscribe(storage, "true", owner="alice")
+    bob = subscribe(storage, "true", owner="bob")
+    assert publish(storage, l1c_product(visibility=VisibilityClass.INTERNAL)) == [bob.id]
+    assert sorted(publish(storage, l1c_product())) == sorted([alice.id, bob.id])
+
+
+def test_notification_is_rolled_back_with_the_product(storage):
+    subscribe(storage, S2_L1C)
+    with pytest.raises(RuntimeError):
+        with storage.transaction() as tx:
+            product = l1c_product()
+            tx.add_product(product)
+            assert on_product_published(tx, product, now=NOW)
+            raise RuntimeError("publication failed")
+    assert storage.list_notifications() == []
+
+
+def test_filter_with_now_is_evaluated_at_publication():
+    product = l1c_product(publication_date=datetime(2030, 1, 1, tzinfo=timezone.utc))
+    text = "PublicationDate le now()"
+    assert compiled_filter(text, datetime(2031, 1, 1, tzinfo=timezone.utc))(product) is True
+    assert compiled_filter(text, datetime(2029, 1, 1, tzinfo=timezone.utc))(product) is False
+
+
+@pytest.mark.parametrize("text, position", [
+    ("Name eq 'x' and", 15),
+    ("Nme eq 'x'", 0),
+    ("contains(Name,'a' eq true", None),
+])
+def test_invalid_filter_param_is_rejected_with_its_position(text, position):
+    with pytest.raises(ODataError) as info:
+        validate_filter_param(text)
+    assert info.value.status == 400 and info.value.target == "FilterParam"
+    if position is not None:
+        assert info.value.position == position
+
+
+@pytest.mark.parametrize("text", ["", "   ", None, 42])
+def test_empty_filter_param_is_rejected(text):
+    with pytest.raises(ODataError, match="FilterParam"):
+        validate_filter_param(text)
+
+
+ALL_CELLS = [(status, action) for status in SubscriptionStatus for action in SubscriptionAction]
+EXPECTED = {
+    ("running", "Pause"): "paused", ("running", "Resume"): "running", ("running", "Cancel"): "cancelled",
+    ("paused", "Pause"): "paused", ("paused", "Resume"): "running", ("paused", "Cancel"): "cancelled",
+    ("cancelled", "Pause"): None, ("cancelled", "Resume"): None, ("cancelled", "Cancel"): "cancelled",
+}
+
+
+@pytest.mark.parametrize("status, action", ALL_CELLS)
+def test_state_machine(status, action):
+    subscription = Subscription(mission="S2B", owner="alice", filter_param="true", status=status)
+    expected = EXPECTED[(str(status), str(action))]
+    if expected is None:
+        with pytest.raises(SubscriptionStateError) as info:
+            apply_action(subscription, action)
+        assert info.value.status == 409 and str(status) in info.value.message
+        assert subscription.status is status
+    else:
+        assert apply_action(subscription, action).status == SubscriptionStatus(expected)
+    assert len(TRANSITIONS) == 7
