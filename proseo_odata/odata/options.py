@@ -212,12 +212,14 @@ def _search(value: str) -> str:
     if not value.strip():
         raise ODataQueryOptionError("$search must not be empty", target="$search")
     depth = 0
-    in_quotes = False
+    in_quotes = None
     for ch in value:
-        if ch == '"':
-            in_quotes = not in_quotes
-        elif in_quotes:
+        if in_quotes:
+            if ch == in_quotes:
+                in_quotes = None
             continue
+        if ch in "'\"":
+            in_quotes = ch
         elif ch == "(":
             depth += 1
         elif ch == ")":

@@ -309,13 +309,22 @@ class _ASTBuilder(Transformer):
         return ast.Member(c[0].value, pos=c[0].start_pos)
 
     def first_cast(self, c):
-        return ast.Cast(c[0].value, pos=c[0].start_pos)
+        cast, prop = c
+        return ast.Path(
+            (ast.Cast(cast.value, pos=cast.start_pos), ast.Member(prop.value, pos=prop.start_pos)),
+            pos=cast.start_pos,
+        )
+
+    def type_name_arg(self, c):
+        return ast.Path((ast.Cast(c[0].value, pos=c[0].start_pos),), pos=c[0].start_pos)
 
     def first_variable(self, c):
         return ast.Variable(c[0].value.lower(), pos=c[0].start_pos)
 
     def member_expr(self, c):
         step = c[0]
+        if type(step) is ast.Path:
+            return step
         return ast.Path((step,), pos=step.pos)
 
     def property_step(self, c):
