@@ -36,6 +36,7 @@ extras = {
         "boto3>=1.28",
         "moto[server]>=5.0",
         "odata-query>=0.10",
+        "interegular>=0.3",  # lark's strict mode (tests/odata/test_parser.py builds the grammar strictly)
         "build>=1.0",
     ],
 }
