@@ -1,0 +1,592 @@
+"""The storage contract suite, shipped with the package so any backend can run it.
+
+Usage in a backend's test module (pytest)::
+
+    import pytest
+    from proseo_odata.storage.testing import StorageContractTests
+
+    class TestMyBackend(StorageContractTests):
+        supports_row_locks = True          # run the concurrent-writer tests
+
+        @pytest.fixture
+        def storage(self):
+            storage = make_my_storage()     # initialised schema, empty database
+            yield storage
+            storage.close()
+
+Every test starts from an empty storage, creates the missions it needs, and checks one rule of
+:class:`proseo_odata.storage.base.StorageBase`. Concurrent-writer tests need a database where
+several connections write at once (PostgreSQL); set ``supports_row_locks`` to run them.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from proseo_odata.model import (
+    INT64_MAX,
+    INT64_MIN,
+    NEVER,
+    Attribute,
+    AttributeType,
+    Checksum,
+    Mission,
+    OptionType,
+    OrderStatus,
+    Product,
+    ProductionOrder,
+    ProductionType,
+    Role,
+    Subscription,
+    SubscriptionStatus,
+    User,
+    VisibilityClass,
+    Workflow,
+    WorkflowOption,
+    hash_password,
+)
+
+from .base import Query, StorageBase
+from .errors import ConflictError, InvalidQueryError, NotFoundError
+
+UTC = timezone.utc
+T0 = datetime(2021, 5, 20, 19, 8, 7, 654321, tzinfo=UTC)
+
+#: Attribute values that must survive a round trip exactly (contract section 3).
+PRECISION_ATTRIBUTES = [
+    Attribute("s_unicode", AttributeType.STRING, "Ünïcødé ✓ 日本語 'quote' \"dq\" %_\\"),
+    Attribute("s_empty", AttributeType.STRING, ""),
+    Attribute("i_min", AttributeType.INTEGER, INT64_MIN),
+    Attribute("i_max", AttributeType.INTEGER, INT64_MAX),
+    Attribute("i_zero", AttributeType.INTEGER, 0),
+    Attribute("d_tenth", AttributeType.DOUBLE, 0.1),
+    Attribute("d_huge", AttributeType.DOUBLE, 1e308),
+    Attribute("d_tiny", AttributeType.DOUBLE, 2.2250738585072014e-308),
+    Attribute("d_third", AttributeType.DOUBLE, -1 / 3),
+    Attribute("b_true", AttributeType.BOOLEAN, True),
+    Attribute("b_false", AttributeType.BOOLEAN, False),
+    Attribute("t_micro", AttributeType.DATETIMEOFFSET, T0),
+    Attribute("t_never", AttributeType.DATETIMEOFFSET, NEVER),
+    Attribute("t_epoch", AttributeType.DATETIMEOFFSET, datetime(1970, 1, 1, tzinfo=UTC)),
+]
+
+
+def make_product(mission: str = "M1", name: str | None = None, **fields) -> Product:
+    """A fully populated product; ``fields`` override any property."""
+    name = name or f"P_{uuid.uuid4().hex[:12]}.zip"
+    values = dict(
+        mission=mission,
+        name=name,
+        content_type="application/zip",
+        content_length=123456789012,
+        origin_date=T0 - timedelta(hours=1),
+        publication_date=T0,
+        modification_date=T0 + timedelta(microseconds=1),
+        eviction_date=NEVER,
+        online=True,
+        checksums=[
+            Checksum("MD5", "0123456789abcdef0123456789abcdef", T0),
+            Checksum("SHA256", "ab" * 32, T0 + timedelta(seconds=1)),
+        ],
+        content_start=T0 - timedelta(days=1, microseconds=7),
+        content_end=T0 - timedelta(hours=23),
+        production_type=ProductionType.ON_DEMAND_NON_DEFAULT,
+        footprint="POLYGON ((10 50, 11 50, 11 51, 10 51, 10 50))",
+        attributes=[Attribute.of("platformShortName", "SENTINEL-2"), Attribute.of("orbitNumber", 12345)],
+        visibility=VisibilityClass.RESTRICTED,
+        archive_key=f"M1/{name}",
+        product_type="S2MSI1C",
+    )
+    values.update(fields)
+    return Product(**values)
+
+
+def make_workflow(mission: str = "M1", name: str = "WF", **fields) -> Workflow:
+    values = dict(
+        mission=mission,
+        name=name,
+        description="convert ✓",
+        input_product_type="S2MSI1C",
+        output_product_type="S2MSI2A",
+        processor="proseo_odata.production.image:ImageConversionProcessor",
+        workflow_version="1.2",
+        options=[
+            WorkflowOption("format", OptionType.STRING, "output format", "PNG", ("PNG", "JPG")),
+            WorkflowOption("quality", OptionType.INTEGER, "", "90"),
+        ],
+        processor_config={"timeout": 60, "nested": {"a": [1, 2]}},
+        enabled=True,
+    )
+    values.update(fields)
+    return Workflow(**values)
+
+
+def make_order(mission: str = "M1", owner: str = "alice", **fields) -> ProductionOrder:
+    values = dict(
+        mission=mission,
+        owner=owner,
+        workflow_id=uuid.uuid4(),
+        workflow_name="WF",
+        status=OrderStatus.QUEUED,
+        submission_date=T0,
+        estimated_date=T0 + timedelta(minutes=5),
+        priority=70,
+        input_reference="IN.zip",
+        input_content_start=T0 - timedelta(days=1),
+        input_content_end=T0,
+        workflow_options={"format": "JPG", "quality": "80"},
+        notification_endpoint="https://example.org/hook",
+        notification_username="u",
+        notification_password="secret",
+    )
+    values.update(fields)
+    return ProductionOrder(**values)
+
+
+class StorageContractTests:
+    """Every test of the storage contract. Subclass it and provide a ``storage`` fixture."""
+
+    #: Run the tests with several threads writing at once (needs row locks, e.g. PostgreSQL).
+    supports_row_locks = False
+
+    @pytest.fixture
+    def storage(self) -> StorageBase:  # pragma: no cover - provided by the subclass
+        raise NotImplementedError("define a `storage` fixture returning an empty, initialised StorageBase")
+
+    @pytest.fixture
+    def mission_storage(self, storage):
+        storage.add_mission(Mission("M1", "Mission one"))
+        storage.add_mission(Mission("M2", "Mission two"))
+        return storage
+
+    # -- missions and users ------------------------------------------------------------------
+
+    def test_mission_round_trip(self, storage):
+        storage.add_mission(Mission("S2B", "Sentinel-2B"))
+        assert storage.get_mission("S2B") == Mission("S2B", "Sentinel-2B")
+        with pytest.raises(ConflictError):
+            storage.add_mission(Mission("S2B", "again"))
+        storage.update_mission(Mission("S2B", "renamed"))
+        assert storage.list_missions() == [Mission("S2B", "renamed")]
+        storage.delete_mission("S2B")
+        with pytest.raises(NotFoundError):
+            storage.get_mission("S2B")
+
+    def test_mission_with_users_cannot_be_deleted(self, mission_storage):
+        mission_storage.add_user(User("M1", "alice", hash_password("pw")))
+        with pytest.raises(ConflictError):
+            mission_storage.delete_mission("M1")
+        assert mission_storage.get_mission("M1").code == "M1"
+
+    def test_user_round_trip(self, mission_storage):
+        user = User("M1", "alice", hash_password("pw"), {Role.PRIP_USER, Role.ORDER_MGR})
+        mission_storage.add_user(user)
+        loaded = mission_storage.get_user("M1", "alice")
+        assert loaded == user and loaded.check_password("pw") and not loaded.check_password("PW")
+        with pytest.raises(NotFoundError):
+            mission_storage.get_user("M2", "alice")
+        with pytest.raises(ConflictError):
+            mission_storage.add_user(User("M1", "alice", hash_password("x")))
+        with pytest.raises(NotFoundError):
+            mission_storage.add_user(User("NOPE", "bob", hash_password("x")))
+        loaded.roles = frozenset({Role.ODIP_USER})
+        mission_storage.update_user(loaded)
+        assert mission_storage.get_user("M1", "alice").roles == {Role.ODIP_USER}
+        mission_storage.add_user(User("M2", "alice", hash_password("y")))
+        assert [u.qualified_name for u in mission_storage.list_users()] == ["M1\\alice", "M2\\alice"]
+        assert [u.mission for u in mission_storage.list_users("M2")] == ["M2"]
+        mission_storage.delete_user("M1", "alice")
+        with pytest.raises(NotFoundError):
+            mission_storage.delete_user("M1", "alice")
+
+    # -- products ----------------------------------------------------------------------------
+
+    def test_product_round_trip(self, mission_storage):
+        product = make_product()
+        stored = mission_storage.add_product(product)
+        assert stored.revision == 1
+        loaded = mission_storage.get_product("M1", product.id)
+        assert loaded == product
+        assert loaded.content_start.microsecond == product.content_start.microsecond
+        assert loaded.attribute("productType").value == "S2MSI1C"
+        assert mission_storage.get_product_by_name("M1", product.name) == product
+        with pytest.raises(NotFoundError):
+            mission_storage.get_product("M2", product.id)  # another mission's product is invisible
+        with pytest.raises(NotFoundError):
+            mission_storage.get_product("M1", uuid.uuid4())
+
+    def test_product_with_minimal_fields(self, mission_storage):
+        product = Product(mission="M1", name="bare")
+        mission_storage.add_product(product)
+        loaded = mission_storage.get_product("M1", product.id)
+        assert loaded == product
+        assert loaded.footprint is None and loaded.content_start is None and loaded.checksums == []
+
+    def test_attributes_keep_full_precision(self, mission_storage):
+        product = make_product(attributes=PRECISION_ATTRIBUTES)
+        mission_storage.add_product(product)
+        loaded = {a.name: a for a in mission_storage.get_product("M1", product.id).attributes}
+        for expected in PRECISION_ATTRIBUTES:
+            got = loaded[expected.name]
+            assert got.type is expected.type, expected.name
+            assert got.value == expected.value and type(got.value) is type(expected.value), expected.name
+
+    def test_duplicate_product_name_in_a_mission_is_rejected(self, mission_storage):
+        mission_storage.add_product(make_product(name="same.zip"))
+        with pytest.raises(ConflictError, match="same.zip"):
+            mission_storage.add_product(make_product(name="same.zip"))
+        mission_storage.add_product(make_product(mission="M2", name="same.zip"))  # other mission: fine
+        page = mission_storage.query_products("M1", Query(count=True))
+        assert page.count == 1
+
+    def test_conflict_leaves_the_transaction_usable(self, mission_storage):
+        mission_storage.add_product(make_product(name="a.zip"))
+        with mission_storage.transaction() as tx:
+            with pytest.raises(ConflictError):
+                tx.add_product(make_product(name="a.zip"))
+            tx.add_product(make_product(name="b.zip"))
+        assert mission_storage.get_product_by_name("M1", "b.zip").name == "b.zip"
+
+    def test_transaction_rolls_back_on_error(self, mission_storage):
+        product = make_product()
+        with pytest.raises(RuntimeError):
+            with mission_storage.transaction() as tx:
+                tx.add_product(product)
+                assert tx.get_product("M1", product.id).name == product.name
+                raise RuntimeError("boom")
+        with pytest.raises(NotFoundError):
+            mission_storage.get_product("M1", product.id)
+
+    def test_product_update_and_stale_revision(self, mission_storage):
+        product = mission_storage.add_product(make_product())
+        first = mission_storage.get_product("M1", product.id)
+        second = mission_storage.get_product("M1", product.id)
+        first.online = False
+        first.checksums = [Checksum("MD5", "ff" * 16, None)]
+        first.attributes = [Attribute.of("productType", "S2MSI1C"), Attribute.of("cloudCover", 12.5)]
+        updated = mission_storage.update_product(first)
+        assert updated.revision == 2
+        loaded = mission_storage.get_product("M1", product.id)
+        assert loaded == updated and not loaded.online and loaded.attribute("cloudCover").value == 12.5
+        second.content_length = 1
+        with pytest.raises(ConflictError, match="changed by someone else"):
+            mission_storage.update_product(second)
+        assert mission_storage.get_product("M1", product.id).content_length == product.content_length
+        ghost = make_product()
+        with pytest.raises(NotFoundError):
+            mission_storage.update_product(ghost)
+
+    def test_product_rename_onto_existing_name_conflicts(self, mission_storage):
+        mission_storage.add_product(make_product(name="a.zip"))
+        b = mission_storage.add_product(make_product(name="b.zip"))
+        b.name = "a.zip"
+        with pytest.raises(ConflictError):
+            mission_storage.update_product(b)
+
+    def test_product_delete(self, mission_storage):
+        product = mission_storage.add_product(make_product())
+        mission_storage.delete_product("M1", product.id)
+        with pytest.raises(NotFoundError):
+            mission_storage.get_product("M1", product.id)
+        with pytest.raises(NotFoundError):
+            mission_storage.delete_product("M1", product.id)
+        mission_storage.add_product(make_product(name=product.name, id=product.id))  # children were removed
+
+    def test_find_product_covering_takes_the_newest(self, mission_storage):
+        start, end = T0 - timedelta(days=1), T0
+        old = make_product(content_start=start, content_end=end, publication_date=T0)
+        new = make_product(content_start=start - timedelta(hours=1), content_end=end, publication_date=T0 + timedelta(hours=1))
+        other_type = make_product(content_start=start, content_end=end, publication_date=T0 + timedelta(hours=2), product_type="AUX_X", attributes=[])
+        short = make_product(content_start=start + timedelta(seconds=1), content_end=end, publication_date=T0 + timedelta(hours=3))
+        for p in (old, new, other_type, short):
+            mission_storage.add_product(p)
+        found = mission_storage.find_product("M1", product_type="S2MSI1C", covering=(start, end))
+        assert found.id == new.id
+        assert mission_storage.find_product("M1", name=old.name).id == old.id
+        assert mission_storage.find_product("M2", product_type="S2MSI1C") is None
+        assert mission_storage.find_product("M1", product_type="S2MSI1C", visibilities=[VisibilityClass.PUBLIC]) is None
+
+    def test_query_products_visibility_and_expand(self, mission_storage):
+        public = mission_storage.add_product(make_product(visibility=VisibilityClass.PUBLIC))
+        mission_storage.add_product(make_product(visibility=VisibilityClass.INTERNAL))
+        page = mission_storage.query_products("M1", Query(count=True), visibilities=[VisibilityClass.PUBLIC])
+        assert [p.id for p in page.items] == [public.id] and page.count == 1
+        assert mission_storage.query_products("M1", Query(count=True)).count == 2
+        expanded = mission_storage.query_products("M1", Query(expand={"Attributes"}), visibilities=["PUBLIC"])
+        assert expanded.items[0].attribute("orbitNumber").value == 12345
+        assert expanded.items[0].checksum("md5") == "0123456789abcdef0123456789abcdef"
+
+    # -- ordering and keyset paging ------------------------------------------------------------
+
+    def _paging_products(self, storage, n=23):
+        made = []
+        for i in range(n):
+            made.append(
+                storage.add_product(
+                    make_product(
+                        name=f"N{(i * 7) % n:03d}.zip",
+                        # duplicates (i % 5) make the Id tie-breaker matter; microsecond steps too
+                        publication_date=T0 + timedelta(microseconds=(i % 5)),
+                        content_start=None if i % 4 == 0 else T0 - timedelta(microseconds=i),
+                        content_length=i % 3,
+                    )
+                )
+            )
+        return made
+
+    ORDERINGS = [
+        (),
+        ((("PublicationDate",), False),),
+        ((("PublicationDate",), True),),
+        ((("ContentDate", "Start"), False),),
+        ((("ContentDate", "Start"), True),),
+        ((("ContentLength",), True), (("Name",), False)),
+        ((("CreationDate",), False), (("Id",), True)),
+    ]
+
+    @staticmethod
+    def _expected_order(products, orderby):
+        keys = {
+            ("PublicationDate",): lambda p: p.publication_date,
+            ("CreationDate",): lambda p: p.publication_date,
+            ("ContentDate", "Start"): lambda p: p.content_start,
+            ("ContentLength",): lambda p: p.content_length,
+            ("Name",): lambda p: p.name,
+            ("Id",): lambda p: p.id,
+        }
+        ordered = sorted(products, key=lambda p: p.id)  # Id appended last, ascending
+        for path, desc in reversed(orderby):
+            get = keys[path]
+            # NULL sorts as the largest value.
+            ordered.sort(key=lambda p: (get(p) is None, get(p) if get(p) is not None else 0), reverse=desc)
+        return [p.id for p in ordered]
+
+    @pytest.mark.parametrize("orderby", ORDERINGS, ids=lambda o: ",".join("/".join(p) + (" desc" if d else "") for p, d in o) or "default")
+    def test_keyset_paging_never_skips_or_repeats(self, mission_storage, orderby):
+        made = self._paging_products(mission_storage)
+        expected = self._expected_order(made, orderby)
+        everything = mission_storage.query_products("M1", Query(orderby=orderby))
+        assert [p.id for p in everything.items] == expected
+        assert everything.next_skiptoken is None
+
+        seen, token, pages = [], None, 0
+        while True:
+            page = mission_storage.query_products("M1", Query(orderby=orderby, top=5, skiptoken=token, count=True))
+            pages += 1
+            assert page.count == len(made)
+            by_skip = mission_storage.query_products("M1", Query(orderby=orderby, top=5, skip=len(seen)))
+            assert [p.id for p in by_skip.items] == [p.id for p in page.items]
+            seen += [p.id for p in page.items]
+            if page.next_skiptoken is None:
+                assert by_skip.next_skiptoken is None
+                break
+            assert len(page.items) == 5  # every page but the last is full
+            assert page.next_skip == len(seen) == by_skip.next_skip
+            token = page.next_skiptoken
+        assert seen == expected
+        assert pages == 5
+
+    def test_last_full_page_has_no_next_token(self, mission_storage):
+        self._paging_products(mission_storage, n=10)
+        page = mission_storage.query_products("M1", Query(top=5, skip=5))
+        assert len(page.items) == 5 and page.next_skiptoken is None and page.next_skip is None
+
+    def test_bad_skiptoken_and_orderby_are_client_errors(self, mission_storage):
+        self._paging_products(mission_storage, n=6)
+        page = mission_storage.query_products("M1", Query(orderby=((("Name",), False),), top=2))
+        with pytest.raises(InvalidQueryError):
+            mission_storage.query_products("M1", Query(orderby=((("Name",), True),), top=2, skiptoken=page.next_skiptoken))
+        with pytest.raises(InvalidQueryError):
+            mission_storage.query_products("M1", Query(top=2, skiptoken="not-a-token"))
+        with pytest.raises(InvalidQueryError, match="Cannot order"):
+            mission_storage.query_products("M1", Query(orderby=((("Footprint",), False),)))
+
+    # -- subscriptions -----------------------------------------------------------------------
+
+    def test_subscription_round_trip(self, mission_storage):
+        sub = Subscription(
+            mission="M1", owner="alice", filter_param="startswith(Name,'S2')", stage_order=True, priority=3,
+            submission_date=T0, notification_endpoint="https://example.org/n", notification_username="u",
+            notification_password="p",
+        )
+        mission_storage.add_subscription(sub)
+        loaded = mission_storage.get_subscription("M1", sub.id)
+        assert loaded == sub
+        with pytest.raises(NotFoundError):
+            mission_storage.get_subscription("M2", sub.id)
+        other = mission_storage.add_subscription(Subscription(mission="M1", owner="bob", filter_param="true", submission_date=T0 + timedelta(1)))
+        assert [s.id for s in mission_storage.query_subscriptions("M1", Query(), owner="alice").items] == [sub.id]
+        assert [s.id for s in mission_storage.list_running_subscriptions("M1")] == [sub.id, other.id]
+        loaded.status = SubscriptionStatus.PAUSED
+        loaded.last_notification_date = T0
+        mission_storage.update_subscription(loaded)
+        assert mission_storage.get_subscription("M1", sub.id).status is SubscriptionStatus.PAUSED
+        assert [s.id for s in mission_storage.list_running_subscriptions()] == [other.id]
+        with pytest.raises(ConflictError):
+            mission_storage.update_subscription(sub)  # stale revision
+        ordered = mission_storage.query_subscriptions("M1", Query(orderby=((("Priority",), True),)))
+        assert [s.id for s in ordered.items] == [sub.id, other.id]
+        mission_storage.delete_subscription("M1", sub.id)
+        with pytest.raises(NotFoundError):
+            mission_storage.get_subscription("M1", sub.id)
+
+    # -- workflows ---------------------------------------------------------------------------
+
+    def test_workflow_round_trip_and_upsert(self, mission_storage):
+        wf = mission_storage.add_workflow(make_workflow())
+        assert mission_storage.get_workflow("M1", wf.id) == wf
+        assert mission_storage.get_workflow_by_name("M1", "WF") == wf
+        with pytest.raises(ConflictError):
+            mission_storage.add_workflow(make_workflow())
+        with pytest.raises(NotFoundError):
+            mission_storage.get_workflow("M2", wf.id)
+        changed = make_workflow(description="new text", enabled=False, options=[])
+        stored = mission_storage.upsert_workflow(changed)
+        assert stored.id == wf.id
+        loaded = mission_storage.get_workflow("M1", wf.id)
+        assert loaded.description == "new text" and loaded.options == [] and not loaded.enabled
+        assert mission_storage.list_workflows("M1", enabled_only=True) == []
+        fresh = mission_storage.upsert_workflow(make_workflow(name="WF2"))
+        assert fresh.id != wf.id and [w.name for w in mission_storage.list_workflows("M1")] == ["WF", "WF2"]
+        page = mission_storage.query_workflows("M1", Query(orderby=((("Name",), True),), count=True))
+        assert [w.name for w in page.items] == ["WF2", "WF"] and page.count == 2
+        assert [w.name for w in mission_storage.query_workflows("M1", Query(), enabled_only=True).items] == ["WF2"]
+        with pytest.raises(ConflictError):
+            mission_storage.update_workflow(wf)  # stale revision
+        mission_storage.delete_workflow("M1", wf.id)
+        with pytest.raises(NotFoundError):
+            mission_storage.get_workflow_by_name("M1", "WF")
+
+    # -- production orders -------------------------------------------------------------------
+
+    def test_order_round_trip(self, mission_storage):
+        order = mission_storage.add_order(make_order())
+        loaded = mission_storage.get_order("M1", order.id)
+        assert loaded == order and loaded.workflow_options == {"format": "JPG", "quality": "80"}
+        with pytest.raises(NotFoundError):
+            mission_storage.get_order("M2", order.id)
+        loaded.status = OrderStatus.COMPLETED
+        loaded.status_message = "requested output product is available"
+        loaded.completed_date = T0 + timedelta(minutes=3, microseconds=5)
+        loaded.order_output_size = 2**40
+        loaded.output_product_id = uuid.uuid4()
+        loaded.production_type = ProductionType.ON_DEMAND_NON_DEFAULT
+        loaded.workflow_options = {"format": "PNG"}
+        mission_storage.update_order(loaded)
+        assert mission_storage.get_order("M1", order.id) == loaded
+        with pytest.raises(ConflictError):
+            mission_storage.update_order(order)  # stale
+        bob = mission_storage.add_order(make_order(owner="bob", priority=90, submission_date=T0 + timedelta(seconds=1)))
+        assert [o.id for o in mission_storage.query_orders("M1", Query(), owner="bob").items] == [bob.id]
+        by_priority = mission_storage.query_orders("M1", Query(orderby=((("Priority",), True),), count=True))
+        assert [o.id for o in by_priority.items] == [bob.id, order.id] and by_priority.count == 2
+        mission_storage.delete_order("M1", order.id)
+        with pytest.raises(NotFoundError):
+            mission_storage.get_order("M1", order.id)
+
+    # -- outbox ------------------------------------------------------------------------------
+
+    def test_outbox_claim_deliver_and_retry(self, mission_storage):
+        now = T0
+        first = mission_storage.enqueue_notification("order", "https://e/1", "u", "p", {"a": 1, "b": "✓"}, mission="M1", now=now)
+        second = mission_storage.enqueue_notification("order", "https://e/2", None, None, {"n": 2}, now=now + timedelta(seconds=1))
+        assert mission_storage.claim_due_notifications(now - timedelta(seconds=1), 10) == []
+        claimed = mission_storage.claim_due_notifications(now + timedelta(seconds=5), 1)
+        assert [m.id for m in claimed] == [first.id] and claimed[0].payload == {"a": 1, "b": "✓"}
+        assert claimed[0].username == "u" and claimed[0].password == "p"
+        # leased: not claimed again until the lease ends
+        again = mission_storage.claim_due_notifications(now + timedelta(seconds=6), 10)
+        assert [m.id for m in again] == [second.id]
+        mission_storage.record_notification_failure(first.id, now + timedelta(minutes=5), "HTTP 500")
+        # a crashed deliverer: its lease ends and the message is claimed once more
+        assert [m.id for m in mission_storage.claim_due_notifications(now + timedelta(seconds=67), 10)] == [second.id]
+        mission_storage.mark_notification_delivered(second.id, now=now + timedelta(seconds=68))
+        failed = mission_storage.get_notification(first.id)
+        assert failed.attempts == 1 and failed.last_error == "HTTP 500"
+        assert mission_storage.claim_due_notifications(now + timedelta(minutes=4), 10) == []
+        retried = mission_storage.claim_due_notifications(now + timedelta(minutes=5), 10)
+        assert [m.id for m in retried] == [first.id]
+        mission_storage.record_notification_failure(first.id, None, "gave up")
+        assert mission_storage.claim_due_notifications(now + timedelta(days=1), 10) == []
+        assert mission_storage.get_notification(first.id).attempts == 2
+        assert [m.id for m in mission_storage.list_notifications(undelivered_only=True)] == [first.id]
+        assert mission_storage.get_notification(second.id).delivered_at == now + timedelta(seconds=68)
+        with pytest.raises(NotFoundError):
+            mission_storage.mark_notification_delivered(10**9)
+
+    def test_outbox_message_is_part_of_the_callers_transaction(self, mission_storage):
+        with pytest.raises(RuntimeError):
+            with mission_storage.transaction() as tx:
+                tx.enqueue_notification("order", "https://e/1", None, None, {})
+                raise RuntimeError("rolled back")
+        assert mission_storage.list_notifications() == []
+
+    # -- concurrency -------------------------------------------------------------------------
+
+    def _run_threads(self, target, count=2):
+        errors = []
+
+        def guarded():
+            try:
+                target()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=guarded) for _ in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+
+    def test_stale_update_is_rejected_not_lost(self, mission_storage):
+        order = mission_storage.add_order(make_order())
+        a = mission_storage.get_order("M1", order.id)
+        b = mission_storage.get_order("M1", order.id)
+        a.attempts += 1
+        mission_storage.update_order(a)
+        b.attempts += 1
+        with pytest.raises(ConflictError):
+            mission_storage.update_order(b)
+        assert mission_storage.get_order("M1", order.id).attempts == 1
+
+    def test_concurrent_locked_increments_lose_nothing(self, mission_storage):
+        if not self.supports_row_locks:
+            pytest.skip("this backend does not run concurrent writers")
+        order = mission_storage.add_order(make_order())
+        rounds = 25
+
+        def increment():
+            for _ in range(rounds):
+                with mission_storage.transaction() as tx:
+                    current = tx.get_order("M1", order.id, for_update=True)
+                    current.attempts += 1
+                    tx.update_order(current)
+
+        self._run_threads(increment)
+        assert mission_storage.get_order("M1", order.id).attempts == 2 * rounds
+
+    def test_concurrent_optimistic_updates_lose_nothing(self, mission_storage):
+        if not self.supports_row_locks:
+            pytest.skip("this backend does not run concurrent writers")
+        product = mission_storage.add_product(make_product(content_length=0))
+        rounds = 25
+        conflicts = []
+
+        def increment():
+            done = 0
+            while done < rounds:
+                current = mission_storage.get_product("M1", product.id)
+                current.content_length += 1
+                try:
+                    mission_storage.update_product(current)
+                    done += 1
+                except ConflictError:
+                    conflicts.append(1)
+
+        self._run_threads(increment)
+        assert mission_storage.get_product("M1", product.id).content_length == 2 * rounds
+        assert mission_storage.get_product("M1", product.id).revision == 2 * rounds + 1
