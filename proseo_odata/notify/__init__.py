@@ -1,0 +1,1 @@
+"""Notifications: the outbox delivery (:mod:`.delivery`) and PRIP subscription matching (:mod:`.subscriptions`)."""

@@ -1,0 +1,236 @@
+"""Order-end notifications: payload, outbox, and delivery to a real HTTP receiver on 127.0.0.1
+that is down at first, with retries, backoff, give-up and a restart in between (SQLite + PostgreSQL)."""
+import base64
+import json
+import logging
+import re
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from proseo_odata.model import OrderStatus, Product, ProductionOrder
+from proseo_odata.notify.delivery import (
+    DeliveryPolicy,
+    NotificationDispatcher,
+    backoff_delay,
+    enqueue_order_notification,
+    order_notification_payload,
+    safe_endpoint,
+)
+from proseo_odata.storage.sqlalchemy import load_from_config
+
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3,6}Z$")
+PASSWORD = "s3cr3t-Pa55word"
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 recording POSTs; answers ``status``."""
+
+    def __init__(self, port, status=204):
+        self.received = []
+        self.status = status
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                receiver.received.append(
+                    {
+                        "path": self.path,
+                        "auth": self.headers.get("Authorization"),
+                        "type": self.headers.get("Content-Type"),
+                        "body": json.loads(body),
+                    }
+                )
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def storage(db_url):
+    storage = load_from_config({"proseo.storage.url": db_url})
+    storage.initialize_schema()
+    yield storage
+    storage.close()
+
+
+def ended_order(status, endpoint, **fields):
+    return ProductionOrder(
+        mission="DEMO", owner="demo", workflow_id=uuid.uuid4(), workflow_name="W", status=status,
+        status_message={"completed": "requested output product is available", "failed": "production has failed: boom",
+                        "cancelled": "request cancelled by user"}[status],
+        notification_endpoint=endpoint, **fields,
+    )
+
+
+def test_payload_of_each_end():
+    product = Product(mission="DEMO", name="OUT.zip")
+    now = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+    done = ended_order("completed", "http://x/")
+    payload = order_notification_payload(done, product, now=now)
+    assert payload == {
+        "@odata.context": "$metadata#Notification/$entity",
+        "ProductId": str(product.id),
+        "ProductName": "OUT.zip",
+        "ProductionOrderId": str(done.id),
+        "NotificationDate": "2025-01-02T03:04:05.678Z",
+    }
+    failed = order_notification_payload(ended_order("failed", "http://x/"), None, now=now)
+    assert failed["Status"] == "failed" and failed["StatusMessage"] == "production has failed: boom"
+    assert failed["ProductId"] is None
+    cancelled = order_notification_payload(ended_order("cancelled", "http://x/"), None)
+    assert cancelled["Status"] == "cancelled" and ISO_Z.match(cancelled["NotificationDate"])
+    json.dumps(cancelled)  # valid JSON
+
+
+def test_no_endpoint_no_message_and_unfinished_rejected(storage):
+    assert enqueue_order_notification(storage, ended_order("completed", None)) is None
+    assert storage.list_notifications() == []
+    running = ended_order("completed", "http://x/")
+    running.status = OrderStatus.IN_PROGRESS
+    with pytest.raises(ValueError):
+        enqueue_order_notification(storage, running)
+
+
+@pytest.mark.parametrize("attempt,expected", [(1, 2.0), (2, 4.0), (3, 8.0), (5, 30.0), (100, 30.0), (0, 2.0)])
+def test_backoff_delay(attempt, expected):
+    assert backoff_delay(attempt, 2.0, 30.0) == expected
+
+
+def test_safe_endpoint_strips_credentials():
+    assert safe_endpoint("https://u:pw@host:8443/p?q=1") == "https://host:8443/p?q=1"
+    assert safe_endpoint("https://host/p") == "https://host/p"
+
+
+def run_until(dispatcher, predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dispatcher.run_once()
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_receiver_down_then_up_gets_exactly_one_each_across_a_restart(db_url, caplog):
+    caplog.set_level(logging.DEBUG)
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}/notify"
+    policy = DeliveryPolicy(retry_base_seconds=0.2, retry_max_seconds=0.5, max_attempts=50, timeout_seconds=2, claim_lease_seconds=5)
+
+    first = load_from_config({"proseo.storage.url": db_url})
+    first.initialize_schema()
+    orders = [
+        ended_order("completed", endpoint, notification_username="alice", notification_password=PASSWORD),
+        ended_order("failed", endpoint),
+        ended_order("cancelled", endpoint + "?x=1"),
+    ]
+    with first.transaction() as tx:
+        for order in orders:
+            enqueue_order_notification(tx, order, Product(mission="DEMO", name=f"{order.id}.zip") if order.status == "completed" else None)
+    dispatcher = NotificationDispatcher(first, policy=policy)
+    assert dispatcher.run_once() == 0  # nobody listens yet
+    pending = first.list_notifications(undelivered_only=True)
+    assert len(pending) == 3
+    assert all(m.attempts == 1 and m.next_attempt_at is not None and "Connection" in m.last_error for m in pending)
+    dispatcher.stop()
+    first.close()  # "restart": a new storage and dispatcher, state only in the database
+
+    receiver = Receiver(port)
+    second = load_from_config({"proseo.storage.url": db_url})
+    try:
+        dispatcher = NotificationDispatcher(second, policy=policy)
+        assert run_until(dispatcher, lambda: len(receiver.received) >= 3)
+        for _ in range(3):  # later rounds deliver nothing again
+            dispatcher.run_once()
+            time.sleep(0.1)
+        dispatcher.stop()
+        got = sorted(receiver.received, key=lambda r: r["body"]["ProductionOrderId"])
+        assert len(got) == 3
+        assert sorted(r["body"]["ProductionOrderId"] for r in got) == sorted(str(o.id) for o in orders)
+        by_id = {r["body"]["ProductionOrderId"]: r for r in got}
+        with_auth = by_id[str(orders[0].id)]
+        assert with_auth["auth"] == "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+        assert by_id[str(orders[1].id)]["auth"] is None
+        assert by_id[str(orders[1].id)]["body"]["Status"] == "failed"
+        assert by_id[str(orders[2].id)]["path"] == "/notify?x=1"
+        assert all(r["type"] == "application/json" for r in got)
+        assert all(ISO_Z.match(r["body"]["NotificationDate"]) for r in got)
+        assert second.list_notifications(undelivered_only=True) == []
+        assert all(m.delivered_at is not None for m in second.list_notifications())
+    finally:
+        receiver.close()
+        second.close()
+    assert PASSWORD not in caplog.text
+
+
+def test_gives_up_after_retry_limit(storage, caplog):
+    caplog.set_level(logging.DEBUG)
+    port = free_port()
+    receiver = Receiver(port, status=500)
+    try:
+        endpoint = f"http://user:{PASSWORD}@127.0.0.1:{port}/hook"
+        enqueue_order_notification(storage, ended_order("completed", endpoint, notification_password=PASSWORD, notification_username="u"))
+        policy = DeliveryPolicy(retry_base_seconds=0.05, retry_max_seconds=0.1, max_attempts=3, timeout_seconds=2)
+        dispatcher = NotificationDispatcher(storage, policy=policy)
+        [message] = storage.list_notifications()
+        assert run_until(dispatcher, lambda: storage.get_notification(message.id).next_attempt_at is None)
+        for _ in range(3):
+            dispatcher.run_once()
+            time.sleep(0.1)
+        dispatcher.stop()
+        final = storage.get_notification(message.id)
+        assert final.attempts == 3 and final.delivered_at is None
+        assert final.last_error == "HTTP 500 Internal Server Error"
+        assert len(receiver.received) == 3
+    finally:
+        receiver.close()
+    assert PASSWORD not in caplog.text
+
+
+def test_mailto_is_given_up_at_once(storage):
+    enqueue_order_notification(storage, ended_order("failed", "mailto:ops@example.org"))
+    NotificationDispatcher(storage, policy=DeliveryPolicy()).run_once()
+    [message] = storage.list_notifications()
+    assert message.next_attempt_at is None and message.attempts == 1
+    assert "only http and https" in message.last_error
+
+
+def test_dispatcher_thread_delivers(storage):
+    port = free_port()
+    receiver = Receiver(port)
+    try:
+        dispatcher = NotificationDispatcher(storage, {"proseo.notify.poll_seconds": "0.05"}).start()
+        enqueue_order_notification(storage, ended_order("completed", f"http://127.0.0.1:{port}/"))
+        deadline = time.monotonic() + 15
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dispatcher.stop()
+        assert len(receiver.received) == 1
+    finally:
+        receiver.close()
