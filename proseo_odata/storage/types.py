@@ -69,5 +69,20 @@ class Geometry(UserDefinedType):
 
     cache_ok = True
 
+    def __init__(self, *args, **kwargs):  # reflection passes the geometry type and SRID
+        super().__init__()
+
     def get_col_spec(self, **kw):
         return "geometry(Geometry,4326)"
+
+
+def _register_reflection() -> None:
+    """Let reflection (Alembic's autogenerate, ``Table(autoload_with=...)``) know PostGIS's type."""
+    try:
+        from sqlalchemy.dialects.postgresql.base import ischema_names
+    except ImportError:  # pragma: no cover
+        return
+    ischema_names.setdefault("geometry", Geometry)
+
+
+_register_reflection()
