@@ -17,7 +17,9 @@ import zope.sqlalchemy
 
 def _dbsession(request):
     session = request.registry.storage.session_factory()
-    zope.sqlalchemy.register(session, transaction_manager=request.tm)
+    # initial_state "changed": the storage writes with Core statements (session.execute), which
+    # zope.sqlalchemy does not notice; with the default "active" state it would roll them back.
+    zope.sqlalchemy.register(session, transaction_manager=request.tm, initial_state="changed")
     return session
 
 
