@@ -1,0 +1,238 @@
+"""PRIP subscriptions (contract sections 3 and 5), registered per prefix by :func:`add_routes`.
+
+=====================================================  ======  ===============================
+path                                                   method  answer
+=====================================================  ======  ===============================
+``{root}/Subscriptions``                               GET     the user's subscriptions (query
+                                                               options as for Products)
+``{root}/Subscriptions``                               POST    create: 201, body, ``Location``
+``{root}/Subscriptions({key})``                        GET     one subscription
+``{root}/Subscriptions({key})/OData.CSC.Pause``        POST    200 with the subscription
+``{root}/Subscriptions({key})/OData.CSC.Resume``       POST    200 with the subscription
+``{root}/Subscriptions({key})/OData.CSC.Cancel``       POST    200 with the subscription; 409
+                                                               for an illegal state change
+=====================================================  ======  ===============================
+
+``{key}`` is a GUID, bare or quoted (or ``Id=<guid>``). Subscriptions belong to the mission and
+the user who created them: another user's subscription answers 404 as if absent. The role is
+``PRIP_USER``. ``NotificationEpPassword`` is stored for delivery, returned only as a fixed mask,
+never logged, and cannot be filtered or sorted on (the entity model says so).
+
+The rules (filter validation, the state machine) live in :mod:`proseo_odata.notify.subscriptions`.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from urllib.parse import urlsplit
+
+from cornice import Service
+
+from proseo_odata.model import Role, Subscription, SubscriptionStatus
+from proseo_odata.notify.subscriptions import SubscriptionAction, apply_action, validate_filter_param
+from proseo_odata.odata.errors import ODataError
+from proseo_odata.storage.errors import NotFoundError
+
+from ..auth import require_role
+from ..odata_json import format_datetime, format_guid, json_response
+
+PASSWORD_MASK = "********"
+SUBSCRIPTION_NOT_FOUND = "E7741"
+INVALID_BODY = "E7742"
+
+_KEY = re.compile(
+    r"^(?:Id=)?(?P<quote>'?)(?P<id>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})(?P=quote)$"
+)
+
+#: Writable properties of a new subscription and their JSON types.
+_WRITABLE = {
+    "FilterParam": str,
+    "StageOrder": bool,
+    "Priority": int,
+    "NotificationEndpoint": str,
+    "NotificationEpUsername": str,
+    "NotificationEpPassword": str,
+}
+#: Properties the service sets; accepted in a request body (clients echo entities) and ignored.
+_READ_ONLY = {"Id", "Status", "SubmissionDate", "LastNotificationDate"}
+
+
+class SubscriptionNotFound(ODataError):
+    status = 404
+
+    def __init__(self, subscription_id):
+        super().__init__(f"No subscription found with UUID {subscription_id}",
+                         code=SUBSCRIPTION_NOT_FOUND, status=404)
+
+
+def subscription_json(subscription: Subscription) -> dict:
+    """The entity as OData JSON; the password is masked (or null when none is stored)."""
+    return {
+        "Id": format_guid(subscription.id),
+        "Status": str(subscription.status),
+        "FilterParam": subscription.filter_param,
+        "StageOrder": subscription.stage_order,
+        "Priority": subscription.priority,
+        "SubmissionDate": format_datetime(subscription.submission_date),
+        "LastNotificationDate": format_datetime(subscription.last_notification_date),
+        "NotificationEndpoint": subscription.notification_endpoint,
+        "NotificationEpUsername": subscription.notification_username,
+        "NotificationEpPassword": PASSWORD_MASK if subscription.notification_password else None,
+    }
+
+
+def _entity_response(request, subscription: Subscription, status: int = 200):
+    body = {"@odata.context": "$metadata#Subscriptions/$entity"}
+    body.update(subscription_json(subscription))
+    return json_response(body, status=status)
+
+
+def parse_key(text: str) -> uuid.UUID:
+    match = _KEY.match(text.strip())
+    if match is None:
+        raise ODataError(f"Invalid subscription key {text!r}: expected a UUID", code="E7721", target="Id")
+    return uuid.UUID(match.group("id"))
+
+
+def own_subscription(request, principal, key: str, *, for_update: bool = False) -> Subscription:
+    """The principal's subscription named by ``key``; 404 for a missing or foreign one."""
+    subscription_id = parse_key(key)
+    try:
+        subscription = request.storage.get_subscription(principal.mission, subscription_id, for_update=for_update)
+    except NotFoundError:
+        raise SubscriptionNotFound(subscription_id) from None
+    if subscription.owner != principal.name:
+        raise SubscriptionNotFound(subscription_id)
+    return subscription
+
+
+def _problem(target: str, message: str) -> ODataError:
+    return ODataError(message, code=INVALID_BODY, target=target)
+
+
+def _json_type_name(kind) -> str:
+    return {str: "a string", bool: "a Boolean", int: "an integer"}[kind]
+
+
+def parse_new_subscription(body, mission: str, owner: str) -> Subscription:
+    """A new :class:`Subscription` from the POST body; every problem at once (400).
+
+    Messages name properties, never echo values (the body may hold a password)."""
+    if not isinstance(body, dict):
+        raise _problem("body", "The request body must be a JSON object describing a Subscription")
+    problems: list[ODataError] = []
+    values = {}
+    for name, value in body.items():
+        if name.startswith("@odata.") or name in _READ_ONLY:
+            continue
+        kind = _WRITABLE.get(name)
+        if kind is None:
+            problems.append(_problem(name, f"Unknown property {name!r} of a Subscription"))
+            continue
+        if value is None:
+            continue
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            problems.append(_problem(name, f"{name} must be {_json_type_name(kind)}"))
+            continue
+        values[name] = value
+    if "FilterParam" not in values:
+        problems.append(_problem("FilterParam", "FilterParam is required: a $filter expression over Products"))
+    else:
+        try:
+            validate_filter_param(values["FilterParam"])
+        except ODataError as exc:
+            problems.append(ODataError(f"FilterParam: {exc.message}", code=exc.code, target="FilterParam"))
+    endpoint = values.get("NotificationEndpoint")
+    if endpoint is None:
+        problems.append(_problem("NotificationEndpoint", "NotificationEndpoint is required: an http(s) URL"))
+    else:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(_problem("NotificationEndpoint", "NotificationEndpoint must be an http or https URL"))
+    priority = values.get("Priority", 1)
+    if not 1 <= priority <= 100:
+        problems.append(_problem("Priority", "Priority must be an integer from 1 to 100"))
+    if problems:
+        if len(problems) == 1:
+            raise problems[0]
+        raise ODataError(f"Invalid Subscription: {len(problems)} problems", code=INVALID_BODY,
+                         target="body", details=problems)
+    return Subscription(
+        mission=mission,
+        owner=owner,
+        filter_param=values["FilterParam"],
+        stage_order=values.get("StageOrder", False),
+        priority=priority,
+        notification_endpoint=endpoint,
+        notification_username=values.get("NotificationEpUsername"),
+        notification_password=values.get("NotificationEpPassword"),
+        status=SubscriptionStatus.RUNNING,
+    )
+
+
+# -- views -----------------------------------------------------------------------------------------
+
+
+def list_subscriptions(request):
+    from ..query import build_query, collection_body, parse_request_options
+
+    principal = require_role(request, Role.PRIP_USER)
+    options = parse_request_options(request)
+    paged = build_query(request, options, "Subscriptions")
+    result = request.storage.query_subscriptions(principal.mission, paged.query, owner=principal.name)
+    items = [subscription_json(s) for s in result.items]
+    if paged.select is not None:
+        items = [{k: v for k, v in item.items() if k in paged.select} for item in items]
+    return json_response(collection_body(request, "$metadata#Subscriptions", items, result, paged))
+
+
+def create_subscription(request):
+    principal = require_role(request, Role.PRIP_USER)
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise _problem("body", "The request body is not valid JSON") from None
+    subscription = request.storage.add_subscription(parse_new_subscription(body, principal.mission, principal.name))
+    response = _entity_response(request, subscription, status=201)
+    # The collection's URL plus the key; route_url would percent-encode the parentheses.
+    response.headers["Location"] = f"{request.path_url.rstrip('/')}({subscription.id})"
+    return response
+
+
+def get_subscription(request):
+    principal = require_role(request, Role.PRIP_USER)
+    return _entity_response(request, own_subscription(request, principal, request.matchdict["key"]))
+
+
+def _action_view(action: SubscriptionAction):
+    def view(request):
+        principal = require_role(request, Role.PRIP_USER)
+        subscription = own_subscription(request, principal, request.matchdict["key"], for_update=True)
+        before = subscription.status
+        apply_action(subscription, action)
+        if subscription.status != before:
+            subscription = request.storage.update_subscription(subscription)
+        return _entity_response(request, subscription)
+
+    view.__name__ = f"subscription_{action.value.lower()}"
+    return view
+
+
+ROUTES = (
+    ("/Subscriptions", "subscriptions", {"GET": list_subscriptions, "POST": create_subscription}),
+    ("/Subscriptions({key})", "subscription", {"GET": get_subscription}),
+) + tuple(
+    (f"/Subscriptions({{key}})/OData.CSC.{action.value}", f"subscription_{action.value.lower()}",
+     {"POST": _action_view(action)})
+    for action in SubscriptionAction
+)
+
+
+def add_routes(config, prefix: str, name: str) -> None:
+    """Register the subscription routes under ``prefix`` (route names ``<name>.<route>``)."""
+    for suffix, route, views in ROUTES:
+        service = Service(name=f"{name}.{route}", path=prefix + suffix, description=f"PRIP {route}")
+        for method, view in views.items():
+            service.add_view(method, view)
+        config.add_cornice_service(service)
