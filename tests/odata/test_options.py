@@ -1,0 +1,121 @@
+"""parse_query_options: names with/without $ in any case, merging, duplicates, values."""
+from __future__ import annotations
+
+import pytest
+
+from proseo_odata.odata import (
+    ExpandItem,
+    ODataNotSupportedError,
+    ODataQueryOptionError,
+    ODataSyntaxError,
+    QueryOptions,
+    parse_filter,
+    parse_orderby,
+    parse_query_options,
+)
+
+
+@pytest.mark.parametrize("key", ["$filter", "filter", "$FILTER", "Filter", "$Filter"])
+def test_option_names_any_case_with_or_without_dollar(key):
+    opts = parse_query_options({key: "Online eq true"})
+    assert opts.filter == parse_filter("Online eq true")
+
+
+def test_full_set():
+    opts = parse_query_options([
+        ("$filter", "Name eq 'x'"), ("$orderby", "PublicationDate desc"), ("$top", "10"), ("$skip", "20"),
+        ("$count", "true"), ("$expand", "Attributes"), ("$select", "Name,ContentDate/Start"),
+        ("$format", "json"), ("$skiptoken", "abc"), ("$search", "blue"), ("@p", "'x'"),
+    ])
+    assert opts == QueryOptions(
+        filter=parse_filter("Name eq 'x'"), orderby=parse_orderby("PublicationDate desc"), top=10, skip=20,
+        count=True, expand=(ExpandItem(("Attributes",)),), select=(("Name",), ("ContentDate", "Start")),
+        format="json", skiptoken="abc", search="blue", aliases=(("@p", "'x'"),),
+    )
+    assert opts.alias("p") == "'x'"
+
+
+def test_empty():
+    assert parse_query_options({}) == QueryOptions()
+    assert parse_query_options(None) == QueryOptions()
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("true", True), ("True", True), ("TRUE", True), ("1", True), ("false", False), ("False", False), ("0", False),
+])
+def test_count_values(value, expected):
+    assert parse_query_options({"$count": value}).count is expected
+
+
+@pytest.mark.parametrize("params,target", [
+    ({"$count": "yes"}, "$count"), ({"$count": ""}, "$count"),
+    ({"$top": "-1"}, "$top"), ({"$top": "+5"}, "$top"), ({"$top": "ten"}, "$top"), ({"$top": ""}, "$top"),
+    ({"$skip": "1.5"}, "$skip"), ({"$format": "xml"}, "$format"), ({"$format": "atom"}, "$format"),
+    ([("$top", "1"), ("top", "2")], "$top"), ([("$filter", "a eq 1"), ("$FILTER", "a eq 1")], "$filter"),
+    ({"$levels": "2"}, "$levels"), ({"$bogus": "1"}, "$bogus"), ({"$skiptoken": ""}, "$skiptoken"),
+    ({"$search": "gr(een"}, "$search"),
+])
+def test_bad_values_are_rejected(params, target):
+    with pytest.raises(ODataQueryOptionError) as info:
+        parse_query_options(params)
+    assert info.value.target == target and info.value.status == 400
+
+
+def test_unsupported_system_options():
+    with pytest.raises(ODataNotSupportedError):
+        parse_query_options({"$apply": "groupby((Name))"})
+
+
+def test_unknown_plain_parameters_are_ignored():
+    assert parse_query_options({"foo": "bar", "!deltatoken": "1", "top": "3"}) == QueryOptions(top=3)
+
+
+def test_format_json_variants():
+    for value in ("json", "JSON", "application/json", "application/json;odata.metadata=minimal"):
+        assert parse_query_options({"$format": value}).format == "json"
+
+
+def test_repeated_expand_is_merged():
+    opts = parse_query_options([("$expand", "Attributes"), ("expand", "Assets"), ("$EXPAND", "Checksum,Items")])
+    assert [e.name for e in opts.expand] == ["Attributes", "Assets", "Checksum", "Items"]
+
+
+def test_mapping_with_list_values():
+    opts = parse_query_options({"$expand": ["Attributes", "Assets"], "$top": ["5"]})
+    assert [e.name for e in opts.expand] == ["Attributes", "Assets"] and opts.top == 5
+
+
+def test_nested_expand_options():
+    (item,) = parse_query_options({"$expand": "Items($filter=Qty gt 1;$top=2;$expand=Product($select=Name))"}).expand
+    assert item.path == ("Items",)
+    assert item.options.filter == parse_filter("Qty gt 1") and item.options.top == 2
+    assert item.options.expand[0].options.select == (("Name",),)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Customer/$ref", ExpandItem(("Customer",), ref=True)),
+    ("Items/$count", ExpandItem(("Items",), count=True)),
+    ("*", ExpandItem(("*",))),
+    ("Address/Country", ExpandItem(("Address", "Country"))),
+])
+def test_expand_paths(text, expected):
+    assert parse_query_options({"$expand": text}).expand == (expected,)
+
+
+@pytest.mark.parametrize("text", ["Customer/$ref($levels=4)", "Items/$count($count=true)", "Category($levels=04)",
+                                  "Manager($search=gr(een)", "Items(", "Items,,Other", "Items($top=x)"])
+def test_bad_expand(text):
+    with pytest.raises((ODataQueryOptionError, ODataSyntaxError)) as info:
+        parse_query_options({"$expand": text})
+    assert info.value.status == 400
+
+
+def test_filter_error_keeps_target_and_position():
+    with pytest.raises(ODataSyntaxError) as info:
+        parse_query_options({"filter": "Name eq"})
+    assert info.value.target == "$filter" and info.value.position == 7
+
+
+def test_select_nested_options_not_supported():
+    with pytest.raises(ODataNotSupportedError):
+        parse_query_options({"$select": "Address($select=Street)"})
