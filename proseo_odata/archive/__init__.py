@@ -1,0 +1,138 @@
+"""The product archive: where product files live.
+
+A backend is a module with ``load_from_config(settings)`` returning an object with the methods
+of :class:`ArchiveBase` (the contract below; subclassing it is optional, the methods are what
+count). ``proseo.archive.backend`` names it: a dotted module name, or the short names ``local``
+(:mod:`proseo_odata.archive.local`) and ``s3`` (:mod:`proseo_odata.archive.s3`).
+
+Keys are relative ``/``-separated paths such as ``DEMO/<product id>/<Name>``; a key never starts
+with ``/`` and has no ``.``/``..`` segments. A missing key raises ``FileNotFoundError``.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+from typing import BinaryIO, Iterator, Mapping, NamedTuple
+
+__all__ = ["ArchiveBase", "ArchiveError", "StoredFile", "load_archive", "HashingReader", "CHUNK_SIZE"]
+
+CHUNK_SIZE = 1024 * 1024
+
+SHORT_NAMES = {"local": "proseo_odata.archive.local", "s3": "proseo_odata.archive.s3"}
+
+REQUIRED_METHODS = ("put_stream", "put_file", "iter_range", "exists", "size", "delete")
+
+
+class ArchiveError(Exception):
+    """A misconfigured archive or an invalid key."""
+
+
+class StoredFile(NamedTuple):
+    """What a ``put_*`` returns: size in bytes and lower-case hex digests computed while
+    writing (one pass over the data). Unpacks as ``size, md5, sha256 = archive.put_file(...)``."""
+
+    size: int
+    md5: str
+    sha256: str
+
+
+class HashingReader:
+    """Wraps a binary stream; counts bytes and updates MD5 and SHA-256 as it is read."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        self.size = 0
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha256 = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        if data:
+            self.size += len(data)
+            self.md5.update(data)
+            self.sha256.update(data)
+        return data
+
+    def result(self) -> StoredFile:
+        return StoredFile(self.size, self.md5.hexdigest(), self.sha256.hexdigest())
+
+
+class ArchiveBase:
+    """Contract of an archive backend."""
+
+    #: True when :meth:`presigned_url` works (downloads may then answer 307).
+    presign = False
+
+    def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> StoredFile:
+        """Store everything read from ``stream`` under ``key`` (replacing any file there) and
+        return its size, MD5 and SHA-256, computed in the same pass. The file becomes visible
+        under ``key`` only when complete: a failed put leaves no partial file."""
+        raise NotImplementedError
+
+    def put_file(self, key: str, path, content_type: str | None = None) -> StoredFile:
+        """:meth:`put_stream` with the contents of the local file ``path``."""
+        with open(path, "rb") as stream:
+            return self.put_stream(key, stream, content_type)
+
+    def iter_range(self, key: str, start: int = 0, length: int | None = None, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Yield the bytes ``start`` .. ``start + length - 1`` (to the end when ``length`` is
+        None) in chunks of at most ``chunk_size``, never reading the whole file into memory.
+        ``FileNotFoundError`` for a missing key (raised on first iteration at the latest)."""
+        raise NotImplementedError
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary stream of the whole file (close it after use)."""
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        """True when a file is stored under ``key``."""
+        raise NotImplementedError
+
+    def size(self, key: str) -> int:
+        """Size in bytes. ``FileNotFoundError`` for a missing key."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> bool:
+        """Remove the file; True when it existed (a missing key is not an error)."""
+        raise NotImplementedError
+
+    def local_path(self, key: str) -> str | None:
+        """A local filesystem path of the file when the backend has one (processors can read it
+        in place), else None."""
+        return None
+
+    def fetch_to(self, key: str, path) -> int:
+        """Copy the file to the local ``path``; returns the number of bytes written."""
+        written = 0
+        with open(path, "wb") as target:
+            for chunk in self.iter_range(key):
+                target.write(chunk)
+                written += len(chunk)
+        return written
+
+    def presigned_url(self, key: str, filename: str | None = None, content_type: str | None = None) -> str:
+        """A time-limited URL a client can download from directly (only when ``presign``)."""
+        raise NotImplementedError
+
+
+def load_archive(settings: Mapping[str, str]):
+    """Build the archive named by ``proseo.archive.backend`` (default ``local``) by calling the
+    module's ``load_from_config(settings)``; ``ArchiveError`` when that fails or the result
+    lacks the contract's methods."""
+    name = (settings.get("proseo.archive.backend") or "local").strip()
+    module_name = SHORT_NAMES.get(name, name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ArchiveError(f"proseo.archive.backend: cannot import {module_name!r}: {exc}") from exc
+    factory = getattr(module, "load_from_config", None)
+    if not callable(factory):
+        raise ArchiveError(f"proseo.archive.backend: module {module_name!r} has no load_from_config(settings)")
+    archive = factory(settings)
+    missing = [m for m in REQUIRED_METHODS if not callable(getattr(archive, m, None))]
+    if missing:
+        raise ArchiveError(
+            f"proseo.archive.backend: {module_name}.load_from_config returned {type(archive).__name__} "
+            f"without {', '.join(missing)}"
+        )
+    return archive

@@ -1,0 +1,100 @@
+"""Product files in a local folder (``proseo.archive.backend = local``).
+
+Setting: ``proseo.archive.path`` (the folder; created if missing). ``proseo.archive.local.root``
+is accepted as an alias. A key ``DEMO/<id>/<Name>`` is the file ``<path>/DEMO/<id>/<Name>``.
+Writes go to a temporary file in the target folder, are fsynced, then renamed into place
+(atomic on POSIX), so readers never see a partial file and a failed write leaves nothing.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator, Mapping
+
+from . import CHUNK_SIZE, ArchiveBase, ArchiveError, HashingReader, StoredFile
+
+
+class LocalArchive(ArchiveBase):
+    """:class:`~proseo_odata.archive.ArchiveBase` on a folder of the local filesystem."""
+
+    def __init__(self, root):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, key: str) -> Path:
+        """The file of ``key``; ``ArchiveError`` for keys that would leave the folder."""
+        if not key or not isinstance(key, str) or key.startswith("/") or "\\" in key or "\x00" in key:
+            raise ArchiveError(f"invalid archive key {key!r}")
+        parts = key.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            raise ArchiveError(f"invalid archive key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> StoredFile:
+        target = self.path_for(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        reader = HashingReader(stream)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                shutil.copyfileobj(reader, out, CHUNK_SIZE)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass
+            raise
+        return reader.result()
+
+    def iter_range(self, key: str, start: int = 0, length: int | None = None, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        path = self.path_for(key)
+        with open(path, "rb") as stream:
+            stream.seek(start)
+            remaining = length
+            while remaining is None or remaining > 0:
+                chunk = stream.read(chunk_size if remaining is None else min(chunk_size, remaining))
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self.path_for(key), "rb")
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    def size(self, key: str) -> int:
+        return self.path_for(key).stat().st_size
+
+    def delete(self, key: str) -> bool:
+        path = self.path_for(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        # Remove folders left empty, up to (not including) the root.
+        parent = path.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+        return True
+
+    def local_path(self, key: str) -> str:
+        return str(self.path_for(key))
+
+
+def load_from_config(settings: Mapping[str, str]) -> LocalArchive:
+    root = settings.get("proseo.archive.path") or settings.get("proseo.archive.local.root")
+    if not root:
+        raise ArchiveError("setting proseo.archive.path is required for the local archive (a folder)")
+    return LocalArchive(root)
