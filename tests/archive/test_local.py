@@ -67,9 +67,9 @@ def test_keys_cannot_leave_the_folder(archive, key):
         archive.put_stream(key, io.BytesIO(b"x"))
 
 
-def test_load_archive_needs_a_path():
+def test_load_archive_needs_a_path(tmp_path):
     with pytest.raises(ArchiveError, match="proseo.archive.path"):
         load_archive({"proseo.archive.backend": "proseo_odata.archive.local"})
     with pytest.raises(ArchiveError, match="cannot import"):
         load_archive({"proseo.archive.backend": "nowhere.module"})
-    assert isinstance(load_archive({"proseo.archive.local.root": "/tmp/proseo-test-root"}), LocalArchive)
+    assert isinstance(load_archive({"proseo.archive.local.root": str(tmp_path / "r")}), LocalArchive)
