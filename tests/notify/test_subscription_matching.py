@@ -1,5 +1,6 @@
 """Subscription matching: which running subscriptions get a notification when a product is
 published (contract section 3), on SQLite and PostgreSQL; and the subscription state machine."""
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -183,3 +184,82 @@ def test_state_machine(status, action):
     else:
         assert apply_action(subscription, action).status == SubscriptionStatus(expected)
     assert len(TRANSITIONS) == 7
+
+
+# -- end to end: publication -> outbox -> dispatcher -> a real HTTP receiver on 127.0.0.1 --------
+
+
+class Receiver:
+    """A real HTTP server on a free 127.0.0.1 port that records every POST."""
+
+    def __init__(self):
+        import http.server
+        import json
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                received.append({
+                    "path": self.path,
+                    "content_type": self.headers.get("Content-Type"),
+                    "authorization": self.headers.get("Authorization"),
+                    "body": json.loads(self.rfile.read(length)),
+                })
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def test_matching_product_is_delivered_and_non_matching_is_not(storage, receiver):
+    import base64
+
+    from proseo_odata.notify.delivery import NotificationDispatcher
+
+    subscription = subscribe(storage, S2_L1C, endpoint=receiver.url)
+    matching, other = l1c_product(), l1c_product(attributes=[Attribute.of("productType", "S2MSI2A")])
+    with storage.transaction() as tx:
+        tx.add_product(other)
+        on_product_published(tx, other)
+        tx.add_product(matching)
+        on_product_published(tx, matching)
+
+    dispatcher = NotificationDispatcher(storage, {"proseo.notify.timeout_seconds": "10"})
+    try:
+        assert dispatcher.run_once() == 1
+        assert dispatcher.run_once() == 0  # nothing left, nothing delivered twice
+    finally:
+        dispatcher.stop()
+
+    assert len(receiver.received) == 1
+    request = receiver.received[0]
+    assert request["path"] == "/notify" and request["content_type"].startswith("application/json")
+    assert request["authorization"] == "Basic " + base64.b64encode(b"rx:pw").decode()
+    body = request["body"]
+    assert body["ProductId"] == str(matching.id) and body["ProductName"] == matching.name
+    assert body["SubscriptionId"] == str(subscription.id)
+    assert body["@odata.context"] == "$metadata#Notification/$entity"
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3,6}Z$", body["NotificationDate"])
+    (message,) = storage.list_notifications()
+    assert message.delivered_at is not None
