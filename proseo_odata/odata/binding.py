@@ -1,0 +1,1114 @@
+"""Binding: an AST (from the parser) resolved against an entity type into a typed bound tree.
+
+``bind_filter(ast, entity_type)`` resolves every name (aliases such as ``CreationDate`` to their
+canonical property), lambda variable and type cast, checks types, converts literals to the type
+they meet and returns a tree of the frozen ``B*`` dataclasses below. The compilers
+(:mod:`~proseo_odata.odata.sql`, :mod:`~proseo_odata.odata.predicate`) only see bound trees, so
+they need no knowledge of OData's tolerances. The rules are documented in
+``docs/query-semantics.md``; in short:
+
+* A literal meeting a property is converted to the property's type: quoted date-times
+  (``ContentDate/Start lt '2020-01-12T00:00:00.000000Z'``), quoted numbers
+  (``OrderOutputSize eq '1024'``), plain strings and enum literals against enum properties
+  (``Status eq 'completed'``, ``Status eq OData.CSC.JobStatus'completed'``), a date against a
+  date-time (midnight UTC), numbers against strings (their text). A literal that cannot be
+  converted raises :class:`~proseo_odata.odata.errors.ODataTypeError` (400); nothing silently
+  matches nothing.
+* A literal on the left is moved to the right (``'x' eq Name`` becomes ``Name eq 'x'``).
+* Attribute lambdas: a cast on the collection (``Attributes/OData.CSC.IntegerAttribute/any``)
+  restricts the items to that type; a cast on the variable (``att/OData.CSC.IntegerAttribute/
+  Value``) selects the typed ``Value`` (``null`` for items of another type). When the two casts
+  disagree, the collection's cast wins. Without any cast, ``Value``'s type is taken from what
+  it is compared with (a string literal: ``StringAttribute``; an integer: ``IntegerAttribute``;
+  a decimal or double: ``DoubleAttribute``; ``true``/``false``: ``BooleanAttribute``; a
+  date-time: ``DateTimeOffsetAttribute``).
+* A cast to an attribute type on an item that is not an attribute (ODIP ``WorkflowOptions``) is
+  a type hint and ignored.
+* Boolean expressions used as predicates (``Online``) mean ``Online eq true``.
+
+Every bound expression has ``type`` (an EDM type) and ``nullable``. Predicates are
+two-valued: compilers implement OData's null rules (a comparison with ``null`` is false, except
+``eq null`` / ``ne null``), so ``not`` is the plain complement.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+from . import ast as A
+from . import edm
+from .errors import ODataError, ODataNameError, ODataNotSupportedError, ODataTypeError
+from .functions import INTERSECTS_NAMES, lookup as lookup_function
+from .geo import parse_geography
+
+__all__ = [
+    "Bound",
+    "BLiteral",
+    "BNull",
+    "BProperty",
+    "BCompare",
+    "BAnd",
+    "BOr",
+    "BNot",
+    "BIn",
+    "BArith",
+    "BNegate",
+    "BCall",
+    "BIntersects",
+    "BLambda",
+    "BOrderItem",
+    "bind_filter",
+    "bind_orderby",
+    "walk",
+    "parse_datetime_text",
+]
+
+_UTC = _dt.timezone.utc
+
+
+# --------------------------------------------------------------------------------------------
+# bound nodes
+
+
+class Bound:
+    """Base of bound nodes. ``type`` is an EDM type, ``nullable`` whether it may be null."""
+
+    __slots__ = ()
+
+    @property
+    def is_predicate(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class BLiteral(Bound):
+    """A literal already converted to ``type`` (a Python value of that type, never ``None``)."""
+
+    value: Any
+    type: Any
+
+    nullable = False
+
+
+@dataclass(frozen=True, slots=True)
+class BNull(Bound):
+    """``null``; ``type`` is the type of what it is compared with (or ``None``)."""
+
+    type: Any = None
+
+    nullable = True
+
+
+@dataclass(frozen=True, slots=True)
+class BProperty(Bound):
+    """A primitive property value.
+
+    ``path`` holds canonical property names from the entity (``('ContentDate', 'Start')``) or,
+    when ``variable`` is set, from the lambda variable's item (``('Value',)``). ``cast`` is the
+    qualified type name the item must have for the value to exist (typed attribute values:
+    ``'OData.CSC.IntegerAttribute'``), else ``None``.
+    """
+
+    path: Tuple[str, ...]
+    type: Any
+    nullable: bool = True
+    variable: Optional[str] = None
+    cast: Optional[str] = None
+
+
+@dataclass(frozen=True, slots=True)
+class BCompare(Bound):
+    """``left op right`` with ``op`` in eq ne gt ge lt le. A literal is never on the left
+    unless both sides are literals."""
+
+    op: str
+    left: Bound
+    right: Bound
+
+    type = edm.BOOLEAN
+    nullable = False
+
+    @property
+    def is_predicate(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class BAnd(Bound):
+    operands: Tuple[Bound, ...]
+
+    type = edm.BOOLEAN
+    nullable = False
+
+    @property
+    def is_predicate(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class BOr(Bound):
+    operands: Tuple[Bound, ...]
+
+    type = edm.BOOLEAN
+    nullable = False
+
+    @property
+    def is_predicate(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class BNot(Bound):
+    operand: Bound
+
+    type = edm.BOOLEAN
+    nullable = False
+
+    @property
+    def is_predicate(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class BIn(Bound):
+    """``operand in (items)``; items are :class:`BLiteral` / :class:`BNull` of the operand's type."""
+
+    operand: Bound
+    items: Tuple[Bound, ...]
+
+    type = edm.BOOLEAN
+    nullable = False
+
+    @property
+    def is_predicate(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class BArith(Bound):
+    """``left op right``, op in add sub mul div divby mod; ``type`` the result type."""
+
+    op: str
+    left: Bound
+    right: Bound
+    type: Any
+    nullable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BNegate(Bound):
+    operand: Bound
+    type: Any
+    nullable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BCall(Bound):
+    """A call of a function of :data:`proseo_odata.odata.functions.FUNCTIONS` (canonical name)."""
+
+    name: str
+    args: Tuple[Bound, ...]
+    type: Any
+    nullable: bool = True
+
+    @property
+    def is_predicate(self) -> bool:
+        return self.type is edm.BOOLEAN
+
+
+@dataclass(frozen=True, slots=True)
+class BIntersects(Bound):
+    """``OData.CSC.Intersects``: the location property and the area as WKT (SRID 4326)."""
+
+    location: BProperty
+    wkt: str
+
+    type = edm.BOOLEAN
+    nullable = False
+
+    @property
+    def is_predicate(self) -> bool:
+        return True
+
+    @property
+    def geometry(self):
+        from shapely import wkt as _wkt
+
+        return _wkt.loads(self.wkt)
+
+
+@dataclass(frozen=True, slots=True)
+class BLambda(Bound):
+    """``collection/kind(variable: predicate)``.
+
+    ``collection`` is the canonical path of a collection-valued property or navigation property
+    (``('Attributes',)``), or of a single complex property when ``single`` (``any`` over one
+    value). ``cast`` restricts the items to a derived type (``'OData.CSC.StringAttribute'``).
+    ``predicate`` is ``None`` for ``any()`` ("not empty").
+    """
+
+    kind: str
+    collection: Tuple[str, ...]
+    cast: Optional[str]
+    variable: Optional[str]
+    predicate: Optional[Bound]
+    single: bool = False
+
+    type = edm.BOOLEAN
+    nullable = False
+
+    @property
+    def is_predicate(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class BOrderItem:
+    expr: Bound
+    descending: bool = False
+
+
+def walk(node: Bound):
+    """Yield ``node`` and every bound node below it (pre-order)."""
+    yield node
+    if isinstance(node, BCompare) or isinstance(node, BArith):
+        yield from walk(node.left)
+        yield from walk(node.right)
+    elif isinstance(node, (BAnd, BOr)):
+        for operand in node.operands:
+            yield from walk(operand)
+    elif isinstance(node, (BNot, BNegate)):
+        yield from walk(node.operand)
+    elif isinstance(node, BIn):
+        yield from walk(node.operand)
+        for item in node.items:
+            yield from walk(item)
+    elif isinstance(node, BCall):
+        for arg in node.args:
+            yield from walk(arg)
+    elif isinstance(node, BIntersects):
+        yield from walk(node.location)
+    elif isinstance(node, BLambda) and node.predicate is not None:
+        yield from walk(node.predicate)
+
+
+# --------------------------------------------------------------------------------------------
+# literal conversion
+
+_DATETIME_TEXT = re.compile(
+    r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
+    r"(Z|z|[+-]\d{2}:?\d{2})?)?\s*$"
+)
+_TIME_TEXT = re.compile(r"^\s*(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*$")
+
+
+def parse_datetime_text(text: str) -> Optional[_dt.datetime]:
+    """An ISO-8601 date-time in any form clients send (``Z``, ``+hh:mm``, no zone = UTC, 0-9
+    fractional digits, a bare date = midnight UTC) as an aware UTC datetime; ``None`` if not."""
+    match = _DATETIME_TEXT.match(text)
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        tz = _UTC
+        if zone and zone not in "Zz":
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            tz = _dt.timezone(sign * _dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        value = _dt.datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+            int((fraction or "0")[:6].ljust(6, "0")), tzinfo=tz,
+        )
+    except ValueError:
+        return None
+    return value.astimezone(_UTC)
+
+
+def _parse_time_text(text: str) -> Optional[_dt.time]:
+    match = _TIME_TEXT.match(text)
+    if not match:
+        return None
+    hour, minute, second, fraction = match.groups()
+    try:
+        return _dt.time(int(hour), int(minute), int(second or 0), int((fraction or "0")[:6].ljust(6, "0")))
+    except ValueError:
+        return None
+
+
+_DURATION_TEXT = re.compile(
+    r"^\s*(-)?P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?\s*$"
+)
+
+
+def _parse_duration_text(text: str) -> Optional[_dt.timedelta]:
+    match = _DURATION_TEXT.match(text)
+    if not match or text.strip().rstrip("T").endswith("P"):
+        return None
+    sign, days, hours, minutes, seconds = match.groups()
+    value = _dt.timedelta(days=float(days or 0), hours=float(hours or 0), minutes=float(minutes or 0),
+                          seconds=float(seconds or 0))
+    return -value if sign else value
+
+
+_INT_RANGES = {
+    edm.INT32.name: (-(2**31), 2**31 - 1),
+    edm.INT64.name: (-(2**63), 2**63 - 1),
+}
+
+_LITERAL_TYPES = {
+    A.EDM_STRING: edm.STRING,
+    A.EDM_INT64: edm.INT64,
+    A.EDM_DECIMAL: edm.DOUBLE,
+    A.EDM_DOUBLE: edm.DOUBLE,
+    A.EDM_BOOLEAN: edm.BOOLEAN,
+    A.EDM_GUID: edm.GUID,
+    A.EDM_DATE: edm.DATE,
+    A.EDM_DATETIMEOFFSET: edm.DATETIMEOFFSET,
+    A.EDM_TIMEOFDAY: edm.TIMEOFDAY,
+    A.EDM_DURATION: edm.DURATION,
+    A.EDM_BINARY: edm.BINARY,
+    A.EDM_GEOGRAPHY: edm.GEOGRAPHY,
+    A.EDM_GEOMETRY: edm.GEOMETRY,
+}
+
+
+def _describe(t) -> str:
+    if t is None:
+        return "null"
+    return getattr(t, "qualified_name", None) or getattr(t, "name", str(t))
+
+
+def _literal_text(node) -> str:
+    if isinstance(node, A.Literal):
+        return repr(node.value) if node.edm_type == A.EDM_STRING else str(node.value)
+    if isinstance(node, A.EnumLiteral):
+        return f"{node.type_name}'{node.value}'"
+    return "null"
+
+
+# --------------------------------------------------------------------------------------------
+# the binder
+
+
+@dataclass(frozen=True)
+class _Var:
+    """A lambda variable in scope."""
+
+    name: str
+    item_type: Any  # StructuredType (cast applied) or a primitive type
+    outer_cast: Optional[edm.StructuredType]
+
+
+_FLIP = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
+
+# hint kind -> typed attribute (the "no cast" rule)
+_ATTRIBUTE_BY_KIND = {
+    "string": "StringAttribute",
+    "integer": "IntegerAttribute",
+    "double": "DoubleAttribute",
+    "boolean": "BooleanAttribute",
+    "datetime": "DateTimeOffsetAttribute",
+    "date": "DateTimeOffsetAttribute",
+}
+
+
+class _Binder:
+    def __init__(self, entity_type: edm.EntityType, model: edm.EntityModel,
+                 aliases: Optional[Mapping[str, A.Expr]] = None):
+        self.entity_type = entity_type
+        self.model = model
+        self.aliases = dict(aliases or {})
+
+    # -- entry points -----------------------------------------------------------------------
+
+    def predicate(self, node: A.Expr, scope: Dict[str, _Var]) -> Bound:
+        bound = self.expr(node, scope)
+        return self._as_predicate(bound, node)
+
+    def _as_predicate(self, bound: Bound, node) -> Bound:
+        if bound.is_predicate:
+            return bound
+        if isinstance(bound, BLiteral) and bound.type is edm.BOOLEAN:
+            return bound
+        if getattr(bound, "type", None) is edm.BOOLEAN and not isinstance(bound, BNull):
+            return BCompare("eq", bound, BLiteral(True, edm.BOOLEAN))
+        raise ODataTypeError(
+            f"expected a Boolean expression at position {node.pos}, got {_describe(getattr(bound, 'type', None))}",
+            position=node.pos,
+        )
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def expr(self, node: A.Expr, scope: Dict[str, _Var], hint=None) -> Bound:
+        if isinstance(node, A.ParameterAlias):
+            if node.name not in self.aliases:
+                raise ODataNameError(f"parameter alias '@{node.name}' has no value", name=node.name,
+                                     position=node.pos)
+            return self.expr(self.aliases[node.name], scope, hint)
+        method = getattr(self, "_bind_" + type(node).__name__, None)
+        if method is None:
+            raise ODataNotSupportedError(f"{type(node).__name__} expressions are not supported in $filter",
+                                         target="$filter")
+        return method(node, scope, hint)
+
+    # -- literals ---------------------------------------------------------------------------
+
+    def _bind_Literal(self, node: A.Literal, scope, hint=None) -> Bound:
+        t = _LITERAL_TYPES.get(node.edm_type)
+        if t is None:
+            raise ODataNotSupportedError(f"literals of type {node.edm_type} are not supported")
+        if t.kind == "geo":
+            raise ODataTypeError(f"a geography literal can only be used in OData.CSC.Intersects "
+                                 f"(position {node.pos})", position=node.pos)
+        if hint is not None and not isinstance(hint, edm.StructuredType):
+            return self.coerce(node, hint)
+        value = node.value
+        if isinstance(value, decimal.Decimal):
+            value = float(value)
+        return BLiteral(value, t)
+
+    def _bind_Null(self, node, scope, hint=None) -> Bound:
+        return BNull(hint if hint is not None and not isinstance(hint, edm.StructuredType) else None)
+
+    def _bind_EnumLiteral(self, node: A.EnumLiteral, scope, hint=None) -> Bound:
+        enum = self.model.find_type(node.type_name)
+        if not isinstance(enum, edm.EnumType):
+            raise ODataNameError(f"unknown enumeration type '{node.type_name}' at position {node.pos}",
+                                 name=node.type_name, position=node.pos)
+        member = enum.member(node.value)
+        if member is None:
+            raise ODataTypeError(
+                f"'{node.value}' is not a value of {enum.qualified_name} (position {node.pos}); "
+                f"values: {', '.join(enum.members)}", position=node.pos)
+        if isinstance(hint, edm.EnumType) and hint is not enum:
+            raise ODataTypeError(f"{enum.qualified_name}'{node.value}' cannot be compared with "
+                                 f"{hint.qualified_name} (position {node.pos})", position=node.pos)
+        return BLiteral(member, enum)
+
+    def coerce(self, node, target) -> Bound:
+        """Convert the literal ``node`` (Literal, EnumLiteral, Null) to ``target``."""
+        if isinstance(node, A.Null):
+            return BNull(target)
+        if isinstance(node, A.EnumLiteral):
+            bound = self._bind_EnumLiteral(node, {}, target)
+            if isinstance(target, edm.PrimitiveType) and target.kind == "string":
+                return BLiteral(bound.value, edm.STRING)
+            if not isinstance(target, edm.EnumType):
+                raise ODataTypeError(f"{_literal_text(node)} cannot be compared with {_describe(target)} "
+                                     f"(position {node.pos})", position=node.pos)
+            return bound
+        value, source = node.value, node.edm_type
+        kind = target.kind
+        fail = ODataTypeError(
+            f"the literal {_literal_text(node)} at position {node.pos} does not fit type {_describe(target)}",
+            position=node.pos)
+        if isinstance(value, decimal.Decimal):
+            value = float(value)
+        if kind == "string":
+            if source == A.EDM_STRING:
+                return BLiteral(value, edm.STRING)
+            if source in (A.EDM_INT64, A.EDM_DECIMAL) or source == A.EDM_DOUBLE:
+                return BLiteral(str(node.value), edm.STRING)
+            if source == A.EDM_BOOLEAN:
+                return BLiteral("true" if value else "false", edm.STRING)
+            if source == A.EDM_GUID:
+                return BLiteral(str(value), edm.STRING)
+            raise fail
+        if kind == "enum":
+            if source == A.EDM_STRING:
+                member = target.member(value)
+                if member is None:
+                    raise ODataTypeError(
+                        f"'{value}' is not a value of {target.qualified_name} (position {node.pos}); "
+                        f"values: {', '.join(target.members)}", position=node.pos)
+                return BLiteral(member, target)
+            raise fail
+        if kind in ("integer", "double"):
+            if source == A.EDM_INT64:
+                if target.name in _INT_RANGES:
+                    low, high = _INT_RANGES[target.name]
+                    if not low <= value <= high:
+                        raise ODataTypeError(f"the number {value} at position {node.pos} is out of range "
+                                             f"for {target.name}", position=node.pos)
+                return BLiteral(value, edm.INT64 if kind == "integer" else edm.INT64)
+            if source in (A.EDM_DECIMAL, A.EDM_DOUBLE):
+                if value != value or value in (float("inf"), float("-inf")):
+                    raise fail
+                return BLiteral(value, edm.DOUBLE)
+            if source == A.EDM_STRING:  # quoted numbers: OrderOutputSize eq '1024'
+                text = value.strip()
+                try:
+                    return BLiteral(int(text), edm.INT64)
+                except ValueError:
+                    pass
+                try:
+                    number = float(decimal.Decimal(text))
+                except (decimal.InvalidOperation, ValueError):
+                    raise fail from None
+                if number != number or number in (float("inf"), float("-inf")):
+                    raise fail
+                return BLiteral(number, edm.DOUBLE)
+            raise fail
+        if kind == "boolean":
+            if source == A.EDM_BOOLEAN:
+                return BLiteral(value, edm.BOOLEAN)
+            if source == A.EDM_STRING and value.strip().lower() in ("true", "false"):
+                return BLiteral(value.strip().lower() == "true", edm.BOOLEAN)
+            raise fail
+        if kind == "datetime":
+            if source == A.EDM_DATETIMEOFFSET:
+                return BLiteral(value.astimezone(_UTC), edm.DATETIMEOFFSET)
+            if source == A.EDM_DATE:
+                return BLiteral(_dt.datetime(value.year, value.month, value.day, tzinfo=_UTC), edm.DATETIMEOFFSET)
+            if source == A.EDM_STRING:  # ContentDate/Start lt '2020-01-12T00:00:00.000000Z'
+                parsed = parse_datetime_text(value)
+                if parsed is None:
+                    raise fail
+                return BLiteral(parsed, edm.DATETIMEOFFSET)
+            raise fail
+        if kind == "date":
+            if source == A.EDM_DATE:
+                return BLiteral(value, edm.DATE)
+            if source == A.EDM_STRING:
+                parsed = parse_datetime_text(value)
+                if parsed is None or len(value.strip()) != 10:
+                    raise fail
+                return BLiteral(parsed.date(), edm.DATE)
+            raise fail
+        if kind == "time":
+            if source == A.EDM_TIMEOFDAY:
+                return BLiteral(value, edm.TIMEOFDAY)
+            if source == A.EDM_STRING:
+                parsed = _parse_time_text(value)
+                if parsed is None:
+                    raise fail
+                return BLiteral(parsed, edm.TIMEOFDAY)
+            raise fail
+        if kind == "duration":
+            if source == A.EDM_DURATION:
+                return BLiteral(value, edm.DURATION)
+            if source == A.EDM_STRING:
+                parsed = _parse_duration_text(value)
+                if parsed is None:
+                    raise fail
+                return BLiteral(parsed, edm.DURATION)
+            raise fail
+        if kind == "guid":
+            if source == A.EDM_GUID:
+                return BLiteral(value, edm.GUID)
+            if source == A.EDM_STRING:
+                try:
+                    return BLiteral(uuid.UUID(value.strip()), edm.GUID)
+                except ValueError:
+                    raise fail from None
+            raise fail
+        raise fail
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def _bind_Path(self, node: A.Path, scope, hint=None) -> Bound:
+        steps = list(node.steps)
+        variable = None
+        outer_cast = None
+        first = steps[0]
+        if isinstance(first, A.Variable):
+            if first.name != "$it":
+                raise ODataNotSupportedError(f"{first.name} is not supported in $filter")
+            steps.pop(0)
+            current = self.entity_type
+        elif isinstance(first, A.Member) and first.name in scope:
+            var = scope[first.name]
+            variable, current, outer_cast = var.name, var.item_type, var.outer_cast
+            steps.pop(0)
+        else:
+            current = self.entity_type
+        if not steps:
+            if variable is not None and not isinstance(current, edm.StructuredType):
+                return BProperty((), current, True, variable)  # a lambda over primitive values
+            raise ODataTypeError(f"the path at position {node.pos} does not name a value", position=node.pos)
+
+        names = []
+        cast_name = None  # set when a cast on the variable narrows its items
+        prop = None
+        nullable = False
+        for index, step in enumerate(steps):
+            last = index == len(steps) - 1
+            if isinstance(step, A.Count):
+                raise ODataNotSupportedError(f"$count in $filter paths is not supported (position {step.pos})")
+            if isinstance(step, A.Cast):
+                target = self.model.find_type(step.type_name)
+                if target is None:
+                    raise ODataNameError(f"unknown type '{step.type_name}' at position {step.pos}",
+                                         name=step.type_name, position=step.pos)
+                if not isinstance(current, edm.StructuredType):
+                    raise ODataTypeError(f"cannot cast {_describe(current)} to {step.type_name} "
+                                         f"(position {step.pos})", position=step.pos)
+                if isinstance(target, edm.StructuredType) and target.is_derived_from(current):
+                    if target is not current:
+                        current = target
+                        if variable is not None and not names:
+                            cast_name = target.qualified_name
+                    continue
+                if isinstance(target, edm.StructuredType) and current.is_derived_from(target):
+                    continue  # an up-cast is a no-op
+                if (variable is not None and isinstance(target, edm.StructuredType)
+                        and target.is_derived_from(edm.ATTRIBUTE) and not current.is_derived_from(edm.ATTRIBUTE)):
+                    continue  # attribute casts on option items: a type hint (ODIP WorkflowOptions)
+                if isinstance(target, edm.StructuredType) and variable is not None and outer_cast is not None \
+                        and current is outer_cast and target.is_derived_from(edm.ATTRIBUTE):
+                    continue
+                raise ODataTypeError(f"cannot cast {_describe(current)} to {step.type_name} "
+                                     f"(position {step.pos})", position=step.pos)
+            # a member
+            if not isinstance(current, edm.StructuredType):
+                raise ODataTypeError(f"{_describe(current)} has no member '{step.name}' (position {step.pos})",
+                                     position=step.pos)
+            member = current.find_member(step.name)
+            if member is None and current.abstract and step.name.lower() == "value":
+                # untyped attribute Value: the type comes from what it meets
+                kind = getattr(hint, "kind", None) or "string"
+                derived = self.model.find_type(f"{edm.NAMESPACE}.{_ATTRIBUTE_BY_KIND.get(kind, 'StringAttribute')}")
+                current = derived
+                cast_name = derived.qualified_name
+                member = derived.find_member("Value")
+            if member is None:
+                where = "the lambda variable" if variable else current.name
+                raise ODataNameError(f"unknown property '{step.name}' of {where} at position {step.pos}",
+                                     name=step.name, position=step.pos)
+            if isinstance(member, edm.NavigationProperty):
+                raise ODataTypeError(f"navigation property '{member.name}' can only be used with any/all "
+                                     f"(position {step.pos})", position=step.pos)
+            if not member.filterable:
+                raise ODataError(f"property '{member.name}' cannot be used in $filter (position {step.pos})",
+                                 target="$filter")
+            if member.geo_only:
+                raise ODataTypeError(f"'{member.name}' can only be used in OData.CSC.Intersects "
+                                     f"(position {step.pos})", position=step.pos)
+            if member.collection:
+                raise ODataTypeError(f"collection '{member.name}' can only be used with any/all "
+                                     f"(position {step.pos})", position=step.pos)
+            prop = member
+            names.append(member.alias_of or member.name)
+            nullable = nullable or member.nullable
+            current = member.type
+            if isinstance(current, edm.StructuredType) and last:
+                raise ODataTypeError(f"'{'/'.join(names)}' is a structured value; name one of its "
+                                     f"properties (position {node.pos})", position=node.pos)
+        return BProperty(tuple(names), current, nullable or cast_name is not None, variable,
+                         cast_name if variable is not None else None)
+
+    # -- lambdas ----------------------------------------------------------------------------
+
+    def _bind_Lambda(self, node: A.Lambda, scope, hint=None) -> Bound:
+        steps = list(node.collection.steps)
+        if isinstance(steps[0], A.Variable) and steps[0].name == "$it":
+            steps.pop(0)
+        if steps and isinstance(steps[0], A.Member) and steps[0].name in scope:
+            raise ODataNotSupportedError(f"nested lambdas over a lambda variable are not supported "
+                                         f"(position {node.pos})")
+        current = self.entity_type
+        names = []
+        cast = None
+        item_type = None
+        single = False
+        for index, step in enumerate(steps):
+            if isinstance(step, A.Cast):
+                if item_type is None:
+                    raise ODataTypeError(f"cast {step.type_name} before a collection (position {step.pos})",
+                                         position=step.pos)
+                target = self.model.find_type(step.type_name)
+                if target is None:
+                    raise ODataNameError(f"unknown type '{step.type_name}' at position {step.pos}",
+                                         name=step.type_name, position=step.pos)
+                if isinstance(target, edm.StructuredType) and target.is_derived_from(item_type):
+                    if target is not item_type:
+                        cast = target
+                    item_type = target
+                    continue
+                if (isinstance(target, edm.StructuredType) and target.is_derived_from(edm.ATTRIBUTE)
+                        and isinstance(item_type, edm.StructuredType) and not item_type.is_derived_from(edm.ATTRIBUTE)):
+                    continue  # type hint on non-attribute items
+                raise ODataTypeError(f"cannot cast the items of '{'/'.join(names)}' to {step.type_name} "
+                                     f"(position {step.pos})", position=step.pos)
+            if not isinstance(step, A.Member):
+                raise ODataTypeError(f"unexpected step in a lambda collection path (position {step.pos})",
+                                     position=step.pos)
+            if item_type is not None:
+                raise ODataNotSupportedError(f"paths below a collection are not supported (position {step.pos})")
+            if not isinstance(current, edm.StructuredType):
+                raise ODataTypeError(f"{_describe(current)} has no member '{step.name}'", position=step.pos)
+            member = current.find_member(step.name)
+            if member is None:
+                raise ODataNameError(f"unknown property '{step.name}' of {current.name} at position {step.pos}",
+                                     name=step.name, position=step.pos)
+            if not member.filterable:
+                raise ODataError(f"property '{member.name}' cannot be used in $filter (position {step.pos})",
+                                 target="$filter")
+            names.append(getattr(member, "alias_of", None) or member.name)
+            if isinstance(member, edm.NavigationProperty):
+                if not member.collection:
+                    raise ODataNotSupportedError(f"lambdas over single navigation '{member.name}' are not supported")
+                item_type = self.model.navigation_target(member)
+            elif member.collection:
+                item_type = member.type
+            elif isinstance(member.type, edm.ComplexType):
+                if index == len(steps) - 1:
+                    item_type = member.type
+                    single = True  # InputProductReference/any(att: att/Reference eq 'x')
+                else:
+                    current = member.type
+            else:
+                raise ODataTypeError(f"'{member.name}' is not a collection (position {step.pos})",
+                                     position=step.pos)
+        if item_type is None:
+            raise ODataTypeError(f"the path before {node.kind} at position {node.pos} is not a collection",
+                                 position=node.pos)
+        if node.predicate is None:
+            if node.kind != "any":
+                raise ODataTypeError("all() needs a predicate", position=node.pos)
+            return BLambda("any", tuple(names), cast.qualified_name if cast else None, None, None, single)
+        inner = dict(scope)
+        inner[node.variable] = _Var(node.variable, item_type, cast)
+        predicate = self.predicate(node.predicate, inner)
+        return BLambda(node.kind, tuple(names), cast.qualified_name if cast else None, node.variable,
+                       predicate, single)
+
+    # -- logic ------------------------------------------------------------------------------
+
+    def _bind_BoolOp(self, node: A.BoolOp, scope, hint=None) -> Bound:
+        operands = []
+        cls = BAnd if node.op == "and" else BOr
+        for operand in node.operands:
+            bound = self.predicate(operand, scope)
+            if isinstance(bound, cls):
+                operands.extend(bound.operands)
+            else:
+                operands.append(bound)
+        return cls(tuple(operands))
+
+    def _bind_Not(self, node: A.Not, scope, hint=None) -> Bound:
+        return BNot(self.predicate(node.operand, scope))
+
+    # -- comparisons ------------------------------------------------------------------------
+
+    @staticmethod
+    def _is_literal(node) -> bool:
+        return isinstance(node, (A.Literal, A.Null, A.EnumLiteral))
+
+    def _natural_type(self, node):
+        if isinstance(node, A.Literal):
+            return _LITERAL_TYPES.get(node.edm_type)
+        if isinstance(node, A.EnumLiteral):
+            return self.model.find_type(node.type_name)
+        return None
+
+    def _pair(self, left_node, right_node, scope) -> Tuple[Bound, Bound]:
+        """Bind two operands that meet; literals take the other side's type."""
+        left_lit, right_lit = self._is_literal(left_node), self._is_literal(right_node)
+        if left_lit and not right_lit:
+            right = self.expr(right_node, scope, self._natural_type(left_node))
+            return self.coerce(left_node, right.type) if right.type is not None else self.expr(left_node, scope), right
+        if right_lit and not left_lit:
+            left = self.expr(left_node, scope, self._natural_type(right_node))
+            return left, self.coerce(right_node, left.type) if left.type is not None else self.expr(right_node, scope)
+        if left_lit and right_lit:
+            left = self.expr(left_node, scope)
+            right = self.expr(right_node, scope)
+            if isinstance(left, BNull) and right.type is not None:
+                left = BNull(right.type)
+            if isinstance(right, BNull) and left.type is not None:
+                right = BNull(left.type)
+            return left, right
+        left = self.expr(left_node, scope)
+        right = self.expr(right_node, scope, left.type)
+        return left, right
+
+    def _check_comparable(self, op: str, left: Bound, right: Bound, pos: int) -> None:
+        lt, rt = left.type, right.type
+        if lt is None or rt is None:
+            return
+        ok = (lt.is_numeric and rt.is_numeric) or (lt.kind == rt.kind and lt.kind not in ("complex", "entity"))
+        if ok and lt.kind == "enum" and lt is not rt:
+            ok = False
+        if not ok:
+            raise ODataTypeError(f"cannot compare {_describe(lt)} with {_describe(rt)} (position {pos})",
+                                 position=pos)
+        if op not in ("eq", "ne") and lt.kind in ("boolean", "enum", "guid", "geo", "binary"):
+            raise ODataTypeError(f"'{op}' is not defined for {_describe(lt)} (position {pos}); use eq or ne",
+                                 position=pos)
+
+    def _bind_Compare(self, node: A.Compare, scope, hint=None) -> Bound:
+        left, right = self._pair(node.left, node.right, scope)
+        self._check_comparable(node.op, left, right, node.pos)
+        op = node.op
+        if isinstance(left, (BLiteral, BNull)) and not isinstance(right, (BLiteral, BNull)):
+            left, right, op = right, left, _FLIP[op]
+        return BCompare(op, left, right)
+
+    def _bind_In(self, node: A.In, scope, hint=None) -> Bound:
+        if not all(self._is_literal(item) for item in node.items):
+            raise ODataNotSupportedError(f"'in' needs a list of literals (position {node.pos})")
+        natural = self._natural_type(node.items[0]) if node.items else None
+        operand = self.expr(node.operand, scope, natural)
+        if operand.type is None:
+            raise ODataTypeError(f"'in' needs a typed operand (position {node.pos})", position=node.pos)
+        items = tuple(self.coerce(item, operand.type) for item in node.items)
+        for item in items:
+            self._check_comparable("eq", operand, item, node.pos)
+        return BIn(operand, items)
+
+    def _bind_Has(self, node: A.Has, scope, hint=None) -> Bound:
+        operand = self.expr(node.operand, scope)
+        if not isinstance(operand.type, edm.EnumType):
+            raise ODataTypeError(f"'has' needs an enumeration on its left (position {node.pos})", position=node.pos)
+        if not self._is_literal(node.flag):
+            raise ODataTypeError(f"'has' needs an enumeration literal (position {node.flag.pos})",
+                                 position=node.flag.pos)
+        flag = self.coerce(node.flag, operand.type)
+        # our enumerations are not flag enumerations: 'has' is equality
+        return BCompare("eq", operand, flag)
+
+    # -- arithmetic -------------------------------------------------------------------------
+
+    def _bind_Arith(self, node: A.Arith, scope, hint=None) -> Bound:
+        left, right = self._arith_pair(node, scope)
+        lt, rt = left.type, right.type
+        op = node.op
+        pos = node.pos
+        nullable = left.nullable or right.nullable
+        if lt is None or rt is None:
+            raise ODataTypeError(f"arithmetic with null (position {pos})", position=pos)
+        if lt.is_numeric and rt.is_numeric:
+            if op in ("div", "divby", "mod") and isinstance(right, BLiteral) and right.value == 0:
+                raise ODataTypeError(f"division by zero (position {pos})", position=pos)
+            if op == "mod" and not (lt.kind == rt.kind == "integer"):
+                raise ODataTypeError(f"'mod' needs integer operands (position {pos})", position=pos)
+            if op == "divby":
+                result = edm.DOUBLE
+            else:
+                result = edm.INT64 if lt.kind == rt.kind == "integer" else edm.DOUBLE
+            if op in ("div", "divby", "mod"):
+                nullable = True  # a zero divisor gives null
+            return BArith(op, left, right, result, nullable)
+        if op in ("add", "sub"):
+            if lt.kind == "datetime" and rt.kind == "duration":
+                return BArith(op, left, right, edm.DATETIMEOFFSET, nullable)
+            if op == "add" and lt.kind == "duration" and rt.kind == "datetime":
+                return BArith(op, right, left, edm.DATETIMEOFFSET, nullable)
+            if op == "sub" and lt.kind == "datetime" and rt.kind == "datetime":
+                return BArith(op, left, right, edm.DURATION, nullable)
+            if lt.kind == rt.kind == "duration":
+                return BArith(op, left, right, edm.DURATION, nullable)
+        raise ODataTypeError(f"operator '{op}' is not defined for {_describe(lt)} and {_describe(rt)} "
+                             f"(position {pos})", position=pos)
+
+    def _arith_pair(self, node: A.Arith, scope) -> Tuple[Bound, Bound]:
+        left_lit, right_lit = self._is_literal(node.left), self._is_literal(node.right)
+        if left_lit and not right_lit:
+            right = self.expr(node.right, scope, self._natural_type(node.left))
+            return self._arith_literal(node.left, right.type), right
+        if right_lit and not left_lit:
+            left = self.expr(node.left, scope, self._natural_type(node.right))
+            return left, self._arith_literal(node.right, left.type)
+        return self.expr(node.left, scope), self.expr(node.right, scope)
+
+    def _arith_literal(self, node, other_type) -> Bound:
+        if isinstance(node, A.Null):
+            return BNull(other_type)
+        if other_type is not None and other_type.is_numeric:
+            return self.coerce(node, edm.DOUBLE if node.edm_type != A.EDM_INT64 else edm.INT64) \
+                if node.edm_type in (A.EDM_STRING, A.EDM_INT64, A.EDM_DECIMAL, A.EDM_DOUBLE) else self.expr(node, {})
+        if other_type is not None and other_type.kind in ("datetime", "duration") and node.edm_type == A.EDM_STRING:
+            text = node.value
+            target = edm.DURATION if _parse_duration_text(text) is not None else edm.DATETIMEOFFSET
+            return self.coerce(node, target)
+        return self.expr(node, {})
+
+    def _bind_Negate(self, node: A.Negate, scope, hint=None) -> Bound:
+        operand = self.expr(node.operand, scope, hint)
+        if operand.type is None or not (operand.type.is_numeric or operand.type.kind == "duration"):
+            raise ODataTypeError(f"cannot negate {_describe(operand.type)} (position {node.pos})", position=node.pos)
+        return BNegate(operand, operand.type, operand.nullable)
+
+    # -- functions --------------------------------------------------------------------------
+
+    def _bind_Call(self, node: A.Call, scope, hint=None) -> Bound:
+        if node.name.lower() in INTERSECTS_NAMES:
+            return self._bind_intersects(node, scope)
+        signature = lookup_function(node.name)
+        if signature is None:
+            raise ODataNameError(f"unknown function '{node.name}' at position {node.pos}", name=node.name,
+                                 position=node.pos)
+        if node.named_args:
+            raise ODataTypeError(f"function '{node.name}' takes no named parameters (position {node.pos})",
+                                 position=node.pos)
+        overloads = [o for o in signature.overloads if len(o) == len(node.args)]
+        if not overloads:
+            raise ODataTypeError(
+                f"function '{signature.name}' takes {' or '.join(map(str, signature.arities))} arguments, "
+                f"got {len(node.args)} (position {node.pos})", position=node.pos)
+        last_error = None
+        for kinds in overloads:
+            try:
+                args = tuple(self._bind_argument(arg, kind, scope, signature.name)
+                             for arg, kind in zip(node.args, kinds))
+            except ODataTypeError as exc:
+                last_error = exc
+                continue
+            nullable = any(arg.nullable for arg in args)
+            if signature.name == "now":
+                nullable = False
+            if signature.returns is edm.BOOLEAN:
+                nullable = False  # predicates are two-valued (null arguments give false)
+            return BCall(signature.name, args, signature.returns, nullable)
+        raise last_error
+
+    _KIND_TYPES = {"string": edm.STRING, "integer": edm.INT64, "datetime": edm.DATETIMEOFFSET,
+                   "date": edm.DATE, "time": edm.TIMEOFDAY}
+
+    def _bind_argument(self, node, kind: str, scope, function: str) -> Bound:
+        target = self._KIND_TYPES[kind]
+        if self._is_literal(node):
+            if isinstance(node, A.Null):
+                return BNull(target)
+            if kind in ("datetime", "date", "time") and isinstance(node, A.Literal) \
+                    and node.edm_type != _type_to_literal(target):
+                raise ODataTypeError(f"function '{function}' needs {target.name} here (position {node.pos})",
+                                     position=node.pos)
+            return self.coerce(node, target)
+        bound = self.expr(node, scope, target)
+        t = bound.type
+        if t is None or t.kind != kind:
+            raise ODataTypeError(
+                f"function '{function}' needs {target.name} here, got {_describe(t)} (position {node.pos})",
+                position=node.pos)
+        return bound
+
+    def _bind_intersects(self, node: A.Call, scope) -> Bound:
+        location_node = None
+        area_node = None
+        if node.args:
+            if len(node.args) != 2 or node.named_args:
+                raise ODataTypeError(f"{node.name} needs a location and an area (position {node.pos})",
+                                     position=node.pos)
+            location_node, area_node = node.args
+        else:
+            for key, value in node.named_args:
+                lowered = key.lower()
+                if lowered == "area":
+                    area_node = value
+                elif lowered in ("location", "geo"):
+                    location_node = value
+                else:
+                    member = self.entity_type.find_member(key)
+                    if member is not None and getattr(member, "geo_only", False):
+                        location_node = A.Path((A.Member(member.name, pos=value.pos),), pos=value.pos)
+                        area_node = value
+                    else:
+                        raise ODataNameError(f"unknown parameter '{key}' of {node.name} (position {node.pos})",
+                                             name=key, position=node.pos)
+        if area_node is None:
+            raise ODataTypeError(f"{node.name} needs an area (position {node.pos})", position=node.pos)
+        if isinstance(location_node, A.Literal) and not isinstance(area_node, A.Literal):
+            location_node, area_node = area_node, location_node
+        location = self._geo_location(location_node, node)
+        if not isinstance(area_node, A.Literal) or area_node.edm_type not in (
+                A.EDM_GEOGRAPHY, A.EDM_GEOMETRY, A.EDM_STRING):
+            raise ODataTypeError(f"the area of {node.name} must be a geography literal (position {area_node.pos})",
+                                 position=area_node.pos)
+        geometry, _srid = parse_geography(area_node.value, area_node.srid)
+        return BIntersects(location, geometry.wkt)
+
+    def _geo_location(self, location_node, node) -> BProperty:
+        if location_node is None:
+            for prop in self.entity_type.all_properties():
+                if prop.geo_only and not prop.alias_of:
+                    return BProperty((prop.name,), prop.type, True)
+            raise ODataNameError(f"{self.entity_type.name} has no footprint for {node.name} (position {node.pos})",
+                                 name=node.name, position=node.pos)
+        if not isinstance(location_node, A.Path) or len(location_node.steps) != 1 \
+                or not isinstance(location_node.steps[0], A.Member):
+            raise ODataTypeError(f"the location of {node.name} must be a footprint property (position "
+                                 f"{location_node.pos})", position=location_node.pos)
+        name = location_node.steps[0].name
+        member = self.entity_type.find_member(name)
+        if member is None:
+            raise ODataNameError(f"unknown property '{name}' at position {location_node.pos}", name=name,
+                                 position=location_node.pos)
+        if not getattr(member, "geo_only", False):
+            raise ODataTypeError(f"'{member.name}' is not a footprint (position {location_node.pos})",
+                                 position=location_node.pos)
+        return BProperty((member.name,), member.type, True)
+
+    def _bind_ListExpr(self, node, scope, hint=None):
+        raise ODataNotSupportedError(f"a list is only allowed after 'in' (position {node.pos})")
+
+
+def _type_to_literal(t) -> str:
+    return {edm.DATETIMEOFFSET: A.EDM_DATETIMEOFFSET, edm.DATE: A.EDM_DATE,
+            edm.TIMEOFDAY: A.EDM_TIMEOFDAY}.get(t, "")
+
+
+def _model_of(entity_type: edm.EntityType, model: Optional[edm.EntityModel]) -> edm.EntityModel:
+    if model is not None:
+        return model
+    for candidate in (edm.PRIP_MODEL, edm.ODIP_MODEL):
+        if any(s.entity_type is entity_type for s in candidate.entity_sets):
+            return candidate
+    # a model made of the entity type alone (embedding applications)
+    types = [entity_type]
+    return edm.EntityModel(entity_type.name, (edm.EntitySet(entity_type.name, entity_type),), tuple(types))
+
+
+def bind_filter(node: A.Expr, entity_type: edm.EntityType, *, model: Optional[edm.EntityModel] = None,
+                aliases: Optional[Mapping[str, A.Expr]] = None) -> Bound:
+    """Bind a parsed ``$filter`` expression to ``entity_type``; returns a bound predicate.
+
+    ``model`` is the entity model the type belongs to (found automatically for the PRIP and
+    ODIP types); it resolves casts and enumeration type names. ``aliases`` maps parameter alias
+    names (without ``@``) to parsed expressions. Raises :class:`ODataError` subclasses naming
+    the offending name or literal and its position.
+    """
+    binder = _Binder(entity_type, _model_of(entity_type, model), aliases)
+    return binder.predicate(node, {})
+
+
+def bind_orderby(items, entity_type: edm.EntityType, *, model: Optional[edm.EntityModel] = None
+                 ) -> Tuple[BOrderItem, ...]:
+    """Bind parsed ``$orderby`` items (:class:`~proseo_odata.odata.ast.OrderItem`) to ``entity_type``.
+
+    Each expression must be a primitive value of a sortable property (or a function of them).
+    """
+    binder = _Binder(entity_type, _model_of(entity_type, model))
+    out = []
+    for item in items:
+        bound = binder.expr(item.expr, {})
+        if isinstance(bound, (BLiteral, BNull)) or bound.type is None:
+            raise ODataTypeError(f"cannot order by a constant (position {item.expr.pos})",
+                                 position=item.expr.pos, target="$orderby")
+        for sub in walk(bound):
+            if isinstance(sub, BProperty):
+                prop = _find_property(entity_type, sub.path)
+                if prop is not None and not prop.sortable:
+                    raise ODataError(f"cannot order by '{'/'.join(sub.path)}'", target="$orderby")
+        if isinstance(bound, BLambda):
+            raise ODataTypeError("cannot order by a lambda", target="$orderby")
+        out.append(BOrderItem(bound, item.descending))
+    return tuple(out)
+
+
+def _find_property(type_: edm.StructuredType, path):
+    prop = None
+    current = type_
+    for name in path:
+        if not isinstance(current, edm.StructuredType):
+            return None
+        prop = current.find_member(name)
+        if prop is None or isinstance(prop, edm.NavigationProperty):
+            return None
+        current = prop.type
+    return prop

@@ -1,0 +1,849 @@
+"""Bound filter -> SQLAlchemy boolean expression, over tables the caller maps.
+
+``compile_filter_sql(bound, mapping)`` returns a ``ColumnElement`` to put in a ``WHERE``. It
+never renders a literal into the SQL text: every literal is a bound parameter. The same
+expression runs on SQLite and PostgreSQL; the few constructs that differ are SQLAlchemy
+elements with a compilation per dialect (date parts, ``indexof``, case-sensitive ``contains``
+on SQLite, ``OData.CSC.Intersects``).
+
+Mapping protocol
+----------------
+The compiler asks a *mapping* (see :class:`EntityMapping` for the ready-made one) for:
+
+``column(path) -> ColumnElement``
+    the column (or expression) of a primitive property, ``path`` being canonical EDM names
+    (``('ContentDate', 'Start')``).
+``collection(path, cast) -> CollectionMapping``
+    what a lambda ranges over: a child table correlated with the entity's row
+    (:class:`ChildTable`, compiled to ``EXISTS``; ``all`` to ``NOT EXISTS (... AND NOT p)``)
+    or a single complex value stored in the entity's own columns (:class:`ComplexColumns`).
+``footprint(path) -> FootprintColumns``
+    the columns holding a footprint for ``OData.CSC.Intersects``.
+``shortcut(node, compiler) -> ColumnElement | None`` (optional)
+    a cheaper equivalent for a lambda (an indexed column), or ``None``.
+
+Raise :class:`~proseo_odata.odata.errors.ODataNotSupportedError` from a mapping for a property
+that cannot be filtered.
+
+SQLite
+------
+Call :func:`install_sqlite_functions` on the engine (or :func:`register_sqlite_functions` on
+each new DB-API connection): it registers the exact geometric intersection (shapely),
+Unicode-aware ``tolower``/``toupper`` and the date-time arithmetic SQLite lacks.
+SQLAlchemy's pysqlite dialect registers ``REGEXP`` (``matchesPattern``) itself.
+
+Date-times on SQLite are expected as ISO-8601 text ``YYYY-MM-DD?HH:MM:SS.ffffff`` in UTC (the
+backend's ``UTCDateTime`` and SQLAlchemy's own ``DateTime`` both store that shape).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.types import TypeDecorator
+
+from . import edm
+from .binding import (BAnd, BArith, BCall, BCompare, BIn, BIntersects, BLambda, BLiteral, BNegate,
+                      BNot, BNull, BOr, BOrderItem, BProperty, Bound)
+from .errors import ODataNotSupportedError
+from .predicate import TRIM_CHARACTERS
+
+__all__ = [
+    "compile_filter_sql",
+    "compile_orderby_sql",
+    "SqlCompiler",
+    "EntityMapping",
+    "ChildTable",
+    "ComplexColumns",
+    "FootprintColumns",
+    "CollectionMapping",
+    "install_sqlite_functions",
+    "register_sqlite_functions",
+    "LIKE_ESCAPE",
+]
+
+#: Escape character of the LIKE patterns built for contains/startswith/endswith.
+LIKE_ESCAPE = "!"
+_UTC = _dt.timezone.utc
+
+
+# --------------------------------------------------------------------------------------------
+# mappings
+
+
+@dataclass(frozen=True)
+class FootprintColumns:
+    """Where a footprint is stored: ``wkt`` (text, SRID 4326, longitude first) and, on
+    PostgreSQL with PostGIS, ``geometry`` (``geometry(Geometry,4326)``). On PostgreSQL the
+    geometry column is required (``ST_Intersects`` uses its GiST index)."""
+
+    wkt: Optional[ColumnElement] = None
+    geometry: Optional[ColumnElement] = None
+
+
+class CollectionMapping:
+    """Base of what :meth:`EntityMapping.collection` returns. ``single`` collections are one
+    complex value in the entity's own row (no subquery)."""
+
+    single = False
+
+    def instance(self) -> "CollectionInstance":
+        raise NotImplementedError
+
+
+class CollectionInstance:
+    """One use of a collection in a lambda: its correlation ``conditions`` (``ChildTable``) and
+    its members."""
+
+    conditions: Sequence[ColumnElement] = ()
+
+    def member(self, path: Tuple[str, ...], cast: Optional[str]) -> Tuple[ColumnElement, Optional[ColumnElement]]:
+        """``(expression, guard)``: the member's value and the condition under which the item has
+        it (``value_type = 'Integer'`` for ``OData.CSC.IntegerAttribute/Value``), or ``None``."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ChildTable(CollectionMapping):
+    """A collection stored as rows of ``table`` pointing at the entity's row.
+
+    ``key`` is ``(child column name, parent column)``: ``('product_id', products.c.id)``.
+    ``columns`` maps member names to column names. For derived item types (typed attributes),
+    ``type_column`` names the column holding the type and ``types`` maps a qualified type name
+    to ``(stored type value, {member name: column name})``.
+    """
+
+    table: sa.Table
+    key: Tuple[str, ColumnElement]
+    columns: Mapping[str, str]
+    type_column: Optional[str] = None
+    types: Mapping[str, Tuple[str, Mapping[str, str]]] = field(default_factory=dict)
+
+    def instance(self, cast: Optional[str] = None) -> CollectionInstance:
+        return _ChildTableInstance(self, self.table.alias(), cast)
+
+
+class _ChildTableInstance(CollectionInstance):
+    def __init__(self, mapping: ChildTable, alias, cast):
+        self.mapping = mapping
+        self.alias = alias
+        child, parent = mapping.key
+        conditions = [alias.c[child] == parent]
+        if cast is not None:
+            conditions.append(self._type_condition(cast))
+        self.conditions = conditions
+
+    def _type_condition(self, cast):
+        if self.mapping.type_column is None or cast not in self.mapping.types:
+            raise ODataNotSupportedError(f"cannot filter items of type {cast} here")
+        stored, _ = self.mapping.types[cast]
+        return self.alias.c[self.mapping.type_column] == stored
+
+    def member(self, path, cast):
+        name = "/".join(path)
+        if cast is not None and cast in self.mapping.types:
+            stored, columns = self.mapping.types[cast]
+            if name in columns:
+                return self.alias.c[columns[name]], self.alias.c[self.mapping.type_column] == stored
+        if name in self.mapping.columns:
+            return self.alias.c[self.mapping.columns[name]], None
+        raise ODataNotSupportedError(f"'{name}' of these items cannot be filtered")
+
+
+@dataclass(frozen=True)
+class ComplexColumns(CollectionMapping):
+    """A single complex value stored in the entity's columns: ``{member path: column}``."""
+
+    columns: Mapping[str, ColumnElement]
+    single = True
+
+    def instance(self, cast: Optional[str] = None) -> CollectionInstance:
+        return _ComplexInstance(self)
+
+
+class _ComplexInstance(CollectionInstance):
+    conditions = ()
+
+    def __init__(self, mapping):
+        self.mapping = mapping
+
+    def member(self, path, cast):
+        name = "/".join(path)
+        if name not in self.mapping.columns:
+            raise ODataNotSupportedError(f"'{name}' cannot be filtered")
+        return self.mapping.columns[name], None
+
+
+class EntityMapping:
+    """A ready-made mapping: ``columns`` maps ``'/'``-joined property paths to columns,
+    ``collections`` collection paths to :class:`CollectionMapping`, ``footprints`` footprint
+    property names to :class:`FootprintColumns`; ``shortcut`` an optional lambda shortcut."""
+
+    def __init__(self, columns: Mapping[str, ColumnElement],
+                 collections: Optional[Mapping[str, CollectionMapping]] = None,
+                 footprints: Optional[Mapping[str, FootprintColumns]] = None,
+                 shortcut: Optional[Callable[[BLambda, "SqlCompiler"], Optional[ColumnElement]]] = None):
+        self.columns = dict(columns)
+        self.collections = dict(collections or {})
+        self.footprints = dict(footprints or {})
+        self._shortcut = shortcut
+
+    def column(self, path: Tuple[str, ...]) -> ColumnElement:
+        name = "/".join(path)
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise ODataNotSupportedError(f"property '{name}' cannot be filtered", target="$filter") from None
+
+    def collection(self, path: Tuple[str, ...], cast: Optional[str]) -> CollectionInstance:
+        name = "/".join(path)
+        try:
+            mapping = self.collections[name]
+        except KeyError:
+            raise ODataNotSupportedError(f"'{name}' cannot be filtered", target="$filter") from None
+        return mapping.instance(cast)
+
+    def footprint(self, path: Tuple[str, ...]) -> FootprintColumns:
+        name = "/".join(path)
+        try:
+            return self.footprints[name]
+        except KeyError:
+            raise ODataNotSupportedError(f"'{name}' cannot be used in OData.CSC.Intersects here",
+                                         target="$filter") from None
+
+    def shortcut(self, node: BLambda, compiler: "SqlCompiler") -> Optional[ColumnElement]:
+        return self._shortcut(node, compiler) if self._shortcut else None
+
+
+# --------------------------------------------------------------------------------------------
+# dialect-specific elements
+
+
+class _DatePart(FunctionElement):
+    """``year(x)`` ... ``second(x)`` as an integer; ``x`` a UTC date-time, date or time."""
+
+    inherit_cache = True
+    type = sa.Integer()
+    name = "odata_date_part"
+
+    def __init__(self, part: str, kind: str, expr):
+        self.part = part
+        self.kind = kind
+        super().__init__(expr)
+
+    def _gen_cache_key(self, anon_map, bindparams):  # part and kind are part of the statement
+        return (type(self), self.part, self.kind) + tuple(
+            c._gen_cache_key(anon_map, bindparams) for c in self.clauses)
+
+
+_STRFTIME = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}
+
+
+@compiles(_DatePart, "sqlite")
+def _date_part_sqlite(element, compiler, **kw):
+    (expr,) = list(element.clauses)
+    return f"CAST(strftime('{_STRFTIME[element.part]}', {compiler.process(expr, **kw)}) AS INTEGER)"
+
+
+@compiles(_DatePart)
+def _date_part_default(element, compiler, **kw):
+    (expr,) = list(element.clauses)
+    inner = compiler.process(expr, **kw)
+    if element.kind == "datetime":
+        inner = f"({inner} AT TIME ZONE 'UTC')"
+    return f"CAST(FLOOR(EXTRACT({element.part.upper()} FROM {inner})) AS INTEGER)"
+
+
+class _DateOf(FunctionElement):
+    inherit_cache = True
+    type = sa.Date()
+    name = "odata_date"
+
+
+@compiles(_DateOf, "sqlite")
+def _date_of_sqlite(element, compiler, **kw):
+    (expr,) = list(element.clauses)
+    return f"substr({compiler.process(expr, **kw)}, 1, 10)"
+
+
+@compiles(_DateOf)
+def _date_of_default(element, compiler, **kw):
+    (expr,) = list(element.clauses)
+    return f"CAST(({compiler.process(expr, **kw)} AT TIME ZONE 'UTC') AS DATE)"
+
+
+class _TimeOf(FunctionElement):
+    inherit_cache = True
+    type = sa.Time()
+    name = "odata_time"
+
+
+@compiles(_TimeOf, "sqlite")
+def _time_of_sqlite(element, compiler, **kw):
+    (expr,) = list(element.clauses)
+    return f"substr({compiler.process(expr, **kw)}, 12, 15)"
+
+
+@compiles(_TimeOf)
+def _time_of_default(element, compiler, **kw):
+    (expr,) = list(element.clauses)
+    return f"CAST(({compiler.process(expr, **kw)} AT TIME ZONE 'UTC') AS TIME)"
+
+
+class _IndexOf(FunctionElement):
+    inherit_cache = True
+    type = sa.Integer()
+    name = "odata_indexof"
+
+
+@compiles(_IndexOf, "sqlite")
+def _indexof_sqlite(element, compiler, **kw):
+    s, t = list(element.clauses)
+    return f"(instr({compiler.process(s, **kw)}, {compiler.process(t, **kw)}) - 1)"
+
+
+@compiles(_IndexOf)
+def _indexof_default(element, compiler, **kw):
+    s, t = list(element.clauses)
+    return f"(strpos({compiler.process(s, **kw)}, {compiler.process(t, **kw)}) - 1)"
+
+
+class _CaseMap(FunctionElement):
+    """Unicode ``tolower``/``toupper`` (SQLite's own lower/upper only fold ASCII)."""
+
+    inherit_cache = True
+    type = sa.String()
+    name = "odata_casemap"
+
+    def __init__(self, upper: bool, expr):
+        self.upper = upper
+        super().__init__(expr)
+
+    def _gen_cache_key(self, anon_map, bindparams):
+        return (type(self), self.upper) + tuple(c._gen_cache_key(anon_map, bindparams) for c in self.clauses)
+
+
+@compiles(_CaseMap, "sqlite")
+def _casemap_sqlite(element, compiler, **kw):
+    (expr,) = list(element.clauses)
+    name = "proseo_odata_upper" if element.upper else "proseo_odata_lower"
+    return f"{name}({compiler.process(expr, **kw)})"
+
+
+@compiles(_CaseMap)
+def _casemap_default(element, compiler, **kw):
+    (expr,) = list(element.clauses)
+    name = "upper" if element.upper else "lower"
+    return f'{name}({compiler.process(expr, **kw)} COLLATE "und-x-icu")'
+
+
+class _Flagged(FunctionElement):
+    """A function element with constant attributes (``flags``) that are part of its SQL."""
+
+    inherit_cache = True
+    flags: Tuple = ()
+
+    def _gen_cache_key(self, anon_map, bindparams):
+        return (type(self), self.flags) + tuple(c._gen_cache_key(anon_map, bindparams) for c in self.clauses)
+
+
+class _StringMatch(_Flagged):
+    """contains/startswith/endswith: ``x LIKE pattern ESCAPE '!'`` (``%``, ``_`` and ``!`` of
+    the argument escaped); on SQLite, whose LIKE ignores ASCII case, also an exact
+    case-sensitive check. Clauses: ``(x, argument, pattern)``."""
+
+    type = sa.Boolean()
+    name = "odata_string_match"
+
+    def __init__(self, kind: str, expr, arg, pattern):
+        self.flags = (kind,)
+        super().__init__(expr, arg, pattern)
+
+
+def _like_sql(x, pattern):
+    return f"{x} LIKE {pattern} ESCAPE '{LIKE_ESCAPE}'"
+
+
+@compiles(_StringMatch)
+def _string_match_default(element, compiler, **kw):
+    x, _arg, pattern = (compiler.process(c, **kw) for c in element.clauses)
+    return _like_sql(x, pattern)
+
+
+@compiles(_StringMatch, "sqlite")
+def _string_match_sqlite(element, compiler, **kw):
+    x, y, pattern = (compiler.process(c, **kw) for c in element.clauses)
+    kind = element.flags[0]
+    if kind == "contains":
+        exact = f"instr({x}, {y}) > 0"
+    elif kind == "startswith":
+        exact = f"substr({x}, 1, length({y})) = {y}"
+    else:
+        exact = f"substr({x}, length({x}) - length({y}) + 1) = {y}"
+    return f"({_like_sql(x, pattern)} AND {exact})"
+
+
+class _Intersects(_Flagged):
+    """Exact intersection of a stored footprint with a WKT area (SRID 4326).
+
+    Clauses ``(wkt column, geometry column, area)``; a missing column is ``NULL`` and flagged."""
+
+    type = sa.Boolean()
+    name = "odata_intersects"
+
+    def __init__(self, wkt_column, geometry_column, area):
+        self.flags = (wkt_column is not None, geometry_column is not None)
+        super().__init__(wkt_column if wkt_column is not None else sa.null(),
+                         geometry_column if geometry_column is not None else sa.null(), area)
+
+
+@compiles(_Intersects, "sqlite")
+def _intersects_sqlite(element, compiler, **kw):
+    wkt, _geom, area = element.clauses
+    if not element.flags[0]:
+        raise ODataNotSupportedError("OData.CSC.Intersects needs the footprint's WKT column on SQLite")
+    return f"(proseo_odata_intersects({compiler.process(wkt, **kw)}, {compiler.process(area, **kw)}) = 1)"
+
+
+@compiles(_Intersects)
+def _intersects_default(element, compiler, **kw):
+    wkt, geom, area = element.clauses
+    area_sql = f"ST_GeomFromText({compiler.process(area, **kw)}, 4326)"
+    if element.flags[1]:
+        return f"ST_Intersects({compiler.process(geom, **kw)}, {area_sql})"
+    return f"ST_Intersects(ST_GeomFromText({compiler.process(wkt, **kw)}, 4326), {area_sql})"
+
+
+class _Duration(TypeDecorator):
+    """A duration parameter: ``interval`` on PostgreSQL, seconds (float) on SQLite."""
+
+    impl = sa.Interval
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Float())
+        return dialect.type_descriptor(sa.Interval())
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and dialect.name == "sqlite":
+            return value.total_seconds()
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and dialect.name == "sqlite":
+            return _dt.timedelta(seconds=value)
+        return value
+
+
+class _DateTimeArith(_Flagged):
+    """``datetime add/sub duration`` and ``datetime sub datetime`` (op ``diff``)."""
+
+    name = "odata_datetime_arith"
+
+    def __init__(self, op: str, left, right, type_):
+        self.flags = (op,)
+        self.type = type_
+        super().__init__(left, right)
+
+
+@compiles(_DateTimeArith, "sqlite")
+def _dt_arith_sqlite(element, compiler, **kw):
+    left, right = (compiler.process(c, **kw) for c in element.clauses)
+    op = element.flags[0]
+    if op == "diff":
+        return f"proseo_odata_dt_diff({left}, {right})"
+    sign = "-" if op == "sub" else ""
+    return f"proseo_odata_dt_add({left}, {sign}({right}))"
+
+
+@compiles(_DateTimeArith)
+def _dt_arith_default(element, compiler, **kw):
+    left, right = (compiler.process(c, **kw) for c in element.clauses)
+    op = "+" if element.flags[0] == "add" else "-"
+    return f"({left} {op} {right})"
+
+
+# --------------------------------------------------------------------------------------------
+# SQLite functions
+
+
+def _sqlite_intersects(stored, area):
+    from .geo import to_geometry
+
+    try:
+        geometry = to_geometry(stored)
+        if geometry is None:
+            return 0
+        return 1 if geometry.intersects(to_geometry(area)) else 0
+    except Exception:  # noqa: BLE001 - a broken stored footprint never matches
+        return 0
+
+
+def _parse_stored(text):
+    if text is None:
+        return None, None
+    value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is not None:
+        value = value.astimezone(_UTC).replace(tzinfo=None)
+    return value, text[10:11] if len(text) > 10 else "T"
+
+
+def _sqlite_dt_add(text, seconds):
+    if text is None or seconds is None:
+        return None
+    try:
+        value, separator = _parse_stored(text)
+        result = value + _dt.timedelta(seconds=seconds)
+    except (ValueError, OverflowError):
+        return None
+    return result.strftime(f"%Y-%m-%d{separator}%H:%M:%S.%f")
+
+
+def _sqlite_dt_diff(a, b):
+    if a is None or b is None:
+        return None
+    try:
+        return (_parse_stored(a)[0] - _parse_stored(b)[0]).total_seconds()
+    except ValueError:
+        return None
+
+
+def _none_or(fn):
+    return lambda value: None if value is None else fn(value)
+
+
+def register_sqlite_functions(dbapi_connection) -> None:
+    """Register the SQL functions the compiler uses on SQLite on one DB-API connection."""
+    create = dbapi_connection.create_function
+    create("proseo_odata_intersects", 2, _sqlite_intersects, deterministic=True)
+    create("proseo_odata_lower", 1, _none_or(str.lower), deterministic=True)
+    create("proseo_odata_upper", 1, _none_or(str.upper), deterministic=True)
+    create("proseo_odata_dt_add", 2, _sqlite_dt_add, deterministic=True)
+    create("proseo_odata_dt_diff", 2, _sqlite_dt_diff, deterministic=True)
+
+
+def install_sqlite_functions(engine: sa.Engine) -> sa.Engine:
+    """Register :func:`register_sqlite_functions` on every new connection of a SQLite
+    ``engine`` (call before the first query); a no-op for other databases. Returns ``engine``."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", lambda dbapi_connection, _record: register_sqlite_functions(dbapi_connection))
+    return engine
+
+
+# --------------------------------------------------------------------------------------------
+# the compiler
+
+
+@dataclass(frozen=True)
+class _Val:
+    """A compiled value: the expression and the condition under which it is not null
+    (``None``: never null)."""
+
+    expr: Any
+    notnull: Optional[ColumnElement] = None
+    literal: bool = False  # expr is a raw Python value (bound when it meets an expression)
+    is_null: bool = False
+
+
+def _and(*conditions):
+    parts = [c for c in conditions if c is not None]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else sa.and_(*parts)
+
+
+def _escape_like(text: str) -> str:
+    return (text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%")
+            .replace("_", LIKE_ESCAPE + "_"))
+
+
+_SQL_OPS = {"eq": "__eq__", "ne": "__ne__", "gt": "__gt__", "ge": "__ge__", "lt": "__lt__", "le": "__le__"}
+
+
+class SqlCompiler:
+    """Compiles bound trees against one mapping. ``now`` is the value of ``now()``."""
+
+    def __init__(self, mapping, now: Optional[_dt.datetime] = None):
+        self.mapping = mapping
+        self.now = now or _dt.datetime.now(_UTC)
+        self.scopes: Dict[str, Tuple[CollectionInstance, Optional[str]]] = {}
+
+    # -- predicates -------------------------------------------------------------------------
+
+    def predicate(self, node: Bound) -> ColumnElement:
+        if isinstance(node, BLiteral):
+            return sa.true() if node.value else sa.false()
+        method = getattr(self, "_p_" + type(node).__name__, None)
+        if method is None:
+            raise ODataNotSupportedError(f"{type(node).__name__} is not a predicate")
+        return method(node)
+
+    def _p_BAnd(self, node):
+        return sa.and_(*(self.predicate(o) for o in node.operands))
+
+    def _p_BOr(self, node):
+        return sa.or_(*(self.predicate(o) for o in node.operands))
+
+    def _p_BNot(self, node):
+        return sa.not_(self.predicate(node.operand))
+
+    def _p_BCompare(self, node):
+        return self.compare(node.op, self.value(node.left), self.value(node.right))
+
+    def compare(self, op: str, left: _Val, right: _Val) -> ColumnElement:
+        """OData comparison with two-valued null semantics."""
+        if left.literal and right.literal:
+            from .predicate import _compare
+
+            return sa.true() if _compare(op, None if left.is_null else left.expr,
+                                         None if right.is_null else right.expr) else sa.false()
+        if left.literal and not right.literal:
+            from .binding import _FLIP
+
+            left, right, op = right, left, _FLIP[op]
+        if right.is_null or left.is_null:
+            other = left if right.is_null else right
+            if op == "eq":
+                return sa.not_(other.notnull) if other.notnull is not None else sa.false()
+            if op == "ne":
+                return other.notnull if other.notnull is not None else sa.true()
+            return sa.false()
+        lexpr = left.expr if not left.literal else sa.literal(left.expr)
+        core = getattr(lexpr, _SQL_OPS[op])(right.expr)
+        ln, rn = left.notnull, right.notnull
+        if op == "ne":
+            if ln is None and rn is None:
+                return core
+            if rn is None:
+                return sa.or_(sa.not_(ln), core)
+            if ln is None:
+                return sa.or_(sa.not_(rn), core)
+            return sa.or_(sa.and_(ln, rn, core), sa.and_(ln, sa.not_(rn)), sa.and_(sa.not_(ln), rn))
+        if op == "eq" and ln is not None and rn is not None:
+            return sa.or_(sa.and_(ln, rn, core), sa.and_(sa.not_(ln), sa.not_(rn)))
+        return _and(ln, rn, core)
+
+    def _p_BIn(self, node):
+        operand = self.value(node.operand)
+        values = [item.value for item in node.items if isinstance(item, BLiteral)]
+        has_null = any(isinstance(item, BNull) for item in node.items)
+        parts = []
+        if values:
+            expr = operand.expr if not operand.literal else sa.literal(operand.expr)
+            parts.append(_and(operand.notnull, expr.in_(values)))
+        if has_null and operand.notnull is not None:
+            parts.append(sa.not_(operand.notnull))
+        if not parts:
+            return sa.false()
+        return parts[0] if len(parts) == 1 else sa.or_(*parts)
+
+    def _p_BCall(self, node):
+        args = [self.value(a) for a in node.args]
+        notnull = _and(*(a.notnull for a in args))
+        x, y = args[0], args[1]
+        if any(a.is_null for a in args):
+            return sa.false()
+        xe = x.expr if not x.literal else sa.literal(x.expr, sa.String())
+        if node.name == "matchespattern":
+            return _and(notnull, xe.regexp_match(y.expr))
+        if y.literal:
+            arg = sa.literal(y.expr, sa.String())
+            text = _escape_like(y.expr)
+            pattern_text = {"contains": f"%{text}%", "startswith": f"{text}%", "endswith": f"%{text}"}[node.name]
+            pattern = sa.literal(pattern_text, sa.String())
+        else:
+            arg = y.expr
+            escaped = sa.func.replace(sa.func.replace(sa.func.replace(
+                arg, LIKE_ESCAPE, LIKE_ESCAPE * 2), "%", LIKE_ESCAPE + "%"), "_", LIKE_ESCAPE + "_")
+            if node.name == "contains":
+                pattern = sa.literal("%").concat(escaped).concat("%")
+            elif node.name == "startswith":
+                pattern = escaped.concat("%")
+            else:
+                pattern = sa.literal("%").concat(escaped)
+        return _and(notnull, _StringMatch(node.name, xe, arg, pattern))
+
+    def _p_BIntersects(self, node):
+        columns = self.mapping.footprint(node.location.path)
+        area = sa.literal(node.wkt, sa.String())
+        notnull = (columns.geometry if columns.geometry is not None else columns.wkt).is_not(None)
+        return sa.and_(notnull, _Intersects(columns.wkt, columns.geometry, area))
+
+    def _p_BLambda(self, node):
+        shortcut = getattr(self.mapping, "shortcut", None)
+        if shortcut is not None:
+            replacement = shortcut(node, self)
+            if replacement is not None:
+                return replacement
+        instance = self.mapping.collection(node.collection, node.cast)
+        if getattr(instance, "single", False) or isinstance(instance, _ComplexInstance):
+            if node.predicate is None:
+                return sa.true()
+            self.scopes[node.variable] = (instance, node.cast)
+            try:
+                return self.predicate(node.predicate)
+            finally:
+                del self.scopes[node.variable]
+        conditions = list(instance.conditions)
+        if node.predicate is None:
+            return sa.exists().where(*conditions)
+        self.scopes[node.variable] = (instance, node.cast)
+        try:
+            predicate = self.predicate(node.predicate)
+        finally:
+            del self.scopes[node.variable]
+        if node.kind == "any":
+            return sa.exists().where(*conditions, predicate)
+        return sa.not_(sa.exists().where(*conditions, sa.not_(predicate)))
+
+    def _p_BProperty(self, node):  # a Boolean value used as a predicate
+        return self.compare("eq", self.value(node), _Val(True, literal=True))
+
+    # -- values -----------------------------------------------------------------------------
+
+    def value(self, node: Bound) -> _Val:
+        method = getattr(self, "_v_" + type(node).__name__, None)
+        if method is None:
+            if node.is_predicate:
+                return _Val(self.predicate(node))
+            raise ODataNotSupportedError(f"{type(node).__name__} cannot be used as a value")
+        return method(node)
+
+    def _v_BLiteral(self, node):
+        if node.type is edm.DURATION:
+            return _Val(sa.bindparam(None, node.value, type_=_Duration()))
+        return _Val(node.value, literal=True)
+
+    def _v_BNull(self, node):
+        return _Val(None, literal=True, is_null=True)
+
+    def _v_BProperty(self, node):
+        if node.variable is not None:
+            instance, lambda_cast = self.scopes[node.variable]
+            expr, guard = instance.member(node.path, node.cast or lambda_cast)
+        else:
+            expr, guard = self.mapping.column(node.path), None
+        notnull = _and(guard, expr.is_not(None) if node.nullable else None)
+        return _Val(expr, notnull)
+
+    def _v_BArith(self, node):
+        left, right = self.value(node.left), self.value(node.right)
+        if left.is_null or right.is_null:
+            return _Val(None, literal=True, is_null=True)
+        le = left.expr if not left.literal else sa.literal(
+            left.expr, type_=None if right.literal else getattr(right.expr, "type", None))
+        re_ = right.expr if not right.literal else sa.literal(
+            right.expr, type_=None if left.literal else getattr(left.expr, "type", None))
+        if node.right.type is edm.DURATION and right.literal:
+            re_ = sa.bindparam(None, right.expr, type_=_Duration())
+        notnull = _and(left.notnull, right.notnull)
+        op = node.op
+        if node.type.kind in ("datetime", "duration") and node.left.type.kind == "datetime":
+            if node.right.type.kind == "datetime":
+                return _Val(_DateTimeArith("diff", le, re_, _Duration()), notnull)
+            return _Val(_DateTimeArith(op, le, re_, le.type), notnull)
+        if node.type.kind == "duration":
+            raise ODataNotSupportedError("arithmetic on durations alone is not supported")
+        if op in ("add", "sub", "mul"):
+            symbol = {"add": "+", "sub": "-", "mul": "*"}[op]
+            result_type = sa.BigInteger() if node.type.kind == "integer" else sa.Float()
+            return _Val(le.op(symbol, return_type=result_type)(re_), notnull)
+        divisor = sa.func.nullif(re_, 0)
+        notnull = _and(notnull, re_ != 0)
+        if op == "mod":
+            return _Val(le.op("%", return_type=sa.BigInteger())(divisor), notnull)
+        if node.type.kind == "integer":
+            return _Val(le.op("/", return_type=sa.BigInteger())(divisor), notnull)
+        return _Val(sa.cast(le, sa.Float()).op("/", return_type=sa.Float())(divisor), notnull)
+
+    def _v_BNegate(self, node):
+        inner = self.value(node.operand)
+        expr = inner.expr if not inner.literal else sa.literal(inner.expr)
+        return _Val(-expr, inner.notnull)
+
+    def _v_BCall(self, node):
+        name = node.name
+        if node.is_predicate:
+            return _Val(self._p_BCall(node))
+        if name == "now":
+            return _Val(self.now, literal=True)
+        args = [self.value(a) for a in node.args]
+        if any(a.is_null for a in args):
+            return _Val(None, literal=True, is_null=True)
+        exprs = [a.expr if not a.literal else sa.literal(a.expr) for a in args]
+        notnull = _and(*(a.notnull for a in args))
+        x = exprs[0]
+        if name == "length":
+            return _Val(sa.func.length(x, type_=sa.Integer()), notnull)
+        if name == "indexof":
+            return _Val(_IndexOf(x, exprs[1]), notnull)
+        if name == "substring":
+            start = args[1]
+            start_expr = start.expr + 1 if start.literal else exprs[1] + 1
+            if start.literal and start.expr < 0:
+                start_expr = 1
+            elif not start.literal:
+                start_expr = sa.case((exprs[1] < 0, 1), else_=exprs[1] + 1)
+            if len(args) == 2:
+                return _Val(sa.func.substr(x, start_expr, type_=sa.String()), notnull)
+            length = exprs[2]
+            result = sa.func.substr(x, start_expr, length, type_=sa.String())
+            if args[2].literal:
+                if args[2].expr < 0:
+                    return _Val(None, literal=True, is_null=True)
+                return _Val(result, notnull)
+            return _Val(result, _and(notnull, length >= 0))
+        if name in ("tolower", "toupper"):
+            return _Val(_CaseMap(name == "toupper", x), notnull)
+        if name == "trim":
+            return _Val(_Trim(x, sa.literal(TRIM_CHARACTERS, sa.String())), notnull)
+        if name == "concat":
+            return _Val(x.concat(exprs[1]), notnull)
+        if name in ("year", "month", "day", "hour", "minute", "second"):
+            return _Val(_DatePart(name, node.args[0].type.kind, x), notnull)
+        if name == "date":
+            return _Val(_DateOf(x), notnull)
+        if name == "time":
+            return _Val(_TimeOf(x), notnull)
+        raise ODataNotSupportedError(f"function '{name}' is not supported in SQL")
+
+
+class _Trim(FunctionElement):
+    inherit_cache = True
+    type = sa.String()
+    name = "odata_trim"
+
+
+@compiles(_Trim, "sqlite")
+def _trim_sqlite(element, compiler, **kw):
+    x, chars = list(element.clauses)
+    return f"trim({compiler.process(x, **kw)}, {compiler.process(chars, **kw)})"
+
+
+@compiles(_Trim)
+def _trim_default(element, compiler, **kw):
+    x, chars = list(element.clauses)
+    return f"btrim({compiler.process(x, **kw)}, {compiler.process(chars, **kw)})"
+
+
+def compile_filter_sql(bound: Bound, mapping, *, now: Optional[_dt.datetime] = None) -> ColumnElement:
+    """A bound ``$filter`` as a SQLAlchemy boolean expression over ``mapping``'s tables."""
+    return SqlCompiler(mapping, now).predicate(bound)
+
+
+def compile_orderby_sql(items: Sequence[BOrderItem], mapping, *, now: Optional[_dt.datetime] = None) -> list:
+    """Bound ``$orderby`` items as ``ORDER BY`` clauses (nulls first ascending, last descending,
+    on both databases, as :func:`proseo_odata.odata.predicate.sort_key`)."""
+    compiler = SqlCompiler(mapping, now)
+    clauses = []
+    for item in items:
+        value = compiler.value(item.expr)
+        expr = value.expr if not value.literal else sa.literal(value.expr)
+        clauses.append(expr.desc().nulls_last() if item.descending else expr.asc().nulls_first())
+    return clauses

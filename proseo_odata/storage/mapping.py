@@ -1,0 +1,293 @@
+"""The PRIP and ODIP entity types mapped onto the SQLAlchemy backend's tables.
+
+The backend calls :func:`compile_filter` with a *bound* filter (see
+:func:`proseo_odata.odata.binding.bind_filter`) and gets a boolean SQLAlchemy expression over
+``tables.main_table(entity_set)``. :data:`DOMAIN_ACCESSOR` reads the domain dataclasses of
+:mod:`proseo_odata.model` for the Python predicate (subscription matching), so both compilers
+agree on what a property means.
+
+Optimisation: a lambda ``Attributes/...any(a: a/Name eq 'productType' and a/Value <op> <lit>)``
+is compiled to a test of the indexed ``products.product_type`` column (kept equal to the
+``productType`` attribute by the domain model), guarded so the result is identical to the
+``EXISTS`` form; ``tests/odata/test_equivalence.py`` checks that.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Optional
+
+import sqlalchemy as sa
+
+from proseo_odata.odata import edm
+from proseo_odata.odata.binding import BAnd, BCall, BCompare, BIn, BLambda, BLiteral, BProperty, Bound
+from proseo_odata.odata.errors import ODataNotSupportedError
+from proseo_odata.odata.predicate import DefaultAccessor
+from proseo_odata.odata.sql import (ChildTable, ComplexColumns, EntityMapping, FootprintColumns,
+                                    SqlCompiler, compile_orderby_sql)
+
+__all__ = ["ENTITY_TYPES", "compile_filter", "compile_orderby", "entity_mapping", "DOMAIN_ACCESSOR",
+           "DomainAccessor"]
+
+#: Entity set -> entity type.
+ENTITY_TYPES = {
+    "Products": edm.PRODUCT,
+    "Subscriptions": edm.SUBSCRIPTION,
+    "Workflows": edm.WORKFLOW,
+    "ProductionOrders": edm.PRODUCTION_ORDER,
+}
+
+_ATTRIBUTE_COLUMNS = {
+    "String": "string_value",
+    "Integer": "int_value",
+    "Double": "double_value",
+    "Boolean": "bool_value",
+    "DateTimeOffset": "datetime_value",
+}
+
+
+def _product_mapping(tables) -> EntityMapping:
+    p = tables.products
+    if tables.dialect == "postgresql" and not tables.postgis:
+        footprint = None
+    else:
+        footprint = FootprintColumns(wkt=p.c.footprint,
+                                     geometry=p.c.footprint_geom if tables.postgis else None)
+    attributes = ChildTable(
+        tables.product_attributes,
+        ("product_id", p.c.id),
+        {"Name": "name", "ValueType": "value_type"},
+        type_column="value_type",
+        types={f"{edm.NAMESPACE}.{short}Attribute": (short, {"Value": column})
+               for short, column in _ATTRIBUTE_COLUMNS.items()},
+    )
+    checksums = ChildTable(
+        tables.product_checksums,
+        ("product_id", p.c.id),
+        {"Algorithm": "algorithm", "Value": "value", "ChecksumDate": "checksum_date"},
+    )
+    return EntityMapping(
+        {
+            "Id": p.c.id,
+            "Name": p.c.name,
+            "ContentType": p.c.content_type,
+            "ContentLength": p.c.content_length,
+            "OriginDate": p.c.origin_date,
+            "PublicationDate": p.c.publication_date,
+            "ModificationDate": p.c.modification_date,
+            "EvictionDate": p.c.eviction_date,
+            "Online": p.c.online,
+            "ContentDate/Start": p.c.content_start,
+            "ContentDate/End": p.c.content_end,
+            "ProductionType": p.c.production_type,
+        },
+        collections={"Attributes": attributes, "Checksum": checksums},
+        footprints={"Footprint": footprint, "GeoFootprint": footprint} if footprint else {},
+        shortcut=lambda node, compiler: _product_type_shortcut(node, compiler, tables),
+    )
+
+
+def _subscription_mapping(tables) -> EntityMapping:
+    s = tables.subscriptions
+    return EntityMapping({
+        "Id": s.c.id,
+        "Status": s.c.status,
+        "FilterParam": s.c.filter_param,
+        "StageOrder": s.c.stage_order,
+        "Priority": s.c.priority,
+        "SubmissionDate": s.c.submission_date,
+        "LastNotificationDate": s.c.last_notification_date,
+        "NotificationEndpoint": s.c.notification_endpoint,
+        "NotificationEpUsername": s.c.notification_username,
+    })
+
+
+def _workflow_mapping(tables) -> EntityMapping:
+    w = tables.workflows
+    return EntityMapping({
+        "Id": w.c.id,
+        "Name": w.c.name,
+        "Description": w.c.description,
+        "InputProductType": w.c.input_product_type,
+        "OutputProductType": w.c.output_product_type,
+        "WorkflowVersion": w.c.workflow_version,
+    })
+
+
+def _order_mapping(tables) -> EntityMapping:
+    o = tables.orders
+    reference = {
+        "Reference": o.c.input_reference,
+        "ContentDate/Start": o.c.input_content_start,
+        "ContentDate/End": o.c.input_content_end,
+    }
+    return EntityMapping(
+        {
+            "Id": o.c.id,
+            "Status": o.c.status,
+            "StatusMessage": o.c.status_message,
+            "OrderOutputSize": o.c.order_output_size,
+            "SubmissionDate": o.c.submission_date,
+            "EstimatedDate": o.c.estimated_date,
+            "CompletedDate": o.c.completed_date,
+            "EvictionDate": o.c.eviction_date,
+            "Priority": o.c.priority,
+            "WorkflowId": o.c.workflow_id,
+            "WorkflowName": o.c.workflow_name,
+            "NotificationEndpoint": o.c.notification_endpoint,
+            "NotificationEpUsername": o.c.notification_username,
+            **{f"InputProductReference/{k}": v for k, v in reference.items()},
+        },
+        collections={
+            "InputProductReference": ComplexColumns(reference),
+            "WorkflowOptions": ChildTable(tables.order_options, ("order_id", o.c.id),
+                                          {"Name": "name", "Value": "value"}),
+        },
+    )
+
+
+_BUILDERS = {
+    "Products": _product_mapping,
+    "Subscriptions": _subscription_mapping,
+    "Workflows": _workflow_mapping,
+    "ProductionOrders": _order_mapping,
+}
+
+_mapping_cache: dict = {}
+
+
+def entity_mapping(entity_set: str, tables) -> EntityMapping:
+    """The :class:`~proseo_odata.odata.sql.EntityMapping` of ``entity_set`` over ``tables``
+    (a :class:`proseo_odata.storage.schema.SchemaTables`)."""
+    key = (entity_set, tables.dialect, tables.postgis, id(tables.products))
+    mapping = _mapping_cache.get(key)
+    if mapping is None:
+        mapping = _mapping_cache[key] = _BUILDERS[entity_set](tables)
+    return mapping
+
+
+def compile_filter(entity_set: str, bound_filter: Bound, tables, *, now: Optional[_dt.datetime] = None):
+    """The bound filter of ``entity_set`` as a boolean expression over
+    ``tables.main_table(entity_set)`` (correlated subqueries for lambdas)."""
+    return SqlCompiler(entity_mapping(entity_set, tables), now).predicate(bound_filter)
+
+
+def compile_orderby(entity_set: str, bound_items, tables) -> list:
+    """Bound ``$orderby`` items of ``entity_set`` as ``ORDER BY`` clauses."""
+    return compile_orderby_sql(bound_items, entity_mapping(entity_set, tables))
+
+
+# --------------------------------------------------------------------------------------------
+# the productType shortcut
+
+_STRING_ATTRIBUTE = f"{edm.NAMESPACE}.StringAttribute"
+_SAFE_OPS = ("eq", "gt", "ge", "lt", "le")  # false for a null value, like an empty any()
+
+
+def _is_name_test(node, variable) -> bool:
+    return (isinstance(node, BCompare) and node.op == "eq" and isinstance(node.left, BProperty)
+            and node.left.variable == variable and node.left.path == ("Name",)
+            and isinstance(node.right, BLiteral) and node.right.value == "productType")
+
+
+def _is_value(node, variable, lambda_cast) -> bool:
+    return (isinstance(node, BProperty) and node.variable == variable and node.path == ("Value",)
+            and (node.cast or lambda_cast) == _STRING_ATTRIBUTE)
+
+
+def _value_test(node, variable, lambda_cast) -> bool:
+    if isinstance(node, BCompare):
+        return node.op in _SAFE_OPS and _is_value(node.left, variable, lambda_cast) and isinstance(node.right, BLiteral)
+    if isinstance(node, BIn):
+        return _is_value(node.operand, variable, lambda_cast) and all(isinstance(i, BLiteral) for i in node.items)
+    if isinstance(node, BCall):
+        return (node.name in ("startswith", "contains", "endswith") and _is_value(node.args[0], variable, lambda_cast)
+                and isinstance(node.args[1], BLiteral))
+    return False
+
+
+def _product_type_shortcut(node: BLambda, compiler: SqlCompiler, tables):
+    if node.kind != "any" or node.collection != ("Attributes",) or node.single:
+        return None
+    if node.cast not in (None, _STRING_ATTRIBUTE) or not isinstance(node.predicate, BAnd):
+        return None
+    operands = node.predicate.operands
+    if len(operands) != 2:
+        return None
+    variable = node.variable
+    for name_test, value_test in (operands, operands[::-1]):
+        if _is_name_test(name_test, variable) and _value_test(value_test, variable, node.cast):
+            break
+    else:
+        return None
+    p, a = tables.products, tables.product_attributes
+    # The value test, compiled with the variable's Value bound to products.product_type.
+    compiler.scopes[variable] = (_ProductTypeColumn(p.c.product_type), None)
+    try:
+        condition = compiler.predicate(value_test)
+    finally:
+        del compiler.scopes[variable]
+    # product_type mirrors the productType attribute; only a String attribute matches the lambda.
+    other_type = sa.exists().where(a.c.product_id == p.c.id, a.c.name == "productType",
+                                   a.c.value_type != "String")
+    return sa.and_(condition, sa.not_(other_type))
+
+
+class _ProductTypeColumn:
+    conditions = ()
+
+    def __init__(self, column):
+        self.column = column
+
+    def member(self, path, cast):
+        if path != ("Value",):
+            raise ODataNotSupportedError("productType shortcut: unexpected member")
+        return self.column, None
+
+
+# --------------------------------------------------------------------------------------------
+# Python predicate accessor for the domain dataclasses
+
+
+class DomainAccessor(DefaultAccessor):
+    """Reads :mod:`proseo_odata.model` objects by EDM name (see the accessor protocol in
+    :mod:`proseo_odata.odata.predicate`); dicts as :class:`DefaultAccessor` does."""
+
+    def get(self, obj: Any, name: str):
+        if obj is None:
+            return None
+        if isinstance(obj, dict):
+            return obj.get(name)
+        kind = type(obj).__name__
+        special = _SPECIAL.get((kind, name))
+        if special is not None:
+            return special(obj)
+        return super().get(obj, name)
+
+    def type_name(self, obj):
+        if isinstance(obj, dict):
+            return super().type_name(obj)
+        value_type = getattr(obj, "type", None)
+        if value_type is None:
+            return None
+        return f"{edm.NAMESPACE}.{getattr(value_type, 'value', value_type)}Attribute"
+
+
+_SPECIAL = {
+    ("Product", "Checksum"): lambda p: p.checksums,
+    ("Product", "ContentDate"): lambda p: {"Start": p.content_start, "End": p.content_end},
+    ("Product", "Footprint"): lambda p: p.footprint,
+    ("Product", "GeoFootprint"): lambda p: p.footprint,
+    ("Checksum", "ChecksumDate"): lambda c: c.date,
+    ("Attribute", "ValueType"): lambda a: getattr(a.type, "value", a.type),
+    ("Subscription", "NotificationEpUsername"): lambda s: s.notification_username,
+    ("ProductionOrder", "InputProductReference"): lambda o: {
+        "Reference": o.input_reference,
+        "ContentDate": {"Start": o.input_content_start, "End": o.input_content_end},
+    },
+    ("ProductionOrder", "WorkflowOptions"): lambda o: [
+        {"Name": k, "Value": v} for k, v in sorted(o.workflow_options.items())],
+    ("ProductionOrder", "NotificationEpUsername"): lambda o: o.notification_username,
+}
+
+#: The accessor for the domain dataclasses (subscription matching uses it).
+DOMAIN_ACCESSOR = DomainAccessor()
