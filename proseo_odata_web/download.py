@@ -173,11 +173,11 @@ def _local_body(request, file, start: int, length: int, size: int):
 
 
 def _open_file(archive, key: str):
-    """A binary file object for a local archive, or None when the archive is not file based."""
-    opener = getattr(archive, "open_file", None)
-    if opener is None:
+    """The open local file when the archive keeps files on this machine, else None."""
+    path = archive.local_path(key) if hasattr(archive, "local_path") else None
+    if path is None:
         return None
-    return opener(key)
+    return open(path, "rb")
 
 
 def _stream_body(request, archive, key: str, start: int, length: int, size: int):

@@ -14,13 +14,13 @@ part go up as a multipart upload, so at most one part is held in memory. Reads a
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from . import ArchiveBase, ArchiveError, HashingReader, StoredFile
 
 PREFIX = "proseo.archive.s3."
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
@@ -54,10 +54,10 @@ class S3Settings:
 
         bucket = get("bucket")
         if not bucket:
-            raise ValueError(f"setting {PREFIX}bucket is required for the S3 archive")
+            raise ArchiveError(f"setting {PREFIX}bucket is required for the S3 archive")
         part_size = int(get("part_size", DEFAULT_PART_SIZE))
         if part_size < MIN_PART_SIZE:
-            raise ValueError(f"{PREFIX}part_size must be at least {MIN_PART_SIZE} bytes")
+            raise ArchiveError(f"{PREFIX}part_size must be at least {MIN_PART_SIZE} bytes")
         return cls(
             bucket=bucket,
             prefix=(get("prefix", "") or "").strip("/"),
@@ -71,8 +71,8 @@ class S3Settings:
         )
 
 
-class S3Archive:
-    """The archive contract on an S3 bucket (see :mod:`proseo_odata.archive`)."""
+class S3Archive(ArchiveBase):
+    """The archive contract (:class:`~proseo_odata.archive.ArchiveBase`) on an S3 bucket."""
 
     def __init__(self, config: S3Settings, client=None):
         self.config = config
@@ -98,43 +98,33 @@ class S3Archive:
         return f"{self.config.prefix}/{key}" if self.config.prefix else key
 
     # -- writing ---------------------------------------------------------------------------
-    def put_stream(self, key: str, stream, content_type: str | None = None):
-        """Upload ``stream`` (a binary file object) to ``key``; return (size, md5, sha256) hex."""
-        md5, sha256 = hashlib.md5(), hashlib.sha256()
+    def put_stream(self, key: str, stream, content_type: str | None = None) -> StoredFile:
         extra = {"ContentType": content_type} if content_type else {}
         object_key = self.object_key(key)
         part_size = self.config.part_size
-        first = _read_exactly(stream, part_size)
-        md5.update(first)
-        sha256.update(first)
+        reader = HashingReader(stream)
+        first = _read_exactly(reader, part_size)
         if len(first) < part_size:  # fits in one request
             self.client.put_object(Bucket=self.bucket, Key=object_key, Body=first, **extra)
-            return len(first), md5.hexdigest(), sha256.hexdigest()
-        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=object_key, **extra)
-        upload_id = upload["UploadId"]
-        parts, size, number, chunk = [], 0, 1, first
+            return reader.result()
+        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=object_key, **extra)["UploadId"]
+        parts, number, chunk = [], 1, first
         try:
             while chunk:
                 answer = self.client.upload_part(
                     Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number, Body=chunk
                 )
                 parts.append({"ETag": answer["ETag"], "PartNumber": number})
-                size += len(chunk)
                 number += 1
-                chunk = _read_exactly(stream, part_size)
-                md5.update(chunk)
-                sha256.update(chunk)
+                chunk = _read_exactly(reader, part_size)
+            # Only a completed multipart upload becomes visible: a failure leaves no object.
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=object_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key, UploadId=upload_id)
             raise
-        return size, md5.hexdigest(), sha256.hexdigest()
-
-    def put_file(self, key: str, path, content_type: str | None = None):
-        with open(path, "rb") as stream:
-            return self.put_stream(key, stream, content_type)
+        return reader.result()
 
     # -- reading ---------------------------------------------------------------------------
     def iter_range(self, key: str, start: int = 0, length: int | None = None, chunk_size: int = CHUNK_SIZE):
@@ -155,6 +145,15 @@ class S3Archive:
             yield from body.iter_chunks(chunk_size)
         finally:
             body.close()
+
+    def open(self, key: str):
+        """The object's body as a readable stream (botocore ``StreamingBody``); close it."""
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise FileNotFoundError(key) from exc
+            raise
 
     def exists(self, key: str) -> bool:
         try:

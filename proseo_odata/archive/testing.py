@@ -57,7 +57,7 @@ def archive_for_backend(backend: str, folder, s3_endpoint: str | None = None, **
     if backend == "local":
         from .local import load_from_config
 
-        return load_from_config({"proseo.archive.backend": "local", "proseo.archive.local.root": str(folder)})
+        return load_from_config({"proseo.archive.backend": "local", "proseo.archive.path": str(folder)})
     raise ValueError(f"unknown archive backend {backend!r}")
 
 
@@ -83,3 +83,113 @@ def store_product_file(archive, data, *, name: str, mission: str = "TEST", publi
     product.checksums = [Checksum("MD5", md5, product.publication_date),
                          Checksum("SHA256", sha256, product.publication_date)]
     return product
+
+
+class ArchiveContract:
+    """The archive contract suite (:class:`proseo_odata.archive.ArchiveBase`), backend-neutral.
+
+    Subclass it in a test module as ``class TestMyArchive(ArchiveContract)`` and provide an
+    ``archive`` pytest fixture returning a fresh, empty archive of your backend.
+    """
+
+    @staticmethod
+    def _data(size: int) -> bytes:
+        import os
+
+        return os.urandom(size)
+
+    def test_put_stream_returns_size_and_digests_of_one_pass(self, archive):
+        import hashlib
+        import io
+
+        from . import StoredFile
+
+        data = self._data(3 * 1024 * 1024 + 7)
+        stored = archive.put_stream("M/1/a.bin", io.BytesIO(data), content_type="application/octet-stream")
+        assert isinstance(stored, StoredFile)
+        assert stored == (len(data), hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
+        assert archive.exists("M/1/a.bin") and archive.size("M/1/a.bin") == len(data)
+        assert b"".join(archive.iter_range("M/1/a.bin")) == data
+
+    def test_put_file_and_replace(self, archive, tmp_path):
+        path = tmp_path / "source.bin"
+        path.write_bytes(b"first version")
+        assert archive.put_file("M/2/b.bin", path).size == 13
+        path.write_bytes(b"second")
+        assert archive.put_file("M/2/b.bin", path).size == 6
+        assert b"".join(archive.iter_range("M/2/b.bin")) == b"second"
+
+    def test_ranged_reads(self, archive):
+        import io
+
+        data = self._data(100_000)
+        archive.put_stream("M/3/c.bin", io.BytesIO(data))
+        cases = [(0, None), (0, 1024), (99_999, 1), (50_000, None), (12_345, 54_321), (99_000, 5_000)]
+        for start, length in cases:
+            end = None if length is None else start + length
+            assert b"".join(archive.iter_range("M/3/c.bin", start, length)) == data[start:end], (start, length)
+        assert b"".join(archive.iter_range("M/3/c.bin", 10, 0)) == b""
+        chunks = list(archive.iter_range("M/3/c.bin", 0, None, chunk_size=8192))
+        assert len(chunks) >= 13 and max(len(c) for c in chunks) <= 8192
+
+    def test_open_reads_the_whole_file(self, archive):
+        import io
+
+        data = self._data(70_000)
+        archive.put_stream("M/4/d.bin", io.BytesIO(data))
+        stream = archive.open("M/4/d.bin")
+        try:
+            assert stream.read() == data
+        finally:
+            stream.close()
+
+    def test_empty_file(self, archive):
+        import io
+
+        stored = archive.put_stream("M/5/empty.bin", io.BytesIO(b""))
+        assert stored.size == 0 and stored.md5 == "d41d8cd98f00b204e9800998ecf8427e"
+        assert archive.exists("M/5/empty.bin") and archive.size("M/5/empty.bin") == 0
+        assert b"".join(archive.iter_range("M/5/empty.bin")) == b""
+
+    def test_missing_keys(self, archive):
+        import pytest
+
+        assert archive.exists("M/none.bin") is False
+        with pytest.raises(FileNotFoundError):
+            archive.size("M/none.bin")
+        with pytest.raises(FileNotFoundError):
+            b"".join(archive.iter_range("M/none.bin"))
+        assert archive.delete("M/none.bin") is False
+
+    def test_delete(self, archive):
+        import io
+
+        archive.put_stream("M/6/e.bin", io.BytesIO(b"x"))
+        assert archive.delete("M/6/e.bin") is True
+        assert not archive.exists("M/6/e.bin")
+        assert archive.delete("M/6/e.bin") is False
+
+    def test_failed_put_leaves_no_file(self, archive):
+        import pytest
+
+        class Broken:
+            def __init__(self):
+                self.sent = 0
+
+            def read(self, size=-1):
+                if self.sent > 64 * 1024:
+                    raise OSError("source lost")
+                self.sent += 32 * 1024
+                return b"y" * (32 * 1024)
+
+        with pytest.raises(OSError, match="source lost"):
+            archive.put_stream("M/7/broken.bin", Broken())
+        assert not archive.exists("M/7/broken.bin")
+
+    def test_fetch_to_copies_locally(self, archive, tmp_path):
+        import io
+
+        data = self._data(200_000)
+        archive.put_stream("M/8/f.bin", io.BytesIO(data))
+        assert archive.fetch_to("M/8/f.bin", tmp_path / "copy.bin") == len(data)
+        assert (tmp_path / "copy.bin").read_bytes() == data

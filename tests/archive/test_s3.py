@@ -6,6 +6,7 @@ import os
 import pytest
 import requests
 
+from proseo_odata.archive import ArchiveError
 from proseo_odata.archive.s3 import MIN_PART_SIZE, S3Archive, S3Settings, load_from_config
 
 
@@ -27,12 +28,12 @@ class CountingStream(io.RawIOBase):
 
 
 def test_settings_require_a_bucket():
-    with pytest.raises(ValueError, match="bucket"):
+    with pytest.raises(ArchiveError, match="bucket"):
         S3Settings.from_settings({})
 
 
 def test_settings_reject_a_too_small_part_size():
-    with pytest.raises(ValueError, match="part_size"):
+    with pytest.raises(ArchiveError, match="part_size"):
         S3Settings.from_settings({"proseo.archive.s3.bucket": "b", "proseo.archive.s3.part_size": "1024"})
 
 
