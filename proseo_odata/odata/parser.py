@@ -597,8 +597,15 @@ def _describe_expected(names) -> list:
         names -= _LITERAL_TERMINALS | {"QUALIFIED_NAME", "ODATA_IDENTIFIER", "IMPLICIT_VARIABLE", "MINUS", "NOT",
                                        "PARAMETER_ALIAS", "LPAR", "LSQB", "LBRACE"}
         names.add("__EXPR__")
+    operators = {"AND", "OR", "COMPARISON_OP", "ADDITIVE_OP", "MULTIPLICATIVE_OP", "IN", "HAS", "ASC", "DESC"}
+    if {"AND", "COMPARISON_OP"} <= names:
+        # after a complete operand: one entry instead of nine operator kinds
+        names = (names - operators) | {"__OPERATOR__"}
     out = set()
     for n in names:
+        if n == "__OPERATOR__":
+            out.add("an operator")
+            continue
         if n == "__EXPR__":
             out.add("an expression")
         elif n in _DESCRIPTIONS:
