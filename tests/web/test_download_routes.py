@@ -1,0 +1,92 @@
+"""``GET/HEAD Products(<id>)/$value`` through the real PRIP application (auth, visibility, key
+forms, eviction), with a real local archive, on SQLite and PostgreSQL."""
+import hashlib
+import os
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from proseo_odata.archive import load_archive
+from proseo_odata.archive.testing import store_product_file
+from proseo_odata.eviction import evict_due_products
+from proseo_odata.model import VisibilityClass
+
+from prip_helpers import PRIP, basic, make_app
+
+
+@pytest.fixture
+def archive_settings(app_settings):
+    return {**app_settings, "proseo.archive.backend": "local"}
+
+
+@pytest.fixture
+def archive(archive_settings):
+    return load_archive(archive_settings)
+
+
+@pytest.fixture
+def files(storage, catalogue, archive):
+    """Three DEMO products with files: public, internal, and one due for eviction."""
+    made = {}
+    for label, fields in {
+        "public": {},
+        "internal": {"visibility": VisibilityClass.INTERNAL},
+        "due": {"eviction_date": datetime.now(timezone.utc) - timedelta(seconds=1)},
+    }.items():
+        data = os.urandom(10_000)
+        product = store_product_file(archive, data, name=f"S2B_{label.upper()}.zip", mission="DEMO", **fields)
+        storage.add_product(product)
+        made[label] = (product, data)
+    return made
+
+
+@pytest.fixture
+def web(archive_settings, files):
+    app = make_app(archive_settings)
+    yield app
+    app.app.registry.storage.close()
+
+
+def value_url(product, quoted=False):
+    key = f"'{product.id}'" if quoted else str(product.id)
+    return f"{PRIP}/Products({key})/$value"
+
+
+def test_get_and_head_through_the_service(web, files):
+    product, data = files["public"]
+    for quoted in (False, True):
+        answer = web.get(value_url(product, quoted), headers=basic("alice"))
+        assert answer.body == data and answer.headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+        assert answer.headers["Content-Disposition"] == 'attachment; filename="S2B_PUBLIC.zip"'
+    head = web.head(value_url(product), headers=basic("alice"))
+    assert head.body == b"" and head.headers["Content-Length"] == str(len(data))
+    ranged = web.get(value_url(product), headers={**basic("alice"), "Range": "bytes=0-1023"}, status=206)
+    assert ranged.body == data[:1024] and ranged.headers["Content-Range"] == f"bytes 0-1023/{len(data)}"
+    web.get(value_url(product), headers={**basic("alice"), "Range": "bytes=10000-"}, status=416)
+
+
+def test_authentication_role_and_visibility(web, files):
+    public, internal = files["public"][0], files["internal"][0]
+    web.get(value_url(public), status=401)
+    web.get(value_url(public), headers=basic("bob"), status=403)
+    web.get(value_url(public), headers=basic("olga"), status=404)  # another mission
+    web.get(value_url(internal), headers=basic("alice"), status=404)
+    assert web.get(value_url(internal), headers=basic("carol")).body == files["internal"][1]
+
+
+def test_evicted_product_answers_404_with_a_clear_message(web, files, storage, archive):
+    product, _data = files["due"]
+    message = web.get(value_url(product), headers=basic("alice"), status=404).json["error"]["message"]
+    assert "evicted" in message
+    evict_due_products(storage, archive)
+    assert not archive.exists(product.archive_key)
+    answer = web.get(value_url(product), headers=basic("alice"), status=404)
+    assert str(product.id) in answer.json["error"]["message"]
+    assert web.get(value_url(files["public"][0]), headers=basic("alice")).body == files["public"][1]
+
+
+def test_catalogue_without_archive_file_is_404(web, files, archive):
+    product, _data = files["public"]
+    archive.delete(product.archive_key)
+    answer = web.get(value_url(product), headers=basic("alice"), status=404)
+    assert "missing from the archive" in answer.json["error"]["message"]
