@@ -1,0 +1,287 @@
+"""The ``proseo-odata`` command line (click). Every command reads ``-c CONFIG.ini``.
+
+The settings are the ``[app:main]`` section, read with plaster/PasteDeploy's loader so that
+``%(here)s`` works exactly as under ``pserve``. See docs/cli.md.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from proseo_odata.model import Mission, Role, User, hash_password
+from proseo_odata.storage import ConflictError, NotFoundError, StorageError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+def read_settings(config_uri: str) -> dict:
+    """The ``[app:main]`` settings of an .ini file (``%(here)s`` expanded)."""
+    import plaster
+
+    path = Path(config_uri.split("#", 1)[0])
+    if not path.is_file():
+        raise click.UsageError(f"configuration file {config_uri!r} not found")
+    uri = str(path.resolve())
+    return dict(plaster.get_settings(uri, "app:main"))
+
+
+class Env:
+    """Lazily built storage and archive for one command run."""
+
+    def __init__(self, config_uri: str):
+        self.config_uri = config_uri
+        self.settings = read_settings(config_uri)
+        self._storage = None
+        self._archive = None
+
+    @property
+    def storage(self):
+        if self._storage is None:
+            from proseo_odata.storage import load_storage
+
+            try:
+                self._storage = load_storage(self.settings)
+            except StorageError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._storage
+
+    @property
+    def archive(self):
+        if self._archive is None:
+            from proseo_odata.archive import ArchiveError, load_archive
+
+            try:
+                self._archive = load_archive(self.settings)
+            except ArchiveError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._archive
+
+    def close(self):
+        if self._storage is not None:
+            self._storage.close()
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option("-c", "--config", "config_uri", required=True, envvar="PROSEO_CONFIG", metavar="CONFIG.ini",
+              help="The .ini file (its [app:main] section); or set PROSEO_CONFIG.")
+@click.pass_context
+def main(ctx: click.Context, config_uri: str) -> None:
+    """Administer a proseo-odata installation (PRIP and ODIP services)."""
+    env = Env(config_uri)
+    ctx.obj = env
+    ctx.call_on_close(env.close)
+
+
+@main.command()
+@pass_env
+def initdb(env: Env) -> None:
+    """Create the database schema or upgrade it to the newest version (idempotent)."""
+    storage = env.storage
+    storage.initialize_schema()
+    revision = getattr(storage, "schema_revision", lambda: None)()
+    archive = env.archive  # creates the local archive folder
+    click.echo(f"database ready (schema revision {revision or 'current'})")
+    root = getattr(archive, "root", None)
+    if root is not None:
+        click.echo(f"archive folder: {root}")
+
+
+# -- missions ---------------------------------------------------------------------------------
+
+
+@main.group()
+def mission() -> None:
+    """Missions."""
+
+
+@mission.command("add")
+@click.argument("code")
+@click.option("--name", default="", help="Human-readable mission name.")
+@pass_env
+def mission_add(env: Env, code: str, name: str) -> None:
+    """Add mission CODE (for example S2B)."""
+    try:
+        env.storage.add_mission(Mission(code, name))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ConflictError:
+        raise click.ClickException(f"mission {code} already exists") from None
+    click.echo(f"mission {code} added")
+
+
+@mission.command("list")
+@pass_env
+def mission_list(env: Env) -> None:
+    """List missions."""
+    for m in env.storage.list_missions():
+        click.echo(f"{m.code}\t{m.name}")
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+def _split_user(qualified: str) -> tuple[str, str]:
+    for separator in ("\\", "/"):
+        if separator in qualified:
+            mission_code, name = qualified.split(separator, 1)
+            if mission_code and name:
+                return mission_code, name
+    raise click.BadParameter(f"{qualified!r}: write MISSION\\NAME (for example DEMO\\alice)", param_hint="USER")
+
+
+@main.group()
+def user() -> None:
+    """Users (log in as MISSION\\name)."""
+
+
+@user.command("add")
+@click.argument("qualified_name", metavar="MISSION\\NAME")
+@click.option("--role", "roles", multiple=True, type=click.Choice([r.value for r in Role]),
+              help="A role; repeat for several.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (first line).")
+@click.option("--update", is_flag=True, help="Replace password and roles of an existing user.")
+@pass_env
+def user_add(env: Env, qualified_name: str, roles: tuple[str, ...], password_stdin: bool, update: bool) -> None:
+    """Add user MISSION\\NAME with a password (hashed with scrypt) and roles."""
+    mission_code, name = _split_user(qualified_name)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise click.ClickException("the password must not be empty")
+    account = User(mission_code, name, hash_password(password), frozenset(roles))
+    try:
+        if update:
+            env.storage.update_user(account)
+        else:
+            env.storage.add_user(account)
+    except NotFoundError as exc:
+        raise click.ClickException(exc.message if not update else f"no user {mission_code}\\{name}") from None
+    except ConflictError:
+        raise click.ClickException(f"user {mission_code}\\{name} already exists (use --update)") from None
+    click.echo(f"user {mission_code}\\{name} {'updated' if update else 'added'} with roles {', '.join(sorted(roles)) or '(none)'}")
+
+
+@user.command("list")
+@click.option("--mission", "mission_code", default=None, help="Only this mission.")
+@pass_env
+def user_list(env: Env, mission_code: str | None) -> None:
+    """List users and their roles."""
+    for account in env.storage.list_users(mission_code):
+        click.echo(f"{account.qualified_name}\t{','.join(sorted(account.roles))}")
+
+
+# -- demo data --------------------------------------------------------------------------------
+
+
+@main.command("demo-data")
+@pass_env
+def demo_data(env: Env) -> None:
+    """Load the DEMO mission, its users, products (with files) and workflows. Idempotent."""
+    from proseo_odata.demo.data import load_demo_data
+
+    summary = load_demo_data(env.storage, env.archive, env.settings)
+    click.echo(
+        f"mission DEMO {'created' if summary.mission_created else 'present'}; "
+        f"users created: {', '.join(summary.users_created) or 'none'}; "
+        f"products: {summary.products_created} created, {summary.products_existing} present; "
+        f"workflows: {', '.join(summary.workflows) or 'none'}"
+    )
+    if summary.workflow_note:
+        click.echo(summary.workflow_note, err=True)
+    if summary.users_created:
+        click.echo("log in as DEMO\\demo (password demo) or DEMO\\manager (password manager)")
+
+
+# -- ingest -----------------------------------------------------------------------------------
+
+
+def _collect(files: tuple[str, ...]):
+    """(path, metadata-or-None, source) for every product the arguments name."""
+    from proseo_odata.ingest import read_manifest
+
+    for argument in files:
+        path = Path(argument)
+        if path.is_dir():
+            for child in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+                yield child, None, str(child)
+        elif path.suffix.lower() in (".jsonl", ".ndjson"):
+            for entry in read_manifest(path):
+                yield entry.path, entry.metadata, f"{path}:{entry.line}"
+        else:
+            yield path, None, str(path)
+
+
+@main.command()
+@click.option("--mission", "mission_code", required=True, help="Mission the products belong to.")
+@click.option("--metadata", "metadata_file", type=click.Path(exists=True, dir_okay=False),
+              help="PRIP Product JSON for the (single) FILE.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: for more than one file).")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
+@pass_env
+def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: bool | None, files: tuple[str, ...]) -> None:
+    """Copy FILE... into the archive (hashing MD5 and SHA-256) and publish them as products.
+
+    FILE may be a product file, a folder (each file in it), or a JSON-lines manifest
+    (*.jsonl: one PRIP Product object per line with "file": path). Stops at the first
+    problem; what was ingested before it stays.
+    """
+    from proseo_odata.ingest import MetadataError, ingest_file
+
+    metadata = None
+    if metadata_file:
+        try:
+            with open(metadata_file, encoding="utf-8") as handle:
+                metadata = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"{metadata_file}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    try:
+        entries = list(_collect(files))
+    except MetadataError as exc:
+        raise click.ClickException(str(exc)) from None
+    if metadata is not None and len(entries) != 1:
+        raise click.UsageError("--metadata describes one product: give exactly one FILE")
+    try:
+        env.storage.get_mission(mission_code)
+    except NotFoundError:
+        raise click.ClickException(f"no mission {mission_code} (add it with: proseo-odata -c ... mission add {mission_code})") from None
+    show = progress if progress is not None else len(entries) > 1
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(entries), unit="product", file=sys.stderr)
+    done = 0
+    with contextlib.ExitStack() as stack:
+        if bar is not None:
+            stack.callback(bar.close)
+        for path, entry_metadata, source in entries:
+            try:
+                product = ingest_file(
+                    env.storage, env.archive, mission_code, path,
+                    metadata if metadata is not None else entry_metadata,
+                    source=metadata_file or source,
+                )
+            except MetadataError as exc:
+                raise click.ClickException(f"{exc} (nothing stored for {path}; {done} ingested before)") from None
+            except (ConflictError, NotFoundError) as exc:
+                raise click.ClickException(f"{path}: {exc.message} ({done} ingested before)") from None
+            done += 1
+            if bar is not None:
+                bar.update(1)
+            else:
+                click.echo(f"{product.id}\t{product.name}\t{product.content_length} bytes")
+    if bar is not None:
+        click.echo(f"{done} product(s) ingested into mission {mission_code}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

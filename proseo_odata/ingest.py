@@ -1,0 +1,366 @@
+"""Ingest product files: copy into the archive while hashing, and record the product.
+
+Metadata has the shape of a PRIP ``Product`` (contract section 3), so that PRIP output can be
+re-ingested: ``Name``, ``ContentType``, ``OriginDate``, ``PublicationDate`` (or
+``CreationDate``), ``ModificationDate``, ``EvictionDate``, ``Online``, ``Checksum`` (or
+``Checksums``), ``ContentDate {Start, End}``, ``ProductionType``, ``Footprint`` (a
+``geography'SRID=4326;...'`` literal or plain WKT) or ``GeoFootprint`` (GeoJSON), ``Attributes``
+in ICD form (``{"@odata.type": "#OData.CSC.IntegerAttribute", "Name", "ValueType", "Value"}``,
+older ``StringValue``/``IntegerValue``/``DateValue`` keys accepted), and ``Id``.
+``ContentLength`` and checksums, when given, must match the file. Keys starting with ``@`` and
+``Visibility`` (``PUBLIC``/``RESTRICTED``/``INTERNAL``) are understood too; any other key is an
+error. Defaults: ``Name`` = the file name, ``PublicationDate`` = now, ``ProductionType`` =
+``systematic_production``.
+
+:func:`ingest_file` validates everything before it touches the archive, and removes the archived
+file again when recording the product fails, so a failed ingest leaves neither a file nor a row.
+"""
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from proseo_odata.model import (
+    INT64_MAX,
+    INT64_MIN,
+    Attribute,
+    AttributeType,
+    Checksum,
+    Product,
+    ProductionType,
+    VisibilityClass,
+    utcnow,
+)
+
+__all__ = ["MetadataError", "ManifestEntry", "ingest_file", "parse_datetime", "product_from_metadata", "read_manifest"]
+
+
+class MetadataError(ValueError):
+    """Metadata that cannot be ingested; ``field`` names the offending field."""
+
+    def __init__(self, field: str, problem: str, source: str | None = None):
+        self.field = field
+        self.problem = problem
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}field {field!r}: {problem}")
+
+
+_DATETIME = re.compile(
+    r"^(?P<main>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<fraction>\d{1,9}))?(?P<zone>Z|z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_datetime(value: Any, field: str) -> datetime:
+    """An ISO-8601 date-time as an aware UTC datetime (no zone means UTC; up to 9 fractional
+    digits, truncated to microseconds)."""
+    if not isinstance(value, str):
+        raise MetadataError(field, f"expected an ISO-8601 date-time string, got {json.dumps(value)}")
+    match = _DATETIME.match(value.strip())
+    if not match:
+        raise MetadataError(field, f"{value!r} is not an ISO-8601 date-time such as 2021-05-20T19:08:07.654Z")
+    text = match["main"].replace(" ", "T")
+    if match["fraction"]:
+        text += "." + match["fraction"][:6].ljust(6, "0")
+    zone = match["zone"]
+    if zone in (None, "Z", "z"):
+        zone = "+00:00"
+    elif ":" not in zone:
+        zone = zone[:3] + ":" + zone[3:]
+    try:
+        return datetime.fromisoformat(text + zone).astimezone(timezone.utc)
+    except ValueError as exc:
+        raise MetadataError(field, f"{value!r} is not a valid date-time ({exc})") from None
+
+
+_GEOGRAPHY = re.compile(r"^\s*geography\s*'(?P<body>.*)'\s*$", re.IGNORECASE | re.DOTALL)
+_SRID = re.compile(r"^\s*SRID\s*=\s*(?P<srid>\d+)\s*;\s*", re.IGNORECASE)
+
+
+def parse_footprint(value: Any, field: str = "Footprint") -> str | None:
+    """Normalised WKT (longitude first, SRID 4326) from a geography literal or WKT."""
+    if value is None:
+        return None
+    from shapely import wkt
+    from shapely.errors import ShapelyError
+
+    if not isinstance(value, str):
+        raise MetadataError(field, "expected a geography literal or WKT string")
+    body = value
+    match = _GEOGRAPHY.match(body)
+    if match:
+        body = match["body"]
+    srid = _SRID.match(body)
+    if srid:
+        if srid["srid"] != "4326":
+            raise MetadataError(field, f"SRID {srid['srid']} is not supported (only 4326)")
+        body = body[srid.end():]
+    try:
+        shape = wkt.loads(body)
+    except (ShapelyError, ValueError) as exc:
+        raise MetadataError(field, f"not valid WKT: {exc}") from None
+    return shape.wkt
+
+
+def _geojson_footprint(value: Any) -> str:
+    from shapely.geometry import shape
+
+    try:
+        return shape(value).wkt
+    except Exception as exc:  # noqa: BLE001 - shapely raises several types for bad GeoJSON
+        raise MetadataError("GeoFootprint", f"not a GeoJSON geometry: {exc}") from None
+
+
+_ATTRIBUTE_TYPES = {t.value.lower(): t for t in AttributeType}
+_LEGACY_VALUE_KEYS = {
+    "StringValue": AttributeType.STRING,
+    "IntegerValue": AttributeType.INTEGER,
+    "DoubleValue": AttributeType.DOUBLE,
+    "BooleanValue": AttributeType.BOOLEAN,
+    "DateValue": AttributeType.DATETIMEOFFSET,
+    "DateTimeOffsetValue": AttributeType.DATETIMEOFFSET,
+}
+
+
+def parse_attribute(item: Any, index: int) -> Attribute:
+    field = f"Attributes[{index}]"
+    if not isinstance(item, Mapping):
+        raise MetadataError(field, "expected an object with Name, ValueType and Value")
+    name = item.get("Name")
+    if not isinstance(name, str) or not name:
+        raise MetadataError(f"{field}/Name", "missing or not a string")
+    kind = None
+    declared = item.get("ValueType")
+    if declared is not None:
+        kind = _ATTRIBUTE_TYPES.get(str(declared).lower())
+        if kind is None:
+            raise MetadataError(f"{field}/ValueType", f"{declared!r} is not one of {', '.join(t.value for t in AttributeType)}")
+    odata_type = item.get("@odata.type")
+    if kind is None and isinstance(odata_type, str):
+        match = re.search(r"(String|Integer|Double|Boolean|DateTimeOffset)Attribute$", odata_type)
+        if match:
+            kind = AttributeType(match.group(1))
+    value = item.get("Value")
+    if "Value" not in item:
+        for key, legacy_type in _LEGACY_VALUE_KEYS.items():
+            if key in item:
+                value, kind = item[key], kind or legacy_type
+                break
+        else:
+            raise MetadataError(f"{field}/Value", "missing")
+    if kind is None:
+        raise MetadataError(f"{field}/ValueType", "missing (and no @odata.type names the type)")
+    where = f"{field}/Value"
+    if kind is AttributeType.STRING:
+        if not isinstance(value, str):
+            raise MetadataError(where, f"expected a string for {name}, got {json.dumps(value)}")
+    elif kind is AttributeType.INTEGER:
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MetadataError(where, f"expected an integer for {name}, got {json.dumps(value)}")
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise MetadataError(where, f"{value} is outside the Int64 range")
+    elif kind is AttributeType.DOUBLE:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise MetadataError(where, f"expected a number for {name}, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise MetadataError(where, f"expected a number for {name}, got {json.dumps(value)}")
+        value = float(value)
+    elif kind is AttributeType.BOOLEAN:
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
+            raise MetadataError(where, f"expected true or false for {name}, got {json.dumps(value)}")
+    else:
+        value = parse_datetime(value, where)
+    return Attribute(name, kind, value)
+
+
+_KNOWN_KEYS = {
+    "Id", "Name", "ContentType", "ContentLength", "OriginDate", "PublicationDate", "CreationDate",
+    "ModificationDate", "EvictionDate", "Online", "Checksum", "Checksums", "ContentDate",
+    "ProductionType", "Footprint", "GeoFootprint", "Attributes", "Visibility",
+}
+
+
+def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_name: str, now: datetime | None = None) -> tuple[Product, list[Checksum], int | None]:
+    """Build the product a metadata object describes (without file size and digests).
+
+    Returns ``(product, checksums_to_verify, content_length_to_verify)``; ``MetadataError``
+    names the first field that is wrong.
+    """
+    if not isinstance(metadata, Mapping):
+        raise MetadataError("(document)", "expected a JSON object with Product properties")
+    unknown = sorted(k for k in metadata if not k.startswith("@") and k not in _KNOWN_KEYS)
+    if unknown:
+        raise MetadataError(unknown[0], "unknown Product property (known: " + ", ".join(sorted(_KNOWN_KEYS)) + ")")
+    now = now or utcnow()
+    fields: dict[str, Any] = {"mission": mission}
+
+    name = metadata.get("Name", file_name)
+    if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name:
+        raise MetadataError("Name", f"{name!r} is not a file name")
+    fields["name"] = name
+    if "Id" in metadata:
+        try:
+            fields["id"] = uuid.UUID(str(metadata["Id"]))
+        except ValueError:
+            raise MetadataError("Id", f"{metadata['Id']!r} is not a GUID") from None
+    content_type = metadata.get("ContentType")
+    if content_type is None:
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if not isinstance(content_type, str) or "/" not in content_type:
+        raise MetadataError("ContentType", f"{content_type!r} is not a MIME type")
+    fields["content_type"] = content_type
+
+    length = metadata.get("ContentLength")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 0):
+        raise MetadataError("ContentLength", f"expected a non-negative integer, got {json.dumps(length)}")
+
+    for key, attribute in (("OriginDate", "origin_date"), ("ModificationDate", "modification_date"), ("EvictionDate", "eviction_date")):
+        if metadata.get(key) is not None:
+            fields[attribute] = parse_datetime(metadata[key], key)
+    published = metadata.get("PublicationDate", metadata.get("CreationDate"))
+    fields["publication_date"] = parse_datetime(published, "PublicationDate") if published is not None else now
+    fields.setdefault("modification_date", fields["publication_date"])
+
+    online = metadata.get("Online", True)
+    if not isinstance(online, bool):
+        raise MetadataError("Online", f"expected true or false, got {json.dumps(online)}")
+    fields["online"] = online
+
+    content_date = metadata.get("ContentDate")
+    if content_date is not None:
+        if not isinstance(content_date, Mapping):
+            raise MetadataError("ContentDate", "expected an object {Start, End}")
+        for key, attribute in (("Start", "content_start"), ("End", "content_end")):
+            if content_date.get(key) is not None:
+                fields[attribute] = parse_datetime(content_date[key], f"ContentDate/{key}")
+        if fields.get("content_start") and fields.get("content_end") and fields["content_start"] > fields["content_end"]:
+            raise MetadataError("ContentDate", "Start is after End")
+
+    production_type = metadata.get("ProductionType", ProductionType.SYSTEMATIC_PRODUCTION.value)
+    try:
+        fields["production_type"] = ProductionType(production_type)
+    except ValueError:
+        raise MetadataError("ProductionType", f"{production_type!r} is not one of {', '.join(t.value for t in ProductionType)}") from None
+
+    visibility = metadata.get("Visibility", VisibilityClass.PUBLIC.value)
+    try:
+        fields["visibility"] = VisibilityClass(visibility)
+    except ValueError:
+        raise MetadataError("Visibility", f"{visibility!r} is not one of PUBLIC, RESTRICTED, INTERNAL") from None
+
+    if metadata.get("Footprint") is not None:
+        fields["footprint"] = parse_footprint(metadata["Footprint"])
+    elif metadata.get("GeoFootprint") is not None:
+        fields["footprint"] = _geojson_footprint(metadata["GeoFootprint"])
+
+    attributes = metadata.get("Attributes", [])
+    if not isinstance(attributes, list):
+        raise MetadataError("Attributes", "expected a list of attributes")
+    parsed = [parse_attribute(item, i) for i, item in enumerate(attributes)]
+    names = [a.name for a in parsed]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise MetadataError("Attributes", f"attribute {duplicates[0]!r} appears twice")
+    fields["attributes"] = parsed
+
+    checksums = []
+    raw_checksums = metadata.get("Checksum", metadata.get("Checksums", []))
+    if not isinstance(raw_checksums, list):
+        raise MetadataError("Checksum", "expected a list of {Algorithm, Value, ChecksumDate}")
+    for i, item in enumerate(raw_checksums):
+        if not isinstance(item, Mapping) or not isinstance(item.get("Algorithm"), str) or not isinstance(item.get("Value"), str):
+            raise MetadataError(f"Checksum[{i}]", "expected {Algorithm, Value, ChecksumDate} with string Algorithm and Value")
+        date = parse_datetime(item["ChecksumDate"], f"Checksum[{i}]/ChecksumDate") if item.get("ChecksumDate") else None
+        checksums.append(Checksum(item["Algorithm"], item["Value"], date))
+    try:
+        product = Product(**fields)
+    except (TypeError, ValueError) as exc:
+        raise MetadataError("(product)", str(exc)) from None
+    return product, checksums, length
+
+
+@dataclass
+class ManifestEntry:
+    """One product of a JSON-lines manifest: the file and its metadata."""
+
+    path: Path
+    metadata: dict
+    line: int
+
+
+def read_manifest(path: Path) -> Iterator[ManifestEntry]:
+    """Entries of a JSON-lines manifest: one object per line, the Product metadata plus
+    ``"file"`` (a path relative to the manifest's folder). Blank lines and ``#`` lines are
+    skipped."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            source = f"{path}:{number}"
+            try:
+                document = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise MetadataError("(line)", f"not JSON: {exc.msg} at column {exc.colno}", source) from None
+            if not isinstance(document, dict) or not isinstance(document.get("file"), str):
+                raise MetadataError("file", "each line needs \"file\": the product file's path", source)
+            file_path = (path.parent / document.pop("file")).resolve()
+            yield ManifestEntry(file_path, document, number)
+
+
+_DIGESTS = {"MD5": "md5", "SHA256": "sha256", "SHA-256": "sha256"}
+
+
+def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any] | None = None, *, source: str | None = None, now: datetime | None = None) -> Product:
+    """Archive ``path`` and record it as a product of ``mission`` described by ``metadata``.
+
+    Raises :class:`MetadataError` (nothing stored) for bad metadata or a file that contradicts
+    it; storage errors (``ConflictError`` for a duplicate Name, ``NotFoundError`` for an unknown
+    mission) propagate after the archived file has been removed again.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MetadataError("file", f"{path} is not a readable file", source)
+    try:
+        product, expected_checksums, expected_length = product_from_metadata(
+            metadata or {}, mission=mission, file_name=path.name, now=now
+        )
+    except MetadataError as exc:
+        exc.source = exc.source or source
+        raise MetadataError(exc.field, exc.problem, exc.source) from None
+    storage.get_mission(mission)  # fail before copying anything
+    key = f"{mission}/{product.id}/{product.name}"
+    stored = archive.put_file(key, path, product.content_type)
+    try:
+        size, md5, sha256 = stored
+        computed = {"md5": md5, "sha256": sha256}
+        if expected_length is not None and expected_length != size:
+            raise MetadataError("ContentLength", f"{expected_length} does not match the file's {size} bytes", source)
+        for checksum in expected_checksums:
+            digest = _DIGESTS.get(checksum.algorithm.upper())
+            if digest and checksum.value.lower() != computed[digest]:
+                raise MetadataError("Checksum", f"{checksum.algorithm} {checksum.value} does not match the file ({computed[digest]})", source)
+        product.archive_key = key
+        product.content_length = size
+        keep = [c for c in expected_checksums if _DIGESTS.get(c.algorithm.upper()) is None]
+        product.checksums = sorted(
+            [Checksum("MD5", md5, product.publication_date), Checksum("SHA256", sha256, product.publication_date), *keep],
+            key=lambda c: c.algorithm,
+        )
+        return storage.add_product(product)
+    except BaseException:
+        archive.delete(key)
+        raise
