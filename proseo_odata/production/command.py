@@ -1,0 +1,86 @@
+"""``proseo-odata worker``: run production workers (and the notification dispatcher) until SIGTERM.
+
+Registered on the ``proseo-odata`` click group (``proseo_odata.cli``) as ``worker``; also runnable
+as ``python -m proseo_odata.production.command -c production.ini``. Reads the ``[app:main]``
+settings of the .ini (storage, archive, ``proseo.production.*``, ``proseo.notify.*``), starts a
+:class:`~proseo_odata.production.engine.WorkerPool` and stops it cleanly on SIGTERM or SIGINT
+(running processors are stopped and their orders requeued for another worker).
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any, Mapping, Optional
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def load_settings(config_uri: str, section: str = "app:main") -> dict:
+    """The settings mapping of ``section`` of a PasteDeploy .ini (``%(here)s`` expanded)."""
+    import plaster
+
+    loader = plaster.get_loader(config_uri, protocols=["wsgi"])
+    try:
+        loader.setup_logging({})
+    except Exception:  # noqa: BLE001 - an .ini without logging sections is fine
+        logging.basicConfig(level=logging.INFO)
+    return dict(loader.get_settings(section))
+
+
+def run_worker(settings: Mapping[str, Any], *, threads: Optional[int] = None, stop_event: Optional[threading.Event] = None,
+               dispatcher: Optional[bool] = None) -> None:
+    """Run a worker pool until ``stop_event`` is set or the process gets SIGTERM/SIGINT."""
+    from proseo_odata.archive import load_archive
+    from proseo_odata.production.engine import WorkerPool
+    from proseo_odata.storage import load_storage
+
+    storage = load_storage(settings)
+    archive = load_archive(settings)
+    if threads is None:
+        threads = int(settings.get("proseo.workers") or 1) or 1
+    pool = WorkerPool(settings, storage, archive, threads=threads, dispatcher=dispatcher)
+    stop = stop_event or threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("signal %s: stopping the workers", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    pool.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        pool.stop()
+        storage.close()
+
+
+@click.command("worker")
+@click.option("-c", "--config", "config_uri", required=False, type=click.Path(exists=True, dir_okay=False),
+              help="the .ini file (its [app:main] section)")
+@click.option("-t", "--threads", type=int, default=None, help="worker threads (default: proseo.workers, at least 1)")
+@click.option("--no-dispatcher", is_flag=True, help="do not deliver notifications in this process")
+@click.pass_context
+def worker_command(ctx, config_uri, threads, no_dispatcher):
+    """Run production workers until SIGTERM."""
+    if config_uri is None:
+        parent = ctx.find_root().params if ctx.parent is not None else {}
+        config_uri = parent.get("config") or parent.get("config_uri")
+        obj = ctx.obj if isinstance(ctx.obj, dict) else {}
+        settings = obj.get("settings")
+        if settings is None and config_uri is None:
+            raise click.UsageError("give the configuration with -c FILE.ini")
+    else:
+        settings = None
+    if settings is None:
+        settings = load_settings(config_uri)
+    run_worker(settings, threads=threads, dispatcher=False if no_dispatcher else None)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised by the multi-process tests
+    worker_command()  # pylint: disable=no-value-for-parameter

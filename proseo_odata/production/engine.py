@@ -1,0 +1,557 @@
+"""The production engine: workers that run production orders end to end.
+
+One order, as a worker runs it (contract section 10)::
+
+    claim (queue.claim_next_order, lease)  ->  heartbeat thread (extends the lease; sees a cancel)
+    -> input product (the order's input_product_id, else looked up by Reference / ContentDate)
+    -> its file from the archive into a scratch folder
+    -> the workflow's processor (proseo_odata.production.processors) in that folder
+    -> output into the archive (MD5 + SHA-256) -> one transaction: publish the PRIP product,
+       complete the order (OrderOutputSize, CompletedDate, EvictionDate), outbox notification,
+       subscription matching -> scratch folder removed
+
+A processor failure fails the order with the reason in ``StatusMessage``; a missing input fails
+it with ``input product not found``. A cancel (written by the web layer) makes the heartbeat trip
+the processor's cancel token, which stops it (an external command's whole process group is
+killed). A worker that dies leaves its lease to expire; :func:`queue.requeue_expired` (run by
+every pool) gives the order to another worker, a bounded number of times.
+
+:class:`WorkerPool` runs N worker threads, the lease recoverer and (optionally) the notification
+dispatcher inside any process: ``pserve`` (``proseo.workers`` > 0) or ``proseo-odata worker``.
+
+Settings (all optional):
+
+=========================================  =========  ==========================================
+``proseo.workers``                         1          worker threads (0: none in this process)
+``proseo.production.lease_seconds``        30         lease of a running order; heartbeats every
+                                                      third of it
+``proseo.production.poll_seconds``         1          idle wait between looks at the queue
+``proseo.production.max_attempts``         3          runs lost (worker died) before failing
+``proseo.production.scratch_dir``          (tmp)      where per-order scratch folders go
+``proseo.production.output_retention_days``  30       default output retention
+``proseo.production.default_run_seconds``  60         run time assumed before a workflow has
+                                                      history (for EstimatedDate)
+``proseo.notify.dispatcher``               true       run the notification dispatcher in the pool
+=========================================  =========  ==========================================
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import sqlalchemy as sa
+
+from proseo_odata.model import (
+    PRODUCT_TYPE_ATTRIBUTE,
+    Attribute,
+    AttributeType,
+    Checksum,
+    OrderStatus,
+    Product,
+    ProductionOrder,
+    Workflow,
+    utcnow,
+)
+from proseo_odata.notify.delivery import NotificationDispatcher, enqueue_order_notification
+from proseo_odata.orders.service import InputProductNotFound, find_input_product
+from proseo_odata.orders.statemachine import (
+    MESSAGE_COMPLETED,
+    MESSAGE_FAILED,
+    MESSAGE_INPUT_NOT_FOUND,
+    MESSAGE_QUEUED,
+    OrderEvent,
+    transition,
+)
+from proseo_odata.orders.validation import production_type_for
+from proseo_odata.production import queue
+from proseo_odata.production.processors import (
+    CancelToken,
+    ProcessingCancelled,
+    ProcessingFailed,
+    ProcessorInput,
+    ProcessorOutput,
+    create_processor,
+)
+from proseo_odata.production.workflows import output_retention_days, processor_config_for
+from proseo_odata.storage.errors import ConflictError, NotFoundError
+from proseo_odata.storage.schema import orders as orders_table
+
+log = logging.getLogger(__name__)
+
+MAX_STATUS_MESSAGE = 4000
+SHUTDOWN_REASON = "worker shutting down"
+
+
+def _setting(settings: Mapping[str, Any], name: str, default, kind=float):
+    value = settings.get(name)
+    if value in (None, ""):
+        return default
+    return kind(value)
+
+
+@dataclass
+class EngineConfig:
+    lease_seconds: float = 30.0
+    poll_seconds: float = 1.0
+    max_attempts: int = 3
+    scratch_dir: Optional[str] = None
+    default_run_seconds: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "EngineConfig":
+        return cls(
+            lease_seconds=_setting(settings, "proseo.production.lease_seconds", cls.lease_seconds),
+            poll_seconds=_setting(settings, "proseo.production.poll_seconds", cls.poll_seconds),
+            max_attempts=_setting(settings, "proseo.production.max_attempts", cls.max_attempts, int),
+            scratch_dir=settings.get("proseo.production.scratch_dir") or None,
+            default_run_seconds=_setting(settings, "proseo.production.default_run_seconds", cls.default_run_seconds),
+        )
+
+
+# -- EstimatedDate ---------------------------------------------------------------------------
+
+
+def estimate_completion(
+    storage,
+    workflow: Workflow,
+    priority: int,
+    *,
+    now: Optional[datetime] = None,
+    workers: int = 1,
+    default_run_seconds: float = 60.0,
+    history: int = 20,
+) -> datetime:
+    """An honest EstimatedDate for a new order of ``workflow`` with ``priority``.
+
+    Orders ahead of it: those queued with a priority >= its own (they run first or are older)
+    plus those running. Run time: the lower quartile of the turnaround times (completion minus
+    submission) of the workflow's last ``history`` completed orders, which approximates the
+    processing time without queue waiting (``default_run_seconds`` before there is history).
+    Estimate: ``now + run_time * ceil((ahead + 1) / workers)``.
+    """
+    now = now or utcnow()
+    engine = getattr(storage, "engine", None)
+    ahead = 0
+    samples: list[float] = []
+    if engine is not None:
+        o = orders_table
+        with engine.connect() as conn:
+            ahead = conn.execute(
+                sa.select(sa.func.count()).select_from(o).where(
+                    sa.or_(
+                        sa.and_(o.c.status == OrderStatus.QUEUED.value, o.c.priority >= priority),
+                        o.c.status == OrderStatus.IN_PROGRESS.value,
+                    )
+                )
+            ).scalar_one()
+            rows = conn.execute(
+                sa.select(o.c.submission_date, o.c.completed_date)
+                .where(o.c.workflow_id == workflow.id, o.c.status == OrderStatus.COMPLETED.value, o.c.completed_date.is_not(None))
+                .order_by(o.c.completed_date.desc())
+                .limit(history)
+            ).all()
+        samples = sorted(max(0.0, (r.completed_date - r.submission_date).total_seconds()) for r in rows)
+    run_seconds = samples[len(samples) // 4] if samples else default_run_seconds
+    run_seconds = max(run_seconds, 1.0)
+    rounds = math.ceil((ahead + 1) / max(1, workers))
+    return now + timedelta(seconds=run_seconds * rounds)
+
+
+# -- one order ---------------------------------------------------------------------------------
+
+
+class _OrderEnded(Exception):
+    """The order is no longer ours to finish (cancelled, requeued, or already finished)."""
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= MAX_STATUS_MESSAGE else text[: MAX_STATUS_MESSAGE - 3] + "..."
+
+
+def _unique_name(name: str, order_id: uuid.UUID) -> str:
+    stem, dot, ext = name.partition(".")
+    return f"{stem}_{order_id.hex[:8]}{dot}{ext}"
+
+
+class Worker:
+    """Runs orders one after the other (one thread). ``run_order`` runs one claimed order."""
+
+    def __init__(self, storage, archive, settings: Optional[Mapping[str, Any]] = None, *, worker_id: Optional[str] = None,
+                 config: Optional[EngineConfig] = None):
+        self.storage = storage
+        self.archive = archive
+        self.settings = dict(settings or {})
+        self.config = config or EngineConfig.from_settings(self.settings)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._current_token: Optional[CancelToken] = None
+
+    # -- loop ----------------------------------------------------------------------------
+
+    def run_pending(self, limit: Optional[int] = None) -> int:
+        """Run queued orders until the queue is empty (or ``limit`` ran); returns how many."""
+        count = 0
+        while not self._stop.is_set() and (limit is None or count < limit):
+            order = queue.claim_next_order(self.storage, self.worker_id, self.config.lease_seconds)
+            if order is None:
+                break
+            self.run_order(order)
+            count += 1
+        return count
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self.run_pending()
+            except Exception:  # noqa: BLE001 - e.g. the database is away; try again later
+                log.exception("worker %s: queue round failed", self.worker_id)
+                ran = 0
+            if not ran:
+                self._stop.wait(self.config.poll_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        token = self._current_token
+        if token is not None:
+            token.cancel(SHUTDOWN_REASON)
+
+    # -- one order -------------------------------------------------------------------------
+
+    def _heartbeat_loop(self, order: ProductionOrder, token: CancelToken, done: threading.Event) -> None:
+        interval = max(0.05, self.config.lease_seconds / 3.0)
+        while not done.wait(interval):
+            try:
+                mine = queue.heartbeat(self.storage, order.id, self.worker_id, self.config.lease_seconds)
+            except Exception:  # noqa: BLE001 - a missed heartbeat is retried; the lease has slack
+                log.exception("order %s: heartbeat failed", order.id)
+                continue
+            if not mine:
+                status = queue.order_status(self.storage, order.id)
+                reason = "request cancelled by user" if status == OrderStatus.CANCELLED.value else f"order is {status} and no longer held by this worker"
+                log.info("order %s: %s; stopping its processor", order.id, reason)
+                token.cancel(reason)
+                return
+
+    def run_order(self, order: ProductionOrder) -> ProductionOrder:
+        """Run a claimed (``in_progress``) order to its end; returns the stored order afterwards."""
+        token = CancelToken()
+        self._current_token = token
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat_loop, args=(order, token, done), name=f"heartbeat-{order.id}", daemon=True)
+        beat.start()
+        scratch = Path(tempfile.mkdtemp(prefix=f"order-{order.id}-", dir=self.config.scratch_dir))
+        archived_key = None
+        try:
+            try:
+                workflow = self.storage.get_workflow(order.mission, order.workflow_id)
+            except NotFoundError:
+                return self._fail(order, f"{MESSAGE_FAILED}: workflow {order.workflow_name} ({order.workflow_id}) no longer exists")
+            try:
+                product = self._input_product(order, workflow)
+            except InputProductNotFound as exc:
+                return self._fail(order, f"{MESSAGE_INPUT_NOT_FOUND}: {exc.message}")
+            try:
+                input_path = self._fetch(product, scratch)
+            except FileNotFoundError:
+                return self._fail(order, f"{MESSAGE_INPUT_NOT_FOUND}: the file of product {product.name} is not in the archive")
+            outputs = self._process(order, workflow, product, input_path, scratch, token)
+            if len(outputs) != 1:
+                return self._fail(order, f"{MESSAGE_FAILED}: processor produced {len(outputs)} outputs; a workflow must produce exactly one")
+            output = outputs[0]
+            token.raise_if_cancelled()
+            new_product, archived_key = self._archive_output(order, workflow, product, output)
+            completed = self._complete(order, workflow, new_product)
+            archived_key = None  # published: the file now belongs to the catalogue
+            return completed
+        except ProcessingCancelled:
+            if token.reason == SHUTDOWN_REASON:
+                return self._requeue_on_shutdown(order)
+            log.info("order %s: processing stopped (%s)", order.id, token.reason)
+            return self._reload(order)
+        except ProcessingFailed as exc:
+            return self._fail(order, f"{MESSAGE_FAILED}: {exc}")
+        except _OrderEnded:
+            return self._reload(order)
+        except Exception as exc:  # noqa: BLE001 - any processor bug fails the order, never the worker
+            log.exception("order %s: production failed", order.id)
+            return self._fail(order, f"{MESSAGE_FAILED}: {type(exc).__name__}: {exc}")
+        finally:
+            done.set()
+            beat.join(10)
+            self._current_token = None
+            shutil.rmtree(scratch, ignore_errors=True)
+            if archived_key is not None:  # archived but not published (cancelled, failed, lost)
+                self._delete_quietly(archived_key)
+
+    def _input_product(self, order: ProductionOrder, workflow: Workflow) -> Product:
+        if order.input_product_id is not None:
+            try:
+                product = self.storage.get_product(order.mission, order.input_product_id)
+            except NotFoundError:
+                raise InputProductNotFound(
+                    f"product {order.input_reference or order.input_product_id} is no longer in the catalogue",
+                    code="E7258",
+                ) from None
+        else:
+            product = find_input_product(
+                self.storage, order.mission, workflow.input_product_type,
+                reference=order.input_reference, start=order.input_content_start, end=order.input_content_end,
+            )
+        if not product.online or not product.archive_key:
+            raise InputProductNotFound(f"product {product.name} is not online", code="E7258")
+        return product
+
+    def _fetch(self, product: Product, scratch: Path) -> Path:
+        folder = scratch / "input"
+        folder.mkdir()
+        target = folder / Path(product.name).name
+        self.archive.fetch_to(product.archive_key, target)
+        return target
+
+    def _process(self, order, workflow, product, input_path: Path, scratch: Path, token: CancelToken) -> list[ProcessorOutput]:
+        processor = create_processor(workflow.processor, processor_config_for(workflow))
+        work = scratch / "work"
+        work.mkdir()
+
+        def progress(fraction: float, message: str) -> None:
+            log.debug("order %s: %3.0f%% %s", order.id, 100 * fraction, message)
+
+        options = {o.name: o.default for o in workflow.options if o.default is not None}
+        options.update(order.workflow_options)
+        outputs = processor.run(
+            ProcessorInput(
+                path=input_path,
+                scratch_dir=work,
+                options=options,
+                product=product,
+                output_product_type=workflow.output_product_type,
+                workflow_name=workflow.name,
+            ),
+            progress,
+            token,
+        )
+        for output in outputs:
+            if not Path(output.path).is_file():
+                raise ProcessingFailed(f"processor output {output.name} is not a file")
+        return list(outputs)
+
+    def _archive_output(self, order, workflow: Workflow, source: Product, output: ProcessorOutput):
+        now = utcnow()
+        attributes = [a for a in source.attributes if a.name != PRODUCT_TYPE_ATTRIBUTE]
+        for name, value in output.attributes.items():
+            attributes = [a for a in attributes if a.name != name]
+            attributes.append(value if isinstance(value, Attribute) else Attribute.of(name, value))
+        if not any(a.name == PRODUCT_TYPE_ATTRIBUTE for a in attributes):
+            attributes.append(Attribute(PRODUCT_TYPE_ATTRIBUTE, AttributeType.STRING, workflow.output_product_type))
+        start, end = output.content_date if output.content_date else (source.content_start, source.content_end)
+        product = Product(
+            mission=order.mission,
+            name=output.name,
+            content_type=output.content_type,
+            origin_date=source.origin_date,
+            publication_date=now,
+            modification_date=now,
+            content_start=start,
+            content_end=end,
+            production_type=order.production_type or production_type_for(workflow, order.workflow_options),
+            footprint=output.footprint or source.footprint,
+            attributes=attributes,
+            visibility=source.visibility,
+        )
+        key = f"{order.mission}/{product.id}/{product.name}"
+        size, md5, sha256 = self.archive.put_file(key, output.path, content_type=output.content_type)
+        product.archive_key = key
+        product.content_length = size
+        product.checksums = [Checksum("MD5", md5, now), Checksum("SHA256", sha256, now)]
+        return product, key
+
+    # -- the end of an order (each in one transaction) ------------------------------------
+
+    def _own(self, tx, order: ProductionOrder) -> ProductionOrder:
+        current = tx.get_order(order.mission, order.id, for_update=True)
+        if current.status is not OrderStatus.IN_PROGRESS or current.worker_id != self.worker_id:
+            raise _OrderEnded()
+        return current
+
+    def _complete(self, order: ProductionOrder, workflow: Workflow, product: Product) -> ProductionOrder:
+        retention = timedelta(days=output_retention_days(workflow, self.settings))
+
+        def finish(with_hook: bool) -> ProductionOrder:
+            with self.storage.transaction() as tx:
+                current = self._own(tx, order)
+                now = utcnow()
+                product.eviction_date = now + retention
+                try:
+                    tx.add_product(product)
+                except ConflictError:
+                    product.name = _unique_name(product.name, order.id)
+                    tx.add_product(product)
+                current.status = transition(current.status, OrderEvent.COMPLETE, order_id=current.id)
+                current.status_message = MESSAGE_COMPLETED
+                current.completed_date = now
+                current.eviction_date = product.eviction_date
+                current.order_output_size = product.content_length
+                current.output_product_id = product.id
+                current.lease_expires_at = None
+                tx.update_order(current)
+                enqueue_order_notification(tx, current, product, now=now)
+                if with_hook:
+                    _publication_hook(tx, product, now)
+                return current
+
+        try:
+            done = queue.retry_on_busy(lambda: finish(True))
+        except _HookFailed:
+            done = queue.retry_on_busy(lambda: finish(False))
+        log.info("order %s completed: %s (%d bytes)", order.id, product.name, product.content_length)
+        return done
+
+    def _fail(self, order: ProductionOrder, message: str) -> ProductionOrder:
+        message = _truncate(message)
+
+        def finish() -> ProductionOrder:
+            with self.storage.transaction() as tx:
+                current = self._own(tx, order)
+                now = utcnow()
+                current.status = transition(current.status, OrderEvent.FAIL, order_id=current.id)
+                current.status_message = message
+                current.completed_date = now
+                current.lease_expires_at = None
+                tx.update_order(current)
+                enqueue_order_notification(tx, current, None, now=now)
+                return current
+
+        try:
+            failed = queue.retry_on_busy(finish)
+        except _OrderEnded:
+            return self._reload(order)
+        log.info("order %s failed: %s", order.id, message.splitlines()[0] if message else "")
+        return failed
+
+    def _requeue_on_shutdown(self, order: ProductionOrder) -> ProductionOrder:
+        def finish() -> ProductionOrder:
+            with self.storage.transaction() as tx:
+                current = self._own(tx, order)
+                current.status = transition(current.status, OrderEvent.REQUEUE, order_id=current.id)
+                current.status_message = MESSAGE_QUEUED
+                current.worker_id = None
+                current.lease_expires_at = None
+                tx.update_order(current)
+                return current
+
+        try:
+            return queue.retry_on_busy(finish)
+        except _OrderEnded:
+            return self._reload(order)
+
+    def _reload(self, order: ProductionOrder) -> ProductionOrder:
+        try:
+            return self.storage.get_order(order.mission, order.id)
+        except NotFoundError:
+            return order
+
+    def _delete_quietly(self, key: str) -> None:
+        try:
+            self.archive.delete(key)
+        except Exception:  # noqa: BLE001 - an orphan file is harmless; eviction reports it
+            log.warning("could not delete unpublished output %s", key)
+
+
+class _HookFailed(Exception):
+    pass
+
+
+def _publication_hook(tx, product: Product, now: datetime) -> None:
+    """Match PRIP subscriptions against the new product (when that module is installed)."""
+    try:
+        from proseo_odata.notify.subscriptions import on_product_published
+    except ImportError:
+        return
+    try:
+        on_product_published(tx, product, now=now)
+    except Exception as exc:  # noqa: BLE001 - publishing must not fail because of a subscription
+        log.exception("subscription matching failed for product %s", product.id)
+        raise _HookFailed() from exc
+
+
+# -- the pool ----------------------------------------------------------------------------------
+
+
+class WorkerPool:
+    """Worker threads, the lease recoverer and the notification dispatcher of one process.
+
+    ``WorkerPool(settings, storage, archive, threads=N).start()`` ... ``.stop()``. Safe to run in
+    several processes against one database (PostgreSQL, or SQLite on one machine).
+    """
+
+    def __init__(self, settings: Mapping[str, Any], storage, archive, threads: Optional[int] = None, *,
+                 dispatcher: Optional[bool] = None):
+        self.settings = dict(settings)
+        self.storage = storage
+        self.archive = archive
+        self.config = EngineConfig.from_settings(self.settings)
+        self.threads = int(threads if threads is not None else _setting(self.settings, "proseo.workers", 1, int))
+        if dispatcher is None:
+            dispatcher = str(self.settings.get("proseo.notify.dispatcher", "true")).strip().lower() in ("1", "true", "yes", "on")
+        self.dispatcher = NotificationDispatcher(storage, self.settings) if dispatcher else None
+        prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.workers = [
+            Worker(storage, archive, self.settings, worker_id=f"{prefix}:{i}", config=self.config) for i in range(self.threads)
+        ]
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    def recover_expired(self) -> list[ProductionOrder]:
+        """Requeue (or fail) orders whose worker was lost; notifies failed ones."""
+        return queue.requeue_expired(
+            self.storage,
+            max_attempts=self.config.max_attempts,
+            on_failed=lambda tx, order: enqueue_order_notification(tx, order, None),
+        )
+
+    def _recover_loop(self) -> None:
+        interval = max(0.2, self.config.lease_seconds / 2.0)
+        while not self._stop.is_set():
+            try:
+                self.recover_expired()
+            except Exception:  # noqa: BLE001 - keep recovering in later rounds
+                log.exception("lease recovery round failed")
+            self._stop.wait(interval)
+
+    def start(self) -> "WorkerPool":
+        if self._threads:
+            return self
+        self._stop.clear()
+        for worker in self.workers:
+            thread = threading.Thread(target=worker.run_forever, name=f"proseo-worker-{worker.worker_id}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self.workers:
+            recoverer = threading.Thread(target=self._recover_loop, name="proseo-lease-recovery", daemon=True)
+            recoverer.start()
+            self._threads.append(recoverer)
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+        log.info("production pool started: %d worker thread(s)", len(self.workers))
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking orders; running processors are stopped and their orders requeued."""
+        self._stop.set()
+        for worker in self.workers:
+            worker.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        if self.dispatcher is not None:
+            self.dispatcher.stop(timeout)

@@ -1,0 +1,129 @@
+"""Shared set-up of the production engine tests: a storage with mission DEMO, the configured
+workflows, a local archive and a demo-like input product (zip with a PNG and a manifest)."""
+import hashlib
+import io
+import json
+import sys
+import time
+import uuid
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from PIL import Image
+
+import proseo_odata
+from proseo_odata.archive import load_archive
+from proseo_odata.archive.testing import store_product_file
+from proseo_odata.model import Attribute, Mission
+from proseo_odata.production.workflows import sync_configured_workflows
+from proseo_odata.storage.sqlalchemy import load_from_config
+
+DEMO_WORKFLOWS = Path(proseo_odata.__file__).parent / "demo" / "workflows.json"
+L1C_NAME = "S2B_MSIL1C_20191025T085939_N0208_R007_T37VCC_20191025T112031.zip"
+START = datetime(2019, 10, 25, 8, 59, 39, 24000, tzinfo=timezone.utc)
+END = datetime(2019, 10, 25, 9, 0, 9, 24000, tzinfo=timezone.utc)
+ORIGIN = datetime(2019, 10, 25, 11, 20, 31, tzinfo=timezone.utc)
+FOOTPRINT = "POLYGON((36 60,38 60,38 61,36 61,36 60))"
+
+SLOW_ID = "5e1d0c0a-0000-4000-8000-00000000510e"
+FAILING_ID = "5e1d0c0a-0000-4000-8000-0000000fa11e"
+
+
+def product_zip_bytes():
+    img = Image.new("RGB", (24, 16), (20, 140, 60))
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("manifest.xml", "<manifest><productType>S2MSI1C</productType></manifest>")
+        archive.writestr("quicklook.png", buffer.getvalue())
+    return out.getvalue()
+
+
+def write_workflows(folder: Path, slow_seconds: float = 30.0) -> Path:
+    """A workflows file: the demo ones plus a slow and a failing external workflow."""
+    demo = json.loads(DEMO_WORKFLOWS.read_text())["workflows"]
+    failing_script = folder / "failing.py"
+    failing_script.write_text("import sys\nprint('reading calibration')\nprint('fatal: no calibration table', file=sys.stderr)\nsys.exit(3)\n")
+    extra = [
+        {
+            "id": SLOW_ID, "mission": "DEMO", "name": "SLOW", "input_product_type": "S2MSI1C",
+            "output_product_type": "SLOW_OUT", "processor": "external",
+            "processor_config": {"command": ["{python}", "-m", "proseo_odata.demo.compress", "{input}", "{output_dir}",
+                                             "--delay", str(slow_seconds)], "timeout": 120},
+        },
+        {
+            "id": FAILING_ID, "mission": "DEMO", "name": "FAILING", "input_product_type": "S2MSI1C",
+            "output_product_type": "X", "processor": "external",
+            "processor_config": {"command": [sys.executable, str(failing_script)]},
+        },
+    ]
+    path = folder / "workflows.json"
+    path.write_text(json.dumps({"workflows": demo + extra}))
+    return path
+
+
+def make_settings(db_url, folder: Path, **extra):
+    archive_dir = folder / "archive"
+    archive_dir.mkdir(exist_ok=True)
+    settings = {
+        "proseo.storage.url": db_url,
+        "proseo.archive.backend": "local",
+        "proseo.archive.path": str(archive_dir),
+        "proseo.workflows.file": str(write_workflows(folder)),
+        "proseo.workflows.entry_points": "false",
+        "proseo.production.lease_seconds": "2",
+        "proseo.production.poll_seconds": "0.1",
+        "proseo.production.scratch_dir": str(folder),
+    }
+    settings.update(extra)
+    return settings
+
+
+def set_up(settings):
+    storage = load_from_config(settings)
+    storage.initialize_schema()
+    storage.add_mission(Mission("DEMO"))
+    sync_configured_workflows(storage, settings)
+    archive = load_archive(settings)
+    return storage, archive
+
+
+def add_input(storage, archive, name=L1C_NAME, start=START, end=END, published=None):
+    product = store_product_file(
+        archive, product_zip_bytes(), name=name, mission="DEMO", published=published,
+        origin_date=ORIGIN, content_start=start, content_end=end, footprint=FOOTPRINT,
+        attributes=[Attribute.of("productType", "S2MSI1C"), Attribute.of("cloudCover", 12.5)],
+    )
+    return storage.add_product(product)
+
+
+def order_body(workflow="S2_L1C_L2A", reference=L1C_NAME, options=None, **extra):
+    body = {"InputProductReference": {"Reference": reference}, "WorkflowName": workflow}
+    if options is not None:
+        body["WorkflowOptions"] = [{"Name": k, "Value": v} for k, v in options.items()]
+    body.update(extra)
+    return body
+
+
+def archived_bytes(archive, key):
+    return b"".join(archive.iter_range(key))
+
+
+def digests(data):
+    return hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+def new_id():
+    return uuid.uuid4()
