@@ -283,5 +283,11 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
         click.echo(f"{done} product(s) ingested into mission {mission_code}")
 
 
+# Production workers: `proseo-odata -c production.ini worker` (proseo_odata/production/command.py).
+from proseo_odata.production.command import worker_command  # noqa: E402
+
+main.add_command(worker_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

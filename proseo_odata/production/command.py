@@ -62,23 +62,18 @@ def run_worker(settings: Mapping[str, Any], *, threads: Optional[int] = None, st
 
 @click.command("worker")
 @click.option("-c", "--config", "config_uri", required=False, type=click.Path(exists=True, dir_okay=False),
-              help="the .ini file (its [app:main] section)")
+              help="the .ini file (default: the one given to proseo-odata -c)")
 @click.option("-t", "--threads", type=int, default=None, help="worker threads (default: proseo.workers, at least 1)")
 @click.option("--no-dispatcher", is_flag=True, help="do not deliver notifications in this process")
 @click.pass_context
 def worker_command(ctx, config_uri, threads, no_dispatcher):
-    """Run production workers until SIGTERM."""
-    if config_uri is None:
-        parent = ctx.find_root().params if ctx.parent is not None else {}
-        config_uri = parent.get("config") or parent.get("config_uri")
-        obj = ctx.obj if isinstance(ctx.obj, dict) else {}
-        settings = obj.get("settings")
-        if settings is None and config_uri is None:
-            raise click.UsageError("give the configuration with -c FILE.ini")
-    else:
-        settings = None
-    if settings is None:
+    """Run production workers (and the notification dispatcher) until SIGTERM."""
+    if config_uri is not None:
         settings = load_settings(config_uri)
+    else:
+        settings = getattr(ctx.obj, "settings", None)  # proseo_odata.cli's environment
+        if settings is None:
+            raise click.UsageError("give the configuration with -c FILE.ini")
     run_worker(settings, threads=threads, dispatcher=False if no_dispatcher else None)
 
 
