@@ -289,5 +289,26 @@ from proseo_odata.production.command import worker_command  # noqa: E402
 main.add_command(worker_command)
 
 
+
+# -- eviction ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--batch-size", default=None, type=click.IntRange(min=1),
+              help="Products per transaction (default: proseo.eviction.batch_size, else 100).")
+@pass_env
+def evict(env: Env, batch_size: int | None) -> None:
+    """Remove products past their EvictionDate from the catalogue, then their files from the archive."""
+    from proseo_odata.eviction import evict_due_products
+
+    size = batch_size or int(env.settings.get("proseo.eviction.batch_size", 100) or 100)
+    report = evict_due_products(env.storage, env.archive, batch_size=size)
+    click.echo(f"{report.products} product(s) evicted, {report.files} file(s) deleted")
+    for key, error in report.file_errors:
+        click.echo(f"could not delete {key}: {error}", err=True)
+    if report.file_errors:
+        raise SystemExit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -360,7 +360,13 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
             [Checksum("MD5", md5, product.publication_date), Checksum("SHA256", sha256, product.publication_date), *keep],
             key=lambda c: c.algorithm,
         )
-        return storage.add_product(product)
+        # Publish and notify matching subscriptions in one transaction (docs/subscriptions.md).
+        from proseo_odata.notify.subscriptions import on_product_published
+
+        with storage.transaction() as tx:
+            product = tx.add_product(product)
+            on_product_published(tx, product)
+        return product
     except BaseException:
         archive.delete(key)
         raise

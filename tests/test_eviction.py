@@ -155,3 +155,38 @@ def test_interval_must_be_positive():
         PeriodicEviction(None, None, 0)
     with pytest.raises(ValueError):
         start_periodic_eviction({"proseo.eviction.interval": "-5"}, None, None)
+
+
+def test_cli_evict(db_url, tmp_path):
+    from click.testing import CliRunner
+
+    from proseo_odata.archive import load_archive
+    from proseo_odata.cli import main
+
+    config = tmp_path / "test.ini"
+    config.write_text(
+        "[app:main]\n"
+        "use = egg:proseo-odata\n"
+        f"proseo.storage.url = {db_url}\n"
+        "proseo.archive.backend = local\n"
+        f"proseo.archive.path = {tmp_path / 'archive'}\n",
+        encoding="utf-8",
+    )
+    settings = {"proseo.storage.url": db_url, "proseo.archive.backend": "local",
+                "proseo.archive.path": str(tmp_path / "archive")}
+    storage = load_from_config(settings)
+    storage.initialize_schema()
+    storage.add_mission(Mission("S2B"))
+    archive = load_archive(settings)
+    past = datetime.now(timezone.utc) - timedelta(days=1)
+    due = [publish(storage, archive, f"due_{i}", past) for i in range(3)]
+    kept = publish(storage, archive, "kept", NEVER)
+    storage.close()
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["-c", str(config), "evict", "--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    assert "3 product(s) evicted, 3 file(s) deleted" in result.output
+    assert all(not archive.exists(p.archive_key) for p in due) and archive.exists(kept.archive_key)
+    again = runner.invoke(main, ["-c", str(config), "evict"])
+    assert again.exit_code == 0 and "0 product(s) evicted" in again.output

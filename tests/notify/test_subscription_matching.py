@@ -263,3 +263,17 @@ def test_matching_product_is_delivered_and_non_matching_is_not(storage, receiver
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3,6}Z$", body["NotificationDate"])
     (message,) = storage.list_notifications()
     assert message.delivered_at is not None
+
+
+def test_ingest_notifies_matching_subscriptions(storage, tmp_path):
+    from proseo_odata.archive.local import LocalArchive
+    from proseo_odata.ingest import ingest_file
+
+    subscription = subscribe(storage, "startswith(Name,'S2B_INGESTED')")
+    subscribe(storage, "startswith(Name,'S1A')")
+    path = tmp_path / "S2B_INGESTED_PRODUCT.zip"
+    path.write_bytes(b"zip bytes")
+    product = ingest_file(storage, LocalArchive(tmp_path / "archive"), "S2B", path)
+    (message,) = storage.list_notifications()
+    assert message.payload["ProductId"] == str(product.id)
+    assert message.payload["SubscriptionId"] == str(subscription.id)
