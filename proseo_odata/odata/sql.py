@@ -566,6 +566,20 @@ def _escape_like(text: str) -> str:
 _SQL_OPS = {"eq": "__eq__", "ne": "__ne__", "gt": "__gt__", "ge": "__ge__", "lt": "__lt__", "le": "__le__"}
 
 
+def _typed_literal(value, edm_type, other: _Val):
+    """A literal operand of arithmetic as a bound parameter of a fitting SQL type: numbers by
+    their own type (never the other operand's: ``ContentLength div 2.5`` must stay 2.5), date-times
+    by the other operand's column type (so SQLite gets the stored text format)."""
+    kind = getattr(edm_type, "kind", None)
+    if kind == "integer":
+        return sa.literal(value, sa.BigInteger())
+    if kind == "double":
+        return sa.literal(value, sa.Float())
+    if kind == "datetime" and not other.literal:
+        return sa.literal(value, getattr(other.expr, "type", None))
+    return sa.literal(value)
+
+
 class SqlCompiler:
     """Compiles bound trees against one mapping. ``now`` is the value of ``now()``."""
 
@@ -716,8 +730,6 @@ class SqlCompiler:
         return method(node)
 
     def _v_BLiteral(self, node):
-        if node.type is edm.DURATION:
-            return _Val(sa.bindparam(None, node.value, type_=_Duration()))
         return _Val(node.value, literal=True)
 
     def _v_BNull(self, node):
@@ -736,12 +748,17 @@ class SqlCompiler:
         left, right = self.value(node.left), self.value(node.right)
         if left.is_null or right.is_null:
             return _Val(None, literal=True, is_null=True)
-        le = left.expr if not left.literal else sa.literal(
-            left.expr, type_=None if right.literal else getattr(right.expr, "type", None))
-        re_ = right.expr if not right.literal else sa.literal(
-            right.expr, type_=None if left.literal else getattr(left.expr, "type", None))
+        if left.literal and right.literal:  # constant (e.g. now() sub duration'P1D'): fold it
+            from .predicate import _arith
+
+            result = _arith(node.op, left.expr, right.expr, node.type)
+            return _Val(result, literal=True, is_null=result is None)
+        le = left.expr if not left.literal else _typed_literal(left.expr, node.left.type, right)
+        re_ = right.expr if not right.literal else _typed_literal(right.expr, node.right.type, left)
         if node.right.type is edm.DURATION and right.literal:
             re_ = sa.bindparam(None, right.expr, type_=_Duration())
+        if node.left.type is edm.DURATION and left.literal:
+            le = sa.bindparam(None, left.expr, type_=_Duration())
         notnull = _and(left.notnull, right.notnull)
         op = node.op
         if node.type.kind in ("datetime", "duration") and node.left.type.kind == "datetime":
