@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Optional
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote, unquote_to_bytes
 
 from proseo_odata.odata import edm
-from proseo_odata.odata.errors import ODataQueryOptionError
+from proseo_odata.odata.errors import ODataError, ODataNotSupportedError, ODataQueryOptionError
 from proseo_odata.storage import Query, QueryResult
 
 #: Navigation properties ``$expand`` accepts per entity set; ``Assets`` expands to [] (none stored).
@@ -36,9 +36,13 @@ def decoded_query_pairs(request) -> list[tuple[str, str]]:
     raw = request.environ.get("QUERY_STRING", "")
     # WSGI gives the raw bytes as a latin-1 str; decode them (and %xx escapes) as UTF-8.
     raw_bytes = raw.encode("latin-1", "replace")
-    pairs = parse_qsl(raw_bytes, keep_blank_values=True)
     decoded = []
-    for name, value in pairs:
+    for part in raw_bytes.split(b"&"):
+        if not part:
+            continue
+        name, _, value = part.partition(b"=")
+        name = unquote_to_bytes(name.replace(b"+", b" "))
+        value = unquote_to_bytes(value.replace(b"+", b" "))
         try:
             decoded.append((name.decode("utf-8"), value.decode("utf-8")))
         except UnicodeDecodeError:
@@ -56,17 +60,9 @@ def parse_request_options(request):
         return cached
     from proseo_odata.odata.options import parse_query_options
 
-    options = parse_query_options(decoded_query_pairs(request))
-    fmt = getattr(options, "format", None)
-    if fmt is not None and not _is_json_format(fmt):
-        raise ODataQueryOptionError(f"Unsupported $format {fmt!r}: only json is served", target="$format")
+    options = parse_query_options(decoded_query_pairs(request))  # also rejects $format other than json
     request.environ["proseo.query_options"] = options
     return options
-
-
-def _is_json_format(value: str) -> bool:
-    text = value.strip().lower()
-    return text == "json" or text.split(";")[0].strip() == "application/json"
 
 
 @dataclass(frozen=True)
@@ -92,19 +88,57 @@ def _check_names(names, allowed, option: str, entity_set: str):
 
 
 def entity_options(request, options, entity_set: str = "Products", model=edm.PRIP_MODEL):
-    """``(expand, select)`` of a request, validated against the entity set."""
+    """``(expand, select)`` of a request, validated against the entity set.
+
+    ``expand``: a frozenset of navigation names (``Attributes``, ``Assets``); nested expand
+    options, ``$ref`` and ``$count`` are not served. ``select``: a tuple of property names, or
+    None for all properties.
+    """
     entity_type = model.entity_set(entity_set).entity_type
-    expand = tuple(getattr(options, "expand", None) or ())
-    _check_names(expand, EXPANDABLE.get(entity_set, ()), "$expand", entity_set)
-    select = getattr(options, "select", None)
-    if select is not None:
+    expand = []
+    for item in options.expand:
+        if item.options is not None or item.ref or item.count or len(item.path) != 1:
+            raise ODataNotSupportedError(f"$expand={item.name}: only plain navigation names are served",
+                                         target="$expand")
+        expand.append(item.path[0])
+    allowed = EXPANDABLE.get(entity_set, ())
+    if "*" in expand:
+        expand = list(allowed)
+    _check_names(expand, allowed, "$expand", entity_set)
+    select = None
+    if options.select and ("*",) not in options.select:
+        names = {p.name for p in entity_type.all_properties()}
+        select = []
+        for path in options.select:
+            if len(path) != 1:
+                raise ODataNotSupportedError(f"$select={'/'.join(path)}: only top-level properties are served",
+                                             target="$select")
+            select.append(path[0])
+        _check_names(select, names, "$select", entity_set)
         select = tuple(select)
-        if "*" in select:
-            select = None
-        else:
-            names = {p.name for p in entity_type.all_properties()}
-            _check_names(select, names, "$select", entity_set)
+    if options.search is not None:
+        raise ODataNotSupportedError("$search is not supported; use $filter", target="$search")
     return frozenset(expand), select
+
+
+def _aliases(options) -> dict:
+    from proseo_odata.odata.parser import parse_filter
+
+    return {name.lstrip("@"): parse_filter(text) for name, text in options.aliases}
+
+
+def _orderby_paths(items) -> tuple:
+    """Bound order-by items as the storage's ``((path, descending), ...)``."""
+    from proseo_odata.odata.binding import BProperty
+
+    paths = []
+    for item in items:
+        if not isinstance(item.expr, BProperty) or item.expr.variable is not None:
+            raise ODataQueryOptionError(
+                "$orderby accepts property paths only (for example ContentDate/Start desc)", target="$orderby"
+            )
+        paths.append((tuple(item.expr.path), item.descending))
+    return tuple(paths)
 
 
 def build_query(request, options, entity_set: str, model=edm.PRIP_MODEL, *, count_only: bool = False) -> PagedQuery:
@@ -113,16 +147,24 @@ def build_query(request, options, entity_set: str, model=edm.PRIP_MODEL, *, coun
 
     web = request.registry.proseo
     expand, select = entity_options(request, options, entity_set, model)
+    entity_type = model.entity_set(entity_set).entity_type
     bound_filter = None
-    if getattr(options, "filter", None) is not None:
-        bound_filter = bind_filter(options.filter, model, entity_set)
+    if options.filter is not None:
+        bound_filter = bind_filter(options.filter, entity_type, model=model, aliases=_aliases(options))
     orderby = ()
-    if getattr(options, "orderby", None):
-        orderby = bind_orderby(options.orderby, model, entity_set)
-    skip = getattr(options, "skip", None) or 0
-    top = getattr(options, "top", None)
+    if options.orderby:
+        try:
+            items = bind_orderby(options.orderby, entity_type, model=model)
+        except ODataError as exc:
+            if exc.target in (None, "$filter"):  # the binder's default target is $filter
+                exc.target = "$orderby"
+            raise
+        orderby = _orderby_paths(items)
+    skip = options.skip or 0
+    top = options.top
     if count_only:
-        query = Query(filter=bound_filter, top=0, count=True)
+        # top=1, not 0: the storage cannot page a zero-row page (reported to its owner).
+        query = Query(filter=bound_filter, top=1, count=True)
         return PagedQuery(query, frozenset(), None, None, 0)
     page = web.page_size_default if top is None else min(top, web.page_size_max)
     query = Query(
@@ -130,8 +172,8 @@ def build_query(request, options, entity_set: str, model=edm.PRIP_MODEL, *, coun
         orderby=orderby,
         top=page,
         skip=skip,
-        skiptoken=getattr(options, "skiptoken", None),
-        count=bool(getattr(options, "count", False)),
+        skiptoken=options.skiptoken,
+        count=bool(options.count),
         expand=frozenset(name for name in expand if name != "Assets"),
     )
     return PagedQuery(query, expand, select, top, skip)

@@ -1,0 +1,232 @@
+"""Authentication and authorisation (contract section 8): every PRIP route x every kind of caller.
+
+The matrix is a table: (route, caller) -> expected status. "other" is a valid user of another
+mission (the product does not exist for them: 404; collections are empty of DEMO products);
+"wrong_mission" logs in to a mission where the user does not exist (401).
+"""
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from prip_helpers import PRIP, TOKEN_SECRET, USERS, basic, make_app
+
+CALLERS = {
+    "none": {},
+    "wrong_password": basic("DEMO\\alice", "not-the-password"),
+    "unknown_user": basic("DEMO\\mallory", "whatever"),
+    "wrong_mission": basic("OTHER\\alice", "alice-secret"),
+    "missing_role": basic("bob"),
+    "other_mission": basic("olga"),
+    "valid": basic("alice"),
+    "valid_dash": basic("DEMO-alice", "alice-secret"),
+    "valid_plain": basic("alice", "alice-secret"),
+}
+
+# route template -> expected status per caller (None: the route does not need credentials)
+ROUTES = {
+    "/Products": {"other_mission": 200},
+    "/Products/$count": {"other_mission": 200},
+    "/Products({p1})": {"other_mission": 404},
+    "/Products('{p1}')": {"other_mission": 404},
+    "/Products({p1})/Attributes": {"other_mission": 404},
+}
+
+BASE = {
+    "none": 401,
+    "wrong_password": 401,
+    "unknown_user": 401,
+    "wrong_mission": 401,
+    "missing_role": 403,
+    "valid": 200,
+    "valid_dash": 200,
+    "valid_plain": 200,
+}
+
+MATRIX = [
+    (route, caller, {**BASE, **overrides}[caller])
+    for route, overrides in ROUTES.items()
+    for caller in CALLERS
+]
+
+
+def _url(catalogue, route):
+    return PRIP + route.format(p1=catalogue.id("p1"))
+
+
+@pytest.mark.parametrize("route,caller,status", MATRIX, ids=[f"{r}-{c}" for r, c, _ in MATRIX])
+def test_auth_matrix(app, catalogue, route, caller, status):
+    response = app.get(_url(catalogue, route), headers=CALLERS[caller], expect_errors=True)
+    assert response.status_int == status, response.text
+    if status == 401:
+        assert response.headers["WWW-Authenticate"].startswith('Basic realm="')
+        assert response.json["error"]["code"] == "E7703"
+    if status == 403:
+        assert response.json["error"]["code"] == "E7704"
+    if status == 404:
+        assert response.json["error"]["code"] == "E7706"
+    if status >= 400:
+        assert response.headers["Warning"].startswith("199 proseo-api-prip (E")
+
+
+def test_other_mission_sees_only_its_own_products(app, catalogue):
+    own = app.get(PRIP + "/Products", headers=basic("olga")).json["value"]
+    assert [p["Id"] for p in own] == [str(p.id) for p in catalogue.other_mission.values()]
+    assert app.get(PRIP + "/Products/$count", headers=basic("olga")).text == "1"
+
+
+@pytest.mark.parametrize(
+    "login,visible",
+    [
+        ("alice", {"p1", "p2", "p3", "p4", "p5"}),
+        ("dave", {"p1", "p2", "p3", "p4", "p5", "restricted"}),
+        ("carol", {"p1", "p2", "p3", "p4", "p5", "restricted", "internal"}),
+    ],
+)
+def test_visibility_classes(app, catalogue, login, visible):
+    """PUBLIC for all; RESTRICTED with PRODUCT_READER_RESTRICTED or _ALL; INTERNAL with _ALL."""
+    url, ids = PRIP + "/Products?$count=true", set()
+    while url:
+        body = app.get(url, headers=basic(login)).json
+        assert body["@odata.count"] == len(visible)
+        ids |= {p["Id"] for p in body["value"]}
+        url = body.get("@odata.nextLink")
+    assert ids == {catalogue.id(label) for label in visible}
+    for label in ("restricted", "internal"):
+        response = app.get(PRIP + f"/Products({catalogue.id(label)})", headers=basic(login), expect_errors=True)
+        assert response.status_int == (200 if label in visible else 404)
+
+
+@pytest.mark.parametrize("path", ["/", "/$metadata"])
+def test_metadata_is_public_by_default(app, path):
+    assert app.get(PRIP + path).status_int == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/$metadata"])
+def test_metadata_can_require_credentials(app_settings, catalogue, path):
+    app = make_app({**app_settings, "proseo.anonymous_metadata": "false"})
+    assert app.get(PRIP + path, expect_errors=True).status_int == 401
+    assert app.get(PRIP + path, headers=basic("bob")).status_int == 200
+    assert app.get(PRIP + path, headers=basic("DEMO\\bob", "nope"), expect_errors=True).status_int == 401
+
+
+def test_malformed_authorization_headers(app):
+    for header in ("Basic !!!notbase64", "Basic " + "bm9jb2xvbg==", "Digest abc", "Bearer"):
+        response = app.get(PRIP + "/Products", headers={"Authorization": header}, expect_errors=True)
+        assert response.status_int == 401, header
+        assert "WWW-Authenticate" in response.headers
+
+
+# -- bearer tokens ------------------------------------------------------------------------------
+
+TOKEN_PATHS = ["/proseo/prip/v1/token", "/proseo/odip/v1/token"]
+
+
+def _token(app, path="/proseo/prip/v1/token", **form):
+    form = form or {"grant_type": "password", "username": "DEMO\\alice", "password": "alice-secret"}
+    return app.post(path, form, expect_errors=True)
+
+
+@pytest.mark.parametrize("path", TOKEN_PATHS)
+def test_password_grant_issues_a_working_token(app, catalogue, path):
+    response = _token(app, path)
+    assert response.status_int == 200
+    body = response.json
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 600
+    products = app.get(PRIP + "/Products", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert len(products.json["value"]) == 3
+
+
+def test_client_credentials_grant(app):
+    response = _token(app, grant_type="client_credentials", client_id="DEMO\\carol", client_secret="carol-secret")
+    assert response.status_int == 200
+    claims = jwt.decode(response.json["access_token"], TOKEN_SECRET, algorithms=["HS256"])
+    assert (claims["mission"], claims["sub"]) == ("DEMO", "carol")
+
+
+def test_token_survives_a_restart(app, app_settings, catalogue):
+    token = _token(app).json["access_token"]
+    restarted = make_app(app_settings)  # a new process: new registry, new storage, same secret
+    try:
+        response = restarted.get(PRIP + f"/Products({catalogue.id('p1')})", headers={"Authorization": f"Bearer {token}"})
+        assert response.json["Id"] == catalogue.id("p1")
+    finally:
+        restarted.app.registry.storage.close()
+
+
+def test_token_of_another_secret_is_rejected(app_settings, catalogue):
+    other = make_app({**app_settings, "proseo.token.secret": "another-secret-another-secret-1234"})
+    try:
+        token = _token(other).json["access_token"]
+    finally:
+        other.app.registry.storage.close()
+    app = make_app(app_settings)
+    try:
+        response = app.get(PRIP + "/Products", headers={"Authorization": f"Bearer {token}"}, expect_errors=True)
+        assert response.status_int == 401
+        assert response.json["error"]["message"] == "Invalid bearer token"
+    finally:
+        app.app.registry.storage.close()
+
+
+@pytest.mark.parametrize(
+    "claims,message",
+    [
+        ({"iss": "proseo-odata", "sub": "alice", "mission": "DEMO", "iat": 1, "exp": 2}, "The bearer token has expired"),
+        ({"iss": "proseo-odata", "sub": "alice", "mission": "DEMO", "iat": 1}, "Invalid bearer token"),
+        ({"iss": "somebody", "sub": "alice", "mission": "DEMO", "iat": 1, "exp": 2**40}, "Invalid bearer token"),
+        ({"iss": "proseo-odata", "sub": "ghost", "mission": "DEMO", "iat": 1, "exp": 2**40},
+         "The bearer token's user no longer exists"),
+    ],
+)
+def test_bad_tokens_are_rejected(app, claims, message):
+    token = jwt.encode(claims, TOKEN_SECRET, algorithm="HS256")
+    response = app.get(PRIP + "/Products", headers={"Authorization": f"Bearer {token}"}, expect_errors=True)
+    assert response.status_int == 401
+    assert response.json["error"]["message"] == message
+    assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
+
+
+def test_unsigned_token_is_rejected(app):
+    token = jwt.encode({"iss": "proseo-odata", "sub": "carol", "mission": "DEMO", "iat": int(time.time()),
+                        "exp": int(time.time()) + 60}, None, algorithm="none")
+    response = app.get(PRIP + "/Products", headers={"Authorization": f"Bearer {token}"}, expect_errors=True)
+    assert response.status_int == 401
+
+
+def test_token_of_a_user_without_role_gets_403(app):
+    token = _token(app, grant_type="password", username="DEMO\\bob", password="bob-secret").json["access_token"]
+    response = app.get(PRIP + "/Products", headers={"Authorization": f"Bearer {token}"}, expect_errors=True)
+    assert response.status_int == 403
+
+
+@pytest.mark.parametrize(
+    "form,status,code",
+    [
+        ({"grant_type": "password", "username": "DEMO\\alice", "password": "wrong"}, 401, "E7703"),
+        ({"grant_type": "password", "username": "DEMO\\alice"}, 400, "E7710"),
+        ({"grant_type": "authorization_code", "code": "x"}, 400, "E7710"),
+        ({}, 400, "E7710"),
+    ],
+)
+def test_token_request_errors(app, form, status, code):
+    response = app.post("/proseo/prip/v1/token", form, expect_errors=True)
+    assert response.status_int == status
+    assert response.json["error"]["code"] == code
+    assert response.headers["Warning"].startswith(f"199 proseo-api-prip ({code}) ")
+
+
+def test_token_errors_under_odip_name_odip(app):
+    response = app.post("/proseo/odip/v1/token", {"grant_type": "password", "username": "x", "password": "y"},
+                        expect_errors=True)
+    assert response.status_int == 401
+    assert response.headers["Warning"].startswith("199 proseo-api-odip (E7203) ")
+
+
+def test_token_endpoint_only_accepts_post(app):
+    response = app.get("/proseo/prip/v1/token", expect_errors=True)
+    assert response.status_int == 405
+    assert response.headers["Allow"] == "POST"

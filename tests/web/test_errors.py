@@ -1,0 +1,186 @@
+"""Error responses (contract section 9): OData error body + Warning header on every error,
+404 for unknown paths, 405 for unsupported methods, 503 when the database is unreachable,
+500 (body only, logged) for real bugs, never a 500 for client input."""
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+import webtest
+from pyramid.config import Configurator
+
+from prip_helpers import PRIP, basic, make_app
+
+WARNING = re.compile(r"^\d{3} proseo-api-(prip|odip) \([EW]\d+\) .+$")
+
+
+def assert_error(response, status, code=None, service="prip"):
+    assert response.status_int == status, response.text
+    assert response.content_type == "application/json"
+    error = response.json["error"]
+    assert set(error) <= {"code", "message", "target", "details"}
+    assert error["message"]
+    assert re.fullmatch(r"[EW]\d{4}", error["code"])
+    if code:
+        assert error["code"] == code
+    warning = response.headers["Warning"]
+    assert WARNING.match(warning), warning
+    assert warning.startswith(f"199 proseo-api-{service} ({error['code']}) ")
+    return error
+
+
+@pytest.mark.parametrize(
+    "path,service",
+    [
+        (PRIP + "/Nothing", "prip"),
+        (PRIP + "/Products(a0000000-0000-0000-0000-000000000001)/Nothing", "prip"),
+        (PRIP + "/Products/$count/more", "prip"),
+        ("/", "prip"),
+        ("/proseo/odip/odata/v1/NoSuchSet", "odip"),
+    ],
+)
+def test_unknown_path_is_404(app, path, service):
+    response = app.get(path, headers=basic("alice"), expect_errors=True)
+    error = assert_error(response, 404, service=service)
+    assert error["code"] in ("E7701", "E7201")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize(
+    "path", ["/", "/$metadata", "/Products", "/Products/$count", "/Products({p1})", "/Products({p1})/Attributes"]
+)
+def test_unsupported_method_is_405(app, catalogue, method, path):
+    url = PRIP + path.format(p1=catalogue.id("p1"))
+    response = app.request(url, method=method, headers=basic("alice"), expect_errors=True)
+    assert_error(response, 405, "E7702")
+    assert "GET" in response.headers["Allow"]
+
+
+def test_product_not_found(app):
+    missing = "0f0f0f0f-0000-4000-8000-000000000000"
+    response = app.get(PRIP + f"/Products({missing})", headers=basic("alice"), expect_errors=True)
+    error = assert_error(response, 404, "E7706")
+    assert error["message"] == f"No product found with UUID {missing}"
+
+
+@pytest.mark.parametrize("key", ["42", "'abc'", "a0000000-0000-0000-0000-00000000000", "Name='x'"])
+def test_malformed_key_is_400(app, key):
+    response = app.get(PRIP + f"/Products({key})", headers=basic("alice"), expect_errors=True)
+    error = assert_error(response, 400, "E7721")
+    assert error["target"] == "Id"
+
+
+@pytest.mark.parametrize(
+    "query,target",
+    [
+        ("$format=xml", "$format"),
+        ("$format=application/atom%2Bxml", "$format"),
+        ("$top=-1", "$top"),
+        ("$top=abc", "$top"),
+        ("$skip=-5", "$skip"),
+        ("$count=maybe", "$count"),
+        ("$expand=Nothing", "$expand"),
+        ("$select=NoSuchProperty", "$select"),
+        ("$orderby=NoSuchProperty", "$orderby"),
+        ("$filter=NoSuchProperty eq 1", "$filter"),
+        ("$filter=Name eq 5", "$filter"),
+        ("$skiptoken=garbage", "$skiptoken"),
+    ],
+)
+def test_bad_query_options_are_400(app, query, target):
+    response = app.get(PRIP + "/Products?" + query, headers=basic("alice"), expect_errors=True)
+    error = assert_error(response, 400)
+    assert error.get("target") == target, error
+
+
+def test_syntax_error_names_position_and_expected(app):
+    response = app.get(PRIP + "/Products?$filter=contains(Name,'a' eq true", headers=basic("alice"),
+                       expect_errors=True)
+    error = assert_error(response, 400, "E7721")
+    assert error["target"] == "$filter"
+    assert "column" in error["message"] and "expected" in error["message"].lower()
+    assert re.search(r"column \d+", response.headers["Warning"])
+
+
+def test_invalid_utf8_in_query_is_400(app):
+    response = app.get(PRIP + "/Products?$filter=Name%20eq%20%27%FF%27", headers=basic("alice"), expect_errors=True)
+    assert_error(response, 400)
+
+
+# -- 500 for real bugs only ---------------------------------------------------------------------
+
+
+def test_a_bug_answers_500_with_the_body(app_settings, catalogue, caplog):
+    with Configurator(settings=dict(app_settings)) as config:
+        config.include("proseo_odata_web")
+
+        def broken(request):
+            raise RuntimeError("a bug")
+
+        config.add_route("broken", PRIP + "/broken")
+        config.add_view(broken, route_name="broken")
+    app = webtest.TestApp(config.make_wsgi_app())
+    try:
+        response = app.get(PRIP + "/broken", expect_errors=True)
+        error = assert_error(response, 500, "E7799")
+        assert "a bug" not in error["message"]  # internals are logged, not sent
+        assert any("unhandled error" in r.getMessage() for r in caplog.records)
+    finally:
+        app.app.registry.storage.close()
+
+
+# -- 503 when the database is unreachable ------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the block ends
+
+
+def test_unreachable_database_answers_503(app_settings):
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/nowhere?connect_timeout=2"
+    app = make_app({**app_settings, "proseo.storage.url": url})
+    try:
+        response = app.get(PRIP + "/Products", headers=basic("alice"), expect_errors=True)
+        error = assert_error(response, 503, "E7705")
+        assert "database" in error["message"].lower()
+        assert response.headers["Retry-After"]
+        # The service document needs no database and still works.
+        assert app.get(PRIP + "/").status_int == 200
+    finally:
+        app.app.registry.storage.close()
+
+
+@pytest.mark.postgresql
+def test_database_going_away_answers_503(fresh_pg_url, tmp_path, password_hashes, pg_server_url):
+    """A running app whose PostgreSQL database stops accepting connections answers 503."""
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    from proseo_odata.storage import load_storage
+    from prip_helpers import seed
+
+    settings = {"proseo.storage.url": fresh_pg_url, "proseo.archive.backend": "", "proseo.default_mission": "DEMO",
+                "proseo.token.secret": "x" * 32}
+    storage = load_storage(settings)
+    storage.initialize_schema()
+    seed(storage, password_hashes)
+    storage.close()
+    app = make_app(settings)
+    name = make_url(fresh_pg_url).database
+    admin_url = make_url(pg_server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        assert app.get(PRIP + "/Products", headers=basic("alice")).status_int == 200
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        response = app.get(PRIP + "/Products", headers=basic("alice"), expect_errors=True)
+        assert_error(response, 503, "E7705")
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
+        assert app.get(PRIP + "/Products", headers=basic("alice")).status_int == 200
+    finally:
+        app.app.registry.storage.close()

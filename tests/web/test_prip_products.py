@@ -1,0 +1,295 @@
+"""PRIP catalogue routes over SQLite and PostgreSQL: JSON shape, key forms, paging, $count,
+$expand, $select, $format, service document, $metadata, mounting under another prefix."""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import webtest
+from pyramid.config import Configurator
+
+from prip_helpers import PRIP, basic, make_app
+
+ALICE = basic("alice")
+CAROL = basic("carol")
+DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.(\d{3}|\d{6})Z$")
+
+
+def ids(body):
+    return [p["Id"] for p in body["value"]]
+
+
+def labels(catalogue, *names):
+    return [catalogue.id(n) for n in names]
+
+
+# -- service document and $metadata -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", ""])
+def test_service_document(app, path):
+    response = app.get(PRIP + path)
+    assert response.headers["Content-Type"] == "application/json;odata.metadata=minimal"
+    assert response.headers["OData-Version"] == "4.0"
+    sets = {entry["name"]: entry for entry in response.json["value"]}
+    assert sets["Products"] == {"name": "Products", "kind": "EntitySet", "url": "Products"}
+    assert response.json["@odata.context"] == "$metadata"
+
+
+def test_metadata_is_csdl(app):
+    response = app.get(PRIP + "/$metadata")
+    assert response.content_type == "application/xml"
+    root = ET.fromstring(response.body)
+    ns = {"edm": "http://docs.oasis-open.org/odata/ns/edm"}
+    schema = root.find(".//edm:Schema", ns)
+    assert schema.get("Namespace") == "OData.CSC"
+    names = {e.get("Name") for e in schema.findall("edm:EntityType", ns)}
+    assert {"Product", "StringAttribute", "IntegerAttribute", "DoubleAttribute", "BooleanAttribute",
+            "DateTimeOffsetAttribute"} <= names
+    assert schema.find("edm:EntityContainer", ns).get("Name") == "Container"
+
+
+# -- one product --------------------------------------------------------------------------------------
+
+
+def test_product_json_shape(app, catalogue):
+    p1 = catalogue.products["p1"]
+    response = app.get(PRIP + f"/Products({p1.id})", headers=ALICE)
+    assert response.headers["Content-Type"] == "application/json;odata.metadata=minimal"
+    assert response.headers["OData-Version"] == "4.0"
+    body = response.json
+    assert body["@odata.context"] == "$metadata#Products/$entity"
+    assert body["Id"] == str(p1.id)
+    assert body["Name"] == p1.name
+    assert body["ContentType"] == "application/zip"
+    assert body["ContentLength"] == 1001
+    assert body["OriginDate"] == "2020-01-02T11:00:00.000Z"
+    assert body["PublicationDate"] == "2020-01-02T12:00:00.123Z"
+    assert body["CreationDate"] == body["PublicationDate"]
+    assert body["ModificationDate"] == "2020-01-02T12:00:00.123Z"
+    assert body["EvictionDate"] == "9999-12-31T23:59:59.999Z"
+    assert body["Online"] is True
+    assert body["ContentDate"] == {"Start": "2020-01-02T10:00:00.000Z", "End": "2020-01-02T10:10:00.000Z"}
+    assert body["ProductionType"] == "systematic_production"
+    checksum = {"Algorithm": "MD5", "Value": f"{1:032x}", "ChecksumDate": "2020-01-02T12:00:00.000Z"}
+    assert body["Checksum"] == [checksum]
+    assert body["Checksums"] == [checksum]
+    assert body["Footprint"] == "geography'SRID=4326;POLYGON((1 40,2 40,2 41,1 41,1 40))'"
+    assert body["GeoFootprint"] == {"type": "Polygon", "coordinates": [[[1, 40], [2, 40], [2, 41], [1, 41], [1, 40]]]}
+    assert "Attributes" not in body
+
+
+def test_microseconds_are_kept(app, catalogue):
+    body = app.get(PRIP + f"/Products({catalogue.id('p5')})", headers=ALICE).json
+    assert body["PublicationDate"] == "2020-01-06T12:00:00.123456Z"
+    for key in ("OriginDate", "PublicationDate", "ModificationDate", "EvictionDate"):
+        assert DATE.match(body[key]), body[key]
+
+
+@pytest.mark.parametrize("form", ["{id}", "'{id}'", "{ID}", "'{ID}'", "Id={id}", "%27{id}%27"])
+def test_key_forms(app, catalogue, form):
+    pid = catalogue.id("p2")
+    response = app.get(PRIP + "/Products(" + form.format(id=pid, ID=pid.upper()) + ")", headers=ALICE)
+    assert response.json["Id"] == pid
+
+
+def test_expand_attributes_on_one_product(app, catalogue):
+    body = app.get(PRIP + f"/Products({catalogue.id('p1')})?$expand=Attributes", headers=ALICE).json
+    attributes = {a["Name"]: a for a in body["Attributes"]}
+    assert attributes["productType"] == {
+        "@odata.type": "#OData.CSC.StringAttribute", "Name": "productType", "ValueType": "String",
+        "Value": "S2MSI1C", "Id": "productType", "ContentType": "text/plain", "ContentLength": 7,
+        "StringValue": "S2MSI1C",
+    }
+    assert attributes["orbitNumber"]["@odata.type"] == "#OData.CSC.IntegerAttribute"
+    assert attributes["orbitNumber"]["Value"] == 1001
+    assert attributes["orbitNumber"]["IntegerValue"] == 1001
+    assert attributes["cloudCover"]["Value"] == 10.0
+    assert attributes["processingDate"]["Value"] == "2021-05-21T19:08:07.000Z"
+    assert attributes["processingDate"]["DateValue"] == "2021-05-21T19:08:07.000Z"
+    assert attributes["highQuality"] == {**attributes["highQuality"], "ValueType": "Boolean", "Value": False}
+
+
+def test_attributes_route(app, catalogue):
+    pid = catalogue.id("p2")
+    body = app.get(PRIP + f"/Products({pid})/Attributes", headers=ALICE).json
+    assert body["@odata.context"] == f"$metadata#Products({pid})/Attributes"
+    values = {a["Name"]: a["Value"] for a in body["value"]}
+    assert values["productType"] == "S2MSI2A"
+    assert values["orbitNumber"] == 1002
+    assert len(values) == 5
+
+
+def test_seed_aliases_can_be_switched_off(app_settings, catalogue):
+    app = make_app({**app_settings, "proseo.seed_aliases": "false"})
+    try:
+        body = app.get(PRIP + f"/Products({catalogue.id('p1')})?$expand=Attributes", headers=ALICE).json
+        assert "CreationDate" not in body and "Checksums" not in body
+        assert body["Checksum"] and body["PublicationDate"]
+        for attribute in body["Attributes"]:
+            assert set(attribute) == {"@odata.type", "Name", "ValueType", "Value"}
+        metadata = app.get(PRIP + "/$metadata").text
+        assert "CreationDate" not in metadata
+    finally:
+        app.app.registry.storage.close()
+
+
+def test_select_on_one_product(app, catalogue):
+    body = app.get(PRIP + f"/Products({catalogue.id('p1')})?$select=Name,ContentLength", headers=ALICE).json
+    assert {k for k in body if not k.startswith("@")} == {"Id", "Name", "ContentLength"}
+
+
+# -- collections and paging ---------------------------------------------------------------------------
+
+
+def test_default_page_and_next_link(app, catalogue):
+    first = app.get(PRIP + "/Products", headers=ALICE).json
+    assert first["@odata.context"] == "$metadata#Products"
+    assert ids(first) == labels(catalogue, "p1", "p2", "p3")
+    link = first["@odata.nextLink"]
+    assert link.startswith("http://localhost" + PRIP + "/Products?")
+    assert "%24skiptoken=" in link and "%24skip=3" in link
+    second = app.get(link, headers=ALICE).json
+    assert ids(second) == labels(catalogue, "p4", "p5")
+    assert "@odata.nextLink" not in second
+
+
+def test_skip_alone_returns_the_same_rows_as_the_link(app, catalogue):
+    first = app.get(PRIP + "/Products?$orderby=Name desc", headers=CAROL).json
+    offset = parse_qs(urlsplit(first["@odata.nextLink"]).query)["$skip"][0]
+    via_link = app.get(first["@odata.nextLink"], headers=CAROL).json
+    via_skip = app.get(PRIP + f"/Products?$orderby=Name desc&$skip={offset}", headers=CAROL).json
+    assert ids(via_link) == ids(via_skip)
+    assert len(ids(via_skip)) == 3
+
+
+def test_every_page_but_the_last_is_full(app, catalogue):
+    url, pages = PRIP + "/Products?$orderby=PublicationDate desc&$count=true", []
+    while url:
+        body = app.get(url, headers=CAROL).json
+        pages.append(ids(body))
+        assert body["@odata.count"] == 7
+        url = body.get("@odata.nextLink")
+    assert [len(page) for page in pages] == [3, 3, 1]
+    flat = [pid for page in pages for pid in page]
+    expected = sorted(catalogue.products.values(), key=lambda p: (p.publication_date, str(p.id)), reverse=True)
+    assert flat == [str(p.id) for p in expected]
+
+
+def test_top_is_capped_and_remaining_top_travels_in_the_link(app, catalogue):
+    first = app.get(PRIP + "/Products?$top=6", headers=CAROL).json
+    assert len(first["value"]) == 4  # proseo.page_size.max
+    query = parse_qs(urlsplit(first["@odata.nextLink"]).query)
+    assert query["$top"] == ["2"] and query["$skip"] == ["4"]
+    second = app.get(first["@odata.nextLink"], headers=CAROL).json
+    assert len(second["value"]) == 2
+    assert "@odata.nextLink" not in second
+
+
+def test_top_below_the_page_size_has_no_link(app, catalogue):
+    body = app.get(PRIP + "/Products?$top=2", headers=ALICE).json
+    assert ids(body) == labels(catalogue, "p1", "p2")
+    assert "@odata.nextLink" not in body
+
+
+def test_skip(app, catalogue):
+    assert ids(app.get(PRIP + "/Products?$skip=4", headers=ALICE).json) == labels(catalogue, "p5")
+    assert ids(app.get(PRIP + "/Products?$skip=40", headers=ALICE).json) == []
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("$orderby=ContentLength desc", ["p5", "p4", "p3"]),
+        ("$orderby=contentdate/start desc", ["p5", "p4", "p3"]),
+        ("$ORDERBY=Name", ["p4", "p1", "p2"]),
+        ("orderby=PublicationDate asc,Id", ["p1", "p2", "p3"]),
+    ],
+)
+def test_orderby(app, catalogue, query, expected):
+    assert ids(app.get(PRIP + "/Products?" + query, headers=ALICE).json) == labels(catalogue, *expected)
+
+
+@pytest.mark.parametrize(
+    "query,count",
+    [("$count=true", 5), ("$count=True", 5), ("$count=1", 5), ("count=true", 5), ("$COUNT=TRUE", 5),
+     ("$count=false", None), ("$count=0", None), ("", None)],
+)
+def test_count_option(app, query, count):
+    body = app.get(PRIP + "/Products?" + query, headers=ALICE).json
+    assert body.get("@odata.count") == count
+    assert len(body["value"]) == 3
+
+
+def test_count_route(app):
+    response = app.get(PRIP + "/Products/$count", headers=ALICE)
+    assert response.content_type == "text/plain"
+    assert response.text == "5"
+    assert app.get(PRIP + "/Products/$count", headers=CAROL).text == "7"
+
+
+@pytest.mark.parametrize(
+    "query,expanded",
+    [
+        ("$expand=Attributes", {"Attributes"}),
+        ("expand=Attributes", {"Attributes"}),
+        ("$EXPAND=Attributes", {"Attributes"}),
+        ("$expand=Attributes&$expand=Assets", {"Attributes", "Assets"}),
+        ("$expand=Attributes,Assets", {"Attributes", "Assets"}),
+        ("$expand=Assets", {"Assets"}),
+        ("$expand=*", {"Attributes", "Assets"}),
+        ("", set()),
+    ],
+)
+def test_expand(app, query, expanded):
+    body = app.get(PRIP + "/Products?" + query, headers=ALICE).json
+    for product in body["value"]:
+        assert {"Attributes", "Assets"} & set(product) == expanded
+        if "Attributes" in expanded:
+            assert len(product["Attributes"]) == 5
+        if "Assets" in expanded:
+            assert product["Assets"] == []
+
+
+def test_select_in_collection(app):
+    body = app.get(PRIP + "/Products?$select=Name", headers=ALICE).json
+    for product in body["value"]:
+        assert {k for k in product if not k.startswith("@")} == {"Id", "Name"}
+
+
+@pytest.mark.parametrize("fmt", ["json", "JSON", "application/json", "application/json;odata.metadata=minimal"])
+def test_format_json(app, fmt):
+    assert len(app.get(PRIP + "/Products", {"$format": fmt}, headers=ALICE).json["value"]) == 3
+
+
+def test_head_of_a_collection(app):
+    response = app.head(PRIP + "/Products", headers=ALICE)
+    assert response.status_int == 200 and response.body == b""
+
+
+# -- mounting -------------------------------------------------------------------------------------------
+
+
+def test_mounted_twice(app_settings, catalogue):
+    with Configurator(settings=dict(app_settings)) as config:
+        config.include("proseo_odata_web")
+        config.add_prip_service("/mirror/prip", name="mirror")
+    app = webtest.TestApp(config.make_wsgi_app())
+    try:
+        a = app.get(PRIP + "/Products", headers=ALICE).json
+        b = app.get("/mirror/prip/Products", headers=ALICE).json
+        assert ids(a) == ids(b) and len(ids(a)) == 3
+        assert b["@odata.nextLink"].startswith("http://localhost/mirror/prip/Products?")
+    finally:
+        app.app.registry.storage.close()
+
+
+def test_custom_prefix(app_settings, catalogue):
+    app = make_app({**app_settings, "proseo.prip.prefix": "/catalogue/v2/"})
+    try:
+        assert app.get("/catalogue/v2/Products/$count", headers=ALICE).text == "5"
+        assert app.get(PRIP + "/Products", headers=ALICE, expect_errors=True).status_int == 404
+    finally:
+        app.app.registry.storage.close()
