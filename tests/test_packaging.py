@@ -1,0 +1,91 @@
+"""The built wheel carries its package data (grammar, migrations, demo files) and works from
+outside the source tree.
+
+The wheel is built from a copy of the source tree (so the shared working tree gets no build/
+folder), installed without dependencies into a fresh virtual environment, and run from a
+temporary folder. The dependencies come from the test virtual environment's site-packages,
+added as a plain path (its .pth files, among them the editable install of the source tree, are
+not processed), so only the wheel can provide ``proseo_odata``.
+"""
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+CHECK = textwrap.dedent(
+    r"""
+    import importlib.resources, json, sys, pathlib
+    import proseo_odata
+    here = pathlib.Path(proseo_odata.__file__).resolve()
+    grammars = importlib.resources.files("proseo_odata.grammars")
+    lark_files = sorted(p.name for p in grammars.iterdir() if p.name.endswith(".lark"))
+    odata_lark = grammars / "odata.lark"
+    migrations = importlib.resources.files("proseo_odata") / "storage" / "migrations" / "versions"
+    result = {
+        "file": str(here),
+        "lark_files": lark_files,
+        "odata_lark_size": len(odata_lark.read_text(encoding="utf-8")) if odata_lark.is_file() else None,
+        "migrations": sorted(p.name for p in migrations.iterdir() if p.name.endswith(".py")),
+        "env_py": (importlib.resources.files("proseo_odata") / "storage" / "migrations" / "env.py").is_file(),
+        "workflows_json": (importlib.resources.files("proseo_odata") / "demo" / "workflows.json").is_file(),
+    }
+    try:
+        from proseo_odata.odata.parser import parse_filter
+    except ImportError as exc:
+        result["parse"] = "no parser: %s" % exc
+    else:
+        result["parse"] = type(parse_filter("contains(Name,'_AUX_') and ContentLength gt 10")).__name__
+    print(json.dumps(result))
+    """
+)
+
+
+def _run(cmd, **kwargs):
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kwargs)
+    assert result.returncode == 0, f"{cmd}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_wheel_installs_and_finds_its_package_data(tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT, source,
+        ignore=shutil.ignore_patterns(".venv", ".git", "var", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"),
+    )
+    wheels = tmp_path / "wheels"
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(wheels), str(source)])
+    built = list(wheels.glob("proseo_odata-*.whl"))
+    assert len(built) == 1, built
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    # Install the wheel with the test environment's pip into the fresh environment.
+    _run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(purelib), str(built[0])])
+    dependencies = [p for p in site.getsitepackages() + [sysconfig.get_paths()["purelib"]] if Path(p).is_dir()]
+    (purelib / "zz_test_dependencies.pth").write_text("\n".join(sorted(set(dependencies))) + "\n", encoding="utf-8")
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    output = _run([str(python), "-I", "-c", CHECK], cwd=outside).stdout
+    import json
+
+    found = json.loads(output.strip().splitlines()[-1])
+    assert found["file"].startswith(str(purelib)), found["file"]  # the wheel, not the source tree
+    assert found["lark_files"], "no .lark grammar in the wheel"
+    if (ROOT / "grammars" / "odata.lark").is_file():
+        assert found["odata_lark_size"] and found["odata_lark_size"] > 100
+        assert found["parse"] not in (None,) and not found["parse"].startswith("no parser"), found["parse"]
+    assert "0001_initial.py" in found["migrations"] and found["env_py"]
+    assert found["workflows_json"]
