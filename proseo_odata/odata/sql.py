@@ -125,7 +125,9 @@ class ChildTable(CollectionMapping):
     types: Mapping[str, Tuple[str, Mapping[str, str]]] = field(default_factory=dict)
 
     def instance(self, cast: Optional[str] = None) -> CollectionInstance:
-        return _ChildTableInstance(self, self.table.alias(), cast)
+        # The table itself, not an alias: sibling EXISTS subqueries may share it (lambdas do
+        # not nest), and building an alias per lambda costs more than the rest of the compile.
+        return _ChildTableInstance(self, self.table, cast)
 
 
 class _ChildTableInstance(CollectionInstance):

@@ -1,0 +1,1 @@
+"""Reproducible benchmarks (``python -m bench``); results in bench/README.md."""

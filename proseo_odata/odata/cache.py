@@ -1,0 +1,87 @@
+"""Compiled-filter cache: ``(entity type, filter text) -> bound tree`` (and SQL expression).
+
+Real clients repeat the same few filters (a monitoring collector polls the same query every
+minute), so parsing and binding once per distinct text pays. :class:`FilterCache` is a
+thread-safe LRU; errors are not cached (a bad filter costs its parse every time, as it should).
+
+The SQL expression is cached too when that is safe: per mapping object, and only for filters
+without ``now()`` (whose value is a parameter fixed at compile time). SQLAlchemy expressions
+are immutable once built, so sharing them between threads is safe.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Hashable, Optional
+
+from . import edm
+from .binding import BCall, Bound, bind_filter, walk
+from .parser import parse_filter
+
+__all__ = ["FilterCache", "default_cache"]
+
+
+class FilterCache:
+    """A thread-safe LRU of bound filters (and, where safe, compiled SQL expressions)."""
+
+    def __init__(self, maxsize: int = 1024):
+        self.maxsize = maxsize
+        self._entries: "OrderedDict[Hashable, Any]" = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def _get(self, key):
+        with self._lock:
+            try:
+                value = self._entries[key]
+            except KeyError:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def _put(self, key, value):
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    def bound_filter(self, text: str, entity_type: edm.EntityType, *,
+                     model: Optional[edm.EntityModel] = None) -> Bound:
+        """``bind_filter(parse_filter(text), entity_type)``, cached. Raises what they raise."""
+        key = ("bound", id(entity_type), text)
+        value = self._get(key)
+        if value is None:
+            value = bind_filter(parse_filter(text), entity_type, model=model)
+            self._put(key, (entity_type, value))
+            return value
+        return value[1]
+
+    def sql_filter(self, text: str, entity_type: edm.EntityType, mapping_key: Hashable,
+                   compile_sql: Callable[[Bound], Any], *, model: Optional[edm.EntityModel] = None):
+        """The SQL expression of ``text``: ``compile_sql(bound)`` cached under ``mapping_key``
+        (for instance ``(entity_set, id(tables))``), unless the filter uses ``now()``."""
+        key = ("sql", id(entity_type), mapping_key, text)
+        value = self._get(key)
+        if value is not None:
+            return value[1]
+        bound = self.bound_filter(text, entity_type, model=model)
+        expression = compile_sql(bound)
+        if not any(isinstance(node, BCall) and node.name == "now" for node in walk(bound)):
+            self._put(key, (entity_type, expression))
+        return expression
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+#: The process-wide cache the web layer uses.
+default_cache = FilterCache()
