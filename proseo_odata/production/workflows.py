@@ -271,13 +271,19 @@ def load_workflows(settings: Mapping[str, Any]) -> list[Workflow]:
 def sync_configured_workflows(storage, settings: Mapping[str, Any]) -> list[Workflow]:
     """Upsert every configured workflow into ``storage`` (by mission and name, keeping ids).
 
-    Missions a workflow names must exist. Returns the stored workflows. Workflows in storage that
+    Workflows of missions this database does not have are skipped with a warning (a plug-in
+    package may serve several deployments). Returns the stored workflows. Workflows in storage that
     are no longer configured are left as they are (orders may refer to them).
     """
+    from proseo_odata.storage.errors import NotFoundError
+
     stored = []
-    workflows = load_workflows(settings)
-    for workflow in workflows:
-        stored.append(storage.upsert_workflow(workflow))
-    if workflows:
-        log.info("synchronised %d configured workflow(s)", len(workflows))
+    for workflow in load_workflows(settings):
+        try:
+            stored.append(storage.upsert_workflow(workflow))
+        except NotFoundError:
+            # An installed mission plug-in whose mission this deployment does not have.
+            log.warning("workflow %s skipped: mission %s does not exist here", workflow.name, workflow.mission)
+    if stored:
+        log.info("synchronised %d configured workflow(s)", len(stored))
     return stored
