@@ -293,3 +293,20 @@ def test_worker_pool_runs_orders_in_threads(env):
         assert wait_for(lambda: all(storage.get_order("DEMO", i).status is OrderStatus.COMPLETED for i in ids), 60)
     finally:
         pool.stop()
+
+
+def test_sync_configured_workflows_is_idempotent_and_skips_unknown_missions(env, tmp_path):
+    settings, storage, _ = env
+    from proseo_odata.production.workflows import sync_configured_workflows
+    import json as _json
+
+    before = {w.name: w for w in storage.list_workflows("DEMO")}
+    assert str(before["S2_L1C_L2A"].id) == "2b17b57d-fff4-4645-b539-91f305c83b91"
+    assert before["S2_L1C_L2A"].option("ImageFormat").allowed_values == ("GEOTIFF", "JPG")
+    path = tmp_path / "more.json"
+    path.write_text(_json.dumps([{"id": str(uuid.uuid4()), "mission": "NOWHERE", "name": "N", "input_product_type": "A",
+                                  "output_product_type": "B", "processor": "image"}]))
+    again = sync_configured_workflows(storage, dict(settings, **{"proseo.workflows.file": settings["proseo.workflows.file"] + " " + str(path)}))
+    assert sorted(w.name for w in again) == sorted(before)
+    after = {w.name: w for w in storage.list_workflows("DEMO")}
+    assert {n: w.id for n, w in after.items()} == {n: w.id for n, w in before.items()}
