@@ -1,0 +1,160 @@
+"""Binding: names, types, casts and literal conversion (contract section 6)."""
+import datetime as dt
+
+import pytest
+
+from proseo_odata.odata import edm
+from proseo_odata.odata.binding import (BCompare, BIntersects, BLambda, BLiteral, BProperty, bind_filter,
+                                        bind_orderby)
+from proseo_odata.odata.errors import ODataError, ODataNameError, ODataTypeError
+from proseo_odata.odata.functions import FUNCTIONS
+from proseo_odata.odata.parser import parse_filter, parse_orderby
+
+UTC = dt.timezone.utc
+
+
+def bind(text, entity_type=edm.PRODUCT):
+    return bind_filter(parse_filter(text), entity_type)
+
+
+@pytest.mark.parametrize("text, path, value", [
+    ("ContentDate/Start lt '2020-01-12T00:00:00.000000Z'", ("ContentDate", "Start"), dt.datetime(2020, 1, 12, tzinfo=UTC)),
+    ("ContentDate/Start lt '2020-01-12T02:00:00+02:00'", ("ContentDate", "Start"), dt.datetime(2020, 1, 12, tzinfo=UTC)),
+    ("ContentDate/Start lt 2020-01-12", ("ContentDate", "Start"), dt.datetime(2020, 1, 12, tzinfo=UTC)),
+    ("CreationDate gt 2020-01-12T00:00:00Z", ("PublicationDate",), dt.datetime(2020, 1, 12, tzinfo=UTC)),
+    ("ContentLength eq '1024'", ("ContentLength",), 1024),
+    ("'abc' eq Name", ("Name",), "abc"),
+    ("ProductionType eq OData.CSC.ProductionType'on-demand:default'", ("ProductionType",), "on-demand:default"),
+    ("ProductionType eq 'systematic_production'", ("ProductionType",), "systematic_production"),
+    ("Id eq '00000000-0000-4000-8000-000000000001'", ("Id",), __import__("uuid").UUID(int=(4 << 76) | (8 << 60) | 1)),
+])
+def test_literals_take_the_property_type(text, path, value):
+    bound = bind(text)
+    assert isinstance(bound, BCompare) and isinstance(bound.left, BProperty)
+    assert bound.left.path == path
+    assert bound.right.value == value
+
+
+@pytest.mark.parametrize("text, value", [
+    ("Status eq 'completed'", "completed"),
+    ("Status eq OData.CSC.JobStatus'completed'", "completed"),
+    ("Status eq 'COMPLETED'", "completed"),
+    ("OrderOutputSize eq '1024'", 1024),
+])
+def test_odip_literals(text, value):
+    bound = bind(text, edm.PRODUCTION_ORDER)
+    assert bound.right.value == value
+
+
+def test_operands_swapped_and_operator_flipped():
+    bound = bind("5 lt ContentLength")
+    assert (bound.op, bound.left.path, bound.right.value) == ("gt", ("ContentLength",), 5)
+
+
+@pytest.mark.parametrize("text, error, words", [
+    ("ContentLength eq 'abc'", ODataTypeError, ["'abc'", "Edm.Int64"]),
+    ("Foo eq 1", ODataNameError, ["Foo", "position 0"]),
+    ("Name eq 'x' and Bar gt 2", ODataNameError, ["Bar", "position 16"]),
+    ("frobnicate(Name)", ODataError, ["frobnicate"]),
+    ("round(ContentLength) eq 1", ODataNameError, ["round"]),
+    ("Name add 1 eq 2", ODataTypeError, ["add", "Edm.String"]),
+    ("Name gt 2020-01-01T00:00:00Z and Online", ODataTypeError, ["Edm.String"]),
+    ("contains(ContentLength,'1')", ODataTypeError, ["contains"]),
+    ("Online gt true", ODataTypeError, ["gt"]),
+    ("ContentDate eq null", ODataTypeError, ["ContentDate"]),
+    ("Name", ODataTypeError, ["Boolean"]),
+    ("Attributes eq 1", ODataTypeError, ["Attributes"]),
+    ("Footprint eq 'x'", ODataTypeError, ["Intersects"]),
+    ("Attributes/OData.CSC.Nope/any(a:a/Name eq 'x')", ODataNameError, ["OData.CSC.Nope"]),
+    ("Attributes/any(a:b/Name eq 'x')", ODataNameError, ["b"]),
+    ("ContentLength div 0 eq 1", ODataTypeError, ["zero"]),
+    ("ContentLength mod 2.5 eq 1", ODataTypeError, ["mod"]),
+    ("ProductionType eq OData.CSC.JobStatus'completed'", ODataError, ["JobStatus"]),
+    ("OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((lon lat, lon lat))')", ODataError, ["geography"]),
+    ("OData.CSC.Intersects(area=geography'SRID=3857;POINT(1 2)')", ODataError, ["3857"]),
+    ("Attributes/OData.CSC.IntegerAttribute/any(a:a/Name eq 'orbitNumber' and a/Value eq 'abc')", ODataTypeError, ["'abc'"]),
+])
+def test_client_errors_are_odata_errors_naming_the_problem(text, error, words):
+    with pytest.raises(error) as info:
+        bind(text)
+    assert info.value.status == 400
+    for word in words:
+        assert word in info.value.message
+
+
+def test_unknown_enum_value_lists_the_values():
+    with pytest.raises(ODataTypeError) as info:
+        bind("Status eq 'done'", edm.PRODUCTION_ORDER)
+    assert "'done'" in info.value.message and "queued" in info.value.message
+
+
+def test_secrets_are_not_filterable():
+    with pytest.raises(ODataError, match="NotificationEpPassword"):
+        bind("NotificationEpPassword eq 'x'", edm.PRODUCTION_ORDER)
+    with pytest.raises(ODataError, match="NotificationEpPassword"):
+        bind("NotificationEpPassword eq 'x'", edm.SUBSCRIPTION)
+
+
+def _value_compare(lam):
+    return [c for c in lam.predicate.operands if c.left.path == ("Value",)][0]
+
+
+@pytest.mark.parametrize("text, cast, value_type, literal", [
+    ("Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'orbitNumber' and att/OData.CSC.StringAttribute/Value eq 123)",
+     "OData.CSC.IntegerAttribute", edm.INT64, 123),
+    ("Attributes/any(i0:i0/Name eq 'productType' and i0/Value eq 'RAW')", None, edm.STRING, "RAW"),
+    ("Attributes/any(i0:i0/Name eq 'orbitNumber' and i0/Value lt 100)", None, edm.INT64, 100),
+    ("Attributes/any(i0:i0/Name eq 'cloudCover' and i0/Value lt 10.5)", None, edm.DOUBLE, 10.5),
+    ("Attributes/any(i0:i0/Name eq 'x' and i0/Value eq true)", None, edm.BOOLEAN, True),
+    ("Attributes/OData.CSC.DoubleAttribute/any(a:a/Name eq 'cloudCover' and a/Value le '40')", "OData.CSC.DoubleAttribute", edm.DOUBLE, 40),
+])
+def test_attribute_cast_rules(text, cast, value_type, literal):
+    lam = bind(text)
+    assert isinstance(lam, BLambda) and lam.cast == cast
+    compare = _value_compare(lam)
+    assert compare.left.type is value_type
+    assert compare.right.value == literal
+
+
+def test_untyped_value_takes_the_cast_from_the_literal():
+    lam = bind("Attributes/any(i0:i0/Name eq 'orbitNumber' and i0/Value gt 5)")
+    assert _value_compare(lam).left.cast == "OData.CSC.IntegerAttribute"
+
+
+def test_odip_lambdas():
+    lam = bind("InputProductReference/any(att:att/Reference eq 'S2A.zip')", edm.PRODUCTION_ORDER)
+    assert lam.single and lam.predicate.left.path == ("Reference",)
+    lam = bind("WorkflowOptions/any(att:att/Name eq 'x' and att/OData.CSC.StringAttribute/Value eq 'y')",
+               edm.PRODUCTION_ORDER)
+    assert not lam.single and lam.collection == ("WorkflowOptions",)
+
+
+@pytest.mark.parametrize("text", [
+    "OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((0 0, 1 0, 1 1, 0 0))')",
+    "OData.CSC.Intersects(Footprint=geography'SRID=4326;Polygon ((0 0, 1 0, 1 1, 0 0))')",
+    "OData.CSC.Intersects(location=Footprint,area=geography'SRID=4326;MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)))')",
+    "OData.CSC.Intersects(area='SRID=4326;POLYGON((0 0, 1 0, 1 1, 0 0))')",
+    "geo.intersects(Footprint, geography'SRID=4326;POINT(0.5 0.2)')",
+])
+def test_intersects_forms(text):
+    bound = bind(text)
+    assert isinstance(bound, BIntersects) and bound.location.path == ("Footprint",)
+    assert bound.geometry.intersects(__import__("shapely").geometry.Point(0.5, 0.2))
+
+
+def test_boolean_property_alone_is_eq_true():
+    bound = bind("Online")
+    assert isinstance(bound, BCompare) and bound.right == BLiteral(True, edm.BOOLEAN)
+
+
+def test_orderby_binding():
+    items = bind_orderby(parse_orderby("ContentDate/Start desc, Name"), edm.PRODUCT)
+    assert [(i.expr.path, i.descending) for i in items] == [(("ContentDate", "Start"), True), (("Name",), False)]
+    with pytest.raises(ODataError):
+        bind_orderby(parse_orderby("NotificationEpPassword"), edm.SUBSCRIPTION)
+
+
+def test_function_table_is_complete_for_the_contract():
+    contract = ("contains startswith endswith length indexof substring tolower toupper trim concat "
+                "matchespattern year month day hour minute second date time now").split()
+    assert sorted(contract) == sorted(FUNCTIONS)

@@ -1,0 +1,112 @@
+"""The Python predicate: accessor protocol, null semantics, geometry (the reference semantics)."""
+import datetime as dt
+
+import pytest
+
+from proseo_odata.model import Attribute, AttributeType, Product, ProductionOrder
+from proseo_odata.odata import edm
+from proseo_odata.odata.binding import bind_filter
+from proseo_odata.odata.geo import format_footprint, parse_geography, to_geojson
+from proseo_odata.odata.errors import ODataError
+from proseo_odata.odata.parser import parse_filter
+from proseo_odata.odata.predicate import compile_predicate
+from proseo_odata.storage.mapping import DOMAIN_ACCESSOR
+
+UTC = dt.timezone.utc
+
+ROW = {
+    "Name": "S2A_MSIL1C_50%_x.zip",
+    "ContentLength": 100,
+    "OriginDate": None,
+    "Online": True,
+    "ContentDate": {"Start": "2021-06-01T10:00:00.000Z", "End": "2021-06-01T10:10:00Z"},
+    "Footprint": "geography'SRID=4326;POLYGON((10 45, 12 45, 12 47, 10 47, 10 45))'",
+    "Attributes": [
+        {"@odata.type": "#OData.CSC.StringAttribute", "Name": "productType", "Value": "S2MSI1C"},
+        {"ValueType": "Integer", "Name": "orbitNumber", "Value": 123},
+    ],
+}
+
+
+def matches(text, obj=ROW, entity_type=edm.PRODUCT, accessor=None):
+    return compile_predicate(bind_filter(parse_filter(text), entity_type), accessor)(obj)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("OriginDate eq null", True),
+    ("OriginDate ne null", False),
+    ("OriginDate gt 2020-01-01T00:00:00Z", False),
+    ("not (OriginDate gt 2020-01-01T00:00:00Z)", True),
+    ("OriginDate ne 2020-01-01T00:00:00Z", True),
+    ("contains(Name,'50%_')", True),
+    ("contains(Name,'50_')", False),
+    ("ContentDate/Start lt '2021-06-01T10:00:00.001Z'", True),
+    ("hour(ContentDate/Start) eq 10", True),
+    ("ContentDate/End sub ContentDate/Start eq duration'PT10M'", True),
+    ("Attributes/OData.CSC.StringAttribute/any(a:a/Name eq 'productType' and a/Value eq 'S2MSI1C')", True),
+    ("Attributes/OData.CSC.IntegerAttribute/any(a:a/Name eq 'productType')", False),
+    ("Attributes/OData.CSC.IntegerAttribute/any(a:a/Name eq 'orbitNumber' and a/OData.CSC.StringAttribute/Value eq 123)", True),
+    ("Attributes/any(a:a/OData.CSC.IntegerAttribute/Value ne 5)", True),
+    ("Attributes/all(a:a/OData.CSC.IntegerAttribute/Value eq 123)", False),
+    ("OData.CSC.Intersects(area=geography'SRID=4326;POINT(11 46)')", True),
+    ("OData.CSC.Intersects(area=geography'SRID=4326;POINT(13 46)')", False),
+    ("ContentLength div 0 eq null" if False else "ContentLength mod 7 eq 2", True),
+    ("-ContentLength eq -100", True),
+])
+def test_dict_rows(text, expected):
+    assert matches(text) is expected
+
+
+def test_exact_geometry_not_bounding_box():
+    triangle = "OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((0 0, 10 0, 0 10, 0 0))')"
+    inside_bbox_only = {"Footprint": "POLYGON((8 8, 9 8, 9 9, 8 9, 8 8))"}
+    touching = {"Footprint": "POLYGON((4 4, 9 4, 9 9, 4 9, 4 4))"}
+    assert not matches(triangle, inside_bbox_only)
+    assert matches(triangle, touching)
+    assert not matches(triangle, {"Footprint": None})
+
+
+def test_domain_objects_through_the_domain_accessor():
+    product = Product(
+        mission="S2", name="S2B_x.zip", content_start=dt.datetime(2021, 1, 1, tzinfo=UTC),
+        content_end=dt.datetime(2021, 1, 2, tzinfo=UTC), footprint="POLYGON((0 0, 1 0, 1 1, 0 0))",
+        attributes=[Attribute("productType", AttributeType.STRING, "S2MSI2A"),
+                    Attribute("cloudCover", AttributeType.DOUBLE, 12.5)],
+    )
+    acc = DOMAIN_ACCESSOR
+    assert matches("ContentDate/End gt 2021-01-01T12:00:00Z and startswith(Name,'S2B')", product, accessor=acc)
+    assert matches("Attributes/any(a:a/Name eq 'cloudCover' and a/Value lt 20.0)", product, accessor=acc)
+    # documented rule: an integer literal selects IntegerAttribute values, so a Double does not match
+    assert not matches("Attributes/any(a:a/Name eq 'cloudCover' and a/Value lt 20)", product, accessor=acc)
+    assert not matches("Attributes/OData.CSC.StringAttribute/any(a:a/Value eq 'S2MSI1C')", product, accessor=acc)
+    assert matches("ProductionType eq 'systematic_production' and Checksum/all(c:c/Algorithm eq 'MD5')", product, accessor=acc)
+    assert matches("OData.CSC.Intersects(area='SRID=4326;POINT(0.9 0.1)')", product, accessor=acc)
+    order = ProductionOrder(mission="S2", owner="u", workflow_id=__import__("uuid").uuid4(), workflow_name="w",
+                            input_reference="S2B_x.zip", workflow_options={"format": "JPG"}, order_output_size=1024)
+    assert matches("Status eq 'queued' and OrderOutputSize eq '1024'", order, edm.PRODUCTION_ORDER, acc)
+    assert matches("InputProductReference/any(r:r/Reference eq 'S2B_x.zip')", order, edm.PRODUCTION_ORDER, acc)
+    assert matches("WorkflowOptions/any(o:o/Name eq 'format' and o/OData.CSC.StringAttribute/Value eq 'JPG')",
+                   order, edm.PRODUCTION_ORDER, acc)
+    assert not matches("WorkflowOptions/any(o:o/Value eq 'PNG')", order, edm.PRODUCTION_ORDER, acc)
+
+
+def test_invalid_regular_expression_is_a_client_error():
+    with pytest.raises(ODataError):
+        matches("matchesPattern(Name,'(')")
+
+
+@pytest.mark.parametrize("text", [
+    "SRID=4326;POLYGON((0 0, 1 0, 1 1, 0 0))",
+    "geography'SRID=4326;Polygon ((0 0, 1 0, 1 1, 0 0))'",
+    "polygon((0 0,1 0,1 1,0 0))",
+])
+def test_geography_forms(text):
+    geometry, srid = parse_geography(text)
+    assert srid == 4326 and geometry.geom_type == "Polygon"
+
+
+def test_footprint_formatting_is_plain_and_upper_case():
+    text = format_footprint("POLYGON((0.00001 1, 2 1, 2 3, 0.00001 1))")
+    assert text == "geography'SRID=4326;POLYGON((0.00001 1,2 1,2 3,0.00001 1))'"
+    assert "e-" not in text
+    assert to_geojson("POINT(1 2)") == {"type": "Point", "coordinates": [1.0, 2.0]}

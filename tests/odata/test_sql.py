@@ -1,0 +1,108 @@
+"""The SQL compiler: bound parameters, SQLite functions, an embedder's own mapping, the cache."""
+import threading
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from proseo_odata.odata import edm
+from proseo_odata.odata.binding import bind_filter
+from proseo_odata.odata.cache import FilterCache
+from proseo_odata.odata.errors import ODataError
+from proseo_odata.odata.functions import FUNCTIONS
+from proseo_odata.odata.parser import parse_filter
+from proseo_odata.odata.sql import EntityMapping, compile_filter_sql, install_sqlite_functions
+from proseo_odata.storage.mapping import compile_filter
+from proseo_odata.storage.schema import SchemaTables
+
+ALL_FUNCTIONS = (
+    "contains(Name,'a') and startswith(Name,'b') and endswith(Name,'c') and length(Name) eq 3 and "
+    "indexof(Name,'x') eq 1 and substring(Name,1) eq 'y' and substring(Name,1,2) eq 'y' and "
+    "tolower(Name) eq 'a' and toupper(Name) eq 'A' and trim(Name) eq 'a' and concat(Name,'x') eq 'ax' "
+    "and matchesPattern(Name,'^a') and year(ContentDate/Start) eq 2020 and month(ContentDate/Start) eq 1 "
+    "and day(ContentDate/Start) eq 1 and hour(ContentDate/Start) eq 1 and minute(ContentDate/Start) eq 1 "
+    "and second(ContentDate/Start) eq 1 and date(ContentDate/Start) eq 2020-01-01 and "
+    "time(ContentDate/Start) eq 10:00:00 and ContentDate/Start lt now()"
+)
+
+
+@pytest.mark.parametrize("dialect, postgis", [(sqlite.dialect(), False), (postgresql.dialect(), True)])
+def test_every_function_compiles_with_bound_parameters_only(dialect, postgis):
+    tables = SchemaTables(dialect=dialect.name, postgis=postgis)
+    clause = compile_filter("Products", bind_filter(parse_filter(ALL_FUNCTIONS), edm.PRODUCT), tables)
+    compiled = sa.select(tables.products.c.id).where(clause).compile(dialect=dialect)
+    sql = str(compiled)
+    for literal in ("'ax'", "2020", "'^a'", "10:00"):
+        assert literal not in sql
+    assert len(compiled.params) >= 20
+    assert set(FUNCTIONS) <= set(ALL_FUNCTIONS.lower().replace("(", " ").split()) | {"now"}
+
+
+def test_unmapped_property_is_a_client_error():
+    table = sa.Table("t", sa.MetaData(), sa.Column("name", sa.String))
+    mapping = EntityMapping({"Name": table.c.name})
+    with pytest.raises(ODataError, match="ContentLength"):
+        compile_filter_sql(bind_filter(parse_filter("ContentLength gt 1"), edm.PRODUCT), mapping)
+
+
+def test_workflow_options_of_workflows_are_rejected_not_500():
+    tables = SchemaTables(dialect="sqlite", postgis=False)
+    with pytest.raises(ODataError):
+        compile_filter("Workflows", bind_filter(parse_filter("WorkflowOptions/any(o:o/Name eq 'x')"), edm.WORKFLOW), tables)
+
+
+def test_sqlite_functions_on_a_plain_engine():
+    metadata = sa.MetaData()
+    table = sa.Table("p", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.String),
+                     sa.Column("wkt", sa.String), sa.Column("start", sa.DateTime))
+    mapping = EntityMapping({"Name": table.c.name, "ContentDate/Start": table.c.start},
+                            footprints={"Footprint": __import__("proseo_odata.odata.sql", fromlist=["x"]).FootprintColumns(wkt=table.c.wkt)})
+    engine = install_sqlite_functions(sa.create_engine("sqlite://"))
+    metadata.create_all(engine)
+    import datetime as dt
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [
+            {"id": 1, "name": "ÉTÉ_abc", "wkt": "POLYGON((0 0, 10 0, 0 10, 0 0))", "start": dt.datetime(2020, 1, 1, 10)},
+            {"id": 2, "name": "été_ABC", "wkt": "POLYGON((8 8, 9 8, 9 9, 8 9, 8 8))", "start": dt.datetime(2020, 1, 2, 23)},
+        ])
+
+    def ids(text):
+        clause = compile_filter_sql(bind_filter(parse_filter(text), edm.PRODUCT), mapping)
+        with engine.connect() as conn:
+            return sorted(conn.execute(sa.select(table.c.id).where(clause)).scalars())
+
+    assert ids("tolower(Name) eq 'été_abc'") == [1, 2]
+    assert ids("contains(Name,'abc')") == [1]  # case-sensitive although SQLite's LIKE is not
+    assert ids("OData.CSC.Intersects(area=geography'SRID=4326;POINT(8.5 8.5)')") == [2]
+    assert ids("OData.CSC.Intersects(area=geography'SRID=4326;POINT(1 1)')") == [1]
+    assert ids("ContentDate/Start add duration'PT2H' gt 2020-01-03T00:00:00Z") == [2]
+    assert ids("hour(ContentDate/Start) eq 23") == [2]
+
+
+def test_cache_reuses_bound_and_sql_and_is_thread_safe():
+    cache = FilterCache(maxsize=4)
+    tables = SchemaTables(dialect="sqlite", postgis=False)
+    calls = []
+
+    def compile_sql(bound):
+        calls.append(bound)
+        return compile_filter("Products", bound, tables)
+
+    text = "Name eq 'a'"
+    first = cache.sql_filter(text, edm.PRODUCT, ("Products", id(tables)), compile_sql)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        cache.sql_filter(text, edm.PRODUCT, ("Products", id(tables)), compile_sql))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r is first for r in results) and len(calls) == 1
+    cache.sql_filter("ModificationDate lt now()", edm.PRODUCT, "k", compile_sql)
+    cache.sql_filter("ModificationDate lt now()", edm.PRODUCT, "k", compile_sql)
+    assert len(calls) == 3  # now() is never cached as SQL
+    for i in range(10):
+        cache.bound_filter(f"ContentLength eq {i}", edm.PRODUCT)
+    assert len(cache) == 4
+    with pytest.raises(ODataError):
+        cache.bound_filter("Nope eq 1", edm.PRODUCT)
