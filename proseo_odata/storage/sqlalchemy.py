@@ -454,6 +454,10 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
         if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool
         engine = sa.create_engine(parsed, echo=echo, **kwargs)
+        try:  # the SQL functions the $filter compiler uses on SQLite (intersects, dates, case)
+            from proseo_odata.odata.sql import register_sqlite_functions as register_filter_functions
+        except ImportError:
+            register_filter_functions = None
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):
@@ -466,6 +470,12 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
             dbapi_connection.create_function("proseo_wkt_intersects", 2, _wkt_intersects, deterministic=True)
+            if register_filter_functions is not None:
+                register_filter_functions(dbapi_connection)
+            # What the $filter SQL compiler needs on SQLite (Intersects, Unicode case, date arithmetic).
+            from proseo_odata.odata.sql import register_sqlite_functions
+
+            register_sqlite_functions(dbapi_connection)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection):

@@ -19,7 +19,6 @@ from proseo_odata.odata import edm
 from proseo_odata.odata.binding import bind_filter
 from proseo_odata.odata.parser import parse_filter
 from proseo_odata.odata.predicate import compile_predicate
-from proseo_odata.odata.sql import install_sqlite_functions
 from proseo_odata.storage.base import Query
 from proseo_odata.storage.mapping import DOMAIN_ACCESSOR, compile_filter
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
@@ -304,9 +303,7 @@ def test_the_table_is_large_and_mostly_selective():
 
 @pytest.fixture
 def seeded(db_url):
-    storage = SQLAlchemyStorage.from_url(db_url)
-    install_sqlite_functions(storage.engine)
-    storage.engine.dispose()
+    storage = SQLAlchemyStorage.from_url(db_url)  # its engine registers our SQLite functions
     storage.initialize_schema()
     storage.add_mission(Mission(MISSION))
     for product in CATALOGUE:
