@@ -1,0 +1,82 @@
+"""ODIP: workflows and production orders (contract sections 4, 5, 10).
+
+``config.include("proseo_odata_web.odip")`` (done by :func:`proseo_odata_web.includeme` when
+this package exists):
+
+1. mounts the routes of :mod:`.workflows` and :mod:`.orders` under ``proseo.odip.prefix``
+   (default ``/proseo/odip/odata/v1``); ``config.add_odip_service(prefix, name=...)`` mounts
+   them under another prefix as well;
+2. synchronises the configured workflows (``proseo.workflows.file`` and entry points, see
+   :mod:`proseo_odata.production.workflows`) into storage, unless
+   ``proseo.workflows.sync = false``;
+3. starts the production engine inside this process: a
+   :class:`~proseo_odata.production.engine.WorkerPool` with ``proseo.workers`` threads (default
+   1; 0 turns it off) and the notification dispatcher (``proseo.notify.dispatcher``), when an
+   archive is configured. The pool is ``registry.proseo_workers`` (None when not started) and is
+   stopped at interpreter exit; an embedding application may call ``.stop()`` itself. Under
+   gunicorn, do not ``--preload`` (threads do not survive ``fork``).
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+
+from cornice import Service
+from pyramid.settings import asbool
+
+log = logging.getLogger(__name__)
+
+
+def add_odip_service(config, prefix: str, name: str = "odip") -> None:
+    """Register the ODIP routes under ``prefix``; ``name`` keeps route names unique."""
+    from . import orders, workflows
+
+    prefix = prefix.rstrip("/")
+    for suffix, route, views in workflows.ROUTES + orders.ROUTES:
+        if suffix == "" and prefix == "":
+            continue
+        path = (prefix + suffix) or "/"
+        service = Service(name=f"{name}.{route}", path=path, description=f"ODIP {route}")
+        for method, view in views.items():
+            service.add_view(method, view)
+        config.add_cornice_service(service)
+
+
+def sync_workflows(registry, settings) -> None:
+    """Upsert the configured workflows (start-up); a problem is logged, never fatal."""
+    if not asbool(settings.get("proseo.workflows.sync", "true")):
+        return
+    from proseo_odata.production.workflows import sync_configured_workflows
+
+    try:
+        with registry.storage.transaction() as tx:
+            sync_configured_workflows(tx, settings)
+    except Exception:  # noqa: BLE001 - the service still serves the stored workflows
+        log.exception("could not synchronise the configured workflows")
+
+
+def start_production(registry, settings):
+    """Start the in-process worker pool (see the module docstring); returns it or None."""
+    try:
+        threads = int(str(settings.get("proseo.workers", "1")).strip() or "1")
+    except ValueError:
+        raise ValueError(f"proseo.workers must be an integer, got {settings.get('proseo.workers')!r}") from None
+    if threads < 1:
+        return None
+    if getattr(registry, "archive", None) is None:
+        log.warning("proseo.workers=%d but no archive is configured: production orders will not run", threads)
+        return None
+    from proseo_odata.production.engine import WorkerPool
+
+    pool = WorkerPool(settings, registry.storage, registry.archive, threads=threads).start()
+    atexit.register(pool.stop, 5.0)
+    return pool
+
+
+def includeme(config) -> None:
+    config.add_directive("add_odip_service", add_odip_service)
+    registry = config.registry
+    add_odip_service(config, registry.proseo.odip_prefix, "odip")
+    settings = config.get_settings()
+    sync_workflows(registry, settings)
+    registry.proseo_workers = start_production(registry, settings)

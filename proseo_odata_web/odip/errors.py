@@ -1,0 +1,106 @@
+"""ODIP error codes, the key parser, and the translation of core codes to ODIP codes.
+
+prosEO numbers PRIP errors 77xx and ODIP errors 72xx (contract section 9). The OData core and
+the shared web modules raise PRIP-numbered errors (``E7721`` for a bad query); under the ODIP
+root :func:`odip_codes` re-numbers them (``E7721`` -> ``E7221``), the same meaning with the ODIP
+number. The ``Warning`` header's agent (``proseo-api-odip``) comes from the path
+(:func:`proseo_odata_web.errors.service_of_request`).
+
+======  ======  ==========================================================================
+code    status  meaning
+======  ======  ==========================================================================
+E7203   401     credentials missing or wrong (:mod:`proseo_odata_web.auth`)
+E7204   403     role ODIP_USER (or ORDER_MGR) missing
+E7205   400     invalid production order, every problem in ``details`` (core validation)
+E7207   404     no workflow with that id in the user's mission
+E7208   404     no production order with that id visible to the user
+E7209   404     the order has no output product (yet)
+E7219   409     illegal order state change (core state machine; cancel is idempotent here)
+E7221   400     invalid query option, filter or key
+E7258   404     input product not found by name (core)
+E7259   404     input product not found by ContentDate (core)
+======  ======  ==========================================================================
+"""
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+
+from proseo_odata.odata.errors import ODataError
+
+INVALID_QUERY = "E7221"
+WORKFLOW_NOT_FOUND = "E7207"
+ORDER_NOT_FOUND = "E7208"
+NO_OUTPUT_PRODUCT = "E7209"
+
+_KEY = re.compile(
+    r"^(?:Id=)?(?P<quote>'?)(?P<id>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})(?P=quote)$"
+)
+
+
+class WorkflowNotFound(ODataError):
+    status = 404
+
+    def __init__(self, workflow_id):
+        super().__init__(f"No workflow found with UUID {workflow_id}", code=WORKFLOW_NOT_FOUND, status=404)
+
+
+class OrderNotFound(ODataError):
+    """A missing order, or one of another user or mission (answered as if absent)."""
+
+    status = 404
+
+    def __init__(self, order_id):
+        super().__init__(f"No production order found with UUID {order_id}", code=ORDER_NOT_FOUND, status=404)
+
+
+class NoOutputProduct(ODataError):
+    status = 404
+
+    def __init__(self, order):
+        super().__init__(
+            f"Production order {order.id} has no output product: its status is {order.status.value}"
+            + (" (the product is published when the order completes)" if not order.status.is_terminal else ""),
+            code=NO_OUTPUT_PRODUCT,
+            status=404,
+        )
+
+
+def parse_key(text: str, what: str) -> uuid.UUID:
+    """The GUID in ``Set(<key>)``: ``<guid>``, ``'<guid>'`` or ``Id=<guid>``; 400 otherwise."""
+    match = _KEY.match(text.strip())
+    if match is None:
+        raise ODataError(
+            f"Invalid {what} key {text!r}: expected a UUID such as 2b17b57d-fff4-4645-b539-91f305c83b91",
+            code=INVALID_QUERY,
+            target="Id",
+        )
+    return uuid.UUID(match.group("id"))
+
+
+def _odip_code(code: str) -> str:
+    if isinstance(code, str) and code.startswith("E77") and len(code) == 5:
+        return "E72" + code[3:]
+    return code
+
+
+def renumber(exc: ODataError) -> ODataError:
+    """Give ``exc`` (and its details) the ODIP number of a PRIP-numbered code, in place."""
+    exc.code = _odip_code(exc.code)
+    for detail in exc.details:
+        renumber(detail)
+    return exc
+
+
+def odip_codes(view):
+    """Decorator of ODIP views: errors with PRIP codes leave with the ODIP number."""
+
+    @functools.wraps(view)
+    def wrapper(request):
+        try:
+            return view(request)
+        except ODataError as exc:
+            raise renumber(exc)
+
+    return wrapper

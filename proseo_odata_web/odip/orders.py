@@ -1,0 +1,246 @@
+"""ODIP production orders (contract sections 4, 5 and 10).
+
+==========================================================  ======  ==============================
+path (``{set}`` is ``ProductionOrders`` or ``ProductionOrder``)  method  answer
+==========================================================  ======  ==============================
+``{root}/ProductionOrder/OData.CSC.Order`` (ICD),           POST    create: ``201``, the order,
+``{root}/ProductionOrder`` (user's documents),                      ``Location:
+``{root}/ProductionOrders``                                         .../ProductionOrders(<id>)``
+``{root}/ProductionOrders``                                 GET     query (contract section 6)
+``{root}/ProductionOrders/$count``                          GET     the count as ``text/plain``
+``{root}/{set}({key})``                                     GET     one order
+``{root}/{set}({key})/OData.CSC.Cancel``                    POST    cancel: ``200`` with the order
+``{root}/{set}({key})/Product``                             GET     the output PRIP product
+``{root}/{set}({key})/Product/$value``                      GET     its file (HEAD too)
+==========================================================  ======  ==============================
+
+``{key}``: ``<guid>``, ``'<guid>'`` or ``Id=<guid>``.
+
+Who sees what (contract section 8): the role ``ODIP_USER`` (or ``ORDER_MGR``) is needed; an
+``ODIP_USER`` sees the orders they submitted, an ``ORDER_MGR`` every order of the mission; any
+other order (another user's, another mission's) answers 404 as if absent.
+
+A new order is checked twice (:mod:`proseo_odata_web.odip.schemas` for the JSON shape, the core's
+:func:`~proseo_odata.orders.validation.validate_order` for its meaning) and every problem of both
+is answered together in one 400. Then :func:`proseo_odata.orders.service.submit_order` looks the
+input product up in the mission's catalogue (404 ``E7258``/``E7259`` when there is none),
+estimates ``EstimatedDate`` and stores the order ``queued``. ``NotificationEpPassword`` is kept
+for delivery only: answered as ``"********"``, never logged, not filterable.
+
+Cancel is idempotent (contract section 5): a queued or running order becomes ``cancelled`` (the
+running worker notices within a heartbeat and stops its processor); an order that has already
+ended is answered ``200`` unchanged.
+"""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from proseo_odata.model import ProductionOrder, Role
+from proseo_odata.odata import edm
+from proseo_odata.orders.service import cancel_order, submit_order
+from proseo_odata.orders.statemachine import IllegalTransition, OrderEvent, can_transition
+from proseo_odata.orders.validation import INVALID_ORDER_CODE, OrderValidationError, validate_order
+from proseo_odata.odata.errors import ODataError
+from proseo_odata.storage.errors import NotFoundError
+
+from ..auth import product_visibilities, require_role
+from ..odata_json import format_datetime, format_guid, json_response, product_json, text_response
+from ..query import build_query, collection_body, entity_options, parse_request_options
+from .errors import NoOutputProduct, OrderNotFound, odip_codes, parse_key
+from .schemas import merge_problems, shape_problems
+from .workflows import ODIP_ROLES, selected
+
+PASSWORD_MASK = "********"
+
+
+def order_json(order: ProductionOrder) -> dict:
+    """An order as the OData entity (contract section 4); the password only as the mask."""
+    content_date = None
+    if order.input_content_start is not None or order.input_content_end is not None:
+        content_date = {
+            "Start": format_datetime(order.input_content_start),
+            "End": format_datetime(order.input_content_end),
+        }
+    return {
+        "Id": format_guid(order.id),
+        "Status": order.status.value,
+        "StatusMessage": order.status_message,
+        "OrderOutputSize": int(order.order_output_size or 0),
+        "SubmissionDate": format_datetime(order.submission_date),
+        "EstimatedDate": format_datetime(order.estimated_date),
+        "CompletedDate": format_datetime(order.completed_date),
+        "EvictionDate": format_datetime(order.eviction_date),
+        "Priority": order.priority,
+        "InputProductReference": {"Reference": order.input_reference, "ContentDate": content_date},
+        "WorkflowId": format_guid(order.workflow_id),
+        "WorkflowName": order.workflow_name,
+        "WorkflowOptions": [{"Name": name, "Value": str(value)} for name, value in order.workflow_options.items()],
+        "NotificationEndpoint": order.notification_endpoint,
+        "NotificationEpUsername": order.notification_username,
+        "NotificationEpPassword": PASSWORD_MASK if order.notification_password else None,
+    }
+
+
+def _entity_response(order: ProductionOrder, status: int = 200, select=None):
+    body = {"@odata.context": "$metadata#ProductionOrders/$entity"}
+    body.update(selected(order_json(order), select))
+    return json_response(body, status=status)
+
+
+def _owner_filter(principal) -> Optional[str]:
+    """None (the whole mission) for an ORDER_MGR, else the user's own name."""
+    return None if principal.has_role(Role.ORDER_MGR) else principal.name
+
+
+def visible_order(request, principal, key: str, *, for_update: bool = False) -> ProductionOrder:
+    """The order named by ``key`` if the principal may see it, else 404 (as if absent)."""
+    order_id = parse_key(key, "production order")
+    try:
+        order = request.storage.get_order(principal.mission, order_id, for_update=for_update)
+    except NotFoundError:
+        raise OrderNotFound(order_id) from None
+    owner = _owner_filter(principal)
+    if owner is not None and order.owner != owner:
+        raise OrderNotFound(order_id)
+    return order
+
+
+def _workers(request) -> int:
+    try:
+        return max(1, int(request.registry.settings.get("proseo.workers") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _request_body(request):
+    try:
+        return json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ODataError("The request body is not valid JSON", code=INVALID_ORDER_CODE, target="body") from None
+
+
+# -- views -----------------------------------------------------------------------------------------
+
+
+@odip_codes
+def create_order(request):
+    principal = require_role(request, *ODIP_ROLES)
+    body = _request_body(request)
+    shape = shape_problems(body)
+    if shape:
+        # Report the core's findings too (all problems at once), but store nothing.
+        core: list[ODataError] = []
+        if isinstance(body, dict):
+            try:
+                validate_order(body, request.storage.list_workflows(principal.mission, enabled_only=True),
+                               mission=principal.mission)
+            except OrderValidationError as exc:
+                core = exc.problems
+        raise OrderValidationError(merge_problems(shape, core))
+    order = submit_order(
+        request.storage,
+        body,
+        mission=principal.mission,
+        owner=principal.name,
+        visibilities=product_visibilities(principal),
+        workers=_workers(request),
+    )
+    response = _entity_response(order, status=201)
+    root = request.application_url + request.registry.proseo.odip_prefix.rstrip("/")
+    response.headers["Location"] = f"{root}/ProductionOrders({order.id})"
+    return response
+
+
+@odip_codes
+def list_orders(request):
+    principal = require_role(request, *ODIP_ROLES)
+    options = parse_request_options(request)
+    paged = build_query(request, options, "ProductionOrders", edm.ODIP_MODEL)
+    result = request.storage.query_orders(principal.mission, paged.query, owner=_owner_filter(principal))
+    items = [selected(order_json(o), paged.select) for o in result.items]
+    return json_response(collection_body(request, "$metadata#ProductionOrders", items, result, paged))
+
+
+@odip_codes
+def count_orders(request):
+    principal = require_role(request, *ODIP_ROLES)
+    options = parse_request_options(request)
+    paged = build_query(request, options, "ProductionOrders", edm.ODIP_MODEL, count_only=True)
+    result = request.storage.query_orders(principal.mission, paged.query, owner=_owner_filter(principal))
+    return text_response(str(result.count))
+
+
+@odip_codes
+def get_order(request):
+    principal = require_role(request, *ODIP_ROLES)
+    options = parse_request_options(request)
+    _expand, select = entity_options(request, options, "ProductionOrders", edm.ODIP_MODEL)
+    return _entity_response(visible_order(request, principal, request.matchdict["key"]), select=select)
+
+
+@odip_codes
+def cancel(request):
+    principal = require_role(request, *ODIP_ROLES)
+    order = visible_order(request, principal, request.matchdict["key"], for_update=True)
+    if not can_transition(order.status, OrderEvent.CANCEL):
+        return _entity_response(order)  # already ended: unchanged (contract section 5)
+    try:
+        order = cancel_order(request.storage, principal.mission, order.id)
+    except IllegalTransition:
+        # It ended between the look and the cancel: answer it as it is now.
+        order = visible_order(request, principal, request.matchdict["key"])
+    return _entity_response(order)
+
+
+def _output_product(request):
+    principal = require_role(request, *ODIP_ROLES)
+    order = visible_order(request, principal, request.matchdict["key"])
+    if order.output_product_id is None:
+        raise NoOutputProduct(order)
+    try:
+        product = request.storage.get_product(principal.mission, order.output_product_id)
+    except NotFoundError:
+        raise ODataError(
+            f"The output product {order.output_product_id} of production order {order.id} is no longer in the catalogue",
+            code="E7209",
+            status=404,
+        ) from None
+    return order, product
+
+
+@odip_codes
+def order_product(request):
+    options = parse_request_options(request)
+    expand, select = entity_options(request, options)  # a PRIP Product: $expand=Attributes works
+    order, product = _output_product(request)
+    body = {"@odata.context": f"$metadata#ProductionOrders({order.id})/Product/$entity"}
+    body.update(product_json(product, seed_aliases=request.registry.proseo.seed_aliases, expand=expand, select=select))
+    return json_response(body)
+
+
+@odip_codes
+def order_product_value(request):
+    """The output file, through :func:`proseo_odata_web.download.product_file_response`
+    (ranges, digests, HEAD); whoever may see the order may download its output."""
+    from ..download import product_file_response
+
+    _order, product = _output_product(request)
+    return product_file_response(request, product, request.archive)
+
+
+ROUTES = (
+    ("/ProductionOrder/OData.CSC.Order", "order_action", {"POST": create_order}),
+    ("/ProductionOrder", "order_create", {"POST": create_order}),
+    ("/ProductionOrders", "orders", {"GET": list_orders, "POST": create_order}),
+    ("/ProductionOrders/$count", "orders_count", {"GET": count_orders}),
+) + tuple(
+    route
+    for entity_set in ("ProductionOrders", "ProductionOrder")
+    for route in (
+        (f"/{entity_set}({{key}})", f"{entity_set}.order", {"GET": get_order}),
+        (f"/{entity_set}({{key}})/OData.CSC.Cancel", f"{entity_set}.cancel", {"POST": cancel}),
+        (f"/{entity_set}({{key}})/Product", f"{entity_set}.product", {"GET": order_product}),
+        (f"/{entity_set}({{key}})/Product/$value", f"{entity_set}.product_value", {"GET": order_product_value}),
+    )
+)

@@ -1,0 +1,233 @@
+"""The shape of a production order request body, as colander schemas (contract section 10).
+
+Two layers check a new order, and the client gets every problem of both in one 400:
+
+1. :data:`ORDER_SCHEMA` (here): the JSON shape - which properties are strings, numbers, objects
+   and arrays, ``Priority`` an integer 1..100, ``ContentDate`` date-times, each option's ``Value``
+   a scalar or a one-element array;
+2. :func:`proseo_odata.orders.validation.validate_order` (the core): the meaning - the workflow
+   exists in the user's mission and is enabled, WorkflowId and WorkflowName agree, options exist
+   with valid values, the endpoint is a URL, no unknown properties.
+
+Both report the same malformed property when the shape is wrong; :func:`merge_problems` keeps the
+shape's message and drops the core's for the same target. Messages name properties and never
+echo a ``NotificationEpPassword``.
+
+The tolerances are the core's (its module docstring lists them): ``Priority`` may be ``"50"`` or
+``50.0``, an option ``Value`` ``"JPG"``, ``["JPG"]``, ``7`` or ``true``, date-times with ``Z``, an
+offset, no zone, or the user's documents' ``10:35:18:872Z``. JSON ``null`` counts as absent.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping
+
+import colander
+
+from proseo_odata.odata.errors import ODataError
+from proseo_odata.orders.validation import INVALID_ORDER_CODE, parse_datetime
+
+__all__ = ["ORDER_SCHEMA", "OrderSchema", "merge_problems", "shape_problems"]
+
+_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+class _Text(colander.SchemaType):
+    """A JSON string (never converted from another type, never echoed in a message)."""
+
+    def deserialize(self, node, cstruct):
+        if cstruct is colander.null or cstruct is None:
+            return colander.null
+        if not isinstance(cstruct, str):
+            raise colander.Invalid(node, f"{node.name} must be a string")
+        return cstruct
+
+
+class _Priority(colander.SchemaType):
+    """An integer, an integral JSON number, or the text of an integer."""
+
+    def deserialize(self, node, cstruct):
+        if cstruct is colander.null or cstruct is None:
+            return colander.null
+        if isinstance(cstruct, bool):
+            number = None
+        elif isinstance(cstruct, int):
+            number = cstruct
+        elif isinstance(cstruct, float) and cstruct.is_integer():
+            number = int(cstruct)
+        elif isinstance(cstruct, str) and _INTEGER.match(cstruct):
+            number = int(cstruct)
+        else:
+            number = None
+        if number is None:
+            raise colander.Invalid(node, f"Priority must be an integer from 1 to 100, got {cstruct!r}")
+        return number
+
+
+class _DateTime(colander.SchemaType):
+    """An ISO-8601 date-time text (see the module docstring), as an aware UTC datetime."""
+
+    def deserialize(self, node, cstruct):
+        if cstruct is colander.null or cstruct is None:
+            raise colander.Invalid(node, f"{node.name} is required")
+        try:
+            return parse_datetime(cstruct)
+        except ValueError as exc:
+            raise colander.Invalid(node, f"{node.name}: {exc}") from None
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+class _OptionValue(colander.SchemaType):
+    """An option value: a string, number or Boolean, or a one-element array of one."""
+
+    def deserialize(self, node, cstruct):
+        if cstruct is colander.null:
+            raise colander.Invalid(node, "Value is required")
+        value = cstruct
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if not _is_scalar(value):
+            raise colander.Invalid(node, "Value must be a string or a one-element array")
+        return value
+
+
+class _Object(colander.Mapping):
+    """A JSON object; unknown keys are left to the core (it names them)."""
+
+    def __init__(self):
+        super().__init__(unknown="ignore")
+
+    def _validate(self, node, value):
+        if not isinstance(value, Mapping):
+            what = "each WorkflowOptions item" if node.name == "option" else node.name
+            raise colander.Invalid(node, f"{what} must be an object" + (" {Name, Value}" if node.name == "option" else ""))
+        return dict(value)
+
+
+class _Array(colander.Sequence):
+    def _validate(self, node, value, accept_scalar):
+        if not isinstance(value, list):
+            raise colander.Invalid(node, f"{node.name} must be an array of {{Name, Value}}")
+        return value
+
+
+class ContentDateSchema(colander.SchemaNode):
+    schema_type = _Object
+    Start = colander.SchemaNode(_DateTime())
+    End = colander.SchemaNode(_DateTime())
+
+    def validator(self, node, value):
+        if value["Start"] > value["End"]:
+            raise colander.Invalid(node, "ContentDate: Start is after End")
+
+
+class InputProductReferenceSchema(colander.SchemaNode):
+    schema_type = _Object
+    Reference = colander.SchemaNode(_Text(), missing=colander.null)
+    ContentDate = ContentDateSchema(missing=colander.null)
+
+    def validator(self, node, value):
+        reference = value.get("Reference")
+        if reference is not colander.null and not reference.strip():
+            raise colander.Invalid(node["Reference"], "Reference must be a product name")
+
+
+class OptionSchema(colander.SchemaNode):
+    schema_type = _Object
+    Name = colander.SchemaNode(_Text(), validator=colander.Length(min=1, min_err="Name must not be empty"),
+                               missing_msg="an option needs a Name")
+    Value = colander.SchemaNode(_OptionValue())
+
+
+class OptionsSchema(colander.SchemaNode):
+    schema_type = _Array
+    option = OptionSchema()
+
+
+class OrderSchema(colander.SchemaNode):
+    """A production order request (the properties a client sets)."""
+
+    schema_type = _Object
+    Priority = colander.SchemaNode(
+        _Priority(), missing=colander.null,
+        validator=colander.Range(1, 100, min_err="Priority must be an integer from 1 to 100, got ${val}",
+                                 max_err="Priority must be an integer from 1 to 100, got ${val}"),
+    )
+    WorkflowId = colander.SchemaNode(_Text(), missing=colander.null)
+    WorkflowName = colander.SchemaNode(_Text(), missing=colander.null)
+    InputProductReference = InputProductReferenceSchema(missing_msg="InputProductReference is required")
+    WorkflowOptions = OptionsSchema(missing=colander.null)
+    NotificationEndpoint = colander.SchemaNode(_Text(), missing=colander.null)
+    NotificationEpUsername = colander.SchemaNode(_Text(), missing=colander.null)
+    NotificationEpPassword = colander.SchemaNode(_Text(), missing=colander.null)
+
+
+ORDER_SCHEMA = OrderSchema(name="ProductionOrder")
+
+
+def _without_nulls(value: Any) -> Any:
+    """JSON nulls removed from objects (null counts as absent)."""
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _target(body: Mapping, path: str) -> str:
+    """A colander error path (``WorkflowOptions.0.Value``) as the core's target form
+    (``WorkflowOptions/ImageFormat``, or ``WorkflowOptions[0]`` for an item without a name)."""
+    parts = path.split(".")
+    if parts[0] == "WorkflowOptions" and len(parts) >= 2 and parts[1].isdigit():
+        index = int(parts[1])
+        items = body.get("WorkflowOptions")
+        item = items[index] if isinstance(items, list) and index < len(items) else None
+        name = item.get("Name") if isinstance(item, Mapping) else None
+        if isinstance(name, str) and name and parts[2:] != ["Name"]:
+            return f"WorkflowOptions/{name}"
+        return f"WorkflowOptions[{index}]"
+    return "/".join(parts)
+
+
+def shape_problems(body: Any) -> list[ODataError]:
+    """Every shape problem of an order request body (empty when the shape is right)."""
+    if not isinstance(body, Mapping):
+        return [ODataError("the request body must be a JSON object", code=INVALID_ORDER_CODE, target="body")]
+    cleaned = _without_nulls(body)
+    try:
+        ORDER_SCHEMA.deserialize(cleaned)
+    except colander.Invalid as invalid:
+        problems = []
+        for path, message in sorted(invalid.asdict().items()):
+            if path == ORDER_SCHEMA.name:
+                path = "body"
+            elif path.startswith(ORDER_SCHEMA.name + "."):
+                path = path[len(ORDER_SCHEMA.name) + 1:]
+            for text in message.split("; "):
+                problems.append(ODataError(text, code=INVALID_ORDER_CODE, target=_target(cleaned, path)))
+        return problems
+    return []
+
+
+def _top(target: str) -> str:
+    return re.split(r"[/\[]", target or "", maxsplit=1)[0]
+
+
+def merge_problems(shape: Iterable[ODataError], core: Iterable[ODataError]) -> list[ODataError]:
+    """Shape problems, then the core's that are not about the same thing.
+
+    A core problem is dropped when a shape problem has the same target, or when the shape
+    problem concerns a whole property (``InputProductReference``) the core problem lies inside.
+    """
+    shape = list(shape)
+    targets = {p.target or "" for p in shape}
+    merged = list(shape)
+    for problem in core:
+        target = problem.target or ""
+        if target in targets or _top(target) in targets or (target in ("", "body") and "body" in targets):
+            continue
+        merged.append(problem)
+    return merged

@@ -1,0 +1,141 @@
+"""ODIP service document, ``$metadata`` and workflows (contract sections 1, 4, 5).
+
+=================================  ======  =================================================
+path                               method  answer
+=================================  ======  =================================================
+``{root}/`` and ``{root}``         GET     service document (Workflows, ProductionOrders)
+``{root}/$metadata``               GET     CSDL XML of the ODIP model
+``{root}/Workflows``               GET     the mission's enabled workflows; $filter, $orderby,
+                                           $top, $skip, $count, $select as for Products
+``{root}/Workflows/$count``        GET     their number as ``text/plain``
+``{root}/Workflows({key})``        GET     one workflow (``<guid>``, ``'<guid>'``, ``Id=<guid>``)
+=================================  ======  =================================================
+
+Workflows need the role ``ODIP_USER`` (or ``ORDER_MGR``); a workflow of another mission answers
+404 as if absent.
+"""
+from __future__ import annotations
+
+import functools
+
+from proseo_odata.model import Role, Workflow
+from proseo_odata.odata import edm
+from proseo_odata.storage.errors import NotFoundError
+
+from ..auth import authenticate, require_role
+from ..odata_json import format_guid, json_response, text_response
+from ..query import build_query, collection_body, entity_options, parse_request_options
+from .errors import WorkflowNotFound, odip_codes, parse_key
+
+#: Roles that may use ODIP (any one of them).
+ODIP_ROLES = (Role.ODIP_USER, Role.ORDER_MGR)
+
+
+def workflow_json(workflow: Workflow) -> dict:
+    """A workflow as the OData entity (contract section 4; ``Value``: the allowed values)."""
+    return {
+        "Id": format_guid(workflow.id),
+        "Name": workflow.name,
+        "Description": workflow.description,
+        "InputProductType": workflow.input_product_type,
+        "OutputProductType": workflow.output_product_type,
+        "WorkflowVersion": workflow.workflow_version,
+        "WorkflowOptions": [
+            {
+                "Name": option.name,
+                "Description": option.description,
+                "Type": option.type.value,
+                "Default": option.default,
+                "Value": list(option.allowed_values),
+            }
+            for option in workflow.options
+        ],
+    }
+
+
+def selected(item: dict, select) -> dict:
+    """``item`` limited to ``$select`` (``Id`` always kept, as OData keys are)."""
+    if select is None:
+        return item
+    wanted = set(select) | {"Id"}
+    return {k: v for k, v in item.items() if k.startswith("@") or k in wanted}
+
+
+def _web(request):
+    return request.registry.proseo
+
+
+@odip_codes
+def service_document(request):
+    if not _web(request).anonymous_metadata:
+        authenticate(request)
+    value = [
+        {"name": entity_set.name, "kind": "EntitySet", "url": entity_set.name}
+        for entity_set in edm.ODIP_MODEL.entity_sets
+    ]
+    return json_response({"@odata.context": "$metadata", "value": value})
+
+
+@functools.lru_cache(maxsize=4)
+def _csdl(include_aliases: bool) -> bytes:
+    from proseo_odata.odata.csdl import render_csdl
+
+    return render_csdl(edm.ODIP_MODEL, include_aliases=include_aliases)
+
+
+@odip_codes
+def metadata(request):
+    if not _web(request).anonymous_metadata:
+        authenticate(request)
+    response = request.response
+    response.body = _csdl(_web(request).seed_aliases)
+    response.content_type = "application/xml"
+    response.charset = "utf-8"
+    response.headers["OData-Version"] = "4.0"
+    return response
+
+
+@odip_codes
+def list_workflows(request):
+    principal = require_role(request, *ODIP_ROLES)
+    options = parse_request_options(request)
+    paged = build_query(request, options, "Workflows", edm.ODIP_MODEL)
+    result = request.storage.query_workflows(principal.mission, paged.query, enabled_only=True)
+    items = [selected(workflow_json(w), paged.select) for w in result.items]
+    return json_response(collection_body(request, "$metadata#Workflows", items, result, paged))
+
+
+@odip_codes
+def count_workflows(request):
+    principal = require_role(request, *ODIP_ROLES)
+    options = parse_request_options(request)
+    paged = build_query(request, options, "Workflows", edm.ODIP_MODEL, count_only=True)
+    result = request.storage.query_workflows(principal.mission, paged.query, enabled_only=True)
+    return text_response(str(result.count))
+
+
+@odip_codes
+def get_workflow(request):
+    principal = require_role(request, *ODIP_ROLES)
+    options = parse_request_options(request)
+    _expand, select = entity_options(request, options, "Workflows", edm.ODIP_MODEL)
+    workflow_id = parse_key(request.matchdict["key"], "workflow")
+    try:
+        workflow = request.storage.get_workflow(principal.mission, workflow_id)
+    except NotFoundError:
+        raise WorkflowNotFound(workflow_id) from None
+    if not workflow.enabled:
+        raise WorkflowNotFound(workflow_id)
+    body = {"@odata.context": "$metadata#Workflows/$entity"}
+    body.update(selected(workflow_json(workflow), select))
+    return json_response(body)
+
+
+ROUTES = (
+    ("/", "service", {"GET": service_document}),
+    ("", "service_noslash", {"GET": service_document}),
+    ("/$metadata", "metadata", {"GET": metadata}),
+    ("/Workflows", "workflows", {"GET": list_workflows}),
+    ("/Workflows/$count", "workflows_count", {"GET": count_workflows}),
+    ("/Workflows({key})", "workflow", {"GET": get_workflow}),
+)
