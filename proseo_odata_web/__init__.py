@@ -18,6 +18,7 @@ Start-up, once per process:
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 
@@ -55,9 +56,11 @@ def includeme(config) -> None:
     config.include("cornice")
     config.include("proseo_odata_web.auth")
     config.include("proseo_odata_web.errors")
-    config.include("proseo_odata_web.prip", route_prefix=None)
+    config.include("proseo_odata_web.prip")
     if importlib.util.find_spec("proseo_odata_web.odip") is not None:
-        config.include("proseo_odata_web.odip")
+        odip = importlib.import_module("proseo_odata_web.odip")
+        if hasattr(odip, "includeme"):  # ODIP is written after PRIP; include it once it is ready
+            config.include(odip)
 
 
 def main(global_config, **settings):

@@ -130,13 +130,26 @@ def http_exception_view(exc: HTTPException, request):
     return error_response(request, exc.code, codes["http"], str(message))
 
 
+#: PostgreSQL SQLSTATEs meaning "cannot reach / lost the server" (class 08, shutdown, too many
+#: connections); SQLite error names meaning the database file cannot be used right now.
+_PG_UNAVAILABLE = ("57P01", "57P02", "57P03", "53300")
+_SQLITE_UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL")
+
+
 def _is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-        return True
+    """True when the database cannot be reached (503), False for a failing statement (a bug)."""
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, sa_exc.TimeoutError):  # pool exhausted waiting for a connection
-        return True
+    if isinstance(exc, (sa_exc.InterfaceError, sa_exc.TimeoutError)):
+        return True  # driver-level connection trouble; pool exhausted waiting for a connection
+    if isinstance(exc, sa_exc.OperationalError):
+        orig = exc.orig
+        sqlite_name = getattr(orig, "sqlite_errorname", None)
+        if sqlite_name is not None:
+            return any(sqlite_name.startswith(n) for n in _SQLITE_UNAVAILABLE)
+        sqlstate = getattr(orig, "sqlstate", None)
+        # psycopg: no SQLSTATE at all means the connection itself failed.
+        return sqlstate is None or sqlstate.startswith("08") or sqlstate in _PG_UNAVAILABLE
     return False
 
 

@@ -84,7 +84,8 @@ def test_malformed_key_is_400(app, key):
         ("$select=NoSuchProperty", "$select"),
         ("$orderby=NoSuchProperty", "$orderby"),
         ("$filter=NoSuchProperty eq 1", "$filter"),
-        ("$filter=Name eq 5", "$filter"),
+        ("$filter=Name add 1 eq 2", "$filter"),
+        ("$filter=ContentLength eq 'abc'", "$filter"),
         ("$skiptoken=garbage", "$skiptoken"),
     ],
 )
