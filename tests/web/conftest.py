@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from proseo_odata.model import hash_password
+from proseo_odata.archive import load_archive
 from proseo_odata.storage import load_storage
 from prip_helpers import TOKEN_SECRET, USERS, Catalogue, make_app, seed
 
@@ -26,7 +27,7 @@ def app_settings(db_url, tmp_path):
     return {
         "proseo.storage.backend": "proseo_odata.storage.sqlalchemy",
         "proseo.storage.url": db_url,
-        "proseo.archive.backend": "",  # TODO: proseo_odata.archive.local once it lands
+        "proseo.archive.backend": "local",
         "proseo.archive.path": str(archive),
         "proseo.page_size.default": "3",
         "proseo.page_size.max": "4",
@@ -48,8 +49,13 @@ def storage(app_settings):
 
 
 @pytest.fixture
-def catalogue(storage, password_hashes) -> Catalogue:
-    return seed(storage, password_hashes)
+def archive(app_settings):
+    return load_archive(app_settings)
+
+
+@pytest.fixture
+def catalogue(storage, password_hashes, archive) -> Catalogue:
+    return seed(storage, password_hashes, archive)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ catalogue, Basic headers, the application factory."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -33,6 +35,9 @@ USERS = {
     "dave": ("DEMO", "dave", "dave-secret", {Role.PRIP_USER, Role.PRODUCT_READER_RESTRICTED}),
     "olga": ("OTHER", "olga", "olga-secret", {Role.PRIP_USER}),
 }
+
+#: The file archived for p1 (1001 bytes, as its ContentLength says).
+P1_FILE = (bytes(range(256)) * 4)[:1001]
 
 TOKEN_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
@@ -91,7 +96,8 @@ def _product(label, index, *, mission="DEMO", visibility=VisibilityClass.PUBLIC,
     return Product(**fields)
 
 
-def seed(storage, password_hashes) -> Catalogue:
+def seed(storage, password_hashes, archive=None) -> Catalogue:
+    """Store missions, users and products; with an archive, p1's file too (the others have none)."""
     products = {
         "p1": _product("p1", 1),
         "p2": _product("p2", 2, product_type="S2MSI2A"),
@@ -103,6 +109,11 @@ def seed(storage, password_hashes) -> Catalogue:
         "internal": _product("internal", 7, visibility=VisibilityClass.INTERNAL),
     }
     other = {"o1": _product("o1", 1, mission="OTHER")}
+    p1 = products["p1"]
+    p1.checksums = [Checksum("MD5", hashlib.md5(P1_FILE).hexdigest(), p1.checksums[0].date)]
+    if archive is not None:
+        p1.archive_key = f"DEMO/{p1.id}/{p1.name}"
+        archive.put_stream(p1.archive_key, io.BytesIO(P1_FILE), content_type="application/zip")
     with storage.transaction() as tx:
         tx.add_mission(Mission("DEMO", "Demo mission"))
         tx.add_mission(Mission("OTHER", "Another mission"))

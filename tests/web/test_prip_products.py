@@ -2,6 +2,7 @@
 $expand, $select, $format, service document, $metadata, mounting under another prefix."""
 from __future__ import annotations
 
+import hashlib
 import re
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
@@ -10,7 +11,7 @@ import pytest
 import webtest
 from pyramid.config import Configurator
 
-from prip_helpers import PRIP, basic, make_app
+from prip_helpers import P1_FILE, PRIP, basic, make_app
 
 ALICE = basic("alice")
 CAROL = basic("carol")
@@ -73,7 +74,7 @@ def test_product_json_shape(app, catalogue):
     assert body["Online"] is True
     assert body["ContentDate"] == {"Start": "2020-01-02T10:00:00.000Z", "End": "2020-01-02T10:10:00.000Z"}
     assert body["ProductionType"] == "systematic_production"
-    checksum = {"Algorithm": "MD5", "Value": f"{1:032x}", "ChecksumDate": "2020-01-02T12:00:00.000Z"}
+    checksum = {"Algorithm": "MD5", "Value": hashlib.md5(P1_FILE).hexdigest(), "ChecksumDate": "2020-01-02T12:00:00.000Z"}
     assert body["Checksum"] == [checksum]
     assert body["Checksums"] == [checksum]
     assert body["Footprint"] == "geography'SRID=4326;POLYGON((1 40,2 40,2 41,1 41,1 40))'"
@@ -293,3 +294,22 @@ def test_custom_prefix(app_settings, catalogue):
         assert app.get(PRIP + "/Products", headers=ALICE, expect_errors=True).status_int == 404
     finally:
         app.app.registry.storage.close()
+
+
+# -- $value (the HTTP plumbing is proseo_odata_web.download's; here: routing and who may download) ------
+
+
+def test_value_downloads_the_file(app, catalogue):
+    response = app.get(PRIP + f"/Products({catalogue.id('p1')})/$value", headers=ALICE)
+    assert response.body == P1_FILE
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{catalogue.products["p1"].name}"'
+    head = app.head(PRIP + f"/Products('{catalogue.id('p1')}')/$value", headers=ALICE)
+    assert head.headers["Content-Length"] == str(len(P1_FILE)) and head.body == b""
+    ranged = app.get(PRIP + f"/Products({catalogue.id('p1')})/$value", headers={**ALICE, "Range": "bytes=0-9"})
+    assert ranged.status_int == 206 and ranged.body == P1_FILE[:10]
+
+
+def test_value_of_a_product_without_file_is_404(app, catalogue):
+    response = app.get(PRIP + f"/Products({catalogue.id('p2')})/$value", headers=ALICE, expect_errors=True)
+    assert response.status_int == 404
+    assert response.headers["Warning"].startswith("199 proseo-api-prip (E")
