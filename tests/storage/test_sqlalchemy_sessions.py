@@ -1,0 +1,68 @@
+"""The SQLAlchemy backend inside an externally managed transaction (the web layer's way:
+a Session registered with zope.sqlalchemy, committed or aborted by a transaction manager)."""
+import pytest
+import transaction
+import zope.sqlalchemy
+
+from proseo_odata.model import Mission, Product
+from proseo_odata.storage import ConflictError, NotFoundError, StorageError
+from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+
+@pytest.fixture
+def storage(db_url):
+    storage = SQLAlchemyStorage.from_url(db_url)
+    storage.initialize_schema()
+    storage.add_mission(Mission("M"))
+    yield storage
+    storage.close()
+
+
+def _request(storage, manager):
+    session = storage.session_factory()
+    # "changed": the backend writes with Core statements, which zope.sqlalchemy cannot see;
+    # registered as merely "active" the session would be rolled back at commit.
+    zope.sqlalchemy.register(session, transaction_manager=manager, initial_state="changed")
+    return session, storage.bind(session)
+
+
+def test_commit_and_abort_belong_to_the_transaction_manager(storage):
+    manager = transaction.TransactionManager(explicit=True)
+    manager.begin()
+    session, bound = _request(storage, manager)
+    bound.add_product(Product(mission="M", name="kept"))
+    assert bound.get_product_by_name("M", "kept").name == "kept"
+    manager.commit()
+    session.close()
+    assert storage.get_product_by_name("M", "kept").name == "kept"
+
+    manager.begin()
+    session, bound = _request(storage, manager)
+    bound.add_product(Product(mission="M", name="dropped"))
+    manager.abort()
+    session.close()
+    with pytest.raises(NotFoundError):
+        storage.get_product_by_name("M", "dropped")
+
+
+def test_conflict_inside_a_request_does_not_poison_it(storage):
+    storage.add_product(Product(mission="M", name="a"))
+    manager = transaction.TransactionManager(explicit=True)
+    manager.begin()
+    session, bound = _request(storage, manager)
+    with pytest.raises(ConflictError):
+        bound.add_product(Product(mission="M", name="a"))
+    bound.add_product(Product(mission="M", name="b"))
+    manager.commit()
+    session.close()
+    assert storage.get_product_by_name("M", "b").name == "b"
+
+
+def test_bound_storage_cannot_open_its_own_transaction(storage):
+    session = storage.session_factory()
+    try:
+        with pytest.raises(StorageError):
+            with storage.bind(session).transaction():
+                pass
+    finally:
+        session.close()
