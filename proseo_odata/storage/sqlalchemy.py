@@ -168,7 +168,27 @@ def decode_skiptoken(entity_set, keys, token: str) -> tuple[list, int]:
         raise InvalidQueryError(
             "Invalid $skiptoken: it belongs to a query with another $orderby", target="$skiptoken"
         )
+    for (_, _, column), value in zip(keys, values):
+        if not _fits(column, value):
+            raise InvalidQueryError("Invalid $skiptoken: not a token issued by this service", target="$skiptoken")
     return values, offset
+
+
+def _fits(column, value) -> bool:
+    """Whether a decoded key value has the Python type of its column (tokens can be forged)."""
+    if value is None:
+        return column.nullable
+    try:
+        expected = column.type.python_type
+    except NotImplementedError:
+        return False
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is datetime:
+        return isinstance(value, datetime) and value.tzinfo is not None
+    return isinstance(value, expected)
 
 
 def _sort_keys(entity_set, orderby):

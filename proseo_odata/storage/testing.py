@@ -401,6 +401,16 @@ class StorageContractTests:
             mission_storage.query_products("M1", Query(orderby=((("Name",), True),), top=2, skiptoken=page.next_skiptoken))
         with pytest.raises(InvalidQueryError):
             mission_storage.query_products("M1", Query(top=2, skiptoken="not-a-token"))
+        import base64
+        import json
+
+        raw = json.loads(base64.urlsafe_b64decode(page.next_skiptoken + "=" * (-len(page.next_skiptoken) % 4)))
+        for position, bad in ((0, 12345), (0, None), (1, {"t": "not a date"}), (1, "not-a-uuid")):
+            keys = list(raw["k"])
+            keys[position] = bad  # a forged token of the right shape but with wrongly typed values
+            forged = base64.urlsafe_b64encode(json.dumps({**raw, "k": keys}).encode()).decode().rstrip("=")
+            with pytest.raises(InvalidQueryError):
+                mission_storage.query_products("M1", Query(orderby=((("Name",), False),), top=2, skiptoken=forged))
         with pytest.raises(InvalidQueryError, match="Cannot order"):
             mission_storage.query_products("M1", Query(orderby=((("Footprint",), False),)))
 
