@@ -56,7 +56,7 @@ MASK = "********"
 ODIP_USERS = {
     "ursula": ("DEMO", "ursula", "ursula-pw", {Role.ODIP_USER, Role.PRIP_USER}),
     "uwe": ("DEMO", "uwe", "uwe-pw", {Role.ODIP_USER}),
-    "mgr": ("DEMO", "mgr", "mgr-pw", {Role.ODIP_USER, Role.ORDER_MGR}),
+    "mgr": ("DEMO", "mgr", "mgr-pw", {Role.ODIP_USER, Role.ORDER_MGR, Role.PRODUCT_READER_ALL}),
     "pete": ("DEMO", "pete", "pete-pw", {Role.PRIP_USER}),  # no ODIP role: 403
     "restr": ("DEMO", "restr", "restr-pw", {Role.ODIP_USER}),
     "oscar": ("OTHER", "oscar", "oscar-pw", {Role.ODIP_USER, Role.ORDER_MGR}),
