@@ -6,8 +6,10 @@ Run from the repository root::
     .venv/bin/python -m bench.parser_profile --no-profile --rounds 41
 
 For each filter (typical client filters of contract section 6) it prints the median time of one
-``parse_filter`` call and of one ``odata_query`` parse (lexer + parser) of the same text, after a
-warm-up, and their ratio. Then it profiles ``parse_filter`` over the whole list with cProfile.
+``parse_filter`` call, of ``parse_filter`` with the fast path switched off (every text through
+Lark, i.e. the parser before the fast path) and of one ``odata_query`` parse (lexer + parser) of
+the same text, after a warm-up, and the ratios to odata-query. Then it profiles ``parse_filter``
+over the whole list with cProfile.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import statistics
 import sys
 import time
 
+from proseo_odata.odata import parser as parser_module
 from proseo_odata.odata.parser import get_parser, parse_filter
 
 #: (label, filter) -- the client filters of contract section 6 and the issue's three sizes.
@@ -68,17 +71,34 @@ def _odata_query_parse():
     return lambda text: parser.parse(lexer.tokenize(text))
 
 
-def _median_us(fn, text, rounds, inner):
-    fn(text)  # warm-up (also builds caches)
-    for _ in range(inner):
-        fn(text)
-    samples = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(inner):
+def _lark_only():
+    """parse_filter as it was before the fast path: every text through the Lark LALR parser."""
+
+    def parse(text):
+        parser_module._FAST_PATH = False
+        try:
+            return parse_filter(text)
+        finally:
+            parser_module._FAST_PATH = True
+
+    return parse
+
+
+def _medians_us(fns, text, rounds, inner):
+    """Median µs per call of each function; the functions are timed in turns within every round,
+    so a load change on the (shared) machine affects all of them alike."""
+    for fn in fns:
+        for _ in range(inner):  # warm-up (also builds parsers and caches)
             fn(text)
-        samples.append((time.perf_counter() - t0) / inner * 1e6)
-    return statistics.median(samples)
+    samples = [[] for _ in fns]
+    clock = time.perf_counter
+    for _ in range(rounds):
+        for fn, out in zip(fns, samples):
+            t0 = clock()
+            for _ in range(inner):
+                fn(text)
+            out.append((clock() - t0) / inner * 1e6)
+    return [statistics.median(s) for s in samples]
 
 
 def main(argv=None) -> int:
@@ -95,25 +115,32 @@ def main(argv=None) -> int:
     other = _odata_query_parse()
     print(f"# python {platform.python_version()} on {platform.machine()} {platform.system()}, "
           f"{platform.processor() or 'cpu?'}; parser build {build_ms:.0f} ms")
-    print(f"{'filter':<24}{'ours µs':>10}{'odata-query µs':>16}{'ratio':>8}")
-    ratios = []
+    print(f"# medians of {args.rounds} rounds x {args.inner} calls, after warm-up; µs per parse")
+    print(f"{'filter':<24}{'parse_filter':>13}{'Lark only':>11}{'odata-query':>13}{'ours/oq':>9}{'Lark/oq':>9}")
+    ratios, lark_ratios = [], []
+    lark = _lark_only()
     for label, text in FILTERS:
-        ours = _median_us(parse_filter, text, args.rounds, args.inner)
-        theirs = None
+        fns = [parse_filter, lark]
         if other is not None:
             try:
                 other(text)
             except Exception:  # noqa: BLE001 - odata-query cannot parse every client form
-                theirs = None
+                pass
             else:
-                theirs = _median_us(other, text, args.rounds, args.inner)
-        if theirs:
+                fns.append(other)
+        times = _medians_us(fns, text, args.rounds, args.inner)
+        ours, old = times[0], times[1]
+        if len(times) == 3:
+            theirs = times[2]
             ratios.append(ours / theirs)
-            print(f"{label:<24}{ours:>10.1f}{theirs:>16.1f}{ours / theirs:>8.2f}")
+            lark_ratios.append(old / theirs)
+            print(f"{label:<24}{ours:>13.1f}{old:>11.1f}{theirs:>13.1f}{ours / theirs:>9.2f}{old / theirs:>9.2f}")
         else:
-            print(f"{label:<24}{ours:>10.1f}{'n/a':>16}{'':>8}")
+            print(f"{label:<24}{ours:>13.1f}{old:>11.1f}{'n/a':>13}")
     if ratios:
-        print(f"{'median ratio':<24}{'':>10}{'':>16}{statistics.median(ratios):>8.2f}")
+        print(f"{'median ratio':<24}{'':>13}{'':>11}{'':>13}{statistics.median(ratios):>9.2f}"
+              f"{statistics.median(lark_ratios):>9.2f}")
+    print()
 
     if not args.no_profile:
         prof = cProfile.Profile()

@@ -1020,21 +1020,32 @@ class _FastParser:
         raise _Bail
 
 
-def _fast_parse(text: str, start: str):
-    """The fast path's result for ``text``, or ``_Bail`` if Lark has to decide."""
+#: Switch for tests and bench/parser_profile.py: False sends every text through Lark.
+_FAST_PATH = True
+
+
+def _fast_parse_sized(text: str, start: str):
+    """``(tree, number of tokens + 1)`` from the fast path, or ``_Bail`` if Lark has to decide."""
+    if not _FAST_PATH:
+        raise _Bail
     try:
         parser = _FastParser(text)
-        return getattr(parser, start)()
+        return getattr(parser, start)(), len(parser.toks)
     except _Bail:
         raise
     except Exception:  # a semantic error, an index past a malformed token list, ...: Lark decides
         raise _Bail from None
 
 
+def _fast_parse(text: str, start: str):
+    """The fast path's tree for ``text``, or ``_Bail`` if Lark has to decide."""
+    return _fast_parse_sized(text, start)[0]
+
+
 def _parse_text(text: str, start: str):
     """Parse with the fast path, falling back to Lark (which raises the errors)."""
     try:
-        return _fast_parse(text, start)
+        return _fast_parse_sized(text, start)[0]
     except _Bail:
         return get_parser().parse(text, start=start)
 
@@ -1233,17 +1244,27 @@ def _parse(text, start, what, target, max_length, max_depth):
         raise ODataSyntaxError(f"Invalid {what}: the text is empty", text=text, position=0,
                                expected=["an expression"], target=target)
     try:
-        result = _parse_text(text, start)
-    except (LarkError, _SemanticError) as exc:
-        raise _translate(exc, text, what, target) from None
-    except RecursionError:
-        raise ODataLimitError(f"Invalid {what}: nested too deeply", text=text, position=0, target=target) from None
+        result, size = _fast_parse_sized(text, start)
+    except _Bail:
+        size = None
+        try:
+            result = get_parser().parse(text, start=start)
+        except (LarkError, _SemanticError) as exc:
+            raise _translate(exc, text, what, target) from None
+        except RecursionError:
+            raise ODataLimitError(f"Invalid {what}: nested too deeply", text=text, position=0,
+                                  target=target) from None
     # Every level of the tree needs an opening bracket, a '-', or an operator keyword, so when
-    # there are few of those the tree cannot be too deep and the walk is skipped.
-    if len(text) > max_depth and (
-        text.count("(") + text.count("[") + text.count("{") + text.count("-") + len(_OPERATOR_RE.findall(text))
-        > max_depth
-    ):
+    # there are few of those the tree cannot be too deep and the walk is skipped. A tree from the
+    # fast path is at most (tokens + 2) deep (every node but a path step spans fewer tokens than
+    # its parent), so with few tokens the walk could find nothing either and the count is skipped.
+    shallow = (
+        (size is not None and size + 1 <= max_depth)
+        or len(text) <= max_depth
+        or text.count("(") + text.count("[") + text.count("{") + text.count("-") + len(_OPERATOR_RE.findall(text))
+        <= max_depth
+    )
+    if not shallow:
         roots = result if type(result) is tuple else (result,)
         for root in roots:
             pos = _tree_depth_exceeds(root, max_depth)

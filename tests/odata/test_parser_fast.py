@@ -20,7 +20,8 @@ import urllib.parse
 import pytest
 from lark.exceptions import LarkError
 
-from proseo_odata.odata import ast, parse_filter
+from proseo_odata.odata import ODataError, ast, parse_filter, parse_literal, parse_orderby
+from proseo_odata.odata import parser as parser_module
 from proseo_odata.odata.parser import _Bail, _fast_parse, _SemanticError, get_parser
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -321,3 +322,56 @@ def test_orderby_and_literals_take_the_fast_path():
     assert check("ContentDate/Start ASC", "orderby")
     for lit in ("'x'", "1024", "2020-01-12T00:00:00.000000Z", "-1.5", "true", "null", "duration'P1D'"):
         assert check(lit, "primitive_literal_entry"), lit
+
+
+def _public_outcome(fn, text):
+    try:
+        return ("ok", deep(fn(text)))
+    except ODataError as exc:
+        return ("error", type(exc).__name__, exc.message, getattr(exc, "position", None),
+                getattr(exc, "expected", None), str(exc))
+
+
+def test_public_functions_answer_the_same_with_and_without_the_fast_path(monkeypatch):
+    r = random.Random(11)
+    texts = [s for s in _test_module_strings() if len(s) < 400]
+    texts += [mutate(r, t) for t in texts]
+    functions = [parse_filter, parse_orderby, parse_literal, lambda t: parse_literal(t, "Edm.Int64"),
+                 lambda t: parse_filter(t, max_depth=5)]
+    with_fast = [[_public_outcome(fn, t) for fn in functions] for t in texts]
+    monkeypatch.setattr(parser_module, "_FAST_PATH", False)
+    without = [[_public_outcome(fn, t) for fn in functions] for t in texts]
+    for text, a, b in zip(texts, with_fast, without):
+        assert a == b, text
+
+
+def test_deep_trees_from_the_fast_path_are_still_limited():
+    from proseo_odata.odata import ODataLimitError
+
+    chain = " add ".join(["1"] * 60)  # a left-nested Arith chain 59 levels deep, no brackets
+    assert _fast_parse(chain, "filter") is not None
+    with pytest.raises(ODataLimitError):
+        parse_filter(chain, max_depth=30)
+    assert parse_filter(chain, max_depth=100) == get_parser().parse(chain, start="filter")
+
+
+def _height(node):
+    if isinstance(node, ast.Node):
+        return 1 + max([_height(c) for c in node.children()], default=0)
+    return max([_height(c) for c in node], default=0)  # the orderby tuple
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_fast_path_trees_are_at_most_tokens_plus_two_deep(seed):
+    # _parse skips the depth walk for fast-path trees when (tokens + 2) <= max_depth
+    gen = Gen(100 + seed)
+    checked = 0
+    for _ in range(1500):
+        for start, text in (("filter", gen.expr()), ("orderby", gen.orderby())):
+            try:
+                tree, size = parser_module._fast_parse_sized(text, start)
+            except _Bail:
+                continue
+            checked += 1
+            assert _height(tree) <= size + 1, text
+    assert checked > 100
