@@ -13,10 +13,10 @@ import importlib
 from typing import Mapping
 
 from .base import ENTITY_SETS, Query, QueryResult, StorageBase, iter_pages
-from .errors import ConflictError, InvalidQueryError, NotFoundError, StorageError
+from .errors import ConflictError, InvalidQueryError, InvalidValueError, NotFoundError, StorageError
 
 __all__ = [
-    "ENTITY_SETS", "ConflictError", "InvalidQueryError", "NotFoundError", "Query", "QueryResult",
+    "ENTITY_SETS", "ConflictError", "InvalidQueryError", "InvalidValueError", "NotFoundError", "Query", "QueryResult",
     "StorageBase", "StorageError", "iter_pages", "load_storage",
 ]
 

@@ -1,6 +1,6 @@
 """Errors of the storage layer.
 
-``NotFoundError``, ``ConflictError`` and ``InvalidQueryError`` can be caused by a client (an
+``NotFoundError``, ``ConflictError``, ``InvalidQueryError`` and ``InvalidValueError`` can be caused by a client (an
 unknown id, a duplicate name, a tampered ``$skiptoken``), so they are also ``ODataError``s: the
 web layer answers them with their ``status`` (404, 409, 400) and the OData error body.
 ``StorageError`` alone is an internal problem (a misconfigured backend, a broken database).
@@ -36,6 +36,16 @@ class ConflictError(StorageError, ODataError):
 class InvalidQueryError(StorageError, ODataError):
     """The query cannot be run: an unknown ``$orderby`` path or a malformed/foreign
     ``$skiptoken``. HTTP 400."""
+
+    status = 400
+
+    def __init__(self, message: str, *, code: str = "E7721", target: str | None = None):
+        ODataError.__init__(self, message, code=code, target=target, status=400)
+
+
+class InvalidValueError(StorageError, ODataError):
+    """The database cannot hold a value (a number outside its column's range, for example).
+    HTTP 400."""
 
     status = 400
 

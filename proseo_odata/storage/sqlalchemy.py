@@ -42,7 +42,7 @@ from proseo_odata.model import (
 )
 
 from .base import Query, QueryResult, StorageBase
-from .errors import ConflictError, InvalidQueryError, NotFoundError, StorageError
+from .errors import ConflictError, InvalidQueryError, InvalidValueError, NotFoundError, StorageError
 from .schema import (
     SchemaTables,
     missions,
@@ -628,6 +628,8 @@ class SQLAlchemyStorage(StorageBase):
                 session.execute(sa.insert(table), values if isinstance(values, list) else [values])
         except sa.exc.IntegrityError as exc:
             raise ConflictError(f"{what} already exists") from exc
+        except sa.exc.DataError as exc:
+            raise InvalidValueError(f"{what}: a value does not fit the database ({exc.orig})") from exc
 
     def _require_mission(self, session: Session, code: str) -> None:
         if session.execute(sa.select(missions.c.code).where(missions.c.code == code)).first() is None:
@@ -644,6 +646,8 @@ class SQLAlchemyStorage(StorageBase):
                 result = session.execute(statement)
         except sa.exc.IntegrityError as exc:
             raise ConflictError(f"{unique_what or what} already exists") from exc
+        except sa.exc.DataError as exc:
+            raise InvalidValueError(f"{what} {obj.id}: a value does not fit the database ({exc.orig})") from exc
         if result.rowcount == 1:
             return obj.revision + 1
         exists = session.execute(
@@ -828,6 +832,8 @@ class SQLAlchemyStorage(StorageBase):
                     f"Product {product.name!r} already exists in mission {product.mission} "
                     f"(or its id {product.id} is taken)"
                 ) from exc
+            except sa.exc.DataError as exc:
+                raise InvalidValueError(f"Product {product.name!r}: a value does not fit the database ({exc.orig})") from exc
         product.revision = 1
         return product
 
@@ -1062,6 +1068,8 @@ class SQLAlchemyStorage(StorageBase):
                     self._write_order_options(s, order)
             except sa.exc.IntegrityError as exc:
                 raise ConflictError(f"Production order {order.id} already exists") from exc
+            except sa.exc.DataError as exc:
+                raise InvalidValueError(f"Production order: a value does not fit the database ({exc.orig})") from exc
         order.revision = 1
         return order
 

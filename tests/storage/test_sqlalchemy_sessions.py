@@ -5,7 +5,7 @@ import transaction
 import zope.sqlalchemy
 
 from proseo_odata.model import Mission, Product
-from proseo_odata.storage import ConflictError, NotFoundError, StorageError
+from proseo_odata.storage import ConflictError, NotFoundError, Query, StorageError
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
 
@@ -66,3 +66,30 @@ def test_bound_storage_cannot_open_its_own_transaction(storage):
                 pass
     finally:
         session.close()
+
+
+def test_long_client_strings_are_stored_whole(storage):
+    from proseo_odata.model import Subscription
+
+    endpoint = "https://example.org/" + "x" * 5000
+    sub = storage.add_subscription(Subscription(mission="M", owner="o", filter_param="true", notification_endpoint=endpoint,
+                                                notification_password="p" * 3000))
+    assert storage.get_subscription("M", sub.id).notification_endpoint == endpoint
+
+
+@pytest.mark.postgresql
+def test_out_of_range_value_is_a_client_error_on_postgresql(fresh_pg_url):
+    from proseo_odata.model import Subscription
+    from proseo_odata.storage import InvalidValueError
+
+    storage = SQLAlchemyStorage.from_url(fresh_pg_url)
+    try:
+        storage.initialize_schema()
+        storage.add_mission(Mission("M"))
+        with storage.transaction() as tx:
+            with pytest.raises(InvalidValueError):
+                tx.add_subscription(Subscription(mission="M", owner="o", filter_param="true", priority=2**40))
+            tx.add_subscription(Subscription(mission="M", owner="o", filter_param="true", priority=5))
+        assert storage.query_subscriptions("M", Query(count=True)).count == 1
+    finally:
+        storage.close()
