@@ -1,0 +1,295 @@
+"""End to end, on SQLite and PostgreSQL: the application under a real waitress server on
+127.0.0.1 with its in-process worker pool (``proseo.workers = 1``) and notification dispatcher,
+driven by the ``requests`` client only.
+
+1. A slow order (an external command that sleeps) is submitted and seen ``in_progress``; it holds
+   the only worker.
+2. The demo order of the user's documents (S2_L1C_L2A, ImageFormat JPG, on a demo-like S2MSI1C
+   zip holding a PNG) is submitted and stays ``queued`` behind it.
+3. The slow order is cancelled over HTTP: it answers ``cancelled`` at once, its worker stops the
+   processor (the command's process group), and the demo order runs.
+4. The demo order goes ``queued -> in_progress -> completed`` (polled, bounded); a real HTTP
+   receiver on 127.0.0.1 gets its notification with the endpoint's Basic credentials, and the
+   cancelled order's notification with ``Status``.
+5. The output is downloaded through PRIP ``Products(<id>)/$value``; its MD5 matches the
+   catalogue's checksum, and it is a zip holding a JPEG.
+Every wait is bounded.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import threading
+import time
+import zipfile
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+import waitress
+from PIL import Image
+
+import proseo_odata
+from proseo_odata.archive import load_archive
+from proseo_odata.archive.testing import store_product_file
+from proseo_odata.model import Attribute, Mission, Role, User, hash_password
+from proseo_odata.storage import load_storage
+
+ODIP = "/proseo/odip/odata/v1"
+PRIP = "/proseo/prip/odata/v1"
+L2A_ID = "2b17b57d-fff4-4645-b539-91f305c83b91"
+SLOW_ID = "5105105c-0000-4000-8000-000000000001"
+L1C_NAME = "S2B_MSIL1C_20191025T085939_N0208_R007_T37VCC_20191025T112031.zip"
+DEMO_WORKFLOWS = Path(proseo_odata.__file__).parent / "demo" / "workflows.json"
+WAIT = 60.0  # seconds; every wait below is bounded by it
+
+
+def l1c_zip() -> bytes:
+    image = io.BytesIO()
+    Image.effect_noise((256, 256), 64).convert("RGB").save(image, format="PNG")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("manifest.xml", "<manifest><productType>S2MSI1C</productType></manifest>")
+        archive.writestr("quicklook.png", image.getvalue())
+    return out.getvalue()
+
+
+class Receiver:
+    """A notification endpoint on 127.0.0.1 that records every POST (body and Authorization)."""
+
+    def __init__(self):
+        self.received: list[tuple[dict, str | None]] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length))
+                with outer.lock:
+                    outer.received.append((body, self.headers.get("Authorization"), self.headers.get("Content-Type")))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+
+    def for_order(self, order_id: str):
+        with self.lock:
+            return [r for r in self.received if r[0].get("ProductionOrderId") == order_id]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+def wait_for(predicate, what: str, timeout: float = WAIT, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def service(db_url, tmp_path):
+    """The running service: (base URL, storage, receiver); everything stopped afterwards."""
+    from proseo_odata_web import main
+
+    workflows = json.loads(DEMO_WORKFLOWS.read_text())["workflows"]
+    workflows.append({
+        "id": SLOW_ID, "mission": "DEMO", "name": "SLOW", "input_product_type": "S2MSI1C",
+        "output_product_type": "SLOW_OUT", "processor": "external",
+        "processor_config": {"command": ["{python}", "-m", "proseo_odata.demo.compress", "{input}", "{output_dir}",
+                                         "--delay", "120"], "timeout": 300},
+    })
+    workflows_file = tmp_path / "workflows.json"
+    workflows_file.write_text(json.dumps({"workflows": workflows}))
+    archive_dir = tmp_path / "archive"
+    archive_dir.mkdir()
+    settings = {
+        "proseo.storage.backend": "proseo_odata.storage.sqlalchemy",
+        "proseo.storage.url": db_url,
+        "proseo.archive.backend": "local",
+        "proseo.archive.path": str(archive_dir),
+        "proseo.default_mission": "DEMO",
+        "proseo.workflows.file": str(workflows_file),
+        "proseo.workflows.entry_points": "false",
+        "proseo.workers": "1",
+        "proseo.production.poll_seconds": "0.1",
+        "proseo.production.lease_seconds": "3",
+        "proseo.production.scratch_dir": str(tmp_path),
+        "proseo.notify.poll_seconds": "0.2",
+        "proseo.notify.retry_base_seconds": "0.5",
+    }
+    storage = load_storage(settings)
+    storage.initialize_schema()
+    archive = load_archive(settings)
+    input_product = store_product_file(
+        archive, l1c_zip(), name=L1C_NAME, mission="DEMO",
+        origin_date=datetime(2019, 10, 25, 11, 20, 31, tzinfo=timezone.utc),
+        content_start=datetime(2019, 10, 25, 8, 59, 39, 24000, tzinfo=timezone.utc),
+        content_end=datetime(2019, 10, 25, 9, 0, 9, 24000, tzinfo=timezone.utc),
+        footprint="POLYGON((36 60,38 60,38 61,36 61,36 60))",
+        attributes=[Attribute.of("productType", "S2MSI1C"), Attribute.of("cloudCover", 12.5)],
+    )
+    with storage.transaction() as tx:
+        tx.add_mission(Mission("DEMO", "Demo mission"))
+        tx.add_user(User("DEMO", "demo", hash_password("demo"),
+                         frozenset({Role.PRIP_USER, Role.ODIP_USER, Role.PRODUCT_READER_ALL})))
+        tx.add_product(input_product)
+
+    app = main({}, **settings)
+    registry = app.registry
+    assert registry.proseo_workers is not None and len(registry.proseo_workers.workers) == 1
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    receiver = Receiver()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}", receiver, str(tmp_path)
+    finally:
+        receiver.close()
+        server.close()
+        thread.join(10)
+        registry.proseo_workers.stop(10)
+        registry.storage.close()
+        storage.close()
+
+
+def _processes_running(*markers: str) -> list[int]:
+    """Ids of live processes whose command line contains every marker (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{entry}/stat").read_text().split()[2]
+        except OSError:
+            continue
+        if all(marker in cmdline for marker in markers) and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def test_demo_order_end_to_end(service):
+    base, receiver, scratch = service
+    session = requests.Session()
+    session.auth = ("DEMO\\demo", "demo")
+    timeout = 30
+
+    def order(order_id):
+        answer = session.get(f"{base}{ODIP}/ProductionOrders({order_id})", timeout=timeout)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    # The workflows the service offers.
+    workflows = session.get(f"{base}{ODIP}/Workflows", params={"$filter": "Name eq 'S2_L1C_L2A'"}, timeout=timeout)
+    assert workflows.status_code == 200 and workflows.json()["value"][0]["Id"] == L2A_ID
+
+    # 1. A slow order holds the only worker.
+    slow = session.post(f"{base}{ODIP}/ProductionOrders", json={
+        "WorkflowName": "SLOW", "InputProductReference": {"Reference": L1C_NAME},
+        "NotificationEndpoint": receiver.url,
+    }, timeout=timeout)
+    assert slow.status_code == 201, slow.text
+    slow_id = slow.json()["Id"]
+    wait_for(lambda: order(slow_id)["Status"] == "in_progress", "the slow order to start")
+    wait_for(lambda: _processes_running(scratch, "--delay"), "the slow processor to run")
+
+    # 2. The demo order of the user's documents waits behind it.
+    demo_body = {
+        "InputProductReference": {
+            "Reference": L1C_NAME,
+            "ContentDate": {"Start": "2019-10-25T08:59:39.024Z", "End": "2019-10-25T09:00:09.024Z"},
+        },
+        "Priority": 50,
+        "WorkflowId": L2A_ID,
+        "WorkflowName": "S2_L1C_L2A",
+        "WorkflowOptions": [{"Name": "ImageFormat", "Value": ["JPG"]}],
+        "NotificationEndpoint": receiver.url,
+        "NotificationEpUsername": "myserviceuser",
+        "NotificationEpPassword": "e2e-secret",
+    }
+    created = session.post(f"{base}{ODIP}/ProductionOrder/OData.CSC.Order", json=demo_body, timeout=timeout)
+    assert created.status_code == 201, created.text
+    demo = created.json()
+    assert demo["Status"] == "queued" and demo["NotificationEpPassword"] == "********"
+    assert created.headers["Location"] == f"{base}{ODIP}/ProductionOrders({demo['Id']})"
+    time.sleep(0.5)  # several poll rounds of the worker: it is busy, the order must stay queued
+    seen = [order(demo["Id"])["Status"]]
+    assert seen == ["queued"]
+
+    # 3. Cancel the slow order: answered at once, its processor is stopped.
+    cancelled = session.post(f"{base}{ODIP}/ProductionOrder({slow_id})/OData.CSC.Cancel", timeout=timeout)
+    assert cancelled.status_code == 200 and cancelled.json()["Status"] == "cancelled"
+    wait_for(lambda: not _processes_running(scratch, "--delay"), "the slow processor to be stopped", timeout=20)
+
+    # 4. The demo order runs: queued -> in_progress -> completed, polled.
+    deadline = time.monotonic() + WAIT
+    while seen[-1] != "completed":
+        assert time.monotonic() < deadline, f"demo order not completed in time; statuses seen {seen}"
+        status = order(demo["Id"])["Status"]
+        assert status in ("queued", "in_progress", "completed"), status
+        if status != seen[-1]:
+            seen.append(status)
+        time.sleep(0.02)
+    assert seen in (["queued", "in_progress", "completed"], ["queued", "completed"])  # too quick to see, at most
+    finished = order(demo["Id"])
+    assert finished["StatusMessage"] == "requested output product is available"
+    assert finished["OrderOutputSize"] > 0 and finished["CompletedDate"] and finished["EvictionDate"]
+    assert finished["WorkflowOptions"] == [{"Name": "ImageFormat", "Value": "JPG"}]
+
+    # The cancelled order stays cancelled; cancelling it or the completed one again changes nothing.
+    assert order(slow_id)["Status"] == "cancelled"
+    again = session.post(f"{base}{ODIP}/ProductionOrders({demo['Id']})/OData.CSC.Cancel", timeout=timeout)
+    assert again.status_code == 200 and again.json() == dict(finished, **{"@odata.context": again.json()["@odata.context"]})
+
+    # The notifications reached the receiver.
+    (note, authorization, content_type), = wait_for(lambda: receiver.for_order(demo["Id"]), "the demo notification")
+    assert content_type.startswith("application/json")
+    assert authorization == "Basic " + base64.b64encode(b"myserviceuser:e2e-secret").decode()
+    assert note["@odata.context"] == "$metadata#Notification/$entity"
+    assert note["ProductionOrderId"] == demo["Id"]
+    assert note["NotificationDate"].endswith("Z")
+    (slow_note, slow_auth, _ct), = wait_for(lambda: receiver.for_order(slow_id), "the cancel notification")
+    assert slow_note["Status"] == "cancelled" and slow_auth is None
+
+    # The output product, through ODIP's navigation and through PRIP.
+    product = session.get(f"{base}{ODIP}/ProductionOrders({demo['Id']})/Product", timeout=timeout).json()
+    assert product["Id"] == note["ProductId"] and product["Name"] == note["ProductName"]
+    assert product["Name"].startswith("S2B_MSIL2A_")
+    assert product["ProductionType"] == "on-demand:non-default"
+    catalogue = session.get(f"{base}{PRIP}/Products({note['ProductId']})", timeout=timeout)
+    assert catalogue.status_code == 200
+    md5 = next(c["Value"] for c in catalogue.json()["Checksum"] if c["Algorithm"] == "MD5")
+    typed = session.get(f"{base}{PRIP}/Products", timeout=timeout, params={
+        "$filter": "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' "
+                   "and att/OData.CSC.StringAttribute/Value eq 'S2MSI2A')"}).json()
+    assert [p["Id"] for p in typed["value"]] == [note["ProductId"]]
+
+    with session.get(f"{base}{PRIP}/Products({note['ProductId']})/$value", stream=True, timeout=timeout) as download:
+        assert download.status_code == 200
+        data = b"".join(download.iter_content(64 * 1024))
+    assert hashlib.md5(data).hexdigest() == md5.lower()
+    assert len(data) == finished["OrderOutputSize"] == catalogue.json()["ContentLength"]
+    with zipfile.ZipFile(io.BytesIO(data)) as output:
+        images = [name for name in output.namelist() if name.lower().endswith((".jpg", ".jpeg"))]
+        assert images, output.namelist()
+        assert output.read(images[0])[:3] == b"\xff\xd8\xff"  # a JPEG
+    same = session.get(f"{base}{ODIP}/ProductionOrders({demo['Id']})/Product/$value", timeout=timeout)
+    assert same.status_code == 200 and same.content == data
