@@ -375,3 +375,22 @@ def test_fast_path_trees_are_at_most_tokens_plus_two_deep(seed):
             checked += 1
             assert _height(tree) <= size + 1, text
     assert checked > 100
+
+
+def test_cached_lark_build_parses_like_a_fresh_one():
+    pytest.importorskip("interegular", reason="strict builds need interegular (test extra)")
+    cached = parser_module.build_parser()
+    cached_again = parser_module.build_parser()  # the second one certainly loads the cache file
+    fresh = parser_module.build_parser(strict=True)
+    texts = [t for t in CLIENT_FILTERS] + ["Name eq 'x' and", "foo(1)", "contains(Name,'a' eq true", "a in [1,2]",
+                                           "x/any(not:not/a eq 1)", "2019-02-31 eq a"]
+
+    def outcome(parser, text):
+        try:
+            return ("ok", deep(parser.parse(text, start="filter")))
+        except (LarkError, _SemanticError) as exc:
+            return ("error", type(exc).__name__, getattr(exc, "pos_in_stream", getattr(exc, "pos", None)),
+                    sorted(getattr(exc, "expected", None) or ()), getattr(exc, "message", None))
+
+    for text in texts:
+        assert outcome(cached, text) == outcome(fresh, text) == outcome(cached_again, text), text
