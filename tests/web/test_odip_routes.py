@@ -472,3 +472,10 @@ def test_wrong_method_is_405(odip, method, path):
 def test_unknown_path_is_404(odip, path):
     response = odip.app.get(f"{ODIP}{path}", headers=auth("ursula"), status=404)
     assert_error(response, 404, "E7201")
+
+
+def test_405_names_the_allowed_methods(odip):
+    response = odip.app.delete(f"{ODIP}/ProductionOrders", headers=auth("ursula"), status=405)
+    assert {m.strip() for m in response.headers["Allow"].split(",")} >= {"GET", "POST"}
+    response = odip.app.get(f"{ODIP}/ProductionOrder/OData.CSC.Order", headers=auth("ursula"), status=405)
+    assert "POST" in response.headers["Allow"] and "GET" not in response.headers["Allow"]
