@@ -29,7 +29,9 @@ requires = [
 extras = {
     "postgresql": ["psycopg[binary]>=3.1"],
     "s3": ["boto3>=1.28"],
+    "yaml": ["pyyaml>=6.0"],
     "test": [
+        "pyyaml>=6.0",
         "pytest>=8.0",
         "webtest>=3.0",
         "psycopg[binary]>=3.1",

@@ -14,7 +14,8 @@ Start-up, once per process:
    ``registry.archive`` - unless the including application put them there already;
 3. pyramid_tm, the per-request session/storage (:mod:`proseo_odata_web.db`), Cornice,
    authentication, the error views, PRIP, and ODIP (when :mod:`proseo_odata_web.odip` exists) are
-   included.
+   included;
+4. periodic eviction starts when ``proseo.eviction.interval`` is set (see docs/downloads.md).
 """
 from __future__ import annotations
 
@@ -61,6 +62,17 @@ def includeme(config) -> None:
         odip = importlib.import_module("proseo_odata_web.odip")
         if hasattr(odip, "includeme"):  # ODIP is written after PRIP; include it once it is ready
             config.include(odip)
+    _start_eviction(config)
+
+
+def _start_eviction(config) -> None:
+    """Periodic eviction inside the server process (``proseo.eviction.interval``, 0 = off)."""
+    registry = config.registry
+    if getattr(registry, "eviction", None) is not None or registry.archive is None:
+        return
+    from proseo_odata.eviction import start_periodic_eviction
+
+    registry.eviction = start_periodic_eviction(config.get_settings(), registry.storage, registry.archive)
 
 
 def main(global_config, **settings):

@@ -163,8 +163,7 @@ def build_query(request, options, entity_set: str, model=edm.PRIP_MODEL, *, coun
     skip = options.skip or 0
     top = options.top
     if count_only:
-        # top=1, not 0: the storage cannot page a zero-row page (reported to its owner).
-        query = Query(filter=bound_filter, top=1, count=True)
+        query = Query(filter=bound_filter, top=0, count=True)
         return PagedQuery(query, frozenset(), None, None, 0)
     page = web.page_size_default if top is None else min(top, web.page_size_max)
     query = Query(

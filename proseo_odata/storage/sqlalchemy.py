@@ -680,6 +680,9 @@ class SQLAlchemyStorage(StorageBase):
         count = None
         if query.count:
             count = session.execute(sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
+        if query.top == 0:
+            # $top=0 asks only for the count (or nothing): no rows, no next page.
+            return QueryResult(items=[], count=count, next_skiptoken=None, next_skip=None)
         statement = sa.select(table).where(*conditions).order_by(*_order_clauses(keys))
         offset = query.skip
         if query.skiptoken is not None:

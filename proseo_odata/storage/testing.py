@@ -394,6 +394,11 @@ class StorageContractTests:
         page = mission_storage.query_products("M1", Query(top=5, skip=5))
         assert len(page.items) == 5 and page.next_skiptoken is None and page.next_skip is None
 
+    def test_top_zero_counts_without_rows(self, mission_storage):
+        self._paging_products(mission_storage, n=3)
+        page = mission_storage.query_products("M1", Query(top=0, count=True))
+        assert page.items == [] and page.count == 3 and page.next_skiptoken is None
+
     def test_bad_skiptoken_and_orderby_are_client_errors(self, mission_storage):
         self._paging_products(mission_storage, n=6)
         page = mission_storage.query_products("M1", Query(orderby=((("Name",), False),), top=2))
