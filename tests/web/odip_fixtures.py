@@ -27,7 +27,6 @@ from proseo_odata.archive.testing import store_product_file
 from proseo_odata.model import (
     Attribute,
     Mission,
-    OrderStatus,
     ProductionOrder,
     ProductionType,
     Role,
