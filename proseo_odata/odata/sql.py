@@ -44,7 +44,16 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import operators as _operators
+from sqlalchemy.sql import sqltypes
+from sqlalchemy.sql.elements import BinaryExpression as _BinaryExpression
+from sqlalchemy.sql.elements import BindParameter as _BindParameter
+from sqlalchemy.sql.elements import BooleanClauseList as _BooleanClauseList
+from sqlalchemy.sql.elements import ColumnClause as _ColumnClause
+from sqlalchemy.sql.elements import False_ as _False_
+from sqlalchemy.sql.elements import True_ as _True_
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.selectable import Exists as _Exists
 from sqlalchemy.types import TypeDecorator
 
 from . import edm
@@ -124,10 +133,19 @@ class ChildTable(CollectionMapping):
     type_column: Optional[str] = None
     types: Mapping[str, Tuple[str, Mapping[str, str]]] = field(default_factory=dict)
 
+    def __post_init__(self):
+        object.__setattr__(self, "_instances", {})
+
     def instance(self, cast: Optional[str] = None) -> CollectionInstance:
         # The table itself, not an alias: sibling EXISTS subqueries may share it (lambdas do
         # not nest), and building an alias per lambda costs more than the rest of the compile.
-        return _ChildTableInstance(self, self.table, cast)
+        # An instance holds only static SQL (correlation, type conditions, member columns), so
+        # one per cast is built and reused (SQLAlchemy elements are immutable).
+        instance = self._instances.get(cast)
+        if instance is None:
+            instance = _ChildTableInstance(self, self.table, cast)
+            self._instances[cast] = instance
+        return instance
 
 
 class _ChildTableInstance(CollectionInstance):
@@ -139,6 +157,7 @@ class _ChildTableInstance(CollectionInstance):
         if cast is not None:
             conditions.append(self._type_condition(cast))
         self.conditions = conditions
+        self._members: Dict[Tuple[Tuple[str, ...], Optional[str]], Tuple[ColumnElement, Optional[ColumnElement]]] = {}
 
     def _type_condition(self, cast):
         if self.mapping.type_column is None or cast not in self.mapping.types:
@@ -147,6 +166,13 @@ class _ChildTableInstance(CollectionInstance):
         return self.alias.c[self.mapping.type_column] == stored
 
     def member(self, path, cast):
+        key = (path, cast)
+        found = self._members.get(key)
+        if found is None:
+            found = self._members[key] = self._member(path, cast)
+        return found
+
+    def _member(self, path, cast):
         name = "/".join(path)
         if cast is not None and cast in self.mapping.types:
             stored, columns = self.mapping.types[cast]
@@ -194,6 +220,9 @@ class EntityMapping:
         self.collections = dict(collections or {})
         self.footprints = dict(footprints or {})
         self._shortcut = shortcut
+        #: static SQL the compiler derives from this mapping's columns (``IS NOT NULL`` tests,
+        #: ``col = true``), built once; see :meth:`SqlCompiler.static`
+        self.sql_cache: Dict[Any, Any] = {}
 
     def column(self, path: Tuple[str, ...]) -> ColumnElement:
         name = "/".join(path)
@@ -540,32 +569,169 @@ def install_sqlite_functions(engine: sa.Engine) -> sa.Engine:
 
 # --------------------------------------------------------------------------------------------
 # the compiler
+#
+# Speed: building elements through SQLAlchemy's operator API (``col == value``, ``sa.and_``,
+# ``sa.not_``) passes every operand through its coercion layer, 5-10 us per node, which was
+# most of the cost of compiling a client filter. The ``_sql_*`` helpers below build the same
+# elements through the constructors that API ends in. ``_sql_compare`` checks, once per
+# (column type class, operator, value class), that its element equals the operator API's
+# (classes, operators, parameter type, rendered SQL) and otherwise keeps using the operator
+# API, so a SQLAlchemy upgrade can make the compiler slower but not change its SQL; the
+# boolean helpers fall back to ``sa.and_``/``sa.or_``/``sa.not_`` for anything but plain
+# boolean elements. Every literal is still a bound parameter. Static parts (``IS NOT NULL``
+# tests of mapped columns, ``col = true``, a child table's correlation and type conditions)
+# are built once per mapping. tests/odata/test_sql_fast.py compares the output with the
+# operator API's on a corpus of filters.
+
+_BOOLEAN = sqltypes.BOOLEANTYPE
+_STRING = sa.String()
+_STAR = sa.literal_column("*")
+_TRUE, _FALSE = sa.true(), sa.false()
+
+# op -> (operator, its negation, the ColumnOperators method)
+_COMPARISONS = {
+    "eq": (_operators.eq, _operators.ne, "__eq__"),
+    "ne": (_operators.ne, _operators.eq, "__ne__"),
+    "gt": (_operators.gt, _operators.le, "__gt__"),
+    "ge": (_operators.ge, _operators.lt, "__ge__"),
+    "lt": (_operators.lt, _operators.ge, "__lt__"),
+    "le": (_operators.le, _operators.gt, "__le__"),
+}
+_SQL_OPS = {op: method for op, (_o, _n, method) in _COMPARISONS.items()}
+_FAST_VALUE_TYPES = frozenset({str, int, float, _dt.datetime, _dt.date, _dt.time, _dt.timedelta})
+_compare_verdicts: Dict[Tuple[type, str, type], bool] = {}
 
 
-@dataclass(frozen=True)
+def _build_compare(column, operator, negate, value):
+    bind = column._bind_param(operator, value)
+    if bind.type._isnull and not column.type._isnull:  # what the coercion's post-step does
+        bind = bind._with_binary_element_type(column.type)
+    return _BinaryExpression(column, bind, operator, type_=_BOOLEAN, negate=negate, modifiers={})
+
+
+def _same_comparison(reference, built) -> bool:
+    try:
+        a, b = reference, built
+        return (type(a) is type(b) is _BinaryExpression and a.operator is b.operator
+                and a.negate is b.negate and a.left is b.left and type(a.right) is type(b.right) is _BindParameter
+                and a.right.value == b.right.value and a.right._orig_key == b.right._orig_key
+                and a.right.unique == b.right.unique and a.right.expanding == b.right.expanding
+                and (a.right.type is b.right.type or (type(a.right.type) is type(b.right.type)
+                                                      and repr(a.right.type) == repr(b.right.type)))
+                and a.modifiers == b.modifiers and type(a.type) is type(b.type) and str(a) == str(b))
+    except Exception:  # noqa: BLE001 - anything unexpected: use the operator API
+        return False
+
+
+def _sql_compare(expr, op: str, value):
+    """``expr <op> value`` (``value`` a plain Python value, bound as a parameter): the element
+    ``getattr(expr, _SQL_OPS[op])(value)`` returns, built directly when that is verified equal."""
+    operator, negate, method = _COMPARISONS[op]
+    if isinstance(expr, _ColumnClause) and type(value) in _FAST_VALUE_TYPES:
+        key = (type(expr.type), op, type(value))
+        verdict = _compare_verdicts.get(key)
+        if verdict:
+            return _build_compare(expr, operator, negate, value)
+        if verdict is None:
+            reference = getattr(expr, method)(value)
+            _compare_verdicts[key] = _same_comparison(reference, _build_compare(expr, operator, negate, value))
+            return reference
+    return getattr(expr, method)(value)
+
+
+def _plain_boolean(clause) -> bool:
+    return isinstance(clause, ColumnElement) and not isinstance(clause, (_True_, _False_)) \
+        and type(clause.type) is sqltypes.Boolean
+
+
+def _sql_junction(operator, clauses):
+    """``sa.and_(*clauses)`` / ``sa.or_(*clauses)`` of two or more boolean elements, without
+    the coercion layer (same grouping and flattening)."""
+    if not _FAST or len(clauses) < 2:
+        return (sa.and_ if operator is _operators.and_ else sa.or_)(*clauses)
+    flattened = []
+    for clause in clauses:
+        if not _plain_boolean(clause):
+            return (sa.and_ if operator is _operators.and_ else sa.or_)(*clauses)
+        grouped = clause.self_group(against=operator)
+        if getattr(grouped, "operator", None) is operator:
+            flattened.extend(grouped._flattened_operator_clauses)
+        else:
+            flattened.append(grouped)
+    return _BooleanClauseList._construct_raw(operator, flattened)
+
+
+def _sql_and(*clauses):
+    return clauses[0] if len(clauses) == 1 else _sql_junction(_operators.and_, clauses)
+
+
+def _sql_or(*clauses):
+    return clauses[0] if len(clauses) == 1 else _sql_junction(_operators.or_, clauses)
+
+
+def _sql_not(clause):
+    """``sa.not_(clause)`` for a boolean element."""
+    if _FAST and _plain_boolean(clause) and not hasattr(clause, "negation_clause"):
+        return clause._negate()
+    return sa.not_(clause)
+
+
+def _sql_exists(*criteria):
+    """``sa.exists().where(*criteria)``."""
+    if not _FAST:
+        return sa.exists().where(*criteria)
+    return _Exists(sa.select(_STAR).where(*criteria))
+
+
+_FAST = True
+
+
+def _self_check() -> bool:
+    """The fast helpers give the operator API's SQL on a sample (else they are not used)."""
+    try:
+        table = sa.Table("t", sa.MetaData(), sa.Column("a", sa.String), sa.Column("b", sa.Integer),
+                         sa.Column("c", sa.Boolean))
+        x, y, z = table.c.a == "x", table.c.b > 1, table.c.c.is_not(None)
+        pairs = [
+            (_sql_and(x, y, sa.or_(x, y), sa.and_(y, z)), sa.and_(x, y, sa.or_(x, y), sa.and_(y, z))),
+            (_sql_or(x, sa.and_(y, z), sa.or_(x, z)), sa.or_(x, sa.and_(y, z), sa.or_(x, z))),
+            (_sql_not(x), sa.not_(x)), (_sql_not(sa.and_(x, y)), sa.not_(sa.and_(x, y))),
+            (_sql_not(sa.exists().where(x)), sa.not_(sa.exists().where(x))),
+            (_sql_exists(x, _sql_and(y, z)), sa.exists().where(x, sa.and_(y, z))),
+            (_sql_and(_sql_or(x, y), z), sa.and_(sa.or_(x, y), z)),
+        ]
+        return all(type(a) is type(b) and str(a) == str(b) for a, b in pairs)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+_FAST = _self_check()  # False: a SQLAlchemy that works differently; the operator API is used
+
+
 class _Val:
     """A compiled value: the expression and the condition under which it is not null
-    (``None``: never null)."""
+    (``None``: never null). ``literal``: ``expr`` is a raw Python value (bound when it meets an
+    expression)."""
 
-    expr: Any
-    notnull: Optional[ColumnElement] = None
-    literal: bool = False  # expr is a raw Python value (bound when it meets an expression)
-    is_null: bool = False
+    __slots__ = ("expr", "notnull", "literal", "is_null")
+
+    def __init__(self, expr, notnull=None, literal=False, is_null=False):
+        self.expr = expr
+        self.notnull = notnull
+        self.literal = literal
+        self.is_null = is_null
 
 
 def _and(*conditions):
     parts = [c for c in conditions if c is not None]
     if not parts:
         return None
-    return parts[0] if len(parts) == 1 else sa.and_(*parts)
+    return parts[0] if len(parts) == 1 else _sql_junction(_operators.and_, parts)
 
 
 def _escape_like(text: str) -> str:
     return (text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%")
             .replace("_", LIKE_ESCAPE + "_"))
-
-
-_SQL_OPS = {"eq": "__eq__", "ne": "__ne__", "gt": "__gt__", "ge": "__ge__", "lt": "__lt__", "le": "__le__"}
 
 
 def _typed_literal(value, edm_type, other: _Val):
@@ -582,6 +748,9 @@ def _typed_literal(value, edm_type, other: _Val):
     return sa.literal(value)
 
 
+_LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
+
+
 class SqlCompiler:
     """Compiles bound trees against one mapping. ``now`` is the value of ``now()``."""
 
@@ -589,10 +758,33 @@ class SqlCompiler:
         self.mapping = mapping
         self.now = now or _dt.datetime.now(_UTC)
         self.scopes: Dict[str, Tuple[CollectionInstance, Optional[str]]] = {}
+        cache = getattr(mapping, "sql_cache", None)
+        self._static = cache if isinstance(cache, dict) else {}
+
+    def static(self, key, build):
+        """``build()``, built once per mapping under ``key`` (for SQL without varying values)."""
+        try:
+            return self._static[key]
+        except KeyError:
+            value = self._static[key] = build()
+            return value
+
+    def _notnull(self, expr):
+        """``expr IS NOT NULL``, built once per mapped column."""
+        if not isinstance(expr, _ColumnClause):
+            return expr.is_not(None)
+        key = ("notnull", id(expr))
+        found = self._static.get(key)
+        if found is None or found[0] is not expr:
+            found = self._static[key] = (expr, expr.is_not(None))
+        return found[1]
 
     # -- predicates -------------------------------------------------------------------------
 
     def predicate(self, node: Bound) -> ColumnElement:
+        method = _PREDICATE_METHODS.get(type(node))
+        if method is not None:
+            return method(self, node)
         if isinstance(node, BLiteral):
             return sa.true() if node.value else sa.false()
         method = getattr(self, "_p_" + type(node).__name__, None)
@@ -600,14 +792,19 @@ class SqlCompiler:
             raise ODataNotSupportedError(f"{type(node).__name__} is not a predicate")
         return method(node)
 
+    def _p_BLiteral(self, node):
+        return sa.true() if node.value else sa.false()
+
     def _p_BAnd(self, node):
-        return sa.and_(*(self.predicate(o) for o in node.operands))
+        predicate = self.predicate
+        return _sql_junction(_operators.and_, [predicate(o) for o in node.operands])
 
     def _p_BOr(self, node):
-        return sa.or_(*(self.predicate(o) for o in node.operands))
+        predicate = self.predicate
+        return _sql_junction(_operators.or_, [predicate(o) for o in node.operands])
 
     def _p_BNot(self, node):
-        return sa.not_(self.predicate(node.operand))
+        return _sql_not(self.predicate(node.operand))
 
     def _p_BCompare(self, node):
         return self.compare(node.op, self.value(node.left), self.value(node.right))
@@ -626,23 +823,35 @@ class SqlCompiler:
         if right.is_null or left.is_null:
             other = left if right.is_null else right
             if op == "eq":
-                return sa.not_(other.notnull) if other.notnull is not None else sa.false()
+                return _sql_not(other.notnull) if other.notnull is not None else sa.false()
             if op == "ne":
                 return other.notnull if other.notnull is not None else sa.true()
             return sa.false()
-        lexpr = left.expr if not left.literal else sa.literal(left.expr)
-        core = getattr(lexpr, _SQL_OPS[op])(right.expr)
+        if right.literal:
+            value = right.expr
+            if value is True or value is False:  # col = true: no parameter, built once
+                expr = left.expr
+                if isinstance(expr, _ColumnClause):
+                    core = self.static(("bool", id(expr), op, value),
+                                       lambda: (expr, getattr(expr, _SQL_OPS[op])(value)))
+                    core = core[1] if core[0] is expr else getattr(expr, _SQL_OPS[op])(value)
+                else:
+                    core = getattr(expr, _SQL_OPS[op])(value)
+            else:
+                core = _sql_compare(left.expr, op, value)
+        else:
+            core = getattr(left.expr, _SQL_OPS[op])(right.expr)
         ln, rn = left.notnull, right.notnull
         if op == "ne":
             if ln is None and rn is None:
                 return core
             if rn is None:
-                return sa.or_(sa.not_(ln), core)
+                return _sql_or(_sql_not(ln), core)
             if ln is None:
-                return sa.or_(sa.not_(rn), core)
-            return sa.or_(sa.and_(ln, rn, core), sa.and_(ln, sa.not_(rn)), sa.and_(sa.not_(ln), rn))
+                return _sql_or(_sql_not(rn), core)
+            return _sql_or(_sql_and(ln, rn, core), _sql_and(ln, _sql_not(rn)), _sql_and(_sql_not(ln), rn))
         if op == "eq" and ln is not None and rn is not None:
-            return sa.or_(sa.and_(ln, rn, core), sa.and_(sa.not_(ln), sa.not_(rn)))
+            return _sql_or(_sql_and(ln, rn, core), _sql_and(_sql_not(ln), _sql_not(rn)))
         return _and(ln, rn, core)
 
     def _p_BIn(self, node):
@@ -654,10 +863,10 @@ class SqlCompiler:
             expr = operand.expr if not operand.literal else sa.literal(operand.expr)
             parts.append(_and(operand.notnull, expr.in_(values)))
         if has_null and operand.notnull is not None:
-            parts.append(sa.not_(operand.notnull))
+            parts.append(_sql_not(operand.notnull))
         if not parts:
             return sa.false()
-        return parts[0] if len(parts) == 1 else sa.or_(*parts)
+        return parts[0] if len(parts) == 1 else _sql_or(*parts)
 
     def _p_BCall(self, node):
         args = [self.value(a) for a in node.args]
@@ -665,14 +874,12 @@ class SqlCompiler:
         x, y = args[0], args[1]
         if any(a.is_null for a in args):
             return sa.false()
-        xe = x.expr if not x.literal else sa.literal(x.expr, sa.String())
+        xe = x.expr if not x.literal else sa.literal(x.expr, _STRING)
         if node.name == "matchespattern":
             return _and(notnull, xe.regexp_match(y.expr))
         if y.literal:
-            arg = sa.literal(y.expr, sa.String())
-            text = _escape_like(y.expr)
-            pattern_text = {"contains": f"%{text}%", "startswith": f"{text}%", "endswith": f"%{text}"}[node.name]
-            pattern = sa.literal(pattern_text, sa.String())
+            arg = sa.literal(y.expr, _STRING)
+            pattern = sa.literal(_LIKE_PATTERNS[node.name].format(_escape_like(y.expr)), _STRING)
         else:
             arg = y.expr
             escaped = sa.func.replace(sa.func.replace(sa.func.replace(
@@ -687,9 +894,9 @@ class SqlCompiler:
 
     def _p_BIntersects(self, node):
         columns = self.mapping.footprint(node.location.path)
-        area = sa.literal(node.wkt, sa.String())
-        notnull = (columns.geometry if columns.geometry is not None else columns.wkt).is_not(None)
-        return sa.and_(notnull, _Intersects(columns.wkt, columns.geometry, area))
+        area = sa.literal(node.wkt, _STRING)
+        notnull = self._notnull(columns.geometry if columns.geometry is not None else columns.wkt)
+        return _sql_and(notnull, _Intersects(columns.wkt, columns.geometry, area))
 
     def _p_BLambda(self, node):
         shortcut = getattr(self.mapping, "shortcut", None)
@@ -708,15 +915,15 @@ class SqlCompiler:
                 del self.scopes[node.variable]
         conditions = list(instance.conditions)
         if node.predicate is None:
-            return sa.exists().where(*conditions)
+            return _sql_exists(*conditions)
         self.scopes[node.variable] = (instance, node.cast)
         try:
             predicate = self.predicate(node.predicate)
         finally:
             del self.scopes[node.variable]
         if node.kind == "any":
-            return sa.exists().where(*conditions, predicate)
-        return sa.not_(sa.exists().where(*conditions, sa.not_(predicate)))
+            return _sql_exists(*conditions, predicate)
+        return _sql_not(_sql_exists(*conditions, _sql_not(predicate)))
 
     def _p_BProperty(self, node):  # a Boolean value used as a predicate
         return self.compare("eq", self.value(node), _Val(True, literal=True))
@@ -724,6 +931,9 @@ class SqlCompiler:
     # -- values -----------------------------------------------------------------------------
 
     def value(self, node: Bound) -> _Val:
+        method = _VALUE_METHODS.get(type(node))
+        if method is not None:
+            return method(self, node)
         method = getattr(self, "_v_" + type(node).__name__, None)
         if method is None:
             if node.is_predicate:
@@ -732,7 +942,7 @@ class SqlCompiler:
         return method(node)
 
     def _v_BLiteral(self, node):
-        return _Val(node.value, literal=True)
+        return _Val(node.value, None, True)
 
     def _v_BNull(self, node):
         return _Val(None, literal=True, is_null=True)
@@ -743,7 +953,12 @@ class SqlCompiler:
             expr, guard = instance.member(node.path, node.cast or lambda_cast)
         else:
             expr, guard = self.mapping.column(node.path), None
-        notnull = _and(guard, expr.is_not(None) if node.nullable else None)
+        if node.nullable:
+            notnull = self._notnull(expr)
+            if guard is not None:
+                notnull = _sql_junction(_operators.and_, (guard, notnull))
+        else:
+            notnull = guard
         return _Val(expr, notnull)
 
     def _v_BArith(self, node):
@@ -832,6 +1047,12 @@ class SqlCompiler:
             return _Val(_TimeOf(x), notnull)
         raise ODataNotSupportedError(f"function '{name}' is not supported in SQL")
 
+
+
+_PREDICATE_METHODS = {cls: getattr(SqlCompiler, "_p_" + cls.__name__)
+                      for cls in (BAnd, BOr, BNot, BCompare, BIn, BCall, BIntersects, BLambda, BProperty, BLiteral)}
+_VALUE_METHODS = {cls: getattr(SqlCompiler, "_v_" + cls.__name__)
+                  for cls in (BLiteral, BNull, BProperty, BArith, BNegate, BCall)}
 
 class _Trim(FunctionElement):
     inherit_cache = True

@@ -23,7 +23,7 @@ from proseo_odata.odata.binding import BAnd, BCall, BCompare, BIn, BLambda, BLit
 from proseo_odata.odata.errors import ODataNotSupportedError
 from proseo_odata.odata.predicate import DefaultAccessor
 from proseo_odata.odata.sql import (ChildTable, ComplexColumns, EntityMapping, FootprintColumns,
-                                    SqlCompiler, compile_orderby_sql)
+                                    SqlCompiler, _sql_and, _sql_not, compile_orderby_sql)
 
 __all__ = ["ENTITY_TYPES", "compile_filter", "compile_orderby", "entity_mapping", "DOMAIN_ACCESSOR",
            "DomainAccessor"]
@@ -82,7 +82,7 @@ def _product_mapping(tables) -> EntityMapping:
         },
         collections={"Attributes": attributes, "Checksum": checksums},
         footprints={"Footprint": footprint, "GeoFootprint": footprint} if footprint else {},
-        shortcut=lambda node, compiler: _product_type_shortcut(node, compiler, tables),
+        shortcut=_ProductTypeShortcut(tables),
     )
 
 
@@ -205,31 +205,38 @@ def _value_test(node, variable, lambda_cast) -> bool:
     return False
 
 
-def _product_type_shortcut(node: BLambda, compiler: SqlCompiler, tables):
-    if node.kind != "any" or node.collection != ("Attributes",) or node.single:
-        return None
-    if node.cast not in (None, _STRING_ATTRIBUTE) or not isinstance(node.predicate, BAnd):
-        return None
-    operands = node.predicate.operands
-    if len(operands) != 2:
-        return None
-    variable = node.variable
-    for name_test, value_test in (operands, operands[::-1]):
-        if _is_name_test(name_test, variable) and _value_test(value_test, variable, node.cast):
-            break
-    else:
-        return None
-    p, a = tables.products, tables.product_attributes
-    # The value test, compiled with the variable's Value bound to products.product_type.
-    compiler.scopes[variable] = (_ProductTypeColumn(p.c.product_type), None)
-    try:
-        condition = compiler.predicate(value_test)
-    finally:
-        del compiler.scopes[variable]
-    # product_type mirrors the productType attribute; only a String attribute matches the lambda.
-    other_type = sa.exists().where(a.c.product_id == p.c.id, a.c.name == "productType",
-                                   a.c.value_type != "String")
-    return sa.and_(condition, sa.not_(other_type))
+class _ProductTypeShortcut:
+    """The productType shortcut of one set of tables; its static SQL is built once."""
+
+    def __init__(self, tables):
+        p, a = tables.products, tables.product_attributes
+        self.column = _ProductTypeColumn(p.c.product_type)
+        # product_type mirrors the productType attribute; only a String attribute matches the lambda.
+        other_type = sa.exists().where(a.c.product_id == p.c.id, a.c.name == "productType",
+                                       a.c.value_type != "String")
+        self.no_other_type = _sql_not(other_type)
+
+    def __call__(self, node: BLambda, compiler: SqlCompiler):
+        if node.kind != "any" or node.collection != ("Attributes",) or node.single:
+            return None
+        if node.cast not in (None, _STRING_ATTRIBUTE) or not isinstance(node.predicate, BAnd):
+            return None
+        operands = node.predicate.operands
+        if len(operands) != 2:
+            return None
+        variable = node.variable
+        for name_test, value_test in (operands, operands[::-1]):
+            if _is_name_test(name_test, variable) and _value_test(value_test, variable, node.cast):
+                break
+        else:
+            return None
+        # The value test, compiled with the variable's Value bound to products.product_type.
+        compiler.scopes[variable] = (self.column, None)
+        try:
+            condition = compiler.predicate(value_test)
+        finally:
+            del compiler.scopes[variable]
+        return _sql_and(condition, self.no_other_type)
 
 
 class _ProductTypeColumn:
