@@ -391,6 +391,43 @@ def _literal_text(node) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# look-ups, cached: the EDM types and models are immutable, and a client's filter names the
+# same few members and types again and again. Only successful look-ups are kept (a name a
+# client made up is not), and each table is emptied when it grows past _LOOKUP_LIMIT entries.
+
+_LOOKUP_LIMIT = 4096
+_members: Dict[Tuple[Any, str], Any] = {}
+_types: Dict[Tuple[Any, str], Any] = {}
+_models: Dict[Any, Any] = {}
+
+
+def _find_member(structured: edm.StructuredType, name: str):
+    """``structured.find_member(name)``, cached."""
+    key = (structured, name)
+    member = _members.get(key)
+    if member is None:
+        member = structured.find_member(name)
+        if member is not None:
+            if len(_members) >= _LOOKUP_LIMIT:
+                _members.clear()
+            _members[key] = member
+    return member
+
+
+def _find_type(model: edm.EntityModel, name: str):
+    """``model.find_type(name)``, cached."""
+    key = (model, name)
+    found = _types.get(key)
+    if found is None:
+        found = model.find_type(name)
+        if found is not None:
+            if len(_types) >= _LOOKUP_LIMIT:
+                _types.clear()
+            _types[key] = found
+    return found
+
+
+# --------------------------------------------------------------------------------------------
 # the binder
 
 
@@ -444,6 +481,9 @@ class _Binder:
     # -- dispatch ---------------------------------------------------------------------------
 
     def expr(self, node: A.Expr, scope: Dict[str, _Var], hint=None) -> Bound:
+        method = _BIND_METHODS.get(type(node))
+        if method is not None:
+            return method(self, node, scope, hint)
         if isinstance(node, A.ParameterAlias):
             if node.name not in self.aliases:
                 raise ODataNameError(f"parameter alias '@{node.name}' has no value", name=node.name,
@@ -475,7 +515,7 @@ class _Binder:
         return BNull(hint if hint is not None and not isinstance(hint, edm.StructuredType) else None)
 
     def _bind_EnumLiteral(self, node: A.EnumLiteral, scope, hint=None) -> Bound:
-        enum = self.model.find_type(node.type_name)
+        enum = _find_type(self.model, node.type_name)
         if not isinstance(enum, edm.EnumType):
             raise ODataNameError(f"unknown enumeration type '{node.type_name}' at position {node.pos}",
                                  name=node.type_name, position=node.pos)
@@ -503,9 +543,11 @@ class _Binder:
             return bound
         value, source = node.value, node.edm_type
         kind = target.kind
-        fail = ODataTypeError(
-            f"the literal {_literal_text(node)} at position {node.pos} does not fit type {_describe(target)}",
-            position=node.pos)
+        def fail():  # built only when raised (most literals fit)
+            return ODataTypeError(
+                f"the literal {_literal_text(node)} at position {node.pos} does not fit type {_describe(target)}",
+                position=node.pos)
+
         if isinstance(value, decimal.Decimal):
             value = float(value)
         if kind == "string":
@@ -517,7 +559,7 @@ class _Binder:
                 return BLiteral("true" if value else "false", edm.STRING)
             if source == A.EDM_GUID:
                 return BLiteral(str(value), edm.STRING)
-            raise fail
+            raise fail()
         if kind == "enum":
             if source == A.EDM_STRING:
                 member = target.member(value)
@@ -526,7 +568,7 @@ class _Binder:
                         f"'{value}' is not a value of {target.qualified_name} (position {node.pos}); "
                         f"values: {', '.join(target.members)}", position=node.pos)
                 return BLiteral(member, target)
-            raise fail
+            raise fail()
         if kind in ("integer", "double"):
             if source == A.EDM_INT64:
                 if target.name in _INT_RANGES:
@@ -537,7 +579,7 @@ class _Binder:
                 return BLiteral(value, edm.INT64 if kind == "integer" else edm.INT64)
             if source in (A.EDM_DECIMAL, A.EDM_DOUBLE):
                 if value != value or value in (float("inf"), float("-inf")):
-                    raise fail
+                    raise fail()
                 return BLiteral(value, edm.DOUBLE)
             if source == A.EDM_STRING:  # quoted numbers: OrderOutputSize eq '1024'
                 text = value.strip()
@@ -548,17 +590,17 @@ class _Binder:
                 try:
                     number = float(decimal.Decimal(text))
                 except (decimal.InvalidOperation, ValueError):
-                    raise fail from None
+                    raise fail() from None
                 if number != number or number in (float("inf"), float("-inf")):
-                    raise fail
+                    raise fail()
                 return BLiteral(number, edm.DOUBLE)
-            raise fail
+            raise fail()
         if kind == "boolean":
             if source == A.EDM_BOOLEAN:
                 return BLiteral(value, edm.BOOLEAN)
             if source == A.EDM_STRING and value.strip().lower() in ("true", "false"):
                 return BLiteral(value.strip().lower() == "true", edm.BOOLEAN)
-            raise fail
+            raise fail()
         if kind == "datetime":
             if source == A.EDM_DATETIMEOFFSET:
                 return BLiteral(value.astimezone(_UTC), edm.DATETIMEOFFSET)
@@ -567,36 +609,36 @@ class _Binder:
             if source == A.EDM_STRING:  # ContentDate/Start lt '2020-01-12T00:00:00.000000Z'
                 parsed = parse_datetime_text(value)
                 if parsed is None:
-                    raise fail
+                    raise fail()
                 return BLiteral(parsed, edm.DATETIMEOFFSET)
-            raise fail
+            raise fail()
         if kind == "date":
             if source == A.EDM_DATE:
                 return BLiteral(value, edm.DATE)
             if source == A.EDM_STRING:
                 parsed = parse_datetime_text(value)
                 if parsed is None or len(value.strip()) != 10:
-                    raise fail
+                    raise fail()
                 return BLiteral(parsed.date(), edm.DATE)
-            raise fail
+            raise fail()
         if kind == "time":
             if source == A.EDM_TIMEOFDAY:
                 return BLiteral(value, edm.TIMEOFDAY)
             if source == A.EDM_STRING:
                 parsed = _parse_time_text(value)
                 if parsed is None:
-                    raise fail
+                    raise fail()
                 return BLiteral(parsed, edm.TIMEOFDAY)
-            raise fail
+            raise fail()
         if kind == "duration":
             if source == A.EDM_DURATION:
                 return BLiteral(value, edm.DURATION)
             if source == A.EDM_STRING:
                 parsed = _parse_duration_text(value)
                 if parsed is None:
-                    raise fail
+                    raise fail()
                 return BLiteral(parsed, edm.DURATION)
-            raise fail
+            raise fail()
         if kind == "guid":
             if source == A.EDM_GUID:
                 return BLiteral(value, edm.GUID)
@@ -604,9 +646,9 @@ class _Binder:
                 try:
                     return BLiteral(uuid.UUID(value.strip()), edm.GUID)
                 except ValueError:
-                    raise fail from None
-            raise fail
-        raise fail
+                    raise fail() from None
+            raise fail()
+        raise fail()
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -640,7 +682,7 @@ class _Binder:
             if isinstance(step, A.Count):
                 raise ODataNotSupportedError(f"$count in $filter paths is not supported (position {step.pos})")
             if isinstance(step, A.Cast):
-                target = self.model.find_type(step.type_name)
+                target = _find_type(self.model, step.type_name)
                 if target is None:
                     raise ODataNameError(f"unknown type '{step.type_name}' at position {step.pos}",
                                          name=step.type_name, position=step.pos)
@@ -667,14 +709,14 @@ class _Binder:
             if not isinstance(current, edm.StructuredType):
                 raise ODataTypeError(f"{_describe(current)} has no member '{step.name}' (position {step.pos})",
                                      position=step.pos)
-            member = current.find_member(step.name)
+            member = _find_member(current, step.name)
             if member is None and current.abstract and step.name.lower() == "value":
                 # untyped attribute Value: the type comes from what it meets
                 kind = getattr(hint, "kind", None) or "string"
-                derived = self.model.find_type(f"{edm.NAMESPACE}.{_ATTRIBUTE_BY_KIND.get(kind, 'StringAttribute')}")
+                derived = _find_type(self.model, f"{edm.NAMESPACE}.{_ATTRIBUTE_BY_KIND.get(kind, 'StringAttribute')}")
                 current = derived
                 cast_name = derived.qualified_name
-                member = derived.find_member("Value")
+                member = _find_member(derived, "Value")
             if member is None:
                 where = "the lambda variable" if variable else current.name
                 raise ODataNameError(f"unknown property '{step.name}' of {where} at position {step.pos}",
@@ -720,7 +762,7 @@ class _Binder:
                 if item_type is None:
                     raise ODataTypeError(f"cast {step.type_name} before a collection (position {step.pos})",
                                          position=step.pos)
-                target = self.model.find_type(step.type_name)
+                target = _find_type(self.model, step.type_name)
                 if target is None:
                     raise ODataNameError(f"unknown type '{step.type_name}' at position {step.pos}",
                                          name=step.type_name, position=step.pos)
@@ -741,7 +783,7 @@ class _Binder:
                 raise ODataNotSupportedError(f"paths below a collection are not supported (position {step.pos})")
             if not isinstance(current, edm.StructuredType):
                 raise ODataTypeError(f"{_describe(current)} has no member '{step.name}'", position=step.pos)
-            member = current.find_member(step.name)
+            member = _find_member(current, step.name)
             if member is None:
                 raise ODataNameError(f"unknown property '{step.name}' of {current.name} at position {step.pos}",
                                      name=step.name, position=step.pos)
@@ -803,7 +845,7 @@ class _Binder:
         if isinstance(node, A.Literal):
             return _LITERAL_TYPES.get(node.edm_type)
         if isinstance(node, A.EnumLiteral):
-            return self.model.find_type(node.type_name)
+            return _find_type(self.model, node.type_name)
         return None
 
     def _pair(self, left_node, right_node, scope) -> Tuple[Bound, Bound]:
@@ -1048,6 +1090,11 @@ class _Binder:
         raise ODataNotSupportedError(f"a list is only allowed after 'in' (position {node.pos})")
 
 
+_BIND_METHODS = {getattr(A, name[len("_bind_"):]): getattr(_Binder, name) for name in dir(_Binder)
+                 if name.startswith("_bind_") and isinstance(getattr(A, name[len("_bind_"):], None), type)
+                 and not issubclass(getattr(A, name[len("_bind_"):]), A.ParameterAlias)}
+
+
 def _type_to_literal(t) -> str:
     return {edm.DATETIMEOFFSET: A.EDM_DATETIMEOFFSET, edm.DATE: A.EDM_DATE,
             edm.TIMEOFDAY: A.EDM_TIMEOFDAY}.get(t, "")
@@ -1056,6 +1103,16 @@ def _type_to_literal(t) -> str:
 def _model_of(entity_type: edm.EntityType, model: Optional[edm.EntityModel]) -> edm.EntityModel:
     if model is not None:
         return model
+    found = _models.get(entity_type)
+    if found is None:
+        found = _find_model(entity_type)
+        if len(_models) >= _LOOKUP_LIMIT:
+            _models.clear()
+        _models[entity_type] = found
+    return found
+
+
+def _find_model(entity_type: edm.EntityType) -> edm.EntityModel:
     for candidate in (edm.PRIP_MODEL, edm.ODIP_MODEL):
         if any(s.entity_type is entity_type for s in candidate.entity_sets):
             return candidate
