@@ -586,6 +586,7 @@ def install_sqlite_functions(engine: sa.Engine) -> sa.Engine:
 _BOOLEAN = sqltypes.BOOLEANTYPE
 _STRING = sa.String()
 _STAR = sa.literal_column("*")
+_SELECT_STAR = sa.select(_STAR)  # generative: .where() returns a new statement
 _TRUE, _FALSE = sa.true(), sa.false()
 
 # op -> (operator, its negation, the ColumnOperators method)
@@ -651,6 +652,13 @@ def _sql_junction(operator, clauses):
         return (sa.and_ if operator is _operators.and_ else sa.or_)(*clauses)
     flattened = []
     for clause in clauses:
+        cls = type(clause)
+        if cls is _BinaryExpression and clause.operator in _UNGROUPED and clause.type is _BOOLEAN:
+            flattened.append(clause)  # a comparison: binds tighter than AND and OR
+            continue
+        if cls is _BooleanClauseList and clause.operator is operator:
+            flattened.extend(clause.clauses)
+            continue
         if not _plain_boolean(clause):
             return (sa.and_ if operator is _operators.and_ else sa.or_)(*clauses)
         grouped = clause.self_group(against=operator)
@@ -659,6 +667,13 @@ def _sql_junction(operator, clauses):
         else:
             flattened.append(grouped)
     return _BooleanClauseList._construct_raw(operator, flattened)
+
+
+# comparison operators that never need parentheses inside AND / OR (SQLAlchemy's precedence)
+_UNGROUPED = frozenset(
+    op for op in (_operators.eq, _operators.ne, _operators.gt, _operators.ge, _operators.lt, _operators.le,
+                  _operators.is_, _operators.is_not, _operators.in_op, _operators.not_in_op)
+    if not _operators.is_precedent(op, _operators.and_) and not _operators.is_precedent(op, _operators.or_))
 
 
 def _sql_and(*clauses):
@@ -680,7 +695,14 @@ def _sql_exists(*criteria):
     """``sa.exists().where(*criteria)``."""
     if not _FAST:
         return sa.exists().where(*criteria)
-    return _Exists(sa.select(_STAR).where(*criteria))
+    return _Exists(_SELECT_STAR.where(*criteria))
+
+
+def _sql_string(value):
+    """``sa.literal(value, sa.String())``."""
+    if not _FAST:
+        return sa.literal(value, sa.String())
+    return _BindParameter(None, value, type_=_STRING, unique=True)
 
 
 _FAST = True
@@ -878,8 +900,8 @@ class SqlCompiler:
         if node.name == "matchespattern":
             return _and(notnull, xe.regexp_match(y.expr))
         if y.literal:
-            arg = sa.literal(y.expr, _STRING)
-            pattern = sa.literal(_LIKE_PATTERNS[node.name].format(_escape_like(y.expr)), _STRING)
+            arg = _sql_string(y.expr)
+            pattern = _sql_string(_LIKE_PATTERNS[node.name].format(_escape_like(y.expr)))
         else:
             arg = y.expr
             escaped = sa.func.replace(sa.func.replace(sa.func.replace(
@@ -894,7 +916,7 @@ class SqlCompiler:
 
     def _p_BIntersects(self, node):
         columns = self.mapping.footprint(node.location.path)
-        area = sa.literal(node.wkt, _STRING)
+        area = _sql_string(node.wkt)
         notnull = self._notnull(columns.geometry if columns.geometry is not None else columns.wkt)
         return _sql_and(notnull, _Intersects(columns.wkt, columns.geometry, area))
 
