@@ -399,6 +399,14 @@ _LOOKUP_LIMIT = 4096
 _members: Dict[Tuple[Any, str], Any] = {}
 _types: Dict[Tuple[Any, str], Any] = {}
 _models: Dict[Any, Any] = {}
+_paths: Dict[Any, Any] = {}
+_collections: Dict[Any, Any] = {}
+
+
+def _remember(table: dict, key, value) -> None:
+    if len(table) >= _LOOKUP_LIMIT:
+        table.clear()
+    table[key] = value
 
 
 def _find_member(structured: edm.StructuredType, name: str):
@@ -653,6 +661,28 @@ class _Binder:
     # -- paths ------------------------------------------------------------------------------
 
     def _bind_Path(self, node: A.Path, scope, hint=None) -> Bound:
+        # A path's binding depends on its names, the entity type and model, the lambda variable
+        # it may start with and (for an untyped attribute Value) the hint's kind; not on
+        # positions, which only appear in errors. Successful bindings are memoised.
+        parts = []
+        for step in node.steps:
+            cls = type(step)
+            if cls is A.Member:
+                parts.append(step.name)
+            elif cls is A.Cast:
+                parts.append((step.type_name,))
+            else:
+                return self._bind_path(node, scope, hint)
+        first = node.steps[0]
+        key = (self.entity_type, self.model, scope.get(first.name) if type(first) is A.Member else None,
+               getattr(hint, "kind", None), tuple(parts))
+        bound = _paths.get(key)
+        if bound is None:
+            bound = self._bind_path(node, scope, hint)
+            _remember(_paths, key, bound)
+        return bound
+
+    def _bind_path(self, node: A.Path, scope, hint=None) -> Bound:
         steps = list(node.steps)
         variable = None
         outer_cast = None
@@ -752,6 +782,29 @@ class _Binder:
         if steps and isinstance(steps[0], A.Member) and steps[0].name in scope:
             raise ODataNotSupportedError(f"nested lambdas over a lambda variable are not supported "
                                          f"(position {node.pos})")
+        # the collection's resolution depends on its names only (memoised when it succeeds)
+        key = None
+        if all(type(step) is A.Member or type(step) is A.Cast for step in steps):
+            key = (self.entity_type, self.model,
+                   tuple(step.name if type(step) is A.Member else (step.type_name,) for step in steps))
+        resolved = _collections.get(key) if key is not None else None
+        if resolved is None:
+            resolved = self._lambda_collection(node, steps)
+            if key is not None:
+                _remember(_collections, key, resolved)
+        names, cast, item_type, single = resolved
+        if node.predicate is None:
+            if node.kind != "any":
+                raise ODataTypeError("all() needs a predicate", position=node.pos)
+            return BLambda("any", names, cast.qualified_name if cast else None, None, None, single)
+        inner = dict(scope)
+        inner[node.variable] = _Var(node.variable, item_type, cast)
+        predicate = self.predicate(node.predicate, inner)
+        return BLambda(node.kind, names, cast.qualified_name if cast else None, node.variable,
+                       predicate, single)
+
+    def _lambda_collection(self, node: A.Lambda, steps):
+        """``(canonical names, cast type or None, item type, single)`` of a lambda's collection."""
         current = self.entity_type
         names = []
         cast = None
@@ -809,15 +862,7 @@ class _Binder:
         if item_type is None:
             raise ODataTypeError(f"the path before {node.kind} at position {node.pos} is not a collection",
                                  position=node.pos)
-        if node.predicate is None:
-            if node.kind != "any":
-                raise ODataTypeError("all() needs a predicate", position=node.pos)
-            return BLambda("any", tuple(names), cast.qualified_name if cast else None, None, None, single)
-        inner = dict(scope)
-        inner[node.variable] = _Var(node.variable, item_type, cast)
-        predicate = self.predicate(node.predicate, inner)
-        return BLambda(node.kind, tuple(names), cast.qualified_name if cast else None, node.variable,
-                       predicate, single)
+        return tuple(names), cast, item_type, single
 
     # -- logic ------------------------------------------------------------------------------
 
