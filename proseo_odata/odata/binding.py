@@ -783,10 +783,17 @@ class _Binder:
             raise ODataNotSupportedError(f"nested lambdas over a lambda variable are not supported "
                                          f"(position {node.pos})")
         # the collection's resolution depends on its names only (memoised when it succeeds)
-        key = None
-        if all(type(step) is A.Member or type(step) is A.Cast for step in steps):
-            key = (self.entity_type, self.model,
-                   tuple(step.name if type(step) is A.Member else (step.type_name,) for step in steps))
+        parts = []
+        for step in steps:
+            cls = type(step)
+            if cls is A.Member:
+                parts.append(step.name)
+            elif cls is A.Cast:
+                parts.append((step.type_name,))
+            else:
+                parts = None
+                break
+        key = (self.entity_type, self.model, tuple(parts)) if parts is not None else None
         resolved = _collections.get(key) if key is not None else None
         if resolved is None:
             resolved = self._lambda_collection(node, steps)

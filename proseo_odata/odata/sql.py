@@ -55,6 +55,7 @@ from sqlalchemy.sql.elements import ColumnClause as _ColumnClause
 from sqlalchemy.sql.elements import Grouping as _Grouping
 from sqlalchemy.sql.elements import False_ as _False_
 from sqlalchemy.sql.elements import True_ as _True_
+from sqlalchemy.sql.elements import _anonymous_label
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlalchemy.sql.selectable import Exists as _Exists
 from sqlalchemy.types import TypeDecorator
@@ -672,11 +673,63 @@ _FAST_VALUE_TYPES = frozenset({str, int, float, _dt.datetime, _dt.date, _dt.time
 _compare_verdicts: Dict[Tuple[type, str, type], bool] = {}
 
 
-def _build_compare(column, operator, negate, value):
-    bind = column._bind_param(operator, value)
+_bind_bodies: Dict[str, str] = {}
+
+
+def _column_bind(column, operator, value):
+    """``column._bind_param(operator, value)`` (a unique parameter named after the column), its
+    attributes set directly: BindParameter's constructor spends half its time on generic cases."""
+    bind = _BindParameter.__new__(_BindParameter)
+    name = column.key
+    body = _bind_bodies.get(name)
+    if body is None:  # the sanitised name, as the constructor derives it
+        body = _anonymous_label.safe_construct_with_key(0, name, sanitize_key=True)[1][2:]
+        _bind_bodies[name] = body
+    key = f"{id(bind)} {body}"
+    label = _anonymous_label(f"%({key})s")
+    bind.key = label
+    bind._anon_map_key = key
+    bind._identifying_key = label
+    bind._orig_key = name
+    bind.unique = True
+    bind.value = value
+    bind.callable = None
+    bind.isoutparam = False
+    bind.required = False
+    bind.expanding = False
+    bind.expand_op = None
+    bind.literal_execute = False
+    bind.type = column.type.coerce_compared_value(operator, value)
+    return bind
+
+
+def _build_compare(column, operator, negate, value, fast_bind=True):
+    if fast_bind and _FAST_BINDS:
+        bind = _column_bind(column, operator, value)
+    else:
+        bind = column._bind_param(operator, value)
     if bind.type._isnull and not column.type._isnull:  # what the coercion's post-step does
         bind = bind._with_binary_element_type(column.type)
     return _BinaryExpression(column, bind, operator, type_=_BOOLEAN, negate=negate, modifiers={})
+
+
+_ID_DEPENDENT = frozenset({"key", "_anon_map_key", "_identifying_key"})
+
+
+def _same_bind(a, b) -> bool:
+    """Two unique parameters equal but for their identity-derived names."""
+    if type(a) is not type(b) or sorted(a.__dict__) != sorted(b.__dict__):
+        return False
+    for name, value in a.__dict__.items():
+        if name in _ID_DEPENDENT:
+            if value.replace(str(id(a)), "#") != b.__dict__[name].replace(str(id(b)), "#"):
+                return False
+        elif name == "type":
+            if not (value is b.type or (type(value) is type(b.type) and repr(value) == repr(b.type))):
+                return False
+        elif value != b.__dict__[name] or type(value) is not type(b.__dict__[name]):
+            return False
+    return True
 
 
 def _same_comparison(reference, built) -> bool:
@@ -684,10 +737,7 @@ def _same_comparison(reference, built) -> bool:
         a, b = reference, built
         return (type(a) is type(b) is _BinaryExpression and a.operator is b.operator
                 and a.negate is b.negate and a.left is b.left and type(a.right) is type(b.right) is _BindParameter
-                and a.right.value == b.right.value and a.right._orig_key == b.right._orig_key
-                and a.right.unique == b.right.unique and a.right.expanding == b.right.expanding
-                and (a.right.type is b.right.type or (type(a.right.type) is type(b.right.type)
-                                                      and repr(a.right.type) == repr(b.right.type)))
+                and sorted(a.__dict__) == sorted(b.__dict__) and _same_bind(a.right, b.right)
                 and a.modifiers == b.modifiers and type(a.type) is type(b.type) and str(a) == str(b))
     except Exception:  # noqa: BLE001 - anything unexpected: use the operator API
         return False
@@ -800,6 +850,22 @@ def _self_check() -> bool:
 _FAST = _self_check()  # False: a SQLAlchemy that works differently; the operator API is used
 
 
+def _check_binds() -> bool:
+    """``_column_bind`` builds what ``_bind_param`` builds (names aside), for a few types."""
+    try:
+        table = sa.Table("t", sa.MetaData(), sa.Column("a b%", sa.String), sa.Column("n", sa.BigInteger),
+                         sa.Column("d", sa.DateTime(timezone=True)), sa.Column("f", sa.Float))
+        samples = [(table.c["a b%"], "x"), (table.c["a b%"], "été"), (table.c.n, 2**40), (table.c.n, 1.5),
+                   (table.c.d, _dt.datetime(2020, 1, 1, tzinfo=_UTC)), (table.c.f, 2.5)]
+        return all(_same_bind(column._bind_param(_operators.lt, value), _column_bind(column, _operators.lt, value))
+                   for column, value in samples)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+_FAST_BINDS = _check_binds()
+
+
 class _Val:
     """A compiled value: the expression and the condition under which it is not null
     (``None``: never null). ``literal``: ``expr`` is a raw Python value (bound when it meets an
@@ -840,6 +906,7 @@ def _typed_literal(value, edm_type, other: _Val):
     return sa.literal(value)
 
 
+_STATIC_LIMIT = 4096
 _LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
 
 
@@ -869,7 +936,8 @@ class SqlCompiler:
         try:
             return self._static[key]
         except KeyError:
-            value = self._static[key] = build()
+            value = build()
+            self._remember(key, value)
             return value
 
     def _notnull(self, expr):
@@ -879,8 +947,14 @@ class SqlCompiler:
         key = ("notnull", id(expr))
         found = self._static.get(key)
         if found is None or found[0] is not expr:
-            found = self._static[key] = (expr, expr.is_not(None))
+            found = (expr, expr.is_not(None))
+            self._remember(key, found)
         return found[1]
+
+    def _remember(self, key, value) -> None:
+        if len(self._static) >= _STATIC_LIMIT:  # a mapping that makes new columns each time
+            self._static.clear()
+        self._static[key] = value
 
     # -- predicates -------------------------------------------------------------------------
 
@@ -1057,9 +1131,16 @@ class SqlCompiler:
         else:
             expr, guard = self.mapping.column(node.path), None
         if node.nullable:
-            notnull = self._notnull(expr)
-            if guard is not None:
-                notnull = _sql_junction(_operators.and_, (guard, notnull))
+            if guard is None:
+                notnull = self._notnull(expr)
+            else:  # static too: built once per (guard, column)
+                key = ("guarded", id(guard), id(expr))
+                found = self._static.get(key)
+                if found is None or found[0] is not guard or found[1] is not expr:
+                    found = (guard, expr, _sql_and(guard, self._notnull(expr)))
+                    if isinstance(expr, _ColumnClause):
+                        self._remember(key, found)
+                notnull = found[2]
         else:
             notnull = guard
         return _Val(expr, notnull)
