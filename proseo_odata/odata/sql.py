@@ -669,6 +669,7 @@ _COMPARISONS = {
     "le": (_operators.le, _operators.gt, "__le__"),
 }
 _SQL_OPS = {op: method for op, (_o, _n, method) in _COMPARISONS.items()}
+_IMPLICITLY_BOOLEAN = {operator: _operators.is_boolean(operator) for operator, _n, _m in _COMPARISONS.values()}
 _FAST_VALUE_TYPES = frozenset({str, int, float, _dt.datetime, _dt.date, _dt.time, _dt.timedelta})
 _compare_verdicts: Dict[Tuple[type, str, type], bool] = {}
 
@@ -710,6 +711,20 @@ def _build_compare(column, operator, negate, value, fast_bind=True):
         bind = column._bind_param(operator, value)
     if bind.type._isnull and not column.type._isnull:  # what the coercion's post-step does
         bind = bind._with_binary_element_type(column.type)
+    if fast_bind and _FAST_BINDS:
+        # BinaryExpression(column, bind, operator, type_=BOOLEAN, negate=negate, modifiers={}):
+        # a column and a parameter need no grouping against a comparison operator
+        binary = _BinaryExpression.__new__(_BinaryExpression)
+        binary._orig = (column.__hash__(), bind.__hash__())
+        binary._propagate_attrs = column._propagate_attrs or bind._propagate_attrs
+        binary.left = column
+        binary.right = bind
+        binary.operator = operator
+        binary.type = _BOOLEAN
+        binary.negate = negate
+        binary._is_implicitly_boolean = _IMPLICITLY_BOOLEAN[operator]
+        binary.modifiers = {}
+        return binary
     return _BinaryExpression(column, bind, operator, type_=_BOOLEAN, negate=negate, modifiers={})
 
 
@@ -738,7 +753,9 @@ def _same_comparison(reference, built) -> bool:
         return (type(a) is type(b) is _BinaryExpression and a.operator is b.operator
                 and a.negate is b.negate and a.left is b.left and type(a.right) is type(b.right) is _BindParameter
                 and sorted(a.__dict__) == sorted(b.__dict__) and _same_bind(a.right, b.right)
-                and a.modifiers == b.modifiers and type(a.type) is type(b.type) and str(a) == str(b))
+                and a.modifiers == b.modifiers and a.type is b.type and a._orig[0] == b._orig[0]
+                and a._propagate_attrs == b._propagate_attrs
+                and a._is_implicitly_boolean == b._is_implicitly_boolean and str(a) == str(b))
     except Exception:  # noqa: BLE001 - anything unexpected: use the operator API
         return False
 
@@ -814,8 +831,21 @@ def _sql_exists(*criteria):
     """``sa.exists().where(*criteria)``."""
     if not _FAST:
         return sa.exists().where(*criteria)
-    # one WHERE criterion (their conjunction) instead of several: the same SQL, one coercion
-    return _Exists(_SELECT_STAR.where(_sql_and(*criteria)))
+    # one WHERE criterion (their conjunction) instead of several: the same SQL
+    return _Exists(_select_star_where(_sql_and(*criteria)))
+
+
+def _select_star_where(criterion):
+    """``sa.select(literal_column('*')).where(criterion)`` for a plain boolean ``criterion``
+    (the coercion returns it unchanged): a copy of a prepared statement with the criterion set."""
+    if not (_FAST_SELECT and _plain_boolean(criterion) and not criterion._propagate_attrs):
+        return _SELECT_STAR.where(criterion)
+    select = _SELECT_STAR._generate()
+    select._where_criteria = (criterion,)
+    return select
+
+
+_FAST_SELECT = False  # checked below
 
 
 def _sql_string(value):
@@ -864,6 +894,24 @@ def _check_binds() -> bool:
 
 
 _FAST_BINDS = _check_binds()
+
+
+def _check_select() -> bool:
+    try:
+        table = sa.Table("t", sa.MetaData(), sa.Column("a", sa.String))
+        criterion = _sql_and(table.c.a == "x", table.c.a.is_not(None))
+        built, reference = _select_star_where(criterion), _SELECT_STAR.where(criterion)
+        return (sorted(built.__dict__) == sorted(reference.__dict__)
+                and all(built.__dict__[k] is reference.__dict__[k] or built.__dict__[k] == reference.__dict__[k]
+                        for k in built.__dict__ if k != "_where_criteria")
+                and built._where_criteria == (criterion,) == reference._where_criteria
+                and str(built) == str(reference) and not _SELECT_STAR._where_criteria)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+_FAST_SELECT = True
+_FAST_SELECT = _check_select()
 
 
 class _Val:
