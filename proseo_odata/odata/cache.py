@@ -70,7 +70,9 @@ class FilterCache:
             return value[1]
         bound = self.bound_filter(text, entity_type, model=model)
         expression = compile_sql(bound)
-        if not any(isinstance(node, BCall) and node.name == "now" for node in walk(bound)):
+        # a now() call has "now" in its text: the tree is only walked for texts that have it
+        if "now" not in text.lower() or not any(isinstance(node, BCall) and node.name == "now"
+                                                for node in walk(bound)):
             self._put(key, (entity_type, expression))
         return expression
 
