@@ -680,8 +680,12 @@ _bind_bodies: Dict[str, str] = {}
 def _column_bind(column, operator, value):
     """``column._bind_param(operator, value)`` (a unique parameter named after the column), its
     attributes set directly: BindParameter's constructor spends half its time on generic cases."""
+    return _new_bind(column.key, value, column.type.coerce_compared_value(operator, value))
+
+
+def _new_bind(name, value, type_):
+    """``BindParameter(name, value, type_=type_, unique=True)`` (``type_`` an instance)."""
     bind = _BindParameter.__new__(_BindParameter)
-    name = column.key
     body = _bind_bodies.get(name)
     if body is None:  # the sanitised name, as the constructor derives it
         body = _anonymous_label.safe_construct_with_key(0, name, sanitize_key=True)[1][2:]
@@ -700,7 +704,7 @@ def _column_bind(column, operator, value):
     bind.expanding = False
     bind.expand_op = None
     bind.literal_execute = False
-    bind.type = column.type.coerce_compared_value(operator, value)
+    bind.type = type_
     return bind
 
 
@@ -852,6 +856,8 @@ def _sql_string(value):
     """``sa.literal(value, sa.String())``."""
     if not _FAST:
         return sa.literal(value, sa.String())
+    if _FAST_BINDS:
+        return _new_bind("param", value, _STRING)
     return _BindParameter(None, value, type_=_STRING, unique=True)
 
 
@@ -887,8 +893,10 @@ def _check_binds() -> bool:
                          sa.Column("d", sa.DateTime(timezone=True)), sa.Column("f", sa.Float))
         samples = [(table.c["a b%"], "x"), (table.c["a b%"], "été"), (table.c.n, 2**40), (table.c.n, 1.5),
                    (table.c.d, _dt.datetime(2020, 1, 1, tzinfo=_UTC)), (table.c.f, 2.5)]
-        return all(_same_bind(column._bind_param(_operators.lt, value), _column_bind(column, _operators.lt, value))
-                   for column, value in samples)
+        return (all(_same_bind(column._bind_param(_operators.lt, value), _column_bind(column, _operators.lt, value))
+                    for column, value in samples)
+                and all(_same_bind(sa.literal(value, _STRING), _new_bind("param", value, _STRING))
+                        for value in ("x", "été", "")))
     except Exception:  # noqa: BLE001
         return False
 
