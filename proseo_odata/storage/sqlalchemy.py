@@ -607,14 +607,8 @@ class SQLAlchemyStorage(StorageBase):
     def _filter_clause(self, entity_set: str, bound_filter):
         if bound_filter is None:
             return None
-        try:
-            from proseo_odata.storage import mapping
-        except ImportError as exc:
-            if exc.name != "proseo_odata.storage.mapping":
-                raise
-            raise NotImplementedError(
-                "filtering needs proseo_odata.storage.mapping.compile_filter (not installed yet)"
-            ) from exc
+        from . import mapping  # imported here: the mapping imports this package's schema
+
         return mapping.compile_filter(entity_set, bound_filter, self.tables)
 
     @staticmethod

@@ -106,23 +106,18 @@ def test_load_storage_resolves_and_checks_the_backend(sqlite_url, monkeypatch):
         load_storage({"proseo.storage.backend": "proseo_odata.storage.sqlalchemy"})
 
 
-def test_filter_without_compiler_or_with_it_is_routed_to_mapping(sqlite_url, monkeypatch):
+def test_filter_is_routed_to_the_mapping(sqlite_url, monkeypatch):
     """query.filter goes to proseo_odata.storage.mapping.compile_filter with the schema tables."""
-    import sys
-    import types
-
     from proseo_odata.model import Mission, Product
-    from proseo_odata.storage import Query
+    from proseo_odata.storage import Query, mapping
 
     calls = []
-    fake = types.ModuleType("proseo_odata.storage.mapping")
 
     def compile_filter(entity_set, bound_filter, tables):
         calls.append((entity_set, bound_filter, tables.dialect))
         return tables.main_table(entity_set).c.name == bound_filter
 
-    fake.compile_filter = compile_filter
-    monkeypatch.setitem(sys.modules, "proseo_odata.storage.mapping", fake)
+    monkeypatch.setattr(mapping, "compile_filter", compile_filter)
     storage = SQLAlchemyStorage.from_url(sqlite_url)
     try:
         storage.initialize_schema()
