@@ -17,6 +17,8 @@ Fixtures:
 ``fresh_pg_url`` (function)
     SQLAlchemy URL of a new, empty database with a unique name, dropped after the test.
     Extensions (postgis, pg_trgm) are created by the Alembic migration, not here.
+``migrated_pg_url`` (function)
+    the same, but a copy of a template database migrated to head once per session.
 ``sqlite_url`` (function)
     SQLAlchemy URL of a SQLite file in the test's ``tmp_path``.
 ``db_url`` (function, parametrised ``sqlite`` / ``postgresql``)
@@ -26,6 +28,7 @@ Fixtures:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import os
 import shutil
@@ -216,20 +219,52 @@ def _admin_connection(server_url):
     return psycopg.connect(_libpq_url(server_url), autocommit=True)
 
 
-@pytest.fixture
-def fresh_pg_url(pg_server_url):
-    """SQLAlchemy URL of a new empty database; dropped (forcefully) after the test."""
+@contextlib.contextmanager
+def _pg_database(server_url, template=None):
+    """Create a database with a unique name (optionally a copy of ``template``); drop it after."""
     from psycopg import sql
 
     name = f"proseo_test_{uuid.uuid4().hex[:16]}"
-    # CREATE DATABASE takes no bound parameters; the identifier is quoted by psycopg.sql.
-    with _admin_connection(pg_server_url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    # CREATE DATABASE takes no bound parameters; identifiers are quoted by psycopg.sql.
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+    with _admin_connection(server_url) as conn:
+        conn.execute(statement)
     try:
-        yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with _admin_connection(pg_server_url) as conn:
+        with _admin_connection(server_url) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def fresh_pg_url(pg_server_url):
+    """SQLAlchemy URL of a new empty database; dropped (forcefully) after the test."""
+    with _pg_database(pg_server_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_template_name(pg_server_url):
+    """A database migrated to head once per session (extensions, tables, indexes), used as the
+    template of ``migrated_pg_url``: copying it is far cheaper than migrating each time."""
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+    with _pg_database(pg_server_url) as url:
+        storage = SQLAlchemyStorage.from_url(url)
+        try:
+            storage.initialize_schema()
+        finally:
+            storage.close()  # a template must have no open connections
+        yield make_url(url).database
+
+
+@pytest.fixture
+def migrated_pg_url(pg_server_url, pg_template_name):
+    """SQLAlchemy URL of a new database already migrated to head (no rows); dropped after."""
+    with _pg_database(pg_server_url, template=pg_template_name) as url:
+        yield url
 
 
 @pytest.fixture
@@ -240,7 +275,8 @@ def sqlite_url(tmp_path):
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def db_url(request):
-    """A fresh database URL, once for SQLite and once for PostgreSQL."""
+    """A fresh database URL, once for SQLite (empty) and once for PostgreSQL (migrated to head,
+    no rows; ``initialize_schema`` on it is a no-op)."""
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
-    return request.getfixturevalue("fresh_pg_url")
+    return request.getfixturevalue("migrated_pg_url")
