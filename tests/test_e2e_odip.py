@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 import requests
-import waitress
+from live_server import serve_wsgi
 from PIL import Image
 
 import proseo_odata
@@ -155,16 +155,12 @@ def service(db_url, tmp_path):
     app = main({}, **settings)
     registry = app.registry
     assert registry.proseo_workers is not None and len(registry.proseo_workers.workers) == 1
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     receiver = Receiver()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}", receiver, str(tmp_path)
+        with serve_wsgi(app) as url:
+            yield url, receiver, str(tmp_path)
     finally:
         receiver.close()
-        server.close()
-        thread.join(10)
         registry.proseo_workers.stop(10)
         registry.storage.close()
         storage.close()

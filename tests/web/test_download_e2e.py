@@ -3,11 +3,11 @@ downloaded, interrupted part-way, resumed with ``Range: bytes=N-``, and its MD5 
 from the local archive, streamed through from S3, and via S3's ``307`` pre-signed redirect."""
 import hashlib
 import os
-import threading
 
 import pytest
 import requests
-import waitress
+
+from live_server import serve_wsgi
 
 from proseo_odata.archive.testing import archive_for_backend, moto_s3_server, store_product_file
 
@@ -37,13 +37,6 @@ def s3_endpoint():
         yield endpoint
 
 
-def serve(app):
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    return server, thread
-
-
 @pytest.fixture(params=["local", "s3-stream", "s3-presign"])
 def served(request, tmp_path, big_file):
     path, _md5 = big_file
@@ -53,12 +46,8 @@ def served(request, tmp_path, big_file):
         extra = {"presign": "true"} if request.param == "s3-presign" else {}
         archive = archive_for_backend("s3", None, request.getfixturevalue("s3_endpoint"), **extra)
     product = store_product_file(archive, path, name=path.name)
-    server, thread = serve(make_app(archive, {str(product.id): product}))
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}/Products({product.id})/$value", product
-    finally:
-        server.close()
-        thread.join(timeout=10)
+    with serve_wsgi(make_app(archive, {str(product.id): product})) as url:
+        yield f"{url}/Products({product.id})/$value", product
 
 
 def test_interrupted_download_resumes_with_range(served, big_file, tmp_path):

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 import requests
-import waitress
+from live_server import serve_wsgi
 
 from prip_helpers import PRIP, USERS, make_app
 
@@ -17,14 +17,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def server(app_settings, catalogue):
     wsgi = make_app(app_settings).app
-    srv = waitress.create_server(wsgi, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{srv.effective_port}"
+        with serve_wsgi(wsgi) as url:
+            yield url
     finally:
-        srv.close()
-        thread.join(timeout=10)
         wsgi.registry.storage.close()
 
 
