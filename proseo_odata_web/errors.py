@@ -30,7 +30,7 @@ import json
 import logging
 from typing import Iterable, Mapping, Optional
 
-from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed, HTTPNotFound
+from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed
 from pyramid.response import Response
 from sqlalchemy import exc as sa_exc
 

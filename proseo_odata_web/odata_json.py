@@ -171,15 +171,21 @@ def product_json(
     if seed_aliases:
         body["CreationDate"] = body["PublicationDate"]
         body["Checksums"] = checksums
-    if select is not None:
-        wanted = set(select) | {"Id"}
-        body = {k: v for k, v in body.items() if k.startswith("@") or k in wanted}
+    body = select_properties(body, select)
     expand = set(expand)
     if "Attributes" in expand:
         body["Attributes"] = attributes_json(product.attributes, seed_aliases)
     if "Assets" in expand:
         body["Assets"] = []
     return body
+
+
+def select_properties(body: dict, select: Optional[Iterable[str]]) -> dict:
+    """``body`` limited to ``$select`` (``Id`` always kept, as OData keys are; annotations too)."""
+    if select is None:
+        return body
+    wanted = set(select) | {"Id"}
+    return {k: v for k, v in body.items() if k.startswith("@") or k in wanted}
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -45,11 +45,11 @@ from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import NotFoundError
 
 from ..auth import product_visibilities, require_role
-from ..odata_json import format_datetime, format_guid, json_response, product_json, text_response
+from ..odata_json import format_datetime, format_guid, json_response, product_json, select_properties, text_response
 from ..query import build_query, collection_body, entity_options, parse_request_options
 from .errors import NoOutputProduct, OrderNotFound, odip_codes, parse_key
 from .schemas import merge_problems, shape_problems
-from .workflows import ODIP_ROLES, selected
+from .workflows import ODIP_ROLES
 
 PASSWORD_MASK = "********"
 
@@ -84,7 +84,7 @@ def order_json(order: ProductionOrder) -> dict:
 
 def _entity_response(order: ProductionOrder, status: int = 200, select=None):
     body = {"@odata.context": "$metadata#ProductionOrders/$entity"}
-    body.update(selected(order_json(order), select))
+    body.update(select_properties(order_json(order), select))
     return json_response(body, status=status)
 
 
@@ -158,7 +158,7 @@ def list_orders(request):
     options = parse_request_options(request)
     paged = build_query(request, options, "ProductionOrders", edm.ODIP_MODEL)
     result = request.storage.query_orders(principal.mission, paged.query, owner=_owner_filter(principal))
-    items = [selected(order_json(o), paged.select) for o in result.items]
+    items = [select_properties(order_json(o), paged.select) for o in result.items]
     return json_response(collection_body(request, "$metadata#ProductionOrders", items, result, paged))
 
 

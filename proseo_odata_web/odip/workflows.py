@@ -16,14 +16,14 @@ Workflows need the role ``ODIP_USER`` (or ``ORDER_MGR``); a workflow of another 
 """
 from __future__ import annotations
 
-import functools
 
 from proseo_odata.model import Role, Workflow
 from proseo_odata.odata import edm
 from proseo_odata.storage.errors import NotFoundError
 
-from ..auth import authenticate, require_role
-from ..odata_json import format_guid, json_response, text_response
+from ..auth import require_role
+from ..odata_json import format_guid, json_response, select_properties, text_response
+from ..service import metadata_view, service_document_view
 from ..query import build_query, collection_body, entity_options, parse_request_options
 from .errors import WorkflowNotFound, odip_codes, parse_key
 
@@ -53,46 +53,12 @@ def workflow_json(workflow: Workflow) -> dict:
     }
 
 
-def selected(item: dict, select) -> dict:
-    """``item`` limited to ``$select`` (``Id`` always kept, as OData keys are)."""
-    if select is None:
-        return item
-    wanted = set(select) | {"Id"}
-    return {k: v for k, v in item.items() if k.startswith("@") or k in wanted}
-
-
 def _web(request):
     return request.registry.proseo
 
 
-@odip_codes
-def service_document(request):
-    if not _web(request).anonymous_metadata:
-        authenticate(request)
-    value = [
-        {"name": entity_set.name, "kind": "EntitySet", "url": entity_set.name}
-        for entity_set in edm.ODIP_MODEL.entity_sets
-    ]
-    return json_response({"@odata.context": "$metadata", "value": value})
-
-
-@functools.lru_cache(maxsize=4)
-def _csdl(include_aliases: bool) -> bytes:
-    from proseo_odata.odata.csdl import render_csdl
-
-    return render_csdl(edm.ODIP_MODEL, include_aliases=include_aliases)
-
-
-@odip_codes
-def metadata(request):
-    if not _web(request).anonymous_metadata:
-        authenticate(request)
-    response = request.response
-    response.body = _csdl(_web(request).seed_aliases)
-    response.content_type = "application/xml"
-    response.charset = "utf-8"
-    response.headers["OData-Version"] = "4.0"
-    return response
+service_document = odip_codes(service_document_view(edm.ODIP_MODEL))
+metadata = odip_codes(metadata_view(edm.ODIP_MODEL))
 
 
 @odip_codes
@@ -101,7 +67,7 @@ def list_workflows(request):
     options = parse_request_options(request)
     paged = build_query(request, options, "Workflows", edm.ODIP_MODEL)
     result = request.storage.query_workflows(principal.mission, paged.query, enabled_only=True)
-    items = [selected(workflow_json(w), paged.select) for w in result.items]
+    items = [select_properties(workflow_json(w), paged.select) for w in result.items]
     return json_response(collection_body(request, "$metadata#Workflows", items, result, paged))
 
 
@@ -127,7 +93,7 @@ def get_workflow(request):
     if not workflow.enabled:
         raise WorkflowNotFound(workflow_id)
     body = {"@odata.context": "$metadata#Workflows/$entity"}
-    body.update(selected(workflow_json(workflow), select))
+    body.update(select_properties(workflow_json(workflow), select))
     return json_response(body)
 
 

@@ -20,7 +20,6 @@ Every view is thin: authenticate, turn the request into a storage ``Query``
 """
 from __future__ import annotations
 
-import functools
 import re
 import uuid
 
@@ -31,8 +30,9 @@ from proseo_odata.odata import edm
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import NotFoundError
 
-from ..auth import authenticate, can_read_product, product_visibilities, require_role
+from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import attributes_json, json_response, product_json, text_response
+from ..service import metadata_view, service_document_view
 from ..query import collection_body, entity_options, parse_request_options, products_query
 
 #: prosEO's "No product found with UUID" (PRIP).
@@ -83,32 +83,8 @@ def visible_product(request, principal, key: str) -> Product:
 # -- views -----------------------------------------------------------------------------------------
 
 
-def service_document(request):
-    if not _web(request).anonymous_metadata:
-        authenticate(request)
-    value = [
-        {"name": entity_set.name, "kind": "EntitySet", "url": entity_set.name}
-        for entity_set in edm.PRIP_MODEL.entity_sets
-    ]
-    return json_response({"@odata.context": "$metadata", "value": value})
-
-
-@functools.lru_cache(maxsize=4)
-def _csdl(include_aliases: bool) -> bytes:
-    from proseo_odata.odata.csdl import render_csdl
-
-    return render_csdl(edm.PRIP_MODEL, include_aliases=include_aliases)
-
-
-def metadata(request):
-    if not _web(request).anonymous_metadata:
-        authenticate(request)
-    response = request.response
-    response.body = _csdl(_web(request).seed_aliases)
-    response.content_type = "application/xml"
-    response.charset = "utf-8"
-    response.headers["OData-Version"] = "4.0"
-    return response
+service_document = service_document_view(edm.PRIP_MODEL)
+metadata = metadata_view(edm.PRIP_MODEL)
 
 
 def list_products(request):

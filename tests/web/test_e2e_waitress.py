@@ -3,7 +3,6 @@ requests: list, filter, page, get, $count, token, errors (the 50 MB resumed down
 test_download_e2e.py)."""
 from __future__ import annotations
 
-import threading
 
 import pytest
 import requests
