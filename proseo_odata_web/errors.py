@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 #: 77xx, ODIP 72xx).
 WEB_CODES = {
     "prip": {"http": "E7700", "not_found": "E7701", "method": "E7702", "unavailable": "E7705", "internal": "E7799"},
-    "odip": {"http": "E7200", "not_found": "E7201", "method": "E7202", "unavailable": "E7205", "internal": "E7299"},
+    "odip": {"http": "E7200", "not_found": "E7201", "method": "E7202", "unavailable": "E7206", "internal": "E7299"},
 }
 
 ERROR_CONTENT_TYPE = "application/json"

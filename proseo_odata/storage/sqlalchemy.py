@@ -975,7 +975,7 @@ class SQLAlchemyStorage(StorageBase):
                 sa.select(workflows).where(workflows.c.id == workflow_id, workflows.c.mission == mission)
             ).first()
         if row is None:
-            raise NotFoundError(f"No workflow found with UUID {workflow_id}", code="E7205")
+            raise NotFoundError(f"No workflow found with UUID {workflow_id}", code="E7207")
         return _workflow_from_row(row)
 
     def get_workflow_by_name(self, mission, name) -> Workflow:
@@ -984,7 +984,7 @@ class SQLAlchemyStorage(StorageBase):
                 sa.select(workflows).where(workflows.c.name == name, workflows.c.mission == mission)
             ).first()
         if row is None:
-            raise NotFoundError(f"No workflow found with name {name!r}", code="E7205")
+            raise NotFoundError(f"No workflow found with name {name!r}", code="E7207")
         return _workflow_from_row(row)
 
     def list_workflows(self, mission, *, enabled_only=False) -> list[Workflow]:

@@ -9,9 +9,13 @@ number. The ``Warning`` header's agent (``proseo-api-odip``) comes from the path
 ======  ======  ==========================================================================
 code    status  meaning
 ======  ======  ==========================================================================
+E7200   4xx     other HTTP errors under the ODIP root (:mod:`proseo_odata_web.errors`)
+E7201   404     no resource at that path
+E7202   405     method not supported for that path
 E7203   401     credentials missing or wrong (:mod:`proseo_odata_web.auth`)
 E7204   403     role ODIP_USER (or ORDER_MGR) missing
 E7205   400     invalid production order, every problem in ``details`` (core validation)
+E7206   503     the database cannot be reached
 E7207   404     no workflow with that id in the user's mission
 E7208   404     no production order with that id visible to the user
 E7209   404     the order has no output product (yet)
@@ -19,6 +23,7 @@ E7219   409     illegal order state change (core state machine; cancel is idempo
 E7221   400     invalid query option, filter or key
 E7258   404     input product not found by name (core)
 E7259   404     input product not found by ContentDate (core)
+E7299   500     an internal error (a bug; logged)
 ======  ======  ==========================================================================
 """
 from __future__ import annotations
