@@ -59,7 +59,7 @@ def site(tmp_path, db_url):
 def test_initdb_expands_here_and_is_idempotent(site, tmp_path):
     invoke, storage, _ = site
     result = invoke("initdb")
-    assert "0001_initial" in result.output
+    assert "0002_catalogue_plans" in result.output
     assert (tmp_path / "archive").is_dir()
     assert storage.list_missions() == []
 

@@ -26,6 +26,12 @@ metadata = sa.MetaData(
     }
 )
 
+#: The partial index ``ix_product_attributes_product_type_guard``: productType attributes that are
+#: not Strings (see migration 0002). PostgreSQL also has extended statistics
+#: ``st_product_attributes_name_value_type`` (dependencies, mcv) on (name, value_type), which
+#: SQLAlchemy metadata cannot describe.
+PRODUCT_TYPE_GUARD_WHERE = "name = 'productType' AND value_type <> 'String'"
+
 #: JSON on SQLite, JSONB on PostgreSQL.
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 #: Autoincrementing 64-bit key (SQLite only autoincrements INTEGER PRIMARY KEY).
@@ -70,7 +76,8 @@ products = sa.Table(
     sa.Column("product_type", sa.String(255), nullable=True),
     sa.Column("revision", sa.Integer(), nullable=False),
     sa.UniqueConstraint("mission", "name"),
-    sa.Index(None, "mission", "product_type", "content_start"),
+    # INCLUDE (PostgreSQL): a productType filter with $count=true is an index-only scan (0002).
+    sa.Index(None, "mission", "product_type", "content_start", postgresql_include=["visibility", "id"]),
     sa.Index(None, "publication_date", "id"),
     sa.Index(None, "content_start"),
     sa.Index(None, "content_end"),
@@ -102,6 +109,9 @@ product_attributes = sa.Table(
     sa.Index(None, "name", "double_value", "product_id"),
     sa.Index(None, "name", "bool_value", "product_id"),
     sa.Index(None, "name", "datetime_value", "product_id"),
+    # Normally empty: serves the productType shortcut's NOT EXISTS guard (migration 0002).
+    sa.Index("ix_product_attributes_product_type_guard", "product_id",
+             postgresql_where=sa.text(PRODUCT_TYPE_GUARD_WHERE), sqlite_where=sa.text(PRODUCT_TYPE_GUARD_WHERE)),
 )
 
 subscriptions = sa.Table(

@@ -240,7 +240,16 @@ def _after_clause(keys, values):
             equal = column == value
         alternatives.append(sa.and_(*equal_so_far, greater))
         equal_so_far.append(equal)
-    return sa.or_(*alternatives)
+    # The same rows, plus a bound on the first key that the OR above implies: it is an index
+    # condition, so a deep page starts at the last row instead of scanning every row before it.
+    (_, desc, column), value = keys[0], values[0]
+    if value is None:
+        bound = None if desc else column.is_(None)  # ascending: only NULLs follow a NULL
+    elif desc:
+        bound = column <= value
+    else:
+        bound = None if column.nullable else column >= value  # NULLs (last) also follow
+    return sa.or_(*alternatives) if bound is None else sa.and_(bound, sa.or_(*alternatives))
 
 
 # --- row <-> domain conversion ----------------------------------------------------------------
