@@ -41,6 +41,8 @@ from proseo_odata.model import (
     utcnow,
 )
 
+from proseo_odata.odata.sql import register_sqlite_functions
+
 from .base import Query, QueryResult, StorageBase
 from .errors import ConflictError, InvalidQueryError, InvalidValueError, NotFoundError, StorageError
 from .schema import (
@@ -483,10 +485,6 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
         if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool
         engine = sa.create_engine(parsed, echo=echo, **kwargs)
-        try:  # the SQL functions the $filter compiler uses on SQLite (intersects, dates, case)
-            from proseo_odata.odata.sql import register_sqlite_functions as register_filter_functions
-        except ImportError:
-            register_filter_functions = None
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):
@@ -499,11 +497,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
             dbapi_connection.create_function("proseo_wkt_intersects", 2, _wkt_intersects, deterministic=True)
-            if register_filter_functions is not None:
-                register_filter_functions(dbapi_connection)
             # What the $filter SQL compiler needs on SQLite (Intersects, Unicode case, date arithmetic).
-            from proseo_odata.odata.sql import register_sqlite_functions
-
             register_sqlite_functions(dbapi_connection)
 
         @event.listens_for(engine, "begin")

@@ -93,3 +93,19 @@ def test_out_of_range_value_is_a_client_error_on_postgresql(fresh_pg_url):
         assert storage.query_subscriptions("M", Query(count=True)).count == 1
     finally:
         storage.close()
+
+
+def test_sqlite_connection_registers_the_filter_functions_once(tmp_path, monkeypatch):
+    import proseo_odata.storage.sqlalchemy as backend
+
+    calls = []
+    real = backend.register_sqlite_functions
+    monkeypatch.setattr(backend, "register_sqlite_functions", lambda conn: (calls.append(conn), real(conn)))
+    storage = SQLAlchemyStorage.from_url(f"sqlite:///{tmp_path / 'once.sqlite'}")
+    try:
+        with storage.engine.connect() as connection:
+            # a function the $filter compiler relies on is there
+            assert connection.exec_driver_sql("SELECT proseo_odata_lower('ÄB')").scalar() == "äb"
+        assert len(calls) == 1
+    finally:
+        storage.close()
