@@ -25,6 +25,21 @@ from proseo_odata.odata.errors import ODataError
 __all__ = ["ByteRange", "IGNORE", "UNSATISFIABLE", "RangeNotSatisfiableError", "parse_range"]
 
 _SINGLE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+#: Offsets of more digits than this exceed any file (and Python's int() refuses > 4300 digits).
+_MAX_DIGITS = 30
+_HUGE = 10**_MAX_DIGITS
+
+
+def _offset(digits: str) -> int:
+    """A byte offset from its decimal digits; absurdly long numbers become one huge value."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else _HUGE
+
+
+def _less(a: str, b: str) -> bool:
+    """``int(a) < int(b)`` for decimal digit strings of any length."""
+    a, b = a.lstrip("0"), b.lstrip("0")
+    return (len(a), a) < (len(b), b)
 
 
 @dataclass(frozen=True)
@@ -72,15 +87,15 @@ def parse_range(header: str | None, size: int):
     if not first and not last:
         return IGNORE
     if not first:  # suffix range: the last N bytes
-        suffix = int(last)
+        suffix = _offset(last)
         if suffix == 0 or size == 0:
             return UNSATISFIABLE
         return ByteRange(max(0, size - suffix), size - 1)
-    start = int(first)
+    start = _offset(first)
     if last:
-        end = int(last)
-        if end < start:
+        if _less(last, first):
             return IGNORE  # syntactically invalid range spec (RFC 9110 14.1.1)
+        end = _offset(last)
     else:
         end = size - 1
     if start >= size:

@@ -27,6 +27,14 @@ SIZE = 1000
         ("bytes=0-1,5-9", IGNORE),
         ("items=0-5", IGNORE),
         ("bytes=a-b", IGNORE),
+        # numbers longer than int() accepts (4300 digits) or than any file
+        ("bytes=0-" + "9" * 5000, ByteRange(0, 999)),
+        ("bytes=" + "9" * 5000 + "-", UNSATISFIABLE),
+        ("bytes=" + "9" * 5000 + "-" + "9" * 5001, UNSATISFIABLE),
+        ("bytes=-" + "9" * 5000, ByteRange(0, 999)),
+        ("bytes=" + "0" * 5000 + "5-" + "0" * 5000 + "9", ByteRange(5, 9)),
+        ("bytes=" + "9" * 40 + "-" + "9" * 39, IGNORE),
+        ("bytes=0-99999999999999999999999", ByteRange(0, 999)),
     ],
 )
 def test_parse_range(header, expected):
