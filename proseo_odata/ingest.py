@@ -12,14 +12,18 @@ older ``StringValue``/``IntegerValue``/``DateValue`` keys accepted), and ``Id``.
 error. Defaults: ``Name`` = the file name, ``PublicationDate`` = now, ``ProductionType`` =
 ``systematic_production``.
 
-:func:`ingest_file` validates everything before it touches the archive, and removes the archived
-file again when recording the product fails, so a failed ingest leaves neither a file nor a row.
+:func:`ingest_file` validates everything before it touches the archive (including that neither
+the ``Id`` nor the ``Name`` is taken), writes the file under a fresh key that no committed product
+can own (``<MISSION>/<Id>/<upload token>/<Name>``), and removes that file again when recording the
+product fails, so a failed ingest leaves neither a file nor a row, and never touches the file of
+an existing product (not even when two ingests of the same ``Id`` race).
 """
 from __future__ import annotations
 
 import json
 import mimetypes
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +41,7 @@ from proseo_odata.model import (
     VisibilityClass,
     utcnow,
 )
+from proseo_odata.notify.subscriptions import on_product_published
 
 __all__ = ["MetadataError", "ManifestEntry", "ingest_file", "parse_datetime", "product_from_metadata", "read_manifest"]
 
@@ -327,9 +332,10 @@ _DIGESTS = {"MD5": "md5", "SHA256": "sha256", "SHA-256": "sha256"}
 def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any] | None = None, *, source: str | None = None, now: datetime | None = None) -> Product:
     """Archive ``path`` and record it as a product of ``mission`` described by ``metadata``.
 
-    Raises :class:`MetadataError` (nothing stored) for bad metadata or a file that contradicts
-    it; storage errors (``ConflictError`` for a duplicate Name, ``NotFoundError`` for an unknown
-    mission) propagate after the archived file has been removed again.
+    Raises :class:`MetadataError` (nothing stored) for bad metadata, an ``Id`` or ``Name`` the
+    mission already has, or a file that contradicts the metadata; storage errors
+    (``ConflictError`` when a concurrent ingest took the Id or Name first, ``NotFoundError`` for
+    an unknown mission) propagate after this upload's file has been removed again.
     """
     path = Path(path)
     if not path.is_file():
@@ -342,7 +348,10 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
         exc.source = exc.source or source
         raise MetadataError(exc.field, exc.problem, exc.source) from None
     storage.get_mission(mission)  # fail before copying anything
-    key = f"{mission}/{product.id}/{product.name}"
+    _refuse_taken(storage, mission, product, source)
+    # A fresh token per upload: the key can never be one a committed product owns, so neither
+    # the write nor the clean-up below can destroy another product's file (even in a race).
+    key = f"{mission}/{product.id}/{secrets.token_hex(8)}/{product.name}"
     stored = archive.put_file(key, path, product.content_type)
     try:
         size, md5, sha256 = stored
@@ -360,13 +369,39 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
             [Checksum("MD5", md5, product.publication_date), Checksum("SHA256", sha256, product.publication_date), *keep],
             key=lambda c: c.algorithm,
         )
-        # Publish and notify matching subscriptions in one transaction (docs/subscriptions.md).
-        from proseo_odata.notify.subscriptions import on_product_published
-
+        # Publish and notify matching subscriptions in one transaction (docs/subscriptions.md);
+        # on_product_published never fails the publication because of a subscription.
         with storage.transaction() as tx:
             product = tx.add_product(product)
             on_product_published(tx, product)
         return product
     except BaseException:
-        archive.delete(key)
+        archive.delete(key)  # only ever this upload's own key
         raise
+
+
+def _refuse_taken(storage, mission: str, product: Product, source: str | None) -> None:
+    """``MetadataError`` naming ``Id`` or ``Name`` when a product of ``mission`` already has it.
+
+    The check gives a clear message before anything is copied; the unique constraints of
+    ``add_product`` (``ConflictError``) still decide a race."""
+    from proseo_odata.storage import NotFoundError
+
+    try:
+        existing = storage.get_product(mission, product.id)
+    except NotFoundError:
+        pass
+    else:
+        raise MetadataError(
+            "Id", f"a product with Id {product.id} already exists in mission {mission} "
+            f"(Name {existing.name!r}); leave out Id to ingest a copy", source,
+        )
+    try:
+        existing = storage.get_product_by_name(mission, product.name)
+    except NotFoundError:
+        pass
+    else:
+        raise MetadataError(
+            "Name", f"a product named {product.name!r} already exists in mission {mission} "
+            f"(Id {existing.id}); give another Name", source,
+        )

@@ -270,3 +270,40 @@ def test_console_script_runs(tmp_path, sqlite_url):
     assert "database ready" in result.stdout
     missing = subprocess.run([str(script), "-c", str(tmp_path / "nope.ini"), "initdb"], capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0 and "not found" in missing.stderr
+
+
+def _md5_of(archive, key):
+    return hashlib.md5(b"".join(archive.iter_range(key))).hexdigest()
+
+
+def test_reingest_of_an_existing_id_or_name_is_refused_and_keeps_the_original(site, tmp_path):
+    invoke, storage, archive = site
+    invoke("mission", "add", "M")
+    source = tmp_path / "whatever.bin"
+    source.write_bytes(b"hello world")
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps(PRIP_METADATA), encoding="utf-8")
+    invoke("ingest", "--mission", "M", "--metadata", str(meta), str(source))
+    original = storage.get_product_by_name("M", PRIP_METADATA["Name"])
+    before = _archive_files(archive)
+
+    # The same PRIP output again (same Id and Name), with different bytes.
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"HELLO WORLD")
+    again = {k: v for k, v in PRIP_METADATA.items() if k not in ("ContentLength", "Checksum")}
+    meta.write_text(json.dumps(again), encoding="utf-8")
+    result = invoke("ingest", "--mission", "M", "--metadata", str(meta), str(other), ok=False)
+    assert result.exit_code != 0
+    assert "field 'Id'" in result.output and "already exists" in result.output
+
+    # The same Id under another Name, and the same Name under a new Id.
+    for change, field in (({"Name": "renamed.zip"}, "Id"), ({"Id": "0a1b2c3d-0000-4000-8000-0000000000ff"}, "Name")):
+        meta.write_text(json.dumps({**again, **change}), encoding="utf-8")
+        result = invoke("ingest", "--mission", "M", "--metadata", str(meta), str(other), ok=False)
+        assert result.exit_code != 0 and f"field {field!r}" in result.output, result.output
+
+    assert _archive_files(archive) == before and len(before) == 1
+    assert storage.query_products("M", Query(count=True)).count == 1
+    kept = storage.get_product("M", original.id)
+    assert kept.archive_key == original.archive_key
+    assert _md5_of(archive, kept.archive_key) == hashlib.md5(b"hello world").hexdigest() == kept.checksum("MD5")
