@@ -289,12 +289,30 @@ def can_read_product(principal: Principal, product: Product) -> bool:
 # -- the token endpoint --------------------------------------------------------------------------
 
 
+def _token_form(request, codes):
+    """The token request's form fields; 400 when WebOb cannot read the body as a text form."""
+    try:
+        form = request.POST
+    except (ValueError, DeprecationWarning, UnicodeError):
+        # WebOb raises ValueError for a multipart body without a boundary and DeprecationWarning
+        # (as an exception, not a warning) for a form declared in a charset other than UTF-8.
+        raise TokenRequestError(
+            "The token request must be a form (application/x-www-form-urlencoded) in UTF-8",
+            code=codes["token"], target="body",
+        ) from None
+    for name, value in form.items():
+        if not isinstance(value, str):  # a file part of a multipart form
+            raise TokenRequestError(f"The token request field {name!r} must be text, not a file",
+                                    code=codes["token"], target=name)
+    return form
+
+
 def token_view(request):
     """``POST {token path}``: OAuth2 password or client-credentials grant (form-encoded)."""
     codes = _codes(request)
     if not request.registry.proseo.token_secret:
         raise ODataError("Bearer tokens are not enabled on this service", code=codes["token"], status=404)
-    form = request.POST
+    form = _token_form(request, codes)
     grant = form.get("grant_type", "")
     if grant == "password":
         login, password = form.get("username"), form.get("password")

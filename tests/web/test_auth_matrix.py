@@ -231,3 +231,38 @@ def test_token_endpoint_only_accepts_post(app):
     response = app.get("/proseo/prip/v1/token", expect_errors=True)
     assert response.status_int == 405
     assert response.headers["Allow"] == "POST"
+
+
+_FORM = b"grant_type=password&username=DEMO%5Calice&password=alice-secret"
+_FILE_PART = (b'--zz\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\npassword\r\n'
+              b'--zz\r\nContent-Disposition: form-data; name="username"; filename="u.txt"\r\n'
+              b'Content-Type: text/plain\r\n\r\nDEMO\\alice\r\n'
+              b'--zz\r\nContent-Disposition: form-data; name="password"\r\n\r\nalice-secret\r\n--zz--\r\n')
+
+
+@pytest.mark.parametrize(
+    "content_type,body,target",
+    [
+        # WebOb raises DeprecationWarning (an exception) for a form in another charset: was a 500
+        ("application/x-www-form-urlencoded; charset=utf-16", _FORM, "body"),
+        ("application/x-www-form-urlencoded; charset=latin-1", _FORM, "body"),
+        # ... and ValueError for a multipart body without a boundary: was a 500
+        ("multipart/form-data", _FORM, "body"),
+        # a file part where a text field is expected: was a TypeError (500)
+        ("multipart/form-data; boundary=zz", _FILE_PART, "username"),
+    ],
+)
+def test_unreadable_token_forms_are_400(app, content_type, body, target):
+    response = app.post("/proseo/prip/v1/token", body, headers={"Content-Type": content_type}, expect_errors=True)
+    assert response.status_int == 400, response.text
+    assert response.json["error"]["code"] == "E7710"
+    assert response.json["error"]["target"] == target
+    assert response.headers["Warning"].startswith("199 proseo-api-prip (E7710) ")
+
+
+def test_multipart_token_form_with_a_boundary_works(app):
+    body = (b'--zz\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\npassword\r\n'
+            b'--zz\r\nContent-Disposition: form-data; name="username"\r\n\r\nDEMO\\alice\r\n'
+            b'--zz\r\nContent-Disposition: form-data; name="password"\r\n\r\nalice-secret\r\n--zz--\r\n')
+    response = app.post("/proseo/prip/v1/token", body, headers={"Content-Type": "multipart/form-data; boundary=zz"})
+    assert response.json["token_type"] == "bearer"
