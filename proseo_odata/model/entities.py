@@ -76,7 +76,7 @@ class User:
 
     mission: str
     name: str
-    password_hash: str
+    password_hash: str = field(repr=False)  # a secret: never in logs or reprs
     roles: frozenset[Role] = frozenset()
 
     def __post_init__(self):
@@ -258,7 +258,7 @@ class Subscription:
     last_notification_date: datetime | None = None
     notification_endpoint: str | None = None
     notification_username: str | None = None
-    notification_password: str | None = None
+    notification_password: str | None = field(default=None, repr=False)  # never in reprs
     revision: int = 0
 
     def __post_init__(self):
@@ -344,7 +344,7 @@ class ProductionOrder:
     production_type: ProductionType | None = None
     notification_endpoint: str | None = None
     notification_username: str | None = None
-    notification_password: str | None = None
+    notification_password: str | None = field(default=None, repr=False)  # never in reprs
     attempts: int = 0
     worker_id: str | None = None
     lease_expires_at: datetime | None = None
@@ -377,7 +377,7 @@ class OutboxMessage:
     endpoint: str
     payload: dict[str, Any]
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in reprs
     mission: str | None = None
     created_at: datetime = field(default_factory=utcnow)
     attempts: int = 0

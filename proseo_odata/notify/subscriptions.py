@@ -2,6 +2,8 @@
 
 * :func:`validate_filter_param` parses a ``FilterParam`` and binds it against the Product
   entity model; an error is an ``ODataError`` (400) naming the position.
+* :func:`validate_notification_endpoint` checks a ``NotificationEndpoint``: an http(s) URL with a
+  host and without user information (credentials go in ``NotificationEpUsername``/``-Password``).
 * :func:`apply_action` is the subscription state machine (``Pause``, ``Resume``, ``Cancel``),
   one declarative table; an illegal change raises :class:`SubscriptionStateError` (409).
 * :func:`on_product_published` is called by whoever publishes a product (ingest, the
@@ -22,6 +24,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Callable
+from urllib.parse import urlsplit
 
 from proseo_odata.model import (
     Checksum,
@@ -47,6 +50,7 @@ __all__ = [
     "notification_body",
     "on_product_published",
     "validate_filter_param",
+    "validate_notification_endpoint",
 ]
 
 #: ``OutboxMessage.kind`` of subscription notifications.
@@ -55,6 +59,8 @@ NOTIFICATION_KIND = "subscription"
 #: prosEO-style codes (PRIP).
 ILLEGAL_STATE_CODE = "E7740"
 FILTER_CODE = "E7721"
+#: The code of an invalid Subscription body (as the web layer reports its other problems).
+ENDPOINT_CODE = "E7742"
 
 
 class SubscriptionAction(StrEnum):
@@ -132,6 +138,29 @@ def validate_filter_param(text) -> str:
         exc.target = "FilterParam"
         raise
     return text
+
+
+def validate_notification_endpoint(text) -> str:
+    """Check a ``NotificationEndpoint``: an ``http``/``https`` URL with a host and no user
+    information (``https://user:password@host`` is refused: the endpoint is stored and returned
+    as it is, so credentials belong in ``NotificationEpUsername``/``NotificationEpPassword``).
+
+    Returns the text stripped; raises an ``ODataError`` (400, target ``NotificationEndpoint``)
+    whose message never repeats the text (it may hold a password)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ODataError("NotificationEndpoint is required: an http(s) URL",
+                         code=ENDPOINT_CODE, target="NotificationEndpoint")
+    parts = urlsplit(text.strip())
+    if "@" in parts.netloc:
+        raise ODataError(
+            "NotificationEndpoint must not contain user information (user:password@): give the "
+            "credentials as NotificationEpUsername and NotificationEpPassword",
+            code=ENDPOINT_CODE, target="NotificationEndpoint",
+        )
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ODataError("NotificationEndpoint must be an http or https URL",
+                         code=ENDPOINT_CODE, target="NotificationEndpoint")
+    return text.strip()
 
 
 class ProductAccessor:

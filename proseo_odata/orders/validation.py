@@ -466,6 +466,15 @@ def _validate_notification(body: Mapping, result: ValidatedOrder, problems: list
         problems.append(_problem("NotificationEndpoint must be a string", "NotificationEndpoint"))
         return
     parts = urlsplit(endpoint.strip())
+    if "@" in parts.netloc:
+        # https://user:password@host: credentials belong in NotificationEpUsername/-Password (the
+        # endpoint is stored and returned as it is), and the message must not echo them.
+        problems.append(_problem(
+            "NotificationEndpoint must not contain user information (user:password@): "
+            "give the credentials as NotificationEpUsername and NotificationEpPassword",
+            "NotificationEndpoint",
+        ))
+        return
     scheme = parts.scheme.lower()
     valid = (scheme in ("http", "https") and bool(parts.hostname)) or (
         scheme == "mailto" and re.match(r"^[^@\s]+@[^@\s]+$", parts.path or "")

@@ -74,3 +74,25 @@ def test_password_hash_round_trip_and_salting():
     user = User("DEMO", "demo", first, {"PRIP_USER"})
     assert user.check_password("s3cret") and user.has_role(Role.PRIP_USER)
     assert user.qualified_name == "DEMO\\demo"
+
+
+def test_secrets_never_appear_in_reprs():
+    from proseo_odata.model import OutboxMessage, ProductionOrder, Subscription
+
+    secret = "Zq9-very-secret"
+    hashed = hash_password(secret)
+    objects = [
+        (User("DEMO", "demo", hashed, {"PRIP_USER"}), hashed),
+        (Subscription("DEMO", "demo", "Name eq 'x'", notification_endpoint="https://h/n",
+                      notification_username="ep-user", notification_password=secret), secret),
+        (ProductionOrder("DEMO", "demo", uuid.uuid4(), "WF", notification_endpoint="https://h/n",
+                         notification_username="ep-user", notification_password=secret), secret),
+        (OutboxMessage(1, "order", "https://h/n", {"a": 1}, username="ep-user", password=secret), secret),
+    ]
+    for obj, value in objects:
+        text = repr(obj)
+        assert type(obj).__name__ in text and value not in text and secret not in text, text
+        assert str(obj) == text
+    # the secret is still there for whoever needs it (delivery, login)
+    assert objects[0][0].check_password(secret) and objects[3][0].password == secret
+    assert objects[1][0].notification_password == secret == objects[2][0].notification_password

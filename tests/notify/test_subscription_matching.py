@@ -27,6 +27,7 @@ from proseo_odata.notify.subscriptions import (
     compiled_filter,
     on_product_published,
     validate_filter_param,
+    validate_notification_endpoint,
 )
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage import Query
@@ -277,3 +278,24 @@ def test_ingest_notifies_matching_subscriptions(storage, tmp_path):
     (message,) = storage.list_notifications()
     assert message.payload["ProductId"] == str(product.id)
     assert message.payload["SubscriptionId"] == str(subscription.id)
+
+
+@pytest.mark.parametrize("endpoint, fragment", [
+    ("https://u:pw@host/notify", "user information"),
+    ("http://user@host:8080/notify", "user information"),
+    ("ftp://u:pw@host/notify", "user information"),
+    ("ftp://host/notify", "http or https"),
+    ("https:///notify", "http or https"),
+    ("", "required"),
+    (None, "required"),
+])
+def test_notification_endpoint_is_an_http_url_without_user_information(endpoint, fragment):
+    with pytest.raises(ODataError) as info:
+        validate_notification_endpoint(endpoint)
+    assert info.value.target == "NotificationEndpoint" and info.value.status == 400
+    assert fragment in info.value.message and "pw" not in info.value.message
+
+
+@pytest.mark.parametrize("endpoint", ["https://host/notify", " http://127.0.0.1:8080/n?x=1 ", "HTTPS://Host"])
+def test_valid_notification_endpoints_are_accepted(endpoint):
+    assert validate_notification_endpoint(endpoint) == endpoint.strip()

@@ -187,6 +187,9 @@ INVALID = [
     ("endpoint-no-host", body_with(NotificationEndpoint="https://"), [("NotificationEndpoint", "http or https URL")]),
     ("endpoint-bad-mailto", body_with(NotificationEndpoint="mailto:nobody"), [("NotificationEndpoint", "http or https URL")]),
     ("endpoint-number", body_with(NotificationEndpoint=5), [("NotificationEndpoint", "must be a string")]),
+    ("endpoint-userinfo", body_with(NotificationEndpoint="https://u:pw@host/x"), [("NotificationEndpoint", "user information")]),
+    ("endpoint-user", body_with(NotificationEndpoint="http://u@host/x"), [("NotificationEndpoint", "user information")]),
+    ("endpoint-ftp-userinfo", body_with(NotificationEndpoint="ftp://u:pw@host/x"), [("NotificationEndpoint", "user information")]),
     ("password-number", body_with(NotificationEpPassword=5), [("NotificationEpPassword", "must be a string")]),
     ("unknown-properties", body_with(Colour="red", Size=3), [("Colour", "unknown properties: Colour, Size")]),
     (
@@ -217,6 +220,7 @@ def test_invalid_orders_report_every_problem(body, expected):
         assert fragment in err.message or len(expected) > 1
     body_json = err.to_dict()
     assert body_json["code"] == err.code and len(body_json["details"]) == len(expected)
+    assert ":pw@" not in str(body_json)  # a password in the endpoint is never echoed
 
 
 def test_body_must_be_an_object():
