@@ -27,6 +27,11 @@ input product up in the mission's catalogue (404 ``E7258``/``E7259`` when there 
 estimates ``EstimatedDate`` and stores the order ``queued``. ``NotificationEpPassword`` is kept
 for delivery only: answered as ``"********"``, never logged, not filterable.
 
+The output product (``.../Product``, ``.../Product/$value``) answers 404 ``E7209`` unless the
+principal may also read it in PRIP (:func:`proseo_odata_web.auth.can_read_product`: mission and
+visibility class): an ``ORDER_MGR`` sees every order of the mission, but an ``INTERNAL`` output
+only with ``PRODUCT_READER_ALL``.
+
 Cancel is idempotent (contract section 5): a queued or running order becomes ``cancelled`` (the
 running worker notices within a heartbeat and stops its processor); an order that has already
 ended is answered ``200`` unchanged.
@@ -44,10 +49,10 @@ from proseo_odata.orders.validation import INVALID_ORDER_CODE, OrderValidationEr
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import NotFoundError
 
-from ..auth import product_visibilities, require_role
+from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import format_datetime, format_guid, json_response, product_json, select_properties, text_response
 from ..query import build_query, collection_body, entity_options, parse_request_options
-from .errors import NoOutputProduct, OrderNotFound, odip_codes, parse_key
+from .errors import NO_OUTPUT_PRODUCT, NoOutputProduct, OrderNotFound, odip_codes, parse_key
 from .schemas import merge_problems, shape_problems
 from .workflows import ODIP_ROLES
 
@@ -118,6 +123,8 @@ def _request_body(request):
         return json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise ODataError("The request body is not valid JSON", code=INVALID_ORDER_CODE, target="body") from None
+    except RecursionError:  # the decoder's stack, not ours: a body of thousands of '['
+        raise ODataError("The request body is nested too deeply", code=INVALID_ORDER_CODE, target="body") from None
 
 
 # -- views -----------------------------------------------------------------------------------------
@@ -201,11 +208,15 @@ def _output_product(request):
     try:
         product = request.storage.get_product(principal.mission, order.output_product_id)
     except NotFoundError:
+        product = None
+    if product is None or not can_read_product(principal, product):
+        # A product the principal may not read in PRIP (its visibility class) is answered as
+        # absent here too: seeing the order does not widen the catalogue (contract section 8).
         raise ODataError(
             f"The output product {order.output_product_id} of production order {order.id} is no longer in the catalogue",
-            code="E7209",
+            code=NO_OUTPUT_PRODUCT,
             status=404,
-        ) from None
+        )
     return order, product
 
 
@@ -222,7 +233,8 @@ def order_product(request):
 @odip_codes
 def order_product_value(request):
     """The output file, through :func:`proseo_odata_web.download.product_file_response`
-    (ranges, digests, HEAD); whoever may see the order may download its output."""
+    (ranges, digests, HEAD); whoever may see the order and read the product in PRIP (its
+    visibility class) may download it."""
     from ..download import product_file_response
 
     _order, product = _output_product(request)

@@ -193,6 +193,8 @@ def create_subscription(request):
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise _problem("body", "The request body is not valid JSON") from None
+    except RecursionError:  # the decoder's stack, not ours: a body of thousands of '['
+        raise _problem("body", "The request body is nested too deeply") from None
     subscription = request.storage.add_subscription(parse_new_subscription(body, principal.mission, principal.name))
     response = _entity_response(request, subscription, status=201)
     # The collection's URL plus the key; route_url would percent-encode the parentheses.

@@ -300,6 +300,17 @@ def test_body_that_is_not_json_or_not_an_object(odip):
     assert "JSON object" in found["body"]
 
 
+@pytest.mark.parametrize("path", ["/ProductionOrder", "/ProductionOrders", "/ProductionOrder/OData.CSC.Order"])
+@pytest.mark.parametrize("body", [b"[" * 100000, b'{"a":' * 5000])
+def test_body_nested_beyond_the_decoder_is_400(odip, path, body):
+    # json.loads raised RecursionError, answered 500
+    response = odip.app.post(f"{ODIP}{path}", body, headers=dict(auth("ursula"), **{"Content-Type": "application/json"}),
+                             status=400)
+    error = json_of(response)["error"]
+    assert (error["code"], error["message"], error["target"]) == ("E7205", "The request body is nested too deeply", "body")
+    assert WARNING.match(response.headers["Warning"])
+
+
 def test_password_is_never_echoed_nor_logged(odip, caplog):
     caplog.set_level(logging.DEBUG)
     secret = "Very-Secret-9f8e7d"

@@ -142,6 +142,15 @@ def test_body_must_be_a_json_object(app, body):
     app.post(f"{PRIP}/Subscriptions", body, headers={**basic("alice"), "Content-Type": "application/json"}, status=400)
 
 
+@pytest.mark.parametrize("body", [b"[" * 100000, b'{"a":' * 5000])
+def test_body_nested_beyond_the_decoder_is_400(app, body):
+    # json.loads raised RecursionError, answered 500
+    answer = app.post(f"{PRIP}/Subscriptions", body, headers={**basic("alice"), "Content-Type": "application/json"},
+                      status=400)
+    assert answer.json["error"] == {"code": "E7742", "message": "The request body is nested too deeply",
+                                    "target": "body"}
+
+
 def test_read_only_properties_in_the_body_are_ignored(app):
     body = create(app, Status="cancelled", Id=str(uuid.uuid4()), **{"@odata.context": "$metadata#Subscriptions/$entity"}).json
     assert body["Status"] == "running"
