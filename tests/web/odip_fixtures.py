@@ -58,6 +58,7 @@ ODIP_USERS = {
     "mgr": ("DEMO", "mgr", "mgr-pw", {Role.ODIP_USER, Role.ORDER_MGR, Role.PRODUCT_READER_ALL}),
     "pete": ("DEMO", "pete", "pete-pw", {Role.PRIP_USER}),  # no ODIP role: 403
     "restr": ("DEMO", "restr", "restr-pw", {Role.ODIP_USER}),
+    "boss": ("DEMO", "boss", "boss-pw", {Role.ODIP_USER, Role.ORDER_MGR}),  # every order, PUBLIC products only
     "oscar": ("OTHER", "oscar", "oscar-pw", {Role.ODIP_USER, Role.ORDER_MGR}),
 }
 
@@ -188,7 +189,7 @@ def build_world(settings, password_hashes) -> OdipWorld:
         archive, b"JPEG bytes of a finished order" * 40, name="S2B_MSIL2A_20191025T085939_done.zip", mission="DEMO",
         published=utc(2024, 3, 1, 14, 0, 0), attributes=[Attribute.of("productType", "S2MSI2A")],
         content_start=utc(2019, 10, 25, 8, 59, 39), content_end=utc(2019, 10, 25, 9, 0, 9),
-        production_type=ProductionType.ON_DEMAND_NON_DEFAULT, visibility=VisibilityClass.INTERNAL)
+        production_type=ProductionType.ON_DEMAND_NON_DEFAULT)  # PUBLIC: the engine copies the input's class
     world.products["other_l1c"] = store_product_file(
         archive, l1c_zip(), name=L1C_NAME, mission="OTHER", attributes=[Attribute.of("productType", "S2MSI1C")],
         content_start=utc(2019, 10, 25, 8, 59, 39, 24000), content_end=utc(2019, 10, 25, 9, 0, 9, 24000))

@@ -9,6 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from proseo_odata.archive.testing import store_product_file
+from proseo_odata.model import Attribute, VisibilityClass
+
 from odip_fixtures import (  # noqa: F401 - fixtures
     COMPRESS_ID,
     DISABLED_ID,
@@ -17,11 +20,13 @@ from odip_fixtures import (  # noqa: F401 - fixtures
     MASK,
     ODIP,
     OTHER_WF_ID,
+    _order,
     auth,
     json_of,
     odip,
     odip_password_hashes,
     odip_settings,
+    utc,
 )
 
 WARNING = re.compile(r"^\d{3} proseo-api-odip \([EW]\d+\) .+$")
@@ -443,6 +448,36 @@ def test_output_product_of_someone_elses_order_is_404(odip):
     response = odip.app.get(f"{ODIP}/ProductionOrders({odip.order_id('u_completed')})/Product", headers=auth("uwe"),
                             status=404)
     assert_error(response, 404, "E7208")
+
+
+@pytest.mark.parametrize("visibility, readers", [
+    (VisibilityClass.INTERNAL, {"mgr"}),
+    (VisibilityClass.RESTRICTED, {"mgr"}),
+    (VisibilityClass.PUBLIC, {"mgr", "boss", "uwe"}),
+])
+def test_output_product_needs_the_product_visibility_too(odip, visibility, readers):
+    """Seeing an order (its owner, any ORDER_MGR) does not widen the catalogue: the output
+    product answers 404 unless the user may read its visibility class in PRIP."""
+    data = b"output of uwe's order" * 8
+    product = store_product_file(
+        odip.archive, data, name=f"S2B_MSIL2A_{visibility.name}.zip", mission="DEMO",
+        attributes=[Attribute.of("productType", "S2MSI2A")], content_start=utc(2019, 3, 1),
+        content_end=utc(2019, 3, 1, 0, 1), visibility=visibility)
+    order = _order("w_completed", "uwe", "completed", index=9, output_product_id=product.id,
+                   completed_date=utc(2024, 3, 2))
+    with odip.storage.transaction() as tx:
+        tx.add_product(product)
+        tx.add_order(order)
+    for login in ("mgr", "boss", "uwe"):
+        for suffix in ("/Product", "/Product/$value"):
+            path = f"{ODIP}/ProductionOrders({order.id}){suffix}"
+            if login in readers:
+                response = odip.app.get(path, headers=auth(login))
+                assert (json_of(response)["Id"] if suffix == "/Product" else response.body) == (
+                    str(product.id) if suffix == "/Product" else data)
+            else:
+                response = odip.app.get(path, headers=auth(login), status=404)
+                assert str(product.id) in assert_error(response, 404, "E7209")["message"]
 
 
 # -- methods and paths -----------------------------------------------------------------------------
