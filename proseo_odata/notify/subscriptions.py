@@ -262,16 +262,19 @@ def _owner_may_see(storage, subscription: Subscription, product: Product, users:
 
 def matches(subscription: Subscription, product: Product, now: datetime | None = None) -> bool:
     """True when ``product`` satisfies the subscription's ``FilterParam``. A filter that no
-    longer compiles (the model changed since it was accepted) matches nothing and is logged."""
+    longer compiles (the model changed since it was accepted) or fails on this product matches
+    nothing and is logged with the subscription's id."""
     try:
         predicate = compiled_filter(subscription.filter_param, now)
-    except ODataError as exc:
-        log.warning("subscription %s: FilterParam no longer valid (%s); skipped", subscription.id, exc.message)
+    except Exception as exc:  # noqa: BLE001 - one bad filter must not stop the others
+        log.warning("subscription %s: FilterParam no longer valid (%s); skipped", subscription.id,
+                    getattr(exc, "message", exc))
         return False
     try:
         return bool(predicate(product))
-    except ODataError as exc:
-        log.warning("subscription %s: FilterParam failed on product %s (%s)", subscription.id, product.id, exc.message)
+    except Exception as exc:  # noqa: BLE001 - one bad filter must not stop the others
+        log.warning("subscription %s: FilterParam failed on product %s (%s); skipped", subscription.id,
+                    product.id, getattr(exc, "message", exc))
         return False
 
 
@@ -282,23 +285,35 @@ def on_product_published(storage, product: Product, *, now: datetime | None = No
     ``storage`` should be bound to the publishing transaction (``with storage.transaction() as
     tx: tx.add_product(p); on_product_published(tx, p)``), so the notifications exist exactly
     when the product does. ``product`` must carry its attributes.
+
+    Publishing never fails because of a subscription: each one is evaluated on its own (owner,
+    visibility, ``FilterParam``); one whose evaluation raises is logged with its id and skipped,
+    and every other subscription still gets its notification. Only a failure of the database
+    itself (enqueueing into the outbox) propagates, failing the transaction it is part of.
     """
     now = now or utcnow()
     notified: list[uuid.UUID] = []
     users: dict = {}
     for subscription in storage.list_running_subscriptions(product.mission):
-        if not subscription.notification_endpoint:
+        try:
+            wanted = (
+                bool(subscription.notification_endpoint)
+                and _owner_may_see(storage, subscription, product, users)
+                and matches(subscription, product, now)
+            )
+            body = notification_body(subscription, product, now) if wanted else None
+        except Exception:  # noqa: BLE001 - a subscription never fails a publication
+            log.exception("subscription %s: evaluating it for product %s failed; skipped",
+                          subscription.id, product.id)
             continue
-        if not _owner_may_see(storage, subscription, product, users):
-            continue
-        if not matches(subscription, product, now):
+        if not wanted:
             continue
         storage.enqueue_notification(
             NOTIFICATION_KIND,
             subscription.notification_endpoint,
             subscription.notification_username,
             subscription.notification_password,
-            notification_body(subscription, product, now),
+            body,
             mission=product.mission,
             now=now,
         )
@@ -309,10 +324,13 @@ def on_product_published(storage, product: Product, *, now: datetime | None = No
 
 def _touch(storage, subscription: Subscription, now: datetime) -> None:
     """Set ``LastNotificationDate``; a concurrent publisher updating the same subscription wins
-    (its date is as recent), the notification itself is enqueued either way."""
+    (its date is as recent), and a subscription deleted meanwhile is left alone: the
+    notification itself is enqueued either way."""
     subscription.last_notification_date = now
     try:
         storage.update_subscription(subscription)
+    except NotFoundError:
+        log.info("subscription %s deleted concurrently; LastNotificationDate not set", subscription.id)
     except ConflictError:
         log.info("subscription %s changed concurrently; LastNotificationDate left to the other writer",
                  subscription.id)

@@ -1045,6 +1045,8 @@ class _Binder:
                 nullable = False
             if signature.returns is edm.BOOLEAN:
                 nullable = False  # predicates are two-valued (null arguments give false)
+            if signature.name == "matchespattern":
+                _check_pattern(args[1], node.args[1])
             return BCall(signature.name, args, signature.returns, nullable)
         raise last_error
 
@@ -1208,3 +1210,19 @@ def _find_property(type_: edm.StructuredType, path):
             return None
         current = prop.type
     return prop
+
+
+def _check_pattern(pattern: Bound, node) -> None:
+    """``matchesPattern``'s pattern, when a literal, must be a valid regular expression (checked
+    with Python's ``re``, which the SQLite and Python evaluations use): a bad one is the
+    client's error at bind time, not a failure at evaluation."""
+    if isinstance(pattern, BLiteral) and isinstance(pattern.value, str):
+        try:
+            re.compile(pattern.value)
+        except re.error as exc:
+            position = getattr(node, "pos", None)
+            where = f" (position {position})" if position is not None else ""
+            raise ODataTypeError(
+                f"matchesPattern: {pattern.value!r} is not a valid regular expression: {exc}{where}",
+                position=position,
+            ) from None

@@ -63,6 +63,7 @@ from proseo_odata.model import (
     utcnow,
 )
 from proseo_odata.notify.delivery import NotificationDispatcher, enqueue_order_notification
+from proseo_odata.notify.subscriptions import on_product_published
 from proseo_odata.orders.service import InputProductNotFound, find_input_product
 from proseo_odata.orders.statemachine import (
     MESSAGE_COMPLETED,
@@ -386,7 +387,7 @@ class Worker:
     def _complete(self, order: ProductionOrder, workflow: Workflow, product: Product) -> ProductionOrder:
         retention = timedelta(days=output_retention_days(workflow, self.settings))
 
-        def finish(with_hook: bool) -> ProductionOrder:
+        def finish() -> ProductionOrder:
             with self.storage.transaction() as tx:
                 current = self._own(tx, order)
                 now = utcnow()
@@ -405,14 +406,11 @@ class Worker:
                 current.lease_expires_at = None
                 tx.update_order(current)
                 enqueue_order_notification(tx, current, product, now=now)
-                if with_hook:
-                    _publication_hook(tx, product, now)
+                # PRIP subscriptions: never fails the publication because of a subscription.
+                on_product_published(tx, product, now=now)
                 return current
 
-        try:
-            done = queue.retry_on_busy(lambda: finish(True))
-        except _HookFailed:
-            done = queue.retry_on_busy(lambda: finish(False))
+        done = queue.retry_on_busy(finish)
         log.info("order %s completed: %s (%d bytes)", order.id, product.name, product.content_length)
         return done
 
@@ -465,23 +463,6 @@ class Worker:
             self.archive.delete(key)
         except Exception:  # noqa: BLE001 - an orphan file is harmless; eviction reports it
             log.warning("could not delete unpublished output %s", key)
-
-
-class _HookFailed(Exception):
-    pass
-
-
-def _publication_hook(tx, product: Product, now: datetime) -> None:
-    """Match PRIP subscriptions against the new product (when that module is installed)."""
-    try:
-        from proseo_odata.notify.subscriptions import on_product_published
-    except ImportError:
-        return
-    try:
-        on_product_published(tx, product, now=now)
-    except Exception as exc:  # noqa: BLE001 - publishing must not fail because of a subscription
-        log.exception("subscription matching failed for product %s", product.id)
-        raise _HookFailed() from exc
 
 
 # -- the pool ----------------------------------------------------------------------------------

@@ -299,3 +299,56 @@ def test_notification_endpoint_is_an_http_url_without_user_information(endpoint,
 @pytest.mark.parametrize("endpoint", ["https://host/notify", " http://127.0.0.1:8080/n?x=1 ", "HTTPS://Host"])
 def test_valid_notification_endpoints_are_accepted(endpoint):
     assert validate_notification_endpoint(endpoint) == endpoint.strip()
+
+
+@pytest.fixture
+def broken_subscriptions(storage, monkeypatch):
+    """A good subscription and two broken ones: a FilterParam that fails (an invalid regular
+    expression stored before validation refused it) and an owner whose evaluation raises."""
+    from proseo_odata.notify import subscriptions as module
+
+    good = subscribe(storage, S2_L1C)
+    bad_filter = subscribe(storage, "matchesPattern(Name,'[')")
+    exploding = subscribe(storage, S2_L1C, owner="bob")
+    real = module._owner_may_see
+
+    def owner_may_see(storage, subscription, product, users):
+        if subscription.id == exploding.id:
+            raise RuntimeError("boom")
+        return real(storage, subscription, product, users)
+
+    monkeypatch.setattr(module, "_owner_may_see", owner_may_see)
+    return good, bad_filter, exploding
+
+
+def test_a_failing_subscription_never_stops_the_others(storage, broken_subscriptions, caplog):
+    good, bad_filter, exploding = broken_subscriptions
+    product = l1c_product()
+    with caplog.at_level("WARNING", logger="proseo_odata.notify.subscriptions"):
+        assert publish(storage, product) == [good.id]
+    storage.get_product("S2B", product.id)  # published
+    (message,) = storage.list_notifications()
+    assert message.payload["SubscriptionId"] == str(good.id)
+    logged = caplog.text
+    assert str(bad_filter.id) in logged and str(exploding.id) in logged
+
+
+def test_ingest_is_not_aborted_by_a_failing_subscription(storage, broken_subscriptions, tmp_path):
+    from proseo_odata.archive.local import LocalArchive
+    from proseo_odata.ingest import ingest_file
+
+    good, _, _ = broken_subscriptions
+    archive = LocalArchive(tmp_path / "archive")
+    path = tmp_path / "S2B_MSIL1C_X.zip"
+    path.write_bytes(b"zip bytes")
+    product = ingest_file(storage, archive, "S2B", path,
+                          {"Attributes": [{"Name": "productType", "ValueType": "String", "Value": "S2MSI1C"}]})
+    assert b"".join(archive.iter_range(storage.get_product("S2B", product.id).archive_key)) == b"zip bytes"
+    (message,) = storage.list_notifications()
+    assert message.payload["SubscriptionId"] == str(good.id)
+
+
+def test_filter_param_with_an_invalid_regular_expression_is_rejected():
+    with pytest.raises(ODataError) as info:
+        validate_filter_param("matchesPattern(Name,'[')")
+    assert info.value.target == "FilterParam" and "regular expression" in info.value.message

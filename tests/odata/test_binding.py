@@ -158,3 +158,20 @@ def test_function_table_is_complete_for_the_contract():
     contract = ("contains startswith endswith length indexof substring tolower toupper trim concat "
                 "matchespattern year month day hour minute second date time now").split()
     assert sorted(contract) == sorted(FUNCTIONS)
+
+
+@pytest.mark.parametrize("text, position", [
+    ("matchesPattern(Name,'[')", 20),
+    ("Online and matchesPattern(Name,'(a')", 31),
+    ("matchesPattern(Name,'*x')", 20),
+])
+def test_matches_pattern_rejects_an_invalid_regular_expression_at_bind_time(text, position):
+    with pytest.raises(ODataTypeError) as info:
+        bind(text)
+    assert "not a valid regular expression" in info.value.message and info.value.status == 400
+    assert info.value.position == position
+
+
+def test_matches_pattern_accepts_valid_and_computed_patterns():
+    assert bind(r"matchesPattern(Name,'^S2[AB]_.*\.zip$')").name == "matchespattern"
+    assert bind("matchesPattern(Name,concat('[','a]'))").name == "matchespattern"  # checked when evaluated
