@@ -56,9 +56,14 @@ def service_of_request(request) -> str:
     return web.service_of_path(request.path)
 
 
+#: Control characters (RFC 9110 5.5: not allowed in a field value), shown as '?'.
+_CONTROLS = {code: "?" for code in [*range(0x20), 0x7F]}
+
+
 def _one_line(text: str) -> str:
-    # Header values must not contain line breaks; keep them Latin-1 safe for WSGI.
-    line = " ".join(str(text).split())
+    # Header values must not contain line breaks or other control characters (a message may
+    # quote client input such as a NUL byte); keep them Latin-1 safe for WSGI.
+    line = " ".join(str(text).split()).translate(_CONTROLS)
     return line.encode("latin-1", "replace").decode("latin-1") or "error"
 
 

@@ -109,6 +109,24 @@ def test_invalid_utf8_in_query_is_400(app):
     assert_error(response, 400)
 
 
+@pytest.mark.parametrize(
+    "query,shown",
+    [
+        ("$filter=ProductionType eq OData.CSC.ProductionType'x%00y'", "'x?y' is not a value"),
+        ("$filter=ProductionType eq 'x%01y%1B[0m%7F'", "'x?y?[0m?' is not a value"),
+    ],
+)
+def test_warning_header_has_no_control_characters(app, query, shown):
+    # The message quotes client input: a NUL or ESC made an invalid Warning header (RFC 9110 5.5;
+    # WebTest's WSGI lint refused the response). The body keeps the exact message.
+    response = app.get(f"{PRIP}/Products?{query}", headers=basic("alice"), expect_errors=True)
+    error = assert_error(response, 400, "E7721")
+    warning = response.headers["Warning"]
+    assert not re.search(r"[\x00-\x1f\x7f]", warning), warning
+    assert shown in warning
+    assert re.search(r"[\x00-\x1f\x7f]", error["message"])
+
+
 # -- 500 for real bugs only ---------------------------------------------------------------------
 
 
