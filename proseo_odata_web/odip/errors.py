@@ -2,8 +2,11 @@
 
 prosEO numbers PRIP errors 77xx and ODIP errors 72xx (contract section 9). The OData core and
 the shared web modules raise PRIP-numbered errors (``E7721`` for a bad query); under the ODIP
-root :func:`odip_codes` re-numbers them (``E7721`` -> ``E7221``), the same meaning with the ODIP
-number. The ``Warning`` header's agent (``proseo-api-odip``) comes from the path
+root :func:`odip_codes` gives them their ODIP number from the explicit table :data:`PRIP_TO_ODIP`:
+a code whose meaning exists in ODIP gets that code (``E7721`` -> ``E7221``, the 503 ``E7705`` ->
+``E7206``), a PRIP meaning ODIP lacks gets an ODIP number of its own (``E7707`` -> ``E7212``,
+never the ``E7207`` that means "no workflow" here), and a code not in the table passes through
+unchanged. The ``Warning`` header's agent (``proseo-api-odip``) comes from the path
 (:func:`proseo_odata_web.errors.service_of_request`).
 
 ======  ======  ==========================================================================
@@ -18,7 +21,12 @@ E7205   400     invalid production order, every problem in ``details`` (core val
 E7206   503     the database cannot be reached
 E7207   404     no workflow with that id in the user's mission
 E7208   404     no production order with that id visible to the user
-E7209   404     the order has no output product (yet)
+E7209   404     the order has no output product (yet), or the user may not read it
+E7210   400     malformed token request (:mod:`proseo_odata_web.auth`)
+E7211   404     a product not found (PRIP E7706, e.g. by a core function under ODIP)
+E7212   404     the product's file cannot be downloaded: offline or evicted (PRIP E7707)
+E7213   409     the object was changed concurrently or already exists (PRIP E7709)
+E7214   416     the requested byte range cannot be satisfied (PRIP E7716)
 E7219   409     illegal order state change (core state machine; cancel is idempotent here)
 E7221   400     invalid query option, filter or key
 E7258   404     input product not found by name (core)
@@ -84,14 +92,33 @@ def parse_key(text: str, what: str) -> uuid.UUID:
     return uuid.UUID(match.group("id"))
 
 
+#: PRIP-numbered codes and their ODIP numbers (see the module docstring); others pass through.
+PRIP_TO_ODIP = {
+    # the same meaning in both services
+    "E7700": "E7200",  # other HTTP error
+    "E7701": "E7201",  # no resource at that path
+    "E7702": "E7202",  # method not supported
+    "E7703": "E7203",  # credentials missing or wrong
+    "E7704": "E7204",  # role missing
+    "E7705": "E7206",  # database unreachable (503)
+    "E7710": "E7210",  # malformed token request
+    "E7721": "E7221",  # invalid query option, filter or key
+    "E7799": "E7299",  # internal error
+    # PRIP meanings ODIP has no code for: ODIP numbers of their own
+    "E7706": "E7211",  # product not found
+    "E7707": "E7212",  # product file unavailable (offline, evicted)
+    "E7709": "E7213",  # concurrent change / duplicate (storage ConflictError)
+    "E7716": "E7214",  # range not satisfiable (416)
+}
+
+
 def _odip_code(code: str) -> str:
-    if isinstance(code, str) and code.startswith("E77") and len(code) == 5:
-        return "E72" + code[3:]
-    return code
+    return PRIP_TO_ODIP.get(code, code)
 
 
 def renumber(exc: ODataError) -> ODataError:
-    """Give ``exc`` (and its details) the ODIP number of a PRIP-numbered code, in place."""
+    """Give ``exc`` (and its details) the ODIP number of a PRIP-numbered code
+    (:data:`PRIP_TO_ODIP`), in place."""
     exc.code = _odip_code(exc.code)
     for detail in exc.details:
         renumber(detail)
