@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from proseo_odata.model import Product, utcnow
+from proseo_odata.model import Product, format_datetime, utcnow
 from proseo_odata.odata.errors import ODataError
 
 log = logging.getLogger(__name__)
@@ -41,17 +41,13 @@ class ProductUnavailableError(ODataError):
         super().__init__(message, code="E7707", target="$value", status=404)
 
 
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
 def check_downloadable(product: Product, now: datetime | None = None) -> None:
     """Raise :class:`ProductUnavailableError` unless the product's file may be served."""
     now = now or utcnow()
     if product.eviction_date is not None and product.eviction_date <= now:
         raise ProductUnavailableError(
             f"Product {product.id} ({product.name}) was evicted from the archive at "
-            f"{_iso(product.eviction_date)} and can no longer be downloaded"
+            f"{format_datetime(product.eviction_date)} and can no longer be downloaded"
         )
     if not product.online or not product.archive_key:
         raise ProductUnavailableError(

@@ -26,7 +26,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -39,6 +39,7 @@ from proseo_odata.model import (
     Product,
     ProductionType,
     VisibilityClass,
+    times,
     utcnow,
 )
 from proseo_odata.notify.subscriptions import on_product_published
@@ -57,31 +58,16 @@ class MetadataError(ValueError):
         super().__init__(f"{where}field {field!r}: {problem}")
 
 
-_DATETIME = re.compile(
-    r"^(?P<main>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<fraction>\d{1,9}))?(?P<zone>Z|z|[+-]\d{2}:?\d{2})?$"
-)
-
-
 def parse_datetime(value: Any, field: str) -> datetime:
     """An ISO-8601 date-time as an aware UTC datetime (no zone means UTC; up to 9 fractional
-    digits, truncated to microseconds)."""
+    digits, truncated to microseconds): :func:`proseo_odata.model.times.parse_datetime`, its
+    error as a :class:`MetadataError` naming ``field``."""
     if not isinstance(value, str):
         raise MetadataError(field, f"expected an ISO-8601 date-time string, got {json.dumps(value)}")
-    match = _DATETIME.match(value.strip())
-    if not match:
-        raise MetadataError(field, f"{value!r} is not an ISO-8601 date-time such as 2021-05-20T19:08:07.654Z")
-    text = match["main"].replace(" ", "T")
-    if match["fraction"]:
-        text += "." + match["fraction"][:6].ljust(6, "0")
-    zone = match["zone"]
-    if zone in (None, "Z", "z"):
-        zone = "+00:00"
-    elif ":" not in zone:
-        zone = zone[:3] + ":" + zone[3:]
     try:
-        return datetime.fromisoformat(text + zone).astimezone(timezone.utc)
+        return times.parse_datetime(value)
     except ValueError as exc:
-        raise MetadataError(field, f"{value!r} is not a valid date-time ({exc})") from None
+        raise MetadataError(field, str(exc)) from None
 
 
 _GEOGRAPHY = re.compile(r"^\s*geography\s*'(?P<body>.*)'\s*$", re.IGNORECASE | re.DOTALL)

@@ -27,6 +27,7 @@ from proseo_odata.model import (
     Role,
     User,
     VisibilityClass,
+    format_basic,
     hash_password,
 )
 from proseo_odata.storage import NotFoundError
@@ -52,10 +53,6 @@ class DemoSummary:
     products_existing: int = 0
     workflows: list[str] = field(default_factory=list)
     workflow_note: str | None = None
-
-
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y%m%dT%H%M%S")
 
 
 def _footprint(rng: random.Random) -> str:
@@ -125,12 +122,12 @@ def demo_products() -> list[DemoProduct]:
         relative = orbit % 143 + 1
         tile = f"T{32 + i % 4}U{'PQRS'[i % 4]}{'ABCD'[i % 3]}"
         if product_type.startswith("AUX"):
-            name = f"S2__OPER_{product_type}_ADG__{_iso(processed)}_V{_iso(start)}_{_iso(end)}.zip"
+            name = f"S2__OPER_{product_type}_ADG__{format_basic(processed)}_V{format_basic(start)}_{format_basic(end)}.zip"
             level = "Level-0"
         else:
             level_code = "MSIL1C" if product_type == "S2MSI1C" else "MSIL2A"
             level = "Level-1C" if product_type == "S2MSI1C" else "Level-2A"
-            name = f"S2{unit}_{level_code}_{_iso(start)}_N0509_R{relative:03d}_{tile}_{_iso(processed)}.zip"
+            name = f"S2{unit}_{level_code}_{format_basic(start)}_N0509_R{relative:03d}_{tile}_{format_basic(processed)}.zip"
         attributes = [
             Attribute("productType", AttributeType.STRING, product_type),
             Attribute("platformShortName", AttributeType.STRING, "SENTINEL-2"),

@@ -31,11 +31,13 @@ from .enums import (
     VisibilityClass,
 )
 from .passwords import hash_password, verify_password
+from .times import format_basic, format_datetime, parse_datetime
 
 __all__ = [
     "INT64_MAX", "INT64_MIN", "NEVER", "PRODUCT_TYPE_ATTRIBUTE", "UTC",
     "Attribute", "AttributeType", "Checksum", "Mission", "OptionType", "OrderStatus",
     "OutboxMessage", "Product", "ProductionOrder", "ProductionType", "Role", "Subscription",
     "SubscriptionStatus", "User", "VisibilityClass", "Workflow", "WorkflowOption",
-    "as_utc", "hash_password", "utcnow", "verify_password",
+    "as_utc", "format_basic", "format_datetime", "hash_password", "parse_datetime", "utcnow",
+    "verify_password",
 ]
