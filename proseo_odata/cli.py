@@ -195,8 +195,6 @@ def demo_data(env: Env) -> None:
         f"products: {summary.products_created} created, {summary.products_existing} present; "
         f"workflows: {', '.join(summary.workflows) or 'none'}"
     )
-    if summary.workflow_note:
-        click.echo(summary.workflow_note, err=True)
     if summary.users_created:
         click.echo("log in as DEMO\\demo (password demo) or DEMO\\manager (password manager)")
 
