@@ -39,6 +39,7 @@ ended is answered ``200`` unchanged.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Optional
 
 from proseo_odata.model import ProductionOrder, Role
@@ -47,7 +48,7 @@ from proseo_odata.orders.service import cancel_order, submit_order
 from proseo_odata.orders.statemachine import IllegalTransition, OrderEvent, can_transition
 from proseo_odata.orders.validation import INVALID_ORDER_CODE, OrderValidationError, validate_order
 from proseo_odata.odata.errors import ODataError
-from proseo_odata.storage.errors import NotFoundError
+from proseo_odata.storage.errors import ConflictError, NotFoundError
 
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import format_datetime, format_guid, json_response, product_json, select_properties, text_response
@@ -55,6 +56,8 @@ from ..query import build_query, collection_body, entity_options, parse_request_
 from .errors import NO_OUTPUT_PRODUCT, NoOutputProduct, OrderNotFound, odip_codes, parse_key
 from .schemas import merge_problems, shape_problems
 from .workflows import ODIP_ROLES
+
+log = logging.getLogger(__name__)
 
 PASSWORD_MASK = "********"
 
@@ -186,17 +189,32 @@ def get_order(request):
     return _entity_response(visible_order(request, principal, request.matchdict["key"]), select=select)
 
 
+#: Cancel attempts when a worker changes the order between the look and the write.
+CANCEL_ATTEMPTS = 2
+
+
 @odip_codes
 def cancel(request):
+    """Idempotent cancel (contract section 5). ``for_update`` locks the row on PostgreSQL but not
+    on SQLite, where a worker may complete the order (or renew its lease) between the look and
+    the write: the stale write then raises ``ConflictError``. The order is looked at again: an
+    order that has ended meanwhile is answered ``200`` unchanged, one still cancellable is
+    cancelled once more (:data:`CANCEL_ATTEMPTS` in all, then the 409 stands)."""
     principal = require_role(request, *ODIP_ROLES)
-    order = visible_order(request, principal, request.matchdict["key"], for_update=True)
-    if not can_transition(order.status, OrderEvent.CANCEL):
-        return _entity_response(order)  # already ended: unchanged (contract section 5)
-    try:
-        order = cancel_order(request.storage, principal.mission, order.id)
-    except IllegalTransition:
-        # It ended between the look and the cancel: answer it as it is now.
-        order = visible_order(request, principal, request.matchdict["key"])
+    key = request.matchdict["key"]
+    order = visible_order(request, principal, key, for_update=True)
+    for attempt in range(1, CANCEL_ATTEMPTS + 1):
+        if not can_transition(order.status, OrderEvent.CANCEL):
+            break  # already ended: unchanged (contract section 5)
+        try:
+            return _entity_response(cancel_order(request.storage, principal.mission, order.id))
+        except IllegalTransition:
+            pass  # it ended between the look and the cancel: answer it as it is now
+        except ConflictError:
+            if attempt == CANCEL_ATTEMPTS:
+                raise
+            log.info("cancel of production order %s raced a concurrent change; looking again", order.id)
+        order = visible_order(request, principal, key, for_update=True)
     return _entity_response(order)
 
 

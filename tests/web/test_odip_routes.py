@@ -388,6 +388,63 @@ def test_cancel(odip, entity_set, label, login, after):
         assert again["Status"] == "cancelled"
 
 
+def _racing_update_order(monkeypatch, odip, *, finish: bool, conflicts: int = 1):
+    """Make the storage's update_order lose ``conflicts`` races: before raising ConflictError
+    it lets "the worker" write first, in the same transaction (completing the order when
+    ``finish``, else renewing its lease: a revision bump only). Returns the list of calls."""
+    from proseo_odata.model import OrderStatus
+    from proseo_odata.storage.errors import ConflictError
+
+    storage_class = type(odip.app.app.registry.storage)
+    original = storage_class.update_order
+    calls = []
+
+    def update_order(self, order):
+        calls.append(order.status)
+        if len(calls) <= conflicts:
+            current = self.get_order(order.mission, order.id)
+            if finish:
+                current.status = OrderStatus.COMPLETED
+                current.status_message = "requested output product is available"
+                current.completed_date = utc(2024, 3, 1, 18, 0, 0)
+            original(self, current)
+            raise ConflictError(f"Production order {order.id} was changed concurrently")
+        return original(self, order)
+
+    monkeypatch.setattr(storage_class, "update_order", update_order)
+    return calls
+
+
+def test_cancel_racing_a_completion_answers_the_completed_order(odip, monkeypatch):
+    order_id = odip.orders["w_running"].id
+    calls = _racing_update_order(monkeypatch, odip, finish=True)
+    body = json_of(odip.app.post(f"{ODIP}/ProductionOrders({order_id})/OData.CSC.Cancel", headers=auth("uwe"),
+                                 status=200))
+    assert len(calls) == 1  # the completed order is not written again
+    assert (body["Status"], body["StatusMessage"]) == ("completed", "requested output product is available")
+    assert odip.storage.get_order("DEMO", order_id).status.value == "completed"
+
+
+def test_cancel_racing_a_lease_renewal_cancels_on_the_second_try(odip, monkeypatch):
+    order_id = odip.orders["w_running"].id
+    calls = _racing_update_order(monkeypatch, odip, finish=False)
+    body = json_of(odip.app.post(f"{ODIP}/ProductionOrders({order_id})/OData.CSC.Cancel", headers=auth("uwe"),
+                                 status=200))
+    assert [status.value for status in calls] == ["cancelled", "cancelled"]  # lost once, then won
+    assert body["Status"] == "cancelled"
+    assert odip.storage.get_order("DEMO", order_id).status.value == "cancelled"
+
+
+def test_cancel_losing_every_race_is_a_409_and_retries_once(odip, monkeypatch):
+    order_id = odip.orders["w_running"].id
+    calls = _racing_update_order(monkeypatch, odip, finish=False, conflicts=99)
+    response = odip.app.post(f"{ODIP}/ProductionOrders({order_id})/OData.CSC.Cancel", headers=auth("uwe"),
+                             status=409)
+    assert_error(response, 409, "E7213")
+    assert [status.value for status in calls] == ["cancelled", "cancelled"]  # one retry, no more
+    assert odip.storage.get_order("DEMO", order_id).status.value == "in_progress"
+
+
 def test_cancel_of_someone_elses_order_is_404_and_changes_nothing(odip):
     order_id = odip.order_id("u_queued")
     for login in ("uwe", "oscar"):
