@@ -785,7 +785,27 @@ def _plain_boolean(clause) -> bool:
         and type(clause.type) is sqltypes.Boolean
 
 
+#: Longest AND/OR chain rendered flat. SQLite parses ``a AND b AND c ...`` into a tree as deep
+#: as the chain and refuses trees deeper than 1000 ("Expression tree is too large"), so longer
+#: chains are rendered as parenthesised groups of at most this many terms (same meaning).
+MAX_FLAT_JUNCTION = 32
+
+
 def _sql_junction(operator, clauses):
+    """``sa.and_(*clauses)`` / ``sa.or_(*clauses)``; a chain longer than
+    :data:`MAX_FLAT_JUNCTION` as nested parenthesised groups (depth ~ log of its length)."""
+    junction = _sql_flat_junction(operator, clauses)
+    while type(junction) is _BooleanClauseList and len(junction.clauses) > MAX_FLAT_JUNCTION:
+        items = list(junction.clauses)
+        groups = [
+            _Grouping(_BooleanClauseList._construct_raw(operator, items[i:i + MAX_FLAT_JUNCTION]))
+            for i in range(0, len(items), MAX_FLAT_JUNCTION)
+        ]
+        junction = _BooleanClauseList._construct_raw(operator, groups)
+    return junction
+
+
+def _sql_flat_junction(operator, clauses):
     """``sa.and_(*clauses)`` / ``sa.or_(*clauses)`` of two or more boolean elements, without
     the coercion layer (same grouping and flattening)."""
     if not _FAST or len(clauses) < 2:

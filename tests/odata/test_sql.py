@@ -106,3 +106,25 @@ def test_cache_reuses_bound_and_sql_and_is_thread_safe():
     assert len(cache) == 4
     with pytest.raises(ODataError):
         cache.bound_filter("Nope eq 1", edm.PRODUCT)
+
+
+@pytest.mark.parametrize("operator, terms", [("and", 1000), ("or", 2500), ("and", 33), ("or", 32 * 32 + 1)])
+def test_long_and_or_chains_run_on_sqlite(operator, terms):
+    """SQLite parses ``a AND b AND ...`` into a tree as deep as the chain and refused chains of
+    ~1000 terms ("Expression tree is too large"): long chains are rendered as nested groups."""
+    metadata = sa.MetaData()
+    table = sa.Table("p", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("n", sa.Integer))
+    mapping = EntityMapping({"ContentLength": table.c.n})
+    engine = sa.create_engine("sqlite://")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i, "n": i} for i in range(1, 6)])
+    # and: every term true for 3 only; or: one term per value 3..terms+2 (matches 3, 4, 5)
+    text = f" {operator} ".join(
+        f"ContentLength eq 3" if operator == "and" else f"ContentLength eq {i + 3}" for i in range(terms))
+    clause = compile_filter_sql(bind_filter(parse_filter(text), edm.PRODUCT), mapping)
+    rendered = str(clause.compile(dialect=sqlite.dialect()))
+    assert rendered.count("(") >= terms // 32 if terms > 32 else "(" not in rendered
+    with engine.connect() as conn:
+        found = sorted(conn.execute(sa.select(table.c.id).where(clause)).scalars())
+    assert found == ([3] if operator == "and" else [3, 4, 5])
