@@ -15,10 +15,16 @@ Start-up, once per process:
 3. pyramid_tm, the per-request session/storage (:mod:`proseo_odata_web.db`), Cornice,
    authentication, the error views, PRIP, and ODIP (when :mod:`proseo_odata_web.odip` exists) are
    included;
-4. periodic eviction starts when ``proseo.eviction.interval`` is set (see docs/downloads.md).
+4. periodic eviction starts when ``proseo.eviction.interval`` is set (see docs/downloads.md); it
+   is ``registry.eviction`` and is stopped at interpreter exit (an embedding application may
+   call ``.stop()`` itself).
+
+Nothing else runs in the background unless the settings ask for it: ODIP's in-process worker
+pool needs ``proseo.workers`` >= 1 (default 0, :mod:`proseo_odata_web.odip`).
 """
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.util
 import logging
@@ -73,6 +79,8 @@ def _start_eviction(config) -> None:
     from proseo_odata.eviction import start_periodic_eviction
 
     registry.eviction = start_periodic_eviction(config.get_settings(), registry.storage, registry.archive)
+    if registry.eviction is not None:
+        atexit.register(registry.eviction.stop, 5.0)
 
 
 def main(global_config, **settings):

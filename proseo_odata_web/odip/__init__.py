@@ -10,11 +10,13 @@ this package exists):
    :mod:`proseo_odata.production.workflows`) into storage, unless
    ``proseo.workflows.sync = false``;
 3. starts the production engine inside this process: a
-   :class:`~proseo_odata.production.engine.WorkerPool` with ``proseo.workers`` threads (default
-   1; 0 turns it off) and the notification dispatcher (``proseo.notify.dispatcher``), when an
-   archive is configured. The pool is ``registry.proseo_workers`` (None when not started) and is
-   stopped at interpreter exit; an embedding application may call ``.stop()`` itself. Under
-   gunicorn, do not ``--preload`` (threads do not survive ``fork``).
+   :class:`~proseo_odata.production.engine.WorkerPool` with ``proseo.workers`` threads and the
+   notification dispatcher (``proseo.notify.dispatcher``), when an archive is configured. The
+   default is 0 (no threads): an application that only includes this package starts no
+   production threads unless its settings ask for them (``development.ini`` sets 1). The pool
+   is ``registry.proseo_workers`` (None when not started) and is stopped at interpreter exit;
+   an embedding application may call ``.stop()`` itself. Under gunicorn, do not ``--preload``
+   (threads do not survive ``fork``).
 """
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ from cornice import Service
 from pyramid.settings import asbool
 
 log = logging.getLogger(__name__)
+
+#: In-process worker threads when ``proseo.workers`` is absent: none.
+DEFAULT_WORKERS = 0
 
 
 def add_odip_service(config, prefix: str, name: str = "odip") -> None:
@@ -58,7 +63,7 @@ def sync_workflows(registry, settings) -> None:
 def start_production(registry, settings):
     """Start the in-process worker pool (see the module docstring); returns it or None."""
     try:
-        threads = int(str(settings.get("proseo.workers", "1")).strip() or "1")
+        threads = int(str(settings.get("proseo.workers", DEFAULT_WORKERS)).strip() or DEFAULT_WORKERS)
     except ValueError:
         raise ValueError(f"proseo.workers must be an integer, got {settings.get('proseo.workers')!r}") from None
     if threads < 1:
