@@ -34,6 +34,7 @@ from proseo_odata.model import (
     SubscriptionStatus,
     User,
     VisibilityClass,
+    format_datetime,
     utcnow,
 )
 from proseo_odata.odata.errors import ODataError
@@ -229,8 +230,6 @@ def compiled_filter(text: str, now: datetime | None = None) -> Callable[[Product
 
 def notification_body(subscription: Subscription, product: Product, now: datetime) -> dict:
     """The JSON the service POSTs to the subscription's endpoint (contract section 3)."""
-    from .delivery import format_datetime
-
     return {
         "@odata.context": "$metadata#Notification/$entity",
         "ProductId": str(product.id),
