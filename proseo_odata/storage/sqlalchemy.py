@@ -520,6 +520,33 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
 
 
 class SQLAlchemyStorage(StorageBase):
+#: SQLite's messages for a statement beyond its parser or expression limits (deterministic for
+#: the statement's text: a $filter nested or chained too much, too many literals).
+_SQLITE_LIMIT_MESSAGES = ("parser stack overflow", "expression tree is too large", "too many sql variables",
+                          "like or glob pattern too complex", "string or blob too big")
+
+
+def _execute_query(session: Session, statement):
+    """Run a query built from a client's options. A statement the database refuses as too big
+    or nested too deeply (SQLite's limits above; PostgreSQL's SQLSTATE class 54, "program limit
+    exceeded") is the client's error (400), not a failure of the database."""
+    try:
+        return session.execute(statement)
+    except sa.exc.DBAPIError as exc:
+        orig = exc.orig
+        sqlstate = getattr(orig, "sqlstate", None)
+        too_big = (isinstance(sqlstate, str) and sqlstate.startswith("54")) or (
+            getattr(orig, "sqlite_errorname", None) in ("SQLITE_ERROR", "SQLITE_TOOBIG")
+            and str(orig).lower().startswith(_SQLITE_LIMIT_MESSAGES)
+        )
+        if not too_big:
+            raise
+        raise InvalidQueryError(
+            "The query is too complex for the database (nested or repeated too much): simplify $filter",
+            target="$filter",
+        ) from exc
+
+
     """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
     :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
 
@@ -676,7 +703,7 @@ class SQLAlchemyStorage(StorageBase):
         keys = _sort_keys(entity_set, query.orderby)
         count = None
         if query.count:
-            count = session.execute(sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
+            count = _execute_query(session, sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
         if query.top == 0:
             # $top=0 asks only for the count (or nothing): no rows, no next page.
             return QueryResult(items=[], count=count, next_skiptoken=None, next_skip=None)
@@ -689,7 +716,7 @@ class SQLAlchemyStorage(StorageBase):
             statement = statement.offset(query.skip)
         if query.top is not None:
             statement = statement.limit(query.top + 1)
-        rows = session.execute(statement).all()
+        rows = _execute_query(session, statement).all()
         next_token = next_skip = None
         if query.top is not None and len(rows) > query.top:
             rows = rows[: query.top]
