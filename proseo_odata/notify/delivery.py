@@ -12,14 +12,29 @@ Settings (all optional):
 
 =====================================  =======  ==============================================
 ``proseo.notify.poll_seconds``         1        how often the dispatcher looks for due messages
-``proseo.notify.batch_size``           20       messages claimed per round
-``proseo.notify.timeout_seconds``      10       HTTP timeout of one delivery
+``proseo.notify.batch_size``           20       messages delivered per round at most
+``proseo.notify.timeout_seconds``      10       HTTP timeout of one delivery (connecting, and
+                                                waiting for the answer)
 ``proseo.notify.retry_base_seconds``   5        first retry delay
 ``proseo.notify.retry_max_seconds``    3600     cap of the retry delay
 ``proseo.notify.max_attempts``         10       attempts before giving up
 ``proseo.notify.claim_lease_seconds``  60       a claimed message is retried after this if the
-                                                dispatcher dies while delivering it
+                                                dispatcher dies while delivering it; never less
+                                                than ``2 * timeout_seconds + 30``
 =====================================  =======  ==============================================
+
+Several dispatchers may run against one database (the web process's ``WorkerPool`` and every
+``proseo-odata worker`` start one). Each claims **one message at a time**
+(``StorageBase.claim_due_notifications``), POSTs it and records the outcome with the claim's
+token. The claim's lease (:attr:`DeliveryPolicy.lease_seconds`) is longer than one POST can
+take (two timeouts: connecting, then waiting for the answer) plus slack for the database calls,
+so no other dispatcher takes the message while it is being delivered. Should a claim still be
+lost (a receiver that trickles its answer byte by byte for longer than the lease), the stale
+claimer's outcome is not recorded (the storage checks the token) and it logs a warning.
+
+Delivery is *at least once*, as with any HTTP notification: a receiver sees a message twice
+only if a deliverer dies (or loses its database) after the receiver accepted the POST and
+before the delivery was recorded; the message is then claimed again after its lease.
 
 Passwords are never logged: log lines name the message id and the endpoint without any user
 information, and error texts stored in ``last_error`` never contain the credentials.
@@ -126,6 +141,15 @@ class DeliveryPolicy:
     max_attempts: int = 10
     claim_lease_seconds: float = 60.0
 
+    #: Added to two HTTP timeouts for the shortest claim lease: the database calls around a POST.
+    LEASE_SLACK_SECONDS = 30.0
+
+    @property
+    def lease_seconds(self) -> float:
+        """The claim lease actually used: ``claim_lease_seconds``, but never shorter than one
+        delivery can take (``2 * timeout_seconds`` plus :attr:`LEASE_SLACK_SECONDS`)."""
+        return max(self.claim_lease_seconds, 2 * self.timeout_seconds + self.LEASE_SLACK_SECONDS)
+
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "DeliveryPolicy":
         def get(name, default, kind):
@@ -180,39 +204,65 @@ class NotificationDispatcher:
         self._session = requests.Session()
 
     def run_once(self, now: Optional[datetime] = None) -> int:
-        """Claim and try every due message once; returns how many were delivered."""
+        """Deliver due messages, one claim at a time, up to ``batch_size``; returns how many
+        were delivered (and recorded as delivered by this dispatcher)."""
         policy = self.policy
-        now = now or utcnow()
-        messages = self.storage.claim_due_notifications(
-            now, policy.batch_size, lease=timedelta(seconds=policy.claim_lease_seconds)
-        )
+        lease = timedelta(seconds=policy.lease_seconds)
+        started = now or utcnow()
+        clock = utcnow()
         delivered = 0
-        for message in messages:
+        for _ in range(max(1, policy.batch_size)):
             if self._stop.is_set():
-                break  # the claim lease brings the rest back later
-            error = post_notification(
-                message.endpoint,
-                message.payload,
-                message.username,
-                message.password,
-                timeout=policy.timeout_seconds,
-                session=self._session,
-            )
-            where = safe_endpoint(message.endpoint)
-            if error is None:
-                self.storage.mark_notification_delivered(message.id, now=utcnow())
+                break
+            # Only messages due when the round started (a failure retried a moment later waits
+            # for the next round), each leased for ``lease`` from the moment it is claimed.
+            claimed = self.storage.claim_due_notifications(started, 1, lease=lease + (utcnow() - clock))
+            if not claimed:
+                break
+            if self._deliver(claimed[0]):
                 delivered += 1
+        return delivered
+
+    def _deliver(self, message) -> bool:
+        """POST one claimed message and record the outcome; True when recorded as delivered."""
+        policy = self.policy
+        token = message.claim_token
+        error = post_notification(
+            message.endpoint,
+            message.payload,
+            message.username,
+            message.password,
+            timeout=policy.timeout_seconds,
+            session=self._session,
+        )
+        where = safe_endpoint(message.endpoint)
+        if error is None:
+            if self.storage.mark_notification_delivered(message.id, claim_token=token, now=utcnow()):
                 log.info("notification %s delivered to %s", message.id, where)
-                continue
-            attempt = message.attempts + 1
-            if attempt >= policy.max_attempts or error.startswith("cannot deliver"):
-                self.storage.record_notification_failure(message.id, None, error)
+                return True
+            self._claim_lost(message, where, "delivered")
+            return False
+        attempt = message.attempts + 1
+        if attempt >= policy.max_attempts or error.startswith("cannot deliver"):
+            if self.storage.record_notification_failure(message.id, None, error, claim_token=token):
                 log.warning("notification %s to %s given up after %d attempt(s): %s", message.id, where, attempt, error)
             else:
-                delay = backoff_delay(attempt, policy.retry_base_seconds, policy.retry_max_seconds)
-                self.storage.record_notification_failure(message.id, utcnow() + timedelta(seconds=delay), error)
-                log.info("notification %s to %s failed (attempt %d), retry in %.0f s: %s", message.id, where, attempt, delay, error)
-        return delivered
+                self._claim_lost(message, where, "failed")
+            return False
+        delay = backoff_delay(attempt, policy.retry_base_seconds, policy.retry_max_seconds)
+        if self.storage.record_notification_failure(message.id, utcnow() + timedelta(seconds=delay), error, claim_token=token):
+            log.info("notification %s to %s failed (attempt %d), retry in %.0f s: %s", message.id, where, attempt, delay, error)
+        else:
+            self._claim_lost(message, where, "failed")
+        return False
+
+    @staticmethod
+    def _claim_lost(message, where: str, outcome: str) -> None:
+        log.warning(
+            "notification %s to %s: %s, but its claim expired and another dispatcher holds it now; "
+            "outcome not recorded here (lease too short for this receiver?)",
+            message.id, where, outcome,
+        )
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -53,7 +53,7 @@ from proseo_odata.model import (
     Workflow,
 )
 
-__all__ = ["Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
+__all__ = ["ClaimedNotification", "Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
 
 #: Entity set names a ``Query`` can address (the ``entity_set`` passed to the filter compiler).
 ENTITY_SETS = ("Products", "Subscriptions", "Workflows", "ProductionOrders")
@@ -116,6 +116,19 @@ class QueryResult:
     count: int | None = None
     next_skiptoken: str | None = None
     next_skip: int | None = None
+
+
+@dataclass
+class ClaimedNotification(OutboxMessage):
+    """An outbox message as :meth:`StorageBase.claim_due_notifications` hands it out.
+
+    ``claim_token`` is the random token stored on the message at claim time. Only the holder of
+    the current token can record the outcome (``mark_notification_delivered`` /
+    ``record_notification_failure``); a claimer whose lease expired and whose message was
+    claimed again holds a stale token, and its writes change nothing.
+    """
+
+    claim_token: str = ""
 
 
 class StorageBase:
@@ -368,22 +381,40 @@ class StorageBase:
 
     def claim_due_notifications(
         self, now: datetime, limit: int, *, lease: timedelta = timedelta(seconds=60)
-    ) -> list[OutboxMessage]:
-        """Up to ``limit`` undelivered messages with ``next_attempt_at <= now``, oldest due
-        first. Claiming moves their ``next_attempt_at`` to ``now + lease`` so that no other
-        worker claims them meanwhile (rows locked by another transaction are skipped on
-        PostgreSQL); a crashed deliverer's messages are therefore retried after ``lease``."""
+    ) -> list[ClaimedNotification]:
+        """Claim up to ``limit`` undelivered messages with ``next_attempt_at <= now``, oldest due
+        first, for one deliverer.
+
+        Claiming writes a new random ``claim_token`` (one per call, returned on every message)
+        and moves ``next_attempt_at`` to ``now + lease``, so that no other deliverer claims them
+        meanwhile; concurrent claimers get disjoint messages (rows locked by another transaction
+        are skipped on PostgreSQL; SQLite serialises the claiming statement). A deliverer that
+        dies leaves its messages to be claimed again after ``lease``; one that is merely slower
+        than its lease loses them to the next claimer, and its token becomes stale. The lease
+        must therefore cover the work done on a claim (the dispatcher claims one message at a
+        time with a lease of at least twice its HTTP timeout plus slack)."""
         raise NotImplementedError
 
-    def mark_notification_delivered(self, message_id: int, *, now: datetime | None = None) -> None:
-        """Record a successful delivery (``delivered_at``); the message is never claimed again."""
+    def mark_notification_delivered(
+        self, message_id: int, *, claim_token: str, now: datetime | None = None
+    ) -> bool:
+        """Record a successful delivery (``delivered_at``); the message is never claimed again.
+
+        Only when ``claim_token`` is the message's current claim token: returns True then, and
+        the token is cleared. Returns False and changes nothing when the claim is no longer
+        this caller's (it was claimed again after the lease expired, or its outcome is already
+        recorded). ``NotFoundError`` for an unknown message."""
         raise NotImplementedError
 
     def record_notification_failure(
-        self, message_id: int, next_attempt_at: datetime | None, error: str
-    ) -> None:
+        self, message_id: int, next_attempt_at: datetime | None, error: str, *, claim_token: str
+    ) -> bool:
         """Record a failed attempt: ``attempts`` + 1, ``last_error``, and the next attempt time;
-        ``None`` gives up (the message stays, undelivered, for inspection)."""
+        ``None`` gives up (the message stays, undelivered, for inspection).
+
+        The same claim rule as :meth:`mark_notification_delivered`: True when recorded, False
+        (nothing changed) for a stale ``claim_token``; ``NotFoundError`` for an unknown
+        message."""
         raise NotImplementedError
 
     def get_notification(self, message_id: int) -> OutboxMessage:

@@ -210,6 +210,9 @@ outbox = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
     sa.Column("delivered_at", UTCDateTime(), nullable=True),
     sa.Column("last_error", sa.Text(), nullable=True),
+    # Who holds the current claim (migration 0003): a random token written at claim time that
+    # mark_notification_delivered / record_notification_failure must present.
+    sa.Column("claim_token", sa.String(64), nullable=True),
     sa.Index(None, "delivered_at", "next_attempt_at"),
 )
 

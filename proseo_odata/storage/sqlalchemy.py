@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import logging
+import secrets
 import threading
 import uuid
 from datetime import datetime, timedelta
@@ -43,7 +44,7 @@ from proseo_odata.model import (
 
 from proseo_odata.odata.sql import register_sqlite_functions
 
-from .base import Query, QueryResult, StorageBase
+from .base import ClaimedNotification, Query, QueryResult, StorageBase
 from .errors import ConflictError, InvalidQueryError, InvalidValueError, NotFoundError, StorageError
 from .schema import (
     SchemaTables,
@@ -519,7 +520,6 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
     return sa.create_engine(parsed, echo=echo)
 
 
-class SQLAlchemyStorage(StorageBase):
 #: SQLite's messages for a statement beyond its parser or expression limits (deterministic for
 #: the statement's text: a $filter nested or chained too much, too many literals).
 _SQLITE_LIMIT_MESSAGES = ("parser stack overflow", "expression tree is too large", "too many sql variables",
@@ -547,6 +547,7 @@ def _execute_query(session: Session, statement):
         ) from exc
 
 
+class SQLAlchemyStorage(StorageBase):
     """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
     :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
 
@@ -1148,43 +1149,62 @@ def _execute_query(session: Session, statement):
 
     def claim_due_notifications(self, now, limit, *, lease=timedelta(seconds=60)):
         now = as_utc(now)
-        statement = (
-            sa.select(outbox)
-            .where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
-            .order_by(outbox.c.next_attempt_at, outbox.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        token = secrets.token_urlsafe(24)
+        due = (outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
+        chosen = sa.select(outbox.c.id).where(*due).order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)
         with self._db() as s:
-            rows = s.execute(statement).all()
-            if not rows:
+            if self.dialect == "postgresql":
+                # Lock the chosen rows, skipping those another claimer holds, then take them.
+                ids = s.execute(chosen.with_for_update(skip_locked=True)).scalars().all()
+                if ids:
+                    s.execute(sa.update(outbox).where(outbox.c.id.in_(ids)).values(claim_token=token))
+            else:
+                # One guarded statement: SQLite takes the write lock before the UPDATE reads, so
+                # two claimers never get the same message (and no read precedes the write).
+                ids = s.execute(
+                    sa.update(outbox).where(outbox.c.id.in_(chosen.scalar_subquery()), *due)
+                    .values(claim_token=token).returning(outbox.c.id)
+                ).scalars().all()
+            if not ids:
                 return []
+            rows = s.execute(
+                sa.select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.next_attempt_at, outbox.c.id)
+            ).all()
             until = now + lease
-            s.execute(sa.update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(next_attempt_at=until))
-        messages = [_outbox_from_row(r) for r in rows]
+            s.execute(sa.update(outbox).where(outbox.c.id.in_(ids)).values(next_attempt_at=until))
+        messages = [ClaimedNotification(**vars(_outbox_from_row(r))) for r in rows]
         for message in messages:
             message.next_attempt_at = until
+            message.claim_token = token
         return messages
 
-    def mark_notification_delivered(self, message_id, *, now=None) -> None:
+    def _record_claimed(self, s: Session, message_id, claim_token, values: dict) -> bool:
+        """Write the outcome of a claimed message if ``claim_token`` still holds the claim."""
+        result = s.execute(
+            sa.update(outbox)
+            .where(outbox.c.id == message_id, outbox.c.claim_token == claim_token, outbox.c.delivered_at.is_(None))
+            .values(**values, claim_token=None)
+        )
+        if result.rowcount == 1:
+            return True
+        if s.execute(sa.select(outbox.c.id).where(outbox.c.id == message_id)).first() is None:
+            raise NotFoundError(f"No notification {message_id}")
+        return False
+
+    def mark_notification_delivered(self, message_id, *, claim_token, now=None) -> bool:
         now = as_utc(now) if now is not None else utcnow()
         with self._db() as s:
-            self._execute_one(
-                s,
-                sa.update(outbox).where(outbox.c.id == message_id).values(delivered_at=now, next_attempt_at=None),
-                f"notification {message_id}",
-            )
+            return self._record_claimed(s, message_id, claim_token, {"delivered_at": now, "next_attempt_at": None})
 
-    def record_notification_failure(self, message_id, next_attempt_at, error) -> None:
+    def record_notification_failure(self, message_id, next_attempt_at, error, *, claim_token) -> bool:
         with self._db() as s:
-            self._execute_one(
-                s,
-                sa.update(outbox).where(outbox.c.id == message_id).values(
-                    attempts=outbox.c.attempts + 1,
-                    next_attempt_at=as_utc(next_attempt_at) if next_attempt_at is not None else None,
-                    last_error=error,
-                ),
-                f"notification {message_id}",
+            return self._record_claimed(
+                s, message_id, claim_token,
+                {
+                    "attempts": outbox.c.attempts + 1,
+                    "next_attempt_at": as_utc(next_attempt_at) if next_attempt_at is not None else None,
+                    "last_error": error,
+                },
             )
 
     def get_notification(self, message_id) -> OutboxMessage:

@@ -512,25 +512,84 @@ class StorageContractTests:
         claimed = mission_storage.claim_due_notifications(now + timedelta(seconds=5), 1)
         assert [m.id for m in claimed] == [first.id] and claimed[0].payload == {"a": 1, "b": "✓"}
         assert claimed[0].username == "u" and claimed[0].password == "p"
+        assert claimed[0].next_attempt_at == now + timedelta(seconds=65) and len(claimed[0].claim_token) >= 16
         # leased: not claimed again until the lease ends
         again = mission_storage.claim_due_notifications(now + timedelta(seconds=6), 10)
-        assert [m.id for m in again] == [second.id]
-        mission_storage.record_notification_failure(first.id, now + timedelta(minutes=5), "HTTP 500")
+        assert [m.id for m in again] == [second.id] and again[0].claim_token != claimed[0].claim_token
+        assert mission_storage.record_notification_failure(
+            first.id, now + timedelta(minutes=5), "HTTP 500", claim_token=claimed[0].claim_token
+        )
         # a crashed deliverer: its lease ends and the message is claimed once more
-        assert [m.id for m in mission_storage.claim_due_notifications(now + timedelta(seconds=67), 10)] == [second.id]
-        mission_storage.mark_notification_delivered(second.id, now=now + timedelta(seconds=68))
+        reclaimed = mission_storage.claim_due_notifications(now + timedelta(seconds=67), 10)
+        assert [m.id for m in reclaimed] == [second.id]
+        assert mission_storage.mark_notification_delivered(
+            second.id, claim_token=reclaimed[0].claim_token, now=now + timedelta(seconds=68)
+        )
         failed = mission_storage.get_notification(first.id)
         assert failed.attempts == 1 and failed.last_error == "HTTP 500"
         assert mission_storage.claim_due_notifications(now + timedelta(minutes=4), 10) == []
         retried = mission_storage.claim_due_notifications(now + timedelta(minutes=5), 10)
         assert [m.id for m in retried] == [first.id]
-        mission_storage.record_notification_failure(first.id, None, "gave up")
+        assert mission_storage.record_notification_failure(first.id, None, "gave up", claim_token=retried[0].claim_token)
         assert mission_storage.claim_due_notifications(now + timedelta(days=1), 10) == []
         assert mission_storage.get_notification(first.id).attempts == 2
         assert [m.id for m in mission_storage.list_notifications(undelivered_only=True)] == [first.id]
         assert mission_storage.get_notification(second.id).delivered_at == now + timedelta(seconds=68)
         with pytest.raises(NotFoundError):
-            mission_storage.mark_notification_delivered(10**9)
+            mission_storage.mark_notification_delivered(10**9, claim_token="x")
+        with pytest.raises(NotFoundError):
+            mission_storage.record_notification_failure(10**9, None, "x", claim_token="x")
+
+    def test_outbox_claims_come_oldest_due_first(self, mission_storage):
+        ids = [
+            mission_storage.enqueue_notification("order", f"https://e/{i}", None, None, {"i": i}, now=T0 + timedelta(seconds=s)).id
+            for i, s in enumerate((30, 10, 20))
+        ]
+        claimed = mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 2)
+        assert [m.id for m in claimed] == [ids[1], ids[2]]
+        assert len({m.claim_token for m in claimed}) == 1  # one claim, one token
+        assert [m.id for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 5)] == [ids[0]]
+
+    def test_outbox_stale_claimer_cannot_overwrite_the_new_claim(self, mission_storage):
+        message = mission_storage.enqueue_notification("order", "https://e/1", None, None, {}, now=T0)
+        [stale] = mission_storage.claim_due_notifications(T0, 10, lease=timedelta(seconds=10))
+        # the first claimer is slower than its lease: the message is claimed again
+        [current] = mission_storage.claim_due_notifications(T0 + timedelta(seconds=11), 10, lease=timedelta(seconds=60))
+        assert current.id == message.id and current.claim_token != stale.claim_token
+        # the stale claimer's outcome is a no-op, whatever it is, and it is told so
+        assert mission_storage.mark_notification_delivered(message.id, claim_token=stale.claim_token, now=T0) is False
+        assert mission_storage.record_notification_failure(message.id, None, "stale", claim_token=stale.claim_token) is False
+        unchanged = mission_storage.get_notification(message.id)
+        assert unchanged.delivered_at is None and unchanged.attempts == 0 and unchanged.last_error is None
+        assert unchanged.next_attempt_at == T0 + timedelta(seconds=71)
+        # the current claimer's outcome counts, once
+        assert mission_storage.record_notification_failure(
+            message.id, T0 + timedelta(minutes=5), "HTTP 503", claim_token=current.claim_token
+        ) is True
+        assert mission_storage.record_notification_failure(message.id, None, "again", claim_token=current.claim_token) is False
+        assert mission_storage.mark_notification_delivered(message.id, claim_token=current.claim_token) is False
+        recorded = mission_storage.get_notification(message.id)
+        assert recorded.attempts == 1 and recorded.last_error == "HTTP 503"
+        assert recorded.next_attempt_at == T0 + timedelta(minutes=5) and recorded.delivered_at is None
+        [third] = mission_storage.claim_due_notifications(T0 + timedelta(minutes=5), 10)
+        assert mission_storage.mark_notification_delivered(message.id, claim_token=third.claim_token, now=T0 + timedelta(minutes=6))
+        assert mission_storage.get_notification(message.id).delivered_at == T0 + timedelta(minutes=6)
+        assert mission_storage.claim_due_notifications(T0 + timedelta(days=1), 10) == []
+
+    def test_concurrent_claimers_get_disjoint_messages(self, mission_storage):
+        ids = {mission_storage.enqueue_notification("order", f"https://e/{i}", None, None, {}, now=T0).id for i in range(40)}
+        taken, lock = [], threading.Lock()
+
+        def claim():
+            while True:
+                claimed = mission_storage.claim_due_notifications(T0 + timedelta(seconds=1), 3)
+                if not claimed:
+                    return
+                with lock:
+                    taken.extend(m.id for m in claimed)
+
+        self._run_threads(claim, count=4)
+        assert sorted(taken) == sorted(ids)
 
     def test_outbox_message_is_part_of_the_callers_transaction(self, mission_storage):
         with pytest.raises(RuntimeError):

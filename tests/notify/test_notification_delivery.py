@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from proseo_odata.model import OrderStatus, Product, ProductionOrder
+from proseo_odata.model import OrderStatus, Product, ProductionOrder, utcnow
 from proseo_odata.notify.delivery import (
     DeliveryPolicy,
     NotificationDispatcher,
@@ -31,7 +31,7 @@ PASSWORD = "s3cr3t-Pa55word"
 class Receiver:
     """A real HTTP server on 127.0.0.1 recording POSTs; answers ``status``."""
 
-    def __init__(self, port, status=204):
+    def __init__(self, port, status=204, *, delay=0.0, on_post=None):
         self.received = []
         self.status = status
         receiver = self
@@ -48,6 +48,10 @@ class Receiver:
                         "body": json.loads(body),
                     }
                 )
+                if delay:
+                    time.sleep(delay)  # a slow receiver
+                if on_post is not None:
+                    on_post(receiver.received[-1])
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -232,5 +236,93 @@ def test_dispatcher_thread_delivers(storage):
             time.sleep(0.05)
         dispatcher.stop()
         assert len(receiver.received) == 1
+    finally:
+        receiver.close()
+
+
+def test_claim_lease_covers_one_delivery_whatever_is_configured():
+    policy = DeliveryPolicy.from_settings(
+        {"proseo.notify.claim_lease_seconds": "1", "proseo.notify.timeout_seconds": "25"}
+    )
+    assert policy.claim_lease_seconds == 1 and policy.lease_seconds == 2 * 25 + DeliveryPolicy.LEASE_SLACK_SECONDS
+    assert DeliveryPolicy(claim_lease_seconds=600).lease_seconds == 600
+    assert DeliveryPolicy().lease_seconds == 60  # the defaults: 2 x 10 s + 30 s is less than 60 s
+
+
+def test_two_dispatchers_and_a_slow_receiver_deliver_each_message_exactly_once(db_url):
+    """The web process and a ``proseo-odata worker`` both run a dispatcher; a receiver slower
+    than the configured claim lease must still get every message once."""
+    port = free_port()
+    receiver = Receiver(port, delay=0.5)
+    endpoint = f"http://127.0.0.1:{port}/slow"
+    # 0.2 s configured lease, 0.5 s per POST: were the lease taken as configured, the other
+    # dispatcher would claim (and post) every message again while the first still waits.
+    policy = DeliveryPolicy(timeout_seconds=5, claim_lease_seconds=0.2, retry_base_seconds=0.2, batch_size=20)
+    storages = [load_from_config({"proseo.storage.url": db_url}) for _ in range(2)]
+    storages[0].initialize_schema()
+    orders = [ended_order("completed", endpoint) for _ in range(5)]  # odd: one dispatcher idles at the end
+    with storages[0].transaction() as tx:
+        for order in orders:
+            enqueue_order_notification(tx, order, Product(mission="DEMO", name=f"{order.id}.zip"))
+    dispatchers = [NotificationDispatcher(s, policy=policy) for s in storages]
+    counts, errors = [], []
+
+    def run(dispatcher, start_after):
+        try:
+            time.sleep(start_after)
+            deadline = time.monotonic() + 30
+            delivered = 0
+            while time.monotonic() < deadline and storages[0].list_notifications(undelivered_only=True):
+                delivered += dispatcher.run_once()
+                time.sleep(0.02)
+            counts.append(delivered)
+        except BaseException as exc:  # noqa: BLE001 - reported in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(d, i * 0.25)) for i, d in enumerate(dispatchers)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        time.sleep(0.7)  # anything still on its way would arrive now
+        assert not errors, errors
+        got = [r["body"]["ProductionOrderId"] for r in receiver.received]
+        assert sorted(got) == sorted(str(o.id) for o in orders)  # each once, none twice
+        assert sum(counts) == len(orders)
+        messages = storages[0].list_notifications()
+        assert all(m.delivered_at is not None and m.attempts == 0 for m in messages)
+    finally:
+        for d in dispatchers:
+            d.stop()
+        receiver.close()
+        for s in storages:
+            s.close()
+
+
+def test_a_dispatcher_that_lost_its_claim_records_nothing(storage, caplog):
+    """A deliverer slower than its lease: the message is claimed again meanwhile; the stale
+    deliverer's success is not recorded over the new claim, and it says so."""
+    caplog.set_level(logging.WARNING)
+    port = free_port()
+    taken = []
+
+    def claim_again(_request):
+        # while the first dispatcher waits for this answer, its lease "expires" and another
+        # deliverer claims the message
+        taken.extend(storage.claim_due_notifications(utcnow() + timedelta(hours=1), 10))
+
+    receiver = Receiver(port, on_post=claim_again)
+    try:
+        message = enqueue_order_notification(storage, ended_order("completed", f"http://127.0.0.1:{port}/"))
+        dispatcher = NotificationDispatcher(storage, policy=DeliveryPolicy(timeout_seconds=5))
+        assert dispatcher.run_once() == 0
+        dispatcher.stop()
+        assert len(receiver.received) == 1 and [m.id for m in taken] == [message.id]
+        state = storage.get_notification(message.id)
+        assert state.delivered_at is None and state.attempts == 0  # the new claim is untouched
+        assert "another dispatcher holds it" in caplog.text
+        assert storage.mark_notification_delivered(message.id, claim_token=taken[0].claim_token)
+        assert storage.get_notification(message.id).delivered_at is not None
     finally:
         receiver.close()
