@@ -13,8 +13,8 @@ Start-up, once per process:
    (``proseo.archive.backend``) with ``proseo_odata.archive.load_archive(settings)`` into
    ``registry.archive`` - unless the including application put them there already;
 3. pyramid_tm, the per-request session/storage (:mod:`proseo_odata_web.db`), Cornice,
-   authentication, the error views, PRIP, and ODIP (when :mod:`proseo_odata_web.odip` exists) are
-   included;
+   authentication, the error views, PRIP (:mod:`proseo_odata_web.prip`) and ODIP
+   (:mod:`proseo_odata_web.odip`) are included;
 4. periodic eviction starts when ``proseo.eviction.interval`` is set (see docs/downloads.md); it
    is ``registry.eviction`` and is stopped at interpreter exit (an embedding application may
    call ``.stop()`` itself).
@@ -25,8 +25,6 @@ pool needs ``proseo.workers`` >= 1 (default 0, :mod:`proseo_odata_web.odip`).
 from __future__ import annotations
 
 import atexit
-import importlib
-import importlib.util
 import logging
 
 from pyramid.config import Configurator
@@ -53,7 +51,7 @@ def _load_backends(config) -> None:
 
 
 def includeme(config) -> None:
-    """Add PRIP (and ODIP, when present) to ``config``; see the module docstring."""
+    """Add PRIP and ODIP to ``config``; see the module docstring."""
     settings = config.get_settings()
     # Cornice's own exception views would answer HTML/JSON without the OData error body.
     settings["handle_exceptions"] = False
@@ -64,10 +62,7 @@ def includeme(config) -> None:
     config.include("proseo_odata_web.auth")
     config.include("proseo_odata_web.errors")
     config.include("proseo_odata_web.prip")
-    if importlib.util.find_spec("proseo_odata_web.odip") is not None:
-        odip = importlib.import_module("proseo_odata_web.odip")
-        if hasattr(odip, "includeme"):  # ODIP is written after PRIP; include it once it is ready
-            config.include(odip)
+    config.include("proseo_odata_web.odip")
     _start_eviction(config)
 
 

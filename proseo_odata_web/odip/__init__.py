@@ -1,7 +1,6 @@
 """ODIP: workflows and production orders (contract sections 4, 5, 10).
 
-``config.include("proseo_odata_web.odip")`` (done by :func:`proseo_odata_web.includeme` when
-this package exists):
+``config.include("proseo_odata_web.odip")`` (done by :func:`proseo_odata_web.includeme`):
 
 1. mounts the routes of :mod:`.workflows` and :mod:`.orders` under ``proseo.odip.prefix``
    (default ``/proseo/odip/odata/v1``); ``config.add_odip_service(prefix, name=...)`` mounts

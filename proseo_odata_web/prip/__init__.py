@@ -6,27 +6,19 @@ prefix and a distinct name::
 
     config.add_prip_service("/mirror/prip/odata/v1", name="prip-mirror")
 
-Subscriptions (:mod:`proseo_odata_web.prip.subscriptions`) are mounted under the same prefix when
-that module exists.
+Subscriptions (:mod:`proseo_odata_web.prip.subscriptions`) are mounted under the same prefix.
 """
 from __future__ import annotations
 
-import importlib
-
 
 def add_prip_service(config, prefix: str, name: str = "prip") -> None:
-    """Register the PRIP routes under ``prefix``; ``name`` keeps route names unique."""
-    from . import products
+    """Register the PRIP routes (products and subscriptions) under ``prefix``; ``name`` keeps
+    route names unique."""
+    from . import products, subscriptions
 
     prefix = prefix.rstrip("/")
     products.add_routes(config, prefix, name)
-    try:
-        subscriptions = importlib.import_module("proseo_odata_web.prip.subscriptions")
-    except ModuleNotFoundError as exc:
-        if exc.name != "proseo_odata_web.prip.subscriptions":
-            raise
-    else:
-        subscriptions.add_routes(config, prefix, name)
+    subscriptions.add_routes(config, prefix, name)
 
 
 def includeme(config) -> None:
