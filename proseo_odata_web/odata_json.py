@@ -25,6 +25,8 @@ from pyramid.response import Response
 from proseo_odata.model import Attribute, AttributeType, Checksum, Product
 
 CONTENT_TYPE = "application/json;odata.metadata=minimal"
+#: What a stored ``NotificationEpPassword`` is answered as (orders and subscriptions).
+PASSWORD_MASK = "********"
 
 #: Seed-document attribute keys (``Id``/``ContentType``/``ContentLength`` + typed value key).
 _SEED_VALUE_KEY = {

@@ -37,20 +37,16 @@ E7299   500     an internal error (a bug; logged)
 from __future__ import annotations
 
 import functools
-import re
 import uuid
 
 from proseo_odata.odata.errors import ODataError
+
+from .. import keys
 
 INVALID_QUERY = "E7221"
 WORKFLOW_NOT_FOUND = "E7207"
 ORDER_NOT_FOUND = "E7208"
 NO_OUTPUT_PRODUCT = "E7209"
-
-_KEY = re.compile(
-    r"^(?:Id=)?(?P<quote>'?)(?P<id>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})(?P=quote)$"
-)
-
 
 class WorkflowNotFound(ODataError):
     status = 404
@@ -81,15 +77,8 @@ class NoOutputProduct(ODataError):
 
 
 def parse_key(text: str, what: str) -> uuid.UUID:
-    """The GUID in ``Set(<key>)``: ``<guid>``, ``'<guid>'`` or ``Id=<guid>``; 400 otherwise."""
-    match = _KEY.match(text.strip())
-    if match is None:
-        raise ODataError(
-            f"Invalid {what} key {text!r}: expected a UUID such as 2b17b57d-fff4-4645-b539-91f305c83b91",
-            code=INVALID_QUERY,
-            target="Id",
-        )
-    return uuid.UUID(match.group("id"))
+    """The GUID in ``Set(<key>)`` with the ODIP code (:func:`proseo_odata_web.keys.parse_key`)."""
+    return keys.parse_key(text, what, INVALID_QUERY)
 
 
 #: PRIP-numbered codes and their ODIP numbers (see the module docstring); others pass through.

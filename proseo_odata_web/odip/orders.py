@@ -51,7 +51,7 @@ from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import ConflictError, NotFoundError
 
 from ..auth import can_read_product, product_visibilities, require_role
-from ..odata_json import format_datetime, format_guid, json_response, product_json, select_properties, text_response
+from ..odata_json import PASSWORD_MASK, format_datetime, format_guid, json_response, product_json, select_properties, text_response
 from ..query import build_query, collection_body, entity_options, parse_request_options
 from .errors import NO_OUTPUT_PRODUCT, NoOutputProduct, OrderNotFound, odip_codes, parse_key
 from .schemas import merge_problems, shape_problems
@@ -59,7 +59,6 @@ from .workflows import ODIP_ROLES
 
 log = logging.getLogger(__name__)
 
-PASSWORD_MASK = "********"
 
 
 def order_json(order: ProductionOrder) -> dict:

@@ -20,7 +20,6 @@ Every view is thin: authenticate, turn the request into a storage ``Query``
 """
 from __future__ import annotations
 
-import re
 import uuid
 
 from cornice import Service
@@ -30,6 +29,7 @@ from proseo_odata.odata import edm
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import NotFoundError
 
+from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import attributes_json, json_response, product_json, text_response
 from ..service import metadata_view, service_document_view
@@ -37,11 +37,7 @@ from ..query import collection_body, entity_options, parse_request_options, prod
 
 #: prosEO's "No product found with UUID" (PRIP).
 PRODUCT_NOT_FOUND = "E7706"
-
-_KEY = re.compile(
-    r"^(?:Id=)?(?P<quote>'?)(?P<id>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})(?P=quote)$"
-)
-
+INVALID_QUERY = "E7721"
 
 class ProductNotFound(ODataError):
     """No visible product with that id in the user's mission (404)."""
@@ -53,15 +49,8 @@ class ProductNotFound(ODataError):
 
 
 def parse_key(text: str) -> uuid.UUID:
-    """The product id in ``Products(<key>)``: ``<guid>``, ``'<guid>'`` or ``Id=<guid>``."""
-    match = _KEY.match(text.strip())
-    if match is None:
-        raise ODataError(
-            f"Invalid product key {text!r}: expected a UUID such as 7c8f0d2e-3a6b-4f3e-9d1a-2b5c6d7e8f90",
-            code="E7721",
-            target="Id",
-        )
-    return uuid.UUID(match.group("id"))
+    """The product id in ``Products(<key>)`` (:func:`proseo_odata_web.keys.parse_key`)."""
+    return keys.parse_key(text, "product", INVALID_QUERY)
 
 
 def _web(request):

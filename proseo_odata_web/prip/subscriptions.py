@@ -23,7 +23,6 @@ The rules (filter validation, the state machine) live in :mod:`proseo_odata.noti
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from urllib.parse import urlsplit
 
@@ -34,16 +33,13 @@ from proseo_odata.notify.subscriptions import SubscriptionAction, apply_action, 
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import NotFoundError
 
+from .. import keys
 from ..auth import require_role
-from ..odata_json import format_datetime, format_guid, json_response
+from ..odata_json import PASSWORD_MASK, format_datetime, format_guid, json_response, select_properties
 
-PASSWORD_MASK = "********"
 SUBSCRIPTION_NOT_FOUND = "E7741"
 INVALID_BODY = "E7742"
-
-_KEY = re.compile(
-    r"^(?:Id=)?(?P<quote>'?)(?P<id>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})(?P=quote)$"
-)
+INVALID_QUERY = "E7721"
 
 #: Writable properties of a new subscription and their JSON types.
 _WRITABLE = {
@@ -89,10 +85,8 @@ def _entity_response(request, subscription: Subscription, status: int = 200):
 
 
 def parse_key(text: str) -> uuid.UUID:
-    match = _KEY.match(text.strip())
-    if match is None:
-        raise ODataError(f"Invalid subscription key {text!r}: expected a UUID", code="E7721", target="Id")
-    return uuid.UUID(match.group("id"))
+    """The id in ``Subscriptions(<key>)`` (:func:`proseo_odata_web.keys.parse_key`)."""
+    return keys.parse_key(text, "subscription", INVALID_QUERY)
 
 
 def own_subscription(request, principal, key: str, *, for_update: bool = False) -> Subscription:
@@ -181,9 +175,7 @@ def list_subscriptions(request):
     options = parse_request_options(request)
     paged = build_query(request, options, "Subscriptions")
     result = request.storage.query_subscriptions(principal.mission, paged.query, owner=principal.name)
-    items = [subscription_json(s) for s in result.items]
-    if paged.select is not None:
-        items = [{k: v for k, v in item.items() if k in paged.select} for item in items]
+    items = [select_properties(subscription_json(s), paged.select) for s in result.items]
     return json_response(collection_body(request, "$metadata#Subscriptions", items, result, paged))
 
 

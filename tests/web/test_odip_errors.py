@@ -33,7 +33,7 @@ def docs_table() -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "prip, odip",
+    "prip_code, odip_code",
     [
         ("E7721", "E7221"),  # same meaning: invalid query
         ("E7705", "E7206"),  # the 503 (E7205 is the invalid order in ODIP)
@@ -46,8 +46,8 @@ def docs_table() -> dict[str, str]:
         ("E7205", "E7205"),
     ],
 )
-def test_renumber(prip, odip):
-    assert renumber(ODataError("x", code=prip)).code == odip
+def test_renumber(prip_code, odip_code):
+    assert renumber(ODataError("x", code=prip_code)).code == odip_code
 
 
 def test_renumber_reaches_details():
@@ -88,15 +88,15 @@ def test_every_odip_target_is_documented_with_its_status(table):
         "E7700": "4xx",
     }
     assert set(statuses) == set(PRIP_TO_ODIP)
-    for prip, odip in PRIP_TO_ODIP.items():
-        assert odip in documented, f"{odip} (from {prip}) is not documented"
-        assert documented[odip] == str(statuses[prip]), (prip, odip, documented[odip])
+    for prip_code, odip_code in PRIP_TO_ODIP.items():
+        assert odip_code in documented, f"{odip_code} (from {prip_code}) is not documented"
+        assert documented[odip_code] == str(statuses[prip_code]), (prip_code, odip_code, documented[odip_code])
 
 
 def test_web_layer_codes_agree_with_the_table():
-    prip, odip = WEB_CODES["prip"], WEB_CODES["odip"]
-    for kind in prip:
-        assert PRIP_TO_ODIP[prip[kind]] == odip[kind], kind
+    prip_codes, odip_codes = WEB_CODES["prip"], WEB_CODES["odip"]
+    for kind in prip_codes:
+        assert PRIP_TO_ODIP[prip_codes[kind]] == odip_codes[kind], kind
 
 
 def test_unsatisfiable_range_on_the_output_file_is_e7214(odip):  # noqa: F811

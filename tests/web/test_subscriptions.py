@@ -166,6 +166,12 @@ def test_filter_and_orderby_on_the_collection(app):
     assert ordered["@odata.count"] == 2
 
 
+def test_select_on_the_collection_keeps_the_key(app):
+    subscription_id = create(app).json["Id"]
+    listed = app.get(f"{PRIP}/Subscriptions", {"$select": "Status,Priority"}, headers=basic("alice")).json
+    assert listed["value"] == [{"Id": subscription_id, "Status": "running", "Priority": 10}]
+
+
 def test_password_is_not_filterable(app):
     create(app)
     answer = app.get(f"{PRIP}/Subscriptions", {"$filter": f"NotificationEpPassword eq '{SECRET}'"},

@@ -1,0 +1,59 @@
+"""The one key parser (proseo_odata_web/keys.py) and every route with a key using it: products,
+subscriptions, workflows and production orders accept the same forms and refuse the same
+texts with their service's code and a message naming what the key is of."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from proseo_odata.odata.errors import ODataError
+from proseo_odata_web.keys import EXAMPLE_KEY, parse_key
+
+from prip_helpers import PRIP, basic
+from odip_fixtures import ODIP, auth, odip, odip_password_hashes, odip_settings  # noqa: F401 - fixtures
+
+GUID = "2B17B57D-fff4-4645-b539-91f305c83b91"
+
+
+@pytest.mark.parametrize("text", [GUID, f"'{GUID}'", f"Id={GUID}", f"Id='{GUID}'", f"  {GUID} "])
+def test_accepted_forms(text):
+    assert parse_key(text, "thing", "E7721") == uuid.UUID(GUID)
+
+
+@pytest.mark.parametrize("text", ["", "abc", f"'{GUID}", f"{GUID}'", f"id={GUID}", f"Name={GUID}",
+                                  GUID[:-1], GUID + "0", f'"{GUID}"', f"{{{GUID}}}", GUID.replace("-", "")])
+@pytest.mark.parametrize("code", ["E7721", "E7221"])
+def test_refused_texts(text, code):
+    with pytest.raises(ODataError) as caught:
+        parse_key(text, "production order", code)
+    error = caught.value
+    assert (error.code, error.status, error.target) == (code, 400, "Id")
+    assert error.message == f"Invalid production order key {text!r}: expected a UUID such as {EXAMPLE_KEY}"
+
+
+@pytest.mark.parametrize("path, what", [
+    ("/Products(abc)", "product"),
+    ("/Products(abc)/Attributes", "product"),
+    ("/Products(abc)/$value", "product"),
+    ("/Subscriptions(abc)", "subscription"),
+    ("/Subscriptions(abc)/OData.CSC.Pause", "subscription"),
+])
+def test_prip_routes(app, path, what):
+    method = app.post if "OData.CSC" in path else app.get
+    answer = method(PRIP + path, headers=basic("alice"), status=400)
+    assert answer.json["error"]["code"] == "E7721"
+    assert answer.json["error"]["message"].startswith(f"Invalid {what} key 'abc'")
+
+
+@pytest.mark.parametrize("path, what", [
+    ("/Workflows(abc)", "workflow"),
+    ("/ProductionOrders(abc)", "production order"),
+    ("/ProductionOrder(abc)/OData.CSC.Cancel", "production order"),
+    ("/ProductionOrders(abc)/Product/$value", "production order"),
+])
+def test_odip_routes(odip, path, what):  # noqa: F811
+    method = odip.app.post if "OData.CSC" in path else odip.app.get
+    answer = method(ODIP + path, headers=auth("ursula"), status=400)
+    assert answer.json["error"]["code"] == "E7221"
+    assert answer.json["error"]["message"].startswith(f"Invalid {what} key 'abc'")
