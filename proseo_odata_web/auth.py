@@ -32,6 +32,7 @@ import jwt
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from proseo_odata.model import Product, Role, User, VisibilityClass
+from proseo_odata.model.visibility import visible_classes
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import NotFoundError
 
@@ -271,14 +272,9 @@ def require_role(request, *roles: Role | str) -> Principal:
 
 
 def product_visibilities(principal: Principal) -> tuple[VisibilityClass, ...]:
-    """Visibility classes a principal may read: PUBLIC always, RESTRICTED with
-    PRODUCT_READER_RESTRICTED or PRODUCT_READER_ALL, INTERNAL with PRODUCT_READER_ALL."""
-    classes = [VisibilityClass.PUBLIC]
-    if principal.has_role(Role.PRODUCT_READER_RESTRICTED) or principal.has_role(Role.PRODUCT_READER_ALL):
-        classes.append(VisibilityClass.RESTRICTED)
-    if principal.has_role(Role.PRODUCT_READER_ALL):
-        classes.append(VisibilityClass.INTERNAL)
-    return tuple(classes)
+    """Visibility classes a principal may read (the core's rule,
+    :func:`proseo_odata.model.visibility.visible_classes`, applied to the principal's roles)."""
+    return visible_classes(principal.roles)
 
 
 def can_read_product(principal: Principal, product: Product) -> bool:

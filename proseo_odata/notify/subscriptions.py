@@ -32,11 +32,10 @@ from proseo_odata.model import (
     Role,
     Subscription,
     SubscriptionStatus,
-    User,
-    VisibilityClass,
     format_datetime,
     utcnow,
 )
+from proseo_odata.model.visibility import visible_classes
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import ConflictError, NotFoundError
 
@@ -239,15 +238,6 @@ def notification_body(subscription: Subscription, product: Product, now: datetim
     }
 
 
-def _visibilities(user: User) -> tuple[VisibilityClass, ...]:
-    classes = [VisibilityClass.PUBLIC]
-    if user.has_role(Role.PRODUCT_READER_RESTRICTED) or user.has_role(Role.PRODUCT_READER_ALL):
-        classes.append(VisibilityClass.RESTRICTED)
-    if user.has_role(Role.PRODUCT_READER_ALL):
-        classes.append(VisibilityClass.INTERNAL)
-    return tuple(classes)
-
-
 def _owner_may_see(storage, subscription: Subscription, product: Product, users: dict) -> bool:
     key = (subscription.mission, subscription.owner)
     if key not in users:
@@ -256,7 +246,7 @@ def _owner_may_see(storage, subscription: Subscription, product: Product, users:
         except NotFoundError:
             users[key] = None
     user = users[key]
-    return user is not None and user.has_role(Role.PRIP_USER) and product.visibility in _visibilities(user)
+    return user is not None and user.has_role(Role.PRIP_USER) and product.visibility in visible_classes(user.roles)
 
 
 def matches(subscription: Subscription, product: Product, now: datetime | None = None) -> bool:
