@@ -345,6 +345,22 @@ _INT_RANGES = {
     edm.INT64.name: (-(2**63), 2**63 - 1),
 }
 
+def _integer_literal(value: int, target, node, fail) -> "BLiteral":
+    """An integer literal meeting a numeric ``target``: out of the target's range is an error
+    for an integer target (as for ``Priority eq 99999999999``); a Double target takes it as a
+    double. Either way no integer beyond Int64 reaches a database (SQLite cannot bind one)."""
+    low, high = _INT_RANGES.get(target.name, _INT_RANGES[edm.INT64.name])
+    if low <= value <= high:
+        return BLiteral(value, edm.INT64)
+    if target.kind == "integer":
+        raise ODataTypeError(f"the number {value} at position {node.pos} is out of range for {target.name}",
+                             position=node.pos)
+    try:
+        return BLiteral(float(value), edm.DOUBLE)
+    except OverflowError:
+        raise fail() from None
+
+
 _LITERAL_TYPES = {
     A.EDM_STRING: edm.STRING,
     A.EDM_INT64: edm.INT64,
@@ -566,12 +582,7 @@ class _Binder:
             raise fail()
         if kind in ("integer", "double"):
             if source == A.EDM_INT64:
-                if target.name in _INT_RANGES:
-                    low, high = _INT_RANGES[target.name]
-                    if not low <= value <= high:
-                        raise ODataTypeError(f"the number {value} at position {node.pos} is out of range "
-                                             f"for {target.name}", position=node.pos)
-                return BLiteral(value, edm.INT64 if kind == "integer" else edm.INT64)
+                return _integer_literal(value, target, node, fail)
             if source in (A.EDM_DECIMAL, A.EDM_DOUBLE):
                 if value != value or value in (float("inf"), float("-inf")):
                     raise fail()
@@ -579,9 +590,11 @@ class _Binder:
             if source == A.EDM_STRING:  # quoted numbers: OrderOutputSize eq '1024'
                 text = value.strip()
                 try:
-                    return BLiteral(int(text), edm.INT64)
+                    number = int(text)
                 except ValueError:
                     pass
+                else:
+                    return _integer_literal(number, target, node, fail)
                 try:
                     number = float(decimal.Decimal(text))
                 except (decimal.InvalidOperation, ValueError):

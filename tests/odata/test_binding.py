@@ -175,3 +175,38 @@ def test_matches_pattern_rejects_an_invalid_regular_expression_at_bind_time(text
 def test_matches_pattern_accepts_valid_and_computed_patterns():
     assert bind(r"matchesPattern(Name,'^S2[AB]_.*\.zip$')").name == "matchespattern"
     assert bind("matchesPattern(Name,concat('[','a]'))").name == "matchespattern"  # checked when evaluated
+
+
+ORDER = edm.ODIP_MODEL.entity_set("ProductionOrders").entity_type
+
+
+@pytest.mark.parametrize("text, entity_type", [
+    # quoted numbers were converted without the range check of unquoted ones: the int reached
+    # SQLite ("Python int too large to convert to SQLite INTEGER", a 500)
+    ("OrderOutputSize eq '-9223372036854775809'", ORDER),
+    ("OrderOutputSize eq '99999999999999999999'", ORDER),
+    ("Priority eq '99999999999'", ORDER),
+    ("ContentLength in ('99999999999999999999')", edm.PRODUCT),
+    ("length(Name) eq '99999999999999999999'", edm.PRODUCT),
+    ("year(ContentDate/Start) eq '3000000000'", edm.PRODUCT),
+])
+def test_quoted_numbers_out_of_range_are_rejected(text, entity_type):
+    with pytest.raises(ODataTypeError, match="out of range for Edm.Int"):
+        bind_filter(parse_filter(text), entity_type, model=edm.ODIP_MODEL if entity_type is ORDER else edm.PRIP_MODEL)
+
+
+@pytest.mark.parametrize("literal", ["99999999999999999999", "'99999999999999999999'"])
+def test_integers_beyond_int64_meeting_a_double_become_doubles(literal):
+    bound = bind("Attributes/OData.CSC.DoubleAttribute/any(a:a/Name eq 'cloudCover' and "
+                 f"a/OData.CSC.DoubleAttribute/Value le {literal})")
+    comparisons = [n for n in _walk(bound) if isinstance(n, BLiteral) and not isinstance(n.value, str)]
+    assert [(c.value, c.type) for c in comparisons] == [(1e20, edm.DOUBLE)]
+
+
+def _walk(node):
+    yield node
+    for name in getattr(node, "__dataclass_fields__", ()):
+        value = getattr(node, name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if hasattr(item, "__dataclass_fields__"):
+                yield from _walk(item)
