@@ -4,6 +4,9 @@
   entity model; an error is an ``ODataError`` (400) naming the position.
 * :func:`validate_notification_endpoint` checks a ``NotificationEndpoint``: an http(s) URL with a
   host and without user information (credentials go in ``NotificationEpUsername``/``-Password``).
+* :func:`validate_subscription` checks a new subscription's request body (types, unknown
+  properties, ``FilterParam``, ``NotificationEndpoint``, ``Priority`` 1..100) and raises one
+  :class:`SubscriptionValidationError` (400) listing every problem.
 * :func:`apply_action` is the subscription state machine (``Pause``, ``Resume``, ``Cancel``),
   one declarative table; an illegal change raises :class:`SubscriptionStateError` (409).
 * :func:`on_product_published` is called by whoever publishes a product (ingest, the
@@ -45,12 +48,14 @@ __all__ = [
     "NOTIFICATION_KIND",
     "SubscriptionAction",
     "SubscriptionStateError",
+    "SubscriptionValidationError",
     "apply_action",
     "compiled_filter",
     "notification_body",
     "on_product_published",
     "validate_filter_param",
     "validate_notification_endpoint",
+    "validate_subscription",
 ]
 
 #: ``OutboxMessage.kind`` of subscription notifications.
@@ -323,3 +328,104 @@ def _touch(storage, subscription: Subscription, now: datetime) -> None:
     except ConflictError:
         log.info("subscription %s changed concurrently; LastNotificationDate left to the other writer",
                  subscription.id)
+
+
+# -- validation of a new subscription (the POST Subscriptions body) ------------------------------
+
+#: The code of an invalid Subscription body (PRIP).
+INVALID_SUBSCRIPTION_CODE = ENDPOINT_CODE
+#: The priority of a subscription that gives none.
+DEFAULT_SUBSCRIPTION_PRIORITY = 1
+#: Properties a client sets, with their JSON types.
+SUBSCRIPTION_INPUT_PROPERTIES = {
+    "FilterParam": str,
+    "StageOrder": bool,
+    "Priority": int,
+    "NotificationEndpoint": str,
+    "NotificationEpUsername": str,
+    "NotificationEpPassword": str,
+}
+#: Properties the service sets; accepted in a body (clients echo entities) and ignored.
+SUBSCRIPTION_SERVER_PROPERTIES = {"Id", "Status", "SubmissionDate", "LastNotificationDate"}
+
+_JSON_TYPE_NAMES = {str: "a string", bool: "a Boolean", int: "an integer"}
+
+
+class SubscriptionValidationError(ODataError):
+    """A Subscription body that fails validation: every problem at once in ``details`` (400).
+    With one problem, its message and target are the error's own."""
+
+    status = 400
+
+    def __init__(self, problems: list[ODataError]):
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message, target = self.problems[0].message, self.problems[0].target
+        else:
+            message = f"Invalid Subscription, {len(self.problems)} problems: " + "; ".join(
+                p.message for p in self.problems)
+            target = "body"
+        super().__init__(message, code=INVALID_SUBSCRIPTION_CODE, target=target, details=self.problems)
+
+
+def _body_problem(target: str, message: str) -> ODataError:
+    return ODataError(message, code=INVALID_SUBSCRIPTION_CODE, target=target)
+
+
+def validate_subscription(body) -> dict:
+    """Check a new subscription's request body (the decoded JSON) and return the fields of a
+    :class:`~proseo_odata.model.Subscription`: ``filter_param``, ``stage_order``, ``priority``,
+    ``notification_endpoint``, ``notification_username``, ``notification_password``.
+
+    Rules: an object; no unknown properties (``@odata.*`` annotations and the server's
+    properties are ignored); JSON types as in :data:`SUBSCRIPTION_INPUT_PROPERTIES` (``null``
+    counts as absent); ``FilterParam`` required and valid (:func:`validate_filter_param`);
+    ``NotificationEndpoint`` required, an http(s) URL (:func:`validate_notification_endpoint`);
+    ``Priority`` 1..100, default :data:`DEFAULT_SUBSCRIPTION_PRIORITY`. Every problem is
+    collected and raised as one :class:`SubscriptionValidationError`; messages name properties
+    and never repeat values (the body may hold a password)."""
+    if not isinstance(body, dict):
+        raise SubscriptionValidationError(
+            [_body_problem("body", "The request body must be a JSON object describing a Subscription")])
+    problems: list[ODataError] = []
+    values = {}
+    for name, value in body.items():
+        if not isinstance(name, str) or name.startswith("@odata.") or name in SUBSCRIPTION_SERVER_PROPERTIES:
+            continue
+        kind = SUBSCRIPTION_INPUT_PROPERTIES.get(name)
+        if kind is None:
+            problems.append(_body_problem(name, f"Unknown property {name!r} of a Subscription"))
+            continue
+        if value is None:
+            continue
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+            problems.append(_body_problem(name, f"{name} must be {_JSON_TYPE_NAMES[kind]}"))
+            continue
+        values[name] = value
+    if "FilterParam" not in values:
+        if "FilterParam" not in {p.target for p in problems}:
+            problems.append(_body_problem("FilterParam", "FilterParam is required: a $filter expression over Products"))
+    else:
+        try:
+            validate_filter_param(values["FilterParam"])
+        except ODataError as exc:
+            problems.append(ODataError(f"FilterParam: {exc.message}", code=exc.code, target="FilterParam"))
+    endpoint = values.get("NotificationEndpoint")
+    if "NotificationEndpoint" not in {p.target for p in problems}:
+        try:
+            endpoint = validate_notification_endpoint(endpoint)
+        except ODataError as exc:
+            problems.append(exc)
+    priority = values.get("Priority", DEFAULT_SUBSCRIPTION_PRIORITY)
+    if not 1 <= priority <= 100:
+        problems.append(_body_problem("Priority", "Priority must be an integer from 1 to 100"))
+    if problems:
+        raise SubscriptionValidationError(problems)
+    return {
+        "filter_param": values["FilterParam"],
+        "stage_order": values.get("StageOrder", False),
+        "priority": priority,
+        "notification_endpoint": endpoint,
+        "notification_username": values.get("NotificationEpUsername"),
+        "notification_password": values.get("NotificationEpPassword"),
+    }

@@ -18,18 +18,23 @@ the user who created them: another user's subscription answers 404 as if absent.
 ``PRIP_USER``. ``NotificationEpPassword`` is stored for delivery, returned only as a fixed mask,
 never logged, and cannot be filtered or sorted on (the entity model says so).
 
-The rules (filter validation, the state machine) live in :mod:`proseo_odata.notify.subscriptions`.
+The rules (the body's validation, the filter, the state machine) live in
+:mod:`proseo_odata.notify.subscriptions`; this module decodes, authorises and serialises.
 """
 from __future__ import annotations
 
 import json
 import uuid
-from urllib.parse import urlsplit
 
 from cornice import Service
 
 from proseo_odata.model import Role, Subscription, SubscriptionStatus
-from proseo_odata.notify.subscriptions import SubscriptionAction, apply_action, validate_filter_param
+from proseo_odata.notify.subscriptions import (
+    INVALID_SUBSCRIPTION_CODE,
+    SubscriptionAction,
+    apply_action,
+    validate_subscription,
+)
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import NotFoundError
 
@@ -38,20 +43,8 @@ from ..auth import require_role
 from ..odata_json import PASSWORD_MASK, format_datetime, format_guid, json_response, select_properties
 
 SUBSCRIPTION_NOT_FOUND = "E7741"
-INVALID_BODY = "E7742"
+INVALID_BODY = INVALID_SUBSCRIPTION_CODE
 INVALID_QUERY = "E7721"
-
-#: Writable properties of a new subscription and their JSON types.
-_WRITABLE = {
-    "FilterParam": str,
-    "StageOrder": bool,
-    "Priority": int,
-    "NotificationEndpoint": str,
-    "NotificationEpUsername": str,
-    "NotificationEpPassword": str,
-}
-#: Properties the service sets; accepted in a request body (clients echo entities) and ignored.
-_READ_ONLY = {"Id", "Status", "SubmissionDate", "LastNotificationDate"}
 
 
 class SubscriptionNotFound(ODataError):
@@ -105,64 +98,11 @@ def _problem(target: str, message: str) -> ODataError:
     return ODataError(message, code=INVALID_BODY, target=target)
 
 
-def _json_type_name(kind) -> str:
-    return {str: "a string", bool: "a Boolean", int: "an integer"}[kind]
-
-
 def parse_new_subscription(body, mission: str, owner: str) -> Subscription:
-    """A new :class:`Subscription` from the POST body; every problem at once (400).
-
-    Messages name properties, never echo values (the body may hold a password)."""
-    if not isinstance(body, dict):
-        raise _problem("body", "The request body must be a JSON object describing a Subscription")
-    problems: list[ODataError] = []
-    values = {}
-    for name, value in body.items():
-        if name.startswith("@odata.") or name in _READ_ONLY:
-            continue
-        kind = _WRITABLE.get(name)
-        if kind is None:
-            problems.append(_problem(name, f"Unknown property {name!r} of a Subscription"))
-            continue
-        if value is None:
-            continue
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            problems.append(_problem(name, f"{name} must be {_json_type_name(kind)}"))
-            continue
-        values[name] = value
-    if "FilterParam" not in values:
-        problems.append(_problem("FilterParam", "FilterParam is required: a $filter expression over Products"))
-    else:
-        try:
-            validate_filter_param(values["FilterParam"])
-        except ODataError as exc:
-            problems.append(ODataError(f"FilterParam: {exc.message}", code=exc.code, target="FilterParam"))
-    endpoint = values.get("NotificationEndpoint")
-    if endpoint is None:
-        problems.append(_problem("NotificationEndpoint", "NotificationEndpoint is required: an http(s) URL"))
-    else:
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(_problem("NotificationEndpoint", "NotificationEndpoint must be an http or https URL"))
-    priority = values.get("Priority", 1)
-    if not 1 <= priority <= 100:
-        problems.append(_problem("Priority", "Priority must be an integer from 1 to 100"))
-    if problems:
-        if len(problems) == 1:
-            raise problems[0]
-        raise ODataError(f"Invalid Subscription: {len(problems)} problems", code=INVALID_BODY,
-                         target="body", details=problems)
-    return Subscription(
-        mission=mission,
-        owner=owner,
-        filter_param=values["FilterParam"],
-        stage_order=values.get("StageOrder", False),
-        priority=priority,
-        notification_endpoint=endpoint,
-        notification_username=values.get("NotificationEpUsername"),
-        notification_password=values.get("NotificationEpPassword"),
-        status=SubscriptionStatus.RUNNING,
-    )
+    """A new running :class:`Subscription` from the POST body, checked by the core's
+    :func:`~proseo_odata.notify.subscriptions.validate_subscription` (every problem in one 400)."""
+    return Subscription(mission=mission, owner=owner, status=SubscriptionStatus.RUNNING,
+                        **validate_subscription(body))
 
 
 # -- views -----------------------------------------------------------------------------------------

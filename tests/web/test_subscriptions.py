@@ -137,6 +137,13 @@ def test_every_problem_is_reported_at_once_without_echoing_values(app):
     assert "12345" not in answer.text
 
 
+def test_endpoint_with_user_information_is_refused_without_echoing_it(app):
+    answer = create(app, status=400, NotificationEndpoint=f"https://rx:{SECRET}@receiver.example.org/notify")
+    error = answer.json["error"]
+    assert (error["code"], error["target"]) == ("E7742", "NotificationEndpoint")
+    assert "user information" in error["message"] and SECRET not in answer.text
+
+
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b""])
 def test_body_must_be_a_json_object(app, body):
     app.post(f"{PRIP}/Subscriptions", body, headers={**basic("alice"), "Content-Type": "application/json"}, status=400)
