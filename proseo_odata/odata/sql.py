@@ -63,7 +63,7 @@ from sqlalchemy.types import TypeDecorator
 from . import edm
 from .binding import (BAnd, BArith, BCall, BCompare, BIn, BIntersects, BLambda, BLiteral, BNegate,
                       BNot, BNull, BOr, BOrderItem, BProperty, Bound)
-from .errors import ODataNotSupportedError
+from .errors import ODataNotSupportedError, ODataTypeError
 from .predicate import TRIM_CHARACTERS
 
 __all__ = [
@@ -1174,6 +1174,14 @@ class SqlCompiler:
             predicate = self.predicate(node.predicate)
         finally:
             del self.scopes[node.variable]
+        # A constant predicate (any(a:false), all(a:true), all(a:1 eq 1)): SQLAlchemy folds
+        # "correlation AND false" to false, which left EXISTS (SELECT * WHERE 0 = 1) without a
+        # FROM, an SQL error on SQLite and PostgreSQL. Decide it here instead.
+        if isinstance(predicate, (_True_, _False_)):
+            holds = isinstance(predicate, _True_)
+            if node.kind == "any":
+                return _sql_exists(*conditions) if holds else sa.false()
+            return sa.true() if holds else _sql_not(_sql_exists(*conditions))
         if node.kind == "any":
             return _sql_exists(*conditions, predicate)
         return _sql_not(_sql_exists(*conditions, _sql_not(predicate)))
@@ -1228,7 +1236,12 @@ class SqlCompiler:
         if left.literal and right.literal:  # constant (e.g. now() sub duration'P1D'): fold it
             from .predicate import _arith
 
-            result = _arith(node.op, left.expr, right.expr, node.type)
+            try:
+                result = _arith(node.op, left.expr, right.expr, node.type)
+            except OverflowError:  # now() add duration'P9999999D': past year 9999
+                raise ODataTypeError(f"the value of this '{node.op}' is out of range") from None
+            if isinstance(result, int) and not isinstance(result, bool) and not -(2**63) <= result < 2**63:
+                raise ODataTypeError(f"the value of this '{node.op}' is out of range for Edm.Int64")
             return _Val(result, literal=True, is_null=result is None)
         le = left.expr if not left.literal else _typed_literal(left.expr, node.left.type, right)
         re_ = right.expr if not right.literal else _typed_literal(right.expr, node.right.type, left)
@@ -1279,14 +1292,16 @@ class SqlCompiler:
             return _Val(_IndexOf(x, exprs[1]), notnull)
         if name == "substring":
             start = args[1]
-            start_expr = start.expr + 1 if start.literal else exprs[1] + 1
+            # literals beyond any string length are clamped to Int32 (PostgreSQL's substr takes
+            # integers; 2**63 - 1 + 1 could not even be bound)
+            start_expr = min(start.expr, 2**31 - 2) + 1 if start.literal else exprs[1] + 1
             if start.literal and start.expr < 0:
                 start_expr = 1
             elif not start.literal:
                 start_expr = sa.case((exprs[1] < 0, 1), else_=exprs[1] + 1)
             if len(args) == 2:
                 return _Val(sa.func.substr(x, start_expr, type_=sa.String()), notnull)
-            length = exprs[2]
+            length = exprs[2] if not args[2].literal else sa.literal(min(args[2].expr, 2**31 - 1))
             result = sa.func.substr(x, start_expr, length, type_=sa.String())
             if args[2].literal:
                 if args[2].expr < 0:

@@ -285,7 +285,7 @@ class Case:
     kind: str = ""
 
     def describe(self) -> str:
-        body = None if self.body is None else self.body[:300]
+        body = None if self.body is None else self.body[:1500]
         query = self.query if len(self.query) < 300 else self.query[:300] + f"...({len(self.query)} chars)"
         headers = {k: (v if len(v) < 200 else v[:200] + "...") for k, v in self.headers.items()}
         return (f"[{self.kind}] {self.method} {self.path!r} ?{query!r} headers={headers!r} "
@@ -984,3 +984,41 @@ def test_range_with_huge_numbers(app, catalogue, header, status, length):
         assert len(response.body) == length and response.headers["Content-Range"] == "bytes 0-1000/1001"
     else:
         _assert_clean_error(response, 416, "E7716")
+
+
+@pytest.mark.parametrize("text, count", [
+    # a constant lambda predicate compiled to EXISTS (SELECT * WHERE 0 = 1), no FROM: SQL error
+    ("Attributes/all(a:true)", 5),
+    ("Attributes/all(a:1 eq 1)", 5),
+    ("Checksum/all(c:true)", 5),
+    ("Attributes/any(a:false)", 0),
+    ("Attributes/any(a:true)", 5),
+    ("Attributes/all(a:false)", 0),
+    # start + 1 of a literal start of 2**63 - 1 could not be bound (OverflowError)
+    ("substring(Name, 9223372036854775807) eq ''", 5),
+    ("substring(Name, 1, 9223372036854775807) eq substring(Name, 1)", 5),
+    ("substring(Name, 0, 3000000000) eq Name", 5),
+])
+def test_edge_filters_are_answered(app, catalogue, text, count):
+    response = app.get(PRIP + "/Products/$count", {"$filter": text}, headers=basic("alice"))
+    assert response.text == str(count)
+
+
+@pytest.mark.parametrize("text, message", [
+    # constant folding made an int beyond Int64 (SQLite could not bind it) or a date past 9999
+    ("ContentLength eq 9223372036854775807 add 1", "out of range for Edm.Int64"),
+    ("now() add duration'P9999999D' gt ContentDate/Start", "out of range"),
+    # quoted numbers skipped the range check
+    ("ContentLength eq '99999999999999999999'", "out of range for Edm.Int64"),
+])
+def test_constants_out_of_range_are_400(app, catalogue, text, message):
+    response = app.get(PRIP + "/Products/$count", {"$filter": text}, headers=basic("alice"), expect_errors=True)
+    error = _assert_clean_error(response, 400, "E7721")
+    assert message in error["message"]
+
+
+def test_odip_quoted_number_out_of_range_is_400(odip):
+    response = odip.app.get(ODIP + "/ProductionOrders", {"$filter": "OrderOutputSize eq '-9223372036854775809'"},
+                            headers=auth("mgr"), expect_errors=True)
+    error = _assert_clean_error(response, 400, "E7221", service="odip")
+    assert "out of range" in error["message"]
