@@ -2,20 +2,20 @@
 
 Two layers check a new order, and the client gets every problem of both in one 400:
 
-1. :data:`ORDER_SCHEMA` (here): the JSON shape - which properties are strings, numbers, objects
-   and arrays, ``Priority`` an integer 1..100, ``ContentDate`` date-times, each option's ``Value``
-   a scalar or a one-element array;
+1. :data:`ORDER_SCHEMA` (here): the JSON shape only - which properties are strings, objects and
+   arrays, which are required (``InputProductReference``; ``Start`` and ``End`` of a
+   ``ContentDate``; ``Name`` and ``Value`` of an option), ``Priority`` a JSON number or string,
+   each option's ``Value`` a scalar or a one-element array;
 2. :func:`proseo_odata.orders.validation.validate_order` (the core): the meaning - the workflow
-   exists in the user's mission and is enabled, WorkflowId and WorkflowName agree, options exist
-   with valid values, the endpoint is a URL, no unknown properties.
+   exists in the user's mission and is enabled, WorkflowId and WorkflowName agree, ``Priority``
+   an integer 1..100, ``ContentDate`` valid date-times with ``Start <= End``, a non-empty
+   ``Reference``, options that exist with valid values, the endpoint a URL, no unknown
+   properties.
 
-Both report the same malformed property when the shape is wrong; :func:`merge_problems` keeps the
+The schema holds no rule of the second kind: ranges, date formats, allowed values and names
+are the core's alone. Both layers see a malformed property; :func:`merge_problems` keeps the
 shape's message and drops the core's for the same target. Messages name properties and never
-echo a ``NotificationEpPassword``.
-
-The tolerances are the core's (its module docstring lists them): ``Priority`` may be ``"50"`` or
-``50.0``, an option ``Value`` ``"JPG"``, ``["JPG"]``, ``7`` or ``true``, date-times with ``Z``, an
-offset, no zone, or the user's documents' ``10:35:18:872Z``. JSON ``null`` counts as absent.
+echo a ``NotificationEpPassword``. JSON ``null`` counts as absent.
 """
 from __future__ import annotations
 
@@ -25,11 +25,9 @@ from typing import Any, Iterable, Mapping
 import colander
 
 from proseo_odata.odata.errors import ODataError
-from proseo_odata.orders.validation import INVALID_ORDER_CODE, parse_datetime
+from proseo_odata.orders.validation import INVALID_ORDER_CODE
 
 __all__ = ["ORDER_SCHEMA", "OrderSchema", "merge_problems", "shape_problems"]
-
-_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
 class _Text(colander.SchemaType):
@@ -43,37 +41,26 @@ class _Text(colander.SchemaType):
         return cstruct
 
 
-class _Priority(colander.SchemaType):
-    """An integer, an integral JSON number, or the text of an integer."""
+class _Number(colander.SchemaType):
+    """A JSON number or string (``Priority``: the core decides integrality and range)."""
 
     def deserialize(self, node, cstruct):
         if cstruct is colander.null or cstruct is None:
             return colander.null
-        if isinstance(cstruct, bool):
-            number = None
-        elif isinstance(cstruct, int):
-            number = cstruct
-        elif isinstance(cstruct, float) and cstruct.is_integer():
-            number = int(cstruct)
-        elif isinstance(cstruct, str) and _INTEGER.match(cstruct):
-            number = int(cstruct)
-        else:
-            number = None
-        if number is None:
-            raise colander.Invalid(node, f"Priority must be an integer from 1 to 100, got {cstruct!r}")
-        return number
+        if isinstance(cstruct, bool) or not isinstance(cstruct, (int, float, str)):
+            raise colander.Invalid(node, f"{node.name} must be an integer from 1 to 100")
+        return cstruct
 
 
-class _DateTime(colander.SchemaType):
-    """An ISO-8601 date-time text (see the module docstring), as an aware UTC datetime."""
+class _DateTimeText(colander.SchemaType):
+    """A date-time as JSON: a string, required (its format is the core's to check)."""
 
     def deserialize(self, node, cstruct):
         if cstruct is colander.null or cstruct is None:
             raise colander.Invalid(node, f"{node.name} is required")
-        try:
-            return parse_datetime(cstruct)
-        except ValueError as exc:
-            raise colander.Invalid(node, f"{node.name}: {exc}") from None
+        if not isinstance(cstruct, str):
+            raise colander.Invalid(node, f"{node.name} must be a date-time string")
+        return cstruct
 
 
 def _is_scalar(value: Any) -> bool:
@@ -116,12 +103,8 @@ class _Array(colander.Sequence):
 
 class ContentDateSchema(colander.SchemaNode):
     schema_type = _Object
-    Start = colander.SchemaNode(_DateTime())
-    End = colander.SchemaNode(_DateTime())
-
-    def validator(self, node, value):
-        if value["Start"] > value["End"]:
-            raise colander.Invalid(node, "ContentDate: Start is after End")
+    Start = colander.SchemaNode(_DateTimeText())
+    End = colander.SchemaNode(_DateTimeText())
 
 
 class InputProductReferenceSchema(colander.SchemaNode):
@@ -129,16 +112,10 @@ class InputProductReferenceSchema(colander.SchemaNode):
     Reference = colander.SchemaNode(_Text(), missing=colander.null)
     ContentDate = ContentDateSchema(missing=colander.null)
 
-    def validator(self, node, value):
-        reference = value.get("Reference")
-        if reference is not colander.null and not reference.strip():
-            raise colander.Invalid(node["Reference"], "Reference must be a product name")
-
 
 class OptionSchema(colander.SchemaNode):
     schema_type = _Object
-    Name = colander.SchemaNode(_Text(), validator=colander.Length(min=1, min_err="Name must not be empty"),
-                               missing_msg="an option needs a Name")
+    Name = colander.SchemaNode(_Text(), missing_msg="an option needs a Name")
     Value = colander.SchemaNode(_OptionValue())
 
 
@@ -151,11 +128,7 @@ class OrderSchema(colander.SchemaNode):
     """A production order request (the properties a client sets)."""
 
     schema_type = _Object
-    Priority = colander.SchemaNode(
-        _Priority(), missing=colander.null,
-        validator=colander.Range(1, 100, min_err="Priority must be an integer from 1 to 100, got ${val}",
-                                 max_err="Priority must be an integer from 1 to 100, got ${val}"),
-    )
+    Priority = colander.SchemaNode(_Number(), missing=colander.null)
     WorkflowId = colander.SchemaNode(_Text(), missing=colander.null)
     WorkflowName = colander.SchemaNode(_Text(), missing=colander.null)
     InputProductReference = InputProductReferenceSchema(missing_msg="InputProductReference is required")

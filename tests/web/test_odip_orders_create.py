@@ -212,7 +212,7 @@ def test_other_mission_orders_against_its_own_workflow(odip):
         ({"InputProductReference": {"ContentDate": {"Start": "2020-01-02T00:00:00Z", "End": "yesterday"}}},
          "InputProductReference/ContentDate/End", "ISO-8601"),
         ({"InputProductReference": {"ContentDate": {"Start": "2020-01-02T00:00:00Z", "End": "2020-01-01T00:00:00Z"}}},
-         "InputProductReference/ContentDate", "Start is after End"),
+         "InputProductReference/ContentDate", "is after End"),
         ({"InputProductReference": {"Reference": L1C_NAME, "Name": "x"}}, "InputProductReference/Name", "unknown"),
         ({"WorkflowOptions": [{"Name": "ImageFormat", "Value": "PNG"}]}, "WorkflowOptions/ImageFormat",
          "not one of the allowed values"),
@@ -339,3 +339,57 @@ def test_created_order_belongs_to_its_user(odip):
     json_of(odip.app.get(f"{ODIP}/ProductionOrders({created['Id']})", headers=auth("mgr")))
     cancelled = json_of(odip.app.post(f"{ODIP}/ProductionOrders({created['Id']})/OData.CSC.Cancel", headers=auth("mgr")))
     assert cancelled["Status"] == "cancelled"
+
+
+# -- the two layers: colander checks the JSON shape, the core the meaning ---------------------------
+
+
+MEANING_ONLY = [
+    ({"Priority": 0}, "Priority"),
+    ({"Priority": 101}, "Priority"),
+    ({"Priority": "high"}, "Priority"),
+    ({"Priority": 5.5}, "Priority"),
+    ({"InputProductReference": {"Reference": "  "}}, "InputProductReference/Reference"),
+    ({"InputProductReference": {"ContentDate": {"Start": "2020-01-02T00:00:00Z", "End": "yesterday"}}},
+     "InputProductReference/ContentDate/End"),
+    ({"InputProductReference": {"ContentDate": {"Start": "2020-01-02T00:00:00Z", "End": "2020-01-01T00:00:00Z"}}},
+     "InputProductReference/ContentDate"),
+    ({"WorkflowOptions": [{"Name": "ImageFormat", "Value": "PNG"}]}, "WorkflowOptions/ImageFormat"),
+    ({"WorkflowOptions": [{"Name": "", "Value": "JPG"}]}, "WorkflowOptions"),
+    ({"NotificationEndpoint": "ftp://example.org/x"}, "NotificationEndpoint"),
+]
+
+
+@pytest.mark.parametrize("overrides, target", MEANING_ONLY)
+def test_the_schema_leaves_the_meaning_to_the_core(odip, overrides, target):
+    """No range, date, name or value rule in colander: the shape passes, the core's message is
+    the one answered (a rule written in both layers would show the shape's)."""
+    from proseo_odata.orders.validation import OrderValidationError, validate_order
+    from proseo_odata_web.odip.schemas import shape_problems
+
+    body = order_body(**overrides)
+    assert shape_problems(body) == []
+    with pytest.raises(OrderValidationError) as caught:
+        validate_order(body, odip.storage.list_workflows("DEMO", enabled_only=True), mission="DEMO")
+    core = {p.target: p.message for p in caught.value.problems}
+    assert problems(post(odip, body, status=400)) == core and target in core
+
+
+@pytest.mark.parametrize("overrides, target", [
+    ({"Priority": True}, "Priority"),
+    ({"Priority": [50]}, "Priority"),
+    ({"WorkflowName": 7}, "WorkflowName"),
+    ({"InputProductReference": "x.zip"}, "InputProductReference"),
+    ({"InputProductReference": {"Reference": 5}}, "InputProductReference/Reference"),
+    ({"InputProductReference": {"ContentDate": {"Start": 20200101, "End": "2020-01-01T00:00:00Z"}}},
+     "InputProductReference/ContentDate/Start"),
+    ({"WorkflowOptions": {"ImageFormat": "JPG"}}, "WorkflowOptions"),
+    ({"WorkflowOptions": [{"Value": "JPG"}]}, "WorkflowOptions[0]"),
+    ({"WorkflowOptions": [{"Name": "ImageFormat", "Value": {"v": 1}}]}, "WorkflowOptions/ImageFormat"),
+])
+def test_the_schema_reports_shape_problems(overrides, target):
+    from proseo_odata_web.odip.schemas import shape_problems
+
+    found = shape_problems(order_body(**overrides))
+    assert [p.target for p in found] == [target]
+    assert all(p.code == "E7205" for p in found)
