@@ -532,9 +532,17 @@ def _execute_query(session: Session, statement):
     exceeded") is the client's error (400), not a failure of the database."""
     try:
         return session.execute(statement)
+    except OverflowError:  # SQLite binds 64-bit integers only (the binder keeps literals in range)
+        raise InvalidQueryError("A number in $filter is out of range for the database", target="$filter") from None
     except sa.exc.DBAPIError as exc:
         orig = exc.orig
         sqlstate = getattr(orig, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+            # PostgreSQL's "data exception" while evaluating the client's expression on the rows
+            # (bigint or timestamp out of range, ...): the client's 400, with the database's reason.
+            reason = getattr(getattr(orig, "diag", None), "message_primary", None) or "a data exception"
+            raise InvalidQueryError(f"$filter cannot be evaluated on the stored data: {reason}",
+                                    target="$filter") from exc
         too_big = (isinstance(sqlstate, str) and sqlstate.startswith("54")) or (
             getattr(orig, "sqlite_errorname", None) in ("SQLITE_ERROR", "SQLITE_TOOBIG")
             and str(orig).lower().startswith(_SQLITE_LIMIT_MESSAGES)

@@ -1022,3 +1022,27 @@ def test_odip_quoted_number_out_of_range_is_400(odip):
                             headers=auth("mgr"), expect_errors=True)
     error = _assert_clean_error(response, 400, "E7221", service="odip")
     assert "out of range" in error["message"]
+
+
+@pytest.mark.parametrize("text", [
+    "ContentLength mul 9223372036854775807 gt 0",
+    "ContentLength add 9223372036854775807 gt 0",
+    "-ContentLength sub 9223372036854775807 lt 0",
+    "ContentDate/Start add duration'P3000000D' gt 2020-01-01T00:00:00Z",
+    "ContentDate/Start sub duration'P3000000D' lt 2020-01-01T00:00:00Z",
+    "year(ContentDate/Start) mul 9223372036854775807 gt 0",
+])
+def test_runtime_overflow_is_answered_or_400(app, catalogue, text):
+    """Arithmetic that overflows only on the rows (the database evaluates it): an answer, or a
+    400 saying so (PostgreSQL raises SQLSTATE 22003 'bigint out of range'), never a 500."""
+    response = app.get(PRIP + "/Products/$count", {"$filter": text}, headers=basic("alice"), expect_errors=True)
+    if response.status_int != 200:
+        error = _assert_clean_error(response, 400, "E7721")
+        assert error["target"] == "$filter"
+
+
+@pytest.mark.parametrize("text", ["substring(Name, ContentLength) eq ''", "substring(Name, 0, ContentLength) eq Name"])
+def test_substring_with_int64_arguments(app, catalogue, text):
+    """PostgreSQL has no substr(text, bigint): a property as start or length was a 500."""
+    response = app.get(PRIP + "/Products/$count", {"$filter": text}, headers=basic("alice"))
+    assert response.text == "5"
