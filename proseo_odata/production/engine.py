@@ -49,8 +49,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import sqlalchemy as sa
-
 from proseo_odata.model import (
     PRODUCT_TYPE_ATTRIBUTE,
     Attribute,
@@ -85,7 +83,6 @@ from proseo_odata.production.processors import (
 )
 from proseo_odata.production.workflows import output_retention_days, processor_config_for
 from proseo_odata.storage.errors import ConflictError, NotFoundError
-from proseo_odata.storage.schema import orders as orders_table
 
 log = logging.getLogger(__name__)
 
@@ -141,30 +138,11 @@ def estimate_completion(
     Estimate: ``now + run_time * ceil((ahead + 1) / workers)``.
     """
     now = now or utcnow()
-    engine = getattr(storage, "engine", None)
-    ahead = 0
-    samples: list[float] = []
-    if engine is not None:
-        o = orders_table
-        with engine.connect() as conn:
-            ahead = conn.execute(
-                sa.select(sa.func.count()).select_from(o).where(
-                    sa.or_(
-                        sa.and_(o.c.status == OrderStatus.QUEUED.value, o.c.priority >= priority),
-                        o.c.status == OrderStatus.IN_PROGRESS.value,
-                    )
-                )
-            ).scalar_one()
-            rows = conn.execute(
-                sa.select(o.c.submission_date, o.c.completed_date)
-                .where(o.c.workflow_id == workflow.id, o.c.status == OrderStatus.COMPLETED.value, o.c.completed_date.is_not(None))
-                .order_by(o.c.completed_date.desc())
-                .limit(history)
-            ).all()
-        samples = sorted(max(0.0, (r.completed_date - r.submission_date).total_seconds()) for r in rows)
+    stats = storage.order_queue_stats(workflow.id, priority, history=history)
+    samples = sorted(stats.run_seconds)
     run_seconds = samples[len(samples) // 4] if samples else default_run_seconds
     run_seconds = max(run_seconds, 1.0)
-    rounds = math.ceil((ahead + 1) / max(1, workers))
+    rounds = math.ceil((stats.ahead + 1) / max(1, workers))
     return now + timedelta(seconds=run_seconds * rounds)
 
 
@@ -237,11 +215,17 @@ class Worker:
                 log.exception("order %s: heartbeat failed", order.id)
                 continue
             if not mine:
-                status = queue.order_status(self.storage, order.id)
+                status = self._stored_status(order)
                 reason = "request cancelled by user" if status == OrderStatus.CANCELLED.value else f"order is {status} and no longer held by this worker"
                 log.info("order %s: %s; stopping its processor", order.id, reason)
                 token.cancel(reason)
                 return
+
+    def _stored_status(self, order: ProductionOrder) -> str:
+        try:
+            return self.storage.get_order(order.mission, order.id).status.value
+        except NotFoundError:
+            return "deleted"
 
     def run_order(self, order: ProductionOrder) -> ProductionOrder:
         """Run a claimed (``in_progress``) order to its end; returns the stored order afterwards."""

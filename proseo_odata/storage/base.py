@@ -53,7 +53,7 @@ from proseo_odata.model import (
     Workflow,
 )
 
-__all__ = ["ClaimedNotification", "Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
+__all__ = ["ClaimedNotification", "OrderQueueStats", "Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
 
 #: Entity set names a ``Query`` can address (the ``entity_set`` passed to the filter compiler).
 ENTITY_SETS = ("Products", "Subscriptions", "Workflows", "ProductionOrders")
@@ -116,6 +116,21 @@ class QueryResult:
     count: int | None = None
     next_skiptoken: str | None = None
     next_skip: int | None = None
+
+
+@dataclass
+class OrderQueueStats:
+    """What :meth:`StorageBase.order_queue_stats` reports for an order about to be queued.
+
+    Attributes:
+        ahead: orders that run before it: ``queued`` ones with a priority >= its own (of every
+            mission: one worker pool serves them all) plus those ``in_progress``.
+        run_seconds: turnaround times (``completed_date - submission_date``, seconds, never
+            negative) of the workflow's most recently completed orders, newest first.
+    """
+
+    ahead: int
+    run_seconds: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -359,6 +374,55 @@ class StorageBase:
 
     def delete_order(self, mission: str, order_id: uuid.UUID) -> None:
         """Delete an order. ``NotFoundError`` if missing."""
+        raise NotImplementedError
+
+    # -- the production queue ----------------------------------------------------------------
+    #
+    # Workers in any number of threads and processes share one queue: the orders in status
+    # ``queued``. These methods keep its rules in one transaction each (or in the caller's, on a
+    # bound storage), so that every backend can run production orders.
+
+    def claim_next_order(
+        self, worker_id: str, lease_seconds: float, now: datetime | None = None
+    ) -> ProductionOrder | None:
+        """Claim the next queued order for ``worker_id``; None when nothing is queued.
+
+        The next order is the ``queued`` one (of any mission) with the highest ``priority``,
+        then the oldest ``submission_date``, then the smallest id. It becomes ``in_progress``
+        with ``status_message`` "request is under processing", ``worker_id`` and
+        ``lease_expires_at = now + lease_seconds``; its ``revision`` is incremented (a state
+        change, so stale copies cannot overwrite it). Concurrent claimers never get the same
+        order (PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``; SQLite: one guarded
+        ``UPDATE``). Returns the order as stored."""
+        raise NotImplementedError
+
+    def renew_order_lease(
+        self, order_id: uuid.UUID, worker_id: str, lease_seconds: float, now: datetime | None = None
+    ) -> bool:
+        """Extend a running order's lease to ``now + lease_seconds`` (the worker's heartbeat).
+
+        Only while the order is ``in_progress`` *and* held by ``worker_id``; returns False and
+        changes nothing otherwise (the user cancelled it, its lease expired and it was requeued or
+        claimed by another worker, it ended or was deleted): the worker must then stop. Does not
+        change ``revision``."""
+        raise NotImplementedError
+
+    def requeue_expired_orders(self, now: datetime, max_attempts: int) -> list[ProductionOrder]:
+        """Recover orders whose worker was lost: ``in_progress`` with ``lease_expires_at < now``.
+
+        Each gets ``attempts`` + 1 and loses its ``worker_id`` and lease; it goes back to
+        ``queued`` ("request is queued for processing") or, once ``attempts`` reaches
+        ``max_attempts``, to ``failed`` with a message naming the lost worker and the number of
+        lost runs, and ``completed_date = now``. Each change increments ``revision``. Returns the
+        changed orders as stored (their ``status`` says which). Call it on a bound storage to add
+        work to the same transaction (the engine enqueues the failed orders' notifications
+        there); orders another recoverer or a heartbeat got first are left out."""
+        raise NotImplementedError
+
+    def order_queue_stats(self, workflow_id: uuid.UUID, priority: int, *, history: int = 20) -> OrderQueueStats:
+        """What an ``EstimatedDate`` needs for a new order of ``workflow_id`` with ``priority``:
+        the orders ahead of it and the turnaround times of the workflow's last ``history``
+        completed orders (see :class:`OrderQueueStats`)."""
         raise NotImplementedError
 
     # -- notification outbox ---------------------------------------------------------------

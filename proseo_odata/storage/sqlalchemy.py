@@ -30,6 +30,7 @@ from proseo_odata.model import (
     AttributeType,
     Checksum,
     Mission,
+    OrderStatus,
     OutboxMessage,
     Product,
     ProductionOrder,
@@ -41,10 +42,16 @@ from proseo_odata.model import (
     as_utc,
     utcnow,
 )
-
 from proseo_odata.odata.sql import register_sqlite_functions
+from proseo_odata.orders.statemachine import (
+    MESSAGE_FAILED,
+    MESSAGE_IN_PROGRESS,
+    MESSAGE_QUEUED,
+    OrderEvent,
+    transition,
+)
 
-from .base import ClaimedNotification, Query, QueryResult, StorageBase
+from .base import ClaimedNotification, OrderQueueStats, Query, QueryResult, StorageBase
 from .errors import ConflictError, InvalidQueryError, InvalidValueError, NotFoundError, StorageError
 from .schema import (
     SchemaTables,
@@ -1141,6 +1148,124 @@ class SQLAlchemyStorage(StorageBase):
                 raise NotFoundError(f"No production order found with UUID {order_id}", code="E7208")
             s.execute(sa.delete(order_options).where(order_options.c.order_id == order_id))
             s.execute(sa.delete(orders).where(orders.c.id == order_id))
+
+    # -- the production queue ----------------------------------------------------------------
+
+    #: The queue's order: highest priority, then oldest submission, then id (index
+    #: (status, priority, submission_date) serves it).
+    _QUEUE_ORDER = (orders.c.priority.desc(), orders.c.submission_date.asc(), orders.c.id.asc())
+
+    def claim_next_order(self, worker_id, lease_seconds, now=None):
+        now = as_utc(now) if now is not None else utcnow()
+        queued = orders.c.status == OrderStatus.QUEUED.value
+        values = {
+            "status": transition(OrderStatus.QUEUED, OrderEvent.START).value,
+            "status_message": MESSAGE_IN_PROGRESS,
+            "worker_id": worker_id,
+            "lease_expires_at": now + timedelta(seconds=lease_seconds),
+            "revision": orders.c.revision + 1,
+        }
+        nxt = sa.select(orders.c.id).where(queued).order_by(*self._QUEUE_ORDER).limit(1)
+        with self._db() as s:
+            if self.dialect == "postgresql":
+                # Lock the next order, skipping any another claimer has locked, then take it.
+                order_id = s.execute(nxt.with_for_update(skip_locked=True)).scalar()
+                if order_id is None:
+                    return None
+                s.execute(sa.update(orders).where(orders.c.id == order_id).values(**values))
+            else:
+                # One guarded statement: SQLite takes the write lock before the UPDATE reads, so
+                # two workers never get the same order; ``status = 'queued'`` makes that explicit.
+                order_id = s.execute(
+                    sa.update(orders).where(orders.c.id == nxt.scalar_subquery(), queued)
+                    .values(**values).returning(orders.c.id)
+                ).scalar()
+                if order_id is None:
+                    return None
+            row = s.execute(sa.select(orders).where(orders.c.id == order_id)).one()
+            return self._load_orders(s, [row])[0]
+
+    def renew_order_lease(self, order_id, worker_id, lease_seconds, now=None) -> bool:
+        now = as_utc(now) if now is not None else utcnow()
+        with self._db() as s:
+            result = s.execute(
+                sa.update(orders)
+                .where(
+                    orders.c.id == order_id,
+                    orders.c.worker_id == worker_id,
+                    orders.c.status == OrderStatus.IN_PROGRESS.value,
+                )
+                .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+            )
+            return result.rowcount == 1
+
+    def requeue_expired_orders(self, now, max_attempts) -> list[ProductionOrder]:
+        now = as_utc(now)
+        expired = sa.and_(orders.c.status == OrderStatus.IN_PROGRESS.value, orders.c.lease_expires_at < now)
+        statement = sa.select(orders).where(expired).order_by(orders.c.lease_expires_at, orders.c.id)
+        if self.dialect == "postgresql":
+            statement = statement.with_for_update(skip_locked=True)  # another recoverer's are its own
+        changed = []
+        with self._db() as s:
+            for order in self._load_orders(s, s.execute(statement).all()):
+                lost_worker = order.worker_id
+                order.attempts += 1
+                order.worker_id = None
+                order.lease_expires_at = None
+                if order.attempts >= max_attempts:
+                    order.status = transition(order.status, OrderEvent.FAIL, order_id=order.id)
+                    order.status_message = (
+                        f"{MESSAGE_FAILED}: the worker was lost {order.attempts} time(s) "
+                        f"(last: {lost_worker}); attempts exhausted"
+                    )
+                    order.completed_date = now
+                else:
+                    order.status = transition(order.status, OrderEvent.REQUEUE, order_id=order.id)
+                    order.status_message = MESSAGE_QUEUED
+                result = s.execute(
+                    sa.update(orders)
+                    .where(orders.c.id == order.id, orders.c.revision == order.revision, expired)
+                    .values(
+                        status=order.status.value, status_message=order.status_message, attempts=order.attempts,
+                        worker_id=None, lease_expires_at=None, completed_date=order.completed_date,
+                        revision=order.revision + 1,
+                    )
+                )
+                if result.rowcount != 1:
+                    continue  # a heartbeat, a cancel or another recoverer came first
+                order.revision += 1
+                log.warning(
+                    "order %s: lease of worker %s expired; now %s (attempt %d of %d)",
+                    order.id, lost_worker, order.status.value, order.attempts, max_attempts,
+                )
+                changed.append(order)
+        return changed
+
+    def order_queue_stats(self, workflow_id, priority, *, history=20) -> OrderQueueStats:
+        o = orders
+        with self._db() as s:
+            ahead = s.execute(
+                sa.select(sa.func.count()).select_from(o).where(
+                    sa.or_(
+                        sa.and_(o.c.status == OrderStatus.QUEUED.value, o.c.priority >= priority),
+                        o.c.status == OrderStatus.IN_PROGRESS.value,
+                    )
+                )
+            ).scalar_one()
+            rows = s.execute(
+                sa.select(o.c.submission_date, o.c.completed_date)
+                .where(
+                    o.c.workflow_id == workflow_id,
+                    o.c.status == OrderStatus.COMPLETED.value,
+                    o.c.completed_date.is_not(None),
+                )
+                .order_by(o.c.completed_date.desc(), o.c.id.desc())
+                .limit(history)
+            ).all()
+        return OrderQueueStats(
+            ahead=ahead,
+            run_seconds=[max(0.0, (r.completed_date - r.submission_date).total_seconds()) for r in rows],
+        )
 
     # -- notification outbox -----------------------------------------------------------------
 

@@ -49,7 +49,7 @@ from proseo_odata.model import (
     hash_password,
 )
 
-from .base import Query, StorageBase
+from .base import OrderQueueStats, Query, StorageBase
 from .errors import ConflictError, InvalidQueryError, NotFoundError
 
 UTC = timezone.utc
@@ -501,6 +501,112 @@ class StorageContractTests:
         mission_storage.delete_order("M1", order.id)
         with pytest.raises(NotFoundError):
             mission_storage.get_order("M1", order.id)
+
+    # -- the production queue ----------------------------------------------------------------
+
+    def test_claim_next_order_takes_priority_then_age_of_every_mission(self, mission_storage):
+        low = mission_storage.add_order(make_order(priority=10))
+        high_new = mission_storage.add_order(make_order("M2", priority=90, submission_date=T0 + timedelta(seconds=1)))
+        high_old = mission_storage.add_order(make_order(priority=90))
+        done = make_order(priority=100)
+        done.status = OrderStatus.COMPLETED
+        mission_storage.add_order(done)
+        claimed = [mission_storage.claim_next_order("w", 30, T0 + timedelta(minutes=1)) for _ in range(4)]
+        assert [c.id if c else None for c in claimed] == [high_old.id, high_new.id, low.id, None]
+        first = claimed[0]
+        assert first.status is OrderStatus.IN_PROGRESS and first.worker_id == "w"
+        assert first.status_message == "request is under processing"
+        assert first.lease_expires_at == T0 + timedelta(minutes=1, seconds=30)
+        assert first.revision == high_old.revision + 1  # a state change: stale copies conflict
+        assert first.workflow_options == {"format": "JPG", "quality": "80"}
+        assert mission_storage.get_order("M1", high_old.id) == first
+        with pytest.raises(ConflictError):
+            mission_storage.update_order(high_old)
+
+    def test_renew_order_lease_only_for_the_running_holder(self, mission_storage):
+        order = mission_storage.add_order(make_order())
+        assert mission_storage.renew_order_lease(order.id, "w", 30, T0) is False  # not running yet
+        claimed = mission_storage.claim_next_order("w", 10, T0)
+        assert mission_storage.renew_order_lease(order.id, "w", 30, T0 + timedelta(seconds=5)) is True
+        stored = mission_storage.get_order("M1", order.id)
+        assert stored.lease_expires_at == T0 + timedelta(seconds=35) and stored.revision == claimed.revision
+        assert mission_storage.renew_order_lease(order.id, "other", 30, T0 + timedelta(seconds=6)) is False
+        assert mission_storage.get_order("M1", order.id).lease_expires_at == T0 + timedelta(seconds=35)
+        stored.status = OrderStatus.CANCELLED  # the user cancels: the worker must stop
+        mission_storage.update_order(stored)
+        assert mission_storage.renew_order_lease(order.id, "w", 30, T0 + timedelta(seconds=7)) is False
+        assert mission_storage.renew_order_lease(uuid.uuid4(), "w", 30, T0) is False
+
+    def test_requeue_expired_orders_then_fail_them(self, mission_storage):
+        order = mission_storage.add_order(make_order())
+        waiting = mission_storage.add_order(make_order("M2", priority=1))  # queued: never touched
+        mission_storage.claim_next_order("lost", 10, T0)
+        assert mission_storage.requeue_expired_orders(T0 + timedelta(seconds=10), 2) == []  # not yet expired
+        [requeued] = mission_storage.requeue_expired_orders(T0 + timedelta(seconds=11), 2)
+        assert requeued.id == order.id and requeued.status is OrderStatus.QUEUED and requeued.attempts == 1
+        assert requeued.worker_id is None and requeued.lease_expires_at is None
+        assert requeued.status_message == "request is queued for processing" and requeued.completed_date is None
+        assert mission_storage.get_order("M1", order.id) == requeued
+        assert mission_storage.renew_order_lease(order.id, "lost", 10, T0 + timedelta(seconds=12)) is False
+        assert mission_storage.requeue_expired_orders(T0 + timedelta(minutes=5), 2) == []  # queued ones stay
+        assert mission_storage.claim_next_order("second", 10, T0 + timedelta(seconds=20)).id == order.id
+        now = T0 + timedelta(seconds=31)
+        [failed] = mission_storage.requeue_expired_orders(now, 2)
+        assert failed.status is OrderStatus.FAILED and failed.attempts == 2 and failed.completed_date == now
+        assert "worker was lost 2 time(s)" in failed.status_message and "second" in failed.status_message
+        assert failed.status_message.startswith("production has failed")
+        assert mission_storage.get_order("M1", order.id) == failed
+        assert mission_storage.get_order("M2", waiting.id).status is OrderStatus.QUEUED
+
+    def test_requeue_expired_orders_belongs_to_the_callers_transaction(self, mission_storage):
+        order = mission_storage.add_order(make_order())
+        mission_storage.claim_next_order("lost", 10, T0)
+        with pytest.raises(RuntimeError):
+            with mission_storage.transaction() as tx:
+                assert [o.id for o in tx.requeue_expired_orders(T0 + timedelta(minutes=1), 3)] == [order.id]
+                raise RuntimeError("rolled back")
+        stored = mission_storage.get_order("M1", order.id)
+        assert stored.status is OrderStatus.IN_PROGRESS and stored.worker_id == "lost" and stored.attempts == 0
+
+    def test_order_queue_stats(self, mission_storage):
+        workflow_id = uuid.uuid4()
+        assert mission_storage.order_queue_stats(workflow_id, 50) == OrderQueueStats(ahead=0, run_seconds=[])
+        mission_storage.add_order(make_order(priority=50))
+        mission_storage.add_order(make_order("M2", priority=80))
+        mission_storage.add_order(make_order(priority=49))  # lower: runs after the new one
+        running = mission_storage.add_order(make_order(priority=1))
+        for seconds in (620, 40, 660):  # completed orders of the workflow, all submitted at T0
+            o = make_order(workflow_id=workflow_id, submission_date=T0)
+            o.status, o.completed_date = OrderStatus.COMPLETED, T0 + timedelta(seconds=seconds)
+            mission_storage.add_order(o)
+        other = make_order(submission_date=T0)  # another workflow's history does not count
+        other.status, other.completed_date = OrderStatus.COMPLETED, T0 + timedelta(seconds=1)
+        mission_storage.add_order(other)
+        failed = make_order(workflow_id=workflow_id)  # nor does a failed run
+        failed.status, failed.completed_date = OrderStatus.FAILED, T0 + timedelta(seconds=2)
+        mission_storage.add_order(failed)
+        claimed = mission_storage.claim_next_order("w", 30, T0)  # the priority-80 order runs now
+        assert claimed.priority == 80 and claimed.id != running.id
+        stats = mission_storage.order_queue_stats(workflow_id, 50)
+        assert stats.ahead == 2  # the queued priority-50 one and the running one
+        assert stats.run_seconds == [660.0, 620.0, 40.0]  # newest completion first
+        assert mission_storage.order_queue_stats(workflow_id, 50, history=2).run_seconds == [660.0, 620.0]
+        assert mission_storage.order_queue_stats(workflow_id, 1).ahead == 4
+
+    def test_concurrent_order_claims_take_each_order_once(self, mission_storage):
+        ids = {mission_storage.add_order(make_order(submission_date=T0 + timedelta(seconds=i))).id for i in range(20)}
+        taken, lock = [], threading.Lock()
+
+        def claim():
+            while True:
+                order = mission_storage.claim_next_order(f"w-{threading.get_ident()}", 30, T0)
+                if order is None:
+                    return
+                with lock:
+                    taken.append(order.id)
+
+        self._run_threads(claim, count=4)
+        assert sorted(taken) == sorted(ids)
 
     # -- outbox ------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The production engine on SQLite and PostgreSQL: orders run for real, from submission to a
 published output product with matching checksums, failures, cancellation, the queue and leases."""
+import contextlib
 import gzip
 import io
 import threading
@@ -20,7 +21,7 @@ from proseo_odata.orders.service import InputProductNotFound, cancel_order, subm
 from proseo_odata.orders.statemachine import IllegalTransition
 from proseo_odata.production import queue
 from proseo_odata.production.engine import Worker, WorkerPool, estimate_completion
-from proseo_odata.storage.schema import orders as orders_table
+from proseo_odata.storage.base import StorageBase
 
 
 @pytest.fixture
@@ -230,7 +231,7 @@ def test_concurrent_claims_take_each_order_once(env):
 
     def claim(worker_id):
         while True:
-            claimed = queue.claim_next_order_id(storage, worker_id, 30)
+            claimed = queue.claim_next_order(storage, worker_id, 30)
             if claimed is None:
                 return
             with lock:
@@ -310,3 +311,61 @@ def test_sync_configured_workflows_is_idempotent_and_skips_unknown_missions(env,
     assert sorted(w.name for w in again) == sorted(before)
     after = {w.name: w for w in storage.list_workflows("DEMO")}
     assert {n: w.id for n, w in after.items()} == {n: w.id for n, w in before.items()}
+
+
+class ContractOnlyStorage(StorageBase):
+    """A mission's own backend, as the engine sees it: nothing but the ``StorageBase`` methods
+    (no ``.engine``, no SQLAlchemy tables), here delegating to a real storage."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def transaction(self):
+        @contextlib.contextmanager
+        def bound():
+            with self._inner.transaction() as tx:
+                yield ContractOnlyStorage(tx)
+
+        return bound()
+
+    def bind(self, handle):
+        return ContractOnlyStorage(self._inner.bind(handle))
+
+
+def _delegate(name):
+    return lambda self, *args, **kwargs: getattr(self._inner, name)(*args, **kwargs)
+
+
+for _name, _member in vars(StorageBase).items():
+    if callable(_member) and not _name.startswith("_") and _name not in ("transaction", "bind"):
+        setattr(ContractOnlyStorage, _name, _delegate(_name))
+
+
+def test_orders_run_on_any_storage_backend(env):
+    """Submission (EstimatedDate), claiming, heartbeats, completion and lease recovery use only
+    the storage contract, inside the caller's transaction."""
+    settings, real, archive = env
+    storage = ContractOnlyStorage(real)
+    assert not hasattr(storage, "engine")
+    add_input(real, archive)
+    now = utcnow()
+    first = submit(storage, order_body(Priority=60), now=now)
+    assert first.estimated_date == now + timedelta(seconds=60)  # nothing ahead, no history
+    later = now + timedelta(milliseconds=1)  # the queue runs the older one first
+    second = submit(storage, order_body(Priority=60), now=later)
+    assert second.estimated_date == later + timedelta(seconds=120)  # one ahead
+    assert Worker(storage, archive, settings).run_pending(limit=1) == 1
+    done = real.get_order("DEMO", first.id)
+    assert done.status is OrderStatus.COMPLETED, done.status_message
+    # history now shapes the estimate (this order ran in well under the 600 s default)
+    workflow = real.get_workflow_by_name("DEMO", "S2_L1C_L2A")
+    assert estimate_completion(storage, workflow, 60, now=now, default_run_seconds=600) < now + timedelta(seconds=600)
+    # a worker that dies holding the second order: its lease expires, the pool requeues it
+    claimed = queue.claim_next_order(storage, "dead-worker", 0.05)
+    assert claimed.id == second.id and queue.heartbeat(storage, second.id, "dead-worker", 0.05)
+    time.sleep(0.1)
+    pool = WorkerPool(settings, storage, archive, threads=0, dispatcher=False)
+    [requeued] = pool.recover_expired()
+    assert requeued.id == second.id and requeued.status is OrderStatus.QUEUED and requeued.attempts == 1
+    assert Worker(storage, archive, settings).run_pending() == 1
+    assert real.get_order("DEMO", second.id).status is OrderStatus.COMPLETED
