@@ -21,9 +21,10 @@ def serve_wsgi(app, *, threads: int = 4):
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
+        # Task threads first (they pull the trigger when a response is ready), then the channels.
+        server.task_dispatcher.shutdown()
         while server._map:
             for channel in list(server._map.values()):
                 channel.handle_close()
-        server.task_dispatcher.shutdown()
         thread.join(timeout=10)
         assert not thread.is_alive(), "the waitress thread did not stop"
