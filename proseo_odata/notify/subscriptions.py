@@ -155,14 +155,19 @@ def validate_notification_endpoint(text) -> str:
     if not isinstance(text, str) or not text.strip():
         raise ODataError("NotificationEndpoint is required: an http(s) URL",
                          code=ENDPOINT_CODE, target="NotificationEndpoint")
-    parts = urlsplit(text.strip())
+    try:
+        parts = urlsplit(text.strip())
+        hostname = parts.hostname
+    except ValueError:  # "https://a]b.example/": Invalid IPv6 URL
+        raise ODataError("NotificationEndpoint must be an http or https URL",
+                         code=ENDPOINT_CODE, target="NotificationEndpoint") from None
     if "@" in parts.netloc:
         raise ODataError(
             "NotificationEndpoint must not contain user information (user:password@): give the "
             "credentials as NotificationEpUsername and NotificationEpPassword",
             code=ENDPOINT_CODE, target="NotificationEndpoint",
         )
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https") or not hostname:
         raise ODataError("NotificationEndpoint must be an http or https URL",
                          code=ENDPOINT_CODE, target="NotificationEndpoint")
     return text.strip()

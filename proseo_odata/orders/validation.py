@@ -465,7 +465,13 @@ def _validate_notification(body: Mapping, result: ValidatedOrder, problems: list
     if not isinstance(endpoint, str):
         problems.append(_problem("NotificationEndpoint must be a string", "NotificationEndpoint"))
         return
-    parts = urlsplit(endpoint.strip())
+    try:
+        parts = urlsplit(endpoint.strip())
+        parts.hostname  # noqa: B018 - raises ValueError for a malformed host too
+    except ValueError:  # "https://myser]vice.example/": Invalid IPv6 URL
+        problems.append(_problem(f"NotificationEndpoint {endpoint!r} must be an http or https URL (or mailto:)",
+                                 "NotificationEndpoint"))
+        return
     if "@" in parts.netloc:
         # https://user:password@host: credentials belong in NotificationEpUsername/-Password (the
         # endpoint is stored and returned as it is), and the message must not echo them.

@@ -1046,3 +1046,21 @@ def test_substring_with_int64_arguments(app, catalogue, text):
     """PostgreSQL has no substr(text, bigint): a property as start or length was a 500."""
     response = app.get(PRIP + "/Products/$count", {"$filter": text}, headers=basic("alice"))
     assert response.text == "5"
+
+
+@pytest.mark.parametrize("endpoint", ["https://myser]vice.example/notification", "http://[::1/x", "https://[zz]/"])
+def test_malformed_notification_endpoint_of_an_order_is_400(odip, endpoint):
+    """urlsplit raises ValueError ("Invalid IPv6 URL") for these: a 500."""
+    response = odip.app.post(ODIP + "/ProductionOrder/OData.CSC.Order",
+                             json.dumps(order_body(NotificationEndpoint=endpoint)),
+                             headers={**auth("ursula"), "Content-Type": "application/json"}, expect_errors=True)
+    error = _assert_clean_error(response, 400, "E7205", service="odip")
+    assert "NotificationEndpoint" in json.dumps(error)
+
+
+@pytest.mark.parametrize("endpoint", ["https://myser]vice.example/notification", "http://[::1/x", "https://[zz]/"])
+def test_malformed_notification_endpoint_of_a_subscription_is_400(app, endpoint):
+    response = app.post(PRIP + "/Subscriptions", json.dumps({**PRIP_VALID_SUBSCRIPTION, "NotificationEndpoint": endpoint}),
+                        headers={**basic("alice"), "Content-Type": "application/json"}, expect_errors=True)
+    error = _assert_clean_error(response, 400, "E7742")
+    assert error["target"] == "NotificationEndpoint"
