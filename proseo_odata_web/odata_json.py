@@ -190,6 +190,26 @@ def select_properties(body: dict, select: Optional[Iterable[str]]) -> dict:
     return {k: v for k, v in body.items() if k.startswith("@") or k in wanted}
 
 
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json_body(request, *, code: str) -> Any:
+    """The request body as strict JSON (RFC 8259), or an ``ODataError`` 400 with ``code``:
+    not JSON, ``NaN``/``Infinity``, a lone surrogate escape (``"\\ud800"``, not encodable as
+    UTF-8 for storage), or nesting deeper than the decoder's stack."""
+    from proseo_odata.odata.errors import ODataError
+
+    try:
+        body = json.loads(request.body or b"null", parse_constant=_reject_constant)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
+    except (ValueError, UnicodeError):
+        raise ODataError("The request body is not valid JSON", code=code, target="body") from None
+    except RecursionError:  # the decoder's stack, not ours: a body of thousands of '['
+        raise ODataError("The request body is nested too deeply", code=code, target="body") from None
+    return body
+
+
 def json_response(body: Any, status: int = 200) -> Response:
     """A JSON response with the OData v4 minimal-metadata headers."""
     response = Response(

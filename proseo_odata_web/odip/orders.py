@@ -38,7 +38,6 @@ ended is answered ``200`` unchanged.
 """
 from __future__ import annotations
 
-import json
 import logging
 from typing import Optional
 
@@ -51,7 +50,16 @@ from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import ConflictError, NotFoundError
 
 from ..auth import can_read_product, product_visibilities, require_role
-from ..odata_json import PASSWORD_MASK, format_datetime, format_guid, json_response, product_json, select_properties, text_response
+from ..odata_json import (
+    PASSWORD_MASK,
+    format_datetime,
+    format_guid,
+    json_response,
+    parse_json_body,
+    product_json,
+    select_properties,
+    text_response,
+)
 from ..query import build_query, collection_body, entity_options, parse_request_options
 from .errors import NO_OUTPUT_PRODUCT, NoOutputProduct, OrderNotFound, odip_codes, parse_key
 from .schemas import merge_problems, shape_problems
@@ -120,22 +128,13 @@ def _workers(request) -> int:
         return 1
 
 
-def _request_body(request):
-    try:
-        return json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ODataError("The request body is not valid JSON", code=INVALID_ORDER_CODE, target="body") from None
-    except RecursionError:  # the decoder's stack, not ours: a body of thousands of '['
-        raise ODataError("The request body is nested too deeply", code=INVALID_ORDER_CODE, target="body") from None
-
-
 # -- views -----------------------------------------------------------------------------------------
 
 
 @odip_codes
 def create_order(request):
     principal = require_role(request, *ODIP_ROLES)
-    body = _request_body(request)
+    body = parse_json_body(request, code=INVALID_ORDER_CODE)
     shape = shape_problems(body)
     if shape:
         # Report the core's findings too (all problems at once), but store nothing.

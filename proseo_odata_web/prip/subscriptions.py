@@ -23,7 +23,6 @@ The rules (the body's validation, the filter, the state machine) live in
 """
 from __future__ import annotations
 
-import json
 import uuid
 
 from cornice import Service
@@ -40,7 +39,7 @@ from proseo_odata.storage.errors import NotFoundError
 
 from .. import keys
 from ..auth import require_role
-from ..odata_json import PASSWORD_MASK, format_datetime, format_guid, json_response, select_properties
+from ..odata_json import PASSWORD_MASK, format_datetime, format_guid, json_response, parse_json_body, select_properties
 
 SUBSCRIPTION_NOT_FOUND = "E7741"
 INVALID_BODY = INVALID_SUBSCRIPTION_CODE
@@ -121,12 +120,7 @@ def list_subscriptions(request):
 
 def create_subscription(request):
     principal = require_role(request, Role.PRIP_USER)
-    try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise _problem("body", "The request body is not valid JSON") from None
-    except RecursionError:  # the decoder's stack, not ours: a body of thousands of '['
-        raise _problem("body", "The request body is nested too deeply") from None
+    body = parse_json_body(request, code=INVALID_BODY)
     subscription = request.storage.add_subscription(parse_new_subscription(body, principal.mission, principal.name))
     response = _entity_response(request, subscription, status=201)
     # The collection's URL plus the key; route_url would percent-encode the parentheses.

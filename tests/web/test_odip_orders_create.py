@@ -393,3 +393,13 @@ def test_the_schema_reports_shape_problems(overrides, target):
     found = shape_problems(order_body(**overrides))
     assert [p.target for p in found] == [target]
     assert all(p.code == "E7205" for p in found)
+
+
+@pytest.mark.parametrize("bad", ['"\\udfff"', "NaN", "-Infinity"])
+def test_body_that_json_loads_takes_but_rfc_8259_does_not_is_400(odip, bad):
+    # a lone surrogate in WorkflowName reached the storage encoder: 500
+    body = f'{{"WorkflowName": {bad}, "InputProductReference": {{"Reference": "x"}}, "Priority": 50}}'
+    response = odip.app.post(f"{ODIP}/ProductionOrder", body.encode(), status=400,
+                             headers=dict(auth("ursula"), **{"Content-Type": "application/json"}))
+    error = json_of(response)["error"]
+    assert (error["code"], error["target"]) == ("E7205", "body") and "not valid JSON" in error["message"]

@@ -199,3 +199,14 @@ def test_password_is_never_logged(app, caplog):
     app.post(f"{PRIP}/Subscriptions({subscription_id})/OData.CSC.Pause", headers=basic("alice"))
     assert caplog.records, "nothing was logged at all: the check would be vacuous"
     assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("bad", ['"\\ud800"', "NaN", "Infinity"])
+def test_body_that_json_loads_takes_but_rfc_8259_does_not_is_400(app, bad):
+    # a lone surrogate escape was accepted and then failed to encode for storage (500)
+    body = f'{{"FilterParam": "Online eq true", "NotificationEndpoint": "https://rx.example.org/n", "Priority": {bad}}}'
+    if bad.startswith('"'):
+        body = f'{{"FilterParam": {bad}, "NotificationEndpoint": "https://rx.example.org/n"}}'
+    answer = app.post(f"{PRIP}/Subscriptions", body.encode(), status=400,
+                      headers={**basic("alice"), "Content-Type": "application/json"})
+    assert answer.json["error"] == {"code": "E7742", "message": "The request body is not valid JSON", "target": "body"}
