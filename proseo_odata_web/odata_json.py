@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable, Optional, Sequence
 
 from pyramid.response import Response
 
+from proseo_odata.model import times
 from proseo_odata.model import Attribute, AttributeType, Checksum, Product
 
 CONTENT_TYPE = "application/json;odata.metadata=minimal"
@@ -40,15 +41,7 @@ _SEED_VALUE_KEY = {
 
 def format_datetime(value: Optional[datetime]) -> Optional[str]:
     """``YYYY-MM-DDThh:mm:ss.fffZ`` (or ``.ffffffZ`` when microseconds are stored); None stays None."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} cannot be serialised as UTC")
-    value = value.astimezone(timezone.utc)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S.%f")
-    if value.microsecond % 1000 == 0:
-        text = text[:-3]
-    return text + "Z"
+    return None if value is None else times.format_datetime(value)
 
 
 def format_guid(value: uuid.UUID | str) -> str:

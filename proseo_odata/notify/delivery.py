@@ -51,20 +51,12 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from proseo_odata.model import UTC, OrderStatus, ProductionOrder, utcnow
+from proseo_odata.model.times import format_datetime
 
 log = logging.getLogger(__name__)
 
 ORDER_KIND = "order"
 NOTIFICATION_CONTEXT = "$metadata#Notification/$entity"
-
-
-def format_datetime(value: datetime) -> str:
-    """ISO-8601 UTC with fraction and ``Z`` (contract section 2)."""
-    value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S.%f")
-    if value.microsecond % 1000 == 0:
-        text = text[:-3]
-    return text + "Z"
 
 
 def order_notification_payload(order: ProductionOrder, product=None, *, now: Optional[datetime] = None) -> dict:
