@@ -1,8 +1,9 @@
 """A real waitress server on a free 127.0.0.1 port for end-to-end tests, stopped cleanly.
 
-``waitress.create_server(...).run()`` loops until its socket map is empty; closing only the
-listening socket leaves the trigger channel behind and the thread never ends. ``serve_wsgi``
-closes every channel (as WebTest's StopableWSGIServer does) and shuts the task threads down.
+``waitress.create_server(...).run()`` loops until its socket map is empty. Closing sockets from
+the test's thread races the loop's ``select()`` (EBADF), so ``serve_wsgi`` stops the task
+threads, then asks the loop thread itself, through waitress' trigger, to close every channel;
+the loop then finds its map empty and returns.
 """
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ def serve_wsgi(app, *, threads: int = 4):
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        # Task threads first (they pull the trigger when a response is ready), then the channels.
         server.task_dispatcher.shutdown()
-        while server._map:
+
+        def close_every_channel():  # runs in the loop thread
             for channel in list(server._map.values()):
                 channel.handle_close()
+
+        server.trigger.pull_trigger(close_every_channel)
         thread.join(timeout=10)
         assert not thread.is_alive(), "the waitress thread did not stop"
