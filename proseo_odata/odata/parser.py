@@ -1168,6 +1168,9 @@ def _describe_expected(names) -> list:
     return sorted(out)
 
 
+_STRING_AT = re.compile(r"'(?:[^']|'')*'")
+
+
 def _found(text: str, pos: int) -> str:
     if pos >= len(text):
         return "the end of the text"
@@ -1202,7 +1205,11 @@ def _translate(exc: Exception, text: str, what: str, target: str) -> ODataError:
         pos = len(text) if token.type == "$END" else (token.start_pos or 0)
         return _syntax_error(text, pos, exc.expected, what, target)
     if isinstance(exc, UnexpectedCharacters):
-        return _syntax_error(text, exc.pos_in_stream, exc.allowed or (), what, target)
+        pos = exc.pos_in_stream
+        detail = ""
+        if text.startswith("'", pos) and not _STRING_AT.match(text, pos):
+            detail = "unterminated string literal (a quote inside a string is written '')"
+        return _syntax_error(text, pos, exc.allowed or (), what, target, detail=detail)
     if isinstance(exc, UnexpectedEOF):
         return _syntax_error(text, len(text), exc.expected, what, target)
     if isinstance(exc, UnexpectedInput):

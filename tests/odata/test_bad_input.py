@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from proseo_odata.odata import ODataError, ODataLimitError, parse_filter, parse_orderby, parse_query_options
+from proseo_odata.odata import ODataError, ODataLimitError, ODataSyntaxError, parse_filter, parse_orderby, parse_query_options
 from proseo_odata.odata.ast import Visitor
 
 TIMEOUT = 20  # seconds; a parse that takes longer counts as a hang
@@ -144,3 +144,15 @@ def _fuzz(seed):
 def test_fuzzed_input_only_raises_odata_errors(seed):
     failures = run_bounded(_fuzz, seed)
     assert failures == []
+
+
+@pytest.mark.parametrize("text, position", [
+    ("Name eq 'abc", 8),
+    ("contains(Name,'S2A_) and Online eq true", 14),
+    ("Name eq 'a' and Name eq 'b", 24),
+])
+def test_unterminated_string_is_named_as_such(text, position):
+    with pytest.raises(ODataSyntaxError) as info:
+        parse_filter(text)
+    assert info.value.position == position
+    assert "unterminated string literal" in str(info.value)
