@@ -72,56 +72,40 @@ log = logging.getLogger(__name__)
 MIGRATIONS = "proseo_odata:storage/migrations"
 
 # --- $orderby paths per entity set (contract sections 3 and 4) -------------------------------
+# The columns come from the filter mapping (storage/mapping.py, ``EntityMapping.columns``), so
+# one table says which column a property is. $orderby accepts fewer paths than $filter, and one
+# alias more; the two tables below are exactly those differences.
 
-ORDERBY_COLUMNS: dict[str, dict[tuple[str, ...], sa.Column]] = {
-    "Products": {
-        ("Id",): products.c.id,
-        ("Name",): products.c.name,
-        ("ContentType",): products.c.content_type,
-        ("ContentLength",): products.c.content_length,
-        ("OriginDate",): products.c.origin_date,
-        ("PublicationDate",): products.c.publication_date,
-        ("CreationDate",): products.c.publication_date,
-        ("ModificationDate",): products.c.modification_date,
-        ("EvictionDate",): products.c.eviction_date,
-        ("Online",): products.c.online,
-        ("ContentDate", "Start"): products.c.content_start,
-        ("ContentDate", "End"): products.c.content_end,
-        ("ProductionType",): products.c.production_type,
-    },
-    "Subscriptions": {
-        ("Id",): subscriptions.c.id,
-        ("Status",): subscriptions.c.status,
-        ("Priority",): subscriptions.c.priority,
-        ("SubmissionDate",): subscriptions.c.submission_date,
-        ("LastNotificationDate",): subscriptions.c.last_notification_date,
-        ("StageOrder",): subscriptions.c.stage_order,
-        ("FilterParam",): subscriptions.c.filter_param,
-        ("NotificationEndpoint",): subscriptions.c.notification_endpoint,
-    },
-    "Workflows": {
-        ("Id",): workflows.c.id,
-        ("Name",): workflows.c.name,
-        ("Description",): workflows.c.description,
-        ("InputProductType",): workflows.c.input_product_type,
-        ("OutputProductType",): workflows.c.output_product_type,
-        ("WorkflowVersion",): workflows.c.workflow_version,
-    },
-    "ProductionOrders": {
-        ("Id",): orders.c.id,
-        ("Status",): orders.c.status,
-        ("StatusMessage",): orders.c.status_message,
-        ("Priority",): orders.c.priority,
-        ("SubmissionDate",): orders.c.submission_date,
-        ("EstimatedDate",): orders.c.estimated_date,
-        ("CompletedDate",): orders.c.completed_date,
-        ("EvictionDate",): orders.c.eviction_date,
-        ("OrderOutputSize",): orders.c.order_output_size,
-        ("WorkflowId",): orders.c.workflow_id,
-        ("WorkflowName",): orders.c.workflow_name,
-        ("InputProductReference", "Reference"): orders.c.input_reference,
-    },
+#: Mapping paths that $filter accepts but $orderby does not.
+_NOT_SORTABLE: dict[str, frozenset[str]] = {
+    "Products": frozenset(),
+    "Subscriptions": frozenset({"NotificationEpUsername"}),
+    "Workflows": frozenset(),
+    "ProductionOrders": frozenset({
+        "NotificationEndpoint", "NotificationEpUsername",
+        "InputProductReference/ContentDate/Start", "InputProductReference/ContentDate/End",
+    }),
 }
+
+#: $orderby aliases (alias path -> mapping path); the binder resolves them too, the storage
+#: API takes them directly.
+_ORDERBY_ALIASES: dict[str, dict[str, str]] = {
+    "Products": {"CreationDate": "PublicationDate"},
+}
+
+
+def orderby_columns(entity_set: str, tables) -> dict[tuple[str, ...], sa.Column]:
+    """The sortable paths of ``entity_set`` (tuples of property names) and their columns over
+    ``tables`` (a :class:`~.schema.SchemaTables`)."""
+    from .mapping import entity_mapping  # imported here: the mapping imports this package's schema
+
+    mapped = entity_mapping(entity_set, tables).columns
+    excluded = _NOT_SORTABLE[entity_set]
+    columns = {tuple(name.split("/")): column for name, column in mapped.items() if name not in excluded}
+    for alias, target in _ORDERBY_ALIASES.get(entity_set, {}).items():
+        columns[tuple(alias.split("/"))] = mapped[target]
+    return columns
+
 
 MAIN_TABLES = {
     "Products": products,
@@ -201,8 +185,8 @@ def _fits(column, value) -> bool:
     return isinstance(value, expected)
 
 
-def _sort_keys(entity_set, orderby):
-    columns = ORDERBY_COLUMNS[entity_set]
+def _sort_keys(entity_set, orderby, tables):
+    columns = orderby_columns(entity_set, tables)
     keys = []
     for path, desc in orderby:
         column = columns.get(tuple(path))
@@ -716,7 +700,7 @@ class SQLAlchemyStorage(StorageBase):
         clause = self._filter_clause(entity_set, query.filter)
         if clause is not None:
             conditions = [*conditions, clause]
-        keys = _sort_keys(entity_set, query.orderby)
+        keys = _sort_keys(entity_set, query.orderby, self.tables)
         count = None
         if query.count:
             count = _execute_query(session, sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
