@@ -20,18 +20,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from proseo_odata.config import as_bool
+
 from . import ArchiveBase, ArchiveError, HashingReader, StoredFile
 
 PREFIX = "proseo.archive.s3."
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024
 CHUNK_SIZE = 1024 * 1024
-
-
-def _as_bool(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ class S3Settings:
             region=get("region"),
             access_key=get("access_key"),
             secret_key=get("secret_key"),
-            presign=_as_bool(get("presign", False)),
+            presign=as_bool(get("presign")),
             presign_expiry=int(get("presign_expiry", 3600)),
             part_size=part_size,
         )

@@ -49,6 +49,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from proseo_odata.config import as_bool
 from proseo_odata.model import (
     PRODUCT_TYPE_ATTRIBUTE,
     Attribute,
@@ -467,7 +468,7 @@ class WorkerPool:
         self.config = EngineConfig.from_settings(self.settings)
         self.threads = int(threads if threads is not None else _setting(self.settings, "proseo.workers", 1, int))
         if dispatcher is None:
-            dispatcher = str(self.settings.get("proseo.notify.dispatcher", "true")).strip().lower() in ("1", "true", "yes", "on")
+            dispatcher = as_bool(self.settings.get("proseo.notify.dispatcher", "true"))
         self.dispatcher = NotificationDispatcher(storage, self.settings) if dispatcher else None
         prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.workers = [

@@ -48,6 +48,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+from proseo_odata.config import as_bool
 from proseo_odata.model import OptionType, Workflow, WorkflowOption
 from proseo_odata.production.processors import ProcessorNotFound, resolve_processor_class
 
@@ -69,14 +70,6 @@ _OPTION_FIELDS = {"name", "type", "description", "default", "allowed_values"}
 
 class WorkflowConfigError(Exception):
     """A workflow definition is broken (an operator's configuration error, not a client's)."""
-
-
-def _as_bool(value: Any, default: bool = True) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def _option(raw: Any, where: str) -> WorkflowOption:
@@ -149,7 +142,7 @@ def workflow_from_definition(definition: Any, source: str = "definition") -> Wor
             options=[_option(o, where) for o in definition.get("options", []) or []],
             processor=str(definition["processor"]),
             processor_config=config,
-            enabled=_as_bool(definition.get("enabled"), True),
+            enabled=as_bool(definition.get("enabled"), True),
         )
     where = f"{source}: workflow {workflow.name}"
     names = [o.name for o in workflow.options]
@@ -249,7 +242,7 @@ def load_workflows(settings: Mapping[str, Any]) -> list[Workflow]:
     found: list[tuple[str, Any]] = []
     for path in workflow_files(settings):
         found.extend((str(path), d) for d in _read_file(path))
-    if _as_bool(settings.get(SETTING_ENTRY_POINTS), True):
+    if as_bool(settings.get(SETTING_ENTRY_POINTS), True):
         found.extend(_entry_point_definitions(settings))
     workflows: list[Workflow] = []
     ids: dict[uuid.UUID, str] = {}

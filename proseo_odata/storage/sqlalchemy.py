@@ -25,6 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from proseo_odata.config import as_bool
 from proseo_odata.model import (
     Attribute,
     AttributeType,
@@ -1339,10 +1340,6 @@ class SQLAlchemyStorage(StorageBase):
             return [_outbox_from_row(r) for r in s.execute(statement).all()]
 
 
-def _as_bool(value) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
 def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
     """Build the backend from ``proseo.storage.*`` settings (see the module docstring)."""
     url = settings.get("proseo.storage.url")
@@ -1350,7 +1347,7 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         raise StorageError("setting proseo.storage.url is required (a SQLAlchemy database URL)")
     return SQLAlchemyStorage.from_url(
         url,
-        echo=_as_bool(settings.get("proseo.storage.echo", "false")),
+        echo=as_bool(settings.get("proseo.storage.echo")),
         pool_size=int(settings.get("proseo.storage.pool_size", 5)),
         max_overflow=int(settings.get("proseo.storage.max_overflow", 10)),
     )
