@@ -309,9 +309,9 @@ def parse_datetime_text(text: str) -> Optional[_dt.datetime]:
             int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
             int((fraction or "0")[:6].ljust(6, "0")), tzinfo=tz,
         )
-    except ValueError:
+        return value.astimezone(_UTC)
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+01:00 is before year 1 in UTC
         return None
-    return value.astimezone(_UTC)
 
 
 def _parse_time_text(text: str) -> Optional[_dt.time]:

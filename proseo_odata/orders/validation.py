@@ -117,7 +117,7 @@ def parse_datetime(value: Any) -> datetime:
     text += "+00:00" if zone == "Z" else (zone if ":" in zone else zone[:3] + ":" + zone[3:])
     try:
         return datetime.fromisoformat(text).astimezone(timezone.utc)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: outside years 1..9999 in UTC
         raise ValueError(f"{value!r} is not a valid date-time: {exc}") from None
 
 
