@@ -86,7 +86,7 @@ setup(
     extras_require=extras,
     entry_points={
         "paste.app_factory": ["main = proseo_odata_web:main"],
-        "paste.server_runner": ["waitress = proseo_odata_web.server:serve"],
+        "paste.server_factory": ["waitress = proseo_odata_web.server:server_factory"],
         "console_scripts": ["proseo-odata = proseo_odata.cli:main"],
         "proseo_odata.workflows": [],
     },

@@ -9,7 +9,8 @@
 - an address that cannot be bound (a busy port, a port below 1024 without privileges, an unknown
   host) ends the process with one line on stderr instead of an ``OSError`` traceback.
 
-Waitress's public ``create_server`` binds the sockets; ``run()`` serves until stopped.
+Waitress's public ``create_server`` binds the sockets (when pserve loads the server, before the
+application); ``run()`` serves until stopped.
 """
 from __future__ import annotations
 
@@ -52,20 +53,42 @@ def _where(kw: Mapping[str, Any]) -> str:
     return f"{kw.get('host', '0.0.0.0')}:{kw.get('port', 8080)}"
 
 
-def serve(app, global_conf=None, **settings) -> int:
-    """PasteDeploy server runner (``paste.server_runner``): waitress on the configured addresses."""
+class _ForwardingApp:
+    """The WSGI application waitress is created with: the server binds its sockets before pserve
+    has loaded the real application (see :func:`server_factory`), which is set here afterwards."""
+
+    def __init__(self):
+        self.app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+def server_factory(global_conf=None, **settings):
+    """PasteDeploy server factory (``paste.server_factory``): binds the configured addresses at
+    once and returns the function that serves an application on them.
+
+    pserve loads the server before the application, so a busy port is reported (one line,
+    exit status 1) before the application starts anything: workers, eviction. (pserve turns a
+    ``SystemExit`` raised while serving into exit status 0, so the check must come first.)
+    """
     from waitress import create_server
 
     kw = apply_port(settings, _port_from_environment(os.environ))
     logging.basicConfig()  # idempotent when the .ini's logging is set up already (as waitress does)
+    forwarding = _ForwardingApp()
     try:
-        server = create_server(app, **kw)
+        server = create_server(forwarding, **kw)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         hint = ""
         if exc.errno == errno.EADDRINUSE:
             hint = f" (another server uses it: stop that one, or choose another port with {PORT_VARIABLE}=... or make run PORT=...)"
         raise SystemExit(f"proseo-odata: cannot listen on {_where(kw)}: {reason}{hint}") from None
-    server.print_listen("Serving on http://{}:{}")
-    server.run()
-    return 0
+
+    def serve(app) -> None:
+        forwarding.app = app
+        server.print_listen("Serving on http://{}:{}")
+        server.run()
+
+    return serve
