@@ -31,13 +31,16 @@ def read_settings(config_uri: str) -> dict:
 
     path = Path(config_uri.split("#", 1)[0])
     if not path.is_file():
-        raise click.UsageError(f"configuration file {config_uri!r} not found")
+        raise click.ClickException(f"configuration file {config_uri!r} not found")
     uri = str(path.resolve())
     try:
-        return dict(plaster.get_settings(uri, "app:main"))
+        settings = dict(plaster.get_settings(uri, "app:main"))
     except (LookupError, ValueError, configparser.Error, plaster.PlasterError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise click.ClickException(f"{config_uri}: cannot read its [app:main] section: {reason}") from None
+    if not settings:
+        raise click.ClickException(f"{config_uri}: no [app:main] section (the settings of every command)")
+    return settings
 
 
 class Env:
@@ -56,7 +59,7 @@ class Env:
     def settings(self) -> dict:
         if self._settings is None:
             if not self.config_uri:
-                raise click.UsageError(CONFIG_HINT)
+                raise click.ClickException(CONFIG_HINT)
             self._settings = read_settings(self.config_uri)
         return self._settings
 

@@ -87,7 +87,7 @@ def worker_command(ctx, config_uri, threads, no_dispatcher):
     else:
         settings = getattr(ctx.obj, "settings", None)  # proseo_odata.cli's environment
         if settings is None:
-            raise click.UsageError("give the configuration with -c FILE.ini")
+            raise click.ClickException("give the configuration with -c CONFIG.ini")
     if threads is not None and threads < 1:
         raise click.BadParameter("at least 1", param_hint="--threads")
     run_worker(settings, threads=threads, dispatcher=False if no_dispatcher else None, announce=click.echo)
