@@ -1,8 +1,9 @@
 """Packaging for proseo-odata.
 
 The OData grammar lives in the top-level ``grammars/`` folder (the design card puts it there);
-it is mapped into the installed package as ``proseo_odata.grammars`` so that a wheel carries it
-and ``importlib.resources`` finds it outside the source tree.
+``proseo_odata/grammars`` is a symbolic link to it, so the package ``proseo_odata.grammars`` is
+found in the source tree, in an editable install and in a wheel (``importlib.resources``), with a
+flat layout and no ``package_dir`` mapping.
 """
 from setuptools import find_namespace_packages, setup
 
@@ -72,9 +73,10 @@ setup(
     packages=find_namespace_packages(
         include=["proseo_odata", "proseo_odata.*", "proseo_odata_web", "proseo_odata_web.*"],
         exclude=["*.__pycache__"],
-    )
-    + ["proseo_odata.grammars"],
-    package_dir={"proseo_odata.grammars": "grammars"},
+    ),
+    # A flat layout (every package under the project folder): an editable install is a plain .pth
+    # entry, without setuptools' "Editable installation" banner of mapped package folders.
+    package_dir={"": "."},
     package_data={
         "proseo_odata.grammars": ["*.lark"],
         "proseo_odata": ["storage/migrations/*.py", "storage/migrations/versions/*.py", "storage/migrations/*.mako", "demo/*", "demo/**/*"],

@@ -57,12 +57,17 @@ def _run(cmd, **kwargs):
     return result
 
 
-def _build_wheel(tmp_path) -> Path:
+def _copy_source(tmp_path) -> Path:
     source = tmp_path / "src"
     shutil.copytree(
-        ROOT, source,
+        ROOT, source, symlinks=True,  # proseo_odata/grammars stays a link to grammars/
         ignore=shutil.ignore_patterns(".venv", ".git", "var", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"),
     )
+    return source
+
+
+def _build_wheel(tmp_path) -> Path:
+    source = _copy_source(tmp_path)
     wheels = tmp_path / "wheels"
     built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(wheels),
                   str(source)])
@@ -158,3 +163,21 @@ def test_bare_install_embeds_the_compiler_and_runs_the_cli_without_the_web_stack
     assert "database ready" in first.stdout and first.stderr == "", first.stderr
     listed = _run([str(script), "-c", str(ini), "mission", "list"], cwd=outside)
     assert "no missions yet" in listed.stdout
+
+
+def test_editable_install_prints_no_setuptools_warnings(tmp_path):
+    """``make run``/``make test`` install the source tree in editable mode: no setuptools banner
+    (packages missing from the configuration, "Editable installation" of a mapped layout)."""
+    source = _copy_source(tmp_path)
+    env_dir = tmp_path / "editable"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    result = _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+                   "-e", str(source)])
+    assert "Warning" not in result.stderr and "!!" not in result.stderr, result.stderr
+    dependencies = [p for p in site.getsitepackages() + [sysconfig.get_paths()["purelib"]] if Path(p).is_dir()]
+    purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    (purelib / "zz_test_dependencies.pth").write_text("\n".join(sorted(set(dependencies))) + "\n", encoding="utf-8")
+    found = _run([str(python), "-c", "import proseo_odata.odata.parser as p; print(p.__file__);"
+                  "print(type(p.parse_filter('Name eq 1')).__name__)"], cwd=tmp_path).stdout.split()
+    assert found == [str(source / "proseo_odata" / "odata" / "parser.py"), "Compare"], found
