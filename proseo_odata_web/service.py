@@ -58,7 +58,8 @@ def service_document_view(model):
 
     def service_document(request):
         _check_access(request)
-        value = [{"name": s.name, "kind": "EntitySet", "url": s.name} for s in model.entity_sets]
+        value = [{"name": s.name, "kind": "EntitySet", "url": s.name} for s in model.entity_sets
+                 if s.in_service_document]
         return json_response({"@odata.context": "$metadata", "value": value})
 
     return service_document

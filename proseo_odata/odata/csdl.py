@@ -57,11 +57,16 @@ VERSION = "4.0"
 
 CAPABILITIES = "Org.OData.Capabilities.V1"
 CORE = "Org.OData.Core.V1"
-#: The vocabularies the annotations use: namespace -> the OASIS TC's published document.
+#: The vocabularies the annotations use: namespace -> the OASIS TC's published document (the
+#: ``.xml`` one; a CSDL JSON document references the ``.json`` twin).
 VOCABULARIES = {
     CAPABILITIES: "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Capabilities.V1.xml",
     CORE: "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml",
 }
+
+#: Fractional digits of the ``Edm.DateTimeOffset`` values the service emits at most (the
+#: ``Precision`` facet; CSDL XML reads a missing facet as 0, whole seconds).
+DATETIME_PRECISION = 6
 
 
 @dataclass(frozen=True)
@@ -256,6 +261,10 @@ def _is_geo(type_) -> bool:
     return isinstance(type_, edm.PrimitiveType) and type_.kind == "geo"
 
 
+def _is_datetime(type_) -> bool:
+    return isinstance(type_, edm.PrimitiveType) and type_.kind == "datetime"
+
+
 def _nav_type(model: edm.EntityModel, nav: edm.NavigationProperty) -> Tuple[str, bool]:
     return model.navigation_target(nav).qualified_name, nav.collection
 
@@ -309,43 +318,52 @@ def _xml_annotations(parent: ET.Element, annotations: Dict[str, Any]) -> None:
         _xml_inline(ET.SubElement(parent, _q("Annotation"), {"Term": term}), value)
 
 
-def _xml_properties(parent: ET.Element, type_: edm.StructuredType, include_aliases: bool) -> None:
+def _nullable(typed) -> bool:
+    """Whether the value (for a collection: an item) may be null; no collection holds nulls."""
+    return typed.nullable and not typed.collection
+
+
+def _xml_facets(attrs: Dict[str, str], typed, precision: int) -> Dict[str, str]:
+    if not _nullable(typed):
+        attrs["Nullable"] = "false"
+    if _is_geo(typed.type):
+        attrs["SRID"] = "4326"
+    if _is_datetime(typed.type):
+        attrs["Precision"] = str(precision)
+    return attrs
+
+
+def _xml_properties(parent: ET.Element, type_: edm.StructuredType, include_aliases: bool, precision: int) -> None:
     for prop in type_.properties:
         if prop.alias_of and not include_aliases:
             continue
-        attrs = {"Name": prop.name, "Type": _type_name(prop)}
-        if not prop.nullable:
-            attrs["Nullable"] = "false"
-        if _is_geo(prop.type):
-            attrs["SRID"] = "4326"
-        ET.SubElement(parent, _q("Property"), attrs)
+        ET.SubElement(parent, _q("Property"),
+                      _xml_facets({"Name": prop.name, "Type": _type_name(prop)}, prop, precision))
 
 
-def _xml_parameter(parent: ET.Element, tag: str, parameter: edm.Parameter) -> None:
+def _xml_parameter(parent: ET.Element, tag: str, parameter: edm.Parameter, precision: int) -> None:
     attrs = {} if tag == "ReturnType" else {"Name": parameter.name}
     attrs["Type"] = _type_name(parameter)
-    if not parameter.nullable:
-        attrs["Nullable"] = "false"
-    if _is_geo(parameter.type):
-        attrs["SRID"] = "4326"
+    _xml_facets(attrs, parameter, precision)
     _xml_annotations(ET.SubElement(parent, _q(tag), attrs), _parameter_annotations(parameter))
 
 
-def _xml_operation(schema: ET.Element, operation: edm.Operation) -> None:
+def _xml_operation(schema: ET.Element, operation: edm.Operation, precision: int) -> None:
     attrs = {"Name": operation.name}
     if operation.binding is not None:
         attrs["IsBound"] = "true"
     element = ET.SubElement(schema, _q(operation.kind), attrs)
     if operation.binding is not None:
-        _xml_parameter(element, "Parameter", operation.binding)
+        _xml_parameter(element, "Parameter", operation.binding, precision)
     for parameter in operation.parameters:
-        _xml_parameter(element, "Parameter", parameter)
+        _xml_parameter(element, "Parameter", parameter, precision)
     if operation.returns is not None:
-        _xml_parameter(element, "ReturnType", operation.returns)
+        _xml_parameter(element, "ReturnType", operation.returns, precision)
     _xml_annotations(element, _operation_annotations(operation))
 
 
-def render_csdl(model: edm.EntityModel, *, include_aliases: bool = True) -> bytes:
+def render_csdl(model: edm.EntityModel, *, include_aliases: bool = True,
+                datetime_precision: int = DATETIME_PRECISION) -> bytes:
     """The ``$metadata`` document of ``model`` as UTF-8 CSDL XML bytes."""
     ET.register_namespace("edmx", EDMX_NS)
     ET.register_namespace("", EDM_NS)
@@ -376,7 +394,7 @@ def render_csdl(model: edm.EntityModel, *, include_aliases: bool = True) -> byte
                 key = ET.SubElement(element, _q("Key"))
                 for name in type_.key:
                     ET.SubElement(key, _q("PropertyRef"), {"Name": name})
-            _xml_properties(element, type_, include_aliases)
+            _xml_properties(element, type_, include_aliases, datetime_precision)
             for nav in type_.navigation:
                 target, collection = _nav_type(model, nav)
                 ET.SubElement(element, _q("NavigationProperty"),
@@ -386,16 +404,18 @@ def render_csdl(model: edm.EntityModel, *, include_aliases: bool = True) -> byte
             if type_.base is not None:
                 attrs["BaseType"] = type_.base.qualified_name
             element = ET.SubElement(schema, _q("ComplexType"), attrs)
-            _xml_properties(element, type_, include_aliases)
+            _xml_properties(element, type_, include_aliases, datetime_precision)
 
     for operation in model.operations:
-        _xml_operation(schema, operation)
+        _xml_operation(schema, operation, datetime_precision)
 
     container = ET.SubElement(schema, _q("EntityContainer"), {"Name": model.container})
     _xml_annotations(container, container_annotations(model))
     for entity_set in model.entity_sets:
-        element = ET.SubElement(container, _q("EntitySet"),
-                                {"Name": entity_set.name, "EntityType": entity_set.entity_type.qualified_name})
+        attrs = {"Name": entity_set.name, "EntityType": entity_set.entity_type.qualified_name}
+        if not entity_set.in_service_document:
+            attrs["IncludeInServiceDocument"] = "false"
+        element = ET.SubElement(container, _q("EntitySet"), attrs)
         _xml_annotations(element, entity_set_annotations(entity_set, include_aliases))
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
@@ -404,8 +424,9 @@ def render_csdl(model: edm.EntityModel, *, include_aliases: bool = True) -> byte
 
 
 def _json_value(value: Any) -> Any:
+    # A path where the term's type is a path type (all of ours) is a plain string in CSDL JSON.
     if isinstance(value, Path):
-        return {f"${value.kind}": value.path}
+        return value.path
     if isinstance(value, dict):
         return {name: _json_value(item) for name, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -418,9 +439,9 @@ def _json_annotate(target: Dict[str, Any], annotations: Dict[str, Any]) -> None:
         target[f"@{term}"] = _json_value(value)
 
 
-def _json_typed(obj: Dict[str, Any], type_, collection: bool, nullable: bool) -> Dict[str, Any]:
+def _json_typed(obj: Dict[str, Any], type_, collection: bool, nullable: bool, precision: int) -> Dict[str, Any]:
     """``$Type`` (omitted for ``Edm.String``), ``$Collection``, ``$Nullable`` (JSON's default is
-    false), ``$SRID``."""
+    false), ``$SRID``, ``$Precision``."""
     name = _plain_type_name(type_)
     if collection:
         obj["$Collection"] = True
@@ -429,11 +450,14 @@ def _json_typed(obj: Dict[str, Any], type_, collection: bool, nullable: bool) ->
     if nullable:
         obj["$Nullable"] = True
     if _is_geo(type_):
-        obj["$SRID"] = "4326"
+        obj["$SRID"] = 4326
+    if _is_datetime(type_):
+        obj["$Precision"] = precision
     return obj
 
 
-def _json_structured(model: edm.EntityModel, type_: edm.StructuredType, include_aliases: bool) -> Dict[str, Any]:
+def _json_structured(model: edm.EntityModel, type_: edm.StructuredType, include_aliases: bool,
+                     precision: int) -> Dict[str, Any]:
     obj: Dict[str, Any] = {"$Kind": "EntityType" if isinstance(type_, edm.EntityType) else "ComplexType"}
     if type_.base is not None:
         obj["$BaseType"] = type_.base.qualified_name
@@ -447,7 +471,7 @@ def _json_structured(model: edm.EntityModel, type_: edm.StructuredType, include_
     for prop in type_.properties:
         if prop.alias_of and not include_aliases:
             continue
-        obj[prop.name] = _json_typed({}, prop.type, prop.collection, prop.nullable)
+        obj[prop.name] = _json_typed({}, prop.type, prop.collection, _nullable(prop), precision)
     if isinstance(type_, edm.EntityType):
         for nav in type_.navigation:
             target, collection = _nav_type(model, nav)
@@ -460,27 +484,28 @@ def _json_structured(model: edm.EntityModel, type_: edm.StructuredType, include_
     return obj
 
 
-def _json_parameter(parameter: edm.Parameter, *, named: bool = True) -> Dict[str, Any]:
+def _json_parameter(parameter: edm.Parameter, precision: int, *, named: bool = True) -> Dict[str, Any]:
     obj: Dict[str, Any] = {"$Name": parameter.name} if named else {}
-    _json_typed(obj, parameter.type, parameter.collection, parameter.nullable)
+    _json_typed(obj, parameter.type, parameter.collection, _nullable(parameter), precision)
     _json_annotate(obj, _parameter_annotations(parameter))
     return obj
 
 
-def _json_operation(operation: edm.Operation) -> Dict[str, Any]:
+def _json_operation(operation: edm.Operation, precision: int) -> Dict[str, Any]:
     obj: Dict[str, Any] = {"$Kind": operation.kind}
     if operation.binding is not None:
         obj["$IsBound"] = True
     parameters = ([operation.binding] if operation.binding is not None else []) + list(operation.parameters)
     if parameters:
-        obj["$Parameter"] = [_json_parameter(p) for p in parameters]
+        obj["$Parameter"] = [_json_parameter(p, precision) for p in parameters]
     if operation.returns is not None:
-        obj["$ReturnType"] = _json_parameter(operation.returns, named=False)
+        obj["$ReturnType"] = _json_parameter(operation.returns, precision, named=False)
     _json_annotate(obj, _operation_annotations(operation))
     return obj
 
 
-def csdl_json(model: edm.EntityModel, *, include_aliases: bool = True) -> Dict[str, Any]:
+def csdl_json(model: edm.EntityModel, *, include_aliases: bool = True,
+              datetime_precision: int = DATETIME_PRECISION) -> Dict[str, Any]:
     """The ``$metadata`` document of ``model`` as a CSDL JSON object (OData CSDL JSON 4.01
     representation of a ``4.0`` model)."""
     schema: Dict[str, Any] = {}
@@ -492,25 +517,29 @@ def csdl_json(model: edm.EntityModel, *, include_aliases: bool = True) -> Dict[s
             enum.update({member: index for index, member in enumerate(type_.members)})
             schema[type_.name] = enum
         else:
-            schema[type_.name] = _json_structured(model, type_, include_aliases)
+            schema[type_.name] = _json_structured(model, type_, include_aliases, datetime_precision)
     for operation in model.operations:
-        schema.setdefault(operation.name, []).append(_json_operation(operation))
+        schema.setdefault(operation.name, []).append(_json_operation(operation, datetime_precision))
     container: Dict[str, Any] = {"$Kind": "EntityContainer"}
     _json_annotate(container, container_annotations(model))
     for entity_set in model.entity_sets:
         obj: Dict[str, Any] = {"$Collection": True, "$Type": entity_set.entity_type.qualified_name}
+        if not entity_set.in_service_document:
+            obj["$IncludeInServiceDocument"] = False
         _json_annotate(obj, entity_set_annotations(entity_set, include_aliases))
         container[entity_set.name] = obj
     schema[model.container] = container
     return {
         "$Version": VERSION,
         "$EntityContainer": f"{model.namespace}.{model.container}",
-        "$Reference": {uri: {"$Include": [{"$Namespace": namespace}]} for namespace, uri in VOCABULARIES.items()},
+        "$Reference": {uri[:-len(".xml")] + ".json": {"$Include": [{"$Namespace": namespace}]}
+                       for namespace, uri in VOCABULARIES.items()},
         model.namespace: schema,
     }
 
 
-def render_csdl_json(model: edm.EntityModel, *, include_aliases: bool = True) -> bytes:
+def render_csdl_json(model: edm.EntityModel, *, include_aliases: bool = True,
+                     datetime_precision: int = DATETIME_PRECISION) -> bytes:
     """:func:`csdl_json` as UTF-8 JSON bytes."""
-    return json.dumps(csdl_json(model, include_aliases=include_aliases), ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8")
+    document = csdl_json(model, include_aliases=include_aliases, datetime_precision=datetime_precision)
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -307,6 +307,12 @@ class EntitySet:
     entity_type: EntityType
     capabilities: Capabilities = READ_ONLY
 
+    @property
+    def in_service_document(self) -> bool:
+        """Listed in the service document: only sets whose collection can be read
+        (``IncludeInServiceDocument`` in ``$metadata``)."""
+        return self.capabilities.readable
+
 
 @dataclass(frozen=True, eq=False)
 class Parameter:
