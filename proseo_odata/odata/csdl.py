@@ -450,7 +450,7 @@ def _json_typed(obj: Dict[str, Any], type_, collection: bool, nullable: bool, pr
     if nullable:
         obj["$Nullable"] = True
     if _is_geo(type_):
-        obj["$SRID"] = 4326
+        obj["$SRID"] = "4326"  # a string in csdl.schema.json (OASIS xml2json gives a number)
     if _is_datetime(type_):
         obj["$Precision"] = precision
     return obj
