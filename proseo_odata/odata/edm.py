@@ -601,7 +601,7 @@ WORKFLOW = EntityType(
         Property("InputProductType", STRING),
         Property("OutputProductType", STRING),
         Property("WorkflowVersion", STRING),
-        Property("WorkflowOptions", WORKFLOW_OPTION, collection=True),
+        Property("WorkflowOptions", WORKFLOW_OPTION, collection=True, filterable=False),
     ),
     key=("Id",),
 )
