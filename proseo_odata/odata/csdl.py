@@ -236,9 +236,9 @@ def _operation_annotations(operation: edm.Operation) -> Dict[str, Any]:
 
 
 def _parameter_annotations(parameter: edm.Parameter) -> Dict[str, Any]:
-    if parameter.optional_default is None:
+    if not parameter.optional:
         return {}
-    return {_OPTIONAL_PARAMETER: {"DefaultValue": parameter.optional_default}}
+    return {_OPTIONAL_PARAMETER: {} if parameter.default is None else {"DefaultValue": parameter.default}}
 
 
 # -- type names ------------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def _xml_inline(element: ET.Element, value: Any) -> None:
 
 
 def _xml_child(parent: ET.Element, value: Any) -> None:
-    if isinstance(value, dict):
+    if isinstance(value, dict):  # a record (possibly empty)
         record = ET.SubElement(parent, _q("Record"))
         for name, item in value.items():
             _xml_inline(ET.SubElement(record, _q("PropertyValue"), {"Property": name}), item)

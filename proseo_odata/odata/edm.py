@@ -318,14 +318,15 @@ class EntitySet:
 class Parameter:
     """A parameter (or the return type) of an :class:`Operation`.
 
-    ``optional_default`` marks an optional parameter and names what it defaults to
-    (``Core.OptionalParameter`` in ``$metadata``)."""
+    ``optional`` parameters may be left out (``Core.OptionalParameter`` in ``$metadata``), then
+    ``default`` (a literal, or ``None`` for "the service decides") applies."""
 
     name: str
     type: "EdmType"
     nullable: bool = True
     collection: bool = False
-    optional_default: Optional[str] = None
+    optional: bool = False
+    default: Optional[str] = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -524,7 +525,7 @@ INTERSECTS_FUNCTION = Operation(
     "Intersects",
     "Function",
     parameters=(
-        Parameter("location", GEOGRAPHY, optional_default="Footprint"),
+        Parameter("location", GEOGRAPHY, optional=True, default="Footprint"),
         Parameter("area", GEOGRAPHY, nullable=False),
     ),
     returns=Parameter("", BOOLEAN, nullable=False),
@@ -637,14 +638,15 @@ ORDER_ACTION = Operation(
     "Action",
     binding=Parameter("ProductionOrder", PRODUCTION_ORDER, nullable=False, collection=True),
     parameters=(
-        Parameter("Priority", INT32),
+        Parameter("Priority", INT32, optional=True, default="50"),
         Parameter("InputProductReference", INPUT_PRODUCT_REFERENCE, nullable=False),
-        Parameter("WorkflowId", GUID),
-        Parameter("WorkflowName", STRING),
-        Parameter("WorkflowOptions", ORDER_OPTION, collection=True),
-        Parameter("NotificationEndpoint", STRING),
-        Parameter("NotificationEpUsername", STRING),
-        Parameter("NotificationEpPassword", STRING),
+        # WorkflowId or WorkflowName (or both, agreeing); options left out take their default.
+        Parameter("WorkflowId", GUID, optional=True),
+        Parameter("WorkflowName", STRING, optional=True),
+        Parameter("WorkflowOptions", ORDER_OPTION, collection=True, optional=True),
+        Parameter("NotificationEndpoint", STRING, optional=True),
+        Parameter("NotificationEpUsername", STRING, optional=True),
+        Parameter("NotificationEpPassword", STRING, optional=True),
     ),
     returns=Parameter("", PRODUCTION_ORDER, nullable=False),
     description="Create a production order of a workflow for an input product",

@@ -163,6 +163,10 @@ def test_odip_declares_order_and_cancel_actions_and_every_routed_set():
     assert ("InputProductReference", "OData.CSC.InputProductReference", "false") in parameters
     assert ("WorkflowOptions", "Collection(OData.CSC.WorkflowOptionValue)", "false") in parameters
     assert order.find("edm:ReturnType", NS).get("Type") == "OData.CSC.ProductionOrder"
+    optional = {p.get("Name"): _annotations(p).get("Org.OData.Core.V1.OptionalParameter")
+                for p in order.findall("edm:Parameter", NS)}
+    assert optional["Priority"] == {"DefaultValue": "50"} and optional["WorkflowId"] == {}
+    assert optional["InputProductReference"] is None and optional["ProductionOrder"] is None  # required
     cancel = schema.find("edm:Action[@Name='Cancel']", NS)
     assert [(p.get("Name"), p.get("Type")) for p in cancel.findall("edm:Parameter", NS)] == [
         ("ProductionOrder", "OData.CSC.ProductionOrder")]
