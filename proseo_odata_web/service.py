@@ -17,6 +17,7 @@ from proseo_odata.odata.errors import ODataQueryOptionError
 
 from .auth import authenticate
 from .odata_json import json_response
+from .query import decoded_query_pairs
 
 #: ``$metadata`` representations: name -> (renderer, content type).
 _METADATA_FORMATS = {
@@ -34,8 +35,6 @@ def _csdl(model, include_aliases: bool, fmt: str = "xml") -> bytes:
 
 def metadata_format(request) -> str:
     """``'xml'`` or ``'json'``: the ``$metadata`` representation the request asks for."""
-    from .query import decoded_query_pairs
-
     for name, value in decoded_query_pairs(request):
         if name.lower() in ("$format", "format"):
             fmt = _FORMAT_NAMES.get(value.split(";", 1)[0].strip().lower())
