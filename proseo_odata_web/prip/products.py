@@ -11,7 +11,7 @@ path                                   methods     view
 ``{root}/Products/$count``             GET         the count as ``text/plain``
 ``{root}/Products({key})``             GET         one product
 ``{root}/Products({key})/Attributes``  GET         that product's attributes
-``{root}/Products({key})/Assets``      GET         that product's assets (none are stored: [])
+``{root}/Products({key})/Assets``      GET         that product's assets (none are stored: ``[]``)
 ``{root}/Products({key})/$value``      GET, HEAD   the file: :mod:`proseo_odata_web.download`
 =====================================  ==========  ==========================================
 
@@ -124,8 +124,7 @@ def product_attributes(request):
 
 
 def product_assets(request):
-    """The ``Assets`` navigation ``$metadata`` declares: none are stored, so an empty list (the
-    same as ``$expand=Assets``)."""
+    """The declared ``Assets`` navigation (Copernicus Data Space clients): none are stored."""
     principal = require_role(request, Role.PRIP_USER)
     parse_request_options(request)
     product = visible_product(request, principal, request.matchdict["key"])
