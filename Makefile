@@ -43,4 +43,4 @@ bench: $(VENV)/.stamp-test
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var build dist *.egg-info
+	rm -rf $(VENV) var build dist *.egg-info .node

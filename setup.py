@@ -57,6 +57,11 @@ extras = {
         "odata-query>=0.10",
         "interegular>=0.3",  # lark's strict mode (tests/odata/test_parser.py builds the grammar strictly)
         "build>=1.0",
+        # $metadata against the OASIS CSDL schemas (tests/csdl_schemas.py); regex: the JSON
+        # schema's ECMA patterns (\p{L}) that Python's re lacks.
+        "xmlschema>=3.0",
+        "jsonschema>=4.18",
+        "regex>=2023.0",
     ],
 }
 

@@ -1,19 +1,49 @@
 """The two documents every OData service root serves (contract section 1): the service
-document (``GET {root}/``, JSON) and ``GET {root}/$metadata`` (CSDL XML generated from the core's
-entity model). PRIP and ODIP build their views here from their own model."""
+document (``GET {root}/``, JSON) and ``GET {root}/$metadata`` (CSDL generated from the core's
+entity model, :mod:`proseo_odata.odata.csdl`). PRIP and ODIP build their views here from their
+own model.
+
+``$metadata`` is CSDL XML unless the client asks for JSON: ``$format=json`` (or
+``application/json``, with or without the ``$``), or, without ``$format``, an ``Accept`` header
+that prefers ``application/json`` to ``application/xml``. ``$format=xml`` asks for XML; any other
+``$format`` answers 400.
+"""
 from __future__ import annotations
 
 import functools
 
-from proseo_odata.odata.csdl import render_csdl
+from proseo_odata.odata.csdl import render_csdl, render_csdl_json
+from proseo_odata.odata.errors import ODataQueryOptionError
 
 from .auth import authenticate
 from .odata_json import json_response
+from .query import decoded_query_pairs
+
+#: ``$metadata`` representations: name -> (renderer, content type).
+_METADATA_FORMATS = {
+    "xml": (render_csdl, "application/xml"),
+    "json": (render_csdl_json, "application/json"),
+}
+_FORMAT_NAMES = {"xml": "xml", "application/xml": "xml", "json": "json", "application/json": "json"}
 
 
-@functools.lru_cache(maxsize=8)
-def _csdl(model, include_aliases: bool) -> bytes:
-    return render_csdl(model, include_aliases=include_aliases)
+@functools.lru_cache(maxsize=16)
+def _csdl(model, include_aliases: bool, fmt: str = "xml") -> bytes:
+    render, _content_type = _METADATA_FORMATS[fmt]
+    return render(model, include_aliases=include_aliases)
+
+
+def metadata_format(request) -> str:
+    """``'xml'`` or ``'json'``: the ``$metadata`` representation the request asks for."""
+    for name, value in decoded_query_pairs(request):
+        if name.lower() in ("$format", "format"):
+            fmt = _FORMAT_NAMES.get(value.split(";", 1)[0].strip().lower())
+            if fmt is None:
+                raise ODataQueryOptionError(
+                    f"$format {value!r} is not supported for $metadata; use xml or json", target="$format")
+            return fmt
+    offers = request.accept.acceptable_offers(["application/xml", "application/json"])
+    return "json" if offers and offers[0][0] == "application/json" else "xml"
 
 
 def _check_access(request) -> None:
@@ -27,20 +57,23 @@ def service_document_view(model):
 
     def service_document(request):
         _check_access(request)
-        value = [{"name": s.name, "kind": "EntitySet", "url": s.name} for s in model.entity_sets]
+        value = [{"name": s.name, "kind": "EntitySet", "url": s.name} for s in model.entity_sets
+                 if s.in_service_document]
         return json_response({"@odata.context": "$metadata", "value": value})
 
     return service_document
 
 
 def metadata_view(model):
-    """A view answering ``$metadata`` of ``model`` (with the seed aliases when they are on)."""
+    """A view answering ``$metadata`` of ``model`` (with the seed aliases when they are on), as
+    CSDL XML or CSDL JSON (:func:`metadata_format`)."""
 
     def metadata(request):
         _check_access(request)
+        fmt = metadata_format(request)
         response = request.response
-        response.body = _csdl(model, request.registry.proseo.seed_aliases)
-        response.content_type = "application/xml"
+        response.body = _csdl(model, request.registry.proseo.seed_aliases, fmt)
+        response.content_type = _METADATA_FORMATS[fmt][1]
         response.charset = "utf-8"
         response.headers["OData-Version"] = "4.0"
         return response

@@ -21,6 +21,14 @@ Vocabulary
     that casts resolve.
 :class:`EntitySet`, :class:`EntityModel`
     the service: its entity sets and every type they reach.
+:class:`Capabilities`
+    what each entity set allows (insert, update, delete, read, count, top/skip, expand,
+    search); ``$metadata`` states it as ``Org.OData.Capabilities.V1`` annotations. Filter and
+    sort restrictions are not declared here: they follow from the properties' ``filterable``
+    and ``sortable`` flags.
+:class:`Parameter`, :class:`Operation`
+    the actions and functions of the service (``OData.CSC.Order``, ``OData.CSC.Cancel``,
+    ``OData.CSC.Intersects`` ...), declared in ``$metadata`` with their parameters.
 
 Types are compared by identity (``eq=False``): an entity type is a declaration, not a value.
 """
@@ -39,6 +47,9 @@ __all__ = [
     "NavigationProperty",
     "EntitySet",
     "EntityModel",
+    "Capabilities",
+    "Parameter",
+    "Operation",
     "EdmType",
     "STRING",
     "INT32",
@@ -67,6 +78,11 @@ __all__ = [
     "PRODUCTION_TYPE",
     "JOB_STATUS",
     "SUBSCRIPTION_STATUS",
+    "READ_ONLY",
+    "INTERSECTS_FUNCTION",
+    "SUBSCRIPTION_ACTIONS",
+    "ORDER_ACTION",
+    "CANCEL_ORDER_ACTION",
 ]
 
 NAMESPACE = "OData.CSC"
@@ -253,12 +269,92 @@ class EntityType(StructuredType):
 EdmType = Union[PrimitiveType, EnumType, ComplexType, EntityType]
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What clients may do with an entity set (``Org.OData.Capabilities.V1`` in ``$metadata``).
+
+    ``readable``: ``GET <set>`` answers the collection; ``readable_by_key``: ``GET <set>(<key>)``
+    answers one entity. ``insertable``: ``POST <set>`` creates an entity; ``updatable`` and
+    ``deletable``: ``PATCH``/``PUT`` and ``DELETE`` of an entity. ``countable``: ``$count=true``
+    and ``<set>/$count``; ``top_supported``, ``skip_supported``: ``$top``, ``$skip``;
+    ``expandable``: ``$expand`` (of every navigation property but ``non_expandable``);
+    ``searchable``: ``$search``. ``navigation_readonly`` names navigation properties that are
+    served as plain lists (``Products(<id>)/Attributes``): no query options, no key, no
+    ``$count``, no insert. ``description`` becomes ``Core.Description`` (and an OpenAPI tag
+    description).
+    """
+
+    readable: bool = True
+    readable_by_key: bool = True
+    insertable: bool = False
+    updatable: bool = False
+    deletable: bool = False
+    countable: bool = True
+    top_supported: bool = True
+    skip_supported: bool = True
+    expandable: bool = True
+    non_expandable: Tuple[str, ...] = ()
+    searchable: bool = False
+    navigation_readonly: Tuple[str, ...] = ()
+    description: str = ""
+
+
+#: A query-only entity set (the default :class:`Capabilities`).
+READ_ONLY = Capabilities()
+
+
 @dataclass(frozen=True, eq=False)
 class EntitySet:
-    """An entity set of the container."""
+    """An entity set of the container, with what it allows (:class:`Capabilities`)."""
 
     name: str
     entity_type: EntityType
+    capabilities: Capabilities = READ_ONLY
+
+    @property
+    def in_service_document(self) -> bool:
+        """Listed in the service document: only sets whose collection can be read
+        (``IncludeInServiceDocument`` in ``$metadata``)."""
+        return self.capabilities.readable
+
+
+@dataclass(frozen=True, eq=False)
+class Parameter:
+    """A parameter (or the return type) of an :class:`Operation`.
+
+    ``optional`` parameters may be left out (``Core.OptionalParameter`` in ``$metadata``), then
+    ``default`` (a literal, or ``None`` for "the service decides") applies."""
+
+    name: str
+    type: "EdmType"
+    nullable: bool = True
+    collection: bool = False
+    optional: bool = False
+    default: Optional[str] = None
+
+
+@dataclass(frozen=True, eq=False)
+class Operation:
+    """An action (``kind="Action"``, invoked with ``POST``) or function (``kind="Function"``).
+
+    ``binding`` is the binding parameter of a bound operation (its type is the entity type,
+    ``collection=True`` to bind to the entity set: ``POST ProductionOrder/OData.CSC.Order``), or
+    ``None`` for an unbound one. An unbound function without a function import
+    (``OData.CSC.Intersects``) is only usable inside ``$filter``. ``returns`` is a
+    :class:`Parameter` whose name is ignored.
+    """
+
+    name: str
+    kind: str
+    binding: Optional[Parameter] = None
+    parameters: Tuple[Parameter, ...] = ()
+    returns: Optional[Parameter] = None
+    description: str = ""
+    namespace: str = NAMESPACE
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.namespace}.{self.name}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -267,6 +363,8 @@ class EntityModel:
 
     ``types`` must list every named type that ``$metadata`` declares, base types before derived
     ones. ``name`` identifies the model (``"PRIP"``/``"ODIP"``) in caches and logs.
+    ``operations`` are its actions and functions; ``description`` describes the service
+    (``Core.Description`` of the container). A service never supports ``$batch``.
     """
 
     name: str
@@ -274,6 +372,8 @@ class EntityModel:
     types: Tuple[Union[EnumType, ComplexType, EntityType], ...]
     namespace: str = NAMESPACE
     container: str = "Container"
+    operations: Tuple[Operation, ...] = ()
+    description: str = ""
 
     def find_type(self, qualified_name: str):
         """The named type (``OData.CSC.StringAttribute``, or an ``Edm.*`` primitive), or ``None``.
@@ -417,17 +517,56 @@ SUBSCRIPTION = EntityType(
         Property("SubmissionDate", DATETIMEOFFSET),
         Property("LastNotificationDate", DATETIMEOFFSET),
         Property("NotificationEndpoint", STRING),
-        Property("NotificationEpUsername", STRING),
+        Property("NotificationEpUsername", STRING, sortable=False),
         Property("NotificationEpPassword", STRING, filterable=False, sortable=False),
     ),
     key=("Id",),
 )
 
+#: ``OData.CSC.Intersects`` (contract section 6): usable in ``$filter`` only, so unbound and
+#: without a function import; ``location`` defaults to the product's ``Footprint``.
+INTERSECTS_FUNCTION = Operation(
+    "Intersects",
+    "Function",
+    parameters=(
+        Parameter("location", GEOGRAPHY, optional=True, default="Footprint"),
+        Parameter("area", GEOGRAPHY, nullable=False),
+    ),
+    returns=Parameter("", BOOLEAN, nullable=False),
+    description="In $filter: true when the product's footprint intersects the area "
+                "(geography'SRID=4326;POLYGON((lon lat,...))'), exactly",
+)
+
+#: ``POST Subscriptions(<id>)/OData.CSC.Pause|Resume|Cancel``: 200 with the subscription.
+SUBSCRIPTION_ACTIONS = tuple(
+    Operation(
+        name,
+        "Action",
+        binding=Parameter("Subscription", SUBSCRIPTION, nullable=False),
+        returns=Parameter("", SUBSCRIPTION, nullable=False),
+        description=description,
+    )
+    for name, description in (
+        ("Pause", "Pause a running subscription (no notifications until resumed)"),
+        ("Resume", "Resume a paused subscription"),
+        ("Cancel", "Cancel the subscription for good"),
+    )
+)
+
 PRIP_MODEL = EntityModel(
     "PRIP",
-    (EntitySet("Products", PRODUCT), EntitySet("Subscriptions", SUBSCRIPTION)),
+    (
+        EntitySet("Products", PRODUCT, Capabilities(
+            navigation_readonly=("Attributes", "Assets"),
+            description="The product catalogue; GET Products(<Id>)/$value downloads a product's file")),
+        EntitySet("Subscriptions", SUBSCRIPTION, Capabilities(
+            insertable=True,
+            description="Subscriptions: a POST creates one, its actions pause, resume and cancel it")),
+    ),
     (PRODUCTION_TYPE, SUBSCRIPTION_STATUS, TIME_RANGE, CHECKSUM, ATTRIBUTE, *ATTRIBUTE_TYPES,
      ASSET, PRODUCT, SUBSCRIPTION),
+    operations=(INTERSECTS_FUNCTION, *SUBSCRIPTION_ACTIONS),
+    description="PRIP: Production Interface Delivery Point (product catalogue and subscriptions)",
 )
 
 # --------------------------------------------------------------------------------------------
@@ -454,7 +593,7 @@ INPUT_PRODUCT_REFERENCE = ComplexType(
     "InputProductReference",
     (
         Property("Reference", STRING),
-        Property("ContentDate", TIME_RANGE),
+        Property("ContentDate", TIME_RANGE, sortable=False),
     ),
 )
 
@@ -467,7 +606,7 @@ WORKFLOW = EntityType(
         Property("InputProductType", STRING),
         Property("OutputProductType", STRING),
         Property("WorkflowVersion", STRING),
-        Property("WorkflowOptions", WORKFLOW_OPTION, collection=True),
+        Property("WorkflowOptions", WORKFLOW_OPTION, collection=True, filterable=False),
     ),
     key=("Id",),
 )
@@ -488,18 +627,62 @@ PRODUCTION_ORDER = EntityType(
         Property("WorkflowId", GUID),
         Property("WorkflowName", STRING),
         Property("WorkflowOptions", ORDER_OPTION, collection=True),
-        Property("NotificationEndpoint", STRING),
-        Property("NotificationEpUsername", STRING),
+        Property("NotificationEndpoint", STRING, sortable=False),
+        Property("NotificationEpUsername", STRING, sortable=False),
         Property("NotificationEpPassword", STRING, filterable=False, sortable=False),
     ),
     key=("Id",),
     navigation=(NavigationProperty("Product", "OData.CSC.Product", filterable=False),),
 )
 
+#: ``POST ProductionOrder/OData.CSC.Order`` (ICD): create an order (201 with the order); the
+#: parameters are the properties a client sets (contract section 10).
+ORDER_ACTION = Operation(
+    "Order",
+    "Action",
+    binding=Parameter("ProductionOrder", PRODUCTION_ORDER, nullable=False, collection=True),
+    parameters=(
+        Parameter("Priority", INT32, optional=True, default="50"),
+        Parameter("InputProductReference", INPUT_PRODUCT_REFERENCE, nullable=False),
+        # WorkflowId or WorkflowName (or both, agreeing); options left out take their default.
+        Parameter("WorkflowId", GUID, optional=True),
+        Parameter("WorkflowName", STRING, optional=True),
+        Parameter("WorkflowOptions", ORDER_OPTION, collection=True, optional=True),
+        Parameter("NotificationEndpoint", STRING, optional=True),
+        Parameter("NotificationEpUsername", STRING, optional=True),
+        Parameter("NotificationEpPassword", STRING, optional=True),
+    ),
+    returns=Parameter("", PRODUCTION_ORDER, nullable=False),
+    description="Create a production order of a workflow for an input product",
+)
+
+#: ``POST ProductionOrder(<id>)/OData.CSC.Cancel``: idempotent, 200 with the order.
+CANCEL_ORDER_ACTION = Operation(
+    "Cancel",
+    "Action",
+    binding=Parameter("ProductionOrder", PRODUCTION_ORDER, nullable=False),
+    returns=Parameter("", PRODUCTION_ORDER, nullable=False),
+    description="Cancel a queued or running order; an order that has ended is answered unchanged",
+)
+
+_ORDER_SET_DESCRIPTION = ("Production orders: a POST creates one, OData.CSC.Cancel cancels one; "
+                          "ProductionOrder and ProductionOrders are two names of the same orders")
+
 ODIP_MODEL = EntityModel(
     "ODIP",
-    (EntitySet("Workflows", WORKFLOW), EntitySet("ProductionOrders", PRODUCTION_ORDER)),
+    (
+        EntitySet("Workflows", WORKFLOW, Capabilities(
+            description="The workflows orders can run (read only)")),
+        EntitySet("ProductionOrders", PRODUCTION_ORDER, Capabilities(
+            insertable=True, non_expandable=("Product",), description=_ORDER_SET_DESCRIPTION)),
+        # The ICD's and the user's documents' name: creation, one order by key, its actions.
+        EntitySet("ProductionOrder", PRODUCTION_ORDER, Capabilities(
+            readable=False, insertable=True, countable=False, top_supported=False,
+            skip_supported=False, non_expandable=("Product",), description=_ORDER_SET_DESCRIPTION)),
+    ),
     (PRODUCTION_TYPE, JOB_STATUS, TIME_RANGE, CHECKSUM, ATTRIBUTE, *ATTRIBUTE_TYPES, ASSET,
      PRODUCT, WORKFLOW_OPTION, ORDER_OPTION, INPUT_PRODUCT_REFERENCE, WORKFLOW,
      PRODUCTION_ORDER),
+    operations=(ORDER_ACTION, CANCEL_ORDER_ACTION),
+    description="ODIP: On-Demand Interface Delivery Point (workflows and production orders)",
 )

@@ -3,7 +3,7 @@
 ==========================================================  ======  ==============================
 path (``{set}`` is ``ProductionOrders`` or ``ProductionOrder``)  method  answer
 ==========================================================  ======  ==============================
-``{root}/ProductionOrder/OData.CSC.Order`` (ICD),           POST    create: ``201``, the order,
+``{root}/{set}/OData.CSC.Order`` (ICD),                     POST    create: ``201``, the order,
 ``{root}/ProductionOrder`` (user's documents),                      ``Location:
 ``{root}/ProductionOrders``                                         .../ProductionOrders(<id>)``
 ``{root}/ProductionOrders``                                 GET     query (contract section 6)
@@ -259,6 +259,8 @@ def order_product_value(request):
 
 ROUTES = (
     ("/ProductionOrder/OData.CSC.Order", "order_action", {"POST": create_order}),
+    # The action is bound to the entity type, so $metadata offers it under both set names.
+    ("/ProductionOrders/OData.CSC.Order", "orders_action", {"POST": create_order}),
     ("/ProductionOrder", "order_create", {"POST": create_order}),
     ("/ProductionOrders", "orders", {"GET": list_orders, "POST": create_order}),
     ("/ProductionOrders/$count", "orders_count", {"GET": count_orders}),

@@ -6,6 +6,7 @@ path                                                   method  answer
 ``{root}/Subscriptions``                               GET     the user's subscriptions (query
                                                                options as for Products)
 ``{root}/Subscriptions``                               POST    create: 201, body, ``Location``
+``{root}/Subscriptions/$count``                        GET     their number as ``text/plain``
 ``{root}/Subscriptions({key})``                        GET     one subscription
 ``{root}/Subscriptions({key})/OData.CSC.Pause``        POST    200 with the subscription
 ``{root}/Subscriptions({key})/OData.CSC.Resume``       POST    200 with the subscription
@@ -118,6 +119,17 @@ def list_subscriptions(request):
     return json_response(collection_body(request, "$metadata#Subscriptions", items, result, paged))
 
 
+def count_subscriptions(request):
+    from ..odata_json import text_response
+    from ..query import build_query, parse_request_options
+
+    principal = require_role(request, Role.PRIP_USER)
+    options = parse_request_options(request)
+    paged = build_query(request, options, "Subscriptions", count_only=True)
+    result = request.storage.query_subscriptions(principal.mission, paged.query, owner=principal.name)
+    return text_response(str(result.count))
+
+
 def create_subscription(request):
     principal = require_role(request, Role.PRIP_USER)
     body = parse_json_body(request, code=INVALID_BODY)
@@ -149,6 +161,7 @@ def _action_view(action: SubscriptionAction):
 
 ROUTES = (
     ("/Subscriptions", "subscriptions", {"GET": list_subscriptions, "POST": create_subscription}),
+    ("/Subscriptions/$count", "subscriptions_count", {"GET": count_subscriptions}),
     ("/Subscriptions({key})", "subscription", {"GET": get_subscription}),
 ) + tuple(
     (f"/Subscriptions({{key}})/OData.CSC.{action.value}", f"subscription_{action.value.lower()}",

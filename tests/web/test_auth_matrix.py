@@ -32,6 +32,7 @@ ROUTES = {
     "/Products({p1})": {"other_mission": 404},
     "/Products('{p1}')": {"other_mission": 404},
     "/Products({p1})/Attributes": {"other_mission": 404},
+    "/Products({p1})/Assets": {"other_mission": 404},
     "/Products({p1})/$value": {"other_mission": 404},
 }
 
