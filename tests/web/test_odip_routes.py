@@ -541,6 +541,15 @@ def test_output_product_needs_the_product_visibility_too(odip, visibility, reade
             else:
                 response = odip.app.get(path, headers=auth(login), status=404)
                 assert str(product.id) in assert_error(response, 404, "E7209")["message"]
+        # $expand=Product inlines the same product, or null for a user who may not read it
+        inline = json_of(odip.app.get(f"{ODIP}/ProductionOrders({order.id})?$expand=Product", headers=auth(login)))
+        listed = json_of(odip.app.get(f"{ODIP}/ProductionOrders", {"$expand": "Product", "$filter": f"Id eq {order.id}"},
+                                      headers=auth(login)))["value"][0]
+        for body in (inline, listed):
+            if login in readers:
+                assert body["Product"]["Id"] == str(product.id) and body["Product"]["Name"] == product.name
+            else:
+                assert body["Product"] is None
 
 
 # -- methods and paths -----------------------------------------------------------------------------
