@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from proseo_odata.model import Mission, Role, User, hash_password
+from proseo_odata.model import Mission, Role, User, hash_password, times
 from proseo_odata.storage import ConflictError, NotFoundError, StorageError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -60,7 +60,12 @@ class Env:
         if self._settings is None:
             if not self.config_uri:
                 raise click.ClickException(CONFIG_HINT)
-            self._settings = read_settings(self.config_uri)
+            settings = read_settings(self.config_uri)
+            try:
+                times.configure(settings)  # proseo.datetime.fraction_digits for what workers emit
+            except ValueError as exc:
+                raise click.ClickException(f"{self.config_uri}: {exc}") from None
+            self._settings = settings
         return self._settings
 
     def load_storage(self, *, check_schema: bool = True):

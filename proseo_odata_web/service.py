@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 
+from proseo_odata.model import times
 from proseo_odata.odata.csdl import render_csdl, render_csdl_json
 from proseo_odata.odata.errors import ODataQueryOptionError
 
@@ -28,9 +29,9 @@ _FORMAT_NAMES = {"xml": "xml", "application/xml": "xml", "json": "json", "applic
 
 
 @functools.lru_cache(maxsize=16)
-def _csdl(model, include_aliases: bool, fmt: str = "xml") -> bytes:
+def _csdl(model, include_aliases: bool, fmt: str = "xml", datetime_precision: int = 3) -> bytes:
     render, _content_type = _METADATA_FORMATS[fmt]
-    return render(model, include_aliases=include_aliases)
+    return render(model, include_aliases=include_aliases, datetime_precision=datetime_precision)
 
 
 def metadata_format(request) -> str:
@@ -72,7 +73,7 @@ def metadata_view(model):
         _check_access(request)
         fmt = metadata_format(request)
         response = request.response
-        response.body = _csdl(model, request.registry.proseo.seed_aliases, fmt)
+        response.body = _csdl(model, request.registry.proseo.seed_aliases, fmt, times.fraction_digits())
         response.content_type = _METADATA_FORMATS[fmt][1]
         response.charset = "utf-8"
         response.headers["OData-Version"] = "4.0"

@@ -440,6 +440,10 @@ CHECKSUM = ComplexType(
     ),
 )
 
+#: ``OData.CSC.Collection``: the Copernicus Data Space's product collection (``SENTINEL-2``);
+#: derived from configuration, see :mod:`proseo_odata.model.collections`.
+COLLECTION = ComplexType("Collection", (Property("Name", STRING),))
+
 #: ``OData.CSC.Attribute`` (key ``Name``) and its five typed forms (contract section 3).
 ATTRIBUTE = EntityType(
     "Attribute",
@@ -497,6 +501,7 @@ PRODUCT = EntityType(
         Property("ProductionType", PRODUCTION_TYPE),
         Property("Footprint", STRING, sortable=False, geo_only=True),
         Property("GeoFootprint", GEOGRAPHY, sortable=False, geo_only=True),
+        Property("Collection", COLLECTION, sortable=False),
     ),
     key=("Id",),
     navigation=(
@@ -563,7 +568,7 @@ PRIP_MODEL = EntityModel(
             insertable=True,
             description="Subscriptions: a POST creates one, its actions pause, resume and cancel it")),
     ),
-    (PRODUCTION_TYPE, SUBSCRIPTION_STATUS, TIME_RANGE, CHECKSUM, ATTRIBUTE, *ATTRIBUTE_TYPES,
+    (PRODUCTION_TYPE, SUBSCRIPTION_STATUS, TIME_RANGE, CHECKSUM, COLLECTION, ATTRIBUTE, *ATTRIBUTE_TYPES,
      ASSET, PRODUCT, SUBSCRIPTION),
     operations=(INTERSECTS_FUNCTION, *SUBSCRIPTION_ACTIONS),
     description="PRIP: Production Interface Delivery Point (product catalogue and subscriptions)",
@@ -674,13 +679,13 @@ ODIP_MODEL = EntityModel(
         EntitySet("Workflows", WORKFLOW, Capabilities(
             description="The workflows orders can run (read only)")),
         EntitySet("ProductionOrders", PRODUCTION_ORDER, Capabilities(
-            insertable=True, non_expandable=("Product",), description=_ORDER_SET_DESCRIPTION)),
+            insertable=True, description=_ORDER_SET_DESCRIPTION)),
         # The ICD's and the user's documents' name: creation, one order by key, its actions.
         EntitySet("ProductionOrder", PRODUCTION_ORDER, Capabilities(
             readable=False, insertable=True, countable=False, top_supported=False,
-            skip_supported=False, non_expandable=("Product",), description=_ORDER_SET_DESCRIPTION)),
+            skip_supported=False, description=_ORDER_SET_DESCRIPTION)),
     ),
-    (PRODUCTION_TYPE, JOB_STATUS, TIME_RANGE, CHECKSUM, ATTRIBUTE, *ATTRIBUTE_TYPES, ASSET,
+    (PRODUCTION_TYPE, JOB_STATUS, TIME_RANGE, CHECKSUM, COLLECTION, ATTRIBUTE, *ATTRIBUTE_TYPES, ASSET,
      PRODUCT, WORKFLOW_OPTION, ORDER_OPTION, INPUT_PRODUCT_REFERENCE, WORKFLOW,
      PRODUCTION_ORDER),
     operations=(ORDER_ACTION, CANCEL_ORDER_ACTION),
