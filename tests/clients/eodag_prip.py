@@ -32,23 +32,24 @@ def main(provider_file, base_url, download_dir, bbox, start, end, page_size):
         provider="proseo_prip",
     )
     first = dag.search(limit=int(page_size), count=True, raise_errors=True, **criteria)
-    pages = [[p.properties["id"] for p in first]]
-    # every page, as eodag pages: through @odata.nextLink
-    for page in dag.search_iter_page(limit=int(page_size), **criteria):
-        pages.append([p.properties["id"] for p in page])
+    first_page = [p.properties["id"] for p in first]
+    # the next pages, as eodag pages: through @odata.nextLink
+    pages = [[p.properties["id"] for p in page] for page in first.next_page(update=False)]
     everything = dag.search_all(limit=int(page_size), **criteria)
     product = everything[0]
-    path = dag.download(product, output_dir=download_dir)
-    md5 = hashlib.md5(Path(path).read_bytes()).hexdigest()
+    path = Path(dag.download(product, output_dir=download_dir))
+    if path.is_dir():  # eodag keeps a download in a folder named after the product
+        (path,) = [p for p in path.rglob("*") if p.is_file()]
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
     print(json.dumps({
         "count": first.number_matched,
-        "first_page": pages[0],
-        "pages": pages[1:],
+        "first_page": first_page,
+        "pages": [first_page] + pages,
         "all": [p.properties["id"] for p in everything],
         "all_uids": [p.properties["uid"] for p in everything],
         "checksum_property": product.properties.get("file:checksum"),
         "collection": [p.properties.get("constellation") for p in everything],
-        "downloaded": {"uid": product.properties["uid"], "path": str(path), "md5": md5},
+        "downloaded": {"uid": product.properties["uid"], "file": path.name, "md5": md5},
     }))
 
 

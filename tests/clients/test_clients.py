@@ -39,6 +39,7 @@ def test_eodag_searches_every_page_and_downloads(clients_python, prip_server, cl
             # eodag's own settings: a private config folder, no fetching of collection lists
             "EODAG_CFG_DIR": str(tmp_path / "eodag-config"),
             "EODAG_STRICT_COLLECTIONS": "true",
+            "HOME": str(tmp_path),
         },
     )
     expected = {name.removesuffix(".zip") for name in client_catalogue.matching()}
@@ -46,7 +47,8 @@ def test_eodag_searches_every_page_and_downloads(clients_python, prip_server, cl
 
     assert report["count"] == MATCHING  # $count
     assert len(report["first_page"]) == PAGE  # $top is the page size
-    # search_iter_page: ceil(8 / 3) pages through @odata.nextLink, every one but the last full
+    # the first page and SearchResult.next_page(): ceil(8 / 3) pages through @odata.nextLink,
+    # every one but the last full
     pages = report["pages"]
     assert [len(p) for p in pages] == [PAGE, PAGE, MATCHING - 2 * PAGE]
     paged = [item for page in pages for item in page]
@@ -54,12 +56,14 @@ def test_eodag_searches_every_page_and_downloads(clients_python, prip_server, cl
     # search_all: every product once
     assert len(report["all"]) == MATCHING and set(report["all"]) == expected
     assert report["all_uids"] == [by_id[i]["Id"] for i in report["all"]]
+    assert report["collection"] == ["SENTINEL-2"] * MATCHING  # constellation: platformShortName
     # sorted by ContentDate/Start as the provider file asks (the catalogue's names carry it)
     assert report["all"] == sorted(report["all"], key=lambda name: name.split("_")[2])
 
     downloaded = report["downloaded"]
-    product = next(p for p in client_catalogue.products.values() if p["Id"] == downloaded["uid"])
-    assert downloaded["md5"] == product["md5"] == report["checksum_property"]
+    name = next(n for n, p in client_catalogue.products.items() if p["Id"] == downloaded["uid"])
+    assert downloaded["file"] == name
+    assert downloaded["md5"] == client_catalogue.products[name]["md5"] == report["checksum_property"]
 
 
 def test_cdsetool_searches_every_page_and_downloads(clients_python, prip_server, client_catalogue, tmp_path):
