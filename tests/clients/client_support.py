@@ -80,6 +80,8 @@ def catalogue_entries():
         (_metadata(21, day=10, lon=30.0, lat=10.0), False),                           # outside the box
         (_metadata(22, day=40, lon=10.5, lat=45.5), False),                           # in February
         (_metadata(23, day=11, lon=10.5, lat=45.5, platform="SENTINEL-1", product_type="GRD"), False),
+        # same product type, another collection: only Collection/Name tells it apart
+        (_metadata(24, day=12, lon=10.5, lat=45.5, platform="SENTINEL-3"), False),
     ]
     return hits + misses
 
