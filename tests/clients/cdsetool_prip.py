@@ -23,18 +23,16 @@ from cdsetool.query import query_features
 
 PRIP = sys.argv[1] + "/proseo/prip/odata/v1"  # your server: https://<host>/proseo/prip/odata/v1
 
-# --- the snippet of docs/prip.md: point CDSETool at PRIP --------------------------------------
+# --- the snippet of docs/prip.md: point CDSETool at PRIP (tests/clients/test_clients.py checks
+# that docs/prip.md has these lines) -------------------------------------------------------------
 _cdse_query_url = cdsetool.query.FeatureQuery._build_query_url
 cdsetool.query.FeatureQuery._build_query_url = lambda self, *args, **kwargs: _cdse_query_url(
-    self, *args, **kwargs
-).replace("https://catalogue.dataspace.copernicus.eu/odata/v1", PRIP)
+    self, *args, **kwargs).replace("https://catalogue.dataspace.copernicus.eu/odata/v1", PRIP)
 cdsetool.download._get_feature_url = lambda feature: f"{PRIP}/Products({feature['Id']})/$value"
 
-
+# what download_feature needs of its "credentials" option: a session per download
+# (requests adds the ~/.netrc login of the host as Basic credentials)
 class NetrcCredentials:
-    """What download_feature needs of its ``credentials`` option: a session per download
-    (requests adds the ~/.netrc login of the host as Basic auth)."""
-
     def get_session(self):
         return requests.Session()
 # ----------------------------------------------------------------------------------------------

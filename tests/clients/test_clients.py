@@ -15,6 +15,7 @@ from client_support import BBOX, END, MATCHING, PAGE, ROOT, START, USER, run_cli
 pytestmark = pytest.mark.slow
 
 PROVIDER_FILE = ROOT / "examples" / "clients" / "eodag-proseo-prip.yml"
+SNIPPET = "# --- the snippet of docs/prip.md"
 
 
 def _login() -> tuple[str, str]:
@@ -88,3 +89,19 @@ def test_cdsetool_searches_every_page_and_downloads(clients_python, prip_server,
     downloaded = report["downloaded"]
     assert downloaded["file"] == downloaded["Name"] + ".zip"  # CDSETool's naming
     assert downloaded["md5"] == matching[downloaded["Name"]]["md5"]
+
+
+def test_docs_show_the_configurations_the_tests_use():
+    docs = (ROOT / "docs" / "prip.md").read_text(encoding="utf-8")
+    assert "examples/clients/eodag-proseo-prip.yml" in docs
+    script = (ROOT / "tests" / "clients" / "cdsetool_prip.py").read_text(encoding="utf-8")
+    snippet = script.split(SNIPPET, 1)[1].split("\n# ---", 1)[0].splitlines()[2:]
+    code = [line for line in snippet if line.strip() and not line.lstrip().startswith("#")]
+    assert len(code) == 7
+    documented = set(docs.splitlines())
+    assert [line for line in code if line not in documented] == []
+    # the versions the docs name are the pinned ones
+    pins = (ROOT / "tests" / "clients" / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    for client in ("eodag", "cdsetool"):
+        version = next(line.split("==")[1] for line in pins if line.lower().startswith(client + "=="))
+        assert f"| {version} |" in docs, (client, version)
