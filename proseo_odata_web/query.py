@@ -9,11 +9,17 @@ with or without ``$`` in any case, merges repeated ``$expand`` and checks every 
 and order-by are then bound to the entity model (:mod:`proseo_odata.odata.binding`); the storage
 compiles the bound filter to SQL.
 
-Paging: ``$top`` is capped at ``proseo.page_size.max``; without ``$top`` a page holds
-``proseo.page_size.default`` items. When more items follow the page (and the client's ``$top``,
-if any, is not used up) the body carries ``@odata.nextLink``: the same URL with ``$skiptoken``
-(keyset, cheap for deep pages) and the absolute offset as ``%24skip=<n>``, and ``$top`` reduced
-to what remains of the client's ``$top``.
+Paging (``proseo.paging``, contract section 6): ``$top`` is capped at ``proseo.page_size.max``;
+without ``$top`` a page holds ``proseo.page_size.default`` items. When more items follow the page,
+the body carries ``@odata.nextLink``: the same URL with ``$skiptoken`` (keyset, cheap for deep
+pages) and the absolute offset as ``%24skip=<n>``.
+
+* ``cdse`` (default), as the Copernicus Data Space catalogue pages: ``$top`` is the page size.
+  Every page but the last carries the link, also when the client gave ``$top``; the link keeps
+  ``$top`` (capped) as the page size, so eodag and CDSETool, which ask ``$top=N`` and follow
+  or rebuild the link, get every result.
+* ``strict``: OData's ``$top`` caps the total. The link carries ``$top`` reduced to what remains
+  of the client's ``$top``, and there is no link once it is used up.
 """
 from __future__ import annotations
 
@@ -74,6 +80,8 @@ class PagedQuery:
     select: Optional[tuple]
     requested_top: Optional[int]
     skip: int
+    #: ``proseo.paging`` (``cdse`` or ``strict``).
+    paging: str = "cdse"
 
 
 def _check_names(names, allowed, option: str, entity_set: str):
@@ -164,7 +172,7 @@ def build_query(request, options, entity_set: str, model=edm.PRIP_MODEL, *, coun
     top = options.top
     if count_only:
         query = Query(filter=bound_filter, top=0, count=True)
-        return PagedQuery(query, frozenset(), None, None, 0)
+        return PagedQuery(query, frozenset(), None, None, 0, web.paging)
     page = web.page_size_default if top is None else min(top, web.page_size_max)
     query = Query(
         filter=bound_filter,
@@ -175,7 +183,7 @@ def build_query(request, options, entity_set: str, model=edm.PRIP_MODEL, *, coun
         count=bool(options.count),
         expand=frozenset(name for name in expand if name != "Assets"),
     )
-    return PagedQuery(query, expand, select, top, skip)
+    return PagedQuery(query, expand, select, top, skip, web.paging)
 
 
 def products_query(request, options, *, count_only: bool = False) -> PagedQuery:
@@ -186,17 +194,20 @@ def next_link(request, paged: PagedQuery, result: QueryResult, returned: int) ->
     """``@odata.nextLink`` for the page just returned, or None when it is the last one."""
     if result.next_skiptoken is None and result.next_skip is None:
         return None
-    remaining = None
+    page_top = None
     if paged.requested_top is not None:
-        remaining = paged.requested_top - returned
-        if remaining <= 0:
-            return None
+        if paged.paging == "strict":
+            page_top = paged.requested_top - returned  # what remains of the client's total
+            if page_top <= 0:
+                return None
+        else:
+            page_top = paged.query.top  # the page size, as capped
     next_skip = result.next_skip if result.next_skip is not None else paged.skip + returned
     kept = [
         (name, value) for name, value in decoded_query_pairs(request) if name.lower() not in _PAGING_OPTIONS
     ]
-    if remaining is not None:
-        kept.append(("$top", str(remaining)))
+    if page_top is not None:
+        kept.append(("$top", str(page_top)))
     if result.next_skiptoken is not None:
         kept.append(("$skiptoken", result.next_skiptoken))
     kept.append(("$skip", str(next_skip)))

@@ -18,6 +18,7 @@ DEFAULTS = {
     "proseo.odip.token_path": "/proseo/odip/v1/token",
     "proseo.page_size.default": "100",
     "proseo.page_size.max": "1000",
+    "proseo.paging": "cdse",
     "proseo.seed_aliases": "true",
     "proseo.anonymous_metadata": "true",
     "proseo.default_mission": "",
@@ -25,6 +26,10 @@ DEFAULTS = {
     "proseo.token.lifetime": "3600",
     "proseo.auth.realm": "proseo",
 }
+
+#: ``proseo.paging``: ``cdse`` pages as the Copernicus Data Space catalogue (``$top`` is the page
+#: size, nextLink while rows remain); ``strict`` is OData's ``$top`` (a cap on the total).
+PAGING_MODES = ("cdse", "strict")
 
 
 class SettingsError(ValueError):
@@ -58,6 +63,8 @@ class WebSettings:
     odip_token_path: str
     page_size_default: int
     page_size_max: int
+    #: ``"cdse"`` ($top is the page size) or ``"strict"`` ($top caps the total): contract section 6.
+    paging: str
     seed_aliases: bool
     anonymous_metadata: bool
     default_mission: str
@@ -77,6 +84,9 @@ class WebSettings:
             raise SettingsError(
                 f"proseo.page_size.default ({default_size}) exceeds proseo.page_size.max ({max_size})"
             )
+        paging = get("proseo.paging").strip().lower()
+        if paging not in PAGING_MODES:
+            raise SettingsError(f"proseo.paging must be one of {', '.join(PAGING_MODES)}, got {paging!r}")
         return cls(
             prip_prefix=_prefix(get("proseo.prip.prefix"), "proseo.prip.prefix"),
             odip_prefix=_prefix(get("proseo.odip.prefix"), "proseo.odip.prefix"),
@@ -84,6 +94,7 @@ class WebSettings:
             odip_token_path=_prefix(get("proseo.odip.token_path"), "proseo.odip.token_path"),
             page_size_default=default_size,
             page_size_max=max_size,
+            paging=paging,
             seed_aliases=asbool(get("proseo.seed_aliases")),
             anonymous_metadata=asbool(get("proseo.anonymous_metadata")),
             default_mission=get("proseo.default_mission").strip(),

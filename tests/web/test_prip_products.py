@@ -179,20 +179,65 @@ def test_every_page_but_the_last_is_full(app, catalogue):
     assert flat == [str(p.id) for p in expected]
 
 
-def test_top_is_capped_and_remaining_top_travels_in_the_link(app, catalogue):
+def test_top_is_the_page_size_and_is_capped(app, catalogue):
+    """proseo.paging = cdse (default): $top=6 above the maximum (4) gives pages of 4, the link keeps $top=4."""
     first = app.get(PRIP + "/Products?$top=6", headers=CAROL).json
     assert len(first["value"]) == 4  # proseo.page_size.max
     query = parse_qs(urlsplit(first["@odata.nextLink"]).query)
-    assert query["$top"] == ["2"] and query["$skip"] == ["4"]
+    assert query["$top"] == ["4"] and query["$skip"] == ["4"]
     second = app.get(first["@odata.nextLink"], headers=CAROL).json
-    assert len(second["value"]) == 2
+    assert len(second["value"]) == 3
     assert "@odata.nextLink" not in second
 
 
-def test_top_below_the_page_size_has_no_link(app, catalogue):
-    body = app.get(PRIP + "/Products?$top=2", headers=ALICE).json
-    assert ids(body) == labels(catalogue, "p1", "p2")
+def test_top_below_the_result_pages_through_everything(app, catalogue):
+    """What eodag and CDSETool do: $top=2 over ALICE's 5 products gives 2, 2, 1 and every row once,
+    by following the link or by rebuilding the URL from its %24skip offset."""
+    url, pages = PRIP + "/Products?$top=2&$count=true", []
+    while url:
+        body = app.get(url, headers=ALICE).json
+        assert body["@odata.count"] == 5
+        pages.append(ids(body))
+        url = body.get("@odata.nextLink")
+        if url:
+            assert parse_qs(urlsplit(url).query)["$top"] == ["2"]
+            offset = parse_qs(urlsplit(url).query)["$skip"][0]
+            rebuilt = app.get(PRIP + f"/Products?$top=2&$skip={offset}", headers=ALICE).json
+            assert ids(rebuilt) == ids(app.get(url, headers=ALICE).json)
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [pid for page in pages for pid in page] == labels(catalogue, "p1", "p2", "p3", "p4", "p5")
+
+
+def test_top_equal_to_the_result_has_no_link(app, catalogue):
+    body = app.get(PRIP + "/Products?$top=4&$filter=ContentLength le 1004", headers=ALICE).json
+    assert len(body["value"]) == 4
     assert "@odata.nextLink" not in body
+
+
+def test_strict_paging_top_caps_the_total(app_settings, catalogue):
+    app = make_app({**app_settings, "proseo.paging": "strict"})
+    try:
+        body = app.get(PRIP + "/Products?$top=2", headers=ALICE).json
+        assert ids(body) == labels(catalogue, "p1", "p2")
+        assert "@odata.nextLink" not in body
+        first = app.get(PRIP + "/Products?$top=6", headers=CAROL).json
+        assert len(first["value"]) == 4  # capped page
+        query = parse_qs(urlsplit(first["@odata.nextLink"]).query)
+        assert query["$top"] == ["2"] and query["$skip"] == ["4"]  # what remains of the client's $top
+        second = app.get(first["@odata.nextLink"], headers=CAROL).json
+        assert len(second["value"]) == 2
+        assert "@odata.nextLink" not in second
+    finally:
+        app.app.registry.storage.close()
+
+
+def test_paging_setting_is_checked(app_settings):
+    from proseo_odata_web.settings import SettingsError, WebSettings
+
+    assert WebSettings.from_settings({"proseo.paging": " Strict "}).paging == "strict"
+    assert WebSettings.from_settings({}).paging == "cdse"
+    with pytest.raises(SettingsError, match="proseo.paging"):
+        WebSettings.from_settings({"proseo.paging": "odata"})
 
 
 def test_skip(app, catalogue):
