@@ -21,18 +21,27 @@ def client_catalogue(client_catalogue_dir) -> ClientCatalogue:
     return client_catalogue_dir[1]
 
 
-@pytest.fixture(scope="module")
-def prip_server(client_catalogue_dir):
-    """Base URL (``http://127.0.0.1:<port>``) of the PRIP over the client catalogue."""
+def _serve(settings):
     from proseo_odata_web import main
 
-    settings, _catalogue = client_catalogue_dir
     app = main({}, **settings)
     try:
         with serve_wsgi(app) as url:
             yield url
     finally:
         app.registry.storage.close()
+
+
+@pytest.fixture(scope="module")
+def prip_server(client_catalogue_dir):
+    """Base URL (``http://127.0.0.1:<port>``) of the PRIP over the client catalogue."""
+    yield from _serve(client_catalogue_dir[0])
+
+
+@pytest.fixture(scope="module")
+def strict_prip_server(client_catalogue_dir):
+    """The same catalogue served with ``proseo.paging = strict`` ($top caps the total)."""
+    yield from _serve({**client_catalogue_dir[0], "proseo.paging": "strict"})
 
 
 @pytest.fixture(scope="session")

@@ -67,17 +67,21 @@ def test_eodag_searches_every_page_and_downloads(clients_python, prip_server, cl
     assert downloaded["md5"] == client_catalogue.products[name]["md5"] == report["checksum_property"]
 
 
-def test_cdsetool_searches_every_page_and_downloads(clients_python, prip_server, client_catalogue, tmp_path):
+def _run_cdsetool(clients_python, server, tmp_path):
     username, password = _login()
     netrc = tmp_path / "netrc"
     netrc.write_text(f"machine 127.0.0.1 login {username.replace(chr(92), '-')} password {password}\n")
     netrc.chmod(0o600)
     lonmin, latmin, lonmax, latmax = BBOX
     wkt = f"POLYGON(({lonmin} {latmin},{lonmax} {latmin},{lonmax} {latmax},{lonmin} {latmax},{lonmin} {latmin}))"
-    report = run_client(
-        clients_python, "cdsetool_prip.py", prip_server, str(tmp_path / "downloads"), wkt, START, END, str(PAGE),
+    return run_client(
+        clients_python, "cdsetool_prip.py", server, str(tmp_path / "downloads"), wkt, START, END, str(PAGE),
         env={"NETRC": str(netrc), "HOME": str(tmp_path)},
     )
+
+
+def test_cdsetool_searches_every_page_and_downloads(clients_python, prip_server, client_catalogue, tmp_path):
+    report = _run_cdsetool(clients_python, prip_server, tmp_path)
     matching = client_catalogue.matching()
 
     assert report["count"] == MATCHING
@@ -89,6 +93,14 @@ def test_cdsetool_searches_every_page_and_downloads(clients_python, prip_server,
     downloaded = report["downloaded"]
     assert downloaded["file"] == downloaded["Name"] + ".zip"  # CDSETool's naming
     assert downloaded["md5"] == matching[downloaded["Name"]]["md5"]
+
+
+def test_cdsetool_gets_one_page_under_strict_paging(clients_python, strict_prip_server, client_catalogue, tmp_path):
+    # proseo.paging = strict: $top caps the total, so the client stops after its first page
+    # (what docs/prip.md says; the reason the default is cdse)
+    report = _run_cdsetool(clients_python, strict_prip_server, tmp_path)
+    assert report["count"] == MATCHING
+    assert len(report["products"]) == PAGE
 
 
 def test_docs_show_the_configurations_the_tests_use():
