@@ -2,9 +2,8 @@
 
 Values:
 
-- date-times: UTC, always with a fraction and ``Z``; milliseconds unless the stored value has
-  sub-millisecond digits, then microseconds (``2016-01-17T10:34:51.922Z``,
-  ``2016-01-17T10:34:51.922123Z``);
+- date-times: UTC, exactly three fraction digits and ``Z`` (``2016-01-17T10:34:51.922Z``), or six
+  with ``proseo.datetime.fraction_digits = 6`` (:func:`proseo_odata.model.times.format_datetime`);
 - GUIDs in lower-case canonical form;
 - ``Footprint``: ``geography'SRID=4326;POLYGON((lon lat,...))'`` with upper-case keywords and
   plain decimals, ``GeoFootprint``: the same shape as GeoJSON.
@@ -40,7 +39,7 @@ _SEED_VALUE_KEY = {
 
 
 def format_datetime(value: Optional[datetime]) -> Optional[str]:
-    """``YYYY-MM-DDThh:mm:ss.fffZ`` (or ``.ffffffZ`` when microseconds are stored); None stays None."""
+    """``YYYY-MM-DDThh:mm:ss.fffZ`` (``.ffffffZ`` when so configured); None stays None."""
     return None if value is None else times.format_datetime(value)
 
 
@@ -162,6 +161,7 @@ def product_json(
         "ProductionType": str(product.production_type),
         "Footprint": footprint,
         "GeoFootprint": geo_footprint,
+        "Collection": {"Name": product.collection},
     }
     if seed_aliases:
         body["CreationDate"] = body["PublicationDate"]

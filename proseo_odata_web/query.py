@@ -31,8 +31,14 @@ from proseo_odata.odata import edm
 from proseo_odata.odata.errors import ODataError, ODataNotSupportedError, ODataQueryOptionError
 from proseo_odata.storage import Query, QueryResult
 
-#: Navigation properties ``$expand`` accepts per entity set; ``Assets`` expands to [] (none stored).
-EXPANDABLE = {"Products": ("Attributes", "Assets")}
+#: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
+#: name ``$metadata`` declares for the entity type (issue 9 item 3): these navigation
+#: properties, and complex properties, which are always inline (accepted and ignored).
+#: ``Assets`` expands to [] (none are stored); ``Product`` is an order's output product.
+SERVED_NAVIGATION = {
+    "Products": ("Attributes", "Assets"),
+    "ProductionOrders": ("Product",),
+}
 
 _PAGING_OPTIONS = {"$skip", "$skiptoken", "$top", "skip", "skiptoken", "top"}
 
@@ -87,32 +93,50 @@ class PagedQuery:
 def _check_names(names, allowed, option: str, entity_set: str):
     for name in names:
         if name not in allowed:
-            raise ODataQueryOptionError(
-                f"{option}: {entity_set} has no navigation property {name!r}"
-                if option == "$expand"
-                else f"{option}: {entity_set} has no property {name!r}",
-                target=option,
-            )
+            raise ODataQueryOptionError(f"{option}: {entity_set} has no property {name!r}", target=option)
+
+
+def _expand_name(entity_type, name: str, entity_set: str) -> Optional[str]:
+    """The declared navigation property ``name`` denotes (any letter case), None for a complex
+    property (always inline), else the 400 naming what the entity set declares."""
+    from proseo_odata.odata.edm import ComplexType, NavigationProperty
+
+    member = entity_type.find_member(name)
+    if isinstance(member, NavigationProperty):
+        return member.name
+    if member is not None and isinstance(member.type, ComplexType):
+        return None
+    declared = [n.name for n in entity_type.all_navigation()] + [
+        p.name for p in entity_type.all_properties() if isinstance(p.type, ComplexType) and p.alias_of is None
+    ]
+    raise ODataQueryOptionError(
+        f"$expand: {entity_set} has no navigation or complex property {name!r}"
+        + (f" (it has {', '.join(declared)})" if declared else ""),
+        target="$expand",
+    )
 
 
 def entity_options(request, options, entity_set: str = "Products", model=edm.PRIP_MODEL):
     """``(expand, select)`` of a request, validated against the entity set.
 
-    ``expand``: a frozenset of navigation names (``Attributes``, ``Assets``); nested expand
-    options, ``$ref`` and ``$count`` are not served. ``select``: a tuple of property names, or
-    None for all properties.
+    ``expand``: a frozenset of the declared navigation names to serve inline (see
+    :data:`SERVED_NAVIGATION`); complex property names are accepted and dropped (they are always
+    inline); nested expand options, ``$ref`` and ``$count`` are not served. ``select``: a tuple
+    of property names, or None for all properties.
     """
     entity_type = model.entity_set(entity_set).entity_type
-    expand = []
+    expand = set()
     for item in options.expand:
         if item.options is not None or item.ref or item.count or len(item.path) != 1:
             raise ODataNotSupportedError(f"$expand={item.name}: only plain navigation names are served",
                                          target="$expand")
-        expand.append(item.path[0])
-    allowed = EXPANDABLE.get(entity_set, ())
-    if "*" in expand:
-        expand = list(allowed)
-    _check_names(expand, allowed, "$expand", entity_set)
+        if item.path[0] == "*":
+            expand.update(n.name for n in entity_type.all_navigation())
+            continue
+        name = _expand_name(entity_type, item.path[0], entity_set)
+        if name is not None:
+            expand.add(name)
+    expand &= set(SERVED_NAVIGATION.get(entity_set, ()))
     select = None
     if options.select and ("*",) not in options.select:
         names = {p.name for p in entity_type.all_properties()}
@@ -181,7 +205,7 @@ def build_query(request, options, entity_set: str, model=edm.PRIP_MODEL, *, coun
         skip=skip,
         skiptoken=options.skiptoken,
         count=bool(options.count),
-        expand=frozenset(name for name in expand if name != "Assets"),
+        expand=frozenset(name for name in expand if name == "Attributes"),  # what the storage loads
     )
     return PagedQuery(query, expand, select, top, skip, web.paging)
 

@@ -199,6 +199,9 @@ class Product:
     archive_key: str | None = None
     product_type: str | None = None
     revision: int = 0
+    #: ``Collection/Name`` (:mod:`proseo_odata.model.collections`): derived, never stored; the
+    #: storage fills it in when it loads or adds a product.
+    collection: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if not self.name:

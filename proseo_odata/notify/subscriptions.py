@@ -194,6 +194,8 @@ class ProductAccessor:
                 return obj.publication_date
             if name == "GeoFootprint":
                 return obj.footprint
+            if name == "Collection":
+                return {"Name": obj.collection}
             if name == "Assets":
                 return []
         elif isinstance(obj, Checksum) and name == "ChecksumDate":

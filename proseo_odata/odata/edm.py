@@ -340,6 +340,10 @@ CHECKSUM = ComplexType(
     ),
 )
 
+#: ``OData.CSC.Collection``: the Copernicus Data Space's product collection (``SENTINEL-2``);
+#: derived from configuration, see :mod:`proseo_odata.model.collections`.
+COLLECTION = ComplexType("Collection", (Property("Name", STRING),))
+
 #: ``OData.CSC.Attribute`` (key ``Name``) and its five typed forms (contract section 3).
 ATTRIBUTE = EntityType(
     "Attribute",
@@ -397,6 +401,7 @@ PRODUCT = EntityType(
         Property("ProductionType", PRODUCTION_TYPE),
         Property("Footprint", STRING, sortable=False, geo_only=True),
         Property("GeoFootprint", GEOGRAPHY, sortable=False, geo_only=True),
+        Property("Collection", COLLECTION),
     ),
     key=("Id",),
     navigation=(
@@ -426,7 +431,7 @@ SUBSCRIPTION = EntityType(
 PRIP_MODEL = EntityModel(
     "PRIP",
     (EntitySet("Products", PRODUCT), EntitySet("Subscriptions", SUBSCRIPTION)),
-    (PRODUCTION_TYPE, SUBSCRIPTION_STATUS, TIME_RANGE, CHECKSUM, ATTRIBUTE, *ATTRIBUTE_TYPES,
+    (PRODUCTION_TYPE, SUBSCRIPTION_STATUS, TIME_RANGE, CHECKSUM, COLLECTION, ATTRIBUTE, *ATTRIBUTE_TYPES,
      ASSET, PRODUCT, SUBSCRIPTION),
 )
 
@@ -499,7 +504,7 @@ PRODUCTION_ORDER = EntityType(
 ODIP_MODEL = EntityModel(
     "ODIP",
     (EntitySet("Workflows", WORKFLOW), EntitySet("ProductionOrders", PRODUCTION_ORDER)),
-    (PRODUCTION_TYPE, JOB_STATUS, TIME_RANGE, CHECKSUM, ATTRIBUTE, *ATTRIBUTE_TYPES, ASSET,
+    (PRODUCTION_TYPE, JOB_STATUS, TIME_RANGE, CHECKSUM, COLLECTION, ATTRIBUTE, *ATTRIBUTE_TYPES, ASSET,
      PRODUCT, WORKFLOW_OPTION, ORDER_OPTION, INPUT_PRODUCT_REFERENCE, WORKFLOW,
      PRODUCTION_ORDER),
 )

@@ -53,6 +53,8 @@ from proseo_odata.model import (
     Workflow,
 )
 
+from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
+
 __all__ = ["ClaimedNotification", "OrderQueueStats", "Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
 
 #: Entity set names a ``Query`` can address (the ``entity_set`` passed to the filter compiler).
@@ -148,6 +150,12 @@ class ClaimedNotification(OutboxMessage):
 
 class StorageBase:
     """Contract of a storage backend. Every method raises ``NotImplementedError`` here."""
+
+    #: How a product's ``Collection/Name`` is derived (:mod:`proseo_odata.model.collections`,
+    #: from the ``proseo.collection.*`` settings). A backend sets :attr:`Product.collection
+    #: <proseo_odata.model.Product.collection>` with it on every product it adds, updates or
+    #: loads, and its filter compiler gives ``Collection/Name`` the same meaning.
+    collections: CollectionRule = DEFAULT_COLLECTION_RULE
 
     # -- lifecycle -------------------------------------------------------------------------
 

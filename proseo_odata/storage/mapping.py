@@ -79,11 +79,32 @@ def _product_mapping(tables) -> EntityMapping:
             "ContentDate/Start": p.c.content_start,
             "ContentDate/End": p.c.content_end,
             "ProductionType": p.c.production_type,
+            "Collection/Name": _collection_column(tables),
         },
         collections={"Attributes": attributes, "Checksum": checksums},
         footprints={"Footprint": footprint, "GeoFootprint": footprint} if footprint else {},
         shortcut=_ProductTypeShortcut(tables),
     )
+
+
+def _collection_column(tables):
+    """``Collection/Name`` (:mod:`proseo_odata.model.collections`): the product's string
+    attribute named by the rule, else its mission's configured default; names bound as parameters."""
+    p, a = tables.products, tables.product_attributes
+    rule = tables.collections
+    from_attribute = (
+        sa.select(a.c.string_value)
+        .where(a.c.product_id == p.c.id, a.c.name == rule.attribute, a.c.value_type == "String")
+        .limit(1)
+        .scalar_subquery()
+    )
+    fallback = sa.literal(rule.fallback, sa.String) if rule.fallback is not None else sa.null()
+    if rule.defaults:
+        default = sa.case(*[(p.c.mission == mission, sa.literal(name, sa.String)) for mission, name in rule.defaults],
+                          else_=fallback)
+    else:
+        default = fallback
+    return sa.func.coalesce(from_attribute, default)
 
 
 def _subscription_mapping(tables) -> EntityMapping:
@@ -158,7 +179,7 @@ _mapping_cache: dict = {}
 def entity_mapping(entity_set: str, tables) -> EntityMapping:
     """The :class:`~proseo_odata.odata.sql.EntityMapping` of ``entity_set`` over ``tables``
     (a :class:`proseo_odata.storage.schema.SchemaTables`)."""
-    key = (entity_set, tables.dialect, tables.postgis, id(tables.products))
+    key = (entity_set, tables.dialect, tables.postgis, id(tables.products), tables.collections)
     mapping = _mapping_cache.get(key)
     if mapping is None:
         mapping = _mapping_cache[key] = _BUILDERS[entity_set](tables)
@@ -329,6 +350,7 @@ _SPECIAL = {
     ("Product", "ContentDate"): lambda p: {"Start": p.content_start, "End": p.content_end},
     ("Product", "Footprint"): lambda p: p.footprint,
     ("Product", "GeoFootprint"): lambda p: p.footprint,
+    ("Product", "Collection"): lambda p: {"Name": p.collection},
     ("Checksum", "ChecksumDate"): lambda c: c.date,
     ("Attribute", "ValueType"): lambda a: getattr(a.type, "value", a.type),
     ("Subscription", "NotificationEpUsername"): lambda s: s.notification_username,

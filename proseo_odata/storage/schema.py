@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
+
 from .types import Geometry, UTCDateTime
 
 metadata = sa.MetaData(
@@ -229,6 +231,8 @@ class SchemaTables:
 
     dialect: str
     postgis: bool
+    #: how ``Collection/Name`` is derived (:mod:`proseo_odata.model.collections`)
+    collections: CollectionRule = DEFAULT_COLLECTION_RULE
     missions: sa.Table = missions
     users: sa.Table = users
     products: sa.Table = products

@@ -43,6 +43,7 @@ from proseo_odata.model import (
     as_utc,
     utcnow,
 )
+from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 from proseo_odata.odata.sql import register_sqlite_functions
 from proseo_odata.orders.statemachine import (
     MESSAGE_FAILED,
@@ -79,7 +80,7 @@ MIGRATIONS = "proseo_odata:storage/migrations"
 
 #: Mapping paths that $filter accepts but $orderby does not.
 _NOT_SORTABLE: dict[str, frozenset[str]] = {
-    "Products": frozenset(),
+    "Products": frozenset({"Collection/Name"}),  # derived per row (model/collections.py), not a column
     "Subscriptions": frozenset({"NotificationEpUsername"}),
     "Workflows": frozenset(),
     "ProductionOrders": frozenset({
@@ -551,10 +552,12 @@ class SQLAlchemyStorage(StorageBase):
     """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
     :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
 
-    def __init__(self, engine: sa.Engine, *, _session: Session | None = None, _root: "SQLAlchemyStorage | None" = None):
+    def __init__(self, engine: sa.Engine, *, collections: CollectionRule = DEFAULT_COLLECTION_RULE,
+                 _session: Session | None = None, _root: "SQLAlchemyStorage | None" = None):
         self.engine = engine
         self._session = _session
         self._root = _root or self
+        self.collections = collections if _root is None else _root.collections
         if _root is None:
             self.session_factory = sessionmaker(bind=engine, expire_on_commit=False)
             self._tables: SchemaTables | None = None
@@ -563,8 +566,9 @@ class SQLAlchemyStorage(StorageBase):
             self.session_factory = _root.session_factory
 
     @classmethod
-    def from_url(cls, url: str, **engine_options) -> "SQLAlchemyStorage":
-        return cls(create_engine(url, **engine_options))
+    def from_url(cls, url: str, *, collections: CollectionRule = DEFAULT_COLLECTION_RULE,
+                 **engine_options) -> "SQLAlchemyStorage":
+        return cls(create_engine(url, **engine_options), collections=collections)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -632,7 +636,7 @@ class SQLAlchemyStorage(StorageBase):
                                 .where(sa.column("table_name") == "products", sa.column("column_name") == "footprint_geom")
                             ).scalar()
                         postgis = udt == "geometry"
-                    root._tables = SchemaTables(dialect=self.dialect, postgis=postgis)
+                    root._tables = SchemaTables(dialect=self.dialect, postgis=postgis, collections=root.collections)
         return root._tables
 
     def _filter_clause(self, entity_set: str, bound_filter):
@@ -832,7 +836,15 @@ class SQLAlchemyStorage(StorageBase):
         ids = [row.id for row in rows]
         checksums: dict[uuid.UUID, list] = {i: [] for i in ids}
         attributes: dict[uuid.UUID, list] = {i: [] for i in ids}
+        collection_values: dict[uuid.UUID, str] = {}
         if ids:
+            rule = self.collections
+            for a in s.execute(
+                sa.select(product_attributes.c.product_id, product_attributes.c.string_value)
+                .where(product_attributes.c.product_id.in_(ids), product_attributes.c.name == rule.attribute,
+                       product_attributes.c.value_type == "String")
+            ):
+                collection_values[a.product_id] = a.string_value
             for c in s.execute(
                 sa.select(product_checksums).where(product_checksums.c.product_id.in_(ids))
                 .order_by(product_checksums.c.product_id, product_checksums.c.algorithm)
@@ -844,10 +856,14 @@ class SQLAlchemyStorage(StorageBase):
                     .order_by(product_attributes.c.product_id, product_attributes.c.name)
                 ):
                     attributes[a.product_id].append(_attribute_from_row(a))
-        return [_product_from_row(row, checksums[row.id], attributes[row.id]) for row in rows]
+        loaded = [_product_from_row(row, checksums[row.id], attributes[row.id]) for row in rows]
+        for product in loaded:
+            product.collection = self.collections.of(product.mission, collection_values.get(product.id))
+        return loaded
 
     def add_product(self, product: Product) -> Product:
         product.sync_product_type()
+        product.collection = self.collections.of_product(product)
         with self._db() as s:
             self._require_mission(s, product.mission)
             values = {**self._product_row_values(product), "revision": 1}
@@ -912,6 +928,7 @@ class SQLAlchemyStorage(StorageBase):
 
     def update_product(self, product: Product) -> Product:
         product.sync_product_type()
+        product.collection = self.collections.of_product(product)
         with self._db() as s:
             values = self._product_row_values(product)
             del values["id"], values["mission"]
@@ -1345,8 +1362,13 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
     url = settings.get("proseo.storage.url")
     if not url:
         raise StorageError("setting proseo.storage.url is required (a SQLAlchemy database URL)")
+    try:
+        collections = CollectionRule.from_settings(settings)
+    except ValueError as exc:
+        raise StorageError(str(exc)) from None
     return SQLAlchemyStorage.from_url(
         url,
+        collections=collections,
         echo=as_bool(settings.get("proseo.storage.echo")),
         pool_size=int(settings.get("proseo.storage.pool_size", 5)),
         max_overflow=int(settings.get("proseo.storage.max_overflow", 10)),

@@ -6,7 +6,9 @@ path (``{set}`` is ``ProductionOrders`` or ``ProductionOrder``)  method  answer
 ``{root}/ProductionOrder/OData.CSC.Order`` (ICD),           POST    create: ``201``, the order,
 ``{root}/ProductionOrder`` (user's documents),                      ``Location:
 ``{root}/ProductionOrders``                                         .../ProductionOrders(<id>)``
-``{root}/ProductionOrders``                                 GET     query (contract section 6)
+``{root}/ProductionOrders``                                 GET     query (contract section 6);
+                                                                    ``$expand=Product`` inlines the
+                                                                    output product (or ``null``)
 ``{root}/ProductionOrders/$count``                          GET     the count as ``text/plain``
 ``{root}/{set}({key})``                                     GET     one order
 ``{root}/{set}({key})/OData.CSC.Cancel``                    POST    cancel: ``200`` with the order
@@ -41,7 +43,7 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from proseo_odata.model import ProductionOrder, Role
+from proseo_odata.model import Product, ProductionOrder, Role
 from proseo_odata.odata import edm
 from proseo_odata.orders.service import cancel_order, submit_order
 from proseo_odata.orders.statemachine import IllegalTransition, OrderEvent, can_transition
@@ -101,6 +103,28 @@ def _entity_response(order: ProductionOrder, status: int = 200, select=None):
     body = {"@odata.context": "$metadata#ProductionOrders/$entity"}
     body.update(select_properties(order_json(order), select))
     return json_response(body, status=status)
+
+
+def readable_output(request, principal, order: ProductionOrder) -> Optional[Product]:
+    """The order's output product if it is still in the catalogue and the principal may read it
+    in PRIP (its visibility class), else None: seeing the order does not widen the catalogue
+    (contract section 8)."""
+    if order.output_product_id is None:
+        return None
+    try:
+        product = request.storage.get_product(principal.mission, order.output_product_id)
+    except NotFoundError:
+        return None
+    return product if can_read_product(principal, product) else None
+
+
+def _expanded_product(request, principal, order: ProductionOrder) -> Optional[dict]:
+    """``$expand=Product``: the output product inline (with its ``Collection`` and the other
+    complex properties), ``null`` while there is none or the principal may not read it."""
+    product = readable_output(request, principal, order)
+    if product is None:
+        return None
+    return product_json(product, seed_aliases=request.registry.proseo.seed_aliases)
 
 
 def _owner_filter(principal) -> Optional[str]:
@@ -166,7 +190,12 @@ def list_orders(request):
     options = parse_request_options(request)
     paged = build_query(request, options, "ProductionOrders", edm.ODIP_MODEL)
     result = request.storage.query_orders(principal.mission, paged.query, owner=_owner_filter(principal))
-    items = [select_properties(order_json(o), paged.select) for o in result.items]
+    items = []
+    for order in result.items:
+        item = select_properties(order_json(order), paged.select)
+        if "Product" in paged.expand:
+            item["Product"] = _expanded_product(request, principal, order)
+        items.append(item)
     return json_response(collection_body(request, "$metadata#ProductionOrders", items, result, paged))
 
 
@@ -183,8 +212,14 @@ def count_orders(request):
 def get_order(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)
-    _expand, select = entity_options(request, options, "ProductionOrders", edm.ODIP_MODEL)
-    return _entity_response(visible_order(request, principal, request.matchdict["key"]), select=select)
+    expand, select = entity_options(request, options, "ProductionOrders", edm.ODIP_MODEL)
+    order = visible_order(request, principal, request.matchdict["key"])
+    if "Product" not in expand:
+        return _entity_response(order, select=select)
+    body = {"@odata.context": "$metadata#ProductionOrders/$entity"}
+    body.update(select_properties(order_json(order), select))
+    body["Product"] = _expanded_product(request, principal, order)
+    return json_response(body)
 
 
 #: Cancel attempts when a worker changes the order between the look and the write.
@@ -221,13 +256,8 @@ def _output_product(request):
     order = visible_order(request, principal, request.matchdict["key"])
     if order.output_product_id is None:
         raise NoOutputProduct(order)
-    try:
-        product = request.storage.get_product(principal.mission, order.output_product_id)
-    except NotFoundError:
-        product = None
-    if product is None or not can_read_product(principal, product):
-        # A product the principal may not read in PRIP (its visibility class) is answered as
-        # absent here too: seeing the order does not widen the catalogue (contract section 8).
+    product = readable_output(request, principal, order)
+    if product is None:
         raise ODataError(
             f"The output product {order.output_product_id} of production order {order.id} is no longer in the catalogue",
             code=NO_OUTPUT_PRODUCT,

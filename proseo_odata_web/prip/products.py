@@ -11,6 +11,7 @@ path                                   methods     view
 ``{root}/Products/$count``             GET         the count as ``text/plain``
 ``{root}/Products({key})``             GET         one product
 ``{root}/Products({key})/Attributes``  GET         that product's attributes
+``{root}/Products({key})/Assets``      GET         that product's assets (none are stored: ``[]``)
 ``{root}/Products({key})/$value``      GET, HEAD   the file: :mod:`proseo_odata_web.download`
 =====================================  ==========  ==========================================
 
@@ -122,6 +123,14 @@ def product_attributes(request):
     )
 
 
+def product_assets(request):
+    """The declared ``Assets`` navigation (Copernicus Data Space clients): none are stored."""
+    principal = require_role(request, Role.PRIP_USER)
+    parse_request_options(request)
+    product = visible_product(request, principal, request.matchdict["key"])
+    return json_response({"@odata.context": f"$metadata#Products({product.id})/Assets", "value": []})
+
+
 def product_value(request):
     """``$value``: who may download what is decided here; the HTTP file plumbing (ranges,
     digests, HEAD, redirects) is :func:`proseo_odata_web.download.product_file_response`."""
@@ -143,6 +152,7 @@ ROUTES = (
     ("/Products/$count", "products_count", {"GET": count_products}),
     ("/Products({key})", "product", {"GET": get_product}),
     ("/Products({key})/Attributes", "product_attributes", {"GET": product_attributes}),
+    ("/Products({key})/Assets", "product_assets", {"GET": product_assets}),
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),
 )
