@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from proseo_odata.model import Mission, Role, User, hash_password
+from proseo_odata.model import Mission, Role, User, hash_password, times
 from proseo_odata.storage import ConflictError, NotFoundError, StorageError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -35,6 +35,7 @@ class Env:
     def __init__(self, config_uri: str):
         self.config_uri = config_uri
         self.settings = read_settings(config_uri)
+        times.configure(self.settings)  # proseo.datetime.fraction_digits for what workers emit
         self._storage = None
         self._archive = None
 

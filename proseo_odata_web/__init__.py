@@ -7,7 +7,8 @@
 Start-up, once per process:
 
 1. the ``proseo.*`` web settings are parsed (:class:`proseo_odata_web.settings.WebSettings`) and
-   kept as ``registry.proseo``;
+   kept as ``registry.proseo``; ``proseo.datetime.fraction_digits`` is applied to the process
+   (:func:`proseo_odata.model.times.configure`);
 2. the storage backend (``proseo.storage.backend``) is loaded with
    ``proseo_odata.storage.load_storage(settings)`` into ``registry.storage`` and the archive
    (``proseo.archive.backend``) with ``proseo_odata.archive.load_archive(settings)`` into
@@ -28,6 +29,8 @@ import atexit
 import logging
 
 from pyramid.config import Configurator
+
+from proseo_odata.model.times import configure as configure_times
 
 from .settings import WebSettings
 
@@ -56,6 +59,7 @@ def includeme(config) -> None:
     # Cornice's own exception views would answer HTML/JSON without the OData error body.
     settings["handle_exceptions"] = False
     config.registry.proseo = WebSettings.from_settings(settings)
+    configure_times(settings)
     _load_backends(config)
     config.include("proseo_odata_web.db")
     config.include("cornice")

@@ -1,7 +1,12 @@
 """Date-time text: the one ISO-8601 formatter and the one parser of the core.
 
-* :func:`format_datetime` writes the wire form of contract section 2, ``YYYY-MM-DDThh:mm:ss.fffZ``
-  (``.ffffffZ`` when the value has sub-millisecond digits, so nothing stored is lost).
+* :func:`format_datetime` writes the wire form of contract section 2: exactly three fraction
+  digits and ``Z`` (``YYYY-MM-DDThh:mm:ss.fffZ``, the seed documents' pattern and ESA's ICD),
+  sub-millisecond digits truncated, or six digits when the deployment chooses so with
+  ``proseo.datetime.fraction_digits = 6`` (:func:`configure`; the Copernicus Data Space emits
+  six). A truncated value pasted back into a filter still selects its entity: the query binder
+  reads a literal without sub-millisecond digits as its whole millisecond for ``eq``, ``le`` and
+  ``gt`` (:mod:`proseo_odata.odata.binding`).
 * :func:`format_basic` writes the compact ``YYYYMMDDThhmmss`` stamp of ESA product names.
 * :func:`parse_datetime` reads what clients and metadata files send: ``Z``/``z``, ``+hh:mm`` or
   ``+hhmm``, no zone (= UTC), ``T`` or a space between date and time, seconds optional, 1-9
@@ -15,9 +20,13 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["format_basic", "format_datetime", "parse_datetime"]
+__all__ = ["FRACTION_DIGITS", "configure", "fraction_digits", "format_basic", "format_datetime", "parse_datetime"]
 
 UTC = timezone.utc
+
+#: The fraction digits :func:`format_datetime` may write (``proseo.datetime.fraction_digits``).
+FRACTION_DIGITS = (3, 6)
+_digits = 3
 
 _DATETIME = re.compile(
     r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
@@ -32,12 +41,29 @@ def _aware(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def format_datetime(value: datetime) -> str:
-    """``2021-05-20T19:08:07.654Z`` (milliseconds), or ``...07.654321Z`` when the value has
-    sub-millisecond digits. ``ValueError`` for a naive datetime."""
+def fraction_digits() -> int:
+    """The fraction digits date-times are emitted with in this process (3 unless configured)."""
+    return _digits
+
+
+def configure(settings) -> None:
+    """Apply ``proseo.datetime.fraction_digits`` (``3``, the default, or ``6``) for this process:
+    the web application and the command line call it with their settings at start-up.
+    ``ValueError`` naming the setting for another value."""
+    global _digits
+    text = str(settings.get("proseo.datetime.fraction_digits") or "3").strip()
+    if text not in ("3", "6"):
+        raise ValueError(f"proseo.datetime.fraction_digits must be 3 or 6, got {text!r}")
+    _digits = int(text)
+
+
+def format_datetime(value: datetime, digits: int | None = None) -> str:
+    """``2021-05-20T19:08:07.654Z``: exactly three fraction digits (sub-millisecond digits
+    truncated, never rounded up past the stored value), or six (``...07.654321Z``) with
+    ``digits=6`` or the process setting (:func:`configure`). ``ValueError`` for a naive datetime."""
     value = _aware(value)
     text = value.strftime("%Y-%m-%dT%H:%M:%S.%f")
-    if value.microsecond % 1000 == 0:
+    if (digits or _digits) == 3:
         text = text[:-3]
     return text + "Z"
 

@@ -424,6 +424,59 @@ def _find_member(structured: edm.StructuredType, name: str):
     return member
 
 
+#: The seed documents' attribute keys (contract section 3) as paths of the typed form, for
+#: lambdas over ``Attributes``: ``a/Id`` is ``a/Name``, ``a/StringValue`` is
+#: ``a/OData.CSC.StringAttribute/Value``, and so on.
+_SEED_ATTRIBUTE_KEYS = {
+    "id": ("Name",),
+    "stringvalue": ("StringAttribute", "Value"),
+    "integervalue": ("IntegerAttribute", "Value"),
+    "doublevalue": ("DoubleAttribute", "Value"),
+    "booleanvalue": ("BooleanAttribute", "Value"),
+    "datevalue": ("DateTimeOffsetAttribute", "Value"),
+}
+
+
+_MILLISECOND = _dt.timedelta(milliseconds=1)
+
+
+def _millisecond_compare(op: str, left: Bound, right: Bound) -> Bound:
+    """``left op right``, where a date-time literal without sub-millisecond digits compared to a
+    date-time expression denotes its whole millisecond [T, T + 1 ms) (contract section 2): the
+    services emit three fraction digits, truncating stored microseconds, so a value pasted back
+    must still select its entity. ``eq T`` is ``ge T and lt T+1ms``, ``le T`` is ``lt T+1ms``,
+    ``gt T`` is ``ge T+1ms``; ``ge``, ``lt`` and ``ne`` are unchanged (``ge``/``lt`` already
+    agree with the interval; ``ne`` stays exact, so ``ne null`` semantics are untouched).
+    The Python predicate and the SQL compiler see the same bound tree."""
+    if op not in ("eq", "le", "gt") or not isinstance(right, BLiteral) or isinstance(left, BLiteral):
+        return BCompare(op, left, right)
+    value = right.value
+    if (not isinstance(value, _dt.datetime) or value.microsecond % 1000
+            or getattr(left, "type", None) is not edm.DATETIMEOFFSET):
+        return BCompare(op, left, right)
+    try:
+        end = BLiteral(value + _MILLISECOND, right.type)
+    except OverflowError:  # 9999-12-31T23:59:59.999: nothing lies above its millisecond
+        return BCompare("ge" if op == "eq" else op, left, right)
+    if op == "eq":
+        return BAnd((BCompare("ge", left, right), BCompare("lt", left, end)))
+    return BCompare("lt" if op == "le" else "ge", left, end)
+
+
+def _seed_attribute_steps(steps: list) -> list:
+    """``steps`` (after an attribute lambda variable) with a leading seed-document key replaced
+    by its typed-form path; other steps unchanged."""
+    first = steps[0]
+    if not isinstance(first, A.Member):
+        return steps
+    typed = _SEED_ATTRIBUTE_KEYS.get(first.name.lower())
+    if typed is None:
+        return steps
+    if len(typed) == 1:
+        return [A.Member(typed[0], pos=first.pos)] + steps[1:]
+    return [A.Cast(f"{edm.NAMESPACE}.{typed[0]}", pos=first.pos), A.Member(typed[1], pos=first.pos)] + steps[1:]
+
+
 def _find_type(model: edm.EntityModel, name: str):
     """``model.find_type(name)``, cached."""
     key = (model, name)
@@ -702,6 +755,8 @@ class _Binder:
             if variable is not None and not isinstance(current, edm.StructuredType):
                 return BProperty((), current, True, variable)  # a lambda over primitive values
             raise ODataTypeError(f"the path at position {node.pos} does not name a value", position=node.pos)
+        if variable is not None and isinstance(current, edm.StructuredType) and current.is_derived_from(edm.ATTRIBUTE):
+            steps = _seed_attribute_steps(steps)
 
         names = []
         cast_name = None  # set when a cast on the variable narrows its items
@@ -767,6 +822,12 @@ class _Binder:
             names.append(member.alias_of or member.name)
             nullable = nullable or member.nullable
             current = member.type
+            if current is edm.TIME_RANGE and last and variable is not None:
+                # ESA's on-demand requests: InputProductReference/any(att:att/ContentDate gt <date>)
+                # compares the period; it means its Start (docs/query-semantics.md).
+                names.append("Start")
+                current = edm.DATETIMEOFFSET
+                continue
             if isinstance(current, edm.StructuredType) and last:
                 raise ODataTypeError(f"'{'/'.join(names)}' is a structured value; name one of its "
                                      f"properties (position {node.pos})", position=node.pos)
@@ -941,7 +1002,7 @@ class _Binder:
         op = node.op
         if isinstance(left, (BLiteral, BNull)) and not isinstance(right, (BLiteral, BNull)):
             left, right, op = right, left, _FLIP[op]
-        return BCompare(op, left, right)
+        return _millisecond_compare(op, left, right)
 
     def _bind_In(self, node: A.In, scope, hint=None) -> Bound:
         if not all(self._is_literal(item) for item in node.items):

@@ -43,12 +43,39 @@ def test_bare_dates_only_when_allowed():
 @pytest.mark.parametrize("value, text", [
     (datetime(2021, 5, 20, 19, 8, 7, 654000, tzinfo=UTC), "2021-05-20T19:08:07.654Z"),
     (datetime(2021, 5, 20, 19, 8, 7, tzinfo=UTC), "2021-05-20T19:08:07.000Z"),
-    (datetime(2021, 5, 20, 19, 8, 7, 654321, tzinfo=UTC), "2021-05-20T19:08:07.654321Z"),
     (datetime(2021, 5, 20, 21, 8, 7, tzinfo=timezone(timedelta(hours=2))), "2021-05-20T19:08:07.000Z"),
 ])
 def test_format_datetime(value, text):
     assert format_datetime(value) == text
     assert parse_datetime(text) == value  # round trip
+
+
+SEED_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d.\d{3}Z$"  # the seed documents' date pattern
+
+
+def test_sub_millisecond_digits_are_truncated_to_three_by_default():
+    import re
+
+    value = datetime(2021, 5, 20, 19, 8, 7, 654999, tzinfo=UTC)
+    assert format_datetime(value) == "2021-05-20T19:08:07.654Z"  # truncated, never rounded up
+    assert re.match(SEED_PATTERN, format_datetime(value))
+    assert format_datetime(value, 6) == "2021-05-20T19:08:07.654999Z"
+
+
+def test_six_digits_by_setting():
+    from proseo_odata.model import times
+
+    value = datetime(2021, 5, 20, 19, 8, 7, 654321, tzinfo=UTC)
+    try:
+        times.configure({"proseo.datetime.fraction_digits": "6"})
+        assert times.fraction_digits() == 6
+        assert format_datetime(value) == "2021-05-20T19:08:07.654321Z"
+        assert format_datetime(datetime(2021, 5, 20, tzinfo=UTC)) == "2021-05-20T00:00:00.000000Z"
+    finally:
+        times.configure({})
+    assert format_datetime(value) == "2021-05-20T19:08:07.654Z"
+    with pytest.raises(ValueError, match="proseo.datetime.fraction_digits"):
+        times.configure({"proseo.datetime.fraction_digits": "4"})
 
 
 def test_format_basic_and_naive_values():

@@ -24,7 +24,7 @@ from proseo_odata.notify.delivery import (
 )
 from proseo_odata.storage.sqlalchemy import load_from_config
 
-ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3,6}Z$")
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 PASSWORD = "s3cr3t-Pa55word"
 
 

@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 
 from proseo_odata.odata import edm
-from proseo_odata.odata.binding import (BCompare, BIntersects, BLambda, BLiteral, BProperty, bind_filter,
+from proseo_odata.odata.binding import (BAnd, BCompare, BIntersects, BLambda, BLiteral, BProperty, bind_filter,
                                         bind_orderby)
 from proseo_odata.odata.errors import ODataError, ODataNameError, ODataTypeError
 from proseo_odata.odata.functions import FUNCTIONS
@@ -21,7 +21,7 @@ def bind(text, entity_type=edm.PRODUCT):
     ("ContentDate/Start lt '2020-01-12T00:00:00.000000Z'", ("ContentDate", "Start"), dt.datetime(2020, 1, 12, tzinfo=UTC)),
     ("ContentDate/Start lt '2020-01-12T02:00:00+02:00'", ("ContentDate", "Start"), dt.datetime(2020, 1, 12, tzinfo=UTC)),
     ("ContentDate/Start lt 2020-01-12", ("ContentDate", "Start"), dt.datetime(2020, 1, 12, tzinfo=UTC)),
-    ("CreationDate gt 2020-01-12T00:00:00Z", ("PublicationDate",), dt.datetime(2020, 1, 12, tzinfo=UTC)),
+    ("CreationDate ge 2020-01-12T00:00:00Z", ("PublicationDate",), dt.datetime(2020, 1, 12, tzinfo=UTC)),
     ("ContentLength eq '1024'", ("ContentLength",), 1024),
     ("'abc' eq Name", ("Name",), "abc"),
     ("ProductionType eq OData.CSC.ProductionType'on-demand:default'", ("ProductionType",), "on-demand:default"),
@@ -33,6 +33,32 @@ def test_literals_take_the_property_type(text, path, value):
     assert isinstance(bound, BCompare) and isinstance(bound.left, BProperty)
     assert bound.left.path == path
     assert bound.right.value == value
+
+
+T = dt.datetime(2020, 1, 6, 12, 0, 0, 123000, tzinfo=UTC)
+T1 = T + dt.timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a literal without sub-millisecond digits denotes its millisecond (contract section 2)
+    ("PublicationDate eq 2020-01-06T12:00:00.123Z", ("and", ("ge", T), ("lt", T1))),
+    ("2020-01-06T12:00:00.123Z eq PublicationDate", ("and", ("ge", T), ("lt", T1))),
+    ("PublicationDate le 2020-01-06T12:00:00.123Z", ("lt", T1)),
+    ("PublicationDate gt 2020-01-06T12:00:00.123Z", ("ge", T1)),
+    ("PublicationDate ge 2020-01-06T12:00:00.123Z", ("ge", T)),
+    ("PublicationDate lt 2020-01-06T12:00:00.123Z", ("lt", T)),
+    ("PublicationDate ne 2020-01-06T12:00:00.123Z", ("ne", T)),
+    ("PublicationDate eq 2020-01-06T12:00:00.123456Z", ("eq", T + dt.timedelta(microseconds=456))),
+    ("EvictionDate eq 9999-12-31T23:59:59.999Z", ("ge", dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC))),
+])
+def test_millisecond_literals(text, expected):
+    def shape(node):
+        if isinstance(node, BAnd):
+            return ("and",) + tuple(shape(o) for o in node.operands)
+        assert isinstance(node, BCompare) and isinstance(node.left, BProperty)
+        return (node.op, node.right.value)
+
+    assert shape(bind(text)) == expected
 
 
 @pytest.mark.parametrize("text, value", [

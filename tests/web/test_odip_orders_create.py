@@ -28,7 +28,7 @@ from odip_fixtures import (  # noqa: F401 - fixtures
 )
 
 WARNING = re.compile(r"^\d{3} proseo-api-odip \([EW]\d+\) .+$")
-DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3,6}Z$")
+DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")  # the seed documents' pattern
 CREATE_PATHS = ["/ProductionOrder/OData.CSC.Order", "/ProductionOrder", "/ProductionOrders"]
 
 

@@ -209,6 +209,12 @@ def test_orders_collection_shape(odip):
         ("InputProductReference/any(x:startswith(x/Reference,'S2A_'))", {"u_failed"}),
         (f"InputProductReference/Reference eq '{L1C_NAME}' and Status eq 'queued'", {"u_queued"}),
         ("InputProductReference/ContentDate/Start lt 2020-01-01T00:00:00Z", {"u_queued"}),
+        # ESA's on-demand requests: a comparison of the period means its Start (docs/query-semantics.md)
+        ("InputProductReference/any(att:att/ContentDate gt 2019-10-25T08:59:39.023Z)", {"u_queued"}),
+        ("InputProductReference/any(att:att/ContentDate ge 2019-10-25T08:59:39.024Z)", {"u_queued"}),
+        ("InputProductReference/any(att:att/ContentDate gt 2019-10-25T08:59:39.024Z)", set()),
+        ("InputProductReference/any(att:att/ContentDate lt 2030-01-01T00:00:00.000Z)", {"u_queued"}),
+        ("InputProductReference/any(att:att/ContentDate le 2019-01-01T00:00:00.000Z)", set()),
         ("WorkflowOptions/any(att:att/Name eq 'ImageFormat' and att/OData.CSC.StringAttribute/Value eq 'JPG')",
          {"u_completed"}),
         ("WorkflowOptions/any(o:o/Name eq 'ImageFormat' and o/Value eq 'GEOTIFF')",

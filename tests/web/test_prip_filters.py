@@ -17,6 +17,14 @@ ALICE = basic("alice")
 ALL = {"p1", "p2", "p3", "p4", "p5"}
 
 CASES = [
+    # seed-document attribute keys in lambdas (Id for Name, typed *Value for Value)
+    ("$filter=Attributes/any(a:a/Id eq 'productType' and a/StringValue eq 'S2MSI2A')", {"p2"}),
+    ("$filter=Attributes/any(a:a/Id eq 'orbitNumber' and a/IntegerValue lt 1003)", {"p1", "p2"}),
+    ("$filter=Attributes/any(a:a/Id eq 'processingDate' and a/DateValue ge 2021-05-24T19:08:07.000Z)", {"p4", "p5"}),
+    ("$filter=Attributes/any(a:a/Id eq 'cloudCover' and a/DoubleValue le 20.0)", {"p1", "p2"}),
+    ("$filter=Attributes/any(a:a/Id eq 'highQuality' and a/BooleanValue eq true)", {"p2", "p4"}),
+    ("$filter=Attributes/OData.CSC.StringAttribute/any(a:a/Id eq 'productType' and a/StringValue in ('S2MSI2A'))",
+     {"p2"}),
     # plain comparisons, keywords and option names in any case, options without $
     ("$filter=ContentLength gt 1003", {"p4", "p5"}),
     ("$FILTER=ContentLength GT 1003 AND ContentLength LE 1004", {"p4"}),

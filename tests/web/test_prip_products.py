@@ -15,7 +15,7 @@ from prip_helpers import P1_FILE, PRIP, basic, make_app
 
 ALICE = basic("alice")
 CAROL = basic("carol")
-DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.(\d{3}|\d{6})Z$")
+DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")  # the seed documents' pattern
 
 
 def ids(body):
@@ -82,11 +82,35 @@ def test_product_json_shape(app, catalogue):
     assert "Attributes" not in body
 
 
-def test_microseconds_are_kept(app, catalogue):
+def test_dates_have_exactly_three_digits_and_select_their_product(app, catalogue):
+    """p5 stores microseconds (.123456); the wire has the seed pattern's milliseconds, and the
+    value pasted back into eq/ge/le still selects p5 (contract section 2)."""
     body = app.get(PRIP + f"/Products({catalogue.id('p5')})", headers=ALICE).json
-    assert body["PublicationDate"] == "2020-01-06T12:00:00.123456Z"
+    assert body["PublicationDate"] == "2020-01-06T12:00:00.123Z"
     for key in ("OriginDate", "PublicationDate", "ModificationDate", "EvictionDate"):
         assert DATE.match(body[key]), body[key]
+    for op in ("eq", "ge", "le"):
+        found = app.get(PRIP + "/Products", {"$filter": f"PublicationDate {op} {body['PublicationDate']}",
+                                             "$orderby": "PublicationDate desc"}, headers=ALICE).json
+        assert catalogue.id("p5") in ids(found), op
+    found = app.get(PRIP + "/Products", {"$filter": f"PublicationDate eq {body['PublicationDate']}"}, headers=ALICE).json
+    assert ids(found) == labels(catalogue, "p5")
+
+
+def test_six_fraction_digits_by_setting(app_settings, catalogue):
+    from proseo_odata.model import times
+
+    app = make_app({**app_settings, "proseo.datetime.fraction_digits": "6"})
+    try:
+        body = app.get(PRIP + f"/Products({catalogue.id('p5')})", headers=ALICE).json
+        assert body["PublicationDate"] == "2020-01-06T12:00:00.123456Z"
+        assert body["ContentDate"]["Start"] == "2020-01-06T10:00:00.000000Z"
+        found = app.get(PRIP + "/Products", {"$filter": f"PublicationDate eq {body['PublicationDate']}"},
+                        headers=ALICE).json
+        assert ids(found) == labels(catalogue, "p5")
+    finally:
+        app.app.registry.storage.close()
+        times.configure({})
 
 
 @pytest.mark.parametrize("form", ["{id}", "'{id}'", "{ID}", "'{ID}'", "Id={id}", "%27{id}%27"])
