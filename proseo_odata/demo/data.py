@@ -8,6 +8,12 @@ nothing the second time.
 
 Each ``S2MSI1C`` product is a small ``.zip`` with a PNG quick-look (Pillow) and a
 ``manifest.xml``, so the image-conversion workflow has real input.
+
+The catalogue can carry a conformance run (ESA's PRIP/ODIP test requests, issue 9 item 7):
+every file is at least 1 KiB (the suite downloads ``bytes=0-1023``), 12 public products share
+their first two name tokens (``S2A_MSIL1C``; the suite pages through such a search with
+``$top=10``), every product carries ``platformShortName`` (its ``Collection/Name``), and the demo
+workflows take ``S2MSI1C`` input with a first option that lists its values.
 """
 from __future__ import annotations
 
@@ -37,6 +43,8 @@ MISSION = "DEMO"
 #: uuid5 namespace of the demo product ids (stable across runs and machines).
 DEMO_NAMESPACE = uuid.UUID("6f1d2c3e-8a7b-4c5d-9e0f-123456789abc")
 ZIP_TIME = (2024, 1, 1, 0, 0, 0)
+#: Smallest demo file: ESA's conformance requests download the first KiB with a Range request.
+MIN_FILE_SIZE = 1024
 
 USERS = [
     ("demo", "demo", {Role.PRIP_USER, Role.ODIP_USER, Role.PRODUCT_READER_ALL}),
@@ -145,10 +153,12 @@ def demo_products() -> list[DemoProduct]:
             attributes.append(Attribute("cloudCover", AttributeType.DOUBLE, round(rng.uniform(0, 100), 2)))
         footprint = None if product_type.startswith("AUX") else _footprint(rng)
         manifest = _manifest(name, product_type, start, end)
+        members = [("manifest.xml", manifest)]
         if product_type == "S2MSI1C":
-            data = _zip([("manifest.xml", manifest), (f"{name[:-4]}-ql.png", png_bytes(i))])
-        else:
-            data = _zip([("manifest.xml", manifest)])
+            members.append((f"{name[:-4]}-ql.png", png_bytes(i)))
+        # an incompressible deterministic payload: every demo file is at least MIN_FILE_SIZE
+        members.append(("DATA/payload.bin", random.Random(i).randbytes(MIN_FILE_SIZE)))
+        data = _zip(members)
         visibility = VisibilityClass.PUBLIC
         if i in (5, 17):
             visibility = VisibilityClass.RESTRICTED

@@ -837,7 +837,7 @@ class SQLAlchemyStorage(StorageBase):
         checksums: dict[uuid.UUID, list] = {i: [] for i in ids}
         attributes: dict[uuid.UUID, list] = {i: [] for i in ids}
         collection_values: dict[uuid.UUID, str] = {}
-        if ids:
+        if ids and not with_attributes:  # with them, Product.collection comes from the loaded attributes
             rule = self.collections
             for a in s.execute(
                 sa.select(product_attributes.c.product_id, product_attributes.c.string_value)
@@ -845,6 +845,7 @@ class SQLAlchemyStorage(StorageBase):
                        product_attributes.c.value_type == "String")
             ):
                 collection_values[a.product_id] = a.string_value
+        if ids:
             for c in s.execute(
                 sa.select(product_checksums).where(product_checksums.c.product_id.in_(ids))
                 .order_by(product_checksums.c.product_id, product_checksums.c.algorithm)
@@ -858,7 +859,10 @@ class SQLAlchemyStorage(StorageBase):
                     attributes[a.product_id].append(_attribute_from_row(a))
         loaded = [_product_from_row(row, checksums[row.id], attributes[row.id]) for row in rows]
         for product in loaded:
-            product.collection = self.collections.of(product.mission, collection_values.get(product.id))
+            if with_attributes:
+                product.collection = self.collections.of_product(product)
+            else:
+                product.collection = self.collections.of(product.mission, collection_values.get(product.id))
         return loaded
 
     def add_product(self, product: Product) -> Product:
