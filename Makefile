@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 CONFIG ?= development.ini
 # Port of the server (`make run PORT=7000`); empty: the .ini's listen address.
 PORT ?=
+# eodag and CDSETool for tests/clients: their own venv, their own pinned dependencies.
+CLIENTS_VENV ?= .venv-clients
 
-.PHONY: run test system-deps bench clean
+.PHONY: run test system-deps clients bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +22,14 @@ $(VENV)/.stamp-run: setup.py $(BIN)/python
 $(VENV)/.stamp-test: setup.py $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,postgresql,s3]'
 	touch $@
+
+$(CLIENTS_VENV)/.stamp: tests/clients/requirements.txt
+	rm -rf $(CLIENTS_VENV)
+	$(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+	touch $@
+
+clients: $(CLIENTS_VENV)/.stamp
 
 # PostGIS for the PostgreSQL server the tests start (exact OData.CSC.Intersects in SQL).
 # Installed from Debian's packages when missing and we may install; otherwise the tests say so.
@@ -36,11 +46,11 @@ run: $(VENV)/.stamp-run
 	$(BIN)/proseo-odata -c $(CONFIG) demo-data
 	PROSEO_PORT=$(PORT) $(BIN)/pserve $(CONFIG)
 
-test: $(VENV)/.stamp-test system-deps
+test: $(VENV)/.stamp-test $(CLIENTS_VENV)/.stamp system-deps
 	$(BIN)/pytest
 
 bench: $(VENV)/.stamp-test
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var build dist *.egg-info .node
+	rm -rf $(VENV) $(CLIENTS_VENV) var build dist *.egg-info .node

@@ -1,0 +1,145 @@
+"""Helpers of the client tests: the small Copernicus-like catalogue (ingested from real files),
+the search every client makes, and running a client script in the clients' own venv.
+
+The clients (eodag, CDSETool) pin their own dependencies, so they live in ``.venv-clients``
+(``make clients``, a prerequisite of ``make test``; versions in tests/clients/requirements.txt),
+never in the project's venv: the tests run small scripts of tests/clients/ in that venv.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from proseo_odata.archive import load_archive
+from proseo_odata.ingest import ingest_file
+from proseo_odata.model import Mission, Role, User, hash_password
+from proseo_odata.storage import load_storage
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+CLIENTS_VENV = Path(os.environ.get("PROSEO_CLIENTS_VENV", ROOT / ".venv-clients"))
+PRIP = "/proseo/prip/odata/v1"
+USER = ("DEMO", "eve", "eve-secret-123")
+
+#: The search every client test makes: S2MSI1C over this box in January 2024.
+BBOX = (10.0, 45.0, 12.0, 47.0)  # lonmin, latmin, lonmax, latmax
+START, END = "2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z"
+#: Page size the clients ask for: smaller than the number of matches, and not a divisor of it.
+PAGE = 3
+MATCHING = 8
+
+
+@dataclass
+class ClientCatalogue:
+    """What was ingested: name -> {"Id", "md5", "matches"} (matches: the clients' search hits)."""
+
+    products: dict
+
+    def matching(self) -> dict:
+        return {name: p for name, p in self.products.items() if p["matches"]}
+
+
+def _square(lon: float, lat: float, size: float = 0.5) -> dict:
+    ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def _metadata(index: int, *, day: int, lon: float, lat: float, platform="SENTINEL-2", product_type="S2MSI1C"):
+    unit = platform[-1]
+    level = {"S2MSI1C": "MSIL1C", "S2MSI2A": "MSIL2A"}.get(product_type, product_type)
+    start = f"2024-01-{day:02d}T10:{index:02d}:21.024Z" if day <= 31 else f"2024-02-{day - 31:02d}T10:{index:02d}:21.024Z"
+    stamp = start[:19].replace("-", "").replace(":", "")
+    name = f"S{unit}A_{level}_{stamp}_N0510_R{index:03d}_T32TQR_{stamp}.zip"
+    return {
+        "Name": name,
+        "ContentType": "application/zip",
+        "ContentDate": {"Start": start, "End": start.replace(":21.024Z", ":45.124Z")},
+        "PublicationDate": "2024-03-01T12:00:00.000Z",
+        "GeoFootprint": _square(lon, lat),
+        "Attributes": [
+            {"Name": "productType", "ValueType": "String", "Value": product_type},
+            {"Name": "platformShortName", "ValueType": "String", "Value": platform},
+            {"Name": "platformSerialIdentifier", "ValueType": "String", "Value": "A"},
+            {"Name": "orbitNumber", "ValueType": "Integer", "Value": 40000 + index},
+            {"Name": "cloudCover", "ValueType": "Double", "Value": 5.0 * index},
+        ],
+    }
+
+
+def catalogue_entries():
+    """(metadata, matches) for every product: MATCHING hits and one near miss of each kind."""
+    hits = [(_metadata(i, day=2 + 3 * i, lon=10.2 + 0.15 * i, lat=45.3 + 0.1 * i), True) for i in range(MATCHING)]
+    misses = [
+        (_metadata(20, day=9, lon=10.5, lat=45.5, product_type="S2MSI2A"), False),   # other product type
+        (_metadata(21, day=10, lon=30.0, lat=10.0), False),                           # outside the box
+        (_metadata(22, day=40, lon=10.5, lat=45.5), False),                           # in February
+        (_metadata(23, day=11, lon=10.5, lat=45.5, platform="SENTINEL-1", product_type="GRD"), False),
+        # same product type, another collection: only Collection/Name tells it apart
+        (_metadata(24, day=12, lon=10.5, lat=45.5, platform="SENTINEL-3"), False),
+    ]
+    return hits + misses
+
+
+def build_catalogue(base: Path) -> tuple[dict, ClientCatalogue]:
+    """Settings, database and archive of the client tests under ``base`` (SQLite: the clients
+    test the wire, the storage backends have their own suites), products ingested from real
+    files."""
+    archive = base / "archive"
+    archive.mkdir()
+    settings = {
+        "proseo.storage.backend": "proseo_odata.storage.sqlalchemy",
+        "proseo.storage.url": f"sqlite:///{base / 'proseo.sqlite'}",
+        "proseo.archive.backend": "local",
+        "proseo.archive.path": str(archive),
+        "proseo.page_size.default": "5",
+        "proseo.page_size.max": "100",
+        "proseo.default_mission": "DEMO",
+        "proseo.token.secret": "client-tests-secret-0123456789abcdef0123456789",
+        "proseo.token.lifetime": "600",
+        "proseo.workers": "0",
+    }
+    storage = load_storage(settings)
+    try:
+        storage.initialize_schema()
+        mission, name, password = USER
+        with storage.transaction() as tx:
+            tx.add_mission(Mission(mission, "Client test mission"))
+            tx.add_user(User(mission, name, hash_password(password), frozenset({Role.PRIP_USER})))
+        files = base / "files"
+        files.mkdir()
+        rng = random.Random(9)
+        products = {}
+        for metadata, matches in catalogue_entries():
+            path = files / metadata["Name"]
+            path.write_bytes(rng.randbytes(1536 + rng.randrange(1024)))  # real files of 1.5-2.5 KiB
+            product = ingest_file(storage, load_archive(settings), mission, path, metadata)
+            md5 = next(c.value for c in product.checksums if c.algorithm == "MD5")
+            products[product.name] = {"Id": str(product.id), "md5": md5, "matches": matches}
+    finally:
+        storage.close()
+    return settings, ClientCatalogue(products)
+
+
+
+
+def run_client(python: Path, script: str, *args: str, env: dict | None = None, timeout: float = 120) -> dict:
+    """Run tests/clients/<script> in the clients' venv; its last stdout line is a JSON report."""
+    # The project's venv must not leak into the clients' one (PYTHONPATH, pytest's variables).
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST", "VIRTUAL_ENV"))}
+    clean.update(env or {})
+    result = subprocess.run(
+        [str(python), str(HERE / script), *args], capture_output=True, text=True, timeout=timeout, env=clean,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"{script} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr[-6000:]}",
+                    pytrace=False)
+    lines = result.stdout.strip().splitlines()
+    assert lines, f"{script} printed nothing; stderr:\n{result.stderr[-6000:]}"
+    return json.loads(lines[-1])
+

@@ -1,0 +1,60 @@
+"""Fixtures of the client tests: a PRIP under a real waitress server on 127.0.0.1 over the
+client catalogue, and the Python of the clients' own venv (see client_support.py)."""
+from __future__ import annotations
+
+import pytest
+from live_server import serve_wsgi
+
+from pathlib import Path
+
+from client_support import CLIENTS_VENV, ClientCatalogue, build_catalogue
+
+
+@pytest.fixture(scope="module")
+def client_catalogue_dir(tmp_path_factory):
+    """Filled once per module."""
+    return build_catalogue(tmp_path_factory.mktemp("clients"))
+
+
+@pytest.fixture(scope="module")
+def client_catalogue(client_catalogue_dir) -> ClientCatalogue:
+    return client_catalogue_dir[1]
+
+
+def _serve(settings):
+    from proseo_odata_web import main
+
+    app = main({}, **settings)
+    try:
+        with serve_wsgi(app) as url:
+            yield url
+    finally:
+        app.registry.storage.close()
+
+
+@pytest.fixture(scope="module")
+def prip_server(client_catalogue_dir):
+    """Base URL (``http://127.0.0.1:<port>``) of the PRIP over the client catalogue."""
+    yield from _serve(client_catalogue_dir[0])
+
+
+@pytest.fixture(scope="module")
+def strict_prip_server(client_catalogue_dir):
+    """The same catalogue served with ``proseo.paging = strict`` ($top caps the total)."""
+    yield from _serve({**client_catalogue_dir[0], "proseo.paging": "strict"})
+
+
+@pytest.fixture(scope="session")
+def clients_python() -> Path:
+    """The clients' venv Python; a clear failure (not a skip) when it is missing."""
+    python = CLIENTS_VENV / "bin" / "python"
+    if not python.exists():
+        pytest.fail(
+            f"the client venv {CLIENTS_VENV} is missing: create it with `make clients` "
+            "(`make test` does), or point PROSEO_CLIENTS_VENV at one made from "
+            "tests/clients/requirements.txt",
+            pytrace=False,
+        )
+    return python
+
+
