@@ -24,6 +24,8 @@ requires = [
     "pillow>=10.0",
     "pyjwt>=2.8",
     "plaster_pastedeploy>=1.0",
+    "cryptography>=42.0",  # notification passwords sealed at rest (proseo_odata.secretbox)
+    "prometheus_client>=0.20",  # /metrics (web layer; belongs in the "web" extra once it exists)
 ]
 
 extras = {

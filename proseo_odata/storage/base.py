@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterator, Sequence
 
+from proseo_odata.secretbox import SecretBox
 from proseo_odata.model import (
     Mission,
     OutboxMessage,
@@ -148,6 +149,13 @@ class ClaimedNotification(OutboxMessage):
 
 class StorageBase:
     """Contract of a storage backend. Every method raises ``NotImplementedError`` here."""
+
+    #: Seals and opens notification passwords (:mod:`proseo_odata.secretbox`). Backends that
+    #: keep them encrypted at rest store ``secrets.to_column(value)`` and return
+    #: ``SealedSecret`` objects for ``notification_password`` / ``password``; the dispatcher
+    #: calls ``secrets.open(value)`` just before a POST (a plain ``str`` is taken as open).
+    #: This default has no key; the SQLAlchemy backend's comes from ``proseo.secrets.*``.
+    secrets: SecretBox = SecretBox()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -444,10 +452,17 @@ class StorageBase:
         raise NotImplementedError
 
     def claim_due_notifications(
-        self, now: datetime, limit: int, *, lease: timedelta = timedelta(seconds=60)
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        exclude_endpoints: Sequence[str] = (),
     ) -> list[ClaimedNotification]:
         """Claim up to ``limit`` undelivered messages with ``next_attempt_at <= now``, oldest due
-        first, for one deliverer.
+        first, for one deliverer; messages whose ``endpoint`` is one of ``exclude_endpoints``
+        are left alone (the dispatcher's endpoints that have all their delivery slots busy, so
+        that a slow receiver's backlog never stands in front of other endpoints' messages).
 
         Claiming writes a new random ``claim_token`` (one per call, returned on every message)
         and moves ``next_attempt_at`` to ``now + lease``, so that no other deliverer claims them

@@ -44,6 +44,7 @@ from proseo_odata.model import (
     utcnow,
 )
 from proseo_odata.odata.sql import register_sqlite_functions
+from proseo_odata.secretbox import SecretBox, SecretsError
 from proseo_odata.orders.statemachine import (
     MESSAGE_FAILED,
     MESSAGE_IN_PROGRESS,
@@ -346,7 +347,7 @@ def _subscription_values(s: Subscription) -> dict:
         "last_notification_date": s.last_notification_date,
         "notification_endpoint": s.notification_endpoint,
         "notification_username": s.notification_username,
-        "notification_password": s.notification_password,
+        "notification_password": s.notification_password,  # sealed by the storage (_seal_values)
     }
 
 
@@ -363,7 +364,7 @@ def _subscription_from_row(row) -> Subscription:
         last_notification_date=row.last_notification_date,
         notification_endpoint=row.notification_endpoint,
         notification_username=row.notification_username,
-        notification_password=row.notification_password,
+        notification_password=SecretBox.from_column(row.notification_password),
         revision=row.revision,
     )
 
@@ -429,6 +430,7 @@ def _order_values(o: ProductionOrder) -> dict:
 
 def _order_from_row(row, options: dict) -> ProductionOrder:
     values = {name: getattr(row, name) for name in _ORDER_FIELDS}
+    values["notification_password"] = SecretBox.from_column(values["notification_password"])
     return ProductionOrder(
         **values,
         status=row.status,
@@ -445,7 +447,7 @@ def _outbox_from_row(row) -> OutboxMessage:
         mission=row.mission,
         endpoint=row.endpoint,
         username=row.username,
-        password=row.password,
+        password=SecretBox.from_column(row.password),
         payload=row.payload,
         created_at=row.created_at,
         attempts=row.attempts,
@@ -551,7 +553,14 @@ class SQLAlchemyStorage(StorageBase):
     """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
     :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
 
-    def __init__(self, engine: sa.Engine, *, _session: Session | None = None, _root: "SQLAlchemyStorage | None" = None):
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        secrets: SecretBox | None = None,
+        _session: Session | None = None,
+        _root: "SQLAlchemyStorage | None" = None,
+    ):
         self.engine = engine
         self._session = _session
         self._root = _root or self
@@ -559,12 +568,15 @@ class SQLAlchemyStorage(StorageBase):
             self.session_factory = sessionmaker(bind=engine, expire_on_commit=False)
             self._tables: SchemaTables | None = None
             self._tables_lock = threading.Lock()
+            #: Seals notification passwords before they are written (proseo_odata.secretbox).
+            self.secrets = secrets if secrets is not None else SecretBox()
         else:
             self.session_factory = _root.session_factory
+            self.secrets = _root.secrets
 
     @classmethod
-    def from_url(cls, url: str, **engine_options) -> "SQLAlchemyStorage":
-        return cls(create_engine(url, **engine_options))
+    def from_url(cls, url: str, *, secrets: SecretBox | None = None, **engine_options) -> "SQLAlchemyStorage":
+        return cls(create_engine(url, **engine_options), secrets=secrets)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -580,6 +592,7 @@ class SQLAlchemyStorage(StorageBase):
         config.set_main_option("script_location", MIGRATIONS)
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
+            config.attributes["secrets"] = self.secrets  # migration 0004 seals stored passwords
             command.upgrade(config, "head")
         self._root._tables = None
 
@@ -607,6 +620,12 @@ class SQLAlchemyStorage(StorageBase):
 
     def bind(self, handle: Session) -> "SQLAlchemyStorage":
         return SQLAlchemyStorage(self.engine, _session=handle, _root=self._root)
+
+    def _sealed(self, values: dict, column: str) -> dict:
+        """``values`` with the secret ``column`` in its stored form (see proseo_odata.secretbox)."""
+        if column in values:
+            values[column] = self.secrets.to_column(values[column])
+        return values
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[Session]:
@@ -941,7 +960,7 @@ class SQLAlchemyStorage(StorageBase):
     def add_subscription(self, subscription: Subscription) -> Subscription:
         with self._db() as s:
             self._require_mission(s, subscription.mission)
-            self._insert(s, subscriptions, {**_subscription_values(subscription), "revision": 1},
+            self._insert(s, subscriptions, {**self._sealed(_subscription_values(subscription), "notification_password"), "revision": 1},
                          f"Subscription {subscription.id}")
         subscription.revision = 1
         return subscription
@@ -976,7 +995,7 @@ class SQLAlchemyStorage(StorageBase):
             return [_subscription_from_row(r) for r in s.execute(statement).all()]
 
     def update_subscription(self, subscription: Subscription) -> Subscription:
-        values = _subscription_values(subscription)
+        values = self._sealed(_subscription_values(subscription), "notification_password")
         del values["id"], values["mission"]
         with self._db() as s:
             subscription.revision = self._update_revisioned(s, subscriptions, subscription, values, "Subscription")
@@ -1092,7 +1111,7 @@ class SQLAlchemyStorage(StorageBase):
             self._require_mission(s, order.mission)
             try:
                 with s.begin_nested():
-                    s.execute(sa.insert(orders).values(**_order_values(order), revision=1))
+                    s.execute(sa.insert(orders).values(**self._sealed(_order_values(order), "notification_password"), revision=1))
                     self._write_order_options(s, order)
             except sa.exc.IntegrityError as exc:
                 raise ConflictError(f"Production order {order.id} already exists") from exc
@@ -1117,7 +1136,7 @@ class SQLAlchemyStorage(StorageBase):
             return self._run_query(s, "ProductionOrders", query, conditions, self._load_orders)
 
     def update_order(self, order: ProductionOrder) -> ProductionOrder:
-        values = _order_values(order)
+        values = self._sealed(_order_values(order), "notification_password")
         del values["id"], values["mission"]
         with self._db() as s:
             revision = self._update_revisioned(s, orders, order, values, "Production order")
@@ -1261,14 +1280,17 @@ class SQLAlchemyStorage(StorageBase):
             "password": password, "payload": payload, "created_at": now, "attempts": 0,
             "next_attempt_at": now, "delivered_at": None, "last_error": None,
         }
+        stored = self._sealed(dict(values), "password")
         with self._db() as s:
-            message_id = s.execute(sa.insert(outbox).values(**values).returning(outbox.c.id)).scalar_one()
-        return OutboxMessage(id=message_id, **values)
+            message_id = s.execute(sa.insert(outbox).values(**stored).returning(outbox.c.id)).scalar_one()
+        return OutboxMessage(id=message_id, **{**values, "password": SecretBox.from_column(stored["password"])})
 
-    def claim_due_notifications(self, now, limit, *, lease=timedelta(seconds=60)):
+    def claim_due_notifications(self, now, limit, *, lease=timedelta(seconds=60), exclude_endpoints=()):
         now = as_utc(now)
         token = secrets.token_urlsafe(24)
         due = (outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
+        if exclude_endpoints:
+            due = (*due, outbox.c.endpoint.not_in(sorted(set(exclude_endpoints))))
         chosen = sa.select(outbox.c.id).where(*due).order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)
         with self._db() as s:
             if self.dialect == "postgresql":
@@ -1339,6 +1361,43 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             return [_outbox_from_row(r) for r in s.execute(statement).all()]
 
+    # -- secrets at rest ---------------------------------------------------------------------
+
+    #: Every column holding a sealed secret (see proseo_odata.secretbox).
+    _SECRET_COLUMNS = (
+        (orders, orders.c.notification_password),
+        (subscriptions, subscriptions.c.notification_password),
+        (outbox, outbox.c.password),
+    )
+
+    def reseal_secrets(self, *, batch_size: int = 500) -> tuple[int, int]:
+        """Seal every stored secret again with the first configured key (key rotation; and
+        ``plain:`` values once a key is configured). Returns (resealed, unreadable): values that
+        no configured key opens are left as they are and counted. Each batch is its own
+        transaction, so the command may be interrupted and run again."""
+        resealed = unreadable = 0
+        for table, column in self._SECRET_COLUMNS:
+            last = None
+            while True:
+                statement = sa.select(table.c.id, column).where(column.is_not(None)).order_by(table.c.id).limit(batch_size)
+                if last is not None:
+                    statement = statement.where(table.c.id > last)
+                with self.transaction() as tx:
+                    s = tx._session
+                    rows = s.execute(statement).all()
+                    for key, stored in rows:
+                        try:
+                            new = self.secrets.to_column(self.secrets.reseal(SecretBox.from_column(stored)))
+                        except SecretsError:
+                            unreadable += 1
+                            continue
+                        s.execute(sa.update(table).where(table.c.id == key, column == stored).values({column.name: new}))
+                        resealed += 1
+                if len(rows) < batch_size:
+                    break
+                last = rows[-1][0]
+        return resealed, unreadable
+
 
 def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
     """Build the backend from ``proseo.storage.*`` settings (see the module docstring)."""
@@ -1347,6 +1406,7 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         raise StorageError("setting proseo.storage.url is required (a SQLAlchemy database URL)")
     return SQLAlchemyStorage.from_url(
         url,
+        secrets=SecretBox.from_settings(settings),
         echo=as_bool(settings.get("proseo.storage.echo")),
         pool_size=int(settings.get("proseo.storage.pool_size", 5)),
         max_overflow=int(settings.get("proseo.storage.max_overflow", 10)),
