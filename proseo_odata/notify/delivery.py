@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -238,7 +238,9 @@ class NotificationDispatcher:
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pool_lock = threading.Lock()
         self._slots = threading.Condition()
-        self._inflight: Counter = Counter()  # endpoint -> deliveries running
+        self._held: Counter = Counter()  # endpoint -> claimed messages not yet finished
+        self._running: Counter = Counter()  # endpoint -> delivery lanes (threads) running
+        self._waiting: dict[str, deque] = {}  # endpoint -> claimed messages waiting for a lane
         self._local = threading.local()  # one requests.Session per delivery thread
         self._sessions: list = []
         #: Called with (outcome, message) after each delivery attempt: "delivered", "retry",
@@ -246,6 +248,14 @@ class NotificationDispatcher:
         self.on_outcome: Optional[Callable[[str, Any], None]] = None
 
     # -- the slots ---------------------------------------------------------------------------
+    #
+    # ``concurrency`` lanes (threads) deliver, at most ``per_endpoint`` of them for one endpoint;
+    # a claim (one statement for up to as many messages as lanes are free) skips endpoints that
+    # already hold ``per_endpoint`` messages. A batch may still bring more messages for one
+    # endpoint than it has free lanes: those wait for that endpoint's next free lane (without
+    # taking a lane from other endpoints; at most ``2 * concurrency`` messages are held in all),
+    # and one whose claim lease would run out before its delivery could end is left to be
+    # claimed again.
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -254,60 +264,106 @@ class NotificationDispatcher:
             return self._pool
 
     def _busy_endpoints(self) -> list[str]:
-        return [endpoint for endpoint, count in self._inflight.items() if count >= self.policy.per_endpoint]
+        return [endpoint for endpoint, count in self._held.items() if count >= self.policy.per_endpoint]
 
     def _free_slots(self) -> int:
-        return self.policy.concurrency - sum(self._inflight.values())
+        """How many more messages may be claimed now: free lanes (threads), and never more than
+        ``2 * concurrency`` held in all (running plus waiting for a busy endpoint's lane)."""
+        concurrency = self.policy.concurrency
+        return min(concurrency - sum(self._running.values()), 2 * concurrency - sum(self._held.values()))
 
-    def _release(self, endpoint: str) -> None:
-        with self._slots:
-            self._inflight[endpoint] -= 1
-            if self._inflight[endpoint] <= 0:
-                del self._inflight[endpoint]
-            self._slots.notify_all()
+    def _forget(self, counter: Counter, endpoint: str) -> None:
+        counter[endpoint] -= 1
+        if counter[endpoint] <= 0:
+            del counter[endpoint]
 
-    def _pump(self, due: datetime, budget: int) -> list[Future]:
-        """Claim due messages one at a time while slots are free (at most ``budget``), and start
-        their deliveries; returns the started deliveries."""
-        lease = timedelta(seconds=self.policy.lease_seconds)
+    def _pump(self, due: datetime, budget: int) -> tuple[list[Future], int]:
+        """Claim due messages while slots are free (at most ``budget``) and start their
+        delivery lanes; returns the started lanes and how many messages were claimed."""
+        policy = self.policy
+        lease = timedelta(seconds=policy.lease_seconds)
+        # The last moment a held message may still be POSTed: its lease minus one delivery.
+        usable = policy.lease_seconds - policy.connect_timeout_seconds - policy.timeout_seconds - 5.0
         started: list[Future] = []
+        claimed_total = 0
         while budget > 0 and not self._stop.is_set():
             with self._slots:
-                if self._free_slots() < 1:
-                    break
+                limit = min(self._free_slots(), budget)
                 exclude = self._busy_endpoints()
-            claimed = self.storage.claim_due_notifications(due, 1, lease=lease, exclude_endpoints=exclude) \
-                if exclude else self.storage.claim_due_notifications(due, 1, lease=lease)
+            if limit < 1:
+                break
+            if exclude:
+                claimed = self.storage.claim_due_notifications(due, limit, lease=lease, exclude_endpoints=exclude)
+            else:
+                claimed = self.storage.claim_due_notifications(due, limit, lease=lease)
             if not claimed:
                 break
-            message = claimed[0]
+            claimed_total += len(claimed)
+            budget -= len(claimed)
+            deadline = time.monotonic() + usable
+            lanes = []
             with self._slots:
-                self._inflight[message.endpoint] += 1
-            budget -= 1
-            try:
-                started.append(self._executor().submit(self._deliver_in_slot, message))
-            except RuntimeError:  # the pool is shut down (stop() raced us): the lease brings it back
-                self._release(message.endpoint)
+                for message in claimed:
+                    endpoint = message.endpoint
+                    self._held[endpoint] += 1
+                    if self._running[endpoint] < policy.per_endpoint:
+                        self._running[endpoint] += 1
+                        lanes.append((message, deadline))
+                    else:
+                        self._waiting.setdefault(endpoint, deque()).append((message, deadline))
+            for item in lanes:
+                try:
+                    started.append(self._executor().submit(self._lane, item))
+                except RuntimeError:  # stop() shut the pool down: the leases bring the messages back
+                    with self._slots:
+                        self._forget(self._held, item[0].endpoint)
+                        self._forget(self._running, item[0].endpoint)
+            if len(claimed) < limit:
                 break
-        return started
+        return started, claimed_total
+
+    def _lane(self, item) -> int:
+        """Deliver ``item``, then the messages waiting for the same endpoint; returns how many
+        were delivered."""
+        delivered = 0
+        while True:
+            message, deadline = item
+            if time.monotonic() <= deadline and not self._stop.is_set():
+                delivered += self._deliver_safely(message)
+            else:
+                log.info("notification %s to %s: left for the next claim (its lease is nearly over)",
+                         message.id, safe_endpoint(message.endpoint))
+            with self._slots:
+                endpoint = message.endpoint
+                self._forget(self._held, endpoint)
+                waiting = self._waiting.get(endpoint)
+                if waiting:
+                    item = waiting.popleft()
+                    if not waiting:
+                        del self._waiting[endpoint]
+                    self._slots.notify_all()
+                    continue
+                self._forget(self._running, endpoint)
+                self._slots.notify_all()
+                return delivered
 
     def run_once(self, now: Optional[datetime] = None) -> int:
         """Deliver the messages due at ``now`` (default: the current time), up to
         ``batch_size`` of them, concurrently as above; returns when each has been attempted,
         with how many were delivered (and recorded as delivered by this dispatcher)."""
         due = now or utcnow()
-        futures: list[Future] = []
+        lanes: list[Future] = []
         budget = max(1, self.policy.batch_size)
         while budget > 0 and not self._stop.is_set():
-            batch = self._pump(due, budget)
-            budget -= len(batch)
-            futures += batch
-            if not batch:
+            started, claimed = self._pump(due, budget)
+            budget -= claimed
+            lanes += started
+            if not claimed:
                 with self._slots:
-                    if not self._inflight:
-                        break  # nothing running, nothing claimable: the round is over
+                    if not self._held:
+                        break  # nothing held, nothing claimable: the round is over
                     self._slots.wait(0.5)  # a slot frees (or a busy endpoint is free again)
-        return sum(1 for future in futures if future.result())
+        return sum(lane.result() for lane in lanes)
 
     # -- one delivery ------------------------------------------------------------------------
 
@@ -319,15 +375,13 @@ class NotificationDispatcher:
                 self._sessions.append(session)
         return session
 
-    def _deliver_in_slot(self, message) -> bool:
+    def _deliver_safely(self, message) -> bool:
         try:
             return self._deliver(message)
         except Exception as exc:  # noqa: BLE001 - the message's claim lease brings it back later
             log.warning("notification %s to %s: delivery aborted (%s); it is retried after its claim lease",
                         message.id, safe_endpoint(message.endpoint), describe(exc))
             return False
-        finally:
-            self._release(message.endpoint)
 
     def _record(self, work, message_id, what: str):
         """A storage write of a delivery's outcome, retried while the database error is transient
@@ -404,12 +458,12 @@ class NotificationDispatcher:
         outage = False
         while not self._stop.is_set():
             try:
-                started = self._pump(utcnow(), self.policy.concurrency)
+                _, claimed = self._pump(utcnow(), self.policy.concurrency)
                 if outage:
                     log.warning("notification dispatcher: database reachable again")
                     outage = False
             except Exception as exc:  # noqa: BLE001 - the database may be away for a while; keep going
-                started = []
+                claimed = 0
                 if isinstance(exc, sa_exc.SQLAlchemyError) and is_transient(exc):
                     if not outage:  # one line per outage, not one per poll
                         log.warning("notification dispatcher: database unavailable (%s); retrying every %.0f s",
@@ -420,7 +474,7 @@ class NotificationDispatcher:
             with self._slots:
                 # Claimed something and slots are left: look again at once; otherwise wait for a
                 # slot to free or for the poll interval.
-                if started and self._free_slots() > 0:
+                if claimed and self._free_slots() > 0:
                     continue
                 self._slots.wait(self.policy.poll_seconds)
 
@@ -445,7 +499,7 @@ class NotificationDispatcher:
         if pool is not None:
             deadline = time.monotonic() + timeout
             with self._slots:
-                while self._inflight and time.monotonic() < deadline:
+                while self._held and time.monotonic() < deadline:
                     self._slots.wait(min(0.2, max(0.0, deadline - time.monotonic())))
             pool.shutdown(wait=False, cancel_futures=True)
         with self._pool_lock:
