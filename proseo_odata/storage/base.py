@@ -135,6 +135,27 @@ class OrderQueueStats:
 
 
 @dataclass
+class OperationsStats:
+    """What :meth:`StorageBase.operations_stats` reports for monitoring (all missions).
+
+    Attributes:
+        orders_by_status: number of production orders per status value.
+        oldest_queued_at: submission date of the oldest ``queued`` order (None: none queued).
+        outbox_pending: undelivered messages that will be attempted (again).
+        outbox_retrying: those of them that failed at least once.
+        outbox_given_up: undelivered messages given up (``next_attempt_at`` None).
+        oldest_pending_at: creation date of the oldest pending message (None: none).
+    """
+
+    orders_by_status: dict[str, int] = field(default_factory=dict)
+    oldest_queued_at: datetime | None = None
+    outbox_pending: int = 0
+    outbox_retrying: int = 0
+    outbox_given_up: int = 0
+    oldest_pending_at: datetime | None = None
+
+
+@dataclass
 class ClaimedNotification(OutboxMessage):
     """An outbox message as :meth:`StorageBase.claim_due_notifications` hands it out.
 
@@ -498,6 +519,11 @@ class StorageBase:
 
     def get_notification(self, message_id: int) -> OutboxMessage:
         """One outbox message. ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def operations_stats(self) -> OperationsStats:
+        """Order queue and outbox figures for monitoring (``/metrics``), in one transaction of
+        a few aggregate queries. Optional: a backend without it has no queue/outbox gauges."""
         raise NotImplementedError
 
     def list_notifications(self, *, undelivered_only: bool = False) -> list[OutboxMessage]:

@@ -53,7 +53,7 @@ from proseo_odata.orders.statemachine import (
     transition,
 )
 
-from .base import ClaimedNotification, OrderQueueStats, Query, QueryResult, StorageBase
+from .base import ClaimedNotification, OperationsStats, OrderQueueStats, Query, QueryResult, StorageBase
 from .errors import ConflictError, InvalidQueryError, InvalidValueError, NotFoundError, StorageError
 from .schema import (
     SchemaTables,
@@ -457,6 +457,15 @@ def _outbox_from_row(row) -> OutboxMessage:
     )
 
 
+def _as_datetime(value):
+    """An aggregate (min/max) of a ``UTCDateTime`` column: SQLite returns the stored text."""
+    if value is None or isinstance(value, datetime):
+        return as_utc(value) if value is not None else None
+    from .types import UTCDateTime
+
+    return UTCDateTime().process_result_value(value, None)
+
+
 # --- engine ---------------------------------------------------------------------------------
 
 
@@ -602,6 +611,16 @@ class SQLAlchemyStorage(StorageBase):
 
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
+
+    @staticmethod
+    def head_revision() -> str:
+        """The newest Alembic revision this code ships (what ``initialize_schema`` upgrades to)."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        return ScriptDirectory.from_config(config).get_current_head()
 
     def close(self) -> None:
         if self._root is self:
@@ -1360,6 +1379,30 @@ class SQLAlchemyStorage(StorageBase):
             statement = statement.where(outbox.c.delivered_at.is_(None))
         with self._db() as s:
             return [_outbox_from_row(r) for r in s.execute(statement).all()]
+
+    def operations_stats(self) -> OperationsStats:
+        pending = sa.and_(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at.is_not(None))
+        with self._db() as s:
+            by_status = {status: count for status, count in s.execute(
+                sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status)
+            ).all()}
+            oldest_queued = s.execute(
+                sa.select(sa.func.min(orders.c.submission_date)).where(orders.c.status == OrderStatus.QUEUED.value)
+            ).scalar()
+            row = s.execute(
+                sa.select(
+                    sa.func.count().filter(pending),
+                    sa.func.count().filter(sa.and_(pending, outbox.c.attempts > 0)),
+                    sa.func.count().filter(sa.and_(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at.is_(None))),
+                    sa.func.min(outbox.c.created_at).filter(pending),
+                ).select_from(outbox)
+            ).one()
+        return OperationsStats(
+            orders_by_status=by_status,
+            oldest_queued_at=_as_datetime(oldest_queued),
+            outbox_pending=row[0], outbox_retrying=row[1], outbox_given_up=row[2],
+            oldest_pending_at=_as_datetime(row[3]),
+        )
 
     # -- secrets at rest ---------------------------------------------------------------------
 
