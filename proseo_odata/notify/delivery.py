@@ -10,34 +10,46 @@ its last error, for inspection).
 
 Settings (all optional):
 
-=====================================  =======  ==============================================
-``proseo.notify.poll_seconds``         1        how often the dispatcher looks for due messages
-``proseo.notify.batch_size``           20       messages delivered per round at most
-``proseo.notify.timeout_seconds``      10       HTTP timeout of one delivery (connecting, and
-                                                waiting for the answer)
-``proseo.notify.retry_base_seconds``   5        first retry delay
-``proseo.notify.retry_max_seconds``    3600     cap of the retry delay
-``proseo.notify.max_attempts``         10       attempts before giving up
-``proseo.notify.claim_lease_seconds``  60       a claimed message is retried after this if the
-                                                dispatcher dies while delivering it; never less
-                                                than ``2 * timeout_seconds + 30``
-=====================================  =======  ==============================================
+==========================================  =======  =========================================
+``proseo.notify.poll_seconds``              1        how often the dispatcher looks for due
+                                                     messages when it is idle
+``proseo.notify.batch_size``                20       messages per :meth:`run_once` round
+``proseo.notify.concurrency``               8        delivery lanes (threads)
+``proseo.notify.per_endpoint``              2        lanes one endpoint may use at once
+``proseo.notify.connect_timeout_seconds``   2        time to connect to a receiver
+``proseo.notify.timeout_seconds``           5        time to wait for the answer (read timeout)
+``proseo.notify.retry_base_seconds``        5        first retry delay
+``proseo.notify.retry_max_seconds``         3600     cap of the retry delay
+``proseo.notify.max_attempts``              10       attempts before giving up
+``proseo.notify.claim_lease_seconds``       60       a claimed message is retried after this if
+                                                     the dispatcher dies while delivering it;
+                                                     never less than connect + read timeout + 30
+==========================================  =======  =========================================
+
+Isolation: a dispatcher delivers on ``concurrency`` lanes, at most ``per_endpoint`` for one
+endpoint (the ``NotificationEndpoint`` text). Its claims skip endpoints that already hold their
+lanes (``exclude_endpoints``), so a receiver that is slow or never answers delays only its own
+messages, each by at most the two timeouts, and never another endpoint's.
 
 Several dispatchers may run against one database (the web process's ``WorkerPool`` and every
-``proseo-odata worker`` start one). Each claims **one message at a time**
-(``StorageBase.claim_due_notifications``), POSTs it and records the outcome with the claim's
+``proseo-odata worker`` start one). Each claims due messages
+(``StorageBase.claim_due_notifications``), POSTs them and records each outcome with the claim's
 token. The claim's lease (:attr:`DeliveryPolicy.lease_seconds`) is longer than one POST can
-take (two timeouts: connecting, then waiting for the answer) plus slack for the database calls,
-so no other dispatcher takes the message while it is being delivered. Should a claim still be
-lost (a receiver that trickles its answer byte by byte for longer than the lease), the stale
-claimer's outcome is not recorded (the storage checks the token) and it logs a warning.
+take plus slack for the database calls, so no other dispatcher takes the message while it is
+being delivered. Should a claim still be lost (a receiver that trickles its answer byte by byte
+for longer than the lease), the stale claimer's outcome is not recorded (the storage checks the
+token) and it logs a warning. A transient database error while recording an outcome (a dropped
+connection, a deadlock, a busy SQLite) is retried (:func:`~proseo_odata.storage.transient.retry_transient`)
+rather than posting again; it is never recorded as the message's error.
 
 Delivery is *at least once*, as with any HTTP notification: a receiver sees a message twice
 only if a deliverer dies (or loses its database) after the receiver accepted the POST and
 before the delivery was recorded; the message is then claimed again after its lease.
 
 Passwords are never logged: log lines name the message id and the endpoint without any user
-information, and error texts stored in ``last_error`` never contain the credentials.
+information, and error texts stored in ``last_error`` never contain the credentials. They are
+stored sealed (:mod:`proseo_odata.secretbox`); :meth:`NotificationDispatcher._deliver` opens one
+right before its POST.
 """
 from __future__ import annotations
 
