@@ -663,6 +663,31 @@ class StorageContractTests:
         assert len({m.claim_token for m in claimed}) == 1  # one claim, one token
         assert [m.id for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 5)] == [ids[0]]
 
+    def test_outbox_claims_skip_excluded_endpoints(self, mission_storage):
+        busy = [mission_storage.enqueue_notification("order", "https://busy/hook", None, None, {}, now=T0).id for _ in range(3)]
+        free = mission_storage.enqueue_notification("order", "https://free/hook", None, None, {}, now=T0 + timedelta(seconds=1)).id
+        claimed = mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 2, exclude_endpoints=["https://busy/hook"])
+        assert [m.id for m in claimed] == [free]
+        assert [m.id for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 5)] == busy
+
+    def test_operations_stats(self, mission_storage):
+        empty = mission_storage.operations_stats()
+        assert empty.oldest_queued_at is None and empty.outbox_pending == 0 and empty.oldest_pending_at is None
+        mission_storage.add_order(make_order(submission_date=T0))
+        mission_storage.add_order(make_order(submission_date=T0 + timedelta(minutes=1)))
+        mission_storage.add_order(make_order(status=OrderStatus.FAILED, submission_date=T0 - timedelta(days=1)))
+        first = mission_storage.enqueue_notification("order", "https://e/1", None, None, {}, now=T0)
+        mission_storage.enqueue_notification("order", "https://e/2", None, None, {}, now=T0 + timedelta(seconds=5))
+        given_up = mission_storage.enqueue_notification("order", "https://e/3", None, None, {}, now=T0 - timedelta(hours=1))
+        claimed = {m.id: m for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 10)}
+        mission_storage.record_notification_failure(first.id, T0 + timedelta(minutes=2), "HTTP 500", claim_token=claimed[first.id].claim_token)
+        mission_storage.record_notification_failure(given_up.id, None, "HTTP 500", claim_token=claimed[given_up.id].claim_token)
+        stats = mission_storage.operations_stats()
+        assert stats.orders_by_status == {"queued": 2, "failed": 1}
+        assert stats.oldest_queued_at == T0
+        assert (stats.outbox_pending, stats.outbox_retrying, stats.outbox_given_up) == (2, 1, 1)
+        assert stats.oldest_pending_at == T0
+
     def test_outbox_stale_claimer_cannot_overwrite_the_new_claim(self, mission_storage):
         message = mission_storage.enqueue_notification("order", "https://e/1", None, None, {}, now=T0)
         [stale] = mission_storage.claim_due_notifications(T0, 10, lease=timedelta(seconds=10))
