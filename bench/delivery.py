@@ -15,7 +15,8 @@
 
 Run: ``python -m bench.delivery`` (SQLite file in a temporary folder) or with ``--pg-url
 postgresql+psycopg://.../db`` (an existing, empty database: the schema is created and the tables
-emptied). Prints a table; nothing else is kept.
+emptied), or ``--postgres`` (starts a throwaway PostgreSQL 15 server the way the tests do, with
+fsync off, and removes it at the end). Prints a table; nothing else is kept.
 """
 from __future__ import annotations
 
@@ -211,9 +212,27 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=4, help="worker threads completing orders")
     parser.add_argument("--receivers", type=int, default=4)
     parser.add_argument("--receiver-ms", type=float, default=5.0, help="each receiver's answer time")
-    parser.add_argument("--pg-url", default=None)
+    parser.add_argument("--pg-url", default=None, help="an existing, empty PostgreSQL database")
+    parser.add_argument("--postgres", action="store_true",
+                        help="start a throwaway PostgreSQL 15 (as the tests do: fsync off) and use it")
     args = parser.parse_args(argv)
+    server = None
+    if args.postgres and not args.pg_url:
+        import sys
 
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.conftest import ThrowawayPostgres, _find_pg_bindir
+
+        server = ThrowawayPostgres(_find_pg_bindir()).start()
+        args.pg_url = server.url
+    try:
+        _run(args)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _run(args) -> None:
     with tempfile.TemporaryDirectory(prefix="proseo-bench-") as folder:
         url = args.pg_url or f"sqlite:///{folder}/bench.sqlite"
         settings = {
@@ -269,7 +288,7 @@ def main(argv=None) -> None:
           f"{args.receivers} receivers answering in {args.receiver_ms:g} ms")
     print(f"{'measure':58} {'per second':>10} {'seconds':>8}")
     print(f"{'orders completed (S2_L1C_L2A, image processor)':58} {rate_complete:10.1f} {args.orders / rate_complete:8.1f}")
-    print(f"{'notifications delivered (defaults: 8 slots, 2 per endpoint)':58} {rate_new:10.1f} {secs_new:8.1f}")
+    print(f"{'notifications delivered (defaults: 8 lanes, 2 per endpoint)':58} {rate_new:10.1f} {secs_new:8.1f}")
     print(f"{'notifications delivered (one at a time, the old dispatcher)':58} {rate_old:10.1f} {secs_old:8.1f}")
     print(f"{'healthy notifications delivered, 10% to a hanging receiver':58} {rate_hang:10.1f} {secs_hang:8.1f}")
 
