@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterator, Sequence
 
-from proseo_odata.secretbox import SecretBox
 from proseo_odata.model import (
     Mission,
     OutboxMessage,
@@ -53,8 +52,9 @@ from proseo_odata.model import (
     VisibilityClass,
     Workflow,
 )
+from proseo_odata.secretbox import SecretBox
 
-__all__ = ["ClaimedNotification", "OrderQueueStats", "Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
+__all__ = ["ClaimedNotification", "OperationsStats", "OrderQueueStats", "Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
 
 #: Entity set names a ``Query`` can address (the ``entity_set`` passed to the filter compiler).
 ENTITY_SETS = ("Products", "Subscriptions", "Workflows", "ProductionOrders")
