@@ -18,6 +18,7 @@ requires = [
     "tqdm>=4.66",  # its progress bars (ingest)
     "plaster_pastedeploy>=1.0",  # the command reads the .ini exactly as pserve does (%(here)s)
     "requests>=2.31",  # order and subscription notifications, delivered by `proseo-odata worker` too
+    "cryptography>=42.0",  # notification passwords sealed at rest (proseo_odata.secretbox)
 ]
 
 # The image-conversion processor (proseo_odata.production.image) and the demo data's images.
@@ -38,6 +39,7 @@ web = [
     "pyjwt>=2.8",
     "webob>=1.8",
     *image,  # the server's in-process workers run the demo's image workflows
+    "prometheus_client>=0.20",  # /metrics
 ]
 
 extras = {

@@ -70,9 +70,13 @@ class Env:
 
     def load_storage(self, *, check_schema: bool = True):
         if self._storage is None:
+            from proseo_odata.secretbox import SecretsError
             from proseo_odata.storage import load_storage
 
-            storage = load_storage(self.settings)  # StorageError: a one-line error (ProseoGroup)
+            try:
+                storage = load_storage(self.settings)  # StorageError: a one-line error (ProseoGroup)
+            except SecretsError as exc:
+                raise click.ClickException(str(exc)) from None
             if check_schema:
                 try:
                     storage.check_schema()
@@ -261,6 +265,37 @@ def user_list(env: Env, mission_code: str | None) -> None:
 
 
 # -- demo data --------------------------------------------------------------------------------
+
+
+@main.group()
+def secrets() -> None:
+    """Notification passwords at rest (proseo.secrets.key; see docs/configuration.md)."""
+
+
+@secrets.command("generate-key")
+def secrets_generate_key() -> None:
+    """Print a new random key for proseo.secrets.key (or a line of proseo.secrets.key_file)."""
+    from proseo_odata.secretbox import generate_key
+
+    click.echo(generate_key())
+
+
+@secrets.command("rotate")
+@pass_env
+def secrets_rotate(env: Env) -> None:
+    """Seal every stored notification password again with the first configured key.
+
+    Rotation: put the new key first in proseo.secrets.key, keep the old ones after it, run this,
+    then remove the old keys. Also seals passwords stored while no key was set."""
+    storage = env.storage
+    if not storage.secrets.has_key:
+        raise click.ClickException("proseo.secrets.key is not set: there is no key to seal with")
+    resealed, unreadable = storage.reseal_secrets()
+    click.echo(f"resealed {resealed} stored password(s) with the first key")
+    if unreadable:
+        raise click.ClickException(
+            f"{unreadable} stored password(s) cannot be opened with the configured keys (left unchanged)"
+        )
 
 
 @main.command("demo-data")

@@ -18,7 +18,10 @@ Start-up, once per process:
 3. pyramid_tm, the per-request session/storage (:mod:`proseo_odata_web.db`), Cornice,
    authentication, the error views, PRIP (:mod:`proseo_odata_web.prip`) and ODIP
    (:mod:`proseo_odata_web.odip`) are included;
-4. periodic eviction starts when ``proseo.eviction.interval`` is set (see docs/downloads.md); it
+4. liveness ``/healthz``, readiness ``/readyz`` and Prometheus ``/metrics``
+   (:mod:`proseo_odata_web.operations`, docs/deployment.md) are added, with a tween timing every
+   request;
+5. periodic eviction starts when ``proseo.eviction.interval`` is set (see docs/downloads.md); it
    is ``registry.eviction`` and is stopped at interpreter exit (an embedding application may
    call ``.stop()`` itself).
 
@@ -76,8 +79,12 @@ def includeme(config) -> None:
     config.include("cornice")
     config.include("proseo_odata_web.auth")
     config.include("proseo_odata_web.errors")
+    config.include("proseo_odata_web.operations")
     config.include("proseo_odata_web.prip")
     config.include("proseo_odata_web.odip")
+    from .operations import attach_dispatcher
+
+    attach_dispatcher(config.registry)
     _start_eviction(config)
 
 

@@ -12,7 +12,10 @@ Credentials:
 
 Answers: ``401`` with ``WWW-Authenticate: Basic realm="..."`` when credentials are missing or
 wrong, ``403`` when the role is missing, and ``404`` (by the views) for objects of another mission
-or of a visibility class the user may not read.
+or of a visibility class the user may not read; ``429`` with ``Retry-After`` when a login name
+from one address, or one address, failed too often (:mod:`proseo_odata_web.throttle`). A login
+naming no existing user or mission is checked against a dummy hash, so it takes as long as a
+wrong password.
 
 Views use :func:`require_role` (returns the :class:`Principal`) and
 :func:`product_visibilities` / :func:`can_read_product`.
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +36,7 @@ from typing import Optional
 import jwt
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from proseo_odata.model import Product, Role, User, VisibilityClass
+from proseo_odata.model import Product, Role, User, VisibilityClass, hash_password, verify_password
 from proseo_odata.model.visibility import visible_classes
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import NotFoundError
@@ -41,8 +46,8 @@ from .odata_json import json_response
 
 #: Codes per service (prosEO numbering) for authentication (401) and authorisation (403).
 AUTH_CODES = {
-    "prip": {"unauthenticated": "E7703", "forbidden": "E7704", "token": "E7710"},
-    "odip": {"unauthenticated": "E7203", "forbidden": "E7204", "token": "E7210"},
+    "prip": {"unauthenticated": "E7703", "forbidden": "E7704", "token": "E7710", "throttled": "E7711"},
+    "odip": {"unauthenticated": "E7203", "forbidden": "E7204", "token": "E7210", "throttled": "E7215"},
 }
 
 TOKEN_ALGORITHM = "HS256"
@@ -66,6 +71,18 @@ class AuthorizationError(ODataError):
 
     def __init__(self, message: str, *, code: str):
         super().__init__(message, code=code, status=403)
+
+
+class TooManyAttemptsError(ODataError):
+    """Too many failed logins from this address (for this name): 429 with ``Retry-After``."""
+
+    status = 429
+
+    def __init__(self, retry_after: int, *, code: str):
+        super().__init__(
+            f"Too many failed logins; retry in {retry_after} s", code=code, status=429,
+        )
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class TokenRequestError(ODataError):
@@ -150,6 +167,13 @@ class _VerifiedPasswords:
 _verified = _VerifiedPasswords()
 
 
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash of a random password with the current parameters: checked when the login names no
+    existing user, so that the answer takes as long as for a wrong password of a real user."""
+    return hash_password(secrets.token_urlsafe(24))
+
+
 def _codes(request) -> dict:
     return AUTH_CODES[service_of_request(request)]
 
@@ -158,8 +182,7 @@ def _unauthenticated(request, message: str) -> AuthenticationError:
     return AuthenticationError(message, code=_codes(request)["unauthenticated"], realm=request.registry.proseo.realm)
 
 
-def check_credentials(request, login: str, password: str) -> Optional[User]:
-    """The user whose login name and password match, or None."""
+def _match(request, login: str, password: str) -> Optional[User]:
     web = request.registry.proseo
     for mission, name in split_user_name(login, web.default_mission):
         try:
@@ -169,7 +192,45 @@ def check_credentials(request, login: str, password: str) -> Optional[User]:
         if _verified.check(user, password):
             return user
         return None  # the user exists: a wrong password must not fall through to another one
+    # No such user (or mission): the same scrypt work as a wrong password, so the time of the
+    # answer does not tell which names exist.
+    verify_password(password, _dummy_hash())
     return None
+
+
+def client_address(request) -> str:
+    """The client's address for throttling: WSGI ``REMOTE_ADDR`` (set by waitress from
+    ``X-Forwarded-For`` only for a configured ``trusted_proxy``)."""
+    return request.remote_addr or "unknown"
+
+
+def check_credentials(request, login: str, password: str) -> Optional[User]:
+    """The user whose login name and password match, or None (a failed login, counted).
+
+    Raises :class:`TooManyAttemptsError` (429) without checking the password when the
+    (login, address) pair or the address failed too often (:mod:`proseo_odata_web.throttle`)."""
+    throttle = getattr(request.registry, "proseo_throttle", None)
+    address = client_address(request)
+    if throttle is not None:
+        wait = throttle.retry_after(login, address)
+        if wait:
+            count_login(request, "throttled")
+            raise TooManyAttemptsError(wait, code=_codes(request)["throttled"])
+    user = _match(request, login, password)
+    if user is None:
+        count_login(request, "failure")
+        if throttle is not None:
+            throttle.failed(login, address)
+    elif throttle is not None:
+        throttle.succeeded(login, address)
+    return user
+
+
+def count_login(request, outcome: str) -> None:
+    """Count a login outcome in the metrics, when they are on (``proseo_odata_web.metrics``)."""
+    metrics = getattr(request.registry, "proseo_metrics", None)
+    if metrics is not None:
+        metrics.login(outcome)
 
 
 def _basic_credentials(request, value: str) -> tuple[str, str]:
@@ -336,8 +397,13 @@ def token_view(request):
 
 
 def includeme(config):
-    """``request.principal`` and the two token endpoints (paths from the settings)."""
+    """``request.principal``, the login throttle and the two token endpoints (paths from the
+    settings)."""
+    from .throttle import LoginThrottle, ThrottlePolicy
+
     config.add_request_method(_principal, "principal", reify=True)
+    policy = ThrottlePolicy.from_settings(config.get_settings())
+    config.registry.proseo_throttle = LoginThrottle(policy) if policy.enabled else None
     web = config.registry.proseo
     for service, path in (("prip", web.prip_token_path), ("odip", web.odip_token_path)):
         route = f"proseo.{service}.token"

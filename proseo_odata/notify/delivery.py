@@ -10,48 +10,66 @@ its last error, for inspection).
 
 Settings (all optional):
 
-=====================================  =======  ==============================================
-``proseo.notify.poll_seconds``         1        how often the dispatcher looks for due messages
-``proseo.notify.batch_size``           20       messages delivered per round at most
-``proseo.notify.timeout_seconds``      10       HTTP timeout of one delivery (connecting, and
-                                                waiting for the answer)
-``proseo.notify.retry_base_seconds``   5        first retry delay
-``proseo.notify.retry_max_seconds``    3600     cap of the retry delay
-``proseo.notify.max_attempts``         10       attempts before giving up
-``proseo.notify.claim_lease_seconds``  60       a claimed message is retried after this if the
-                                                dispatcher dies while delivering it; never less
-                                                than ``2 * timeout_seconds + 30``
-=====================================  =======  ==============================================
+==========================================  =======  =========================================
+``proseo.notify.poll_seconds``              1        how often the dispatcher looks for due
+                                                     messages when it is idle
+``proseo.notify.batch_size``                20       messages per :meth:`run_once` round
+``proseo.notify.concurrency``               8        delivery lanes (threads)
+``proseo.notify.per_endpoint``              2        lanes one endpoint may use at once
+``proseo.notify.connect_timeout_seconds``   2        time to connect to a receiver
+``proseo.notify.timeout_seconds``           5        time to wait for the answer (read timeout)
+``proseo.notify.retry_base_seconds``        5        first retry delay
+``proseo.notify.retry_max_seconds``         3600     cap of the retry delay
+``proseo.notify.max_attempts``              10       attempts before giving up
+``proseo.notify.claim_lease_seconds``       60       a claimed message is retried after this if
+                                                     the dispatcher dies while delivering it;
+                                                     never less than connect + read timeout + 30
+==========================================  =======  =========================================
+
+Isolation: a dispatcher delivers on ``concurrency`` lanes, at most ``per_endpoint`` for one
+endpoint (the ``NotificationEndpoint`` text). Its claims skip endpoints that already hold their
+lanes (``exclude_endpoints``), so a receiver that is slow or never answers delays only its own
+messages, each by at most the two timeouts, and never another endpoint's.
 
 Several dispatchers may run against one database (the web process's ``WorkerPool`` and every
-``proseo-odata worker`` start one). Each claims **one message at a time**
-(``StorageBase.claim_due_notifications``), POSTs it and records the outcome with the claim's
+``proseo-odata worker`` start one). Each claims due messages
+(``StorageBase.claim_due_notifications``), POSTs them and records each outcome with the claim's
 token. The claim's lease (:attr:`DeliveryPolicy.lease_seconds`) is longer than one POST can
-take (two timeouts: connecting, then waiting for the answer) plus slack for the database calls,
-so no other dispatcher takes the message while it is being delivered. Should a claim still be
-lost (a receiver that trickles its answer byte by byte for longer than the lease), the stale
-claimer's outcome is not recorded (the storage checks the token) and it logs a warning.
+take plus slack for the database calls, so no other dispatcher takes the message while it is
+being delivered. Should a claim still be lost (a receiver that trickles its answer byte by byte
+for longer than the lease), the stale claimer's outcome is not recorded (the storage checks the
+token) and it logs a warning. A transient database error while recording an outcome (a dropped
+connection, a deadlock, a busy SQLite) is retried (:func:`~proseo_odata.storage.transient.retry_transient`)
+rather than posting again; it is never recorded as the message's error.
 
 Delivery is *at least once*, as with any HTTP notification: a receiver sees a message twice
 only if a deliverer dies (or loses its database) after the receiver accepted the POST and
 before the delivery was recorded; the message is then claimed again after its lease.
 
 Passwords are never logged: log lines name the message id and the endpoint without any user
-information, and error texts stored in ``last_error`` never contain the credentials.
+information, and error texts stored in ``last_error`` never contain the credentials. They are
+stored sealed (:mod:`proseo_odata.secretbox`); :meth:`NotificationDispatcher._deliver` opens one
+right before its POST.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from sqlalchemy import exc as sa_exc
 
 from proseo_odata.model import UTC, OrderStatus, ProductionOrder, utcnow
 from proseo_odata.model.times import format_datetime
+from proseo_odata.secretbox import SecretsError
+from proseo_odata.storage.transient import describe, is_transient, retry_transient
 
 log = logging.getLogger(__name__)
 
@@ -127,20 +145,32 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
 class DeliveryPolicy:
     poll_seconds: float = 1.0
     batch_size: int = 20
-    timeout_seconds: float = 10.0
+    timeout_seconds: float = 5.0
+    connect_timeout_seconds: float = 2.0
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 3600.0
     max_attempts: int = 10
     claim_lease_seconds: float = 60.0
+    concurrency: int = 8
+    per_endpoint: int = 2
 
-    #: Added to two HTTP timeouts for the shortest claim lease: the database calls around a POST.
+    #: Added to the two HTTP timeouts for the shortest claim lease: the database calls around a
+    #: POST (with their retries of transient errors).
     LEASE_SLACK_SECONDS = 30.0
 
     @property
     def lease_seconds(self) -> float:
         """The claim lease actually used: ``claim_lease_seconds``, but never shorter than one
-        delivery can take (``2 * timeout_seconds`` plus :attr:`LEASE_SLACK_SECONDS`)."""
-        return max(self.claim_lease_seconds, 2 * self.timeout_seconds + self.LEASE_SLACK_SECONDS)
+        delivery can take (connect and read timeouts plus :attr:`LEASE_SLACK_SECONDS`)."""
+        return max(
+            self.claim_lease_seconds,
+            self.connect_timeout_seconds + self.timeout_seconds + self.LEASE_SLACK_SECONDS,
+        )
+
+    @property
+    def http_timeout(self) -> tuple[float, float]:
+        """``requests``' (connect, read) timeout."""
+        return (self.connect_timeout_seconds, self.timeout_seconds)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "DeliveryPolicy":
@@ -148,22 +178,35 @@ class DeliveryPolicy:
             value = settings.get(f"proseo.notify.{name}")
             return default if value in (None, "") else kind(value)
 
-        return cls(
+        policy = cls(
             poll_seconds=get("poll_seconds", cls.poll_seconds, float),
             batch_size=get("batch_size", cls.batch_size, int),
             timeout_seconds=get("timeout_seconds", cls.timeout_seconds, float),
+            connect_timeout_seconds=get("connect_timeout_seconds", cls.connect_timeout_seconds, float),
             retry_base_seconds=get("retry_base_seconds", cls.retry_base_seconds, float),
             retry_max_seconds=get("retry_max_seconds", cls.retry_max_seconds, float),
             max_attempts=get("max_attempts", cls.max_attempts, int),
             claim_lease_seconds=get("claim_lease_seconds", cls.claim_lease_seconds, float),
+            concurrency=get("concurrency", cls.concurrency, int),
+            per_endpoint=get("per_endpoint", cls.per_endpoint, int),
         )
+        for name in ("concurrency", "per_endpoint", "batch_size", "max_attempts"):
+            if getattr(policy, name) < 1:
+                raise ValueError(f"proseo.notify.{name} must be at least 1")
+        for name in ("timeout_seconds", "connect_timeout_seconds"):
+            if not getattr(policy, name) > 0:
+                raise ValueError(f"proseo.notify.{name} must be positive")
+        return policy
 
 
-def post_notification(endpoint: str, payload: dict, username: Optional[str], password: Optional[str], *, timeout: float, session=None) -> Optional[str]:
-    """Deliver one message; None on success (2xx), else the reason (never holding the password)."""
+def post_notification(endpoint: str, payload: dict, username: Optional[str], password: Optional[str], *,
+                      timeout: Union[float, tuple[float, float]], session=None) -> Optional[str]:
+    """Deliver one message; None on success (2xx), else the reason (never holding the password).
+
+    ``timeout`` is ``requests``' timeout: one number, or (connect, read)."""
     scheme = urlsplit(endpoint).scheme.lower()
     if scheme not in ("http", "https"):
-        return f"cannot deliver to a {scheme or 'scheme-less'} endpoint (only http and https are delivered)"
+        return f"{CANNOT_DELIVER} to a {scheme or 'scheme-less'} endpoint (only http and https are delivered)"
     auth = (username or "", password or "") if (username or password) else None
     poster = session or requests
     try:
@@ -185,84 +228,267 @@ def post_notification(endpoint: str, payload: dict, username: Optional[str], pas
     return f"HTTP {response.status_code} {response.reason or ''}".strip()
 
 
+#: How a reason that makes further attempts pointless starts (the message is given up at once).
+CANNOT_DELIVER = "cannot deliver"
+
+
 class NotificationDispatcher:
-    """Delivers due outbox messages; :meth:`run_once` for one round, :meth:`start`/:meth:`stop` for a thread."""
+    """Delivers due outbox messages.
+
+    :meth:`run_once` delivers one round and returns when it is done; :meth:`start`/:meth:`stop`
+    run it in the background. Deliveries run on a pool of ``concurrency`` threads, at most
+    ``per_endpoint`` of them for one endpoint: the claim skips endpoints whose slots are all busy
+    (``exclude_endpoints``), so a hanging or slow receiver holds only its own slots, for at most
+    its connect and read timeouts per message, and every other endpoint's messages keep flowing.
+    """
 
     def __init__(self, storage, settings: Optional[Mapping[str, Any]] = None, *, policy: Optional[DeliveryPolicy] = None):
         self.storage = storage
         self.policy = policy or DeliveryPolicy.from_settings(settings or {})
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        self._session = requests.Session()
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool_lock = threading.Lock()
+        self._slots = threading.Condition()
+        self._held: Counter = Counter()  # endpoint -> claimed messages not yet finished
+        self._running: Counter = Counter()  # endpoint -> delivery lanes (threads) running
+        self._waiting: dict[str, deque] = {}  # endpoint -> claimed messages waiting for a lane
+        self._local = threading.local()  # one requests.Session per delivery thread
+        self._sessions: list = []
+        #: Called with (outcome, message) after each delivery attempt: "delivered", "retry",
+        #: "failed" (given up) or "lost" (claim expired); metrics hook (proseo_odata_web.metrics).
+        self.on_outcome: Optional[Callable[[str, Any], None]] = None
 
-    def run_once(self, now: Optional[datetime] = None) -> int:
-        """Deliver due messages, one claim at a time, up to ``batch_size``; returns how many
-        were delivered (and recorded as delivered by this dispatcher)."""
+    # -- the slots ---------------------------------------------------------------------------
+    #
+    # ``concurrency`` lanes (threads) deliver, at most ``per_endpoint`` of them for one endpoint;
+    # a claim (one statement for up to as many messages as lanes are free) skips endpoints that
+    # already hold ``per_endpoint`` messages. A batch may still bring more messages for one
+    # endpoint than it has free lanes: those wait for that endpoint's next free lane (without
+    # taking a lane from other endpoints; at most ``2 * concurrency`` messages are held in all),
+    # and one whose claim lease would run out before its delivery could end is left to be
+    # claimed again.
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.policy.concurrency, thread_name_prefix="proseo-notify")
+            return self._pool
+
+    def _busy_endpoints(self) -> list[str]:
+        return [endpoint for endpoint, count in self._held.items() if count >= self.policy.per_endpoint]
+
+    def _free_slots(self) -> int:
+        """How many more messages may be claimed now: free lanes (threads), and never more than
+        ``2 * concurrency`` held in all (running plus waiting for a busy endpoint's lane)."""
+        concurrency = self.policy.concurrency
+        return min(concurrency - sum(self._running.values()), 2 * concurrency - sum(self._held.values()))
+
+    def _forget(self, counter: Counter, endpoint: str) -> None:
+        counter[endpoint] -= 1
+        if counter[endpoint] <= 0:
+            del counter[endpoint]
+
+    def _pump(self, due: datetime, budget: int) -> tuple[list[Future], int]:
+        """Claim due messages while slots are free (at most ``budget``) and start their
+        delivery lanes; returns the started lanes and how many messages were claimed."""
         policy = self.policy
         lease = timedelta(seconds=policy.lease_seconds)
-        started = now or utcnow()
-        clock = utcnow()
-        delivered = 0
-        for _ in range(max(1, policy.batch_size)):
-            if self._stop.is_set():
+        # The last moment a held message may still be POSTed: its lease minus one delivery.
+        usable = policy.lease_seconds - policy.connect_timeout_seconds - policy.timeout_seconds - 5.0
+        started: list[Future] = []
+        claimed_total = 0
+        while budget > 0 and not self._stop.is_set():
+            with self._slots:
+                limit = min(self._free_slots(), budget)
+                exclude = self._busy_endpoints()
+            if limit < 1:
                 break
-            # Only messages due when the round started (a failure retried a moment later waits
-            # for the next round), each leased for ``lease`` from the moment it is claimed.
-            claimed = self.storage.claim_due_notifications(started, 1, lease=lease + (utcnow() - clock))
+            if exclude:
+                claimed = self.storage.claim_due_notifications(due, limit, lease=lease, exclude_endpoints=exclude)
+            else:
+                claimed = self.storage.claim_due_notifications(due, limit, lease=lease)
             if not claimed:
                 break
-            if self._deliver(claimed[0]):
-                delivered += 1
-        return delivered
+            claimed_total += len(claimed)
+            budget -= len(claimed)
+            deadline = time.monotonic() + usable
+            lanes = []
+            with self._slots:
+                for message in claimed:
+                    endpoint = message.endpoint
+                    self._held[endpoint] += 1
+                    if self._running[endpoint] < policy.per_endpoint:
+                        self._running[endpoint] += 1
+                        lanes.append((message, deadline))
+                    else:
+                        self._waiting.setdefault(endpoint, deque()).append((message, deadline))
+            for item in lanes:
+                try:
+                    started.append(self._executor().submit(self._lane, item))
+                except RuntimeError:  # stop() shut the pool down: the leases bring the messages back
+                    with self._slots:
+                        self._forget(self._held, item[0].endpoint)
+                        self._forget(self._running, item[0].endpoint)
+            if len(claimed) < limit:
+                break
+        return started, claimed_total
+
+    def _lane(self, item) -> int:
+        """Deliver ``item``, then the messages waiting for the same endpoint; returns how many
+        were delivered."""
+        delivered = 0
+        while True:
+            message, deadline = item
+            if time.monotonic() <= deadline and not self._stop.is_set():
+                delivered += self._deliver_safely(message)
+            else:
+                log.info("notification %s to %s: left for the next claim (its lease is nearly over)",
+                         message.id, safe_endpoint(message.endpoint))
+            with self._slots:
+                endpoint = message.endpoint
+                self._forget(self._held, endpoint)
+                waiting = self._waiting.get(endpoint)
+                if waiting:
+                    item = waiting.popleft()
+                    if not waiting:
+                        del self._waiting[endpoint]
+                    self._slots.notify_all()
+                    continue
+                self._forget(self._running, endpoint)
+                self._slots.notify_all()
+                return delivered
+
+    def run_once(self, now: Optional[datetime] = None) -> int:
+        """Deliver the messages due at ``now`` (default: the current time), up to
+        ``batch_size`` of them, concurrently as above; returns when each has been attempted,
+        with how many were delivered (and recorded as delivered by this dispatcher)."""
+        due = now or utcnow()
+        lanes: list[Future] = []
+        budget = max(1, self.policy.batch_size)
+        while budget > 0 and not self._stop.is_set():
+            started, claimed = self._pump(due, budget)
+            budget -= claimed
+            lanes += started
+            if not claimed:
+                with self._slots:
+                    if not self._held:
+                        break  # nothing held, nothing claimable: the round is over
+                    self._slots.wait(0.5)  # a slot frees (or a busy endpoint is free again)
+        return sum(lane.result() for lane in lanes)
+
+    # -- one delivery ------------------------------------------------------------------------
+
+    def _session(self):
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            with self._pool_lock:
+                self._sessions.append(session)
+        return session
+
+    def _deliver_safely(self, message) -> bool:
+        try:
+            return self._deliver(message)
+        except Exception as exc:  # noqa: BLE001 - the message's claim lease brings it back later
+            log.warning("notification %s to %s: delivery aborted (%s); it is retried after its claim lease",
+                        message.id, safe_endpoint(message.endpoint), describe(exc))
+            return False
+
+    def _record(self, work, message_id, what: str):
+        """A storage write of a delivery's outcome, retried while the database error is transient
+        (a retried POST would be a duplicate for the receiver)."""
+        return retry_transient(work, what=f"notification {message_id}: recording {what}", logger=log)
 
     def _deliver(self, message) -> bool:
         """POST one claimed message and record the outcome; True when recorded as delivered."""
         policy = self.policy
         token = message.claim_token
-        error = post_notification(
-            message.endpoint,
-            message.payload,
-            message.username,
-            message.password,
-            timeout=policy.timeout_seconds,
-            session=self._session,
-        )
         where = safe_endpoint(message.endpoint)
+        try:
+            password = self.storage.secrets.open(message.password)
+        except SecretsError as exc:
+            error = f"the notification password cannot be opened: {exc}"
+        else:
+            error = post_notification(
+                message.endpoint,
+                message.payload,
+                message.username,
+                password,
+                timeout=policy.http_timeout,
+                session=self._session(),
+            )
+            del password
         if error is None:
-            if self.storage.mark_notification_delivered(message.id, claim_token=token, now=utcnow()):
+            if self._record(lambda: self.storage.mark_notification_delivered(message.id, claim_token=token, now=utcnow()),
+                            message.id, "its delivery"):
                 log.info("notification %s delivered to %s", message.id, where)
+                self._outcome("delivered", message)
                 return True
             self._claim_lost(message, where, "delivered")
             return False
         attempt = message.attempts + 1
-        if attempt >= policy.max_attempts or error.startswith("cannot deliver"):
-            if self.storage.record_notification_failure(message.id, None, error, claim_token=token):
+        if attempt >= policy.max_attempts or error.startswith(CANNOT_DELIVER):
+            if self._record(lambda: self.storage.record_notification_failure(message.id, None, error, claim_token=token),
+                            message.id, "a failed attempt"):
                 log.warning("notification %s to %s given up after %d attempt(s): %s", message.id, where, attempt, error)
+                self._outcome("failed", message)
             else:
                 self._claim_lost(message, where, "failed")
             return False
         delay = backoff_delay(attempt, policy.retry_base_seconds, policy.retry_max_seconds)
-        if self.storage.record_notification_failure(message.id, utcnow() + timedelta(seconds=delay), error, claim_token=token):
+        if self._record(
+            lambda: self.storage.record_notification_failure(
+                message.id, utcnow() + timedelta(seconds=delay), error, claim_token=token),
+            message.id, "a failed attempt",
+        ):
             log.info("notification %s to %s failed (attempt %d), retry in %.0f s: %s", message.id, where, attempt, delay, error)
+            self._outcome("retry", message)
         else:
             self._claim_lost(message, where, "failed")
         return False
 
-    @staticmethod
-    def _claim_lost(message, where: str, outcome: str) -> None:
+    def _outcome(self, outcome: str, message) -> None:
+        hook = self.on_outcome
+        if hook is not None:
+            try:
+                hook(outcome, message)
+            except Exception:  # noqa: BLE001 - metrics never break a delivery
+                log.debug("notification outcome hook failed", exc_info=True)
+
+    def _claim_lost(self, message, where: str, outcome: str) -> None:
         log.warning(
             "notification %s to %s: %s, but its claim expired and another dispatcher holds it now; "
             "outcome not recorded here (lease too short for this receiver?)",
             message.id, where, outcome,
         )
+        self._outcome("lost", message)
+
+    # -- the background loop -----------------------------------------------------------------
 
     def _loop(self) -> None:
+        outage = False
         while not self._stop.is_set():
             try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - the database may be away for a while; keep going
-                log.exception("notification dispatcher round failed")
-            self._stop.wait(self.policy.poll_seconds)
+                _, claimed = self._pump(utcnow(), self.policy.concurrency)
+                if outage:
+                    log.warning("notification dispatcher: database reachable again")
+                    outage = False
+            except Exception as exc:  # noqa: BLE001 - the database may be away for a while; keep going
+                claimed = 0
+                if isinstance(exc, sa_exc.SQLAlchemyError) and is_transient(exc):
+                    if not outage:  # one line per outage, not one per poll
+                        log.warning("notification dispatcher: database unavailable (%s); retrying every %.0f s",
+                                    describe(exc), self.policy.poll_seconds)
+                    outage = True
+                else:
+                    log.error("notification dispatcher round failed: %s", describe(exc))
+            with self._slots:
+                # Claimed something and slots are left: look again at once; otherwise wait for a
+                # slot to free or for the poll interval.
+                if claimed and self._free_slots() > 0:
+                    continue
+                self._slots.wait(self.policy.poll_seconds)
 
     def start(self) -> "NotificationDispatcher":
         if self._thread is None or not self._thread.is_alive():
@@ -272,8 +498,23 @@ class NotificationDispatcher:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Stop claiming, wait up to ``timeout`` for the running deliveries, close the sessions.
+        A delivery still running then is abandoned; its message is retried after its lease."""
         self._stop.set()
+        with self._slots:
+            self._slots.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self._session.close()
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            deadline = time.monotonic() + timeout
+            with self._slots:
+                while self._held and time.monotonic() < deadline:
+                    self._slots.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            pool.shutdown(wait=False, cancel_futures=True)
+        with self._pool_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()

@@ -52,10 +52,11 @@ from proseo_odata.model import (
     VisibilityClass,
     Workflow,
 )
+from proseo_odata.secretbox import SecretBox
 
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 
-__all__ = ["ClaimedNotification", "OrderQueueStats", "Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
+__all__ = ["ClaimedNotification", "OperationsStats", "OrderQueueStats", "Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
 
 #: Entity set names a ``Query`` can address (the ``entity_set`` passed to the filter compiler).
 ENTITY_SETS = ("Products", "Subscriptions", "Workflows", "ProductionOrders")
@@ -136,6 +137,27 @@ class OrderQueueStats:
 
 
 @dataclass
+class OperationsStats:
+    """What :meth:`StorageBase.operations_stats` reports for monitoring (all missions).
+
+    Attributes:
+        orders_by_status: number of production orders per status value.
+        oldest_queued_at: submission date of the oldest ``queued`` order (None: none queued).
+        outbox_pending: undelivered messages that will be attempted (again).
+        outbox_retrying: those of them that failed at least once.
+        outbox_given_up: undelivered messages given up (``next_attempt_at`` None).
+        oldest_pending_at: creation date of the oldest pending message (None: none).
+    """
+
+    orders_by_status: dict[str, int] = field(default_factory=dict)
+    oldest_queued_at: datetime | None = None
+    outbox_pending: int = 0
+    outbox_retrying: int = 0
+    outbox_given_up: int = 0
+    oldest_pending_at: datetime | None = None
+
+
+@dataclass
 class ClaimedNotification(OutboxMessage):
     """An outbox message as :meth:`StorageBase.claim_due_notifications` hands it out.
 
@@ -156,6 +178,13 @@ class StorageBase:
     #: <proseo_odata.model.Product.collection>` with it on every product it adds, updates or
     #: loads, and its filter compiler gives ``Collection/Name`` the same meaning.
     collections: CollectionRule = DEFAULT_COLLECTION_RULE
+
+    #: Seals and opens notification passwords (:mod:`proseo_odata.secretbox`). Backends that
+    #: keep them encrypted at rest store ``secrets.to_column(value)`` and return
+    #: ``SealedSecret`` objects for ``notification_password`` / ``password``; the dispatcher
+    #: calls ``secrets.open(value)`` just before a POST (a plain ``str`` is taken as open).
+    #: This default has no key; the SQLAlchemy backend's comes from ``proseo.secrets.*``.
+    secrets: SecretBox = SecretBox()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -457,10 +486,17 @@ class StorageBase:
         raise NotImplementedError
 
     def claim_due_notifications(
-        self, now: datetime, limit: int, *, lease: timedelta = timedelta(seconds=60)
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        exclude_endpoints: Sequence[str] = (),
     ) -> list[ClaimedNotification]:
         """Claim up to ``limit`` undelivered messages with ``next_attempt_at <= now``, oldest due
-        first, for one deliverer.
+        first, for one deliverer; messages whose ``endpoint`` is one of ``exclude_endpoints``
+        are left alone (the dispatcher's endpoints that have all their delivery slots busy, so
+        that a slow receiver's backlog never stands in front of other endpoints' messages).
 
         Claiming writes a new random ``claim_token`` (one per call, returned on every message)
         and moves ``next_attempt_at`` to ``now + lease``, so that no other deliverer claims them
@@ -496,6 +532,11 @@ class StorageBase:
 
     def get_notification(self, message_id: int) -> OutboxMessage:
         """One outbox message. ``NotFoundError`` if none."""
+        raise NotImplementedError
+
+    def operations_stats(self) -> OperationsStats:
+        """Order queue and outbox figures for monitoring (``/metrics``), in one transaction of
+        a few aggregate queries. Optional: a backend without it has no queue/outbox gauges."""
         raise NotImplementedError
 
     def list_notifications(self, *, undelivered_only: bool = False) -> list[OutboxMessage]:

@@ -47,6 +47,7 @@ from proseo_odata.model import (
 )
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 from proseo_odata.odata.sql import register_sqlite_functions
+from proseo_odata.secretbox import SecretBox, SecretsError
 from proseo_odata.orders.statemachine import (
     MESSAGE_FAILED,
     MESSAGE_IN_PROGRESS,
@@ -55,7 +56,7 @@ from proseo_odata.orders.statemachine import (
     transition,
 )
 
-from .base import ClaimedNotification, OrderQueueStats, Query, QueryResult, StorageBase
+from .base import ClaimedNotification, OperationsStats, OrderQueueStats, Query, QueryResult, StorageBase
 from .errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -358,7 +359,7 @@ def _subscription_values(s: Subscription) -> dict:
         "last_notification_date": s.last_notification_date,
         "notification_endpoint": s.notification_endpoint,
         "notification_username": s.notification_username,
-        "notification_password": s.notification_password,
+        "notification_password": s.notification_password,  # sealed by the storage (_seal_values)
     }
 
 
@@ -375,7 +376,7 @@ def _subscription_from_row(row) -> Subscription:
         last_notification_date=row.last_notification_date,
         notification_endpoint=row.notification_endpoint,
         notification_username=row.notification_username,
-        notification_password=row.notification_password,
+        notification_password=SecretBox.from_column(row.notification_password),
         revision=row.revision,
     )
 
@@ -441,6 +442,7 @@ def _order_values(o: ProductionOrder) -> dict:
 
 def _order_from_row(row, options: dict) -> ProductionOrder:
     values = {name: getattr(row, name) for name in _ORDER_FIELDS}
+    values["notification_password"] = SecretBox.from_column(values["notification_password"])
     return ProductionOrder(
         **values,
         status=row.status,
@@ -457,7 +459,7 @@ def _outbox_from_row(row) -> OutboxMessage:
         mission=row.mission,
         endpoint=row.endpoint,
         username=row.username,
-        password=row.password,
+        password=SecretBox.from_column(row.password),
         payload=row.payload,
         created_at=row.created_at,
         attempts=row.attempts,
@@ -465,6 +467,15 @@ def _outbox_from_row(row) -> OutboxMessage:
         delivered_at=row.delivered_at,
         last_error=row.last_error,
     )
+
+
+def _as_datetime(value):
+    """An aggregate (min/max) of a ``UTCDateTime`` column: SQLite returns the stored text."""
+    if value is None or isinstance(value, datetime):
+        return as_utc(value) if value is not None else None
+    from .types import UTCDateTime
+
+    return UTCDateTime().process_result_value(value, None)
 
 
 # --- engine ---------------------------------------------------------------------------------
@@ -617,8 +628,15 @@ class SQLAlchemyStorage(StorageBase):
     """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
     :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
 
-    def __init__(self, engine: sa.Engine, *, collections: CollectionRule = DEFAULT_COLLECTION_RULE,
-                 _session: Session | None = None, _root: "SQLAlchemyStorage | None" = None):
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        collections: CollectionRule = DEFAULT_COLLECTION_RULE,
+        secrets: SecretBox | None = None,
+        _session: Session | None = None,
+        _root: "SQLAlchemyStorage | None" = None,
+    ):
         self.engine = engine
         self._session = _session
         self._root = _root or self
@@ -632,14 +650,17 @@ class SQLAlchemyStorage(StorageBase):
             )
             self._tables: SchemaTables | None = None
             self._tables_lock = threading.Lock()
+            #: Seals notification passwords before they are written (proseo_odata.secretbox).
+            self.secrets = secrets if secrets is not None else SecretBox()
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
+            self.secrets = _root.secrets
 
     @classmethod
     def from_url(cls, url: str, *, collections: CollectionRule = DEFAULT_COLLECTION_RULE,
-                 **engine_options) -> "SQLAlchemyStorage":
-        return cls(create_engine(url, **engine_options), collections=collections)
+                 secrets: SecretBox | None = None, **engine_options) -> "SQLAlchemyStorage":
+        return cls(create_engine(url, **engine_options), collections=collections, secrets=secrets)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -658,6 +679,7 @@ class SQLAlchemyStorage(StorageBase):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
+            config.attributes["secrets"] = self.secrets  # migration 0004 seals stored passwords
             command.upgrade(config, "head")
         self._root._tables = None
 
@@ -724,6 +746,12 @@ class SQLAlchemyStorage(StorageBase):
 
     def bind(self, handle: Session) -> "SQLAlchemyStorage":
         return SQLAlchemyStorage(self.engine, _session=handle, _root=self._root)
+
+    def _sealed(self, values: dict, column: str) -> dict:
+        """``values`` with the secret ``column`` in its stored form (see proseo_odata.secretbox)."""
+        if column in values:
+            values[column] = self.secrets.to_column(values[column])
+        return values
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[Session]:
@@ -1075,7 +1103,7 @@ class SQLAlchemyStorage(StorageBase):
     def add_subscription(self, subscription: Subscription) -> Subscription:
         with self._db() as s:
             self._require_mission(s, subscription.mission)
-            self._insert(s, subscriptions, {**_subscription_values(subscription), "revision": 1},
+            self._insert(s, subscriptions, {**self._sealed(_subscription_values(subscription), "notification_password"), "revision": 1},
                          f"Subscription {subscription.id}")
         subscription.revision = 1
         return subscription
@@ -1110,7 +1138,7 @@ class SQLAlchemyStorage(StorageBase):
             return [_subscription_from_row(r) for r in s.execute(statement).all()]
 
     def update_subscription(self, subscription: Subscription) -> Subscription:
-        values = _subscription_values(subscription)
+        values = self._sealed(_subscription_values(subscription), "notification_password")
         del values["id"], values["mission"]
         with self._db() as s:
             subscription.revision = self._update_revisioned(s, subscriptions, subscription, values, "Subscription")
@@ -1226,7 +1254,7 @@ class SQLAlchemyStorage(StorageBase):
             self._require_mission(s, order.mission)
             try:
                 with s.begin_nested():
-                    s.execute(sa.insert(orders).values(**_order_values(order), revision=1))
+                    s.execute(sa.insert(orders).values(**self._sealed(_order_values(order), "notification_password"), revision=1))
                     self._write_order_options(s, order)
             except sa.exc.IntegrityError as exc:
                 raise ConflictError(f"Production order {order.id} already exists") from exc
@@ -1251,7 +1279,7 @@ class SQLAlchemyStorage(StorageBase):
             return self._run_query(s, "ProductionOrders", query, conditions, self._load_orders)
 
     def update_order(self, order: ProductionOrder) -> ProductionOrder:
-        values = _order_values(order)
+        values = self._sealed(_order_values(order), "notification_password")
         del values["id"], values["mission"]
         with self._db() as s:
             revision = self._update_revisioned(s, orders, order, values, "Production order")
@@ -1395,14 +1423,17 @@ class SQLAlchemyStorage(StorageBase):
             "password": password, "payload": payload, "created_at": now, "attempts": 0,
             "next_attempt_at": now, "delivered_at": None, "last_error": None,
         }
+        stored = self._sealed(dict(values), "password")
         with self._db() as s:
-            message_id = s.execute(sa.insert(outbox).values(**values).returning(outbox.c.id)).scalar_one()
-        return OutboxMessage(id=message_id, **values)
+            message_id = s.execute(sa.insert(outbox).values(**stored).returning(outbox.c.id)).scalar_one()
+        return OutboxMessage(id=message_id, **{**values, "password": SecretBox.from_column(stored["password"])})
 
-    def claim_due_notifications(self, now, limit, *, lease=timedelta(seconds=60)):
+    def claim_due_notifications(self, now, limit, *, lease=timedelta(seconds=60), exclude_endpoints=()):
         now = as_utc(now)
         token = secrets.token_urlsafe(24)
         due = (outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
+        if exclude_endpoints:
+            due = (*due, outbox.c.endpoint.not_in(sorted(set(exclude_endpoints))))
         chosen = sa.select(outbox.c.id).where(*due).order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)
         with self._db() as s:
             if self.dialect == "postgresql":
@@ -1473,6 +1504,67 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             return [_outbox_from_row(r) for r in s.execute(statement).all()]
 
+    def operations_stats(self) -> OperationsStats:
+        pending = sa.and_(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at.is_not(None))
+        with self._db() as s:
+            by_status = {status: count for status, count in s.execute(
+                sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status)
+            ).all()}
+            oldest_queued = s.execute(
+                sa.select(sa.func.min(orders.c.submission_date)).where(orders.c.status == OrderStatus.QUEUED.value)
+            ).scalar()
+            row = s.execute(
+                sa.select(
+                    sa.func.count().filter(pending),
+                    sa.func.count().filter(sa.and_(pending, outbox.c.attempts > 0)),
+                    sa.func.count().filter(sa.and_(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at.is_(None))),
+                    sa.func.min(outbox.c.created_at).filter(pending),
+                ).select_from(outbox)
+            ).one()
+        return OperationsStats(
+            orders_by_status=by_status,
+            oldest_queued_at=_as_datetime(oldest_queued),
+            outbox_pending=row[0], outbox_retrying=row[1], outbox_given_up=row[2],
+            oldest_pending_at=_as_datetime(row[3]),
+        )
+
+    # -- secrets at rest ---------------------------------------------------------------------
+
+    #: Every column holding a sealed secret (see proseo_odata.secretbox).
+    _SECRET_COLUMNS = (
+        (orders, orders.c.notification_password),
+        (subscriptions, subscriptions.c.notification_password),
+        (outbox, outbox.c.password),
+    )
+
+    def reseal_secrets(self, *, batch_size: int = 500) -> tuple[int, int]:
+        """Seal every stored secret again with the first configured key (key rotation; and
+        ``plain:`` values once a key is configured). Returns (resealed, unreadable): values that
+        no configured key opens are left as they are and counted. Each batch is its own
+        transaction, so the command may be interrupted and run again."""
+        resealed = unreadable = 0
+        for table, column in self._SECRET_COLUMNS:
+            last = None
+            while True:
+                statement = sa.select(table.c.id, column).where(column.is_not(None)).order_by(table.c.id).limit(batch_size)
+                if last is not None:
+                    statement = statement.where(table.c.id > last)
+                with self.transaction() as tx:
+                    s = tx._session
+                    rows = s.execute(statement).all()
+                    for key, stored in rows:
+                        try:
+                            new = self.secrets.to_column(self.secrets.reseal(SecretBox.from_column(stored)))
+                        except SecretsError:
+                            unreadable += 1
+                            continue
+                        s.execute(sa.update(table).where(table.c.id == key, column == stored).values({column.name: new}))
+                        resealed += 1
+                if len(rows) < batch_size:
+                    break
+                last = rows[-1][0]
+        return resealed, unreadable
+
 
 def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
     """Build the backend from ``proseo.storage.*`` settings (see the module docstring)."""
@@ -1486,6 +1578,7 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
     return SQLAlchemyStorage.from_url(
         url,
         collections=collections,
+        secrets=SecretBox.from_settings(settings),
         echo=as_bool(settings.get("proseo.storage.echo")),
         pool_size=int(settings.get("proseo.storage.pool_size", 5)),
         max_overflow=int(settings.get("proseo.storage.max_overflow", 10)),

@@ -20,6 +20,7 @@ several connections write at once (PostgreSQL); set ``supports_row_locks`` to ru
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -144,6 +145,12 @@ def make_order(mission: str = "M1", owner: str = "alice", **fields) -> Productio
     )
     values.update(fields)
     return ProductionOrder(**values)
+
+
+def opened(storage: StorageBase, obj, attr: str = "notification_password"):
+    """``obj`` with its secret ``attr`` opened: a backend may return notification passwords
+    sealed (``StorageBase.secrets``), and compares equal to the written object only then."""
+    return dataclasses.replace(obj, **{attr: storage.secrets.open(getattr(obj, attr))})
 
 
 class StorageContractTests:
@@ -429,7 +436,7 @@ class StorageContractTests:
         )
         mission_storage.add_subscription(sub)
         loaded = mission_storage.get_subscription("M1", sub.id)
-        assert loaded == sub
+        assert opened(mission_storage, loaded) == sub
         with pytest.raises(NotFoundError):
             mission_storage.get_subscription("M2", sub.id)
         other = mission_storage.add_subscription(Subscription(mission="M1", owner="bob", filter_param="true", submission_date=T0 + timedelta(1)))
@@ -480,7 +487,7 @@ class StorageContractTests:
     def test_order_round_trip(self, mission_storage):
         order = mission_storage.add_order(make_order())
         loaded = mission_storage.get_order("M1", order.id)
-        assert loaded == order and loaded.workflow_options == {"format": "JPG", "quality": "80"}
+        assert opened(mission_storage, loaded) == order and loaded.workflow_options == {"format": "JPG", "quality": "80"}
         with pytest.raises(NotFoundError):
             mission_storage.get_order("M2", order.id)
         loaded.status = OrderStatus.COMPLETED
@@ -617,7 +624,7 @@ class StorageContractTests:
         assert mission_storage.claim_due_notifications(now - timedelta(seconds=1), 10) == []
         claimed = mission_storage.claim_due_notifications(now + timedelta(seconds=5), 1)
         assert [m.id for m in claimed] == [first.id] and claimed[0].payload == {"a": 1, "b": "✓"}
-        assert claimed[0].username == "u" and claimed[0].password == "p"
+        assert claimed[0].username == "u" and mission_storage.secrets.open(claimed[0].password) == "p"
         assert claimed[0].next_attempt_at == now + timedelta(seconds=65) and len(claimed[0].claim_token) >= 16
         # leased: not claimed again until the lease ends
         again = mission_storage.claim_due_notifications(now + timedelta(seconds=6), 10)
@@ -655,6 +662,31 @@ class StorageContractTests:
         assert [m.id for m in claimed] == [ids[1], ids[2]]
         assert len({m.claim_token for m in claimed}) == 1  # one claim, one token
         assert [m.id for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 5)] == [ids[0]]
+
+    def test_outbox_claims_skip_excluded_endpoints(self, mission_storage):
+        busy = [mission_storage.enqueue_notification("order", "https://busy/hook", None, None, {}, now=T0).id for _ in range(3)]
+        free = mission_storage.enqueue_notification("order", "https://free/hook", None, None, {}, now=T0 + timedelta(seconds=1)).id
+        claimed = mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 2, exclude_endpoints=["https://busy/hook"])
+        assert [m.id for m in claimed] == [free]
+        assert [m.id for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 5)] == busy
+
+    def test_operations_stats(self, mission_storage):
+        empty = mission_storage.operations_stats()
+        assert empty.oldest_queued_at is None and empty.outbox_pending == 0 and empty.oldest_pending_at is None
+        mission_storage.add_order(make_order(submission_date=T0))
+        mission_storage.add_order(make_order(submission_date=T0 + timedelta(minutes=1)))
+        mission_storage.add_order(make_order(status=OrderStatus.FAILED, submission_date=T0 - timedelta(days=1)))
+        first = mission_storage.enqueue_notification("order", "https://e/1", None, None, {}, now=T0)
+        mission_storage.enqueue_notification("order", "https://e/2", None, None, {}, now=T0 + timedelta(seconds=5))
+        given_up = mission_storage.enqueue_notification("order", "https://e/3", None, None, {}, now=T0 - timedelta(hours=1))
+        claimed = {m.id: m for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 10)}
+        mission_storage.record_notification_failure(first.id, T0 + timedelta(minutes=2), "HTTP 500", claim_token=claimed[first.id].claim_token)
+        mission_storage.record_notification_failure(given_up.id, None, "HTTP 500", claim_token=claimed[given_up.id].claim_token)
+        stats = mission_storage.operations_stats()
+        assert stats.orders_by_status == {"queued": 2, "failed": 1}
+        assert stats.oldest_queued_at == T0
+        assert (stats.outbox_pending, stats.outbox_retrying, stats.outbox_given_up) == (2, 1, 1)
+        assert stats.oldest_pending_at == T0
 
     def test_outbox_stale_claimer_cannot_overwrite_the_new_claim(self, mission_storage):
         message = mission_storage.enqueue_notification("order", "https://e/1", None, None, {}, now=T0)

@@ -242,11 +242,19 @@ def test_dispatcher_thread_delivers(storage):
 
 def test_claim_lease_covers_one_delivery_whatever_is_configured():
     policy = DeliveryPolicy.from_settings(
-        {"proseo.notify.claim_lease_seconds": "1", "proseo.notify.timeout_seconds": "25"}
+        {"proseo.notify.claim_lease_seconds": "1", "proseo.notify.timeout_seconds": "25",
+         "proseo.notify.connect_timeout_seconds": "3"}
     )
-    assert policy.claim_lease_seconds == 1 and policy.lease_seconds == 2 * 25 + DeliveryPolicy.LEASE_SLACK_SECONDS
+    assert policy.claim_lease_seconds == 1 and policy.lease_seconds == 3 + 25 + DeliveryPolicy.LEASE_SLACK_SECONDS
+    assert policy.http_timeout == (3, 25)
     assert DeliveryPolicy(claim_lease_seconds=600).lease_seconds == 600
-    assert DeliveryPolicy().lease_seconds == 60  # the defaults: 2 x 10 s + 30 s is less than 60 s
+    assert DeliveryPolicy().lease_seconds == 60  # the defaults: 2 s + 5 s + 30 s is less than 60 s
+
+
+@pytest.mark.parametrize("name", ["concurrency", "per_endpoint", "timeout_seconds", "connect_timeout_seconds"])
+def test_delivery_policy_refuses_nonsense(name):
+    with pytest.raises(ValueError, match=name):
+        DeliveryPolicy.from_settings({f"proseo.notify.{name}": "0"})
 
 
 def test_two_dispatchers_and_a_slow_receiver_deliver_each_message_exactly_once(db_url):

@@ -99,7 +99,7 @@ def test_matching_running_subscriptions_are_notified(storage):
     assert len(messages) == 3
     for message in messages:
         assert message.kind == NOTIFICATION_KIND and message.mission == "S2B"
-        assert (message.endpoint, message.username, message.password) == ("http://127.0.0.1:9/notify", "rx", "pw")
+        assert (message.endpoint, message.username, storage.secrets.open(message.password)) == ("http://127.0.0.1:9/notify", "rx", "pw")
         assert message.payload == {
             "@odata.context": "$metadata#Notification/$entity",
             "ProductId": str(product.id),

@@ -137,6 +137,7 @@ def odip_settings(db_url, tmp_path):
         "proseo.workflows.file": str(DEMO_WORKFLOWS),
         "proseo.workflows.entry_points": "false",
         "proseo.workers": "0",
+        "proseo.secrets.key": "pF8l0o5VJ0nqk8JdQ6wQ2m0QbJ1p3s6xv9y2B5E8H-c=",  # tests only
     }
 
 

@@ -82,7 +82,8 @@ def test_create_the_demo_order(odip, path):
     stored = odip.storage.get_order("DEMO", uuid.UUID(order_id))
     assert stored.owner == "ursula" and stored.status.value == "queued"
     assert stored.input_product_id == odip.products["l1c"].id
-    assert stored.notification_password == "s3cr3t-pw"  # kept for delivery
+    assert stored.notification_password.encrypted  # kept sealed for delivery
+    assert odip.storage.secrets.open(stored.notification_password) == "s3cr3t-pw"
     assert stored.production_type.value == "on-demand:non-default"
     # The Location answers the same order.
     again = json_of(odip.app.get(response.headers["Location"].split("localhost", 1)[1], headers=auth("ursula")))
