@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.fernet import Fernet
 from PIL import Image
 
 from proseo_odata.archive.local import LocalArchive
@@ -517,6 +518,7 @@ def _server_ini(folder: Path, db_url: str, port: int) -> Path:
     ini = write_ini(folder, db_url)
     ini.write_text(ini.read_text(encoding="utf-8") + textwrap.dedent(f"""\
         proseo.workers = 1
+        proseo.secrets.key = {Fernet.generate_key().decode()}
 
         [server:main]
         use = egg:proseo-odata#waitress

@@ -130,6 +130,6 @@ def test_unknown_users_and_missions_take_as_long_as_a_wrong_password(app_setting
         app.app.registry.storage.close()
 
 
-def test_throttle_settings_are_checked(app_settings):
+def test_throttle_settings_are_checked(app_settings, storage):  # an initialised database: the app starts up to the check
     with pytest.raises(ValueError, match="pair_failures"):
         make_app({**app_settings, "proseo.auth.throttle.pair_failures": "0"})
