@@ -2,7 +2,9 @@
 
 Settings: ``proseo.storage.url`` (SQLAlchemy URL, e.g. ``sqlite:///var/proseo.sqlite`` or
 ``postgresql+psycopg://user:pw@host/db``), ``proseo.storage.echo`` (log SQL),
-``proseo.storage.pool_size`` and ``proseo.storage.max_overflow`` (PostgreSQL connection pool).
+``proseo.storage.pool_size`` and ``proseo.storage.max_overflow`` (PostgreSQL connection pool),
+``proseo.storage.connect_timeout`` (10), ``proseo.storage.statement_timeout`` (30) and
+``proseo.storage.pool_timeout`` (10): PostgreSQL waits in seconds, see :func:`create_engine`.
 
 Sessions: the web layer makes a session with ``storage.session_factory()``, registers it with
 zope.sqlalchemy and uses ``storage.bind(session)``; CLI and workers use
@@ -14,6 +16,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import secrets
 import threading
 import uuid
@@ -470,14 +473,31 @@ def _wkt_intersects(a, b):
         return 0
 
 
-def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10) -> sa.Engine:
-    """An engine configured for this backend (SQLite pragmas and transactions, UTC sessions)."""
+#: Defaults of the PostgreSQL waits (seconds); see :func:`create_engine`.
+DEFAULT_CONNECT_TIMEOUT = 10
+DEFAULT_STATEMENT_TIMEOUT = 30
+DEFAULT_POOL_TIMEOUT = 10
+
+
+def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10,
+                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+                  pool_timeout: float = DEFAULT_POOL_TIMEOUT) -> sa.Engine:
+    """An engine configured for this backend (SQLite pragmas and transactions, UTC sessions).
+
+    Every engine has ``hide_parameters=True``: an error's text names the statement but never
+    its bound values (which can be a notification password). On PostgreSQL every wait is
+    bounded so that a frozen or locked database turns into an error (a 503 in the web layer, a
+    retry in the workers) instead of a stalled request: ``connect_timeout`` (seconds, libpq's,
+    for a server that does not answer), ``statement_timeout`` (seconds, the server cancels a
+    statement running or waiting for a lock longer; 0 = no limit) and ``pool_timeout``
+    (seconds waiting for a free pooled connection).
+    """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool
-        engine = sa.create_engine(parsed, echo=echo, **kwargs)
+        engine = sa.create_engine(parsed, echo=echo, hide_parameters=True, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):
@@ -501,15 +521,23 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        options = "-c timezone=UTC"
+        if statement_timeout and float(statement_timeout) > 0:
+            options += f" -c statement_timeout={int(float(statement_timeout) * 1000)}"
+        connect_args: dict[str, Any] = {"options": options}
+        if connect_timeout and float(connect_timeout) > 0:
+            connect_args["connect_timeout"] = max(1, math.ceil(float(connect_timeout)))  # libpq: whole seconds
         return sa.create_engine(
             parsed,
             echo=echo,
+            hide_parameters=True,
             pool_pre_ping=True,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            connect_args={"options": "-c timezone=UTC"},
+            pool_timeout=float(pool_timeout),
+            connect_args=connect_args,
         )
-    return sa.create_engine(parsed, echo=echo)
+    return sa.create_engine(parsed, echo=echo, hide_parameters=True)
 
 
 #: SQLite's messages for a statement beyond its parser or expression limits (deterministic for
@@ -579,6 +607,9 @@ class SQLAlchemyStorage(StorageBase):
         config = Config()
         config.set_main_option("script_location", MIGRATIONS)
         with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                # Migrations (index builds on a large catalogue) may run longer than requests.
+                connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
         self._root._tables = None
@@ -1350,4 +1381,20 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         echo=as_bool(settings.get("proseo.storage.echo")),
         pool_size=int(settings.get("proseo.storage.pool_size", 5)),
         max_overflow=int(settings.get("proseo.storage.max_overflow", 10)),
+        connect_timeout=_seconds(settings, "proseo.storage.connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        statement_timeout=_seconds(settings, "proseo.storage.statement_timeout", DEFAULT_STATEMENT_TIMEOUT),
+        pool_timeout=_seconds(settings, "proseo.storage.pool_timeout", DEFAULT_POOL_TIMEOUT),
     )
+
+
+def _seconds(settings: Mapping[str, str], name: str, default: float) -> float:
+    value = settings.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise StorageError(f"setting {name} must be a number of seconds, not {value!r}") from None
+    if seconds < 0 or seconds != seconds:
+        raise StorageError(f"setting {name} must be a number of seconds >= 0, not {value!r}")
+    return seconds
