@@ -419,7 +419,7 @@ _ORDER_FIELDS = (
     "estimated_date", "completed_date", "eviction_date", "priority", "input_reference",
     "input_content_start", "input_content_end", "workflow_id", "workflow_name",
     "notification_endpoint", "notification_username", "notification_password", "attempts",
-    "worker_id", "lease_expires_at", "input_product_id", "output_product_id",
+    "worker_id", "lease_expires_at", "input_product_id", "output_product_id", "idempotency_key", "request_hash",
 )
 
 
@@ -1131,6 +1131,14 @@ class SQLAlchemyStorage(StorageBase):
                 raise InvalidValueError(f"Production order: a value does not fit the database ({exc.orig})") from exc
         order.revision = 1
         return order
+
+    def find_order_by_idempotency_key(self, mission, owner, key):
+        statement = sa.select(orders).where(
+            orders.c.mission == mission, orders.c.owner == owner, orders.c.idempotency_key == key
+        )
+        with self._db() as s:
+            row = s.execute(statement).first()
+            return self._load_orders(s, [row])[0] if row is not None else None
 
     def get_order(self, mission, order_id, *, for_update=False) -> ProductionOrder:
         statement = sa.select(orders).where(orders.c.id == order_id, orders.c.mission == mission)
