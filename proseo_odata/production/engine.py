@@ -13,12 +13,12 @@ One order, as a worker runs it (contract section 10)::
 A processor failure fails the order with the reason in ``StatusMessage``; a missing input fails
 it with ``input product not found``. Nothing else fails an order: a transient database failure
 (lost connection, serialization failure, deadlock, timeout:
-:func:`proseo_odata.storage.errors.is_transient_error`) anywhere in a run returns the order to
+:func:`proseo_odata.storage.transient.is_transient`) anywhere in a run returns the order to
 ``queued`` (``attempts`` + 1) for the next worker, and so does a failure of the archive or any
 other service fault, up to ``max_attempts`` times. Status messages come from a fixed vocabulary
 (:mod:`proseo_odata.orders.statemachine`) plus the processor's own reason; they never carry an
 exception's text, so never SQL, bound parameters or a secret. Database errors are logged as one
-line (:func:`proseo_odata.storage.errors.describe_error`), without the statement. A cancel (written by the web layer) makes the heartbeat trip
+line (:func:`proseo_odata.storage.transient.describe`), without the statement. A cancel (written by the web layer) makes the heartbeat trip
 the processor's cancel token, which stops it (an external command's whole process group is
 killed). A worker that dies leaves its lease to expire; :func:`queue.requeue_expired` (run by
 every pool) gives the order to another worker, a bounded number of times.
@@ -91,7 +91,8 @@ from proseo_odata.production.processors import (
 )
 from proseo_odata.production.workflows import output_retention_days, processor_config_for
 from proseo_odata.production.reaper import mark_scratch, reap_dead_runs
-from proseo_odata.storage.errors import ConflictError, NotFoundError, describe_error, is_transient_error
+from proseo_odata.storage.errors import ConflictError, NotFoundError
+from proseo_odata.storage.transient import describe, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def log_failure(logger: logging.Logger, message: str, exc: BaseException, *args)
     """Log ``message`` for ``exc``: a database error as ONE line naming its classes and SQLSTATE
     (never the statement or its parameters), anything else with its traceback."""
     if _is_database_error(exc):
-        logger.warning(message + ": %s", *args, describe_error(exc))
+        logger.warning(message + ": %s", *args, describe(exc))
     else:
         logger.exception(message, *args)
 
@@ -302,9 +303,9 @@ class Worker:
                 archived_key = None  # the commit went through before the connection broke
             return current
         except Exception as exc:  # noqa: BLE001 - decided below; never the worker's end
-            if is_transient_error(exc):
+            if is_transient(exc):
                 log.warning("order %s: transient database failure (%s); returning it to the queue",
-                            order.id, describe_error(exc))
+                            order.id, describe(exc))
                 return self._requeue(order, counted=True)
             if stage == "process" and not _is_database_error(exc):
                 # The processor's own bug: its order fails (the traceback goes to the log only).

@@ -24,7 +24,7 @@ from typing import Callable, Optional, TypeVar
 import sqlalchemy as sa
 
 from proseo_odata.model import OrderStatus, ProductionOrder, utcnow
-from proseo_odata.storage.errors import is_transient_error
+from proseo_odata.storage.transient import is_transient
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ T = TypeVar("T")
 def retry_on_busy(action: Callable[[], T], *, attempts: int = 8, delay: float = 0.05, max_delay: float = 2.0) -> T:
     """Run ``action``; retry it when the database reports a transient failure.
 
-    Transient (:func:`proseo_odata.storage.errors.is_transient_error`): SQLite's ``database is
+    Transient (:func:`proseo_odata.storage.transient.is_transient`): SQLite's ``database is
     locked``; on PostgreSQL a serialization failure, a deadlock, a lost or terminated connection
     (``pg_terminate_backend``, a restart), a lock or statement timeout. Safe to retry because
     the transaction was rolled back; an ``action`` whose commit may have happened before the
@@ -44,7 +44,7 @@ def retry_on_busy(action: Callable[[], T], *, attempts: int = 8, delay: float = 
         try:
             return action()
         except sa.exc.SQLAlchemyError as exc:
-            if not is_transient_error(exc) or attempt == attempts:
+            if not is_transient(exc) or attempt == attempts:
                 raise
             time.sleep(min(max_delay, delay * attempt))
     raise AssertionError("unreachable")  # pragma: no cover

@@ -19,7 +19,7 @@ from proseo_odata.model import OrderStatus
 from proseo_odata.orders.service import submit_order
 from proseo_odata.orders.statemachine import MESSAGE_FAILED, MESSAGE_QUEUED
 from proseo_odata.production.engine import REASON_SERVICE_FAULT, Worker
-from proseo_odata.storage.errors import describe_error, is_transient_error
+from proseo_odata.storage.transient import describe, is_transient
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage, create_engine
 
 PASSWORD = "PWX-333-topsecret"
@@ -89,10 +89,10 @@ def assert_nothing_leaked(storage, caplog, order_id):
 
 def test_the_injected_error_is_real_transient_and_hides_its_parameters(db_url):
     error = real_transient_error(db_url)
-    assert is_transient_error(error)
+    assert is_transient(error)
     assert "[SQL" in str(error)  # what an exception's text shows (and a status message must not)
     assert PASSWORD not in str(error)  # hide_parameters=True
-    assert "[SQL" not in describe_error(error) and PASSWORD not in describe_error(error)
+    assert "[SQL" not in describe(error) and PASSWORD not in describe(error)
 
 
 def test_transient_failure_while_publishing_requeues_then_completes(env, monkeypatch, caplog):
