@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= development.ini
+# Port of the server (`make run PORT=7000`); empty: the .ini's listen address.
+PORT ?=
 
 .PHONY: run test system-deps bench clean
 
@@ -12,7 +14,7 @@ $(BIN)/python:
 
 # Re-install when the packaging changes.
 $(VENV)/.stamp-run: setup.py $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[postgresql,s3]'
+	$(BIN)/pip install --quiet -e '.[web,postgresql,s3]'
 	touch $@
 
 $(VENV)/.stamp-test: setup.py $(BIN)/python
@@ -27,11 +29,12 @@ system-deps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-postgis-3 >/dev/null) || echo "PostGIS install failed"; \
 	fi
 
+# initdb creates var/ and the archive folder itself; PROSEO_PORT is read by the .ini's server
+# runner (proseo_odata_web/server.py).
 run: $(VENV)/.stamp-run
-	mkdir -p var/archive
 	$(BIN)/proseo-odata -c $(CONFIG) initdb
 	$(BIN)/proseo-odata -c $(CONFIG) demo-data
-	$(BIN)/pserve $(CONFIG)
+	PROSEO_PORT=$(PORT) $(BIN)/pserve $(CONFIG)
 
 test: $(VENV)/.stamp-test system-deps
 	$(BIN)/pytest

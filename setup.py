@@ -4,33 +4,49 @@ The OData grammar lives in the top-level ``grammars/`` folder (the design card p
 it is mapped into the installed package as ``proseo_odata.grammars`` so that a wheel carries it
 and ``importlib.resources`` finds it outside the source tree.
 """
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
+# The core (`proseo_odata`): the OData query compiler, the storage, the command line, the
+# production engine and its notifications. It never imports pyramid (tests/test_layering.py).
 requires = [
+    "lark>=1.1.9",
+    "sqlalchemy>=2.0",
+    "alembic>=1.12",
+    "shapely>=2.0",
+    "click>=8.1",  # the proseo-odata command
+    "tqdm>=4.66",  # its progress bars (ingest)
+    "plaster_pastedeploy>=1.0",  # the command reads the .ini exactly as pserve does (%(here)s)
+    "requests>=2.31",  # order and subscription notifications, delivered by `proseo-odata worker` too
+]
+
+# The image-conversion processor (proseo_odata.production.image) and the demo data's images.
+image = ["pillow>=10.0"]
+
+# The PRIP/ODIP web application and its server (proseo_odata_web, pserve).
+web = [
     "pyramid>=2.0",
+    # pyramid 2.x imports pkg_resources when it starts: setuptools 82 removed it (pyramid cannot
+    # start) and 80.9-81 print a "pkg_resources is deprecated" UserWarning at every start.
+    "setuptools<80.9",
     "cornice>=6.0",
     "colander>=2.0",
-    "sqlalchemy>=2.0",
     "zope.sqlalchemy>=3.0",
     "pyramid_tm>=2.5",
     "transaction>=4.0",
-    "alembic>=1.12",
-    "lark>=1.1.9",
-    "shapely>=2.0",
-    "click>=8.1",
-    "tqdm>=4.66",
     "waitress>=3.0",
-    "requests>=2.31",
-    "pillow>=10.0",
     "pyjwt>=2.8",
-    "plaster_pastedeploy>=1.0",
+    "webob>=1.8",
+    *image,  # the server's in-process workers run the demo's image workflows
 ]
 
 extras = {
+    "web": web,
+    "image": image,
     "postgresql": ["psycopg[binary]>=3.1"],
     "s3": ["boto3>=1.28"],
     "yaml": ["pyyaml>=6.0"],
     "test": [
+        *web,
         "pyyaml>=6.0",
         "pytest>=8.0",
         "webtest>=3.0",
@@ -51,7 +67,12 @@ setup(
     long_description_content_type="text/markdown",
     license="GPL-3.0-or-later",
     python_requires=">=3.11",
-    packages=find_packages(include=["proseo_odata", "proseo_odata.*", "proseo_odata_web", "proseo_odata_web.*"])
+    # Namespace-aware discovery: folders without __init__.py (demo data, migrations) are packages
+    # too, so setuptools ships them without its "absent from the packages configuration" banners.
+    packages=find_namespace_packages(
+        include=["proseo_odata", "proseo_odata.*", "proseo_odata_web", "proseo_odata_web.*"],
+        exclude=["*.__pycache__"],
+    )
     + ["proseo_odata.grammars"],
     package_dir={"proseo_odata.grammars": "grammars"},
     package_data={
@@ -65,6 +86,7 @@ setup(
     extras_require=extras,
     entry_points={
         "paste.app_factory": ["main = proseo_odata_web:main"],
+        "paste.server_factory": ["waitress = proseo_odata_web.server:server_factory"],
         "console_scripts": ["proseo-odata = proseo_odata.cli:main"],
         "proseo_odata.workflows": [],
     },

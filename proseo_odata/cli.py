@@ -18,46 +18,75 @@ from proseo_odata.storage import ConflictError, NotFoundError, StorageError
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
+#: How to point a command at its configuration (in messages).
+CONFIG_HINT = "give the configuration with -c CONFIG.ini (or set PROSEO_CONFIG)"
+
+
 def read_settings(config_uri: str) -> dict:
-    """The ``[app:main]`` settings of an .ini file (``%(here)s`` expanded)."""
+    """The ``[app:main]`` settings of an .ini file (``%(here)s`` expanded); a missing or unreadable
+    file is a one-line ``click`` error."""
+    import configparser
+
     import plaster
 
     path = Path(config_uri.split("#", 1)[0])
     if not path.is_file():
-        raise click.UsageError(f"configuration file {config_uri!r} not found")
+        raise click.ClickException(f"configuration file {config_uri!r} not found")
     uri = str(path.resolve())
-    return dict(plaster.get_settings(uri, "app:main"))
+    try:
+        settings = dict(plaster.get_settings(uri, "app:main"))
+    except (LookupError, ValueError, configparser.Error, plaster.PlasterError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise click.ClickException(f"{config_uri}: cannot read its [app:main] section: {reason}") from None
+    if not settings:
+        raise click.ClickException(f"{config_uri}: no [app:main] section (the settings of every command)")
+    return settings
 
 
 class Env:
-    """Lazily built storage and archive for one command run."""
+    """Lazily read settings, and lazily built storage and archive, for one command run.
 
-    def __init__(self, config_uri: str):
+    ``storage`` checks the schema (``check_schema``): every command but ``initdb`` needs it.
+    """
+
+    def __init__(self, config_uri: str | None):
         self.config_uri = config_uri
-        self.settings = read_settings(config_uri)
+        self._settings: dict | None = None
         self._storage = None
         self._archive = None
 
     @property
-    def storage(self):
+    def settings(self) -> dict:
+        if self._settings is None:
+            if not self.config_uri:
+                raise click.ClickException(CONFIG_HINT)
+            self._settings = read_settings(self.config_uri)
+        return self._settings
+
+    def load_storage(self, *, check_schema: bool = True):
         if self._storage is None:
             from proseo_odata.storage import load_storage
 
-            try:
-                self._storage = load_storage(self.settings)
-            except StorageError as exc:
-                raise click.ClickException(str(exc)) from None
+            storage = load_storage(self.settings)  # StorageError: a one-line error (ProseoGroup)
+            if check_schema:
+                try:
+                    storage.check_schema()
+                except BaseException:
+                    storage.close()
+                    raise
+            self._storage = storage
         return self._storage
+
+    @property
+    def storage(self):
+        return self.load_storage()
 
     @property
     def archive(self):
         if self._archive is None:
-            from proseo_odata.archive import ArchiveError, load_archive
+            from proseo_odata.archive import load_archive
 
-            try:
-                self._archive = load_archive(self.settings)
-            except ArchiveError as exc:
-                raise click.ClickException(str(exc)) from None
+            self._archive = load_archive(self.settings)
         return self._archive
 
     def close(self):
@@ -68,12 +97,49 @@ class Env:
 pass_env = click.make_pass_decorator(Env)
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
-@click.option("-c", "--config", "config_uri", required=True, envvar="PROSEO_CONFIG", metavar="CONFIG.ini",
-              help="The .ini file (its [app:main] section); or set PROSEO_CONFIG.")
+def one_line_error(exc: BaseException) -> "click.ClickException | None":
+    """The one-line error for an environment or configuration problem a command ran into (None:
+    not one of those, a bug that keeps its traceback)."""
+    import sqlalchemy.exc
+
+    from proseo_odata.archive import ArchiveError
+    from proseo_odata.production.workflows import WorkflowConfigError
+    from proseo_odata.storage.errors import database_error_reason
+
+    if isinstance(exc, (StorageError, ArchiveError, WorkflowConfigError)):
+        message = getattr(exc, "message", None) or str(exc)
+        return click.ClickException(" ".join(str(message).split()))
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return click.ClickException(f"database error: {database_error_reason(exc)}")
+    if isinstance(exc, OSError) and exc.filename:
+        return click.ClickException(f"{exc.filename}: {exc.strerror or exc}")
+    return None
+
+
+class ProseoGroup(click.Group):
+    """The command group: turns environment problems into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - only known kinds are translated
+            error = one_line_error(exc)
+            if error is None:
+                raise
+            raise error from None
+
+
+@click.group(cls=ProseoGroup, context_settings=CONTEXT_SETTINGS)
+@click.option("-c", "--config", "config_uri", required=False, envvar="PROSEO_CONFIG", metavar="CONFIG.ini",
+              help="The .ini file (its [app:main] section); or set PROSEO_CONFIG. Every command needs it.")
 @click.pass_context
-def main(ctx: click.Context, config_uri: str) -> None:
-    """Administer a proseo-odata installation (PRIP and ODIP services)."""
+def main(ctx: click.Context, config_uri: str | None) -> None:
+    """Administer a proseo-odata installation (PRIP and ODIP services).
+
+    Start with: proseo-odata -c development.ini initdb
+    """
     env = Env(config_uri)
     ctx.obj = env
     ctx.call_on_close(env.close)
@@ -82,8 +148,11 @@ def main(ctx: click.Context, config_uri: str) -> None:
 @main.command()
 @pass_env
 def initdb(env: Env) -> None:
-    """Create the database schema or upgrade it to the newest version (idempotent)."""
-    storage = env.storage
+    """Create the database schema or upgrade it to the newest version (idempotent).
+
+    Creates the SQLite file's folder and the local archive folder when they are missing.
+    """
+    storage = env.load_storage(check_schema=False)
     storage.initialize_schema()
     revision = getattr(storage, "schema_revision", lambda: None)()
     archive = env.archive  # creates the local archive folder
@@ -120,8 +189,11 @@ def mission_add(env: Env, code: str, name: str) -> None:
 @pass_env
 def mission_list(env: Env) -> None:
     """List missions."""
-    for m in env.storage.list_missions():
+    missions = env.storage.list_missions()
+    for m in missions:
         click.echo(f"{m.code}\t{m.name}")
+    if not missions:
+        click.echo("no missions yet (add one with: proseo-odata -c ... mission add CODE)")
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -175,8 +247,12 @@ def user_add(env: Env, qualified_name: str, roles: tuple[str, ...], password_std
 @pass_env
 def user_list(env: Env, mission_code: str | None) -> None:
     """List users and their roles."""
-    for account in env.storage.list_users(mission_code):
+    accounts = env.storage.list_users(mission_code)
+    for account in accounts:
         click.echo(f"{account.qualified_name}\t{','.join(sorted(account.roles))}")
+    if not accounts:
+        where = f" in mission {mission_code}" if mission_code else ""
+        click.echo(f"no users{where} yet (add one with: proseo-odata -c ... user add MISSION\\NAME)")
 
 
 # -- demo data --------------------------------------------------------------------------------
@@ -186,6 +262,10 @@ def user_list(env: Env, mission_code: str | None) -> None:
 @pass_env
 def demo_data(env: Env) -> None:
     """Load the DEMO mission, its users, products (with files) and workflows. Idempotent."""
+    import importlib.util
+
+    if importlib.util.find_spec("PIL") is None:  # the demo's image files
+        raise click.ClickException("demo-data needs Pillow, which is not installed: pip install 'proseo-odata[image]'")
     from proseo_odata.demo.data import load_demo_data
 
     summary = load_demo_data(env.storage, env.archive, env.settings)
@@ -197,6 +277,58 @@ def demo_data(env: Env) -> None:
     )
     if summary.users_created:
         click.echo("log in as DEMO\\demo (password demo) or DEMO\\manager (password manager)")
+
+
+# -- workflows --------------------------------------------------------------------------------
+
+
+@main.group("workflows")
+def workflows_group() -> None:
+    """Production workflows (ODIP)."""
+
+
+@workflows_group.command("sync")
+@pass_env
+def workflows_sync(env: Env) -> None:
+    """Store the configured workflows: the proseo.workflows.file file(s) and the installed mission
+    plug-ins (new ones added, changed ones updated by mission and name). Creates no mission and
+    no user; run it after installing or changing a plug-in (pserve also does at start)."""
+    from proseo_odata.production.workflows import sync_configured_workflows
+
+    skipped: list = []
+    stored = sync_configured_workflows(env.storage, env.settings, skipped=skipped)
+    for workflow in stored:
+        state = "enabled" if workflow.enabled else "disabled"
+        click.echo(f"{workflow.mission}\t{workflow.name}\t{workflow.workflow_version}\t{state}")
+    for workflow in skipped:
+        click.echo(f"skipped {workflow.mission}/{workflow.name}: no mission {workflow.mission} here "
+                   f"(add it with: proseo-odata -c ... mission add {workflow.mission})")
+    if not stored and not skipped:
+        click.echo("no workflows configured (proseo.workflows.file, installed mission plug-ins)")
+    else:
+        click.echo(f"{len(stored)} workflow(s) stored" + (f", {len(skipped)} skipped" if skipped else ""))
+
+
+@workflows_group.command("list")
+@click.option("--mission", "mission_code", default=None, help="Only this mission.")
+@pass_env
+def workflows_list(env: Env, mission_code: str | None) -> None:
+    """List the stored workflows."""
+    if mission_code:
+        try:
+            env.storage.get_mission(mission_code)
+        except NotFoundError:
+            raise click.ClickException(f"no mission {mission_code}") from None
+    codes = [mission_code] if mission_code else [m.code for m in env.storage.list_missions()]
+    found = 0
+    for code in codes:
+        for workflow in env.storage.list_workflows(code):
+            state = "enabled" if workflow.enabled else "disabled"
+            click.echo(f"{workflow.mission}\t{workflow.name}\t{workflow.workflow_version}\t{state}\t{workflow.id}")
+            found += 1
+    if not found:
+        where = f" in mission {mission_code}" if mission_code else ""
+        click.echo(f"no workflows{where} yet (store the configured ones with: proseo-odata -c ... workflows sync)")
 
 
 # -- ingest -----------------------------------------------------------------------------------
@@ -251,6 +383,9 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
         env.storage.get_mission(mission_code)
     except NotFoundError:
         raise click.ClickException(f"no mission {mission_code} (add it with: proseo-odata -c ... mission add {mission_code})") from None
+    if not entries:
+        click.echo(f"nothing to ingest: no product files in {', '.join(files)}")
+        return
     show = progress if progress is not None else len(entries) > 1
     bar = None
     if show:

@@ -9,7 +9,9 @@ Start-up, once per process:
 1. the ``proseo.*`` web settings are parsed (:class:`proseo_odata_web.settings.WebSettings`) and
    kept as ``registry.proseo``;
 2. the storage backend (``proseo.storage.backend``) is loaded with
-   ``proseo_odata.storage.load_storage(settings)`` into ``registry.storage`` and the archive
+   ``proseo_odata.storage.load_storage(settings)`` into ``registry.storage`` after
+   ``storage.check_schema()`` (a missing or older schema refuses the start; an unreachable
+   database is logged and answered 503 until it is back), and the archive
    (``proseo.archive.backend``) with ``proseo_odata.archive.load_archive(settings)`` into
    ``registry.archive`` - unless the including application put them there already;
 3. pyramid_tm, the per-request session/storage (:mod:`proseo_odata_web.db`), Cornice,
@@ -38,9 +40,18 @@ def _load_backends(config) -> None:
     registry = config.registry
     settings = config.get_settings()
     if getattr(registry, "storage", None) is None:
-        from proseo_odata.storage import load_storage
+        from proseo_odata.storage import DatabaseUnavailableError, load_storage
 
-        registry.storage = load_storage(settings)
+        storage = load_storage(settings)
+        try:
+            storage.check_schema()  # SchemaNotReadyError: missing or old schema, refuse to start
+        except DatabaseUnavailableError as exc:
+            # It may come back: start, and answer 503 until it does.
+            log.warning("%s; starting anyway (requests that need it are answered 503)", exc)
+        except BaseException:
+            storage.close()
+            raise
+        registry.storage = storage
     if getattr(registry, "archive", None) is None:
         if settings.get("proseo.archive.backend"):
             from proseo_odata.archive import load_archive
@@ -79,7 +90,20 @@ def _start_eviction(config) -> None:
 
 
 def main(global_config, **settings):
-    """The WSGI application (``[app:main] use = egg:proseo-odata``)."""
-    with Configurator(settings=settings) as config:
-        config.include(includeme)
+    """The WSGI application (``[app:main] use = egg:proseo-odata``).
+
+    A configuration or environment problem found at start-up (a database without the schema or
+    with an older one, a missing driver, an unusable archive, a bad setting) ends the process with
+    one line on stderr (``SystemExit``) instead of a traceback, before anything starts serving.
+    """
+    from proseo_odata.archive import ArchiveError
+    from proseo_odata.storage import StorageError
+
+    from .settings import SettingsError
+
+    try:
+        with Configurator(settings=settings) as config:
+            config.include(includeme)
+    except (StorageError, ArchiveError, SettingsError) as exc:
+        raise SystemExit(f"proseo-odata: cannot start: {exc}") from None
     return config.make_wsgi_app()

@@ -7,6 +7,13 @@ it when the view returns and aborts it when the view raises (or an exception vie
 storage call of one request runs in one transaction. ``request.archive`` is the registry's
 product archive.
 
+GET and HEAD requests never write, so their session comes from the storage's
+``read_session_factory`` when it has one: on SQLite such a transaction begins DEFERRED and reads
+a WAL snapshot without taking the write lock, while every other request's transaction begins
+IMMEDIATE (waits for the write lock up to the busy timeout instead of failing when it would
+upgrade from reader to writer). A GET view that must write uses its own
+``storage.transaction()``.
+
 The storage itself (engine, connection pool) is created once at start-up by ``main()`` and kept
 as ``registry.storage``.
 """
@@ -15,8 +22,16 @@ from __future__ import annotations
 import zope.sqlalchemy
 
 
+#: Methods whose requests only read the database.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
 def _dbsession(request):
-    session = request.registry.storage.session_factory()
+    storage = request.registry.storage
+    factory = storage.session_factory
+    if request.method in READ_ONLY_METHODS:
+        factory = getattr(storage, "read_session_factory", factory)
+    session = factory()
     # initial_state "changed": the storage writes with Core statements (session.execute), which
     # zope.sqlalchemy does not notice; with the default "active" state it would roll them back.
     zope.sqlalchemy.register(session, transaction_manager=request.tm, initial_state="changed")

@@ -21,6 +21,10 @@ connection errors)
 anything else: a bug, logged with traceback   500      E7799 / E7299
 ============================================  =======  ===============================
 
+A database outage is logged once per episode, not once per request (:class:`OutageLog`): one
+WARNING line without traceback when the first request fails, one INFO line when a request uses
+the database successfully again (how long it lasted, how many requests were answered 503).
+
 Authentication errors (401, 403) are ``ODataError`` subclasses defined in
 :mod:`proseo_odata_web.auth`; a 401 carries ``WWW-Authenticate: Basic realm="..."``.
 """
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from typing import Iterable, Mapping, Optional
 
 from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed
@@ -35,6 +41,7 @@ from pyramid.response import Response
 from sqlalchemy import exc as sa_exc
 
 from proseo_odata.odata.errors import ODataError
+from proseo_odata.storage.errors import database_error_reason
 
 log = logging.getLogger(__name__)
 
@@ -159,18 +166,97 @@ def _is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+class OutageLog:
+    """One log line per database outage episode instead of a traceback per failed request.
+
+    ``failed(exc)`` is called for every failure that means "the database is unavailable"; the
+    first one of an episode logs one WARNING line (the driver's one-line reason, never SQL,
+    parameters or a traceback), the others only count. ``recovered()`` is called after work
+    that used the database successfully; when an episode was open it logs one INFO line with
+    its duration and count, and closes it. Thread-safe; ``recovered()`` costs one attribute
+    read while there is no outage. The web layer keeps one per application
+    (:func:`outage_log`); other long-running parts (workers) may keep their own.
+    """
+
+    def __init__(self, logger: logging.Logger = log, what: str = "database"):
+        self.logger = logger
+        self.what = what
+        self._lock = threading.Lock()
+        self._since: Optional[float] = None
+        self._failures = 0
+
+    @property
+    def in_outage(self) -> bool:
+        return self._since is not None
+
+    def failed(self, exc: BaseException) -> bool:
+        """Count one failure; log it when it starts an episode (returns True then)."""
+        with self._lock:
+            first = self._since is None
+            if first:
+                self._since = time.monotonic()
+                self._failures = 0
+            self._failures += 1
+        if first:
+            self.logger.warning("%s unavailable (%s); answering 503 until it is back, logged once",
+                                self.what, database_error_reason(exc))
+        return first
+
+    def recovered(self) -> bool:
+        """Close an open episode (returns True when there was one)."""
+        if self._since is None:
+            return False
+        with self._lock:
+            if self._since is None:
+                return False
+            seconds, failures = time.monotonic() - self._since, self._failures
+            self._since, self._failures = None, 0
+        self.logger.info("%s available again after %.1f s (%d failure(s) in between)", self.what, seconds, failures)
+        return True
+
+
+def outage_log(registry) -> OutageLog:
+    """The application's :class:`OutageLog` (made on first use)."""
+    outage = getattr(registry, "proseo_outage", None)
+    if outage is None:
+        with _OUTAGE_LOCK:
+            outage = getattr(registry, "proseo_outage", None)
+            if outage is None:
+                outage = registry.proseo_outage = OutageLog()
+    return outage
+
+
+_OUTAGE_LOCK = threading.Lock()
+
+
+def database_unavailable_response(exc: BaseException, request):
+    """The 503 answer for a database that cannot be reached; logs once per outage episode.
+    The one place that answers "database unavailable" (exception views and other callers)."""
+    outage_log(request.registry).failed(exc)
+    codes = WEB_CODES[service_of_request(request)]
+    return error_response(
+        request,
+        503,
+        codes["unavailable"],
+        "The database is unavailable; please retry later",
+        headers={"Retry-After": "30"},
+    )
+
+
+def _database_recovered(event) -> None:
+    """NewResponse subscriber: a request that used the database and was not answered 503 (its
+    transaction committed by then) closes an outage episode."""
+    request = event.request
+    if "dbsession" in request.__dict__ and event.response.status_code != 503:
+        outage = getattr(request.registry, "proseo_outage", None)
+        if outage is not None:
+            outage.recovered()
+
+
 def database_error_view(exc: sa_exc.SQLAlchemyError, request):
     """503 when the database cannot be reached; any other database error is a bug (500)."""
     if _is_connection_error(exc):
-        log.warning("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
-        codes = WEB_CODES[service_of_request(request)]
-        return error_response(
-            request,
-            503,
-            codes["unavailable"],
-            "The database is unavailable; please retry later",
-            headers={"Retry-After": "30"},
-        )
+        return database_unavailable_response(exc, request)
     return internal_error_view(exc, request)
 
 
@@ -189,3 +275,4 @@ def includeme(config):
     config.add_exception_view(http_exception_view, context=HTTPException)
     config.add_exception_view(database_error_view, context=sa_exc.SQLAlchemyError)
     config.add_exception_view(internal_error_view, context=Exception)
+    config.add_subscriber(_database_recovered, "pyramid.events.NewResponse")

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -326,3 +328,281 @@ def test_concurrent_demo_data_runs_keep_the_files(site, tmp_path, monkeypatch):
     assert summary.products_created == 0 and summary.products_existing == len(before) == 36
     for key, md5 in before.items():
         assert _md5_of(archive, key) == md5
+
+
+# -- one-line errors and first-run behaviour (issue 8) -------------------------------------------
+
+
+def _one_line_error(result, *expected: str) -> str:
+    """The result is a failure with exactly one line on stderr naming ``expected``; no traceback."""
+    assert result.exit_code != 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+def _cli(*args, env=None):
+    return CliRunner().invoke(main, list(args), catch_exceptions=True, env=env)
+
+
+def _downgrade(url: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from proseo_odata.storage.sqlalchemy import MIGRATIONS
+
+    storage = SQLAlchemyStorage.from_url(url)
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    try:
+        with storage.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+    finally:
+        storage.close()
+
+
+def test_initdb_on_a_fresh_clone_creates_the_database_folder_and_the_archive(tmp_path):
+    url = f"sqlite:///{tmp_path / 'var' / 'db' / 'proseo.sqlite'}"
+    ini = write_ini(tmp_path, url)
+    assert not (tmp_path / "var").exists()
+    result = _cli("-c", str(ini), "initdb")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "var" / "db" / "proseo.sqlite").is_file() and (tmp_path / "archive").is_dir()
+    assert "database ready" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["demo-data"], ["mission", "list"], ["user", "list"], ["workflows", "sync"],
+                                     ["ingest", "--mission", "DEMO", "."], ["evict"], ["worker"]])
+def test_commands_before_initdb_say_run_initdb_first(tmp_path, command, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ini = write_ini(tmp_path, f"sqlite:///{tmp_path / 'var' / 'proseo.sqlite'}")
+    _one_line_error(_cli("-c", str(ini), *command), "does not exist yet", "initdb")
+    assert not (tmp_path / "var").exists()  # nothing created by a refused command
+
+
+def test_an_empty_database_file_is_not_initialised(tmp_path):
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    ini = write_ini(tmp_path, f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    _one_line_error(_cli("-c", str(ini), "mission", "list"), "no proseo-odata schema", "initdb")
+
+
+def test_an_older_schema_is_refused_until_initdb_upgrades_it(tmp_path, sqlite_url):
+    ini = write_ini(tmp_path, sqlite_url)
+    assert _cli("-c", str(ini), "initdb").exit_code == 0
+    head = SQLAlchemyStorage.schema_head()
+    _downgrade(sqlite_url, "0002_catalogue_plans")
+    line = _one_line_error(_cli("-c", str(ini), "mission", "list"), "0002_catalogue_plans", head, "initdb")
+    assert "upgrade" in line
+    assert _cli("-c", str(ini), "initdb").exit_code == 0
+    assert _cli("-c", str(ini), "mission", "list").exit_code == 0
+
+
+def test_a_schema_newer_than_the_code_is_refused(tmp_path, sqlite_url):
+    import sqlalchemy as sa
+
+    ini = write_ini(tmp_path, sqlite_url)
+    assert _cli("-c", str(ini), "initdb").exit_code == 0
+    storage = SQLAlchemyStorage.from_url(sqlite_url)
+    with storage.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    storage.close()
+    _one_line_error(_cli("-c", str(ini), "user", "list"), "9999_from_the_future", "unknown to this version")
+
+
+@pytest.mark.postgresql
+def test_an_empty_postgresql_database_is_not_initialised(tmp_path, fresh_pg_url):
+    ini = write_ini(tmp_path, fresh_pg_url)
+    _one_line_error(_cli("-c", str(ini), "mission", "list"), "no proseo-odata schema", "initdb")
+
+
+def test_an_unreachable_postgresql_server_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ini = write_ini(tmp_path, f"postgresql+psycopg://nobody:secret-pw@127.0.0.1:{port}/nowhere?connect_timeout=2")
+    for command in (["initdb"], ["mission", "list"]):
+        line = _one_line_error(_cli("-c", str(ini), *command), "database")
+        assert "secret-pw" not in line
+
+
+def test_a_missing_postgresql_driver_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg fails as if not installed
+    ini = write_ini(tmp_path, "postgresql+psycopg://u:p@127.0.0.1:1/db")
+    _one_line_error(_cli("-c", str(ini), "initdb"), "pip install 'proseo-odata[postgresql]'")
+
+
+def test_configuration_problems_are_one_line(tmp_path):
+    _one_line_error(_cli("mission", "list"), "-c CONFIG.ini")
+    _one_line_error(_cli("-c", str(tmp_path / "nope.ini"), "initdb"), "not found")
+    (tmp_path / "other.ini").write_text("[app:other]\nx = 1\n", encoding="utf-8")
+    _one_line_error(_cli("-c", str(tmp_path / "other.ini"), "initdb"), "other.ini", "[app:main]")
+    (tmp_path / "empty.ini").write_text("[app:main]\nuse = egg:proseo-odata\n", encoding="utf-8")
+    _one_line_error(_cli("-c", str(tmp_path / "empty.ini"), "initdb"), "proseo.storage.url")
+
+
+@pytest.mark.parametrize("command", [["initdb"], ["mission", "add"], ["user", "add"], ["worker"], ["demo-data"],
+                                     ["workflows", "sync"], ["ingest"], ["evict"], []])
+def test_help_needs_no_configuration(command):
+    result = CliRunner().invoke(main, [*command, "--help"], env={"PROSEO_CONFIG": ""})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Usage: ")
+
+
+def test_lists_say_when_there_is_nothing(site, tmp_path):
+    invoke, _, _ = site
+    assert "no missions yet" in invoke("mission", "list").stdout
+    assert "no users yet" in invoke("user", "list").stdout
+    assert "no workflows yet" in invoke("workflows", "list").stdout
+    invoke("mission", "add", "S2B")
+    assert "no users in mission S2B yet" in invoke("user", "list", "--mission", "S2B").stdout
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    result = invoke("ingest", "--mission", "S2B", str(empty))
+    assert "nothing to ingest" in result.stdout and str(empty) in result.stdout
+
+
+def test_workflows_sync_stores_the_configured_workflows_and_no_users(site):
+    invoke, storage, _ = site
+    first = invoke("workflows", "sync")
+    assert "skipped DEMO/S2_L1C_L2A: no mission DEMO here" in first.stdout
+    assert "0 workflow(s) stored, 2 skipped" in first.stdout
+    invoke("mission", "add", "DEMO")
+    second = invoke("workflows", "sync")
+    assert "2 workflow(s) stored" in second.stdout and "DEMO\tS2_L1C_L2A" in second.stdout
+    assert [w.name for w in storage.list_workflows("DEMO")] == ["S2_L1C_COMPRESS", "S2_L1C_L2A"]
+    assert storage.list_users() == []  # only demo-data creates the demo users
+    assert invoke("workflows", "sync").stdout == second.stdout  # idempotent
+    listed = invoke("workflows", "list", "--mission", "DEMO").stdout
+    assert "S2_L1C_L2A" in listed and "S2_L1C_COMPRESS" in listed
+    _one_line_error(invoke("workflows", "list", "--mission", "NOPE", ok=False), "no mission NOPE")
+
+
+def test_worker_says_it_started_with_how_many_threads_and_that_it_stopped(site, tmp_path):
+    from proseo_odata.production.command import run_worker
+    from proseo_odata.cli import read_settings
+
+    invoke, _, _ = site
+    settings = read_settings(str(tmp_path / "site.ini"))
+    said: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(settings,),
+                              kwargs={"threads": 2, "stop_event": stop, "announce": said.append, "dispatcher": False})
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not said and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert said[0].startswith("worker started: 2 thread(s)") and said[-1] == "worker stopped", said
+
+
+def test_demo_data_without_pillow_names_the_extra(site, monkeypatch):
+    invoke, _, _ = site
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
+    _one_line_error(invoke("demo-data", ok=False), "pip install 'proseo-odata[image]'")
+
+
+# -- pserve: refuses a database it cannot serve, a busy port is one line -------------------------
+
+
+def _server_ini(folder: Path, db_url: str, port: int) -> Path:
+    ini = write_ini(folder, db_url)
+    ini.write_text(ini.read_text(encoding="utf-8") + textwrap.dedent(f"""\
+        proseo.workers = 1
+
+        [server:main]
+        use = egg:proseo-odata#waitress
+        listen = 127.0.0.1:{port}
+        """), encoding="utf-8")
+    return ini
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pserve(ini: Path, env=None, timeout: float = 60):
+    script = Path(sys.executable).parent / "pserve"
+    return subprocess.run([str(script), str(ini)], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def _stderr_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_pserve_refuses_an_uninitialised_or_old_database(tmp_path, sqlite_url):
+    ini = _server_ini(tmp_path, sqlite_url, _free_port())
+    line = _stderr_line(_pserve(ini))
+    assert "cannot start" in line and "does not exist yet" in line and "initdb" in line
+    assert _cli("-c", str(ini), "initdb").exit_code == 0
+    _downgrade(sqlite_url, "0002_catalogue_plans")
+    line = _stderr_line(_pserve(ini))
+    assert "0002_catalogue_plans" in line and "initdb" in line
+
+
+def test_pserve_on_a_busy_port_is_one_line_before_the_application_starts(tmp_path, sqlite_url):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ini = _server_ini(tmp_path, sqlite_url, 1)  # PROSEO_PORT replaces the port
+        assert _cli("-c", str(ini), "initdb").exit_code == 0
+        result = _pserve(ini, env={"PROSEO_PORT": str(port)})
+    line = _stderr_line(result)
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "in use" in line
+    assert "production pool started" not in result.stdout + result.stderr  # refused before the app loaded
+    bad = _pserve(ini, env={"PROSEO_PORT": "seventy"})
+    assert "PROSEO_PORT='seventy' is not a port number" in _stderr_line(bad)
+
+
+def test_proseo_port_replaces_the_port_of_every_listen_address():
+    from proseo_odata_web.server import apply_port
+
+    assert apply_port({"listen": "127.0.0.1:6543 [::1]:6543", "threads": "8"}, 7000) == {
+        "listen": "127.0.0.1:7000 [::1]:7000", "threads": "8"}
+    assert apply_port({"host": "127.0.0.1", "port": "6543"}, 7000) == {"host": "127.0.0.1", "port": "7000"}
+    assert apply_port({"listen": "127.0.0.1:6543"}, None) == {"listen": "127.0.0.1:6543"}
+
+
+def test_pserve_serves_on_proseo_port(tmp_path, sqlite_url):
+    import requests
+
+    port = _free_port()
+    ini = _server_ini(tmp_path, sqlite_url, 1)
+    assert _cli("-c", str(ini), "initdb").exit_code == 0
+    script = Path(sys.executable).parent / "pserve"
+    server = subprocess.Popen([str(script), str(ini)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "PROSEO_PORT": str(port)})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/proseo/prip/odata/v1/", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "pserve did not answer in time"
+                time.sleep(0.2)
+        assert answer.status_code == 200
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert "Warning:" not in output and "pkg_resources" not in output, output  # a clean start

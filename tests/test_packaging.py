@@ -1,5 +1,6 @@
 """The built wheel carries its package data (grammar, migrations, demo files) and works from
-outside the source tree.
+outside the source tree; installed with its own (core) dependencies only, it embeds the OData
+compiler (docs/embedding.md) and runs the command line without the web stack.
 
 The wheel is built from a copy of the source tree (so the shared working tree gets no build/
 folder), installed without dependencies into a fresh virtual environment, and run from a
@@ -56,16 +57,23 @@ def _run(cmd, **kwargs):
     return result
 
 
-def test_wheel_installs_and_finds_its_package_data(tmp_path):
+def _build_wheel(tmp_path) -> Path:
     source = tmp_path / "src"
     shutil.copytree(
         ROOT, source,
         ignore=shutil.ignore_patterns(".venv", ".git", "var", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"),
     )
     wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(wheels), str(source)])
-    built = list(wheels.glob("proseo_odata-*.whl"))
-    assert len(built) == 1, built
+    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(wheels),
+                  str(source)])
+    assert "Warning" not in built.stderr, built.stderr  # no setuptools banners (package discovery)
+    wheel = list(wheels.glob("proseo_odata-*.whl"))
+    assert len(wheel) == 1, wheel
+    return wheel[0]
+
+
+def test_wheel_installs_and_finds_its_package_data(tmp_path):
+    built = [_build_wheel(tmp_path)]
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
@@ -89,3 +97,64 @@ def test_wheel_installs_and_finds_its_package_data(tmp_path):
         assert found["parse"] not in (None,) and not found["parse"].startswith("no parser"), found["parse"]
     assert "0001_initial.py" in found["migrations"] and found["env_py"]
     assert found["workflows_json"]
+
+
+#: Distributions of the web stack and its extras, none of which the core may pull in.
+WEB_ONLY = {"pyramid", "cornice", "colander", "waitress", "webob", "pyramid-tm", "zope-sqlalchemy", "transaction",
+            "pillow", "pyjwt", "psycopg", "boto3"}
+
+EMBED = textwrap.dedent(
+    r"""
+    import json, pathlib, re, sys
+    doc = pathlib.Path(sys.argv[1]).read_text(encoding="utf-8")
+    example = max(re.findall(r"```python\n(.*?)```", doc, flags=re.DOTALL), key=len)
+    namespace = {"__name__": "embedding_example"}
+    exec(compile(example, "docs/embedding.md", "exec"), namespace)
+    found = namespace["search"]("Title eq 'Ulysses'")
+    try:
+        import pyramid
+        web = "pyramid importable"
+    except ImportError:
+        web = None
+    print(json.dumps({"found": found, "web": web, "modules": sorted(m for m in sys.modules if m.split(".")[0] in
+          ("pyramid", "cornice", "webob", "waitress", "PIL"))}))
+    """
+)
+
+
+def test_bare_install_embeds_the_compiler_and_runs_the_cli_without_the_web_stack(tmp_path):
+    """pip install of the wheel with its declared dependencies only, into a fresh virtual
+    environment (the test environment's pip, its cache and indexes): no pyramid, and yet the
+    embedding example of docs/embedding.md and ``proseo-odata initdb`` run."""
+    import json
+
+    wheel = _build_wheel(tmp_path)
+    env_dir = tmp_path / "bare"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", str(wheel)])
+    listed = json.loads(_run([sys.executable, "-m", "pip", "--python", str(python), "list", "--format", "json"]).stdout)
+    installed = {entry["name"].lower().replace("_", "-") for entry in listed}
+    assert "proseo-odata" in installed
+    assert not installed & WEB_ONLY, sorted(installed & WEB_ONLY)
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    result = json.loads(_run([str(python), "-I", "-c", EMBED, str(ROOT / "docs" / "embedding.md")],
+                             cwd=outside).stdout.strip().splitlines()[-1])
+    assert result == {"found": [3], "web": None, "modules": []}, result
+
+    # The command line is part of the core: initdb and a listing on SQLite, no web stack needed.
+    ini = outside / "site.ini"
+    ini.write_text(textwrap.dedent("""\
+        [app:main]
+        use = egg:proseo-odata
+        proseo.storage.url = sqlite:///%(here)s/var/proseo.sqlite
+        proseo.archive.backend = local
+        proseo.archive.path = %(here)s/var/archive
+        """), encoding="utf-8")
+    script = env_dir / "bin" / "proseo-odata"
+    first = _run([str(script), "-c", str(ini), "initdb"], cwd=outside)
+    assert "database ready" in first.stdout and first.stderr == "", first.stderr
+    listed = _run([str(script), "-c", str(ini), "mission", "list"], cwd=outside)
+    assert "no missions yet" in listed.stdout

@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import click
 
@@ -33,14 +33,25 @@ def load_settings(config_uri: str, section: str = "app:main") -> dict:
 
 
 def run_worker(settings: Mapping[str, Any], *, threads: Optional[int] = None, stop_event: Optional[threading.Event] = None,
-               dispatcher: Optional[bool] = None) -> None:
-    """Run a worker pool until ``stop_event`` is set or the process gets SIGTERM/SIGINT."""
+               dispatcher: Optional[bool] = None, announce: Optional[Callable[[str], None]] = None) -> None:
+    """Run a worker pool until ``stop_event`` is set or the process gets SIGTERM/SIGINT.
+
+    The database must have the current schema (``StorageError`` otherwise, before anything
+    starts). ``announce`` (the command's ``click.echo``) is told when the pool has started, with
+    how many threads, and when it has stopped.
+    """
     from proseo_odata.archive import load_archive
     from proseo_odata.production.engine import WorkerPool
     from proseo_odata.storage import load_storage
 
+    say = announce or log.info
     storage = load_storage(settings)
-    archive = load_archive(settings)
+    try:
+        storage.check_schema()
+        archive = load_archive(settings)
+    except BaseException:
+        storage.close()
+        raise
     if threads is None:
         threads = int(settings.get("proseo.workers") or 1) or 1
     pool = WorkerPool(settings, storage, archive, threads=threads, dispatcher=dispatcher)
@@ -54,12 +65,15 @@ def run_worker(settings: Mapping[str, Any], *, threads: Optional[int] = None, st
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
     pool.start()
+    delivers = "on" if getattr(pool, "dispatcher", None) is not None else "off"
+    say(f"worker started: {threads} thread(s), notification delivery {delivers}; stop with Ctrl-C or SIGTERM")
     try:
         while not stop.wait(1.0):
             pass
     finally:
         pool.stop()
         storage.close()
+        say("worker stopped")
 
 
 @click.command("worker")
@@ -73,10 +87,12 @@ def worker_command(ctx, config_uri, threads, no_dispatcher):
     if config_uri is None:
         config_uri = getattr(ctx.obj, "config_uri", None)  # `proseo-odata -c FILE.ini worker`
         if config_uri is None:
-            raise click.UsageError("give the configuration with -c FILE.ini")
+            raise click.ClickException("give the configuration with -c CONFIG.ini")
+    if threads is not None and threads < 1:
+        raise click.BadParameter("at least 1", param_hint="--threads")
     # Either way the .ini's logging sections configure logging (INFO from production.ini).
     settings = load_settings(str(Path(str(config_uri).split("#", 1)[0]).resolve()))
-    run_worker(settings, threads=threads, dispatcher=False if no_dispatcher else None)
+    run_worker(settings, threads=threads, dispatcher=False if no_dispatcher else None, announce=click.echo)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised by the multi-process tests

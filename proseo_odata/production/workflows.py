@@ -261,12 +261,14 @@ def load_workflows(settings: Mapping[str, Any]) -> list[Workflow]:
     return workflows
 
 
-def sync_configured_workflows(storage, settings: Mapping[str, Any]) -> list[Workflow]:
+def sync_configured_workflows(storage, settings: Mapping[str, Any], *,
+                              skipped: Optional[list] = None) -> list[Workflow]:
     """Upsert every configured workflow into ``storage`` (by mission and name, keeping ids).
 
     Workflows of missions this database does not have are skipped with a warning (a plug-in
-    package may serve several deployments). Returns the stored workflows. Workflows in storage that
-    are no longer configured are left as they are (orders may refer to them).
+    package may serve several deployments) and appended to ``skipped`` when given. Returns the
+    stored workflows. Workflows in storage that are no longer configured are left as they are
+    (orders may refer to them). Creates nothing else: no mission, no user.
     """
     from proseo_odata.storage.errors import NotFoundError
 
@@ -277,6 +279,8 @@ def sync_configured_workflows(storage, settings: Mapping[str, Any]) -> list[Work
         except NotFoundError:
             # An installed mission plug-in whose mission this deployment does not have.
             log.warning("workflow %s skipped: mission %s does not exist here", workflow.name, workflow.mission)
+            if skipped is not None:
+                skipped.append(workflow)
     if stored:
         log.info("synchronised %d configured workflow(s)", len(stored))
     return stored

@@ -13,11 +13,20 @@ import importlib
 from typing import Mapping
 
 from .base import ENTITY_SETS, Query, QueryResult, StorageBase, iter_pages
-from .errors import ConflictError, InvalidQueryError, InvalidValueError, NotFoundError, StorageError
+from .errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    InvalidQueryError,
+    InvalidValueError,
+    NotFoundError,
+    SchemaNotReadyError,
+    StorageError,
+)
 
 __all__ = [
-    "ENTITY_SETS", "ConflictError", "InvalidQueryError", "InvalidValueError", "NotFoundError", "Query", "QueryResult",
-    "StorageBase", "StorageError", "iter_pages", "load_storage",
+    "ENTITY_SETS", "ConflictError", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
+    "NotFoundError", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
+    "load_storage",
 ]
 
 DEFAULT_BACKEND = "proseo_odata.storage.sqlalchemy"

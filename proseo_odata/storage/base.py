@@ -155,6 +155,11 @@ class StorageBase:
         """Create the schema, or upgrade it to the newest version. Idempotent."""
         raise NotImplementedError
 
+    def check_schema(self) -> None:
+        """Raise ``SchemaNotReadyError`` when the schema is missing or older than the code
+        (``DatabaseUnavailableError`` when the database cannot be reached to tell). Servers and
+        commands call it before they use the storage. The default accepts any database."""
+
     def close(self) -> None:
         """Release connections. The object must not be used afterwards."""
         raise NotImplementedError

@@ -14,6 +14,26 @@ class StorageError(Exception):
     """Root of every storage error."""
 
 
+def database_error_reason(exc: BaseException) -> str:
+    """One line saying why a database call failed: the first line of the driver's message
+    (``exc.orig`` for SQLAlchemy's wrappers), never the SQL statement or its parameters, which
+    SQLAlchemy appends to its own message."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    reason = lines[0].strip() if lines else ""
+    return f"{type(orig).__name__}: {reason}" if reason else type(orig).__name__
+
+
+class SchemaNotReadyError(StorageError):
+    """The database has no schema yet, or an older one than the code (``check_schema``). The
+    message is one line saying what to run (``proseo-odata -c CONFIG.ini initdb``)."""
+
+
+class DatabaseUnavailableError(StorageError):
+    """The database cannot be reached right now (``check_schema``): a server that is down, a
+    network problem. It may come back, so a server starts anyway and answers 503 meanwhile."""
+
+
 class NotFoundError(StorageError, ODataError):
     """The object does not exist (or is not visible in this mission). HTTP 404."""
 

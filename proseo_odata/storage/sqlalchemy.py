@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import secrets
 import threading
 import uuid
@@ -56,7 +57,16 @@ from proseo_odata.orders.statemachine import (
 )
 
 from .base import ClaimedNotification, OrderQueueStats, Query, QueryResult, StorageBase
-from .errors import ConflictError, InvalidQueryError, InvalidValueError, NotFoundError, StorageError
+from .errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    InvalidQueryError,
+    InvalidValueError,
+    NotFoundError,
+    SchemaNotReadyError,
+    StorageError,
+    database_error_reason,
+)
 from .schema import (
     SchemaTables,
     missions,
@@ -473,6 +483,15 @@ def _wkt_intersects(a, b):
         return 0
 
 
+#: Execution option marking an engine (and the sessions and connections made from it) as
+#: read-only: on SQLite its transactions begin DEFERRED instead of IMMEDIATE. Writing through
+#: such a connection still works, but may fail at once with "database is locked" under
+#: concurrent writers; so use it only for work that never writes.
+READ_ONLY_OPTION = "proseo_read_only"
+
+#: SQLite: how long a transaction waits for the write lock before "database is locked" (seconds).
+SQLITE_BUSY_TIMEOUT = 30.0
+
 #: Defaults of the PostgreSQL waits (seconds); see :func:`create_engine`.
 DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_STATEMENT_TIMEOUT = 30
@@ -480,9 +499,14 @@ DEFAULT_POOL_TIMEOUT = 10
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10,
-                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+                  busy_timeout: float = SQLITE_BUSY_TIMEOUT, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                  statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
                   pool_timeout: float = DEFAULT_POOL_TIMEOUT) -> sa.Engine:
     """An engine configured for this backend (SQLite pragmas and transactions, UTC sessions).
+
+    SQLite (a file): WAL journal (readers never block the writer), ``BEGIN IMMEDIATE`` for every
+    transaction not marked :data:`READ_ONLY_OPTION`, and ``busy_timeout`` seconds of waiting for
+    the write lock. A missing database driver (psycopg) is a ``StorageError`` naming the extra.
 
     Every engine has ``hide_parameters=True``: an error's text names the statement but never
     its bound values (which can be a notification password). On PostgreSQL every wait is
@@ -494,7 +518,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
     """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy_timeout}}
         if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool
         engine = sa.create_engine(parsed, echo=echo, hide_parameters=True, **kwargs)
@@ -505,7 +529,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             if parsed.database not in (None, "", ":memory:"):
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
@@ -515,7 +539,17 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection):
-            connection.exec_driver_sql("BEGIN")
+            # SQLAlchemy's documented pysqlite recipe, with IMMEDIATE: a transaction that may write
+            # takes the write lock at BEGIN, waiting up to the busy timeout for it. A deferred
+            # transaction that read first and then writes is refused at once ("database is
+            # locked") whenever another writer holds or has just released the lock; the busy
+            # timeout never applies to that upgrade. Read-only sessions (read_session_factory,
+            # the web layer's GET/HEAD requests) begin DEFERRED: in WAL mode they read a snapshot
+            # and neither wait for nor block writers.
+            if connection.get_execution_options().get(READ_ONLY_OPTION):
+                connection.exec_driver_sql("BEGIN")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if parsed.get_backend_name() == "postgresql":
@@ -527,17 +561,34 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
         connect_args: dict[str, Any] = {"options": options}
         if connect_timeout and float(connect_timeout) > 0:
             connect_args["connect_timeout"] = max(1, math.ceil(float(connect_timeout)))  # libpq: whole seconds
-        return sa.create_engine(
-            parsed,
-            echo=echo,
-            hide_parameters=True,
-            pool_pre_ping=True,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            pool_timeout=float(pool_timeout),
-            connect_args=connect_args,
-        )
-    return sa.create_engine(parsed, echo=echo, hide_parameters=True)
+        try:
+            return sa.create_engine(
+                parsed,
+                echo=echo,
+                hide_parameters=True,
+                pool_pre_ping=True,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=float(pool_timeout),
+                connect_args=connect_args,
+            )
+        except ImportError as exc:
+            raise StorageError(
+                f"the PostgreSQL driver is not installed ({exc.name or exc}): "
+                "pip install 'proseo-odata[postgresql]'"
+            ) from None
+    try:
+        return sa.create_engine(parsed, echo=echo, hide_parameters=True)
+    except ImportError as exc:
+        raise StorageError(f"the database driver for {parsed.drivername} is not installed ({exc.name or exc})") from None
+
+
+def sqlite_file(engine: sa.Engine) -> "str | None":
+    """The database file of a SQLite engine (None: not SQLite, or in memory)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or url.database.startswith("file:"):
+        return None
+    return url.database
 
 
 #: SQLite's messages for a statement beyond its parser or expression limits (deterministic for
@@ -585,10 +636,16 @@ class SQLAlchemyStorage(StorageBase):
         self._root = _root or self
         if _root is None:
             self.session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+            #: Sessions for work that never writes (the web layer's GET and HEAD requests): on
+            #: SQLite they begin DEFERRED, so they do not wait for the write lock.
+            self.read_session_factory = sessionmaker(
+                bind=engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+            )
             self._tables: SchemaTables | None = None
             self._tables_lock = threading.Lock()
         else:
             self.session_factory = _root.session_factory
+            self.read_session_factory = _root.read_session_factory
 
     @classmethod
     def from_url(cls, url: str, **engine_options) -> "SQLAlchemyStorage":
@@ -606,6 +663,9 @@ class SQLAlchemyStorage(StorageBase):
 
         config = Config()
         config.set_main_option("script_location", MIGRATIONS)
+        path = sqlite_file(self.engine)
+        if path is not None:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with self.engine.begin() as connection:
             if self.dialect == "postgresql":
                 # Migrations (index builds on a large catalogue) may run longer than requests.
@@ -618,8 +678,56 @@ class SQLAlchemyStorage(StorageBase):
         """The Alembic revision the database is at (None: not initialised)."""
         from alembic.runtime.migration import MigrationContext
 
-        with self.engine.connect() as connection:
+        with self.engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
+
+    @staticmethod
+    def schema_head() -> str:
+        """The newest revision of the code's migrations."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        return ScriptDirectory.from_config(config).get_current_head()
+
+    def check_schema(self) -> None:
+        """See :meth:`StorageBase.check_schema`: compares the Alembic revision with the head."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
+
+        run_initdb = "run `proseo-odata -c CONFIG.ini initdb`"
+        path = sqlite_file(self.engine)
+        if path is not None and not os.path.isfile(path):
+            # Not even connecting: SQLite would create an empty file (or fail on a missing folder).
+            raise SchemaNotReadyError(f"the database {path} does not exist yet: {run_initdb} first")
+        try:
+            current = self.schema_revision()
+        except sa.exc.DBAPIError as exc:
+            if path is not None:
+                raise SchemaNotReadyError(f"cannot open the database {path}: {database_error_reason(exc)}") from None
+            raise DatabaseUnavailableError(f"cannot reach the database: {database_error_reason(exc)}") from None
+        if current is None:
+            raise SchemaNotReadyError(f"the database has no proseo-odata schema: {run_initdb} first")
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        scripts = ScriptDirectory.from_config(config)
+        head = scripts.get_current_head()
+        if current == head:
+            return
+        try:
+            known = scripts.get_revision(current) is not None
+        except CommandError:
+            known = False
+        if known:
+            raise SchemaNotReadyError(
+                f"the database schema is at revision {current}, this version needs {head}: {run_initdb} to upgrade it"
+            )
+        raise SchemaNotReadyError(
+            f"the database schema is at revision {current}, unknown to this version of proseo-odata "
+            f"(newest: {head}): install the version that created it"
+        )
 
     def close(self) -> None:
         if self._root is self:
@@ -656,7 +764,7 @@ class SQLAlchemyStorage(StorageBase):
                 if root._tables is None:
                     postgis = False
                     if self.dialect == "postgresql":
-                        with self.engine.connect() as connection:
+                        with self.engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as connection:
                             udt = connection.execute(
                                 sa.select(sa.column("udt_name"))
                                 .select_from(sa.table("columns", sa.column("udt_name"), sa.column("table_name"), sa.column("column_name"), schema="information_schema"))

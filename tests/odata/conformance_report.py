@@ -30,8 +30,6 @@ def _passes(run, case) -> bool:
 def report() -> str:
     abnf = tc._load("odata_abnf_cases.json")
     query = tc._load("odata_query_cases.json")
-    if abnf is None or query is None:
-        raise SystemExit("shared/odata-conformance not found beside the repository")
     rows = collections.OrderedDict()
     for case in abnf:
         rule = case["rule"]

@@ -1,7 +1,7 @@
 """External OData conformance cases (OASIS ABNF test cases and gorilla-co/odata-query's inputs).
 
-The data lives in ``shared/odata-conformance/`` beside the repository (CI clones the repository
-with ``shared/`` next to it); it is read from there, never copied. Every case whose rule the
+The data is vendored verbatim in ``tests/data/odata-conformance/`` (sources, commits and licences:
+its README.md and ``tests/data/README.md``). Every case whose rule the
 project implements runs through the matching entry point: valid cases must parse, invalid ones
 must raise ``ODataSyntaxError`` (or another ``ODataError`` for option-level problems).
 Cases deliberately not supported are listed in ``UNSUPPORTED`` with the reason; they run as
@@ -31,24 +31,16 @@ from proseo_odata.odata import (
 from proseo_odata.odata.options import parse_expand, parse_select
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-CONFORMANCE_DIRS = [REPO.parent / "shared" / "odata-conformance", REPO / "shared" / "odata-conformance"]
+CONFORMANCE_DIR = REPO / "tests" / "data" / "odata-conformance"
 
 
 def conformance_dir() -> pathlib.Path:
-    for d in CONFORMANCE_DIRS:
-        if (d / "odata_abnf_cases.json").is_file():
-            return d
-    pytest.fail(
-        "OData conformance data not found: expected shared/odata-conformance/odata_abnf_cases.json beside "
-        f"the repository (looked in {', '.join(str(d) for d in CONFORMANCE_DIRS)})"
-    )
+    return CONFORMANCE_DIR
 
 
 def _load(name):
-    for d in CONFORMANCE_DIRS:
-        if (d / name).is_file():
-            return json.loads((d / name).read_text(encoding="utf-8"))
-    return None
+    """The cases of ``name``; the vendored file must be there (a missing one is an error, not a skip)."""
+    return json.loads((CONFORMANCE_DIR / name).read_text(encoding="utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +165,7 @@ UNSUPPORTED = {
 
 
 def _abnf_params():
-    cases = _load("odata_abnf_cases.json") or []
+    cases = _load("odata_abnf_cases.json")
     for case in cases:
         if not is_implemented(case):
             continue
@@ -190,10 +182,10 @@ def test_conformance_data_is_present():
 
 
 def test_unsupported_list_names_real_cases():
-    ids = {c["id"] for c in (_load("odata_abnf_cases.json") or [])}
+    ids = {c["id"] for c in (_load("odata_abnf_cases.json"))}
     assert ids, "conformance data missing"
     assert set(UNSUPPORTED) <= ids
-    assert set(UNSUPPORTED_QUERY) <= {c["name"] for c in (_load("odata_query_cases.json") or [])}
+    assert set(UNSUPPORTED_QUERY) <= {c["name"] for c in (_load("odata_query_cases.json"))}
 
 
 @pytest.mark.parametrize("case", list(_abnf_params()))
@@ -261,7 +253,7 @@ def run_query_case(case):
 
 
 def _query_params():
-    for case in _load("odata_query_cases.json") or []:
+    for case in _load("odata_query_cases.json"):
         if case.get("start_symbol") == "tokenizer":
             continue
         marks = []

@@ -81,18 +81,17 @@ def _test_module_strings():
 
 def _conformance_strings():
     out = set()
-    for d in (REPO.parent / "shared" / "odata-conformance", REPO / "shared" / "odata-conformance"):
-        for name in ("odata_abnf_cases.json", "odata_query_cases.json"):
-            path = d / name
-            if path.is_file():
-                for case in json.loads(path.read_text(encoding="utf-8")):
-                    text = case.get("input")
-                    if isinstance(text, str):
-                        out.add(text)
-                        try:
-                            out.add(urllib.parse.unquote(text))
-                        except Exception:  # noqa: BLE001 - odd escapes stay as they are
-                            pass
+    # The vendored conformance data (tests/data/odata-conformance); a missing file is an error.
+    for name in ("odata_abnf_cases.json", "odata_query_cases.json"):
+        path = REPO / "tests" / "data" / "odata-conformance" / name
+        for case in json.loads(path.read_text(encoding="utf-8")):
+            text = case.get("input")
+            if isinstance(text, str):
+                out.add(text)
+                try:
+                    out.add(urllib.parse.unquote(text))
+                except Exception:  # noqa: BLE001 - odd escapes stay as they are
+                    pass
     return sorted(out)
 
 
