@@ -6,7 +6,7 @@ CONFIG ?= development.ini
 # Port of the server (`make run PORT=7000`); empty: the .ini's listen address.
 PORT ?=
 
-.PHONY: run test system-deps bench clean
+.PHONY: run test system-deps bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test: $(VENV)/.stamp-test system-deps
 
 bench: $(VENV)/.stamp-test
 	$(BIN)/python -m bench
+
+# Fault scenarios with real processes on PostgreSQL (a few minutes; not part of `make test`):
+# docs/reliability.md. SOAK_ARGS="--orders 300 --seconds 90" for a longer run.
+soak: $(VENV)/.stamp-test
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info

@@ -242,7 +242,11 @@ class Worker:
                 log_failure(log, "order %s: heartbeat failed", exc, order.id)
                 continue
             if not mine:
-                status = self._stored_status(order)
+                try:
+                    status = self._stored_status(order)
+                except Exception as exc:  # noqa: BLE001 - it is not ours any more either way
+                    log_failure(log, "order %s: status lookup failed", exc, order.id)
+                    status = "unknown"
                 reason = "request cancelled by user" if status == OrderStatus.CANCELLED.value else f"order is {status} and no longer held by this worker"
                 log.info("order %s: %s; stopping its processor", order.id, reason)
                 token.cancel(reason)

@@ -18,12 +18,12 @@ from bench.soak import run_scenario  # noqa: E402
 @pytest.mark.postgresql
 @pytest.mark.slow
 def test_connection_drops_under_load_cost_no_order_and_leak_nothing(migrated_pg_url, tmp_path):
-    result = run_scenario("connection-drops", migrated_pg_url, tmp_path, orders=16, seconds=6,
+    result = run_scenario("connection-drops", migrated_pg_url, tmp_path, orders=12, seconds=4,
                           drop_interval=0.5, finish_timeout=90)
     report = "\n".join(result.notes)
-    assert result.acknowledged == result.sent == 16, report
+    assert result.acknowledged == result.sent == 12, report
     assert int(result.notes[0].split(":")[1].split()[0]) > 0, report  # backends were terminated
     assert (result.lost, result.duplicated, result.failed_by_fault, result.stuck) == (0, 0, 0, 0), report
     assert result.orphans == 0, report
     assert result.leaked == 0, report
-    assert "16 orders notified of 16 ended" in report and "0 with wrong credentials" in report, report
+    assert "12 orders notified of 12 ended" in report and "0 with wrong credentials" in report, report

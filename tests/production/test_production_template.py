@@ -114,7 +114,7 @@ def test_production_ini_server_and_worker_notify_an_order(migrated_pg_url, tmp_p
         def up():
             try:
                 return requests.get(f"{base}/", timeout=2).status_code < 500
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still loading the app
                 return server.poll() is not None  # stop waiting when it died
         assert wait_for(up, 60, 0.2) and server.poll() is None, server_log.read_text()[-3000:]
         response = requests.post(f"{base}/ProductionOrders", auth=("DEMO\\alice", "alice-pw"), timeout=30, json={
