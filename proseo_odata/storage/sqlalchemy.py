@@ -514,7 +514,9 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
     retry in the workers) instead of a stalled request: ``connect_timeout`` (seconds, libpq's,
     for a server that does not answer), ``statement_timeout`` (seconds, the server cancels a
     statement running or waiting for a lock longer; 0 = no limit) and ``pool_timeout``
-    (seconds waiting for a free pooled connection).
+    (seconds waiting for a free pooled connection). With a ``statement_timeout``, a client-side
+    deadline of ``statement_timeout`` + 5 s also covers a server that does not answer at all
+    (:mod:`proseo_odata.storage.watchdog`).
     """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -561,12 +563,13 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
         connect_args: dict[str, Any] = {"options": options}
         if connect_timeout and float(connect_timeout) > 0:
             connect_args["connect_timeout"] = max(1, math.ceil(float(connect_timeout)))  # libpq: whole seconds
+        watched = bool(statement_timeout and float(statement_timeout) > 0)
         try:
-            return sa.create_engine(
+            engine = sa.create_engine(
                 parsed,
                 echo=echo,
                 hide_parameters=True,
-                pool_pre_ping=True,
+                pool_pre_ping=not watched,  # the watchdog's checkout ping replaces it
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 pool_timeout=float(pool_timeout),
@@ -577,6 +580,13 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
                 f"the PostgreSQL driver is not installed ({exc.name or exc}): "
                 "pip install 'proseo-odata[postgresql]'"
             ) from None
+        if watched:
+            # A frozen server (SIGSTOP, a hung host) never answers, so the server-side timeout
+            # cannot fire: the client gives up statement_timeout + a grace period later.
+            from . import watchdog
+
+            watchdog.install(engine, float(statement_timeout) + watchdog.GRACE_SECONDS)
+        return engine
     try:
         return sa.create_engine(parsed, echo=echo, hide_parameters=True)
     except ImportError as exc:
