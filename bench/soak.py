@@ -99,7 +99,7 @@ class Result:
 # -- pieces ------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -200,7 +200,7 @@ class Service:
         self.marker = f"soak-marker-{uuid.uuid4().hex[:12]}"
         self.scratch = self.workdir / "scratch"
         self.logs = self.workdir / "logs"
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/proseo/odip/odata/v1"
         self.worker_count = workers
         self.worker_threads = worker_threads

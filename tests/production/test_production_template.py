@@ -6,70 +6,22 @@ notification reaches a real HTTP receiver with the order's credentials. The work
 from the template's logging sections with ``-c`` given once."""
 import base64
 import json
-import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: bench/
+
+from bench.soak import PASSWORD, Receiver, derive_ini, free_port  # noqa: E402
+
 from enginekit import DEMO_WORKFLOWS, L1C_NAME, add_input, wait_for
 from proseo_odata.archive import load_archive
 from proseo_odata.cli import read_settings
-from proseo_odata.model import Mission, Role, User, hash_password
 from proseo_odata.storage import load_storage
-
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "PWX-333-topsecret"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def derive_ini(target: Path, replacements: dict) -> Path:
-    """production.ini with the values of ``replacements`` (key -> value) replaced; every key
-    must exist in the template (a renamed key fails the test rather than being ignored)."""
-    text = (ROOT / "production.ini").read_text(encoding="utf-8")
-    for key, value in replacements.items():
-        pattern = re.compile(rf"^{re.escape(key)}\s*=.*$", re.MULTILINE)
-        text, count = pattern.subn(lambda _m: f"{key} = {value}", text)
-        assert count == 1, f"production.ini has no single line for {key}"
-    target.write_text(text, encoding="utf-8")
-    return target
-
-
-class Receiver:
-    def __init__(self):
-        self.received = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                outer.received.append((json.loads(body), self.headers.get("Authorization")))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
 
 def stop(proc):
     if proc.poll() is None:
@@ -125,7 +77,8 @@ def test_production_ini_server_and_worker_notify_an_order(migrated_pg_url, tmp_p
         order_id = response.json()["Id"]
         assert wait_for(lambda: receiver.received or worker.poll() is not None, 90, 0.2), \
             worker_log.read_text()[-3000:]
-        [(body, authorization)] = receiver.received
+        [(text, authorization)] = receiver.received
+        body = json.loads(text)
         assert body["ProductionOrderId"] == order_id and body["ProductName"], body
         assert authorization == "Basic " + base64.b64encode(f"hook:{PASSWORD}".encode()).decode()
         order = requests.get(f"{base}/ProductionOrders({order_id})", auth=("DEMO\\alice", "alice-pw"), timeout=30).json()
