@@ -18,10 +18,13 @@ it with ``input product not found``. Nothing else fails an order: a transient da
 other service fault, up to ``max_attempts`` times. Status messages come from a fixed vocabulary
 (:mod:`proseo_odata.orders.statemachine`) plus the processor's own reason; they never carry an
 exception's text, so never SQL, bound parameters or a secret. Database errors are logged as one
-line (:func:`proseo_odata.storage.transient.describe`), without the statement. A cancel (written by the web layer) makes the heartbeat trip
-the processor's cancel token, which stops it (an external command's whole process group is
-killed). A worker that dies leaves its lease to expire; :func:`queue.requeue_expired` (run by
-every pool) gives the order to another worker, a bounded number of times.
+line (:func:`proseo_odata.storage.transient.describe`), without the statement.
+
+A cancel (written by the web layer) makes the heartbeat trip the processor's cancel token, which
+stops it (an external command's whole process group is killed). A worker that dies leaves its
+lease to expire; :func:`queue.requeue_expired` (run by every pool) gives the order to another
+worker, a bounded number of times; its processor dies with it and the next pool to start on the
+host removes what is left (:mod:`proseo_odata.production.reaper`).
 
 :class:`WorkerPool` runs N worker threads, the lease recoverer and (optionally) the notification
 dispatcher inside any process: ``pserve`` (``proseo.workers`` > 0) or ``proseo-odata worker``.
@@ -89,8 +92,8 @@ from proseo_odata.production.processors import (
     ProcessorOutput,
     create_processor,
 )
-from proseo_odata.production.workflows import output_retention_days, processor_config_for
 from proseo_odata.production.reaper import mark_scratch, reap_dead_runs
+from proseo_odata.production.workflows import output_retention_days, processor_config_for
 from proseo_odata.storage.errors import ConflictError, NotFoundError
 from proseo_odata.storage.transient import describe, is_transient
 

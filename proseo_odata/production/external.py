@@ -39,7 +39,6 @@ import sys
 import time
 from pathlib import Path
 
-from proseo_odata.production.reaper import die_with_parent, record_process_group
 from proseo_odata.production.processors import (
     CancelToken,
     Processor,
@@ -50,6 +49,7 @@ from proseo_odata.production.processors import (
     ProgressCallback,
     guess_content_type,
 )
+from proseo_odata.production.reaper import die_with_parent, record_process_group
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_]+)(?::([^{}]*))?\}")
 _PROGRESS = re.compile(rb"^PROGRESS\s+(\d+(?:\.\d+)?)\s*$", re.MULTILINE)

@@ -19,7 +19,6 @@ starts again on that host (or by the operator: ``order-*`` folders in
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import json
 import logging
 import os
@@ -86,10 +85,14 @@ def die_with_parent() -> None:
 def _load_libc():
     if not os.path.exists("/proc/self"):  # not Linux: the reaper alone does the work
         return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
+    for name in (None, "libc.so.6"):  # the running program's symbols include libc's prctl
+        try:
+            libc = ctypes.CDLL(name, use_errno=True)
+            if hasattr(libc, "prctl"):
+                return libc
+        except OSError:
+            continue
+    return None
 
 
 _libc = _load_libc()
