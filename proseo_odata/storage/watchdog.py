@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds added to ``statement_timeout`` before the client gives up on a round trip.
 GRACE_SECONDS = 5.0
+_FRESH = "proseo_fresh_connection"
 
 
 def _socket_of(dbapi_connection) -> int | None:
@@ -143,10 +144,18 @@ def install(engine: sa.Engine, seconds: float, watchdog: SocketWatchdog = WATCHD
     for name in ("close", "close_detached", "invalidate", "soft_invalidate", "detach"):
         event.listen(engine, name, lambda dbapi_connection, *rest: watchdog.disarm(dbapi_connection))
 
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_connection, record):
+        record.info[_FRESH] = True
+
     @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection, _record, _proxy):
+    def _ping(dbapi_connection, record, _proxy):
         """SQLAlchemy's pessimistic disconnect handling, with the deadline: a connection that
-        does not answer ``SELECT 1`` is replaced (the pool retries the checkout)."""
+        does not answer ``SELECT 1`` is replaced (the pool retries the checkout). Like
+        ``pool_pre_ping``, a connection made for this checkout is not pinged (so the pool's
+        retries always end with a usable connection when the server is up)."""
+        if record.info.pop(_FRESH, False):
+            return
         watchdog.arm(dbapi_connection, seconds)
         try:
             cursor = dbapi_connection.cursor()
