@@ -479,6 +479,24 @@ def _all_orders_json(service: Service) -> list[dict]:
     return items
 
 
+def _duplicates_per_key(db_url: str) -> int:
+    """Orders beyond the first of each Idempotency-Key, counted in the database itself."""
+    import sqlalchemy as sa
+
+    from proseo_odata.storage.schema import orders
+
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            per_key = connection.execute(
+                sa.select(sa.func.count()).select_from(orders).group_by(orders.c.mission, orders.c.owner,
+                                                                         orders.c.idempotency_key)
+            ).scalars().all()
+    finally:
+        engine.dispose()
+    return sum(count - 1 for count in per_key)
+
+
 def _wait(predicate, timeout: float, interval: float = 0.5) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -523,7 +541,7 @@ def run_scenario(scenario: str, db_url: str, workdir: Path, *, orders: int = 60,
     in_db = {o["Id"]: o for o in orders_json}
     result.acknowledged = len(clients.acknowledged)
     result.lost = sum(1 for order_id in clients.acknowledged.values() if order_id not in in_db)
-    result.duplicated = max(0, len(in_db) - len(set(clients.acknowledged.values()) & set(in_db)))
+    result.duplicated = _duplicates_per_key(db_url)
     result.failed_by_fault = sum(1 for o in in_db.values() if o["Status"] == "failed")
     result.stuck = sum(1 for o in in_db.values() if o["Status"] not in ("completed", "failed", "cancelled"))
     notified = receiver.order_ids()
@@ -550,6 +568,7 @@ def run_scenario(scenario: str, db_url: str, workdir: Path, *, orders: int = 60,
         f"HTTP answers to POSTs: {dict(sorted(clients.statuses.items()))}, slowest {clients.max_answer_seconds:.1f} s",
         f"notifications: {len(set(notified))} orders notified of {len(ended)} ended ({len(notified)} deliveries, {bad_auth} with wrong credentials)",
         f"client errors: {len(clients.errors)}" + (f" (first: {clients.errors[0]})" if clients.errors else ""),
+        f"orders created but never acknowledged to a client: {len(set(in_db) - set(clients.acknowledged.values()))}",
     ]
     if getattr(faults, "error", None) is not None:
         result.notes.append(f"fault thread error: {faults.error!r}")
