@@ -8,7 +8,7 @@ PORT ?=
 # eodag and CDSETool for tests/clients: their own venv, their own pinned dependencies.
 CLIENTS_VENV ?= .venv-clients
 
-.PHONY: run test system-deps clients bench clean
+.PHONY: run test system-deps clients bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ test: $(VENV)/.stamp-test $(CLIENTS_VENV)/.stamp system-deps
 
 bench: $(VENV)/.stamp-test
 	$(BIN)/python -m bench
+
+# Fault scenarios with real processes on PostgreSQL (a few minutes; not part of `make test`):
+# docs/reliability.md. SOAK_ARGS="--orders 300 --seconds 90" for a longer run.
+soak: $(VENV)/.stamp-test
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CLIENTS_VENV) var build dist *.egg-info .node

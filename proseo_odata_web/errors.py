@@ -143,8 +143,9 @@ def http_exception_view(exc: HTTPException, request):
 
 
 #: PostgreSQL SQLSTATEs meaning "cannot reach / lost the server" (class 08, shutdown, too many
-#: connections); SQLite error names meaning the database file cannot be used right now.
-_PG_UNAVAILABLE = ("57P01", "57P02", "57P03", "53300")
+#: connections), a statement or lock wait cancelled by ``statement_timeout`` (57014, 55P03: the
+#: database or a lock is stuck); SQLite error names meaning the database file cannot be used now.
+_PG_UNAVAILABLE = ("57P01", "57P02", "57P03", "53300", "57014", "55P03")
 _SQLITE_UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL")
 
 

@@ -354,6 +354,10 @@ class ProductionOrder:
     input_product_id: uuid.UUID | None = None
     output_product_id: uuid.UUID | None = None
     revision: int = 0
+    #: the client's ``Idempotency-Key`` (unique per mission and owner) and the fingerprint of the
+    #: request that created the order (:func:`proseo_odata.orders.idempotency.request_fingerprint`)
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
     def __post_init__(self):
         self.status = OrderStatus(self.status)

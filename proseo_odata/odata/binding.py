@@ -519,10 +519,12 @@ _ATTRIBUTE_BY_KIND = {
 
 class _Binder:
     def __init__(self, entity_type: edm.EntityType, model: edm.EntityModel,
-                 aliases: Optional[Mapping[str, A.Expr]] = None):
+                 aliases: Optional[Mapping[str, A.Expr]] = None, *, option: str = "$filter"):
         self.entity_type = entity_type
         self.model = model
         self.aliases = dict(aliases or {})
+        #: the system query option being bound ($filter or $orderby), for messages and targets
+        self.option = option
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -810,8 +812,8 @@ class _Binder:
                 raise ODataTypeError(f"navigation property '{member.name}' can only be used with any/all "
                                      f"(position {step.pos})", position=step.pos)
             if not member.filterable:
-                raise ODataError(f"property '{member.name}' cannot be used in $filter (position {step.pos})",
-                                 target="$filter")
+                raise ODataError(f"property '{member.name}' cannot be used in {self.option} (position {step.pos})",
+                                 target=self.option)
             if member.geo_only:
                 raise ODataTypeError(f"'{member.name}' can only be used in OData.CSC.Intersects "
                                      f"(position {step.pos})", position=step.pos)
@@ -909,8 +911,8 @@ class _Binder:
                 raise ODataNameError(f"unknown property '{step.name}' of {current.name} at position {step.pos}",
                                      name=step.name, position=step.pos)
             if not member.filterable:
-                raise ODataError(f"property '{member.name}' cannot be used in $filter (position {step.pos})",
-                                 target="$filter")
+                raise ODataError(f"property '{member.name}' cannot be used in {self.option} (position {step.pos})",
+                                 target=self.option)
             names.append(getattr(member, "alias_of", None) or member.name)
             if isinstance(member, edm.NavigationProperty):
                 if not member.collection:
@@ -1255,7 +1257,7 @@ def bind_orderby(items, entity_type: edm.EntityType, *, model: Optional[edm.Enti
 
     Each expression must be a primitive value of a sortable property (or a function of them).
     """
-    binder = _Binder(entity_type, _model_of(entity_type, model))
+    binder = _Binder(entity_type, _model_of(entity_type, model), option="$orderby")
     out = []
     for item in items:
         bound = binder.expr(item.expr, {})

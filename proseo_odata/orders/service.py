@@ -84,12 +84,15 @@ def submit_order(
     visibilities: Optional[Sequence[VisibilityClass]] = None,
     workers: int = 1,
     order_id: Optional[uuid.UUID] = None,
+    idempotency_key: Optional[str] = None,
+    request_hash: Optional[str] = None,
 ) -> ProductionOrder:
     """Validate ``body``, find its input product, estimate its completion, store it ``queued``.
 
     Raises :class:`~proseo_odata.orders.validation.OrderValidationError` (400) or
     :class:`InputProductNotFound` (404). ``workers`` is how many orders run at once (for the
-    estimate).
+    estimate). ``idempotency_key``/``request_hash`` are stored with the order (see
+    :mod:`proseo_odata.orders.idempotency`, whose ``submit_or_replay`` makes retries safe).
     """
     from proseo_odata.production.engine import estimate_completion
 
@@ -108,6 +111,8 @@ def submit_order(
     estimated = estimate_completion(storage, workflow, validated.priority, now=now, workers=workers)
     order = validated.to_order(mission=mission, owner=owner, submission_date=now, estimated_date=estimated, order_id=order_id)
     order.input_product_id = product.id
+    order.idempotency_key = idempotency_key
+    order.request_hash = request_hash
     return storage.add_order(order)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import click
@@ -19,14 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def load_settings(config_uri: str, section: str = "app:main") -> dict:
-    """The settings mapping of ``section`` of a PasteDeploy .ini (``%(here)s`` expanded)."""
+    """The settings mapping of ``section`` of a PasteDeploy .ini (``%(here)s`` expanded); also
+    configures logging from the .ini's logging sections (INFO to stderr when it has none)."""
     import plaster
 
     loader = plaster.get_loader(config_uri, protocols=["wsgi"])
-    try:
-        loader.setup_logging({})
-    except Exception:  # noqa: BLE001 - an .ini without logging sections is fine
-        logging.basicConfig(level=logging.INFO)
+    if "loggers" in loader.get_sections():
+        loader.setup_logging({})  # the .ini's [loggers]/[handlers]/[formatters] (fileConfig)
+    else:  # no logging sections: INFO and above to stderr
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s")
     return dict(loader.get_settings(section))
 
 
@@ -82,14 +84,14 @@ def run_worker(settings: Mapping[str, Any], *, threads: Optional[int] = None, st
 @click.pass_context
 def worker_command(ctx, config_uri, threads, no_dispatcher):
     """Run production workers (and the notification dispatcher) until SIGTERM."""
-    if config_uri is not None:
-        settings = load_settings(config_uri)
-    else:
-        settings = getattr(ctx.obj, "settings", None)  # proseo_odata.cli's environment
-        if settings is None:
+    if config_uri is None:
+        config_uri = getattr(ctx.obj, "config_uri", None)  # `proseo-odata -c FILE.ini worker`
+        if config_uri is None:
             raise click.ClickException("give the configuration with -c CONFIG.ini")
     if threads is not None and threads < 1:
         raise click.BadParameter("at least 1", param_hint="--threads")
+    # Either way the .ini's logging sections configure logging (INFO from production.ini).
+    settings = load_settings(str(Path(str(config_uri).split("#", 1)[0]).resolve()))
     run_worker(settings, threads=threads, dispatcher=False if no_dispatcher else None, announce=click.echo)
 
 

@@ -11,10 +11,20 @@ One order, as a worker runs it (contract section 10)::
        subscription matching -> scratch folder removed
 
 A processor failure fails the order with the reason in ``StatusMessage``; a missing input fails
-it with ``input product not found``. A cancel (written by the web layer) makes the heartbeat trip
-the processor's cancel token, which stops it (an external command's whole process group is
-killed). A worker that dies leaves its lease to expire; :func:`queue.requeue_expired` (run by
-every pool) gives the order to another worker, a bounded number of times.
+it with ``input product not found``. Nothing else fails an order: a transient database failure
+(lost connection, serialization failure, deadlock, timeout:
+:func:`proseo_odata.storage.transient.is_transient`) anywhere in a run returns the order to
+``queued`` (``attempts`` + 1) for the next worker, and so does a failure of the archive or any
+other service fault, up to ``max_attempts`` times. Status messages come from a fixed vocabulary
+(:mod:`proseo_odata.orders.statemachine`) plus the processor's own reason; they never carry an
+exception's text, so never SQL, bound parameters or a secret. Database errors are logged as one
+line (:func:`proseo_odata.storage.transient.describe`), without the statement.
+
+A cancel (written by the web layer) makes the heartbeat trip the processor's cancel token, which
+stops it (an external command's whole process group is killed). A worker that dies leaves its
+lease to expire; :func:`queue.requeue_expired` (run by every pool) gives the order to another
+worker, a bounded number of times; its processor dies with it and the next pool to start on the
+host removes what is left (:mod:`proseo_odata.production.reaper`).
 
 :class:`WorkerPool` runs N worker threads, the lease recoverer and (optionally) the notification
 dispatcher inside any process: ``pserve`` (``proseo.workers`` > 0) or ``proseo-odata worker``.
@@ -82,13 +92,32 @@ from proseo_odata.production.processors import (
     ProcessorOutput,
     create_processor,
 )
+from proseo_odata.production.reaper import mark_scratch, reap_dead_runs
 from proseo_odata.production.workflows import output_retention_days, processor_config_for
 from proseo_odata.storage.errors import ConflictError, NotFoundError
+from proseo_odata.storage.transient import describe, is_transient
 
 log = logging.getLogger(__name__)
 
 MAX_STATUS_MESSAGE = 4000
 SHUTDOWN_REASON = "worker shutting down"
+#: Failure reasons of service faults that persisted over ``max_attempts`` runs (fixed texts).
+REASON_SERVICE_FAULT = "the service could not complete the run (archive or database error); attempts exhausted"
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    import sqlalchemy as sa
+
+    return isinstance(exc, sa.exc.SQLAlchemyError)
+
+
+def log_failure(logger: logging.Logger, message: str, exc: BaseException, *args) -> None:
+    """Log ``message`` for ``exc``: a database error as ONE line naming its classes and SQLSTATE
+    (never the statement or its parameters), anything else with its traceback."""
+    if _is_database_error(exc):
+        logger.warning(message + ": %s", *args, describe(exc))
+    else:
+        logger.exception(message, *args)
 
 
 def _setting(settings: Mapping[str, Any], name: str, default, kind=float):
@@ -193,8 +222,8 @@ class Worker:
         while not self._stop.is_set():
             try:
                 ran = self.run_pending()
-            except Exception:  # noqa: BLE001 - e.g. the database is away; try again later
-                log.exception("worker %s: queue round failed", self.worker_id)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database is away; try again later
+                log_failure(log, "worker %s: queue round failed", exc, self.worker_id)
                 ran = 0
             if not ran:
                 self._stop.wait(self.config.poll_seconds)
@@ -212,11 +241,15 @@ class Worker:
         while not done.wait(interval):
             try:
                 mine = queue.heartbeat(self.storage, order.id, self.worker_id, self.config.lease_seconds)
-            except Exception:  # noqa: BLE001 - a missed heartbeat is retried; the lease has slack
-                log.exception("order %s: heartbeat failed", order.id)
+            except Exception as exc:  # noqa: BLE001 - a missed heartbeat is retried; the lease has slack
+                log_failure(log, "order %s: heartbeat failed", exc, order.id)
                 continue
             if not mine:
-                status = self._stored_status(order)
+                try:
+                    status = self._stored_status(order)
+                except Exception as exc:  # noqa: BLE001 - it is not ours any more either way
+                    log_failure(log, "order %s: status lookup failed", exc, order.id)
+                    status = "unknown"
                 reason = "request cancelled by user" if status == OrderStatus.CANCELLED.value else f"order is {status} and no longer held by this worker"
                 log.info("order %s: %s; stopping its processor", order.id, reason)
                 token.cancel(reason)
@@ -236,7 +269,10 @@ class Worker:
         beat = threading.Thread(target=self._heartbeat_loop, args=(order, token, done), name=f"heartbeat-{order.id}", daemon=True)
         beat.start()
         scratch = Path(tempfile.mkdtemp(prefix=f"order-{order.id}-", dir=self.config.scratch_dir))
+        mark_scratch(scratch, self.worker_id)
         archived_key = None
+        new_product = None
+        stage = "input"
         try:
             try:
                 workflow = self.storage.get_workflow(order.mission, order.workflow_id)
@@ -250,7 +286,9 @@ class Worker:
                 input_path = self._fetch(product, scratch)
             except FileNotFoundError:
                 return self._fail(order, f"{MESSAGE_INPUT_NOT_FOUND}: the file of product {product.name} is not in the archive")
+            stage = "process"
             outputs = self._process(order, workflow, product, input_path, scratch, token)
+            stage = "publish"
             if len(outputs) != 1:
                 return self._fail(order, f"{MESSAGE_FAILED}: processor produced {len(outputs)} outputs; a workflow must produce exactly one")
             output = outputs[0]
@@ -261,16 +299,27 @@ class Worker:
             return completed
         except ProcessingCancelled:
             if token.reason == SHUTDOWN_REASON:
-                return self._requeue_on_shutdown(order)
+                return self._requeue(order)
             log.info("order %s: processing stopped (%s)", order.id, token.reason)
             return self._reload(order)
         except ProcessingFailed as exc:
             return self._fail(order, f"{MESSAGE_FAILED}: {exc}")
         except _OrderEnded:
-            return self._reload(order)
-        except Exception as exc:  # noqa: BLE001 - any processor bug fails the order, never the worker
-            log.exception("order %s: production failed", order.id)
-            return self._fail(order, f"{MESSAGE_FAILED}: {type(exc).__name__}: {exc}")
+            current = self._reload(order)
+            if new_product is not None and current.output_product_id == new_product.id:
+                archived_key = None  # the commit went through before the connection broke
+            return current
+        except Exception as exc:  # noqa: BLE001 - decided below; never the worker's end
+            if is_transient(exc):
+                log.warning("order %s: transient database failure (%s); returning it to the queue",
+                            order.id, describe(exc))
+                return self._requeue(order, counted=True)
+            if stage == "process" and not _is_database_error(exc):
+                # The processor's own bug: its order fails (the traceback goes to the log only).
+                log.exception("order %s: the processor raised", order.id)
+                return self._fail(order, f"{MESSAGE_FAILED}: the processor raised {type(exc).__name__}")
+            log_failure(log, "order %s: service fault during %s", exc, order.id, stage)
+            return self._requeue(order, counted=True, limit=self.config.max_attempts)
         finally:
             done.set()
             beat.join(10)
@@ -421,21 +470,38 @@ class Worker:
         log.info("order %s failed: %s", order.id, message.splitlines()[0] if message else "")
         return failed
 
-    def _requeue_on_shutdown(self, order: ProductionOrder) -> ProductionOrder:
+    def _requeue(self, order: ProductionOrder, *, counted: bool = False, limit: Optional[int] = None) -> ProductionOrder:
+        """Give the order back to the queue: on shutdown (not ``counted``), or after a service
+        fault (``counted``: ``attempts`` + 1; with ``limit``, the order fails with
+        :data:`REASON_SERVICE_FAULT` once ``attempts`` reaches it). A requeue that cannot reach
+        the database leaves the order to lease recovery."""
+
         def finish() -> ProductionOrder:
             with self.storage.transaction() as tx:
                 current = self._own(tx, order)
-                current.status = transition(current.status, OrderEvent.REQUEUE, order_id=current.id)
-                current.status_message = MESSAGE_QUEUED
+                if counted:
+                    current.attempts += 1
                 current.worker_id = None
                 current.lease_expires_at = None
+                if limit is not None and current.attempts >= limit:
+                    current.status = transition(current.status, OrderEvent.FAIL, order_id=current.id)
+                    current.status_message = f"{MESSAGE_FAILED}: {REASON_SERVICE_FAULT}"
+                    current.completed_date = utcnow()
+                    tx.update_order(current)
+                    enqueue_order_notification(tx, current, None, now=current.completed_date)
+                    return current
+                current.status = transition(current.status, OrderEvent.REQUEUE, order_id=current.id)
+                current.status_message = MESSAGE_QUEUED
                 tx.update_order(current)
                 return current
 
         try:
-            return queue.retry_on_busy(finish)
+            return queue.retry_on_busy(finish, attempts=12)
         except _OrderEnded:
             return self._reload(order)
+        except Exception as exc:  # noqa: BLE001 - the database is away: the lease expires, recovery requeues
+            log_failure(log, "order %s: could not return it to the queue; lease recovery will", exc, order.id)
+            return order
 
     def _reload(self, order: ProductionOrder) -> ProductionOrder:
         try:
@@ -490,14 +556,19 @@ class WorkerPool:
         while not self._stop.is_set():
             try:
                 self.recover_expired()
-            except Exception:  # noqa: BLE001 - keep recovering in later rounds
-                log.exception("lease recovery round failed")
+            except Exception as exc:  # noqa: BLE001 - keep recovering in later rounds
+                log_failure(log, "lease recovery round failed", exc)
             self._stop.wait(interval)
 
     def start(self) -> "WorkerPool":
         if self._threads:
             return self
         self._stop.clear()
+        if self.workers:
+            try:
+                reap_dead_runs(self.config.scratch_dir)
+            except Exception:  # noqa: BLE001 - cleaning up must never stop a worker from starting
+                log.exception("could not clean up after dead worker runs")
         for worker in self.workers:
             thread = threading.Thread(target=worker.run_forever, name=f"proseo-worker-{worker.worker_id}", daemon=True)
             thread.start()

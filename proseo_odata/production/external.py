@@ -25,7 +25,9 @@ line ``PROGRESS <percent>`` on its output is reported as progress.
 
 Stopping (cancellation, timeout) terminates the command's whole process group: the command is
 started in a new session, so helpers it spawns are stopped too (SIGTERM, then SIGKILL after a
-grace period).
+grace period). If the worker itself dies (``kill -9``), the kernel kills the command
+(``PR_SET_PDEATHSIG``) and the next worker to start on the host kills what is left of its process
+group and removes the run's scratch folder (:mod:`proseo_odata.production.reaper`).
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ from proseo_odata.production.processors import (
     ProgressCallback,
     guess_content_type,
 )
+from proseo_odata.production.reaper import die_with_parent, record_process_group
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_]+)(?::([^{}]*))?\}")
 _PROGRESS = re.compile(rb"^PROGRESS\s+(\d+(?:\.\d+)?)\s*$", re.MULTILINE)
@@ -171,10 +174,12 @@ class ExternalCommandProcessor(Processor):
                     stderr=subprocess.STDOUT,
                     env=env,
                     start_new_session=True,  # own process group: stopping kills its helpers too
+                    preexec_fn=die_with_parent,  # and the kernel kills it if its worker dies
                 )
             except OSError as exc:
                 raise ProcessingFailed(f"cannot start {argv[0]}: {exc}") from exc
         self.process = proc
+        record_process_group(scratch, proc.pid)  # for the reaper of a dead worker's runs
         deadline = time.monotonic() + self.timeout
         last_progress = -1.0
         try:

@@ -24,27 +24,29 @@ from typing import Callable, Optional, TypeVar
 import sqlalchemy as sa
 
 from proseo_odata.model import OrderStatus, ProductionOrder, utcnow
+from proseo_odata.storage.transient import is_transient
 
 T = TypeVar("T")
 
 
-def retry_on_busy(action: Callable[[], T], *, attempts: int = 8, delay: float = 0.05) -> T:
-    """Run ``action``; retry when the database reports a lock conflict that a retry resolves.
+def retry_on_busy(action: Callable[[], T], *, attempts: int = 8, delay: float = 0.05, max_delay: float = 2.0) -> T:
+    """Run ``action``; retry it when the database reports a transient failure.
 
-    SQLite answers ``database is locked`` when a deferred transaction that has read must write
-    after another connection wrote; PostgreSQL may report a serialization failure or deadlock.
-    Both are safe to retry because the transaction was rolled back. (Other backends' errors are
-    not SQLAlchemy's and pass through.)
+    Transient (:func:`proseo_odata.storage.transient.is_transient`): SQLite's ``database is
+    locked``; on PostgreSQL a serialization failure, a deadlock, a lost or terminated connection
+    (``pg_terminate_backend``, a restart), a lock or statement timeout. Safe to retry because
+    the transaction was rolled back; an ``action`` whose commit may have happened before the
+    connection broke must be idempotent (the engine's end-of-order transactions check that the
+    order is still theirs). Waits grow linearly up to ``max_delay`` seconds. Other errors (and
+    other backends' errors) pass through.
     """
     for attempt in range(1, attempts + 1):
         try:
             return action()
-        except sa.exc.OperationalError as exc:
-            text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-            retriable = "locked" in text or "deadlock" in text or "could not serialize" in text
-            if not retriable or attempt == attempts:
+        except sa.exc.SQLAlchemyError as exc:
+            if not is_transient(exc) or attempt == attempts:
                 raise
-            time.sleep(delay * attempt)
+            time.sleep(min(max_delay, delay * attempt))
     raise AssertionError("unreachable")  # pragma: no cover
 
 

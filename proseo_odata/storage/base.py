@@ -402,6 +402,13 @@ class StorageBase:
         """One order of the mission. ``NotFoundError`` if none."""
         raise NotImplementedError
 
+    def find_order_by_idempotency_key(self, mission: str, owner: str, key: str) -> ProductionOrder | None:
+        """The order ``owner`` created in ``mission`` with ``Idempotency-Key`` ``key``, or None.
+        ``add_order`` of a second order with the same (mission, owner, key) raises
+        ``ConflictError`` (a unique key in the database, so concurrent requests cannot both
+        create one)."""
+        raise NotImplementedError
+
     def query_orders(self, mission: str, query: Query, *, owner: str | None = None) -> QueryResult:
         """Orders of the mission (of one owner when given: ODIP_USER without ORDER_MGR).
         Order-by paths: ``Id``, ``Status``, ``StatusMessage``, ``Priority``, ``SubmissionDate``,

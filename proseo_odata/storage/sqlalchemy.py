@@ -2,7 +2,9 @@
 
 Settings: ``proseo.storage.url`` (SQLAlchemy URL, e.g. ``sqlite:///var/proseo.sqlite`` or
 ``postgresql+psycopg://user:pw@host/db``), ``proseo.storage.echo`` (log SQL),
-``proseo.storage.pool_size`` and ``proseo.storage.max_overflow`` (PostgreSQL connection pool).
+``proseo.storage.pool_size`` and ``proseo.storage.max_overflow`` (PostgreSQL connection pool),
+``proseo.storage.connect_timeout`` (10), ``proseo.storage.statement_timeout`` (30) and
+``proseo.storage.pool_timeout`` (10): PostgreSQL waits in seconds, see :func:`create_engine`.
 
 Sessions: the web layer makes a session with ``storage.session_factory()``, registers it with
 zope.sqlalchemy and uses ``storage.bind(session)``; CLI and workers use
@@ -15,6 +17,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import secrets
 import threading
@@ -429,7 +432,7 @@ _ORDER_FIELDS = (
     "estimated_date", "completed_date", "eviction_date", "priority", "input_reference",
     "input_content_start", "input_content_end", "workflow_id", "workflow_name",
     "notification_endpoint", "notification_username", "notification_password", "attempts",
-    "worker_id", "lease_expires_at", "input_product_id", "output_product_id",
+    "worker_id", "lease_expires_at", "input_product_id", "output_product_id", "idempotency_key", "request_hash",
 )
 
 
@@ -502,21 +505,38 @@ READ_ONLY_OPTION = "proseo_read_only"
 #: SQLite: how long a transaction waits for the write lock before "database is locked" (seconds).
 SQLITE_BUSY_TIMEOUT = 30.0
 
+#: Defaults of the PostgreSQL waits (seconds); see :func:`create_engine`.
+DEFAULT_CONNECT_TIMEOUT = 10
+DEFAULT_STATEMENT_TIMEOUT = 30
+DEFAULT_POOL_TIMEOUT = 10
+
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10,
-                  busy_timeout: float = SQLITE_BUSY_TIMEOUT) -> sa.Engine:
+                  busy_timeout: float = SQLITE_BUSY_TIMEOUT, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                  statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+                  pool_timeout: float = DEFAULT_POOL_TIMEOUT) -> sa.Engine:
     """An engine configured for this backend (SQLite pragmas and transactions, UTC sessions).
 
     SQLite (a file): WAL journal (readers never block the writer), ``BEGIN IMMEDIATE`` for every
     transaction not marked :data:`READ_ONLY_OPTION`, and ``busy_timeout`` seconds of waiting for
     the write lock. A missing database driver (psycopg) is a ``StorageError`` naming the extra.
+
+    Every engine has ``hide_parameters=True``: an error's text names the statement but never
+    its bound values (which can be a notification password). On PostgreSQL every wait is
+    bounded so that a frozen or locked database turns into an error (a 503 in the web layer, a
+    retry in the workers) instead of a stalled request: ``connect_timeout`` (seconds, libpq's,
+    for a server that does not answer), ``statement_timeout`` (seconds, the server cancels a
+    statement running or waiting for a lock longer; 0 = no limit) and ``pool_timeout``
+    (seconds waiting for a free pooled connection). With a ``statement_timeout``, a client-side
+    deadline of ``statement_timeout`` + 5 s also covers a server that does not answer at all
+    (:mod:`proseo_odata.storage.watchdog`).
     """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy_timeout}}
         if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool
-        engine = sa.create_engine(parsed, echo=echo, **kwargs)
+        engine = sa.create_engine(parsed, echo=echo, hide_parameters=True, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):
@@ -550,22 +570,38 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        options = "-c timezone=UTC"
+        if statement_timeout and float(statement_timeout) > 0:
+            options += f" -c statement_timeout={int(float(statement_timeout) * 1000)}"
+        connect_args: dict[str, Any] = {"options": options}
+        if connect_timeout and float(connect_timeout) > 0:
+            connect_args["connect_timeout"] = max(1, math.ceil(float(connect_timeout)))  # libpq: whole seconds
+        watched = bool(statement_timeout and float(statement_timeout) > 0)
         try:
-            return sa.create_engine(
+            engine = sa.create_engine(
                 parsed,
                 echo=echo,
-                pool_pre_ping=True,
+                hide_parameters=True,
+                pool_pre_ping=not watched,  # the watchdog's checkout ping replaces it
                 pool_size=pool_size,
                 max_overflow=max_overflow,
-                connect_args={"options": "-c timezone=UTC"},
+                pool_timeout=float(pool_timeout),
+                connect_args=connect_args,
             )
         except ImportError as exc:
             raise StorageError(
                 f"the PostgreSQL driver is not installed ({exc.name or exc}): "
                 "pip install 'proseo-odata[postgresql]'"
             ) from None
+        if watched:
+            # A frozen server (SIGSTOP, a hung host) never answers, so the server-side timeout
+            # cannot fire: the client gives up statement_timeout + a grace period later.
+            from . import watchdog
+
+            watchdog.install(engine, float(statement_timeout) + watchdog.GRACE_SECONDS)
+        return engine
     try:
-        return sa.create_engine(parsed, echo=echo)
+        return sa.create_engine(parsed, echo=echo, hide_parameters=True)
     except ImportError as exc:
         raise StorageError(f"the database driver for {parsed.drivername} is not installed ({exc.name or exc})") from None
 
@@ -678,6 +714,9 @@ class SQLAlchemyStorage(StorageBase):
         if path is not None:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                # Migrations (index builds on a large catalogue) may run longer than requests.
+                connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             config.attributes["connection"] = connection
             config.attributes["secrets"] = self.secrets  # migration 0004 seals stored passwords
             command.upgrade(config, "head")
@@ -1263,6 +1302,14 @@ class SQLAlchemyStorage(StorageBase):
         order.revision = 1
         return order
 
+    def find_order_by_idempotency_key(self, mission, owner, key):
+        statement = sa.select(orders).where(
+            orders.c.mission == mission, orders.c.owner == owner, orders.c.idempotency_key == key
+        )
+        with self._db() as s:
+            row = s.execute(statement).first()
+            return self._load_orders(s, [row])[0] if row is not None else None
+
     def get_order(self, mission, order_id, *, for_update=False) -> ProductionOrder:
         statement = sa.select(orders).where(orders.c.id == order_id, orders.c.mission == mission)
         with self._db() as s:
@@ -1582,4 +1629,20 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         echo=as_bool(settings.get("proseo.storage.echo")),
         pool_size=int(settings.get("proseo.storage.pool_size", 5)),
         max_overflow=int(settings.get("proseo.storage.max_overflow", 10)),
+        connect_timeout=_seconds(settings, "proseo.storage.connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        statement_timeout=_seconds(settings, "proseo.storage.statement_timeout", DEFAULT_STATEMENT_TIMEOUT),
+        pool_timeout=_seconds(settings, "proseo.storage.pool_timeout", DEFAULT_POOL_TIMEOUT),
     )
+
+
+def _seconds(settings: Mapping[str, str], name: str, default: float) -> float:
+    value = settings.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise StorageError(f"setting {name} must be a number of seconds, not {value!r}") from None
+    if seconds < 0 or seconds != seconds:
+        raise StorageError(f"setting {name} must be a number of seconds >= 0, not {value!r}")
+    return seconds

@@ -509,6 +509,21 @@ class StorageContractTests:
         with pytest.raises(NotFoundError):
             mission_storage.get_order("M1", order.id)
 
+    def test_idempotency_key_is_unique_per_mission_and_owner(self, mission_storage):
+        first = mission_storage.add_order(make_order(idempotency_key="key-1", request_hash="a" * 64))
+        assert mission_storage.find_order_by_idempotency_key("M1", "alice", "key-1") == first
+        assert mission_storage.get_order("M1", first.id).request_hash == "a" * 64
+        assert mission_storage.find_order_by_idempotency_key("M1", "bob", "key-1") is None
+        assert mission_storage.find_order_by_idempotency_key("M1", "alice", "key-2") is None
+        with pytest.raises(ConflictError):
+            mission_storage.add_order(make_order(idempotency_key="key-1"))
+        # the same key of another owner or mission, and orders without a key, are independent
+        mission_storage.add_order(make_order(owner="bob", idempotency_key="key-1"))
+        mission_storage.add_order(make_order(mission="M2", idempotency_key="key-1"))
+        mission_storage.add_order(make_order())
+        mission_storage.add_order(make_order())
+        assert mission_storage.query_orders("M1", Query(count=True)).count == 4
+
     # -- the production queue ----------------------------------------------------------------
 
     def test_claim_next_order_takes_priority_then_age_of_every_mission(self, mission_storage):

@@ -28,6 +28,7 @@ E7212   404     the product's file cannot be downloaded: offline or evicted (PRI
 E7213   409     the object was changed concurrently or already exists (PRIP E7709)
 E7214   416     the requested byte range cannot be satisfied (PRIP E7716)
 E7219   409     illegal order state change (core state machine; cancel is idempotent here)
+E7220   422     an Idempotency-Key or client Id reused for a different order (core idempotency)
 E7221   400     invalid query option, filter or key
 E7258   404     input product not found by name (core)
 E7259   404     input product not found by ContentDate (core)

@@ -34,6 +34,11 @@ principal may also read it in PRIP (:func:`proseo_odata_web.auth.can_read_produc
 visibility class): an ``ORDER_MGR`` sees every order of the mission, but an ``INTERNAL`` output
 only with ``PRODUCT_READER_ALL``.
 
+Creation is idempotent when the client asks for it (:mod:`proseo_odata.orders.idempotency`): with
+an ``Idempotency-Key`` header, or its own ``Id`` (a GUID) in the body, a repeated POST with the
+same content answers ``201`` with the first order (and ``Idempotent-Replayed: true``) instead of
+creating a second one; the same key or Id with other content is ``422`` (``E7220``).
+
 Cancel is idempotent (contract section 5): a queued or running order becomes ``cancelled`` (the
 running worker notices within a heartbeat and stops its processor); an order that has already
 ended is answered ``200`` unchanged.
@@ -45,7 +50,8 @@ from typing import Optional
 
 from proseo_odata.model import Product, ProductionOrder, Role
 from proseo_odata.odata import edm
-from proseo_odata.orders.service import cancel_order, submit_order
+from proseo_odata.orders.idempotency import check_idempotency_key, submit_or_replay
+from proseo_odata.orders.service import cancel_order
 from proseo_odata.orders.statemachine import IllegalTransition, OrderEvent, can_transition
 from proseo_odata.orders.validation import INVALID_ORDER_CODE, OrderValidationError, validate_order
 from proseo_odata.odata.errors import ODataError
@@ -158,6 +164,7 @@ def _workers(request) -> int:
 @odip_codes
 def create_order(request):
     principal = require_role(request, *ODIP_ROLES)
+    idempotency_key = check_idempotency_key(request.headers.get("Idempotency-Key"))
     body = parse_json_body(request, code=INVALID_ORDER_CODE)
     shape = shape_problems(body)
     if shape:
@@ -170,17 +177,21 @@ def create_order(request):
             except OrderValidationError as exc:
                 core = exc.problems
         raise OrderValidationError(merge_problems(shape, core))
-    order = submit_order(
+    order, replayed = submit_or_replay(
         request.storage,
         body,
         mission=principal.mission,
         owner=principal.name,
+        idempotency_key=idempotency_key,
         visibilities=product_visibilities(principal),
         workers=_workers(request),
     )
+    # A replay answers like the first request did (201, Location), with the order as it is now.
     response = _entity_response(order, status=201)
     root = request.application_url + request.registry.proseo.odip_prefix.rstrip("/")
     response.headers["Location"] = f"{root}/ProductionOrders({order.id})"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return response
 
 

@@ -176,8 +176,13 @@ def test_boolean_property_alone_is_eq_true():
 def test_orderby_binding():
     items = bind_orderby(parse_orderby("ContentDate/Start desc, Name"), edm.PRODUCT)
     assert [(i.expr.path, i.descending) for i in items] == [(("ContentDate", "Start"), True), (("Name",), False)]
-    with pytest.raises(ODataError):
+    with pytest.raises(ODataError) as raised:
         bind_orderby(parse_orderby("NotificationEpPassword"), edm.SUBSCRIPTION)
+    # issue 10 point 8: the message names the option actually used, not $filter
+    assert "cannot be used in $orderby" in raised.value.message and raised.value.target == "$orderby"
+    with pytest.raises(ODataError) as raised:
+        bind_orderby(parse_orderby("tolower(NotificationEpPassword)"), edm.PRODUCTION_ORDER)
+    assert "$orderby" in raised.value.message and "$filter" not in raised.value.message
 
 
 def test_function_table_is_complete_for_the_contract():

@@ -1,0 +1,186 @@
+"""Issue 10 item 1: a transient database failure inside an order's run is retried (the order
+returns to ``queued``, attempts counted), never turned into ``failed``; only the processor's own
+failure fails an order; no status message, notification or log line carries SQL, bound parameters
+or the notification password.
+
+The failures are real: a statement on a PostgreSQL connection whose backend was terminated
+(``pg_terminate_backend``), SQLite's "database is locked" from a writer holding the lock. They are
+raised at a chosen step of the run (publishing the output) so that the outcome is deterministic;
+``test_connection_drops.py`` drops the connections of real worker processes under load.
+"""
+import logging
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+
+from enginekit import add_input, make_settings, order_body, set_up
+from proseo_odata.model import OrderStatus
+from proseo_odata.orders.service import submit_order
+from proseo_odata.orders.statemachine import MESSAGE_FAILED, MESSAGE_QUEUED
+from proseo_odata.production.engine import REASON_SERVICE_FAULT, Worker
+from proseo_odata.storage.transient import describe, is_transient
+from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage, create_engine
+
+PASSWORD = "PWX-333-topsecret"
+
+
+def real_transient_error(url: str) -> sa.exc.OperationalError:
+    """A genuine transient failure of a statement that binds the password as a parameter."""
+    statement = sa.text("SELECT :secret AS value")
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("CREATE TABLE IF NOT EXISTS lock_probe (x TEXT)")
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            engine = sa.create_engine(url, hide_parameters=True, connect_args={"timeout": 0})
+            with engine.connect() as connection:
+                try:
+                    connection.execute(sa.text("INSERT INTO lock_probe VALUES (:secret)"), {"secret": PASSWORD})
+                except sa.exc.OperationalError as exc:
+                    return exc
+            raise AssertionError("SQLite did not report the lock")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+            engine.dispose()
+    engine = create_engine(url)
+    admin = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with admin.connect() as other:
+                other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            try:
+                connection.execute(statement, {"secret": PASSWORD})
+            except sa.exc.OperationalError as exc:
+                return exc
+        raise AssertionError("the terminated connection still answered")
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+@pytest.fixture
+def env(db_url, tmp_path):
+    settings = make_settings(db_url, tmp_path)
+    storage, archive = set_up(settings)
+    add_input(storage, archive)
+    yield settings, storage, archive
+    storage.close()
+
+
+def submit(storage):
+    with storage.transaction() as tx:
+        return submit_order(tx, order_body(NotificationEndpoint="http://127.0.0.1:9/hook", NotificationEpUsername="hook",
+                                           NotificationEpPassword=PASSWORD), mission="DEMO", owner="demo")
+
+
+def assert_nothing_leaked(storage, caplog, order_id):
+    order = storage.get_order("DEMO", order_id)
+    texts = [order.status_message, caplog.text]
+    for message in storage.list_notifications():
+        texts += [repr(message.payload), message.last_error or ""]
+    for text in texts:
+        assert PASSWORD not in text
+        assert "[SQL" not in text and "SELECT" not in text and "INSERT" not in text
+
+
+def test_the_injected_error_is_real_transient_and_hides_its_parameters(db_url):
+    error = real_transient_error(db_url)
+    assert is_transient(error)
+    assert "[SQL" in str(error)  # what an exception's text shows (and a status message must not)
+    assert PASSWORD not in str(error)  # hide_parameters=True
+    assert "[SQL" not in describe(error) and PASSWORD not in describe(error)
+
+
+def test_transient_failure_while_publishing_requeues_then_completes(env, monkeypatch, caplog):
+    settings, storage, archive = env
+    error = real_transient_error(settings["proseo.storage.url"])
+    order = submit(storage)
+    original = SQLAlchemyStorage.add_product
+    calls = {"n": 0}
+
+    def flaky_add_product(self, product):
+        calls["n"] += 1
+        if calls["n"] <= 8:  # every retry of the publishing transaction fails: the run is given back
+            raise error
+        return original(self, product)
+
+    monkeypatch.setattr(SQLAlchemyStorage, "add_product", flaky_add_product)
+    caplog.set_level(logging.DEBUG)
+    worker = Worker(storage, archive, settings)
+    assert worker.run_pending(limit=1) == 1
+    requeued = storage.get_order("DEMO", order.id)
+    assert requeued.status is OrderStatus.QUEUED, requeued.status_message
+    assert requeued.status_message == MESSAGE_QUEUED and requeued.attempts == 1
+    assert requeued.worker_id is None and requeued.output_product_id is None
+    assert list(archive.root.rglob("*MSIL2A*")) == []  # the unpublished output was deleted
+    assert storage.list_notifications() == []  # an order given back is not notified
+
+    assert worker.run_pending(limit=1) == 1  # the next run publishes (add_product works again)
+    done = storage.get_order("DEMO", order.id)
+    assert done.status is OrderStatus.COMPLETED, done.status_message
+    assert done.attempts == 1
+    assert "transient database failure" in caplog.text
+    assert_nothing_leaked(storage, caplog, order.id)
+
+
+def test_a_brief_failure_is_retried_inside_the_run(env, monkeypatch, caplog):
+    settings, storage, archive = env
+    error = real_transient_error(settings["proseo.storage.url"])
+    order = submit(storage)
+    original = SQLAlchemyStorage.add_product
+    calls = {"n": 0}
+
+    def once(self, product):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise error
+        return original(self, product)
+
+    monkeypatch.setattr(SQLAlchemyStorage, "add_product", once)
+    caplog.set_level(logging.DEBUG)
+    Worker(storage, archive, settings).run_pending(limit=1)
+    done = storage.get_order("DEMO", order.id)
+    assert done.status is OrderStatus.COMPLETED and done.attempts == 0
+    assert calls["n"] == 2
+    assert_nothing_leaked(storage, caplog, order.id)
+
+
+def test_archive_faults_requeue_until_attempts_are_exhausted_with_a_fixed_message(env, monkeypatch, caplog):
+    settings, storage, archive = env
+    order = submit(storage)
+
+    def broken_put_file(*args, **kwargs):
+        raise OSError(f"No space left on device (while copying for {PASSWORD})")
+
+    monkeypatch.setattr(archive, "put_file", broken_put_file)
+    caplog.set_level(logging.INFO)
+    worker = Worker(storage, archive, settings)
+    for attempt in (1, 2):
+        worker.run_pending(limit=1)
+        current = storage.get_order("DEMO", order.id)
+        assert current.status is OrderStatus.QUEUED and current.attempts == attempt
+    worker.run_pending(limit=1)
+    failed = storage.get_order("DEMO", order.id)
+    assert failed.status is OrderStatus.FAILED and failed.attempts == 3
+    assert failed.status_message == f"{MESSAGE_FAILED}: {REASON_SERVICE_FAULT}"
+    [notification] = storage.list_notifications()
+    assert PASSWORD not in failed.status_message and PASSWORD not in repr(notification.payload)
+
+
+def test_a_processor_bug_fails_the_order_without_the_exception_text(env, monkeypatch):
+    settings, storage, archive = env
+    order = submit(storage)
+    from proseo_odata.production import image
+
+    def explode(self, job, progress, cancel):
+        raise RuntimeError(f"boom with {PASSWORD}")
+
+    monkeypatch.setattr(image.ImageFormatProcessor, "run", explode)
+    Worker(storage, archive, settings).run_pending(limit=1)
+    failed = storage.get_order("DEMO", order.id)
+    assert failed.status is OrderStatus.FAILED
+    assert failed.status_message == f"{MESSAGE_FAILED}: the processor raised RuntimeError"

@@ -1,0 +1,194 @@
+"""Issue 10 item 7: waits on PostgreSQL are bounded. A statement stuck behind a lock that another
+session holds is cancelled by ``proseo.storage.statement_timeout`` and answered 503 (the OData
+error body, ``Retry-After``) within a bounded time; a server that accepts connections but never
+answers (a frozen postmaster) fails a connection attempt after ``proseo.storage.connect_timeout``,
+as a transient error the web layer answers with 503 and the workers retry."""
+import contextlib
+import socket
+import threading
+import time
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from prip_helpers import PRIP, basic, make_app
+from proseo_odata.storage import load_storage
+from proseo_odata.storage.transient import is_transient
+from proseo_odata_web.errors import _is_connection_error
+
+pytestmark = pytest.mark.postgresql
+
+
+@pytest.fixture
+def db_url(migrated_pg_url):  # PostgreSQL only (overrides the parametrised fixture)
+    return migrated_pg_url
+
+
+def test_a_statement_behind_a_held_lock_is_a_bounded_503(app_settings, catalogue, db_url):
+    app = make_app({**app_settings, "proseo.storage.statement_timeout": "1"})
+    try:
+        app.get(f"{PRIP}/Products", headers=basic("alice"), status=200)
+        libpq = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(libpq) as holder:
+            holder.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")  # held until the block ends
+            started = time.monotonic()
+            response = app.get(f"{PRIP}/Products", headers=basic("alice"), status=503)
+            elapsed = time.monotonic() - started
+            holder.rollback()
+        assert elapsed < 6, f"503 after {elapsed:.1f} s"
+        assert response.headers["Retry-After"] and response.json["error"]["message"]
+        assert "[SQL" not in response.text and "LOCK" not in response.text
+        app.get(f"{PRIP}/Products", headers=basic("alice"), status=200)  # the lock is gone: served again
+    finally:
+        app.app.registry.storage.close()
+
+
+@pytest.fixture
+def frozen_server():
+    """A TCP listener on 127.0.0.1 that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+def test_a_server_that_never_answers_fails_within_the_connect_timeout(frozen_server):
+    storage = load_storage({
+        "proseo.storage.url": f"postgresql+psycopg://proseo:secret@127.0.0.1:{frozen_server}/proseo",
+        "proseo.storage.connect_timeout": "2",
+    })
+    try:
+        started = time.monotonic()
+        with pytest.raises(Exception) as raised:
+            storage.list_missions()
+        elapsed = time.monotonic() - started
+    finally:
+        storage.close()
+    assert elapsed < 8, f"failed only after {elapsed:.1f} s"
+    assert is_transient(raised.value) and _is_connection_error(raised.value)
+
+
+def test_timeouts_are_settings_with_defaults(db_url):
+    import sqlalchemy as sa
+
+    from proseo_odata.storage.errors import StorageError
+    from proseo_odata.storage.sqlalchemy import load_from_config
+
+    for settings, shown in (({}, "30s"), ({"proseo.storage.statement_timeout": "2.5"}, "2500ms"),
+                            ({"proseo.storage.statement_timeout": "0"}, "0")):
+        storage = load_from_config({"proseo.storage.url": db_url, **settings})
+        try:
+            with storage.engine.connect() as connection:
+                assert connection.execute(sa.text("SHOW statement_timeout")).scalar() == shown
+            assert storage.engine.pool.timeout() == 10
+        finally:
+            storage.close()
+    with pytest.raises(StorageError, match="proseo.storage.statement_timeout"):
+        load_from_config({"proseo.storage.url": "sqlite://", "proseo.storage.statement_timeout": "soon"})
+
+
+class FreezableProxy:
+    """A TCP proxy on 127.0.0.1 in front of the PostgreSQL server that can be frozen: it then
+    accepts connections and bytes but forwards nothing, in either direction (what clients see of
+    a server stopped with SIGSTOP, without stopping the shared test server)."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.frozen = threading.Event()
+        self.stopped = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.sockets.append(client)
+            if self.frozen.is_set():
+                continue  # accepted, never answered
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets.append(server)
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink):
+        source.settimeout(0.2)
+        while not self.stopped.is_set():
+            if self.frozen.is_set():
+                time.sleep(0.05)
+                continue
+            try:
+                data = source.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            try:
+                sink.sendall(data)
+            except OSError:
+                break
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def close(self):
+        self.stopped.set()
+        self.listener.close()
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+def test_a_frozen_server_is_a_bounded_503_and_service_resumes(app_settings, catalogue, db_url, monkeypatch):
+    from proseo_odata.storage import watchdog
+
+    monkeypatch.setattr(watchdog, "GRACE_SECONDS", 1.0)
+    url = make_url(db_url)
+    proxy = FreezableProxy(url.port)
+    fired = watchdog.WATCHDOG.fired
+    app = make_app({**app_settings, "proseo.storage.url": url.set(port=proxy.port).render_as_string(hide_password=False),
+                    "proseo.storage.statement_timeout": "1", "proseo.storage.connect_timeout": "2"})
+    try:
+        app.get(f"{PRIP}/Products", headers=basic("alice"), status=200)
+        proxy.frozen.set()
+        for _ in range(2):  # a pooled connection (its ping times out), then with new connections too
+            started = time.monotonic()
+            response = app.get(f"{PRIP}/Products", headers=basic("alice"), status=503)
+            elapsed = time.monotonic() - started
+            assert elapsed < 12, f"503 after {elapsed:.1f} s"
+            assert response.headers["Retry-After"] and "[SQL" not in response.text
+        assert watchdog.WATCHDOG.fired > fired
+        proxy.frozen.clear()
+        app.get(f"{PRIP}/Products", headers=basic("alice"), status=200)
+    finally:
+        proxy.frozen.clear()
+        app.app.registry.storage.close()
+        proxy.close()
