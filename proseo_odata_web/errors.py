@@ -42,6 +42,7 @@ from sqlalchemy import exc as sa_exc
 
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import database_error_reason
+from proseo_odata.storage.transient import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -142,30 +143,6 @@ def http_exception_view(exc: HTTPException, request):
     return error_response(request, exc.code, codes["http"], str(message))
 
 
-#: PostgreSQL SQLSTATEs meaning "cannot reach / lost the server" (class 08, shutdown, too many
-#: connections), a statement or lock wait cancelled by ``statement_timeout`` (57014, 55P03: the
-#: database or a lock is stuck); SQLite error names meaning the database file cannot be used now.
-_PG_UNAVAILABLE = ("57P01", "57P02", "57P03", "53300", "57014", "55P03")
-_SQLITE_UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL")
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    """True when the database cannot be reached (503), False for a failing statement (a bug)."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, (sa_exc.InterfaceError, sa_exc.TimeoutError)):
-        return True  # driver-level connection trouble; pool exhausted waiting for a connection
-    if isinstance(exc, sa_exc.OperationalError):
-        orig = exc.orig
-        sqlite_name = getattr(orig, "sqlite_errorname", None)
-        if sqlite_name is not None:
-            return any(sqlite_name.startswith(n) for n in _SQLITE_UNAVAILABLE)
-        sqlstate = getattr(orig, "sqlstate", None)
-        # psycopg: no SQLSTATE at all means the connection itself failed.
-        return sqlstate is None or sqlstate.startswith("08") or sqlstate in _PG_UNAVAILABLE
-    return False
-
-
 class OutageLog:
     """One log line per database outage episode instead of a traceback per failed request.
 
@@ -254,8 +231,10 @@ def _database_recovered(event) -> None:
 
 
 def database_error_view(exc: sa_exc.SQLAlchemyError, request):
-    """503 when the database cannot be reached; any other database error is a bug (500)."""
-    if _is_connection_error(exc):
+    """503 when the database cannot be used now (a transient error: lost or refused connection,
+    lock or statement timeout, serialization failure, SQLite's lock); any other database error is
+    a bug (500)."""
+    if is_transient(exc):
         return database_unavailable_response(exc, request)
     return internal_error_view(exc, request)
 
