@@ -511,7 +511,7 @@ class StorageContractTests:
 
     def test_idempotency_key_is_unique_per_mission_and_owner(self, mission_storage):
         first = mission_storage.add_order(make_order(idempotency_key="key-1", request_hash="a" * 64))
-        assert mission_storage.find_order_by_idempotency_key("M1", "alice", "key-1") == first
+        assert opened(mission_storage, mission_storage.find_order_by_idempotency_key("M1", "alice", "key-1")) == first
         assert mission_storage.get_order("M1", first.id).request_hash == "a" * 64
         assert mission_storage.find_order_by_idempotency_key("M1", "bob", "key-1") is None
         assert mission_storage.find_order_by_idempotency_key("M1", "alice", "key-2") is None
