@@ -975,6 +975,83 @@ class SQLAlchemyStorage(StorageBase):
         product.revision = 1
         return product
 
+    #: Names per ``IN (...)`` look-up (well under SQLite's bound-parameter limit).
+    _LOOKUP_CHUNK = 500
+
+    def existing_product_names(self, mission: str, names: Sequence[str]) -> set[str]:
+        unique = list(dict.fromkeys(names))
+        found: set[str] = set()
+        with self._db() as s:
+            for i in range(0, len(unique), self._LOOKUP_CHUNK):
+                chunk = unique[i:i + self._LOOKUP_CHUNK]
+                found.update(s.execute(
+                    sa.select(products.c.name).where(products.c.mission == mission, products.c.name.in_(chunk))
+                ).scalars())
+        return found
+
+    def add_products(self, items: Sequence[Product]) -> list[Product]:
+        """See :meth:`StorageBase.add_products`: one multi-row ``INSERT ... ON CONFLICT DO
+        NOTHING RETURNING id`` for the products (SQLAlchemy's "insertmanyvalues" batching,
+        bound parameters), then one executemany each for the checksums and attributes of the
+        products it returned. A Name or Id taken (before, concurrently, or earlier in the same
+        call) is skipped by the database itself, so a race never fails the batch."""
+        batch: list[Product] = []
+        names: set[tuple[str, str]] = set()
+        ids: set[uuid.UUID] = set()
+        for product in items:
+            key = (product.mission, product.name)
+            if key in names or product.id in ids:
+                continue  # the first of two with the same Name or Id wins, as in the database
+            names.add(key)
+            ids.add(product.id)
+            product.sync_product_type()
+            attribute_names = [a.name for a in product.attributes]
+            if len(set(attribute_names)) != len(attribute_names):
+                raise InvalidValueError(f"Product {product.name!r} has two attributes with the same name")
+            batch.append(product)
+        if not batch:
+            return []
+        postgis = self.tables.postgis
+        rows = []
+        for product in batch:
+            values = _product_values(product)
+            values["revision"] = 1
+            values["geom_wkt"] = product.footprint if postgis else None
+            rows.append(values)
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        geometry = (sa.func.ST_GeomFromText(sa.bindparam("geom_wkt", type_=sa.Text), 4326) if postgis
+                    else sa.bindparam("geom_wkt", type_=sa.Text))
+        statement = (
+            dialect_insert(products).values(footprint_geom=geometry).on_conflict_do_nothing()
+            .returning(products.c.id)
+        )
+        with self._db() as s:
+            for mission in {p.mission for p in batch}:
+                self._require_mission(s, mission)
+            try:
+                with s.begin_nested():
+                    inserted = set(s.execute(statement, rows).scalars())
+                    stored = [p for p in batch if p.id in inserted]
+                    checksum_rows = [
+                        {"product_id": p.id, "algorithm": c.algorithm, "value": c.value, "checksum_date": c.date}
+                        for p in stored for c in p.checksums
+                    ]
+                    attribute_rows = [_attribute_row(p.id, a) for p in stored for a in p.attributes]
+                    if checksum_rows:
+                        s.execute(sa.insert(product_checksums), checksum_rows)
+                    if attribute_rows:
+                        s.execute(sa.insert(product_attributes), attribute_rows)
+            except sa.exc.IntegrityError as exc:
+                raise ConflictError(f"{len(batch)} products: a checksum or attribute row conflicts") from exc
+            except sa.exc.DataError as exc:
+                raise InvalidValueError(f"{len(batch)} products: a value does not fit the database ({exc.orig})") from exc
+        for product in stored:
+            product.revision = 1
+        return stored
+
     def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
         with self._db() as s:
             statement = sa.select(products).where(products.c.id == product_id, products.c.mission == mission)
