@@ -600,6 +600,20 @@ def _execute_query(session: Session, statement):
         ) from exc
 
 
+def _copy_refusal(exc: Exception):
+    """The storage error for a psycopg error raised by ``COPY`` (not wrapped by SQLAlchemy):
+    ``ConflictError`` for a constraint, ``InvalidValueError`` for a value; None for others."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - only PostgreSQL runs COPY
+        return None
+    if isinstance(exc, psycopg.IntegrityError):
+        return ConflictError
+    if isinstance(exc, psycopg.DataError):
+        return InvalidValueError
+    return None
+
+
 class SQLAlchemyStorage(StorageBase):
     """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
     :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
@@ -981,12 +995,18 @@ class SQLAlchemyStorage(StorageBase):
     def existing_product_names(self, mission: str, names: Sequence[str]) -> set[str]:
         unique = list(dict.fromkeys(names))
         found: set[str] = set()
-        with self._db() as s:
+        # Unbound, a read-only session: on SQLite it does not wait for the write lock, so bulk
+        # ingest can look up the next batch while the current one is being written.
+        session = self._session or self.read_session_factory()
+        try:
             for i in range(0, len(unique), self._LOOKUP_CHUNK):
                 chunk = unique[i:i + self._LOOKUP_CHUNK]
-                found.update(s.execute(
+                found.update(session.execute(
                     sa.select(products.c.name).where(products.c.mission == mission, products.c.name.in_(chunk))
                 ).scalars())
+        finally:
+            if session is not self._session:
+                session.close()
         return found
 
     def add_products(self, items: Sequence[Product]) -> list[Product]:
@@ -1040,17 +1060,39 @@ class SQLAlchemyStorage(StorageBase):
                         for p in stored for c in p.checksums
                     ]
                     attribute_rows = [_attribute_row(p.id, a) for p in stored for a in p.attributes]
-                    if checksum_rows:
-                        s.execute(sa.insert(product_checksums), checksum_rows)
-                    if attribute_rows:
-                        s.execute(sa.insert(product_attributes), attribute_rows)
+                    for table, child_rows in ((product_checksums, checksum_rows), (product_attributes, attribute_rows)):
+                        if child_rows:
+                            self._insert_many(s, table, child_rows)
             except sa.exc.IntegrityError as exc:
                 raise ConflictError(f"{len(batch)} products: a checksum or attribute row conflicts") from exc
             except sa.exc.DataError as exc:
                 raise InvalidValueError(f"{len(batch)} products: a value does not fit the database ({exc.orig})") from exc
+            except Exception as exc:
+                refused = _copy_refusal(exc)
+                if refused is None:
+                    raise
+                raise refused(f"{len(batch)} products: the database refused a checksum or attribute row ({exc})") from exc
         for product in stored:
             product.revision = 1
         return stored
+
+    def _insert_many(self, s: Session, table: sa.Table, rows: list[dict]) -> None:
+        """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction:
+        on PostgreSQL through psycopg with ``COPY ... FROM STDIN`` (psycopg's copy API, every
+        value sent as data, never as SQL text; about 3x less CPU than executemany for the
+        attribute rows of bulk ingest), elsewhere one executemany ``INSERT``."""
+        if self.engine.dialect.driver != "psycopg":
+            s.execute(sa.insert(table), rows)
+            return
+        from psycopg import sql
+
+        columns = list(rows[0])
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        driver_connection = s.connection().connection.driver_connection
+        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
 
     def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
         with self._db() as s:
