@@ -110,19 +110,50 @@ def generate(workdir: str, n: int, seed: int) -> dict:
     return {"source": source, "copy": copy_path, "reference": reference_path}
 
 
-def run_one(storage, archive, manifest: str, n: int, batch_size: int, workers: int, expect: int) -> dict:
+def server_cpu(datadir: str | None) -> float:
+    """CPU seconds used so far by a PostgreSQL server started by this benchmark: the
+    postmaster's own and its reaped children's (``cutime``/``cstime``) plus its live children
+    (the backends, checkpointer, WAL writer), from /proc. 0 without a server of ours."""
+    if not datadir:
+        return 0.0
+    try:
+        with open(os.path.join(datadir, "postmaster.pid"), encoding="utf-8") as handle:
+            postmaster = int(handle.readline())
+    except OSError:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(name), int(fields[1])
+        if pid == postmaster:
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        elif ppid == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def run_one(storage, archive, manifest: str, n: int, batch_size: int, workers: int, expect: int,
+            datadir: str | None = None) -> dict:
     from proseo_odata.ingest import ingest_manifest
     from proseo_odata.storage import Query
 
-    cpu, wall = time.process_time(), time.perf_counter()
+    db_cpu, cpu, wall = server_cpu(datadir), time.process_time(), time.perf_counter()
     report = ingest_manifest(storage, archive, MISSION, manifest, batch_size=batch_size, workers=workers)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu, db_cpu = time.perf_counter() - wall, time.process_time() - cpu, server_cpu(datadir) - db_cpu
     if report.failed:
         raise RuntimeError(f"{len(report.failed)} lines failed, first: {report.failed[:3]}")
     count = storage.query_products(MISSION, Query(count=True, top=0)).count
     if count != n or report.ingested != expect:
         raise RuntimeError(f"stored {count} products, ingested {report.ingested} (expected {n} / {expect})")
-    return {"rate": n / wall, "wall": wall, "cpu": cpu, "ingested": report.ingested, "skipped": report.skipped}
+    return {"rate": n / wall, "wall": wall, "cpu": cpu, "db_cpu": db_cpu, "ingested": report.ingested,
+            "skipped": report.skipped, "load": os.getloadavg()[0]}
 
 
 def main(argv=None) -> int:
@@ -188,9 +219,11 @@ def main(argv=None) -> int:
                     else:
                         archive = LocalArchive(paths["source"])
                     log(f"{tag}: ingesting {args.products:,} products")
+                    datadir = server.datadir if server is not None and database == "postgresql" else None
                     first = run_one(storage, archive, paths[mode], args.products, args.batch_size, args.workers,
-                                    args.products)
-                    log(f"{tag}: {first['rate']:,.0f} products/s ({first['wall']:.1f} s, CPU {first['cpu']:.1f} s); re-run")
+                                    args.products, datadir)
+                    log(f"{tag}: {first['rate']:,.0f} products/s ({first['wall']:.1f} s, CPU {first['cpu']:.1f} s "
+                        f"+ server {first['db_cpu']:.1f} s, load {first['load']:.1f}); re-run")
                     again = run_one(storage, archive, paths[mode], args.products, args.batch_size, args.workers, 0)
                     log(f"{tag}: re-run {again['rate']:,.0f} lines/s (all skipped)")
                     results.append((database, mode, first, again))
@@ -220,14 +253,17 @@ def report(args, results, pg_version: str) -> str:
         f"Command: `{' '.join(['.venv/bin/python -m bench.ingest'] + (sys.argv[1:] if argv_is_ours() else []))}` "
         f"({args.products:,} products, batches of {args.batch_size}, {args.workers} copy threads).",
         "",
-        "| database | mode | products/s | wall s | CPU s (ingest process) | target | met? | re-run (all skipped), lines/s |",
-        "|---|---|---:|---:|---:|---:|---|---:|",
+        "| database | mode | products/s | wall s | load avg | CPU s: ingest + PostgreSQL | CPU µs per product | target | met? | re-run (all skipped), lines/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for database, mode, first, again in results:
         target = TARGETS[database]
+        db_cpu = f" + {first['db_cpu']:.1f}" if database == "postgresql" else ""
+        per_product = (first["cpu"] + first["db_cpu"]) / args.products * 1e6
         lines.append(
-            f"| {database} | {mode} | **{first['rate']:,.0f}** | {first['wall']:.1f} | {first['cpu']:.1f} | "
-            f">= {target:,} | {'yes' if first['rate'] >= target else '**no**'} | {again['rate']:,.0f} |")
+            f"| {database} | {mode} | **{first['rate']:,.0f}** | {first['wall']:.1f} | {first['load']:.1f} | "
+            f"{first['cpu']:.1f}{db_cpu} | {per_product:,.0f} | >= {target:,} | "
+            f"{'yes' if first['rate'] >= target else '**no**'} | {again['rate']:,.0f} |")
     return "\n".join(lines)
 
 
