@@ -39,8 +39,12 @@ run: $(VENV)/.stamp-run
 test: $(VENV)/.stamp-test system-deps
 	$(BIN)/pytest
 
+# Query-core benchmark, then bulk ingest of BENCH_PRODUCTS products on SQLite and a throwaway
+# PostgreSQL (bench/README.md).
+BENCH_PRODUCTS ?= 100000
 bench: $(VENV)/.stamp-test
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.ingest --products $(BENCH_PRODUCTS)
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info
