@@ -600,6 +600,10 @@ def _execute_query(session: Session, statement):
         ) from exc
 
 
+#: SQLite page cache (KiB) of a connection once it has written a bulk batch (``add_products``).
+SQLITE_BULK_CACHE_KIB = 128 * 1024
+
+
 def _copy_refusal(exc: Exception):
     """The storage error for a psycopg error raised by ``COPY`` (not wrapped by SQLAlchemy):
     ``ConflictError`` for a constraint, ``InvalidValueError`` for a value; None for others."""
@@ -1049,6 +1053,10 @@ class SQLAlchemyStorage(StorageBase):
             .returning(products.c.id)
         )
         with self._db() as s:
+            if self.dialect == "sqlite":
+                # Bulk inserts touch every index of the attribute table at random product ids:
+                # with SQLite's default 2 MiB page cache most of that is re-read from the OS.
+                s.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
             for mission in {p.mission for p in batch}:
                 self._require_mission(s, mission)
             try:
