@@ -23,8 +23,12 @@ What it does:
    * ``reference``: the files are already in the archive (``"archive_key"``) with their
      ``ContentLength`` and checksums in the manifest, so only their size is checked.
 
-   Then the same manifest again (``rerun``: every line skipped, nothing copied). The stored
-   product count is checked after each run.
+   * ``single``: for comparison, the copy manifest through the per-file path
+     (:func:`proseo_odata.ingest.ingest_file` per line: one transaction per product, what
+     ``ingest FILE...`` and ``ingest manifest.jsonl`` without ``--manifest`` do).
+
+   Then the same manifest again (``rerun``: every line skipped, nothing copied; not for
+   ``single``, which refuses known products). The stored product count is checked after each run.
 3. PostgreSQL is a throwaway server (``bench.catalogue``'s, tests/conftest.py's
    ``ThrowawayPostgres`` with the catalogue server settings, durable: fsync and
    synchronous_commit on), listening on 127.0.0.1 only; ``--pg-url`` uses an existing server.
@@ -140,12 +144,22 @@ def server_cpu(datadir: str | None) -> float:
 
 
 def run_one(storage, archive, manifest: str, n: int, batch_size: int, workers: int, expect: int,
-            datadir: str | None = None) -> dict:
+            datadir: str | None = None, single: bool = False) -> dict:
     from proseo_odata.ingest import ingest_manifest
     from proseo_odata.storage import Query
 
     db_cpu, cpu, wall = server_cpu(datadir), time.process_time(), time.perf_counter()
-    report = ingest_manifest(storage, archive, MISSION, manifest, batch_size=batch_size, workers=workers)
+    if single:
+        from pathlib import Path
+
+        from proseo_odata.ingest import BulkIngestReport, ingest_file, read_manifest
+
+        report = BulkIngestReport()
+        for entry in read_manifest(Path(manifest)):
+            ingest_file(storage, archive, MISSION, entry.path, entry.metadata)
+            report.ingested += 1
+    else:
+        report = ingest_manifest(storage, archive, MISSION, manifest, batch_size=batch_size, workers=workers)
     wall, cpu, db_cpu = time.perf_counter() - wall, time.process_time() - cpu, server_cpu(datadir) - db_cpu
     if report.failed:
         raise RuntimeError(f"{len(report.failed)} lines failed, first: {report.failed[:3]}")
@@ -169,8 +183,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     databases = [d.strip() for d in args.db.split(",") if d.strip()]
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
-    if set(databases) - set(TARGETS) or set(modes) - {"copy", "reference"}:
-        parser.error("--db takes sqlite/postgresql, --mode copy/reference")
+    if set(databases) - set(TARGETS) or set(modes) - {"copy", "reference", "single"}:
+        parser.error("--db takes sqlite/postgresql, --mode copy/reference/single")
 
     from psycopg import sql
     from sqlalchemy.engine import make_url
@@ -214,22 +228,24 @@ def main(argv=None) -> int:
                 try:
                     storage.initialize_schema()
                     storage.add_mission(Mission(MISSION, "ingest benchmark"))
-                    if mode == "copy":
+                    if mode in ("copy", "single"):
                         archive = LocalArchive(os.path.join(workdir, f"archive-{tag}"))
                     else:
                         archive = LocalArchive(paths["source"])
                     log(f"{tag}: ingesting {args.products:,} products")
                     datadir = server.datadir if server is not None and database == "postgresql" else None
-                    first = run_one(storage, archive, paths[mode], args.products, args.batch_size, args.workers,
-                                    args.products, datadir)
+                    first = run_one(storage, archive, paths["copy" if mode == "single" else mode], args.products,
+                                    args.batch_size, args.workers, args.products, datadir, single=mode == "single")
                     log(f"{tag}: {first['rate']:,.0f} products/s ({first['wall']:.1f} s, CPU {first['cpu']:.1f} s "
                         f"+ server {first['db_cpu']:.1f} s, load {first['load']:.1f}); re-run")
-                    again = run_one(storage, archive, paths[mode], args.products, args.batch_size, args.workers, 0)
-                    log(f"{tag}: re-run {again['rate']:,.0f} lines/s (all skipped)")
+                    again = None
+                    if mode != "single":
+                        again = run_one(storage, archive, paths[mode], args.products, args.batch_size, args.workers, 0)
+                        log(f"{tag}: re-run {again['rate']:,.0f} lines/s (all skipped)")
                     results.append((database, mode, first, again))
                 finally:
                     storage.close()
-                    if mode == "copy":
+                    if mode in ("copy", "single"):
                         shutil.rmtree(os.path.join(workdir, f"archive-{tag}"), ignore_errors=True)
                     if database == "postgresql":
                         with _admin(admin_url) as conn:
@@ -260,10 +276,11 @@ def report(args, results, pg_version: str) -> str:
         target = TARGETS[database]
         db_cpu = f" + {first['db_cpu']:.1f}" if database == "postgresql" else ""
         per_product = (first["cpu"] + first["db_cpu"]) / args.products * 1e6
+        rerun = f"{again['rate']:,.0f}" if again else "-"
         lines.append(
             f"| {database} | {mode} | **{first['rate']:,.0f}** | {first['wall']:.1f} | {first['load']:.1f} | "
             f"{first['cpu']:.1f}{db_cpu} | {per_product:,.0f} | >= {target:,} | "
-            f"{'yes' if first['rate'] >= target else '**no**'} | {again['rate']:,.0f} |")
+            f"{'yes' if first['rate'] >= target else '**no**'} | {rerun} |")
     return "\n".join(lines)
 
 
