@@ -10,7 +10,7 @@ PORT ?=
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet --upgrade pip wheel
 
 # Re-install when the packaging changes.
 $(VENV)/.stamp-run: setup.py $(BIN)/python

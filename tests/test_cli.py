@@ -546,6 +546,7 @@ def _stderr_line(result) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_pserve_refuses_an_uninitialised_or_old_database(tmp_path, sqlite_url):
     ini = _server_ini(tmp_path, sqlite_url, _free_port())
     line = _stderr_line(_pserve(ini))
@@ -556,6 +557,7 @@ def test_pserve_refuses_an_uninitialised_or_old_database(tmp_path, sqlite_url):
     assert "0002_catalogue_plans" in line and "initdb" in line
 
 
+@pytest.mark.slow
 def test_pserve_on_a_busy_port_is_one_line_before_the_application_starts(tmp_path, sqlite_url):
     import socket
 
@@ -582,6 +584,7 @@ def test_proseo_port_replaces_the_port_of_every_listen_address():
     assert apply_port({"listen": "127.0.0.1:6543"}, None) == {"listen": "127.0.0.1:6543"}
 
 
+@pytest.mark.slow
 def test_pserve_serves_on_proseo_port(tmp_path, sqlite_url):
     import requests
 

@@ -43,6 +43,8 @@ INGEST_PROCESSES, FILES_EACH = 4, 4
 READERS = 2
 WAIT = 120.0  # seconds: bound of every wait below (a loaded 2-core machine)
 
+pytestmark = pytest.mark.slow
+
 
 def _input_zip(seed: int) -> bytes:
     import io

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -618,6 +619,17 @@ def _copy_refusal(exc: Exception):
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _migration_scripts():
+    """The code's Alembic migrations (read once per process: they do not change while it runs)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    return ScriptDirectory.from_config(config)
+
+
 class SQLAlchemyStorage(StorageBase):
     """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
     :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
@@ -673,17 +685,10 @@ class SQLAlchemyStorage(StorageBase):
     @staticmethod
     def schema_head() -> str:
         """The newest revision of the code's migrations."""
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
-
-        config = Config()
-        config.set_main_option("script_location", MIGRATIONS)
-        return ScriptDirectory.from_config(config).get_current_head()
+        return _migration_scripts().get_current_head()
 
     def check_schema(self) -> None:
         """See :meth:`StorageBase.check_schema`: compares the Alembic revision with the head."""
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
         from alembic.util import CommandError
 
         run_initdb = "run `proseo-odata -c CONFIG.ini initdb`"
@@ -699,9 +704,7 @@ class SQLAlchemyStorage(StorageBase):
             raise DatabaseUnavailableError(f"cannot reach the database: {database_error_reason(exc)}") from None
         if current is None:
             raise SchemaNotReadyError(f"the database has no proseo-odata schema: {run_initdb} first")
-        config = Config()
-        config.set_main_option("script_location", MIGRATIONS)
-        scripts = ScriptDirectory.from_config(config)
+        scripts = _migration_scripts()
         head = scripts.get_current_head()
         if current == head:
             return

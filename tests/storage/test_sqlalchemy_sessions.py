@@ -109,3 +109,56 @@ def test_sqlite_connection_registers_the_filter_functions_once(tmp_path, monkeyp
         assert len(calls) == 1
     finally:
         storage.close()
+
+
+# -- SQLite: writers wait for the lock (BEGIN IMMEDIATE), readers do not take it ------------------
+
+
+def test_sqlite_writers_wait_up_to_the_busy_timeout_and_readers_never_wait(tmp_path):
+    """While one transaction holds the write lock: a read-only session reads at once (deferred,
+    WAL snapshot); a write transaction waits for the lock (the busy timeout, here 0.5 s) and,
+    when the holder commits within it, goes through; otherwise it fails after the timeout, not
+    at once."""
+    import threading
+    import time
+
+    import sqlalchemy as sa
+
+    from proseo_odata.storage.sqlalchemy import create_engine
+
+    url = f"sqlite:///{tmp_path / 'locks.sqlite'}"
+    holder = SQLAlchemyStorage.from_url(url)
+    holder.initialize_schema()
+    holder.add_mission(Mission("M"))
+    other = SQLAlchemyStorage(create_engine(url, busy_timeout=0.5))
+    try:
+        with holder.transaction() as tx:  # BEGIN IMMEDIATE: holds the write lock until the block ends
+            tx.add_mission(Mission("HELD"))
+            started = time.monotonic()
+            with other.read_session_factory() as session:
+                assert session.execute(sa.text("SELECT count(*) FROM missions")).scalar() == 1  # the snapshot
+            assert time.monotonic() - started < 0.4  # read at once, never waited for the writer
+            started = time.monotonic()
+            with pytest.raises(sa.exc.OperationalError, match="locked"):
+                with other.transaction() as blocked:
+                    blocked.list_missions()  # a writer's transaction: waits for the lock first
+            assert time.monotonic() - started >= 0.45  # waited for the busy timeout, was not refused at once
+
+        # The holder commits while the writer waits: the writer gets the lock and writes.
+        release = threading.Event()
+
+        def hold_then_commit():
+            with holder.transaction() as tx:
+                tx.add_mission(Mission("H2"))
+                release.set()
+                time.sleep(0.2)
+
+        thread = threading.Thread(target=hold_then_commit)
+        thread.start()
+        release.wait(10)
+        other.add_mission(Mission("W"))  # waits about 0.2 s, within its 0.5 s
+        thread.join(10)
+        assert {m.code for m in holder.list_missions()} == {"M", "HELD", "H2", "W"}
+    finally:
+        other.close()
+        holder.close()

@@ -3,6 +3,7 @@
 500 (body only, logged) for real bugs, never a 500 for client input."""
 from __future__ import annotations
 
+import logging
 import re
 import socket
 
@@ -11,6 +12,8 @@ import webtest
 from pyramid.config import Configurator
 
 from prip_helpers import PRIP, basic, make_app
+
+ODIP = "/proseo/odip/odata/v1"
 
 WARNING = re.compile(r"^\d{3} proseo-api-(prip|odip) \([EW]\d+\) .+$")
 
@@ -158,23 +161,53 @@ def _closed_port() -> int:
         return sock.getsockname()[1]  # closed again when the block ends
 
 
-def test_unreachable_database_answers_503(app_settings):
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/nowhere?connect_timeout=2"
-    app = make_app({**app_settings, "proseo.storage.url": url})
+def _outage_records(caplog):
+    return [r for r in caplog.records if r.name == "proseo_odata_web.errors"]
+
+
+def test_unreachable_database_answers_503(app_settings, caplog):
+    url = f"postgresql+psycopg://postgres:pw-not-logged@127.0.0.1:{_closed_port()}/nowhere?connect_timeout=2"
+    caplog.set_level(logging.INFO)
+    app = make_app({**app_settings, "proseo.storage.url": url})  # starts anyway, says so once
     try:
-        response = app.get(PRIP + "/Products", headers=basic("alice"), expect_errors=True)
-        error = assert_error(response, 503, "E7705")
-        assert "database" in error["message"].lower()
-        assert response.headers["Retry-After"]
+        for _ in range(3):
+            response = app.get(PRIP + "/Products", headers=basic("alice"), expect_errors=True)
+            error = assert_error(response, 503, "E7705")
+            assert "database" in error["message"].lower()
+            assert response.headers["Retry-After"]
+        assert_error(app.get(ODIP + "/Workflows", headers=basic("alice"), expect_errors=True), 503, "E7206", "odip")
         # The service document needs no database and still works.
         assert app.get(PRIP + "/").status_int == 200
     finally:
         app.app.registry.storage.close()
+    # One log line for the whole outage, not a traceback per request; no password in it.
+    [record] = _outage_records(caplog)
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert "unavailable" in record.getMessage() and "pw-not-logged" not in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_outage_log_is_one_line_per_episode(caplog):
+    from proseo_odata_web.errors import OutageLog
+
+    caplog.set_level(logging.INFO)
+    outage = OutageLog(logging.getLogger("outage-test"))
+    assert not outage.recovered()  # no episode: nothing logged
+    error = ConnectionError("connection refused\nsecond line with details")
+    assert outage.failed(error) and not outage.failed(error) and not outage.failed(error)
+    assert outage.in_outage and outage.recovered() and not outage.recovered()
+    assert outage.failed(error)  # a new episode
+    lines = [r.getMessage() for r in caplog.records if r.name == "outage-test"]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("database unavailable (ConnectionError: connection refused)")
+    assert "second line" not in caplog.text
+    assert lines[1].startswith("database available again after") and "(3 failure(s) in between)" in lines[1]
 
 
 @pytest.mark.postgresql
-def test_database_going_away_answers_503(fresh_pg_url, tmp_path, password_hashes, pg_server_url):
+def test_database_going_away_answers_503(fresh_pg_url, tmp_path, password_hashes, pg_server_url, caplog):
     """A running app whose PostgreSQL database stops accepting connections answers 503."""
+    caplog.set_level(logging.INFO)
     import psycopg
     from psycopg import sql
     from sqlalchemy.engine import make_url
@@ -196,10 +229,17 @@ def test_database_going_away_answers_503(fresh_pg_url, tmp_path, password_hashes
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        response = app.get(PRIP + "/Products", headers=basic("alice"), expect_errors=True)
-        assert_error(response, 503, "E7705")
+        for _ in range(3):
+            response = app.get(PRIP + "/Products", headers=basic("alice"), expect_errors=True)
+            assert_error(response, 503, "E7705")
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
         assert app.get(PRIP + "/Products", headers=basic("alice")).status_int == 200
+        assert app.get(PRIP + "/Products", headers=basic("alice")).status_int == 200
     finally:
         app.app.registry.storage.close()
+    # The episode: one warning when it began, one line when the database was back.
+    records = _outage_records(caplog)
+    assert [r.levelno for r in records] == [logging.WARNING, logging.INFO], [r.getMessage() for r in records]
+    assert all(r.exc_info is None for r in records)
+    assert "(3 failure(s) in between)" in records[1].getMessage()
