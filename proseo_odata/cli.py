@@ -395,17 +395,36 @@ def _collect(files: tuple[str, ...]):
 @click.option("--metadata", "metadata_file", type=click.Path(exists=True, dir_okay=False),
               help="PRIP Product JSON for the (single) FILE.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: for more than one file).")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--manifest", "manifest_file", type=click.Path(exists=True, dir_okay=False),
+              help="Bulk ingest: a JSON-lines manifest, ingested in batches; bad lines are reported "
+                   "and skipped, products already present are skipped (safe to re-run).")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="With --manifest: products per transaction.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1, max=64),
+              help="With --manifest: threads copying and hashing files.")
+@click.argument("files", nargs=-1, type=click.Path(exists=True))
 @pass_env
-def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: bool | None, files: tuple[str, ...]) -> None:
+def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: bool | None,
+           manifest_file: str | None, batch_size: int, workers: int, files: tuple[str, ...]) -> None:
     """Copy FILE... into the archive (hashing MD5 and SHA-256) and publish them as products.
 
     FILE may be a product file, a folder (each file in it), or a JSON-lines manifest
     (*.jsonl: one PRIP Product object per line with "file": path). Stops at the first
     problem; what was ingested before it stays.
+
+    --manifest FILE.jsonl is the bulk path (docs/cli.md): batches of --batch-size products
+    per transaction, files copied by --workers threads, "archive_key" lines registered by
+    reference without a copy, known Names skipped, each bad line reported with its number.
     """
     from proseo_odata.ingest import MetadataError, ingest_file
 
+    if manifest_file is not None:
+        if files or metadata_file:
+            raise click.UsageError("--manifest takes no FILE arguments and no --metadata")
+        _ingest_manifest(env, mission_code, manifest_file, batch_size, workers, progress)
+        return
+    if not files:
+        raise click.UsageError("give FILE... to ingest (or --manifest FILE.jsonl)")
     metadata = None
     if metadata_file:
         try:
@@ -454,6 +473,39 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
                 click.echo(f"{product.id}\t{product.name}\t{product.content_length} bytes")
     if bar is not None:
         click.echo(f"{done} product(s) ingested into mission {mission_code}")
+
+
+def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int, workers: int, progress: bool | None) -> None:
+    """``ingest --manifest``: :func:`proseo_odata.ingest.ingest_manifest` with a progress bar;
+    one summary line, then each failed line on stderr; exit status 1 when a line failed."""
+    from proseo_odata.ingest import ingest_manifest
+
+    try:
+        env.storage.get_mission(mission_code)
+    except NotFoundError:
+        raise click.ClickException(f"no mission {mission_code} (add it with: proseo-odata -c ... mission add {mission_code})") from None
+    bar = None
+    if progress is not False:
+        from tqdm import tqdm
+
+        with open(manifest, "rb") as handle:
+            total = sum(1 for line in handle if line.strip() and not line.lstrip().startswith(b"#"))
+        bar = tqdm(total=total, unit="product", file=sys.stderr, disable=None if progress is None else False)
+    try:
+        report = ingest_manifest(env.storage, env.archive, mission_code, manifest, batch_size=batch_size,
+                                 workers=workers, progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(
+        f"{report.ingested} product(s) ingested into mission {mission_code} ({report.referenced} by reference), "
+        f"{report.skipped} already present, {len(report.failed)} line(s) failed; "
+        f"{report.notified} subscription notification(s); {report.rate:.0f} lines/s"
+    )
+    for line, message in report.failed:
+        click.echo(f"{manifest}:{line}: {message}", err=True)
+    if report.failed:
+        raise SystemExit(1)
 
 
 # Production workers: `proseo-odata -c production.ini worker` (proseo_odata/production/command.py).

@@ -25,7 +25,7 @@ import mimetypes
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -44,7 +44,10 @@ from proseo_odata.model import (
 )
 from proseo_odata.notify.subscriptions import on_product_published
 
-__all__ = ["MetadataError", "ManifestEntry", "ingest_file", "parse_datetime", "product_from_metadata", "read_manifest"]
+__all__ = [
+    "BulkIngestReport", "MetadataError", "ManifestEntry", "ingest_file", "ingest_manifest", "iter_manifest",
+    "parse_datetime", "product_from_metadata", "read_manifest",
+]
 
 
 class MetadataError(ValueError):
@@ -54,6 +57,8 @@ class MetadataError(ValueError):
         self.field = field
         self.problem = problem
         self.source = source
+        #: The manifest line (bulk ingest), when known.
+        self.line: int | None = None
         where = f"{source}: " if source else ""
         super().__init__(f"{where}field {field!r}: {problem}")
 
@@ -68,6 +73,11 @@ def parse_datetime(value: Any, field: str) -> datetime:
         return times.parse_datetime(value)
     except ValueError as exc:
         raise MetadataError(field, str(exc)) from None
+
+
+def _is_mapping(value) -> bool:
+    """``isinstance(value, Mapping)``, with JSON's dict first (the ABC check is slow in bulk)."""
+    return isinstance(value, dict) or isinstance(value, Mapping)
 
 
 _GEOGRAPHY = re.compile(r"^\s*geography\s*'(?P<body>.*)'\s*$", re.IGNORECASE | re.DOTALL)
@@ -121,7 +131,7 @@ _LEGACY_VALUE_KEYS = {
 
 def parse_attribute(item: Any, index: int) -> Attribute:
     field = f"Attributes[{index}]"
-    if not isinstance(item, Mapping):
+    if not _is_mapping(item):
         raise MetadataError(field, "expected an object with Name, ValueType and Value")
     name = item.get("Name")
     if not isinstance(name, str) or not name:
@@ -190,7 +200,7 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
     Returns ``(product, checksums_to_verify, content_length_to_verify)``; ``MetadataError``
     names the first field that is wrong.
     """
-    if not isinstance(metadata, Mapping):
+    if not _is_mapping(metadata):
         raise MetadataError("(document)", "expected a JSON object with Product properties")
     unknown = sorted(k for k in metadata if not k.startswith("@") and k not in _KNOWN_KEYS)
     if unknown:
@@ -232,7 +242,7 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
 
     content_date = metadata.get("ContentDate")
     if content_date is not None:
-        if not isinstance(content_date, Mapping):
+        if not _is_mapping(content_date):
             raise MetadataError("ContentDate", "expected an object {Start, End}")
         for key, attribute in (("Start", "content_start"), ("End", "content_end")):
             if content_date.get(key) is not None:
@@ -272,7 +282,7 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
     if not isinstance(raw_checksums, list):
         raise MetadataError("Checksum", "expected a list of {Algorithm, Value, ChecksumDate}")
     for i, item in enumerate(raw_checksums):
-        if not isinstance(item, Mapping) or not isinstance(item.get("Algorithm"), str) or not isinstance(item.get("Value"), str):
+        if not _is_mapping(item) or not isinstance(item.get("Algorithm"), str) or not isinstance(item.get("Value"), str):
             raise MetadataError(f"Checksum[{i}]", "expected {Algorithm, Value, ChecksumDate} with string Algorithm and Value")
         date = parse_datetime(item["ChecksumDate"], f"Checksum[{i}]/ChecksumDate") if item.get("ChecksumDate") else None
         checksums.append(Checksum(item["Algorithm"], item["Value"], date))
@@ -285,17 +295,32 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
 
 @dataclass
 class ManifestEntry:
-    """One product of a JSON-lines manifest: the file and its metadata."""
+    """One product of a JSON-lines manifest: its file (or the archive key it already has) and
+    its metadata."""
 
-    path: Path
+    path: Path | None
     metadata: dict
     line: int
+    archive_key: str | None = None
+
+    @property
+    def file_name(self) -> str:
+        """The default ``Name``: the file's name (or the key's last segment)."""
+        return self.path.name if self.path is not None else self.archive_key.rsplit("/", 1)[-1]
 
 
-def read_manifest(path: Path) -> Iterator[ManifestEntry]:
-    """Entries of a JSON-lines manifest: one object per line, the Product metadata plus
-    ``"file"`` (a path relative to the manifest's folder). Blank lines and ``#`` lines are
-    skipped."""
+#: The manifest key of a file registered by reference: it is already in the archive under
+#: this key and is not copied (``ingest --manifest`` only).
+ARCHIVE_KEY = "archive_key"
+
+
+def iter_manifest(path: Path, *, by_reference: bool = True) -> Iterator[ManifestEntry | MetadataError]:
+    """Every line of a JSON-lines manifest as a :class:`ManifestEntry`, or as a
+    :class:`MetadataError` (its ``line`` set, its source ``MANIFEST:LINE``) when the line is
+    bad; reading goes on after a bad line. A line is the Product metadata plus ``"file"`` (a
+    path relative to the manifest's folder) or, with ``by_reference``, ``"archive_key"`` (a
+    file already in the archive). Blank lines and ``#`` lines are skipped."""
+    path = Path(path)
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             text = line.strip()
@@ -303,13 +328,39 @@ def read_manifest(path: Path) -> Iterator[ManifestEntry]:
                 continue
             source = f"{path}:{number}"
             try:
-                document = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise MetadataError("(line)", f"not JSON: {exc.msg} at column {exc.colno}", source) from None
-            if not isinstance(document, dict) or not isinstance(document.get("file"), str):
-                raise MetadataError("file", "each line needs \"file\": the product file's path", source)
-            file_path = (path.parent / document.pop("file")).resolve()
-            yield ManifestEntry(file_path, document, number)
+                yield _manifest_entry(path, number, text, source, by_reference)
+            except MetadataError as exc:
+                exc.line = number
+                yield exc
+
+
+def _manifest_entry(path: Path, number: int, text: str, source: str, by_reference: bool) -> ManifestEntry:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MetadataError("(line)", f"not JSON: {exc.msg} at column {exc.colno}", source) from None
+    if not isinstance(document, dict):
+        raise MetadataError("(line)", "expected a JSON object (Product metadata plus \"file\")", source)
+    file_name, key = document.pop("file", None), document.pop(ARCHIVE_KEY, None) if by_reference else None
+    if key is not None:
+        if file_name is not None:
+            raise MetadataError(ARCHIVE_KEY, "give either \"file\" (copied) or \"archive_key\" (by reference), not both", source)
+        if not isinstance(key, str) or not key or key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+            raise MetadataError(ARCHIVE_KEY, f"{key!r} is not an archive key (a relative path like MISSION/folder/name)", source)
+        return ManifestEntry(None, document, number, key)
+    if not isinstance(file_name, str):
+        needs = "\"file\": the product file's path" + (" (or \"archive_key\": its key in the archive)" if by_reference else "")
+        raise MetadataError("file", f"each line needs {needs}", source)
+    return ManifestEntry((path.parent / file_name).resolve(), document, number)
+
+
+def read_manifest(path: Path) -> Iterator[ManifestEntry]:
+    """Entries of a JSON-lines manifest (see :func:`iter_manifest`; every line names a
+    ``"file"``); the first bad line raises its :class:`MetadataError`."""
+    for item in iter_manifest(path, by_reference=False):
+        if isinstance(item, MetadataError):
+            raise item
+        yield item
 
 
 _DIGESTS = {"MD5": "md5", "SHA256": "sha256", "SHA-256": "sha256"}
@@ -337,24 +388,10 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
     _refuse_taken(storage, mission, product, source)
     # A fresh token per upload: the key can never be one a committed product owns, so neither
     # the write nor the clean-up below can destroy another product's file (even in a race).
-    key = f"{mission}/{product.id}/{secrets.token_hex(8)}/{product.name}"
+    key = upload_key(product)
     stored = archive.put_file(key, path, product.content_type)
     try:
-        size, md5, sha256 = stored
-        computed = {"md5": md5, "sha256": sha256}
-        if expected_length is not None and expected_length != size:
-            raise MetadataError("ContentLength", f"{expected_length} does not match the file's {size} bytes", source)
-        for checksum in expected_checksums:
-            digest = _DIGESTS.get(checksum.algorithm.upper())
-            if digest and checksum.value.lower() != computed[digest]:
-                raise MetadataError("Checksum", f"{checksum.algorithm} {checksum.value} does not match the file ({computed[digest]})", source)
-        product.archive_key = key
-        product.content_length = size
-        keep = [c for c in expected_checksums if _DIGESTS.get(c.algorithm.upper()) is None]
-        product.checksums = sorted(
-            [Checksum("MD5", md5, product.publication_date), Checksum("SHA256", sha256, product.publication_date), *keep],
-            key=lambda c: c.algorithm,
-        )
+        _complete(product, key, stored, expected_checksums, expected_length, source)
         # Publish and notify matching subscriptions in one transaction (docs/subscriptions.md);
         # on_product_published never fails the publication because of a subscription.
         with storage.transaction() as tx:
@@ -364,6 +401,33 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
     except BaseException:
         archive.delete(key)  # only ever this upload's own key
         raise
+
+
+def upload_key(product: Product) -> str:
+    """A fresh archive key for an upload of ``product``: ``<MISSION>/<Id>/<token>/<Name>``."""
+    return f"{product.mission}/{product.id}/{secrets.token_hex(8)}/{product.name}"
+
+
+def _complete(product: Product, key: str, stored, expected_checksums, expected_length, source) -> Product:
+    """Check the stored file (``(size, md5, sha256)``) against the metadata's ``ContentLength``
+    and MD5/SHA256 checksums (``MetadataError`` when they differ), then give ``product`` its
+    archive key, size and checksums (the computed ones plus other algorithms as given)."""
+    size, md5, sha256 = stored
+    computed = {"md5": md5, "sha256": sha256}
+    if expected_length is not None and expected_length != size:
+        raise MetadataError("ContentLength", f"{expected_length} does not match the file's {size} bytes", source)
+    for checksum in expected_checksums:
+        digest = _DIGESTS.get(checksum.algorithm.upper())
+        if digest and checksum.value.lower() != computed[digest]:
+            raise MetadataError("Checksum", f"{checksum.algorithm} {checksum.value} does not match the file ({computed[digest]})", source)
+    product.archive_key = key
+    product.content_length = size
+    keep = [c for c in expected_checksums if _DIGESTS.get(c.algorithm.upper()) is None]
+    product.checksums = sorted(
+        [Checksum("MD5", md5, product.publication_date), Checksum("SHA256", sha256, product.publication_date), *keep],
+        key=lambda c: c.algorithm,
+    )
+    return product
 
 
 def _refuse_taken(storage, mission: str, product: Product, source: str | None) -> None:
@@ -391,3 +455,323 @@ def _refuse_taken(storage, mission: str, product: Product, source: str | None) -
             "Name", f"a product named {product.name!r} already exists in mission {mission} "
             f"(Id {existing.id}); give another Name", source,
         )
+
+
+# -- bulk ingest from a manifest ----------------------------------------------------------------
+
+
+@dataclass
+class BulkIngestReport:
+    """What :func:`ingest_manifest` did.
+
+    ``ingested`` products were stored (``referenced`` of them by reference, without a copy);
+    ``skipped`` lines named a product the mission already has (or one named earlier in the
+    manifest); ``failed`` holds ``(line, message)`` for every line that was not ingested
+    because of its own problem; ``notified``: subscription notifications enqueued."""
+
+    ingested: int = 0
+    referenced: int = 0
+    skipped: int = 0
+    notified: int = 0
+    failed: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def lines(self) -> int:
+        return self.ingested + self.skipped + len(self.failed)
+
+    @property
+    def rate(self) -> float:
+        """Lines handled per second."""
+        return self.lines / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Candidate:
+    entry: ManifestEntry
+    product: Product
+    checksums: list
+    length: int | None
+    source: str | None = None  # messages name the line through the report, not a source
+    key: str = ""
+    copied: bool = False  # this run wrote the file (and may delete it again)
+    committed: bool = False
+    future: Any = None
+
+
+class _BatchSubscriptions:
+    """The publishing transaction as :func:`on_product_published` sees it during one batch:
+    the mission's running subscriptions and their owners are read once per batch instead of
+    once per product. Within the transaction nothing else changes them (the updates
+    ``on_product_published`` makes go to the same cached objects)."""
+
+    def __init__(self, tx):
+        self._tx = tx
+        self._running: dict = {}
+        self._users: dict = {}
+
+    def list_running_subscriptions(self, mission=None):
+        if mission not in self._running:
+            self._running[mission] = self._tx.list_running_subscriptions(mission)
+        return self._running[mission]
+
+    def get_user(self, mission, name):
+        key = (mission, name)
+        if key not in self._users:
+            from proseo_odata.storage import NotFoundError
+
+            try:
+                self._users[key] = self._tx.get_user(mission, name)
+            except NotFoundError as exc:
+                self._users[key] = exc
+        found = self._users[key]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def __getattr__(self, name):
+        return getattr(self._tx, name)
+
+
+def _hash_archived(archive, key: str):
+    """``(size, md5, sha256)`` of a file already in the archive, read once."""
+    import hashlib
+
+    from proseo_odata.archive import StoredFile
+
+    md5, sha256, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
+    for chunk in archive.iter_range(key):
+        size += len(chunk)
+        md5.update(chunk)
+        sha256.update(chunk)
+    return StoredFile(size, md5.hexdigest(), sha256.hexdigest())
+
+
+def _referenced(archive, candidate: _Candidate):
+    """The stored-file facts of a by-reference entry. With ``ContentLength`` and both MD5 and
+    SHA256 in the metadata only the size is checked (one metadata call, the file is not read);
+    otherwise the file is read once through the archive to compute them."""
+    key = candidate.key
+    try:
+        given = {_DIGESTS.get(c.algorithm.upper()): c.value.lower() for c in candidate.checksums}
+        if candidate.length is not None and given.get("md5") and given.get("sha256"):
+            from proseo_odata.archive import StoredFile
+
+            return StoredFile(archive.size(key), given["md5"], given["sha256"])
+        return _hash_archived(archive, key)
+    except FileNotFoundError:
+        raise MetadataError(ARCHIVE_KEY, f"{key!r}: no such file in the archive", candidate.source) from None
+
+
+def ingest_manifest(
+    storage,
+    archive,
+    mission: str,
+    manifest,
+    *,
+    batch_size: int = 1000,
+    workers: int = 4,
+    progress=None,
+    now: datetime | None = None,
+) -> BulkIngestReport:
+    """Ingest every line of a JSON-lines manifest (:func:`iter_manifest`) in batches.
+
+    Per batch of ``batch_size`` lines: the metadata of each line is checked
+    (:func:`product_from_metadata`); one look-up finds the Names the mission already has (those
+    lines are skipped and counted, so a re-run adds only what is missing and copies nothing
+    twice); the files are copied into the archive by ``workers`` threads, each computing MD5 and
+    SHA-256 in the same pass as its copy (a line with ``"archive_key"`` instead of ``"file"``
+    is registered by reference: nothing is copied); then one transaction stores the batch's
+    products (:meth:`StorageBase.add_products`) and enqueues the notifications of matching
+    subscriptions (:func:`on_product_published`, as for a single ingest). The copies of the
+    next batch run while the current batch is written.
+
+    A bad line (metadata, missing file, checksum mismatch, ...) is reported in
+    ``report.failed`` with its line number and does not stop the other lines of its batch. When
+    the database refuses a whole batch for one product's sake (a value that does not fit), the
+    batch is written again one product per transaction, so only that line fails. A database
+    outage raises (after removing the files this batch copied); the batches committed before
+    stay, and a re-run continues where it stopped. ``progress(n)`` is called with the number of
+    lines each batch handled.
+    """
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.perf_counter()
+    report = BulkIngestReport()
+    storage.get_mission(mission)  # NotFoundError before anything is copied
+
+    def batches():
+        batch: list = []
+        for item in iter_manifest(Path(manifest)):
+            batch.append(item)
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    # The main thread reads and checks batch N+1 and starts its copies while one writer thread
+    # stores batch N: the database's work (and SQLite's, which runs without the GIL) overlaps
+    # with the Python work of the next batch. Batches commit in manifest order.
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ingest-copy") as pool, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer:
+        writing = prepared = None
+        try:
+            for batch in batches():
+                prepared = _prepare_batch(storage, archive, mission, batch, pool, now)
+                if writing is not None:
+                    _merge(report, writing.result(), progress)
+                writing, prepared = writer.submit(_commit_batch, storage, archive, prepared), None
+            if writing is not None:
+                done, writing = writing, None
+                _merge(report, done.result(), progress)
+        except BaseException:
+            if prepared is not None:
+                _discard(archive, prepared.candidates)
+            if writing is not None:
+                try:
+                    writing.result()  # the writer removes its own batch's files when it fails
+                except BaseException:  # noqa: BLE001 - the first failure is the one raised
+                    pass
+            raise
+    report.failed.sort(key=lambda failure: failure[0] or 0)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@dataclass
+class _Batch:
+    """One batch between its preparation (main thread) and its commit (writer thread)."""
+
+    candidates: list
+    lines: int
+    report: BulkIngestReport
+
+
+def _merge(report: BulkIngestReport, batch: _Batch, progress) -> None:
+    part = batch.report
+    report.ingested += part.ingested
+    report.referenced += part.referenced
+    report.skipped += part.skipped
+    report.notified += part.notified
+    report.failed.extend(part.failed)
+    if progress is not None:
+        progress(batch.lines)
+
+
+def _fail(report: BulkIngestReport, line: int | None, error) -> None:
+    report.failed.append((line, " ".join(str(error).split())))
+
+
+def _prepare_batch(storage, archive, mission, items, pool, now) -> _Batch:
+    """Check the batch's lines, skip known Names, start the copies."""
+    report = BulkIngestReport()
+    candidates: list[_Candidate] = []
+    names: set[str] = set()
+    for item in items:
+        if isinstance(item, MetadataError):
+            _fail(report, item.line, MetadataError(item.field, item.problem))
+            continue
+        try:
+            product, checksums, length = product_from_metadata(
+                item.metadata, mission=mission, file_name=item.file_name, now=now)
+            try:
+                product.sync_product_type()
+            except ValueError as exc:
+                raise MetadataError("Attributes", str(exc)) from None
+            if item.path is not None and not item.path.is_file():
+                raise MetadataError("file", f"{item.path} is not a readable file")
+        except MetadataError as exc:
+            _fail(report, item.line, MetadataError(exc.field, exc.problem))
+            continue
+        if product.name in names:
+            report.skipped += 1  # named earlier in the manifest
+            continue
+        names.add(product.name)
+        candidates.append(_Candidate(item, product, checksums, length))
+    existing = storage.existing_product_names(mission, list(names)) if names else set()
+    report.skipped += sum(1 for c in candidates if c.product.name in existing)
+    candidates = [c for c in candidates if c.product.name not in existing]
+    for candidate in candidates:
+        entry = candidate.entry
+        if entry.archive_key is not None:
+            candidate.key = entry.archive_key
+            candidate.future = pool.submit(_referenced, archive, candidate)
+        else:
+            candidate.key = upload_key(candidate.product)
+            candidate.copied = True
+            candidate.future = pool.submit(archive.put_file, candidate.key, entry.path, candidate.product.content_type)
+    return _Batch(candidates, len(items), report)
+
+
+def _discard(archive, candidates) -> None:
+    """Remove the files this run copied for ``candidates`` that are not committed (never a
+    by-reference file)."""
+    for candidate in candidates:
+        if candidate.copied and not candidate.committed:
+            try:
+                candidate.future.result()
+            except BaseException:  # noqa: BLE001 - a failed copy left nothing to remove
+                continue
+            archive.delete(candidate.key)
+
+
+def _commit_batch(storage, archive, batch: _Batch) -> _Batch:
+    """Wait for the batch's copies, check them, store and publish the products (writer thread)."""
+    from proseo_odata.archive import ArchiveError
+    from proseo_odata.storage import ConflictError, InvalidValueError
+
+    candidates, report = batch.candidates, batch.report
+    try:
+        ready: list[_Candidate] = []
+        for candidate in candidates:
+            try:
+                stored = candidate.future.result()
+                _complete(candidate.product, candidate.key, stored, candidate.checksums, candidate.length, candidate.source)
+            except (MetadataError, ArchiveError, OSError) as exc:
+                if candidate.copied:
+                    archive.delete(candidate.key)  # this upload's own key (nothing there if the copy failed)
+                _fail(report, candidate.entry.line, exc if isinstance(exc, MetadataError)
+                      else f"{type(exc).__name__}: {exc}")
+                continue
+            ready.append(candidate)
+        try:
+            _publish(storage, archive, ready, report)
+        except (ConflictError, InvalidValueError):
+            # One product the database refuses fails the batch: write them one by one instead.
+            for candidate in ready:
+                try:
+                    _publish(storage, archive, [candidate], report)
+                except (ConflictError, InvalidValueError) as exc:
+                    if candidate.copied:
+                        archive.delete(candidate.key)
+                    _fail(report, candidate.entry.line, exc)
+    except BaseException:
+        _discard(archive, candidates)
+        raise
+    return batch
+
+
+def _publish(storage, archive, candidates: list[_Candidate], report: BulkIngestReport) -> None:
+    """Store ``candidates``' products and notify subscriptions in one transaction; remove the
+    copied files of products the database skipped (their Name or Id was taken meanwhile)."""
+    if not candidates:
+        return
+    notified = 0
+    with storage.transaction() as tx:
+        stored = tx.add_products([c.product for c in candidates])
+        view = _BatchSubscriptions(tx)
+        for product in stored:
+            notified += len(on_product_published(view, product))
+    stored_ids = {p.id for p in stored}
+    report.notified += notified
+    for candidate in candidates:
+        if candidate.product.id in stored_ids:
+            candidate.committed = True
+            report.ingested += 1
+            report.referenced += 0 if candidate.copied else 1
+        else:
+            report.skipped += 1
+            if candidate.copied:
+                archive.delete(candidate.key)

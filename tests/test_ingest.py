@@ -83,3 +83,224 @@ def test_each_upload_gets_its_own_key(setup, tmp_path):
         mission, product_id, token, name = product.archive_key.split("/")
         assert (mission, uuid.UUID(product_id), name) == ("M", product.id, product.name) and len(token) == 16
     assert a.archive_key != b.archive_key and len(_files(archive)) == 2
+
+
+# -- bulk ingest from a manifest (ingest_manifest, `ingest --manifest`) --------------------------
+
+import json  # noqa: E402
+import textwrap  # noqa: E402
+import threading  # noqa: E402
+
+from click.testing import CliRunner  # noqa: E402
+
+from proseo_odata.cli import main  # noqa: E402
+from proseo_odata.ingest import ingest_manifest  # noqa: E402
+from proseo_odata.model import Role, Subscription, User, hash_password  # noqa: E402
+
+L1C = [{"Name": "productType", "ValueType": "String", "Value": "S2MSI1C"}]
+L2A = [{"Name": "productType", "ValueType": "String", "Value": "S2MSI2A"}]
+
+
+def _manifest(folder, lines):
+    """Write the manifest lines (dicts as JSON, strings as they are) to folder/m.jsonl."""
+    path = folder / "m.jsonl"
+    path.write_text("".join((json.dumps(line) if isinstance(line, dict) else line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _product_files(folder, count, prefix="f"):
+    folder.mkdir(exist_ok=True)
+    for i in range(count):
+        (folder / f"{prefix}{i}.dat").write_bytes(f"{prefix} file {i} ".encode() * (i + 1))
+    return folder
+
+
+def test_manifest_bad_lines_are_reported_by_number_and_the_good_lines_commit(setup, tmp_path):
+    storage, archive = setup
+    files = _product_files(tmp_path / "in", 6)
+    lines = [
+        {"file": "in/f0.dat"},                                                      # 1 ok
+        '{"file": "in/f1.dat", ',                                                   # 2 not JSON
+        {"file": "in/f1.dat", "Colour": "red"},                                     # 3 unknown key
+        {"file": "in/missing.dat"},                                                 # 4 no such file
+        {"file": "in/f2.dat", "Checksum": [{"Algorithm": "MD5", "Value": "0" * 32}]},  # 5 wrong MD5
+        "",                                                                         # blank: skipped
+        {"file": "in/f3.dat", "Name": "three.dat", "Attributes": L1C},              # 7 ok
+        {"file": "in/f4.dat", "Name": "three.dat"},                                 # 8 same Name again
+        {"file": "in/f4.dat", "ContentLength": 3},                                  # 9 wrong length
+        {"file": "in/f5.dat", "ContentType": "application/" + "x" * 300},           # 10 too long for PostgreSQL
+        {"file": "in/f1.dat", "ContentDate": {"Start": "yesterday"}},               # 11 bad date
+        {"file": "in/f1.dat", "ContentLength": len((files / "f1.dat").read_bytes())},  # 12 ok
+        {"Name": "x"},                                                              # 13 no file
+    ]
+    calls = []
+    report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, lines), batch_size=3, workers=3,
+                             progress=calls.append)
+    failed = dict(report.failed)
+    # PostgreSQL refuses line 10's ContentType (varchar(255)) and fails the batch's INSERT: the
+    # batch is written again product by product, so only line 10 fails. SQLite stores it.
+    refused = [10] if storage.dialect == "postgresql" else []
+    assert sorted(failed) == sorted([2, 3, 4, 5, 9, 11, 13] + refused), report.failed
+    assert "not JSON" in failed[2] and "'Colour'" in failed[3] and "missing.dat" in failed[4]
+    assert "MD5" in failed[5] and "ContentLength" in failed[9] and "ContentDate/Start" in failed[11]
+    assert "file" in failed[13] and all("does not fit the database" in failed[n] for n in refused)
+    assert (report.ingested, report.skipped, report.referenced) == (4 - len(refused), 1, 0)
+    assert sum(calls) == 12 and len(calls) == 4  # every non-blank line, batch by batch
+    names = {p.name for p in storage.query_products("M", Query()).items}
+    assert names == {"f0.dat", "three.dat", "f1.dat"} | ({"f5.dat"} if not refused else set())
+    # only the stored products' files are left in the archive, with their bytes and digests
+    stored = storage.query_products("M", Query()).items
+    assert sorted(_files(archive)) == sorted(p.archive_key for p in stored)
+    for product in stored:
+        data = b"".join(archive.iter_range(product.archive_key))
+        assert product.content_length == len(data) and product.checksum("SHA256") == hashlib.sha256(data).hexdigest()
+    assert storage.get_product_by_name("M", "three.dat").product_type == "S2MSI1C"
+
+
+def test_manifest_rerun_skips_what_is_there_and_copies_nothing_twice(setup, tmp_path):
+    storage, archive = setup
+    _product_files(tmp_path / "in", 5)
+    manifest = _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in range(3)])
+    first = ingest_manifest(storage, archive, "M", manifest, batch_size=2)
+    assert (first.ingested, first.skipped, first.failed) == (3, 0, [])
+    before = _files(archive)
+    again = ingest_manifest(storage, archive, "M", manifest, batch_size=2)
+    assert (again.ingested, again.skipped, again.failed) == (0, 3, [])
+    assert _files(archive) == before
+    grown = _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in range(5)])
+    third = ingest_manifest(storage, archive, "M", grown, batch_size=2)
+    assert (third.ingested, third.skipped) == (2, 3)
+    assert len(_files(archive)) == 5 and storage.query_products("M", Query(count=True)).count == 5
+
+
+def test_manifest_registers_archived_files_by_reference(setup, tmp_path):
+    storage, archive = setup
+    data = {name: f"already archived {name}".encode() * 3 for name in ("a.nc", "b.nc", "c.nc")}
+    for name, payload in data.items():
+        source = tmp_path / name
+        source.write_bytes(payload)
+        archive.put_file(f"incoming/{name}", source)
+    before = _files(archive)
+    md5 = hashlib.md5(data["b.nc"]).hexdigest()
+    sha = hashlib.sha256(data["b.nc"]).hexdigest()
+    lines = [
+        {"archive_key": "incoming/a.nc"},                                   # hashed through the archive
+        {"archive_key": "incoming/b.nc", "ContentLength": len(data["b.nc"]),  # trusted: size checked only
+         "Checksum": [{"Algorithm": "MD5", "Value": md5}, {"Algorithm": "SHA256", "Value": sha}]},
+        {"archive_key": "incoming/c.nc", "Checksum": [{"Algorithm": "MD5", "Value": "f" * 32}]},  # wrong
+        {"archive_key": "incoming/b.nc", "ContentLength": 1, "Name": "b2.nc",
+         "Checksum": [{"Algorithm": "MD5", "Value": md5}, {"Algorithm": "SHA256", "Value": sha}]},  # wrong size
+        {"archive_key": "incoming/none.nc"},                                # not in the archive
+        {"archive_key": "../etc/passwd"},                                   # not a key
+        {"archive_key": "incoming/a.nc", "file": "a.nc", "Name": "both"},   # both
+    ]
+    report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, lines), batch_size=4)
+    assert sorted(dict(report.failed)) == [3, 4, 5, 6, 7], report.failed
+    assert (report.ingested, report.referenced) == (2, 2)
+    assert _files(archive) == before  # nothing copied, nothing deleted (not even after a mismatch)
+    for name in ("a.nc", "b.nc"):
+        product = storage.get_product_by_name("M", name)
+        assert product.archive_key == f"incoming/{name}" and product.content_length == len(data[name])
+        assert product.checksum("MD5") == hashlib.md5(data[name]).hexdigest()
+        assert product.checksum("SHA256") == hashlib.sha256(data[name]).hexdigest()
+
+
+def _subscriber(storage, filter_param, name="alice", roles=(Role.PRIP_USER,)):
+    storage.add_user(User("M", name, hash_password("pw"), set(roles)))
+    return storage.add_subscription(Subscription(
+        mission="M", owner=name, filter_param=filter_param, notification_endpoint="http://127.0.0.1:9/notify"))
+
+
+def test_manifest_notifies_subscriptions_for_every_new_product(setup, tmp_path):
+    storage, archive = setup
+    l1c = _subscriber(storage, "Attributes/OData.CSC.StringAttribute/any(a:a/Name eq 'productType' and a/OData.CSC.StringAttribute/Value eq 'S2MSI1C')")
+    everything = _subscriber(storage, "startswith(Name,'f')", name="bob")
+    _subscriber(storage, "true", name="carol", roles=(Role.ODIP_USER,))  # may not read products: nothing
+    _product_files(tmp_path / "in", 7)
+    lines = [{"file": f"in/f{i}.dat", "Attributes": L1C if i % 3 else L2A} for i in range(7)]
+    manifest = _manifest(tmp_path, lines)
+    report = ingest_manifest(storage, archive, "M", manifest, batch_size=2)
+    assert report.ingested == 7 and report.notified == 4 + 7
+    sent = storage.list_notifications()
+    by_subscription = {}
+    for message in sent:
+        by_subscription.setdefault(message.payload["SubscriptionId"], set()).add(message.payload["ProductName"])
+    assert by_subscription == {
+        str(l1c.id): {f"f{i}.dat" for i in range(7) if i % 3},
+        str(everything.id): {f"f{i}.dat" for i in range(7)},
+    }
+    assert storage.get_subscription("M", l1c.id).last_notification_date is not None
+    ingest_manifest(storage, archive, "M", manifest, batch_size=2)  # re-run: nothing new, no notification
+    assert len(storage.list_notifications()) == len(sent)
+
+
+def test_concurrent_manifest_ingests_store_each_product_once(setup, tmp_path):
+    storage, archive = setup
+    _product_files(tmp_path / "in", 24)
+    manifest = _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in range(24)])
+    reports, errors = [], []
+
+    def run():
+        try:
+            reports.append(ingest_manifest(storage, archive, "M", manifest, batch_size=4, workers=2))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == [] and len(reports) == 2
+    assert sum(r.ingested for r in reports) == 24 and sum(r.skipped for r in reports) == 24
+    stored = storage.query_products("M", Query(count=True, top=100)).items
+    assert len(stored) == 24 and sorted(_files(archive)) == sorted(p.archive_key for p in stored)
+
+
+@pytest.mark.postgresql
+def test_bulk_rows_have_the_postgis_footprint(migrated_pg_url, tmp_path):
+    from proseo_odata.odata import edm
+    from proseo_odata.odata.binding import bind_filter
+    from proseo_odata.odata.parser import parse_filter
+
+    storage = SQLAlchemyStorage.from_url(migrated_pg_url)
+    storage.add_mission(Mission("M"))
+    try:
+        _product_files(tmp_path / "in", 2)
+        lines = [{"file": "in/f0.dat", "Footprint": "geography'SRID=4326;POLYGON((10 50,11 50,11 51,10 51,10 50))'"},
+                 {"file": "in/f1.dat", "Footprint": "POLYGON((100 10,101 10,101 11,100 11,100 10))"}]
+        ingest_manifest(storage, LocalArchive(tmp_path / "archive"), "M", _manifest(tmp_path, lines))
+        bound = bind_filter(parse_filter(
+            "OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((10.5 50.5,12 50.5,12 52,10.5 52,10.5 50.5))')"),
+            edm.PRODUCT, model=edm.PRIP_MODEL)
+        assert [p.name for p in storage.query_products("M", Query(filter=bound)).items] == ["f0.dat"]
+    finally:
+        storage.close()
+
+
+def test_cli_manifest_summary_failed_lines_and_exit_status(tmp_path, sqlite_url):
+    ini = tmp_path / "site.ini"
+    ini.write_text(textwrap.dedent(f"""\
+        [app:main]
+        proseo.storage.backend = proseo_odata.storage.sqlalchemy
+        proseo.storage.url = {sqlite_url}
+        proseo.archive.backend = local
+        proseo.archive.path = %(here)s/archive
+        """), encoding="utf-8")
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, ["-c", str(ini), *args], catch_exceptions=False)
+
+    assert invoke("initdb").exit_code == 0 and invoke("mission", "add", "M").exit_code == 0
+    _product_files(tmp_path / "in", 3)
+    manifest = _manifest(tmp_path, [{"file": "in/f0.dat"}, {"file": "in/f1.dat", "Online": "yes"}, {"file": "in/f2.dat"}])
+    result = invoke("ingest", "--mission", "M", "--manifest", str(manifest), "--batch-size", "2", "--no-progress")
+    assert result.exit_code == 1
+    assert "2 product(s) ingested into mission M (0 by reference), 0 already present, 1 line(s) failed" in result.stdout
+    assert f"{manifest}:2: field 'Online'" in result.stderr
+    again = invoke("ingest", "--mission", "M", "--manifest", str(manifest), "--no-progress")
+    assert "0 product(s) ingested" in again.stdout and "2 already present" in again.stdout
+    usage = invoke("ingest", "--mission", "M", "--manifest", str(manifest), str(manifest))
+    assert usage.exit_code == 2 and "--manifest takes no FILE" in usage.output
+    assert invoke("ingest", "--mission", "NOPE", "--manifest", str(manifest)).exit_code == 1

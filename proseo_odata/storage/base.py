@@ -274,6 +274,45 @@ class StorageBase:
         """
         raise NotImplementedError
 
+    def add_products(self, products: Sequence[Product]) -> list[Product]:
+        """Store many new products at once (bulk ingest); returns those stored, in order.
+
+        A product whose ``name`` its mission already has, or whose ``id`` is taken (also by an
+        earlier product of the same call), is skipped: not stored, not returned, no error. Any
+        other problem (``NotFoundError`` for an unknown mission, ``InvalidValueError``, a
+        database error) raises and, inside a transaction, leaves it to the caller to roll back.
+        Each stored product gets ``revision`` 1 and ``product_type`` synchronised as in
+        :meth:`add_product`.
+
+        This default calls :meth:`add_product` for each product (skipping on
+        ``ConflictError``, which leaves the transaction usable), so every backend supports it;
+        backends override it with a faster statement-per-table path.
+        """
+        from .errors import ConflictError
+
+        stored = []
+        for product in products:
+            try:
+                stored.append(self.add_product(product))
+            except ConflictError:
+                continue
+        return stored
+
+    def existing_product_names(self, mission: str, names: Sequence[str]) -> set[str]:
+        """The subset of ``names`` that products of ``mission`` already have (one look-up for
+        a whole batch: bulk ingest skips those before copying any file). The default asks
+        :meth:`get_product_by_name` for each name."""
+        from .errors import NotFoundError
+
+        found = set()
+        for name in set(names):
+            try:
+                self.get_product_by_name(mission, name)
+            except NotFoundError:
+                continue
+            found.add(name)
+        return found
+
     def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
         """The product with this id in this mission, with checksums and attributes.
         ``NotFoundError`` if none."""

@@ -649,6 +649,24 @@ def _execute_query(session: Session, statement):
         ) from exc
 
 
+#: SQLite page cache (KiB) of a connection once it has written a bulk batch (``add_products``).
+SQLITE_BULK_CACHE_KIB = 128 * 1024
+
+
+def _copy_refusal(exc: Exception):
+    """The storage error for a psycopg error raised by ``COPY`` (not wrapped by SQLAlchemy):
+    ``ConflictError`` for a constraint, ``InvalidValueError`` for a value; None for others."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - only PostgreSQL runs COPY
+        return None
+    if isinstance(exc, psycopg.IntegrityError):
+        return ConflictError
+    if isinstance(exc, psycopg.DataError):
+        return InvalidValueError
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def _migration_scripts():
     """The code's Alembic migrations (read once per process: they do not change while it runs)."""
@@ -1064,6 +1082,115 @@ class SQLAlchemyStorage(StorageBase):
                 raise InvalidValueError(f"Product {product.name!r}: a value does not fit the database ({exc.orig})") from exc
         product.revision = 1
         return product
+
+    #: Names per ``IN (...)`` look-up (well under SQLite's bound-parameter limit).
+    _LOOKUP_CHUNK = 500
+
+    def existing_product_names(self, mission: str, names: Sequence[str]) -> set[str]:
+        unique = list(dict.fromkeys(names))
+        found: set[str] = set()
+        # Unbound, a read-only session: on SQLite it does not wait for the write lock, so bulk
+        # ingest can look up the next batch while the current one is being written.
+        session = self._session or self.read_session_factory()
+        try:
+            for i in range(0, len(unique), self._LOOKUP_CHUNK):
+                chunk = unique[i:i + self._LOOKUP_CHUNK]
+                found.update(session.execute(
+                    sa.select(products.c.name).where(products.c.mission == mission, products.c.name.in_(chunk))
+                ).scalars())
+        finally:
+            if session is not self._session:
+                session.close()
+        return found
+
+    def add_products(self, items: Sequence[Product]) -> list[Product]:
+        """See :meth:`StorageBase.add_products`: one multi-row ``INSERT ... ON CONFLICT DO
+        NOTHING RETURNING id`` for the products (SQLAlchemy's "insertmanyvalues" batching,
+        bound parameters), then one executemany each for the checksums and attributes of the
+        products it returned. A Name or Id taken (before, concurrently, or earlier in the same
+        call) is skipped by the database itself, so a race never fails the batch."""
+        batch: list[Product] = []
+        names: set[tuple[str, str]] = set()
+        ids: set[uuid.UUID] = set()
+        for product in items:
+            key = (product.mission, product.name)
+            if key in names or product.id in ids:
+                continue  # the first of two with the same Name or Id wins, as in the database
+            names.add(key)
+            ids.add(product.id)
+            product.sync_product_type()
+            attribute_names = [a.name for a in product.attributes]
+            if len(set(attribute_names)) != len(attribute_names):
+                raise InvalidValueError(f"Product {product.name!r} has two attributes with the same name")
+            batch.append(product)
+        if not batch:
+            return []
+        postgis = self.tables.postgis
+        rows = []
+        for product in batch:
+            values = _product_values(product)
+            values["revision"] = 1
+            values["geom_wkt"] = product.footprint if postgis else None
+            rows.append(values)
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        geometry = (sa.func.ST_GeomFromText(sa.bindparam("geom_wkt", type_=sa.Text), 4326) if postgis
+                    else sa.bindparam("geom_wkt", type_=sa.Text))
+        statement = (
+            dialect_insert(products).values(footprint_geom=geometry).on_conflict_do_nothing()
+            .returning(products.c.id)
+        )
+        with self._db() as s:
+            if self.dialect == "sqlite":
+                # Bulk inserts touch every index of the attribute table at random product ids:
+                # with SQLite's default 2 MiB page cache most of that is re-read from the OS.
+                s.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+            for mission in {p.mission for p in batch}:
+                self._require_mission(s, mission)
+            try:
+                with s.begin_nested():
+                    inserted = set(s.execute(statement, rows).scalars())
+                    stored = [p for p in batch if p.id in inserted]
+                    checksum_rows = [
+                        {"product_id": p.id, "algorithm": c.algorithm, "value": c.value, "checksum_date": c.date}
+                        for p in stored for c in p.checksums
+                    ]
+                    attribute_rows = [_attribute_row(p.id, a) for p in stored for a in p.attributes]
+                    for table, child_rows in ((product_checksums, checksum_rows), (product_attributes, attribute_rows)):
+                        if child_rows:
+                            self._insert_many(s, table, child_rows)
+            except sa.exc.IntegrityError as exc:
+                raise ConflictError(f"{len(batch)} products: a checksum or attribute row conflicts") from exc
+            except sa.exc.DataError as exc:
+                raise InvalidValueError(f"{len(batch)} products: a value does not fit the database ({exc.orig})") from exc
+            except Exception as exc:
+                refused = _copy_refusal(exc)
+                if refused is None:
+                    raise
+                raise refused(f"{len(batch)} products: the database refused a checksum or attribute row ({exc})") from exc
+        for product in stored:
+            product.revision = 1
+        return stored
+
+    def _insert_many(self, s: Session, table: sa.Table, rows: list[dict]) -> None:
+        """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction:
+        on PostgreSQL through psycopg with ``COPY ... FROM STDIN`` (psycopg's copy API, every
+        value sent as data, never as SQL text; about 3x less CPU than executemany for the
+        attribute rows of bulk ingest), elsewhere one executemany ``INSERT``."""
+        if self.engine.dialect.driver != "psycopg":
+            s.execute(sa.insert(table), rows)
+            return
+        from psycopg import sql
+
+        columns = list(rows[0])
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        driver_connection = s.connection().connection.driver_connection
+        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
 
     def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
         with self._db() as s:

@@ -267,6 +267,67 @@ class StorageContractTests:
         with pytest.raises(NotFoundError):
             mission_storage.get_product("M1", product.id)
 
+    # bulk: the backend's add_products and the contract's default (add_product in a loop) must
+    # behave alike, so both are run
+    BULK_PATHS = ("backend", "default")
+
+    @staticmethod
+    def _add_products(storage, path, products):
+        if path == "default":
+            return StorageBase.add_products(storage, products)
+        return storage.add_products(products)
+
+    @pytest.mark.parametrize("path", BULK_PATHS)
+    def test_add_products_stores_each_and_skips_taken_names_and_ids(self, mission_storage, path):
+        taken = mission_storage.add_product(make_product(name="taken.zip"))
+        new = [make_product(name="new0.zip", attributes=PRECISION_ATTRIBUTES)] + [
+            make_product(name=f"new{i}.zip", product_type=None,
+                         attributes=[Attribute.of("productType", "S2MSI2A"), Attribute.of("cloudCover", 1.5 * i)])
+            for i in range(1, 5)]
+        batch = [
+            new[0],
+            make_product(name="taken.zip"),                    # Name exists: skipped
+            new[1],
+            make_product(name="other.zip", id=taken.id),       # Id exists: skipped
+            new[2],
+            make_product(name="new2.zip"),                     # same Name earlier in the call
+            make_product(name="again.zip", id=new[1].id),      # same Id earlier in the call
+            new[3], new[4],
+            make_product(mission="M2", name="taken.zip"),      # other mission: stored
+        ]
+        with mission_storage.transaction() as tx:
+            stored = self._add_products(tx, path, batch)
+        assert [(p.mission, p.name) for p in stored] == [("M1", p.name) for p in new] + [("M2", "taken.zip")]
+        assert all(p.revision == 1 for p in stored)
+        for product in new:
+            loaded = mission_storage.get_product("M1", product.id)
+            assert loaded == product
+        assert mission_storage.get_product("M1", new[3].id).product_type == "S2MSI2A"
+        assert mission_storage.get_product("M1", taken.id) == taken
+        assert mission_storage.query_products("M1", Query(count=True)).count == 6
+        assert self._add_products(mission_storage, path, [make_product(name="taken.zip")]) == []
+        assert self._add_products(mission_storage, path, []) == []
+
+    @pytest.mark.parametrize("path", BULK_PATHS)
+    def test_add_products_belongs_to_the_callers_transaction(self, mission_storage, path):
+        products = [make_product(name=f"r{i}.zip") for i in range(3)]
+        with pytest.raises(RuntimeError):
+            with mission_storage.transaction() as tx:
+                assert len(self._add_products(tx, path, products)) == 3
+                raise RuntimeError("boom")
+        assert mission_storage.existing_product_names("M1", [p.name for p in products]) == set()
+        with pytest.raises(NotFoundError):
+            self._add_products(mission_storage, path, [make_product(mission="NOPE")])
+
+    def test_existing_product_names(self, mission_storage):
+        for name in ("a.zip", "b.zip"):
+            mission_storage.add_product(make_product(name=name))
+        mission_storage.add_product(make_product(mission="M2", name="c.zip"))
+        names = ["a.zip", "c.zip", "b.zip", "a.zip"] + [f"x{i}" for i in range(1200)]  # several chunks
+        assert mission_storage.existing_product_names("M1", names) == {"a.zip", "b.zip"}
+        assert StorageBase.existing_product_names(mission_storage, "M1", names) == {"a.zip", "b.zip"}
+        assert mission_storage.existing_product_names("M1", []) == set()
+
     def test_product_update_and_stale_revision(self, mission_storage):
         product = mission_storage.add_product(make_product())
         first = mission_storage.get_product("M1", product.id)

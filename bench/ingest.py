@@ -1,0 +1,292 @@
+"""Bulk-ingest benchmark: ``ingest_manifest`` (what ``proseo-odata ingest --manifest`` runs) on
+SQLite and PostgreSQL 15, in products per second.
+
+Run (from the repository root)::
+
+    .venv/bin/python -m bench.ingest                          # 100,000 products, both databases
+    .venv/bin/python -m bench.ingest --products 20000 --db sqlite
+    timeout 3600 .venv/bin/python -m bench.ingest --products 1000000 --db postgresql --mode reference
+
+What it does:
+
+1. Generates N products with ``bench.catalogue.Generator`` (the catalogue benchmark's realistic
+   Sentinel-1/2/3/5P metadata: names, dates, footprints, 8-10 typed attributes, visibility) as a
+   JSON-lines manifest in the PRIP Product shape, and one real small file per product (512
+   bytes) in a scratch folder (``--workdir``, default a temporary folder; removed at the end).
+2. For each database (``--db``) and mode (``--mode``) it creates a fresh database through the
+   real migration and ingests the manifest with the production code path
+   (:func:`proseo_odata.ingest.ingest_manifest`: batches, one transaction per batch,
+   ``StorageBase.add_products``, subscriptions matched per product):
+
+   * ``copy``: every file is copied into a local archive while MD5 and SHA-256 are computed
+     (``--workers`` threads; each file fsynced, as ``LocalArchive`` always does);
+   * ``reference``: the files are already in the archive (``"archive_key"``) with their
+     ``ContentLength`` and checksums in the manifest, so only their size is checked.
+
+   * ``single``: for comparison, the copy manifest through the per-file path
+     (:func:`proseo_odata.ingest.ingest_file` per line: one transaction per product, what
+     ``ingest FILE...`` and ``ingest manifest.jsonl`` without ``--manifest`` do).
+
+   Then the same manifest again (``rerun``: every line skipped, nothing copied; not for
+   ``single``, which refuses known products). The stored product count is checked after each run.
+3. PostgreSQL is a throwaway server (``bench.catalogue``'s, tests/conftest.py's
+   ``ThrowawayPostgres`` with the catalogue server settings, durable: fsync and
+   synchronous_commit on), listening on 127.0.0.1 only; ``--pg-url`` uses an existing server.
+   SQLite is a file in the scratch folder with the backend's own settings (WAL).
+
+Prints a Markdown table (products/s, wall seconds, CPU seconds of this process) with the
+machine, the date and the command, for bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+
+from bench.catalogue import Generator, _admin, _make_server, finish_load, log, machine
+
+MISSION = "BENCH"
+FILE_SIZE = 512
+TARGETS = {"sqlite": 2000, "postgresql": 5000}
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _metadata(p: dict) -> dict:
+    """The generated product as PRIP Product metadata (what a manifest line holds)."""
+    document = {
+        "Id": str(p["id"]),
+        "Name": p["name"],
+        "ContentType": p["content_type"],
+        "OriginDate": _iso(p["origin_date"]),
+        "PublicationDate": _iso(p["publication_date"]),
+        "ModificationDate": _iso(p["modification_date"]),
+        "Online": p["online"],
+        "ContentDate": {"Start": _iso(p["content_start"]), "End": _iso(p["content_end"])},
+        "ProductionType": p["production_type"],
+        "Footprint": f"geography'SRID=4326;{p['footprint']}'",
+        "Visibility": p["visibility"],
+        "Attributes": [
+            {"@odata.type": f"#OData.CSC.{kind}Attribute", "Name": name, "ValueType": kind,
+             "Value": _iso(value) if kind == "DateTimeOffset" else value}
+            for name, kind, value in p["attributes"]
+        ],
+    }
+    if p["eviction_date"] is not None:
+        document["EvictionDate"] = _iso(p["eviction_date"])
+    return document
+
+
+def generate(workdir: str, n: int, seed: int) -> dict:
+    """Write the files under ``workdir/source/incoming/`` and the two manifests. Paths."""
+    source = os.path.join(workdir, "source")
+    generator = Generator(seed)
+    copy_path = os.path.join(workdir, "copy.jsonl")
+    reference_path = os.path.join(workdir, "reference.jsonl")
+    with open(copy_path, "w", encoding="utf-8") as copy_manifest, \
+            open(reference_path, "w", encoding="utf-8") as reference_manifest:
+        for i in range(n):
+            p = generator.product()
+            key = f"incoming/{i // 1000:04d}/{i:07d}.dat"
+            path = os.path.join(source, *key.split("/"))
+            if i % 1000 == 0:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            data = (p["name"].encode() * (FILE_SIZE // len(p["name"]) + 1))[:FILE_SIZE]
+            with open(path, "wb") as handle:
+                handle.write(data)
+            document = _metadata(p)
+            copy_manifest.write(json.dumps({"file": f"source/{key}", **document}) + "\n")
+            document["ContentLength"] = len(data)
+            document["Checksum"] = [
+                {"Algorithm": "MD5", "Value": hashlib.md5(data, usedforsecurity=False).hexdigest()},
+                {"Algorithm": "SHA256", "Value": hashlib.sha256(data).hexdigest()},
+            ]
+            reference_manifest.write(json.dumps({"archive_key": key, **document}) + "\n")
+    return {"source": source, "copy": copy_path, "reference": reference_path}
+
+
+def server_cpu(datadir: str | None) -> float:
+    """CPU seconds used so far by a PostgreSQL server started by this benchmark: the
+    postmaster's own and its reaped children's (``cutime``/``cstime``) plus its live children
+    (the backends, checkpointer, WAL writer), from /proc. 0 without a server of ours."""
+    if not datadir:
+        return 0.0
+    try:
+        with open(os.path.join(datadir, "postmaster.pid"), encoding="utf-8") as handle:
+            postmaster = int(handle.readline())
+    except OSError:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(name), int(fields[1])
+        if pid == postmaster:
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        elif ppid == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def run_one(storage, archive, manifest: str, n: int, batch_size: int, workers: int, expect: int,
+            datadir: str | None = None, single: bool = False) -> dict:
+    from proseo_odata.ingest import ingest_manifest
+    from proseo_odata.storage import Query
+
+    db_cpu, cpu, wall = server_cpu(datadir), time.process_time(), time.perf_counter()
+    if single:
+        from pathlib import Path
+
+        from proseo_odata.ingest import BulkIngestReport, ingest_file, read_manifest
+
+        report = BulkIngestReport()
+        for entry in read_manifest(Path(manifest)):
+            ingest_file(storage, archive, MISSION, entry.path, entry.metadata)
+            report.ingested += 1
+    else:
+        report = ingest_manifest(storage, archive, MISSION, manifest, batch_size=batch_size, workers=workers)
+    wall, cpu, db_cpu = time.perf_counter() - wall, time.process_time() - cpu, server_cpu(datadir) - db_cpu
+    if report.failed:
+        raise RuntimeError(f"{len(report.failed)} lines failed, first: {report.failed[:3]}")
+    count = storage.query_products(MISSION, Query(count=True, top=0)).count
+    if count != n or report.ingested != expect:
+        raise RuntimeError(f"stored {count} products, ingested {report.ingested} (expected {n} / {expect})")
+    return {"rate": n / wall, "wall": wall, "cpu": cpu, "db_cpu": db_cpu, "ingested": report.ingested,
+            "skipped": report.skipped, "load": os.getloadavg()[0]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--mode", default="copy,reference", help="comma-separated: copy, reference")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=20261204)
+    parser.add_argument("--pg-url", help="use this existing PostgreSQL server (maintenance database URL)")
+    parser.add_argument("--workdir", help="scratch folder (default: a temporary one, removed at the end)")
+    args = parser.parse_args(argv)
+    databases = [d.strip() for d in args.db.split(",") if d.strip()]
+    modes = [m.strip() for m in args.mode.split(",") if m.strip()]
+    if set(databases) - set(TARGETS) or set(modes) - {"copy", "reference", "single"}:
+        parser.error("--db takes sqlite/postgresql, --mode copy/reference/single")
+
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    from proseo_odata.archive.local import LocalArchive
+    from proseo_odata.model import Mission
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="proseo-bench-ingest-")
+    os.makedirs(workdir, exist_ok=True)
+    server = None
+    results = []
+    pg_version = ""
+    try:
+        started = time.perf_counter()
+        paths = generate(workdir, args.products, args.seed)
+        log(f"generated {args.products:,} products and files in {time.perf_counter() - started:.0f} s ({workdir})")
+        admin_url = None
+        if "postgresql" in databases:
+            if args.pg_url:
+                admin_url = make_url(args.pg_url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+            else:
+                server = _make_server()
+                server.start()
+                admin_url = server.url
+                finish_load(admin_url, own_server=True)  # fsync, full_page_writes, synchronous_commit on
+                log(f"PostgreSQL on 127.0.0.1:{server.port}")
+            with _admin(admin_url) as conn:
+                pg_version = conn.execute("SELECT version()").fetchone()[0].split(" on ")[0]
+        for database in databases:
+            for mode in modes:
+                tag = f"{database}-{mode}"
+                if database == "sqlite":
+                    url = f"sqlite:///{os.path.join(workdir, tag + '.sqlite')}"
+                else:
+                    name = f"proseo_bench_{uuid.uuid4().hex[:8]}"
+                    with _admin(admin_url) as conn:
+                        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+                storage = SQLAlchemyStorage.from_url(url)
+                try:
+                    storage.initialize_schema()
+                    storage.add_mission(Mission(MISSION, "ingest benchmark"))
+                    if mode in ("copy", "single"):
+                        archive = LocalArchive(os.path.join(workdir, f"archive-{tag}"))
+                    else:
+                        archive = LocalArchive(paths["source"])
+                    log(f"{tag}: ingesting {args.products:,} products")
+                    datadir = server.datadir if server is not None and database == "postgresql" else None
+                    first = run_one(storage, archive, paths["copy" if mode == "single" else mode], args.products,
+                                    args.batch_size, args.workers, args.products, datadir, single=mode == "single")
+                    log(f"{tag}: {first['rate']:,.0f} products/s ({first['wall']:.1f} s, CPU {first['cpu']:.1f} s "
+                        f"+ server {first['db_cpu']:.1f} s, load {first['load']:.1f}); re-run")
+                    again = None
+                    if mode != "single":
+                        again = run_one(storage, archive, paths[mode], args.products, args.batch_size, args.workers, 0)
+                        log(f"{tag}: re-run {again['rate']:,.0f} lines/s (all skipped)")
+                    results.append((database, mode, first, again))
+                finally:
+                    storage.close()
+                    if mode in ("copy", "single"):
+                        shutil.rmtree(os.path.join(workdir, f"archive-{tag}"), ignore_errors=True)
+                    if database == "postgresql":
+                        with _admin(admin_url) as conn:
+                            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                                sql.Identifier(make_url(url).database)))
+        print(report(args, results, pg_version))
+        return 0
+    finally:
+        if server is not None:
+            server.stop()
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report(args, results, pg_version: str) -> str:
+    info = machine()
+    lines = [
+        f"Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: nproc = {info['nproc']}, CPU "
+        f"`{info['cpu']}`, {info['memory']} RAM, Python {info['python']}"
+        + (f", {pg_version}" if pg_version else "") + f"; load average {info['load'][0]:.2f} at the end.",
+        f"Command: `{' '.join(['.venv/bin/python -m bench.ingest'] + (sys.argv[1:] if argv_is_ours() else []))}` "
+        f"({args.products:,} products, batches of {args.batch_size}, {args.workers} copy threads).",
+        "",
+        "| database | mode | products/s | wall s | load avg | CPU s: ingest + PostgreSQL | CPU µs per product | target | met? | re-run (all skipped), lines/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for database, mode, first, again in results:
+        target = TARGETS[database]
+        db_cpu = f" + {first['db_cpu']:.1f}" if database == "postgresql" else ""
+        per_product = (first["cpu"] + first["db_cpu"]) / args.products * 1e6
+        rerun = f"{again['rate']:,.0f}" if again else "-"
+        lines.append(
+            f"| {database} | {mode} | **{first['rate']:,.0f}** | {first['wall']:.1f} | {first['load']:.1f} | "
+            f"{first['cpu']:.1f}{db_cpu} | {per_product:,.0f} | >= {target:,} | "
+            f"{'yes' if first['rate'] >= target else '**no**'} | {rerun} |")
+    return "\n".join(lines)
+
+
+def argv_is_ours() -> bool:
+    return os.path.basename(sys.argv[0]) in ("ingest.py", "__main__.py") or sys.argv[0].endswith("bench.ingest")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
