@@ -113,9 +113,10 @@ def one_line_error(exc: BaseException) -> "click.ClickException | None":
 
     from proseo_odata.archive import ArchiveError
     from proseo_odata.production.workflows import WorkflowConfigError
+    from proseo_odata.secretbox import SecretsError
     from proseo_odata.storage.errors import database_error_reason
 
-    if isinstance(exc, (StorageError, ArchiveError, WorkflowConfigError)):
+    if isinstance(exc, (StorageError, ArchiveError, WorkflowConfigError, SecretsError)):
         message = getattr(exc, "message", None) or str(exc)
         return click.ClickException(" ".join(str(message).split()))
     if isinstance(exc, sqlalchemy.exc.DBAPIError):

@@ -108,6 +108,7 @@ def main(global_config, **settings):
     one line on stderr (``SystemExit``) instead of a traceback, before anything starts serving.
     """
     from proseo_odata.archive import ArchiveError
+    from proseo_odata.secretbox import SecretsError
     from proseo_odata.storage import StorageError
 
     from .settings import SettingsError
@@ -115,6 +116,8 @@ def main(global_config, **settings):
     try:
         with Configurator(settings=settings) as config:
             config.include(includeme)
-    except (StorageError, ArchiveError, SettingsError) as exc:
+    # ValueError: a setting whose value the core refuses (fraction digits, throttle or delivery
+    # policy numbers); the message names the setting.
+    except (StorageError, ArchiveError, SettingsError, SecretsError, ValueError) as exc:
         raise SystemExit(f"proseo-odata: cannot start: {exc}") from None
     return config.make_wsgi_app()

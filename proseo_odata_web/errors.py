@@ -16,8 +16,8 @@ core ``ODataError`` and subclasses            its own  its own (E7721, E7706, ..
 unknown path (Pyramid's not-found)            404      E7701 / E7201
 method not supported by a path                405      E7702 / E7202
 other Pyramid ``HTTPException`` (4xx)         its own  E7700 / E7200
-database unreachable (SQLAlchemy/DBAPI        503      E7705 / E7206
-connection errors)
+database unusable now (a transient error:     503      E7705 / E7206
+``storage.transient.is_transient``)
 anything else: a bug, logged with traceback   500      E7799 / E7299
 ============================================  =======  ===============================
 

@@ -6,10 +6,11 @@ Three routes outside the OData services, without authentication:
     ``200 {"status": "ok"}`` while the process answers requests; touches nothing else (a
     database outage must not make an orchestrator restart healthy processes).
 ``GET /readyz`` (readiness)
-    ``200 {"status": "ready", "schema": "<revision>"}`` when the database answers and its schema
-    is at the revision this code ships; otherwise ``503 {"status": "unavailable", "reason":
-    ...}`` with ``Retry-After`` (a load balancer takes the instance out of rotation). The reason
-    is a fixed text (never SQL or a connection string).
+    ``200 {"status": "ready"}`` when the database answers and its schema is at the revision this
+    code ships (the storage contract's ``check_schema``); otherwise ``503 {"status":
+    "unavailable", "reason": ...}`` with ``Retry-After`` (a load balancer takes the instance out
+    of rotation). The reason is ``database unreachable`` or the storage's one-line schema message
+    (what to run); never SQL or a connection string.
 ``GET /metrics``
     the Prometheus text format (``prometheus_client``), per process:
 

@@ -560,6 +560,24 @@ def test_pserve_refuses_an_uninitialised_or_old_database(tmp_path, sqlite_url):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("setting, value, said", [
+    ("proseo.secrets.key", "not-a-fernet-key", "is not a Fernet key"),
+    ("proseo.datetime.fraction_digits", "4", "proseo.datetime.fraction_digits must be 3 or 6"),
+])
+def test_pserve_and_worker_refuse_a_bad_setting_with_one_line(tmp_path, sqlite_url, setting, value, said):
+    ini = _server_ini(tmp_path, sqlite_url, _free_port())
+    assert _cli("-c", str(ini), "initdb").exit_code == 0
+    lines = [line for line in ini.read_text(encoding="utf-8").splitlines() if not line.startswith(f"{setting} =")]
+    text = "\n".join(lines) + "\n"
+    ini.write_text(text.replace("[server:main]", f"{setting} = {value}\n\n[server:main]"), encoding="utf-8")
+    line = _stderr_line(_pserve(ini))
+    assert "cannot start" in line and said in line and "not-a-fernet-key" not in line
+    worker = subprocess.run([str(Path(sys.executable).parent / "proseo-odata"), "-c", str(ini), "worker"],
+                            capture_output=True, text=True, timeout=60)
+    assert said in _stderr_line(worker)
+
+
+@pytest.mark.slow
 def test_pserve_on_a_busy_port_is_one_line_before_the_application_starts(tmp_path, sqlite_url):
     import socket
 

@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 CORE = pathlib.Path(__file__).resolve().parent.parent / "proseo_odata"
-FORBIDDEN = ("pyramid", "cornice", "webob", "proseo_odata_web", "zope", "transaction", "waitress")
+FORBIDDEN = ("pyramid", "cornice", "webob", "proseo_odata_web", "zope", "transaction", "waitress", "prometheus_client")
 
 
 def _imports(path):

@@ -41,10 +41,12 @@ def run_worker(settings: Mapping[str, Any], *, threads: Optional[int] = None, st
     how many threads, and when it has stopped.
     """
     from proseo_odata.archive import load_archive
+    from proseo_odata.model import times
     from proseo_odata.production.engine import WorkerPool
     from proseo_odata.storage import load_storage
 
     say = announce or log.info
+    times.configure(settings)  # proseo.datetime.fraction_digits of the notifications it sends
     storage = load_storage(settings)
     try:
         storage.check_schema()
@@ -92,6 +94,12 @@ def worker_command(ctx, config_uri, threads, no_dispatcher):
         raise click.BadParameter("at least 1", param_hint="--threads")
     # Either way the .ini's logging sections configure logging (INFO from production.ini).
     settings = load_settings(str(Path(str(config_uri).split("#", 1)[0]).resolve()))
+    from proseo_odata.model import times
+
+    try:
+        times.configure(settings)  # checked here so that a bad value is one line
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     run_worker(settings, threads=threads, dispatcher=False if no_dispatcher else None, announce=click.echo)
 
 

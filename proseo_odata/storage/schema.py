@@ -182,7 +182,7 @@ orders = sa.Table(
     sa.Column("input_product_id", sa.Uuid(), nullable=True),
     sa.Column("output_product_id", sa.Uuid(), nullable=True),
     sa.Column("revision", sa.Integer(), nullable=False),
-    # Idempotent creation (migration 0004): a client's key is unique per mission and owner.
+    # Idempotent creation (migration 0005): a client's key is unique per mission and owner.
     sa.Column("idempotency_key", sa.String(255), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
     sa.Index("uq_orders_idempotency_key", "mission", "owner", "idempotency_key", unique=True),

@@ -1119,6 +1119,7 @@ class SQLAlchemyStorage(StorageBase):
             names.add(key)
             ids.add(product.id)
             product.sync_product_type()
+            product.collection = self.collections.of_product(product)  # as add_product does
             attribute_names = [a.name for a in product.attributes]
             if len(set(attribute_names)) != len(attribute_names):
                 raise InvalidValueError(f"Product {product.name!r} has two attributes with the same name")

@@ -303,6 +303,10 @@ class StorageContractTests:
             loaded = mission_storage.get_product("M1", product.id)
             assert loaded == product
         assert mission_storage.get_product("M1", new[3].id).product_type == "S2MSI2A"
+        # Collection/Name as add_product sets it (subscriptions match the returned products)
+        collections = [p.collection for p in stored]
+        assert collections == [mission_storage.get_product(p.mission, p.id).collection for p in stored]
+        assert collections[-1] == "SENTINEL-2"
         assert mission_storage.get_product("M1", taken.id) == taken
         assert mission_storage.query_products("M1", Query(count=True)).count == 6
         assert self._add_products(mission_storage, path, [make_product(name="taken.zip")]) == []
