@@ -18,6 +18,7 @@ import venv
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,12 +152,14 @@ def test_bare_install_embeds_the_compiler_and_runs_the_cli_without_the_web_stack
 
     # The command line is part of the core: initdb and a listing on SQLite, no web stack needed.
     ini = outside / "site.ini"
-    ini.write_text(textwrap.dedent("""\
+    key = Fernet.generate_key().decode()  # as a real site has (no "stored UNENCRYPTED" warning)
+    ini.write_text(textwrap.dedent(f"""\
         [app:main]
         use = egg:proseo-odata
         proseo.storage.url = sqlite:///%(here)s/var/proseo.sqlite
         proseo.archive.backend = local
         proseo.archive.path = %(here)s/var/archive
+        proseo.secrets.key = {key}
         """), encoding="utf-8")
     script = env_dir / "bin" / "proseo-odata"
     first = _run([str(script), "-c", str(ini), "initdb"], cwd=outside)
