@@ -1,34 +1,53 @@
-"""WebTest fixtures: the real application over SQLite and PostgreSQL (``db_url``).
+"""The fixtures of every web test: the real application (WebTest over ``proseo_odata_web.main``)
+over SQLite and PostgreSQL (``db_url``), for PRIP and for ODIP. Test modules import none of them
+(pytest finds them here); helpers and constants come from ``prip_helpers`` and ``odip_helpers``.
 
-``catalogue`` stores two missions, users with every role combination the auth matrix needs and
-a catalogue of products through the real storage backend; ``app`` is a ``webtest.TestApp`` over
-``proseo_odata_web.main`` with the same settings (its own storage, as after a restart).
-Password hashes are computed once per session (scrypt is deliberately slow).
+PRIP: ``catalogue`` stores two missions, users with every role combination the auth matrix needs
+and a catalogue of products through the real storage backend; ``app`` is a ``webtest.TestApp``
+with ``app_settings`` (its own storage, as after a restart).
+
+ODIP: ``odip`` is an :class:`odip_helpers.OdipWorld` built on ``odip_settings`` (see
+``odip_helpers.build_world``) with ``odip.app``, the application over it (no workers).
+
+Password hashes are computed once per session (scrypt is deliberately slow); ``db_url`` is a copy
+of a database migrated once per session (tests/conftest.py).
 """
 from __future__ import annotations
 
 import pytest
 
-from proseo_odata.model import hash_password
-from proseo_odata.archive import load_archive
-from proseo_odata.storage import load_storage
+from odip_helpers import DEMO_WORKFLOWS, ODIP_USERS, OdipWorld, build_world
 from prip_helpers import TOKEN_SECRET, USERS, Catalogue, make_app, seed
+from proseo_odata.archive import load_archive
+from proseo_odata.model import hash_password
+from proseo_odata.storage import load_storage
+
+
+def _hashes(users) -> dict:
+    return {login: hash_password(password) for login, (_m, _n, password, _r) in users.items()}
+
+
+def _archive_folder(tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    return str(folder)
+
+
+# -- PRIP ------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def password_hashes():
-    return {login: hash_password(password) for login, (_m, _n, password, _r) in USERS.items()}
+    return _hashes(USERS)
 
 
 @pytest.fixture
 def app_settings(db_url, tmp_path):
-    archive = tmp_path / "archive"
-    archive.mkdir()
     return {
         "proseo.storage.backend": "proseo_odata.storage.sqlalchemy",
         "proseo.storage.url": db_url,
         "proseo.archive.backend": "local",
-        "proseo.archive.path": str(archive),
+        "proseo.archive.path": _archive_folder(tmp_path),
         "proseo.page_size.default": "3",
         "proseo.page_size.max": "4",
         "proseo.seed_aliases": "true",
@@ -66,3 +85,36 @@ def app(app_settings, catalogue):
     if storage is not None:
         storage.close()
 
+
+# -- ODIP ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def odip_password_hashes():
+    return _hashes(ODIP_USERS)
+
+
+@pytest.fixture
+def odip_settings(db_url, tmp_path):
+    return {
+        "proseo.storage.backend": "proseo_odata.storage.sqlalchemy",
+        "proseo.storage.url": db_url,
+        "proseo.archive.backend": "local",
+        "proseo.archive.path": _archive_folder(tmp_path),
+        "proseo.page_size.default": "3",
+        "proseo.page_size.max": "4",
+        "proseo.default_mission": "DEMO",
+        "proseo.workflows.file": str(DEMO_WORKFLOWS),
+        "proseo.workflows.entry_points": "false",
+        "proseo.workers": "0",
+        "proseo.secrets.key": "pF8l0o5VJ0nqk8JdQ6wQ2m0QbJ1p3s6xv9y2B5E8H-c=",  # tests only
+    }
+
+
+@pytest.fixture
+def odip(odip_settings, odip_password_hashes) -> OdipWorld:
+    world = build_world(odip_settings, odip_password_hashes)
+    world.app = make_app(odip_settings)
+    yield world
+    world.app.app.registry.storage.close()
+    world.storage.close()

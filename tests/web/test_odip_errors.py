@@ -16,7 +16,7 @@ from proseo_odata_web.errors import WEB_CODES
 from proseo_odata_web.odip import errors as odip_errors
 from proseo_odata_web.odip.errors import PRIP_TO_ODIP, renumber
 
-from odip_fixtures import ODIP, auth, json_of, odip, odip_password_hashes, odip_settings  # noqa: F401
+from odip_helpers import ODIP, auth, json_of
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "odip.md"
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from odip_fixtures import (  # noqa: F401 - fixtures
+from odip_helpers import (
     COMPRESS_ID,
     DISABLED_ID,
     L1C_NAME,
@@ -21,9 +21,6 @@ from odip_fixtures import (  # noqa: F401 - fixtures
     OTHER_WF_ID,
     auth,
     json_of,
-    odip,
-    odip_password_hashes,
-    odip_settings,
     order_body,
 )
 
