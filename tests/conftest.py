@@ -8,7 +8,8 @@ asks for it) and stopped and removed at the end, also when tests fail.
 When ``initdb``/``pg_ctl`` cannot be found the PostgreSQL tests FAIL (they are never skipped:
 CI must run them). Set ``PROSEO_TEST_PG_URL`` (for example
 ``postgresql://postgres@127.0.0.1:5432/postgres``) to use an existing server instead; the user
-must be allowed to create databases.
+must be allowed to create databases. With pytest-xdist (``make test`` runs ``-n 2``) the
+controlling process starts the one server of the run and hands it to the workers that way.
 
 Fixtures:
 
@@ -36,7 +37,6 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -44,6 +44,8 @@ import uuid
 
 import pytest
 from sqlalchemy.engine import make_url
+
+from live_server import free_port
 
 PG_URL_ENV = "PROSEO_TEST_PG_URL"
 
@@ -63,11 +65,6 @@ def _find_pg_bindir():
         return os.path.dirname(os.path.realpath(shutil.which("pg_ctl")))
     return None
 
-
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _as_postgres(cmd):
@@ -122,7 +119,7 @@ class ThrowawayPostgres:
         )
         last_error = None
         for _attempt in range(3):  # the free port may be taken between probe and bind
-            self.port = _free_port()
+            self.port = free_port()
             options = " ".join(
                 [
                     "-c listen_addresses=127.0.0.1",
@@ -214,6 +211,43 @@ def pg_server_url():
     try:
         yield server.url
     finally:
+        server.stop()
+
+
+def _xdist_controller(config) -> bool:
+    """True in the controlling process of a pytest-xdist run with workers (``-n 2``)."""
+    workers = config.getoption("numprocesses", None)
+    return bool(workers) and not hasattr(config, "workerinput") and config.getoption("dist", "no") != "no"
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, ONE throwaway PostgreSQL server for the whole run: the controller
+    starts it and hands it to the workers as ``PROSEO_TEST_PG_URL`` (each worker then makes its
+    own template and test databases on it). Skipped when that variable is set already, or when
+    no PostgreSQL test is selected (``-m "not postgresql"``). If the server cannot start here,
+    each worker tries itself and reports why its PostgreSQL tests fail."""
+    if not _xdist_controller(config) or os.environ.get(PG_URL_ENV):
+        return
+    if "not postgresql" in (config.getoption("markexpr", "") or ""):
+        return
+    bindir = _find_pg_bindir()
+    if bindir is None:
+        return
+    server = ThrowawayPostgres(bindir)
+    atexit.register(server.stop)
+    try:
+        server.start()
+    except Exception:  # noqa: BLE001 - the workers start their own and report the error
+        server.stop()
+        return
+    config._proseo_pg_server = server
+    os.environ[PG_URL_ENV] = server.url
+
+
+def pytest_unconfigure(config):
+    server = getattr(config, "_proseo_pg_server", None)
+    if server is not None:
+        os.environ.pop(PG_URL_ENV, None)
         server.stop()
 
 

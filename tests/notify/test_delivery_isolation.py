@@ -16,7 +16,7 @@ from proseo_odata.notify.delivery import DeliveryPolicy, NotificationDispatcher
 from proseo_odata.storage.sqlalchemy import load_from_config
 from proseo_odata.storage.transient import describe, is_transient
 
-from test_notification_delivery import Receiver, free_port
+from live_server import Receiver, free_port
 
 
 class HangingReceiver:
