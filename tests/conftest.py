@@ -29,6 +29,9 @@ Fixtures:
     ``migrated_sqlite_url`` or ``migrated_pg_url``: migrated to head, no rows
     (``initialize_schema`` on it is a no-op); the ``postgresql`` parameter carries the
     ``postgresql`` marker, so ``pytest -m "not postgresql"`` runs the SQLite half only.
+``module_db_url`` (module, parametrised like ``db_url``)
+    a migrated database shared by all the tests of a module, for modules whose tests only read
+    what a module fixture stored (tests/web/conftest.py's ``shared_prip``).
 """
 from __future__ import annotations
 
@@ -333,7 +336,24 @@ def migrated_sqlite_url(sqlite_url, sqlite_template):
     return sqlite_url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_db_url(request, tmp_path_factory):
+    """A database migrated to head (no rows) shared by the tests of one module, once on SQLite
+    and once on PostgreSQL: for modules whose tests only read what a module fixture stored."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("module-db") / "proseo.sqlite"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    with _pg_database(request.getfixturevalue("pg_server_url"),
+                      template=request.getfixturevalue("pg_template_name")) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
 def db_url(request):
     """A fresh database migrated to head with no rows, once on SQLite and once on PostgreSQL
     (``initialize_schema`` on it is a no-op)."""
