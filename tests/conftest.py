@@ -29,9 +29,9 @@ Fixtures:
     ``migrated_sqlite_url`` or ``migrated_pg_url``: migrated to head, no rows
     (``initialize_schema`` on it is a no-op); the ``postgresql`` parameter carries the
     ``postgresql`` marker, so ``pytest -m "not postgresql"`` runs the SQLite half only.
-``module_db_url`` (module, parametrised like ``db_url``)
-    a migrated database shared by all the tests of a module, for modules whose tests only read
-    what a module fixture stored (tests/web/conftest.py's ``shared_prip``).
+``module_database`` (module)
+    ``module_database(db_url)`` copies ``db_url``'s fresh database into one that lives until the
+    module's last test (the worlds that tests marked ``shared_app`` share, tests/web/conftest.py).
 """
 from __future__ import annotations
 
@@ -336,21 +336,27 @@ def migrated_sqlite_url(sqlite_url, sqlite_template):
     return sqlite_url
 
 
+@pytest.fixture(scope="module")
+def module_database(tmp_path_factory):
+    """``module_database(db_url)``: the URL of a copy of ``db_url``'s fresh database (SQLite file
+    copy, or PostgreSQL ``CREATE DATABASE ... TEMPLATE``; nothing may be connected to it yet)
+    that lives until the module's last test has run (tests/web/conftest.py: ``shared_app``)."""
+    with contextlib.ExitStack() as stack:
+
+        def copy(db_url: str) -> str:
+            url = make_url(db_url)
+            if url.get_backend_name() == "sqlite":
+                path = tmp_path_factory.mktemp("module-db") / "proseo.sqlite"
+                if os.path.exists(url.database):  # else an empty database: no file yet
+                    shutil.copyfile(url.database, path)
+                return url.set(database=str(path)).render_as_string(hide_password=False)
+            server = url.set(database="postgres").render_as_string(hide_password=False)
+            return stack.enter_context(_pg_database(server, template=url.database))
+
+        yield copy
+
+
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def module_db_url(request, tmp_path_factory):
-    """A database migrated to head (no rows) shared by the tests of one module, once on SQLite
-    and once on PostgreSQL: for modules whose tests only read what a module fixture stored."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("module-db") / "proseo.sqlite"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    with _pg_database(request.getfixturevalue("pg_server_url"),
-                      template=request.getfixturevalue("pg_template_name")) as url:
-        yield url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -15,19 +15,9 @@ from prip_helpers import PRIP, basic
 
 ALICE = basic("alice")
 
-
 # Every test here only reads (GET, alice's valid credentials): one application and catalogue per
-# backend for the whole module (tests/web/conftest.py: shared_prip). A test that writes, logs in
-# wrongly or needs settings of its own belongs in another module.
-@pytest.fixture
-def app(shared_prip):
-    return shared_prip.app
-
-
-@pytest.fixture
-def catalogue(shared_prip):
-    return shared_prip.catalogue
-
+# backend for the module (tests/web/conftest.py). A test that writes belongs in another module.
+pytestmark = pytest.mark.shared_app
 ALL = {"p1", "p2", "p3", "p4", "p5"}
 
 CASES = [
