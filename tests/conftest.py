@@ -29,9 +29,10 @@ Fixtures:
     ``migrated_sqlite_url`` or ``migrated_pg_url``: migrated to head, no rows
     (``initialize_schema`` on it is a no-op); the ``postgresql`` parameter carries the
     ``postgresql`` marker, so ``pytest -m "not postgresql"`` runs the SQLite half only.
+    For a test marked ``shared_app``: one such database per module (tests/web/conftest.py).
 ``module_database`` (module)
-    ``module_database(db_url)`` copies ``db_url``'s fresh database into one that lives until the
-    module's last test (the worlds that tests marked ``shared_app`` share, tests/web/conftest.py).
+    ``module_database(db_url)`` copies a database into one that lives until the module's last
+    test (the worlds that tests marked ``shared_app`` share).
 """
 from __future__ import annotations
 
@@ -338,20 +339,28 @@ def migrated_sqlite_url(sqlite_url, sqlite_template):
 
 @pytest.fixture(scope="module")
 def module_database(tmp_path_factory):
-    """``module_database(db_url)``: the URL of a copy of ``db_url``'s fresh database (SQLite file
-    copy, or PostgreSQL ``CREATE DATABASE ... TEMPLATE``; nothing may be connected to it yet)
-    that lives until the module's last test has run (tests/web/conftest.py: ``shared_app``)."""
+    """``module_database(db_url, key=None)``: the URL of a copy of the database ``db_url`` (SQLite
+    file copy, or PostgreSQL ``CREATE DATABASE ... TEMPLATE``: nothing may be connected to it)
+    that lives until the module's last test has run; with a ``key``, made once per module and
+    key. For tests marked ``shared_app`` (tests/web/conftest.py)."""
     with contextlib.ExitStack() as stack:
+        made = {}
 
-        def copy(db_url: str) -> str:
+        def copy(db_url: str, key=None) -> str:
+            if key is not None and key in made:
+                return made[key]
             url = make_url(db_url)
             if url.get_backend_name() == "sqlite":
                 path = tmp_path_factory.mktemp("module-db") / "proseo.sqlite"
                 if os.path.exists(url.database):  # else an empty database: no file yet
                     shutil.copyfile(url.database, path)
-                return url.set(database=str(path)).render_as_string(hide_password=False)
-            server = url.set(database="postgres").render_as_string(hide_password=False)
-            return stack.enter_context(_pg_database(server, template=url.database))
+                result = url.set(database=str(path)).render_as_string(hide_password=False)
+            else:
+                server = url.set(database="postgres").render_as_string(hide_password=False)
+                result = stack.enter_context(_pg_database(server, template=url.database))
+            if key is not None:
+                made[key] = result
+            return result
 
         yield copy
 
@@ -363,6 +372,15 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 def db_url(request):
     """A fresh database migrated to head with no rows, once on SQLite and once on PostgreSQL
     (``initialize_schema`` on it is a no-op)."""
+    if request.node.get_closest_marker("shared_app") is not None:
+        # The module's marked tests read one world built once: one database per module.
+        if request.param == "sqlite":
+            template = f"sqlite:///{request.getfixturevalue('sqlite_template')}"
+        else:
+            server = make_url(request.getfixturevalue("pg_server_url"))
+            template = server.set(database=request.getfixturevalue("pg_template_name")).render_as_string(
+                hide_password=False)
+        return request.getfixturevalue("module_database")(template, key=request.param)
     if request.param == "sqlite":
         return request.getfixturevalue("migrated_sqlite_url")
     return request.getfixturevalue("migrated_pg_url")

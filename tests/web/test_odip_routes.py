@@ -1,6 +1,7 @@
 """ODIP routes through WebTest on SQLite and PostgreSQL: service document, $metadata, Workflows,
 ProductionOrders (every filter of contract section 6), the key forms, cancel, the output Product
-and its $value, wrong methods and paths, and who sees what (contract section 8)."""
+and its $value, wrong methods and paths, and who sees what (contract section 8). The tests marked
+``shared_app`` only read: they share one ODIP world per backend (tests/web/conftest.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -61,6 +62,7 @@ def all_labels(odip, url, login, params=None) -> set:
 # -- service document and $metadata ----------------------------------------------------------------
 
 
+@pytest.mark.shared_app
 def test_service_document_lists_odip_sets(odip):
     for path in (f"{ODIP}/", ODIP):
         response = odip.app.get(path)
@@ -70,6 +72,7 @@ def test_service_document_lists_odip_sets(odip):
         assert names == {"Workflows", "ProductionOrders"}
 
 
+@pytest.mark.shared_app
 def test_metadata_is_the_odip_csdl(odip):
     response = odip.app.get(f"{ODIP}/$metadata")
     assert response.content_type == "application/xml"
@@ -86,6 +89,7 @@ def test_metadata_is_the_odip_csdl(odip):
 # -- workflows -------------------------------------------------------------------------------------
 
 
+@pytest.mark.shared_app
 def test_workflows_lists_enabled_workflows_of_the_mission(odip):
     body = json_of(odip.app.get(f"{ODIP}/Workflows?$orderby=Name", headers=auth("ursula")))
     assert body["@odata.context"] == "$metadata#Workflows"
@@ -103,6 +107,7 @@ def test_workflows_lists_enabled_workflows_of_the_mission(odip):
     }]
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "query, expected",
     [
@@ -122,6 +127,7 @@ def test_workflows_query_options(odip, query, expected):
     assert [w["Name"] for w in body["value"]] == expected
 
 
+@pytest.mark.shared_app
 def test_workflows_count_and_select(odip):
     body = json_of(odip.app.get(f"{ODIP}/Workflows?$count=true&$select=Name,WorkflowVersion&$orderby=Name",
                                 headers=auth("uwe")))
@@ -133,6 +139,7 @@ def test_workflows_count_and_select(odip):
     assert odip.app.get(f"{ODIP}/Workflows/$count", headers=auth("uwe")).text == "2"
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("key", [L2A_ID, f"'{L2A_ID}'", f"Id={L2A_ID}", L2A_ID.upper()])
 def test_one_workflow_by_key(odip, key):
     body = json_of(odip.app.get(f"{ODIP}/Workflows({key})", headers=auth("ursula")))
@@ -140,12 +147,14 @@ def test_one_workflow_by_key(odip, key):
     assert body["Id"] == L2A_ID and body["Name"] == "S2_L1C_L2A"
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("key", [DISABLED_ID, OTHER_WF_ID, "00000000-0000-4000-8000-000000000000"])
 def test_hidden_or_missing_workflow_is_404(odip, key):
     response = odip.app.get(f"{ODIP}/Workflows({key})", headers=auth("ursula"), status=404)
     assert_error(response, 404, "E7207")
 
 
+@pytest.mark.shared_app
 def test_bad_workflow_key_and_bad_filter_answer_odip_codes(odip):
     response = odip.app.get(f"{ODIP}/Workflows(not-a-uuid)", headers=auth("ursula"), status=400)
     assert_error(response, 400, "E7221")
@@ -160,6 +169,7 @@ def test_bad_workflow_key_and_bad_filter_answer_odip_codes(odip):
 # -- production orders: listing and filters --------------------------------------------------------
 
 
+@pytest.mark.shared_app
 def test_orders_collection_shape(odip):
     body = json_of(odip.app.get(f"{ODIP}/ProductionOrders?$filter=Status eq 'completed'", headers=auth("ursula")))
     assert body["@odata.context"] == "$metadata#ProductionOrders"
@@ -185,6 +195,7 @@ def test_orders_collection_shape(odip):
     assert "hook-secret" not in odip.app.get(f"{ODIP}/ProductionOrders", headers=auth("mgr")).text
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "filter_, expected",
     [
@@ -229,6 +240,7 @@ def test_order_filters(odip, filter_, expected):
     assert all_labels(odip, f"{ODIP}/ProductionOrders", "mgr", {"$filter": filter_}) == expected
 
 
+@pytest.mark.shared_app
 def test_password_is_not_filterable_nor_sortable(odip):
     response = odip.app.get(f"{ODIP}/ProductionOrders", {"$filter": "NotificationEpPassword eq 'hook-secret'"},
                             headers=auth("mgr"), status=400)
@@ -240,6 +252,7 @@ def test_password_is_not_filterable_nor_sortable(odip):
     assert "cannot be used in $orderby" in error["message"] and "$filter" not in error["message"]
 
 
+@pytest.mark.shared_app
 def test_orders_orderby_count_paging(odip):
     body = json_of(odip.app.get(f"{ODIP}/ProductionOrders?$orderby=Priority desc,SubmissionDate&$count=true",
                                 headers=auth("mgr")))
@@ -252,6 +265,7 @@ def test_orders_orderby_count_paging(odip):
     assert odip.app.get(f"{ODIP}/ProductionOrders/$count?$filter=Status eq 'queued'", headers=auth("mgr")).text == "1"
 
 
+@pytest.mark.shared_app
 def test_orders_select(odip):
     body = json_of(odip.app.get(f"{ODIP}/ProductionOrders?$select=Status,Priority&$orderby=Priority&$top=1",
                                 headers=auth("mgr")))
@@ -261,6 +275,7 @@ def test_orders_select(odip):
 # -- who sees which orders -------------------------------------------------------------------------
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "login, expected",
     [
@@ -274,6 +289,7 @@ def test_users_see_own_orders_managers_the_mission(odip, login, expected):
     assert all_labels(odip, f"{ODIP}/ProductionOrders", login) == expected
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "login, label, status",
     [
@@ -340,6 +356,7 @@ def test_bearer_token_from_odip_token_path(odip_settings, odip_password_hashes):
 # -- key forms -------------------------------------------------------------------------------------
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("template", ["/ProductionOrders('{id}')", "/ProductionOrders({id})",
                                       "/ProductionOrder({id})", "/ProductionOrders(Id={id})"])
 def test_order_key_forms(odip, template):
@@ -351,6 +368,7 @@ def test_order_key_forms(odip, template):
     assert body["NotificationEpPassword"] is None
 
 
+@pytest.mark.shared_app
 def test_bad_order_key_is_400(odip):
     response = odip.app.get(f"{ODIP}/ProductionOrders('abc')", headers=auth("ursula"), status=400)
     assert_error(response, 400, "E7221")
@@ -473,6 +491,7 @@ def test_cancel_with_notification_endpoint_enqueues_the_notification(odip):
 # -- the output product ----------------------------------------------------------------------------
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("entity_set", ["ProductionOrders", "ProductionOrder"])
 def test_output_product_and_its_file(odip, entity_set):
     order_id = odip.order_id("u_completed")
@@ -496,6 +515,7 @@ def test_output_product_and_its_file(odip, entity_set):
     assert head.headers["Content-Length"] == str(len(b"JPEG bytes of a finished order" * 40)) and head.body == b""
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("label", ["u_queued", "u_failed"])
 @pytest.mark.parametrize("suffix", ["/Product", "/Product/$value"])
 def test_no_output_product_yet_is_404(odip, label, suffix):
@@ -505,6 +525,7 @@ def test_no_output_product_yet_is_404(odip, label, suffix):
     assert "no output product" in error["message"]
 
 
+@pytest.mark.shared_app
 def test_output_product_of_someone_elses_order_is_404(odip):
     response = odip.app.get(f"{ODIP}/ProductionOrders({odip.order_id('u_completed')})/Product", headers=auth("uwe"),
                             status=404)
@@ -553,6 +574,7 @@ def test_output_product_needs_the_product_visibility_too(odip, visibility, reade
 # -- methods and paths -----------------------------------------------------------------------------
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "method, path",
     [
@@ -572,6 +594,7 @@ def test_wrong_method_is_405(odip, method, path):
     assert_error(response, 405, "E7202")
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("path", ["/Nothing", "/ProductionOrders(d0000000-0000-0000-0000-000000000001)/Nope",
                                   "/Workflows/x/y", "/Products"])
 def test_unknown_path_is_404(odip, path):
@@ -579,6 +602,7 @@ def test_unknown_path_is_404(odip, path):
     assert_error(response, 404, "E7201")
 
 
+@pytest.mark.shared_app
 def test_405_names_the_allowed_methods(odip):
     response = odip.app.delete(f"{ODIP}/ProductionOrders", headers=auth("ursula"), status=405)
     assert {m.strip() for m in response.headers["Allow"].split(",")} >= {"GET", "POST"}

@@ -13,6 +13,10 @@ from pyramid.config import Configurator
 
 from prip_helpers import P1_FILE, PRIP, basic, make_app
 
+# Every test here only reads: one application and catalogue per backend for the module
+# (tests/web/conftest.py); a test that writes belongs in another module.
+pytestmark = pytest.mark.shared_app
+
 ALICE = basic("alice")
 CAROL = basic("carol")
 DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")  # the seed documents' pattern
