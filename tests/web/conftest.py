@@ -53,7 +53,8 @@ def password_hashes():
     return _hashes(USERS)
 
 
-def _prip_settings(db_url, archive_folder) -> dict:
+def _settings(db_url, archive_folder, more: dict) -> dict:
+    """The settings every web world has, and ``more``."""
     return {
         "proseo.storage.backend": "proseo_odata.storage.sqlalchemy",
         "proseo.storage.url": db_url,
@@ -61,13 +62,19 @@ def _prip_settings(db_url, archive_folder) -> dict:
         "proseo.archive.path": archive_folder,
         "proseo.page_size.default": "3",
         "proseo.page_size.max": "4",
+        "proseo.default_mission": "DEMO",
+        "proseo.workers": "0",
+        **more,
+    }
+
+
+def _prip_settings(db_url, archive_folder) -> dict:
+    return _settings(db_url, archive_folder, {
         "proseo.seed_aliases": "true",
         "proseo.anonymous_metadata": "true",
-        "proseo.default_mission": "DEMO",
         "proseo.token.secret": TOKEN_SECRET,
         "proseo.token.lifetime": "600",
-        "proseo.workers": "0",
-    }
+    })
 
 
 @pytest.fixture
@@ -121,19 +128,11 @@ def odip_password_hashes():
 
 
 def _odip_settings(db_url, archive_folder) -> dict:
-    return {
-        "proseo.storage.backend": "proseo_odata.storage.sqlalchemy",
-        "proseo.storage.url": db_url,
-        "proseo.archive.backend": "local",
-        "proseo.archive.path": archive_folder,
-        "proseo.page_size.default": "3",
-        "proseo.page_size.max": "4",
-        "proseo.default_mission": "DEMO",
+    return _settings(db_url, archive_folder, {
         "proseo.workflows.file": str(DEMO_WORKFLOWS),
         "proseo.workflows.entry_points": "false",
-        "proseo.workers": "0",
         "proseo.secrets.key": "pF8l0o5VJ0nqk8JdQ6wQ2m0QbJ1p3s6xv9y2B5E8H-c=",  # tests only
-    }
+    })
 
 
 @pytest.fixture
