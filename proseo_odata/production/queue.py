@@ -1,5 +1,5 @@
 """The order queue as workers use it: claims, heartbeats and recovery of lost orders, retried
-when the database reports a transient lock conflict.
+when the database reports a transient failure.
 
 The rules live in the storage contract (:class:`proseo_odata.storage.base.StorageBase`), so that
 any backend can run production orders:
@@ -16,38 +16,33 @@ any backend can run production orders:
 """
 from __future__ import annotations
 
-import time
+import logging
 import uuid
 from datetime import datetime
 from typing import Callable, Optional, TypeVar
 
-import sqlalchemy as sa
-
 from proseo_odata.model import OrderStatus, ProductionOrder, utcnow
-from proseo_odata.storage.transient import is_transient
+from proseo_odata.storage.errors import retry_transient
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 
 def retry_on_busy(action: Callable[[], T], *, attempts: int = 8, delay: float = 0.05, max_delay: float = 2.0) -> T:
-    """Run ``action``; retry it when the database reports a transient failure.
+    """Run ``action``; retry it while the storage reports a transient failure
+    (:func:`proseo_odata.storage.errors.retry_transient`, the one retry helper, with waits that
+    grow linearly up to ``max_delay`` seconds, ``attempts`` runs in all).
 
-    Transient (:func:`proseo_odata.storage.transient.is_transient`): SQLite's ``database is
-    locked``; on PostgreSQL a serialization failure, a deadlock, a lost or terminated connection
-    (``pg_terminate_backend``, a restart), a lock or statement timeout. Safe to retry because
-    the transaction was rolled back; an ``action`` whose commit may have happened before the
-    connection broke must be idempotent (the engine's end-of-order transactions check that the
-    order is still theirs). Waits grow linearly up to ``max_delay`` seconds. Other errors (and
-    other backends' errors) pass through.
+    Transient: the database is unavailable for now (a ``DatabaseUnavailableError``: SQLite's
+    ``database is locked``; on PostgreSQL a serialization failure, a deadlock, a lost or
+    terminated connection, a lock or statement timeout). Safe to retry because the transaction
+    was rolled back; an ``action`` whose commit may have happened before the connection broke must
+    be idempotent (the engine's end-of-order transactions check that the order is still theirs).
+    Other errors pass through.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except sa.exc.SQLAlchemyError as exc:
-            if not is_transient(exc) or attempt == attempts:
-                raise
-            time.sleep(min(max_delay, delay * attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
+    delays = [min(max_delay, delay * attempt) for attempt in range(1, attempts)]
+    return retry_transient(action, delays=delays, what="order queue", logger=log)
 
 
 def claim_next_order(storage, worker_id: str, lease_seconds: float, *, now: Optional[datetime] = None) -> Optional[ProductionOrder]:

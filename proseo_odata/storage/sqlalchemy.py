@@ -68,7 +68,9 @@ from .errors import (
     NotFoundError,
     SchemaNotReadyError,
     StorageError,
-    database_error_reason,
+    describe,
+    driver_errors,
+    translate,
 )
 from .schema import (
     SchemaTables,
@@ -667,6 +669,14 @@ def _copy_refusal(exc: Exception):
     return None
 
 
+def _driver_error_event(context) -> "DatabaseUnavailableError | None":
+    """The engine's ``handle_error`` hook: every statement, commit, rollback and connect of the
+    backend's engines passes its driver error through the storage's choke point
+    (:func:`proseo_odata.storage.errors.translate`): a transient one leaves as
+    ``DatabaseUnavailableError`` (after SQLAlchemy's own clean-up: rollback, invalidation)."""
+    return translate(context.sqlalchemy_exception or context.original_exception)
+
+
 @functools.lru_cache(maxsize=1)
 def _migration_scripts():
     """The code's Alembic migrations (read once per process: they do not change while it runs)."""
@@ -703,6 +713,8 @@ class SQLAlchemyStorage(StorageBase):
                 bind=engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
             )
             self._tables: SchemaTables | None = None
+            if not event.contains(engine, "handle_error", _driver_error_event):
+                event.listen(engine, "handle_error", _driver_error_event)
             self._tables_lock = threading.Lock()
             #: Seals notification passwords before they are written (proseo_odata.secretbox).
             self.secrets = secrets if secrets is not None else SecretBox()
@@ -762,11 +774,12 @@ class SQLAlchemyStorage(StorageBase):
             # Not even connecting: SQLite would create an empty file (or fail on a missing folder).
             raise SchemaNotReadyError(f"the database {path} does not exist yet: {run_initdb} first")
         try:
-            current = self.schema_revision()
-        except sa.exc.DBAPIError as exc:
+            with driver_errors():
+                current = self.schema_revision()
+        except (DatabaseUnavailableError, sa.exc.DBAPIError) as exc:
             if path is not None:
-                raise SchemaNotReadyError(f"cannot open the database {path}: {database_error_reason(exc)}") from None
-            raise DatabaseUnavailableError(f"cannot reach the database: {database_error_reason(exc)}") from None
+                raise SchemaNotReadyError(f"cannot open the database {path}: {describe(exc)}") from None
+            raise DatabaseUnavailableError(f"cannot reach the database: {describe(exc)}", reason=describe(exc)) from None
         if current is None:
             raise SchemaNotReadyError(f"the database has no proseo-odata schema: {run_initdb} first")
         scripts = _migration_scripts()
@@ -796,7 +809,7 @@ class SQLAlchemyStorage(StorageBase):
             raise StorageError("transaction() on a storage already bound to a transaction")
         session = self.session_factory()
         try:
-            with session.begin():
+            with driver_errors(), session.begin():
                 yield self.bind(session)
         finally:
             session.close()
@@ -813,7 +826,8 @@ class SQLAlchemyStorage(StorageBase):
     @contextlib.contextmanager
     def _db(self) -> Iterator[Session]:
         if self._session is not None:
-            yield self._session
+            with driver_errors():
+                yield self._session
         else:
             with self.transaction() as bound:
                 yield bound._session
@@ -1093,11 +1107,12 @@ class SQLAlchemyStorage(StorageBase):
         # ingest can look up the next batch while the current one is being written.
         session = self._session or self.read_session_factory()
         try:
-            for i in range(0, len(unique), self._LOOKUP_CHUNK):
-                chunk = unique[i:i + self._LOOKUP_CHUNK]
-                found.update(session.execute(
-                    sa.select(products.c.name).where(products.c.mission == mission, products.c.name.in_(chunk))
-                ).scalars())
+            with driver_errors():
+                for i in range(0, len(unique), self._LOOKUP_CHUNK):
+                    chunk = unique[i:i + self._LOOKUP_CHUNK]
+                    found.update(session.execute(
+                        sa.select(products.c.name).where(products.c.mission == mission, products.c.name.in_(chunk))
+                    ).scalars())
         finally:
             if session is not self._session:
                 session.close()
@@ -1205,7 +1220,7 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             row = s.execute(sa.select(products).where(products.c.mission == mission, products.c.name == name)).first()
             if row is None:
-                raise NotFoundError(f"No product found with name {name!r}", code="E7258")
+                raise NotFoundError(f"No product found with name {name!r}")
             return self._load_products(s, [row])[0]
 
     def find_product(self, mission, *, product_type=None, name=None, covering=None, visibilities=None):
@@ -1335,7 +1350,7 @@ class SQLAlchemyStorage(StorageBase):
                 sa.select(workflows).where(workflows.c.id == workflow_id, workflows.c.mission == mission)
             ).first()
         if row is None:
-            raise NotFoundError(f"No workflow found with UUID {workflow_id}", code="E7207")
+            raise NotFoundError(f"No workflow found with UUID {workflow_id}", kind="not_found.workflow")
         return _workflow_from_row(row)
 
     def get_workflow_by_name(self, mission, name) -> Workflow:
@@ -1344,7 +1359,7 @@ class SQLAlchemyStorage(StorageBase):
                 sa.select(workflows).where(workflows.c.name == name, workflows.c.mission == mission)
             ).first()
         if row is None:
-            raise NotFoundError(f"No workflow found with name {name!r}", code="E7207")
+            raise NotFoundError(f"No workflow found with name {name!r}", kind="not_found.workflow")
         return _workflow_from_row(row)
 
     def list_workflows(self, mission, *, enabled_only=False) -> list[Workflow]:
@@ -1443,7 +1458,7 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             row = s.execute(self._lock(statement, for_update)).first()
             if row is None:
-                raise NotFoundError(f"No production order found with UUID {order_id}", code="E7208")
+                raise NotFoundError(f"No production order found with UUID {order_id}", kind="not_found.order")
             return self._load_orders(s, [row])[0]
 
     def query_orders(self, mission, query, *, owner=None):
@@ -1467,7 +1482,7 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             exists = s.execute(sa.select(orders.c.id).where(orders.c.id == order_id, orders.c.mission == mission)).first()
             if exists is None:
-                raise NotFoundError(f"No production order found with UUID {order_id}", code="E7208")
+                raise NotFoundError(f"No production order found with UUID {order_id}", kind="not_found.order")
             s.execute(sa.delete(order_options).where(order_options.c.order_id == order_id))
             s.execute(sa.delete(orders).where(orders.c.id == order_id))
 
