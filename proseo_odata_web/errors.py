@@ -283,7 +283,7 @@ def _database_recovered(event) -> None:
     """NewResponse subscriber: a request that used the database and was not answered 503 (its
     transaction committed by then) closes an outage episode."""
     request = event.request
-    if "dbsession" in request.__dict__ and event.response.status_code != 503:
+    if "storage" in request.__dict__ and event.response.status_code != 503:
         outage = getattr(request.registry, "proseo_outage", None)
         if outage is not None:
             outage.recovered()

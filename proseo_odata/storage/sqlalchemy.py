@@ -6,9 +6,10 @@ Settings: ``proseo.storage.url`` (SQLAlchemy URL, e.g. ``sqlite:///var/proseo.sq
 ``proseo.storage.connect_timeout`` (10), ``proseo.storage.statement_timeout`` (30) and
 ``proseo.storage.pool_timeout`` (10): PostgreSQL waits in seconds, see :func:`create_engine`.
 
-Sessions: the web layer makes a session with ``storage.session_factory()``, registers it with
-zope.sqlalchemy and uses ``storage.bind(session)``; CLI and workers use
-``with storage.transaction() as tx``. See :mod:`proseo_odata.storage.base`.
+Transactions: the web layer joins each request's transaction manager with
+``storage.join(request.tm, read_only=...)`` (a session committed or rolled back by the manager,
+:class:`_SessionDataManager`); CLI and workers use ``with storage.transaction() as tx``. See
+:mod:`proseo_odata.storage.base`.
 """
 from __future__ import annotations
 
@@ -52,9 +53,7 @@ from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRu
 from proseo_odata.odata.sql import register_sqlite_functions
 from proseo_odata.secretbox import SecretBox, SecretsError
 from proseo_odata.orders.statemachine import (
-    MESSAGE_FAILED,
     MESSAGE_IN_PROGRESS,
-    MESSAGE_QUEUED,
     OrderEvent,
     transition,
 )
@@ -688,6 +687,40 @@ def _migration_scripts():
     return ScriptDirectory.from_config(config)
 
 
+class _SessionDataManager:
+    """A session as a data manager of a ``transaction`` manager (pyramid_tm's ``request.tm``):
+    the manager's commit commits the session, its abort rolls it back; the session is closed
+    either way. The data-manager protocol of the ``transaction`` package (``IDataManager``),
+    implemented here so that the core imports neither it nor zope: one resource, so the session
+    commits in ``tpc_vote`` (a failure there aborts the whole transaction) and closes in
+    ``tpc_finish``. Driver errors of the commit pass the engine's choke point
+    (:func:`_driver_error_event`) like any other statement's."""
+
+    def __init__(self, session: Session, transaction_manager):
+        self.session = session
+        self.transaction_manager = transaction_manager
+
+    def sortKey(self) -> str:  # noqa: N802 - the protocol's name
+        return f"~proseo_odata.storage:{id(self.session)}"  # after other resources, as zope.sqlalchemy
+
+    def tpc_begin(self, txn) -> None:
+        self.session.flush()
+
+    def commit(self, txn) -> None:
+        pass
+
+    def tpc_vote(self, txn) -> None:
+        self.session.commit()
+
+    def tpc_finish(self, txn) -> None:
+        self.session.close()
+
+    def abort(self, txn) -> None:
+        self.session.close()  # closing rolls back what the session began
+
+    tpc_abort = abort
+
+
 class SQLAlchemyStorage(StorageBase):
     """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
     :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
@@ -815,7 +848,18 @@ class SQLAlchemyStorage(StorageBase):
             session.close()
 
     def bind(self, handle: Session) -> "SQLAlchemyStorage":
+        """A storage running in the ``sqlalchemy.orm.Session`` ``handle`` (the caller commits)."""
         return SQLAlchemyStorage(self.engine, _session=handle, _root=self._root)
+
+    def join(self, transaction_manager, *, read_only: bool = False) -> "SQLAlchemyStorage":
+        """See :meth:`StorageBase.join`: a new session (from :attr:`read_session_factory` when
+        ``read_only``: on SQLite it begins DEFERRED and reads a WAL snapshot without the write
+        lock) joined to the manager's current transaction as a data manager."""
+        if self._session is not None:
+            raise StorageError("join() on a storage already bound to a transaction")
+        session = (self.read_session_factory if read_only else self.session_factory)()
+        transaction_manager.get().join(_SessionDataManager(session, transaction_manager))
+        return self.bind(session)
 
     def _sealed(self, values: dict, column: str) -> dict:
         """``values`` with the secret ``column`` in its stored form (see proseo_odata.secretbox)."""
@@ -1536,47 +1580,35 @@ class SQLAlchemyStorage(StorageBase):
             )
             return result.rowcount == 1
 
-    def requeue_expired_orders(self, now, max_attempts) -> list[ProductionOrder]:
-        now = as_utc(now)
-        expired = sa.and_(orders.c.status == OrderStatus.IN_PROGRESS.value, orders.c.lease_expires_at < now)
-        statement = sa.select(orders).where(expired).order_by(orders.c.lease_expires_at, orders.c.id)
+    @staticmethod
+    def _lease_expired(now):
+        return sa.and_(orders.c.status == OrderStatus.IN_PROGRESS.value, orders.c.lease_expires_at < now)
+
+    def expired_orders(self, now) -> list[ProductionOrder]:
+        statement = (sa.select(orders).where(self._lease_expired(as_utc(now)))
+                     .order_by(orders.c.lease_expires_at, orders.c.id))
         if self.dialect == "postgresql":
             statement = statement.with_for_update(skip_locked=True)  # another recoverer's are its own
-        changed = []
         with self._db() as s:
-            for order in self._load_orders(s, s.execute(statement).all()):
-                lost_worker = order.worker_id
-                order.attempts += 1
-                order.worker_id = None
-                order.lease_expires_at = None
-                if order.attempts >= max_attempts:
-                    order.status = transition(order.status, OrderEvent.FAIL, order_id=order.id)
-                    order.status_message = (
-                        f"{MESSAGE_FAILED}: the worker was lost {order.attempts} time(s) "
-                        f"(last: {lost_worker}); attempts exhausted"
-                    )
-                    order.completed_date = now
-                else:
-                    order.status = transition(order.status, OrderEvent.REQUEUE, order_id=order.id)
-                    order.status_message = MESSAGE_QUEUED
-                result = s.execute(
-                    sa.update(orders)
-                    .where(orders.c.id == order.id, orders.c.revision == order.revision, expired)
-                    .values(
-                        status=order.status.value, status_message=order.status_message, attempts=order.attempts,
-                        worker_id=None, lease_expires_at=None, completed_date=order.completed_date,
-                        revision=order.revision + 1,
-                    )
+            return self._load_orders(s, s.execute(statement).all())
+
+    def release_expired_order(self, order: ProductionOrder, now) -> bool:
+        with self._db() as s:
+            result = s.execute(
+                sa.update(orders)
+                .where(orders.c.id == order.id, orders.c.revision == order.revision,
+                       self._lease_expired(as_utc(now)))
+                .values(
+                    status=order.status.value, status_message=order.status_message, attempts=order.attempts,
+                    worker_id=None, lease_expires_at=None, completed_date=order.completed_date,
+                    revision=order.revision + 1,
                 )
-                if result.rowcount != 1:
-                    continue  # a heartbeat, a cancel or another recoverer came first
-                order.revision += 1
-                log.warning(
-                    "order %s: lease of worker %s expired; now %s (attempt %d of %d)",
-                    order.id, lost_worker, order.status.value, order.attempts, max_attempts,
-                )
-                changed.append(order)
-        return changed
+            )
+        if result.rowcount != 1:
+            return False  # a heartbeat, a cancel or another recoverer came first
+        order.worker_id = order.lease_expires_at = None
+        order.revision += 1
+        return True
 
     def order_queue_stats(self, workflow_id, priority, *, history=20) -> OrderQueueStats:
         o = orders
