@@ -69,6 +69,7 @@ from .errors import (
     StorageError,
     describe,
     driver_errors,
+    refusal,
     translate,
 )
 from .schema import (
@@ -654,20 +655,6 @@ def _execute_query(session: Session, statement):
 SQLITE_BULK_CACHE_KIB = 128 * 1024
 
 
-def _copy_refusal(exc: Exception):
-    """The storage error for a psycopg error raised by ``COPY`` (not wrapped by SQLAlchemy):
-    ``ConflictError`` for a constraint, ``InvalidValueError`` for a value; None for others."""
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - only PostgreSQL runs COPY
-        return None
-    if isinstance(exc, psycopg.IntegrityError):
-        return ConflictError
-    if isinstance(exc, psycopg.DataError):
-        return InvalidValueError
-    return None
-
-
 def _driver_error_event(context) -> "DatabaseUnavailableError | None":
     """The engine's ``handle_error`` hook: every statement, commit, rollback and connect of the
     backend's engines passes its driver error through the storage's choke point
@@ -1226,7 +1213,7 @@ class SQLAlchemyStorage(StorageBase):
             except sa.exc.DataError as exc:
                 raise InvalidValueError(f"{len(batch)} products: a value does not fit the database ({exc.orig})") from exc
             except Exception as exc:
-                refused = _copy_refusal(exc)
+                refused = refusal(exc)  # psycopg's COPY errors, not wrapped by SQLAlchemy
                 if refused is None:
                     raise
                 raise refused(f"{len(batch)} products: the database refused a checksum or attribute row ({exc})") from exc
