@@ -38,7 +38,7 @@ from proseo_odata.errors import Conflict, InvalidInput, InvalidQuery, NotFound, 
 
 __all__ = [
     "ConflictError", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError", "NotFoundError",
-    "SchemaNotReadyError", "StorageError", "describe", "driver_errors", "is_database_error", "is_transient", "refusal",
+    "SchemaNotReadyError", "StorageError", "describe", "driver_errors", "is_database_error", "is_transient", "query_refusal", "refusal",
     "retry_transient", "translate",
 ]
 
@@ -187,6 +187,35 @@ def refusal(exc: BaseException) -> Optional[type[StorageError]]:
     if "DataError" in names:
         return InvalidValueError
     return None
+
+
+#: SQLite's messages for a statement beyond its parser or expression limits (deterministic for
+#: the statement's text: a $filter nested or chained too much, too many literals).
+_SQLITE_LIMIT_MESSAGES = ("parser stack overflow", "expression tree is too large", "too many sql variables",
+                          "like or glob pattern too complex", "string or blob too big")
+
+
+def query_refusal(exc: BaseException) -> Optional[InvalidQueryError]:
+    """The client's ``InvalidQueryError`` when the database refused a query built from the
+    client's options because of the expression itself, None otherwise: too big or nested too
+    deeply (SQLite's limits, PostgreSQL's SQLSTATE class 54 "program limit exceeded"), or a data
+    exception while evaluating it on the stored rows (PostgreSQL class 22: bigint or timestamp out
+    of range; the message gives the database's primary reason)."""
+    orig = _driver_error(exc)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+        reason = getattr(getattr(orig, "diag", None), "message_primary", None) or "a data exception"
+        return InvalidQueryError(f"$filter cannot be evaluated on the stored data: {reason}", target="$filter")
+    too_big = (isinstance(sqlstate, str) and sqlstate.startswith("54")) or (
+        getattr(orig, "sqlite_errorname", None) in ("SQLITE_ERROR", "SQLITE_TOOBIG")
+        and str(orig).lower().startswith(_SQLITE_LIMIT_MESSAGES)
+    )
+    if not too_big:
+        return None
+    return InvalidQueryError(
+        "The query is too complex for the database (nested or repeated too much): simplify $filter",
+        target="$filter",
+    )
 
 
 def translate(exc: BaseException) -> Optional[DatabaseUnavailableError]:
