@@ -18,20 +18,22 @@ from datetime import datetime
 from typing import Any, Mapping, Optional, Sequence
 
 from proseo_odata.model import OrderStatus, Product, ProductionOrder, VisibilityClass, utcnow
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import NotFound
 from proseo_odata.orders.statemachine import MESSAGE_CANCELLED, OrderEvent, transition
 from proseo_odata.orders.validation import ValidatedOrder, validate_order
 
 __all__ = ["InputProductNotFound", "cancel_order", "find_input_product", "submit_order"]
 
 
-class InputProductNotFound(ODataError):
-    """No input product matches the order's ``InputProductReference`` (404, prosEO E7258/E7259)."""
+class InputProductNotFound(NotFound):
+    """No input product matches the order's ``InputProductReference``: none by that name, or
+    (``by_content_date``) none covering its ContentDate."""
 
-    status = 404
+    kind = "not_found.input_product"
 
-    def __init__(self, message: str, *, code: str):
-        super().__init__(message, code=code, target="InputProductReference", status=404)
+    def __init__(self, message: str, *, by_content_date: bool = False):
+        super().__init__(message, target="InputProductReference",
+                         kind="not_found.input_product.content_date" if by_content_date else None)
 
 
 def find_input_product(
@@ -57,7 +59,6 @@ def find_input_product(
         if start is None or end is None:
             raise InputProductNotFound(
                 f"No input product named {reference!r} of type {product_type} found in mission {mission}",
-                code="E7258",
             )
     if start is not None and end is not None:
         product = storage.find_product(
@@ -69,9 +70,9 @@ def find_input_product(
         raise InputProductNotFound(
             f"No input product {named}of type {product_type} covering {start.isoformat()} to "
             f"{end.isoformat()} found in mission {mission}",
-            code="E7259",
+            by_content_date=True,
         )
-    raise InputProductNotFound("The order names no input product", code="E7258")
+    raise InputProductNotFound("The order names no input product")
 
 
 def submit_order(

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Optional
 from urllib.parse import urlsplit
 
 from proseo_odata.model import OptionType, ProductionOrder, ProductionType, Workflow, WorkflowOption, utcnow
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import InvalidOrder
 from proseo_odata.orders.statemachine import MESSAGE_QUEUED
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 DEFAULT_PRIORITY = 50
-INVALID_ORDER_CODE = "E7205"
 
 #: Properties a client sets.
 INPUT_PROPERTIES = {
@@ -82,12 +81,10 @@ _INTEGER = re.compile(r"^[+-]?\d+$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
-class OrderValidationError(ODataError):
-    """A production order that fails validation: every problem at once in ``details`` (400)."""
+class OrderValidationError(InvalidOrder):
+    """A production order that fails validation: every problem at once in ``details``."""
 
-    status = 400
-
-    def __init__(self, problems: list[ODataError]):
+    def __init__(self, problems: list[InvalidOrder]):
         self.problems = list(problems)
         if len(self.problems) == 1:
             message = f"Invalid production order: {self.problems[0].message}"
@@ -95,7 +92,7 @@ class OrderValidationError(ODataError):
             message = f"Invalid production order, {len(self.problems)} problems: " + "; ".join(
                 p.message for p in self.problems
             )
-        super().__init__(message, code=INVALID_ORDER_CODE, details=self.problems)
+        super().__init__(message, details=self.problems)
 
 
 def parse_datetime(value: Any) -> datetime:
@@ -121,8 +118,8 @@ def parse_datetime(value: Any) -> datetime:
         raise ValueError(f"{value!r} is not a valid date-time: {exc}") from None
 
 
-def _problem(message: str, target: str) -> ODataError:
-    return ODataError(message, code=INVALID_ORDER_CODE, target=target)
+def _problem(message: str, target: str) -> InvalidOrder:
+    return InvalidOrder(message, target=target)
 
 
 def _scalar_text(value: Any) -> Optional[str]:
@@ -506,7 +503,7 @@ def validate_order(body: Any, workflows: Iterable[Workflow], *, mission: str) ->
     if not isinstance(body, Mapping):
         raise OrderValidationError([_problem("the request body must be a JSON object", "")])
     candidates = [w for w in workflows if w.mission == mission and w.enabled]
-    problems: list[ODataError] = []
+    problems: list[InvalidOrder] = []
     _check_unknown(body, INPUT_PROPERTIES, SERVER_PROPERTIES, "", problems)
     workflow = _find_workflow(body, candidates, mission, problems)
     result = ValidatedOrder(workflow=workflow)  # type: ignore[arg-type] - replaced below when valid

@@ -1,4 +1,5 @@
-"""Storage: the contract (:mod:`.base`), its errors, and :func:`load_storage`.
+"""Storage: the contract (:mod:`.base`: the protocols ``CatalogueStore``, ``UserStore``,
+``OrderStore``, ``OutboxStore`` composed as ``StorageBase``), its errors, and :func:`load_storage`.
 
 ::
 
@@ -12,7 +13,18 @@ from __future__ import annotations
 import importlib
 from typing import Mapping
 
-from .base import ENTITY_SETS, Query, QueryResult, StorageBase, iter_pages
+from .base import (
+    ENTITY_SETS,
+    CatalogueStore,
+    OrderStore,
+    OutboxStore,
+    Query,
+    QueryResult,
+    StorageBase,
+    Store,
+    UserStore,
+    iter_pages,
+)
 from .errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -24,7 +36,7 @@ from .errors import (
 )
 
 __all__ = [
-    "ENTITY_SETS", "ConflictError", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
+    "ENTITY_SETS", "CatalogueStore", "ConflictError", "OrderStore", "OutboxStore", "Store", "UserStore", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
     "NotFoundError", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
     "load_storage",
 ]

@@ -53,8 +53,8 @@ from proseo_odata.odata import edm
 from proseo_odata.orders.idempotency import check_idempotency_key, submit_or_replay
 from proseo_odata.orders.service import cancel_order
 from proseo_odata.orders.statemachine import IllegalTransition, OrderEvent, can_transition
-from proseo_odata.orders.validation import INVALID_ORDER_CODE, OrderValidationError, validate_order
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.orders.validation import OrderValidationError, validate_order
+from proseo_odata.errors import InvalidOrder
 from proseo_odata.storage.errors import ConflictError, NotFoundError
 
 from ..auth import can_read_product, product_visibilities, require_role
@@ -69,7 +69,7 @@ from ..odata_json import (
     text_response,
 )
 from ..query import build_query, collection_body, entity_options, parse_request_options
-from .errors import NO_OUTPUT_PRODUCT, NoOutputProduct, OrderNotFound, odip_codes, parse_key
+from .errors import NoOutputProduct, OrderNotFound, parse_key
 from .schemas import merge_problems, shape_problems
 from .workflows import ODIP_ROLES
 
@@ -161,15 +161,14 @@ def _workers(request) -> int:
 # -- views -----------------------------------------------------------------------------------------
 
 
-@odip_codes
 def create_order(request):
     principal = require_role(request, *ODIP_ROLES)
     idempotency_key = check_idempotency_key(request.headers.get("Idempotency-Key"))
-    body = parse_json_body(request, code=INVALID_ORDER_CODE)
+    body = parse_json_body(request, error=InvalidOrder)
     shape = shape_problems(body)
     if shape:
         # Report the core's findings too (all problems at once), but store nothing.
-        core: list[ODataError] = []
+        core: list[InvalidOrder] = []
         if isinstance(body, dict):
             try:
                 validate_order(body, request.storage.list_workflows(principal.mission, enabled_only=True),
@@ -195,7 +194,6 @@ def create_order(request):
     return response
 
 
-@odip_codes
 def list_orders(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)
@@ -210,7 +208,6 @@ def list_orders(request):
     return json_response(collection_body(request, "$metadata#ProductionOrders", items, result, paged))
 
 
-@odip_codes
 def count_orders(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)
@@ -219,7 +216,6 @@ def count_orders(request):
     return text_response(str(result.count))
 
 
-@odip_codes
 def get_order(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)
@@ -237,7 +233,6 @@ def get_order(request):
 CANCEL_ATTEMPTS = 2
 
 
-@odip_codes
 def cancel(request):
     """Idempotent cancel (contract section 5). ``for_update`` locks the row on PostgreSQL but not
     on SQLite, where a worker may complete the order (or renew its lease) between the look and
@@ -269,15 +264,13 @@ def _output_product(request):
         raise NoOutputProduct(order)
     product = readable_output(request, principal, order)
     if product is None:
-        raise ODataError(
+        raise NoOutputProduct(
+            order,
             f"The output product {order.output_product_id} of production order {order.id} is no longer in the catalogue",
-            code=NO_OUTPUT_PRODUCT,
-            status=404,
         )
     return order, product
 
 
-@odip_codes
 def order_product(request):
     options = parse_request_options(request)
     expand, select = entity_options(request, options)  # a PRIP Product: $expand=Attributes works
@@ -287,7 +280,6 @@ def order_product(request):
     return json_response(body)
 
 
-@odip_codes
 def order_product_value(request):
     """The output file, through :func:`proseo_odata_web.download.product_file_response`
     (ranges, digests, HEAD); whoever may see the order and read the product in PRIP (its

@@ -24,8 +24,7 @@ from typing import Any, Iterable, Mapping
 
 import colander
 
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.orders.validation import INVALID_ORDER_CODE
+from proseo_odata.errors import InvalidOrder
 
 __all__ = ["ORDER_SCHEMA", "OrderSchema", "merge_problems", "shape_problems"]
 
@@ -165,10 +164,10 @@ def _target(body: Mapping, path: str) -> str:
     return "/".join(parts)
 
 
-def shape_problems(body: Any) -> list[ODataError]:
+def shape_problems(body: Any) -> list[InvalidOrder]:
     """Every shape problem of an order request body (empty when the shape is right)."""
     if not isinstance(body, Mapping):
-        return [ODataError("the request body must be a JSON object", code=INVALID_ORDER_CODE, target="body")]
+        return [InvalidOrder("the request body must be a JSON object", target="body")]
     cleaned = _without_nulls(body)
     try:
         ORDER_SCHEMA.deserialize(cleaned)
@@ -180,7 +179,7 @@ def shape_problems(body: Any) -> list[ODataError]:
             elif path.startswith(ORDER_SCHEMA.name + "."):
                 path = path[len(ORDER_SCHEMA.name) + 1:]
             for text in message.split("; "):
-                problems.append(ODataError(text, code=INVALID_ORDER_CODE, target=_target(cleaned, path)))
+                problems.append(InvalidOrder(text, target=_target(cleaned, path)))
         return problems
     return []
 
@@ -189,7 +188,7 @@ def _top(target: str) -> str:
     return re.split(r"[/\[]", target or "", maxsplit=1)[0]
 
 
-def merge_problems(shape: Iterable[ODataError], core: Iterable[ODataError]) -> list[ODataError]:
+def merge_problems(shape: Iterable[InvalidOrder], core: Iterable[InvalidOrder]) -> list[InvalidOrder]:
     """Shape problems, then the core's that are not about the same thing.
 
     A core problem is dropped when a shape problem has the same target, or when the shape
