@@ -51,7 +51,7 @@ from proseo_odata.model import (
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 from proseo_odata.odata.sql import register_sqlite_functions
 from proseo_odata.secretbox import SecretBox, SecretsError
-from proseo_odata.orders.statemachine import (
+from proseo_odata.model.statemachine import (
     MESSAGE_FAILED,
     MESSAGE_IN_PROGRESS,
     MESSAGE_QUEUED,
