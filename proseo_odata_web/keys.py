@@ -2,9 +2,9 @@
 
 A key is a GUID, bare (``Products(2b17...)``), quoted (``Products('2b17...')``) or named
 (``Products(Id=2b17...)``). :func:`parse_key` is the one parser of every route with a key:
-products, subscriptions, workflows and production orders; each passes what it names and its
-service's "invalid query" code (``E7721`` in PRIP, ``E7221`` in ODIP). :func:`load_or_404` is
-the one "load the entity of that key, or answer 404" of those routes.
+products, subscriptions, workflows and production orders; each passes what it names. A bad key
+is an invalid query (``E7721`` in PRIP, ``E7221`` in ODIP: :data:`proseo_odata_web.errors.ERROR_TABLE`).
+:func:`load_or_404` is the one "load the entity of that key, or answer 404" of those routes.
 """
 from __future__ import annotations
 
@@ -26,14 +26,13 @@ _KEY = re.compile(
 )
 
 
-def parse_key(text: str, what: str, code: str) -> uuid.UUID:
-    """The GUID in ``Set(<key>)``; an :class:`ODataError` (400, ``code``, target ``Id``) naming
+def parse_key(text: str, what: str) -> uuid.UUID:
+    """The GUID in ``Set(<key>)``; an :class:`ODataError` (an invalid query, target ``Id``) naming
     ``what`` (``"product"``, ``"production order"``, ...) otherwise."""
     match = _KEY.match(text.strip())
     if match is None:
         raise ODataError(
             f"Invalid {what} key {text!r}: expected a UUID such as {EXAMPLE_KEY}",
-            code=code,
             target="Id",
         )
     return uuid.UUID(match.group("id"))

@@ -29,30 +29,28 @@ import uuid
 from typing import Any, Mapping, Optional
 
 from proseo_odata.model import ProductionOrder
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.orders.validation import INPUT_PROPERTIES, INVALID_ORDER_CODE
+from proseo_odata.errors import Conflict, InvalidOrder
+from proseo_odata.orders.validation import INPUT_PROPERTIES
 from proseo_odata.storage.errors import ConflictError, NotFoundError
 
-__all__ = ["IDEMPOTENCY_CONFLICT_CODE", "IdempotencyConflict", "check_idempotency_key", "client_order_id",
-           "find_replay", "request_fingerprint"]
+__all__ = ["IdempotencyConflict", "check_idempotency_key", "client_order_id", "find_replay", "request_fingerprint"]
 
-IDEMPOTENCY_CONFLICT_CODE = "E7220"
 MAX_KEY_LENGTH = 255
 _KEY = re.compile(r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")
 _SECRET_PROPERTIES = {"NotificationEpPassword"}
 
 
-class IdempotencyConflict(ODataError):
-    """The key (or Id) was used before for a different order (HTTP 422)."""
+class IdempotencyConflict(Conflict):
+    """The key (or Id) was used before for a different order (HTTP 422 in ODIP)."""
 
-    status = 422
+    kind = "conflict.idempotency"
 
     def __init__(self, message: str, *, target: str):
-        super().__init__(message, code=IDEMPOTENCY_CONFLICT_CODE, target=target, status=422)
+        super().__init__(message, target=target)
 
 
 def check_idempotency_key(value: Optional[str]) -> Optional[str]:
-    """The ``Idempotency-Key`` header's value, checked (400 ``E7205`` when malformed); None when
+    """The ``Idempotency-Key`` header's value, checked (an ``InvalidOrder`` when malformed); None when
     absent. Surrounding quotes (the IETF draft's structured-field string) are removed."""
     if value is None:
         return None
@@ -60,24 +58,24 @@ def check_idempotency_key(value: Optional[str]) -> Optional[str]:
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
     if not key or len(key) > MAX_KEY_LENGTH or not _KEY.match(key):
-        raise ODataError(
+        raise InvalidOrder(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters (for example a UUID)",
-            code=INVALID_ORDER_CODE, target="Idempotency-Key", status=400,
+            target="Idempotency-Key",
         )
     return key
 
 
 def client_order_id(body: Mapping[str, Any]) -> Optional[uuid.UUID]:
     """The client's own ``Id`` in the body (a GUID), None when absent or null; 400 when it is
-    not a GUID."""
+    not a GUID (an ``InvalidOrder``)."""
     value = body.get("Id") if isinstance(body, Mapping) else None
     if value is None or value == "":
         return None
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise ODataError("Id must be a GUID (the client's own order id) or be left out",
-                         code=INVALID_ORDER_CODE, target="Id", status=400) from None
+        raise InvalidOrder("Id must be a GUID (the client's own order id) or be left out",
+                           target="Id") from None
 
 
 def request_fingerprint(body: Mapping[str, Any]) -> str:

@@ -32,7 +32,7 @@ from proseo_odata.model.statemachine import (
     can_transition,
     transition,
 )
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import InvalidOrder
 from proseo_odata.orders.idempotency import client_order_id, find_replay, request_fingerprint
 from proseo_odata.orders.validation import ValidatedOrder, validate_order
 from proseo_odata.production.inputs import find_input_product
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 CANCEL_ATTEMPTS = 2
 
 #: A JSON-shape check of an order body (the web layer's colander schema): every problem found.
-ShapeCheck = Callable[[Any], Iterable[ODataError]]
+ShapeCheck = Callable[[Any], Iterable[InvalidOrder]]
 
 
 # -- EstimatedDate ---------------------------------------------------------------------------

@@ -28,11 +28,11 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping, Optional
 from urllib.parse import urlsplit
 
+from proseo_odata.errors import InvalidOrder
 from proseo_odata.model import ProductionOrder, ProductionType, Workflow, utcnow
 from proseo_odata.model.options import check_option_value, production_type_for, scalar_text
-from proseo_odata.model.times import parse_datetime
-from proseo_odata.odata.errors import ODataError
 from proseo_odata.model.statemachine import MESSAGE_QUEUED
+from proseo_odata.model.times import parse_datetime
 
 __all__ = [
     "DEFAULT_PRIORITY",
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 DEFAULT_PRIORITY = 50
-INVALID_ORDER_CODE = "E7205"
 
 #: Properties a client sets.
 INPUT_PROPERTIES = {
@@ -75,12 +74,10 @@ OPTION_ITEM_PROPERTIES = {"Name", "Value", "Description", "Type", "Default"}
 _INTEGER = re.compile(r"^[+-]?\d+$")
 
 
-class OrderValidationError(ODataError):
-    """A production order that fails validation: every problem at once in ``details`` (400)."""
+class OrderValidationError(InvalidOrder):
+    """A production order that fails validation: every problem at once in ``details``."""
 
-    status = 400
-
-    def __init__(self, problems: list[ODataError]):
+    def __init__(self, problems: list[InvalidOrder]):
         self.problems = list(problems)
         if len(self.problems) == 1:
             message = f"Invalid production order: {self.problems[0].message}"
@@ -88,11 +85,11 @@ class OrderValidationError(ODataError):
             message = f"Invalid production order, {len(self.problems)} problems: " + "; ".join(
                 p.message for p in self.problems
             )
-        super().__init__(message, code=INVALID_ORDER_CODE, details=self.problems)
+        super().__init__(message, details=self.problems)
 
 
-def _problem(message: str, target: str) -> ODataError:
-    return ODataError(message, code=INVALID_ORDER_CODE, target=target)
+def _problem(message: str, target: str) -> InvalidOrder:
+    return InvalidOrder(message, target=target)
 
 
 @dataclass
@@ -374,7 +371,7 @@ def _top(target: str) -> str:
     return re.split(r"[/\[]", target or "", maxsplit=1)[0]
 
 
-def merge_problems(shape: Iterable[ODataError], core: Iterable[ODataError]) -> list[ODataError]:
+def merge_problems(shape: Iterable[InvalidOrder], core: Iterable[InvalidOrder]) -> list[InvalidOrder]:
     """Shape problems, then the core's that are not about the same thing.
 
     A core problem is dropped when a shape problem has the same target, or when the shape
@@ -392,7 +389,7 @@ def merge_problems(shape: Iterable[ODataError], core: Iterable[ODataError]) -> l
 
 
 def validate_order(body: Any, workflows: Iterable[Workflow], *, mission: str,
-                   shape_problems: Iterable[ODataError] = ()) -> ValidatedOrder:
+                   shape_problems: Iterable[InvalidOrder] = ()) -> ValidatedOrder:
     """Check an order request against the enabled workflows of ``mission``.
 
     ``workflows`` may hold workflows of any mission and disabled ones; only the enabled ones of
@@ -416,7 +413,7 @@ def _validate(body: Any, workflows: Iterable[Workflow], mission: str) -> Validat
     if not isinstance(body, Mapping):
         raise OrderValidationError([_problem("the request body must be a JSON object", "")])
     candidates = [w for w in workflows if w.mission == mission and w.enabled]
-    problems: list[ODataError] = []
+    problems: list[InvalidOrder] = []
     _check_unknown(body, INPUT_PROPERTIES, SERVER_PROPERTIES, "", problems)
     workflow = _find_workflow(body, candidates, mission, problems)
     result = ValidatedOrder(workflow=workflow)  # type: ignore[arg-type] - replaced below when valid

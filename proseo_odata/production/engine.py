@@ -13,12 +13,12 @@ One order, as a worker runs it (contract section 10)::
 A processor failure fails the order with the reason in ``StatusMessage``; a missing input fails
 it with ``input product not found``. Nothing else fails an order: a transient database failure
 (lost connection, serialization failure, deadlock, timeout:
-:func:`proseo_odata.storage.transient.is_transient`) anywhere in a run returns the order to
+:func:`proseo_odata.storage.errors.is_transient`) anywhere in a run returns the order to
 ``queued`` (``attempts`` + 1) for the next worker, and so does a failure of the archive or any
 other service fault, up to ``max_attempts`` times. Status messages come from a fixed vocabulary
 (:mod:`proseo_odata.model.statemachine`) plus the processor's own reason; they never carry an
 exception's text, so never SQL, bound parameters or a secret. Database errors are logged as one
-line (:func:`proseo_odata.storage.transient.describe`), without the statement.
+line (:func:`proseo_odata.storage.errors.describe`), without the statement.
 
 A cancel (written by the web layer) makes the heartbeat trip the processor's cancel token, which
 stops it (an external command's whole process group is killed). A worker that dies leaves its
@@ -96,7 +96,7 @@ from proseo_odata.production.processors import (
 from proseo_odata.production.reaper import mark_scratch, reap_dead_runs
 from proseo_odata.production.workflows import output_retention_days, processor_config_for
 from proseo_odata.storage.errors import ConflictError, NotFoundError
-from proseo_odata.storage.transient import describe, is_transient
+from proseo_odata.storage.errors import describe, is_database_error, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -106,16 +106,10 @@ SHUTDOWN_REASON = "worker shutting down"
 REASON_SERVICE_FAULT = "the service could not complete the run (archive or database error); attempts exhausted"
 
 
-def _is_database_error(exc: BaseException) -> bool:
-    import sqlalchemy as sa
-
-    return isinstance(exc, sa.exc.SQLAlchemyError)
-
-
 def log_failure(logger: logging.Logger, message: str, exc: BaseException, *args) -> None:
     """Log ``message`` for ``exc``: a database error as ONE line naming its classes and SQLSTATE
     (never the statement or its parameters), anything else with its traceback."""
-    if _is_database_error(exc):
+    if is_database_error(exc):
         logger.warning(message + ": %s", *args, describe(exc))
     else:
         logger.exception(message, *args)
@@ -285,7 +279,7 @@ class Worker:
                 log.warning("order %s: transient database failure (%s); returning it to the queue",
                             order.id, describe(exc))
                 return self._requeue(order, counted=True)
-            if stage == "process" and not _is_database_error(exc):
+            if stage == "process" and not is_database_error(exc):
                 # The processor's own bug: its order fails (the traceback goes to the log only).
                 log.exception("order %s: the processor raised", order.id)
                 return self._fail(order, f"{MESSAGE_FAILED}: the processor raised {type(exc).__name__}")
@@ -306,7 +300,6 @@ class Worker:
             except NotFoundError:
                 raise InputProductNotFound(
                     f"product {order.input_reference or order.input_product_id} is no longer in the catalogue",
-                    code="E7258",
                 ) from None
         else:
             product = find_input_product(
@@ -314,7 +307,7 @@ class Worker:
                 reference=order.input_reference, start=order.input_content_start, end=order.input_content_end,
             )
         if not product.online or not product.archive_key:
-            raise InputProductNotFound(f"product {product.name} is not online", code="E7258")
+            raise InputProductNotFound(f"product {product.name} is not online")
         return product
 
     def _fetch(self, product: Product, scratch: Path) -> Path:

@@ -9,18 +9,20 @@ from datetime import datetime
 from typing import Optional, Sequence
 
 from proseo_odata.model import Product, VisibilityClass
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import NotFound
 
 __all__ = ["InputProductNotFound", "find_input_product"]
 
 
-class InputProductNotFound(ODataError):
-    """No input product matches the order's ``InputProductReference`` (404, prosEO E7258/E7259)."""
+class InputProductNotFound(NotFound):
+    """No input product matches the order's ``InputProductReference``: none by that name, or
+    (``by_content_date``) none covering its ContentDate."""
 
-    status = 404
+    kind = "not_found.input_product"
 
-    def __init__(self, message: str, *, code: str):
-        super().__init__(message, code=code, target="InputProductReference", status=404)
+    def __init__(self, message: str, *, by_content_date: bool = False):
+        super().__init__(message, target="InputProductReference",
+                         kind="not_found.input_product.content_date" if by_content_date else None)
 
 
 def find_input_product(
@@ -46,7 +48,6 @@ def find_input_product(
         if start is None or end is None:
             raise InputProductNotFound(
                 f"No input product named {reference!r} of type {product_type} found in mission {mission}",
-                code="E7258",
             )
     if start is not None and end is not None:
         product = storage.find_product(
@@ -58,6 +59,6 @@ def find_input_product(
         raise InputProductNotFound(
             f"No input product {named}of type {product_type} covering {start.isoformat()} to "
             f"{end.isoformat()} found in mission {mission}",
-            code="E7259",
+            by_content_date=True,
         )
-    raise InputProductNotFound("The order names no input product", code="E7258")
+    raise InputProductNotFound("The order names no input product")

@@ -1,4 +1,5 @@
-"""Storage: the contract (:mod:`.base`), its errors, and :func:`load_storage`.
+"""Storage: the contract (:mod:`.base`: the protocols ``CatalogueStore``, ``UserStore``,
+``OrderStore``, ``OutboxStore`` composed as ``StorageBase``), its errors, and :func:`load_storage`.
 
 ::
 
@@ -14,7 +15,18 @@ from typing import Mapping
 
 from proseo_odata.config import load_backend
 
-from .base import ENTITY_SETS, Query, QueryResult, StorageBase, iter_pages
+from .base import (
+    ENTITY_SETS,
+    CatalogueStore,
+    OrderStore,
+    OutboxStore,
+    Query,
+    QueryResult,
+    StorageBase,
+    Store,
+    UserStore,
+    iter_pages,
+)
 from .errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -26,7 +38,7 @@ from .errors import (
 )
 
 __all__ = [
-    "ENTITY_SETS", "ConflictError", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
+    "ENTITY_SETS", "CatalogueStore", "ConflictError", "OrderStore", "OutboxStore", "Store", "UserStore", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
     "NotFoundError", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
     "load_storage", "open_storage",
 ]

@@ -53,10 +53,9 @@ from typing import Optional
 
 from proseo_odata.model import Product, ProductionOrder, Role
 from proseo_odata.odata import edm
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import InvalidOrder
 from proseo_odata.orders.idempotency import check_idempotency_key
 from proseo_odata.orders.service import cancel, submit
-from proseo_odata.orders.validation import INVALID_ORDER_CODE
 from proseo_odata.storage.errors import NotFoundError
 
 from ..keys import load_or_404
@@ -72,7 +71,7 @@ from ..odata_json import (
     text_response,
 )
 from ..query import build_query, collection_body, entity_options, parse_request_options
-from .errors import NO_OUTPUT_PRODUCT, NoOutputProduct, OrderNotFound, odip_codes, parse_key
+from .errors import NoOutputProduct, OrderNotFound, parse_key
 from .schemas import shape_problems
 from .workflows import ODIP_ROLES
 
@@ -151,11 +150,10 @@ def visible_order(request, principal, key: str, *, for_update: bool = False) -> 
 # -- views -----------------------------------------------------------------------------------------
 
 
-@odip_codes
 def create_order(request):
     principal = require_role(request, *ODIP_ROLES)
     idempotency_key = check_idempotency_key(request.headers.get("Idempotency-Key"))
-    body = parse_json_body(request, code=INVALID_ORDER_CODE)
+    body = parse_json_body(request, error=InvalidOrder)
     order, replayed = submit(
         request.storage,
         body,
@@ -175,7 +173,6 @@ def create_order(request):
     return response
 
 
-@odip_codes
 def list_orders(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)
@@ -190,7 +187,6 @@ def list_orders(request):
     return json_response(collection_body(request, "$metadata#ProductionOrders", items, result, paged))
 
 
-@odip_codes
 def count_orders(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)
@@ -199,7 +195,6 @@ def count_orders(request):
     return text_response(str(result.count))
 
 
-@odip_codes
 def get_order(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)
@@ -213,7 +208,6 @@ def get_order(request):
     return json_response(body)
 
 
-@odip_codes
 def cancel_view(request):
     """Idempotent cancel (contract section 5, :func:`proseo_odata.orders.service.cancel`)."""
     principal = require_role(request, *ODIP_ROLES)
@@ -228,15 +222,13 @@ def _output_product(request):
         raise NoOutputProduct(order)
     product = readable_output(request, principal, order)
     if product is None:
-        raise ODataError(
+        raise NoOutputProduct(
+            order,
             f"The output product {order.output_product_id} of production order {order.id} is no longer in the catalogue",
-            code=NO_OUTPUT_PRODUCT,
-            status=404,
         )
     return order, product
 
 
-@odip_codes
 def order_product(request):
     options = parse_request_options(request)
     expand, select = entity_options(request, options)  # a PRIP Product: $expand=Attributes works
@@ -246,7 +238,6 @@ def order_product(request):
     return json_response(body)
 
 
-@odip_codes
 def order_product_value(request):
     """The output file, through :func:`proseo_odata_web.download.product_file_response`
     (ranges, digests, HEAD); whoever may see the order and read the product in PRIP (its

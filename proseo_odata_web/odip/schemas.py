@@ -25,8 +25,7 @@ from typing import Any, Mapping
 
 import colander
 
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.orders.validation import INVALID_ORDER_CODE
+from proseo_odata.errors import InvalidOrder
 
 __all__ = ["ORDER_SCHEMA", "OrderSchema", "shape_problems"]
 
@@ -166,10 +165,10 @@ def _target(body: Mapping, path: str) -> str:
     return "/".join(parts)
 
 
-def shape_problems(body: Any) -> list[ODataError]:
+def shape_problems(body: Any) -> list[InvalidOrder]:
     """Every shape problem of an order request body (empty when the shape is right)."""
     if not isinstance(body, Mapping):
-        return [ODataError("the request body must be a JSON object", code=INVALID_ORDER_CODE, target="body")]
+        return [InvalidOrder("the request body must be a JSON object", target="body")]
     cleaned = _without_nulls(body)
     try:
         ORDER_SCHEMA.deserialize(cleaned)
@@ -181,6 +180,6 @@ def shape_problems(body: Any) -> list[ODataError]:
             elif path.startswith(ORDER_SCHEMA.name + "."):
                 path = path[len(ORDER_SCHEMA.name) + 1:]
             for text in message.split("; "):
-                problems.append(ODataError(text, code=INVALID_ORDER_CODE, target=_target(cleaned, path)))
+                problems.append(InvalidOrder(text, target=_target(cleaned, path)))
         return problems
     return []

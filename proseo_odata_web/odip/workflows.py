@@ -26,7 +26,7 @@ from ..keys import load_or_404
 from ..odata_json import format_guid, json_response, select_properties, text_response
 from ..service import metadata_view, service_document_view
 from ..query import build_query, collection_body, entity_options, parse_request_options
-from .errors import WorkflowNotFound, odip_codes, parse_key
+from .errors import WorkflowNotFound, parse_key
 
 #: Roles that may use ODIP (any one of them).
 ODIP_ROLES = (Role.ODIP_USER, Role.ORDER_MGR)
@@ -58,11 +58,10 @@ def _web(request):
     return request.registry.proseo
 
 
-service_document = odip_codes(service_document_view(edm.ODIP_MODEL))
-metadata = odip_codes(metadata_view(edm.ODIP_MODEL))
+service_document = service_document_view(edm.ODIP_MODEL)
+metadata = metadata_view(edm.ODIP_MODEL)
 
 
-@odip_codes
 def list_workflows(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)
@@ -72,7 +71,6 @@ def list_workflows(request):
     return json_response(collection_body(request, "$metadata#Workflows", items, result, paged))
 
 
-@odip_codes
 def count_workflows(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)
@@ -81,7 +79,6 @@ def count_workflows(request):
     return text_response(str(result.count))
 
 
-@odip_codes
 def get_workflow(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)

@@ -27,7 +27,7 @@ import uuid
 
 from proseo_odata.model import Product, Role
 from proseo_odata.odata import edm
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import NotFound
 
 from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
@@ -35,22 +35,17 @@ from ..odata_json import attributes_json, json_response, product_json, text_resp
 from ..service import metadata_view, service_document_view
 from ..query import collection_body, entity_options, parse_request_options, products_query
 
-#: prosEO's "No product found with UUID" (PRIP).
-PRODUCT_NOT_FOUND = "E7706"
-INVALID_QUERY = "E7721"
 
-class ProductNotFound(ODataError):
-    """No visible product with that id in the user's mission (404)."""
-
-    status = 404
+class ProductNotFound(NotFound):
+    """No visible product with that id in the user's mission (answered as if absent)."""
 
     def __init__(self, product_id):
-        super().__init__(f"No product found with UUID {product_id}", code=PRODUCT_NOT_FOUND, status=404)
+        super().__init__(f"No product found with UUID {product_id}")
 
 
 def parse_key(text: str) -> uuid.UUID:
     """The product id in ``Products(<key>)`` (:func:`proseo_odata_web.keys.parse_key`)."""
-    return keys.parse_key(text, "product", INVALID_QUERY)
+    return keys.parse_key(text, "product")
 
 
 def _web(request):

@@ -31,28 +31,22 @@ import uuid
 
 from proseo_odata.model import Role, Subscription, SubscriptionStatus
 from proseo_odata.notify.subscriptions import (
-    INVALID_SUBSCRIPTION_CODE,
     SubscriptionAction,
     apply_action,
     validate_subscription,
 )
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import InvalidSubscription, NotFound
 
 from .. import keys
 from ..auth import require_role
 from ..odata_json import PASSWORD_MASK, format_datetime, format_guid, json_response, parse_json_body, select_properties
 
-SUBSCRIPTION_NOT_FOUND = "E7741"
-INVALID_BODY = INVALID_SUBSCRIPTION_CODE
-INVALID_QUERY = "E7721"
 
-
-class SubscriptionNotFound(ODataError):
-    status = 404
+class SubscriptionNotFound(NotFound):
+    kind = "not_found.subscription"
 
     def __init__(self, subscription_id):
-        super().__init__(f"No subscription found with UUID {subscription_id}",
-                         code=SUBSCRIPTION_NOT_FOUND, status=404)
+        super().__init__(f"No subscription found with UUID {subscription_id}")
 
 
 def subscription_json(subscription: Subscription) -> dict:
@@ -79,7 +73,7 @@ def _entity_response(request, subscription: Subscription, status: int = 200):
 
 def parse_key(text: str) -> uuid.UUID:
     """The id in ``Subscriptions(<key>)`` (:func:`proseo_odata_web.keys.parse_key`)."""
-    return keys.parse_key(text, "subscription", INVALID_QUERY)
+    return keys.parse_key(text, "subscription")
 
 
 def own_subscription(request, principal, key: str, *, for_update: bool = False) -> Subscription:
@@ -89,8 +83,8 @@ def own_subscription(request, principal, key: str, *, for_update: bool = False) 
         parse_key(key), SubscriptionNotFound, lambda subscription: subscription.owner == principal.name)
 
 
-def _problem(target: str, message: str) -> ODataError:
-    return ODataError(message, code=INVALID_BODY, target=target)
+def _problem(target: str, message: str) -> InvalidSubscription:
+    return InvalidSubscription(message, target=target)
 
 
 def parse_new_subscription(body, mission: str, owner: str) -> Subscription:
@@ -127,7 +121,7 @@ def count_subscriptions(request):
 
 def create_subscription(request):
     principal = require_role(request, Role.PRIP_USER)
-    body = parse_json_body(request, code=INVALID_BODY)
+    body = parse_json_body(request, error=InvalidSubscription)
     subscription = request.storage.add_subscription(parse_new_subscription(body, principal.mission, principal.name))
     response = _entity_response(request, subscription, status=201)
     # The collection's URL plus the key; route_url would percent-encode the parentheses.
