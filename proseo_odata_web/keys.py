@@ -13,7 +13,7 @@ import uuid
 from typing import Callable, Optional, TypeVar
 
 from proseo_odata.odata.errors import ODataError
-from proseo_odata.storage.errors import NotFoundError
+from proseo_odata.errors import NotFound
 
 __all__ = ["EXAMPLE_KEY", "load_or_404", "parse_key"]
 
@@ -45,7 +45,7 @@ def load_or_404(load: Callable[[uuid.UUID], T], entity_id: uuid.UUID, not_found:
     the principal may not see is answered exactly as an absent one (contract section 8)."""
     try:
         entity = load(entity_id)
-    except NotFoundError:
+    except NotFound:
         raise not_found(entity_id) from None
     if visible is not None and not visible(entity):
         raise not_found(entity_id)
