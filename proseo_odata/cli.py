@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from proseo_odata.model import Mission, Role, User, hash_password, times
+from proseo_odata.config import configure
+from proseo_odata.model import Mission, Role, User, hash_password
 from proseo_odata.storage import ConflictError, NotFoundError, StorageError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -62,7 +63,8 @@ class Env:
                 raise click.ClickException(CONFIG_HINT)
             settings = read_settings(self.config_uri)
             try:
-                times.configure(settings)  # proseo.datetime.fraction_digits for what workers emit
+                # proseo.workers, proseo.datetime.fraction_digits (for what workers emit): read once
+                self.core = configure(settings)
             except ValueError as exc:
                 raise click.ClickException(f"{self.config_uri}: {exc}") from None
             self._settings = settings
@@ -71,19 +73,13 @@ class Env:
     def load_storage(self, *, check_schema: bool = True):
         if self._storage is None:
             from proseo_odata.secretbox import SecretsError
-            from proseo_odata.storage import load_storage
+            from proseo_odata.storage import open_storage
 
             try:
-                storage = load_storage(self.settings)  # StorageError: a one-line error (ProseoGroup)
+                # StorageError (schema, database, backend): a one-line error (ProseoGroup)
+                self._storage = open_storage(self.settings, check_schema=check_schema)
             except SecretsError as exc:
                 raise click.ClickException(str(exc)) from None
-            if check_schema:
-                try:
-                    storage.check_schema()
-                except BaseException:
-                    storage.close()
-                    raise
-            self._storage = storage
         return self._storage
 
     @property

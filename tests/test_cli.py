@@ -557,6 +557,7 @@ def test_pserve_refuses_an_uninitialised_or_old_database(tmp_path, sqlite_url):
 @pytest.mark.parametrize("setting, value, said", [
     ("proseo.secrets.key", "not-a-fernet-key", "is not a Fernet key"),
     ("proseo.datetime.fraction_digits", "4", "proseo.datetime.fraction_digits must be 3 or 6"),
+    ("proseo.workers", "two", "proseo.workers must be an integer, got 'two'"),
 ])
 def test_pserve_and_worker_refuse_a_bad_setting_with_one_line(tmp_path, sqlite_url, setting, value, said):
     ini = _server_ini(tmp_path, sqlite_url, free_port())

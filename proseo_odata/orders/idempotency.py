@@ -10,7 +10,7 @@ whether the order was created. It makes the retry safe in one of two ways:
 The first request creates the order and stores the key and a fingerprint of the request (its
 client-set properties; the notification password only as "set or not", never its hash). A
 request that repeats the key (or the Id) with the same content gets the stored order back
-(:func:`submit_or_replay` answers ``replayed=True``) -- however its status has moved on since. The
+(:func:`proseo_odata.orders.service.submit` answers ``replayed=True``, through :func:`find_replay`) -- however its status has moved on since. The
 same key (or Id) with different content is refused with :class:`IdempotencyConflict` (HTTP 422,
 ``E7220``); an Id that another user's (or mission's) order has is refused with ``ConflictError``
 (409). Two concurrent requests with the same key: the database's unique key lets one insert, the
@@ -18,7 +18,7 @@ other then finds it (it waited for the first to commit) and replays it.
 
 ::
 
-    order, replayed = submit_or_replay(tx, body, mission="DEMO", owner="alice", idempotency_key=key)
+    order, replayed = proseo_odata.orders.service.submit(tx, body, mission="DEMO", owner="alice", idempotency_key=key)
 """
 from __future__ import annotations
 
@@ -33,8 +33,7 @@ from proseo_odata.errors import Conflict, InvalidOrder
 from proseo_odata.orders.validation import INPUT_PROPERTIES
 from proseo_odata.storage.errors import ConflictError, NotFoundError
 
-__all__ = ["IdempotencyConflict", "check_idempotency_key", "client_order_id",
-           "request_fingerprint", "submit_or_replay"]
+__all__ = ["IdempotencyConflict", "check_idempotency_key", "client_order_id", "find_replay", "request_fingerprint"]
 
 MAX_KEY_LENGTH = 255
 _KEY = re.compile(r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")
@@ -108,40 +107,20 @@ def _replay(existing: ProductionOrder, fingerprint: str, *, owner: str, target: 
     return existing
 
 
-def _existing(storage, mission: str, owner: str, key: Optional[str], order_id: Optional[uuid.UUID]):
+def find_replay(storage, mission: str, owner: str, fingerprint: str, *, key: Optional[str] = None,
+                order_id: Optional[uuid.UUID] = None) -> Optional[ProductionOrder]:
+    """The order an earlier request with the same ``key`` (else the same client ``order_id``)
+    created, when its content (``fingerprint``) is the same; None when there is none (a new
+    order). :class:`IdempotencyConflict` (other content) or ``ConflictError`` (another
+    owner's Id) otherwise."""
     if key is not None:
-        return storage.find_order_by_idempotency_key(mission, owner, key), "Idempotency-Key"
-    if order_id is not None:
+        existing, target = storage.find_order_by_idempotency_key(mission, owner, key), "Idempotency-Key"
+    elif order_id is not None:
+        target = "Id"
         try:
-            return storage.get_order(mission, order_id), "Id"
+            existing = storage.get_order(mission, order_id)
         except NotFoundError:
-            return None, "Id"
-    return None, ""
-
-
-def submit_or_replay(storage, body: Mapping[str, Any], *, mission: str, owner: str,
-                     idempotency_key: Optional[str] = None, **submit_options) -> tuple[ProductionOrder, bool]:
-    """Create the order of ``body`` (:func:`proseo_odata.orders.service.submit_order`) unless
-    the same request created it before; returns ``(order, replayed)``."""
-    from proseo_odata.orders.service import submit_order
-
-    order_id = client_order_id(body)
-    fingerprint = request_fingerprint(body)
-    existing, target = _existing(storage, mission, owner, idempotency_key, order_id)
-    if existing is not None:
-        return _replay(existing, fingerprint, owner=owner, target=target), True
-    try:
-        order = submit_order(storage, body, mission=mission, owner=owner, order_id=order_id,
-                             idempotency_key=idempotency_key, request_hash=fingerprint, **submit_options)
-    except ConflictError:
-        if idempotency_key is None and order_id is None:
-            raise
-        # A concurrent request with the same key or Id committed first (or the Id is another
-        # mission's order): replay it, or refuse.
-        existing, target = _existing(storage, mission, owner, idempotency_key, order_id)
-        if existing is None:
-            if order_id is not None and idempotency_key is None:
-                raise ConflictError(f"Id {order_id} is already used by another production order", target="Id") from None
-            raise
-        return _replay(existing, fingerprint, owner=owner, target=target), True
-    return order, False
+            existing = None
+    else:
+        return None
+    return None if existing is None else _replay(existing, fingerprint, owner=owner, target=target)

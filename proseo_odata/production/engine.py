@@ -16,7 +16,7 @@ it with ``input product not found``. Nothing else fails an order: a transient da
 :func:`proseo_odata.storage.errors.is_transient`) anywhere in a run returns the order to
 ``queued`` (``attempts`` + 1) for the next worker, and so does a failure of the archive or any
 other service fault, up to ``max_attempts`` times. Status messages come from a fixed vocabulary
-(:mod:`proseo_odata.orders.statemachine`) plus the processor's own reason; they never carry an
+(:mod:`proseo_odata.model.statemachine`) plus the processor's own reason; they never carry an
 exception's text, so never SQL, bound parameters or a secret. Database errors are logged as one
 line (:func:`proseo_odata.storage.errors.describe`), without the statement.
 
@@ -32,7 +32,9 @@ dispatcher inside any process: ``pserve`` (``proseo.workers`` > 0) or ``proseo-o
 Settings (all optional):
 
 =========================================  =========  ==========================================
-``proseo.workers``                         1          worker threads (0: none in this process)
+``proseo.workers``                         0          worker threads of a server process (0: none);
+                                                      ``proseo-odata worker`` runs at least 1
+                                                      (:class:`proseo_odata.config.CoreSettings`)
 ``proseo.production.lease_seconds``        30         lease of a running order; heartbeats every
                                                       third of it
 ``proseo.production.poll_seconds``         1          idle wait between looks at the queue
@@ -47,7 +49,6 @@ Settings (all optional):
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import socket
@@ -55,11 +56,11 @@ import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from proseo_odata.config import as_bool
+from proseo_odata.config import CoreSettings, as_bool
 from proseo_odata.model import (
     PRODUCT_TYPE_ATTRIBUTE,
     Attribute,
@@ -73,8 +74,7 @@ from proseo_odata.model import (
 )
 from proseo_odata.notify.delivery import NotificationDispatcher, enqueue_order_notification
 from proseo_odata.notify.subscriptions import on_product_published
-from proseo_odata.orders.service import InputProductNotFound, find_input_product
-from proseo_odata.orders.statemachine import (
+from proseo_odata.model.statemachine import (
     MESSAGE_COMPLETED,
     MESSAGE_FAILED,
     MESSAGE_INPUT_NOT_FOUND,
@@ -82,8 +82,9 @@ from proseo_odata.orders.statemachine import (
     OrderEvent,
     transition,
 )
-from proseo_odata.orders.validation import production_type_for
+from proseo_odata.model.options import production_type_for
 from proseo_odata.production import queue
+from proseo_odata.production.inputs import InputProductNotFound, find_input_product
 from proseo_odata.production.processors import (
     CancelToken,
     ProcessingCancelled,
@@ -138,36 +139,6 @@ class EngineConfig:
             scratch_dir=settings.get("proseo.production.scratch_dir") or None,
             default_run_seconds=_setting(settings, "proseo.production.default_run_seconds", cls.default_run_seconds),
         )
-
-
-# -- EstimatedDate ---------------------------------------------------------------------------
-
-
-def estimate_completion(
-    storage,
-    workflow: Workflow,
-    priority: int,
-    *,
-    now: Optional[datetime] = None,
-    workers: int = 1,
-    default_run_seconds: float = 60.0,
-    history: int = 20,
-) -> datetime:
-    """An honest EstimatedDate for a new order of ``workflow`` with ``priority``.
-
-    Orders ahead of it: those queued with a priority >= its own (they run first or are older)
-    plus those running. Run time: the lower quartile of the turnaround times (completion minus
-    submission) of the workflow's last ``history`` completed orders, which approximates the
-    processing time without queue waiting (``default_run_seconds`` before there is history).
-    Estimate: ``now + run_time * ceil((ahead + 1) / workers)``.
-    """
-    now = now or utcnow()
-    stats = storage.order_queue_stats(workflow.id, priority, history=history)
-    samples = sorted(stats.run_seconds)
-    run_seconds = samples[len(samples) // 4] if samples else default_run_seconds
-    run_seconds = max(run_seconds, 1.0)
-    rounds = math.ceil((stats.ahead + 1) / max(1, workers))
-    return now + timedelta(seconds=run_seconds * rounds)
 
 
 # -- one order ---------------------------------------------------------------------------------
@@ -525,7 +496,7 @@ class WorkerPool:
         self.storage = storage
         self.archive = archive
         self.config = EngineConfig.from_settings(self.settings)
-        self.threads = int(threads if threads is not None else _setting(self.settings, "proseo.workers", 1, int))
+        self.threads = int(threads if threads is not None else CoreSettings.from_settings(self.settings).worker_threads)
         if dispatcher is None:
             dispatcher = as_bool(self.settings.get("proseo.notify.dispatcher", "true"))
         self.dispatcher = NotificationDispatcher(storage, self.settings) if dispatcher else None

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Callable, Optional, TypeVar
 
 from proseo_odata.model import OrderStatus, ProductionOrder, utcnow
-from proseo_odata.orders.statemachine import MESSAGE_FAILED, MESSAGE_QUEUED, OrderEvent, transition
+from proseo_odata.model.statemachine import MESSAGE_FAILED, MESSAGE_QUEUED, OrderEvent, transition
 from proseo_odata.storage.errors import retry_transient
 
 T = TypeVar("T")

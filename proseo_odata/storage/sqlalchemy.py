@@ -52,7 +52,7 @@ from proseo_odata.model import (
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 from proseo_odata.odata.sql import register_sqlite_functions
 from proseo_odata.secretbox import SecretBox, SecretsError
-from proseo_odata.orders.statemachine import (
+from proseo_odata.model.statemachine import (
     MESSAGE_IN_PROGRESS,
     OrderEvent,
     transition,
@@ -487,18 +487,6 @@ def _as_datetime(value):
 # --- engine ---------------------------------------------------------------------------------
 
 
-def _wkt_intersects(a, b):
-    """SQLite function ``proseo_wkt_intersects(wkt_a, wkt_b)``: exact planar intersection."""
-    if a is None or b is None:
-        return None
-    from shapely import wkt
-
-    try:
-        return int(wkt.loads(a).intersects(wkt.loads(b)))
-    except Exception:  # noqa: BLE001 - a broken stored footprint never matches
-        return 0
-
-
 #: Execution option marking an engine (and the sessions and connections made from it) as
 #: read-only: on SQLite its transactions begin DEFERRED instead of IMMEDIATE. Writing through
 #: such a connection still works, but may fail at once with "database is locked" under
@@ -551,7 +539,6 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
             if parsed.database not in (None, "", ":memory:"):
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
-            dbapi_connection.create_function("proseo_wkt_intersects", 2, _wkt_intersects, deterministic=True)
             # What the $filter SQL compiler needs on SQLite (Intersects, Unicode case, date arithmetic).
             register_sqlite_functions(dbapi_connection)
 

@@ -16,12 +16,13 @@ Workflows need the role ``ODIP_USER`` (or ``ORDER_MGR``); a workflow of another 
 """
 from __future__ import annotations
 
+import functools
 
 from proseo_odata.model import Role, Workflow
 from proseo_odata.odata import edm
-from proseo_odata.storage.errors import NotFoundError
 
 from ..auth import require_role
+from ..keys import load_or_404
 from ..odata_json import format_guid, json_response, select_properties, text_response
 from ..service import metadata_view, service_document_view
 from ..query import build_query, collection_body, entity_options, parse_request_options
@@ -82,13 +83,9 @@ def get_workflow(request):
     principal = require_role(request, *ODIP_ROLES)
     options = parse_request_options(request)
     _expand, select = entity_options(request, options, "Workflows", edm.ODIP_MODEL)
-    workflow_id = parse_key(request.matchdict["key"], "workflow")
-    try:
-        workflow = request.storage.get_workflow(principal.mission, workflow_id)
-    except NotFoundError:
-        raise WorkflowNotFound(workflow_id) from None
-    if not workflow.enabled:
-        raise WorkflowNotFound(workflow_id)
+    workflow = load_or_404(functools.partial(request.storage.get_workflow, principal.mission),
+                           parse_key(request.matchdict["key"], "workflow"), WorkflowNotFound,
+                           lambda workflow: workflow.enabled)
     body = {"@odata.context": "$metadata#Workflows/$entity"}
     body.update(select_properties(workflow_json(workflow), select))
     return json_response(body)

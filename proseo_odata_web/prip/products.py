@@ -1,4 +1,5 @@
-"""PRIP catalogue routes (contract section 5), registered per prefix by :func:`add_routes`.
+"""PRIP catalogue routes (contract section 5), registered per prefix from :data:`ROUTES` by
+:func:`proseo_odata_web.prip.add_prip_service`.
 
 Route table (``{root}`` is the prefix, ``{key}`` a GUID, bare or quoted, or ``Id=<guid>``):
 
@@ -21,14 +22,12 @@ Every view is thin: authenticate, turn the request into a storage ``Query``
 """
 from __future__ import annotations
 
+import functools
 import uuid
-
-from cornice import Service
 
 from proseo_odata.model import Product, Role
 from proseo_odata.odata import edm
 from proseo_odata.errors import NotFound
-from proseo_odata.storage.errors import NotFoundError
 
 from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
@@ -55,14 +54,8 @@ def _web(request):
 
 def visible_product(request, principal, key: str) -> Product:
     """The product named by ``key`` if the principal may read it, else 404 (as if absent)."""
-    product_id = parse_key(key)
-    try:
-        product = request.storage.get_product(principal.mission, product_id)
-    except NotFoundError:
-        raise ProductNotFound(product_id) from None
-    if not can_read_product(principal, product):
-        raise ProductNotFound(product_id)
-    return product
+    return keys.load_or_404(functools.partial(request.storage.get_product, principal.mission), parse_key(key),
+                            ProductNotFound, functools.partial(can_read_product, principal))
 
 
 # -- views -----------------------------------------------------------------------------------------
@@ -151,15 +144,3 @@ ROUTES = (
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),
 )
-
-
-def add_routes(config, prefix: str, name: str) -> None:
-    """Register the catalogue routes under ``prefix`` (route names ``<name>.<route>``)."""
-    for suffix, route, views in ROUTES:
-        path = (prefix + suffix) or "/"
-        if suffix == "" and prefix == "":
-            continue
-        service = Service(name=f"{name}.{route}", path=path, description=f"PRIP {route}")
-        for method, view in views.items():
-            service.add_view(method, view)
-        config.add_cornice_service(service)

@@ -1,4 +1,5 @@
-"""PRIP subscriptions (contract sections 3 and 5), registered per prefix by :func:`add_routes`.
+"""PRIP subscriptions (contract sections 3 and 5), registered per prefix from :data:`ROUTES` by
+:func:`proseo_odata_web.prip.add_prip_service`.
 
 =====================================================  ======  ===============================
 path                                                   method  answer
@@ -24,9 +25,9 @@ The rules (the body's validation, the filter, the state machine) live in
 """
 from __future__ import annotations
 
+import functools
 import uuid
 
-from cornice import Service
 
 from proseo_odata.model import Role, Subscription, SubscriptionStatus
 from proseo_odata.notify.subscriptions import (
@@ -35,7 +36,6 @@ from proseo_odata.notify.subscriptions import (
     validate_subscription,
 )
 from proseo_odata.errors import InvalidSubscription, NotFound
-from proseo_odata.storage.errors import NotFoundError
 
 from .. import keys
 from ..auth import require_role
@@ -78,14 +78,9 @@ def parse_key(text: str) -> uuid.UUID:
 
 def own_subscription(request, principal, key: str, *, for_update: bool = False) -> Subscription:
     """The principal's subscription named by ``key``; 404 for a missing or foreign one."""
-    subscription_id = parse_key(key)
-    try:
-        subscription = request.storage.get_subscription(principal.mission, subscription_id, for_update=for_update)
-    except NotFoundError:
-        raise SubscriptionNotFound(subscription_id) from None
-    if subscription.owner != principal.name:
-        raise SubscriptionNotFound(subscription_id)
-    return subscription
+    return keys.load_or_404(
+        functools.partial(request.storage.get_subscription, principal.mission, for_update=for_update),
+        parse_key(key), SubscriptionNotFound, lambda subscription: subscription.owner == principal.name)
 
 
 def _problem(target: str, message: str) -> InvalidSubscription:
@@ -162,12 +157,3 @@ ROUTES = (
      {"POST": _action_view(action)})
     for action in SubscriptionAction
 )
-
-
-def add_routes(config, prefix: str, name: str) -> None:
-    """Register the subscription routes under ``prefix`` (route names ``<name>.<route>``)."""
-    for suffix, route, views in ROUTES:
-        service = Service(name=f"{name}.{route}", path=prefix + suffix, description=f"PRIP {route}")
-        for method, view in views.items():
-            service.add_view(method, view)
-        config.add_cornice_service(service)

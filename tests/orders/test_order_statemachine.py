@@ -3,7 +3,7 @@ import pytest
 
 from proseo_odata.model import OrderStatus
 from proseo_odata.errors import Conflict
-from proseo_odata.orders.statemachine import (
+from proseo_odata.model.statemachine import (
     STATUS_MESSAGES,
     IllegalTransition,
     OrderEvent,

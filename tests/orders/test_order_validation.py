@@ -7,12 +7,9 @@ import pytest
 
 from proseo_odata.model import OptionType, OrderStatus, ProductionType, Workflow, WorkflowOption
 from proseo_odata.errors import InvalidOrder
-from proseo_odata.orders.validation import (
-    OrderValidationError,
-    check_option_value,
-    parse_datetime,
-    validate_order,
-)
+from proseo_odata.model.options import check_option_value
+from proseo_odata.model.times import parse_datetime  # the one date-time parser orders use
+from proseo_odata.orders.validation import OrderValidationError, validate_order
 from proseo_odata_web.errors import answer_of
 
 WF_ID = uuid.UUID("2b17b57d-fff4-4645-b539-91f305c83b91")

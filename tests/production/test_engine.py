@@ -18,10 +18,11 @@ from enginekit import (
 )
 from live_server import wait_for
 from proseo_odata.model import OrderStatus, ProductionType, utcnow
-from proseo_odata.orders.service import InputProductNotFound, cancel_order, submit_order
-from proseo_odata.orders.statemachine import IllegalTransition
+from proseo_odata.orders.service import cancel_order, estimate_completion, submit_order
+from proseo_odata.production.inputs import InputProductNotFound
+from proseo_odata.model.statemachine import IllegalTransition
 from proseo_odata.production import queue
-from proseo_odata.production.engine import Worker, WorkerPool, estimate_completion
+from proseo_odata.production.engine import Worker, WorkerPool
 from proseo_odata.storage.base import StorageBase
 from proseo_odata_web.errors import answer_of
 
