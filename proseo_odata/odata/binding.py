@@ -1256,7 +1256,17 @@ def bind_orderby(items, entity_type: edm.EntityType, *, model: Optional[edm.Enti
     """Bind parsed ``$orderby`` items (:class:`~proseo_odata.odata.ast.OrderItem`) to ``entity_type``.
 
     Each expression must be a primitive value of a sortable property (or a function of them).
+    Errors name ``$orderby`` as their target.
     """
+    try:
+        return _bind_orderby(items, entity_type, model)
+    except ODataError as exc:
+        if exc.target in (None, "$filter"):  # the binder's errors default to $filter
+            exc.target = "$orderby"
+        raise
+
+
+def _bind_orderby(items, entity_type, model):
     binder = _Binder(entity_type, _model_of(entity_type, model), option="$orderby")
     out = []
     for item in items:

@@ -49,7 +49,6 @@ import logging
 from typing import Optional
 
 from proseo_odata.model import Product, ProductionOrder, Role
-from proseo_odata.odata import edm
 from proseo_odata.orders.idempotency import check_idempotency_key, submit_or_replay
 from proseo_odata.orders.service import cancel_order
 from proseo_odata.orders.statemachine import IllegalTransition, OrderEvent, can_transition
@@ -68,7 +67,7 @@ from ..odata_json import (
     select_properties,
     text_response,
 )
-from ..query import build_query, collection_body, entity_options, parse_request_options
+from ..query import collection_body, collection_query, single_entity_options
 from .errors import NO_OUTPUT_PRODUCT, NoOutputProduct, OrderNotFound, odip_codes, parse_key
 from .schemas import merge_problems, shape_problems
 from .workflows import ODIP_ROLES
@@ -198,8 +197,7 @@ def create_order(request):
 @odip_codes
 def list_orders(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    paged = build_query(request, options, "ProductionOrders", edm.ODIP_MODEL)
+    paged = collection_query(request, "ProductionOrders")
     result = request.storage.query_orders(principal.mission, paged.query, owner=_owner_filter(principal))
     items = []
     for order in result.items:
@@ -213,8 +211,7 @@ def list_orders(request):
 @odip_codes
 def count_orders(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    paged = build_query(request, options, "ProductionOrders", edm.ODIP_MODEL, count_only=True)
+    paged = collection_query(request, "ProductionOrders", count_only=True)
     result = request.storage.query_orders(principal.mission, paged.query, owner=_owner_filter(principal))
     return text_response(str(result.count))
 
@@ -222,8 +219,7 @@ def count_orders(request):
 @odip_codes
 def get_order(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    expand, select = entity_options(request, options, "ProductionOrders", edm.ODIP_MODEL)
+    expand, select = single_entity_options(request, "ProductionOrders")
     order = visible_order(request, principal, request.matchdict["key"])
     if "Product" not in expand:
         return _entity_response(order, select=select)
@@ -279,8 +275,7 @@ def _output_product(request):
 
 @odip_codes
 def order_product(request):
-    options = parse_request_options(request)
-    expand, select = entity_options(request, options)  # a PRIP Product: $expand=Attributes works
+    expand, select = single_entity_options(request, "Products")  # a PRIP Product: $expand=Attributes works
     order, product = _output_product(request)
     body = {"@odata.context": f"$metadata#ProductionOrders({order.id})/Product/$entity"}
     body.update(product_json(product, seed_aliases=request.registry.proseo.seed_aliases, expand=expand, select=select))

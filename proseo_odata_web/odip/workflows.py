@@ -24,7 +24,7 @@ from proseo_odata.storage.errors import NotFoundError
 from ..auth import require_role
 from ..odata_json import format_guid, json_response, select_properties, text_response
 from ..service import metadata_view, service_document_view
-from ..query import build_query, collection_body, entity_options, parse_request_options
+from ..query import collection_body, collection_query, single_entity_options
 from .errors import WorkflowNotFound, odip_codes, parse_key
 
 #: Roles that may use ODIP (any one of them).
@@ -64,8 +64,7 @@ metadata = odip_codes(metadata_view(edm.ODIP_MODEL))
 @odip_codes
 def list_workflows(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    paged = build_query(request, options, "Workflows", edm.ODIP_MODEL)
+    paged = collection_query(request, "Workflows")
     result = request.storage.query_workflows(principal.mission, paged.query, enabled_only=True)
     items = [select_properties(workflow_json(w), paged.select) for w in result.items]
     return json_response(collection_body(request, "$metadata#Workflows", items, result, paged))
@@ -74,8 +73,7 @@ def list_workflows(request):
 @odip_codes
 def count_workflows(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    paged = build_query(request, options, "Workflows", edm.ODIP_MODEL, count_only=True)
+    paged = collection_query(request, "Workflows", count_only=True)
     result = request.storage.query_workflows(principal.mission, paged.query, enabled_only=True)
     return text_response(str(result.count))
 
@@ -83,8 +81,7 @@ def count_workflows(request):
 @odip_codes
 def get_workflow(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    _expand, select = entity_options(request, options, "Workflows", edm.ODIP_MODEL)
+    _expand, select = single_entity_options(request, "Workflows")
     workflow_id = parse_key(request.matchdict["key"], "workflow")
     try:
         workflow = request.storage.get_workflow(principal.mission, workflow_id)
