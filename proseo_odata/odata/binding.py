@@ -43,7 +43,7 @@ from . import ast as A
 from . import edm
 from .errors import ODataError, ODataNameError, ODataNotSupportedError, ODataTypeError
 from .functions import INTERSECTS_NAMES, lookup as lookup_function
-from .geo import parse_geography
+from .geo import format_wkt, parse_geography
 
 __all__ = [
     "Bound",
@@ -224,9 +224,7 @@ class BIntersects(Bound):
 
     @property
     def geometry(self):
-        from shapely import wkt as _wkt
-
-        return _wkt.loads(self.wkt)
+        return parse_geography(self.wkt)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -1180,7 +1178,7 @@ class _Binder:
             raise ODataTypeError(f"the area of {node.name} must be a geography literal (position {area_node.pos})",
                                  position=area_node.pos)
         geometry, _srid = parse_geography(area_node.value, area_node.srid)
-        return BIntersects(location, geometry.wkt)
+        return BIntersects(location, format_wkt(geometry))
 
     def _geo_location(self, location_node, node) -> BProperty:
         if location_node is None:

@@ -33,6 +33,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from . import ast
 from .errors import ODataError, ODataLimitError, ODataSyntaxError
+from .geo import split_srid
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -77,7 +78,6 @@ _WKT_RE = re.compile(
     r"(?:\s+(?:Z|M|ZM))?\s*(\(.*\)|EMPTY)\s*\Z",
     re.IGNORECASE | re.DOTALL,
 )
-_SRID_RE = re.compile(r"\s*SRID\s*=\s*(\d{1,8})\s*;", re.IGNORECASE)
 _BASE64URL_RE = re.compile(r"[A-Za-z0-9_\-+/]*={0,2}\Z")
 
 
@@ -180,12 +180,7 @@ def _quoted_body(text: str) -> str:
 
 
 def _convert_geo(text: str, edm_type: str, pos: int) -> ast.Literal:
-    body = _quoted_body(text)
-    srid = None
-    m = _SRID_RE.match(body)
-    if m:
-        srid = int(m.group(1))
-        body = body[m.end() :]
+    srid, body = split_srid(_quoted_body(text))
     if not _WKT_RE.match(body):
         raise _SemanticError(
             f"invalid {edm_type[4:].lower()} literal: expected SRID=n; and WKT "

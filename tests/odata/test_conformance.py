@@ -22,6 +22,7 @@ import pytest
 
 from proseo_odata.odata import (
     ODataError,
+    ODataNotSupportedError,
     ODataSyntaxError,
     parse_filter,
     parse_literal,
