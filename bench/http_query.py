@@ -181,12 +181,12 @@ class Server:
             self.process.wait()
 
 
-def requests_of(mode: str, count: int) -> list:
+def requests_of(mode: str, count: int, round_: int) -> list:
     """``count`` query-parameter dicts: every client filter shape in turn."""
     out = []
     for i in range(count):
         template = QUERIES[i % len(QUERIES)]
-        n = 7 if mode == "repeated" else 10 + i  # unique: another literal each time
+        n = 7 if mode == "repeated" else 10 + i + 1000 * round_  # unique: another literal each time
         out.append({"$filter": template.replace("{n}", str(n)), "$top": "20",
                     "$orderby": "ContentDate/Start desc", "$expand": "Attributes"})
     return out
@@ -203,13 +203,10 @@ def measure(servers: list, rounds: int, per_round: int, seed: int) -> dict:
         sessions[server.name] = session
     for mode in ("repeated", "unique"):
         for server in servers:  # warm up: imports, the parser, the database cache
-            for params in requests_of(mode, len(QUERIES)):
+            for params in requests_of(mode, len(QUERIES), rounds + 1):
                 sessions[server.name].get(server.url + "/Products", params=params, timeout=120).raise_for_status()
         for r in range(rounds):
-            for i, params in enumerate(requests_of(mode, per_round)):
-                if mode == "unique":  # new texts every round too
-                    params = dict(params, **{"$filter": params["$filter"].replace(
-                        str(10 + i), str(10 + i + 1000 * (r + 1)))})
+            for params in requests_of(mode, per_round, r):
                 order = list(servers)
                 rng.shuffle(order)
                 ids = {}
