@@ -194,7 +194,7 @@ def test_ingest_prip_shaped_metadata(site, tmp_path):
     assert product.publication_date.isoformat() == "2021-05-20T18:00:00.500000+00:00"
     assert product.content_start.isoformat() == "2021-05-20T10:00:00+00:00"
     assert product.production_type is ProductionType.ON_DEMAND_DEFAULT
-    assert product.footprint == "POLYGON ((10 50, 11 50, 11 51, 10 50))"
+    assert product.footprint == "POLYGON((10 50,11 50,11 51,10 50))"  # the one WKT writer (odata/geo.py)
     assert product.product_type == "S2MSI1C"
     values = {a.name: a.value for a in product.attributes}
     assert values["orbitNumber"] == 2**63 - 1 and values["cloudCover"] == 0.1 and values["ok"] is False
@@ -557,6 +557,7 @@ def test_pserve_refuses_an_uninitialised_or_old_database(tmp_path, sqlite_url):
 @pytest.mark.parametrize("setting, value, said", [
     ("proseo.secrets.key", "not-a-fernet-key", "is not a Fernet key"),
     ("proseo.datetime.fraction_digits", "4", "proseo.datetime.fraction_digits must be 3 or 6"),
+    ("proseo.workers", "two", "proseo.workers must be an integer, got 'two'"),
 ])
 def test_pserve_and_worker_refuse_a_bad_setting_with_one_line(tmp_path, sqlite_url, setting, value, said):
     ini = _server_ini(tmp_path, sqlite_url, free_port())

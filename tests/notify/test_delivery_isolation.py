@@ -14,7 +14,7 @@ from sqlalchemy import exc as sa_exc
 from proseo_odata.model import Mission
 from proseo_odata.notify.delivery import DeliveryPolicy, NotificationDispatcher
 from proseo_odata.storage.sqlalchemy import load_from_config
-from proseo_odata.storage.transient import describe, is_transient
+from proseo_odata.storage.errors import describe, is_transient
 
 from live_server import Receiver, free_port
 
