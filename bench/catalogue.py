@@ -87,7 +87,7 @@ def log(message: str) -> None:
 def _make_server():
     """A ``ThrowawayPostgres`` from tests/conftest.py started with the benchmark's settings."""
     sys.path.insert(0, os.path.dirname(HERE))
-    from tests.conftest import ThrowawayPostgres, _as_postgres, _find_pg_bindir, _free_port, _run
+    from tests.conftest import ThrowawayPostgres, _as_postgres, _find_pg_bindir, _run, free_port
 
     class BenchPostgres(ThrowawayPostgres):
         def start(self):
@@ -103,7 +103,7 @@ def _make_server():
                 conf.write("\n# bench/catalogue.py: during the load only\n")
                 for name in LOAD_ONLY_OFF:
                     conf.write(f"{name} = off\n")
-            self.port = _free_port()
+            self.port = free_port()
             options = " ".join(
                 [f"-c {k}={v}" for k, v in SERVER_SETTINGS.items()]
                 + [f"-c port={self.port}", f"-c unix_socket_directories={self.tmpdir}"]

@@ -49,7 +49,10 @@ import uuid
 import pytest
 from sqlalchemy.engine import make_url
 
-from live_server import free_port
+try:
+    from live_server import free_port
+except ModuleNotFoundError:  # imported as tests.conftest (bench/catalogue.py reuses ThrowawayPostgres)
+    from tests.live_server import free_port
 
 PG_URL_ENV = "PROSEO_TEST_PG_URL"
 
