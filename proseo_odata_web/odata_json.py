@@ -140,7 +140,11 @@ def product_json(
     ``expand`` may hold ``Attributes`` and ``Assets`` (assets: an empty list, none are stored);
     ``select`` limits the structural properties returned (``Id`` is always kept, as OData keys).
     """
-    footprint, geo_footprint = footprint_values(product.footprint)
+    rendered = product.rendered_footprint
+    if rendered is not None and rendered[0] == product.footprint:  # written with the product
+        footprint, geo_footprint = rendered[1], json.loads(rendered[2])
+    else:
+        footprint, geo_footprint = footprint_values(product.footprint)
     checksums = [_checksum_json(c) for c in product.checksums]
     body: dict[str, Any] = {
         "@odata.mediaContentType": product.content_type,

@@ -59,6 +59,7 @@ from proseo_odata.orders.statemachine import (
     transition,
 )
 
+from .mapping import promoted_values, render_footprint
 from .base import ClaimedNotification, OperationsStats, OrderQueueStats, Query, QueryResult, StorageBase
 from .errors import (
     ConflictError,
@@ -321,11 +322,14 @@ def _product_values(product: Product) -> dict:
         "visibility": str(product.visibility),
         "archive_key": product.archive_key,
         "product_type": product.product_type,
+        # computed once here, not per response (migration 0006)
+        **dict(zip(("footprint_literal", "footprint_geojson"), render_footprint(product.footprint))),
+        **promoted_values(product.attributes),
     }
 
 
 def _product_from_row(row, checksums, attributes) -> Product:
-    return Product(
+    product = Product(
         id=row.id,
         mission=row.mission,
         name=row.name,
@@ -347,6 +351,9 @@ def _product_from_row(row, checksums, attributes) -> Product:
         product_type=row.product_type,
         revision=row.revision,
     )
+    if row.footprint_literal is not None:
+        product.rendered_footprint = (row.footprint, row.footprint_literal, row.footprint_geojson)
+    return product
 
 
 def _subscription_values(s: Subscription) -> dict:
@@ -570,7 +577,10 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        options = "-c timezone=UTC"
+        # force_custom_plan: psycopg prepares a statement after 5 runs, and PostgreSQL may then
+        # reuse a generic plan, chosen without the bound values (a productType, a visibility
+        # list, a LIKE prefix): fast or 10x slow by luck (bench/README.md, issue 12 item 2).
+        options = "-c timezone=UTC -c plan_cache_mode=force_custom_plan"
         if statement_timeout and float(statement_timeout) > 0:
             options += f" -c statement_timeout={int(float(statement_timeout) * 1000)}"
         connect_args: dict[str, Any] = {"options": options}
