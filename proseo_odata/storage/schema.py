@@ -171,12 +171,6 @@ workflows = sa.Table(
     sa.Column("processor_config", JSONType, nullable=False),
     sa.Column("enabled", sa.Boolean(), nullable=False),
     sa.Column("revision", sa.Integer(), nullable=False),
-    # Written with the product (migration 0006), never per response: the ``Footprint`` literal
-    # and the ``GeoFootprint`` GeoJSON text of ``footprint`` (storage/mapping.render_footprint).
-    sa.Column("footprint_literal", sa.Text(), nullable=True),
-    sa.Column("footprint_geojson", sa.Text(), nullable=True),
-    # PROMOTED_ATTRIBUTES (migration 0006)
-    sa.Column("cloud_cover", sa.Double(), nullable=True),
     sa.UniqueConstraint("mission", "name"),
 )
 
