@@ -472,7 +472,11 @@ def main(argv=None) -> int:
         mixed = measured_load(app.pid, server.datadir, port, tokens, mixed_work, args.clients,
                               seconds=args.load_seconds)
         info["load_end"] = os.getloadavg()
-        print(report(args, info, timings, queries, lat, loads, mixed))
+        text = report(args, info, timings, queries, lat, loads, mixed)
+        print(text)
+        os.makedirs(cat.RESULTS, exist_ok=True)
+        with open(os.path.join(cat.RESULTS, f"http_catalogue_{args.products}.md"), "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
         if args.explain:
             os.makedirs(cat.RESULTS, exist_ok=True)
             for key, (description, visibility, pairs) in queries.items():
