@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import math
+import operator
 import os
 import secrets
 import threading
@@ -41,6 +42,7 @@ from proseo_odata.model import (
     Product,
     ProductionOrder,
     Subscription,
+    ProductionType,
     User,
     VisibilityClass,
     Workflow,
@@ -328,8 +330,19 @@ def _product_values(product: Product) -> dict:
     }
 
 
+#: Product fields the loader does not take from the row, with their defaults (derived values).
+#: (A field added to Product and missing here fails the contract suite's round trips.)
+_PRODUCT_DERIVED = {"collection": None, "rendered_footprint": None}
+
+
 def _product_from_row(row, checksums, attributes) -> Product:
-    product = Product(
+    """The product of a ``products`` row, built without ``Product.__post_init__``'s checks and
+    conversions of every date (the loader's values are already aware UTC datetimes, checksums
+    come ordered by algorithm and attributes by name): ~40% of the page's Python time at 100
+    products. The productType attribute/column agreement is made as the constructor does."""
+    product = object.__new__(Product)
+    product.__dict__.update(
+        _PRODUCT_DERIVED,
         id=row.id,
         mission=row.mission,
         name=row.name,
@@ -340,19 +353,20 @@ def _product_from_row(row, checksums, attributes) -> Product:
         modification_date=row.modification_date,
         eviction_date=row.eviction_date,
         online=bool(row.online),
-        checksums=checksums,
+        checksums=sorted(checksums, key=operator.attrgetter("algorithm")) if len(checksums) > 1 else checksums,
         content_start=row.content_start,
         content_end=row.content_end,
-        production_type=row.production_type,
+        production_type=ProductionType(row.production_type),
         footprint=row.footprint,
         attributes=attributes,
-        visibility=row.visibility,
+        visibility=VisibilityClass(row.visibility),
         archive_key=row.archive_key,
         product_type=row.product_type,
         revision=row.revision,
     )
     if row.footprint_literal is not None:
         product.rendered_footprint = (row.footprint, row.footprint_literal, row.footprint_geojson)
+    product.sync_product_type()
     return product
 
 
