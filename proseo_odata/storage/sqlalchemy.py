@@ -70,6 +70,7 @@ from .errors import (
     StorageError,
     database_error_reason,
 )
+from .order_signal import OrderSignal, mark_order_queued
 from .schema import (
     SchemaTables,
     missions,
@@ -706,6 +707,7 @@ class SQLAlchemyStorage(StorageBase):
             self._tables_lock = threading.Lock()
             #: Seals notification passwords before they are written (proseo_odata.secretbox).
             self.secrets = secrets if secrets is not None else SecretBox()
+            self._order_signal: OrderSignal | None = None
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
@@ -788,7 +790,24 @@ class SQLAlchemyStorage(StorageBase):
 
     def close(self) -> None:
         if self._root is self:
+            if self._order_signal is not None:
+                self._order_signal.close()
             self.engine.dispose()
+
+    @property
+    def order_signal(self) -> OrderSignal:
+        """Woken when a transaction that queued an order commits (in this process; on
+        PostgreSQL in every process, through ``LISTEN``/``NOTIFY``): the workers' wake-up
+        (:mod:`proseo_odata.storage.order_signal`)."""
+        root = self._root
+        if root._order_signal is None:
+            with root._tables_lock:
+                if root._order_signal is None:
+                    root._order_signal = OrderSignal(self.engine if self.dialect == "postgresql" else None)
+        return root._order_signal
+
+    def _order_queued(self, s: Session) -> None:
+        mark_order_queued(s, self.order_signal)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator["SQLAlchemyStorage"]:
@@ -1427,6 +1446,8 @@ class SQLAlchemyStorage(StorageBase):
                 raise ConflictError(f"Production order {order.id} already exists") from exc
             except sa.exc.DataError as exc:
                 raise InvalidValueError(f"Production order: a value does not fit the database ({exc.orig})") from exc
+            if order.status is OrderStatus.QUEUED:
+                self._order_queued(s)
         order.revision = 1
         return order
 
@@ -1460,6 +1481,8 @@ class SQLAlchemyStorage(StorageBase):
             revision = self._update_revisioned(s, orders, order, values, "Production order")
             s.execute(sa.delete(order_options).where(order_options.c.order_id == order.id))
             self._write_order_options(s, order)
+            if order.status is OrderStatus.QUEUED:
+                self._order_queued(s)
         order.revision = revision
         return order
 
@@ -1561,6 +1584,8 @@ class SQLAlchemyStorage(StorageBase):
                     order.id, lost_worker, order.status.value, order.attempts, max_attempts,
                 )
                 changed.append(order)
+            if any(order.status is OrderStatus.QUEUED for order in changed):
+                self._order_queued(s)
         return changed
 
     def order_queue_stats(self, workflow_id, priority, *, history=20) -> OrderQueueStats:
