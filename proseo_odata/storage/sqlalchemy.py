@@ -1628,6 +1628,23 @@ class SQLAlchemyStorage(StorageBase):
             message_id = s.execute(sa.insert(outbox).values(**stored).returning(outbox.c.id)).scalar_one()
         return OutboxMessage(id=message_id, **{**values, "password": SecretBox.from_column(stored["password"])})
 
+    def enqueue_notifications(self, messages: Sequence[dict], *, now=None) -> int:
+        """Many outbox messages in one executemany ``INSERT`` (bulk ingest's subscription
+        notifications), in the caller's transaction; each dict holds ``enqueue_notification``'s
+        arguments (``kind``, ``endpoint``, ``username``, ``password``, ``payload``, ``mission``).
+        Returns how many were enqueued."""
+        if not messages:
+            return 0
+        now = as_utc(now) if now is not None else utcnow()
+        rows = [
+            self._sealed({**message, "created_at": now, "attempts": 0, "next_attempt_at": now,
+                          "delivered_at": None, "last_error": None}, "password")
+            for message in messages
+        ]
+        with self._db() as s:
+            s.execute(sa.insert(outbox), rows)
+        return len(rows)
+
     def claim_due_notifications(self, now, limit, *, lease=timedelta(seconds=60), exclude_endpoints=()):
         now = as_utc(now)
         token = secrets.token_urlsafe(24)
