@@ -88,11 +88,18 @@ class OrderSignal:
         self.wake()
 
 
-def mark_order_queued(session: Session, signal: OrderSignal) -> None:
+def order_notify_expression():
+    """``pg_notify(ORDER_CHANNEL, '')``: PostgreSQL's notification of a queued order, for a
+    statement of the queuing transaction (an ``INSERT``'s ``RETURNING`` saves a round trip)."""
+    return sa.func.pg_notify(ORDER_CHANNEL, "")
+
+
+def mark_order_queued(session: Session, signal: OrderSignal, *, notified: bool = False) -> None:
     """In ``session``'s transaction: an order became ``queued``. On PostgreSQL this sends the
-    notification (delivered at commit); in every case ``signal`` is woken after the commit."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_notify(ORDER_CHANNEL, "")))
+    notification (delivered at commit) unless a statement of the transaction already did
+    (``notified``); in every case ``signal`` is woken after the commit."""
+    if not notified and session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(order_notify_expression()))
     session.info[_PENDING] = signal
 
 

@@ -70,7 +70,7 @@ from .errors import (
     StorageError,
     database_error_reason,
 )
-from .order_signal import OrderSignal, mark_order_queued
+from .order_signal import OrderSignal, mark_order_queued, order_notify_expression
 from .schema import (
     SchemaTables,
     missions,
@@ -708,6 +708,8 @@ class SQLAlchemyStorage(StorageBase):
             #: Seals notification passwords before they are written (proseo_odata.secretbox).
             self.secrets = secrets if secrets is not None else SecretBox()
             self._order_signal: OrderSignal | None = None
+            #: Missions seen to exist (:meth:`_require_known_mission`).
+            self._known_missions: set[str] = set()
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
@@ -881,6 +883,14 @@ class SQLAlchemyStorage(StorageBase):
         if session.execute(sa.select(missions.c.code).where(missions.c.code == code)).first() is None:
             raise NotFoundError(f"No mission {code!r}")
 
+    def _require_known_mission(self, session: Session, code: str) -> None:
+        """:meth:`_require_mission`, remembered once seen (a mission is deleted only when
+        nothing refers to it any more; a write that then fails on the foreign key asks again)."""
+        known = self._root._known_missions
+        if code not in known:
+            self._require_mission(session, code)
+            known.add(code)
+
     def _update_revisioned(self, session, table, obj, values: dict, what: str, unique_what: str | None = None):
         statement = (
             sa.update(table)
@@ -978,6 +988,7 @@ class SQLAlchemyStorage(StorageBase):
                 if s.execute(sa.select(table.c.mission).where(table.c.mission == code).limit(1)).first():
                     raise ConflictError(f"Mission {code!r} still has {table.name}")
             self._execute_one(s, sa.delete(missions).where(missions.c.code == code), f"mission {code!r}")
+        self._root._known_missions.discard(code)
 
     # -- users -------------------------------------------------------------------------------
 
@@ -1152,14 +1163,10 @@ class SQLAlchemyStorage(StorageBase):
             values["revision"] = 1
             values["geom_wkt"] = product.footprint if postgis else None
             rows.append(values)
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         geometry = (sa.func.ST_GeomFromText(sa.bindparam("geom_wkt", type_=sa.Text), 4326) if postgis
                     else sa.bindparam("geom_wkt", type_=sa.Text))
         statement = (
-            dialect_insert(products).values(footprint_geom=geometry).on_conflict_do_nothing()
+            self._dialect_insert(products).values(footprint_geom=geometry).on_conflict_do_nothing()
             .returning(products.c.id)
         )
         with self._db() as s:
@@ -1435,19 +1442,39 @@ class SQLAlchemyStorage(StorageBase):
                 [{"order_id": order.id, "name": k, "value": str(v)} for k, v in order.workflow_options.items()],
             )
 
+    def _dialect_insert(self, table: sa.Table):
+        """``INSERT`` with ``ON CONFLICT`` support (PostgreSQL's or SQLite's)."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
     def add_order(self, order: ProductionOrder) -> ProductionOrder:
+        # A submission's round trips are its cost (issue 12): the mission check is cached, a
+        # taken Id or idempotency key is ON CONFLICT DO NOTHING instead of a SAVEPOINT around
+        # a failing INSERT (the transaction stays usable either way), and on PostgreSQL the
+        # workers' NOTIFY rides on the INSERT's RETURNING.
+        queued = order.status is OrderStatus.QUEUED
+        notify = queued and self.dialect == "postgresql"
+        statement = (
+            self._dialect_insert(orders).values(**self._sealed(_order_values(order), "notification_password"), revision=1)
+            .on_conflict_do_nothing()
+            .returning(orders.c.id, *([order_notify_expression()] if notify else []))
+        )
         with self._db() as s:
-            self._require_mission(s, order.mission)
+            self._require_known_mission(s, order.mission)
             try:
-                with s.begin_nested():
-                    s.execute(sa.insert(orders).values(**self._sealed(_order_values(order), "notification_password"), revision=1))
-                    self._write_order_options(s, order)
+                if s.execute(statement).first() is None:
+                    raise ConflictError(f"Production order {order.id} already exists")
+                self._write_order_options(s, order)
             except sa.exc.IntegrityError as exc:
+                self._root._known_missions.discard(order.mission)  # perhaps deleted since it was seen
                 raise ConflictError(f"Production order {order.id} already exists") from exc
             except sa.exc.DataError as exc:
                 raise InvalidValueError(f"Production order: a value does not fit the database ({exc.orig})") from exc
-            if order.status is OrderStatus.QUEUED:
-                self._order_queued(s)
+            if queued:
+                mark_order_queued(s, self.order_signal, notified=notify)
         order.revision = 1
         return order
 
