@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from bench.soak import INPUT_NAME, ROOT, Service, database, postgres_server
@@ -41,10 +42,10 @@ AUTH = ("DEMO\\soak", "soak-pw")
 
 
 class CopyProcessor(Processor):
-    """Copies the input product as the output (no start-up cost of its own)."""
+    """Copies the input product as the output, under a new name (no start-up cost of its own)."""
 
     def run(self, job, progress, cancel):
-        target = Path(job.scratch_dir) / ("copy-" + Path(job.path).name)
+        target = Path(job.scratch_dir) / f"copy-{uuid.uuid4().hex[:12]}-{Path(job.path).name}"
         shutil.copyfile(job.path, target)
         return [ProcessorOutput(path=target, name=target.name)]
 

@@ -597,6 +597,8 @@ def postgres_server(url: Optional[str]):
 
         yield make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))  # the conftest imports live_server
     spec = importlib.util.spec_from_file_location("proseo_tests_conftest", ROOT / "tests" / "conftest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
