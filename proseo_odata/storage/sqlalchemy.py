@@ -1619,29 +1619,35 @@ class SQLAlchemyStorage(StorageBase):
         return True
 
     def order_queue_stats(self, workflow_id, priority, *, history=20) -> OrderQueueStats:
+        # One round trip (it is on every submission's path): the count of orders ahead,
+        # LEFT JOINed with the workflow's last completed orders (none: one row of NULLs).
         o = orders
+        ahead = (
+            sa.select(sa.func.count().label("ahead")).select_from(o).where(
+                sa.or_(
+                    sa.and_(o.c.status == OrderStatus.QUEUED.value, o.c.priority >= priority),
+                    o.c.status == OrderStatus.IN_PROGRESS.value,
+                )
+            ).subquery("ahead")
+        )
+        recent = (
+            sa.select(o.c.submission_date, o.c.completed_date)
+            .where(
+                o.c.workflow_id == workflow_id,
+                o.c.status == OrderStatus.COMPLETED.value,
+                o.c.completed_date.is_not(None),
+            )
+            .order_by(o.c.completed_date.desc(), o.c.id.desc())
+            .limit(history)
+        ).subquery("recent")
+        statement = sa.select(ahead.c.ahead, recent.c.submission_date, recent.c.completed_date).select_from(
+            ahead.outerjoin(recent, sa.true()))
         with self._db() as s:
-            ahead = s.execute(
-                sa.select(sa.func.count()).select_from(o).where(
-                    sa.or_(
-                        sa.and_(o.c.status == OrderStatus.QUEUED.value, o.c.priority >= priority),
-                        o.c.status == OrderStatus.IN_PROGRESS.value,
-                    )
-                )
-            ).scalar_one()
-            rows = s.execute(
-                sa.select(o.c.submission_date, o.c.completed_date)
-                .where(
-                    o.c.workflow_id == workflow_id,
-                    o.c.status == OrderStatus.COMPLETED.value,
-                    o.c.completed_date.is_not(None),
-                )
-                .order_by(o.c.completed_date.desc(), o.c.id.desc())
-                .limit(history)
-            ).all()
+            rows = s.execute(statement).all()
         return OrderQueueStats(
-            ahead=ahead,
-            run_seconds=[max(0.0, (r.completed_date - r.submission_date).total_seconds()) for r in rows],
+            ahead=rows[0].ahead,
+            run_seconds=[max(0.0, (r.completed_date - r.submission_date).total_seconds())
+                         for r in rows if r.completed_date is not None],
         )
 
     # -- notification outbox -----------------------------------------------------------------
