@@ -48,7 +48,7 @@ extras = {
     "web": web,
     "fast": fast,
     "image": image,
-    "postgresql": ["psycopg[binary]>=3.1"],
+    "postgresql": ["psycopg[binary]>=3.2"],  # 3.2: Connection.notifies(timeout=) (workers LISTEN)
     "s3": ["boto3>=1.28"],
     "yaml": ["pyyaml>=6.0"],
     "test": [
@@ -58,7 +58,7 @@ extras = {
         "pytest>=8.0",
         "pytest-xdist>=3.5",  # make test: two workers (-n 2), one PostgreSQL server (tests/conftest.py)
         "webtest>=3.0",
-        "psycopg[binary]>=3.1",
+        "psycopg[binary]>=3.2",
         "boto3>=1.28",
         "moto[server]>=5.0",
         "odata-query>=0.10",
