@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proseo_odata.archive.ranges import RangeNotSatisfiableError
+from proseo_odata_web.download import RangeNotSatisfiableError
 from proseo_odata.eviction import ProductUnavailableError
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import ConflictError, NotFoundError
