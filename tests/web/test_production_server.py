@@ -17,126 +17,45 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
-from click.testing import CliRunner
-
-from proseo_odata.archive import load_archive
-from proseo_odata.archive.testing import store_product_file
-from proseo_odata.cli import main as cli_main
-from proseo_odata.cli import read_settings
-from proseo_odata.storage import load_storage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: bench/
 
-from bench.soak import derive_ini, free_port  # noqa: E402
+from bench.downloads import (  # noqa: E402
+    PASSWORD, USER, archived_path, children, make_site, open_files, start_server, stop_server, waitress_ini,
+)
 
 pytestmark = pytest.mark.slow
 
 MIB = 1024 * 1024
 SIZE = 24 * MIB
-USER, PASSWORD = "TEST\\alice", "alice-pw"
-WAITRESS = "[server:main]\nuse = egg:proseo-odata#waitress\nlisten = 127.0.0.1:{port}\nthreads = 4\n"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _open_files(pid: int) -> dict[str, int]:
-    """path -> descriptor position of the regular files ``pid`` has open."""
-    files = {}
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-            position = int((Path(f"/proc/{pid}/fdinfo") / fd.name).read_text().split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if target.startswith("/"):
-            files[target] = position
-    return files
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """An initialised site from production.ini on SQLite with one 24 MiB product."""
-    folder = tmp_path_factory.mktemp("production-site")
-    port = free_port()
-    ini = derive_ini(folder / "production.ini", {
-        "proseo.storage.url": f"sqlite:///{folder}/proseo.sqlite",
-        "proseo.archive.path": str(folder / "archive"),
-        "listen": f"127.0.0.1:{port}",
-        "proseo.notify.dispatcher": "false",
-    })
-    runner = CliRunner()
-    for args, given in ((["initdb"], None), (["mission", "add", "TEST", "--name", "Test"], None),
-                        (["user", "add", USER, "--role", "PRIP_USER", "--password-stdin"], PASSWORD + "\n")):
-        result = runner.invoke(cli_main, ["-c", str(ini), *args], input=given, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
     content = os.urandom(SIZE)
-    settings = read_settings(str(ini))
-    storage = load_storage(settings)
-    try:
-        product = storage.add_product(store_product_file(load_archive(settings), content, name="S2B_BIG.zip"))
-    finally:
-        storage.close()
+    ini, port, product = make_site(tmp_path_factory.mktemp("production-site"), content)
     return ini, port, product, content
-
-
-def _start(ini: Path, port: int, tmpdir: Path, log: Path):
-    with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "pyramid.scripts.pserve", str(ini)], stdout=out,
-                                  stderr=subprocess.STDOUT, cwd=ini.parent, env={**os.environ, "TMPDIR": str(tmpdir)})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return server
-        except requests.RequestException:
-            time.sleep(0.1)
-    _stop(server)
-    pytest.fail(f"the server did not start: {log.read_text()[-3000:]}")
-
-
-def _stop(server) -> None:
-    if server.poll() is None:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
 
 
 @pytest.mark.parametrize("runner", ["gunicorn", "waitress"])
 def test_downloads_through_the_shipped_servers(site, tmp_path, runner):
     ini, port, product, content = site
     if runner == "waitress":  # make run's server: the same site with development.ini's runner
-        text = ini.read_text(encoding="utf-8")
-        head, _, rest = text.partition("\n[server:main]\n")
-        ini = tmp_path / "waitress.ini"
-        ini.write_text(head + "\n" + WAITRESS.format(port=port) + rest[rest.index("\n["):], encoding="utf-8")
+        ini = waitress_ini(ini, port, tmp_path / "waitress.ini")
     tmpdir = tmp_path / "server-tmp"
     tmpdir.mkdir()
-    server = _start(ini, port, tmpdir, tmp_path / "server.log")
+    server = start_server(ini, port, tmp_path / "server.log", env={"TMPDIR": str(tmpdir)})
     url = f"http://127.0.0.1:{port}/proseo/prip/odata/v1/Products({product.id})/$value"
-    archived = str(Path(load_archive(read_settings(str(ini))).local_path(product.archive_key)).resolve())
+    archived = archived_path(ini, product)
     try:
-        workers = _children(server.pid) if runner == "gunicorn" else [server.pid]
+        workers = children(server.pid) if runner == "gunicorn" else [server.pid]
         assert len(workers) == (2 if runner == "gunicorn" else 1), workers
 
         whole = requests.get(url, auth=(USER, PASSWORD), timeout=60)
@@ -157,7 +76,7 @@ def test_downloads_through_the_shipped_servers(site, tmp_path, runner):
             time.sleep(0.5)  # the server has filled the socket buffers and waits for the client
             opened = {}
             for pid in workers:
-                opened.update(_open_files(pid))
+                opened.update(open_files(pid))
             spilled = [path for path in opened if path.startswith(str(tmpdir))]
             assert not spilled, spilled
             assert archived in opened, sorted(opened)  # streamed from the archive file itself
@@ -167,6 +86,22 @@ def test_downloads_through_the_shipped_servers(site, tmp_path, runner):
         assert body == content[1:]
         assert not list(tmpdir.iterdir())
     finally:
-        _stop(server)
+        stop_server(server)
     # gunicorn stops gracefully on SIGTERM; pserve's waitress has no handler for it
     assert server.returncode == (0 if runner == "gunicorn" else -signal.SIGTERM), (tmp_path / "server.log").read_text()[-3000:]
+
+
+def test_gunicorn_runner_on_a_busy_port_is_one_line(site, tmp_path):
+    import socket
+    import subprocess
+
+    ini = site[0]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "pyramid.scripts.pserve", str(ini)], capture_output=True,
+                                text=True, timeout=60, env={**os.environ, "PROSEO_PORT": str(port)})
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in lines[0] and "in use" in lines[0]
