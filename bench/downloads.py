@@ -55,6 +55,7 @@ def make_site(folder: Path, data, name: str = "S2B_BIG.zip"):
     from proseo_odata.storage import load_storage
 
     port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
     ini = derive_ini(folder / "production.ini", {
         "proseo.storage.url": f"sqlite:///{folder}/proseo.sqlite",
         "proseo.archive.path": str(folder / "archive"),
