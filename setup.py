@@ -36,7 +36,7 @@ web = [
     "pyramid_tm>=2.5",
     "transaction>=4.0",
     "waitress>=3.0",
-    "gunicorn>=23.0",  # production.ini's multi-process server (egg:proseo-odata#gunicorn)
+    "gunicorn>=24.1",  # production.ini's multi-process server (egg:proseo-odata#gunicorn)
     "pyjwt>=2.8",
     "webob>=1.8",
     *image,  # the server's in-process workers run the demo's image workflows
