@@ -12,12 +12,13 @@ One site is made from ``production.ini`` (SQLite, an archive folder in a tempora
   temporary directory (``sendfile on``, 2 workers); skipped with a message when ``nginx`` is not
   installed (``apt-get install nginx-light``).
 
-``curl`` downloads to ``/dev/null`` (its ``speed_download``), the whole file and ``Range:
-bytes=1-``, in interleaved rounds (the server order rotates every round, so a change of load on
+``curl`` downloads to ``/dev/null`` (its ``speed_download``; the application servers with a
+bearer token from the service's ``/token``, so no password hashing runs on the way), the whole
+file and ``Range: bytes=1-``, in interleaved rounds (the server order rotates every round, so a change of load on
 the shared machine hits every server); the table gives medians in GB/s (10^9 bytes/s) and the
 ratio to nginx in the same run. Then the resident memory (VmRSS) of each application server's
-worker processes before and after RSS-DOWNLOADS ranged downloads (``bytes=1-``) one after the
-other. The helpers that make the site and run the servers are shared with
+worker processes before, after the first 10 and after RSS-DOWNLOADS ranged downloads
+(``bytes=1-``) one after the other, with every 10th value. The helpers that make the site and run the servers are shared with
 ``tests/web/test_production_server.py``.
 """
 from __future__ import annotations
@@ -198,13 +199,21 @@ def start_nginx(folder: Path, root: Path, port: int):
     raise RuntimeError(f"nginx did not start: {(folder / 'error.log').read_text()[-2000:]}")
 
 
-def curl(url: str, *, ranged: bool, auth: bool) -> float:
+def bearer_token(base: str) -> str:
+    """A PRIP bearer token of the site's user (a JWT: checked without the password's scrypt)."""
+    answer = requests.post(f"{base}/proseo/prip/v1/token", timeout=60,
+                           data={"grant_type": "password", "username": USER, "password": PASSWORD})
+    answer.raise_for_status()
+    return answer.json()["access_token"]
+
+
+def curl(url: str, *, ranged: bool, token: str | None) -> float:
     """One download to /dev/null: bytes per second, as curl measured it."""
     command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{speed_download}", url]
     if ranged:
         command += ["-H", "Range: bytes=1-"]
-    if auth:
-        command += ["-u", f"{USER}:{PASSWORD}"]
+    if token:
+        command += ["-H", f"Authorization: Bearer {token}"]
     status, size, speed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600).stdout.split()
     expected = "206" if ranged else "200"
     if status != expected:
@@ -255,14 +264,15 @@ def main(argv=None) -> None:
             urls["nginx"] = f"http://127.0.0.1:{nginx_port}/{Path(path).relative_to(archive_root)}"
 
         names = list(urls)
+        tokens = {name: bearer_token(urls[name].split("/proseo/")[0]) for name in names if name != "nginx"}
         speeds: dict[tuple[str, str], list[float]] = {(n, v): [] for n in names for v in ("whole", "range")}
-        for name in names:  # warm-up: page cache, credentials cache
-            curl(urls[name], ranged=False, auth=name != "nginx")
+        for name in names:  # warm-up: the page cache
+            curl(urls[name], ranged=False, token=tokens.get(name))
         for round_ in range(args.rounds):
             order = names[round_ % len(names):] + names[:round_ % len(names)]
             for name in order:
                 for variant in (("whole", "range") if round_ % 2 == 0 else ("range", "whole")):
-                    speeds[(name, variant)].append(curl(urls[name], ranged=variant == "range", auth=name != "nginx"))
+                    speeds[(name, variant)].append(curl(urls[name], ranged=variant == "range", token=tokens.get(name)))
 
         print(f"\nmachine: {platform.node()}, nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; "
               f"file {args.size_mib} MiB; {args.rounds} interleaved rounds; medians in GB/s")
@@ -277,19 +287,22 @@ def main(argv=None) -> None:
                 cells += [f"{median:.2f}", ratio]
             print(f"| {name} | " + " | ".join(cells) + " |")
 
-        print(f"\nRSS of the server's worker processes, {args.rss_downloads} downloads of `Range: bytes=1-` "
-              "one after the other (MiB):")
-        print("| server | processes | before | after | change |")
-        print("|---|---:|---:|---:|---:|")
+        print(f"\nRSS of the server's worker processes (MiB, summed) over {args.rss_downloads} downloads of "
+              "`Range: bytes=1-` one after the other, every 10th:")
+        print("| server | processes | before | after 10 | after all | change after the first 10 | every 10th |")
+        print("|---|---:|---:|---:|---:|---:|---|")
         for name in ("gunicorn", "waitress"):
             if name not in servers:
                 continue
             pids = children(servers[name].pid) if name == "gunicorn" else [servers[name].pid]
-            before = sum(rss_mib(pid) for pid in pids)
-            for _ in range(args.rss_downloads):
-                curl(urls[name], ranged=True, auth=True)
-            after = sum(rss_mib(pid) for pid in pids)
-            print(f"| {name} | {len(pids)} | {before:.1f} | {after:.1f} | {after - before:+.1f} |")
+            series = [sum(rss_mib(pid) for pid in pids)]
+            for count in range(1, args.rss_downloads + 1):
+                curl(urls[name], ranged=True, token=tokens[name])
+                if count % 10 == 0 or count == args.rss_downloads:
+                    series.append(sum(rss_mib(pid) for pid in pids))
+            after_10 = series[1]
+            print(f"| {name} | {len(pids)} | {series[0]:.1f} | {after_10:.1f} | {series[-1]:.1f} | "
+                  f"{series[-1] - after_10:+.1f} | {' '.join(f'{value:.0f}' for value in series)} |")
     finally:
         for server in servers.values():
             stop_server(server)

@@ -6,7 +6,6 @@ notification reaches a real HTTP receiver with the order's credentials. The work
 from the template's logging sections with ``-c`` given once."""
 import base64
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,22 +15,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: bench/
 
+from bench.downloads import stop_server as stop  # noqa: E402
 from bench.soak import PASSWORD, Receiver, derive_ini, free_port  # noqa: E402
 
 from enginekit import DEMO_WORKFLOWS, L1C_NAME, add_input, wait_for
 from proseo_odata.archive import load_archive
 from proseo_odata.cli import read_settings
 from proseo_odata.storage import load_storage
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
 
 @pytest.mark.postgresql
 @pytest.mark.slow
