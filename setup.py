@@ -32,7 +32,6 @@ web = [
     "setuptools<80.9",
     "cornice>=6.0",
     "colander>=2.0",
-    "zope.sqlalchemy>=3.0",
     "pyramid_tm>=2.5",
     "transaction>=4.0",
     "waitress>=3.0",
@@ -43,16 +42,22 @@ web = [
     "prometheus_client>=0.20",  # /metrics
 ]
 
+# lark-cython runs the same grammar's lexer and LALR loop in C (proseo_odata.odata.parser).
+fast = ["lark-cython>=0.0.17"]
+
 extras = {
     "web": web,
+    "fast": fast,
     "image": image,
     "postgresql": ["psycopg[binary]>=3.1"],
     "s3": ["boto3>=1.28"],
     "yaml": ["pyyaml>=6.0"],
     "test": [
         *web,
+        *fast,  # tests/odata/test_parser.py compares its trees with Lark's own
         "pyyaml>=6.0",
         "pytest>=8.0",
+        "pytest-xdist>=3.5",  # make test: two workers (-n 2), one PostgreSQL server (tests/conftest.py)
         "webtest>=3.0",
         "psycopg[binary]>=3.1",
         "boto3>=1.28",

@@ -49,7 +49,6 @@ import statistics
 import sys
 import time
 import uuid
-from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -566,18 +565,14 @@ class QueryRunner:
 
     def __init__(self, storage):
         from proseo_odata.model import VisibilityClass
-        from proseo_odata_web.settings import WebSettings
 
         self.storage = storage
-        self.request = SimpleNamespace(registry=SimpleNamespace(proseo=WebSettings.from_settings({})), environ={})
         self.visibilities = (VisibilityClass.PUBLIC,)
 
     def run(self, pairs):
-        from proseo_odata.odata.options import parse_query_options
-        from proseo_odata_web.query import products_query
+        from proseo_odata.query import build_query
 
-        options = parse_query_options(pairs)
-        paged = products_query(self.request, options)
+        paged = build_query("Products", pairs)
         return self.storage.query_products(MISSION, paged.query, visibilities=self.visibilities)
 
     def resolve_tokens(self, pairs):

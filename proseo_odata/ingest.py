@@ -80,42 +80,30 @@ def _is_mapping(value) -> bool:
     return isinstance(value, dict) or isinstance(value, Mapping)
 
 
-_GEOGRAPHY = re.compile(r"^\s*geography\s*'(?P<body>.*)'\s*$", re.IGNORECASE | re.DOTALL)
-_SRID = re.compile(r"^\s*SRID\s*=\s*(?P<srid>\d+)\s*;\s*", re.IGNORECASE)
-
-
 def parse_footprint(value: Any, field: str = "Footprint") -> str | None:
-    """Normalised WKT (longitude first, SRID 4326) from a geography literal or WKT."""
+    """Normalised WKT (longitude first, SRID 4326) from a geography literal or WKT: the one
+    geography reader and WKT writer (:func:`proseo_odata.odata.geo.normalise_wkt`)."""
     if value is None:
         return None
-    from shapely import wkt
-    from shapely.errors import ShapelyError
-
     if not isinstance(value, str):
         raise MetadataError(field, "expected a geography literal or WKT string")
-    body = value
-    match = _GEOGRAPHY.match(body)
-    if match:
-        body = match["body"]
-    srid = _SRID.match(body)
-    if srid:
-        if srid["srid"] != "4326":
-            raise MetadataError(field, f"SRID {srid['srid']} is not supported (only 4326)")
-        body = body[srid.end():]
-    try:
-        shape = wkt.loads(body)
-    except (ShapelyError, ValueError) as exc:
-        raise MetadataError(field, f"not valid WKT: {exc}") from None
-    return shape.wkt
+    return _normalised_footprint(value, field)
 
 
 def _geojson_footprint(value: Any) -> str:
-    from shapely.geometry import shape
+    if not _is_mapping(value):
+        raise MetadataError("GeoFootprint", "not a GeoJSON geometry: expected an object")
+    return _normalised_footprint(dict(value), "GeoFootprint")
+
+
+def _normalised_footprint(value: Any, field: str) -> str:
+    from proseo_odata.odata.errors import ODataError
+    from proseo_odata.odata.geo import normalise_wkt
 
     try:
-        return shape(value).wkt
-    except Exception as exc:  # noqa: BLE001 - shapely raises several types for bad GeoJSON
-        raise MetadataError("GeoFootprint", f"not a GeoJSON geometry: {exc}") from None
+        return normalise_wkt(value)
+    except ODataError as exc:
+        raise MetadataError(field, exc.message) from None
 
 
 _ATTRIBUTE_TYPES = {t.value.lower(): t for t in AttributeType}

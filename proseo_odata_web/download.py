@@ -14,8 +14,9 @@ decided by the caller (visibility) and by the core (:func:`proseo_odata.eviction
   application's tweens and error views:
 
   - ``Range`` (one range, GET only): ``206`` with ``Content-Range``; ``416`` with
-    ``Content-Range: bytes */size`` and the OData error body (:class:`RangeNotSatisfiableError`,
-    not WebOb's text body) when no byte of it exists;
+    ``Content-Range: bytes */size`` and the OData error body (the core's
+    :class:`~proseo_odata.errors.RangeNotSatisfiable`, answered by the error view; not WebOb's
+    text body) when no byte of it exists;
   - ``If-Range`` (an ETag, compared strongly, or an HTTP date): when it does not match, the
     whole file;
   - ``If-None-Match`` (or, without it, ``If-Modified-Since``): ``304``.
@@ -41,30 +42,12 @@ from datetime import datetime
 from pyramid.response import FileIter, Response
 
 from proseo_odata.archive import FileSlice
+from proseo_odata.errors import RangeNotSatisfiable
 from proseo_odata.eviction import ProductUnavailableError, check_downloadable
-from proseo_odata.odata.errors import ODataError
 
 BLOCK_SIZE = 256 * 1024
 
-__all__ = ["product_file_response", "RangeNotSatisfiableError"]
-
-
-class RangeNotSatisfiableError(ODataError):
-    """No byte of the requested range exists (HTTP 416, ``Content-Range: bytes */<size>``).
-
-    ``headers`` is added to the error response by the web layer's exception view.
-    """
-
-    status = 416
-
-    def __init__(self, header: str, size: int):
-        super().__init__(
-            f"Range {header.strip()!r} cannot be satisfied: the file has {size} bytes",
-            code="E7716",
-            target="Range",
-            status=416,
-        )
-        self.headers = {"Content-Range": f"bytes */{size}"}
+__all__ = ["product_file_response"]
 
 
 def _b64_of_hex(value: str | None) -> str | None:
@@ -158,7 +141,8 @@ def _conditional(request, response: _FileResponse, size: int) -> Response:
 
     app_iter = response.conditional_response_app(environ, start_response)
     if answer["status"].startswith("416"):
-        raise RangeNotSatisfiableError(header, size)
+        raise RangeNotSatisfiable(f"Range {header.strip()!r} cannot be satisfied: the file has {size} bytes",
+                                  target="Range", size=size)
     return Response(status=answer["status"], headerlist=list(answer["headerlist"]), app_iter=app_iter)
 
 
@@ -166,7 +150,7 @@ def product_file_response(request, product, archive, *, now: datetime | None = N
     """The ``GET``/``HEAD`` answer for ``Products(<id>)/$value`` (see the module docstring).
 
     Raises :class:`ProductUnavailableError` (404) for an offline or evicted product or a file
-    missing from the archive, and :class:`RangeNotSatisfiableError` (416).
+    missing from the archive, and :class:`~proseo_odata.errors.RangeNotSatisfiable` (416).
     """
     check_downloadable(product, now)
     key = product.archive_key

@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional
 
 from pyramid.response import Response
 
+from proseo_odata.errors import InvalidInput
 from proseo_odata.model import times
+from proseo_odata.odata import geo
 from proseo_odata.model import Attribute, AttributeType, Checksum, Product
 
 CONTENT_TYPE = "application/json;odata.metadata=minimal"
@@ -47,54 +48,13 @@ def format_guid(value: uuid.UUID | str) -> str:
     return str(uuid.UUID(str(value))).lower()
 
 
-def format_number(value: float) -> str:
-    """A coordinate as a plain decimal: never exponent notation (``0.00001``, not ``1e-05``)."""
-    if isinstance(value, int):
-        return str(value)
-    text = format(Decimal(repr(float(value))), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def _wkt(geometry) -> str:
-    def ring(coords: Iterable[Sequence[float]]) -> str:
-        return ",".join(" ".join(format_number(c) for c in point[:2]) for point in coords)
-
-    def polygon(poly) -> str:
-        rings = [poly.exterior] + list(poly.interiors)
-        return ",".join(f"({ring(r.coords)})" for r in rings)
-
-    kind = geometry.geom_type
-    if kind == "Point":
-        return f"POINT({ring(geometry.coords)})"
-    if kind == "LineString":
-        return f"LINESTRING({ring(geometry.coords)})"
-    if kind == "Polygon":
-        return f"POLYGON({polygon(geometry)})"
-    if kind == "MultiPoint":
-        return "MULTIPOINT(" + ",".join(f"({ring(p.coords)})" for p in geometry.geoms) + ")"
-    if kind == "MultiLineString":
-        return "MULTILINESTRING(" + ",".join(f"({ring(line.coords)})" for line in geometry.geoms) + ")"
-    if kind == "MultiPolygon":
-        return "MULTIPOLYGON(" + ",".join(f"({polygon(p)})" for p in geometry.geoms) + ")"
-    raise ValueError(f"unsupported footprint geometry {kind}")
-
-
 def footprint_values(wkt: Optional[str]) -> tuple[Optional[str], Optional[dict]]:
-    """(``Footprint`` geography literal, ``GeoFootprint`` GeoJSON) of a stored WKT, or (None, None)."""
+    """(``Footprint`` geography literal, ``GeoFootprint`` GeoJSON) of a stored WKT, or (None, None):
+    the one geography reader and WKT writer (:mod:`proseo_odata.odata.geo`)."""
     if not wkt:
         return None, None
-    from shapely import wkt as shapely_wkt
-    from shapely.geometry import mapping
-
-    text = wkt.strip()
-    if text.upper().startswith("SRID="):
-        text = text.split(";", 1)[1]
-    geometry = shapely_wkt.loads(text)
-    literal = f"geography'SRID=4326;{_wkt(geometry)}'"
-    geojson = json.loads(json.dumps(mapping(geometry)))  # tuples -> lists
-    return literal, geojson
+    geometry = geo.to_geometry(wkt)
+    return geo.format_footprint(geometry), geo.to_geojson(geometry)
 
 
 def _attribute_json(attribute: Attribute, seed_aliases: bool) -> dict:
@@ -187,19 +147,19 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json_body(request, *, code: str) -> Any:
-    """The request body as strict JSON (RFC 8259), or an ``ODataError`` 400 with ``code``:
-    not JSON, ``NaN``/``Infinity``, a lone surrogate escape (``"\\ud800"``, not encodable as
-    UTF-8 for storage), or nesting deeper than the decoder's stack."""
-    from proseo_odata.odata.errors import ODataError
+def parse_json_body(request, *, error: type[InvalidInput] = InvalidInput) -> Any:
+    """The request body as strict JSON (RFC 8259), or an ``error`` (an invalid order, an invalid
+    subscription, ...) with target ``body``: not JSON, ``NaN``/``Infinity``, a lone surrogate
+    escape (``"\\ud800"``, not encodable as UTF-8 for storage), or nesting deeper than the
+    decoder's stack."""
 
     try:
         body = json.loads(request.body or b"null", parse_constant=_reject_constant)
         json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
     except (ValueError, UnicodeError):
-        raise ODataError("The request body is not valid JSON", code=code, target="body") from None
+        raise error("The request body is not valid JSON", target="body") from None
     except RecursionError:  # the decoder's stack, not ours: a body of thousands of '['
-        raise ODataError("The request body is nested too deeply", code=code, target="body") from None
+        raise error("The request body is nested too deeply", target="body") from None
     return body
 
 
