@@ -51,8 +51,10 @@ from sqlalchemy.engine import make_url
 
 try:
     from live_server import free_port
-except ModuleNotFoundError:  # imported as tests.conftest (bench/catalogue.py reuses ThrowawayPostgres)
+except ModuleNotFoundError:  # imported as tests.conftest by bench/catalogue.py and bench/http_catalogue.py
     from tests.live_server import free_port
+
+_free_port = free_port  # the name bench/ imports
 
 PG_URL_ENV = "PROSEO_TEST_PG_URL"
 
