@@ -13,6 +13,7 @@ from proseo_odata.query import PagedQuery, Paging, build_query, entity_options
 from proseo_odata.storage import Query, QueryResult
 from proseo_odata.storage.mapping import compile_filter
 from proseo_odata.storage.schema import SchemaTables
+from proseo_odata_web.errors import answer_of
 
 LAMBDA = ("Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' and "
           "att/OData.CSC.StringAttribute/Value eq 'S2MSI1C')")
@@ -95,7 +96,7 @@ def test_a_cached_filter_with_now_is_evaluated_at_each_compile():
 def test_errors_name_their_option(params, target):
     with pytest.raises(ODataError) as info:
         build_query("Products", params, cache=FilterCache())
-    assert info.value.target == target and info.value.status == 400, info.value.message
+    assert info.value.target == target and answer_of("prip", info.value.kind)[0] == 400, info.value.message
 
 
 def test_nested_expand_is_refused_by_the_core():
