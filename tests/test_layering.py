@@ -84,6 +84,8 @@ FLOORS = {
     "storage": 1, "archive": 1,
     # 2: what runs on its own: production, notification, eviction, ingest
     "production": 2, "notify": 2, "eviction": 2, "ingest": 2,
+    # 2 as well: build_query, options -> the storage's Query (it reads storage.base)
+    "query": 2,
     # 3: the order use cases (submit, cancel, estimate)
     "orders": 3,
     # 4: the command line and its demo data

@@ -33,6 +33,7 @@ from proseo_odata.notify.subscriptions import (
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage import Query
 from proseo_odata.storage.sqlalchemy import load_from_config
+from proseo_odata.errors import InvalidSubscription
 from proseo_odata_web.errors import answer_of
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
@@ -256,7 +257,7 @@ def test_ingest_notifies_matching_subscriptions(storage, tmp_path):
     (None, "required"),
 ])
 def test_notification_endpoint_is_an_http_url_without_user_information(endpoint, fragment):
-    with pytest.raises(ODataError) as info:
+    with pytest.raises(InvalidSubscription) as info:
         validate_notification_endpoint(endpoint)
     assert info.value.target == "NotificationEndpoint" and answer_of("prip", info.value.kind) == (400, "E7742")
     assert fragment in info.value.message and "pw" not in info.value.message
