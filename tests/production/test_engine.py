@@ -339,9 +339,8 @@ def _delegate(name):
     return lambda self, *args, **kwargs: getattr(self._inner, name)(*args, **kwargs)
 
 
-for _name, _member in {n: m for cls in reversed(StorageBase.__mro__[:-1]) for n, m in vars(cls).items()}.items():
-    # every protocol StorageBase is composed of (CatalogueStore, OrderStore, ...)
-    if callable(_member) and not _name.startswith("_") and _name not in ("transaction", "bind"):
+for _name in dir(StorageBase):  # with the protocols' methods StorageBase inherits
+    if callable(getattr(StorageBase, _name)) and not _name.startswith("_") and _name not in ("transaction", "bind"):
         setattr(ContractOnlyStorage, _name, _delegate(_name))
 
 
