@@ -32,7 +32,6 @@ web = [
     "setuptools<80.9",
     "cornice>=6.0",
     "colander>=2.0",
-    "zope.sqlalchemy>=3.0",
     "pyramid_tm>=2.5",
     "transaction>=4.0",
     "waitress>=3.0",
@@ -57,6 +56,7 @@ extras = {
         *fast,  # tests/odata/test_parser.py compares its trees with Lark's own
         "pyyaml>=6.0",
         "pytest>=8.0",
+        "pytest-xdist>=3.5",  # make test: two workers (-n 2), one PostgreSQL server (tests/conftest.py)
         "webtest>=3.0",
         "psycopg[binary]>=3.1",
         "boto3>=1.28",

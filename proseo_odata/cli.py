@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from proseo_odata.model import Mission, Role, User, hash_password, times
+from proseo_odata.config import configure
+from proseo_odata.model import Mission, Role, User, hash_password
 from proseo_odata.storage import ConflictError, NotFoundError, StorageError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -62,7 +63,8 @@ class Env:
                 raise click.ClickException(CONFIG_HINT)
             settings = read_settings(self.config_uri)
             try:
-                times.configure(settings)  # proseo.datetime.fraction_digits for what workers emit
+                # proseo.workers, proseo.datetime.fraction_digits (for what workers emit): read once
+                self.core = configure(settings)
             except ValueError as exc:
                 raise click.ClickException(f"{self.config_uri}: {exc}") from None
             self._settings = settings
@@ -71,19 +73,13 @@ class Env:
     def load_storage(self, *, check_schema: bool = True):
         if self._storage is None:
             from proseo_odata.secretbox import SecretsError
-            from proseo_odata.storage import load_storage
+            from proseo_odata.storage import open_storage
 
             try:
-                storage = load_storage(self.settings)  # StorageError: a one-line error (ProseoGroup)
+                # StorageError (schema, database, backend): a one-line error (ProseoGroup)
+                self._storage = open_storage(self.settings, check_schema=check_schema)
             except SecretsError as exc:
                 raise click.ClickException(str(exc)) from None
-            if check_schema:
-                try:
-                    storage.check_schema()
-                except BaseException:
-                    storage.close()
-                    raise
-            self._storage = storage
         return self._storage
 
     @property
@@ -109,18 +105,16 @@ pass_env = click.make_pass_decorator(Env)
 def one_line_error(exc: BaseException) -> "click.ClickException | None":
     """The one-line error for an environment or configuration problem a command ran into (None:
     not one of those, a bug that keeps its traceback)."""
-    import sqlalchemy.exc
-
     from proseo_odata.archive import ArchiveError
     from proseo_odata.production.workflows import WorkflowConfigError
     from proseo_odata.secretbox import SecretsError
-    from proseo_odata.storage.errors import database_error_reason
+    from proseo_odata.storage.errors import describe, is_database_error
 
     if isinstance(exc, (StorageError, ArchiveError, WorkflowConfigError, SecretsError)):
         message = getattr(exc, "message", None) or str(exc)
         return click.ClickException(" ".join(str(message).split()))
-    if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        return click.ClickException(f"database error: {database_error_reason(exc)}")
+    if is_database_error(exc):
+        return click.ClickException(f"database error: {describe(exc)}")
     if isinstance(exc, OSError) and exc.filename:
         return click.ClickException(f"{exc.filename}: {exc.strerror or exc}")
     return None

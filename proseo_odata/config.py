@@ -1,9 +1,15 @@
-"""Reading deployment settings (plain ``dict``-like mappings of strings) in the core."""
+"""Reading deployment settings (plain ``dict``-like mappings of strings) in the core.
+
+:class:`CoreSettings` holds the core's process-wide settings, read once at start-up
+(:func:`configure`); :func:`as_bool` reads one flag.
+"""
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
 
-__all__ = ["as_bool"]
+__all__ = ["CoreSettings", "DEFAULT_WORKERS", "as_bool", "configure", "load_backend"]
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -17,3 +23,91 @@ def as_bool(value: Any, default: bool = False) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in _TRUE
+
+
+#: ``proseo.workers`` when absent: no production threads inside a web server process.
+DEFAULT_WORKERS = 0
+
+
+def _int_setting(settings: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
+    value = settings.get(key)
+    if value is None or str(value).strip() == "":
+        return default
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{key} must be an integer, got {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{key} must be at least {minimum}, got {number}")
+    return number
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    """The core's process-wide settings, read once from the ``[app:main]`` mapping
+    (docs/configuration.md) by whoever starts the process: the web application
+    (``registry.proseo.core``), the command line and ``proseo-odata worker``.
+
+    =====================================  =======  ===========================================
+    key                                    default  meaning
+    =====================================  =======  ===========================================
+    ``proseo.workers``                     0        production worker threads inside a web
+                                                    server process (0: none); a
+                                                    ``proseo-odata worker`` process runs at
+                                                    least one (:attr:`worker_threads`)
+    ``proseo.datetime.fraction_digits``    3        fraction digits of emitted date-times
+                                                    (3 or 6, :mod:`proseo_odata.model.times`)
+    =====================================  =======  ===========================================
+
+    ``ValueError`` naming the setting for a value the core cannot use.
+    """
+
+    workers: int = DEFAULT_WORKERS
+    fraction_digits: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "CoreSettings":
+        digits = str(settings.get("proseo.datetime.fraction_digits") or "3").strip()
+        if digits not in ("3", "6"):
+            raise ValueError(f"proseo.datetime.fraction_digits must be 3 or 6, got {digits!r}")
+        return cls(
+            workers=_int_setting(settings, "proseo.workers", DEFAULT_WORKERS, 0),
+            fraction_digits=int(digits),
+        )
+
+    @property
+    def worker_threads(self) -> int:
+        """Threads of a dedicated worker process, and the orders assumed to run at once when
+        an order's EstimatedDate is computed: ``proseo.workers``, at least 1."""
+        return max(1, self.workers)
+
+    def apply(self) -> "CoreSettings":
+        """Make the process-wide parts effective (the date-time fraction digits); returns self."""
+        from proseo_odata.model import times
+
+        times.set_fraction_digits(self.fraction_digits)
+        return self
+
+
+def configure(settings: Mapping[str, Any]) -> CoreSettings:
+    """Read the core settings of ``settings`` once and apply them to this process."""
+    return CoreSettings.from_settings(settings).apply()
+
+
+def load_backend(settings: Mapping[str, Any], key: str, default: str, *, error: type[Exception],
+                 short_names: Optional[Mapping[str, str]] = None) -> tuple[str, Any]:
+    """The backend that setting ``key`` names (a dotted module name, or one of ``short_names``;
+    ``default`` when unset): ``(module name, module.load_from_config(settings))``. ``error``
+    (the caller's error class) when the module cannot be imported or has no
+    ``load_from_config``. Storage (:func:`proseo_odata.storage.load_storage`) and the archive
+    (:func:`proseo_odata.archive.load_archive`) load theirs with it."""
+    name = (settings.get(key) or default).strip()
+    module_name = (short_names or {}).get(name, name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise error(f"{key}: cannot import {module_name!r}: {exc}") from exc
+    factory = getattr(module, "load_from_config", None)
+    if not callable(factory):
+        raise error(f"{key}: module {module_name!r} has no load_from_config(settings)")
+    return module_name, factory(settings)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from proseo_odata.model import Product, format_datetime, utcnow
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,13 @@ __all__ = [
 ]
 
 
-class ProductUnavailableError(ODataError):
-    """The product exists (or existed) but its file cannot be downloaded. HTTP 404."""
+class ProductUnavailableError(NotFound):
+    """The product exists (or existed) but its file cannot be downloaded (offline, evicted)."""
 
-    status = 404
+    kind = "not_found.product_file"
 
     def __init__(self, message: str):
-        super().__init__(message, code="E7707", target="$value", status=404)
+        super().__init__(message, target="$value")
 
 
 def check_downloadable(product: Product, now: datetime | None = None) -> None:

@@ -7,11 +7,12 @@
 Start-up, once per process:
 
 1. the ``proseo.*`` web settings are parsed (:class:`proseo_odata_web.settings.WebSettings`) and
-   kept as ``registry.proseo``; ``proseo.datetime.fraction_digits`` is applied to the process
-   (:func:`proseo_odata.model.times.configure`);
-2. the storage backend (``proseo.storage.backend``) is loaded with
-   ``proseo_odata.storage.load_storage(settings)`` into ``registry.storage`` after
-   ``storage.check_schema()`` (a missing or older schema refuses the start; an unreachable
+   kept as ``registry.proseo``, with the core's settings read once as ``registry.proseo.core``
+   (:class:`proseo_odata.config.CoreSettings`: ``proseo.workers``,
+   ``proseo.datetime.fraction_digits``, which is applied to the process);
+2. the storage backend (``proseo.storage.backend``) is opened with
+   ``proseo_odata.storage.open_storage(settings)`` into ``registry.storage``, schema checked
+   (a missing or older schema refuses the start; an unreachable
    database is logged and answered 503 until it is back), and the archive
    (``proseo.archive.backend``) with ``proseo_odata.archive.load_archive(settings)`` into
    ``registry.archive`` - unless the including application put them there already;
@@ -31,33 +32,23 @@ pool needs ``proseo.workers`` >= 1 (default 0, :mod:`proseo_odata_web.odip`).
 from __future__ import annotations
 
 import atexit
-import logging
 
 from pyramid.config import Configurator
 
-from proseo_odata.model.times import configure as configure_times
+from proseo_odata.config import configure
 
 from .settings import WebSettings
-
-log = logging.getLogger(__name__)
 
 
 def _load_backends(config) -> None:
     registry = config.registry
     settings = config.get_settings()
     if getattr(registry, "storage", None) is None:
-        from proseo_odata.storage import DatabaseUnavailableError, load_storage
+        from proseo_odata.storage import open_storage
 
-        storage = load_storage(settings)
-        try:
-            storage.check_schema()  # SchemaNotReadyError: missing or old schema, refuse to start
-        except DatabaseUnavailableError as exc:
-            # It may come back: start, and answer 503 until it does.
-            log.warning("%s; starting anyway (requests that need it are answered 503)", exc)
-        except BaseException:
-            storage.close()
-            raise
-        registry.storage = storage
+        # SchemaNotReadyError: missing or old schema, refuse to start; an unreachable database
+        # may come back: start, and answer 503 until it does.
+        registry.storage = open_storage(settings, unavailable_ok=True)
     if getattr(registry, "archive", None) is None:
         if settings.get("proseo.archive.backend"):
             from proseo_odata.archive import load_archive
@@ -72,8 +63,7 @@ def includeme(config) -> None:
     settings = config.get_settings()
     # Cornice's own exception views would answer HTML/JSON without the OData error body.
     settings["handle_exceptions"] = False
-    config.registry.proseo = WebSettings.from_settings(settings)
-    configure_times(settings)
+    config.registry.proseo = WebSettings.from_settings(settings, core=configure(settings))
     _load_backends(config)
     config.include("proseo_odata_web.db")
     config.include("cornice")

@@ -38,55 +38,39 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from proseo_odata.model import Product, Role, User, VisibilityClass, hash_password, verify_password
 from proseo_odata.model.visibility import visible_classes
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthenticated
 from proseo_odata.storage.errors import NotFoundError
 
-from .errors import service_of_request
 from .odata_json import json_response
-
-#: Codes per service (prosEO numbering) for authentication (401) and authorisation (403).
-AUTH_CODES = {
-    "prip": {"unauthenticated": "E7703", "forbidden": "E7704", "token": "E7710", "throttled": "E7711"},
-    "odip": {"unauthenticated": "E7203", "forbidden": "E7204", "token": "E7210", "throttled": "E7215"},
-}
 
 TOKEN_ALGORITHM = "HS256"
 TOKEN_ISSUER = "proseo-odata"
 
 
-class AuthenticationError(ODataError):
+class AuthenticationError(Unauthenticated):
     """Credentials missing or wrong: 401 with ``WWW-Authenticate``."""
 
-    status = 401
-
-    def __init__(self, message: str, *, code: str, realm: str):
-        super().__init__(message, code=code, status=401)
+    def __init__(self, message: str, *, realm: str):
+        super().__init__(message)
         self.headers = {"WWW-Authenticate": f'Basic realm="{realm}"'}
 
 
-class AuthorizationError(ODataError):
+class AuthorizationError(Forbidden):
     """Credentials right but a role is missing: 403."""
 
-    status = 403
 
-    def __init__(self, message: str, *, code: str):
-        super().__init__(message, code=code, status=403)
-
-
-class TooManyAttemptsError(ODataError):
+class TooManyAttemptsError(TooManyAttempts):
     """Too many failed logins from this address (for this name): 429 with ``Retry-After``."""
 
-    status = 429
-
-    def __init__(self, retry_after: int, *, code: str):
-        super().__init__(
-            f"Too many failed logins; retry in {retry_after} s", code=code, status=429,
-        )
+    def __init__(self, retry_after: int):
+        super().__init__(f"Too many failed logins; retry in {retry_after} s", retry_after=retry_after)
         self.headers = {"Retry-After": str(retry_after)}
 
 
-class TokenRequestError(ODataError):
+class TokenRequestError(InvalidInput):
     """A malformed token request (unsupported ``grant_type``, missing fields): 400."""
+
+    kind = "invalid_input.token_request"
 
 
 @dataclass(frozen=True)
@@ -174,12 +158,8 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(24))
 
 
-def _codes(request) -> dict:
-    return AUTH_CODES[service_of_request(request)]
-
-
 def _unauthenticated(request, message: str) -> AuthenticationError:
-    return AuthenticationError(message, code=_codes(request)["unauthenticated"], realm=request.registry.proseo.realm)
+    return AuthenticationError(message, realm=request.registry.proseo.realm)
 
 
 def _match(request, login: str, password: str) -> Optional[User]:
@@ -215,7 +195,7 @@ def check_credentials(request, login: str, password: str) -> Optional[User]:
         wait = throttle.retry_after(login, address)
         if wait:
             count_login(request, "throttled")
-            raise TooManyAttemptsError(wait, code=_codes(request)["throttled"])
+            raise TooManyAttemptsError(wait)
     user = _match(request, login, password)
     if user is None:
         count_login(request, "failure")
@@ -327,8 +307,7 @@ def require_role(request, *roles: Role | str) -> Principal:
     if roles and not any(principal.has_role(role) for role in roles):
         names = " or ".join(str(Role(role)) for role in roles)
         raise AuthorizationError(
-            f"User {principal.qualified_name} lacks the role {names}", code=_codes(request)["forbidden"]
-        )
+            f"User {principal.qualified_name} lacks the role {names}")
     return principal
 
 
@@ -346,7 +325,7 @@ def can_read_product(principal: Principal, product: Product) -> bool:
 # -- the token endpoint --------------------------------------------------------------------------
 
 
-def _token_form(request, codes):
+def _token_form(request):
     """The token request's form fields; 400 when WebOb cannot read the body as a text form."""
     try:
         form = request.POST
@@ -355,21 +334,20 @@ def _token_form(request, codes):
         # (as an exception, not a warning) for a form declared in a charset other than UTF-8.
         raise TokenRequestError(
             "The token request must be a form (application/x-www-form-urlencoded) in UTF-8",
-            code=codes["token"], target="body",
+            target="body",
         ) from None
     for name, value in form.items():
         if not isinstance(value, str):  # a file part of a multipart form
             raise TokenRequestError(f"The token request field {name!r} must be text, not a file",
-                                    code=codes["token"], target=name)
+                                    target=name)
     return form
 
 
 def token_view(request):
     """``POST {token path}``: OAuth2 password or client-credentials grant (form-encoded)."""
-    codes = _codes(request)
     if not request.registry.proseo.token_secret:
-        raise ODataError("Bearer tokens are not enabled on this service", code=codes["token"], status=404)
-    form = _token_form(request, codes)
+        raise NotFound("Bearer tokens are not enabled on this service", kind="not_found.token_endpoint")
+    form = _token_form(request)
     grant = form.get("grant_type", "")
     if grant == "password":
         login, password = form.get("username"), form.get("password")
@@ -381,12 +359,11 @@ def token_view(request):
     else:
         raise TokenRequestError(
             f"Unsupported grant_type {grant!r}: use 'password' or 'client_credentials'",
-            code=codes["token"],
             target="grant_type",
         )
     if not login or password is None:
         field = "username/password" if grant == "password" else "client_id/client_secret"
-        raise TokenRequestError(f"The token request lacks {field}", code=codes["token"], target=field)
+        raise TokenRequestError(f"The token request lacks {field}", target=field)
     user = check_credentials(request, login, password)
     if user is None:
         raise _unauthenticated(request, "Invalid user name or password")

@@ -1,4 +1,5 @@
-"""Error responses: one constructor and the exception views (contract section 9).
+"""Error responses: one constructor, the one error table, and the exception views (contract
+section 9).
 
 Every error the services answer goes through :func:`error_response`, which builds
 
@@ -7,25 +8,32 @@ Every error the services answer goes through :func:`error_response`, which build
 - the ``Warning`` header ``199 proseo-api-prip (E7721) <message>`` (``proseo-api-odip`` for
   paths under the ODIP root or the ODIP token path).
 
-The exception views translate:
+The core's errors say what happened (:mod:`proseo_odata.errors`: a kind such as ``"not_found"``
+or ``"conflict.order_state"``) and carry neither status nor code; :data:`ERROR_TABLE` is the one
+place that maps ``(service, kind)`` to the HTTP status and the prosEO code (PRIP numbers 77xx,
+ODIP 72xx). A kind missing from the table takes its parent's row (``"invalid_input.query"`` ->
+``"invalid_input"``); each of an error's ``details`` gets the code of its own kind. The web
+layer's own answers use the same table (kinds ``not_found.resource``, ``method_not_allowed``,
+``http``, ``unavailable``, ``error``):
 
-============================================  =======  ===============================
-exception                                     status   code (PRIP / ODIP)
-============================================  =======  ===============================
-core ``ODataError`` and subclasses            its own  its own (E7721, E7706, ...)
-unknown path (Pyramid's not-found)            404      E7701 / E7201
-method not supported by a path                405      E7702 / E7202
-other Pyramid ``HTTPException`` (4xx)         its own  E7700 / E7200
-database unusable now (a transient error:     503      E7705 / E7206
-``storage.transient.is_transient``)
-anything else: a bug, logged with traceback   500      E7799 / E7299
-============================================  =======  ===============================
+============================================  =========================  =======================
+exception                                     kind                       answer
+============================================  =========================  =======================
+a core ``ProseoError`` (and the web layer's)  its own                    its row of the table
+unknown path (Pyramid's not-found)            ``not_found.resource``     404 E7701 / E7201
+method not supported by a path                ``method_not_allowed``     405 E7702 / E7202
+other Pyramid ``HTTPException`` (4xx)         ``http``                   its own E7700 / E7200
+storage unusable now (``Unavailable``: the    ``unavailable``            503 E7705 / E7206
+storage's choke point translated a transient
+driver error)
+anything else: a bug, logged with traceback   ``error``                  500 E7799 / E7299
+============================================  =========================  =======================
 
 A database outage is logged once per episode, not once per request (:class:`OutageLog`): one
 WARNING line without traceback when the first request fails, one INFO line when a request uses
 the database successfully again (how long it lasted, how many requests were answered 503).
 
-Authentication errors (401, 403) are ``ODataError`` subclasses defined in
+Authentication errors (401, 403, 429) are ``ProseoError`` subclasses defined in
 :mod:`proseo_odata_web.auth`; a 401 carries ``WWW-Authenticate: Basic realm="..."``.
 """
 from __future__ import annotations
@@ -38,22 +46,58 @@ from typing import Iterable, Mapping, Optional
 
 from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed
 from pyramid.response import Response
-from sqlalchemy import exc as sa_exc
 
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.storage.errors import database_error_reason
-from proseo_odata.storage.transient import is_transient
+from proseo_odata.errors import ProseoError, RangeNotSatisfiable, Unavailable, kind_ancestors
+from proseo_odata.storage.errors import describe
 
 log = logging.getLogger(__name__)
 
-#: Codes of the errors the web layer itself produces, per service (prosEO numbering: PRIP
-#: 77xx, ODIP 72xx).
-WEB_CODES = {
-    "prip": {"http": "E7700", "not_found": "E7701", "method": "E7702", "unavailable": "E7705", "internal": "E7799"},
-    "odip": {"http": "E7200", "not_found": "E7201", "method": "E7202", "unavailable": "E7206", "internal": "E7299"},
+#: The one error table: kind -> (HTTP status, PRIP code, ODIP code). ``None`` as status: the
+#: status of the HTTP exception itself. Documented in docs/errors.md (checked by a test).
+ERROR_TABLE: dict[str, tuple[Optional[int], str, str]] = {
+    # kind                                   status  PRIP     ODIP
+    "error":                                  (500, "E7799", "E7299"),  # a bug (logged)
+    "http":                                   (None, "E7700", "E7200"),  # other HTTP errors
+    "method_not_allowed":                     (405, "E7702", "E7202"),
+    "unavailable":                            (503, "E7705", "E7206"),  # the database, for now
+    "invalid_input":                          (400, "E7721", "E7221"),  # query option, filter, key, value
+    "invalid_input.order":                    (400, "E7205", "E7205"),  # every problem in details
+    "invalid_input.subscription":             (400, "E7742", "E7742"),
+    "invalid_input.token_request":            (400, "E7710", "E7210"),
+    "unauthenticated":                        (401, "E7703", "E7203"),
+    "forbidden":                              (403, "E7704", "E7204"),
+    "too_many_attempts":                      (429, "E7711", "E7215"),
+    "not_found":                              (404, "E7706", "E7211"),  # a product (or other object)
+    "not_found.resource":                     (404, "E7701", "E7201"),  # no resource at that path
+    "not_found.product_file":                 (404, "E7707", "E7212"),  # offline or evicted
+    "not_found.subscription":                 (404, "E7741", "E7741"),
+    "not_found.workflow":                     (404, "E7207", "E7207"),
+    "not_found.order":                        (404, "E7208", "E7208"),
+    "not_found.output_product":               (404, "E7209", "E7209"),
+    "not_found.input_product":                (404, "E7258", "E7258"),  # by name
+    "not_found.input_product.content_date":   (404, "E7259", "E7259"),
+    "not_found.token_endpoint":               (404, "E7710", "E7210"),  # bearer tokens disabled
+    "conflict":                               (409, "E7709", "E7213"),  # duplicate, stale revision
+    "conflict.order_state":                   (409, "E7219", "E7219"),
+    "conflict.subscription_state":            (409, "E7740", "E7740"),
+    "conflict.idempotency":                   (422, "E7220", "E7220"),
+    "range_not_satisfiable":                  (416, "E7716", "E7214"),
 }
 
+SERVICES = ("prip", "odip")
+
 ERROR_CONTENT_TYPE = "application/json"
+
+
+def answer_of(service: str, kind: str) -> tuple[Optional[int], str]:
+    """``(status, code)`` of ``kind`` in ``service`` (``'prip'`` or ``'odip'``) from
+    :data:`ERROR_TABLE`, falling back to the kind's parent (``a.b`` -> ``a`` -> ``error``)."""
+    column = SERVICES.index(service) + 1
+    for name in kind_ancestors(kind):
+        row = ERROR_TABLE.get(name)
+        if row is not None:
+            return row[0], row[column]
+    raise AssertionError("unreachable: 'error' is in the table")  # pragma: no cover
 
 
 def service_of_request(request) -> str:
@@ -105,42 +149,56 @@ def error_response(
     return response
 
 
-def odata_error_view(exc: ODataError, request):
-    """Core ``ODataError`` (and the web layer's subclasses): status, code, target from it."""
-    details = [
-        {k: v for k, v in d.to_dict().items() if k in ("code", "message", "target")} for d in exc.details
-    ]
+def kind_response(request, kind: str, message: str, *, status: Optional[int] = None, **kwargs) -> Response:
+    """The error response for ``kind`` in the request's service (:func:`answer_of`); ``status``
+    only for the kind ``http`` (whose row has none)."""
+    table_status, code = answer_of(service_of_request(request), kind)
+    return error_response(request, table_status or status, code, message, **kwargs)
+
+
+def _headers_of(exc: ProseoError) -> dict:
+    """Headers an error's answer carries: the web layer's own (``exc.headers``: a 401's
+    ``WWW-Authenticate``, a 429's ``Retry-After``) and a 416's ``Content-Range``."""
     headers = dict(getattr(exc, "headers", None) or {})
-    return error_response(
-        request, exc.status, exc.code, exc.message, target=exc.target, details=details, headers=headers
-    )
+    if isinstance(exc, RangeNotSatisfiable):
+        headers.setdefault("Content-Range", f"bytes */{exc.size}")
+    return headers
+
+
+def proseo_error_view(exc: ProseoError, request):
+    """A core (or web) ``ProseoError``: status and code from :data:`ERROR_TABLE` by its kind and
+    the request's service; message, target and details from the error."""
+    service = service_of_request(request)
+    status, code = answer_of(service, exc.kind)
+    if status == 500:  # a ProseoError of no known kind: a bug
+        return internal_error_view(exc, request)
+    details = []
+    for detail in exc.details:
+        entry = {"code": answer_of(service, detail.kind)[1], "message": detail.message}
+        if detail.target:
+            entry["target"] = detail.target
+        details.append(entry)
+    return error_response(request, status, code, exc.message, target=exc.target, details=details,
+                          headers=_headers_of(exc))
 
 
 def not_found_view(exc, request):
-    codes = WEB_CODES[service_of_request(request)]
-    return error_response(request, 404, codes["not_found"], f"No resource at {request.path}")
+    return kind_response(request, "not_found.resource", f"No resource at {request.path}")
 
 
 def method_not_allowed_view(exc: HTTPMethodNotAllowed, request):
-    codes = WEB_CODES[service_of_request(request)]
     allowed = getattr(exc, "allow", None) or []
     headers = {"Allow": ", ".join(allowed)} if allowed else {}
-    return error_response(
-        request,
-        405,
-        codes["method"],
-        f"Method {request.method} is not supported for {request.path}",
-        headers=headers,
-    )
+    return kind_response(request, "method_not_allowed",
+                         f"Method {request.method} is not supported for {request.path}", headers=headers)
 
 
 def http_exception_view(exc: HTTPException, request):
     """Any other Pyramid HTTP exception (raised by Pyramid, WebOb or Cornice)."""
     if exc.code < 400:  # redirects and friends pass through unchanged
         return exc
-    codes = WEB_CODES[service_of_request(request)]
     message = exc.detail or exc.explanation or exc.title
-    return error_response(request, exc.code, codes["http"], str(message))
+    return kind_response(request, "http", str(message), status=exc.code)
 
 
 class OutageLog:
@@ -176,7 +234,7 @@ class OutageLog:
             self._failures += 1
         if first:
             self.logger.warning("%s unavailable (%s); answering 503 until it is back, logged once",
-                                self.what, database_error_reason(exc))
+                                self.what, describe(exc))
         return first
 
     def recovered(self) -> bool:
@@ -207,51 +265,42 @@ _OUTAGE_LOCK = threading.Lock()
 
 
 def database_unavailable_response(exc: BaseException, request):
-    """The 503 answer for a database that cannot be reached; logs once per outage episode.
-    The one place that answers "database unavailable" (exception views and other callers)."""
+    """The 503 answer for a storage that cannot be used now; logs once per outage episode.
+    The one place that answers "database unavailable" (the exception view and other callers)."""
     outage_log(request.registry).failed(exc)
-    codes = WEB_CODES[service_of_request(request)]
-    return error_response(
-        request,
-        503,
-        codes["unavailable"],
-        "The database is unavailable; please retry later",
-        headers={"Retry-After": "30"},
-    )
+    return kind_response(request, "unavailable", "The database is unavailable; please retry later",
+                         headers={"Retry-After": "30"})
 
 
 def _database_recovered(event) -> None:
     """NewResponse subscriber: a request that used the database and was not answered 503 (its
     transaction committed by then) closes an outage episode."""
     request = event.request
-    if "dbsession" in request.__dict__ and event.response.status_code != 503:
+    if "storage" in request.__dict__ and event.response.status_code != 503:
         outage = getattr(request.registry, "proseo_outage", None)
         if outage is not None:
             outage.recovered()
 
 
-def database_error_view(exc: sa_exc.SQLAlchemyError, request):
-    """503 when the database cannot be used now (a transient error: lost or refused connection,
-    lock or statement timeout, serialization failure, SQLite's lock); any other database error is
-    a bug (500)."""
-    if is_transient(exc):
-        return database_unavailable_response(exc, request)
-    return internal_error_view(exc, request)
+def unavailable_view(exc: Unavailable, request):
+    """503 when the storage cannot be used now: its choke point turned a transient driver error
+    (lost or refused connection, lock or statement timeout, serialization failure, SQLite's lock,
+    no pooled connection in time) into an ``Unavailable``."""
+    return database_unavailable_response(exc, request)
 
 
 def internal_error_view(exc: BaseException, request):
     """A real bug: logged with its traceback, answered 500 with the error body only."""
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-    codes = WEB_CODES[service_of_request(request)]
-    return error_response(request, 500, codes["internal"], "Internal server error")
+    return kind_response(request, "error", "Internal server error")
 
 
 def includeme(config):
     """Register the exception views (``config.include('proseo_odata_web.errors')``)."""
-    config.add_exception_view(odata_error_view, context=ODataError)
+    config.add_exception_view(proseo_error_view, context=ProseoError)
+    config.add_exception_view(unavailable_view, context=Unavailable)
     config.add_notfound_view(not_found_view)
     config.add_exception_view(method_not_allowed_view, context=HTTPMethodNotAllowed)
     config.add_exception_view(http_exception_view, context=HTTPException)
-    config.add_exception_view(database_error_view, context=sa_exc.SQLAlchemyError)
     config.add_exception_view(internal_error_view, context=Exception)
     config.add_subscriber(_database_recovered, "pyramid.events.NewResponse")

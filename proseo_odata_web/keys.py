@@ -2,17 +2,22 @@
 
 A key is a GUID, bare (``Products(2b17...)``), quoted (``Products('2b17...')``) or named
 (``Products(Id=2b17...)``). :func:`parse_key` is the one parser of every route with a key:
-products, subscriptions, workflows and production orders; each passes what it names and its
-service's "invalid query" code (``E7721`` in PRIP, ``E7221`` in ODIP).
+products, subscriptions, workflows and production orders; each passes what it names. A bad key
+is an invalid query (``E7721`` in PRIP, ``E7221`` in ODIP: :data:`proseo_odata_web.errors.ERROR_TABLE`).
+:func:`load_or_404` is the one "load the entity of that key, or answer 404" of those routes.
 """
 from __future__ import annotations
 
 import re
 import uuid
+from typing import Callable, Optional, TypeVar
 
 from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import NotFound
 
-__all__ = ["EXAMPLE_KEY", "parse_key"]
+__all__ = ["EXAMPLE_KEY", "load_or_404", "parse_key"]
+
+T = TypeVar("T")
 
 EXAMPLE_KEY = "2b17b57d-fff4-4645-b539-91f305c83b91"
 
@@ -21,14 +26,27 @@ _KEY = re.compile(
 )
 
 
-def parse_key(text: str, what: str, code: str) -> uuid.UUID:
-    """The GUID in ``Set(<key>)``; an :class:`ODataError` (400, ``code``, target ``Id``) naming
+def parse_key(text: str, what: str) -> uuid.UUID:
+    """The GUID in ``Set(<key>)``; an :class:`ODataError` (an invalid query, target ``Id``) naming
     ``what`` (``"product"``, ``"production order"``, ...) otherwise."""
     match = _KEY.match(text.strip())
     if match is None:
         raise ODataError(
             f"Invalid {what} key {text!r}: expected a UUID such as {EXAMPLE_KEY}",
-            code=code,
             target="Id",
         )
     return uuid.UUID(match.group("id"))
+
+
+def load_or_404(load: Callable[[uuid.UUID], T], entity_id: uuid.UUID, not_found: Callable[[uuid.UUID], Exception],
+                visible: Optional[Callable[[T], bool]] = None) -> T:
+    """``load(entity_id)`` (a storage getter bound to the mission), when it exists and
+    ``visible`` (if given) accepts it; otherwise ``not_found(entity_id)`` is raised: an entity
+    the principal may not see is answered exactly as an absent one (contract section 8)."""
+    try:
+        entity = load(entity_id)
+    except NotFound:
+        raise not_found(entity_id) from None
+    if visible is not None and not visible(entity):
+        raise not_found(entity_id)
+    return entity

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Optional
 
 from pyramid.response import Response
 
+from proseo_odata.errors import InvalidInput
 from proseo_odata.model import times
 from proseo_odata.odata import geo
 from proseo_odata.model import Attribute, AttributeType, Checksum, Product
@@ -146,19 +147,19 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json_body(request, *, code: str) -> Any:
-    """The request body as strict JSON (RFC 8259), or an ``ODataError`` 400 with ``code``:
-    not JSON, ``NaN``/``Infinity``, a lone surrogate escape (``"\\ud800"``, not encodable as
-    UTF-8 for storage), or nesting deeper than the decoder's stack."""
-    from proseo_odata.odata.errors import ODataError
+def parse_json_body(request, *, error: type[InvalidInput] = InvalidInput) -> Any:
+    """The request body as strict JSON (RFC 8259), or an ``error`` (an invalid order, an invalid
+    subscription, ...) with target ``body``: not JSON, ``NaN``/``Infinity``, a lone surrogate
+    escape (``"\\ud800"``, not encodable as UTF-8 for storage), or nesting deeper than the
+    decoder's stack."""
 
     try:
         body = json.loads(request.body or b"null", parse_constant=_reject_constant)
         json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
     except (ValueError, UnicodeError):
-        raise ODataError("The request body is not valid JSON", code=code, target="body") from None
+        raise error("The request body is not valid JSON", target="body") from None
     except RecursionError:  # the decoder's stack, not ours: a body of thousands of '['
-        raise ODataError("The request body is nested too deeply", code=code, target="body") from None
+        raise error("The request body is nested too deeply", target="body") from None
     return body
 
 

@@ -44,7 +44,7 @@ from pyramid.tweens import EXCVIEW
 
 from proseo_odata.model import OrderStatus, utcnow
 from proseo_odata.storage import DatabaseUnavailableError, SchemaNotReadyError
-from proseo_odata.storage.transient import describe
+from proseo_odata.storage.errors import describe
 
 log = logging.getLogger(__name__)
 

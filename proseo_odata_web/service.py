@@ -1,7 +1,7 @@
 """The two documents every OData service root serves (contract section 1): the service
 document (``GET {root}/``, JSON) and ``GET {root}/$metadata`` (CSDL generated from the core's
 entity model, :mod:`proseo_odata.odata.csdl`). PRIP and ODIP build their views here from their
-own model.
+own model, and mount their route tables with :func:`add_routes`.
 
 ``$metadata`` is CSDL XML unless the client asks for JSON: ``$format=json`` (or
 ``application/json``, with or without the ``$``), or, without ``$format``, an ``Accept`` header
@@ -11,6 +11,9 @@ that prefers ``application/json`` to ``application/xml``. ``$format=xml`` asks f
 from __future__ import annotations
 
 import functools
+from typing import Callable, Mapping, Sequence
+
+from cornice import Service
 
 from proseo_odata.model import times
 from proseo_odata.odata.csdl import render_csdl, render_csdl_json
@@ -26,6 +29,24 @@ _METADATA_FORMATS = {
     "json": (render_csdl_json, "application/json"),
 }
 _FORMAT_NAMES = {"xml": "xml", "application/xml": "xml", "json": "json", "application/json": "json"}
+
+
+#: A route table: ``(path suffix, route name suffix, {method: view})`` rows; HEAD follows GET
+#: (Cornice adds it).
+Routes = Sequence[tuple[str, str, Mapping[str, Callable]]]
+
+
+def add_routes(config, routes: Routes, prefix: str, name: str, label: str) -> None:
+    """Register ``routes`` under ``prefix`` as Cornice services named ``<name>.<route>`` (described
+    as ``<label> <route>``); the empty suffix is skipped under an empty prefix (``/`` has it)."""
+    prefix = prefix.rstrip("/")
+    for suffix, route, views in routes:
+        if suffix == "" and prefix == "":
+            continue
+        service = Service(name=f"{name}.{route}", path=(prefix + suffix) or "/", description=f"{label} {route}")
+        for method, view in views.items():
+            service.add_view(method, view)
+        config.add_cornice_service(service)
 
 
 @functools.lru_cache(maxsize=16)

@@ -2,14 +2,18 @@
 
 ``WebSettings.from_settings(settings)`` parses and checks every ``proseo.*`` key the web layer
 uses; ``main()`` stores the result on the registry as ``registry.proseo`` so that views read
-typed values (``request.registry.proseo.page_size_max``) instead of strings.
+typed values (``request.registry.proseo.page_size_max``) instead of strings. The core's own settings
+(``proseo.workers``, ``proseo.datetime.fraction_digits``) are read once by
+:class:`proseo_odata.config.CoreSettings` and kept as ``registry.proseo.core``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Optional
 
 from pyramid.settings import asbool
+
+from proseo_odata.config import CoreSettings
 
 DEFAULTS = {
     "proseo.prip.prefix": "/proseo/prip/odata/v1",
@@ -71,9 +75,12 @@ class WebSettings:
     token_secret: str
     token_lifetime: int
     realm: str
+    #: The core's settings (``proseo.workers`` ...), read once.
+    core: CoreSettings = CoreSettings()
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, str]) -> "WebSettings":
+    def from_settings(cls, settings: Mapping[str, str], core: Optional[CoreSettings] = None) -> "WebSettings":
+        """The web settings of ``settings``, with ``core`` (read from ``settings`` when not given)."""
         def get(key):
             value = settings.get(key)
             return DEFAULTS[key] if value is None else str(value)
@@ -101,6 +108,7 @@ class WebSettings:
             token_secret=get("proseo.token.secret"),
             token_lifetime=_positive_int(get("proseo.token.lifetime"), "proseo.token.lifetime"),
             realm=get("proseo.auth.realm").strip() or "proseo",
+            core=core if core is not None else CoreSettings.from_settings(settings),
         )
 
     def service_of_path(self, path: str) -> str:

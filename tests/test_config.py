@@ -1,7 +1,8 @@
-"""proseo_odata.config.as_bool: the one reading of a boolean setting in the core."""
+"""proseo_odata.config: as_bool, the one reading of a boolean setting in the core; CoreSettings, the
+core's settings read once; load_backend, the one backend loader."""
 import pytest
 
-from proseo_odata.config import as_bool
+from proseo_odata.config import CoreSettings, as_bool, configure, load_backend
 
 
 @pytest.mark.parametrize("text", ["1", "true", "TRUE", " yes ", "On", True])
@@ -28,3 +29,76 @@ def test_the_core_modules_share_it():
     for module in (s3, engine, workflows, sqlalchemy):
         assert module.as_bool is as_bool
         assert not hasattr(module, "_as_bool")
+
+
+@pytest.mark.parametrize("settings,workers,threads", [
+    ({}, 0, 1),                          # a web process runs none; a worker process at least one
+    ({"proseo.workers": ""}, 0, 1),
+    ({"proseo.workers": "0"}, 0, 1),
+    ({"proseo.workers": " 3 "}, 3, 3),
+])
+def test_core_settings_workers(settings, workers, threads):
+    core = CoreSettings.from_settings(settings)
+    assert core.workers == workers
+    assert core.worker_threads == threads
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"proseo.workers": "two"}, "proseo.workers must be an integer, got 'two'"),
+    ({"proseo.workers": "-1"}, "proseo.workers must be at least 0, got -1"),
+    ({"proseo.datetime.fraction_digits": "4"}, "proseo.datetime.fraction_digits must be 3 or 6, got '4'"),
+])
+def test_core_settings_refuse_bad_values(settings, message):
+    with pytest.raises(ValueError) as info:
+        CoreSettings.from_settings(settings)
+    assert str(info.value) == message
+
+
+def test_configure_applies_the_fraction_digits_once():
+    from proseo_odata.model import times
+
+    try:
+        core = configure({"proseo.datetime.fraction_digits": "6", "proseo.workers": "2"})
+        assert (core.fraction_digits, core.workers) == (6, 2)
+        assert times.fraction_digits() == 6
+    finally:
+        configure({})
+    assert times.fraction_digits() == 3
+
+
+def test_the_settings_are_read_in_one_place():
+    """No module but proseo_odata/config.py reads proseo.workers or the fraction digits."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    readers = sorted(
+        str(path.relative_to(root))
+        for package in ("proseo_odata", "proseo_odata_web")
+        for path in (root / package).rglob("*.py")
+        if '"proseo.workers"' in path.read_text(encoding="utf-8")
+        or '"proseo.datetime.fraction_digits"' in path.read_text(encoding="utf-8")
+    )
+    assert readers == ["proseo_odata/config.py"]
+
+
+class _LoadError(Exception):
+    pass
+
+
+def test_load_backend_names_the_setting_on_failure():
+    with pytest.raises(_LoadError, match=r"^proseo\.x\.backend: cannot import 'no_such_module_here'"):
+        load_backend({"proseo.x.backend": "no_such_module_here"}, "proseo.x.backend", "json", error=_LoadError)
+    with pytest.raises(_LoadError, match=r"^proseo\.x\.backend: module 'json' has no load_from_config"):
+        load_backend({}, "proseo.x.backend", "json", error=_LoadError)
+
+
+def test_storage_and_archive_use_the_one_loader(tmp_path):
+    from proseo_odata.archive import load_archive
+    from proseo_odata.archive.local import LocalArchive
+
+    archive = load_archive({"proseo.archive.backend": "local", "proseo.archive.path": str(tmp_path)})
+    assert isinstance(archive, LocalArchive)
+    import proseo_odata.archive as archive_package
+    import proseo_odata.storage as storage_package
+
+    assert archive_package.load_backend is load_backend and storage_package.load_backend is load_backend

@@ -6,7 +6,7 @@ from proseo_odata.odata import edm
 from proseo_odata.odata.binding import bind_filter, parse_datetime_text
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.odata.parser import parse_filter
-from proseo_odata.orders.validation import parse_datetime
+from proseo_odata.model.times import parse_datetime
 
 OUT_OF_RANGE = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
 

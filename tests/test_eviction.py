@@ -16,6 +16,7 @@ from proseo_odata.eviction import (
 from proseo_odata.model import NEVER, Mission
 from proseo_odata.storage.errors import NotFoundError
 from proseo_odata.storage.sqlalchemy import load_from_config
+from proseo_odata_web.errors import answer_of
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -131,7 +132,7 @@ def test_check_downloadable():
     product.eviction_date, product.online = NEVER, False
     with pytest.raises(ProductUnavailableError, match="is offline") as info:
         check_downloadable(product, NOW)
-    assert info.value.status == 404
+    assert answer_of("prip", info.value.kind) == (404, "E7707")
 
 
 def test_periodic_eviction_runs_in_the_background(storage, archive):

@@ -11,8 +11,9 @@ with ``/`` and has no ``.``/``..`` segments. A missing key raises ``FileNotFound
 from __future__ import annotations
 
 import hashlib
-import importlib
 from typing import BinaryIO, Iterator, Mapping, NamedTuple
+
+from proseo_odata.config import load_backend
 
 __all__ = ["ArchiveBase", "ArchiveError", "StoredFile", "load_archive", "HashingReader", "CHUNK_SIZE"]
 
@@ -119,16 +120,8 @@ def load_archive(settings: Mapping[str, str]):
     """Build the archive named by ``proseo.archive.backend`` (default ``local``) by calling the
     module's ``load_from_config(settings)``; ``ArchiveError`` when that fails or the result
     lacks the contract's methods."""
-    name = (settings.get("proseo.archive.backend") or "local").strip()
-    module_name = SHORT_NAMES.get(name, name)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ArchiveError(f"proseo.archive.backend: cannot import {module_name!r}: {exc}") from exc
-    factory = getattr(module, "load_from_config", None)
-    if not callable(factory):
-        raise ArchiveError(f"proseo.archive.backend: module {module_name!r} has no load_from_config(settings)")
-    archive = factory(settings)
+    module_name, archive = load_backend(settings, "proseo.archive.backend", "local", error=ArchiveError,
+                                        short_names=SHORT_NAMES)
     missing = [m for m in REQUIRED_METHODS if not callable(getattr(archive, m, None))]
     if missing:
         raise ArchiveError(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import RangeNotSatisfiable
 
 __all__ = ["ByteRange", "IGNORE", "UNSATISFIABLE", "RangeNotSatisfiableError", "parse_range"]
 
@@ -103,19 +103,13 @@ def parse_range(header: str | None, size: int):
     return ByteRange(start, min(end, size - 1))
 
 
-class RangeNotSatisfiableError(ODataError):
-    """No byte of the requested range exists (HTTP 416, ``Content-Range: bytes */<size>``).
-
-    ``headers`` is added to the error response by the web layer's exception view.
-    """
-
-    status = 416
+class RangeNotSatisfiableError(RangeNotSatisfiable):
+    """No byte of the requested range exists (the web layer answers 416 with
+    ``Content-Range: bytes */<size>``)."""
 
     def __init__(self, header: str, size: int):
         super().__init__(
             f"Range {header.strip()!r} cannot be satisfied: the file has {size} bytes",
-            code="E7716",
             target="Range",
-            status=416,
+            size=size,
         )
-        self.headers = {"Content-Range": f"bytes */{size}"}

@@ -3,7 +3,7 @@
 * :func:`format_datetime` writes the wire form of contract section 2: exactly three fraction
   digits and ``Z`` (``YYYY-MM-DDThh:mm:ss.fffZ``, the seed documents' pattern and ESA's ICD),
   sub-millisecond digits truncated, or six digits when the deployment chooses so with
-  ``proseo.datetime.fraction_digits = 6`` (:func:`configure`; the Copernicus Data Space emits
+  ``proseo.datetime.fraction_digits = 6`` (:func:`set_fraction_digits`; the Copernicus Data Space emits
   six). A truncated value pasted back into a filter still selects its entity: the query binder
   reads a literal without sub-millisecond digits as its whole millisecond for ``eq``, ``le`` and
   ``gt`` (:mod:`proseo_odata.odata.binding`).
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["FRACTION_DIGITS", "configure", "fraction_digits", "format_basic", "format_datetime", "parse_datetime"]
+__all__ = ["FRACTION_DIGITS", "fraction_digits", "set_fraction_digits", "format_basic", "format_datetime", "parse_datetime"]
 
 UTC = timezone.utc
 
@@ -46,21 +46,20 @@ def fraction_digits() -> int:
     return _digits
 
 
-def configure(settings) -> None:
-    """Apply ``proseo.datetime.fraction_digits`` (``3``, the default, or ``6``) for this process:
-    the web application and the command line call it with their settings at start-up.
-    ``ValueError`` naming the setting for another value."""
+def set_fraction_digits(digits: int) -> None:
+    """Emit date-times with ``digits`` (3, the default, or 6) fraction digits in this process:
+    :meth:`proseo_odata.config.CoreSettings.apply` sets ``proseo.datetime.fraction_digits``
+    at start-up. ``ValueError`` for another number."""
     global _digits
-    text = str(settings.get("proseo.datetime.fraction_digits") or "3").strip()
-    if text not in ("3", "6"):
-        raise ValueError(f"proseo.datetime.fraction_digits must be 3 or 6, got {text!r}")
-    _digits = int(text)
+    if digits not in FRACTION_DIGITS:
+        raise ValueError(f"proseo.datetime.fraction_digits must be 3 or 6, got {digits!r}")
+    _digits = digits
 
 
 def format_datetime(value: datetime, digits: int | None = None) -> str:
     """``2021-05-20T19:08:07.654Z``: exactly three fraction digits (sub-millisecond digits
     truncated, never rounded up past the stored value), or six (``...07.654321Z``) with
-    ``digits=6`` or the process setting (:func:`configure`). ``ValueError`` for a naive datetime."""
+    ``digits=6`` or the process setting (:func:`set_fraction_digits`). ``ValueError`` for a naive datetime."""
     value = _aware(value)
     text = value.strftime("%Y-%m-%dT%H:%M:%S.%f")
     if (digits or _digits) == 3:

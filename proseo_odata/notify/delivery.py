@@ -39,7 +39,7 @@ take plus slack for the database calls, so no other dispatcher takes the message
 being delivered. Should a claim still be lost (a receiver that trickles its answer byte by byte
 for longer than the lease), the stale claimer's outcome is not recorded (the storage checks the
 token) and it logs a warning. A transient database error while recording an outcome (a dropped
-connection, a deadlock, a busy SQLite) is retried (:func:`~proseo_odata.storage.transient.retry_transient`)
+connection, a deadlock, a busy SQLite) is retried (:func:`~proseo_odata.storage.errors.retry_transient`)
 rather than posting again; it is never recorded as the message's error.
 
 Delivery is *at least once*, as with any HTTP notification: a receiver sees a message twice
@@ -64,12 +64,11 @@ from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from sqlalchemy import exc as sa_exc
 
 from proseo_odata.model import UTC, OrderStatus, ProductionOrder, utcnow
 from proseo_odata.model.times import format_datetime
 from proseo_odata.secretbox import SecretsError
-from proseo_odata.storage.transient import describe, is_transient, retry_transient
+from proseo_odata.storage.errors import describe, is_transient, retry_transient
 
 log = logging.getLogger(__name__)
 
@@ -476,7 +475,7 @@ class NotificationDispatcher:
                     outage = False
             except Exception as exc:  # noqa: BLE001 - the database may be away for a while; keep going
                 claimed = 0
-                if isinstance(exc, sa_exc.SQLAlchemyError) and is_transient(exc):
+                if is_transient(exc):
                     if not outage:  # one line per outage, not one per poll
                         log.warning("notification dispatcher: database unavailable (%s); retrying every %.0f s",
                                     describe(exc), self.policy.poll_seconds)

@@ -39,6 +39,7 @@ from proseo_odata.model import (
     utcnow,
 )
 from proseo_odata.model.visibility import visible_classes
+from proseo_odata.errors import Conflict, InvalidQuery, InvalidSubscription, ProseoError
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import ConflictError, NotFoundError
 
@@ -61,11 +62,6 @@ __all__ = [
 #: ``OutboxMessage.kind`` of subscription notifications.
 NOTIFICATION_KIND = "subscription"
 
-#: prosEO-style codes (PRIP).
-ILLEGAL_STATE_CODE = "E7740"
-FILTER_CODE = "E7721"
-#: The code of an invalid Subscription body (as the web layer reports its other problems).
-ENDPOINT_CODE = "E7742"
 
 
 class SubscriptionAction(StrEnum):
@@ -92,17 +88,15 @@ TRANSITIONS: dict[tuple[SubscriptionStatus, SubscriptionAction], SubscriptionSta
 }
 
 
-class SubscriptionStateError(ODataError):
-    """An action the subscription's status does not allow (pausing a cancelled one). HTTP 409."""
+class SubscriptionStateError(Conflict):
+    """An action the subscription's status does not allow (pausing a cancelled one)."""
 
-    status = 409
+    kind = "conflict.subscription_state"
 
     def __init__(self, subscription: Subscription, action: SubscriptionAction):
         super().__init__(
             f"Subscription {subscription.id} is {subscription.status}: it cannot be "
             f"{'resumed' if action is _A.RESUME else action.value.lower() + 'd'}",
-            code=ILLEGAL_STATE_CODE,
-            status=409,
         )
 
 
@@ -132,11 +126,11 @@ def _bound_filter(text: str):
 def validate_filter_param(text) -> str:
     """Check a ``FilterParam``: it must parse and bind against the Product model.
 
-    Returns the text unchanged; raises an ``ODataError`` (400, target ``FilterParam``) naming the
+    Returns the text unchanged; raises an ``ODataError`` (an invalid query, target ``FilterParam``) naming the
     position of the first problem."""
     if not isinstance(text, str) or not text.strip():
         raise ODataError("FilterParam must be a non-empty $filter expression over Products",
-                         code=FILTER_CODE, target="FilterParam")
+                         target="FilterParam")
     try:
         _bound_filter(text)
     except ODataError as exc:
@@ -150,26 +144,26 @@ def validate_notification_endpoint(text) -> str:
     information (``https://user:password@host`` is refused: the endpoint is stored and returned
     as it is, so credentials belong in ``NotificationEpUsername``/``NotificationEpPassword``).
 
-    Returns the text stripped; raises an ``ODataError`` (400, target ``NotificationEndpoint``)
+    Returns the text stripped; raises an ``InvalidSubscription`` (target ``NotificationEndpoint``)
     whose message never repeats the text (it may hold a password)."""
     if not isinstance(text, str) or not text.strip():
-        raise ODataError("NotificationEndpoint is required: an http(s) URL",
-                         code=ENDPOINT_CODE, target="NotificationEndpoint")
+        raise InvalidSubscription("NotificationEndpoint is required: an http(s) URL",
+                         target="NotificationEndpoint")
     try:
         parts = urlsplit(text.strip())
         hostname = parts.hostname
     except ValueError:  # "https://a]b.example/": Invalid IPv6 URL
-        raise ODataError("NotificationEndpoint must be an http or https URL",
-                         code=ENDPOINT_CODE, target="NotificationEndpoint") from None
+        raise InvalidSubscription("NotificationEndpoint must be an http or https URL",
+                         target="NotificationEndpoint") from None
     if "@" in parts.netloc:
-        raise ODataError(
+        raise InvalidSubscription(
             "NotificationEndpoint must not contain user information (user:password@): give the "
             "credentials as NotificationEpUsername and NotificationEpPassword",
-            code=ENDPOINT_CODE, target="NotificationEndpoint",
+            target="NotificationEndpoint",
         )
     if parts.scheme.lower() not in ("http", "https") or not hostname:
-        raise ODataError("NotificationEndpoint must be an http or https URL",
-                         code=ENDPOINT_CODE, target="NotificationEndpoint")
+        raise InvalidSubscription("NotificationEndpoint must be an http or https URL",
+                         target="NotificationEndpoint")
     return text.strip()
 
 
@@ -339,8 +333,6 @@ def _touch(storage, subscription: Subscription, now: datetime) -> None:
 
 # -- validation of a new subscription (the POST Subscriptions body) ------------------------------
 
-#: The code of an invalid Subscription body (PRIP).
-INVALID_SUBSCRIPTION_CODE = ENDPOINT_CODE
 #: The priority of a subscription that gives none.
 DEFAULT_SUBSCRIPTION_PRIORITY = 1
 #: Properties a client sets, with their JSON types.
@@ -358,13 +350,11 @@ SUBSCRIPTION_SERVER_PROPERTIES = {"Id", "Status", "SubmissionDate", "LastNotific
 _JSON_TYPE_NAMES = {str: "a string", bool: "a Boolean", int: "an integer"}
 
 
-class SubscriptionValidationError(ODataError):
-    """A Subscription body that fails validation: every problem at once in ``details`` (400).
+class SubscriptionValidationError(InvalidSubscription):
+    """A Subscription body that fails validation: every problem at once in ``details``.
     With one problem, its message and target are the error's own."""
 
-    status = 400
-
-    def __init__(self, problems: list[ODataError]):
+    def __init__(self, problems: list[ProseoError]):
         self.problems = list(problems)
         if len(self.problems) == 1:
             message, target = self.problems[0].message, self.problems[0].target
@@ -372,11 +362,11 @@ class SubscriptionValidationError(ODataError):
             message = f"Invalid Subscription, {len(self.problems)} problems: " + "; ".join(
                 p.message for p in self.problems)
             target = "body"
-        super().__init__(message, code=INVALID_SUBSCRIPTION_CODE, target=target, details=self.problems)
+        super().__init__(message, target=target, details=self.problems)
 
 
-def _body_problem(target: str, message: str) -> ODataError:
-    return ODataError(message, code=INVALID_SUBSCRIPTION_CODE, target=target)
+def _body_problem(target: str, message: str) -> InvalidSubscription:
+    return InvalidSubscription(message, target=target)
 
 
 def validate_subscription(body) -> dict:
@@ -394,7 +384,7 @@ def validate_subscription(body) -> dict:
     if not isinstance(body, dict):
         raise SubscriptionValidationError(
             [_body_problem("body", "The request body must be a JSON object describing a Subscription")])
-    problems: list[ODataError] = []
+    problems: list[ProseoError] = []
     values = {}
     for name, value in body.items():
         if not isinstance(name, str) or name.startswith("@odata.") or name in SUBSCRIPTION_SERVER_PROPERTIES:
@@ -416,12 +406,12 @@ def validate_subscription(body) -> dict:
         try:
             validate_filter_param(values["FilterParam"])
         except ODataError as exc:
-            problems.append(ODataError(f"FilterParam: {exc.message}", code=exc.code, target="FilterParam"))
+            problems.append(InvalidQuery(f"FilterParam: {exc.message}", target="FilterParam"))
     endpoint = values.get("NotificationEndpoint")
     if "NotificationEndpoint" not in {p.target for p in problems}:
         try:
             endpoint = validate_notification_endpoint(endpoint)
-        except ODataError as exc:
+        except InvalidSubscription as exc:
             problems.append(exc)
     priority = values.get("Priority", DEFAULT_SUBSCRIPTION_PRIORITY)
     if not 1 <= priority <= 100:

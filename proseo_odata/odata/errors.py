@@ -1,13 +1,15 @@
 """The exception tree of the OData query language core.
 
-Every error a client can cause by what it sends in a query derives from :class:`ODataError`.
-The web layer maps an ``ODataError`` to its ``status`` and the OData error body
+Every error a client can cause by what it sends in a query derives from :class:`ODataError`, an
+:class:`proseo_odata.errors.InvalidQuery` (kind ``"invalid_input.query"``): it says what is wrong
+with the query and where, and carries no HTTP status or prosEO code. The web layer answers it
+from its error table (400 with ``E7721`` in PRIP, ``E7221`` in ODIP), the OData error body
 ``{"error": {"code": ..., "message": ..., "target": ...}}`` and the ``Warning`` header
-(contract section 9); nothing else needs to be caught.
+(contract section 9).
 
 ::
 
-    ODataError                      status 400, code E7721
+    ODataError                      an invalid query
     ├── ODataSyntaxError            the text does not follow the grammar (position, expected)
     │   └── ODataLimitError         too long / nested too deeply (rejected before parsing)
     ├── ODataQueryOptionError       a bad system query option ($top=-1, $format=xml, twice $skip)
@@ -19,8 +21,9 @@ from __future__ import annotations
 
 from typing import Iterable, Optional, Sequence
 
+from proseo_odata.errors import InvalidQuery, ProseoError
+
 __all__ = [
-    "DEFAULT_ERROR_CODE",
     "ODataError",
     "ODataLimitError",
     "ODataNameError",
@@ -30,54 +33,25 @@ __all__ = [
     "ODataTypeError",
 ]
 
-#: prosEO's code for "Invalid query condition" (PRIP). ODIP callers may pass their own code.
-DEFAULT_ERROR_CODE = "E7721"
 
-
-class ODataError(Exception):
+class ODataError(InvalidQuery):
     """Root of every error a client can cause in the OData core.
 
     Attributes:
-        message: a sentence for the client, without the code.
-        code: the prosEO-style error code (``'E7721'`` by default).
+        message: a sentence for the client.
         target: what the error is about, e.g. ``'$filter'``, ``'$top'`` (or ``None``).
-        status: the HTTP status the web layer answers with (400 unless a subclass says otherwise).
-        details: a tuple of further ``ODataError`` instances (e.g. several problems at once).
+        details: a tuple of further errors (e.g. several problems at once).
     """
-
-    status = 400
 
     def __init__(
         self,
         message: str,
         *,
-        code: str = DEFAULT_ERROR_CODE,
         target: Optional[str] = None,
-        status: Optional[int] = None,
-        details: Iterable["ODataError"] = (),
+        details: Iterable[ProseoError] = (),
+        kind: Optional[str] = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.target = target
-        if status is not None:
-            self.status = status
-        self.details = tuple(details)
-
-    def __str__(self) -> str:
-        return self.message
-
-    def to_dict(self) -> dict:
-        """The OData JSON error object (the value of ``"error"``)."""
-        body = {"code": self.code, "message": self.message}
-        if self.target:
-            body["target"] = self.target
-        if self.details:
-            body["details"] = [
-                {k: v for k, v in d.to_dict().items() if k in ("code", "message", "target")}
-                for d in self.details
-            ]
-        return body
+        super().__init__(message, target=target, details=details, kind=kind)
 
 
 class ODataSyntaxError(ODataError):
@@ -104,11 +78,9 @@ class ODataSyntaxError(ODataError):
         text: str = "",
         position: int = 0,
         expected: Sequence[str] = (),
-        code: str = DEFAULT_ERROR_CODE,
         target: Optional[str] = "$filter",
-        status: Optional[int] = None,
     ) -> None:
-        super().__init__(message, code=code, target=target, status=status)
+        super().__init__(message, target=target)
         self.text = text
         self.position = max(0, min(position, len(text)))
         self.expected = sorted(set(expected))
@@ -184,5 +156,5 @@ class ODataTypeError(ODataError):
 class ODataNotSupportedError(ODataError):
     """Valid OData that this service does not implement (for example ``$search``).
 
-    Answers 400 like the other query errors: the client can change the query.
+    An invalid query like the others (400): the client can change the query.
     """

@@ -10,7 +10,7 @@ whether the order was created. It makes the retry safe in one of two ways:
 The first request creates the order and stores the key and a fingerprint of the request (its
 client-set properties; the notification password only as "set or not", never its hash). A
 request that repeats the key (or the Id) with the same content gets the stored order back
-(:func:`submit_or_replay` answers ``replayed=True``) -- however its status has moved on since. The
+(:func:`proseo_odata.orders.service.submit` answers ``replayed=True``, through :func:`find_replay`) -- however its status has moved on since. The
 same key (or Id) with different content is refused with :class:`IdempotencyConflict` (HTTP 422,
 ``E7220``); an Id that another user's (or mission's) order has is refused with ``ConflictError``
 (409). Two concurrent requests with the same key: the database's unique key lets one insert, the
@@ -18,7 +18,7 @@ other then finds it (it waited for the first to commit) and replays it.
 
 ::
 
-    order, replayed = submit_or_replay(tx, body, mission="DEMO", owner="alice", idempotency_key=key)
+    order, replayed = proseo_odata.orders.service.submit(tx, body, mission="DEMO", owner="alice", idempotency_key=key)
 """
 from __future__ import annotations
 
@@ -29,30 +29,28 @@ import uuid
 from typing import Any, Mapping, Optional
 
 from proseo_odata.model import ProductionOrder
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.orders.validation import INPUT_PROPERTIES, INVALID_ORDER_CODE
+from proseo_odata.errors import Conflict, InvalidOrder
+from proseo_odata.orders.validation import INPUT_PROPERTIES
 from proseo_odata.storage.errors import ConflictError, NotFoundError
 
-__all__ = ["IDEMPOTENCY_CONFLICT_CODE", "IdempotencyConflict", "check_idempotency_key", "client_order_id",
-           "request_fingerprint", "submit_or_replay"]
+__all__ = ["IdempotencyConflict", "check_idempotency_key", "client_order_id", "find_replay", "request_fingerprint"]
 
-IDEMPOTENCY_CONFLICT_CODE = "E7220"
 MAX_KEY_LENGTH = 255
 _KEY = re.compile(r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")
 _SECRET_PROPERTIES = {"NotificationEpPassword"}
 
 
-class IdempotencyConflict(ODataError):
-    """The key (or Id) was used before for a different order (HTTP 422)."""
+class IdempotencyConflict(Conflict):
+    """The key (or Id) was used before for a different order (HTTP 422 in ODIP)."""
 
-    status = 422
+    kind = "conflict.idempotency"
 
     def __init__(self, message: str, *, target: str):
-        super().__init__(message, code=IDEMPOTENCY_CONFLICT_CODE, target=target, status=422)
+        super().__init__(message, target=target)
 
 
 def check_idempotency_key(value: Optional[str]) -> Optional[str]:
-    """The ``Idempotency-Key`` header's value, checked (400 ``E7205`` when malformed); None when
+    """The ``Idempotency-Key`` header's value, checked (an ``InvalidOrder`` when malformed); None when
     absent. Surrounding quotes (the IETF draft's structured-field string) are removed."""
     if value is None:
         return None
@@ -60,24 +58,24 @@ def check_idempotency_key(value: Optional[str]) -> Optional[str]:
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
     if not key or len(key) > MAX_KEY_LENGTH or not _KEY.match(key):
-        raise ODataError(
+        raise InvalidOrder(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters (for example a UUID)",
-            code=INVALID_ORDER_CODE, target="Idempotency-Key", status=400,
+            target="Idempotency-Key",
         )
     return key
 
 
 def client_order_id(body: Mapping[str, Any]) -> Optional[uuid.UUID]:
     """The client's own ``Id`` in the body (a GUID), None when absent or null; 400 when it is
-    not a GUID."""
+    not a GUID (an ``InvalidOrder``)."""
     value = body.get("Id") if isinstance(body, Mapping) else None
     if value is None or value == "":
         return None
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise ODataError("Id must be a GUID (the client's own order id) or be left out",
-                         code=INVALID_ORDER_CODE, target="Id", status=400) from None
+        raise InvalidOrder("Id must be a GUID (the client's own order id) or be left out",
+                           target="Id") from None
 
 
 def request_fingerprint(body: Mapping[str, Any]) -> str:
@@ -109,40 +107,20 @@ def _replay(existing: ProductionOrder, fingerprint: str, *, owner: str, target: 
     return existing
 
 
-def _existing(storage, mission: str, owner: str, key: Optional[str], order_id: Optional[uuid.UUID]):
+def find_replay(storage, mission: str, owner: str, fingerprint: str, *, key: Optional[str] = None,
+                order_id: Optional[uuid.UUID] = None) -> Optional[ProductionOrder]:
+    """The order an earlier request with the same ``key`` (else the same client ``order_id``)
+    created, when its content (``fingerprint``) is the same; None when there is none (a new
+    order). :class:`IdempotencyConflict` (other content) or ``ConflictError`` (another
+    owner's Id) otherwise."""
     if key is not None:
-        return storage.find_order_by_idempotency_key(mission, owner, key), "Idempotency-Key"
-    if order_id is not None:
+        existing, target = storage.find_order_by_idempotency_key(mission, owner, key), "Idempotency-Key"
+    elif order_id is not None:
+        target = "Id"
         try:
-            return storage.get_order(mission, order_id), "Id"
+            existing = storage.get_order(mission, order_id)
         except NotFoundError:
-            return None, "Id"
-    return None, ""
-
-
-def submit_or_replay(storage, body: Mapping[str, Any], *, mission: str, owner: str,
-                     idempotency_key: Optional[str] = None, **submit_options) -> tuple[ProductionOrder, bool]:
-    """Create the order of ``body`` (:func:`proseo_odata.orders.service.submit_order`) unless
-    the same request created it before; returns ``(order, replayed)``."""
-    from proseo_odata.orders.service import submit_order
-
-    order_id = client_order_id(body)
-    fingerprint = request_fingerprint(body)
-    existing, target = _existing(storage, mission, owner, idempotency_key, order_id)
-    if existing is not None:
-        return _replay(existing, fingerprint, owner=owner, target=target), True
-    try:
-        order = submit_order(storage, body, mission=mission, owner=owner, order_id=order_id,
-                             idempotency_key=idempotency_key, request_hash=fingerprint, **submit_options)
-    except ConflictError:
-        if idempotency_key is None and order_id is None:
-            raise
-        # A concurrent request with the same key or Id committed first (or the Id is another
-        # mission's order): replay it, or refuse.
-        existing, target = _existing(storage, mission, owner, idempotency_key, order_id)
-        if existing is None:
-            if order_id is not None and idempotency_key is None:
-                raise ConflictError(f"Id {order_id} is already used by another production order", target="Id") from None
-            raise
-        return _replay(existing, fingerprint, owner=owner, target=target), True
-    return order, False
+            existing = None
+    else:
+        return None
+    return None if existing is None else _replay(existing, fingerprint, owner=owner, target=target)

@@ -1,11 +1,16 @@
-"""Order operations shared by the web layer, the command line and the engine.
+"""The order use cases: submit, cancel, estimate (contract sections 4, 5 and 10).
 
-::
+This is the floor above storage, production and notify: the web layer (ODIP views), the
+command line and tests call these functions, which call down into the domain rules
+(:mod:`proseo_odata.model.statemachine`, :mod:`proseo_odata.orders.validation`), the catalogue
+(:func:`proseo_odata.production.inputs.find_input_product`) and the outbox; nothing below
+imports this module. ::
 
-    from proseo_odata.orders.service import submit_order, cancel_order
+    from proseo_odata.orders.service import cancel, submit, submit_order
 
-    order = submit_order(tx, body, mission="DEMO", owner="demo")   # 400/404 as ODataError
-    order = cancel_order(tx, "DEMO", order_id)                     # IllegalTransition (409) if ended
+    order, replayed = submit(tx, body, mission="DEMO", owner="alice", idempotency_key=key)
+    order = submit_order(tx, body, mission="DEMO", owner="demo")   # no idempotency: always a new order
+    order = cancel(tx, order)                                      # idempotent (an ended order unchanged)
 
 ``tx`` is a storage bound to the caller's transaction (``storage.bind(session)`` in the web
 layer, ``storage.transaction()`` elsewhere): the order change and its notification (outbox) are
@@ -13,65 +18,68 @@ committed together.
 """
 from __future__ import annotations
 
+import logging
+import math
 import uuid
-from datetime import datetime
-from typing import Any, Mapping, Optional, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from proseo_odata.model import OrderStatus, Product, ProductionOrder, VisibilityClass, utcnow
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.orders.statemachine import MESSAGE_CANCELLED, OrderEvent, transition
+from proseo_odata.model import ProductionOrder, VisibilityClass, Workflow, utcnow
+from proseo_odata.model.statemachine import (
+    MESSAGE_CANCELLED,
+    IllegalTransition,
+    OrderEvent,
+    can_transition,
+    transition,
+)
+from proseo_odata.errors import InvalidOrder
+from proseo_odata.orders.idempotency import client_order_id, find_replay, request_fingerprint
 from proseo_odata.orders.validation import ValidatedOrder, validate_order
+from proseo_odata.production.inputs import find_input_product
+from proseo_odata.storage.errors import ConflictError
 
-__all__ = ["InputProductNotFound", "cancel_order", "find_input_product", "submit_order"]
+__all__ = ["CANCEL_ATTEMPTS", "cancel", "cancel_order", "estimate_completion", "submit", "submit_order"]
+
+log = logging.getLogger(__name__)
+
+#: Cancel attempts when a worker changes the order between the look and the write.
+CANCEL_ATTEMPTS = 2
+
+#: A JSON-shape check of an order body (the web layer's colander schema): every problem found.
+ShapeCheck = Callable[[Any], Iterable[InvalidOrder]]
 
 
-class InputProductNotFound(ODataError):
-    """No input product matches the order's ``InputProductReference`` (404, prosEO E7258/E7259)."""
-
-    status = 404
-
-    def __init__(self, message: str, *, code: str):
-        super().__init__(message, code=code, target="InputProductReference", status=404)
+# -- EstimatedDate ---------------------------------------------------------------------------
 
 
-def find_input_product(
+def estimate_completion(
     storage,
-    mission: str,
-    product_type: str,
+    workflow: Workflow,
+    priority: int,
     *,
-    reference: Optional[str] = None,
-    start: Optional[datetime] = None,
-    end: Optional[datetime] = None,
-    visibilities: Optional[Sequence[VisibilityClass]] = None,
-) -> Product:
-    """The input product of an order (contract section 10).
+    now: Optional[datetime] = None,
+    workers: int = 1,
+    default_run_seconds: float = 60.0,
+    history: int = 20,
+) -> datetime:
+    """An honest EstimatedDate for a new order of ``workflow`` with ``priority``.
 
-    Among the mission's products of ``product_type``: the one named ``reference``; when there is
-    no reference (or no product of that name) and a period is given, the newest product whose
-    ContentDate covers ``start``..``end``. Raises :class:`InputProductNotFound`.
+    Orders ahead of it: those queued with a priority >= its own (they run first or are older)
+    plus those running. Run time: the lower quartile of the turnaround times (completion minus
+    submission) of the workflow's last ``history`` completed orders, which approximates the
+    processing time without queue waiting (``default_run_seconds`` before there is history).
+    Estimate: ``now + run_time * ceil((ahead + 1) / workers)``.
     """
-    if reference:
-        product = storage.find_product(mission, product_type=product_type, name=reference, visibilities=visibilities)
-        if product is not None:
-            return product
-        if start is None or end is None:
-            raise InputProductNotFound(
-                f"No input product named {reference!r} of type {product_type} found in mission {mission}",
-                code="E7258",
-            )
-    if start is not None and end is not None:
-        product = storage.find_product(
-            mission, product_type=product_type, covering=(start, end), visibilities=visibilities
-        )
-        if product is not None:
-            return product
-        named = f"named {reference!r} or " if reference else ""
-        raise InputProductNotFound(
-            f"No input product {named}of type {product_type} covering {start.isoformat()} to "
-            f"{end.isoformat()} found in mission {mission}",
-            code="E7259",
-        )
-    raise InputProductNotFound("The order names no input product", code="E7258")
+    now = now or utcnow()
+    stats = storage.order_queue_stats(workflow.id, priority, history=history)
+    samples = sorted(stats.run_seconds)
+    run_seconds = samples[len(samples) // 4] if samples else default_run_seconds
+    run_seconds = max(run_seconds, 1.0)
+    rounds = math.ceil((stats.ahead + 1) / max(1, workers))
+    return now + timedelta(seconds=run_seconds * rounds)
+
+
+# -- submit ------------------------------------------------------------------------------------
 
 
 def submit_order(
@@ -90,12 +98,10 @@ def submit_order(
     """Validate ``body``, find its input product, estimate its completion, store it ``queued``.
 
     Raises :class:`~proseo_odata.orders.validation.OrderValidationError` (400) or
-    :class:`InputProductNotFound` (404). ``workers`` is how many orders run at once (for the
-    estimate). ``idempotency_key``/``request_hash`` are stored with the order (see
-    :mod:`proseo_odata.orders.idempotency`, whose ``submit_or_replay`` makes retries safe).
+    :class:`~proseo_odata.production.inputs.InputProductNotFound` (404). ``workers`` is how many
+    orders run at once (for the estimate). ``idempotency_key``/``request_hash`` are stored with
+    the order (:func:`submit` sets them; see :mod:`proseo_odata.orders.idempotency`).
     """
-    from proseo_odata.production.engine import estimate_completion
-
     now = now or utcnow()
     validated: ValidatedOrder = validate_order(body, storage.list_workflows(mission, enabled_only=True), mission=mission)
     workflow = validated.workflow
@@ -116,11 +122,52 @@ def submit_order(
     return storage.add_order(order)
 
 
+def submit(storage, body: Any, *, mission: str, owner: str, idempotency_key: Optional[str] = None,
+           check_shape: Optional[ShapeCheck] = None, **submit_options) -> tuple[ProductionOrder, bool]:
+    """Submit the order of ``body`` unless the same request created it before; returns
+    ``(order, replayed)``.
+
+    One validation path: ``check_shape`` (the JSON-shape check of the caller's decoding, e.g.
+    the ODIP colander schema) and :func:`~proseo_odata.orders.validation.validate_order` (the
+    meaning) answer together in ONE :class:`~proseo_odata.orders.validation.OrderValidationError`
+    with every problem of both. A body of the wrong shape is refused before anything is looked up
+    or stored; a replay (:mod:`proseo_odata.orders.idempotency`: ``Idempotency-Key`` or the
+    client's own ``Id``) answers the stored order however its workflow has changed since.
+    ``submit_options`` go to :func:`submit_order` (``visibilities``, ``workers``, ``now``).
+    """
+    shape = list(check_shape(body)) if check_shape is not None else []
+    if shape:
+        validate_order(body, storage.list_workflows(mission, enabled_only=True), mission=mission, shape_problems=shape)
+    order_id = client_order_id(body)
+    fingerprint = request_fingerprint(body)
+    replay = find_replay(storage, mission, owner, fingerprint, key=idempotency_key, order_id=order_id)
+    if replay is not None:
+        return replay, True
+    try:
+        order = submit_order(storage, body, mission=mission, owner=owner, order_id=order_id,
+                             idempotency_key=idempotency_key, request_hash=fingerprint, **submit_options)
+    except ConflictError:
+        if idempotency_key is None and order_id is None:
+            raise
+        # A concurrent request with the same key or Id committed first (or the Id is another
+        # mission's order): replay it, or refuse.
+        replay = find_replay(storage, mission, owner, fingerprint, key=idempotency_key, order_id=order_id)
+        if replay is None:
+            if order_id is not None and idempotency_key is None:
+                raise ConflictError(f"Id {order_id} is already used by another production order", target="Id") from None
+            raise
+        return replay, True
+    return order, False
+
+
+# -- cancel ------------------------------------------------------------------------------------
+
+
 def cancel_order(storage, mission: str, order_id: uuid.UUID, *, now: Optional[datetime] = None) -> ProductionOrder:
     """Cancel a queued or running order; its worker notices and stops its processor.
 
-    Raises :class:`~proseo_odata.orders.statemachine.IllegalTransition` (409) for an order that
-    has already ended (the web layer answers that with the order unchanged, contract section 5)
+    Raises :class:`~proseo_odata.model.statemachine.IllegalTransition` (409) for an order that
+    has already ended (:func:`cancel` answers that with the order unchanged, contract section 5)
     and ``NotFoundError`` for an unknown order.
     """
     from proseo_odata.notify.delivery import enqueue_order_notification
@@ -136,5 +183,27 @@ def cancel_order(storage, mission: str, order_id: uuid.UUID, *, now: Optional[da
     return order
 
 
-def is_finished(order: ProductionOrder) -> bool:
-    return OrderStatus(order.status).is_terminal
+def cancel(storage, order: ProductionOrder, *, now: Optional[datetime] = None,
+           attempts: int = CANCEL_ATTEMPTS) -> ProductionOrder:
+    """Idempotent cancel (contract section 5) of ``order`` (looked at ``for_update``): a queued
+    or running order becomes ``cancelled``; one that has already ended is returned unchanged.
+
+    ``for_update`` locks the row on PostgreSQL but not on SQLite, where a worker may complete the
+    order (or renew its lease) between the look and the write: the stale write then raises
+    ``ConflictError``. The order is looked at again: one that has ended meanwhile is returned as
+    it is now, one still cancellable is cancelled once more (``attempts`` in all, then the
+    ``ConflictError`` stands).
+    """
+    for attempt in range(1, attempts + 1):
+        if not can_transition(order.status, OrderEvent.CANCEL):
+            break  # already ended: unchanged (contract section 5)
+        try:
+            return cancel_order(storage, order.mission, order.id, now=now)
+        except IllegalTransition:
+            pass  # it ended between the look and the cancel: answer it as it is now
+        except ConflictError:
+            if attempt == attempts:
+                raise
+            log.info("cancel of production order %s raced a concurrent change; looking again", order.id)
+        order = storage.get_order(order.mission, order.id, for_update=True)
+    return order

@@ -21,30 +21,28 @@ documents' ``10:35:18:872Z`` (colon before the fraction); server-assigned proper
 """
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable, Mapping, Optional
 from urllib.parse import urlsplit
 
-from proseo_odata.model import OptionType, ProductionOrder, ProductionType, Workflow, WorkflowOption, utcnow
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.orders.statemachine import MESSAGE_QUEUED
+from proseo_odata.errors import InvalidOrder
+from proseo_odata.model import ProductionOrder, ProductionType, Workflow, utcnow
+from proseo_odata.model.options import check_option_value, production_type_for, scalar_text
+from proseo_odata.model.statemachine import MESSAGE_QUEUED
+from proseo_odata.model.times import parse_datetime
 
 __all__ = [
     "DEFAULT_PRIORITY",
     "OrderValidationError",
     "ValidatedOrder",
-    "check_option_value",
-    "parse_datetime",
-    "production_type_for",
+    "merge_problems",
     "validate_order",
 ]
 
 DEFAULT_PRIORITY = 50
-INVALID_ORDER_CODE = "E7205"
 
 #: Properties a client sets.
 INPUT_PROPERTIES = {
@@ -73,21 +71,13 @@ CONTENT_DATE_PROPERTIES = {"Start", "End"}
 #: A WorkflowOptions item may repeat the workflow's own description of the option.
 OPTION_ITEM_PROPERTIES = {"Name", "Value", "Description", "Type", "Default"}
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_ISO_DATETIME = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:[.:](\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$",
-    re.IGNORECASE,
-)
 _INTEGER = re.compile(r"^[+-]?\d+$")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
-class OrderValidationError(ODataError):
-    """A production order that fails validation: every problem at once in ``details`` (400)."""
+class OrderValidationError(InvalidOrder):
+    """A production order that fails validation: every problem at once in ``details``."""
 
-    status = 400
-
-    def __init__(self, problems: list[ODataError]):
+    def __init__(self, problems: list[InvalidOrder]):
         self.problems = list(problems)
         if len(self.problems) == 1:
             message = f"Invalid production order: {self.problems[0].message}"
@@ -95,130 +85,11 @@ class OrderValidationError(ODataError):
             message = f"Invalid production order, {len(self.problems)} problems: " + "; ".join(
                 p.message for p in self.problems
             )
-        super().__init__(message, code=INVALID_ORDER_CODE, details=self.problems)
+        super().__init__(message, details=self.problems)
 
 
-def parse_datetime(value: Any) -> datetime:
-    """An aware UTC datetime from an ISO-8601 text (see the module's tolerances); ValueError."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a date-time text")
-    match = _ISO_DATETIME.match(value.strip())
-    if not match:
-        raise ValueError(f"{value!r} is not an ISO-8601 date-time such as 2016-01-17T10:34:51.922Z")
-    day, clock, fraction, zone = match.groups()
-    if clock.count(":") == 1:
-        clock += ":00"
-    text = f"{day}T{clock}"
-    if fraction:
-        text += "." + (fraction + "000000")[:6]
-    zone = (zone or "Z").upper()
-    text += "+00:00" if zone == "Z" else (zone if ":" in zone else zone[:3] + ":" + zone[3:])
-    try:
-        return datetime.fromisoformat(text).astimezone(timezone.utc)
-    except (ValueError, OverflowError) as exc:  # OverflowError: outside years 1..9999 in UTC
-        raise ValueError(f"{value!r} is not a valid date-time: {exc}") from None
-
-
-def _problem(message: str, target: str) -> ODataError:
-    return ODataError(message, code=INVALID_ORDER_CODE, target=target)
-
-
-def _scalar_text(value: Any) -> Optional[str]:
-    """A JSON scalar as the option's text form; None for anything else."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, str):
-        return value
-    return None
-
-
-def _typed(option_type: OptionType, text: str):
-    """Parse ``text`` as ``option_type``: the comparable value; raises ValueError with a reason."""
-    text = text.strip() if option_type is not OptionType.STRING else text
-    if option_type is OptionType.STRING:
-        return text
-    if option_type is OptionType.INTEGER:
-        if not _INTEGER.match(text):
-            raise ValueError("is not an Integer")
-        number = int(text)
-        if not INT64_MIN <= number <= INT64_MAX:
-            raise ValueError("is outside the Integer (Int64) range")
-        return number
-    if option_type in (OptionType.DOUBLE, OptionType.NUMBER):
-        if not _NUMBER.match(text):
-            raise ValueError(f"is not a {option_type.value}")
-        number = float(text)
-        if math.isinf(number) or math.isnan(number):
-            raise ValueError(f"is not a finite {option_type.value}")
-        return number
-    if option_type is OptionType.BOOLEAN:
-        lowered = text.lower()
-        if lowered not in ("true", "false"):
-            raise ValueError("is not a Boolean (true or false)")
-        return lowered == "true"
-    if option_type is OptionType.DATETIMEOFFSET:
-        try:
-            return parse_datetime(text)
-        except ValueError:
-            raise ValueError("is not a DateTimeOffset such as 2016-01-17T10:34:51.922Z") from None
-    if option_type is OptionType.DATENUMBER:
-        if not _INTEGER.match(text) or not 1 <= int(text) <= 366:
-            raise ValueError("is not a DateNumber (a day of the year, 1..366)")
-        return int(text)
-    raise ValueError(f"has an unknown option type {option_type}")  # pragma: no cover - enum is closed
-
-
-def _canonical(option_type: OptionType, text: str, typed) -> str:
-    if option_type is OptionType.BOOLEAN:
-        return "true" if typed else "false"
-    return text.strip() if option_type is not OptionType.STRING else text
-
-
-def check_option_value(option: WorkflowOption, text: str) -> str:
-    """The value to store for ``option`` given ``text``; raises ValueError with the reason.
-
-    Checks the type and the allowed values (String values match the allowed ones without regard
-    to case and take their spelling; typed values compare by value, so ``07`` matches ``7``).
-    """
-    typed = _typed(option.type, text)
-    if option.allowed_values:
-        for allowed in option.allowed_values:
-            try:
-                allowed_typed = _typed(option.type, allowed)
-            except ValueError:
-                continue
-            if option.type is OptionType.STRING:
-                if allowed_typed.casefold() == typed.casefold():
-                    return allowed
-            elif allowed_typed == typed:
-                return allowed
-        raise ValueError(f"is not one of the allowed values {', '.join(option.allowed_values)}")
-    return _canonical(option.type, text, typed)
-
-
-def _is_default(option: WorkflowOption, value: Optional[str]) -> bool:
-    if value is None:
-        return True
-    if option.default is None:
-        return False
-    if option.type is OptionType.STRING:
-        return value == option.default
-    try:
-        return _typed(option.type, value) == _typed(option.type, option.default)
-    except ValueError:
-        return value == option.default
-
-
-def production_type_for(workflow: Workflow, options: Mapping[str, str]) -> ProductionType:
-    """``on-demand:default`` when every option has its default value, else ``on-demand:non-default``."""
-    for option in workflow.options:
-        if not _is_default(option, options.get(option.name)):
-            return ProductionType.ON_DEMAND_NON_DEFAULT
-    return ProductionType.ON_DEMAND_DEFAULT
+def _problem(message: str, target: str) -> InvalidOrder:
+    return InvalidOrder(message, target=target)
 
 
 @dataclass
@@ -395,7 +266,7 @@ def _option_text(raw: Any) -> Optional[str]:
         if len(raw) != 1:
             return None
         raw = raw[0]
-    return _scalar_text(raw)
+    return scalar_text(raw)
 
 
 def _validate_options(body: Mapping, workflow: Optional[Workflow], result: ValidatedOrder, problems: list) -> None:
@@ -496,17 +367,53 @@ def _validate_notification(body: Mapping, result: ValidatedOrder, problems: list
     result.notification_endpoint = endpoint.strip()
 
 
-def validate_order(body: Any, workflows: Iterable[Workflow], *, mission: str) -> ValidatedOrder:
+def _top(target: str) -> str:
+    return re.split(r"[/\[]", target or "", maxsplit=1)[0]
+
+
+def merge_problems(shape: Iterable[InvalidOrder], core: Iterable[InvalidOrder]) -> list[InvalidOrder]:
+    """Shape problems, then the core's that are not about the same thing.
+
+    A core problem is dropped when a shape problem has the same target, or when the shape
+    problem concerns a whole property (``InputProductReference``) the core problem lies inside.
+    """
+    shape = list(shape)
+    targets = {p.target or "" for p in shape}
+    merged = list(shape)
+    for problem in core:
+        target = problem.target or ""
+        if target in targets or _top(target) in targets or (target in ("", "body") and "body" in targets):
+            continue
+        merged.append(problem)
+    return merged
+
+
+def validate_order(body: Any, workflows: Iterable[Workflow], *, mission: str,
+                   shape_problems: Iterable[InvalidOrder] = ()) -> ValidatedOrder:
     """Check an order request against the enabled workflows of ``mission``.
 
     ``workflows`` may hold workflows of any mission and disabled ones; only the enabled ones of
     ``mission`` count. Returns a :class:`ValidatedOrder`; raises :class:`OrderValidationError`
-    listing every problem.
+    listing every problem: ``shape_problems`` (what a JSON-shape check of the caller found,
+    e.g. the ODIP colander schema) first, then the meaning problems :func:`merge_problems` keeps.
     """
+    shape = list(shape_problems)
+    try:
+        validated = _validate(body, workflows, mission)
+    except OrderValidationError as exc:
+        if not shape:
+            raise
+        raise OrderValidationError(merge_problems(shape, exc.problems)) from None
+    if shape:
+        raise OrderValidationError(shape)
+    return validated
+
+
+def _validate(body: Any, workflows: Iterable[Workflow], mission: str) -> ValidatedOrder:
     if not isinstance(body, Mapping):
         raise OrderValidationError([_problem("the request body must be a JSON object", "")])
     candidates = [w for w in workflows if w.mission == mission and w.enabled]
-    problems: list[ODataError] = []
+    problems: list[InvalidOrder] = []
     _check_unknown(body, INPUT_PROPERTIES, SERVER_PROPERTIES, "", problems)
     workflow = _find_workflow(body, candidates, mission, problems)
     result = ValidatedOrder(workflow=workflow)  # type: ignore[arg-type] - replaced below when valid

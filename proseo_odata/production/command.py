@@ -16,6 +16,8 @@ from typing import Any, Callable, Mapping, Optional
 
 import click
 
+from proseo_odata.config import CoreSettings, configure
+
 log = logging.getLogger(__name__)
 
 
@@ -33,29 +35,30 @@ def load_settings(config_uri: str, section: str = "app:main") -> dict:
 
 
 def run_worker(settings: Mapping[str, Any], *, threads: Optional[int] = None, stop_event: Optional[threading.Event] = None,
-               dispatcher: Optional[bool] = None, announce: Optional[Callable[[str], None]] = None) -> None:
+               dispatcher: Optional[bool] = None, announce: Optional[Callable[[str], None]] = None,
+               core: Optional[CoreSettings] = None) -> None:
     """Run a worker pool until ``stop_event`` is set or the process gets SIGTERM/SIGINT.
 
     The database must have the current schema (``StorageError`` otherwise, before anything
     starts). ``announce`` (the command's ``click.echo``) is told when the pool has started, with
-    how many threads, and when it has stopped.
+    how many threads, and when it has stopped. ``core``: the core settings the caller read
+    (read from ``settings`` and applied when not given); ``threads`` defaults to its
+    :attr:`~proseo_odata.config.CoreSettings.worker_threads`.
     """
     from proseo_odata.archive import load_archive
-    from proseo_odata.model import times
     from proseo_odata.production.engine import WorkerPool
-    from proseo_odata.storage import load_storage
+    from proseo_odata.storage import open_storage
 
     say = announce or log.info
-    times.configure(settings)  # proseo.datetime.fraction_digits of the notifications it sends
-    storage = load_storage(settings)
+    core = core or configure(settings)  # proseo.datetime.fraction_digits of the notifications it sends
+    storage = open_storage(settings)
     try:
-        storage.check_schema()
         archive = load_archive(settings)
     except BaseException:
         storage.close()
         raise
     if threads is None:
-        threads = int(settings.get("proseo.workers") or 1) or 1
+        threads = core.worker_threads
     pool = WorkerPool(settings, storage, archive, threads=threads, dispatcher=dispatcher)
     stop = stop_event or threading.Event()
 
@@ -94,13 +97,11 @@ def worker_command(ctx, config_uri, threads, no_dispatcher):
         raise click.BadParameter("at least 1", param_hint="--threads")
     # Either way the .ini's logging sections configure logging (INFO from production.ini).
     settings = load_settings(str(Path(str(config_uri).split("#", 1)[0]).resolve()))
-    from proseo_odata.model import times
-
     try:
-        times.configure(settings)  # checked here so that a bad value is one line
+        core = configure(settings)  # read once, checked here so that a bad value is one line
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    run_worker(settings, threads=threads, dispatcher=False if no_dispatcher else None, announce=click.echo)
+    run_worker(settings, threads=threads, dispatcher=False if no_dispatcher else None, announce=click.echo, core=core)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised by the multi-process tests

@@ -13,12 +13,12 @@ One order, as a worker runs it (contract section 10)::
 A processor failure fails the order with the reason in ``StatusMessage``; a missing input fails
 it with ``input product not found``. Nothing else fails an order: a transient database failure
 (lost connection, serialization failure, deadlock, timeout:
-:func:`proseo_odata.storage.transient.is_transient`) anywhere in a run returns the order to
+:func:`proseo_odata.storage.errors.is_transient`) anywhere in a run returns the order to
 ``queued`` (``attempts`` + 1) for the next worker, and so does a failure of the archive or any
 other service fault, up to ``max_attempts`` times. Status messages come from a fixed vocabulary
-(:mod:`proseo_odata.orders.statemachine`) plus the processor's own reason; they never carry an
+(:mod:`proseo_odata.model.statemachine`) plus the processor's own reason; they never carry an
 exception's text, so never SQL, bound parameters or a secret. Database errors are logged as one
-line (:func:`proseo_odata.storage.transient.describe`), without the statement.
+line (:func:`proseo_odata.storage.errors.describe`), without the statement.
 
 A cancel (written by the web layer) makes the heartbeat trip the processor's cancel token, which
 stops it (an external command's whole process group is killed). A worker that dies leaves its
@@ -32,7 +32,9 @@ dispatcher inside any process: ``pserve`` (``proseo.workers`` > 0) or ``proseo-o
 Settings (all optional):
 
 =========================================  =========  ==========================================
-``proseo.workers``                         1          worker threads (0: none in this process)
+``proseo.workers``                         0          worker threads of a server process (0: none);
+                                                      ``proseo-odata worker`` runs at least 1
+                                                      (:class:`proseo_odata.config.CoreSettings`)
 ``proseo.production.lease_seconds``        30         lease of a running order; heartbeats every
                                                       third of it
 ``proseo.production.poll_seconds``         1          idle wait between looks at the queue
@@ -47,7 +49,6 @@ Settings (all optional):
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import socket
@@ -55,11 +56,11 @@ import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from proseo_odata.config import as_bool
+from proseo_odata.config import CoreSettings, as_bool
 from proseo_odata.model import (
     PRODUCT_TYPE_ATTRIBUTE,
     Attribute,
@@ -73,8 +74,7 @@ from proseo_odata.model import (
 )
 from proseo_odata.notify.delivery import NotificationDispatcher, enqueue_order_notification
 from proseo_odata.notify.subscriptions import on_product_published
-from proseo_odata.orders.service import InputProductNotFound, find_input_product
-from proseo_odata.orders.statemachine import (
+from proseo_odata.model.statemachine import (
     MESSAGE_COMPLETED,
     MESSAGE_FAILED,
     MESSAGE_INPUT_NOT_FOUND,
@@ -82,8 +82,9 @@ from proseo_odata.orders.statemachine import (
     OrderEvent,
     transition,
 )
-from proseo_odata.orders.validation import production_type_for
+from proseo_odata.model.options import production_type_for
 from proseo_odata.production import queue
+from proseo_odata.production.inputs import InputProductNotFound, find_input_product
 from proseo_odata.production.processors import (
     CancelToken,
     ProcessingCancelled,
@@ -95,7 +96,7 @@ from proseo_odata.production.processors import (
 from proseo_odata.production.reaper import mark_scratch, reap_dead_runs
 from proseo_odata.production.workflows import output_retention_days, processor_config_for
 from proseo_odata.storage.errors import ConflictError, NotFoundError
-from proseo_odata.storage.transient import describe, is_transient
+from proseo_odata.storage.errors import describe, is_database_error, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +106,10 @@ SHUTDOWN_REASON = "worker shutting down"
 REASON_SERVICE_FAULT = "the service could not complete the run (archive or database error); attempts exhausted"
 
 
-def _is_database_error(exc: BaseException) -> bool:
-    import sqlalchemy as sa
-
-    return isinstance(exc, sa.exc.SQLAlchemyError)
-
-
 def log_failure(logger: logging.Logger, message: str, exc: BaseException, *args) -> None:
     """Log ``message`` for ``exc``: a database error as ONE line naming its classes and SQLSTATE
     (never the statement or its parameters), anything else with its traceback."""
-    if _is_database_error(exc):
+    if is_database_error(exc):
         logger.warning(message + ": %s", *args, describe(exc))
     else:
         logger.exception(message, *args)
@@ -144,36 +139,6 @@ class EngineConfig:
             scratch_dir=settings.get("proseo.production.scratch_dir") or None,
             default_run_seconds=_setting(settings, "proseo.production.default_run_seconds", cls.default_run_seconds),
         )
-
-
-# -- EstimatedDate ---------------------------------------------------------------------------
-
-
-def estimate_completion(
-    storage,
-    workflow: Workflow,
-    priority: int,
-    *,
-    now: Optional[datetime] = None,
-    workers: int = 1,
-    default_run_seconds: float = 60.0,
-    history: int = 20,
-) -> datetime:
-    """An honest EstimatedDate for a new order of ``workflow`` with ``priority``.
-
-    Orders ahead of it: those queued with a priority >= its own (they run first or are older)
-    plus those running. Run time: the lower quartile of the turnaround times (completion minus
-    submission) of the workflow's last ``history`` completed orders, which approximates the
-    processing time without queue waiting (``default_run_seconds`` before there is history).
-    Estimate: ``now + run_time * ceil((ahead + 1) / workers)``.
-    """
-    now = now or utcnow()
-    stats = storage.order_queue_stats(workflow.id, priority, history=history)
-    samples = sorted(stats.run_seconds)
-    run_seconds = samples[len(samples) // 4] if samples else default_run_seconds
-    run_seconds = max(run_seconds, 1.0)
-    rounds = math.ceil((stats.ahead + 1) / max(1, workers))
-    return now + timedelta(seconds=run_seconds * rounds)
 
 
 # -- one order ---------------------------------------------------------------------------------
@@ -314,7 +279,7 @@ class Worker:
                 log.warning("order %s: transient database failure (%s); returning it to the queue",
                             order.id, describe(exc))
                 return self._requeue(order, counted=True)
-            if stage == "process" and not _is_database_error(exc):
+            if stage == "process" and not is_database_error(exc):
                 # The processor's own bug: its order fails (the traceback goes to the log only).
                 log.exception("order %s: the processor raised", order.id)
                 return self._fail(order, f"{MESSAGE_FAILED}: the processor raised {type(exc).__name__}")
@@ -335,7 +300,6 @@ class Worker:
             except NotFoundError:
                 raise InputProductNotFound(
                     f"product {order.input_reference or order.input_product_id} is no longer in the catalogue",
-                    code="E7258",
                 ) from None
         else:
             product = find_input_product(
@@ -343,7 +307,7 @@ class Worker:
                 reference=order.input_reference, start=order.input_content_start, end=order.input_content_end,
             )
         if not product.online or not product.archive_key:
-            raise InputProductNotFound(f"product {product.name} is not online", code="E7258")
+            raise InputProductNotFound(f"product {product.name} is not online")
         return product
 
     def _fetch(self, product: Product, scratch: Path) -> Path:
@@ -532,7 +496,7 @@ class WorkerPool:
         self.storage = storage
         self.archive = archive
         self.config = EngineConfig.from_settings(self.settings)
-        self.threads = int(threads if threads is not None else _setting(self.settings, "proseo.workers", 1, int))
+        self.threads = int(threads if threads is not None else CoreSettings.from_settings(self.settings).worker_threads)
         if dispatcher is None:
             dispatcher = as_bool(self.settings.get("proseo.notify.dispatcher", "true"))
         self.dispatcher = NotificationDispatcher(storage, self.settings) if dispatcher else None

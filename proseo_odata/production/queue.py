@@ -1,5 +1,5 @@
 """The order queue as workers use it: claims, heartbeats and recovery of lost orders, retried
-when the database reports a transient lock conflict.
+when the database reports a transient failure.
 
 The rules live in the storage contract (:class:`proseo_odata.storage.base.StorageBase`), so that
 any backend can run production orders:
@@ -10,44 +10,42 @@ any backend can run production orders:
 - :func:`heartbeat` (``StorageBase.renew_order_lease``) extends the lease while the order runs.
   It is False when the order is no longer ``in_progress`` for this worker (the user cancelled
   it, or the lease expired and someone requeued it): the worker must stop.
-- :func:`requeue_expired` (``StorageBase.requeue_expired_orders``) returns orders whose lease
-  expired (their worker died) to ``queued`` with ``attempts + 1``, or fails them once
-  ``max_attempts`` runs were lost, in one transaction with the caller's ``on_failed`` work.
+- :func:`requeue_expired` is the policy for orders whose lease expired (their worker died),
+  the same for every backend: back to ``queued`` with ``attempts + 1``, or ``failed`` once
+  ``max_attempts`` runs were lost, in one transaction with the caller's ``on_failed`` work. The
+  backend only offers the primitives (``StorageBase.expired_orders``,
+  ``StorageBase.release_expired_order``).
 """
 from __future__ import annotations
 
-import time
+import logging
 import uuid
 from datetime import datetime
 from typing import Callable, Optional, TypeVar
 
-import sqlalchemy as sa
-
 from proseo_odata.model import OrderStatus, ProductionOrder, utcnow
-from proseo_odata.storage.transient import is_transient
+from proseo_odata.model.statemachine import MESSAGE_FAILED, MESSAGE_QUEUED, OrderEvent, transition
+from proseo_odata.storage.errors import retry_transient
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 
 def retry_on_busy(action: Callable[[], T], *, attempts: int = 8, delay: float = 0.05, max_delay: float = 2.0) -> T:
-    """Run ``action``; retry it when the database reports a transient failure.
+    """Run ``action``; retry it while the storage reports a transient failure
+    (:func:`proseo_odata.storage.errors.retry_transient`, the one retry helper, with waits that
+    grow linearly up to ``max_delay`` seconds, ``attempts`` runs in all).
 
-    Transient (:func:`proseo_odata.storage.transient.is_transient`): SQLite's ``database is
-    locked``; on PostgreSQL a serialization failure, a deadlock, a lost or terminated connection
-    (``pg_terminate_backend``, a restart), a lock or statement timeout. Safe to retry because
-    the transaction was rolled back; an ``action`` whose commit may have happened before the
-    connection broke must be idempotent (the engine's end-of-order transactions check that the
-    order is still theirs). Waits grow linearly up to ``max_delay`` seconds. Other errors (and
-    other backends' errors) pass through.
+    Transient: the database is unavailable for now (a ``DatabaseUnavailableError``: SQLite's
+    ``database is locked``; on PostgreSQL a serialization failure, a deadlock, a lost or
+    terminated connection, a lock or statement timeout). Safe to retry because the transaction
+    was rolled back; an ``action`` whose commit may have happened before the connection broke must
+    be idempotent (the engine's end-of-order transactions check that the order is still theirs).
+    Other errors pass through.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except sa.exc.SQLAlchemyError as exc:
-            if not is_transient(exc) or attempt == attempts:
-                raise
-            time.sleep(min(max_delay, delay * attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
+    delays = [min(max_delay, delay * attempt) for attempt in range(1, attempts)]
+    return retry_transient(action, delays=delays, what="order queue", logger=log)
 
 
 def claim_next_order(storage, worker_id: str, lease_seconds: float, *, now: Optional[datetime] = None) -> Optional[ProductionOrder]:
@@ -61,6 +59,25 @@ def heartbeat(storage, order_id: uuid.UUID, worker_id: str, lease_seconds: float
     return retry_on_busy(lambda: storage.renew_order_lease(order_id, worker_id, lease_seconds, now or utcnow()))
 
 
+def lost_run(order: ProductionOrder, now: datetime, max_attempts: int) -> ProductionOrder:
+    """The policy for an order whose worker was lost (in place; returns it): one more attempt
+    counted, no worker and lease; ``failed`` ("the worker was lost N time(s)", ``completed_date =
+    now``) once ``attempts`` reaches ``max_attempts``, else ``queued`` again."""
+    lost_worker = order.worker_id
+    order.attempts += 1
+    order.worker_id = order.lease_expires_at = None
+    if order.attempts >= max_attempts:
+        order.status = transition(order.status, OrderEvent.FAIL, order_id=order.id)
+        order.status_message = (
+            f"{MESSAGE_FAILED}: the worker was lost {order.attempts} time(s) (last: {lost_worker}); attempts exhausted"
+        )
+        order.completed_date = now
+    else:
+        order.status = transition(order.status, OrderEvent.REQUEUE, order_id=order.id)
+        order.status_message = MESSAGE_QUEUED
+    return order
+
+
 def requeue_expired(
     storage,
     *,
@@ -68,7 +85,8 @@ def requeue_expired(
     max_attempts: int = 3,
     on_failed: Optional[Callable[[object, ProductionOrder], None]] = None,
 ) -> list[ProductionOrder]:
-    """Recover orders whose lease expired before ``now``; returns them as changed.
+    """Recover orders whose lease expired before ``now`` (:func:`lost_run`); returns them as
+    changed. Orders a heartbeat, a cancel or another recoverer got first are left out.
 
     ``on_failed(tx, order)`` is called for every order that failed, inside the transaction that
     fails it (the engine enqueues the order's notification there), so both happen or neither.
@@ -76,12 +94,17 @@ def requeue_expired(
     when = now or utcnow()
 
     def recover() -> list[ProductionOrder]:
+        changed = []
         with storage.transaction() as tx:
-            changed = tx.requeue_expired_orders(when, max_attempts)
-            if on_failed is not None:
-                for order in changed:
-                    if order.status is OrderStatus.FAILED:
-                        on_failed(tx, order)
-            return changed
+            for order in tx.expired_orders(when):
+                lost_worker = order.worker_id
+                if not tx.release_expired_order(lost_run(order, when, max_attempts), when):
+                    continue
+                log.warning("order %s: lease of worker %s expired; now %s (attempt %d of %d)",
+                            order.id, lost_worker, order.status.value, order.attempts, max_attempts)
+                if on_failed is not None and order.status is OrderStatus.FAILED:
+                    on_failed(tx, order)
+                changed.append(order)
+        return changed
 
     return retry_on_busy(recover)

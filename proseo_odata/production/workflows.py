@@ -73,7 +73,7 @@ class WorkflowConfigError(Exception):
 
 
 def _option(raw: Any, where: str) -> WorkflowOption:
-    from proseo_odata.orders.validation import check_option_value
+    from proseo_odata.model.options import check_option_value
 
     if isinstance(raw, WorkflowOption):
         option = raw

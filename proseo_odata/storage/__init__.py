@@ -1,4 +1,5 @@
-"""Storage: the contract (:mod:`.base`), its errors, and :func:`load_storage`.
+"""Storage: the contract (:mod:`.base`: the protocols ``CatalogueStore``, ``UserStore``,
+``OrderStore``, ``OutboxStore`` composed as ``StorageBase``), its errors, and :func:`load_storage`.
 
 ::
 
@@ -9,10 +10,23 @@
 """
 from __future__ import annotations
 
-import importlib
+import logging
 from typing import Mapping
 
-from .base import ENTITY_SETS, Query, QueryResult, StorageBase, iter_pages
+from proseo_odata.config import load_backend
+
+from .base import (
+    ENTITY_SETS,
+    CatalogueStore,
+    OrderStore,
+    OutboxStore,
+    Query,
+    QueryResult,
+    StorageBase,
+    Store,
+    UserStore,
+    iter_pages,
+)
 from .errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -24,10 +38,12 @@ from .errors import (
 )
 
 __all__ = [
-    "ENTITY_SETS", "ConflictError", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
+    "ENTITY_SETS", "CatalogueStore", "ConflictError", "OrderStore", "OutboxStore", "Store", "UserStore", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
     "NotFoundError", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
-    "load_storage",
+    "load_storage", "open_storage",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BACKEND = "proseo_odata.storage.sqlalchemy"
 
@@ -39,18 +55,32 @@ def load_storage(settings: Mapping[str, str]) -> StorageBase:
     Raises ``StorageError`` when the module cannot be imported, has no ``load_from_config``, or
     returns something that is not a :class:`StorageBase`.
     """
-    name = (settings.get("proseo.storage.backend") or DEFAULT_BACKEND).strip()
-    try:
-        module = importlib.import_module(name)
-    except ImportError as exc:
-        raise StorageError(f"proseo.storage.backend: cannot import {name!r}: {exc}") from exc
-    factory = getattr(module, "load_from_config", None)
-    if not callable(factory):
-        raise StorageError(f"proseo.storage.backend: module {name!r} has no load_from_config(settings)")
-    storage = factory(settings)
+    name, storage = load_backend(settings, "proseo.storage.backend", DEFAULT_BACKEND, error=StorageError)
     if not isinstance(storage, StorageBase):
         raise StorageError(
             f"proseo.storage.backend: {name}.load_from_config returned {type(storage).__name__}, "
             "not a StorageBase"
         )
+    return storage
+
+
+def open_storage(settings: Mapping[str, str], *, check_schema: bool = True, unavailable_ok: bool = False) -> StorageBase:
+    """:func:`load_storage`, then (with ``check_schema``) ``storage.check_schema()``: a missing,
+    older or newer schema raises ``SchemaNotReadyError`` and the storage is closed. An
+    unreachable database raises ``DatabaseUnavailableError`` too, unless ``unavailable_ok``
+    (a server that starts anyway and answers 503 until it is back): then it is logged once.
+    The web application, the command line and ``proseo-odata worker`` open their storage here."""
+    storage = load_storage(settings)
+    if not check_schema:
+        return storage
+    try:
+        storage.check_schema()
+    except DatabaseUnavailableError as exc:
+        if not unavailable_ok:
+            storage.close()
+            raise
+        log.warning("%s; starting anyway (requests that need it are answered 503)", exc)
+    except BaseException:
+        storage.close()
+        raise
     return storage

@@ -13,9 +13,13 @@ transaction use either
 
 * ``with storage.transaction() as tx: ...`` — ``tx`` is a *bound* storage; the transaction
   commits when the block ends and rolls back if it raises (CLI, workers, tests); or
-* ``storage.bind(handle)`` — a bound storage using a transaction someone else manages (the web
-  layer passes the request's SQLAlchemy ``Session``, registered with zope.sqlalchemy so that
-  pyramid_tm commits or aborts it). A bound storage never commits or rolls back by itself.
+* ``storage.join(transaction_manager, read_only=...)`` — a bound storage whose transaction a
+  ``transaction`` package manager commits or aborts (the web layer joins pyramid_tm's
+  ``request.tm`` this way: the one hook it uses; it never sees the database's sessions); or
+* ``storage.bind(handle)`` — a bound storage using a transaction someone else manages through a
+  backend-specific ``handle`` (a SQLAlchemy ``Session`` for the shipped backend).
+
+A bound storage never commits or rolls back by itself.
 
 Objects
 -------
@@ -28,6 +32,15 @@ stored revision is then incremented, and the returned object carries it; a stale
 additionally locks the row until the end of the transaction where the database supports it
 (PostgreSQL ``SELECT ... FOR UPDATE``), so read-modify-write sequences inside one transaction
 serialise instead of failing.
+
+Protocols
+---------
+The contract is the sum of the protocols a backend can implement alone, each with its part of
+the contract suite (:mod:`proseo_odata.storage.testing`): :class:`Store` (lifecycle,
+transactions, missions: every part has them), :class:`CatalogueStore` (products, subscriptions),
+:class:`UserStore` (users), :class:`OrderStore` (workflows, orders, the production queue) and
+:class:`OutboxStore` (notifications). :class:`StorageBase` composes them: what the services and
+workers use, and what ``load_from_config`` returns.
 
 Queries
 -------
@@ -56,7 +69,10 @@ from proseo_odata.secretbox import SecretBox
 
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 
-__all__ = ["ClaimedNotification", "OperationsStats", "OrderQueueStats", "Query", "QueryResult", "StorageBase", "ENTITY_SETS"]
+__all__ = [
+    "CatalogueStore", "ClaimedNotification", "ENTITY_SETS", "OperationsStats", "OrderQueueStats", "OrderStore",
+    "OutboxStore", "Query", "QueryResult", "StorageBase", "Store", "UserStore",
+]
 
 #: Entity set names a ``Query`` can address (the ``entity_set`` passed to the filter compiler).
 ENTITY_SETS = ("Products", "Subscriptions", "Workflows", "ProductionOrders")
@@ -170,14 +186,9 @@ class ClaimedNotification(OutboxMessage):
     claim_token: str = ""
 
 
-class StorageBase:
-    """Contract of a storage backend. Every method raises ``NotImplementedError`` here."""
-
-    #: How a product's ``Collection/Name`` is derived (:mod:`proseo_odata.model.collections`,
-    #: from the ``proseo.collection.*`` settings). A backend sets :attr:`Product.collection
-    #: <proseo_odata.model.Product.collection>` with it on every product it adds, updates or
-    #: loads, and its filter compiler gives ``Collection/Name`` the same meaning.
-    collections: CollectionRule = DEFAULT_COLLECTION_RULE
+class Store:
+    """What every part of the contract has: lifecycle, transactions and the missions
+    everything belongs to. Every method raises ``NotImplementedError`` here."""
 
     #: Seals and opens notification passwords (:mod:`proseo_odata.secretbox`). Backends that
     #: keep them encrypted at rest store ``secrets.to_column(value)`` and return
@@ -210,11 +221,22 @@ class StorageBase:
         raise NotImplementedError
 
     def bind(self, handle: Any) -> "StorageBase":
-        """A storage running every method in the externally managed transaction ``handle``.
+        """A storage running every method in the externally managed transaction ``handle``
+        (backend-specific: a ``sqlalchemy.orm.Session`` for the SQLAlchemy backend); the caller
+        commits it."""
+        raise NotImplementedError
 
-        For the SQLAlchemy backend ``handle`` is a ``sqlalchemy.orm.Session`` made by
-        ``storage.session_factory``; the caller (pyramid_tm via zope.sqlalchemy) commits it.
-        """
+    def join(self, transaction_manager: Any, *, read_only: bool = False) -> "StorageBase":
+        """A storage bound to a new transaction that joins ``transaction_manager`` (a manager of
+        the ``transaction`` package, such as pyramid_tm's ``request.tm``): it commits when the
+        manager's current transaction commits and rolls back when that aborts; the backend takes
+        part as a data manager (``transaction_manager.get().join(...)``).
+
+        ``read_only`` promises that the work only reads (the web layer's GET and HEAD requests),
+        so the backend may take a cheaper transaction (the SQLAlchemy backend's SQLite
+        transactions then begin DEFERRED: no wait for the write lock). A read-only request that
+        must write uses its own :meth:`transaction`. This is the hook the web layer joins each
+        request's transaction with."""
         raise NotImplementedError
 
     # -- missions --------------------------------------------------------------------------
@@ -240,6 +262,10 @@ class StorageBase:
         (users, products, workflows, orders, subscriptions) still belongs to it."""
         raise NotImplementedError
 
+
+class UserStore(Store):
+    """The users of each mission (authentication looks them up)."""
+
     # -- users -----------------------------------------------------------------------------
 
     def add_user(self, user: User) -> User:
@@ -262,6 +288,16 @@ class StorageBase:
     def delete_user(self, mission: str, name: str) -> None:
         """Delete a user. ``NotFoundError`` if missing."""
         raise NotImplementedError
+
+
+class CatalogueStore(Store):
+    """The product catalogue (PRIP): products, their queries, and subscriptions to them."""
+
+    #: How a product's ``Collection/Name`` is derived (:mod:`proseo_odata.model.collections`,
+    #: from the ``proseo.collection.*`` settings). A backend sets :attr:`Product.collection
+    #: <proseo_odata.model.Product.collection>` with it on every product it adds, updates or
+    #: loads, and its filter compiler gives ``Collection/Name`` the same meaning.
+    collections: CollectionRule = DEFAULT_COLLECTION_RULE
 
     # -- products --------------------------------------------------------------------------
 
@@ -394,6 +430,14 @@ class StorageBase:
         """Delete a subscription. ``NotFoundError`` if missing."""
         raise NotImplementedError
 
+
+class OrderStore(Store):
+    """On-demand production (ODIP): workflows, production orders and the production queue.
+
+    The queue's policy for orders whose worker was lost (requeue or fail) is not the
+    backend's: :mod:`proseo_odata.production.queue` runs it on :meth:`expired_orders` and
+    :meth:`release_expired_order`, the same for every backend."""
+
     # -- workflows -------------------------------------------------------------------------
 
     def add_workflow(self, workflow: Workflow) -> Workflow:
@@ -495,16 +539,21 @@ class StorageBase:
         change ``revision``."""
         raise NotImplementedError
 
-    def requeue_expired_orders(self, now: datetime, max_attempts: int) -> list[ProductionOrder]:
-        """Recover orders whose worker was lost: ``in_progress`` with ``lease_expires_at < now``.
+    def expired_orders(self, now: datetime) -> list[ProductionOrder]:
+        """The orders whose worker was lost: ``in_progress`` with ``lease_expires_at < now``,
+        oldest lease first (then by id). On a bound storage a backend that can locks them for the
+        caller's transaction and leaves out those another transaction holds (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``). What becomes of them is the production's policy
+        (:func:`proseo_odata.production.queue.requeue_expired`), not the backend's."""
+        raise NotImplementedError
 
-        Each gets ``attempts`` + 1 and loses its ``worker_id`` and lease; it goes back to
-        ``queued`` ("request is queued for processing") or, once ``attempts`` reaches
-        ``max_attempts``, to ``failed`` with a message naming the lost worker and the number of
-        lost runs, and ``completed_date = now``. Each change increments ``revision``. Returns the
-        changed orders as stored (their ``status`` says which). Call it on a bound storage to add
-        work to the same transaction (the engine enqueues the failed orders' notifications
-        there); orders another recoverer or a heartbeat got first are left out."""
+    def release_expired_order(self, order: ProductionOrder, now: datetime) -> bool:
+        """Store ``order`` (its ``status``, ``status_message``, ``attempts`` and
+        ``completed_date``, as the caller decided: requeued or failed) without ``worker_id`` and
+        lease, only while the stored order is still ``in_progress`` with a lease expired before
+        ``now`` and the same ``revision``; the revision is incremented (on ``order`` too, whose
+        ``worker_id`` and ``lease_expires_at`` become None). False, changing nothing, when a
+        heartbeat, a cancel or another recoverer came first."""
         raise NotImplementedError
 
     def order_queue_stats(self, workflow_id: uuid.UUID, priority: int, *, history: int = 20) -> OrderQueueStats:
@@ -512,6 +561,11 @@ class StorageBase:
         the orders ahead of it and the turnaround times of the workflow's last ``history``
         completed orders (see :class:`OrderQueueStats`)."""
         raise NotImplementedError
+
+
+class OutboxStore(Store):
+    """The notification outbox: messages written in the transaction of the change that caused
+    them, claimed and delivered by the dispatcher."""
 
     # -- notification outbox ---------------------------------------------------------------
 
@@ -580,13 +634,19 @@ class StorageBase:
         """One outbox message. ``NotFoundError`` if none."""
         raise NotImplementedError
 
+    def list_notifications(self, *, undelivered_only: bool = False) -> list[OutboxMessage]:
+        """Outbox messages by id (for inspection and tests)."""
+        raise NotImplementedError
+
+
+class StorageBase(CatalogueStore, UserStore, OrderStore, OutboxStore):
+    """Contract of a whole storage backend: every protocol above (what the services and the
+    workers use). A backend of one protocol alone subclasses that one and runs its part of the
+    contract suite (:mod:`proseo_odata.storage.testing`)."""
+
     def operations_stats(self) -> OperationsStats:
         """Order queue and outbox figures for monitoring (``/metrics``), in one transaction of
         a few aggregate queries. Optional: a backend without it has no queue/outbox gauges."""
-        raise NotImplementedError
-
-    def list_notifications(self, *, undelivered_only: bool = False) -> list[OutboxMessage]:
-        """Outbox messages by id (for inspection and tests)."""
         raise NotImplementedError
 
 

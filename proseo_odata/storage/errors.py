@@ -1,27 +1,54 @@
-"""Errors of the storage layer.
+"""Errors of the storage layer, and the one place that classifies database driver errors.
 
-``NotFoundError``, ``ConflictError``, ``InvalidQueryError`` and ``InvalidValueError`` can be caused by a client (an
-unknown id, a duplicate name, a tampered ``$skiptoken``), so they are also ``ODataError``s: the
-web layer answers them with their ``status`` (404, 409, 400) and the OData error body.
-``StorageError`` alone is an internal problem (a misconfigured backend, a broken database).
+What a storage raises says what happened (:mod:`proseo_odata.errors`): ``NotFoundError`` (a
+:class:`~proseo_odata.errors.NotFound`), ``ConflictError`` (a
+:class:`~proseo_odata.errors.Conflict`), ``InvalidQueryError`` and ``InvalidValueError`` (an
+invalid query or value: an unknown ``$orderby`` path, a tampered ``$skiptoken``, a number beyond a
+column's range) and ``DatabaseUnavailableError`` (an :class:`~proseo_odata.errors.Unavailable`:
+the database cannot be used now, the same work may succeed later). ``StorageError`` alone is an
+internal problem (a misconfigured backend, a broken schema).
+
+The choke point
+---------------
+A backend turns the errors of its database driver into these in one place, so that nothing above
+the storage inspects a driver error (SQLSTATEs, SQLite error names, messages). For SQLAlchemy
+backends that place is this module: :func:`translate` (and :func:`driver_errors` around the work)
+turns a *transient* driver error into ``DatabaseUnavailableError``; the SQLAlchemy backend calls
+it from the engine's ``handle_error`` event (every statement, commit and connect) and around its
+sessions (a pool that had no connection in time). Other driver errors (a constraint the backend
+did not expect, a bug in a statement) stay internal errors.
+
+Transient (:func:`is_transient`): a lost connection, a database that is restarting or refusing
+connections, a serialization failure, a deadlock, a lock or statement timeout, a pool without a
+free connection in time, and SQLite's "database is locked" pass by themselves; retrying the same
+work later is right (:func:`retry_transient`, the one retry helper). :func:`describe` gives the
+one-line description of any of them from a fixed vocabulary (class name, SQLSTATE or SQLite error
+name): no SQL, no parameters, no server text, so it is safe for logs and stored messages.
 """
 from __future__ import annotations
 
-from proseo_odata.odata.errors import ODataError
+import contextlib
+import logging
+import time
+from typing import Callable, Iterator, Optional, Sequence, TypeVar
+
+from sqlalchemy import exc as sa_exc
+
+from proseo_odata.errors import Conflict, InvalidInput, InvalidQuery, NotFound, Unavailable
+
+__all__ = [
+    "ConflictError", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError", "NotFoundError",
+    "SchemaNotReadyError", "StorageError", "describe", "driver_errors", "is_database_error", "is_transient", "query_refusal", "refusal",
+    "retry_transient", "translate",
+]
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class StorageError(Exception):
     """Root of every storage error."""
-
-
-def database_error_reason(exc: BaseException) -> str:
-    """One line saying why a database call failed: the first line of the driver's message
-    (``exc.orig`` for SQLAlchemy's wrappers), never the SQL statement or its parameters, which
-    SQLAlchemy appends to its own message."""
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    reason = lines[0].strip() if lines else ""
-    return f"{type(orig).__name__}: {reason}" if reason else type(orig).__name__
 
 
 class SchemaNotReadyError(StorageError):
@@ -29,45 +56,212 @@ class SchemaNotReadyError(StorageError):
     message is one line saying what to run (``proseo-odata -c CONFIG.ini initdb``)."""
 
 
-class DatabaseUnavailableError(StorageError):
-    """The database cannot be reached right now (``check_schema``): a server that is down, a
-    network problem. It may come back, so a server starts anyway and answers 503 meanwhile."""
+class DatabaseUnavailableError(StorageError, Unavailable):
+    """The database cannot be used right now: a server that is down, a lost connection, a lock
+    or statement timeout, a deadlock, a pool without a free connection. It may come back: a
+    server starts anyway and answers 503 meanwhile, workers retry.
+
+    ``reason`` is the :func:`describe` line of the driver error (no SQL, no parameters)."""
+
+    def __init__(self, message: str, *, reason: Optional[str] = None):
+        Unavailable.__init__(self, message)
+        self.reason = reason or message
 
 
-class NotFoundError(StorageError, ODataError):
-    """The object does not exist (or is not visible in this mission). HTTP 404."""
+class NotFoundError(StorageError, NotFound):
+    """The object does not exist (or is not visible in this mission). ``kind`` may say which
+    (``"not_found.workflow"``)."""
 
-    status = 404
-
-    def __init__(self, message: str, *, code: str = "E7706", target: str | None = None):
-        ODataError.__init__(self, message, code=code, target=target, status=404)
+    def __init__(self, message: str, *, target: str | None = None, kind: str | None = None):
+        NotFound.__init__(self, message, target=target, kind=kind)
 
 
-class ConflictError(StorageError, ODataError):
+class ConflictError(StorageError, Conflict):
     """A uniqueness rule was broken (duplicate product Name in a mission, duplicate id) or an
-    update was based on a stale ``revision`` (someone else changed the object). HTTP 409."""
+    update was based on a stale ``revision`` (someone else changed the object)."""
 
-    status = 409
-
-    def __init__(self, message: str, *, code: str = "E7709", target: str | None = None):
-        ODataError.__init__(self, message, code=code, target=target, status=409)
+    def __init__(self, message: str, *, target: str | None = None):
+        Conflict.__init__(self, message, target=target)
 
 
-class InvalidQueryError(StorageError, ODataError):
+class InvalidQueryError(StorageError, InvalidQuery):
     """The query cannot be run: an unknown ``$orderby`` path or a malformed/foreign
-    ``$skiptoken``. HTTP 400."""
+    ``$skiptoken``, an expression the database refuses to evaluate."""
 
-    status = 400
-
-    def __init__(self, message: str, *, code: str = "E7721", target: str | None = None):
-        ODataError.__init__(self, message, code=code, target=target, status=400)
+    def __init__(self, message: str, *, target: str | None = None):
+        InvalidQuery.__init__(self, message, target=target)
 
 
-class InvalidValueError(StorageError, ODataError):
-    """The database cannot hold a value (a number outside its column's range, for example).
-    HTTP 400."""
+class InvalidValueError(StorageError, InvalidInput):
+    """The database cannot hold a value (a number outside its column's range, for example)."""
 
-    status = 400
+    def __init__(self, message: str, *, target: str | None = None):
+        InvalidInput.__init__(self, message, target=target)
 
-    def __init__(self, message: str, *, code: str = "E7721", target: str | None = None):
-        ODataError.__init__(self, message, code=code, target=target, status=400)
+
+# -- the classification of driver errors ---------------------------------------------------
+
+#: PostgreSQL SQLSTATEs that pass: class 08 (connection) by prefix, and these.
+_PG_TRANSIENT = {
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available
+    "57014",  # query_canceled (statement_timeout)
+    "57P01", "57P02", "57P03",  # admin/crash shutdown, cannot connect now
+    "53300",  # too_many_connections
+    "25P03",  # idle_in_transaction_session_timeout
+}
+_SQLITE_TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The DB-API error itself: ``exc.orig`` of SQLAlchemy's wrappers, else ``exc``."""
+    return getattr(exc, "orig", None) or exc
+
+
+def _code(exc: BaseException) -> Optional[str]:
+    """The SQLite error name or the SQLSTATE of a driver error (None: neither)."""
+    orig = _driver_error(exc)
+    return getattr(orig, "sqlite_errorname", None) or getattr(orig, "sqlstate", None)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for an error that may pass by itself: a ``DatabaseUnavailableError`` (the backend
+    said so) or a transient driver error (see the module docstring)."""
+    if isinstance(exc, Unavailable):
+        return True
+    if isinstance(exc, sa_exc.TimeoutError):  # the pool had no connection in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+    elif isinstance(exc, sa_exc.SQLAlchemyError):
+        return False
+    else:
+        orig = exc  # a DB-API error SQLAlchemy did not wrap (psycopg's COPY)
+    sqlite_name = getattr(orig, "sqlite_errorname", None)
+    if sqlite_name is not None:
+        return sqlite_name.startswith(_SQLITE_TRANSIENT)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is None:
+        # psycopg: an OperationalError/InterfaceError (the DB-API's names) without SQLSTATE is a
+        # failed connection.
+        return bool({cls.__name__ for cls in type(orig).__mro__} & {"OperationalError", "InterfaceError"})
+    return sqlstate.startswith("08") or sqlstate in _PG_TRANSIENT
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description without SQL, parameters or server text: the exception's class
+    and its SQLSTATE or SQLite error name (a ``DatabaseUnavailableError`` gives the description
+    of the driver error it stands for)."""
+    if isinstance(exc, DatabaseUnavailableError):
+        return exc.reason
+    name = type(exc).__name__
+    orig = getattr(exc, "orig", None)
+    code = _code(exc)
+    detail = type(orig).__name__ if orig is not None else None
+    parts = [name]
+    if detail and detail != name:
+        parts.append(detail)
+    if code:
+        parts.append(str(code))
+    return " ".join(parts[:1]) + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """True for an error of the database or its driver (transient or not), as opposed to one of
+    the caller's own code: a ``DatabaseUnavailableError`` or any SQLAlchemy error."""
+    return isinstance(exc, (DatabaseUnavailableError, sa_exc.SQLAlchemyError))
+
+
+def refusal(exc: BaseException) -> Optional[type[StorageError]]:
+    """The storage error class for a statement the database refused because of the data:
+    ``ConflictError`` for a constraint (a DB-API ``IntegrityError``), ``InvalidValueError`` for
+    a value it cannot hold (a DB-API ``DataError``), None for anything else. Works on SQLAlchemy's
+    wrappers and on DB-API errors SQLAlchemy did not wrap (psycopg's ``COPY``), by the DB-API's
+    standard exception names."""
+    names = {cls.__name__ for cls in type(_driver_error(exc)).__mro__}
+    if "IntegrityError" in names:
+        return ConflictError
+    if "DataError" in names:
+        return InvalidValueError
+    return None
+
+
+#: SQLite's messages for a statement beyond its parser or expression limits (deterministic for
+#: the statement's text: a $filter nested or chained too much, too many literals).
+_SQLITE_LIMIT_MESSAGES = ("parser stack overflow", "expression tree is too large", "too many sql variables",
+                          "like or glob pattern too complex", "string or blob too big")
+
+
+def query_refusal(exc: BaseException) -> Optional[InvalidQueryError]:
+    """The client's ``InvalidQueryError`` when the database refused a query built from the
+    client's options because of the expression itself, None otherwise: too big or nested too
+    deeply (SQLite's limits, PostgreSQL's SQLSTATE class 54 "program limit exceeded"), or a data
+    exception while evaluating it on the stored rows (PostgreSQL class 22: bigint or timestamp out
+    of range; the message gives the database's primary reason)."""
+    orig = _driver_error(exc)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+        reason = getattr(getattr(orig, "diag", None), "message_primary", None) or "a data exception"
+        return InvalidQueryError(f"$filter cannot be evaluated on the stored data: {reason}", target="$filter")
+    too_big = (isinstance(sqlstate, str) and sqlstate.startswith("54")) or (
+        getattr(orig, "sqlite_errorname", None) in ("SQLITE_ERROR", "SQLITE_TOOBIG")
+        and str(orig).lower().startswith(_SQLITE_LIMIT_MESSAGES)
+    )
+    if not too_big:
+        return None
+    return InvalidQueryError(
+        "The query is too complex for the database (nested or repeated too much): simplify $filter",
+        target="$filter",
+    )
+
+
+def translate(exc: BaseException) -> Optional[DatabaseUnavailableError]:
+    """The core error a driver error stands for: a ``DatabaseUnavailableError`` for a transient
+    one, None for any other (it stays what it is: an internal error, or one the backend turns into
+    ``ConflictError``/``InvalidValueError`` where it expects it)."""
+    if isinstance(exc, DatabaseUnavailableError) or not is_transient(exc):
+        return None
+    reason = describe(exc)
+    return DatabaseUnavailableError(f"the database is unavailable ({reason})", reason=reason)
+
+
+@contextlib.contextmanager
+def driver_errors() -> Iterator[None]:
+    """Run a block of database work, raising :func:`translate`'s error for a transient driver
+    error (chained to it); every other exception passes unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        unavailable = translate(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
+
+
+def retry_transient(
+    work: Callable[[], T],
+    *,
+    delays: Sequence[float] = (0.1, 0.3, 1.0, 2.0, 4.0),
+    what: str = "database call",
+    logger: logging.Logger | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``work()``, retrying it after each delay of ``delays`` while it raises a transient
+    error (:func:`is_transient`); the last error propagates, as does any other at once. Each retry
+    logs one line (:func:`describe`, no SQL).
+
+    Safe because the failed transaction was rolled back; a ``work`` whose commit may have happened
+    before the connection broke must be idempotent."""
+    logger = logger or log
+    for delay in delays:
+        try:
+            return work()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            logger.warning("%s: transient database error %s; retrying in %.1f s", what, describe(exc), delay)
+        sleep(delay)
+    return work()

@@ -6,9 +6,10 @@ Settings: ``proseo.storage.url`` (SQLAlchemy URL, e.g. ``sqlite:///var/proseo.sq
 ``proseo.storage.connect_timeout`` (10), ``proseo.storage.statement_timeout`` (30) and
 ``proseo.storage.pool_timeout`` (10): PostgreSQL waits in seconds, see :func:`create_engine`.
 
-Sessions: the web layer makes a session with ``storage.session_factory()``, registers it with
-zope.sqlalchemy and uses ``storage.bind(session)``; CLI and workers use
-``with storage.transaction() as tx``. See :mod:`proseo_odata.storage.base`.
+Transactions: the web layer joins each request's transaction manager with
+``storage.join(request.tm, read_only=...)`` (a session committed or rolled back by the manager,
+:class:`_SessionDataManager`); CLI and workers use ``with storage.transaction() as tx``. See
+:mod:`proseo_odata.storage.base`.
 """
 from __future__ import annotations
 
@@ -51,10 +52,8 @@ from proseo_odata.model import (
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 from proseo_odata.odata.sql import register_sqlite_functions
 from proseo_odata.secretbox import SecretBox, SecretsError
-from proseo_odata.orders.statemachine import (
-    MESSAGE_FAILED,
+from proseo_odata.model.statemachine import (
     MESSAGE_IN_PROGRESS,
-    MESSAGE_QUEUED,
     OrderEvent,
     transition,
 )
@@ -68,7 +67,11 @@ from .errors import (
     NotFoundError,
     SchemaNotReadyError,
     StorageError,
-    database_error_reason,
+    describe,
+    driver_errors,
+    query_refusal,
+    refusal,
+    translate,
 )
 from .schema import (
     SchemaTables,
@@ -484,18 +487,6 @@ def _as_datetime(value):
 # --- engine ---------------------------------------------------------------------------------
 
 
-def _wkt_intersects(a, b):
-    """SQLite function ``proseo_wkt_intersects(wkt_a, wkt_b)``: exact planar intersection."""
-    if a is None or b is None:
-        return None
-    from shapely import wkt
-
-    try:
-        return int(wkt.loads(a).intersects(wkt.loads(b)))
-    except Exception:  # noqa: BLE001 - a broken stored footprint never matches
-        return 0
-
-
 #: Execution option marking an engine (and the sessions and connections made from it) as
 #: read-only: on SQLite its transactions begin DEFERRED instead of IMMEDIATE. Writing through
 #: such a connection still works, but may fail at once with "database is locked" under
@@ -548,7 +539,6 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
             if parsed.database not in (None, "", ":memory:"):
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
-            dbapi_connection.create_function("proseo_wkt_intersects", 2, _wkt_intersects, deterministic=True)
             # What the $filter SQL compiler needs on SQLite (Intersects, Unicode case, date arithmetic).
             register_sqlite_functions(dbapi_connection)
 
@@ -614,57 +604,32 @@ def sqlite_file(engine: sa.Engine) -> "str | None":
     return url.database
 
 
-#: SQLite's messages for a statement beyond its parser or expression limits (deterministic for
-#: the statement's text: a $filter nested or chained too much, too many literals).
-_SQLITE_LIMIT_MESSAGES = ("parser stack overflow", "expression tree is too large", "too many sql variables",
-                          "like or glob pattern too complex", "string or blob too big")
-
-
 def _execute_query(session: Session, statement):
-    """Run a query built from a client's options. A statement the database refuses as too big
-    or nested too deeply (SQLite's limits above; PostgreSQL's SQLSTATE class 54, "program limit
-    exceeded") is the client's error (400), not a failure of the database."""
+    """Run a query built from a client's options. A statement the database refuses because of
+    the client's expression (too big, nested too deeply, a data exception on the stored rows:
+    :func:`proseo_odata.storage.errors.query_refusal`) is the client's invalid query, not a
+    failure of the database."""
     try:
         return session.execute(statement)
     except OverflowError:  # SQLite binds 64-bit integers only (the binder keeps literals in range)
         raise InvalidQueryError("A number in $filter is out of range for the database", target="$filter") from None
     except sa.exc.DBAPIError as exc:
-        orig = exc.orig
-        sqlstate = getattr(orig, "sqlstate", None)
-        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
-            # PostgreSQL's "data exception" while evaluating the client's expression on the rows
-            # (bigint or timestamp out of range, ...): the client's 400, with the database's reason.
-            reason = getattr(getattr(orig, "diag", None), "message_primary", None) or "a data exception"
-            raise InvalidQueryError(f"$filter cannot be evaluated on the stored data: {reason}",
-                                    target="$filter") from exc
-        too_big = (isinstance(sqlstate, str) and sqlstate.startswith("54")) or (
-            getattr(orig, "sqlite_errorname", None) in ("SQLITE_ERROR", "SQLITE_TOOBIG")
-            and str(orig).lower().startswith(_SQLITE_LIMIT_MESSAGES)
-        )
-        if not too_big:
+        refused = query_refusal(exc)
+        if refused is None:
             raise
-        raise InvalidQueryError(
-            "The query is too complex for the database (nested or repeated too much): simplify $filter",
-            target="$filter",
-        ) from exc
+        raise refused from exc
 
 
 #: SQLite page cache (KiB) of a connection once it has written a bulk batch (``add_products``).
 SQLITE_BULK_CACHE_KIB = 128 * 1024
 
 
-def _copy_refusal(exc: Exception):
-    """The storage error for a psycopg error raised by ``COPY`` (not wrapped by SQLAlchemy):
-    ``ConflictError`` for a constraint, ``InvalidValueError`` for a value; None for others."""
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - only PostgreSQL runs COPY
-        return None
-    if isinstance(exc, psycopg.IntegrityError):
-        return ConflictError
-    if isinstance(exc, psycopg.DataError):
-        return InvalidValueError
-    return None
+def _driver_error_event(context) -> "DatabaseUnavailableError | None":
+    """The engine's ``handle_error`` hook: every statement, commit, rollback and connect of the
+    backend's engines passes its driver error through the storage's choke point
+    (:func:`proseo_odata.storage.errors.translate`): a transient one leaves as
+    ``DatabaseUnavailableError`` (after SQLAlchemy's own clean-up: rollback, invalidation)."""
+    return translate(context.sqlalchemy_exception or context.original_exception)
 
 
 @functools.lru_cache(maxsize=1)
@@ -676,6 +641,40 @@ def _migration_scripts():
     config = Config()
     config.set_main_option("script_location", MIGRATIONS)
     return ScriptDirectory.from_config(config)
+
+
+class _SessionDataManager:
+    """A session as a data manager of a ``transaction`` manager (pyramid_tm's ``request.tm``):
+    the manager's commit commits the session, its abort rolls it back; the session is closed
+    either way. The data-manager protocol of the ``transaction`` package (``IDataManager``),
+    implemented here so that the core imports neither it nor zope: one resource, so the session
+    commits in ``tpc_vote`` (a failure there aborts the whole transaction) and closes in
+    ``tpc_finish``. Driver errors of the commit pass the engine's choke point
+    (:func:`_driver_error_event`) like any other statement's."""
+
+    def __init__(self, session: Session, transaction_manager):
+        self.session = session
+        self.transaction_manager = transaction_manager
+
+    def sortKey(self) -> str:  # noqa: N802 - the protocol's name
+        return f"~proseo_odata.storage:{id(self.session)}"  # after other resources, as zope.sqlalchemy
+
+    def tpc_begin(self, txn) -> None:
+        self.session.flush()
+
+    def commit(self, txn) -> None:
+        pass
+
+    def tpc_vote(self, txn) -> None:
+        self.session.commit()
+
+    def tpc_finish(self, txn) -> None:
+        self.session.close()
+
+    def abort(self, txn) -> None:
+        self.session.close()  # closing rolls back what the session began
+
+    tpc_abort = abort
 
 
 class SQLAlchemyStorage(StorageBase):
@@ -703,6 +702,8 @@ class SQLAlchemyStorage(StorageBase):
                 bind=engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
             )
             self._tables: SchemaTables | None = None
+            if not event.contains(engine, "handle_error", _driver_error_event):
+                event.listen(engine, "handle_error", _driver_error_event)
             self._tables_lock = threading.Lock()
             #: Seals notification passwords before they are written (proseo_odata.secretbox).
             self.secrets = secrets if secrets is not None else SecretBox()
@@ -762,11 +763,12 @@ class SQLAlchemyStorage(StorageBase):
             # Not even connecting: SQLite would create an empty file (or fail on a missing folder).
             raise SchemaNotReadyError(f"the database {path} does not exist yet: {run_initdb} first")
         try:
-            current = self.schema_revision()
-        except sa.exc.DBAPIError as exc:
+            with driver_errors():
+                current = self.schema_revision()
+        except (DatabaseUnavailableError, sa.exc.DBAPIError) as exc:
             if path is not None:
-                raise SchemaNotReadyError(f"cannot open the database {path}: {database_error_reason(exc)}") from None
-            raise DatabaseUnavailableError(f"cannot reach the database: {database_error_reason(exc)}") from None
+                raise SchemaNotReadyError(f"cannot open the database {path}: {describe(exc)}") from None
+            raise DatabaseUnavailableError(f"cannot reach the database: {describe(exc)}", reason=describe(exc)) from None
         if current is None:
             raise SchemaNotReadyError(f"the database has no proseo-odata schema: {run_initdb} first")
         scripts = _migration_scripts()
@@ -796,13 +798,24 @@ class SQLAlchemyStorage(StorageBase):
             raise StorageError("transaction() on a storage already bound to a transaction")
         session = self.session_factory()
         try:
-            with session.begin():
+            with driver_errors(), session.begin():
                 yield self.bind(session)
         finally:
             session.close()
 
     def bind(self, handle: Session) -> "SQLAlchemyStorage":
+        """A storage running in the ``sqlalchemy.orm.Session`` ``handle`` (the caller commits)."""
         return SQLAlchemyStorage(self.engine, _session=handle, _root=self._root)
+
+    def join(self, transaction_manager, *, read_only: bool = False) -> "SQLAlchemyStorage":
+        """See :meth:`StorageBase.join`: a new session (from :attr:`read_session_factory` when
+        ``read_only``: on SQLite it begins DEFERRED and reads a WAL snapshot without the write
+        lock) joined to the manager's current transaction as a data manager."""
+        if self._session is not None:
+            raise StorageError("join() on a storage already bound to a transaction")
+        session = (self.read_session_factory if read_only else self.session_factory)()
+        transaction_manager.get().join(_SessionDataManager(session, transaction_manager))
+        return self.bind(session)
 
     def _sealed(self, values: dict, column: str) -> dict:
         """``values`` with the secret ``column`` in its stored form (see proseo_odata.secretbox)."""
@@ -813,7 +826,8 @@ class SQLAlchemyStorage(StorageBase):
     @contextlib.contextmanager
     def _db(self) -> Iterator[Session]:
         if self._session is not None:
-            yield self._session
+            with driver_errors():
+                yield self._session
         else:
             with self.transaction() as bound:
                 yield bound._session
@@ -1093,11 +1107,12 @@ class SQLAlchemyStorage(StorageBase):
         # ingest can look up the next batch while the current one is being written.
         session = self._session or self.read_session_factory()
         try:
-            for i in range(0, len(unique), self._LOOKUP_CHUNK):
-                chunk = unique[i:i + self._LOOKUP_CHUNK]
-                found.update(session.execute(
-                    sa.select(products.c.name).where(products.c.mission == mission, products.c.name.in_(chunk))
-                ).scalars())
+            with driver_errors():
+                for i in range(0, len(unique), self._LOOKUP_CHUNK):
+                    chunk = unique[i:i + self._LOOKUP_CHUNK]
+                    found.update(session.execute(
+                        sa.select(products.c.name).where(products.c.mission == mission, products.c.name.in_(chunk))
+                    ).scalars())
         finally:
             if session is not self._session:
                 session.close()
@@ -1167,7 +1182,7 @@ class SQLAlchemyStorage(StorageBase):
             except sa.exc.DataError as exc:
                 raise InvalidValueError(f"{len(batch)} products: a value does not fit the database ({exc.orig})") from exc
             except Exception as exc:
-                refused = _copy_refusal(exc)
+                refused = refusal(exc)  # psycopg's COPY errors, not wrapped by SQLAlchemy
                 if refused is None:
                     raise
                 raise refused(f"{len(batch)} products: the database refused a checksum or attribute row ({exc})") from exc
@@ -1205,7 +1220,7 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             row = s.execute(sa.select(products).where(products.c.mission == mission, products.c.name == name)).first()
             if row is None:
-                raise NotFoundError(f"No product found with name {name!r}", code="E7258")
+                raise NotFoundError(f"No product found with name {name!r}")
             return self._load_products(s, [row])[0]
 
     def find_product(self, mission, *, product_type=None, name=None, covering=None, visibilities=None):
@@ -1335,7 +1350,7 @@ class SQLAlchemyStorage(StorageBase):
                 sa.select(workflows).where(workflows.c.id == workflow_id, workflows.c.mission == mission)
             ).first()
         if row is None:
-            raise NotFoundError(f"No workflow found with UUID {workflow_id}", code="E7207")
+            raise NotFoundError(f"No workflow found with UUID {workflow_id}", kind="not_found.workflow")
         return _workflow_from_row(row)
 
     def get_workflow_by_name(self, mission, name) -> Workflow:
@@ -1344,7 +1359,7 @@ class SQLAlchemyStorage(StorageBase):
                 sa.select(workflows).where(workflows.c.name == name, workflows.c.mission == mission)
             ).first()
         if row is None:
-            raise NotFoundError(f"No workflow found with name {name!r}", code="E7207")
+            raise NotFoundError(f"No workflow found with name {name!r}", kind="not_found.workflow")
         return _workflow_from_row(row)
 
     def list_workflows(self, mission, *, enabled_only=False) -> list[Workflow]:
@@ -1443,7 +1458,7 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             row = s.execute(self._lock(statement, for_update)).first()
             if row is None:
-                raise NotFoundError(f"No production order found with UUID {order_id}", code="E7208")
+                raise NotFoundError(f"No production order found with UUID {order_id}", kind="not_found.order")
             return self._load_orders(s, [row])[0]
 
     def query_orders(self, mission, query, *, owner=None):
@@ -1467,7 +1482,7 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             exists = s.execute(sa.select(orders.c.id).where(orders.c.id == order_id, orders.c.mission == mission)).first()
             if exists is None:
-                raise NotFoundError(f"No production order found with UUID {order_id}", code="E7208")
+                raise NotFoundError(f"No production order found with UUID {order_id}", kind="not_found.order")
             s.execute(sa.delete(order_options).where(order_options.c.order_id == order_id))
             s.execute(sa.delete(orders).where(orders.c.id == order_id))
 
@@ -1521,47 +1536,35 @@ class SQLAlchemyStorage(StorageBase):
             )
             return result.rowcount == 1
 
-    def requeue_expired_orders(self, now, max_attempts) -> list[ProductionOrder]:
-        now = as_utc(now)
-        expired = sa.and_(orders.c.status == OrderStatus.IN_PROGRESS.value, orders.c.lease_expires_at < now)
-        statement = sa.select(orders).where(expired).order_by(orders.c.lease_expires_at, orders.c.id)
+    @staticmethod
+    def _lease_expired(now):
+        return sa.and_(orders.c.status == OrderStatus.IN_PROGRESS.value, orders.c.lease_expires_at < now)
+
+    def expired_orders(self, now) -> list[ProductionOrder]:
+        statement = (sa.select(orders).where(self._lease_expired(as_utc(now)))
+                     .order_by(orders.c.lease_expires_at, orders.c.id))
         if self.dialect == "postgresql":
             statement = statement.with_for_update(skip_locked=True)  # another recoverer's are its own
-        changed = []
         with self._db() as s:
-            for order in self._load_orders(s, s.execute(statement).all()):
-                lost_worker = order.worker_id
-                order.attempts += 1
-                order.worker_id = None
-                order.lease_expires_at = None
-                if order.attempts >= max_attempts:
-                    order.status = transition(order.status, OrderEvent.FAIL, order_id=order.id)
-                    order.status_message = (
-                        f"{MESSAGE_FAILED}: the worker was lost {order.attempts} time(s) "
-                        f"(last: {lost_worker}); attempts exhausted"
-                    )
-                    order.completed_date = now
-                else:
-                    order.status = transition(order.status, OrderEvent.REQUEUE, order_id=order.id)
-                    order.status_message = MESSAGE_QUEUED
-                result = s.execute(
-                    sa.update(orders)
-                    .where(orders.c.id == order.id, orders.c.revision == order.revision, expired)
-                    .values(
-                        status=order.status.value, status_message=order.status_message, attempts=order.attempts,
-                        worker_id=None, lease_expires_at=None, completed_date=order.completed_date,
-                        revision=order.revision + 1,
-                    )
+            return self._load_orders(s, s.execute(statement).all())
+
+    def release_expired_order(self, order: ProductionOrder, now) -> bool:
+        with self._db() as s:
+            result = s.execute(
+                sa.update(orders)
+                .where(orders.c.id == order.id, orders.c.revision == order.revision,
+                       self._lease_expired(as_utc(now)))
+                .values(
+                    status=order.status.value, status_message=order.status_message, attempts=order.attempts,
+                    worker_id=None, lease_expires_at=None, completed_date=order.completed_date,
+                    revision=order.revision + 1,
                 )
-                if result.rowcount != 1:
-                    continue  # a heartbeat, a cancel or another recoverer came first
-                order.revision += 1
-                log.warning(
-                    "order %s: lease of worker %s expired; now %s (attempt %d of %d)",
-                    order.id, lost_worker, order.status.value, order.attempts, max_attempts,
-                )
-                changed.append(order)
-        return changed
+            )
+        if result.rowcount != 1:
+            return False  # a heartbeat, a cancel or another recoverer came first
+        order.worker_id = order.lease_expires_at = None
+        order.revision += 1
+        return True
 
     def order_queue_stats(self, workflow_id, priority, *, history=20) -> OrderQueueStats:
         o = orders

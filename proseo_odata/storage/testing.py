@@ -3,7 +3,7 @@
 Usage in a backend's test module (pytest)::
 
     import pytest
-    from proseo_odata.storage.testing import StorageContractTests
+    from proseo_odata.storage.testing import StorageContractTests   # or one part, see below
 
     class TestMyBackend(StorageContractTests):
         supports_row_locks = True          # run the concurrent-writer tests
@@ -17,6 +17,19 @@ Usage in a backend's test module (pytest)::
 Every test starts from an empty storage, creates the missions it needs, and checks one rule of
 :class:`proseo_odata.storage.base.StorageBase`. Concurrent-writer tests need a database where
 several connections write at once (PostgreSQL); set ``supports_row_locks`` to run them.
+
+The suite is split like the contract, so that a backend of one protocol runs its part alone:
+
+=============================  =====================================================
+class                          checks
+=============================  =====================================================
+``MissionContractTests``       missions and transactions (every part includes it)
+``CatalogueContractTests``     ``CatalogueStore``: products, queries, paging, subscriptions
+``UserContractTests``          ``UserStore``: users
+``OrderQueueContractTests``    ``OrderStore``: workflows, orders, the production queue
+``OutboxContractTests``        ``OutboxStore``: the notification outbox
+``StorageContractTests``       all of them, and ``operations_stats`` (a whole ``StorageBase``)
+=============================  =====================================================
 """
 from __future__ import annotations
 
@@ -153,8 +166,10 @@ def opened(storage: StorageBase, obj, attr: str = "notification_password"):
     return dataclasses.replace(obj, **{attr: storage.secrets.open(getattr(obj, attr))})
 
 
-class StorageContractTests:
-    """Every test of the storage contract. Subclass it and provide a ``storage`` fixture."""
+class MissionContractTests:
+    """What every part of the contract needs: the ``storage`` fixture (an empty, initialised
+    backend), missions (everything belongs to one) and transactions. Subclass one of the parts
+    below, or :class:`StorageContractTests` for all of them."""
 
     #: Run the tests with several threads writing at once (needs row locks, e.g. PostgreSQL).
     supports_row_locks = False
@@ -169,7 +184,25 @@ class StorageContractTests:
         storage.add_mission(Mission("M2", "Mission two"))
         return storage
 
-    # -- missions and users ------------------------------------------------------------------
+    # -- concurrency -------------------------------------------------------------------------
+
+    def _run_threads(self, target, count=2):
+        errors = []
+
+        def guarded():
+            try:
+                target()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=guarded) for _ in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+
+    # -- missions ----------------------------------------------------------------------------
 
     def test_mission_round_trip(self, storage):
         storage.add_mission(Mission("S2B", "Sentinel-2B"))
@@ -181,6 +214,10 @@ class StorageContractTests:
         storage.delete_mission("S2B")
         with pytest.raises(NotFoundError):
             storage.get_mission("S2B")
+
+
+class UserContractTests(MissionContractTests):
+    """The users of a mission (``UserStore``)."""
 
     def test_mission_with_users_cannot_be_deleted(self, mission_storage):
         mission_storage.add_user(User("M1", "alice", hash_password("pw")))
@@ -208,6 +245,10 @@ class StorageContractTests:
         mission_storage.delete_user("M1", "alice")
         with pytest.raises(NotFoundError):
             mission_storage.delete_user("M1", "alice")
+
+
+class CatalogueContractTests(MissionContractTests):
+    """Products, their queries and paging, and subscriptions (``CatalogueStore``)."""
 
     # -- products ----------------------------------------------------------------------------
 
@@ -520,6 +561,32 @@ class StorageContractTests:
         with pytest.raises(NotFoundError):
             mission_storage.get_subscription("M1", sub.id)
 
+    def test_concurrent_optimistic_updates_lose_nothing(self, mission_storage):
+        if not self.supports_row_locks:
+            pytest.skip("this backend does not run concurrent writers")
+        product = mission_storage.add_product(make_product(content_length=0))
+        rounds = 25
+        conflicts = []
+
+        def increment():
+            done = 0
+            while done < rounds:
+                current = mission_storage.get_product("M1", product.id)
+                current.content_length += 1
+                try:
+                    mission_storage.update_product(current)
+                    done += 1
+                except ConflictError:
+                    conflicts.append(1)
+
+        self._run_threads(increment)
+        assert mission_storage.get_product("M1", product.id).content_length == 2 * rounds
+        assert mission_storage.get_product("M1", product.id).revision == 2 * rounds + 1
+
+
+class OrderQueueContractTests(MissionContractTests):
+    """Workflows, production orders and the production queue (``OrderStore``)."""
+
     # -- workflows ---------------------------------------------------------------------------
 
     def test_workflow_round_trip_and_upsert(self, mission_storage):
@@ -624,33 +691,49 @@ class StorageContractTests:
         assert mission_storage.renew_order_lease(order.id, "w", 30, T0 + timedelta(seconds=7)) is False
         assert mission_storage.renew_order_lease(uuid.uuid4(), "w", 30, T0) is False
 
-    def test_requeue_expired_orders_then_fail_them(self, mission_storage):
+    def test_expired_orders_and_their_release(self, mission_storage):
         order = mission_storage.add_order(make_order())
-        waiting = mission_storage.add_order(make_order("M2", priority=1))  # queued: never touched
-        mission_storage.claim_next_order("lost", 10, T0)
-        assert mission_storage.requeue_expired_orders(T0 + timedelta(seconds=10), 2) == []  # not yet expired
-        [requeued] = mission_storage.requeue_expired_orders(T0 + timedelta(seconds=11), 2)
-        assert requeued.id == order.id and requeued.status is OrderStatus.QUEUED and requeued.attempts == 1
-        assert requeued.worker_id is None and requeued.lease_expires_at is None
-        assert requeued.status_message == "request is queued for processing" and requeued.completed_date is None
-        assert mission_storage.get_order("M1", order.id) == requeued
+        waiting = mission_storage.add_order(make_order("M2", priority=1))  # queued: never expired
+        claimed = mission_storage.claim_next_order("lost", 10, T0)
+        assert mission_storage.expired_orders(T0 + timedelta(seconds=10)) == []  # not yet expired
+        [expired] = mission_storage.expired_orders(T0 + timedelta(seconds=11))
+        assert expired == claimed and expired.worker_id == "lost"
+        expired.status, expired.status_message, expired.attempts = OrderStatus.QUEUED, "back in the queue", 1
+        assert mission_storage.release_expired_order(expired, T0 + timedelta(seconds=11)) is True
+        assert expired.revision == claimed.revision + 1 and expired.worker_id is None and expired.lease_expires_at is None
+        assert mission_storage.get_order("M1", order.id) == expired
+        assert mission_storage.release_expired_order(expired, T0 + timedelta(seconds=12)) is False  # queued now
+        assert mission_storage.expired_orders(T0 + timedelta(minutes=5)) == []  # queued ones stay
         assert mission_storage.renew_order_lease(order.id, "lost", 10, T0 + timedelta(seconds=12)) is False
-        assert mission_storage.requeue_expired_orders(T0 + timedelta(minutes=5), 2) == []  # queued ones stay
-        assert mission_storage.claim_next_order("second", 10, T0 + timedelta(seconds=20)).id == order.id
+        second = mission_storage.claim_next_order("second", 10, T0 + timedelta(seconds=20))
         now = T0 + timedelta(seconds=31)
-        [failed] = mission_storage.requeue_expired_orders(now, 2)
-        assert failed.status is OrderStatus.FAILED and failed.attempts == 2 and failed.completed_date == now
-        assert "worker was lost 2 time(s)" in failed.status_message and "second" in failed.status_message
-        assert failed.status_message.startswith("production has failed")
-        assert mission_storage.get_order("M1", order.id) == failed
+        [expired] = mission_storage.expired_orders(now)
+        expired.status, expired.status_message, expired.attempts = OrderStatus.FAILED, "lost twice", 2
+        expired.completed_date = now
+        stale = mission_storage.get_order("M1", order.id)
+        assert mission_storage.release_expired_order(expired, now) is True
+        assert mission_storage.get_order("M1", order.id) == expired and expired.revision == second.revision + 1
+        assert mission_storage.release_expired_order(stale, now) is False  # someone came first
         assert mission_storage.get_order("M2", waiting.id).status is OrderStatus.QUEUED
 
-    def test_requeue_expired_orders_belongs_to_the_callers_transaction(self, mission_storage):
+    def test_release_of_an_expired_order_loses_to_a_heartbeat(self, mission_storage):
+        mission_storage.add_order(make_order())
+        mission_storage.claim_next_order("slow", 10, T0)
+        [expired] = mission_storage.expired_orders(T0 + timedelta(seconds=11))
+        assert mission_storage.renew_order_lease(expired.id, "slow", 10, T0 + timedelta(seconds=11)) is True
+        expired.status = OrderStatus.QUEUED
+        assert mission_storage.release_expired_order(expired, T0 + timedelta(seconds=12)) is False
+        stored = mission_storage.get_order("M1", expired.id)
+        assert stored.status is OrderStatus.IN_PROGRESS and stored.worker_id == "slow"
+
+    def test_release_of_expired_orders_belongs_to_the_callers_transaction(self, mission_storage):
         order = mission_storage.add_order(make_order())
         mission_storage.claim_next_order("lost", 10, T0)
         with pytest.raises(RuntimeError):
             with mission_storage.transaction() as tx:
-                assert [o.id for o in tx.requeue_expired_orders(T0 + timedelta(minutes=1), 3)] == [order.id]
+                [expired] = tx.expired_orders(T0 + timedelta(minutes=1))
+                expired.status, expired.attempts = OrderStatus.QUEUED, 1
+                assert expired.id == order.id and tx.release_expired_order(expired, T0 + timedelta(minutes=1))
                 raise RuntimeError("rolled back")
         stored = mission_storage.get_order("M1", order.id)
         assert stored.status is OrderStatus.IN_PROGRESS and stored.worker_id == "lost" and stored.attempts == 0
@@ -694,6 +777,37 @@ class StorageContractTests:
 
         self._run_threads(claim, count=4)
         assert sorted(taken) == sorted(ids)
+
+    def test_stale_update_is_rejected_not_lost(self, mission_storage):
+        order = mission_storage.add_order(make_order())
+        a = mission_storage.get_order("M1", order.id)
+        b = mission_storage.get_order("M1", order.id)
+        a.attempts += 1
+        mission_storage.update_order(a)
+        b.attempts += 1
+        with pytest.raises(ConflictError):
+            mission_storage.update_order(b)
+        assert mission_storage.get_order("M1", order.id).attempts == 1
+
+    def test_concurrent_locked_increments_lose_nothing(self, mission_storage):
+        if not self.supports_row_locks:
+            pytest.skip("this backend does not run concurrent writers")
+        order = mission_storage.add_order(make_order())
+        rounds = 25
+
+        def increment():
+            for _ in range(rounds):
+                with mission_storage.transaction() as tx:
+                    current = tx.get_order("M1", order.id, for_update=True)
+                    current.attempts += 1
+                    tx.update_order(current)
+
+        self._run_threads(increment)
+        assert mission_storage.get_order("M1", order.id).attempts == 2 * rounds
+
+
+class OutboxContractTests(MissionContractTests):
+    """The notification outbox (``OutboxStore``)."""
 
     # -- outbox ------------------------------------------------------------------------------
 
@@ -750,24 +864,6 @@ class StorageContractTests:
         assert [m.id for m in claimed] == [free]
         assert [m.id for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 5)] == busy
 
-    def test_operations_stats(self, mission_storage):
-        empty = mission_storage.operations_stats()
-        assert empty.oldest_queued_at is None and empty.outbox_pending == 0 and empty.oldest_pending_at is None
-        mission_storage.add_order(make_order(submission_date=T0))
-        mission_storage.add_order(make_order(submission_date=T0 + timedelta(minutes=1)))
-        mission_storage.add_order(make_order(status=OrderStatus.FAILED, submission_date=T0 - timedelta(days=1)))
-        first = mission_storage.enqueue_notification("order", "https://e/1", None, None, {}, now=T0)
-        mission_storage.enqueue_notification("order", "https://e/2", None, None, {}, now=T0 + timedelta(seconds=5))
-        given_up = mission_storage.enqueue_notification("order", "https://e/3", None, None, {}, now=T0 - timedelta(hours=1))
-        claimed = {m.id: m for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 10)}
-        mission_storage.record_notification_failure(first.id, T0 + timedelta(minutes=2), "HTTP 500", claim_token=claimed[first.id].claim_token)
-        mission_storage.record_notification_failure(given_up.id, None, "HTTP 500", claim_token=claimed[given_up.id].claim_token)
-        stats = mission_storage.operations_stats()
-        assert stats.orders_by_status == {"queued": 2, "failed": 1}
-        assert stats.oldest_queued_at == T0
-        assert (stats.outbox_pending, stats.outbox_retrying, stats.outbox_given_up) == (2, 1, 1)
-        assert stats.oldest_pending_at == T0
-
     def test_outbox_stale_claimer_cannot_overwrite_the_new_claim(self, mission_storage):
         message = mission_storage.enqueue_notification("order", "https://e/1", None, None, {}, now=T0)
         [stale] = mission_storage.claim_due_notifications(T0, 10, lease=timedelta(seconds=10))
@@ -816,69 +912,25 @@ class StorageContractTests:
                 raise RuntimeError("rolled back")
         assert mission_storage.list_notifications() == []
 
-    # -- concurrency -------------------------------------------------------------------------
 
-    def _run_threads(self, target, count=2):
-        errors = []
+class StorageContractTests(CatalogueContractTests, UserContractTests, OrderQueueContractTests, OutboxContractTests):
+    """Every test of the storage contract (a whole :class:`StorageBase`). Subclass it and
+    provide a ``storage`` fixture."""
 
-        def guarded():
-            try:
-                target()
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=guarded) for _ in range(count)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
-        assert not errors, errors
-
-    def test_stale_update_is_rejected_not_lost(self, mission_storage):
-        order = mission_storage.add_order(make_order())
-        a = mission_storage.get_order("M1", order.id)
-        b = mission_storage.get_order("M1", order.id)
-        a.attempts += 1
-        mission_storage.update_order(a)
-        b.attempts += 1
-        with pytest.raises(ConflictError):
-            mission_storage.update_order(b)
-        assert mission_storage.get_order("M1", order.id).attempts == 1
-
-    def test_concurrent_locked_increments_lose_nothing(self, mission_storage):
-        if not self.supports_row_locks:
-            pytest.skip("this backend does not run concurrent writers")
-        order = mission_storage.add_order(make_order())
-        rounds = 25
-
-        def increment():
-            for _ in range(rounds):
-                with mission_storage.transaction() as tx:
-                    current = tx.get_order("M1", order.id, for_update=True)
-                    current.attempts += 1
-                    tx.update_order(current)
-
-        self._run_threads(increment)
-        assert mission_storage.get_order("M1", order.id).attempts == 2 * rounds
-
-    def test_concurrent_optimistic_updates_lose_nothing(self, mission_storage):
-        if not self.supports_row_locks:
-            pytest.skip("this backend does not run concurrent writers")
-        product = mission_storage.add_product(make_product(content_length=0))
-        rounds = 25
-        conflicts = []
-
-        def increment():
-            done = 0
-            while done < rounds:
-                current = mission_storage.get_product("M1", product.id)
-                current.content_length += 1
-                try:
-                    mission_storage.update_product(current)
-                    done += 1
-                except ConflictError:
-                    conflicts.append(1)
-
-        self._run_threads(increment)
-        assert mission_storage.get_product("M1", product.id).content_length == 2 * rounds
-        assert mission_storage.get_product("M1", product.id).revision == 2 * rounds + 1
+    def test_operations_stats(self, mission_storage):
+        empty = mission_storage.operations_stats()
+        assert empty.oldest_queued_at is None and empty.outbox_pending == 0 and empty.oldest_pending_at is None
+        mission_storage.add_order(make_order(submission_date=T0))
+        mission_storage.add_order(make_order(submission_date=T0 + timedelta(minutes=1)))
+        mission_storage.add_order(make_order(status=OrderStatus.FAILED, submission_date=T0 - timedelta(days=1)))
+        first = mission_storage.enqueue_notification("order", "https://e/1", None, None, {}, now=T0)
+        mission_storage.enqueue_notification("order", "https://e/2", None, None, {}, now=T0 + timedelta(seconds=5))
+        given_up = mission_storage.enqueue_notification("order", "https://e/3", None, None, {}, now=T0 - timedelta(hours=1))
+        claimed = {m.id: m for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 10)}
+        mission_storage.record_notification_failure(first.id, T0 + timedelta(minutes=2), "HTTP 500", claim_token=claimed[first.id].claim_token)
+        mission_storage.record_notification_failure(given_up.id, None, "HTTP 500", claim_token=claimed[given_up.id].claim_token)
+        stats = mission_storage.operations_stats()
+        assert stats.orders_by_status == {"queued": 2, "failed": 1}
+        assert stats.oldest_queued_at == T0
+        assert (stats.outbox_pending, stats.outbox_retrying, stats.outbox_given_up) == (2, 1, 1)
+        assert stats.oldest_pending_at == T0

@@ -22,28 +22,17 @@ from __future__ import annotations
 import atexit
 import logging
 
-from cornice import Service
 from pyramid.settings import asbool
 
 log = logging.getLogger(__name__)
 
-#: In-process worker threads when ``proseo.workers`` is absent: none.
-DEFAULT_WORKERS = 0
-
 
 def add_odip_service(config, prefix: str, name: str = "odip") -> None:
     """Register the ODIP routes under ``prefix``; ``name`` keeps route names unique."""
+    from ..service import add_routes
     from . import orders, workflows
 
-    prefix = prefix.rstrip("/")
-    for suffix, route, views in workflows.ROUTES + orders.ROUTES:
-        if suffix == "" and prefix == "":
-            continue
-        path = (prefix + suffix) or "/"
-        service = Service(name=f"{name}.{route}", path=path, description=f"ODIP {route}")
-        for method, view in views.items():
-            service.add_view(method, view)
-        config.add_cornice_service(service)
+    add_routes(config, workflows.ROUTES + orders.ROUTES, prefix, name, "ODIP")
 
 
 def sync_workflows(registry, settings) -> None:
@@ -61,10 +50,7 @@ def sync_workflows(registry, settings) -> None:
 
 def start_production(registry, settings):
     """Start the in-process worker pool (see the module docstring); returns it or None."""
-    try:
-        threads = int(str(settings.get("proseo.workers", DEFAULT_WORKERS)).strip() or DEFAULT_WORKERS)
-    except ValueError:
-        raise ValueError(f"proseo.workers must be an integer, got {settings.get('proseo.workers')!r}") from None
+    threads = registry.proseo.core.workers  # proseo.workers, read once (CoreSettings)
     if threads < 1:
         return None
     if getattr(registry, "archive", None) is None:

@@ -22,9 +22,12 @@ Who sees what (contract section 8): the role ``ODIP_USER`` (or ``ORDER_MGR``) is
 ``ODIP_USER`` sees the orders they submitted, an ``ORDER_MGR`` every order of the mission; any
 other order (another user's, another mission's) answers 404 as if absent.
 
-A new order is checked twice (:mod:`proseo_odata_web.odip.schemas` for the JSON shape, the core's
-:func:`~proseo_odata.orders.validation.validate_order` for its meaning) and every problem of both
-is answered together in one 400. Then :func:`proseo_odata.orders.service.submit_order` looks the
+The views only decode and serialise; the use cases are the core's
+(:mod:`proseo_odata.orders.service`). A new order is checked in one call,
+:func:`proseo_odata.orders.service.submit`, given the JSON-shape check of
+:mod:`proseo_odata_web.odip.schemas`; it adds the core's meaning check
+(:func:`~proseo_odata.orders.validation.validate_order`) and answers every problem of both together
+in one 400. Then it looks the
 input product up in the mission's catalogue (404 ``E7258``/``E7259`` when there is none),
 estimates ``EstimatedDate`` and stores the order ``queued``. ``NotificationEpPassword`` is kept
 for delivery only: answered as ``"********"``, never logged, not filterable.
@@ -45,17 +48,16 @@ ended is answered ``200`` unchanged.
 """
 from __future__ import annotations
 
-import logging
+import functools
 from typing import Optional
 
 from proseo_odata.model import Product, ProductionOrder, Role
-from proseo_odata.orders.idempotency import check_idempotency_key, submit_or_replay
-from proseo_odata.orders.service import cancel_order
-from proseo_odata.orders.statemachine import IllegalTransition, OrderEvent, can_transition
-from proseo_odata.orders.validation import INVALID_ORDER_CODE, OrderValidationError, validate_order
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.storage.errors import ConflictError, NotFoundError
+from proseo_odata.errors import InvalidOrder
+from proseo_odata.orders.idempotency import check_idempotency_key
+from proseo_odata.orders.service import cancel, submit
+from proseo_odata.storage.errors import NotFoundError
 
+from ..keys import load_or_404
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
     PASSWORD_MASK,
@@ -68,11 +70,10 @@ from ..odata_json import (
     text_response,
 )
 from ..query import collection_body, collection_query, single_entity_options
-from .errors import NO_OUTPUT_PRODUCT, NoOutputProduct, OrderNotFound, odip_codes, parse_key
-from .schemas import merge_problems, shape_problems
+from .errors import NoOutputProduct, OrderNotFound, parse_key
+from .schemas import shape_problems
 from .workflows import ODIP_ROLES
 
-log = logging.getLogger(__name__)
 
 
 
@@ -139,51 +140,28 @@ def _owner_filter(principal) -> Optional[str]:
 
 def visible_order(request, principal, key: str, *, for_update: bool = False) -> ProductionOrder:
     """The order named by ``key`` if the principal may see it, else 404 (as if absent)."""
-    order_id = parse_key(key, "production order")
-    try:
-        order = request.storage.get_order(principal.mission, order_id, for_update=for_update)
-    except NotFoundError:
-        raise OrderNotFound(order_id) from None
     owner = _owner_filter(principal)
-    if owner is not None and order.owner != owner:
-        raise OrderNotFound(order_id)
-    return order
-
-
-def _workers(request) -> int:
-    try:
-        return max(1, int(request.registry.settings.get("proseo.workers") or 1))
-    except (TypeError, ValueError):
-        return 1
+    return load_or_404(functools.partial(request.storage.get_order, principal.mission, for_update=for_update),
+                       parse_key(key, "production order"), OrderNotFound,
+                       lambda order: owner is None or order.owner == owner)
 
 
 # -- views -----------------------------------------------------------------------------------------
 
 
-@odip_codes
 def create_order(request):
     principal = require_role(request, *ODIP_ROLES)
     idempotency_key = check_idempotency_key(request.headers.get("Idempotency-Key"))
-    body = parse_json_body(request, code=INVALID_ORDER_CODE)
-    shape = shape_problems(body)
-    if shape:
-        # Report the core's findings too (all problems at once), but store nothing.
-        core: list[ODataError] = []
-        if isinstance(body, dict):
-            try:
-                validate_order(body, request.storage.list_workflows(principal.mission, enabled_only=True),
-                               mission=principal.mission)
-            except OrderValidationError as exc:
-                core = exc.problems
-        raise OrderValidationError(merge_problems(shape, core))
-    order, replayed = submit_or_replay(
+    body = parse_json_body(request, error=InvalidOrder)
+    order, replayed = submit(
         request.storage,
         body,
         mission=principal.mission,
         owner=principal.name,
         idempotency_key=idempotency_key,
+        check_shape=shape_problems,
         visibilities=product_visibilities(principal),
-        workers=_workers(request),
+        workers=request.registry.proseo.core.worker_threads,
     )
     # A replay answers like the first request did (201, Location), with the order as it is now.
     response = _entity_response(order, status=201)
@@ -194,7 +172,6 @@ def create_order(request):
     return response
 
 
-@odip_codes
 def list_orders(request):
     principal = require_role(request, *ODIP_ROLES)
     paged = collection_query(request, "ProductionOrders")
@@ -208,7 +185,6 @@ def list_orders(request):
     return json_response(collection_body(request, "$metadata#ProductionOrders", items, result, paged))
 
 
-@odip_codes
 def count_orders(request):
     principal = require_role(request, *ODIP_ROLES)
     paged = collection_query(request, "ProductionOrders", count_only=True)
@@ -216,7 +192,6 @@ def count_orders(request):
     return text_response(str(result.count))
 
 
-@odip_codes
 def get_order(request):
     principal = require_role(request, *ODIP_ROLES)
     expand, select = single_entity_options(request, "ProductionOrders")
@@ -229,33 +204,11 @@ def get_order(request):
     return json_response(body)
 
 
-#: Cancel attempts when a worker changes the order between the look and the write.
-CANCEL_ATTEMPTS = 2
-
-
-@odip_codes
-def cancel(request):
-    """Idempotent cancel (contract section 5). ``for_update`` locks the row on PostgreSQL but not
-    on SQLite, where a worker may complete the order (or renew its lease) between the look and
-    the write: the stale write then raises ``ConflictError``. The order is looked at again: an
-    order that has ended meanwhile is answered ``200`` unchanged, one still cancellable is
-    cancelled once more (:data:`CANCEL_ATTEMPTS` in all, then the 409 stands)."""
+def cancel_view(request):
+    """Idempotent cancel (contract section 5, :func:`proseo_odata.orders.service.cancel`)."""
     principal = require_role(request, *ODIP_ROLES)
-    key = request.matchdict["key"]
-    order = visible_order(request, principal, key, for_update=True)
-    for attempt in range(1, CANCEL_ATTEMPTS + 1):
-        if not can_transition(order.status, OrderEvent.CANCEL):
-            break  # already ended: unchanged (contract section 5)
-        try:
-            return _entity_response(cancel_order(request.storage, principal.mission, order.id))
-        except IllegalTransition:
-            pass  # it ended between the look and the cancel: answer it as it is now
-        except ConflictError:
-            if attempt == CANCEL_ATTEMPTS:
-                raise
-            log.info("cancel of production order %s raced a concurrent change; looking again", order.id)
-        order = visible_order(request, principal, key, for_update=True)
-    return _entity_response(order)
+    order = visible_order(request, principal, request.matchdict["key"], for_update=True)
+    return _entity_response(cancel(request.storage, order))
 
 
 def _output_product(request):
@@ -265,15 +218,13 @@ def _output_product(request):
         raise NoOutputProduct(order)
     product = readable_output(request, principal, order)
     if product is None:
-        raise ODataError(
+        raise NoOutputProduct(
+            order,
             f"The output product {order.output_product_id} of production order {order.id} is no longer in the catalogue",
-            code=NO_OUTPUT_PRODUCT,
-            status=404,
         )
     return order, product
 
 
-@odip_codes
 def order_product(request):
     expand, select = single_entity_options(request, "Products")  # a PRIP Product: $expand=Attributes works
     order, product = _output_product(request)
@@ -282,7 +233,6 @@ def order_product(request):
     return json_response(body)
 
 
-@odip_codes
 def order_product_value(request):
     """The output file, through :func:`proseo_odata_web.download.product_file_response`
     (ranges, digests, HEAD); whoever may see the order and read the product in PRIP (its
@@ -305,7 +255,7 @@ ROUTES = (
     for entity_set in ("ProductionOrders", "ProductionOrder")
     for route in (
         (f"/{entity_set}({{key}})", f"{entity_set}.order", {"GET": get_order}),
-        (f"/{entity_set}({{key}})/OData.CSC.Cancel", f"{entity_set}.cancel", {"POST": cancel}),
+        (f"/{entity_set}({{key}})/OData.CSC.Cancel", f"{entity_set}.cancel", {"POST": cancel_view}),
         (f"/{entity_set}({{key}})/Product", f"{entity_set}.product", {"GET": order_product}),
         (f"/{entity_set}({{key}})/Product/$value", f"{entity_set}.product_value", {"GET": order_product_value}),
     )

@@ -1,6 +1,7 @@
 """The shape of a production order request body, as colander schemas (contract section 10).
 
-Two layers check a new order, and the client gets every problem of both in one 400:
+Two layers check a new order, and the client gets every problem of both in one 400 (one call:
+:func:`proseo_odata.orders.service.submit` with ``check_shape=shape_problems``):
 
 1. :data:`ORDER_SCHEMA` (here): the JSON shape only - which properties are strings, objects and
    arrays, which are required (``InputProductReference``; ``Start`` and ``End`` of a
@@ -13,21 +14,20 @@ Two layers check a new order, and the client gets every problem of both in one 4
    properties.
 
 The schema holds no rule of the second kind: ranges, date formats, allowed values and names
-are the core's alone. Both layers see a malformed property; :func:`merge_problems` keeps the
-shape's message and drops the core's for the same target. Messages name properties and never
+are the core's alone. Both layers see a malformed property;
+:func:`proseo_odata.orders.validation.merge_problems` keeps the shape's message and drops the
+core's for the same target. Messages name properties and never
 echo a ``NotificationEpPassword``. JSON ``null`` counts as absent.
 """
 from __future__ import annotations
 
-import re
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import colander
 
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.orders.validation import INVALID_ORDER_CODE
+from proseo_odata.errors import InvalidOrder
 
-__all__ = ["ORDER_SCHEMA", "OrderSchema", "merge_problems", "shape_problems"]
+__all__ = ["ORDER_SCHEMA", "OrderSchema", "shape_problems"]
 
 
 class _Text(colander.SchemaType):
@@ -165,10 +165,10 @@ def _target(body: Mapping, path: str) -> str:
     return "/".join(parts)
 
 
-def shape_problems(body: Any) -> list[ODataError]:
+def shape_problems(body: Any) -> list[InvalidOrder]:
     """Every shape problem of an order request body (empty when the shape is right)."""
     if not isinstance(body, Mapping):
-        return [ODataError("the request body must be a JSON object", code=INVALID_ORDER_CODE, target="body")]
+        return [InvalidOrder("the request body must be a JSON object", target="body")]
     cleaned = _without_nulls(body)
     try:
         ORDER_SCHEMA.deserialize(cleaned)
@@ -180,27 +180,6 @@ def shape_problems(body: Any) -> list[ODataError]:
             elif path.startswith(ORDER_SCHEMA.name + "."):
                 path = path[len(ORDER_SCHEMA.name) + 1:]
             for text in message.split("; "):
-                problems.append(ODataError(text, code=INVALID_ORDER_CODE, target=_target(cleaned, path)))
+                problems.append(InvalidOrder(text, target=_target(cleaned, path)))
         return problems
     return []
-
-
-def _top(target: str) -> str:
-    return re.split(r"[/\[]", target or "", maxsplit=1)[0]
-
-
-def merge_problems(shape: Iterable[ODataError], core: Iterable[ODataError]) -> list[ODataError]:
-    """Shape problems, then the core's that are not about the same thing.
-
-    A core problem is dropped when a shape problem has the same target, or when the shape
-    problem concerns a whole property (``InputProductReference``) the core problem lies inside.
-    """
-    shape = list(shape)
-    targets = {p.target or "" for p in shape}
-    merged = list(shape)
-    for problem in core:
-        target = problem.target or ""
-        if target in targets or _top(target) in targets or (target in ("", "body") and "body" in targets):
-            continue
-        merged.append(problem)
-    return merged

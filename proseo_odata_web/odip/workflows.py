@@ -16,16 +16,17 @@ Workflows need the role ``ODIP_USER`` (or ``ORDER_MGR``); a workflow of another 
 """
 from __future__ import annotations
 
+import functools
 
 from proseo_odata.model import Role, Workflow
 from proseo_odata.odata import edm
-from proseo_odata.storage.errors import NotFoundError
 
 from ..auth import require_role
+from ..keys import load_or_404
 from ..odata_json import format_guid, json_response, select_properties, text_response
 from ..service import metadata_view, service_document_view
 from ..query import collection_body, collection_query, single_entity_options
-from .errors import WorkflowNotFound, odip_codes, parse_key
+from .errors import WorkflowNotFound, parse_key
 
 #: Roles that may use ODIP (any one of them).
 ODIP_ROLES = (Role.ODIP_USER, Role.ORDER_MGR)
@@ -57,11 +58,10 @@ def _web(request):
     return request.registry.proseo
 
 
-service_document = odip_codes(service_document_view(edm.ODIP_MODEL))
-metadata = odip_codes(metadata_view(edm.ODIP_MODEL))
+service_document = service_document_view(edm.ODIP_MODEL)
+metadata = metadata_view(edm.ODIP_MODEL)
 
 
-@odip_codes
 def list_workflows(request):
     principal = require_role(request, *ODIP_ROLES)
     paged = collection_query(request, "Workflows")
@@ -70,7 +70,6 @@ def list_workflows(request):
     return json_response(collection_body(request, "$metadata#Workflows", items, result, paged))
 
 
-@odip_codes
 def count_workflows(request):
     principal = require_role(request, *ODIP_ROLES)
     paged = collection_query(request, "Workflows", count_only=True)
@@ -78,17 +77,12 @@ def count_workflows(request):
     return text_response(str(result.count))
 
 
-@odip_codes
 def get_workflow(request):
     principal = require_role(request, *ODIP_ROLES)
     _expand, select = single_entity_options(request, "Workflows")
-    workflow_id = parse_key(request.matchdict["key"], "workflow")
-    try:
-        workflow = request.storage.get_workflow(principal.mission, workflow_id)
-    except NotFoundError:
-        raise WorkflowNotFound(workflow_id) from None
-    if not workflow.enabled:
-        raise WorkflowNotFound(workflow_id)
+    workflow = load_or_404(functools.partial(request.storage.get_workflow, principal.mission),
+                           parse_key(request.matchdict["key"], "workflow"), WorkflowNotFound,
+                           lambda workflow: workflow.enabled)
     body = {"@odata.context": "$metadata#Workflows/$entity"}
     body.update(select_properties(workflow_json(workflow), select))
     return json_response(body)

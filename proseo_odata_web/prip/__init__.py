@@ -14,11 +14,10 @@ from __future__ import annotations
 def add_prip_service(config, prefix: str, name: str = "prip") -> None:
     """Register the PRIP routes (products and subscriptions) under ``prefix``; ``name`` keeps
     route names unique."""
+    from ..service import add_routes
     from . import products, subscriptions
 
-    prefix = prefix.rstrip("/")
-    products.add_routes(config, prefix, name)
-    subscriptions.add_routes(config, prefix, name)
+    add_routes(config, products.ROUTES + subscriptions.ROUTES, prefix, name, "PRIP")
 
 
 def includeme(config) -> None:

@@ -1,4 +1,5 @@
-"""PRIP catalogue routes (contract section 5), registered per prefix by :func:`add_routes`.
+"""PRIP catalogue routes (contract section 5), registered per prefix from :data:`ROUTES` by
+:func:`proseo_odata_web.prip.add_prip_service`.
 
 Route table (``{root}`` is the prefix, ``{key}`` a GUID, bare or quoted, or ``Id=<guid>``):
 
@@ -22,14 +23,12 @@ storage, serialise (:mod:`proseo_odata_web.odata_json`).
 """
 from __future__ import annotations
 
+import functools
 import uuid
-
-from cornice import Service
 
 from proseo_odata.model import Product, Role
 from proseo_odata.odata import edm
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.storage.errors import NotFoundError
+from proseo_odata.errors import NotFound
 
 from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
@@ -37,22 +36,17 @@ from ..odata_json import attributes_json, json_response, product_json, text_resp
 from ..service import metadata_view, service_document_view
 from ..query import check_options, collection_body, collection_query, single_entity_options
 
-#: prosEO's "No product found with UUID" (PRIP).
-PRODUCT_NOT_FOUND = "E7706"
-INVALID_QUERY = "E7721"
 
-class ProductNotFound(ODataError):
-    """No visible product with that id in the user's mission (404)."""
-
-    status = 404
+class ProductNotFound(NotFound):
+    """No visible product with that id in the user's mission (answered as if absent)."""
 
     def __init__(self, product_id):
-        super().__init__(f"No product found with UUID {product_id}", code=PRODUCT_NOT_FOUND, status=404)
+        super().__init__(f"No product found with UUID {product_id}")
 
 
 def parse_key(text: str) -> uuid.UUID:
     """The product id in ``Products(<key>)`` (:func:`proseo_odata_web.keys.parse_key`)."""
-    return keys.parse_key(text, "product", INVALID_QUERY)
+    return keys.parse_key(text, "product")
 
 
 def _web(request):
@@ -61,14 +55,8 @@ def _web(request):
 
 def visible_product(request, principal, key: str) -> Product:
     """The product named by ``key`` if the principal may read it, else 404 (as if absent)."""
-    product_id = parse_key(key)
-    try:
-        product = request.storage.get_product(principal.mission, product_id)
-    except NotFoundError:
-        raise ProductNotFound(product_id) from None
-    if not can_read_product(principal, product):
-        raise ProductNotFound(product_id)
-    return product
+    return keys.load_or_404(functools.partial(request.storage.get_product, principal.mission), parse_key(key),
+                            ProductNotFound, functools.partial(can_read_product, principal))
 
 
 # -- views -----------------------------------------------------------------------------------------
@@ -154,15 +142,3 @@ ROUTES = (
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),
 )
-
-
-def add_routes(config, prefix: str, name: str) -> None:
-    """Register the catalogue routes under ``prefix`` (route names ``<name>.<route>``)."""
-    for suffix, route, views in ROUTES:
-        path = (prefix + suffix) or "/"
-        if suffix == "" and prefix == "":
-            continue
-        service = Service(name=f"{name}.{route}", path=path, description=f"PRIP {route}")
-        for method, view in views.items():
-            service.add_view(method, view)
-        config.add_cornice_service(service)

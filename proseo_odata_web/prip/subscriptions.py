@@ -1,4 +1,5 @@
-"""PRIP subscriptions (contract sections 3 and 5), registered per prefix by :func:`add_routes`.
+"""PRIP subscriptions (contract sections 3 and 5), registered per prefix from :data:`ROUTES` by
+:func:`proseo_odata_web.prip.add_prip_service`.
 
 =====================================================  ======  ===============================
 path                                                   method  answer
@@ -24,35 +25,28 @@ The rules (the body's validation, the filter, the state machine) live in
 """
 from __future__ import annotations
 
+import functools
 import uuid
 
-from cornice import Service
 
 from proseo_odata.model import Role, Subscription, SubscriptionStatus
 from proseo_odata.notify.subscriptions import (
-    INVALID_SUBSCRIPTION_CODE,
     SubscriptionAction,
     apply_action,
     validate_subscription,
 )
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.storage.errors import NotFoundError
+from proseo_odata.errors import InvalidSubscription, NotFound
 
 from .. import keys
 from ..auth import require_role
 from ..odata_json import PASSWORD_MASK, format_datetime, format_guid, json_response, parse_json_body, select_properties
 
-SUBSCRIPTION_NOT_FOUND = "E7741"
-INVALID_BODY = INVALID_SUBSCRIPTION_CODE
-INVALID_QUERY = "E7721"
 
-
-class SubscriptionNotFound(ODataError):
-    status = 404
+class SubscriptionNotFound(NotFound):
+    kind = "not_found.subscription"
 
     def __init__(self, subscription_id):
-        super().__init__(f"No subscription found with UUID {subscription_id}",
-                         code=SUBSCRIPTION_NOT_FOUND, status=404)
+        super().__init__(f"No subscription found with UUID {subscription_id}")
 
 
 def subscription_json(subscription: Subscription) -> dict:
@@ -79,23 +73,18 @@ def _entity_response(request, subscription: Subscription, status: int = 200):
 
 def parse_key(text: str) -> uuid.UUID:
     """The id in ``Subscriptions(<key>)`` (:func:`proseo_odata_web.keys.parse_key`)."""
-    return keys.parse_key(text, "subscription", INVALID_QUERY)
+    return keys.parse_key(text, "subscription")
 
 
 def own_subscription(request, principal, key: str, *, for_update: bool = False) -> Subscription:
     """The principal's subscription named by ``key``; 404 for a missing or foreign one."""
-    subscription_id = parse_key(key)
-    try:
-        subscription = request.storage.get_subscription(principal.mission, subscription_id, for_update=for_update)
-    except NotFoundError:
-        raise SubscriptionNotFound(subscription_id) from None
-    if subscription.owner != principal.name:
-        raise SubscriptionNotFound(subscription_id)
-    return subscription
+    return keys.load_or_404(
+        functools.partial(request.storage.get_subscription, principal.mission, for_update=for_update),
+        parse_key(key), SubscriptionNotFound, lambda subscription: subscription.owner == principal.name)
 
 
-def _problem(target: str, message: str) -> ODataError:
-    return ODataError(message, code=INVALID_BODY, target=target)
+def _problem(target: str, message: str) -> InvalidSubscription:
+    return InvalidSubscription(message, target=target)
 
 
 def parse_new_subscription(body, mission: str, owner: str) -> Subscription:
@@ -130,7 +119,7 @@ def count_subscriptions(request):
 
 def create_subscription(request):
     principal = require_role(request, Role.PRIP_USER)
-    body = parse_json_body(request, code=INVALID_BODY)
+    body = parse_json_body(request, error=InvalidSubscription)
     subscription = request.storage.add_subscription(parse_new_subscription(body, principal.mission, principal.name))
     response = _entity_response(request, subscription, status=201)
     # The collection's URL plus the key; route_url would percent-encode the parentheses.
@@ -166,12 +155,3 @@ ROUTES = (
      {"POST": _action_view(action)})
     for action in SubscriptionAction
 )
-
-
-def add_routes(config, prefix: str, name: str) -> None:
-    """Register the subscription routes under ``prefix`` (route names ``<name>.<route>``)."""
-    for suffix, route, views in ROUTES:
-        service = Service(name=f"{name}.{route}", path=prefix + suffix, description=f"PRIP {route}")
-        for method, view in views.items():
-            service.add_view(method, view)
-        config.add_cornice_service(service)

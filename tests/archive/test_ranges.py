@@ -54,9 +54,10 @@ def test_content_range_and_length():
 
 def test_unsatisfiable_error_carries_the_content_range_header():
     from proseo_odata.archive.ranges import RangeNotSatisfiableError
-    from proseo_odata.odata.errors import ODataError
+    from proseo_odata.errors import RangeNotSatisfiable
+    from proseo_odata_web.errors import _headers_of, answer_of
 
     error = RangeNotSatisfiableError("bytes=2000-", 1000)
-    assert isinstance(error, ODataError) and error.status == 416
-    assert error.headers == {"Content-Range": "bytes */1000"}
+    assert isinstance(error, RangeNotSatisfiable) and answer_of("prip", error.kind) == (416, "E7716")
+    assert _headers_of(error) == {"Content-Range": "bytes */1000"}
     assert "1000 bytes" in error.message

@@ -63,19 +63,20 @@ def test_sub_millisecond_digits_are_truncated_to_three_by_default():
 
 
 def test_six_digits_by_setting():
+    from proseo_odata.config import configure
     from proseo_odata.model import times
 
     value = datetime(2021, 5, 20, 19, 8, 7, 654321, tzinfo=UTC)
     try:
-        times.configure({"proseo.datetime.fraction_digits": "6"})
+        configure({"proseo.datetime.fraction_digits": "6"})
         assert times.fraction_digits() == 6
         assert format_datetime(value) == "2021-05-20T19:08:07.654321Z"
         assert format_datetime(datetime(2021, 5, 20, tzinfo=UTC)) == "2021-05-20T00:00:00.000000Z"
     finally:
-        times.configure({})
+        configure({})
     assert format_datetime(value) == "2021-05-20T19:08:07.654Z"
     with pytest.raises(ValueError, match="proseo.datetime.fraction_digits"):
-        times.configure({"proseo.datetime.fraction_digits": "4"})
+        configure({"proseo.datetime.fraction_digits": "4"})
 
 
 def test_format_basic_and_naive_values():

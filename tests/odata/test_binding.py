@@ -9,6 +9,7 @@ from proseo_odata.odata.binding import (BAnd, BCompare, BIntersects, BLambda, BL
 from proseo_odata.odata.errors import ODataError, ODataNameError, ODataTypeError
 from proseo_odata.odata.functions import FUNCTIONS
 from proseo_odata.odata.parser import parse_filter, parse_orderby
+from proseo_odata_web.errors import answer_of
 
 UTC = dt.timezone.utc
 
@@ -103,7 +104,7 @@ def test_operands_swapped_and_operator_flipped():
 def test_client_errors_are_odata_errors_naming_the_problem(text, error, words):
     with pytest.raises(error) as info:
         bind(text)
-    assert info.value.status == 400
+    assert answer_of("prip", info.value.kind)[0] == 400
     for word in words:
         assert word in info.value.message
 
@@ -199,7 +200,7 @@ def test_function_table_is_complete_for_the_contract():
 def test_matches_pattern_rejects_an_invalid_regular_expression_at_bind_time(text, position):
     with pytest.raises(ODataTypeError) as info:
         bind(text)
-    assert "not a valid regular expression" in info.value.message and info.value.status == 400
+    assert "not a valid regular expression" in info.value.message and answer_of("prip", info.value.kind)[0] == 400
     assert info.value.position == position
 
 

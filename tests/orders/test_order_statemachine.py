@@ -2,14 +2,15 @@
 import pytest
 
 from proseo_odata.model import OrderStatus
-from proseo_odata.odata.errors import ODataError
-from proseo_odata.orders.statemachine import (
+from proseo_odata.errors import Conflict
+from proseo_odata.model.statemachine import (
     STATUS_MESSAGES,
     IllegalTransition,
     OrderEvent,
     can_transition,
     transition,
 )
+from proseo_odata_web.errors import answer_of
 
 Q, P, C, F, X = (
     OrderStatus.QUEUED,
@@ -45,8 +46,8 @@ def test_transition_cell(state, event, expected):
         with pytest.raises(IllegalTransition) as info:
             transition(state, event)
         err = info.value
-        assert isinstance(err, ODataError)
-        assert err.status == 409
+        assert isinstance(err, Conflict)
+        assert answer_of("odip", err.kind) == (409, "E7219")
         assert err.order_status == state and err.event == event
         assert state.value in err.message and event in err.message
     else:

@@ -14,14 +14,17 @@ from PIL import Image
 
 from enginekit import (
     END, FAILING_ID, FOOTPRINT, L1C_NAME, ORIGIN, SLOW_ID, START, add_input, archived_bytes, digests,
-    make_settings, order_body, set_up, wait_for,
+    make_settings, order_body, set_up,
 )
+from live_server import wait_for
 from proseo_odata.model import OrderStatus, ProductionType, utcnow
-from proseo_odata.orders.service import InputProductNotFound, cancel_order, submit_order
-from proseo_odata.orders.statemachine import IllegalTransition
+from proseo_odata.orders.service import cancel_order, estimate_completion, submit_order
+from proseo_odata.production.inputs import InputProductNotFound
+from proseo_odata.model.statemachine import IllegalTransition
 from proseo_odata.production import queue
-from proseo_odata.production.engine import Worker, WorkerPool, estimate_completion
+from proseo_odata.production.engine import Worker, WorkerPool
 from proseo_odata.storage.base import StorageBase
+from proseo_odata_web.errors import answer_of
 
 
 @pytest.fixture
@@ -138,7 +141,7 @@ def test_missing_input_product_is_404(env, reference, content_date, code):
         reference_body["ContentDate"] = content_date
     with pytest.raises(InputProductNotFound) as info:
         submit(storage, {"WorkflowName": "S2_L1C_L2A", "InputProductReference": reference_body})
-    assert info.value.status == 404 and info.value.code == code
+    assert answer_of("odip", info.value.kind) == (404, code)
     assert "S2MSI1C" in info.value.message
     with storage.transaction() as tx:
         assert tx.query_orders("DEMO", __import__("proseo_odata.storage", fromlist=["Query"]).Query(count=True)).count == 0

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from enginekit import add_input, make_settings, order_body, set_up
 from proseo_odata.model import OrderStatus
 from proseo_odata.orders.service import submit_order
-from proseo_odata.orders.statemachine import MESSAGE_FAILED, MESSAGE_QUEUED
+from proseo_odata.model.statemachine import MESSAGE_FAILED, MESSAGE_QUEUED
 from proseo_odata.production.engine import REASON_SERVICE_FAULT, Worker
-from proseo_odata.storage.transient import describe, is_transient
+from proseo_odata.storage.errors import describe, is_transient
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage, create_engine
 
 PASSWORD = "PWX-333-topsecret"

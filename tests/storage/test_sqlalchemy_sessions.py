@@ -1,11 +1,10 @@
 """The SQLAlchemy backend inside an externally managed transaction (the web layer's way:
-a Session registered with zope.sqlalchemy, committed or aborted by a transaction manager)."""
+``storage.join(transaction_manager)``, committed or aborted by a transaction manager)."""
 import pytest
 import transaction
-import zope.sqlalchemy
 
 from proseo_odata.model import Mission, Product
-from proseo_odata.storage import ConflictError, NotFoundError, Query, StorageError
+from proseo_odata.storage import ConflictError, DatabaseUnavailableError, NotFoundError, Query, StorageError
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
 
@@ -19,28 +18,30 @@ def storage(db_url):
 
 
 def _request(storage, manager):
-    session = storage.session_factory()
-    # "changed": the backend writes with Core statements, which zope.sqlalchemy cannot see;
-    # registered as merely "active" the session would be rolled back at commit.
-    zope.sqlalchemy.register(session, transaction_manager=manager, initial_state="changed")
-    return session, storage.bind(session)
+    return storage.join(manager)
+
+
+def _connections_in_use(storage) -> int:
+    pool = storage.engine.pool
+    return pool.checkedout() if hasattr(pool, "checkedout") else 0
 
 
 def test_commit_and_abort_belong_to_the_transaction_manager(storage):
     manager = transaction.TransactionManager(explicit=True)
     manager.begin()
-    session, bound = _request(storage, manager)
+    bound = _request(storage, manager)
     bound.add_product(Product(mission="M", name="kept"))
     assert bound.get_product_by_name("M", "kept").name == "kept"
+    assert _connections_in_use(storage) == 1  # the request's connection, until the end
     manager.commit()
-    session.close()
+    assert _connections_in_use(storage) == 0  # the session was closed with the transaction
     assert storage.get_product_by_name("M", "kept").name == "kept"
 
     manager.begin()
-    session, bound = _request(storage, manager)
+    bound = _request(storage, manager)
     bound.add_product(Product(mission="M", name="dropped"))
     manager.abort()
-    session.close()
+    assert _connections_in_use(storage) == 0
     with pytest.raises(NotFoundError):
         storage.get_product_by_name("M", "dropped")
 
@@ -49,13 +50,23 @@ def test_conflict_inside_a_request_does_not_poison_it(storage):
     storage.add_product(Product(mission="M", name="a"))
     manager = transaction.TransactionManager(explicit=True)
     manager.begin()
-    session, bound = _request(storage, manager)
+    bound = _request(storage, manager)
     with pytest.raises(ConflictError):
         bound.add_product(Product(mission="M", name="a"))
     bound.add_product(Product(mission="M", name="b"))
     manager.commit()
-    session.close()
     assert storage.get_product_by_name("M", "b").name == "b"
+
+
+def test_a_read_only_join_commits_nothing_it_did_not_write_and_a_bound_storage_cannot_join(storage):
+    manager = transaction.TransactionManager(explicit=True)
+    manager.begin()
+    bound = storage.join(manager, read_only=True)
+    assert [m.code for m in bound.list_missions()] == ["M"]
+    with pytest.raises(StorageError):
+        bound.join(manager)
+    manager.commit()
+    assert _connections_in_use(storage) == 0
 
 
 def test_bound_storage_cannot_open_its_own_transaction(storage):
@@ -139,9 +150,11 @@ def test_sqlite_writers_wait_up_to_the_busy_timeout_and_readers_never_wait(tmp_p
                 assert session.execute(sa.text("SELECT count(*) FROM missions")).scalar() == 1  # the snapshot
             assert time.monotonic() - started < 0.4  # read at once, never waited for the writer
             started = time.monotonic()
-            with pytest.raises(sa.exc.OperationalError, match="locked"):
+            with pytest.raises(DatabaseUnavailableError, match="SQLITE_BUSY") as refused:
                 with other.transaction() as blocked:
                     blocked.list_missions()  # a writer's transaction: waits for the lock first
+            # the storage's choke point: the driver's "database is locked", translated
+            assert "locked" in str(refused.value.__cause__)
             assert time.monotonic() - started >= 0.45  # waited for the busy timeout, was not refused at once
 
         # The holder commits while the writer waits: the writer gets the lock and writes.

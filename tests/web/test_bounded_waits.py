@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from prip_helpers import PRIP, basic, make_app
 from proseo_odata.storage import load_storage
-from proseo_odata.storage.transient import is_transient
+from proseo_odata.storage.errors import is_transient
 
 pytestmark = pytest.mark.postgresql
 

@@ -8,27 +8,28 @@ import uuid
 import pytest
 
 from proseo_odata.odata.errors import ODataError
+from proseo_odata_web.errors import answer_of
 from proseo_odata_web.keys import EXAMPLE_KEY, parse_key
 
 from prip_helpers import PRIP, basic
-from odip_fixtures import ODIP, auth, odip, odip_password_hashes, odip_settings  # noqa: F401 - fixtures
+from odip_helpers import ODIP, auth
 
 GUID = "2B17B57D-fff4-4645-b539-91f305c83b91"
 
 
 @pytest.mark.parametrize("text", [GUID, f"'{GUID}'", f"Id={GUID}", f"Id='{GUID}'", f"  {GUID} "])
 def test_accepted_forms(text):
-    assert parse_key(text, "thing", "E7721") == uuid.UUID(GUID)
+    assert parse_key(text, "thing") == uuid.UUID(GUID)
 
 
 @pytest.mark.parametrize("text", ["", "abc", f"'{GUID}", f"{GUID}'", f"id={GUID}", f"Name={GUID}",
                                   GUID[:-1], GUID + "0", f'"{GUID}"', f"{{{GUID}}}", GUID.replace("-", "")])
-@pytest.mark.parametrize("code", ["E7721", "E7221"])
-def test_refused_texts(text, code):
+@pytest.mark.parametrize("service, code", [("prip", "E7721"), ("odip", "E7221")])
+def test_refused_texts(text, service, code):
     with pytest.raises(ODataError) as caught:
-        parse_key(text, "production order", code)
+        parse_key(text, "production order")
     error = caught.value
-    assert (error.code, error.status, error.target) == (code, 400, "Id")
+    assert (*answer_of(service, error.kind), error.target) == (400, code, "Id")
     assert error.message == f"Invalid production order key {text!r}: expected a UUID such as {EXAMPLE_KEY}"
 
 

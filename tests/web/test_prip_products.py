@@ -98,7 +98,7 @@ def test_dates_have_exactly_three_digits_and_select_their_product(app, catalogue
 
 
 def test_six_fraction_digits_by_setting(app_settings, catalogue):
-    from proseo_odata.model import times
+    from proseo_odata.config import configure
 
     app = make_app({**app_settings, "proseo.datetime.fraction_digits": "6"})
     try:
@@ -110,7 +110,7 @@ def test_six_fraction_digits_by_setting(app_settings, catalogue):
         assert ids(found) == labels(catalogue, "p5")
     finally:
         app.app.registry.storage.close()
-        times.configure({})
+        configure({})
 
 
 @pytest.mark.parametrize("form", ["{id}", "'{id}'", "{ID}", "'{ID}'", "Id={id}", "%27{id}%27"])

@@ -18,7 +18,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from proseo_odata.model import OrderStatus
-from proseo_odata.odata.errors import ODataError
+from proseo_odata.errors import Conflict
 
 __all__ = [
     "IllegalTransition",
@@ -75,14 +75,13 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], OrderStatus] = {
 }
 
 
-class IllegalTransition(ODataError):
-    """An event that the order's current status does not allow (HTTP 409).
+class IllegalTransition(Conflict):
+    """An event that the order's current status does not allow (a conflict with the stored state).
 
-    Attributes: ``status`` is the HTTP status (409); ``order_status`` and ``event`` say what was
-    attempted.
+    Attributes: ``order_status`` and ``event`` say what was attempted.
     """
 
-    status = 409
+    kind = "conflict.order_state"
 
     def __init__(self, order_status: OrderStatus, event: OrderEvent, *, order_id=None):
         self.order_status = OrderStatus(order_status)
@@ -90,7 +89,6 @@ class IllegalTransition(ODataError):
         which = f"production order {order_id}" if order_id is not None else "a production order"
         super().__init__(
             f"cannot {self.event.value} {which} in status {self.order_status.value}",
-            code="E7219",
             target="Status",
         )
 
