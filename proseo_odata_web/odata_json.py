@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
 
 from pyramid.response import Response
@@ -39,12 +39,25 @@ _SEED_VALUE_KEY = {
 }
 
 
+_TIMESPEC = {3: "milliseconds", 6: "microseconds"}
+
+
 def format_datetime(value: Optional[datetime]) -> Optional[str]:
-    """``YYYY-MM-DDThh:mm:ss.fffZ`` (``.ffffffZ`` when so configured); None stays None."""
-    return None if value is None else times.format_datetime(value)
+    """``YYYY-MM-DDThh:mm:ss.fffZ`` (``.ffffffZ`` when so configured); None stays None.
+
+    The text of :func:`proseo_odata.model.times.format_datetime`; for the UTC values the
+    storage returns it is taken from ``isoformat`` (which truncates to the timespec as that
+    does), about 4x faster than ``strftime`` -- eight date-times per product."""
+    if value is None:
+        return None
+    if value.tzinfo is timezone.utc and value.year >= 1000:
+        return value.isoformat(timespec=_TIMESPEC[times.fraction_digits()])[:-6] + "Z"
+    return times.format_datetime(value)
 
 
 def format_guid(value: uuid.UUID | str) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)  # canonical, lower case
     return str(uuid.UUID(str(value))).lower()
 
 
@@ -100,7 +113,11 @@ def product_json(
     ``expand`` may hold ``Attributes`` and ``Assets`` (assets: an empty list, none are stored);
     ``select`` limits the structural properties returned (``Id`` is always kept, as OData keys).
     """
-    footprint, geo_footprint = footprint_values(product.footprint)
+    rendered = product.rendered_footprint
+    if rendered is not None and rendered[0] == product.footprint:  # written with the product
+        footprint, geo_footprint = rendered[1], json.loads(rendered[2])
+    else:
+        footprint, geo_footprint = footprint_values(product.footprint)
     checksums = [_checksum_json(c) for c in product.checksums]
     body: dict[str, Any] = {
         "@odata.mediaContentType": product.content_type,
