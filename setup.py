@@ -32,7 +32,6 @@ web = [
     "setuptools<80.9",
     "cornice>=6.0",
     "colander>=2.0",
-    "zope.sqlalchemy>=3.0",
     "pyramid_tm>=2.5",
     "transaction>=4.0",
     "waitress>=3.0",

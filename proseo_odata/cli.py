@@ -105,18 +105,16 @@ pass_env = click.make_pass_decorator(Env)
 def one_line_error(exc: BaseException) -> "click.ClickException | None":
     """The one-line error for an environment or configuration problem a command ran into (None:
     not one of those, a bug that keeps its traceback)."""
-    import sqlalchemy.exc
-
     from proseo_odata.archive import ArchiveError
     from proseo_odata.production.workflows import WorkflowConfigError
     from proseo_odata.secretbox import SecretsError
-    from proseo_odata.storage.errors import database_error_reason
+    from proseo_odata.storage.errors import describe, is_database_error
 
     if isinstance(exc, (StorageError, ArchiveError, WorkflowConfigError, SecretsError)):
         message = getattr(exc, "message", None) or str(exc)
         return click.ClickException(" ".join(str(message).split()))
-    if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        return click.ClickException(f"database error: {database_error_reason(exc)}")
+    if is_database_error(exc):
+        return click.ClickException(f"database error: {describe(exc)}")
     if isinstance(exc, OSError) and exc.filename:
         return click.ClickException(f"{exc.filename}: {exc.strerror or exc}")
     return None

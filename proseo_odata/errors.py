@@ -47,6 +47,7 @@ __all__ = [
     "TooManyAttempts",
     "Unauthenticated",
     "Unavailable",
+    "kind_ancestors",
 ]
 
 
@@ -86,10 +87,15 @@ class ProseoError(Exception):
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        """This error's kind and its ancestors, most precise first:
-        ``("not_found.workflow", "not_found", "error")``."""
-        parts = self.kind.split(".")
-        return tuple(".".join(parts[:n]) for n in range(len(parts), 0, -1)) + ("error",)
+        """This error's kind and its ancestors, most precise first (:func:`kind_ancestors`)."""
+        return kind_ancestors(self.kind)
+
+
+def kind_ancestors(kind: str) -> tuple[str, ...]:
+    """A kind and its ancestors, most precise first, ending with the root's:
+    ``kind_ancestors("not_found.workflow") == ("not_found.workflow", "not_found", "error")``."""
+    parts = kind.split(".")
+    return tuple(".".join(parts[:n]) for n in range(len(parts), 0, -1) if parts[:n] != ["error"]) + ("error",)
 
 
 class InvalidInput(ProseoError):

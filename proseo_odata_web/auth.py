@@ -41,7 +41,6 @@ from proseo_odata.model.visibility import visible_classes
 from proseo_odata.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthenticated
 from proseo_odata.storage.errors import NotFoundError
 
-from .errors import service_of_request
 from .odata_json import json_response
 
 TOKEN_ALGORITHM = "HS256"

@@ -47,7 +47,7 @@ from typing import Iterable, Mapping, Optional
 from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed
 from pyramid.response import Response
 
-from proseo_odata.errors import ProseoError, RangeNotSatisfiable, Unavailable
+from proseo_odata.errors import ProseoError, RangeNotSatisfiable, Unavailable, kind_ancestors
 from proseo_odata.storage.errors import describe
 
 log = logging.getLogger(__name__)
@@ -89,18 +89,11 @@ SERVICES = ("prip", "odip")
 ERROR_CONTENT_TYPE = "application/json"
 
 
-def _ancestors(kind: str) -> Iterable[str]:
-    parts = kind.split(".")
-    for n in range(len(parts), 0, -1):
-        yield ".".join(parts[:n])
-    yield "error"
-
-
 def answer_of(service: str, kind: str) -> tuple[Optional[int], str]:
     """``(status, code)`` of ``kind`` in ``service`` (``'prip'`` or ``'odip'``) from
     :data:`ERROR_TABLE`, falling back to the kind's parent (``a.b`` -> ``a`` -> ``error``)."""
     column = SERVICES.index(service) + 1
-    for name in _ancestors(kind):
+    for name in kind_ancestors(kind):
         row = ERROR_TABLE.get(name)
         if row is not None:
             return row[0], row[column]

@@ -38,8 +38,8 @@ from proseo_odata.errors import Conflict, InvalidInput, InvalidQuery, NotFound, 
 
 __all__ = [
     "ConflictError", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError", "NotFoundError",
-    "SchemaNotReadyError", "StorageError", "describe", "driver_errors", "is_database_error", "is_transient", "retry_transient",
-    "translate",
+    "SchemaNotReadyError", "StorageError", "describe", "driver_errors", "is_database_error", "is_transient", "query_refusal", "refusal",
+    "retry_transient", "translate",
 ]
 
 T = TypeVar("T")
@@ -145,9 +145,9 @@ def is_transient(exc: BaseException) -> bool:
         return sqlite_name.startswith(_SQLITE_TRANSIENT)
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate is None:
-        # psycopg: an OperationalError/InterfaceError without SQLSTATE is a failed connection.
-        return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)) or type(orig).__name__ in (
-            "OperationalError", "InterfaceError") and type(orig).__module__.startswith("psycopg")
+        # psycopg: an OperationalError/InterfaceError (the DB-API's names) without SQLSTATE is a
+        # failed connection.
+        return bool({cls.__name__ for cls in type(orig).__mro__} & {"OperationalError", "InterfaceError"})
     return sqlstate.startswith("08") or sqlstate in _PG_TRANSIENT
 
 
@@ -173,6 +173,49 @@ def is_database_error(exc: BaseException) -> bool:
     """True for an error of the database or its driver (transient or not), as opposed to one of
     the caller's own code: a ``DatabaseUnavailableError`` or any SQLAlchemy error."""
     return isinstance(exc, (DatabaseUnavailableError, sa_exc.SQLAlchemyError))
+
+
+def refusal(exc: BaseException) -> Optional[type[StorageError]]:
+    """The storage error class for a statement the database refused because of the data:
+    ``ConflictError`` for a constraint (a DB-API ``IntegrityError``), ``InvalidValueError`` for
+    a value it cannot hold (a DB-API ``DataError``), None for anything else. Works on SQLAlchemy's
+    wrappers and on DB-API errors SQLAlchemy did not wrap (psycopg's ``COPY``), by the DB-API's
+    standard exception names."""
+    names = {cls.__name__ for cls in type(_driver_error(exc)).__mro__}
+    if "IntegrityError" in names:
+        return ConflictError
+    if "DataError" in names:
+        return InvalidValueError
+    return None
+
+
+#: SQLite's messages for a statement beyond its parser or expression limits (deterministic for
+#: the statement's text: a $filter nested or chained too much, too many literals).
+_SQLITE_LIMIT_MESSAGES = ("parser stack overflow", "expression tree is too large", "too many sql variables",
+                          "like or glob pattern too complex", "string or blob too big")
+
+
+def query_refusal(exc: BaseException) -> Optional[InvalidQueryError]:
+    """The client's ``InvalidQueryError`` when the database refused a query built from the
+    client's options because of the expression itself, None otherwise: too big or nested too
+    deeply (SQLite's limits, PostgreSQL's SQLSTATE class 54 "program limit exceeded"), or a data
+    exception while evaluating it on the stored rows (PostgreSQL class 22: bigint or timestamp out
+    of range; the message gives the database's primary reason)."""
+    orig = _driver_error(exc)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+        reason = getattr(getattr(orig, "diag", None), "message_primary", None) or "a data exception"
+        return InvalidQueryError(f"$filter cannot be evaluated on the stored data: {reason}", target="$filter")
+    too_big = (isinstance(sqlstate, str) and sqlstate.startswith("54")) or (
+        getattr(orig, "sqlite_errorname", None) in ("SQLITE_ERROR", "SQLITE_TOOBIG")
+        and str(orig).lower().startswith(_SQLITE_LIMIT_MESSAGES)
+    )
+    if not too_big:
+        return None
+    return InvalidQueryError(
+        "The query is too complex for the database (nested or repeated too much): simplify $filter",
+        target="$filter",
+    )
 
 
 def translate(exc: BaseException) -> Optional[DatabaseUnavailableError]:

@@ -69,6 +69,8 @@ from .errors import (
     StorageError,
     describe,
     driver_errors,
+    query_refusal,
+    refusal,
     translate,
 )
 from .schema import (
@@ -602,57 +604,24 @@ def sqlite_file(engine: sa.Engine) -> "str | None":
     return url.database
 
 
-#: SQLite's messages for a statement beyond its parser or expression limits (deterministic for
-#: the statement's text: a $filter nested or chained too much, too many literals).
-_SQLITE_LIMIT_MESSAGES = ("parser stack overflow", "expression tree is too large", "too many sql variables",
-                          "like or glob pattern too complex", "string or blob too big")
-
-
 def _execute_query(session: Session, statement):
-    """Run a query built from a client's options. A statement the database refuses as too big
-    or nested too deeply (SQLite's limits above; PostgreSQL's SQLSTATE class 54, "program limit
-    exceeded") is the client's error (400), not a failure of the database."""
+    """Run a query built from a client's options. A statement the database refuses because of
+    the client's expression (too big, nested too deeply, a data exception on the stored rows:
+    :func:`proseo_odata.storage.errors.query_refusal`) is the client's invalid query, not a
+    failure of the database."""
     try:
         return session.execute(statement)
     except OverflowError:  # SQLite binds 64-bit integers only (the binder keeps literals in range)
         raise InvalidQueryError("A number in $filter is out of range for the database", target="$filter") from None
     except sa.exc.DBAPIError as exc:
-        orig = exc.orig
-        sqlstate = getattr(orig, "sqlstate", None)
-        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
-            # PostgreSQL's "data exception" while evaluating the client's expression on the rows
-            # (bigint or timestamp out of range, ...): the client's 400, with the database's reason.
-            reason = getattr(getattr(orig, "diag", None), "message_primary", None) or "a data exception"
-            raise InvalidQueryError(f"$filter cannot be evaluated on the stored data: {reason}",
-                                    target="$filter") from exc
-        too_big = (isinstance(sqlstate, str) and sqlstate.startswith("54")) or (
-            getattr(orig, "sqlite_errorname", None) in ("SQLITE_ERROR", "SQLITE_TOOBIG")
-            and str(orig).lower().startswith(_SQLITE_LIMIT_MESSAGES)
-        )
-        if not too_big:
+        refused = query_refusal(exc)
+        if refused is None:
             raise
-        raise InvalidQueryError(
-            "The query is too complex for the database (nested or repeated too much): simplify $filter",
-            target="$filter",
-        ) from exc
+        raise refused from exc
 
 
 #: SQLite page cache (KiB) of a connection once it has written a bulk batch (``add_products``).
 SQLITE_BULK_CACHE_KIB = 128 * 1024
-
-
-def _copy_refusal(exc: Exception):
-    """The storage error for a psycopg error raised by ``COPY`` (not wrapped by SQLAlchemy):
-    ``ConflictError`` for a constraint, ``InvalidValueError`` for a value; None for others."""
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - only PostgreSQL runs COPY
-        return None
-    if isinstance(exc, psycopg.IntegrityError):
-        return ConflictError
-    if isinstance(exc, psycopg.DataError):
-        return InvalidValueError
-    return None
 
 
 def _driver_error_event(context) -> "DatabaseUnavailableError | None":
@@ -1213,7 +1182,7 @@ class SQLAlchemyStorage(StorageBase):
             except sa.exc.DataError as exc:
                 raise InvalidValueError(f"{len(batch)} products: a value does not fit the database ({exc.orig})") from exc
             except Exception as exc:
-                refused = _copy_refusal(exc)
+                refused = refusal(exc)  # psycopg's COPY errors, not wrapped by SQLAlchemy
                 if refused is None:
                     raise
                 raise refused(f"{len(batch)} products: the database refused a checksum or attribute row ({exc})") from exc

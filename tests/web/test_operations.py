@@ -3,6 +3,7 @@ on SQLite and PostgreSQL; readiness against an uninitialised, an old and an unre
 database; the metrics parsed with prometheus_client's own parser."""
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -89,3 +90,23 @@ def test_paths_are_settings_and_metrics_can_be_off(app_settings, catalogue):
         assert app.app.registry.proseo_metrics is None
     finally:
         app.app.registry.storage.close()
+
+
+@pytest.mark.postgresql
+def test_a_pool_without_a_free_connection_is_an_outage_like_any_other(app_settings, catalogue):
+    """The storage's choke point turns the pool's TimeoutError into ``Unavailable``: /readyz and
+    a request answer exactly as for an unreachable database (the same 503 body), not a 500."""
+    if not app_settings["proseo.storage.url"].startswith("postgresql"):
+        pytest.skip("SQLite has no bounded connection pool")
+    app = make_app({**app_settings, "proseo.storage.pool_size": "1", "proseo.storage.max_overflow": "0",
+                    "proseo.storage.pool_timeout": "0.3"})
+    storage = app.app.registry.storage
+    try:
+        with storage.engine.connect():  # the only pooled connection, held
+            down = app.get("/readyz", status=503)
+            assert down.json == {"status": "unavailable", "reason": "database unreachable"}
+            busy = app.get(PRIP + "/Products", headers=basic("alice"), status=503)
+            assert busy.json["error"]["code"] == "E7705" and busy.headers["Retry-After"] == "30"
+        assert app.get("/readyz").json == {"status": "ready"}
+    finally:
+        storage.close()
