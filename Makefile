@@ -46,8 +46,12 @@ run: $(VENV)/.stamp-run
 	$(BIN)/proseo-odata -c $(CONFIG) demo-data
 	PROSEO_PORT=$(PORT) $(BIN)/pserve $(CONFIG)
 
+# pytest-xdist workers of `make test` (one PostgreSQL server for all; a test file stays on one
+# worker, so its module fixtures are built once); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.stamp-test $(CLIENTS_VENV)/.stamp system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Query-core benchmark, then bulk ingest of BENCH_PRODUCTS products on SQLite and a throwaway
 # PostgreSQL (bench/README.md).

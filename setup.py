@@ -51,6 +51,7 @@ extras = {
         *web,
         "pyyaml>=6.0",
         "pytest>=8.0",
+        "pytest-xdist>=3.5",  # make test: two workers (-n 2), one PostgreSQL server (tests/conftest.py)
         "webtest>=3.0",
         "psycopg[binary]>=3.1",
         "boto3>=1.28",

@@ -8,7 +8,8 @@ asks for it) and stopped and removed at the end, also when tests fail.
 When ``initdb``/``pg_ctl`` cannot be found the PostgreSQL tests FAIL (they are never skipped:
 CI must run them). Set ``PROSEO_TEST_PG_URL`` (for example
 ``postgresql://postgres@127.0.0.1:5432/postgres``) to use an existing server instead; the user
-must be allowed to create databases.
+must be allowed to create databases. With pytest-xdist (``make test`` runs ``-n 2``) the
+controlling process starts the one server of the run and hands it to the workers that way.
 
 Fixtures:
 
@@ -20,10 +21,17 @@ Fixtures:
 ``migrated_pg_url`` (function)
     the same, but a copy of a template database migrated to head once per session.
 ``sqlite_url`` (function)
-    SQLAlchemy URL of a SQLite file in the test's ``tmp_path``.
+    SQLAlchemy URL of a SQLite file in the test's ``tmp_path`` (no file yet: an empty database).
+``migrated_sqlite_url`` (function)
+    the same URL, the file a copy of a SQLite database migrated to head once per session (a file
+    copy costs ~1 ms, a migration ~50-150 ms).
 ``db_url`` (function, parametrised ``sqlite`` / ``postgresql``)
-    one of the two above; the ``postgresql`` parameter carries the ``postgresql`` marker, so
-    ``pytest -m "not postgresql"`` runs the SQLite half only.
+    ``migrated_sqlite_url`` or ``migrated_pg_url``: migrated to head, no rows
+    (``initialize_schema`` on it is a no-op); the ``postgresql`` parameter carries the
+    ``postgresql`` marker, so ``pytest -m "not postgresql"`` runs the SQLite half only.
+``module_database`` (module)
+    ``module_database(db_url)`` copies ``db_url``'s fresh database into one that lives until the
+    module's last test (the worlds that tests marked ``shared_app`` share, tests/web/conftest.py).
 """
 from __future__ import annotations
 
@@ -32,7 +40,6 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -40,6 +47,8 @@ import uuid
 
 import pytest
 from sqlalchemy.engine import make_url
+
+from live_server import free_port
 
 PG_URL_ENV = "PROSEO_TEST_PG_URL"
 
@@ -59,11 +68,6 @@ def _find_pg_bindir():
         return os.path.dirname(os.path.realpath(shutil.which("pg_ctl")))
     return None
 
-
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _as_postgres(cmd):
@@ -118,7 +122,7 @@ class ThrowawayPostgres:
         )
         last_error = None
         for _attempt in range(3):  # the free port may be taken between probe and bind
-            self.port = _free_port()
+            self.port = free_port()
             options = " ".join(
                 [
                     "-c listen_addresses=127.0.0.1",
@@ -213,6 +217,43 @@ def pg_server_url():
         server.stop()
 
 
+def _xdist_controller(config) -> bool:
+    """True in the controlling process of a pytest-xdist run with workers (``-n 2``)."""
+    workers = config.getoption("numprocesses", None)
+    return bool(workers) and not hasattr(config, "workerinput") and config.getoption("dist", "no") != "no"
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, ONE throwaway PostgreSQL server for the whole run: the controller
+    starts it and hands it to the workers as ``PROSEO_TEST_PG_URL`` (each worker then makes its
+    own template and test databases on it). Skipped when that variable is set already, or when
+    no PostgreSQL test is selected (``-m "not postgresql"``). If the server cannot start here,
+    each worker tries itself and reports why its PostgreSQL tests fail."""
+    if not _xdist_controller(config) or os.environ.get(PG_URL_ENV):
+        return
+    if "not postgresql" in (config.getoption("markexpr", "") or ""):
+        return
+    bindir = _find_pg_bindir()
+    if bindir is None:
+        return
+    server = ThrowawayPostgres(bindir)
+    atexit.register(server.stop)
+    try:
+        server.start()
+    except Exception:  # noqa: BLE001 - the workers start their own and report the error
+        server.stop()
+        return
+    config._proseo_pg_server = server
+    os.environ[PG_URL_ENV] = server.url
+
+
+def pytest_unconfigure(config):
+    server = getattr(config, "_proseo_pg_server", None)
+    if server is not None:
+        os.environ.pop(PG_URL_ENV, None)
+        server.stop()
+
+
 def _admin_connection(server_url):
     import psycopg
 
@@ -273,10 +314,55 @@ def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'proseo.sqlite'}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """Path of a SQLite database migrated to head once per session (no rows), closed: the
+    template ``migrated_sqlite_url`` copies."""
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite"
+    storage = SQLAlchemyStorage.from_url(f"sqlite:///{path}")
+    try:
+        storage.initialize_schema()
+    finally:
+        storage.close()  # no connection left: the file alone is the whole database
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_url, sqlite_template):
+    """``sqlite_url`` with its file a copy of the migrated template (no rows)."""
+    shutil.copyfile(sqlite_template, make_url(sqlite_url).database)
+    return sqlite_url
+
+
+@pytest.fixture(scope="module")
+def module_database(tmp_path_factory):
+    """``module_database(db_url)``: the URL of a copy of ``db_url``'s fresh database (SQLite file
+    copy, or PostgreSQL ``CREATE DATABASE ... TEMPLATE``; nothing may be connected to it yet)
+    that lives until the module's last test has run (tests/web/conftest.py: ``shared_app``)."""
+    with contextlib.ExitStack() as stack:
+
+        def copy(db_url: str) -> str:
+            url = make_url(db_url)
+            if url.get_backend_name() == "sqlite":
+                path = tmp_path_factory.mktemp("module-db") / "proseo.sqlite"
+                if os.path.exists(url.database):  # else an empty database: no file yet
+                    shutil.copyfile(url.database, path)
+                return url.set(database=str(path)).render_as_string(hide_password=False)
+            server = url.set(database="postgres").render_as_string(hide_password=False)
+            return stack.enter_context(_pg_database(server, template=url.database))
+
+        yield copy
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+@pytest.fixture(params=BACKENDS)
 def db_url(request):
-    """A fresh database URL, once for SQLite (empty) and once for PostgreSQL (migrated to head,
-    no rows; ``initialize_schema`` on it is a no-op)."""
+    """A fresh database migrated to head with no rows, once on SQLite and once on PostgreSQL
+    (``initialize_schema`` on it is a no-op)."""
     if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_url")
+        return request.getfixturevalue("migrated_sqlite_url")
     return request.getfixturevalue("migrated_pg_url")

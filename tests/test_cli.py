@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from PIL import Image
 
+from live_server import free_port
+
 from proseo_odata.archive.local import LocalArchive
 from proseo_odata.cli import main
 from proseo_odata.model import AttributeType, ProductionType, Role
@@ -527,14 +529,6 @@ def _server_ini(folder: Path, db_url: str, port: int) -> Path:
     return ini
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _pserve(ini: Path, env=None, timeout: float = 60):
     script = Path(sys.executable).parent / "pserve"
     return subprocess.run([str(script), str(ini)], capture_output=True, text=True, timeout=timeout,
@@ -550,7 +544,7 @@ def _stderr_line(result) -> str:
 
 @pytest.mark.slow
 def test_pserve_refuses_an_uninitialised_or_old_database(tmp_path, sqlite_url):
-    ini = _server_ini(tmp_path, sqlite_url, _free_port())
+    ini = _server_ini(tmp_path, sqlite_url, free_port())
     line = _stderr_line(_pserve(ini))
     assert "cannot start" in line and "does not exist yet" in line and "initdb" in line
     assert _cli("-c", str(ini), "initdb").exit_code == 0
@@ -566,7 +560,7 @@ def test_pserve_refuses_an_uninitialised_or_old_database(tmp_path, sqlite_url):
     ("proseo.workers", "two", "proseo.workers must be an integer, got 'two'"),
 ])
 def test_pserve_and_worker_refuse_a_bad_setting_with_one_line(tmp_path, sqlite_url, setting, value, said):
-    ini = _server_ini(tmp_path, sqlite_url, _free_port())
+    ini = _server_ini(tmp_path, sqlite_url, free_port())
     assert _cli("-c", str(ini), "initdb").exit_code == 0
     lines = [line for line in ini.read_text(encoding="utf-8").splitlines() if not line.startswith(f"{setting} =")]
     text = "\n".join(lines) + "\n"
@@ -609,7 +603,7 @@ def test_proseo_port_replaces_the_port_of_every_listen_address():
 def test_pserve_serves_on_proseo_port(tmp_path, sqlite_url):
     import requests
 
-    port = _free_port()
+    port = free_port()
     ini = _server_ini(tmp_path, sqlite_url, 1)
     assert _cli("-c", str(ini), "initdb").exit_code == 0
     script = Path(sys.executable).parent / "pserve"

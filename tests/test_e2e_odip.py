@@ -22,16 +22,14 @@ import hashlib
 import io
 import json
 import os
-import threading
 import time
 import zipfile
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
-from live_server import serve_wsgi
+from live_server import Receiver, serve_wsgi, wait_for
 from PIL import Image
 
 import proseo_odata
@@ -57,51 +55,6 @@ def l1c_zip() -> bytes:
         archive.writestr("manifest.xml", "<manifest><productType>S2MSI1C</productType></manifest>")
         archive.writestr("quicklook.png", image.getvalue())
     return out.getvalue()
-
-
-class Receiver:
-    """A notification endpoint on 127.0.0.1 that records every POST (body and Authorization)."""
-
-    def __init__(self):
-        self.received: list[tuple[dict, str | None]] = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
-                with outer.lock:
-                    outer.received.append((body, self.headers.get("Authorization"), self.headers.get("Content-Type")))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
-
-    def for_order(self, order_id: str):
-        with self.lock:
-            return [r for r in self.received if r[0].get("ProductionOrderId") == order_id]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-
-
-def wait_for(predicate, what: str, timeout: float = WAIT, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture
@@ -204,8 +157,8 @@ def test_demo_order_end_to_end(service):
     }, timeout=timeout)
     assert slow.status_code == 201, slow.text
     slow_id = slow.json()["Id"]
-    wait_for(lambda: order(slow_id)["Status"] == "in_progress", "the slow order to start")
-    wait_for(lambda: _processes_running(scratch, "--delay"), "the slow processor to run")
+    wait_for(lambda: order(slow_id)["Status"] == "in_progress", WAIT, what="the slow order to start")
+    wait_for(lambda: _processes_running(scratch, "--delay"), WAIT, what="the slow processor to run")
 
     # 2. The demo order of the user's documents waits behind it.
     demo_body = {
@@ -233,7 +186,7 @@ def test_demo_order_end_to_end(service):
     # 3. Cancel the slow order: answered at once, its processor is stopped.
     cancelled = session.post(f"{base}{ODIP}/ProductionOrder({slow_id})/OData.CSC.Cancel", timeout=timeout)
     assert cancelled.status_code == 200 and cancelled.json()["Status"] == "cancelled"
-    wait_for(lambda: not _processes_running(scratch, "--delay"), "the slow processor to be stopped", timeout=20)
+    wait_for(lambda: not _processes_running(scratch, "--delay"), 20, what="the slow processor to be stopped")
 
     # 4. The demo order runs: queued -> in_progress -> completed, polled.
     deadline = time.monotonic() + WAIT
@@ -256,14 +209,15 @@ def test_demo_order_end_to_end(service):
     assert again.status_code == 200 and again.json() == dict(finished, **{"@odata.context": again.json()["@odata.context"]})
 
     # The notifications reached the receiver.
-    (note, authorization, content_type), = wait_for(lambda: receiver.for_order(demo["Id"]), "the demo notification")
-    assert content_type.startswith("application/json")
-    assert authorization == "Basic " + base64.b64encode(b"myserviceuser:e2e-secret").decode()
+    demo_request, = wait_for(lambda: receiver.for_order(demo["Id"]), WAIT, what="the demo notification")
+    note = demo_request["body"]
+    assert demo_request["type"].startswith("application/json")
+    assert demo_request["auth"] == "Basic " + base64.b64encode(b"myserviceuser:e2e-secret").decode()
     assert note["@odata.context"] == "$metadata#Notification/$entity"
     assert note["ProductionOrderId"] == demo["Id"]
     assert note["NotificationDate"].endswith("Z")
-    (slow_note, slow_auth, _ct), = wait_for(lambda: receiver.for_order(slow_id), "the cancel notification")
-    assert slow_note["Status"] == "cancelled" and slow_auth is None
+    slow_request, = wait_for(lambda: receiver.for_order(slow_id), WAIT, what="the cancel notification")
+    assert slow_request["body"]["Status"] == "cancelled" and slow_request["auth"] is None
 
     # The output product, through ODIP's navigation and through PRIP.
     product = session.get(f"{base}{ODIP}/ProductionOrders({demo['Id']})/Product", timeout=timeout).json()

@@ -2,6 +2,7 @@
 only its own delivery slots, for its read timeout; another endpoint's notifications go through
 at once. Transient database errors while recording an outcome are retried, not recorded as a
 delivery failure. Real HTTP receivers on 127.0.0.1; SQLite and PostgreSQL."""
+import contextlib
 import logging
 import socket
 import threading
@@ -15,7 +16,7 @@ from proseo_odata.notify.delivery import DeliveryPolicy, NotificationDispatcher
 from proseo_odata.storage.sqlalchemy import load_from_config
 from proseo_odata.storage.errors import describe, is_transient
 
-from test_notification_delivery import Receiver, free_port
+from live_server import Receiver, free_port
 
 
 class HangingReceiver:
@@ -31,8 +32,8 @@ class HangingReceiver:
         self.accepted = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
 
     def _accept(self):
         while not self._closing.is_set():
@@ -40,10 +41,11 @@ class HangingReceiver:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            holder = threading.Thread(target=self._hold, args=(conn,), daemon=True)
             with self._lock:
                 self.accepted += 1
-                self._conns.append(conn)
-            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+                self._threads.append(holder)
+            holder.start()
 
     def _hold(self, conn):
         with self._lock:
@@ -65,8 +67,17 @@ class HangingReceiver:
             conn.close()
 
     def close(self):
+        """Stop accepting and holding; every thread of the receiver has ended on return (a
+        close() alone does not wake a thread blocked in accept(): shutdown() does)."""
         self._closing.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(5)
+        assert not any(thread.is_alive() for thread in threads), "a receiver thread did not stop"
 
 
 @pytest.fixture

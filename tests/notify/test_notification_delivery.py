@@ -4,15 +4,13 @@ import base64
 import json
 import logging
 import re
-import socket
 import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
+from live_server import Receiver, free_port
 from proseo_odata.model import OrderStatus, Product, ProductionOrder, utcnow
 from proseo_odata.notify.delivery import (
     DeliveryPolicy,
@@ -26,53 +24,6 @@ from proseo_odata.storage.sqlalchemy import load_from_config
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 PASSWORD = "s3cr3t-Pa55word"
-
-
-class Receiver:
-    """A real HTTP server on 127.0.0.1 recording POSTs; answers ``status``."""
-
-    def __init__(self, port, status=204, *, delay=0.0, on_post=None):
-        self.received = []
-        self.status = status
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
-                receiver.received.append(
-                    {
-                        "path": self.path,
-                        "auth": self.headers.get("Authorization"),
-                        "type": self.headers.get("Content-Type"),
-                        "body": json.loads(body),
-                    }
-                )
-                if delay:
-                    time.sleep(delay)  # a slow receiver
-                if on_post is not None:
-                    on_post(receiver.received[-1])
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

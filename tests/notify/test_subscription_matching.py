@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from live_server import Receiver
 from proseo_odata.model import (
     Attribute,
     Checksum,
@@ -190,42 +191,6 @@ def test_state_machine(status, action):
 # -- end to end: publication -> outbox -> dispatcher -> a real HTTP receiver on 127.0.0.1 --------
 
 
-class Receiver:
-    """A real HTTP server on a free 127.0.0.1 port that records every POST."""
-
-    def __init__(self):
-        import http.server
-        import json
-        import threading
-
-        received = self.received = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length", 0))
-                received.append({
-                    "path": self.path,
-                    "content_type": self.headers.get("Content-Type"),
-                    "authorization": self.headers.get("Authorization"),
-                    "body": json.loads(self.rfile.read(length)),
-                })
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def receiver():
     receiver = Receiver()
@@ -255,8 +220,8 @@ def test_matching_product_is_delivered_and_non_matching_is_not(storage, receiver
 
     assert len(receiver.received) == 1
     request = receiver.received[0]
-    assert request["path"] == "/notify" and request["content_type"].startswith("application/json")
-    assert request["authorization"] == "Basic " + base64.b64encode(b"rx:pw").decode()
+    assert request["path"] == "/notify" and request["type"].startswith("application/json")
+    assert request["auth"] == "Basic " + base64.b64encode(b"rx:pw").decode()
     body = request["body"]
     assert body["ProductId"] == str(matching.id) and body["ProductName"] == matching.name
     assert body["SubscriptionId"] == str(subscription.id)

@@ -4,7 +4,6 @@ import hashlib
 import io
 import json
 import sys
-import time
 import uuid
 import zipfile
 from datetime import datetime, timezone
@@ -113,16 +112,6 @@ def archived_bytes(archive, key):
 
 def digests(data):
     return hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
-
-
-def wait_for(predicate, timeout=30.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
 
 
 def new_id():

@@ -14,8 +14,9 @@ from PIL import Image
 
 from enginekit import (
     END, FAILING_ID, FOOTPRINT, L1C_NAME, ORIGIN, SLOW_ID, START, add_input, archived_bytes, digests,
-    make_settings, order_body, set_up, wait_for,
+    make_settings, order_body, set_up,
 )
+from live_server import wait_for
 from proseo_odata.model import OrderStatus, ProductionType, utcnow
 from proseo_odata.orders.service import cancel_order, estimate_completion, submit_order
 from proseo_odata.production.inputs import InputProductNotFound

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from enginekit import add_input, make_settings, order_body, set_up, wait_for
+from enginekit import add_input, make_settings, order_body, set_up
+from live_server import wait_for
 from proseo_odata.model import OrderStatus
 from proseo_odata.orders.service import submit_order
 from proseo_odata.production.reaper import OWNER_FILE, PGID_FILE, pdeathsig_available, reap_dead_runs

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from live_server import wait_for
+
 from proseo_odata.production.external import ExternalCommandProcessor, render_template
 from proseo_odata.production.processors import (
     CancelToken,
@@ -26,15 +28,6 @@ def process_gone(pid):
     except (FileNotFoundError, ProcessLookupError):
         return True
     return state in ("Z", "X")
-
-
-def wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture
@@ -137,7 +130,7 @@ time.sleep(120)
 
 def read_pids(workdir):
     pids_file = workdir / "scratch" / "pids"
-    assert wait_for(pids_file.exists), "the script did not start"
+    assert wait_for(pids_file.exists, 15), "the script did not start"
     return [int(p) for p in pids_file.read_text().split()]
 
 

@@ -5,7 +5,6 @@ folder, workflows file, listen port); an order submitted over HTTP is run by the
 notification reaches a real HTTP receiver with the order's credentials. The worker logs at INFO
 from the template's logging sections with ``-c`` given once."""
 import base64
-import json
 import signal
 import subprocess
 import sys
@@ -16,9 +15,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: bench/
 
-from bench.soak import PASSWORD, Receiver, derive_ini, free_port  # noqa: E402
+from bench.soak import PASSWORD, derive_ini  # noqa: E402
 
-from enginekit import DEMO_WORKFLOWS, L1C_NAME, add_input, wait_for
+from enginekit import DEMO_WORKFLOWS, L1C_NAME, add_input
+from live_server import Receiver, free_port, wait_for
 from proseo_odata.archive import load_archive
 from proseo_odata.cli import read_settings
 from proseo_odata.storage import load_storage
@@ -77,10 +77,10 @@ def test_production_ini_server_and_worker_notify_an_order(migrated_pg_url, tmp_p
         order_id = response.json()["Id"]
         assert wait_for(lambda: receiver.received or worker.poll() is not None, 90, 0.2), \
             worker_log.read_text()[-3000:]
-        [(text, authorization)] = receiver.received
-        body = json.loads(text)
+        [request] = receiver.received
+        body = request["body"]
         assert body["ProductionOrderId"] == order_id and body["ProductName"], body
-        assert authorization == "Basic " + base64.b64encode(f"hook:{PASSWORD}".encode()).decode()
+        assert request["auth"] == "Basic " + base64.b64encode(f"hook:{PASSWORD}".encode()).decode()
         order = requests.get(f"{base}/ProductionOrders({order_id})", auth=("DEMO\\alice", "alice-pw"), timeout=30).json()
         assert order["Status"] == "completed"
     finally:

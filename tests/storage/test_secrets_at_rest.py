@@ -8,12 +8,12 @@ import json
 import logging
 import sqlite3
 import textwrap
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+
+from live_server import Receiver
 
 from proseo_odata.cli import main
 from proseo_odata.model import OrderStatus, Subscription
@@ -82,34 +82,6 @@ def test_bad_keys_are_refused_without_echoing_them(tmp_path):
 # -- the storage: a dump never holds a password ------------------------------------------------------
 
 
-class Receiver:
-    """A real HTTP receiver on 127.0.0.1 recording the Authorization header of each POST."""
-
-    def __init__(self):
-        self.auth = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.auth.append(self.headers.get("Authorization"))
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _dump_text(storage, db_url) -> str:
     """Everything the database holds as text: SQLite's iterdump; on PostgreSQL every text-like
     column (text, varchar, json, jsonb) of every table of the public schema."""
@@ -140,7 +112,7 @@ def _secrets_absent(text: str) -> bool:
 
 def test_database_dump_never_holds_a_notification_password_and_delivery_opens_it(db_url):
     storage = load_from_config({"proseo.storage.url": db_url, "proseo.secrets.key": KEY})
-    receiver = Receiver()
+    receiver = Receiver(path="/hook")
     try:
         storage.initialize_schema()
         from proseo_odata.model import Mission
@@ -167,7 +139,7 @@ def test_database_dump_never_holds_a_notification_password_and_delivery_opens_it
 
         # Decrypted only to deliver: the receiver gets the real credentials.
         assert NotificationDispatcher(storage, {"proseo.notify.timeout_seconds": "5"}).run_once() == 1
-        assert receiver.auth == ["Basic " + base64.b64encode(f"u:{ORDER_PASSWORD}".encode()).decode()]
+        assert [r["auth"] for r in receiver.received] == ["Basic " + base64.b64encode(f"u:{ORDER_PASSWORD}".encode()).decode()]
         assert _secrets_absent(_dump_text(storage, db_url))
 
         # The same database with a wrong key: delivery is not attempted; the reason has no secret.
@@ -178,7 +150,7 @@ def test_database_dump_never_holds_a_notification_password_and_delivery_opens_it
             assert NotificationDispatcher(other, {}).run_once() == 0
             failed = other.list_notifications(undelivered_only=True)[0]
             assert failed.attempts == 1 and "cannot be decrypted" in failed.last_error
-            assert _secrets_absent(failed.last_error) and len(receiver.auth) == 1
+            assert _secrets_absent(failed.last_error) and len(receiver.received) == 1
         finally:
             other.close()
     finally:

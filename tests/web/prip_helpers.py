@@ -23,7 +23,6 @@ from proseo_odata.model import (
     VisibilityClass,
     hash_password,
 )
-from proseo_odata.storage import load_storage
 
 UTC = timezone.utc
 

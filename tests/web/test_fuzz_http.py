@@ -43,16 +43,7 @@ import pytest
 import webtest
 
 from prip_helpers import PRIP, TOKEN_SECRET, basic
-from odip_fixtures import (  # noqa: F401 - fixtures
-    L1C_NAME,
-    L2A_ID,
-    ODIP,
-    auth,
-    build_world,
-    odip_password_hashes,
-    odip_settings,
-    order_body,
-)
+from odip_helpers import L1C_NAME, L2A_ID, ODIP, auth, build_world, order_body
 
 SEED = int(os.environ.get("FUZZ_SEED", "20250601"))
 #: Cases per service: (SQLite, PostgreSQL).
@@ -913,7 +904,7 @@ def odip_cases(rng: random.Random, n: int, world) -> list[Case]:
 
 @pytest.fixture
 def odip(odip_settings, odip_password_hashes):
-    """The ODIP world of ``odip_fixtures`` with bearer tokens enabled (the token endpoint too)."""
+    """The ODIP world of ``odip_helpers.build_world`` with bearer tokens enabled (the token endpoint too)."""
     from proseo_odata_web import main
 
     settings = {**odip_settings, "proseo.token.secret": TOKEN_SECRET}

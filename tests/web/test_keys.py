@@ -12,7 +12,7 @@ from proseo_odata_web.errors import answer_of
 from proseo_odata_web.keys import EXAMPLE_KEY, parse_key
 
 from prip_helpers import PRIP, basic
-from odip_fixtures import ODIP, auth, odip, odip_password_hashes, odip_settings  # noqa: F401 - fixtures
+from odip_helpers import ODIP, auth
 
 GUID = "2B17B57D-fff4-4645-b539-91f305c83b91"
 

@@ -3,7 +3,7 @@ issue 9 (CDSE paging, ``Collection``, declared ``$expand`` names, ESA's on-deman
 attribute names, the seed date format) sent with ``requests`` to the application under a real
 waitress server on 127.0.0.1, as the clients send them; each answer is checked.
 
-One server per database (SQLite, PostgreSQL) over the ODIP world of ``odip_fixtures`` (PRIP and
+One server per database (SQLite, PostgreSQL) over the ODIP world of ``odip_helpers.build_world`` (PRIP and
 ODIP in one application). The requests are tables; a test walks its table and reports every
 failing row at once, so a regression names the request.
 """
@@ -16,16 +16,8 @@ import pytest
 import requests
 from live_server import serve_wsgi
 
-from odip_fixtures import (  # noqa: F401 - fixtures
-    L1C_NAME,
-    L1C_OLD_NAME,
-    ODIP,
-    ODIP_USERS,
-    PRIP,
-    build_world,
-    odip_password_hashes,
-    odip_settings,
-)
+from prip_helpers import PRIP
+from odip_helpers import L1C_NAME, L1C_OLD_NAME, ODIP, ODIP_USERS, build_world
 
 pytestmark = pytest.mark.slow
 

@@ -16,17 +16,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from csdl_schemas import json_errors, xml_errors
-from odip_fixtures import (  # noqa: F401 - fixtures
-    L1C_NAME,
-    L2A_ID,
-    ODIP,
-    PRIP,
-    auth,
-    json_of,
-    odip,
-    odip_password_hashes,
-    odip_settings,
-)
+from prip_helpers import PRIP
+from odip_helpers import L1C_NAME, L2A_ID, ODIP, auth, json_of
 
 CAP = "@Org.OData.Capabilities.V1."
 WARNING = re.compile(r"^\d{3} proseo-api-(prip|odip) \([EW]\d+\) .+$")

@@ -19,17 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from odip_fixtures import (  # noqa: F401 - fixtures
-    L1C_NAME,
-    L2A_ID,
-    ODIP,
-    PRIP,
-    auth,
-    json_of,
-    odip,
-    odip_password_hashes,
-    odip_settings,
-)
+from prip_helpers import PRIP
+from odip_helpers import L1C_NAME, L2A_ID, ODIP, auth, json_of
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "tests" / "data" / "odata-openapi"

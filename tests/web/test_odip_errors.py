@@ -15,7 +15,7 @@ from proseo_odata.errors import Conflict, InvalidOrder, InvalidQuery, NotFound, 
 from proseo_odata_web.errors import ERROR_TABLE, answer_of, proseo_error_view
 from proseo_odata_web.odip import errors as odip_errors
 
-from odip_fixtures import ODIP, auth, json_of, odip, odip_password_hashes, odip_settings  # noqa: F401
+from odip_helpers import ODIP, auth, json_of
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "odip.md"
 

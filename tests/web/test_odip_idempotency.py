@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from odip_fixtures import ODIP, auth, json_of, odip, odip_password_hashes, odip_settings, order_body  # noqa: F401
+from odip_helpers import ODIP, auth, json_of, order_body
 from proseo_odata.storage import Query
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from odip_fixtures import (  # noqa: F401 - fixtures
+from odip_helpers import (
     COMPRESS_ID,
     DISABLED_ID,
     L1C_NAME,
@@ -21,9 +21,6 @@ from odip_fixtures import (  # noqa: F401 - fixtures
     OTHER_WF_ID,
     auth,
     json_of,
-    odip,
-    odip_password_hashes,
-    odip_settings,
     order_body,
 )
 
@@ -389,6 +386,7 @@ def test_the_schema_leaves_the_meaning_to_the_core(odip, overrides, target):
     ({"WorkflowOptions": [{"Name": "ImageFormat", "Value": {"v": 1}}]}, "WorkflowOptions/ImageFormat"),
 ])
 def test_the_schema_reports_shape_problems(overrides, target):
+    from proseo_odata_web.errors import answer_of
     from proseo_odata_web.odip.schemas import shape_problems
 
     from proseo_odata_web.errors import answer_of

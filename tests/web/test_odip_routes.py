@@ -12,7 +12,7 @@ import pytest
 from proseo_odata.archive.testing import store_product_file
 from proseo_odata.model import Attribute, VisibilityClass
 
-from odip_fixtures import (  # noqa: F401 - fixtures
+from odip_helpers import (
     COMPRESS_ID,
     DISABLED_ID,
     L1C_NAME,
@@ -23,9 +23,6 @@ from odip_fixtures import (  # noqa: F401 - fixtures
     _order,
     auth,
     json_of,
-    odip,
-    odip_password_hashes,
-    odip_settings,
     utc,
 )
 
@@ -322,7 +319,7 @@ def test_auth_matrix(odip, path, method):
 
 
 def test_bearer_token_from_odip_token_path(odip_settings, odip_password_hashes):
-    from odip_fixtures import build_world
+    from odip_helpers import build_world
 
     import webtest
     from proseo_odata_web import main

@@ -14,6 +14,10 @@ import pytest
 from prip_helpers import PRIP, basic
 
 ALICE = basic("alice")
+
+# Every test here only reads (GET, alice's valid credentials): one application and catalogue per
+# backend for the module (tests/web/conftest.py). A test that writes belongs in another module.
+pytestmark = pytest.mark.shared_app
 ALL = {"p1", "p2", "p3", "p4", "p5"}
 
 CASES = [

@@ -1,10 +1,11 @@
-"""Fixtures of the ODIP WebTest suites (imported by tests/web/test_odip_*.py).
+"""Helpers of the ODIP web tests (the fixtures ``odip_settings``, ``odip_password_hashes`` and
+``odip`` are in tests/web/conftest.py): users, the seeded ODIP world, order bodies, Basic headers.
 
-``odip`` is an :class:`OdipWorld`: storage on ``db_url`` (SQLite and PostgreSQL) with missions
-DEMO and OTHER, users for every role case, the demo workflows (synchronised from
-``proseo_odata/demo/workflows.json``) plus a disabled one and one of mission OTHER, L1C input
-products with real zip files in a local archive, and production orders in every status; and
-``odip.app``, a WebTest app over ``proseo_odata_web.main`` with the same settings (no workers).
+:func:`build_world` stores missions DEMO and OTHER, users for every role case, the demo workflows
+(synchronised from ``proseo_odata/demo/workflows.json``) plus a disabled one and one of mission
+OTHER, L1C input products with real zip files in a local archive, and production orders in every
+status; the ``odip`` fixture adds ``odip.app``, a WebTest app over ``proseo_odata_web.main`` with
+the same settings (no workers).
 """
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ import json
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
-import pytest
 import webtest
 from PIL import Image
 
@@ -34,14 +34,12 @@ from proseo_odata.model import (
     VisibilityClass,
     Workflow,
     WorkflowOption,
-    hash_password,
 )
 from proseo_odata.production.workflows import sync_configured_workflows
 from proseo_odata.storage import load_storage
+from prip_helpers import utc
 
-UTC = timezone.utc
 ODIP = "/proseo/odip/odata/v1"
-PRIP = "/proseo/prip/odata/v1"
 DEMO_WORKFLOWS = Path(proseo_odata.__file__).parent / "demo" / "workflows.json"
 L2A_ID = "2b17b57d-fff4-4645-b539-91f305c83b91"
 COMPRESS_ID = "7d3c5a1e-4b2f-4c8d-9e6a-0f1b2c3d4e5f"
@@ -61,10 +59,6 @@ ODIP_USERS = {
     "boss": ("DEMO", "boss", "boss-pw", {Role.ODIP_USER, Role.ORDER_MGR}),  # every order, PUBLIC products only
     "oscar": ("OTHER", "oscar", "oscar-pw", {Role.ODIP_USER, Role.ORDER_MGR}),
 }
-
-
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def auth(login: str, password: str | None = None) -> dict:
@@ -115,30 +109,6 @@ class OdipWorld:
 
     def order_id(self, label: str) -> str:
         return str(self.orders[label].id)
-
-
-@pytest.fixture(scope="session")
-def odip_password_hashes():
-    return {login: hash_password(password) for login, (_m, _n, password, _r) in ODIP_USERS.items()}
-
-
-@pytest.fixture
-def odip_settings(db_url, tmp_path):
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    return {
-        "proseo.storage.backend": "proseo_odata.storage.sqlalchemy",
-        "proseo.storage.url": db_url,
-        "proseo.archive.backend": "local",
-        "proseo.archive.path": str(archive),
-        "proseo.page_size.default": "3",
-        "proseo.page_size.max": "4",
-        "proseo.default_mission": "DEMO",
-        "proseo.workflows.file": str(DEMO_WORKFLOWS),
-        "proseo.workflows.entry_points": "false",
-        "proseo.workers": "0",
-        "proseo.secrets.key": "pF8l0o5VJ0nqk8JdQ6wQ2m0QbJ1p3s6xv9y2B5E8H-c=",  # tests only
-    }
 
 
 def _order(label, owner, status, *, mission="DEMO", workflow_id=L2A_ID, workflow_name="S2_L1C_L2A", index=0, **fields):
@@ -229,17 +199,6 @@ def build_world(settings, password_hashes) -> OdipWorld:
         for order in world.orders.values():
             tx.add_order(order)
     return world
-
-
-@pytest.fixture
-def odip(odip_settings, odip_password_hashes):
-    from proseo_odata_web import main
-
-    world = build_world(odip_settings, odip_password_hashes)
-    world.app = webtest.TestApp(main({}, **odip_settings))
-    yield world
-    world.app.app.registry.storage.close()
-    world.storage.close()
 
 
 def json_of(response) -> dict:
