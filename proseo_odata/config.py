@@ -42,6 +42,19 @@ def _int_setting(settings: Mapping[str, Any], key: str, default: int, minimum: i
     return number
 
 
+def _positive_float(settings: Mapping[str, Any], key: str, default: float) -> float:
+    value = settings.get(key)
+    if value is None or str(value).strip() == "":
+        return default
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{key} must be a number, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{key} must be a positive number, got {value!r}")
+    return number
+
+
 @dataclass(frozen=True)
 class CoreSettings:
     """The core's process-wide settings, read once from the ``[app:main]`` mapping
@@ -57,6 +70,9 @@ class CoreSettings:
                                                     least one (:attr:`worker_threads`)
     ``proseo.datetime.fraction_digits``    3        fraction digits of emitted date-times
                                                     (3 or 6, :mod:`proseo_odata.model.times`)
+    ``proseo.production.default_run_seconds``  60   run time assumed for an order's
+                                                    EstimatedDate before its workflow has
+                                                    history (:mod:`proseo_odata.orders.service`)
     =====================================  =======  ===========================================
 
     ``ValueError`` naming the setting for a value the core cannot use.
@@ -64,6 +80,7 @@ class CoreSettings:
 
     workers: int = DEFAULT_WORKERS
     fraction_digits: int = 3
+    default_run_seconds: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "CoreSettings":
@@ -73,6 +90,7 @@ class CoreSettings:
         return cls(
             workers=_int_setting(settings, "proseo.workers", DEFAULT_WORKERS, 0),
             fraction_digits=int(digits),
+            default_run_seconds=_positive_float(settings, "proseo.production.default_run_seconds", 60.0),
         )
 
     @property
