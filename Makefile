@@ -54,11 +54,12 @@ test: $(VENV)/.stamp-test $(CLIENTS_VENV)/.stamp system-deps
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Query-core benchmark, then bulk ingest of BENCH_PRODUCTS products on SQLite and a throwaway
-# PostgreSQL (bench/README.md).
+# PostgreSQL, then catalogue queries through HTTP against raw SQL (bench/README.md).
 BENCH_PRODUCTS ?= 100000
 bench: $(VENV)/.stamp-test
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.ingest --products $(BENCH_PRODUCTS)
+	$(BIN)/python -m bench.http_catalogue --products $(BENCH_PRODUCTS)
 
 # Fault scenarios with real processes on PostgreSQL (a few minutes; not part of `make test`):
 # docs/reliability.md. SOAK_ARGS="--orders 300 --seconds 90" for a longer run.

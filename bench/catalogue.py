@@ -49,7 +49,6 @@ import statistics
 import sys
 import time
 import uuid
-from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -88,6 +87,7 @@ def log(message: str) -> None:
 def _make_server():
     """A ``ThrowawayPostgres`` from tests/conftest.py started with the benchmark's settings."""
     sys.path.insert(0, os.path.dirname(HERE))
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # conftest imports live_server
     from tests.conftest import ThrowawayPostgres, _as_postgres, _find_pg_bindir, _free_port, _run
 
     class BenchPostgres(ThrowawayPostgres):
@@ -171,7 +171,7 @@ ROWS_LETTERS = "ABCDEFGHJKLMNPQRSTUV"
 PRODUCT_COLUMNS = ("id", "mission", "name", "content_type", "content_length", "origin_date", "publication_date",
                    "modification_date", "eviction_date", "online", "content_start", "content_end",
                    "production_type", "footprint", "footprint_geom", "visibility", "archive_key",
-                   "product_type", "revision")
+                   "product_type", "revision", "footprint_literal", "footprint_geojson", "cloud_cover")
 ATTRIBUTE_COLUMNS = ("product_id", "name", "value_type", "string_value", "int_value", "double_value",
                      "bool_value", "datetime_value")
 CHECKSUM_COLUMNS = ("product_id", "algorithm", "value", "checksum_date")
@@ -306,15 +306,30 @@ def _t(value) -> str:
     return "\\N" if value is None else value.isoformat()
 
 
+def _copy_text(value) -> str:
+    """A text cell of COPY's text format (backslash, tab and newline escaped)."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
 def copy_lines(p) -> tuple:
-    """The COPY text lines (products, attributes, checksums) of one generated product."""
+    """The COPY text lines (products, attributes, checksums) of one generated product; the
+    derived columns (footprint literal and GeoJSON, promoted attributes) computed by the
+    functions the storage writes them with."""
+    from proseo_odata.model import Attribute, AttributeType
+    from proseo_odata.storage.mapping import promoted_values, render_footprint
+
     pid = str(p["id"])
+    literal, geojson = render_footprint(p["footprint"])
+    promoted = promoted_values([Attribute(n, AttributeType(k), v) for n, k, v in p["attributes"]
+                                if k == "Double"])
+    cloud = promoted["cloud_cover"]
     product = "\t".join([
         pid, MISSION, p["name"], p["content_type"], str(p["content_length"]), _t(p["origin_date"]),
         _t(p["publication_date"]), _t(p["modification_date"]),
         NEVER_TEXT if p["eviction_date"] is None else _t(p["eviction_date"]), "t" if p["online"] else "f",
         _t(p["content_start"]), _t(p["content_end"]), p["production_type"], p["footprint"],
         "SRID=4326;" + p["footprint"], p["visibility"], p["archive_key"], p["product_type"], "1",
+        _copy_text(literal), _copy_text(geojson), "\\N" if cloud is None else repr(cloud),
     ]) + "\n"
     attributes = []
     for name, kind, value in p["attributes"]:
@@ -459,6 +474,10 @@ def verify_samples(storage, samples) -> None:
         stored = storage.get_product(MISSION, p["id"])
         if stored != expected:
             raise RuntimeError(f"loaded product differs from its domain object:\n{stored}\n{expected}")
+        from proseo_odata.storage.mapping import render_footprint
+
+        if stored.rendered_footprint != (expected.footprint, *render_footprint(expected.footprint)):
+            raise RuntimeError(f"loaded footprint columns differ from the storage's: {stored.rendered_footprint}")
     with storage.engine.connect() as conn:
         bad = conn.execute(sa.text(
             "SELECT count(*) FROM products WHERE id = ANY(:ids) "
@@ -566,18 +585,14 @@ class QueryRunner:
 
     def __init__(self, storage):
         from proseo_odata.model import VisibilityClass
-        from proseo_odata_web.settings import WebSettings
 
         self.storage = storage
-        self.request = SimpleNamespace(registry=SimpleNamespace(proseo=WebSettings.from_settings({})), environ={})
         self.visibilities = (VisibilityClass.PUBLIC,)
 
     def run(self, pairs):
-        from proseo_odata.odata.options import parse_query_options
-        from proseo_odata_web.query import products_query
+        from proseo_odata.query import build_query
 
-        options = parse_query_options(pairs)
-        paged = products_query(self.request, options)
+        paged = build_query("Products", pairs)
         return self.storage.query_products(MISSION, paged.query, visibilities=self.visibilities)
 
     def resolve_tokens(self, pairs):

@@ -80,42 +80,30 @@ def _is_mapping(value) -> bool:
     return isinstance(value, dict) or isinstance(value, Mapping)
 
 
-_GEOGRAPHY = re.compile(r"^\s*geography\s*'(?P<body>.*)'\s*$", re.IGNORECASE | re.DOTALL)
-_SRID = re.compile(r"^\s*SRID\s*=\s*(?P<srid>\d+)\s*;\s*", re.IGNORECASE)
-
-
 def parse_footprint(value: Any, field: str = "Footprint") -> str | None:
-    """Normalised WKT (longitude first, SRID 4326) from a geography literal or WKT."""
+    """Normalised WKT (longitude first, SRID 4326) from a geography literal or WKT: the one
+    geography reader and WKT writer (:func:`proseo_odata.odata.geo.normalise_wkt`)."""
     if value is None:
         return None
-    from shapely import wkt
-    from shapely.errors import ShapelyError
-
     if not isinstance(value, str):
         raise MetadataError(field, "expected a geography literal or WKT string")
-    body = value
-    match = _GEOGRAPHY.match(body)
-    if match:
-        body = match["body"]
-    srid = _SRID.match(body)
-    if srid:
-        if srid["srid"] != "4326":
-            raise MetadataError(field, f"SRID {srid['srid']} is not supported (only 4326)")
-        body = body[srid.end():]
-    try:
-        shape = wkt.loads(body)
-    except (ShapelyError, ValueError) as exc:
-        raise MetadataError(field, f"not valid WKT: {exc}") from None
-    return shape.wkt
+    return _normalised_footprint(value, field)
 
 
 def _geojson_footprint(value: Any) -> str:
-    from shapely.geometry import shape
+    if not _is_mapping(value):
+        raise MetadataError("GeoFootprint", "not a GeoJSON geometry: expected an object")
+    return _normalised_footprint(dict(value), "GeoFootprint")
+
+
+def _normalised_footprint(value: Any, field: str) -> str:
+    from proseo_odata.odata.errors import ODataError
+    from proseo_odata.odata.geo import normalise_wkt
 
     try:
-        return shape(value).wkt
-    except Exception as exc:  # noqa: BLE001 - shapely raises several types for bad GeoJSON
-        raise MetadataError("GeoFootprint", f"not a GeoJSON geometry: {exc}") from None
+        return normalise_wkt(value)
+    except ODataError as exc:
+        raise MetadataError(field, exc.message) from None
 
 
 _ATTRIBUTE_TYPES = {t.value.lower(): t for t in AttributeType}
@@ -503,12 +491,43 @@ class _BatchSubscriptions:
     """The publishing transaction as :func:`on_product_published` sees it during one batch:
     the mission's running subscriptions and their owners are read once per batch instead of
     once per product. Within the transaction nothing else changes them (the updates
-    ``on_product_published`` makes go to the same cached objects)."""
+    ``on_product_published`` makes go to the same cached objects). The batch's notifications
+    are collected and written by :meth:`flush` in one statement (a backend with
+    ``enqueue_notifications``), and each notified subscription's ``LastNotificationDate`` is
+    written once, not once per product."""
 
     def __init__(self, tx):
         self._tx = tx
         self._running: dict = {}
         self._users: dict = {}
+        self._messages: list = []
+        self._touched: dict = {}
+
+    def enqueue_notification(self, kind, endpoint, username, password, payload, *, mission=None, now=None):
+        self._messages.append({"kind": kind, "endpoint": endpoint, "username": username, "password": password,
+                               "payload": payload, "mission": mission, "now": now})
+
+    def update_subscription(self, subscription):
+        self._touched[subscription.id] = subscription
+        return subscription
+
+    def flush(self) -> int:
+        """Write the collected notifications and subscription dates; how many notifications."""
+        from proseo_odata.notify.subscriptions import touch_subscription
+
+        messages, self._messages = self._messages, []
+        bulk = getattr(self._tx, "enqueue_notifications", None)
+        if bulk is not None and len({m["now"] for m in messages}) <= 1:
+            now = messages[0]["now"] if messages else None
+            bulk([{k: v for k, v in m.items() if k != "now"} for m in messages], now=now)
+        else:
+            for m in messages:
+                self._tx.enqueue_notification(m["kind"], m["endpoint"], m["username"], m["password"], m["payload"],
+                                              mission=m["mission"], now=m["now"])
+        touched, self._touched = self._touched, {}
+        for subscription in touched.values():
+            touch_subscription(self._tx, subscription, subscription.last_notification_date)
+        return len(messages)
 
     def list_running_subscriptions(self, mission=None):
         if mission not in self._running:
@@ -576,14 +595,15 @@ def ingest_manifest(
 ) -> BulkIngestReport:
     """Ingest every line of a JSON-lines manifest (:func:`iter_manifest`) in batches.
 
-    Per batch of ``batch_size`` lines: the metadata of each line is checked
-    (:func:`product_from_metadata`); one look-up finds the Names the mission already has (those
-    lines are skipped and counted, so a re-run adds only what is missing and copies nothing
-    twice); the files are copied into the archive by ``workers`` threads, each computing MD5 and
+    Per batch of ``batch_size`` lines: one look-up finds the Names the mission already has
+    (those lines are skipped and counted without being parsed, so a re-run adds only what is
+    missing and copies nothing twice); the metadata of every other line is checked
+    (:func:`product_from_metadata`); the files are copied into the archive by ``workers`` threads, each computing MD5 and
     SHA-256 in the same pass as its copy (a line with ``"archive_key"`` instead of ``"file"``
     is registered by reference: nothing is copied); then one transaction stores the batch's
     products (:meth:`StorageBase.add_products`) and enqueues the notifications of matching
-    subscriptions (:func:`on_product_published`, as for a single ingest). The copies of the
+    subscriptions (:func:`on_product_published`, as for a single ingest; the batch's
+    notifications are written in one statement). The copies of the
     next batch run while the current batch is written.
 
     A bad line (metadata, missing file, checksum mismatch, ...) is reported in
@@ -669,9 +689,16 @@ def _prepare_batch(storage, archive, mission, items, pool, now) -> _Batch:
     report = BulkIngestReport()
     candidates: list[_Candidate] = []
     names: set[str] = set()
+    # The Names the mission already has are looked up before any line is parsed: a re-run
+    # skips its known lines at the cost of one look-up per batch.
+    wanted = {item.metadata.get("Name", item.file_name) for item in items if isinstance(item, ManifestEntry)}
+    existing = storage.existing_product_names(mission, [n for n in wanted if isinstance(n, str)]) if wanted else set()
     for item in items:
         if isinstance(item, MetadataError):
             _fail(report, item.line, MetadataError(item.field, item.problem))
+            continue
+        if item.metadata.get("Name", item.file_name) in existing:
+            report.skipped += 1
             continue
         try:
             product, checksums, length = product_from_metadata(
@@ -690,9 +717,6 @@ def _prepare_batch(storage, archive, mission, items, pool, now) -> _Batch:
             continue
         names.add(product.name)
         candidates.append(_Candidate(item, product, checksums, length))
-    existing = storage.existing_product_names(mission, list(names)) if names else set()
-    report.skipped += sum(1 for c in candidates if c.product.name in existing)
-    candidates = [c for c in candidates if c.product.name not in existing]
     for candidate in candidates:
         entry = candidate.entry
         if entry.archive_key is not None:
@@ -758,12 +782,13 @@ def _publish(storage, archive, candidates: list[_Candidate], report: BulkIngestR
     copied files of products the database skipped (their Name or Id was taken meanwhile)."""
     if not candidates:
         return
-    notified = 0
     with storage.transaction() as tx:
         stored = tx.add_products([c.product for c in candidates])
         view = _BatchSubscriptions(tx)
+        now = utcnow()
         for product in stored:
-            notified += len(on_product_published(view, product))
+            on_product_published(view, product, now=now)
+        notified = view.flush()
     stored_ids = {p.id for p in stored}
     report.notified += notified
     for candidate in candidates:

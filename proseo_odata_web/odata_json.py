@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, Iterable, Optional, Sequence
+from datetime import datetime, timezone
+from typing import Any, Iterable, Optional
 
 from pyramid.response import Response
 
 from proseo_odata.errors import InvalidInput
 from proseo_odata.model import times
+from proseo_odata.odata import geo
 from proseo_odata.model import Attribute, AttributeType, Checksum, Product
 
 CONTENT_TYPE = "application/json;odata.metadata=minimal"
@@ -39,63 +39,35 @@ _SEED_VALUE_KEY = {
 }
 
 
+_TIMESPEC = {3: "milliseconds", 6: "microseconds"}
+
+
 def format_datetime(value: Optional[datetime]) -> Optional[str]:
-    """``YYYY-MM-DDThh:mm:ss.fffZ`` (``.ffffffZ`` when so configured); None stays None."""
-    return None if value is None else times.format_datetime(value)
+    """``YYYY-MM-DDThh:mm:ss.fffZ`` (``.ffffffZ`` when so configured); None stays None.
+
+    The text of :func:`proseo_odata.model.times.format_datetime`; for the UTC values the
+    storage returns it is taken from ``isoformat`` (which truncates to the timespec as that
+    does), about 4x faster than ``strftime`` -- eight date-times per product."""
+    if value is None:
+        return None
+    if value.tzinfo is timezone.utc and value.year >= 1000:
+        return value.isoformat(timespec=_TIMESPEC[times.fraction_digits()])[:-6] + "Z"
+    return times.format_datetime(value)
 
 
 def format_guid(value: uuid.UUID | str) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)  # canonical, lower case
     return str(uuid.UUID(str(value))).lower()
 
 
-def format_number(value: float) -> str:
-    """A coordinate as a plain decimal: never exponent notation (``0.00001``, not ``1e-05``)."""
-    if isinstance(value, int):
-        return str(value)
-    text = format(Decimal(repr(float(value))), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def _wkt(geometry) -> str:
-    def ring(coords: Iterable[Sequence[float]]) -> str:
-        return ",".join(" ".join(format_number(c) for c in point[:2]) for point in coords)
-
-    def polygon(poly) -> str:
-        rings = [poly.exterior] + list(poly.interiors)
-        return ",".join(f"({ring(r.coords)})" for r in rings)
-
-    kind = geometry.geom_type
-    if kind == "Point":
-        return f"POINT({ring(geometry.coords)})"
-    if kind == "LineString":
-        return f"LINESTRING({ring(geometry.coords)})"
-    if kind == "Polygon":
-        return f"POLYGON({polygon(geometry)})"
-    if kind == "MultiPoint":
-        return "MULTIPOINT(" + ",".join(f"({ring(p.coords)})" for p in geometry.geoms) + ")"
-    if kind == "MultiLineString":
-        return "MULTILINESTRING(" + ",".join(f"({ring(line.coords)})" for line in geometry.geoms) + ")"
-    if kind == "MultiPolygon":
-        return "MULTIPOLYGON(" + ",".join(f"({polygon(p)})" for p in geometry.geoms) + ")"
-    raise ValueError(f"unsupported footprint geometry {kind}")
-
-
 def footprint_values(wkt: Optional[str]) -> tuple[Optional[str], Optional[dict]]:
-    """(``Footprint`` geography literal, ``GeoFootprint`` GeoJSON) of a stored WKT, or (None, None)."""
+    """(``Footprint`` geography literal, ``GeoFootprint`` GeoJSON) of a stored WKT, or (None, None):
+    the one geography reader and WKT writer (:mod:`proseo_odata.odata.geo`)."""
     if not wkt:
         return None, None
-    from shapely import wkt as shapely_wkt
-    from shapely.geometry import mapping
-
-    text = wkt.strip()
-    if text.upper().startswith("SRID="):
-        text = text.split(";", 1)[1]
-    geometry = shapely_wkt.loads(text)
-    literal = f"geography'SRID=4326;{_wkt(geometry)}'"
-    geojson = json.loads(json.dumps(mapping(geometry)))  # tuples -> lists
-    return literal, geojson
+    geometry = geo.to_geometry(wkt)
+    return geo.format_footprint(geometry), geo.to_geojson(geometry)
 
 
 def _attribute_json(attribute: Attribute, seed_aliases: bool) -> dict:
@@ -141,7 +113,11 @@ def product_json(
     ``expand`` may hold ``Attributes`` and ``Assets`` (assets: an empty list, none are stored);
     ``select`` limits the structural properties returned (``Id`` is always kept, as OData keys).
     """
-    footprint, geo_footprint = footprint_values(product.footprint)
+    rendered = product.rendered_footprint
+    if rendered is not None and rendered[0] == product.footprint:  # written with the product
+        footprint, geo_footprint = rendered[1], json.loads(rendered[2])
+    else:
+        footprint, geo_footprint = footprint_values(product.footprint)
     checksums = [_checksum_json(c) for c in product.checksums]
     body: dict[str, Any] = {
         "@odata.mediaContentType": product.content_type,

@@ -194,7 +194,7 @@ def test_ingest_prip_shaped_metadata(site, tmp_path):
     assert product.publication_date.isoformat() == "2021-05-20T18:00:00.500000+00:00"
     assert product.content_start.isoformat() == "2021-05-20T10:00:00+00:00"
     assert product.production_type is ProductionType.ON_DEMAND_DEFAULT
-    assert product.footprint == "POLYGON ((10 50, 11 50, 11 51, 10 50))"
+    assert product.footprint == "POLYGON((10 50,11 50,11 51,10 50))"  # the one WKT writer (odata/geo.py)
     assert product.product_type == "S2MSI1C"
     values = {a.name: a.value for a in product.attributes}
     assert values["orbitNumber"] == 2**63 - 1 and values["cloudCover"] == 0.1 and values["ok"] is False

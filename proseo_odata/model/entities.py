@@ -202,6 +202,9 @@ class Product:
     #: ``Collection/Name`` (:mod:`proseo_odata.model.collections`): derived, never stored; the
     #: storage fills it in when it loads or adds a product.
     collection: str | None = field(default=None, compare=False)
+    #: (footprint WKT, ``Footprint`` literal, ``GeoFootprint`` GeoJSON text) as the storage wrote
+    #: them with the product (never per response); used only while ``footprint`` is that WKT.
+    rendered_footprint: tuple | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if not self.name:

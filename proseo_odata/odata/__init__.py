@@ -6,7 +6,7 @@ Public entry points (also re-exported from :mod:`proseo_odata`):
   :func:`parse_literal` (one literal, optionally converted to an EDM type),
   :func:`parse_query_options` (query parameters -> :class:`QueryOptions`),
   :func:`parse_expand`, :func:`parse_select`;
-- the AST node classes of :mod:`proseo_odata.odata.ast` and its :class:`Visitor`;
+- the AST node classes of :mod:`proseo_odata.odata.ast`;
 - the exceptions of :mod:`proseo_odata.odata.errors`, rooted at :class:`ODataError`.
 
 See docs/odata.md.

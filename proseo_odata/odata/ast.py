@@ -32,7 +32,8 @@ Node overview (the OData ABNF rule each comes from is named in the class docstri
 ``OrderItem``      one ``$orderby`` item: ``expr`` and ``descending``
 =================  ============================================================================
 
-A visitor base, :class:`Visitor`, dispatches ``visit(node)`` to ``visit_<ClassName>(node)``.
+``node.children()`` lists a node's direct children (generic walks). The trees are compiled after
+binding (:mod:`proseo_odata.odata.binding`), each compiler with its own dispatch table.
 """
 from __future__ import annotations
 
@@ -81,7 +82,6 @@ __all__ = [
     "Variable",
     "FunctionStep",
     "ObjectExpr",
-    "Visitor",
     "COMPARISON_OPERATORS",
     "ARITHMETIC_OPERATORS",
     "BUILTIN_FUNCTIONS",
@@ -496,36 +496,6 @@ class OrderItem(Node):
 
     expr: Expr
     descending: bool = False
-
-
-# --------------------------------------------------------------------------------------------
-# visitor
-
-
-class Visitor:
-    """Generic visitor: ``visit(node)`` calls ``visit_<ClassName>(node)``.
-
-    Subclasses implement the ``visit_*`` methods they need; a node without one goes to
-    :meth:`generic_visit`, which by default raises ``NotImplementedError`` naming the node.
-    Compilers (SQL, Python predicate) derive from it::
-
-        class Names(Visitor):
-            def visit_Path(self, node):
-                return {"/".join(node.names)}
-            def generic_visit(self, node):
-                return set().union(*(self.visit(c) for c in node.children()))
-    """
-
-    def visit(self, node: Node) -> Any:
-        """Dispatch to ``visit_<ClassName>``."""
-        method = getattr(self, "visit_" + type(node).__name__, None)
-        if method is None:
-            return self.generic_visit(node)
-        return method(node)
-
-    def generic_visit(self, node: Node) -> Any:
-        """Called for nodes without a ``visit_*`` method; raises ``NotImplementedError``."""
-        raise NotImplementedError(f"{type(self).__name__} has no visit_{type(node).__name__}")
 
 
 #: The Python type of ``Literal.value`` for each ``edm_type``.

@@ -43,7 +43,7 @@ from . import ast as A
 from . import edm
 from .errors import ODataError, ODataNameError, ODataNotSupportedError, ODataTypeError
 from .functions import INTERSECTS_NAMES, lookup as lookup_function
-from .geo import parse_geography
+from .geo import format_wkt, parse_geography
 
 __all__ = [
     "Bound",
@@ -224,9 +224,7 @@ class BIntersects(Bound):
 
     @property
     def geometry(self):
-        from shapely import wkt as _wkt
-
-        return _wkt.loads(self.wkt)
+        return parse_geography(self.wkt)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -1180,7 +1178,7 @@ class _Binder:
             raise ODataTypeError(f"the area of {node.name} must be a geography literal (position {area_node.pos})",
                                  position=area_node.pos)
         geometry, _srid = parse_geography(area_node.value, area_node.srid)
-        return BIntersects(location, geometry.wkt)
+        return BIntersects(location, format_wkt(geometry))
 
     def _geo_location(self, location_node, node) -> BProperty:
         if location_node is None:
@@ -1256,7 +1254,17 @@ def bind_orderby(items, entity_type: edm.EntityType, *, model: Optional[edm.Enti
     """Bind parsed ``$orderby`` items (:class:`~proseo_odata.odata.ast.OrderItem`) to ``entity_type``.
 
     Each expression must be a primitive value of a sortable property (or a function of them).
+    Errors name ``$orderby`` as their target.
     """
+    try:
+        return _bind_orderby(items, entity_type, model)
+    except ODataError as exc:
+        if exc.target in (None, "$filter"):  # the binder's errors default to $filter
+            exc.target = "$orderby"
+        raise
+
+
+def _bind_orderby(items, entity_type, model):
     binder = _Binder(entity_type, _model_of(entity_type, model), option="$orderby")
     out = []
     for item in items:

@@ -1,4 +1,10 @@
-"""Geography values: parsing the literal forms clients send, and formatting footprints.
+"""Geography values: the one reader of geography literals and the one WKT writer.
+
+Every footprint text the services read goes through :func:`parse_geography` (the ``$filter``
+binder, ingest's ``Footprint``, a stored footprint in :func:`to_geometry`) and every WKT they
+write through :func:`format_wkt` (what ingest stores, the ``Intersects`` area, the ``Footprint``
+property). The parser only checks the literal's shape, splitting the ``SRID=n;`` prefix with
+:func:`split_srid`.
 
 Accepted input forms (contract section 6), all longitude first, SRID 4326 assumed when absent::
 
@@ -27,6 +33,8 @@ __all__ = [
     "ALLOWED_GEOMETRY_TYPES",
     "DEFAULT_SRID",
     "parse_geography",
+    "split_srid",
+    "normalise_wkt",
     "to_geometry",
     "format_wkt",
     "format_footprint",
@@ -39,7 +47,15 @@ ALLOWED_GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString"
                           "MultiPolygon")
 
 _PREFIX = re.compile(r"^\s*(?:geography|geometry)\s*'(.*)'\s*$", re.IGNORECASE | re.DOTALL)
-_SRID = re.compile(r"^\s*SRID\s*=\s*(\d+)\s*;\s*", re.IGNORECASE)
+_SRID = re.compile(r"\s*SRID\s*=\s*(\d{1,8})\s*;\s*", re.IGNORECASE)
+
+
+def split_srid(text: str) -> Tuple[Optional[int], str]:
+    """``(srid, rest)`` of ``'SRID=4326;POLYGON(...)'``; ``(None, text)`` without the prefix."""
+    match = _SRID.match(text)
+    if match is None:
+        return None, text
+    return int(match.group(1)), text[match.end():]
 
 
 def parse_geography(text: str, srid: Optional[int] = None) -> Tuple[BaseGeometry, int]:
@@ -52,11 +68,8 @@ def parse_geography(text: str, srid: Optional[int] = None) -> Tuple[BaseGeometry
     match = _PREFIX.match(text)
     if match:
         text = match.group(1)
-    match = _SRID.match(text)
-    if match:
-        srid = int(match.group(1))
-        text = text[match.end():]
-    srid = DEFAULT_SRID if srid is None else srid
+    prefixed, text = split_srid(text)
+    srid = prefixed if prefixed is not None else DEFAULT_SRID if srid is None else srid
     if srid != DEFAULT_SRID:
         raise ODataError(f"unsupported SRID {srid} in geography literal (only 4326 is supported)",
                          target="$filter")
@@ -80,7 +93,10 @@ def to_geometry(value: Any) -> Optional[BaseGeometry]:
     if isinstance(value, BaseGeometry):
         return value
     if isinstance(value, dict):
-        return shape(value)
+        try:
+            return shape(value)
+        except Exception as exc:  # noqa: BLE001 - shapely raises several types for bad GeoJSON
+            raise ODataError(f"not a GeoJSON geometry: {exc}", target="$filter") from None
     if isinstance(value, (bytes, bytearray, memoryview)):
         return shapely.from_wkb(bytes(value))
     return parse_geography(str(value))[0]
@@ -118,6 +134,14 @@ def format_wkt(geometry: BaseGeometry) -> str:
     if kind == "MultiPolygon":
         return "MULTIPOLYGON(" + ",".join(polygon(p) for p in geometry.geoms) + ")"
     raise ValueError(f"unsupported geometry type {kind}")
+
+
+def normalise_wkt(value: Any) -> Optional[str]:
+    """A footprint in any accepted form (geometry, geography literal, WKT, GeoJSON mapping) as
+    the WKT the services store (:func:`format_wkt`); ``None`` stays ``None``. Raises
+    :class:`ODataError` for text that is no accepted geography."""
+    geometry = to_geometry(value)
+    return None if geometry is None else format_wkt(geometry)
 
 
 def format_footprint(geometry: Any) -> Optional[str]:

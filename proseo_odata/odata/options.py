@@ -6,6 +6,11 @@ and returns one immutable :class:`QueryOptions`. Names are accepted with or with
 (OData 4.01) and in any letter case; repeated ``$expand`` parameters are merged; any other
 option given twice is an error; parameters that are not options (no ``$`` and not an option
 name) are ignored, except ``@name`` parameter aliases, which are collected.
+
+``$expand`` is read to the full ABNF (nested options, ``/$ref``, ``/$count``, ``$levels``), so a
+malformed value is a syntax error, and then every form the services do not serve is refused
+(:func:`parse_expand`): what comes back is only ever plain navigation or complex property names.
+The services' entry point, :func:`proseo_odata.query.build_query`, starts here.
 """
 from __future__ import annotations
 
@@ -34,20 +39,13 @@ _LEVELS_RE = re.compile(r"(?:[1-9]\d*|max)\Z", re.IGNORECASE)
 
 @dataclass(frozen=True, slots=True)
 class ExpandItem:
-    """One ``$expand`` item (ABNF ``expandItem``).
+    """One served ``$expand`` item: a navigation or complex property name, or ``*``.
 
     Attributes:
-        path: the navigation path as a tuple of names, e.g. ``('Attributes',)``,
-            ``('Address', 'Country')``, ``('*',)``.
-        options: nested options ``Items($filter=...;$top=2)``, or ``None``.
-        ref: ``True`` for ``Items/$ref`` (references only).
-        count: ``True`` for ``Items/$count``.
+        path: the name as a one-element tuple, e.g. ``('Attributes',)``, ``('*',)``.
     """
 
     path: Tuple[str, ...]
-    options: Optional["QueryOptions"] = None
-    ref: bool = False
-    count: bool = False
 
     @property
     def name(self) -> str:
@@ -72,6 +70,9 @@ class QueryOptions:
         search: the ``$search`` text or ``None`` (kept, not interpreted).
         levels: ``$levels`` of a nested expand: an int, ``'max'`` or ``None``.
         aliases: ``(('@p', 'value text'), ...)`` parameter aliases, unparsed.
+        filter_text, orderby_text: the ``$filter`` and ``$orderby`` values as sent (``None`` when
+            absent); with ``parse_expressions=False`` only these are set, not ``filter`` and
+            ``orderby`` (the caller parses them, for instance through a cache).
     """
 
     filter: Optional[ast.Expr] = None
@@ -86,6 +87,8 @@ class QueryOptions:
     search: Optional[str] = None
     levels: Union[int, str, None] = None
     aliases: Tuple[Tuple[str, str], ...] = field(default=())
+    filter_text: Optional[str] = field(default=None, compare=False)
+    orderby_text: Optional[str] = field(default=None, compare=False)
 
     def alias(self, name: str) -> Optional[str]:
         """The text of parameter alias ``name`` (with or without ``@``), or ``None``."""
@@ -132,13 +135,14 @@ def _non_negative_int(value: str, target: str) -> int:
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
-def parse_query_options(params, *, nested: bool = False) -> QueryOptions:
+def parse_query_options(params, *, nested: bool = False, parse_expressions: bool = True) -> QueryOptions:
     """Read the system query options from the query parameters of a request.
 
     ``params`` is a mapping (values may be lists for repeated parameters) or an iterable of
     ``(name, value)`` pairs, with values already URL-decoded once. ``nested=True`` reads the
     options inside ``$expand=Item(...)``, where ``$levels`` is also allowed and every parameter
-    must be an option.
+    must be an option. ``parse_expressions=False`` leaves ``$filter`` and ``$orderby`` unparsed
+    (``filter_text``/``orderby_text``).
 
     Raises :class:`ODataSyntaxError` for a malformed ``$filter``/``$orderby`` (``target`` names
     the option), :class:`ODataQueryOptionError` for a bad value, an unknown ``$`` option or a
@@ -165,7 +169,7 @@ def parse_query_options(params, *, nested: bool = False) -> QueryOptions:
             continue
         target = "$" + name
         if name == "expand":
-            expand.extend(parse_expand(value))
+            expand.extend(_read_expand(value) if nested else parse_expand(value))
             continue
         if name in values:
             raise ODataQueryOptionError(f"the query option {target} is given more than once", target=target)
@@ -174,9 +178,13 @@ def parse_query_options(params, *, nested: bool = False) -> QueryOptions:
     kwargs = {"expand": tuple(expand), "aliases": tuple(aliases)}
     for name, (value, target) in values.items():
         if name == "filter":
-            kwargs["filter"] = parse_filter(value, target=target)
+            kwargs["filter_text"] = value
+            if parse_expressions:
+                kwargs["filter"] = parse_filter(value, target=target)
         elif name == "orderby":
-            kwargs["orderby"] = parse_orderby(value, target=target)
+            kwargs["orderby_text"] = value
+            if parse_expressions:
+                kwargs["orderby"] = parse_orderby(value, target=target)
         elif name in ("top", "skip"):
             kwargs[name] = _non_negative_int(value, target)
         elif name == "count":
@@ -277,9 +285,24 @@ def _path(text: str, offset: int, whole: str, target: str) -> Tuple[str, ...]:
 def parse_expand(text: str) -> Tuple[ExpandItem, ...]:
     """Parse a ``$expand`` value (ABNF ``expand``) into :class:`ExpandItem` objects.
 
-    ``"Attributes,Items($filter=Qty gt 1;$top=2),Customer/$ref"``. Nested options are read with
-    :func:`parse_query_options` (``nested=True``).
+    The whole ABNF is read (``"Attributes,Items($filter=Qty gt 1;$top=2),Customer/$ref"``;
+    nested options with :func:`parse_query_options`, ``nested=True``), so a malformed value
+    raises :class:`ODataSyntaxError` or :class:`ODataQueryOptionError`. The services expand plain
+    names only: nested options, ``/$ref``, ``/$count`` and paths of several segments then raise
+    :class:`ODataNotSupportedError` (target ``$expand``).
     """
+    items = []
+    for path, options, ref, count in _read_expand(text):
+        if options is not None or ref or count or len(path) != 1:
+            name = "/".join(path) + ("/$ref" if ref else "/$count" if count else "") + ("(...)" if options else "")
+            raise ODataNotSupportedError(f"$expand={name}: only plain navigation names are served",
+                                         target="$expand")
+        items.append(ExpandItem(path))
+    return tuple(items)
+
+
+def _read_expand(text: str):
+    """The items of a ``$expand`` value as ``(path, nested options or None, ref, count)``."""
     target = "$expand"
     items = []
     for offset, part in _split_top_level(text, ",", target):
@@ -319,7 +342,7 @@ def parse_expand(text: str) -> Tuple[ExpandItem, ...]:
                 raise ODataQueryOptionError(
                     f"{'/$ref' if ref else '/$count'} in $expand allows no ${bad[0]} option", target=target
                 )
-        items.append(ExpandItem(segments, options, ref, count))
+        items.append((segments, options, ref, count))
     return tuple(items)
 
 

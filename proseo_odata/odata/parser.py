@@ -11,12 +11,6 @@ process into an LALR(1) parser with the contextual lexer and an inline transform
 the AST while parsing. The parser object is immutable after construction and shared by all
 threads. Every failure is an :class:`~proseo_odata.odata.errors.ODataError`; no Lark type leaves
 this module.
-
-Texts are first read by a hand-written recursive-descent parser for the same grammar
-(``_FastParser``, about five times faster than Lark's LALR loop). It builds the very same tree
-or gives up (``_Bail``) on anything it does not handle -- every error, keywords used as names,
-JSON arrays and objects, deep nesting -- and then Lark parses the text and remains the reference
-for every answer and every error message. tests/odata/test_parser_fast.py checks both agree.
 """
 from __future__ import annotations
 
@@ -34,11 +28,12 @@ import threading
 import uuid
 from typing import Optional, Tuple
 
-from lark import Lark, Token, Transformer
+from lark import Lark, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
 from .errors import ODataError, ODataLimitError, ODataSyntaxError
+from .geo import split_srid
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -83,7 +78,6 @@ _WKT_RE = re.compile(
     r"(?:\s+(?:Z|M|ZM))?\s*(\(.*\)|EMPTY)\s*\Z",
     re.IGNORECASE | re.DOTALL,
 )
-_SRID_RE = re.compile(r"\s*SRID\s*=\s*(\d{1,8})\s*;", re.IGNORECASE)
 _BASE64URL_RE = re.compile(r"[A-Za-z0-9_\-+/]*={0,2}\Z")
 
 
@@ -186,12 +180,7 @@ def _quoted_body(text: str) -> str:
 
 
 def _convert_geo(text: str, edm_type: str, pos: int) -> ast.Literal:
-    body = _quoted_body(text)
-    srid = None
-    m = _SRID_RE.match(body)
-    if m:
-        srid = int(m.group(1))
-        body = body[m.end() :]
+    srid, body = split_srid(_quoted_body(text))
     if not _WKT_RE.match(body):
         raise _SemanticError(
             f"invalid {edm_type[4:].lower()} literal: expected SRID=n; and WKT "
@@ -219,9 +208,9 @@ def _convert_binary(text: str, pos: int) -> bytes:
 
 
 def _pos(item) -> int:
-    if isinstance(item, Token):
-        return item.start_pos
-    return item.pos
+    if isinstance(item, ast.Node):
+        return item.pos
+    return item.start_pos  # a token (Lark's, or lark-cython's)
 
 
 _LIST_ITEM_TYPES = (ast.Literal, ast.Null, ast.EnumLiteral, ast.ParameterAlias, ast.ListExpr, ast.ObjectExpr)
@@ -509,7 +498,6 @@ class _ASTBuilder(Transformer):
 # building the parser once
 
 
-_PARSER: Optional[Lark] = None
 _PARSER_LOCK = threading.Lock()
 
 
@@ -538,15 +526,31 @@ def _cache_file(grammar: str) -> Optional[str]:
     return os.path.join(directory, f"odata-lark-{digest}.cache")
 
 
-def build_parser(*, strict: bool = False) -> Lark:
+def _cython_plugins():
+    """lark-cython's plugins when the optional ``fast`` extra is installed, else None."""
+    try:
+        import lark_cython
+    except ImportError:
+        return None
+    return lark_cython.plugins
+
+
+def build_parser(*, strict: bool = False, cython: Optional[bool] = None) -> Lark:
     """Compile a new parser from the grammar (tests use ``strict=True``); prefer :func:`get_parser`.
 
     The analysed grammar is cached on disk (see :func:`_cache_file`), which turns the ~0.5 s
     LALR table construction into a ~10 ms load in later processes; ``strict=True`` always
     builds from scratch, since its checks run only while building.
+
+    ``cython``: use lark-cython's lexer and parser loop (the ``fast`` extra), which build the
+    same trees; ``None`` (default) uses it when it is installed, ``False`` never.
     """
     grammar = load_grammar()
     cache = None if strict else _cache_file(grammar)
+    plugins = _cython_plugins() if cython is not False else None
+    if cython and plugins is None:
+        raise ImportError("lark-cython is not installed (pip install 'proseo-odata[fast]')")
+    extra = {"_plugins": plugins} if plugins is not None else {}
     return Lark(
         grammar,
         start=_START_RULES,
@@ -556,536 +560,47 @@ def build_parser(*, strict: bool = False) -> Lark:
         maybe_placeholders=True,
         strict=strict,
         cache=cache or False,
+        **extra,
     )
 
 
 def get_parser() -> Lark:
-    """The process-wide parser, built on first use (thread-safe lazy singleton)."""
-    global _PARSER
-    parser = _PARSER
+    """The process-wide parser, built on first use (thread-safe lazy singleton); it runs on
+    lark-cython when that is installed (:func:`build_parser`)."""
+    return _parser("default", build_parser)
+
+
+def _reference_parser() -> Lark:
+    """Lark's own (pure Python) parser: it reports the errors when the default one is lark-cython,
+    whose exceptions do not carry Lark's expected-token information."""
+    return _parser("reference", lambda: build_parser(cython=False))
+
+
+_PARSERS: dict = {}
+
+
+def _parser(name: str, build) -> Lark:
+    parser = _PARSERS.get(name)
     if parser is None:
         with _PARSER_LOCK:
-            parser = _PARSER
+            parser = _PARSERS.get(name)
             if parser is None:
-                parser = _PARSER = build_parser()
+                parser = _PARSERS[name] = build()
     return parser
 
 
-# ---------------------------------------------------------------------------------------------
-# the fast path: a hand-written recursive-descent parser for the same language
-#
-# Lark's LALR loop costs several Python calls per token plus one reduction per precedence level
-# for every operand. Client filters are short and almost always valid, so they are first read by
-# the recursive-descent parser below, which follows the grammar rule by rule and builds exactly
-# the nodes (and positions) the transformer builds. It handles the common subset only: whenever it
-# meets anything else (a syntax or semantic error, a keyword used as a name, JSON arrays/objects,
-# deep nesting, ...) it gives up with ``_Bail`` and the text is parsed again by Lark, which stays
-# the reference: it produces every error message, with position and expected tokens. So the
-# fast path can make a valid text faster but can never change an answer
-# (tests/odata/test_parser_fast.py compares both parsers on the test corpus and on fuzzed text).
-
-
-class _Bail(Exception):
-    """The fast path cannot decide this text; Lark parses it."""
-
-
-# Token kinds. The master regex tries the literal terminals in the order of the grammar's terminal
-# priorities, exactly as Lark's contextual lexer does; the alternatives are grouped by their first
-# character (a letter, a sign or digit, ...), which keeps that order among the alternatives that
-# can match the same text, and a few appear in two groups (GUID, DOUBLE), hence _KIND_OF_GROUP.
-(_ENUM, _DURATION, _BINARY, _GEOGRAPHY, _GEOMETRY, _DTO, _GUID, _DATE, _TIME, _DOUBLE, _DECIMAL, _INTEGER,
- _NAME, _STRING, _IMPLICIT, _COUNT, _ALIAS, _PUNCT, _OTHER) = range(1, 20)
-_END = 0
-
-_TOKEN_RE = re.compile(
-    r"[ \t\r\n]*+(?:"
-    r"(?=[A-Za-z_])(?:"
-    r"((?>[A-Za-z_]\w*)(?:\.(?>[A-Za-z_]\w*))+'(?:[^']|'')*')"              # 1 ENUM.9
-    r"|((?i:duration)'[^']*')"                                              # 2 DURATION.8
-    r"|((?i:binary)'[^']*')"                                                # 3 BINARY.8
-    r"|((?i:geography)'[^']*')"                                             # 4 GEOGRAPHY.8
-    r"|((?i:geometry)'[^']*')"                                              # 5 GEOMETRY.8
-    r"|([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![\w-]))"  # 6 GUID.6
-    r"|(INF(?!\w)|NaN(?!\w))"                                               # 7 DOUBLE.4
-    r"|([A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+)*+)"                                # 8 keywords, names
-    r")"
-    r"|('(?:[^']|'')*')"                                                    # 9 STRING
-    r"|(?=[-+\d])(?:"
-    r"(-?\d{4,}-\d\d-\d\d[Tt]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[Zz]|[+-]\d\d:\d\d)?)"  # 10 DATE_TIME_OFFSET.7
-    r"|([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![\w-]))"  # 11 GUID.6
-    r"|(-?\d{4,}-\d\d-\d\d)"                                                # 12 DATE.5
-    r"|(\d\d:\d\d(?::\d\d(?:\.\d+)?)?)"                                     # 13 TIME_OF_DAY.5
-    r"|([+-]?(?:\d+(?:\.\d+)?[eE][+-]?\d+|INF(?!\w)))"                      # 14 DOUBLE.4
-    r"|([+-]?\d+\.\d+)"                                                     # 15 DECIMAL.3
-    r"|([+-]?\d+)"                                                          # 16 INTEGER.2
-    r")"
-    r"|([-()/,:=])"                                                         # 17 punctuation, MINUS
-    r"|(\$(?i:it|this|root)(?!\w))"                                         # 18 IMPLICIT_VARIABLE
-    r"|(\$(?i:count)(?!\w))"                                                # 19 COUNT
-    r"|(@[A-Za-z_]\w*)"                                                     # 20 PARAMETER_ALIAS
-    r"|([^ \t\r\n])"                                                        # 21 anything else
-    r")"
-)
-_KIND_OF_GROUP = (None, _ENUM, _DURATION, _BINARY, _GEOGRAPHY, _GEOMETRY, _GUID, _DOUBLE, _NAME, _STRING,
-                  _DTO, _GUID, _DATE, _TIME, _DOUBLE, _DECIMAL, _INTEGER, _PUNCT, _IMPLICIT, _COUNT, _ALIAS,
-                  _OTHER)
-
-#: Words that are (or start) a keyword terminal somewhere in the grammar. A name token spelled
-#: like one of these (or a qualified name whose first part is one) is left to Lark, whose
-#: contextual lexer decides per parser state whether it is the keyword or a name.
-_KEYWORDS = frozenset(
-    "true false null not and or in has any all asc desc eq ne gt ge lt le add sub mul div divby mod".split()
-)
-_COMPARISON = frozenset(ast.COMPARISON_OPERATORS)
-_ADDITIVE = frozenset(("add", "sub"))
-_MULTIPLICATIVE = frozenset(("mul", "div", "divby", "mod"))
-_ARITHMETIC = _ADDITIVE | _MULTIPLICATIVE
-_BOOLEAN_AND_NULL = frozenset(("true", "false", "null"))
-_NUMERIC_TYPES = (ast.EDM_INT64, ast.EDM_DECIMAL, ast.EDM_DOUBLE)
-#: Nesting (brackets, 'not', unary '-') beyond this goes to Lark, far below the recursion limit.
-_FAST_MAX_NESTING = 40
-_bool = _ASTBuilder._bool
-
-
-def _tokenize(text: str) -> list:
-    """``(kind, text, position, lower-cased text of a name or None)`` per token, then an end token."""
-    tokens = []
-    append = tokens.append
-    kinds = _KIND_OF_GROUP
-    for m in _TOKEN_RE.finditer(text):
-        group = m.lastindex
-        kind = kinds[group]
-        value = m.group(group)
-        append((kind, value, m.start(group), value.lower() if kind == _NAME else None))
-    append((_END, "", len(text), None))
-    return tokens
-
-
-def _check_name(value: str) -> str:
-    """A plain or qualified name token that is certainly no keyword, else ``_Bail``."""
-    dot = value.find(".")
-    first = value if dot < 0 else value[:dot]
-    if first.lower() in _KEYWORDS or first in ("INF", "NaN"):
-        raise _Bail
-    return value
-
-
-def _literal(kind: int, value: str, pos: int):
-    if kind == _STRING:
-        return ast.Literal(value[1:-1].replace("''", "'"), ast.EDM_STRING, pos=pos)
-    if kind == _INTEGER:
-        return ast.Literal(int(value), ast.EDM_INT64, pos=pos)
-    if kind == _DTO:
-        return ast.Literal(convert_date_time_offset(value, pos), ast.EDM_DATETIMEOFFSET, pos=pos)
-    if kind == _DECIMAL:
-        return ast.Literal(decimal.Decimal(value), ast.EDM_DECIMAL, pos=pos)
-    if kind == _DOUBLE:
-        return ast.Literal(float(value), ast.EDM_DOUBLE, pos=pos)
-    if kind == _DATE:
-        return ast.Literal(convert_date(value, pos), ast.EDM_DATE, pos=pos)
-    if kind == _GUID:
-        return ast.Literal(uuid.UUID(value), ast.EDM_GUID, pos=pos)
-    if kind == _GEOGRAPHY:
-        return _convert_geo(value, ast.EDM_GEOGRAPHY, pos)
-    if kind == _GEOMETRY:
-        return _convert_geo(value, ast.EDM_GEOMETRY, pos)
-    if kind == _ENUM:
-        quote = value.index("'")
-        return ast.EnumLiteral(value[:quote], value[quote + 1 : -1].replace("''", "'"), pos=pos)
-    if kind == _TIME:
-        return ast.Literal(convert_time_of_day(value, pos), ast.EDM_TIMEOFDAY, pos=pos)
-    if kind == _DURATION:
-        return ast.Literal(convert_duration(_quoted_body(value), pos), ast.EDM_DURATION, pos=pos)
-    if kind == _BINARY:
-        return ast.Literal(_convert_binary(value, pos), ast.EDM_BINARY, pos=pos)
-    if kind == _NAME:  # true / false / null, already checked by the caller
-        lowered = value.lower()
-        if lowered == "null":
-            return ast.Null(pos=pos)
-        return ast.Literal(lowered == "true", ast.EDM_BOOLEAN, pos=pos)
-    raise _Bail
-
-
-_LITERAL_KINDS_FAST = frozenset(
-    (_ENUM, _DURATION, _BINARY, _GEOGRAPHY, _GEOMETRY, _DTO, _GUID, _DATE, _TIME, _DOUBLE, _DECIMAL, _INTEGER, _STRING)
-)
-
-
-class _FastParser:
-    """One parse over a token list; not shared between threads (a new one per call).
-
-    The methods follow the grammar's rules; a rule's left-recursive alternatives become loops
-    building the same left-nested nodes the LALR reductions build.
-    """
-
-    __slots__ = ("toks", "i", "depth")
-
-    def __init__(self, text: str) -> None:
-        self.toks = _tokenize(text)
-        self.i = 0
-        self.depth = 0
-
-    # helpers ---------------------------------------------------------------------------------
-
-    def _expect(self, punct: str) -> None:
-        tok = self.toks[self.i]
-        if tok[0] != _PUNCT or tok[1] != punct:
-            raise _Bail
-        self.i += 1
-
-    def _at(self, punct: str) -> bool:
-        tok = self.toks[self.i]
-        return tok[0] == _PUNCT and tok[1] == punct
-
-    def _enter(self) -> None:
-        self.depth += 1
-        if self.depth > _FAST_MAX_NESTING:
-            raise _Bail
-
-    # entry points ----------------------------------------------------------------------------
-
-    def filter(self):
-        node = self.common_expr()
-        if self.toks[self.i][0] != _END:
-            raise _Bail
-        return node
-
-    def orderby(self):
-        items = []
-        toks = self.toks
-        while True:
-            expr = self.common_expr()
-            word = toks[self.i][3]
-            descending = False
-            if word == "asc" or word == "desc":
-                descending = word == "desc"
-                self.i += 1
-            items.append(ast.OrderItem(expr, descending, pos=expr.pos))
-            kind, value, _pos, _word = toks[self.i]
-            if kind == _END:
-                return tuple(items)
-            if kind != _PUNCT or value != ",":
-                raise _Bail
-            self.i += 1
-
-    def primitive_literal_entry(self):
-        kind, value, pos, word = self.toks[0]
-        if kind in _LITERAL_KINDS_FAST or word in _BOOLEAN_AND_NULL:
-            node = _literal(kind, value, pos)
-        else:
-            raise _Bail
-        if self.toks[1][0] != _END:
-            raise _Bail
-        return node
-
-    # expressions, loosest first --------------------------------------------------------------
-
-    def common_expr(self):
-        left = self.and_expr()
-        toks = self.toks
-        while toks[self.i][3] == "or":
-            self.i += 1
-            left = _bool("or", (left, None, self.and_expr()))
-        return left
-
-    def and_expr(self):
-        left = self.not_expr()
-        toks = self.toks
-        while toks[self.i][3] == "and":
-            self.i += 1
-            left = _bool("and", (left, None, self.not_expr()))
-        return left
-
-    def not_expr(self):
-        toks = self.toks
-        tok = toks[self.i]
-        if tok[3] == "not":
-            self.i += 1
-            self._enter()
-            operand = self.not_expr()
-            self.depth -= 1
-            return ast.Not(operand, pos=tok[2])
-        # comparison_expr: in_has_expr (COMPARISON_OP in_has_expr)*
-        left = self.in_has_expr()
-        while True:
-            word = toks[self.i][3]
-            if word not in _COMPARISON:
-                return left
-            self.i += 1
-            left = ast.Compare(word, left, self.in_has_expr(), pos=left.pos)
-
-    def in_has_expr(self):
-        left = self.unary_expr()
-        toks = self.toks
-        word = toks[self.i][3]
-        if word is None:
-            return left
-        if word in _ARITHMETIC:
-            left = self.additive_rest(left)
-            word = toks[self.i][3]
-        if word == "in":
-            self.i += 1
-            return ast.In(left, self.in_operand(), pos=left.pos)
-        if word == "has":
-            self.i += 1
-            return ast.Has(left, self.additive_rest(self.unary_expr()), pos=left.pos)
-        return left
-
-    def additive_rest(self, left):
-        """additive_expr and multiplicative_expr, given their first unary_expr."""
-        toks = self.toks
-        left = self.multiplicative_rest(left)
-        while True:
-            word = toks[self.i][3]
-            if word != "add" and word != "sub":
-                return left
-            self.i += 1
-            right = self.multiplicative_rest(self.unary_expr())
-            left = ast.Arith(word, left, right, pos=left.pos)
-
-    def multiplicative_rest(self, left):
-        toks = self.toks
-        while True:
-            word = toks[self.i][3]
-            if word not in _MULTIPLICATIVE:
-                return left
-            self.i += 1
-            left = ast.Arith(word, left, self.unary_expr(), pos=left.pos)
-
-    def unary_expr(self):
-        kind, value, pos, word = self.toks[self.i]
-        if kind == _PUNCT and value == "-":
-            self.i += 1
-            self._enter()
-            operand = self.unary_expr()
-            self.depth -= 1
-            if type(operand) is ast.Literal and operand.edm_type in _NUMERIC_TYPES:
-                return ast.Literal(-operand.value, operand.edm_type, pos=pos)
-            return ast.Negate(operand, pos=pos)
-        # primary_expr
-        toks = self.toks
-        if kind == _NAME:
-            nxt = toks[self.i + 1]
-            if "." not in value:
-                if word in _KEYWORDS:
-                    if word in _BOOLEAN_AND_NULL:
-                        self.i += 1
-                        return _literal(kind, value, pos)
-                    raise _Bail
-                if nxt[0] == _PUNCT and nxt[1] == "(":
-                    return self.method_call_expr(value, pos, False)
-                return self.member_expr()
-            _check_name(value)
-            if nxt[0] == _PUNCT:
-                if nxt[1] == "(":
-                    return self.method_call_expr(value, pos, True)
-                if nxt[1] == "/":
-                    return self.member_expr()
-            raise _Bail  # a bare qualified name is no expression
-        if kind in _LITERAL_KINDS_FAST:
-            self.i += 1
-            return _literal(kind, value, pos)
-        if kind == _PUNCT and value == "(":
-            self.i += 1
-            self._enter()
-            node = self.common_expr()
-            self._expect(")")
-            self.depth -= 1
-            return node
-        if kind == _IMPLICIT:
-            return self.member_expr()
-        if kind == _ALIAS:
-            self.i += 1
-            return ast.ParameterAlias(value[1:], pos=pos)
-        raise _Bail
-
-    # paths and lambdas -----------------------------------------------------------------------
-
-    def member_expr(self, lambdas: bool = True):
-        """A path (first_member_expr and its steps); with ``lambdas`` also a trailing any/all."""
-        toks = self.toks
-        kind, value, pos, word = toks[self.i]
-        if kind == _NAME:
-            if "." in value:  # first_cast: QUALIFIED_NAME "/" ODATA_IDENTIFIER
-                _check_name(value)
-                self.i += 1
-                self._expect("/")
-                kind2, value2, pos2, _word = toks[self.i]
-                if kind2 != _NAME or "." in value2:
-                    raise _Bail
-                _check_name(value2)
-                steps = [ast.Cast(value, pos=pos), ast.Member(value2, pos=pos2)]
-            else:
-                if word in _KEYWORDS:
-                    raise _Bail
-                steps = [ast.Member(value, pos=pos)]
-        elif kind == _IMPLICIT:
-            steps = [ast.Variable(word if word is not None else value.lower(), pos=pos)]
-        else:
-            raise _Bail
-        self.i += 1
-        while True:
-            tok = toks[self.i]
-            if tok[0] != _PUNCT or tok[1] != "/":
-                break
-            kind, value, spos, word = toks[self.i + 1]
-            if type(steps[-1]) is ast.Count:
-                raise _Bail  # nothing may follow '/$count'
-            if kind == _NAME:
-                nxt = toks[self.i + 2]
-                call = nxt[0] == _PUNCT and nxt[1] == "("
-                if "." not in value:
-                    if word in _KEYWORDS:
-                        if (word == "any" or word == "all") and lambdas and call:
-                            self.i += 3
-                            return self.lambda_expr(ast.Path(tuple(steps), pos=steps[0].pos), word)
-                        raise _Bail
-                    cast = False
-                else:
-                    _check_name(value)
-                    cast = True
-                if call:
-                    self.i += 3
-                    positional, named = self.call_args()
-                    steps.append(ast.FunctionStep(value, positional, named, pos=spos))
-                else:
-                    self.i += 2
-                    steps.append(ast.Cast(value, pos=spos) if cast else ast.Member(value, pos=spos))
-            elif kind == _COUNT:
-                steps.append(ast.Count(pos=spos))
-                self.i += 2
-            else:
-                raise _Bail
-        return ast.Path(tuple(steps), pos=steps[0].pos)
-
-    def lambda_expr(self, path, kind: str):
-        """After ``<path>/any(``: ``)`` or ``variable : predicate )``."""
-        if self._at(")"):
-            if kind != "any":
-                raise _Bail
-            self.i += 1
-            return ast.Lambda(path, "any", None, None, pos=path.pos)
-        vkind, variable, _pos, _word = self.toks[self.i]
-        if vkind != _NAME or "." in variable:
-            raise _Bail
-        _check_name(variable)
-        self.i += 1
-        self._expect(":")
-        self._enter()
-        predicate = self.common_expr()
-        self._expect(")")
-        self.depth -= 1
-        return ast.Lambda(path, kind, variable, predicate, pos=path.pos)
-
-    # function calls --------------------------------------------------------------------------
-
-    def call_args(self):
-        """After ``(``: the arguments up to and including ``)`` as (positional, named)."""
-        self._enter()
-        positional = []
-        named = []
-        toks = self.toks
-        if self._at(")"):
-            self.i += 1
-            self.depth -= 1
-            return (), ()
-        while True:
-            kind, value, pos, _word = toks[self.i]
-            nxt = toks[self.i + 1]
-            if kind == _NAME and nxt[0] == _PUNCT:
-                nxt_value = nxt[1]
-                if nxt_value == "=" and "." not in value:
-                    _check_name(value)
-                    self.i += 2
-                    named.append((value, self.common_expr()))
-                elif "." in value and (nxt_value == "," or nxt_value == ")"):
-                    _check_name(value)
-                    self.i += 1
-                    positional.append(ast.Path((ast.Cast(value, pos=pos),), pos=pos))
-                else:
-                    positional.append(self.common_expr())
-            else:
-                positional.append(self.common_expr())
-            kind, value, _pos, _word = toks[self.i]
-            if kind != _PUNCT:
-                raise _Bail
-            self.i += 1
-            if value == ")":
-                self.depth -= 1
-                return tuple(positional), tuple(named)
-            if value != ",":
-                raise _Bail
-
-    def method_call_expr(self, name: str, pos: int, qualified: bool):
-        self.i += 2
-        positional, named = self.call_args()
-        lowered = name.lower()
-        arity = ast.BUILTIN_FUNCTIONS.get(lowered)  # also qualified built-ins (geo.distance)
-        if arity is None:
-            if not qualified:
-                raise _Bail  # unknown function: Lark reports it
-            return ast.Call(name, positional, named, pos=pos)
-        if named or not arity[0] <= len(positional) <= arity[1]:
-            raise _Bail  # Lark reports it
-        return ast.Call(lowered, positional, (), pos=pos)
-
-    # in ----------------------------------------------------------------------------------------
-
-    def in_operand(self):
-        kind, value, pos, _word = self.toks[self.i]
-        if kind == _PUNCT and value == "(":
-            self.i += 1
-            if self._at(")"):
-                self.i += 1
-                return ()
-            self._enter()
-            items = [self.common_expr()]
-            while self._at(","):
-                self.i += 1
-                items.append(self.common_expr())
-            self._expect(")")
-            self.depth -= 1
-            if len(items) > 1:
-                for item in items:
-                    if not _is_list_item(item):
-                        raise _Bail
-            return tuple(items)
-        if kind == _NAME or kind == _IMPLICIT:
-            return (self.member_expr(lambdas=False),)
-        if kind == _ALIAS:
-            self.i += 1
-            return (ast.ParameterAlias(value[1:], pos=pos),)
-        raise _Bail
-
-
-#: Switch for tests and bench/parser_profile.py: False sends every text through Lark.
-_FAST_PATH = True
-
-
-def _fast_parse_sized(text: str, start: str):
-    """``(tree, number of tokens + 1)`` from the fast path, or ``_Bail`` if Lark has to decide."""
-    if not _FAST_PATH:
-        raise _Bail
+def _lark_parse(text: str, start: str):
+    """``get_parser().parse(text, start)``; a text the lark-cython parser refuses is parsed again
+    by Lark's own parser (same grammar and tables), which raises the error it describes."""
+    parser = get_parser()
     try:
-        parser = _FastParser(text)
-        return getattr(parser, start)(), len(parser.toks)
-    except _Bail:
+        return parser.parse(text, start=start)
+    except RecursionError:
         raise
-    except Exception:  # a semantic error, an index past a malformed token list, ...: Lark decides
-        raise _Bail from None
-
-
-def _fast_parse(text: str, start: str):
-    """The fast path's tree for ``text``, or ``_Bail`` if Lark has to decide."""
-    return _fast_parse_sized(text, start)[0]
-
-
-def _parse_text(text: str, start: str):
-    """Parse with the fast path, falling back to Lark (which raises the errors)."""
-    try:
-        return _fast_parse_sized(text, start)[0]
-    except _Bail:
-        return get_parser().parse(text, start=start)
+    except Exception:
+        if _cython_plugins() is None:
+            raise
+    return _reference_parser().parse(text, start=start)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1289,23 +804,16 @@ def _parse(text, start, what, target, max_length, max_depth):
         raise ODataSyntaxError(f"Invalid {what}: the text is empty", text=text, position=0,
                                expected=["an expression"], target=target)
     try:
-        result, size = _fast_parse_sized(text, start)
-    except _Bail:
-        size = None
-        try:
-            result = get_parser().parse(text, start=start)
-        except (LarkError, _SemanticError) as exc:
-            raise _translate(exc, text, what, target) from None
-        except RecursionError:
-            raise ODataLimitError(f"Invalid {what}: nested too deeply", text=text, position=0,
-                                  target=target) from None
+        result = _lark_parse(text, start)
+    except (LarkError, _SemanticError) as exc:
+        raise _translate(exc, text, what, target) from None
+    except RecursionError:
+        raise ODataLimitError(f"Invalid {what}: nested too deeply", text=text, position=0,
+                              target=target) from None
     # Every level of the tree needs an opening bracket, a '-', or an operator keyword, so when
-    # there are few of those the tree cannot be too deep and the walk is skipped. A tree from the
-    # fast path is at most (tokens + 2) deep (every node but a path step spans fewer tokens than
-    # its parent), so with few tokens the walk could find nothing either and the count is skipped.
+    # there are few of those the tree cannot be too deep and the walk is skipped.
     shallow = (
-        (size is not None and size + 1 <= max_depth)
-        or len(text) <= max_depth
+        len(text) <= max_depth
         or text.count("(") + text.count("[") + text.count("{") + text.count("-") + len(_OPERATOR_RE.findall(text))
         <= max_depth
     )
@@ -1430,7 +938,7 @@ def _convert_typed(raw: str, edm_type: str):
     kinds = _LITERAL_KINDS.get(edm_type)
     if kinds is not None:
         try:
-            node = _parse_text(raw.strip(), "primitive_literal_entry")
+            node = _lark_parse(raw.strip(), "primitive_literal_entry")
         except (LarkError, _SemanticError):
             node = None
         if type(node) is ast.Literal and node.edm_type in kinds:

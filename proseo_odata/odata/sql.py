@@ -45,19 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators as _operators
-from sqlalchemy.sql import roles as _roles
-from sqlalchemy.sql import sqltypes
-from sqlalchemy.sql.elements import BinaryExpression as _BinaryExpression
-from sqlalchemy.sql.elements import BindParameter as _BindParameter
-from sqlalchemy.sql.elements import BooleanClauseList as _BooleanClauseList
-from sqlalchemy.sql.elements import ClauseList as _ClauseList
-from sqlalchemy.sql.elements import ColumnClause as _ColumnClause
-from sqlalchemy.sql.elements import Grouping as _Grouping
-from sqlalchemy.sql.elements import False_ as _False_
-from sqlalchemy.sql.elements import True_ as _True_
-from sqlalchemy.sql.elements import _anonymous_label
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
-from sqlalchemy.sql.selectable import Exists as _Exists
+from sqlalchemy.sql.expression import BooleanClauseList, ColumnClause, ColumnElement, False_, FunctionElement, True_
 from sqlalchemy.types import TypeDecorator
 
 from . import edm
@@ -259,21 +247,34 @@ class EntityMapping:
 # dialect-specific elements
 
 
-class _DatePart(FunctionElement):
-    """``year(x)`` ... ``second(x)`` as an integer; ``x`` a UTC date-time, date or time."""
+class _Flagged(FunctionElement):
+    """A function element with constant attributes (``flags``) that are part of its SQL.
+
+    Each combination of flags is a subclass of its own, made by :meth:`variant`, so SQLAlchemy's
+    statement cache tells them apart by their class (``inherit_cache``, its documented way for
+    custom constructs) and the elements carry no state beyond their arguments."""
 
     inherit_cache = True
+    flags: Tuple = ()
+
+    @classmethod
+    def variant(cls, *flags):
+        key = (cls, flags)
+        found = _VARIANTS.get(key)
+        if found is None:
+            found = _VARIANTS.setdefault(key, type(cls.__name__, (cls,), {"flags": flags, "inherit_cache": True}))
+        return found
+
+
+_VARIANTS: Dict[Tuple[type, Tuple], type] = {}
+
+
+class _DatePart(_Flagged):
+    """``year(x)`` ... ``second(x)`` as an integer; ``x`` a UTC date-time, date or time.
+    Flags: ``(part, kind)``, kind being the EDM kind of ``x``."""
+
     type = sa.Integer()
     name = "odata_date_part"
-
-    def __init__(self, part: str, kind: str, expr):
-        self.part = part
-        self.kind = kind
-        super().__init__(expr)
-
-    def _gen_cache_key(self, anon_map, bindparams):  # part and kind are part of the statement
-        return (type(self), self.part, self.kind) + tuple(
-            c._gen_cache_key(anon_map, bindparams) for c in self.clauses)
 
 
 _STRFTIME = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}
@@ -282,16 +283,17 @@ _STRFTIME = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "
 @compiles(_DatePart, "sqlite")
 def _date_part_sqlite(element, compiler, **kw):
     (expr,) = list(element.clauses)
-    return f"CAST(strftime('{_STRFTIME[element.part]}', {compiler.process(expr, **kw)}) AS INTEGER)"
+    return f"CAST(strftime('{_STRFTIME[element.flags[0]]}', {compiler.process(expr, **kw)}) AS INTEGER)"
 
 
 @compiles(_DatePart)
 def _date_part_default(element, compiler, **kw):
     (expr,) = list(element.clauses)
     inner = compiler.process(expr, **kw)
-    if element.kind == "datetime":
+    part, kind = element.flags
+    if kind == "datetime":
         inner = f"({inner} AT TIME ZONE 'UTC')"
-    return f"CAST(FLOOR(EXTRACT({element.part.upper()} FROM {inner})) AS INTEGER)"
+    return f"CAST(FLOOR(EXTRACT({part.upper()} FROM {inner})) AS INTEGER)"
 
 
 class _DateOf(FunctionElement):
@@ -348,83 +350,35 @@ def _indexof_default(element, compiler, **kw):
     return f"(strpos({compiler.process(s, **kw)}, {compiler.process(t, **kw)}) - 1)"
 
 
-class _CaseMap(FunctionElement):
-    """Unicode ``tolower``/``toupper`` (SQLite's own lower/upper only fold ASCII)."""
+class _CaseMap(_Flagged):
+    """Unicode ``tolower``/``toupper`` (SQLite's own lower/upper only fold ASCII). Flags:
+    ``(upper,)``."""
 
-    inherit_cache = True
     type = sa.String()
     name = "odata_casemap"
-
-    def __init__(self, upper: bool, expr):
-        self.upper = upper
-        super().__init__(expr)
-
-    def _gen_cache_key(self, anon_map, bindparams):
-        return (type(self), self.upper) + tuple(c._gen_cache_key(anon_map, bindparams) for c in self.clauses)
 
 
 @compiles(_CaseMap, "sqlite")
 def _casemap_sqlite(element, compiler, **kw):
     (expr,) = list(element.clauses)
-    name = "proseo_odata_upper" if element.upper else "proseo_odata_lower"
+    name = "proseo_odata_upper" if element.flags[0] else "proseo_odata_lower"
     return f"{name}({compiler.process(expr, **kw)})"
 
 
 @compiles(_CaseMap)
 def _casemap_default(element, compiler, **kw):
     (expr,) = list(element.clauses)
-    name = "upper" if element.upper else "lower"
+    name = "upper" if element.flags[0] else "lower"
     return f'{name}({compiler.process(expr, **kw)} COLLATE "und-x-icu")'
-
-
-class _Flagged(FunctionElement):
-    """A function element with constant attributes (``flags``) that are part of its SQL."""
-
-    inherit_cache = True
-    flags: Tuple = ()
-
-    def __init__(self, *clauses):
-        if _FAST_FUNCTIONS and all(isinstance(c, ColumnElement) and not c._propagate_attrs for c in clauses):
-            _set_function_arguments(self, clauses)
-        else:
-            super().__init__(*clauses)
-
-    def _gen_cache_key(self, anon_map, bindparams):
-        return (type(self), self.flags) + tuple(c._gen_cache_key(anon_map, bindparams) for c in self.clauses)
-
-
-_COMMA_IS_BOOLEAN = _operators.is_boolean(_operators.comma_op)
-
-
-def _set_function_arguments(element, clauses) -> None:
-    """What ``FunctionElement.__init__(*clauses)`` sets, for arguments that are already plain
-    column elements (its coercions return them unchanged), without the coercion layer (9 us ->
-    2 us). Checked against ``FunctionElement.__init__`` at import (``_FAST_FUNCTIONS``)."""
-    arguments = _ClauseList.__new__(_ClauseList)
-    arguments.operator = _operators.comma_op
-    arguments.group = True
-    arguments.group_contents = True
-    arguments._text_converter_role = _roles.WhereHavingRole
-    arguments.clauses = [c.self_group(against=_operators.comma_op) for c in clauses]
-    arguments._is_implicitly_boolean = _COMMA_IS_BOOLEAN
-    element._has_args = True
-    element.clause_expr = _Grouping(arguments)
-
-
-_FAST_FUNCTIONS = False  # set below, once the elements exist
 
 
 class _StringMatch(_Flagged):
     """contains/startswith/endswith: ``x LIKE pattern ESCAPE '!'`` (``%``, ``_`` and ``!`` of
     the argument escaped); on SQLite, whose LIKE ignores ASCII case, also an exact
-    case-sensitive check. Clauses: ``(x, argument, pattern)``."""
+    case-sensitive check. Clauses: ``(x, argument, pattern)``; flags: ``(kind,)``."""
 
     type = sa.Boolean()
     name = "odata_string_match"
-
-    def __init__(self, kind: str, expr, arg, pattern):
-        self.flags = (kind,)
-        super().__init__(expr, arg, pattern)
 
 
 def _like_sql(x, pattern):
@@ -453,15 +407,17 @@ def _string_match_sqlite(element, compiler, **kw):
 class _Intersects(_Flagged):
     """Exact intersection of a stored footprint with a WKT area (SRID 4326).
 
-    Clauses ``(wkt column, geometry column, area)``; a missing column is ``NULL`` and flagged."""
+    Clauses ``(wkt column, geometry column, area)``; a missing column is ``NULL``, and the flags
+    ``(has wkt, has geometry)`` say which are there."""
 
     type = sa.Boolean()
     name = "odata_intersects"
 
-    def __init__(self, wkt_column, geometry_column, area):
-        self.flags = (wkt_column is not None, geometry_column is not None)
-        super().__init__(wkt_column if wkt_column is not None else sa.null(),
-                         geometry_column if geometry_column is not None else sa.null(), area)
+
+def _intersects(wkt_column, geometry_column, area):
+    variant = _Intersects.variant(wkt_column is not None, geometry_column is not None)
+    return variant(wkt_column if wkt_column is not None else sa.null(),
+                   geometry_column if geometry_column is not None else sa.null(), area)
 
 
 @compiles(_Intersects, "sqlite")
@@ -479,45 +435,6 @@ def _intersects_default(element, compiler, **kw):
     if element.flags[1]:
         return f"ST_Intersects({compiler.process(geom, **kw)}, {area_sql})"
     return f"ST_Intersects(ST_GeomFromText({compiler.process(wkt, **kw)}, 4326), {area_sql})"
-
-
-def _check_function_arguments() -> bool:
-    """``_set_function_arguments`` builds what ``FunctionElement.__init__`` builds."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    try:
-        table = sa.Table("t", sa.MetaData(), sa.Column("a", sa.String), sa.Column("g", sa.String))
-        args = (table.c.a, sa.literal("x", sa.String()), sa.literal("%x%", sa.String()))
-        samples = [(_StringMatch("contains", *args), args), (_Intersects(table.c.a, None, args[1]), None)]
-        for element, arguments in samples:
-            if arguments is None:
-                arguments = (table.c.a, sa.null(), args[1])
-            built, built_list = dict(element.__dict__), dict(element.clause_expr.element.__dict__)
-            reference = type(element).__new__(type(element))
-            reference.flags = element.flags
-            FunctionElement.__init__(reference, *arguments)
-            if sorted(reference.__dict__) != sorted(built):
-                return False
-            reference_list = reference.clause_expr.element.__dict__
-            if sorted(reference_list) != sorted(built_list):
-                return False
-            if any(reference_list[k] != built_list[k] for k in
-                   ("operator", "group", "group_contents", "_text_converter_role", "_is_implicitly_boolean")):
-                return False
-            if [type(c) for c in reference_list["clauses"]] != [type(c) for c in built_list["clauses"]]:
-                return False
-            if reference._generate_cache_key() != element._generate_cache_key():
-                return False
-            for dialect in (postgresql.dialect(), sqlite.dialect()):
-                if str(reference.compile(dialect=dialect)) != str(element.compile(dialect=dialect)):
-                    return False
-        return True
-    except Exception:  # noqa: BLE001 - a SQLAlchemy that works differently: use its constructor
-        return False
-
-
-_FAST_FUNCTIONS = True
-_FAST_FUNCTIONS = _check_function_arguments()
 
 
 class _Duration(TypeDecorator):
@@ -543,12 +460,12 @@ class _Duration(TypeDecorator):
 
 
 class _DateTimeArith(_Flagged):
-    """``datetime add/sub duration`` and ``datetime sub datetime`` (op ``diff``)."""
+    """``datetime add/sub duration`` and ``datetime sub datetime``; flags: ``(op,)``, op being
+    ``add``, ``sub`` or ``diff``."""
 
     name = "odata_datetime_arith"
 
-    def __init__(self, op: str, left, right, type_):
-        self.flags = (op,)
+    def __init__(self, left, right, type_):
         self.type = type_
         super().__init__(left, right)
 
@@ -640,149 +557,22 @@ def install_sqlite_functions(engine: sa.Engine) -> sa.Engine:
 # --------------------------------------------------------------------------------------------
 # the compiler
 #
-# Speed: building elements through SQLAlchemy's operator API (``col == value``, ``sa.and_``,
-# ``sa.not_``) passes every operand through its coercion layer, 5-10 us per node, which was
-# most of the cost of compiling a client filter. The ``_sql_*`` helpers below build the same
-# elements through the constructors that API ends in. ``_sql_compare`` checks, once per
-# (column type class, operator, value class), that its element equals the operator API's
-# (classes, operators, parameter type, rendered SQL) and otherwise keeps using the operator
-# API, so a SQLAlchemy upgrade can make the compiler slower but not change its SQL; the
-# boolean helpers fall back to ``sa.and_``/``sa.or_``/``sa.not_`` for anything but plain
-# boolean elements. Every literal is still a bound parameter. Static parts (``IS NOT NULL``
-# tests of mapped columns, ``col = true``, a child table's correlation and type conditions)
-# are built once per mapping. tests/odata/test_sql_fast.py compares the output with the
-# operator API's on a corpus of filters.
+# Elements are built through SQLAlchemy's public expression API only (operators, ``sa.and_``,
+# ``sa.or_``, ``sa.not_``, ``sa.exists``, ``sa.literal``). Every literal is a bound parameter, so
+# the SQL text of a filter depends only on its shape: SQLAlchemy's statement cache compiles each
+# shape once and binds the values at execution. Static parts (``IS NOT NULL`` tests of mapped
+# columns, ``col = true``, a child table's correlation and type conditions) are built once per
+# mapping.
 
-_BOOLEAN = sqltypes.BOOLEANTYPE
 _STRING = sa.String()
-_STAR = sa.literal_column("*")
-_SELECT_STAR = sa.select(_STAR)  # generative: .where() returns a new statement
-_TRUE, _FALSE = sa.true(), sa.false()
 
-# op -> (operator, its negation, the ColumnOperators method)
-_COMPARISONS = {
-    "eq": (_operators.eq, _operators.ne, "__eq__"),
-    "ne": (_operators.ne, _operators.eq, "__ne__"),
-    "gt": (_operators.gt, _operators.le, "__gt__"),
-    "ge": (_operators.ge, _operators.lt, "__ge__"),
-    "lt": (_operators.lt, _operators.ge, "__lt__"),
-    "le": (_operators.le, _operators.gt, "__le__"),
-}
-_SQL_OPS = {op: method for op, (_o, _n, method) in _COMPARISONS.items()}
-_IMPLICITLY_BOOLEAN = {operator: _operators.is_boolean(operator) for operator, _n, _m in _COMPARISONS.values()}
-_FAST_VALUE_TYPES = frozenset({str, int, float, _dt.datetime, _dt.date, _dt.time, _dt.timedelta})
-_compare_verdicts: Dict[Tuple[type, str, type], bool] = {}
-
-
-_bind_bodies: Dict[str, str] = {}
-
-
-def _column_bind(column, operator, value):
-    """``column._bind_param(operator, value)`` (a unique parameter named after the column), its
-    attributes set directly: BindParameter's constructor spends half its time on generic cases."""
-    return _new_bind(column.key, value, column.type.coerce_compared_value(operator, value))
-
-
-def _new_bind(name, value, type_):
-    """``BindParameter(name, value, type_=type_, unique=True)`` (``type_`` an instance)."""
-    bind = _BindParameter.__new__(_BindParameter)
-    body = _bind_bodies.get(name)
-    if body is None:  # the sanitised name, as the constructor derives it
-        body = _anonymous_label.safe_construct_with_key(0, name, sanitize_key=True)[1][2:]
-        _bind_bodies[name] = body
-    key = f"{id(bind)} {body}"
-    label = _anonymous_label(f"%({key})s")
-    bind.key = label
-    bind._anon_map_key = key
-    bind._identifying_key = label
-    bind._orig_key = name
-    bind.unique = True
-    bind.value = value
-    bind.callable = None
-    bind.isoutparam = False
-    bind.required = False
-    bind.expanding = False
-    bind.expand_op = None
-    bind.literal_execute = False
-    bind.type = type_
-    return bind
-
-
-def _build_compare(column, operator, negate, value, fast_bind=True):
-    if fast_bind and _FAST_BINDS:
-        bind = _column_bind(column, operator, value)
-    else:
-        bind = column._bind_param(operator, value)
-    if bind.type._isnull and not column.type._isnull:  # what the coercion's post-step does
-        bind = bind._with_binary_element_type(column.type)
-    if fast_bind and _FAST_BINDS:
-        # BinaryExpression(column, bind, operator, type_=BOOLEAN, negate=negate, modifiers={}):
-        # a column and a parameter need no grouping against a comparison operator
-        binary = _BinaryExpression.__new__(_BinaryExpression)
-        binary._orig = (column.__hash__(), bind.__hash__())
-        binary._propagate_attrs = column._propagate_attrs or bind._propagate_attrs
-        binary.left = column
-        binary.right = bind
-        binary.operator = operator
-        binary.type = _BOOLEAN
-        binary.negate = negate
-        binary._is_implicitly_boolean = _IMPLICITLY_BOOLEAN[operator]
-        binary.modifiers = {}
-        return binary
-    return _BinaryExpression(column, bind, operator, type_=_BOOLEAN, negate=negate, modifiers={})
-
-
-_ID_DEPENDENT = frozenset({"key", "_anon_map_key", "_identifying_key"})
-
-
-def _same_bind(a, b) -> bool:
-    """Two unique parameters equal but for their identity-derived names."""
-    if type(a) is not type(b) or sorted(a.__dict__) != sorted(b.__dict__):
-        return False
-    for name, value in a.__dict__.items():
-        if name in _ID_DEPENDENT:
-            if value.replace(str(id(a)), "#") != b.__dict__[name].replace(str(id(b)), "#"):
-                return False
-        elif name == "type":
-            if not (value is b.type or (type(value) is type(b.type) and repr(value) == repr(b.type))):
-                return False
-        elif value != b.__dict__[name] or type(value) is not type(b.__dict__[name]):
-            return False
-    return True
-
-
-def _same_comparison(reference, built) -> bool:
-    try:
-        a, b = reference, built
-        return (type(a) is type(b) is _BinaryExpression and a.operator is b.operator
-                and a.negate is b.negate and a.left is b.left and type(a.right) is type(b.right) is _BindParameter
-                and sorted(a.__dict__) == sorted(b.__dict__) and _same_bind(a.right, b.right)
-                and a.modifiers == b.modifiers and a.type is b.type and a._orig[0] == b._orig[0]
-                and a._propagate_attrs == b._propagate_attrs
-                and a._is_implicitly_boolean == b._is_implicitly_boolean and str(a) == str(b))
-    except Exception:  # noqa: BLE001 - anything unexpected: use the operator API
-        return False
+# op -> the ColumnOperators method
+_SQL_OPS = {"eq": "__eq__", "ne": "__ne__", "gt": "__gt__", "ge": "__ge__", "lt": "__lt__", "le": "__le__"}
 
 
 def _sql_compare(expr, op: str, value):
-    """``expr <op> value`` (``value`` a plain Python value, bound as a parameter): the element
-    ``getattr(expr, _SQL_OPS[op])(value)`` returns, built directly when that is verified equal."""
-    operator, negate, method = _COMPARISONS[op]
-    if isinstance(expr, _ColumnClause) and type(value) in _FAST_VALUE_TYPES:
-        key = (type(expr.type), op, type(value))
-        verdict = _compare_verdicts.get(key)
-        if verdict:
-            return _build_compare(expr, operator, negate, value)
-        if verdict is None:
-            reference = getattr(expr, method)(value)
-            _compare_verdicts[key] = _same_comparison(reference, _build_compare(expr, operator, negate, value))
-            return reference
-    return getattr(expr, method)(value)
-
-
-def _plain_boolean(clause) -> bool:
-    return isinstance(clause, ColumnElement) and not isinstance(clause, (_True_, _False_)) \
-        and type(clause.type) is sqltypes.Boolean
+    """``expr <op> value`` (``value`` a plain Python value, bound as a parameter)."""
+    return getattr(expr, _SQL_OPS[op])(value)
 
 
 #: Longest AND/OR chain rendered flat. SQLite parses ``a AND b AND c ...`` into a tree as deep
@@ -794,46 +584,28 @@ MAX_FLAT_JUNCTION = 32
 def _sql_junction(operator, clauses):
     """``sa.and_(*clauses)`` / ``sa.or_(*clauses)``; a chain longer than
     :data:`MAX_FLAT_JUNCTION` as nested parenthesised groups (depth ~ log of its length)."""
-    junction = _sql_flat_junction(operator, clauses)
-    while type(junction) is _BooleanClauseList and len(junction.clauses) > MAX_FLAT_JUNCTION:
+    combine = sa.and_ if operator is _operators.and_ else sa.or_
+    junction = combine(*clauses)
+    while isinstance(junction, BooleanClauseList) and len(junction.clauses) > MAX_FLAT_JUNCTION:
         items = list(junction.clauses)
-        groups = [
-            _Grouping(_BooleanClauseList._construct_raw(operator, items[i:i + MAX_FLAT_JUNCTION]))
-            for i in range(0, len(items), MAX_FLAT_JUNCTION)
-        ]
-        junction = _BooleanClauseList._construct_raw(operator, groups)
+        junction = combine(*(_Parenthesized(combine(*items[i:i + MAX_FLAT_JUNCTION]))
+                             for i in range(0, len(items), MAX_FLAT_JUNCTION)))
     return junction
 
 
-def _sql_flat_junction(operator, clauses):
-    """``sa.and_(*clauses)`` / ``sa.or_(*clauses)`` of two or more boolean elements, without
-    the coercion layer (same grouping and flattening)."""
-    if not _FAST or len(clauses) < 2:
-        return (sa.and_ if operator is _operators.and_ else sa.or_)(*clauses)
-    flattened = []
-    for clause in clauses:
-        cls = type(clause)
-        if cls is _BinaryExpression and clause.operator in _UNGROUPED and clause.type is _BOOLEAN:
-            flattened.append(clause)  # a comparison: binds tighter than AND and OR
-            continue
-        if cls is _BooleanClauseList and clause.operator is operator:
-            flattened.extend(clause.clauses)
-            continue
-        if not _plain_boolean(clause):
-            return (sa.and_ if operator is _operators.and_ else sa.or_)(*clauses)
-        grouped = clause.self_group(against=operator)
-        if getattr(grouped, "operator", None) is operator:
-            flattened.extend(grouped._flattened_operator_clauses)
-        else:
-            flattened.append(grouped)
-    return _BooleanClauseList._construct_raw(operator, flattened)
+class _Parenthesized(FunctionElement):
+    """``(clause)``: a boolean group that ``sa.and_``/``sa.or_`` keep as one term (they flatten
+    their own groups back into the chain)."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+    name = "odata_group"
 
 
-# comparison operators that never need parentheses inside AND / OR (SQLAlchemy's precedence)
-_UNGROUPED = frozenset(
-    op for op in (_operators.eq, _operators.ne, _operators.gt, _operators.ge, _operators.lt, _operators.le,
-                  _operators.is_, _operators.is_not, _operators.in_op, _operators.not_in_op)
-    if not _operators.is_precedent(op, _operators.and_) and not _operators.is_precedent(op, _operators.or_))
+@compiles(_Parenthesized)
+def _parenthesized(element, compiler, **kw):
+    (clause,) = list(element.clauses)
+    return f"({compiler.process(clause, **kw)})"
 
 
 def _sql_and(*clauses):
@@ -845,101 +617,16 @@ def _sql_or(*clauses):
 
 
 def _sql_not(clause):
-    """``sa.not_(clause)`` for a boolean element."""
-    if _FAST and _plain_boolean(clause) and not hasattr(clause, "negation_clause"):
-        return clause._negate()
     return sa.not_(clause)
 
 
 def _sql_exists(*criteria):
-    """``sa.exists().where(*criteria)``."""
-    if not _FAST:
-        return sa.exists().where(*criteria)
-    # one WHERE criterion (their conjunction) instead of several: the same SQL
-    return _Exists(_select_star_where(_sql_and(*criteria)))
-
-
-def _select_star_where(criterion):
-    """``sa.select(literal_column('*')).where(criterion)`` for a plain boolean ``criterion``
-    (the coercion returns it unchanged): a copy of a prepared statement with the criterion set."""
-    if not (_FAST_SELECT and _plain_boolean(criterion) and not criterion._propagate_attrs):
-        return _SELECT_STAR.where(criterion)
-    select = _SELECT_STAR._generate()
-    select._where_criteria = (criterion,)
-    return select
-
-
-_FAST_SELECT = False  # checked below
+    """``EXISTS (SELECT * WHERE <criteria>)``, correlated by SQLAlchemy to the enclosing query."""
+    return sa.exists().where(*criteria)
 
 
 def _sql_string(value):
-    """``sa.literal(value, sa.String())``."""
-    if not _FAST:
-        return sa.literal(value, sa.String())
-    if _FAST_BINDS:
-        return _new_bind("param", value, _STRING)
-    return _BindParameter(None, value, type_=_STRING, unique=True)
-
-
-_FAST = True
-
-
-def _self_check() -> bool:
-    """The fast helpers give the operator API's SQL on a sample (else they are not used)."""
-    try:
-        table = sa.Table("t", sa.MetaData(), sa.Column("a", sa.String), sa.Column("b", sa.Integer),
-                         sa.Column("c", sa.Boolean))
-        x, y, z = table.c.a == "x", table.c.b > 1, table.c.c.is_not(None)
-        pairs = [
-            (_sql_and(x, y, sa.or_(x, y), sa.and_(y, z)), sa.and_(x, y, sa.or_(x, y), sa.and_(y, z))),
-            (_sql_or(x, sa.and_(y, z), sa.or_(x, z)), sa.or_(x, sa.and_(y, z), sa.or_(x, z))),
-            (_sql_not(x), sa.not_(x)), (_sql_not(sa.and_(x, y)), sa.not_(sa.and_(x, y))),
-            (_sql_not(sa.exists().where(x)), sa.not_(sa.exists().where(x))),
-            (_sql_exists(x, _sql_and(y, z)), sa.exists().where(x, sa.and_(y, z))),
-            (_sql_and(_sql_or(x, y), z), sa.and_(sa.or_(x, y), z)),
-        ]
-        return all(type(a) is type(b) and str(a) == str(b) for a, b in pairs)
-    except Exception:  # noqa: BLE001
-        return False
-
-
-_FAST = _self_check()  # False: a SQLAlchemy that works differently; the operator API is used
-
-
-def _check_binds() -> bool:
-    """``_column_bind`` builds what ``_bind_param`` builds (names aside), for a few types."""
-    try:
-        table = sa.Table("t", sa.MetaData(), sa.Column("a b%", sa.String), sa.Column("n", sa.BigInteger),
-                         sa.Column("d", sa.DateTime(timezone=True)), sa.Column("f", sa.Float))
-        samples = [(table.c["a b%"], "x"), (table.c["a b%"], "été"), (table.c.n, 2**40), (table.c.n, 1.5),
-                   (table.c.d, _dt.datetime(2020, 1, 1, tzinfo=_UTC)), (table.c.f, 2.5)]
-        return (all(_same_bind(column._bind_param(_operators.lt, value), _column_bind(column, _operators.lt, value))
-                    for column, value in samples)
-                and all(_same_bind(sa.literal(value, _STRING), _new_bind("param", value, _STRING))
-                        for value in ("x", "été", "")))
-    except Exception:  # noqa: BLE001
-        return False
-
-
-_FAST_BINDS = _check_binds()
-
-
-def _check_select() -> bool:
-    try:
-        table = sa.Table("t", sa.MetaData(), sa.Column("a", sa.String))
-        criterion = _sql_and(table.c.a == "x", table.c.a.is_not(None))
-        built, reference = _select_star_where(criterion), _SELECT_STAR.where(criterion)
-        return (sorted(built.__dict__) == sorted(reference.__dict__)
-                and all(built.__dict__[k] is reference.__dict__[k] or built.__dict__[k] == reference.__dict__[k]
-                        for k in built.__dict__ if k != "_where_criteria")
-                and built._where_criteria == (criterion,) == reference._where_criteria
-                and str(built) == str(reference) and not _SELECT_STAR._where_criteria)
-    except Exception:  # noqa: BLE001
-        return False
-
-
-_FAST_SELECT = True
-_FAST_SELECT = _check_select()
+    return sa.literal(value, _STRING)
 
 
 class _Val:
@@ -1018,7 +705,7 @@ class SqlCompiler:
 
     def _notnull(self, expr):
         """``expr IS NOT NULL``, built once per mapped column."""
-        if not isinstance(expr, _ColumnClause):
+        if not isinstance(expr, ColumnClause):
             return expr.is_not(None)
         key = ("notnull", id(expr))
         found = self._static.get(key)
@@ -1084,7 +771,7 @@ class SqlCompiler:
             value = right.expr
             if value is True or value is False:  # col = true: no parameter, built once
                 expr = left.expr
-                if isinstance(expr, _ColumnClause):
+                if isinstance(expr, ColumnClause):
                     core = self.static(("bool", id(expr), op, value),
                                        lambda: (expr, getattr(expr, _SQL_OPS[op])(value)))
                     core = core[1] if core[0] is expr else getattr(expr, _SQL_OPS[op])(value)
@@ -1143,13 +830,13 @@ class SqlCompiler:
                 pattern = escaped.concat("%")
             else:
                 pattern = sa.literal("%").concat(escaped)
-        return _and(notnull, _StringMatch(node.name, xe, arg, pattern))
+        return _and(notnull, _StringMatch.variant(node.name)(xe, arg, pattern))
 
     def _p_BIntersects(self, node):
         columns = self.mapping.footprint(node.location.path)
         area = _sql_string(node.wkt)
         notnull = self._notnull(columns.geometry if columns.geometry is not None else columns.wkt)
-        return _sql_and(notnull, _Intersects(columns.wkt, columns.geometry, area))
+        return _sql_and(notnull, _intersects(columns.wkt, columns.geometry, area))
 
     def _p_BLambda(self, node):
         shortcut = getattr(self.mapping, "shortcut", None)
@@ -1177,8 +864,8 @@ class SqlCompiler:
         # A constant predicate (any(a:false), all(a:true), all(a:1 eq 1)): SQLAlchemy folds
         # "correlation AND false" to false, which left EXISTS (SELECT * WHERE 0 = 1) without a
         # FROM, an SQL error on SQLite and PostgreSQL. Decide it here instead.
-        if isinstance(predicate, (_True_, _False_)):
-            holds = isinstance(predicate, _True_)
+        if isinstance(predicate, (True_, False_)):
+            holds = isinstance(predicate, True_)
             if node.kind == "any":
                 return _sql_exists(*conditions) if holds else sa.false()
             return sa.true() if holds else _sql_not(_sql_exists(*conditions))
@@ -1222,7 +909,7 @@ class SqlCompiler:
                 found = self._static.get(key)
                 if found is None or found[0] is not guard or found[1] is not expr:
                     found = (guard, expr, _sql_and(guard, self._notnull(expr)))
-                    if isinstance(expr, _ColumnClause):
+                    if isinstance(expr, ColumnClause):
                         self._remember(key, found)
                 notnull = found[2]
         else:
@@ -1253,8 +940,8 @@ class SqlCompiler:
         op = node.op
         if node.type.kind in ("datetime", "duration") and node.left.type.kind == "datetime":
             if node.right.type.kind == "datetime":
-                return _Val(_DateTimeArith("diff", le, re_, _Duration()), notnull)
-            return _Val(_DateTimeArith(op, le, re_, le.type), notnull)
+                return _Val(_DateTimeArith.variant("diff")(le, re_, _Duration()), notnull)
+            return _Val(_DateTimeArith.variant(op)(le, re_, le.type), notnull)
         if node.type.kind == "duration":
             raise ODataNotSupportedError("arithmetic on durations alone is not supported")
         if op in ("add", "sub", "mul"):
@@ -1310,13 +997,13 @@ class SqlCompiler:
                 return _Val(result, notnull)
             return _Val(result, _and(notnull, length >= 0))
         if name in ("tolower", "toupper"):
-            return _Val(_CaseMap(name == "toupper", x), notnull)
+            return _Val(_CaseMap.variant(name == "toupper")(x), notnull)
         if name == "trim":
             return _Val(_Trim(x, sa.literal(TRIM_CHARACTERS, sa.String())), notnull)
         if name == "concat":
             return _Val(x.concat(exprs[1]), notnull)
         if name in ("year", "month", "day", "hour", "minute", "second"):
-            return _Val(_DatePart(name, node.args[0].type.kind, x), notnull)
+            return _Val(_DatePart.variant(name, node.args[0].type.kind)(x), notnull)
         if name == "date":
             return _Val(_DateOf(x), notnull)
         if name == "time":

@@ -14,19 +14,21 @@ is compiled to a test of the indexed ``products.product_type`` column (kept equa
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from typing import Any, Optional
 
 import sqlalchemy as sa
 
-from proseo_odata.odata import edm
+from proseo_odata.odata import edm, geo
 from proseo_odata.odata.binding import BAnd, BCall, BCompare, BIn, BLambda, BLiteral, BProperty, Bound
 from proseo_odata.odata.errors import ODataNotSupportedError
 from proseo_odata.odata.predicate import DefaultAccessor
+from proseo_odata.storage.schema import PROMOTED_ATTRIBUTES
 from proseo_odata.odata.sql import (ChildTable, ComplexColumns, EntityMapping, FootprintColumns,
                                     SqlCompiler, _sql_and, _sql_compare, _sql_not, compile_orderby_sql)
 
 __all__ = ["ENTITY_TYPES", "compile_filter", "compile_orderby", "entity_mapping", "DOMAIN_ACCESSOR",
-           "DomainAccessor"]
+           "DomainAccessor", "promoted_values", "render_footprint"]
 
 #: Entity set -> entity type.
 ENTITY_TYPES = {
@@ -43,6 +45,31 @@ _ATTRIBUTE_COLUMNS = {
     "Boolean": "bool_value",
     "DateTimeOffset": "datetime_value",
 }
+
+
+def render_footprint(wkt: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """(``Footprint`` literal, ``GeoFootprint`` GeoJSON text) of a stored WKT footprint, computed
+    once when the product is written (columns ``footprint_literal``/``footprint_geojson``) with
+    the one geography reader and WKT writer (:mod:`proseo_odata.odata.geo`). (None, None) for
+    no footprint, or for text those cannot read (the response then formats it as before)."""
+    if not wkt:
+        return None, None
+    try:
+        geometry = geo.to_geometry(wkt)
+    except Exception:  # noqa: BLE001 - stored as given; the response path decides what to show
+        return None, None
+    return geo.format_footprint(geometry), json.dumps(geo.to_geojson(geometry))
+
+
+def promoted_values(attributes) -> dict:
+    """The :data:`~proseo_odata.storage.schema.PROMOTED_ATTRIBUTES` columns of a product with
+    these attributes: the value of the attribute of that name and type, else None."""
+    values = {column: None for column, _ in PROMOTED_ATTRIBUTES.values()}
+    for attribute in attributes:
+        promoted = PROMOTED_ATTRIBUTES.get(attribute.name)
+        if promoted is not None and str(attribute.type) == promoted[1]:
+            values[promoted[0]] = attribute.value
+    return values
 
 
 def _product_mapping(tables) -> EntityMapping:
@@ -239,6 +266,9 @@ class _ProductTypeShortcut:
         self.attributes, self.product_id = a, p.c.id
         self.typed_columns = {f"{edm.NAMESPACE}.{short}Attribute": a.c[column]
                               for short, column in _ATTRIBUTE_COLUMNS.items()}
+        #: (attribute name, cast) -> the products column that mirrors it (PROMOTED_ATTRIBUTES)
+        self.promoted = {(name, f"{edm.NAMESPACE}.{kind}Attribute"): p.c[column]
+                         for name, (column, kind) in PROMOTED_ATTRIBUTES.items()}
 
     def __call__(self, node: BLambda, compiler: SqlCompiler):
         if node.kind != "any" or node.collection != ("Attributes",) or node.single:
@@ -292,6 +322,12 @@ class _ProductTypeShortcut:
         column = self.typed_columns.get(cast)
         if column is None:
             return None
+        promoted = self.promoted.get((name_test.right.value, cast))
+        if promoted is not None:
+            # products.<column> is the value of the attribute of that name and type, NULL when
+            # there is none (storage/sqlalchemy.py writes it with the attributes): same rows,
+            # estimated from the column's own statistics.
+            return _sql_compare(promoted, value_test.op, value_test.right.value)
         a = self.attributes
         return sa.exists().where(
             a.c.product_id == self.product_id, a.c.name == name_test.right.value,

@@ -34,6 +34,17 @@ metadata = sa.MetaData(
 #: SQLAlchemy metadata cannot describe.
 PRODUCT_TYPE_GUARD_WHERE = "name = 'productType' AND value_type <> 'String'"
 
+#: Attributes clients filter on most, kept as real columns of ``products`` (migration 0006):
+#: attribute name -> (column, attribute value type). The column holds the attribute's value when
+#: the product has an attribute of that name *and* type, else NULL, so the planner has the
+#: column's own statistics (a histogram) instead of the diluted ones of the attribute table, and
+#: a typed lambda ``Attributes/OData.CSC.DoubleAttribute/any(a: a/Name eq 'cloudCover' and
+#: a/Value le 5)`` compiles to ``products.cloud_cover <= 5`` (same rows; storage/mapping.py).
+#: Adding one: an entry here, the column below, and a migration that adds and backfills it.
+PROMOTED_ATTRIBUTES = {
+    "cloudCover": ("cloud_cover", "Double"),
+}
+
 #: JSON on SQLite, JSONB on PostgreSQL.
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 #: Autoincrementing 64-bit key (SQLite only autoincrements INTEGER PRIMARY KEY).
@@ -77,10 +88,20 @@ products = sa.Table(
     sa.Column("archive_key", sa.String(1024), nullable=True),
     sa.Column("product_type", sa.String(255), nullable=True),
     sa.Column("revision", sa.Integer(), nullable=False),
+    # Written with the product (migration 0006), never per response: the ``Footprint`` literal
+    # and the ``GeoFootprint`` GeoJSON text of ``footprint`` (storage/mapping.render_footprint).
+    sa.Column("footprint_literal", sa.Text(), nullable=True),
+    sa.Column("footprint_geojson", sa.Text(), nullable=True),
+    # PROMOTED_ATTRIBUTES (migration 0006)
+    sa.Column("cloud_cover", sa.Double(), nullable=True),
     sa.UniqueConstraint("mission", "name"),
     # INCLUDE (PostgreSQL): a productType filter with $count=true is an index-only scan (0002).
     sa.Index(None, "mission", "product_type", "content_start", postgresql_include=["visibility", "id"]),
     sa.Index(None, "publication_date", "id"),
+    # Counts from the index alone (migration 0006): unfiltered, and Name prefixes (the
+    # text_pattern_ops operator class serves LIKE 'prefix%' under any collation).
+    sa.Index(None, "mission", "visibility"),
+    sa.Index(None, "mission", "name", "visibility", postgresql_ops={"name": "text_pattern_ops"}),
     sa.Index(None, "content_start"),
     sa.Index(None, "content_end"),
     sa.Index(None, "eviction_date"),
@@ -106,11 +127,10 @@ product_attributes = sa.Table(
     sa.Column("double_value", sa.Double(), nullable=True),
     sa.Column("bool_value", sa.Boolean(), nullable=True),
     sa.Column("datetime_value", UTCDateTime(), nullable=True),
-    sa.Index(None, "name", "string_value", "product_id"),
-    sa.Index(None, "name", "int_value", "product_id"),
-    sa.Index(None, "name", "double_value", "product_id"),
-    sa.Index(None, "name", "bool_value", "product_id"),
-    sa.Index(None, "name", "datetime_value", "product_id"),
+    # One per value type, each holding only its type's rows (migration 0007).
+    *(sa.Index(None, "name", column, "product_id", postgresql_where=sa.text(f"{column} IS NOT NULL"),
+               sqlite_where=sa.text(f"{column} IS NOT NULL"))
+      for column in ("string_value", "int_value", "double_value", "bool_value", "datetime_value")),
     # Normally empty: serves the productType shortcut's NOT EXISTS guard (migration 0002).
     sa.Index("ix_product_attributes_product_type_guard", "product_id",
              postgresql_where=sa.text(PRODUCT_TYPE_GUARD_WHERE), sqlite_where=sa.text(PRODUCT_TYPE_GUARD_WHERE)),

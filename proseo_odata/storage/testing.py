@@ -934,3 +934,66 @@ class StorageContractTests(CatalogueContractTests, UserContractTests, OrderQueue
         assert stats.oldest_queued_at == T0
         assert (stats.outbox_pending, stats.outbox_retrying, stats.outbox_given_up) == (2, 1, 1)
         assert stats.oldest_pending_at == T0
+
+
+# -- catalogue columns (issue 12 items 2 and 4; migration 0006 in the SQLAlchemy backend) ------
+
+
+class CatalogueColumnsContractTests:
+    """Attributes kept as columns and footprints rendered at write time: a backend that keeps
+    them must answer exactly as from the attributes and the WKT. Mixed into a test class that
+    provides the ``mission_storage`` fixture (as :class:`StorageContractTests` does)."""
+
+    CLOUD = "Attributes/OData.CSC.DoubleAttribute/any(a:a/Name eq 'cloudCover' and a/OData.CSC.DoubleAttribute/Value le {})"
+
+    @staticmethod
+    def _names(storage, text, visibilities=None):
+        from proseo_odata.odata import edm, parse_filter
+        from proseo_odata.odata.binding import bind_filter
+
+        query = Query(filter=bind_filter(parse_filter(text), edm.PRODUCT))
+        return sorted(p.name for p in storage.query_products("M1", query, visibilities=visibilities).items)
+
+    def test_cloud_cover_attribute_is_found_by_its_filter(self, mission_storage):
+        s = mission_storage
+        s.add_product(make_product(name="clear", attributes=[Attribute.of("cloudCover", 3.5)]))
+        s.add_products([make_product(name="bulk", attributes=[Attribute.of("cloudCover", 7.0)])])
+        s.add_product(make_product(name="cloudy", attributes=[Attribute.of("cloudCover", 80.25)]))
+        s.add_product(make_product(name="none"))
+        # an Integer attribute of that name is no DoubleAttribute: never matched by the typed lambda
+        s.add_product(make_product(name="integer", attributes=[Attribute.of("cloudCover", 2)]))
+        assert self._names(s, self.CLOUD.format(10)) == ["bulk", "clear"]
+        assert self._names(s, self.CLOUD.format(3.5)) == ["clear"]
+        assert self._names(s, self.CLOUD.format(3.4)) == []
+        assert self._names(s, self.CLOUD.format(100)) == ["bulk", "clear", "cloudy"]
+        assert self._names(s, self.CLOUD.format(10), visibilities=["PUBLIC"]) == []
+        cloudy = s.get_product_by_name("M1", "cloudy")
+        cloudy.attributes = [a for a in cloudy.attributes if a.name != "cloudCover"] + [Attribute.of("cloudCover", 1.0)]
+        s.update_product(cloudy)
+        clear = s.get_product_by_name("M1", "clear")
+        clear.attributes = [a for a in clear.attributes if a.name != "cloudCover"]
+        s.update_product(clear)
+        assert self._names(s, self.CLOUD.format(10)) == ["bulk", "cloudy"]
+
+    def test_footprint_rendering_is_stored_with_the_product(self, mission_storage):
+        import json
+
+        from proseo_odata.odata import geo
+
+        s = mission_storage
+        wkt = "POLYGON ((10.5 50, 11 50.00001, 11 51, 10.5 51, 10.5 50))"
+        product = s.add_product(make_product(name="fp", footprint=wkt))
+        s.add_products([make_product(name="fp-bulk", footprint=wkt), make_product(name="no-fp", footprint=None)])
+        expected = (wkt, "geography'SRID=4326;POLYGON((10.5 50,11 50.00001,11 51,10.5 51,10.5 50))'",
+                    geo.to_geojson(geo.to_geometry(wkt)))
+        for name in ("fp", "fp-bulk"):
+            stored = s.get_product_by_name("M1", name)
+            assert stored.rendered_footprint[:2] == expected[:2]
+            assert json.loads(stored.rendered_footprint[2]) == expected[2]
+        assert s.get_product_by_name("M1", "no-fp").rendered_footprint is None
+        moved = "POLYGON ((0 0, 1 0, 1 1, 0 0))"
+        product = s.get_product("M1", product.id)
+        product.footprint = moved
+        s.update_product(product)
+        stored = s.get_product("M1", product.id)
+        assert stored.rendered_footprint[:2] == (moved, "geography'SRID=4326;POLYGON((0 0,1 0,1 1,0 0))'")

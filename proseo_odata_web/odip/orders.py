@@ -52,7 +52,6 @@ import functools
 from typing import Optional
 
 from proseo_odata.model import Product, ProductionOrder, Role
-from proseo_odata.odata import edm
 from proseo_odata.errors import InvalidOrder
 from proseo_odata.orders.idempotency import check_idempotency_key
 from proseo_odata.orders.service import cancel, submit
@@ -70,7 +69,7 @@ from ..odata_json import (
     select_properties,
     text_response,
 )
-from ..query import build_query, collection_body, entity_options, parse_request_options
+from ..query import collection_body, collection_query, single_entity_options
 from .errors import NoOutputProduct, OrderNotFound, parse_key
 from .schemas import shape_problems
 from .workflows import ODIP_ROLES
@@ -176,8 +175,7 @@ def create_order(request):
 
 def list_orders(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    paged = build_query(request, options, "ProductionOrders", edm.ODIP_MODEL)
+    paged = collection_query(request, "ProductionOrders")
     result = request.storage.query_orders(principal.mission, paged.query, owner=_owner_filter(principal))
     items = []
     for order in result.items:
@@ -190,16 +188,14 @@ def list_orders(request):
 
 def count_orders(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    paged = build_query(request, options, "ProductionOrders", edm.ODIP_MODEL, count_only=True)
+    paged = collection_query(request, "ProductionOrders", count_only=True)
     result = request.storage.query_orders(principal.mission, paged.query, owner=_owner_filter(principal))
     return text_response(str(result.count))
 
 
 def get_order(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    expand, select = entity_options(request, options, "ProductionOrders", edm.ODIP_MODEL)
+    expand, select = single_entity_options(request, "ProductionOrders")
     order = visible_order(request, principal, request.matchdict["key"])
     if "Product" not in expand:
         return _entity_response(order, select=select)
@@ -231,8 +227,7 @@ def _output_product(request):
 
 
 def order_product(request):
-    options = parse_request_options(request)
-    expand, select = entity_options(request, options)  # a PRIP Product: $expand=Attributes works
+    expand, select = single_entity_options(request, "Products")  # a PRIP Product: $expand=Attributes works
     order, product = _output_product(request)
     body = {"@odata.context": f"$metadata#ProductionOrders({order.id})/Product/$entity"}
     body.update(product_json(product, seed_aliases=request.registry.proseo.seed_aliases, expand=expand, select=select))

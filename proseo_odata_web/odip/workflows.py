@@ -25,7 +25,7 @@ from ..auth import require_role
 from ..keys import load_or_404
 from ..odata_json import format_guid, json_response, select_properties, text_response
 from ..service import metadata_view, service_document_view
-from ..query import build_query, collection_body, entity_options, parse_request_options
+from ..query import collection_body, collection_query, single_entity_options
 from .errors import WorkflowNotFound, parse_key
 
 #: Roles that may use ODIP (any one of them).
@@ -64,8 +64,7 @@ metadata = metadata_view(edm.ODIP_MODEL)
 
 def list_workflows(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    paged = build_query(request, options, "Workflows", edm.ODIP_MODEL)
+    paged = collection_query(request, "Workflows")
     result = request.storage.query_workflows(principal.mission, paged.query, enabled_only=True)
     items = [select_properties(workflow_json(w), paged.select) for w in result.items]
     return json_response(collection_body(request, "$metadata#Workflows", items, result, paged))
@@ -73,16 +72,14 @@ def list_workflows(request):
 
 def count_workflows(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    paged = build_query(request, options, "Workflows", edm.ODIP_MODEL, count_only=True)
+    paged = collection_query(request, "Workflows", count_only=True)
     result = request.storage.query_workflows(principal.mission, paged.query, enabled_only=True)
     return text_response(str(result.count))
 
 
 def get_workflow(request):
     principal = require_role(request, *ODIP_ROLES)
-    options = parse_request_options(request)
-    _expand, select = entity_options(request, options, "Workflows", edm.ODIP_MODEL)
+    _expand, select = single_entity_options(request, "Workflows")
     workflow = load_or_404(functools.partial(request.storage.get_workflow, principal.mission),
                            parse_key(request.matchdict["key"], "workflow"), WorkflowNotFound,
                            lambda workflow: workflow.enabled)

@@ -17,8 +17,9 @@ path                                   methods     view
 =====================================  ==========  ==========================================
 
 Other methods answer 405 (Cornice's fallback view), other paths 404 (the not-found view).
-Every view is thin: authenticate, turn the request into a storage ``Query``
-(:mod:`proseo_odata_web.query`), call the storage, serialise (:mod:`proseo_odata_web.odata_json`).
+Every view is thin: authenticate, turn the query string into a storage ``Query``
+(:func:`proseo_odata.query.build_query` through :mod:`proseo_odata_web.query`), call the
+storage, serialise (:mod:`proseo_odata_web.odata_json`).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import attributes_json, json_response, product_json, text_response
 from ..service import metadata_view, service_document_view
-from ..query import collection_body, entity_options, parse_request_options, products_query
+from ..query import check_options, collection_body, collection_query, single_entity_options
 
 
 class ProductNotFound(NotFound):
@@ -67,8 +68,7 @@ metadata = metadata_view(edm.PRIP_MODEL)
 
 def list_products(request):
     principal = require_role(request, Role.PRIP_USER)
-    options = parse_request_options(request)
-    paged = products_query(request, options)
+    paged = collection_query(request, "Products")
     result = request.storage.query_products(
         principal.mission, paged.query, visibilities=product_visibilities(principal)
     )
@@ -81,8 +81,7 @@ def list_products(request):
 
 def count_products(request):
     principal = require_role(request, Role.PRIP_USER)
-    options = parse_request_options(request)
-    paged = products_query(request, options, count_only=True)
+    paged = collection_query(request, "Products", count_only=True)
     result = request.storage.query_products(
         principal.mission, paged.query, visibilities=product_visibilities(principal)
     )
@@ -91,8 +90,7 @@ def count_products(request):
 
 def get_product(request):
     principal = require_role(request, Role.PRIP_USER)
-    options = parse_request_options(request)
-    expand, select = entity_options(request, options)
+    expand, select = single_entity_options(request, "Products")
     product = visible_product(request, principal, request.matchdict["key"])
     body = {"@odata.context": "$metadata#Products/$entity"}
     body.update(product_json(product, seed_aliases=_web(request).seed_aliases, expand=expand, select=select))
@@ -101,7 +99,7 @@ def get_product(request):
 
 def product_attributes(request):
     principal = require_role(request, Role.PRIP_USER)
-    parse_request_options(request)  # $format and friends are still checked
+    check_options(request)  # $format and friends are still checked
     product = visible_product(request, principal, request.matchdict["key"])
     return json_response(
         {
@@ -114,7 +112,7 @@ def product_attributes(request):
 def product_assets(request):
     """The declared ``Assets`` navigation (Copernicus Data Space clients): none are stored."""
     principal = require_role(request, Role.PRIP_USER)
-    parse_request_options(request)
+    check_options(request)
     product = visible_product(request, principal, request.matchdict["key"])
     return json_response({"@odata.context": f"$metadata#Products({product.id})/Assets", "value": []})
 

@@ -98,11 +98,10 @@ def parse_new_subscription(body, mission: str, owner: str) -> Subscription:
 
 
 def list_subscriptions(request):
-    from ..query import build_query, collection_body, parse_request_options
+    from ..query import collection_body, collection_query
 
     principal = require_role(request, Role.PRIP_USER)
-    options = parse_request_options(request)
-    paged = build_query(request, options, "Subscriptions")
+    paged = collection_query(request, "Subscriptions")
     result = request.storage.query_subscriptions(principal.mission, paged.query, owner=principal.name)
     items = [select_properties(subscription_json(s), paged.select) for s in result.items]
     return json_response(collection_body(request, "$metadata#Subscriptions", items, result, paged))
@@ -110,11 +109,10 @@ def list_subscriptions(request):
 
 def count_subscriptions(request):
     from ..odata_json import text_response
-    from ..query import build_query, parse_request_options
+    from ..query import collection_query
 
     principal = require_role(request, Role.PRIP_USER)
-    options = parse_request_options(request)
-    paged = build_query(request, options, "Subscriptions", count_only=True)
+    paged = collection_query(request, "Subscriptions", count_only=True)
     result = request.storage.query_subscriptions(principal.mission, paged.query, owner=principal.name)
     return text_response(str(result.count))
 

@@ -13,7 +13,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import test_conformance as tc  # noqa: E402
 
-from proseo_odata.odata import ODataError  # noqa: E402
+from proseo_odata.odata import ODataError, ODataNotSupportedError  # noqa: E402
 
 BEGIN = "<!-- BEGIN GENERATED: python -m tests.odata.conformance_report --write -->"
 END = "<!-- END GENERATED -->"
@@ -22,6 +22,9 @@ END = "<!-- END GENERATED -->"
 def _passes(run, case) -> bool:
     try:
         run(case)
+    except ODataNotSupportedError:
+        # a valid form read to the ABNF and then refused as not served (parse_expand)
+        return case.get("id") in tc.EXPAND_NOT_SERVED
     except ODataError:
         return not case["valid"]
     return bool(case["valid"])
@@ -41,13 +44,16 @@ def report() -> str:
             continue
         if _passes(tc.run_case, case):
             row["pass"] += 1
+            if case["id"] in tc.EXPAND_NOT_SERVED:
+                row["not_served"] = row.get("not_served", 0) + 1
+                row["note"] = f"{row['not_served']} valid forms read, then refused as not served (`parse_expand`)"
         elif case["id"] in tc.UNSUPPORTED:
             row["unsupported"] += 1
     out = ["| rule | cases | pass | unsupported (listed below) | note |", "|---|---|---|---|---|"]
     total = [0, 0, 0]
     for row in sorted(rows.values(), key=lambda r: r["rule"].lower()):
         out.append(f"| `{row['rule']}` | {row['cases']} | {row['pass']} | {row['unsupported']} | {row['note']} |")
-        if not row["note"]:
+        if not row["note"].startswith("not run"):
             total[0] += row["cases"]
             total[1] += row["pass"]
             total[2] += row["unsupported"]

@@ -86,21 +86,31 @@ def test_mapping_with_list_values():
     assert [e.name for e in opts.expand] == ["Attributes", "Assets"] and opts.top == 5
 
 
-def test_nested_expand_options():
-    (item,) = parse_query_options({"$expand": "Items($filter=Qty gt 1;$top=2;$expand=Product($select=Name))"}).expand
-    assert item.path == ("Items",)
-    assert item.options.filter == parse_filter("Qty gt 1") and item.options.top == 2
-    assert item.options.expand[0].options.select == (("Name",),)
+def test_nested_expand_options_are_read_then_refused():
+    # read to the ABNF (a malformed nested option is a syntax error) ...
+    with pytest.raises(ODataQueryOptionError):
+        parse_query_options({"$expand": "Items($filter=Qty gt 1;$top=x)"})
+    # ... and a well-formed one is not served: one rule, in the core
+    with pytest.raises(ODataNotSupportedError) as info:
+        parse_query_options({"$expand": "Items($filter=Qty gt 1;$top=2;$expand=Product($select=Name))"})
+    assert info.value.target == "$expand" and "Items" in info.value.message
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("Customer/$ref", ExpandItem(("Customer",), ref=True)),
-    ("Items/$count", ExpandItem(("Items",), count=True)),
     ("*", ExpandItem(("*",))),
-    ("Address/Country", ExpandItem(("Address", "Country"))),
+    ("Attributes", ExpandItem(("Attributes",))),
+    (" Attributes ", ExpandItem(("Attributes",))),
 ])
 def test_expand_paths(text, expected):
     assert parse_query_options({"$expand": text}).expand == (expected,)
+
+
+@pytest.mark.parametrize("text", ["Customer/$ref", "Items/$count", "Address/Country", "Category($levels=4)",
+                                  "Items($count=true)", "Attributes,Items/$ref"])
+def test_expand_forms_that_are_not_served(text):
+    with pytest.raises(ODataNotSupportedError) as info:
+        parse_query_options({"$expand": text})
+    assert info.value.target == "$expand" and answer_of("prip", info.value.kind)[0] == 400
 
 
 @pytest.mark.parametrize("text", ["Customer/$ref($levels=4)", "Items/$count($count=true)", "Category($levels=04)",

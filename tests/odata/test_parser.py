@@ -494,3 +494,55 @@ def test_parse_from_eight_threads_matches_single_threaded():
     for runs in results.values():
         for run in runs:
             assert run == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# the optional lark-cython extra (setup.py "fast"): the same grammar, the same trees
+
+def _tree_or_error(parser, text, start="filter"):
+    try:
+        return ("tree", parser.parse(text, start=start))
+    except Exception as exc:  # noqa: BLE001 - which one does not matter, that both refuse does
+        return ("refused", type(exc).__name__ if not hasattr(exc, "orig_exc") else "semantic")
+
+
+def test_lark_cython_builds_the_same_trees_as_lark():
+    pytest.importorskip("lark_cython", reason="lark-cython (the 'fast' extra) is not installed")
+    import random
+
+    from tests.odata.test_bad_input import ALPHABET, VALID
+
+    pure, cython = build_parser(cython=False), build_parser(cython=True)
+    assert type(cython.parser.parser).__module__.startswith("lark_cython")
+    assert not type(pure.parser.parser).__module__.startswith("lark_cython")
+    texts = [t for t, _ in ATTRIBUTE_LAMBDAS + PRECEDENCE + INTERSECTS + OTHER] + list(VALID)
+    rng = random.Random(11)
+    for _ in range(300):  # mutated texts: some parse, most do not
+        chars = list(rng.choice(texts))
+        for _ in range(rng.randint(1, 4)):
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice(ALPHABET))
+        texts.append("".join(chars))
+    trees = 0
+    for text in texts:
+        expected = _tree_or_error(pure, text)
+        assert _tree_or_error(cython, text)[0] == expected[0], text
+        if expected[0] == "tree":
+            trees += 1
+            assert cython.parse(text, start="filter") == expected[1], text
+    assert trees > 50
+    for text, value in LITERALS:
+        assert cython.parse(text, start="primitive_literal_entry") == pure.parse(text, start="primitive_literal_entry")
+
+
+def test_errors_are_lark_s_own_with_lark_cython_installed():
+    # the default parser may be lark-cython's; a refused text is described by Lark's parser
+    from proseo_odata.odata import parser as parser_module
+
+    for text in ["Name eq", "contains(Name,'a' eq true", "Name eq 'x", "a eq 1 1"]:
+        with pytest.raises(ODataError) as info:
+            parse_filter(text)
+        reference = parser_module.build_parser(cython=False)
+        with pytest.raises(Exception) as lark_info:
+            reference.parse(text, start="filter")
+        expected = parser_module._translate(lark_info.value, text, "query condition", "$filter")
+        assert (info.value.message, info.value.position) == (expected.message, expected.position)

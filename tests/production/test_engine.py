@@ -339,7 +339,7 @@ def _delegate(name):
     return lambda self, *args, **kwargs: getattr(self._inner, name)(*args, **kwargs)
 
 
-for _name in dir(StorageBase):  # its own methods and those of the protocols it is made of
+for _name in dir(StorageBase):  # with the protocols' methods StorageBase inherits
     if callable(getattr(StorageBase, _name)) and not _name.startswith("_") and _name not in ("transaction", "bind"):
         setattr(ContractOnlyStorage, _name, _delegate(_name))
 

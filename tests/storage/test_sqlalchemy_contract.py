@@ -2,10 +2,10 @@
 import pytest
 
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
-from proseo_odata.storage.testing import StorageContractTests
+from proseo_odata.storage.testing import CatalogueColumnsContractTests, StorageContractTests
 
 
-class TestSQLAlchemyStorage(StorageContractTests):
+class TestSQLAlchemyStorage(StorageContractTests, CatalogueColumnsContractTests):
     @pytest.fixture
     def storage(self, db_url):
         storage = SQLAlchemyStorage.from_url(db_url)

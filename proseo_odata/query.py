@@ -1,0 +1,213 @@
+"""The services' one way from a request's query options to the storage ``Query``.
+
+:func:`build_query` takes the decoded query parameters of a collection request (``$filter``,
+``$orderby``, ``$top``, ``$skip``, ``$skiptoken``, ``$count``, ``$expand``, ``$select``,
+``$format``, ``$search``, ``@alias`` parameters), reads them
+(:func:`proseo_odata.odata.options.parse_query_options`), parses and binds ``$filter`` and
+``$orderby`` to the entity set's type through the process-wide
+:class:`~proseo_odata.odata.cache.FilterCache` (an LRU keyed by entity type, text and alias
+values: client filters repeat), resolves ``$orderby`` to storage paths and ``$expand``/``$select``
+against the entity model, sizes the page (:class:`Paging`) and returns a :class:`PagedQuery`
+whose ``query`` is what ``StorageBase.query_*`` runs. Every client error is an
+:class:`~proseo_odata.odata.errors.ODataError` whose ``target`` names the option.
+:func:`entity_options` does the same for a single-entity request (``$expand``/``$select``).
+
+Paging (contract section 6, ``proseo.paging``): ``$top`` is capped at ``Paging.max``; without
+``$top`` a page holds ``Paging.default`` items. :meth:`PagedQuery.next_page` says which options the
+``@odata.nextLink`` carries: ``$skiptoken`` (keyset, cheap for deep pages), the absolute offset as
+``$skip`` and ``$top``:
+
+* ``cdse`` (default), as the Copernicus Data Space catalogue pages: ``$top`` is the page size.
+  Every page but the last has a next link, also when the client gave ``$top``; the link keeps
+  ``$top`` (capped) as the page size, so eodag and CDSETool, which ask ``$top=N`` and follow or
+  rebuild the link, get every result.
+* ``strict``: OData's ``$top`` caps the total. The link carries ``$top`` reduced to what remains
+  of the client's ``$top``, and there is none once it is used up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from proseo_odata.odata import edm
+from proseo_odata.odata.binding import BProperty
+from proseo_odata.odata.cache import FilterCache, default_cache
+from proseo_odata.odata.errors import ODataNotSupportedError, ODataQueryOptionError
+from proseo_odata.odata.options import QueryOptions, parse_query_options
+from proseo_odata.storage.base import Query, QueryResult
+
+__all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options"]
+
+#: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
+#: name ``$metadata`` declares for the entity type (issue 9 item 3): these navigation
+#: properties, and complex properties, which are always inline (accepted and ignored).
+#: ``Assets`` expands to [] (none are stored); ``Product`` is an order's output product.
+SERVED_NAVIGATION = {
+    "Products": ("Attributes", "Assets"),
+    "ProductionOrders": ("Product",),
+}
+#: What the storage loads of :data:`SERVED_NAVIGATION` (the rest the view fills in).
+_STORED_NAVIGATION = frozenset({"Attributes"})
+
+#: Option names (lower case, with and without ``$``) that a next link replaces.
+PAGING_OPTIONS = frozenset({"$skip", "$skiptoken", "$top", "skip", "skiptoken", "top"})
+
+_MODELS = (edm.PRIP_MODEL, edm.ODIP_MODEL)
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Page sizes and paging mode (``proseo.page_size.default``, ``proseo.page_size.max``,
+    ``proseo.paging``)."""
+
+    default: int = 100
+    max: int = 1000
+    mode: str = "cdse"
+
+    def __post_init__(self):
+        if self.mode not in ("cdse", "strict"):
+            raise ValueError(f"paging mode must be cdse or strict, not {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class PagedQuery:
+    """The storage query plus what the response needs to page and shape the items."""
+
+    query: Query
+    #: navigation properties to serve inline (:data:`SERVED_NAVIGATION`)
+    expand: frozenset
+    #: the property names to return, or None for all
+    select: Optional[tuple]
+    requested_top: Optional[int]
+    skip: int
+    paging: str = "cdse"
+
+    def next_page(self, result: QueryResult, returned: int) -> Optional[tuple]:
+        """The paging options of the next page as ``((name, value), ...)`` (``$top`` when the
+        client gave one, ``$skiptoken`` when the storage made one, ``$skip``), or None when the
+        page just returned (``returned`` items of ``result``) is the last one."""
+        if result.next_skiptoken is None and result.next_skip is None:
+            return None
+        options = []
+        if self.requested_top is not None:
+            if self.paging == "strict":
+                page_top = self.requested_top - returned  # what remains of the client's total
+                if page_top <= 0:
+                    return None
+            else:
+                page_top = self.query.top  # the page size, as capped
+            options.append(("$top", str(page_top)))
+        if result.next_skiptoken is not None:
+            options.append(("$skiptoken", result.next_skiptoken))
+        next_skip = result.next_skip if result.next_skip is not None else self.skip + returned
+        options.append(("$skip", str(next_skip)))
+        return tuple(options)
+
+
+def _lookup(entity_set: str, model: Optional[edm.EntityModel]) -> tuple:
+    """``(model, entity type)`` of ``entity_set`` in ``model``, or in the PRIP or ODIP model."""
+    for candidate in (model,) if model is not None else _MODELS:
+        for declared in candidate.entity_sets:
+            if declared.name == entity_set:
+                return candidate, declared.entity_type
+    raise KeyError(entity_set)
+
+
+def build_query(entity_set: str, params, paging: Paging = Paging(), *, model: Optional[edm.EntityModel] = None,
+                count_only: bool = False, cache: FilterCache = default_cache) -> PagedQuery:
+    """The storage query of a collection request on ``entity_set`` (see the module docstring).
+
+    ``params``: the decoded query parameters, a mapping or ``(name, value)`` pairs. ``model``:
+    the entity model (found for the PRIP and ODIP sets). ``count_only``: for ``/$count``, a
+    query that only counts.
+    """
+    options = parse_query_options(params, parse_expressions=False)
+    model, entity_type = _lookup(entity_set, model)
+    expand, select = _shape(entity_set, entity_type, options)
+    bound_filter = None
+    if options.filter_text is not None:
+        bound_filter = cache.bound_filter(options.filter_text, entity_type, model=model, aliases=options.aliases)
+    orderby = ()
+    if options.orderby_text is not None:
+        orderby = _orderby_paths(cache.bound_orderby(options.orderby_text, entity_type, model=model))
+    if count_only:
+        return PagedQuery(Query(filter=bound_filter, top=0, count=True), frozenset(), None, None, 0, paging.mode)
+    skip = options.skip or 0
+    top = options.top
+    query = Query(
+        filter=bound_filter,
+        orderby=orderby,
+        top=paging.default if top is None else min(top, paging.max),
+        skip=skip,
+        skiptoken=options.skiptoken,
+        count=bool(options.count),
+        expand=expand & _STORED_NAVIGATION,
+    )
+    return PagedQuery(query, expand, select, top, skip, paging.mode)
+
+
+def entity_options(entity_set: str, params, *, model: Optional[edm.EntityModel] = None) -> tuple:
+    """``(expand, select)`` of a single-entity request on ``entity_set``: the options are read
+    and checked as for a collection (a malformed ``$filter`` is still a 400), ``expand`` is the
+    frozenset of navigation names to serve inline and ``select`` a tuple of property names or
+    None for all."""
+    options = parse_query_options(params)
+    return _shape(entity_set, _lookup(entity_set, model)[1], options)
+
+
+def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions) -> tuple:
+    """``(expand, select)`` checked against the entity type; ``$search`` is refused."""
+    if options.search is not None:
+        raise ODataNotSupportedError("$search is not supported; use $filter", target="$search")
+    expand = set()
+    for item in options.expand:  # parse_expand serves plain names only
+        if item.path[0] == "*":
+            expand.update(n.name for n in entity_type.all_navigation())
+            continue
+        name = _expand_name(entity_type, item.path[0], entity_set)
+        if name is not None:
+            expand.add(name)
+    expand &= set(SERVED_NAVIGATION.get(entity_set, ()))
+    select = None
+    if options.select and ("*",) not in options.select:
+        names = {p.name for p in entity_type.all_properties()}
+        select = []
+        for path in options.select:
+            if len(path) != 1:
+                raise ODataNotSupportedError(f"$select={'/'.join(path)}: only top-level properties are served",
+                                             target="$select")
+            if path[0] not in names:
+                raise ODataQueryOptionError(f"$select: {entity_set} has no property {path[0]!r}", target="$select")
+            select.append(path[0])
+        select = tuple(select)
+    return frozenset(expand), select
+
+
+def _expand_name(entity_type: edm.EntityType, name: str, entity_set: str) -> Optional[str]:
+    """The declared navigation property ``name`` denotes (any letter case), None for a complex
+    property (always inline), else the 400 naming what the entity set declares."""
+    member = entity_type.find_member(name)
+    if isinstance(member, edm.NavigationProperty):
+        return member.name
+    if member is not None and isinstance(member.type, edm.ComplexType):
+        return None
+    declared = [n.name for n in entity_type.all_navigation()] + [
+        p.name for p in entity_type.all_properties() if isinstance(p.type, edm.ComplexType) and p.alias_of is None
+    ]
+    raise ODataQueryOptionError(
+        f"$expand: {entity_set} has no navigation or complex property {name!r}"
+        + (f" (it has {', '.join(declared)})" if declared else ""),
+        target="$expand",
+    )
+
+
+def _orderby_paths(items) -> tuple:
+    """Bound order-by items as the storage's ``((path, descending), ...)``."""
+    paths = []
+    for item in items:
+        if not isinstance(item.expr, BProperty) or item.expr.variable is not None:
+            raise ODataQueryOptionError(
+                "$orderby accepts property paths only (for example ContentDate/Start desc)", target="$orderby"
+            )
+        paths.append((tuple(item.expr.path), item.descending))
+    return tuple(paths)
