@@ -80,8 +80,8 @@ def test_the_driver_check_finds_what_it_looks_for():
 FLOORS = {
     # 0: the domain and the query language, and what every floor reads
     "": 0, "model": 0, "odata": 0, "config": 0, "errors": 0, "secretbox": 0,
-    # 1: where things are kept, and the query a request asks of it (build_query)
-    "storage": 1, "archive": 1, "query": 1,
+    # 1: where things are kept
+    "storage": 1, "archive": 1,
     # build_query: the query options of a request -> the storage Query (storage/base.py)
     "query": 1,
     # 2: what runs on its own: production, notification, eviction, ingest
