@@ -35,6 +35,7 @@ web = [
     "pyramid_tm>=2.5",
     "transaction>=4.0",
     "waitress>=3.0",
+    "gunicorn>=24.1",  # production.ini's multi-process server (egg:proseo-odata#gunicorn)
     "pyjwt>=2.8",
     "webob>=1.8",
     *image,  # the server's in-process workers run the demo's image workflows
@@ -48,7 +49,7 @@ extras = {
     "web": web,
     "fast": fast,
     "image": image,
-    "postgresql": ["psycopg[binary]>=3.1"],
+    "postgresql": ["psycopg[binary]>=3.2"],  # 3.2: Connection.notifies(timeout=) (workers LISTEN)
     "s3": ["boto3>=1.28"],
     "yaml": ["pyyaml>=6.0"],
     "test": [
@@ -58,7 +59,7 @@ extras = {
         "pytest>=8.0",
         "pytest-xdist>=3.5",  # make test: two workers (-n 2), one PostgreSQL server (tests/conftest.py)
         "webtest>=3.0",
-        "psycopg[binary]>=3.1",
+        "psycopg[binary]>=3.2",
         "boto3>=1.28",
         "moto[server]>=5.0",
         "odata-query>=0.10",
@@ -100,7 +101,10 @@ setup(
     extras_require=extras,
     entry_points={
         "paste.app_factory": ["main = proseo_odata_web:main"],
-        "paste.server_factory": ["waitress = proseo_odata_web.server:server_factory"],
+        "paste.server_factory": [
+            "waitress = proseo_odata_web.server:server_factory",
+            "gunicorn = proseo_odata_web.server:gunicorn_server_factory",
+        ],
         "console_scripts": ["proseo-odata = proseo_odata.cli:main"],
         "proseo_odata.workflows": [],
     },

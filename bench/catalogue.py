@@ -87,6 +87,7 @@ def log(message: str) -> None:
 def _make_server():
     """A ``ThrowawayPostgres`` from tests/conftest.py started with the benchmark's settings."""
     sys.path.insert(0, os.path.dirname(HERE))
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # conftest imports live_server
     from tests.conftest import ThrowawayPostgres, _as_postgres, _find_pg_bindir, _free_port, _run
 
     class BenchPostgres(ThrowawayPostgres):

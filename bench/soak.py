@@ -194,7 +194,8 @@ class Service:
     """pserve + worker processes from production.ini on one PostgreSQL database."""
 
     def __init__(self, db_url: str, workdir: Path, *, workers: int = 2, worker_threads: int = 2,
-                 processor_seconds: float = 0.3, statement_timeout: float = 30, lease_seconds: float = 3):
+                 processor_seconds: float = 0.3, statement_timeout: float = 30, lease_seconds: float = 3,
+                 poll_seconds: float = 0.1, processor: Optional[dict] = None):
         self.db_url = db_url
         self.workdir = Path(workdir)
         self.marker = f"soak-marker-{uuid.uuid4().hex[:12]}"
@@ -207,6 +208,9 @@ class Service:
         self.processor_seconds = processor_seconds
         self.statement_timeout = statement_timeout
         self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        #: the workflow's "processor" and "processor_config" (default: the soak's external command)
+        self.processor = processor
         self.server: Optional[subprocess.Popen] = None
         self.workers: list[subprocess.Popen] = []
         self._log_number = 0
@@ -223,7 +227,7 @@ class Service:
             "threads": "8",
             "+proseo.workflows.entry_points": "false",
             "+proseo.production.lease_seconds": str(self.lease_seconds),
-            "+proseo.production.poll_seconds": "0.1",
+            "+proseo.production.poll_seconds": str(self.poll_seconds),
             "+proseo.production.scratch_dir": str(self.scratch),
             "+proseo.notify.poll_seconds": "0.2",
             "+proseo.notify.retry_base_seconds": "0.5",
@@ -238,9 +242,10 @@ class Service:
         script.write_text(PROCESSOR)
         (self.workdir / "workflows.json").write_text(json.dumps({"workflows": [{
             "id": WORKFLOW_ID, "mission": "DEMO", "name": "SOAK", "input_product_type": "S2MSI1C",
-            "output_product_type": "SOAK_OUT", "processor": "external",
-            "processor_config": {"command": ["{python}", str(script), "{input}", "{output_dir}",
-                                             str(self.processor_seconds), self.marker], "timeout": 120},
+            "output_product_type": "SOAK_OUT", **(self.processor or {
+                "processor": "external",
+                "processor_config": {"command": ["{python}", str(script), "{input}", "{output_dir}",
+                                                 str(self.processor_seconds), self.marker], "timeout": 120}}),
         }]}))
         self.web_ini = self._ini("web.ini", "soak-web")
         self.worker_ini = self._ini("worker.ini", "soak-worker")
@@ -592,6 +597,8 @@ def postgres_server(url: Optional[str]):
 
         yield make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))  # the conftest imports live_server
     spec = importlib.util.spec_from_file_location("proseo_tests_conftest", ROOT / "tests" / "conftest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -491,12 +491,43 @@ class _BatchSubscriptions:
     """The publishing transaction as :func:`on_product_published` sees it during one batch:
     the mission's running subscriptions and their owners are read once per batch instead of
     once per product. Within the transaction nothing else changes them (the updates
-    ``on_product_published`` makes go to the same cached objects)."""
+    ``on_product_published`` makes go to the same cached objects). The batch's notifications
+    are collected and written by :meth:`flush` in one statement (a backend with
+    ``enqueue_notifications``), and each notified subscription's ``LastNotificationDate`` is
+    written once, not once per product."""
 
     def __init__(self, tx):
         self._tx = tx
         self._running: dict = {}
         self._users: dict = {}
+        self._messages: list = []
+        self._touched: dict = {}
+
+    def enqueue_notification(self, kind, endpoint, username, password, payload, *, mission=None, now=None):
+        self._messages.append({"kind": kind, "endpoint": endpoint, "username": username, "password": password,
+                               "payload": payload, "mission": mission, "now": now})
+
+    def update_subscription(self, subscription):
+        self._touched[subscription.id] = subscription
+        return subscription
+
+    def flush(self) -> int:
+        """Write the collected notifications and subscription dates; how many notifications."""
+        from proseo_odata.notify.subscriptions import touch_subscription
+
+        messages, self._messages = self._messages, []
+        bulk = getattr(self._tx, "enqueue_notifications", None)
+        if bulk is not None and len({m["now"] for m in messages}) <= 1:
+            now = messages[0]["now"] if messages else None
+            bulk([{k: v for k, v in m.items() if k != "now"} for m in messages], now=now)
+        else:
+            for m in messages:
+                self._tx.enqueue_notification(m["kind"], m["endpoint"], m["username"], m["password"], m["payload"],
+                                              mission=m["mission"], now=m["now"])
+        touched, self._touched = self._touched, {}
+        for subscription in touched.values():
+            touch_subscription(self._tx, subscription, subscription.last_notification_date)
+        return len(messages)
 
     def list_running_subscriptions(self, mission=None):
         if mission not in self._running:
@@ -564,14 +595,15 @@ def ingest_manifest(
 ) -> BulkIngestReport:
     """Ingest every line of a JSON-lines manifest (:func:`iter_manifest`) in batches.
 
-    Per batch of ``batch_size`` lines: the metadata of each line is checked
-    (:func:`product_from_metadata`); one look-up finds the Names the mission already has (those
-    lines are skipped and counted, so a re-run adds only what is missing and copies nothing
-    twice); the files are copied into the archive by ``workers`` threads, each computing MD5 and
+    Per batch of ``batch_size`` lines: one look-up finds the Names the mission already has
+    (those lines are skipped and counted without being parsed, so a re-run adds only what is
+    missing and copies nothing twice); the metadata of every other line is checked
+    (:func:`product_from_metadata`); the files are copied into the archive by ``workers`` threads, each computing MD5 and
     SHA-256 in the same pass as its copy (a line with ``"archive_key"`` instead of ``"file"``
     is registered by reference: nothing is copied); then one transaction stores the batch's
     products (:meth:`StorageBase.add_products`) and enqueues the notifications of matching
-    subscriptions (:func:`on_product_published`, as for a single ingest). The copies of the
+    subscriptions (:func:`on_product_published`, as for a single ingest; the batch's
+    notifications are written in one statement). The copies of the
     next batch run while the current batch is written.
 
     A bad line (metadata, missing file, checksum mismatch, ...) is reported in
@@ -657,9 +689,16 @@ def _prepare_batch(storage, archive, mission, items, pool, now) -> _Batch:
     report = BulkIngestReport()
     candidates: list[_Candidate] = []
     names: set[str] = set()
+    # The Names the mission already has are looked up before any line is parsed: a re-run
+    # skips its known lines at the cost of one look-up per batch.
+    wanted = {item.metadata.get("Name", item.file_name) for item in items if isinstance(item, ManifestEntry)}
+    existing = storage.existing_product_names(mission, [n for n in wanted if isinstance(n, str)]) if wanted else set()
     for item in items:
         if isinstance(item, MetadataError):
             _fail(report, item.line, MetadataError(item.field, item.problem))
+            continue
+        if item.metadata.get("Name", item.file_name) in existing:
+            report.skipped += 1
             continue
         try:
             product, checksums, length = product_from_metadata(
@@ -678,9 +717,6 @@ def _prepare_batch(storage, archive, mission, items, pool, now) -> _Batch:
             continue
         names.add(product.name)
         candidates.append(_Candidate(item, product, checksums, length))
-    existing = storage.existing_product_names(mission, list(names)) if names else set()
-    report.skipped += sum(1 for c in candidates if c.product.name in existing)
-    candidates = [c for c in candidates if c.product.name not in existing]
     for candidate in candidates:
         entry = candidate.entry
         if entry.archive_key is not None:
@@ -746,12 +782,13 @@ def _publish(storage, archive, candidates: list[_Candidate], report: BulkIngestR
     copied files of products the database skipped (their Name or Id was taken meanwhile)."""
     if not candidates:
         return
-    notified = 0
     with storage.transaction() as tx:
         stored = tx.add_products([c.product for c in candidates])
         view = _BatchSubscriptions(tx)
+        now = utcnow()
         for product in stored:
-            notified += len(on_product_published(view, product))
+            on_product_published(view, product, now=now)
+        notified = view.flush()
     stored_ids = {p.id for p in stored}
     report.notified += notified
     for candidate in candidates:

@@ -234,6 +234,36 @@ def test_manifest_notifies_subscriptions_for_every_new_product(setup, tmp_path):
     assert len(storage.list_notifications()) == len(sent)
 
 
+def test_manifest_notifications_are_written_in_bulk(setup, tmp_path):
+    """One batch of 12 products matched by two subscriptions: 24 notifications, written by ONE
+    outbox INSERT, and each subscription's LastNotificationDate written once."""
+    import sqlalchemy as sa
+
+    storage, archive = setup
+    first = _subscriber(storage, "startswith(Name,'f')")
+    second = _subscriber(storage, "true", name="bob")
+    _product_files(tmp_path / "in", 12)
+    manifest = _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in range(12)])
+    statements = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()).upper())
+
+    sa.event.listen(storage.engine, "before_cursor_execute", record)
+    try:
+        report = ingest_manifest(storage, archive, "M", manifest, batch_size=100)
+    finally:
+        sa.event.remove(storage.engine, "before_cursor_execute", record)
+    assert report.ingested == 12 and report.notified == 24
+    assert sum(s.startswith("INSERT INTO OUTBOX") for s in statements) == 1
+    assert sum(s.startswith("UPDATE SUBSCRIPTIONS") for s in statements) == 2
+    sent = storage.list_notifications()
+    assert sorted((m.payload["SubscriptionId"], m.payload["ProductName"]) for m in sent) == sorted(
+        (str(s.id), f"f{i}.dat") for s in (first, second) for i in range(12))
+    for subscription in (first, second):
+        assert storage.get_subscription("M", subscription.id).last_notification_date is not None
+
+
 def test_concurrent_manifest_ingests_store_each_product_once(setup, tmp_path):
     storage, archive = setup
     _product_files(tmp_path / "in", 24)

@@ -82,6 +82,8 @@ FLOORS = {
     "": 0, "model": 0, "odata": 0, "config": 0, "errors": 0, "secretbox": 0,
     # 1: where things are kept
     "storage": 1, "archive": 1,
+    # build_query: the query options of a request -> the storage Query (storage/base.py)
+    "query": 1,
     # 2: what runs on its own: production, notification, eviction, ingest
     "production": 2, "notify": 2, "eviction": 2, "ingest": 2,
     # 3: the order use cases (submit, cancel, estimate)

@@ -313,11 +313,11 @@ def on_product_published(storage, product: Product, *, now: datetime | None = No
             now=now,
         )
         notified.append(subscription.id)
-        _touch(storage, subscription, now)
+        touch_subscription(storage, subscription, now)
     return notified
 
 
-def _touch(storage, subscription: Subscription, now: datetime) -> None:
+def touch_subscription(storage, subscription: Subscription, now: datetime) -> None:
     """Set ``LastNotificationDate``; a concurrent publisher updating the same subscription wins
     (its date is as recent), and a subscription deleted meanwhile is left alone: the
     notification itself is enqueued either way."""

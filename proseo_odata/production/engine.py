@@ -37,7 +37,9 @@ Settings (all optional):
                                                       (:class:`proseo_odata.config.CoreSettings`)
 ``proseo.production.lease_seconds``        30         lease of a running order; heartbeats every
                                                       third of it
-``proseo.production.poll_seconds``         1          idle wait between looks at the queue
+``proseo.production.poll_seconds``         1          idle wait between looks at the queue (a
+                                                      queued order wakes the workers at once;
+                                                      this is the fallback)
 ``proseo.production.max_attempts``         3          runs lost (worker died) before failing
 ``proseo.production.scratch_dir``          (tmp)      where per-order scratch folders go
 ``proseo.production.output_retention_days``  30       default output retention
@@ -184,17 +186,28 @@ class Worker:
         return count
 
     def run_forever(self) -> None:
+        # Woken when an order is queued (the storage's order_signal: an in-process event, on
+        # PostgreSQL LISTEN/NOTIFY across processes); poll_seconds stays the fallback.
+        signal = getattr(self.storage, "order_signal", None)
         while not self._stop.is_set():
+            seen = signal.generation if signal is not None else 0
             try:
                 ran = self.run_pending()
             except Exception as exc:  # noqa: BLE001 - e.g. the database is away; try again later
                 log_failure(log, "worker %s: queue round failed", exc, self.worker_id)
                 ran = 0
-            if not ran:
+            if ran or self._stop.is_set():
+                continue
+            if signal is not None:
+                signal.wait(seen, self.config.poll_seconds)
+            else:
                 self._stop.wait(self.config.poll_seconds)
 
     def stop(self) -> None:
         self._stop.set()
+        signal = getattr(self.storage, "order_signal", None)
+        if signal is not None:
+            signal.wake()  # a waiting worker sees the stop at once
         token = self._current_token
         if token is not None:
             token.cancel(SHUTDOWN_REASON)

@@ -127,11 +127,10 @@ product_attributes = sa.Table(
     sa.Column("double_value", sa.Double(), nullable=True),
     sa.Column("bool_value", sa.Boolean(), nullable=True),
     sa.Column("datetime_value", UTCDateTime(), nullable=True),
-    sa.Index(None, "name", "string_value", "product_id"),
-    sa.Index(None, "name", "int_value", "product_id"),
-    sa.Index(None, "name", "double_value", "product_id"),
-    sa.Index(None, "name", "bool_value", "product_id"),
-    sa.Index(None, "name", "datetime_value", "product_id"),
+    # One per value type, each holding only its type's rows (migration 0007).
+    *(sa.Index(None, "name", column, "product_id", postgresql_where=sa.text(f"{column} IS NOT NULL"),
+               sqlite_where=sa.text(f"{column} IS NOT NULL"))
+      for column in ("string_value", "int_value", "double_value", "bool_value", "datetime_value")),
     # Normally empty: serves the productType shortcut's NOT EXISTS guard (migration 0002).
     sa.Index("ix_product_attributes_product_type_guard", "product_id",
              postgresql_where=sa.text(PRODUCT_TYPE_GUARD_WHERE), sqlite_where=sa.text(PRODUCT_TYPE_GUARD_WHERE)),

@@ -76,6 +76,7 @@ from .errors import (
     refusal,
     translate,
 )
+from .order_signal import OrderSignal, mark_order_queued, order_notify_expression
 from .schema import (
     SchemaTables,
     missions,
@@ -731,6 +732,9 @@ class SQLAlchemyStorage(StorageBase):
             self._tables_lock = threading.Lock()
             #: Seals notification passwords before they are written (proseo_odata.secretbox).
             self.secrets = secrets if secrets is not None else SecretBox()
+            self._order_signal: OrderSignal | None = None
+            #: Missions seen to exist (:meth:`_require_known_mission`).
+            self._known_missions: set[str] = set()
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
@@ -814,7 +818,24 @@ class SQLAlchemyStorage(StorageBase):
 
     def close(self) -> None:
         if self._root is self:
+            if self._order_signal is not None:
+                self._order_signal.close()
             self.engine.dispose()
+
+    @property
+    def order_signal(self) -> OrderSignal:
+        """Woken when a transaction that queued an order commits (in this process; on
+        PostgreSQL in every process, through ``LISTEN``/``NOTIFY``): the workers' wake-up
+        (:mod:`proseo_odata.storage.order_signal`)."""
+        root = self._root
+        if root._order_signal is None:
+            with root._tables_lock:
+                if root._order_signal is None:
+                    root._order_signal = OrderSignal(self.engine if self.dialect == "postgresql" else None)
+        return root._order_signal
+
+    def _order_queued(self, s: Session) -> None:
+        mark_order_queued(s, self.order_signal)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator["SQLAlchemyStorage"]:
@@ -899,6 +920,14 @@ class SQLAlchemyStorage(StorageBase):
     def _require_mission(self, session: Session, code: str) -> None:
         if session.execute(sa.select(missions.c.code).where(missions.c.code == code)).first() is None:
             raise NotFoundError(f"No mission {code!r}")
+
+    def _require_known_mission(self, session: Session, code: str) -> None:
+        """:meth:`_require_mission`, remembered once seen (a mission is deleted only when
+        nothing refers to it any more; a write that then fails on the foreign key asks again)."""
+        known = self._root._known_missions
+        if code not in known:
+            self._require_mission(session, code)
+            known.add(code)
 
     def _update_revisioned(self, session, table, obj, values: dict, what: str, unique_what: str | None = None):
         statement = (
@@ -997,6 +1026,7 @@ class SQLAlchemyStorage(StorageBase):
                 if s.execute(sa.select(table.c.mission).where(table.c.mission == code).limit(1)).first():
                     raise ConflictError(f"Mission {code!r} still has {table.name}")
             self._execute_one(s, sa.delete(missions).where(missions.c.code == code), f"mission {code!r}")
+        self._root._known_missions.discard(code)
 
     # -- users -------------------------------------------------------------------------------
 
@@ -1172,14 +1202,10 @@ class SQLAlchemyStorage(StorageBase):
             values["revision"] = 1
             values["geom_wkt"] = product.footprint if postgis else None
             rows.append(values)
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         geometry = (sa.func.ST_GeomFromText(sa.bindparam("geom_wkt", type_=sa.Text), 4326) if postgis
                     else sa.bindparam("geom_wkt", type_=sa.Text))
         statement = (
-            dialect_insert(products).values(footprint_geom=geometry).on_conflict_do_nothing()
+            self._dialect_insert(products).values(footprint_geom=geometry).on_conflict_do_nothing()
             .returning(products.c.id)
         )
         with self._db() as s:
@@ -1455,17 +1481,39 @@ class SQLAlchemyStorage(StorageBase):
                 [{"order_id": order.id, "name": k, "value": str(v)} for k, v in order.workflow_options.items()],
             )
 
+    def _dialect_insert(self, table: sa.Table):
+        """``INSERT`` with ``ON CONFLICT`` support (PostgreSQL's or SQLite's)."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
     def add_order(self, order: ProductionOrder) -> ProductionOrder:
+        # A submission's round trips are its cost (issue 12): the mission check is cached, a
+        # taken Id or idempotency key is ON CONFLICT DO NOTHING instead of a SAVEPOINT around
+        # a failing INSERT (the transaction stays usable either way), and on PostgreSQL the
+        # workers' NOTIFY rides on the INSERT's RETURNING.
+        queued = order.status is OrderStatus.QUEUED
+        notify = queued and self.dialect == "postgresql"
+        statement = (
+            self._dialect_insert(orders).values(**self._sealed(_order_values(order), "notification_password"), revision=1)
+            .on_conflict_do_nothing()
+            .returning(orders.c.id, *([order_notify_expression()] if notify else []))
+        )
         with self._db() as s:
-            self._require_mission(s, order.mission)
+            self._require_known_mission(s, order.mission)
             try:
-                with s.begin_nested():
-                    s.execute(sa.insert(orders).values(**self._sealed(_order_values(order), "notification_password"), revision=1))
-                    self._write_order_options(s, order)
+                if s.execute(statement).first() is None:
+                    raise ConflictError(f"Production order {order.id} already exists")
+                self._write_order_options(s, order)
             except sa.exc.IntegrityError as exc:
+                self._root._known_missions.discard(order.mission)  # perhaps deleted since it was seen
                 raise ConflictError(f"Production order {order.id} already exists") from exc
             except sa.exc.DataError as exc:
                 raise InvalidValueError(f"Production order: a value does not fit the database ({exc.orig})") from exc
+            if queued:
+                mark_order_queued(s, self.order_signal, notified=notify)
         order.revision = 1
         return order
 
@@ -1499,6 +1547,8 @@ class SQLAlchemyStorage(StorageBase):
             revision = self._update_revisioned(s, orders, order, values, "Production order")
             s.execute(sa.delete(order_options).where(order_options.c.order_id == order.id))
             self._write_order_options(s, order)
+            if order.status is OrderStatus.QUEUED:
+                self._order_queued(s)
         order.revision = revision
         return order
 
@@ -1584,36 +1634,44 @@ class SQLAlchemyStorage(StorageBase):
                     revision=order.revision + 1,
                 )
             )
-        if result.rowcount != 1:
-            return False  # a heartbeat, a cancel or another recoverer came first
+            if result.rowcount != 1:
+                return False  # a heartbeat, a cancel or another recoverer came first
+            if order.status is OrderStatus.QUEUED:
+                self._order_queued(s)
         order.worker_id = order.lease_expires_at = None
         order.revision += 1
         return True
 
     def order_queue_stats(self, workflow_id, priority, *, history=20) -> OrderQueueStats:
+        # One round trip (it is on every submission's path): the count of orders ahead,
+        # LEFT JOINed with the workflow's last completed orders (none: one row of NULLs).
         o = orders
+        ahead = (
+            sa.select(sa.func.count().label("ahead")).select_from(o).where(
+                sa.or_(
+                    sa.and_(o.c.status == OrderStatus.QUEUED.value, o.c.priority >= priority),
+                    o.c.status == OrderStatus.IN_PROGRESS.value,
+                )
+            ).subquery("ahead")
+        )
+        recent = (
+            sa.select(o.c.submission_date, o.c.completed_date)
+            .where(
+                o.c.workflow_id == workflow_id,
+                o.c.status == OrderStatus.COMPLETED.value,
+                o.c.completed_date.is_not(None),
+            )
+            .order_by(o.c.completed_date.desc(), o.c.id.desc())
+            .limit(history)
+        ).subquery("recent")
+        statement = sa.select(ahead.c.ahead, recent.c.submission_date, recent.c.completed_date).select_from(
+            ahead.outerjoin(recent, sa.true()))
         with self._db() as s:
-            ahead = s.execute(
-                sa.select(sa.func.count()).select_from(o).where(
-                    sa.or_(
-                        sa.and_(o.c.status == OrderStatus.QUEUED.value, o.c.priority >= priority),
-                        o.c.status == OrderStatus.IN_PROGRESS.value,
-                    )
-                )
-            ).scalar_one()
-            rows = s.execute(
-                sa.select(o.c.submission_date, o.c.completed_date)
-                .where(
-                    o.c.workflow_id == workflow_id,
-                    o.c.status == OrderStatus.COMPLETED.value,
-                    o.c.completed_date.is_not(None),
-                )
-                .order_by(o.c.completed_date.desc(), o.c.id.desc())
-                .limit(history)
-            ).all()
+            rows = s.execute(statement).all()
         return OrderQueueStats(
-            ahead=ahead,
-            run_seconds=[max(0.0, (r.completed_date - r.submission_date).total_seconds()) for r in rows],
+            ahead=rows[0].ahead,
+            run_seconds=[max(0.0, (r.completed_date - r.submission_date).total_seconds())
+                         for r in rows if r.completed_date is not None],
         )
 
     # -- notification outbox -----------------------------------------------------------------
@@ -1629,6 +1687,23 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             message_id = s.execute(sa.insert(outbox).values(**stored).returning(outbox.c.id)).scalar_one()
         return OutboxMessage(id=message_id, **{**values, "password": SecretBox.from_column(stored["password"])})
+
+    def enqueue_notifications(self, messages: Sequence[dict], *, now=None) -> int:
+        """Many outbox messages in one executemany ``INSERT`` (bulk ingest's subscription
+        notifications), in the caller's transaction; each dict holds ``enqueue_notification``'s
+        arguments (``kind``, ``endpoint``, ``username``, ``password``, ``payload``, ``mission``).
+        Returns how many were enqueued."""
+        if not messages:
+            return 0
+        now = as_utc(now) if now is not None else utcnow()
+        rows = [
+            self._sealed({**message, "created_at": now, "attempts": 0, "next_attempt_at": now,
+                          "delivered_at": None, "last_error": None}, "password")
+            for message in messages
+        ]
+        with self._db() as s:
+            s.execute(sa.insert(outbox), rows)
+        return len(rows)
 
     def claim_due_notifications(self, now, limit, *, lease=timedelta(seconds=60), exclude_endpoints=()):
         now = as_utc(now)

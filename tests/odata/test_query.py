@@ -5,6 +5,8 @@ import datetime as dt
 
 import pytest
 
+from proseo_odata_web.errors import answer_of
+
 from proseo_odata.odata import edm
 from proseo_odata.odata.binding import BCall, BLambda, walk
 from proseo_odata.odata.cache import FilterCache
@@ -95,7 +97,7 @@ def test_a_cached_filter_with_now_is_evaluated_at_each_compile():
 def test_errors_name_their_option(params, target):
     with pytest.raises(ODataError) as info:
         build_query("Products", params, cache=FilterCache())
-    assert info.value.target == target and info.value.status == 400, info.value.message
+    assert info.value.target == target and answer_of("prip", info.value.kind)[0] == 400, info.value.message
 
 
 def test_nested_expand_is_refused_by_the_core():

@@ -339,8 +339,8 @@ def _delegate(name):
     return lambda self, *args, **kwargs: getattr(self._inner, name)(*args, **kwargs)
 
 
-for _name, _member in vars(StorageBase).items():
-    if callable(_member) and not _name.startswith("_") and _name not in ("transaction", "bind"):
+for _name in dir(StorageBase):  # with the protocols' methods StorageBase inherits
+    if callable(getattr(StorageBase, _name)) and not _name.startswith("_") and _name not in ("transaction", "bind"):
         setattr(ContractOnlyStorage, _name, _delegate(_name))
 
 
