@@ -35,6 +35,7 @@ web = [
     "pyramid_tm>=2.5",
     "transaction>=4.0",
     "waitress>=3.0",
+    "gunicorn>=24.1",  # production.ini's multi-process server (egg:proseo-odata#gunicorn)
     "pyjwt>=2.8",
     "webob>=1.8",
     *image,  # the server's in-process workers run the demo's image workflows
@@ -100,7 +101,10 @@ setup(
     extras_require=extras,
     entry_points={
         "paste.app_factory": ["main = proseo_odata_web:main"],
-        "paste.server_factory": ["waitress = proseo_odata_web.server:server_factory"],
+        "paste.server_factory": [
+            "waitress = proseo_odata_web.server:server_factory",
+            "gunicorn = proseo_odata_web.server:gunicorn_server_factory",
+        ],
         "console_scripts": ["proseo-odata = proseo_odata.cli:main"],
         "proseo_odata.workflows": [],
     },

@@ -8,27 +8,41 @@ decided by the caller (visibility) and by the core (:func:`proseo_odata.eviction
   checksum), ``Last-Modified`` (the publication date), ``Content-Digest`` / ``Repr-Digest``
   (RFC 9530: ``md5=:<base64>:, sha-256=:<base64>:``) and the legacy ``Digest: MD5=<base64>``
   (RFC 3230).
-* ``Range`` (GET only, RFC 9110 14.2): one range ``bytes=A-B`` / ``bytes=N-`` / ``bytes=-N``
-  gives ``206`` with ``Content-Range``; several ranges or a malformed header are ignored (the
-  whole file, ``200``); an unsatisfiable range gives ``416`` with ``Content-Range: bytes */size``.
-* ``If-Range`` (an ETag, compared strongly, or an HTTP date equal to ``Last-Modified``): when it
-  does not match, the range is ignored and the whole file is sent.
-* ``If-None-Match`` (or, without it, ``If-Modified-Since``) answers ``304``.
+* The conditional headers are WebOb's conditional response
+  (``Response(conditional_response=True)`` with ``etag``, ``last_modified`` and
+  ``content_length``), evaluated here in the view so that every outcome passes through the
+  application's tweens and error views:
+
+  - ``Range`` (one range, GET only): ``206`` with ``Content-Range``; ``416`` with
+    ``Content-Range: bytes */size`` and the OData error body (the core's
+    :class:`~proseo_odata.errors.RangeNotSatisfiable`, answered by the error view; not WebOb's
+    text body) when no byte of it exists;
+  - ``If-Range`` (an ETag, compared strongly, or an HTTP date): when it does not match, the
+    whole file;
+  - ``If-None-Match`` (or, without it, ``If-Modified-Since``): ``304``.
+
+  WebOb's ``Range`` parser is shown only what it handles as RFC 9110 does
+  (:func:`_single_range`): several ranges, a malformed value or ``HEAD`` mean no ``Range`` (the
+  whole file), a suffix longer than the file is the whole file, ``bytes=-0`` is unsatisfiable,
+  and numbers of any length are capped before WebOb's ``int()`` sees them.
 * ``HEAD``: the same headers, no body (the archive is not read).
-* Bodies stream: a local file goes to ``wsgi.file_wrapper`` when the server offers one (a ranged
-  read is a file positioned at the offset behind a reader bounded to the range length); object
-  storage is streamed chunk by chunk, or, when the archive is configured to pre-sign, ``GET``
-  answers ``307`` to a pre-signed URL.
+* Bodies stream: a local file goes to ``wsgi.file_wrapper`` when the server offers one, a range
+  as the same file positioned at its offset (:class:`proseo_odata.archive.FileSlice`), so that
+  gunicorn sends it with ``sendfile`` and waitress reads it from the file as the client takes
+  it (nothing spills to temporary files); object storage is streamed chunk by chunk (a ranged
+  ``GetObject``), or, when the archive is configured to pre-sign, ``GET`` answers ``307`` to a
+  pre-signed URL.
 """
 from __future__ import annotations
 
 import base64
-import email.utils
-from datetime import datetime, timezone
+import re
+from datetime import datetime
 
-from pyramid.response import Response
+from pyramid.response import FileIter, Response
 
-from proseo_odata.archive.ranges import IGNORE, UNSATISFIABLE, RangeNotSatisfiableError, parse_range
+from proseo_odata.archive import FileSlice
+from proseo_odata.errors import RangeNotSatisfiable
 from proseo_odata.eviction import ProductUnavailableError, check_downloadable
 
 BLOCK_SIZE = 256 * 1024
@@ -55,148 +69,95 @@ def _content_disposition(name: str) -> str:
     return header
 
 
-def _http_date(value: datetime) -> str:
-    return email.utils.format_datetime(value.astimezone(timezone.utc).replace(microsecond=0), usegmt=True)
+_RANGE = re.compile(r"bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)[ \t]*", re.IGNORECASE)
+#: Offsets of more digits than this exceed any file (and Python's int() refuses > 4300 digits).
+_MAX_DIGITS = 30
 
 
-def _parse_http_date(value: str) -> datetime | None:
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed
+def _single_range(header: str, size: int) -> str | None:
+    """The ``Range`` header WebOb's parser is shown: one range in a form it handles as RFC 9110
+    14.1.2 does, or None for "no range" (the whole file, RFC 9110 14.2 allows ignoring it).
 
-
-def _etags(header: str) -> list[str]:
-    """The entity tags of an ``If-None-Match`` / ``If-Match`` list (``*`` kept as is)."""
-    tags, rest = [], header.strip()
-    while rest:
-        rest = rest.lstrip(", \t")
-        if not rest:
-            break
-        if rest.startswith("*"):
-            tags.append("*")
-            rest = rest[1:]
-            continue
-        weak = rest.startswith(("W/", "w/"))
-        body = rest[2:] if weak else rest
-        if body.startswith('"'):
-            end = body.find('"', 1)
-            if end < 0:
-                break
-            tags.append(("W/" if weak else "") + body[: end + 1])
-            rest = body[end + 1:]
-        else:  # tolerate an unquoted tag
-            token, _, rest = body.partition(",")
-            tags.append(("W/" if weak else "") + f'"{token.strip()}"')
-    return tags
-
-
-def _weak_match(etag: str | None, header: str) -> bool:
-    if etag is None:
-        return False
-    for tag in _etags(header):
-        if tag == "*" or tag.removeprefix("W/") == etag:
-            return True
-    return False
-
-
-def _if_range_allows(request, etag: str | None, last_modified: datetime) -> bool:
-    """True when the range may be served (no ``If-Range``, or it matches; RFC 9110 13.1.5)."""
-    value = request.headers.get("If-Range")
-    if value is None:
-        return True
-    value = value.strip()
-    if value.startswith(('"', "W/", "w/")):
-        return etag is not None and value == etag  # strong comparison; a weak tag never matches
-    date = _parse_http_date(value)
-    return date is not None and date == last_modified.replace(microsecond=0)
-
-
-def _not_modified(request, etag: str | None, last_modified: datetime) -> bool:
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None:
-        return _weak_match(etag, if_none_match)
-    since = request.headers.get("If-Modified-Since")
-    if since is not None:
-        date = _parse_http_date(since)
-        return date is not None and last_modified.replace(microsecond=0) <= date
-    return False
-
-
-class BoundedReader:
-    """A file positioned at ``start`` whose ``read`` stops after ``length`` bytes.
-
-    Handed to ``wsgi.file_wrapper`` for a range: servers that use ``sendfile`` look for
-    ``fileno``, which this wrapper deliberately lacks, so nobody reads past the range.
+    WebOb matches a prefix (``bytes=0-1,5-9`` would be served as ``bytes=0-1``), answers 416 to
+    a suffix longer than the file (the whole file), serves the whole file for ``bytes=-0``
+    (unsatisfiable), and raises on ``bytes=-`` and on numbers ``int()`` refuses.
     """
-
-    def __init__(self, file, start: int, length: int):
-        file.seek(start)
-        self.file = file
-        self.remaining = length
-
-    def read(self, size: int = -1) -> bytes:
-        if self.remaining <= 0:
-            return b""
-        if size is None or size < 0 or size > self.remaining:
-            size = self.remaining
-        data = self.file.read(size)
-        self.remaining -= len(data)
-        return data
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def _iter_file(file, block_size: int = BLOCK_SIZE):
-    try:
-        while True:
-            block = file.read(block_size)
-            if not block:
-                return
-            yield block
-    finally:
-        file.close()
-
-
-def _local_body(request, file, start: int, length: int, size: int):
-    source = file if (start == 0 and length == size) else BoundedReader(file, start, length)
-    wrapper = request.environ.get("wsgi.file_wrapper")
-    if wrapper is not None:
-        return wrapper(source, BLOCK_SIZE)
-    return _iter_file(source)
-
-
-def _open_file(archive, key: str):
-    """The open local file when the archive keeps files on this machine, else None."""
-    path = archive.local_path(key) if hasattr(archive, "local_path") else None
-    if path is None:
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
         return None
-    return open(path, "rb")
+    first, last = (digits.lstrip("0") or "0" if digits else "" for digits in match.groups())
+    if not first and not last:
+        return None
+    if first and last and (len(last), last) < (len(first), first):
+        return None  # an end before the start: not a valid range-spec
+    first, last = (digits if len(digits) <= _MAX_DIGITS else "1" + "0" * _MAX_DIGITS for digits in (first, last))
+    if first:
+        return f"bytes={first}-{last}"
+    suffix = int(last)
+    if suffix == 0:
+        return f"bytes={size}-"  # no byte: unsatisfiable
+    return "bytes=0-" if suffix >= size else f"bytes=-{suffix}"
 
 
-def _stream_body(request, archive, key: str, start: int, length: int, size: int):
-    file = _open_file(archive, key)
-    if file is not None:
-        return _local_body(request, file, start, length, size)
-    return archive.iter_range(key, start, length)
+class _FileResponse(Response):
+    """A WebOb conditional response whose ranges are read at their offset by ``slice_of(start,
+    stop)`` (WebOb's default reads the whole-file iterator from the start and skips)."""
+
+    def __init__(self, slice_of, **kw):
+        super().__init__(conditional_response=True, **kw)
+        self.slice_of = slice_of
+
+    def app_iter_range(self, start, stop):
+        return self.slice_of(start, stop)
+
+
+def _slices(request, archive, key: str):
+    """``slice_of(start, stop)``: the body iterator of bytes ``start`` .. ``stop - 1``."""
+    local_path = getattr(archive, "local_path", None)
+    path = local_path(key) if local_path is not None else None
+    if path is None:
+        return lambda start, stop: archive.iter_range(key, start, stop - start)
+    if request.method == "HEAD":
+        return lambda start, stop: []
+    file = open(path, "rb")  # one descriptor, shared by the whole-file and the range iterator
+    wrapper = request.environ.get("wsgi.file_wrapper") or FileIter
+    return lambda start, stop: wrapper(FileSlice(file, start, stop), BLOCK_SIZE)
+
+
+def _conditional(request, response: _FileResponse, size: int) -> Response:
+    """WebOb's answer to the request's conditional headers, as a plain response."""
+    environ = dict(request.environ)
+    header = environ.pop("HTTP_RANGE", None)
+    if header is not None and request.method == "GET":
+        single = _single_range(header, size)
+        if single is not None:
+            environ["HTTP_RANGE"] = single
+    if environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*" and response.etag:
+        environ["HTTP_IF_NONE_MATCH"] = f'"{response.etag}"'  # WebOb's AnyETag is false: never 304
+    answer = {}
+
+    def start_response(status, headerlist, exc_info=None):
+        answer.update(status=status, headerlist=headerlist)
+
+    app_iter = response.conditional_response_app(environ, start_response)
+    if answer["status"].startswith("416"):
+        raise RangeNotSatisfiable(f"Range {header.strip()!r} cannot be satisfied: the file has {size} bytes",
+                                  target="Range", size=size)
+    return Response(status=answer["status"], headerlist=list(answer["headerlist"]), app_iter=app_iter)
 
 
 def product_file_response(request, product, archive, *, now: datetime | None = None) -> Response:
     """The ``GET``/``HEAD`` answer for ``Products(<id>)/$value`` (see the module docstring).
 
     Raises :class:`ProductUnavailableError` (404) for an offline or evicted product or a file
-    missing from the archive, and :class:`RangeNotSatisfiableError` (416).
+    missing from the archive, and :class:`~proseo_odata.errors.RangeNotSatisfiable` (416).
     """
     check_downloadable(product, now)
     key = product.archive_key
+    presign = getattr(archive, "presign", False) and request.method == "GET"
     try:
         size = archive.size(key)
+        slice_of = (lambda start, stop: []) if presign else _slices(request, archive, key)
     except FileNotFoundError:
         raise ProductUnavailableError(
             f"The file of product {product.id} ({product.name}) is missing from the archive"
@@ -204,57 +165,32 @@ def product_file_response(request, product, archive, *, now: datetime | None = N
 
     md5 = product.checksum("MD5")
     sha256 = product.checksum("SHA256") or product.checksum("SHA-256")
-    etag = f'"{md5.lower()}"' if md5 else None
-    last_modified = product.publication_date
-
-    response = Response(status=200)
+    response = _FileResponse(slice_of, content_type=product.content_type or "application/octet-stream")
     headers = response.headers
-    headers["Content-Type"] = product.content_type or "application/octet-stream"
     headers["Content-Disposition"] = _content_disposition(product.name)
     headers["Accept-Ranges"] = "bytes"
-    headers["Last-Modified"] = _http_date(last_modified)
-    if etag:
-        headers["ETag"] = etag
+    response.last_modified = product.publication_date
+    if md5:
+        response.etag = md5.lower()
     digests = [(name, _b64_of_hex(value)) for name, value in (("md5", md5), ("sha-256", sha256))]
     digests = [(name, value) for name, value in digests if value]
     if digests:
-        structured = ", ".join(f"{name}=:{value}:" for name, value in digests)
-        headers["Repr-Digest"] = structured
+        headers["Repr-Digest"] = ", ".join(f"{name}=:{value}:" for name, value in digests)
         headers["Digest"] = ", ".join(f"{name.upper()}={value}" for name, value in digests)
+    response.app_iter = slice_of(0, size)
+    response.content_length = size
 
-    if _not_modified(request, etag, last_modified):
-        response.status = 304
-        for name in ("Content-Type", "Content-Disposition", "Repr-Digest", "Digest"):
-            headers.pop(name, None)
-        response.app_iter = []
-        return response
-
-    start, length = 0, size
-    if request.method == "GET" and _if_range_allows(request, etag, last_modified):
-        header = request.headers.get("Range")
-        outcome = parse_range(header, size)
-        if outcome is UNSATISFIABLE:
-            raise RangeNotSatisfiableError(header, size)
-        if outcome is not IGNORE:
-            start, length = outcome.start, outcome.length
-            response.status = 206
-            headers["Content-Range"] = outcome.content_range(size)
-    if response.status_code == 200 and digests:
-        headers["Content-Digest"] = headers["Repr-Digest"]
-
-    if request.method == "HEAD":
-        response.app_iter = []
-    elif getattr(archive, "presign", False):
-        location = archive.presigned_url(key, filename=product.name, content_type=headers["Content-Type"])
-        redirect = Response(status=307)
-        redirect.headers["Location"] = location
+    answer = _conditional(request, response, size)
+    if answer.status_code == 304:
+        for name in ("Content-Disposition", "Repr-Digest", "Digest"):
+            answer.headers.pop(name, None)
+    elif answer.status_code == 200 and digests:
+        answer.headers["Content-Digest"] = answer.headers["Repr-Digest"]
+    if presign and answer.status_code in (200, 206):
+        location = archive.presigned_url(key, filename=product.name, content_type=response.content_type)
+        redirect = Response(status=307, headerlist=[("Location", location), ("Content-Length", "0")])
         for name in ("ETag", "Last-Modified", "Accept-Ranges", "Repr-Digest", "Digest"):
-            if name in headers:
-                redirect.headers[name] = headers[name]
-        redirect.app_iter = []
-        redirect.content_length = 0
+            if name in answer.headers:
+                redirect.headers[name] = answer.headers[name]
         return redirect
-    else:
-        response.app_iter = _stream_body(request, archive, key, start, length, size)
-    response.content_length = length
-    return response
+    return answer

@@ -1,22 +1,33 @@
-"""The server runner of the .ini files' ``[server:main]``: waitress, with two additions.
+"""The server runners of the .ini files' ``[server:main]``: waitress (``make run``,
+development.ini) and gunicorn (production.ini, several processes).
 
-``[server:main] use = egg:proseo-odata#waitress`` takes waitress's own settings (``listen``,
-``threads``, ...), and
+``use = egg:proseo-odata#waitress`` takes waitress's own settings (``listen``, ``threads``, ...);
+``use = egg:proseo-odata#gunicorn`` takes gunicorn's (``workers``, ``worker_class``,
+``threads``, ``timeout``, ...) with the address as ``listen`` too (gunicorn's ``bind``). Both add:
 
 - the environment variable ``PROSEO_PORT`` (when set and not empty) replaces the port of every
   ``listen`` address (or sets ``port``), so the service runs on another port without a copied
   .ini: ``PROSEO_PORT=7000 pserve development.ini`` (``make run PORT=7000`` does this);
 - an address that cannot be bound (a busy port, a port below 1024 without privileges, an unknown
-  host) ends the process with one line on stderr instead of an ``OSError`` traceback.
+  host) ends the process with one line on stderr instead of an ``OSError`` traceback, before
+  the application is loaded.
 
 Waitress's public ``create_server`` binds the sockets (when pserve loads the server, before the
 application); ``run()`` serves until stopped.
+
+gunicorn forks its worker processes, and each loads the application from the .ini itself:
+pserve would load it in the parent before the fork, where its database connections would be
+shared by every worker. So the gunicorn runner starts gunicorn's master in pserve's process as
+soon as pserve loads the server, before pserve loads the application, and never returns to
+pserve (``gunicorn --paste production.ini`` loads the application the same way, with gunicorn's
+settings from its command line instead of ``[server:main]``).
 """
 from __future__ import annotations
 
 import errno
 import logging
 import os
+import socket
 from typing import Any, Mapping
 
 #: The environment variable that overrides the port of the .ini's ``listen`` addresses.
@@ -53,6 +64,14 @@ def _where(kw: Mapping[str, Any]) -> str:
     return f"{kw.get('host', '0.0.0.0')}:{kw.get('port', 8080)}"
 
 
+def _cannot_listen(exc: OSError, where: str) -> SystemExit:
+    reason = exc.strerror or str(exc)
+    hint = ""
+    if exc.errno == errno.EADDRINUSE:
+        hint = f" (another server uses it: stop that one, or choose another port with {PORT_VARIABLE}=... or make run PORT=...)"
+    return SystemExit(f"proseo-odata: cannot listen on {where}: {reason}{hint}")
+
+
 class _ForwardingApp:
     """The WSGI application waitress is created with: the server binds its sockets before pserve
     has loaded the real application (see :func:`server_factory`), which is set here afterwards."""
@@ -80,11 +99,7 @@ def server_factory(global_conf=None, **settings):
     try:
         server = create_server(forwarding, **kw)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        hint = ""
-        if exc.errno == errno.EADDRINUSE:
-            hint = f" (another server uses it: stop that one, or choose another port with {PORT_VARIABLE}=... or make run PORT=...)"
-        raise SystemExit(f"proseo-odata: cannot listen on {_where(kw)}: {reason}{hint}") from None
+        raise _cannot_listen(exc, _where(kw)) from None
 
     def serve(app) -> None:
         forwarding.app = app
@@ -92,3 +107,60 @@ def server_factory(global_conf=None, **settings):
         server.run()
 
     return serve
+
+
+def _check_bindable(addresses: list[str]) -> None:
+    """One line and exit when an address of gunicorn's ``bind`` list cannot be bound (gunicorn
+    itself would retry five times and log a traceback-free error, but only after pserve moved on)."""
+    for address in addresses:
+        if address.startswith(("unix:", "fd://")):
+            continue
+        host, _, port = address.rpartition(":")
+        host = host.strip("[]") or "0.0.0.0"
+        try:
+            infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+            family, kind, proto, _, sockaddr = infos[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+                probe.bind(sockaddr)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, ValueError):
+                exc = OSError(errno.EINVAL, f"not a host:port address ({exc})")
+            raise _cannot_listen(exc, address) from None
+
+
+def gunicorn_server_factory(global_conf=None, **settings):
+    """PasteDeploy server factory (``paste.server_factory``) of ``egg:proseo-odata#gunicorn``:
+    runs gunicorn on the .ini's application until gunicorn stops, and exits with its status.
+
+    ``listen`` (space-separated ``host:port`` addresses, as for waitress) is gunicorn's
+    ``bind``; every other key is a gunicorn setting (https://docs.gunicorn.org/en/stable/settings.html).
+    Logging comes from the .ini's logging sections (gunicorn's ``logconfig``).
+    """
+    from gunicorn.app.base import BaseApplication
+    from gunicorn.app.pasterapp import has_logging_config
+
+    config_file = (global_conf or {})["__file__"]
+    kw = apply_port(settings, _port_from_environment(os.environ))
+    bind = str(kw.pop("listen", "") or "").split() or [f"{kw.pop('host', '127.0.0.1')}:{kw.pop('port', '8000')}"]
+    _check_bindable(bind)
+
+    class ProseoGunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", bind)
+            self.cfg.set("default_proc_name", config_file)
+            if has_logging_config(config_file):
+                self.cfg.set("logconfig", config_file)
+            for key, value in kw.items():
+                if key.lower() not in self.cfg.settings:
+                    raise SystemExit(f"proseo-odata: [server:main] of {config_file}: {key!r} is not a gunicorn setting")
+                self.cfg.set(key.lower(), value)
+
+        def load(self):
+            from pyramid.paster import get_app
+
+            return get_app(config_file, "main")
+
+    ProseoGunicorn().run()  # returns only by SystemExit (gunicorn's arbiter exits the process)
+    raise SystemExit(0)
+

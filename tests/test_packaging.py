@@ -106,7 +106,7 @@ def test_wheel_installs_and_finds_its_package_data(tmp_path):
 
 
 #: Distributions of the web stack and its extras, none of which the core may pull in.
-WEB_ONLY = {"pyramid", "prometheus-client", "cornice", "colander", "waitress", "webob", "pyramid-tm", "zope-sqlalchemy", "transaction",
+WEB_ONLY = {"pyramid", "prometheus-client", "cornice", "colander", "waitress", "gunicorn", "webob", "pyramid-tm", "zope-sqlalchemy", "transaction",
             "pillow", "pyjwt", "psycopg", "boto3"}
 
 EMBED = textwrap.dedent(

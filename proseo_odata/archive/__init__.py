@@ -15,7 +15,7 @@ from typing import BinaryIO, Iterator, Mapping, NamedTuple
 
 from proseo_odata.config import load_backend
 
-__all__ = ["ArchiveBase", "ArchiveError", "StoredFile", "load_archive", "HashingReader", "CHUNK_SIZE"]
+__all__ = ["ArchiveBase", "ArchiveError", "StoredFile", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -56,6 +56,32 @@ class HashingReader:
 
     def result(self) -> StoredFile:
         return StoredFile(self.size, self.md5.hexdigest(), self.sha256.hexdigest())
+
+
+class FileSlice:
+    """Bytes ``start`` .. ``stop - 1`` of an open binary file, as the file object a WSGI server's
+    ``wsgi.file_wrapper`` sends without copying it through memory.
+
+    The file is positioned at ``start``, and ``fileno``, ``seek``, ``tell`` and ``close`` are
+    the file's own: a server that uses ``sendfile`` (gunicorn) sends from the descriptor's offset
+    as many bytes as the response's ``Content-Length``; a server that seeks and reads (waitress)
+    reads from the file as the client takes the data. ``read`` never returns a byte at or past
+    ``stop``, so a plain iteration cannot send more than the slice either.
+    """
+
+    def __init__(self, file: BinaryIO, start: int, stop: int):
+        file.seek(start)
+        self.file = file
+        self.stop = stop
+        self.fileno, self.seek, self.tell, self.close = file.fileno, file.seek, file.tell, file.close
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self.stop - self.file.tell()
+        if left <= 0:
+            return b""
+        if size is None or size < 0 or size > left:
+            size = left
+        return self.file.read(size)
 
 
 class ArchiveBase:

@@ -5,7 +5,6 @@ folder, workflows file, listen port); an order submitted over HTTP is run by the
 notification reaches a real HTTP receiver with the order's credentials. The worker logs at INFO
 from the template's logging sections with ``-c`` given once."""
 import base64
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: bench/
 
+from bench.downloads import stop_server as stop  # noqa: E402
 from bench.soak import PASSWORD, derive_ini  # noqa: E402
 
 from enginekit import DEMO_WORKFLOWS, L1C_NAME, add_input
@@ -22,15 +22,6 @@ from live_server import Receiver, free_port, wait_for
 from proseo_odata.archive import load_archive
 from proseo_odata.cli import read_settings
 from proseo_odata.storage import load_storage
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @pytest.mark.postgresql
