@@ -88,7 +88,8 @@ def _make_server():
     """A ``ThrowawayPostgres`` from tests/conftest.py started with the benchmark's settings."""
     sys.path.insert(0, os.path.dirname(HERE))
     sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # conftest imports live_server
-    from tests.conftest import ThrowawayPostgres, _as_postgres, _find_pg_bindir, _free_port, _run
+    from live_server import free_port as _free_port
+    from tests.conftest import ThrowawayPostgres, _as_postgres, _find_pg_bindir, _run
 
     class BenchPostgres(ThrowawayPostgres):
         def start(self):

@@ -266,7 +266,9 @@ def start_app(url: str, threads: int, workdir: str):
     with open(ini, "w", encoding="utf-8") as handle:
         handle.write(INI.format(url=url, archive=os.path.join(workdir, "archive"), mission=cat.MISSION,
                                 secret=uuid.uuid4().hex))
-    port = cat_free_port()
+    from live_server import free_port  # tests/live_server.py, on the path since cat._make_server
+
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-c", SERVE, ini, str(port), str(threads)],
                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "server.log"), "wb"))
     deadline = time.monotonic() + 60
@@ -282,13 +284,6 @@ def start_app(url: str, threads: int, workdir: str):
             with open(os.path.join(workdir, "server.log"), encoding="utf-8", errors="replace") as handle:
                 raise RuntimeError("the application server did not start:\n" + handle.read()[-3000:])
         time.sleep(0.3)
-
-
-def cat_free_port() -> int:
-    sys.path.insert(0, os.path.dirname(cat.HERE))
-    from tests.conftest import _free_port
-
-    return _free_port()
 
 
 def process_cpu(pid: int) -> float:

@@ -20,8 +20,8 @@ What it does:
    extra) and ``after-lark`` (this tree with lark-cython hidden: Lark's own parser).
 4. Sends the contract's client filter shapes (``bench.__main__.QUERIES``: attribute lambdas of
    every type, name functions, the content-date window, Intersects) as ``GET /Products`` with
-   ``$filter``, ``$top=20``, ``$orderby=ContentDate/Start desc`` and ``$expand=Attributes``,
-   in two modes: ``repeated`` (the same text every time: a polling client, the filter cache
+   ``$filter``, ``$top=20``, ``$orderby=ContentDate/Start desc`` and ``$expand=Attributes``
+   (``--light``: ``$top=20`` only), in two modes: ``repeated`` (the same text every time: a polling client, the filter cache
    hits) and ``unique`` (another literal every request: every text is new). The variants are
    interleaved request by request in a shuffled order (the machine is shared), for ``--rounds``
    rounds; every response's product ids are compared across variants.
@@ -181,18 +181,21 @@ class Server:
             self.process.wait()
 
 
-def requests_of(mode: str, count: int, round_: int) -> list:
+#: the options sent with every filter (``--light``: ``$top`` only, so the database does less)
+EXTRA = {"$top": "20", "$orderby": "ContentDate/Start desc", "$expand": "Attributes"}
+
+
+def requests_of(mode: str, count: int, round_: int, extra: dict = EXTRA) -> list:
     """``count`` query-parameter dicts: every client filter shape in turn."""
     out = []
     for i in range(count):
         template = QUERIES[i % len(QUERIES)]
         n = 7 if mode == "repeated" else 10 + i + 1000 * round_  # unique: another literal each time
-        out.append({"$filter": template.replace("{n}", str(n)), "$top": "20",
-                    "$orderby": "ContentDate/Start desc", "$expand": "Attributes"})
+        out.append({"$filter": template.replace("{n}", str(n)), **extra})
     return out
 
 
-def measure(servers: list, rounds: int, per_round: int, seed: int) -> dict:
+def measure(servers: list, rounds: int, per_round: int, seed: int, extra: dict = EXTRA) -> dict:
     """``{(mode, variant): [ms, ...]}``, the variants interleaved request by request."""
     rng = random.Random(seed)
     timings = {}
@@ -203,10 +206,10 @@ def measure(servers: list, rounds: int, per_round: int, seed: int) -> dict:
         sessions[server.name] = session
     for mode in ("repeated", "unique"):
         for server in servers:  # warm up: imports, the parser, the database cache
-            for params in requests_of(mode, len(QUERIES), rounds + 1):
+            for params in requests_of(mode, len(QUERIES), rounds + 1, extra):
                 sessions[server.name].get(server.url + "/Products", params=params, timeout=120).raise_for_status()
         for r in range(rounds):
-            for params in requests_of(mode, per_round, r):
+            for params in requests_of(mode, per_round, r, extra):
                 order = list(servers)
                 rng.shuffle(order)
                 ids = {}
@@ -232,7 +235,7 @@ def report(args, timings: dict, names: list) -> str:
         f"Machine: {info['nproc']} cores ({info['cpu']}), {info['memory']}; load average "
         f"{os.getloadavg()[0]:.1f} at the end. {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.",
         f"Command: `python -m bench.http_query --products {args.products} --rounds {args.rounds} "
-        f"--per-round {args.per_round} --baseline {args.baseline}`",
+        f"--per-round {args.per_round} --baseline {args.baseline}{' --light' if args.light else ''}`",
         "",
         "| mode | variant | requests | median ms | p95 ms | median vs before | p95 vs before |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -255,6 +258,8 @@ def main(argv=None) -> int:
     parser.add_argument("--per-round", type=int, default=2 * len(QUERIES))
     parser.add_argument("--baseline", default="974314b")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--light", action="store_true", help="send $top=20 only with each filter (no $orderby, "
+                        "no $expand): less database work, so the query core's share is larger")
     parser.add_argument("--workdir", help="scratch folder (default: a temporary one, removed)")
     args = parser.parse_args(argv)
 
@@ -272,7 +277,7 @@ def main(argv=None) -> int:
             probe.auth = (f"{MISSION}\\{USER}", PASSWORD)
             for server in servers:
                 server.wait(probe)
-        timings = measure(servers, args.rounds, args.per_round, args.seed)
+        timings = measure(servers, args.rounds, args.per_round, args.seed, {"$top": "20"} if args.light else EXTRA)
         print(report(args, timings, [s.name for s in servers]))
     finally:
         for server in servers:

@@ -11,7 +11,9 @@ by side and the orders alternate between them: the default ``poll_seconds = 1`` 
 woken by the order's NOTIFY) and ``poll_seconds = 0.05`` (polling hard: the reference).
 
 ``submit``: ``--clients`` threads POST orders for ``--seconds`` to ``--servers`` ``pserve``
-processes (the clients spread over their ports; no workers run, the orders stay queued).
+processes (the clients spread over their ports; no workers run, the orders stay queued). Each
+``pserve`` runs ``production.ini``'s server: since the multi-process server came in, that is
+gunicorn with its own worker processes, so 1 means one gunicorn, not one process.
 Reports orders/s and the CPU per order of the server processes and of PostgreSQL.
 
 Run (from the repository root; PostgreSQL: ``--pg-url``, ``PROSEO_TEST_PG_URL`` or a throwaway

@@ -53,6 +53,7 @@ class Env:
     def __init__(self, config_uri: str | None):
         self.config_uri = config_uri
         self._settings: dict | None = None
+        self.core = None  # the CoreSettings, read with the settings
         self._storage = None
         self._archive = None
 

@@ -29,16 +29,18 @@ def as_bool(value: Any, default: bool = False) -> bool:
 DEFAULT_WORKERS = 0
 
 
-def _int_setting(settings: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
+def _number_setting(settings: Mapping[str, Any], key: str, default, kind, what: str, ok, needs: str):
+    """``kind(settings[key])`` (``default`` when unset or blank); ``ValueError`` naming ``key``
+    when the text is not ``what`` or the number fails ``ok`` (``needs`` says what is needed)."""
     value = settings.get(key)
     if value is None or str(value).strip() == "":
         return default
     try:
-        number = int(str(value).strip())
+        number = kind(str(value).strip())
     except ValueError:
-        raise ValueError(f"{key} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{key} must be at least {minimum}, got {number}")
+        raise ValueError(f"{key} must be {what}, got {value!r}") from None
+    if not ok(number):
+        raise ValueError(f"{key} must be {needs}, got {value!r}")
     return number
 
 
@@ -57,6 +59,9 @@ class CoreSettings:
                                                     least one (:attr:`worker_threads`)
     ``proseo.datetime.fraction_digits``    3        fraction digits of emitted date-times
                                                     (3 or 6, :mod:`proseo_odata.model.times`)
+    ``proseo.production.default_run_seconds``  60   run time assumed for an order's
+                                                    EstimatedDate before its workflow has
+                                                    history (:mod:`proseo_odata.orders.service`)
     =====================================  =======  ===========================================
 
     ``ValueError`` naming the setting for a value the core cannot use.
@@ -64,6 +69,7 @@ class CoreSettings:
 
     workers: int = DEFAULT_WORKERS
     fraction_digits: int = 3
+    default_run_seconds: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "CoreSettings":
@@ -71,8 +77,11 @@ class CoreSettings:
         if digits not in ("3", "6"):
             raise ValueError(f"proseo.datetime.fraction_digits must be 3 or 6, got {digits!r}")
         return cls(
-            workers=_int_setting(settings, "proseo.workers", DEFAULT_WORKERS, 0),
+            workers=_number_setting(settings, "proseo.workers", DEFAULT_WORKERS, int, "an integer",
+                                    lambda n: n >= 0, "at least 0"),
             fraction_digits=int(digits),
+            default_run_seconds=_number_setting(settings, "proseo.production.default_run_seconds", 60.0, float,
+                                                "a number", lambda n: 0 < n < float("inf"), "a positive number"),
         )
 
     @property

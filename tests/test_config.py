@@ -45,13 +45,20 @@ def test_core_settings_workers(settings, workers, threads):
 
 @pytest.mark.parametrize("settings,message", [
     ({"proseo.workers": "two"}, "proseo.workers must be an integer, got 'two'"),
-    ({"proseo.workers": "-1"}, "proseo.workers must be at least 0, got -1"),
+    ({"proseo.workers": "-1"}, "proseo.workers must be at least 0, got '-1'"),
     ({"proseo.datetime.fraction_digits": "4"}, "proseo.datetime.fraction_digits must be 3 or 6, got '4'"),
+    ({"proseo.production.default_run_seconds": "soon"}, "proseo.production.default_run_seconds must be a number, got 'soon'"),
+    ({"proseo.production.default_run_seconds": "0"}, "proseo.production.default_run_seconds must be a positive number, got '0'"),
 ])
 def test_core_settings_refuse_bad_values(settings, message):
     with pytest.raises(ValueError) as info:
         CoreSettings.from_settings(settings)
     assert str(info.value) == message
+
+
+def test_core_settings_default_run_seconds():
+    assert CoreSettings.from_settings({}).default_run_seconds == 60.0
+    assert CoreSettings.from_settings({"proseo.production.default_run_seconds": "90.5"}).default_run_seconds == 90.5
 
 
 def test_configure_applies_the_fraction_digits_once():

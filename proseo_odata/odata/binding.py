@@ -37,7 +37,7 @@ import decimal
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import ast as A
 from . import edm
@@ -760,7 +760,6 @@ class _Binder:
 
         names = []
         cast_name = None  # set when a cast on the variable narrows its items
-        prop = None
         nullable = False
         for index, step in enumerate(steps):
             last = index == len(steps) - 1
@@ -818,7 +817,6 @@ class _Binder:
             if member.collection:
                 raise ODataTypeError(f"collection '{member.name}' can only be used with any/all "
                                      f"(position {step.pos})", position=step.pos)
-            prop = member
             names.append(member.alias_of or member.name)
             nullable = nullable or member.nullable
             current = member.type

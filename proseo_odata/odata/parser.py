@@ -33,7 +33,6 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from . import ast
 from .errors import ODataError, ODataLimitError, ODataSyntaxError
-from .geo import split_srid
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -180,6 +179,8 @@ def _quoted_body(text: str) -> str:
 
 
 def _convert_geo(text: str, edm_type: str, pos: int) -> ast.Literal:
+    from .geo import split_srid  # here: geo imports shapely, which parsing needs only for geography
+
     srid, body = split_srid(_quoted_body(text))
     if not _WKT_RE.match(body):
         raise _SemanticError(

@@ -30,15 +30,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import math
 import operator
 import re
 import uuid
 from typing import Any, Callable, Optional, Protocol
 
 from . import edm
-from .binding import (BAnd, BArith, BCall, BCompare, BIn, BIntersects, BLambda, BLiteral, BNegate,
-                      BNot, BNull, BOr, BOrderItem, BProperty, Bound, parse_datetime_text)
+from .binding import BLiteral, Bound, parse_datetime_text
 from .errors import ODataTypeError
 from .geo import intersects as geo_intersects, parse_geography
 

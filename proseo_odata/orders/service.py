@@ -94,12 +94,14 @@ def submit_order(
     order_id: Optional[uuid.UUID] = None,
     idempotency_key: Optional[str] = None,
     request_hash: Optional[str] = None,
+    default_run_seconds: float = 60.0,
 ) -> ProductionOrder:
     """Validate ``body``, find its input product, estimate its completion, store it ``queued``.
 
     Raises :class:`~proseo_odata.orders.validation.OrderValidationError` (400) or
     :class:`~proseo_odata.production.inputs.InputProductNotFound` (404). ``workers`` is how many
-    orders run at once (for the estimate). ``idempotency_key``/``request_hash`` are stored with
+    orders run at once and ``default_run_seconds`` the run time before the workflow has history
+    (both for the estimate: :class:`proseo_odata.config.CoreSettings`). ``idempotency_key``/``request_hash`` are stored with
     the order (:func:`submit` sets them; see :mod:`proseo_odata.orders.idempotency`).
     """
     now = now or utcnow()
@@ -114,7 +116,8 @@ def submit_order(
         end=validated.input_content_end,
         visibilities=visibilities,
     )
-    estimated = estimate_completion(storage, workflow, validated.priority, now=now, workers=workers)
+    estimated = estimate_completion(storage, workflow, validated.priority, now=now, workers=workers,
+                                    default_run_seconds=default_run_seconds)
     order = validated.to_order(mission=mission, owner=owner, submission_date=now, estimated_date=estimated, order_id=order_id)
     order.input_product_id = product.id
     order.idempotency_key = idempotency_key
@@ -133,7 +136,8 @@ def submit(storage, body: Any, *, mission: str, owner: str, idempotency_key: Opt
     with every problem of both. A body of the wrong shape is refused before anything is looked up
     or stored; a replay (:mod:`proseo_odata.orders.idempotency`: ``Idempotency-Key`` or the
     client's own ``Id``) answers the stored order however its workflow has changed since.
-    ``submit_options`` go to :func:`submit_order` (``visibilities``, ``workers``, ``now``).
+    ``submit_options`` go to :func:`submit_order` (``visibilities``, ``workers``,
+    ``default_run_seconds``, ``now``).
     """
     shape = list(check_shape(body)) if check_shape is not None else []
     if shape:

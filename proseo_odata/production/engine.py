@@ -43,8 +43,6 @@ Settings (all optional):
 ``proseo.production.max_attempts``         3          runs lost (worker died) before failing
 ``proseo.production.scratch_dir``          (tmp)      where per-order scratch folders go
 ``proseo.production.output_retention_days``  30       default output retention
-``proseo.production.default_run_seconds``  60         run time assumed before a workflow has
-                                                      history (for EstimatedDate)
 ``proseo.notify.dispatcher``               true       run the notification dispatcher in the pool
 =========================================  =========  ==========================================
 """
@@ -130,7 +128,6 @@ class EngineConfig:
     poll_seconds: float = 1.0
     max_attempts: int = 3
     scratch_dir: Optional[str] = None
-    default_run_seconds: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "EngineConfig":
@@ -139,7 +136,6 @@ class EngineConfig:
             poll_seconds=_setting(settings, "proseo.production.poll_seconds", cls.poll_seconds),
             max_attempts=_setting(settings, "proseo.production.max_attempts", cls.max_attempts, int),
             scratch_dir=settings.get("proseo.production.scratch_dir") or None,
-            default_run_seconds=_setting(settings, "proseo.production.default_run_seconds", cls.default_run_seconds),
         )
 
 

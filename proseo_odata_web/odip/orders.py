@@ -162,6 +162,7 @@ def create_order(request):
         check_shape=shape_problems,
         visibilities=product_visibilities(principal),
         workers=request.registry.proseo.core.worker_threads,
+        default_run_seconds=request.registry.proseo.core.default_run_seconds,
     )
     # A replay answers like the first request did (201, Location), with the order as it is now.
     response = _entity_response(order, status=201)

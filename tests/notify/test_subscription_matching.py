@@ -33,6 +33,8 @@ from proseo_odata.notify.subscriptions import (
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage import Query
 from proseo_odata.storage.sqlalchemy import load_from_config
+from proseo_odata.errors import InvalidSubscription
+from proseo_odata_web.errors import answer_of
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
 S2_L1C = "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' and att/OData.CSC.StringAttribute/Value eq 'S2MSI1C')"
@@ -155,7 +157,7 @@ def test_filter_with_now_is_evaluated_at_publication():
 def test_invalid_filter_param_is_rejected_with_its_position(text, position):
     with pytest.raises(ODataError) as info:
         validate_filter_param(text)
-    assert info.value.status == 400 and info.value.target == "FilterParam"
+    assert answer_of("prip", info.value.kind) == (400, "E7721") and info.value.target == "FilterParam"
     if position is not None:
         assert info.value.position == position
 
@@ -181,7 +183,7 @@ def test_state_machine(status, action):
     if expected is None:
         with pytest.raises(SubscriptionStateError) as info:
             apply_action(subscription, action)
-        assert info.value.status == 409 and str(status) in info.value.message
+        assert answer_of("prip", info.value.kind) == (409, "E7740") and str(status) in info.value.message
         assert subscription.status is status
     else:
         assert apply_action(subscription, action).status == SubscriptionStatus(expected)
@@ -255,9 +257,9 @@ def test_ingest_notifies_matching_subscriptions(storage, tmp_path):
     (None, "required"),
 ])
 def test_notification_endpoint_is_an_http_url_without_user_information(endpoint, fragment):
-    with pytest.raises(ODataError) as info:
+    with pytest.raises(InvalidSubscription) as info:
         validate_notification_endpoint(endpoint)
-    assert info.value.target == "NotificationEndpoint" and info.value.status == 400
+    assert info.value.target == "NotificationEndpoint" and answer_of("prip", info.value.kind) == (400, "E7742")
     assert fragment in info.value.message and "pw" not in info.value.message
 
 

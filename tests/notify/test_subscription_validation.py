@@ -9,6 +9,7 @@ from proseo_odata.notify.subscriptions import (
     SubscriptionValidationError,
     validate_subscription,
 )
+from proseo_odata_web.errors import answer_of
 
 SECRET = "pa55-W0rd-never-echoed"
 GOOD = {
@@ -66,7 +67,7 @@ def test_one_problem(overrides, target, words):
     with pytest.raises(SubscriptionValidationError) as caught:
         validate_subscription(body(**overrides))
     error = caught.value
-    assert (error.status, error.code, error.target) == (400, "E7742", target)
+    assert (*answer_of("prip", error.kind), error.target) == (400, "E7742", target)
     assert words in error.message
     assert [d.target for d in error.details] == [target]
 

@@ -15,6 +15,7 @@ from proseo_odata.query import PagedQuery, Paging, build_query, entity_options
 from proseo_odata.storage import Query, QueryResult
 from proseo_odata.storage.mapping import compile_filter
 from proseo_odata.storage.schema import SchemaTables
+from proseo_odata_web.errors import answer_of
 
 LAMBDA = ("Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' and "
           "att/OData.CSC.StringAttribute/Value eq 'S2MSI1C')")

@@ -60,6 +60,16 @@ def test_submission_replays_the_same_request_and_refuses_other_content(env):
     assert env.query_orders("DEMO", _all()).count == 1
 
 
+def test_the_estimate_before_history_takes_the_given_run_time(env):
+    from datetime import timedelta
+
+    from proseo_odata.model import utcnow
+
+    now = utcnow()
+    order, _ = _submit(env, order_body(), now=now, default_run_seconds=900, workers=1)
+    assert order.estimated_date == now + timedelta(seconds=900)  # nothing ahead, no history
+
+
 def test_cancel_is_idempotent(env):
     order, _ = _submit(env, order_body())
     with env.transaction() as tx:

@@ -111,6 +111,31 @@ def test_estimated_date_grows_with_the_queue(odip):
         assert as_dt(body) > datetime.fromisoformat(body["SubmissionDate"].replace("Z", "+00:00"))
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_estimated_date_before_history_is_the_configured_run_time(odip, odip_settings):
+    """proseo.production.default_run_seconds (read once, CoreSettings) is the run time of a
+    workflow without completed orders (S2_L1C_COMPRESS here): EstimatedDate = submission + a
+    whole number of those run times (one per round of the orders ahead in the queue)."""
+    from prip_helpers import make_app
+
+    def wait(app):
+        body = app.post_json(f"{ODIP}/ProductionOrder",
+                             {"WorkflowName": "S2_L1C_COMPRESS", "InputProductReference": {"Reference": L1C_NAME}},
+                             headers=auth("ursula"), status=201).json
+        assert body["WorkflowId"] == str(COMPRESS_ID)
+        as_dt = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
+        return as_dt(body["EstimatedDate"]) - as_dt(body["SubmissionDate"])
+
+    by_default = wait(odip.app)
+    assert by_default % timedelta(seconds=60) == timedelta(0) and timedelta(0) < by_default < timedelta(hours=1)
+    app = make_app({**odip_settings, "proseo.production.default_run_seconds": "3600"})
+    try:
+        configured = wait(app)
+    finally:
+        app.app.registry.storage.close()
+    assert configured % timedelta(hours=1) == timedelta(0) and configured >= timedelta(hours=1)
+
+
 @pytest.mark.parametrize(
     "reference, expected",
     [
