@@ -691,13 +691,16 @@ def _prepare_batch(storage, archive, mission, items, pool, now) -> _Batch:
     names: set[str] = set()
     # The Names the mission already has are looked up before any line is parsed: a re-run
     # skips its known lines at the cost of one look-up per batch.
-    wanted = {item.metadata.get("Name", item.file_name) for item in items if isinstance(item, ManifestEntry)}
-    existing = storage.existing_product_names(mission, [n for n in wanted if isinstance(n, str)]) if wanted else set()
+    # (a Name that is not a string is reported by product_from_metadata below)
+    wanted = {name for name in (item.metadata.get("Name", item.file_name) for item in items
+                                if isinstance(item, ManifestEntry)) if isinstance(name, str)}
+    existing = storage.existing_product_names(mission, sorted(wanted)) if wanted else set()
     for item in items:
         if isinstance(item, MetadataError):
             _fail(report, item.line, MetadataError(item.field, item.problem))
             continue
-        if item.metadata.get("Name", item.file_name) in existing:
+        name = item.metadata.get("Name", item.file_name)
+        if isinstance(name, str) and name in existing:
             report.skipped += 1
             continue
         try:

@@ -157,6 +157,15 @@ def test_manifest_bad_lines_are_reported_by_number_and_the_good_lines_commit(set
     assert storage.get_product_by_name("M", "three.dat").product_type == "S2MSI1C"
 
 
+def test_a_line_whose_name_is_not_a_string_fails_alone(setup, tmp_path):
+    storage, archive = setup
+    _product_files(tmp_path / "in", 2)
+    lines = [{"file": "in/f0.dat", "Name": ["x"]}, {"file": "in/f1.dat"}]
+    report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, lines), batch_size=10, workers=1)
+    assert [line for line, _ in report.failed] == [1] and "Name" in report.failed[0][1], report.failed
+    assert report.ingested == 1 and storage.get_product_by_name("M", "f1.dat")
+
+
 def test_manifest_rerun_skips_what_is_there_and_copies_nothing_twice(setup, tmp_path):
     storage, archive = setup
     _product_files(tmp_path / "in", 5)

@@ -521,6 +521,7 @@ class _Binder:
         self.entity_type = entity_type
         self.model = model
         self.aliases = dict(aliases or {})
+        self._resolving: set = set()  # aliases being resolved (an alias may not refer to itself)
         #: the system query option being bound ($filter or $orderby), for messages and targets
         self.option = option
 
@@ -552,7 +553,14 @@ class _Binder:
             if node.name not in self.aliases:
                 raise ODataNameError(f"parameter alias '@{node.name}' has no value", name=node.name,
                                      position=node.pos)
-            return self.expr(self.aliases[node.name], scope, hint)
+            if node.name in self._resolving:
+                raise ODataNameError(f"parameter alias '@{node.name}' refers to itself", name=node.name,
+                                     position=node.pos)
+            self._resolving.add(node.name)
+            try:
+                return self.expr(self.aliases[node.name], scope, hint)
+            finally:
+                self._resolving.discard(node.name)
         method = getattr(self, "_bind_" + type(node).__name__, None)
         if method is None:
             raise ODataNotSupportedError(f"{type(node).__name__} expressions are not supported in $filter",

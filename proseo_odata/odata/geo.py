@@ -17,10 +17,12 @@ predicate and by the SQLite user function; PostGIS does it in PostgreSQL.
 """
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Any, Optional, Tuple
 
+import numpy
 import shapely
 import shapely.wkt
 from shapely.errors import GEOSException
@@ -74,14 +76,19 @@ def parse_geography(text: str, srid: Optional[int] = None) -> Tuple[BaseGeometry
         raise ODataError(f"unsupported SRID {srid} in geography literal (only 4326 is supported)",
                          target="$filter")
     try:
-        geometry = shapely.wkt.loads(text.strip())
-    except (GEOSException, ValueError, TypeError) as exc:
+        # a number that does not fit a float (1e400) or NaN: FloatingPointError, not a warning
+        with numpy.errstate(all="raise"):
+            geometry = shapely.wkt.loads(text.strip())
+    except (GEOSException, ValueError, TypeError, FloatingPointError) as exc:
         raise ODataError(f"invalid geography literal {original!r}: {exc}", target="$filter") from None
     if geometry.geom_type not in ALLOWED_GEOMETRY_TYPES:
         raise ODataError(f"unsupported geometry type {geometry.geom_type} in geography literal",
                          target="$filter")
     if geometry.is_empty:
         raise ODataError("empty geometry in geography literal", target="$filter")
+    if not all(math.isfinite(bound) for bound in geometry.bounds):
+        raise ODataError(f"invalid geography literal {original!r}: coordinates must be finite numbers",
+                         target="$filter")
     return geometry, srid
 
 

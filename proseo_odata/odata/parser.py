@@ -596,9 +596,7 @@ def _lark_parse(text: str, start: str):
     parser = get_parser()
     try:
         return parser.parse(text, start=start)
-    except RecursionError:
-        raise
-    except Exception:
+    except UnexpectedInput:
         if _cython_plugins() is None:
             raise
     return _reference_parser().parse(text, start=start)

@@ -90,6 +90,12 @@ def test_malformed_key_is_400(app, key):
         ("$filter=Name add 1 eq 2", "$filter"),
         ("$filter=ContentLength eq 'abc'", "$filter"),
         ("$skiptoken=garbage", "$skiptoken"),
+        # a coordinate that does not fit a float (was an OverflowError: 500)
+        ("$filter=OData.CSC.Intersects(area=geography'SRID=4326;POINT(1e400 0)')", "$filter"),
+        ("$filter=OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((0 0,nan 0,1 1,0 0))')", "$filter"),
+        # an alias that refers to itself (was a RecursionError: 500)
+        ("$filter=Name eq @p&@p=@p", "$filter"),
+        ("$filter=Name eq @p&@p=@q&@q=@p", "$filter"),
     ],
 )
 def test_bad_query_options_are_400(app, query, target):
