@@ -27,7 +27,7 @@ What it does:
    ``get_product`` and compared with the same values built as ``Product`` objects, so the
    rows have exactly the shape the backend writes.
 3. Runs the PRIP queries through the real code path: query-string pairs ->
-   ``parse_query_options`` -> ``proseo_odata_web.query.build_query`` (binding, paging, the
+   ``proseo_odata.query.build_query`` (parsing, binding, paging, the
    same function the ``/Products`` view calls) -> ``SQLAlchemyStorage.query_products`` (filter
    compilation, SQL, loading checksums/attributes into ``Product`` objects), as a user who
    reads PUBLIC products. JSON rendering and HTTP are not included. Every query runs with
