@@ -61,15 +61,6 @@ def format_guid(value: uuid.UUID | str) -> str:
     return str(uuid.UUID(str(value))).lower()
 
 
-def footprint_values(wkt: Optional[str]) -> tuple[Optional[str], Optional[dict]]:
-    """(``Footprint`` geography literal, ``GeoFootprint`` GeoJSON) of a stored WKT, or (None, None):
-    the one geography reader and WKT writer (:mod:`proseo_odata.odata.geo`)."""
-    if not wkt:
-        return None, None
-    geometry = geo.to_geometry(wkt)
-    return geo.format_footprint(geometry), geo.to_geojson(geometry)
-
-
 def _attribute_json(attribute: Attribute, seed_aliases: bool) -> dict:
     kind = AttributeType(attribute.type)
     value = attribute.value
@@ -117,7 +108,7 @@ def product_json(
     if rendered is not None and rendered[0] == product.footprint:  # written with the product
         footprint, geo_footprint = rendered[1], json.loads(rendered[2])
     else:
-        footprint, geo_footprint = footprint_values(product.footprint)
+        footprint, geo_footprint = geo.footprint_renderings(product.footprint)
     checksums = [_checksum_json(c) for c in product.checksums]
     body: dict[str, Any] = {
         "@odata.mediaContentType": product.content_type,

@@ -180,3 +180,12 @@ def intersects(stored: Any, area: BaseGeometry) -> bool:
     if geometry is None:
         return False
     return bool(geometry.intersects(area))
+
+
+def footprint_renderings(value: Any) -> Tuple[Optional[str], Optional[dict]]:
+    """(``Footprint`` geography literal, ``GeoFootprint`` GeoJSON mapping) of a stored footprint
+    (any form :func:`to_geometry` reads), or (None, None) without one."""
+    if not value:
+        return None, None
+    geometry = to_geometry(value)
+    return format_footprint(geometry), to_geojson(geometry)

@@ -52,13 +52,11 @@ def render_footprint(wkt: Optional[str]) -> tuple[Optional[str], Optional[str]]:
     once when the product is written (columns ``footprint_literal``/``footprint_geojson``) with
     the one geography reader and WKT writer (:mod:`proseo_odata.odata.geo`). (None, None) for
     no footprint, or for text those cannot read (the response then formats it as before)."""
-    if not wkt:
-        return None, None
     try:
-        geometry = geo.to_geometry(wkt)
+        literal, geojson = geo.footprint_renderings(wkt)
     except Exception:  # noqa: BLE001 - stored as given; the response path decides what to show
         return None, None
-    return geo.format_footprint(geometry), json.dumps(geo.to_geojson(geometry))
+    return literal, None if geojson is None else json.dumps(geojson)
 
 
 def promoted_values(attributes) -> dict:

@@ -8,32 +8,7 @@ meaning ODIP lacks gets an ODIP number of its own (a product file offline ``E770
 never the ``E7207`` that means "no workflow" here). The ``Warning`` header's agent
 (``proseo-api-odip``) comes from the path (:func:`proseo_odata_web.errors.service_of_request`).
 
-======  ======  ==========================================================================
-code    status  meaning
-======  ======  ==========================================================================
-E7200   4xx     other HTTP errors under the ODIP root (:mod:`proseo_odata_web.errors`)
-E7201   404     no resource at that path
-E7202   405     method not supported for that path
-E7203   401     credentials missing or wrong (:mod:`proseo_odata_web.auth`)
-E7204   403     role ODIP_USER (or ORDER_MGR) missing
-E7205   400     invalid production order, every problem in ``details`` (core validation)
-E7206   503     the database cannot be reached
-E7207   404     no workflow with that id in the user's mission
-E7208   404     no production order with that id visible to the user
-E7209   404     the order has no output product (yet), or the user may not read it
-E7210   400     malformed token request (:mod:`proseo_odata_web.auth`)
-E7211   404     a product not found (PRIP E7706, e.g. by a core function under ODIP)
-E7212   404     the product's file cannot be downloaded: offline or evicted (PRIP E7707)
-E7213   409     the object was changed concurrently or already exists (PRIP E7709)
-E7214   416     the requested byte range cannot be satisfied (PRIP E7716)
-E7215   429     too many failed logins (PRIP E7711)
-E7219   409     illegal order state change (core state machine; cancel is idempotent here)
-E7220   422     an Idempotency-Key or client Id reused for a different order (core idempotency)
-E7221   400     invalid query option, filter or key
-E7258   404     input product not found by name (core)
-E7259   404     input product not found by ContentDate (core)
-E7299   500     an internal error (a bug; logged)
-======  ======  ==========================================================================
+Every ODIP code with its status and meaning: docs/odip.md (a test keeps it equal to the table).
 """
 from __future__ import annotations
 
