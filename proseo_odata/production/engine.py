@@ -60,7 +60,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from proseo_odata.config import CoreSettings, as_bool
+from proseo_odata.config import as_bool
 from proseo_odata.model import (
     PRODUCT_TYPE_ATTRIBUTE,
     Attribute,
@@ -499,13 +499,13 @@ class WorkerPool:
     several processes against one database (PostgreSQL, or SQLite on one machine).
     """
 
-    def __init__(self, settings: Mapping[str, Any], storage, archive, threads: Optional[int] = None, *,
+    def __init__(self, settings: Mapping[str, Any], storage, archive, threads: int, *,
                  dispatcher: Optional[bool] = None):
         self.settings = dict(settings)
         self.storage = storage
         self.archive = archive
         self.config = EngineConfig.from_settings(self.settings)
-        self.threads = int(threads if threads is not None else CoreSettings.from_settings(self.settings).worker_threads)
+        self.threads = int(threads)  # the caller's CoreSettings.worker_threads (settings are read once)
         if dispatcher is None:
             dispatcher = as_bool(self.settings.get("proseo.notify.dispatcher", "true"))
         self.dispatcher = NotificationDispatcher(storage, self.settings) if dispatcher else None
