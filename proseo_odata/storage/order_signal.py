@@ -28,6 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from proseo_odata.storage.errors import describe
+
 log = logging.getLogger(__name__)
 
 #: The PostgreSQL notification channel of "an order was queued".
@@ -170,8 +172,6 @@ class _Listener:
                 self.ready.clear()
                 failures += 1
                 if failures == 1:
-                    from proseo_odata.storage.transient import describe
-
                     reason = describe(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else type(exc).__name__
                     log.warning("order listener: %s; workers poll until it reconnects", reason)
             finally:

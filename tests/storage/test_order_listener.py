@@ -1,0 +1,37 @@
+"""The order listener thread (:mod:`proseo_odata.storage.order_signal`) on database errors: it
+logs one line (:func:`~proseo_odata.storage.errors.describe`) and keeps retrying."""
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from proseo_odata.storage.order_signal import OrderSignal
+
+
+def test_listener_survives_an_unreachable_database(caplog):
+    """Nothing listens on port 1: every connect fails; the thread logs the describe() line once
+    and keeps retrying instead of dying."""
+    engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    attempts = []
+    sa.event.listen(engine, "do_connect", lambda *args: attempts.append(time.monotonic()))
+    signal = OrderSignal(engine, retry_seconds=0.05)
+    caplog.set_level(logging.INFO, logger="proseo_odata.storage.order_signal")
+    try:
+        signal.listen()
+        deadline = time.monotonic() + 5
+        while len(attempts) < 3:
+            assert time.monotonic() < deadline, f"the listener stopped retrying after {len(attempts)} attempt(s)"
+            time.sleep(0.02)
+        listener = signal._listener
+        assert listener is not None and listener._thread.is_alive()
+        assert not signal.listening
+    finally:
+        signal.close()
+        engine.dispose()
+    lines = [r.getMessage() for r in caplog.records if r.name == "proseo_odata.storage.order_signal"]
+    assert lines == ["order listener: OperationalError; workers poll until it reconnects"] or (
+        len(lines) == 1 and lines[0].startswith("order listener: OperationalError")
+    ), lines
