@@ -149,9 +149,17 @@ class _Listener:
         pooled = self._engine.raw_connection()
         connection = pooled.driver_connection
         pooled.detach()
-        connection.rollback()
-        connection.autocommit = True
-        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(ORDER_CHANNEL)))
+        try:
+            connection.rollback()
+            connection.autocommit = True
+            connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(ORDER_CHANNEL)))
+        except BaseException:
+            # Detached: the pool no longer closes it, so a failed set-up must.
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            raise
         return connection
 
     def _run(self) -> None:
