@@ -180,7 +180,9 @@ def decode_skiptoken(entity_set, keys, token: str) -> tuple[list, int]:
         values = [_decode_key_value(v) for v in document["k"]]
         offset = int(document["n"])
         signature = document["s"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        # A forged token: bad base64/JSON/UTF-8 (ValueError), JSON nested too deeply (RecursionError),
+        # "n": 1e999 (OverflowError), a key value of the wrong JSON type (TypeError, AttributeError).
         raise InvalidQueryError("Invalid $skiptoken: not a token issued by this service", target="$skiptoken") from exc
     if signature != _orderby_signature(entity_set, keys) or len(values) != len(keys) or offset < 0:
         raise InvalidQueryError(
