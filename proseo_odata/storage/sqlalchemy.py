@@ -647,7 +647,7 @@ def _execute_query(session: Session, statement):
         raise refused from exc
 
 
-#: SQLite page cache (KiB) of a connection once it has written a bulk batch (``add_products``).
+#: SQLite page cache (KiB) of a connection while it writes a bulk batch (``add_products``).
 SQLITE_BULK_CACHE_KIB = 128 * 1024
 
 
@@ -1210,11 +1210,7 @@ class SQLAlchemyStorage(StorageBase):
             self._dialect_insert(products).values(footprint_geom=geometry).on_conflict_do_nothing()
             .returning(products.c.id)
         )
-        with self._db() as s:
-            if self.dialect == "sqlite":
-                # Bulk inserts touch every index of the attribute table at random product ids:
-                # with SQLite's default 2 MiB page cache most of that is re-read from the OS.
-                s.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+        with self._db() as s, self._bulk_cache(s):
             for mission in {p.mission for p in batch}:
                 self._require_mission(s, mission)
             try:
@@ -1241,6 +1237,24 @@ class SQLAlchemyStorage(StorageBase):
         for product in stored:
             product.revision = 1
         return stored
+
+    @contextlib.contextmanager
+    def _bulk_cache(self, s: Session) -> Iterator[None]:
+        """SQLite: the session's connection with a page cache of :data:`SQLITE_BULK_CACHE_KIB`
+        for the block, its previous cache size restored afterwards (the connection goes back to
+        the pool and serves other requests). Bulk inserts touch every index of the attribute
+        table at random product ids: with SQLite's default 2 MiB page cache most of that is
+        re-read from the OS."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        connection = s.connection()
+        previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar())
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql(f"PRAGMA cache_size={previous}")
 
     def _insert_many(self, s: Session, table: sa.Table, rows: list[dict]) -> None:
         """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction:
