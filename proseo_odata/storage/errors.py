@@ -39,7 +39,7 @@ from proseo_odata.errors import Conflict, InvalidInput, InvalidQuery, NotFound, 
 __all__ = [
     "ConflictError", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError", "NotFoundError",
     "SchemaNotReadyError", "StorageError", "describe", "driver_errors", "is_database_error", "is_transient", "query_refusal", "refusal",
-    "retry_transient", "translate",
+    "refusals", "retry_transient", "translate",
 ]
 
 T = TypeVar("T")
@@ -187,6 +187,23 @@ def refusal(exc: BaseException) -> Optional[type[StorageError]]:
     if "DataError" in names:
         return InvalidValueError
     return None
+
+
+@contextlib.contextmanager
+def refusals(*, conflict: str, invalid: str) -> Iterator[None]:
+    """Run a block of writes, raising :func:`refusal`'s error for a statement the database
+    refused because of the data: ``ConflictError(conflict)`` or ``InvalidValueError(invalid)``,
+    chained to the driver error. The messages are the caller's own: the driver's text (constraint,
+    table and column names, the refused values) is logged at debug level, never sent to a client.
+    Every other exception (a ``ConflictError`` the block raised itself) passes unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        refused = refusal(exc)
+        if refused is None:
+            raise
+        log.debug("the database refused a write (%s): %s", describe(exc), _driver_error(exc))
+        raise refused(conflict if refused is ConflictError else invalid) from exc
 
 
 #: SQLite's messages for a statement beyond its parser or expression limits (deterministic for

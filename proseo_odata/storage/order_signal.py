@@ -28,6 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from proseo_odata.storage.errors import describe
+
 log = logging.getLogger(__name__)
 
 #: The PostgreSQL notification channel of "an order was queued".
@@ -147,9 +149,17 @@ class _Listener:
         pooled = self._engine.raw_connection()
         connection = pooled.driver_connection
         pooled.detach()
-        connection.rollback()
-        connection.autocommit = True
-        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(ORDER_CHANNEL)))
+        try:
+            connection.rollback()
+            connection.autocommit = True
+            connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(ORDER_CHANNEL)))
+        except BaseException:
+            # Detached: the pool no longer closes it, so a failed set-up must.
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            raise
         return connection
 
     def _run(self) -> None:
@@ -170,8 +180,6 @@ class _Listener:
                 self.ready.clear()
                 failures += 1
                 if failures == 1:
-                    from proseo_odata.storage.transient import describe
-
                     reason = describe(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else type(exc).__name__
                     log.warning("order listener: %s; workers poll until it reconnects", reason)
             finally:

@@ -74,6 +74,7 @@ from .errors import (
     driver_errors,
     query_refusal,
     refusal,
+    refusals,
     translate,
 )
 from .order_signal import OrderSignal, mark_order_queued, order_notify_expression
@@ -180,7 +181,9 @@ def decode_skiptoken(entity_set, keys, token: str) -> tuple[list, int]:
         values = [_decode_key_value(v) for v in document["k"]]
         offset = int(document["n"])
         signature = document["s"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        # A forged token: bad base64/JSON/UTF-8 (ValueError), JSON nested too deeply (RecursionError),
+        # "n": 1e999 (OverflowError), a key value of the wrong JSON type (TypeError, AttributeError).
         raise InvalidQueryError("Invalid $skiptoken: not a token issued by this service", target="$skiptoken") from exc
     if signature != _orderby_signature(entity_set, keys) or len(values) != len(keys) or offset < 0:
         raise InvalidQueryError(
@@ -645,7 +648,7 @@ def _execute_query(session: Session, statement):
         raise refused from exc
 
 
-#: SQLite page cache (KiB) of a connection once it has written a bulk batch (``add_products``).
+#: SQLite page cache (KiB) of a connection while it writes a bulk batch (``add_products``).
 SQLITE_BULK_CACHE_KIB = 128 * 1024
 
 
@@ -909,13 +912,9 @@ class SQLAlchemyStorage(StorageBase):
 
     def _insert(self, session: Session, table: sa.Table, values, what: str):
         """INSERT inside a savepoint so a constraint violation leaves the transaction usable."""
-        try:
+        with refusals(conflict=f"{what} already exists", invalid=f"{what}: a value does not fit the database"):
             with session.begin_nested():
                 session.execute(sa.insert(table), values if isinstance(values, list) else [values])
-        except sa.exc.IntegrityError as exc:
-            raise ConflictError(f"{what} already exists") from exc
-        except sa.exc.DataError as exc:
-            raise InvalidValueError(f"{what}: a value does not fit the database ({exc.orig})") from exc
 
     def _require_mission(self, session: Session, code: str) -> None:
         if session.execute(sa.select(missions.c.code).where(missions.c.code == code)).first() is None:
@@ -935,13 +934,10 @@ class SQLAlchemyStorage(StorageBase):
             .where(table.c.id == obj.id, table.c.mission == obj.mission, table.c.revision == obj.revision)
             .values(**values, revision=obj.revision + 1)
         )
-        try:
+        with refusals(conflict=f"{unique_what or what} already exists",
+                      invalid=f"{what} {obj.id}: a value does not fit the database"):
             with session.begin_nested():
                 result = session.execute(statement)
-        except sa.exc.IntegrityError as exc:
-            raise ConflictError(f"{unique_what or what} already exists") from exc
-        except sa.exc.DataError as exc:
-            raise InvalidValueError(f"{what} {obj.id}: a value does not fit the database ({exc.orig})") from exc
         if result.rowcount == 1:
             return obj.revision + 1
         exists = session.execute(
@@ -1137,17 +1133,14 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             self._require_mission(s, product.mission)
             values = {**self._product_row_values(product), "revision": 1}
-            try:
+            with refusals(
+                conflict=f"Product {product.name!r} already exists in mission {product.mission} "
+                f"(or its id {product.id} is taken)",
+                invalid=f"Product {product.name!r}: a value does not fit the database",
+            ):
                 with s.begin_nested():
                     s.execute(sa.insert(products).values(**values))
                     self._write_product_children(s, product)
-            except sa.exc.IntegrityError as exc:
-                raise ConflictError(
-                    f"Product {product.name!r} already exists in mission {product.mission} "
-                    f"(or its id {product.id} is taken)"
-                ) from exc
-            except sa.exc.DataError as exc:
-                raise InvalidValueError(f"Product {product.name!r}: a value does not fit the database ({exc.orig})") from exc
         product.revision = 1
         return product
 
@@ -1208,14 +1201,11 @@ class SQLAlchemyStorage(StorageBase):
             self._dialect_insert(products).values(footprint_geom=geometry).on_conflict_do_nothing()
             .returning(products.c.id)
         )
-        with self._db() as s:
-            if self.dialect == "sqlite":
-                # Bulk inserts touch every index of the attribute table at random product ids:
-                # with SQLite's default 2 MiB page cache most of that is re-read from the OS.
-                s.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+        with self._db() as s, self._bulk_cache(s):
             for mission in {p.mission for p in batch}:
                 self._require_mission(s, mission)
-            try:
+            with refusals(conflict=f"{len(batch)} products: a checksum or attribute row conflicts",
+                          invalid=f"{len(batch)} products: a value does not fit the database"):
                 with s.begin_nested():
                     inserted = set(s.execute(statement, rows).scalars())
                     stored = [p for p in batch if p.id in inserted]
@@ -1226,19 +1216,28 @@ class SQLAlchemyStorage(StorageBase):
                     attribute_rows = [_attribute_row(p.id, a) for p in stored for a in p.attributes]
                     for table, child_rows in ((product_checksums, checksum_rows), (product_attributes, attribute_rows)):
                         if child_rows:
-                            self._insert_many(s, table, child_rows)
-            except sa.exc.IntegrityError as exc:
-                raise ConflictError(f"{len(batch)} products: a checksum or attribute row conflicts") from exc
-            except sa.exc.DataError as exc:
-                raise InvalidValueError(f"{len(batch)} products: a value does not fit the database ({exc.orig})") from exc
-            except Exception as exc:
-                refused = refusal(exc)  # psycopg's COPY errors, not wrapped by SQLAlchemy
-                if refused is None:
-                    raise
-                raise refused(f"{len(batch)} products: the database refused a checksum or attribute row ({exc})") from exc
+                            self._insert_many(s, table, child_rows)  # COPY: psycopg's errors, unwrapped
         for product in stored:
             product.revision = 1
         return stored
+
+    @contextlib.contextmanager
+    def _bulk_cache(self, s: Session) -> Iterator[None]:
+        """SQLite: the session's connection with a page cache of :data:`SQLITE_BULK_CACHE_KIB`
+        for the block, its previous cache size restored afterwards (the connection goes back to
+        the pool and serves other requests). Bulk inserts touch every index of the attribute
+        table at random product ids: with SQLite's default 2 MiB page cache most of that is
+        re-read from the OS."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        connection = s.connection()
+        previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar())
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql(f"PRAGMA cache_size={previous}")
 
     def _insert_many(self, s: Session, table: sa.Table, rows: list[dict]) -> None:
         """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction:
@@ -1503,15 +1502,16 @@ class SQLAlchemyStorage(StorageBase):
         )
         with self._db() as s:
             self._require_known_mission(s, order.mission)
-            try:
-                if s.execute(statement).first() is None:
-                    raise ConflictError(f"Production order {order.id} already exists")
-                self._write_order_options(s, order)
-            except sa.exc.IntegrityError as exc:
-                self._root._known_missions.discard(order.mission)  # perhaps deleted since it was seen
-                raise ConflictError(f"Production order {order.id} already exists") from exc
-            except sa.exc.DataError as exc:
-                raise InvalidValueError(f"Production order: a value does not fit the database ({exc.orig})") from exc
+            with refusals(conflict=f"Production order {order.id} already exists",
+                          invalid="Production order: a value does not fit the database"):
+                try:
+                    if s.execute(statement).first() is None:
+                        raise ConflictError(f"Production order {order.id} already exists")
+                    self._write_order_options(s, order)
+                except Exception as exc:
+                    if refusal(exc) is ConflictError:
+                        self._root._known_missions.discard(order.mission)  # perhaps deleted since it was seen
+                    raise
             if queued:
                 mark_order_queued(s, self.order_signal, notified=notify)
         order.revision = 1

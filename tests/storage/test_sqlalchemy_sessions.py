@@ -175,3 +175,25 @@ def test_sqlite_writers_wait_up_to_the_busy_timeout_and_readers_never_wait(tmp_p
     finally:
         other.close()
         holder.close()
+
+
+def test_bulk_ingest_cache_size_does_not_stay_on_pooled_sqlite_connections(sqlite_url):
+    """``add_products`` enlarges SQLite's page cache for its batch only: the pooled connection it
+    used serves later requests with the cache it had before."""
+    storage = SQLAlchemyStorage.from_url(sqlite_url)
+    storage.initialize_schema()
+    storage.add_mission(Mission("M"))
+    try:
+        storage.engine.dispose()
+        with storage.engine.connect() as connection:
+            before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        assert storage.add_products([Product(mission="M", name=f"bulk-{i}") for i in range(3)])
+        pooled = [storage.engine.connect() for _ in range(storage.engine.pool.checkedin())]
+        try:
+            sizes = {connection.exec_driver_sql("PRAGMA cache_size").scalar() for connection in pooled}
+        finally:
+            for connection in pooled:
+                connection.close()
+        assert sizes == {before}
+    finally:
+        storage.close()

@@ -3,6 +3,7 @@
 500 (body only, logged) for real bugs, never a 500 for client input."""
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import socket
@@ -102,6 +103,27 @@ def test_bad_query_options_are_400(app, query, target):
     response = app.get(PRIP + "/Products?" + query, headers=basic("alice"), expect_errors=True)
     error = assert_error(response, 400)
     assert error.get("target") == target, error
+
+
+def _token(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        '{"s": [], "k": [], "n": 1e999}',  # OverflowError: int(inf)
+        '{"s": [], "k": [], "n": NaN}',
+        '{"s": [], "k": [{"u": 1}], "n": 0}',  # AttributeError: uuid.UUID(1)
+        '{"s": [], "k": [{"t": 1}], "n": 0}',
+        "[" * 5000 + "]" * 5000,  # RecursionError in the JSON decoder
+    ],
+)
+def test_forged_skiptoken_is_400(app, document):
+    response = app.get(PRIP + "/Products?$skiptoken=" + _token(document), headers=basic("alice"),
+                       expect_errors=True)
+    error = assert_error(response, 400)
+    assert error.get("target") == "$skiptoken", error
 
 
 def test_syntax_error_names_position_and_expected(app):
