@@ -5,6 +5,9 @@ Settings: ``proseo.storage.url`` (SQLAlchemy URL, e.g. ``sqlite:///var/proseo.sq
 ``proseo.storage.pool_size`` and ``proseo.storage.max_overflow`` (PostgreSQL connection pool),
 ``proseo.storage.connect_timeout`` (10), ``proseo.storage.statement_timeout`` (30) and
 ``proseo.storage.pool_timeout`` (10): PostgreSQL waits in seconds, see :func:`create_engine`.
+``proseo.storage.skip_memo.size`` (4096) and ``proseo.storage.skip_memo.ttl`` (300 s; 0 turns
+it off): the ``$skip`` memo that serves a client's next ``$skip`` page as a keyset seek
+(:mod:`proseo_odata.storage.skipmemo`).
 
 Transactions: the web layer joins each request's transaction manager with
 ``storage.join(request.tm, read_only=...)`` (a session committed or rolled back by the manager,
@@ -78,6 +81,7 @@ from .errors import (
     translate,
 )
 from .order_signal import OrderSignal, mark_order_queued, order_notify_expression
+from .skipmemo import DEFAULT_SIZE as SKIP_MEMO_SIZE, DEFAULT_TTL as SKIP_MEMO_TTL, SkipMemo
 from .schema import (
     SchemaTables,
     missions,
@@ -715,6 +719,7 @@ class SQLAlchemyStorage(StorageBase):
         *,
         collections: CollectionRule = DEFAULT_COLLECTION_RULE,
         secrets: SecretBox | None = None,
+        skip_memo: SkipMemo | None = None,
         _session: Session | None = None,
         _root: "SQLAlchemyStorage | None" = None,
     ):
@@ -738,15 +743,20 @@ class SQLAlchemyStorage(StorageBase):
             self._order_signal: OrderSignal | None = None
             #: Missions seen to exist (:meth:`_require_known_mission`).
             self._known_missions: set[str] = set()
+            #: Keyset positions of ``$skip`` pages served (:mod:`proseo_odata.storage.skipmemo`).
+            self.skip_memo = skip_memo if skip_memo is not None else SkipMemo()
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
             self.secrets = _root.secrets
+            self.skip_memo = _root.skip_memo
 
     @classmethod
     def from_url(cls, url: str, *, collections: CollectionRule = DEFAULT_COLLECTION_RULE,
-                 secrets: SecretBox | None = None, **engine_options) -> "SQLAlchemyStorage":
-        return cls(create_engine(url, **engine_options), collections=collections, secrets=secrets)
+                 secrets: SecretBox | None = None, skip_memo: SkipMemo | None = None,
+                 **engine_options) -> "SQLAlchemyStorage":
+        return cls(create_engine(url, **engine_options), collections=collections, secrets=secrets,
+                   skip_memo=skip_memo)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -961,7 +971,12 @@ class SQLAlchemyStorage(StorageBase):
         query: Query,
         conditions: list,
         load: Callable[[Session, list], list],
+        scope: tuple = (),
     ) -> QueryResult:
+        """One page of ``query`` on ``entity_set`` restricted by ``conditions``; ``scope`` is a
+        hashable value of what ``conditions`` restrict (mission, visibility classes, owner...):
+        with the filter and order it keys the ``$skip`` memo
+        (:mod:`proseo_odata.storage.skipmemo`)."""
         table = MAIN_TABLES[entity_set]
         clause = self._filter_clause(entity_set, query.filter)
         if clause is not None:
@@ -975,11 +990,19 @@ class SQLAlchemyStorage(StorageBase):
             return QueryResult(items=[], count=count, next_skiptoken=None, next_skip=None)
         statement = sa.select(table).where(*conditions).order_by(*_order_clauses(keys))
         offset = query.skip
+        memo = self.skip_memo
+        memo_scope = None
         if query.skiptoken is not None:
             values, offset = decode_skiptoken(entity_set, keys, query.skiptoken)
             statement = statement.where(_after_clause(keys, values))
-        elif query.skip:
-            statement = statement.offset(query.skip)
+        else:
+            if memo.enabled:
+                memo_scope = (entity_set, scope, query.filter, tuple(query.orderby))
+            values = memo.get(memo.key(memo_scope, query.skip)) if query.skip and memo_scope else None
+            if values is not None:
+                statement = statement.where(_after_clause(keys, values))
+            elif query.skip:
+                statement = statement.offset(query.skip)
         if query.top is not None:
             statement = statement.limit(query.top + 1)
         rows = _execute_query(session, statement).all()
@@ -987,7 +1010,10 @@ class SQLAlchemyStorage(StorageBase):
         if query.top is not None and len(rows) > query.top:
             rows = rows[: query.top]
             next_skip = offset + len(rows)
-            next_token = encode_skiptoken(entity_set, keys, rows[-1], next_skip)
+            last = rows[-1]
+            next_token = encode_skiptoken(entity_set, keys, last, next_skip)
+            if memo_scope is not None:  # only $skip pages: a forged $skiptoken's offset is no position
+                memo.put(memo.key(memo_scope, next_skip), [last._mapping[column] for _, _, column in keys])
         return QueryResult(items=load(session, rows), count=count, next_skiptoken=next_token, next_skip=next_skip)
 
     # -- missions ----------------------------------------------------------------------------
@@ -1300,6 +1326,7 @@ class SQLAlchemyStorage(StorageBase):
             return self._run_query(
                 s, "Products", query, conditions,
                 lambda session, rows: self._load_products(session, rows, with_attributes),
+                scope=(mission, None if visibilities is None else frozenset(str(VisibilityClass(v)) for v in visibilities)),
             )
 
     def update_product(self, product: Product) -> Product:
@@ -1355,7 +1382,8 @@ class SQLAlchemyStorage(StorageBase):
             conditions.append(subscriptions.c.owner == owner)
         with self._db() as s:
             return self._run_query(
-                s, "Subscriptions", query, conditions, lambda _s, rows: [_subscription_from_row(r) for r in rows]
+                s, "Subscriptions", query, conditions, lambda _s, rows: [_subscription_from_row(r) for r in rows],
+                scope=(mission, owner),
             )
 
     def list_running_subscriptions(self, mission=None) -> list[Subscription]:
@@ -1423,7 +1451,8 @@ class SQLAlchemyStorage(StorageBase):
         if enabled_only:
             conditions.append(workflows.c.enabled.is_(True))
         with self._db() as s:
-            return self._run_query(s, "Workflows", query, conditions, lambda _s, rows: [_workflow_from_row(r) for r in rows])
+            return self._run_query(s, "Workflows", query, conditions, lambda _s, rows: [_workflow_from_row(r) for r in rows],
+                                   scope=(mission, bool(enabled_only)))
 
     def update_workflow(self, workflow: Workflow) -> Workflow:
         values = _workflow_values(workflow)
@@ -1538,7 +1567,7 @@ class SQLAlchemyStorage(StorageBase):
         if owner is not None:
             conditions.append(orders.c.owner == owner)
         with self._db() as s:
-            return self._run_query(s, "ProductionOrders", query, conditions, self._load_orders)
+            return self._run_query(s, "ProductionOrders", query, conditions, self._load_orders, scope=(mission, owner))
 
     def update_order(self, order: ProductionOrder) -> ProductionOrder:
         values = self._sealed(_order_values(order), "notification_password")
@@ -1862,7 +1891,24 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         connect_timeout=_seconds(settings, "proseo.storage.connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         statement_timeout=_seconds(settings, "proseo.storage.statement_timeout", DEFAULT_STATEMENT_TIMEOUT),
         pool_timeout=_seconds(settings, "proseo.storage.pool_timeout", DEFAULT_POOL_TIMEOUT),
+        skip_memo=SkipMemo(
+            size=_count(settings, "proseo.storage.skip_memo.size", SKIP_MEMO_SIZE),
+            ttl=_seconds(settings, "proseo.storage.skip_memo.ttl", SKIP_MEMO_TTL),
+        ),
     )
+
+
+def _count(settings: Mapping[str, str], name: str, default: int) -> int:
+    value = settings.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise StorageError(f"setting {name} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise StorageError(f"setting {name} must be >= 0, not {value!r}")
+    return number
 
 
 def _seconds(settings: Mapping[str, str], name: str, default: float) -> float:

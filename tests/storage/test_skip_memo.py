@@ -1,0 +1,116 @@
+"""Deep ``$skip`` served as a keyset seek from the ``$skip`` memo (issue 12 item 3)."""
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from proseo_odata.model import Mission, VisibilityClass
+from proseo_odata.query import Paging, build_query
+from proseo_odata.storage.skipmemo import SkipMemo
+from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+from proseo_odata.storage.testing import T0, make_product
+
+
+@pytest.fixture
+def storage(db_url):
+    storage = SQLAlchemyStorage.from_url(db_url)
+    storage.initialize_schema()
+    storage.add_mission(Mission("M1"))
+    with storage.transaction() as tx:
+        for i in range(25):
+            # pairs of equal publication dates: the order needs the Id tie-breaker
+            tx.add_product(make_product(name=f"P_{i:02d}.zip", publication_date=T0 + timedelta(seconds=i // 2),
+                                        visibility=VisibilityClass.RESTRICTED if i % 5 == 0 else VisibilityClass.PUBLIC))
+    yield storage
+    storage.close()
+
+
+def _query(skip, top=10, filter_text=None, orderby="PublicationDate desc"):
+    params = {"$top": str(top), "$skip": str(skip), "$orderby": orderby}
+    if filter_text:
+        params["$filter"] = filter_text
+    return build_query("Products", params, Paging(max=1000)).query
+
+
+class _Statements:
+    def __init__(self, engine):
+        self.engine, self.seen = engine, []
+
+    def __enter__(self):
+        sa.event.listen(self.engine, "before_cursor_execute", self._capture)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(self.engine, "before_cursor_execute", self._capture)
+
+    def _capture(self, conn, cursor, statement, parameters, context, executemany):
+        if "FROM products" in statement and "count(" not in statement:
+            # SQLite's dialect always writes OFFSET (0 when the statement has none)
+            offset = " OFFSET " in statement.upper() and not (
+                statement.rstrip().upper().endswith("OFFSET ?") and list(parameters)[-1] == 0)
+            self.seen.append("offset" if offset else "no offset")
+
+
+def _names(result):
+    return [p.name for p in result.items]
+
+
+def test_pages_by_skip_after_the_first_are_keyset_seeks(storage):
+    expected = _names(storage.query_products("M1", _query(0, top=100)))
+    assert len(expected) == 25
+    storage.skip_memo.clear()
+    pages = []
+    for skip in (0, 10, 20):
+        with _Statements(storage.engine) as statements:
+            pages.append(storage.query_products("M1", _query(skip)))
+        assert len(statements.seen) == 1
+        if skip:
+            assert statements.seen == ["no offset"]
+    assert [n for page in pages for n in _names(page)] == expected
+    assert storage.skip_memo.hits == 2
+    # the same pages by OFFSET (no memo) are the same rows
+    plain = SQLAlchemyStorage(storage.engine, skip_memo=SkipMemo(ttl=0))
+    assert [n for s in (0, 10, 20) for n in _names(plain.query_products("M1", _query(s)))] == expected
+    assert plain.skip_memo.hits == 0
+
+
+def test_another_skip_is_an_offset(storage):
+    storage.query_products("M1", _query(0))
+    with _Statements(storage.engine) as statements:
+        page = storage.query_products("M1", _query(5))
+    assert statements.seen == ["offset"]
+    assert storage.skip_memo.hits == 0
+    assert _names(page) == _names(storage.query_products("M1", _query(0, top=100)))[5:15]
+
+
+def test_another_filter_order_or_reader_does_not_reuse_the_entry(storage):
+    storage.query_products("M1", _query(0))
+    storage.query_products("M1", _query(10, filter_text="startswith(Name,'P_1')"))
+    storage.query_products("M1", _query(10, orderby="PublicationDate asc"))
+    storage.query_products("M1", _query(10), visibilities=[VisibilityClass.PUBLIC])
+    storage.query_products("M2", _query(10))
+    assert storage.skip_memo.hits == 0
+    public = _names(storage.query_products("M1", _query(0, top=100), visibilities=[VisibilityClass.PUBLIC]))
+    got = _names(storage.query_products("M1", _query(0), visibilities=[VisibilityClass.PUBLIC]))
+    got += _names(storage.query_products("M1", _query(10), visibilities=[VisibilityClass.PUBLIC]))
+    assert got == public[:20] and storage.skip_memo.hits == 1
+
+
+def test_the_memo_serves_rows_after_the_remembered_row_until_it_expires(storage):
+    now = [0.0]
+    storage.skip_memo = memo = SkipMemo(ttl=300, clock=lambda: now[0])
+    first = _names(storage.query_products("M1", _query(0, orderby="Name asc")))
+    with storage.transaction() as tx:  # a product sorting before the page's last row
+        tx.add_product(make_product(name="P_00a.zip"))
+    second = _names(storage.query_products("M1", _query(10, orderby="Name asc")))
+    assert memo.hits == 1 and second[0] == "P_10.zip" and not set(first) & set(second)
+    now[0] = 301.0
+    assert _names(storage.query_products("M1", _query(10, orderby="Name asc")))[0] == "P_09.zip"
+    assert memo.hits == 1
+
+
+def test_memo_is_bounded():
+    memo = SkipMemo(size=2)
+    for i in range(3):
+        memo.put(memo.key(("s",), i), [i])
+    assert len(memo) == 2 and memo.get(memo.key(("s",), 0)) is None and memo.get(memo.key(("s",), 2)) == (2,)
