@@ -117,6 +117,11 @@ def serve_wsgi(app, *, threads: int = 4):
             for channel in list(server._map.values()):
                 channel.handle_close()
 
-        server.trigger.pull_trigger(close_every_channel)
+        try:
+            server.trigger.pull_trigger(close_every_channel)
+        except OSError:
+            # the loop has already closed its trigger (a close event it does not handle: waitress
+            # logs "unhandled close event"); nothing else runs the callback, so run it here
+            close_every_channel()
         thread.join(timeout=10)
         assert not thread.is_alive(), "the waitress thread did not stop"
