@@ -41,19 +41,29 @@ _SEED_VALUE_KEY = {
 }
 
 
-_TIMESPEC = {3: "milliseconds", 6: "microseconds"}
+#: ``format_datetime``'s text for each number of fraction digits, of the fields of
+#: :func:`_datetime_fields` (``%04d``: years from 1000 on; ``strftime`` writes earlier ones
+#: unpadded, :func:`proseo_odata.model.times.format_datetime` does those).
+_FORMAT = {3: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", 6: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"}
+_QUOTED_FORMAT = {digits: f'"{text}"' for digits, text in _FORMAT.items()}
+
+
+def _datetime_fields(value: datetime, digits: int) -> tuple:
+    return (value.year, value.month, value.day, value.hour, value.minute, value.second,
+            value.microsecond if digits == 6 else value.microsecond // 1000)
 
 
 def format_datetime(value: Optional[datetime]) -> Optional[str]:
     """``YYYY-MM-DDThh:mm:ss.fffZ`` (``.ffffffZ`` when so configured); None stays None.
 
-    The text of :func:`proseo_odata.model.times.format_datetime`; for the UTC values the
-    storage returns it is taken from ``isoformat`` (which truncates to the timespec as that
-    does), about 4x faster than ``strftime`` -- eight date-times per product."""
+    The text of :func:`proseo_odata.model.times.format_datetime` (fraction truncated, never
+    rounded); for the UTC values the storage returns it is written here from the fields (about
+    2x faster than ``isoformat``, 4x ``strftime``: eight date-times per product)."""
     if value is None:
         return None
     if value.tzinfo is timezone.utc and value.year >= 1000:
-        return value.isoformat(timespec=_TIMESPEC[times.fraction_digits()])[:-6] + "Z"
+        digits = times.fraction_digits()
+        return _FORMAT[digits] % _datetime_fields(value, digits)
     return times.format_datetime(value)
 
 
@@ -107,7 +117,13 @@ def _text(value: Optional[str]) -> str:
 
 
 def _datetime_text(value: Optional[datetime]) -> str:
-    return "null" if value is None else f'"{format_datetime(value)}"'  # digits, '-', ':', 'T', '.', 'Z'
+    """:func:`format_datetime` as a JSON string (digits, ``-``, ``:``, ``T``, ``.``, ``Z``: no escapes)."""
+    if value is None:
+        return "null"
+    if value.tzinfo is timezone.utc and value.year >= 1000:
+        digits = times.fraction_digits()
+        return _QUOTED_FORMAT[digits] % _datetime_fields(value, digits)
+    return f'"{times.format_datetime(value)}"'
 
 
 def _checksums_text(checksums) -> str:
