@@ -127,16 +127,29 @@ def _datetime_text(value: Optional[datetime]) -> str:
 
 
 def _checksums_text(checksums) -> str:
-    return "[" + ", ".join(
+    return "[" + ", ".join([
         f'{{"Algorithm": {_text(c.algorithm)}, "Value": {_text(c.value)}, "ChecksumDate": {_datetime_text(c.date)}}}'
         for c in checksums
-    ) + "]"
+    ]) + "]"
+
+
+#: member name -> ``"name": `` (the names of entities are few and fixed).
+_MEMBER_PREFIX: dict[str, str] = {}
+
+
+def _member_prefix(name: str) -> str:
+    prefix = _MEMBER_PREFIX.get(name)
+    if prefix is None:
+        prefix = encode_basestring(name) + ": "
+        if len(_MEMBER_PREFIX) < 1024:
+            _MEMBER_PREFIX[name] = prefix
+    return prefix
 
 
 def object_text(members: dict[str, str]) -> str:
     """The JSON object of ``members`` (name -> the JSON text of its value), as ``json.dumps``
     writes it."""
-    return "{" + ", ".join(f"{encode_basestring(name)}: {text}" for name, text in members.items()) + "}"
+    return "{" + ", ".join([_member_prefix(name) + text for name, text in members.items()]) + "}"
 
 
 def product_members(
