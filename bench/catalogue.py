@@ -93,8 +93,6 @@ def _make_server(data_dir: "str | None" = None):
     the folder holds no cluster, started on it otherwise (``server.reused``), and stopped cleanly
     at the end without removing it, so a loaded catalogue is measured again without reloading it
     (:func:`kept_database`)."""
-    sys.path.insert(0, os.path.dirname(HERE))
-    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # conftest imports live_server
     from live_server import free_port as _free_port
     from tests.conftest import ThrowawayPostgres, _as_postgres, _find_pg_bindir, _run
 
