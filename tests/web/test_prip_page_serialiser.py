@@ -14,7 +14,6 @@ import pytest
 
 from prip_helpers import PRIP, basic, make_app, utc
 from proseo_odata.model import Attribute, AttributeType, Checksum, Product, ProductionType, VisibilityClass
-from proseo_odata.storage import Query
 from proseo_odata.storage.base import ProductEntry
 from proseo_odata.storage.testing import PRECISION_ATTRIBUTES
 
@@ -123,24 +122,6 @@ def test_page_values(app, catalogue, special):
     assert values["i_min"] == -(2**63) and values["d_tenth"] == 0.1 and values["highQuality"] is False
     assert values["s_unicode"] == "Ünïcødé ✓ 日本語 'quote' \"dq\" %_\\"
     assert values["t_micro"] == "2021-05-20T19:08:07.654Z"
-
-
-def test_entries_are_the_products_of_query_products(storage, catalogue, special):
-    """The storage's lean page (``query_product_entries``) against its products: the same rows,
-    order, counts and tokens, and each entry that of the loaded product."""
-    for query in (Query(top=4, count=True), Query(top=3, skip=2, expand={"Attributes"}),
-                  Query(orderby=((("ContentDate", "Start"), True), (("Name",), False)), top=5)):
-        products = storage.query_products("DEMO", query)
-        entries = storage.query_product_entries("DEMO", query)
-        expected = [ProductEntry.from_product(p) for p in products.items]
-        if "Attributes" not in query.expand:
-            expected = [e._replace(attributes=None) for e in expected]
-        assert entries.items == expected
-        assert (entries.count, entries.next_skip, entries.next_skiptoken) == (
-            products.count, products.next_skip, products.next_skiptoken)
-    assert storage.query_product_entries("DEMO", Query(top=5), visibilities=[VisibilityClass.PUBLIC]).items == [
-        ProductEntry.from_product(p)._replace(attributes=None)
-        for p in storage.query_products("DEMO", Query(top=5), visibilities=[VisibilityClass.PUBLIC]).items]
 
 
 def test_a_footprint_rendered_per_response_is_the_stored_rendering(special):
