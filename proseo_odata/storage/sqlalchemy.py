@@ -1430,9 +1430,9 @@ class SQLAlchemyStorage(StorageBase):
         )
 
     def query_product_entries(self, mission, query, *, visibilities=None):
-        """See :meth:`StorageBase.query_product_entries`: one statement per page (checksums
-        and the collection value as sub-selects; attributes, when expanded, a second one),
-        only the columns of the response, no ``Product`` objects."""
+        """See :meth:`StorageBase.query_product_entries`: only the columns of the response, no
+        ``Product`` objects; on PostgreSQL one statement per page (:meth:`_entry_columns`;
+        attributes, when expanded, a second one)."""
         if self.dialect not in ("postgresql", "sqlite"):
             return super().query_product_entries(mission, query, visibilities=visibilities)
         with_attributes = "Attributes" in query.expand
