@@ -8,6 +8,8 @@ Settings: ``proseo.storage.url`` (SQLAlchemy URL, e.g. ``sqlite:///var/proseo.sq
 ``proseo.storage.skip_memo.size`` (4096) and ``proseo.storage.skip_memo.ttl`` (300 s; 0 turns
 it off): the ``$skip`` memo that serves a client's next ``$skip`` page as a keyset seek
 (:mod:`proseo_odata.storage.skipmemo`).
+``proseo.count.exact_limit`` (100000; 0 or ``none``: always exact): on PostgreSQL, counts above
+it are the planner's estimate (:mod:`proseo_odata.storage.counts`).
 
 Transactions: the web layer joins each request's transaction manager with
 ``storage.join(request.tm, read_only=...)`` (a session committed or rolled back by the manager,
@@ -35,7 +37,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from proseo_odata.config import as_bool
+from proseo_odata.config import DEFAULT_COUNT_EXACT_LIMIT, as_bool, count_exact_limit
 from proseo_odata.model import (
     Attribute,
     AttributeType,
@@ -80,6 +82,7 @@ from .errors import (
     refusals,
     translate,
 )
+from .counts import count_rows
 from .order_signal import OrderSignal, mark_order_queued, order_notify_expression
 from .skipmemo import DEFAULT_SIZE as SKIP_MEMO_SIZE, DEFAULT_TTL as SKIP_MEMO_TTL, SkipMemo
 from .schema import (
@@ -720,6 +723,7 @@ class SQLAlchemyStorage(StorageBase):
         collections: CollectionRule = DEFAULT_COLLECTION_RULE,
         secrets: SecretBox | None = None,
         skip_memo: SkipMemo | None = None,
+        count_exact_limit: int | None = DEFAULT_COUNT_EXACT_LIMIT,
         _session: Session | None = None,
         _root: "SQLAlchemyStorage | None" = None,
     ):
@@ -745,18 +749,23 @@ class SQLAlchemyStorage(StorageBase):
             self._known_missions: set[str] = set()
             #: Keyset positions of ``$skip`` pages served (:mod:`proseo_odata.storage.skipmemo`).
             self.skip_memo = skip_memo if skip_memo is not None else SkipMemo()
+            #: Counts above this are PostgreSQL's estimate (:mod:`proseo_odata.storage.counts`);
+            #: None: always exact. SQLite always counts exactly.
+            self.count_exact_limit = count_exact_limit if engine.dialect.name == "postgresql" else None
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
             self.secrets = _root.secrets
             self.skip_memo = _root.skip_memo
+            self.count_exact_limit = _root.count_exact_limit
 
     @classmethod
     def from_url(cls, url: str, *, collections: CollectionRule = DEFAULT_COLLECTION_RULE,
                  secrets: SecretBox | None = None, skip_memo: SkipMemo | None = None,
+                 count_exact_limit: int | None = DEFAULT_COUNT_EXACT_LIMIT,
                  **engine_options) -> "SQLAlchemyStorage":
         return cls(create_engine(url, **engine_options), collections=collections, secrets=secrets,
-                   skip_memo=skip_memo)
+                   skip_memo=skip_memo, count_exact_limit=count_exact_limit)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -983,8 +992,9 @@ class SQLAlchemyStorage(StorageBase):
             conditions = [*conditions, clause]
         keys = _sort_keys(entity_set, query.orderby, self.tables)
         count = None
+        exact = True
         if query.count:
-            count = _execute_query(session, sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
+            count, exact = count_rows(session, _execute_query, table, conditions, self.count_exact_limit)
         if query.top == 0:
             # $top=0 asks only for the count (or nothing): no rows, no next page.
             return QueryResult(items=[], count=count, next_skiptoken=None, next_skip=None)
@@ -1014,6 +1024,8 @@ class SQLAlchemyStorage(StorageBase):
             next_token = encode_skiptoken(entity_set, keys, last, next_skip)
             if memo_scope is not None:  # only $skip pages: a forged $skiptoken's offset is no position
                 memo.put(memo.key(memo_scope, next_skip), [last._mapping[column] for _, _, column in keys])
+        if not exact:  # an estimate is at least the rows this page shows to exist
+            count = max(count, offset + len(rows) + (next_skip is not None))
         return QueryResult(items=load(session, rows), count=count, next_skiptoken=next_token, next_skip=next_skip)
 
     # -- missions ----------------------------------------------------------------------------
@@ -1879,6 +1891,7 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         raise StorageError("setting proseo.storage.url is required (a SQLAlchemy database URL)")
     try:
         collections = CollectionRule.from_settings(settings)
+        exact_limit = count_exact_limit(settings)
     except ValueError as exc:
         raise StorageError(str(exc)) from None
     return SQLAlchemyStorage.from_url(
@@ -1895,6 +1908,7 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
             size=_count(settings, "proseo.storage.skip_memo.size", SKIP_MEMO_SIZE),
             ttl=_seconds(settings, "proseo.storage.skip_memo.ttl", SKIP_MEMO_TTL),
         ),
+        count_exact_limit=exact_limit,
     )
 
 
