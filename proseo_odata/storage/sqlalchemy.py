@@ -1008,9 +1008,12 @@ class SQLAlchemyStorage(StorageBase):
         else:
             if memo.enabled:
                 memo_scope = (entity_set, scope, query.filter, tuple(query.orderby))
-            values = memo.get(memo.key(memo_scope, query.skip)) if query.skip and memo_scope else None
-            if values is not None:
+            found = memo.floor(memo_scope, query.skip) if query.skip and memo_scope else None
+            if found is not None:  # seek after the nearest remembered row, skip what remains
+                position, values = found
                 statement = statement.where(_after_clause(keys, values))
+                if query.skip > position:
+                    statement = statement.offset(query.skip - position)
             elif query.skip:
                 statement = statement.offset(query.skip)
         if query.top is not None:

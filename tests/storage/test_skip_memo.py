@@ -114,3 +114,51 @@ def test_memo_is_bounded():
     for i in range(3):
         memo.put(memo.key(("s",), i), [i])
     assert len(memo) == 2 and memo.get(memo.key(("s",), 0)) is None and memo.get(memo.key(("s",), 2)) == (2,)
+
+
+def test_a_skip_between_remembered_positions_seeks_from_the_nearest_below(storage):
+    expected = _names(storage.query_products("M1", _query(0, top=100)))
+    storage.skip_memo.clear()
+    storage.query_products("M1", _query(0))  # remembers position 10
+    with _Statements(storage.engine) as statements:
+        page = storage.query_products("M1", _query(15))
+    assert statements.seen == ["offset"]  # after the row at 10, OFFSET 5
+    assert _names(page) == expected[15:25]
+    assert (storage.skip_memo.hits, storage.skip_memo.near_hits) == (1, 1)
+
+
+def test_two_processes_walking_by_skip_in_turns_stay_near(storage):
+    """gunicorn's workers each have their own memo and eodag opens a connection per page: a
+    process that did not serve the previous page seeks from the last page it served."""
+    expected = _names(storage.query_products("M1", _query(0, top=100)))
+    workers = [SQLAlchemyStorage(storage.engine, skip_memo=SkipMemo()) for _ in range(2)]
+    names, skip, served = [], 0, 0
+    while True:
+        page = workers[served % 2].query_products("M1", _query(skip, top=4))
+        names += _names(page)
+        served += 1
+        if page.next_skip is None:
+            break
+        skip = page.next_skip
+    assert names == expected and served == 7
+    # only the second page is an OFFSET from the start (its process has served nothing yet); pages
+    # 3-7 seek after the last row of the page before last (their process served it) and skip 4
+    assert [w.skip_memo.hits for w in workers] == [3, 2] and all(w.skip_memo.near_hits == w.skip_memo.hits for w in workers)
+
+
+def test_floor_finds_the_nearest_live_position_in_the_scope():
+    now = [0.0]
+    memo = SkipMemo(size=3, ttl=100, clock=lambda: now[0])
+    for position in (10, 20):
+        memo.put(memo.key(("s",), position), [position])
+    now[0] = 50.0
+    memo.put(memo.key(("s",), 30), [30])
+    assert memo.floor(("s",), 25) == (20, (20,)) and memo.floor(("s",), 30) == (30, (30,))
+    assert memo.floor(("s",), 5) is None and memo.floor(("t",), 25) is None
+    assert memo.floor(([],), 25) is None  # an unhashable scope is never remembered
+    assert (memo.hits, memo.near_hits) == (2, 1)
+    now[0] = 120.0  # 10 and 20 expired, 30 not
+    assert memo.floor(("s",), 25) is None and memo.floor(("s",), 99) == (30, (30,)) and len(memo) == 1
+    for position in (40, 50, 60):  # the oldest (30) leaves, also from the positions searched
+        memo.put(memo.key(("s",), position), [position])
+    assert memo.floor(("s",), 35) is None and memo.floor(("s",), 45) == (40, (40,))
