@@ -280,6 +280,30 @@ def _after_clause(keys, values):
     return sa.or_(*alternatives) if bound is None else sa.and_(bound, sa.or_(*alternatives))
 
 
+def _page_rows(session: Session, statement, keys, seek, top: int | None, offset: bool) -> list:
+    """The rows of a page ``statement`` (ordered, limited to ``top + 1``). ``seek``: the sort-key
+    values it starts after (a ``$skiptoken`` or the ``$skip`` memo), None for none; ``offset``:
+    whether it also has an OFFSET.
+
+    A seek on an ascending nullable first key (``ContentDate/Start asc``, the order eodag and
+    CDSETool ask for) gets no index bound from :func:`_after_clause`, since NULLs follow every
+    value; PostgreSQL then walks the index from its start, filtering every row before the page
+    (80,000 rows, 175 ms at 100,000 products). So the page is first read among the rows whose
+    first key is not NULL, with ``first >= value``, an index range; only a page that runs out of
+    them is completed with the NULL rows (which follow all of them), or, when its OFFSET skipped
+    past all of them, read by the whole order."""
+    _, desc, column = keys[0]
+    if seek is None or desc or not column.nullable or seek[0] is None or top is None:
+        return _execute_query(session, statement).all()
+    rows = _execute_query(session, statement.where(column >= seek[0])).all()
+    if len(rows) > top:
+        return rows
+    if rows or not offset:
+        nulls = statement.where(column.is_(None)).offset(None).limit(top + 1 - len(rows))
+        return rows + _execute_query(session, nulls).all()
+    return _execute_query(session, statement).all()
+
+
 # --- row <-> domain conversion ----------------------------------------------------------------
 
 
@@ -1001,24 +1025,26 @@ class SQLAlchemyStorage(StorageBase):
         statement = sa.select(table).where(*conditions).order_by(*_order_clauses(keys))
         offset = query.skip
         memo = self.skip_memo
-        memo_scope = None
+        memo_scope = seek = None
+        seek_offset = 0  # rows skipped after the seek's row (a $skip beyond a remembered position)
         if query.skiptoken is not None:
-            values, offset = decode_skiptoken(entity_set, keys, query.skiptoken)
-            statement = statement.where(_after_clause(keys, values))
+            seek, offset = decode_skiptoken(entity_set, keys, query.skiptoken)
+            statement = statement.where(_after_clause(keys, seek))
         else:
             if memo.enabled:
                 memo_scope = (entity_set, scope, query.filter, tuple(query.orderby))
             found = memo.floor(memo_scope, query.skip) if query.skip and memo_scope else None
             if found is not None:  # seek after the nearest remembered row, skip what remains
-                position, values = found
-                statement = statement.where(_after_clause(keys, values))
-                if query.skip > position:
-                    statement = statement.offset(query.skip - position)
+                position, seek = found
+                statement = statement.where(_after_clause(keys, seek))
+                seek_offset = query.skip - position
+                if seek_offset:
+                    statement = statement.offset(seek_offset)
             elif query.skip:
                 statement = statement.offset(query.skip)
         if query.top is not None:
             statement = statement.limit(query.top + 1)
-        rows = _execute_query(session, statement).all()
+        rows = _page_rows(session, statement, keys, seek, query.top, bool(seek_offset))
         next_token = next_skip = None
         if query.top is not None and len(rows) > query.top:
             rows = rows[: query.top]

@@ -10,6 +10,7 @@ from proseo_odata.storage import StorageError
 from proseo_odata.storage.base import Query
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage, load_from_config
 from proseo_odata.storage.testing import T0, make_order, make_product, make_workflow
+from statement_log import StatementLog
 
 PRODUCTS = 12
 
@@ -31,25 +32,10 @@ def _storage(engine, limit):
     return SQLAlchemyStorage(engine, count_exact_limit=limit)
 
 
-class _Statements:
-    """The SQL text of every statement run on ``engine`` inside the block."""
-
-    def __init__(self, engine):
-        self.engine, self.seen = engine, []
-
-    def __enter__(self):
-        sa.event.listen(self.engine, "before_cursor_execute", self._capture)
-        return self
-
-    def __exit__(self, *exc):
-        sa.event.remove(self.engine, "before_cursor_execute", self._capture)
-
-    def _capture(self, conn, cursor, statement, parameters, context, executemany):
-        self.seen.append(statement)
-
+class _Statements(StatementLog):
     @property
     def explains(self):
-        return [s for s in self.seen if s.lstrip().upper().startswith("EXPLAIN")]
+        return [s for s in self.texts if s.lstrip().upper().startswith("EXPLAIN")]
 
 
 def _query(**options):
@@ -76,7 +62,7 @@ def test_sqlite_counts_exactly_whatever_the_limit(engine):
     with _Statements(engine) as statements:
         assert storage.query_products("M1", _query()).count == PRODUCTS
         assert storage.query_products("M1", _query(), visibilities=[VisibilityClass.PUBLIC]).count == 9
-    assert statements.explains == [] and not any("LIMIT" in s.upper() and "count(" in s for s in statements.seen)
+    assert statements.explains == [] and not any("LIMIT" in s.upper() and "count(" in s for s in statements.texts)
 
 
 def _postgresql(engine):
@@ -93,7 +79,7 @@ def test_above_the_limit_postgresql_answers_its_estimate_at_least_limit_plus_one
         everything = storage.query_products("M1", Query(top=0, count=True))
         public = storage.query_products("M1", Query(top=0, count=True), visibilities=[VisibilityClass.PUBLIC])
     # the walk stops after limit + 1 rows, the planner's estimate answers
-    counting = [s for s in statements.seen if "count(" in s]
+    counting = [s for s in statements.texts if "count(" in s]
     assert len(counting) == 2 and all("LIMIT" in s.upper() for s in counting)
     assert len(statements.explains) == 2
     # analysed, the planner knows the table exactly: 12 rows, 9 of them PUBLIC
