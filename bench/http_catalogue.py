@@ -674,7 +674,8 @@ def main(argv=None) -> int:
         text = report(args, info, timings, queries, lat, loads, mixed) + (skip_report(args, walks) if walks else "")
         print(text)
         os.makedirs(cat.RESULTS, exist_ok=True)
-        with open(os.path.join(cat.RESULTS, f"http_catalogue_{args.products}.md"), "w", encoding="utf-8") as handle:
+        part = "_" + args.shapes.replace(",", "_") if args.shapes else ""  # a subset: its own file
+        with open(os.path.join(cat.RESULTS, f"http_catalogue_{args.products}{part}.md"), "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
         if args.explain:
             os.makedirs(cat.RESULTS, exist_ok=True)
