@@ -26,6 +26,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 
 __all__ = ["count_rows"]
 
+
 class _Explain(Executable, ClauseElement):
     """``EXPLAIN (FORMAT JSON) <statement>``: the statement is compiled by the same compiler, so
     its bound parameters stay parameters (SQLAlchemy's documented custom-construct API)."""
