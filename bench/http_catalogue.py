@@ -19,7 +19,7 @@ What it does:
    unfiltered and with ``startswith(Name,'S2')`` for each class, name, date, orbit, Intersects,
    top 100) ``--variants`` literal variants: each variant once through HTTP (a keep-alive
    connection; the time until the whole body is read) and once as the raw SQL the storage runs
-   for it (the statements captured from ``query_products`` with the same options and
+   for it (the statements captured from ``query_product_entries``, the page view's call, with the same options and
    visibility, replayed on a plain psycopg connection with the same session settings,
    every row fetched). Shapes and the two paths interleaved, the order reversed every other
    round. Median and p95 of each; the ratio HTTP/SQL of the medians.
@@ -222,7 +222,8 @@ def token(client: Client, user: str) -> str:
 
 
 class SqlReference:
-    """The statements ``query_products`` runs for some options, replayed on a psycopg connection."""
+    """The statements the PRIP page view's storage call (``query_product_entries``) runs for some
+    options, replayed on a psycopg connection."""
 
     def __init__(self, storage, url: str):
         import psycopg
@@ -230,6 +231,7 @@ class SqlReference:
 
         self.storage = storage
         self.runner = cat.QueryRunner(storage)
+        self.runner.method = "query_product_entries"
         self.visible = {v: visible_classes(roles) for v, (_, roles) in USERS.items()}
         # the storage's session settings (create_engine's connect options)
         self.conn = psycopg.connect(cat._libpq(url), autocommit=True,
