@@ -123,7 +123,11 @@ class QueryResult:
 
     Attributes:
         items: the domain objects of this page, in order.
-        count: the number of all matching items when ``Query.count`` was set, else ``None``.
+        count: the number of all matching items when ``Query.count`` was set, else ``None``. A
+            backend may count exactly up to a documented bound only and estimate above it: the
+            SQLAlchemy backend on PostgreSQL answers the planner's estimate, at least
+            ``proseo.count.exact_limit + 1`` and at least the rows this page shows to exist
+            (:mod:`proseo_odata.storage.counts`).
         next_skiptoken: token for the next page when more items exist after this page (only
             when ``Query.top`` limited the page), else ``None``. Every page but the last is full.
         next_skip: the absolute offset of the next page (same condition as ``next_skiptoken``):

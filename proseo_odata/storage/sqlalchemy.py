@@ -8,6 +8,8 @@ Settings: ``proseo.storage.url`` (SQLAlchemy URL, e.g. ``sqlite:///var/proseo.sq
 ``proseo.storage.skip_memo.size`` (4096) and ``proseo.storage.skip_memo.ttl`` (300 s; 0 turns
 it off): the ``$skip`` memo that serves a client's next ``$skip`` page as a keyset seek
 (:mod:`proseo_odata.storage.skipmemo`).
+``proseo.count.exact_limit`` (100000; 0 or ``none``: always exact): on PostgreSQL, counts above
+it are the planner's estimate (:mod:`proseo_odata.storage.counts`).
 
 Transactions: the web layer joins each request's transaction manager with
 ``storage.join(request.tm, read_only=...)`` (a session committed or rolled back by the manager,
@@ -35,7 +37,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from proseo_odata.config import as_bool
+from proseo_odata.config import DEFAULT_COUNT_EXACT_LIMIT, as_bool, count_exact_limit
 from proseo_odata.model import (
     Attribute,
     AttributeType,
@@ -80,6 +82,7 @@ from .errors import (
     refusals,
     translate,
 )
+from .counts import count_rows
 from .order_signal import OrderSignal, mark_order_queued, order_notify_expression
 from .types import UTCDateTime
 from .skipmemo import DEFAULT_SIZE as SKIP_MEMO_SIZE, DEFAULT_TTL as SKIP_MEMO_TTL, SkipMemo
@@ -276,6 +279,30 @@ def _after_clause(keys, values):
     else:
         bound = None if column.nullable else column >= value  # NULLs (last) also follow
     return sa.or_(*alternatives) if bound is None else sa.and_(bound, sa.or_(*alternatives))
+
+
+def _page_rows(session: Session, statement, keys, seek, top: int | None, offset: bool) -> list:
+    """The rows of a page ``statement`` (ordered, limited to ``top + 1``). ``seek``: the sort-key
+    values it starts after (a ``$skiptoken`` or the ``$skip`` memo), None for none; ``offset``:
+    whether it also has an OFFSET.
+
+    A seek on an ascending nullable first key (``ContentDate/Start asc``, the order eodag and
+    CDSETool ask for) gets no index bound from :func:`_after_clause`, since NULLs follow every
+    value; PostgreSQL then walks the index from its start, filtering every row before the page
+    (80,000 rows, 175 ms at 100,000 products). So the page is first read among the rows whose
+    first key is not NULL, with ``first >= value``, an index range; only a page that runs out of
+    them is completed with the NULL rows (which follow all of them), or, when its OFFSET skipped
+    past all of them, read by the whole order."""
+    _, desc, column = keys[0]
+    if seek is None or desc or not column.nullable or seek[0] is None or top is None:
+        return _execute_query(session, statement).all()
+    rows = _execute_query(session, statement.where(column >= seek[0])).all()
+    if len(rows) > top:
+        return rows
+    if rows or not offset:
+        nulls = statement.where(column.is_(None)).offset(None).limit(top + 1 - len(rows))
+        return rows + _execute_query(session, nulls).all()
+    return _execute_query(session, statement).all()
 
 
 # --- row <-> domain conversion ----------------------------------------------------------------
@@ -754,6 +781,7 @@ class SQLAlchemyStorage(StorageBase):
         collections: CollectionRule = DEFAULT_COLLECTION_RULE,
         secrets: SecretBox | None = None,
         skip_memo: SkipMemo | None = None,
+        count_exact_limit: int | None = DEFAULT_COUNT_EXACT_LIMIT,
         _session: Session | None = None,
         _root: "SQLAlchemyStorage | None" = None,
     ):
@@ -779,6 +807,9 @@ class SQLAlchemyStorage(StorageBase):
             self._known_missions: set[str] = set()
             #: Keyset positions of ``$skip`` pages served (:mod:`proseo_odata.storage.skipmemo`).
             self.skip_memo = skip_memo if skip_memo is not None else SkipMemo()
+            #: Counts above this are PostgreSQL's estimate (:mod:`proseo_odata.storage.counts`);
+            #: None: always exact. SQLite always counts exactly.
+            self.count_exact_limit = count_exact_limit if engine.dialect.name == "postgresql" else None
             #: The select list of a page of product entries (:meth:`_entry_columns`).
             self._entry_columns_built: list | None = None
         else:
@@ -786,13 +817,15 @@ class SQLAlchemyStorage(StorageBase):
             self.read_session_factory = _root.read_session_factory
             self.secrets = _root.secrets
             self.skip_memo = _root.skip_memo
+            self.count_exact_limit = _root.count_exact_limit
 
     @classmethod
     def from_url(cls, url: str, *, collections: CollectionRule = DEFAULT_COLLECTION_RULE,
                  secrets: SecretBox | None = None, skip_memo: SkipMemo | None = None,
+                 count_exact_limit: int | None = DEFAULT_COUNT_EXACT_LIMIT,
                  **engine_options) -> "SQLAlchemyStorage":
         return cls(create_engine(url, **engine_options), collections=collections, secrets=secrets,
-                   skip_memo=skip_memo)
+                   skip_memo=skip_memo, count_exact_limit=count_exact_limit)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -1021,8 +1054,9 @@ class SQLAlchemyStorage(StorageBase):
             conditions = [*conditions, clause]
         keys = _sort_keys(entity_set, query.orderby, self.tables)
         count = None
+        exact = True
         if query.count:
-            count = _execute_query(session, sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
+            count, exact = count_rows(session, _execute_query, table, conditions, self.count_exact_limit)
         if query.top == 0:
             # $top=0 asks only for the count (or nothing): no rows, no next page.
             return QueryResult(items=[], count=count, next_skiptoken=None, next_skip=None)
@@ -1033,21 +1067,26 @@ class SQLAlchemyStorage(StorageBase):
         statement = sa.select(*selected).where(*conditions).order_by(*_order_clauses(keys))
         offset = query.skip
         memo = self.skip_memo
-        memo_scope = None
+        memo_scope = seek = None
+        seek_offset = 0  # rows skipped after the seek's row (a $skip beyond a remembered position)
         if query.skiptoken is not None:
-            values, offset = decode_skiptoken(entity_set, keys, query.skiptoken)
-            statement = statement.where(_after_clause(keys, values))
+            seek, offset = decode_skiptoken(entity_set, keys, query.skiptoken)
+            statement = statement.where(_after_clause(keys, seek))
         else:
             if memo.enabled:
                 memo_scope = (entity_set, scope, query.filter, tuple(query.orderby))
-            values = memo.get(memo.key(memo_scope, query.skip)) if query.skip and memo_scope else None
-            if values is not None:
-                statement = statement.where(_after_clause(keys, values))
+            found = memo.floor(memo_scope, query.skip) if query.skip and memo_scope else None
+            if found is not None:  # seek after the nearest remembered row, skip what remains
+                position, seek = found
+                statement = statement.where(_after_clause(keys, seek))
+                seek_offset = query.skip - position
+                if seek_offset:
+                    statement = statement.offset(seek_offset)
             elif query.skip:
                 statement = statement.offset(query.skip)
         if query.top is not None:
             statement = statement.limit(query.top + 1)
-        rows = _execute_query(session, statement).all()
+        rows = _page_rows(session, statement, keys, seek, query.top, bool(seek_offset))
         next_token = next_skip = None
         if query.top is not None and len(rows) > query.top:
             rows = rows[: query.top]
@@ -1056,6 +1095,8 @@ class SQLAlchemyStorage(StorageBase):
             next_token = encode_skiptoken(entity_set, keys, last, next_skip)
             if memo_scope is not None:  # only $skip pages: a forged $skiptoken's offset is no position
                 memo.put(memo.key(memo_scope, next_skip), [last._mapping[column] for _, _, column in keys])
+        if not exact:  # an estimate is at least the rows this page shows to exist
+            count = max(count, offset + len(rows) + (next_skip is not None))
         return QueryResult(items=load(session, rows), count=count, next_skiptoken=next_token, next_skip=next_skip)
 
     # -- missions ----------------------------------------------------------------------------
@@ -2003,6 +2044,7 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         raise StorageError("setting proseo.storage.url is required (a SQLAlchemy database URL)")
     try:
         collections = CollectionRule.from_settings(settings)
+        exact_limit = count_exact_limit(settings)
     except ValueError as exc:
         raise StorageError(str(exc)) from None
     return SQLAlchemyStorage.from_url(
@@ -2019,6 +2061,7 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
             size=_count(settings, "proseo.storage.skip_memo.size", SKIP_MEMO_SIZE),
             ttl=_seconds(settings, "proseo.storage.skip_memo.ttl", SKIP_MEMO_TTL),
         ),
+        count_exact_limit=exact_limit,
     )
 
 
