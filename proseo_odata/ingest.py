@@ -87,23 +87,36 @@ def parse_footprint(value: Any, field: str = "Footprint") -> str | None:
         return None
     if not isinstance(value, str):
         raise MetadataError(field, "expected a geography literal or WKT string")
-    return _normalised_footprint(value, field)
+    return _normalised_footprint(value, field)[0]
 
 
-def _geojson_footprint(value: Any) -> str:
+def _geojson_footprint(value: Any) -> tuple[str, tuple | None]:
     if not _is_mapping(value):
         raise MetadataError("GeoFootprint", "not a GeoJSON geometry: expected an object")
     return _normalised_footprint(dict(value), "GeoFootprint")
 
 
-def _normalised_footprint(value: Any, field: str) -> str:
+def _normalised_footprint(value: Any, field: str) -> tuple[str, tuple | None]:
+    """``(WKT, renderings)``: the footprint as :func:`~proseo_odata.odata.geo.normalise_wkt`
+    writes it, and what the storage keeps with it (``Product.rendered_footprint``: the WKT, the
+    ``Footprint`` literal and the GeoJSON text of
+    :func:`proseo_odata.storage.mapping.render_footprint`) computed from the same parsed
+    geometry instead of parsing the WKT again (None for a 3-D geometry, whose WKT drops Z:
+    the storage renders that one from the WKT)."""
     from proseo_odata.odata.errors import ODataError
-    from proseo_odata.odata.geo import normalise_wkt
+    from proseo_odata.odata.geo import format_wkt, to_geometry
+    from proseo_odata.storage.mapping import render_footprint
 
     try:
-        return normalise_wkt(value)
+        geometry = to_geometry(value)
+        wkt = format_wkt(geometry)
     except ODataError as exc:
         raise MetadataError(field, exc.message) from None
+    rendered = None
+    if not geometry.has_z:
+        literal, geojson = render_footprint(geometry)
+        rendered = (wkt, literal, geojson) if literal is not None else None
+    return wkt, rendered
 
 
 _ATTRIBUTE_TYPES = {t.value.lower(): t for t in AttributeType}
@@ -250,10 +263,13 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
     except ValueError:
         raise MetadataError("Visibility", f"{visibility!r} is not one of PUBLIC, RESTRICTED, INTERNAL") from None
 
-    if metadata.get("Footprint") is not None:
-        fields["footprint"] = parse_footprint(metadata["Footprint"])
+    footprint = metadata.get("Footprint")
+    if footprint is not None:
+        if not isinstance(footprint, str):
+            raise MetadataError("Footprint", "expected a geography literal or WKT string")
+        fields["footprint"], fields["rendered_footprint"] = _normalised_footprint(footprint, "Footprint")
     elif metadata.get("GeoFootprint") is not None:
-        fields["footprint"] = _geojson_footprint(metadata["GeoFootprint"])
+        fields["footprint"], fields["rendered_footprint"] = _geojson_footprint(metadata["GeoFootprint"])
 
     attributes = metadata.get("Attributes", [])
     if not isinstance(attributes, list):

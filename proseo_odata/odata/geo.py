@@ -113,8 +113,11 @@ def _number(value: float) -> str:
     """Plain decimal notation, never an exponent (clients parse the footprint)."""
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
-    text = format(Decimal(repr(value)), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    text = repr(value)  # the shortest text that reads back as the value: already plain unless
+    if "e" in text or text.endswith(".0"):  # it has an exponent or is a whole number >= 1e15
+        text = format(Decimal(text), "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return text
 
 
 def format_wkt(geometry: BaseGeometry) -> str:

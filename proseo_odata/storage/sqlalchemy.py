@@ -342,10 +342,19 @@ def _product_values(product: Product) -> dict:
         "visibility": str(product.visibility),
         "archive_key": product.archive_key,
         "product_type": product.product_type,
-        # computed once here, not per response (migration 0006)
-        **dict(zip(("footprint_literal", "footprint_geojson"), render_footprint(product.footprint))),
+        # computed once here, not per response (migration 0006), or earlier (bulk ingest)
+        **dict(zip(("footprint_literal", "footprint_geojson"), _footprint_renderings(product))),
         **promoted_values(product.attributes),
     }
+
+
+def _footprint_renderings(product: Product) -> tuple:
+    """The product's (``Footprint`` literal, GeoJSON text): its ``rendered_footprint`` while
+    that belongs to its ``footprint``, else :func:`render_footprint`."""
+    rendered = product.rendered_footprint
+    if rendered is not None and rendered[0] == product.footprint and rendered[1] is not None:
+        return rendered[1], rendered[2]
+    return render_footprint(product.footprint)
 
 
 #: Product fields the loader does not take from the row, with their defaults (derived values).
