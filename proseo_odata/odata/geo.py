@@ -124,23 +124,23 @@ def format_wkt(geometry: BaseGeometry) -> str:
     """WKT with upper-case keywords and plain decimal numbers: ``POLYGON((1 2,3 4,...))``."""
     kind = geometry.geom_type
 
-    def coords(seq):
-        return ",".join(" ".join(_number(c) for c in point[:2]) for point in seq)
+    def coords(part):  # x y of each point (a Z is dropped), as Python floats in one call
+        return ",".join(f"{_number(x)} {_number(y)}" for x, y in shapely.get_coordinates(part).tolist())
 
     def polygon(p):
         rings = [p.exterior] + list(p.interiors)
-        return "(" + ",".join("(" + coords(r.coords) + ")" for r in rings) + ")"
+        return "(" + ",".join("(" + coords(r) + ")" for r in rings) + ")"
 
     if kind == "Point":
-        return f"POINT({coords(geometry.coords)})"
+        return f"POINT({coords(geometry)})"
     if kind == "LineString":
-        return f"LINESTRING({coords(geometry.coords)})"
+        return f"LINESTRING({coords(geometry)})"
     if kind == "Polygon":
         return "POLYGON" + polygon(geometry)
     if kind == "MultiPoint":
-        return "MULTIPOINT(" + ",".join("(" + coords(p.coords) + ")" for p in geometry.geoms) + ")"
+        return "MULTIPOINT(" + ",".join("(" + coords(p) + ")" for p in geometry.geoms) + ")"
     if kind == "MultiLineString":
-        return "MULTILINESTRING(" + ",".join("(" + coords(g.coords) + ")" for g in geometry.geoms) + ")"
+        return "MULTILINESTRING(" + ",".join("(" + coords(g) + ")" for g in geometry.geoms) + ")"
     if kind == "MultiPolygon":
         return "MULTIPOLYGON(" + ",".join(polygon(p) for p in geometry.geoms) + ")"
     raise ValueError(f"unsupported geometry type {kind}")
