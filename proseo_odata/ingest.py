@@ -114,7 +114,7 @@ def _normalised_footprint(value: Any, field: str) -> tuple[str, tuple | None]:
         raise MetadataError(field, exc.message) from None
     rendered = None
     if not geometry.has_z:
-        literal, geojson = render_footprint(geometry)
+        literal, geojson = render_footprint(wkt, geometry)
         rendered = (wkt, literal, geojson) if literal is not None else None
     return wkt, rendered
 

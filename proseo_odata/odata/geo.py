@@ -162,11 +162,30 @@ def format_footprint(geometry: Any) -> Optional[str]:
     return f"geography'SRID={DEFAULT_SRID};{format_wkt(geometry)}'"
 
 
+#: GeoJSON geometry type -> the type of its parts (itself for a single geometry).
+_GEOJSON_PARTS = {"Point": "Point", "LineString": "LineString", "Polygon": "Polygon", "MultiPoint": "Point",
+                  "MultiLineString": "LineString", "MultiPolygon": "Polygon"}
+
+
 def to_geojson(geometry: Any) -> Optional[dict]:
     """The ``GeoFootprint`` property value (GeoJSON mapping with list coordinates)."""
     geometry = to_geometry(geometry)
     if geometry is None:
         return None
+    kind = geometry.geom_type
+    if kind in _GEOJSON_PARTS and not geometry.is_empty:
+        include_z = geometry.has_z
+
+        def points(part):  # the part's coordinates as lists of Python floats, in one call
+            return shapely.get_coordinates(part, include_z=include_z).tolist()
+
+        def rings(polygon):
+            return [points(polygon.exterior), *(points(ring) for ring in polygon.interiors)]
+
+        parts = {"Point": lambda g: points(g)[0], "LineString": points, "Polygon": rings}
+        single = parts[_GEOJSON_PARTS[kind]]
+        coordinates = single(geometry) if kind in parts else [single(g) for g in geometry.geoms]
+        return {"type": kind, "coordinates": coordinates}
 
     def listify(value):
         if isinstance(value, (tuple, list)):
@@ -185,10 +204,12 @@ def intersects(stored: Any, area: BaseGeometry) -> bool:
     return bool(geometry.intersects(area))
 
 
-def footprint_renderings(value: Any) -> Tuple[Optional[str], Optional[dict]]:
+def footprint_renderings(value: Any, wkt: Optional[str] = None) -> Tuple[Optional[str], Optional[dict]]:
     """(``Footprint`` geography literal, ``GeoFootprint`` GeoJSON mapping) of a stored footprint
-    (any form :func:`to_geometry` reads), or (None, None) without one."""
+    (any form :func:`to_geometry` reads), or (None, None) without one. ``wkt``: the caller's
+    :func:`format_wkt` of ``value`` (a geometry), not computed again."""
     if not value:
         return None, None
     geometry = to_geometry(value)
-    return format_footprint(geometry), to_geojson(geometry)
+    literal = format_footprint(geometry) if wkt is None else f"geography'SRID={DEFAULT_SRID};{wkt}'"
+    return literal, to_geojson(geometry)
