@@ -101,8 +101,11 @@ def _normalised_footprint(value: Any, field: str) -> tuple[str, tuple | None]:
     writes it, and what the storage keeps with it (``Product.rendered_footprint``: the WKT, the
     ``Footprint`` literal and the GeoJSON text of
     :func:`proseo_odata.storage.mapping.render_footprint`) computed from the same parsed
-    geometry instead of parsing the WKT again (None for a 3-D geometry, whose WKT drops Z:
-    the storage renders that one from the WKT)."""
+    geometry instead of parsing the WKT again. None when the WKT would not read back as the
+    same coordinates (a Z, which the WKT drops; a -0.0, which it writes as 0): the storage
+    renders that one from the WKT."""
+    import shapely
+
     from proseo_odata.odata.errors import ODataError
     from proseo_odata.odata.geo import format_wkt, to_geometry
     from proseo_odata.storage.mapping import render_footprint
@@ -113,7 +116,8 @@ def _normalised_footprint(value: Any, field: str) -> tuple[str, tuple | None]:
     except ODataError as exc:
         raise MetadataError(field, exc.message) from None
     rendered = None
-    if not geometry.has_z:
+    coordinates = shapely.get_coordinates(geometry)
+    if not geometry.has_z and not (coordinates == 0).any():
         literal, geojson = render_footprint(wkt, geometry)
         rendered = (wkt, literal, geojson) if literal is not None else None
     return wkt, rendered
