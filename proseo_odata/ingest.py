@@ -740,16 +740,54 @@ def _prepare_batch(storage, archive, mission, items, pool, now) -> _Batch:
             continue
         names.add(product.name)
         candidates.append(_Candidate(item, product, checksums, length))
+    referenced = []
     for candidate in candidates:
         entry = candidate.entry
         if entry.archive_key is not None:
             candidate.key = entry.archive_key
-            candidate.future = pool.submit(_referenced, archive, candidate)
+            referenced.append(candidate)
         else:
             candidate.key = upload_key(candidate.product)
             candidate.copied = True
             candidate.future = pool.submit(archive.put_file, candidate.key, entry.path, candidate.product.content_type)
+    # By-reference checks are mostly one size look-up each: a task per REFERENCE_CHUNK of them
+    # (a thread hand-off per product cost more than a local look-up; an S3 archive still gets
+    # its requests spread over the workers).
+    for start in range(0, len(referenced), REFERENCE_CHUNK):
+        chunk = referenced[start:start + REFERENCE_CHUNK]
+        future = pool.submit(_referenced_chunk, archive, chunk)
+        for index, candidate in enumerate(chunk):
+            candidate.future = _ChunkPart(future, index)
     return _Batch(candidates, len(items), report)
+
+
+#: By-reference lines checked per thread-pool task.
+REFERENCE_CHUNK = 50
+
+
+def _referenced_chunk(archive, chunk: list[_Candidate]) -> list:
+    """:func:`_referenced` for each candidate: its stored-file facts or the exception it raised."""
+    outcomes = []
+    for candidate in chunk:
+        try:
+            outcomes.append(_referenced(archive, candidate))
+        except Exception as exc:  # noqa: BLE001 - handed to the candidate's own result()
+            outcomes.append(exc)
+    return outcomes
+
+
+@dataclass
+class _ChunkPart:
+    """One candidate's share of a :func:`_referenced_chunk` task, used like its own future."""
+
+    future: Any
+    index: int
+
+    def result(self):
+        outcome = self.future.result()[self.index]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
 
 def _discard(archive, candidates) -> None:
