@@ -372,7 +372,8 @@ def report(args, info, timings, queries, lat, loads, mixed) -> str:
         f"{info['load'][0]:.2f} / {info['load_end'][0]:.2f} at the start / end of the measurements.",
         f"Command: `{' '.join(['.venv/bin/python -m bench.http_catalogue'] + sys.argv[1:])}`",
         f"Load of {args.products:,} products: COPY {timings['copy_s']:.0f} s, indexes {timings['index_s']:.0f} s, "
-        f"VACUUM ANALYZE {timings['analyze_s']:.0f} s.",
+        f"VACUUM ANALYZE {timings['analyze_s']:.0f} s"
+        + (f" (loaded {timings['loaded']} into --data-dir and reused)." if "loaded" in timings else "."),
         "",
         f"| shape | user | HTTP median ms | HTTP p95 ms | SQL median ms | SQL p95 ms | HTTP/SQL (medians) | "
         f"KiB | p95 <= {TARGET_MS:.0f} ms? |",
@@ -410,6 +411,8 @@ def main(argv=None) -> int:
     parser.add_argument("--load-requests", type=int, default=160, help="requests per shape under load")
     parser.add_argument("--load-seconds", type=float, default=30.0, help="mixed load duration")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN the slowest variant of each shape")
+    parser.add_argument("--data-dir", help="keep the PostgreSQL cluster and its loaded catalogue in this folder and "
+                        "reuse it when it is already there (same --products and --seed)")
     args = parser.parse_args(argv)
 
     from psycopg import sql
@@ -419,33 +422,48 @@ def main(argv=None) -> int:
         raise SystemExit(f"stopped by signal {signum}")
     signal.signal(signal.SIGTERM, _terminate)
 
-    server = cat._make_server()
+    server = cat._make_server(args.data_dir)
     app = None
     workdir = tempfile.mkdtemp(prefix="proseo-bench-http-")
     try:
         cat.log("starting PostgreSQL")
         server.start()
-        name = f"proseo_bench_{uuid.uuid4().hex[:8]}"
         with cat._admin(server.url) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             pg_version = conn.execute("SELECT version()").fetchone()[0].split(" on ")[0]
-        url = make_url(server.url).set(database=name).render_as_string(hide_password=False)
 
         from proseo_odata.model import User, hash_password
         from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
-        storage = SQLAlchemyStorage.from_url(url)
-        storage.initialize_schema()
-        if not storage.tables.postgis:
-            raise SystemExit("the server has no PostGIS: install postgresql-15-postgis-3")
-        cat.log(f"schema at {storage.schema_revision()}; loading {args.products:,} products")
-        timings = cat.load(url, args.products, args.seed)
-        timings["analyze_s"] = cat.finish_load(url, own_server=True)
-        storage.close()
-        storage = SQLAlchemyStorage.from_url(url)
-        cat.verify_samples(storage, timings["samples"])
+        kept = cat.kept_database(server, args.products, args.seed)
+        if kept is not None:
+            name = kept["database"]
+            url = make_url(server.url).set(database=name).render_as_string(hide_password=False)
+            storage = SQLAlchemyStorage.from_url(url)
+            if storage.schema_revision() != storage.schema_head():
+                raise SystemExit(f"the kept catalogue in {server.tmpdir} is at schema {storage.schema_revision()}, "
+                                 f"the code at {storage.schema_head()}: remove the folder to reload")
+            timings = dict(kept["timings"], generator=cat.Generator(args.seed), loaded=kept["loaded"])
+            cat.log(f"reusing {args.products:,} products loaded {kept['loaded']} in {server.tmpdir}")
+        else:
+            name = f"proseo_bench_{uuid.uuid4().hex[:8]}"
+            with cat._admin(server.url) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            url = make_url(server.url).set(database=name).render_as_string(hide_password=False)
+            storage = SQLAlchemyStorage.from_url(url)
+            storage.initialize_schema()
+            if not storage.tables.postgis:
+                raise SystemExit("the server has no PostGIS: install postgresql-15-postgis-3")
+            cat.log(f"schema at {storage.schema_revision()}; loading {args.products:,} products")
+            timings = cat.load(url, args.products, args.seed)
+            timings["analyze_s"] = cat.finish_load(url, own_server=True)
+            storage.close()
+            storage = SQLAlchemyStorage.from_url(url)
+            cat.verify_samples(storage, timings["samples"])
+            if args.data_dir:
+                cat.keep_database(server, args.products, args.seed, name, timings)
         for user, roles in USERS.values():
-            storage.add_user(User(cat.MISSION, user, hash_password(PASSWORD), roles))
+            if not any(u.name == user for u in storage.list_users(cat.MISSION)):
+                storage.add_user(User(cat.MISSION, user, hash_password(PASSWORD), roles))
 
         cat.log("starting the application server")
         app, port = start_app(url, args.server_threads, workdir)
@@ -492,7 +510,7 @@ def main(argv=None) -> int:
                 app.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 app.kill()
-        cat.log("stopping PostgreSQL, removing its data directory")
+        cat.log("stopping PostgreSQL" + (f", keeping {server.tmpdir}" if args.data_dir else ", removing its data directory"))
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
