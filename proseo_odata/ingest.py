@@ -82,12 +82,16 @@ def _is_mapping(value) -> bool:
 
 def parse_footprint(value: Any, field: str = "Footprint") -> str | None:
     """Normalised WKT (longitude first, SRID 4326) from a geography literal or WKT: the one
-    geography reader and WKT writer (:func:`proseo_odata.odata.geo.normalise_wkt`)."""
-    if value is None:
-        return None
+    geography reader and WKT writer (``to_geometry`` and ``format_wkt`` of
+    :mod:`proseo_odata.odata.geo`, as ``normalise_wkt``)."""
+    return None if value is None else _footprint_text(value, field)[0]
+
+
+def _footprint_text(value: Any, field: str) -> tuple[str, tuple | None]:
+    """:func:`_normalised_footprint` of a geography literal or WKT string."""
     if not isinstance(value, str):
         raise MetadataError(field, "expected a geography literal or WKT string")
-    return _normalised_footprint(value, field)[0]
+    return _normalised_footprint(value, field)
 
 
 def _geojson_footprint(value: Any) -> tuple[str, tuple | None]:
@@ -267,11 +271,8 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
     except ValueError:
         raise MetadataError("Visibility", f"{visibility!r} is not one of PUBLIC, RESTRICTED, INTERNAL") from None
 
-    footprint = metadata.get("Footprint")
-    if footprint is not None:
-        if not isinstance(footprint, str):
-            raise MetadataError("Footprint", "expected a geography literal or WKT string")
-        fields["footprint"], fields["rendered_footprint"] = _normalised_footprint(footprint, "Footprint")
+    if metadata.get("Footprint") is not None:
+        fields["footprint"], fields["rendered_footprint"] = _footprint_text(metadata["Footprint"], "Footprint")
     elif metadata.get("GeoFootprint") is not None:
         fields["footprint"], fields["rendered_footprint"] = _geojson_footprint(metadata["GeoFootprint"])
 
