@@ -106,8 +106,8 @@ def _normalised_footprint(value: Any, field: str) -> tuple[str, tuple | None]:
     ``Footprint`` literal and the GeoJSON text of
     :func:`proseo_odata.storage.mapping.render_footprint`) computed from the same parsed
     geometry instead of parsing the WKT again. None when the WKT would not read back as the
-    same coordinates (a Z, which the WKT drops; a -0.0, which it writes as 0): the storage
-    renders that one from the WKT."""
+    same coordinates (a Z, which the WKT drops; a zero, which may be a -0.0 the WKT writes as 0):
+    the storage renders that one from the WKT."""
     import shapely
 
     from proseo_odata.odata.errors import ODataError
