@@ -635,6 +635,9 @@ def query_variants(n: int, variants: int, seed: int, tiles) -> dict:
 class QueryRunner:
     """The PRIP /Products view's path minus HTTP and JSON: options -> build_query -> query_products."""
 
+    #: The storage method run (bench.http_catalogue: the one the PRIP page view calls).
+    method = "query_products"
+
     def __init__(self, storage):
         from proseo_odata.model import VisibilityClass
 
@@ -645,7 +648,7 @@ class QueryRunner:
         from proseo_odata.query import build_query
 
         paged = build_query("Products", pairs)
-        return self.storage.query_products(MISSION, paged.query, visibilities=self.visibilities)
+        return getattr(self.storage, self.method)(MISSION, paged.query, visibilities=self.visibilities)
 
     def resolve_tokens(self, pairs):
         """Fill a ``$skiptoken`` placeholder: the token of the row before the page, from the storage."""
