@@ -8,6 +8,11 @@ Settings: ``proseo.storage.url`` (SQLAlchemy URL, e.g. ``sqlite:///var/proseo.sq
 ``proseo.storage.skip_memo.size`` (4096) and ``proseo.storage.skip_memo.ttl`` (300 s; 0 turns
 it off): the ``$skip`` memo that serves a client's next ``$skip`` page as a keyset seek
 (:mod:`proseo_odata.storage.skipmemo`).
+``proseo.storage.user_cache.ttl`` and ``proseo.storage.workflow_cache.ttl`` (5 s; 0 turns them
+off): how long a user (authentication) and a mission's enabled workflows (order submission) are
+answered from memory (:mod:`proseo_odata.storage.readcache`).
+``proseo.storage.pool_ping_idle`` (2 s): a pooled PostgreSQL connection idle longer than this is
+pinged at checkout (see :func:`create_engine`).
 
 Transactions: the web layer joins each request's transaction manager with
 ``storage.join(request.tm, read_only=...)`` (a session committed or rolled back by the manager,
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -82,6 +88,7 @@ from .errors import (
 )
 from .order_signal import OrderSignal, mark_order_queued, order_notify_expression
 from .skipmemo import DEFAULT_SIZE as SKIP_MEMO_SIZE, DEFAULT_TTL as SKIP_MEMO_TTL, SkipMemo
+from .readcache import DEFAULT_TTL as READ_CACHE_TTL, ReadCache, invalidate_at_end
 from .schema import (
     SchemaTables,
     missions,
@@ -529,12 +536,15 @@ SQLITE_BUSY_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_STATEMENT_TIMEOUT = 30
 DEFAULT_POOL_TIMEOUT = 10
+#: Seconds a pooled PostgreSQL connection may have been idle and still be used without a ping.
+DEFAULT_POOL_PING_IDLE = 2.0
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10,
                   busy_timeout: float = SQLITE_BUSY_TIMEOUT, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                   statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
-                  pool_timeout: float = DEFAULT_POOL_TIMEOUT) -> sa.Engine:
+                  pool_timeout: float = DEFAULT_POOL_TIMEOUT,
+                  pool_ping_idle: float = DEFAULT_POOL_PING_IDLE) -> sa.Engine:
     """An engine configured for this backend (SQLite pragmas and transactions, UTC sessions).
 
     SQLite (a file): WAL journal (readers never block the writer), ``BEGIN IMMEDIATE`` for every
@@ -549,7 +559,14 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
     statement running or waiting for a lock longer; 0 = no limit) and ``pool_timeout``
     (seconds waiting for a free pooled connection). With a ``statement_timeout``, a client-side
     deadline of ``statement_timeout`` + 5 s also covers a server that does not answer at all
-    (:mod:`proseo_odata.storage.watchdog`).
+    (:mod:`proseo_odata.storage.watchdog`), and its checkout ping replaces ``pool_pre_ping``: a
+    connection idle in the pool for more than ``pool_ping_idle`` seconds is pinged before use
+    (replaced when it does not answer), one returned more recently is not (the ping was a
+    round trip on every request, issue 12 item 6). The pool hands out the most recently returned
+    connection first (LIFO), so under load the same few stay busy and the rest may idle out. A
+    connection that the server dropped within the last ``pool_ping_idle`` seconds fails its
+    request's first statement instead (a 503 that the client may retry; SQLAlchemy then
+    replaces every connection of the pool that is older than the failure).
     """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -608,6 +625,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 pool_timeout=float(pool_timeout),
+                pool_use_lifo=True,
                 connect_args=connect_args,
             )
         except ImportError as exc:
@@ -620,7 +638,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
             # cannot fire: the client gives up statement_timeout + a grace period later.
             from . import watchdog
 
-            watchdog.install(engine, float(statement_timeout) + watchdog.GRACE_SECONDS)
+            watchdog.install(engine, float(statement_timeout) + watchdog.GRACE_SECONDS, ping_idle=float(pool_ping_idle))
         return engine
     try:
         return sa.create_engine(parsed, echo=echo, hide_parameters=True)
@@ -720,6 +738,8 @@ class SQLAlchemyStorage(StorageBase):
         collections: CollectionRule = DEFAULT_COLLECTION_RULE,
         secrets: SecretBox | None = None,
         skip_memo: SkipMemo | None = None,
+        user_cache: ReadCache | None = None,
+        workflow_cache: ReadCache | None = None,
         _session: Session | None = None,
         _root: "SQLAlchemyStorage | None" = None,
     ):
@@ -745,18 +765,26 @@ class SQLAlchemyStorage(StorageBase):
             self._known_missions: set[str] = set()
             #: Keyset positions of ``$skip`` pages served (:mod:`proseo_odata.storage.skipmemo`).
             self.skip_memo = skip_memo if skip_memo is not None else SkipMemo()
+            #: Users by (mission, name) and enabled workflows by mission, for a few seconds
+            #: (:mod:`proseo_odata.storage.readcache`): ``get_user``/``list_workflows`` with
+            #: ``cached=True`` (authentication, order submission).
+            self.user_cache = user_cache if user_cache is not None else ReadCache()
+            self.workflow_cache = workflow_cache if workflow_cache is not None else ReadCache()
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
             self.secrets = _root.secrets
             self.skip_memo = _root.skip_memo
+            self.user_cache = _root.user_cache
+            self.workflow_cache = _root.workflow_cache
 
     @classmethod
     def from_url(cls, url: str, *, collections: CollectionRule = DEFAULT_COLLECTION_RULE,
                  secrets: SecretBox | None = None, skip_memo: SkipMemo | None = None,
+                 user_cache: ReadCache | None = None, workflow_cache: ReadCache | None = None,
                  **engine_options) -> "SQLAlchemyStorage":
         return cls(create_engine(url, **engine_options), collections=collections, secrets=secrets,
-                   skip_memo=skip_memo)
+                   skip_memo=skip_memo, user_cache=user_cache, workflow_cache=workflow_cache)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -1066,9 +1094,12 @@ class SQLAlchemyStorage(StorageBase):
                  "roles": sorted(str(r) for r in user.roles)},
                 f"User {user.qualified_name!r}",
             )
+            invalidate_at_end(s, self.user_cache, (user.mission, user.name))
         return user
 
-    def get_user(self, mission: str, name: str) -> User:
+    def get_user(self, mission: str, name: str, *, cached: bool = False) -> User:
+        if cached:
+            return dataclasses.replace(self.user_cache.get((mission, name), lambda: self.get_user(mission, name)))
         with self._db() as s:
             row = s.execute(sa.select(users).where(users.c.mission == mission, users.c.name == name)).first()
         if row is None:
@@ -1089,12 +1120,14 @@ class SQLAlchemyStorage(StorageBase):
                 .where(users.c.mission == user.mission, users.c.name == user.name)
                 .values(password_hash=user.password_hash, roles=sorted(str(r) for r in user.roles))
             )
+            invalidate_at_end(s, self.user_cache, (user.mission, user.name))
             if result.rowcount == 0:
                 raise NotFoundError(f"No user {user.qualified_name}")
         return user
 
     def delete_user(self, mission: str, name: str) -> None:
         with self._db() as s:
+            invalidate_at_end(s, self.user_cache, (mission, name))
             self._execute_one(s, sa.delete(users).where(users.c.mission == mission, users.c.name == name), f"user {mission}\\{name}")
 
     # -- products ----------------------------------------------------------------------------
@@ -1298,7 +1331,18 @@ class SQLAlchemyStorage(StorageBase):
                 raise NotFoundError(f"No product found with name {name!r}")
             return self._load_products(s, [row])[0]
 
-    def find_product(self, mission, *, product_type=None, name=None, covering=None, visibilities=None):
+    def find_product(self, mission, **criteria):
+        with self._db() as s:
+            row = s.execute(self._find_product_statement(mission, sa.select(products), **criteria)).first()
+            return None if row is None else self._load_products(s, [row])[0]
+
+    def find_product_id(self, mission, **criteria):
+        with self._db() as s:
+            return s.execute(self._find_product_statement(mission, sa.select(products.c.id), **criteria)).scalar()
+
+    @staticmethod
+    def _find_product_statement(mission, statement, *, product_type=None, name=None, covering=None, visibilities=None):
+        """``statement`` (a select from ``products``) restricted as :meth:`find_product` says."""
         conditions = [products.c.mission == mission]
         if product_type is not None:
             conditions.append(products.c.product_type == product_type)
@@ -1309,13 +1353,7 @@ class SQLAlchemyStorage(StorageBase):
             conditions += [products.c.content_start <= start, products.c.content_end >= end]
         if visibilities is not None:
             conditions.append(products.c.visibility.in_([str(v) for v in visibilities]))
-        statement = (
-            sa.select(products).where(*conditions)
-            .order_by(products.c.publication_date.desc(), products.c.id.desc()).limit(1)
-        )
-        with self._db() as s:
-            row = s.execute(statement).first()
-            return None if row is None else self._load_products(s, [row])[0]
+        return statement.where(*conditions).order_by(products.c.publication_date.desc(), products.c.id.desc()).limit(1)
 
     def query_products(self, mission, query, *, visibilities=None):
         conditions = [products.c.mission == mission]
@@ -1415,6 +1453,7 @@ class SQLAlchemyStorage(StorageBase):
 
     def add_workflow(self, workflow: Workflow) -> Workflow:
         with self._db() as s:
+            invalidate_at_end(s, self.workflow_cache)
             self._require_mission(s, workflow.mission)
             self._insert(s, workflows, {**_workflow_values(workflow), "revision": 1},
                          f"Workflow {workflow.name!r} of mission {workflow.mission}")
@@ -1439,7 +1478,11 @@ class SQLAlchemyStorage(StorageBase):
             raise NotFoundError(f"No workflow found with name {name!r}", kind="not_found.workflow")
         return _workflow_from_row(row)
 
-    def list_workflows(self, mission, *, enabled_only=False) -> list[Workflow]:
+    def list_workflows(self, mission, *, enabled_only=False, cached=False) -> list[Workflow]:
+        if cached:
+            rows = self.workflow_cache.get((mission, bool(enabled_only)),
+                                           lambda: tuple(self.list_workflows(mission, enabled_only=enabled_only)))
+            return [dataclasses.replace(w) for w in rows]
         statement = sa.select(workflows).where(workflows.c.mission == mission).order_by(workflows.c.name)
         if enabled_only:
             statement = statement.where(workflows.c.enabled.is_(True))
@@ -1458,6 +1501,7 @@ class SQLAlchemyStorage(StorageBase):
         values = _workflow_values(workflow)
         del values["id"], values["mission"]
         with self._db() as s:
+            invalidate_at_end(s, self.workflow_cache)
             workflow.revision = self._update_revisioned(
                 s, workflows, workflow, values, "Workflow", unique_what=f"Workflow {workflow.name!r}"
             )
@@ -1465,6 +1509,7 @@ class SQLAlchemyStorage(StorageBase):
 
     def upsert_workflow(self, workflow: Workflow) -> Workflow:
         with self._db() as s:
+            invalidate_at_end(s, self.workflow_cache)
             row = s.execute(
                 sa.select(workflows.c.id, workflows.c.revision)
                 .where(workflows.c.mission == workflow.mission, workflows.c.name == workflow.name)
@@ -1485,6 +1530,7 @@ class SQLAlchemyStorage(StorageBase):
 
     def delete_workflow(self, mission, workflow_id) -> None:
         with self._db() as s:
+            invalidate_at_end(s, self.workflow_cache)
             self._execute_one(
                 s, sa.delete(workflows).where(workflows.c.id == workflow_id, workflows.c.mission == mission),
                 f"workflow {workflow_id}",
@@ -1895,6 +1941,9 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
             size=_count(settings, "proseo.storage.skip_memo.size", SKIP_MEMO_SIZE),
             ttl=_seconds(settings, "proseo.storage.skip_memo.ttl", SKIP_MEMO_TTL),
         ),
+        user_cache=ReadCache(ttl=_seconds(settings, "proseo.storage.user_cache.ttl", READ_CACHE_TTL)),
+        workflow_cache=ReadCache(ttl=_seconds(settings, "proseo.storage.workflow_cache.ttl", READ_CACHE_TTL)),
+        pool_ping_idle=_seconds(settings, "proseo.storage.pool_ping_idle", DEFAULT_POOL_PING_IDLE),
     )
 
 
