@@ -46,23 +46,15 @@ def find_input_product(
                        visibilities=visibilities)
 
 
-def find_input_product_id(
-    storage,
-    mission: str,
-    product_type: str,
-    *,
-    reference: Optional[str] = None,
-    start: Optional[datetime] = None,
-    end: Optional[datetime] = None,
-    visibilities: Optional[Sequence[VisibilityClass]] = None,
-) -> uuid.UUID:
-    """The id of :func:`find_input_product`'s answer (the same rules and errors), without loading
-    the product's checksums and attributes: what a submission stores (issue 12 item 6)."""
-    return _find_input(storage.find_product_id, mission, product_type, reference=reference, start=start, end=end,
-                       visibilities=visibilities)
+def find_input_product_id(storage, mission: str, product_type: str, **criteria) -> uuid.UUID:
+    """The id of :func:`find_input_product`'s answer (the same keywords, rules and errors),
+    without loading the product's checksums and attributes: what a submission stores (issue 12
+    item 6)."""
+    return _find_input(storage.find_product_id, mission, product_type, **criteria)
 
 
-def _find_input(find: Callable[..., Any], mission, product_type, *, reference, start, end, visibilities):
+def _find_input(find: Callable[..., Any], mission, product_type, *, reference=None, start=None, end=None,
+                visibilities=None):
     """:func:`find_input_product` with the storage's look-up ``find`` (``find_product`` or
     ``find_product_id``): its answer, or :class:`InputProductNotFound`."""
     if reference:

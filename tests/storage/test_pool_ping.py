@@ -33,23 +33,16 @@ def test_the_pool_hands_out_the_connection_used_last(migrated_pg_url):
         engine.dispose()
 
 
-def test_with_ping_idle_zero_every_checkout_pings(migrated_pg_url, pg_server_url):
-    engine = create_engine(migrated_pg_url, pool_ping_idle=0)
+@pytest.mark.parametrize("ping_idle,idle", [(0, 0), (0.3, 0.3)], ids=["every checkout", "after idling"])
+def test_a_pinged_connection_is_replaced_when_dropped(migrated_pg_url, pg_server_url, ping_idle, idle):
+    """``pool_ping_idle = 0`` pings at every checkout; otherwise a connection idle that long is
+    pinged: either way a dropped connection is replaced before the request sees it."""
+    engine = create_engine(migrated_pg_url, pool_ping_idle=ping_idle)
     try:
         first = _backend_pid(engine)
         _drop_backend(pg_server_url, first)
-        assert _backend_pid(engine) != first  # pinged at once, replaced
-    finally:
-        engine.dispose()
-
-
-def test_an_idle_connection_is_pinged_and_replaced_when_dropped(migrated_pg_url, pg_server_url):
-    engine = create_engine(migrated_pg_url, pool_ping_idle=0.3)
-    try:
-        first = _backend_pid(engine)
-        _drop_backend(pg_server_url, first)
-        time.sleep(0.3)
-        assert _backend_pid(engine) != first  # pinged, found dead, replaced: the request never saw it
+        time.sleep(idle)
+        assert _backend_pid(engine) != first
     finally:
         engine.dispose()
 
