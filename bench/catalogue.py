@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import random
@@ -46,6 +47,7 @@ import re
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -84,27 +86,38 @@ def log(message: str) -> None:
 # the server
 
 
-def _make_server():
-    """A ``ThrowawayPostgres`` from tests/conftest.py started with the benchmark's settings."""
-    sys.path.insert(0, os.path.dirname(HERE))
-    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # conftest imports live_server
+def _make_server(data_dir: "str | None" = None):
+    """A ``ThrowawayPostgres`` from tests/conftest.py started with the benchmark's settings.
+
+    With ``data_dir`` the server lives in that folder and outlives the run: created (initdb) when
+    the folder holds no cluster, started on it otherwise (``server.reused``), and stopped cleanly
+    at the end without removing it, so a loaded catalogue is measured again without reloading it
+    (:func:`kept_database`)."""
     from live_server import free_port as _free_port
     from tests.conftest import ThrowawayPostgres, _as_postgres, _find_pg_bindir, _run
 
     class BenchPostgres(ThrowawayPostgres):
+        reused = False
+
         def start(self):
             import tempfile
 
-            self.tmpdir = tempfile.mkdtemp(prefix="proseo-bench-pg-")
+            if data_dir is None:
+                self.tmpdir = tempfile.mkdtemp(prefix="proseo-bench-pg-")
+            else:
+                self.tmpdir = os.path.abspath(data_dir)
+                os.makedirs(self.tmpdir, exist_ok=True)
             if os.geteuid() == 0:
                 shutil.chown(self.tmpdir, user="postgres", group="postgres")
-            _run(_as_postgres([self._bin("initdb"), "-D", self.datadir, "-U", "postgres", "--auth=trust",
-                               "--encoding=UTF8", "--no-locale", "--no-sync"]))
-            # Load-only settings go to postgresql.conf so ALTER SYSTEM can switch them back on.
-            with open(os.path.join(self.datadir, "postgresql.conf"), "a", encoding="utf-8") as conf:
-                conf.write("\n# bench/catalogue.py: during the load only\n")
-                for name in LOAD_ONLY_OFF:
-                    conf.write(f"{name} = off\n")
+            self.reused = os.path.exists(os.path.join(self.datadir, "PG_VERSION"))
+            if not self.reused:
+                _run(_as_postgres([self._bin("initdb"), "-D", self.datadir, "-U", "postgres", "--auth=trust",
+                                   "--encoding=UTF8", "--no-locale", "--no-sync"]))
+                # Load-only settings go to postgresql.conf so ALTER SYSTEM can switch them back on.
+                with open(os.path.join(self.datadir, "postgresql.conf"), "a", encoding="utf-8") as conf:
+                    conf.write("\n# bench/catalogue.py: during the load only\n")
+                    for name in LOAD_ONLY_OFF:
+                        conf.write(f"{name} = off\n")
             self.port = _free_port()
             options = " ".join(
                 [f"-c {k}={v}" for k, v in SERVER_SETTINGS.items()]
@@ -115,6 +128,14 @@ def _make_server():
                                "-w", "-t", "60", "start"]))
             self.started = True
             return self
+
+        def stop(self):
+            if data_dir is None:
+                return super().stop()
+            if self.started:  # a clean shutdown: the kept cluster needs no recovery next time
+                subprocess.run(_as_postgres([self._bin("pg_ctl"), "-D", self.datadir, "-m", "fast", "-w", "stop"]),
+                               capture_output=True, timeout=120)
+                self.started = False
 
     bindir = _find_pg_bindir()
     if bindir is None:
@@ -135,6 +156,36 @@ def _libpq(url):
     from sqlalchemy.engine import make_url
 
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+#: What a ``--data-dir`` cluster holds, written once its catalogue is loaded.
+KEPT_FILE = "bench-catalogue.json"
+
+
+def kept_database(server, products: int, seed: int) -> "dict | None":
+    """The loaded catalogue a reused ``--data-dir`` cluster holds (its database name and load
+    timings), or None for a new cluster. A cluster loaded with another size or seed is refused
+    rather than measured as if it were this one."""
+    if not getattr(server, "reused", False):
+        return None
+    path = os.path.join(server.tmpdir, KEPT_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            kept = json.load(handle)
+    except FileNotFoundError:
+        raise SystemExit(f"{server.tmpdir} holds a cluster but no {KEPT_FILE} (an interrupted load?): remove it")
+    if (kept["products"], kept["seed"]) != (products, seed):
+        raise SystemExit(f"{server.tmpdir} holds {kept['products']:,} products of seed {kept['seed']}, not "
+                         f"{products:,} of seed {seed}: use another --data-dir")
+    return kept
+
+
+def keep_database(server, products: int, seed: int, database: str, timings: dict) -> None:
+    record = {"products": products, "seed": seed, "database": database,
+              "loaded": dt.datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+              "timings": {k: v for k, v in timings.items() if k.endswith("_s")}}
+    with open(os.path.join(server.tmpdir, KEPT_FILE), "w", encoding="utf-8") as handle:
+        json.dump(record, handle)
 
 
 # --------------------------------------------------------------------------------------------
@@ -584,6 +635,9 @@ def query_variants(n: int, variants: int, seed: int, tiles) -> dict:
 class QueryRunner:
     """The PRIP /Products view's path minus HTTP and JSON: options -> build_query -> query_products."""
 
+    #: The storage method run (bench.http_catalogue: the one the PRIP page view calls).
+    method = "query_products"
+
     def __init__(self, storage):
         from proseo_odata.model import VisibilityClass
 
@@ -594,7 +648,7 @@ class QueryRunner:
         from proseo_odata.query import build_query
 
         paged = build_query("Products", pairs)
-        return self.storage.query_products(MISSION, paged.query, visibilities=self.visibilities)
+        return getattr(self.storage, self.method)(MISSION, paged.query, visibilities=self.visibilities)
 
     def resolve_tokens(self, pairs):
         """Fill a ``$skiptoken`` placeholder: the token of the row before the page, from the storage."""

@@ -218,10 +218,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     server = None
     if args.postgres and not args.pg_url:
-        import sys
-
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # conftest imports live_server
         from tests.conftest import ThrowawayPostgres, _find_pg_bindir
 
         server = ThrowawayPostgres(_find_pg_bindir()).start()

@@ -19,7 +19,7 @@ What it does:
    unfiltered and with ``startswith(Name,'S2')`` for each class, name, date, orbit, Intersects,
    top 100) ``--variants`` literal variants: each variant once through HTTP (a keep-alive
    connection; the time until the whole body is read) and once as the raw SQL the storage runs
-   for it (the statements captured from ``query_products`` with the same options and
+   for it (the statements captured from ``query_product_entries``, the page view's call, with the same options and
    visibility, replayed on a plain psycopg connection with the same session settings,
    every row fetched). Shapes and the two paths interleaved, the order reversed every other
    round. Median and p95 of each; the ratio HTTP/SQL of the medians.
@@ -222,7 +222,8 @@ def token(client: Client, user: str) -> str:
 
 
 class SqlReference:
-    """The statements ``query_products`` runs for some options, replayed on a psycopg connection."""
+    """The statements the PRIP page view's storage call (``query_product_entries``) runs for some
+    options, replayed on a psycopg connection."""
 
     def __init__(self, storage, url: str):
         import psycopg
@@ -230,6 +231,7 @@ class SqlReference:
 
         self.storage = storage
         self.runner = cat.QueryRunner(storage)
+        self.runner.method = "query_product_entries"
         self.visible = {v: visible_classes(roles) for v, (_, roles) in USERS.items()}
         # the storage's session settings (create_engine's connect options)
         self.conn = psycopg.connect(cat._libpq(url), autocommit=True,
@@ -298,6 +300,8 @@ def process_cpu(pid: int) -> float:
 
 def latencies(client, tokens, reference, queries, warmup: int = 2) -> dict:
     keys = list(queries)
+    if not keys:
+        return {}
     variants = len(next(iter(queries.values()))[2])
     captured = {k: [reference.capture(p, queries[k][1]) for p in queries[k][2]] for k in keys}
     for key in keys:
@@ -372,7 +376,8 @@ def report(args, info, timings, queries, lat, loads, mixed) -> str:
         f"{info['load'][0]:.2f} / {info['load_end'][0]:.2f} at the start / end of the measurements.",
         f"Command: `{' '.join(['.venv/bin/python -m bench.http_catalogue'] + sys.argv[1:])}`",
         f"Load of {args.products:,} products: COPY {timings['copy_s']:.0f} s, indexes {timings['index_s']:.0f} s, "
-        f"VACUUM ANALYZE {timings['analyze_s']:.0f} s.",
+        f"VACUUM ANALYZE {timings['analyze_s']:.0f} s"
+        + (f" (loaded {timings['loaded']} into --data-dir and reused)." if "loaded" in timings else "."),
         "",
         f"| shape | user | HTTP median ms | HTTP p95 ms | SQL median ms | SQL p95 ms | HTTP/SQL (medians) | "
         f"KiB | p95 <= {TARGET_MS:.0f} ms? |",
@@ -392,11 +397,172 @@ def report(args, info, timings, queries, lat, loads, mixed) -> str:
         "requests per CPU-second (server + PostgreSQL) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for key, r in list(loads.items()) + [("**mixed**", mixed)]:
+    for key, r in list(loads.items()) + ([("**mixed**", mixed)] if mixed else []):
         n = max(r["done"], 1)
         lines.append(f"| {key} | {r['done']} | {r['errors']} | {r['done'] / r['wall']:.1f} | "
                      f"{r['app_cpu'] / n * 1000:.1f} | {r['db_cpu'] / n * 1000:.1f} | "
                      f"{r['done'] / max(r['app_cpu'] + r['db_cpu'], 1e-9):.1f} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# deep $skip, paged the way eodag pages (issue 12 item 3)
+
+#: the user of the walk: every product is visible, so the walk can go deepest
+SKIP_VISIBILITY = "all"
+
+GUNICORN = """
+[server:main]
+use = egg:proseo-odata#gunicorn
+listen = 127.0.0.1:{port}
+workers = {workers}
+worker_class = gthread
+threads = 8
+timeout = 600
+"""
+
+
+def skip_query(top: int, orderby: str) -> list:
+    """What eodag's provider (examples/clients/eodag-proseo-prip.yml) asks for each page, minus
+    the filter: its default order, its page size, ``$expand=Attributes``."""
+    return [("$orderby", orderby), ("$top", str(top)), ("$expand", "Attributes")]
+
+
+def _next_link(body: bytes):
+    """``($skip, $skiptoken)`` of the page's ``@odata.nextLink``, or ``(None, None)``."""
+    link = json.loads(body).get("@odata.nextLink")
+    if link is None:
+        return None, None
+    options = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)
+    return int(options["$skip"][0]), options["$skiptoken"][0]
+
+
+def with_skip(pairs, skip: int) -> list:
+    return pairs + [("$skip", str(skip))] if skip else list(pairs)
+
+
+def walk_by_skip(port: int, token: str, pairs, pages: int) -> list:
+    """eodag's paging: page 1, then each URL rebuilt from the ``$skip`` of the previous page's
+    ``@odata.nextLink`` (same options), on a new connection each time (eodag opens a
+    ``requests.Session`` per request). ``[(page, skip, ms, next $skiptoken), ...]`` until
+    ``pages`` pages or the last one."""
+    walked, skip = [], 0
+    for page in range(1, pages + 1):
+        client = Client(port)
+        t0 = time.perf_counter()
+        body = client.get(with_skip(pairs, skip), token)
+        ms = (time.perf_counter() - t0) * 1000
+        client.conn.close()
+        next_skip, next_token = _next_link(body)
+        walked.append((page, skip, ms, next_token))
+        if next_skip is None:
+            break
+        skip = next_skip
+    return walked
+
+
+def timed_get(port: int, token: str, pairs) -> float:
+    client = Client(port)
+    t0 = time.perf_counter()
+    client.get(pairs, token)
+    ms = (time.perf_counter() - t0) * 1000
+    client.conn.close()
+    return ms
+
+
+def server_pids(process) -> list:
+    """The processes serving: gunicorn's workers (children of its master), or waitress itself."""
+    from bench.downloads import children
+
+    return children(process.pid) or [process.pid]
+
+
+def deep_skip(label: str, process, port: int, tokens, reference, datadir, args) -> dict:
+    """One walk by ``$skip`` on the server ``process`` listens for on ``port``, then
+    ``args.skip_repeats`` interleaved rounds of: page 1; a deep page the walk served, again by
+    its ``$skip`` (from the memo); a jump to a deep ``$skip`` by a user whose scope has no
+    remembered position (descending, so none is ever below: an OFFSET); and the raw SQL of a
+    deep page by ``$skiptoken`` (the keyset page) and of the jump."""
+    pairs = skip_query(args.skip_top, args.skip_orderby)
+    token = tokens[SKIP_VISIBILITY]
+    pids = server_pids(process)
+    cpu0, db0 = sum(process_cpu(p) for p in pids), server_cpu(datadir)
+    walked = walk_by_skip(port, token, pairs, args.skip_pages)
+    cpu, db = sum(process_cpu(p) for p in pids) - cpu0, server_cpu(datadir) - db0
+    last = walked[-1][0]
+    deep = [w for w in walked if w[0] > max(1, last * 0.9)] or walked[-1:]
+    jumper = "restricted"  # another scope: the memo has nothing of it
+    rounds = args.skip_repeats
+    deep_skips = [deep[len(deep) * i // rounds][1] for i in range(rounds)]
+    # 90% of the depth: within what the restricted user sees (98% of the products)
+    jump_skips = sorted({int(w[1] * 0.9) + 1 for w in deep}, reverse=True)[:rounds]
+    keyset_pairs = pairs + [("$skiptoken", deep[0][3] or walked[-2][3])]
+    sql_keyset = reference.capture(keyset_pairs, SKIP_VISIBILITY)
+    sql_jump = reference.capture(with_skip(pairs, jump_skips[-1]), jumper)
+    sql_first = reference.capture(pairs, SKIP_VISIBILITY)
+    out = {"label": label, "processes": len(pids), "walk": [w[2] for w in walked], "pages": last,
+           "deep_pages": (deep[0][0], deep[-1][0]), "deep_skip": (deep[0][1], deep[-1][1]),
+           "jump_skip": (jump_skips[-1], jump_skips[0]),
+           "deep": [w[2] for w in deep], "cpu_ms_per_page": cpu / len(walked) * 1000,
+           "db_ms_per_page": db / len(walked) * 1000,
+           "page1": [], "again": [], "jump": [], "sql_keyset": [], "sql_jump": [], "sql_page1": []}
+    for r in range(rounds):
+        steps = [("page1", lambda: timed_get(port, token, pairs)),
+                 ("again", lambda: timed_get(port, token, with_skip(pairs, deep_skips[r]))),
+                 ("jump", lambda: timed_get(port, tokens[jumper], with_skip(pairs, jump_skips[r % len(jump_skips)]))),
+                 ("sql_keyset", lambda: reference.run(sql_keyset)),
+                 ("sql_jump", lambda: reference.run(sql_jump)),
+                 ("sql_page1", lambda: reference.run(sql_first))]
+        for name, step in (steps if r % 2 == 0 else steps[::-1]):
+            t0 = time.perf_counter()
+            ms = step()
+            out[name].append(ms if name in ("page1", "again", "jump") else (time.perf_counter() - t0) * 1000)
+    cat.log(f"deep $skip {label}: {last} pages, deep median {statistics.median(out['deep']):.1f} ms, "
+            f"page 1 {statistics.median(out['page1']):.1f} ms, jump {statistics.median(out['jump']):.1f} ms")
+    return out
+
+
+def start_gunicorn(workdir: str, workers: int):
+    """The bench's application under production.ini's server (gunicorn, gthread workers)."""
+    from pathlib import Path
+
+    from bench.downloads import start_server
+    from live_server import free_port
+
+    port = free_port()
+    with open(os.path.join(workdir, "bench.ini"), encoding="utf-8") as handle:
+        ini = handle.read()
+    path = Path(workdir) / "gunicorn.ini"
+    path.write_text(ini + GUNICORN.format(port=port, workers=workers), encoding="utf-8")
+    return start_server(path, port, Path(workdir) / "gunicorn.log"), port
+
+
+def skip_report(args, walks) -> str:
+    pct = cat.percentile
+    med = statistics.median
+    lines = [
+        "",
+        "",
+        f"Deep `$skip` the way eodag pages: `{urllib.parse.urlencode(skip_query(args.skip_top, args.skip_orderby))}`"
+        f" + `$skip` rebuilt from each `@odata.nextLink`, a new connection per page, user {SKIP_VISIBILITY}; then "
+        f"{args.skip_repeats} interleaved rounds (page 1, a deep page again by its `$skip`, a jump to a deep `$skip` "
+        "in a scope with nothing remembered, the raw SQL of a keyset page at that depth and of the jump).",
+        "",
+        "| server | pages walked | walk median / p95 ms | deep pages (last 10%) median / p95 ms | page 1 median / p95 ms "
+        "| deep / page 1 | deep again median | jump (OFFSET) median / p95 ms | SQL page 1 / keyset deep / OFFSET jump "
+        "median ms | server CPU ms/page | PostgreSQL CPU ms/page |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for w in walks:
+        lines.append(
+            f"| {w['label']} ({w['processes']} process{'es' if w['processes'] > 1 else ''}) | {w['pages']} "
+            f"(deep: pages {w['deep_pages'][0]}-{w['deep_pages'][1]}, `$skip` {w['deep_skip'][0]:,}-{w['deep_skip'][1]:,}) | "
+            f"{med(w['walk']):.1f} / {pct(w['walk'], 95):.1f} | {med(w['deep']):.1f} / {pct(w['deep'], 95):.1f} | "
+            f"{med(w['page1']):.1f} / {pct(w['page1'], 95):.1f} | {med(w['deep']) / med(w['page1']):.2f}x | "
+            f"{med(w['again']):.1f} | {med(w['jump']):.1f} / {pct(w['jump'], 95):.1f} "
+            f"(`$skip` {w['jump_skip'][0]:,}-{w['jump_skip'][1]:,}) | "
+            f"{med(w['sql_page1']):.1f} / {med(w['sql_keyset']):.1f} / {med(w['sql_jump']):.1f} | "
+            f"{w['cpu_ms_per_page']:.1f} | {w['db_ms_per_page']:.1f} |")
     return "\n".join(lines)
 
 
@@ -410,6 +576,17 @@ def main(argv=None) -> int:
     parser.add_argument("--load-requests", type=int, default=160, help="requests per shape under load")
     parser.add_argument("--load-seconds", type=float, default=30.0, help="mixed load duration")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN the slowest variant of each shape")
+    parser.add_argument("--shapes", help="only the shapes whose names start with one of these (comma-separated; "
+                        "default: all); `none` for none (the deep $skip walk only)")
+    parser.add_argument("--skip-pages", type=int, default=5000,
+                        help="deep $skip: pages to walk the way eodag pages (0: no walk)")
+    parser.add_argument("--skip-top", type=int, default=20, help="deep $skip: $top of each page (eodag's default)")
+    parser.add_argument("--skip-orderby", default="ContentDate/Start asc", help="deep $skip: $orderby (eodag's default)")
+    parser.add_argument("--skip-repeats", type=int, default=30, help="deep $skip: interleaved rounds after the walk")
+    parser.add_argument("--skip-workers", type=int, default=2,
+                        help="deep $skip: also walk on gunicorn with this many worker processes (0: waitress only)")
+    parser.add_argument("--data-dir", help="keep the PostgreSQL cluster and its loaded catalogue in this folder and "
+                        "reuse it when it is already there (same --products and --seed)")
     args = parser.parse_args(argv)
 
     from psycopg import sql
@@ -419,39 +596,57 @@ def main(argv=None) -> int:
         raise SystemExit(f"stopped by signal {signum}")
     signal.signal(signal.SIGTERM, _terminate)
 
-    server = cat._make_server()
+    server = cat._make_server(args.data_dir)
     app = None
     workdir = tempfile.mkdtemp(prefix="proseo-bench-http-")
     try:
         cat.log("starting PostgreSQL")
         server.start()
-        name = f"proseo_bench_{uuid.uuid4().hex[:8]}"
         with cat._admin(server.url) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             pg_version = conn.execute("SELECT version()").fetchone()[0].split(" on ")[0]
-        url = make_url(server.url).set(database=name).render_as_string(hide_password=False)
 
         from proseo_odata.model import User, hash_password
         from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
-        storage = SQLAlchemyStorage.from_url(url)
-        storage.initialize_schema()
-        if not storage.tables.postgis:
-            raise SystemExit("the server has no PostGIS: install postgresql-15-postgis-3")
-        cat.log(f"schema at {storage.schema_revision()}; loading {args.products:,} products")
-        timings = cat.load(url, args.products, args.seed)
-        timings["analyze_s"] = cat.finish_load(url, own_server=True)
-        storage.close()
-        storage = SQLAlchemyStorage.from_url(url)
-        cat.verify_samples(storage, timings["samples"])
+        kept = cat.kept_database(server, args.products, args.seed)
+        if kept is not None:
+            name = kept["database"]
+            url = make_url(server.url).set(database=name).render_as_string(hide_password=False)
+            storage = SQLAlchemyStorage.from_url(url)
+            if storage.schema_revision() != storage.schema_head():
+                raise SystemExit(f"the kept catalogue in {server.tmpdir} is at schema {storage.schema_revision()}, "
+                                 f"the code at {storage.schema_head()}: remove the folder to reload")
+            timings = dict(kept["timings"], generator=cat.Generator(args.seed), loaded=kept["loaded"])
+            cat.log(f"reusing {args.products:,} products loaded {kept['loaded']} in {server.tmpdir}")
+        else:
+            name = f"proseo_bench_{uuid.uuid4().hex[:8]}"
+            with cat._admin(server.url) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            url = make_url(server.url).set(database=name).render_as_string(hide_password=False)
+            storage = SQLAlchemyStorage.from_url(url)
+            storage.initialize_schema()
+            if not storage.tables.postgis:
+                raise SystemExit("the server has no PostGIS: install postgresql-15-postgis-3")
+            cat.log(f"schema at {storage.schema_revision()}; loading {args.products:,} products")
+            timings = cat.load(url, args.products, args.seed)
+            timings["analyze_s"] = cat.finish_load(url, own_server=True)
+            storage.close()
+            storage = SQLAlchemyStorage.from_url(url)
+            cat.verify_samples(storage, timings["samples"])
+            if args.data_dir:
+                cat.keep_database(server, args.products, args.seed, name, timings)
         for user, roles in USERS.values():
-            storage.add_user(User(cat.MISSION, user, hash_password(PASSWORD), roles))
+            if not any(u.name == user for u in storage.list_users(cat.MISSION)):
+                storage.add_user(User(cat.MISSION, user, hash_password(PASSWORD), roles))
 
         cat.log("starting the application server")
         app, port = start_app(url, args.server_threads, workdir)
         client = Client(port)
         tokens = {v: token(client, user) for v, (user, _) in USERS.items()}
         queries = shapes(args.products, args.variants, args.seed, timings["generator"].tiles)
+        if args.shapes:
+            chosen = tuple(args.shapes.split(","))  # "none" matches no shape
+            queries = {key: shape for key, shape in queries.items() if key.startswith(chosen)}
         reference = SqlReference(storage, url)
         info = cat.machine()
         info["pg"] = pg_version
@@ -465,12 +660,24 @@ def main(argv=None) -> int:
         mixed_work = [(v, p) for _, v, ps in queries.values() for p in ps]
         random.Random(args.seed).shuffle(mixed_work)
         mixed = measured_load(app.pid, server.datadir, port, tokens, mixed_work, args.clients,
-                              seconds=args.load_seconds)
+                              seconds=args.load_seconds) if mixed_work else None
+        walks = []
+        if args.skip_pages:
+            walks.append(deep_skip("waitress", app, port, tokens, reference, server.datadir, args))
+            if args.skip_workers:
+                from bench.downloads import stop_server
+
+                gunicorn, gport = start_gunicorn(workdir, args.skip_workers)
+                try:
+                    walks.append(deep_skip("gunicorn", gunicorn, gport, tokens, reference, server.datadir, args))
+                finally:
+                    stop_server(gunicorn)
         info["load_end"] = os.getloadavg()
-        text = report(args, info, timings, queries, lat, loads, mixed)
+        text = report(args, info, timings, queries, lat, loads, mixed) + (skip_report(args, walks) if walks else "")
         print(text)
         os.makedirs(cat.RESULTS, exist_ok=True)
-        with open(os.path.join(cat.RESULTS, f"http_catalogue_{args.products}.md"), "w", encoding="utf-8") as handle:
+        part = "_" + args.shapes.replace(",", "_") if args.shapes else ""  # a subset: its own file
+        with open(os.path.join(cat.RESULTS, f"http_catalogue_{args.products}{part}.md"), "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
         if args.explain:
             os.makedirs(cat.RESULTS, exist_ok=True)
@@ -492,7 +699,7 @@ def main(argv=None) -> int:
                 app.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 app.kill()
-        cat.log("stopping PostgreSQL, removing its data directory")
+        cat.log("stopping PostgreSQL" + (f", keeping {server.tmpdir}" if args.data_dir else ", removing its data directory"))
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -36,7 +36,6 @@ import datetime as dt
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,8 @@ import tempfile
 import time
 from io import BytesIO
 from pathlib import Path
+
+from live_server import free_port  # tests/ is on the path: bench/__init__.py
 
 import requests
 
@@ -100,12 +101,6 @@ proseo.workers = 0
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(*paths: Path) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
@@ -154,7 +149,7 @@ def make_catalogue(before: Path, work: Path, products: int, seed: int) -> tuple:
 class Server:
     def __init__(self, name: str, paths: list, ini: Path):
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{PRIP}"
         self.process = subprocess.Popen([sys.executable, "-c", SERVER, str(ini), str(self.port)], env=_env(*paths),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -46,7 +46,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
+
+from live_server import free_port  # tests/ is on the path: bench/__init__.py
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "PWX-333-topsecret"
@@ -97,12 +98,6 @@ class Result:
 
 
 # -- pieces ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _with_application_name(url: str, name: str) -> str:
@@ -597,8 +592,6 @@ def postgres_server(url: Optional[str]):
 
         yield make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return
-    if str(ROOT / "tests") not in sys.path:
-        sys.path.insert(0, str(ROOT / "tests"))  # the conftest imports live_server
     spec = importlib.util.spec_from_file_location("proseo_tests_conftest", ROOT / "tests" / "conftest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

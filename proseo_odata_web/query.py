@@ -9,6 +9,7 @@ page them (paging: see that module).
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 from urllib.parse import parse_qsl, quote
 
@@ -17,7 +18,10 @@ from proseo_odata.odata.options import parse_query_options
 from proseo_odata.query import PAGING_OPTIONS, PagedQuery, Paging, build_query, entity_options
 from proseo_odata.storage import QueryResult
 
-__all__ = ["check_options", "collection_query", "collection_body", "decoded_query_pairs", "single_entity_options"]
+from .odata_json import JSONText, object_text
+
+__all__ = ["check_options", "collection_query", "collection_body", "collection_text", "decoded_query_pairs",
+           "single_entity_options"]
 
 
 def decoded_query_pairs(request) -> list[tuple[str, str]]:
@@ -77,3 +81,13 @@ def collection_body(request, context: str, items: list, result: QueryResult, pag
     if link:
         body["@odata.nextLink"] = link
     return body
+
+
+def collection_text(request, context: str, items: list[str], result: QueryResult, paged: PagedQuery) -> JSONText:
+    """:func:`collection_body` as JSON text, for ``items`` written as JSON text already (a page
+    of products: :func:`proseo_odata_web.odata_json.products_text`)."""
+    body = collection_body(request, context, items, result, paged)
+    return JSONText(object_text({
+        name: "[" + ", ".join(value) + "]" if name == "value" else json.dumps(value, ensure_ascii=False)
+        for name, value in body.items()
+    }))

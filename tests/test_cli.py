@@ -613,7 +613,7 @@ def test_pserve_serves_on_proseo_port(tmp_path, sqlite_url):
         deadline = time.monotonic() + 60
         while True:
             try:
-                answer = requests.get(f"http://127.0.0.1:{port}/proseo/prip/odata/v1/", timeout=5)
+                answer = requests.get(f"http://127.0.0.1:{port}/proseo/prip/odata/v1/", timeout=30)  # a loaded CI machine
                 break
             except requests.ConnectionError:
                 assert server.poll() is None, server.stdout.read()

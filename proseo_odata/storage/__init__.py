@@ -20,6 +20,7 @@ from .base import (
     CatalogueStore,
     OrderStore,
     OutboxStore,
+    ProductEntry,
     Query,
     QueryResult,
     StorageBase,
@@ -39,7 +40,7 @@ from .errors import (
 
 __all__ = [
     "ENTITY_SETS", "CatalogueStore", "ConflictError", "OrderStore", "OutboxStore", "Store", "UserStore", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
-    "NotFoundError", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
+    "NotFoundError", "ProductEntry", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
     "load_storage", "open_storage",
 ]
 

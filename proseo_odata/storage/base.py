@@ -53,7 +53,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 from proseo_odata.model import (
     Mission,
@@ -71,7 +71,7 @@ from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRu
 
 __all__ = [
     "CatalogueStore", "ClaimedNotification", "ENTITY_SETS", "OperationsStats", "OrderQueueStats", "OrderStore",
-    "OutboxStore", "Query", "QueryResult", "StorageBase", "Store", "UserStore",
+    "OutboxStore", "ProductEntry", "Query", "QueryResult", "StorageBase", "Store", "UserStore",
 ]
 
 #: Entity set names a ``Query`` can address (the ``entity_set`` passed to the filter compiler).
@@ -123,7 +123,11 @@ class QueryResult:
 
     Attributes:
         items: the domain objects of this page, in order.
-        count: the number of all matching items when ``Query.count`` was set, else ``None``.
+        count: the number of all matching items when ``Query.count`` was set, else ``None``. A
+            backend may count exactly up to a documented bound only and estimate above it: the
+            SQLAlchemy backend on PostgreSQL answers the planner's estimate, at least
+            ``proseo.count.exact_limit + 1`` and at least the rows this page shows to exist
+            (:mod:`proseo_odata.storage.counts`).
         next_skiptoken: token for the next page when more items exist after this page (only
             when ``Query.top`` limited the page), else ``None``. Every page but the last is full.
         next_skip: the absolute offset of the next page (same condition as ``next_skiptoken``):
@@ -135,6 +139,53 @@ class QueryResult:
     count: int | None = None
     next_skiptoken: str | None = None
     next_skip: int | None = None
+
+
+class ProductEntry(NamedTuple):
+    """A product as a response answers it (:meth:`CatalogueStore.query_product_entries`): the
+    values of its JSON and nothing else -- no visibility, archive key or revision, no domain
+    checks -- so a page of 100 needs no :class:`~proseo_odata.model.Product` objects.
+
+    ``footprint`` is the stored WKT; ``footprint_literal`` and ``footprint_geojson`` its
+    ``Footprint`` literal and ``GeoFootprint`` GeoJSON text as written with the product (None:
+    not rendered, the serialiser renders ``footprint``). ``checksums`` are
+    :class:`~proseo_odata.model.Checksum`-shaped (``algorithm``, ``value``, ``date``) ordered by
+    algorithm; ``attributes`` the product's :class:`~proseo_odata.model.Attribute` objects
+    ordered by name when ``"Attributes"`` was expanded, else None."""
+
+    id: uuid.UUID
+    name: str
+    content_type: str
+    content_length: int
+    origin_date: datetime | None
+    publication_date: datetime
+    modification_date: datetime
+    eviction_date: datetime
+    online: bool
+    content_start: datetime | None
+    content_end: datetime | None
+    production_type: str
+    footprint: str | None
+    footprint_literal: str | None
+    footprint_geojson: str | None
+    collection: str | None
+    checksums: Sequence
+    attributes: Sequence | None = None
+
+    @classmethod
+    def from_product(cls, product: Product) -> "ProductEntry":
+        """The entry of a loaded (or just written) product: its stored footprint renderings
+        while ``footprint`` is still the WKT they were made from."""
+        rendered = product.rendered_footprint
+        literal = geojson = None
+        if rendered is not None and rendered[0] == product.footprint:
+            literal, geojson = rendered[1], rendered[2]
+        return cls(
+            product.id, product.name, product.content_type, product.content_length, product.origin_date,
+            product.publication_date, product.modification_date, product.eviction_date, bool(product.online),
+            product.content_start, product.content_end, str(product.production_type), product.footprint,
+            literal, geojson, product.collection, product.checksums, product.attributes,
+        )
 
 
 @dataclass
@@ -398,6 +449,22 @@ class CatalogueStore(Store):
         ``ContentDate/Start``, ``ContentDate/End``, ``ProductionType``.
         """
         raise NotImplementedError
+
+    def query_product_entries(
+        self, mission: str, query: Query, *, visibilities: Sequence[VisibilityClass] | None = None
+    ) -> QueryResult:
+        """:meth:`query_products` with :class:`ProductEntry` items: the same rows, order,
+        count and paging (tokens interchangeable), each product only as its response needs it
+        (``attributes`` only when ``"Attributes"`` is in ``query.expand``, else None). This
+        default converts :meth:`query_products`' products; a backend may read the entries
+        directly (the SQLAlchemy backend: one statement per page)."""
+        result = self.query_products(mission, query, visibilities=visibilities)
+        expand = "Attributes" in query.expand
+        result.items = [
+            ProductEntry.from_product(p) if expand else ProductEntry.from_product(p)._replace(attributes=None)
+            for p in result.items
+        ]
+        return result
 
     def update_product(self, product: Product) -> Product:
         """Replace the stored product (all fields, checksums and attributes) if

@@ -212,6 +212,18 @@ _SQLITE_LIMIT_MESSAGES = ("parser stack overflow", "expression tree is too large
                           "like or glob pattern too complex", "string or blob too big")
 
 
+#: PostgreSQL data exceptions (SQLSTATE class 22) that a client's filter can raise on stored rows,
+#: in our words: the driver's text (which may quote stored values) stays out of client messages.
+_DATA_EXCEPTIONS = {
+    "22003": "a number out of range",
+    "22008": "a date-time out of range",
+    "22012": "a division by zero",
+    "22001": "a string too long",
+    "22P02": "a value not valid for its type",
+    "2201B": "an invalid regular expression",
+}
+
+
 def query_refusal(exc: BaseException) -> Optional[InvalidQueryError]:
     """The client's ``InvalidQueryError`` when the database refused a query built from the
     client's options because of the expression itself, None otherwise: too big or nested too
@@ -221,7 +233,7 @@ def query_refusal(exc: BaseException) -> Optional[InvalidQueryError]:
     orig = _driver_error(exc)
     sqlstate = getattr(orig, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate.startswith("22"):
-        reason = getattr(getattr(orig, "diag", None), "message_primary", None) or "a data exception"
+        reason = _DATA_EXCEPTIONS.get(sqlstate, f"a data exception (SQLSTATE {sqlstate})")
         return InvalidQueryError(f"$filter cannot be evaluated on the stored data: {reason}", target="$filter")
     too_big = (isinstance(sqlstate, str) and sqlstate.startswith("54")) or (
         getattr(orig, "sqlite_errorname", None) in ("SQLITE_ERROR", "SQLITE_TOOBIG")

@@ -7,8 +7,14 @@ serves a ``$skip=N`` page it remembers the sort-key values of the page's last ro
 sees and in which order: the entity set, the caller's restrictions (mission, visibility classes,
 owner, ...), the bound ``$filter`` (the normalised tree, with aliases substituted) and the
 ``$orderby``. A later ``$skip`` equal to ``N + rows`` in the same scope then starts right after
-that row (the ``$skiptoken`` keyset seek) instead of skipping rows. Any other ``$skip`` is an
-``OFFSET``.
+that row (the ``$skiptoken`` keyset seek) instead of skipping rows. Any other ``$skip`` starts
+from the nearest remembered position below it in the same scope and skips only the difference
+(``OFFSET`` of the rows in between), or is a plain ``OFFSET`` when there is none.
+
+Several server processes (gunicorn's workers) each have their own memo, and a client that opens
+a new connection per page (eodag does) reaches either of them. The nearest position below is
+what keeps such a walk cheap: a process that did not serve the previous page has served one a
+few pages back, so its ``OFFSET`` is a few pages' rows, not the whole depth.
 
 Staleness: a ``$skip`` served from the memo returns the rows after the remembered row, which is
 what a client paging through a growing catalogue wants (no duplicates, no gaps), not the rows at
@@ -18,6 +24,7 @@ first), per storage object, and safe to share between threads.
 """
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import OrderedDict
@@ -32,7 +39,8 @@ DEFAULT_TTL = 300.0
 
 
 class SkipMemo:
-    """A bounded, expiring map ``(scope, skip) -> sort-key values of the row before ``skip``."""
+    """A bounded, expiring map ``(scope, skip) -> sort-key values of the row before ``skip``,
+    searchable for the nearest ``skip`` at or below a given one (:meth:`floor`)."""
 
     def __init__(self, size: int = DEFAULT_SIZE, ttl: float = DEFAULT_TTL,
                  clock: Callable[[], float] = time.monotonic):
@@ -42,9 +50,13 @@ class SkipMemo:
         self.ttl = ttl
         self._clock = clock
         self._entries: OrderedDict = OrderedDict()
+        #: scope -> the sorted ``skip`` values of its entries (for :meth:`floor`)
+        self._skips: dict = {}
         self._lock = threading.Lock()
         #: ``$skip`` pages served as a keyset seek (for tests and monitoring).
         self.hits = 0
+        #: of them, seeks from a position below the ``$skip`` (an ``OFFSET`` of the difference)
+        self.near_hits = 0
 
     @property
     def enabled(self) -> bool:
@@ -61,28 +73,65 @@ class SkipMemo:
         return key
 
     def get(self, key: Hashable) -> Optional[Any]:
+        """The values remembered under ``key`` exactly (a key from :meth:`key`), or None."""
         if key is None or not self.enabled:
             return None
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            values, expires = entry
-            if self._clock() >= expires:
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
+            values = self._live(key)
+            if values is not None:
+                self.hits += 1
             return values
+
+    def floor(self, scope: tuple, skip: int) -> Optional[tuple[int, Any]]:
+        """``(position, values)`` of the entry of ``scope`` with the greatest position at or below
+        ``skip``, or None: the caller seeks after ``values`` and skips ``skip - position`` rows."""
+        if not self.enabled or self.key(scope, skip) is None:
+            return None
+        with self._lock:
+            skips = self._skips.get(scope, [])
+            i = bisect.bisect_right(skips, skip)
+            while i > 0:
+                i -= 1
+                position = skips[i]
+                values = self._live((scope, position))  # an expired entry leaves skips: look lower
+                if values is not None:
+                    self.hits += 1
+                    self.near_hits += position != skip
+                    return position, values
+            return None
+
+    def _live(self, key) -> Optional[Any]:
+        """The values of ``key`` if present and not expired (an expired entry is removed); the
+        entry becomes the most recently used. Under the lock."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        values, expires = entry
+        if self._clock() >= expires:
+            self._remove(key)
+            return None
+        self._entries.move_to_end(key)
+        return values
 
     def put(self, key: Hashable, values) -> None:
         if key is None or not self.enabled:
             return
         with self._lock:
+            if key not in self._entries:
+                scope, skip = key
+                bisect.insort(self._skips.setdefault(scope, []), skip)
             self._entries[key] = (tuple(values), self._clock() + self.ttl)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+                self._remove(next(iter(self._entries)))
+
+    def _remove(self, key) -> None:
+        del self._entries[key]
+        scope, skip = key
+        skips = self._skips[scope]
+        del skips[bisect.bisect_left(skips, skip)]
+        if not skips:
+            del self._skips[scope]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -90,3 +139,4 @@ class SkipMemo:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._skips.clear()

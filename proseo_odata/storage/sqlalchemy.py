@@ -13,6 +13,8 @@ off): how long a user (authentication) and a mission's enabled workflows (order 
 answered from memory (:mod:`proseo_odata.storage.readcache`).
 ``proseo.storage.pool_ping_idle`` (2 s): a pooled PostgreSQL connection idle longer than this is
 pinged at checkout (see :func:`create_engine`).
+``proseo.count.exact_limit`` (100000; 0 or ``none``: always exact): on PostgreSQL, counts above
+it are the planner's estimate (:mod:`proseo_odata.storage.counts`).
 
 Transactions: the web layer joins each request's transaction manager with
 ``storage.join(request.tm, read_only=...)`` (a session committed or rolled back by the manager,
@@ -33,7 +35,7 @@ import os
 import secrets
 import threading
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
@@ -41,7 +43,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from proseo_odata.config import as_bool
+from proseo_odata.config import DEFAULT_COUNT_EXACT_LIMIT, as_bool, count_exact_limit
 from proseo_odata.model import (
     Attribute,
     AttributeType,
@@ -70,7 +72,7 @@ from proseo_odata.model.statemachine import (
 )
 
 from .mapping import promoted_values, render_footprint
-from .base import ClaimedNotification, OperationsStats, OrderQueueStats, Query, QueryResult, StorageBase
+from .base import ClaimedNotification, OperationsStats, OrderQueueStats, ProductEntry, Query, QueryResult, StorageBase
 from .errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -86,7 +88,9 @@ from .errors import (
     refusals,
     translate,
 )
+from .counts import count_rows
 from .order_signal import OrderSignal, mark_order_queued, order_notify_expression
+from .types import UTCDateTime
 from .skipmemo import DEFAULT_SIZE as SKIP_MEMO_SIZE, DEFAULT_TTL as SKIP_MEMO_TTL, SkipMemo
 from .readcache import DEFAULT_TTL as READ_CACHE_TTL, ReadCache, invalidate_at_end
 from .schema import (
@@ -284,6 +288,30 @@ def _after_clause(keys, values):
     return sa.or_(*alternatives) if bound is None else sa.and_(bound, sa.or_(*alternatives))
 
 
+def _page_rows(session: Session, statement, keys, seek, top: int | None, offset: bool) -> list:
+    """The rows of a page ``statement`` (ordered, limited to ``top + 1``). ``seek``: the sort-key
+    values it starts after (a ``$skiptoken`` or the ``$skip`` memo), None for none; ``offset``:
+    whether it also has an OFFSET.
+
+    A seek on an ascending nullable first key (``ContentDate/Start asc``, the order eodag and
+    CDSETool ask for) gets no index bound from :func:`_after_clause`, since NULLs follow every
+    value; PostgreSQL then walks the index from its start, filtering every row before the page
+    (80,000 rows, 175 ms at 100,000 products). So the page is first read among the rows whose
+    first key is not NULL, with ``first >= value``, an index range; only a page that runs out of
+    them is completed with the NULL rows (which follow all of them), or, when its OFFSET skipped
+    past all of them, read by the whole order."""
+    _, desc, column = keys[0]
+    if seek is None or desc or not column.nullable or seek[0] is None or top is None:
+        return _execute_query(session, statement).all()
+    rows = _execute_query(session, statement.where(column >= seek[0])).all()
+    if len(rows) > top:
+        return rows
+    if rows or not offset:
+        nulls = statement.where(column.is_(None)).offset(None).limit(top + 1 - len(rows))
+        return rows + _execute_query(session, nulls).all()
+    return _execute_query(session, statement).all()
+
+
 # --- row <-> domain conversion ----------------------------------------------------------------
 
 
@@ -386,6 +414,43 @@ def _product_from_row(row, checksums, attributes) -> Product:
         product.rendered_footprint = (row.footprint, row.footprint_literal, row.footprint_geojson)
     product.sync_product_type()
     return product
+
+
+#: The ``products`` columns of a :class:`ProductEntry`, in its field order.
+_ENTRY_COLUMNS = (
+    "id", "name", "content_type", "content_length", "origin_date", "publication_date", "modification_date",
+    "eviction_date", "online", "content_start", "content_end", "production_type", "footprint",
+    "footprint_literal", "footprint_geojson",
+)
+
+
+def _json_datetime(text):
+    """A date-time of a JSON aggregate: PostgreSQL writes ``timestamptz`` as ISO 8601 with the
+    session's offset (``+00:00``), SQLite the stored text (UTC, no offset)."""
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is timezone.utc:  # PostgreSQL's "+00:00"
+        return value
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _checksums_from_json(value) -> list:
+    """The checksums of :meth:`SQLAlchemyStorage._entry_columns`' JSON array, ordered by
+    algorithm (PostgreSQL returns it parsed, SQLite as text; none: NULL or ``[]``), built as the
+    loaded values they are, without ``Checksum``'s checks."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        value = json.loads(value)
+    checksums = []
+    for algorithm, text, date in value:
+        checksum = object.__new__(Checksum)
+        checksum.__dict__.update(algorithm=algorithm, value=text, date=_json_datetime(date))
+        checksums.append(checksum)
+    if len(checksums) > 1:
+        checksums.sort(key=operator.attrgetter("algorithm"))
+    return checksums
 
 
 def _subscription_values(s: Subscription) -> dict:
@@ -804,6 +869,7 @@ class SQLAlchemyStorage(StorageBase):
         skip_memo: SkipMemo | None = None,
         user_cache: ReadCache | None = None,
         workflow_cache: ReadCache | None = None,
+        count_exact_limit: int | None = DEFAULT_COUNT_EXACT_LIMIT,
         _session: Session | None = None,
         _root: "SQLAlchemyStorage | None" = None,
     ):
@@ -834,6 +900,11 @@ class SQLAlchemyStorage(StorageBase):
             #: ``cached=True`` (authentication, order submission).
             self.user_cache = user_cache if user_cache is not None else ReadCache()
             self.workflow_cache = workflow_cache if workflow_cache is not None else ReadCache()
+            #: Counts above this are PostgreSQL's estimate (:mod:`proseo_odata.storage.counts`);
+            #: None: always exact. SQLite always counts exactly.
+            self.count_exact_limit = count_exact_limit if engine.dialect.name == "postgresql" else None
+            #: The select list of a page of product entries (:meth:`_entry_columns`).
+            self._entry_columns_built: list | None = None
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
@@ -841,14 +912,17 @@ class SQLAlchemyStorage(StorageBase):
             self.skip_memo = _root.skip_memo
             self.user_cache = _root.user_cache
             self.workflow_cache = _root.workflow_cache
+            self.count_exact_limit = _root.count_exact_limit
 
     @classmethod
     def from_url(cls, url: str, *, collections: CollectionRule = DEFAULT_COLLECTION_RULE,
                  secrets: SecretBox | None = None, skip_memo: SkipMemo | None = None,
+                 count_exact_limit: int | None = DEFAULT_COUNT_EXACT_LIMIT,
                  user_cache: ReadCache | None = None, workflow_cache: ReadCache | None = None,
                  **engine_options) -> "SQLAlchemyStorage":
         return cls(create_engine(url, **engine_options), collections=collections, secrets=secrets,
-                   skip_memo=skip_memo, user_cache=user_cache, workflow_cache=workflow_cache)
+                   skip_memo=skip_memo, count_exact_limit=count_exact_limit, user_cache=user_cache,
+                   workflow_cache=workflow_cache)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -1064,40 +1138,52 @@ class SQLAlchemyStorage(StorageBase):
         conditions: list,
         load: Callable[[Session, list], list],
         scope: tuple = (),
+        columns: Sequence | None = None,
     ) -> QueryResult:
         """One page of ``query`` on ``entity_set`` restricted by ``conditions``; ``scope`` is a
         hashable value of what ``conditions`` restrict (mission, visibility classes, owner...):
         with the filter and order it keys the ``$skip`` memo
-        (:mod:`proseo_odata.storage.skipmemo`)."""
+        (:mod:`proseo_odata.storage.skipmemo`). The page selects ``columns`` (default: the
+        whole row), with the sort-key columns the paging needs added when missing."""
         table = MAIN_TABLES[entity_set]
         clause = self._filter_clause(entity_set, query.filter)
         if clause is not None:
             conditions = [*conditions, clause]
         keys = _sort_keys(entity_set, query.orderby, self.tables)
         count = None
+        exact = True
         if query.count:
-            count = _execute_query(session, sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
+            count, exact = count_rows(session, _execute_query, table, conditions, self.count_exact_limit)
         if query.top == 0:
             # $top=0 asks only for the count (or nothing): no rows, no next page.
             return QueryResult(items=[], count=count, next_skiptoken=None, next_skip=None)
-        statement = sa.select(table).where(*conditions).order_by(*_order_clauses(keys))
+        if columns is None:
+            selected = [table]
+        else:  # the key columns themselves (rows give the skiptoken's values by column)
+            selected = [*columns, *(column for _, _, column in keys if not any(column is c for c in columns))]
+        statement = sa.select(*selected).where(*conditions).order_by(*_order_clauses(keys))
         offset = query.skip
         memo = self.skip_memo
-        memo_scope = None
+        memo_scope = seek = None
+        seek_offset = 0  # rows skipped after the seek's row (a $skip beyond a remembered position)
         if query.skiptoken is not None:
-            values, offset = decode_skiptoken(entity_set, keys, query.skiptoken)
-            statement = statement.where(_after_clause(keys, values))
+            seek, offset = decode_skiptoken(entity_set, keys, query.skiptoken)
+            statement = statement.where(_after_clause(keys, seek))
         else:
             if memo.enabled:
                 memo_scope = (entity_set, scope, query.filter, tuple(query.orderby))
-            values = memo.get(memo.key(memo_scope, query.skip)) if query.skip and memo_scope else None
-            if values is not None:
-                statement = statement.where(_after_clause(keys, values))
+            found = memo.floor(memo_scope, query.skip) if query.skip and memo_scope else None
+            if found is not None:  # seek after the nearest remembered row, skip what remains
+                position, seek = found
+                statement = statement.where(_after_clause(keys, seek))
+                seek_offset = query.skip - position
+                if seek_offset:
+                    statement = statement.offset(seek_offset)
             elif query.skip:
                 statement = statement.offset(query.skip)
         if query.top is not None:
             statement = statement.limit(query.top + 1)
-        rows = _execute_query(session, statement).all()
+        rows = _page_rows(session, statement, keys, seek, query.top, bool(seek_offset))
         next_token = next_skip = None
         if query.top is not None and len(rows) > query.top:
             rows = rows[: query.top]
@@ -1106,6 +1192,8 @@ class SQLAlchemyStorage(StorageBase):
             next_token = encode_skiptoken(entity_set, keys, last, next_skip)
             if memo_scope is not None:  # only $skip pages: a forged $skiptoken's offset is no position
                 memo.put(memo.key(memo_scope, next_skip), [last._mapping[column] for _, _, column in keys])
+        if not exact:  # an estimate is at least the rows this page shows to exist
+            count = max(count, offset + len(rows) + (next_skip is not None))
         return QueryResult(items=load(session, rows), count=count, next_skiptoken=next_token, next_skip=next_skip)
 
     # -- missions ----------------------------------------------------------------------------
@@ -1237,11 +1325,7 @@ class SQLAlchemyStorage(StorageBase):
             ):
                 checksums[c.product_id].append(Checksum(c.algorithm, c.value, c.checksum_date))
             if with_attributes:
-                for a in s.execute(
-                    sa.select(product_attributes).where(product_attributes.c.product_id.in_(ids))
-                    .order_by(product_attributes.c.product_id, product_attributes.c.name)
-                ):
-                    attributes[a.product_id].append(_attribute_from_row(a))
+                self._load_attributes(s, attributes)
         loaded = [_product_from_row(row, checksums[row.id], attributes[row.id]) for row in rows]
         for product in loaded:
             if with_attributes:
@@ -1249,6 +1333,64 @@ class SQLAlchemyStorage(StorageBase):
             else:
                 product.collection = self.collections.of(product.mission, collection_values.get(product.id))
         return loaded
+
+    @staticmethod
+    def _load_attributes(s: Session, attributes: dict) -> None:
+        """Append the attributes of the products whose ids key ``attributes`` (lists), by name."""
+        for a in s.execute(
+            sa.select(product_attributes).where(product_attributes.c.product_id.in_(list(attributes)))
+            .order_by(product_attributes.c.product_id, product_attributes.c.name)
+        ):
+            attributes[a.product_id].append(_attribute_from_row(a))
+
+    def _entry_columns(self) -> list:
+        """What a page of :class:`ProductEntry` selects: the response's columns, the product's
+        checksums as one JSON array (``[[algorithm, value, date], ...]``) and the value of its
+        collection attribute, as correlated sub-selects of the page statement (one statement
+        per page instead of three). Built once per storage (dialect and collection rule are
+        fixed)."""
+        root = self._root
+        if root._entry_columns_built is None:
+            root._entry_columns_built = self._build_entry_columns()
+        return root._entry_columns_built
+
+    def _build_entry_columns(self) -> list:
+        c, a = product_checksums.c, product_attributes.c
+        if self.dialect == "postgresql":
+            checksums = sa.func.json_agg(sa.func.json_build_array(c.algorithm, c.value, c.checksum_date))
+        else:
+            checksums = sa.func.json_group_array(sa.func.json_array(c.algorithm, c.value, c.checksum_date))
+        rule = self.collections
+        columns = [products.c[name] for name in _ENTRY_COLUMNS]
+        if self.dialect == "postgresql":
+            # psycopg returns timestamptz as datetimes in the session's zone, UTC (create_engine),
+            # with tzinfo datetime.timezone.utc: no UTCDateTime conversion per value (~600 a page).
+            columns = [sa.type_coerce(column, sa.DateTime(timezone=True)).label(column.name)
+                       if isinstance(column.type, UTCDateTime) else column for column in columns]
+        return [
+            *columns,
+            sa.select(checksums).where(c.product_id == products.c.id).scalar_subquery().label("checksums_json"),
+            sa.select(a.string_value)
+            .where(a.product_id == products.c.id, a.name == rule.attribute, a.value_type == "String")
+            .scalar_subquery().label("collection_value"),
+        ]
+
+    def _load_entries(self, s: Session, mission: str, rows, with_attributes: bool) -> list[ProductEntry]:
+        attributes = None
+        if with_attributes:
+            attributes = {row.id: [] for row in rows}
+            if rows:
+                self._load_attributes(s, attributes)
+        of_collection = self.collections.of
+        entries = []
+        for row in rows:
+            entries.append(ProductEntry(
+                *row[:len(_ENTRY_COLUMNS)],
+                of_collection(mission, row.collection_value),
+                _checksums_from_json(row.checksums_json),
+                None if attributes is None else attributes[row.id],
+            ))
+        return entries
 
     def add_product(self, product: Product) -> Product:
         product.sync_product_type()
@@ -1407,15 +1549,33 @@ class SQLAlchemyStorage(StorageBase):
             return s.execute(statement, parameters).scalar()
 
     def query_products(self, mission, query, *, visibilities=None):
+        with_attributes = "Attributes" in query.expand
+        return self._query_products(
+            mission, query, visibilities, lambda session, rows: self._load_products(session, rows, with_attributes)
+        )
+
+    def query_product_entries(self, mission, query, *, visibilities=None):
+        """See :meth:`StorageBase.query_product_entries`: one statement per page (checksums
+        and the collection value as sub-selects; attributes, when expanded, a second one),
+        only the columns of the response, no ``Product`` objects."""
+        if self.dialect not in ("postgresql", "sqlite"):
+            return super().query_product_entries(mission, query, visibilities=visibilities)
+        with_attributes = "Attributes" in query.expand
+        return self._query_products(
+            mission, query, visibilities,
+            lambda session, rows: self._load_entries(session, mission, rows, with_attributes),
+            columns=self._entry_columns(),
+        )
+
+    def _query_products(self, mission, query, visibilities, load, columns=None):
         conditions = [products.c.mission == mission]
         if visibilities is not None:
             conditions.append(products.c.visibility.in_([str(VisibilityClass(v)) for v in visibilities]))
-        with_attributes = "Attributes" in query.expand
         with self._db() as s:
             return self._run_query(
-                s, "Products", query, conditions,
-                lambda session, rows: self._load_products(session, rows, with_attributes),
+                s, "Products", query, conditions, load,
                 scope=(mission, None if visibilities is None else frozenset(str(VisibilityClass(v)) for v in visibilities)),
+                columns=columns,
             )
 
     def update_product(self, product: Product) -> Product:
@@ -1964,6 +2124,7 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         raise StorageError("setting proseo.storage.url is required (a SQLAlchemy database URL)")
     try:
         collections = CollectionRule.from_settings(settings)
+        exact_limit = count_exact_limit(settings)
     except ValueError as exc:
         raise StorageError(str(exc)) from None
     return SQLAlchemyStorage.from_url(
@@ -1983,6 +2144,7 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         user_cache=ReadCache(ttl=_seconds(settings, "proseo.storage.user_cache.ttl", READ_CACHE_TTL)),
         workflow_cache=ReadCache(ttl=_seconds(settings, "proseo.storage.workflow_cache.ttl", READ_CACHE_TTL)),
         pool_ping_idle=_seconds(settings, "proseo.storage.pool_ping_idle", DEFAULT_POOL_PING_IDLE),
+        count_exact_limit=exact_limit,
     )
 
 

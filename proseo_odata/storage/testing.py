@@ -432,6 +432,43 @@ class CatalogueContractTests(MissionContractTests):
         assert expanded.items[0].attribute("orbitNumber").value == 12345
         assert expanded.items[0].checksum("md5") == "0123456789abcdef0123456789abcdef"
 
+    def test_query_product_entries_are_the_products_of_query_products(self, mission_storage):
+        """The lean page: the rows, order, count and paging of ``query_products``, each item the
+        :class:`ProductEntry` of the loaded product (attributes only when expanded)."""
+        from .base import ProductEntry
+
+        mission_storage.add_product(make_product(visibility=VisibilityClass.PUBLIC))
+        mission_storage.add_product(make_product(  # every optional field empty
+            visibility=VisibilityClass.PUBLIC, origin_date=None, checksums=[], content_start=None,
+            content_end=None, footprint=None, attributes=[], product_type=None, online=False,
+            eviction_date=T0 + timedelta(days=3)))
+        mission_storage.add_product(make_product(  # three checksums, every attribute type, no collection
+            checksums=[Checksum("SHA1", "12" * 20, None), Checksum("MD5", "0" * 32, T0),
+                       Checksum("SHA256", "ab" * 32, T0 + timedelta(microseconds=3))],
+            attributes=PRECISION_ATTRIBUTES))
+        mission_storage.add_product(make_product(mission="M2"))
+        queries = [Query(), Query(top=2, count=True), Query(top=2, skip=1, expand={"Attributes"}),
+                   Query(orderby=((("ContentDate", "Start"), True), (("Name",), False)), top=2)]
+        for visibilities in (None, [VisibilityClass.PUBLIC]):
+            for query in queries:
+                products = mission_storage.query_products("M1", query, visibilities=visibilities)
+                entries = mission_storage.query_product_entries("M1", query, visibilities=visibilities)
+                expected = [ProductEntry.from_product(p) for p in products.items]
+                if "Attributes" not in query.expand:
+                    expected = [e._replace(attributes=None) for e in expected]
+                assert entries.items == expected
+                assert (entries.count, entries.next_skip, entries.next_skiptoken) == (
+                    products.count, products.next_skip, products.next_skiptoken)
+                if entries.next_skiptoken:  # the tokens serve either method
+                    following = Query(orderby=query.orderby, top=query.top, skiptoken=entries.next_skiptoken)
+                    assert [e.id for e in mission_storage.query_product_entries("M1", following).items] == [
+                        p.id for p in mission_storage.query_products("M1", following).items]
+        everything = mission_storage.query_product_entries("M1", Query(orderby=((("Name",), False),)))
+        assert len(everything.items) == 3
+        assert all(isinstance(e, ProductEntry) for e in everything.items)
+        for entry in everything.items:
+            assert [c.algorithm for c in entry.checksums] == sorted(c.algorithm for c in entry.checksums)
+
     # -- ordering and keyset paging ------------------------------------------------------------
 
     def _paging_products(self, storage, n=23):

@@ -29,12 +29,15 @@ import uuid
 from proseo_odata.model import Product, Role
 from proseo_odata.odata import edm
 from proseo_odata.errors import NotFound
+from proseo_odata.storage import ProductEntry
 
 from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
-from ..odata_json import attributes_json, json_response, product_json, text_response
+from ..odata_json import (
+    JSONText, attributes_json, json_response, object_text, product_members, products_text, text_response,
+)
 from ..service import metadata_view, service_document_view
-from ..query import check_options, collection_body, collection_query, single_entity_options
+from ..query import check_options, collection_query, collection_text, single_entity_options
 
 
 class ProductNotFound(NotFound):
@@ -69,14 +72,12 @@ metadata = metadata_view(edm.PRIP_MODEL)
 def list_products(request):
     principal = require_role(request, Role.PRIP_USER)
     paged = collection_query(request, "Products")
-    result = request.storage.query_products(
+    result = request.storage.query_product_entries(
         principal.mission, paged.query, visibilities=product_visibilities(principal)
     )
-    aliases = _web(request).seed_aliases
-    items = [
-        product_json(p, seed_aliases=aliases, expand=paged.expand, select=paged.select) for p in result.items
-    ]
-    return json_response(collection_body(request, "$metadata#Products", items, result, paged))
+    items = products_text(result.items, seed_aliases=_web(request).seed_aliases, expand=paged.expand,
+                          select=paged.select)
+    return json_response(collection_text(request, "$metadata#Products", items, result, paged))
 
 
 def count_products(request):
@@ -92,9 +93,9 @@ def get_product(request):
     principal = require_role(request, Role.PRIP_USER)
     expand, select = single_entity_options(request, "Products")
     product = visible_product(request, principal, request.matchdict["key"])
-    body = {"@odata.context": "$metadata#Products/$entity"}
-    body.update(product_json(product, seed_aliases=_web(request).seed_aliases, expand=expand, select=select))
-    return json_response(body)
+    members = product_members(ProductEntry.from_product(product), seed_aliases=_web(request).seed_aliases,
+                              expand=expand, select=select)
+    return json_response(JSONText(object_text({"@odata.context": '"$metadata#Products/$entity"', **members})))
 
 
 def product_attributes(request):

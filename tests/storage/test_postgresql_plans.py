@@ -122,3 +122,14 @@ def test_cloud_cover_filter_reads_the_products_column(storage):
 def test_input_lookup_uses_type_and_sensing_start(storage):
     plans = _plans_of(storage, lambda: storage.find_product("M1", product_type="S2MSI1C", covering=(T0 - timedelta(days=1), T0 - timedelta(hours=23))))
     assert "ix_products_mission_product_type_content_start" in plans[0], plans[0]
+
+
+def test_keyset_page_by_ascending_sensing_start_starts_at_the_last_row(storage):
+    """``ContentDate/Start asc`` (eodag's and CDSETool's order) on a nullable column: NULLs follow
+    every value, and the seek's OR of cases alone let PostgreSQL walk the index from its start."""
+    orderby = ((("ContentDate", "Start"), False),)
+    first = storage.query_products("M1", Query(orderby=orderby, top=10, skip=4000))
+    plans = _plans_of(storage, lambda: storage.query_products(
+        "M1", Query(orderby=orderby, top=10, skiptoken=first.next_skiptoken)))
+    bounded = [line for line in plans[0].splitlines() if "Index Cond" in line and "content_start >=" in line]
+    assert bounded, plans[0]

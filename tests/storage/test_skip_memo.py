@@ -2,13 +2,14 @@
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from proseo_odata.model import Mission, VisibilityClass
 from proseo_odata.query import Paging, build_query
+from proseo_odata.storage.base import Query
 from proseo_odata.storage.skipmemo import SkipMemo
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.testing import T0, make_product
+from statement_log import StatementLog
 
 
 @pytest.fixture
@@ -32,23 +33,19 @@ def _query(skip, top=10, filter_text=None, orderby="PublicationDate desc"):
     return build_query("Products", params, Paging(max=1000)).query
 
 
-class _Statements:
-    def __init__(self, engine):
-        self.engine, self.seen = engine, []
+class _Statements(StatementLog):
+    """Whether each page statement on ``products`` (not a count) has an OFFSET, in order."""
 
-    def __enter__(self):
-        sa.event.listen(self.engine, "before_cursor_execute", self._capture)
-        return self
-
-    def __exit__(self, *exc):
-        sa.event.remove(self.engine, "before_cursor_execute", self._capture)
-
-    def _capture(self, conn, cursor, statement, parameters, context, executemany):
-        if "FROM products" in statement and "count(" not in statement:
-            # SQLite's dialect always writes OFFSET (0 when the statement has none)
-            offset = " OFFSET " in statement.upper() and not (
-                statement.rstrip().upper().endswith("OFFSET ?") and list(parameters)[-1] == 0)
-            self.seen.append("offset" if offset else "no offset")
+    @property
+    def offsets(self):
+        kinds = []
+        for statement, parameters in self.seen:
+            if "FROM products" in statement and "count(" not in statement:
+                # SQLite's dialect always writes OFFSET (0 when the statement has none)
+                offset = " OFFSET " in statement.upper() and not (
+                    statement.rstrip().upper().endswith("OFFSET ?") and list(parameters)[-1] == 0)
+                kinds.append("offset" if offset else "no offset")
+        return kinds
 
 
 def _names(result):
@@ -63,9 +60,9 @@ def test_pages_by_skip_after_the_first_are_keyset_seeks(storage):
     for skip in (0, 10, 20):
         with _Statements(storage.engine) as statements:
             pages.append(storage.query_products("M1", _query(skip)))
-        assert len(statements.seen) == 1
+        assert len(statements.offsets) == 1
         if skip:
-            assert statements.seen == ["no offset"]
+            assert statements.offsets == ["no offset"]
     assert [n for page in pages for n in _names(page)] == expected
     assert storage.skip_memo.hits == 2
     # the same pages by OFFSET (no memo) are the same rows
@@ -78,7 +75,7 @@ def test_another_skip_is_an_offset(storage):
     storage.query_products("M1", _query(0))
     with _Statements(storage.engine) as statements:
         page = storage.query_products("M1", _query(5))
-    assert statements.seen == ["offset"]
+    assert statements.offsets == ["offset"]
     assert storage.skip_memo.hits == 0
     assert _names(page) == _names(storage.query_products("M1", _query(0, top=100)))[5:15]
 
@@ -114,3 +111,96 @@ def test_memo_is_bounded():
     for i in range(3):
         memo.put(memo.key(("s",), i), [i])
     assert len(memo) == 2 and memo.get(memo.key(("s",), 0)) is None and memo.get(memo.key(("s",), 2)) == (2,)
+
+
+def test_a_skip_between_remembered_positions_seeks_from_the_nearest_below(storage):
+    expected = _names(storage.query_products("M1", _query(0, top=100)))
+    storage.skip_memo.clear()
+    storage.query_products("M1", _query(0))  # remembers position 10
+    with _Statements(storage.engine) as statements:
+        page = storage.query_products("M1", _query(15))
+    assert statements.offsets == ["offset"]  # after the row at 10, OFFSET 5
+    assert _names(page) == expected[15:25]
+    assert (storage.skip_memo.hits, storage.skip_memo.near_hits) == (1, 1)
+
+
+def test_two_processes_walking_by_skip_in_turns_stay_near(storage):
+    """gunicorn's workers each have their own memo and eodag opens a connection per page: a
+    process that did not serve the previous page seeks from the last page it served."""
+    expected = _names(storage.query_products("M1", _query(0, top=100)))
+    workers = [SQLAlchemyStorage(storage.engine, skip_memo=SkipMemo()) for _ in range(2)]
+    names, skip, served = [], 0, 0
+    while True:
+        page = workers[served % 2].query_products("M1", _query(skip, top=4))
+        names += _names(page)
+        served += 1
+        if page.next_skip is None:
+            break
+        skip = page.next_skip
+    assert names == expected and served == 7
+    # only the second page is an OFFSET from the start (its process has served nothing yet); pages
+    # 3-7 seek after the last row of the page before last (their process served it) and skip 4
+    assert [w.skip_memo.hits for w in workers] == [3, 2] and all(w.skip_memo.near_hits == w.skip_memo.hits for w in workers)
+
+
+def test_floor_finds_the_nearest_live_position_in_the_scope():
+    now = [0.0]
+    memo = SkipMemo(size=3, ttl=100, clock=lambda: now[0])
+    for position in (10, 20):
+        memo.put(memo.key(("s",), position), [position])
+    now[0] = 50.0
+    memo.put(memo.key(("s",), 30), [30])
+    assert memo.floor(("s",), 25) == (20, (20,)) and memo.floor(("s",), 30) == (30, (30,))
+    assert memo.floor(("s",), 5) is None and memo.floor(("t",), 25) is None
+    assert memo.floor(([],), 25) is None  # an unhashable scope is never remembered
+    assert (memo.hits, memo.near_hits) == (2, 1)
+    now[0] = 120.0  # 10 and 20 expired, 30 not
+    assert memo.floor(("s",), 25) is None and memo.floor(("s",), 99) == (30, (30,)) and len(memo) == 1
+    for position in (40, 50, 60):  # the oldest (30) leaves, also from the positions searched
+        memo.put(memo.key(("s",), position), [position])
+    assert memo.floor(("s",), 35) is None and memo.floor(("s",), 45) == (40, (40,))
+
+
+@pytest.mark.parametrize("top", [3, 4, 7])
+def test_ascending_sensing_start_pages_cross_into_the_products_without_one(db_url, top):
+    """``ContentDate/Start asc``: NULL sensing starts follow every value. A seek is read among the
+    non-NULL ones first and completed with the NULL ones (the same rows as OFFSET, every way)."""
+    storage = SQLAlchemyStorage.from_url(db_url)
+    storage.initialize_schema()
+    storage.add_mission(Mission("M1"))
+    with storage.transaction() as tx:
+        for i in range(13):
+            start = None if i % 3 == 0 else T0 + timedelta(hours=i // 2)
+            tx.add_product(make_product(name=f"P_{i:02d}.zip", content_start=start,
+                                        content_end=None if start is None else start + timedelta(minutes=5)))
+    try:
+        orderby = "ContentDate/Start asc"
+        expected = _names(storage.query_products("M1", _query(0, top=100, orderby=orderby)))
+        assert len(expected) == 13 and set(expected[-5:]) == {"P_00.zip", "P_03.zip", "P_06.zip", "P_09.zip", "P_12.zip"}
+        by_token, token = [], None
+        while True:
+            query = _query(0, top=top, orderby=orderby)
+            page = storage.query_products("M1", Query(orderby=query.orderby, top=top, skiptoken=token))
+            by_token += _names(page)
+            token = page.next_skiptoken
+            if token is None:
+                break
+        assert by_token == expected
+        storage.skip_memo.clear()
+        by_skip, skip = [], 0
+        while skip is not None:
+            page = storage.query_products("M1", _query(skip, top=top, orderby=orderby))
+            by_skip += _names(page)
+            skip = page.next_skip
+        assert by_skip == expected
+        # from the first remembered position (after page 1), every $skip beyond it: the OFFSET
+        # after the seek may reach past the non-NULL sensing starts (then read by the whole order)
+        storage.skip_memo.clear()
+        storage.query_products("M1", _query(0, top=top, orderby=orderby))
+        for skip in range(top + 1, 14):
+            page = storage.query_products("M1", _query(skip, top=top, orderby=orderby))
+            assert _names(page) == expected[skip:skip + top], skip
+            storage.skip_memo.clear()
+            storage.query_products("M1", _query(0, top=top, orderby=orderby))
+    finally:
+        storage.close()

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 import requests
 from live_server import Receiver, serve_wsgi, wait_for
+from odip_helpers import L1C_NAME, L2A_ID, ODIP, order_body
 from PIL import Image
 
 import proseo_odata
@@ -38,11 +39,8 @@ from proseo_odata.archive.testing import store_product_file
 from proseo_odata.model import Attribute, Mission, Role, User, hash_password
 from proseo_odata.storage import load_storage
 
-ODIP = "/proseo/odip/odata/v1"
 PRIP = "/proseo/prip/odata/v1"
-L2A_ID = "2b17b57d-fff4-4645-b539-91f305c83b91"
 SLOW_ID = "5105105c-0000-4000-8000-000000000001"
-L1C_NAME = "S2B_MSIL1C_20191025T085939_N0208_R007_T37VCC_20191025T112031.zip"
 DEMO_WORKFLOWS = Path(proseo_odata.__file__).parent / "demo" / "workflows.json"
 WAIT = 60.0  # seconds; every wait below is bounded by it
 
@@ -161,19 +159,7 @@ def test_demo_order_end_to_end(service):
     wait_for(lambda: _processes_running(scratch, "--delay"), WAIT, what="the slow processor to run")
 
     # 2. The demo order of the user's documents waits behind it.
-    demo_body = {
-        "InputProductReference": {
-            "Reference": L1C_NAME,
-            "ContentDate": {"Start": "2019-10-25T08:59:39.024Z", "End": "2019-10-25T09:00:09.024Z"},
-        },
-        "Priority": 50,
-        "WorkflowId": L2A_ID,
-        "WorkflowName": "S2_L1C_L2A",
-        "WorkflowOptions": [{"Name": "ImageFormat", "Value": ["JPG"]}],
-        "NotificationEndpoint": receiver.url,
-        "NotificationEpUsername": "myserviceuser",
-        "NotificationEpPassword": "e2e-secret",
-    }
+    demo_body = order_body(NotificationEndpoint=receiver.url, NotificationEpPassword="e2e-secret")
     created = session.post(f"{base}{ODIP}/ProductionOrder/OData.CSC.Order", json=demo_body, timeout=timeout)
     assert created.status_code == 201, created.text
     demo = created.json()
