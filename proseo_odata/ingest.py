@@ -82,28 +82,49 @@ def _is_mapping(value) -> bool:
 
 def parse_footprint(value: Any, field: str = "Footprint") -> str | None:
     """Normalised WKT (longitude first, SRID 4326) from a geography literal or WKT: the one
-    geography reader and WKT writer (:func:`proseo_odata.odata.geo.normalise_wkt`)."""
-    if value is None:
-        return None
+    geography reader and WKT writer (``to_geometry`` and ``format_wkt`` of
+    :mod:`proseo_odata.odata.geo`, as ``normalise_wkt``)."""
+    return None if value is None else _footprint_text(value, field)[0]
+
+
+def _footprint_text(value: Any, field: str) -> tuple[str, tuple | None]:
+    """:func:`_normalised_footprint` of a geography literal or WKT string."""
     if not isinstance(value, str):
         raise MetadataError(field, "expected a geography literal or WKT string")
     return _normalised_footprint(value, field)
 
 
-def _geojson_footprint(value: Any) -> str:
+def _geojson_footprint(value: Any) -> tuple[str, tuple | None]:
     if not _is_mapping(value):
         raise MetadataError("GeoFootprint", "not a GeoJSON geometry: expected an object")
     return _normalised_footprint(dict(value), "GeoFootprint")
 
 
-def _normalised_footprint(value: Any, field: str) -> str:
+def _normalised_footprint(value: Any, field: str) -> tuple[str, tuple | None]:
+    """``(WKT, renderings)``: the footprint as :func:`~proseo_odata.odata.geo.normalise_wkt`
+    writes it, and what the storage keeps with it (``Product.rendered_footprint``: the WKT, the
+    ``Footprint`` literal and the GeoJSON text of
+    :func:`proseo_odata.storage.mapping.render_footprint`) computed from the same parsed
+    geometry instead of parsing the WKT again. None when the WKT would not read back as the
+    same coordinates (a Z, which the WKT drops; a zero, which may be a -0.0 the WKT writes as 0):
+    the storage renders that one from the WKT."""
+    import shapely
+
     from proseo_odata.odata.errors import ODataError
-    from proseo_odata.odata.geo import normalise_wkt
+    from proseo_odata.odata.geo import format_wkt, to_geometry
+    from proseo_odata.storage.mapping import render_footprint
 
     try:
-        return normalise_wkt(value)
+        geometry = to_geometry(value)
+        wkt = format_wkt(geometry)
     except ODataError as exc:
         raise MetadataError(field, exc.message) from None
+    rendered = None
+    coordinates = shapely.get_coordinates(geometry)
+    if not geometry.has_z and not (coordinates == 0).any():
+        literal, geojson = render_footprint(wkt, geometry)
+        rendered = (wkt, literal, geojson) if literal is not None else None
+    return wkt, rendered
 
 
 _ATTRIBUTE_TYPES = {t.value.lower(): t for t in AttributeType}
@@ -251,9 +272,9 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
         raise MetadataError("Visibility", f"{visibility!r} is not one of PUBLIC, RESTRICTED, INTERNAL") from None
 
     if metadata.get("Footprint") is not None:
-        fields["footprint"] = parse_footprint(metadata["Footprint"])
+        fields["footprint"], fields["rendered_footprint"] = _footprint_text(metadata["Footprint"], "Footprint")
     elif metadata.get("GeoFootprint") is not None:
-        fields["footprint"] = _geojson_footprint(metadata["GeoFootprint"])
+        fields["footprint"], fields["rendered_footprint"] = _geojson_footprint(metadata["GeoFootprint"])
 
     attributes = metadata.get("Attributes", [])
     if not isinstance(attributes, list):
@@ -720,16 +741,54 @@ def _prepare_batch(storage, archive, mission, items, pool, now) -> _Batch:
             continue
         names.add(product.name)
         candidates.append(_Candidate(item, product, checksums, length))
+    referenced = []
     for candidate in candidates:
         entry = candidate.entry
         if entry.archive_key is not None:
             candidate.key = entry.archive_key
-            candidate.future = pool.submit(_referenced, archive, candidate)
+            referenced.append(candidate)
         else:
             candidate.key = upload_key(candidate.product)
             candidate.copied = True
             candidate.future = pool.submit(archive.put_file, candidate.key, entry.path, candidate.product.content_type)
+    # By-reference checks are mostly one size look-up each: a task per REFERENCE_CHUNK of them
+    # (a thread hand-off per product cost more than a local look-up; an S3 archive still gets
+    # its requests spread over the workers).
+    for start in range(0, len(referenced), REFERENCE_CHUNK):
+        chunk = referenced[start:start + REFERENCE_CHUNK]
+        future = pool.submit(_referenced_chunk, archive, chunk)
+        for index, candidate in enumerate(chunk):
+            candidate.future = _ChunkPart(future, index)
     return _Batch(candidates, len(items), report)
+
+
+#: By-reference lines checked per thread-pool task.
+REFERENCE_CHUNK = 50
+
+
+def _referenced_chunk(archive, chunk: list[_Candidate]) -> list:
+    """:func:`_referenced` for each candidate: its stored-file facts or the exception it raised."""
+    outcomes = []
+    for candidate in chunk:
+        try:
+            outcomes.append(_referenced(archive, candidate))
+        except Exception as exc:  # noqa: BLE001 - handed to the candidate's own result()
+            outcomes.append(exc)
+    return outcomes
+
+
+@dataclass
+class _ChunkPart:
+    """One candidate's share of a :func:`_referenced_chunk` task, used like its own future."""
+
+    future: Any
+    index: int
+
+    def result(self):
+        outcome = self.future.result()[self.index]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
 
 def _discard(archive, candidates) -> None:

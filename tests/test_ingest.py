@@ -343,3 +343,98 @@ def test_cli_manifest_summary_failed_lines_and_exit_status(tmp_path, sqlite_url)
     usage = invoke("ingest", "--mission", "M", "--manifest", str(manifest), str(manifest))
     assert usage.exit_code == 2 and "--manifest takes no FILE" in usage.output
     assert invoke("ingest", "--mission", "NOPE", "--manifest", str(manifest)).exit_code == 1
+
+
+#: Manifest lines covering every kind of field the bulk path writes itself (renderings, typed
+#: attribute columns, date-times in other zones and precisions, promoted and derived columns).
+EVERY_FIELD = [
+    {"Name": "full.zip", "Id": "0a1b2c3d-0000-4000-8000-0000000000aa", "ContentType": "application/zip",
+     "OriginDate": "2021-05-20T19:08:07.654Z", "PublicationDate": "2021-05-20T21:08:07.123456+02:00",
+     "ModificationDate": "2021-05-21 00:00:01", "EvictionDate": "2031-01-01T00:00:00.1Z", "Online": False,
+     "ContentDate": {"Start": "2021-05-20T10:00:00.000001Z", "End": "2021-05-20T10:00:30.123456789Z"},
+     "ProductionType": "on-demand:default", "Visibility": "RESTRICTED",
+     "Footprint": "geography'SRID=4326;POLYGON((10 50,11.25 50,11.25 51.000001,10 51,10 50))'",
+     "Checksum": [{"Algorithm": "XXH3", "Value": "abcdef", "ChecksumDate": "2021-05-20T19:08:07Z"}],
+     "Attributes": [
+         {"@odata.type": "#OData.CSC.StringAttribute", "Name": "productType", "ValueType": "String", "Value": "S2MSI2A"},
+         {"@odata.type": "#OData.CSC.DoubleAttribute", "Name": "cloudCover", "ValueType": "Double", "Value": 12.5},
+         {"@odata.type": "#OData.CSC.IntegerAttribute", "Name": "orbitNumber", "ValueType": "Integer", "Value": "-42"},
+         {"Name": "hugeInteger", "IntegerValue": 9223372036854775807},
+         {"Name": "onboard", "ValueType": "Boolean", "Value": "true"},
+         {"Name": "processed", "BooleanValue": False},
+         {"@odata.type": "#OData.CSC.DateTimeOffsetAttribute", "Name": "beginningDateTime",
+          "Value": "2021-05-20T10:00:00.5-01:30"},
+         {"Name": "ratio", "DoubleValue": "1e-7"},
+         {"Name": "empty", "StringValue": ""},
+     ]},
+    {"Name": "geojson.zip", "GeoFootprint": {"type": "MultiPolygon", "coordinates": [
+        [[[0, 0], [1.5, 0], [1.5, 1], [0, 0]]], [[[10, 10], [12, 10], [12, 12], [10, 10]], [[10.5, 10.5], [11, 10.5], [11, 11], [10.5, 10.5]]]]},
+     "Attributes": [{"Name": "cloudCover", "ValueType": "Integer", "Value": 3}]},  # not the promoted type
+    {"Name": "three-d.zip", "Footprint": "POLYGON Z((1 2 3,4 5 6,7 8 9,1 2 3))"},
+    {"Name": "point.zip", "Footprint": "SRID=4326;POINT(1e-5 -0.0)", "PublicationDate": "2021-05-20T19:08:07Z"},
+    {"Name": "bare.zip"},
+]
+
+
+BULK_ID = "0a1b2c3d-0000-4000-8000-0000000000bb"
+
+
+def _rows(storage, mission):
+    """The products, checksum and attribute rows of ``mission`` as the database holds them,
+    without the columns that differ between two ingests of the same file (mission, archive key,
+    the checksum dates of computed checksums) and keyed by Name."""
+    import sqlalchemy as sa
+
+    from proseo_odata.storage.schema import product_attributes, product_checksums, products
+
+    with storage.engine.connect() as connection:
+        found = {}
+        for row in connection.execute(sa.select(products).where(products.c.mission == mission)).mappings():
+            values = {k: v for k, v in row.items() if k not in ("mission", "archive_key", "footprint_geom")}
+            if storage.tables.postgis:
+                values["geom"] = connection.execute(sa.select(sa.func.ST_AsText(products.c.footprint_geom))
+                                                    .where(products.c.id == row["id"])).scalar()
+            values["checksums"] = sorted(tuple(r[1:]) for r in connection.execute(
+                sa.select(product_checksums).where(product_checksums.c.product_id == row["id"])))
+            values["attributes"] = sorted(tuple(r[1:]) for r in connection.execute(
+                sa.select(product_attributes).where(product_attributes.c.product_id == row["id"])))
+            found[row["name"]] = values
+    return found
+
+
+def test_manifest_stores_the_same_rows_as_the_per_file_ingest(setup, tmp_path):
+    """Bulk ingest writes rows its own way (COPY / one executemany, footprint renderings from
+    the geometry it parsed): every column comes out as the per-file ingest writes it."""
+    storage, archive = setup
+    storage.add_mission(Mission("B"))
+    files = _product_files(tmp_path / "in", len(EVERY_FIELD))
+    for i, metadata in enumerate(EVERY_FIELD):
+        ingest_file(storage, archive, "M", files / f"f{i}.dat", metadata)
+    # (Ids are unique across missions: the bulk copy of the first line gets its own)
+    lines = [{"file": f"in/f{i}.dat", **metadata, **({"Id": BULK_ID} if "Id" in metadata else {})}
+             for i, metadata in enumerate(EVERY_FIELD)]
+    report = ingest_manifest(storage, archive, "B", _manifest(tmp_path, lines))
+    assert (report.ingested, report.failed) == (len(EVERY_FIELD), [])
+    single, bulk = _rows(storage, "M"), _rows(storage, "B")
+    ids = {name: row.pop("id") for name, row in bulk.items()}
+    assert ids["full.zip"] == uuid.UUID(BULK_ID)
+    for rows in (single, bulk):
+        for row in rows.values():
+            row.pop("id", None)
+            row.pop("publication_date") if row["name"] in ("geojson.zip", "three-d.zip", "bare.zip") else None
+            row.pop("modification_date") if row["name"] in ("geojson.zip", "three-d.zip", "bare.zip") else None
+            # MD5/SHA256 are dated with the publication date (now, for lines without one)
+            row["checksums"] = [c if c[0] not in ("MD5", "SHA256") or row["name"] in ("full.zip", "point.zip")
+                                else c[:2] for c in row["checksums"]]
+    assert bulk == single
+    # the renderings made from the parsed geometry are those of the stored WKT
+    from proseo_odata.storage.mapping import render_footprint
+
+    for row in bulk.values():
+        assert (row["footprint_literal"], row["footprint_geojson"]) == render_footprint(row["footprint"]), row
+    full = bulk["full.zip"]
+    assert full["footprint_literal"] == "geography'SRID=4326;POLYGON((10 50,11.25 50,11.25 51.000001,10 51,10 50))'"
+    assert full["cloud_cover"] == 12.5 and full["product_type"] == "S2MSI2A"
+    assert json.loads(bulk["geojson.zip"]["footprint_geojson"])["type"] == "MultiPolygon"
+    assert bulk["three-d.zip"]["footprint"] == "POLYGON((1 2,4 5,7 8,1 2))"
+    assert bulk["point.zip"]["footprint"] == "POINT(0.00001 0)"

@@ -113,31 +113,34 @@ def _number(value: float) -> str:
     """Plain decimal notation, never an exponent (clients parse the footprint)."""
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
-    text = format(Decimal(repr(value)), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    text = repr(value)  # the shortest text that reads back as the value: already plain unless
+    if "e" in text or text.endswith(".0"):  # it has an exponent or is a whole number >= 1e15
+        text = format(Decimal(text), "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return text
 
 
 def format_wkt(geometry: BaseGeometry) -> str:
     """WKT with upper-case keywords and plain decimal numbers: ``POLYGON((1 2,3 4,...))``."""
     kind = geometry.geom_type
 
-    def coords(seq):
-        return ",".join(" ".join(_number(c) for c in point[:2]) for point in seq)
+    def coords(part):  # x y of each point (a Z is dropped), as Python floats in one call
+        return ",".join(f"{_number(x)} {_number(y)}" for x, y in shapely.get_coordinates(part).tolist())
 
     def polygon(p):
         rings = [p.exterior] + list(p.interiors)
-        return "(" + ",".join("(" + coords(r.coords) + ")" for r in rings) + ")"
+        return "(" + ",".join("(" + coords(r) + ")" for r in rings) + ")"
 
     if kind == "Point":
-        return f"POINT({coords(geometry.coords)})"
+        return f"POINT({coords(geometry)})"
     if kind == "LineString":
-        return f"LINESTRING({coords(geometry.coords)})"
+        return f"LINESTRING({coords(geometry)})"
     if kind == "Polygon":
         return "POLYGON" + polygon(geometry)
     if kind == "MultiPoint":
-        return "MULTIPOINT(" + ",".join("(" + coords(p.coords) + ")" for p in geometry.geoms) + ")"
+        return "MULTIPOINT(" + ",".join("(" + coords(p) + ")" for p in geometry.geoms) + ")"
     if kind == "MultiLineString":
-        return "MULTILINESTRING(" + ",".join("(" + coords(g.coords) + ")" for g in geometry.geoms) + ")"
+        return "MULTILINESTRING(" + ",".join("(" + coords(g) + ")" for g in geometry.geoms) + ")"
     if kind == "MultiPolygon":
         return "MULTIPOLYGON(" + ",".join(polygon(p) for p in geometry.geoms) + ")"
     raise ValueError(f"unsupported geometry type {kind}")
@@ -159,11 +162,30 @@ def format_footprint(geometry: Any) -> Optional[str]:
     return f"geography'SRID={DEFAULT_SRID};{format_wkt(geometry)}'"
 
 
+#: GeoJSON geometry type -> the type of its parts (itself for a single geometry).
+_GEOJSON_PARTS = {"Point": "Point", "LineString": "LineString", "Polygon": "Polygon", "MultiPoint": "Point",
+                  "MultiLineString": "LineString", "MultiPolygon": "Polygon"}
+
+
 def to_geojson(geometry: Any) -> Optional[dict]:
     """The ``GeoFootprint`` property value (GeoJSON mapping with list coordinates)."""
     geometry = to_geometry(geometry)
     if geometry is None:
         return None
+    kind = geometry.geom_type
+    if kind in _GEOJSON_PARTS and not geometry.is_empty:
+        include_z = geometry.has_z
+
+        def points(part):  # the part's coordinates as lists of Python floats, in one call
+            return shapely.get_coordinates(part, include_z=include_z).tolist()
+
+        def rings(polygon):
+            return [points(polygon.exterior), *(points(ring) for ring in polygon.interiors)]
+
+        parts = {"Point": lambda g: points(g)[0], "LineString": points, "Polygon": rings}
+        single = parts[_GEOJSON_PARTS[kind]]
+        coordinates = single(geometry) if kind in parts else [single(g) for g in geometry.geoms]
+        return {"type": kind, "coordinates": coordinates}
 
     def listify(value):
         if isinstance(value, (tuple, list)):
@@ -182,10 +204,12 @@ def intersects(stored: Any, area: BaseGeometry) -> bool:
     return bool(geometry.intersects(area))
 
 
-def footprint_renderings(value: Any) -> Tuple[Optional[str], Optional[dict]]:
+def footprint_renderings(value: Any, wkt: Optional[str] = None) -> Tuple[Optional[str], Optional[dict]]:
     """(``Footprint`` geography literal, ``GeoFootprint`` GeoJSON mapping) of a stored footprint
-    (any form :func:`to_geometry` reads), or (None, None) without one."""
+    (any form :func:`to_geometry` reads), or (None, None) without one. ``wkt``: the caller's
+    :func:`format_wkt` of ``value`` (a geometry), not computed again."""
     if not value:
         return None, None
     geometry = to_geometry(value)
-    return format_footprint(geometry), to_geojson(geometry)
+    literal = format_footprint(geometry) if wkt is None else f"geography'SRID={DEFAULT_SRID};{wkt}'"
+    return literal, to_geojson(geometry)

@@ -47,13 +47,16 @@ _ATTRIBUTE_COLUMNS = {
 }
 
 
-def render_footprint(wkt: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+def render_footprint(wkt: Optional[str], geometry=None) -> tuple[Optional[str], Optional[str]]:
     """(``Footprint`` literal, ``GeoFootprint`` GeoJSON text) of a stored WKT footprint, computed
     once when the product is written (columns ``footprint_literal``/``footprint_geojson``) with
     the one geography reader and WKT writer (:mod:`proseo_odata.odata.geo`). (None, None) for
-    no footprint, or for text those cannot read (the response then formats it as before)."""
+    no footprint, or for text those cannot read (the response then formats it as before).
+    ``geometry``: the 2-D shapely geometry ``wkt`` was written from (bulk ingest has it), so
+    the WKT is not parsed again."""
     try:
-        literal, geojson = geo.footprint_renderings(wkt)
+        literal, geojson = (geo.footprint_renderings(wkt) if geometry is None
+                            else geo.footprint_renderings(geometry, wkt=wkt))
     except Exception:  # noqa: BLE001 - stored as given; the response path decides what to show
         return None, None
     return literal, None if geojson is None else json.dumps(geojson)

@@ -308,6 +308,13 @@ def _page_rows(session: Session, statement, keys, seek, top: int | None, offset:
 # --- row <-> domain conversion ----------------------------------------------------------------
 
 
+def _row_tuple(columns: list[str]) -> Callable[[Mapping], tuple]:
+    """A function giving a row dict's values for ``columns`` as a tuple, in that order."""
+    if len(columns) == 1:
+        return lambda row: (row[columns[0]],)
+    return operator.itemgetter(*columns)
+
+
 def _attribute_row(product_id, attribute: Attribute) -> dict:
     row = {
         "product_id": product_id,
@@ -363,10 +370,19 @@ def _product_values(product: Product) -> dict:
         "visibility": str(product.visibility),
         "archive_key": product.archive_key,
         "product_type": product.product_type,
-        # computed once here, not per response (migration 0006)
-        **dict(zip(("footprint_literal", "footprint_geojson"), render_footprint(product.footprint))),
+        # computed once here, not per response (migration 0006), or earlier (bulk ingest)
+        **dict(zip(("footprint_literal", "footprint_geojson"), _footprint_renderings(product))),
         **promoted_values(product.attributes),
     }
+
+
+def _footprint_renderings(product: Product) -> tuple:
+    """The product's (``Footprint`` literal, GeoJSON text): its ``rendered_footprint`` while
+    that belongs to its ``footprint``, else :func:`render_footprint`."""
+    rendered = product.rendered_footprint
+    if rendered is not None and rendered[0] == product.footprint and rendered[1] is not None:
+        return rendered[1], rendered[2]
+    return render_footprint(product.footprint)
 
 
 #: Product fields the loader does not take from the row, with their defaults (derived values).
@@ -1340,11 +1356,20 @@ class SQLAlchemyStorage(StorageBase):
         return found
 
     def add_products(self, items: Sequence[Product]) -> list[Product]:
-        """See :meth:`StorageBase.add_products`: one multi-row ``INSERT ... ON CONFLICT DO
-        NOTHING RETURNING id`` for the products (SQLAlchemy's "insertmanyvalues" batching,
-        bound parameters), then one executemany each for the checksums and attributes of the
-        products it returned. A Name or Id taken (before, concurrently, or earlier in the same
-        call) is skipped by the database itself, so a race never fails the batch."""
+        """See :meth:`StorageBase.add_products`. A Name or Id taken (before, concurrently, or
+        earlier in the same call) is skipped, so a race never fails the batch. The rows go to
+        the driver as tuples, in one statement per table, every value a bound parameter or COPY
+        data (SQLAlchemy's per-row parameter processing was the largest cost of bulk ingest):
+
+        * PostgreSQL (psycopg): the product rows by ``COPY`` into a temporary table and one
+          ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING id`` from it; the checksum
+          and attribute rows of the products it returned by ``COPY`` (:meth:`_insert_many`).
+        * SQLite: the transaction holds the write lock (``BEGIN IMMEDIATE``), so one look-up
+          finds the batch's taken Names and Ids and one executemany ``INSERT`` per table writes
+          the rest (:meth:`_insert_many`).
+        * Other databases: SQLAlchemy's multi-row ``INSERT ... ON CONFLICT DO NOTHING
+          RETURNING id``.
+        """
         batch: list[Product] = []
         names: set[tuple[str, str]] = set()
         ids: set[uuid.UUID] = set()
@@ -1362,26 +1387,18 @@ class SQLAlchemyStorage(StorageBase):
             batch.append(product)
         if not batch:
             return []
-        postgis = self.tables.postgis
         rows = []
         for product in batch:
             values = _product_values(product)
             values["revision"] = 1
-            values["geom_wkt"] = product.footprint if postgis else None
             rows.append(values)
-        geometry = (sa.func.ST_GeomFromText(sa.bindparam("geom_wkt", type_=sa.Text), 4326) if postgis
-                    else sa.bindparam("geom_wkt", type_=sa.Text))
-        statement = (
-            self._dialect_insert(products).values(footprint_geom=geometry).on_conflict_do_nothing()
-            .returning(products.c.id)
-        )
         with self._db() as s, self._bulk_cache(s):
             for mission in {p.mission for p in batch}:
                 self._require_mission(s, mission)
             with refusals(conflict=f"{len(batch)} products: a checksum or attribute row conflicts",
                           invalid=f"{len(batch)} products: a value does not fit the database"):
                 with s.begin_nested():
-                    inserted = set(s.execute(statement, rows).scalars())
+                    inserted = self._insert_new_products(s, batch, rows)
                     stored = [p for p in batch if p.id in inserted]
                     checksum_rows = [
                         {"product_id": p.id, "algorithm": c.algorithm, "value": c.value, "checksum_date": c.date}
@@ -1394,6 +1411,70 @@ class SQLAlchemyStorage(StorageBase):
         for product in stored:
             product.revision = 1
         return stored
+
+    def _insert_new_products(self, s: Session, batch: list[Product], rows: list[dict]) -> set:
+        """Insert the product ``rows`` (``_product_values`` plus ``revision``) whose Name and Id
+        are free; the ids of the rows inserted."""
+        postgis = self.tables.postgis
+        if self.engine.dialect.driver == "psycopg":
+            return self._copy_new_products(s, rows)
+        if self.dialect == "sqlite":
+            taken_names = {(m, n) for m, n in self._taken(s, products.c.mission, products.c.name,
+                                                           {(p.mission, p.name) for p in batch})}
+            taken_ids = set(self._taken(s, None, products.c.id, {p.id for p in batch}))
+            fresh = [row for product, row in zip(batch, rows)
+                     if product.id not in taken_ids and (product.mission, product.name) not in taken_names]
+            if fresh:
+                self._insert_many(s, products, fresh)
+            return {row["id"] for row in fresh}
+        for row, product in zip(rows, batch):
+            row["geom_wkt"] = product.footprint if postgis else None
+        geometry = (sa.func.ST_GeomFromText(sa.bindparam("geom_wkt", type_=sa.Text), 4326) if postgis
+                    else sa.bindparam("geom_wkt", type_=sa.Text))
+        statement = (
+            self._dialect_insert(products).values(footprint_geom=geometry).on_conflict_do_nothing()
+            .returning(products.c.id)
+        )
+        return set(s.execute(statement, rows).scalars())
+
+    def _taken(self, s: Session, mission_column, column, keys: set) -> list:
+        """Which of ``keys`` (values of ``column``, or ``(mission, value)`` pairs with
+        ``mission_column``) the products table already has, in chunks of ``_LOOKUP_CHUNK``."""
+        found = []
+        by_mission: dict = {}
+        for key in keys:
+            mission, value = key if mission_column is not None else (None, key)
+            by_mission.setdefault(mission, []).append(value)
+        for mission, values in by_mission.items():
+            for i in range(0, len(values), self._LOOKUP_CHUNK):
+                statement = sa.select(column).where(column.in_(values[i:i + self._LOOKUP_CHUNK]))
+                if mission_column is not None:
+                    statement = statement.where(mission_column == mission)
+                found.extend(key if mission_column is None else (mission, key) for key in s.execute(statement).scalars())
+        return found
+
+    def _copy_new_products(self, s: Session, rows: list[dict]) -> set:
+        """PostgreSQL: ``rows`` by ``COPY`` into a temporary table (created and dropped in this
+        transaction), then ``INSERT INTO products ... SELECT ... ON CONFLICT DO NOTHING
+        RETURNING id`` from it; the footprint geometry made by ``ST_GeomFromText`` as for a
+        single product."""
+        columns = [c for c in rows[0] if c != "footprint_geom"]
+        stage = sa.Table("ingest_products_stage", sa.MetaData(),
+                         *(sa.Column(name, products.c[name].type) for name in columns),
+                         prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+        s.execute(sa.schema.CreateTable(stage))
+        self._insert_many(s, stage, rows)
+        selected = [stage.c[name] for name in columns]
+        geometry = (sa.func.ST_GeomFromText(stage.c.footprint, 4326) if self.tables.postgis
+                    else sa.null())
+        statement = (
+            self._dialect_insert(products)
+            .from_select([*columns, "footprint_geom"], sa.select(*selected, geometry))
+            .on_conflict_do_nothing().returning(products.c.id)
+        )
+        inserted = set(s.execute(statement).scalars())
+        s.execute(sa.schema.DropTable(stage))
+        return inserted
 
     @contextlib.contextmanager
     def _bulk_cache(self, s: Session) -> Iterator[None]:
@@ -1414,22 +1495,47 @@ class SQLAlchemyStorage(StorageBase):
             connection.exec_driver_sql(f"PRAGMA cache_size={previous}")
 
     def _insert_many(self, s: Session, table: sa.Table, rows: list[dict]) -> None:
-        """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction:
-        on PostgreSQL through psycopg with ``COPY ... FROM STDIN`` (psycopg's copy API, every
-        value sent as data, never as SQL text; about 3x less CPU than executemany for the
-        attribute rows of bulk ingest), elsewhere one executemany ``INSERT``."""
-        if self.engine.dialect.driver != "psycopg":
+        """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction,
+        handing the driver tuples:
+
+        * PostgreSQL (psycopg): ``COPY ... FROM STDIN`` (psycopg's copy API, every value sent as
+          data, never as SQL text; about 3x less CPU than executemany);
+        * SQLite: one executemany of the ``INSERT`` SQLAlchemy compiles for these columns,
+          each value through its column type's bind processor (the same conversion as
+          ``session.execute(insert(table), rows)``, without SQLAlchemy's per-row parameter
+          dictionaries, which cost more than SQLite's own work);
+        * elsewhere: ``session.execute(insert(table), rows)``.
+        """
+        columns = list(rows[0])
+        if self.engine.dialect.driver == "psycopg":
+            from psycopg import sql
+
+            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
+            values = _row_tuple(columns)
+            driver_connection = s.connection().connection.driver_connection
+            with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(values(row))
+            return
+        if self.dialect != "sqlite":
             s.execute(sa.insert(table), rows)
             return
-        from psycopg import sql
-
-        columns = list(rows[0])
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
-        driver_connection = s.connection().connection.driver_connection
-        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
+        connection = s.connection()
+        compiled = sa.insert(table).compile(dialect=connection.dialect, column_keys=columns)
+        columns = list(compiled.positiontup)  # the statement's parameter order
+        values = _row_tuple(columns)
+        processors = [(i, processor) for i, processor in enumerate(
+            table.c[name].type.bind_processor(connection.dialect) for name in columns) if processor is not None]
+        parameters = [values(row) for row in rows]
+        if processors:
+            for n, raw in enumerate(parameters):
+                converted = list(raw)
+                for i, processor in processors:
+                    if converted[i] is not None:
+                        converted[i] = processor(converted[i])
+                parameters[n] = tuple(converted)
+        connection.exec_driver_sql(compiled.string, parameters)
 
     def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
         with self._db() as s:

@@ -354,6 +354,18 @@ class CatalogueContractTests(MissionContractTests):
         assert self._add_products(mission_storage, path, []) == []
 
     @pytest.mark.parametrize("path", BULK_PATHS)
+    def test_add_products_twice_in_one_transaction(self, mission_storage, path):
+        # (the PostgreSQL backend stages the rows in a temporary table: it must not outlive a call)
+        first = [make_product(name=f"t{i}.zip", attributes=PRECISION_ATTRIBUTES) for i in range(3)]
+        second = [make_product(name="t1.zip"), make_product(name="t3.zip", footprint=None)]
+        with mission_storage.transaction() as tx:
+            assert [p.name for p in self._add_products(tx, path, first)] == ["t0.zip", "t1.zip", "t2.zip"]
+            assert [p.name for p in self._add_products(tx, path, second)] == ["t3.zip"]
+        for product in first + second[1:]:
+            assert mission_storage.get_product("M1", product.id) == product
+        assert [p.name for p in self._add_products(mission_storage, path, [make_product(name="t4.zip")])] == ["t4.zip"]
+
+    @pytest.mark.parametrize("path", BULK_PATHS)
     def test_add_products_belongs_to_the_callers_transaction(self, mission_storage, path):
         products = [make_product(name=f"r{i}.zip") for i in range(3)]
         with pytest.raises(RuntimeError):

@@ -21,11 +21,8 @@ SQLITE_DATETIME_WIDTH = 26
 
 
 def format_sqlite_datetime(value: datetime) -> str:
-    value = as_utc(value)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
-    )
+    # YYYY-MM-DDTHH:MM:SS.ffffff: isoformat pads the year to 4 digits; the "+00:00" is cut off
+    return as_utc(value).isoformat(timespec="microseconds")[:SQLITE_DATETIME_WIDTH]
 
 
 class UTCDateTime(TypeDecorator):

@@ -18,6 +18,13 @@ UTC = timezone.utc
     ("2021-05-20T19:08:07.123456789Z", datetime(2021, 5, 20, 19, 8, 7, 123456, tzinfo=UTC)),  # truncated
     ("2016-01-17T10:35:18:872Z", datetime(2016, 1, 17, 10, 35, 18, 872000, tzinfo=UTC)),      # the user's documents
     ("  2021-05-20T19:08:07Z  ", datetime(2021, 5, 20, 19, 8, 7, tzinfo=UTC)),
+    # the common form's fast path (datetime.fromisoformat): every fraction length, the extremes
+    ("2021-05-20T19:08:07.1Z", datetime(2021, 5, 20, 19, 8, 7, 100000, tzinfo=UTC)),
+    ("2021-05-20T19:08:07.12345Z", datetime(2021, 5, 20, 19, 8, 7, 123450, tzinfo=UTC)),
+    ("2021-05-20T19:08:07.123456Z", datetime(2021, 5, 20, 19, 8, 7, 123456, tzinfo=UTC)),
+    ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
+    ("9999-12-31T23:59:59.999999Z", datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ("2024-02-29T00:00:00Z", datetime(2024, 2, 29, tzinfo=UTC)),
 ])
 def test_parse_accepted_forms(text, expected):
     value = parse_datetime(text)
@@ -31,6 +38,12 @@ def test_parse_accepted_forms(text, expected):
 ])
 def test_parse_rejects_with_a_value_error(text):
     with pytest.raises(ValueError):
+        parse_datetime(text)
+
+
+@pytest.mark.parametrize("text", ["2021-02-29T00:00:00Z", "2021-04-31T10:00:00.5Z", "2021-05-20T24:00:00Z"])
+def test_an_impossible_date_in_the_common_form_gets_the_parsers_message(text):
+    with pytest.raises(ValueError, match=r"is not a valid date-time \("):
         parse_datetime(text)
 
 
