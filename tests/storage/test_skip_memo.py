@@ -204,3 +204,17 @@ def test_ascending_sensing_start_pages_cross_into_the_products_without_one(db_ur
             storage.query_products("M1", _query(0, top=top, orderby=orderby))
     finally:
         storage.close()
+
+
+def test_an_offset_page_of_entries_skips_ids_not_their_sub_selects(storage):
+    """A plain OFFSET produces every row it skips: the page's correlated sub-selects (checksums,
+    collection) must run for the page's rows only, so the OFFSET is applied to ids first."""
+    expected = [p.id for p in storage.query_products("M1", _query(0, top=100)).items]
+    storage.skip_memo.clear()
+    with StatementLog(storage.engine) as log:
+        page = storage.query_product_entries("M1", _query(7, top=5))
+    assert [entry.id for entry in page.items] == expected[7:12]
+    assert [entry.checksums for entry in page.items] == [
+        p.checksums for p in storage.query_products("M1", _query(0, top=100)).items[7:12]]
+    (text,) = [t.upper() for t in log.texts if "CHECKSUMS_JSON" in t.upper()]
+    assert "OFFSET" in text and text.rindex("OFFSET") < text.rindex(") AS ANON"), text
