@@ -9,8 +9,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-__all__ = ["CoreSettings", "DEFAULT_COUNT_EXACT_LIMIT", "DEFAULT_WORKERS", "as_bool", "configure",
-           "count_exact_limit", "load_backend"]
+__all__ = ["CoreSettings", "DEFAULT_COUNT_EXACT_LIMIT", "DEFAULT_WORKERS", "MAX_COUNT_EXACT_LIMIT", "as_bool",
+           "configure", "count_exact_limit", "load_backend"]
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -47,17 +47,23 @@ def _number_setting(settings: Mapping[str, Any], key: str, default, kind, what: 
 
 #: ``proseo.count.exact_limit`` when absent (:mod:`proseo_odata.storage.counts`).
 DEFAULT_COUNT_EXACT_LIMIT = 100_000
+#: The largest ``proseo.count.exact_limit``: the count runs ``LIMIT limit + 1``, which must fit
+#: PostgreSQL's bigint (2**63 - 1); above it every ``$count`` would fail.
+MAX_COUNT_EXACT_LIMIT = 2**62
 
 
 def count_exact_limit(settings: Mapping[str, Any]) -> Optional[int]:
     """``proseo.count.exact_limit``: counts up to it are exact, above it a database that can
     estimate answers an estimate; ``None`` (setting ``0`` or ``none``) counts exactly always.
-    ``ValueError`` naming the setting for anything but a whole number >= 0 or ``none``."""
+    ``ValueError`` naming the setting for anything but a whole number from 0 to
+    :data:`MAX_COUNT_EXACT_LIMIT` or ``none``. Read once, by the storage when it is built
+    (:func:`proseo_odata.storage.sqlalchemy.load_from_config`)."""
     key = "proseo.count.exact_limit"
     if str(settings.get(key) or "").strip().lower() == "none":
         return None
     limit = _number_setting(settings, key, DEFAULT_COUNT_EXACT_LIMIT, int, "a whole number or none",
-                            lambda n: n >= 0, "at least 0 (0 or none: always exact)")
+                            lambda n: 0 <= n <= MAX_COUNT_EXACT_LIMIT,
+                            f"from 0 to {MAX_COUNT_EXACT_LIMIT} (0 or none: always exact)")
     return limit or None
 
 
@@ -79,11 +85,6 @@ class CoreSettings:
     ``proseo.production.default_run_seconds``  60   run time assumed for an order's
                                                     EstimatedDate before its workflow has
                                                     history (:mod:`proseo_odata.orders.service`)
-    ``proseo.count.exact_limit``           100000   ``$count`` is exact up to this many rows;
-                                                    above it PostgreSQL answers the planner's
-                                                    estimate, at least this + 1 (``0`` or
-                                                    ``none``: always exact;
-                                                    :mod:`proseo_odata.storage.counts`)
     =====================================  =======  ===========================================
 
     ``ValueError`` naming the setting for a value the core cannot use.
@@ -92,7 +93,6 @@ class CoreSettings:
     workers: int = DEFAULT_WORKERS
     fraction_digits: int = 3
     default_run_seconds: float = 60.0
-    count_exact_limit: Optional[int] = DEFAULT_COUNT_EXACT_LIMIT
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "CoreSettings":
@@ -105,7 +105,6 @@ class CoreSettings:
             fraction_digits=int(digits),
             default_run_seconds=_number_setting(settings, "proseo.production.default_run_seconds", 60.0, float,
                                                 "a number", lambda n: 0 < n < float("inf"), "a positive number"),
-            count_exact_limit=count_exact_limit(settings),
         )
 
     @property

@@ -24,7 +24,7 @@ from pyramid.response import Response
 from proseo_odata.errors import InvalidInput
 from proseo_odata.model import times
 from proseo_odata.odata import geo
-from proseo_odata.model import Attribute, AttributeType, Checksum, Product
+from proseo_odata.model import Attribute, AttributeType, Product
 from proseo_odata.storage import ProductEntry
 
 CONTENT_TYPE = "application/json;odata.metadata=minimal"
@@ -96,14 +96,6 @@ def attributes_json(attributes: Iterable[Attribute], seed_aliases: bool = True) 
     return [_attribute_json(a, seed_aliases) for a in attributes]
 
 
-def _checksum_json(checksum: Checksum) -> dict:
-    return {
-        "Algorithm": checksum.algorithm,
-        "Value": checksum.value,
-        "ChecksumDate": format_datetime(checksum.date),
-    }
-
-
 # -- products as JSON text ------------------------------------------------------------------------
 # A product is written straight to JSON text from its ProductEntry (a page of 100 builds no
 # Product and no dict per product; the stored GeoJSON is spliced in as the text it is). The text
@@ -128,7 +120,8 @@ def _datetime_text(value: Optional[datetime]) -> str:
 
 def _checksums_text(checksums) -> str:
     return "[" + ", ".join([
-        f'{{"Algorithm": {_text(c.algorithm)}, "Value": {_text(c.value)}, "ChecksumDate": {_datetime_text(c.date)}}}'
+        f'{{"Algorithm": {_text(c.algorithm)}, "Value": {_text(c.value)}, '
+        f'"ChecksumDate": {_datetime_text(c.date)}}}'
         for c in checksums
     ]) + "]"
 

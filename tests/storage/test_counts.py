@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from proseo_odata.config import CoreSettings, count_exact_limit
+from proseo_odata.config import MAX_COUNT_EXACT_LIMIT, count_exact_limit
 from proseo_odata.model import Mission, Subscription, VisibilityClass
 from proseo_odata.query import Paging, build_query
 from proseo_odata.storage import StorageError
@@ -142,14 +142,19 @@ def _query_of(entity_set, filter_text):
 def test_the_setting(text, limit):
     settings = {} if text is None else {"proseo.count.exact_limit": text}
     assert count_exact_limit(settings) == limit
-    assert CoreSettings.from_settings(settings).count_exact_limit == limit
 
 
-@pytest.mark.parametrize("text", ["-1", "ten", "1.5"])
+def test_the_largest_setting_is_accepted():
+    # LIMIT limit + 1 still fits PostgreSQL's bigint
+    assert count_exact_limit({"proseo.count.exact_limit": str(MAX_COUNT_EXACT_LIMIT)}) == MAX_COUNT_EXACT_LIMIT
+    assert MAX_COUNT_EXACT_LIMIT + 1 < 2**63
+
+
+@pytest.mark.parametrize("text", ["-1", "ten", "1.5", str(MAX_COUNT_EXACT_LIMIT + 1), str(10**19)])
 def test_a_bad_setting_is_refused_naming_it(text):
     settings = {"proseo.count.exact_limit": text}
     with pytest.raises(ValueError, match="proseo.count.exact_limit"):
-        CoreSettings.from_settings(settings)
+        count_exact_limit(settings)
     with pytest.raises(StorageError, match="proseo.count.exact_limit"):
         load_from_config({"proseo.storage.url": "sqlite://", **settings})
 
