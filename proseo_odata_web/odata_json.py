@@ -179,7 +179,8 @@ def product_members(
         "EvictionDate": _datetime_text(entry.eviction_date),
         "Online": "true" if entry.online else "false",
         "Checksum": checksums,
-        "ContentDate": f'{{"Start": {_datetime_text(entry.content_start)}, "End": {_datetime_text(entry.content_end)}}}',
+        "ContentDate": (f'{{"Start": {_datetime_text(entry.content_start)}, '
+                        f'"End": {_datetime_text(entry.content_end)}}}'),
         "ProductionType": encode_basestring(str(entry.production_type)),
         "Footprint": footprint,
         "GeoFootprint": geo_footprint,
