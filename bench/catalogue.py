@@ -152,6 +152,18 @@ def _admin(url):
                            autocommit=True)
 
 
+def create_database(admin_url: str, prefix: str = "proseo_bench") -> "tuple[str, str]":
+    """A new empty database (a fresh name starting with ``prefix``) on the server of
+    ``admin_url``: (its name, its URL)."""
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with _admin(admin_url) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name, make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
 def _libpq(url):
     from sqlalchemy.engine import make_url
 

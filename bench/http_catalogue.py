@@ -566,6 +566,16 @@ def skip_report(args, walks) -> str:
     return "\n".join(lines)
 
 
+def add_users(storage) -> None:
+    """The benchmark's users (:data:`USERS`, :data:`PASSWORD`) that ``storage`` does not hold yet."""
+    from proseo_odata.model import User, hash_password
+
+    held = {u.name for u in storage.list_users(cat.MISSION)}
+    for user, roles in USERS.values():
+        if user not in held:
+            storage.add_user(User(cat.MISSION, user, hash_password(PASSWORD), roles))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http_catalogue", description=__doc__.split("\n\n")[0])
     parser.add_argument("--products", type=int, default=100_000)
@@ -589,7 +599,6 @@ def main(argv=None) -> int:
                         "reuse it when it is already there (same --products and --seed)")
     args = parser.parse_args(argv)
 
-    from psycopg import sql
     from sqlalchemy.engine import make_url
 
     def _terminate(signum, frame):
@@ -605,7 +614,6 @@ def main(argv=None) -> int:
         with cat._admin(server.url) as conn:
             pg_version = conn.execute("SELECT version()").fetchone()[0].split(" on ")[0]
 
-        from proseo_odata.model import User, hash_password
         from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
         kept = cat.kept_database(server, args.products, args.seed)
@@ -619,10 +627,7 @@ def main(argv=None) -> int:
             timings = dict(kept["timings"], generator=cat.Generator(args.seed), loaded=kept["loaded"])
             cat.log(f"reusing {args.products:,} products loaded {kept['loaded']} in {server.tmpdir}")
         else:
-            name = f"proseo_bench_{uuid.uuid4().hex[:8]}"
-            with cat._admin(server.url) as conn:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            url = make_url(server.url).set(database=name).render_as_string(hide_password=False)
+            name, url = cat.create_database(server.url)
             storage = SQLAlchemyStorage.from_url(url)
             storage.initialize_schema()
             if not storage.tables.postgis:
@@ -635,9 +640,7 @@ def main(argv=None) -> int:
             cat.verify_samples(storage, timings["samples"])
             if args.data_dir:
                 cat.keep_database(server, args.products, args.seed, name, timings)
-        for user, roles in USERS.values():
-            if not any(u.name == user for u in storage.list_users(cat.MISSION)):
-                storage.add_user(User(cat.MISSION, user, hash_password(PASSWORD), roles))
+        add_users(storage)
 
         cat.log("starting the application server")
         app, port = start_app(url, args.server_threads, workdir)

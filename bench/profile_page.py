@@ -40,26 +40,18 @@ def prepare(args) -> tuple:
     """(server or None, url): a throwaway server with ``--products`` products and the users."""
     if args.url:
         return None, args.url
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
-
-    from proseo_odata.model import User, hash_password
     from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
     server = cat._make_server()
     cat.log("starting PostgreSQL")
     server.start()
-    name = f"proseo_profile_{uuid.uuid4().hex[:8]}"
-    with cat._admin(server.url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server.url).set(database=name).render_as_string(hide_password=False)
+    _, url = cat.create_database(server.url, "proseo_profile")
     storage = SQLAlchemyStorage.from_url(url)
     storage.initialize_schema()
     cat.log(f"loading {args.products:,} products")
     cat.load(url, args.products, args.seed)
     cat.finish_load(url, own_server=True)
-    for user, roles in hc.USERS.values():
-        storage.add_user(User(cat.MISSION, user, hash_password(hc.PASSWORD), roles))
+    hc.add_users(storage)
     storage.close()
     return server, url
 

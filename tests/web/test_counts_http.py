@@ -22,6 +22,39 @@ def _app_with_limit(app_settings, limit: str):
         app.app.registry.storage.close()
 
 
+@contextlib.contextmanager
+def _statements(app):
+    """The (SQL text, parameters) the storage sends while the block runs."""
+    import sqlalchemy as sa
+
+    engine = app.app.registry.storage.engine
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def _parameter_values(parameters) -> list:
+    return list(parameters.values()) if isinstance(parameters, dict) else list(parameters or ())
+
+
+def _bounded_counts(seen, bound: int) -> int:
+    """How many statements counted with ``LIMIT bound`` (the bounded count's sub-select)."""
+    return sum(1 for statement, parameters in seen
+               if "count(" in statement.lower() and "LIMIT" in statement.upper()
+               and bound in _parameter_values(parameters))
+
+
+def _estimates(seen) -> int:
+    return sum(1 for statement, _ in seen if statement.lstrip().upper().startswith("EXPLAIN"))
+
+
 def _counts(app, headers):
     body = app.get(PRIP + "/Products?$count=true&$top=2", headers=headers).json
     return body["@odata.count"], int(app.get(PRIP + "/Products/$count", headers=headers).text), body
@@ -29,23 +62,32 @@ def _counts(app, headers):
 
 @pytest.mark.parametrize("limit", ["7", "100000", "0", "none"])
 def test_counts_up_to_the_limit_are_exact(app_settings, catalogue, limit):
-    with _app_with_limit(app_settings, limit) as app:
+    with _app_with_limit(app_settings, limit) as app, _statements(app) as seen:
         assert _counts(app, ALICE)[:2] == (5, 5)
         assert _counts(app, CAROL)[:2] == (7, 7)
+        assert _estimates(seen) == 0
+        if app.app.registry.storage.dialect == "postgresql" and limit.isdigit() and int(limit):
+            assert _bounded_counts(seen, int(limit) + 1) == 4  # the bound was used, and sufficed
 
 
 def test_above_the_limit(app_settings, catalogue):
-    with _app_with_limit(app_settings, "3") as app:
+    with _app_with_limit(app_settings, "3") as app, _statements(app) as seen:
         alice, alice_text, body = _counts(app, ALICE)
         carol, carol_text, _ = _counts(app, CAROL)
         if app.app.registry.storage.dialect == "sqlite":
             assert (alice, alice_text, carol, carol_text) == (5, 5, 7, 7)  # no estimate: exact
+            assert _estimates(seen) == 0
         else:
-            assert min(alice, alice_text, carol, carol_text) >= 4
+            # the page's count and /$count are the same estimate for the same user, at least
+            # the bound + 1; the walk stopped at the bound (LIMIT 4), then EXPLAIN estimated
+            assert alice == alice_text and carol == carol_text
+            assert min(alice, carol) >= 4
+            assert _bounded_counts(seen, 4) == 4 and _estimates(seen) == 4
         # the wire keeps its shape: an integer count, the page and its link
         assert isinstance(alice, int) and len(body["value"]) == 2 and "@odata.nextLink" in body
 
 
-def test_a_bad_limit_stops_the_start(app_settings):
+@pytest.mark.parametrize("limit", ["-5", str(10**19)])  # 10**19 + 1 would overflow LIMIT's bigint
+def test_a_bad_limit_stops_the_start(app_settings, limit):
     with pytest.raises(SystemExit, match="proseo.count.exact_limit"):
-        make_app({**app_settings, "proseo.count.exact_limit": "-5"})
+        make_app({**app_settings, "proseo.count.exact_limit": limit})

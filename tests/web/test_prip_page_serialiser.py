@@ -3,7 +3,10 @@ text) and the single-entity view (a loaded ``Product``) answer every product wit
 over SQLite and PostgreSQL: products with every kind of field (nulls, no footprint, an eviction
 date, attributes of every type, several checksums, text that JSON escapes), with ``$select``,
 ``$expand``, seed aliases on and off and six fraction digits. And the text is what
-``json.dumps`` writes for the same value, byte for byte (the wire did not change)."""
+``json.dumps`` writes for the same value, byte for byte, and the text commit 48bb64b wrote (golden
+texts at the end: the wire did not change). The pieces the writer relies on: ``encode_basestring``
+is ``json.dumps``' string form, the date-time formatters write ``model.times.format_datetime``'s
+text."""
 from __future__ import annotations
 
 import json
@@ -135,3 +138,260 @@ def test_a_footprint_rendered_per_response_is_the_stored_rendering(special):
     literal, geojson = render_footprint(product.footprint)
     assert product_members(entry) == product_members(entry._replace(footprint_literal=literal,
                                                                      footprint_geojson=geojson))
+
+
+# -- the pieces the page writer relies on ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "", "plain", 'quote " and back\\slash', "/ slash", "\b\f\n\r\t", "".join(map(chr, range(0x20))),
+    "\x7f delete", "\u2028 line \u2029 paragraph", "ünïcødé ✓ 日本語", "\U0001f600 astral",
+    "lone \ud800 high", "lone \udfff low", "\udc00\ud800 reversed pair",
+])
+def test_encode_basestring_is_json_dumps(text):
+    """``json.encoder.encode_basestring`` is not documented API: the page writer uses it as
+    ``json.dumps(s, ensure_ascii=False)``; if an interpreter changes it, this fails loudly.
+    (Lone surrogates: both pass them through unescaped; the response's UTF-8 encoding would
+    refuse them, and the storage never holds one: ``parse_json_body`` refuses them.)"""
+    from json.encoder import encode_basestring
+
+    assert encode_basestring(text) == json.dumps(text, ensure_ascii=False)
+
+
+def _random_datetimes(count: int, seed: int):
+    import random
+    from datetime import datetime, timezone
+
+    rng = random.Random(seed)
+    low, high = datetime(1, 1, 2, tzinfo=timezone.utc), datetime(9999, 12, 30, tzinfo=timezone.utc)
+    span = int((high - low).total_seconds())
+    for _ in range(count):
+        value = low + timedelta(seconds=rng.randrange(span), microseconds=rng.randrange(10**6))
+        if rng.random() < 0.3:  # an aware value in another zone: the same instant
+            value = value.astimezone(timezone(timedelta(minutes=rng.randrange(-1439, 1440))))
+        yield value
+
+
+def _edge_datetimes():
+    from datetime import datetime, timezone
+
+    plus_one, minus_five = timezone(timedelta(hours=1)), timezone(timedelta(hours=-5, minutes=-30))
+    return [
+        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+        datetime(999, 1, 1, tzinfo=timezone.utc),
+        datetime(1000, 1, 1, tzinfo=timezone.utc),
+        datetime(1000, 1, 1, 0, 30, tzinfo=plus_one),  # 0999-12-31T23:30Z
+        datetime(999, 12, 31, 20, 0, 0, 1, tzinfo=minus_five),  # 1000-01-01T01:30:00.000001Z
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+        datetime(9999, 12, 31, 18, 29, 59, 999999, tzinfo=minus_five),  # 9999-12-31T23:59:59.999999Z
+        datetime(1, 1, 1, tzinfo=timezone.utc),
+        datetime(2024, 2, 29, 12, 0, 0, 999, tzinfo=timezone(timedelta(0))),
+    ]
+
+
+@pytest.mark.parametrize("digits", [3, 6])
+def test_datetime_formatters_agree(digits):
+    """``odata_json``'s date-time formatters (from the fields for UTC from year 1000 on) write
+    the text of :func:`proseo_odata.model.times.format_datetime`, on random instants of every
+    year, in UTC and other zones, and at the edges (years 999/1000/9999)."""
+    from proseo_odata.model import times
+    from proseo_odata_web.odata_json import _datetime_text, format_datetime
+
+    assert format_datetime(None) is None and _datetime_text(None) == "null"
+    before = times.fraction_digits()
+    times.set_fraction_digits(digits)
+    try:
+        values = _edge_datetimes() + list(_random_datetimes(20_000, seed=digits))
+        for value in values:
+            expected = times.format_datetime(value)
+            assert format_datetime(value) == expected, value
+            assert _datetime_text(value) == json.dumps(expected), value
+        assert times.format_datetime(values[2]) == ("1000-01-01T00:00:00.000Z" if digits == 3
+                                                    else "1000-01-01T00:00:00.000000Z")
+    finally:
+        times.set_fraction_digits(before)
+
+
+@pytest.mark.parametrize("digits", [3, 6])
+def test_the_wire_is_the_golden_text(app_settings, catalogue, special, digits):
+    """The rich product (every attribute type, several checksums, a multipolygon footprint) and
+    the bare one (nulls, no footprint, escapes, an eviction date), through the page and the
+    single-entity views, are the texts commit 48bb64b wrote (:data:`GOLDEN_RICH_3` ...)."""
+    from proseo_odata.config import configure
+
+    golden = {("rich", 3): GOLDEN_RICH_3, ("rich", 6): GOLDEN_RICH_6,
+              ("bare", 3): GOLDEN_BARE_3, ("bare", 6): GOLDEN_BARE_6}
+    app = make_app({**app_settings, "proseo.datetime.fraction_digits": str(digits)})
+    try:
+        for label, options in (("rich", {"$expand": "Attributes"}), ("bare", {})):
+            text = golden[label, digits]
+            pid = str(special[label].id)
+            page = app.get(PRIP + "/Products", {"$filter": f"Id eq {pid}", **options}, headers=CAROL)
+            entity = app.get(PRIP + f"/Products({pid})", options, headers=CAROL)
+            assert page.body.decode("utf-8") == '{"@odata.context": "$metadata#Products", "value": [' + text + "]}"
+            assert entity.body.decode("utf-8") == '{"@odata.context": "$metadata#Products/$entity", ' + text[1:]
+    finally:
+        app.app.registry.storage.close()
+        configure({})
+
+
+# -- golden texts: the wire of commit 48bb64b (before the page writer), byte for byte -------------------
+# Written by that commit's serialiser (its tree exported with ``git archive 48bb64b``, the same
+# products through its PRIP over SQLite); a change of the wire must change these on purpose.
+
+GOLDEN_RICH_3 = (
+    '{"@odata.mediaContentType": "application/zip", "Id": "00000000-0000-0000-0000-0000000000b2", '
+    '"Name": "S2A_RICH.zip", "ContentType": "application/zip", "ContentLength": 4611686018427387904, '
+    '"OriginDate": "2022-03-04T05:06:07.891Z", "PublicationDate": "2022-03-04T05:06:07.891Z", '
+    '"ModificationDate": "2022-03-04T05:06:07.891Z", "EvictionDate": "9999-12-31T23:59:59.999Z", '
+    '"Online": true, "Checksum": [{"Algorithm": "BLAKE3", '
+    '"Value": "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", '
+    '"ChecksumDate": "2022-03-04T05:06:08.891Z"}, {"Algorithm": "MD5", '
+    '"Value": "00000000000000000000000000000000", "ChecksumDate": null}, {"Algorithm": "SHA256", '
+    '"Value": "abababababababababababababababababababababababababababababababab", '
+    '"ChecksumDate": "2022-03-04T05:06:07.891Z"}], "ContentDate": {"Start": "2022-03-03T05:06:07.891Z", '
+    '"End": "2022-03-04T04:06:07.890Z"}, "ProductionType": "systematic_production", '
+    '"Footprint": "geography\'SRID=4326;MULTIPOLYGON(((10 50,11.25 50,11 51.5,10 50)),((-179.5 -89,-'
+    '178 -89,-178 -88,-179.5 -89)))\'", "GeoFootprint": {"type": "MultiPolygon", "coordinates": [[[[10.0, '
+    '50.0], [11.25, 50.0], [11.0, 51.5], [10.0, 50.0]]], [[[-179.5, -89.0], [-178.0, -89.0], [-178.0, '
+    '-88.0], [-179.5, -89.0]]]]}, "Collection": {"Name": "SENTINEL-2"}, '
+    '"CreationDate": "2022-03-04T05:06:07.891Z", "Checksums": [{"Algorithm": "BLAKE3", '
+    '"Value": "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", '
+    '"ChecksumDate": "2022-03-04T05:06:08.891Z"}, {"Algorithm": "MD5", '
+    '"Value": "00000000000000000000000000000000", "ChecksumDate": null}, {"Algorithm": "SHA256", '
+    '"Value": "abababababababababababababababababababababababababababababababab", '
+    '"ChecksumDate": "2022-03-04T05:06:07.891Z"}], '
+    '"Attributes": [{"@odata.type": "#OData.CSC.BooleanAttribute", "Name": "b_false", '
+    '"ValueType": "Boolean", "Value": false, "Id": "b_false", "ContentType": "text/plain", '
+    '"ContentLength": 5, "BooleanValue": false}, {"@odata.type": "#OData.CSC.BooleanAttribute", '
+    '"Name": "b_true", "ValueType": "Boolean", "Value": true, "Id": "b_true", "ContentType": "text/plain", '
+    '"ContentLength": 4, "BooleanValue": true}, {"@odata.type": "#OData.CSC.DoubleAttribute", '
+    '"Name": "d_huge", "ValueType": "Double", "Value": 1e+308, "Id": "d_huge", '
+    '"ContentType": "text/plain", "ContentLength": 6, "DoubleValue": 1e+308}, '
+    '{"@odata.type": "#OData.CSC.DoubleAttribute", "Name": "d_tenth", "ValueType": "Double", "Value": 0.1, '
+    '"Id": "d_tenth", "ContentType": "text/plain", "ContentLength": 3, "DoubleValue": 0.1}, '
+    '{"@odata.type": "#OData.CSC.DoubleAttribute", "Name": "d_third", "ValueType": "Double", '
+    '"Value": -0.3333333333333333, "Id": "d_third", "ContentType": "text/plain", "ContentLength": 19, '
+    '"DoubleValue": -0.3333333333333333}, {"@odata.type": "#OData.CSC.DoubleAttribute", "Name": "d_tiny", '
+    '"ValueType": "Double", "Value": 2.2250738585072014e-308, "Id": "d_tiny", "ContentType": "text/plain", '
+    '"ContentLength": 23, "DoubleValue": 2.2250738585072014e-308}, '
+    '{"@odata.type": "#OData.CSC.BooleanAttribute", "Name": "highQuality", "ValueType": "Boolean", '
+    '"Value": false, "Id": "highQuality", "ContentType": "text/plain", "ContentLength": 5, '
+    '"BooleanValue": false}, {"@odata.type": "#OData.CSC.IntegerAttribute", "Name": "i_max", '
+    '"ValueType": "Integer", "Value": 9223372036854775807, "Id": "i_max", "ContentType": "text/plain", '
+    '"ContentLength": 19, "IntegerValue": 9223372036854775807}, '
+    '{"@odata.type": "#OData.CSC.IntegerAttribute", "Name": "i_min", "ValueType": "Integer", '
+    '"Value": -9223372036854775808, "Id": "i_min", "ContentType": "text/plain", "ContentLength": 20, '
+    '"IntegerValue": -9223372036854775808}, {"@odata.type": "#OData.CSC.IntegerAttribute", '
+    '"Name": "i_zero", "ValueType": "Integer", "Value": 0, "Id": "i_zero", "ContentType": "text/plain", '
+    '"ContentLength": 1, "IntegerValue": 0}, {"@odata.type": "#OData.CSC.StringAttribute", '
+    '"Name": "platformShortName", "ValueType": "String", "Value": "SENTINEL-2", "Id": "platformShortName", '
+    '"ContentType": "text/plain", "ContentLength": 10, "StringValue": "SENTINEL-2"}, '
+    '{"@odata.type": "#OData.CSC.StringAttribute", "Name": "productType", "ValueType": "String", '
+    '"Value": "S2MSI1C", "Id": "productType", "ContentType": "text/plain", "ContentLength": 7, '
+    '"StringValue": "S2MSI1C"}, {"@odata.type": "#OData.CSC.StringAttribute", "Name": "s_empty", '
+    '"ValueType": "String", "Value": "", "Id": "s_empty", "ContentType": "text/plain", "ContentLength": 0, '
+    '"StringValue": ""}, {"@odata.type": "#OData.CSC.StringAttribute", "Name": "s_unicode", '
+    '"ValueType": "String", "Value": "Ünïcødé ✓ 日本語 \'quote\' \\"dq\\" %_\\\\", "Id": "s_unicode", '
+    '"ContentType": "text/plain", "ContentLength": 42, '
+    '"StringValue": "Ünïcødé ✓ 日本語 \'quote\' \\"dq\\" %_\\\\"}, '
+    '{"@odata.type": "#OData.CSC.DateTimeOffsetAttribute", "Name": "t_epoch", '
+    '"ValueType": "DateTimeOffset", "Value": "1970-01-01T00:00:00.000Z", "Id": "t_epoch", '
+    '"ContentType": "text/plain", "ContentLength": 24, "DateValue": "1970-01-01T00:00:00.000Z"}, '
+    '{"@odata.type": "#OData.CSC.DateTimeOffsetAttribute", "Name": "t_micro", '
+    '"ValueType": "DateTimeOffset", "Value": "2021-05-20T19:08:07.654Z", "Id": "t_micro", '
+    '"ContentType": "text/plain", "ContentLength": 24, "DateValue": "2021-05-20T19:08:07.654Z"}, '
+    '{"@odata.type": "#OData.CSC.DateTimeOffsetAttribute", "Name": "t_never", '
+    '"ValueType": "DateTimeOffset", "Value": "9999-12-31T23:59:59.999Z", "Id": "t_never", '
+    '"ContentType": "text/plain", "ContentLength": 24, "DateValue": "9999-12-31T23:59:59.999Z"}]}'
+)
+
+GOLDEN_RICH_6 = (
+    '{"@odata.mediaContentType": "application/zip", "Id": "00000000-0000-0000-0000-0000000000b2", '
+    '"Name": "S2A_RICH.zip", "ContentType": "application/zip", "ContentLength": 4611686018427387904, '
+    '"OriginDate": "2022-03-04T05:06:07.891233Z", "PublicationDate": "2022-03-04T05:06:07.891234Z", '
+    '"ModificationDate": "2022-03-04T05:06:07.891234Z", "EvictionDate": "9999-12-31T23:59:59.999000Z", '
+    '"Online": true, "Checksum": [{"Algorithm": "BLAKE3", '
+    '"Value": "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", '
+    '"ChecksumDate": "2022-03-04T05:06:08.891239Z"}, {"Algorithm": "MD5", '
+    '"Value": "00000000000000000000000000000000", "ChecksumDate": null}, {"Algorithm": "SHA256", '
+    '"Value": "abababababababababababababababababababababababababababababababab", '
+    '"ChecksumDate": "2022-03-04T05:06:07.891234Z"}], '
+    '"ContentDate": {"Start": "2022-03-03T05:06:07.891234Z", "End": "2022-03-04T04:06:07.890235Z"}, '
+    '"ProductionType": "systematic_production", '
+    '"Footprint": "geography\'SRID=4326;MULTIPOLYGON(((10 50,11.25 50,11 51.5,10 50)),((-179.5 -89,-'
+    '178 -89,-178 -88,-179.5 -89)))\'", "GeoFootprint": {"type": "MultiPolygon", "coordinates": [[[[10.0, '
+    '50.0], [11.25, 50.0], [11.0, 51.5], [10.0, 50.0]]], [[[-179.5, -89.0], [-178.0, -89.0], [-178.0, '
+    '-88.0], [-179.5, -89.0]]]]}, "Collection": {"Name": "SENTINEL-2"}, '
+    '"CreationDate": "2022-03-04T05:06:07.891234Z", "Checksums": [{"Algorithm": "BLAKE3", '
+    '"Value": "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", '
+    '"ChecksumDate": "2022-03-04T05:06:08.891239Z"}, {"Algorithm": "MD5", '
+    '"Value": "00000000000000000000000000000000", "ChecksumDate": null}, {"Algorithm": "SHA256", '
+    '"Value": "abababababababababababababababababababababababababababababababab", '
+    '"ChecksumDate": "2022-03-04T05:06:07.891234Z"}], '
+    '"Attributes": [{"@odata.type": "#OData.CSC.BooleanAttribute", "Name": "b_false", '
+    '"ValueType": "Boolean", "Value": false, "Id": "b_false", "ContentType": "text/plain", '
+    '"ContentLength": 5, "BooleanValue": false}, {"@odata.type": "#OData.CSC.BooleanAttribute", '
+    '"Name": "b_true", "ValueType": "Boolean", "Value": true, "Id": "b_true", "ContentType": "text/plain", '
+    '"ContentLength": 4, "BooleanValue": true}, {"@odata.type": "#OData.CSC.DoubleAttribute", '
+    '"Name": "d_huge", "ValueType": "Double", "Value": 1e+308, "Id": "d_huge", '
+    '"ContentType": "text/plain", "ContentLength": 6, "DoubleValue": 1e+308}, '
+    '{"@odata.type": "#OData.CSC.DoubleAttribute", "Name": "d_tenth", "ValueType": "Double", "Value": 0.1, '
+    '"Id": "d_tenth", "ContentType": "text/plain", "ContentLength": 3, "DoubleValue": 0.1}, '
+    '{"@odata.type": "#OData.CSC.DoubleAttribute", "Name": "d_third", "ValueType": "Double", '
+    '"Value": -0.3333333333333333, "Id": "d_third", "ContentType": "text/plain", "ContentLength": 19, '
+    '"DoubleValue": -0.3333333333333333}, {"@odata.type": "#OData.CSC.DoubleAttribute", "Name": "d_tiny", '
+    '"ValueType": "Double", "Value": 2.2250738585072014e-308, "Id": "d_tiny", "ContentType": "text/plain", '
+    '"ContentLength": 23, "DoubleValue": 2.2250738585072014e-308}, '
+    '{"@odata.type": "#OData.CSC.BooleanAttribute", "Name": "highQuality", "ValueType": "Boolean", '
+    '"Value": false, "Id": "highQuality", "ContentType": "text/plain", "ContentLength": 5, '
+    '"BooleanValue": false}, {"@odata.type": "#OData.CSC.IntegerAttribute", "Name": "i_max", '
+    '"ValueType": "Integer", "Value": 9223372036854775807, "Id": "i_max", "ContentType": "text/plain", '
+    '"ContentLength": 19, "IntegerValue": 9223372036854775807}, '
+    '{"@odata.type": "#OData.CSC.IntegerAttribute", "Name": "i_min", "ValueType": "Integer", '
+    '"Value": -9223372036854775808, "Id": "i_min", "ContentType": "text/plain", "ContentLength": 20, '
+    '"IntegerValue": -9223372036854775808}, {"@odata.type": "#OData.CSC.IntegerAttribute", '
+    '"Name": "i_zero", "ValueType": "Integer", "Value": 0, "Id": "i_zero", "ContentType": "text/plain", '
+    '"ContentLength": 1, "IntegerValue": 0}, {"@odata.type": "#OData.CSC.StringAttribute", '
+    '"Name": "platformShortName", "ValueType": "String", "Value": "SENTINEL-2", "Id": "platformShortName", '
+    '"ContentType": "text/plain", "ContentLength": 10, "StringValue": "SENTINEL-2"}, '
+    '{"@odata.type": "#OData.CSC.StringAttribute", "Name": "productType", "ValueType": "String", '
+    '"Value": "S2MSI1C", "Id": "productType", "ContentType": "text/plain", "ContentLength": 7, '
+    '"StringValue": "S2MSI1C"}, {"@odata.type": "#OData.CSC.StringAttribute", "Name": "s_empty", '
+    '"ValueType": "String", "Value": "", "Id": "s_empty", "ContentType": "text/plain", "ContentLength": 0, '
+    '"StringValue": ""}, {"@odata.type": "#OData.CSC.StringAttribute", "Name": "s_unicode", '
+    '"ValueType": "String", "Value": "Ünïcødé ✓ 日本語 \'quote\' \\"dq\\" %_\\\\", "Id": "s_unicode", '
+    '"ContentType": "text/plain", "ContentLength": 42, '
+    '"StringValue": "Ünïcødé ✓ 日本語 \'quote\' \\"dq\\" %_\\\\"}, '
+    '{"@odata.type": "#OData.CSC.DateTimeOffsetAttribute", "Name": "t_epoch", '
+    '"ValueType": "DateTimeOffset", "Value": "1970-01-01T00:00:00.000000Z", "Id": "t_epoch", '
+    '"ContentType": "text/plain", "ContentLength": 27, "DateValue": "1970-01-01T00:00:00.000000Z"}, '
+    '{"@odata.type": "#OData.CSC.DateTimeOffsetAttribute", "Name": "t_micro", '
+    '"ValueType": "DateTimeOffset", "Value": "2021-05-20T19:08:07.654321Z", "Id": "t_micro", '
+    '"ContentType": "text/plain", "ContentLength": 27, "DateValue": "2021-05-20T19:08:07.654321Z"}, '
+    '{"@odata.type": "#OData.CSC.DateTimeOffsetAttribute", "Name": "t_never", '
+    '"ValueType": "DateTimeOffset", "Value": "9999-12-31T23:59:59.999000Z", "Id": "t_never", '
+    '"ContentType": "text/plain", "ContentLength": 27, "DateValue": "9999-12-31T23:59:59.999000Z"}]}'
+)
+
+GOLDEN_BARE_3 = (
+    '{"@odata.mediaContentType": "application/x-ünï", "Id": "00000000-0000-0000-0000-0000000000b1", '
+    '"Name": "bare \\"quoted\\" \\\\ back\\tslash ünïcode ✓ \u2028 \\u0001.zip", '
+    '"ContentType": "application/x-ünï", "ContentLength": 0, "OriginDate": null, '
+    '"PublicationDate": "2022-03-04T05:06:07.891Z", "ModificationDate": "2022-03-04T05:06:07.891Z", '
+    '"EvictionDate": "2022-04-03T05:06:07.891Z", "Online": false, "Checksum": [], '
+    '"ContentDate": {"Start": null, "End": null}, "ProductionType": "on-demand:non-default", '
+    '"Footprint": null, "GeoFootprint": null, "Collection": {"Name": null}, '
+    '"CreationDate": "2022-03-04T05:06:07.891Z", "Checksums": []}'
+)
+
+GOLDEN_BARE_6 = (
+    '{"@odata.mediaContentType": "application/x-ünï", "Id": "00000000-0000-0000-0000-0000000000b1", '
+    '"Name": "bare \\"quoted\\" \\\\ back\\tslash ünïcode ✓ \u2028 \\u0001.zip", '
+    '"ContentType": "application/x-ünï", "ContentLength": 0, "OriginDate": null, '
+    '"PublicationDate": "2022-03-04T05:06:07.891234Z", "ModificationDate": "2022-03-04T05:06:07.891234Z", '
+    '"EvictionDate": "2022-04-03T05:06:07.891234Z", "Online": false, "Checksum": [], '
+    '"ContentDate": {"Start": null, "End": null}, "ProductionType": "on-demand:non-default", '
+    '"Footprint": null, "GeoFootprint": null, "Collection": {"Name": null}, '
+    '"CreationDate": "2022-03-04T05:06:07.891234Z", "Checksums": []}'
+)
