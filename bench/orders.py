@@ -14,7 +14,8 @@ woken by the order's NOTIFY) and ``poll_seconds = 0.05`` (polling hard: the refe
 processes (the clients spread over their ports; no workers run, the orders stay queued). Each
 ``pserve`` runs ``production.ini``'s server: since the multi-process server came in, that is
 gunicorn with its own worker processes, so 1 means one gunicorn, not one process.
-Reports orders/s and the CPU per order of the server processes and of PostgreSQL.
+Reports orders/s and the CPU per order of the server processes, of PostgreSQL and of the
+clients themselves (this process: they share the machine's cores with the service).
 
 Run (from the repository root; PostgreSQL: ``--pg-url``, ``PROSEO_TEST_PG_URL`` or a throwaway
 server like the test suite's)::
@@ -204,6 +205,7 @@ def submit(server_url: str, workdir: Path, servers: int, clients: int, seconds: 
 
             cpu = _cpu_seconds(pids)
             db_cpu = _cpu_seconds([postmaster]) if postmaster else 0.0
+            client_cpu = time.process_time()
             started = time.monotonic()
             threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
             for thread in threads:
@@ -211,13 +213,15 @@ def submit(server_url: str, workdir: Path, servers: int, clients: int, seconds: 
             for thread in threads:
                 thread.join()
             wall = time.monotonic() - started
+            client_cpu = time.process_time() - client_cpu
             cpu = _cpu_seconds(pids) - cpu
             db_cpu = (_cpu_seconds([postmaster]) - db_cpu) if postmaster else float("nan")
             if errors:
                 raise RuntimeError(f"{len(errors)} clients stopped; first: {errors[0]}")
             total = sum(counts)
             return {"servers": servers, "orders": total, "rate": total / wall, "wall": wall,
-                    "cpu_ms": cpu / total * 1000, "db_cpu_ms": db_cpu / total * 1000, "load": os.getloadavg()[0]}
+                    "cpu_ms": cpu / total * 1000, "db_cpu_ms": db_cpu / total * 1000,
+                    "client_cpu_ms": client_cpu / total * 1000, "load": os.getloadavg()[0]}
         finally:
             for proc in extra:
                 proc.terminate()
@@ -247,11 +251,12 @@ def main(argv=None) -> int:
                 return 0
             rows = [submit(server_url, workdir, int(n), args.clients, args.seconds) for n in args.servers.split(",")]
             print(header + f"\n\n{args.clients} clients, {args.seconds:.0f} s each, no workers.\n")
-            print("| pserve processes | orders | orders/s | server CPU ms/order | PostgreSQL CPU ms/order | load avg |")
-            print("|---:|---:|---:|---:|---:|---:|")
+            print("| pserve processes | orders | orders/s | server CPU ms/order | PostgreSQL CPU ms/order | "
+                  "client CPU ms/order | load avg |")
+            print("|---:|---:|---:|---:|---:|---:|---:|")
             for r in rows:
                 print(f"| {r['servers']} | {r['orders']} | **{r['rate']:.0f}** | {r['cpu_ms']:.2f} | "
-                      f"{r['db_cpu_ms']:.2f} | {r['load']:.1f} |")
+                      f"{r['db_cpu_ms']:.2f} | {r['client_cpu_ms']:.2f} | {r['load']:.1f} |")
             return 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

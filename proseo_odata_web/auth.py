@@ -7,8 +7,15 @@ Credentials:
 - ``Authorization: Bearer <token>`` with a token from ``POST {prip,odip token path}``
   (OAuth2 ``grant_type=password`` or ``client_credentials``, form-encoded). Tokens are JWTs
   signed with ``proseo.token.secret`` (HS256): they stay valid after a restart and in every
-  process sharing the secret. The user is re-read from storage on every request, so a deleted
-  user or a changed role takes effect at once.
+  process sharing the secret.
+
+Every request looks its user up (``storage.get_user(..., cached=True)``): from a per-process
+cache that keeps a user ``proseo.storage.user_cache.ttl`` seconds (5; 0 = read every time), so a
+deleted user, a changed password or a changed role takes effect in every server process within
+that time (at once in a process that made the change itself). A Basic password is still checked
+against the (cached) user's stored hash on every request; a successful check is remembered by a
+SHA-256 digest of the stored hash and the password (:class:`_VerifiedPasswords`), so a new
+password (a new stored hash) never matches an old entry. Unknown users are never cached.
 
 Answers: ``401`` with ``WWW-Authenticate: Basic realm="..."`` when credentials are missing or
 wrong, ``403`` when the role is missing, and ``404`` (by the views) for objects of another mission
@@ -166,7 +173,7 @@ def _match(request, login: str, password: str) -> Optional[User]:
     web = request.registry.proseo
     for mission, name in split_user_name(login, web.default_mission):
         try:
-            user = request.storage.get_user(mission, name)
+            user = request.storage.get_user(mission, name, cached=True)
         except NotFoundError:
             continue
         if _verified.check(user, password):
@@ -266,7 +273,7 @@ def _bearer_user(request, token: str) -> User:
     if not isinstance(mission, str) or not isinstance(name, str):
         raise _unauthenticated(request, "Invalid bearer token")
     try:
-        return request.storage.get_user(mission, name)
+        return request.storage.get_user(mission, name, cached=True)
     except NotFoundError:
         raise _unauthenticated(request, "The bearer token's user no longer exists") from None
 

@@ -35,7 +35,7 @@ from proseo_odata.model.statemachine import (
 from proseo_odata.errors import InvalidOrder
 from proseo_odata.orders.idempotency import client_order_id, find_replay, request_fingerprint
 from proseo_odata.orders.validation import ValidatedOrder, validate_order
-from proseo_odata.production.inputs import find_input_product
+from proseo_odata.production.inputs import find_input_product_id
 from proseo_odata.storage.errors import ConflictError
 
 __all__ = ["CANCEL_ATTEMPTS", "cancel", "cancel_order", "estimate_completion", "submit", "submit_order"]
@@ -82,6 +82,13 @@ def estimate_completion(
 # -- submit ------------------------------------------------------------------------------------
 
 
+def _enabled_workflows(storage, mission: str) -> list[Workflow]:
+    """The workflows an order may name: the mission's enabled ones, from the storage's
+    short-lived cache (``cached=True``: a workflow disabled, changed or added by another process
+    is seen within ``proseo.storage.workflow_cache.ttl`` seconds; by this one, at once)."""
+    return storage.list_workflows(mission, enabled_only=True, cached=True)
+
+
 def submit_order(
     storage,
     body: Mapping[str, Any],
@@ -105,9 +112,9 @@ def submit_order(
     the order (:func:`submit` sets them; see :mod:`proseo_odata.orders.idempotency`).
     """
     now = now or utcnow()
-    validated: ValidatedOrder = validate_order(body, storage.list_workflows(mission, enabled_only=True), mission=mission)
+    validated: ValidatedOrder = validate_order(body, _enabled_workflows(storage, mission), mission=mission)
     workflow = validated.workflow
-    product = find_input_product(
+    input_product_id = find_input_product_id(
         storage,
         mission,
         workflow.input_product_type,
@@ -119,7 +126,7 @@ def submit_order(
     estimated = estimate_completion(storage, workflow, validated.priority, now=now, workers=workers,
                                     default_run_seconds=default_run_seconds)
     order = validated.to_order(mission=mission, owner=owner, submission_date=now, estimated_date=estimated, order_id=order_id)
-    order.input_product_id = product.id
+    order.input_product_id = input_product_id
     order.idempotency_key = idempotency_key
     order.request_hash = request_hash
     return storage.add_order(order)
@@ -141,7 +148,7 @@ def submit(storage, body: Any, *, mission: str, owner: str, idempotency_key: Opt
     """
     shape = list(check_shape(body)) if check_shape is not None else []
     if shape:
-        validate_order(body, storage.list_workflows(mission, enabled_only=True), mission=mission, shape_problems=shape)
+        validate_order(body, _enabled_workflows(storage, mission), mission=mission, shape_problems=shape)
     order_id = client_order_id(body)
     fingerprint = request_fingerprint(body)
     replay = find_replay(storage, mission, owner, fingerprint, key=idempotency_key, order_id=order_id)

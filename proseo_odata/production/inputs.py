@@ -5,13 +5,14 @@ it (:mod:`proseo_odata.production.engine`): both import it from here, downward.
 """
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from proseo_odata.model import Product, VisibilityClass
 from proseo_odata.errors import NotFound
 
-__all__ = ["InputProductNotFound", "find_input_product"]
+__all__ = ["InputProductNotFound", "find_input_product", "find_input_product_id"]
 
 
 class InputProductNotFound(NotFound):
@@ -41,20 +42,33 @@ def find_input_product(
     no reference (or no product of that name) and a period is given, the newest product whose
     ContentDate covers ``start``..``end``. Raises :class:`InputProductNotFound`.
     """
+    return _find_input(storage.find_product, mission, product_type, reference=reference, start=start, end=end,
+                       visibilities=visibilities)
+
+
+def find_input_product_id(storage, mission: str, product_type: str, **criteria) -> uuid.UUID:
+    """The id of :func:`find_input_product`'s answer (the same keywords, rules and errors),
+    without loading the product's checksums and attributes: what a submission stores (issue 12
+    item 6)."""
+    return _find_input(storage.find_product_id, mission, product_type, **criteria)
+
+
+def _find_input(find: Callable[..., Any], mission, product_type, *, reference=None, start=None, end=None,
+                visibilities=None):
+    """:func:`find_input_product` with the storage's look-up ``find`` (``find_product`` or
+    ``find_product_id``): its answer, or :class:`InputProductNotFound`."""
     if reference:
-        product = storage.find_product(mission, product_type=product_type, name=reference, visibilities=visibilities)
-        if product is not None:
-            return product
+        found = find(mission, product_type=product_type, name=reference, visibilities=visibilities)
+        if found is not None:
+            return found
         if start is None or end is None:
             raise InputProductNotFound(
                 f"No input product named {reference!r} of type {product_type} found in mission {mission}",
             )
     if start is not None and end is not None:
-        product = storage.find_product(
-            mission, product_type=product_type, covering=(start, end), visibilities=visibilities
-        )
-        if product is not None:
-            return product
+        found = find(mission, product_type=product_type, covering=(start, end), visibilities=visibilities)
+        if found is not None:
+            return found
         named = f"named {reference!r} or " if reference else ""
         raise InputProductNotFound(
             f"No input product {named}of type {product_type} covering {start.isoformat()} to "

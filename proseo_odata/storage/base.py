@@ -324,8 +324,12 @@ class UserStore(Store):
         ``mission\\name`` exists. ``password_hash`` is stored as given (hash it first)."""
         raise NotImplementedError
 
-    def get_user(self, mission: str, name: str) -> User:
-        """The user ``mission\\name``. ``NotFoundError`` if none."""
+    def get_user(self, mission: str, name: str, *, cached: bool = False) -> User:
+        """The user ``mission\\name``. ``NotFoundError`` if none.
+
+        ``cached``: the answer may come from a short-lived cache of this storage object (a few
+        seconds old at most; the SQLAlchemy backend's ``proseo.storage.user_cache.ttl``), which
+        its own writes of the user invalidate. Authentication asks this way."""
         raise NotImplementedError
 
     def list_users(self, mission: str | None = None) -> list[User]:
@@ -425,6 +429,13 @@ class CatalogueStore(Store):
         there is none."""
         raise NotImplementedError
 
+    def find_product_id(self, mission: str, **criteria) -> uuid.UUID | None:
+        """The id of :meth:`find_product`'s answer for the same ``criteria`` (None if there is
+        none). Order submission needs only the id; a backend may find it without loading the
+        product's checksums and attributes."""
+        product = self.find_product(mission, **criteria)
+        return None if product is None else product.id
+
     def query_products(
         self, mission: str, query: Query, *, visibilities: Sequence[VisibilityClass] | None = None
     ) -> QueryResult:
@@ -519,8 +530,9 @@ class OrderStore(Store):
         """The mission's workflow with this name. ``NotFoundError`` if none."""
         raise NotImplementedError
 
-    def list_workflows(self, mission: str, *, enabled_only: bool = False) -> list[Workflow]:
-        """Workflows of a mission by name."""
+    def list_workflows(self, mission: str, *, enabled_only: bool = False, cached: bool = False) -> list[Workflow]:
+        """Workflows of a mission by name. ``cached``: as for :meth:`get_user` (the SQLAlchemy
+        backend's ``proseo.storage.workflow_cache.ttl``); order submission asks this way."""
         raise NotImplementedError
 
     def query_workflows(self, mission: str, query: Query, *, enabled_only: bool = False) -> QueryResult:

@@ -8,6 +8,11 @@ Settings: ``proseo.storage.url`` (SQLAlchemy URL, e.g. ``sqlite:///var/proseo.sq
 ``proseo.storage.skip_memo.size`` (4096) and ``proseo.storage.skip_memo.ttl`` (300 s; 0 turns
 it off): the ``$skip`` memo that serves a client's next ``$skip`` page as a keyset seek
 (:mod:`proseo_odata.storage.skipmemo`).
+``proseo.storage.user_cache.ttl`` and ``proseo.storage.workflow_cache.ttl`` (5 s; 0 turns them
+off): how long a user (authentication) and a mission's enabled workflows (order submission) are
+answered from memory (:mod:`proseo_odata.storage.readcache`).
+``proseo.storage.pool_ping_idle`` (2 s): a pooled PostgreSQL connection idle longer than this is
+pinged at checkout (see :func:`create_engine`).
 ``proseo.count.exact_limit`` (100000; 0 or ``none``: always exact): on PostgreSQL, counts above
 it are the planner's estimate (:mod:`proseo_odata.storage.counts`).
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -86,6 +92,7 @@ from .counts import count_rows
 from .order_signal import OrderSignal, mark_order_queued, order_notify_expression
 from .types import UTCDateTime
 from .skipmemo import DEFAULT_SIZE as SKIP_MEMO_SIZE, DEFAULT_TTL as SKIP_MEMO_TTL, SkipMemo
+from .readcache import DEFAULT_TTL as READ_CACHE_TTL, ReadCache, invalidate_at_end
 from .schema import (
     SchemaTables,
     catalogue_versions,
@@ -611,12 +618,79 @@ SQLITE_BUSY_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_STATEMENT_TIMEOUT = 30
 DEFAULT_POOL_TIMEOUT = 10
+#: Seconds a pooled PostgreSQL connection may have been idle and still be used without a ping.
+DEFAULT_POOL_PING_IDLE = 2.0
+
+
+def _find_product_statement(id_only: bool, mission, *, product_type=None, name=None, covering=None,
+                            visibilities=None) -> tuple[sa.Select, dict]:
+    """The statement of ``find_product`` (``find_product_id``: ``id_only``) for these criteria
+    and its parameters. The statement has bound parameters only, so each shape is built once
+    (:func:`_find_product_shape`): building it and its cache key was a fifth of an order
+    submission's Python time (issue 12 item 6)."""
+    parameters = {"mission": mission}
+    if product_type is not None:
+        parameters["product_type"] = product_type
+    if name is not None:
+        parameters["name"] = name
+    if covering is not None:
+        parameters["start"], parameters["end"] = covering
+    if visibilities is not None:
+        parameters["visibilities"] = [str(v) for v in visibilities]
+    return _find_product_shape(id_only, frozenset(parameters)), parameters
+
+
+@functools.lru_cache(maxsize=64)
+def _find_product_shape(id_only: bool, given: frozenset) -> sa.Select:
+    conditions = [products.c.mission == sa.bindparam("mission")]
+    if "product_type" in given:
+        conditions.append(products.c.product_type == sa.bindparam("product_type"))
+    if "name" in given:
+        conditions.append(products.c.name == sa.bindparam("name"))
+    if "start" in given:
+        conditions += [products.c.content_start <= sa.bindparam("start", type_=products.c.content_start.type),
+                       products.c.content_end >= sa.bindparam("end", type_=products.c.content_end.type)]
+    if "visibilities" in given:
+        conditions.append(products.c.visibility.in_(sa.bindparam("visibilities", expanding=True)))
+    return (
+        sa.select(products.c.id if id_only else products).where(*conditions)
+        .order_by(products.c.publication_date.desc(), products.c.id.desc()).limit(1)
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _order_queue_statement() -> sa.Select:
+    """``order_queue_stats``' one round trip (on every submission's path), built once (bound
+    parameters ``workflow_id``, ``priority``, ``history``): the count of orders ahead, LEFT
+    JOINed with the workflow's last ``history`` completed orders (none: one row of NULLs)."""
+    o = orders
+    ahead = (
+        sa.select(sa.func.count().label("ahead")).select_from(o).where(
+            sa.or_(
+                sa.and_(o.c.status == OrderStatus.QUEUED.value, o.c.priority >= sa.bindparam("priority")),
+                o.c.status == OrderStatus.IN_PROGRESS.value,
+            )
+        ).subquery("ahead")
+    )
+    recent = (
+        sa.select(o.c.submission_date, o.c.completed_date)
+        .where(
+            o.c.workflow_id == sa.bindparam("workflow_id"),
+            o.c.status == OrderStatus.COMPLETED.value,
+            o.c.completed_date.is_not(None),
+        )
+        .order_by(o.c.completed_date.desc(), o.c.id.desc())
+        .limit(sa.bindparam("history", type_=sa.Integer))
+    ).subquery("recent")
+    return sa.select(ahead.c.ahead, recent.c.submission_date, recent.c.completed_date).select_from(
+        ahead.outerjoin(recent, sa.true()))
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10,
                   busy_timeout: float = SQLITE_BUSY_TIMEOUT, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                   statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
-                  pool_timeout: float = DEFAULT_POOL_TIMEOUT) -> sa.Engine:
+                  pool_timeout: float = DEFAULT_POOL_TIMEOUT,
+                  pool_ping_idle: float = DEFAULT_POOL_PING_IDLE) -> sa.Engine:
     """An engine configured for this backend (SQLite pragmas and transactions, UTC sessions).
 
     SQLite (a file): WAL journal (readers never block the writer), ``BEGIN IMMEDIATE`` for every
@@ -631,7 +705,14 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
     statement running or waiting for a lock longer; 0 = no limit) and ``pool_timeout``
     (seconds waiting for a free pooled connection). With a ``statement_timeout``, a client-side
     deadline of ``statement_timeout`` + 5 s also covers a server that does not answer at all
-    (:mod:`proseo_odata.storage.watchdog`).
+    (:mod:`proseo_odata.storage.watchdog`), and its checkout ping replaces ``pool_pre_ping``: a
+    connection idle in the pool for more than ``pool_ping_idle`` seconds is pinged before use
+    (replaced when it does not answer), one returned more recently is not (the ping was a
+    round trip on every request, issue 12 item 6). The pool hands out the most recently returned
+    connection first (LIFO), so under load the same few stay busy and the rest may idle out. A
+    connection that the server dropped within the last ``pool_ping_idle`` seconds fails its
+    request's first statement instead (a 503 that the client may retry; SQLAlchemy then
+    replaces every connection of the pool that is older than the failure).
     """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -690,6 +771,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 pool_timeout=float(pool_timeout),
+                pool_use_lifo=True,
                 connect_args=connect_args,
             )
         except ImportError as exc:
@@ -702,7 +784,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
             # cannot fire: the client gives up statement_timeout + a grace period later.
             from . import watchdog
 
-            watchdog.install(engine, float(statement_timeout) + watchdog.GRACE_SECONDS)
+            watchdog.install(engine, float(statement_timeout) + watchdog.GRACE_SECONDS, ping_idle=float(pool_ping_idle))
         return engine
     try:
         return sa.create_engine(parsed, echo=echo, hide_parameters=True)
@@ -802,6 +884,8 @@ class SQLAlchemyStorage(StorageBase):
         collections: CollectionRule = DEFAULT_COLLECTION_RULE,
         secrets: SecretBox | None = None,
         skip_memo: SkipMemo | None = None,
+        user_cache: ReadCache | None = None,
+        workflow_cache: ReadCache | None = None,
         count_exact_limit: int | None = DEFAULT_COUNT_EXACT_LIMIT,
         _session: Session | None = None,
         _root: "SQLAlchemyStorage | None" = None,
@@ -828,6 +912,11 @@ class SQLAlchemyStorage(StorageBase):
             self._known_missions: set[str] = set()
             #: Keyset positions of ``$skip`` pages served (:mod:`proseo_odata.storage.skipmemo`).
             self.skip_memo = skip_memo if skip_memo is not None else SkipMemo()
+            #: Users by (mission, name) and enabled workflows by mission, for a few seconds
+            #: (:mod:`proseo_odata.storage.readcache`): ``get_user``/``list_workflows`` with
+            #: ``cached=True`` (authentication, order submission).
+            self.user_cache = user_cache if user_cache is not None else ReadCache()
+            self.workflow_cache = workflow_cache if workflow_cache is not None else ReadCache()
             #: Counts above this are PostgreSQL's estimate (:mod:`proseo_odata.storage.counts`);
             #: None: always exact. SQLite always counts exactly.
             self.count_exact_limit = count_exact_limit if engine.dialect.name == "postgresql" else None
@@ -838,15 +927,19 @@ class SQLAlchemyStorage(StorageBase):
             self.read_session_factory = _root.read_session_factory
             self.secrets = _root.secrets
             self.skip_memo = _root.skip_memo
+            self.user_cache = _root.user_cache
+            self.workflow_cache = _root.workflow_cache
             self.count_exact_limit = _root.count_exact_limit
 
     @classmethod
     def from_url(cls, url: str, *, collections: CollectionRule = DEFAULT_COLLECTION_RULE,
                  secrets: SecretBox | None = None, skip_memo: SkipMemo | None = None,
                  count_exact_limit: int | None = DEFAULT_COUNT_EXACT_LIMIT,
+                 user_cache: ReadCache | None = None, workflow_cache: ReadCache | None = None,
                  **engine_options) -> "SQLAlchemyStorage":
         return cls(create_engine(url, **engine_options), collections=collections, secrets=secrets,
-                   skip_memo=skip_memo, count_exact_limit=count_exact_limit)
+                   skip_memo=skip_memo, count_exact_limit=count_exact_limit, user_cache=user_cache,
+                   workflow_cache=workflow_cache)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -1192,9 +1285,12 @@ class SQLAlchemyStorage(StorageBase):
                  "roles": sorted(str(r) for r in user.roles)},
                 f"User {user.qualified_name!r}",
             )
+            invalidate_at_end(s, self.user_cache, (user.mission, user.name))
         return user
 
-    def get_user(self, mission: str, name: str) -> User:
+    def get_user(self, mission: str, name: str, *, cached: bool = False) -> User:
+        if cached:
+            return dataclasses.replace(self.user_cache.get((mission, name), lambda: self.get_user(mission, name)))
         with self._db() as s:
             row = s.execute(sa.select(users).where(users.c.mission == mission, users.c.name == name)).first()
         if row is None:
@@ -1215,12 +1311,14 @@ class SQLAlchemyStorage(StorageBase):
                 .where(users.c.mission == user.mission, users.c.name == user.name)
                 .values(password_hash=user.password_hash, roles=sorted(str(r) for r in user.roles))
             )
+            invalidate_at_end(s, self.user_cache, (user.mission, user.name))
             if result.rowcount == 0:
                 raise NotFoundError(f"No user {user.qualified_name}")
         return user
 
     def delete_user(self, mission: str, name: str) -> None:
         with self._db() as s:
+            invalidate_at_end(s, self.user_cache, (mission, name))
             self._execute_one(s, sa.delete(users).where(users.c.mission == mission, users.c.name == name), f"user {mission}\\{name}")
 
     # -- products ----------------------------------------------------------------------------
@@ -1571,24 +1669,16 @@ class SQLAlchemyStorage(StorageBase):
                 raise NotFoundError(f"No product found with name {name!r}")
             return self._load_products(s, [row])[0]
 
-    def find_product(self, mission, *, product_type=None, name=None, covering=None, visibilities=None):
-        conditions = [products.c.mission == mission]
-        if product_type is not None:
-            conditions.append(products.c.product_type == product_type)
-        if name is not None:
-            conditions.append(products.c.name == name)
-        if covering is not None:
-            start, end = covering
-            conditions += [products.c.content_start <= start, products.c.content_end >= end]
-        if visibilities is not None:
-            conditions.append(products.c.visibility.in_([str(v) for v in visibilities]))
-        statement = (
-            sa.select(products).where(*conditions)
-            .order_by(products.c.publication_date.desc(), products.c.id.desc()).limit(1)
-        )
+    def find_product(self, mission, **criteria):
+        statement, parameters = _find_product_statement(False, mission, **criteria)
         with self._db() as s:
-            row = s.execute(statement).first()
+            row = s.execute(statement, parameters).first()
             return None if row is None else self._load_products(s, [row])[0]
+
+    def find_product_id(self, mission, **criteria):
+        statement, parameters = _find_product_statement(True, mission, **criteria)
+        with self._db() as s:
+            return s.execute(statement, parameters).scalar()
 
     def query_products(self, mission, query, *, visibilities=None):
         with_attributes = "Attributes" in query.expand
@@ -1708,6 +1798,7 @@ class SQLAlchemyStorage(StorageBase):
 
     def add_workflow(self, workflow: Workflow) -> Workflow:
         with self._db() as s:
+            invalidate_at_end(s, self.workflow_cache)
             self._require_mission(s, workflow.mission)
             self._insert(s, workflows, {**_workflow_values(workflow), "revision": 1},
                          f"Workflow {workflow.name!r} of mission {workflow.mission}")
@@ -1732,7 +1823,11 @@ class SQLAlchemyStorage(StorageBase):
             raise NotFoundError(f"No workflow found with name {name!r}", kind="not_found.workflow")
         return _workflow_from_row(row)
 
-    def list_workflows(self, mission, *, enabled_only=False) -> list[Workflow]:
+    def list_workflows(self, mission, *, enabled_only=False, cached=False) -> list[Workflow]:
+        if cached:
+            rows = self.workflow_cache.get((mission, bool(enabled_only)),
+                                           lambda: tuple(self.list_workflows(mission, enabled_only=enabled_only)))
+            return [dataclasses.replace(w) for w in rows]
         statement = sa.select(workflows).where(workflows.c.mission == mission).order_by(workflows.c.name)
         if enabled_only:
             statement = statement.where(workflows.c.enabled.is_(True))
@@ -1751,6 +1846,7 @@ class SQLAlchemyStorage(StorageBase):
         values = _workflow_values(workflow)
         del values["id"], values["mission"]
         with self._db() as s:
+            invalidate_at_end(s, self.workflow_cache)
             workflow.revision = self._update_revisioned(
                 s, workflows, workflow, values, "Workflow", unique_what=f"Workflow {workflow.name!r}"
             )
@@ -1758,6 +1854,7 @@ class SQLAlchemyStorage(StorageBase):
 
     def upsert_workflow(self, workflow: Workflow) -> Workflow:
         with self._db() as s:
+            invalidate_at_end(s, self.workflow_cache)
             row = s.execute(
                 sa.select(workflows.c.id, workflows.c.revision)
                 .where(workflows.c.mission == workflow.mission, workflows.c.name == workflow.name)
@@ -1778,6 +1875,7 @@ class SQLAlchemyStorage(StorageBase):
 
     def delete_workflow(self, mission, workflow_id) -> None:
         with self._db() as s:
+            invalidate_at_end(s, self.workflow_cache)
             self._execute_one(
                 s, sa.delete(workflows).where(workflows.c.id == workflow_id, workflows.c.mission == mission),
                 f"workflow {workflow_id}",
@@ -1810,6 +1908,19 @@ class SQLAlchemyStorage(StorageBase):
             from sqlalchemy.dialects.sqlite import insert
         return insert(table)
 
+    def _order_insert(self, notify: bool):
+        """``add_order``'s statement, built once per engine (the values come as parameters)."""
+        root = self._root
+        key = "_order_insert_statement_notify" if notify else "_order_insert_statement"
+        statement = root.__dict__.get(key)
+        if statement is None:
+            statement = (
+                self._dialect_insert(orders).on_conflict_do_nothing()
+                .returning(orders.c.id, *([order_notify_expression()] if notify else []))
+            )
+            setattr(root, key, statement)
+        return statement
+
     def add_order(self, order: ProductionOrder) -> ProductionOrder:
         # A submission's round trips are its cost (issue 12): the mission check is cached, a
         # taken Id or idempotency key is ON CONFLICT DO NOTHING instead of a SAVEPOINT around
@@ -1817,17 +1928,14 @@ class SQLAlchemyStorage(StorageBase):
         # workers' NOTIFY rides on the INSERT's RETURNING.
         queued = order.status is OrderStatus.QUEUED
         notify = queued and self.dialect == "postgresql"
-        statement = (
-            self._dialect_insert(orders).values(**self._sealed(_order_values(order), "notification_password"), revision=1)
-            .on_conflict_do_nothing()
-            .returning(orders.c.id, *([order_notify_expression()] if notify else []))
-        )
+        statement = self._order_insert(notify)
+        values = {**self._sealed(_order_values(order), "notification_password"), "revision": 1}
         with self._db() as s:
             self._require_known_mission(s, order.mission)
             with refusals(conflict=f"Production order {order.id} already exists",
                           invalid="Production order: a value does not fit the database"):
                 try:
-                    if s.execute(statement).first() is None:
+                    if s.execute(statement, values).first() is None:
                         raise ConflictError(f"Production order {order.id} already exists")
                     self._write_order_options(s, order)
                 except Exception as exc:
@@ -1965,31 +2073,9 @@ class SQLAlchemyStorage(StorageBase):
         return True
 
     def order_queue_stats(self, workflow_id, priority, *, history=20) -> OrderQueueStats:
-        # One round trip (it is on every submission's path): the count of orders ahead,
-        # LEFT JOINed with the workflow's last completed orders (none: one row of NULLs).
-        o = orders
-        ahead = (
-            sa.select(sa.func.count().label("ahead")).select_from(o).where(
-                sa.or_(
-                    sa.and_(o.c.status == OrderStatus.QUEUED.value, o.c.priority >= priority),
-                    o.c.status == OrderStatus.IN_PROGRESS.value,
-                )
-            ).subquery("ahead")
-        )
-        recent = (
-            sa.select(o.c.submission_date, o.c.completed_date)
-            .where(
-                o.c.workflow_id == workflow_id,
-                o.c.status == OrderStatus.COMPLETED.value,
-                o.c.completed_date.is_not(None),
-            )
-            .order_by(o.c.completed_date.desc(), o.c.id.desc())
-            .limit(history)
-        ).subquery("recent")
-        statement = sa.select(ahead.c.ahead, recent.c.submission_date, recent.c.completed_date).select_from(
-            ahead.outerjoin(recent, sa.true()))
         with self._db() as s:
-            rows = s.execute(statement).all()
+            rows = s.execute(_order_queue_statement(), {"workflow_id": workflow_id, "priority": priority,
+                                                        "history": history}).all()
         return OrderQueueStats(
             ahead=rows[0].ahead,
             run_seconds=[max(0.0, (r.completed_date - r.submission_date).total_seconds())
@@ -2189,6 +2275,9 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
             size=_count(settings, "proseo.storage.skip_memo.size", SKIP_MEMO_SIZE),
             ttl=_seconds(settings, "proseo.storage.skip_memo.ttl", SKIP_MEMO_TTL),
         ),
+        user_cache=ReadCache(ttl=_seconds(settings, "proseo.storage.user_cache.ttl", READ_CACHE_TTL)),
+        workflow_cache=ReadCache(ttl=_seconds(settings, "proseo.storage.workflow_cache.ttl", READ_CACHE_TTL)),
+        pool_ping_idle=_seconds(settings, "proseo.storage.pool_ping_idle", DEFAULT_POOL_PING_IDLE),
         count_exact_limit=exact_limit,
     )
 

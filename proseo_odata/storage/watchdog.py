@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 #: Seconds added to ``statement_timeout`` before the client gives up on a round trip.
 GRACE_SECONDS = 5.0
 _FRESH = "proseo_fresh_connection"
+_RETURNED = "proseo_returned_at"
 
 
 def _socket_of(dbapi_connection) -> int | None:
@@ -102,9 +103,11 @@ class SocketWatchdog:
 WATCHDOG = SocketWatchdog()
 
 
-def install(engine: sa.Engine, seconds: float, watchdog: SocketWatchdog = WATCHDOG) -> None:
+def install(engine: sa.Engine, seconds: float, watchdog: SocketWatchdog = WATCHDOG, *, ping_idle: float = 0.0) -> None:
     """Watch every round trip of ``engine`` (a psycopg engine created with ``pool_pre_ping``
-    off: the checkout ping here replaces it) with a deadline of ``seconds``."""
+    off: the checkout ping here replaces it) with a deadline of ``seconds``. The ping is sent
+    only to a connection that was idle in the pool for ``ping_idle`` seconds or more (0: at
+    every checkout, as ``pool_pre_ping``)."""
 
     def dbapi_of(connection):
         try:
@@ -138,8 +141,10 @@ def install(engine: sa.Engine, seconds: float, watchdog: SocketWatchdog = WATCHD
         watchdog.arm(dbapi_connection, seconds)
 
     @event.listens_for(engine, "checkin")
-    def _checkin(dbapi_connection, _record):
+    def _checkin(dbapi_connection, record):
         watchdog.disarm(dbapi_connection)
+        if record is not None:
+            record.info[_RETURNED] = time.monotonic()
 
     for name in ("close", "close_detached", "invalidate", "soft_invalidate", "detach"):
         event.listen(engine, name, lambda dbapi_connection, *rest: watchdog.disarm(dbapi_connection))
@@ -156,6 +161,9 @@ def install(engine: sa.Engine, seconds: float, watchdog: SocketWatchdog = WATCHD
         retries always end with a usable connection when the server is up)."""
         if record.info.pop(_FRESH, False):
             return
+        returned = record.info.get(_RETURNED)
+        if ping_idle > 0 and returned is not None and time.monotonic() - returned < ping_idle:
+            return  # in use moments ago: the first statement will tell (issue 12 item 6)
         watchdog.arm(dbapi_connection, seconds)
         try:
             cursor = dbapi_connection.cursor()
