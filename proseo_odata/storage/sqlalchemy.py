@@ -1221,6 +1221,13 @@ class SQLAlchemyStorage(StorageBase):
                 statement = statement.offset(query.skip)
         if query.top is not None:
             statement = statement.limit(query.top + 1)
+        if seek is None and query.skip and columns is not None:
+            # An OFFSET produces every row it skips, and the page's correlated sub-selects
+            # (checksums, collection) would run for each of them (a jump to $skip=90000: 1.4 s
+            # instead of 0.15 s): the page's ids first, its columns for those ids only.
+            ids = statement.with_only_columns(table.c.id).subquery()
+            statement = (sa.select(*selected).join_from(table, ids, table.c.id == ids.c.id)
+                         .order_by(*_order_clauses(keys)))
         rows = _page_rows(session, statement, keys, seek, query.top, bool(seek_offset))
         next_token = next_skip = None
         if query.top is not None and len(rows) > query.top:

@@ -314,3 +314,17 @@ def test_other_entity_sets_page_by_offset(storage):
     first = storage.query_workflows("M1", build_query("Workflows", {"$top": "5", "$skip": "0"}, Paging(max=100)).query)
     second = storage.query_workflows("M1", build_query("Workflows", {"$top": "5", "$skip": "5"}, Paging(max=100)).query)
     assert first.next_skip == 5 and len(second.items) == 5 and storage.skip_memo.hits == 0 and len(storage.skip_memo) == 0
+
+
+def test_an_offset_page_of_entries_skips_ids_not_their_sub_selects(storage):
+    """A plain OFFSET produces every row it skips: the page's correlated sub-selects (checksums,
+    collection) must run for the page's rows only, so the OFFSET is applied to ids first."""
+    expected = [p.id for p in storage.query_products("M1", _query(0, top=100)).items]
+    storage.skip_memo.clear()
+    with StatementLog(storage.engine) as log:
+        page = storage.query_product_entries("M1", _query(7, top=5))
+    assert [entry.id for entry in page.items] == expected[7:12]
+    assert [entry.checksums for entry in page.items] == [
+        p.checksums for p in storage.query_products("M1", _query(0, top=100)).items[7:12]]
+    (text,) = [t.upper() for t in log.texts if "CHECKSUMS_JSON" in t.upper()]
+    assert "OFFSET" in text and text.rindex("OFFSET") < text.rindex(") AS ANON"), text
