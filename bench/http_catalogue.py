@@ -19,9 +19,9 @@ What it does:
    unfiltered and with ``startswith(Name,'S2')`` for each class, name, date, orbit, Intersects,
    top 100) ``--variants`` literal variants: each variant once through HTTP (a keep-alive
    connection; the time until the whole body is read) and once as the raw SQL the storage runs
-   for it (the statements captured from ``query_product_entries``, the page view's call, with the same options and
-   visibility, replayed on a plain psycopg connection with the same session settings,
-   every row fetched). Shapes and the two paths interleaved, the order reversed every other
+   for it (the statements captured from ``query_product_entries``, the page view's call,
+   with the same options and visibility, replayed on a plain psycopg connection with the
+   same session settings, every row fetched). Shapes and the two paths interleaved, the order reversed every other
    round. Median and p95 of each; the ratio HTTP/SQL of the medians.
 4. Load: ``--clients`` (16) threads on keep-alive connections, each shape alone for
    ``--load-requests`` requests, then all shapes mixed for ``--load-seconds``: requests/s, CPU

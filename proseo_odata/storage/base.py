@@ -457,7 +457,7 @@ class CatalogueStore(Store):
         count and paging (tokens interchangeable), each product only as its response needs it
         (``attributes`` only when ``"Attributes"`` is in ``query.expand``, else None). This
         default converts :meth:`query_products`' products; a backend may read the entries
-        directly (the SQLAlchemy backend: one statement per page)."""
+        directly (the SQLAlchemy backend: one statement per page on PostgreSQL)."""
         result = self.query_products(mission, query, visibilities=visibilities)
         expand = "Attributes" in query.expand
         result.items = [

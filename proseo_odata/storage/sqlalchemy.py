@@ -443,23 +443,19 @@ _ENTRY_COLUMNS = (
 
 def _json_datetime(text):
     """A date-time of a JSON aggregate: PostgreSQL writes ``timestamptz`` as ISO 8601 with the
-    session's offset (``+00:00``), SQLite the stored text (UTC, no offset)."""
+    session's offset (``+00:00``)."""
     if text is None:
         return None
     value = datetime.fromisoformat(text)
-    if value.tzinfo is timezone.utc:  # PostgreSQL's "+00:00"
-        return value
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value if value.tzinfo is timezone.utc else as_utc(value)
 
 
 def _checksums_from_json(value) -> list:
-    """The checksums of :meth:`SQLAlchemyStorage._entry_columns`' JSON array, ordered by
-    algorithm (PostgreSQL returns it parsed, SQLite as text; none: NULL or ``[]``), built as the
-    loaded values they are, without ``Checksum``'s checks."""
+    """The checksums of :meth:`SQLAlchemyStorage._entry_columns`' JSON array (psycopg returns
+    it parsed; none: NULL), ordered by algorithm, built as the loaded values they are, without
+    ``Checksum``'s checks."""
     if not value:
         return []
-    if isinstance(value, str):
-        value = json.loads(value)
     checksums = []
     for algorithm, text, date in value:
         checksum = object.__new__(Checksum)
@@ -1357,19 +1353,9 @@ class SQLAlchemyStorage(StorageBase):
         attributes: dict[uuid.UUID, list] = {i: [] for i in ids}
         collection_values: dict[uuid.UUID, str] = {}
         if ids and not with_attributes:  # with them, Product.collection comes from the loaded attributes
-            rule = self.collections
-            for a in s.execute(
-                sa.select(product_attributes.c.product_id, product_attributes.c.string_value)
-                .where(product_attributes.c.product_id.in_(ids), product_attributes.c.name == rule.attribute,
-                       product_attributes.c.value_type == "String")
-            ):
-                collection_values[a.product_id] = a.string_value
+            collection_values = self._collection_values(s, ids)
         if ids:
-            for c in s.execute(
-                sa.select(product_checksums).where(product_checksums.c.product_id.in_(ids))
-                .order_by(product_checksums.c.product_id, product_checksums.c.algorithm)
-            ):
-                checksums[c.product_id].append(Checksum(c.algorithm, c.value, c.checksum_date))
+            self._load_checksums(s, checksums)
             if with_attributes:
                 self._load_attributes(s, attributes)
         loaded = [_product_from_row(row, checksums[row.id], attributes[row.id]) for row in rows]
@@ -1379,6 +1365,23 @@ class SQLAlchemyStorage(StorageBase):
             else:
                 product.collection = self.collections.of(product.mission, collection_values.get(product.id))
         return loaded
+
+    def _collection_values(self, s: Session, ids: list) -> dict:
+        """product id -> the value of its collection attribute (String), for those that have one."""
+        a = product_attributes.c
+        return dict(s.execute(
+            sa.select(a.product_id, a.string_value)
+            .where(a.product_id.in_(ids), a.name == self.collections.attribute, a.value_type == "String")
+        ).all())
+
+    @staticmethod
+    def _load_checksums(s: Session, checksums: dict) -> None:
+        """Append the checksums of the products whose ids key ``checksums`` (lists), by algorithm."""
+        for c in s.execute(
+            sa.select(product_checksums).where(product_checksums.c.product_id.in_(list(checksums)))
+            .order_by(product_checksums.c.product_id, product_checksums.c.algorithm)
+        ):
+            checksums[c.product_id].append(Checksum(c.algorithm, c.value, c.checksum_date))
 
     @staticmethod
     def _load_attributes(s: Session, attributes: dict) -> None:
@@ -1390,53 +1393,56 @@ class SQLAlchemyStorage(StorageBase):
             attributes[a.product_id].append(_attribute_from_row(a))
 
     def _entry_columns(self) -> list:
-        """What a page of :class:`ProductEntry` selects: the response's columns, the product's
-        checksums as one JSON array (``[[algorithm, value, date], ...]``) and the value of its
-        collection attribute, as correlated sub-selects of the page statement (one statement
-        per page instead of three). Built once per storage (dialect and collection rule are
-        fixed)."""
+        """What a page of :class:`ProductEntry` selects: the response's columns and, on
+        PostgreSQL, the product's checksums as one JSON array (``[[algorithm, value, date],
+        ...]``) and the value of its collection attribute as correlated sub-selects of the page
+        statement (one statement per page instead of three; PostgreSQL evaluates them for the
+        page's rows only, after a sort). SQLite would evaluate them for every row it sorts, so
+        there :meth:`_load_entries` reads both by the page's ids (in process: no round trips).
+        Built once per storage (dialect and collection rule are fixed)."""
         root = self._root
         if root._entry_columns_built is None:
             root._entry_columns_built = self._build_entry_columns()
         return root._entry_columns_built
 
     def _build_entry_columns(self) -> list:
-        c, a = product_checksums.c, product_attributes.c
-        if self.dialect == "postgresql":
-            checksums = sa.func.json_agg(sa.func.json_build_array(c.algorithm, c.value, c.checksum_date))
-        else:
-            checksums = sa.func.json_group_array(sa.func.json_array(c.algorithm, c.value, c.checksum_date))
-        rule = self.collections
         columns = [products.c[name] for name in _ENTRY_COLUMNS]
-        if self.dialect == "postgresql":
-            # psycopg returns timestamptz as datetimes in the session's zone, UTC (create_engine),
-            # with tzinfo datetime.timezone.utc: no UTCDateTime conversion per value (~600 a page).
-            columns = [sa.type_coerce(column, sa.DateTime(timezone=True)).label(column.name)
-                       if isinstance(column.type, UTCDateTime) else column for column in columns]
+        if self.dialect != "postgresql":
+            return columns
+        # psycopg returns timestamptz as datetimes in the session's zone, UTC (create_engine),
+        # with tzinfo datetime.timezone.utc: no UTCDateTime conversion per value (~600 a page).
+        columns = [sa.type_coerce(column, sa.DateTime(timezone=True)).label(column.name)
+                   if isinstance(column.type, UTCDateTime) else column for column in columns]
+        c, a = product_checksums.c, product_attributes.c
+        checksums = sa.func.json_agg(sa.func.json_build_array(c.algorithm, c.value, c.checksum_date))
         return [
             *columns,
             sa.select(checksums).where(c.product_id == products.c.id).scalar_subquery().label("checksums_json"),
             sa.select(a.string_value)
-            .where(a.product_id == products.c.id, a.name == rule.attribute, a.value_type == "String")
+            .where(a.product_id == products.c.id, a.name == self.collections.attribute, a.value_type == "String")
             .scalar_subquery().label("collection_value"),
         ]
 
     def _load_entries(self, s: Session, mission: str, rows, with_attributes: bool) -> list[ProductEntry]:
+        ids = [row.id for row in rows]
         attributes = None
         if with_attributes:
-            attributes = {row.id: [] for row in rows}
-            if rows:
+            attributes = {i: [] for i in ids}
+            if ids:
                 self._load_attributes(s, attributes)
         of_collection = self.collections.of
-        entries = []
-        for row in rows:
-            entries.append(ProductEntry(
-                *row[:len(_ENTRY_COLUMNS)],
-                of_collection(mission, row.collection_value),
-                _checksums_from_json(row.checksums_json),
-                None if attributes is None else attributes[row.id],
-            ))
-        return entries
+        width = len(_ENTRY_COLUMNS)
+        if self.dialect == "postgresql":  # the page statement's sub-selects
+            return [ProductEntry(*row[:width], of_collection(mission, row.collection_value),
+                                 _checksums_from_json(row.checksums_json),
+                                 None if attributes is None else attributes[row.id]) for row in rows]
+        checksums: dict[uuid.UUID, list] = {i: [] for i in ids}
+        collection_values: dict = {}
+        if ids:
+            self._load_checksums(s, checksums)
+            collection_values = self._collection_values(s, ids)
+        return [ProductEntry(*row[:width], of_collection(mission, collection_values.get(row.id)), checksums[row.id],
+                             None if attributes is None else attributes[row.id]) for row in rows]
 
     def add_product(self, product: Product) -> Product:
         product.sync_product_type()
@@ -1694,9 +1700,9 @@ class SQLAlchemyStorage(StorageBase):
         )
 
     def query_product_entries(self, mission, query, *, visibilities=None):
-        """See :meth:`StorageBase.query_product_entries`: one statement per page (checksums
-        and the collection value as sub-selects; attributes, when expanded, a second one),
-        only the columns of the response, no ``Product`` objects."""
+        """See :meth:`StorageBase.query_product_entries`: only the columns of the response, no
+        ``Product`` objects; on PostgreSQL one statement per page (:meth:`_entry_columns`;
+        attributes, when expanded, a second one)."""
         if self.dialect not in ("postgresql", "sqlite"):
             return super().query_product_entries(mission, query, visibilities=visibilities)
         with_attributes = "Attributes" in query.expand

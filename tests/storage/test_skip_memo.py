@@ -326,5 +326,9 @@ def test_an_offset_page_of_entries_skips_ids_not_their_sub_selects(storage):
     assert [entry.id for entry in page.items] == expected[7:12]
     assert [entry.checksums for entry in page.items] == [
         p.checksums for p in storage.query_products("M1", _query(0, top=100)).items[7:12]]
-    (text,) = [t.upper() for t in log.texts if "CHECKSUMS_JSON" in t.upper()]
+    texts = [t.upper() for t in log.texts if "CHECKSUMS_JSON" in t.upper()]
+    if storage.dialect == "sqlite":  # no sub-selects there: the checksums are read by the page's ids
+        assert texts == []
+        return
+    (text,) = texts
     assert "OFFSET" in text and text.rindex("OFFSET") < text.rindex(") AS ANON"), text
