@@ -57,6 +57,17 @@ missions = sa.Table(
     sa.Column("name", sa.String(255), nullable=False, server_default=""),
 )
 
+#: One row per mission whose catalogue changed: ``version`` goes up in the transaction of every
+#: write that adds, changes or removes products (``storage/sqlalchemy.py``'s
+#: ``_catalogue_changed``), and keys the ``$skip`` memo, so a position remembered before a write is
+#: never used after it (migration 0008). No row: version 0. ``delete_mission`` removes the row.
+catalogue_versions = sa.Table(
+    "catalogue_versions",
+    metadata,
+    sa.Column("mission", sa.String(64), sa.ForeignKey("missions.code"), primary_key=True),
+    sa.Column("version", sa.BigInteger(), nullable=False, server_default="0"),
+)
+
 users = sa.Table(
     "users",
     metadata,

@@ -16,11 +16,12 @@ a new connection per page (eodag does) reaches either of them. The nearest posit
 what keeps such a walk cheap: a process that did not serve the previous page has served one a
 few pages back, so its ``OFFSET`` is a few pages' rows, not the whole depth.
 
-Staleness: a ``$skip`` served from the memo returns the rows after the remembered row, which is
-what a client paging through a growing catalogue wants (no duplicates, no gaps), not the rows at
-that absolute offset now. Entries expire ``ttl`` seconds after they were made, so a client coming
-back later gets ``OFFSET`` semantics again. The memo is bounded (least recently used entries go
-first), per storage object, and safe to share between threads.
+Staleness: the storage puts the catalogue version of the mission (``catalogue_versions``, bumped
+in the transaction of every product write, read in the page's transaction) into the scope of
+Products pages and uses the memo for no other entity set, so a position stored before a write, by
+any process, is never used after it: a ``$skip`` page holds the rows at that offset (contract
+section 6). Entries also expire ``ttl`` seconds after they were made. The memo is bounded (least
+recently used entries go first), per storage object, and safe to share between threads.
 """
 from __future__ import annotations
 

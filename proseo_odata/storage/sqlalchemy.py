@@ -36,7 +36,7 @@ import secrets
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -95,6 +95,7 @@ from .skipmemo import DEFAULT_SIZE as SKIP_MEMO_SIZE, DEFAULT_TTL as SKIP_MEMO_T
 from .readcache import DEFAULT_TTL as READ_CACHE_TTL, ReadCache, invalidate_at_end
 from .schema import (
     SchemaTables,
+    catalogue_versions,
     missions,
     order_options,
     orders,
@@ -1138,6 +1139,18 @@ class SQLAlchemyStorage(StorageBase):
             f"not {obj.revision}); reload and retry"
         )
 
+    def _catalogue_changed(self, session: Session, changed: Iterable[str]) -> None:
+        """Bump the catalogue version of the ``changed`` missions in ``session``'s transaction
+        (one UPSERT; the row is made by the first write of a mission): positions the ``$skip``
+        memo remembered under the old version are no longer used (:meth:`_run_query`). Every
+        write of ``products``, ``product_checksums`` or ``product_attributes`` calls it."""
+        statement = self._dialect_insert(catalogue_versions).values(
+            [{"mission": mission, "version": 1} for mission in sorted(set(changed))]  # one lock order
+        )
+        session.execute(statement.on_conflict_do_update(
+            index_elements=[catalogue_versions.c.mission], set_={"version": catalogue_versions.c.version + 1}
+        ))
+
     def _execute_one(self, session, statement, what: str) -> None:
         if session.execute(statement).rowcount == 0:
             raise NotFoundError(f"No {what}")
@@ -1151,12 +1164,18 @@ class SQLAlchemyStorage(StorageBase):
         load: Callable[[Session, list], list],
         scope: tuple = (),
         columns: Sequence | None = None,
+        catalogue: str | None = None,
     ) -> QueryResult:
         """One page of ``query`` on ``entity_set`` restricted by ``conditions``; ``scope`` is a
         hashable value of what ``conditions`` restrict (mission, visibility classes, owner...):
         with the filter and order it keys the ``$skip`` memo
         (:mod:`proseo_odata.storage.skipmemo`). The page selects ``columns`` (default: the
-        whole row), with the sort-key columns the paging needs added when missing."""
+        whole row), with the sort-key columns the paging needs added when missing.
+
+        The memo is used only with ``catalogue``, the mission whose products the query reads: its
+        catalogue version (``catalogue_versions``, bumped by every product write), read in the
+        page's transaction, is part of the memo scope, so a position remembered before a write
+        (by this process or another) is never used after it. Other entity sets page by OFFSET."""
         table = MAIN_TABLES[entity_set]
         clause = self._filter_clause(entity_set, query.filter)
         if clause is not None:
@@ -1182,8 +1201,11 @@ class SQLAlchemyStorage(StorageBase):
             seek, offset = decode_skiptoken(entity_set, keys, query.skiptoken)
             statement = statement.where(_after_clause(keys, seek))
         else:
-            if memo.enabled:
-                memo_scope = (entity_set, scope, query.filter, tuple(query.orderby))
+            if memo.enabled and catalogue is not None and (query.skip or query.top is not None):
+                version = session.execute(
+                    sa.select(catalogue_versions.c.version).where(catalogue_versions.c.mission == catalogue)
+                ).scalar()
+                memo_scope = (entity_set, scope, query.filter, tuple(query.orderby), version or 0)
             found = memo.floor(memo_scope, query.skip) if query.skip and memo_scope else None
             if found is not None:  # seek after the nearest remembered row, skip what remains
                 position, seek = found
@@ -1246,6 +1268,7 @@ class SQLAlchemyStorage(StorageBase):
             for table in (users, products, workflows, orders, subscriptions):
                 if s.execute(sa.select(table.c.mission).where(table.c.mission == code).limit(1)).first():
                     raise ConflictError(f"Mission {code!r} still has {table.name}")
+            s.execute(sa.delete(catalogue_versions).where(catalogue_versions.c.mission == code))
             self._execute_one(s, sa.delete(missions).where(missions.c.code == code), f"mission {code!r}")
         self._root._known_missions.discard(code)
 
@@ -1435,6 +1458,7 @@ class SQLAlchemyStorage(StorageBase):
                 with s.begin_nested():
                     s.execute(sa.insert(products).values(**values))
                     self._write_product_children(s, product)
+            self._catalogue_changed(s, [product.mission])
         product.revision = 1
         return product
 
@@ -1512,6 +1536,8 @@ class SQLAlchemyStorage(StorageBase):
                     for table, child_rows in ((product_checksums, checksum_rows), (product_attributes, attribute_rows)):
                         if child_rows:
                             self._insert_many(s, table, child_rows)  # COPY: psycopg's errors, unwrapped
+            if stored:  # once per batch
+                self._catalogue_changed(s, (p.mission for p in stored))
         for product in stored:
             product.revision = 1
         return stored
@@ -1694,7 +1720,7 @@ class SQLAlchemyStorage(StorageBase):
             return self._run_query(
                 s, "Products", query, conditions, load,
                 scope=(mission, None if visibilities is None else frozenset(str(VisibilityClass(v)) for v in visibilities)),
-                columns=columns,
+                columns=columns, catalogue=mission,
             )
 
     def update_product(self, product: Product) -> Product:
@@ -1709,6 +1735,7 @@ class SQLAlchemyStorage(StorageBase):
             s.execute(sa.delete(product_checksums).where(product_checksums.c.product_id == product.id))
             s.execute(sa.delete(product_attributes).where(product_attributes.c.product_id == product.id))
             self._write_product_children(s, product)
+            self._catalogue_changed(s, [product.mission])
         product.revision = revision
         return product
 
@@ -1723,6 +1750,7 @@ class SQLAlchemyStorage(StorageBase):
             s.execute(sa.delete(product_checksums).where(product_checksums.c.product_id == product_id))
             s.execute(sa.delete(product_attributes).where(product_attributes.c.product_id == product_id))
             s.execute(sa.delete(products).where(products.c.id == product_id))
+            self._catalogue_changed(s, [mission])
 
     # -- subscriptions -----------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ def test_initialize_schema_is_idempotent(sqlite_url):
     try:
         storage.initialize_schema()
         storage.initialize_schema()
-        assert storage.schema_revision() == "0007_partial_attribute_indexes"
+        assert storage.schema_revision() == "0008_catalogue_versions"
     finally:
         storage.close()
 

@@ -93,16 +93,20 @@ def test_another_filter_order_or_reader_does_not_reuse_the_entry(storage):
     assert got == public[:20] and storage.skip_memo.hits == 1
 
 
-def test_the_memo_serves_rows_after_the_remembered_row_until_it_expires(storage):
+def test_a_product_write_makes_the_memo_forget_and_entries_expire(storage):
     now = [0.0]
     storage.skip_memo = memo = SkipMemo(ttl=300, clock=lambda: now[0])
-    first = _names(storage.query_products("M1", _query(0, orderby="Name asc")))
+    _names(storage.query_products("M1", _query(0, orderby="Name asc")))
     with storage.transaction() as tx:  # a product sorting before the page's last row
         tx.add_product(make_product(name="P_00a.zip"))
-    second = _names(storage.query_products("M1", _query(10, orderby="Name asc")))
-    assert memo.hits == 1 and second[0] == "P_10.zip" and not set(first) & set(second)
+    with _Statements(storage.engine) as statements:
+        second = _names(storage.query_products("M1", _query(10, orderby="Name asc")))
+    # the position remembered before the write is not used: the rows at offset 10 now
+    assert memo.hits == 0 and statements.offsets == ["offset"] and second[0] == "P_09.zip"
+    _names(storage.query_products("M1", _query(0, orderby="Name asc")))  # remembered under the new version
+    assert _names(storage.query_products("M1", _query(10, orderby="Name asc"))) == second and memo.hits == 1
     now[0] = 301.0
-    assert _names(storage.query_products("M1", _query(10, orderby="Name asc")))[0] == "P_09.zip"
+    assert _names(storage.query_products("M1", _query(10, orderby="Name asc"))) == second
     assert memo.hits == 1
 
 
@@ -204,6 +208,112 @@ def test_ascending_sensing_start_pages_cross_into_the_products_without_one(db_ur
             storage.query_products("M1", _query(0, top=top, orderby=orderby))
     finally:
         storage.close()
+
+
+def _walk(workers, mission, top, orderby="PublicationDate desc"):
+    """A client paging by ``next_skip`` from ``$skip=0``, each page served by the next process."""
+    names, skip, served = [], 0, 0
+    while skip is not None:
+        page = workers[served % len(workers)].query_products(mission, _query(skip, top=top, orderby=orderby))
+        names += _names(page)
+        served += 1
+        skip = page.next_skip
+    return names
+
+
+def _publish(tx, first):
+    for i in range(5):  # newer than every other product: first in PublicationDate desc
+        tx.add_product(make_product(name=f"N_{i}.zip", publication_date=T0 + timedelta(days=1, seconds=i)))
+
+
+def _move_last_to_the_front(tx, first):
+    product = tx.get_product("M1", first[-1])
+    product.publication_date = T0 + timedelta(days=2)
+    tx.update_product(product)
+
+
+def _delete_three(tx, first):
+    for product_id in first[:3]:
+        tx.delete_product("M1", product_id)
+
+
+def _ingest(tx, first):
+    tx.add_products([make_product(name=f"B_{i}.zip", publication_date=T0 + timedelta(days=1, seconds=i)) for i in range(4)])
+
+
+@pytest.mark.parametrize("change", [_publish, _move_last_to_the_front, _delete_three, _ingest])
+def test_a_client_after_a_catalogue_change_gets_exactly_the_offset_answer(db_url, change):
+    """The reviewer's scenario (issue 12 item 3, contract section 6): two processes (two storages,
+    one database), client A walks with ``$top=7``, the catalogue changes, client B walks with
+    ``$top=10``; B gets exactly the rows of OFFSET paging, neither gaps nor duplicates."""
+    setup = SQLAlchemyStorage.from_url(db_url)
+    setup.initialize_schema()
+    setup.add_mission(Mission("M1"))
+    setup.add_products([make_product(name=f"P_{i:02d}.zip", publication_date=T0 + timedelta(seconds=i // 2))
+                        for i in range(60)])
+    workers = [SQLAlchemyStorage(setup.engine, skip_memo=SkipMemo()) for _ in range(2)]
+    plain = SQLAlchemyStorage(setup.engine, skip_memo=SkipMemo(ttl=0))
+    try:
+        before = plain.query_products("M1", _query(0, top=1000))
+        assert _walk(workers, "M1", 7) == _names(before) and len(before.items) == 60
+        assert sum(w.skip_memo.hits for w in workers) > 0
+        with setup.transaction() as tx:
+            change(tx, [p.id for p in before.items])
+        expected = _names(plain.query_products("M1", _query(0, top=1000)))
+        assert expected != _names(before)
+        assert _walk(workers, "M1", 10) == expected
+        # nothing changed since: a third client, each page served by the process that did not
+        # serve it for B, gets every page after the first as a keyset seek (B's positions)
+        hits = sum(w.skip_memo.hits for w in workers)
+        near = sum(w.skip_memo.near_hits for w in workers)
+        with _Statements(setup.engine) as statements:
+            assert _walk(workers[::-1], "M1", 10) == expected
+        pages = len(statements.offsets)
+        assert pages == -(-len(expected) // 10) and statements.offsets[1:] == ["no offset"] * (pages - 1)
+        assert sum(w.skip_memo.hits for w in workers) - hits == pages - 1
+        assert sum(w.skip_memo.near_hits for w in workers) == near
+    finally:
+        setup.close()
+
+
+def test_product_writes_bump_the_catalogue_version_once_per_call(storage):
+    import sqlalchemy as sa
+
+    from proseo_odata.eviction import evict_due_products
+    from proseo_odata.storage.schema import catalogue_versions
+
+    def version():
+        with storage.engine.connect() as connection:
+            return connection.execute(sa.select(catalogue_versions.c.version)
+                                      .where(catalogue_versions.c.mission == "M1")).scalar()
+
+    start = version()
+    assert start == 25  # the fixture's add_product calls
+    storage.add_products([make_product(name=f"B_{i}.zip") for i in range(10)])
+    assert version() == start + 1  # one batch
+    storage.add_products([make_product(name="B_0.zip")])  # nothing stored: nothing changed
+    assert version() == start + 1
+    product = storage.get_product_by_name("M1", "B_1.zip")
+    product.eviction_date = T0
+    storage.update_product(product)
+    assert version() == start + 2
+    storage.delete_product("M1", storage.get_product_by_name("M1", "B_2.zip").id)
+    assert version() == start + 3
+    assert evict_due_products(storage, None).products == 1
+    assert version() == start + 4
+    storage.add_mission(Mission("M3"))
+    storage.delete_product("M3", storage.add_product(make_product(mission="M3")).id)
+    storage.delete_mission("M3")  # its version row goes with it
+
+
+def test_other_entity_sets_page_by_offset(storage):
+    from proseo_odata.storage.testing import make_workflow
+
+    for i in range(12):
+        storage.add_workflow(make_workflow(name=f"WF_{i:02d}"))
+    first = storage.query_workflows("M1", build_query("Workflows", {"$top": "5", "$skip": "0"}, Paging(max=100)).query)
+    second = storage.query_workflows("M1", build_query("Workflows", {"$top": "5", "$skip": "5"}, Paging(max=100)).query)
+    assert first.next_skip == 5 and len(second.items) == 5 and storage.skip_memo.hits == 0 and len(storage.skip_memo) == 0
 
 
 def test_an_offset_page_of_entries_skips_ids_not_their_sub_selects(storage):

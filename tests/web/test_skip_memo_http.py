@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from prip_helpers import PRIP, _product, basic, make_app, utc
+from proseo_odata.storage.testing import make_product
 
 ALICE = basic("alice")
 CAROL = basic("carol")
@@ -63,3 +64,41 @@ def test_another_user_or_filter_does_not_use_the_entry(app, more_products):
     assert memo.hits == hits
     app.get(PRIP + "/Products?" + urlencode({**QUERY, "$skip": "4"}), headers=CAROL)
     assert memo.hits == hits + 1
+
+
+def _walk_alternating(apps, headers, top):
+    """eodag's way, each page reaching the next server process (a new connection per page)."""
+    names, skip, served = [], 0, 0
+    while skip is not None:
+        query = {**QUERY, "$top": str(top), "$skip": str(skip)}
+        body = apps[served % len(apps)].get(PRIP + "/Products?" + urlencode(query), headers=headers).json
+        names += [item["Name"] for item in body["value"]]
+        served += 1
+        link = body.get("@odata.nextLink")
+        skip = None if link is None else int(parse_qs(urlsplit(link).query)["$skip"][0])
+    return names
+
+
+def test_a_client_after_a_publication_gets_the_offset_rows_from_two_processes(app_settings, storage, more_products):
+    """The reviewer's scenario through HTTP (contract section 6): client A walks with ``$top=7``
+    over two server processes, 5 products are published, client B walks with ``$top=10``: B gets
+    exactly the rows of OFFSET paging, none of the positions A left behind."""
+    with storage.transaction() as tx:  # the reviewer's size: about 60 rows
+        for i in range(40):
+            tx.add_product(make_product("DEMO", name=f"S2Y_{i:02d}.zip", publication_date=utc(2022, 1, 1) + timedelta(hours=i // 2)))
+    settings = {**app_settings, "proseo.page_size.max": "20"}
+    processes = [make_app(settings), make_app(settings)]
+    offset_app = make_app({**settings, "proseo.storage.skip_memo.ttl": "0"})
+    try:
+        before = _walk_alternating([offset_app], CAROL, 20)
+        assert _walk_alternating(processes, CAROL, 7) == before and len(before) >= 60
+        assert sum(p.app.registry.storage.skip_memo.hits for p in processes) > 0
+        with storage.transaction() as tx:
+            for i in range(5):
+                tx.add_product(make_product("DEMO", name=f"S2N_{i}.zip", publication_date=utc(2030, 1, 1) + timedelta(hours=i)))
+        after = _walk_alternating([offset_app], CAROL, 20)
+        assert len(after) == len(before) + 5
+        assert _walk_alternating(processes, CAROL, 10) == after
+    finally:
+        for process in (*processes, offset_app):
+            process.app.registry.storage.close()
