@@ -851,10 +851,10 @@ def _publish(storage, archive, candidates: list[_Candidate], report: BulkIngestR
         for product in stored:
             on_product_published(view, product, now=now)
         notified = view.flush()
-    stored_ids = {p.id for p in stored}
+    stored_objects = {id(p) for p in stored}  # the objects, not their Ids: two lines may give one Id
     report.notified += notified
     for candidate in candidates:
-        if candidate.product.id in stored_ids:
+        if id(candidate.product) in stored_objects:
             candidate.committed = True
             report.ingested += 1
             report.referenced += 0 if candidate.copied else 1

@@ -438,3 +438,17 @@ def test_manifest_stores_the_same_rows_as_the_per_file_ingest(setup, tmp_path):
     assert json.loads(bulk["geojson.zip"]["footprint_geojson"])["type"] == "MultiPolygon"
     assert bulk["three-d.zip"]["footprint"] == "POLYGON((1 2,4 5,7 8,1 2))"
     assert bulk["point.zip"]["footprint"] == "POINT(0.00001 0)"
+
+
+def test_two_lines_with_one_id_store_the_first_and_remove_the_second_copy(setup, tmp_path):
+    """Two lines of one batch give the same Id (other Names): the database keeps the first.
+    The results were matched by Id, so the second line also counted as ingested and the file
+    copied for it stayed in the archive with no product."""
+    storage, archive = setup
+    _product_files(tmp_path / "in", 2)
+    same = "6f1c1a0e-0000-4000-8000-000000000001"
+    manifest = _manifest(tmp_path, [{"file": "in/f0.dat", "Id": same}, {"file": "in/f1.dat", "Id": same}])
+    report = ingest_manifest(storage, archive, "M", manifest, batch_size=10)
+    assert (report.ingested, report.skipped, report.failed) == (1, 1, [])
+    assert [p.name for p in storage.query_products("M", Query()).items] == ["f0.dat"]
+    assert len(_files(archive)) == 1

@@ -36,7 +36,7 @@ _DATETIME = re.compile(
 
 #: The common form ``2021-05-20T19:08:07.654Z`` (0-6 fraction digits, ``Z``), a subset of
 #: :data:`_DATETIME` that ``datetime.fromisoformat`` reads to the same aware UTC value.
-_COMMON = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z\Z")
+_COMMON = re.compile(r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):\d{2}:\d{2}(?:\.\d{1,6})?Z\Z")  # no 24:00 (3.14 reads it)
 
 
 def _aware(value: datetime) -> datetime:

@@ -1729,13 +1729,15 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s:
             values = self._product_row_values(product)
             del values["id"], values["mission"]
+            # The version row before the product's (as delete_product): writers that change
+            # several existing products in one transaction (eviction) take the locks in one order.
+            self._catalogue_changed(s, [product.mission])
             revision = self._update_revisioned(
                 s, products, product, values, "Product", unique_what=f"Product {product.name!r}"
             )
             s.execute(sa.delete(product_checksums).where(product_checksums.c.product_id == product.id))
             s.execute(sa.delete(product_attributes).where(product_attributes.c.product_id == product.id))
             self._write_product_children(s, product)
-            self._catalogue_changed(s, [product.mission])
         product.revision = revision
         return product
 
@@ -1746,11 +1748,13 @@ class SQLAlchemyStorage(StorageBase):
             ).first()
             if exists is None:
                 raise NotFoundError(f"No product found with UUID {product_id}")
+            # The version row first, then the product's rows: two evictors deleting several
+            # products each would otherwise lock product -> version -> product and deadlock.
+            self._catalogue_changed(s, [mission])
             # Children first: SQLite enforces ON DELETE CASCADE only with foreign_keys=ON.
             s.execute(sa.delete(product_checksums).where(product_checksums.c.product_id == product_id))
             s.execute(sa.delete(product_attributes).where(product_attributes.c.product_id == product_id))
             s.execute(sa.delete(products).where(products.c.id == product_id))
-            self._catalogue_changed(s, [mission])
 
     # -- subscriptions -----------------------------------------------------------------------
 
