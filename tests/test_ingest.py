@@ -452,3 +452,19 @@ def test_two_lines_with_one_id_store_the_first_and_remove_the_second_copy(setup,
     assert (report.ingested, report.skipped, report.failed) == (1, 1, [])
     assert [p.name for p in storage.query_products("M", Query()).items] == ["f0.dat"]
     assert len(_files(archive)) == 1
+
+
+@pytest.mark.parametrize("footprint", [
+    {"GeoFootprint": {"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [1, 2]}]}},
+    {"GeoFootprint": {"type": "Polygon", "coordinates": []}},
+    {"Footprint": "geography'SRID=4326;GEOMETRYCOLLECTION(POINT(1 2))'"},
+])
+def test_a_footprint_of_a_type_the_service_does_not_serve_fails_its_line(setup, tmp_path, footprint):
+    """A GeoJSON GeometryCollection was read by shapely and then made the WKT writer raise: the
+    whole ingest stopped with a traceback. It is now the line's error, as a literal's is."""
+    storage, archive = setup
+    _product_files(tmp_path / "in", 2)
+    manifest = _manifest(tmp_path, [{"file": "in/f0.dat", **footprint}, {"file": "in/f1.dat"}])
+    report = ingest_manifest(storage, archive, "M", manifest, batch_size=10)
+    assert [n for n, _ in report.failed] == [1] and report.ingested == 1
+    assert "geometry" in report.failed[0][1]

@@ -81,15 +81,18 @@ def parse_geography(text: str, srid: Optional[int] = None) -> Tuple[BaseGeometry
             geometry = shapely.wkt.loads(text.strip())
     except (GEOSException, ValueError, TypeError, FloatingPointError) as exc:
         raise ODataError(f"invalid geography literal {original!r}: {exc}", target="$filter") from None
+    return _checked(geometry, "geography literal", repr(original)), srid
+
+
+def _checked(geometry: BaseGeometry, what: str, original: str) -> BaseGeometry:
+    """``geometry`` if it is of an accepted type, not empty and finite, else :class:`ODataError`."""
     if geometry.geom_type not in ALLOWED_GEOMETRY_TYPES:
-        raise ODataError(f"unsupported geometry type {geometry.geom_type} in geography literal",
-                         target="$filter")
+        raise ODataError(f"unsupported geometry type {geometry.geom_type} in {what}", target="$filter")
     if geometry.is_empty:
-        raise ODataError("empty geometry in geography literal", target="$filter")
+        raise ODataError(f"empty geometry in {what}", target="$filter")
     if not all(math.isfinite(bound) for bound in geometry.bounds):
-        raise ODataError(f"invalid geography literal {original!r}: coordinates must be finite numbers",
-                         target="$filter")
-    return geometry, srid
+        raise ODataError(f"invalid {what} {original}: coordinates must be finite numbers", target="$filter")
+    return geometry
 
 
 def to_geometry(value: Any) -> Optional[BaseGeometry]:
@@ -101,9 +104,10 @@ def to_geometry(value: Any) -> Optional[BaseGeometry]:
         return value
     if isinstance(value, dict):
         try:
-            return shape(value)
+            geometry = shape(value)
         except Exception as exc:  # noqa: BLE001 - shapely raises several types for bad GeoJSON
             raise ODataError(f"not a GeoJSON geometry: {exc}", target="$filter") from None
+        return _checked(geometry, "GeoJSON geometry", "object")  # as a literal is (no GeometryCollection)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return shapely.from_wkb(bytes(value))
     return parse_geography(str(value))[0]
