@@ -566,6 +566,15 @@ def _big_types():
     return [t for t, _, w in PRODUCT_TYPES if w >= 3]
 
 
+def intersects_pairs(rng: random.Random) -> list:
+    """``$filter`` of an ``OData.CSC.Intersects`` with a random 2-10 x 2-8 degree box, top 100."""
+    lon, lat = rng.uniform(-170, 160), rng.uniform(-60, 65)
+    w, h = rng.uniform(2, 10), rng.uniform(2, 8)
+    ring = [(lon, lat), (lon + w, lat), (lon + w, lat + h), (lon, lat + h), (lon, lat)]
+    wkt = ",".join(f"{x:.3f} {y:.3f}" for x, y in ring)
+    return [("$filter", f"OData.CSC.Intersects(area=geography'SRID=4326;POLYGON(({wkt}))')"), ("$top", "100")]
+
+
 def query_variants(n: int, variants: int, seed: int, tiles) -> dict:
     """name -> (description, [query-string pairs, ...]); literals vary between variants."""
     rng = random.Random(seed + 7)
@@ -606,13 +615,7 @@ def query_variants(n: int, variants: int, seed: int, tiles) -> dict:
         return [("$filter", f"contains(Name,'_T{pick(tiles)[0]}_')"), ("$top", "100")]
     add("name_contains", "contains(Name,'_T32TQM_') (tiles vary), top 100", tile)
 
-    def intersects():
-        lon, lat = rng.uniform(-170, 160), rng.uniform(-60, 65)
-        w, h = rng.uniform(2, 10), rng.uniform(2, 8)
-        ring = [(lon, lat), (lon + w, lat), (lon + w, lat + h), (lon, lat + h), (lon, lat)]
-        wkt = ",".join(f"{x:.3f} {y:.3f}" for x, y in ring)
-        return [("$filter", f"OData.CSC.Intersects(area=geography'SRID=4326;POLYGON(({wkt}))')"), ("$top", "100")]
-    add("intersects", "OData.CSC.Intersects(polygon 2-10 x 2-8 degrees), top 100", intersects)
+    add("intersects", "OData.CSC.Intersects(polygon 2-10 x 2-8 degrees), top 100", lambda: intersects_pairs(rng))
 
     def published():
         return [("$filter", f"PublicationDate gt {_iso(rand_time())}"), ("$orderby", "PublicationDate desc"),

@@ -166,13 +166,8 @@ def shapes(n: int, variants: int, seed: int, tiles) -> dict:
                  f"att/OData.CSC.IntegerAttribute/Value lt {rng.randrange(15_000, 70_000)})"), ("$top", "100")]
     add("orbit", "orbitNumber (Integer attribute) lt X, top 100", "public", orbit)
 
-    def intersects():
-        lon, lat = rng.uniform(-170, 160), rng.uniform(-60, 65)
-        w, h = rng.uniform(2, 10), rng.uniform(2, 8)
-        ring = [(lon, lat), (lon + w, lat), (lon + w, lat + h), (lon, lat + h), (lon, lat)]
-        wkt = ",".join(f"{x:.3f} {y:.3f}" for x, y in ring)
-        return [("$filter", f"OData.CSC.Intersects(area=geography'SRID=4326;POLYGON(({wkt}))')"), ("$top", "100")]
-    add("intersects", "OData.CSC.Intersects(polygon 2-10 x 2-8 degrees), top 100", "public", intersects)
+    add("intersects", "OData.CSC.Intersects(polygon 2-10 x 2-8 degrees), top 100", "public",
+        lambda: cat.intersects_pairs(rng))
 
     def top():
         return [("$top", "100"), ("$skip", str(rng.randrange(0, 5) * 100))]
