@@ -4,6 +4,7 @@ at once. Transient database errors while recording an outcome are retried, not r
 delivery failure. Real HTTP receivers on 127.0.0.1; SQLite and PostgreSQL."""
 import contextlib
 import logging
+import select
 import socket
 import threading
 import time
@@ -27,9 +28,9 @@ class HangingReceiver:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hang"
-        self.open = 0
         self.max_open = 0
         self.accepted = 0
+        self._held = set()
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
@@ -44,13 +45,25 @@ class HangingReceiver:
             holder = threading.Thread(target=self._hold, args=(conn,), daemon=True)
             with self._lock:
                 self.accepted += 1
+                # Counted when a connection arrives, from what the kernel already holds: a
+                # connection the client closed is at end of file now, even if its holder thread
+                # has not been scheduled yet to see it (that lag made a count from the threads
+                # report three connections held while the client held two).
+                self._held = {held for held in self._held if not self._client_closed(held)}
+                self._held.add(conn)
+                self.max_open = max(self.max_open, len(self._held))
                 self._threads.append(holder)
             holder.start()
 
+    @staticmethod
+    def _client_closed(conn):
+        try:
+            readable, _, _ = select.select([conn], [], [], 0)
+            return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True  # closed by its holder thread
+
     def _hold(self, conn):
-        with self._lock:
-            self.open += 1
-            self.max_open = max(self.max_open, self.open)
         try:
             conn.settimeout(0.2)
             while not self._closing.is_set():
@@ -63,8 +76,8 @@ class HangingReceiver:
                     break
         finally:
             with self._lock:
-                self.open -= 1
-            conn.close()
+                self._held.discard(conn)
+                conn.close()
 
     def close(self):
         """Stop accepting and holding; every thread of the receiver has ended on return (a
