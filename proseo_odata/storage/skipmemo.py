@@ -58,6 +58,9 @@ class SkipMemo:
         self.hits = 0
         #: of them, seeks from a position below the ``$skip`` (an ``OFFSET`` of the difference)
         self.near_hits = 0
+        #: seeks found but dropped (:meth:`drop_hit`): the page turned out to be of another
+        #: catalogue version than the position, and was read again by ``OFFSET``
+        self.stale = 0
 
     @property
     def enabled(self) -> bool:
@@ -100,6 +103,16 @@ class SkipMemo:
                     self.near_hits += position != skip
                     return position, values
             return None
+
+    def drop_hit(self, scope: tuple, skip: int, position: int) -> None:
+        """A position that :meth:`floor` gave for ``skip`` was not used after all: it is counted
+        as :attr:`stale` instead of as a hit, and forgotten."""
+        with self._lock:
+            self.hits -= 1
+            self.near_hits -= position != skip
+            self.stale += 1
+            if (scope, position) in self._entries:
+                self._remove((scope, position))
 
     def _live(self, key) -> Optional[Any]:
         """The values of ``key`` if present and not expired (an expired entry is removed); the

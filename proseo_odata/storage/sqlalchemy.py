@@ -313,6 +313,24 @@ def _page_rows(session: Session, statement, keys, seek, top: int | None, offset:
     return _execute_query(session, statement).all()
 
 
+def _catalogue_version_column(mission: str):
+    """A page's column giving ``mission``'s catalogue version (0 without a row) in the page
+    statement's own snapshot (:meth:`SQLAlchemyStorage._run_query`)."""
+    return sa.select(catalogue_versions.c.version).where(
+        catalogue_versions.c.mission == mission).scalar_subquery().label("catalogue_version")
+
+
+def _page_version(rows: list, column) -> "int | None":
+    """The catalogue version the page ``rows`` were read under (their ``column``), or None when
+    there are no rows or they come from statements of different snapshots (:func:`_page_rows`
+    may complete a page with a second statement; versions only grow, so the first and the last
+    row agree exactly when every row does)."""
+    if not rows:
+        return None
+    first, last = rows[0]._mapping[column] or 0, rows[-1]._mapping[column] or 0
+    return first if first == last else None
+
+
 # --- row <-> domain conversion ----------------------------------------------------------------
 
 
@@ -894,8 +912,11 @@ class SQLAlchemyStorage(StorageBase):
             self.session_factory = sessionmaker(bind=engine, expire_on_commit=False)
             #: Sessions for work that never writes (the web layer's GET and HEAD requests): on
             #: SQLite they begin DEFERRED, so they do not wait for the write lock.
+            read_options: dict[str, Any] = {READ_ONLY_OPTION: True}
+            if engine.dialect.name == "postgresql":
+                read_options["isolation_level"] = "AUTOCOMMIT"
             self.read_session_factory = sessionmaker(
-                bind=engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+                bind=engine.execution_options(**read_options), expire_on_commit=False
             )
             self._tables: SchemaTables | None = None
             if not event.contains(engine, "handle_error", _driver_error_event):
@@ -908,6 +929,9 @@ class SQLAlchemyStorage(StorageBase):
             self._known_missions: set[str] = set()
             #: Keyset positions of ``$skip`` pages served (:mod:`proseo_odata.storage.skipmemo`).
             self.skip_memo = skip_memo if skip_memo is not None else SkipMemo()
+            #: mission -> the catalogue version its last ``$skip`` page was read under: the memo
+            #: scope a position is looked up in (:meth:`_memo_page`).
+            self._catalogue_seen: dict[str, int] = {}
             #: Users by (mission, name) and enabled workflows by mission, for a few seconds
             #: (:mod:`proseo_odata.storage.readcache`): ``get_user``/``list_workflows`` with
             #: ``cached=True`` (authentication, order submission).
@@ -1144,8 +1168,11 @@ class SQLAlchemyStorage(StorageBase):
         (one UPSERT; the row is made by the first write of a mission): positions the ``$skip``
         memo remembered under the old version are no longer used (:meth:`_run_query`). Every
         write of ``products``, ``product_checksums`` or ``product_attributes`` calls it."""
+        codes = sorted(set(changed))  # one lock order
+        for mission in codes:  # until a page reads the new version, no position is looked up
+            self._root._catalogue_seen.pop(mission, None)
         statement = self._dialect_insert(catalogue_versions).values(
-            [{"mission": mission, "version": 1} for mission in sorted(set(changed))]  # one lock order
+            [{"mission": mission, "version": 1} for mission in codes]
         )
         session.execute(statement.on_conflict_do_update(
             index_elements=[catalogue_versions.c.mission], set_={"version": catalogue_versions.c.version + 1}
@@ -1172,10 +1199,15 @@ class SQLAlchemyStorage(StorageBase):
         (:mod:`proseo_odata.storage.skipmemo`). The page selects ``columns`` (default: the
         whole row), with the sort-key columns the paging needs added when missing.
 
-        The memo is used only with ``catalogue``, the mission whose products the query reads: its
-        catalogue version (``catalogue_versions``, bumped by every product write), read in the
-        page's transaction, is part of the memo scope, so a position remembered before a write
-        (by this process or another) is never used after it. Other entity sets page by OFFSET."""
+        The memo is used only with ``catalogue``, the mission whose products the query reads.
+        Its catalogue version (``catalogue_versions``, bumped by every product write) is part of
+        the memo scope, so a position remembered before a write (by this process or another) is
+        never used after it. The version is read by the page statement itself (a scalar
+        sub-select column, :func:`_catalogue_version_column`): one snapshot with the page's rows
+        even under READ COMMITTED, and no round trip of its own. The position a ``$skip`` page
+        seeks from is picked under the version this process saw last (:meth:`_memo_page`); a page
+        whose own version differs is read again by ``OFFSET``, and a position is stored only under
+        the version of the snapshot its page was read in. Other entity sets page by OFFSET."""
         table = MAIN_TABLES[entity_set]
         clause = self._filter_clause(entity_set, query.filter)
         if clause is not None:
@@ -1192,50 +1224,89 @@ class SQLAlchemyStorage(StorageBase):
             selected = [table]
         else:  # the key columns themselves (rows give the skiptoken's values by column)
             selected = [*columns, *(column for _, _, column in keys if not any(column is c for c in columns))]
-        statement = sa.select(*selected).where(*conditions).order_by(*_order_clauses(keys))
-        offset = query.skip
         memo = self.skip_memo
-        memo_scope = seek = None
-        seek_offset = 0  # rows skipped after the seek's row (a $skip beyond a remembered position)
+        version = None
+        if (memo.enabled and catalogue is not None and query.skiptoken is None
+                and (query.skip or query.top is not None)):
+            version = _catalogue_version_column(catalogue)
+            selected = [*selected, version]
+        base = sa.select(*selected).where(*conditions).order_by(*_order_clauses(keys))
+
+        def page(seek, skip: int) -> list:
+            """The page's rows, after the sort-key values ``seek`` (None: from the start) and
+            ``skip`` rows more."""
+            statement = base if seek is None else base.where(_after_clause(keys, seek))
+            if skip:
+                statement = statement.offset(skip)
+            if query.top is not None:
+                statement = statement.limit(query.top + 1)
+            if seek is None and skip and columns is not None:
+                # An OFFSET produces every row it skips, and the page's correlated sub-selects
+                # (checksums, collection) would run for each of them (a jump to $skip=90000: 1.4 s
+                # instead of 0.15 s): the page's ids first, its columns for those ids only.
+                ids = statement.with_only_columns(table.c.id).subquery()
+                statement = (sa.select(*selected).join_from(table, ids, table.c.id == ids.c.id)
+                             .order_by(*_order_clauses(keys)))
+            return _page_rows(session, statement, keys, seek, query.top, bool(skip))
+
+        offset = query.skip
+        memo_scope = seen = None
         if query.skiptoken is not None:
             seek, offset = decode_skiptoken(entity_set, keys, query.skiptoken)
-            statement = statement.where(_after_clause(keys, seek))
+            rows = page(seek, 0)
+        elif version is not None:
+            memo_scope = (entity_set, scope, query.filter, tuple(query.orderby))
+            rows, seen = self._memo_page(session, page, memo_scope, query.skip, catalogue, version)
         else:
-            if memo.enabled and catalogue is not None and (query.skip or query.top is not None):
-                version = session.execute(
-                    sa.select(catalogue_versions.c.version).where(catalogue_versions.c.mission == catalogue)
-                ).scalar()
-                memo_scope = (entity_set, scope, query.filter, tuple(query.orderby), version or 0)
-            found = memo.floor(memo_scope, query.skip) if query.skip and memo_scope else None
-            if found is not None:  # seek after the nearest remembered row, skip what remains
-                position, seek = found
-                statement = statement.where(_after_clause(keys, seek))
-                seek_offset = query.skip - position
-                if seek_offset:
-                    statement = statement.offset(seek_offset)
-            elif query.skip:
-                statement = statement.offset(query.skip)
-        if query.top is not None:
-            statement = statement.limit(query.top + 1)
-        if seek is None and query.skip and columns is not None:
-            # An OFFSET produces every row it skips, and the page's correlated sub-selects
-            # (checksums, collection) would run for each of them (a jump to $skip=90000: 1.4 s
-            # instead of 0.15 s): the page's ids first, its columns for those ids only.
-            ids = statement.with_only_columns(table.c.id).subquery()
-            statement = (sa.select(*selected).join_from(table, ids, table.c.id == ids.c.id)
-                         .order_by(*_order_clauses(keys)))
-        rows = _page_rows(session, statement, keys, seek, query.top, bool(seek_offset))
+            rows = page(None, query.skip)
         next_token = next_skip = None
         if query.top is not None and len(rows) > query.top:
             rows = rows[: query.top]
             next_skip = offset + len(rows)
             last = rows[-1]
             next_token = encode_skiptoken(entity_set, keys, last, next_skip)
-            if memo_scope is not None:  # only $skip pages: a forged $skiptoken's offset is no position
-                memo.put(memo.key(memo_scope, next_skip), [last._mapping[column] for _, _, column in keys])
+            if seen is not None:  # only $skip pages: a forged $skiptoken's offset is no position
+                memo.put(memo.key((*memo_scope, seen), next_skip), [last._mapping[column] for _, _, column in keys])
         if not exact:  # an estimate is at least the rows this page shows to exist
             count = max(count, offset + len(rows) + (next_skip is not None))
         return QueryResult(items=load(session, rows), count=count, next_skiptoken=next_token, next_skip=next_skip)
+
+    def _memo_page(self, session: Session, page: Callable, memo_scope: tuple, skip: int, catalogue: str,
+                   version) -> tuple[list, "int | None"]:
+        """``(rows, version)``: the rows of a ``$skip`` page (``page(seek, skip)`` of
+        :meth:`_run_query`, whose statement selects the ``version`` column) and the catalogue
+        version of the snapshot they were read in, or None when that is not one version (the
+        page's position is then not remembered).
+
+        The seek position comes from the memo under the version this process saw last for
+        ``catalogue``; it describes the page's snapshot only when the page reads that same
+        version. When it reads another one (a product write committed since, by any process),
+        the page is read again by ``OFFSET``. A seek that found no rows has no version to
+        compare: the version is then read after the page, and since versions only grow, the
+        page's snapshot had the one the seek was picked under exactly when that read still
+        finds it."""
+        memo = self.skip_memo
+        known = self._root._catalogue_seen
+        guess = known.get(catalogue)
+        found = memo.floor((*memo_scope, guess), skip) if skip and guess is not None else None
+        if found is None:
+            rows = page(None, skip)
+            seen = _page_version(rows, version)
+        else:
+            position, seek = found
+            rows = page(seek, skip - position)
+            if rows:
+                seen = _page_version(rows, version)
+            else:
+                statement = sa.select(catalogue_versions.c.version).where(catalogue_versions.c.mission == catalogue)
+                seen = session.execute(statement).scalar() or 0
+            if seen != guess:  # the position belongs to another snapshot: the page by OFFSET
+                memo.drop_hit((*memo_scope, guess), skip, position)
+                rows = page(None, skip)
+                seen = _page_version(rows, version)
+        if seen is not None:
+            known[catalogue] = seen
+        return rows, seen
 
     # -- missions ----------------------------------------------------------------------------
 
