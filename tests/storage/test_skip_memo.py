@@ -332,3 +332,80 @@ def test_an_offset_page_of_entries_skips_ids_not_their_sub_selects(storage):
         return
     (text,) = texts
     assert "OFFSET" in text and text.rindex("OFFSET") < text.rindex(") AS ANON"), text
+
+
+# -- a write that commits while a $skip page is being read (READ COMMITTED) -----------------------
+
+
+def _change_before_the_page(storage, db_url, change):
+    """Run ``change(tx)`` in another process's storage (committed) once, right before the first
+    statement of ``storage`` that reads ``products``: on the old code that was after the page's
+    catalogue version had been read by a statement of its own (READ COMMITTED: the page then sees
+    the write, the version did not)."""
+    other = SQLAlchemyStorage.from_url(db_url)
+    fired = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if not fired and "FROM products" in statement:
+            fired.append(statement)
+            with other.transaction() as tx:
+                change(tx)
+
+    return other, fired, before
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("read_only", [False, True], ids=["transaction", "read-only join"])
+@pytest.mark.parametrize("case", ["seek finds rows", "seek finds none"])
+def test_a_write_committed_while_a_skip_page_is_read_never_mixes_two_catalogues(migrated_pg_url, case, read_only):
+    """A position remembered under one catalogue version is used only by a page that reads the
+    same version in its own snapshot. Here another process publishes products right before the
+    page statement of ``$skip=2``, whose position after ``P_01`` was remembered by page 1: the
+    answer must be the rows at offset 2 of the catalogue the page read, not a keyset seek after
+    ``P_01`` in the new catalogue (rows of no snapshot: ``P_02, P_02a``; or none at all). The
+    page is read in a transaction of its own, or as the web layer's GET requests read it (a
+    read-only join: on PostgreSQL an autocommit session)."""
+    import sqlalchemy as sa
+    import transaction
+
+    db_url = migrated_pg_url
+    storage = SQLAlchemyStorage.from_url(db_url)
+    storage.initialize_schema()
+    storage.add_mission(Mission("M1"))
+    count = 8 if case == "seek finds rows" else 4
+    storage.add_products([make_product(name=f"P_{i:02d}.zip") for i in range(count)])
+
+    def change(tx):
+        if case == "seek finds rows":  # one product before the remembered row, one inside the page
+            tx.add_products([make_product(name=n) for n in ("P_00a.zip", "P_02a.zip")])
+        else:  # nothing after the remembered row any more, two more before it
+            for name in ("P_02.zip", "P_03.zip"):
+                tx.delete_product("M1", tx.get_product_by_name("M1", name).id)
+            tx.add_products([make_product(name=n) for n in ("P_00a.zip", "P_00b.zip")])
+
+    other, fired, before = _change_before_the_page(storage, db_url, change)
+    try:
+        assert _names(storage.query_products("M1", _query(0, top=2, orderby="Name asc"))) == ["P_00.zip", "P_01.zip"]
+        manager = transaction.TransactionManager(explicit=True)
+        manager.begin()
+        reader = storage.join(manager, read_only=True) if read_only else storage
+        sa.event.listen(storage.engine, "before_cursor_execute", before)
+        try:
+            page = reader.query_products("M1", _query(2, top=2, orderby="Name asc"))
+        finally:
+            sa.event.remove(storage.engine, "before_cursor_execute", before)
+            manager.commit()
+        assert fired
+        expected = ["P_01.zip", "P_02.zip"] if case == "seek finds rows" else ["P_00b.zip", "P_01.zip"]
+        assert _names(page) == expected
+        assert (storage.skip_memo.hits, storage.skip_memo.stale) == (0, 1)
+        # the page's next position was remembered under the new version: the next page seeks
+        plain = SQLAlchemyStorage(storage.engine, skip_memo=SkipMemo(ttl=0))
+        with _Statements(storage.engine) as statements:
+            third = storage.query_products("M1", _query(4, top=2, orderby="Name asc"))
+        assert _names(third) == _names(plain.query_products("M1", _query(4, top=2, orderby="Name asc")))
+        if _names(third):
+            assert statements.offsets == ["no offset"] and storage.skip_memo.hits == 1
+    finally:
+        other.close()
+        storage.close()
