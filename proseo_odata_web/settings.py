@@ -28,6 +28,7 @@ DEFAULTS = {
     "proseo.default_mission": "",
     "proseo.token.secret": "",
     "proseo.token.lifetime": "3600",
+    "proseo.token.cache_size": "1024",
     "proseo.auth.realm": "proseo",
 }
 
@@ -47,13 +48,13 @@ def _prefix(value: str, key: str) -> str:
     return value.rstrip("/") or "/"
 
 
-def _positive_int(value: str, key: str) -> int:
+def _positive_int(value: str, key: str, minimum: int = 1) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
         raise SettingsError(f"{key} must be an integer, got {value!r}") from None
-    if number < 1:
-        raise SettingsError(f"{key} must be at least 1, got {number}")
+    if number < minimum:
+        raise SettingsError(f"{key} must be at least {minimum}, got {number}")
     return number
 
 
@@ -75,6 +76,8 @@ class WebSettings:
     token_secret: str
     token_lifetime: int
     realm: str
+    #: Bearer tokens whose claims are remembered until they expire (0: decode every time).
+    token_cache_size: int = 1024
     #: The core's settings (``proseo.workers`` ...), read once.
     core: CoreSettings = CoreSettings()
 
@@ -108,6 +111,7 @@ class WebSettings:
             token_secret=get("proseo.token.secret"),
             token_lifetime=_positive_int(get("proseo.token.lifetime"), "proseo.token.lifetime"),
             realm=get("proseo.auth.realm").strip() or "proseo",
+            token_cache_size=_positive_int(get("proseo.token.cache_size"), "proseo.token.cache_size", minimum=0),
             core=core if core is not None else CoreSettings.from_settings(settings),
         )
 

@@ -107,3 +107,90 @@ def test_a_disabled_workflow_refuses_orders_at_once_or_within_the_ttl(odip, odip
     workflow.enabled = True
     served.update_workflow(workflow)
     assert _submit(odip).status_int == 201
+
+
+# -- bearer tokens: checked once, remembered until they expire (proseo.token.cache_size) ----------
+
+
+def _decodes(monkeypatch):
+    """Count PyJWT's decodes of the application (every full check of a token)."""
+    import jwt
+
+    from proseo_odata_web import auth as web_auth
+
+    calls = []
+    real = jwt.decode
+    monkeypatch.setattr(web_auth.jwt, "decode", lambda *a, **k: (calls.append(a[0]), real(*a, **k))[1])
+    return calls
+
+
+def _signed(claims: dict, secret: str = None) -> dict:
+    import jwt
+
+    from prip_helpers import TOKEN_SECRET
+    from proseo_odata_web.auth import TOKEN_ALGORITHM, TOKEN_ISSUER
+
+    token = jwt.encode({"iss": TOKEN_ISSUER, **claims}, secret or TOKEN_SECRET, algorithm=TOKEN_ALGORITHM)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_token_is_checked_once_and_its_user_on_every_request(app, catalogue, monkeypatch):
+    served = app.app.registry.storage
+    token = _bearer(app)
+    calls = _decodes(monkeypatch)
+    assert [_status(app, token) for _ in range(3)] == [200, 200, 200]
+    assert len(calls) == 1
+    # a role taken away, then the user deleted (by the server process): at the next request,
+    # although the token's claims are remembered
+    served.update_user(User("DEMO", "alice", hash_password("alice-secret"), set()))
+    assert _status(app, token) == 403
+    served.delete_user("DEMO", "alice")
+    assert _status(app, token) == 401 and len(calls) == 1
+
+
+def test_a_remembered_token_is_refused_once_it_expires(app, catalogue, monkeypatch):
+    import time
+
+    now = int(time.time())
+    token = _signed({"sub": "alice", "mission": "DEMO", "iat": now, "exp": now + 2})
+    calls = _decodes(monkeypatch)
+    assert _status(app, token) == _status(app, token) == 200 and len(calls) == 1
+    time.sleep(max(0.0, now + 2 - time.time()) + 0.05)
+    refused = app.get(PRIP + "/Products", headers=token, expect_errors=True)
+    assert refused.status_int == 401 and "expired" in refused.text and len(calls) == 2
+
+
+def test_only_tokens_that_passed_every_check_are_remembered(app, catalogue, monkeypatch):
+    import time
+
+    now = int(time.time())
+    forged = _signed({"sub": "alice", "mission": "DEMO", "iat": now, "exp": now + 60}, secret="another-secret-0123456789abcdef0123456789")
+    calls = _decodes(monkeypatch)
+    assert [_status(app, forged) for _ in range(2)] == [401, 401] and len(calls) == 2
+    assert len(app.app.registry.proseo_tokens) == 0
+
+
+def test_the_token_memo_is_bounded_and_keeps_entries_until_their_expiry_only():
+    from proseo_odata_web.auth import TokenClaims
+
+    now = [1000.0]
+    memo = TokenClaims(size=2, clock=lambda: now[0])
+    memo.put("a", {"sub": "a"}, 1010)
+    memo.put("b", {"sub": "b"}, 1020)
+    assert memo.get("a") == {"sub": "a"}  # now the most recently used
+    memo.put("c", {"sub": "c"}, 1030)
+    assert len(memo) == 2 and memo.get("b") is None and memo.get("a") and memo.get("c")
+    now[0] = 1010.0  # a's exp: no longer
+    assert memo.get("a") is None and memo.get("c") and len(memo) == 1
+    off = TokenClaims(size=0)
+    off.put("a", {"sub": "a"}, now[0] + 60)
+    assert off.get("a") is None and len(off) == 0
+
+
+def test_cache_size_zero_checks_every_request(app_settings, catalogue, monkeypatch):
+    from prip_helpers import make_app
+
+    app = make_app({**app_settings, "proseo.token.cache_size": "0"})
+    token = _bearer(app)
+    calls = _decodes(monkeypatch)
+    assert [_status(app, token) for _ in range(2)] == [200, 200] and len(calls) == 2
