@@ -156,7 +156,7 @@ def install(engine: sa.Engine, seconds: float, watchdog: SocketWatchdog = WATCHD
     @event.listens_for(engine, "checkout")
     def _ping(dbapi_connection, record, _proxy):
         """SQLAlchemy's pessimistic disconnect handling, with the deadline: a connection that
-        does not answer ``SELECT 1`` is replaced (the pool retries the checkout). Like
+        does not answer the dialect's ping (``SELECT 1``) is replaced (the pool retries the checkout). Like
         ``pool_pre_ping``, a connection made for this checkout is not pinged (so the pool's
         retries always end with a usable connection when the server is up)."""
         if record.info.pop(_FRESH, False):
@@ -166,11 +166,10 @@ def install(engine: sa.Engine, seconds: float, watchdog: SocketWatchdog = WATCHD
             return  # in use moments ago: the first statement will tell (issue 12 item 6)
         watchdog.arm(dbapi_connection, seconds)
         try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
+            # The dialect's ping (SQLAlchemy's pool_pre_ping): in autocommit, so the connection is
+            # handed out outside a transaction, as it was returned; a read-only session then
+            # switches it to autocommit (psycopg refuses that inside a transaction).
+            engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:  # noqa: BLE001 - any failure means: not usable
             raise sa.exc.DisconnectionError("the pooled connection did not answer its ping") from exc
         finally:

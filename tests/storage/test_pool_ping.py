@@ -59,3 +59,20 @@ def test_a_connection_dropped_moments_ago_fails_once_and_the_pool_recovers(migra
         assert _backend_pid(engine) != first
     finally:
         engine.dispose()
+
+
+def test_a_pinged_connection_serves_read_only_sessions(migrated_pg_url):
+    """The ping leaves the connection outside a transaction: a read-only session (autocommit on
+    PostgreSQL, the web layer's GET requests) can use it. A ``SELECT 1`` in a transaction of
+    its own left it INTRANS, and switching it to autocommit failed ("can't change
+    'autocommit' now")."""
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+    storage = SQLAlchemyStorage(create_engine(migrated_pg_url, pool_ping_idle=0))  # a ping at every checkout
+    try:
+        for _ in range(3):
+            with storage.read_session_factory() as session:
+                assert session.execute(sa.text("SELECT 1")).scalar() == 1
+            assert storage.list_missions() == []  # and the writers' sessions after it
+    finally:
+        storage.close()

@@ -158,6 +158,13 @@ class FreezableProxy:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
 
+    def freeze(self):
+        """Stop forwarding: from the moment every pump has seen it (a pump waiting in ``recv``
+        forwards what arrives within its 0.2 s timeout; a request of one round trip would
+        slip through)."""
+        self.frozen.set()
+        time.sleep(0.3)
+
     def close(self):
         self.stopped.set()
         self.listener.close()
@@ -177,7 +184,7 @@ def test_a_frozen_server_is_a_bounded_503_and_service_resumes(app_settings, cata
                     "proseo.storage.statement_timeout": "1", "proseo.storage.connect_timeout": "2"})
     try:
         app.get(f"{PRIP}/Products", headers=basic("alice"), status=200)
-        proxy.frozen.set()
+        proxy.freeze()
         for _ in range(2):  # a pooled connection (its ping times out), then with new connections too
             started = time.monotonic()
             response = app.get(f"{PRIP}/Products", headers=basic("alice"), status=503)
