@@ -9,8 +9,9 @@ an exception view answered). The web layer never sees the database's sessions.
 GET and HEAD requests never write, so they join ``read_only``: on SQLite such a transaction
 begins DEFERRED and reads a WAL snapshot without taking the write lock, while every other
 request's transaction begins IMMEDIATE (waits for the write lock up to the busy timeout instead
-of failing when it would upgrade from reader to writer). A GET view that must write uses its own
-``storage.transaction()``.
+of failing when it would upgrade from reader to writer); on PostgreSQL a read-only session runs
+in autocommit (no ``BEGIN``/``COMMIT`` round trips: a one-product page is one round trip). A GET
+view that must write uses its own ``storage.transaction()``.
 
 ``request.archive`` is the registry's product archive. Storage and archive are created once at
 start-up by ``main()`` and kept as ``registry.storage`` and ``registry.archive``.

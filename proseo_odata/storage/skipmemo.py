@@ -17,10 +17,12 @@ what keeps such a walk cheap: a process that did not serve the previous page has
 few pages back, so its ``OFFSET`` is a few pages' rows, not the whole depth.
 
 Staleness: the storage puts the catalogue version of the mission (``catalogue_versions``, bumped
-in the transaction of every product write, read in the page's transaction) into the scope of
-Products pages and uses the memo for no other entity set, so a position stored before a write, by
-any process, is never used after it: a ``$skip`` page holds the rows at that offset (contract
-section 6). Entries also expire ``ttl`` seconds after they were made. The memo is bounded (least
+in the transaction of every product write, read by the page statement itself, so in the page's
+snapshot) into the scope of Products pages and uses the memo for no other entity set, so a
+position stored before a write, by any process, is never used after it: a ``$skip`` page holds
+the rows at that offset (contract section 6). A seek picked under an older version than the
+page's snapshot turned out to have is dropped (:meth:`SkipMemo.drop_hit`) and the page read by
+``OFFSET`` (``SQLAlchemyStorage._memo_page``). Entries also expire ``ttl`` seconds after they were made. The memo is bounded (least
 recently used entries go first), per storage object, and safe to share between threads.
 """
 from __future__ import annotations

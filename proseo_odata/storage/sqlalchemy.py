@@ -921,7 +921,9 @@ class SQLAlchemyStorage(StorageBase):
         if _root is None:
             self.session_factory = sessionmaker(bind=engine, expire_on_commit=False)
             #: Sessions for work that never writes (the web layer's GET and HEAD requests): on
-            #: SQLite they begin DEFERRED, so they do not wait for the write lock.
+            #: SQLite they begin DEFERRED, so they do not wait for the write lock; on PostgreSQL
+            #: they run in autocommit (no BEGIN/COMMIT round trips; each statement its own
+            #: snapshot, as READ COMMITTED gives a transaction's statements too).
             read_options: dict[str, Any] = {READ_ONLY_OPTION: True}
             if engine.dialect.name == "postgresql":
                 read_options["isolation_level"] = "AUTOCOMMIT"
