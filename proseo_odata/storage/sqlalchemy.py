@@ -328,6 +328,19 @@ _PRODUCTS_VISIBLE = products.c.visibility.in_(sa.bindparam("proseo_visibilities"
 #: Page statements kept per storage (:meth:`SQLAlchemyStorage._page_statement`).
 PAGE_STATEMENTS = 512
 
+# Statements read on every request for a product, built once (bound parameters): building a
+# statement and its SQLAlchemy cache key costs about as much CPU as running it.
+_PRODUCT = sa.select(products).where(products.c.id == sa.bindparam("proseo_id"), _PRODUCTS_OF_MISSION)
+_PRODUCT_FOR_UPDATE = _PRODUCT.with_for_update()
+_CHECKSUMS_OF_PRODUCTS = (
+    sa.select(product_checksums).where(product_checksums.c.product_id.in_(sa.bindparam("proseo_ids", expanding=True)))
+    .order_by(product_checksums.c.product_id, product_checksums.c.algorithm)
+)
+_ATTRIBUTES_OF_PRODUCTS = (
+    sa.select(product_attributes).where(product_attributes.c.product_id.in_(sa.bindparam("proseo_ids", expanding=True)))
+    .order_by(product_attributes.c.product_id, product_attributes.c.name)
+)
+
 
 def _page_version(rows: list, column) -> "int | None":
     """The catalogue version the page ``rows`` were read under (their ``column``), or None when
@@ -1498,19 +1511,13 @@ class SQLAlchemyStorage(StorageBase):
     @staticmethod
     def _load_checksums(s: Session, checksums: dict) -> None:
         """Append the checksums of the products whose ids key ``checksums`` (lists), by algorithm."""
-        for c in s.execute(
-            sa.select(product_checksums).where(product_checksums.c.product_id.in_(list(checksums)))
-            .order_by(product_checksums.c.product_id, product_checksums.c.algorithm)
-        ):
+        for c in s.execute(_CHECKSUMS_OF_PRODUCTS, {"proseo_ids": list(checksums)}):
             checksums[c.product_id].append(Checksum(c.algorithm, c.value, c.checksum_date))
 
     @staticmethod
     def _load_attributes(s: Session, attributes: dict) -> None:
         """Append the attributes of the products whose ids key ``attributes`` (lists), by name."""
-        for a in s.execute(
-            sa.select(product_attributes).where(product_attributes.c.product_id.in_(list(attributes)))
-            .order_by(product_attributes.c.product_id, product_attributes.c.name)
-        ):
+        for a in s.execute(_ATTRIBUTES_OF_PRODUCTS, {"proseo_ids": list(attributes)}):
             attributes[a.product_id].append(_attribute_from_row(a))
 
     def _entry_columns(self) -> list:
@@ -1790,8 +1797,8 @@ class SQLAlchemyStorage(StorageBase):
 
     def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
         with self._db() as s:
-            statement = sa.select(products).where(products.c.id == product_id, products.c.mission == mission)
-            row = s.execute(self._lock(statement, for_update)).first()
+            statement = _PRODUCT_FOR_UPDATE if for_update else _PRODUCT
+            row = s.execute(statement, {"proseo_id": product_id, "proseo_mission": mission}).first()
             if row is None:
                 raise NotFoundError(f"No product found with UUID {product_id}")
             return self._load_products(s, [row])[0]
