@@ -325,6 +325,32 @@ _OFFSET = sa.bindparam("proseo_offset", type_=sa.Integer)
 #: The conditions of a Products page, bound (``proseo_mission``, ``proseo_visibilities``).
 _PRODUCTS_OF_MISSION = products.c.mission == sa.bindparam("proseo_mission")
 _PRODUCTS_VISIBLE = products.c.visibility.in_(sa.bindparam("proseo_visibilities", expanding=True))
+#: The conditions of the other entity sets' pages, bound (``proseo_mission``, ``proseo_owner``).
+_BOUND_CONDITIONS = {
+    name: {
+        "mission": table.c.mission == sa.bindparam("proseo_mission"),
+        "owner": table.c.owner == sa.bindparam("proseo_owner") if "owner" in table.c else None,
+    }
+    for name, table in (("Subscriptions", subscriptions), ("Workflows", workflows), ("ProductionOrders", orders))
+}
+_ENABLED_WORKFLOWS = workflows.c.enabled.is_(True)
+
+
+def _bound_conditions(entity_set: str, mission: str, *, owner: str | None = None,
+                      enabled_only: bool = False) -> tuple[list, dict]:
+    """``(conditions, parameters)`` of a page of ``entity_set`` in ``mission`` (of ``owner``, of
+    enabled workflows only): the same condition objects for every request, so the page statement
+    is built once (:meth:`SQLAlchemyStorage._page_statement`)."""
+    bound = _BOUND_CONDITIONS[entity_set]
+    conditions, parameters = [bound["mission"]], {"proseo_mission": mission}
+    if owner is not None:
+        conditions.append(bound["owner"])
+        parameters["proseo_owner"] = owner
+    if enabled_only:
+        conditions.append(_ENABLED_WORKFLOWS)
+    return conditions, parameters
+
+
 #: Page statements kept per storage (:meth:`SQLAlchemyStorage._page_statement`).
 PAGE_STATEMENTS = 512
 
@@ -1907,13 +1933,11 @@ class SQLAlchemyStorage(StorageBase):
         return _subscription_from_row(row)
 
     def query_subscriptions(self, mission, query, *, owner=None):
-        conditions = [subscriptions.c.mission == mission]
-        if owner is not None:
-            conditions.append(subscriptions.c.owner == owner)
+        conditions, parameters = _bound_conditions("Subscriptions", mission, owner=owner)
         with self._db() as s:
             return self._run_query(
                 s, "Subscriptions", query, conditions, lambda _s, rows: [_subscription_from_row(r) for r in rows],
-                scope=(mission, owner),
+                scope=(mission, owner), parameters=parameters,
             )
 
     def list_running_subscriptions(self, mission=None) -> list[Subscription]:
@@ -1982,12 +2006,10 @@ class SQLAlchemyStorage(StorageBase):
             return [_workflow_from_row(r) for r in s.execute(statement).all()]
 
     def query_workflows(self, mission, query, *, enabled_only=False):
-        conditions = [workflows.c.mission == mission]
-        if enabled_only:
-            conditions.append(workflows.c.enabled.is_(True))
+        conditions, parameters = _bound_conditions("Workflows", mission, enabled_only=enabled_only)
         with self._db() as s:
             return self._run_query(s, "Workflows", query, conditions, lambda _s, rows: [_workflow_from_row(r) for r in rows],
-                                   scope=(mission, bool(enabled_only)))
+                                   scope=(mission, bool(enabled_only)), parameters=parameters)
 
     def update_workflow(self, workflow: Workflow) -> Workflow:
         values = _workflow_values(workflow)
@@ -2111,11 +2133,10 @@ class SQLAlchemyStorage(StorageBase):
             return self._load_orders(s, [row])[0]
 
     def query_orders(self, mission, query, *, owner=None):
-        conditions = [orders.c.mission == mission]
-        if owner is not None:
-            conditions.append(orders.c.owner == owner)
+        conditions, parameters = _bound_conditions("ProductionOrders", mission, owner=owner)
         with self._db() as s:
-            return self._run_query(s, "ProductionOrders", query, conditions, self._load_orders, scope=(mission, owner))
+            return self._run_query(s, "ProductionOrders", query, conditions, self._load_orders, scope=(mission, owner),
+                                   parameters=parameters)
 
     def update_order(self, order: ProductionOrder) -> ProductionOrder:
         values = self._sealed(_order_values(order), "notification_password")
