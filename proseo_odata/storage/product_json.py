@@ -35,31 +35,38 @@ from proseo_odata.model import times
 
 __all__ = ["members_text"]
 
-_FORMATS = {3: 'FMYYYY-MM-DD"T"HH24:MI:SS.MS"Z"', 6: 'FMYYYY-MM-DD"T"HH24:MI:SS.US"Z"'}
+#: ``to_char`` formats of a date-time as its JSON string (``\"``: a double quote in the output).
+_FORMATS = {3: '\\"FMYYYY-MM-DD"T"HH24:MI:SS.MS"Z"\\"', 6: '\\"FMYYYY-MM-DD"T"HH24:MI:SS.US"Z"\\"'}
+
+# The constants of the statement, one bound parameter each however often they are used: psycopg
+# caches its conversion of a statement of at most 4,096 characters and 50 parameters, and
+# converting the page statement again on every request cost about as much as the page's rows.
+_NULL = sa.bindparam("pj_null", "null", type_=sa.Text)
+_UTC = sa.bindparam("pj_utc", "UTC", type_=sa.Text)
+_CHECKSUM = sa.bindparam("pj_checksum", '{"Algorithm": %s, "Value": %s, "ChecksumDate": %s}', type_=sa.Text)
+_LIST = sa.bindparam("pj_list", "[%s]", type_=sa.Text)
+_SEPARATOR = sa.bindparam("pj_separator", ", ", type_=sa.Text)
 
 
 def _text(value) -> sa.ColumnElement:
     """A string (or NULL) as its JSON text."""
-    return sa.func.coalesce(sa.cast(sa.func.to_json(value), sa.Text), sa.literal("null"))
+    return sa.func.coalesce(sa.cast(sa.func.to_json(value), sa.Text), _NULL)
 
 
 def _datetime(column, digits: int) -> sa.ColumnElement:
-    utc = sa.func.timezone(sa.literal("UTC"), column)
-    return sa.case(
-        (column.is_(None), sa.literal("null")),
-        else_=sa.literal('"') + sa.func.to_char(utc, sa.literal(_FORMATS[digits])) + sa.literal('"'),
-    )
+    """A date-time (or NULL) as its JSON text."""
+    date_format = sa.bindparam(f"pj_date{digits}", _FORMATS[digits], type_=sa.Text)
+    return sa.func.coalesce(sa.func.to_char(sa.func.timezone(_UTC, column), date_format), _NULL)
 
 
 def _checksums(p, c, digits: int) -> sa.ColumnElement:
-    one = (sa.literal('{"Algorithm": ') + _text(c.algorithm) + sa.literal(', "Value": ') + _text(c.value)
-           + sa.literal(', "ChecksumDate": ') + _datetime(c.checksum_date, digits) + sa.literal("}"))
-    listed = (
-        sa.select(sa.func.string_agg(one, aggregate_order_by(sa.literal(", "), c.algorithm.collate("C"))))
+    """The product's checksums as a JSON array, ordered by algorithm in code-point order."""
+    one = sa.func.format(_CHECKSUM, _text(c.algorithm), _text(c.value), _datetime(c.checksum_date, digits))
+    return (
+        sa.select(sa.func.format(_LIST, sa.func.string_agg(one, aggregate_order_by(_SEPARATOR, c.algorithm.collate("C")))))
         .where(c.product_id == p.id)
         .scalar_subquery()
     )
-    return sa.literal("[") + sa.func.coalesce(listed, sa.literal("")) + sa.literal("]")
 
 
 def members_text(
@@ -74,49 +81,70 @@ def members_text(
 ) -> sa.ColumnElement:
     """The text of the members ``names`` (web layer names, in order; ``CreationDate`` and
     ``Checksums`` are the seed aliases of ``PublicationDate`` and ``Checksum``) of the product
-    row of ``products``; ``KeyError`` for a name this module does not write."""
-    p = products
+    row of ``products``: one ``format()`` whose template holds the member names and whose
+    arguments are the values, each written once (``%n$s``); NULL for a product whose footprint
+    has no stored rendering. ``KeyError`` for a name this module does not write."""
+    p = products.c
     digits = times.fraction_digits() if digits is None else digits
-    date = lambda column: _datetime(column, digits)  # noqa: E731
-    a = attributes
+    a = attributes.c
     collection_value = (
-        sa.select(a.c.string_value)
-        .where(a.c.product_id == p.c.id, a.c.name == collection_attribute, a.c.value_type == "String")
+        sa.select(a.string_value)
+        .where(a.product_id == p.id, a.name == collection_attribute, a.value_type == "String")
         .scalar_subquery()
     )
-    values = {
-        "@odata.mediaContentType": lambda: _text(p.c.content_type),
-        "Id": lambda: sa.literal('"') + sa.cast(p.c.id, sa.Text) + sa.literal('"'),
-        "Name": lambda: _text(p.c.name),
-        "ContentType": lambda: _text(p.c.content_type),
-        "ContentLength": lambda: sa.cast(p.c.content_length, sa.Text),
-        "OriginDate": lambda: date(p.c.origin_date),
-        "PublicationDate": lambda: date(p.c.publication_date),
-        "CreationDate": lambda: date(p.c.publication_date),
-        "ModificationDate": lambda: date(p.c.modification_date),
-        "EvictionDate": lambda: date(p.c.eviction_date),
-        "Online": lambda: sa.case((p.c.online, sa.literal("true")), else_=sa.literal("false")),
-        "Checksum": lambda: _checksums(p.c, checksums.c, digits),
-        "Checksums": lambda: _checksums(p.c, checksums.c, digits),
-        "ContentDate": lambda: (sa.literal('{"Start": ') + date(p.c.content_start) + sa.literal(', "End": ')
-                                + date(p.c.content_end) + sa.literal("}")),
-        "ProductionType": lambda: _text(p.c.production_type),
-        # NULL (the product written in Python) when a footprint has no stored rendering
-        "Footprint": lambda: sa.case((p.c.footprint.is_(None), sa.literal("null")),
-                                     else_=sa.cast(sa.func.to_json(p.c.footprint_literal), sa.Text)),
-        "GeoFootprint": lambda: sa.case((p.c.footprint.is_(None), sa.literal("null")),
-                                        (p.c.footprint_literal.is_(None), sa.null()),
-                                        else_=sa.func.coalesce(p.c.footprint_geojson, sa.literal("null"))),
-        "Collection": lambda: (sa.literal('{"Name": ')
-                               + _text(sa.func.coalesce(collection_value, sa.literal(default_collection, sa.Text)))
-                               + sa.literal("}")),
+    date = lambda column: lambda: _datetime(column, digits)  # noqa: E731
+    # member -> (its text around the values "%s", the values' keys); value key -> expression
+    members = {
+        "@odata.mediaContentType": ("%s", ("content_type",)),
+        "Id": ('"%s"', ("id",)),
+        "Name": ("%s", ("name",)),
+        "ContentType": ("%s", ("content_type",)),
+        "ContentLength": ("%s", ("content_length",)),
+        "OriginDate": ("%s", ("origin_date",)),
+        "PublicationDate": ("%s", ("publication_date",)),
+        "CreationDate": ("%s", ("publication_date",)),
+        "ModificationDate": ("%s", ("modification_date",)),
+        "EvictionDate": ("%s", ("eviction_date",)),
+        "Online": ("%s", ("online",)),
+        "Checksum": ("%s", ("checksums",)),
+        "Checksums": ("%s", ("checksums",)),
+        "ContentDate": ('{"Start": %s, "End": %s}', ("content_start", "content_end")),
+        "ProductionType": ("%s", ("production_type",)),
+        "Footprint": ("%s", ("footprint",)),
+        "GeoFootprint": ("%s", ("geo_footprint",)),
+        "Collection": ('{"Name": %s}', ("collection",)),
     }
-    text = None
+    values = {
+        "content_type": lambda: _text(p.content_type),
+        "id": lambda: p.id,  # format() writes a uuid canonical, in lower case
+        "name": lambda: _text(p.name),
+        "content_length": lambda: p.content_length,
+        "origin_date": date(p.origin_date),
+        "publication_date": date(p.publication_date),
+        "modification_date": date(p.modification_date),
+        "eviction_date": date(p.eviction_date),
+        "online": lambda: sa.cast(sa.func.to_json(p.online), sa.Text),
+        "checksums": lambda: _checksums(p, checksums.c, digits),
+        "content_start": date(p.content_start),
+        "content_end": date(p.content_end),
+        "production_type": lambda: _text(p.production_type),
+        "footprint": lambda: _text(p.footprint_literal),
+        "geo_footprint": lambda: sa.func.coalesce(p.footprint_geojson, _NULL),
+        "collection": lambda: _text(sa.func.coalesce(collection_value, sa.literal(default_collection, sa.Text))),
+    }
+    arguments: list = []
+    position: dict[str, int] = {}
+    pieces = []
     for name in names:
-        piece = sa.literal(_member_prefix(name)) + values[name]()
-        text = piece if text is None else text + sa.literal(", ") + piece
+        template, keys = members[name]
+        for key in keys:
+            if key not in position:
+                arguments.append(values[key]())
+                position[key] = len(arguments)
+            template = template.replace("%s", f"%{position[key]}$s", 1)
+        pieces.append(encode_basestring(name).replace("%", "%%") + ": " + template)
+    text = sa.func.format(sa.bindparam("pj_members", ", ".join(pieces), type_=sa.Text), *arguments)
+    if "footprint" in position or "geo_footprint" in position:
+        # written in Python (the renderings made from the WKT per response)
+        return sa.case((sa.and_(p.footprint.is_not(None), p.footprint_literal.is_(None)), sa.null()), else_=text)
     return text
-
-
-def _member_prefix(name: str) -> str:
-    return encode_basestring(name) + ": "
