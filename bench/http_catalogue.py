@@ -609,6 +609,8 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-repeats", type=int, default=30, help="deep $skip: interleaved rounds after the walk")
     parser.add_argument("--skip-workers", type=int, default=2,
                         help="deep $skip: also walk on gunicorn with this many worker processes (0: waitress only)")
+    parser.add_argument("--migrate", action="store_true",
+                        help="upgrade a kept catalogue (--data-dir) at an older schema instead of refusing it")
     parser.add_argument("--data-dir", help="keep the PostgreSQL cluster and its loaded catalogue in this folder and "
                         "reuse it when it is already there (same --products and --seed)")
     args = parser.parse_args(argv)
@@ -636,8 +638,13 @@ def main(argv=None) -> int:
             url = make_url(server.url).set(database=name).render_as_string(hide_password=False)
             storage = SQLAlchemyStorage.from_url(url)
             if storage.schema_revision() != storage.schema_head():
-                raise SystemExit(f"the kept catalogue in {server.tmpdir} is at schema {storage.schema_revision()}, "
-                                 f"the code at {storage.schema_head()}: remove the folder to reload")
+                if not args.migrate:
+                    raise SystemExit(f"the kept catalogue in {server.tmpdir} is at schema {storage.schema_revision()}, "
+                                     f"the code at {storage.schema_head()}: --migrate upgrades it, or remove "
+                                     "the folder to reload")
+                cat.log(f"migrating the kept catalogue from {storage.schema_revision()} to {storage.schema_head()}")
+                storage.initialize_schema()
+                cat.finish_load(url, own_server=True)  # VACUUM ANALYZE what the migration changed
             timings = dict(kept["timings"], generator=cat.Generator(args.seed), loaded=kept["loaded"])
             cat.log(f"reusing {args.products:,} products loaded {kept['loaded']} in {server.tmpdir}")
         else:
