@@ -13,15 +13,19 @@ byte, for the values the database holds:
 * date-times by ``to_char`` in UTC with ``FMYYYY`` (the year unpadded, as ``strftime``'s
   ``%Y``) and ``MS`` or ``US`` (truncated, never rounded), the process's fraction digits
   (:func:`proseo_odata.model.times.fraction_digits`);
-* ids as ``uuid::text`` (canonical, lower case); ``ContentLength`` as ``bigint::text``;
+* ids and ``ContentLength`` by ``format()``'s ``%s`` (a uuid canonical, in lower case; a
+  bigint's digits); ``Online`` by ``to_json(boolean)``;
 * checksums ordered by algorithm in code-point order (``COLLATE "C"``), as Python sorts;
 * ``Footprint`` and ``GeoFootprint`` from the renderings stored with the product; the collection
   from the collection attribute's String value, else the mission's configured default.
 
-Every piece is joined with ``||``, which is NULL when any piece is: a product whose footprint
-has no stored rendering (text the geography reader could not read when it was written) gets a
-NULL text, and the storage writes that product in Python instead. Tests compare the two writers
-on products with every kind of value (``tests/web/test_prip_page_serialiser.py``).
+Each product's text is one ``format()``: its template (a bound parameter) holds the member names
+and ``%n$s`` for the values, each value computed once however often it appears (the seed
+aliases). ``format()`` writes NULL as nothing, so every nullable value is ``coalesce``d to
+``null``; a product whose footprint has no stored rendering (text the geography reader could
+not read when it was written) gets a NULL text instead, and the storage writes that product in
+Python. Tests compare the two writers on products with every kind of value
+(``tests/web/test_prip_page_serialiser.py``, ``tests/storage/test_product_json_sql.py``).
 """
 from __future__ import annotations
 
