@@ -938,6 +938,15 @@ class _SessionDataManager:
     tpc_abort = abort
 
 
+class _ConnectionDataManager(_SessionDataManager):
+    """A read-only join's ``sqlalchemy.Connection`` as the data manager (:meth:`SQLAlchemyStorage.join`):
+    nothing to flush; its commit ends a SQLite read transaction (on PostgreSQL the connection is
+    in autocommit), its close returns it to the pool."""
+
+    def tpc_begin(self, txn) -> None:
+        pass
+
+
 class SQLAlchemyStorage(StorageBase):
     """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
     :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
@@ -968,9 +977,9 @@ class SQLAlchemyStorage(StorageBase):
             read_options: dict[str, Any] = {READ_ONLY_OPTION: True}
             if engine.dialect.name == "postgresql":
                 read_options["isolation_level"] = "AUTOCOMMIT"
-            self.read_session_factory = sessionmaker(
-                bind=engine.execution_options(**read_options), expire_on_commit=False
-            )
+            #: The engine of :attr:`read_session_factory` and of read-only joins (:meth:`join`).
+            self.read_engine = engine.execution_options(**read_options)
+            self.read_session_factory = sessionmaker(bind=self.read_engine, expire_on_commit=False)
             self._tables: SchemaTables | None = None
             if not event.contains(engine, "handle_error", _driver_error_event):
                 event.listen(engine, "handle_error", _driver_error_event)
@@ -1003,6 +1012,7 @@ class SQLAlchemyStorage(StorageBase):
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
+            self.read_engine = _root.read_engine
             self.secrets = _root.secrets
             self.skip_memo = _root.skip_memo
             self.user_cache = _root.user_cache
@@ -1123,16 +1133,24 @@ class SQLAlchemyStorage(StorageBase):
             session.close()
 
     def bind(self, handle: Session) -> "SQLAlchemyStorage":
-        """A storage running in the ``sqlalchemy.orm.Session`` ``handle`` (the caller commits)."""
+        """A storage running in the ``sqlalchemy.orm.Session`` ``handle`` (the caller commits);
+        for work that only reads, a ``sqlalchemy.Connection`` serves as well (:meth:`join`)."""
         return SQLAlchemyStorage(self.engine, _session=handle, _root=self._root)
 
     def join(self, transaction_manager, *, read_only: bool = False) -> "SQLAlchemyStorage":
-        """See :meth:`StorageBase.join`: a new session (from :attr:`read_session_factory` when
-        ``read_only``: on SQLite it begins DEFERRED and reads a WAL snapshot without the write
-        lock) joined to the manager's current transaction as a data manager."""
+        """See :meth:`StorageBase.join`: a new session joined to the manager's current
+        transaction as a data manager. ``read_only``: a connection of :attr:`read_engine`
+        instead (on SQLite it begins DEFERRED and reads a WAL snapshot without the write lock;
+        on PostgreSQL it is in autocommit): reads need nothing of a session, whose machinery
+        (begin, flush, commit, close) cost ~0.1 ms of a small request's ~0.9 ms of CPU."""
         if self._session is not None:
             raise StorageError("join() on a storage already bound to a transaction")
-        session = (self.read_session_factory if read_only else self.session_factory)()
+        if read_only:
+            with driver_errors():  # no pooled connection in time: unavailable, as any driver error
+                connection = self.read_engine.connect()
+            transaction_manager.get().join(_ConnectionDataManager(connection, transaction_manager))
+            return self.bind(connection)
+        session = self.session_factory()
         transaction_manager.get().join(_SessionDataManager(session, transaction_manager))
         return self.bind(session)
 
