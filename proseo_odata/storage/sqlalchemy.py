@@ -1751,7 +1751,7 @@ class SQLAlchemyStorage(StorageBase):
             # The version row first, then the product's rows: two evictors deleting several
             # products each would otherwise lock product -> version -> product and deadlock.
             self._catalogue_changed(s, [mission])
-            # Children first: SQLite enforces ON DELETE CASCADE only with foreign_keys=ON.
+            # Children first: they have no foreign key (migration 0009), this is their only delete.
             s.execute(sa.delete(product_checksums).where(product_checksums.c.product_id == product_id))
             s.execute(sa.delete(product_attributes).where(product_attributes.c.product_id == product_id))
             s.execute(sa.delete(products).where(products.c.id == product_id))
