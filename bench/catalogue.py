@@ -650,8 +650,10 @@ def query_variants(n: int, variants: int, seed: int, tiles) -> dict:
 class QueryRunner:
     """The PRIP /Products view's path minus HTTP and JSON: options -> build_query -> query_products."""
 
-    #: The storage method run (bench.http_catalogue: the one the PRIP page view calls).
+    #: The storage method run (bench.http_catalogue: the one the PRIP page view calls), and
+    #: the keyword arguments it takes besides the query and the visibilities.
     method = "query_products"
+    options: dict = {}
 
     def __init__(self, storage):
         from proseo_odata.model import VisibilityClass
@@ -663,7 +665,8 @@ class QueryRunner:
         from proseo_odata.query import build_query
 
         paged = build_query("Products", pairs)
-        return getattr(self.storage, self.method)(MISSION, paged.query, visibilities=self.visibilities)
+        return getattr(self.storage, self.method)(MISSION, paged.query, visibilities=self.visibilities,
+                                                  **self.options)
 
     def resolve_tokens(self, pairs):
         """Fill a ``$skiptoken`` placeholder: the token of the row before the page, from the storage."""

@@ -139,10 +139,38 @@ def _member_prefix(name: str) -> str:
     return prefix
 
 
+def members_text(members: dict[str, str]) -> str:
+    """``members`` (name -> the JSON text of its value) as the inside of their JSON object."""
+    return ", ".join([_member_prefix(name) + text for name, text in members.items()])
+
+
 def object_text(members: dict[str, str]) -> str:
     """The JSON object of ``members`` (name -> the JSON text of its value), as ``json.dumps``
     writes it."""
-    return "{" + ", ".join([_member_prefix(name) + text for name, text in members.items()]) + "}"
+    return "{" + members_text(members) + "}"
+
+
+#: A product's structural members in the order they are written (``PRODUCT_ALIASES`` follow
+#: them when seed aliases are on).
+PRODUCT_MEMBERS = (
+    "@odata.mediaContentType", "Id", "Name", "ContentType", "ContentLength", "OriginDate", "PublicationDate",
+    "ModificationDate", "EvictionDate", "Online", "Checksum", "ContentDate", "ProductionType", "Footprint",
+    "GeoFootprint", "Collection",
+)
+#: The seed documents' names (alias -> the member whose value it repeats).
+PRODUCT_ALIASES = {"CreationDate": "PublicationDate", "Checksums": "Checksum"}
+
+
+def product_member_names(*, seed_aliases: bool = True, select: Optional[Iterable[str]] = None) -> tuple[str, ...]:
+    """The members a product is written with, in order, before ``$expand``'s: the structural
+    ones (and the seed aliases) that ``$select`` keeps (``Id`` always, as OData keys are;
+    annotations too). One list for every writer of a product: :func:`product_members` here, the
+    database's for a page on PostgreSQL (:meth:`CatalogueStore.query_product_texts`)."""
+    names = PRODUCT_MEMBERS + tuple(PRODUCT_ALIASES) if seed_aliases else PRODUCT_MEMBERS
+    if select is None:
+        return names
+    wanted = set(select) | {"Id"}
+    return tuple(name for name in names if name.startswith("@") or name in wanted)
 
 
 def product_members(
@@ -153,11 +181,11 @@ def product_members(
     select: Optional[Iterable[str]] = None,
 ) -> dict[str, str]:
     """The product serialiser: one product's entity members (without ``@odata.context``), name
-    -> JSON text, for a page (:func:`products_text`) and a single entity (:func:`product_json`).
+    -> JSON text, for a page (:func:`product_text`) and a single entity (:func:`product_json`).
 
     ``expand`` may hold ``Attributes`` (``entry.attributes`` must then be loaded) and ``Assets``
     (an empty list, none are stored); ``select`` limits the structural properties returned
-    (``Id`` is always kept, as OData keys are; annotations too)."""
+    (:func:`product_member_names`)."""
     if entry.footprint_literal is not None:  # rendered when the product was written
         footprint = encode_basestring(entry.footprint_literal)
         geo_footprint = "null" if entry.footprint_geojson is None else entry.footprint_geojson
@@ -165,20 +193,18 @@ def product_members(
         literal, geojson = geo.footprint_renderings(entry.footprint)
         footprint = _text(literal)
         geo_footprint = "null" if geojson is None else json.dumps(geojson, ensure_ascii=False)
-    checksums = _checksums_text(entry.checksums)
-    publication_date = _datetime_text(entry.publication_date)
-    members = {
+    values = {
         "@odata.mediaContentType": _text(entry.content_type),
         "Id": f'"{format_guid(entry.id)}"',
         "Name": _text(entry.name),
         "ContentType": _text(entry.content_type),
         "ContentLength": str(int(entry.content_length)),
         "OriginDate": _datetime_text(entry.origin_date),
-        "PublicationDate": publication_date,
+        "PublicationDate": _datetime_text(entry.publication_date),
         "ModificationDate": _datetime_text(entry.modification_date),
         "EvictionDate": _datetime_text(entry.eviction_date),
         "Online": "true" if entry.online else "false",
-        "Checksum": checksums,
+        "Checksum": _checksums_text(entry.checksums),
         "ContentDate": (f'{{"Start": {_datetime_text(entry.content_start)}, '
                         f'"End": {_datetime_text(entry.content_end)}}}'),
         "ProductionType": encode_basestring(str(entry.production_type)),
@@ -186,20 +212,26 @@ def product_members(
         "GeoFootprint": geo_footprint,
         "Collection": f'{{"Name": {_text(entry.collection)}}}',
     }
-    if seed_aliases:
-        members["CreationDate"] = publication_date
-        members["Checksums"] = checksums
-    members = select_properties(members, select)
+    members = {name: values[PRODUCT_ALIASES.get(name, name)]
+               for name in product_member_names(seed_aliases=seed_aliases, select=select)}
+    return expanded_members(members, expand, entry.attributes, seed_aliases)
+
+
+def expanded_members(members: dict[str, str], expand: Iterable[str], attributes, seed_aliases: bool) -> dict[str, str]:
+    """``members`` with the navigation properties ``$expand`` asks for: ``Attributes`` (of
+    ``attributes``) and ``Assets`` (none are stored: ``[]``)."""
     if "Attributes" in expand:
-        members["Attributes"] = json.dumps(attributes_json(entry.attributes, seed_aliases), ensure_ascii=False)
+        members["Attributes"] = json.dumps(attributes_json(attributes, seed_aliases), ensure_ascii=False)
     if "Assets" in expand:
         members["Assets"] = "[]"
     return members
 
 
-def products_text(entries: Iterable[ProductEntry], **options) -> list[str]:
-    """The JSON text of each product of a page (``options``: those of :func:`product_members`)."""
-    return [object_text(product_members(entry, **options)) for entry in entries]
+def product_text(members: str, expand: Iterable[str], attributes, seed_aliases: bool) -> str:
+    """A product's JSON object from the text of its members (:func:`members_text`, or the
+    database's: :meth:`CatalogueStore.query_product_texts`) and ``$expand``'s."""
+    expanded = expanded_members({}, expand, attributes, seed_aliases)
+    return "{" + (members + ", " + members_text(expanded) if expanded else members) + "}"
 
 
 def product_json(

@@ -85,7 +85,7 @@ def collection_body(request, context: str, items: list, result: QueryResult, pag
 
 def collection_text(request, context: str, items: list[str], result: QueryResult, paged: PagedQuery) -> JSONText:
     """:func:`collection_body` as JSON text, for ``items`` written as JSON text already (a page
-    of products: :func:`proseo_odata_web.odata_json.products_text`)."""
+    of products: :func:`proseo_odata_web.odata_json.product_text`)."""
     body = collection_body(request, context, items, result, paged)
     return JSONText(object_text({
         name: "[" + ", ".join(value) + "]" if name == "value" else json.dumps(value, ensure_ascii=False)

@@ -21,6 +21,7 @@ from .base import (
     OrderStore,
     OutboxStore,
     ProductEntry,
+    ProductText,
     Query,
     QueryResult,
     StorageBase,
@@ -40,7 +41,7 @@ from .errors import (
 
 __all__ = [
     "ENTITY_SETS", "CatalogueStore", "ConflictError", "OrderStore", "OutboxStore", "Store", "UserStore", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
-    "NotFoundError", "ProductEntry", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
+    "NotFoundError", "ProductEntry", "ProductText", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
     "load_storage", "open_storage",
 ]
 

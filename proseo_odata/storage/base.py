@@ -53,7 +53,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from proseo_odata.model import (
     Mission,
@@ -186,6 +186,14 @@ class ProductEntry(NamedTuple):
             product.content_start, product.content_end, str(product.production_type), product.footprint,
             literal, geojson, product.collection, product.checksums, product.attributes,
         )
+
+
+class ProductText(NamedTuple):
+    """A product of :meth:`CatalogueStore.query_product_texts`: ``members``, the JSON text of
+    its members (no braces), and its attributes (loaded when expanded, else None)."""
+
+    members: str
+    attributes: Sequence | None = None
 
 
 @dataclass
@@ -464,6 +472,26 @@ class CatalogueStore(Store):
             ProductEntry.from_product(p) if expand else ProductEntry.from_product(p)._replace(attributes=None)
             for p in result.items
         ]
+        return result
+
+    def query_product_texts(
+        self,
+        mission: str,
+        query: Query,
+        *,
+        visibilities: Sequence[VisibilityClass] | None = None,
+        members: Sequence[str],
+        render: Callable[[ProductEntry], str],
+    ) -> QueryResult:
+        """:meth:`query_product_entries` with :class:`ProductText` items: each product's JSON
+        members ``members`` (OData names of a Product, in order, as the web layer writes them:
+        ``"Id": "...", "Name": ...`` without braces) as one text, and its attributes when
+        ``"Attributes"`` is in ``query.expand``. This default writes each entry with ``render``
+        (the web layer's serialiser of those members); a backend may have the database write
+        them (the SQLAlchemy backend on PostgreSQL), falling back to ``render`` for a product
+        it cannot write the same way."""
+        result = self.query_product_entries(mission, query, visibilities=visibilities)
+        result.items = [ProductText(render(entry), entry.attributes) for entry in result.items]
         return result
 
     def update_product(self, product: Product) -> Product:

@@ -63,6 +63,7 @@ from proseo_odata.model import (
     utcnow,
 )
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
+from proseo_odata.model import times
 from proseo_odata.odata.sql import register_sqlite_functions
 from proseo_odata.secretbox import SecretBox, SecretsError
 from proseo_odata.model.statemachine import (
@@ -72,7 +73,8 @@ from proseo_odata.model.statemachine import (
 )
 
 from .mapping import promoted_values, render_footprint
-from .base import ClaimedNotification, OperationsStats, OrderQueueStats, ProductEntry, Query, QueryResult, StorageBase
+from .product_json import members_text
+from .base import ClaimedNotification, OperationsStats, OrderQueueStats, ProductEntry, ProductText, Query, QueryResult, StorageBase
 from .errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -918,6 +920,9 @@ class SQLAlchemyStorage(StorageBase):
             self.count_exact_limit = count_exact_limit if engine.dialect.name == "postgresql" else None
             #: The select list of a page of product entries (:meth:`_entry_columns`).
             self._entry_columns_built: list | None = None
+            #: The members-text column of a page per (members, fraction digits, mission
+            #: default collection) (:meth:`_members_text`).
+            self._members_texts: dict = {}
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
@@ -1711,6 +1716,44 @@ class SQLAlchemyStorage(StorageBase):
             lambda session, rows: self._load_entries(session, mission, rows, with_attributes),
             columns=self._entry_columns(),
         )
+
+    def query_product_texts(self, mission, query, *, visibilities=None, members, render):
+        """See :meth:`StorageBase.query_product_texts`: on PostgreSQL the page statement selects
+        each product's members text (:mod:`proseo_odata.storage.product_json`) and its id, no
+        other column; a product whose text is NULL there (a footprint without stored
+        renderings) is read as an entry and written by ``render``."""
+        if self.dialect != "postgresql":
+            return super().query_product_texts(mission, query, visibilities=visibilities, members=members,
+                                               render=render)
+        with_attributes = "Attributes" in query.expand
+
+        def load(session, rows):
+            attributes = {row.id: [] for row in rows} if with_attributes else None
+            if attributes:
+                self._load_attributes(session, attributes)
+            unwritten = [row.id for row in rows if row.members_text is None]
+            written = {}
+            if unwritten:
+                entries = session.execute(sa.select(*self._entry_columns()).where(products.c.id.in_(unwritten))).all()
+                written = {entry.id: render(entry) for entry in self._load_entries(session, mission, entries, False)}
+            return [ProductText(written[row.id] if row.members_text is None else row.members_text,
+                                None if attributes is None else attributes[row.id]) for row in rows]
+
+        column = self._members_text(mission, tuple(members))
+        return self._query_products(mission, query, visibilities, load, columns=[products.c.id, column])
+
+    def _members_text(self, mission: str, members: tuple):
+        collections = self.collections
+        key = (members, times.fraction_digits(), collections.default_of(mission))
+        cache = self._root._members_texts
+        column = cache.get(key)
+        if column is None:
+            column = members_text(members, products, product_checksums, product_attributes,
+                                  collection_attribute=collections.attribute, default_collection=key[2],
+                                  digits=key[1]).label("members_text")
+            if len(cache) < 256:
+                cache[key] = column
+        return column
 
     def _query_products(self, mission, query, visibilities, load, columns=None):
         conditions = [products.c.mission == mission]

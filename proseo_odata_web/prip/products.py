@@ -34,7 +34,8 @@ from proseo_odata.storage import ProductEntry
 from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
-    JSONText, attributes_json, json_response, object_text, product_members, products_text, text_response,
+    JSONText, attributes_json, json_response, members_text, object_text, product_member_names, product_members,
+    product_text, text_response,
 )
 from ..service import metadata_view, service_document_view
 from ..query import check_options, collection_query, collection_text, single_entity_options
@@ -72,12 +73,18 @@ metadata = metadata_view(edm.PRIP_MODEL)
 def list_products(request):
     principal = require_role(request, Role.PRIP_USER)
     paged = collection_query(request, "Products")
-    result = request.storage.query_product_entries(
-        principal.mission, paged.query, visibilities=product_visibilities(principal)
+    seed_aliases = _web(request).seed_aliases
+    names = product_member_names(seed_aliases=seed_aliases, select=paged.select)
+    result = request.storage.query_product_texts(
+        principal.mission, paged.query, visibilities=product_visibilities(principal), members=names,
+        render=functools.partial(_members_text, seed_aliases=seed_aliases, select=paged.select),
     )
-    items = products_text(result.items, seed_aliases=_web(request).seed_aliases, expand=paged.expand,
-                          select=paged.select)
+    items = [product_text(item.members, paged.expand, item.attributes, seed_aliases) for item in result.items]
     return json_response(collection_text(request, "$metadata#Products", items, result, paged))
+
+
+def _members_text(entry, *, seed_aliases, select) -> str:
+    return members_text(product_members(entry, seed_aliases=seed_aliases, select=select))
 
 
 def count_products(request):

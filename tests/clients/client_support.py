@@ -86,15 +86,14 @@ def catalogue_entries():
     return hits + misses
 
 
-def build_catalogue(base: Path) -> tuple[dict, ClientCatalogue]:
-    """Settings, database and archive of the client tests under ``base`` (SQLite: the clients
-    test the wire, the storage backends have their own suites), products ingested from real
-    files."""
+def build_catalogue(base: Path, url: str | None = None) -> tuple[dict, ClientCatalogue]:
+    """Settings, database and archive of the client tests under ``base`` (the database: ``url``,
+    migrated and empty, else a SQLite file there), products ingested from real files."""
     archive = base / "archive"
     archive.mkdir()
     settings = {
         "proseo.storage.backend": "proseo_odata.storage.sqlalchemy",
-        "proseo.storage.url": f"sqlite:///{base / 'proseo.sqlite'}",
+        "proseo.storage.url": url or f"sqlite:///{base / 'proseo.sqlite'}",
         "proseo.archive.backend": "local",
         "proseo.archive.path": str(archive),
         "proseo.page_size.default": "5",

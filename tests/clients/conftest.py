@@ -10,10 +10,18 @@ from pathlib import Path
 from client_support import CLIENTS_VENV, ClientCatalogue, build_catalogue
 
 
-@pytest.fixture(scope="module")
-def client_catalogue_dir(tmp_path_factory):
-    """Filled once per module."""
-    return build_catalogue(tmp_path_factory.mktemp("clients"))
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def client_catalogue_dir(request, tmp_path_factory):
+    """Filled once per module and backend: on PostgreSQL the database writes a page's JSON
+    (``storage.product_json``), on SQLite Python does; the clients read both."""
+    url = None
+    if request.param == "postgresql":
+        from sqlalchemy.engine import make_url
+
+        server = make_url(request.getfixturevalue("pg_server_url"))
+        template = server.set(database=request.getfixturevalue("pg_template_name"))
+        url = request.getfixturevalue("module_database")(template.render_as_string(hide_password=False))
+    return build_catalogue(tmp_path_factory.mktemp("clients"), url)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 
+from datetime_samples import edge_datetimes, random_datetimes
 from prip_helpers import PRIP, basic, make_app, utc
 from proseo_odata.model import Attribute, AttributeType, Checksum, Product, ProductionType, VisibilityClass
 from proseo_odata.storage.base import ProductEntry
@@ -158,37 +159,6 @@ def test_encode_basestring_is_json_dumps(text):
     assert encode_basestring(text) == json.dumps(text, ensure_ascii=False)
 
 
-def _random_datetimes(count: int, seed: int):
-    import random
-    from datetime import datetime, timezone
-
-    rng = random.Random(seed)
-    low, high = datetime(1, 1, 2, tzinfo=timezone.utc), datetime(9999, 12, 30, tzinfo=timezone.utc)
-    span = int((high - low).total_seconds())
-    for _ in range(count):
-        value = low + timedelta(seconds=rng.randrange(span), microseconds=rng.randrange(10**6))
-        if rng.random() < 0.3:  # an aware value in another zone: the same instant
-            value = value.astimezone(timezone(timedelta(minutes=rng.randrange(-1439, 1440))))
-        yield value
-
-
-def _edge_datetimes():
-    from datetime import datetime, timezone
-
-    plus_one, minus_five = timezone(timedelta(hours=1)), timezone(timedelta(hours=-5, minutes=-30))
-    return [
-        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
-        datetime(999, 1, 1, tzinfo=timezone.utc),
-        datetime(1000, 1, 1, tzinfo=timezone.utc),
-        datetime(1000, 1, 1, 0, 30, tzinfo=plus_one),  # 0999-12-31T23:30Z
-        datetime(999, 12, 31, 20, 0, 0, 1, tzinfo=minus_five),  # 1000-01-01T01:30:00.000001Z
-        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
-        datetime(9999, 12, 31, 18, 29, 59, 999999, tzinfo=minus_five),  # 9999-12-31T23:59:59.999999Z
-        datetime(1, 1, 1, tzinfo=timezone.utc),
-        datetime(2024, 2, 29, 12, 0, 0, 999, tzinfo=timezone(timedelta(0))),
-    ]
-
-
 @pytest.mark.parametrize("digits", [3, 6])
 def test_datetime_formatters_agree(digits):
     """``odata_json``'s date-time formatters (from the fields for UTC from year 1000 on) write
@@ -201,7 +171,7 @@ def test_datetime_formatters_agree(digits):
     before = times.fraction_digits()
     times.set_fraction_digits(digits)
     try:
-        values = _edge_datetimes() + list(_random_datetimes(20_000, seed=digits))
+        values = edge_datetimes() + list(random_datetimes(20_000, seed=digits))
         for value in values:
             expected = times.format_datetime(value)
             assert format_datetime(value) == expected, value
