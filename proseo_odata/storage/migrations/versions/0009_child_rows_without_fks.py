@@ -14,7 +14,8 @@ orders them per mission. No path changes a product's ``Id``.
 
 PostgreSQL drops the two constraints (instant). SQLite cannot drop a constraint: each table is
 rebuilt (copied) without it, its indexes (the partial value indexes included) created again
-from their definitions here; minutes for a catalogue of millions of products.
+from their definitions here: 1.9 s for 30,000 products (a 142 MiB database), minutes for
+millions.
 
 Revision ID: 0009_child_rows_without_fks
 Revises: 0008_catalogue_versions
