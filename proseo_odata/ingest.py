@@ -624,11 +624,11 @@ def ingest_manifest(
 ) -> BulkIngestReport:
     """Ingest every line of a JSON-lines manifest (:func:`iter_manifest`) in batches.
 
-    Per batch of ``batch_size`` lines (default :data:`DEFAULT_BATCH_SIZE`): one look-up finds the Names the mission already has
-    (those lines are skipped and counted without being parsed, so a re-run adds only what is
-    missing and copies nothing twice); the metadata of every other line is checked
-    (:func:`product_from_metadata`); the files are copied into the archive by ``workers`` threads, each computing MD5 and
-    SHA-256 in the same pass as its copy (a line with ``"archive_key"`` instead of ``"file"``
+    Per batch of ``batch_size`` lines (default :data:`DEFAULT_BATCH_SIZE`): one look-up finds
+    the Names the mission already has (those lines are skipped and counted without being
+    parsed, so a re-run adds only what is missing and copies nothing twice); the metadata of
+    every other line is checked (:func:`product_from_metadata`); the files are copied into the
+    archive by ``workers`` threads, each computing MD5 and SHA-256 in the same pass as its copy (a line with ``"archive_key"`` instead of ``"file"``
     is registered by reference: nothing is copied); then one transaction stores the batch's
     products (:meth:`StorageBase.add_products`) and enqueues the notifications of matching
     subscriptions (:func:`on_product_published`, as for a single ingest; the batch's

@@ -119,7 +119,7 @@ products = sa.Table(
 )
 
 #: A product's child rows (checksums, attributes) have no foreign key to ``products`` (migration
-#: 0009: the per-row check was a third of the database's work in a bulk ingest). The storage
+#: 0009: the per-row check was half of PostgreSQL's CPU in a bulk ingest). The storage
 #: writes them only in the transaction that inserts or updates their product and deletes them
 #: before it (``SQLAlchemyStorage.delete_product``).
 product_checksums = sa.Table(

@@ -3,8 +3,8 @@
 ``product_checksums.product_id`` and ``product_attributes.product_id`` referenced
 ``products.id`` (``ON DELETE CASCADE``). The check cost every child row a look-up of its
 product, and on PostgreSQL a row lock (``SELECT 1 FROM products WHERE id = $1 FOR KEY SHARE``,
-WAL-logged): a third of the database's CPU in a bulk ingest, about ten child rows per product
-(issue 12 item 1, bench/README.md "Bulk ingest"). The storage code keeps the integrity the
+WAL-logged): about ten child rows per product, half of PostgreSQL's CPU in a bulk ingest
+(issue 12 item 1, bench/README.md "Bulk ingest": 472 -> 236 µs per product at 100k). The storage code keeps the integrity the
 constraint gave: child rows are written only in the transaction that inserts or updates their
 product (``add_product``, ``add_products`` for the ids its ``INSERT`` returned,
 ``update_product`` after its revision check), and ``delete_product`` (eviction's path too)
