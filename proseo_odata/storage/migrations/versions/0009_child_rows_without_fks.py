@@ -4,13 +4,14 @@
 ``products.id`` (``ON DELETE CASCADE``). The check cost every child row a look-up of its
 product, and on PostgreSQL a row lock (``SELECT 1 FROM products WHERE id = $1 FOR KEY SHARE``,
 WAL-logged): about ten child rows per product, half of PostgreSQL's CPU in a bulk ingest
-(issue 12 item 1, bench/README.md "Bulk ingest": 472 -> 236 µs per product at 100k). The storage code keeps the integrity the
-constraint gave: child rows are written only in the transaction that inserts or updates their
-product (``add_product``, ``add_products`` for the ids its ``INSERT`` returned,
-``update_product`` after its revision check), and ``delete_product`` (eviction's path too)
-deletes them before the product, as it already did for SQLite connections without
-``foreign_keys``; the catalogue version row, locked first by every one of these writers,
-orders them per mission. No path changes a product's ``Id``.
+(issue 12 item 1, bench/README.md "Bulk ingest": 474 -> 231 µs per product at 100k). The
+storage code keeps the integrity the constraint gave: child rows are written only in the
+transaction that inserts or updates their product (``add_product``, ``add_products`` for the
+ids its ``INSERT`` returned, ``update_product`` after its revision check), and
+``delete_product`` (eviction's path too) deletes them before the product, as it already did
+for SQLite connections without ``foreign_keys``; the catalogue version row, which each of
+these writers holds locked until it commits, serialises them per mission. No path changes a
+product's ``Id``.
 
 PostgreSQL drops the two constraints (instant). SQLite cannot drop a constraint: each table is
 rebuilt (copied) without it, its indexes (the partial value indexes included) created again
