@@ -325,24 +325,28 @@ def _row_tuple(columns: list[str]) -> Callable[[Mapping], tuple]:
     return operator.itemgetter(*columns)
 
 
+#: Attribute type -> (its ``value_type`` text, the column that holds its value).
+_ATTRIBUTE_COLUMNS = {
+    AttributeType.STRING: ("String", "string_value"),
+    AttributeType.INTEGER: ("Integer", "int_value"),
+    AttributeType.DOUBLE: ("Double", "double_value"),
+    AttributeType.BOOLEAN: ("Boolean", "bool_value"),
+    AttributeType.DATETIMEOFFSET: ("DateTimeOffset", "datetime_value"),
+}
+
+
 def _attribute_row(product_id, attribute: Attribute) -> dict:
+    value_type, column = _ATTRIBUTE_COLUMNS[attribute.type]
     row = {
         "product_id": product_id,
         "name": attribute.name,
-        "value_type": str(attribute.type),
+        "value_type": value_type,
         "string_value": None,
         "int_value": None,
         "double_value": None,
         "bool_value": None,
         "datetime_value": None,
     }
-    column = {
-        AttributeType.STRING: "string_value",
-        AttributeType.INTEGER: "int_value",
-        AttributeType.DOUBLE: "double_value",
-        AttributeType.BOOLEAN: "bool_value",
-        AttributeType.DATETIMEOFFSET: "datetime_value",
-    }[attribute.type]
     row[column] = attribute.value
     return row
 
