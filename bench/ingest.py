@@ -51,6 +51,7 @@ import time
 import uuid
 
 from bench.catalogue import Generator, _admin, _make_server, finish_load, log, machine
+from proseo_odata.ingest import DEFAULT_BATCH_SIZE
 
 MISSION = "BENCH"
 FILE_SIZE = 512
@@ -175,7 +176,7 @@ def main(argv=None) -> int:
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--mode", default="copy,reference", help="comma-separated: copy, reference")
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--pg-url", help="use this existing PostgreSQL server (maintenance database URL)")

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from proseo_odata.config import configure
+from proseo_odata.ingest import DEFAULT_BATCH_SIZE
 from proseo_odata.model import Mission, Role, User, hash_password
 from proseo_odata.storage import ConflictError, NotFoundError, StorageError
 
@@ -394,7 +395,7 @@ def _collect(files: tuple[str, ...]):
 @click.option("--manifest", "manifest_file", type=click.Path(exists=True, dir_okay=False),
               help="Bulk ingest: a JSON-lines manifest, ingested in batches; bad lines are reported "
                    "and skipped, products already present are skipped (safe to re-run).")
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1),
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, type=click.IntRange(min=1),
               help="With --manifest: products per transaction.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1, max=64),
               help="With --manifest: threads copying and hashing files.")

@@ -166,6 +166,22 @@ def test_a_line_whose_name_is_not_a_string_fails_alone(setup, tmp_path):
     assert report.ingested == 1 and storage.get_product_by_name("M", "f1.dat")
 
 
+def test_manifest_batches_default_to_the_module_batch_size(setup, tmp_path, monkeypatch):
+    """Without batch_size (the CLI's default too) a batch is DEFAULT_BATCH_SIZE lines."""
+    import proseo_odata.ingest as ingest_module
+    from proseo_odata import cli
+
+    option = next(p for p in cli.ingest.params if p.name == "batch_size")
+    assert option.default == ingest_module.DEFAULT_BATCH_SIZE
+    storage, archive = setup
+    _product_files(tmp_path / "in", 5)
+    monkeypatch.setattr(ingest_module, "DEFAULT_BATCH_SIZE", 2)
+    calls = []
+    report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in range(5)]),
+                             progress=calls.append)
+    assert report.ingested == 5 and calls == [2, 2, 1]
+
+
 def test_manifest_rerun_skips_what_is_there_and_copies_nothing_twice(setup, tmp_path):
     storage, archive = setup
     _product_files(tmp_path / "in", 5)

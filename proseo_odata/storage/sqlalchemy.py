@@ -391,24 +391,28 @@ def _row_tuple(columns: list[str]) -> Callable[[Mapping], tuple]:
     return operator.itemgetter(*columns)
 
 
+#: Attribute type -> (its ``value_type`` text, the column that holds its value).
+_ATTRIBUTE_COLUMNS = {
+    AttributeType.STRING: ("String", "string_value"),
+    AttributeType.INTEGER: ("Integer", "int_value"),
+    AttributeType.DOUBLE: ("Double", "double_value"),
+    AttributeType.BOOLEAN: ("Boolean", "bool_value"),
+    AttributeType.DATETIMEOFFSET: ("DateTimeOffset", "datetime_value"),
+}
+
+
 def _attribute_row(product_id, attribute: Attribute) -> dict:
+    value_type, column = _ATTRIBUTE_COLUMNS[attribute.type]
     row = {
         "product_id": product_id,
         "name": attribute.name,
-        "value_type": str(attribute.type),
+        "value_type": value_type,
         "string_value": None,
         "int_value": None,
         "double_value": None,
         "bool_value": None,
         "datetime_value": None,
     }
-    column = {
-        AttributeType.STRING: "string_value",
-        AttributeType.INTEGER: "int_value",
-        AttributeType.DOUBLE: "double_value",
-        AttributeType.BOOLEAN: "bool_value",
-        AttributeType.DATETIMEOFFSET: "datetime_value",
-    }[attribute.type]
     row[column] = attribute.value
     return row
 
@@ -1968,7 +1972,7 @@ class SQLAlchemyStorage(StorageBase):
             # The version row first, then the product's rows: two evictors deleting several
             # products each would otherwise lock product -> version -> product and deadlock.
             self._catalogue_changed(s, [mission])
-            # Children first: SQLite enforces ON DELETE CASCADE only with foreign_keys=ON.
+            # Children first: they have no foreign key (migration 0009), this is their only delete.
             s.execute(sa.delete(product_checksums).where(product_checksums.c.product_id == product_id))
             s.execute(sa.delete(product_attributes).where(product_attributes.c.product_id == product_id))
             s.execute(sa.delete(products).where(products.c.id == product_id))
