@@ -1,0 +1,64 @@
+"""Page statements built once per shape (issue 12 item 4, ``SQLAlchemyStorage._page_statement``):
+the mission, visibility classes, LIMIT, OFFSET and catalogue are bound parameters, so requests that
+differ only in those values share one statement object (and SQLAlchemy's memoised cache key),
+and each gets its own rows. The cache is bounded (``PAGE_STATEMENTS``)."""
+import pytest
+
+from proseo_odata.model import Mission, VisibilityClass
+from proseo_odata.query import Paging, build_query
+from proseo_odata.storage import sqlalchemy as backend
+from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+from proseo_odata.storage.testing import make_product
+
+
+@pytest.fixture
+def storage(db_url):
+    storage = SQLAlchemyStorage.from_url(db_url)
+    storage.initialize_schema()
+    for code in ("M1", "M2"):
+        storage.add_mission(Mission(code))
+        storage.add_products([make_product(mission=code, name=f"{code}_{i}.zip",
+                                           visibility=VisibilityClass.RESTRICTED if i == 0 else VisibilityClass.PUBLIC)
+                              for i in range(4)])
+    yield storage
+    storage.close()
+
+
+def _names(page):
+    return sorted(entry.name for entry in page.items)
+
+
+def _query(**options):
+    return build_query("Products", {name: str(value) for name, value in options.items()}, Paging(max=100)).query
+
+
+def test_requests_that_differ_in_bound_values_share_one_statement_and_get_their_own_rows(storage):
+    import sqlalchemy as sa
+
+    executed = []
+    sa.event.listen(storage.engine, "before_execute", lambda conn, element, *rest: executed.append(element))
+    public = [VisibilityClass.PUBLIC]
+    every = [VisibilityClass.PUBLIC, VisibilityClass.RESTRICTED]
+    assert _names(storage.query_product_entries("M1", _query(**{"$top": 10}), visibilities=public)) == [
+        "M1_1.zip", "M1_2.zip", "M1_3.zip"]
+    assert len(storage._page_statements) == 1
+    (statement,) = storage._page_statements.values()
+    assert _names(storage.query_product_entries("M2", _query(**{"$top": 10}), visibilities=every)) == [
+        "M2_0.zip", "M2_1.zip", "M2_2.zip", "M2_3.zip"]
+    page = storage.query_product_entries("M2", _query(**{"$top": 2}), visibilities=public)
+    assert set(_names(page)) < {"M2_1.zip", "M2_2.zip", "M2_3.zip"} and len(page.items) == 2 and page.next_skip == 2
+    # the three pages ran the one statement object (nothing built again)
+    assert sum(element is statement for element in executed) == 3 and len(storage._page_statements) == 1
+    # a $filter is compiled per request: never cached
+    storage.query_product_entries("M1", _query(**{"$top": 10, "$filter": "startswith(Name,'M1_1')"}), visibilities=public)
+    assert len(storage._page_statements) == 1
+
+
+def test_the_statement_cache_is_bounded(storage, monkeypatch):
+    monkeypatch.setattr(backend, "PAGE_STATEMENTS", 2)
+    for orderby in ("Name asc", "Name desc", "PublicationDate desc", "Id asc"):
+        page = storage.query_product_entries("M1", _query(**{"$top": 10, "$orderby": orderby}))
+        assert len(page.items) == 4
+    assert len(storage._page_statements) == 2
+    assert [e.name for e in storage.query_product_entries("M1", _query(**{"$top": 10, "$orderby": "Name desc"})).items] == [
+        "M1_3.zip", "M1_2.zip", "M1_1.zip", "M1_0.zip"]
