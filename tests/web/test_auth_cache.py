@@ -194,3 +194,12 @@ def test_cache_size_zero_checks_every_request(app_settings, catalogue, monkeypat
     token = _bearer(app)
     calls = _decodes(monkeypatch)
     assert [_status(app, token) for _ in range(2)] == [200, 200] and len(calls) == 2
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_a_bad_token_cache_size_is_refused_at_start_up(value):
+    from proseo_odata_web.settings import SettingsError, WebSettings
+
+    with pytest.raises(SettingsError, match="proseo.token.cache_size"):
+        WebSettings.from_settings({"proseo.token.cache_size": value})
+    assert WebSettings.from_settings({}).token_cache_size == 1024
