@@ -35,15 +35,14 @@ import binascii
 import functools
 import hashlib
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 
 import jwt
 from pyramid.security import NO_PERMISSION_REQUIRED
 
+from proseo_odata.lru import ExpiringLRU
 from proseo_odata.model import Product, Role, User, VisibilityClass, hash_password, verify_password
 from proseo_odata.model.visibility import visible_classes
 from proseo_odata.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthenticated
@@ -121,42 +120,6 @@ def split_user_name(login: str, default_mission: str) -> list[tuple[str, str]]:
     return candidates
 
 
-class _ExpiringMemo:
-    """A bounded, thread-safe map ``key -> value`` in which each entry lives until its own expiry
-    time on ``clock``; the least recently used entry leaves first when it is full (``size`` 0:
-    nothing is kept)."""
-
-    def __init__(self, size: int, clock=time.monotonic):
-        self._entries: OrderedDict = OrderedDict()
-        self.size = size
-        self._clock = clock
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        """The value of ``key``, or None when absent or expired (an expired entry is removed)."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[1] <= self._clock():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return entry[0]
-
-    def put(self, key, value, expires: float) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._entries[key] = (value, expires)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
 class _VerifiedPasswords:
     """A small in-process memo of successful password checks.
 
@@ -166,7 +129,7 @@ class _VerifiedPasswords:
     """
 
     def __init__(self, size: int = 1024, ttl: float = 300.0):
-        self._entries = _ExpiringMemo(size)
+        self._entries = ExpiringLRU(size)
         self._ttl = ttl
 
     @staticmethod
@@ -183,7 +146,7 @@ class _VerifiedPasswords:
         return True
 
 
-class TokenClaims(_ExpiringMemo):
+class TokenClaims(ExpiringLRU):
     """Claims of bearer tokens checked before, each kept until its token's ``exp`` (wall-clock
     seconds, as the token's) and never longer; per application (``registry.proseo_tokens``),
     ``proseo.token.cache_size`` entries. Decoding and verifying a token (PyJWT: base64, HMAC,

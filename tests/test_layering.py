@@ -79,7 +79,7 @@ def test_the_driver_check_finds_what_it_looks_for():
 #: the package ("" is the package's ``__init__``).
 FLOORS = {
     # 0: the domain and the query language, and what every floor reads
-    "": 0, "model": 0, "odata": 0, "config": 0, "errors": 0, "secretbox": 0,
+    "": 0, "model": 0, "odata": 0, "config": 0, "errors": 0, "secretbox": 0, "lru": 0,
     # 1: where things are kept
     "storage": 1, "archive": 1,
     # build_query: the query options of a request -> the storage Query (storage/base.py)

@@ -21,13 +21,13 @@ between threads; a load that raced an invalidation is returned but not kept.
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from typing import Any, Callable, Hashable, Optional
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from proseo_odata.lru import ExpiringLRU
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TTL", "ReadCache", "invalidate_at_end"]
 
@@ -48,9 +48,7 @@ class ReadCache:
             raise ValueError("read cache size and ttl must be >= 0")
         self.ttl = ttl
         self.size = size
-        self._clock = clock
-        self._entries: "OrderedDict[Hashable, tuple[Any, float]]" = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries = ExpiringLRU(size, clock)
         #: bumped by every invalidation: a load that started before one is not kept
         self._generation = 0
         self.hits = 0
@@ -65,33 +63,28 @@ class ReadCache:
         raises propagates and nothing is kept."""
         if not self.enabled:
             return load()
-        with self._lock:
-            entry = self._entries.get(key)
+        entries = self._entries
+        with entries.lock:
+            entry = entries.get(key)
             if entry is not None:
-                if entry[1] > self._clock():
-                    self._entries.move_to_end(key)
-                    self.hits += 1
-                    return entry[0]
-                del self._entries[key]
+                self.hits += 1
+                return entry[0]
             self.misses += 1
             generation = self._generation
         value = load()
-        with self._lock:
+        with entries.lock:
             if generation == self._generation:
-                self._entries[key] = (value, self._clock() + self.ttl)
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.size:
-                    self._entries.popitem(last=False)
+                entries.put(key, (value,), entries.clock() + self.ttl)  # a tuple: None is a value too
         return value
 
     def invalidate(self, key: Optional[Hashable] = None) -> None:
         """Drop ``key`` (every entry when None)."""
-        with self._lock:
+        with self._entries.lock:
             self._generation += 1
             if key is None:
                 self._entries.clear()
             else:
-                self._entries.pop(key, None)
+                self._entries.pop(key)
 
     def __len__(self) -> int:
         return len(self._entries)

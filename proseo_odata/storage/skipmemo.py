@@ -28,10 +28,10 @@ recently used entries go first), per storage object, and safe to share between t
 from __future__ import annotations
 
 import bisect
-import threading
 import time
-from collections import OrderedDict
 from typing import Any, Callable, Hashable, Optional
+
+from proseo_odata.lru import ExpiringLRU
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TTL", "SkipMemo"]
 
@@ -51,11 +51,11 @@ class SkipMemo:
             raise ValueError("skip memo size and ttl must be >= 0")
         self.size = size
         self.ttl = ttl
-        self._clock = clock
-        self._entries: OrderedDict = OrderedDict()
+        #: ``(scope, skip) -> values``; every entry that leaves it leaves :attr:`_skips` too
+        self._entries = ExpiringLRU(size, clock, on_remove=self._unindex)
         #: scope -> the sorted ``skip`` values of its entries (for :meth:`floor`)
         self._skips: dict = {}
-        self._lock = threading.Lock()
+        self._lock = self._entries.lock
         #: ``$skip`` pages served as a keyset seek (for tests and monitoring).
         self.hits = 0
         #: of them, seeks from a position below the ``$skip`` (an ``OFFSET`` of the difference)
@@ -83,7 +83,7 @@ class SkipMemo:
         if key is None or not self.enabled:
             return None
         with self._lock:
-            values = self._live(key)
+            values = self._entries.get(key)
             if values is not None:
                 self.hits += 1
             return values
@@ -99,7 +99,7 @@ class SkipMemo:
             while i > 0:
                 i -= 1
                 position = skips[i]
-                values = self._live((scope, position))  # an expired entry leaves skips: look lower
+                values = self._entries.get((scope, position))  # an expired entry leaves skips: look lower
                 if values is not None:
                     self.hits += 1
                     self.near_hits += position != skip
@@ -113,21 +113,7 @@ class SkipMemo:
             self.hits -= 1
             self.near_hits -= position != skip
             self.stale += 1
-            if (scope, position) in self._entries:
-                self._remove((scope, position))
-
-    def _live(self, key) -> Optional[Any]:
-        """The values of ``key`` if present and not expired (an expired entry is removed); the
-        entry becomes the most recently used. Under the lock."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        values, expires = entry
-        if self._clock() >= expires:
-            self._remove(key)
-            return None
-        self._entries.move_to_end(key)
-        return values
+            self._entries.pop((scope, position))
 
     def put(self, key: Hashable, values) -> None:
         if key is None or not self.enabled:
@@ -136,13 +122,9 @@ class SkipMemo:
             if key not in self._entries:
                 scope, skip = key
                 bisect.insort(self._skips.setdefault(scope, []), skip)
-            self._entries[key] = (tuple(values), self._clock() + self.ttl)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._remove(next(iter(self._entries)))
+            self._entries.put(key, tuple(values), self._entries.clock() + self.ttl)
 
-    def _remove(self, key) -> None:
-        del self._entries[key]
+    def _unindex(self, key) -> None:
         scope, skip = key
         skips = self._skips[scope]
         del skips[bisect.bisect_left(skips, skip)]
@@ -153,6 +135,4 @@ class SkipMemo:
         return len(self._entries)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._skips.clear()
+        self._entries.clear()
