@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from proseo_odata.config import MAX_COUNT_EXACT_LIMIT, count_exact_limit
-from proseo_odata.model import Mission, Subscription, VisibilityClass
+from proseo_odata.model import Subscription, VisibilityClass
 from proseo_odata.query import Paging, build_query
 from proseo_odata.storage import StorageError
 from proseo_odata.storage.base import Query
@@ -16,16 +16,11 @@ PRODUCTS = 12
 
 
 @pytest.fixture
-def engine(db_url):
-    storage = SQLAlchemyStorage.from_url(db_url)
-    storage.initialize_schema()
-    storage.add_mission(Mission("M1"))
-    with storage.transaction() as tx:
-        for i in range(PRODUCTS):
-            tx.add_product(make_product(name=f"P_{i:02d}.zip",
-                                        visibility=VisibilityClass.RESTRICTED if i % 4 == 0 else VisibilityClass.PUBLIC))
-    yield storage.engine
-    storage.close()
+def engine(db_url, stocked_storage):
+    return stocked_storage(db_url, [
+        make_product(name=f"P_{i:02d}.zip", visibility=VisibilityClass.RESTRICTED if i % 4 == 0 else VisibilityClass.PUBLIC)
+        for i in range(PRODUCTS)
+    ]).engine
 
 
 def _storage(engine, limit):

@@ -4,7 +4,7 @@ import uuid
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
+from migration_steps import migration_config
 
 from proseo_odata.odata import edm, parse_filter
 from proseo_odata.odata.binding import bind_filter
@@ -19,11 +19,9 @@ WKT = "POLYGON ((10 50, 11.25 50, 11 51.000001, 10 50))"
 
 def test_existing_products_get_cloud_cover_and_footprint_renderings(db_url):
     engine = sa.create_engine(db_url)
-    config = Config()
-    config.set_main_option("script_location", "proseo_odata:storage/migrations")
     ids = [uuid.uuid4() for _ in range(3)]
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
+        config = migration_config(connection)
         # a fresh database (SQLite) or one already at head (the PostgreSQL template): to 0005 either way
         command.upgrade(config, "0005_order_idempotency")
         command.downgrade(config, "0005_order_idempotency")

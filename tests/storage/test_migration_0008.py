@@ -1,8 +1,8 @@
 """Migration 0008 adds the catalogue versions (the ``$skip`` memo's key) and takes them away."""
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
+from migration_steps import migrate
 from proseo_odata.model import Mission
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.testing import make_product
@@ -14,20 +14,12 @@ def _tables(engine):
     return set(sa.inspect(engine).get_table_names())
 
 
-def _migrate(engine, step, revision):
-    config = Config()
-    config.set_main_option("script_location", "proseo_odata:storage/migrations")
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        step(config, revision)
-
-
 def test_upgrade_from_0007_and_downgrade(db_url):
     engine = sa.create_engine(db_url)
     try:
         # a fresh database (SQLite) or one already at head (the PostgreSQL template): to 0007 either way
-        _migrate(engine, command.upgrade, PREVIOUS)
-        _migrate(engine, command.downgrade, PREVIOUS)
+        migrate(engine, command.upgrade, PREVIOUS)
+        migrate(engine, command.downgrade, PREVIOUS)
         assert "catalogue_versions" not in _tables(engine)
         with engine.begin() as connection:  # a mission made before 0008
             connection.execute(sa.text("INSERT INTO missions (code, name) VALUES ('M1', '')"))
@@ -47,7 +39,7 @@ def test_upgrade_from_0007_and_downgrade(db_url):
         with storage.engine.connect() as connection:
             rows = dict(connection.execute(sa.text("SELECT mission, version FROM catalogue_versions")).all())
         assert rows == {"M1": 1, "M2": 2}
-        _migrate(storage.engine, command.downgrade, PREVIOUS)
+        migrate(storage.engine, command.downgrade, PREVIOUS)
         assert "catalogue_versions" not in _tables(storage.engine)
         assert storage.schema_revision() == PREVIOUS
     finally:

@@ -4,22 +4,14 @@ import uuid
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
+from migration_steps import migrate
 from proseo_odata.model import Attribute, AttributeType, Mission
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.testing import make_product
 
 PREVIOUS = "0008_catalogue_versions"
 CHILDREN = ("product_checksums", "product_attributes")
-
-
-def _migrate(engine, step, revision):
-    config = Config()
-    config.set_main_option("script_location", "proseo_odata:storage/migrations")
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        step(config, revision)
 
 
 def _foreign_keys(engine) -> dict:
@@ -52,7 +44,7 @@ def test_upgrade_from_0008_keeps_rows_and_indexes_and_downgrade_restores_the_key
     storage = SQLAlchemyStorage.from_url(db_url)
     try:
         storage.initialize_schema()
-        _migrate(storage.engine, command.downgrade, PREVIOUS)
+        migrate(storage.engine, command.downgrade, PREVIOUS)
         assert storage.schema_revision() == PREVIOUS
         cascade = [("products", ["product_id"], "CASCADE")]
         assert _foreign_keys(storage.engine) == {table: cascade for table in CHILDREN}
@@ -64,7 +56,7 @@ def test_upgrade_from_0008_keeps_rows_and_indexes_and_downgrade_restores_the_key
         rows = _child_rows(storage.engine)
         assert len(rows["product_attributes"]) >= 3 and rows["product_checksums"]
 
-        _migrate(storage.engine, command.upgrade, "head")
+        migrate(storage.engine, command.upgrade, "head")
         assert storage.schema_revision() == SQLAlchemyStorage.schema_head() == "0009_child_rows_without_fks"
         assert _foreign_keys(storage.engine) == {table: [] for table in CHILDREN}
         assert _child_rows(storage.engine) == rows
@@ -80,10 +72,10 @@ def test_upgrade_from_0008_keeps_rows_and_indexes_and_downgrade_restores_the_key
             connection.execute(sa.insert(sa.table("product_checksums", sa.column("product_id", sa.Uuid()),
                                                   sa.column("algorithm"), sa.column("value"))),
                                {"product_id": uuid.uuid4(), "algorithm": "MD5", "value": "0" * 32})
-        _migrate(storage.engine, command.downgrade, PREVIOUS)
+        migrate(storage.engine, command.downgrade, PREVIOUS)
         assert _foreign_keys(storage.engine) == {table: cascade for table in CHILDREN}
         assert _child_rows(storage.engine) == rows
-        _migrate(storage.engine, command.upgrade, "head")
+        migrate(storage.engine, command.upgrade, "head")
     finally:
         storage.close()
 

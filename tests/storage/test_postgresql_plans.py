@@ -11,22 +11,18 @@ import pytest
 import sqlalchemy as sa
 
 from proseo_odata.storage import Query
-from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.testing import T0, make_product
-from proseo_odata.model import NEVER, Mission
+from proseo_odata.model import NEVER
 from proseo_odata.storage.schema import products
 
 pytestmark = pytest.mark.postgresql
 
 
 @pytest.fixture
-def storage(fresh_pg_url):
-    storage = SQLAlchemyStorage.from_url(fresh_pg_url)
-    storage.initialize_schema()
-    storage.add_mission(Mission("M1"))
-    with storage.transaction() as tx:
-        for i in range(20):
-            tx.add_product(make_product(name=f"S2A_MSIL1C_{i:04d}.zip", publication_date=T0 + timedelta(seconds=i)))
+def storage(fresh_pg_url, stocked_storage):
+    storage = stocked_storage(fresh_pg_url, [
+        make_product(name=f"S2A_MSIL1C_{i:04d}.zip", publication_date=T0 + timedelta(seconds=i)) for i in range(20)
+    ])
     # Many more rows of other types, in bulk, so that the statistics look like a real catalogue.
     rows = []
     for i in range(8000):
@@ -43,8 +39,7 @@ def storage(fresh_pg_url):
         conn.execute(sa.insert(products), rows)
     with storage.engine.begin() as conn:
         conn.execute(sa.text("ANALYZE"))
-    yield storage
-    storage.close()
+    return storage
 
 
 def _plans_of(storage, call, *settings):

@@ -5,23 +5,14 @@ only the response's columns. What the entries hold is the contract suite's
 (``test_query_product_entries_are_the_products_of_query_products``)."""
 import pytest
 
-from proseo_odata.model import Mission
 from proseo_odata.query import build_query
-from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.testing import make_product
 from statement_log import StatementLog
 
 
 @pytest.fixture
-def storage(db_url):
-    storage = SQLAlchemyStorage.from_url(db_url)
-    storage.initialize_schema()
-    storage.add_mission(Mission("M1"))
-    with storage.transaction() as tx:
-        for i in range(12):
-            tx.add_product(make_product(name=f"P_{i:02d}.zip", content_length=i % 5))
-    yield storage
-    storage.close()
+def storage(db_url, stocked_storage):
+    return stocked_storage(db_url, [make_product(name=f"P_{i:02d}.zip", content_length=i % 5) for i in range(12)])
 
 
 def _selects(log):

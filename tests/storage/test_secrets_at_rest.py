@@ -176,13 +176,11 @@ def _ini(tmp_path, db_url, keys):
 
 def test_migration_0004_seals_existing_passwords_and_rotation_reseals(tmp_path, sqlite_url):
     from alembic import command
-    from alembic.config import Config
+    from migration_steps import migration_config
 
     engine = sa.create_engine(sqlite_url)
-    config = Config()
-    config.set_main_option("script_location", "proseo_odata:storage/migrations")
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
+        config = migration_config(connection)
         command.upgrade(config, "0003_outbox_claim_token")
         connection.execute(sa.text("INSERT INTO missions (code, name) VALUES ('M1', '')"))
         connection.execute(sa.text(

@@ -13,17 +13,13 @@ from statement_log import StatementLog
 
 
 @pytest.fixture
-def storage(db_url):
-    storage = SQLAlchemyStorage.from_url(db_url)
-    storage.initialize_schema()
-    storage.add_mission(Mission("M1"))
-    with storage.transaction() as tx:
-        for i in range(25):
-            # pairs of equal publication dates: the order needs the Id tie-breaker
-            tx.add_product(make_product(name=f"P_{i:02d}.zip", publication_date=T0 + timedelta(seconds=i // 2),
-                                        visibility=VisibilityClass.RESTRICTED if i % 5 == 0 else VisibilityClass.PUBLIC))
-    yield storage
-    storage.close()
+def storage(db_url, stocked_storage):
+    # pairs of equal publication dates: the order needs the Id tie-breaker
+    return stocked_storage(db_url, [
+        make_product(name=f"P_{i:02d}.zip", publication_date=T0 + timedelta(seconds=i // 2),
+                     visibility=VisibilityClass.RESTRICTED if i % 5 == 0 else VisibilityClass.PUBLIC)
+        for i in range(25)
+    ])
 
 
 def _query(skip, top=10, filter_text=None, orderby="PublicationDate desc"):
