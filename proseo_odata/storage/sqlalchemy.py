@@ -2089,20 +2089,30 @@ class SQLAlchemyStorage(StorageBase):
     def upsert_workflow(self, workflow: Workflow) -> Workflow:
         with self._db() as s:
             invalidate_at_end(s, self.workflow_cache)
-            row = s.execute(
-                sa.select(workflows.c.id, workflows.c.revision)
-                .where(workflows.c.mission == workflow.mission, workflows.c.name == workflow.name)
-                .with_for_update()
-            ).first()
+            same_name = sa.select(workflows).where(
+                workflows.c.mission == workflow.mission, workflows.c.name == workflow.name
+            ).with_for_update()
+            row = s.execute(same_name).first()
             if row is None:
                 self._require_mission(s, workflow.mission)
-                self._insert(s, workflows, {**_workflow_values(workflow), "revision": 1},
-                             f"Workflow {workflow.name!r} of mission {workflow.mission}")
-                workflow.revision = 1
-                return workflow
+                try:
+                    self._insert(s, workflows, {**_workflow_values(workflow), "revision": 1},
+                                 f"Workflow {workflow.name!r} of mission {workflow.mission}")
+                    workflow.revision = 1
+                    return workflow
+                except ConflictError:
+                    # Another process inserted it since the select (two server processes
+                    # starting together sync the same file): update that one. No such row:
+                    # the id belongs to another workflow, the conflict stands.
+                    row = s.execute(same_name).first()
+                    if row is None:
+                        raise
             workflow.id = row.id
             values = _workflow_values(workflow)
             del values["id"], values["mission"]
+            if all(getattr(row, name) == value for name, value in values.items()):
+                workflow.revision = row.revision  # unchanged: same revision, same ETag
+                return workflow
             s.execute(sa.update(workflows).where(workflows.c.id == row.id).values(**values, revision=row.revision + 1))
             workflow.revision = row.revision + 1
             return workflow
