@@ -715,7 +715,7 @@ def ingest_manifest(
         if parser_pool is None:
             lines = (_line_records(items, mission, now) for items in _batched(iter_manifest(Path(manifest)), batch_size))
         else:
-            lines = _parsed_records(parser_pool, Path(manifest), mission, now, batch_size, parsers)
+            lines = _parsed_records(parser_pool, storage, mission, Path(manifest), now, batch_size, parsers)
         writing = prepared = None
         try:
             for records in lines:
@@ -839,31 +839,60 @@ def _checked_entry(entry: ManifestEntry, mission: str, now) -> tuple:
     return entry, product, checksums, length
 
 
-def _parsed_records(pool, manifest: Path, mission: str, now, batch_size: int, parsers: int) -> Iterator[list]:
+def _parsed_records(pool, storage, mission: str, manifest: Path, now, batch_size: int, parsers: int) -> Iterator[list]:
     """The manifest's batches as the parser processes checked them, in order: chunks of
     :data:`PARSE_CHUNK` lines go to the pool, at most a batch and ``2 * parsers`` chunks ahead
-    of the batch handed out (so the pool works while the batch before is written)."""
+    of the batch handed out (so the pool works while the batch before is written).
+
+    A re-run should not parse what it skips: while most lines of a chunk name products the
+    mission has (:func:`_known_lines`: their Names read here, looked up, skipped), only the
+    others go to the pool; the first chunk that is mostly new ends that for the run (a fresh
+    manifest costs this process the Names of one chunk)."""
     chunk = min(PARSE_CHUNK, batch_size)
     ahead = -(-batch_size // chunk) + 2 * parsers
     chunks = _batched(_manifest_lines(manifest), chunk)
     pending: collections.deque = collections.deque()
     records: list = []
-    exhausted = False
+    exhausted, prefilter = False, True
     while True:
         while not exhausted and len(pending) < ahead:
             lines = next(chunks, None)
             if lines is None:
                 exhausted = True
-            else:
-                pending.append(pool.submit(_parse_chunk, str(manifest), lines, mission, now))
+                continue
+            known: list = []
+            if prefilter:
+                known, lines = _known_lines(storage, mission, manifest, lines)
+                prefilter = len(known) > len(lines)
+            pending.append((known, pool.submit(_parse_chunk, str(manifest), lines, mission, now) if lines else None))
         if not pending:
             break
-        records.extend(_unpacked_records(pending.popleft().result()))
+        known, parsing = pending.popleft()
+        parsed = _unpacked_records(parsing.result()) if parsing is not None else []
+        records.extend(sorted(known + parsed, key=lambda record: record[0]) if known else parsed)
         while len(records) >= batch_size:
             yield records[:batch_size]
             records = records[batch_size:]
     if records:
         yield records
+
+
+#: The outcome of a line whose Name the mission has (found by :func:`_known_lines`): skipped.
+_KNOWN = object()
+
+
+def _known_lines(storage, mission: str, manifest: Path, lines: list) -> tuple[list, list]:
+    """``(records of the lines whose Name the mission has, the other lines)``."""
+    names = {}
+    for number, text in lines:
+        entry = _entry_or_error(manifest, number, text)
+        if isinstance(entry, ManifestEntry):
+            name = entry.metadata.get("Name", entry.file_name)
+            if isinstance(name, str):
+                names[number] = name
+    existing = storage.existing_product_names(mission, sorted(set(names.values()))) if names else set()
+    known = [(number, names[number], _KNOWN) for number, _ in lines if names.get(number) in existing]
+    return known, [line for line in lines if names.get(line[0]) not in existing]
 
 
 def _parse_chunk(manifest: str, lines: list, mission: str, now) -> list:
@@ -981,10 +1010,10 @@ def _prepare_batch(storage, archive, mission, records, pool) -> _Batch:
     # The Names the mission already has are looked up before any line is checked: a re-run
     # skips its known lines at the cost of one look-up per batch.
     # (a Name that is not a string is reported by product_from_metadata)
-    wanted = {name for _, name, _ in records if name is not None}
+    wanted = {name for _, name, outcome in records if name is not None and outcome is not _KNOWN}
     existing = storage.existing_product_names(mission, sorted(wanted)) if wanted else set()
     for line, name, outcome in records:
-        if name is not None and name in existing:
+        if outcome is _KNOWN or (name is not None and name in existing):
             report.skipped += 1
             continue
         try:

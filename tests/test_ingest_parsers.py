@@ -112,6 +112,11 @@ def test_a_packed_product_comes_back_with_every_field(tmp_path):
         assert copy.rendered_footprint is not None and copy == original
 
 
+class _NoNames:
+    def existing_product_names(self, mission, names):
+        return set()
+
+
 def test_chunks_in_flight_are_bounded(tmp_path):
     """Whatever the manifest's length, at most a batch and 2 x parsers chunks are queued ahead of
     the batch handed out (memory stays flat on a 1M manifest)."""
@@ -125,10 +130,38 @@ def test_chunks_in_flight_are_bounded(tmp_path):
             return super().submit(fn, *args, **kwargs)
 
     with Counting(2) as pool:
-        for records in ingest_module._parsed_records(pool, manifest, "M", None, batch_size=20, parsers=2):
+        for records in ingest_module._parsed_records(pool, _NoNames(), "M", manifest, None, batch_size=20, parsers=2):
             handed.append(len(records))
             assert sum(submitted) - sum(handed) <= 20 + 2 * 2 * 20
     assert handed == [20] * 11 + [10] and sum(submitted) == 230
+
+
+def test_a_rerun_does_not_send_known_lines_to_the_parsers(tmp_path):
+    """While a chunk's lines are mostly known Names they are skipped here, unparsed; from the
+    first mostly new chunk on, every line goes to the parsers (a fresh manifest pays one chunk)."""
+    _product_files(tmp_path / "in", 1)
+    manifest = _manifest(tmp_path, [{"file": "in/f0.dat", "Name": f"n{i}"} for i in range(100)])
+
+    class Known:
+        def existing_product_names(self, mission, names):
+            return {n for n in names if int(n[1:]) < 45 or int(n[1:]) % 10 == 0}
+
+    submitted = []
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            submitted.extend(number for number, _ in args[1])
+            return super().submit(fn, *args, **kwargs)
+
+    with Counting(2) as pool:
+        records = [r for batch in ingest_module._parsed_records(pool, Known(), "M", manifest, None, 20, 1) for r in batch]
+    assert [r[0] for r in records] == list(range(1, 101))
+    known = [r[0] for r in records if r[2] is ingest_module._KNOWN]
+    # chunks of 20 lines: 1-20 and 21-40 known (skipped here), 41-60 mostly new (its known ones
+    # skipped here still): every line from 61 on is parsed
+    first_new = [41, 42, 43, 44, 45, 51]  # (line L names n{L-1})
+    assert known == list(range(1, 41)) + first_new
+    assert submitted == [n for n in range(41, 61) if n not in first_new] + list(range(61, 101))
 
 
 def test_a_parser_process_that_dies_ends_the_run_with_a_clear_error(setup, tmp_path, monkeypatch):
