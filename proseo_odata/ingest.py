@@ -114,7 +114,13 @@ def _normalised_footprint(value: Any, field: str) -> tuple[str, tuple | None]:
     :func:`proseo_odata.storage.mapping.render_footprint`) computed from the same parsed
     geometry instead of parsing the WKT again. None when the WKT would not read back as the
     same coordinates (a Z, which the WKT drops; a zero, which may be a -0.0 the WKT writes as 0):
-    the storage renders that one from the WKT."""
+    the storage renders that one from the WKT. A one-ring polygon of plain decimal numbers
+    takes :func:`_written_polygon` (the same text, in a sixth of the time)."""
+    if isinstance(value, str):
+        fast = _written_polygon(value)
+        if fast is not None:
+            wkt, geojson = fast
+            return wkt, (wkt, f"geography'SRID=4326;{wkt}'", geojson)
     import shapely
 
     from proseo_odata.odata.errors import ODataError
@@ -132,6 +138,42 @@ def _normalised_footprint(value: Any, field: str) -> tuple[str, tuple | None]:
         literal, geojson = render_footprint(wkt, geometry)
         rendered = (wkt, literal, geojson) if literal is not None else None
     return wkt, rendered
+
+
+_NUMBER = r"-?\d+(?:\.\d+)?"
+#: A one-ring polygon with plain decimal numbers as a geography literal or WKT, in the form the
+#: storage writes but for the numbers' digits: ``geography'SRID=4326;POLYGON((x y,...))'``.
+_PLAIN_POLYGON = re.compile(rf"(?:geography'SRID=4326;)?POLYGON\(\((?:{_NUMBER} {_NUMBER},)+{_NUMBER} {_NUMBER}\)\)'?")
+
+
+def _written_polygon(text: str) -> tuple[str, str] | None:
+    """``(WKT, GeoJSON text)`` of a one-ring polygon written with plain decimal numbers, single
+    spaces and commas (:data:`_PLAIN_POLYGON`: PRIP output, most manifests), closed, with at
+    least four points and no zero (see :func:`_normalised_footprint`): the WKT as
+    :func:`~proseo_odata.odata.geo.format_wkt` writes it (the same number formatting, of the
+    same floats shapely would read), the GeoJSON text as
+    :func:`~proseo_odata.storage.mapping.render_footprint` writes it (``json.dumps`` of the float
+    coordinates). Such a ring is one shapely reads and accepts. None for anything else: the
+    general path decides."""
+    if _PLAIN_POLYGON.fullmatch(text) is None or text.endswith("'") != text.startswith("geography'"):
+        return None
+    from proseo_odata.odata.geo import _number
+
+    start = text.index("((") + 2
+    points = [point.split(" ") for point in text[start:text.index(")", start)].split(",")]
+    if len(points) < 4 or points[0] != points[-1] and [float(n) for n in points[0]] != [float(n) for n in points[-1]]:
+        return None
+    wkt, geojson = [], []
+    try:
+        for x, y in points:
+            fx, fy = float(x), float(y)
+            if not fx or not fy:
+                return None
+            wkt.append(f"{_number(fx)} {_number(fy)}")
+            geojson.append(f"[{fx!r}, {fy!r}]")
+    except OverflowError:  # a number too large for a float
+        return None
+    return "POLYGON((" + ",".join(wkt) + "))", '{"type": "Polygon", "coordinates": [[' + ", ".join(geojson) + "]]}"
 
 
 _ATTRIBUTE_TYPES = {t.value.lower(): t for t in AttributeType}
