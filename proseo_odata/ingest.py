@@ -197,7 +197,7 @@ def parse_attribute(item: Any, index: int) -> Attribute:
     kind = None
     declared = item.get("ValueType")
     if declared is not None:
-        kind = _ATTRIBUTE_TYPES.get(str(declared).lower())
+        kind = _ATTRIBUTE_TYPES.get(declared.lower() if isinstance(declared, str) else str(declared).lower())
         if kind is None:
             raise MetadataError(f"{field}/ValueType", f"{declared!r} is not one of {', '.join(t.value for t in AttributeType)}")
     odata_type = item.get("@odata.type")
@@ -241,8 +241,10 @@ def parse_attribute(item: Any, index: int) -> Attribute:
         if not isinstance(value, bool):
             raise MetadataError(where, f"expected true or false for {name}, got {json.dumps(value)}")
     else:
-        value = parse_datetime(value, where)
-    return Attribute(name, kind, value)
+        return Attribute(name, kind, parse_datetime(value, where))
+    # checked above as Attribute() checks it (tests/test_ingest_fast_paths.py): built without
+    # running those checks a second time
+    return _bare(Attribute, name=name, type=kind, value=value)
 
 
 _KNOWN_KEYS = {
@@ -260,7 +262,8 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
     """
     if not _is_mapping(metadata):
         raise MetadataError("(document)", "expected a JSON object with Product properties")
-    unknown = sorted(k for k in metadata if not k.startswith("@") and k not in _KNOWN_KEYS)
+    unknown = () if metadata.keys() <= _KNOWN_KEYS else sorted(
+        k for k in metadata if not k.startswith("@") and k not in _KNOWN_KEYS)
     if unknown:
         raise MetadataError(unknown[0], "unknown Product property (known: " + ", ".join(sorted(_KNOWN_KEYS)) + ")")
     now = now or utcnow()
@@ -330,7 +333,7 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
         raise MetadataError("Attributes", "expected a list of attributes")
     parsed = [parse_attribute(item, i) for i, item in enumerate(attributes)]
     names = [a.name for a in parsed]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = () if len(set(names)) == len(names) else sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise MetadataError("Attributes", f"attribute {duplicates[0]!r} appears twice")
     fields["attributes"] = parsed

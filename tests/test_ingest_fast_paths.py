@@ -1,6 +1,7 @@
-"""The ingest's fast path for footprints already written as the storage writes them
-(``_written_polygon``) gives byte for byte what the general path (shapely's reader,
-``format_wkt``, ``render_footprint``) gives, and leaves everything else to it."""
+"""The ingest's fast paths give what the general ones give: a footprint of plain numbers
+(``_written_polygon``) byte for byte what shapely's reader, ``format_wkt`` and
+``render_footprint`` give, leaving everything else to them; an attribute built without
+``Attribute``'s checks (``parse_attribute``) equal to one built with them."""
 import pytest
 
 from proseo_odata import ingest as ingest_module
@@ -76,3 +77,33 @@ def test_the_fast_path_takes_what_it_should():
     closed by value, without zero; nothing else."""
     taken = [i for i, text in enumerate(EDGE_CASES) if ingest_module._written_polygon(text) is not None]
     assert taken == [0, 1, 2, 3, 4, 11, 12, 14, 25, 29, 30]
+
+
+ATTRIBUTES = [
+    {"Name": "s", "ValueType": "String", "Value": "x"},
+    {"Name": "s", "ValueType": "string", "Value": ""},
+    {"Name": "i", "ValueType": "Integer", "Value": 9223372036854775807},
+    {"Name": "i", "ValueType": "Integer", "Value": " -42 "},
+    {"Name": "i", "IntegerValue": -9223372036854775808},
+    {"Name": "d", "ValueType": "Double", "Value": 3},
+    {"Name": "d", "ValueType": "Double", "Value": "1e-7"},
+    {"Name": "d", "ValueType": "Double", "Value": float("inf")},
+    {"Name": "d", "DoubleValue": 12.5},
+    {"Name": "b", "ValueType": "Boolean", "Value": "TRUE"},
+    {"Name": "b", "BooleanValue": False},
+    {"@odata.type": "#OData.CSC.DateTimeOffsetAttribute", "Name": "t", "Value": "2021-05-20T10:00:00.5-01:30"},
+    {"Name": "t", "ValueType": "DateTimeOffset", "Value": "2021-05-20T10:00:00+02:00"},
+    {"Name": "t", "DateValue": "2021-05-20T10:00:00Z"},
+]
+
+
+@pytest.mark.parametrize("item", ATTRIBUTES)
+def test_a_parsed_attribute_is_the_one_the_constructor_builds(item):
+    from proseo_odata.ingest import parse_attribute
+    from proseo_odata.model import Attribute
+
+    parsed = parse_attribute(item, 0)
+    built = Attribute(parsed.name, parsed.type, parsed.value)
+    assert parsed == built and parsed.__dict__ == built.__dict__
+    assert type(parsed.value) is type(built.value) and type(parsed.type) is type(built.type)
+    assert getattr(parsed.value, "tzinfo", None) == getattr(built.value, "tzinfo", None)
