@@ -766,11 +766,13 @@ def ingest_manifest(
             for records in lines:
                 prepared = _prepare_batch(storage, archive, mission, records, pool)
                 if writing is not None:
-                    _merge(report, writing.result(), progress)
+                    # (cleared once its result is in: an interrupt after it never merges it twice)
+                    done, writing = writing.result(), None
+                    _merge(report, done, progress)
                 writing, prepared = writer.submit(_commit_batch, storage, archive, prepared), None
             if writing is not None:
-                done, writing = writing, None
-                _merge(report, done.result(), progress)
+                done, writing = writing.result(), None
+                _merge(report, done, progress)
         except BaseException as exc:
             if prepared is not None:
                 _discard(archive, prepared.candidates)
