@@ -401,7 +401,7 @@ def _collect(files: tuple[str, ...]):
               help="With --manifest: threads copying and hashing files.")
 @click.option("--parsers", default=None, type=click.IntRange(min=0, max=64),
               help="With --manifest: processes reading and checking the lines (0: none; default: "
-                   "proseo.ingest.parsers, else 2 for manifests from 4 MiB on a machine with 2 or more CPUs).")
+                   "proseo.ingest.parsers, else 1 for manifests from 4 MiB on a machine with 2 or more CPUs).")
 @click.argument("files", nargs=-1, type=click.Path(exists=True))
 @pass_env
 def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: bool | None,

@@ -690,12 +690,14 @@ class IngestError(RuntimeError):
 
 def default_parsers(manifest) -> int:
     """The parser processes :func:`ingest_manifest` starts when ``parsers`` is None: none for a
-    manifest under :data:`PARSERS_MIN_BYTES` or on a single CPU, else ``min(2, CPUs)``
-    (bench/README.md "Bulk ingest": the writing process takes about one core of its own)."""
+    manifest under :data:`PARSERS_MIN_BYTES` or on a single CPU, else one. The writing process
+    needs about three times a parser's CPU per product (SQLite's engine runs in it), so one
+    parser keeps it busy; on 2 cores a second one only competed with it and the database
+    (bench/README.md "Bulk ingest")."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cpus < 2 or os.path.getsize(manifest) < PARSERS_MIN_BYTES:
         return 0
-    return min(2, cpus)
+    return 1
 
 
 def ingest_manifest(
