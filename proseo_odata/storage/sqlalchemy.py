@@ -1912,8 +1912,11 @@ class SQLAlchemyStorage(StorageBase):
             if unwritten:
                 entries = session.execute(sa.select(*self._entry_columns()).where(products.c.id.in_(unwritten))).all()
                 written = {entry.id: render(entry) for entry in self._load_entries(session, mission, entries, False)}
+            # A product deleted after the page was read (a read-only request's statements are
+            # each their own snapshot) has no entry: it leaves the page.
             return [ProductText(written[row.id] if row.members_text is None else row.members_text,
-                                None if attributes is None else attributes[row.id]) for row in rows]
+                                None if attributes is None else attributes[row.id])
+                    for row in rows if row.members_text is not None or row.id in written]
 
         column = self._members_text(mission, tuple(members))
         return self._query_products(mission, query, visibilities, load, columns=[products.c.id, column])
