@@ -19,6 +19,7 @@ from datetime import datetime
 
 from proseo_odata.model import Product, format_datetime, utcnow
 from proseo_odata.errors import NotFound
+from proseo_odata.storage.errors import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,8 @@ class PeriodicEviction:
         while not self._stop.is_set():
             try:
                 self.last_report = evict_due_products(self.storage, self.archive, batch_size=self.batch_size)
-            except Exception:  # noqa: BLE001 - the database may be down; try again next time
-                log.exception("eviction run failed")
+            except Exception as exc:  # noqa: BLE001 - the database may be down; try again next time
+                log_failure(log, "eviction run failed", exc, level=logging.ERROR)
             self.runs += 1
             self._stop.wait(self.interval)
 

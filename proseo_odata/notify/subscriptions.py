@@ -41,7 +41,7 @@ from proseo_odata.model import (
 from proseo_odata.model.visibility import visible_classes
 from proseo_odata.errors import Conflict, InvalidQuery, InvalidSubscription, ProseoError
 from proseo_odata.odata.errors import ODataError
-from proseo_odata.storage.errors import ConflictError, NotFoundError
+from proseo_odata.storage.errors import ConflictError, NotFoundError, log_failure
 
 log = logging.getLogger(__name__)
 
@@ -297,9 +297,9 @@ def on_product_published(storage, product: Product, *, now: datetime | None = No
                 and matches(subscription, product, now)
             )
             body = notification_body(subscription, product, now) if wanted else None
-        except Exception:  # noqa: BLE001 - a subscription never fails a publication
-            log.exception("subscription %s: evaluating it for product %s failed; skipped",
-                          subscription.id, product.id)
+        except Exception as exc:  # noqa: BLE001 - a subscription never fails a publication
+            log_failure(log, "subscription %s: evaluating it for product %s failed; skipped", exc,
+                        subscription.id, product.id, level=logging.ERROR)
             continue
         if not wanted:
             continue

@@ -96,7 +96,7 @@ from proseo_odata.production.processors import (
 from proseo_odata.production.reaper import mark_scratch, reap_dead_runs
 from proseo_odata.production.workflows import output_retention_days, processor_config_for
 from proseo_odata.storage.errors import ConflictError, NotFoundError
-from proseo_odata.storage.errors import describe, is_database_error, is_transient
+from proseo_odata.storage.errors import describe, is_database_error, is_transient, log_failure
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +104,6 @@ MAX_STATUS_MESSAGE = 4000
 SHUTDOWN_REASON = "worker shutting down"
 #: Failure reasons of service faults that persisted over ``max_attempts`` runs (fixed texts).
 REASON_SERVICE_FAULT = "the service could not complete the run (archive or database error); attempts exhausted"
-
-
-def log_failure(logger: logging.Logger, message: str, exc: BaseException, *args) -> None:
-    """Log ``message`` for ``exc``: a database error as ONE line naming its classes and SQLSTATE
-    (never the statement or its parameters), anything else with its traceback."""
-    if is_database_error(exc):
-        logger.warning(message + ": %s", *args, describe(exc))
-    else:
-        logger.exception(message, *args)
 
 
 def _setting(settings: Mapping[str, Any], name: str, default, kind=float):

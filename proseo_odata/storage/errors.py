@@ -38,7 +38,8 @@ from proseo_odata.errors import Conflict, InvalidInput, InvalidQuery, NotFound, 
 
 __all__ = [
     "ConflictError", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError", "NotFoundError",
-    "SchemaNotReadyError", "StorageError", "describe", "driver_errors", "is_database_error", "is_transient", "query_refusal", "refusal",
+    "SchemaNotReadyError", "StorageError", "describe", "driver_errors", "is_database_error", "is_transient", "log_failure",
+    "query_refusal", "refusal",
     "refusals", "retry_transient", "translate",
 ]
 
@@ -173,6 +174,21 @@ def is_database_error(exc: BaseException) -> bool:
     """True for an error of the database or its driver (transient or not), as opposed to one of
     the caller's own code: a ``DatabaseUnavailableError`` or any SQLAlchemy error."""
     return isinstance(exc, (DatabaseUnavailableError, sa_exc.SQLAlchemyError))
+
+
+def log_failure(logger: logging.Logger, message: str, exc: BaseException, *args,
+                level: int = logging.WARNING) -> None:
+    """Log ``message`` (with ``args``) for ``exc`` in one line when it comes from the storage: a
+    database error naming its classes and SQLSTATE (:func:`describe`), another storage error
+    (a refusal such as a ``ConflictError``) with its own message; never the statement or its
+    parameters, which the traceback of a chained driver error would print. Anything else is
+    logged with its traceback (``logger.exception``)."""
+    if is_database_error(exc):
+        logger.log(level, message + ": %s", *args, describe(exc))
+    elif isinstance(exc, StorageError):
+        logger.log(level, message + ": %s", *args, exc)
+    else:
+        logger.exception(message, *args)
 
 
 def refusal(exc: BaseException) -> Optional[type[StorageError]]:

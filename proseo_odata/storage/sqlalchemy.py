@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from proseo_odata.config import DEFAULT_COUNT_EXACT_LIMIT, as_bool, count_exact_limit
+from proseo_odata.lru import ExpiringLRU
 from proseo_odata.model import (
     Attribute,
     AttributeType,
@@ -353,8 +354,10 @@ def _bound_conditions(entity_set: str, mission: str, *, owner: str | None = None
     return conditions, parameters
 
 
-#: Page statements kept per storage (:meth:`SQLAlchemyStorage._page_statement`).
+#: Page statements kept per storage (:meth:`SQLAlchemyStorage._page_statement`), the least
+#: recently used leaving first; and members-text columns (:meth:`SQLAlchemyStorage._members_text`).
 PAGE_STATEMENTS = 512
+MEMBERS_TEXTS = 256
 
 # Statements read on every request for a product, built once (bound parameters): building a
 # statement and its SQLAlchemy cache key costs about as much CPU as running it.
@@ -999,7 +1002,9 @@ class SQLAlchemyStorage(StorageBase):
             #: scope a position is looked up in (:meth:`_memo_page`).
             self._catalogue_seen: dict[str, int] = {}
             #: Page statements by shape (:meth:`_page_statement`), at most :data:`PAGE_STATEMENTS`.
-            self._page_statements: dict = {}
+            #: An entry holds the column and condition objects whose ids are in its key, so no
+            #: other object can have those ids while it is kept.
+            self._page_statements = ExpiringLRU(PAGE_STATEMENTS)
             #: Users by (mission, name) and enabled workflows by mission, for a few seconds
             #: (:mod:`proseo_odata.storage.readcache`): ``get_user``/``list_workflows`` with
             #: ``cached=True`` (authentication, order submission).
@@ -1011,8 +1016,8 @@ class SQLAlchemyStorage(StorageBase):
             #: The select list of a page of product entries (:meth:`_entry_columns`).
             self._entry_columns_built: list | None = None
             #: The members-text column of a page per (members, fraction digits, mission
-            #: default collection) (:meth:`_members_text`).
-            self._members_texts: dict = {}
+            #: default collection) (:meth:`_members_text`), at most :data:`MEMBERS_TEXTS`.
+            self._members_texts = ExpiringLRU(MEMBERS_TEXTS)
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
@@ -1383,8 +1388,8 @@ class SQLAlchemyStorage(StorageBase):
             ids = statement.with_only_columns(table.c.id).subquery()
             statement = (sa.select(*selected).join_from(table, ids, table.c.id == ids.c.id)
                          .order_by(*_order_clauses(keys)))
-        if key is not None and len(cache) < PAGE_STATEMENTS:
-            cache[key] = statement  # it holds the columns and conditions whose ids are in the key
+        if key is not None:
+            cache.put(key, statement, math.inf)  # it holds the columns and conditions whose ids are in the key
         return statement
 
     def _memo_page(self, session: Session, page: Callable, memo_scope: tuple, skip: int, catalogue: str,
@@ -1912,8 +1917,11 @@ class SQLAlchemyStorage(StorageBase):
             if unwritten:
                 entries = session.execute(sa.select(*self._entry_columns()).where(products.c.id.in_(unwritten))).all()
                 written = {entry.id: render(entry) for entry in self._load_entries(session, mission, entries, False)}
+            # A product deleted after the page was read (a read-only request's statements are
+            # each their own snapshot) has no entry: it leaves the page.
             return [ProductText(written[row.id] if row.members_text is None else row.members_text,
-                                None if attributes is None else attributes[row.id]) for row in rows]
+                                None if attributes is None else attributes[row.id])
+                    for row in rows if row.members_text is not None or row.id in written]
 
         column = self._members_text(mission, tuple(members))
         return self._query_products(mission, query, visibilities, load, columns=[products.c.id, column])
@@ -1927,8 +1935,7 @@ class SQLAlchemyStorage(StorageBase):
             column = members_text(members, products, product_checksums, product_attributes,
                                   collection_attribute=collections.attribute, default_collection=key[2],
                                   digits=key[1]).label("members_text")
-            if len(cache) < 256:
-                cache[key] = column
+            cache.put(key, column, math.inf)
         return column
 
     def _query_products(self, mission, query, visibilities, load, columns=None):

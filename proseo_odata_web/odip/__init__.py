@@ -40,18 +40,13 @@ def sync_workflows(registry, settings) -> None:
     if not asbool(settings.get("proseo.workflows.sync", "true")):
         return
     from proseo_odata.production.workflows import sync_configured_workflows
-    from proseo_odata.storage.errors import StorageError, describe, is_database_error
+    from proseo_odata.storage.errors import log_failure
 
     try:
         with registry.storage.transaction() as tx:
             sync_configured_workflows(tx, settings)
-    except StorageError as exc:  # a refusal: its own message, not the driver's text
-        log.error("could not synchronise the configured workflows: %s", exc)
     except Exception as exc:  # noqa: BLE001 - the service still serves the stored workflows
-        if is_database_error(exc):  # one line, never the statement (see describe)
-            log.error("could not synchronise the configured workflows: %s", describe(exc))
-        else:
-            log.exception("could not synchronise the configured workflows")
+        log_failure(log, "could not synchronise the configured workflows", exc, level=logging.ERROR)
 
 
 def start_production(registry, settings):

@@ -1,12 +1,12 @@
 """Page statements built once per shape (issue 12 item 4, ``SQLAlchemyStorage._page_statement``):
 the mission, visibility classes, LIMIT, OFFSET and catalogue are bound parameters, so requests that
 differ only in those values share one statement object (and SQLAlchemy's memoised cache key),
-and each gets its own rows. The cache is bounded (``PAGE_STATEMENTS``)."""
+and each gets its own rows. The cache is bounded (``PAGE_STATEMENTS``), the least recently used
+shape leaving first."""
 import pytest
 
 from proseo_odata.model import Mission, VisibilityClass
 from proseo_odata.query import Paging, build_query
-from proseo_odata.storage import sqlalchemy as backend
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.testing import make_product
 
@@ -42,7 +42,7 @@ def test_requests_that_differ_in_bound_values_share_one_statement_and_get_their_
     assert _names(storage.query_product_entries("M1", _query(**{"$top": 10}), visibilities=public)) == [
         "M1_1.zip", "M1_2.zip", "M1_3.zip"]
     assert len(storage._page_statements) == 1
-    (statement,) = storage._page_statements.values()
+    statement = executed[0]  # the page's, before the statements that load its rows' details
     assert _names(storage.query_product_entries("M2", _query(**{"$top": 10}), visibilities=every)) == [
         "M2_0.zip", "M2_1.zip", "M2_2.zip", "M2_3.zip"]
     page = storage.query_product_entries("M2", _query(**{"$top": 2}), visibilities=public)
@@ -54,11 +54,27 @@ def test_requests_that_differ_in_bound_values_share_one_statement_and_get_their_
     assert len(storage._page_statements) == 1
 
 
-def test_the_statement_cache_is_bounded(storage, monkeypatch):
-    monkeypatch.setattr(backend, "PAGE_STATEMENTS", 2)
-    for orderby in ("Name asc", "Name desc", "PublicationDate desc", "Id asc"):
-        page = storage.query_product_entries("M1", _query(**{"$top": 10, "$orderby": orderby}))
-        assert len(page.items) == 4
+def test_the_statement_cache_is_bounded_and_keeps_the_recently_used(storage):
+    import sqlalchemy as sa
+
+    executed = []
+    sa.event.listen(storage.engine, "before_execute", lambda conn, element, *rest: executed.append(element))
+    storage._page_statements.size = 2
+
+    def page(orderby):
+        start = len(executed)
+        result = storage.query_product_entries("M1", _query(**{"$top": 10, "$orderby": orderby}))
+        return [e.name for e in result.items], executed[start]  # the page's statement runs first
+
+    first = {}
+    for orderby in ("Name asc", "Name desc", "Name asc", "PublicationDate desc", "Id asc"):
+        names, statement = page(orderby)
+        assert len(names) == 4
+        first.setdefault(orderby, statement)
     assert len(storage._page_statements) == 2
-    assert [e.name for e in storage.query_product_entries("M1", _query(**{"$top": 10, "$orderby": "Name desc"})).items] == [
-        "M1_3.zip", "M1_2.zip", "M1_1.zip", "M1_0.zip"]
+    # "Name asc" was used again before the others came, "Name desc" left first, then "Name asc"
+    names, statement = page("Id asc")
+    assert statement is first["Id asc"]
+    names, statement = page("Name desc")
+    assert names == ["M1_3.zip", "M1_2.zip", "M1_1.zip", "M1_0.zip"] and statement is not first["Name desc"]
+    assert len(storage._page_statements) == 2

@@ -82,3 +82,30 @@ def test_a_page_is_written_by_the_database_but_an_unrendered_footprint(migrated_
         assert page() == [texts[0], "PYTHON", texts[2]] and rendered == ["P1.zip"]
     finally:
         storage.close()
+
+
+def test_a_product_deleted_while_its_page_is_read_leaves_the_page(migrated_pg_url):
+    """The page's product without stored renderings is read again by id; deleted by another
+    connection in between, it is left out of the page (no error)."""
+    storage = load_from_config({"proseo.storage.url": migrated_pg_url})
+    try:
+        storage.add_mission(Mission("M1"))
+        for i in range(3):
+            storage.add_product(Product(mission="M1", name=f"P{i}.zip", id=uuid.UUID(int=i + 1),
+                                        footprint="POLYGON((0 0,1 0,1 1,0 1,0 0))"))
+        with storage.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE products SET footprint_literal = NULL WHERE name = 'P1.zip'"))
+        deleted = []
+
+        @sa.event.listens_for(storage.engine, "before_cursor_execute")
+        def delete_first(conn, cursor, statement, parameters, context, executemany):
+            if not deleted and "members_text" not in statement and "products.id IN" in statement:
+                deleted.append(True)
+                storage.delete_product("M1", uuid.UUID(int=2))
+
+        result = storage.query_product_texts("M1", Query(orderby=[(("Name",), False)], top=10),
+                                             members=("Id", "Name", "Footprint"), render=lambda entry: "PYTHON")
+        assert deleted == [True]
+        assert [json.loads("{" + item.members + "}")["Name"] for item in result.items] == ["P0.zip", "P2.zip"]
+    finally:
+        storage.close()

@@ -6,18 +6,11 @@ import threading
 
 import pytest
 
+from fake_clock import Clock
 from proseo_odata.model import Mission, Role, User, Workflow, hash_password
 from proseo_odata.storage.errors import NotFoundError
 from proseo_odata.storage.readcache import ReadCache
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage, load_from_config
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 # -- the cache itself ----------------------------------------------------------------------------

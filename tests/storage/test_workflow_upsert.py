@@ -8,13 +8,15 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from proseo_odata.model import Workflow
+from proseo_odata.model import Workflow, WorkflowOption
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
 
 def definition(**changes):
     values = {"mission": "M1", "name": "WF", "input_product_type": "IN", "output_product_type": "OUT",
-              "processor": "image", "id": "0f0e0000-0000-4000-8000-000000000001"}
+              "processor": "image", "id": "0f0e0000-0000-4000-8000-000000000001",
+              "options": [WorkflowOption("ImageFormat", default="JPG", allowed_values=("JPG", "PNG"))],
+              "processor_config": {"quality": 80, "bands": ["B04", "B03"]}}
     values.update(changes)
     values["id"] = uuid.UUID(values["id"])
     return Workflow(**values)

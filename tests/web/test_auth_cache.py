@@ -11,15 +11,8 @@ from proseo_odata.model import Role, User, hash_password
 from proseo_odata.storage.readcache import ReadCache
 
 from odip_helpers import ODIP, auth, order_body
+from fake_clock import Clock
 from prip_helpers import PRIP, basic
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

@@ -8,18 +8,11 @@ import time
 
 import pytest
 
+from fake_clock import Clock
 from prip_helpers import PRIP, basic, make_app
 from proseo_odata_web.throttle import LoginThrottle, ThrottlePolicy
 
 ODIP = "/proseo/odip/odata/v1"
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_pair_throttle_doubles_and_other_addresses_are_not_affected():

@@ -1,0 +1,151 @@
+"""How near raw SQL a PRIP page can get through HTTP with this stack (issue 12, the cheap shapes
+row): the bench application (:mod:`bench.http_catalogue`'s .ini, waitress) side by side with the
+same application whose storage call costs nothing more than raw SQL, and the raw SQL itself.
+
+Run (from the repository root), on a catalogue kept by ``bench.catalogue``/``bench.profile_page``::
+
+    .venv/bin/python -m bench.page_bound --url URL --products 1000000 --shapes date,orbit,top100
+
+Three measurements per request, interleaved, medians over ``--rounds`` passes of each shape's
+variants (the first pass is warm-up):
+
+* **served**: the application as it is, through HTTP;
+* **bound**: the same application, same server and settings, whose
+  ``query_product_texts`` (the PRIP page view's storage call) replays the statements the real
+  one ran for these options on a psycopg connection and hands back their rows as the page: a
+  storage layer with no cost of its own, the lower bound of what any storage work can reach;
+  everything else (routing, authentication, options, the response, waitress, the socket) is the
+  application's own;
+* **SQL**: those statements on a psycopg connection (:class:`bench.http_catalogue.SqlReference`).
+
+The ratios bound/SQL show what remains when the storage costs nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench import catalogue as cat
+from bench import http_catalogue as hc
+
+#: The application under waitress, with ``query_product_texts`` replaying the captured statements
+#: (argv: ini, port, threads, pickle of {repr(Query): statements}, database URL).
+SERVE_BOUND = """\
+import pickle, sys, threading
+import psycopg, waitress
+from pyramid.paster import get_app, setup_logging
+from bench import catalogue as cat
+from proseo_odata.storage.base import ProductText, QueryResult
+from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+with open(sys.argv[4], "rb") as handle:
+    captured = pickle.load(handle)
+connection = psycopg.connect(cat._libpq(sys.argv[5]), autocommit=True,
+                             options="-c timezone=UTC -c plan_cache_mode=force_custom_plan")
+lock = threading.Lock()
+
+def replay(self, mission, query, *, visibilities=None, members, render):
+    statements, top = captured[repr(query)], query.top
+    with lock, connection.cursor() as cursor:
+        for statement, parameters in statements:
+            cursor.execute(statement, parameters)
+            rows = cursor.fetchall()
+    more = top is not None and len(rows) > top
+    return QueryResult(items=[ProductText(row[1], None) for row in rows[:top]], count=None,
+                       next_skiptoken="bound" if more else None, next_skip=top if more else None)
+
+SQLAlchemyStorage.query_product_texts = replay
+setup_logging(sys.argv[1])
+waitress.serve(get_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), threads=int(sys.argv[3]),
+               connection_limit=200, channel_timeout=600)
+"""
+
+
+def start_bound(url: str, workdir: str, captured: dict, threads: int):
+    from live_server import free_port  # tests/live_server.py, on the path since bench.catalogue
+
+    path = os.path.join(workdir, "captured.pickle")
+    with open(path, "wb") as handle:
+        pickle.dump(captured, handle)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", SERVE_BOUND, os.path.join(workdir, "bench.ini"), str(port),
+                                str(threads), path, url],
+                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "bound.log"), "wb"))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if hc.Client(port).request("GET", hc.PRIP + "/")[0] in (200, 401):
+                return process, port
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the bound server did not start: see " + os.path.join(workdir, "bound.log"))
+        time.sleep(0.3)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.page_bound", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="a catalogue database kept by bench.catalogue or profile_page")
+    parser.add_argument("--products", type=int, required=True, help="its product count (the shapes' variants)")
+    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--shapes", default="date,orbit,top100")
+    parser.add_argument("--variants", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args(argv)
+
+    from proseo_odata.query import Paging, build_query
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+    storage = SQLAlchemyStorage.from_url(args.url)
+    reference = hc.SqlReference(storage, args.url)
+    queries = hc.shapes(args.products, args.variants, args.seed, cat.Generator(args.seed).tiles)
+    names = args.shapes.split(",")
+    statements, captured = {}, {}
+    for name in names:
+        _, visibility, variants = queries[name]
+        for pairs in variants:
+            statements[tuple(pairs)] = reference.capture(pairs, visibility)
+            query = build_query("Products", list(pairs), Paging(100, 1000)).query
+            captured[repr(query)] = statements[tuple(pairs)]
+    workdir = tempfile.mkdtemp(prefix="page-bound-")
+    os.makedirs(os.path.join(workdir, "archive"))
+    served, served_port = hc.start_app(args.url, args.threads, workdir)
+    bound = None
+    try:
+        bound, bound_port = start_bound(args.url, workdir, captured, args.threads)
+        clients = {"served": hc.Client(served_port), "bound": hc.Client(bound_port)}
+        token = hc.token(clients["served"], "reader")
+        print(f"| shape | served ms | bound ms | SQL ms | served/SQL | bound/SQL |  (load average {os.getloadavg()[0]:.1f})")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name in names:
+            _, visibility, variants = queries[name]
+            times = {"served": [], "bound": [], "sql": []}
+            for _ in range(args.rounds):
+                for pairs in variants:
+                    for label, client in clients.items():
+                        start = time.perf_counter()
+                        client.get(pairs, token)
+                        times[label].append((time.perf_counter() - start) * 1000)
+                    start = time.perf_counter()
+                    reference.run(statements[tuple(pairs)])
+                    times["sql"].append((time.perf_counter() - start) * 1000)
+            med = {label: statistics.median(values[len(variants):]) for label, values in times.items()}
+            print(f"| `{name}` | {med['served']:.2f} | {med['bound']:.2f} | {med['sql']:.2f} | "
+                  f"{med['served'] / med['sql']:.2f}x | {med['bound'] / med['sql']:.2f}x |", flush=True)
+    finally:
+        served.terminate()
+        if bound is not None:
+            bound.terminate()
+        storage.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
