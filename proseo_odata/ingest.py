@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import itertools
 import json
 import mimetypes
 import os
@@ -893,20 +894,21 @@ def _parsed_records(pool, storage, mission: str, manifest: Path, now, batch_size
     :data:`PARSE_CHUNK` lines go to the pool, at most a batch and ``2 * parsers`` chunks ahead
     of the batch handed out (so the pool works while the batch before is written).
 
-    A re-run should not parse what it skips: while most lines of a chunk name products the
-    mission has (:func:`_known_lines`: their Names read here, looked up, skipped), only the
-    others go to the pool; the first chunk that is mostly new ends that for the run (a fresh
-    manifest costs this process the Names of one chunk)."""
+    A re-run should not parse what it skips: while most lines of a batch name products the
+    mission has (:func:`_known_lines`: their Names read here and looked up, a batch at a time;
+    those lines skipped), only the others go to the pool; the first batch that is mostly new
+    ends that for the run (a fresh manifest costs this process the Names of one batch)."""
     chunk = min(PARSE_CHUNK, batch_size)
-    ahead = -(-batch_size // chunk) + 2 * parsers
+    per_batch = -(-batch_size // chunk)
+    ahead = per_batch + 2 * parsers
     chunks = _batched(_manifest_lines(manifest), chunk)
     pending: collections.deque = collections.deque()
     records: list = []
     exhausted, prefilter = False, True
     while True:
         while not exhausted and len(pending) < ahead:
-            lines = next(chunks, None)
-            if lines is None:
+            lines = [line for part in itertools.islice(chunks, per_batch if prefilter else 1) for line in part]
+            if not lines:
                 exhausted = True
                 continue
             known: list = []

@@ -157,11 +157,30 @@ def test_a_rerun_does_not_send_known_lines_to_the_parsers(tmp_path):
         records = [r for batch in ingest_module._parsed_records(pool, Known(), "M", manifest, None, 20, 1) for r in batch]
     assert [r[0] for r in records] == list(range(1, 101))
     known = [r[0] for r in records if r[2] is ingest_module._KNOWN]
-    # chunks of 20 lines: 1-20 and 21-40 known (skipped here), 41-60 mostly new (its known ones
-    # skipped here still): every line from 61 on is parsed
+    # batches (and chunks) of 20 lines: 1-20 and 21-40 known (skipped here), 41-60 mostly new
+    # (its known ones skipped here still): every line from 61 on is parsed
     first_new = [41, 42, 43, 44, 45, 51]  # (line L names n{L-1})
     assert known == list(range(1, 41)) + first_new
     assert submitted == [n for n in range(41, 61) if n not in first_new] + list(range(61, 101))
+
+
+def test_a_rerun_looks_known_names_up_a_batch_at_a_time(tmp_path, monkeypatch):
+    """One look-up per batch, not per chunk (a look-up per 500 lines made a PostgreSQL re-run
+    slower than without parsers)."""
+    monkeypatch.setattr(ingest_module, "PARSE_CHUNK", 10)
+    _product_files(tmp_path / "in", 1)
+    manifest = _manifest(tmp_path, [{"file": "in/f0.dat", "Name": f"n{i}"} for i in range(95)])
+    lookups = []
+
+    class Known:
+        def existing_product_names(self, mission, names):
+            lookups.append(len(names))
+            return set(names)
+
+    with ThreadPoolExecutor(1) as pool:
+        batches = list(ingest_module._parsed_records(pool, Known(), "M", manifest, None, 40, 1))
+    assert [len(b) for b in batches] == [40, 40, 15] and lookups == [40, 40, 15]
+    assert all(r[2] is ingest_module._KNOWN for b in batches for r in b)
 
 
 def test_a_parser_process_that_dies_ends_the_run_with_a_clear_error(setup, tmp_path, monkeypatch):
