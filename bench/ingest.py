@@ -127,31 +127,10 @@ def generate(workdir: str, n: int, seed: int) -> dict:
 
 def server_cpu(datadir: str | None) -> float:
     """CPU seconds used so far by a PostgreSQL server started by this benchmark: the
-    postmaster's own and its reaped children's (``cutime``/``cstime``) plus its live children
-    (the backends, checkpointer, WAL writer), from /proc. 0 without a server of ours."""
-    if not datadir:
-        return 0.0
-    try:
-        with open(os.path.join(datadir, "postmaster.pid"), encoding="utf-8") as handle:
-            postmaster = int(handle.readline())
-    except OSError:
-        return 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", encoding="utf-8") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(name), int(fields[1])
-        if pid == postmaster:
-            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-        elif ppid == postmaster:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+    postmaster's own and what it reaped (``cutime``/``cstime``) plus its live children (the
+    backends, checkpointer, WAL writer), from /proc. 0 without a server of ours."""
+    postmaster = _postmaster(datadir)
+    return 0.0 if postmaster is None else _tree_cpu(postmaster)
 
 
 def _postmaster(datadir: str | None) -> int | None:
@@ -164,11 +143,16 @@ def _postmaster(datadir: str | None) -> int | None:
 
 def children_cpu(exclude: int | None = None) -> float:
     """CPU seconds used so far by this process's descendants (the parser processes and the fork
-    server that starts them): each live one's own time plus what it reaped of its children
-    (``cutime``/``cstime``: a fork server reaps the parsers as they end), and what this process
-    reaped itself; not the process tree of ``exclude`` (the benchmark's PostgreSQL server, counted
-    by :func:`server_cpu`). From /proc, so the parsers of a pool count whoever reaps them."""
-    tick = os.sysconf("SC_CLK_TCK")
+    server that starts them) and what this process reaped, not counting the process tree of
+    ``exclude`` (the benchmark's PostgreSQL server, counted by :func:`server_cpu`). A fork
+    server reaps the parsers as they end: they count in its ``cutime``/``cstime``."""
+    return _tree_cpu(os.getpid(), own=False, exclude=exclude)
+
+
+def _tree_cpu(root: int, *, own: bool = True, exclude: int | None = None) -> float:
+    """CPU seconds of the process tree of ``root``, from /proc: ``root``'s own (when ``own``)
+    and what it reaped, and each live descendant's own and what it reaped (``utime``,
+    ``stime``, ``cutime``, ``cstime``), without the tree of ``exclude``."""
     children: dict[int, list[int]] = {}
     times: dict[int, tuple[int, int]] = {}
     for name in os.listdir("/proc"):
@@ -182,17 +166,15 @@ def children_cpu(exclude: int | None = None) -> float:
         pid = int(name)
         children.setdefault(int(fields[1]), []).append(pid)
         times[pid] = (int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14]))
-    me = os.getpid()
-    total = times.get(me, (0, 0))[1]
-    stack = list(children.get(me, []))
+    mine, reaped = times.get(root, (0, 0))
+    total = reaped + (mine if own else 0)
+    stack = list(children.get(root, []))
     while stack:
         pid = stack.pop()
-        if pid == exclude:
-            continue
-        own, reaped = times[pid]
-        total += own + reaped
-        stack.extend(children.get(pid, []))
-    return total / tick
+        if pid != exclude:
+            total += sum(times[pid])
+            stack.extend(children.get(pid, []))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_one(storage, archive, manifest: str, n: int, batch_size: int, workers: int, expect: int,

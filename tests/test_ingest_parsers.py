@@ -1,7 +1,6 @@
 """Bulk ingest with parser processes (``ingest_manifest(parsers=N)``, ``ingest --parsers``):
 real processes, real databases, real files. What is stored, skipped and reported is what the
 in-process path (``parsers=0``) does; a dead parser or an interrupt ends the run cleanly."""
-import json
 import multiprocessing
 import os
 import pickle
@@ -9,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +17,7 @@ from proseo_odata import ingest as ingest_module
 from proseo_odata.ingest import IngestError, default_parsers, ingest_manifest, product_from_metadata
 from proseo_odata.model import Mission
 from proseo_odata.storage import Query
-from tests.test_ingest import EVERY_FIELD, L1C, _files, _manifest, _product_files, _rows, setup  # noqa: F401
+from tests.test_ingest import EVERY_FIELD, L1C, _files, _manifest, _product_files, _rows, _site, setup  # noqa: F401
 
 #: Lines of every outcome: stored, bad JSON, bad metadata, missing file, wrong checksum, a Name
 #: given twice, a known Name whose metadata is bad (skipped, as without parsers), no file.
@@ -236,18 +234,6 @@ def test_default_parsers_leave_small_manifests_in_process(tmp_path, monkeypatch)
     assert default_parsers(small) == 0
     monkeypatch.setattr(ingest_module, "PARSERS_MIN_BYTES", 1)
     assert default_parsers(small) == (1 if len(os.sched_getaffinity(0)) >= 2 else 0)
-
-
-def _site(tmp_path, sqlite_url, parsers_setting=""):
-    ini = tmp_path / "site.ini"
-    ini.write_text(textwrap.dedent(f"""\
-        [app:main]
-        proseo.storage.backend = proseo_odata.storage.sqlalchemy
-        proseo.storage.url = {sqlite_url}
-        proseo.archive.backend = local
-        proseo.archive.path = %(here)s/archive
-        """) + parsers_setting, encoding="utf-8")
-    return ini
 
 
 def _cli(ini, *args, **kwargs):
