@@ -254,6 +254,10 @@ def test_cli_parsers_option_and_setting(tmp_path, sqlite_url):
     assert "0 product(s) ingested" in again.stdout and "3 already present" in again.stdout
     bad = _cli(ini, "ingest", "--mission", "M", "--manifest", str(manifest), "--parsers", "-1")
     assert bad.returncode == 2 and "--parsers" in bad.stderr
+    (tmp_path / "bad").mkdir()
+    bad_setting = _site(tmp_path / "bad", sqlite_url, "proseo.ingest.parsers = two\n")
+    bad = _cli(bad_setting, "ingest", "--mission", "M", "--manifest", str(manifest))
+    assert bad.returncode == 2 and "proseo.ingest.parsers must be an integer" in bad.stderr
 
 
 def test_ctrl_c_ends_the_cli_run_cleanly(tmp_path, sqlite_url):
