@@ -34,8 +34,11 @@ What it does:
    synchronous_commit on), listening on 127.0.0.1 only; ``--pg-url`` uses an existing server.
    SQLite is a file in the scratch folder with the backend's own settings (WAL).
 
-Prints a Markdown table (products/s, wall seconds, CPU seconds of this process) with the
-machine, the date and the command, for bench/README.md.
+Prints a Markdown table (products/s, wall seconds, CPU seconds of this process plus its parser
+processes -- ``--parsers``, counted from /proc with whoever reaps them -- and of the PostgreSQL
+server) with the machine, the date and the command, for bench/README.md. With a kept
+``--workdir`` a second run for the same ``--products`` and ``--seed`` reuses the generated
+manifests and files (compared variants one after the other on the same data).
 """
 from __future__ import annotations
 
@@ -88,11 +91,17 @@ def _metadata(p: dict) -> dict:
 
 
 def generate(workdir: str, n: int, seed: int) -> dict:
-    """Write the files under ``workdir/source/incoming/`` and the two manifests. Paths."""
+    """Write the files under ``workdir/source/incoming/`` and the two manifests. Paths. A
+    ``workdir`` that has them for the same N and seed already (a kept ``--workdir``: compared
+    variants run one after the other on the same data) is used as it is."""
     source = os.path.join(workdir, "source")
-    generator = Generator(seed)
     copy_path = os.path.join(workdir, "copy.jsonl")
     reference_path = os.path.join(workdir, "reference.jsonl")
+    paths = {"source": source, "copy": copy_path, "reference": reference_path}
+    marker = os.path.join(workdir, f"generated-{n}-{seed}")
+    if os.path.exists(marker):
+        return paths
+    generator = Generator(seed)
     with open(copy_path, "w", encoding="utf-8") as copy_manifest, \
             open(reference_path, "w", encoding="utf-8") as reference_manifest:
         for i in range(n):
@@ -112,22 +121,40 @@ def generate(workdir: str, n: int, seed: int) -> dict:
                 {"Algorithm": "SHA256", "Value": hashlib.sha256(data).hexdigest()},
             ]
             reference_manifest.write(json.dumps({"archive_key": key, **document}) + "\n")
-    return {"source": source, "copy": copy_path, "reference": reference_path}
+    open(marker, "w").close()
+    return paths
 
 
 def server_cpu(datadir: str | None) -> float:
     """CPU seconds used so far by a PostgreSQL server started by this benchmark: the
-    postmaster's own and its reaped children's (``cutime``/``cstime``) plus its live children
-    (the backends, checkpointer, WAL writer), from /proc. 0 without a server of ours."""
-    if not datadir:
-        return 0.0
+    postmaster's own and what it reaped (``cutime``/``cstime``) plus its live children (the
+    backends, checkpointer, WAL writer), from /proc. 0 without a server of ours."""
+    postmaster = _postmaster(datadir)
+    return 0.0 if postmaster is None else _tree_cpu(postmaster)
+
+
+def _postmaster(datadir: str | None) -> int | None:
     try:
         with open(os.path.join(datadir, "postmaster.pid"), encoding="utf-8") as handle:
-            postmaster = int(handle.readline())
-    except OSError:
-        return 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+            return int(handle.readline())
+    except (OSError, TypeError, ValueError):
+        return None
+
+
+def children_cpu(exclude: int | None = None) -> float:
+    """CPU seconds used so far by this process's descendants (the parser processes and the fork
+    server that starts them) and what this process reaped, not counting the process tree of
+    ``exclude`` (the benchmark's PostgreSQL server, counted by :func:`server_cpu`). A fork
+    server reaps the parsers as they end: they count in its ``cutime``/``cstime``."""
+    return _tree_cpu(os.getpid(), own=False, exclude=exclude)
+
+
+def _tree_cpu(root: int, *, own: bool = True, exclude: int | None = None) -> float:
+    """CPU seconds of the process tree of ``root``, from /proc: ``root``'s own (when ``own``)
+    and what it reaped, and each live descendant's own and what it reaped (``utime``,
+    ``stime``, ``cutime``, ``cstime``), without the tree of ``exclude``."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, tuple[int, int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -136,20 +163,28 @@ def server_cpu(datadir: str | None) -> float:
                 fields = handle.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        pid, ppid = int(name), int(fields[1])
-        if pid == postmaster:
-            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-        elif ppid == postmaster:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+        pid = int(name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        times[pid] = (int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14]))
+    mine, reaped = times.get(root, (0, 0))
+    total = reaped + (mine if own else 0)
+    stack = list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        if pid != exclude:
+            total += sum(times[pid])
+            stack.extend(children.get(pid, []))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_one(storage, archive, manifest: str, n: int, batch_size: int, workers: int, expect: int,
-            datadir: str | None = None, single: bool = False) -> dict:
+            datadir: str | None = None, single: bool = False, parsers: int | None = None) -> dict:
     from proseo_odata.ingest import ingest_manifest
     from proseo_odata.storage import Query
 
+    postmaster = _postmaster(datadir)
     db_cpu, cpu, wall = server_cpu(datadir), time.process_time(), time.perf_counter()
+    child_cpu = children_cpu(postmaster)
     if single:
         from pathlib import Path
 
@@ -160,14 +195,18 @@ def run_one(storage, archive, manifest: str, n: int, batch_size: int, workers: i
             ingest_file(storage, archive, MISSION, entry.path, entry.metadata)
             report.ingested += 1
     else:
-        report = ingest_manifest(storage, archive, MISSION, manifest, batch_size=batch_size, workers=workers)
+        # (no parsers argument unless given: the code before it had none)
+        report = ingest_manifest(storage, archive, MISSION, manifest, batch_size=batch_size, workers=workers,
+                                 **({} if parsers is None else {"parsers": parsers}))
     wall, cpu, db_cpu = time.perf_counter() - wall, time.process_time() - cpu, server_cpu(datadir) - db_cpu
+    child_cpu = children_cpu(postmaster) - child_cpu
     if report.failed:
         raise RuntimeError(f"{len(report.failed)} lines failed, first: {report.failed[:3]}")
     count = storage.query_products(MISSION, Query(count=True, top=0)).count
     if count != n or report.ingested != expect:
         raise RuntimeError(f"stored {count} products, ingested {report.ingested} (expected {n} / {expect})")
-    return {"rate": n / wall, "wall": wall, "cpu": cpu, "db_cpu": db_cpu, "ingested": report.ingested,
+    return {"rate": n / wall, "wall": wall, "cpu": cpu + child_cpu, "parsers_cpu": child_cpu, "db_cpu": db_cpu,
+            "ingested": report.ingested,
             "skipped": report.skipped, "load": os.getloadavg()[0]}
 
 
@@ -178,6 +217,8 @@ def main(argv=None) -> int:
     parser.add_argument("--mode", default="copy,reference", help="comma-separated: copy, reference")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--parsers", type=int, default=None,
+                        help="parser processes (default: ingest_manifest's own default; 0: parse in process)")
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--pg-url", help="use this existing PostgreSQL server (maintenance database URL)")
     parser.add_argument("--workdir", help="scratch folder (default: a temporary one, removed at the end)")
@@ -219,7 +260,11 @@ def main(argv=None) -> int:
             for mode in modes:
                 tag = f"{database}-{mode}"
                 if database == "sqlite":
-                    url = f"sqlite:///{os.path.join(workdir, tag + '.sqlite')}"
+                    path = os.path.join(workdir, tag + ".sqlite")
+                    for stale in (path, path + "-wal", path + "-shm"):  # a kept --workdir's last run
+                        if os.path.exists(stale):
+                            os.remove(stale)
+                    url = f"sqlite:///{path}"
                 else:
                     name = f"proseo_bench_{uuid.uuid4().hex[:8]}"
                     with _admin(admin_url) as conn:
@@ -236,12 +281,15 @@ def main(argv=None) -> int:
                     log(f"{tag}: ingesting {args.products:,} products")
                     datadir = server.datadir if server is not None and database == "postgresql" else None
                     first = run_one(storage, archive, paths["copy" if mode == "single" else mode], args.products,
-                                    args.batch_size, args.workers, args.products, datadir, single=mode == "single")
+                                    args.batch_size, args.workers, args.products, datadir, single=mode == "single",
+                                    parsers=args.parsers)
                     log(f"{tag}: {first['rate']:,.0f} products/s ({first['wall']:.1f} s, CPU {first['cpu']:.1f} s "
-                        f"+ server {first['db_cpu']:.1f} s, load {first['load']:.1f}); re-run")
+                        f"(parsers {first['parsers_cpu']:.1f}) + server {first['db_cpu']:.1f} s, "
+                        f"load {first['load']:.1f}); re-run")
                     again = None
                     if mode != "single":
-                        again = run_one(storage, archive, paths[mode], args.products, args.batch_size, args.workers, 0)
+                        again = run_one(storage, archive, paths[mode], args.products, args.batch_size, args.workers, 0,
+                                        datadir, parsers=args.parsers)
                         log(f"{tag}: re-run {again['rate']:,.0f} lines/s (all skipped)")
                     results.append((database, mode, first, again))
                 finally:
@@ -268,9 +316,10 @@ def report(args, results, pg_version: str) -> str:
         f"`{info['cpu']}`, {info['memory']} RAM, Python {info['python']}"
         + (f", {pg_version}" if pg_version else "") + f"; load average {info['load'][0]:.2f} at the end.",
         f"Command: `{' '.join(['.venv/bin/python -m bench.ingest'] + (sys.argv[1:] if argv_is_ours() else []))}` "
-        f"({args.products:,} products, batches of {args.batch_size}, {args.workers} copy threads).",
+        f"({args.products:,} products, batches of {args.batch_size}, {args.workers} copy threads, "
+        f"{'default' if args.parsers is None else args.parsers} parser processes).",
         "",
-        "| database | mode | products/s | wall s | load avg | CPU s: ingest + PostgreSQL | CPU µs per product | target | met? | re-run (all skipped), lines/s |",
+        "| database | mode | products/s | wall s | load avg | CPU s: ingest (of it parsers) + PostgreSQL | CPU µs per product | target | met? | re-run (all skipped), lines/s |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for database, mode, first, again in results:
@@ -280,7 +329,7 @@ def report(args, results, pg_version: str) -> str:
         rerun = f"{again['rate']:,.0f}" if again else "-"
         lines.append(
             f"| {database} | {mode} | **{first['rate']:,.0f}** | {first['wall']:.1f} | {first['load']:.1f} | "
-            f"{first['cpu']:.1f}{db_cpu} | {per_product:,.0f} | >= {target:,} | "
+            f"{first['cpu']:.1f} ({first['parsers_cpu']:.1f}){db_cpu} | {per_product:,.0f} | >= {target:,} | "
             f"{'yes' if first['rate'] >= target else '**no**'} | {rerun} |")
     return "\n".join(lines)
 

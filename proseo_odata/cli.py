@@ -399,10 +399,14 @@ def _collect(files: tuple[str, ...]):
               help="With --manifest: products per transaction.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1, max=64),
               help="With --manifest: threads copying and hashing files.")
+@click.option("--parsers", default=None, type=click.IntRange(min=0, max=64),
+              help="With --manifest: processes reading and checking the lines (0: none; default: "
+                   "proseo.ingest.parsers, else 1 for manifests from 4 MiB on a machine with 2 or more CPUs).")
 @click.argument("files", nargs=-1, type=click.Path(exists=True))
 @pass_env
 def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: bool | None,
-           manifest_file: str | None, batch_size: int, workers: int, files: tuple[str, ...]) -> None:
+           manifest_file: str | None, batch_size: int, workers: int, parsers: int | None,
+           files: tuple[str, ...]) -> None:
     """Copy FILE... into the archive (hashing MD5 and SHA-256) and publish them as products.
 
     FILE may be a product file, a folder (each file in it), or a JSON-lines manifest
@@ -410,15 +414,24 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
     problem; what was ingested before it stays.
 
     --manifest FILE.jsonl is the bulk path (docs/cli.md): batches of --batch-size products
-    per transaction, files copied by --workers threads, "archive_key" lines registered by
-    reference without a copy, known Names skipped, each bad line reported with its number.
+    per transaction, lines checked by --parsers processes, files copied by --workers threads,
+    "archive_key" lines registered by reference without a copy, known Names skipped, each bad
+    line reported with its number.
     """
     from proseo_odata.ingest import MetadataError, ingest_file
 
     if manifest_file is not None:
         if files or metadata_file:
             raise click.UsageError("--manifest takes no FILE arguments and no --metadata")
-        _ingest_manifest(env, mission_code, manifest_file, batch_size, workers, progress)
+        if parsers is None:
+            from proseo_odata.config import _number_setting
+
+            try:
+                parsers = _number_setting(env.settings, "proseo.ingest.parsers", None, int, "an integer",
+                                          lambda n: 0 <= n <= 64, "from 0 to 64")
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from None
+        _ingest_manifest(env, mission_code, manifest_file, batch_size, workers, parsers, progress)
         return
     if not files:
         raise click.UsageError("give FILE... to ingest (or --manifest FILE.jsonl)")
@@ -472,10 +485,12 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
         click.echo(f"{done} product(s) ingested into mission {mission_code}")
 
 
-def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int, workers: int, progress: bool | None) -> None:
+def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int, workers: int,
+                     parsers: int | None, progress: bool | None) -> None:
     """``ingest --manifest``: :func:`proseo_odata.ingest.ingest_manifest` with a progress bar;
-    one summary line, then each failed line on stderr; exit status 1 when a line failed."""
-    from proseo_odata.ingest import ingest_manifest
+    one summary line, then each failed line on stderr; exit status 1 when a line failed. An
+    interrupt (Ctrl-C) or a dead parser process ends it with one line saying what stays."""
+    from proseo_odata.ingest import IngestError, ingest_manifest
 
     try:
         env.storage.get_mission(mission_code)
@@ -488,9 +503,24 @@ def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int
         with open(manifest, "rb") as handle:
             total = sum(1 for line in handle if line.strip() and not line.lstrip().startswith(b"#"))
         bar = tqdm(total=total, unit="product", file=sys.stderr, disable=None if progress is None else False)
+    handled = []
+
+    def advance(lines: int) -> None:
+        handled.append(lines)
+        if bar is not None:
+            bar.update(lines)
+
     try:
         report = ingest_manifest(env.storage, env.archive, mission_code, manifest, batch_size=batch_size,
-                                 workers=workers, progress=bar.update if bar is not None else None)
+                                 workers=workers, parsers=parsers, progress=advance)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        click.echo(f"interrupted: the {sum(handled)} line(s) of the batches committed before stay; "
+                   "re-run the same command to continue", err=True)
+        raise SystemExit(130) from None
+    except IngestError as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         if bar is not None:
             bar.close()

@@ -20,10 +20,18 @@ an existing product (not even when two ingests of the same ``Id`` race).
 """
 from __future__ import annotations
 
+import collections
+import contextlib
+import dataclasses
+import functools
+import gc
+import itertools
 import json
 import mimetypes
+import os
 import re
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +53,7 @@ from proseo_odata.model import (
 from proseo_odata.notify.subscriptions import on_product_published
 
 __all__ = [
-    "BulkIngestReport", "MetadataError", "ManifestEntry", "ingest_file", "ingest_manifest", "iter_manifest",
+    "BulkIngestReport", "IngestError", "MetadataError", "ManifestEntry", "default_parsers", "ingest_file", "ingest_manifest", "iter_manifest",
     "parse_datetime", "product_from_metadata", "read_manifest",
 ]
 
@@ -107,7 +115,13 @@ def _normalised_footprint(value: Any, field: str) -> tuple[str, tuple | None]:
     :func:`proseo_odata.storage.mapping.render_footprint`) computed from the same parsed
     geometry instead of parsing the WKT again. None when the WKT would not read back as the
     same coordinates (a Z, which the WKT drops; a zero, which may be a -0.0 the WKT writes as 0):
-    the storage renders that one from the WKT."""
+    the storage renders that one from the WKT. A one-ring polygon of plain decimal numbers
+    takes :func:`_written_polygon` (the same text, in a third of the time)."""
+    if isinstance(value, str):
+        fast = _written_polygon(value)
+        if fast is not None:
+            wkt, geojson = fast
+            return wkt, (wkt, f"geography'SRID=4326;{wkt}'", geojson)
     import shapely
 
     from proseo_odata.odata.errors import ODataError
@@ -125,6 +139,42 @@ def _normalised_footprint(value: Any, field: str) -> tuple[str, tuple | None]:
         literal, geojson = render_footprint(wkt, geometry)
         rendered = (wkt, literal, geojson) if literal is not None else None
     return wkt, rendered
+
+
+_NUMBER = r"-?\d+(?:\.\d+)?"
+#: A one-ring polygon with plain decimal numbers as a geography literal or WKT, in the form the
+#: storage writes but for the numbers' digits: ``geography'SRID=4326;POLYGON((x y,...))'``.
+_PLAIN_POLYGON = re.compile(rf"(?:geography'SRID=4326;)?POLYGON\(\((?:{_NUMBER} {_NUMBER},)+{_NUMBER} {_NUMBER}\)\)'?")
+
+
+def _written_polygon(text: str) -> tuple[str, str] | None:
+    """``(WKT, GeoJSON text)`` of a one-ring polygon written with plain decimal numbers, single
+    spaces and commas (:data:`_PLAIN_POLYGON`: PRIP output, most manifests), closed, with at
+    least four points and no zero (see :func:`_normalised_footprint`): the WKT as
+    :func:`~proseo_odata.odata.geo.format_wkt` writes it (the same number formatting, of the
+    same floats shapely would read), the GeoJSON text as
+    :func:`~proseo_odata.storage.mapping.render_footprint` writes it (``json.dumps`` of the float
+    coordinates). Such a ring is one shapely reads and accepts. None for anything else: the
+    general path decides."""
+    if _PLAIN_POLYGON.fullmatch(text) is None or text.endswith("'") != text.startswith("geography'"):
+        return None
+    from proseo_odata.odata.geo import _number
+
+    start = text.index("((") + 2
+    points = [point.split(" ") for point in text[start:text.index(")", start)].split(",")]
+    if len(points) < 4 or points[0] != points[-1] and [float(n) for n in points[0]] != [float(n) for n in points[-1]]:
+        return None
+    wkt, geojson = [], []
+    try:
+        for x, y in points:
+            fx, fy = float(x), float(y)
+            if not fx or not fy:
+                return None
+            wkt.append(f"{_number(fx)} {_number(fy)}")
+            geojson.append(f"[{fx!r}, {fy!r}]")
+    except OverflowError:  # a number too large for a float
+        return None
+    return "POLYGON((" + ",".join(wkt) + "))", '{"type": "Polygon", "coordinates": [[' + ", ".join(geojson) + "]]}"
 
 
 _ATTRIBUTE_TYPES = {t.value.lower(): t for t in AttributeType}
@@ -148,7 +198,7 @@ def parse_attribute(item: Any, index: int) -> Attribute:
     kind = None
     declared = item.get("ValueType")
     if declared is not None:
-        kind = _ATTRIBUTE_TYPES.get(str(declared).lower())
+        kind = _ATTRIBUTE_TYPES.get(declared.lower() if isinstance(declared, str) else str(declared).lower())
         if kind is None:
             raise MetadataError(f"{field}/ValueType", f"{declared!r} is not one of {', '.join(t.value for t in AttributeType)}")
     odata_type = item.get("@odata.type")
@@ -192,8 +242,10 @@ def parse_attribute(item: Any, index: int) -> Attribute:
         if not isinstance(value, bool):
             raise MetadataError(where, f"expected true or false for {name}, got {json.dumps(value)}")
     else:
-        value = parse_datetime(value, where)
-    return Attribute(name, kind, value)
+        return Attribute(name, kind, parse_datetime(value, where))
+    # checked above as Attribute() checks it (tests/test_ingest_fast_paths.py): built without
+    # running those checks a second time
+    return _bare(Attribute, name=name, type=kind, value=value)
 
 
 _KNOWN_KEYS = {
@@ -211,7 +263,8 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
     """
     if not _is_mapping(metadata):
         raise MetadataError("(document)", "expected a JSON object with Product properties")
-    unknown = sorted(k for k in metadata if not k.startswith("@") and k not in _KNOWN_KEYS)
+    unknown = () if metadata.keys() <= _KNOWN_KEYS else sorted(
+        k for k in metadata if not k.startswith("@") and k not in _KNOWN_KEYS)
     if unknown:
         raise MetadataError(unknown[0], "unknown Product property (known: " + ", ".join(sorted(_KNOWN_KEYS)) + ")")
     now = now or utcnow()
@@ -281,7 +334,7 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
         raise MetadataError("Attributes", "expected a list of attributes")
     parsed = [parse_attribute(item, i) for i, item in enumerate(attributes)]
     names = [a.name for a in parsed]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = () if len(set(names)) == len(names) else sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise MetadataError("Attributes", f"attribute {duplicates[0]!r} appears twice")
     fields["attributes"] = parsed
@@ -330,17 +383,26 @@ def iter_manifest(path: Path, *, by_reference: bool = True) -> Iterator[Manifest
     path relative to the manifest's folder) or, with ``by_reference``, ``"archive_key"`` (a
     file already in the archive). Blank lines and ``#`` lines are skipped."""
     path = Path(path)
+    for number, text in _manifest_lines(path):
+        yield _entry_or_error(path, number, text, by_reference)
+
+
+def _manifest_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, stripped text)`` of every manifest line that is not blank or a ``#`` comment."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            source = f"{path}:{number}"
-            try:
-                yield _manifest_entry(path, number, text, source, by_reference)
-            except MetadataError as exc:
-                exc.line = number
-                yield exc
+            if text and not text.startswith("#"):
+                yield number, text
+
+
+def _entry_or_error(path: Path, number: int, text: str, by_reference: bool = True) -> ManifestEntry | MetadataError:
+    """:func:`iter_manifest`'s item for one line."""
+    try:
+        return _manifest_entry(path, number, text, f"{path}:{number}", by_reference)
+    except MetadataError as exc:
+        exc.line = number
+        return exc
 
 
 def _manifest_entry(path: Path, number: int, text: str, source: str, by_reference: bool) -> ManifestEntry:
@@ -610,6 +672,34 @@ def _referenced(archive, candidate: _Candidate):
 #: write lock is held for a second or two per batch.
 DEFAULT_BATCH_SIZE = 5000
 
+#: Manifest lines per task of a parser process (``parsers`` of :func:`ingest_manifest`).
+PARSE_CHUNK = 500
+
+#: Manifests smaller than this are parsed in the ingesting process when ``parsers`` is not
+#: given: starting the parser processes costs more than they save on a few thousand lines.
+PARSERS_MIN_BYTES = 4 << 20
+
+
+class IngestError(RuntimeError):
+    """A bulk ingest stopped for a reason that is not one line's (a parser process died).
+    ``report`` holds what the batches committed before it did; a re-run continues from there."""
+
+    def __init__(self, message: str, report: BulkIngestReport):
+        super().__init__(message)
+        self.report = report
+
+
+def default_parsers(manifest) -> int:
+    """The parser processes :func:`ingest_manifest` starts when ``parsers`` is None: none for a
+    manifest under :data:`PARSERS_MIN_BYTES` or on a single CPU, else one. The writing process
+    needs about three times a parser's CPU per product (SQLite's engine runs in it), so one
+    parser keeps it busy; on 2 cores a second one only competed with it and the database
+    (bench/README.md "Bulk ingest")."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cpus < 2 or os.path.getsize(manifest) < PARSERS_MIN_BYTES:
+        return 0
+    return 1
+
 
 def ingest_manifest(
     storage,
@@ -619,75 +709,323 @@ def ingest_manifest(
     *,
     batch_size: int | None = None,
     workers: int = 4,
+    parsers: int | None = None,
     progress=None,
     now: datetime | None = None,
 ) -> BulkIngestReport:
     """Ingest every line of a JSON-lines manifest (:func:`iter_manifest`) in batches.
 
     Per batch of ``batch_size`` lines (default :data:`DEFAULT_BATCH_SIZE`): one look-up finds
-    the Names the mission already has (those lines are skipped and counted without being
-    parsed, so a re-run adds only what is missing and copies nothing twice); the metadata of
-    every other line is checked (:func:`product_from_metadata`); the files are copied into the
-    archive by ``workers`` threads, each computing MD5 and SHA-256 in the same pass as its copy (a line with ``"archive_key"`` instead of ``"file"``
-    is registered by reference: nothing is copied); then one transaction stores the batch's
-    products (:meth:`StorageBase.add_products`) and enqueues the notifications of matching
-    subscriptions (:func:`on_product_published`, as for a single ingest; the batch's
-    notifications are written in one statement). The copies of the
-    next batch run while the current batch is written.
+    the Names the mission already has (those lines are skipped and counted, so a re-run adds
+    only what is missing and copies nothing twice); the metadata of every other line is checked
+    (:func:`product_from_metadata`); the files are copied into the archive by ``workers``
+    threads, each computing MD5 and SHA-256 in the same pass as its copy (a line with
+    ``"archive_key"`` instead of ``"file"`` is registered by reference: nothing is copied);
+    then one transaction stores the batch's products (:meth:`StorageBase.add_products`) and
+    enqueues the notifications of matching subscriptions (:func:`on_product_published`, as for
+    a single ingest; the batch's notifications are written in one statement). The copies of
+    the next batch run while the current batch is written.
+
+    ``parsers`` processes (default :func:`default_parsers`; 0: none) read and check the lines
+    (JSON, :func:`product_from_metadata`) in chunks of :data:`PARSE_CHUNK` and hand the
+    products back as plain tuples, while this process looks up, copies and writes: up to about
+    two batches are parsed ahead of the one being written (memory stays flat on any manifest).
+    What is stored, skipped and reported is the same either way. A re-run does not send known
+    Names' lines to the parsers while most of a batch is known; in a manifest that mixes known
+    and new lines a known line is parsed before it is skipped (without parsers: never parsed).
 
     A bad line (metadata, missing file, checksum mismatch, ...) is reported in
     ``report.failed`` with its line number and does not stop the other lines of its batch. When
     the database refuses a whole batch for one product's sake (a value that does not fit), the
     batch is written again one product per transaction, so only that line fails. A database
     outage raises (after removing the files this batch copied); the batches committed before
-    stay, and a re-run continues where it stopped. ``progress(n)`` is called with the number of
-    lines each batch handled.
+    stay, and a re-run continues where it stopped. So does an interrupt (``KeyboardInterrupt``:
+    the batch being written is finished, the parsers stop) and a parser process that dies
+    (:class:`IngestError`). ``progress(n)`` is called with the number of lines each committed
+    batch handled.
     """
     import time
     from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     started = time.perf_counter()
     batch_size = batch_size or DEFAULT_BATCH_SIZE
+    parsers = default_parsers(manifest) if parsers is None else parsers
     report = BulkIngestReport()
     storage.get_mission(mission)  # NotFoundError before anything is copied
 
-    def batches():
-        batch: list = []
-        for item in iter_manifest(Path(manifest)):
-            batch.append(item)
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-
-    # The main thread reads and checks batch N+1 and starts its copies while one writer thread
-    # stores batch N: the database's work (and SQLite's, which runs without the GIL) overlaps
-    # with the Python work of the next batch. Batches commit in manifest order.
+    # The main thread reads and checks batch N+1 (or collects it from the parser processes)
+    # and starts its copies while one writer thread stores batch N: the database's work (and
+    # SQLite's, which runs without the GIL) overlaps with the Python work of the next batch.
+    # Batches commit in manifest order.
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ingest-copy") as pool, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer:
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer, \
+            _parser_pool(parsers) as parser_pool, _bulk_gc():
+        if parser_pool is None:
+            lines = (_line_records(items, mission, now) for items in _batched(iter_manifest(Path(manifest)), batch_size))
+        else:
+            lines = _parsed_records(parser_pool, storage, mission, Path(manifest), now, batch_size, parsers)
         writing = prepared = None
         try:
-            for batch in batches():
-                prepared = _prepare_batch(storage, archive, mission, batch, pool, now)
+            for records in lines:
+                prepared = _prepare_batch(storage, archive, mission, records, pool)
                 if writing is not None:
-                    _merge(report, writing.result(), progress)
+                    # (cleared once its result is in: an interrupt after it never merges it twice)
+                    done, writing = writing.result(), None
+                    _merge(report, done, progress)
                 writing, prepared = writer.submit(_commit_batch, storage, archive, prepared), None
             if writing is not None:
-                done, writing = writing, None
-                _merge(report, done.result(), progress)
-        except BaseException:
+                done, writing = writing.result(), None
+                _merge(report, done, progress)
+        except BaseException as exc:
             if prepared is not None:
                 _discard(archive, prepared.candidates)
             if writing is not None:
-                try:
-                    writing.result()  # the writer removes its own batch's files when it fails
+                try:  # the batch being written is finished (the writer removes its files when it fails)
+                    _merge(report, writing.result(), progress)
                 except BaseException:  # noqa: BLE001 - the first failure is the one raised
                     pass
+            if isinstance(exc, BrokenProcessPool):
+                raise IngestError(
+                    f"a parser process ended unexpectedly ({exc}); {report.ingested} product(s) were "
+                    "stored before, re-run the same manifest to continue", report) from exc
             raise
     report.failed.sort(key=lambda failure: failure[0] or 0)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _batched(items, size: int) -> Iterator[list]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+#: ``gc.set_threshold`` during a bulk ingest (the default is 700, 10, 10). A batch is hundreds
+#: of thousands of new objects that live until it is written: with the default the collector
+#: ran every 700 of them and walked the growing old generation again and again, 60-80 µs per
+#: product in the writing process (bench/README.md "Bulk ingest"). The objects are acyclic
+#: (freed by their reference counts); cycles are still collected, less often.
+BULK_GC_THRESHOLDS = (100_000, 50, 10)
+_gc_lock = threading.Lock()
+_gc_users = [0, None]  # ingests running in this process, the thresholds before the first
+
+
+@contextlib.contextmanager
+def _bulk_gc():
+    """:data:`BULK_GC_THRESHOLDS` while at least one bulk ingest of this process runs; the
+    thresholds before the first one are restored after the last."""
+    with _gc_lock:
+        if _gc_users[0] == 0:
+            _gc_users[1] = gc.get_threshold()
+            gc.set_threshold(*BULK_GC_THRESHOLDS)
+        _gc_users[0] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users[0] -= 1
+            if _gc_users[0] == 0:
+                gc.set_threshold(*_gc_users[1])
+
+
+@contextlib.contextmanager
+def _parser_pool(count: int):
+    """A pool of ``count`` parser processes (None for 0), shut down on leaving: queued chunks
+    are dropped and the running ones finished (a few hundred lines each), never left behind.
+    Started by a fork server (or spawned): no copy of this process's threads and connections."""
+    if not count:
+        yield None
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method), initializer=_parser_started)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _parser_started() -> None:
+    """In each parser process: Ctrl-C is the ingesting process's to handle (it stops the pool),
+    not a traceback from every worker; the collector's thresholds of a bulk ingest."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.set_threshold(*BULK_GC_THRESHOLDS)
+
+
+def _line_records(items: list, mission: str, now) -> list:
+    """One batch's lines, parsed in this process: ``(line, Name, check)`` per line (see
+    :func:`_prepare_batch`); ``check`` parses the line only when it is called."""
+    records = []
+    for item in items:
+        if isinstance(item, MetadataError):
+            records.append((item.line, None, MetadataError(item.field, item.problem)))
+        else:
+            name = item.metadata.get("Name", item.file_name)
+            records.append((item.line, name if isinstance(name, str) else None,
+                            functools.partial(_checked_entry, item, mission, now)))
+    return records
+
+
+def _checked_entry(entry: ManifestEntry, mission: str, now) -> tuple:
+    """``(entry, product, checksums to verify, ContentLength to verify)`` of a manifest line;
+    :class:`MetadataError` for its first problem."""
+    product, checksums, length = product_from_metadata(entry.metadata, mission=mission, file_name=entry.file_name, now=now)
+    try:
+        product.sync_product_type()
+    except ValueError as exc:
+        raise MetadataError("Attributes", str(exc)) from None
+    if entry.path is not None and not entry.path.is_file():
+        raise MetadataError("file", f"{entry.path} is not a readable file")
+    return entry, product, checksums, length
+
+
+def _parsed_records(pool, storage, mission: str, manifest: Path, now, batch_size: int, parsers: int) -> Iterator[list]:
+    """The manifest's batches as the parser processes checked them, in order: chunks of
+    :data:`PARSE_CHUNK` lines go to the pool, at most a batch and ``2 * parsers`` chunks ahead
+    of the batch handed out (so the pool works while the batch before is written).
+
+    A re-run should not parse what it skips: while most lines of a batch name products the
+    mission has (:func:`_known_lines`: their Names read here and looked up, a batch at a time;
+    those lines skipped), only the others go to the pool; the first batch that is mostly new
+    ends that for the run (a fresh manifest costs this process the Names of one batch)."""
+    chunk = min(PARSE_CHUNK, batch_size)
+    per_batch = -(-batch_size // chunk)
+    ahead = per_batch + 2 * parsers
+    chunks = _batched(_manifest_lines(manifest), chunk)
+    pending: collections.deque = collections.deque()
+    records: list = []
+    exhausted, prefilter = False, True
+    while True:
+        while not exhausted and len(pending) < ahead:
+            lines = [line for part in itertools.islice(chunks, per_batch if prefilter else 1) for line in part]
+            if not lines:
+                exhausted = True
+                continue
+            known: list = []
+            if prefilter:
+                known, lines = _known_lines(storage, mission, manifest, lines)
+                prefilter = len(known) > len(lines)
+            pending.append((known, pool.submit(_parse_chunk, str(manifest), lines, mission, now) if lines else None))
+        if not pending:
+            break
+        known, parsing = pending.popleft()
+        parsed = _unpacked_records(parsing.result()) if parsing is not None else []
+        records.extend(sorted(known + parsed, key=lambda record: record[0]) if known else parsed)
+        while len(records) >= batch_size:
+            yield records[:batch_size]
+            records = records[batch_size:]
+    if records:
+        yield records
+
+
+#: The outcome of a line whose Name the mission has (found by :func:`_known_lines`): skipped.
+_KNOWN = object()
+
+
+def _known_lines(storage, mission: str, manifest: Path, lines: list) -> tuple[list, list]:
+    """``(records of the lines whose Name the mission has, the other lines)``."""
+    names = {}
+    for number, text in lines:
+        entry = _entry_or_error(manifest, number, text)
+        if isinstance(entry, ManifestEntry):
+            name = entry.metadata.get("Name", entry.file_name)
+            if isinstance(name, str):
+                names[number] = name
+    existing = storage.existing_product_names(mission, sorted(set(names.values()))) if names else set()
+    known = [(number, names[number], _KNOWN) for number, _ in lines if names.get(number) in existing]
+    return known, [line for line in lines if names.get(line[0]) not in existing]
+
+
+def _parse_chunk(manifest: str, lines: list, mission: str, now) -> list:
+    """(In a parser process.) Each of ``lines`` (``(number, text)``) checked as
+    :func:`_line_records` would: ``(line, Name, outcome)`` where ``outcome`` is ``(field,
+    problem)`` of its :class:`MetadataError` or the packed ``(file path, archive key, product,
+    checksums, ContentLength)`` (:func:`_pack_product`: plain values, cheap to pickle)."""
+    path = Path(manifest)
+    out = []
+    for number, text in lines:
+        entry = _entry_or_error(path, number, text)
+        if isinstance(entry, MetadataError):
+            out.append((number, None, (entry.field, entry.problem)))
+            continue
+        name = entry.metadata.get("Name", entry.file_name)
+        name = name if isinstance(name, str) else None
+        try:
+            entry, product, checksums, length = _checked_entry(entry, mission, now)
+        except MetadataError as exc:
+            out.append((number, name, (exc.field, exc.problem)))
+            continue
+        out.append((number, name, (
+            None if entry.path is None else str(entry.path), entry.archive_key, _pack_product(product),
+            [(c.algorithm, c.value, c.date) for c in checksums], length)))
+    return out
+
+
+def _unpacked_records(parsed: list) -> list:
+    """:func:`_parse_chunk`'s lines as :func:`_line_records` gives them."""
+    records = []
+    for number, name, outcome in parsed:
+        if len(outcome) == 2:
+            records.append((number, name, MetadataError(*outcome)))
+        else:
+            path, key, packed, checksums, length = outcome
+            entry = ManifestEntry(None if path is None else Path(path), {}, number, key)
+            records.append((number, name, (entry, _unpack_product(packed), [Checksum(*c) for c in checksums], length)))
+    return records
+
+
+#: The Product fields packed as they are (:func:`_pack_product`); the others are converted.
+_PACKED_FIELDS = tuple(f.name for f in dataclasses.fields(Product)
+                       if f.name not in ("id", "production_type", "visibility", "attributes", "checksums"))
+_PRODUCTION_TYPES = {t.value: t for t in ProductionType}
+_VISIBILITIES = {v.value: v for v in VisibilityClass}
+
+
+def _pack_product(product: Product) -> tuple:
+    """``product`` as a tuple of plain values (str, int, float, bool, datetime, bytes): a
+    quarter of the pickle and unpickle time of the object (no enum, UUID or dataclass
+    instances to rebuild through their classes)."""
+    values = product.__dict__
+    return (
+        product.id.bytes, product.production_type.value, product.visibility.value,
+        [(a.name, a.type.value, a.value) for a in product.attributes],
+        [(c.algorithm, c.value, c.date) for c in product.checksums],
+        *[values[name] for name in _PACKED_FIELDS],
+    )
+
+
+def _unpack_product(packed: tuple) -> Product:
+    """The :class:`Product` :func:`_pack_product` packed, rebuilt without running the
+    constructors' checks again (the parser process ran them)."""
+    identifier, production_type, visibility, attributes, checksums, *values = packed
+    product = object.__new__(Product)
+    product.__dict__.update(
+        zip(_PACKED_FIELDS, values),
+        id=uuid.UUID(bytes=identifier),
+        production_type=_PRODUCTION_TYPES[production_type],
+        visibility=_VISIBILITIES[visibility],
+        attributes=[_bare(Attribute, name=n, type=_ATTRIBUTE_TYPES[k.lower()], value=v) for n, k, v in attributes],
+        checksums=[_bare(Checksum, algorithm=a, value=v, date=d) for a, v, d in checksums],
+    )
+    return product
+
+
+def _bare(cls, **values):
+    """An instance of the dataclass ``cls`` with ``values``, built without ``__init__``."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(values)
+    return instance
 
 
 @dataclass
@@ -714,42 +1052,34 @@ def _fail(report: BulkIngestReport, line: int | None, error) -> None:
     report.failed.append((line, " ".join(str(error).split())))
 
 
-def _prepare_batch(storage, archive, mission, items, pool, now) -> _Batch:
-    """Check the batch's lines, skip known Names, start the copies."""
+def _prepare_batch(storage, archive, mission, records, pool) -> _Batch:
+    """Skip known Names, check the batch's lines, start the copies. ``records``: ``(line, Name,
+    outcome)`` per line, the outcome a :class:`MetadataError`, the parsed ``(entry, product,
+    checksums, length)``, or a callable returning it (raising the line's MetadataError)."""
     report = BulkIngestReport()
     candidates: list[_Candidate] = []
     names: set[str] = set()
-    # The Names the mission already has are looked up before any line is parsed: a re-run
+    # The Names the mission already has are looked up before any line is checked: a re-run
     # skips its known lines at the cost of one look-up per batch.
-    # (a Name that is not a string is reported by product_from_metadata below)
-    wanted = {name for name in (item.metadata.get("Name", item.file_name) for item in items
-                                if isinstance(item, ManifestEntry)) if isinstance(name, str)}
+    # (a Name that is not a string is reported by product_from_metadata)
+    wanted = {name for _, name, outcome in records if name is not None and outcome is not _KNOWN}
     existing = storage.existing_product_names(mission, sorted(wanted)) if wanted else set()
-    for item in items:
-        if isinstance(item, MetadataError):
-            _fail(report, item.line, MetadataError(item.field, item.problem))
-            continue
-        name = item.metadata.get("Name", item.file_name)
-        if isinstance(name, str) and name in existing:
+    for line, name, outcome in records:
+        if outcome is _KNOWN or (name is not None and name in existing):
             report.skipped += 1
             continue
         try:
-            product, checksums, length = product_from_metadata(
-                item.metadata, mission=mission, file_name=item.file_name, now=now)
-            try:
-                product.sync_product_type()
-            except ValueError as exc:
-                raise MetadataError("Attributes", str(exc)) from None
-            if item.path is not None and not item.path.is_file():
-                raise MetadataError("file", f"{item.path} is not a readable file")
+            if isinstance(outcome, MetadataError):
+                raise outcome
+            entry, product, checksums, length = outcome() if callable(outcome) else outcome
         except MetadataError as exc:
-            _fail(report, item.line, MetadataError(exc.field, exc.problem))
+            _fail(report, line, MetadataError(exc.field, exc.problem))
             continue
         if product.name in names:
             report.skipped += 1  # named earlier in the manifest
             continue
         names.add(product.name)
-        candidates.append(_Candidate(item, product, checksums, length))
+        candidates.append(_Candidate(entry, product, checksums, length))
     referenced = []
     for candidate in candidates:
         entry = candidate.entry
@@ -768,7 +1098,7 @@ def _prepare_batch(storage, archive, mission, items, pool, now) -> _Batch:
         future = pool.submit(_referenced_chunk, archive, chunk)
         for index, candidate in enumerate(chunk):
             candidate.future = _ChunkPart(future, index)
-    return _Batch(candidates, len(items), report)
+    return _Batch(candidates, len(records), report)
 
 
 #: By-reference lines checked per thread-pool task.

@@ -333,7 +333,8 @@ def test_bulk_rows_have_the_postgis_footprint(migrated_pg_url, tmp_path):
         storage.close()
 
 
-def test_cli_manifest_summary_failed_lines_and_exit_status(tmp_path, sqlite_url):
+def _site(tmp_path, sqlite_url, more=""):
+    """A site .ini in ``tmp_path``: SQLite at ``sqlite_url``, a local archive beside it, ``more``."""
     ini = tmp_path / "site.ini"
     ini.write_text(textwrap.dedent(f"""\
         [app:main]
@@ -341,7 +342,12 @@ def test_cli_manifest_summary_failed_lines_and_exit_status(tmp_path, sqlite_url)
         proseo.storage.url = {sqlite_url}
         proseo.archive.backend = local
         proseo.archive.path = %(here)s/archive
-        """), encoding="utf-8")
+        """) + more, encoding="utf-8")
+    return ini
+
+
+def test_cli_manifest_summary_failed_lines_and_exit_status(tmp_path, sqlite_url):
+    ini = _site(tmp_path, sqlite_url)
     runner = CliRunner()
 
     def invoke(*args):
