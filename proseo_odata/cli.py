@@ -424,11 +424,10 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
         if files or metadata_file:
             raise click.UsageError("--manifest takes no FILE arguments and no --metadata")
         if parsers is None:
-            from proseo_odata.config import _number_setting
+            from proseo_odata.config import ingest_parsers
 
             try:
-                parsers = _number_setting(env.settings, "proseo.ingest.parsers", None, int, "an integer",
-                                          lambda n: 0 <= n <= 64, "from 0 to 64")
+                parsers = ingest_parsers(env.settings)
             except ValueError as exc:
                 raise click.UsageError(str(exc)) from None
         _ingest_manifest(env, mission_code, manifest_file, batch_size, workers, parsers, progress)

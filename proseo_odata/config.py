@@ -67,6 +67,19 @@ def count_exact_limit(settings: Mapping[str, Any]) -> Optional[int]:
     return limit or None
 
 
+#: The largest ``proseo.ingest.parsers``.
+MAX_INGEST_PARSERS = 64
+
+
+def ingest_parsers(settings: Mapping[str, Any]) -> Optional[int]:
+    """``proseo.ingest.parsers``: the parser processes a bulk ingest starts when the command
+    line does not say (None when unset: :func:`proseo_odata.ingest.default_parsers` decides).
+    ``ValueError`` naming the setting for anything but a whole number from 0 to
+    :data:`MAX_INGEST_PARSERS`."""
+    return _number_setting(settings, "proseo.ingest.parsers", None, int, "an integer",
+                           lambda n: 0 <= n <= MAX_INGEST_PARSERS, f"from 0 to {MAX_INGEST_PARSERS}")
+
+
 @dataclass(frozen=True)
 class CoreSettings:
     """The core's process-wide settings, read once from the ``[app:main]`` mapping

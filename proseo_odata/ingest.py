@@ -158,7 +158,7 @@ def _written_polygon(text: str) -> tuple[str, str] | None:
     general path decides."""
     if _PLAIN_POLYGON.fullmatch(text) is None or text.endswith("'") != text.startswith("geography'"):
         return None
-    from proseo_odata.odata.geo import _number
+    from proseo_odata.odata.geo import format_number
 
     start = text.index("((") + 2
     points = [point.split(" ") for point in text[start:text.index(")", start)].split(",")]
@@ -170,7 +170,7 @@ def _written_polygon(text: str) -> tuple[str, str] | None:
             fx, fy = float(x), float(y)
             if not fx or not fy:
                 return None
-            wkt.append(f"{_number(fx)} {_number(fy)}")
+            wkt.append(f"{format_number(fx)} {format_number(fy)}")
             geojson.append(f"[{fx!r}, {fy!r}]")
     except OverflowError:  # a number too large for a float
         return None

@@ -39,6 +39,7 @@ __all__ = [
     "normalise_wkt",
     "to_geometry",
     "format_wkt",
+    "format_number",
     "format_footprint",
     "to_geojson",
     "intersects",
@@ -113,7 +114,7 @@ def to_geometry(value: Any) -> Optional[BaseGeometry]:
     return parse_geography(str(value))[0]
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
     """Plain decimal notation, never an exponent (clients parse the footprint)."""
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
@@ -129,7 +130,7 @@ def format_wkt(geometry: BaseGeometry) -> str:
     kind = geometry.geom_type
 
     def coords(part):  # x y of each point (a Z is dropped), as Python floats in one call
-        return ",".join(f"{_number(x)} {_number(y)}" for x, y in shapely.get_coordinates(part).tolist())
+        return ",".join(f"{format_number(x)} {format_number(y)}" for x, y in shapely.get_coordinates(part).tolist())
 
     def polygon(p):
         rings = [p.exterior] + list(p.interiors)
