@@ -1675,9 +1675,10 @@ class SQLAlchemyStorage(StorageBase):
         the driver as tuples, in one statement per table, every value a bound parameter or COPY
         data (SQLAlchemy's per-row parameter processing was the largest cost of bulk ingest):
 
-        * PostgreSQL (psycopg): the product rows by ``COPY`` into a temporary table and one
-          ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING id`` from it; the checksum
-          and attribute rows of the products it returned by ``COPY`` (:meth:`_insert_many`).
+        * PostgreSQL (psycopg): the product rows by ``COPY`` into ``products``, or, when one of
+          them is taken, through a temporary table and ``INSERT ... SELECT ... ON CONFLICT DO
+          NOTHING RETURNING id`` (:meth:`_copy_new_products`); the checksum and attribute rows
+          of the products stored by ``COPY`` (:meth:`_insert_many`).
         * SQLite: the transaction holds the write lock (``BEGIN IMMEDIATE``), so one look-up
           finds the batch's taken Names and Ids and one executemany ``INSERT`` per table writes
           the rest (:meth:`_insert_many`).
@@ -1770,16 +1771,40 @@ class SQLAlchemyStorage(StorageBase):
         return found
 
     def _copy_new_products(self, s: Session, rows: list[dict]) -> set:
+        """PostgreSQL: the ids of the product ``rows`` inserted. The rows go by ``COPY`` straight
+        into ``products`` (the footprint geometry as EWKT text, ``SRID=4326;`` and the WKT, which
+        PostGIS reads with the parser of ``ST_GeomFromText``); the usual case, since a bulk
+        ingest looks the batch's Names up first. When a row's Name or Id is taken (a concurrent
+        writer, an Id stored under another Name) that ``COPY`` fails as a whole: its savepoint
+        is rolled back and :meth:`_stage_new_products` inserts the rows whose Name and Id are
+        free. The staging costs the server about a tenth more per product (a temporary table
+        written and read, ``ON CONFLICT`` checked per row), so it is only the fallback."""
+        postgis = self.tables.postgis
+        columns = [c for c in rows[0] if c != "footprint_geom"]
+        direct = [*columns, "footprint_geom"] if postgis else columns
+        if postgis:
+            for row in rows:
+                footprint = row["footprint"]
+                row["footprint_geom"] = None if footprint is None else "SRID=4326;" + footprint
+        try:
+            with s.begin_nested():
+                self._insert_many(s, products, rows, direct)
+        except Exception as exc:
+            if refusal(exc) is not ConflictError:
+                raise
+            return self._stage_new_products(s, rows, columns)
+        return {row["id"] for row in rows}
+
+    def _stage_new_products(self, s: Session, rows: list[dict], columns: list[str]) -> set:
         """PostgreSQL: ``rows`` by ``COPY`` into a temporary table (created and dropped in this
         transaction), then ``INSERT INTO products ... SELECT ... ON CONFLICT DO NOTHING
         RETURNING id`` from it; the footprint geometry made by ``ST_GeomFromText`` as for a
-        single product."""
-        columns = [c for c in rows[0] if c != "footprint_geom"]
+        single product. The ids of the rows inserted."""
         stage = sa.Table("ingest_products_stage", sa.MetaData(),
                          *(sa.Column(name, products.c[name].type) for name in columns),
                          prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
         s.execute(sa.schema.CreateTable(stage))
-        self._insert_many(s, stage, rows)
+        self._insert_many(s, stage, rows, columns)
         selected = [stage.c[name] for name in columns]
         geometry = (sa.func.ST_GeomFromText(stage.c.footprint, 4326) if self.tables.postgis
                     else sa.null())
@@ -1810,9 +1835,9 @@ class SQLAlchemyStorage(StorageBase):
         finally:
             connection.exec_driver_sql(f"PRAGMA cache_size={previous}")
 
-    def _insert_many(self, s: Session, table: sa.Table, rows: list[dict]) -> None:
-        """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction,
-        handing the driver tuples:
+    def _insert_many(self, s: Session, table: sa.Table, rows: list[dict], columns: list[str] | None = None) -> None:
+        """Insert ``rows`` (dicts with the same keys; ``columns``: the keys written, default
+        all) into ``table`` in the session's transaction, handing the driver tuples:
 
         * PostgreSQL (psycopg): ``COPY ... FROM STDIN`` (psycopg's copy API, every value sent as
           data, never as SQL text; about 3x less CPU than executemany);
@@ -1822,7 +1847,7 @@ class SQLAlchemyStorage(StorageBase):
           dictionaries, which cost more than SQLite's own work);
         * elsewhere: ``session.execute(insert(table), rows)``.
         """
-        columns = list(rows[0])
+        columns = list(rows[0]) if columns is None else columns
         if self.engine.dialect.driver == "psycopg":
             from psycopg import sql
 

@@ -1,0 +1,115 @@
+"""``add_products`` on PostgreSQL: the rows go by ``COPY`` straight into ``products``; only a
+batch with a taken Name or Id (a concurrent writer, an Id stored under another Name) goes through
+the temporary staging table and ``ON CONFLICT DO NOTHING``. Both paths store the same footprint
+geometry as ``add_product``."""
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from proseo_odata.storage import Query
+from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+from proseo_odata.storage.testing import make_product
+
+pytestmark = pytest.mark.postgresql
+
+WKT = "POLYGON ((10.5 50, 11 50.00001, 11 51, 10.5 51, 10.5 50))"
+
+
+@pytest.fixture
+def staged(migrated_pg_url):
+    """The temporary staging tables created while the test runs (statements seen by the engine)."""
+    created = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if "CREATE TEMPORARY TABLE" in statement:
+            created.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
+    yield created
+    sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
+
+
+def geometries(url):
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as c:
+            return dict(c.execute(sa.text("SELECT name, ST_AsEWKT(footprint_geom) FROM products")).all())
+    finally:
+        engine.dispose()
+
+
+def test_new_products_go_straight_into_the_table(migrated_pg_url, stocked_storage, staged):
+    storage = stocked_storage(migrated_pg_url)
+    single = storage.add_product(make_product(name="single", footprint=WKT))
+    stored = storage.add_products([make_product(name="bulk", footprint=WKT), make_product(name="none", footprint=None)])
+    assert [p.name for p in stored] == ["bulk", "none"]
+    assert staged == []
+    found = geometries(migrated_pg_url)
+    assert found["bulk"] == found["single"] == "SRID=4326;" + "POLYGON((10.5 50,11 50.00001,11 51,10.5 51,10.5 50))"
+    assert found["none"] is None
+    # the geometry is the one the spatial filter reads
+    page = storage.query_products("M1", Query(filter=_intersects("POLYGON((10.6 50.5,10.7 50.5,10.7 50.6,10.6 50.5))")))
+    assert sorted(p.name for p in page.items) == ["bulk", "single"]
+    assert storage.get_product("M1", single.id) == single
+
+
+def test_a_taken_id_sends_the_batch_through_the_staging_table(migrated_pg_url, stocked_storage, staged):
+    storage = stocked_storage(migrated_pg_url)
+    taken = storage.add_product(make_product(name="taken", footprint=WKT))
+    fresh = [make_product(name="a", footprint=WKT), make_product(name="b")]
+    stored = storage.add_products([fresh[0], make_product(name="other", id=taken.id), fresh[1]])
+    assert [p.name for p in stored] == ["a", "b"]
+    assert len(staged) == 1
+    for product in fresh:
+        assert storage.get_product("M1", product.id) == product
+    assert storage.get_product("M1", taken.id).name == "taken"
+    assert geometries(migrated_pg_url)["a"] == geometries(migrated_pg_url)["taken"]
+
+
+def test_a_concurrent_writer_of_the_same_names_loses_nothing(migrated_pg_url, stocked_storage, staged):
+    first = stocked_storage(migrated_pg_url)
+    other = SQLAlchemyStorage.from_url(migrated_pg_url)
+    outcome = {}
+    shared = [make_product(name=f"shared{i}") for i in range(3)]
+    own = make_product(name="own")
+
+    def second_batch():
+        try:
+            outcome["stored"] = other.add_products([make_product(name=p.name) for p in shared] + [own])
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = exc
+
+    try:
+        with first.transaction() as tx:
+            tx.add_products(shared)  # inserted, not committed yet
+            thread = threading.Thread(target=second_batch)
+            thread.start()
+            engine = sa.create_engine(migrated_pg_url)
+            try:
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:  # until the second COPY waits on the first one's rows
+                    with engine.connect() as c:
+                        if c.execute(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar():
+                            break
+                    time.sleep(0.05)
+                else:
+                    pytest.fail("the second batch never waited for the first transaction")
+            finally:
+                engine.dispose()
+        thread.join(30)
+        assert "error" not in outcome, outcome.get("error")
+        assert [p.name for p in outcome["stored"]] == ["own"]
+        assert len(staged) == 1
+        names = {p.name: p.id for p in first.query_products("M1", Query(top=10)).items}
+        assert names == {**{p.name: p.id for p in shared}, "own": own.id}
+    finally:
+        other.close()
+
+
+def _intersects(wkt):
+    from proseo_odata.query import Paging, build_query
+
+    text = f"OData.CSC.Intersects(area=geography'SRID=4326;{wkt}')"
+    return build_query("Products", [("$filter", text)], Paging(100, 1000)).query.filter
