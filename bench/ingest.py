@@ -34,6 +34,12 @@ What it does:
    synchronous_commit on), listening on 127.0.0.1 only; ``--pg-url`` uses an existing server.
    SQLite is a file in the scratch folder with the backend's own settings (WAL).
 
+4. The reference (PostgreSQL; ``--no-reference`` leaves it out): the rows the ingest stored,
+   dumped with ``COPY ... TO STDOUT`` and written back by ``COPY ... FROM STDIN`` (the files'
+   bytes as they are, one transaction per table) into a fresh migrated database with every
+   index: what the database itself takes on this machine with no client work. The table gives
+   its rate, its server CPU per product and the ingest's rate as a ratio of it.
+
 Prints a Markdown table (products/s, wall seconds, CPU seconds of this process plus its parser
 processes -- ``--parsers``, counted from /proc with whoever reaps them -- and of the PostgreSQL
 server) with the machine, the date and the command, for bench/README.md. With a kept
@@ -222,6 +228,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--pg-url", help="use this existing PostgreSQL server (maintenance database URL)")
     parser.add_argument("--workdir", help="scratch folder (default: a temporary one, removed at the end)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="PostgreSQL: leave out the raw COPY of the stored rows into a fresh database")
     args = parser.parse_args(argv)
     databases = [d.strip() for d in args.db.split(",") if d.strip()]
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
@@ -293,7 +301,13 @@ def main(argv=None) -> int:
                         again = run_one(storage, archive, paths[mode], args.products, args.batch_size, args.workers, 0,
                                         datadir, parsers=args.parsers)
                         log(f"{tag}: re-run {again['rate']:,.0f} lines/s (all skipped)")
-                    results.append((database, mode, first, again))
+                    reference = None
+                    if database == "postgresql" and mode != "single" and not args.no_reference:
+                        log(f"{tag}: the reference, the stored rows by raw COPY into a fresh database")
+                        reference = raw_copy(admin_url, url, workdir, args.products, datadir)
+                        log(f"{tag}: raw COPY {reference['rate']:,.0f} products/s ({reference['wall']:.1f} s, "
+                            f"server {reference['db_cpu']:.1f} s)")
+                    results.append((database, mode, first, again, reference))
                 finally:
                     storage.close()
                     if mode in ("copy", "single"):
@@ -311,6 +325,59 @@ def main(argv=None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+#: The tables a bulk ingest writes, in the order the reference writes them back.
+COPIED_TABLES = ("products", "product_checksums", "product_attributes")
+
+
+def raw_copy(admin_url: str, source_url: str, workdir: str, n: int, datadir: str | None) -> dict:
+    """The reference of a PostgreSQL run: the rows the ingest stored (``source_url``) written
+    back into a fresh migrated database (every index the ingest wrote) by ``COPY ... FROM
+    STDIN``, one transaction per table, the files' bytes sent as they are -- what PostgreSQL
+    itself takes on this machine with no client work (no parsing, no checks, no rows built).
+    The tables are dumped (``COPY ... TO STDOUT``) before the clock starts and removed after."""
+    from psycopg import sql
+
+    from proseo_odata.model import Mission
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+    from bench.catalogue import create_database
+
+    files = {table: os.path.join(workdir, f"reference-{table}.copy") for table in COPIED_TABLES}
+    name, url = create_database(admin_url, "proseo_bench_raw")
+    try:
+        with _admin(source_url) as conn:
+            for table, path in files.items():
+                with open(path, "wb") as handle, conn.cursor() as cursor, \
+                        cursor.copy(sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table))) as copy:
+                    for block in copy:
+                        handle.write(block)
+        storage = SQLAlchemyStorage.from_url(url)
+        try:
+            storage.initialize_schema()
+            storage.add_mission(Mission(MISSION, "ingest benchmark reference"))
+        finally:
+            storage.close()
+        db_cpu, wall = server_cpu(datadir), time.perf_counter()
+        with _admin(url) as conn:
+            for table, path in files.items():
+                with conn.transaction(), conn.cursor() as cursor, \
+                        cursor.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy, \
+                        open(path, "rb") as handle:
+                    while block := handle.read(1 << 20):
+                        copy.write(block)
+        wall, db_cpu = time.perf_counter() - wall, server_cpu(datadir) - db_cpu
+        with _admin(url) as conn:
+            count = conn.execute("SELECT count(*) FROM products").fetchone()[0]
+        if count != n:
+            raise RuntimeError(f"raw COPY stored {count} products, expected {n}")
+        return {"rate": n / wall, "wall": wall, "db_cpu": db_cpu, "load": os.getloadavg()[0]}
+    finally:
+        for path in files.values():
+            if os.path.exists(path):
+                os.remove(path)
+        with _admin(admin_url) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def report(args, results, pg_version: str) -> str:
     info = machine()
     lines = [
@@ -321,18 +388,22 @@ def report(args, results, pg_version: str) -> str:
         f"({args.products:,} products, batches of {args.batch_size}, {args.workers} copy threads, "
         f"{'default' if args.parsers is None else args.parsers} parser processes).",
         "",
-        "| database | mode | products/s | wall s | load avg | CPU s: ingest (of it parsers) + PostgreSQL | CPU µs per product | target | met? | re-run (all skipped), lines/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| database | mode | products/s | wall s | load avg | CPU s: ingest (of it parsers) + PostgreSQL | CPU µs per product | target | met? | re-run (all skipped), lines/s | raw COPY products/s (server µs per product) | ingest / raw COPY |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
-    for database, mode, first, again in results:
+    for database, mode, first, again, reference in results:
         target = TARGETS[database]
         db_cpu = f" + {first['db_cpu']:.1f}" if database == "postgresql" else ""
         per_product = (first["cpu"] + first["db_cpu"]) / args.products * 1e6
         rerun = f"{again['rate']:,.0f}" if again else "-"
+        raw = ratio = "-"
+        if reference:
+            raw = f"{reference['rate']:,.0f} ({reference['db_cpu'] / args.products * 1e6:,.0f})"
+            ratio = f"{first['rate'] / reference['rate']:.2f}x"
         lines.append(
             f"| {database} | {mode} | **{first['rate']:,.0f}** | {first['wall']:.1f} | {first['load']:.1f} | "
             f"{first['cpu']:.1f} ({first['parsers_cpu']:.1f}){db_cpu} | {per_product:,.0f} | >= {target:,} | "
-            f"{'yes' if first['rate'] >= target else '**no**'} | {rerun} |")
+            f"{'yes' if first['rate'] >= target else '**no**'} | {rerun} | {raw} | {ratio} |")
     return "\n".join(lines)
 
 
