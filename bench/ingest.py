@@ -136,7 +136,7 @@ def server_cpu(datadir: str | None) -> float:
     postmaster's own and what it reaped (``cutime``/``cstime``) plus its live children (the
     backends, checkpointer, WAL writer), from /proc. 0 without a server of ours."""
     postmaster = _postmaster(datadir)
-    return 0.0 if postmaster is None else _tree_cpu(postmaster)
+    return 0.0 if postmaster is None else tree_cpu(postmaster)
 
 
 def _postmaster(datadir: str | None) -> int | None:
@@ -152,10 +152,10 @@ def children_cpu(exclude: int | None = None) -> float:
     server that starts them) and what this process reaped, not counting the process tree of
     ``exclude`` (the benchmark's PostgreSQL server, counted by :func:`server_cpu`). A fork
     server reaps the parsers as they end: they count in its ``cutime``/``cstime``."""
-    return _tree_cpu(os.getpid(), own=False, exclude=exclude)
+    return tree_cpu(os.getpid(), own=False, exclude=exclude)
 
 
-def _tree_cpu(root: int, *, own: bool = True, exclude: int | None = None) -> float:
+def tree_cpu(root: int, *, own: bool = True, exclude: int | None = None) -> float:
     """CPU seconds of the process tree of ``root``, from /proc: ``root``'s own (when ``own``)
     and what it reaped, and each live descendant's own and what it reaped (``utime``,
     ``stime``, ``cutime``, ``cstime``), without the tree of ``exclude``."""

@@ -38,6 +38,7 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.ingest import tree_cpu
 from bench.soak import INPUT_NAME, ROOT, Service, database, postgres_server
 from proseo_odata.production.processors import Processor, ProcessorOutput
 
@@ -120,23 +121,9 @@ def latency(server_url: str, workdir: Path, orders: int) -> str:
 
 
 def _cpu_seconds(pids) -> float:
-    """utime + stime (+ reaped children) of ``pids`` and their live children, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    wanted = set(pids)
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) in wanted:
-            total += sum(int(f) for f in fields[11:15])
-        elif int(fields[1]) in wanted:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+    """CPU seconds of ``pids`` and their process trees (each one's own, its live descendants' and
+    what they reaped), from /proc."""
+    return sum(tree_cpu(pid) for pid in pids)
 
 
 def _postmaster_pid(server_url: str) -> int | None:
