@@ -55,9 +55,8 @@ test: $(VENV)/.stamp-test $(CLIENTS_VENV)/.stamp system-deps
 
 # Issue 12's rows at BENCH_PRODUCTS products (bench/README.md), meant to take under 10 minutes on
 # 2 idle cores: bulk ingest by reference on SQLite and a throwaway PostgreSQL (with its raw COPY
-# reference); catalogue queries
-# through HTTP against raw SQL, with eodag's deep $skip walk; order submissions and
-# submit -> completed. Separate commands (bench/README.md): the query-core micro-benchmark
+# reference); catalogue queries through HTTP against raw SQL, with eodag's deep $skip walk;
+# order submissions and submit -> completed. Separate commands (bench/README.md): the query-core micro-benchmark
 # (`python -m bench`), copy-mode ingest, downloads against nginx, the 1M runs.
 BENCH_PRODUCTS ?= 100000
 bench: $(VENV)/.stamp-test
