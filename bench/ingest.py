@@ -59,7 +59,7 @@ import tempfile
 import time
 import uuid
 
-from bench.catalogue import Generator, _admin, _make_server, finish_load, log, machine
+from bench.catalogue import Generator, _admin, _make_server, create_database, finish_load, log, machine
 from proseo_odata.ingest import DEFAULT_BATCH_SIZE
 
 MISSION = "BENCH"
@@ -339,7 +339,6 @@ def raw_copy(admin_url: str, source_url: str, workdir: str, n: int, datadir: str
 
     from proseo_odata.model import Mission
     from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
-    from bench.catalogue import create_database
 
     files = {table: os.path.join(workdir, f"reference-{table}.copy") for table in COPIED_TABLES}
     name, url = create_database(admin_url, "proseo_bench_raw")
