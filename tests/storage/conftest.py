@@ -1,7 +1,10 @@
 """Fixtures of the storage tests (the shared ones, such as ``db_url``: tests/conftest.py)."""
 from __future__ import annotations
 
+import time
+
 import pytest
+import sqlalchemy as sa
 
 from proseo_odata.model import Mission
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
@@ -26,3 +29,25 @@ def stocked_storage():
     yield make
     for storage in made:
         storage.close()
+
+
+@pytest.fixture
+def await_lock_wait():
+    """``await_lock_wait(url, what)``: return once a session of the PostgreSQL database at
+    ``url`` waits for a lock (a second writer blocked by the test's open transaction); fail the
+    test after 20 s, saying that ``what`` never waited."""
+
+    def wait(url: str, what: str) -> None:
+        engine = sa.create_engine(url)
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                with engine.connect() as c:
+                    if c.execute(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar():
+                        return
+                time.sleep(0.05)
+            pytest.fail(f"{what} never waited for the first transaction")
+        finally:
+            engine.dispose()
+
+    return wait

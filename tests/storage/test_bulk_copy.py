@@ -3,7 +3,6 @@ batch with a taken Name or Id (a concurrent writer, an Id stored under another N
 the temporary staging table and ``ON CONFLICT DO NOTHING``. Both paths store the same footprint
 geometry as ``add_product``."""
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -68,7 +67,7 @@ def test_a_taken_id_sends_the_batch_through_the_staging_table(migrated_pg_url, s
     assert geometries(migrated_pg_url)["a"] == geometries(migrated_pg_url)["taken"]
 
 
-def test_a_concurrent_writer_of_the_same_names_loses_nothing(migrated_pg_url, stocked_storage, staged):
+def test_a_concurrent_writer_of_the_same_names_loses_nothing(migrated_pg_url, stocked_storage, staged, await_lock_wait):
     first = stocked_storage(migrated_pg_url)
     other = SQLAlchemyStorage.from_url(migrated_pg_url)
     outcome = {}
@@ -86,18 +85,7 @@ def test_a_concurrent_writer_of_the_same_names_loses_nothing(migrated_pg_url, st
             tx.add_products(shared)  # inserted, not committed yet
             thread = threading.Thread(target=second_batch)
             thread.start()
-            engine = sa.create_engine(migrated_pg_url)
-            try:
-                deadline = time.monotonic() + 20
-                while time.monotonic() < deadline:  # until the second COPY waits on the first one's rows
-                    with engine.connect() as c:
-                        if c.execute(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar():
-                            break
-                    time.sleep(0.05)
-                else:
-                    pytest.fail("the second batch never waited for the first transaction")
-            finally:
-                engine.dispose()
+            await_lock_wait(migrated_pg_url, "the second batch")  # its COPY waits on the first one's rows
         thread.join(30)
         assert "error" not in outcome, outcome.get("error")
         assert [p.name for p in outcome["stored"]] == ["own"]

@@ -1,5 +1,5 @@
 """Migrations match the schema module; load_storage resolves backends; SQLite keeps time order."""
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from proseo_odata.storage import StorageError, load_storage
-from proseo_odata.storage.schema import metadata, products
+from proseo_odata.storage.schema import metadata
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.types import UTCDateTime
 

@@ -2,11 +2,9 @@
 definition keeps its revision (its ETag survives a restart), and two processes starting together
 on PostgreSQL both succeed (the second one's insert meets the first one's row: it updates it)."""
 import threading
-import time
 import uuid
 
 import pytest
-import sqlalchemy as sa
 
 from proseo_odata.model import Workflow, WorkflowOption
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
@@ -33,7 +31,7 @@ def test_unchanged_definition_keeps_its_revision(db_url, stocked_storage):
 
 
 @pytest.mark.postgresql
-def test_two_processes_inserting_the_same_workflow_both_succeed(migrated_pg_url, stocked_storage):
+def test_two_processes_inserting_the_same_workflow_both_succeed(migrated_pg_url, stocked_storage, await_lock_wait):
     first, second = stocked_storage(migrated_pg_url), SQLAlchemyStorage.from_url(migrated_pg_url)
     outcome = {}
 
@@ -47,18 +45,7 @@ def test_two_processes_inserting_the_same_workflow_both_succeed(migrated_pg_url,
         tx.upsert_workflow(definition(description="first"))  # inserted, not committed yet
         thread = threading.Thread(target=second_sync)
         thread.start()
-        engine = sa.create_engine(migrated_pg_url)
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:  # until the second insert waits on the first one
-                with engine.connect() as c:
-                    if c.execute(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar():
-                        break
-                time.sleep(0.05)
-            else:
-                pytest.fail("the second upsert never waited for the first transaction")
-        finally:
-            engine.dispose()
+        await_lock_wait(migrated_pg_url, "the second upsert")  # its insert waits on the first one
     thread.join(30)
     second.close()
     assert "error" not in outcome, outcome
