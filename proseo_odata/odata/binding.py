@@ -47,6 +47,7 @@ from .geo import format_wkt, parse_geography
 
 __all__ = [
     "Bound",
+    "calls_now",
     "BLiteral",
     "BNull",
     "BProperty",
@@ -278,6 +279,12 @@ def walk(node: Bound):
         yield from walk(node.location)
     elif isinstance(node, BLambda) and node.predicate is not None:
         yield from walk(node.predicate)
+
+
+def calls_now(node: Bound) -> bool:
+    """Whether the bound tree ``node`` calls ``now()``: its SQL then holds the time it was
+    compiled at, and must not be kept for later requests."""
+    return any(isinstance(n, BCall) and n.name == "now" for n in walk(node))
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Hashable, Optional, Tuple
 
 from . import edm
-from .binding import BCall, BOrderItem, Bound, bind_filter, bind_orderby, walk
+from .binding import BOrderItem, Bound, bind_filter, bind_orderby, calls_now
 from .parser import parse_filter, parse_orderby
 
 __all__ = ["FilterCache", "default_cache"]
@@ -90,8 +90,7 @@ class FilterCache:
         bound = self.bound_filter(text, entity_type, model=model)
         expression = compile_sql(bound)
         # a now() call has "now" in its text: the tree is only walked for texts that have it
-        if "now" not in text.lower() or not any(isinstance(node, BCall) and node.name == "now"
-                                                for node in walk(bound)):
+        if "now" not in text.lower() or not calls_now(bound):
             self._put(key, (entity_type, expression))
         return expression
 

@@ -65,6 +65,7 @@ from proseo_odata.model import (
 )
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 from proseo_odata.model import times
+from proseo_odata.odata.binding import calls_now
 from proseo_odata.odata.sql import register_sqlite_functions
 from proseo_odata.secretbox import SecretBox, SecretsError
 from proseo_odata.model.statemachine import (
@@ -260,15 +261,29 @@ def _order_clauses(keys):
     return clauses
 
 
+def _seek_parameters(seek) -> dict:
+    """The bound values of a seek's sort-key values (:func:`_after_clause`): ``proseo_seek_<i>``
+    for each value that is not NULL (a NULL value changes the clause itself)."""
+    return {f"proseo_seek_{i}": value for i, value in enumerate(seek) if value is not None}
+
+
+def _seek_value(keys, i: int):
+    """The bound parameter of the ``i``-th sort-key value of a seek (:func:`_seek_parameters`)."""
+    return sa.bindparam(f"proseo_seek_{i}", type_=keys[i][2].type)
+
+
 def _after_clause(keys, values):
-    """Rows strictly after the row whose sort-key values are ``values`` (lexicographic)."""
+    """Rows strictly after the row whose sort-key values are ``values`` (lexicographic). The
+    values that are not NULL are bound parameters (:func:`_seek_parameters`): the clause depends
+    only on which values are NULL, so a seek statement is built once per shape."""
+    bound_values = [None if value is None else _seek_value(keys, i) for i, value in enumerate(values)]
     if len({desc for _, desc, _ in keys}) == 1 and not any(column.nullable for _, _, column in keys):
         left = sa.tuple_(*[column for _, _, column in keys])
-        right = sa.tuple_(*[sa.literal(v, type_=column.type) for (_, _, column), v in zip(keys, values)])
+        right = sa.tuple_(*bound_values)
         return left < right if keys[0][1] else left > right
     alternatives = []
     equal_so_far = []
-    for (_, desc, column), value in zip(keys, values):
+    for (_, desc, column), value in zip(keys, bound_values):
         if value is None:
             greater = column.is_not(None) if desc else sa.false()
             equal = column.is_(None)
@@ -282,7 +297,7 @@ def _after_clause(keys, values):
         equal_so_far.append(equal)
     # The same rows, plus a bound on the first key that the OR above implies: it is an index
     # condition, so a deep page starts at the last row instead of scanning every row before it.
-    (_, desc, column), value = keys[0], values[0]
+    (_, desc, column), value = keys[0], bound_values[0]
     if value is None:
         bound = None if desc else column.is_(None)  # ascending: only NULLs follow a NULL
     elif desc:
@@ -293,10 +308,12 @@ def _after_clause(keys, values):
 
 
 def _page_rows(session: Session, statement, keys, seek, top: int | None, offset: bool,
-               parameters: Mapping | None = None) -> list:
+               parameters: Mapping, derived: Callable[[str, Callable[[], Any]], Any]) -> list:
     """The rows of a page ``statement`` (ordered, limited to ``top + 1``; its named bound
-    ``parameters``). ``seek``: the sort-key values it starts after (a ``$skiptoken`` or the
-    ``$skip`` memo), None for none; ``offset``: whether it also has an OFFSET.
+    ``parameters``, with the seek's: :func:`_seek_parameters`). ``seek``: the sort-key values it
+    starts after (a ``$skiptoken`` or the ``$skip`` memo), None for none; ``offset``: whether it
+    also has an OFFSET; ``derived(name, build)``: the statement ``build()`` makes from
+    ``statement``, kept with it (:meth:`SQLAlchemyStorage._page_statement`).
 
     A seek on an ascending nullable first key (``ContentDate/Start asc``, the order eodag and
     CDSETool ask for) gets no index bound from :func:`_after_clause`, since NULLs follow every
@@ -308,12 +325,13 @@ def _page_rows(session: Session, statement, keys, seek, top: int | None, offset:
     _, desc, column = keys[0]
     if seek is None or desc or not column.nullable or seek[0] is None or top is None:
         return _execute_query(session, statement, parameters).all()
-    rows = _execute_query(session, statement.where(column >= seek[0]), parameters).all()
+    ranged = derived("not_null", lambda: statement.where(column >= _seek_value(keys, 0)))
+    rows = _execute_query(session, ranged, parameters).all()
     if len(rows) > top:
         return rows
     if rows or not offset:
-        nulls = statement.where(column.is_(None)).offset(None).limit(top + 1 - len(rows))
-        return rows + _execute_query(session, nulls, parameters).all()
+        nulls = derived("nulls", lambda: statement.where(column.is_(None)).offset(None).limit(_NULL_LIMIT))
+        return rows + _execute_query(session, nulls, {**parameters, "proseo_null_limit": top + 1 - len(rows)}).all()
     return _execute_query(session, statement, parameters).all()
 
 
@@ -325,9 +343,29 @@ _CATALOGUE_VERSION = sa.select(catalogue_versions.c.version).where(
 #: every page size and offset (:meth:`SQLAlchemyStorage._page_statement`).
 _LIMIT = sa.bindparam("proseo_limit", type_=sa.Integer)
 _OFFSET = sa.bindparam("proseo_offset", type_=sa.Integer)
-#: The conditions of a Products page, bound (``proseo_mission``, ``proseo_visibilities``).
+#: The LIMIT of the NULL rows completing a seek page (:func:`_page_rows`).
+_NULL_LIMIT = sa.bindparam("proseo_null_limit", type_=sa.Integer)
+#: The conditions of a Products page, bound (``proseo_mission``, and ``proseo_visibility`` for
+#: one visibility class, ``proseo_visibilities`` for several: :func:`_visible_condition`).
 _PRODUCTS_OF_MISSION = products.c.mission == sa.bindparam("proseo_mission")
+_PRODUCTS_VISIBLE_ONE = products.c.visibility == sa.bindparam("proseo_visibility")
 _PRODUCTS_VISIBLE = products.c.visibility.in_(sa.bindparam("proseo_visibilities", expanding=True))
+_PRODUCTS_VISIBLE_ANY = products.c.visibility == sa.any_(
+    sa.bindparam("proseo_visibilities", type_=sa.ARRAY(products.c.visibility.type)))
+
+
+def _visible_condition(dialect: str, visibilities: list[str]) -> tuple:
+    """``(condition, parameters)``: products of one of the ``visibilities``. One class (a PUBLIC
+    user's) is an equality; several are ``IN`` on SQLite and ``= ANY(array)`` on PostgreSQL
+    (what PostgreSQL makes of an ``IN`` list itself): SQLAlchemy renders an expanding ``IN``'s
+    parameters again on every execution (~0.1 ms a request). PostgreSQL does not simplify a
+    one-element array to an equality, and its plans then filter the visibility on the rows of
+    ``ix_products_mission_visibility`` instead of seeking it in the index: hence the equality."""
+    if len(visibilities) == 1:
+        return _PRODUCTS_VISIBLE_ONE, {"proseo_visibility": visibilities[0]}
+    return (_PRODUCTS_VISIBLE_ANY if dialect == "postgresql" else _PRODUCTS_VISIBLE), {"proseo_visibilities": visibilities}
+
+
 #: The conditions of the other entity sets' pages, bound (``proseo_mission``, ``proseo_owner``).
 _BOUND_CONDITIONS = {
     name: {
@@ -954,6 +992,25 @@ class _ConnectionDataManager(_SessionDataManager):
         pass
 
 
+class _PageStatement:
+    """A page statement (:meth:`SQLAlchemyStorage._page_statement`), the bound ``$filter`` tree
+    it was compiled from, and the statements :func:`_page_rows` derives from it, each built
+    once (:meth:`derived`)."""
+
+    __slots__ = ("statement", "filter", "_derived")
+
+    def __init__(self, statement, bound_filter):
+        self.statement = statement
+        self.filter = bound_filter
+        self._derived: dict[str, Any] = {}
+
+    def derived(self, name: str, build: Callable[[], Any]):
+        statement = self._derived.get(name)
+        if statement is None:  # two threads may both build it: the same statement, one kept
+            statement = self._derived.setdefault(name, build())
+        return statement
+
+
 class SQLAlchemyStorage(StorageBase):
     """:class:`StorageBase` on SQLAlchemy Core. Construct with :meth:`from_url` or
     :func:`load_from_config`; ``bind``/``transaction`` return bound copies sharing the engine."""
@@ -1298,12 +1355,19 @@ class SQLAlchemyStorage(StorageBase):
         own version differs is read again by ``OFFSET``, and a position is stored only under the
         version of the snapshot its page was read in. Other entity sets page by OFFSET."""
         table = MAIN_TABLES[entity_set]
-        clause = self._filter_clause(entity_set, query.filter)
         keys = _sort_keys(entity_set, query.orderby, self.tables)
         values = dict(parameters or {})
         count = None
         exact = True
+        clauses: list = []  # the compiled $filter, once per request when needed (filter_clause)
+
+        def filter_clause():
+            if not clauses:
+                clauses.append(self._filter_clause(entity_set, query.filter))
+            return clauses[0]
+
         if query.count:
+            clause = filter_clause()
             count, exact = count_rows(session, lambda s, statement: _execute_query(s, statement, values), table,
                                       conditions if clause is None else [*conditions, clause], self.count_exact_limit)
         if query.top == 0:
@@ -1320,15 +1384,19 @@ class SQLAlchemyStorage(StorageBase):
         shape = None
         if parameters is not None:
             shape = (entity_set, None if columns is None else tuple(map(id, columns)), tuple(map(id, conditions)),
-                     tuple(query.orderby), version is not None, query.top is None)
+                     tuple(query.orderby), version is not None, query.top is None,
+                     None if query.filter is None else id(query.filter))
 
         def page(seek, skip: int) -> list:
             """The page's rows, after the sort-key values ``seek`` (None: from the start) and
             ``skip`` rows more."""
             values["proseo_offset"] = skip
-            statement = self._page_statement(shape, table, columns, conditions, keys, version, clause, seek, skip,
-                                             query.top)
-            return _page_rows(session, statement, keys, seek, query.top, bool(skip), values)
+            if seek is not None:
+                values.update(_seek_parameters(seek))
+            statement = self._page_statement(shape, query.filter, filter_clause, table, columns, conditions, keys,
+                                             version, seek, skip, query.top)
+            return _page_rows(session, statement.statement, keys, seek, query.top, bool(skip), values,
+                              statement.derived)
 
         offset = query.skip
         memo_scope = seen = None
@@ -1352,20 +1420,28 @@ class SQLAlchemyStorage(StorageBase):
             count = max(count, offset + len(rows) + (next_skip is not None))
         return QueryResult(items=load(session, rows), count=count, next_skiptoken=next_token, next_skip=next_skip)
 
-    def _page_statement(self, shape, table, columns, conditions, keys, version, clause, seek, skip: int,
-                        top: int | None):
-        """The statement of a page (see :meth:`_run_query`): its LIMIT and OFFSET are bound
-        parameters, and a page without ``$filter`` and seek whose ``shape`` (entity set, the
-        identities of ``columns`` and ``conditions``, order, version column, ``$top`` or not) is
-        known comes from :attr:`_page_statements`: built once, its SQLAlchemy cache key computed
-        once (building a page statement and its key cost ~0.2 ms, a third of a small page's
-        Python time, issue 12 item 4)."""
-        key = None if shape is None or clause is not None or seek is not None else (*shape, bool(skip))
-        cache = self._root._page_statements
-        if key is not None:
-            statement = cache.get(key)
-            if statement is not None:
-                return statement
+    def _page_statement(self, shape, bound_filter, filter_clause: Callable[[], Any], table, columns, conditions,
+                        keys, version, seek, skip: int, top: int | None) -> "_PageStatement":
+        """The statement of a page (see :meth:`_run_query`). Every value in it is a bound
+        parameter: the mission, visibility classes, LIMIT and OFFSET, the seek's sort-key values
+        (:func:`_after_clause`), and the literals of the compiled ``$filter``, which are the
+        filter's own. So a page whose ``shape`` is known (entity set, the identities of
+        ``columns``, ``conditions`` and of the bound ``$filter`` tree, order, version column,
+        ``$top`` or not), with the same NULLs in its seek and an OFFSET or not, comes from
+        :attr:`_page_statements`: its filter compiled once, the statement built once and its
+        SQLAlchemy cache key computed once. Building a filtered page statement and its cache key
+        costs ~0.3-0.5 ms, a third of a page's Python time (issue 12 item 4). A bound tree is the
+        same object for the same filter text while :data:`proseo_odata.odata.cache.default_cache`
+        keeps it (the cached statement keeps it alive, so its identity is never another tree's):
+        every page of a client paging through one query after the first, and every poll of a
+        query repeated, skip the filter's compilation. A filter calling ``now()`` (its value is
+        fixed when it is compiled) is compiled per request."""
+        key = None
+        if shape is not None:
+            key = (*shape, None if seek is None else tuple(value is None for value in seek), bool(skip))
+            entry = self._root._page_statements.get(key)
+            if entry is not None and entry.filter is bound_filter:
+                return entry
         if columns is None:
             selected = [table]
         else:  # the key columns themselves (rows give the skiptoken's values by column)
@@ -1373,6 +1449,7 @@ class SQLAlchemyStorage(StorageBase):
         if version is not None:
             selected.append(version)
         statement = sa.select(*selected).where(*conditions).order_by(*_order_clauses(keys))
+        clause = filter_clause()  # ``bound_filter`` compiled
         if clause is not None:
             statement = statement.where(clause)
         if seek is not None:
@@ -1388,9 +1465,11 @@ class SQLAlchemyStorage(StorageBase):
             ids = statement.with_only_columns(table.c.id).subquery()
             statement = (sa.select(*selected).join_from(table, ids, table.c.id == ids.c.id)
                          .order_by(*_order_clauses(keys)))
-        if key is not None:
-            cache.put(key, statement, math.inf)  # it holds the columns and conditions whose ids are in the key
-        return statement
+        entry = _PageStatement(statement, bound_filter)
+        if key is not None and (bound_filter is None or not calls_now(bound_filter)):
+            # it holds the columns, conditions and filter whose ids are in the key
+            self._root._page_statements.put(key, entry, math.inf)
+        return entry
 
     def _memo_page(self, session: Session, page: Callable, memo_scope: tuple, skip: int, catalogue: str,
                    version) -> tuple[list, "int | None"]:
@@ -1935,22 +2014,23 @@ class SQLAlchemyStorage(StorageBase):
         with_attributes = "Attributes" in query.expand
 
         def load(session, rows):
-            attributes = {row.id: [] for row in rows} if with_attributes else None
+            attributes = {row[0]: [] for row in rows} if with_attributes else None
             if attributes:
                 self._load_attributes(session, attributes)
-            unwritten = [row.id for row in rows if row.members_text is None]
+            # (id, members text) of each row, by position: a Row's attributes by name cost ~2 us each
+            pairs = [(row[0], row[1]) for row in rows]
+            unwritten = [id_ for id_, text in pairs if text is None]
             written = {}
             if unwritten:
                 entries = session.execute(sa.select(*self._entry_columns()).where(products.c.id.in_(unwritten))).all()
                 written = {entry.id: render(entry) for entry in self._load_entries(session, mission, entries, False)}
             # A product deleted after the page was read (a read-only request's statements are
             # each their own snapshot) has no entry: it leaves the page.
-            return [ProductText(written[row.id] if row.members_text is None else row.members_text,
-                                None if attributes is None else attributes[row.id])
-                    for row in rows if row.members_text is not None or row.id in written]
+            return [ProductText(written[id_] if text is None else text, None if attributes is None else attributes[id_])
+                    for id_, text in pairs if text is not None or id_ in written]
 
         column = self._members_text(mission, tuple(members))
-        return self._query_products(mission, query, visibilities, load, columns=[products.c.id, column])
+        return self._query_products(mission, query, visibilities, load, columns=[products.c.id, column])  # rows: (id, text, ...)
 
     def _members_text(self, mission: str, members: tuple):
         collections = self.collections
@@ -1967,13 +2047,16 @@ class SQLAlchemyStorage(StorageBase):
     def _query_products(self, mission, query, visibilities, load, columns=None):
         conditions = [_PRODUCTS_OF_MISSION]
         parameters = {"proseo_mission": mission}
+        classes = None
         if visibilities is not None:
-            conditions.append(_PRODUCTS_VISIBLE)
-            parameters["proseo_visibilities"] = [str(VisibilityClass(v)) for v in visibilities]
+            classes = [str(VisibilityClass(v)) for v in visibilities]
+            condition, values = _visible_condition(self.dialect, classes)
+            conditions.append(condition)
+            parameters.update(values)
         with self._db() as s:
             return self._run_query(
                 s, "Products", query, conditions, load,
-                scope=(mission, None if visibilities is None else frozenset(parameters["proseo_visibilities"])),
+                scope=(mission, None if classes is None else frozenset(classes)),
                 columns=columns, catalogue=mission, parameters=parameters,
             )
 

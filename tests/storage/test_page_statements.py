@@ -38,20 +38,76 @@ def test_requests_that_differ_in_bound_values_share_one_statement_and_get_their_
     executed = []
     sa.event.listen(storage.engine, "before_execute", lambda conn, element, *rest: executed.append(element))
     public = [VisibilityClass.PUBLIC]
+    restricted = [VisibilityClass.RESTRICTED]
     every = [VisibilityClass.PUBLIC, VisibilityClass.RESTRICTED]
+    everything = [VisibilityClass.PUBLIC, VisibilityClass.RESTRICTED, VisibilityClass.INTERNAL]
     assert _names(storage.query_product_entries("M1", _query(**{"$top": 10}), visibilities=public)) == [
         "M1_1.zip", "M1_2.zip", "M1_3.zip"]
     assert len(storage._page_statements) == 1
     statement = executed[0]  # the page's, before the statements that load its rows' details
-    assert _names(storage.query_product_entries("M2", _query(**{"$top": 10}), visibilities=every)) == [
-        "M2_0.zip", "M2_1.zip", "M2_2.zip", "M2_3.zip"]
+    assert _names(storage.query_product_entries("M2", _query(**{"$top": 10}), visibilities=restricted)) == ["M2_0.zip"]
     page = storage.query_product_entries("M2", _query(**{"$top": 2}), visibilities=public)
     assert set(_names(page)) < {"M2_1.zip", "M2_2.zip", "M2_3.zip"} and len(page.items) == 2 and page.next_skip == 2
-    # the three pages ran the one statement object (nothing built again)
+    # the three pages of one visibility class ran the one statement object (nothing built again)
     assert sum(element is statement for element in executed) == 3 and len(storage._page_statements) == 1
-    # a $filter is compiled per request: never cached
-    storage.query_product_entries("M1", _query(**{"$top": 10, "$filter": "startswith(Name,'M1_1')"}), visibilities=public)
-    assert len(storage._page_statements) == 1
+    # several classes are another statement (an array of them), shared by every set of classes
+    start = len(executed)
+    assert _names(storage.query_product_entries("M2", _query(**{"$top": 10}), visibilities=every)) == [
+        "M2_0.zip", "M2_1.zip", "M2_2.zip", "M2_3.zip"]
+    several = executed[start]
+    assert _names(storage.query_product_entries("M1", _query(**{"$top": 10}), visibilities=everything)) == [
+        "M1_0.zip", "M1_1.zip", "M1_2.zip", "M1_3.zip"]
+    assert sum(element is several for element in executed) == 2 and len(storage._page_statements) == 2
+
+
+def test_a_filter_text_seen_before_reuses_its_compiled_statement_and_now_is_compiled_per_request(storage):
+    import sqlalchemy as sa
+
+    executed = []
+    sa.event.listen(storage.engine, "before_execute", lambda conn, element, *rest: executed.append(element))
+    public = [VisibilityClass.PUBLIC]
+
+    def names(filter_text, mission="M1"):
+        start = len(executed)
+        page = storage.query_product_entries(mission, _query(**{"$top": 10, "$filter": filter_text}),
+                                             visibilities=public)
+        return _names(page), executed[start]
+
+    first, statement = names("startswith(Name,'M1_1')")
+    assert first == ["M1_1.zip"] and len(storage._page_statements) == 1
+    # the same text (the same bound tree from the filter cache): the same statement, its own rows
+    assert names("startswith(Name,'M1_1')") == (["M1_1.zip"], statement)
+    assert names("startswith(Name,'M2_1')", "M2")[0] == ["M2_1.zip"]
+    assert len(storage._page_statements) == 2
+    # another text is another statement, with its own literals
+    assert names("startswith(Name,'M1_2')")[0] == ["M1_2.zip"]
+    assert len(storage._page_statements) == 3
+    # now() is fixed when the filter is compiled: such a statement is never kept
+    for _ in range(2):
+        assert names("PublicationDate lt now()")[0] == ["M1_1.zip", "M1_2.zip", "M1_3.zip"]
+    assert len(storage._page_statements) == 3
+
+
+def test_seek_pages_share_one_statement_whatever_their_sort_key_values(storage):
+    import sqlalchemy as sa
+
+    executed = []
+    sa.event.listen(storage.engine, "before_execute", lambda conn, element, *rest: executed.append(element))
+    every = [VisibilityClass.PUBLIC, VisibilityClass.RESTRICTED]
+    token, seen, statements = None, [], []
+    while True:
+        options = {"$top": 1, "$orderby": "Name desc"} | ({"$skiptoken": token} if token else {})
+        start = len(executed)
+        page = storage.query_product_entries("M1", _query(**options), visibilities=every)
+        seen += _names(page)
+        if page.next_skiptoken is None:
+            break
+        if token is not None:
+            statements.append(executed[start])
+        token = page.next_skiptoken
+    assert seen == ["M1_3.zip", "M1_2.zip", "M1_1.zip", "M1_0.zip"]
+    # every page after the first seeks from other values with the one statement
+    assert len(statements) == 2 and statements[0] is statements[1]
 
 
 def test_the_statement_cache_is_bounded_and_keeps_the_recently_used(storage):
