@@ -1,12 +1,16 @@
 """Downloads of a 1 GiB file through the shipped servers against nginx (issue 12, the Range row).
 
     python -m bench.downloads [--size-mib 1024] [--rounds 5] [--rss-downloads 100] [--no-waitress]
+                              [--no-copying]
 
 One site is made from ``production.ini`` (SQLite, an archive folder in a temporary directory,
-127.0.0.1) holding one product whose file is SIZE MiB of random bytes. Three servers serve it:
+127.0.0.1) holding one product whose file is SIZE MiB of random bytes. Four servers serve it:
 
 * **gunicorn**: ``pserve`` on the site's .ini as shipped (``egg:proseo-odata#gunicorn``, 2 gthread
-  workers), the real PRIP route ``Products(<id>)/$value`` with Basic authentication;
+  workers), the real PRIP route ``Products(<id>)/$value`` with Basic authentication; the file
+  goes out with ``sendfile`` from the archive file's descriptor;
+* **gunicorn, sendfile = false**: the same with gunicorn's ``sendfile`` setting off: the worker
+  reads the file in the download view's blocks and writes them to the socket;
 * **waitress** (reference, ``make run``'s server): the same .ini with development.ini's runner;
 * **nginx**: the archived file itself, a throwaway nginx on 127.0.0.1 with its own config in the
   temporary directory (``sendfile on``, 2 workers); skipped with a message when ``nginx`` is not
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -82,6 +87,16 @@ def waitress_ini(ini: Path, port: int, target: Path) -> Path:
     """``ini`` with its ``[server:main]`` replaced by ``make run``'s waitress runner."""
     head, _, rest = ini.read_text(encoding="utf-8").partition("\n[server:main]\n")
     target.write_text(head + "\n" + WAITRESS.format(port=port) + rest[rest.index("\n["):], encoding="utf-8")
+    return target
+
+
+def copying_gunicorn_ini(ini: Path, port: int, target: Path) -> Path:
+    """``ini`` (production.ini's gunicorn) listening on ``port`` with gunicorn's ``sendfile = false``:
+    the worker reads the file in ``BLOCK_SIZE`` blocks and writes them to the socket."""
+    head, _, rest = ini.read_text(encoding="utf-8").partition("\n[server:main]\n")
+    section, rest = rest[:rest.index("\n[")], rest[rest.index("\n["):]
+    section = re.sub(r"^listen\s*=.*$", f"listen = 127.0.0.1:{port}", section, count=1, flags=re.MULTILINE)
+    target.write_text(f"{head}\n[server:main]\n{section}\nsendfile = false\n{rest}", encoding="utf-8")
     return target
 
 
@@ -234,6 +249,8 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rss-downloads", type=int, default=100)
     parser.add_argument("--no-waitress", action="store_true", help="leave out the waitress reference")
+    parser.add_argument("--no-copying", action="store_true",
+                        help="leave out gunicorn with sendfile = false (production.ini's server copying the file)")
     args = parser.parse_args(argv)
     if shutil.which("curl") is None:
         raise SystemExit("bench.downloads needs curl")
@@ -250,6 +267,12 @@ def main(argv=None) -> None:
         app_path = f"/proseo/prip/odata/v1/Products({product.id})/$value"
         urls = {"gunicorn": f"http://127.0.0.1:{port}{app_path}"}
         servers["gunicorn"] = start_server(ini, port, folder / "gunicorn.log")
+        if not args.no_copying:
+            copying_port = free_port()
+            servers["gunicorn, sendfile = false"] = start_server(
+                copying_gunicorn_ini(ini, copying_port, folder / "site" / "copying.ini"), copying_port,
+                folder / "copying.log")
+            urls["gunicorn, sendfile = false"] = f"http://127.0.0.1:{copying_port}{app_path}"
         if not args.no_waitress:
             waitress_port = free_port()
             servers["waitress"] = start_server(waitress_ini(ini, waitress_port, folder / "site" / "waitress.ini"),
@@ -291,10 +314,10 @@ def main(argv=None) -> None:
               "`Range: bytes=1-` one after the other, every 10th:")
         print("| server | processes | before | after 10 | after all | change after the first 10 | every 10th |")
         print("|---|---:|---:|---:|---:|---:|---|")
-        for name in ("gunicorn", "waitress"):
+        for name in ("gunicorn", "gunicorn, sendfile = false", "waitress"):
             if name not in servers:
                 continue
-            pids = children(servers[name].pid) if name == "gunicorn" else [servers[name].pid]
+            pids = [servers[name].pid] if name == "waitress" else children(servers[name].pid)
             series = [sum(rss_mib(pid) for pid in pids)]
             for count in range(1, args.rss_downloads + 1):
                 curl(urls[name], ranged=True, token=tokens[name])
