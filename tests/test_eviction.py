@@ -141,8 +141,10 @@ def test_periodic_eviction_runs_in_the_background(storage, archive):
     runner = start_periodic_eviction({"proseo.eviction.interval": "0.2"}, storage, archive)
     try:
         deadline = time.monotonic() + 60  # a shared, loaded machine
-        # Eviction removes the rows first, then the files: wait for both.
-        while (remaining(storage, "S2B") or archive.exists(product.archive_key)) and time.monotonic() < deadline:
+        # Eviction removes the rows first, then the files, and the run is counted after both:
+        # wait for all three (the count lagged the file's removal once, a race of the test).
+        while ((remaining(storage, "S2B") or archive.exists(product.archive_key) or runner.runs < 1)
+               and time.monotonic() < deadline):
             time.sleep(0.1)
         assert remaining(storage, "S2B") == []
         assert not archive.exists(product.archive_key)
