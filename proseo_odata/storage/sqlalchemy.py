@@ -1118,6 +1118,7 @@ class SQLAlchemyStorage(StorageBase):
             config.attributes["secrets"] = self.secrets  # migration 0004 seals stored passwords
             command.upgrade(config, "head")
         self._root._tables = None
+        self._root._page_statements.clear()  # their compiled filters were made for the old tables
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None: not initialised)."""
@@ -1371,7 +1372,9 @@ class SQLAlchemyStorage(StorageBase):
             count, exact = count_rows(session, lambda s, statement: _execute_query(s, statement, values), table,
                                       conditions if clause is None else [*conditions, clause], self.count_exact_limit)
         if query.top == 0:
-            # $top=0 asks only for the count (or nothing): no rows, no next page.
+            # $top=0 asks only for the count (or nothing): no rows, no next page. The filter is
+            # still compiled, so one the database cannot run is refused here as on any page.
+            filter_clause()
             return QueryResult(items=[], count=count, next_skiptoken=None, next_skip=None)
         memo = self.skip_memo
         version = None
@@ -1434,8 +1437,10 @@ class SQLAlchemyStorage(StorageBase):
         same object for the same filter text while :data:`proseo_odata.odata.cache.default_cache`
         keeps it (the cached statement keeps it alive, so its identity is never another tree's):
         every page of a client paging through one query after the first, and every poll of a
-        query repeated, skip the filter's compilation. A filter calling ``now()`` (its value is
-        fixed when it is compiled) is compiled per request."""
+        query repeated, skip the filter's compilation for the page (a ``$count`` still compiles
+        it for its count statement). A filter calling ``now()`` (its value is fixed when it is
+        compiled) is compiled per request. A schema upgrade (:meth:`initialize_schema`) empties
+        the cache: compiled filters depend on the schema's abilities (:attr:`tables`)."""
         key = None
         if shape is not None:
             key = (*shape, None if seek is None else tuple(value is None for value in seek), bool(skip))

@@ -134,3 +134,13 @@ def test_the_statement_cache_is_bounded_and_keeps_the_recently_used(storage):
     names, statement = page("Name desc")
     assert names == ["M1_3.zip", "M1_2.zip", "M1_1.zip", "M1_0.zip"] and statement is not first["Name desc"]
     assert len(storage._page_statements) == 2
+
+
+def test_a_top_0_page_still_compiles_its_filter(storage):
+    """The filter is compiled lazily (a cached page statement has it already), but a page that
+    reads no rows still has it compiled: a filter the database cannot run is refused there too."""
+    from proseo_odata.odata.errors import ODataTypeError
+
+    for top in (0, 5):
+        with pytest.raises(ODataTypeError, match="out of range"):
+            storage.query_product_entries("M1", _query(**{"$top": top, "$filter": "ContentLength eq 9223372036854775807 add 1"}))
