@@ -83,18 +83,23 @@ def make_site(folder: Path, data, name: str = "S2B_BIG.zip"):
     return ini, port, product
 
 
+def _server_section(ini: Path) -> tuple[str, str, str]:
+    """``ini``'s text before its ``[server:main]`` section, the section's lines, and the rest."""
+    head, _, rest = ini.read_text(encoding="utf-8").partition("\n[server:main]\n")
+    return head, rest[:rest.index("\n[")], rest[rest.index("\n["):]
+
+
 def waitress_ini(ini: Path, port: int, target: Path) -> Path:
     """``ini`` with its ``[server:main]`` replaced by ``make run``'s waitress runner."""
-    head, _, rest = ini.read_text(encoding="utf-8").partition("\n[server:main]\n")
-    target.write_text(head + "\n" + WAITRESS.format(port=port) + rest[rest.index("\n["):], encoding="utf-8")
+    head, _, rest = _server_section(ini)
+    target.write_text(head + "\n" + WAITRESS.format(port=port) + rest, encoding="utf-8")
     return target
 
 
 def copying_gunicorn_ini(ini: Path, port: int, target: Path) -> Path:
     """``ini`` (production.ini's gunicorn) listening on ``port`` with gunicorn's ``sendfile = false``:
     the worker reads the file in ``BLOCK_SIZE`` blocks and writes them to the socket."""
-    head, _, rest = ini.read_text(encoding="utf-8").partition("\n[server:main]\n")
-    section, rest = rest[:rest.index("\n[")], rest[rest.index("\n["):]
+    head, section, rest = _server_section(ini)
     section = re.sub(r"^listen\s*=.*$", f"listen = 127.0.0.1:{port}", section, count=1, flags=re.MULTILINE)
     target.write_text(f"{head}\n[server:main]\n{section}\nsendfile = false\n{rest}", encoding="utf-8")
     return target

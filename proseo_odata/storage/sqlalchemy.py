@@ -994,8 +994,8 @@ class _ConnectionDataManager(_SessionDataManager):
 
 class _PageStatement:
     """A page statement (:meth:`SQLAlchemyStorage._page_statement`), the bound ``$filter`` tree
-    it was compiled from, and the statements :func:`_page_rows` derives from it, each built
-    once (:meth:`derived`)."""
+    it was compiled from (kept alive: its identity is in the statement's cache key), and the
+    statements :func:`_page_rows` derives from it, each built once (:meth:`derived`)."""
 
     __slots__ = ("statement", "filter", "_derived")
 
@@ -1360,13 +1360,8 @@ class SQLAlchemyStorage(StorageBase):
         values = dict(parameters or {})
         count = None
         exact = True
-        clauses: list = []  # the compiled $filter, once per request when needed (filter_clause)
-
-        def filter_clause():
-            if not clauses:
-                clauses.append(self._filter_clause(entity_set, query.filter))
-            return clauses[0]
-
+        # the compiled $filter, once per request and only when needed (a cached page has it)
+        filter_clause = functools.cache(lambda: self._filter_clause(entity_set, query.filter))
         if query.count:
             clause = filter_clause()
             count, exact = count_rows(session, lambda s, statement: _execute_query(s, statement, values), table,
@@ -1445,7 +1440,7 @@ class SQLAlchemyStorage(StorageBase):
         if shape is not None:
             key = (*shape, None if seek is None else tuple(value is None for value in seek), bool(skip))
             entry = self._root._page_statements.get(key)
-            if entry is not None and entry.filter is bound_filter:
+            if entry is not None:
                 return entry
         if columns is None:
             selected = [table]
