@@ -315,6 +315,8 @@ def main(argv=None) -> None:
                 cells += [f"{median:.2f}", ratio]
             print(f"| {name} | " + " | ".join(cells) + " |")
 
+        if args.rss_downloads < 1:
+            return
         print(f"\nRSS of the server's worker processes (MiB, summed) over {args.rss_downloads} downloads of "
               "`Range: bytes=1-` one after the other, every 10th:")
         print("| server | processes | before | after 10 | after all | change after the first 10 | every 10th |")

@@ -8,6 +8,7 @@ tested in ``test_download_routes.py``.
 import base64
 import hashlib
 import os
+import socket
 import wsgiref.util
 from datetime import datetime, timedelta, timezone
 
@@ -253,6 +254,49 @@ def test_local_files_go_through_wsgi_file_wrapper(tmp_path, content):
     assert app.get(url(product), headers={"Range": "bytes=100-199"}).body == content[100:200]
     filelike, offset = used[-1]
     assert offset == 100 and filelike.file.closed  # closed when the response was
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="TCP_CORK is Linux's")
+def test_connection_is_corked_while_gunicorn_sends_a_file_and_uncorked_after(tmp_path, content):
+    """gunicorn gives its connection as ``environ["gunicorn.socket"]``: a file body goes out
+    corked (full segments, as nginx's tcp_nopush), and the connection is uncorked when the
+    server closes the body; answers without a file body never cork it."""
+    archive = archive_for_backend("local", tmp_path / "archive")
+    product = store_product_file(archive, content, name="corked.bin", published=PUBLISHED)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    connection, _ = listener.accept()
+    corked = lambda: connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK)  # noqa: E731
+    seen = []
+
+    class SendingWrapper(wsgiref.util.FileWrapper):
+        def __next__(self):
+            seen.append(corked())  # while the server sends the body
+            return super().__next__()
+
+    environ = {"wsgi.file_wrapper": SendingWrapper, "gunicorn.socket": connection}
+    app = webtest.TestApp(make_app(archive, {str(product.id): product}), extra_environ=environ)
+    try:
+        assert app.get(url(product)).body == content
+        assert seen and all(seen) and corked() == 0
+        seen.clear()
+        assert app.get(url(product), headers={"Range": "bytes=10-"}).body == content[10:]
+        assert seen and all(seen) and corked() == 0
+        etag = app.head(url(product)).headers["ETag"]
+        assert corked() == 0
+        app.get(url(product), headers={"If-None-Match": etag}, status=304)
+        assert corked() == 0
+        app.get(url(product), headers={"Range": f"bytes={SIZE}-"}, status=416)
+        assert corked() == 0
+        # Not a TCP connection (gunicorn on a unix socket): nothing to cork, the file still goes out.
+        unix_a, unix_b = socket.socketpair()
+        with unix_a, unix_b:
+            other = webtest.TestApp(make_app(archive, {str(product.id): product}),
+                                    extra_environ={**environ, "gunicorn.socket": unix_a})
+            assert other.get(url(product), headers={"Range": "bytes=0-9"}).body == content[:10]
+    finally:
+        for sock in (connection, client, listener):
+            sock.close()
 
 
 def test_s3_presign_mode_redirects_get_and_answers_head_itself(s3_endpoint, tmp_path, content):
