@@ -26,10 +26,8 @@ from proseo_odata.odata import (
     ODataSyntaxError,
     parse_filter,
     parse_literal,
-    parse_orderby,
     parse_query_options,
 )
-from proseo_odata.odata.options import parse_expand, parse_select
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CONFORMANCE_DIR = REPO / "tests" / "data" / "odata-conformance"

@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from proseo_odata.odata import ast
 from proseo_odata.odata import (
     ODataError,
     ODataSyntaxError,

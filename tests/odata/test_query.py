@@ -5,8 +5,6 @@ import datetime as dt
 
 import pytest
 
-from proseo_odata_web.errors import answer_of
-
 from proseo_odata.odata import edm
 from proseo_odata.odata.binding import BCall, BLambda, walk
 from proseo_odata.odata.cache import FilterCache

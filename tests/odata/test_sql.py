@@ -121,7 +121,7 @@ def test_long_and_or_chains_run_on_sqlite(operator, terms):
         conn.execute(table.insert(), [{"id": i, "n": i} for i in range(1, 6)])
     # and: every term true for 3 only; or: one term per value 3..terms+2 (matches 3, 4, 5)
     text = f" {operator} ".join(
-        f"ContentLength eq 3" if operator == "and" else f"ContentLength eq {i + 3}" for i in range(terms))
+        "ContentLength eq 3" if operator == "and" else f"ContentLength eq {i + 3}" for i in range(terms))
     clause = compile_filter_sql(bind_filter(parse_filter(text), edm.PRODUCT), mapping)
     rendered = str(clause.compile(dialect=sqlite.dialect()))
     assert rendered.count("(") >= terms // 32 if terms > 32 else "(" not in rendered

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from enginekit import (
-    END, FAILING_ID, FOOTPRINT, L1C_NAME, ORIGIN, SLOW_ID, START, add_input, archived_bytes, digests,
+    END, L1C_NAME, ORIGIN, START, add_input, archived_bytes, digests,
     make_settings, order_body, set_up,
 )
 from live_server import wait_for

@@ -1,7 +1,5 @@
 """The external-command processor, run for real with small Python scripts."""
 import gzip
-import os
-import sys
 import textwrap
 import threading
 import time

@@ -21,7 +21,6 @@ from proseo_odata.model import (
     Role,
     User,
     VisibilityClass,
-    hash_password,
 )
 
 UTC = timezone.utc

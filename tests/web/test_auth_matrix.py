@@ -11,7 +11,7 @@ import time
 import jwt
 import pytest
 
-from prip_helpers import PRIP, TOKEN_SECRET, USERS, basic, make_app
+from prip_helpers import PRIP, TOKEN_SECRET, basic, make_app
 
 CALLERS = {
     "none": {},

@@ -414,8 +414,6 @@ def test_the_schema_reports_shape_problems(overrides, target):
     from proseo_odata_web.errors import answer_of
     from proseo_odata_web.odip.schemas import shape_problems
 
-    from proseo_odata_web.errors import answer_of
-
     found = shape_problems(order_body(**overrides))
     assert [p.target for p in found] == [target]
     assert all(answer_of("odip", p.kind) == (400, "E7205") for p in found)

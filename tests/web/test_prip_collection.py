@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from proseo_odata.model import Attribute, AttributeType, Mission
+from proseo_odata.model import Attribute, AttributeType
 from proseo_odata.model.collections import CollectionRule
 from proseo_odata.notify.subscriptions import compiled_filter
 from proseo_odata.storage import load_storage
