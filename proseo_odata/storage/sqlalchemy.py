@@ -442,20 +442,34 @@ _ATTRIBUTE_COLUMNS = {
 }
 
 
+#: The columns of a ``product_attributes`` row, in :func:`_attribute_tuple`'s order.
+_ATTRIBUTE_ROW_COLUMNS = ("product_id", "name", "value_type", "string_value", "int_value", "double_value",
+                          "bool_value", "datetime_value")
+#: Attribute type -> (its ``value_type`` text, the NULLs before its value column, the NULLs after).
+_ATTRIBUTE_VALUE_AT = {
+    kind: (value_type, (None,) * (_ATTRIBUTE_ROW_COLUMNS.index(column) - 3),
+           (None,) * (len(_ATTRIBUTE_ROW_COLUMNS) - 1 - _ATTRIBUTE_ROW_COLUMNS.index(column)))
+    for kind, (value_type, column) in _ATTRIBUTE_COLUMNS.items()
+}
+
+
+def _attribute_tuple(product_id, attribute: Attribute) -> tuple:
+    """The ``product_attributes`` row of ``attribute`` in :data:`_ATTRIBUTE_ROW_COLUMNS` order:
+    its value in its type's column, the other value columns NULL."""
+    value_type, before, after = _ATTRIBUTE_VALUE_AT[attribute.type]
+    return (product_id, attribute.name, value_type, *before, attribute.value, *after)
+
+
 def _attribute_row(product_id, attribute: Attribute) -> dict:
-    value_type, column = _ATTRIBUTE_COLUMNS[attribute.type]
-    row = {
-        "product_id": product_id,
-        "name": attribute.name,
-        "value_type": value_type,
-        "string_value": None,
-        "int_value": None,
-        "double_value": None,
-        "bool_value": None,
-        "datetime_value": None,
-    }
-    row[column] = attribute.value
-    return row
+    return dict(zip(_ATTRIBUTE_ROW_COLUMNS, _attribute_tuple(product_id, attribute)))
+
+
+#: The columns of a ``product_checksums`` row, in :func:`_checksum_tuple`'s order.
+_CHECKSUM_ROW_COLUMNS = ("product_id", "algorithm", "value", "checksum_date")
+
+
+def _checksum_tuple(product_id, checksum) -> tuple:
+    return (product_id, checksum.algorithm, checksum.value, checksum.date)
 
 
 def _attribute_from_row(row) -> Attribute:
@@ -495,6 +509,14 @@ def _product_values(product: Product) -> dict:
         **dict(zip(("footprint_literal", "footprint_geojson"), _footprint_renderings(product))),
         **promoted_values(product.attributes),
     }
+
+
+def _new_product_rows(batch: Iterable[Product]) -> Iterator[dict]:
+    """The ``products`` row of each product of ``batch`` as a new product (revision 1)."""
+    for product in batch:
+        values = _product_values(product)
+        values["revision"] = 1
+        yield values
 
 
 def _footprint_renderings(product: Product) -> tuple:
@@ -1781,39 +1803,34 @@ class SQLAlchemyStorage(StorageBase):
             batch.append(product)
         if not batch:
             return []
-        rows = []
-        for product in batch:
-            values = _product_values(product)
-            values["revision"] = 1
-            rows.append(values)
         with self._db() as s, self._bulk_cache(s):
             for mission in {p.mission for p in batch}:
                 self._require_mission(s, mission)
             with refusals(conflict=f"{len(batch)} products: a checksum or attribute row conflicts",
                           invalid=f"{len(batch)} products: a value does not fit the database"):
                 with s.begin_nested():
-                    inserted = self._insert_new_products(s, batch, rows)
+                    inserted = self._insert_new_products(s, batch)
                     stored = [p for p in batch if p.id in inserted]
-                    checksum_rows = [
-                        {"product_id": p.id, "algorithm": c.algorithm, "value": c.value, "checksum_date": c.date}
-                        for p in stored for c in p.checksums
-                    ]
-                    attribute_rows = [_attribute_row(p.id, a) for p in stored for a in p.attributes]
-                    for table, child_rows in ((product_checksums, checksum_rows), (product_attributes, attribute_rows)):
-                        if child_rows:
-                            self._insert_many(s, table, child_rows)  # COPY: psycopg's errors, unwrapped
+                    # Made as they are sent (COPY on PostgreSQL: psycopg's errors, unwrapped)
+                    if any(p.checksums for p in stored):
+                        self._insert_tuples(s, product_checksums, _CHECKSUM_ROW_COLUMNS,
+                                            (_checksum_tuple(p.id, c) for p in stored for c in p.checksums))
+                    if any(p.attributes for p in stored):
+                        self._insert_tuples(s, product_attributes, _ATTRIBUTE_ROW_COLUMNS,
+                                            (_attribute_tuple(p.id, a) for p in stored for a in p.attributes))
             if stored:  # once per batch
                 self._catalogue_changed(s, (p.mission for p in stored))
         for product in stored:
             product.revision = 1
         return stored
 
-    def _insert_new_products(self, s: Session, batch: list[Product], rows: list[dict]) -> set:
-        """Insert the product ``rows`` (``_product_values`` plus ``revision``) whose Name and Id
-        are free; the ids of the rows inserted."""
+    def _insert_new_products(self, s: Session, batch: list[Product]) -> set:
+        """Insert the products of ``batch`` whose Name and Id are free; the ids of the rows
+        inserted."""
         postgis = self.tables.postgis
         if self.engine.dialect.driver == "psycopg":
-            return self._copy_new_products(s, rows)
+            return self._copy_new_products(s, batch)
+        rows = list(_new_product_rows(batch))
         if self.dialect == "sqlite":
             taken_names = {(m, n) for m, n in self._taken(s, products.c.mission, products.c.name,
                                                            {(p.mission, p.name) for p in batch})}
@@ -1849,10 +1866,11 @@ class SQLAlchemyStorage(StorageBase):
                 found.extend(key if mission_column is None else (mission, key) for key in s.execute(statement).scalars())
         return found
 
-    def _copy_new_products(self, s: Session, rows: list[dict]) -> set:
-        """PostgreSQL: the ids of the product ``rows`` inserted. The rows go by ``COPY`` straight
-        into ``products`` (the footprint geometry as EWKT text, ``SRID=4326;`` and the WKT, which
-        PostGIS reads with the parser of ``ST_GeomFromText``); the usual case, since a bulk
+    def _copy_new_products(self, s: Session, batch: list[Product]) -> set:
+        """PostgreSQL: the ids of the products of ``batch`` inserted. Their rows go by ``COPY``
+        straight into ``products``, each made as it is sent (the footprint geometry as EWKT
+        text, ``SRID=4326;`` and the WKT, which PostGIS reads with the parser of
+        ``ST_GeomFromText``); the usual case, since a bulk
         ingest looks the batch's Names up first. When a row's Name or Id is taken (a concurrent
         writer, an Id stored under another Name) that ``COPY`` fails as a whole: its savepoint
         is rolled back and :meth:`_stage_new_products` inserts the rows whose Name and Id are
@@ -1860,20 +1878,22 @@ class SQLAlchemyStorage(StorageBase):
         CONFLICT`` per row (about a tenth more of its CPU per product at 100,000 products), so
         it is only the fallback."""
         postgis = self.tables.postgis
-        columns = [c for c in rows[0] if c != "footprint_geom"]
-        direct = [*columns, "footprint_geom"] if postgis else columns
-        if postgis:
-            for row in rows:
+        columns = list(next(_new_product_rows(batch[:1])))
+        values = _row_tuple(columns)
+
+        def direct():
+            for row in _new_product_rows(batch):
                 footprint = row["footprint"]
-                row["footprint_geom"] = None if footprint is None else "SRID=4326;" + footprint
+                yield (*values(row), None if footprint is None else "SRID=4326;" + footprint) if postgis else values(row)
+
         try:
             with s.begin_nested():
-                self._insert_many(s, products, rows, direct)
+                self._insert_tuples(s, products, [*columns, "footprint_geom"] if postgis else columns, direct())
         except Exception as exc:
             if refusal(exc) is not ConflictError:
                 raise
-            return self._stage_new_products(s, rows, columns)
-        return {row["id"] for row in rows}
+            return self._stage_new_products(s, list(_new_product_rows(batch)), columns)
+        return {product.id for product in batch}
 
     def _stage_new_products(self, s: Session, rows: list[dict], columns: list[str]) -> set:
         """PostgreSQL: ``rows`` by ``COPY`` into a temporary table (created and dropped in this
@@ -1917,38 +1937,51 @@ class SQLAlchemyStorage(StorageBase):
 
     def _insert_many(self, s: Session, table: sa.Table, rows: list[dict], columns: list[str] | None = None) -> None:
         """Insert ``rows`` (dicts with the same keys; ``columns``: the keys written, default
-        all) into ``table`` in the session's transaction, handing the driver tuples:
+        all) into ``table`` in the session's transaction: :meth:`_insert_tuples` on PostgreSQL
+        (psycopg) and SQLite, ``session.execute(insert(table), rows)`` elsewhere."""
+        columns = list(rows[0]) if columns is None else columns
+        if self.engine.dialect.driver != "psycopg" and self.dialect != "sqlite":
+            s.execute(sa.insert(table), rows)
+            return
+        self._insert_tuples(s, table, columns, map(_row_tuple(columns), rows))
+
+    def _insert_tuples(self, s: Session, table: sa.Table, columns, tuples: Iterable[tuple]) -> None:
+        """Insert ``tuples`` (each row's values in ``columns`` order; any iterable, read once)
+        into ``table`` in the session's transaction, handing the driver the tuples:
 
         * PostgreSQL (psycopg): ``COPY ... FROM STDIN`` (psycopg's copy API, every value sent as
-          data, never as SQL text; about 3x less CPU than executemany);
+          data, never as SQL text; about 3x less CPU than executemany). The rows are read as
+          they are sent: the server stores the first ones while the next ones are made, so a
+          generator's work overlaps the server's;
         * SQLite: one executemany of the ``INSERT`` SQLAlchemy compiles for these columns,
           each value through its column type's bind processor (the same conversion as
           ``session.execute(insert(table), rows)``, without SQLAlchemy's per-row parameter
           dictionaries, which cost more than SQLite's own work);
-        * elsewhere: ``session.execute(insert(table), rows)``.
+        * elsewhere: ``session.execute(insert(table), rows)`` with the tuples as dicts.
         """
-        columns = list(rows[0]) if columns is None else columns
+        columns = list(columns)
         if self.engine.dialect.driver == "psycopg":
             from psycopg import sql
 
             statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
                 sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
-            values = _row_tuple(columns)
             driver_connection = s.connection().connection.driver_connection
             with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(values(row))
+                for row in tuples:
+                    copy.write_row(row)
             return
         if self.dialect != "sqlite":
-            s.execute(sa.insert(table), rows)
+            s.execute(sa.insert(table), [dict(zip(columns, row)) for row in tuples])
             return
         connection = s.connection()
         compiled = sa.insert(table).compile(dialect=connection.dialect, column_keys=columns)
-        columns = list(compiled.positiontup)  # the statement's parameter order
-        values = _row_tuple(columns)
+        order = list(compiled.positiontup)  # the statement's parameter order
+        parameters = list(tuples)
+        if order != columns:
+            reorder = _row_tuple([columns.index(name) for name in order])
+            parameters = [reorder(row) for row in parameters]
         processors = [(i, processor) for i, processor in enumerate(
-            table.c[name].type.bind_processor(connection.dialect) for name in columns) if processor is not None]
-        parameters = [values(row) for row in rows]
+            table.c[name].type.bind_processor(connection.dialect) for name in order) if processor is not None]
         if processors:
             for n, raw in enumerate(parameters):
                 converted = list(raw)
