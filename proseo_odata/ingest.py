@@ -538,7 +538,10 @@ class BulkIngestReport:
     ``ingested`` products were stored (``referenced`` of them by reference, without a copy);
     ``skipped`` lines named a product the mission already has (or one named earlier in the
     manifest); ``failed`` holds ``(line, message)`` for every line that was not ingested
-    because of its own problem; ``notified``: subscription notifications enqueued."""
+    because of its own problem; ``notified``: subscription notifications enqueued;
+    ``statistics_refreshed``: the database's planner statistics were brought up to date after
+    the load (:meth:`StorageBase.refresh_statistics`: a load that is a large share of the
+    catalogue)."""
 
     ingested: int = 0
     referenced: int = 0
@@ -546,6 +549,7 @@ class BulkIngestReport:
     notified: int = 0
     failed: list = field(default_factory=list)
     seconds: float = 0.0
+    statistics_refreshed: bool = False
 
     @property
     def lines(self) -> int:
@@ -791,6 +795,7 @@ def ingest_manifest(
                     "stored before, re-run the same manifest to continue", report) from exc
             raise
     report.failed.sort(key=lambda failure: failure[0] or 0)
+    report.statistics_refreshed = storage.refresh_statistics(report.ingested)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -91,6 +91,7 @@ import json  # noqa: E402
 import textwrap  # noqa: E402
 import threading  # noqa: E402
 
+import sqlalchemy as sa  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from proseo_odata.cli import main  # noqa: E402
@@ -180,6 +181,39 @@ def test_manifest_batches_default_to_the_module_batch_size(setup, tmp_path, monk
     report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in range(5)]),
                              progress=calls.append)
     assert report.ingested == 5 and calls == [2, 2, 1]
+
+
+def test_a_load_that_is_a_large_share_of_the_catalogue_refreshes_the_planner_statistics(setup, tmp_path):
+    """PostgreSQL plans a catalogue it has no statistics for as if it were empty (a re-run's
+    Name look-up scanned every name of the mission); autovacuum catches up only a minute later.
+    So a load of at least a tenth of the products there are then is followed by ANALYZE."""
+    storage, archive = setup
+    postgresql = storage.dialect == "postgresql"
+    _product_files(tmp_path / "in", 30)
+
+    def load(numbers):
+        return ingest_manifest(storage, archive, "M", _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in numbers]),
+                               batch_size=8)
+
+    def estimated():  # PostgreSQL's row estimate of products, as the planner reads it
+        with storage.engine.connect() as connection:
+            return connection.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = 'products'::regclass")).scalar()
+
+    if postgresql:
+        assert estimated() == -1  # never analysed
+    first = load(range(20))  # from empty: all of it
+    assert first.ingested == 20 and first.statistics_refreshed is postgresql
+    if postgresql:
+        assert estimated() == 20
+    second = load([20])  # 1 of 21: left to autovacuum
+    assert second.ingested == 1 and second.statistics_refreshed is False
+    if postgresql:
+        assert estimated() == 20
+    assert load(range(21)).statistics_refreshed is False  # nothing added
+    third = load(range(21, 30))  # 9 of 30
+    assert third.ingested == 9 and third.statistics_refreshed is postgresql
+    if postgresql:
+        assert estimated() == 30
 
 
 def test_manifest_rerun_skips_what_is_there_and_copies_nothing_twice(setup, tmp_path):

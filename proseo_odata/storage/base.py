@@ -412,6 +412,14 @@ class CatalogueStore(Store):
             found.add(name)
         return found
 
+    def refresh_statistics(self, added: int) -> bool:
+        """After a bulk load stored ``added`` products: bring the database's planner statistics
+        up to date at once when the load is a large share of the catalogue, so that the
+        queries (and a re-run's Name look-ups) that follow are planned for the rows there now,
+        not for the catalogue before it (or none). True when they were refreshed. This default
+        does nothing (a backend without statistics, or that keeps them itself)."""
+        return False
+
     def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
         """The product with this id in this mission, with checksums and attributes.
         ``NotFoundError`` if none."""
