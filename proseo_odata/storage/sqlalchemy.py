@@ -1781,7 +1781,7 @@ class SQLAlchemyStorage(StorageBase):
         tables when ``added`` is at least :attr:`REFRESH_STATISTICS_SHARE` of the products the
         statistics will then count (their estimate before the load, ``pg_class.reltuples``,
         plus ``added``; a table never analysed counts as empty). ``ANALYZE`` samples a fixed
-        number of rows (a second or two at 1,000,000 products) and does not block reads or
+        number of rows (1.5-2.4 s at 1,000,000 products) and does not block reads or
         writes. SQLite's planner needs no statistics for these indexes: nothing is done."""
         if self.dialect != "postgresql" or added <= 0:
             return False
