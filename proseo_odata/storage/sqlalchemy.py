@@ -511,6 +511,12 @@ def _product_values(product: Product) -> dict:
     }
 
 
+#: PostgreSQL's estimate of a table's rows (-1: never analysed), the statistics the planner reads.
+_RELTUPLES = sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)")
+#: :meth:`SQLAlchemyStorage.refresh_statistics`' statement (the tables of ``schema.py``).
+_ANALYZE_PRODUCT_TABLES = sa.text("ANALYZE products, product_attributes, product_checksums")
+
+
 def _new_product_rows(batch: Iterable[Product]) -> Iterator[dict]:
     """The ``products`` row of each product of ``batch`` as a new product (revision 1)."""
     for product in batch:
@@ -1785,16 +1791,11 @@ class SQLAlchemyStorage(StorageBase):
         writes. SQLite's planner needs no statistics for these indexes: nothing is done."""
         if self.dialect != "postgresql" or added <= 0:
             return False
-        tables = (products, product_attributes, product_checksums)
         with self.engine.connect() as connection:
-            preparer = connection.dialect.identifier_preparer
-            before = connection.execute(
-                sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"),
-                {"name": preparer.format_table(products)},
-            ).scalar()
+            before = connection.execute(_RELTUPLES, {"name": products.name}).scalar()
             if before is not None and added < self.REFRESH_STATISTICS_SHARE * (max(before, 0) + added):
                 return False
-            connection.exec_driver_sql("ANALYZE " + ", ".join(preparer.format_table(t) for t in tables))
+            connection.execute(_ANALYZE_PRODUCT_TABLES)
             connection.commit()
         return True
 
