@@ -136,17 +136,14 @@ class _SentSlice(FileSlice):
     """A :class:`FileSlice` whose ``close`` (the server's, after the last byte; a
     ``wsgi.file_wrapper`` takes it when it wraps the slice) runs ``before_close`` first."""
 
-    def __init__(self, file, start: int, stop: int):
-        super().__init__(file, start, stop)
-        self.before_close = None
-        self.close = self._close
+    before_close = None
 
-    def _close(self) -> None:
+    def close(self) -> None:
         try:
             if self.before_close is not None:
                 self.before_close()
         finally:
-            self.file.close()
+            super().close()
 
 
 #: Linux's TCP_CORK (None elsewhere: nothing is corked).
@@ -162,8 +159,9 @@ def _cork_while_sending(request, body: _SentSlice) -> None:
     downloads). gunicorn, which sets ``TCP_NODELAY`` and sends with ``sendfile``, gives the
     application its connection as ``environ["gunicorn.socket"]``; under other servers (waitress
     copies) and on other systems nothing changes. The headers go out with the first bytes of the
-    body. A body that is never closed leaves the connection corked, which delays its next
-    response by at most 200 ms (the kernel's limit), never loses it."""
+    body. gunicorn closes the body in a ``finally`` (errors and disconnects too); a body that
+    were never closed would leave the connection corked, so that each later response on it
+    could wait up to 200 ms (the kernel's limit) for its last segment, never be lost."""
     sock = request.environ.get("gunicorn.socket")
     if _TCP_CORK is None or sock is None or request.environ.get("SERVER_PROTOCOL") not in ("HTTP/1.0", "HTTP/1.1"):
         return

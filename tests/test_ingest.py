@@ -216,6 +216,53 @@ def test_a_load_that_is_a_large_share_of_the_catalogue_refreshes_the_planner_sta
         assert estimated() == 30
 
 
+def test_statistics_not_refreshed_in_time_leave_the_committed_load_and_its_report(setup, tmp_path, caplog):
+    """The refresh is best effort: the load is committed before it. Another session holding a
+    lock that ANALYZE needs (another ANALYZE, a VACUUM) makes it give up after 2 s with a
+    warning; the report is whole."""
+    storage, archive = setup
+    if storage.dialect != "postgresql":
+        pytest.skip("SQLite keeps no statistics to refresh")
+    _product_files(tmp_path / "in", 5)
+    blocker = sa.create_engine(storage.engine.url)
+    try:
+        with blocker.connect() as holder:
+            holder.execute(sa.text("LOCK TABLE products IN SHARE UPDATE EXCLUSIVE MODE"))  # what ANALYZE takes
+            with caplog.at_level("WARNING", logger="proseo_odata.storage.sqlalchemy"):
+                report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in range(5)]))
+            holder.rollback()
+    finally:
+        blocker.dispose()
+    assert (report.ingested, report.failed, report.statistics_refreshed) == (5, [], False)
+    assert storage.query_products("M", Query(count=True)).count == 5
+    assert "planner statistics were not refreshed" in caplog.text
+    assert storage.refresh_statistics(5) is True  # the lock gone, it works
+
+
+def test_a_role_that_may_not_analyze_the_tables_leaves_the_statistics_to_autovacuum(migrated_pg_url, caplog):
+    """PostgreSQL only warns (and does nothing) when a role that does not own the tables runs
+    ANALYZE: the refresh asks first, and answers False with its own warning."""
+    from sqlalchemy.engine import make_url
+
+    owner = sa.create_engine(migrated_pg_url)
+    try:
+        with owner.begin() as connection:
+            connection.execute(sa.text("DROP ROLE IF EXISTS proseo_test_reader"))
+            connection.execute(sa.text("CREATE ROLE proseo_test_reader LOGIN"))
+        url = make_url(migrated_pg_url).set(username="proseo_test_reader").render_as_string(hide_password=False)
+        storage = SQLAlchemyStorage.from_url(url)
+        try:
+            with caplog.at_level("WARNING", logger="proseo_odata.storage.sqlalchemy"):
+                assert storage.refresh_statistics(10) is False
+        finally:
+            storage.close()
+        assert "may not ANALYZE" in caplog.text
+    finally:
+        with owner.begin() as connection:
+            connection.execute(sa.text("DROP ROLE IF EXISTS proseo_test_reader"))
+        owner.dispose()
+
+
 def test_manifest_rerun_skips_what_is_there_and_copies_nothing_twice(setup, tmp_path):
     storage, archive = setup
     _product_files(tmp_path / "in", 5)

@@ -73,7 +73,10 @@ class FileSlice:
         file.seek(start)
         self.file = file
         self.stop = stop
-        self.fileno, self.seek, self.tell, self.close = file.fileno, file.seek, file.tell, file.close
+        self.fileno, self.seek, self.tell = file.fileno, file.seek, file.tell
+
+    def close(self) -> None:
+        self.file.close()
 
     def read(self, size: int | None = -1) -> bytes:
         left = self.stop - self.file.tell()

@@ -447,7 +447,8 @@ _ATTRIBUTE_ROW_COLUMNS = ("product_id", "name", "value_type", "string_value", "i
                           "bool_value", "datetime_value")
 #: Attribute type -> (its ``value_type`` text, the NULLs before its value column, the NULLs after).
 _ATTRIBUTE_VALUE_AT = {
-    kind: (value_type, (None,) * (_ATTRIBUTE_ROW_COLUMNS.index(column) - 3),
+    kind: (value_type,
+           (None,) * (_ATTRIBUTE_ROW_COLUMNS.index(column) - _ATTRIBUTE_ROW_COLUMNS.index("string_value")),
            (None,) * (len(_ATTRIBUTE_ROW_COLUMNS) - 1 - _ATTRIBUTE_ROW_COLUMNS.index(column)))
     for kind, (value_type, column) in _ATTRIBUTE_COLUMNS.items()
 }
@@ -511,8 +512,14 @@ def _product_values(product: Product) -> dict:
     }
 
 
-#: PostgreSQL's estimate of a table's rows (-1: never analysed), the statistics the planner reads.
-_RELTUPLES = sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)")
+#: PostgreSQL's estimate of a table's rows (-1: never analysed), which the planner reads, and
+#: whether this role may ``ANALYZE`` it (its owner's or the database owner's member, or a
+#: superuser: anyone else gets a warning and nothing done).
+_STATISTICS_STATE = sa.text(
+    "SELECT c.reltuples, pg_has_role(c.relowner, 'MEMBER') OR pg_has_role(d.datdba, 'MEMBER')"
+    " FROM pg_class c, pg_database d WHERE c.oid = to_regclass(:name) AND d.datname = current_database()")
+#: :meth:`SQLAlchemyStorage.refresh_statistics` waits this long for its lock, then leaves it.
+_ANALYZE_LOCK_TIMEOUT = sa.text("SET LOCAL lock_timeout = '2s'")
 #: :meth:`SQLAlchemyStorage.refresh_statistics`' statement (the tables of ``schema.py``).
 _ANALYZE_PRODUCT_TABLES = sa.text("ANALYZE products, product_attributes, product_checksums")
 
@@ -1788,15 +1795,33 @@ class SQLAlchemyStorage(StorageBase):
         statistics will then count (their estimate before the load, ``pg_class.reltuples``,
         plus ``added``; a table never analysed counts as empty). ``ANALYZE`` samples a fixed
         number of rows (1.5-2.4 s at 1,000,000 products) and does not block reads or
-        writes. SQLite's planner needs no statistics for these indexes: nothing is done."""
+        writes. SQLite's planner needs no statistics for these indexes: nothing is done.
+
+        Best effort: the load is committed already, and autovacuum refreshes the statistics
+        later anyway. So a role that may not ``ANALYZE`` the tables (not their owner's), a lock
+        not had within 2 s (another ``ANALYZE``, a ``VACUUM``, a migration) or a database error
+        logs a warning and answers False instead of raising."""
         if self.dialect != "postgresql" or added <= 0:
             return False
-        with self.engine.connect() as connection:
-            before = connection.execute(_RELTUPLES, {"name": products.name}).scalar()
-            if before is not None and added < self.REFRESH_STATISTICS_SHARE * (max(before, 0) + added):
-                return False
-            connection.execute(_ANALYZE_PRODUCT_TABLES)
-            connection.commit()
+        try:
+            with self.engine.connect() as connection:
+                state = connection.execute(_STATISTICS_STATE, {"name": products.name}).one_or_none()
+                if state is None:
+                    return False
+                before, allowed = state
+                if added < self.REFRESH_STATISTICS_SHARE * (max(before, 0) + added):
+                    return False
+                if not allowed:
+                    log.warning("the planner statistics were not refreshed after loading %d products: this "
+                                "database role may not ANALYZE the product tables (autovacuum will)", added)
+                    return False
+                connection.execute(_ANALYZE_LOCK_TIMEOUT)
+                connection.execute(_ANALYZE_PRODUCT_TABLES)
+                connection.commit()
+        except (StorageError, sa.exc.SQLAlchemyError) as exc:  # the engine's errors come as StorageError
+            log.warning("the planner statistics were not refreshed after loading %d products (%s); "
+                        "autovacuum will", added, describe(exc))
+            return False
         return True
 
     def add_products(self, items: Sequence[Product]) -> list[Product]:
@@ -1808,10 +1833,11 @@ class SQLAlchemyStorage(StorageBase):
         * PostgreSQL (psycopg): the product rows by ``COPY`` into ``products``, or, when one of
           them is taken, through a temporary table and ``INSERT ... SELECT ... ON CONFLICT DO
           NOTHING RETURNING id`` (:meth:`_copy_new_products`); the checksum and attribute rows
-          of the products stored by ``COPY`` (:meth:`_insert_many`).
+          of the products stored by ``COPY`` (:meth:`_insert_tuples`). Each row is made while
+          ``COPY`` sends the ones before it.
         * SQLite: the transaction holds the write lock (``BEGIN IMMEDIATE``), so one look-up
           finds the batch's taken Names and Ids and one executemany ``INSERT`` per table writes
-          the rest (:meth:`_insert_many`).
+          the rest (:meth:`_insert_many`, :meth:`_insert_tuples`).
         * Other databases: SQLAlchemy's multi-row ``INSERT ... ON CONFLICT DO NOTHING
           RETURNING id``.
         """
@@ -1967,8 +1993,13 @@ class SQLAlchemyStorage(StorageBase):
     def _insert_many(self, s: Session, table: sa.Table, rows: list[dict], columns: list[str] | None = None) -> None:
         """Insert ``rows`` (dicts with the same keys; ``columns``: the keys written, default
         all) into ``table`` in the session's transaction: :meth:`_insert_tuples` on PostgreSQL
-        (psycopg) and SQLite, ``session.execute(insert(table), rows)`` elsewhere."""
-        columns = list(rows[0]) if columns is None else columns
+        (psycopg) and SQLite, ``session.execute(insert(table), rows)`` elsewhere. Without
+        ``columns`` the keys go in the table's column order (SQLite's statement takes them so:
+        no reordering there)."""
+        if columns is None:
+            keys = list(rows[0])
+            columns = [column.name for column in table.columns if column.name in rows[0]]
+            columns += [key for key in keys if key not in columns]  # not a column: the statement refuses it
         if self.engine.dialect.driver != "psycopg" and self.dialect != "sqlite":
             s.execute(sa.insert(table), rows)
             return

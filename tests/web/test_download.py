@@ -260,7 +260,7 @@ def test_local_files_go_through_wsgi_file_wrapper(tmp_path, content):
 def test_connection_is_corked_while_gunicorn_sends_a_file_and_uncorked_after(tmp_path, content):
     """gunicorn gives its connection as ``environ["gunicorn.socket"]``: a file body goes out
     corked (full segments, as nginx's tcp_nopush), and the connection is uncorked when the
-    server closes the body; answers without a file body never cork it."""
+    server closes the body; after answers without a file body (304, 416, HEAD) it is not corked."""
     archive = archive_for_backend("local", tmp_path / "archive")
     product = store_product_file(archive, content, name="corked.bin", published=PUBLISHED)
     listener = socket.create_server(("127.0.0.1", 0))
