@@ -131,6 +131,24 @@ def generate(workdir: str, n: int, seed: int) -> dict:
     return paths
 
 
+def without_ids(paths: dict) -> dict:
+    """The manifests of ``paths`` with the lines' ``Id`` left out (``--ids assigned``: new products
+    as producers hand them over; the PRIP gives each its Id), written beside them once."""
+    out = dict(paths)
+    for mode in ("copy", "reference"):
+        out[mode] = paths[mode].replace(".jsonl", "-assigned.jsonl")
+        marker = out[mode] + ".done"
+        if os.path.exists(marker):
+            continue
+        with open(paths[mode], encoding="utf-8") as source, open(out[mode], "w", encoding="utf-8") as target:
+            for line in source:
+                document = json.loads(line)
+                del document["Id"]
+                target.write(json.dumps(document) + "\n")
+        open(marker, "w").close()
+    return out
+
+
 def server_cpu(datadir: str | None) -> float:
     """CPU seconds used so far by a PostgreSQL server started by this benchmark: the
     postmaster's own and what it reaped (``cutime``/``cstime``) plus its live children (the
@@ -228,6 +246,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--pg-url", help="use this existing PostgreSQL server (maintenance database URL)")
     parser.add_argument("--workdir", help="scratch folder (default: a temporary one, removed at the end)")
+    parser.add_argument("--ids", choices=("assigned", "given"), default="assigned",
+                        help="assigned (default): manifest lines without Id, new products whose Ids "
+                             "the PRIP assigns (time-ordered, UUID version 7); given: lines with the "
+                             "generator's random (version 4) Ids, a catalogue migrated with its Ids")
     parser.add_argument("--no-reference", action="store_true",
                         help="PostgreSQL: leave out the raw COPY of the stored rows into a fresh database")
     args = parser.parse_args(argv)
@@ -251,6 +273,8 @@ def main(argv=None) -> int:
     try:
         started = time.perf_counter()
         paths = generate(workdir, args.products, args.seed)
+        if args.ids == "assigned":
+            paths = without_ids(paths)
         log(f"generated {args.products:,} products and files in {time.perf_counter() - started:.0f} s ({workdir})")
         admin_url = None
         if "postgresql" in databases:
@@ -385,7 +409,7 @@ def report(args, results, pg_version: str) -> str:
         + (f", {pg_version}" if pg_version else "") + f"; load average {info['load'][0]:.2f} at the end.",
         f"Command: `{' '.join(['.venv/bin/python -m bench.ingest'] + (sys.argv[1:] if argv_is_ours() else []))}` "
         f"({args.products:,} products, batches of {args.batch_size}, {args.workers} copy threads, "
-        f"{'default' if args.parsers is None else args.parsers} parser processes).",
+        f"{'default' if args.parsers is None else args.parsers} parser processes, Ids {args.ids}).",
         "",
         "| database | mode | products/s | wall s | load avg | CPU s: ingest (of it parsers) + PostgreSQL | CPU µs per product | target | met? | re-run (all skipped), lines/s | raw COPY products/s (server µs per product) | ingest / raw COPY |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",

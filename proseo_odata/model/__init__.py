@@ -30,6 +30,7 @@ from .enums import (
     SubscriptionStatus,
     VisibilityClass,
 )
+from .ids import new_id
 from .passwords import hash_password, verify_password
 from .times import format_basic, format_datetime, parse_datetime
 
@@ -38,6 +39,6 @@ __all__ = [
     "Attribute", "AttributeType", "Checksum", "Mission", "OptionType", "OrderStatus",
     "OutboxMessage", "Product", "ProductionOrder", "ProductionType", "Role", "Subscription",
     "SubscriptionStatus", "User", "VisibilityClass", "Workflow", "WorkflowOption",
-    "as_utc", "format_basic", "format_datetime", "hash_password", "parse_datetime", "utcnow",
+    "as_utc", "format_basic", "format_datetime", "hash_password", "new_id", "parse_datetime", "utcnow",
     "verify_password",
 ]

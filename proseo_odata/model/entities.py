@@ -4,7 +4,7 @@ Plain dataclasses, independent of storage and web. Conventions:
 
 - Every date is a timezone-aware ``datetime`` in UTC; the constructors normalise aware values
   to UTC and reject naive ones (``TypeError``), so a missing zone is caught where it happens.
-- Ids are ``uuid.UUID``; a new object gets a random one.
+- Ids are ``uuid.UUID``; a new object gets a time-ordered one (version 7, :mod:`.ids`).
 - Every object belongs to a mission (``mission`` holds the mission code).
 - ``revision`` is the optimistic-concurrency counter the storage maintains: ``update_*`` of an
   object whose ``revision`` is no longer the stored one raises ``ConflictError``.
@@ -26,6 +26,7 @@ from .enums import (
     SubscriptionStatus,
     VisibilityClass,
 )
+from .ids import new_id
 from .passwords import verify_password
 
 UTC = timezone.utc
@@ -181,7 +182,7 @@ class Product:
 
     mission: str
     name: str
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_id)
     content_type: str = "application/octet-stream"
     content_length: int = 0
     origin_date: datetime | None = None
@@ -256,7 +257,7 @@ class Subscription:
     mission: str
     owner: str
     filter_param: str
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_id)
     status: SubscriptionStatus = SubscriptionStatus.RUNNING
     stage_order: bool = False
     priority: int = 1
@@ -300,7 +301,7 @@ class Workflow:
     input_product_type: str
     output_product_type: str
     processor: str
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_id)
     description: str = ""
     workflow_version: str = "1.0"
     options: list[WorkflowOption] = field(default_factory=list)
@@ -334,7 +335,7 @@ class ProductionOrder:
     owner: str
     workflow_id: uuid.UUID
     workflow_name: str
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_id)
     status: OrderStatus = OrderStatus.QUEUED
     status_message: str = "request is queued for processing"
     order_output_size: int = 0

@@ -1,0 +1,59 @@
+"""New object Ids are UUID version 7 (RFC 9562): time-ordered, so indexes on them grow at their end."""
+import time
+import uuid
+
+from proseo_odata.model import Product, ProductionOrder, Subscription, Workflow, new_id
+
+
+def test_a_new_id_is_version_7_with_the_current_millisecond():
+    before = time.time_ns() // 1_000_000
+    value = new_id()
+    after = time.time_ns() // 1_000_000
+    assert value.version == 7
+    assert value.variant == uuid.RFC_4122
+    assert before <= value.int >> 80 <= after
+    assert uuid.UUID(str(value)) == value  # round-trips through its text, as the wire carries it
+
+
+def test_ids_made_one_after_another_sort_in_that_order_and_do_not_repeat():
+    made = [new_id() for _ in range(20_000)]
+    assert len(set(made)) == len(made)
+    assert sorted(made) == made
+    assert sorted(str(v) for v in made) == [str(v) for v in made]  # text order too (PostgreSQL's uuid order)
+
+
+def test_the_random_part_differs_within_one_millisecond():
+    made = [new_id() for _ in range(1_000)]
+    assert len({v.int & ((1 << 62) - 1) for v in made}) == len(made)
+
+
+def test_new_objects_get_time_ordered_ids():
+    objects = [
+        Product("M1", "P1.zip"),
+        Subscription("M1", "alice", "true"),
+        Workflow("M1", "wf", "L0", "L1", "proc"),
+        ProductionOrder("M1", "alice", uuid.uuid4(), "wf"),
+    ]
+    assert [o.id.version for o in objects] == [7, 7, 7, 7]
+    assert sorted(o.id for o in objects) == [o.id for o in objects]
+
+
+def test_an_id_given_is_kept_whatever_its_version():
+    given = uuid.UUID("802afab2-77a3-4c3a-821b-e31f96f6ebf1")  # version 4, as a migrated catalogue's
+    assert Product("M1", "P1.zip", id=given).id == given
+
+
+def test_an_id_that_would_not_sort_after_the_last_one_is_the_last_one_plus_one(monkeypatch):
+    from proseo_odata.model import ids
+
+    first = new_id()
+    monkeypatch.setattr(ids.time, "time_ns", lambda: 0)  # the clock set back to 1970
+    second, third = new_id(), new_id()
+    assert first < second < third and second.int == first.int + 1 and third.int == first.int + 2
+    assert second.version == 7 and second.variant == uuid.RFC_4122
+    # a random part of all ones carries into the sub-millisecond field, not into the variant
+    monkeypatch.setattr(ids, "_last", (first.int | ((1 << 62) - 1)))
+    carried = new_id()
+    assert carried.version == 7 and carried.variant == uuid.RFC_4122
+    assert carried > uuid.UUID(int=first.int | ((1 << 62) - 1))
+    assert carried.int & ((1 << 62) - 1) == 0
