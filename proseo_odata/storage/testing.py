@@ -377,12 +377,13 @@ class CatalogueContractTests(MissionContractTests):
             self._add_products(mission_storage, path, [make_product(mission="NOPE")])
 
     def test_existing_product_names(self, mission_storage):
-        for name in ("a.zip", "b.zip"):
+        for name in ("a.zip", "b.zip", "it's {ü,\"x\"}.zip"):  # quotes, braces, a comma: array syntax
             mission_storage.add_product(make_product(name=name))
         mission_storage.add_product(make_product(mission="M2", name="c.zip"))
-        names = ["a.zip", "c.zip", "b.zip", "a.zip"] + [f"x{i}" for i in range(1200)]  # several chunks
-        assert mission_storage.existing_product_names("M1", names) == {"a.zip", "b.zip"}
-        assert StorageBase.existing_product_names(mission_storage, "M1", names) == {"a.zip", "b.zip"}
+        names = ["a.zip", "c.zip", "b.zip", "a.zip", "it's {ü,\"x\"}.zip", "it's"] + [f"x{i}" for i in range(1200)]
+        expected = {"a.zip", "b.zip", "it's {ü,\"x\"}.zip"}
+        assert mission_storage.existing_product_names("M1", names) == expected
+        assert StorageBase.existing_product_names(mission_storage, "M1", names) == expected
         assert mission_storage.existing_product_names("M1", []) == set()
 
     def test_product_update_and_stale_revision(self, mission_storage):
