@@ -62,12 +62,17 @@ def render_footprint(wkt: Optional[str], geometry=None) -> tuple[Optional[str], 
     return literal, None if geojson is None else json.dumps(geojson)
 
 
+#: The promoted columns of a product with none of the promoted attributes.
+_NOT_PROMOTED = {column: None for column, _ in PROMOTED_ATTRIBUTES.values()}
+
+
 def promoted_values(attributes) -> dict:
     """The :data:`~proseo_odata.storage.schema.PROMOTED_ATTRIBUTES` columns of a product with
     these attributes: the value of the attribute of that name and type, else None."""
-    values = {column: None for column, _ in PROMOTED_ATTRIBUTES.values()}
+    values = _NOT_PROMOTED.copy()
+    promoted_as = PROMOTED_ATTRIBUTES.get
     for attribute in attributes:
-        promoted = PROMOTED_ATTRIBUTES.get(attribute.name)
+        promoted = promoted_as(attribute.name)
         if promoted is not None and str(attribute.type) == promoted[1]:
             values[promoted[0]] = attribute.value
     return values
