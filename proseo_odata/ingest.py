@@ -62,7 +62,7 @@ class MetadataError(ValueError):
     """Metadata that cannot be ingested; ``field`` names the offending field."""
 
     def __init__(self, field: str, problem: str, source: str | None = None):
-        self.field = field
+        self.field = field = str(field)
         self.problem = problem
         self.source = source
         #: The manifest line (bulk ingest), when known.
@@ -188,8 +188,22 @@ _LEGACY_VALUE_KEYS = {
 }
 
 
+class _AttributeField:
+    """``Attributes[<index>]<suffix>``, the field an attribute's error names, as text only when
+    an error is raised (``str``/f-string)."""
+
+    __slots__ = ("index", "suffix")
+
+    def __init__(self, index: int, suffix: str = ""):
+        self.index, self.suffix = index, suffix
+
+    def __str__(self) -> str:
+        return f"Attributes[{self.index}]{self.suffix}"
+
+
 def parse_attribute(item: Any, index: int) -> Attribute:
-    field = f"Attributes[{index}]"
+    # (the field's name is made only for an error: ten attributes a product in a bulk ingest)
+    field = _AttributeField(index)
     if not _is_mapping(item):
         raise MetadataError(field, "expected an object with Name, ValueType and Value")
     name = item.get("Name")
@@ -216,7 +230,7 @@ def parse_attribute(item: Any, index: int) -> Attribute:
             raise MetadataError(f"{field}/Value", "missing")
     if kind is None:
         raise MetadataError(f"{field}/ValueType", "missing (and no @odata.type names the type)")
-    where = f"{field}/Value"
+    where = _AttributeField(index, "/Value")
     if kind is AttributeType.STRING:
         if not isinstance(value, str):
             raise MetadataError(where, f"expected a string for {name}, got {json.dumps(value)}")
@@ -242,7 +256,7 @@ def parse_attribute(item: Any, index: int) -> Attribute:
         if not isinstance(value, bool):
             raise MetadataError(where, f"expected true or false for {name}, got {json.dumps(value)}")
     else:
-        return Attribute(name, kind, parse_datetime(value, where))
+        value = parse_datetime(value, str(where))  # aware UTC, as Attribute() makes it
     # checked above as Attribute() checks it (tests/test_ingest_fast_paths.py): built without
     # running those checks a second time
     return _bare_attribute(name, kind, value)
