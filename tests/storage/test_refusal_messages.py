@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from proseo_odata.model import Checksum, Mission, Product
+from proseo_odata.model import Attribute, AttributeType, Checksum, Mission, Product
 from proseo_odata.storage import ConflictError
 from proseo_odata.storage.errors import InvalidValueError
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
@@ -51,3 +51,21 @@ def test_value_too_long_message_has_no_driver_text(storage, bulk):
         storage.add_products([product]) if bulk else storage.add_product(product)
     assert "does not fit the database" in str(refused.value)
     _assert_no_driver_text(refused.value)
+
+
+@pytest.mark.parametrize("attribute", [
+    Attribute("n" * 300, AttributeType.STRING, "v"),  # longer than the name column
+    Attribute("s", AttributeType.STRING, "a\x00b"),  # PostgreSQL's text holds no NUL
+], ids=["long-name", "nul"])
+def test_an_attribute_the_database_refuses_in_a_bulk_write(storage, attribute):
+    """The attribute rows of ``add_products`` go by binary ``COPY`` on PostgreSQL: a value the
+    server refuses is an InvalidValueError, and nothing of the batch is stored."""
+    if storage.dialect != "postgresql":
+        pytest.skip("SQLite stores both")
+    fine = Product(mission="M", name="fine.zip", attributes=[Attribute("s", AttributeType.STRING, "ok")])
+    refused_product = Product(mission="M", name="refused.zip", attributes=[attribute])
+    with pytest.raises(InvalidValueError) as refused:
+        storage.add_products([fine, refused_product])
+    assert "does not fit the database" in str(refused.value)
+    _assert_no_driver_text(refused.value)
+    assert storage.existing_product_names("M", ["fine.zip", "refused.zip"]) == set()
