@@ -13,6 +13,10 @@ What it does:
    Sentinel-1/2/3/5P metadata: names, dates, footprints, 8-10 typed attributes, visibility) as a
    JSON-lines manifest in the PRIP Product shape, and one real small file per product (512
    bytes) in a scratch folder (``--workdir``, default a temporary folder; removed at the end).
+   ``--ids assigned`` (the default): the lines have no ``Id``, as new products come from a
+   producer, and the ingest gives each a new time-ordered one (UUID version 7, as the PRIP
+   does); ``--ids given``: each line carries the generator's random (version 4) ``Id``, as a
+   catalogue migrated from another PRIP does.
 2. For each database (``--db``) and mode (``--mode``) it creates a fresh database through the
    real migration and ingests the manifest with the production code path
    (:func:`proseo_odata.ingest.ingest_manifest`: batches, one transaction per batch,

@@ -685,10 +685,11 @@ def _referenced(archive, candidate: _Candidate):
 
 
 #: Lines per batch (one transaction each) of :func:`ingest_manifest` and ``ingest --manifest``.
-#: Every batch writes each database page it touches once: products with random ids touch pages
-#: all over each index, so on SQLite a batch of 5,000 costs the engine about a third less per
-#: product than batches of 1,000 at 100,000 products (bench/README.md "Bulk ingest"); the
-#: write lock is held for a second or two per batch.
+#: Every batch writes each database page it touches once: products with random (given) ids
+#: touch pages all over each index, so on SQLite a batch of 5,000 costs the engine about a third
+#: less per product than batches of 1,000 at 100,000 products (docs/cli.md); new products'
+#: time-ordered ids touch the ends of those indexes. The write lock is held for a second or two
+#: per batch.
 DEFAULT_BATCH_SIZE = 5000
 
 #: Manifest lines per task of a parser process (``parsers`` of :func:`ingest_manifest`).

@@ -142,8 +142,11 @@ def _truncate(text: str) -> str:
 
 
 def _unique_name(name: str, order_id: uuid.UUID) -> str:
+    """``name`` with the last 8 hex digits of the order's Id before its extension: random bits
+    in every version (a time-ordered Id starts with its time, the same for orders made close
+    together)."""
     stem, dot, ext = name.partition(".")
-    return f"{stem}_{order_id.hex[:8]}{dot}{ext}"
+    return f"{stem}_{order_id.hex[-8:]}{dot}{ext}"
 
 
 class Worker:

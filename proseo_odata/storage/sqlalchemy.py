@@ -350,15 +350,15 @@ _NULL_LIMIT = sa.bindparam("proseo_null_limit", type_=sa.Integer)
 _PRODUCTS_OF_MISSION = products.c.mission == sa.bindparam("proseo_mission")
 _PRODUCTS_VISIBLE_ONE = products.c.visibility == sa.bindparam("proseo_visibility")
 _PRODUCTS_VISIBLE = products.c.visibility.in_(sa.bindparam("proseo_visibilities", expanding=True))
+_PRODUCTS_VISIBLE_ANY = products.c.visibility == sa.any_(
+    sa.bindparam("proseo_visibilities", type_=sa.ARRAY(products.c.visibility.type)))
+
 #: PostgreSQL's look-up of the Names a mission has among many (``existing_product_names``).
 _WANTED_NAMES = sa.func.unnest(sa.bindparam("names", type_=sa.ARRAY(products.c.name.type))).table_valued(
     "name").render_derived(name="wanted")
 _EXISTING_NAMES = sa.select(products.c.name).join_from(
     _WANTED_NAMES, products,
     sa.and_(products.c.mission == sa.bindparam("mission"), products.c.name == _WANTED_NAMES.c.name))
-
-_PRODUCTS_VISIBLE_ANY = products.c.visibility == sa.any_(
-    sa.bindparam("proseo_visibilities", type_=sa.ARRAY(products.c.visibility.type)))
 
 
 def _visible_condition(dialect: str, visibilities: list[str]) -> tuple:

@@ -372,3 +372,14 @@ def test_orders_run_on_any_storage_backend(env):
     assert requeued.id == second.id and requeued.status is OrderStatus.QUEUED and requeued.attempts == 1
     assert Worker(storage, archive, settings).run_pending() == 1
     assert real.get_order("DEMO", second.id).status is OrderStatus.COMPLETED
+
+
+def test_outputs_of_orders_made_back_to_back_get_different_names():
+    """A taken output Name gets part of the order's Id: its random end, since time-ordered Ids
+    made close together share their start."""
+    from proseo_odata.model import new_id
+    from proseo_odata.production.engine import _unique_name
+
+    first, second = new_id(), new_id()  # (their first 8 hex digits: the same 65 s of time)
+    names = {_unique_name("S2B_MSIL2A_X.SAFE.zip", order) for order in (first, second)}
+    assert len(names) == 2 and all(n.startswith("S2B_MSIL2A_X_") and n.endswith(".SAFE.zip") for n in names)
