@@ -62,7 +62,7 @@ class MetadataError(ValueError):
     """Metadata that cannot be ingested; ``field`` names the offending field."""
 
     def __init__(self, field: str, problem: str, source: str | None = None):
-        self.field = field = str(field)
+        self.field = field
         self.problem = problem
         self.source = source
         #: The manifest line (bulk ingest), when known.
@@ -188,33 +188,19 @@ _LEGACY_VALUE_KEYS = {
 }
 
 
-class _AttributeField:
-    """``Attributes[<index>]<suffix>``, the field an attribute's error names, as text only when
-    an error is raised (``str``/f-string)."""
-
-    __slots__ = ("index", "suffix")
-
-    def __init__(self, index: int, suffix: str = ""):
-        self.index, self.suffix = index, suffix
-
-    def __str__(self) -> str:
-        return f"Attributes[{self.index}]{self.suffix}"
-
-
 def parse_attribute(item: Any, index: int) -> Attribute:
-    # (the field's name is made only for an error: ten attributes a product in a bulk ingest)
-    field = _AttributeField(index)
+    # (the field's name is written only for an error: ten attributes a product in a bulk ingest)
     if not _is_mapping(item):
-        raise MetadataError(field, "expected an object with Name, ValueType and Value")
+        raise MetadataError(f"Attributes[{index}]", "expected an object with Name, ValueType and Value")
     name = item.get("Name")
     if not isinstance(name, str) or not name:
-        raise MetadataError(f"{field}/Name", "missing or not a string")
+        raise MetadataError(f"Attributes[{index}]/Name", "missing or not a string")
     kind = None
     declared = item.get("ValueType")
     if declared is not None:
         kind = _ATTRIBUTE_TYPES.get(declared.lower() if isinstance(declared, str) else str(declared).lower())
         if kind is None:
-            raise MetadataError(f"{field}/ValueType", f"{declared!r} is not one of {', '.join(t.value for t in AttributeType)}")
+            raise MetadataError(f"Attributes[{index}]/ValueType", f"{declared!r} is not one of {', '.join(t.value for t in AttributeType)}")
     odata_type = item.get("@odata.type")
     if kind is None and isinstance(odata_type, str):
         match = re.search(r"(String|Integer|Double|Boolean|DateTimeOffset)Attribute$", odata_type)
@@ -227,36 +213,35 @@ def parse_attribute(item: Any, index: int) -> Attribute:
                 value, kind = item[key], kind or legacy_type
                 break
         else:
-            raise MetadataError(f"{field}/Value", "missing")
+            raise MetadataError(f"Attributes[{index}]/Value", "missing")
     if kind is None:
-        raise MetadataError(f"{field}/ValueType", "missing (and no @odata.type names the type)")
-    where = _AttributeField(index, "/Value")
+        raise MetadataError(f"Attributes[{index}]/ValueType", "missing (and no @odata.type names the type)")
     if kind is AttributeType.STRING:
         if not isinstance(value, str):
-            raise MetadataError(where, f"expected a string for {name}, got {json.dumps(value)}")
+            raise MetadataError(f"Attributes[{index}]/Value", f"expected a string for {name}, got {json.dumps(value)}")
     elif kind is AttributeType.INTEGER:
         if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise MetadataError(where, f"expected an integer for {name}, got {json.dumps(value)}")
+            raise MetadataError(f"Attributes[{index}]/Value", f"expected an integer for {name}, got {json.dumps(value)}")
         if not INT64_MIN <= value <= INT64_MAX:
-            raise MetadataError(where, f"{value} is outside the Int64 range")
+            raise MetadataError(f"Attributes[{index}]/Value", f"{value} is outside the Int64 range")
     elif kind is AttributeType.DOUBLE:
         if isinstance(value, str):
             try:
                 value = float(value)
             except ValueError:
-                raise MetadataError(where, f"expected a number for {name}, got {value!r}") from None
+                raise MetadataError(f"Attributes[{index}]/Value", f"expected a number for {name}, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise MetadataError(where, f"expected a number for {name}, got {json.dumps(value)}")
+            raise MetadataError(f"Attributes[{index}]/Value", f"expected a number for {name}, got {json.dumps(value)}")
         value = float(value)
     elif kind is AttributeType.BOOLEAN:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"
         if not isinstance(value, bool):
-            raise MetadataError(where, f"expected true or false for {name}, got {json.dumps(value)}")
+            raise MetadataError(f"Attributes[{index}]/Value", f"expected true or false for {name}, got {json.dumps(value)}")
     else:
-        value = parse_datetime(value, str(where))  # aware UTC, as Attribute() makes it
+        value = parse_datetime(value, f"Attributes[{index}]/Value")  # aware UTC, as Attribute() makes it
     # checked above as Attribute() checks it (tests/test_ingest_fast_paths.py): built without
     # running those checks a second time
     return _bare_attribute(name, kind, value)
