@@ -230,6 +230,8 @@ def expanded_members(members: dict[str, str], expand: Iterable[str], attributes,
 def product_text(members: str, expand: Iterable[str], attributes, seed_aliases: bool) -> str:
     """A product's JSON object from the text of its members (:func:`members_text`, or the
     database's: :meth:`CatalogueStore.query_product_texts`) and ``$expand``'s."""
+    if not expand:  # a page's usual case, once per product
+        return "{" + members + "}"
     expanded = expanded_members({}, expand, attributes, seed_aliases)
     return "{" + (members + ", " + members_text(expanded) if expanded else members) + "}"
 

@@ -9,6 +9,7 @@ page them (paging: see that module).
 """
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Optional
 from urllib.parse import parse_qsl, quote
@@ -66,9 +67,25 @@ def next_link(request, paged: PagedQuery, result: QueryResult, returned: int) ->
     paging = paged.next_page(result, returned)
     if paging is None:
         return None
-    kept = [(name, value) for name, value in decoded_query_pairs(request) if name.lower() not in PAGING_OPTIONS]
-    query = "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in kept + list(paging))
-    return f"{request.path_url}?{query}"
+    pairs = tuple(decoded_query_pairs(request))
+    kept = _kept_options(pairs) if len(request.query_string) <= _KEPT_CACHED_LENGTH else _kept_options.__wrapped__(pairs)
+    return f"{request.path_url}?{'&'.join([*kept, *_quoted(paging)])}"
+
+
+#: Query strings up to this length have their next links' options quoted once (1,024 kept: at
+#: most ~8 MiB); longer ones each time.
+_KEPT_CACHED_LENGTH = 2048
+
+
+def _quoted(pairs) -> list[str]:
+    return [f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in pairs]
+
+
+@functools.lru_cache(maxsize=1024)
+def _kept_options(pairs: tuple) -> tuple[str, ...]:
+    """The next link's options but the paging ones, quoted: the same for every page of a
+    query (a client paging, a poll), so each query's are quoted once."""
+    return tuple(_quoted((name, value) for name, value in pairs if name.lower() not in PAGING_OPTIONS))
 
 
 def collection_body(request, context: str, items: list, result: QueryResult, paged: PagedQuery) -> dict:

@@ -295,8 +295,22 @@ class Store:
         so the backend may take a cheaper transaction (the SQLAlchemy backend's SQLite
         transactions then begin DEFERRED: no wait for the write lock). A read-only request that
         must write uses its own :meth:`transaction`. This is the hook the web layer joins each
-        request's transaction with."""
+        writing request's transaction with."""
         raise NotImplementedError
+
+    def read_only(self) -> "tuple[StorageBase, Callable[[], None]]":
+        """``(storage, release)``: a storage bound to new work that only reads, outside any
+        transaction manager, and the callable that ends that work and gives back what it holds
+        (nothing is written; call it once, after an error too). The web layer's GET and HEAD
+        requests read through it, releasing when the request finishes, without a transaction
+        manager's begin, join and two-phase commit around them.
+
+        This default runs the work in a :meth:`transaction` that ``release`` ends; a backend
+        may take something cheaper (the SQLAlchemy backend: a pooled connection of its read
+        engine, in autocommit on PostgreSQL, a DEFERRED read transaction on SQLite)."""
+        context = self.transaction()
+        storage = context.__enter__()
+        return storage, lambda: context.__exit__(None, None, None)
 
     # -- missions --------------------------------------------------------------------------
 

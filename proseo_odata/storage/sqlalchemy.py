@@ -339,6 +339,13 @@ def _page_rows(session: Session, statement, keys, seek, top: int | None, offset:
 #: without a row) in the page statement's own snapshot (:meth:`SQLAlchemyStorage._run_query`).
 _CATALOGUE_VERSION = sa.select(catalogue_versions.c.version).where(
     catalogue_versions.c.mission == sa.bindparam("proseo_catalogue")).scalar_subquery().label("catalogue_version")
+#: The type of ``products.footprint_geom`` (``geometry`` with PostGIS; :attr:`SQLAlchemyStorage.tables`).
+_FOOTPRINT_GEOM_TYPE = (
+    sa.select(sa.column("udt_name"))
+    .select_from(sa.table("columns", sa.column("udt_name"), sa.column("table_name"), sa.column("column_name"),
+                          schema="information_schema"))
+    .where(sa.column("table_name") == "products", sa.column("column_name") == "footprint_geom")
+)
 #: A page's LIMIT and OFFSET, bound (``proseo_limit``, ``proseo_offset``): one statement for
 #: every page size and offset (:meth:`SQLAlchemyStorage._page_statement`).
 _LIMIT = sa.bindparam("proseo_limit", type_=sa.Integer)
@@ -1257,13 +1264,23 @@ class SQLAlchemyStorage(StorageBase):
         if self._session is not None:
             raise StorageError("join() on a storage already bound to a transaction")
         if read_only:
-            with driver_errors():  # no pooled connection in time: unavailable, as any driver error
-                connection = self.read_engine.connect()
-            transaction_manager.get().join(_ConnectionDataManager(connection, transaction_manager))
-            return self.bind(connection)
+            storage, _ = self.read_only()
+            transaction_manager.get().join(_ConnectionDataManager(storage._session, transaction_manager))
+            return storage
         session = self.session_factory()
         transaction_manager.get().join(_SessionDataManager(session, transaction_manager))
         return self.bind(session)
+
+    def read_only(self) -> "tuple[SQLAlchemyStorage, Callable[[], None]]":
+        """See :meth:`StorageBase.read_only`: a pooled connection of :attr:`read_engine` (in
+        autocommit on PostgreSQL: each statement its own snapshot, no ``BEGIN``/``COMMIT``
+        round trips; on SQLite a DEFERRED transaction reading one WAL snapshot); ``release``
+        closes it, which ends SQLite's read transaction and returns it to the pool."""
+        if self._session is not None:
+            raise StorageError("read_only() on a storage already bound to a transaction")
+        with driver_errors():  # no pooled connection in time: unavailable, as any driver error
+            connection = self.read_engine.connect()
+        return self.bind(connection), connection.close
 
     def _sealed(self, values: dict, column: str) -> dict:
         """``values`` with the secret ``column`` in its stored form (see proseo_odata.secretbox)."""
@@ -1289,12 +1306,15 @@ class SQLAlchemyStorage(StorageBase):
                 if root._tables is None:
                     postgis = False
                     if self.dialect == "postgresql":
-                        with self.engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as connection:
-                            udt = connection.execute(
-                                sa.select(sa.column("udt_name"))
-                                .select_from(sa.table("columns", sa.column("udt_name"), sa.column("table_name"), sa.column("column_name"), schema="information_schema"))
-                                .where(sa.column("table_name") == "products", sa.column("column_name") == "footprint_geom")
-                            ).scalar()
+                        # On the bound work's own connection when there is one: a second one
+                        # taken while that is held waits for a free pool slot, forever with a
+                        # pool of one, and under a burst of first requests on a full pool.
+                        if self._session is not None:
+                            with driver_errors():
+                                udt = self._session.execute(_FOOTPRINT_GEOM_TYPE).scalar()
+                        else:
+                            with self.engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as connection:
+                                udt = connection.execute(_FOOTPRINT_GEOM_TYPE).scalar()
                         postgis = udt == "geometry"
                     root._tables = SchemaTables(dialect=self.dialect, postgis=postgis, collections=root.collections)
         return root._tables

@@ -69,6 +69,50 @@ def test_a_read_only_join_commits_nothing_it_did_not_write_and_a_bound_storage_c
     assert _connections_in_use(storage) == 0
 
 
+def test_read_only_work_reads_what_is_committed_and_release_gives_its_connection_back(storage):
+    reader, release = storage.read_only()
+    assert _connections_in_use(storage) == 1
+    assert [m.code for m in reader.list_missions()] == ["M"]
+    with pytest.raises(StorageError):
+        reader.read_only()
+    with pytest.raises(StorageError):
+        reader.join(transaction.TransactionManager(explicit=True))
+    release()
+    assert _connections_in_use(storage) == 0
+    # a writer is not held up by read-only work left open (SQLite: a DEFERRED read transaction)
+    reader, release = storage.read_only()
+    try:
+        assert reader.get_mission("M").code == "M"
+        storage.add_product(Product(mission="M", name="written meanwhile"))
+    finally:
+        release()
+    assert storage.get_product_by_name("M", "written meanwhile").name == "written meanwhile"
+
+
+def test_the_contracts_default_read_only_is_a_transaction_that_release_ends():
+    import contextlib
+
+    from proseo_odata.storage.base import StorageBase
+
+    events = []
+
+    class Minimal(StorageBase):
+        def transaction(self):
+            @contextlib.contextmanager
+            def bound():
+                events.append("begin")
+                try:
+                    yield "bound storage"
+                finally:
+                    events.append("end")
+            return bound()
+
+    reader, release = Minimal().read_only()
+    assert (reader, events) == ("bound storage", ["begin"])
+    release()
+    assert events == ["begin", "end"]
+
+
 def test_bound_storage_cannot_open_its_own_transaction(storage):
     session = storage.session_factory()
     try:

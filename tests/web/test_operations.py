@@ -110,3 +110,32 @@ def test_a_pool_without_a_free_connection_is_an_outage_like_any_other(app_settin
         assert app.get("/readyz").json == {"status": "ready"}
     finally:
         storage.close()
+
+
+def test_reads_leave_no_connection_behind_whatever_they_answer(app_settings, catalogue):
+    """GET and HEAD read outside pyramid_tm (``proseo_odata_web.db``): each request's connection
+    goes back to the pool when it finishes, whether it answered 200, 404, 400 or 401, and a
+    request that writes still commits through pyramid_tm. With a pool of one connection on
+    PostgreSQL, one connection kept by any of them would make the next request wait and fail."""
+    bounded = app_settings["proseo.storage.url"].startswith("postgresql")
+    pool = {"proseo.storage.pool_size": "1", "proseo.storage.max_overflow": "0",
+            "proseo.storage.pool_timeout": "0.5"} if bounded else {}
+    app = make_app({**app_settings, **pool})
+    storage = app.app.registry.storage
+    alice = basic("alice")
+    p1 = catalogue.id("p1")
+    try:
+        for _ in range(2):
+            app.get(PRIP + "/Products?$top=2", headers=alice, status=200)
+            app.get(PRIP + "/Products?$top=2&$expand=Attributes", headers=alice, status=200)
+            app.get(f"{PRIP}/Products({p1})", headers=alice, status=200)
+            app.head(f"{PRIP}/Products({p1})/$value", headers=alice, status=200)
+            app.get(f"{PRIP}/Products({p1})/$value", headers=alice, status=200)
+            app.get(PRIP + "/Products(00000000-0000-0000-0000-000000000000)", headers=alice, status=404)
+            app.get(PRIP + "/Products?$filter=Name eq", headers=alice, status=400)
+            app.get(PRIP + "/Products", headers=basic("alice", "wrong"), status=401)
+            app.get(PRIP + "/Products/$count", headers=alice, status=200)
+        assert storage.engine.pool.checkedout() == 0
+        assert app.get("/readyz").json == {"status": "ready"}
+    finally:
+        storage.close()

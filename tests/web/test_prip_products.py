@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import xml.etree.ElementTree as ET
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import webtest
@@ -183,6 +183,26 @@ def test_default_page_and_next_link(app, catalogue):
     second = app.get(link, headers=ALICE).json
     assert ids(second) == labels(catalogue, "p4", "p5")
     assert "@odata.nextLink" not in second
+
+
+@pytest.mark.parametrize("padding", [0, 3000], ids=["short", "long"])
+def test_next_links_keep_every_other_option_for_short_and_long_query_strings(app, catalogue, padding):
+    """The kept options are quoted once per query string up to 2,048 characters and each time
+    above (proseo_odata_web.query): both ways give the same link, each page's own."""
+    name_filter = "contains(Name,'S') or Name eq '" + "x" * padding + "&+%'"
+    query = {"$filter": name_filter, "$orderby": "Name asc", "$count": "true", "$top": "2"}
+    url = PRIP + "/Products?" + urlencode(query)
+    seen = []
+    for _ in range(3):
+        body = app.get(url, headers=CAROL).json
+        seen += ids(body)
+        url = body.get("@odata.nextLink")
+        if url is None:
+            break
+        kept = parse_qs(urlsplit(url).query)
+        assert kept["$filter"] == [name_filter] and kept["$orderby"] == ["Name asc"] and kept["$count"] == ["true"]
+        assert kept["$top"] == ["2"] and kept["$skip"] == [str(len(seen))]
+    assert len(seen) == len(set(seen)) == 6
 
 
 def test_skip_alone_returns_the_same_rows_as_the_link(app, catalogue):
