@@ -179,6 +179,11 @@ def shapes(n: int, variants: int, seed: int, tiles) -> dict:
 # HTTP and raw SQL
 
 
+def query_string(pairs) -> str:
+    """The query string :meth:`Client.get` sends for ``pairs``."""
+    return urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)
+
+
 class Client:
     """One keep-alive connection; ``get`` returns (status, body bytes)."""
 
@@ -199,7 +204,7 @@ class Client:
                     raise
 
     def get(self, pairs, token):
-        path = f"{PRIP}/Products?" + urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)
+        path = f"{PRIP}/Products?" + query_string(pairs)
         status, body = self.request("GET", path, headers={"Authorization": f"Bearer {token}"})
         if status != 200:
             raise RuntimeError(f"{status} for {path}: {body[:300]!r}")

@@ -16,13 +16,21 @@ variants (the first pass is warm-up):
   storage layer with no cost of its own, the lower bound of what any storage work can reach;
   everything else (routing, authentication, options, the response, waitress, the socket) is the
   application's own;
+* **bare**: no Pyramid, no SQLAlchemy: a plain WSGI application under the same waitress that
+  answers each of these requests (found by its query string; a request without an
+  ``Authorization`` header is refused) by running the same statements on a psycopg connection
+  and writing the same body (``@odata.context``, each row's members text in braces, a next link)
+  with the same headers: the floor of a page path outside Pyramid's pipeline and SQLAlchemy's
+  execution, which the design excludes; it has no authentication, options or errors of its own;
 * **SQL**: those statements on a psycopg connection (:class:`bench.http_catalogue.SqlReference`).
 
-The ratios bound/SQL show what remains when the storage costs nothing.
+The ratios bound/SQL show what remains when the storage costs nothing, bare/SQL what a Python
+WSGI server and HTTP alone cost.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import statistics
@@ -67,25 +75,61 @@ waitress.serve(get_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), th
 """
 
 
-def start_bound(url: str, workdir: str, captured: dict, threads: int):
+#: A plain WSGI application under waitress answering the captured requests (argv: ini (unused),
+#: port, threads, pickle of {query string: (statements, $top)}, database URL).
+SERVE_BARE = """\
+import pickle, sys, threading
+import psycopg, waitress
+from bench import catalogue as cat
+
+with open(sys.argv[4], "rb") as handle:
+    captured = pickle.load(handle)
+connection = psycopg.connect(cat._libpq(sys.argv[5]), autocommit=True,
+                             options="-c timezone=UTC -c plan_cache_mode=force_custom_plan")
+lock = threading.Lock()
+
+def app(environ, start_response):
+    query = environ.get("QUERY_STRING", "")
+    if query not in captured or not environ.get("HTTP_AUTHORIZATION"):
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+    statements, top = captured[query]
+    with lock, connection.cursor() as cursor:
+        for statement, parameters in statements:
+            cursor.execute(statement, parameters)
+            rows = cursor.fetchall()
+    body = '{"@odata.context": "$metadata#Products", "value": [' + ", ".join("{" + row[1] + "}" for row in rows[:top]) + "]"
+    if len(rows) > top:
+        body += ', "@odata.nextLink": "http://' + environ["HTTP_HOST"] + environ["PATH_INFO"] + "?" + query + '&%24skip=100"'
+    data = (body + "}").encode("utf-8")
+    start_response("200 OK", [("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true"),
+                              ("OData-Version", "4.0"), ("Content-Length", str(len(data)))])
+    return [data]
+
+waitress.serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=int(sys.argv[3]), connection_limit=200,
+               channel_timeout=600)
+"""
+
+
+def start_bound(url: str, workdir: str, captured: dict, threads: int, code: str = SERVE_BOUND, name: str = "bound"):
     from live_server import free_port  # tests/live_server.py, on the path since bench.catalogue
 
-    path = os.path.join(workdir, "captured.pickle")
+    path = os.path.join(workdir, f"{name}.pickle")
     with open(path, "wb") as handle:
         pickle.dump(captured, handle)
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", SERVE_BOUND, os.path.join(workdir, "bench.ini"), str(port),
+    process = subprocess.Popen([sys.executable, "-c", code, os.path.join(workdir, "bench.ini"), str(port),
                                 str(threads), path, url],
-                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "bound.log"), "wb"))
+                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, f"{name}.log"), "wb"))
     deadline = time.monotonic() + 60
     while True:
         try:
-            if hc.Client(port).request("GET", hc.PRIP + "/")[0] in (200, 401):
+            if hc.Client(port).request("GET", hc.PRIP + "/")[0] in (200, 401, 404):  # 404: bare
                 return process, port
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the bound server did not start: see " + os.path.join(workdir, "bound.log"))
+            raise RuntimeError(f"the {name} server did not start: see " + os.path.join(workdir, f"{name}.log"))
         time.sleep(0.3)
 
 
@@ -107,26 +151,33 @@ def main(argv=None) -> int:
     reference = hc.SqlReference(storage, args.url)
     queries = hc.shapes(args.products, args.variants, args.seed, cat.Generator(args.seed).tiles)
     names = args.shapes.split(",")
-    statements, captured = {}, {}
+    statements, captured, bare_captured = {}, {}, {}
     for name in names:
         _, visibility, variants = queries[name]
         for pairs in variants:
             statements[tuple(pairs)] = reference.capture(pairs, visibility)
             query = build_query("Products", list(pairs), Paging(100, 1000)).query
             captured[repr(query)] = statements[tuple(pairs)]
+            bare_captured[hc.query_string(pairs)] = (statements[tuple(pairs)], query.top)
     workdir = tempfile.mkdtemp(prefix="page-bound-")
     os.makedirs(os.path.join(workdir, "archive"))
     served, served_port = hc.start_app(args.url, args.threads, workdir)
-    bound = None
+    bound = bare = None
     try:
         bound, bound_port = start_bound(args.url, workdir, captured, args.threads)
-        clients = {"served": hc.Client(served_port), "bound": hc.Client(bound_port)}
+        bare, bare_port = start_bound(args.url, workdir, bare_captured, args.threads, SERVE_BARE, "bare")
+        clients = {"served": hc.Client(served_port), "bound": hc.Client(bound_port), "bare": hc.Client(bare_port)}
         token = hc.token(clients["served"], "reader")
-        print(f"| shape | served ms | bound ms | SQL ms | served/SQL | bound/SQL |  (load average {os.getloadavg()[0]:.1f})")
-        print("|---|---:|---:|---:|---:|---:|")
+        print(f"| shape | served ms | bound ms | bare ms | SQL ms | served/SQL | bound/SQL | bare/SQL |  "
+              f"(load average {os.getloadavg()[0]:.1f})")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name in names:
             _, visibility, variants = queries[name]
-            times = {"served": [], "bound": [], "sql": []}
+            times = {"served": [], "bound": [], "bare": [], "sql": []}
+            for pairs in variants:  # the three serve the same page
+                pages = {label: json.loads(client.get(pairs, token))["value"] for label, client in clients.items()}
+                if not pages["served"] == pages["bound"] == pages["bare"]:
+                    raise RuntimeError(f"{name}: the served, bound and bare pages differ for {pairs}")
             for _ in range(args.rounds):
                 for pairs in variants:
                     for label, client in clients.items():
@@ -137,12 +188,14 @@ def main(argv=None) -> int:
                     reference.run(statements[tuple(pairs)])
                     times["sql"].append((time.perf_counter() - start) * 1000)
             med = {label: statistics.median(values[len(variants):]) for label, values in times.items()}
-            print(f"| `{name}` | {med['served']:.2f} | {med['bound']:.2f} | {med['sql']:.2f} | "
-                  f"{med['served'] / med['sql']:.2f}x | {med['bound'] / med['sql']:.2f}x |", flush=True)
+            print(f"| `{name}` | {med['served']:.2f} | {med['bound']:.2f} | {med['bare']:.2f} | {med['sql']:.2f} | "
+                  f"{med['served'] / med['sql']:.2f}x | {med['bound'] / med['sql']:.2f}x | "
+                  f"{med['bare'] / med['sql']:.2f}x |", flush=True)
     finally:
         served.terminate()
-        if bound is not None:
-            bound.terminate()
+        for process in (bound, bare):
+            if process is not None:
+                process.terminate()
         storage.close()
     return 0
 
