@@ -129,6 +129,7 @@ def start_bound(url: str, workdir: str, captured: dict, threads: int, code: str 
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()  # not left running when it answers nothing we know
             raise RuntimeError(f"the {name} server did not start: see " + os.path.join(workdir, f"{name}.log"))
         time.sleep(0.3)
 
