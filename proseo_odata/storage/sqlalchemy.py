@@ -16,10 +16,11 @@ pinged at checkout (see :func:`create_engine`).
 ``proseo.count.exact_limit`` (100000; 0 or ``none``: always exact): on PostgreSQL, counts above
 it are the planner's estimate (:mod:`proseo_odata.storage.counts`).
 
-Transactions: the web layer joins each request's transaction manager with
-``storage.join(request.tm, read_only=...)`` (a session committed or rolled back by the manager,
-:class:`_SessionDataManager`); CLI and workers use ``with storage.transaction() as tx``. See
-:mod:`proseo_odata.storage.base`.
+Transactions: the web layer joins each writing request's transaction manager with
+``storage.join(request.tm)`` (a session committed or rolled back by the manager,
+:class:`_SessionDataManager`) and reads GET and HEAD requests through ``storage.read_only()``
+(a read-engine connection the request releases); CLI and workers use ``with
+storage.transaction() as tx``. See :mod:`proseo_odata.storage.base`.
 """
 from __future__ import annotations
 
