@@ -42,15 +42,13 @@ import time
 from bench import catalogue as cat
 from bench import http_catalogue as hc
 
-#: The application under waitress, with ``query_product_texts`` replaying the captured statements
-#: (argv: ini, port, threads, pickle of {repr(Query): statements}, database URL).
-SERVE_BOUND = """\
+#: What both replaying servers start with (argv: ini, port, threads, pickle of the captured
+#: statements, database URL): ``replayed(statements)``, the rows of the last one, run on one
+#: psycopg connection with the storage's session settings.
+_REPLAY = """\
 import pickle, sys, threading
 import psycopg, waitress
-from pyramid.paster import get_app, setup_logging
 from bench import catalogue as cat
-from proseo_odata.storage.base import ProductText, QueryResult
-from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
 with open(sys.argv[4], "rb") as handle:
     captured = pickle.load(handle)
@@ -58,12 +56,23 @@ connection = psycopg.connect(cat._libpq(sys.argv[5]), autocommit=True,
                              options="-c timezone=UTC -c plan_cache_mode=force_custom_plan")
 lock = threading.Lock()
 
-def replay(self, mission, query, *, visibilities=None, members, render):
-    statements, top = captured[repr(query)], query.top
+def replayed(statements):
     with lock, connection.cursor() as cursor:
         for statement, parameters in statements:
             cursor.execute(statement, parameters)
             rows = cursor.fetchall()
+    return rows
+"""
+
+#: The application under waitress, with ``query_product_texts`` replaying the captured statements
+#: (the pickle: {repr(Query): statements}).
+SERVE_BOUND = _REPLAY + """
+from pyramid.paster import get_app, setup_logging
+from proseo_odata.storage.base import ProductText, QueryResult
+from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+def replay(self, mission, query, *, visibilities=None, members, render):
+    rows, top = replayed(captured[repr(query)]), query.top
     more = top is not None and len(rows) > top
     return QueryResult(items=[ProductText(row[1], None) for row in rows[:top]], count=None,
                        next_skiptoken="bound" if more else None, next_skip=top if more else None)
@@ -74,30 +83,16 @@ waitress.serve(get_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), th
                connection_limit=200, channel_timeout=600)
 """
 
-
-#: A plain WSGI application under waitress answering the captured requests (argv: ini (unused),
-#: port, threads, pickle of {query string: (statements, $top)}, database URL).
-SERVE_BARE = """\
-import pickle, sys, threading
-import psycopg, waitress
-from bench import catalogue as cat
-
-with open(sys.argv[4], "rb") as handle:
-    captured = pickle.load(handle)
-connection = psycopg.connect(cat._libpq(sys.argv[5]), autocommit=True,
-                             options="-c timezone=UTC -c plan_cache_mode=force_custom_plan")
-lock = threading.Lock()
-
+#: A plain WSGI application under waitress answering the captured requests (the pickle: {query
+#: string: (statements, $top)}; the ini is not read).
+SERVE_BARE = _REPLAY + """
 def app(environ, start_response):
     query = environ.get("QUERY_STRING", "")
     if query not in captured or not environ.get("HTTP_AUTHORIZATION"):
         start_response("404 Not Found", [("Content-Length", "0")])
         return [b""]
     statements, top = captured[query]
-    with lock, connection.cursor() as cursor:
-        for statement, parameters in statements:
-            cursor.execute(statement, parameters)
-            rows = cursor.fetchall()
+    rows = replayed(statements)
     body = '{"@odata.context": "$metadata#Products", "value": [' + ", ".join("{" + row[1] + "}" for row in rows[:top]) + "]"
     if len(rows) > top:
         body += ', "@odata.nextLink": "http://' + environ["HTTP_HOST"] + environ["PATH_INFO"] + "?" + query + '&%24skip=100"'
