@@ -1307,16 +1307,11 @@ class SQLAlchemyStorage(StorageBase):
                 if root._tables is None:
                     postgis = False
                     if self.dialect == "postgresql":
-                        # On the bound work's own connection when there is one: a second one
-                        # taken while that is held waits for a free pool slot, forever with a
+                        # In the bound work when there is one (:meth:`_db`): a second connection
+                        # taken while its own is held waits for a free pool slot, forever with a
                         # pool of one, and under a burst of first requests on a full pool.
-                        if self._session is not None:
-                            with driver_errors():
-                                udt = self._session.execute(_FOOTPRINT_GEOM_TYPE).scalar()
-                        else:
-                            with self.engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as connection:
-                                udt = connection.execute(_FOOTPRINT_GEOM_TYPE).scalar()
-                        postgis = udt == "geometry"
+                        with self._db() as s:
+                            postgis = s.execute(_FOOTPRINT_GEOM_TYPE).scalar() == "geometry"
                     root._tables = SchemaTables(dialect=self.dialect, postgis=postgis, collections=root.collections)
         return root._tables
 
