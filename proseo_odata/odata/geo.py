@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from decimal import Decimal
 from typing import Any, Optional, Tuple
 
@@ -149,6 +150,31 @@ def format_wkt(geometry: BaseGeometry) -> str:
     if kind == "MultiPolygon":
         return "MULTIPOLYGON(" + ",".join(polygon(p) for p in geometry.geoms) + ")"
     raise ValueError(f"unsupported geometry type {kind}")
+
+
+_WKT_NUMBER = r"-?\d+(?:\.\d+)?"
+#: A one-ring polygon as :func:`format_wkt` writes it: ``POLYGON((x y,x y,...))``.
+_ONE_RING_WKT = re.compile(rf"POLYGON\(\((?:{_WKT_NUMBER} {_WKT_NUMBER},)+{_WKT_NUMBER} {_WKT_NUMBER}\)\)")
+#: EWKB's type word of a polygon with an SRID (the ``0x20000000`` flag), little-endian.
+_EWKB_POLYGON_WITH_SRID = 0x20000003
+
+
+def ewkb(wkt: str, srid: int = DEFAULT_SRID) -> bytes:
+    """The extended WKB (little-endian, with ``srid``) of a WKT geometry: what PostGIS reads as
+    a ``geometry`` value in binary form (``COPY ... (FORMAT BINARY)``), the same geometry as
+    ``ST_GeomFromText(wkt, srid)`` gives. A one-ring polygon as :func:`format_wkt` writes it (a
+    footprint, almost always) is packed here, from the same floats PostGIS's WKT reader would
+    make of the digits; anything else through shapely. Raises ``ValueError`` for text that is
+    not WKT."""
+    if _ONE_RING_WKT.fullmatch(wkt) is not None:
+        coordinates = [float(number) for point in wkt[9:-2].split(",") for number in point.split(" ")]
+        return struct.pack(f"<BIIII{len(coordinates)}d", 1, _EWKB_POLYGON_WITH_SRID, srid, 1,
+                           len(coordinates) // 2, *coordinates)
+    try:
+        geometry = shapely.from_wkt(wkt)
+    except GEOSException as exc:
+        raise ValueError(f"not WKT: {exc}") from None
+    return shapely.to_wkb(shapely.set_srid(geometry, srid), include_srid=True, byte_order=1)
 
 
 def normalise_wkt(value: Any) -> Optional[str]:

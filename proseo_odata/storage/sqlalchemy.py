@@ -75,6 +75,7 @@ from proseo_odata.model.statemachine import (
     transition,
 )
 
+from proseo_odata.odata import geo
 from .mapping import promoted_values, render_footprint
 from .product_json import members_text
 from .base import ClaimedNotification, OperationsStats, OrderQueueStats, ProductEntry, ProductText, Query, QueryResult, StorageBase
@@ -474,6 +475,18 @@ def _attribute_tuple(product_id, attribute: Attribute) -> tuple:
     its value in its type's column, the other value columns NULL."""
     value_type, before, after = _ATTRIBUTE_VALUE_AT[attribute.type]
     return (product_id, attribute.name, value_type, *before, attribute.value, *after)
+
+
+@functools.lru_cache(maxsize=8)
+def _ewkb_dumper(oid: int):
+    """A psycopg binary dumper for the ``geometry`` type of oid ``oid`` (one per database):
+    the value is the geometry's EWKB (:func:`~proseo_odata.odata.geo.ewkb`), sent as it is,
+    which is the binary form PostGIS reads (``geometry_recv``). Registered by oid only, on the
+    cursor of a binary ``COPY`` (:meth:`SQLAlchemyStorage._insert_tuples`)."""
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+
+    return type("EWKBDumper", (Dumper,), {"format": Format.BINARY, "oid": oid, "dump": lambda self, obj: obj})
 
 
 def _attribute_row(product_id, attribute: Attribute) -> dict:
@@ -1955,10 +1968,12 @@ class SQLAlchemyStorage(StorageBase):
         return found
 
     def _copy_new_products(self, s: Session, batch: list[Product]) -> set:
-        """PostgreSQL: the ids of the products of ``batch`` inserted. Their rows go by ``COPY``
-        straight into ``products``, each made as it is sent (the footprint geometry as EWKT
-        text, ``SRID=4326;`` and the WKT, which PostGIS reads with the parser of
-        ``ST_GeomFromText``); the usual case, since a bulk
+        """PostgreSQL: the ids of the products of ``batch`` inserted. Their rows go by binary
+        ``COPY`` straight into ``products``, each made as it is sent (the footprint geometry as
+        its extended WKB, :func:`~proseo_odata.odata.geo.ewkb`: the geometry
+        ``ST_GeomFromText`` makes of the WKT, without the server parsing text; about 5 µs less
+        server CPU and 6 µs less of this process's per product than text with EWKT,
+        bench/README.md "Bulk ingest"); the usual case, since a bulk
         ingest looks the batch's Names up first. When a row's Name or Id is taken (a concurrent
         writer, an Id stored under another Name) that ``COPY`` fails as a whole: its savepoint
         is rolled back and :meth:`_stage_new_products` inserts the rows whose Name and Id are
@@ -1971,13 +1986,20 @@ class SQLAlchemyStorage(StorageBase):
 
         def direct():
             for row in _new_product_rows(batch):
-                row["id"] = row["id"].hex  # (text COPY: made here, not by psycopg's UUID dumper)
                 footprint = row["footprint"]
-                yield (*values(row), None if footprint is None else "SRID=4326;" + footprint) if postgis else values(row)
+                if not postgis:
+                    yield values(row)
+                    continue
+                try:
+                    geometry = None if footprint is None else geo.ewkb(footprint)
+                except ValueError:  # as PostGIS refuses it: the batch is written one by one
+                    raise InvalidValueError(f"product {row['id']}: its footprint is not WKT") from None
+                yield *values(row), geometry
 
         try:
             with s.begin_nested():
-                self._insert_tuples(s, products, [*columns, "footprint_geom"] if postgis else columns, direct())
+                self._insert_tuples(s, products, [*columns, "footprint_geom"] if postgis else columns, direct(),
+                                    binary=True)
         except Exception as exc:
             if refusal(exc) is not ConflictError:
                 raise
@@ -2060,6 +2082,7 @@ class SQLAlchemyStorage(StorageBase):
         """
         columns = list(columns)
         if self.engine.dialect.driver == "psycopg":
+            import psycopg
             from psycopg import sql
 
             statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
@@ -2067,11 +2090,20 @@ class SQLAlchemyStorage(StorageBase):
                 sql.SQL(" (FORMAT BINARY)" if binary else ""))
             driver_connection = s.connection().connection.driver_connection
             types = self._copy_types(driver_connection, table.name, columns) if binary else None
-            with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-                if types is not None:
-                    copy.set_types(types)
-                for row in tuples:
-                    copy.write_row(row)
+            with driver_connection.cursor() as cursor:
+                if types is not None and self.tables.postgis:
+                    # (this cursor's own adapters: a PostGIS geometry column takes EWKB bytes)
+                    cursor.adapters.register_dumper(None, _ewkb_dumper(self._geometry_oid(driver_connection)))
+                with cursor.copy(statement) as copy:
+                    if types is not None:
+                        copy.set_types(types)
+                    try:
+                        for row in tuples:
+                            copy.write_row(row)
+                    except OverflowError as exc:
+                        # a number beyond its column's binary type (bigint): refused as the
+                        # server refuses it in text, a data error
+                        raise psycopg.errors.NumericValueOutOfRange(str(exc)) from exc
             return
         if self.dialect != "sqlite":
             s.execute(sa.insert(table), [dict(zip(columns, row)) for row in tuples])
@@ -2106,6 +2138,14 @@ class SQLAlchemyStorage(StorageBase):
                     " AND attname = ANY(%s) AND NOT attisdropped", (table, list(columns))).fetchall())
             cache[key] = [int(found[name]) for name in columns]
         return cache[key]
+
+    def _geometry_oid(self, driver_connection) -> int:
+        """The oid of PostGIS's ``geometry`` type in this database (asked once)."""
+        cache = self._root._copy_type_oids
+        if "geometry" not in cache:
+            with driver_connection.cursor() as cursor:
+                cache["geometry"] = int(cursor.execute("SELECT 'geometry'::regtype::oid").fetchone()[0])
+        return cache["geometry"]
 
     def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
         with self._db() as s:

@@ -7,7 +7,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from proseo_odata.storage import Query
+from proseo_odata.storage import InvalidValueError, Query
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.testing import make_product
 
@@ -101,3 +101,35 @@ def _intersects(wkt):
 
     text = f"OData.CSC.Intersects(area=geography'SRID=4326;{wkt}')"
     return build_query("Products", [("$filter", text)], Paging(100, 1000)).query.filter
+
+
+@pytest.mark.parametrize("wkt", [
+    "POLYGON((80.3679 42.9561,81.3031 42.9561,80.9988 43.9846,80.0637 43.9846,80.3679 42.9561))",
+    "POLYGON((-179.999999 -89.5,179.123456789012 -89.5,0.1 89.999999999,-179.999999 -89.5))",
+    "POLYGON((0 0,10 0,10 10,0 10,0 0),(1 1,2 1,2 2,1 1))",
+    "MULTIPOLYGON(((0 0,1 0,1 1,0 0)),((5 5,6 5,6 6,5 5)))",
+    "POINT(12.5 -3)",
+    "LINESTRING(0 0,1.5 2.25)",
+], ids=["plain", "digits", "hole", "multipolygon", "point", "linestring"])
+def test_the_bulk_geometry_is_the_one_the_wkt_gives(migrated_pg_url, stocked_storage, wkt):
+    """The bulk path sends each footprint as binary EWKB (made in Python): PostGIS must hold
+    exactly the geometry its own WKT reader makes of the stored footprint text."""
+    storage = stocked_storage(migrated_pg_url)
+    storage.add_products([make_product(name="bulk", footprint=wkt)])
+    engine = sa.create_engine(migrated_pg_url)
+    try:
+        with engine.connect() as c:
+            stored, read, srid = c.execute(sa.text(
+                "SELECT ST_AsEWKB(footprint_geom), ST_AsEWKB(ST_GeomFromText(footprint, 4326)), ST_SRID(footprint_geom)"
+                " FROM products WHERE name = 'bulk'")).one()
+    finally:
+        engine.dispose()
+    assert bytes(stored) == bytes(read) and srid == 4326
+
+
+def test_a_footprint_that_is_not_wkt_refuses_the_bulk_write_and_stores_nothing(migrated_pg_url, stocked_storage):
+    storage = stocked_storage(migrated_pg_url)
+    with pytest.raises(InvalidValueError, match="footprint"):
+        storage.add_products([make_product(name="fine", footprint=WKT), make_product(name="bad", footprint="POLYGON((1 2")])
+    assert storage.existing_product_names("M1", ["fine", "bad"]) == set()
+    assert [p.name for p in storage.add_products([make_product(name="fine", footprint=WKT)])] == ["fine"]

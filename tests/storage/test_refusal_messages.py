@@ -69,3 +69,20 @@ def test_an_attribute_the_database_refuses_in_a_bulk_write(storage, attribute):
     assert "does not fit the database" in str(refused.value)
     _assert_no_driver_text(refused.value)
     assert storage.existing_product_names("M", ["fine.zip", "refused.zip"]) == set()
+
+
+@pytest.mark.parametrize("fields", [
+    {"name": "big.zip", "content_length": 2 ** 63},  # beyond bigint
+    {"name": "nul\x00.zip"},  # PostgreSQL's text holds no NUL
+], ids=["bigint", "nul"])
+def test_a_product_row_the_database_refuses_in_a_bulk_write(storage, fields):
+    """The product rows of ``add_products`` go by binary ``COPY`` on PostgreSQL: a value that
+    does not fit is an InvalidValueError, and nothing of the batch is stored."""
+    if storage.dialect != "postgresql":
+        pytest.skip("SQLite stores both")
+    fine = Product(mission="M", name="fine.zip")
+    with pytest.raises(InvalidValueError) as refused:
+        storage.add_products([fine, Product(mission="M", **fields)])
+    assert "does not fit the database" in str(refused.value)
+    _assert_no_driver_text(refused.value)
+    assert storage.existing_product_names("M", ["fine.zip"]) == set()
