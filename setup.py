@@ -14,6 +14,7 @@ requires = [
     "sqlalchemy>=2.0",
     "alembic>=1.12",
     "shapely>=2.0",
+    "orjson>=3.9",  # manifest lines read by the bulk ingest (proseo_odata.ingest)
     "click>=8.1",  # the proseo-odata command
     "tqdm>=4.66",  # its progress bars (ingest)
     "plaster_pastedeploy>=1.0",  # the command reads the .ini exactly as pserve does (%(here)s)

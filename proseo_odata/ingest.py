@@ -38,6 +38,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+import orjson
+
 from proseo_odata.model import (
     INT64_MAX,
     INT64_MIN,
@@ -406,9 +408,18 @@ def _entry_or_error(path: Path, number: int, text: str, by_reference: bool = Tru
 
 def _manifest_entry(path: Path, number: int, text: str, source: str, by_reference: bool) -> ManifestEntry:
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MetadataError("(line)", f"not JSON: {exc.msg} at column {exc.colno}", source) from None
+        document = orjson.loads(text)  # a third of the json module's time per line
+    except orjson.JSONDecodeError:
+        # What orjson refuses the json module may read (NaN, Infinity, a lone surrogate): it
+        # decides, and words the error, as it always did. (orjson reads an integer beyond 64
+        # bits as a float, the json module as an int: a line with one is refused either way,
+        # by the field's check or by the database, in other words.)
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MetadataError("(line)", f"not JSON: {exc.msg} at column {exc.colno}", source) from None
+        except RecursionError:
+            raise MetadataError("(line)", "arrays or objects nested too deeply", source) from None
     if not isinstance(document, dict):
         raise MetadataError("(line)", "expected a JSON object (Product metadata plus \"file\")", source)
     file_name, key = document.pop("file", None), document.pop(ARCHIVE_KEY, None) if by_reference else None

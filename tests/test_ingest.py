@@ -167,6 +167,27 @@ def test_a_line_whose_name_is_not_a_string_fails_alone(setup, tmp_path):
     assert report.ingested == 1 and storage.get_product_by_name("M", "f1.dat")
 
 
+@pytest.mark.parametrize("parsers", [0, 1], ids=["in-process", "parser-process"])
+def test_lines_only_the_json_module_reads_and_lines_nested_too_deeply(setup, tmp_path, parsers):
+    """Manifest lines are read by orjson; what it refuses goes to the json module, which decides
+    as before (NaN is read, then refused by the attribute's check); a line nested deeper than
+    either reader goes is a bad line, not a crash."""
+    storage, archive = setup
+    _product_files(tmp_path / "in", 3)
+    lines = [
+        '{"file": "in/f0.dat", "Attributes": [{"Name": "x", "ValueType": "Double", "Value": NaN}]}',
+        '{"file": "in/f1.dat", "Attributes": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        {"file": "in/f2.dat", "Name": "fine.dat", "Attributes": [{"Name": "cloudCover", "ValueType": "Double", "Value": 2.5}]},
+    ]
+    report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, lines), batch_size=10, workers=1,
+                             parsers=parsers)
+    failed = dict(report.failed)
+    assert sorted(failed) == [1, 2], report.failed
+    assert "not JSON" not in failed[1] and "Attributes" in failed[1], failed[1]  # read, then refused
+    assert "nested too deeply" in failed[2], failed[2]
+    assert report.ingested == 1 and storage.get_product_by_name("M", "fine.dat")
+
+
 def test_manifest_batches_default_to_the_module_batch_size(setup, tmp_path, monkeypatch):
     """Without batch_size (the CLI's default too) a batch is DEFAULT_BATCH_SIZE lines."""
     import proseo_odata.ingest as ingest_module
