@@ -206,7 +206,8 @@ def tree_cpu(root: int, *, own: bool = True, exclude: int | None = None) -> floa
 
 
 def run_one(storage, archive, manifest: str, n: int, batch_size: int, workers: int, expect: int,
-            datadir: str | None = None, single: bool = False, parsers: int | None = None) -> dict:
+            datadir: str | None = None, single: bool = False, parsers: int | None = None,
+            writers: int | None = None) -> dict:
     from proseo_odata.ingest import ingest_manifest
     from proseo_odata.storage import Query
 
@@ -223,9 +224,10 @@ def run_one(storage, archive, manifest: str, n: int, batch_size: int, workers: i
             ingest_file(storage, archive, MISSION, entry.path, entry.metadata)
             report.ingested += 1
     else:
-        # (no parsers argument unless given: the code before it had none)
+        # (no parsers or writers argument unless given: the code before them had none)
         report = ingest_manifest(storage, archive, MISSION, manifest, batch_size=batch_size, workers=workers,
-                                 **({} if parsers is None else {"parsers": parsers}))
+                                 **({} if parsers is None else {"parsers": parsers}),
+                                 **({} if writers is None else {"writers": writers}))
     wall, cpu, db_cpu = time.perf_counter() - wall, time.process_time() - cpu, server_cpu(datadir) - db_cpu
     child_cpu = children_cpu(postmaster) - child_cpu
     if report.failed:
@@ -247,6 +249,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--parsers", type=int, default=None,
                         help="parser processes (default: ingest_manifest's own default; 0: parse in process)")
+    parser.add_argument("--writers", type=int, default=None,
+                        help="batches written at once (default: the storage's bulk_writers)")
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--pg-url", help="use this existing PostgreSQL server (maintenance database URL)")
     parser.add_argument("--workdir", help="scratch folder (default: a temporary one, removed at the end)")
@@ -320,14 +324,14 @@ def main(argv=None) -> int:
                     datadir = server.datadir if server is not None and database == "postgresql" else None
                     first = run_one(storage, archive, paths["copy" if mode == "single" else mode], args.products,
                                     args.batch_size, args.workers, args.products, datadir, single=mode == "single",
-                                    parsers=args.parsers)
+                                    parsers=args.parsers, writers=args.writers)
                     log(f"{tag}: {first['rate']:,.0f} products/s ({first['wall']:.1f} s, CPU {first['cpu']:.1f} s "
                         f"(parsers {first['parsers_cpu']:.1f}) + server {first['db_cpu']:.1f} s, "
                         f"load {first['load']:.1f}); re-run")
                     again = None
                     if mode != "single":
                         again = run_one(storage, archive, paths[mode], args.products, args.batch_size, args.workers, 0,
-                                        datadir, parsers=args.parsers)
+                                        datadir, parsers=args.parsers, writers=args.writers)
                         log(f"{tag}: re-run {again['rate']:,.0f} lines/s (all skipped)")
                     reference = None
                     if database == "postgresql" and mode != "single" and not args.no_reference:
@@ -413,7 +417,8 @@ def report(args, results, pg_version: str) -> str:
         + (f", {pg_version}" if pg_version else "") + f"; load average {info['load'][0]:.2f} at the end.",
         f"Command: `{' '.join(['.venv/bin/python -m bench.ingest'] + (sys.argv[1:] if argv_is_ours() else []))}` "
         f"({args.products:,} products, batches of {args.batch_size}, {args.workers} copy threads, "
-        f"{'default' if args.parsers is None else args.parsers} parser processes, Ids {args.ids}).",
+        f"{'default' if args.parsers is None else args.parsers} parser processes, "
+        f"{'default' if args.writers is None else args.writers} writers, Ids {args.ids}).",
         "",
         "| database | mode | products/s | wall s | load avg | CPU s: ingest (of it parsers) + PostgreSQL | CPU µs per product | target | met? | re-run (all skipped), lines/s | raw COPY products/s (server µs per product) | ingest / raw COPY |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",

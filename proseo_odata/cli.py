@@ -402,11 +402,14 @@ def _collect(files: tuple[str, ...]):
 @click.option("--parsers", default=None, type=click.IntRange(min=0, max=64),
               help="With --manifest: processes reading and checking the lines (0: none; default: "
                    "proseo.ingest.parsers, else 1 for manifests from 4 MiB on a machine with 2 or more CPUs).")
+@click.option("--writers", default=None, type=click.IntRange(min=1, max=8),
+              help="With --manifest: batches written at once, each in its own transaction "
+                   "(default: 2 on PostgreSQL, 1 on SQLite).")
 @click.argument("files", nargs=-1, type=click.Path(exists=True))
 @pass_env
 def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: bool | None,
            manifest_file: str | None, batch_size: int, workers: int, parsers: int | None,
-           files: tuple[str, ...]) -> None:
+           writers: int | None, files: tuple[str, ...]) -> None:
     """Copy FILE... into the archive (hashing MD5 and SHA-256) and publish them as products.
 
     FILE may be a product file, a folder (each file in it), or a JSON-lines manifest
@@ -430,7 +433,7 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
                 parsers = ingest_parsers(env.settings)
             except ValueError as exc:
                 raise click.UsageError(str(exc)) from None
-        _ingest_manifest(env, mission_code, manifest_file, batch_size, workers, parsers, progress)
+        _ingest_manifest(env, mission_code, manifest_file, batch_size, workers, parsers, writers, progress)
         return
     if not files:
         raise click.UsageError("give FILE... to ingest (or --manifest FILE.jsonl)")
@@ -485,7 +488,7 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
 
 
 def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int, workers: int,
-                     parsers: int | None, progress: bool | None) -> None:
+                     parsers: int | None, writers: int | None, progress: bool | None) -> None:
     """``ingest --manifest``: :func:`proseo_odata.ingest.ingest_manifest` with a progress bar;
     one summary line, then each failed line on stderr; exit status 1 when a line failed. An
     interrupt (Ctrl-C) or a dead parser process ends it with one line saying what stays."""
@@ -511,7 +514,7 @@ def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int
 
     try:
         report = ingest_manifest(env.storage, env.archive, mission_code, manifest, batch_size=batch_size,
-                                 workers=workers, parsers=parsers, progress=advance)
+                                 workers=workers, parsers=parsers, writers=writers, progress=advance)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()

@@ -726,6 +726,7 @@ def ingest_manifest(
     batch_size: int | None = None,
     workers: int = 4,
     parsers: int | None = None,
+    writers: int | None = None,
     progress=None,
     now: datetime | None = None,
 ) -> BulkIngestReport:
@@ -740,7 +741,10 @@ def ingest_manifest(
     then one transaction stores the batch's products (:meth:`StorageBase.add_products`) and
     enqueues the notifications of matching subscriptions (:func:`on_product_published`, as for
     a single ingest; the batch's notifications are written in one statement). The copies of
-    the next batch run while the current batch is written.
+    the next batch run while the current batch is written. ``writers`` batches (default the
+    storage's :attr:`~proseo_odata.storage.StorageBase.bulk_writers`) are written at once,
+    each in its own transaction; they commit in any order, are reported in manifest order, and
+    a line naming a Name or Id of a batch still being written is skipped as named earlier.
 
     ``parsers`` processes (default :func:`default_parsers`; 0: none) read and check the lines
     (JSON, :func:`product_from_metadata`) in chunks of :data:`PARSE_CHUNK` and hand the
@@ -770,35 +774,38 @@ def ingest_manifest(
     report = BulkIngestReport()
     storage.get_mission(mission)  # NotFoundError before anything is copied
 
-    # The main thread reads and checks batch N+1 (or collects it from the parser processes)
-    # and starts its copies while one writer thread stores batch N: the database's work (and
-    # SQLite's, which runs without the GIL) overlaps with the Python work of the next batch.
-    # Batches commit in manifest order.
+    # The main thread reads and checks the next batch (or collects it from the parser
+    # processes) and starts its copies while the writer threads store the batches before it:
+    # the database's work (and SQLite's, which runs without the GIL) overlaps with the Python
+    # work of the next batch. With one writer, batches commit in manifest order; with more, a
+    # batch may commit before the one ahead of it (they share no Name or Id), and the report
+    # and progress follow manifest order.
+    writers = max(1, storage.bulk_writers if writers is None else writers)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ingest-copy") as pool, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer, \
+            ThreadPoolExecutor(max_workers=writers, thread_name_prefix="ingest-write") as writer, \
             _parser_pool(parsers) as parser_pool, _bulk_gc():
         if parser_pool is None:
             lines = (_line_records(items, mission, now) for items in _batched(iter_manifest(Path(manifest)), batch_size))
         else:
             lines = _parsed_records(parser_pool, storage, mission, Path(manifest), now, batch_size, parsers)
-        writing = prepared = None
+        writing: collections.deque = collections.deque()  # (batch, its commit) in manifest order
+        prepared = None
         try:
             for records in lines:
-                prepared = _prepare_batch(storage, archive, mission, records, pool)
-                if writing is not None:
-                    # (cleared once its result is in: an interrupt after it never merges it twice)
-                    done, writing = writing.result(), None
-                    _merge(report, done, progress)
-                writing, prepared = writer.submit(_commit_batch, storage, archive, prepared), None
-            if writing is not None:
-                done, writing = writing.result(), None
-                _merge(report, done, progress)
+                prepared = _prepare_batch(storage, archive, mission, records, pool, [batch for batch, _ in writing])
+                while len(writing) >= writers:
+                    # (removed once its result is in: an interrupt after it never merges it twice)
+                    _merge(report, writing.popleft()[1].result(), progress)
+                writing.append((prepared, writer.submit(_commit_batch, storage, archive, prepared)))
+                prepared = None
+            while writing:
+                _merge(report, writing.popleft()[1].result(), progress)
         except BaseException as exc:
             if prepared is not None:
                 _discard(archive, prepared.candidates)
-            if writing is not None:
-                try:  # the batch being written is finished (the writer removes its files when it fails)
-                    _merge(report, writing.result(), progress)
+            while writing:
+                try:  # the batches being written are finished (a writer removes its files when it fails)
+                    _merge(report, writing.popleft()[1].result(), progress)
                 except BaseException:  # noqa: BLE001 - the first failure is the one raised
                     pass
             if isinstance(exc, BrokenProcessPool):
@@ -1068,6 +1075,8 @@ class _Batch:
     candidates: list
     lines: int
     report: BulkIngestReport
+    names: set = field(default_factory=set)  # the candidates' Names and Ids
+    ids: set = field(default_factory=set)
 
 
 def _merge(report: BulkIngestReport, batch: _Batch, progress) -> None:
@@ -1085,13 +1094,19 @@ def _fail(report: BulkIngestReport, line: int | None, error) -> None:
     report.failed.append((line, " ".join(str(error).split())))
 
 
-def _prepare_batch(storage, archive, mission, records, pool) -> _Batch:
+def _prepare_batch(storage, archive, mission, records, pool, writing=()) -> _Batch:
     """Skip known Names, check the batch's lines, start the copies. ``records``: ``(line, Name,
     outcome)`` per line, the outcome a :class:`MetadataError`, the parsed ``(entry, product,
-    checksums, length)``, or a callable returning it (raising the line's MetadataError)."""
+    checksums, length)``, or a callable returning it (raising the line's MetadataError).
+    ``writing``: the batches still being written (not committed: the look-up does not see
+    them); a product with a Name or Id of theirs is skipped as named earlier in the manifest."""
     report = BulkIngestReport()
     candidates: list[_Candidate] = []
     names: set[str] = set()
+    ids: set = set()
+    for batch in writing:
+        names.update(batch.names)
+        ids.update(batch.ids)
     # The Names the mission already has are looked up before any line is checked: a re-run
     # skips its known lines at the cost of one look-up per batch.
     # (a Name that is not a string is reported by product_from_metadata)
@@ -1108,10 +1123,11 @@ def _prepare_batch(storage, archive, mission, records, pool) -> _Batch:
         except MetadataError as exc:
             _fail(report, line, MetadataError(exc.field, exc.problem))
             continue
-        if product.name in names:
+        if product.name in names or product.id in ids:
             report.skipped += 1  # named earlier in the manifest
             continue
         names.add(product.name)
+        ids.add(product.id)
         candidates.append(_Candidate(entry, product, checksums, length))
     referenced = []
     for candidate in candidates:
@@ -1131,7 +1147,7 @@ def _prepare_batch(storage, archive, mission, records, pool) -> _Batch:
         future = pool.submit(_referenced_chunk, archive, chunk)
         for index, candidate in enumerate(chunk):
             candidate.future = _ChunkPart(future, index)
-    return _Batch(candidates, len(records), report)
+    return _Batch(candidates, len(records), report, {c.product.name for c in candidates}, {c.product.id for c in candidates})
 
 
 #: By-reference lines checked per thread-pool task.

@@ -188,6 +188,47 @@ def test_lines_only_the_json_module_reads_and_lines_nested_too_deeply(setup, tmp
     assert report.ingested == 1 and storage.get_product_by_name("M", "fine.dat")
 
 
+@pytest.mark.parametrize("writers", [1, 2, 3])
+def test_batches_written_at_once_store_what_one_writer_stores(setup, tmp_path, writers):
+    """With several writers a batch is stored while the ones before it may not have committed:
+    a line naming the Name or the Id of a product in a batch still being written is skipped, as
+    one writer skips it (there the database refuses it). The report and the progress follow
+    manifest order; every product is stored once, with its own file."""
+    storage, archive = setup
+    _product_files(tmp_path / "in", 40)
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    lines = [{"file": f"in/f{i}.dat", "Id": ids[i]} for i in range(40)]
+    lines[6] = {"file": "in/f6.dat", "Name": "f1.dat", "Id": ids[6]}  # batch 2: a Name of batch 1
+    lines[7] = {"file": "in/f7.dat", "Id": ids[2]}  # batch 2: an Id of batch 1
+    lines[13] = {"file": "in/f13.dat", "Name": "f9.dat", "Id": ids[13]}  # batch 3: a Name of batch 2
+    lines[30] = {"file": "in/f30.dat", "Name": "f4.dat", "Id": ids[30]}  # batch 7: a Name of batch 1 (committed)
+    calls, staged = [], []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if "CREATE TEMPORARY TABLE" in statement:
+            staged.append(statement)
+
+    sa.event.listen(storage.engine, "before_cursor_execute", seen)
+    try:
+        report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, lines), batch_size=5, workers=2,
+                                 writers=writers, progress=calls.append)
+    finally:
+        sa.event.remove(storage.engine, "before_cursor_execute", seen)
+    assert (report.ingested, report.skipped, report.failed) == (36, 4, [])
+    # skipped before the database sees them: two transactions inserting one Name wait for each
+    # other (and could deadlock), and a refused COPY goes through the staging table
+    assert staged == []
+    assert calls == [5] * 8
+    stored = {p.name: p for p in storage.query_products("M", Query(top=100)).items}
+    assert len(stored) == 36 and "f6.dat" not in stored and "f7.dat" not in stored
+    assert str(stored["f1.dat"].id) == ids[1] and str(stored["f2.dat"].id) == ids[2]
+    assert str(stored["f9.dat"].id) == ids[9] and str(stored["f4.dat"].id) == ids[4]
+    assert len(_files(archive)) == 36  # the skipped lines' copies are removed
+    for product in stored.values():
+        data = b"".join(archive.iter_range(product.archive_key))
+        assert data == (tmp_path / "in" / product.name).read_bytes()
+
+
 def test_manifest_batches_default_to_the_module_batch_size(setup, tmp_path, monkeypatch):
     """Without batch_size (the CLI's default too) a batch is DEFAULT_BATCH_SIZE lines."""
     import proseo_odata.ingest as ingest_module

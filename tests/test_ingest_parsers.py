@@ -222,8 +222,9 @@ def test_an_interrupt_stops_the_parsers_and_keeps_the_committed_batches(setup, t
     with pytest.raises(KeyboardInterrupt):
         ingest_manifest(storage, archive, "M", manifest, batch_size=5, parsers=2, progress=interrupt)
     count = storage.query_products("M", Query(count=True, top=0)).count
-    # the interrupt comes as the first batch is counted: the next one, prepared, leaves no copy
-    assert count == 5 and len(_files(archive)) == count
+    # the interrupt comes as the first batch is counted: the batches being written then (one
+    # per writer) are finished, the next one, prepared, leaves no copy
+    assert count == 5 * storage.bulk_writers and len(_files(archive)) == count
     assert set(multiprocessing.active_children()) <= before  # the parsers are gone
     again = ingest_manifest(storage, archive, "M", manifest, batch_size=5, parsers=2)
     assert again.ingested == 30 - count and again.skipped == count

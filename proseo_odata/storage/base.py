@@ -376,6 +376,14 @@ class CatalogueStore(Store):
     #: loads, and its filter compiler gives ``Collection/Name`` the same meaning.
     collections: CollectionRule = DEFAULT_COLLECTION_RULE
 
+    #: How many batches a bulk ingest (:func:`proseo_odata.ingest.ingest_manifest`) writes at
+    #: once, each by :meth:`add_products` in a transaction of its own. More than one only for a
+    #: backend whose concurrent writers do not wait for each other (the ingest never gives two
+    #: batches in flight the same Name or Id) and whose database works beside the writing
+    #: process (PostgreSQL's server processes; not SQLite, whose writes take one lock and run
+    #: in the writing process).
+    bulk_writers: int = 1
+
     # -- products --------------------------------------------------------------------------
 
     def add_product(self, product: Product) -> Product:

@@ -365,6 +365,8 @@ _PRODUCTS_VISIBLE_ANY = products.c.visibility == sa.any_(
 #: PostgreSQL's look-up of the Names a mission has among many (``existing_product_names``).
 _WANTED_NAMES = sa.func.unnest(sa.bindparam("names", type_=sa.ARRAY(products.c.name.type))).table_valued(
     "name").render_derived(name="wanted")
+#: Its transaction's setting (:meth:`SQLAlchemyStorage._existing_names`).
+_NO_BITMAP_SCANS = sa.text("SET LOCAL enable_bitmapscan = off")
 _EXISTING_NAMES = sa.select(products.c.name).join_from(
     _WANTED_NAMES, products,
     sa.and_(products.c.mission == sa.bindparam("mission"), products.c.name == _WANTED_NAMES.c.name))
@@ -1803,21 +1805,30 @@ class SQLAlchemyStorage(StorageBase):
     #: Names per ``IN (...)`` look-up on SQLite (well under its bound-parameter limit).
     _LOOKUP_CHUNK = 500
 
+    @property
+    def bulk_writers(self) -> int:
+        """Two on PostgreSQL (see :attr:`StorageBase.bulk_writers`): while the server stores one
+        batch's rows the ingest sends the next batch's, instead of the server waiting for the
+        writing thread between batches (6,087-6,225 against 5,905-5,944 products/s at 300,000,
+        bench/README.md "Bulk ingest"); one elsewhere."""
+        return 2 if self.dialect == "postgresql" else 1
+
     def existing_product_names(self, mission: str, names: Sequence[str]) -> set[str]:
         unique = list(dict.fromkeys(names))
         found: set[str] = set()
+        if self.dialect == "postgresql":
+            # One array parameter joined to the unique index, all names at once: an ``IN``
+            # list of 500 names took PostgreSQL 3-5 ms to plan (an estimate per name) and
+            # 1.5-2.3 ms to run at 1,000,000 products, this 0.1-0.3 and 1.4.
+            if unique:
+                with driver_errors():
+                    found.update(self._existing_names(mission, unique))
+            return found
         # Unbound, a read-only session: on SQLite it does not wait for the write lock, so bulk
         # ingest can look up the next batch while the current one is being written.
         session = self._session or self.read_session_factory()
         try:
             with driver_errors():
-                if self.dialect == "postgresql":
-                    # One array parameter joined to the unique index, all names at once: an
-                    # ``IN`` list of 500 names took PostgreSQL 3-5 ms to plan (an estimate per
-                    # name) and 1.5-2.3 ms to run at 1,000,000 products, this 0.1-0.3 and 1.4.
-                    if unique:
-                        found.update(session.execute(_EXISTING_NAMES, {"mission": mission, "names": unique}).scalars())
-                    return found
                 for i in range(0, len(unique), self._LOOKUP_CHUNK):
                     chunk = unique[i:i + self._LOOKUP_CHUNK]
                     found.update(session.execute(
@@ -1827,6 +1838,23 @@ class SQLAlchemyStorage(StorageBase):
             if session is not self._session:
                 session.close()
         return found
+
+    def _existing_names(self, mission: str, names: list[str]) -> Iterable[str]:
+        """PostgreSQL: :data:`_EXISTING_NAMES`, without bitmap scans when it runs in a
+        transaction of its own (unbound: the bulk ingest's look-ups). pg_trgm's index on the
+        Name serves ``=`` too, and while that GIN index has never been vacuumed (a catalogue
+        loading from empty) the planner costs its probes as nearly free: it chose a probe of
+        the trigram index per name, each walking the posting lists of trigrams every Name
+        shares and the pending list, and a look-up of 5,000 names ran into the 30 s statement
+        timeout at 20,000-85,000 products, stopping the ingest. A GIN index is read only by
+        bitmap scans; without them the unique index on (mission, Name) or a hash join serves
+        the look-up, whatever the statistics say."""
+        parameters = {"mission": mission, "names": names}
+        if self._session is not None:
+            return self._session.execute(_EXISTING_NAMES, parameters).scalars().all()
+        with self.engine.connect() as connection, connection.begin():
+            connection.execute(_NO_BITMAP_SCANS)
+            return connection.execute(_EXISTING_NAMES, parameters).scalars().all()
 
     #: :meth:`refresh_statistics` runs ``ANALYZE`` when a load added at least this share of the
     #: products there are now (PostgreSQL's autovacuum does the same at 10%, but up to

@@ -133,3 +133,27 @@ def test_a_footprint_that_is_not_wkt_refuses_the_bulk_write_and_stores_nothing(m
         storage.add_products([make_product(name="fine", footprint=WKT), make_product(name="bad", footprint="POLYGON((1 2")])
     assert storage.existing_product_names("M1", ["fine", "bad"]) == set()
     assert [p.name for p in storage.add_products([make_product(name="fine", footprint=WKT)])] == ["fine"]
+
+
+def test_the_name_look_up_never_probes_the_trigram_index(migrated_pg_url, stocked_storage):
+    """The bulk ingest's Name look-up runs without bitmap scans: pg_trgm's GIN index on the Name
+    serves ``=`` too, and before its first vacuum the planner costs it as nearly free (a look-up
+    of 5,000 names probing it ran into the statement timeout on a catalogue loading from empty).
+    The setting is its transaction's: the pooled connection goes back with the default."""
+    storage = stocked_storage(migrated_pg_url)
+    storage.add_products([make_product(name=f"n{i}") for i in range(5)])
+    settings = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if "unnest" in statement and "JOIN products" in statement:
+            cursor.execute("SELECT current_setting('enable_bitmapscan')")
+            settings.append(cursor.fetchone()[0])
+
+    sa.event.listen(storage.engine, "before_cursor_execute", seen)
+    try:
+        assert storage.existing_product_names("M1", ["n1", "n3", "missing", "n3"]) == {"n1", "n3"}
+    finally:
+        sa.event.remove(storage.engine, "before_cursor_execute", seen)
+    assert settings == ["off"]
+    with storage.engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW enable_bitmapscan").scalar() == "on"
