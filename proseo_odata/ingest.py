@@ -27,6 +27,7 @@ import functools
 import gc
 import itertools
 import json
+import marshal
 import mimetypes
 import os
 import re
@@ -34,7 +35,7 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -971,11 +972,13 @@ def _known_lines(storage, mission: str, manifest: Path, lines: list) -> tuple[li
     return known, [line for line in lines if names.get(line[0]) not in existing]
 
 
-def _parse_chunk(manifest: str, lines: list, mission: str, now) -> list:
+def _parse_chunk(manifest: str, lines: list, mission: str, now) -> bytes:
     """(In a parser process.) Each of ``lines`` (``(number, text)``) checked as
     :func:`_line_records` would: ``(line, Name, outcome)`` where ``outcome`` is ``(field,
     problem)`` of its :class:`MetadataError` or the packed ``(file path, archive key, product,
-    checksums, ContentLength)`` (:func:`_pack_product`: plain values, cheap to pickle)."""
+    checksums, ContentLength)`` (:func:`_pack_product`: plain values), the list of them in
+    :mod:`marshal`'s format: with the dates as integers, a third of pickle's time to write
+    and two thirds to read (the two processes run the same interpreter)."""
     path = Path(manifest)
     out = []
     for number, text in lines:
@@ -992,21 +995,36 @@ def _parse_chunk(manifest: str, lines: list, mission: str, now) -> list:
             continue
         out.append((number, name, (
             None if entry.path is None else str(entry.path), entry.archive_key, _pack_product(product),
-            [(c.algorithm, c.value, c.date) for c in checksums], length)))
-    return out
+            [(c.algorithm, c.value, _micros(c.date)) for c in checksums], length)))
+    return marshal.dumps(out)
 
 
-def _unpacked_records(parsed: list) -> list:
+def _unpacked_records(parsed: bytes) -> list:
     """:func:`_parse_chunk`'s lines as :func:`_line_records` gives them."""
     records = []
-    for number, name, outcome in parsed:
+    for number, name, outcome in marshal.loads(parsed):
         if len(outcome) == 2:
             records.append((number, name, MetadataError(*outcome)))
         else:
             path, key, packed, checksums, length = outcome
             entry = ManifestEntry(None if path is None else Path(path), {}, number, key)
-            records.append((number, name, (entry, _unpack_product(packed), [_bare_checksum(*c) for c in checksums], length)))
+            records.append((number, name, (entry, _unpack_product(packed),
+                                           [_bare_checksum(a, v, _instant(d)) for a, v, d in checksums], length)))
     return records
+
+
+#: A packed date (:func:`_micros`): microseconds from the Unix epoch, exact (a product's dates
+#: are aware UTC datetimes, checked by the parser process).
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(value: datetime | None) -> int | None:
+    return None if value is None else (value - _EPOCH) // _MICROSECOND
+
+
+def _instant(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
 
 
 #: The Product fields packed as they are (:func:`_pack_product`); the others are converted.
@@ -1015,19 +1033,28 @@ _PACKED_FIELDS = tuple(f.name for f in dataclasses.fields(Product)
 _PRODUCTION_TYPES = {t.value: t for t in ProductionType}
 _VISIBILITIES = {v.value: v for v in VisibilityClass}
 _PACKED_ATTRIBUTE_TYPES = {t.value: t for t in AttributeType}
+#: The positions in :data:`_PACKED_FIELDS` of the Product fields that are dates.
+_PACKED_DATES = tuple(i for i, name in enumerate(_PACKED_FIELDS) if name in (
+    "origin_date", "publication_date", "modification_date", "eviction_date", "content_start", "content_end"))
+_DATE_ATTRIBUTE = AttributeType.DATETIMEOFFSET._value_
 
 
 def _pack_product(product: Product) -> tuple:
-    """``product`` as a tuple of plain values (str, int, float, bool, datetime, bytes): a
-    quarter of the pickle and unpickle time of the object (no enum, UUID or dataclass
-    instances to rebuild through their classes)."""
+    """``product`` as a tuple of plain values (str, int, float, bool, bytes, None; dates as
+    :func:`_micros`), which :mod:`marshal` writes: no enum, UUID, datetime or dataclass
+    instances to rebuild through their classes."""
     values = product.__dict__
+    fields = [values[name] for name in _PACKED_FIELDS]
+    for i in _PACKED_DATES:
+        if fields[i] is not None:
+            fields[i] = (fields[i] - _EPOCH) // _MICROSECOND
     # (an enum's ``_value_``, its documented sunder attribute: ``.value`` is a property, slow in bulk)
     return (
         product.id.bytes, product.production_type._value_, product.visibility._value_,
-        [(a.name, a.type._value_, a.value) for a in product.attributes],
-        [(c.algorithm, c.value, c.date) for c in product.checksums],
-        *[values[name] for name in _PACKED_FIELDS],
+        [(a.name, kind, (a.value - _EPOCH) // _MICROSECOND if kind == _DATE_ATTRIBUTE else a.value)
+         for a in product.attributes for kind in (a.type._value_,)],
+        [(c.algorithm, c.value, _micros(c.date)) for c in product.checksums],
+        *fields,
     )
 
 
@@ -1035,14 +1062,18 @@ def _unpack_product(packed: tuple) -> Product:
     """The :class:`Product` :func:`_pack_product` packed, rebuilt without running the
     constructors' checks again (the parser process ran them)."""
     identifier, production_type, visibility, attributes, checksums, *values = packed
+    for i in _PACKED_DATES:
+        if values[i] is not None:
+            values[i] = _EPOCH + timedelta(microseconds=values[i])
     product = object.__new__(Product)
     product.__dict__.update(
         zip(_PACKED_FIELDS, values),
         id=uuid.UUID(bytes=identifier),
         production_type=_PRODUCTION_TYPES[production_type],
         visibility=_VISIBILITIES[visibility],
-        attributes=[_bare_attribute(n, _PACKED_ATTRIBUTE_TYPES[k], v) for n, k, v in attributes],
-        checksums=[_bare_checksum(a, v, d) for a, v, d in checksums],
+        attributes=[_bare_attribute(n, _PACKED_ATTRIBUTE_TYPES[k], _instant(v) if k == _DATE_ATTRIBUTE else v)
+                    for n, k, v in attributes],
+        checksums=[_bare_checksum(a, v, _instant(d)) for a, v, d in checksums],
     )
     return product
 
