@@ -790,7 +790,7 @@ def ingest_manifest(
         else:
             lines = _parsed_records(parser_pool, storage, mission, Path(manifest), now, batch_size, parsers)
         writing: collections.deque = collections.deque()  # (batch, its commit) in manifest order
-        prepared = None
+        prepared, submitted = None, 0
         try:
             for records in lines:
                 prepared = _prepare_batch(storage, archive, mission, records, pool, [batch for batch, _ in writing])
@@ -799,6 +799,9 @@ def ingest_manifest(
                     _merge(report, writing.popleft()[1].result(), progress)
                 writing.append((prepared, writer.submit(_commit_batch, storage, archive, prepared)))
                 prepared = None
+                submitted += 1
+                if submitted % BULK_GC_EVERY == 0:
+                    gc.collect()
             while writing:
                 _merge(report, writing.popleft()[1].result(), progress)
         except BaseException as exc:
@@ -832,24 +835,30 @@ def _batched(items, size: int) -> Iterator[list]:
         yield batch
 
 
-#: ``gc.set_threshold`` during a bulk ingest (the default is 700, 10, 10). A batch is hundreds
-#: of thousands of new objects that live until it is written: with the default the collector
-#: ran every 700 of them and walked the growing old generation again and again, 60-80 µs per
-#: product in the writing process (bench/README.md "Bulk ingest"). The objects are acyclic
-#: (freed by their reference counts); cycles are still collected, less often.
+#: ``gc.set_threshold`` in the parser processes (the default is 700, 10, 10): a chunk's objects
+#: are freed by their reference counts as the next chunk is read.
 BULK_GC_THRESHOLDS = (100_000, 50, 10)
+#: The ingesting process collects cycles itself, fully, once per this many batches (see
+#: :func:`_bulk_gc`).
+BULK_GC_EVERY = 50
 _gc_lock = threading.Lock()
 _gc_users = [0, None]  # ingests running in this process, the thresholds before the first
 
 
 @contextlib.contextmanager
 def _bulk_gc():
-    """:data:`BULK_GC_THRESHOLDS` while at least one bulk ingest of this process runs; the
-    thresholds before the first one are restored after the last."""
+    """The collector's automatic runs off in this process while at least one bulk ingest runs
+    (its thresholds before the first one restored after the last); the ingest collects every
+    :data:`BULK_GC_EVERY` batches instead. Up to three batches, hundreds of thousands of
+    objects each, live here until they are written: with the default thresholds the collector
+    walked them again and again (60-80 µs per product), with (100,000, 50, 10) still 19-21 µs
+    (a tenth of this process's CPU, GIL held; bench/README.md "Bulk ingest"). They are acyclic,
+    freed by their reference counts; the few cycles a batch leaves (its session and
+    transaction objects) wait for the next collection."""
     with _gc_lock:
         if _gc_users[0] == 0:
             _gc_users[1] = gc.get_threshold()
-            gc.set_threshold(*BULK_GC_THRESHOLDS)
+            gc.set_threshold(0)
         _gc_users[0] += 1
     try:
         yield

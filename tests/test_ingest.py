@@ -229,6 +229,35 @@ def test_batches_written_at_once_store_what_one_writer_stores(setup, tmp_path, w
         assert data == (tmp_path / "in" / product.name).read_bytes()
 
 
+def test_the_collector_runs_only_when_the_ingest_calls_it(setup, tmp_path, monkeypatch):
+    """While a bulk ingest runs, the collector's automatic runs are off in its process (they
+    walked the batches in flight again and again); it collects fully every BULK_GC_EVERY
+    batches instead, and the thresholds are restored afterwards."""
+    import gc
+
+    from proseo_odata import ingest as ingest_module
+
+    storage, archive = setup
+    _product_files(tmp_path / "in", 12)
+    monkeypatch.setattr(ingest_module, "BULK_GC_EVERY", 2)
+    before = gc.get_threshold()
+    seen, full = [], []
+
+    def collected(phase, info):
+        if phase == "stop" and info["generation"] == 2:
+            full.append(info)
+
+    gc.callbacks.append(collected)
+    try:
+        report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in range(12)]),
+                                 batch_size=2, workers=1, parsers=0, progress=lambda n: seen.append(gc.get_threshold()[0]))
+    finally:
+        gc.callbacks.remove(collected)
+    assert report.ingested == 12 and seen == [0] * 6
+    assert len(full) >= 3  # batches 2, 4 and 6
+    assert gc.get_threshold() == before
+
+
 def test_manifest_batches_default_to_the_module_batch_size(setup, tmp_path, monkeypatch):
     """Without batch_size (the CLI's default too) a batch is DEFAULT_BATCH_SIZE lines."""
     import proseo_odata.ingest as ingest_module
