@@ -1060,8 +1060,8 @@ def _pack_product(product: Product) -> tuple:
     # (an enum's ``_value_``, its documented sunder attribute: ``.value`` is a property, slow in bulk)
     return (
         product.id.bytes, product.production_type._value_, product.visibility._value_,
-        [(a.name, kind, (a.value - _EPOCH) // _MICROSECOND if kind == _DATE_ATTRIBUTE else a.value)
-         for a in product.attributes for kind in (a.type._value_,)],
+        [(a.name, a.type._value_, _micros(a.value) if a.type is AttributeType.DATETIMEOFFSET else a.value)
+         for a in product.attributes],
         [(c.algorithm, c.value, _micros(c.date)) for c in product.checksums],
         *fields,
     )
@@ -1115,8 +1115,8 @@ class _Batch:
     candidates: list
     lines: int
     report: BulkIngestReport
-    names: set = field(default_factory=set)  # the candidates' Names and Ids
-    ids: set = field(default_factory=set)
+    names: set  # the candidates' Names and Ids
+    ids: set
 
 
 def _merge(report: BulkIngestReport, batch: _Batch, progress) -> None:

@@ -2120,8 +2120,10 @@ class SQLAlchemyStorage(StorageBase):
             types = self._copy_types(driver_connection, table.name, columns) if binary else None
             with driver_connection.cursor() as cursor:
                 if types is not None and self.tables.postgis:
-                    # (this cursor's own adapters: a PostGIS geometry column takes EWKB bytes)
-                    cursor.adapters.register_dumper(None, _ewkb_dumper(self._geometry_oid(driver_connection)))
+                    geometry = self._geometry_oid(driver_connection)
+                    if geometry in types:
+                        # (this cursor's own adapters: a PostGIS geometry column takes EWKB bytes)
+                        cursor.adapters.register_dumper(None, _ewkb_dumper(geometry))
                 with cursor.copy(statement) as copy:
                     if types is not None:
                         copy.set_types(types)
