@@ -1118,8 +1118,8 @@ class SQLAlchemyStorage(StorageBase):
             self._order_signal: OrderSignal | None = None
             #: Missions seen to exist (:meth:`_require_known_mission`).
             self._known_missions: set[str] = set()
-            #: (table, columns) -> their type oids, for binary COPY (:meth:`_copy_types`).
-            self._copy_type_oids: dict[tuple, list[int]] = {}
+            #: (table, columns) -> their type oids and geometry's, for binary COPY (:meth:`_copy_types`).
+            self._copy_type_oids: dict[tuple, tuple[list[int], int | None]] = {}
             #: Keyset positions of ``$skip`` pages served (:mod:`proseo_odata.storage.skipmemo`).
             self.skip_memo = skip_memo if skip_memo is not None else SkipMemo()
             #: mission -> the catalogue version its last ``$skip`` page was read under: the memo
@@ -1821,8 +1821,7 @@ class SQLAlchemyStorage(StorageBase):
             # list of 500 names took PostgreSQL 3-5 ms to plan (an estimate per name) and
             # 1.5-2.3 ms to run at 1,000,000 products, this 0.1-0.3 and 1.4.
             if unique:
-                with driver_errors():
-                    found.update(self._existing_names(mission, unique))
+                found.update(self._existing_names(mission, unique))
             return found
         # Unbound, a read-only session: on SQLite it does not wait for the write lock, so bulk
         # ingest can look up the next batch while the current one is being written.
@@ -1849,12 +1848,11 @@ class SQLAlchemyStorage(StorageBase):
         timeout at 20,000-85,000 products, stopping the ingest. A GIN index is read only by
         bitmap scans; without them the unique index on (mission, Name) or a hash join serves
         the look-up, whatever the statistics say."""
-        parameters = {"mission": mission, "names": names}
-        if self._session is not None:
-            return self._session.execute(_EXISTING_NAMES, parameters).scalars().all()
-        with self.engine.connect() as connection, connection.begin():
-            connection.execute(_NO_BITMAP_SCANS)
-            return connection.execute(_EXISTING_NAMES, parameters).scalars().all()
+        own_transaction = self._session is None
+        with self._db() as s:
+            if own_transaction:
+                s.execute(_NO_BITMAP_SCANS)
+            return s.execute(_EXISTING_NAMES, {"mission": mission, "names": names}).scalars().all()
 
     #: :meth:`refresh_statistics` runs ``ANALYZE`` when a load added at least this share of the
     #: products there are now (PostgreSQL's autovacuum does the same at 10%, but up to
@@ -2117,13 +2115,11 @@ class SQLAlchemyStorage(StorageBase):
                 sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)),
                 sql.SQL(" (FORMAT BINARY)" if binary else ""))
             driver_connection = s.connection().connection.driver_connection
-            types = self._copy_types(driver_connection, table.name, columns) if binary else None
+            types, geometry = self._copy_types(driver_connection, table.name, columns) if binary else (None, None)
             with driver_connection.cursor() as cursor:
-                if types is not None and self.tables.postgis:
-                    geometry = self._geometry_oid(driver_connection)
-                    if geometry in types:
-                        # (this cursor's own adapters: a PostGIS geometry column takes EWKB bytes)
-                        cursor.adapters.register_dumper(None, _ewkb_dumper(geometry))
+                if geometry is not None:
+                    # (this cursor's own adapters: a PostGIS geometry column takes EWKB bytes)
+                    cursor.adapters.register_dumper(None, _ewkb_dumper(geometry))
                 with cursor.copy(statement) as copy:
                     if types is not None:
                         copy.set_types(types)
@@ -2156,26 +2152,22 @@ class SQLAlchemyStorage(StorageBase):
                 parameters[n] = tuple(converted)
         connection.exec_driver_sql(compiled.string, parameters)
 
-    def _copy_types(self, driver_connection, table: str, columns: Sequence[str]) -> list[int]:
-        """The type oids of ``table``'s ``columns``, in their order, for a binary ``COPY``
-        (asked of the server once per table and columns: the schema is the migrations')."""
+    def _copy_types(self, driver_connection, table: str, columns: Sequence[str]) -> tuple[list[int], int | None]:
+        """The type oids of ``table``'s ``columns``, in their order, for a binary ``COPY``, and
+        the oid of PostGIS's ``geometry`` when one of them has that type (None otherwise; its
+        values go as EWKB, :func:`_ewkb_dumper`). Asked of the server once per table and
+        columns: the schema is the migrations'."""
         key = (table, tuple(columns))
         cache = self._root._copy_type_oids
         if key not in cache:
             with driver_connection.cursor() as cursor:
-                found = dict(cursor.execute(
-                    "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass"
-                    " AND attname = ANY(%s) AND NOT attisdropped", (table, list(columns))).fetchall())
-            cache[key] = [int(found[name]) for name in columns]
+                found = {name: (int(oid), type_name) for name, oid, type_name in cursor.execute(
+                    "SELECT a.attname, a.atttypid, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+                    " WHERE a.attrelid = %s::regclass AND a.attname = ANY(%s) AND NOT a.attisdropped",
+                    (table, list(columns))).fetchall()}
+            geometry = [oid for oid, type_name in found.values() if type_name == "geometry"]
+            cache[key] = ([found[name][0] for name in columns], geometry[0] if geometry else None)
         return cache[key]
-
-    def _geometry_oid(self, driver_connection) -> int:
-        """The oid of PostGIS's ``geometry`` type in this database (asked once)."""
-        cache = self._root._copy_type_oids
-        if "geometry" not in cache:
-            with driver_connection.cursor() as cursor:
-                cache["geometry"] = int(cursor.execute("SELECT 'geometry'::regtype::oid").fetchone()[0])
-        return cache["geometry"]
 
     def get_product(self, mission: str, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
         with self._db() as s:
