@@ -365,8 +365,12 @@ _PRODUCTS_VISIBLE_ANY = products.c.visibility == sa.any_(
 #: PostgreSQL's look-up of the Names a mission has among many (``existing_product_names``).
 _WANTED_NAMES = sa.func.unnest(sa.bindparam("names", type_=sa.ARRAY(products.c.name.type))).table_valued(
     "name").render_derived(name="wanted")
-#: Its transaction's setting (:meth:`SQLAlchemyStorage._existing_names`).
-_NO_BITMAP_SCANS = sa.text("SET LOCAL enable_bitmapscan = off")
+#: Its transaction's setting (:meth:`SQLAlchemyStorage._existing_names`): ``set_config`` with
+#: ``is_local`` is ``SET LOCAL``; it answers the setting's value before (a scalar sub-select, read
+#: before the outer select list sets it).
+_BITMAP_SCANS = sa.select(
+    sa.select(sa.func.current_setting("enable_bitmapscan")).scalar_subquery(),
+    sa.func.set_config("enable_bitmapscan", sa.bindparam("value"), True))
 _EXISTING_NAMES = sa.select(products.c.name).join_from(
     _WANTED_NAMES, products,
     sa.and_(products.c.mission == sa.bindparam("mission"), products.c.name == _WANTED_NAMES.c.name))
@@ -1839,20 +1843,21 @@ class SQLAlchemyStorage(StorageBase):
         return found
 
     def _existing_names(self, mission: str, names: list[str]) -> Iterable[str]:
-        """PostgreSQL: :data:`_EXISTING_NAMES`, without bitmap scans when it runs in a
-        transaction of its own (unbound: the bulk ingest's look-ups). pg_trgm's index on the
+        """PostgreSQL: :data:`_EXISTING_NAMES`, without bitmap scans. pg_trgm's index on the
         Name serves ``=`` too, and while that GIN index has never been vacuumed (a catalogue
         loading from empty) the planner costs its probes as nearly free: it chose a probe of
         the trigram index per name, each walking the posting lists of trigrams every Name
         shares and the pending list, and a look-up of 5,000 names ran into the 30 s statement
         timeout at 20,000-85,000 products, stopping the ingest. A GIN index is read only by
         bitmap scans; without them the unique index on (mission, Name) or a hash join serves
-        the look-up, whatever the statistics say."""
-        own_transaction = self._session is None
+        the look-up, whatever the statistics say. The setting is local to the transaction; in
+        a bound one (the caller's) it is put back as it was after the look-up."""
         with self._db() as s:
-            if own_transaction:
-                s.execute(_NO_BITMAP_SCANS)
-            return s.execute(_EXISTING_NAMES, {"mission": mission, "names": names}).scalars().all()
+            before = s.execute(_BITMAP_SCANS, {"value": "off"}).scalar()
+            found = s.execute(_EXISTING_NAMES, {"mission": mission, "names": names}).scalars().all()
+            if self._session is not None and before != "off":
+                s.execute(_BITMAP_SCANS, {"value": before})
+            return found
 
     #: :meth:`refresh_statistics` runs ``ANALYZE`` when a load added at least this share of the
     #: products there are now (PostgreSQL's autovacuum does the same at 10%, but up to

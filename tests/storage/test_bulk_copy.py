@@ -157,3 +157,29 @@ def test_the_name_look_up_never_probes_the_trigram_index(migrated_pg_url, stocke
     assert settings == ["off"]
     with storage.engine.connect() as connection:
         assert connection.exec_driver_sql("SHOW enable_bitmapscan").scalar() == "on"
+
+
+@pytest.mark.parametrize("before", ["on", "off"])
+def test_a_bound_name_look_up_avoids_the_trigram_index_and_leaves_the_setting_as_it_was(
+        migrated_pg_url, stocked_storage, before):
+    """In the caller's transaction the look-up runs without bitmap scans too, and the
+    transaction's setting is what it was before, afterwards."""
+    storage = stocked_storage(migrated_pg_url)
+    storage.add_products([make_product(name=f"n{i}") for i in range(5)])
+    settings = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if "unnest" in statement and "JOIN products" in statement:
+            cursor.execute("SELECT current_setting('enable_bitmapscan')")
+            settings.append(cursor.fetchone()[0])
+
+    sa.event.listen(storage.engine, "before_cursor_execute", seen)
+    try:
+        with storage.transaction() as bound:
+            session = bound._session
+            session.execute(sa.text(f"SET LOCAL enable_bitmapscan = {before}"))
+            assert bound.existing_product_names("M1", ["n2", "missing"]) == {"n2"}
+            assert session.execute(sa.text("SHOW enable_bitmapscan")).scalar() == before
+    finally:
+        sa.event.remove(storage.engine, "before_cursor_execute", seen)
+    assert settings == ["off"]
