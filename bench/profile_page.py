@@ -6,6 +6,7 @@ Run (from the repository root)::
 
     .venv/bin/python -m bench.profile_page --products 3000            # CPU per request per shape
     .venv/bin/python -m bench.profile_page --products 3000 --profile  # + cProfile of each shape
+    .venv/bin/python -m bench.profile_page --products 3000 --layers   # + CPU per layer of a request
     .venv/bin/python -m bench.profile_page --keep ...                 # leave the server running
     .venv/bin/python -m bench.profile_page --url URL ...              # a database kept before
 
@@ -13,7 +14,11 @@ For each shape (``--shapes``, names of :func:`bench.http_catalogue.shapes`) it r
 variants ``--rounds`` times and reports the process CPU (``time.process_time``) and wall time per
 request, the SQL statements per request (``before_cursor_execute``) and the body size; with
 ``--profile`` the top of a cProfile of the same requests (``--top`` lines, by internal time and
-by cumulative time). The SQL these requests run is PostgreSQL's CPU, not counted here.
+by cumulative time); with ``--layers`` the CPU of this thread (``time.thread_time``) spent in
+each layer of a request (:data:`LAYERS`: Pyramid's router as a whole, the pool's check-out and
+check-in, authentication, the options, the storage call, SQLAlchemy's execution, psycopg's,
+the page's text), so what a request costs above the driver is told apart by layer. The SQL
+these requests run is PostgreSQL's CPU, not counted here.
 """
 from __future__ import annotations
 
@@ -29,11 +34,62 @@ import tempfile
 import time
 import urllib.parse
 import uuid
+from typing import Iterator
 
 from bench import catalogue as cat
 from bench import http_catalogue as hc
 
 DEFAULT_SHAPES = "top100,type_cloud_all,name,intersects"
+
+#: ``--layers``: (label, module, attribute path) of each function timed; nested layers count in
+#: their callers too.
+LAYERS = (
+    ("the whole request (Pyramid's router)", "pyramid.router", "Router.__call__"),
+    ("pool check-out (`read_only`)", "proseo_odata.storage.sqlalchemy", "SQLAlchemyStorage.read_only"),
+    ("pool check-in (`Connection.close`)", "sqlalchemy.engine.base", "Connection.close"),
+    ("authentication (`require_role`)", "proseo_odata_web.prip.products", "require_role"),
+    ("options (`collection_query`)", "proseo_odata_web.prip.products", "collection_query"),
+    ("storage call (`query_product_texts`)", "proseo_odata.storage.sqlalchemy",
+     "SQLAlchemyStorage.query_product_texts"),
+    ("- SQLAlchemy's execution (`Connection.execute`)", "sqlalchemy.engine.base", "Connection.execute"),
+    ("  - psycopg's execution (`Cursor.execute`)", "psycopg", "Cursor.execute"),
+    ("- psycopg's fetch (`Cursor.fetchall`)", "psycopg", "Cursor.fetchall"),
+    ("the page's text (`collection_text`, `product_text`, `json_response`)", "proseo_odata_web.prip.products",
+     "collection_text product_text json_response"),
+)
+
+
+def layer_functions() -> Iterator[tuple[str, object, str]]:
+    """``(label, owner, name)`` of each function of :data:`LAYERS` (a module or a class and the
+    function's name in it)."""
+    import importlib
+
+    for label, module_name, paths in LAYERS:
+        for path in paths.split():
+            owner = importlib.import_module(module_name)
+            *parents, name = path.split(".")
+            for parent in parents:
+                owner = getattr(owner, parent)
+            yield label, owner, name
+
+
+def time_layers() -> dict:
+    """Wrap each function of :data:`LAYERS` to add this thread's CPU time in it to the returned
+    {label: nanoseconds} (for the rest of the process)."""
+    import functools
+
+    spent = dict.fromkeys((label for label, _, _ in LAYERS), 0)
+    for label, owner, name in list(layer_functions()):
+        function = getattr(owner, name)
+
+        def timed(*args, _function=function, _label=label, **kwargs):
+            start = time.thread_time_ns()
+            try:
+                return _function(*args, **kwargs)
+            finally:
+                spent[_label] += time.thread_time_ns() - start
+        setattr(owner, name, functools.wraps(function)(timed))
+    return spent
 
 
 def prepare(args) -> tuple:
@@ -95,6 +151,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="passes over the variants per measurement")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--layers", action="store_true", help="CPU per layer of a request (LAYERS)")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--url", help="a database prepared before (--keep), instead of a new server")
     parser.add_argument("--keep", action="store_true", help="leave the server and its data running")
@@ -119,6 +176,8 @@ def main(argv=None) -> int:
         print("| shape | CPU ms/request | wall ms/request | statements/request | KiB |")
         print("|---|---:|---:|---:|---:|")
         profiles = {}
+        layers = {}
+        spent = time_layers() if args.layers else None
         for key in args.shapes.split(","):
             _, visibility, variants = queries[key]
             headers = {"Authorization": f"Bearer {tokens[visibility]}"}
@@ -127,6 +186,8 @@ def main(argv=None) -> int:
             run(app, headers, paths)  # warm-up: plans, caches, connections
             cpu, wall = [], []
             statements[0] = 0
+            if spent is not None:
+                spent.update(dict.fromkeys(spent, 0))
             size = 0
             for _ in range(args.rounds):
                 c0, w0 = time.process_time(), time.perf_counter()
@@ -136,6 +197,8 @@ def main(argv=None) -> int:
             per = statements[0] / (args.rounds * len(paths))
             print(f"| {key} | {statistics.median(cpu):.2f} | {statistics.median(wall):.2f} | {per:.1f} | "
                   f"{size / len(paths) / 1024:.0f} |", flush=True)
+            if spent is not None:  # the rounds measured, with the wrappers' own cost
+                layers[key] = {label: ns / (args.rounds * len(paths)) / 1000 for label, ns in spent.items()}
             if args.profile:
                 profiler = cProfile.Profile()
                 profiler.enable()
@@ -143,6 +206,13 @@ def main(argv=None) -> int:
                     run(app, headers, paths)
                 profiler.disable()
                 profiles[key] = profiler
+        if layers:
+            keys = list(layers)
+            print("\nCPU of the request's thread per layer, us per request (nested layers count in their callers too):\n")
+            print("| layer | " + " | ".join(keys) + " |")
+            print("|---|" + "---:|" * len(keys))
+            for label, _, _ in LAYERS:
+                print(f"| {label} | " + " | ".join(f"{layers[k][label]:.0f}" for k in keys) + " |")
         for key, profiler in profiles.items():
             for order in ("tottime", "cumulative"):
                 out = io.StringIO()
