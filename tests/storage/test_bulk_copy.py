@@ -2,6 +2,7 @@
 batch with a taken Name or Id (a concurrent writer, an Id stored under another Name) goes through
 the temporary staging table and ``ON CONFLICT DO NOTHING``. Both paths store the same footprint
 geometry as ``add_product``."""
+import contextlib
 import threading
 
 import pytest
@@ -135,13 +136,9 @@ def test_a_footprint_that_is_not_wkt_refuses_the_bulk_write_and_stores_nothing(m
     assert [p.name for p in storage.add_products([make_product(name="fine", footprint=WKT)])] == ["fine"]
 
 
-def test_the_name_look_up_never_probes_the_trigram_index(migrated_pg_url, stocked_storage):
-    """The bulk ingest's Name look-up runs without bitmap scans: pg_trgm's GIN index on the Name
-    serves ``=`` too, and before its first vacuum the planner costs it as nearly free (a look-up
-    of 5,000 names probing it ran into the statement timeout on a catalogue loading from empty).
-    The setting is its transaction's: the pooled connection goes back with the default."""
-    storage = stocked_storage(migrated_pg_url)
-    storage.add_products([make_product(name=f"n{i}") for i in range(5)])
+@contextlib.contextmanager
+def look_up_settings(storage):
+    """``enable_bitmapscan`` as each Name look-up statement of ``storage`` runs (a list)."""
     settings = []
 
     def seen(conn, cursor, statement, parameters, context, executemany):
@@ -151,9 +148,20 @@ def test_the_name_look_up_never_probes_the_trigram_index(migrated_pg_url, stocke
 
     sa.event.listen(storage.engine, "before_cursor_execute", seen)
     try:
-        assert storage.existing_product_names("M1", ["n1", "n3", "missing", "n3"]) == {"n1", "n3"}
+        yield settings
     finally:
         sa.event.remove(storage.engine, "before_cursor_execute", seen)
+
+
+def test_the_name_look_up_never_probes_the_trigram_index(migrated_pg_url, stocked_storage):
+    """The bulk ingest's Name look-up runs without bitmap scans: pg_trgm's GIN index on the Name
+    serves ``=`` too, and before its first vacuum the planner costs it as nearly free (a look-up
+    of 5,000 names probing it ran into the statement timeout on a catalogue loading from empty).
+    The setting is its transaction's: the pooled connection goes back with the default."""
+    storage = stocked_storage(migrated_pg_url)
+    storage.add_products([make_product(name=f"n{i}") for i in range(5)])
+    with look_up_settings(storage) as settings:
+        assert storage.existing_product_names("M1", ["n1", "n3", "missing", "n3"]) == {"n1", "n3"}
     assert settings == ["off"]
     with storage.engine.connect() as connection:
         assert connection.exec_driver_sql("SHOW enable_bitmapscan").scalar() == "on"
@@ -166,20 +174,9 @@ def test_a_bound_name_look_up_avoids_the_trigram_index_and_leaves_the_setting_as
     transaction's setting is what it was before, afterwards."""
     storage = stocked_storage(migrated_pg_url)
     storage.add_products([make_product(name=f"n{i}") for i in range(5)])
-    settings = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        if "unnest" in statement and "JOIN products" in statement:
-            cursor.execute("SELECT current_setting('enable_bitmapscan')")
-            settings.append(cursor.fetchone()[0])
-
-    sa.event.listen(storage.engine, "before_cursor_execute", seen)
-    try:
-        with storage.transaction() as bound:
-            session = bound._session
-            session.execute(sa.text(f"SET LOCAL enable_bitmapscan = {before}"))
-            assert bound.existing_product_names("M1", ["n2", "missing"]) == {"n2"}
-            assert session.execute(sa.text("SHOW enable_bitmapscan")).scalar() == before
-    finally:
-        sa.event.remove(storage.engine, "before_cursor_execute", seen)
+    with look_up_settings(storage) as settings, storage.transaction() as bound:
+        session = bound._session
+        session.execute(sa.text(f"SET LOCAL enable_bitmapscan = {before}"))
+        assert bound.existing_product_names("M1", ["n2", "missing"]) == {"n2"}
+        assert session.execute(sa.text("SHOW enable_bitmapscan")).scalar() == before
     assert settings == ["off"]
