@@ -1055,8 +1055,7 @@ def _pack_product(product: Product) -> tuple:
     values = product.__dict__
     fields = [values[name] for name in _PACKED_FIELDS]
     for i in _PACKED_DATES:
-        if fields[i] is not None:
-            fields[i] = (fields[i] - _EPOCH) // _MICROSECOND
+        fields[i] = _micros(fields[i])
     # (an enum's ``_value_``, its documented sunder attribute: ``.value`` is a property, slow in bulk)
     return (
         product.id.bytes, product.production_type._value_, product.visibility._value_,
@@ -1072,8 +1071,7 @@ def _unpack_product(packed: tuple) -> Product:
     constructors' checks again (the parser process ran them)."""
     identifier, production_type, visibility, attributes, checksums, *values = packed
     for i in _PACKED_DATES:
-        if values[i] is not None:
-            values[i] = _EPOCH + timedelta(microseconds=values[i])
+        values[i] = _instant(values[i])
     product = object.__new__(Product)
     product.__dict__.update(
         zip(_PACKED_FIELDS, values),
