@@ -32,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.parse
 import uuid
 from typing import Iterator
 
@@ -181,8 +180,7 @@ def main(argv=None) -> int:
         for key in args.shapes.split(","):
             _, visibility, variants = queries[key]
             headers = {"Authorization": f"Bearer {tokens[visibility]}"}
-            paths = [f"{hc.PRIP}/Products?" + urllib.parse.urlencode(p, quote_via=urllib.parse.quote)
-                     for p in variants]
+            paths = [f"{hc.PRIP}/Products?" + hc.query_string(p) for p in variants]
             run(app, headers, paths)  # warm-up: plans, caches, connections
             cpu, wall = [], []
             statements[0] = 0
