@@ -22,6 +22,10 @@ variants (the first pass is warm-up):
   and writing the same body (``@odata.context``, each row's members text in braces, a next link)
   with the same headers: the floor of a page path outside Pyramid's pipeline and SQLAlchemy's
   execution, which the design excludes; it has no authentication, options or errors of its own;
+* **streamed** (with ``--streamed``): *bare*, its last statement's rows written to the response as
+  PostgreSQL produces them (psycopg's ``Cursor.stream``, ``--stream-size`` rows per fetch, every
+  20 products one write, no ``Content-Length``): whether overlapping the page's text and its
+  sending with the statement gains anything;
 * **SQL**: those statements on a psycopg connection (:class:`bench.http_catalogue.SqlReference`).
 
 The ratios bound/SQL show what remains when the storage costs nothing, bare/SQL what a Python
@@ -105,6 +109,47 @@ waitress.serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=int(sys.arg
                channel_timeout=600)
 """
 
+#: *bare*, streamed: the last statement's rows written as they come (the environment's
+#: PAGE_BOUND_STREAM_SIZE rows per fetch). Every row is read: a stream left early makes psycopg
+#: cancel the statement, a new connection to the server (+3 ms a page).
+SERVE_STREAMED = _REPLAY + """
+import os
+SIZE = int(os.environ["PAGE_BOUND_STREAM_SIZE"])
+
+def app(environ, start_response):
+    query = environ.get("QUERY_STRING", "")
+    if query not in captured or not environ.get("HTTP_AUTHORIZATION"):
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+    statements, top = captured[query]
+    start_response("200 OK", [("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true"),
+                              ("OData-Version", "4.0")])
+
+    def body():
+        parts, n = ['{"@odata.context": "$metadata#Products", "value": ['], 0
+        with lock, connection.cursor() as cursor:
+            for statement, parameters in statements[:-1]:
+                cursor.execute(statement, parameters)
+                cursor.fetchall()
+            for row in cursor.stream(*statements[-1], size=SIZE):
+                n += 1
+                if n <= top:
+                    parts.append(("{" if n == 1 else ", {") + row[1] + "}")
+                    if len(parts) >= 20:
+                        yield "".join(parts).encode("utf-8")
+                        parts = []
+        parts.append("]")
+        if n > top:
+            parts.append(', "@odata.nextLink": "http://' + environ["HTTP_HOST"] + environ["PATH_INFO"] + "?" + query
+                         + '&%24skip=100"')
+        yield ("".join(parts) + "}").encode("utf-8")
+
+    return body()
+
+waitress.serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=int(sys.argv[3]), connection_limit=200,
+               channel_timeout=600)
+"""
+
 
 def start_bound(url: str, workdir: str, captured: dict, threads: int, code: str = SERVE_BOUND, name: str = "bound"):
     from live_server import free_port  # tests/live_server.py, on the path since bench.catalogue
@@ -138,6 +183,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--streamed", action="store_true", help="also the bare page streamed (a fifth column)")
+    parser.add_argument("--stream-size", type=int, default=20, help="rows per fetch of --streamed (20)")
     args = parser.parse_args(argv)
 
     from proseo_odata.query import Paging, build_query
@@ -158,22 +205,31 @@ def main(argv=None) -> int:
     workdir = tempfile.mkdtemp(prefix="page-bound-")
     os.makedirs(os.path.join(workdir, "archive"))
     served, served_port = hc.start_app(args.url, args.threads, workdir)
-    bound = bare = None
+    servers = []
     try:
         bound, bound_port = start_bound(args.url, workdir, captured, args.threads)
+        servers.append(bound)
         bare, bare_port = start_bound(args.url, workdir, bare_captured, args.threads, SERVE_BARE, "bare")
+        servers.append(bare)
         clients = {"served": hc.Client(served_port), "bound": hc.Client(bound_port), "bare": hc.Client(bare_port)}
+        if args.streamed:
+            os.environ["PAGE_BOUND_STREAM_SIZE"] = str(args.stream_size)
+            streamed, streamed_port = start_bound(args.url, workdir, bare_captured, args.threads, SERVE_STREAMED,
+                                                  "streamed")
+            servers.append(streamed)
+            clients["streamed"] = hc.Client(streamed_port)
         token = hc.token(clients["served"], "reader")
-        print(f"| shape | served ms | bound ms | bare ms | SQL ms | served/SQL | bound/SQL | bare/SQL |  "
-              f"(load average {os.getloadavg()[0]:.1f})")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        labels = [*clients, "sql"]
+        print("| shape | " + " | ".join(f"{label} ms" for label in labels) + " | "
+              + " | ".join(f"{label}/SQL" for label in labels[:-1]) + f" |  (load average {os.getloadavg()[0]:.1f})")
+        print("|---|" + "---:|" * (2 * len(labels) - 1))
         for name in names:
             _, visibility, variants = queries[name]
-            times = {"served": [], "bound": [], "bare": [], "sql": []}
-            for pairs in variants:  # the three serve the same page
-                pages = {label: json.loads(client.get(pairs, token))["value"] for label, client in clients.items()}
-                if not pages["served"] == pages["bound"] == pages["bare"]:
-                    raise RuntimeError(f"{name}: the served, bound and bare pages differ for {pairs}")
+            times = {label: [] for label in labels}
+            for pairs in variants:  # they serve the same page
+                pages = [json.loads(client.get(pairs, token))["value"] for client in clients.values()]
+                if any(page != pages[0] for page in pages):
+                    raise RuntimeError(f"{name}: the {', '.join(clients)} pages differ for {pairs}")
             for _ in range(args.rounds):
                 for pairs in variants:
                     for label, client in clients.items():
@@ -184,14 +240,12 @@ def main(argv=None) -> int:
                     reference.run(statements[tuple(pairs)])
                     times["sql"].append((time.perf_counter() - start) * 1000)
             med = {label: statistics.median(values[len(variants):]) for label, values in times.items()}
-            print(f"| `{name}` | {med['served']:.2f} | {med['bound']:.2f} | {med['bare']:.2f} | {med['sql']:.2f} | "
-                  f"{med['served'] / med['sql']:.2f}x | {med['bound'] / med['sql']:.2f}x | "
-                  f"{med['bare'] / med['sql']:.2f}x |", flush=True)
+            print(f"| `{name}` | " + " | ".join(f"{med[label]:.2f}" for label in labels) + " | "
+                  + " | ".join(f"{med[label] / med['sql']:.2f}x" for label in labels[:-1]) + " |", flush=True)
     finally:
         served.terminate()
-        for process in (bound, bare):
-            if process is not None:
-                process.terminate()
+        for process in servers:
+            process.terminate()
         storage.close()
     return 0
 
