@@ -1,0 +1,10 @@
+"""``bench.page_bound`` starts its replaying servers from code in strings, which no import checks:
+each must at least compile, or the 1M run would stop at its first server."""
+import pytest
+
+from bench import page_bound
+
+
+@pytest.mark.parametrize("name", ["SERVE_BOUND", "SERVE_BARE", "SERVE_STREAMED"])
+def test_each_replaying_server_compiles(name):
+    compile(getattr(page_bound, name), f"<page_bound.{name}>", "exec")
