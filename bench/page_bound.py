@@ -22,6 +22,9 @@ variants (the first pass is warm-up):
   and writing the same body (``@odata.context``, each row's members text in braces, a next link)
   with the same headers: the floor of a page path outside Pyramid's pipeline and SQLAlchemy's
   execution, which the design excludes; it has no authentication, options or errors of its own;
+* **pyramid** and **cornice** (with ``--floors``): *bare*'s page from a view of a minimal
+  Pyramid application (one route) and from a minimal Cornice service: what the frameworks the
+  design asks for cost themselves;
 * **streamed** (with ``--streamed``): *bare*, its last statement's rows written to the response as
   PostgreSQL produces them (psycopg's ``Cursor.stream``, ``--stream-size`` rows per fetch, every
   20 products one write, no ``Content-Length``): whether overlapping the page's text and its
@@ -87,27 +90,68 @@ waitress.serve(get_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), th
                connection_limit=200, channel_timeout=600)
 """
 
-#: A plain WSGI application under waitress answering the captured requests (the pickle: {query
-#: string: (statements, $top)}; the ini is not read).
-SERVE_BARE = _REPLAY + """
-def app(environ, start_response):
-    query = environ.get("QUERY_STRING", "")
-    if query not in captured or not environ.get("HTTP_AUTHORIZATION"):
-        start_response("404 Not Found", [("Content-Length", "0")])
-        return [b""]
+#: The bare page's body for a captured query string, written as :data:`SERVE_BARE` writes it.
+_BARE_PAGE = """
+HEADERS = [("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true"), ("OData-Version", "4.0")]
+
+def page(environ, query):
     statements, top = captured[query]
     rows = replayed(statements)
     body = '{"@odata.context": "$metadata#Products", "value": [' + ", ".join("{" + row[1] + "}" for row in rows[:top]) + "]"
     if len(rows) > top:
         body += ', "@odata.nextLink": "http://' + environ["HTTP_HOST"] + environ["PATH_INFO"] + "?" + query + '&%24skip=100"'
-    data = (body + "}").encode("utf-8")
-    start_response("200 OK", [("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true"),
-                              ("OData-Version", "4.0"), ("Content-Length", str(len(data)))])
+    return (body + "}").encode("utf-8")
+"""
+
+#: A plain WSGI application under waitress answering the captured requests (the pickle: {query
+#: string: (statements, $top)}; the ini is not read).
+SERVE_BARE = _REPLAY + _BARE_PAGE + """
+def app(environ, start_response):
+    query = environ.get("QUERY_STRING", "")
+    if query not in captured or not environ.get("HTTP_AUTHORIZATION"):
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+    data = page(environ, query)
+    start_response("200 OK", [*HEADERS, ("Content-Length", str(len(data)))])
     return [data]
 
 waitress.serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=int(sys.argv[3]), connection_limit=200,
                channel_timeout=600)
 """
+
+#: The bare page from a Pyramid view (``--floors``): one route, one view, no tweens of its own.
+SERVE_PYRAMID = _REPLAY + _BARE_PAGE + """
+from pyramid.config import Configurator
+from pyramid.response import Response
+
+def view(request):
+    query = request.environ.get("QUERY_STRING", "")
+    if query not in captured or not request.authorization:
+        return Response(status=404)
+    return Response(page(request.environ, query), headerlist=list(HEADERS))
+
+with Configurator() as config:
+    config.add_route("products", "/proseo/prip/odata/v1/Products")
+    config.add_view(view, route_name="products", request_method="GET")
+    app = config.make_wsgi_app()
+waitress.serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=int(sys.argv[3]), connection_limit=200,
+               channel_timeout=600)
+"""
+
+#: The bare page from a Cornice service (``--floors``), as the application declares its routes.
+SERVE_CORNICE = SERVE_PYRAMID.replace("""
+with Configurator() as config:
+    config.add_route("products", "/proseo/prip/odata/v1/Products")
+    config.add_view(view, route_name="products", request_method="GET")
+""", """
+from cornice import Service
+
+products = Service(name="products", path="/proseo/prip/odata/v1/Products")
+products.add_view("GET", view)
+with Configurator() as config:
+    config.include("cornice")
+    config.add_cornice_service(products)
+""")
 
 #: *bare*, streamed: the last statement's rows written as they come (the environment's
 #: PAGE_BOUND_STREAM_SIZE rows per fetch). Every row is read: a stream left early makes psycopg
@@ -183,7 +227,9 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--streamed", action="store_true", help="also the bare page streamed (a fifth column)")
+    parser.add_argument("--floors", action="store_true",
+                        help="also the bare page from a Pyramid view and from a Cornice service (two more columns)")
+    parser.add_argument("--streamed", action="store_true", help="also the bare page streamed (one more column)")
     parser.add_argument("--stream-size", type=int, default=20, help="rows per fetch of --streamed (20)")
     args = parser.parse_args(argv)
 
@@ -212,6 +258,11 @@ def main(argv=None) -> int:
         bare, bare_port = start_bound(args.url, workdir, bare_captured, args.threads, SERVE_BARE, "bare")
         servers.append(bare)
         clients = {"served": hc.Client(served_port), "bound": hc.Client(bound_port), "bare": hc.Client(bare_port)}
+        if args.floors:
+            for label, code in (("pyramid", SERVE_PYRAMID), ("cornice", SERVE_CORNICE)):
+                process, port = start_bound(args.url, workdir, bare_captured, args.threads, code, label)
+                servers.append(process)
+                clients[label] = hc.Client(port)
         if args.streamed:
             os.environ["PAGE_BOUND_STREAM_SIZE"] = str(args.stream_size)
             streamed, streamed_port = start_bound(args.url, workdir, bare_captured, args.threads, SERVE_STREAMED,

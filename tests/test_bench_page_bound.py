@@ -5,6 +5,6 @@ import pytest
 from bench import page_bound
 
 
-@pytest.mark.parametrize("name", ["SERVE_BOUND", "SERVE_BARE", "SERVE_STREAMED"])
+@pytest.mark.parametrize("name", ["SERVE_BOUND", "SERVE_BARE", "SERVE_PYRAMID", "SERVE_CORNICE", "SERVE_STREAMED"])
 def test_each_replaying_server_compiles(name):
     compile(getattr(page_bound, name), f"<page_bound.{name}>", "exec")
