@@ -46,8 +46,22 @@ def _paging(request) -> Paging:
 
 
 def collection_query(request, entity_set: str, *, count_only: bool = False) -> PagedQuery:
-    """:func:`proseo_odata.query.build_query` for this request's query string."""
-    return build_query(entity_set, decoded_query_pairs(request), _paging(request), count_only=count_only)
+    """:func:`proseo_odata.query.build_query` for this request's query string. Query strings up
+    to :data:`_KEPT_CACHED_LENGTH` characters are read once per entity set and paging
+    (:func:`_built_query`): a client paging through a query and a poll send the same ones again,
+    and a :class:`PagedQuery` holds no time (a bound ``now()`` is evaluated when the storage
+    compiles it) and is never changed. A query string that fails is read again each time."""
+    pairs = decoded_query_pairs(request)  # checked (valid UTF-8) on every request; kept for next_link
+    if len(request.query_string) > _KEPT_CACHED_LENGTH:
+        return build_query(entity_set, pairs, _paging(request), count_only=count_only)
+    return _built_query(entity_set, tuple(pairs), _paging(request), count_only)
+
+
+@functools.lru_cache(maxsize=1024)
+def _built_query(entity_set: str, pairs: tuple, paging: Paging, count_only: bool) -> PagedQuery:
+    """``build_query`` of these decoded pairs, kept for the 1,024 most recent (at most ~2 MiB of
+    keys): ~0.03 ms of a page's ~1.3 ms of CPU (bench.profile_page --layers)."""
+    return build_query(entity_set, pairs, paging, count_only=count_only)
 
 
 def check_options(request) -> None:
@@ -72,8 +86,8 @@ def next_link(request, paged: PagedQuery, result: QueryResult, returned: int) ->
     return f"{request.path_url}?{'&'.join([*kept, *_quoted(paging)])}"
 
 
-#: Query strings up to this length have their next links' options quoted once (1,024 kept: at
-#: most ~8 MiB); longer ones each time.
+#: Query strings up to this length are read (:func:`_built_query`) and have their next links'
+#: options quoted (:func:`_kept_options`) once, 1,024 of each kept; longer ones each time.
 _KEPT_CACHED_LENGTH = 2048
 
 
