@@ -21,7 +21,7 @@ variants (the first pass is warm-up):
   ``Authorization`` header is refused) by running the same statements on a psycopg connection
   and writing the same body (``@odata.context``, each row's members text in braces, a next link)
   with the same headers: the floor of a page path outside Pyramid's pipeline and SQLAlchemy's
-  execution, which the design excludes; it has no authentication, options or errors of its own;
+  execution; it has no authentication, options or errors of its own;
 * **pyramid** and **cornice** (with ``--floors``): *bare*'s page from a view of a minimal
   Pyramid application (one route) and from a minimal Cornice service: what the frameworks the
   design asks for cost themselves;
@@ -156,7 +156,7 @@ with Configurator() as config:
 #: *bare*, streamed: the last statement's rows written as they come (the environment's
 #: PAGE_BOUND_STREAM_SIZE rows per fetch). Every row is read: a stream left early makes psycopg
 #: cancel the statement, a new connection to the server (+3 ms a page).
-SERVE_STREAMED = _REPLAY + """
+SERVE_STREAMED = _REPLAY + _BARE_PAGE + """
 import os
 SIZE = int(os.environ["PAGE_BOUND_STREAM_SIZE"])
 
@@ -166,8 +166,7 @@ def app(environ, start_response):
         start_response("404 Not Found", [("Content-Length", "0")])
         return [b""]
     statements, top = captured[query]
-    start_response("200 OK", [("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true"),
-                              ("OData-Version", "4.0")])
+    start_response("200 OK", list(HEADERS))
 
     def body():
         parts, n = ['{"@odata.context": "$metadata#Products", "value": ['], 0
