@@ -13,3 +13,19 @@ def test_each_replaying_server_compiles(name):
 def test_the_cornice_floor_is_a_cornice_service():
     assert "add_cornice_service" in page_bound.SERVE_CORNICE
     assert "add_cornice_service" not in page_bound.SERVE_PYRAMID
+
+
+def test_the_ablation_stubs_name_what_exists():
+    """``bench.page_ablation`` replaces these by name: a rename would silently stub nothing."""
+    import importlib
+
+    from bench import page_ablation
+
+    assert page_ablation.SERVE_ABLATED != page_bound.SERVE_BOUND
+    compile(page_ablation.SERVE_ABLATED, "<page_ablation.SERVE_ABLATED>", "exec")
+    for module, path in page_ablation.PARTS.values():
+        owner = importlib.import_module(module)
+        for name in path.split("."):
+            owner = getattr(owner, name)
+        assert callable(owner), (module, path)
+        assert path.split(".")[-1] in page_ablation.SERVE_ABLATED

@@ -1,0 +1,145 @@
+"""Which parts of the application's web layer cost a PRIP page its time through HTTP (issue 12,
+the cheap shapes row): ``bench.page_bound``'s *bound* server (the application, its storage call
+replaced by a replay of the statements) started several times, each with some of its web
+layer's parts replaced by stubs, side by side with the Cornice floor and the raw SQL.
+
+Run (from the repository root), on a catalogue kept by ``bench.catalogue``/``bench.profile_page``::
+
+    .venv/bin/python -m bench.page_ablation --url URL --products 1000000 --shapes top100,date \\
+        --servers "bound=;bound2=;auth+options=auth,options;pool=pool;all=auth,options,pool,metrics"
+
+``--servers``: ``label=parts`` separated by ``;``; parts (comma-separated, see :data:`PARTS`):
+
+* ``auth``: ``require_role`` answers each ``Authorization`` header's principal from a dict;
+* ``options``: ``collection_query`` answers each query string's reading from a dict;
+* ``pool``: ``read_only`` checks out no connection (the replay needs none);
+* ``metrics``: no metrics tween.
+
+Give one server twice with no parts (``bound=;bound2=``): the two differ only by their place in
+the interleaving, which shows the run's noise (0.2-0.5 ms at 1M on two cores).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+from bench import catalogue as cat
+from bench import http_catalogue as hc
+from bench import page_bound as pb
+
+#: The names each part replaces, as (module, attribute): a test checks they still exist.
+PARTS = {
+    "auth": ("proseo_odata_web.prip.products", "require_role"),
+    "options": ("proseo_odata_web.prip.products", "collection_query"),
+    "pool": ("proseo_odata.storage.sqlalchemy", "SQLAlchemyStorage.read_only"),
+    "metrics": ("proseo_odata_web.operations", "metrics_tween_factory"),
+}
+
+#: The bound server, with the parts named by the environment's PAGE_ABLATION stubbed out.
+SERVE_ABLATED = pb.SERVE_BOUND.replace("SQLAlchemyStorage.query_product_texts = replay\n", '''\
+SQLAlchemyStorage.query_product_texts = replay
+import os
+from proseo_odata_web import operations as _operations
+from proseo_odata_web.prip import products as _products
+
+_parts = set(filter(None, os.environ.get("PAGE_ABLATION", "").split(",")))
+
+def _memo(function, key):
+    answers = {}
+
+    def memoised(request, *args, **kwargs):
+        k = key(request)
+        if k not in answers:
+            answers[k] = function(request, *args, **kwargs)
+        return answers[k]
+    return memoised
+
+if "auth" in _parts:
+    _products.require_role = _memo(_products.require_role, lambda request: request.headers.get("Authorization"))
+if "options" in _parts:
+    _products.collection_query = _memo(_products.collection_query, lambda request: request.query_string)
+if "pool" in _parts:
+    SQLAlchemyStorage.read_only = lambda self: (self, lambda: None)
+if "metrics" in _parts:
+    _operations.metrics_tween_factory = lambda handler, registry: handler
+''', 1)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.page_ablation", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="a catalogue database kept by bench.catalogue or profile_page")
+    parser.add_argument("--products", type=int, required=True, help="its product count (the shapes' variants)")
+    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--shapes", default="top100,date")
+    parser.add_argument("--variants", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--servers", default="bound=;bound2=;auth+options=auth,options;pool=pool;"
+                                             "all=auth,options,pool,metrics")
+    args = parser.parse_args(argv)
+    servers = [spec.split("=", 1) for spec in args.servers.split(";")]
+    for label, parts in servers:
+        unknown = set(filter(None, parts.split(","))) - set(PARTS)
+        if unknown:
+            parser.error(f"{label}: unknown parts {', '.join(sorted(unknown))} (known: {', '.join(PARTS)})")
+
+    from proseo_odata.query import Paging, build_query
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+    storage = SQLAlchemyStorage.from_url(args.url)
+    reference = hc.SqlReference(storage, args.url)
+    queries = hc.shapes(args.products, args.variants, args.seed, cat.Generator(args.seed).tiles)
+    names = args.shapes.split(",")
+    statements, captured, bare_captured = {}, {}, {}
+    for name in names:
+        _, visibility, variants = queries[name]
+        for pairs in variants:
+            statements[tuple(pairs)] = reference.capture(pairs, visibility)
+            query = build_query("Products", list(pairs), Paging(100, 1000)).query
+            captured[repr(query)] = statements[tuple(pairs)]
+            bare_captured[hc.query_string(pairs)] = (statements[tuple(pairs)], query.top)
+    workdir = tempfile.mkdtemp(prefix="page-ablation-")
+    os.makedirs(os.path.join(workdir, "archive"))
+    served, served_port = hc.start_app(args.url, args.threads, workdir)  # writes bench.ini; gives the token
+    processes, clients = [served], {}
+    try:
+        token = hc.token(hc.Client(served_port), "reader")
+        for label, parts in servers:
+            os.environ["PAGE_ABLATION"] = parts
+            process, port = pb.start_bound(args.url, workdir, captured, args.threads, SERVE_ABLATED, label)
+            processes.append(process)
+            clients[label] = hc.Client(port)
+        process, port = pb.start_bound(args.url, workdir, bare_captured, args.threads, pb.SERVE_CORNICE, "cornice")
+        processes.append(process)
+        clients["cornice"] = hc.Client(port)
+        served.terminate()  # not in the interleaving
+        labels = [*clients, "sql"]
+        print("| shape | " + " | ".join(f"{label} ms" for label in labels) + f" |  (load average {os.getloadavg()[0]:.1f})")
+        print("|---|" + "---:|" * len(labels))
+        for name in names:
+            _, visibility, variants = queries[name]
+            times = {label: [] for label in labels}
+            for _ in range(args.rounds):
+                for pairs in variants:
+                    for label, client in clients.items():
+                        start = time.perf_counter()
+                        client.get(pairs, token)
+                        times[label].append((time.perf_counter() - start) * 1000)
+                    start = time.perf_counter()
+                    reference.run(statements[tuple(pairs)])
+                    times["sql"].append((time.perf_counter() - start) * 1000)
+            med = {label: statistics.median(values[len(variants):]) for label, values in times.items()}
+            print(f"| `{name}` | " + " | ".join(f"{med[label]:.2f}" for label in labels) + " |", flush=True)
+    finally:
+        for process in processes:
+            process.terminate()
+        storage.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
