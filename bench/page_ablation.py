@@ -13,6 +13,11 @@ Run (from the repository root), on a catalogue kept by ``bench.catalogue``/``ben
 * ``auth``: ``require_role`` answers each ``Authorization`` header's principal from a dict;
 * ``options``: ``collection_query`` answers each query string's reading from a dict;
 * ``pool``: ``read_only`` checks out no connection (the replay needs none);
+* ``pool-raw``: ``read_only`` checks a DBAPI connection out of the pool and back in
+  (``Engine.raw_connection``), no SQLAlchemy ``Connection``, no bound storage;
+* ``pool-nobind``: ``read_only`` checks a ``Connection`` out and closes it, no bound storage;
+* ``pool-engine``: ``read_only`` checks a ``Connection`` out of an engine of its own created in
+  autocommit (its connections are not switched to autocommit and back at each check-out);
 * ``metrics``: no metrics tween.
 
 Give one server twice with no parts (``bound=;bound2=``): the two differ only by their place in
@@ -22,10 +27,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 from bench import catalogue as cat
 from bench import http_catalogue as hc
@@ -36,6 +39,9 @@ PARTS = {
     "auth": ("proseo_odata_web.prip.products", "require_role"),
     "options": ("proseo_odata_web.prip.products", "collection_query"),
     "pool": ("proseo_odata.storage.sqlalchemy", "SQLAlchemyStorage.read_only"),
+    "pool-raw": ("proseo_odata.storage.sqlalchemy", "SQLAlchemyStorage.read_only"),
+    "pool-nobind": ("proseo_odata.storage.sqlalchemy", "SQLAlchemyStorage.read_only"),
+    "pool-engine": ("proseo_odata.storage.sqlalchemy", "SQLAlchemyStorage.read_only"),
     "metrics": ("proseo_odata_web.operations", "metrics_tween_factory"),
 }
 
@@ -64,6 +70,28 @@ if "options" in _parts:
     _products.collection_query = _memo(_products.collection_query, lambda request: request.query_string)
 if "pool" in _parts:
     SQLAlchemyStorage.read_only = lambda self: (self, lambda: None)
+if "pool-raw" in _parts:  # the pool's check-out and check-in without a Connection
+    def _raw(self):
+        raw = self.read_engine.raw_connection()
+        return self, raw.close
+    SQLAlchemyStorage.read_only = _raw
+if "pool-nobind" in _parts:  # a Connection checked out and closed, no bound storage made
+    def _nobind(self):
+        connection = self.read_engine.connect()
+        return self, connection.close
+    SQLAlchemyStorage.read_only = _nobind
+if "pool-engine" in _parts:  # an engine of its own whose connections stay in autocommit
+    import sqlalchemy as _sa
+    _engines = {}
+    def _own_engine(self):
+        engine = _engines.get(id(self))
+        if engine is None:
+            engine = _engines[id(self)] = _sa.create_engine(
+                self.engine.url, isolation_level="AUTOCOMMIT", pool_use_lifo=True,
+                connect_args={"options": "-c timezone=UTC -c plan_cache_mode=force_custom_plan"})
+        connection = engine.connect()
+        return self.bind(connection), connection.close
+    SQLAlchemyStorage.read_only = _own_engine
 if "metrics" in _parts:
     _operations.metrics_tween_factory = lambda handler, registry: handler
 ''', 1)
@@ -122,17 +150,7 @@ def main(argv=None) -> int:
         print("|---|" + "---:|" * len(labels))
         for name in names:
             _, visibility, variants = queries[name]
-            times = {label: [] for label in labels}
-            for _ in range(args.rounds):
-                for pairs in variants:
-                    for label, client in clients.items():
-                        start = time.perf_counter()
-                        client.get(pairs, token)
-                        times[label].append((time.perf_counter() - start) * 1000)
-                    start = time.perf_counter()
-                    reference.run(statements[tuple(pairs)])
-                    times["sql"].append((time.perf_counter() - start) * 1000)
-            med = {label: statistics.median(values[len(variants):]) for label, values in times.items()}
+            med = pb.medians(clients, reference, statements, variants, token, args.rounds)
             print(f"| `{name}` | " + " | ".join(f"{med[label]:.2f}" for label in labels) + " |", flush=True)
     finally:
         for process in processes:
