@@ -99,13 +99,7 @@ if "metrics" in _parts:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.page_ablation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="a catalogue database kept by bench.catalogue or profile_page")
-    parser.add_argument("--products", type=int, required=True, help="its product count (the shapes' variants)")
-    parser.add_argument("--seed", type=int, default=20261122)
-    parser.add_argument("--shapes", default="top100,date")
-    parser.add_argument("--variants", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--threads", type=int, default=4)
+    pb.add_common_arguments(parser, "top100,date")
     parser.add_argument("--servers", default="bound=;bound2=;auth+options=auth,options;pool=pool;"
                                              "all=auth,options,pool,metrics")
     args = parser.parse_args(argv)
@@ -115,21 +109,13 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"{label}: unknown parts {', '.join(sorted(unknown))} (known: {', '.join(PARTS)})")
 
-    from proseo_odata.query import Paging, build_query
     from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
     storage = SQLAlchemyStorage.from_url(args.url)
     reference = hc.SqlReference(storage, args.url)
     queries = hc.shapes(args.products, args.variants, args.seed, cat.Generator(args.seed).tiles)
     names = args.shapes.split(",")
-    statements, captured, bare_captured = {}, {}, {}
-    for name in names:
-        _, visibility, variants = queries[name]
-        for pairs in variants:
-            statements[tuple(pairs)] = reference.capture(pairs, visibility)
-            query = build_query("Products", list(pairs), Paging(100, 1000)).query
-            captured[repr(query)] = statements[tuple(pairs)]
-            bare_captured[hc.query_string(pairs)] = (statements[tuple(pairs)], query.top)
+    statements, captured, bare_captured = pb.capture(reference, queries, names)
     workdir = tempfile.mkdtemp(prefix="page-ablation-")
     os.makedirs(os.path.join(workdir, "archive"))
     served, served_port = hc.start_app(args.url, args.threads, workdir)  # writes bench.ini; gives the token

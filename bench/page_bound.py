@@ -194,6 +194,35 @@ waitress.serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=int(sys.arg
 """
 
 
+def add_common_arguments(parser: argparse.ArgumentParser, shapes: str) -> None:
+    """The catalogue, its shapes and the passes (this module's and :mod:`bench.page_ablation`'s)."""
+    parser.add_argument("--url", required=True, help="a catalogue database kept by bench.catalogue or profile_page")
+    parser.add_argument("--products", type=int, required=True, help="its product count (the shapes' variants)")
+    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--shapes", default=shapes)
+    parser.add_argument("--variants", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=4)
+
+
+def capture(reference, queries: dict, names: list) -> tuple[dict, dict, dict]:
+    """``(statements, captured, bare_captured)`` for the shapes ``names`` of ``queries``
+    (:func:`bench.http_catalogue.shapes`): each variant's statements, by its pairs, run by the
+    real storage (``reference.capture``); the same by ``repr`` of its storage query (what the
+    *bound* servers replay); and (statements, ``$top``) by its query string (the *bare* ones)."""
+    from proseo_odata.query import Paging, build_query
+
+    statements, captured, bare_captured = {}, {}, {}
+    for name in names:
+        _, visibility, variants = queries[name]
+        for pairs in variants:
+            statements[tuple(pairs)] = reference.capture(pairs, visibility)
+            query = build_query("Products", list(pairs), Paging(100, 1000)).query
+            captured[repr(query)] = statements[tuple(pairs)]
+            bare_captured[hc.query_string(pairs)] = (statements[tuple(pairs)], query.top)
+    return statements, captured, bare_captured
+
+
 def medians(clients: dict, reference, statements: dict, variants: list, token: str, rounds: int) -> dict:
     """Median ms per label (each of ``clients`` and ``"sql"``, the raw statements) over
     ``rounds`` passes of ``variants``, the first pass left out (warm-up). The labels take turns
@@ -241,34 +270,20 @@ def start_bound(url: str, workdir: str, captured: dict, threads: int, code: str 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.page_bound", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="a catalogue database kept by bench.catalogue or profile_page")
-    parser.add_argument("--products", type=int, required=True, help="its product count (the shapes' variants)")
-    parser.add_argument("--seed", type=int, default=20261122)
-    parser.add_argument("--shapes", default="date,orbit,top100")
-    parser.add_argument("--variants", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--threads", type=int, default=4)
+    add_common_arguments(parser, "date,orbit,top100")
     parser.add_argument("--floors", action="store_true",
                         help="also the bare page from a Pyramid view and from a Cornice service (two more columns)")
     parser.add_argument("--streamed", action="store_true", help="also the bare page streamed (one more column)")
     parser.add_argument("--stream-size", type=int, default=20, help="rows per fetch of --streamed (20)")
     args = parser.parse_args(argv)
 
-    from proseo_odata.query import Paging, build_query
     from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
     storage = SQLAlchemyStorage.from_url(args.url)
     reference = hc.SqlReference(storage, args.url)
     queries = hc.shapes(args.products, args.variants, args.seed, cat.Generator(args.seed).tiles)
     names = args.shapes.split(",")
-    statements, captured, bare_captured = {}, {}, {}
-    for name in names:
-        _, visibility, variants = queries[name]
-        for pairs in variants:
-            statements[tuple(pairs)] = reference.capture(pairs, visibility)
-            query = build_query("Products", list(pairs), Paging(100, 1000)).query
-            captured[repr(query)] = statements[tuple(pairs)]
-            bare_captured[hc.query_string(pairs)] = (statements[tuple(pairs)], query.top)
+    statements, captured, bare_captured = capture(reference, queries, names)
     workdir = tempfile.mkdtemp(prefix="page-bound-")
     os.makedirs(os.path.join(workdir, "archive"))
     served, served_port = hc.start_app(args.url, args.threads, workdir)
