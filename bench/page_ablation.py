@@ -23,8 +23,8 @@ Run (from the repository root), on a catalogue kept by ``bench.catalogue``/``ben
 * ``gc``: after start-up the collector's objects frozen (``gc.freeze``) and its young
   generation collected after 20,000 allocations instead of 700.
 
-Give one server twice with no parts (``bound=;bound2=``): the two differ only by their place in
-the interleaving, which shows the run's noise (0.2-0.5 ms at 1M on two cores).
+Give one server twice with no parts (``bound=;bound2=``): their difference is the run's noise
+(0.03-0.13 ms at 1M on two cores, the order turning at each request: ``page_bound.medians``).
 """
 from __future__ import annotations
 
