@@ -58,18 +58,24 @@ LAYERS = (
 )
 
 
+def owner_of(module_name: str, path: str) -> tuple[object, str]:
+    """``(owner, name)`` of the attribute ``path`` (``Class.function`` or ``function``) of the
+    module ``module_name``: what holds it (the module or the class) and its name there."""
+    import importlib
+
+    owner = importlib.import_module(module_name)
+    *parents, name = path.split(".")
+    for parent in parents:
+        owner = getattr(owner, parent)
+    return owner, name
+
+
 def layer_functions() -> Iterator[tuple[str, object, str]]:
     """``(label, owner, name)`` of each function of :data:`LAYERS` (a module or a class and the
     function's name in it)."""
-    import importlib
-
     for label, module_name, paths in LAYERS:
         for path in paths.split():
-            owner = importlib.import_module(module_name)
-            *parents, name = path.split(".")
-            for parent in parents:
-                owner = getattr(owner, parent)
-            yield label, owner, name
+            yield (label, *owner_of(module_name, path))
 
 
 def time_layers() -> dict:

@@ -17,15 +17,12 @@ def test_the_cornice_floor_is_a_cornice_service():
 
 def test_the_ablation_stubs_name_what_exists():
     """``bench.page_ablation`` replaces these by name: a rename would silently stub nothing."""
-    import importlib
-
     from bench import page_ablation
+    from bench.profile_page import owner_of
 
     assert page_ablation.SERVE_ABLATED != page_bound.SERVE_BOUND
     compile(page_ablation.SERVE_ABLATED, "<page_ablation.SERVE_ABLATED>", "exec")
     for module, path in page_ablation.PARTS.values():
-        owner = importlib.import_module(module)
-        for name in path.split("."):
-            owner = getattr(owner, name)
-        assert callable(owner), (module, path)
-        assert path.split(".")[-1] in page_ablation.SERVE_ABLATED
+        owner, name = owner_of(module, path)
+        assert callable(getattr(owner, name)), (module, path)
+        assert name in page_ablation.SERVE_ABLATED
