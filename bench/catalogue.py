@@ -235,7 +235,8 @@ ROWS_LETTERS = "ABCDEFGHJKLMNPQRSTUV"
 PRODUCT_COLUMNS = ("id", "mission", "name", "content_type", "content_length", "origin_date", "publication_date",
                    "modification_date", "eviction_date", "online", "content_start", "content_end",
                    "production_type", "footprint", "footprint_geom", "visibility", "archive_key",
-                   "product_type", "revision", "footprint_literal", "footprint_geojson", "cloud_cover")
+                   "product_type", "revision", "footprint_literal", "footprint_geojson", "cloud_cover",
+                   "processing_date")
 ATTRIBUTE_COLUMNS = ("product_id", "name", "value_type", "string_value", "int_value", "double_value",
                      "bool_value", "datetime_value")
 CHECKSUM_COLUMNS = ("product_id", "algorithm", "value", "checksum_date")
@@ -381,11 +382,12 @@ def copy_lines(p) -> tuple:
     functions the storage writes them with."""
     from proseo_odata.model import Attribute, AttributeType
     from proseo_odata.storage.mapping import promoted_values, render_footprint
+    from proseo_odata.storage.schema import PROMOTED_ATTRIBUTES
 
     pid = str(p["id"])
     literal, geojson = render_footprint(p["footprint"])
     promoted = promoted_values([Attribute(n, AttributeType(k), v) for n, k, v in p["attributes"]
-                                if k == "Double"])
+                                if n in PROMOTED_ATTRIBUTES])
     cloud = promoted["cloud_cover"]
     product = "\t".join([
         pid, MISSION, p["name"], p["content_type"], str(p["content_length"]), _t(p["origin_date"]),
@@ -394,6 +396,7 @@ def copy_lines(p) -> tuple:
         _t(p["content_start"]), _t(p["content_end"]), p["production_type"], p["footprint"],
         "SRID=4326;" + p["footprint"], p["visibility"], p["archive_key"], p["product_type"], "1",
         _copy_text(literal), _copy_text(geojson), "\\N" if cloud is None else repr(cloud),
+        _t(promoted["processing_date"]),
     ]) + "\n"
     attributes = []
     for name, kind, value in p["attributes"]:

@@ -43,6 +43,7 @@ PRODUCT_TYPE_GUARD_WHERE = "name = 'productType' AND value_type <> 'String'"
 #: Adding one: an entry here, the column below, and a migration that adds and backfills it.
 PROMOTED_ATTRIBUTES = {
     "cloudCover": ("cloud_cover", "Double"),
+    "processingDate": ("processing_date", "DateTimeOffset"),
 }
 
 #: JSON on SQLite, JSONB on PostgreSQL.
@@ -103,8 +104,9 @@ products = sa.Table(
     # and the ``GeoFootprint`` GeoJSON text of ``footprint`` (storage/mapping.render_footprint).
     sa.Column("footprint_literal", sa.Text(), nullable=True),
     sa.Column("footprint_geojson", sa.Text(), nullable=True),
-    # PROMOTED_ATTRIBUTES (migration 0006)
+    # PROMOTED_ATTRIBUTES (migrations 0006 and 0010)
     sa.Column("cloud_cover", sa.Double(), nullable=True),
+    sa.Column("processing_date", UTCDateTime(), nullable=True),
     sa.UniqueConstraint("mission", "name"),
     # INCLUDE (PostgreSQL): a productType filter with $count=true is an index-only scan (0002).
     sa.Index(None, "mission", "product_type", "content_start", postgresql_include=["visibility", "id"]),
@@ -116,6 +118,7 @@ products = sa.Table(
     sa.Index(None, "content_start"),
     sa.Index(None, "content_end"),
     sa.Index(None, "eviction_date"),
+    sa.Index(None, "processing_date"),  # migration 0010
 )
 
 #: A product's child rows (checksums, attributes) have no foreign key to ``products`` (migration

@@ -1025,6 +1025,33 @@ class CatalogueColumnsContractTests:
         s.update_product(clear)
         assert self._names(s, self.CLOUD.format(10)) == ["bulk", "cloudy"]
 
+    PROCESSED = ("Attributes/OData.CSC.DateTimeOffsetAttribute/any(a:a/Name eq 'processingDate' and "
+                 "a/OData.CSC.DateTimeOffsetAttribute/Value {} {})")
+
+    def test_processing_date_attribute_is_found_by_its_filter(self, mission_storage):
+        s = mission_storage
+        day = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+        s.add_product(make_product(name="early", attributes=[Attribute.of("processingDate", day)]))
+        s.add_products([make_product(name="bulk", attributes=[Attribute.of("processingDate", day + timedelta(days=1))])])
+        s.add_product(make_product(name="none"))
+        # a String attribute of that name is no DateTimeOffsetAttribute: never matched by the typed lambda
+        s.add_product(make_product(name="text", attributes=[Attribute.of("processingDate", "2024-05-03T00:00:00Z")]))
+        assert self._names(s, self.PROCESSED.format("ge", "2024-05-01T12:00:00.123456Z")) == ["bulk", "early"]
+        assert self._names(s, self.PROCESSED.format("gt", "2024-05-01T12:00:00.123456Z")) == ["bulk"]
+        assert self._names(s, self.PROCESSED.format("eq", "2024-05-01T14:00:00.123456+02:00")) == ["early"]
+        assert self._names(s, self.PROCESSED.format("lt", "2024-05-01")) == []
+        assert self._names(s, self.PROCESSED.format("le", "2030-01-01T00:00:00Z")) == ["bulk", "early"]
+        assert self._names(s, self.PROCESSED.format("ge", "2024-01-01T00:00:00Z"), visibilities=["PUBLIC"]) == []
+        early = s.get_product_by_name("M1", "early")
+        early.attributes = [a for a in early.attributes if a.name != "processingDate"] + [
+            Attribute.of("processingDate", day + timedelta(days=9))]
+        s.update_product(early)
+        bulk = s.get_product_by_name("M1", "bulk")
+        bulk.attributes = [a for a in bulk.attributes if a.name != "processingDate"]
+        s.update_product(bulk)
+        assert self._names(s, self.PROCESSED.format("gt", "2024-05-05T00:00:00Z")) == ["early"]
+        assert self._names(s, self.PROCESSED.format("lt", "2024-05-05T00:00:00Z")) == []
+
     def test_footprint_rendering_is_stored_with_the_product(self, mission_storage):
         import json
 

@@ -114,6 +114,16 @@ def test_cloud_cover_filter_reads_the_products_column(storage):
     assert "cloud_cover <= " in plans[0] and "double_value" not in plans[0], plans[0]
 
 
+def test_processing_date_filter_reads_the_products_column(storage):
+    """The typed lambda on processingDate compiles to products.processing_date (migration 0010),
+    estimated from that column's statistics, not an EXISTS over the attribute rows."""
+    text = ("Attributes/OData.CSC.DateTimeOffsetAttribute/any(a:a/Name eq 'processingDate' and "
+            "a/OData.CSC.DateTimeOffsetAttribute/Value ge 2024-01-01T00:00:00Z)")
+    query = Query(filter=_filtered(text), top=100)
+    plans = _plans_of(storage, lambda: storage.query_products("M1", query, visibilities=["PUBLIC"]))
+    assert "processing_date >= " in plans[0] and "product_attributes" not in plans[0], plans[0]
+
+
 def test_input_lookup_uses_type_and_sensing_start(storage):
     plans = _plans_of(storage, lambda: storage.find_product("M1", product_type="S2MSI1C", covering=(T0 - timedelta(days=1), T0 - timedelta(hours=23))))
     assert "ix_products_mission_product_type_content_start" in plans[0], plans[0]

@@ -59,7 +59,7 @@ def test_initialize_schema_is_idempotent(sqlite_url):
     try:
         storage.initialize_schema()
         storage.initialize_schema()
-        assert storage.schema_revision() == "0009_child_rows_without_fks"
+        assert storage.schema_revision() == "0010_processing_date_column"
     finally:
         storage.close()
 
