@@ -309,7 +309,7 @@ class _ProductTypeShortcut:
         independent filter (an underestimate of up to 700x at a million products, which made it
         join every matching attribute row), and ``value_type`` is in no index, so the general
         form cannot be answered from the (name, typed value, product_id) index alone
-        (bench/README.md, "Catalogue queries at scale"). Same rows as the general form."""
+        (bench/README.md, "Catalogue queries in process"). Same rows as the general form."""
         variable = node.variable
         for name_test, value_test in (operands, operands[::-1]):
             if _is_any_name_test(name_test, variable):

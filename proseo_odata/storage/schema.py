@@ -40,7 +40,8 @@ PRODUCT_TYPE_GUARD_WHERE = "name = 'productType' AND value_type <> 'String'"
 #: column's own statistics (a histogram) instead of the diluted ones of the attribute table, and
 #: a typed lambda ``Attributes/OData.CSC.DoubleAttribute/any(a: a/Name eq 'cloudCover' and
 #: a/Value le 5)`` compiles to ``products.cloud_cover <= 5`` (same rows; storage/mapping.py).
-#: Adding one: an entry here, the column below, and a migration that adds and backfills it.
+#: Adding one: an entry here, the column below (with an index for ranges), and a migration that
+#: adds and backfills it (0010 is the shortest example).
 PROMOTED_ATTRIBUTES = {
     "cloudCover": ("cloud_cover", "Double"),
     "processingDate": ("processing_date", "DateTimeOffset"),

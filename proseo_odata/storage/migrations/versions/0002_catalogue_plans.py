@@ -1,4 +1,4 @@
-"""Plans at a million products (bench/catalogue.py, bench/README.md "Catalogue queries at scale").
+"""Plans at a million products (bench/catalogue.py, bench/README.md "Catalogue queries in process").
 
 * ``ix_products_mission_product_type_content_start`` also carries ``visibility`` and ``id``
   (``INCLUDE`` on PostgreSQL): a productType filter with ``$count=true`` counts from the index

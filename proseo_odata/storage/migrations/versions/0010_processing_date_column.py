@@ -10,11 +10,13 @@ Why: ``any(a: a/Name eq 'processingDate' and a/Value ge X)`` was an ``EXISTS`` o
 ``product_attributes``, estimated from ``name = 'processingDate'`` times ``datetime_value >=
 X``, two selectivities PostgreSQL multiplies although only rows of that kind have a
 ``datetime_value``: ten times too few rows at a million products, so for a recent ``X`` it
-collected every match with a bitmap scan over the attribute table (23-67 ms warm, up to 1.4 s
-with the pages read in; bench/README.md, "Catalogue queries at scale"). The column has its own
+collected every match with a bitmap scan over the attribute table (23-60 ms warm, up to 1.75 s
+with the pages read in; bench/README.md, "Catalogue queries in process"). The column has its own
 statistics.
 
-Existing rows are backfilled with one ``UPDATE`` from their attribute rows.
+Existing rows are backfilled with one ``UPDATE`` from their attribute rows (a few minutes at a
+million products on PostgreSQL, which writes a new version of every row: a ``VACUUM`` after it
+gives the space back).
 
 Revision ID: 0010_processing_date_column
 Revises: 0009_child_rows_without_fks
