@@ -97,6 +97,7 @@ from .errors import (
 from .counts import count_rows
 from .order_signal import OrderSignal, mark_order_queued, order_notify_expression
 from .types import UTCDateTime
+from .watchdog import UNWATCHED_OPTION
 from .skipmemo import DEFAULT_SIZE as SKIP_MEMO_SIZE, DEFAULT_TTL as SKIP_MEMO_TTL, SkipMemo
 from .readcache import DEFAULT_TTL as READ_CACHE_TTL, ReadCache, invalidate_at_end
 from .schema import (
@@ -1181,9 +1182,10 @@ class SQLAlchemyStorage(StorageBase):
         path = sqlite_file(self.engine)
         if path is not None:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with self.engine.begin() as connection:
+        # Migrations (a backfill or an index build on a large catalogue) may run for minutes:
+        # neither the server's statement_timeout nor the client's deadline applies to them.
+        with self.engine.execution_options(**{UNWATCHED_OPTION: True}).begin() as connection:
             if self.dialect == "postgresql":
-                # Migrations (index builds on a large catalogue) may run longer than requests.
                 connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             config.attributes["connection"] = connection
             config.attributes["secrets"] = self.secrets  # migration 0004 seals stored passwords

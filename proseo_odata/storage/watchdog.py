@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 
 #: Seconds added to ``statement_timeout`` before the client gives up on a round trip.
 GRACE_SECONDS = 5.0
+#: Execution option: the round trips of a connection that has it are not watched. For work that
+#: lifts ``statement_timeout`` on purpose (``SQLAlchemyStorage.initialize_schema``: a migration's
+#: backfill or index build on a large catalogue runs for minutes); without it the client would
+#: drop the connection ``statement_timeout`` + grace seconds in, and the server would go on with
+#: the orphaned statement, and its locks, until it ended and was rolled back.
+UNWATCHED_OPTION = "proseo_unwatched"
 _FRESH = "proseo_fresh_connection"
 _RETURNED = "proseo_returned_at"
 
@@ -115,9 +121,13 @@ def install(engine: sa.Engine, seconds: float, watchdog: SocketWatchdog = WATCHD
         except Exception:  # noqa: BLE001 - invalidated or closed
             return None
 
+    def watched(conn) -> bool:
+        return not conn.get_execution_options().get(UNWATCHED_OPTION, False)
+
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn, _cursor, _statement, _parameters, _context, _executemany):
-        watchdog.arm(dbapi_of(conn), seconds)
+        if watched(conn):
+            watchdog.arm(dbapi_of(conn), seconds)
 
     @event.listens_for(engine, "after_cursor_execute")
     def _after(conn, _cursor, _statement, _parameters, _context, _executemany):
@@ -130,11 +140,13 @@ def install(engine: sa.Engine, seconds: float, watchdog: SocketWatchdog = WATCHD
 
     @event.listens_for(engine, "commit")
     def _commit(conn):
-        watchdog.arm(dbapi_of(conn), seconds)  # disarmed at checkin or the next statement
+        if watched(conn):
+            watchdog.arm(dbapi_of(conn), seconds)  # disarmed at checkin or the next statement
 
     @event.listens_for(engine, "rollback")
     def _rollback(conn):
-        watchdog.arm(dbapi_of(conn), seconds)
+        if watched(conn):
+            watchdog.arm(dbapi_of(conn), seconds)
 
     @event.listens_for(engine, "reset")
     def _reset(dbapi_connection, _record, _state):
