@@ -272,8 +272,9 @@ class _ProductTypeShortcut:
         self.attributes, self.product_id = a, p.c.id
         self.typed_columns = {f"{edm.NAMESPACE}.{short}Attribute": a.c[column]
                               for short, column in _ATTRIBUTE_COLUMNS.items()}
-        #: (attribute name, cast) -> the products column that mirrors it (PROMOTED_ATTRIBUTES)
-        self.promoted = {(name, f"{edm.NAMESPACE}.{kind}Attribute"): p.c[column]
+        #: (attribute name, cast) -> (the products column that mirrors it, ``column IS NOT
+        #: NULL``) (PROMOTED_ATTRIBUTES)
+        self.promoted = {(name, f"{edm.NAMESPACE}.{kind}Attribute"): (p.c[column], p.c[column].is_not(None))
                          for name, (column, kind) in PROMOTED_ATTRIBUTES.items()}
 
     def __call__(self, node: BLambda, compiler: SqlCompiler):
@@ -332,8 +333,11 @@ class _ProductTypeShortcut:
         if promoted is not None:
             # products.<column> is the value of the attribute of that name and type, NULL when
             # there is none (storage/sqlalchemy.py writes it with the attributes): same rows,
-            # estimated from the column's own statistics.
-            return _sql_compare(promoted, value_test.op, value_test.right.value)
+            # estimated from the column's own statistics. ``IS NOT NULL`` keeps the two-valued
+            # meaning under ``not``: ``not any(...)`` holds for a product without the attribute
+            # (NOT EXISTS), which ``NOT (column > :v)`` alone, NULL there, would drop.
+            column, not_null = promoted
+            return _sql_and(not_null, _sql_compare(column, value_test.op, value_test.right.value))
         a = self.attributes
         return sa.exists().where(
             a.c.product_id == self.product_id, a.c.name == name_test.right.value,

@@ -1017,6 +1017,9 @@ class CatalogueColumnsContractTests:
         assert self._names(s, self.CLOUD.format(3.4)) == []
         assert self._names(s, self.CLOUD.format(100)) == ["bulk", "clear", "cloudy"]
         assert self._names(s, self.CLOUD.format(10), visibilities=["PUBLIC"]) == []
+        # not any(...): every product without a matching attribute, those without one at all too
+        assert self._names(s, f"not {self.CLOUD.format(10)}") == ["cloudy", "integer", "none"]
+        assert self._names(s, f"{self.CLOUD.format(10)} eq false") == ["cloudy", "integer", "none"]
         cloudy = s.get_product_by_name("M1", "cloudy")
         cloudy.attributes = [a for a in cloudy.attributes if a.name != "cloudCover"] + [Attribute.of("cloudCover", 1.0)]
         s.update_product(cloudy)
@@ -1042,6 +1045,8 @@ class CatalogueColumnsContractTests:
         assert self._names(s, self.PROCESSED.format("lt", "2024-05-01")) == []
         assert self._names(s, self.PROCESSED.format("le", "2030-01-01T00:00:00Z")) == ["bulk", "early"]
         assert self._names(s, self.PROCESSED.format("ge", "2024-01-01T00:00:00Z"), visibilities=["PUBLIC"]) == []
+        assert self._names(s, "not " + self.PROCESSED.format("gt", "2024-05-01T12:00:00.123456Z")) == [
+            "early", "none", "text"]
         early = s.get_product_by_name("M1", "early")
         early.attributes = [a for a in early.attributes if a.name != "processingDate"] + [
             Attribute.of("processingDate", day + timedelta(days=9))]
