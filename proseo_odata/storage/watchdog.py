@@ -92,6 +92,9 @@ class SocketWatchdog:
             for _key, conn, fd in expired:
                 if _socket_of(conn) != fd:  # closed meanwhile: the descriptor may be someone else's now
                     continue
+                # Counted before the shutdown: the caller it wakes may read ``fired`` before this
+                # thread runs again (a test failed on that race).
+                self.fired += 1
                 try:
                     duplicate = socket.socket(fileno=os.dup(fd))
                     try:
@@ -99,8 +102,8 @@ class SocketWatchdog:
                     finally:
                         duplicate.close()  # closes the duplicate only; the driver's descriptor stays
                 except OSError:
+                    self.fired -= 1
                     continue
-                self.fired += 1
                 log.warning("database call still unanswered after its deadline: connection shut down "
                             "(the server is frozen or unreachable)")
 
