@@ -57,3 +57,25 @@ def test_an_id_that_would_not_sort_after_the_last_one_is_the_last_one_plus_one(m
     assert carried.version == 7 and carried.variant == uuid.RFC_4122
     assert carried > uuid.UUID(int=first.int | ((1 << 62) - 1))
     assert carried.int & ((1 << 62) - 1) == 0
+
+
+def test_a_forked_child_does_not_repeat_its_parents_random_parts():
+    """The random bytes read ahead (``ids._random``) are forgotten in a forked child: a parser
+    process of a bulk ingest makes Ids too, and they must not be its parent's next ones."""
+    import os
+
+    new_id()  # the parent holds random bytes read ahead
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next Ids' random parts, to the parent
+        try:
+            os.write(writer, b"".join((new_id().int & ((1 << 62) - 1)).to_bytes(8, "big") for _ in range(8)))
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    child = {int.from_bytes(data[i:i + 8], "big") for i in range(0, len(data), 8)}
+    parent = {new_id().int & ((1 << 62) - 1) for _ in range(8)}
+    assert len(child) == 8 and not child & parent
