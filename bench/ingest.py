@@ -33,6 +33,11 @@ What it does:
 
    Then the same manifest again (``rerun``: every line skipped, nothing copied; not for
    ``single``, which refuses known products). The stored product count is checked after each run.
+   ``--runs N`` does all that N times per database and mode, each time into a fresh database on
+   the same server: on PostgreSQL the first run is a new cluster's first (it creates the WAL
+   segment files, which PostgreSQL fills with zeros before it uses them, and touches its shared
+   memory for the first time), a later run meets the server as one in service is, and as the
+   reference (4.) does, which runs after the ingest on the same server.
 3. PostgreSQL is a throwaway server (``bench.catalogue``'s, tests/conftest.py's
    ``ThrowawayPostgres`` with the catalogue server settings, durable: fsync and
    synchronous_commit on), listening on 127.0.0.1 only; ``--pg-url`` uses an existing server.
@@ -260,7 +265,13 @@ def main(argv=None) -> int:
                              "generator's random (version 4) Ids, a catalogue migrated with its Ids")
     parser.add_argument("--no-reference", action="store_true",
                         help="PostgreSQL: leave out the raw COPY of the stored rows into a fresh database")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="ingest runs per database and mode, each into a fresh database on the same "
+                             "server (PostgreSQL: the first on a new cluster, the later ones on a server "
+                             "that has written before, as the reference does; default 1)")
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs takes 1 or more")
     databases = [d.strip() for d in args.db.split(",") if d.strip()]
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     if set(databases) - set(TARGETS) or set(modes) - {"copy", "reference", "single"}:
@@ -297,8 +308,8 @@ def main(argv=None) -> int:
             with _admin(admin_url) as conn:
                 pg_version = conn.execute("SELECT version()").fetchone()[0].split(" on ")[0]
         for database in databases:
-            for mode in modes:
-                tag = f"{database}-{mode}"
+            for mode, run in ((m, r) for m in modes for r in range(1, args.runs + 1)):
+                tag = f"{database}-{mode}" + (f"-{run}" if args.runs > 1 else "")
                 if database == "sqlite":
                     path = os.path.join(workdir, tag + ".sqlite")
                     for stale in (path, path + "-wal", path + "-shm"):  # a kept --workdir's last run
@@ -334,12 +345,12 @@ def main(argv=None) -> int:
                                         datadir, parsers=args.parsers, writers=args.writers)
                         log(f"{tag}: re-run {again['rate']:,.0f} lines/s (all skipped)")
                     reference = None
-                    if database == "postgresql" and mode != "single" and not args.no_reference:
+                    if database == "postgresql" and mode != "single" and not args.no_reference and run == args.runs:
                         log(f"{tag}: the reference, the stored rows by raw COPY into a fresh database")
                         reference = raw_copy(admin_url, url, workdir, args.products, datadir)
                         log(f"{tag}: raw COPY {reference['rate']:,.0f} products/s ({reference['wall']:.1f} s, "
                             f"server {reference['db_cpu']:.1f} s)")
-                    results.append((database, mode, first, again, reference))
+                    results.append((database, mode if args.runs == 1 else f"{mode}, run {run}", first, again, reference))
                 finally:
                     storage.close()
                     if mode in ("copy", "single"):
