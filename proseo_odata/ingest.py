@@ -27,6 +27,7 @@ import functools
 import gc
 import itertools
 import json
+import logging
 import marshal
 import mimetypes
 import os
@@ -54,6 +55,8 @@ from proseo_odata.model import (
     utcnow,
 )
 from proseo_odata.notify.subscriptions import on_product_published
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BulkIngestReport", "IngestError", "MetadataError", "ManifestEntry", "default_parsers", "ingest_file", "ingest_manifest", "iter_manifest",
@@ -502,9 +505,41 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
             product = tx.add_product(product)
             on_product_published(tx, product)
         return product
-    except BaseException:
-        archive.delete(key)  # only ever this upload's own key
+    except BaseException as exc:
+        if not _maybe_stored(storage, [product], exc):
+            archive.delete(key)  # only ever this upload's own key
         raise
+
+
+#: Errors after which a product was certainly not stored: its metadata or file refused, the
+#: database's refusal (its transaction rolled back). After any other (the connection lost while
+#: the commit was on its way, an interrupt) the commit may have taken place.
+def _not_stored_errors() -> tuple:
+    from proseo_odata.archive import ArchiveError
+    from proseo_odata.storage import ConflictError, InvalidValueError, NotFoundError
+
+    return MetadataError, ArchiveError, ConflictError, InvalidValueError, NotFoundError
+
+
+def _maybe_stored(storage, products: list[Product], exc: BaseException) -> set:
+    """The Ids of ``products`` whose upload's file must stay after ``exc`` ended the attempt to
+    store them: after an error that leaves the commit's outcome unknown, those whose Name their
+    mission has now (their rows may point at the file), or all of them when the database cannot
+    tell. Deleting the file of a stored product would leave it without its file; a file kept
+    for nothing is only an orphan in the archive."""
+    if isinstance(exc, _not_stored_errors()):
+        return set()
+    kept = set()
+    try:
+        for mission in {p.mission for p in products}:
+            ours = [p for p in products if p.mission == mission]
+            known = storage.existing_product_names(mission, [p.name for p in ours])
+            kept.update(p.id for p in ours if p.name in known)
+    except Exception:  # noqa: BLE001 - the database cannot tell: keep every file
+        log.warning("could not tell whether %d product(s) were stored after %s: their files are kept",
+                    len(products), type(exc).__name__)
+        return {p.id for p in products}
+    return kept
 
 
 def upload_key(product: Product) -> str:
@@ -1261,11 +1296,14 @@ class _ChunkPart:
         return outcome
 
 
-def _discard(archive, candidates) -> None:
+def _discard(archive, candidates, storage=None, exc: BaseException | None = None) -> None:
     """Remove the files this run copied for ``candidates`` that are not committed (never a
-    by-reference file)."""
-    for candidate in candidates:
-        if candidate.copied and not candidate.committed:
+    by-reference file). With ``storage`` (a batch whose writing failed with ``exc``), not those
+    that may have been stored all the same (:func:`_maybe_stored`)."""
+    copied = [c for c in candidates if c.copied and not c.committed]
+    kept = _maybe_stored(storage, [c.product for c in copied], exc) if storage is not None and copied else set()
+    for candidate in copied:
+        if candidate.product.id not in kept:
             try:
                 candidate.future.result()
             except BaseException:  # noqa: BLE001 - a failed copy left nothing to remove
@@ -1303,8 +1341,8 @@ def _commit_batch(storage, archive, batch: _Batch) -> _Batch:
                     if candidate.copied:
                         archive.delete(candidate.key)
                     _fail(report, candidate.entry.line, exc)
-    except BaseException:
-        _discard(archive, candidates)
+    except BaseException as exc:
+        _discard(archive, candidates, storage, exc)
         raise
     return batch
 

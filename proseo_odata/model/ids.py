@@ -2,13 +2,14 @@
 
 A version 7 UUID starts with the Unix time in milliseconds (48 bits); here the 12 bits after the
 version hold the fraction of that millisecond (RFC 9562 section 6.2, method 3), and the last 62
-bits are random (``os.urandom``, read 4 KiB ahead). The Ids a process makes one after another sort in the order
-they were made: an Id that would not sort after the one before (two in the same 244 ns, or the
-system clock set back) is that one plus one (section 6.2's monotonic Ids). So a database index
-on them grows at its end instead of taking each new Id on a random page: on PostgreSQL at
-1,000,000 products a bulk ingest costs the server about a quarter less per product than with
-random (version 4) Ids (bench/README.md). 62 random bits per 244 ns keep collisions out of reach; an Id tells when its
-object was made, which the objects' own dates (PublicationDate, SubmissionDate) tell anyway.
+bits are random (``os.urandom``, read 4 KiB ahead). The Ids a process makes one after another
+sort in the order they were made: an Id that would not sort after the one before (two in the
+same 244 ns, or the system clock set back) is that one plus one (section 6.2's monotonic Ids).
+So a database index on them grows at its end instead of taking each new Id on a random page: on
+PostgreSQL at 1,000,000 products a bulk ingest costs the server about a quarter less per product
+than with random (version 4) Ids (bench/README.md). 62 random bits per 244 ns keep collisions
+out of reach; an Id tells when its object was made, which the objects' own dates
+(PublicationDate, SubmissionDate) tell anyway.
 
 Ids that come from outside (a manifest's ``Id``, a migrated catalogue) are kept as they are, of
 whatever version.
