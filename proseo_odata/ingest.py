@@ -51,6 +51,7 @@ from proseo_odata.model import (
     Product,
     ProductionType,
     VisibilityClass,
+    as_utc,
     times,
     utcnow,
 )
@@ -325,7 +326,13 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
         if metadata.get(key) is not None:
             fields[attribute] = parse_datetime(metadata[key], key)
     published = metadata.get("PublicationDate", metadata.get("CreationDate"))
-    fields["publication_date"] = parse_datetime(published, "PublicationDate") if published is not None else now
+    if published is not None:
+        fields["publication_date"] = parse_datetime(published, "PublicationDate")
+    else:  # (``now`` as the constructor would take it: aware, in UTC)
+        try:
+            fields["publication_date"] = as_utc(now, "publication_date")
+        except TypeError as exc:
+            raise MetadataError("(product)", str(exc)) from None
     fields.setdefault("modification_date", fields["publication_date"])
 
     online = metadata.get("Online", True)
@@ -501,45 +508,33 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
         _complete(product, key, stored, expected_checksums, expected_length, source)
         # Publish and notify matching subscriptions in one transaction (docs/subscriptions.md);
         # on_product_published never fails the publication because of a subscription.
+        committing = False
         with storage.transaction() as tx:
             product = tx.add_product(product)
             on_product_published(tx, product)
+            committing = True
         return product
     except BaseException as exc:
-        if not _maybe_stored(storage, [product], exc):
+        if _outcome_unknown(committing, exc):
+            log.warning("the commit of product %s failed (%s) and may have taken place: its file %s is kept",
+                        product.name, type(exc).__name__, key)
+        else:
             archive.delete(key)  # only ever this upload's own key
         raise
 
 
-#: Errors after which a product was certainly not stored: its metadata or file refused, the
-#: database's refusal (its transaction rolled back). After any other (the connection lost while
-#: the commit was on its way, an interrupt) the commit may have taken place.
-def _not_stored_errors() -> tuple:
-    from proseo_odata.archive import ArchiveError
-    from proseo_odata.storage import ConflictError, InvalidValueError, NotFoundError
+def _outcome_unknown(committing: bool, exc: BaseException) -> bool:
+    """Whether ``exc``, raised while a transaction that stores products ended, leaves it unknown
+    whether they were stored: raised by the commit itself (``committing``: the transaction's
+    body had finished), and not the database's refusal (then it rolled back). The connection
+    lost while the ``COMMIT`` was on its way, an interrupt while waiting for its answer: the
+    server may have committed, or may still be committing (a look-up could not tell yet). The
+    files of such products stay: a product whose file was deleted could not be downloaded,
+    while a file kept for nothing is an orphan in the archive. An error before the commit
+    leaves nothing stored (the server rolls back a transaction whose connection is gone)."""
+    from proseo_odata.storage import ConflictError, InvalidValueError
 
-    return MetadataError, ArchiveError, ConflictError, InvalidValueError, NotFoundError
-
-
-def _maybe_stored(storage, products: list[Product], exc: BaseException) -> set:
-    """The Ids of ``products`` whose upload's file must stay after ``exc`` ended the attempt to
-    store them: after an error that leaves the commit's outcome unknown, those whose Name their
-    mission has now (their rows may point at the file), or all of them when the database cannot
-    tell. Deleting the file of a stored product would leave it without its file; a file kept
-    for nothing is only an orphan in the archive."""
-    if isinstance(exc, _not_stored_errors()):
-        return set()
-    kept = set()
-    try:
-        for mission in {p.mission for p in products}:
-            ours = [p for p in products if p.mission == mission]
-            known = storage.existing_product_names(mission, [p.name for p in ours])
-            kept.update(p.id for p in ours if p.name in known)
-    except Exception:  # noqa: BLE001 - the database cannot tell: keep every file
-        log.warning("could not tell whether %d product(s) were stored after %s: their files are kept",
-                    len(products), type(exc).__name__)
-        return {p.id for p in products}
-    return kept
+    return committing and not isinstance(exc, (ConflictError, InvalidValueError))
 
 
 def upload_key(product: Product) -> str:
@@ -640,6 +635,7 @@ class _Candidate:
     key: str = ""
     copied: bool = False  # this run wrote the file (and may delete it again)
     committed: bool = False
+    outcome_unknown: bool = False  # its commit failed and may have taken place: the file stays
     future: Any = None
 
 
@@ -1296,19 +1292,22 @@ class _ChunkPart:
         return outcome
 
 
-def _discard(archive, candidates, storage=None, exc: BaseException | None = None) -> None:
+def _discard(archive, candidates) -> None:
     """Remove the files this run copied for ``candidates`` that are not committed (never a
-    by-reference file). With ``storage`` (a batch whose writing failed with ``exc``), not those
-    that may have been stored all the same (:func:`_maybe_stored`)."""
-    copied = [c for c in candidates if c.copied and not c.committed]
-    kept = _maybe_stored(storage, [c.product for c in copied], exc) if storage is not None and copied else set()
-    for candidate in copied:
-        if candidate.product.id not in kept:
+    by-reference file), but not those whose commit's outcome is unknown (:func:`_outcome_unknown`)."""
+    kept = 0
+    for candidate in candidates:
+        if candidate.copied and not candidate.committed:
+            if candidate.outcome_unknown:
+                kept += 1
+                continue
             try:
                 candidate.future.result()
             except BaseException:  # noqa: BLE001 - a failed copy left nothing to remove
                 continue
             archive.delete(candidate.key)
+    if kept:
+        log.warning("a batch's commit failed and may have taken place: the %d file(s) copied for it are kept", kept)
 
 
 def _commit_batch(storage, archive, batch: _Batch) -> _Batch:
@@ -1341,8 +1340,8 @@ def _commit_batch(storage, archive, batch: _Batch) -> _Batch:
                     if candidate.copied:
                         archive.delete(candidate.key)
                     _fail(report, candidate.entry.line, exc)
-    except BaseException as exc:
-        _discard(archive, candidates, storage, exc)
+    except BaseException:
+        _discard(archive, candidates)
         raise
     return batch
 
@@ -1352,13 +1351,21 @@ def _publish(storage, archive, candidates: list[_Candidate], report: BulkIngestR
     copied files of products the database skipped (their Name or Id was taken meanwhile)."""
     if not candidates:
         return
-    with storage.transaction() as tx:
-        stored = tx.add_products([c.product for c in candidates])
-        view = _BatchSubscriptions(tx)
-        now = utcnow()
-        for product in stored:
-            on_product_published(view, product, now=now)
-        notified = view.flush()
+    committing = False
+    try:
+        with storage.transaction() as tx:
+            stored = tx.add_products([c.product for c in candidates])
+            view = _BatchSubscriptions(tx)
+            now = utcnow()
+            for product in stored:
+                on_product_published(view, product, now=now)
+            notified = view.flush()
+            committing = True
+    except BaseException as exc:
+        if _outcome_unknown(committing, exc):
+            for candidate in candidates:
+                candidate.outcome_unknown = True
+        raise
     stored_objects = {id(p) for p in stored}  # the objects, not their Ids: two lines may give one Id
     report.notified += notified
     for candidate in candidates:

@@ -6,7 +6,6 @@ The fault is real: a TCP proxy in front of the PostgreSQL test server (``netfaul
 the client's ``COMMIT``, waits for the server's answer (the commit is done once it is sent)
 and, instead of passing it on, closes the client's connection."""
 import json
-import socket
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -71,19 +70,19 @@ def test_a_manifest_batch_whose_commit_answer_is_lost_keeps_its_files(setup, tmp
     assert sorted(p for p in archive.root.rglob("*") if p.is_file()) == files
 
 
-def test_when_the_database_cannot_tell_every_file_is_kept(tmp_path):
-    """After an unknown outcome, with the database unreachable, no file is deleted (an orphan
-    file is the lesser harm); after a refusal, the files go."""
-    from proseo_odata import ingest
-    from proseo_odata.model import Product
-    from proseo_odata.storage import ConflictError
-
-    with socket.create_server(("127.0.0.1", 0)) as closed:
-        port = closed.getsockname()[1]
-    unreachable = SQLAlchemyStorage.from_url(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none", connect_timeout=1)
-    products = [Product("M", "A.zip"), Product("M", "B.zip")]
-    try:
-        assert ingest._maybe_stored(unreachable, products, KeyboardInterrupt()) == {p.id for p in products}
-        assert ingest._maybe_stored(unreachable, products, ConflictError("taken")) == set()
-    finally:
-        unreachable.close()
+def test_a_connection_lost_before_the_commit_leaves_neither_product_nor_file(setup, tmp_path):
+    """The other side: the connection lost at the write, before any ``COMMIT``: the server
+    rolls back, and the copies are removed as before."""
+    direct, proxied, proxy, archive = setup
+    proxy.arm(lose="write")
+    with pytest.raises(DatabaseUnavailableError):
+        ingest_file(proxied, archive, "M", _source(tmp_path, "W.zip"), {"Name": "W.zip"})
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps({"file": _source(tmp_path, n), "Name": n}) + "\n" for n in ("X.zip", "Y.zip")))
+    proxy.lost.clear()
+    proxy.arm(lose="write")
+    with pytest.raises(DatabaseUnavailableError):
+        ingest_manifest(proxied, archive, "M", manifest, parsers=0)
+    assert proxy.lost.is_set()
+    assert direct.existing_product_names("M", ["W.zip", "X.zip", "Y.zip"]) == set()
+    assert not [p for p in archive.root.rglob("*") if p.is_file()]

@@ -179,8 +179,11 @@ def test_a_product_from_metadata_is_the_one_the_constructor_builds(monkeypatch):
 
     from proseo_odata.model import Product
 
-    now = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
-    for metadata in _metadata_cases():
+    from datetime import timedelta
+
+    nows = [datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc),
+            datetime(2026, 12, 5, 14, 0, tzinfo=timezone(timedelta(hours=2)))]  # converted to UTC
+    for metadata, now in ((m, now) for m in _metadata_cases() for now in nows):
         metadata = {**metadata, "Id": metadata.get("Id", "0190c8e4-0000-7000-8000-000000000001")}
         metadata.pop("archive_key", None)
         bare = ingest_module.product_from_metadata(dict(metadata), mission="S2", file_name="f", now=now)
@@ -189,3 +192,9 @@ def test_a_product_from_metadata_is_the_one_the_constructor_builds(monkeypatch):
             built = ingest_module.product_from_metadata(dict(metadata), mission="S2", file_name="f", now=now)
         assert bare[0].__dict__ == built[0].__dict__ and bare[1:] == built[1:], metadata["Name"]
         assert {k: type(v) for k, v in bare[0].__dict__.items()} == {k: type(v) for k, v in built[0].__dict__.items()}
+        assert bare[0].publication_date.utcoffset() == timedelta(0)
+    # a naive ``now`` (where it becomes a date) is refused before anything is stored, as the
+    # constructor refused it
+    with pytest.raises(MetadataError) as refused:
+        ingest_module.product_from_metadata({"Name": "n.zip"}, mission="S2", file_name="f", now=datetime(2026, 1, 1))
+    assert refused.value.field == "(product)" and "timezone-aware" in refused.value.problem

@@ -63,18 +63,29 @@ def test_a_forked_child_does_not_repeat_its_parents_random_parts():
     """The random bytes read ahead (``ids._random``) are forgotten in a forked child: a parser
     process of a bulk ingest makes Ids too, and they must not be its parent's next ones."""
     import os
+    import select
+    import warnings
 
     new_id()  # the parent holds random bytes read ahead
     reader, writer = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():  # (Python 3.12+ warns of a fork with threads running)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: its next Ids' random parts, to the parent
         try:
             os.write(writer, b"".join((new_id().int & ((1 << 62) - 1)).to_bytes(8, "big") for _ in range(8)))
         finally:
             os._exit(0)
     os.close(writer)
-    with os.fdopen(reader, "rb") as pipe:
-        data = pipe.read()
+    data = b""
+    while len(data) < 64 and select.select([reader], [], [], 10)[0]:  # bounded: a stuck child fails
+        chunk = os.read(reader, 64 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    os.close(reader)
+    if len(data) < 64:
+        os.kill(pid, 9)
     os.waitpid(pid, 0)
     child = {int.from_bytes(data[i:i + 8], "big") for i in range(0, len(data), 8)}
     parent = {new_id().int & ((1 << 62) - 1) for _ in range(8)}
