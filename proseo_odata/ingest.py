@@ -504,11 +504,11 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
     # the write nor the clean-up below can destroy another product's file (even in a race).
     key = upload_key(product)
     stored = archive.put_file(key, path, product.content_type)
+    committing = False
     try:
         _complete(product, key, stored, expected_checksums, expected_length, source)
         # Publish and notify matching subscriptions in one transaction (docs/subscriptions.md);
         # on_product_published never fails the publication because of a subscription.
-        committing = False
         with storage.transaction() as tx:
             product = tx.add_product(product)
             on_product_published(tx, product)

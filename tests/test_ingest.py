@@ -662,3 +662,19 @@ def test_a_footprint_of_a_type_the_service_does_not_serve_fails_its_line(setup, 
     report = ingest_manifest(storage, archive, "M", manifest, batch_size=10)
     assert [n for n, _ in report.failed] == [1] and report.ingested == 1
     assert "geometry" in report.failed[0][1]
+
+
+def test_a_file_that_contradicts_its_metadata_is_refused_and_removed(setup, tmp_path):
+    """A file whose size or checksum differs from the metadata: MetadataError naming the field,
+    nothing stored, the copy removed again."""
+    storage, archive = setup
+    source = tmp_path / "c.bin"
+    source.write_bytes(b"12345")
+    for metadata, field in (({"Name": "C1.zip", "ContentLength": 4}, "ContentLength"),
+                            ({"Name": "C2.zip", "Checksum": [{"Algorithm": "MD5", "Value": "0" * 32}]}, "Checksum")):
+        with pytest.raises(MetadataError) as refused:
+            ingest_file(storage, archive, "M", source, metadata)
+        assert refused.value.field == field
+        with pytest.raises(NotFoundError):
+            storage.get_product_by_name("M", metadata["Name"])
+    assert _files(archive) == []
