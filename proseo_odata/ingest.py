@@ -850,8 +850,11 @@ def ingest_manifest(
                 while len(writing) >= writers:
                     # (removed once its result is in: an interrupt after it never merges it twice)
                     _merge(report, writing.popleft()[1].result(), progress)
-                writing.append((prepared, writer.submit(_commit_batch, storage, archive, prepared)))
-                prepared = None
+                # (no longer ``prepared`` before it is handed over: an interrupt in between must
+                # not remove the copies of a batch the writer may be committing; at worst they
+                # stay as orphans)
+                batch, prepared = prepared, None
+                writing.append((batch, writer.submit(_commit_batch, storage, archive, batch)))
                 submitted += 1
                 if submitted % BULK_GC_EVERY == 0:
                     gc.collect()
