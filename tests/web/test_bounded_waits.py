@@ -3,7 +3,6 @@ session holds is cancelled by ``proseo.storage.statement_timeout`` and answered 
 error body, ``Retry-After``) within a bounded time; a server that accepts connections but never
 answers (a frozen postmaster) fails a connection attempt after ``proseo.storage.connect_timeout``,
 as a transient error the web layer answers with 503 and the workers retry."""
-import contextlib
 import socket
 import threading
 import time
@@ -12,6 +11,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from netfaults import FreezableProxy
 from prip_helpers import PRIP, basic, make_app
 from proseo_odata.storage import load_storage
 from proseo_odata.storage.errors import is_transient
@@ -103,74 +103,6 @@ def test_timeouts_are_settings_with_defaults(db_url):
             storage.close()
     with pytest.raises(StorageError, match="proseo.storage.statement_timeout"):
         load_from_config({"proseo.storage.url": "sqlite://", "proseo.storage.statement_timeout": "soon"})
-
-
-class FreezableProxy:
-    """A TCP proxy on 127.0.0.1 in front of the PostgreSQL server that can be frozen: it then
-    accepts connections and bytes but forwards nothing, in either direction (what clients see of
-    a server stopped with SIGSTOP, without stopping the shared test server)."""
-
-    def __init__(self, target_port: int):
-        self.target_port = target_port
-        self.frozen = threading.Event()
-        self.stopped = threading.Event()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.listener.settimeout(0.2)
-        self.port = self.listener.getsockname()[1]
-        self.sockets = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.stopped.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                continue
-            self.sockets.append(client)
-            if self.frozen.is_set():
-                continue  # accepted, never answered
-            server = socket.create_connection(("127.0.0.1", self.target_port))
-            self.sockets.append(server)
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    def _pump(self, source, sink):
-        source.settimeout(0.2)
-        while not self.stopped.is_set():
-            if self.frozen.is_set():
-                time.sleep(0.05)
-                continue
-            try:
-                data = source.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not data:
-                break
-            try:
-                sink.sendall(data)
-            except OSError:
-                break
-        for s in (source, sink):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-    def freeze(self):
-        """Stop forwarding: from the moment every pump has seen it (a pump waiting in ``recv``
-        forwards what arrives within its 0.2 s timeout; a request of one round trip would
-        slip through)."""
-        self.frozen.set()
-        time.sleep(0.3)
-
-    def close(self):
-        self.stopped.set()
-        self.listener.close()
-        for s in self.sockets:
-            with contextlib.suppress(OSError):
-                s.close()
 
 
 def test_a_frozen_server_is_a_bounded_503_and_service_resumes(app_settings, catalogue, db_url, monkeypatch):
