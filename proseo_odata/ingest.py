@@ -505,15 +505,20 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
     key = upload_key(product)
     stored = archive.put_file(key, path, product.content_type)
     committing = False
-    try:
-        _complete(product, key, stored, expected_checksums, expected_length, source)
+
+    def store() -> Product:
+        nonlocal committing
         # Publish and notify matching subscriptions in one transaction (docs/subscriptions.md);
         # on_product_published never fails the publication because of a subscription.
         with storage.transaction() as tx:
-            product = tx.add_product(product)
-            on_product_published(tx, product)
+            added = tx.add_product(product)
+            on_product_published(tx, added)
             committing = True
-        return product
+        return added
+
+    try:
+        _complete(product, key, stored, expected_checksums, expected_length, source)
+        return _retrying(store, f"ingest of {product.name}", lambda: committing)
     except BaseException as exc:
         if _outcome_unknown(committing, exc):
             log.warning("the commit of product %s failed (%s) and may have taken place: its file %s is kept",
@@ -521,6 +526,26 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
         else:
             archive.delete(key)  # only ever this upload's own key
         raise
+
+
+#: Seconds between the attempts of a transaction that stores products and failed with a
+#: transient database error before its commit (:func:`_retrying`): six attempts over ~7 s.
+STORE_RETRY_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0)
+
+
+def _retrying(store, what: str, unknown):
+    """``store()``, a transaction that stores products, run again after each of
+    :data:`STORE_RETRY_DELAYS` while it fails with a transient database error (a statement
+    timeout, a deadlock, a lost connection, a server restarting:
+    :func:`~proseo_odata.storage.errors.is_transient`) before its commit: the server rolled it
+    back, nothing of it is stored, and the files it refers to are still in the archive. Not
+    once ``unknown()`` is true (the commit itself failed, :func:`_outcome_unknown`): its
+    products may be stored, and a second attempt would find their Names taken. The last error
+    propagates, as does any other at once."""
+    from proseo_odata.storage.errors import is_transient, retry_transient
+
+    return retry_transient(store, delays=STORE_RETRY_DELAYS, what=what, logger=log,
+                           retryable=lambda exc: not unknown() and is_transient(exc))
 
 
 def _outcome_unknown(committing: bool, exc: BaseException) -> bool:
@@ -811,9 +836,10 @@ def ingest_manifest(
     A bad line (metadata, missing file, checksum mismatch, ...) is reported in
     ``report.failed`` with its line number and does not stop the other lines of its batch. When
     the database refuses a whole batch for one product's sake (a value that does not fit), the
-    batch is written again one product per transaction, so only that line fails. A database
-    outage raises (after removing the files this batch copied); the batches committed before
-    stay, and a re-run continues where it stopped. So does an interrupt (``KeyboardInterrupt``:
+    batch is written again one product per transaction, so only that line fails. A transient
+    database error before a batch's commit writes it again (:func:`_retrying`); an outage that
+    outlasts the attempts raises (after removing the files this batch copied); the batches
+    committed before stay, and a re-run continues where it stopped. So does an interrupt (``KeyboardInterrupt``:
     the batch being written is finished, the parsers stop) and a parser process that dies
     (:class:`IngestError`). ``progress(n)`` is called with the number of lines each committed
     batch handled.
@@ -1333,12 +1359,12 @@ def _commit_batch(storage, archive, batch: _Batch) -> _Batch:
                 continue
             ready.append(candidate)
         try:
-            _publish(storage, archive, ready, report)
+            _publish_retrying(storage, archive, ready, report)
         except (ConflictError, InvalidValueError):
             # One product the database refuses fails the batch: write them one by one instead.
             for candidate in ready:
                 try:
-                    _publish(storage, archive, [candidate], report)
+                    _publish_retrying(storage, archive, [candidate], report)
                 except (ConflictError, InvalidValueError) as exc:
                     if candidate.copied:
                         archive.delete(candidate.key)
@@ -1347,6 +1373,14 @@ def _commit_batch(storage, archive, batch: _Batch) -> _Batch:
         _discard(archive, candidates)
         raise
     return batch
+
+
+def _publish_retrying(storage, archive, candidates: list[_Candidate], report: BulkIngestReport) -> None:
+    """:func:`_publish`, again while it fails with a transient error before its commit (:func:`_retrying`)."""
+    if candidates:
+        _retrying(lambda: _publish(storage, archive, candidates, report),
+                  f"ingest of the batch from line {candidates[0].entry.line}",
+                  lambda: any(candidate.outcome_unknown for candidate in candidates))
 
 
 def _publish(storage, archive, candidates: list[_Candidate], report: BulkIngestReport) -> None:

@@ -131,17 +131,33 @@ class CommitLosingProxy(TcpProxy):
       connection closed: the client cannot know that its products were stored;
     * ``arm(lose="write")``: at the write itself, which is never forwarded: the connection is
       closed, the server rolls the transaction back, nothing is stored.
+
+    ``times``: how many transactions in a row it breaks so (None: every one, a database that
+    stays away, until :meth:`disarm`).
     """
 
     def __init__(self, target_port: int, writes: tuple = PRODUCT_WRITES):
         self.writes = writes
         self.armed: str | None = None
+        self.left: int | None = 0  # faults still to happen (None: no end)
+        self.faults = 0  # faults that happened
         self.lost = threading.Event()  # the armed fault happened
         super().__init__(target_port)
 
-    def arm(self, lose: str = "answer"):
-        assert lose in ("answer", "write")
-        self.armed = lose
+    def arm(self, lose: str = "answer", times: int | None = 1):
+        assert lose in ("answer", "write") and (times is None or times > 0)
+        self.armed, self.left = lose, times
+
+    def disarm(self):
+        self.armed = None
+
+    def _fault(self):
+        self.faults += 1
+        if self.left is not None:
+            self.left -= 1
+            if self.left == 0:
+                self.armed = None
+        self.lost.set()
 
     def connection_state(self):
         return _Transaction()
@@ -149,17 +165,17 @@ class CommitLosingProxy(TcpProxy):
     def passing(self, data, state, upstream):
         if not upstream:
             if state.committing.is_set():  # the server's answer to the COMMIT: it has committed
-                self.lost.set()
+                self._fault()
                 return None
             return data
         writes = any(marker in data for marker in self.writes)
         if writes and self.armed == "write":
-            self.armed = None
-            self.lost.set()
+            self._fault()
             return None  # never forwarded: the server rolls the transaction back
         state.wrote = state.wrote or writes
         if state.wrote and b"COMMIT" in data and self.armed == "answer":
-            self.armed = None
+            if self.left is not None and self.left <= 1:
+                self.armed = None  # no second transaction broken while this answer is awaited
             state.committing.set()
         elif b"COMMIT" in data or b"ROLLBACK" in data:
             state.wrote = False

@@ -70,19 +70,54 @@ def test_a_manifest_batch_whose_commit_answer_is_lost_keeps_its_files(setup, tmp
     assert sorted(p for p in archive.root.rglob("*") if p.is_file()) == files
 
 
-def test_a_connection_lost_before_the_commit_leaves_neither_product_nor_file(setup, tmp_path):
+def test_a_connection_lost_before_the_commit_is_written_again(setup, tmp_path):
     """The other side: the connection lost at the write, before any ``COMMIT``: the server
-    rolls back, and the copies are removed as before."""
+    rolls back, nothing is stored, and the ingest writes the same products again (the files
+    copied stay for it): each product is stored once, with its file."""
     direct, proxied, proxy, archive = setup
     proxy.arm(lose="write")
-    with pytest.raises(DatabaseUnavailableError):
-        ingest_file(proxied, archive, "M", _source(tmp_path, "W.zip"), {"Name": "W.zip"})
+    product = ingest_file(proxied, archive, "M", _source(tmp_path, "W.zip"), {"Name": "W.zip"})
+    assert proxy.faults == 1
+    assert archive.size(direct.get_product_by_name("M", "W.zip").archive_key) == product.content_length
     manifest = tmp_path / "manifest.jsonl"
     manifest.write_text("".join(json.dumps({"file": _source(tmp_path, n), "Name": n}) + "\n" for n in ("X.zip", "Y.zip")))
-    proxy.lost.clear()
     proxy.arm(lose="write")
+    report = ingest_manifest(proxied, archive, "M", manifest, parsers=0)
+    assert proxy.faults == 2
+    assert (report.ingested, report.failed) == (2, [])
+    stored = [direct.get_product_by_name("M", n) for n in ("W.zip", "X.zip", "Y.zip")]
+    files = sorted(p for p in archive.root.rglob("*") if p.is_file())
+    assert sorted(archive.root / p.archive_key for p in stored) == files  # no file twice, none orphaned
+
+
+def test_a_database_that_stays_away_before_the_commit_leaves_neither_product_nor_file(setup, tmp_path, monkeypatch):
+    """Every write's connection lost: the attempts run out, the error stops the ingest, and the
+    copies are removed (nothing was stored)."""
+    import proseo_odata.ingest as ingest
+
+    monkeypatch.setattr(ingest, "STORE_RETRY_DELAYS", (0.01, 0.01))
+    direct, proxied, proxy, archive = setup
+    proxy.arm(lose="write", times=None)
+    with pytest.raises(DatabaseUnavailableError):
+        ingest_file(proxied, archive, "M", _source(tmp_path, "W.zip"), {"Name": "W.zip"})
+    assert proxy.faults == 3  # the first attempt and two more
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps({"file": _source(tmp_path, n), "Name": n}) + "\n" for n in ("X.zip", "Y.zip")))
     with pytest.raises(DatabaseUnavailableError):
         ingest_manifest(proxied, archive, "M", manifest, parsers=0)
-    assert proxy.lost.is_set()
+    assert proxy.faults == 6
+    proxy.disarm()
     assert direct.existing_product_names("M", ["W.zip", "X.zip", "Y.zip"]) == set()
     assert not [p for p in archive.root.rglob("*") if p.is_file()]
+
+
+def test_a_commit_answer_lost_is_not_written_again(setup, tmp_path):
+    """A commit whose outcome is unknown is not retried (a second attempt would find the Names
+    taken): the error stops the ingest at the first fault."""
+    direct, proxied, proxy, archive = setup
+    proxy.arm(times=None)
+    with pytest.raises(DatabaseUnavailableError):
+        ingest_file(proxied, archive, "M", _source(tmp_path, "A.zip"), {"Name": "A.zip"})
+    assert proxy.faults == 1
+    proxy.disarm()
+    assert direct.get_product_by_name("M", "A.zip").name == "A.zip"

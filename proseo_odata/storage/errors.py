@@ -293,19 +293,20 @@ def retry_transient(
     what: str = "database call",
     logger: logging.Logger | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    retryable: Callable[[BaseException], bool] = is_transient,
 ) -> T:
     """Run ``work()``, retrying it after each delay of ``delays`` while it raises a transient
-    error (:func:`is_transient`); the last error propagates, as does any other at once. Each retry
-    logs one line (:func:`describe`, no SQL).
+    error (``retryable``, by default :func:`is_transient`); the last error propagates, as does any
+    other at once. Each retry logs one line (:func:`describe`, no SQL).
 
     Safe because the failed transaction was rolled back; a ``work`` whose commit may have happened
-    before the connection broke must be idempotent."""
+    before the connection broke must be idempotent, or its ``retryable`` must refuse that case."""
     logger = logger or log
     for delay in delays:
         try:
             return work()
         except Exception as exc:
-            if not is_transient(exc):
+            if not retryable(exc):
                 raise
             logger.warning("%s: transient database error %s; retrying in %.1f s", what, describe(exc), delay)
         sleep(delay)
