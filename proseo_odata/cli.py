@@ -564,5 +564,46 @@ def evict(env: Env, batch_size: int | None) -> None:
         raise SystemExit(1)
 
 
+# -- archive maintenance ----------------------------------------------------------------------
+
+
+@main.group("archive")
+def archive_group() -> None:
+    """Maintenance of the product archive (proseo.archive.*)."""
+
+
+@archive_group.command("orphans")
+@click.option("--older-than", "older_than", default=24.0, show_default=True, type=click.FloatRange(min=0),
+              help="Hours: younger files are never orphans (a product may be about to name them).")
+@click.option("--prefix", default="", help="Only keys starting so (for example a mission's code and '/').")
+@click.option("--remove", is_flag=True, help="Remove the orphans (without it, only list them).")
+@pass_env
+def archive_orphans(env: Env, older_than: float, prefix: str, remove: bool) -> None:
+    """List (or remove) files the service wrote that no product names any more.
+
+    Only keys the service makes are considered (MISSION/<product Id>/..., and the temporary
+    files of interrupted writes); files put in the archive by hand are never touched."""
+    from datetime import timedelta
+
+    from proseo_odata.orphans import remove_orphans
+
+    def found(orphan) -> None:
+        click.echo(f"{orphan.key}\t{orphan.size}\t{orphan.modified.isoformat(timespec='seconds')}")
+
+    try:
+        report = remove_orphans(env.storage, env.archive, older_than=timedelta(hours=older_than), prefix=prefix,
+                                remove=remove, found=found)
+    except NotImplementedError:
+        raise click.ClickException("this archive or storage backend cannot list its files") from None
+    summary = f"{len(report.files)} orphan file(s), {report.bytes} byte(s), older than {older_than:g} h"
+    if remove:
+        summary += f"; {report.removed} removed"
+    click.echo(summary, err=True)
+    for key, error in report.errors:
+        click.echo(f"could not remove {key}: {error}", err=True)
+    if report.errors:
+        raise SystemExit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -624,3 +624,31 @@ def test_pserve_serves_on_proseo_port(tmp_path, sqlite_url):
         server.terminate()
         output, _ = server.communicate(timeout=30)
     assert "Warning:" not in output and "pkg_resources" not in output, output  # a clean start
+
+
+def test_archive_orphans_lists_then_removes(site, tmp_path):
+    import os
+    import time
+
+    invoke, storage, archive = site
+    invoke("mission", "add", "M1")
+    for name in ("A.zip", "B.zip"):
+        (tmp_path / name).write_bytes(name.encode() * 50)
+        invoke("ingest", "--mission", "M1", str(tmp_path / name))
+    gone = storage.get_product_by_name("M1", "B.zip")
+    storage.delete_product("M1", gone.id)
+    result = invoke("archive", "orphans")
+    assert "0 orphan file(s), 0 byte(s), older than 24 h" in result.output  # too young
+    old = time.time() - 3 * 24 * 3600
+    for path in (archive.root / "M1").rglob("*.zip"):
+        os.utime(path, (old, old))
+    result = invoke("archive", "orphans")
+    assert [line.split("\t")[:2] for line in result.stdout.splitlines() if "\t" in line] == [[gone.archive_key, "250"]]
+    assert "1 orphan file(s), 250 byte(s), older than 24 h" in result.output
+    assert archive.exists(gone.archive_key)  # listed only
+    result = invoke("archive", "orphans", "--remove", "--prefix", "M1/")
+    assert "1 orphan file(s), 250 byte(s), older than 24 h; 1 removed" in result.output
+    assert not archive.exists(gone.archive_key)
+    kept = storage.get_product_by_name("M1", "A.zip")
+    assert archive.size(kept.archive_key) == kept.content_length
+    assert "0 orphan file(s)" in invoke("archive", "orphans").output

@@ -11,13 +11,18 @@ with ``/`` and has no ``.``/``..`` segments. A missing key raises ``FileNotFound
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import BinaryIO, Iterator, Mapping, NamedTuple
 
 from proseo_odata.config import load_backend
 
-__all__ = ["ArchiveBase", "ArchiveError", "StoredFile", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE"]
+__all__ = ["ArchiveBase", "ArchiveError", "ArchivedFile", "StoredFile", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 1024 * 1024
+
+#: How the name of a file being written starts until it is complete (the local folder's
+#: temporary files, :meth:`ArchiveBase.list_files`).
+PARTIAL_PREFIX = ".part-"
 
 SHORT_NAMES = {"local": "proseo_odata.archive.local", "s3": "proseo_odata.archive.s3"}
 
@@ -35,6 +40,14 @@ class StoredFile(NamedTuple):
     size: int
     md5: str
     sha256: str
+
+
+class ArchivedFile(NamedTuple):
+    """A file in the archive, as :meth:`ArchiveBase.list_files` finds it."""
+
+    key: str
+    size: int
+    modified: datetime  # when it was written (UTC, timezone-aware)
 
 
 class HashingReader:
@@ -142,6 +155,15 @@ class ArchiveBase:
 
     def presigned_url(self, key: str, filename: str | None = None, content_type: str | None = None) -> str:
         """A time-limited URL a client can download from directly (only when ``presign``)."""
+        raise NotImplementedError
+
+    def list_files(self, prefix: str = "") -> Iterator[ArchivedFile]:
+        """Every file whose key starts with ``prefix``, in no particular order, with its size
+        and time of writing; also what a write interrupted by the end of its process left behind
+        where the backend can leave something (the local folder's temporary files: keys whose
+        last part starts with :data:`PARTIAL_PREFIX`). For maintenance
+        (:mod:`proseo_odata.orphans`); optional: ``NotImplementedError`` when the backend
+        cannot list its files."""
         raise NotImplementedError
 
 

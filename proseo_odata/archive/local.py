@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator, Mapping
 
-from . import CHUNK_SIZE, ArchiveBase, ArchiveError, HashingReader, StoredFile
+from . import CHUNK_SIZE, PARTIAL_PREFIX, ArchiveBase, ArchivedFile, ArchiveError, HashingReader, StoredFile
 
 
 class LocalArchive(ArchiveBase):
@@ -43,7 +44,7 @@ class LocalArchive(ArchiveBase):
         target = self.path_for(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         reader = HashingReader(stream)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-", suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX, suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as out:
                 shutil.copyfileobj(reader, out, CHUNK_SIZE)
@@ -98,6 +99,24 @@ class LocalArchive(ArchiveBase):
 
     def local_path(self, key: str) -> str:
         return self.file_name(key)
+
+    def list_files(self, prefix: str = "") -> Iterator[ArchivedFile]:
+        """See :meth:`ArchiveBase.list_files`: the folder walked from the deepest folder that
+        ``prefix`` names, in key order; symbolic links are not followed."""
+        folder = prefix.rpartition("/")[0]
+        start = self.path_for(folder) if folder else self.root
+        for directory, subdirectories, files in os.walk(start):
+            subdirectories.sort()
+            base = os.path.relpath(directory, self.root).replace(os.sep, "/")
+            for name in sorted(files):
+                key = name if base == "." else f"{base}/{name}"
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    status = os.stat(os.path.join(directory, name), follow_symlinks=False)
+                except FileNotFoundError:  # removed meanwhile
+                    continue
+                yield ArchivedFile(key, status.st_size, datetime.fromtimestamp(status.st_mtime, timezone.utc))
 
 
 def load_from_config(settings: Mapping[str, str]) -> LocalArchive:

@@ -186,6 +186,19 @@ class S3Archive(ArchiveBase):
         )
 
 
+    def list_files(self, prefix: str = ""):
+        """See :meth:`ArchiveBase.list_files`: the bucket's objects under the configured prefix
+        and ``prefix`` (``ListObjectsV2``, page by page), in key order. Uploads never completed
+        are not objects (see ``list_multipart_uploads``)."""
+        from . import ArchivedFile
+
+        strip = len(self.object_key(""))  # the configured prefix and its "/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.object_key(prefix))
+        for page in pages:
+            for item in page.get("Contents", ()):
+                yield ArchivedFile(item["Key"][strip:], int(item["Size"]), item["LastModified"])
+
+
 def _read_exactly(stream, size: int) -> bytes:
     """Read up to ``size`` bytes, looping over short reads (pipes, sockets)."""
     pieces, wanted = [], size

@@ -111,6 +111,24 @@ class ArchiveContract:
         assert archive.exists("M/1/a.bin") and archive.size("M/1/a.bin") == len(data)
         assert b"".join(archive.iter_range("M/1/a.bin")) == data
 
+    def test_list_files_names_every_file_under_a_prefix(self, archive):
+        import io
+        from datetime import datetime, timedelta, timezone
+
+        contents = {"M/1/a.bin": b"a" * 10, "M/10/b.bin": b"bb", "M/2/c/d.bin": b"", "N/e.bin": b"e" * 3}
+        before = datetime.now(timezone.utc) - timedelta(minutes=5)
+        for key, data in contents.items():
+            archive.put_stream(key, io.BytesIO(data))
+        listed = {f.key: f for f in archive.list_files()}
+        assert {key: f.size for key, f in listed.items()} == {key: len(data) for key, data in contents.items()}
+        assert all(before <= f.modified <= datetime.now(timezone.utc) + timedelta(minutes=5) for f in listed.values())
+        assert sorted(f.key for f in archive.list_files("M/")) == ["M/1/a.bin", "M/10/b.bin", "M/2/c/d.bin"]
+        assert sorted(f.key for f in archive.list_files("M/1")) == ["M/1/a.bin", "M/10/b.bin"]  # a prefix, not a folder
+        assert [f.key for f in archive.list_files("M/2/c/")] == ["M/2/c/d.bin"]
+        assert list(archive.list_files("Q/")) == []
+        archive.delete("M/1/a.bin")
+        assert "M/1/a.bin" not in {f.key for f in archive.list_files()}
+
     def test_put_file_and_replace(self, archive, tmp_path):
         path = tmp_path / "source.bin"
         path.write_bytes(b"first version")

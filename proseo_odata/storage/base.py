@@ -419,6 +419,12 @@ class CatalogueStore(Store):
                 continue
         return stored
 
+    def archive_keys_in_use(self, keys: Sequence[str]) -> set[str]:
+        """The subset of the archive ``keys`` that a product of any mission names as its
+        ``archive_key`` (maintenance: :mod:`proseo_odata.orphans`). Optional:
+        ``NotImplementedError`` when the backend cannot tell."""
+        raise NotImplementedError
+
     def existing_product_names(self, mission: str, names: Sequence[str]) -> set[str]:
         """The subset of ``names`` that products of ``mission`` already have (one look-up for
         a whole batch: bulk ingest skips those before copying any file). The default asks

@@ -1844,6 +1844,41 @@ class SQLAlchemyStorage(StorageBase):
                 session.close()
         return found
 
+    def archive_keys_in_use(self, keys: Sequence[str]) -> set[str]:
+        """See :meth:`StorageBase.archive_keys_in_use`. A key the service made names its
+        product's Id (``<MISSION>/<Id>/...``): those products are read by their primary key
+        first; only the keys not found so (few: the orphans) are looked for in every product's
+        ``archive_key``, which has no index (a scan of the table per chunk of keys)."""
+        unique = list(dict.fromkeys(keys))
+        ids = []
+        for key in unique:
+            parts = key.split("/", 2)
+            if len(parts) == 3:
+                try:
+                    ids.append(uuid.UUID(parts[1]))
+                except ValueError:
+                    pass
+        used: set[str] = set()
+        wanted = set(unique)
+        chunk = self._LOOKUP_CHUNK
+        # Unbound, a read-only session (as existing_product_names): no write lock on SQLite.
+        session = self._session or self.read_session_factory()
+        try:
+            with driver_errors():
+                ids = list(dict.fromkeys(ids))
+                for i in range(0, len(ids), chunk):
+                    named = session.execute(
+                        sa.select(products.c.archive_key).where(products.c.id.in_(ids[i:i + chunk]))).scalars()
+                    used.update(key for key in named if key in wanted)
+                rest = [key for key in unique if key not in used]
+                for i in range(0, len(rest), chunk):
+                    used.update(session.execute(sa.select(products.c.archive_key).where(
+                        products.c.archive_key.in_(rest[i:i + chunk]))).scalars())
+        finally:
+            if session is not self._session:
+                session.close()
+        return used
+
     def _existing_names(self, mission: str, names: list[str]) -> Iterable[str]:
         """PostgreSQL: :data:`_EXISTING_NAMES`, without bitmap scans. pg_trgm's index on the
         Name serves ``=`` too, and while that GIN index has never been vacuumed (a catalogue

@@ -376,6 +376,21 @@ class CatalogueContractTests(MissionContractTests):
         with pytest.raises(NotFoundError):
             self._add_products(mission_storage, path, [make_product(mission="NOPE")])
 
+    def test_archive_keys_in_use(self, mission_storage):
+        made = mission_storage.add_product(make_product())
+        made_key = f"M1/{made.id}/0123abcd/{made.name}"
+        made.archive_key = made_key
+        mission_storage.update_product(made)
+        # by reference: a key of the service's form whose Id is another product's, and a free-form one
+        borrowed_key = f"M1/{uuid.uuid4()}/feed/old.zip"
+        mission_storage.add_product(make_product(archive_key=borrowed_key))
+        mission_storage.add_product(make_product(mission="M2", archive_key="incoming/ref.nc"))
+        keys = [made_key, borrowed_key, "incoming/ref.nc", f"M1/{made.id}/other/{made.name}",
+                f"M1/{uuid.uuid4()}/x/y.zip", "M1/not-an-id/x/y.zip", "loose.bin", made_key]
+        keys += [f"M1/{uuid.uuid4()}/t/n{i}.zip" for i in range(1200)]  # more than one chunk
+        assert mission_storage.archive_keys_in_use(keys) == {made_key, borrowed_key, "incoming/ref.nc"}
+        assert mission_storage.archive_keys_in_use([]) == set()
+
     def test_existing_product_names(self, mission_storage):
         for name in ("a.zip", "b.zip", "it's {ü,\"x\"}.zip"):  # quotes, braces, a comma: array syntax
             mission_storage.add_product(make_product(name=name))

@@ -1,0 +1,117 @@
+"""Orphan files: files in the archive that the service wrote and no product names any more.
+
+They are left behind where a product's file and its row cannot change in one step:
+
+* an ingest whose commit failed without an answer (the connection lost while the ``COMMIT``
+  was on its way): the file is kept, since the product may be stored
+  (:func:`proseo_odata.ingest._outcome_unknown`); when it was not, the file is an orphan;
+* a process ended between copying a file and committing its product (a killed ingest, a
+  production worker stopped while publishing), or in the middle of writing a file (the local
+  folder's temporary ``.part-*.tmp`` files);
+* eviction or a deletion whose product rows were committed and whose file deletion then failed.
+
+Only keys the service makes are considered: ``<MISSION>/<product Id>/...`` for a mission the
+catalogue has (an ingest's ``<MISSION>/<Id>/<token>/<Name>``, a production output's
+``<MISSION>/<Id>/<Name>``), and the temporary files of interrupted writes. Any other file (one
+an operator put in the archive to register it by reference, say) is never listed. A file is an
+orphan when no product of any mission names its key and it is older than ``older_than``
+(files being ingested or published right now are not yet named by their product).
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterator
+
+from proseo_odata.archive import PARTIAL_PREFIX, ArchivedFile
+from proseo_odata.model import utcnow
+
+__all__ = ["DEFAULT_OLDER_THAN", "OrphanReport", "find_orphans", "remove_orphans"]
+
+#: Files younger than this are never orphans (an ingest or a production order may be about to
+#: commit the product that names them).
+DEFAULT_OLDER_THAN = timedelta(hours=24)
+
+#: Keys asked about at once (:meth:`StorageBase.archive_keys_in_use`).
+BATCH = 1000
+
+
+def _made_here(key: str, missions: set[str]) -> bool:
+    """Whether ``key`` is one the service makes: ``<MISSION>/<uuid>/...`` for a known mission."""
+    parts = key.split("/", 2)
+    if len(parts) < 3 or parts[0] not in missions:
+        return False
+    try:
+        uuid.UUID(parts[1])
+    except ValueError:
+        return False
+    return True
+
+
+def _partial(key: str) -> bool:
+    """Whether ``key`` is the temporary file of an interrupted write."""
+    return key.rpartition("/")[2].startswith(PARTIAL_PREFIX)
+
+
+def find_orphans(storage, archive, *, older_than: timedelta = DEFAULT_OLDER_THAN, prefix: str = "",
+                 now: datetime | None = None) -> Iterator[ArchivedFile]:
+    """The orphan files of ``archive`` (see the module) whose keys start with ``prefix``, in the
+    order the archive lists them. ``NotImplementedError`` when the archive cannot list its files
+    or the storage cannot tell which keys are in use."""
+    if older_than < timedelta(0):
+        raise ValueError("older_than must not be negative")
+    cutoff = (now or utcnow()) - older_than
+    missions = {mission.code for mission in storage.list_missions()}
+    pending: list[ArchivedFile] = []
+    for found in archive.list_files(prefix):
+        if found.modified > cutoff or not _made_here(found.key, missions):
+            continue
+        pending.append(found)
+        if len(pending) >= BATCH:
+            yield from _unused(storage, pending)
+            pending = []
+    yield from _unused(storage, pending)
+
+
+def _unused(storage, files: list[ArchivedFile]) -> Iterator[ArchivedFile]:
+    if not files:
+        return
+    named = storage.archive_keys_in_use([f.key for f in files if not _partial(f.key)])
+    for found in files:
+        if found.key not in named:
+            yield found
+
+
+@dataclass
+class OrphanReport:
+    """What :func:`remove_orphans` found and did."""
+
+    files: list[ArchivedFile] = field(default_factory=list)  # the orphans found
+    removed: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (key, why it was not removed)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def remove_orphans(storage, archive, *, older_than: timedelta = DEFAULT_OLDER_THAN, prefix: str = "",
+                   remove: bool = True, now: datetime | None = None, found=None) -> OrphanReport:
+    """:func:`find_orphans`, each removed from the archive unless ``remove`` is false (a dry
+    run); ``found(file)`` is called with each orphan as it is found. A file that cannot be
+    removed is reported in ``errors`` and does not stop the others."""
+    report = OrphanReport()
+    for orphan in find_orphans(storage, archive, older_than=older_than, prefix=prefix, now=now):
+        report.files.append(orphan)
+        if found is not None:
+            found(orphan)
+        if not remove:
+            continue
+        try:
+            archive.delete(orphan.key)
+        except Exception as exc:  # noqa: BLE001 - reported, the others go on
+            report.errors.append((orphan.key, f"{type(exc).__name__}: {exc}"))
+            continue
+        report.removed += 1
+    return report
