@@ -11,7 +11,7 @@ import threading
 import psycopg
 import pytest
 
-from conftest import _libpq_url
+from sqlalchemy.engine import make_url
 from proseo_odata.archive.local import LocalArchive
 from proseo_odata.ingest import ingest_manifest
 from proseo_odata.model import Mission
@@ -43,7 +43,7 @@ def test_a_batch_cancelled_by_the_statement_timeout_is_written_again(migrated_pg
     retried = _Retried()
     logger = logging.getLogger("proseo_odata.ingest")
     logger.addHandler(retried)
-    locker = psycopg.connect(_libpq_url(migrated_pg_url))
+    locker = psycopg.connect(make_url(migrated_pg_url).set(drivername="postgresql").render_as_string(hide_password=False))
     locker.execute("LOCK TABLE products IN SHARE MODE")  # the COPY (ROW EXCLUSIVE) waits for it
 
     def release():
