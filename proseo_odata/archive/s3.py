@@ -185,7 +185,6 @@ class S3Archive(ArchiveBase):
             "get_object", Params=params, ExpiresIn=self.config.presign_expiry
         )
 
-
     def list_files(self, prefix: str = ""):
         """See :meth:`ArchiveBase.list_files`: the bucket's objects under the configured prefix
         and ``prefix`` (``ListObjectsV2``, page by page), in key order. Uploads never completed
