@@ -548,6 +548,15 @@ def _retrying(store, what: str, unknown):
                            retryable=lambda exc: not unknown() and is_transient(exc))
 
 
+def _names_known(storage, mission: str, names: list[str]) -> set[str]:
+    """:meth:`~proseo_odata.storage.StorageBase.existing_product_names`, again after each of
+    :data:`STORE_RETRY_DELAYS` while it fails with a transient database error (it only reads)."""
+    from proseo_odata.storage.errors import retry_transient
+
+    return retry_transient(lambda: storage.existing_product_names(mission, names), delays=STORE_RETRY_DELAYS,
+                           what="ingest: the look-up of a batch's Names", logger=log)
+
+
 def _outcome_unknown(committing: bool, exc: BaseException) -> bool:
     """Whether ``exc``, raised while a transaction that stores products ended, leaves it unknown
     whether they were stored: raised by the commit itself (``committing``: the transaction's
@@ -1055,7 +1064,7 @@ def _known_lines(storage, mission: str, manifest: Path, lines: list) -> tuple[li
             name = entry.metadata.get("Name", entry.file_name)
             if isinstance(name, str):
                 names[number] = name
-    existing = storage.existing_product_names(mission, sorted(set(names.values()))) if names else set()
+    existing = _names_known(storage, mission, sorted(set(names.values()))) if names else set()
     known = [(number, names[number], _KNOWN) for number, _ in lines if names.get(number) in existing]
     return known, [line for line in lines if names.get(line[0]) not in existing]
 
@@ -1253,7 +1262,7 @@ def _prepare_batch(storage, archive, mission, records, pool, writing=()) -> _Bat
     # skips its known lines at the cost of one look-up per batch.
     # (a Name that is not a string is reported by product_from_metadata)
     wanted = {name for _, name, outcome in records if name is not None and outcome is not _KNOWN}
-    existing = storage.existing_product_names(mission, sorted(wanted)) if wanted else set()
+    existing = _names_known(storage, mission, sorted(wanted)) if wanted else set()
     for line, name, outcome in records:
         if outcome is _KNOWN or (name is not None and name in existing):
             report.skipped += 1

@@ -30,7 +30,9 @@ class _Retried(logging.Handler):
             self.seen.set()
 
 
-def test_a_batch_cancelled_by_the_statement_timeout_is_written_again(migrated_pg_url, tmp_path):
+@pytest.mark.parametrize("mode", ["SHARE", "ACCESS EXCLUSIVE"])
+def test_a_batch_cancelled_by_the_statement_timeout_is_written_again(migrated_pg_url, tmp_path, mode):
+    """``SHARE``: the batch's ``COPY`` waits; ``ACCESS EXCLUSIVE``: its Names' look-up already."""
     storage = SQLAlchemyStorage.from_url(migrated_pg_url, statement_timeout=1)
     storage.add_mission(Mission("M"))
     archive = LocalArchive(tmp_path / "archive")
@@ -44,7 +46,7 @@ def test_a_batch_cancelled_by_the_statement_timeout_is_written_again(migrated_pg
     logger = logging.getLogger("proseo_odata.ingest")
     logger.addHandler(retried)
     locker = psycopg.connect(make_url(migrated_pg_url).set(drivername="postgresql").render_as_string(hide_password=False))
-    locker.execute("LOCK TABLE products IN SHARE MODE")  # the COPY (ROW EXCLUSIVE) waits for it
+    locker.execute(f"LOCK TABLE products IN {mode} MODE")  # (a COPY takes ROW EXCLUSIVE, a SELECT ACCESS SHARE)
 
     def release():
         retried.seen.wait(30)  # bounded: released anyway, and the assertion below fails
