@@ -585,10 +585,14 @@ def archive_orphans(env: Env, older_than: float, prefix: str, remove: bool) -> N
     files of interrupted writes); files put in the archive by hand are never touched."""
     from datetime import timedelta
 
+    from proseo_odata.archive import UnfinishedUpload
     from proseo_odata.orphans import remove_orphans
 
-    def found(orphan) -> None:
-        click.echo(f"{orphan.key}\t{orphan.size}\t{orphan.modified.isoformat(timespec='seconds')}")
+    def found(item) -> None:
+        if isinstance(item, UnfinishedUpload):
+            click.echo(f"{item.key}\tunfinished upload\t{item.started.isoformat(timespec='seconds')}")
+        else:
+            click.echo(f"{item.key}\t{item.size}\t{item.modified.isoformat(timespec='seconds')}")
 
     try:
         report = remove_orphans(env.storage, env.archive, older_than=timedelta(hours=older_than), prefix=prefix,
@@ -596,8 +600,10 @@ def archive_orphans(env: Env, older_than: float, prefix: str, remove: bool) -> N
     except NotImplementedError:
         raise click.ClickException("this archive or storage backend cannot list its files") from None
     summary = f"{len(report.files)} orphan file(s), {report.bytes} byte(s), older than {older_than:g} h"
+    if report.uploads:
+        summary += f"; {len(report.uploads)} unfinished upload(s)"
     if remove:
-        summary += f"; {report.removed} removed"
+        summary += f"; {report.removed} removed" + (f", {report.aborted} aborted" if report.uploads else "")
     click.echo(summary, err=True)
     for key, error in report.errors:
         click.echo(f"could not remove {key}: {error}", err=True)

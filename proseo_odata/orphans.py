@@ -8,7 +8,10 @@ They are left behind where a product's file and its row cannot change in one ste
 * a process ended between copying a file and committing its product (a killed ingest, a
   production worker stopped while publishing), or in the middle of writing a file (the local
   folder's temporary ``.part-*.tmp`` files);
-* eviction or a deletion whose product rows were committed and whose file deletion then failed.
+* eviction or a deletion whose product rows were committed and whose file deletion then failed;
+* on S3, a multipart upload whose process was killed before it completed or aborted it: not an
+  object, but its parts are kept (and billed) until the upload is aborted
+  (:func:`find_unfinished`).
 
 Only keys the service makes are considered: ``<MISSION>/<product Id>/...`` for a mission the
 catalogue has (an ingest's ``<MISSION>/<Id>/<token>/<Name>``, a production output's
@@ -24,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from proseo_odata.archive import PARTIAL_PREFIX, ArchivedFile
+from proseo_odata.archive import PARTIAL_PREFIX, ArchivedFile, UnfinishedUpload
 from proseo_odata.model import utcnow
 
-__all__ = ["DEFAULT_OLDER_THAN", "OrphanReport", "find_orphans", "remove_orphans"]
+__all__ = ["DEFAULT_OLDER_THAN", "OrphanReport", "find_orphans", "find_unfinished", "remove_orphans"]
 
 #: Files younger than this are never orphans (an ingest or a production order may be about to
 #: commit the product that names them).
@@ -74,6 +77,20 @@ def find_orphans(storage, archive, *, older_than: timedelta = DEFAULT_OLDER_THAN
     yield from _unused(storage, pending)
 
 
+def find_unfinished(storage, archive, *, older_than: timedelta = DEFAULT_OLDER_THAN, prefix: str = "",
+                    now: datetime | None = None) -> Iterator[UnfinishedUpload]:
+    """The uploads of ``archive`` begun more than ``older_than`` ago under a key the service
+    makes (see the module) and never completed nor aborted (:meth:`ArchiveBase.list_unfinished`):
+    the upload of a file takes minutes, so one that old was left by a process that ended."""
+    if older_than < timedelta(0):
+        raise ValueError("older_than must not be negative")
+    cutoff = (now or utcnow()) - older_than
+    missions = {mission.code for mission in storage.list_missions()}
+    for upload in archive.list_unfinished(prefix):
+        if upload.started <= cutoff and _made_here(upload.key, missions):
+            yield upload
+
+
 def _unused(storage, files: list[ArchivedFile]) -> Iterator[ArchivedFile]:
     if not files:
         return
@@ -89,6 +106,8 @@ class OrphanReport:
 
     files: list[ArchivedFile] = field(default_factory=list)  # the orphans found
     removed: int = 0
+    uploads: list[UnfinishedUpload] = field(default_factory=list)  # the unfinished uploads found
+    aborted: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (key, why it was not removed)
 
     @property
@@ -98,20 +117,30 @@ class OrphanReport:
 
 def remove_orphans(storage, archive, *, older_than: timedelta = DEFAULT_OLDER_THAN, prefix: str = "",
                    remove: bool = True, now: datetime | None = None, found=None) -> OrphanReport:
-    """:func:`find_orphans`, each removed from the archive unless ``remove`` is false (a dry
-    run); ``found(file)`` is called with each orphan as it is found. A file that cannot be
-    removed is reported in ``errors`` and does not stop the others."""
+    """:func:`find_orphans` and :func:`find_unfinished`, each file removed from the archive and
+    each upload aborted unless ``remove`` is false (a dry run); ``found(item)`` is called with
+    each as it is found. One that cannot be removed is reported in ``errors`` and does not stop
+    the others."""
     report = OrphanReport()
-    for orphan in find_orphans(storage, archive, older_than=older_than, prefix=prefix, now=now):
+    options = {"older_than": older_than, "prefix": prefix, "now": now}
+    for orphan in find_orphans(storage, archive, **options):
         report.files.append(orphan)
-        if found is not None:
-            found(orphan)
-        if not remove:
-            continue
-        try:
-            archive.delete(orphan.key)
-        except Exception as exc:  # noqa: BLE001 - reported, the others go on
-            report.errors.append((orphan.key, f"{type(exc).__name__}: {exc}"))
-            continue
-        report.removed += 1
+        report.removed += _discard(report, orphan, found, remove and (lambda: archive.delete(orphan.key)))
+    for upload in find_unfinished(storage, archive, **options):
+        report.uploads.append(upload)
+        report.aborted += _discard(report, upload, found, remove and (lambda: archive.abort_unfinished(upload)))
     return report
+
+
+def _discard(report: OrphanReport, item, found, discard) -> int:
+    """1 when ``discard()`` (false: a dry run) removed ``item``, else 0; its error reported."""
+    if found is not None:
+        found(item)
+    if not discard:
+        return 0
+    try:
+        discard()
+    except Exception as exc:  # noqa: BLE001 - reported, the others go on
+        report.errors.append((item.key, f"{type(exc).__name__}: {exc}"))
+        return 0
+    return 1

@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator, Mapping, NamedTuple
 
 from proseo_odata.config import load_backend
 
-__all__ = ["ArchiveBase", "ArchiveError", "ArchivedFile", "StoredFile", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE"]
+__all__ = ["ArchiveBase", "ArchiveError", "ArchivedFile", "StoredFile", "UnfinishedUpload", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -48,6 +48,15 @@ class ArchivedFile(NamedTuple):
     key: str
     size: int
     modified: datetime  # when it was written (UTC, timezone-aware)
+
+
+class UnfinishedUpload(NamedTuple):
+    """An upload begun and never completed nor aborted (S3 multipart: its parts are kept, and
+    billed, until it is aborted), as :meth:`ArchiveBase.list_unfinished` finds it."""
+
+    key: str
+    started: datetime  # UTC, timezone-aware
+    upload_id: str
 
 
 class HashingReader:
@@ -164,6 +173,16 @@ class ArchiveBase:
         last part starts with :data:`PARTIAL_PREFIX`). For maintenance
         (:mod:`proseo_odata.orphans`); optional: ``NotImplementedError`` when the backend
         cannot list its files."""
+        raise NotImplementedError
+
+    def list_unfinished(self, prefix: str = "") -> Iterator[UnfinishedUpload]:
+        """The uploads under keys starting with ``prefix`` that were begun and never completed
+        nor aborted (a process killed in the middle of an S3 multipart upload). None by default:
+        a backend whose interrupted writes leave files lists them in :meth:`list_files`."""
+        return iter(())
+
+    def abort_unfinished(self, upload: UnfinishedUpload) -> None:
+        """Discard an upload of :meth:`list_unfinished` and what it stored."""
         raise NotImplementedError
 
 

@@ -198,6 +198,21 @@ class S3Archive(ArchiveBase):
                 yield ArchivedFile(item["Key"][strip:], int(item["Size"]), item["LastModified"])
 
 
+    def list_unfinished(self, prefix: str = ""):
+        """See :meth:`ArchiveBase.list_unfinished`: the bucket's multipart uploads under the
+        configured prefix and ``prefix`` (``ListMultipartUploads``, page by page)."""
+        from . import UnfinishedUpload
+
+        strip = len(self.object_key(""))
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.object_key(prefix))
+        for page in pages:
+            for item in page.get("Uploads", ()):
+                yield UnfinishedUpload(item["Key"][strip:], item["Initiated"], item["UploadId"])
+
+    def abort_unfinished(self, upload) -> None:
+        self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.object_key(upload.key), UploadId=upload.upload_id)
+
+
 def _read_exactly(stream, size: int) -> bytes:
     """Read up to ``size`` bytes, looping over short reads (pipes, sockets)."""
     pieces, wanted = [], size
