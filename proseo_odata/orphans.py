@@ -57,15 +57,19 @@ def _partial(key: str) -> bool:
     return key.rpartition("/")[2].startswith(PARTIAL_PREFIX)
 
 
+def _scope(storage, older_than: timedelta, now: datetime | None) -> tuple[datetime, set[str]]:
+    """``(the time before which a file may be an orphan, the catalogue's mission codes)``."""
+    if older_than < timedelta(0):
+        raise ValueError("older_than must not be negative")
+    return (now or utcnow()) - older_than, {mission.code for mission in storage.list_missions()}
+
+
 def find_orphans(storage, archive, *, older_than: timedelta = DEFAULT_OLDER_THAN, prefix: str = "",
                  now: datetime | None = None) -> Iterator[ArchivedFile]:
     """The orphan files of ``archive`` (see the module) whose keys start with ``prefix``, in the
     order the archive lists them. ``NotImplementedError`` when the archive cannot list its files
     or the storage cannot tell which keys are in use."""
-    if older_than < timedelta(0):
-        raise ValueError("older_than must not be negative")
-    cutoff = (now or utcnow()) - older_than
-    missions = {mission.code for mission in storage.list_missions()}
+    cutoff, missions = _scope(storage, older_than, now)
     pending: list[ArchivedFile] = []
     for found in archive.list_files(prefix):
         if found.modified > cutoff or not _made_here(found.key, missions):
@@ -82,10 +86,7 @@ def find_unfinished(storage, archive, *, older_than: timedelta = DEFAULT_OLDER_T
     """The uploads of ``archive`` begun more than ``older_than`` ago under a key the service
     makes (see the module) and never completed nor aborted (:meth:`ArchiveBase.list_unfinished`):
     the upload of a file takes minutes, so one that old was left by a process that ended."""
-    if older_than < timedelta(0):
-        raise ValueError("older_than must not be negative")
-    cutoff = (now or utcnow()) - older_than
-    missions = {mission.code for mission in storage.list_missions()}
+    cutoff, missions = _scope(storage, older_than, now)
     for upload in archive.list_unfinished(prefix):
         if upload.started <= cutoff and _made_here(upload.key, missions):
             yield upload
