@@ -375,6 +375,12 @@ _BITMAP_SCANS = sa.select(
 _EXISTING_NAMES = sa.select(products.c.name).join_from(
     _WANTED_NAMES, products,
     sa.and_(products.c.mission == sa.bindparam("mission"), products.c.name == _WANTED_NAMES.c.name))
+#: PostgreSQL: which of many archive keys products name (``archive_keys_in_use``): one array
+#: parameter, so a chunk of 10,000 keys is one scan of ``products`` (``archive_key`` has no index).
+_KEYS_IN_USE = sa.select(products.c.archive_key).where(
+    products.c.archive_key == sa.any_(sa.bindparam("keys", type_=sa.ARRAY(products.c.archive_key.type))))
+#: Keys per such scan.
+_KEYS_IN_USE_CHUNK = 10_000
 
 
 def _visible_condition(dialect: str, visibilities: list[str]) -> tuple:
@@ -1848,7 +1854,8 @@ class SQLAlchemyStorage(StorageBase):
         """See :meth:`StorageBase.archive_keys_in_use`. A key the service made names its
         product's Id (``<MISSION>/<Id>/...``): those products are read by their primary key
         first; only the keys not found so (few: the orphans) are looked for in every product's
-        ``archive_key``, which has no index (a scan of the table per chunk of keys)."""
+        ``archive_key``, which has no index (a scan of the table per chunk of keys: 10,000 keys
+        on PostgreSQL, :data:`_KEYS_IN_USE`)."""
         unique = list(dict.fromkeys(keys))
         ids = []
         for key in unique:
@@ -1871,9 +1878,13 @@ class SQLAlchemyStorage(StorageBase):
                         sa.select(products.c.archive_key).where(products.c.id.in_(ids[i:i + chunk]))).scalars()
                     used.update(key for key in named if key in wanted)
                 rest = [key for key in unique if key not in used]
-                for i in range(0, len(rest), chunk):
-                    used.update(session.execute(sa.select(products.c.archive_key).where(
-                        products.c.archive_key.in_(rest[i:i + chunk]))).scalars())
+                if self.dialect == "postgresql":
+                    for i in range(0, len(rest), _KEYS_IN_USE_CHUNK):
+                        used.update(session.execute(_KEYS_IN_USE, {"keys": rest[i:i + _KEYS_IN_USE_CHUNK]}).scalars())
+                else:
+                    for i in range(0, len(rest), chunk):
+                        used.update(session.execute(sa.select(products.c.archive_key).where(
+                            products.c.archive_key.in_(rest[i:i + chunk]))).scalars())
         finally:
             if session is not self._session:
                 session.close()

@@ -385,9 +385,11 @@ class CatalogueContractTests(MissionContractTests):
         borrowed_key = f"M1/{uuid.uuid4()}/feed/old.zip"
         mission_storage.add_product(make_product(archive_key=borrowed_key))
         mission_storage.add_product(make_product(mission="M2", archive_key="incoming/ref.nc"))
-        keys = [made_key, borrowed_key, "incoming/ref.nc", f"M1/{made.id}/other/{made.name}",
-                f"M1/{uuid.uuid4()}/x/y.zip", "M1/not-an-id/x/y.zip", "loose.bin", made_key]
-        keys += [f"M1/{uuid.uuid4()}/t/n{i}.zip" for i in range(1200)]  # more than one chunk
+        # more keys than one chunk of either look-up (500 Ids; 10,000 keys by archive_key on
+        # PostgreSQL), the keys found only by archive_key last: in the last chunk
+        keys = [f"M1/{uuid.uuid4()}/t/n{i}.zip" for i in range(10_100)]
+        keys += [made_key, f"M1/{made.id}/other/{made.name}", f"M1/{uuid.uuid4()}/x/y.zip", "M1/not-an-id/x/y.zip",
+                 "loose.bin", made_key, borrowed_key, "incoming/ref.nc"]
         assert mission_storage.archive_keys_in_use(keys) == {made_key, borrowed_key, "incoming/ref.nc"}
         assert mission_storage.archive_keys_in_use([]) == set()
 
