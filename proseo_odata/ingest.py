@@ -534,7 +534,7 @@ STORE_RETRY_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0)
 
 
 def _retrying(store, what: str, unknown):
-    """``store()``, a transaction that stores products, run again after each of
+    """``store()``, a transaction that stores products (or a look-up), run again after each of
     :data:`STORE_RETRY_DELAYS` while it fails with a transient database error (a statement
     timeout, a deadlock, a lost connection, a server restarting:
     :func:`~proseo_odata.storage.errors.is_transient`) before its commit: the server rolled it
@@ -549,12 +549,10 @@ def _retrying(store, what: str, unknown):
 
 
 def _names_known(storage, mission: str, names: list[str]) -> set[str]:
-    """:meth:`~proseo_odata.storage.StorageBase.existing_product_names`, again after each of
-    :data:`STORE_RETRY_DELAYS` while it fails with a transient database error (it only reads)."""
-    from proseo_odata.storage.errors import retry_transient
-
-    return retry_transient(lambda: storage.existing_product_names(mission, names), delays=STORE_RETRY_DELAYS,
-                           what="ingest: the look-up of a batch's Names", logger=log)
+    """:meth:`~proseo_odata.storage.StorageBase.existing_product_names`, again while it fails
+    with a transient database error (:func:`_retrying`; it only reads: never an unknown outcome)."""
+    return _retrying(lambda: storage.existing_product_names(mission, names),
+                     "ingest: the look-up of a batch's Names", lambda: False)
 
 
 def _outcome_unknown(committing: bool, exc: BaseException) -> bool:
