@@ -86,8 +86,9 @@ def log(message: str) -> None:
 # the server
 
 
-def _make_server(data_dir: "str | None" = None):
-    """A ``ThrowawayPostgres`` from tests/conftest.py started with the benchmark's settings.
+def _make_server(data_dir: "str | None" = None, settings: "dict[str, str] | None" = None):
+    """A ``ThrowawayPostgres`` from tests/conftest.py started with the benchmark's settings
+    (:data:`SERVER_SETTINGS`, then ``settings``, which may override them).
 
     With ``data_dir`` the server lives in that folder and outlives the run: created (initdb) when
     the folder holds no cluster, started on it otherwise (``server.reused``), and stopped cleanly
@@ -120,7 +121,7 @@ def _make_server(data_dir: "str | None" = None):
                         conf.write(f"{name} = off\n")
             self.port = _free_port()
             options = " ".join(
-                [f"-c {k}={v}" for k, v in SERVER_SETTINGS.items()]
+                [f"-c {k}={v}" for k, v in {**SERVER_SETTINGS, **(settings or {})}.items()]
                 + [f"-c port={self.port}", f"-c unix_socket_directories={self.tmpdir}"]
             )
             _run(_as_postgres([self._bin("pg_ctl"), "-D", self.datadir,

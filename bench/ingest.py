@@ -258,6 +258,9 @@ def main(argv=None) -> int:
                         help="batches written at once (default: the storage's bulk_writers)")
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--pg-url", help="use this existing PostgreSQL server (maintenance database URL)")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting of the benchmark's own PostgreSQL server, beside "
+                             "bench.catalogue's (repeatable; e.g. wal_init_zero=off)")
     parser.add_argument("--workdir", help="scratch folder (default: a temporary one, removed at the end)")
     parser.add_argument("--ids", choices=("assigned", "given"), default="assigned",
                         help="assigned (default): manifest lines without Id, new products whose Ids "
@@ -272,6 +275,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs takes 1 or more")
+    pg_settings = dict(setting.partition("=")[::2] for setting in args.pg_setting)
+    if any(not name or not value for name, value in pg_settings.items()):
+        parser.error("--pg-setting takes NAME=VALUE")
+    if pg_settings and args.pg_url:
+        parser.error("--pg-setting is for the benchmark's own server, not --pg-url's")
     databases = [d.strip() for d in args.db.split(",") if d.strip()]
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     if set(databases) - set(TARGETS) or set(modes) - {"copy", "reference", "single"}:
@@ -300,7 +308,7 @@ def main(argv=None) -> int:
             if args.pg_url:
                 admin_url = make_url(args.pg_url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
             else:
-                server = _make_server()
+                server = _make_server(settings=pg_settings)
                 server.start()
                 admin_url = server.url
                 finish_load(admin_url, own_server=True)  # fsync, full_page_writes, synchronous_commit on

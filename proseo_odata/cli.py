@@ -15,6 +15,7 @@ import click
 from proseo_odata.config import configure
 from proseo_odata.ingest import DEFAULT_BATCH_SIZE
 from proseo_odata.model import Mission, Role, User, hash_password
+from proseo_odata.orphans import DEFAULT_MAX_REMOVE, DEFAULT_OLDER_THAN
 from proseo_odata.storage import ConflictError, NotFoundError, StorageError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -573,12 +574,15 @@ def archive_group() -> None:
 
 
 @archive_group.command("orphans")
-@click.option("--older-than", "older_than", default=24.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--older-than", "older_than", default=DEFAULT_OLDER_THAN.total_seconds() / 3600, show_default=True, type=click.FloatRange(min=0),
               help="Hours: younger files are never orphans (a product may be about to name them).")
 @click.option("--prefix", default="", help="Only keys starting so (for example a mission's code and '/').")
 @click.option("--remove", is_flag=True, help="Remove the orphans (without it, only list them).")
+@click.option("--max-remove", "max_remove", default=DEFAULT_MAX_REMOVE, show_default=True, type=click.IntRange(min=0),
+              help="With --remove: when more orphans are found, remove none (a catalogue restored "
+                   "from an older backup makes every file stored since look orphaned).")
 @pass_env
-def archive_orphans(env: Env, older_than: float, prefix: str, remove: bool) -> None:
+def archive_orphans(env: Env, older_than: float, prefix: str, remove: bool, max_remove: int) -> None:
     """List (or remove) files the service wrote that no product names any more.
 
     Only keys the service makes are considered (MISSION/<product Id>/..., and the temporary
@@ -596,15 +600,20 @@ def archive_orphans(env: Env, older_than: float, prefix: str, remove: bool) -> N
 
     try:
         report = remove_orphans(env.storage, env.archive, older_than=timedelta(hours=older_than), prefix=prefix,
-                                remove=remove, found=found)
+                                remove=remove, max_remove=max_remove, found=found)
     except NotImplementedError:
         raise click.ClickException("this archive or storage backend cannot list its files") from None
     summary = f"{len(report.files)} orphan file(s), {report.bytes} byte(s), older than {older_than:g} h"
     if report.uploads:
         summary += f"; {len(report.uploads)} unfinished upload(s)"
-    if remove:
+    if report.refused:
+        summary += (f"; none removed: more than --max-remove {max_remove} (list them first; after a "
+                    f"catalogue restore, register them again rather than removing them)")
+    elif remove:
         summary += f"; {report.removed} removed" + (f", {report.aborted} aborted" if report.uploads else "")
     click.echo(summary, err=True)
+    if report.refused:
+        raise SystemExit(2)
     for key, error in report.errors:
         click.echo(f"could not remove {key}: {error}", err=True)
     if report.errors:

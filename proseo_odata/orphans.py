@@ -19,6 +19,11 @@ catalogue has (an ingest's ``<MISSION>/<Id>/<token>/<Name>``, a production outpu
 an operator put in the archive to register it by reference, say) is never listed. A file is an
 orphan when no product of any mission names its key and it is older than ``older_than``
 (files being ingested or published right now are not yet named by their product).
+
+Removal has a ceiling (``max_remove``, the CLI's ``--max-remove``): a catalogue restored from an
+older backup, or a configuration naming the wrong database of a mission, makes every file stored
+since look like an orphan, and a removal run by a schedule would delete those products' only
+copy. Above the ceiling nothing is removed.
 """
 from __future__ import annotations
 
@@ -30,11 +35,15 @@ from typing import Iterator
 from proseo_odata.archive import PARTIAL_PREFIX, ArchivedFile, UnfinishedUpload
 from proseo_odata.model import utcnow
 
-__all__ = ["DEFAULT_OLDER_THAN", "OrphanReport", "find_orphans", "find_unfinished", "remove_orphans"]
+__all__ = ["DEFAULT_MAX_REMOVE", "DEFAULT_OLDER_THAN", "OrphanReport", "find_orphans", "find_unfinished", "remove_orphans"]
 
 #: Files younger than this are never orphans (an ingest or a production order may be about to
 #: commit the product that names them).
 DEFAULT_OLDER_THAN = timedelta(hours=24)
+
+#: At most this many orphans are removed at once unless the caller says otherwise (a killed
+#: bulk ingest leaves up to a few batches' files; far more means a lost or wrong catalogue).
+DEFAULT_MAX_REMOVE = 1000
 
 #: Keys asked about at once (:meth:`StorageBase.archive_keys_in_use`).
 BATCH = 1000
@@ -110,6 +119,9 @@ class OrphanReport:
     uploads: list[UnfinishedUpload] = field(default_factory=list)  # the unfinished uploads found
     aborted: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (key, why it was not removed)
+    #: True when removal was asked for and more orphans than ``max_remove`` were found: then
+    #: nothing was removed nor aborted.
+    refused: bool = False
 
     @property
     def bytes(self) -> int:
@@ -117,31 +129,40 @@ class OrphanReport:
 
 
 def remove_orphans(storage, archive, *, older_than: timedelta = DEFAULT_OLDER_THAN, prefix: str = "",
-                   remove: bool = True, now: datetime | None = None, found=None) -> OrphanReport:
+                   remove: bool = True, max_remove: int | None = DEFAULT_MAX_REMOVE,
+                   now: datetime | None = None, found=None) -> OrphanReport:
     """:func:`find_orphans` and :func:`find_unfinished`, each file removed from the archive and
     each upload aborted unless ``remove`` is false (a dry run); ``found(item)`` is called with
     each as it is found. One that cannot be removed is reported in ``errors`` and does not stop
-    the others."""
+    the others. More orphan files and uploads than ``max_remove`` (None: no ceiling): nothing
+    is removed, ``refused`` is set (see the module)."""
     report = OrphanReport()
     options = {"older_than": older_than, "prefix": prefix, "now": now}
     for orphan in find_orphans(storage, archive, **options):
         report.files.append(orphan)
-        report.removed += _discard(report, orphan, found, remove and (lambda: archive.delete(orphan.key)))
+        if found is not None:
+            found(orphan)
     for upload in find_unfinished(storage, archive, **options):
         report.uploads.append(upload)
-        report.aborted += _discard(report, upload, found, remove and (lambda: archive.abort_unfinished(upload)))
+        if found is not None:
+            found(upload)
+    if not remove:
+        return report
+    if max_remove is not None and len(report.files) + len(report.uploads) > max_remove:
+        report.refused = True
+        return report
+    for orphan in report.files:
+        report.removed += _discard(report, orphan.key, lambda: archive.delete(orphan.key))
+    for upload in report.uploads:
+        report.aborted += _discard(report, upload.key, lambda: archive.abort_unfinished(upload))
     return report
 
 
-def _discard(report: OrphanReport, item, found, discard) -> int:
-    """1 when ``discard()`` (false: a dry run) removed ``item``, else 0; its error reported."""
-    if found is not None:
-        found(item)
-    if not discard:
-        return 0
+def _discard(report: OrphanReport, key: str, discard) -> int:
+    """1 when ``discard()`` removed ``key``'s file or upload, else 0 and its error reported."""
     try:
         discard()
     except Exception as exc:  # noqa: BLE001 - reported, the others go on
-        report.errors.append((item.key, f"{type(exc).__name__}: {exc}"))
+        report.errors.append((key, f"{type(exc).__name__}: {exc}"))
         return 0
     return 1

@@ -90,7 +90,11 @@ def test_removing_orphans_leaves_every_other_file(site, tmp_path):
     report = remove_orphans(storage, archive, remove=False, found=listed.append)
     assert sorted(f.key for f in listed) == sorted([keys["gone"], keys["partial"]]) and report.removed == 0
     assert all(archive.exists(key) for key in keys.values())  # a dry run removes nothing
-    report = remove_orphans(storage, archive)
+    refused = remove_orphans(storage, archive, max_remove=1)  # a lost catalogue's look, in small
+    assert refused.refused and refused.removed == 0 and len(refused.files) == 2
+    assert all(archive.exists(key) for key in keys.values())
+    report = remove_orphans(storage, archive, max_remove=2)
+    assert not report.refused
     assert (report.removed, report.errors, report.bytes) == (2, [], 100 + 4)
     assert [what for what, key in keys.items() if not archive.exists(key)] == ["gone", "partial"]
     assert not archive.path_for(keys["gone"]).parent.exists()  # its empty folders too
