@@ -538,6 +538,58 @@ def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int
         raise SystemExit(1)
 
 
+@main.command("export")
+@click.option("--mission", "mission_code", required=True, help="Mission whose products are written.")
+@click.option("--filter", "filter_text", default=None,
+              help="Only the products matching this OData $filter (e.g. \"PublicationDate gt 2026-01-01T00:00:00Z\").")
+@click.option("--output", "-o", "output", default="-", show_default=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="The manifest file (written to FILE.part, renamed when complete); -: standard output.")
+@pass_env
+def export(env: Env, mission_code: str, filter_text: str | None, output: str) -> None:
+    """Write the mission's products as a JSON-lines manifest that `ingest --manifest` reads back
+    (by reference: each line's "archive_key" names the product's file, nothing is copied).
+
+    For moving a catalogue to another database that shares the archive (SQLite to PostgreSQL),
+    and for a logical copy of the catalogue (docs/cli.md, "export")."""
+    import os
+
+    from proseo_odata.errors import InvalidQuery
+    from proseo_odata.export import export_products
+    from proseo_odata.query import build_query
+
+    try:
+        env.storage.get_mission(mission_code)
+    except NotFoundError:
+        raise click.ClickException(f"no mission {mission_code}") from None
+    query_filter = None
+    if filter_text is not None:
+        try:
+            query_filter = build_query("Products", {"$filter": filter_text}).query.filter
+        except InvalidQuery as exc:
+            raise click.ClickException(f"--filter: {exc.message}") from None
+    if output == "-":
+        stream = sys.stdout.buffer
+        report = export_products(env.storage, mission_code, stream.write, query_filter=query_filter)
+        stream.flush()
+    else:
+        partial = output + ".part"
+        try:
+            with open(partial, "wb") as handle:
+                report = export_products(env.storage, mission_code, handle.write, query_filter=query_filter)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, output)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+            raise
+    click.echo(f"{report.exported} product(s) of mission {mission_code} exported", err=True)
+    for product_id in report.without_file:
+        click.echo(f"left out: product {product_id} has no file (no manifest line can name it)", err=True)
+    if report.without_file:
+        raise SystemExit(1)
+
+
 # Production workers: `proseo-odata -c production.ini worker` (proseo_odata/production/command.py).
 from proseo_odata.production.command import worker_command  # noqa: E402
 

@@ -577,7 +577,8 @@ def upload_key(product: Product) -> str:
 def _complete(product: Product, key: str, stored, expected_checksums, expected_length, source) -> Product:
     """Check the stored file (``(size, md5, sha256)``) against the metadata's ``ContentLength``
     and MD5/SHA256 checksums (``MetadataError`` when they differ), then give ``product`` its
-    archive key, size and checksums (the computed ones plus other algorithms as given)."""
+    archive key, size and checksums (the computed ones, dated as given or else by the
+    publication date, plus other algorithms as given)."""
     size, md5, sha256 = stored
     computed = {"md5": md5, "sha256": sha256}
     if expected_length is not None and expected_length != size:
@@ -588,10 +589,17 @@ def _complete(product: Product, key: str, stored, expected_checksums, expected_l
             raise MetadataError("Checksum", f"{checksum.algorithm} {checksum.value} does not match the file ({computed[digest]})", source)
     product.archive_key = key
     product.content_length = size
-    keep = [c for c in expected_checksums if _DIGESTS.get(c.algorithm.upper()) is None]
+    keep, dates = [], {}
+    for checksum in expected_checksums:
+        digest = _DIGESTS.get(checksum.algorithm.upper())
+        if digest is None:
+            keep.append(checksum)
+        elif checksum.date is not None:  # the line's date of a checksum that matched (an export's)
+            dates[digest] = checksum.date
     date = product.publication_date  # a product's dates are aware UTC already
     product.checksums = sorted(
-        [_bare_checksum("MD5", md5, date), _bare_checksum("SHA256", sha256, date), *keep],
+        [_bare_checksum("MD5", md5, dates.get("md5", date)), _bare_checksum("SHA256", sha256, dates.get("sha256", date)),
+         *keep],
         key=lambda c: c.algorithm,
     )
     return product
