@@ -569,8 +569,12 @@ def export(env: Env, mission_code: str, filter_text: str | None, output: str) ->
             raise click.ClickException(f"--filter: {exc.message}") from None
     if output == "-":
         stream = sys.stdout.buffer
-        report = export_products(env.storage, mission_code, stream.write, query_filter=query_filter)
-        stream.flush()
+        try:
+            report = export_products(env.storage, mission_code, stream.write, query_filter=query_filter)
+            stream.flush()
+        except BrokenPipeError:  # `export ... | head`: the reader has gone, nothing more to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(141) from None
     else:
         partial = output + ".part"
         try:

@@ -196,3 +196,23 @@ def test_a_product_without_a_file_is_named_and_the_status_is_1(source, tmp_path)
     assert "3 product(s) of mission M exported" in result.output
     assert f"left out: product {lonely.id} has no file" in result.output
     assert len((tmp_path / "m.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_reader_that_stops_early_ends_the_export_quietly(source, tmp_path):
+    """`export ... | head -1`: the pipe closes under the command, which stops without a traceback."""
+    import subprocess
+    import sys
+
+    from proseo_odata.storage.testing import make_product
+
+    storage, archive = source
+    storage.add_products([make_product("M", archive_key=f"M/{uuid.uuid4()}/x.zip") for _ in range(300)])
+    ini = _ini(tmp_path / "site", str(storage.engine.url), archive.root)
+    script = Path(sys.executable).parent / "proseo-odata"
+    process = subprocess.Popen([str(script), "-c", str(ini), "export", "--mission", "M"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(process.stdout.readline())["Id"]  # one line, then the reader goes
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 141, stderr
+    assert b"Traceback" not in stderr and b"exported" not in stderr
