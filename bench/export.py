@@ -30,8 +30,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="the catalogue's SQLAlchemy database URL")
     parser.add_argument("--mission", default="BENCH")
-    parser.add_argument("--limit", type=int, default=None, help="stop after this many lines")
+    parser.add_argument("--limit", type=int, default=None, help="stop after this many lines (1 or more)")
     args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit takes 1 or more")
 
     from proseo_odata.export import export_products
     from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage

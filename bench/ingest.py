@@ -275,15 +275,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs takes 1 or more")
-    pg_settings = dict(setting.partition("=")[::2] for setting in args.pg_setting)
-    if any(not name or not value for name, value in pg_settings.items()):
-        parser.error("--pg-setting takes NAME=VALUE")
-    if pg_settings and args.pg_url:
-        parser.error("--pg-setting is for the benchmark's own server, not --pg-url's")
     databases = [d.strip() for d in args.db.split(",") if d.strip()]
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     if set(databases) - set(TARGETS) or set(modes) - {"copy", "reference", "single"}:
         parser.error("--db takes sqlite/postgresql, --mode copy/reference/single")
+    pg_settings = {}
+    for setting in args.pg_setting:
+        name, _, value = setting.partition("=")
+        if not name or not value or " " in setting:
+            parser.error("--pg-setting takes NAME=VALUE (without spaces)")
+        pg_settings[name] = value
+    if pg_settings and (args.pg_url or "postgresql" not in databases):
+        parser.error("--pg-setting is for the benchmark's own PostgreSQL server (--db postgresql, no --pg-url)")
 
     from psycopg import sql
     from sqlalchemy.engine import make_url

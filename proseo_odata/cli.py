@@ -669,7 +669,7 @@ def archive_orphans(env: Env, older_than: float, prefix: str, remove: bool, max_
         summary += f"; {report.removed} removed" + (f", {report.aborted} aborted" if report.uploads else "")
     click.echo(summary, err=True)
     if report.refused:
-        raise SystemExit(2)
+        raise SystemExit(3)  # (2 is click's for a usage error)
     for key, error in report.errors:
         click.echo(f"could not remove {key}: {error}", err=True)
     if report.errors:

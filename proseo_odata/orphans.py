@@ -151,8 +151,11 @@ def remove_orphans(storage, archive, *, older_than: timedelta = DEFAULT_OLDER_TH
     if max_remove is not None and len(report.files) + len(report.uploads) > max_remove:
         report.refused = True
         return report
-    for orphan in report.files:
-        report.removed += _discard(report, orphan.key, lambda: archive.delete(orphan.key))
+    # Asked again just before removing (the listing may have taken minutes): a file a product
+    # has come to name meanwhile (an ingest by reference of an export, say) stays.
+    for start in range(0, len(report.files), BATCH):
+        for orphan in _unused(storage, report.files[start:start + BATCH]):
+            report.removed += _discard(report, orphan.key, lambda: archive.delete(orphan.key))
     for upload in report.uploads:
         report.aborted += _discard(report, upload.key, lambda: archive.abort_unfinished(upload))
     return report

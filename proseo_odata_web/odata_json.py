@@ -42,8 +42,8 @@ _SEED_VALUE_KEY = {
 
 
 #: ``format_datetime``'s text for each number of fraction digits, of the fields of
-#: :func:`_datetime_fields` (``%04d``: years from 1000 on; ``strftime`` writes earlier ones
-#: unpadded, :func:`proseo_odata.model.times.format_datetime` does those).
+#: :func:`_datetime_fields` (``%04d``: every year in four digits, as
+#: :func:`proseo_odata.model.times.format_datetime` writes it).
 _FORMAT = {3: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", 6: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"}
 _QUOTED_FORMAT = {digits: f'"{text}"' for digits, text in _FORMAT.items()}
 
@@ -61,7 +61,7 @@ def format_datetime(value: Optional[datetime]) -> Optional[str]:
     2x faster than ``isoformat``, 4x ``strftime``: eight date-times per product)."""
     if value is None:
         return None
-    if value.tzinfo is timezone.utc and value.year >= 1000:
+    if value.tzinfo is timezone.utc:
         digits = times.fraction_digits()
         return _FORMAT[digits] % _datetime_fields(value, digits)
     return times.format_datetime(value)
@@ -112,7 +112,7 @@ def _datetime_text(value: Optional[datetime]) -> str:
     """:func:`format_datetime` as a JSON string (digits, ``-``, ``:``, ``T``, ``.``, ``Z``: no escapes)."""
     if value is None:
         return "null"
-    if value.tzinfo is timezone.utc and value.year >= 1000:
+    if value.tzinfo is timezone.utc:
         digits = times.fraction_digits()
         return _QUOTED_FORMAT[digits] % _datetime_fields(value, digits)
     return f'"{times.format_datetime(value)}"'

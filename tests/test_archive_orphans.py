@@ -101,3 +101,20 @@ def test_removing_orphans_leaves_every_other_file(site, tmp_path):
     assert list(find_orphans(storage, archive)) == []
     kept = storage.get_product_by_name("M", "KEPT.zip")
     assert archive.size(kept.archive_key) == kept.content_length  # downloads still work
+
+
+def test_a_file_named_while_the_archive_was_listed_stays(site, tmp_path):
+    """The catalogue is asked again just before the removal: a file an ingest registered by
+    reference after it was listed (here: from the listing's own callback) is not removed."""
+    storage, archive = site
+    keys = make_site_with_orphans(storage, archive, tmp_path)
+    manifest = tmp_path / "again.jsonl"
+    manifest.write_text(json.dumps({"archive_key": keys["gone"], "Name": "GONE-AGAIN.zip"}) + "\n")
+
+    def register(item):
+        if item.key == keys["gone"]:
+            assert ingest_manifest(storage, archive, "M", manifest, parsers=0).ingested == 1
+
+    report = remove_orphans(storage, archive, found=register)
+    assert sorted(f.key for f in report.files) == sorted([keys["gone"], keys["partial"]])  # both listed
+    assert report.removed == 1 and archive.exists(keys["gone"]) and not archive.exists(keys["partial"])

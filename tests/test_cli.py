@@ -647,7 +647,7 @@ def test_archive_orphans_lists_then_removes(site, tmp_path):
     assert "1 orphan file(s), 250 byte(s), older than 24 h" in result.output
     assert archive.exists(gone.archive_key)  # listed only
     refused = invoke("archive", "orphans", "--remove", "--max-remove", "0", ok=False)
-    assert refused.exit_code == 2 and "none removed: more than --max-remove 0" in refused.output
+    assert refused.exit_code == 3 and "none removed: more than --max-remove 0" in refused.output
     assert archive.exists(gone.archive_key)  # above the ceiling nothing goes
     result = invoke("archive", "orphans", "--remove", "--prefix", "M1/")
     assert "1 orphan file(s), 250 byte(s), older than 24 h; 1 removed" in result.output

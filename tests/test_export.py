@@ -52,9 +52,11 @@ def _products(archive: LocalArchive) -> list[Product]:
                 Attribute("waterCover", AttributeType.DOUBLE, -1e-300),
                 Attribute("processed", AttributeType.BOOLEAN, False),
                 Attribute("beginningDateTime", AttributeType.DATETIMEOFFSET, T - timedelta(microseconds=999)),
+                Attribute("validityStart", AttributeType.DATETIMEOFFSET, datetime(1, 1, 1, tzinfo=UTC)),  # a sentinel
             ],
         ),
-        Product("M", "plain.nc", online=False, visibility=VisibilityClass.INTERNAL),  # no dates, no footprint
+        Product("M", "plain.nc", online=False, visibility=VisibilityClass.INTERNAL,  # no footprint, few dates
+                origin_date=datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),  # a year of three digits
         Product("M", "public \u00fcnicode.zip", content_start=T, content_end=T,
                 attributes=[Attribute("productType", AttributeType.STRING, "AUX")]),
     ]

@@ -65,7 +65,9 @@ def format_datetime(value: datetime, digits: int | None = None) -> str:
     truncated, never rounded up past the stored value), or six (``...07.654321Z``) with
     ``digits=6`` or the process setting (:func:`set_fraction_digits`). ``ValueError`` for a naive datetime."""
     value = _aware(value)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    # The year always in four digits (ISO-8601, OData's dateTimeOffsetValue): strftime's %Y
+    # writes a year before 1000 with fewer on Linux, which no parser (this one included) reads.
+    text = f"{value.year:04d}" + value.strftime("-%m-%dT%H:%M:%S.%f")
     if (digits or _digits) == 3:
         text = text[:-3]
     return text + "Z"

@@ -10,8 +10,9 @@ byte, for the values the database holds:
 * strings by ``to_json(text)``: the escapes of ``json.dumps(..., ensure_ascii=False)``
   (``\\"``, ``\\\\``, ``\\b``, ``\\f``, ``\\n``, ``\\r``, ``\\t``, other controls as
   ``\\u00XX`` in lower-case hex, everything else as it is);
-* date-times by ``to_char`` in UTC with ``FMYYYY`` (the year unpadded, as ``strftime``'s
-  ``%Y``) and ``MS`` or ``US`` (truncated, never rounded), the process's fraction digits
+* date-times by ``to_char`` in UTC with ``YYYY`` (the year in four digits, as
+  :func:`proseo_odata.model.times.format_datetime` writes it) and ``MS`` or ``US``
+  (truncated, never rounded), the process's fraction digits
   (:func:`proseo_odata.model.times.fraction_digits`);
 * ids and ``ContentLength`` by ``format()``'s ``%s`` (a uuid canonical, in lower case; a
   bigint's digits); ``Online`` by ``to_json(boolean)``;
@@ -40,7 +41,7 @@ from proseo_odata.model import times
 __all__ = ["members_text"]
 
 #: ``to_char`` formats of a date-time as its JSON string (``\"``: a double quote in the output).
-_FORMATS = {3: '\\"FMYYYY-MM-DD"T"HH24:MI:SS.MS"Z"\\"', 6: '\\"FMYYYY-MM-DD"T"HH24:MI:SS.US"Z"\\"'}
+_FORMATS = {3: '\\"YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\\"', 6: '\\"YYYY-MM-DD"T"HH24:MI:SS.US"Z"\\"'}
 
 # The constants of the statement, one bound parameter each however often they are used: psycopg
 # caches its conversion of a statement of at most 4,096 characters and 50 parameters, and

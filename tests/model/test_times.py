@@ -57,6 +57,9 @@ def test_bare_dates_only_when_allowed():
     (datetime(2021, 5, 20, 19, 8, 7, 654000, tzinfo=UTC), "2021-05-20T19:08:07.654Z"),
     (datetime(2021, 5, 20, 19, 8, 7, tzinfo=UTC), "2021-05-20T19:08:07.000Z"),
     (datetime(2021, 5, 20, 21, 8, 7, tzinfo=timezone(timedelta(hours=2))), "2021-05-20T19:08:07.000Z"),
+    # four year digits before 1000 too (strftime's %Y writes "999" on Linux, which no parser reads)
+    (datetime(999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), "0999-12-31T23:59:59.999Z"),
+    (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000Z"),
 ])
 def test_format_datetime(value, text):
     assert format_datetime(value) == text
