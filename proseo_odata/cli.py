@@ -89,6 +89,14 @@ class Env:
     def storage(self):
         return self.load_storage()
 
+    def require_mission(self, code: str, *, hint: bool = False) -> None:
+        """A one-line error unless the catalogue has mission ``code`` (``hint``: say how to add it)."""
+        try:
+            self.storage.get_mission(code)
+        except NotFoundError:
+            how = f" (add it with: proseo-odata -c ... mission add {code})" if hint else ""
+            raise click.ClickException(f"no mission {code}{how}") from None
+
     @property
     def archive(self):
         if self._archive is None:
@@ -353,10 +361,7 @@ def workflows_sync(env: Env) -> None:
 def workflows_list(env: Env, mission_code: str | None) -> None:
     """List the stored workflows."""
     if mission_code:
-        try:
-            env.storage.get_mission(mission_code)
-        except NotFoundError:
-            raise click.ClickException(f"no mission {mission_code}") from None
+        env.require_mission(mission_code)
     codes = [mission_code] if mission_code else [m.code for m in env.storage.list_missions()]
     found = 0
     for code in codes:
@@ -451,10 +456,7 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
         raise click.ClickException(str(exc)) from None
     if metadata is not None and len(entries) != 1:
         raise click.UsageError("--metadata describes one product: give exactly one FILE")
-    try:
-        env.storage.get_mission(mission_code)
-    except NotFoundError:
-        raise click.ClickException(f"no mission {mission_code} (add it with: proseo-odata -c ... mission add {mission_code})") from None
+    env.require_mission(mission_code, hint=True)
     if not entries:
         click.echo(f"nothing to ingest: no product files in {', '.join(files)}")
         return
@@ -495,10 +497,7 @@ def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int
     interrupt (Ctrl-C) or a dead parser process ends it with one line saying what stays."""
     from proseo_odata.ingest import IngestError, ingest_manifest
 
-    try:
-        env.storage.get_mission(mission_code)
-    except NotFoundError:
-        raise click.ClickException(f"no mission {mission_code} (add it with: proseo-odata -c ... mission add {mission_code})") from None
+    env.require_mission(mission_code, hint=True)
     bar = None
     if progress is not False:
         from tqdm import tqdm
@@ -557,10 +556,7 @@ def export(env: Env, mission_code: str, filter_text: str | None, output: str) ->
     from proseo_odata.export import export_products
     from proseo_odata.query import build_query
 
-    try:
-        env.storage.get_mission(mission_code)
-    except NotFoundError:
-        raise click.ClickException(f"no mission {mission_code}") from None
+    env.require_mission(mission_code)
     query_filter = None
     if filter_text is not None:
         try:
