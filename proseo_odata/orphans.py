@@ -41,8 +41,8 @@ __all__ = ["DEFAULT_MAX_REMOVE", "DEFAULT_OLDER_THAN", "OrphanReport", "find_orp
 #: commit the product that names them).
 DEFAULT_OLDER_THAN = timedelta(hours=24)
 
-#: At most this many orphans are removed at once unless the caller says otherwise (a killed
-#: bulk ingest leaves up to a few batches' files; far more means a lost or wrong catalogue).
+#: More orphans than this, and :func:`remove_orphans` removes none unless the caller raises it (a
+#: killed bulk ingest leaves up to a few batches' files; far more means a lost or wrong catalogue).
 DEFAULT_MAX_REMOVE = 1000
 
 #: Keys asked about at once (:meth:`StorageBase.archive_keys_in_use`).
