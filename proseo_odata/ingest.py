@@ -60,8 +60,9 @@ from proseo_odata.notify.subscriptions import on_product_published
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "BulkIngestReport", "IngestError", "MetadataError", "ManifestEntry", "default_parsers", "ingest_file", "ingest_manifest", "iter_manifest",
-    "parse_datetime", "product_from_metadata", "read_manifest",
+    "BulkIngestReport", "IngestError", "MetadataError", "ManifestEntry", "check_content_type", "check_name",
+    "default_parsers", "ingest_file", "ingest_manifest", "iter_manifest", "parse_datetime", "parse_footprint",
+    "product_from_metadata", "read_manifest",
 ]
 
 
@@ -93,6 +94,20 @@ def parse_datetime(value: Any, field: str) -> datetime:
 def _is_mapping(value) -> bool:
     """``isinstance(value, Mapping)``, with JSON's dict first (the ABC check is slow in bulk)."""
     return isinstance(value, dict) or isinstance(value, Mapping)
+
+
+def check_name(name: Any) -> str:
+    """``name`` when it can be a product's ``Name`` (a file name: not blank, no ``/`` or ``\\``)."""
+    if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name:
+        raise MetadataError("Name", f"{name!r} is not a file name")
+    return name
+
+
+def check_content_type(content_type: Any) -> str:
+    """``content_type`` when it can be a product's ``ContentType`` (``type/subtype``)."""
+    if not isinstance(content_type, str) or "/" not in content_type:
+        raise MetadataError("ContentType", f"{content_type!r} is not a MIME type")
+    return content_type
 
 
 def parse_footprint(value: Any, field: str = "Footprint") -> str | None:
@@ -302,10 +317,7 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
     now = now or utcnow()
     fields: dict[str, Any] = {"mission": mission}
 
-    name = metadata.get("Name", file_name)
-    if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name:
-        raise MetadataError("Name", f"{name!r} is not a file name")
-    fields["name"] = name
+    name = fields["name"] = check_name(metadata.get("Name", file_name))
     if "Id" in metadata:
         try:
             fields["id"] = uuid.UUID(str(metadata["Id"]))
@@ -314,9 +326,7 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
     content_type = metadata.get("ContentType")
     if content_type is None:
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if not isinstance(content_type, str) or "/" not in content_type:
-        raise MetadataError("ContentType", f"{content_type!r} is not a MIME type")
-    fields["content_type"] = content_type
+    fields["content_type"] = check_content_type(content_type)
 
     length = metadata.get("ContentLength")
     if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 0):

@@ -348,34 +348,58 @@ class Worker:
         return list(outputs)
 
     def _archive_output(self, order, workflow: Workflow, source: Product, output: ProcessorOutput):
-        now = utcnow()
-        attributes = [a for a in source.attributes if a.name != PRODUCT_TYPE_ATTRIBUTE]
-        for name, value in output.attributes.items():
-            attributes = [a for a in attributes if a.name != name]
-            attributes.append(value if isinstance(value, Attribute) else Attribute.of(name, value))
-        if not any(a.name == PRODUCT_TYPE_ATTRIBUTE for a in attributes):
-            attributes.append(Attribute(PRODUCT_TYPE_ATTRIBUTE, AttributeType.STRING, workflow.output_product_type))
-        start, end = output.content_date if output.content_date else (source.content_start, source.content_end)
-        product = Product(
-            mission=order.mission,
-            name=output.name,
-            content_type=output.content_type,
-            origin_date=source.origin_date,
-            publication_date=now,
-            modification_date=now,
-            content_start=start,
-            content_end=end,
-            production_type=order.production_type or production_type_for(workflow, order.workflow_options),
-            footprint=output.footprint or source.footprint,
-            attributes=attributes,
-            visibility=source.visibility,
-        )
+        product = self._output_product(order, workflow, source, output)
         key = f"{order.mission}/{product.id}/{product.name}"
         size, md5, sha256 = self.archive.put_file(key, output.path, content_type=output.content_type)
         product.archive_key = key
         product.content_length = size
+        now = product.publication_date
         product.checksums = [Checksum("MD5", md5, now), Checksum("SHA256", sha256, now)]
         return product, key
+
+    def _output_product(self, order, workflow: Workflow, source: Product, output: ProcessorOutput) -> Product:
+        """The product an output publishes, its values checked as an ingest checks a product's
+        metadata (the same functions): a processor's output that could not be ingested fails
+        its order at once with the reason (``ProcessingFailed``), instead of being stored (a
+        ``ContentType`` without ``/``, a ``ContentDate`` ending before it starts) or refused by
+        the database as if the service were at fault. Its footprint is normalised as an
+        ingest's is."""
+        from proseo_odata.ingest import MetadataError, check_content_type, check_name, parse_footprint
+
+        now = utcnow()
+        try:
+            name, content_type = check_name(output.name), check_content_type(output.content_type)
+            footprint = parse_footprint(output.footprint) if output.footprint else source.footprint
+            attributes = [a for a in source.attributes if a.name != PRODUCT_TYPE_ATTRIBUTE]
+            for attribute_name, value in output.attributes.items():
+                attributes = [a for a in attributes if a.name != attribute_name]
+                attributes.append(value if isinstance(value, Attribute) else Attribute.of(attribute_name, value))
+            if not any(a.name == PRODUCT_TYPE_ATTRIBUTE for a in attributes):
+                attributes.append(Attribute(PRODUCT_TYPE_ATTRIBUTE, AttributeType.STRING, workflow.output_product_type))
+            start, end = output.content_date if output.content_date else (source.content_start, source.content_end)
+            product = Product(
+                mission=order.mission,
+                name=name,
+                content_type=content_type,
+                origin_date=source.origin_date,
+                publication_date=now,
+                modification_date=now,
+                content_start=start,
+                content_end=end,
+                production_type=order.production_type or production_type_for(workflow, order.workflow_options),
+                footprint=footprint,
+                attributes=attributes,
+                visibility=source.visibility,
+            )
+            if product.content_start and product.content_end and product.content_start > product.content_end:
+                raise MetadataError("ContentDate", "Start is after End")
+            for text in (name, content_type, *(a.name for a in attributes),
+                         *(a.value for a in attributes if isinstance(a.value, str))):
+                if "\x00" in text:  # PostgreSQL stores no NUL character in text
+                    raise MetadataError("(text)", f"{text!r} holds a NUL character")
+        except (MetadataError, TypeError, ValueError) as exc:
+            raise ProcessingFailed(f"processor output {output.name!r} cannot be published: {exc}") from None
+        return product
 
     # -- the end of an order (each in one transaction) ------------------------------------
 

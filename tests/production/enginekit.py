@@ -3,6 +3,7 @@ workflows, a local archive and a demo-like input product (zip with a PNG and a m
 import hashlib
 import io
 import json
+import shutil
 import sys
 import uuid
 import zipfile
@@ -15,6 +16,7 @@ import proseo_odata
 from proseo_odata.archive import load_archive
 from proseo_odata.archive.testing import store_product_file
 from proseo_odata.model import Attribute, Mission
+from proseo_odata.production.processors import Processor, ProcessorOutput
 from proseo_odata.production.workflows import sync_configured_workflows
 from proseo_odata.storage.sqlalchemy import load_from_config
 
@@ -116,3 +118,25 @@ def digests(data):
 
 def new_id():
     return uuid.uuid4()
+
+
+class ConfiguredOutput(Processor):
+    """A processor (``enginekit:ConfiguredOutput``) that publishes a copy of its input with the
+    output metadata its ``processor_config`` gives: ``name``, ``content_type``, ``content_date``
+    (two ISO-8601 texts), ``footprint``, ``attributes`` -- good or bad, as a plug-in may."""
+
+    def run(self, job, progress, cancel):
+        config = self.config
+        target = Path(job.scratch_dir) / "output.bin"
+        shutil.copyfile(job.path, target)
+        dates = config.get("content_date")
+        return [ProcessorOutput(
+            path=target,
+            name=config.get("name", "OUTPUT.zip"),
+            content_type=config.get("content_type", "application/zip"),
+            content_date=tuple(datetime.fromisoformat(d) for d in dates) if dates else None,
+            footprint=config.get("footprint"),
+            # "<NUL>" stands for the character, which a workflow's stored configuration cannot hold
+            attributes={k: v.replace("<NUL>", "\x00") if isinstance(v, str) else v
+                        for k, v in config.get("attributes", {}).items()},
+        )]
