@@ -542,7 +542,7 @@ def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int
 @click.option("--filter", "filter_text", default=None,
               help="Only the products matching this OData $filter (e.g. \"PublicationDate gt 2026-01-01T00:00:00Z\").")
 @click.option("--output", "-o", "output", default="-", show_default=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="The manifest file (written to FILE.part, renamed when complete); -: standard output.")
+              help="The manifest file (written beside it as FILE.<random>.part, renamed when complete); -: standard output.")
 @pass_env
 def export(env: Env, mission_code: str, filter_text: str | None, output: str) -> None:
     """Write the mission's products as a JSON-lines manifest that `ingest --manifest` reads back
@@ -572,13 +572,22 @@ def export(env: Env, mission_code: str, filter_text: str | None, output: str) ->
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(141) from None
     else:
-        partial = output + ".part"
+        import tempfile
+
+        folder, name = os.path.split(os.path.abspath(output))
+        # FILE.<random>.part beside FILE (two exports to one FILE do not mix), renamed when complete
+        descriptor, partial = tempfile.mkstemp(dir=folder, prefix=name + ".", suffix=".part")
         try:
-            with open(partial, "wb") as handle:
+            with os.fdopen(descriptor, "wb") as handle:
                 report = export_products(env.storage, mission_code, handle.write, query_filter=query_filter)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(partial, output)
+            directory = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(directory)  # the rename itself survives a crash
+            finally:
+                os.close(directory)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.remove(partial)

@@ -169,7 +169,7 @@ def test_moving_a_catalogue_from_sqlite_to_postgresql_by_the_command(source, mig
     result = runner.invoke(main, ["-c", str(old), "export", "--mission", "M", "-o", str(manifest)])
     assert result.exit_code == 0, result.output
     assert "3 product(s) of mission M exported" in result.output
-    assert not Path(str(manifest) + ".part").exists()
+    assert sorted(p.name for p in tmp_path.glob("catalogue.jsonl*")) == ["catalogue.jsonl"]  # no .part left
     assert runner.invoke(main, ["-c", str(new), "mission", "add", "M"]).exit_code == 0
     result = runner.invoke(main, ["-c", str(new), "ingest", "--mission", "M", "--manifest", str(manifest),
                                   "--no-progress"])
@@ -218,3 +218,22 @@ def test_a_reader_that_stops_early_ends_the_export_quietly(source, tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 141, stderr
     assert b"Traceback" not in stderr and b"exported" not in stderr
+
+
+def test_an_export_that_fails_midway_leaves_no_file(source, tmp_path, monkeypatch):
+    import proseo_odata.export as export_module
+    from proseo_odata.storage import DatabaseUnavailableError
+
+    storage, archive = source
+
+    def failing(storage, mission, write, **options):
+        write(b'{"half": "a line"}\n')
+        raise DatabaseUnavailableError("the database is unavailable")
+
+    monkeypatch.setattr(export_module, "export_products", failing)
+    ini = _ini(tmp_path / "site", str(storage.engine.url), archive.root)
+    target = tmp_path / "out" / "m.jsonl"
+    target.parent.mkdir()
+    result = CliRunner().invoke(main, ["-c", str(ini), "export", "--mission", "M", "-o", str(target)])
+    assert result.exit_code == 1 and "the database is unavailable" in result.output
+    assert list(target.parent.iterdir()) == []  # neither the file nor its .part
