@@ -60,7 +60,7 @@ from proseo_odata.notify.subscriptions import on_product_published
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "BulkIngestReport", "IngestError", "MetadataError", "ManifestEntry", "check_content_type", "check_name",
+    "BulkIngestReport", "IngestError", "MetadataError", "ManifestEntry", "check_content_type", "check_name", "check_text",
     "default_parsers", "ingest_file", "ingest_manifest", "iter_manifest", "parse_datetime", "parse_footprint",
     "product_from_metadata", "read_manifest",
 ]
@@ -96,16 +96,40 @@ def _is_mapping(value) -> bool:
     return isinstance(value, dict) or isinstance(value, Mapping)
 
 
+#: The longest file name most file systems store (bytes of UTF-8): a product's Name is its
+#: file's name in a local archive.
+NAME_MAX_BYTES = 255
+
+#: ``type/subtype`` and parameters (RFC 9110), no control character: the ``Content-Type`` a
+#: download is answered with.
+_MIME_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*;[^\x00-\x1f\x7f]*)?")
+
+
+def check_text(value: str, field: str) -> str:
+    """``value`` when a database stores it as it is: no NUL character (PostgreSQL refuses it),
+    nothing that is not UTF-8 (a lone surrogate, from a file name of other bytes)."""
+    if "\x00" in value:
+        raise MetadataError(field, f"{value!r} holds a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MetadataError(field, f"{value!r} is not UTF-8 text") from None
+    return value
+
+
 def check_name(name: Any) -> str:
-    """``name`` when it can be a product's ``Name`` (a file name: not blank, no ``/`` or ``\\``)."""
-    if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name:
+    """``name`` when it can be a product's ``Name``: a file name (not blank, not ``.`` or ``..``,
+    no ``/`` or ``\\``, at most :data:`NAME_MAX_BYTES` bytes of UTF-8, storable text)."""
+    if (not isinstance(name, str) or not name.strip() or name in (".", "..") or "/" in name or "\\" in name
+            or len(check_text(name, "Name").encode("utf-8")) > NAME_MAX_BYTES):
         raise MetadataError("Name", f"{name!r} is not a file name")
     return name
 
 
 def check_content_type(content_type: Any) -> str:
-    """``content_type`` when it can be a product's ``ContentType`` (``type/subtype``)."""
-    if not isinstance(content_type, str) or "/" not in content_type:
+    """``content_type`` when it can be a product's ``ContentType``: a MIME type (``type/subtype``
+    and parameters, no control character, at most 255 characters)."""
+    if not isinstance(content_type, str) or len(content_type) > 255 or not _MIME_TYPE.fullmatch(content_type):
         raise MetadataError("ContentType", f"{content_type!r} is not a MIME type")
     return content_type
 

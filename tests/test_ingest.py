@@ -129,7 +129,7 @@ def test_manifest_bad_lines_are_reported_by_number_and_the_good_lines_commit(set
         {"file": "in/f3.dat", "Name": "three.dat", "Attributes": L1C},              # 7 ok
         {"file": "in/f4.dat", "Name": "three.dat"},                                 # 8 same Name again
         {"file": "in/f4.dat", "ContentLength": 3},                                  # 9 wrong length
-        {"file": "in/f5.dat", "ContentType": "application/" + "x" * 300},           # 10 too long for PostgreSQL
+        {"file": "in/f5.dat", "Attributes": [{"Name": "n" * 300, "ValueType": "String", "Value": "v"}]},  # 10 too long for PostgreSQL
         {"file": "in/f1.dat", "ContentDate": {"Start": "yesterday"}},               # 11 bad date
         {"file": "in/f1.dat", "ContentLength": len((files / "f1.dat").read_bytes())},  # 12 ok
         {"Name": "x"},                                                              # 13 no file
@@ -138,7 +138,7 @@ def test_manifest_bad_lines_are_reported_by_number_and_the_good_lines_commit(set
     report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, lines), batch_size=3, workers=3,
                              progress=calls.append)
     failed = dict(report.failed)
-    # PostgreSQL refuses line 10's ContentType (varchar(255)) and fails the batch's INSERT: the
+    # PostgreSQL refuses line 10's attribute name (varchar(255)) and fails the batch's write: the
     # batch is written again product by product, so only line 10 fails. SQLite stores it.
     refused = [10] if storage.dialect == "postgresql" else []
     assert sorted(failed) == sorted([2, 3, 4, 5, 9, 11, 13] + refused), report.failed
@@ -678,3 +678,28 @@ def test_a_file_that_contradicts_its_metadata_is_refused_and_removed(setup, tmp_
         with pytest.raises(NotFoundError):
             storage.get_product_by_name("M", metadata["Name"])
     assert _files(archive) == []
+
+
+@pytest.mark.parametrize("metadata, field", [
+    ({"Name": ".."}, "Name"),
+    ({"Name": "N" * 256}, "Name"),                            # longer than a file name may be
+    ({"Name": "a\x00b.zip"}, "Name"),
+    ({"ContentType": "zip"}, "ContentType"),
+    ({"ContentType": "text/plain\r\nX-Injected: 1"}, "ContentType"),  # would be a download's header
+    ({"ContentType": "application/" + "x" * 300}, "ContentType"),
+    ({"Footprint": "POLYGON((1 1,2 1,2 2,1 2,1 1))\x00 and the rest"}, "Footprint"),  # GEOS would stop at the NUL
+])
+def test_metadata_no_product_could_carry_is_refused_naming_its_field(metadata, field):
+    from proseo_odata.ingest import product_from_metadata
+
+    with pytest.raises(MetadataError) as refused:
+        product_from_metadata(metadata, mission="M", file_name="F.zip")
+    assert refused.value.field == field
+
+
+def test_mime_types_with_parameters_are_kept():
+    from proseo_odata.ingest import product_from_metadata
+
+    for content_type in ("application/zip", "application/vnd.eu.esa.safe+zip", "text/plain; charset=utf-8"):
+        product, _, _ = product_from_metadata({"ContentType": content_type}, mission="M", file_name="F")
+        assert product.content_type == content_type

@@ -69,6 +69,8 @@ def parse_geography(text: str, srid: Optional[int] = None) -> Tuple[BaseGeometry
     geometry and for an SRID other than 4326.
     """
     original = text
+    if "\x00" in text:  # GEOS would read the text up to it and drop the rest without a word
+        raise ODataError(f"invalid geography literal {original!r}: a NUL character", target="$filter")
     match = _PREFIX.match(text)
     if match:
         text = match.group(1)

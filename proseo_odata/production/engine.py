@@ -56,7 +56,7 @@ import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -148,6 +148,53 @@ def _unique_name(name: str, order_id: uuid.UUID) -> str:
     stem, dot, ext = name.partition(".")
     return f"{stem}_{order_id.hex[-8:]}{dot}{ext}"
 
+
+
+def _checked_output(output: ProcessorOutput) -> tuple:
+    """``(name, content_type, content_date or None, footprint WKT or None, {name: Attribute})``
+    of a processor's output, each checked as an ingest checks it; ``ProcessingFailed`` naming
+    the field otherwise. The footprint is normalised as an ingest's is."""
+    from proseo_odata.ingest import (MetadataError, NAME_MAX_BYTES, check_content_type, check_name, check_text,
+                                     parse_footprint)
+
+    label = output.name if isinstance(output.name, str) else "(unnamed)"  # never a path of the worker's
+    try:
+        name, content_type = check_name(output.name), check_content_type(output.content_type)
+        content_date = None
+        if output.content_date is not None:
+            if not isinstance(output.content_date, (tuple, list)) or len(output.content_date) != 2 or not all(
+                    d is None or (isinstance(d, datetime) and d.utcoffset() is not None) for d in output.content_date):
+                raise MetadataError("ContentDate", "expected (start, end): timezone-aware datetimes or None")
+            content_date = tuple(output.content_date)
+            if None not in content_date and content_date[0] > content_date[1]:
+                raise MetadataError("ContentDate", "Start is after End")
+        footprint = None
+        if output.footprint is not None:
+            if not isinstance(output.footprint, str):
+                raise MetadataError("Footprint", "expected WKT or a geography literal")
+            footprint = parse_footprint(output.footprint)
+        if not isinstance(output.attributes, Mapping):
+            raise MetadataError("Attributes", "expected a mapping of attribute names to values")
+        given: dict[str, Attribute] = {}
+        for key, value in output.attributes.items():
+            field_name = f"Attributes/{key}"
+            if not isinstance(key, str) or not key or len(key) > NAME_MAX_BYTES:
+                raise MetadataError("Attributes", f"{key!r} is not an attribute name")
+            try:
+                attribute = value if isinstance(value, Attribute) else Attribute.of(key, value)
+            except (TypeError, ValueError) as exc:
+                raise MetadataError(field_name, str(exc)) from None
+            if attribute.name != key:
+                raise MetadataError(field_name, f"holds an attribute named {attribute.name!r}")
+            check_text(key, field_name)
+            if isinstance(attribute.value, str):
+                check_text(attribute.value, field_name)
+                if key == PRODUCT_TYPE_ATTRIBUTE and len(attribute.value) > 255:  # the indexed column's width
+                    raise MetadataError(field_name, "longer than 255 characters")
+            given[key] = attribute
+    except MetadataError as exc:
+        raise ProcessingFailed(f"processor output {label!r} cannot be published: {exc}") from None
+    return name, content_type, content_date, footprint, given
 
 class Worker:
     """Runs orders one after the other (one thread). ``run_order`` runs one claimed order."""
@@ -358,48 +405,33 @@ class Worker:
         return product, key
 
     def _output_product(self, order, workflow: Workflow, source: Product, output: ProcessorOutput) -> Product:
-        """The product an output publishes, its values checked as an ingest checks a product's
-        metadata (the same functions): a processor's output that could not be ingested fails
-        its order at once with the reason (``ProcessingFailed``), instead of being stored (a
-        ``ContentType`` without ``/``, a ``ContentDate`` ending before it starts) or refused by
-        the database as if the service were at fault. Its footprint is normalised as an
-        ingest's is."""
-        from proseo_odata.ingest import MetadataError, check_content_type, check_name, parse_footprint
-
+        """The product an output publishes. The output's own values are checked as an ingest
+        checks a product's metadata (the same functions, :func:`_checked_output`): an output
+        that could not be ingested fails its order at once naming the field
+        (``ProcessingFailed``), instead of being stored (a ``ContentType`` without ``/``, a
+        ``ContentDate`` ending before it starts) or refused by the database or the archive as if
+        the service were at fault. What it does not set is the input's, as stored."""
         now = utcnow()
-        try:
-            name, content_type = check_name(output.name), check_content_type(output.content_type)
-            footprint = parse_footprint(output.footprint) if output.footprint else source.footprint
-            attributes = [a for a in source.attributes if a.name != PRODUCT_TYPE_ATTRIBUTE]
-            for attribute_name, value in output.attributes.items():
-                attributes = [a for a in attributes if a.name != attribute_name]
-                attributes.append(value if isinstance(value, Attribute) else Attribute.of(attribute_name, value))
-            if not any(a.name == PRODUCT_TYPE_ATTRIBUTE for a in attributes):
-                attributes.append(Attribute(PRODUCT_TYPE_ATTRIBUTE, AttributeType.STRING, workflow.output_product_type))
-            start, end = output.content_date if output.content_date else (source.content_start, source.content_end)
-            product = Product(
-                mission=order.mission,
-                name=name,
-                content_type=content_type,
-                origin_date=source.origin_date,
-                publication_date=now,
-                modification_date=now,
-                content_start=start,
-                content_end=end,
-                production_type=order.production_type or production_type_for(workflow, order.workflow_options),
-                footprint=footprint,
-                attributes=attributes,
-                visibility=source.visibility,
-            )
-            if product.content_start and product.content_end and product.content_start > product.content_end:
-                raise MetadataError("ContentDate", "Start is after End")
-            for text in (name, content_type, *(a.name for a in attributes),
-                         *(a.value for a in attributes if isinstance(a.value, str))):
-                if "\x00" in text:  # PostgreSQL stores no NUL character in text
-                    raise MetadataError("(text)", f"{text!r} holds a NUL character")
-        except (MetadataError, TypeError, ValueError) as exc:
-            raise ProcessingFailed(f"processor output {output.name!r} cannot be published: {exc}") from None
-        return product
+        name, content_type, content_date, footprint, given = _checked_output(output)
+        attributes = [a for a in source.attributes if a.name != PRODUCT_TYPE_ATTRIBUTE and a.name not in given]
+        attributes += given.values()
+        if PRODUCT_TYPE_ATTRIBUTE not in given:
+            attributes.append(Attribute(PRODUCT_TYPE_ATTRIBUTE, AttributeType.STRING, workflow.output_product_type))
+        start, end = content_date if content_date is not None else (source.content_start, source.content_end)
+        return Product(
+            mission=order.mission,
+            name=name,
+            content_type=content_type,
+            origin_date=source.origin_date,
+            publication_date=now,
+            modification_date=now,
+            content_start=start,
+            content_end=end,
+            production_type=order.production_type or production_type_for(workflow, order.workflow_options),
+            footprint=footprint or source.footprint,
+            attributes=attributes,
+            visibility=source.visibility,
+        )
 
     # -- the end of an order (each in one transaction) ------------------------------------
 

@@ -120,23 +120,34 @@ def new_id():
     return uuid.uuid4()
 
 
+def _real(value):
+    """A configured text with the characters a stored workflow configuration cannot hold:
+    ``<NUL>``, ``<SURROGATE>`` (a lone surrogate, as a file name of non-UTF-8 bytes reads),
+    ``<CRLF>``."""
+    if not isinstance(value, str):
+        return value
+    return value.replace("<NUL>", "\x00").replace("<SURROGATE>", "\udcff").replace("<CRLF>", "\r\n")
+
+
 class ConfiguredOutput(Processor):
     """A processor (``enginekit:ConfiguredOutput``) that publishes a copy of its input with the
     output metadata its ``processor_config`` gives: ``name``, ``content_type``, ``content_date``
-    (two ISO-8601 texts), ``footprint``, ``attributes`` -- good or bad, as a plug-in may."""
+    (two ISO-8601 texts), ``footprint``, ``attributes`` -- good or bad, as a plug-in may
+    (:func:`_real`'s stand-ins; ``attributes_as_list``: the attributes as a list, not a mapping;
+    ``attribute_objects``: ``{key: [name, value]}``, an ``Attribute`` under each key)."""
 
     def run(self, job, progress, cancel):
         config = self.config
         target = Path(job.scratch_dir) / "output.bin"
         shutil.copyfile(job.path, target)
         dates = config.get("content_date")
+        attributes = {_real(k): _real(v) for k, v in config.get("attributes", {}).items()}
+        attributes.update({k: Attribute.of(name, value) for k, (name, value) in config.get("attribute_objects", {}).items()})
         return [ProcessorOutput(
             path=target,
-            name=config.get("name", "OUTPUT.zip"),
-            content_type=config.get("content_type", "application/zip"),
+            name=_real(config.get("name", "OUTPUT.zip")),
+            content_type=_real(config.get("content_type", "application/zip")),
             content_date=tuple(datetime.fromisoformat(d) for d in dates) if dates else None,
-            footprint=config.get("footprint"),
-            # "<NUL>" stands for the character, which a workflow's stored configuration cannot hold
-            attributes={k: v.replace("<NUL>", "\x00") if isinstance(v, str) else v
-                        for k, v in config.get("attributes", {}).items()},
+            footprint=_real(config.get("footprint")),
+            attributes=list(attributes.values()) if config.get("attributes_as_list") else attributes,
         )]

@@ -35,10 +35,19 @@ def _site(db_url, tmp_path, output: dict):
     ({"name": "sub\\\\dir.zip"}, "field 'Name'"),
     ({"name": " "}, "field 'Name'"),
     ({"content_date": ["2020-01-02T00:00:00+00:00", "2020-01-01T00:00:00+00:00"]}, "Start is after End"),
-    ({"content_date": ["2020-01-01T00:00:00", "2020-01-02T00:00:00"]}, "cannot be published"),  # naive
+    ({"content_date": ["2020-01-01T00:00:00", "2020-01-02T00:00:00"]}, "field 'ContentDate'"),  # naive
     ({"footprint": "POLYGON((0 0, 1 1"}, "field 'Footprint'"),
     ({"attributes": {"processorVersion": "1.0<NUL>beta"}}, "NUL character"),
-    ({"attributes": {"tiles": [1, 2]}}, "cannot be published"),
+    ({"attributes": {"tiles": [1, 2]}}, "field 'Attributes/tiles'"),
+    ({"name": ".."}, "field 'Name'"),
+    ({"name": "N" * 256}, "field 'Name'"),
+    ({"name": "OUT<SURROGATE>.zip"}, "field 'Name'"),  # a file name of other bytes than UTF-8
+    ({"content_type": "text/plain<CRLF>X-Injected: 1"}, "field 'ContentType'"),
+    ({"footprint": "POLYGON((36 60,38 60,38 61,36 61,36 60))<NUL> and the rest"}, "field 'Footprint'"),
+    ({"attributes": {"": "empty"}}, "field 'Attributes'"),
+    ({"attributes": {"note": "<SURROGATE>"}}, "not UTF-8"),
+    ({"attributes": {"x": 1}, "attributes_as_list": True}, "field 'Attributes'"),
+    ({"attribute_objects": {"x": ["cloudCover", 1.0]}}, "holds an attribute named 'cloudCover'"),
 ])
 def test_an_output_that_could_not_be_ingested_fails_its_order_at_once(db_url, tmp_path, output, reason):
     storage, archive, order = _site(db_url, tmp_path, output)
