@@ -189,12 +189,13 @@ def _checked_output(output: ProcessorOutput) -> tuple:
             check_text(key, field_name)
             if isinstance(attribute.value, str):
                 check_text(attribute.value, field_name)
-                if key == PRODUCT_TYPE_ATTRIBUTE and len(attribute.value) > 255:  # the indexed column's width
-                    raise MetadataError(field_name, "longer than 255 characters")
+            if key == PRODUCT_TYPE_ATTRIBUTE and (attribute.type is not AttributeType.STRING or len(attribute.value) > 255):
+                raise MetadataError(field_name, "expected a String of at most 255 characters")  # an indexed column
             given[key] = attribute
     except MetadataError as exc:
         raise ProcessingFailed(f"processor output {label!r} cannot be published: {exc}") from None
     return name, content_type, content_date, footprint, given
+
 
 class Worker:
     """Runs orders one after the other (one thread). ``run_order`` runs one claimed order."""

@@ -48,6 +48,7 @@ def _site(db_url, tmp_path, output: dict):
     ({"attributes": {"note": "<SURROGATE>"}}, "not UTF-8"),
     ({"attributes": {"x": 1}, "attributes_as_list": True}, "field 'Attributes'"),
     ({"attribute_objects": {"x": ["cloudCover", 1.0]}}, "holds an attribute named 'cloudCover'"),
+    ({"attributes": {"productType": 7}}, "field 'Attributes/productType'"),
 ])
 def test_an_output_that_could_not_be_ingested_fails_its_order_at_once(db_url, tmp_path, output, reason):
     storage, archive, order = _site(db_url, tmp_path, output)
