@@ -133,6 +133,13 @@ class ExternalCommandProcessor(Processor):
         self.timeout = float(self.config.get("timeout", 3600))
         self.env = dict(self.config.get("env", {}))
         self.content_type = self.config.get("content_type")
+        if self.content_type is not None:  # checked as an ingest checks it, when workflows load
+            from proseo_odata.ingest import MetadataError, check_content_type
+
+            try:
+                check_content_type(self.content_type)
+            except MetadataError as exc:
+                raise ValueError(f"external processor: 'content_type': {exc.problem}") from None
         self.log_tail_lines = int(self.config.get("log_tail_lines", 5))
         #: the running child (for tests and diagnostics); None when not running.
         self.process = None

@@ -202,3 +202,10 @@ def test_render_template(template, expected):
 def test_bad_configuration_is_rejected(config):
     with pytest.raises(ValueError, match="'command' must be"):
         ExternalCommandProcessor(config)
+
+
+@pytest.mark.parametrize("content_type", ["zip", "text/plain\r\nX-Injected: 1", 7])
+def test_a_content_type_that_is_no_mime_type_is_rejected_when_workflows_load(content_type):
+    with pytest.raises(ValueError, match="'content_type': .* is not a MIME type"):
+        ExternalCommandProcessor({"command": ["true"], "content_type": content_type})
+    assert ExternalCommandProcessor({"command": ["true"], "content_type": "application/x-netcdf"}).content_type
