@@ -17,29 +17,13 @@ from cryptography.fernet import Fernet
 from PIL import Image
 
 from live_server import free_port
+from site_ini import WORKFLOWS, write_ini
 
 from proseo_odata.archive.local import LocalArchive
 from proseo_odata.cli import main
 from proseo_odata.model import AttributeType, ProductionType, Role
 from proseo_odata.storage import NotFoundError, Query
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
-
-WORKFLOWS = Path(__file__).resolve().parent.parent / "proseo_odata" / "demo" / "workflows.json"
-
-
-def write_ini(folder: Path, db_url: str) -> Path:
-    ini = folder / "site.ini"
-    ini.write_text(textwrap.dedent(f"""\
-        [app:main]
-        use = egg:proseo-odata
-        proseo.storage.backend = proseo_odata.storage.sqlalchemy
-        proseo.storage.url = {db_url.replace('%', '%%')}
-        proseo.archive.backend = proseo_odata.archive.local
-        proseo.archive.path = %(here)s/archive
-        proseo.workflows.file = {WORKFLOWS}
-        """), encoding="utf-8")
-    return ini
-
 
 @pytest.fixture
 def site(tmp_path, db_url):

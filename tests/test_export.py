@@ -9,13 +9,14 @@ import hashlib
 import json
 import math
 import shutil
-import textwrap
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from site_ini import write_ini
 
 from proseo_odata.archive.local import LocalArchive
 from proseo_odata.cli import main
@@ -146,25 +147,11 @@ def test_a_filter_exports_the_matching_products_only(source):
     assert report.exported == 1 and json.loads(chunks[0])["Name"] == "public \u00fcnicode.zip"
 
 
-def _ini(folder: Path, url: str, archive: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    ini = folder / "site.ini"
-    ini.write_text(textwrap.dedent(f"""\
-        [app:main]
-        use = egg:proseo-odata
-        proseo.storage.backend = proseo_odata.storage.sqlalchemy
-        proseo.storage.url = {url.replace('%', '%%')}
-        proseo.archive.backend = proseo_odata.archive.local
-        proseo.archive.path = {archive}
-        """), encoding="utf-8")
-    return ini
-
-
 def test_moving_a_catalogue_from_sqlite_to_postgresql_by_the_command(source, migrated_pg_url, tmp_path):
     storage, archive = source
     runner = CliRunner()
-    old = _ini(tmp_path / "old", str(storage.engine.url), archive.root)
-    new = _ini(tmp_path / "new", migrated_pg_url, archive.root)
+    old = write_ini(tmp_path / "old", str(storage.engine.url), archive.root)
+    new = write_ini(tmp_path / "new", migrated_pg_url, archive.root)
     manifest = tmp_path / "catalogue.jsonl"
     result = runner.invoke(main, ["-c", str(old), "export", "--mission", "M", "-o", str(manifest)])
     assert result.exit_code == 0, result.output
@@ -192,7 +179,7 @@ def test_moving_a_catalogue_from_sqlite_to_postgresql_by_the_command(source, mig
 def test_a_product_without_a_file_is_named_and_the_status_is_1(source, tmp_path):
     storage, archive = source
     lonely = storage.add_product(Product("M", "metadata-only.xml"))
-    ini = _ini(tmp_path / "site", str(storage.engine.url), archive.root)
+    ini = write_ini(tmp_path / "site", str(storage.engine.url), archive.root)
     result = CliRunner().invoke(main, ["-c", str(ini), "export", "--mission", "M", "-o", str(tmp_path / "m.jsonl")])
     assert result.exit_code == 1
     assert "3 product(s) of mission M exported" in result.output
@@ -209,7 +196,7 @@ def test_a_reader_that_stops_early_ends_the_export_quietly(source, tmp_path):
 
     storage, archive = source
     storage.add_products([make_product("M", archive_key=f"M/{uuid.uuid4()}/x.zip") for _ in range(300)])
-    ini = _ini(tmp_path / "site", str(storage.engine.url), archive.root)
+    ini = write_ini(tmp_path / "site", str(storage.engine.url), archive.root)
     script = Path(sys.executable).parent / "proseo-odata"
     process = subprocess.Popen([str(script), "-c", str(ini), "export", "--mission", "M"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -231,7 +218,7 @@ def test_an_export_that_fails_midway_leaves_no_file(source, tmp_path, monkeypatc
         raise DatabaseUnavailableError("the database is unavailable")
 
     monkeypatch.setattr(export_module, "export_products", failing)
-    ini = _ini(tmp_path / "site", str(storage.engine.url), archive.root)
+    ini = write_ini(tmp_path / "site", str(storage.engine.url), archive.root)
     target = tmp_path / "out" / "m.jsonl"
     target.parent.mkdir()
     result = CliRunner().invoke(main, ["-c", str(ini), "export", "--mission", "M", "-o", str(target)])

@@ -197,7 +197,6 @@ class S3Archive(ArchiveBase):
             for item in page.get("Contents", ()):
                 yield ArchivedFile(item["Key"][strip:], int(item["Size"]), item["LastModified"])
 
-
     def list_unfinished(self, prefix: str = ""):
         """See :meth:`ArchiveBase.list_unfinished`: the bucket's multipart uploads under the
         configured prefix and ``prefix`` (``ListMultipartUploads``, page by page)."""
