@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from proseo_odata.config import configure
+from proseo_odata.fixity import DEFAULT_WORKERS
 from proseo_odata.ingest import DEFAULT_BATCH_SIZE
 from proseo_odata.model import Mission, Role, User, hash_password
 from proseo_odata.orphans import DEFAULT_MAX_REMOVE, DEFAULT_OLDER_THAN
@@ -537,10 +538,25 @@ def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int
         raise SystemExit(1)
 
 
+_FILTER_HELP = "Only the products matching this OData $filter (e.g. \"PublicationDate gt 2026-01-01T00:00:00Z\")."
+
+
+def _products_filter(filter_text: str | None):
+    """The bound filter of a ``--filter`` text for the Product entity type (None for none)."""
+    from proseo_odata.errors import InvalidQuery
+    from proseo_odata.query import build_query
+
+    if filter_text is None:
+        return None
+    try:
+        return build_query("Products", {"$filter": filter_text}).query.filter
+    except InvalidQuery as exc:
+        raise click.ClickException(f"--filter: {exc.message}") from None
+
+
 @main.command("export")
 @click.option("--mission", "mission_code", required=True, help="Mission whose products are written.")
-@click.option("--filter", "filter_text", default=None,
-              help="Only the products matching this OData $filter (e.g. \"PublicationDate gt 2026-01-01T00:00:00Z\").")
+@click.option("--filter", "filter_text", default=None, help=_FILTER_HELP)
 @click.option("--output", "-o", "output", default="-", show_default=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="The manifest file (written beside it as FILE.<random>.part, renamed when complete); -: standard output.")
 @pass_env
@@ -552,17 +568,10 @@ def export(env: Env, mission_code: str, filter_text: str | None, output: str) ->
     and for a logical copy of the catalogue (docs/cli.md, "export")."""
     import os
 
-    from proseo_odata.errors import InvalidQuery
     from proseo_odata.export import export_products
-    from proseo_odata.query import build_query
 
     env.require_mission(mission_code)
-    query_filter = None
-    if filter_text is not None:
-        try:
-            query_filter = build_query("Products", {"$filter": filter_text}).query.filter
-        except InvalidQuery as exc:
-            raise click.ClickException(f"--filter: {exc.message}") from None
+    query_filter = _products_filter(filter_text)
     if output == "-":
         stream = sys.stdout.buffer
         try:
@@ -678,6 +687,45 @@ def archive_orphans(env: Env, older_than: float, prefix: str, remove: bool, max_
     for key, error in report.errors:
         click.echo(f"could not remove {key}: {error}", err=True)
     if report.errors:
+        raise SystemExit(1)
+
+
+@archive_group.command("check")
+@click.option("--mission", "mission_code", required=True, help="Mission whose products' files are looked at.")
+@click.option("--filter", "filter_text", default=None, help=_FILTER_HELP)
+@click.option("--checksums", is_flag=True,
+              help="Read every file whole and compare its MD5 and SHA-256 with the recorded ones "
+                   "(without it: presence and size only).")
+@click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(min=1),
+              help="Files looked at together.")
+@pass_env
+def archive_check(env: Env, mission_code: str, filter_text: str | None, checksums: bool, workers: int) -> None:
+    """List the mission's products whose file is missing from the archive, has another size
+    than their ContentLength or (--checksums) other bytes than their recorded checksums.
+
+    One line each on stdout (Id, Name, archive key, problem, detail, tab-separated), a summary
+    on stderr; the exit status is 1 when any is found."""
+    from proseo_odata.fixity import check_products
+
+    env.require_mission(mission_code)
+    query_filter = _products_filter(filter_text)
+
+    def found(finding) -> None:
+        click.echo(f"{finding.product_id}\t{finding.name}\t{finding.key}\t{finding.problem}\t{finding.detail}")
+
+    report = check_products(env.storage, env.archive, mission_code, query_filter=query_filter,
+                            checksums=checksums, workers=workers, found=found)
+    summary = f"{report.checked} product file(s) of mission {mission_code} checked"
+    if checksums:
+        summary += f" ({report.read} read, {report.bytes_read} byte(s))"
+    words = {"missing": "missing", "size": "of another size", "checksum": "with other bytes (checksum)",
+             "unreadable": "unreadable"}
+    problems = ", ".join(f"{report.problems[problem]} {text}" for problem, text in words.items() if problem in report.problems)
+    summary += f": {problems or 'all present and as recorded'}"
+    if report.without_file:
+        summary += f"; {report.without_file} product(s) without a file"
+    click.echo(summary, err=True)
+    if report.found:
         raise SystemExit(1)
 
 

@@ -778,32 +778,18 @@ class _BatchSubscriptions:
         return getattr(self._tx, name)
 
 
-def _hash_archived(archive, key: str):
-    """``(size, md5, sha256)`` of a file already in the archive, read once."""
-    import hashlib
-
-    from proseo_odata.archive import StoredFile
-
-    md5, sha256, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
-    for chunk in archive.iter_range(key):
-        size += len(chunk)
-        md5.update(chunk)
-        sha256.update(chunk)
-    return StoredFile(size, md5.hexdigest(), sha256.hexdigest())
-
-
 def _referenced(archive, candidate: _Candidate):
     """The stored-file facts of a by-reference entry. With ``ContentLength`` and both MD5 and
     SHA256 in the metadata only the size is checked (one metadata call, the file is not read);
     otherwise the file is read once through the archive to compute them."""
+    from proseo_odata.archive import StoredFile, hash_archived
+
     key = candidate.key
     try:
         given = {_DIGESTS.get(c.algorithm.upper()): c.value.lower() for c in candidate.checksums}
         if candidate.length is not None and given.get("md5") and given.get("sha256"):
-            from proseo_odata.archive import StoredFile
-
             return StoredFile(archive.size(key), given["md5"], given["sha256"])
-        return _hash_archived(archive, key)
+        return hash_archived(archive, key)
     except FileNotFoundError:
         raise MetadataError(ARCHIVE_KEY, f"{key!r}: no such file in the archive", candidate.source) from None
 

@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator, Mapping, NamedTuple
 
 from proseo_odata.config import load_backend
 
-__all__ = ["ArchiveBase", "ArchiveError", "ArchivedFile", "StoredFile", "UnfinishedUpload", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE"]
+__all__ = ["ArchiveBase", "ArchiveError", "ArchivedFile", "StoredFile", "UnfinishedUpload", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE", "hash_archived"]
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -78,6 +78,17 @@ class HashingReader:
 
     def result(self) -> StoredFile:
         return StoredFile(self.size, self.md5.hexdigest(), self.sha256.hexdigest())
+
+
+def hash_archived(archive, key: str) -> StoredFile:
+    """``(size, md5, sha256)`` of a file already in ``archive``, read once through
+    :meth:`ArchiveBase.iter_range` (``FileNotFoundError`` for a missing key)."""
+    md5, sha256, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
+    for chunk in archive.iter_range(key):
+        size += len(chunk)
+        md5.update(chunk)
+        sha256.update(chunk)
+    return StoredFile(size, md5.hexdigest(), sha256.hexdigest())
 
 
 class FileSlice:
