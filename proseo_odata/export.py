@@ -95,25 +95,19 @@ def export_products(storage, mission: str, write: Callable[[bytes], object], *, 
     Each page of ``page_size`` products is read in its own short transaction (a keyset page
     after the last Id written): a product added during the export is written when its Id sorts
     after the page being read."""
-    from proseo_odata.storage import Query
+    from proseo_odata.storage import Query, iter_pages
 
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
     report = ExportReport()
-    token = None
-    while True:
-        query = Query(filter=query_filter, orderby=_BY_ID, top=page_size, skiptoken=token,
-                      expand=frozenset({"Attributes"}))
-        page = storage.query_products(mission, query)
+    query = Query(filter=query_filter, orderby=_BY_ID, top=page_size, expand=frozenset({"Attributes"}))
+    for page in iter_pages(storage.query_products, mission, query=query):
         for product in page.items:
             if not product.archive_key:
                 report.without_file.append(product.id)
                 continue
             write(orjson.dumps(manifest_line(product), option=orjson.OPT_APPEND_NEWLINE))
             report.exported += 1
-        token = page.next_skiptoken
-        if token is None:
-            break
     if report.without_file:
         log.warning("export: %d product(s) of %s without a file left out", len(report.without_file), mission)
     return report

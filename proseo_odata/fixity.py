@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from proseo_odata.archive import hash_archived
-from proseo_odata.model import Product
+from proseo_odata.storage import ProductFile, Query, iter_pages
 
 __all__ = ["Finding", "FixityReport", "check_products"]
 
@@ -73,7 +73,7 @@ class FixityReport:
         return sum(self.problems.values())
 
 
-def _examine(archive, product: Product, checksums: bool) -> tuple[Finding | None, int | None]:
+def _examine(archive, product: ProductFile, checksums: bool) -> tuple[Finding | None, int | None]:
     """``(the finding or None, the bytes read, None when the file was not read)`` for one
     product's file."""
     key = product.archive_key
@@ -125,21 +125,21 @@ def check_products(storage, archive, mission: str, *, query_filter=None, checksu
     ``ContentLength`` and, with ``checksums``, of its recorded MD5 and SHA-256 (the file read
     whole; a product that records neither is checked by size). Each finding is passed to
     ``found`` as it is made, in ``Id`` order."""
-    from proseo_odata.storage import Query
-
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
     if workers < 1:
         raise ValueError("workers must be at least 1")
     report = FixityReport()
-    token = None
+    query = Query(filter=query_filter, orderby=_BY_ID, top=page_size)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fixity") as pool:
-        while True:
-            query = Query(filter=query_filter, orderby=_BY_ID, top=page_size, skiptoken=token)
-            page = storage.query_products(mission, query)
+        for page in iter_pages(storage.query_product_files, mission, query=query, checksums=checksums):
             with_file = [p for p in page.items if p.archive_key]
             report.without_file += len(page.items) - len(with_file)
-            for outcome, read in pool.map(lambda p: _examine(archive, p, checksums), with_file):
+            # one task per worker and page (a task per file would cost more than a file's stat)
+            size = -(-len(with_file) // workers)
+            parts = [with_file[i:i + size] for i in range(0, len(with_file), size)]
+            outcomes = pool.map(lambda part: [_examine(archive, p, checksums) for p in part], parts)
+            for outcome, read in (outcome for part in outcomes for outcome in part):
                 report.checked += 1
                 if read is not None:
                     report.read += 1
@@ -149,7 +149,4 @@ def check_products(storage, archive, mission: str, *, query_filter=None, checksu
                 report.problems[outcome.problem] = report.problems.get(outcome.problem, 0) + 1
                 if found is not None:
                     found(outcome)
-            token = page.next_skiptoken
-            if token is None:
-                break
     return report

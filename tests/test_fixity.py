@@ -198,3 +198,53 @@ def test_the_command_lists_the_findings_and_exits_1(migrated_sqlite_url, tmp_pat
     assert result.exit_code == 1 and result.stderr.startswith("Error: --filter: ")
     result = runner.invoke(main, ["-c", str(ini), "archive", "check", "--mission", "XX"])
     assert result.exit_code == 1 and "XX" in result.stderr
+
+
+def test_file_pages_are_the_product_pages(site, tmp_path):
+    """The SQLAlchemy backend's own query_product_files answers what the contract's default
+    (converting query_products' products) answers: the same products, order, pages and values."""
+    from proseo_odata.storage import ProductFile, Query, StorageBase, iter_pages
+
+    storage, archive = site
+    make_damaged_site(storage, archive, tmp_path)
+    only = build_query("Products", {"$filter": "Name ne 'sound.zip'"}).query.filter
+    for checksums in (False, True):
+        for query_filter in (None, only):
+            query = Query(filter=query_filter, orderby=((("Id",), False),), top=3)
+            own = [p.items for p in iter_pages(storage.query_product_files, "M", query=query, checksums=checksums)]
+            default = [p.items for p in iter_pages(StorageBase.query_product_files.__get__(storage), "M", query=query,
+                                                   checksums=checksums)]
+            assert own == default
+            assert all(isinstance(p, ProductFile) for page in own for p in page)
+            assert sum(map(len, own)) == (8 if query_filter is None else 7)
+    recorded = storage.query_product_files("M", Query(top=100), checksums=True).items
+    assert {len(p.checksums) for p in recorded if p.name != "unhashed.zip"} == {2}
+
+
+def test_a_missions_products_in_id_order_are_read_in_index_order_on_sqlite(migrated_sqlite_url):
+    """Without planner statistics SQLite would sort the whole mission for every keyset page
+    (migration 0011): the page statement's plan has no sort."""
+    import sqlite3
+
+    from statement_log import StatementLog
+
+    from proseo_odata.storage import Query
+
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        storage.add_mission(Mission("M"))
+        with StatementLog(storage.engine) as log:
+            storage.query_product_files("M", Query(orderby=((("Id",), False),), top=10,
+                                                    skiptoken=None))
+            storage.query_products("M", Query(orderby=((("Id",), False),), top=10))
+    finally:
+        storage.close()
+    pages = [(text, parameters) for text, parameters in log.seen if "ORDER BY products.id" in text]
+    assert len(pages) == 2
+    connection = sqlite3.connect(migrated_sqlite_url.removeprefix("sqlite:///"))
+    try:
+        for text, parameters in pages:
+            plan = " ".join(row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + text, parameters))
+            assert "ix_products_mission_id_sqlite" in plan and "TEMP B-TREE" not in plan, plan
+    finally:
+        connection.close()

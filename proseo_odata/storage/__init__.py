@@ -21,6 +21,7 @@ from .base import (
     OrderStore,
     OutboxStore,
     ProductEntry,
+    ProductFile,
     ProductText,
     Query,
     QueryResult,
@@ -41,7 +42,7 @@ from .errors import (
 
 __all__ = [
     "ENTITY_SETS", "CatalogueStore", "ConflictError", "OrderStore", "OutboxStore", "Store", "UserStore", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
-    "NotFoundError", "ProductEntry", "ProductText", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
+    "NotFoundError", "ProductEntry", "ProductFile", "ProductText", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
     "load_storage", "open_storage",
 ]
 

@@ -188,6 +188,23 @@ class ProductEntry(NamedTuple):
         )
 
 
+class ProductFile(NamedTuple):
+    """A product as its file is checked (:meth:`CatalogueStore.query_product_files`): the file's
+    key and what the catalogue records of its bytes. ``checksums`` are
+    :class:`~proseo_odata.model.Checksum`-shaped, or None when they were not asked for."""
+
+    id: uuid.UUID
+    name: str
+    archive_key: str | None
+    content_length: int | None
+    checksums: Sequence | None = None
+
+    @classmethod
+    def from_product(cls, product: Product, checksums: bool = True) -> "ProductFile":
+        return cls(product.id, product.name, product.archive_key, product.content_length,
+                   list(product.checksums) if checksums else None)
+
+
 class ProductText(NamedTuple):
     """A product of :meth:`CatalogueStore.query_product_texts`: ``members``, the JSON text of
     its members (no braces), and its attributes (loaded when expanded, else None)."""
@@ -508,6 +525,17 @@ class CatalogueStore(Store):
             ProductEntry.from_product(p) if expand else ProductEntry.from_product(p)._replace(attributes=None)
             for p in result.items
         ]
+        return result
+
+    def query_product_files(self, mission: str, query: Query, *, checksums: bool = False) -> QueryResult:
+        """:meth:`query_products` (every visibility class) with :class:`ProductFile` items: the
+        same rows, order and paging, each product only as far as its file goes (maintenance:
+        :mod:`proseo_odata.fixity`); ``checksums`` loads the recorded checksums too. This
+        default converts :meth:`query_products`' products; a backend may read the few columns
+        directly (the SQLAlchemy backend does)."""
+        result = self.query_products(mission, Query(filter=query.filter, orderby=query.orderby, top=query.top,
+                                                    skip=query.skip, skiptoken=query.skiptoken, count=query.count))
+        result.items = [ProductFile.from_product(p, checksums) for p in result.items]
         return result
 
     def query_product_texts(

@@ -78,7 +78,7 @@ from proseo_odata.model.statemachine import (
 from proseo_odata.odata import geo
 from .mapping import promoted_values, render_footprint
 from .product_json import members_text
-from .base import ClaimedNotification, OperationsStats, OrderQueueStats, ProductEntry, ProductText, Query, QueryResult, StorageBase
+from .base import ClaimedNotification, OperationsStats, OrderQueueStats, ProductEntry, ProductFile, ProductText, Query, QueryResult, StorageBase
 from .errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -628,6 +628,10 @@ _ENTRY_COLUMNS = (
     "eviction_date", "online", "content_start", "content_end", "production_type", "footprint",
     "footprint_literal", "footprint_geojson",
 )
+
+
+#: What a page of :class:`ProductFile` selects (one list: the page statement is built once).
+_FILE_COLUMNS = [products.c.id, products.c.name, products.c.archive_key, products.c.content_length]
 
 
 def _json_datetime(text):
@@ -2266,6 +2270,20 @@ class SQLAlchemyStorage(StorageBase):
             lambda session, rows: self._load_entries(session, mission, rows, with_attributes),
             columns=self._entry_columns(),
         )
+
+    def query_product_files(self, mission, query, *, checksums=False):
+        """See :meth:`StorageBase.query_product_files`: the page statement selects the four
+        columns of :data:`_FILE_COLUMNS` (no ``Product`` objects); checksums, when asked for, by
+        the page's ids."""
+        def load(session, rows):
+            if not checksums:
+                return [ProductFile(*row[:4]) for row in rows]
+            found: dict[uuid.UUID, list] = {row.id: [] for row in rows}
+            if found:
+                self._load_checksums(session, found)
+            return [ProductFile(*row[:4], found[row.id]) for row in rows]
+
+        return self._query_products(mission, query, None, load, columns=_FILE_COLUMNS)
 
     def query_product_texts(self, mission, query, *, visibilities=None, members, render):
         """See :meth:`StorageBase.query_product_texts`: on PostgreSQL the page statement selects

@@ -16,8 +16,10 @@ def _relevant(diff):
     # PostGIS's own table lives in the public schema.
     if diff[0] == "remove_table" and diff[1].name == "spatial_ref_sys":
         return False
-    # The PostgreSQL-only trigram/GIST indexes are created by the migration, not the metadata.
-    if diff[0] == "remove_index" and diff[1].name in ("ix_products_name_trgm", "ix_products_footprint_geom"):
+    # The PostgreSQL-only trigram/GIST indexes and the SQLite-only (mission, id) index are
+    # created by the migrations, not the metadata.
+    if diff[0] == "remove_index" and diff[1].name in ("ix_products_name_trgm", "ix_products_footprint_geom",
+                                                      "ix_products_mission_id_sqlite"):
         return False
     # Without PostGIS (SQLite) the unused footprint_geom column is plain TEXT.
     if isinstance(diff, list) and diff[0][0] == "modify_type" and diff[0][3] == "footprint_geom":
@@ -59,7 +61,7 @@ def test_initialize_schema_is_idempotent(sqlite_url):
     try:
         storage.initialize_schema()
         storage.initialize_schema()
-        assert storage.schema_revision() == "0010_processing_date_column"
+        assert storage.schema_revision() == "0011_sqlite_mission_id_index"
     finally:
         storage.close()
 
