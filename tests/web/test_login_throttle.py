@@ -2,7 +2,6 @@
 429 + Retry-After, before any password is checked; the real user logs in from another address;
 unknown users and missions cost the same scrypt work as a wrong password. The real application
 (WebTest) on SQLite and PostgreSQL, and the throttle's counters on their own."""
-import statistics
 import threading
 import time
 
@@ -112,14 +111,16 @@ def test_unknown_users_and_missions_take_as_long_as_a_wrong_password(app_setting
         for login in ("alice", "ghost", "NOMISSION\\ghost"):
             timed(login)  # warm up
         samples = {login: [] for login in ("alice", "ghost", "NOMISSION\\ghost", "DEMO\\ghost")}
-        for _ in range(5):
+        for _ in range(7):
             for login in samples:
                 samples[login].append(timed(login))
-        medians = {login: statistics.median(values) for login, values in samples.items()}
-        existing = medians["alice"]
-        for login, median in medians.items():
+        # The fastest of each: other work on the machine (the suite's other worker) only adds
+        # time, and a burst of it during a few samples of one name moved that name's median.
+        fastest = {login: min(values) for login, values in samples.items()}
+        existing = fastest["alice"]
+        for login, least in fastest.items():
             # Without the dummy hash an unknown name answered ~20x faster (2.4 ms against 43 ms).
-            assert median > 0.6 * existing, (login, medians)
+            assert least > 0.6 * existing, (login, fastest)
     finally:
         app.app.registry.storage.close()
 
