@@ -79,10 +79,10 @@ def _examine(archive, product: ProductFile, checksums: bool) -> tuple[Finding | 
     key = product.archive_key
     expected = {}
     if checksums:
-        for checksum in product.checksums:
-            digest = _DIGESTS.get(checksum.algorithm.upper())
+        for algorithm, value in product.checksums:
+            digest = _DIGESTS.get(algorithm.upper())
             if digest:
-                expected[digest] = checksum.value.lower()
+                expected[digest] = value.lower()
 
     def finding(problem: str, detail: str = "") -> Finding:
         return Finding(product.id, product.name, key, problem, detail)

@@ -190,8 +190,8 @@ class ProductEntry(NamedTuple):
 
 class ProductFile(NamedTuple):
     """A product as its file is checked (:meth:`CatalogueStore.query_product_files`): the file's
-    key and what the catalogue records of its bytes. ``checksums`` are
-    :class:`~proseo_odata.model.Checksum`-shaped, or None when they were not asked for."""
+    key and what the catalogue records of its bytes. ``checksums``: ``(algorithm, value)``
+    pairs ordered by algorithm, or None when they were not asked for."""
 
     id: uuid.UUID
     name: str
@@ -201,8 +201,8 @@ class ProductFile(NamedTuple):
 
     @classmethod
     def from_product(cls, product: Product, checksums: bool = True) -> "ProductFile":
-        return cls(product.id, product.name, product.archive_key, product.content_length,
-                   list(product.checksums) if checksums else None)
+        pairs = sorted((c.algorithm, c.value) for c in product.checksums) if checksums else None
+        return cls(product.id, product.name, product.archive_key, product.content_length, pairs)
 
 
 class ProductText(NamedTuple):

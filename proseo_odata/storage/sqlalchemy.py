@@ -434,6 +434,12 @@ _CHECKSUMS_OF_PRODUCTS = (
     sa.select(product_checksums).where(product_checksums.c.product_id.in_(sa.bindparam("proseo_ids", expanding=True)))
     .order_by(product_checksums.c.product_id, product_checksums.c.algorithm)
 )
+#: A page of ProductFile's checksums: the values alone (no dates to convert).
+_CHECKSUM_VALUES_OF_PRODUCTS = (
+    sa.select(product_checksums.c.product_id, product_checksums.c.algorithm, product_checksums.c.value)
+    .where(product_checksums.c.product_id.in_(sa.bindparam("proseo_ids", expanding=True)))
+    .order_by(product_checksums.c.product_id, product_checksums.c.algorithm)
+)
 _ATTRIBUTES_OF_PRODUCTS = (
     sa.select(product_attributes).where(product_attributes.c.product_id.in_(sa.bindparam("proseo_ids", expanding=True)))
     .order_by(product_attributes.c.product_id, product_attributes.c.name)
@@ -2273,14 +2279,16 @@ class SQLAlchemyStorage(StorageBase):
 
     def query_product_files(self, mission, query, *, checksums=False):
         """See :meth:`StorageBase.query_product_files`: the page statement selects the four
-        columns of :data:`_FILE_COLUMNS` (no ``Product`` objects); checksums, when asked for, by
-        the page's ids."""
+        columns of :data:`_FILE_COLUMNS` (no ``Product`` objects); the checksums' algorithms and
+        values, when asked for, by the page's ids."""
         def load(session, rows):
             if not checksums:
                 return [ProductFile(*row[:4]) for row in rows]
             found: dict[uuid.UUID, list] = {row.id: [] for row in rows}
             if found:
-                self._load_checksums(session, found)
+                for product_id, algorithm, value in session.execute(_CHECKSUM_VALUES_OF_PRODUCTS,
+                                                                     {"proseo_ids": list(found)}):
+                    found[product_id].append((algorithm, value))
             return [ProductFile(*row[:4], found[row.id]) for row in rows]
 
         return self._query_products(mission, query, None, load, columns=_FILE_COLUMNS)
