@@ -19,12 +19,18 @@ It prints products per second and each check's time as a ratio to its reference,
 count and bytes, and whether every run found nothing (any finding fails the run: the files are
 as the manifest describes them). The files are in the page cache after the ingest (it reads
 those whose checksums the lines do not give): the figures are of a warm cache.
+
+The manifest's files are small (about 500 bytes): the per-product cost. ``--big-files N
+--big-size MIB`` instead writes N files of MIB MiB of random bytes into a new archive folder,
+registers them by reference and compares ``check --checksums`` with ``raw hash`` on them: the
+cost per byte (``--workdir`` is then not read).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import itertools
+import json
 import os
 import shutil
 import sqlite3
@@ -72,15 +78,17 @@ def _raw(database: str, root: str, checksums: bool) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fixity", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", required=True, help="a folder bench.ingest --workdir kept")
+    parser.add_argument("--workdir", help="a folder bench.ingest --workdir kept")
     parser.add_argument("--products", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=8, help="the check's --workers")
+    parser.add_argument("--big-files", type=int, default=0, help="N large files instead of the manifest's")
+    parser.add_argument("--big-size", type=int, default=256, help="MiB per large file")
     args = parser.parse_args(argv)
-    if args.products < 1 or args.runs < 1:
-        parser.error("--products and --runs take 1 or more")
-    manifest = os.path.join(args.workdir, "reference-assigned.jsonl")
-    if not os.path.exists(manifest):
+    if args.products < 1 or args.runs < 1 or args.big_files < 0 or args.big_size < 1:
+        parser.error("--products, --runs and --big-size take 1 or more")
+    manifest = os.path.join(args.workdir or "", "reference-assigned.jsonl")
+    if not args.big_files and not os.path.exists(manifest):
         parser.error(f"{manifest} is missing: run bench.ingest --mode reference --workdir {args.workdir} first")
 
     from proseo_odata.archive.local import LocalArchive
@@ -88,12 +96,23 @@ def main(argv=None) -> int:
     from proseo_odata.model import Mission
     from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
-    root = os.path.join(args.workdir, "source")
     scratch = tempfile.mkdtemp(prefix="proseo-bench-fixity-")
     try:
         lines = os.path.join(scratch, "lines.jsonl")
-        with open(manifest, "rb") as source, open(lines, "wb") as out:
-            out.writelines(itertools.islice(source, args.products))
+        if args.big_files:
+            root = os.path.join(scratch, "archive")
+            os.makedirs(os.path.join(root, "big"))
+            with open(lines, "w", encoding="utf-8") as out:
+                for i in range(args.big_files):
+                    key = f"big/{i:04d}.dat"
+                    with open(os.path.join(root, key), "wb") as handle:
+                        for _ in range(args.big_size):
+                            handle.write(os.urandom(1 << 20))
+                    out.write(json.dumps({"archive_key": key, "Name": f"BIG_{i:04d}.dat"}) + "\n")
+        else:
+            root = os.path.join(args.workdir, "source")
+            with open(manifest, "rb") as source, open(lines, "wb") as out:
+                out.writelines(itertools.islice(source, args.products))
         database = os.path.join(scratch, "catalogue.sqlite")
         storage = SQLAlchemyStorage.from_url(f"sqlite:///{database}")
         storage.initialize_schema()
@@ -126,6 +145,8 @@ def main(argv=None) -> int:
             "check": lambda: check(False), "raw stat": lambda: _raw(database, root, False),
             "check --checksums": lambda: check(True), "raw hash": lambda: _raw(database, root, True),
         }
+        if args.big_files:
+            del variants["check"], variants["raw stat"]
         times: dict[str, list[float]] = {name: [] for name in variants}
         for run in range(args.runs):
             names = list(variants)
@@ -139,16 +160,19 @@ def main(argv=None) -> int:
                 log(f"run {run + 1} {name}: {elapsed:.2f} s ({files / elapsed:,.0f} products/s), load "
                     f"{os.getloadavg()[0]:.1f}")
         print(f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; command: "
-              f"`python -m bench.fixity --products {args.products} --runs {args.runs} --workers {args.workers}`\n")
+              f"`python -m bench.fixity {' '.join(argv if argv is not None else sys.argv[1:])}`\n")
         print(f"{files:,} products by reference on SQLite, {size / 2**20:,.0f} MiB of files (local folder, warm "
               f"page cache); every run found nothing.\n")
-        print("| what | seconds per run | products/s | ratio to the reference |")
-        print("|---|---|---:|---:|")
+        print("| what | seconds per run | products/s | MiB/s | ratio to the reference |")
+        print("|---|---|---:|---:|---:|")
         for name, reference in (("check", "raw stat"), ("raw stat", None),
                                 ("check --checksums", "raw hash"), ("raw hash", None)):
+            if name not in times:
+                continue
             best = min(times[name])
             ratio = f"{best / min(times[reference]):.2f}x" if reference else "-"
-            print(f"| {name} | {', '.join(f'{t:.2f}' for t in times[name])} | {files / best:,.0f} | {ratio} |")
+            print(f"| {name} | {', '.join(f'{t:.2f}' for t in times[name])} | {files / best:,.0f} | "
+                  f"{size / 2**20 / best:,.0f} | {ratio} |")
         return 0
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
