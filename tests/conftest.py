@@ -389,3 +389,19 @@ def db_url(request):
     if request.param == "sqlite":
         return request.getfixturevalue("migrated_sqlite_url")
     return request.getfixturevalue("migrated_pg_url")
+
+
+@pytest.fixture
+def site(db_url, tmp_path):
+    """``(storage, archive)``: the SQLAlchemy storage on ``db_url`` (both databases) with mission
+    ``M``, and a local archive folder ``tmp_path/archive``."""
+    from proseo_odata.archive.local import LocalArchive
+    from proseo_odata.model import Mission
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+    storage = SQLAlchemyStorage.from_url(db_url)
+    storage.add_mission(Mission("M"))
+    try:
+        yield storage, LocalArchive(tmp_path / "archive")
+    finally:
+        storage.close()

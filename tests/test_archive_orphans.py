@@ -7,13 +7,8 @@ import os
 import time
 import uuid
 
-import pytest
-
-from proseo_odata.archive.local import LocalArchive
 from proseo_odata.ingest import ingest_file, ingest_manifest
-from proseo_odata.model import Mission
 from proseo_odata.orphans import find_orphans, remove_orphans
-from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
 TWO_DAYS = 2 * 24 * 3600
 
@@ -22,17 +17,6 @@ def _age(archive, key, seconds=TWO_DAYS):
     path = archive.path_for(key)
     stamp = time.time() - seconds
     os.utime(path, (stamp, stamp))
-
-
-@pytest.fixture
-def site(db_url, tmp_path):
-    storage = SQLAlchemyStorage.from_url(db_url)
-    storage.add_mission(Mission("M"))
-    archive = LocalArchive(tmp_path / "archive")
-    try:
-        yield storage, archive
-    finally:
-        storage.close()
 
 
 def _put(archive, key, data=b"data"):

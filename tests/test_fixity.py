@@ -21,17 +21,6 @@ from proseo_odata.query import build_query
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 
 
-@pytest.fixture
-def site(db_url, tmp_path):
-    storage = SQLAlchemyStorage.from_url(db_url)
-    storage.add_mission(Mission("M"))
-    archive = LocalArchive(tmp_path / "archive")
-    try:
-        yield storage, archive
-    finally:
-        storage.close()
-
-
 def _ingest(storage, archive, tmp_path, name, data=b"p" * 100, **metadata):
     source = tmp_path / "incoming" / name
     source.parent.mkdir(exist_ok=True)

@@ -15,14 +15,9 @@ PRODUCT_ID = "0a1b2c3d-0000-4000-8000-000000000001"
 
 
 @pytest.fixture
-def setup(tmp_path, db_url):
-    storage = SQLAlchemyStorage.from_url(db_url)
-    storage.initialize_schema()
-    storage.add_mission(Mission("M"))
-    try:
-        yield storage, LocalArchive(tmp_path / "archive")
-    finally:
-        storage.close()
+def setup(site):
+    """``(storage, archive)``: conftest's ``site``, mission ``M`` on both databases."""
+    return site
 
 
 def _files(archive):
