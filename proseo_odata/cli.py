@@ -487,6 +487,7 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
                 bar.update(1)
             else:
                 click.echo(f"{product.id}\t{product.name}\t{product.content_length} bytes")
+    env.storage.refresh_statistics(done)  # the planner's statistics after a large share (best effort)
     if bar is not None:
         click.echo(f"{done} product(s) ingested into mission {mission_code}")
 

@@ -229,6 +229,11 @@ def test_ingest_folder_and_manifest(site, tmp_path):
         (folder / f"f{i}.dat").write_bytes(bytes([i]) * (i + 1))
     result = invoke("ingest", "--mission", "M", str(folder))
     assert "4 product(s) ingested" in result.output
+    if storage.dialect == "sqlite":  # the planner's statistics, SQLite having none before (4 of 4 new)
+        with storage.engine.connect() as connection:
+            counted = connection.exec_driver_sql("SELECT max(CAST(stat AS INTEGER)) FROM sqlite_stat1 "
+                                                 "WHERE tbl = 'products'").scalar()
+        assert counted == 4
     manifest = tmp_path / "batch.jsonl"
     lines = [json.dumps({"file": f"drop/f{i}.dat", "Name": f"renamed{i}.dat",
                          "Attributes": [{"Name": "productType", "ValueType": "String", "Value": "AUX_X"}]})

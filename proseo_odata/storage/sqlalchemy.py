@@ -569,6 +569,14 @@ _STATISTICS_STATE = sa.text(
 _ANALYZE_LOCK_TIMEOUT = sa.text("SET LOCAL lock_timeout = '2s'")
 #: :meth:`SQLAlchemyStorage.refresh_statistics`' statement (the tables of ``schema.py``).
 _ANALYZE_PRODUCT_TABLES = sa.text("ANALYZE products, product_attributes, product_checksums")
+#: SQLite: the rows of ``products`` its statistics count (None: never analysed). ``stat`` starts
+#: with the table's row count for every index of the table.
+_SQLITE_STATISTICS_STATE = sa.text(
+    "SELECT max(CAST(stat AS INTEGER)) FROM sqlite_stat1 WHERE tbl = 'products'")
+_SQLITE_HAS_STATISTICS = sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
+#: SQLite: each index sampled, not read whole (about 10 ms at 100,000 products, flat above).
+_SQLITE_ANALYSIS_LIMIT = sa.text("PRAGMA analysis_limit = 1000")
+_SQLITE_ANALYZE = [sa.text(f"ANALYZE {table}") for table in ("products", "product_attributes", "product_checksums")]
 
 
 def _new_product_rows(batch: Iterable[Product]) -> Iterator[dict]:
@@ -1929,14 +1937,21 @@ class SQLAlchemyStorage(StorageBase):
         statistics will then count (their estimate before the load, ``pg_class.reltuples``,
         plus ``added``; a table never analysed counts as empty). ``ANALYZE`` samples a fixed
         number of rows (1.5-2.4 s at 1,000,000 products) and does not block reads or
-        writes. SQLite's planner needs no statistics for these indexes: nothing is done.
+        writes. On SQLite, which has no autovacuum and no statistics until ``ANALYZE`` runs,
+        the same rule with the rows its statistics count (``sqlite_stat1``; none: empty) and
+        ``ANALYZE`` of the three tables with ``PRAGMA analysis_limit = 1000`` (each index
+        sampled: about 10 ms). Without statistics SQLite plans by the shape of the condition
+        alone and prefers the mission's equality index to a range: a week of ``ContentDate``
+        took 123 ms instead of 13 at 100,000 products.
 
         Best effort: the load is committed already, and autovacuum refreshes the statistics
         later anyway. So a role that may not ``ANALYZE`` the tables (not their owner's), a lock
         not had within 2 s (another ``ANALYZE``, a ``VACUUM``, a migration) or a database error
         logs a warning and answers False instead of raising."""
-        if self.dialect != "postgresql" or added <= 0:
+        if added <= 0 or self.dialect not in ("postgresql", "sqlite"):
             return False
+        if self.dialect == "sqlite":
+            return self._refresh_sqlite_statistics(added)
         try:
             with self.engine.connect() as connection:
                 state = connection.execute(_STATISTICS_STATE, {"name": products.name}).one_or_none()
@@ -1955,6 +1970,23 @@ class SQLAlchemyStorage(StorageBase):
         except (StorageError, sa.exc.SQLAlchemyError) as exc:  # the engine's errors come as StorageError
             log.warning("the planner statistics were not refreshed after loading %d products (%s); "
                         "autovacuum will", added, describe(exc))
+            return False
+        return True
+
+    def _refresh_sqlite_statistics(self, added: int) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                counted = None
+                if connection.execute(_SQLITE_HAS_STATISTICS).first() is not None:
+                    counted = connection.execute(_SQLITE_STATISTICS_STATE).scalar()
+                if added < self.REFRESH_STATISTICS_SHARE * ((counted or 0) + added):
+                    return False
+                connection.execute(_SQLITE_ANALYSIS_LIMIT)
+                for statement in _SQLITE_ANALYZE:
+                    connection.execute(statement)
+                connection.commit()
+        except (StorageError, sa.exc.SQLAlchemyError) as exc:
+            log.warning("the planner statistics were not refreshed after loading %d products (%s)", added, describe(exc))
             return False
         return True
 
