@@ -128,3 +128,33 @@ def test_long_and_or_chains_run_on_sqlite(operator, terms):
     with engine.connect() as conn:
         found = sorted(conn.execute(sa.select(table.c.id).where(clause)).scalars())
     assert found == ([3] if operator == "and" else [3, 4, 5])
+
+
+# -- OData.CSC.Intersects on SQLite: the footprint text read by GEOS alone when it is plain ------
+
+
+@pytest.mark.parametrize("stored", [
+    "POLYGON((11 41,13 41,13 43,11 41))", "POLYGON ((11 41, 13 41, 13 43, 11 41))", "POINT(12 42)",
+    "POINT(-12.5 -42.25)", "MULTIPOLYGON(((11 41,13 41,13 43,11 41)),((0 0,1 0,1 1,0 0)))", "LINESTRING(0 0,12 42)",
+    "POLYGON((0 0,1 0,1 1,0 0))", "point(12 42)", "SRID=4326;POINT(12 42)", "geography'SRID=4326;POINT(12 42)'",
+    "SRID=3857;POINT(12 42)", "GEOMETRYCOLLECTION(POINT(12 42))", "POINT EMPTY", "POINT(nan 42)", "POINT(1e400 42)",
+    "POINT(12 42)\x00POINT(0 0)", "POINT(12 42", "POINT(12)", "garbage", "", None,
+])
+def test_sqlite_intersects_answers_as_the_geography_parser(stored):
+    """The SQLite function's fast path (plain WKT straight to GEOS) answers what parsing every
+    stored text with proseo_odata.odata.geo answers: 1 for an accepted geometry that meets the
+    area, 0 for one that does not and for any text that parser refuses."""
+    import warnings
+
+    from proseo_odata.odata.geo import to_geometry
+    from proseo_odata.odata.sql import _sqlite_intersects
+
+    area = "POLYGON((10 40,14 40,14 44,10 44,10 40))"
+    try:
+        geometry = to_geometry(stored)
+        expected = int(geometry is not None and geometry.intersects(to_geometry(area)))
+    except Exception:  # noqa: BLE001 - refused by the parser: never matches
+        expected = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning of GEOS reaching a server's log
+        assert _sqlite_intersects(stored, area) == expected
