@@ -379,7 +379,7 @@ class _StringMatch(_Flagged):
     the argument escaped); on SQLite, whose LIKE ignores ASCII case, also an exact
     case-sensitive check. Clauses: ``(x, argument, pattern)``; flags: ``(kind,)``."""
 
-    type = sa.Boolean()
+    type = sa.types.NullType()  # not Boolean: on SQLite a Boolean one is compared with 1, which hides its terms from the planner
     name = "odata_string_match"
 
 
@@ -389,21 +389,37 @@ def _like_sql(x, pattern):
 
 @compiles(_StringMatch)
 def _string_match_default(element, compiler, **kw):
-    x, _arg, pattern = (compiler.process(c, **kw) for c in element.clauses)
+    x, _arg, pattern = (compiler.process(c, **kw) for c in list(element.clauses)[:3])  # (no range: see sqlite's)
     return _like_sql(x, pattern)
 
 
 @compiles(_StringMatch, "sqlite")
 def _string_match_sqlite(element, compiler, **kw):
-    x, y, pattern = (compiler.process(c, **kw) for c in element.clauses)
+    x, y, pattern, *upper = (compiler.process(c, **kw) for c in element.clauses)
     kind = element.flags[0]
     if kind == "contains":
         exact = f"instr({x}, {y}) > 0"
     elif kind == "startswith":
         exact = f"substr({x}, 1, length({y})) = {y}"
+        if upper:  # a literal prefix: also a range of the column, which an index on it serves
+            exact += f" AND {x} >= {y} AND {x} < {upper[0]}"
     else:
         exact = f"substr({x}, length({x}) - length({y}) + 1) = {y}"
     return f"({_like_sql(x, pattern)} AND {exact})"
+
+
+def _prefix_upper_bound(prefix: str) -> Optional[str]:
+    """The least text above every text that starts with ``prefix``, in code point order (SQLite's
+    BINARY collation compares UTF-8 bytes, which order as code points): ``prefix`` with its last
+    character that is not U+10FFFF raised by one and what follows it dropped; None when there is
+    none (an empty prefix, or one of U+10FFFF only)."""
+    stripped = prefix.rstrip("\U0010ffff")
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # no text holds a lone surrogate: the next character is U+E000
+        following = 0xE000
+    return stripped[:-1] + chr(following)
 
 
 class _Intersects(_Flagged):
@@ -854,9 +870,12 @@ class SqlCompiler:
         xe = x.expr if not x.literal else sa.literal(x.expr, _STRING)
         if node.name == "matchespattern":
             return _and(notnull, xe.regexp_match(y.expr))
+        bounds = ()
         if y.literal:
             arg = _sql_string(y.expr)
             pattern = _sql_string(_LIKE_PATTERNS[node.name].format(_escape_like(y.expr)))
+            upper = _prefix_upper_bound(y.expr) if node.name == "startswith" else None
+            bounds = () if upper is None else (_sql_string(upper),)
         else:
             arg = y.expr
             escaped = sa.func.replace(sa.func.replace(sa.func.replace(
@@ -867,7 +886,7 @@ class SqlCompiler:
                 pattern = escaped.concat("%")
             else:
                 pattern = sa.literal("%").concat(escaped)
-        return _and(notnull, _StringMatch.variant(node.name)(xe, arg, pattern))
+        return _and(notnull, _StringMatch.variant(node.name)(xe, arg, pattern, *bounds))
 
     def _p_BIntersects(self, node):
         columns = self.mapping.footprint(node.location.path)
