@@ -377,7 +377,9 @@ def _casemap_default(element, compiler, **kw):
 class _StringMatch(_Flagged):
     """contains/startswith/endswith: ``x LIKE pattern ESCAPE '!'`` (``%``, ``_`` and ``!`` of
     the argument escaped); on SQLite, whose LIKE ignores ASCII case, also an exact
-    case-sensitive check. Clauses: ``(x, argument, pattern)``; flags: ``(kind,)``."""
+    case-sensitive check and, for a literal prefix, a range of ``x`` (an index serves it; SQLite
+    uses LIKE for no index, its LIKE ignoring case). Clauses: ``(x, argument, pattern)``, and
+    for that range the prefix's upper bound (:func:`_prefix_upper_bound`); flags: ``(kind,)``."""
 
     type = sa.types.NullType()  # not Boolean: on SQLite a Boolean one is compared with 1, which hides its terms from the planner
     name = "odata_string_match"
@@ -402,7 +404,8 @@ def _string_match_sqlite(element, compiler, **kw):
     elif kind == "startswith":
         exact = f"substr({x}, 1, length({y})) = {y}"
         if upper:  # a literal prefix: also a range of the column, which an index on it serves
-            exact += f" AND {x} >= {y} AND {x} < {upper[0]}"
+            # (BINARY: the code point order the bound is made for, whatever the column's collation)
+            exact += f" AND {x} COLLATE BINARY >= {y} AND {x} COLLATE BINARY < {upper[0]}"
     else:
         exact = f"substr({x}, length({x}) - length({y}) + 1) = {y}"
     return f"({_like_sql(x, pattern)} AND {exact})"

@@ -158,3 +158,49 @@ def test_sqlite_intersects_answers_as_the_geography_parser(stored):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning of GEOS reaching a server's log
         assert _sqlite_intersects(stored, area) == expected
+
+
+def test_startswith_on_sqlite_is_a_range_an_index_serves_and_stays_exact():
+    """A literal prefix is also a range of the column on SQLite, in code point order whatever
+    the column's collation: on a NOCASE column (an embedder's) too every name with the prefix is
+    found, and only those (U+10FFFF and accents at the edges of the range)."""
+    metadata = sa.MetaData()
+    table = sa.Table("p", metadata, sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("name", sa.String(collation="NOCASE")), sa.Index("ix_p_name", "name"))
+    mapping = EntityMapping({"Name": table.c.name})
+    engine = install_sqlite_functions(sa.create_engine("sqlite://"))
+    metadata.create_all(engine)
+    names = ["Zebra", "zebra", "Zz", "Z", "Y", "[x", "Z\U0010ffffa", "Zé", "ZÉ", "Apple", "z\U0010ffff"]
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i, "name": n} for i, n in enumerate(names)])
+
+    def found(prefix):
+        clause = compile_filter_sql(bind_filter(parse_filter(f"startswith(Name,'{prefix}')"), edm.PRODUCT), mapping)
+        with engine.connect() as conn:
+            return sorted(conn.execute(sa.select(table.c.name).where(clause)).scalars())
+
+    for prefix in ("Z", "Ze", "Z\U0010ffff", "z\U0010ffff", "Y", "[", "ZÉ", "A", "Zz", "q"):
+        assert found(prefix) == sorted(n for n in names if n.startswith(prefix)), prefix
+
+
+def test_startswith_compiles_to_a_range_of_the_name_index_on_sqlite(migrated_sqlite_url):
+    """The page of a Name prefix seeks (mission, name, visibility) rather than reading every product."""
+    from statement_log import StatementLog
+
+    from proseo_odata.model import Mission
+    from proseo_odata.storage import Query
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        storage.add_mission(Mission("M"))
+        query = Query(filter=bind_filter(parse_filter("startswith(Name,'S2A_MSIL1C_2024')"), edm.PRODUCT), top=10)
+        with StatementLog(storage.engine) as log:
+            storage.query_product_entries("M", query)
+        (text, parameters), = [(t, p) for t, p in log.seen if "LIMIT" in t]
+        with storage.engine.connect() as conn:
+            plan = " ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + text, parameters))
+    finally:
+        storage.close()
+    assert "ix_products_mission_name_visibility (mission=? AND name>? AND name<?)" in plan, plan
+    assert "= 1" not in text.split("WHERE", 1)[1]
