@@ -15,3 +15,21 @@ def s3_endpoint():
 def s3_settings(s3_endpoint):
     """Settings of an S3 archive on a new, empty bucket of the session's server."""
     return new_bucket_settings(s3_endpoint)
+
+
+@pytest.fixture
+def s3_site(s3_settings, migrated_sqlite_url, tmp_path):
+    """``(storage, archive, source)``: a SQLite catalogue with mission ``M``, an S3 archive on a
+    new bucket, and a product file of 80 bytes to ingest."""
+    from proseo_odata.archive import load_archive
+    from proseo_odata.model import Mission
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    storage.add_mission(Mission("M"))
+    source = tmp_path / "P.zip"
+    source.write_bytes(b"s3" * 40)
+    try:
+        yield storage, load_archive(s3_settings), source
+    finally:
+        storage.close()
