@@ -13,6 +13,11 @@ index (every product would write one more B-tree entry).
 
 Created in 0.015 s for 20,000 products (by extrapolation about a second for a million).
 
+A catalogue that has products gets SQLite's planner statistics too (``ANALYZE`` under ``PRAGMA
+analysis_limit = 1000``, as ``SQLAlchemyStorage.refresh_statistics`` runs it after a large
+load): none was ever made before this version, and without them SQLite took the mission's
+index for a range of sensing dates (65-79 ms against 14 ms for a week at 100,000 products).
+
 Revision ID: 0011_sqlite_mission_id_index
 Revises: 0010_processing_date_column
 Create Date: 2026-12-06
@@ -29,8 +34,13 @@ INDEX = "ix_products_mission_id_sqlite"
 
 
 def upgrade():
-    if op.get_bind().dialect.name == "sqlite":
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
         op.create_index(INDEX, "products", ["mission", "id"])
+        if bind.exec_driver_sql("SELECT 1 FROM products LIMIT 1").first() is not None:
+            bind.exec_driver_sql("PRAGMA analysis_limit = 1000")
+            for table in ("products", "product_attributes", "product_checksums"):
+                bind.exec_driver_sql(f"ANALYZE {table}")
 
 
 def downgrade():
