@@ -537,7 +537,7 @@ def _stored_geometry(stored):
     :func:`~proseo_odata.odata.geo.to_geometry` and its checks (type, empty, finite)."""
     if stored is None:
         return None
-    if _PLAIN_WKT.fullmatch(stored):  # no NaN, infinity, exponent, EMPTY or other type can match
+    if isinstance(stored, str) and _PLAIN_WKT.fullmatch(stored):
         import shapely
 
         return shapely.from_wkt(stored)
@@ -546,7 +546,12 @@ def _stored_geometry(stored):
     return to_geometry(stored)
 
 
-_PLAIN_WKT = re.compile(r"(?:MULTI)?(?:POINT|LINESTRING|POLYGON) ?\([-0-9., ()]*\)")
+#: Plain WKT whose every number GEOS reads as the same finite double (at most 40 digits before and
+#: after the point: no overflow to infinity, no underflow to 0): no NaN, infinity, exponent,
+#: EMPTY or other geometry type can match. Each number ends at a separator, so a run of digits
+#: is never split (the match is linear in the text).
+_PLAIN_WKT = re.compile(
+    r"(?:MULTI)?(?:POINT|LINESTRING|POLYGON) ?\((?:[(), ]|-?\d{1,40}(?:\.\d{1,40})?(?=[ ,)]))*\)")
 
 
 def _sqlite_intersects(stored, area):

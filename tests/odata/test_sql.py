@@ -139,6 +139,11 @@ def test_long_and_or_chains_run_on_sqlite(operator, terms):
     "POLYGON((0 0,1 0,1 1,0 0))", "point(12 42)", "SRID=4326;POINT(12 42)", "geography'SRID=4326;POINT(12 42)'",
     "SRID=3857;POINT(12 42)", "GEOMETRYCOLLECTION(POINT(12 42))", "POINT EMPTY", "POINT(nan 42)", "POINT(1e400 42)",
     "POINT(12 42)\x00POINT(0 0)", "POINT(12 42", "POINT(12)", "garbage", "", None,
+    "POLYGON((-1" + "0" * 400 + " -1" + "0" * 400 + ",1" + "0" * 400 + " -1" + "0" * 400 + ",0 1" + "0" * 400
+    + ",-1" + "0" * 400 + " -1" + "0" * 400 + "))",  # a float overflows to infinity
+    "POINT(0." + "0" * 400 + "1 0)",  # underflows to 0: meets a polygon at the origin
+    "POINT(12.5 42.25 7)", "POINT Z (12 42 7)", "POINT(1.2.3 4)", "POINT(12 42)" + " " * 5000 + "x",
+    b"\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00(@\x00\x00\x00\x00\x00\x00E@",  # WKB of POINT(12 42)
 ])
 def test_sqlite_intersects_answers_as_the_geography_parser(stored):
     """The SQLite function's fast path (plain WKT straight to GEOS) answers what parsing every
@@ -149,7 +154,7 @@ def test_sqlite_intersects_answers_as_the_geography_parser(stored):
     from proseo_odata.odata.geo import to_geometry
     from proseo_odata.odata.sql import _sqlite_intersects
 
-    area = "POLYGON((10 40,14 40,14 44,10 44,10 40))"
+    area = "POLYGON((-1 -1,14 -1,14 44,-1 44,-1 -1))"
     try:
         geometry = to_geometry(stored)
         expected = int(geometry is not None and geometry.intersects(to_geometry(area)))
