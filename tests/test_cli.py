@@ -220,8 +220,9 @@ def test_duplicate_name_leaves_no_orphan_file(site, tmp_path):
     assert _archive_files(archive) == before and len(before) == 1
 
 
-def test_ingest_folder_and_manifest(site, tmp_path):
+def test_ingest_folder_and_manifest(site, tmp_path, monkeypatch):
     invoke, storage, _ = site
+    monkeypatch.setattr(SQLAlchemyStorage, "SQLITE_STATISTICS_MIN_ROWS", 4)
     invoke("mission", "add", "M")
     folder = tmp_path / "drop"
     folder.mkdir()

@@ -276,6 +276,8 @@ def test_a_load_that_is_a_large_share_of_the_catalogue_refreshes_the_planner_sta
     of at least a tenth of the products there are then is followed by ANALYZE."""
     storage, archive = setup
     postgresql = storage.dialect == "postgresql"
+    if not postgresql:  # SQLite leaves a catalogue of fewer than 1,000 products unanalysed (below)
+        storage.SQLITE_STATISTICS_MIN_ROWS = 20
     _product_files(tmp_path / "in", 30)
 
     def load(numbers):
@@ -300,6 +302,21 @@ def test_a_load_that_is_a_large_share_of_the_catalogue_refreshes_the_planner_sta
     assert load(range(21)).statistics_refreshed is False  # nothing added
     third = load(range(21, 30))  # 9 of 30
     assert (third.ingested, third.statistics_refreshed, estimated()) == (9, True, 30)
+
+
+def test_sqlite_leaves_a_small_catalogue_without_statistics(setup, tmp_path):
+    """Statistics of a few rows would outlive a catalogue grown by other ways (nothing refreshes
+    them then): below SQLITE_STATISTICS_MIN_ROWS products SQLite gets none."""
+    storage, archive = setup
+    if storage.dialect != "sqlite":
+        pytest.skip("SQLite's threshold")
+    _product_files(tmp_path / "in", 12)
+    storage.SQLITE_STATISTICS_MIN_ROWS = 13
+    lines = [{"file": f"in/f{i}.dat"} for i in range(12)]
+    assert ingest_manifest(storage, archive, "M", _manifest(tmp_path, lines)).statistics_refreshed is False
+    with storage.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first() is None
+    assert storage.refresh_statistics(13) is True  # (a catalogue never analysed counts as empty)
 
 
 def test_statistics_not_refreshed_in_time_leave_the_committed_load_and_its_report(setup, tmp_path, caplog):

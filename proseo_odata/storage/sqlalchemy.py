@@ -1931,6 +1931,11 @@ class SQLAlchemyStorage(StorageBase):
     #: is planned as if it had no rows, e.g. a Name look-up scanning every name of the mission).
     REFRESH_STATISTICS_SHARE = 0.1
 
+    #: SQLite: no ``ANALYZE`` of a catalogue smaller than this after the load. Statistics of a few
+    #: rows would outlive the catalogue's growth by other ways (production orders, single
+    #: writes: nothing refreshes them then), and a few rows plan well without any.
+    SQLITE_STATISTICS_MIN_ROWS = 1000
+
     def refresh_statistics(self, added: int) -> bool:
         """See :meth:`StorageBase.refresh_statistics`: on PostgreSQL ``ANALYZE`` of the product
         tables when ``added`` is at least :attr:`REFRESH_STATISTICS_SHARE` of the products the
@@ -1938,8 +1943,8 @@ class SQLAlchemyStorage(StorageBase):
         plus ``added``; a table never analysed counts as empty). ``ANALYZE`` samples a fixed
         number of rows (1.5-2.4 s at 1,000,000 products) and does not block reads or
         writes. On SQLite, which has no autovacuum and no statistics until ``ANALYZE`` runs,
-        the same rule with the rows its statistics count (``sqlite_stat1``; none: empty) and
-        ``ANALYZE`` of the three tables with ``PRAGMA analysis_limit = 1000`` (each index
+        the same rule with the rows its statistics count (``sqlite_stat1``; none: empty), for a
+        catalogue of at least :attr:`SQLITE_STATISTICS_MIN_ROWS` then, and ``ANALYZE`` of the three tables with ``PRAGMA analysis_limit = 1000`` (each index
         sampled: about 10 ms). Without statistics SQLite plans by the shape of the condition
         alone and prefers the mission's equality index to a range: a week of ``ContentDate``
         took 123 ms instead of 13 at 100,000 products.
@@ -1979,7 +1984,8 @@ class SQLAlchemyStorage(StorageBase):
                 counted = None
                 if connection.execute(_SQLITE_HAS_STATISTICS).first() is not None:
                     counted = connection.execute(_SQLITE_STATISTICS_STATE).scalar()
-                if added < self.REFRESH_STATISTICS_SHARE * ((counted or 0) + added):
+                after = (counted or 0) + added
+                if added < self.REFRESH_STATISTICS_SHARE * after or after < self.SQLITE_STATISTICS_MIN_ROWS:
                     return False
                 connection.execute(_SQLITE_ANALYSIS_LIMIT)
                 for statement in _SQLITE_ANALYZE:

@@ -1,5 +1,5 @@
 """Migration 0011 (SQLite): the (mission, id) index, and planner statistics for a catalogue
-that has products (none was made before); PostgreSQL gets neither and needs neither."""
+of 1,000 products or more (none was made before); PostgreSQL gets neither and needs neither."""
 import sqlalchemy as sa
 from alembic import command
 from migration_steps import migrate
@@ -28,21 +28,26 @@ def test_an_existing_catalogue_gets_the_index_and_its_statistics(db_url):
     storage = SQLAlchemyStorage.from_url(db_url)
     try:
         storage.add_mission(Mission("M1"))
-        storage.add_products([make_product(name=f"p{i}") for i in range(12)])
+        storage.add_products([make_product(name=f"p{i}") for i in range(1000)])
         migrate(storage.engine, command.downgrade, PREVIOUS)
         assert _state(storage.engine) == (False, None)
         migrate(storage.engine, command.upgrade, "head")
         sqlite = storage.dialect == "sqlite"
-        assert _state(storage.engine) == ((True, 12) if sqlite else (False, None))
-        assert len(storage.query_products("M1", Query()).items) == 12
+        assert _state(storage.engine) == ((True, 1000) if sqlite else (False, None))
+        assert storage.query_products("M1", Query(count=True, top=0)).count == 1000
     finally:
         storage.close()
 
 
-def test_an_empty_catalogue_is_not_analysed(migrated_sqlite_url):
-    """Nothing to count: the first large load makes the statistics (refresh_statistics)."""
+def test_a_small_catalogue_is_not_analysed(migrated_sqlite_url):
+    """Under 1,000 products (SQLITE_STATISTICS_MIN_ROWS) statistics would outlive the catalogue's
+    growth; the first large load makes them (refresh_statistics)."""
     storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
     try:
+        storage.add_mission(Mission("M1"))
+        storage.add_products([make_product(name=f"p{i}") for i in range(999)])
+        migrate(storage.engine, command.downgrade, PREVIOUS)
+        migrate(storage.engine, command.upgrade, "head")
         assert _state(storage.engine) == (True, None)
     finally:
         storage.close()
