@@ -30,11 +30,11 @@ from bench.catalogue import _admin, _make_server, create_database, log
 
 def _compare(first, second, mission: str) -> tuple[int, int]:
     """(products compared, products differing) of ``mission`` in two storages."""
-    from proseo_odata.storage import Query
+    from proseo_odata.storage import BY_ID, Query
 
     token, compared, differing = None, 0, 0
     while True:
-        query = Query(orderby=((("Id",), False),), top=1000, skiptoken=token, expand=frozenset({"Attributes"}))
+        query = Query(orderby=BY_ID, top=1000, skiptoken=token, expand=frozenset({"Attributes"}))
         a, b = first.query_products(mission, query), second.query_products(mission, query)
         if [p.id for p in a.items] != [p.id for p in b.items]:
             raise SystemExit(f"the databases hold other products after {compared} compared")

@@ -705,7 +705,8 @@ def archive_check(env: Env, mission_code: str, filter_text: str | None, checksum
     than their ContentLength or (--checksums) other bytes than their recorded checksums.
 
     One line each on stdout (Id, Name, archive key, problem, detail, tab-separated), a summary
-    on stderr; the exit status is 1 when any is found."""
+    on stderr. Exit status: 0 all as recorded, 3 products listed, 1 the check failed, 130
+    interrupted."""
     from proseo_odata.fixity import check_products
 
     env.require_mission(mission_code)
@@ -714,8 +715,12 @@ def archive_check(env: Env, mission_code: str, filter_text: str | None, checksum
     def found(finding) -> None:
         click.echo(f"{finding.product_id}\t{finding.name}\t{finding.key}\t{finding.problem}\t{finding.detail}")
 
-    report = check_products(env.storage, env.archive, mission_code, query_filter=query_filter,
-                            checksums=checksums, workers=workers, found=found)
+    try:
+        report = check_products(env.storage, env.archive, mission_code, query_filter=query_filter,
+                                checksums=checksums, workers=workers, found=found)
+    except KeyboardInterrupt:
+        click.echo("interrupted: the products listed before were all that were checked", err=True)
+        raise SystemExit(130) from None
     summary = f"{report.checked} product file(s) of mission {mission_code} checked"
     if checksums:
         summary += f" ({report.read} read, {report.bytes_read} byte(s))"
@@ -727,7 +732,7 @@ def archive_check(env: Env, mission_code: str, filter_text: str | None, checksum
         summary += f"; {report.without_file} product(s) without a file"
     click.echo(summary, err=True)
     if report.found:
-        raise SystemExit(1)
+        raise SystemExit(3)  # (1: the check itself failed; 2: click's usage error)
 
 
 if __name__ == "__main__":  # pragma: no cover

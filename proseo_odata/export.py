@@ -36,9 +36,6 @@ __all__ = ["ExportReport", "export_products", "manifest_line"]
 #: Products read per statement (a keyset page by Id: memory stays flat on any catalogue).
 PAGE_SIZE = 1000
 
-_BY_ID = ((("Id",), False),)
-
-
 def _datetime(value) -> str | None:
     return None if value is None else format_datetime(value, 6)
 
@@ -95,12 +92,12 @@ def export_products(storage, mission: str, write: Callable[[bytes], object], *, 
     Each page of ``page_size`` products is read in its own short transaction (a keyset page
     after the last Id written): a product added during the export is written when its Id sorts
     after the page being read."""
-    from proseo_odata.storage import Query, iter_pages
+    from proseo_odata.storage import BY_ID, Query, iter_pages
 
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
     report = ExportReport()
-    query = Query(filter=query_filter, orderby=_BY_ID, top=page_size, expand=frozenset({"Attributes"}))
+    query = Query(filter=query_filter, orderby=BY_ID, top=page_size, expand=frozenset({"Attributes"}))
     for page in iter_pages(storage.query_products, mission, query=query):
         for product in page.items:
             if not product.archive_key:

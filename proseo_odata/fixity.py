@@ -19,13 +19,15 @@ deletion) is not a finding.
 """
 from __future__ import annotations
 
+import errno
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from proseo_odata.archive import hash_archived
-from proseo_odata.storage import ProductFile, Query, iter_pages
+from proseo_odata.archive import DIGESTS, hash_archived
+from proseo_odata.storage import BY_ID, ProductFile, Query, iter_pages
 
 __all__ = ["Finding", "FixityReport", "check_products"]
 
@@ -34,11 +36,6 @@ PAGE_SIZE = 1000
 
 #: Files looked at together.
 DEFAULT_WORKERS = 8
-
-_BY_ID = ((("Id",), False),)
-
-#: The recorded checksum algorithms this check can compute, by their names in the catalogue.
-_DIGESTS = {"MD5": "md5", "SHA256": "sha256", "SHA-256": "sha256"}
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,7 @@ def _examine(archive, product: ProductFile, checksums: bool) -> tuple[Finding | 
     expected = {}
     if checksums:
         for algorithm, value in product.checksums:
-            digest = _DIGESTS.get(algorithm.upper())
+            digest = DIGESTS.get(algorithm.upper())
             if digest:
                 expected[digest] = value.lower()
 
@@ -96,13 +93,27 @@ def _examine(archive, product: ProductFile, checksums: bool) -> tuple[Finding | 
     except FileNotFoundError:
         return finding("missing", "no such file in the archive"), None
     except Exception as exc:  # noqa: BLE001 - one file's fault must not stop the check of the others
-        return finding("unreadable", type(exc).__name__), None
+        return finding("unreadable", _fault(exc)), None
     if product.content_length is not None and size != product.content_length:
         return finding("size", f"{size} bytes, ContentLength {product.content_length}"), read
     for digest, value in sorted(expected.items()):
         if getattr(stored, digest) != value:
             return finding("checksum", f"{digest.upper()} {getattr(stored, digest)}, recorded {value}"), read
     return None, read
+
+
+def _fault(exc: BaseException) -> str:
+    """What an archive's failure was, without its message (which may name more than the
+    operator should see in a report): the class, and the error's code where it has one
+    (``PermissionError EACCES``, ``ClientError AccessDenied``)."""
+    code = None
+    if isinstance(exc, OSError) and exc.errno is not None:
+        code = errno.errorcode.get(exc.errno)
+    else:
+        response = getattr(exc, "response", None)  # botocore's ClientError
+        if isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code")
+    return f"{type(exc).__name__} {code}" if code else type(exc).__name__
 
 
 def _still_so(storage, mission: str, finding: Finding) -> bool:
@@ -130,15 +141,21 @@ def check_products(storage, archive, mission: str, *, query_filter=None, checksu
     if workers < 1:
         raise ValueError("workers must be at least 1")
     report = FixityReport()
-    query = Query(filter=query_filter, orderby=_BY_ID, top=page_size)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fixity") as pool:
+    stop = threading.Event()  # set when the caller is interrupted: the workers stop between files
+
+    def examine_part(part):
+        return [_examine(archive, p, checksums) for p in part if not stop.is_set()]
+
+    query = Query(filter=query_filter, orderby=BY_ID, top=page_size)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fixity")
+    try:
         for page in iter_pages(storage.query_product_files, mission, query=query, checksums=checksums):
             with_file = [p for p in page.items if p.archive_key]
             report.without_file += len(page.items) - len(with_file)
             # one task per worker and page (a task per file would cost more than a file's stat)
             size = -(-len(with_file) // workers)
             parts = [with_file[i:i + size] for i in range(0, len(with_file), size)]
-            outcomes = pool.map(lambda part: [_examine(archive, p, checksums) for p in part], parts)
+            outcomes = pool.map(examine_part, parts)
             for outcome, read in (outcome for part in outcomes for outcome in part):
                 report.checked += 1
                 if read is not None:
@@ -149,4 +166,9 @@ def check_products(storage, archive, mission: str, *, query_filter=None, checksu
                 report.problems[outcome.problem] = report.problems.get(outcome.problem, 0) + 1
                 if found is not None:
                     found(outcome)
+    except BaseException:  # an interrupt (Ctrl-C) or a failure: no file more is started
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return report

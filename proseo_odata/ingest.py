@@ -42,6 +42,7 @@ from typing import Any, Iterator, Mapping
 
 import orjson
 
+from proseo_odata.archive import DIGESTS as _DIGESTS
 from proseo_odata.model import (
     INT64_MAX,
     INT64_MIN,
@@ -509,9 +510,6 @@ def read_manifest(path: Path) -> Iterator[ManifestEntry]:
         if isinstance(item, MetadataError):
             raise item
         yield item
-
-
-_DIGESTS = {"MD5": "md5", "SHA256": "sha256", "SHA-256": "sha256"}
 
 
 def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any] | None = None, *, source: str | None = None, now: datetime | None = None) -> Product:

@@ -139,7 +139,7 @@ def test_an_archive_that_fails_to_answer_is_a_finding_and_the_check_goes_on(site
     report = check_products(storage, FailingArchive(), "M", found=findings.append)
     assert sorted((f.name, f.problem, f.detail) for f in findings) == [
         ("missing.zip", "missing", "no such file in the archive"),
-        ("sound.zip", "unreadable", "PermissionError"),
+        ("sound.zip", "unreadable", "PermissionError EACCES"),
         ("truncated.zip", "size", "99 bytes, ContentLength 100")]
     assert report.found == 3
 
@@ -152,7 +152,7 @@ def test_wrong_arguments_are_refused(site):
         check_products(storage, archive, "M", page_size=0)
 
 
-def test_the_command_lists_the_findings_and_exits_1(migrated_sqlite_url, tmp_path):
+def test_the_command_lists_the_findings_and_exits_3(migrated_sqlite_url, tmp_path):
     storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
     archive = LocalArchive(tmp_path / "archive")
     try:
@@ -163,7 +163,7 @@ def test_the_command_lists_the_findings_and_exits_1(migrated_sqlite_url, tmp_pat
     ini = write_ini(tmp_path / "site", migrated_sqlite_url, archive.root)
     runner = CliRunner()
     result = runner.invoke(main, ["-c", str(ini), "archive", "check", "--mission", "M"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     missing, truncated = products["missing"], products["truncated"]
     assert sorted(result.stdout.splitlines()) == sorted([
         f"{missing.id}\tmissing.zip\t{missing.archive_key}\tmissing\tno such file in the archive",
@@ -172,7 +172,7 @@ def test_the_command_lists_the_findings_and_exits_1(migrated_sqlite_url, tmp_pat
 
     result = runner.invoke(main, ["-c", str(ini), "archive", "check", "--mission", "M", "--checksums",
                                   "--workers", "3"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert len(result.stdout.splitlines()) == 3
     assert result.stderr.strip() == ("8 product file(s) of mission M checked (6 read, 509 byte(s)): "
                                      "1 missing, 1 of another size, 1 with other bytes (checksum)")
@@ -237,3 +237,34 @@ def test_a_missions_products_in_id_order_are_read_in_index_order_on_sqlite(migra
             assert "ix_products_mission_id_sqlite" in plan and "TEMP B-TREE" not in plan, plan
     finally:
         connection.close()
+
+
+def test_an_interrupt_stops_the_workers_between_files(site, tmp_path):
+    """Ctrl-C while the workers look at a page: no file more is started (a page of large files
+    being hashed would otherwise hold the command until all were read). The interrupt comes
+    from the main thread (here: its ``found`` callback) while the second worker's part is slow."""
+    import time
+
+    storage, archive = site
+    products = [_ingest(storage, archive, tmp_path, f"p{i:02d}.zip", data=b"x") for i in range(60)]
+    archive.delete(products[0].archive_key)  # the first finding, in the first worker's part
+    slow = {p.archive_key for p in products[30:]}
+    calls = []
+
+    class SlowArchive:
+        def __getattr__(self, name):
+            return getattr(archive, name)
+
+        def size(self, key):
+            if key in slow:
+                calls.append(key)
+                time.sleep(0.05)
+            return archive.size(key)
+
+    def interrupted(finding):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        check_products(storage, SlowArchive(), "M", workers=2, found=interrupted)
+    time.sleep(0.3)  # a worker that went on would look at six more slow files meanwhile
+    assert len(calls) <= 3, len(calls)

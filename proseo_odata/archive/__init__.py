@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator, Mapping, NamedTuple
 
 from proseo_odata.config import load_backend
 
-__all__ = ["ArchiveBase", "ArchiveError", "ArchivedFile", "StoredFile", "UnfinishedUpload", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE", "hash_archived"]
+__all__ = ["ArchiveBase", "ArchiveError", "ArchivedFile", "StoredFile", "UnfinishedUpload", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE", "DIGESTS", "hash_archived"]
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -78,6 +78,10 @@ class HashingReader:
 
     def result(self) -> StoredFile:
         return StoredFile(self.size, self.md5.hexdigest(), self.sha256.hexdigest())
+
+
+#: A recorded checksum's algorithm (upper case) -> the :class:`StoredFile` field holding its value.
+DIGESTS = {"MD5": "md5", "SHA256": "sha256", "SHA-256": "sha256"}
 
 
 def hash_archived(archive, key: str) -> StoredFile:

@@ -16,6 +16,7 @@ from typing import Mapping
 from proseo_odata.config import load_backend
 
 from .base import (
+    BY_ID,
     ENTITY_SETS,
     CatalogueStore,
     OrderStore,
@@ -41,7 +42,7 @@ from .errors import (
 )
 
 __all__ = [
-    "ENTITY_SETS", "CatalogueStore", "ConflictError", "OrderStore", "OutboxStore", "Store", "UserStore", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
+    "BY_ID", "ENTITY_SETS", "CatalogueStore", "ConflictError", "OrderStore", "OutboxStore", "Store", "UserStore", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
     "NotFoundError", "ProductEntry", "ProductFile", "ProductText", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
     "load_storage", "open_storage",
 ]

@@ -821,6 +821,10 @@ class StorageBase(CatalogueStore, UserStore, OrderStore, OutboxStore):
         raise NotImplementedError
 
 
+#: ``Query.orderby`` of a whole read in ``Id`` order, a keyset page at a time (export, fixity).
+BY_ID = ((("Id",), False),)
+
+
 def iter_pages(query_method, *args, query: Query, **kwargs) -> Iterator[QueryResult]:
     """Follow ``next_skiptoken`` from ``query`` on: yields every page of a ``query_*`` call."""
     while True:
