@@ -135,7 +135,8 @@ def check_products(storage, archive, mission: str, *, query_filter=None, checksu
     bound filter of the Product entity type, when given): present, of the product's
     ``ContentLength`` and, with ``checksums``, of its recorded MD5 and SHA-256 (the file read
     whole; a product that records neither is checked by size). Each finding is passed to
-    ``found`` as it is made, in ``Id`` order."""
+    ``found`` as it is made, in ``Id`` order. An exception in the caller's thread (an
+    interrupt, a failing ``found``) stops the workers between files and is raised."""
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
     if workers < 1:
