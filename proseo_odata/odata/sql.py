@@ -537,7 +537,7 @@ def _stored_geometry(stored):
     :func:`~proseo_odata.odata.geo.to_geometry` and its checks (type, empty, finite)."""
     if stored is None:
         return None
-    if isinstance(stored, str) and _PLAIN_WKT.fullmatch(stored):
+    if isinstance(stored, str) and _PLAIN_WKT.fullmatch(stored) and not _LONG_DIGITS.search(stored):
         import shapely
 
         return shapely.from_wkt(stored)
@@ -546,12 +546,12 @@ def _stored_geometry(stored):
     return to_geometry(stored)
 
 
-#: Plain WKT whose every number GEOS reads as the same finite double (at most 40 digits before and
-#: after the point: no overflow to infinity, no underflow to 0): no NaN, infinity, exponent,
-#: EMPTY or other geometry type can match. Each number ends at a separator, so a run of digits
-#: is never split (the match is linear in the text).
-_PLAIN_WKT = re.compile(
-    r"(?:MULTI)?(?:POINT|LINESTRING|POLYGON) ?\((?:[(), ]|-?\d{1,40}(?:\.\d{1,40})?(?=[ ,)]))*\)")
+#: Plain WKT of an accepted type with plain decimal numbers: no NaN, infinity, exponent, EMPTY or
+#: other geometry type can match. With :data:`_LONG_DIGITS` not found in it, GEOS reads every
+#: number as the same finite double the literal parser would (no run of over 40 digits: no
+#: overflow to infinity, no underflow to 0).
+_PLAIN_WKT = re.compile(r"(?:MULTI)?(?:POINT|LINESTRING|POLYGON) ?\([-0-9., ()]*\)")
+_LONG_DIGITS = re.compile(r"\d{41}")
 
 
 def _sqlite_intersects(stored, area):
