@@ -149,7 +149,6 @@ def _unique_name(name: str, order_id: uuid.UUID) -> str:
     return f"{stem}_{order_id.hex[-8:]}{dot}{ext}"
 
 
-
 def _checked_output(output: ProcessorOutput) -> tuple:
     """``(name, content_type, content_date or None, footprint WKT or None, {name: Attribute})``
     of a processor's output, each checked as an ingest checks it; ``ProcessingFailed`` naming

@@ -1944,8 +1944,8 @@ class SQLAlchemyStorage(StorageBase):
         number of rows (1.5-2.4 s at 1,000,000 products) and does not block reads or
         writes. On SQLite, which has no autovacuum and no statistics until ``ANALYZE`` runs,
         the same rule with the rows its statistics count (``sqlite_stat1``; none: empty), for a
-        catalogue of at least :attr:`SQLITE_STATISTICS_MIN_ROWS` then, and ``ANALYZE`` of the three tables with ``PRAGMA analysis_limit = 1000`` (each index
-        sampled: about 10 ms). Without statistics SQLite plans by the shape of the condition
+        catalogue of at least :attr:`SQLITE_STATISTICS_MIN_ROWS` then, and ``ANALYZE`` of the
+        three tables under ``PRAGMA analysis_limit = 1000`` (each index sampled: about 10 ms). Without statistics SQLite plans by the shape of the condition
         alone and prefers the mission's equality index to a range: a week of ``ContentDate``
         took 123 ms instead of 13 at 100,000 products.
 
