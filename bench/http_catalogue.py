@@ -275,7 +275,9 @@ class SqlReference:
         return rows
 
 
-def start_app(url: str, threads: int, workdir: str):
+def start_app(url: str, threads: int, workdir: str, prelude: str = ""):
+    """The bench application on ``url`` under waitress in a process of its own, and its port.
+    ``prelude``: Python run in that process first (a comparison's setting)."""
     ini = os.path.join(workdir, "bench.ini")
     with open(ini, "w", encoding="utf-8") as handle:
         handle.write(INI.format(url=url, archive=os.path.join(workdir, "archive"), mission=cat.MISSION,
@@ -283,7 +285,7 @@ def start_app(url: str, threads: int, workdir: str):
     from live_server import free_port  # tests/live_server.py, on the path since cat._make_server
 
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", SERVE, ini, str(port), str(threads)],
+    process = subprocess.Popen([sys.executable, "-c", prelude + "\n" + SERVE, ini, str(port), str(threads)],
                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "server.log"), "wb"))
     deadline = time.monotonic() + 60
     while True:

@@ -38,6 +38,7 @@ backend's ``UTCDateTime`` and SQLAlchemy's own ``DateTime`` both store that shap
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 import threading
 from dataclasses import dataclass, field
@@ -83,10 +84,17 @@ _UTC = _dt.timezone.utc
 class FootprintColumns:
     """Where a footprint is stored: ``wkt`` (text, SRID 4326, longitude first) and, on
     PostgreSQL with PostGIS, ``geometry`` (``geometry(Geometry,4326)``). On PostgreSQL the
-    geometry column is required (``ST_Intersects`` uses its GiST index)."""
+    geometry column is required (``ST_Intersects`` uses its GiST index).
+
+    ``candidates`` (optional, for a database without a spatial index of its own, such as SQLite
+    with an R*Tree of the footprints' extents): given an area's bounds ``(min_x, min_y, max_x,
+    max_y)``, a condition true for at least every row whose footprint's bounding box meets them.
+    The compiler puts it before the exact test, which then runs only on those rows. It must
+    never leave out a row whose footprint intersects the area (a box rounded outwards is fine)."""
 
     wkt: Optional[ColumnElement] = None
     geometry: Optional[ColumnElement] = None
+    candidates: Optional[Callable[[Tuple[float, float, float, float]], ColumnElement]] = None
 
 
 class CollectionMapping:
@@ -564,6 +572,30 @@ def _sqlite_intersects(stored, area):
         return 0
 
 
+#: Each thread's last footprint read by :func:`_sqlite_extent` (a trigger asks for its four bounds
+#: in turn): ``(text, bounds or None)``.
+_extents = threading.local()
+
+
+def _sqlite_extent(stored, index):
+    """One bound of a stored footprint's bounding box, for an R*Tree of extents:
+    ``index`` 0-3 is min x, max x, min y, max y (the R*Tree's column order). NULL for no
+    footprint, and for one that :func:`_sqlite_intersects` cannot read either (it never matches)."""
+    last = getattr(_extents, "last", None)
+    if last is not None and last[0] == stored:
+        bounds = last[1]
+    else:
+        try:
+            geometry = _stored_geometry(stored)
+            bounds = None if geometry is None or geometry.is_empty else geometry.bounds
+        except Exception:  # noqa: BLE001 - as _sqlite_intersects: a broken footprint never matches
+            bounds = None
+        _extents.last = (stored, bounds)
+    if bounds is None or index not in (0, 1, 2, 3):
+        return None
+    return bounds[(0, 2, 1, 3)[index]]
+
+
 def _parse_stored(text):
     if text is None:
         return None, None
@@ -601,6 +633,7 @@ def register_sqlite_functions(dbapi_connection) -> None:
     """Register the SQL functions the compiler uses on SQLite on one DB-API connection."""
     create = dbapi_connection.create_function
     create("proseo_odata_intersects", 2, _sqlite_intersects, deterministic=True)
+    create("proseo_odata_extent", 2, _sqlite_extent, deterministic=True)
     create("proseo_odata_lower", 1, _none_or(str.lower), deterministic=True)
     create("proseo_odata_upper", 1, _none_or(str.upper), deterministic=True)
     create("proseo_odata_dt_add", 2, _sqlite_dt_add, deterministic=True)
@@ -900,7 +933,12 @@ class SqlCompiler:
         columns = self.mapping.footprint(node.location.path)
         area = _sql_string(node.wkt)
         notnull = self._notnull(columns.geometry if columns.geometry is not None else columns.wkt)
-        return _sql_and(notnull, _intersects(columns.wkt, columns.geometry, area))
+        exact = _intersects(columns.wkt, columns.geometry, area)
+        if columns.candidates is not None:
+            bounds = _area_geometry(node.wkt).bounds
+            if all(math.isfinite(bound) for bound in bounds):
+                return _sql_and(notnull, columns.candidates(bounds), exact)
+        return _sql_and(notnull, exact)
 
     def _p_BLambda(self, node):
         shortcut = getattr(self.mapping, "shortcut", None)

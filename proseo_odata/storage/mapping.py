@@ -23,7 +23,7 @@ from proseo_odata.odata import edm, geo
 from proseo_odata.odata.binding import BAnd, BCall, BCompare, BIn, BLambda, BLiteral, BProperty, Bound
 from proseo_odata.odata.errors import ODataNotSupportedError
 from proseo_odata.odata.predicate import DefaultAccessor
-from proseo_odata.storage.schema import PROMOTED_ATTRIBUTES
+from proseo_odata.storage.schema import PROMOTED_ATTRIBUTES, product_extent_keys, product_extents
 from proseo_odata.odata.sql import (ChildTable, ComplexColumns, EntityMapping, FootprintColumns,
                                     SqlCompiler, _sql_and, _sql_compare, _sql_not, compile_orderby_sql)
 
@@ -84,7 +84,8 @@ def _product_mapping(tables) -> EntityMapping:
         footprint = None
     else:
         footprint = FootprintColumns(wkt=p.c.footprint,
-                                     geometry=p.c.footprint_geom if tables.postgis else None)
+                                     geometry=p.c.footprint_geom if tables.postgis else None,
+                                     candidates=_extent_candidates(p) if tables.extents else None)
     attributes = ChildTable(
         tables.product_attributes,
         ("product_id", p.c.id),
@@ -118,6 +119,28 @@ def _product_mapping(tables) -> EntityMapping:
         footprints={"Footprint": footprint, "GeoFootprint": footprint} if footprint else {},
         shortcut=_ProductTypeShortcut(tables),
     )
+
+
+def extents_meeting(bounds) -> tuple:
+    """The conditions on SQLite's R*Tree of footprint extents
+    (:data:`~proseo_odata.storage.schema.product_extents`) for the boxes that meet ``bounds``
+    ``(min_x, min_y, max_x, max_y)``."""
+    min_x, min_y, max_x, max_y = bounds
+    extents = product_extents
+    return (extents.c.max_x >= min_x, extents.c.min_x <= max_x, extents.c.max_y >= min_y, extents.c.min_y <= max_y)
+
+
+def _extent_candidates(p):
+    """SQLite's spatial index: the products whose footprint's box meets the area's bounds, found
+    in the R*Tree. Its boxes are rounded outwards to single precision, so no intersecting
+    footprint is left out."""
+
+    def candidates(bounds):
+        keys = product_extent_keys
+        return p.c.id.in_(sa.select(keys.c.product_id).join(product_extents, product_extents.c.key == keys.c.key)
+                          .where(*extents_meeting(bounds)))
+
+    return candidates
 
 
 def _collection_column(tables):
@@ -212,7 +235,7 @@ _mapping_cache: dict = {}
 def entity_mapping(entity_set: str, tables) -> EntityMapping:
     """The :class:`~proseo_odata.odata.sql.EntityMapping` of ``entity_set`` over ``tables``
     (a :class:`proseo_odata.storage.schema.SchemaTables`)."""
-    key = (entity_set, tables.dialect, tables.postgis, id(tables.products), tables.collections)
+    key = (entity_set, tables.dialect, tables.postgis, tables.extents, id(tables.products), tables.collections)
     mapping = _mapping_cache.get(key)
     if mapping is None:
         mapping = _mapping_cache[key] = _BUILDERS[entity_set](tables)

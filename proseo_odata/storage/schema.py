@@ -262,6 +262,20 @@ outbox = sa.Table(
 )
 
 
+#: SQLite's spatial index of the footprints (migration 0012; not in :data:`metadata`: PostgreSQL
+#: has PostGIS's GiST index instead). ``product_extents`` is an R*Tree of each footprint's
+#: bounding box under an integer ``key``; ``product_extent_keys`` gives each product with a
+#: readable footprint that key (an R*Tree's ids are integers, and a table's implicit rowid may
+#: change under ``VACUUM``). Triggers on ``products`` keep both (the migration says how).
+product_extent_keys = sa.table(
+    "product_extent_keys", sa.column("key", sa.Integer()), sa.column("product_id", sa.Uuid()),
+)
+product_extents = sa.table(
+    "product_extents", sa.column("key", sa.Integer()), sa.column("min_x", sa.Double()),
+    sa.column("max_x", sa.Double()), sa.column("min_y", sa.Double()), sa.column("max_y", sa.Double()),
+)
+
+
 @dataclass(frozen=True)
 class SchemaTables:
     """What a filter compiler gets as ``tables``: the tables and the database's abilities.
@@ -274,6 +288,10 @@ class SchemaTables:
 
     dialect: str
     postgis: bool
+    #: SQLite: ``OData.CSC.Intersects`` areas are looked up in the R*Tree of footprint extents
+    #: (:data:`product_extents`) before the exact test; the storage decides it per request
+    #: (``SQLAlchemyStorage._few_extent_candidates``)
+    extents: bool = False
     #: how ``Collection/Name`` is derived (:mod:`proseo_odata.model.collections`)
     collections: CollectionRule = DEFAULT_COLLECTION_RULE
     missions: sa.Table = missions
