@@ -65,6 +65,7 @@ __all__ = [
     "ChildTable",
     "ComplexColumns",
     "FootprintColumns",
+    "footprint_box",
     "CollectionMapping",
     "install_sqlite_functions",
     "register_sqlite_functions",
@@ -577,23 +578,49 @@ def _sqlite_intersects(stored, area):
 _extents = threading.local()
 
 
+def footprint_box(stored) -> Optional[Tuple[float, float, float, float]]:
+    """A stored footprint's bounding box for an R*Tree (SQLite's ``rtree`` module) of
+    extents, in its column order ``(min x, max x, min y, max y)``; None for no footprint, and
+    for one that :func:`_sqlite_intersects` cannot read either (it never matches).
+
+    The R*Tree keeps single-precision numbers and rounds a box outwards, except where single
+    precision has no normal number: a bound beyond its largest (about 3.4e38) or nearer 0 than
+    its smallest (about 1.2e-38) would be stored as infinity or 0 and could shrink the box, so it
+    is given as minus or plus infinity (the box then extends without end on that side)."""
+    try:
+        geometry = _stored_geometry(stored)
+        if geometry is None or geometry.is_empty:
+            return None
+        min_x, min_y, max_x, max_y = geometry.bounds
+    except Exception:  # noqa: BLE001 - as _sqlite_intersects: a broken footprint never matches
+        return None
+    return (_lower(min_x), _upper(max_x), _lower(min_y), _upper(max_y))
+
+
+def _lower(bound):
+    return bound if bound == 0 or _SINGLE_NORMAL_MIN <= abs(bound) <= _SINGLE_MAX else -math.inf
+
+
+def _upper(bound):
+    return bound if bound == 0 or _SINGLE_NORMAL_MIN <= abs(bound) <= _SINGLE_MAX else math.inf
+
+
 def _sqlite_extent(stored, index):
-    """One bound of a stored footprint's bounding box, for an R*Tree of extents:
-    ``index`` 0-3 is min x, max x, min y, max y (the R*Tree's column order). NULL for no
-    footprint, and for one that :func:`_sqlite_intersects` cannot read either (it never matches)."""
+    """``proseo_odata_extent(footprint, index)``: one bound of :func:`footprint_box`, ``index``
+    0-3 (NULL for none)."""
     last = getattr(_extents, "last", None)
     if last is not None and last[0] == stored:
-        bounds = last[1]
+        box = last[1]
     else:
-        try:
-            geometry = _stored_geometry(stored)
-            bounds = None if geometry is None or geometry.is_empty else geometry.bounds
-        except Exception:  # noqa: BLE001 - as _sqlite_intersects: a broken footprint never matches
-            bounds = None
-        _extents.last = (stored, bounds)
-    if bounds is None or index not in (0, 1, 2, 3):
+        box = footprint_box(stored)
+        _extents.last = (stored, box)
+    if box is None or index not in (0, 1, 2, 3):
         return None
-    return bounds[(0, 2, 1, 3)[index]]
+    return box[index]
+
+
+#: The smallest normal and the largest finite single-precision number (the R*Tree's).
+_SINGLE_NORMAL_MIN, _SINGLE_MAX = 1.1754943508222875e-38, 3.4028234663852886e38
 
 
 def _parse_stored(text):
@@ -934,10 +961,8 @@ class SqlCompiler:
         area = _sql_string(node.wkt)
         notnull = self._notnull(columns.geometry if columns.geometry is not None else columns.wkt)
         exact = _intersects(columns.wkt, columns.geometry, area)
-        if columns.candidates is not None:
-            bounds = _area_geometry(node.wkt).bounds
-            if all(math.isfinite(bound) for bound in bounds):
-                return _sql_and(notnull, columns.candidates(bounds), exact)
+        if columns.candidates is not None:  # (a bound area is never empty: its bounds are numbers)
+            return _sql_and(notnull, columns.candidates(_area_geometry(node.wkt).bounds), exact)
         return _sql_and(notnull, exact)
 
     def _p_BLambda(self, node):

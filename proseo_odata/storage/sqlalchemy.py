@@ -67,7 +67,7 @@ from proseo_odata.model import (
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 from proseo_odata.model import times
 from proseo_odata.odata.binding import calls_now
-from proseo_odata.odata.sql import register_sqlite_functions
+from proseo_odata.odata.sql import footprint_box, register_sqlite_functions
 from proseo_odata.secretbox import SecretBox, SecretsError
 from proseo_odata.model.statemachine import (
     MESSAGE_IN_PROGRESS,
@@ -109,6 +109,7 @@ from .schema import (
     outbox,
     product_attributes,
     product_checksums,
+    product_extent_keys,
     product_extents,
     products,
     subscriptions,
@@ -577,6 +578,12 @@ _SQLITE_STATISTICS_STATE = sa.text(
 _SQLITE_HAS_STATISTICS = sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
 #: SQLite: the R*Tree of footprint extents (migration 0012) is there.
 _SQLITE_EXTENTS = sa.text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'product_extents'")
+#: SQLite: a new product's key, then its box under it (:meth:`SQLAlchemyStorage._index_extents`).
+_NEW_EXTENT_KEYS = sa.insert(product_extent_keys)
+_NEW_EXTENTS = sa.insert(product_extents).from_select(
+    ["key", "min_x", "max_x", "min_y", "max_y"],
+    sa.select(product_extent_keys.c.key, *(sa.bindparam(name, type_=sa.Double()) for name in ("min_x", "max_x", "min_y", "max_y")))
+    .where(product_extent_keys.c.product_id == sa.bindparam("product_id", type_=sa.Uuid())))
 #: SQLite: each index sampled, not read whole (about 10 ms at 100,000 products, flat above).
 _SQLITE_ANALYSIS_LIMIT = sa.text("PRAGMA analysis_limit = 1000")
 _SQLITE_ANALYZE = [sa.text(f"ANALYZE {table}") for table in ("products", "product_attributes", "product_checksums")]
@@ -1399,10 +1406,7 @@ class SQLAlchemyStorage(StorageBase):
         areas = [node.wkt for node in walk(bound_filter) if isinstance(node, BIntersects)]
         if not areas:
             return False
-        root = self._root
-        if root._extents is None:  # (found in the request's session: a second one could wait for it)
-            root._extents = session.execute(_SQLITE_EXTENTS).first() is not None
-        if not root._extents:
+        if not self._has_extents(session):
             return False
         limit = self.EXTENT_CANDIDATES_LIMIT
         for area in areas:
@@ -1875,6 +1879,7 @@ class SQLAlchemyStorage(StorageBase):
             ):
                 with s.begin_nested():
                     s.execute(sa.insert(products).values(**values))
+                    self._index_extents(s, [values])
                     self._write_product_children(s, product)
             self._catalogue_changed(s, [product.mission])
         product.revision = 1
@@ -2115,6 +2120,7 @@ class SQLAlchemyStorage(StorageBase):
                      if product.id not in taken_ids and (product.mission, product.name) not in taken_names]
             if fresh:
                 self._insert_many(s, products, fresh)
+                self._index_extents(s, fresh)
             return {row["id"] for row in fresh}
         for row, product in zip(rows, batch):
             row["geom_wkt"] = product.footprint if postgis else None
@@ -2125,6 +2131,30 @@ class SQLAlchemyStorage(StorageBase):
             .returning(products.c.id)
         )
         return set(s.execute(statement, rows).scalars())
+
+    def _index_extents(self, s: Session, rows: list[dict]) -> None:
+        """SQLite: the R*Tree rows of the products just inserted (``rows``: their column values,
+        ``id`` and ``footprint``), in the same transaction: each product with a readable
+        footprint gets a key in ``product_extent_keys`` and its box
+        (:func:`~proseo_odata.odata.sql.footprint_box`) in ``product_extents`` (migration
+        0012, whose triggers keep them after updates and deletes). Two statements for all rows,
+        no trigger: a trigger on ``INSERT`` would make SQLite journal every page each product
+        row touches."""
+        if self.dialect != "sqlite" or not self._has_extents(s):
+            return
+        boxes = [(row["id"], box) for row in rows if (box := footprint_box(row.get("footprint"))) is not None]
+        if boxes:
+            s.execute(_NEW_EXTENT_KEYS, [{"product_id": id_} for id_, _ in boxes])
+            s.execute(_NEW_EXTENTS, [{"product_id": id_, "min_x": box[0], "max_x": box[1], "min_y": box[2], "max_y": box[3]}
+                                     for id_, box in boxes])
+
+    def _has_extents(self, s: Session) -> bool:
+        """SQLite: the R*Tree of footprint extents is there (migration 0012, on a SQLite with the
+        ``rtree`` module); looked up once, in the caller's session (a second one could wait for it)."""
+        root = self._root
+        if root._extents is None:
+            root._extents = s.execute(_SQLITE_EXTENTS).first() is not None
+        return root._extents
 
     def _taken(self, s: Session, mission_column, column, keys: set) -> list:
         """Which of ``keys`` (values of ``column``, or ``(mission, value)`` pairs with

@@ -166,6 +166,10 @@ def test_every_write_keeps_the_index(migrated_sqlite_url):
                               make_product("M", name="d", footprint=_polygon(-5, -5, 1, 1))])
         assert set(_rows(storage)) == {"a", "c", "d"} and _around(_rows(storage)["a"], (1, 2, 4, 6))
         assert _ids(storage, _polygon(50, 50, 1, 1)) == set()
+        # One product at a time (add_product): the same rows.
+        storage.add_product(make_product("M", name="e", footprint=_polygon(60, 60, 1, 1)))
+        assert _ids(storage, _polygon(60.5, 60.5, 1, 1)) == {"e"} and set(_rows(storage)) == {"a", "c", "d", "e"}
+        storage.delete_product("M", storage.get_product_by_name("M", "e").id)
 
         # An update moves the box; one without a footprint loses it; one that gets one gains it.
         a = storage.get_product_by_name("M", "a")
@@ -210,9 +214,30 @@ def test_a_footprint_the_exact_test_cannot_read_has_no_row_and_never_matches(mig
         storage.close()
 
 
+@pytest.mark.parametrize("footprint,area", [
+    ("POINT(1e-50 0)", "POINT(1e-50 0)"),  # single precision has no such number: 0 would shrink the box
+    ("POINT(-1e-50 1e-45)", "POINT(-1e-50 1e-45)"),
+    ("POINT(1e39 -1e39)", "POLYGON((1e38 -2e39,2e39 -2e39,2e39 0,1e38 0,1e38 -2e39))"),  # beyond its largest
+])
+def test_coordinates_single_precision_cannot_hold_still_match(migrated_sqlite_url, footprint, area):
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        storage.add_mission(Mission("M"))
+        storage.add_products([make_product("M", name="odd", footprint=footprint),
+                              make_product("M", name="usual", footprint=_polygon(10, 10, 1, 1))])
+        assert shapely.from_wkt(footprint).intersects(shapely.from_wkt(area))
+        statements = _Statements(storage.engine)
+        assert _ids(storage, area) == {"odd"}
+        assert statements.used_extents()
+        assert _ids(storage, _polygon(10.5, 10.5, 1, 1)) == {"usual"}
+    finally:
+        storage.close()
+
+
 def test_another_program_may_delete_products_but_not_write_footprints(migrated_sqlite_url):
     """The insert and update triggers read footprints with the storage's SQL function; a
-    connection without it cannot write one (and writes nothing), but deletes need none."""
+    connection without it can insert no product and change no footprint (and writes nothing),
+    but deletes need none."""
     storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
     try:
         storage.add_mission(Mission("M"))
@@ -223,6 +248,8 @@ def test_another_program_may_delete_products_but_not_write_footprints(migrated_s
     with sqlite3.connect(path) as plain:
         with pytest.raises(sqlite3.OperationalError, match="proseo_odata_extent"):
             plain.execute("UPDATE products SET footprint = 'POINT(5 5)' WHERE name = 'x'")
+        with pytest.raises(sqlite3.OperationalError, match="proseo_odata_extent"):
+            plain.execute("UPDATE products SET footprint = NULL WHERE name = 'x'")
         plain.execute("DELETE FROM products WHERE name = 'y'")
     plain.close()
     storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)

@@ -2,28 +2,37 @@
 products whose footprint's bounding box meets the area's.
 
 Before, SQLite read every footprint the rest of the filter left and tested it in Python (10-12 µs
-each): an area search over 100,000 products took 0.57-0.62 s through HTTP (bench/README.md,
-"The embedded SQLite default through HTTP"). PostgreSQL has PostGIS's GiST index and gets
-nothing here.
+each): a page of an area at 100,000 products took 0.74 s through HTTP, its count 2.0 s; with
+the index 26 and 42 ms (bench/README.md, "The embedded SQLite default through HTTP").
+PostgreSQL has PostGIS's GiST index and gets nothing here.
 
 * ``product_extents``: an R*Tree (SQLite's ``rtree`` module) of each footprint's bounding box,
   ``(key, min_x, max_x, min_y, max_y)`` in the footprint's own coordinates (longitude,
-  latitude). The module stores single-precision numbers rounded outwards, so a box never
-  shrinks: the compiled filter (``proseo_odata.storage.mapping``) asks it for the candidates
+  latitude). The module stores single-precision numbers rounded outwards (a bound beyond their
+  normal range is given as an infinity: ``proseo_odata_extent``), so a box never shrinks: the
+  compiled filter (``proseo_odata.storage.mapping``) asks it for the candidates
   and the exact test (``proseo_odata_intersects``) decides, as before.
 * ``product_extent_keys``: the R*Tree's integer key of each product with a readable footprint.
   (A table without an ``INTEGER PRIMARY KEY`` may have its rowids renumbered by ``VACUUM``, so
   the products' own rowids cannot be the key.)
-* Triggers on ``products`` keep both in the writing transaction: after an insert, after a change
-  of ``footprint`` (or ``id``), after a delete. The insert and update triggers read the
-  footprint with the SQL function ``proseo_odata_extent`` (``proseo_odata.odata.sql``), which
-  the storage registers on each of its connections; a write of a product's footprint from a
-  connection without it (another program) fails with "no such function" and changes nothing.
-  Deleting products needs no function.
+* The storage writes both with each product it inserts (``SQLAlchemyStorage._index_extents``,
+  in the inserting transaction), and triggers on ``products`` keep them after a change of
+  ``footprint`` (or ``id``) and after a delete, whichever code does it. Inserts have no
+  trigger: any trigger on an ``INSERT`` makes SQLite keep a statement journal of every page
+  each row touches (the row's and its ten indexes'), which cost a bulk ingest 40-60 µs a
+  product at 100,000 even for a trigger doing nothing. The update trigger reads the footprint
+  with the SQL function ``proseo_odata_extent`` (``proseo_odata.odata.sql``), which the storage
+  registers on each of its connections. SQLite looks a trigger's functions up when it prepares
+  the statement: a connection without it (another program, or a process still running a
+  version before this one) can no longer change a product's footprint ("no such function:
+  proseo_odata_extent"; nothing is written), and the products it inserts get no box (an area
+  search does not find them). Deleting products needs no function. Stop every process of the
+  old version before this migration runs, and write products through the storage (it also
+  writes their renderings and promoted columns).
 
 A footprint the exact test cannot read has no row (it never matches); neither has a product
-without one. Every existing product with a footprint gets its rows here (about 60 µs a product
-on bench/README.md's machine: a minute at a million).
+without one. Every existing product with a footprint gets its rows here (5.5 s for 100,000
+products on bench/README.md's machine, about a minute at a million).
 
 A SQLite built without the R*Tree module gets none of this and tests every footprint, as before
 (``SQLAlchemyStorage._few_extent_candidates`` looks for the table). A later migration that
@@ -45,7 +54,7 @@ depends_on = None
 
 #: What the migration creates (tests/storage/test_schema_and_loading.py knows the names).
 TABLES = ("product_extents", "product_extent_keys")
-TRIGGERS = ("products_extent_insert", "products_extent_update", "products_extent_delete")
+TRIGGERS = ("products_extent_update", "products_extent_delete")
 
 _BOUNDS = ("proseo_odata_extent({row}.footprint, 0), proseo_odata_extent({row}.footprint, 1), "
            "proseo_odata_extent({row}.footprint, 2), proseo_odata_extent({row}.footprint, 3)")
@@ -61,10 +70,10 @@ _REMEMBER = f"""
 
 _DDL = [
     # The same column type as products.id (SQLAlchemy's Uuid on SQLite: 32 hexadecimal digits).
-    "CREATE TABLE product_extent_keys (key INTEGER PRIMARY KEY, product_id CHAR(32) NOT NULL UNIQUE)",
+    # AUTOINCREMENT: a key is never given twice, so a row of the R*Tree left behind by a writer
+    # the triggers missed (another program's INSERT OR REPLACE) is never taken for a new one's.
+    "CREATE TABLE product_extent_keys (key INTEGER PRIMARY KEY AUTOINCREMENT, product_id CHAR(32) NOT NULL UNIQUE)",
     "CREATE VIRTUAL TABLE product_extents USING rtree(key, min_x, max_x, min_y, max_y)",
-    f"CREATE TRIGGER products_extent_insert AFTER INSERT ON products FOR EACH ROW\n"
-    f"WHEN NEW.footprint IS NOT NULL BEGIN{_REMEMBER}\nEND",
     f"CREATE TRIGGER products_extent_update AFTER UPDATE OF footprint, id ON products FOR EACH ROW\n"
     f"WHEN OLD.footprint IS NOT NEW.footprint OR OLD.id IS NOT NEW.id BEGIN{_FORGET}{_REMEMBER}\nEND",
     f"CREATE TRIGGER products_extent_delete AFTER DELETE ON products FOR EACH ROW BEGIN{_FORGET}\nEND",
