@@ -1,7 +1,7 @@
 """SQLite's spatial index of footprints (migration 0012): an R*Tree of their bounding boxes that
 ``OData.CSC.Intersects`` looks candidates up in before the exact test. It must never change an
 answer: the same products as the exact test over every footprint (and as PostGIS), however the
-boxes are rounded, after every kind of write, and after ``VACUUM``."""
+boxes are rounded, after every kind of write of the storage, and after ``VACUUM``."""
 import random
 import sqlite3
 
@@ -91,6 +91,17 @@ class _Statements:
 
 
 @pytest.fixture
+def storage(migrated_sqlite_url):
+    """The storage on a migrated SQLite file, with mission M."""
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    storage.add_mission(Mission("M"))
+    try:
+        yield storage
+    finally:
+        storage.close()
+
+
+@pytest.fixture
 def world(db_url):
     rng = random.Random(20261206)
     footprints = _footprints(rng, 240)
@@ -151,67 +162,57 @@ def _around(box, expected):
             and max(e_min_x - min_x, max_x - e_max_x, e_min_y - min_y, max_y - e_max_y) < 1e-5)
 
 
-def test_every_write_keeps_the_index(migrated_sqlite_url):
-    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
-    try:
-        storage.add_mission(Mission("M"))
-        storage.add_products([make_product("M", name="a", footprint=_polygon(1, 2, 3, 4)),
-                              make_product("M", name="b", footprint=None),
-                              make_product("M", name="c", footprint="POINT(10.000000123 -40.000000321)")])
-        rows = _rows(storage)
-        assert set(rows) == {"a", "c"}
-        assert _around(rows["a"], (1, 2, 4, 6)) and _around(rows["c"], (10.000000123, -40.000000321) * 2)
-        # A Name taken: the batch skips that product, and its footprint gets no row.
-        storage.add_products([make_product("M", name="a", footprint=_polygon(50, 50, 1, 1)),
-                              make_product("M", name="d", footprint=_polygon(-5, -5, 1, 1))])
-        assert set(_rows(storage)) == {"a", "c", "d"} and _around(_rows(storage)["a"], (1, 2, 4, 6))
-        assert _ids(storage, _polygon(50, 50, 1, 1)) == set()
-        # One product at a time (add_product): the same rows.
-        storage.add_product(make_product("M", name="e", footprint=_polygon(60, 60, 1, 1)))
-        assert _ids(storage, _polygon(60.5, 60.5, 1, 1)) == {"e"} and set(_rows(storage)) == {"a", "c", "d", "e"}
-        storage.delete_product("M", storage.get_product_by_name("M", "e").id)
+def test_every_write_keeps_the_index(storage):
+    storage.add_products([make_product("M", name="a", footprint=_polygon(1, 2, 3, 4)),
+                          make_product("M", name="b", footprint=None),
+                          make_product("M", name="c", footprint="POINT(10.000000123 -40.000000321)")])
+    rows = _rows(storage)
+    assert set(rows) == {"a", "c"}
+    assert _around(rows["a"], (1, 2, 4, 6)) and _around(rows["c"], (10.000000123, -40.000000321) * 2)
+    # A Name taken: the batch skips that product, and its footprint gets no row.
+    storage.add_products([make_product("M", name="a", footprint=_polygon(50, 50, 1, 1)),
+                          make_product("M", name="d", footprint=_polygon(-5, -5, 1, 1))])
+    assert set(_rows(storage)) == {"a", "c", "d"} and _around(_rows(storage)["a"], (1, 2, 4, 6))
+    assert _ids(storage, _polygon(50, 50, 1, 1)) == set()
+    # One product at a time (add_product): the same rows.
+    storage.add_product(make_product("M", name="e", footprint=_polygon(60, 60, 1, 1)))
+    assert _ids(storage, _polygon(60.5, 60.5, 1, 1)) == {"e"} and set(_rows(storage)) == {"a", "c", "d", "e"}
+    storage.delete_product("M", storage.get_product_by_name("M", "e").id)
 
-        # An update moves the box; one without a footprint loses it; one that gets one gains it.
-        a = storage.get_product_by_name("M", "a")
-        a.footprint = _polygon(100, 10, 2, 2)
-        storage.update_product(a)
-        b = storage.get_product_by_name("M", "b")
-        b.footprint = _polygon(-100, 10, 1, 1)
-        storage.update_product(b)
-        c = storage.get_product_by_name("M", "c")
-        c.footprint = None
-        storage.update_product(c)
-        rows = _rows(storage)
-        assert set(rows) == {"a", "b", "d"} and _around(rows["a"], (100, 10, 102, 12))
-        assert _ids(storage, _polygon(0, 0, 10, 10)) == set()
-        assert _ids(storage, _polygon(101, 11, 5, 5)) == {"a"}
-        assert _ids(storage, _polygon(-100.5, 10.5, 1, 1)) == {"b"}
+    # An update moves the box; one without a footprint loses it; one that gets one gains it.
+    a = storage.get_product_by_name("M", "a")
+    a.footprint = _polygon(100, 10, 2, 2)
+    storage.update_product(a)
+    b = storage.get_product_by_name("M", "b")
+    b.footprint = _polygon(-100, 10, 1, 1)
+    storage.update_product(b)
+    c = storage.get_product_by_name("M", "c")
+    c.footprint = None
+    storage.update_product(c)
+    rows = _rows(storage)
+    assert set(rows) == {"a", "b", "d"} and _around(rows["a"], (100, 10, 102, 12))
+    assert _ids(storage, _polygon(0, 0, 10, 10)) == set()
+    assert _ids(storage, _polygon(101, 11, 5, 5)) == {"a"}
+    assert _ids(storage, _polygon(-100.5, 10.5, 1, 1)) == {"b"}
 
-        # A delete takes its rows; VACUUM (which may renumber the products' rowids) changes nothing.
-        storage.delete_product("M", storage.get_product_by_name("M", "d").id)
-        vacuum = sqlite3.connect(sa.engine.make_url(migrated_sqlite_url).database, isolation_level=None)
-        vacuum.execute("VACUUM")
-        vacuum.close()
-        assert set(_rows(storage)) == {"a", "b"}
-        storage.add_products([make_product("M", name=f"n{i}", footprint=_polygon(i, 0, 0.5, 0.5)) for i in range(5)])
-        storage.delete_product("M", storage.get_product_by_name("M", "a").id)
-        assert set(_rows(storage)) == {"b", *(f"n{i}" for i in range(5))}
-        assert _ids(storage, _polygon(-180, -90, 360, 180)) == {"b", *(f"n{i}" for i in range(5))}
-    finally:
-        storage.close()
+    # A delete takes its rows; VACUUM (which may renumber the products' rowids) changes nothing.
+    storage.delete_product("M", storage.get_product_by_name("M", "d").id)
+    vacuum = sqlite3.connect(storage.engine.url.database, isolation_level=None)
+    vacuum.execute("VACUUM")
+    vacuum.close()
+    assert set(_rows(storage)) == {"a", "b"}
+    storage.add_products([make_product("M", name=f"n{i}", footprint=_polygon(i, 0, 0.5, 0.5)) for i in range(5)])
+    storage.delete_product("M", storage.get_product_by_name("M", "a").id)
+    assert set(_rows(storage)) == {"b", *(f"n{i}" for i in range(5))}
+    assert _ids(storage, _polygon(-180, -90, 360, 180)) == {"b", *(f"n{i}" for i in range(5))}
 
 
-def test_a_footprint_the_exact_test_cannot_read_has_no_row_and_never_matches(migrated_sqlite_url):
-    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
-    try:
-        storage.add_mission(Mission("M"))
-        storage.add_products([make_product("M", name="x", footprint=_polygon(1, 1, 1, 1))])
-        with storage.engine.begin() as connection:  # text no writer of the storage stores
-            connection.exec_driver_sql("UPDATE products SET footprint = 'POLYGON((1 1,2' WHERE name = 'x'")
-        assert _rows(storage) == {}
-        assert _ids(storage, _polygon(-180, -90, 360, 180)) == set()
-    finally:
-        storage.close()
+def test_a_footprint_the_exact_test_cannot_read_has_no_row_and_never_matches(storage):
+    storage.add_products([make_product("M", name="x", footprint=_polygon(1, 1, 1, 1))])
+    with storage.engine.begin() as connection:  # text no writer of the storage stores
+        connection.exec_driver_sql("UPDATE products SET footprint = 'POLYGON((1 1,2' WHERE name = 'x'")
+    assert _rows(storage) == {}
+    assert _ids(storage, _polygon(-180, -90, 360, 180)) == set()
 
 
 @pytest.mark.parametrize("footprint,area", [
@@ -219,25 +220,19 @@ def test_a_footprint_the_exact_test_cannot_read_has_no_row_and_never_matches(mig
     ("POINT(-1e-50 1e-45)", "POINT(-1e-50 1e-45)"),
     ("POINT(1e39 -1e39)", "POLYGON((1e38 -2e39,2e39 -2e39,2e39 0,1e38 0,1e38 -2e39))"),  # beyond its largest
 ])
-def test_coordinates_single_precision_cannot_hold_still_match(migrated_sqlite_url, footprint, area):
-    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
-    try:
-        storage.add_mission(Mission("M"))
-        storage.add_products([make_product("M", name="odd", footprint=footprint),
-                              make_product("M", name="usual", footprint=_polygon(10, 10, 1, 1))])
-        assert shapely.from_wkt(footprint).intersects(shapely.from_wkt(area))
-        statements = _Statements(storage.engine)
-        assert _ids(storage, area) == {"odd"}
-        assert statements.used_extents()
-        assert _ids(storage, _polygon(10.5, 10.5, 1, 1)) == {"usual"}
-    finally:
-        storage.close()
+def test_coordinates_single_precision_cannot_hold_still_match(storage, footprint, area):
+    storage.add_products([make_product("M", name="odd", footprint=footprint),
+                          make_product("M", name="usual", footprint=_polygon(10, 10, 1, 1))])
+    assert shapely.from_wkt(footprint).intersects(shapely.from_wkt(area))
+    statements = _Statements(storage.engine)
+    assert _ids(storage, area) == {"odd"}
+    assert statements.used_extents()
+    assert _ids(storage, _polygon(10.5, 10.5, 1, 1)) == {"usual"}
 
 
 def test_another_program_may_delete_products_but_not_write_footprints(migrated_sqlite_url):
-    """The insert and update triggers read footprints with the storage's SQL function; a
-    connection without it can insert no product and change no footprint (and writes nothing),
-    but deletes need none."""
+    """The update trigger reads footprints with the storage's SQL function: a connection without
+    it can change no footprint (and writes nothing), but deletes need none."""
     storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
     try:
         storage.add_mission(Mission("M"))

@@ -2,14 +2,14 @@
 products whose footprint's bounding box meets the area's.
 
 Before, SQLite read every footprint the rest of the filter left and tested it in Python (10-12 µs
-each): a page of an area at 100,000 products took 0.74 s through HTTP, its count 2.0 s; with
-the index 26 and 42 ms (bench/README.md, "The embedded SQLite default through HTTP").
+each): a page of an area at 100,000 products took 0.56-0.74 s through HTTP, its count 1.4-2.0 s;
+with the index 17-26 and 21-42 ms (bench/README.md, "The embedded SQLite default through HTTP").
 PostgreSQL has PostGIS's GiST index and gets nothing here.
 
 * ``product_extents``: an R*Tree (SQLite's ``rtree`` module) of each footprint's bounding box,
   ``(key, min_x, max_x, min_y, max_y)`` in the footprint's own coordinates (longitude,
   latitude). The module stores single-precision numbers rounded outwards (a bound beyond their
-  normal range is given as an infinity: ``proseo_odata_extent``), so a box never shrinks: the
+  normal range is given as an infinity: ``footprint_box``), so a box never shrinks: the
   compiled filter (``proseo_odata.storage.mapping``) asks it for the candidates
   and the exact test (``proseo_odata_intersects``) decides, as before.
 * ``product_extent_keys``: the R*Tree's integer key of each product with a readable footprint.
