@@ -266,7 +266,8 @@ outbox = sa.Table(
 #: has PostGIS's GiST index instead). ``product_extents`` is an R*Tree of each footprint's
 #: bounding box under an integer ``key``; ``product_extent_keys`` gives each product with a
 #: readable footprint that key (an R*Tree's ids are integers, and a table's implicit rowid may
-#: change under ``VACUUM``). Triggers on ``products`` keep both (the migration says how).
+#: change under ``VACUUM``). The storage writes both with each product it inserts; triggers on
+#: ``products`` keep them after updates and deletes (the migration says why and how).
 product_extent_keys = sa.table(
     "product_extent_keys", sa.column("key", sa.Integer()), sa.column("product_id", sa.Uuid()),
 )
