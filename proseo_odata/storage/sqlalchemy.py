@@ -1228,6 +1228,9 @@ class SQLAlchemyStorage(StorageBase):
             command.upgrade(config, "head")
         self._root._tables = self._root._extents = None
         self._root._page_statements.clear()  # their compiled filters were made for the old tables
+        if self.dialect == "sqlite":
+            with self._db() as s:
+                self._index_missing_extents(s)
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None: not initialised)."""
@@ -2132,21 +2135,38 @@ class SQLAlchemyStorage(StorageBase):
         )
         return set(s.execute(statement, rows).scalars())
 
-    def _index_extents(self, s: Session, rows: list[dict]) -> None:
+    def _index_extents(self, s: Session, rows: list[dict]) -> int:
         """SQLite: the R*Tree rows of the products just inserted (``rows``: their column values,
         ``id`` and ``footprint``), in the same transaction: each product with a readable
         footprint gets a key in ``product_extent_keys`` and its box
         (:func:`~proseo_odata.odata.sql.footprint_box`) in ``product_extents`` (migration
         0012, whose triggers keep them after updates and deletes). Two statements for all rows,
         no trigger: a trigger on ``INSERT`` would make SQLite journal every page each product
-        row touches."""
+        row touches. The number of products given a box."""
         if self.dialect != "sqlite" or not self._has_extents(s):
-            return
+            return 0
         boxes = [(row["id"], box) for row in rows if (box := footprint_box(row.get("footprint"))) is not None]
         if boxes:
             s.execute(_NEW_EXTENT_KEYS, [{"product_id": id_} for id_, _ in boxes])
             s.execute(_NEW_EXTENTS, [{"product_id": id_, "min_x": box[0], "max_x": box[1], "min_y": box[2], "max_y": box[3]}
                                      for id_, box in boxes])
+        return len(boxes)
+
+    def _index_missing_extents(self, s: Session) -> int:
+        """SQLite: give the products with a footprint and no key in the R*Tree of extents their
+        rows (:meth:`_index_extents`), and say how many were written: products inserted by
+        another program or by a version before migration 0012 while it ran. Part of
+        :meth:`initialize_schema` (``initdb``): one pass over the products' ids."""
+        if not self._has_extents(s):
+            return 0
+        rows = s.execute(sa.select(products.c.id, products.c.footprint).where(
+            products.c.footprint.is_not(None),
+            products.c.id.not_in(sa.select(product_extent_keys.c.product_id)))).all()
+        added = self._index_extents(s, [{"id": id_, "footprint": footprint} for id_, footprint in rows])
+        if added:
+            log.warning("%d products had no box in the spatial index of footprints (written by another program?); "
+                        "added", added)
+        return added
 
     def _has_extents(self, s: Session) -> bool:
         """SQLite: the R*Tree of footprint extents is there (migration 0012, on a SQLite with the

@@ -255,6 +255,32 @@ def test_another_program_may_delete_products_but_not_write_footprints(migrated_s
         storage.close()
 
 
+def test_initdb_gives_products_another_program_inserted_their_box(migrated_sqlite_url, caplog):
+    """A product inserted outside the storage (another program, an old version during an
+    upgrade) has no box and an area search misses it, until ``initialize_schema`` (``initdb``)
+    adds the boxes that are missing."""
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        storage.add_mission(Mission("M"))
+        storage.add_products([make_product("M", name=n, footprint=_polygon(i, 0, 1, 1)) for i, n in enumerate("abc")])
+        with storage.engine.begin() as connection:  # as another program would leave them
+            connection.exec_driver_sql("DELETE FROM product_extents WHERE key IN (SELECT key FROM product_extent_keys "
+                                       "WHERE product_id IN (SELECT id FROM products WHERE name IN ('a', 'c')))")
+            connection.exec_driver_sql("DELETE FROM product_extent_keys WHERE product_id IN "
+                                       "(SELECT id FROM products WHERE name IN ('a', 'c'))")
+        assert set(_rows(storage)) == {"b"}
+        assert _ids(storage, _polygon(-1, -1, 10, 10)) == {"b"}
+        storage.initialize_schema()
+        assert set(_rows(storage)) == {"a", "b", "c"}
+        assert _ids(storage, _polygon(-1, -1, 10, 10)) == {"a", "b", "c"}
+        assert "2 products had no box" in caplog.text
+        caplog.clear()
+        storage.initialize_schema()  # nothing missing: nothing said
+        assert "had no box" not in caplog.text and set(_rows(storage)) == {"a", "b", "c"}
+    finally:
+        storage.close()
+
+
 def test_the_migration_indexes_an_existing_catalogue(migrated_sqlite_url):
     storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
     try:

@@ -26,7 +26,7 @@ PostgreSQL has PostGIS's GiST index and gets nothing here.
   the statement: a connection without it (another program, or a process still running a
   version before this one) can no longer change a product's footprint ("no such function:
   proseo_odata_extent"; nothing is written), and the products it inserts get no box (an area
-  search does not find them). Deleting products needs no function. Stop every process of the
+  search does not find them until ``initdb``, whose ``initialize_schema`` gives them theirs). Deleting products needs no function. Stop every process of the
   old version before this migration runs, and write products through the storage (it also
   writes their renderings and promoted columns).
 
