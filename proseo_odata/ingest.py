@@ -42,7 +42,7 @@ from typing import Any, Iterator, Mapping
 
 import orjson
 
-from proseo_odata.archive import DIGESTS as _DIGESTS
+from proseo_odata.archive import DIGESTS
 from proseo_odata.model import (
     INT64_MAX,
     INT64_MIN,
@@ -616,14 +616,14 @@ def _complete(product: Product, key: str, stored, expected_checksums, expected_l
     if expected_length is not None and expected_length != size:
         raise MetadataError("ContentLength", f"{expected_length} does not match the file's {size} bytes", source)
     for checksum in expected_checksums:
-        digest = _DIGESTS.get(checksum.algorithm.upper())
+        digest = DIGESTS.get(checksum.algorithm.upper())
         if digest and checksum.value.lower() != computed[digest]:
             raise MetadataError("Checksum", f"{checksum.algorithm} {checksum.value} does not match the file ({computed[digest]})", source)
     product.archive_key = key
     product.content_length = size
     keep, dates = [], {}
     for checksum in expected_checksums:
-        digest = _DIGESTS.get(checksum.algorithm.upper())
+        digest = DIGESTS.get(checksum.algorithm.upper())
         if digest is None:
             keep.append(checksum)
         elif checksum.date is not None:  # the line's date of a checksum that matched (an export's)
@@ -784,7 +784,7 @@ def _referenced(archive, candidate: _Candidate):
 
     key = candidate.key
     try:
-        given = {_DIGESTS.get(c.algorithm.upper()): c.value.lower() for c in candidate.checksums}
+        given = {DIGESTS.get(c.algorithm.upper()): c.value.lower() for c in candidate.checksums}
         if candidate.length is not None and given.get("md5") and given.get("sha256"):
             return StoredFile(archive.size(key), given["md5"], given["sha256"])
         return hash_archived(archive, key)

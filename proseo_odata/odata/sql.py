@@ -65,6 +65,7 @@ __all__ = [
     "ChildTable",
     "ComplexColumns",
     "FootprintColumns",
+    "area_bounds",
     "footprint_box",
     "CollectionMapping",
     "install_sqlite_functions",
@@ -539,6 +540,12 @@ def _area_geometry(area):
     return geometry
 
 
+def area_bounds(area: str) -> Tuple[float, float, float, float]:
+    """``(min_x, min_y, max_x, max_y)`` of an ``OData.CSC.Intersects`` area (its WKT, as bound),
+    read once per thread (the storage's choice of a spatial look-up and the compiler share it)."""
+    return _area_geometry(area).bounds
+
+
 def _stored_geometry(stored):
     """A stored footprint's geometry, or None for none. What the storage writes (plain WKT of an
     accepted type with plain decimal numbers, ``POLYGON((10 40,14 40,...))``) is read by GEOS
@@ -594,15 +601,12 @@ def footprint_box(stored) -> Optional[Tuple[float, float, float, float]]:
         min_x, min_y, max_x, max_y = geometry.bounds
     except Exception:  # noqa: BLE001 - as _sqlite_intersects: a broken footprint never matches
         return None
-    return (_lower(min_x), _upper(max_x), _lower(min_y), _upper(max_y))
+    return (_single(min_x, -math.inf), _single(max_x, math.inf), _single(min_y, -math.inf), _single(max_y, math.inf))
 
 
-def _lower(bound):
-    return bound if bound == 0 or _SINGLE_NORMAL_MIN <= abs(bound) <= _SINGLE_MAX else -math.inf
-
-
-def _upper(bound):
-    return bound if bound == 0 or _SINGLE_NORMAL_MIN <= abs(bound) <= _SINGLE_MAX else math.inf
+def _single(bound, infinity):
+    """``bound``, or ``infinity`` where single precision has no normal number for it."""
+    return bound if bound == 0 or _SINGLE_NORMAL_MIN <= abs(bound) <= _SINGLE_MAX else infinity
 
 
 def _sqlite_extent(stored, index):
@@ -962,7 +966,7 @@ class SqlCompiler:
         notnull = self._notnull(columns.geometry if columns.geometry is not None else columns.wkt)
         exact = _intersects(columns.wkt, columns.geometry, area)
         if columns.candidates is not None:  # (a bound area is never empty: its bounds are numbers)
-            return _sql_and(notnull, columns.candidates(_area_geometry(node.wkt).bounds), exact)
+            return _sql_and(notnull, columns.candidates(area_bounds(node.wkt)), exact)
         return _sql_and(notnull, exact)
 
     def _p_BLambda(self, node):

@@ -67,7 +67,7 @@ from proseo_odata.model import (
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 from proseo_odata.model import times
 from proseo_odata.odata.binding import calls_now
-from proseo_odata.odata.sql import footprint_box, register_sqlite_functions
+from proseo_odata.odata.sql import area_bounds, footprint_box, register_sqlite_functions
 from proseo_odata.secretbox import SecretBox, SecretsError
 from proseo_odata.model.statemachine import (
     MESSAGE_IN_PROGRESS,
@@ -1400,7 +1400,6 @@ class SQLAlchemyStorage(StorageBase):
         of footprint extents, and each area meets the boxes of fewer than
         :attr:`EXTENT_CANDIDATES_LIMIT` footprints (counted up to it, in the R*Tree)."""
         from proseo_odata.odata.binding import BIntersects, walk
-        from proseo_odata.odata.geo import to_geometry
 
         from . import mapping
 
@@ -1414,7 +1413,7 @@ class SQLAlchemyStorage(StorageBase):
         limit = self.EXTENT_CANDIDATES_LIMIT
         for area in areas:
             boxes = (sa.select(sa.literal(1)).select_from(product_extents)
-                     .where(*mapping.extents_meeting(to_geometry(area).bounds)).limit(limit).subquery())
+                     .where(*mapping.extents_meeting(area_bounds(area))).limit(limit).subquery())
             if session.execute(sa.select(sa.func.count()).select_from(boxes)).scalar() >= limit:
                 return False
         return True
