@@ -316,7 +316,9 @@ def test_sqlite_leaves_a_small_catalogue_without_statistics(setup, tmp_path):
     assert ingest_manifest(storage, archive, "M", _manifest(tmp_path, lines)).statistics_refreshed is False
     with storage.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first() is None
-    assert storage.refresh_statistics(13) is True  # (a catalogue never analysed counts as empty)
+    assert storage.refresh_statistics(13) is False  # never analysed: the 12 rows there count
+    storage.SQLITE_STATISTICS_MIN_ROWS = 12
+    assert storage.refresh_statistics(1) is True  # (not only the load's)
 
 
 def test_statistics_not_refreshed_in_time_leave_the_committed_load_and_its_report(setup, tmp_path, caplog):

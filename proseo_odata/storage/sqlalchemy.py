@@ -427,6 +427,10 @@ def _bound_conditions(entity_set: str, mission: str, *, owner: str | None = None
 #: recently used leaving first; and members-text columns (:meth:`SQLAlchemyStorage._members_text`).
 PAGE_STATEMENTS = 512
 MEMBERS_TEXTS = 256
+#: SQLite: areas whose choice of the R*Tree look-up is remembered
+#: (:meth:`SQLAlchemyStorage._few_extent_candidates`), and for how many seconds.
+EXTENT_CHOICES = 256
+EXTENT_CHOICE_SECONDS = 60.0
 
 # Statements read on every request for a product, built once (bound parameters): building a
 # statement and its SQLAlchemy cache key costs about as much CPU as running it.
@@ -587,6 +591,16 @@ _NEW_EXTENTS = sa.insert(product_extents).from_select(
 #: SQLite: each index sampled, not read whole (about 10 ms at 100,000 products, flat above).
 _SQLITE_ANALYSIS_LIMIT = sa.text("PRAGMA analysis_limit = 1000")
 _SQLITE_ANALYZE = [sa.text(f"ANALYZE {table}") for table in ("products", "product_attributes", "product_checksums")]
+_SQLITE_PRODUCT_ROWS = sa.select(sa.func.count()).select_from(products)
+#: ``Session.info`` key: products ``add_product`` stored in the session's transaction (SQLite).
+_PRODUCTS_ADDED = "proseo_odata.products_added"
+_COMMITTED = "proseo_odata.committed"
+
+
+def _note_commit(session: Session) -> None:
+    """SQLAlchemy's ``after_commit`` comes just before the ``after_transaction_end`` of the same
+    transaction or savepoint, which alone tells which it was (:meth:`SQLAlchemyStorage._after_transaction`)."""
+    session.info[_COMMITTED] = True
 
 
 def _new_product_rows(batch: Iterable[Product]) -> Iterator[dict]:
@@ -1183,6 +1197,17 @@ class SQLAlchemyStorage(StorageBase):
             #: The members-text column of a page per (members, fraction digits, mission
             #: default collection) (:meth:`_members_text`), at most :data:`MEMBERS_TEXTS`.
             self._members_texts = ExpiringLRU(MEMBERS_TEXTS)
+            #: SQLite: (area text, limit) -> whether its box meets few footprints' boxes
+            #: (:meth:`_few_extent_candidates`), at most :data:`EXTENT_CHOICES`.
+            self._extent_choices = ExpiringLRU(EXTENT_CHOICES)
+            #: SQLite: products stored one at a time since the statistics were last refreshed,
+            #: and the count at which they are next looked at (:meth:`_products_grown`; the
+            #: first product a process stores is).
+            self._grown = 0
+            self._grown_next_check = 1
+            if engine.dialect.name == "sqlite":
+                event.listen(self.session_factory, "after_commit", _note_commit)
+                event.listen(self.session_factory, "after_transaction_end", self._after_transaction)
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
@@ -1228,6 +1253,7 @@ class SQLAlchemyStorage(StorageBase):
             command.upgrade(config, "head")
         self._root._tables = self._root._extents = None
         self._root._page_statements.clear()  # their compiled filters were made for the old tables
+        self._root._extent_choices.clear()
         if self.dialect == "sqlite":
             with self._db() as s:
                 self._index_missing_extents(s)
@@ -1398,7 +1424,11 @@ class SQLAlchemyStorage(StorageBase):
     def _few_extent_candidates(self, session: Session, bound_filter) -> bool:
         """SQLite: whether the filter has ``OData.CSC.Intersects`` areas, the database the R*Tree
         of footprint extents, and each area meets the boxes of fewer than
-        :attr:`EXTENT_CANDIDATES_LIMIT` footprints (counted up to it, in the R*Tree)."""
+        :attr:`EXTENT_CANDIDATES_LIMIT` footprints (counted up to it, in the R*Tree). An area's
+        answer is remembered for :data:`EXTENT_CHOICE_SECONDS`: counting costs up to a few ms
+        (2-4 ms for the whole plane at 100,000 products), and the answer only chooses between
+        two plans with the same rows, so one a little behind the catalogue's growth costs time,
+        never a wrong answer."""
         from proseo_odata.odata.binding import BIntersects, walk
 
         from . import mapping
@@ -1411,10 +1441,15 @@ class SQLAlchemyStorage(StorageBase):
         if not self._has_extents(session):
             return False
         limit = self.EXTENT_CANDIDATES_LIMIT
+        choices = self._root._extent_choices
         for area in areas:
-            boxes = (sa.select(sa.literal(1)).select_from(product_extents)
-                     .where(*mapping.extents_meeting(area_bounds(area))).limit(limit).subquery())
-            if session.execute(sa.select(sa.func.count()).select_from(boxes)).scalar() >= limit:
+            few = choices.get((area, limit))
+            if few is None:
+                boxes = (sa.select(sa.literal(1)).select_from(product_extents)
+                         .where(*mapping.extents_meeting(area_bounds(area))).limit(limit).subquery())
+                few = session.execute(sa.select(sa.func.count()).select_from(boxes)).scalar() < limit
+                choices.put((area, limit), few, choices.clock() + EXTENT_CHOICE_SECONDS)
+            if not few:
                 return False
         return True
 
@@ -1884,6 +1919,8 @@ class SQLAlchemyStorage(StorageBase):
                     self._index_extents(s, [values])
                     self._write_product_children(s, product)
             self._catalogue_changed(s, [product.mission])
+            if self.dialect == "sqlite":
+                s.info[_PRODUCTS_ADDED] = s.info.get(_PRODUCTS_ADDED, 0) + 1
         product.revision = 1
         return product
 
@@ -1986,9 +2023,9 @@ class SQLAlchemyStorage(StorageBase):
     #: is planned as if it had no rows, e.g. a Name look-up scanning every name of the mission).
     REFRESH_STATISTICS_SHARE = 0.1
 
-    #: SQLite: no ``ANALYZE`` of a catalogue smaller than this after the load. Statistics of a few
-    #: rows would outlive the catalogue's growth by other ways (production orders, single
-    #: writes: nothing refreshes them then), and a few rows plan well without any.
+    #: SQLite: no ``ANALYZE`` of a catalogue smaller than this. A few rows plan well without
+    #: statistics, and statistics of a few rows would mislead the plans of a catalogue grown
+    #: past them before the next refresh.
     SQLITE_STATISTICS_MIN_ROWS = 1000
 
     def refresh_statistics(self, added: int) -> bool:
@@ -1998,11 +2035,14 @@ class SQLAlchemyStorage(StorageBase):
         plus ``added``; a table never analysed counts as empty). ``ANALYZE`` samples a fixed
         number of rows (1.5-2.4 s at 1,000,000 products) and does not block reads or
         writes. On SQLite, which has no autovacuum and no statistics until ``ANALYZE`` runs,
-        the same rule with the rows its statistics count (``sqlite_stat1``; none: empty), for a
-        catalogue of at least :attr:`SQLITE_STATISTICS_MIN_ROWS` then, and ``ANALYZE`` of the
-        three tables under ``PRAGMA analysis_limit = 1000`` (each index sampled: about 10 ms). Without statistics SQLite plans by the shape of the condition
-        alone and prefers the mission's equality index to a range: a week of ``ContentDate``
-        took 123 ms instead of 13 at 100,000 products.
+        the same rule with the rows its statistics count (``sqlite_stat1``; never analysed: due
+        whatever ``added``), for a catalogue of at least :attr:`SQLITE_STATISTICS_MIN_ROWS`
+        then (never analysed: the rows there are, counted), and ``ANALYZE`` of the
+        three tables under ``PRAGMA analysis_limit = 1000`` (each index sampled: about 10 ms).
+        Without statistics SQLite plans by the shape of the condition alone and prefers the
+        mission's equality index to a range: a week of ``ContentDate`` took 123 ms instead of
+        13 at 100,000 products. SQLite's products stored one at a time are brought to this rule
+        by :meth:`_products_grown`.
 
         Best effort: the load is committed already, and autovacuum refreshes the statistics
         later anyway. So a role that may not ``ANALYZE`` the tables (not their owner's), a lock
@@ -2039,9 +2079,14 @@ class SQLAlchemyStorage(StorageBase):
                 counted = None
                 if connection.execute(_SQLITE_HAS_STATISTICS).first() is not None:
                     counted = connection.execute(_SQLITE_STATISTICS_STATE).scalar()
-                after = (counted or 0) + added
-                if added < self.REFRESH_STATISTICS_SHARE * after or after < self.SQLITE_STATISTICS_MIN_ROWS:
-                    return False
+                if counted is None:  # never analysed (as good as empty): the rows there are now
+                    after = connection.execute(_SQLITE_PRODUCT_ROWS).scalar()
+                    if after < self.SQLITE_STATISTICS_MIN_ROWS:
+                        return False
+                else:
+                    after = counted + added
+                    if added < self.REFRESH_STATISTICS_SHARE * after or after < self.SQLITE_STATISTICS_MIN_ROWS:
+                        return False
                 connection.execute(_SQLITE_ANALYSIS_LIMIT)
                 for statement in _SQLITE_ANALYZE:
                     connection.execute(statement)
@@ -2050,6 +2095,40 @@ class SQLAlchemyStorage(StorageBase):
             log.warning("the planner statistics were not refreshed after loading %d products (%s)", added, describe(exc))
             return False
         return True
+
+    #: SQLite: the products stored one at a time (``add_product``: production orders, the web
+    #: layer, single-file ingest) are looked at after every this many more, whether they make
+    #: the share of the catalogue that :meth:`refresh_statistics` refreshes the statistics for.
+    STATISTICS_CHECK_EVERY = 100
+
+    def _after_transaction(self, session: Session, transaction) -> None:
+        """The end of a transaction or savepoint of one of this storage's sessions (SQLite):
+        the outermost one's, committed, adds the products it stored to :meth:`_products_grown`."""
+        committed = session.info.pop(_COMMITTED, False)  # this one's (a savepoint's comes first)
+        if transaction.parent is None:
+            added = session.info.pop(_PRODUCTS_ADDED, 0)
+            if committed and added:
+                self._products_grown(added)
+
+    def _products_grown(self, added: int) -> None:
+        """SQLite, which has no autovacuum: ``added`` more products committed one at a time
+        (bulk loads refresh the statistics themselves). Every :attr:`STATISTICS_CHECK_EVERY`
+        products this process stored, :meth:`refresh_statistics` is asked with all of them
+        since the last refresh (two small reads; ``ANALYZE`` about 10 ms when due), after the
+        commit, on a connection of its own. Without it a catalogue grown by production orders
+        kept the statistics of its last bulk load (or none) for ever."""
+        root = self._root
+        with root._tables_lock:
+            root._grown += added
+            grown = root._grown
+            if grown < root._grown_next_check:
+                return
+            root._grown_next_check = grown + self.STATISTICS_CHECK_EVERY
+        if self._refresh_sqlite_statistics(grown):
+            log.info("the planner statistics were refreshed after %d products stored one at a time", grown)
+            with root._tables_lock:
+                root._grown -= grown
+                root._grown_next_check = root._grown + self.STATISTICS_CHECK_EVERY
 
     def add_products(self, items: Sequence[Product]) -> list[Product]:
         """See :meth:`StorageBase.add_products`. A Name or Id taken (before, concurrently, or

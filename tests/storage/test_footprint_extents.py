@@ -143,6 +143,35 @@ def test_intersects_finds_what_the_exact_test_finds_with_and_without_the_index(w
     assert seen == {True, False}
 
 
+def test_an_areas_choice_is_remembered_for_a_while(storage, monkeypatch):
+    """Counting the boxes an area meets is done once per area and limit while the answer is
+    remembered (EXTENT_CHOICE_SECONDS); after that the catalogue's growth changes the choice."""
+    from proseo_odata.lru import ExpiringLRU
+    from proseo_odata.storage import sqlalchemy as backend
+
+    now = [1000.0]
+    storage._extent_choices = ExpiringLRU(8, clock=lambda: now[0])
+    monkeypatch.setattr(SQLAlchemyStorage, "EXTENT_CANDIDATES_LIMIT", 3)
+    storage.add_products([make_product("M", name=f"a{i}", footprint=_polygon(i, 0, 0.5, 0.5)) for i in range(2)])
+    statements = _Statements(storage.engine)
+    area = _polygon(-1, -1, 10, 2)
+
+    def probes():
+        counted = sum("product_extents" in text and "product_extent_keys" not in text for text in statements.texts)
+        return counted, statements.used_extents()
+
+    assert _ids(storage, area) == {"a0", "a1"} and probes() == (1, True)
+    assert _ids(storage, area, count=True) == 2 and probes() == (0, True)  # remembered
+    storage.add_products([make_product("M", name=f"b{i}", footprint=_polygon(i, 0.5, 0.5, 0.5)) for i in range(3)])
+    now[0] += backend.EXTENT_CHOICE_SECONDS - 1
+    assert _ids(storage, area) == {"a0", "a1", "b0", "b1", "b2"} and probes() == (0, True)  # not yet counted again
+    now[0] += 2
+    assert _ids(storage, area) == {"a0", "a1", "b0", "b1", "b2"} and probes() == (1, False)  # five: many
+    # another limit is another choice
+    monkeypatch.setattr(SQLAlchemyStorage, "EXTENT_CANDIDATES_LIMIT", 10)
+    assert _ids(storage, area) == {"a0", "a1", "b0", "b1", "b2"} and probes() == (1, True)
+
+
 def _rows(storage):
     """{product name: its R*Tree box (min_x, max_x, min_y, max_y)}; every key has its box."""
     with storage.engine.connect() as connection:
