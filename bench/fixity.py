@@ -9,7 +9,8 @@ The first N lines of DIR/reference-assigned.jsonl are ingested by reference into
 database (the embedded default). Then, interleaved, ``--runs`` times each:
 
 * ``check``: the command ``proseo-odata -c site.ini archive check --mission BENCH`` (a process
-  of its own, start-up included), 8 workers: each file's presence and size;
+  of its own, start-up included), with its default workers (a local folder's: 2) or
+  ``--workers N``: each file's presence and size;
 * ``raw stat``: the reference, a loop in this process over ``SELECT archive_key,
   content_length FROM products`` (sqlite3) calling ``os.stat`` and comparing the size;
 * ``check --checksums`` and ``raw hash``: the same with every file read whole, MD5 and SHA-256
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", help="a folder bench.ingest --workdir kept")
     parser.add_argument("--products", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=8, help="the check's --workers")
+    parser.add_argument("--workers", type=int, default=None, help="the check's --workers (default: the command's)")
     parser.add_argument("--big-files", type=int, default=0, help="N large files instead of the manifest's")
     parser.add_argument("--big-size", type=int, default=256, help="MiB per large file")
     args = parser.parse_args(argv)
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
         with sqlite3.connect(database) as connection:
             files, size = connection.execute("SELECT count(*), sum(content_length) FROM products").fetchone()
         command = [os.path.join(os.path.dirname(sys.executable), "proseo-odata"), "-c", ini, "archive", "check",
-                   "--mission", "BENCH", "--workers", str(args.workers)]
+                   "--mission", "BENCH", *(["--workers", str(args.workers)] if args.workers else [])]
 
         def check(checksums: bool) -> int:
             done = subprocess.run(command + (["--checksums"] if checksums else []), capture_output=True, text=True)

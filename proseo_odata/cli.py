@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from proseo_odata.config import configure
-from proseo_odata.fixity import DEFAULT_WORKERS
 from proseo_odata.ingest import DEFAULT_BATCH_SIZE
 from proseo_odata.model import Mission, Role, User, hash_password
 from proseo_odata.orphans import DEFAULT_MAX_REMOVE, DEFAULT_OLDER_THAN
@@ -697,8 +696,8 @@ def archive_orphans(env: Env, older_than: float, prefix: str, remove: bool, max_
 @click.option("--checksums", is_flag=True,
               help="Read every file whole and compare its MD5 and SHA-256 with the recorded ones "
                    "(without it: presence and size only).")
-@click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(min=1),
-              help="Files looked at together.")
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="Files looked at together (default: 2 for a local archive folder, 8 for S3).")
 @pass_env
 def archive_check(env: Env, mission_code: str, filter_text: str | None, checksums: bool, workers: int) -> None:
     """List the mission's products whose file is missing from the archive, has another size

@@ -34,7 +34,7 @@ __all__ = ["Finding", "FixityReport", "check_products"]
 #: Products read per statement.
 PAGE_SIZE = 1000
 
-#: Files looked at together.
+#: Files looked at together by an archive that does not say (``ArchiveBase.check_workers``).
 DEFAULT_WORKERS = 8
 
 
@@ -129,14 +129,18 @@ def _still_so(storage, mission: str, finding: Finding) -> bool:
 
 
 def check_products(storage, archive, mission: str, *, query_filter=None, checksums: bool = False,
-                   workers: int = DEFAULT_WORKERS, page_size: int = PAGE_SIZE,
+                   workers: int | None = None, page_size: int = PAGE_SIZE,
                    found: Callable[[Finding], object] | None = None) -> FixityReport:
     """Look at the file of every product of ``mission`` (only those matching ``query_filter``, a
     bound filter of the Product entity type, when given): present, of the product's
     ``ContentLength`` and, with ``checksums``, of its recorded MD5 and SHA-256 (the file read
     whole; a product that records neither is checked by size). Each finding is passed to
     ``found`` as it is made, in ``Id`` order. An exception in the caller's thread (an
-    interrupt, a failing ``found``) stops the workers between files and is raised."""
+    interrupt, a failing ``found``) stops the workers between files and is raised. ``workers``
+    threads look at the files (None: the archive's ``check_workers``: 2 for a local folder, 8
+    for S3)."""
+    if workers is None:
+        workers = getattr(archive, "check_workers", DEFAULT_WORKERS)
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
     if workers < 1:

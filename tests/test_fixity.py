@@ -152,6 +152,35 @@ def test_wrong_arguments_are_refused(site):
         check_products(storage, archive, "M", page_size=0)
 
 
+def test_the_archive_says_how_many_files_are_looked_at_together(site, tmp_path, monkeypatch):
+    """A local folder: 2 (more threads only take turns holding the interpreter lock); S3 and an
+    archive that does not say: 8; a caller's number wins."""
+    from proseo_odata import fixity
+    from proseo_odata.archive import ArchiveBase
+    from proseo_odata.archive.s3 import S3Archive
+
+    storage, archive = site
+    make_damaged_site(storage, archive, tmp_path)
+    pools = []
+
+    class Pool(fixity.ThreadPoolExecutor):
+        def __init__(self, max_workers, **options):
+            pools.append(max_workers)
+            super().__init__(max_workers, **options)
+
+    monkeypatch.setattr(fixity, "ThreadPoolExecutor", Pool)
+
+    class Unsaid:  # the archive contract without ArchiveBase (and without check_workers)
+        def __getattr__(self, name):
+            if name == "check_workers":
+                raise AttributeError(name)
+            return getattr(archive, name)
+
+    assert _check(storage, archive)[1] == _check(storage, Unsaid())[1] == _check(storage, archive, workers=5)[1]
+    assert pools == [2, 8, 5]
+    assert (ArchiveBase.check_workers, S3Archive.check_workers) == (8, 8)
+
+
 def test_the_command_lists_the_findings_and_exits_3(migrated_sqlite_url, tmp_path):
     storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
     archive = LocalArchive(tmp_path / "archive")

@@ -130,6 +130,10 @@ class ArchiveBase:
     #: True when :meth:`presigned_url` works (downloads may then answer 307).
     presign = False
 
+    #: Files ``archive check`` looks at together by default (:func:`proseo_odata.fixity.check_products`):
+    #: many for a backend whose every look-up waits on the network.
+    check_workers = 8
+
     def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> StoredFile:
         """Store everything read from ``stream`` under ``key`` (replacing any file there) and
         return its size, MD5 and SHA-256, computed in the same pass. The file becomes visible

@@ -2075,7 +2075,8 @@ class SQLAlchemyStorage(StorageBase):
 
     def _refresh_sqlite_statistics(self, added: int) -> bool:
         try:
-            with self.engine.connect() as connection:
+            # whether it is due, read without the write lock (the read engine begins DEFERRED)
+            with self.read_engine.connect() as connection:
                 counted = None
                 if connection.execute(_SQLITE_HAS_STATISTICS).first() is not None:
                     counted = connection.execute(_SQLITE_STATISTICS_STATE).scalar()
@@ -2087,6 +2088,7 @@ class SQLAlchemyStorage(StorageBase):
                     after = counted + added
                     if added < self.REFRESH_STATISTICS_SHARE * after or after < self.SQLITE_STATISTICS_MIN_ROWS:
                         return False
+            with self.engine.connect() as connection:
                 connection.execute(_SQLITE_ANALYSIS_LIMIT)
                 for statement in _SQLITE_ANALYZE:
                     connection.execute(statement)
