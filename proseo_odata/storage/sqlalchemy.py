@@ -592,15 +592,6 @@ _NEW_EXTENTS = sa.insert(product_extents).from_select(
 _SQLITE_ANALYSIS_LIMIT = sa.text("PRAGMA analysis_limit = 1000")
 _SQLITE_ANALYZE = [sa.text(f"ANALYZE {table}") for table in ("products", "product_attributes", "product_checksums")]
 _SQLITE_PRODUCT_ROWS = sa.select(sa.func.count()).select_from(products)
-#: ``Session.info`` key: products ``add_product`` stored in the session's transaction (SQLite).
-_PRODUCTS_ADDED = "proseo_odata.products_added"
-_COMMITTED = "proseo_odata.committed"
-
-
-def _note_commit(session: Session) -> None:
-    """SQLAlchemy's ``after_commit`` comes just before the ``after_transaction_end`` of the same
-    transaction or savepoint, which alone tells which it was (:meth:`SQLAlchemyStorage._after_transaction`)."""
-    session.info[_COMMITTED] = True
 
 
 def _new_product_rows(batch: Iterable[Product]) -> Iterator[dict]:
@@ -1200,14 +1191,12 @@ class SQLAlchemyStorage(StorageBase):
             #: SQLite: (area text, limit) -> whether its box meets few footprints' boxes
             #: (:meth:`_few_extent_candidates`), at most :data:`EXTENT_CHOICES`.
             self._extent_choices = ExpiringLRU(EXTENT_CHOICES)
-            #: SQLite: products stored one at a time since the statistics were last refreshed,
-            #: and the count at which they are next looked at (:meth:`_products_grown`; the
-            #: first product a process stores is).
+            #: SQLite: products stored one at a time since the statistics were last looked at,
+            #: the count at which they are looked at next (the first product a process stores
+            #: is), and the thread looking at them (:meth:`_product_added`).
             self._grown = 0
             self._grown_next_check = 1
-            if engine.dialect.name == "sqlite":
-                event.listen(self.session_factory, "after_commit", _note_commit)
-                event.listen(self.session_factory, "after_transaction_end", self._after_transaction)
+            self._statistics_thread: threading.Thread | None = None
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
@@ -1307,6 +1296,9 @@ class SQLAlchemyStorage(StorageBase):
 
     def close(self) -> None:
         if self._root is self:
+            thread = self._statistics_thread
+            if thread is not None:  # a look at the statistics (SQLite): a few ms, or the lock's wait
+                thread.join(SQLITE_BUSY_TIMEOUT)
             if self._order_signal is not None:
                 self._order_signal.close()
             self.engine.dispose()
@@ -1919,8 +1911,8 @@ class SQLAlchemyStorage(StorageBase):
                     self._index_extents(s, [values])
                     self._write_product_children(s, product)
             self._catalogue_changed(s, [product.mission])
-            if self.dialect == "sqlite":
-                s.info[_PRODUCTS_ADDED] = s.info.get(_PRODUCTS_ADDED, 0) + 1
+        if self.dialect == "sqlite":
+            self._product_added()
         product.revision = 1
         return product
 
@@ -2035,18 +2027,19 @@ class SQLAlchemyStorage(StorageBase):
         plus ``added``; a table never analysed counts as empty). ``ANALYZE`` samples a fixed
         number of rows (1.5-2.4 s at 1,000,000 products) and does not block reads or
         writes. On SQLite, which has no autovacuum and no statistics until ``ANALYZE`` runs,
-        the same rule with the rows its statistics count (``sqlite_stat1``; never analysed: due
-        whatever ``added``), for a catalogue of at least :attr:`SQLITE_STATISTICS_MIN_ROWS`
-        then (never analysed: the rows there are, counted), and ``ANALYZE`` of the
+        the same rule with the rows ``products`` has (counted) against the rows its statistics
+        count (``sqlite_stat1``; never analysed: due), for a catalogue of at least
+        :attr:`SQLITE_STATISTICS_MIN_ROWS`, and ``ANALYZE`` of the
         three tables under ``PRAGMA analysis_limit = 1000`` (each index sampled: about 10 ms).
         Without statistics SQLite plans by the shape of the condition alone and prefers the
         mission's equality index to a range: a week of ``ContentDate`` took 123 ms instead of
-        13 at 100,000 products. SQLite's products stored one at a time are brought to this rule
-        by :meth:`_products_grown`.
+        13 at 100,000 products. On SQLite the products stored one at a time are brought under
+        the same rule by :meth:`_product_added`.
 
         Best effort: the load is committed already, and autovacuum refreshes the statistics
         later anyway. So a role that may not ``ANALYZE`` the tables (not their owner's), a lock
-        not had within 2 s (another ``ANALYZE``, a ``VACUUM``, a migration) or a database error
+        not had within 2 s on PostgreSQL (another ``ANALYZE``, a ``VACUUM``, a migration; SQLite's
+        write lock is waited for as by any writer, up to its busy timeout) or a database error
         logs a warning and answers False instead of raising."""
         if added <= 0 or self.dialect not in ("postgresql", "sqlite"):
             return False
@@ -2073,64 +2066,72 @@ class SQLAlchemyStorage(StorageBase):
             return False
         return True
 
-    def _refresh_sqlite_statistics(self, added: int) -> bool:
+    def _refresh_sqlite_statistics(self, added: int | None) -> bool:
+        """SQLite's half of :meth:`refresh_statistics`, with the rows ``products`` has now
+        (``added``: what the caller stored, for the log; None: :meth:`_product_added`'s look)."""
         try:
             # whether it is due, read without the write lock (the read engine begins DEFERRED)
             with self.read_engine.connect() as connection:
                 counted = None
                 if connection.execute(_SQLITE_HAS_STATISTICS).first() is not None:
                     counted = connection.execute(_SQLITE_STATISTICS_STATE).scalar()
-                if counted is None:  # never analysed (as good as empty): the rows there are now
-                    after = connection.execute(_SQLITE_PRODUCT_ROWS).scalar()
-                    if after < self.SQLITE_STATISTICS_MIN_ROWS:
-                        return False
-                else:
-                    after = counted + added
-                    if added < self.REFRESH_STATISTICS_SHARE * after or after < self.SQLITE_STATISTICS_MIN_ROWS:
-                        return False
+                rows = connection.execute(_SQLITE_PRODUCT_ROWS).scalar()
+            root = self._root
+            with root._tables_lock:  # the next look of _product_added: after 2% more, at least 100
+                root._grown_next_check = max(self.STATISTICS_CHECK_EVERY, (counted or rows) // 50)
+            if rows < self.SQLITE_STATISTICS_MIN_ROWS:
+                return False
+            if counted is not None and rows - counted < self.REFRESH_STATISTICS_SHARE * rows:
+                return False  # never analysed: due
             with self.engine.connect() as connection:
                 connection.execute(_SQLITE_ANALYSIS_LIMIT)
                 for statement in _SQLITE_ANALYZE:
                     connection.execute(statement)
                 connection.commit()
         except (StorageError, sa.exc.SQLAlchemyError) as exc:
-            log.warning("the planner statistics were not refreshed after loading %d products (%s)", added, describe(exc))
+            what = "products stored one at a time" if added is None else f"loading {added} products"
+            log.warning("the planner statistics were not refreshed after %s (%s)", what, describe(exc))
             return False
+        if added is None:
+            log.info("the planner statistics were refreshed: %d products, %s before", rows,
+                     "none analysed" if counted is None else f"{counted} analysed")
         return True
 
     #: SQLite: the products stored one at a time (``add_product``: production orders, the web
-    #: layer, single-file ingest) are looked at after every this many more, whether they make
-    #: the share of the catalogue that :meth:`refresh_statistics` refreshes the statistics for.
+    #: layer, single-file ingest) are looked at after the first a process stores and then after
+    #: every 2% of the catalogue more, at least this many.
     STATISTICS_CHECK_EVERY = 100
 
-    def _after_transaction(self, session: Session, transaction) -> None:
-        """The end of a transaction or savepoint of one of this storage's sessions (SQLite):
-        the outermost one's, committed, adds the products it stored to :meth:`_products_grown`."""
-        committed = session.info.pop(_COMMITTED, False)  # this one's (a savepoint's comes first)
-        if transaction.parent is None:
-            added = session.info.pop(_PRODUCTS_ADDED, 0)
-            if committed and added:
-                self._products_grown(added)
-
-    def _products_grown(self, added: int) -> None:
-        """SQLite, which has no autovacuum: ``added`` more products committed one at a time
-        (bulk loads refresh the statistics themselves). Every :attr:`STATISTICS_CHECK_EVERY`
-        products this process stored, :meth:`refresh_statistics` is asked with all of them
-        since the last refresh (two small reads; ``ANALYZE`` about 10 ms when due), after the
-        commit, on a connection of its own. Without it a catalogue grown by production orders
-        kept the statistics of its last bulk load (or none) for ever."""
+    def _product_added(self) -> None:
+        """SQLite, which has no autovacuum: ``add_product`` stored a product. When it is time
+        (see :attr:`STATISTICS_CHECK_EVERY`), a thread of its own looks whether the products
+        there are now make :meth:`refresh_statistics`' rule due against the ones the
+        statistics count, whoever stored them (this process, another, a bulk load), and runs
+        ``ANALYZE`` then: the caller's transaction is not held up, and ``ANALYZE`` waits for
+        the write lock as any writer (after the caller's commit). One such thread at a time; a
+        product whose transaction rolls back only brings the look forward. Not for a database
+        in memory, whose one connection the thread would share with the caller's transaction.
+        Without it a catalogue grown by production orders kept the statistics of its last bulk
+        load (or none) for ever."""
         root = self._root
         with root._tables_lock:
-            root._grown += added
-            grown = root._grown
-            if grown < root._grown_next_check:
+            root._grown += 1
+            if root._grown < root._grown_next_check or root._statistics_thread is not None:
                 return
-            root._grown_next_check = grown + self.STATISTICS_CHECK_EVERY
-        if self._refresh_sqlite_statistics(grown):
-            log.info("the planner statistics were refreshed after %d products stored one at a time", grown)
-            with root._tables_lock:
-                root._grown -= grown
-                root._grown_next_check = root._grown + self.STATISTICS_CHECK_EVERY
+            if sqlite_file(self.engine) is None:
+                root._grown_next_check = math.inf
+                return
+            root._grown = 0
+            thread = root._statistics_thread = threading.Thread(
+                target=root._look_at_statistics, name="proseo-odata-statistics", daemon=True)
+        thread.start()
+
+    def _look_at_statistics(self) -> None:
+        try:
+            self._refresh_sqlite_statistics(None)
+        finally:
+            with self._tables_lock:
+                self._statistics_thread = None
 
     def add_products(self, items: Sequence[Product]) -> list[Product]:
         """See :meth:`StorageBase.add_products`. A Name or Id taken (before, concurrently, or

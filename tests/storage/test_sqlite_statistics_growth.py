@@ -1,33 +1,50 @@
 """SQLite has no autovacuum: its planner statistics change only when ``ANALYZE`` runs. A bulk
 load refreshes them itself (tests/test_ingest.py); a catalogue grown one product at a time
-(production orders publishing their output, single-file ingest) gets them refreshed too, after
-the commit, when what it stored is a tenth of the catalogue."""
+(production orders publishing their output, single-file ingest) gets them refreshed too: now
+and then a thread of the storage's own compares the rows there are with the rows the
+statistics count, and runs ``ANALYZE`` when a tenth of the catalogue is new to them."""
 import logging
+import threading
 
 import pytest
-import sqlalchemy as sa
+from sqlalchemy import event
 
 from proseo_odata.model import Mission
+from proseo_odata.query import build_query
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.testing import make_product
 
 LOGGER = "proseo_odata.storage.sqlalchemy"
 
 
-@pytest.fixture
-def storage(migrated_sqlite_url):
-    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+def _open(url):
+    storage = SQLAlchemyStorage.from_url(url)
     storage.add_mission(Mission("M"))
     storage.SQLITE_STATISTICS_MIN_ROWS = 20
     storage.STATISTICS_CHECK_EVERY = 5
+    return storage
+
+
+@pytest.fixture
+def storage(migrated_sqlite_url):
+    storage = _open(migrated_sqlite_url)
     try:
         yield storage
     finally:
         storage.close()
 
 
+def _settle(storage):
+    """Wait for the storage's look at the statistics, if one is running."""
+    thread = storage._statistics_thread
+    if thread is not None:
+        thread.join(30)
+        assert not thread.is_alive()
+
+
 def _estimated(storage):
     """The products the statistics count (None: never analysed)."""
+    _settle(storage)
     with storage.engine.connect() as connection:
         if connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first() is None:
             return None
@@ -38,57 +55,95 @@ def _estimated(storage):
 def _add(storage, names):
     for name in names:
         storage.add_product(make_product("M", name=name))
+        _settle(storage)  # each look ends before the next product: the looks come where counted
 
 
 def test_products_stored_one_at_a_time_refresh_the_statistics(storage, caplog):
-    """Looked at after the process's first product and every STATISTICS_CHECK_EVERY (5 here)
-    more: the 1st, 6th, 11th..."""
+    """Looked at after the process's first product, then every STATISTICS_CHECK_EVERY (5 here)
+    more (or 2% of the catalogue, when that is more): the 1st, 6th, 11th..."""
     caplog.set_level(logging.INFO, logger=LOGGER)
     _add(storage, [f"a{i}" for i in range(20)])
     assert _estimated(storage) is None  # at the 16th: fewer than SQLITE_STATISTICS_MIN_ROWS (20)
     _add(storage, ["a20"])
     assert _estimated(storage) == 21
-    assert "refreshed after 21 products stored one at a time" in caplog.text
+    assert "refreshed: 21 products, none analysed before" in caplog.text
     _add(storage, [f"b{i}" for i in range(4)])
     assert _estimated(storage) == 21  # not looked at yet
     _add(storage, ["b4"])
-    assert _estimated(storage) == 26  # 5 since the refresh, of 26: at least a tenth
+    assert _estimated(storage) == 26  # 5 new of 26: at least a tenth
     storage.add_products([make_product("M", name=f"bulk{i}") for i in range(40)])  # a bulk load's own rule
-    _add(storage, [f"c{i}" for i in range(5)])
-    assert _estimated(storage) == 71  # 5 of the statistics' 26 + 5; ANALYZE counts every row
+    _add(storage, [f"c{i}" for i in range(4)])
+    assert _estimated(storage) == 26
+    _add(storage, ["c4"])
+    assert _estimated(storage) == 71  # the bulk load's products count too: the rows there are
     _add(storage, [f"d{i}" for i in range(5)])
     assert _estimated(storage) == 71  # 5 of 76: less than a tenth
     _add(storage, [f"d{i}" for i in range(5, 10)])
     assert _estimated(storage) == 81  # 10 of 81
+    assert "26 analysed before" in caplog.text and "71 analysed before" in caplog.text
 
 
-def test_a_transaction_counts_only_when_it_commits(storage, caplog):
-    """Products of a rolled-back transaction were never stored; a Name refused in a savepoint
-    leaves the transaction's other products counted."""
-    caplog.set_level(logging.INFO, logger=LOGGER)
+def test_products_of_a_rolled_back_transaction_do_not_count(storage):
+    storage.STATISTICS_CHECK_EVERY = 1  # every product looked at
     with pytest.raises(RuntimeError):
         with storage.transaction() as tx:
             for i in range(25):
                 tx.add_product(make_product("M", name=f"gone{i}"))
+                _settle(storage)
             raise RuntimeError("rolled back")
-    assert _estimated(storage) is None and "refreshed" not in caplog.text
-    with storage.transaction() as tx:
-        for i in range(12):
-            tx.add_product(make_product("M", name=f"p{i}"))
-            with pytest.raises(Exception, match="already exists"):
-                tx.add_product(make_product("M", name=f"p{i}"))
-        tx.add_product(make_product("M", name="p12"))
-    _add(storage, [f"q{i}" for i in range(10)])  # looked at after the transaction (13 < 20) and at 18
-    assert _estimated(storage) == 23  # and at 23: the refused ones and the rolled-back 25 not counted
-    assert "refreshed after 23 products stored one at a time" in caplog.text
-
-
-def test_a_catalogue_never_analysed_counts_the_products_it_has(storage):
-    """Products another program or process stored count when the statistics are looked at
-    (never analysed: the rows there are, not only this process's)."""
-    with storage.engine.begin() as connection:
-        assert connection.execute(sa.text("SELECT count(*) FROM products")).scalar() == 0
-    storage.add_products([make_product("M", name=f"bulk{i}") for i in range(18)])  # no refresh of its own
+    _add(storage, [f"p{i}" for i in range(19)])
     assert _estimated(storage) is None
-    _add(storage, [f"s{i}" for i in range(6)])  # looked at after the first (19 < 20) and the 6th
+    _add(storage, ["p19"])
+    assert _estimated(storage) == 20
+
+
+def test_another_writers_products_count(storage, migrated_sqlite_url):
+    """The products there are, whoever stored them: another process's, a bulk load's."""
+    other = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        other.add_products([make_product("M", name=f"bulk{i}") for i in range(18)])  # no refresh of its own
+    finally:
+        other.close()
+    assert _estimated(storage) is None
+    _add(storage, ["s0"])  # looked at: 19
+    _add(storage, [f"s{i}" for i in range(1, 5)])
+    assert _estimated(storage) is None
+    _add(storage, ["s5"])  # looked at: 24
     assert _estimated(storage) == 24
+
+
+def test_analyze_runs_beside_the_callers_transaction_not_in_it(storage):
+    """The look and its ANALYZE run in a thread of their own: a caller whose transaction stores
+    products goes on while ANALYZE waits for the write lock, which it gets after the commit."""
+    storage.STATISTICS_CHECK_EVERY = 1
+    storage.add_products([make_product("M", name=f"bulk{i}") for i in range(30)])
+    analysed_in = []
+
+    @event.listens_for(storage.engine, "before_cursor_execute")
+    def record(_conn, _cursor, statement, *_args):
+        if statement.startswith("ANALYZE"):
+            analysed_in.append(threading.current_thread().name)
+
+    with storage.transaction() as tx:
+        tx.add_product(make_product("M", name="in-a-transaction"))
+        tx.add_product(make_product("M", name="and-another"))  # the look still waits: counted
+    assert _estimated(storage) == 32
+    assert analysed_in and set(analysed_in) == {"proseo-odata-statistics"}
+
+
+def test_a_database_in_memory_is_never_looked_at():
+    """Its one connection is the caller's transaction's: a thread must not use it."""
+    storage = SQLAlchemyStorage.from_url("sqlite://")
+    try:
+        storage.initialize_schema()
+        storage.add_mission(Mission("M"))
+        storage.SQLITE_STATISTICS_MIN_ROWS = 20
+        storage.STATISTICS_CHECK_EVERY = 1
+        with storage.transaction() as tx:
+            for i in range(25):
+                tx.add_product(make_product("M", name=f"m{i}"))
+                assert storage._statistics_thread is None
+        assert len(storage.query_products("M", build_query("Products", {"$top": "100"}).query).items) == 25
+    finally:
+        storage.close()
+
