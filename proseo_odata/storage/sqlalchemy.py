@@ -2116,8 +2116,9 @@ class SQLAlchemyStorage(StorageBase):
         root = self._root
         with root._tables_lock:
             root._grown += 1
-            if root._grown < root._grown_next_check or root._statistics_thread is not None:
-                return
+            running = root._statistics_thread
+            if root._grown < root._grown_next_check or (running is not None and running.is_alive()):
+                return  # (a thread object not alive: one that a fork did not copy)
             if sqlite_file(self.engine) is None:
                 root._grown_next_check = math.inf
                 return
