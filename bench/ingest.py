@@ -44,8 +44,9 @@ What it does:
    SQLite is a file in the scratch folder with the backend's own settings (WAL).
 
 4. The reference (PostgreSQL; ``--no-reference`` leaves it out): the rows the ingest stored,
-   dumped with ``COPY ... TO STDOUT`` and written back by ``COPY ... FROM STDIN`` (the files'
-   bytes as they are, one transaction per table) into a fresh migrated database with every
+   dumped with ``COPY ... TO STDOUT (FORMAT BINARY)`` and written back by ``COPY ... FROM STDIN
+   (FORMAT BINARY)`` (the files' bytes as they are, one transaction per table; binary, as the
+   ingest sends the products: no value parsed from text) into a fresh migrated database with every
    index: what the database itself takes on this machine with no client work. The table gives
    its rate, its server CPU per product and the ingest's rate as a ratio of it.
 
@@ -385,8 +386,8 @@ COPIED_TABLES = ("products", "product_checksums", "product_attributes")
 
 def raw_copy(admin_url: str, source_url: str, workdir: str, n: int, datadir: str | None) -> dict:
     """The reference of a PostgreSQL run: the rows the ingest stored (``source_url``) written
-    back into a fresh migrated database (every index the ingest wrote) by ``COPY ... FROM
-    STDIN``, one transaction per table, the files' bytes sent as they are -- what PostgreSQL
+    back into a fresh migrated database (every index the ingest wrote) by binary ``COPY ...
+    FROM STDIN``, one transaction per table, the files' bytes sent as they are -- what PostgreSQL
     itself takes on this machine with no client work (no parsing, no checks, no rows built).
     The tables are dumped (``COPY ... TO STDOUT``) before the clock starts and removed after."""
     from psycopg import sql
@@ -400,7 +401,7 @@ def raw_copy(admin_url: str, source_url: str, workdir: str, n: int, datadir: str
         with _admin(source_url) as conn:
             for table, path in files.items():
                 with open(path, "wb") as handle, conn.cursor() as cursor, \
-                        cursor.copy(sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table))) as copy:
+                        cursor.copy(sql.SQL("COPY {} TO STDOUT (FORMAT BINARY)").format(sql.Identifier(table))) as copy:
                     for block in copy:
                         handle.write(block)
         storage = SQLAlchemyStorage.from_url(url)
@@ -413,7 +414,7 @@ def raw_copy(admin_url: str, source_url: str, workdir: str, n: int, datadir: str
         with _admin(url) as conn:
             for table, path in files.items():
                 with conn.transaction(), conn.cursor() as cursor, \
-                        cursor.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy, \
+                        cursor.copy(sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table))) as copy, \
                         open(path, "rb") as handle:
                     while block := handle.read(1 << 20):
                         copy.write(block)
