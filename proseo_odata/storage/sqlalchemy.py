@@ -2081,8 +2081,9 @@ class SQLAlchemyStorage(StorageBase):
                 root._grown_next_check = max(self.STATISTICS_CHECK_EVERY, (counted or rows) // 50)
             if rows < self.SQLITE_STATISTICS_MIN_ROWS:
                 return False
+            # due when never analysed, or a tenth of the rows is new to the statistics
             if counted is not None and rows - counted < self.REFRESH_STATISTICS_SHARE * rows:
-                return False  # never analysed: due
+                return False
             with self.engine.connect() as connection:
                 connection.execute(_SQLITE_ANALYSIS_LIMIT)
                 for statement in _SQLITE_ANALYZE:
@@ -2125,7 +2126,12 @@ class SQLAlchemyStorage(StorageBase):
             root._grown = 0
             thread = root._statistics_thread = threading.Thread(
                 target=root._look_at_statistics, name="proseo-odata-statistics", daemon=True)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no thread to be had: the product is stored, the look waits
+            log.warning("the planner statistics were not looked at (%s)", exc)
+            with root._tables_lock:
+                root._statistics_thread = None
 
     def _look_at_statistics(self) -> None:
         try:
