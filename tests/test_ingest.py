@@ -327,7 +327,7 @@ def test_statistics_not_refreshed_in_time_leave_the_committed_load_and_its_repor
     warning; the report is whole."""
     storage, archive = setup
     if storage.dialect != "postgresql":
-        pytest.skip("PostgreSQL's lock_timeout (on SQLite ANALYZE waits for the write lock as any writer)")
+        pytest.skip("PostgreSQL's lock_timeout (SQLite's: tests/storage/test_sqlite_statistics_growth.py)")
     _product_files(tmp_path / "in", 5)
     blocker = sa.create_engine(storage.engine.url)
     try:

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import AssertionPool, StaticPool
 
 from proseo_odata.config import DEFAULT_COUNT_EXACT_LIMIT, as_bool, count_exact_limit
 from proseo_odata.lru import ExpiringLRU
@@ -831,6 +831,8 @@ READ_ONLY_OPTION = "proseo_read_only"
 
 #: SQLite: how long a transaction waits for the write lock before "database is locked" (seconds).
 SQLITE_BUSY_TIMEOUT = 30.0
+#: SQLite: how long ``refresh_statistics``' ``ANALYZE`` waits for it (PostgreSQL's lock_timeout: 2 s).
+SQLITE_ANALYZE_LOCK_WAIT = 2.0
 
 #: Defaults of the PostgreSQL waits (seconds); see :func:`create_engine`.
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -1192,11 +1194,15 @@ class SQLAlchemyStorage(StorageBase):
             #: (:meth:`_few_extent_candidates`), at most :data:`EXTENT_CHOICES`.
             self._extent_choices = ExpiringLRU(EXTENT_CHOICES)
             #: SQLite: products stored one at a time since the statistics were last looked at,
-            #: the count at which they are looked at next (the first product a process stores
-            #: is), and the thread looking at them (:meth:`_product_added`).
+            #: the count at which they are looked at next (None: :attr:`STATISTICS_CHECK_EVERY`),
+            #: and the thread looking at them (:meth:`_product_added`).
             self._grown = 0
-            self._grown_next_check = 1
+            self._grown_next_check: float | None = None
             self._statistics_thread: threading.Thread | None = None
+            #: SQLite: (the rows the statistics estimate, the exact rows) of ``products`` at
+            #: this process's last ``ANALYZE``.
+            self._analysed_rows: tuple[int, int] | None = None
+            self._closed = False
         else:
             self.session_factory = _root.session_factory
             self.read_session_factory = _root.read_session_factory
@@ -1240,6 +1246,10 @@ class SQLAlchemyStorage(StorageBase):
             config.attributes["connection"] = connection
             config.attributes["secrets"] = self.secrets  # migration 0004 seals stored passwords
             command.upgrade(config, "head")
+        if sqlite_file(self.engine) is not None:  # (in memory the one connection is the database)
+            # another pooled connection keeps the old schema for PRAGMAs such as foreign_key_list
+            # (statements re-read a changed schema; those PRAGMAs do not): none is kept
+            self.engine.dispose()
         self._root._tables = self._root._extents = None
         self._root._page_statements.clear()  # their compiled filters were made for the old tables
         self._root._extent_choices.clear()
@@ -1296,9 +1306,10 @@ class SQLAlchemyStorage(StorageBase):
 
     def close(self) -> None:
         if self._root is self:
+            self._closed = True  # a look at the statistics (SQLite) starts no ANALYZE now
             thread = self._statistics_thread
-            if thread is not None:  # a look at the statistics (SQLite): a few ms, or the lock's wait
-                thread.join(SQLITE_BUSY_TIMEOUT)
+            if thread is not None:  # its reads, or its ANALYZE: a few ms, or the lock's wait
+                thread.join(SQLITE_ANALYZE_LOCK_WAIT + 10)
             if self._order_signal is not None:
                 self._order_signal.close()
             self.engine.dispose()
@@ -2027,8 +2038,8 @@ class SQLAlchemyStorage(StorageBase):
         plus ``added``; a table never analysed counts as empty). ``ANALYZE`` samples a fixed
         number of rows (1.5-2.4 s at 1,000,000 products) and does not block reads or
         writes. On SQLite, which has no autovacuum and no statistics until ``ANALYZE`` runs,
-        the same rule with the rows ``products`` has (counted) against the rows its statistics
-        count (``sqlite_stat1``; never analysed: due), for a catalogue of at least
+        the same rule with the rows its statistics count (``sqlite_stat1``, see
+        :meth:`_refresh_sqlite_statistics`; never analysed: due), for a catalogue of at least
         :attr:`SQLITE_STATISTICS_MIN_ROWS`, and ``ANALYZE`` of the
         three tables under ``PRAGMA analysis_limit = 1000`` (each index sampled: about 10 ms).
         Without statistics SQLite plans by the shape of the condition alone and prefers the
@@ -2038,9 +2049,9 @@ class SQLAlchemyStorage(StorageBase):
 
         Best effort: the load is committed already, and autovacuum refreshes the statistics
         later anyway. So a role that may not ``ANALYZE`` the tables (not their owner's), a lock
-        not had within 2 s on PostgreSQL (another ``ANALYZE``, a ``VACUUM``, a migration; SQLite's
-        write lock is waited for as by any writer, up to its busy timeout) or a database error
-        logs a warning and answers False instead of raising."""
+        not had within 2 s (PostgreSQL: another ``ANALYZE``, a ``VACUUM``, a migration; SQLite:
+        the write lock, :data:`SQLITE_ANALYZE_LOCK_WAIT`) or a database error logs a warning and
+        answers False instead of raising."""
         if added <= 0 or self.dialect not in ("postgresql", "sqlite"):
             return False
         if self.dialect == "sqlite":
@@ -2067,8 +2078,15 @@ class SQLAlchemyStorage(StorageBase):
         return True
 
     def _refresh_sqlite_statistics(self, added: int | None) -> bool:
-        """SQLite's half of :meth:`refresh_statistics`, with the rows ``products`` has now
-        (``added``: what the caller stored, for the log; None: :meth:`_product_added`'s look)."""
+        """SQLite's half of :meth:`refresh_statistics` (``added``: the products a bulk load
+        stored; None: :meth:`_product_added`'s look, which sets the rows there are against the
+        rows the statistics count). The rows the statistics count are SQLite's estimate
+        (``analysis_limit`` samples: 12-17% off at 50,000-120,000 products) unless they are
+        still the ones this process's last ``ANALYZE`` made, whose exact count it keeps. ``ANALYZE`` waits 2 s at most for
+        the write lock, as on PostgreSQL."""
+        import sqlite3
+
+        root = self._root
         try:
             # whether it is due, read without the write lock (the read engine begins DEFERRED)
             with self.read_engine.connect() as connection:
@@ -2076,31 +2094,44 @@ class SQLAlchemyStorage(StorageBase):
                 if connection.execute(_SQLITE_HAS_STATISTICS).first() is not None:
                     counted = connection.execute(_SQLITE_STATISTICS_STATE).scalar()
                 rows = connection.execute(_SQLITE_PRODUCT_ROWS).scalar()
-            root = self._root
+            if counted is not None and root._analysed_rows is not None and root._analysed_rows[0] == counted:
+                counted = root._analysed_rows[1]  # the statistics this process made: their exact rows
             with root._tables_lock:  # the next look of _product_added: after 2% more, at least 100
                 root._grown_next_check = max(self.STATISTICS_CHECK_EVERY, (counted or rows) // 50)
             if rows < self.SQLITE_STATISTICS_MIN_ROWS:
                 return False
-            # due when never analysed, or a tenth of the rows is new to the statistics
-            if counted is not None and rows - counted < self.REFRESH_STATISTICS_SHARE * rows:
-                return False
+            if counted is not None:  # never analysed: due
+                new = rows - counted if added is None else added
+                if new < self.REFRESH_STATISTICS_SHARE * (counted + new):
+                    return False
             with self.engine.connect() as connection:
-                connection.execute(_SQLITE_ANALYSIS_LIMIT)
-                for statement in _SQLITE_ANALYZE:
-                    connection.execute(statement)
-                connection.commit()
-        except (StorageError, sa.exc.SQLAlchemyError) as exc:
+                driver = connection.connection.driver_connection
+                waited = driver.execute("PRAGMA busy_timeout").fetchone()[0]
+                driver.execute(f"PRAGMA busy_timeout = {int(SQLITE_ANALYZE_LOCK_WAIT * 1000)}")
+                try:
+                    if added is None and root._closed:
+                        return False
+                    exact = connection.execute(_SQLITE_PRODUCT_ROWS).scalar()  # BEGIN IMMEDIATE first
+                    connection.execute(_SQLITE_ANALYSIS_LIMIT)
+                    for statement in _SQLITE_ANALYZE:
+                        connection.execute(statement)
+                    estimated = connection.execute(_SQLITE_STATISTICS_STATE).scalar()
+                    connection.commit()
+                finally:
+                    driver.execute(f"PRAGMA busy_timeout = {waited}")
+            root._analysed_rows = (estimated, exact)
+        except (StorageError, sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
             what = "products stored one at a time" if added is None else f"loading {added} products"
             log.warning("the planner statistics were not refreshed after %s (%s)", what, describe(exc))
             return False
         if added is None:
-            log.info("the planner statistics were refreshed: %d products, %s before", rows,
+            log.info("the planner statistics were refreshed: %d products, %s before", exact,
                      "none analysed" if counted is None else f"{counted} analysed")
         return True
 
     #: SQLite: the products stored one at a time (``add_product``: production orders, the web
-    #: layer, single-file ingest) are looked at after the first a process stores and then after
-    #: every 2% of the catalogue more, at least this many.
+    #: layer) are looked at after this many a process stores, and then after every 2% of the
+    #: catalogue more, at least this many.
     STATISTICS_CHECK_EVERY = 100
 
     def _product_added(self) -> None:
@@ -2109,28 +2140,28 @@ class SQLAlchemyStorage(StorageBase):
         there are now make :meth:`refresh_statistics`' rule due against the ones the
         statistics count, whoever stored them (this process, another, a bulk load), and runs
         ``ANALYZE`` then: the caller's transaction is not held up, and ``ANALYZE`` waits for
-        the write lock as any writer (after the caller's commit). One such thread at a time; a
-        product whose transaction rolls back only brings the look forward. Not for a database
-        in memory, whose one connection the thread would share with the caller's transaction.
-        Without it a catalogue grown by production orders kept the statistics of its last bulk
-        load (or none) for ever."""
+        the write lock as any writer (after the caller's commit; 2 s at most). One such thread
+        at a time; a product whose transaction rolls back only brings the look forward. None
+        for a database in memory or a pool of one connection, which the thread would share with
+        the caller's transaction. Without it a catalogue grown by production orders kept the
+        statistics of its last bulk load (or none) for ever."""
         root = self._root
         with root._tables_lock:
             root._grown += 1
             running = root._statistics_thread
-            if root._grown < root._grown_next_check or (running is not None and running.is_alive()):
+            due = root._grown_next_check or root.STATISTICS_CHECK_EVERY  # (the root's: a setting of its own)
+            if root._grown < due or (running is not None and running.is_alive()):
                 return  # (a thread object not alive: one that a fork did not copy)
-            if sqlite_file(self.engine) is None:
+            if sqlite_file(self.engine) is None or isinstance(self.engine.pool, (StaticPool, AssertionPool)):
                 root._grown_next_check = math.inf
                 return
             root._grown = 0
             thread = root._statistics_thread = threading.Thread(
                 target=root._look_at_statistics, name="proseo-odata-statistics", daemon=True)
-        try:
-            thread.start()
-        except RuntimeError as exc:  # no thread to be had: the product is stored, the look waits
-            log.warning("the planner statistics were not looked at (%s)", exc)
-            with root._tables_lock:
+            try:  # under the lock: is_alive() is true before another product looks
+                thread.start()
+            except RuntimeError as exc:  # no thread to be had: the product is stored, the look waits
+                log.warning("the planner statistics were not looked at (%s)", exc)
                 root._statistics_thread = None
 
     def _look_at_statistics(self) -> None:
@@ -2138,7 +2169,8 @@ class SQLAlchemyStorage(StorageBase):
             self._refresh_sqlite_statistics(None)
         finally:
             with self._tables_lock:
-                self._statistics_thread = None
+                if self._statistics_thread is threading.current_thread():
+                    self._statistics_thread = None
 
     def add_products(self, items: Sequence[Product]) -> list[Product]:
         """See :meth:`StorageBase.add_products`. A Name or Id taken (before, concurrently, or

@@ -59,28 +59,28 @@ def _add(storage, names):
 
 
 def test_products_stored_one_at_a_time_refresh_the_statistics(storage, caplog):
-    """Looked at after the process's first product, then every STATISTICS_CHECK_EVERY (5 here)
-    more (or 2% of the catalogue, when that is more): the 1st, 6th, 11th..."""
+    """Looked at after STATISTICS_CHECK_EVERY (5 here) products, and then every 5 more (or 2%
+    of the catalogue, when that is more): the 5th, 10th, 15th..."""
     caplog.set_level(logging.INFO, logger=LOGGER)
-    _add(storage, [f"a{i}" for i in range(20)])
-    assert _estimated(storage) is None  # at the 16th: fewer than SQLITE_STATISTICS_MIN_ROWS (20)
-    _add(storage, ["a20"])
-    assert _estimated(storage) == 21
-    assert "refreshed: 21 products, none analysed before" in caplog.text
+    _add(storage, [f"a{i}" for i in range(19)])
+    assert _estimated(storage) is None  # at the 15th: fewer than SQLITE_STATISTICS_MIN_ROWS (20)
+    _add(storage, ["a19"])
+    assert _estimated(storage) == 20
+    assert "refreshed: 20 products, none analysed before" in caplog.text
     _add(storage, [f"b{i}" for i in range(4)])
-    assert _estimated(storage) == 21  # not looked at yet
+    assert _estimated(storage) == 20  # not looked at yet
     _add(storage, ["b4"])
-    assert _estimated(storage) == 26  # 5 new of 26: at least a tenth
+    assert _estimated(storage) == 25  # 5 new of 25: at least a tenth
     storage.add_products([make_product("M", name=f"bulk{i}") for i in range(40)])  # a bulk load's own rule
     _add(storage, [f"c{i}" for i in range(4)])
-    assert _estimated(storage) == 26
+    assert _estimated(storage) == 25
     _add(storage, ["c4"])
-    assert _estimated(storage) == 71  # the bulk load's products count too: the rows there are
+    assert _estimated(storage) == 70  # the bulk load's products count too: the rows there are
     _add(storage, [f"d{i}" for i in range(5)])
-    assert _estimated(storage) == 71  # 5 of 76: less than a tenth
+    assert _estimated(storage) == 70  # 5 of 75: less than a tenth
     _add(storage, [f"d{i}" for i in range(5, 10)])
-    assert _estimated(storage) == 81  # 10 of 81
-    assert "26 analysed before" in caplog.text and "71 analysed before" in caplog.text
+    assert _estimated(storage) == 80  # 10 of 80
+    assert "25 analysed before" in caplog.text and "70 analysed before" in caplog.text
 
 
 def test_products_of_a_rolled_back_transaction_do_not_count(storage):
@@ -105,11 +105,10 @@ def test_another_writers_products_count(storage, migrated_sqlite_url):
     finally:
         other.close()
     assert _estimated(storage) is None
-    _add(storage, ["s0"])  # looked at: 19
-    _add(storage, [f"s{i}" for i in range(1, 5)])
+    _add(storage, [f"s{i}" for i in range(4)])
     assert _estimated(storage) is None
-    _add(storage, ["s5"])  # looked at: 24
-    assert _estimated(storage) == 24
+    _add(storage, ["s4"])  # looked at: 23
+    assert _estimated(storage) == 23
 
 
 def test_analyze_runs_beside_the_callers_transaction_not_in_it(storage):
@@ -147,3 +146,45 @@ def test_a_database_in_memory_is_never_looked_at():
     finally:
         storage.close()
 
+
+
+def test_a_bulk_load_is_judged_by_its_own_products(storage, migrated_sqlite_url):
+    """refresh_statistics(added) after a bulk load: ``added`` against the rows the statistics
+    count, not the rows other writers stored meanwhile (their products are the looks' to see)."""
+    storage.add_products([make_product("M", name=f"first{i}") for i in range(20)])
+    assert storage.refresh_statistics(20) is True and _estimated(storage) == 20
+    other = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        other.add_products([make_product("M", name=f"other{i}") for i in range(10)])
+    finally:
+        other.close()
+    storage.add_products([make_product("M", name="one-more")])
+    assert storage.refresh_statistics(1) is False and _estimated(storage) == 20  # 1 of 21
+    assert storage.refresh_statistics(3) is True and _estimated(storage) == 31  # 3 of 23
+
+
+def test_analyze_waits_for_the_write_lock_two_seconds_at_most(storage, caplog):
+    """As PostgreSQL's lock_timeout: a writer holding the lock makes the refresh give up with a
+    warning after SQLITE_ANALYZE_LOCK_WAIT, not the 30 s every other writer waits; the pooled
+    connection gets its own wait back."""
+    import sqlite3
+    import time
+
+    from proseo_odata.storage import sqlalchemy as backend
+
+    storage.add_products([make_product("M", name=f"b{i}") for i in range(25)])
+    holder = sqlite3.connect(storage.engine.url.database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
+            assert storage.refresh_statistics(25) is False
+        waited = time.monotonic() - started
+        holder.execute("COMMIT")
+    finally:
+        holder.close()
+    assert backend.SQLITE_ANALYZE_LOCK_WAIT <= waited < backend.SQLITE_BUSY_TIMEOUT / 2
+    assert "not refreshed after loading 25 products" in caplog.text
+    with storage.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == backend.SQLITE_BUSY_TIMEOUT * 1000
+    assert storage.refresh_statistics(25) is True and _estimated(storage) == 25
