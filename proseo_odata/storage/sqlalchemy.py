@@ -2082,8 +2082,10 @@ class SQLAlchemyStorage(StorageBase):
         stored; None: :meth:`_product_added`'s look, which sets the rows there are against the
         rows the statistics count). The rows the statistics count are SQLite's estimate
         (``analysis_limit`` samples: 12-17% off at 50,000-120,000 products) unless they are
-        still the ones this process's last ``ANALYZE`` made, whose exact count it keeps. ``ANALYZE`` waits 2 s at most for
-        the write lock, as on PostgreSQL."""
+        still the ones this process's last ``ANALYZE`` made, whose exact count it keeps.
+        ``ANALYZE`` waits 2 s at most for the write lock, as on PostgreSQL; a look that did
+        not get it (a caller's transaction still open, another writer) logs at INFO and is
+        tried again at the next look."""
         import sqlite3
 
         root = self._root
@@ -2121,8 +2123,12 @@ class SQLAlchemyStorage(StorageBase):
                     driver.execute(f"PRAGMA busy_timeout = {waited}")
             root._analysed_rows = (estimated, exact)
         except (StorageError, sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
-            what = "products stored one at a time" if added is None else f"loading {added} products"
-            log.warning("the planner statistics were not refreshed after %s (%s)", what, describe(exc))
+            if added is None:
+                log.info("the planner statistics were not refreshed after products stored one at a time "
+                         "(%s); the next look tries again", describe(exc))
+            else:
+                log.warning("the planner statistics were not refreshed after loading %d products (%s)",
+                            added, describe(exc))
             return False
         if added is None:
             log.info("the planner statistics were refreshed: %d products, %s before", exact,
