@@ -10,7 +10,7 @@ import shapely
 import sqlalchemy as sa
 from alembic import command
 from migration_steps import migrate
-from sqlalchemy import event
+from statement_log import StatementLog
 
 from proseo_odata.model import Mission
 from proseo_odata.query import build_query
@@ -74,19 +74,17 @@ def _ids(storage, area, *, count=False):
     return {p.name for p in result.items}
 
 
-class _Statements:
-    """The statements an engine runs, to tell whether a page looked up the R*Tree."""
+class _Statements(StatementLog):
+    """The statements an engine runs from now on (tests/statement_log.py), to tell whether a
+    page looked up the R*Tree."""
 
     def __init__(self, engine):
-        self.texts = []
-        event.listen(engine, "before_cursor_execute", self._record)
-
-    def _record(self, _conn, _cursor, statement, *_args):
-        self.texts.append(statement)
+        super().__init__(engine)
+        self.__enter__()
 
     def used_extents(self):
         used = any("product_extent_keys" in text for text in self.texts)
-        self.texts.clear()
+        self.seen.clear()
         return used
 
 
