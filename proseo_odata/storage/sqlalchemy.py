@@ -906,6 +906,41 @@ def _order_queue_statement() -> sa.Select:
         ahead.outerjoin(recent, sa.true()))
 
 
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    """A new SQLite connection of :func:`create_engine`'s: SQLAlchemy, not pysqlite, emits
+    ``BEGIN`` (so SAVEPOINTs and rollbacks work: pysqlite's own transaction handling lets the
+    outermost ``RELEASE`` commit), foreign keys on, WAL for a file (an in-memory database keeps
+    its ``memory`` journal), and the functions the ``$filter`` SQL compiler needs (Intersects,
+    Unicode case, date arithmetic). The busy timeout is pysqlite's ``timeout`` connect
+    argument."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+    register_sqlite_functions(dbapi_connection)
+
+
+def _sqlite_begin(connection) -> None:
+    """SQLAlchemy's documented pysqlite recipe, with IMMEDIATE: a transaction that may write
+    takes the write lock at BEGIN, waiting up to the busy timeout for it. A deferred transaction
+    that read first and then writes is refused at once ("database is locked") whenever another
+    writer holds or has just released the lock; the busy timeout never applies to that upgrade.
+    Read-only sessions (read_session_factory, the web layer's GET/HEAD requests) begin DEFERRED:
+    in WAL mode they read a snapshot and neither wait for nor block writers."""
+    if connection.get_execution_options().get(READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def sqlite_engine_configured(engine: sa.Engine) -> bool:
+    """Whether ``engine`` (SQLite) was made by :func:`create_engine`: without its ``connect``
+    and ``begin`` listeners a rolled-back transaction's savepoints stay committed and the
+    ``$filter`` functions are missing."""
+    return event.contains(engine, "connect", _sqlite_connect) and event.contains(engine, "begin", _sqlite_begin)
+
+
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10,
                   busy_timeout: float = SQLITE_BUSY_TIMEOUT, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                   statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
@@ -940,34 +975,8 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
         if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool
         engine = sa.create_engine(parsed, echo=echo, hide_parameters=True, **kwargs)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_connection, _record):
-            # Let SQLAlchemy, not pysqlite, emit BEGIN, so SAVEPOINTs and rollbacks work.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-            if parsed.database not in (None, "", ":memory:"):
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.close()
-            # What the $filter SQL compiler needs on SQLite (Intersects, Unicode case, date arithmetic).
-            register_sqlite_functions(dbapi_connection)
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection):
-            # SQLAlchemy's documented pysqlite recipe, with IMMEDIATE: a transaction that may write
-            # takes the write lock at BEGIN, waiting up to the busy timeout for it. A deferred
-            # transaction that read first and then writes is refused at once ("database is
-            # locked") whenever another writer holds or has just released the lock; the busy
-            # timeout never applies to that upgrade. Read-only sessions (read_session_factory,
-            # the web layer's GET/HEAD requests) begin DEFERRED: in WAL mode they read a snapshot
-            # and neither wait for nor block writers.
-            if connection.get_execution_options().get(READ_ONLY_OPTION):
-                connection.exec_driver_sql("BEGIN")
-            else:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
@@ -1139,6 +1148,14 @@ class SQLAlchemyStorage(StorageBase):
         _session: Session | None = None,
         _root: "SQLAlchemyStorage | None" = None,
     ):
+        if _root is None and engine.dialect.name == "sqlite" and not sqlite_engine_configured(engine):
+            # A plain sa.create_engine("sqlite:///..."): pysqlite's own transaction handling
+            # would commit a rolled-back product's savepoint at its RELEASE.
+            raise StorageError(
+                "a SQLite engine for the storage must come from "
+                "proseo_odata.storage.sqlalchemy.create_engine(url) (or use "
+                "SQLAlchemyStorage.from_url): a plain SQLAlchemy engine lets pysqlite commit "
+                "what a rollback should undo, and lacks the $filter functions")
         self.engine = engine
         self._session = _session
         self._root = _root or self

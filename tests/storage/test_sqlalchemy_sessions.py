@@ -166,6 +166,34 @@ def test_sqlite_connection_registers_the_filter_functions_once(tmp_path, monkeyp
         storage.close()
 
 
+def test_a_plain_sqlite_engine_is_refused_and_the_projects_engine_rolls_a_product_back(tmp_path):
+    """A plain ``sa.create_engine`` leaves transactions to pysqlite, whose outermost ``RELEASE``
+    commits: a product added in a transaction that then failed stayed in the catalogue."""
+    import sqlalchemy as sa
+
+    from proseo_odata.storage.sqlalchemy import create_engine
+    from proseo_odata.storage.testing import make_product
+
+    url = f"sqlite:///{tmp_path / 'plain.sqlite'}"
+    plain = sa.create_engine(url)
+    try:
+        with pytest.raises(StorageError, match="create_engine"):
+            SQLAlchemyStorage(plain)
+    finally:
+        plain.dispose()
+    storage = SQLAlchemyStorage(create_engine(url))
+    try:
+        storage.initialize_schema()
+        storage.add_mission(Mission("M1", "Mission one"))
+        with pytest.raises(RuntimeError):
+            with storage.transaction() as bound:
+                bound.add_product(make_product(name="ROLLED.BACK"))
+                raise RuntimeError("the caller's work failed")
+        assert storage.query_products("M1", Query()).items == []
+    finally:
+        storage.close()
+
+
 # -- SQLite: writers wait for the lock (BEGIN IMMEDIATE), readers do not take it ------------------
 
 
