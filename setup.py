@@ -20,6 +20,7 @@ requires = [
     "plaster_pastedeploy>=1.0",  # the command reads the .ini exactly as pserve does (%(here)s)
     "requests>=2.31",  # order and subscription notifications, delivered by `proseo-odata worker` too
     "cryptography>=42.0",  # notification passwords sealed at rest (proseo_odata.secretbox)
+    "google-re2>=1.1",  # matchesPattern in linear time, whatever the pattern (proseo_odata.odata.regex)
 ]
 
 # The image-conversion processor (proseo_odata.production.image) and the demo data's images.

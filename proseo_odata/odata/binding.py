@@ -44,6 +44,7 @@ from . import edm
 from .errors import ODataError, ODataNameError, ODataNotSupportedError, ODataTypeError
 from .functions import INTERSECTS_NAMES, lookup as lookup_function
 from .geo import format_wkt, parse_geography
+from .regex import PatternError, compile_pattern
 
 __all__ = [
     "Bound",
@@ -1310,16 +1311,17 @@ def _find_property(type_: edm.StructuredType, path):
 
 
 def _check_pattern(pattern: Bound, node) -> None:
-    """``matchesPattern``'s pattern, when a literal, must be a valid regular expression (checked
-    with Python's ``re``, which the SQLite and Python evaluations use): a bad one is the
-    client's error at bind time, not a failure at evaluation."""
+    """``matchesPattern``'s pattern, when a literal, must be a regular expression RE2 compiles
+    (:mod:`proseo_odata.odata.regex`, which the SQLite and Python evaluations use, on every
+    backend): a bad one is the client's error at bind time, not a failure at evaluation."""
     if isinstance(pattern, BLiteral) and isinstance(pattern.value, str):
         try:
-            re.compile(pattern.value)
-        except re.error as exc:
+            compile_pattern(pattern.value)
+        except PatternError as exc:
             position = getattr(node, "pos", None)
             where = f" (position {position})" if position is not None else ""
             raise ODataTypeError(
-                f"matchesPattern: {pattern.value!r} is not a valid regular expression: {exc}{where}",
+                f"matchesPattern: {pattern.value!r} is not a valid regular expression (RE2 syntax: no "
+                f"backreferences or look-around): {exc}{where}",
                 position=position,
             ) from None

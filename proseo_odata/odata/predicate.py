@@ -39,6 +39,7 @@ from . import edm
 from .binding import BLiteral, Bound, parse_datetime_text
 from .errors import ODataTypeError
 from .geo import intersects as geo_intersects, parse_geography
+from .regex import PatternError, matches
 
 __all__ = ["Accessor", "DefaultAccessor", "DEFAULT_ACCESSOR", "compile_predicate", "compile_value",
            "TRIM_CHARACTERS", "sort_key"]
@@ -250,17 +251,11 @@ def _predicate_safe(fn):
     return call
 
 
-_regex_cache = {}
-
-
 def _matches(s, pattern):
-    compiled = _regex_cache.get(pattern)
-    if compiled is None:
-        try:
-            compiled = _regex_cache[pattern] = re.compile(pattern)
-        except re.error as exc:
-            raise ODataTypeError(f"invalid regular expression {pattern!r}: {exc}") from None
-    return compiled.search(s) is not None
+    try:
+        return matches(s, pattern)
+    except PatternError as exc:
+        raise ODataTypeError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
 _FUNCTIONS = {

@@ -30,7 +30,7 @@ SQLite
 Call :func:`install_sqlite_functions` on the engine (or :func:`register_sqlite_functions` on
 each new DB-API connection): it registers the exact geometric intersection (shapely),
 Unicode-aware ``tolower``/``toupper`` and the date-time arithmetic SQLite lacks.
-SQLAlchemy's pysqlite dialect registers ``REGEXP`` (``matchesPattern``) itself.
+``matchesPattern`` is the registered ``proseo_odata_matches`` (RE2), not pysqlite's ``REGEXP``.
 
 Date-times on SQLite are expected as ISO-8601 text ``YYYY-MM-DD?HH:MM:SS.ffffff`` in UTC (the
 backend's ``UTCDateTime`` and SQLAlchemy's own ``DateTime`` both store that shape).
@@ -56,6 +56,7 @@ from .binding import (BAnd, BArith, BCall, BCompare, BIn, BIntersects, BLambda, 
                       BNot, BNull, BOr, BOrderItem, BProperty, Bound)
 from .errors import ODataNotSupportedError, ODataTypeError
 from .predicate import TRIM_CHARACTERS
+from .regex import matches
 
 __all__ = [
     "compile_filter_sql",
@@ -435,6 +436,30 @@ def _prefix_upper_bound(prefix: str) -> Optional[str]:
     return stripped[:-1] + chr(following)
 
 
+class _Matches(FunctionElement):
+    """``matchesPattern(x, pattern)``: on SQLite the registered ``proseo_odata_matches`` (RE2,
+    :mod:`proseo_odata.odata.regex`: linear in the text whatever the pattern; SQLAlchemy's own
+    ``REGEXP`` there is Python's ``re``, which a pattern can make backtrack for ever while holding
+    the interpreter's lock); elsewhere SQLAlchemy's ``regexp_match`` (PostgreSQL ``~``).
+    Clauses ``(x, pattern)``."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+    name = "odata_matches"
+
+
+@compiles(_Matches, "sqlite")
+def _matches_sqlite(element, compiler, **kw):
+    x, pattern = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(proseo_odata_matches({x}, {pattern}) = 1)"
+
+
+@compiles(_Matches)
+def _matches_default(element, compiler, **kw):
+    x, pattern = element.clauses
+    return compiler.process(x.regexp_match(pattern), **kw)
+
+
 class _Intersects(_Flagged):
     """Exact intersection of a stored footprint with a WKT area (SRID 4326).
 
@@ -656,6 +681,16 @@ def _sqlite_dt_diff(a, b):
         return None
 
 
+def _sqlite_matches(text, pattern):
+    """``matchesPattern`` on SQLite: 1 or 0, None for a null argument. A pattern RE2 cannot
+    compile (one computed in the filter; a literal one is refused at bind time) raises, which
+    SQLite reports as "user-defined function raised exception": the client's error
+    (:func:`proseo_odata.storage.errors.query_refusal`)."""
+    if text is None or pattern is None:
+        return None
+    return 1 if matches(text, pattern) else 0
+
+
 def _none_or(fn):
     return lambda value: None if value is None else fn(value)
 
@@ -669,6 +704,7 @@ def register_sqlite_functions(dbapi_connection) -> None:
     create("proseo_odata_upper", 1, _none_or(str.upper), deterministic=True)
     create("proseo_odata_dt_add", 2, _sqlite_dt_add, deterministic=True)
     create("proseo_odata_dt_diff", 2, _sqlite_dt_diff, deterministic=True)
+    create("proseo_odata_matches", 2, _sqlite_matches, deterministic=True)
 
 
 def install_sqlite_functions(engine: sa.Engine) -> sa.Engine:
@@ -941,7 +977,7 @@ class SqlCompiler:
             return sa.false()
         xe = x.expr if not x.literal else sa.literal(x.expr, _STRING)
         if node.name == "matchespattern":
-            return _and(notnull, xe.regexp_match(y.expr))
+            return _and(notnull, _Matches(xe, y.expr))
         bounds = ()
         if y.literal:
             arg = _sql_string(y.expr)

@@ -245,12 +245,20 @@ def query_refusal(exc: BaseException) -> Optional[InvalidQueryError]:
     client's options because of the expression itself, None otherwise: too big or nested too
     deeply (SQLite's limits, PostgreSQL's SQLSTATE class 54 "program limit exceeded"), or a data
     exception while evaluating it on the stored rows (PostgreSQL class 22: bigint or timestamp out
-    of range; the message gives the database's primary reason)."""
+    of range, an invalid regular expression; the message gives the database's primary reason; on
+    SQLite a filter function that raised)."""
     orig = _driver_error(exc)
     sqlstate = getattr(orig, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate.startswith("22"):
         reason = _DATA_EXCEPTIONS.get(sqlstate, f"a data exception (SQLSTATE {sqlstate})")
         return InvalidQueryError(f"$filter cannot be evaluated on the stored data: {reason}", target="$filter")
+    if getattr(orig, "sqlite_errorname", None) == "SQLITE_ERROR" and str(orig).lower().startswith(
+            "user-defined function raised exception"):
+        # SQLite's functions of the filter compiler (proseo_odata.odata.sql) return no-match or
+        # null for what they cannot read, except matchesPattern for a computed pattern that RE2
+        # cannot compile (PostgreSQL's counterpart is SQLSTATE 2201B, above).
+        return InvalidQueryError("$filter cannot be evaluated on the stored data: a matchesPattern "
+                                 "pattern is not a valid regular expression", target="$filter")
     too_big = (isinstance(sqlstate, str) and sqlstate.startswith("54")) or (
         getattr(orig, "sqlite_errorname", None) in ("SQLITE_ERROR", "SQLITE_TOOBIG")
         and str(orig).lower().startswith(_SQLITE_LIMIT_MESSAGES)

@@ -105,6 +105,8 @@ CASES = [
      "a/OData.CSC.StringAttribute/Value eq 'S2MSI2A') or Attributes/OData.CSC.IntegerAttribute/any("
      "b:b/Name eq 'orbitNumber' and b/OData.CSC.IntegerAttribute/Value eq 1005)", {"p2", "p5"}),
     ("$filter=Attributes/all(a:a/Name ne 'noSuchAttribute')", ALL),
+    ("$filter=matchesPattern(Name,'(?i)^s1a_aux_pp1_')", {"p4"}),
+    ("$filter=matchesPattern(Name,'^(%5Cw+_?)*!')", set()),  # backtracks for ever with Python's re
     # geography
     ("$filter=OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((2.5 40.5,3.5 40.5,3.5 40.8,2.5 40.8,2.5 40.5))')",
      {"p2", "p3"}),
@@ -166,6 +168,8 @@ def test_footprint_round_trip(app, catalogue):
         "$filter=contains(Name,'a'",
         "$filter=NoSuchFunction(Name)",
         "$filter=OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((1 2,3'))",
+        "$filter=matchesPattern(Name,'(a)%5C1')",  # a backreference: not RE2's syntax
+        "$filter=matchesPattern(Name,concat('[',Name))",  # computed; refused when evaluated
     ],
 )
 def test_bad_filters_are_400_with_warning(app, query):

@@ -1,0 +1,49 @@
+"""``matchesPattern``'s regular expressions, evaluated with RE2 (Google's ``google-re2``).
+
+RE2 takes time linear in the text whatever the pattern: no pattern can backtrack for ever. With
+Python's ``re`` a pattern such as ``^(\\w+_?)*!`` took seconds for a 24-character name and longer
+than any request for a whole one, holding the interpreter's lock, so one ``GET`` stopped every
+thread of the server (and a subscription's ``FilterParam`` would have stopped the publishing
+worker). The SQLite SQL compiler (``proseo_odata_matches``, see :mod:`proseo_odata.odata.sql`),
+the Python predicate (subscriptions) and the binder's check of a literal pattern all use
+:func:`compile_pattern`, so they accept the same syntax and give the same answers.
+
+RE2's syntax is the common one (classes, anchors, alternation, repetition up to ``{1000}``,
+``(?i)``); it has no backreferences and no look-around, and ``\\w``, ``\\d``, ``\\b`` are ASCII.
+PostgreSQL evaluates the pattern with its own ``~``, bounded by its statement timeout; a literal
+pattern is checked here on every backend, so PostgreSQL is given only RE2's syntax too.
+"""
+from __future__ import annotations
+
+import functools
+
+import re2
+
+__all__ = ["PatternError", "compile_pattern", "matches"]
+
+#: RE2 logs a pattern it cannot compile to stderr unless told not to; the error says it instead.
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False
+
+
+class PatternError(ValueError):
+    """A pattern RE2 cannot compile; the message is RE2's reason (``missing ]: [``)."""
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str):
+    """The compiled pattern (kept for the next call with the same text; a compiled RE2 may be
+    used by several threads). Raises :class:`PatternError` for a pattern RE2 cannot compile:
+    bad syntax, a backreference or look-around, or one too large for its memory budget."""
+    try:
+        return re2.compile(pattern, options=_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise PatternError(str(reason)) from None
+
+
+def matches(text: str, pattern: str) -> bool:
+    """Whether ``pattern`` matches anywhere in ``text`` (OData's ``matchesPattern``)."""
+    return compile_pattern(pattern).search(text) is not None
