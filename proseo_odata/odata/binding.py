@@ -19,9 +19,11 @@ they need no knowledge of OData's tolerances. The rules are documented in
   restricts the items to that type; a cast on the variable (``att/OData.CSC.IntegerAttribute/
   Value``) selects the typed ``Value`` (``null`` for items of another type). When the two casts
   disagree, the collection's cast wins. Without any cast, ``Value``'s type is taken from what
-  it is compared with (a string literal: ``StringAttribute``; an integer: ``IntegerAttribute``;
-  a decimal or double: ``DoubleAttribute``; ``true``/``false``: ``BooleanAttribute``; a
-  date-time: ``DateTimeOffsetAttribute``).
+  it is compared with, and a literal meets every type it converts to (a number: ``Integer``
+  and ``DoubleAttribute``; a string: ``StringAttribute`` and the number, Boolean or date-time
+  it spells; ``null``: all five; ``true``/``false``: ``BooleanAttribute``; a date-time:
+  ``DateTimeOffsetAttribute``): the comparisons are joined with ``or`` (``eq null`` with
+  ``and``; ``ne`` is ``not`` of the ``eq``s).
 * A cast to an attribute type on an item that is not an attribute (ODIP ``WorkflowOptions``) is
   a type hint and ignored.
 * Boolean expressions used as predicates (``Online``) mean ``Online eq true``.
@@ -523,6 +525,17 @@ _ATTRIBUTE_BY_KIND = {
 }
 
 
+#: literal type -> the typed attribute Values an untyped Value compared with it may be
+#: (:meth:`_Binder._untyped_kinds`; the first is the one the hint gave alone before)
+_UNTYPED_ALL = (edm.STRING, edm.INT64, edm.DOUBLE, edm.BOOLEAN, edm.DATETIMEOFFSET)
+_UNTYPED_KINDS = {
+    A.EDM_INT64: (edm.INT64, edm.DOUBLE),
+    A.EDM_DECIMAL: (edm.DOUBLE, edm.INT64),
+    A.EDM_DOUBLE: (edm.DOUBLE, edm.INT64),
+    A.EDM_STRING: _UNTYPED_ALL,
+}
+
+
 class _Binder:
     def __init__(self, entity_type: edm.EntityType, model: edm.EntityModel,
                  aliases: Optional[Mapping[str, A.Expr]] = None, *, option: str = "$filter"):
@@ -1011,6 +1024,9 @@ class _Binder:
                                  position=pos)
 
     def _bind_Compare(self, node: A.Compare, scope, hint=None) -> Bound:
+        untyped = self._untyped_value_compare(node.op, node.left, node.right, scope, node.pos)
+        if untyped is not None:
+            return untyped
         left, right = self._pair(node.left, node.right, scope)
         self._check_comparable(node.op, left, right, node.pos)
         op = node.op
@@ -1021,6 +1037,12 @@ class _Binder:
     def _bind_In(self, node: A.In, scope, hint=None) -> Bound:
         if not all(self._is_literal(item) for item in node.items):
             raise ODataNotSupportedError(f"'in' needs a list of literals (position {node.pos})")
+        if node.items and self._is_untyped_value(node.operand, scope) and any(
+                len(self._untyped_kinds(item)) > 1 for item in node.items):
+            # x in (a, b) is x eq a or x eq b (OData), each by the "no cast" rule
+            return BOr(tuple(self._untyped_value_compare("eq", node.operand, item, scope, node.pos)
+                             or self._bind_Compare(A.Compare("eq", node.operand, item, pos=node.pos), scope)
+                             for item in node.items))
         natural = self._natural_type(node.items[0]) if node.items else None
         operand = self.expr(node.operand, scope, natural)
         if operand.type is None:
@@ -1029,6 +1051,62 @@ class _Binder:
         for item in items:
             self._check_comparable("eq", operand, item, node.pos)
         return BIn(operand, items)
+
+    def _is_untyped_value(self, node, scope) -> bool:
+        """``a/Value`` of a lambda variable over attributes without a cast (rule 4 of
+        docs/query-semantics.md): its type comes from what it meets."""
+        if type(node) is not A.Path or len(node.steps) != 2:
+            return False
+        first, last = node.steps
+        if type(first) is not A.Member or type(last) is not A.Member or last.name.lower() != "value":
+            return False
+        variable = scope.get(first.name)
+        item = variable.item_type if variable is not None else None
+        return isinstance(item, edm.StructuredType) and item.abstract and _find_member(item, "Value") is None
+
+    @staticmethod
+    def _untyped_kinds(literal) -> tuple:
+        """The typed attribute Values (as hints) an untyped ``Value`` compared with ``literal``
+        may be: a number is an Integer or a Double attribute's; a string a String attribute's,
+        or, converted, a number's, a Boolean's or a date-time's (those it converts to); null any
+        of them. One kind: the hint of :meth:`_bind_path` alone, as before."""
+        if isinstance(literal, A.Null):
+            return _UNTYPED_ALL
+        if isinstance(literal, A.Literal):
+            return _UNTYPED_KINDS.get(literal.edm_type, ())
+        return ()
+
+    def _untyped_value_compare(self, op: str, left_node, right_node, scope, pos) -> Optional[Bound]:
+        """An untyped attribute ``Value`` compared with a literal that more than one attribute
+        type can hold: the comparison with each typed Value the literal converts to, joined so
+        that no item of another type is silently left out (contract section 6): ``eq``, ``gt``...
+        any of them; ``ne`` none of the ``eq``; ``eq null`` no value of any type, ``ne null`` a
+        value of some type. None: not such a comparison (bound as before)."""
+        if self._is_literal(left_node) and self._is_untyped_value(right_node, scope):
+            op, left_node, right_node = _FLIP[op], right_node, left_node
+        elif not (self._is_literal(right_node) and self._is_untyped_value(left_node, scope)):
+            return None
+        kinds = self._untyped_kinds(right_node)
+        if len(kinds) < 2:
+            return None
+        null = isinstance(right_node, A.Null)
+        if null and op not in ("eq", "ne"):
+            return None
+        parts = []
+        for kind in kinds:
+            left = self.expr(left_node, scope, kind)
+            try:
+                right = self.coerce(right_node, left.type)
+                self._check_comparable(op, left, right, pos)
+            except ODataTypeError:
+                continue  # the literal does not convert to this type: no item of it matches
+            parts.append(BCompare(op, left, right) if null else _millisecond_compare("eq" if op == "ne" else op, left, right))
+        if not parts:
+            return None  # (nothing converts: the single hint's error, as before)
+        if null:
+            return parts[0] if len(parts) == 1 else (BAnd if op == "eq" else BOr)(tuple(parts))
+        joined = parts[0] if len(parts) == 1 else BOr(tuple(parts))
+        return BNot(joined) if op == "ne" else joined
 
     def _bind_Has(self, node: A.Has, scope, hint=None) -> Bound:
         operand = self.expr(node.operand, scope)

@@ -4,8 +4,8 @@ import datetime as dt
 import pytest
 
 from proseo_odata.odata import edm
-from proseo_odata.odata.binding import (BAnd, BCompare, BIntersects, BLambda, BLiteral, BProperty, bind_filter,
-                                        bind_orderby)
+from proseo_odata.odata.binding import (BAnd, BCompare, BIntersects, BLambda, BLiteral, BNot, BOr, BProperty, bind_filter,
+                                        bind_orderby, walk)
 from proseo_odata.odata.errors import ODataError, ODataNameError, ODataTypeError
 from proseo_odata.odata.functions import FUNCTIONS
 from proseo_odata.odata.parser import parse_filter, parse_orderby
@@ -122,30 +122,44 @@ def test_secrets_are_not_filterable():
         bind("NotificationEpPassword eq 'x'", edm.SUBSCRIPTION)
 
 
-def _value_compare(lam):
-    return [c for c in lam.predicate.operands if c.left.path == ("Value",)][0]
+def _value_compares(lam):
+    """The comparisons of the lambda's Value: one, or those an untyped Value is joined from."""
+    found = []
+    for operand in lam.predicate.operands:
+        if isinstance(operand, BOr):
+            found += list(operand.operands)
+        elif operand.left.path == ("Value",):
+            found.append(operand)
+    return found
 
 
-@pytest.mark.parametrize("text, cast, value_type, literal", [
+@pytest.mark.parametrize("text, cast, value_types, literal", [
     ("Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'orbitNumber' and att/OData.CSC.StringAttribute/Value eq 123)",
-     "OData.CSC.IntegerAttribute", edm.INT64, 123),
-    ("Attributes/any(i0:i0/Name eq 'productType' and i0/Value eq 'RAW')", None, edm.STRING, "RAW"),
-    ("Attributes/any(i0:i0/Name eq 'orbitNumber' and i0/Value lt 100)", None, edm.INT64, 100),
-    ("Attributes/any(i0:i0/Name eq 'cloudCover' and i0/Value lt 10.5)", None, edm.DOUBLE, 10.5),
-    ("Attributes/any(i0:i0/Name eq 'x' and i0/Value eq true)", None, edm.BOOLEAN, True),
-    ("Attributes/OData.CSC.DoubleAttribute/any(a:a/Name eq 'cloudCover' and a/Value le '40')", "OData.CSC.DoubleAttribute", edm.DOUBLE, 40),
+     "OData.CSC.IntegerAttribute", [edm.INT64], 123),
+    ("Attributes/any(i0:i0/Name eq 'productType' and i0/Value eq 'RAW')", None, [edm.STRING], "RAW"),
+    ("Attributes/any(i0:i0/Name eq 'orbitNumber' and i0/Value lt 100)", None, [edm.INT64, edm.DOUBLE], 100),
+    ("Attributes/any(i0:i0/Name eq 'cloudCover' and i0/Value lt 10.5)", None, [edm.DOUBLE, edm.INT64], 10.5),
+    ("Attributes/any(i0:i0/Name eq 'x' and i0/Value eq true)", None, [edm.BOOLEAN], True),
+    ("Attributes/OData.CSC.DoubleAttribute/any(a:a/Name eq 'cloudCover' and a/Value le '40')", "OData.CSC.DoubleAttribute",
+     [edm.DOUBLE], 40),
 ])
-def test_attribute_cast_rules(text, cast, value_type, literal):
+def test_attribute_cast_rules(text, cast, value_types, literal):
     lam = bind(text)
     assert isinstance(lam, BLambda) and lam.cast == cast
-    compare = _value_compare(lam)
-    assert compare.left.type is value_type
-    assert compare.right.value == literal
+    compares = _value_compares(lam)
+    assert [c.left.type for c in compares] == value_types
+    assert all(c.right.value == literal for c in compares)
 
 
-def test_untyped_value_takes_the_cast_from_the_literal():
+def test_untyped_value_meets_every_type_its_literal_converts_to():
     lam = bind("Attributes/any(i0:i0/Name eq 'orbitNumber' and i0/Value gt 5)")
-    assert _value_compare(lam).left.cast == "OData.CSC.IntegerAttribute"
+    assert [c.left.cast for c in _value_compares(lam)] == ["OData.CSC.IntegerAttribute", "OData.CSC.DoubleAttribute"]
+    quoted = bind("Attributes/any(i0:i0/Value eq '2021-05-20')")
+    assert [sorted({p.cast for p in walk(part) if isinstance(p, BProperty)}) for part in quoted.predicate.operands] == [
+        ["OData.CSC.StringAttribute"], ["OData.CSC.DateTimeOffsetAttribute"]]
+    null = bind("Attributes/any(i0:i0/Value eq null)")
+    assert isinstance(null.predicate, BAnd) and len(null.predicate.operands) == 5
+    assert isinstance(bind("Attributes/any(i0:i0/Value ne 5)").predicate, BNot)
 
 
 def test_odip_lambdas():

@@ -76,8 +76,9 @@ def test_domain_objects_through_the_domain_accessor():
     acc = DOMAIN_ACCESSOR
     assert matches("ContentDate/End gt 2021-01-01T12:00:00Z and startswith(Name,'S2B')", product, accessor=acc)
     assert matches("Attributes/any(a:a/Name eq 'cloudCover' and a/Value lt 20.0)", product, accessor=acc)
-    # documented rule: an integer literal selects IntegerAttribute values, so a Double does not match
-    assert not matches("Attributes/any(a:a/Name eq 'cloudCover' and a/Value lt 20)", product, accessor=acc)
+    # contract section 6: a number meets Integer and Double values alike (never silently nothing)
+    assert matches("Attributes/any(a:a/Name eq 'cloudCover' and a/Value lt 20)", product, accessor=acc)
+    assert not matches("Attributes/any(a:a/Name eq 'cloudCover' and a/Value lt 12)", product, accessor=acc)
     assert not matches("Attributes/OData.CSC.StringAttribute/any(a:a/Value eq 'S2MSI1C')", product, accessor=acc)
     assert matches("ProductionType eq 'systematic_production' and Checksum/all(c:c/Algorithm eq 'MD5')", product, accessor=acc)
     assert matches("OData.CSC.Intersects(area='SRID=4326;POINT(0.9 0.1)')", product, accessor=acc)

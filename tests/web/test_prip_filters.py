@@ -105,6 +105,19 @@ CASES = [
      "a/OData.CSC.StringAttribute/Value eq 'S2MSI2A') or Attributes/OData.CSC.IntegerAttribute/any("
      "b:b/Name eq 'orbitNumber' and b/OData.CSC.IntegerAttribute/Value eq 1005)", {"p2", "p5"}),
     ("$filter=Attributes/all(a:a/Name ne 'noSuchAttribute')", ALL),
+    # no cast: the literal meets every attribute type it converts to, never nothing (contract section 6)
+    ("$filter=Attributes/any(a:a/Name eq 'cloudCover' and a/Value eq null)", set()),
+    ("$filter=Attributes/any(a:a/Name eq 'cloudCover' and a/Value ne null)", ALL),
+    ("$filter=Attributes/any(a:a/Name eq 'productType' and a/Value eq null)", set()),
+    ("$filter=Attributes/any(a:a/Name eq 'cloudCover' and a/Value lt 25)", {"p1", "p2"}),
+    ("$filter=Attributes/any(a:a/Name eq 'orbitNumber' and a/Value lt 1002.5)", {"p1", "p2"}),
+    ("$filter=Attributes/any(a:a/Name eq 'orbitNumber' and a/Value eq '1003')", {"p3"}),
+    ("$filter=Attributes/any(a:a/Name eq 'cloudCover' and '40' le a/Value)", {"p4", "p5"}),
+    ("$filter=Attributes/any(a:a/Name eq 'orbitNumber' and a/Value ne 1003)", ALL - {"p3"}),
+    ("$filter=Attributes/any(a:a/Name eq 'orbitNumber' and a/Value in (1001, '1005'))", {"p1", "p5"}),
+    ("$filter=Attributes/any(a:a/Name eq 'processingDate' and a/Value ge '2021-05-24T19:08:07Z')", {"p4", "p5"}),
+    ("$filter=Attributes/any(a:a/Name eq 'highQuality' and a/Value eq 'true')", {"p2", "p4"}),
+    ("$filter=Attributes/any(a:a/Name eq 'productType' and a/Value eq 'S2MSI2A')", {"p2"}),
     ("$filter=matchesPattern(Name,'(?i)^s1a_aux_pp1_')", {"p4"}),
     ("$filter=matchesPattern(Name,'^(%5Cw+_?)*!')", set()),  # backtracks for ever with Python's re
     # geography
