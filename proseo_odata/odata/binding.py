@@ -1027,6 +1027,7 @@ class _Binder:
         untyped = self._untyped_value_compare(node.op, node.left, node.right, scope, node.pos)
         if untyped is not None:
             return untyped
+        self._check_option_value(node.op, node.left, node.right, scope, node.pos)
         left, right = self._pair(node.left, node.right, scope)
         self._check_comparable(node.op, left, right, node.pos)
         op = node.op
@@ -1043,6 +1044,8 @@ class _Binder:
             return BOr(tuple(self._untyped_value_compare("eq", node.operand, item, scope, node.pos)
                              or self._bind_Compare(A.Compare("eq", node.operand, item, pos=node.pos), scope)
                              for item in node.items))
+        for item in node.items:
+            self._check_option_value("eq", node.operand, item, scope, node.pos)
         natural = self._natural_type(node.items[0]) if node.items else None
         operand = self.expr(node.operand, scope, natural)
         if operand.type is None:
@@ -1051,6 +1054,39 @@ class _Binder:
         for item in items:
             self._check_comparable("eq", operand, item, node.pos)
         return BIn(operand, items)
+
+    def _check_option_value(self, op: str, left_node, right_node, scope, pos) -> None:
+        """ODIP ``WorkflowOptions`` values are text as the order gave them (rule 6 of
+        docs/query-semantics.md). A comparison that would be a number's as text is refused
+        (contract section 6: converted or a 400, never a wrong answer): ``gt``/``ge``/``lt``/``le``
+        with a number, or under an Integer or Double attribute cast (``'7' gt '10'`` as text), and
+        a number with a fraction (``7.0`` is not the text ``7``). ``eq``/``ne``/``in`` with a whole
+        number compare its text."""
+        if self._is_literal(left_node):
+            left_node, right_node, op = right_node, left_node, _FLIP[op]
+        if not (self._is_option_value(left_node, scope) and self._is_literal(right_node)):
+            return
+        number = isinstance(right_node, A.Literal) and right_node.edm_type in (A.EDM_INT64, A.EDM_DECIMAL, A.EDM_DOUBLE)
+        numeric_cast = any(type(step) is A.Cast and step.type_name.rsplit(".", 1)[-1] in ("IntegerAttribute", "DoubleAttribute")
+                           for step in left_node.steps)
+        if op in ("gt", "ge", "lt", "le") and (number or numeric_cast):
+            raise ODataTypeError(
+                f"WorkflowOptions values are text: '{op}' would compare them as text, not as numbers "
+                f"(position {pos}); compare an option's Value with eq, ne or in", position=pos)
+        if number and right_node.edm_type != A.EDM_INT64:
+            raise ODataTypeError(
+                f"WorkflowOptions values are text: compare an option's Value with the text the order "
+                f"gave, not the number {_literal_text(right_node)} (position {pos})", position=pos)
+
+    def _is_option_value(self, node, scope) -> bool:
+        """``att/Value`` (any casts between) of a lambda variable over ODIP ``WorkflowOptions``."""
+        if type(node) is not A.Path or len(node.steps) < 2:
+            return False
+        first, last = node.steps[0], node.steps[-1]
+        if type(first) is not A.Member or type(last) is not A.Member or last.name.lower() != "value":
+            return False
+        variable = scope.get(first.name)
+        return variable is not None and variable.item_type is edm.ORDER_OPTION
 
     def _is_untyped_value(self, node, scope) -> bool:
         """``a/Value`` of a lambda variable over attributes without a cast (rule 4 of

@@ -162,6 +162,27 @@ def test_untyped_value_meets_every_type_its_literal_converts_to():
     assert isinstance(bind("Attributes/any(i0:i0/Value ne 5)").predicate, BNot)
 
 
+@pytest.mark.parametrize("text", [
+    "WorkflowOptions/any(att:att/Name eq 'level' and att/OData.CSC.IntegerAttribute/Value gt 10)",
+    "WorkflowOptions/any(att:att/Name eq 'level' and 10 lt att/Value)",
+    "WorkflowOptions/any(att:att/Name eq 'level' and att/OData.CSC.DoubleAttribute/Value le '10')",
+    "WorkflowOptions/any(att:att/Name eq 'level' and att/Value eq 7.0)",
+    "WorkflowOptions/any(att:att/Name eq 'level' and att/Value in ('7', 7.5))",
+])
+def test_option_values_are_text_and_a_numbers_comparison_of_them_is_refused(text):
+    """'7' gt '10' as text gave a completed order with CompressionLevel 7 for "gt 10"."""
+    with pytest.raises(ODataTypeError, match="WorkflowOptions values are text") as info:
+        bind(text, edm.PRODUCTION_ORDER)
+    assert answer_of("odip", info.value.kind)[0] == 400
+
+
+def test_option_values_compare_as_the_text_the_order_gave():
+    for text in ("WorkflowOptions/any(att:att/Name eq 'level' and att/OData.CSC.IntegerAttribute/Value eq 7)",
+                 "WorkflowOptions/any(att:att/Name eq 'format' and att/Value gt 'A')",
+                 "WorkflowOptions/any(att:att/Name eq 'level' and att/Value in ('7', 8))"):
+        assert isinstance(bind(text, edm.PRODUCTION_ORDER), BLambda)
+
+
 def test_odip_lambdas():
     lam = bind("InputProductReference/any(att:att/Reference eq 'S2A.zip')", edm.PRODUCTION_ORDER)
     assert lam.single and lam.predicate.left.path == ("Reference",)
