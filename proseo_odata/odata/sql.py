@@ -382,7 +382,9 @@ def _casemap_sqlite(element, compiler, **kw):
 def _casemap_default(element, compiler, **kw):
     (expr,) = list(element.clauses)
     name = "upper" if element.flags[0] else "lower"
-    return f'{name}({compiler.process(expr, **kw)} COLLATE "und-x-icu")'
+    # ICU for the case mapping; the result compared and ordered by code point as everywhere
+    # else ("C"): it would keep ICU's collation, so tolower(Name) lt 'z' was linguistic.
+    return f'{name}({compiler.process(expr, **kw)} COLLATE "und-x-icu") COLLATE "C"'
 
 
 class _StringMatch(_Flagged):

@@ -1210,6 +1210,8 @@ class SQLAlchemyStorage(StorageBase):
             #: SQLite: (area text, limit) -> whether its box meets few footprints' boxes
             #: (:meth:`_few_extent_candidates`), at most :data:`EXTENT_CHOICES`.
             self._extent_choices = ExpiringLRU(EXTENT_CHOICES)
+            #: PostgreSQL: the database's text order was looked at (:meth:`_warn_text_order`).
+            self._text_order_looked = False
             #: SQLite: products stored one at a time since the statistics were last looked at,
             #: the count at which they are looked at next (None: :attr:`STATISTICS_CHECK_EVERY`),
             #: and the thread looking at them (:meth:`_product_added`).
@@ -1273,6 +1275,31 @@ class SQLAlchemyStorage(StorageBase):
         if self.dialect == "sqlite":
             with self._db() as s:
                 self._index_missing_extents(s)
+        self._warn_text_order()
+
+    def _warn_text_order(self) -> None:
+        """PostgreSQL: log a warning when the database orders text by a locale's rules (its
+        collation is not ``C``/``POSIX``, or its provider is ICU). ``$orderby=Name`` and text
+        comparisons (``Name gt 'x'``) then follow that locale, not code points as on SQLite and
+        in subscriptions' matching (docs/configuration.md, ``proseo.storage.url``). Once per
+        storage: ``check_schema`` also serves the readiness probe."""
+        root = self._root
+        if self.dialect != "postgresql" or root._text_order_looked:
+            return
+        root._text_order_looked = True
+        with self.read_engine.connect() as connection:
+            row = connection.execute(
+                sa.text("SELECT * FROM pg_database WHERE datname = current_database()")).mappings().first()
+        if row is None:
+            return
+        collation, provider = row.get("datcollate"), row.get("datlocprovider")  # (provider: PostgreSQL 15+)
+        if collation in ("C", "POSIX") and provider in (None, "c"):
+            return
+        log.warning(
+            "the PostgreSQL database orders text by %s: $orderby on text properties and text comparisons "
+            "(Name gt 'x') follow it, not code-point order as SQLite and subscriptions do; create the database "
+            "with LC_COLLATE 'C' and the libc provider (docs/configuration.md, proseo.storage.url)",
+            "ICU" if provider == "i" else f"the collation {collation!r}")
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None: not initialised)."""
@@ -1307,6 +1334,7 @@ class SQLAlchemyStorage(StorageBase):
         scripts = _migration_scripts()
         head = scripts.get_current_head()
         if current == head:
+            self._warn_text_order()
             return
         try:
             known = scripts.get_revision(current) is not None

@@ -118,6 +118,8 @@ CASES = [
     ("$filter=Attributes/any(a:a/Name eq 'processingDate' and a/Value ge '2021-05-24T19:08:07Z')", {"p4", "p5"}),
     ("$filter=Attributes/any(a:a/Name eq 'highQuality' and a/Value eq 'true')", {"p2", "p4"}),
     ("$filter=Attributes/any(a:a/Name eq 'productType' and a/Value eq 'S2MSI2A')", {"p2"}),
+    ("$filter=toupper(Name) gt 'S1AB'", ALL),  # by code point ('_' after 'B'), not ICU's order
+    ("$filter=tolower(Name) gt 's1a1'", ALL),
     ("$filter=matchesPattern(Name,'(?i)^s1a_aux_pp1_')", {"p4"}),
     ("$filter=matchesPattern(Name,'^(%5Cw+_?)*!')", set()),  # backtracks for ever with Python's re
     # geography
