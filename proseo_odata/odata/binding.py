@@ -453,9 +453,14 @@ def _millisecond_compare(op: str, left: Bound, right: Bound) -> Bound:
     date-time expression denotes its whole millisecond [T, T + 1 ms) (contract section 2): the
     services emit three fraction digits, truncating stored microseconds, so a value pasted back
     must still select its entity. ``eq T`` is ``ge T and lt T+1ms``, ``le T`` is ``lt T+1ms``,
-    ``gt T`` is ``ge T+1ms``; ``ge``, ``lt`` and ``ne`` are unchanged (``ge``/``lt`` already
-    agree with the interval; ``ne`` stays exact, so ``ne null`` semantics are untouched).
-    The Python predicate and the SQL compiler see the same bound tree."""
+    ``gt T`` is ``ge T+1ms``, ``ne T`` is ``not`` that ``eq`` (so an entity is never both
+    ``eq T`` and ``ne T``; a null one is ``ne T`` as before, predicates being two-valued);
+    ``ge`` and ``lt`` are unchanged (they already agree with the interval). ``in (...)`` is
+    ``eq`` to any item (:meth:`_Binder._bind_In`). The Python predicate and the SQL compiler see
+    the same bound tree."""
+    if op == "ne":
+        equal = _millisecond_compare("eq", left, right)
+        return BCompare(op, left, right) if isinstance(equal, BCompare) and equal.op == "eq" else BNot(equal)
     if op not in ("eq", "le", "gt") or not isinstance(right, BLiteral) or isinstance(left, BLiteral):
         return BCompare(op, left, right)
     value = right.value
@@ -1053,6 +1058,9 @@ class _Binder:
         items = tuple(self.coerce(item, operand.type) for item in node.items)
         for item in items:
             self._check_comparable("eq", operand, item, node.pos)
+        equals = [_millisecond_compare("eq", operand, item) for item in items]
+        if any(not (isinstance(equal, BCompare) and equal.op == "eq") for equal in equals):  # a whole millisecond
+            return BOr(tuple(equals))
         return BIn(operand, items)
 
     def _check_option_value(self, op: str, left_node, right_node, scope, pos) -> None:

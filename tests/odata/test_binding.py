@@ -48,14 +48,18 @@ T1 = T + dt.timedelta(milliseconds=1)
     ("PublicationDate gt 2020-01-06T12:00:00.123Z", ("ge", T1)),
     ("PublicationDate ge 2020-01-06T12:00:00.123Z", ("ge", T)),
     ("PublicationDate lt 2020-01-06T12:00:00.123Z", ("lt", T)),
-    ("PublicationDate ne 2020-01-06T12:00:00.123Z", ("ne", T)),
+    ("PublicationDate ne 2020-01-06T12:00:00.123Z", ("not", ("and", ("ge", T), ("lt", T1)))),
+    ("PublicationDate in (2020-01-06T12:00:00.123Z)", ("or", ("and", ("ge", T), ("lt", T1)))),
+    ("EvictionDate ne 9999-12-31T23:59:59.999Z", ("not", ("ge", dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)))),
     ("PublicationDate eq 2020-01-06T12:00:00.123456Z", ("eq", T + dt.timedelta(microseconds=456))),
     ("EvictionDate eq 9999-12-31T23:59:59.999Z", ("ge", dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC))),
 ])
 def test_millisecond_literals(text, expected):
     def shape(node):
-        if isinstance(node, BAnd):
-            return ("and",) + tuple(shape(o) for o in node.operands)
+        if isinstance(node, (BAnd, BOr)):
+            return ("and" if isinstance(node, BAnd) else "or",) + tuple(shape(o) for o in node.operands)
+        if isinstance(node, BNot):
+            return ("not", shape(node.operand))
         assert isinstance(node, BCompare) and isinstance(node.left, BProperty)
         return (node.op, node.right.value)
 

@@ -70,6 +70,11 @@ CASES = [
     ("$filter=ContentDate/Start lt %272020-01-04T00:00:00.000000Z%27", {"p1", "p2"}),
     ("$filter=ContentDate/Start eq 2020-01-03T10:00:00.000000000Z", {"p2"}),
     ("$filter=PublicationDate eq 2020-01-06T12:00:00.123456Z", {"p5"}),
+    # p5's value as the service emits it (three digits): eq, in and ne agree on it
+    ("$filter=PublicationDate eq 2020-01-06T12:00:00.123Z", {"p5"}),
+    ("$filter=PublicationDate in (2020-01-06T12:00:00.123Z, 2020-01-02T12:00:00.123Z)", {"p1", "p5"}),
+    ("$filter=PublicationDate ne 2020-01-06T12:00:00.123Z", ALL - {"p5"}),
+    ("$filter=PublicationDate in ('2020-01-06T12:00:00.123Z')", {"p5"}),
     ("$filter=CreationDate gt 2020-01-05T00:00:00Z", {"p4", "p5"}),
     ("$filter=ContentDate/End le 2020-01-03T10:10:00.000Z and ContentDate/Start ge 2020-01-03T00:00:00.000Z", {"p2"}),
     ("$filter=year(ContentDate/Start) eq 2020 and day(ContentDate/Start) eq 4", {"p3"}),
