@@ -227,6 +227,10 @@ class Literal(Expr):
     value: Any
     edm_type: str
     srid: Optional[int] = None
+    #: a date-time literal written with sub-millisecond digits (more than three fraction
+    #: digits, zeros too: ``.654000``), which compares exactly; one with three or fewer denotes
+    #: its whole millisecond (docs/query-semantics.md, "Dates, times, durations")
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)

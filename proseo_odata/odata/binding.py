@@ -94,6 +94,8 @@ class BLiteral(Bound):
 
     value: Any
     type: Any
+    #: a date-time written with sub-millisecond digits: compared exactly (:func:`_millisecond_compare`)
+    exact: bool = False
 
     nullable = False
 
@@ -464,7 +466,7 @@ def _millisecond_compare(op: str, left: Bound, right: Bound) -> Bound:
     if op not in ("eq", "le", "gt") or not isinstance(right, BLiteral) or isinstance(left, BLiteral):
         return BCompare(op, left, right)
     value = right.value
-    if (not isinstance(value, _dt.datetime) or value.microsecond % 1000
+    if (not isinstance(value, _dt.datetime) or right.exact or value.microsecond % 1000
             or getattr(left, "type", None) is not edm.DATETIMEOFFSET):
         return BCompare(op, left, right)
     try:
@@ -698,14 +700,15 @@ class _Binder:
             raise fail()
         if kind == "datetime":
             if source == A.EDM_DATETIMEOFFSET:
-                return BLiteral(value.astimezone(_UTC), edm.DATETIMEOFFSET)
+                return BLiteral(value.astimezone(_UTC), edm.DATETIMEOFFSET, node.exact)
             if source == A.EDM_DATE:
                 return BLiteral(_dt.datetime(value.year, value.month, value.day, tzinfo=_UTC), edm.DATETIMEOFFSET)
             if source == A.EDM_STRING:  # ContentDate/Start lt '2020-01-12T00:00:00.000000Z'
                 parsed = parse_datetime_text(value)
                 if parsed is None:
                     raise fail()
-                return BLiteral(parsed, edm.DATETIMEOFFSET)
+                fraction = _DATETIME_TEXT.match(value).group(7)
+                return BLiteral(parsed, edm.DATETIMEOFFSET, bool(fraction and len(fraction) > 3))
             raise fail()
         if kind == "date":
             if source == A.EDM_DATE:

@@ -105,6 +105,13 @@ def _fraction(digits: Optional[str]) -> int:
     return int((digits + "000000")[:6])
 
 
+def sub_millisecond_digits(text: str) -> bool:
+    """Whether the date-time ``text`` has more than three fraction digits (``.654000``: a
+    literal compared exactly, not as its whole millisecond)."""
+    m = _DATETIME_RE.match(text)
+    return bool(m and m.group(7) and len(m.group(7)) > 3)
+
+
 def convert_date_time_offset(text: str, pos: int = 0) -> datetime.datetime:
     """ISO-8601 date-time -> tz-aware UTC ``datetime`` (no zone means UTC; 0..12 fraction digits)."""
     m = _DATETIME_RE.match(text)
@@ -467,7 +474,8 @@ class _ASTBuilder(Transformer):
 
     def date_time_offset_literal(self, c):
         t = c[0]
-        return ast.Literal(convert_date_time_offset(t.value, t.start_pos), ast.EDM_DATETIMEOFFSET, pos=t.start_pos)
+        return ast.Literal(convert_date_time_offset(t.value, t.start_pos), ast.EDM_DATETIMEOFFSET,
+                           exact=sub_millisecond_digits(t.value), pos=t.start_pos)
 
     def time_of_day_literal(self, c):
         t = c[0]
@@ -921,7 +929,7 @@ def _convert_typed(raw: str, edm_type: str):
             return ast.Literal(lowered == "true", ast.EDM_BOOLEAN)
         raise _SemanticError(f"{raw!r} is not a Boolean (true or false)", 0)
     if edm_type == ast.EDM_DATETIMEOFFSET:
-        return ast.Literal(convert_date_time_offset(raw), ast.EDM_DATETIMEOFFSET)
+        return ast.Literal(convert_date_time_offset(raw), ast.EDM_DATETIMEOFFSET, exact=sub_millisecond_digits(raw))
     if edm_type == ast.EDM_DATE:
         return ast.Literal(convert_date(raw), ast.EDM_DATE)
     if edm_type == ast.EDM_TIMEOFDAY:

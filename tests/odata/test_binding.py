@@ -52,6 +52,11 @@ T1 = T + dt.timedelta(milliseconds=1)
     ("PublicationDate in (2020-01-06T12:00:00.123Z)", ("or", ("and", ("ge", T), ("lt", T1)))),
     ("EvictionDate ne 9999-12-31T23:59:59.999Z", ("not", ("ge", dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)))),
     ("PublicationDate eq 2020-01-06T12:00:00.123456Z", ("eq", T + dt.timedelta(microseconds=456))),
+    # more than three digits, zeros too (the six-digit setting emits .123000): exact
+    ("PublicationDate eq 2020-01-06T12:00:00.123000Z", ("eq", T)),
+    ("PublicationDate gt 2020-01-06T12:00:00.1230Z", ("gt", T)),
+    ("PublicationDate gt '2020-01-06T12:00:00.123000Z'", ("gt", T)),
+    ("PublicationDate gt '2020-01-06T12:00:00.123Z'", ("ge", T1)),
     ("EvictionDate eq 9999-12-31T23:59:59.999Z", ("ge", dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC))),
 ])
 def test_millisecond_literals(text, expected):

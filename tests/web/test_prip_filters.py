@@ -75,6 +75,7 @@ CASES = [
     ("$filter=PublicationDate in (2020-01-06T12:00:00.123Z, 2020-01-02T12:00:00.123Z)", {"p1", "p5"}),
     ("$filter=PublicationDate ne 2020-01-06T12:00:00.123Z", ALL - {"p5"}),
     ("$filter=PublicationDate in ('2020-01-06T12:00:00.123Z')", {"p5"}),
+    ("$filter=PublicationDate gt 2020-01-06T12:00:00.123000Z", {"p5"}),  # .123456 is after .123000
     ("$filter=CreationDate gt 2020-01-05T00:00:00Z", {"p4", "p5"}),
     ("$filter=ContentDate/End le 2020-01-03T10:10:00.000Z and ContentDate/Start ge 2020-01-03T00:00:00.000Z", {"p2"}),
     ("$filter=year(ContentDate/Start) eq 2020 and day(ContentDate/Start) eq 4", {"p3"}),
