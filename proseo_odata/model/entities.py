@@ -224,7 +224,7 @@ class Product:
         """Make ``product_type`` and the ``productType`` attribute agree (called on write too)."""
         attribute = self.attribute(PRODUCT_TYPE_ATTRIBUTE)
         if attribute is not None:
-            if self.product_type is not None and self.product_type != attribute.value:
+            if self.product_type is not None and self.product_type != str(attribute.value):
                 raise ValueError(
                     f"product_type {self.product_type!r} disagrees with the productType "
                     f"attribute {attribute.value!r}"

@@ -63,6 +63,11 @@ def test_product_type_and_attribute_agree():
     with pytest.raises(ValueError, match="disagrees"):
         Product(mission="M", name="c", product_type="A", attributes=[Attribute.of("productType", "B")])
     assert isinstance(p.id, uuid.UUID) and p.id != q.id
+    # a productType of another type: its text, and the check on write agrees with it
+    r = Product(mission="M", name="d", attributes=[Attribute.of("productType", 123)])
+    assert r.product_type == "123"
+    r.sync_product_type()
+    assert r.attribute("productType").value == 123
 
 
 def test_password_hash_round_trip_and_salting():
