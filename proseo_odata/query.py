@@ -36,7 +36,8 @@ from proseo_odata.odata.errors import ODataNotSupportedError, ODataQueryOptionEr
 from proseo_odata.odata.options import QueryOptions, parse_query_options
 from proseo_odata.storage.base import Query, QueryResult
 
-__all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options"]
+__all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options",
+           "listing_options"]
 
 #: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
 #: name ``$metadata`` declares for the entity type (issue 9 item 3): these navigation
@@ -153,6 +154,22 @@ def entity_options(entity_set: str, params, *, model: Optional[edm.EntityModel] 
     None for all."""
     options = parse_query_options(params)
     return _shape(entity_set, _lookup(entity_set, model)[1], options)
+
+
+def listing_options(params, where: str) -> None:
+    """Check the options of a request for a collection served whole (``Products(<id>)/Attributes``,
+    ``.../Assets``): they are read and checked as everywhere, and one that would narrow, order
+    or page the collection is refused (400), not ignored: the client would take every item for
+    the ones it asked for. ``where`` names the collection in the message."""
+    options = parse_query_options(params)
+    given = [name for name, value in (("$filter", options.filter), ("$orderby", options.orderby or None),
+                                      ("$top", options.top), ("$skip", options.skip),
+                                      ("$skiptoken", options.skiptoken), ("$search", options.search),
+                                      ("$count", options.count or None)) if value is not None]
+    if given:
+        raise ODataNotSupportedError(
+            f"{given[0]} is not supported on {where}, which is served whole; to select products by their "
+            "attributes use Products?$filter=Attributes/any(...)", target=given[0])
 
 
 def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions) -> tuple:

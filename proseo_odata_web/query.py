@@ -15,8 +15,7 @@ from typing import Any, Optional
 from urllib.parse import parse_qsl, quote
 
 from proseo_odata.odata.errors import ODataQueryOptionError
-from proseo_odata.odata.options import parse_query_options
-from proseo_odata.query import PAGING_OPTIONS, PagedQuery, Paging, build_query, entity_options
+from proseo_odata.query import PAGING_OPTIONS, PagedQuery, Paging, build_query, entity_options, listing_options
 from proseo_odata.storage import QueryResult
 
 from .odata_json import JSONText, object_text
@@ -64,10 +63,11 @@ def _built_query(entity_set: str, pairs: tuple, paging: Paging, count_only: bool
     return build_query(entity_set, pairs, paging, count_only=count_only)
 
 
-def check_options(request) -> None:
-    """Read and check the system query options of a request that uses none of them (400 for a
-    bad one, as everywhere)."""
-    parse_query_options(decoded_query_pairs(request))
+def check_options(request, where: str) -> None:
+    """Read and check the system query options of a request for a collection served whole
+    (:func:`proseo_odata.query.listing_options`: 400 for a bad one, as everywhere, and for one
+    that would narrow, order or page it)."""
+    listing_options(decoded_query_pairs(request), where)
 
 
 def single_entity_options(request, entity_set: str) -> tuple:

@@ -107,7 +107,7 @@ def get_product(request):
 
 def product_attributes(request):
     principal = require_role(request, Role.PRIP_USER)
-    check_options(request)  # $format and friends are still checked
+    check_options(request, "Products(...)/Attributes")
     product = visible_product(request, principal, request.matchdict["key"])
     return json_response(
         {
@@ -120,7 +120,7 @@ def product_attributes(request):
 def product_assets(request):
     """The declared ``Assets`` navigation (Copernicus Data Space clients): none are stored."""
     principal = require_role(request, Role.PRIP_USER)
-    check_options(request)
+    check_options(request, "Products(...)/Assets")
     product = visible_product(request, principal, request.matchdict["key"])
     return json_response({"@odata.context": f"$metadata#Products({product.id})/Assets", "value": []})
 

@@ -149,6 +149,18 @@ def test_attributes_route(app, catalogue):
     assert values["productType"] == "S2MSI2A"
     assert values["orbitNumber"] == 1002
     assert len(values) == 5
+    assert app.get(PRIP + f"/Products({pid})/Attributes?$format=json&$select=Name", headers=ALICE).json["value"]
+
+
+@pytest.mark.parametrize("options", ["$filter=Name eq 'cloudCover'", "$top=1", "$skip=1", "$orderby=Name",
+                                     "$count=true", "filter=Name eq 'x'"])
+@pytest.mark.parametrize("route", ["Attributes", "Assets"])
+def test_a_navigation_served_whole_refuses_what_would_narrow_it(app, catalogue, route, options):
+    """They were ignored: all 12 attributes came back for $filter=Name eq 'cloudCover'."""
+    response = app.get(PRIP + f"/Products({catalogue.id('p2')})/{route}?{options}", headers=ALICE, expect_errors=True)
+    assert response.status_int == 400, response.text
+    assert "served whole" in response.json["error"]["message"]
+    assert response.headers["Warning"].startswith("199 proseo-api-prip")
 
 
 def test_seed_aliases_can_be_switched_off(app_settings, catalogue):
