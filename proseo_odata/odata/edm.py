@@ -533,9 +533,9 @@ SUBSCRIPTION = EntityType(
 INTERSECTS_FUNCTION = Operation(
     "Intersects",
     "Function",
-    parameters=(
-        Parameter("location", GEOGRAPHY, optional=True, default="Footprint"),
+    parameters=(  # (Core.OptionalParameter: every optional parameter after the required ones)
         Parameter("area", GEOGRAPHY, nullable=False),
+        Parameter("location", GEOGRAPHY, optional=True, default="Footprint"),
     ),
     returns=Parameter("", BOOLEAN, nullable=False),
     description="In $filter: true when the product's footprint intersects the area "

@@ -300,7 +300,12 @@ def test_every_declared_action_answers_under_every_set_of_its_binding_type(odip,
 def test_declared_intersects_function_filters_products(odip):
     service = Service(odip, "PRIP")
     function = service.schema["Intersects"][0]
-    assert [p["$Name"] for p in function["$Parameter"]] == ["location", "area"]
+    assert [p["$Name"] for p in function["$Parameter"]] == ["area", "location"]
+    # Org.OData.Core.V1.OptionalParameter: optional parameters come after every required one
+    for operations in service.schema.values():
+        for operation in operations if isinstance(operations, list) else ():
+            optional = [any(k.endswith("Core.V1.OptionalParameter") for k in p) for p in operation.get("$Parameter", [])]
+            assert optional == sorted(optional), operation
     area = "geography'SRID=4326;POLYGON((36.5 60.5,37 60.5,37 60.7,36.5 60.5))'"
     for expression in (f"OData.CSC.Intersects(area={area})", f"OData.CSC.Intersects(location=Footprint,area={area})"):
         body = json_of(service.request("GET", "/Products", {"$filter": expression, "$top": "4"}))
