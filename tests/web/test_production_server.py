@@ -15,6 +15,7 @@ bytes and headers are checked, and, while a ranged download is half-way:
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import signal
 import sys
@@ -85,6 +86,20 @@ def test_downloads_through_the_shipped_servers(site, tmp_path, runner):
             body += answer.raw.read()
         assert body == content[1:]
         assert not list(tmpdir.iterdir())
+
+        # a long URL (an area of 500 vertices, ~11 KB: gunicorn's default request line stops at
+        # 4,094 bytes with a plain-text 400) reaches the application; one over the service's own
+        # limit gets its OData error, not the server's
+        products = f"http://127.0.0.1:{port}/proseo/prip/odata/v1/Products"
+        ring = [(10 + math.cos(2 * math.pi * i / 500), 40 + math.sin(2 * math.pi * i / 500)) for i in range(500)]
+        area = ",".join(f"{x:.6f} {y:.6f}" for x, y in ring + ring[:1])
+        found = requests.get(products, params={"$filter": f"OData.CSC.Intersects(area=geography'SRID=4326;POLYGON(({area}))')"},
+                             auth=(USER, PASSWORD), timeout=60)
+        assert len(found.url) > 8192 and found.status_code == 200, found.text[:300]
+        assert found.json()["value"] == []
+        too_long = requests.get(products, params={"$filter": "Name eq '" + "a" * 70000 + "'"}, auth=(USER, PASSWORD), timeout=60)
+        assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "E7721", too_long.text[:300]
+        assert too_long.headers["Warning"].startswith("199 proseo-api-prip")
     finally:
         stop_server(server)
     # gunicorn stops gracefully on SIGTERM; pserve's waitress has no handler for it
