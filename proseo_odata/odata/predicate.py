@@ -459,8 +459,10 @@ def compile_value(bound: Bound, accessor: Optional[Accessor] = None, *,
 
 
 def sort_key(items, accessor: Optional[Accessor] = None):
-    """A ``key=`` function sorting objects by bound ``$orderby`` items (nulls first ascending,
-    as in PostgreSQL's ``NULLS FIRST`` default for ascending order used by the SQL compiler)."""
+    """A ``key=`` function sorting objects by bound ``$orderby`` items with OData's order for
+    nulls (before every value ascending, after them descending; OData 4.0 Part 1, 11.2.5.2), as
+    :func:`proseo_odata.odata.sql.compile_orderby_sql` does in SQL. (The catalogue's own keyset
+    pages sort a null as the largest value, PostgreSQL's native order: docs/storage.md.)"""
     getters = [(compile_value(item.expr, accessor), item.descending) for item in items]
 
     class _Key:

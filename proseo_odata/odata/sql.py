@@ -1210,8 +1210,9 @@ def compile_filter_sql(bound: Bound, mapping, *, now: Optional[_dt.datetime] = N
 
 
 def compile_orderby_sql(items: Sequence[BOrderItem], mapping, *, now: Optional[_dt.datetime] = None) -> list:
-    """Bound ``$orderby`` items as ``ORDER BY`` clauses (nulls first ascending, last descending,
-    on both databases, as :func:`proseo_odata.odata.predicate.sort_key`)."""
+    """Bound ``$orderby`` items as ``ORDER BY`` clauses with OData's order for nulls (first
+    ascending, last descending, on both databases, as :func:`proseo_odata.odata.predicate.sort_key`;
+    the storage's own keyset pages sort a null as the largest value instead: docs/storage.md)."""
     compiler = SqlCompiler(mapping, now)
     clauses = []
     for item in items:
