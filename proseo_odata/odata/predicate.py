@@ -197,6 +197,15 @@ def _arith(op, a, b, result_type):
     return a / b
 
 
+def _row_arith(op, a, b, result_type):
+    """:func:`_arith` on a row's values: a date-time past year 9999 or before year 1 is null, as
+    SQL gives it (a subscription's filter of EvictionDate add duration'P1D' stopped matching)."""
+    try:
+        return _arith(op, a, b, result_type)
+    except OverflowError:
+        return None
+
+
 def _substring(s, start, length=None):
     if s is None or start is None:
         return None
@@ -359,7 +368,7 @@ class _Compiler:
 
     def _v_BArith(self, node):
         left, right, op, result = self.value(node.left), self.value(node.right), node.op, node.type
-        return lambda root, env: _arith(op, left(root, env), right(root, env), result)
+        return lambda root, env: _row_arith(op, left(root, env), right(root, env), result)
 
     def _v_BNegate(self, node):
         inner = self.value(node.operand)

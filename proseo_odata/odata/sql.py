@@ -296,7 +296,12 @@ _STRFTIME = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "
 @compiles(_DatePart, "sqlite")
 def _date_part_sqlite(element, compiler, **kw):
     (expr,) = list(element.clauses)
-    return f"CAST(strftime('{_STRFTIME[element.flags[0]]}', {compiler.process(expr, **kw)}) AS INTEGER)"
+    inner = compiler.process(expr, **kw)
+    if element.flags[1] == "datetime":
+        # whole seconds: strftime rounds a fraction to milliseconds, and 9999-12-31T23:59:59.9995
+        # rounded past year 9999 gave null (second() is whole seconds anyway)
+        inner = f"substr({inner}, 1, 19)"
+    return f"CAST(strftime('{_STRFTIME[element.flags[0]]}', {inner}) AS INTEGER)"
 
 
 @compiles(_DatePart)
@@ -545,6 +550,29 @@ def _dt_arith_default(element, compiler, **kw):
     return f"({left} {op} {right})"
 
 
+class _DateTimeInRange(FunctionElement):
+    """A date-time result within years 1..9999, the range every evaluator holds (never null):
+    on SQLite ``proseo_odata_dt_add`` gives null outside it; elsewhere a range test."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+    name = "odata_datetime_in_range"
+
+
+@compiles(_DateTimeInRange, "sqlite")
+def _in_range_sqlite(element, compiler, **kw):
+    (expr,) = list(element.clauses)
+    return f"({compiler.process(expr, **kw)} IS NOT NULL)"
+
+
+@compiles(_DateTimeInRange)
+def _in_range_default(element, compiler, **kw):
+    (expr,) = list(element.clauses)
+    inner = compiler.process(expr, **kw)
+    return (f"(COALESCE({inner} >= TIMESTAMPTZ '0001-01-01 00:00:00+00' "
+            f"AND {inner} < TIMESTAMPTZ '10000-01-01 00:00:00+00', false))")
+
+
 # --------------------------------------------------------------------------------------------
 # SQLite functions
 
@@ -671,7 +699,8 @@ def _sqlite_dt_add(text, seconds):
         result = value + _dt.timedelta(seconds=seconds)
     except (ValueError, OverflowError):
         return None
-    return result.strftime(f"%Y-%m-%d{separator}%H:%M:%S.%f")
+    # (not strftime's %Y: glibc does not pad a year before 1000, and the text is compared as text)
+    return f"{result.year:04d}-{result:%m-%d}{separator}{result:%H:%M:%S.%f}"
 
 
 def _sqlite_dt_diff(a, b):
@@ -1110,7 +1139,10 @@ class SqlCompiler:
         if node.type.kind in ("datetime", "duration") and node.left.type.kind == "datetime":
             if node.right.type.kind == "datetime":
                 return _Val(_DateTimeArith.variant("diff")(le, re_, _Duration()), notnull)
-            return _Val(_DateTimeArith.variant(op)(le, re_, le.type), notnull)
+            element = _DateTimeArith.variant(op)(le, re_, le.type)
+            # a result outside years 1..9999 is null, as on SQLite and in Python (PostgreSQL's
+            # timestamps go on), and the guard says so: not (... gt ...) stays the complement
+            return _Val(element, _and(notnull, _DateTimeInRange(element)))
         if node.type.kind == "duration":
             raise ODataNotSupportedError("arithmetic on durations alone is not supported")
         if op in ("add", "sub", "mul"):

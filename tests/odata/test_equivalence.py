@@ -156,6 +156,13 @@ FILTERS = [
     "Attributes/any(i0:i0/Name eq 'productType' and i0/Value eq 'S2MSI2A')",
     "Attributes/any(i0:i0/Name eq 'orbitNumber' and i0/Value gt 20000)",
     "Attributes/any(i0:i0/Name eq 'cloudCover' and i0/Value lt 10.5)",
+    # date-time arithmetic past year 9999 or before year 1 is null everywhere, not a complement lost
+    "EvictionDate add duration'P1D' gt 2020-01-01T00:00:00Z",
+    "not (EvictionDate add duration'P1D' lt 2020-01-01T00:00:00Z)",
+    "ContentDate/Start sub duration'P1D' lt 2020-01-01T00:00:00Z",
+    "ContentDate/Start add duration'PT1H' gt 0999-12-31T23:30:00Z",
+    "year(ContentDate/End) eq 9999 and second(ContentDate/End) eq 59",
+    "not (year(ContentDate/End) lt 9999)",
     "Attributes/any(i0:i0/Name eq 'cloudCover' and i0/Value lt 10)",
     "Attributes/any(i0:i0/Name eq 'orbitNumber' and i0/Value ge '20000.5')",
     "Attributes/any(i0:i0/Value eq null)",
@@ -274,6 +281,15 @@ def build_catalogue(count: int = 240) -> list:
             footprint=footprint,
             attributes=attributes,
         ))
+    # the ends of the years every evaluator holds (1..9999)
+    edges = [("S2A_EDGE_0999.zip", dt.datetime(999, 12, 31, 23, 0, tzinfo=UTC), None),
+             ("S2A_EDGE_0001.zip", dt.datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC), None),
+             ("S2A_EDGE_9999.zip", dt.datetime(9999, 12, 31, 22, 0, tzinfo=UTC),
+              dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))]
+    for n, (name, start, end) in enumerate(edges):
+        products.append(Product(mission=MISSION, name=name, id=uuid.UUID(f"00000000-0000-4000-9000-{n:012d}"),
+                                content_start=start, content_end=end or start + dt.timedelta(minutes=1),
+                                publication_date=dt.datetime(2021, 1, 1, tzinfo=UTC)))
     return products
 
 
@@ -305,6 +321,19 @@ def test_the_table_is_large_and_mostly_selective():
     trivial = [f for f in FILTERS if len(python_ids(f)) in (0, len(CATALOGUE))]
     # a handful are trivial by design ("true", "Name eq Name", "endswith(Name,'')")
     assert len(trivial) <= 8, trivial
+
+
+def test_date_time_edges_by_the_python_predicate():
+    """What the SQL on both backends must agree with (test below), checked here by hand."""
+    named = {p.name: p.id for p in CATALOGUE}
+    never = {p.id for p in CATALOGUE if p.eviction_date.year == 9999}
+    assert python_ids("EvictionDate add duration'P1D' gt 2020-01-01T00:00:00Z") == {p.id for p in CATALOGUE} - never
+    assert python_ids("not (EvictionDate add duration'P1D' lt 2020-01-01T00:00:00Z)") == {p.id for p in CATALOGUE}
+    early = python_ids("ContentDate/Start sub duration'P1D' lt 2020-01-01T00:00:00Z")
+    assert named["S2A_EDGE_0999.zip"] in early and named["S2A_EDGE_0001.zip"] not in early  # year 0: null
+    assert python_ids("year(ContentDate/End) eq 9999 and second(ContentDate/End) eq 59") == {named["S2A_EDGE_9999.zip"]}
+    assert named["S2A_EDGE_0001.zip"] in python_ids("ContentDate/Start add duration'PT1H' gt 0001-01-01T00:30:00Z")
+    assert named["S2A_EDGE_0999.zip"] in python_ids("ContentDate/Start add duration'PT1H' gt 0999-12-31T23:30:00Z")
 
 
 @pytest.fixture
