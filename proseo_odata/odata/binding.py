@@ -1046,14 +1046,14 @@ class _Binder:
     def _bind_In(self, node: A.In, scope, hint=None) -> Bound:
         if not all(self._is_literal(item) for item in node.items):
             raise ODataNotSupportedError(f"'in' needs a list of literals (position {node.pos})")
-        if node.items and self._is_untyped_value(node.operand, scope) and any(
-                len(self._untyped_kinds(item)) > 1 for item in node.items):
-            # x in (a, b) is x eq a or x eq b (OData), each by the "no cast" rule
-            return BOr(tuple(self._untyped_value_compare("eq", node.operand, item, scope, node.pos)
-                             or self._bind_Compare(A.Compare("eq", node.operand, item, pos=node.pos), scope)
-                             for item in node.items))
-        for item in node.items:
-            self._check_option_value("eq", node.operand, item, scope, node.pos)
+        if node.items and self._is_untyped_value(node.operand, scope):
+            # x in (a, b) is x eq a or x eq b (OData), each by the "no cast" rule; a list of
+            # items that each meet one type stays an IN (the product_type shortcut reads it)
+            joined = [self._untyped_value_compare("eq", node.operand, item, scope, node.pos) for item in node.items]
+            if any(j is not None for j in joined):
+                return BOr(tuple(j if j is not None else
+                                 self._bind_Compare(A.Compare("eq", node.operand, item, pos=node.pos), scope)
+                                 for j, item in zip(joined, node.items)))
         natural = self._natural_type(node.items[0]) if node.items else None
         operand = self.expr(node.operand, scope, natural)
         if operand.type is None:
@@ -1068,26 +1068,32 @@ class _Binder:
 
     def _check_option_value(self, op: str, left_node, right_node, scope, pos) -> None:
         """ODIP ``WorkflowOptions`` values are text as the order gave them (rule 6 of
-        docs/query-semantics.md). A comparison that would be a number's as text is refused
+        docs/query-semantics.md). A comparison that would order a number as text is refused
         (contract section 6: converted or a 400, never a wrong answer): ``gt``/``ge``/``lt``/``le``
-        with a number, or under an Integer or Double attribute cast (``'7' gt '10'`` as text), and
-        a number with a fraction (``7.0`` is not the text ``7``). ``eq``/``ne``/``in`` with a whole
-        number compare its text."""
+        with a number (a parameter alias's too), or under an Integer or Double attribute cast
+        (``'7' gt '10'`` as text). ``eq``/``ne``/``in`` with a number compare its text as
+        written (``7``, ``0.5``)."""
+        left_node, right_node = self._alias_value(left_node), self._alias_value(right_node)
         if self._is_literal(left_node):
             left_node, right_node, op = right_node, left_node, _FLIP[op]
-        if not (self._is_option_value(left_node, scope) and self._is_literal(right_node)):
+        if op not in ("gt", "ge", "lt", "le") or not (
+                self._is_option_value(left_node, scope) and self._is_literal(right_node)):
             return
         number = isinstance(right_node, A.Literal) and right_node.edm_type in (A.EDM_INT64, A.EDM_DECIMAL, A.EDM_DOUBLE)
         numeric_cast = any(type(step) is A.Cast and step.type_name.rsplit(".", 1)[-1] in ("IntegerAttribute", "DoubleAttribute")
                            for step in left_node.steps)
-        if op in ("gt", "ge", "lt", "le") and (number or numeric_cast):
+        if number or numeric_cast:
             raise ODataTypeError(
                 f"WorkflowOptions values are text: '{op}' would compare them as text, not as numbers "
                 f"(position {pos}); compare an option's Value with eq, ne or in", position=pos)
-        if number and right_node.edm_type != A.EDM_INT64:
-            raise ODataTypeError(
-                f"WorkflowOptions values are text: compare an option's Value with the text the order "
-                f"gave, not the number {_literal_text(right_node)} (position {pos})", position=pos)
+
+    def _alias_value(self, node):
+        """The expression a parameter alias stands for (``node`` itself otherwise)."""
+        for _ in range(8):  # (an alias of an alias; one that refers to itself is bound's error)
+            if not isinstance(node, A.ParameterAlias) or node.name not in self.aliases:
+                break
+            node = self.aliases[node.name]
+        return node
 
     def _is_option_value(self, node, scope) -> bool:
         """``att/Value`` (any casts between) of a lambda variable over ODIP ``WorkflowOptions``."""
@@ -1148,8 +1154,8 @@ class _Binder:
             except ODataTypeError:
                 continue  # the literal does not convert to this type: no item of it matches
             parts.append(BCompare(op, left, right) if null else _millisecond_compare("eq" if op == "ne" else op, left, right))
-        if not parts:
-            return None  # (nothing converts: the single hint's error, as before)
+        if len(parts) < 2 and not null:
+            return None  # one type (a string that spells nothing else): the hint's binding, as before
         if null:
             return parts[0] if len(parts) == 1 else (BAnd if op == "eq" else BOr)(tuple(parts))
         joined = parts[0] if len(parts) == 1 else BOr(tuple(parts))

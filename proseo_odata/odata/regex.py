@@ -22,21 +22,31 @@ import re2
 __all__ = ["PatternError", "compile_pattern", "matches"]
 
 #: RE2 logs a pattern it cannot compile to stderr unless told not to; the error says it instead.
+#: A compiled pattern may use up to ``max_mem`` bytes (its program and its DFA's cache; RE2's
+#: default is 8 MiB): 1 MiB, so that the :data:`PATTERNS` kept take at most 64 MiB whatever
+#: patterns clients send. A pattern that needs more is refused as too large.
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
+_OPTIONS.max_mem = 1 << 20
+
+#: Compiled patterns kept for the next filter with the same text.
+PATTERNS = 64
 
 
 class PatternError(ValueError):
     """A pattern RE2 cannot compile; the message is RE2's reason (``missing ]: [``)."""
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=PATTERNS)
 def compile_pattern(pattern: str):
     """The compiled pattern (kept for the next call with the same text; a compiled RE2 may be
     used by several threads). Raises :class:`PatternError` for a pattern RE2 cannot compile:
-    bad syntax, a backreference or look-around, or one too large for its memory budget."""
+    bad syntax, a backreference or look-around, one too large for its memory budget, or text
+    that is not valid Unicode."""
     try:
         return re2.compile(pattern, options=_OPTIONS)
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text for RE2
+        raise PatternError("the pattern is not valid Unicode text") from None
     except re2.error as exc:
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):

@@ -329,15 +329,15 @@ def _page_rows(session: Session, statement, keys, seek, top: int | None, offset:
     past all of them, read by the whole order."""
     _, desc, column = keys[0]
     if seek is None or desc or not column.nullable or seek[0] is None or top is None:
-        return _execute_query(session, statement, parameters).all()
+        return _execute_query(session, statement, parameters, rows=True)
     ranged = derived("not_null", lambda: statement.where(column >= _seek_value(keys, 0)))
-    rows = _execute_query(session, ranged, parameters).all()
+    rows = _execute_query(session, ranged, parameters, rows=True)
     if len(rows) > top:
         return rows
     if rows or not offset:
         nulls = derived("nulls", lambda: statement.where(column.is_(None)).offset(None).limit(_NULL_LIMIT))
-        return rows + _execute_query(session, nulls, {**parameters, "proseo_null_limit": top + 1 - len(rows)}).all()
-    return _execute_query(session, statement, parameters).all()
+        return rows + _execute_query(session, nulls, {**parameters, "proseo_null_limit": top + 1 - len(rows)}, rows=True)
+    return _execute_query(session, statement, parameters, rows=True)
 
 
 #: A page's column giving the catalogue version of the mission bound as ``proseo_catalogue`` (0
@@ -1029,14 +1029,16 @@ def sqlite_file(engine: sa.Engine) -> "str | None":
     return url.database
 
 
-def _execute_query(session: Session, statement, parameters: Mapping | None = None):
+def _execute_query(session: Session, statement, parameters: Mapping | None = None, *, rows: bool = False):
     """Run a query built from a client's options (with the values of its named bound
-    ``parameters``). A statement the database refuses because of the client's expression (too
-    big, nested too deeply, a data exception on the stored rows:
-    :func:`proseo_odata.storage.errors.query_refusal`) is the client's invalid query, not a
-    failure of the database."""
+    ``parameters``); ``rows``: fetch them all here (SQLite evaluates a row's filter when it is
+    fetched, so a function that raises on a later row raises there). A statement the database
+    refuses because of the client's expression (too big, nested too deeply, a data exception on
+    the stored rows: :func:`proseo_odata.storage.errors.query_refusal`) is the client's invalid
+    query, not a failure of the database."""
     try:
-        return session.execute(statement, parameters)
+        result = session.execute(statement, parameters)
+        return result.all() if rows else result
     except OverflowError:  # SQLite binds 64-bit integers only (the binder keeps literals in range)
         raise InvalidQueryError("A number in $filter is out of range for the database", target="$filter") from None
     except sa.exc.DBAPIError as exc:
@@ -1293,7 +1295,8 @@ class SQLAlchemyStorage(StorageBase):
         if row is None:
             return
         collation, provider = row.get("datcollate"), row.get("datlocprovider")  # (provider: PostgreSQL 15+)
-        if collation in ("C", "POSIX") and provider in (None, "c"):
+        # code-point order: libc's C, POSIX and C.UTF-8, or PostgreSQL 17's builtin provider
+        if provider == "b" or (collation in ("C", "POSIX", "C.UTF-8", "C.utf8") and provider in (None, "c")):
             return
         log.warning(
             "the PostgreSQL database orders text by %s: $orderby on text properties and text comparisons "

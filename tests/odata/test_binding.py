@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 
 from proseo_odata.odata import edm
-from proseo_odata.odata.binding import (BAnd, BCompare, BIntersects, BLambda, BLiteral, BNot, BOr, BProperty, bind_filter,
+from proseo_odata.odata.binding import (BAnd, BCompare, BIn, BIntersects, BLambda, BLiteral, BNot, BOr, BProperty, bind_filter,
                                         bind_orderby, walk)
 from proseo_odata.odata.errors import ODataError, ODataNameError, ODataTypeError
 from proseo_odata.odata.functions import FUNCTIONS
@@ -169,26 +169,33 @@ def test_untyped_value_meets_every_type_its_literal_converts_to():
     null = bind("Attributes/any(i0:i0/Value eq null)")
     assert isinstance(null.predicate, BAnd) and len(null.predicate.operands) == 5
     assert isinstance(bind("Attributes/any(i0:i0/Value ne 5)").predicate, BNot)
+    # strings that spell nothing else keep the plain forms (the product_type column serves them)
+    plain = bind("Attributes/any(a:a/Name eq 'productType' and a/Value in ('S2MSI1C','S2MSI2A'))")
+    assert any(isinstance(operand, BIn) for operand in plain.predicate.operands)
+    assert isinstance(bind("Attributes/any(a:a/Value eq 'S2MSI1C')").predicate, BCompare)
 
 
 @pytest.mark.parametrize("text", [
     "WorkflowOptions/any(att:att/Name eq 'level' and att/OData.CSC.IntegerAttribute/Value gt 10)",
     "WorkflowOptions/any(att:att/Name eq 'level' and 10 lt att/Value)",
     "WorkflowOptions/any(att:att/Name eq 'level' and att/OData.CSC.DoubleAttribute/Value le '10')",
-    "WorkflowOptions/any(att:att/Name eq 'level' and att/Value eq 7.0)",
-    "WorkflowOptions/any(att:att/Name eq 'level' and att/Value in ('7', 7.5))",
+    "WorkflowOptions/any(att:att/Name eq 'level' and att/Value ge 7.5)",
 ])
 def test_option_values_are_text_and_a_numbers_comparison_of_them_is_refused(text):
     """'7' gt '10' as text gave a completed order with CompressionLevel 7 for "gt 10"."""
     with pytest.raises(ODataTypeError, match="WorkflowOptions values are text") as info:
         bind(text, edm.PRODUCTION_ORDER)
     assert answer_of("odip", info.value.kind)[0] == 400
+    aliased = text.replace(" 10)", " @v)").replace(" '10')", " @v)").replace(" 7.5)", " @v)")
+    with pytest.raises(ODataTypeError, match="WorkflowOptions values are text"):
+        bind_filter(parse_filter(aliased), edm.PRODUCTION_ORDER, aliases={"v": parse_filter("10")})
 
 
 def test_option_values_compare_as_the_text_the_order_gave():
     for text in ("WorkflowOptions/any(att:att/Name eq 'level' and att/OData.CSC.IntegerAttribute/Value eq 7)",
+                 "WorkflowOptions/any(att:att/Name eq 'level' and att/OData.CSC.DoubleAttribute/Value eq 0.5)",
                  "WorkflowOptions/any(att:att/Name eq 'format' and att/Value gt 'A')",
-                 "WorkflowOptions/any(att:att/Name eq 'level' and att/Value in ('7', 8))"):
+                 "WorkflowOptions/any(att:att/Name eq 'level' and att/Value in ('7', 8, 7.5))"):
         assert isinstance(bind(text, edm.PRODUCTION_ORDER), BLambda)
 
 

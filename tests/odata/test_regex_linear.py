@@ -73,7 +73,7 @@ def test_sqlite_answers_a_backtracking_pattern(tmp_path):
     assert out == "0 1 1"
 
 
-@pytest.mark.parametrize("pattern", [r"(a)\1", "(?=S2B)", "(?<!x)S", "[", "a{1001}"])
+@pytest.mark.parametrize("pattern", [r"(a)\1", "(?=S2B)", "(?<!x)S", "[", "a{1001}", "\ud800"])
 def test_what_re2_cannot_compile_is_refused_when_bound(pattern):
     with pytest.raises(PatternError):
         matches("S2B", pattern)

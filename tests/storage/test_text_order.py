@@ -37,6 +37,7 @@ def _drop(server_url: str, name: str) -> None:
 @pytest.mark.parametrize("clause, warned", [
     ("LOCALE_PROVIDER icu ICU_LOCALE 'und'", True),
     ("LOCALE_PROVIDER libc LC_COLLATE 'C'", False),
+    ("LOCALE_PROVIDER libc LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'", False),
 ])
 def test_a_database_that_does_not_order_text_by_code_point_is_warned_of(pg_server_url, caplog, clause, warned):
     name = _create(pg_server_url, clause)
