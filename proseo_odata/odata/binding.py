@@ -1045,7 +1045,7 @@ class _Binder:
 
     def _bind_In(self, node: A.In, scope, hint=None) -> Bound:
         if not all(self._is_literal(item) for item in node.items):
-            raise ODataNotSupportedError(f"'in' needs a list of literals (position {node.pos})")
+            raise ODataNotSupportedError(f"'in' needs a list of literals (position {node.pos})", target=self.option)
         if node.items and self._is_untyped_value(node.operand, scope):
             # x in (a, b) is x eq a or x eq b (OData), each by the "no cast" rule; a list of
             # items that each meet one type stays an IN (the product_type shortcut reads it)
@@ -1281,7 +1281,11 @@ class _Binder:
                     and node.edm_type != _type_to_literal(target):
                 raise ODataTypeError(f"function '{function}' needs {target.name} here (position {node.pos})",
                                      position=node.pos)
-            return self.coerce(node, target)
+            bound = self.coerce(node, target)
+            if bound.type.kind != target.kind:  # substring(Name, 1.5): a number, but not a whole one
+                raise ODataTypeError(f"function '{function}' needs {target.name} here, got {_literal_text(node)} "
+                                     f"(position {node.pos})", position=node.pos)
+            return bound
         bound = self.expr(node, scope, target)
         t = bound.type
         if t is None or t.kind != kind:

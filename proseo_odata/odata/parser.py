@@ -746,6 +746,9 @@ _OPENERS = frozenset("([{")
 _CLOSERS = frozenset(")]}")
 
 
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
 def _check_limits(text: str, max_length: int, max_depth: int, what: str, target: str) -> None:
     if not isinstance(text, str):
         raise ODataSyntaxError(f"Invalid {what}: expected text, got {type(text).__name__}", target=target)
@@ -753,6 +756,14 @@ def _check_limits(text: str, max_length: int, max_depth: int, what: str, target:
         raise ODataLimitError(
             f"Invalid {what}: the text is {len(text)} characters long; at most {max_length} are allowed",
             text=text[: max_length + 1], position=max_length, target=target,
+        )
+    bad = _NOT_TEXT.search(text)
+    if bad is not None:
+        # no database takes a NUL (PostgreSQL's text cannot hold one: a driver error) and a lone
+        # surrogate is no UTF-8 at all (UnicodeEncodeError wherever it went)
+        raise ODataSyntaxError(
+            f"Invalid {what}: a NUL character or a lone surrogate at column {bad.start() + 1}",
+            text=text.encode("utf-8", "backslashreplace").decode("utf-8"), position=bad.start(), target=target,
         )
     if text.count("(") + text.count("[") + text.count("{") <= max_depth:
         return

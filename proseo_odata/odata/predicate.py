@@ -29,6 +29,7 @@ null are null; a predicate function of null is false; ``not`` is the plain compl
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import enum
 import operator
 import re
@@ -182,6 +183,9 @@ def _int_mod(a, b):
 def _arith(op, a, b, result_type):
     if a is None or b is None:
         return None
+    if isinstance(a, decimal.Decimal) is not isinstance(b, decimal.Decimal) and isinstance(a, (float, decimal.Decimal)) \
+            and isinstance(b, (float, decimal.Decimal)):
+        a, b = float(a), float(b)  # an Edm.Decimal value meets a double: doubles, as SQL computes them
     if op == "add":
         return a + b
     if op == "sub":
@@ -206,11 +210,14 @@ def _row_arith(op, a, b, result_type):
         return None
 
 
-def _substring(s, start, length=None):
-    if s is None or start is None:
+_NO_LENGTH = object()
+
+
+def _substring(s, start, length=_NO_LENGTH):
+    if s is None or start is None or length is None:  # substring(s, i, null) is null, as in SQL
         return None
     start = max(start, 0)
-    if length is None:
+    if length is _NO_LENGTH:
         return s[start:]
     if length < 0:
         return None

@@ -1185,12 +1185,13 @@ class SqlCompiler:
             start_expr = min(start.expr, 2**31 - 2) + 1 if start.literal else exprs[1] + 1
             if start.literal and start.expr < 0:
                 start_expr = 1
-            elif not start.literal:  # Int32: PostgreSQL has no substr(text, bigint)
-                start_expr = sa.cast(sa.case((exprs[1] < 0, 1), else_=exprs[1] + 1), sa.Integer())
+            elif not start.literal:  # Int32: PostgreSQL has no substr(text, bigint), SQLite's wraps
+                start_expr = sa.cast(sa.case((exprs[1] < 0, 1), (exprs[1] > 2**31 - 2, 2**31 - 1),
+                                             else_=exprs[1] + 1), sa.Integer())
             if len(args) == 2:
                 return _Val(sa.func.substr(x, start_expr, type_=sa.String()), notnull)
-            length = (sa.cast(exprs[2], sa.Integer()) if not args[2].literal
-                      else sa.literal(min(args[2].expr, 2**31 - 1)))
+            length = (sa.cast(sa.case((exprs[2] > 2**31 - 1, 2**31 - 1), else_=exprs[2]), sa.Integer())
+                      if not args[2].literal else sa.literal(min(args[2].expr, 2**31 - 1)))
             result = sa.func.substr(x, start_expr, length, type_=sa.String())
             if args[2].literal:
                 if args[2].expr < 0:

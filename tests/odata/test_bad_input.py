@@ -155,3 +155,14 @@ def test_unterminated_string_is_named_as_such(text, position):
         parse_filter(text)
     assert info.value.position == position
     assert "unterminated string literal" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["Name eq 'a\x00b'", "Name eq '\ud800'", "Genre eq '\udc80' or true"])
+def test_a_nul_or_a_lone_surrogate_is_a_syntax_error_that_can_be_written_out(text):
+    """PostgreSQL's text holds no NUL (psycopg refused it: a driver error, a 500), and a lone
+    surrogate is no UTF-8 (UnicodeEncodeError wherever it went, the error's own text too)."""
+    with pytest.raises(ODataSyntaxError) as info:
+        parse_filter(text)
+    assert "NUL character or a lone surrogate" in info.value.message
+    str(info.value).encode("utf-8")
+    info.value.message.encode("utf-8")

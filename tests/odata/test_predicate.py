@@ -111,3 +111,24 @@ def test_footprint_formatting_is_plain_and_upper_case():
     assert text == "geography'SRID=4326;POLYGON((0.00001 1,2 1,2 3,0.00001 1))'"
     assert "e-" not in text
     assert to_geojson("POINT(1 2)") == {"type": "Point", "coordinates": [1.0, 2.0]}
+
+
+def test_arithmetic_of_a_decimal_value_and_a_double():
+    """An Edm.Decimal property (an embedder's; SQLAlchemy's Numeric gives Decimal values) added
+    to a double computes in doubles, as SQL does, instead of raising TypeError."""
+    import decimal
+
+    item = edm.EntityType("Item", (edm.Property("Id", edm.INT64, nullable=False), edm.Property("Weight", edm.DECIMAL),
+                                   edm.Property("Price", edm.DOUBLE), edm.Property("Title", edm.STRING),
+                                   edm.Property("Pages", edm.INT32)), key=("Id",), namespace="Shop")
+    model = edm.EntityModel("Shop", (edm.EntitySet("Items", item),), (item,), namespace="Shop")
+
+    def holds(text, row):
+        return compile_predicate(bind_filter(parse_filter(text), item, model=model))(row)
+
+    row = {"Weight": decimal.Decimal("2.5"), "Price": 2.5, "Title": "abc", "Pages": None}
+    assert holds("Weight add 1.5 eq 4", row) and holds("Price add Weight eq 5", row)
+    assert holds("Weight mul 2 eq 5", row)
+    # substring(s, i, null) is null, as in SQL: not the rest of the string
+    assert not holds("substring(Title, 0, Pages) eq Title", row)
+    assert holds("substring(Title, 1) eq 'bc'", row)

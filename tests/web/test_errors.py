@@ -143,7 +143,8 @@ def test_invalid_utf8_in_query_is_400(app):
 @pytest.mark.parametrize(
     "query,shown",
     [
-        ("$filter=ProductionType eq OData.CSC.ProductionType'x%00y'", "'x?y' is not a value"),
+        ("$filter=ProductionType eq OData.CSC.ProductionType'x%02y'", "'x?y' is not a value"),
+        ("$filter=ProductionType eq OData.CSC.ProductionType'x%00y'", "a NUL character or a lone surrogate"),
         ("$filter=ProductionType eq 'x%01y%1B[0m%7F'", "'x?y?[0m?' is not a value"),
     ],
 )
@@ -155,7 +156,8 @@ def test_warning_header_has_no_control_characters(app, query, shown):
     warning = response.headers["Warning"]
     assert not re.search(r"[\x00-\x1f\x7f]", warning), warning
     assert shown in warning
-    assert re.search(r"[\x00-\x1f\x7f]", error["message"])
+    if "NUL" not in shown:
+        assert re.search(r"[\x00-\x1f\x7f]", error["message"])
 
 
 # -- 500 for real bugs only ---------------------------------------------------------------------
