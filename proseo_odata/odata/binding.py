@@ -737,6 +737,10 @@ class _Binder:
                     raise fail()
                 return BLiteral(parsed, edm.DURATION)
             raise fail()
+        if kind == "binary":
+            if source == A.EDM_BINARY:
+                return BLiteral(value, target)
+            raise fail()
         if kind == "guid":
             if source == A.EDM_GUID:
                 return BLiteral(value, edm.GUID)

@@ -132,3 +132,24 @@ def test_arithmetic_of_a_decimal_value_and_a_double():
     # substring(s, i, null) is null, as in SQL: not the rest of the string
     assert not holds("substring(Title, 0, Pages) eq Title", row)
     assert holds("substring(Title, 1) eq 'bc'", row)
+
+
+def test_a_binary_literal_meets_a_binary_property_in_python_and_sql():
+    """An embedder's Edm.Binary property: the literal was refused as not fitting Edm.Binary."""
+    import sqlalchemy as sa
+
+    from proseo_odata.odata.sql import EntityMapping, compile_filter_sql
+
+    blob = edm.EntityType("Blob", (edm.Property("Id", edm.INT64, nullable=False), edm.Property("Data", edm.BINARY)),
+                          key=("Id",), namespace="Store")
+    model = edm.EntityModel("Store", (edm.EntitySet("Blobs", blob),), (blob,), namespace="Store")
+    bound = bind_filter(parse_filter("Data eq binary'AAE='"), blob, model=model)
+    assert compile_predicate(bound)({"Data": b"\x00\x01"}) and not compile_predicate(bound)({"Data": b"\x00"})
+    table = sa.Table("blobs", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("data", sa.LargeBinary))
+    engine = sa.create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), [{"id": 1, "data": b"\x00\x01"}, {"id": 2, "data": b"\x00"}])
+        where = compile_filter_sql(bound, EntityMapping({"Id": table.c.id, "Data": table.c.data}))
+        assert connection.execute(sa.select(table.c.id).where(where)).scalars().all() == [1]
+    engine.dispose()
