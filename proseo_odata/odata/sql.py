@@ -1251,5 +1251,9 @@ def compile_orderby_sql(items: Sequence[BOrderItem], mapping, *, now: Optional[_
     for item in items:
         value = compiler.value(item.expr)
         expr = value.expr if not value.literal else sa.literal(value.expr)
+        if value.notnull is not None and not isinstance(item.expr, BProperty):
+            # an expression null by OData's rules (a date past 9999, substring with a negative
+            # length) sorts as null, and is not evaluated where the database would refuse it
+            expr = sa.case((value.notnull, expr))
         clauses.append(expr.desc().nulls_last() if item.descending else expr.asc().nulls_first())
     return clauses

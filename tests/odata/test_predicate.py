@@ -153,3 +153,32 @@ def test_a_binary_literal_meets_a_binary_property_in_python_and_sql():
         where = compile_filter_sql(bound, EntityMapping({"Id": table.c.id, "Data": table.c.data}))
         assert connection.execute(sa.select(table.c.id).where(where)).scalars().all() == [1]
     engine.dispose()
+
+
+def test_orderby_of_an_expression_that_is_null_sorts_as_null_in_sql_as_in_python():
+    """compile_orderby_sql used the expression's raw value: substring with a negative length (null
+    by OData's rules, and in sort_key) sorted by SQLite's own substr (the characters before the
+    start), and PostgreSQL refused it ("negative substring length not allowed")."""
+    import sqlalchemy as sa
+
+    from proseo_odata.odata.binding import bind_orderby
+    from proseo_odata.odata.parser import parse_orderby
+    from proseo_odata.odata.predicate import sort_key
+    from proseo_odata.odata.sql import EntityMapping, compile_orderby_sql, install_sqlite_functions
+
+    book = edm.EntityType("Book", (edm.Property("Id", edm.INT64, nullable=False), edm.Property("Title", edm.STRING),
+                                   edm.Property("Cut", edm.INT32)), key=("Id",), namespace="Lib")
+    model = edm.EntityModel("Lib", (edm.EntitySet("Books", book),), (book,), namespace="Lib")
+    items = bind_orderby(parse_orderby("substring(Title,2,Cut) desc,Id"), book, model=model)
+    rows = [{"Id": 1, "Title": "bbbb", "Cut": 2}, {"Id": 2, "Title": "zzzz", "Cut": -1}, {"Id": 3, "Title": "aaaa", "Cut": 2}]
+    python = [row["Id"] for row in sorted(rows, key=sort_key(items))]
+    assert python == [1, 3, 2]  # the null last, as OData orders descending
+    table = sa.Table("books", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("title", sa.String),
+                     sa.Column("cut", sa.Integer))
+    engine = install_sqlite_functions(sa.create_engine("sqlite://"))
+    table.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), [{"id": r["Id"], "title": r["Title"], "cut": r["Cut"]} for r in rows])
+        order = compile_orderby_sql(items, EntityMapping({"Id": table.c.id, "Title": table.c.title, "Cut": table.c.cut}))
+        assert connection.execute(sa.select(table.c.id).order_by(*order)).scalars().all() == python
+    engine.dispose()
