@@ -34,6 +34,7 @@ import enum
 import operator
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any, Callable, Optional, Protocol
 
 from . import edm
@@ -60,7 +61,8 @@ _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 class DefaultAccessor:
-    """Reads dicts by key and objects by attribute (EDM name, then snake_case)."""
+    """Reads mappings (dicts, SQLAlchemy's ``RowMapping``) by key and objects by attribute (EDM
+    name, then snake_case)."""
 
     def __init__(self):
         self._snake = {}
@@ -70,6 +72,8 @@ class DefaultAccessor:
             return None
         if isinstance(obj, dict):
             return obj.get(name)
+        if isinstance(obj, Mapping):  # (after dict: the common case stays one isinstance)
+            return obj.get(name)
         if hasattr(obj, name):
             return getattr(obj, name)
         snake = self._snake.get(name)
@@ -78,7 +82,7 @@ class DefaultAccessor:
         return getattr(obj, snake, None)
 
     def type_name(self, obj):
-        if isinstance(obj, dict):
+        if isinstance(obj, Mapping):
             odata_type = obj.get("@odata.type")
             if odata_type:
                 return odata_type.lstrip("#")

@@ -182,3 +182,12 @@ def test_orderby_of_an_expression_that_is_null_sorts_as_null_in_sql_as_in_python
         order = compile_orderby_sql(items, EntityMapping({"Id": table.c.id, "Title": table.c.title, "Cut": table.c.cut}))
         assert connection.execute(sa.select(table.c.id).order_by(*order)).scalars().all() == python
     engine.dispose()
+
+
+def test_the_default_accessor_reads_any_mapping():
+    """SQLAlchemy's RowMapping is a Mapping, not a dict: every property read as None before."""
+    import types
+
+    row = types.MappingProxyType({"Name": "S2A_MSIL1C_50%_x.zip", "ContentLength": 100})
+    assert matches("ContentLength eq 100 and startswith(Name,'S2A')", row)
+    assert not matches("ContentLength eq 101", row)
