@@ -12,11 +12,14 @@ from pathlib import Path
 
 import click
 
-from proseo_odata.config import configure
+from proseo_odata.config import MAX_EVICTION_BATCH, configure
 from proseo_odata.ingest import DEFAULT_BATCH_SIZE
 from proseo_odata.model import Mission, Role, User, hash_password
 from proseo_odata.orphans import DEFAULT_MAX_REMOVE, DEFAULT_OLDER_THAN
 from proseo_odata.storage import ConflictError, NotFoundError, StorageError
+
+#: The largest ``archive orphans --older-than`` (hours: a hundred years; more overflowed a timedelta).
+MAX_OLDER_THAN_HOURS = 100 * 366 * 24
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -128,6 +131,9 @@ def one_line_error(exc: BaseException) -> "click.ClickException | None":
         return click.ClickException(f"database error: {describe(exc)}")
     if isinstance(exc, OSError) and exc.filename:
         return click.ClickException(f"{exc.filename}: {exc.strerror or exc}")
+    if isinstance(exc, UnicodeError):  # an argument, a file or standard input that is not UTF-8
+        reason = exc.reason if isinstance(exc, (UnicodeDecodeError, UnicodeEncodeError)) else str(exc)
+        return click.ClickException(f"text that is not valid UTF-8 (an argument, a file or standard input): {reason}")
     return None
 
 
@@ -580,12 +586,31 @@ def export(env: Env, mission_code: str, filter_text: str | None, output: str) ->
         except BrokenPipeError:  # `export ... | head`: the reader has gone, nothing more to say
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(141) from None
+        except OSError as exc:  # a full disk behind > FILE
+            raise click.ClickException(f"standard output: {exc.strerror or exc}") from None
     else:
+        import stat
         import tempfile
 
-        folder, name = os.path.split(os.path.abspath(output))
+        output = os.path.realpath(output)  # a symbolic link: its target is written, the link stays
+        if os.path.exists(output) and not stat.S_ISREG(os.stat(output).st_mode):
+            # a device or a pipe (/dev/null, a FIFO): written in place, never replaced by a file
+            try:
+                with open(output, "wb") as handle:
+                    report = export_products(env.storage, mission_code, handle.write, query_filter=query_filter)
+            except OSError as exc:  # /dev/full
+                raise click.ClickException(f"{output}: {exc.strerror or exc}") from None
+            _export_summary(report, mission_code)
+            return
+        folder, name = os.path.split(output)
         # FILE.<random>.part beside FILE (two exports to one FILE do not mix), renamed when complete
-        descriptor, partial = tempfile.mkstemp(dir=folder, prefix=name + ".", suffix=".part")
+        try:
+            descriptor, partial = tempfile.mkstemp(dir=folder, prefix=name + ".", suffix=".part")
+        except OSError as exc:
+            raise click.ClickException(f"{output}: {exc.strerror or exc}") from None
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(descriptor, 0o666 & ~umask)  # as open() would create it (mkstemp: 0600)
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 report = export_products(env.storage, mission_code, handle.write, query_filter=query_filter)
@@ -601,6 +626,10 @@ def export(env: Env, mission_code: str, filter_text: str | None, output: str) ->
             with contextlib.suppress(OSError):
                 os.remove(partial)
             raise
+    _export_summary(report, mission_code)
+
+
+def _export_summary(report, mission_code: str) -> None:
     click.echo(f"{report.exported} product(s) of mission {mission_code} exported", err=True)
     for product_id in report.without_file:
         click.echo(f"left out: product {product_id} has no file (no manifest line can name it)", err=True)
@@ -619,14 +648,18 @@ main.add_command(worker_command)
 
 
 @main.command()
-@click.option("--batch-size", default=None, type=click.IntRange(min=1),
+@click.option("--batch-size", default=None, type=click.IntRange(min=1, max=MAX_EVICTION_BATCH),
               help="Products per transaction (default: proseo.eviction.batch_size, else 100).")
 @pass_env
 def evict(env: Env, batch_size: int | None) -> None:
     """Remove products past their EvictionDate from the catalogue, then their files from the archive."""
+    from proseo_odata.config import eviction_batch_size
     from proseo_odata.eviction import evict_due_products
 
-    size = batch_size or int(env.settings.get("proseo.eviction.batch_size", 100) or 100)
+    try:
+        size = batch_size or eviction_batch_size(env.settings)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     report = evict_due_products(env.storage, env.archive, batch_size=size)
     click.echo(f"{report.products} product(s) evicted, {report.files} file(s) deleted")
     for key, error in report.file_errors:
@@ -644,7 +677,8 @@ def archive_group() -> None:
 
 
 @archive_group.command("orphans")
-@click.option("--older-than", "older_than", default=DEFAULT_OLDER_THAN.total_seconds() / 3600, show_default=True, type=click.FloatRange(min=0),
+@click.option("--older-than", "older_than", default=DEFAULT_OLDER_THAN.total_seconds() / 3600, show_default=True,
+              type=click.FloatRange(min=0, max=MAX_OLDER_THAN_HOURS),
               help="Hours: younger files are never orphans (a product may be about to name them).")
 @click.option("--prefix", default="", help="Only keys starting so (for example a mission's code and '/').")
 @click.option("--remove", is_flag=True, help="Remove the orphans (without it, only list them).")
@@ -661,6 +695,9 @@ def archive_orphans(env: Env, older_than: float, prefix: str, remove: bool, max_
 
     from proseo_odata.archive import UnfinishedUpload
     from proseo_odata.orphans import remove_orphans
+
+    if older_than != older_than:  # NaN passes FloatRange's comparisons
+        raise click.BadParameter("a number of hours, not NaN", param_hint="--older-than")
 
     def found(item) -> None:
         if isinstance(item, UnfinishedUpload):

@@ -9,7 +9,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-__all__ = ["CoreSettings", "DEFAULT_COUNT_EXACT_LIMIT", "DEFAULT_WORKERS", "MAX_COUNT_EXACT_LIMIT", "as_bool",
+__all__ = ["CoreSettings", "DEFAULT_COUNT_EXACT_LIMIT", "DEFAULT_WORKERS", "MAX_COUNT_EXACT_LIMIT", "MAX_WORKERS", "as_bool",
            "configure", "count_exact_limit", "load_backend"]
 
 _TRUE = ("1", "true", "yes", "on")
@@ -28,6 +28,8 @@ def as_bool(value: Any, default: bool = False) -> bool:
 
 #: ``proseo.workers`` when absent: no production threads inside a web server process.
 DEFAULT_WORKERS = 0
+#: The most production worker threads one process runs (``proseo.workers``, ``worker -t``).
+MAX_WORKERS = 256
 
 
 def _number_setting(settings: Mapping[str, Any], key: str, default, kind, what: str, ok, needs: str):
@@ -65,6 +67,17 @@ def count_exact_limit(settings: Mapping[str, Any]) -> Optional[int]:
                             lambda n: 0 <= n <= MAX_COUNT_EXACT_LIMIT,
                             f"from 0 to {MAX_COUNT_EXACT_LIMIT} (0 or none: always exact)")
     return limit or None
+
+
+#: The largest ``proseo.eviction.batch_size`` (and ``evict --batch-size``).
+MAX_EVICTION_BATCH = 100_000
+
+
+def eviction_batch_size(settings: Mapping[str, Any]) -> int:
+    """``proseo.eviction.batch_size`` (default 100): ``ValueError`` naming the setting for
+    anything but a whole number from 1 to :data:`MAX_EVICTION_BATCH`."""
+    return _number_setting(settings, "proseo.eviction.batch_size", 100, int, "a whole number",
+                           lambda n: 1 <= n <= MAX_EVICTION_BATCH, f"from 1 to {MAX_EVICTION_BATCH}")
 
 
 #: The largest ``proseo.ingest.parsers``.
@@ -114,7 +127,7 @@ class CoreSettings:
             raise ValueError(f"proseo.datetime.fraction_digits must be 3 or 6, got {digits!r}")
         return cls(
             workers=_number_setting(settings, "proseo.workers", DEFAULT_WORKERS, int, "an integer",
-                                    lambda n: n >= 0, "at least 0"),
+                                    lambda n: 0 <= n <= MAX_WORKERS, f"from 0 to {MAX_WORKERS}"),
             fraction_digits=int(digits),
             default_run_seconds=_number_setting(settings, "proseo.production.default_run_seconds", 60.0, float,
                                                 "a number", lambda n: 0 < n < float("inf"), "a positive number"),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from proseo_odata.model import Product, format_datetime, utcnow
+from proseo_odata.config import eviction_batch_size
 from proseo_odata.errors import NotFound
 from proseo_odata.storage.errors import log_failure
 
@@ -162,5 +163,4 @@ def start_periodic_eviction(settings, storage, archive) -> PeriodicEviction | No
         raise ValueError(f"proseo.eviction.interval must not be negative, got {interval}")
     if interval == 0:
         return None
-    batch_size = int(settings.get("proseo.eviction.batch_size", 100) or 100)
-    return PeriodicEviction(storage, archive, interval, batch_size).start()
+    return PeriodicEviction(storage, archive, interval, eviction_batch_size(settings)).start()

@@ -456,9 +456,14 @@ def iter_manifest(path: Path, *, by_reference: bool = True) -> Iterator[Manifest
         yield _entry_or_error(path, number, text, by_reference)
 
 
+#: What ``surrogateescape`` makes of a byte that is not UTF-8.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
 def _manifest_lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, stripped text)`` of every manifest line that is not blank or a ``#`` comment."""
-    with open(path, encoding="utf-8") as handle:
+    # surrogateescape: a byte that is not UTF-8 fails its own line (_manifest_entry), not the run
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
         for number, line in enumerate(handle, 1):
             text = line.strip()
             if text and not text.startswith("#"):
@@ -475,6 +480,8 @@ def _entry_or_error(path: Path, number: int, text: str, by_reference: bool = Tru
 
 
 def _manifest_entry(path: Path, number: int, text: str, source: str, by_reference: bool) -> ManifestEntry:
+    if _NOT_UTF8.search(text):
+        raise MetadataError("(line)", "not UTF-8 text", source)
     try:
         document = orjson.loads(text)  # a third of the json module's time per line
     except orjson.JSONDecodeError:

@@ -45,7 +45,8 @@ def test_core_settings_workers(settings, workers, threads):
 
 @pytest.mark.parametrize("settings,message", [
     ({"proseo.workers": "two"}, "proseo.workers must be an integer, got 'two'"),
-    ({"proseo.workers": "-1"}, "proseo.workers must be at least 0, got '-1'"),
+    ({"proseo.workers": "-1"}, "proseo.workers must be from 0 to 256, got '-1'"),
+    ({"proseo.workers": "100000"}, "proseo.workers must be from 0 to 256, got '100000'"),
     ({"proseo.datetime.fraction_digits": "4"}, "proseo.datetime.fraction_digits must be 3 or 6, got '4'"),
     ({"proseo.production.default_run_seconds": "soon"}, "proseo.production.default_run_seconds must be a number, got 'soon'"),
     ({"proseo.production.default_run_seconds": "0"}, "proseo.production.default_run_seconds must be a positive number, got '0'"),

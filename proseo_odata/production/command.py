@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import click
 
-from proseo_odata.config import CoreSettings, configure
+from proseo_odata.config import MAX_WORKERS, CoreSettings, configure
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,11 @@ def worker_command(ctx, config_uri, threads, no_dispatcher):
         config_uri = getattr(ctx.obj, "config_uri", None)  # `proseo-odata -c FILE.ini worker`
         if config_uri is None:
             raise click.ClickException("give the configuration with -c CONFIG.ini")
-    if threads is not None and threads < 1:
-        raise click.BadParameter("at least 1", param_hint="--threads")
+    if threads is not None and not 1 <= threads <= MAX_WORKERS:
+        raise click.BadParameter(f"from 1 to {MAX_WORKERS}", param_hint="--threads")
+    from proseo_odata.cli import read_settings
+
+    read_settings(str(config_uri))  # a missing, unreadable or broken file: the one line every command gives
     # Either way the .ini's logging sections configure logging (INFO from production.ini).
     settings = load_settings(str(Path(str(config_uri).split("#", 1)[0]).resolve()))
     try:

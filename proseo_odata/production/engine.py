@@ -62,6 +62,7 @@ from typing import Any, Mapping, Optional
 
 from proseo_odata.config import as_bool
 from proseo_odata.model import (
+    NEVER,
     PRODUCT_TYPE_ATTRIBUTE,
     Attribute,
     AttributeType,
@@ -442,13 +443,16 @@ class Worker:
         return current
 
     def _complete(self, order: ProductionOrder, workflow: Workflow, product: Product) -> ProductionOrder:
-        retention = timedelta(days=output_retention_days(workflow, self.settings))
+        days = output_retention_days(workflow, self.settings)
 
         def finish() -> ProductionOrder:
             with self.storage.transaction() as tx:
                 current = self._own(tx, order)
                 now = utcnow()
-                product.eviction_date = now + retention
+                try:
+                    product.eviction_date = min(now + timedelta(days=days), NEVER)
+                except OverflowError:  # a retention reaching past 9999 (a hand-edited catalogue row)
+                    product.eviction_date = NEVER
                 try:
                     tx.add_product(product)
                 except ConflictError:

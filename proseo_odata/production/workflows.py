@@ -151,10 +151,11 @@ def workflow_from_definition(definition: Any, source: str = "definition") -> Wor
     retention = workflow.processor_config.get(RETENTION_KEY)
     if retention is not None:
         try:
-            if float(retention) < 0:
+            if not 0 <= float(retention) <= MAX_RETENTION_DAYS:
                 raise ValueError
         except (TypeError, ValueError):
-            raise WorkflowConfigError(f"{where}: {RETENTION_KEY} must be a non-negative number") from None
+            raise WorkflowConfigError(
+                f"{where}: {RETENTION_KEY} must be a number of days from 0 to {MAX_RETENTION_DAYS}") from None
     try:
         cls = resolve_processor_class(workflow.processor)
         cls(processor_config_for(workflow))
@@ -168,6 +169,11 @@ def workflow_from_definition(definition: Any, source: str = "definition") -> Wor
 def processor_config_for(workflow: Workflow) -> dict:
     """The workflow's processor configuration without the engine's own keys."""
     return {k: v for k, v in workflow.processor_config.items() if k != RETENTION_KEY}
+
+
+#: The longest output retention a workflow may set (a hundred years; a retention reaching past
+#: 9999 failed every order of the workflow with a date overflow).
+MAX_RETENTION_DAYS = 36_525
 
 
 def output_retention_days(workflow: Workflow, settings: Optional[Mapping[str, Any]] = None) -> float:

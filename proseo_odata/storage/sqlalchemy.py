@@ -969,7 +969,11 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
     request's first statement instead (a 503 that the client may retry; SQLAlchemy then
     replaces every connection of the pool that is older than the failure).
     """
-    parsed = sa.engine.make_url(url)
+    try:
+        parsed = sa.engine.make_url(url)
+    except (ValueError, sa.exc.ArgumentError):  # (the text is not repeated: it may hold a password)
+        raise StorageError("the database URL (proseo.storage.url) cannot be read: it should look like "
+                           "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE") from None
     if parsed.get_backend_name() == "sqlite":
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy_timeout}}
         if parsed.database in (None, "", ":memory:"):
@@ -1017,6 +1021,9 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
         return engine
     try:
         return sa.create_engine(parsed, echo=echo, hide_parameters=True)
+    except sa.exc.NoSuchModuleError:
+        raise StorageError(f"the database URL (proseo.storage.url) names {parsed.drivername!r}, a database "
+                           "SQLAlchemy does not know (sqlite or postgresql)") from None
     except ImportError as exc:
         raise StorageError(f"the database driver for {parsed.drivername} is not installed ({exc.name or exc})") from None
 
@@ -3225,8 +3232,8 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         collections=collections,
         secrets=SecretBox.from_settings(settings),
         echo=as_bool(settings.get("proseo.storage.echo")),
-        pool_size=int(settings.get("proseo.storage.pool_size", 5)),
-        max_overflow=int(settings.get("proseo.storage.max_overflow", 10)),
+        pool_size=_count(settings, "proseo.storage.pool_size", 5),
+        max_overflow=_count(settings, "proseo.storage.max_overflow", 10),
         connect_timeout=_seconds(settings, "proseo.storage.connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         statement_timeout=_seconds(settings, "proseo.storage.statement_timeout", DEFAULT_STATEMENT_TIMEOUT),
         pool_timeout=_seconds(settings, "proseo.storage.pool_timeout", DEFAULT_POOL_TIMEOUT),

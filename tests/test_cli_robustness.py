@@ -1,0 +1,155 @@
+"""What an operator's slips and odd surroundings give the command line: one line and a non-zero
+status, never a traceback, and nothing written where it should not be (a second review of the
+commands, 2026-12-06). SQLite; each command through click's runner or a real process."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from site_ini import WORKFLOWS, write_ini
+
+from proseo_odata.cli import main
+
+
+@pytest.fixture
+def ini(tmp_path, sqlite_url):
+    path = write_ini(tmp_path, sqlite_url)
+    assert CliRunner().invoke(main, ["-c", str(path), "initdb"]).exit_code == 0
+    return path
+
+
+def _run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=True)
+
+
+def _one_line(result, *expected: str, code: int | None = None) -> str:
+    assert result.exit_code != 0 and (code is None or result.exit_code == code), (result.exit_code, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(("Usage:", "Try "))]
+    assert len(lines) == 1, result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+def _with_setting(ini, key: str, value: str):
+    text = ini.read_text(encoding="utf-8").replace("[app:main]\n", f"[app:main]\n{key} = {value}\n", 1)
+    other = ini.with_name(f"with-{key.rsplit('.', 1)[-1]}.ini")
+    other.write_text(text, encoding="utf-8")
+    return other
+
+
+def test_export_follows_a_symbolic_link_and_creates_files_as_the_umask_says(ini, tmp_path):
+    assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
+    target, link = tmp_path / "target.jsonl", tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    assert _run("-c", str(ini), "export", "--mission", "S2B", "-o", str(link)).exit_code == 0
+    assert link.is_symlink() and target.is_file()  # the link was replaced by a file before
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # mkstemp's 0600 before
+    _one_line(_run("-c", str(ini), "export", "--mission", "S2B", "-o", str(tmp_path / "nowhere" / "x.jsonl")),
+              str(tmp_path / "nowhere" / "x.jsonl"), "No such file")
+
+
+def test_export_into_a_pipe_writes_it_and_leaves_it_a_pipe(ini, tmp_path):
+    assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
+    fifo = tmp_path / "manifest.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    try:
+        assert _run("-c", str(ini), "export", "--mission", "S2B", "-o", str(fifo)).exit_code == 0
+    finally:
+        out, _ = reader.communicate(timeout=30)
+    assert out == b"" and fifo.is_fifo()  # the mission is empty; a device or pipe became a file before
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_export_to_a_full_disk_is_one_line(ini, tmp_path):
+    assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
+    (tmp_path / "p.zip").write_bytes(b"x")
+    assert _run("-c", str(ini), "ingest", "--mission", "S2B", str(tmp_path / "p.zip")).exit_code == 0
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "proseo_odata.cli", "-c", str(ini), "export", "--mission", "S2B"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "Error: standard output: No space left on device"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e20"])
+def test_archive_orphans_refuses_an_age_it_cannot_use(ini, value):
+    result = _run("-c", str(ini), "archive", "orphans", "--older-than", value)
+    assert result.exit_code == 2 and "--older-than" in result.stderr, result.output
+
+
+def test_evict_batch_sizes(ini):
+    result = _run("-c", str(ini), "evict", "--batch-size", "99999999999999999999")
+    assert result.exit_code == 2 and "--batch-size" in result.stderr and "$filter" not in result.stderr
+    for value in ("abc", "0"):
+        _one_line(_run("-c", str(_with_setting(ini, "proseo.eviction.batch_size", value)), "evict"),
+                  "proseo.eviction.batch_size")
+
+
+def test_bad_storage_settings_are_one_line_without_the_password(ini, tmp_path):
+    _one_line(_run("-c", str(_with_setting(ini, "proseo.storage.pool_size", "abc")), "mission", "list"),
+              "proseo.storage.pool_size")
+    for url, said in (("postgresql://u:secret-pw@127.0.0.1:notaport/db", "cannot be read"),
+                      ("not a url", "cannot be read"), ("sqlte:///x.db", "'sqlte'")):
+        line = _one_line(_run("-c", str(write_ini(tmp_path / url.split(":")[0].replace(" ", "_"), url)), "mission", "list"),
+                         "proseo.storage.url", said)
+        assert "secret-pw" not in line
+
+
+@pytest.mark.parametrize("garbage", ["garbage before any section\n", None])
+def test_the_worker_reads_a_broken_ini_as_every_command_does(ini, tmp_path, garbage):
+    broken = tmp_path / "broken.ini"
+    text = ini.read_text(encoding="utf-8")
+    broken.write_text(garbage + text if garbage else text.replace("%(here)s", "%(hear)s"), encoding="utf-8")
+    _one_line(_run("-c", str(broken), "worker"), "broken.ini", "[app:main]")
+
+
+def test_worker_threads_have_a_ceiling(ini):
+    result = _run("-c", str(ini), "worker", "-t", "99999999999999999999")
+    assert result.exit_code == 2 and "--threads" in result.stderr, result.output
+    _one_line(_run("-c", str(_with_setting(ini, "proseo.workers", "100000")), "worker"), "proseo.workers")
+
+
+def test_text_that_is_not_utf8_is_one_line(ini, tmp_path):
+    assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
+    not_utf8 = os.fsdecode(b"S2B\xff")  # what the shell hands Python for such an argument
+    _one_line(_run("-c", str(ini), "user", "list", "--mission", not_utf8), "not valid UTF-8")
+    _one_line(_run("-c", str(ini), "user", "add", "S2B\\eve", "--role", "PRIP_USER", "--password-stdin",
+                   input=b"\xff\xfe\n"), "not valid UTF-8")
+
+
+def test_a_manifest_line_that_is_not_utf8_fails_alone(ini, tmp_path):
+    assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n in (1, 2, 3):
+        (folder / f"p{n}.zip").write_bytes(b"data %d" % n)
+    (folder / "m.jsonl").write_bytes(b'{"file": "p1.zip"}\n{"file": "p2.zip", "Name": "P\xff2.zip"}\n{"file": "p3.zip"}\n')
+    for parsers in ("0", "1"):
+        result = _run("-c", str(ini), "ingest", "--mission", "S2B", "--manifest", str(folder / "m.jsonl"),
+                      "--parsers", parsers, "--no-progress")
+        assert result.exit_code == 1, result.output
+        assert "m.jsonl:2" in result.stderr and "not UTF-8" in result.stderr, result.stderr
+    listed = _run("-c", str(ini), "export", "--mission", "S2B")
+    assert sorted(json.loads(line)["Name"] for line in listed.stdout.splitlines()) == ["p1.zip", "p3.zip"]
+
+
+def test_a_workflow_retention_past_year_9999_is_refused_at_sync(ini, tmp_path):
+    workflows = json.loads(WORKFLOWS.read_text(encoding="utf-8"))
+    for workflow in workflows["workflows"]:
+        workflow["output_retention_days"] = 3_000_000
+    (tmp_path / "workflows.json").write_text(json.dumps(workflows), encoding="utf-8")
+    other = _with_setting(ini, "proseo.workflows.file", str(tmp_path / "workflows.json")).read_text(encoding="utf-8")
+    other = other.replace(f"proseo.workflows.file = {WORKFLOWS}\n", "", 1)
+    (tmp_path / "retention.ini").write_text(other, encoding="utf-8")
+    assert _run("-c", str(tmp_path / "retention.ini"), "mission", "add", "DEMO").exit_code == 0
+    _one_line(_run("-c", str(tmp_path / "retention.ini"), "workflows", "sync"), "output_retention_days", "36525")
