@@ -1312,23 +1312,27 @@ def _prepare_batch(storage, archive, mission, records, pool, writing=()) -> _Bat
         ids.add(product.id)
         candidates.append(_Candidate(entry, product, checksums, length))
     referenced = []
-    for candidate in candidates:
-        entry = candidate.entry
-        if entry.archive_key is not None:
-            candidate.key = entry.archive_key
-            referenced.append(candidate)
-        else:
-            candidate.key = upload_key(candidate.product)
-            candidate.copied = True
-            candidate.future = pool.submit(archive.put_file, candidate.key, entry.path, candidate.product.content_type)
-    # By-reference checks are mostly one size look-up each: a task per REFERENCE_CHUNK of them
-    # (a thread hand-off per product cost more than a local look-up; an S3 archive still gets
-    # its requests spread over the workers).
-    for start in range(0, len(referenced), REFERENCE_CHUNK):
-        chunk = referenced[start:start + REFERENCE_CHUNK]
-        future = pool.submit(_referenced_chunk, archive, chunk)
-        for index, candidate in enumerate(chunk):
-            candidate.future = _ChunkPart(future, index)
+    try:
+        for candidate in candidates:
+            entry = candidate.entry
+            if entry.archive_key is not None:
+                candidate.key = entry.archive_key
+                referenced.append(candidate)
+            else:
+                candidate.key = upload_key(candidate.product)
+                candidate.future = pool.submit(archive.put_file, candidate.key, entry.path, candidate.product.content_type)
+                candidate.copied = True
+        # By-reference checks are mostly one size look-up each: a task per REFERENCE_CHUNK of them
+        # (a thread hand-off per product cost more than a local look-up; an S3 archive still gets
+        # its requests spread over the workers).
+        for start in range(0, len(referenced), REFERENCE_CHUNK):
+            chunk = referenced[start:start + REFERENCE_CHUNK]
+            future = pool.submit(_referenced_chunk, archive, chunk)
+            for index, candidate in enumerate(chunk):
+                candidate.future = _ChunkPart(future, index)
+    except BaseException:  # an interrupt while the copies start: the caller has no batch to discard yet
+        _discard(archive, candidates)
+        raise
     return _Batch(candidates, len(records), report, {c.product.name for c in candidates}, {c.product.id for c in candidates})
 
 

@@ -300,3 +300,25 @@ def test_ctrl_c_ends_the_cli_run_cleanly(tmp_path, sqlite_url):
     assert count % 200 == 0 and 0 < count < total
     again = _cli(ini, "ingest", "--mission", "M", "--manifest", str(manifest), "--no-progress", "--parsers", "2")
     assert again.returncode == 0 and f"{total - count} product(s) ingested" in again.stdout
+
+
+def test_an_interrupt_while_a_batchs_copies_start_leaves_no_copy(setup, tmp_path, monkeypatch):
+    """A second review's Ctrl-C: an interrupt inside the batch's preparation, after some of its
+    copies had started, left those files in the archive with no product naming them."""
+    storage, archive = setup
+    _product_files(tmp_path / "in", 12)
+    manifest = _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in range(12)])
+    real, made = ingest_module.upload_key, []
+
+    def key_then_interrupt(product):
+        if len(made) == 3:
+            raise KeyboardInterrupt
+        made.append(real(product))
+        return made[-1]
+
+    monkeypatch.setattr(ingest_module, "upload_key", key_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_manifest(storage, archive, "M", manifest, batch_size=12, parsers=0)
+    assert len(made) == 3 and _files(archive) == []  # the three copies started are removed again
+    monkeypatch.setattr(ingest_module, "upload_key", real)
+    assert ingest_manifest(storage, archive, "M", manifest, batch_size=12, parsers=0).ingested == 12
