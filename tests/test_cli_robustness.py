@@ -153,3 +153,10 @@ def test_a_workflow_retention_past_year_9999_is_refused_at_sync(ini, tmp_path):
     (tmp_path / "retention.ini").write_text(other, encoding="utf-8")
     assert _run("-c", str(tmp_path / "retention.ini"), "mission", "add", "DEMO").exit_code == 0
     _one_line(_run("-c", str(tmp_path / "retention.ini"), "workflows", "sync"), "output_retention_days", "36525")
+
+
+@pytest.mark.parametrize("code", ["..", "X/Y", "S2-B", " S2B", "A\x01", "S" * 65])
+def test_a_new_mission_code_is_letters_digits_or_underscores(ini, code):
+    """'..' made every ingest fail (no archive key) and 'X/Y' hid its orphans from `archive orphans`."""
+    _one_line(_run("-c", str(ini), "mission", "add", code), "invalid mission code")
+    assert _run("-c", str(ini), "mission", "add", "S2_B1").exit_code == 0

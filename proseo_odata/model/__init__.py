@@ -19,6 +19,7 @@ from .entities import (
     Workflow,
     WorkflowOption,
     as_utc,
+    check_new_mission_code,
     utcnow,
 )
 from .enums import (
@@ -39,6 +40,6 @@ __all__ = [
     "Attribute", "AttributeType", "Checksum", "Mission", "OptionType", "OrderStatus",
     "OutboxMessage", "Product", "ProductionOrder", "ProductionType", "Role", "Subscription",
     "SubscriptionStatus", "User", "VisibilityClass", "Workflow", "WorkflowOption",
-    "as_utc", "format_basic", "format_datetime", "hash_password", "new_id", "parse_datetime", "utcnow",
+    "as_utc", "check_new_mission_code", "format_basic", "format_datetime", "hash_password", "new_id", "parse_datetime", "utcnow",
     "verify_password",
 ]

@@ -12,6 +12,7 @@ Plain dataclasses, independent of storage and web. Conventions:
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -69,6 +70,19 @@ class Mission:
     def __post_init__(self):
         if not self.code or not isinstance(self.code, str) or "\\" in self.code:
             raise ValueError(f"invalid mission code {self.code!r}")
+
+
+#: What a new mission's code may be: it starts archive keys (``S2B/<product Id>/...``) and login
+#: names (``S2B\\alice``, ``S2B-alice``), so no ``/``, ``.``, ``-``, blank or control character.
+MISSION_CODE = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
+
+
+def check_new_mission_code(code: str) -> None:
+    """``ValueError`` for a code a new mission may not have (:data:`MISSION_CODE`). Missions
+    stored before keep theirs: only adding a mission checks."""
+    if not isinstance(code, str) or not MISSION_CODE.match(code):
+        raise ValueError(f"invalid mission code {code!r}: 1 to 64 letters, digits or '_' (it starts archive "
+                         "keys and login names)")
 
 
 @dataclass

@@ -62,6 +62,7 @@ from proseo_odata.model import (
     Workflow,
     WorkflowOption,
     as_utc,
+    check_new_mission_code,
     utcnow,
 )
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
@@ -1763,6 +1764,7 @@ class SQLAlchemyStorage(StorageBase):
     # -- missions ----------------------------------------------------------------------------
 
     def add_mission(self, mission: Mission) -> Mission:
+        check_new_mission_code(mission.code)
         with self._db() as s:
             self._insert(s, missions, {"code": mission.code, "name": mission.name}, f"Mission {mission.code!r}")
         return mission
