@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from proseo_odata.config import MAX_EVICTION_BATCH, configure
+from proseo_odata.config import MAX_EVICTION_BATCH, SettingsFileError, configure, read_settings_file
 from proseo_odata.ingest import DEFAULT_BATCH_SIZE
 from proseo_odata.model import Mission, Role, User, hash_password
 from proseo_odata.orphans import DEFAULT_MAX_REMOVE, DEFAULT_OLDER_THAN
@@ -30,23 +30,11 @@ CONFIG_HINT = "give the configuration with -c CONFIG.ini (or set PROSEO_CONFIG)"
 
 def read_settings(config_uri: str) -> dict:
     """The ``[app:main]`` settings of an .ini file (``%(here)s`` expanded); a missing or unreadable
-    file is a one-line ``click`` error."""
-    import configparser
-
-    import plaster
-
-    path = Path(config_uri.split("#", 1)[0])
-    if not path.is_file():
-        raise click.ClickException(f"configuration file {config_uri!r} not found")
-    uri = str(path.resolve())
+    file is a one-line ``click`` error (:func:`proseo_odata.config.read_settings_file`)."""
     try:
-        settings = dict(plaster.get_settings(uri, "app:main"))
-    except (LookupError, ValueError, configparser.Error, plaster.PlasterError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise click.ClickException(f"{config_uri}: cannot read its [app:main] section: {reason}") from None
-    if not settings:
-        raise click.ClickException(f"{config_uri}: no [app:main] section (the settings of every command)")
-    return settings
+        return read_settings_file(config_uri)
+    except SettingsFileError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 class Env:

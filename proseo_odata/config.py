@@ -10,9 +10,35 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 __all__ = ["CoreSettings", "DEFAULT_COUNT_EXACT_LIMIT", "DEFAULT_WORKERS", "MAX_COUNT_EXACT_LIMIT", "MAX_WORKERS", "as_bool",
-           "configure", "count_exact_limit", "load_backend"]
+           "SettingsFileError", "configure", "count_exact_limit", "load_backend", "read_settings_file"]
 
 _TRUE = ("1", "true", "yes", "on")
+
+
+class SettingsFileError(ValueError):
+    """An .ini file that cannot give its ``[app:main]`` settings; the message is one line."""
+
+
+def read_settings_file(config_uri: str) -> dict:
+    """The ``[app:main]`` settings of an .ini file (``%(here)s`` expanded, as ``pserve`` reads
+    them); :class:`SettingsFileError` for a missing file, one that cannot be read (a line before
+    the first section, a bad ``%(...)s``, text that is not UTF-8) or one without the section."""
+    import configparser
+    from pathlib import Path
+
+    import plaster
+
+    path = Path(config_uri.split("#", 1)[0])
+    if not path.is_file():
+        raise SettingsFileError(f"configuration file {config_uri!r} not found")
+    try:
+        settings = dict(plaster.get_settings(str(path.resolve()), "app:main"))
+    except (LookupError, ValueError, configparser.Error, plaster.PlasterError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise SettingsFileError(f"{config_uri}: cannot read its [app:main] section: {reason}") from None
+    if not settings:
+        raise SettingsFileError(f"{config_uri}: no [app:main] section (the settings of every command)")
+    return settings
 
 
 def as_bool(value: Any, default: bool = False) -> bool:

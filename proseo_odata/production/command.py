@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import click
 
-from proseo_odata.config import MAX_WORKERS, CoreSettings, configure
+from proseo_odata.config import MAX_WORKERS, CoreSettings, SettingsFileError, configure, read_settings_file
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,10 @@ def worker_command(ctx, config_uri, threads, no_dispatcher):
             raise click.ClickException("give the configuration with -c CONFIG.ini")
     if threads is not None and not 1 <= threads <= MAX_WORKERS:
         raise click.BadParameter(f"from 1 to {MAX_WORKERS}", param_hint="--threads")
-    from proseo_odata.cli import read_settings
-
-    read_settings(str(config_uri))  # a missing, unreadable or broken file: the one line every command gives
+    try:  # a missing, unreadable or broken file: the one line every command gives
+        read_settings_file(str(config_uri))
+    except SettingsFileError as exc:
+        raise click.ClickException(str(exc)) from None
     # Either way the .ini's logging sections configure logging (INFO from production.ini).
     settings = load_settings(str(Path(str(config_uri).split("#", 1)[0]).resolve()))
     try:
