@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from proseo_odata.config import MAX_EVICTION_BATCH, SettingsFileError, configure, read_settings_file
+from proseo_odata.config import MAX_EVICTION_BATCH, SettingsFileError, configure, eviction_batch_size, read_settings_file
 from proseo_odata.ingest import DEFAULT_BATCH_SIZE
 from proseo_odata.model import Mission, Role, User, hash_password
 from proseo_odata.orphans import DEFAULT_MAX_REMOVE, DEFAULT_OLDER_THAN
@@ -641,7 +641,6 @@ main.add_command(worker_command)
 @pass_env
 def evict(env: Env, batch_size: int | None) -> None:
     """Remove products past their EvictionDate from the catalogue, then their files from the archive."""
-    from proseo_odata.config import eviction_batch_size
     from proseo_odata.eviction import evict_due_products
 
     try:

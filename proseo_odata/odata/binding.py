@@ -1158,12 +1158,11 @@ class _Binder:
             except ODataTypeError:
                 continue  # the literal does not convert to this type: no item of it matches
             parts.append(BCompare(op, left, right) if null else _millisecond_compare("eq" if op == "ne" else op, left, right))
-        if len(parts) < 2 and not null:
+        if null:  # (null converts to every type)
+            return (BAnd if op == "eq" else BOr)(tuple(parts))
+        if len(parts) < 2:
             return None  # one type (a string that spells nothing else): the hint's binding, as before
-        if null:
-            return parts[0] if len(parts) == 1 else (BAnd if op == "eq" else BOr)(tuple(parts))
-        joined = parts[0] if len(parts) == 1 else BOr(tuple(parts))
-        return BNot(joined) if op == "ne" else joined
+        return BNot(BOr(tuple(parts))) if op == "ne" else BOr(tuple(parts))
 
     def _bind_Has(self, node: A.Has, scope, hint=None) -> Bound:
         operand = self.expr(node.operand, scope)
