@@ -232,12 +232,16 @@ def user() -> None:
 def user_add(env: Env, qualified_name: str, roles: tuple[str, ...], password_stdin: bool, update: bool) -> None:
     """Add user MISSION\\NAME with a password (hashed with scrypt) and roles."""
     mission_code, name = _split_user(qualified_name)
+    if not update and (":" in name or not name.strip() or name != name.strip()):
+        # HTTP Basic sends "user:password": a ':' in the name could never log in
+        raise click.BadParameter(f"{name!r}: a user name has no ':' and no blanks at either end", param_hint="USER")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not password:
         raise click.ClickException("the password must not be empty")
+    roles = tuple(sorted(set(roles)))  # --role X --role X: one X
     account = User(mission_code, name, hash_password(password), frozenset(roles))
     try:
         if update:

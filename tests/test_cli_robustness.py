@@ -160,3 +160,14 @@ def test_a_new_mission_code_is_letters_digits_or_underscores(ini, code):
     """'..' made every ingest fail (no archive key) and 'X/Y' hid its orphans from `archive orphans`."""
     _one_line(_run("-c", str(ini), "mission", "add", code), "invalid mission code")
     assert _run("-c", str(ini), "mission", "add", "S2_B1").exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["a:b", " ", "eve "])
+def test_a_new_user_name_can_log_in_with_basic_auth(ini, name):
+    """'S2B\\a:b' was stored, and HTTP Basic ("user:password") could never send it."""
+    assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
+    result = _run("-c", str(ini), "user", "add", f"S2B\\{name}", "--role", "PRIP_USER", "--password-stdin", input="pw\n")
+    assert result.exit_code == 2 and "USER" in result.stderr, result.output
+    added = _run("-c", str(ini), "user", "add", "S2B\\eve", "--role", "PRIP_USER", "--role", "PRIP_USER",
+                 "--password-stdin", input="pw\n")
+    assert added.exit_code == 0 and added.stdout.strip().endswith("with roles PRIP_USER"), added.output
