@@ -1099,26 +1099,26 @@ class _Binder:
             node = self.aliases[node.name]
         return node
 
-    def _is_option_value(self, node, scope) -> bool:
-        """``att/Value`` (any casts between) of a lambda variable over ODIP ``WorkflowOptions``."""
-        if type(node) is not A.Path or len(node.steps) < 2:
-            return False
+    @staticmethod
+    def _value_item_type(node, scope, *, casts: bool):
+        """The item type of the lambda variable whose ``Value`` ``node`` is (``a/Value``; with
+        ``casts``, ``a/<casts>/Value`` too), else None."""
+        if type(node) is not A.Path or len(node.steps) < 2 or (not casts and len(node.steps) != 2):
+            return None
         first, last = node.steps[0], node.steps[-1]
         if type(first) is not A.Member or type(last) is not A.Member or last.name.lower() != "value":
-            return False
+            return None
         variable = scope.get(first.name)
-        return variable is not None and variable.item_type is edm.ORDER_OPTION
+        return variable.item_type if variable is not None else None
+
+    def _is_option_value(self, node, scope) -> bool:
+        """``att/Value`` (any casts between) of a lambda variable over ODIP ``WorkflowOptions``."""
+        return self._value_item_type(node, scope, casts=True) is edm.ORDER_OPTION
 
     def _is_untyped_value(self, node, scope) -> bool:
         """``a/Value`` of a lambda variable over attributes without a cast (rule 4 of
         docs/query-semantics.md): its type comes from what it meets."""
-        if type(node) is not A.Path or len(node.steps) != 2:
-            return False
-        first, last = node.steps
-        if type(first) is not A.Member or type(last) is not A.Member or last.name.lower() != "value":
-            return False
-        variable = scope.get(first.name)
-        item = variable.item_type if variable is not None else None
+        item = self._value_item_type(node, scope, casts=False)
         return isinstance(item, edm.StructuredType) and item.abstract and _find_member(item, "Value") is None
 
     @staticmethod

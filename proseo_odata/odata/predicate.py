@@ -187,8 +187,7 @@ def _int_mod(a, b):
 def _arith(op, a, b, result_type):
     if a is None or b is None:
         return None
-    if isinstance(a, decimal.Decimal) is not isinstance(b, decimal.Decimal) and isinstance(a, (float, decimal.Decimal)) \
-            and isinstance(b, (float, decimal.Decimal)):
+    if (isinstance(a, decimal.Decimal) and isinstance(b, float)) or (isinstance(a, float) and isinstance(b, decimal.Decimal)):
         a, b = float(a), float(b)  # an Edm.Decimal value meets a double: doubles, as SQL computes them
     if op == "add":
         return a + b

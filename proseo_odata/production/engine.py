@@ -451,7 +451,7 @@ class Worker:
                 now = utcnow()
                 try:
                     product.eviction_date = min(now + timedelta(days=days), NEVER)
-                except OverflowError:  # a retention reaching past 9999 (a hand-edited catalogue row)
+                except OverflowError:  # a retention past 9999 (the setting, or a workflow stored before the check)
                     product.eviction_date = NEVER
                 try:
                     tx.add_product(product)
