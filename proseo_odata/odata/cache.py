@@ -1,4 +1,4 @@
-"""Compiled-filter cache: ``(entity type, filter text, aliases) -> bound tree`` (and SQL expression).
+"""Compiled-filter cache: ``(entity type, model, filter text, aliases) -> bound tree`` (and SQL expression).
 
 Real clients repeat the same few filters (a monitoring collector polls the same query every
 minute), so parsing and binding once per distinct text pays. :class:`FilterCache` is a
@@ -59,39 +59,39 @@ class FilterCache:
         alias values is another entry. The bound tree holds no time: ``now()`` stays a call node
         (evaluated when the tree is compiled), so every bound tree can be cached.
         """
-        key = ("bound", id(entity_type), text, aliases)
+        # The key holds the entity type and the model themselves (both compare by identity): the
+        # same type in another model binds other derived and enumeration types.
+        key = ("bound", entity_type, model, text, aliases, target)
         value = self._get(key)
         if value is None:
             values = {name.lstrip("@"): parse_filter(alias) for name, alias in aliases}
             value = bind_filter(parse_filter(text, target=target), entity_type, model=model, aliases=values)
-            self._put(key, (entity_type, value))
-            return value
-        return value[1]
+            self._put(key, value)
+        return value
 
     def bound_orderby(self, text: str, entity_type: edm.EntityType, *,
                       model: Optional[edm.EntityModel] = None) -> Tuple[BOrderItem, ...]:
         """``bind_orderby(parse_orderby(text), entity_type)``, cached. Raises what they raise."""
-        key = ("orderby", id(entity_type), text)
+        key = ("orderby", entity_type, model, text)
         value = self._get(key)
         if value is None:
             value = bind_orderby(parse_orderby(text), entity_type, model=model)
-            self._put(key, (entity_type, value))
-            return value
-        return value[1]
+            self._put(key, value)
+        return value
 
     def sql_filter(self, text: str, entity_type: edm.EntityType, mapping_key: Hashable,
                    compile_sql: Callable[[Bound], Any], *, model: Optional[edm.EntityModel] = None):
         """The SQL expression of ``text``: ``compile_sql(bound)`` cached under ``mapping_key``
         (for instance ``(entity_set, id(tables))``), unless the filter uses ``now()``."""
-        key = ("sql", id(entity_type), mapping_key, text)
+        key = ("sql", entity_type, model, mapping_key, text)
         value = self._get(key)
         if value is not None:
-            return value[1]
+            return value
         bound = self.bound_filter(text, entity_type, model=model)
         expression = compile_sql(bound)
         # a now() call has "now" in its text: the tree is only walked for texts that have it
         if "now" not in text.lower() or not calls_now(bound):
-            self._put(key, (entity_type, expression))
+            self._put(key, expression)
         return expression
 
     def clear(self) -> None:

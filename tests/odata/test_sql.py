@@ -108,6 +108,25 @@ def test_cache_reuses_bound_and_sql_and_is_thread_safe():
         cache.bound_filter("Nope eq 1", edm.PRODUCT)
 
 
+def test_cache_keeps_one_entry_per_model_of_an_entity_type():
+    """The same entity type in two models binds differently (the derived types each declares):
+    the cache keyed on the type alone answered the second model with the first one's tree."""
+    item = edm.EntityType("Item", (edm.Property("Id", edm.INT64, nullable=False), edm.Property("Title", edm.STRING)),
+                          key=("Id",), namespace="Shop")
+    special = edm.EntityType("Special", (edm.Property("Grade", edm.INT32),), base=item, namespace="Shop")
+    plain = edm.EntityModel("Shop", (edm.EntitySet("Items", item),), (item,), namespace="Shop")
+    rich = edm.EntityModel("Shop", (edm.EntitySet("Items", item),), (item, special), namespace="Shop")
+    cache = FilterCache()
+    for text, bind in (("Shop.Special/Grade gt 1", cache.bound_filter), ("Shop.Special/Grade", cache.bound_orderby)):
+        assert bind(text, item, model=rich)
+        with pytest.raises(ODataError, match="unknown type"):
+            bind(text, item, model=plain)
+    mapping = EntityMapping({"Id": sa.column("id"), "Title": sa.column("title"), "Grade": sa.column("grade")})
+    assert cache.sql_filter("Shop.Special/Grade gt 1", item, "m", lambda b: compile_filter_sql(b, mapping), model=rich) is not None
+    with pytest.raises(ODataError, match="unknown type"):
+        cache.sql_filter("Shop.Special/Grade gt 1", item, "m", lambda b: compile_filter_sql(b, mapping), model=plain)
+
+
 @pytest.mark.parametrize("operator, terms", [("and", 1000), ("or", 2500), ("and", 33), ("or", 32 * 32 + 1)])
 def test_long_and_or_chains_run_on_sqlite(operator, terms):
     """SQLite parses ``a AND b AND ...`` into a tree as deep as the chain and refused chains of
