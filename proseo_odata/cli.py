@@ -232,9 +232,11 @@ def user() -> None:
 def user_add(env: Env, qualified_name: str, roles: tuple[str, ...], password_stdin: bool, update: bool) -> None:
     """Add user MISSION\\NAME with a password (hashed with scrypt) and roles."""
     mission_code, name = _split_user(qualified_name)
-    if not update and (":" in name or not name.strip() or name != name.strip()):
+    if not update and (":" in name or not name.strip() or name != name.strip()
+                       or any(ord(c) < 0x20 or c == "\x7f" for c in name)):
         # HTTP Basic sends "user:password": a ':' in the name could never log in
-        raise click.BadParameter(f"{name!r}: a user name has no ':' and no blanks at either end", param_hint="USER")
+        raise click.BadParameter(f"{name!r}: a user name has no ':', no control characters and no blanks at "
+                                 "either end", param_hint="USER")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -253,6 +255,20 @@ def user_add(env: Env, qualified_name: str, roles: tuple[str, ...], password_std
     except ConflictError:
         raise click.ClickException(f"user {mission_code}\\{name} already exists (use --update)") from None
     click.echo(f"user {mission_code}\\{name} {'updated' if update else 'added'} with roles {', '.join(sorted(roles)) or '(none)'}")
+
+
+@user.command("delete")
+@click.argument("qualified_name", metavar="MISSION\\NAME")
+@pass_env
+def user_delete(env: Env, qualified_name: str) -> None:
+    """Delete user MISSION\\NAME: its passwords and bearer tokens stop working (in every server
+    process within proseo.storage.user_cache.ttl seconds)."""
+    mission_code, name = _split_user(qualified_name)
+    try:
+        env.storage.delete_user(mission_code, name)
+    except NotFoundError:
+        raise click.ClickException(f"no user {mission_code}\\{name}") from None
+    click.echo(f"user {mission_code}\\{name} deleted")
 
 
 @user.command("list")

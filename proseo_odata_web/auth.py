@@ -9,6 +9,8 @@ Credentials:
   signed with ``proseo.token.secret`` (HS256): they stay valid after a restart and in every
   process sharing the secret. A token that passed its checks is remembered until its ``exp``
   (:class:`TokenClaims`, ``proseo.token.cache_size`` per process), so it is not decoded again.
+  A token carries a digest of its user's stored password hash (claim ``pwd``): a new password,
+  or the user deleted (and added again), ends every token issued before.
 
 Every request looks its user up (``storage.get_user(..., cached=True)``): from a per-process
 cache that keeps a user ``proseo.storage.user_cache.ttl`` seconds (5; 0 = read every time), so a
@@ -34,6 +36,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -107,6 +110,8 @@ def split_user_name(login: str, default_mission: str) -> list[tuple[str, str]]:
     ``(default, "S2B-alice")`` when a default mission is configured (a user name may contain a
     dash); ``alice`` -> ``[(default, "alice")]`` or nothing without a default mission.
     """
+    if "\x00" in login:  # no user name holds one (and PostgreSQL cannot even look it up)
+        return []
     if "\\" in login:
         mission, _, name = login.partition("\\")
         return [(mission, name)] if mission and name else []
@@ -253,9 +258,16 @@ def issue_token(request, user: User) -> dict:
         "mission": user.mission,
         "iat": now,
         "exp": now + web.token_lifetime,
+        "pwd": _password_mark(user),
     }
     token = jwt.encode(claims, web.token_secret, algorithm=TOKEN_ALGORITHM)
     return {"access_token": token, "token_type": "bearer", "expires_in": web.token_lifetime}
+
+
+def _password_mark(user: User) -> str:
+    """What a token carries of the password it was issued for: a digest of the user's stored
+    (salted) hash. A new password, or a user deleted and added again, makes the token invalid."""
+    return hashlib.sha256(user.password_hash.encode("utf-8")).hexdigest()[:32]
 
 
 def _bearer_user(request, token: str) -> User:
@@ -272,7 +284,7 @@ def _bearer_user(request, token: str) -> User:
                 web.token_secret,
                 algorithms=[TOKEN_ALGORITHM],
                 issuer=TOKEN_ISSUER,
-                options={"require": ["exp", "iat", "sub", "iss"]},
+                options={"require": ["exp", "iat", "sub", "iss", "pwd"]},
             )
         except jwt.ExpiredSignatureError:
             raise _unauthenticated(request, "The bearer token has expired") from None
@@ -283,9 +295,12 @@ def _bearer_user(request, token: str) -> User:
     if not isinstance(mission, str) or not isinstance(name, str):
         raise _unauthenticated(request, "Invalid bearer token")
     try:
-        return request.storage.get_user(mission, name, cached=True)
+        user = request.storage.get_user(mission, name, cached=True)
     except NotFoundError:
         raise _unauthenticated(request, "The bearer token's user no longer exists") from None
+    if not hmac.compare_digest(str(claims.get("pwd")), _password_mark(user)):
+        raise _unauthenticated(request, "The bearer token was issued for another password of its user")
+    return user
 
 
 # -- the request's principal ----------------------------------------------------------------------

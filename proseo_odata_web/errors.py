@@ -119,6 +119,21 @@ def _one_line(text: str) -> str:
     return line.encode("latin-1", "replace").decode("latin-1") or "error"
 
 
+#: The longest message, target or detail message an error answer carries: a message may quote
+#: client input (a megabyte workflow name, a property name), and clients refuse long header
+#: lines (curl: out of memory; Python's http.client: ``LineTooLong`` over 64 KiB).
+MESSAGE_LIMIT = 1000
+
+
+def _shortened(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text``, or its beginning and end with the middle left out when longer than ``limit``."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 4
+    return f"{text[:head]}... ({len(text) - head - tail} characters left out) ...{text[-tail:]}"
+
+
 def error_response(
     request,
     status: int,
@@ -129,11 +144,16 @@ def error_response(
     details: Iterable[Mapping] = (),
     headers: Optional[Mapping[str, str]] = None,
 ) -> Response:
-    """The one constructor of error responses: OData error body plus ``Warning`` header."""
+    """The one constructor of error responses: OData error body plus ``Warning`` header.
+
+    Messages and targets longer than :data:`MESSAGE_LIMIT` characters are shortened in the middle.
+    """
+    message = _shortened(message)
     error = {"code": code, "message": message}
     if target:
-        error["target"] = target
-    details = list(details)
+        error["target"] = _shortened(target)
+    details = [{name: _shortened(value) if name in ("message", "target") else value for name, value in detail.items()}
+               for detail in details]
     if details:
         error["details"] = details
     response = Response(

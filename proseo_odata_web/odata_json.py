@@ -274,12 +274,40 @@ def parse_json_body(request, *, error: type[InvalidInput] = InvalidInput) -> Any
 
     try:
         body = json.loads(request.body or b"null", parse_constant=_reject_constant)
-        json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
+        text = json.dumps(body, ensure_ascii=False)
+        text.encode("utf-8")  # lone surrogates cannot be stored
     except (ValueError, UnicodeError):
         raise error("The request body is not valid JSON", target="body") from None
     except RecursionError:  # the decoder's stack, not ours: a body of thousands of '['
         raise error("The request body is nested too deeply", target="body") from None
+    try:
+        where = _nul_path(body) if "\\u0000" in text else None
+    except RecursionError:
+        where = "body"
+    if where is not None:  # PostgreSQL's text cannot hold one, and no field needs it
+        where = where or "body"
+        raise error(f"{where} holds a NUL character (\\u0000)", target=where)
     return body
+
+
+def _nul_path(value: Any, path: str = "") -> Optional[str]:
+    """The path (``A/B``, ``A[0]/B``) of the first name or string in ``value`` holding a NUL."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for name, item in value.items():
+            inner = f"{path}/{name}" if path else name
+            if "\x00" in name:
+                return inner
+            found = _nul_path(item, inner)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -19,10 +19,29 @@ from .entities import INT64_MAX, INT64_MIN, Workflow, WorkflowOption
 from .enums import OptionType, ProductionType
 from .times import parse_datetime
 
-__all__ = ["check_option_value", "production_type_for", "scalar_text"]
+__all__ = ["MAX_OPTION_NAME_LENGTH", "MAX_OPTION_VALUE_BYTES", "check_option_value", "production_type_for",
+           "scalar_text"]
 
-_INTEGER = re.compile(r"^[+-]?\d+$")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+#: The longest option value, in bytes of UTF-8, and option name, in characters: together they fit
+#: in one entry of a PostgreSQL B-tree index (at most 2,704 bytes; the index on option names and
+#: values serves filters on ``WorkflowOptions``).
+MAX_OPTION_VALUE_BYTES = 2000
+MAX_OPTION_NAME_LENGTH = 100
+
+# ASCII digits only (``\d`` also takes other scripts' digits, which int() and float() accept) and
+# nothing after them (``$`` allows a final newline).
+_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+
+_OFFSET = re.compile(r"T.*([zZ]|[+-][0-9]{2}:?[0-9]{2})\Z")
+
+
+def _integer(text: str) -> Optional[int]:
+    """``text`` as an integer when it is one of at most 30 digits (Python's int() refuses more
+    than 4,300), else None."""
+    if not _INTEGER.match(text) or len(text.lstrip("+-")) > 30:
+        return None
+    return int(text)
 
 
 def scalar_text(value: Any) -> Optional[str]:
@@ -44,8 +63,8 @@ def _typed(option_type: OptionType, text: str):
     if option_type is OptionType.INTEGER:
         if not _INTEGER.match(text):
             raise ValueError("is not an Integer")
-        number = int(text)
-        if not INT64_MIN <= number <= INT64_MAX:
+        number = _integer(text)
+        if number is None or not INT64_MIN <= number <= INT64_MAX:
             raise ValueError("is outside the Integer (Int64) range")
         return number
     if option_type in (OptionType.DOUBLE, OptionType.NUMBER):
@@ -62,13 +81,16 @@ def _typed(option_type: OptionType, text: str):
         return lowered == "true"
     if option_type is OptionType.DATETIMEOFFSET:
         try:
+            if not _OFFSET.search(text):  # a date-time without its offset is not a DateTimeOffset
+                raise ValueError
             return parse_datetime(text)
         except ValueError:
             raise ValueError("is not a DateTimeOffset such as 2016-01-17T10:34:51.922Z") from None
     if option_type is OptionType.DATENUMBER:
-        if not _INTEGER.match(text) or not 1 <= int(text) <= 366:
+        number = _integer(text)
+        if number is None or not 1 <= number <= 366:
             raise ValueError("is not a DateNumber (a day of the year, 1..366)")
-        return int(text)
+        return number
     raise ValueError(f"has an unknown option type {option_type}")  # pragma: no cover - enum is closed
 
 
@@ -84,6 +106,10 @@ def check_option_value(option: WorkflowOption, text: str) -> str:
     Checks the type and the allowed values (String values match the allowed ones without regard
     to case and take their spelling; typed values compare by value, so ``07`` matches ``7``).
     """
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_OPTION_VALUE_BYTES:
+        raise ValueError(f"is longer than {MAX_OPTION_VALUE_BYTES:,} bytes (UTF-8)")
+    if "\x00" in text:
+        raise ValueError("holds a NUL character")
     typed = _typed(option.type, text)
     if option.allowed_values:
         for allowed in option.allowed_values:

@@ -54,6 +54,7 @@ right before its POST.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -119,17 +120,47 @@ def enqueue_order_notification(storage, order: ProductionOrder, product=None, *,
     )
 
 
+#: Characters no endpoint holds: controls (a CR/LF would forge log lines), blanks and NUL.
+_NOT_IN_ENDPOINT = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
+def endpoint_problem(text: str, *, mailto: bool = False) -> Optional[str]:
+    """Why ``text`` is not a notification endpoint, or None when it is one: an ``http``/``https``
+    URL with a host, a valid port and no user information (``https://user:password@host``:
+    credentials belong in ``NotificationEpUsername``/``-Password``), without blanks or control
+    characters; ``mailto:`` addresses too when ``mailto``. ``text`` is stripped by the caller.
+    The reason never repeats the text (it may hold a password)."""
+    kinds = "an http or https URL" + (" (or mailto:)" if mailto else "")
+    if _NOT_IN_ENDPOINT.search(text):
+        return f"NotificationEndpoint must be {kinds} without blanks or control characters"
+    try:
+        parts = urlsplit(text)
+        hostname, _port = parts.hostname, parts.port  # raise ValueError for a malformed host or port
+    except ValueError:  # "https://a]b.example/": Invalid IPv6 URL; ":99999": Port out of range
+        return f"NotificationEndpoint must be {kinds} with a valid host and port"
+    if "@" in parts.netloc:
+        return ("NotificationEndpoint must not contain user information (user:password@): give the "
+                "credentials as NotificationEpUsername and NotificationEpPassword")
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and hostname:
+        return None
+    if mailto and scheme == "mailto" and re.match(r"[^@]+@[^@]+\Z", parts.path or ""):
+        return None
+    return f"NotificationEndpoint must be {kinds}"
+
+
 def safe_endpoint(endpoint: str) -> str:
-    """The endpoint without user information (for logs)."""
+    """The endpoint for logs: without user information, control characters shown as ``?``."""
+    endpoint = _NOT_IN_ENDPOINT.sub("?", endpoint.replace(" ", "%20"))
     try:
         parts = urlsplit(endpoint)
+        if parts.username is None and parts.password is None:
+            return endpoint
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
     except ValueError:
         return "<unparsable endpoint>"
-    if parts.username is None and parts.password is None:
-        return endpoint
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 

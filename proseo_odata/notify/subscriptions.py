@@ -27,7 +27,6 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Callable
-from urllib.parse import urlsplit
 
 from proseo_odata.model import (
     Checksum,
@@ -40,6 +39,7 @@ from proseo_odata.model import (
 )
 from proseo_odata.model.visibility import visible_classes
 from proseo_odata.errors import Conflict, InvalidQuery, InvalidSubscription, ProseoError
+from proseo_odata.notify.delivery import endpoint_problem
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import ConflictError, NotFoundError, log_failure
 
@@ -140,30 +140,17 @@ def validate_filter_param(text) -> str:
 
 
 def validate_notification_endpoint(text) -> str:
-    """Check a ``NotificationEndpoint``: an ``http``/``https`` URL with a host and no user
-    information (``https://user:password@host`` is refused: the endpoint is stored and returned
-    as it is, so credentials belong in ``NotificationEpUsername``/``NotificationEpPassword``).
+    """Check a ``NotificationEndpoint`` (:func:`~proseo_odata.notify.delivery.endpoint_problem`:
+    an ``http``/``https`` URL with a host and no user information).
 
     Returns the text stripped; raises an ``InvalidSubscription`` (target ``NotificationEndpoint``)
     whose message never repeats the text (it may hold a password)."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidSubscription("NotificationEndpoint is required: an http(s) URL",
                          target="NotificationEndpoint")
-    try:
-        parts = urlsplit(text.strip())
-        hostname = parts.hostname
-    except ValueError:  # "https://a]b.example/": Invalid IPv6 URL
-        raise InvalidSubscription("NotificationEndpoint must be an http or https URL",
-                         target="NotificationEndpoint") from None
-    if "@" in parts.netloc:
-        raise InvalidSubscription(
-            "NotificationEndpoint must not contain user information (user:password@): give the "
-            "credentials as NotificationEpUsername and NotificationEpPassword",
-            target="NotificationEndpoint",
-        )
-    if parts.scheme.lower() not in ("http", "https") or not hostname:
-        raise InvalidSubscription("NotificationEndpoint must be an http or https URL",
-                         target="NotificationEndpoint")
+    problem = endpoint_problem(text.strip())
+    if problem:
+        raise InvalidSubscription(problem, target="NotificationEndpoint")
     return text.strip()
 
 

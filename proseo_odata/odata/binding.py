@@ -363,7 +363,7 @@ def _integer_literal(value: int, target, node, fail) -> "BLiteral":
     if low <= value <= high:
         return BLiteral(value, edm.INT64)
     if target.kind == "integer":
-        raise ODataTypeError(f"the number {value} at position {node.pos} is out of range for {target.name}",
+        raise ODataTypeError(f"the number {_literal_text(node)} at position {node.pos} is out of range for {target.name}",
                              position=node.pos)
     try:
         return BLiteral(float(value), edm.DOUBLE)

@@ -445,7 +445,10 @@ class _ASTBuilder(Transformer):
 
     def integer_literal(self, c):
         t = c[0]
-        return ast.Literal(int(t.value), ast.EDM_INT64, pos=t.start_pos)
+        # Python refuses int() of more than 4,300 digits (a ValueError, not a syntax error): so
+        # long a number is kept as a Decimal, which the binder finds out of any integer's range.
+        value = int(t.value) if len(t.value) <= 100 else decimal.Decimal(t.value)
+        return ast.Literal(value, ast.EDM_INT64, pos=t.start_pos)
 
     def decimal_literal(self, c):
         t = c[0]

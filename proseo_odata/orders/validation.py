@@ -26,13 +26,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Optional
-from urllib.parse import urlsplit
 
 from proseo_odata.errors import InvalidOrder
 from proseo_odata.model import ProductionOrder, ProductionType, Workflow, utcnow
 from proseo_odata.model.options import check_option_value, production_type_for, scalar_text
 from proseo_odata.model.statemachine import MESSAGE_QUEUED
 from proseo_odata.model.times import parse_datetime
+from proseo_odata.notify.delivery import endpoint_problem
 
 __all__ = [
     "DEFAULT_PRIORITY",
@@ -71,7 +71,7 @@ CONTENT_DATE_PROPERTIES = {"Start", "End"}
 #: A WorkflowOptions item may repeat the workflow's own description of the option.
 OPTION_ITEM_PROPERTIES = {"Name", "Value", "Description", "Type", "Default"}
 
-_INTEGER = re.compile(r"^[+-]?\d+$")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,20}\Z")  # ASCII digits, few enough for int()
 
 
 class OrderValidationError(InvalidOrder):
@@ -336,33 +336,9 @@ def _validate_notification(body: Mapping, result: ValidatedOrder, problems: list
     if not isinstance(endpoint, str):
         problems.append(_problem("NotificationEndpoint must be a string", "NotificationEndpoint"))
         return
-    try:
-        parts = urlsplit(endpoint.strip())
-        parts.hostname  # noqa: B018 - raises ValueError for a malformed host too
-    except ValueError:  # "https://myser]vice.example/": Invalid IPv6 URL
-        problems.append(_problem(f"NotificationEndpoint {endpoint!r} must be an http or https URL (or mailto:)",
-                                 "NotificationEndpoint"))
-        return
-    if "@" in parts.netloc:
-        # https://user:password@host: credentials belong in NotificationEpUsername/-Password (the
-        # endpoint is stored and returned as it is), and the message must not echo them.
-        problems.append(_problem(
-            "NotificationEndpoint must not contain user information (user:password@): "
-            "give the credentials as NotificationEpUsername and NotificationEpPassword",
-            "NotificationEndpoint",
-        ))
-        return
-    scheme = parts.scheme.lower()
-    valid = (scheme in ("http", "https") and bool(parts.hostname)) or (
-        scheme == "mailto" and re.match(r"^[^@\s]+@[^@\s]+$", parts.path or "")
-    )
-    if not valid:
-        problems.append(
-            _problem(
-                f"NotificationEndpoint {endpoint!r} must be an http or https URL (or mailto:)",
-                "NotificationEndpoint",
-            )
-        )
+    problem = endpoint_problem(endpoint.strip(), mailto=True)
+    if problem:
+        problems.append(_problem(problem, "NotificationEndpoint"))
         return
     result.notification_endpoint = endpoint.strip()
 

@@ -73,7 +73,7 @@ class WorkflowConfigError(Exception):
 
 
 def _option(raw: Any, where: str) -> WorkflowOption:
-    from proseo_odata.model.options import check_option_value
+    from proseo_odata.model.options import MAX_OPTION_NAME_LENGTH, check_option_value
 
     if isinstance(raw, WorkflowOption):
         option = raw
@@ -85,6 +85,9 @@ def _option(raw: Any, where: str) -> WorkflowOption:
             raise WorkflowConfigError(f"{where}: unknown option fields {sorted(unknown)}")
         if not raw.get("name"):
             raise WorkflowConfigError(f"{where}: an option needs a name")
+        if len(str(raw["name"])) > MAX_OPTION_NAME_LENGTH or "\x00" in str(raw["name"]):
+            raise WorkflowConfigError(
+                f"{where}: an option name has at most {MAX_OPTION_NAME_LENGTH} characters and no NUL")
         try:
             option_type = OptionType(raw.get("type", "String"))
         except ValueError:

@@ -205,6 +205,16 @@ def refusal(exc: BaseException) -> Optional[type[StorageError]]:
     return None
 
 
+def nul_refusal(exc: BaseException) -> Optional[InvalidValueError]:
+    """The ``InvalidValueError`` for a text parameter holding a NUL character, which PostgreSQL's
+    text cannot hold (psycopg refuses to send it: a ``DataError``); None for any other error.
+    Input checks refuse NUL where a client sends text; this keeps any path they miss a 400."""
+    orig = _driver_error(exc)
+    if "DataError" in {cls.__name__ for cls in type(orig).__mro__} and "NUL" in str(orig):
+        return InvalidValueError("a text holds a NUL character (\\u0000), which the database cannot hold")
+    return None
+
+
 @contextlib.contextmanager
 def refusals(*, conflict: str, invalid: str) -> Iterator[None]:
     """Run a block of writes, raising :func:`refusal`'s error for a statement the database

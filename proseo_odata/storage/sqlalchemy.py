@@ -90,6 +90,7 @@ from .errors import (
     StorageError,
     describe,
     driver_errors,
+    nul_refusal,
     query_refusal,
     refusal,
     refusals,
@@ -1060,12 +1061,14 @@ def _execute_query(session: Session, statement, parameters: Mapping | None = Non
 SQLITE_BULK_CACHE_KIB = 128 * 1024
 
 
-def _driver_error_event(context) -> "DatabaseUnavailableError | None":
+def _driver_error_event(context) -> "DatabaseUnavailableError | InvalidValueError | None":
     """The engine's ``handle_error`` hook: every statement, commit, rollback and connect of the
     backend's engines passes its driver error through the storage's choke point
     (:func:`proseo_odata.storage.errors.translate`): a transient one leaves as
-    ``DatabaseUnavailableError`` (after SQLAlchemy's own clean-up: rollback, invalidation)."""
-    return translate(context.sqlalchemy_exception or context.original_exception)
+    ``DatabaseUnavailableError`` (after SQLAlchemy's own clean-up: rollback, invalidation); a
+    text parameter holding NUL as ``InvalidValueError`` (:func:`~proseo_odata.storage.errors.nul_refusal`)."""
+    exc = context.sqlalchemy_exception or context.original_exception
+    return translate(exc) or nul_refusal(exc)
 
 
 @functools.lru_cache(maxsize=1)

@@ -38,10 +38,13 @@ def test_changes_by_the_server_process_itself_apply_at_once(app, catalogue, cloc
     served = app.app.registry.storage
     token = _bearer(app)
     assert _status(app, basic("alice")) == _status(app, token) == 200
-    served.update_user(User("DEMO", "alice", hash_password("new-secret"), {Role.PRIP_USER}))
+    new_hash = hash_password("new-secret")
+    served.update_user(User("DEMO", "alice", new_hash, {Role.PRIP_USER}))
     assert _status(app, basic("alice")) == 401
+    assert _status(app, token) == 401  # issued for the old password
     assert _status(app, basic("DEMO\\alice", "new-secret")) == 200
-    served.update_user(User("DEMO", "alice", hash_password("new-secret"), set()))  # the role taken away
+    token = _bearer(app, password="new-secret")
+    served.update_user(User("DEMO", "alice", new_hash, set()))  # the role taken away
     assert _status(app, token) == 403
     served.delete_user("DEMO", "alice")
     assert _status(app, basic("DEMO\\alice", "new-secret")) == _status(app, token) == 401
@@ -53,10 +56,12 @@ def test_another_process_changes_apply_within_the_ttl(app, catalogue, storage, c
     storage.update_user(User("DEMO", "alice", hash_password("new-secret"), {Role.PRIP_USER}))
     clock.now += 4
     assert _status(app, basic("alice")) == 200  # the cached user: its old password, for at most the TTL
+    assert _status(app, token) == 200
     assert _status(app, basic("DEMO\\alice", "new-secret")) == 401
     clock.now += 1.01
-    assert _status(app, basic("alice")) == 401
+    assert _status(app, basic("alice")) == _status(app, token) == 401
     assert _status(app, basic("DEMO\\alice", "new-secret")) == 200
+    token = _bearer(app, password="new-secret")
     storage.delete_user("DEMO", "alice")
     assert _status(app, token) == 200  # cached moments ago
     clock.now += 5.01
@@ -117,13 +122,15 @@ def _decodes(monkeypatch):
     return calls
 
 
-def _signed(claims: dict, secret: str = None) -> dict:
+def _signed(claims: dict, secret: str = None, user: User = None) -> dict:
+    """A token of ``claims``, and of ``user``'s password when given."""
     import jwt
 
     from prip_helpers import TOKEN_SECRET
-    from proseo_odata_web.auth import TOKEN_ALGORITHM, TOKEN_ISSUER
+    from proseo_odata_web.auth import TOKEN_ALGORITHM, TOKEN_ISSUER, _password_mark
 
-    token = jwt.encode({"iss": TOKEN_ISSUER, **claims}, secret or TOKEN_SECRET, algorithm=TOKEN_ALGORITHM)
+    mark = {"pwd": _password_mark(user)} if user is not None else {}
+    token = jwt.encode({"iss": TOKEN_ISSUER, **mark, **claims}, secret or TOKEN_SECRET, algorithm=TOKEN_ALGORITHM)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -135,7 +142,7 @@ def test_a_token_is_checked_once_and_its_user_on_every_request(app, catalogue, m
     assert len(calls) == 1
     # a role taken away, then the user deleted (by the server process): at the next request,
     # although the token's claims are remembered
-    served.update_user(User("DEMO", "alice", hash_password("alice-secret"), set()))
+    served.update_user(User("DEMO", "alice", served.get_user("DEMO", "alice").password_hash, set()))
     assert _status(app, token) == 403
     served.delete_user("DEMO", "alice")
     assert _status(app, token) == 401 and len(calls) == 1
@@ -145,7 +152,8 @@ def test_a_remembered_token_is_refused_once_it_expires(app, catalogue, monkeypat
     import time
 
     now = int(time.time())
-    token = _signed({"sub": "alice", "mission": "DEMO", "iat": now, "exp": now + 2})
+    token = _signed({"sub": "alice", "mission": "DEMO", "iat": now, "exp": now + 2},
+                    user=app.app.registry.storage.get_user("DEMO", "alice"))
     calls = _decodes(monkeypatch)
     assert _status(app, token) == _status(app, token) == 200 and len(calls) == 1
     time.sleep(max(0.0, now + 2 - time.time()) + 0.05)

@@ -177,10 +177,15 @@ def test_token_of_another_secret_is_rejected(app_settings, catalogue):
 @pytest.mark.parametrize(
     "claims,message",
     [
-        ({"iss": "proseo-odata", "sub": "alice", "mission": "DEMO", "iat": 1, "exp": 2}, "The bearer token has expired"),
+        ({"iss": "proseo-odata", "sub": "alice", "mission": "DEMO", "iat": 1, "exp": 2, "pwd": "x"},
+         "The bearer token has expired"),
+        # no password mark (a token of a release before it): refused
+        ({"iss": "proseo-odata", "sub": "alice", "mission": "DEMO", "iat": 1, "exp": 2**40}, "Invalid bearer token"),
+        ({"iss": "proseo-odata", "sub": "alice", "mission": "DEMO", "iat": 1, "exp": 2**40, "pwd": "x"},
+         "The bearer token was issued for another password of its user"),
         ({"iss": "proseo-odata", "sub": "alice", "mission": "DEMO", "iat": 1}, "Invalid bearer token"),
         ({"iss": "somebody", "sub": "alice", "mission": "DEMO", "iat": 1, "exp": 2**40}, "Invalid bearer token"),
-        ({"iss": "proseo-odata", "sub": "ghost", "mission": "DEMO", "iat": 1, "exp": 2**40},
+        ({"iss": "proseo-odata", "sub": "ghost", "mission": "DEMO", "iat": 1, "exp": 2**40, "pwd": "x"},
          "The bearer token's user no longer exists"),
     ],
 )
