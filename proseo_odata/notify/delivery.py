@@ -149,6 +149,26 @@ def endpoint_problem(text: str, *, mailto: bool = False) -> Optional[str]:
     return f"NotificationEndpoint must be {kinds}"
 
 
+#: The longest notification user name and password (a receiver's Basic credentials; HTTP servers
+#: refuse header lines of some kilobytes, and every outbox message carries a copy).
+MAX_CREDENTIAL_LENGTH = 1024
+
+
+def credentials_problems(username: Optional[str], password: Optional[str]) -> list[tuple[str, str]]:
+    """``(property, reason)`` for each of a notification user name and password that HTTP Basic
+    cannot send: a name with ``:`` (RFC 7617: the receiver would split there), more than
+    :data:`MAX_CREDENTIAL_LENGTH` characters. Reasons never repeat the values."""
+    problems = []
+    for name, value in (("NotificationEpUsername", username), ("NotificationEpPassword", password)):
+        if not isinstance(value, str):
+            continue
+        if len(value) > MAX_CREDENTIAL_LENGTH:
+            problems.append((name, f"{name} has more than {MAX_CREDENTIAL_LENGTH:,} characters"))
+        elif name == "NotificationEpUsername" and ":" in value:
+            problems.append((name, "NotificationEpUsername cannot hold ':' (HTTP Basic separates the password there)"))
+    return problems
+
+
 def safe_endpoint(endpoint: str) -> str:
     """The endpoint for logs: without user information, control characters shown as ``?``."""
     endpoint = _NOT_IN_ENDPOINT.sub("?", endpoint.replace(" ", "%20"))
@@ -237,7 +257,9 @@ def post_notification(endpoint: str, payload: dict, username: Optional[str], pas
     scheme = urlsplit(endpoint).scheme.lower()
     if scheme not in ("http", "https"):
         return f"{CANNOT_DELIVER} to a {scheme or 'scheme-less'} endpoint (only http and https are delivered)"
-    auth = (username or "", password or "") if (username or password) else None
+    # UTF-8, as RFC 7617 recommends (requests would encode text as Latin-1, and fail on any other
+    # character): bytes are sent as they are.
+    auth = ((username or "").encode("utf-8"), (password or "").encode("utf-8")) if (username or password) else None
     poster = session or requests
     try:
         response = poster.post(
@@ -248,7 +270,8 @@ def post_notification(endpoint: str, payload: dict, username: Optional[str], pas
             headers={"Content-Type": "application/json"},
             allow_redirects=False,
         )
-    except requests.RequestException as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the POST is a failed attempt, counted
+        # (not only requests' own: one that escaped was retried after each lease, never given up)
         text = f"{type(exc).__name__}: {exc}"
         if password:
             text = text.replace(password, "********")

@@ -39,7 +39,7 @@ from proseo_odata.model import (
 )
 from proseo_odata.model.visibility import visible_classes
 from proseo_odata.errors import Conflict, InvalidQuery, InvalidSubscription, ProseoError
-from proseo_odata.notify.delivery import endpoint_problem
+from proseo_odata.notify.delivery import credentials_problems, endpoint_problem
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import ConflictError, NotFoundError, log_failure
 
@@ -400,6 +400,9 @@ def validate_subscription(body) -> dict:
             endpoint = validate_notification_endpoint(endpoint)
         except InvalidSubscription as exc:
             problems.append(exc)
+    for target, reason in credentials_problems(values.get("NotificationEpUsername"),
+                                               values.get("NotificationEpPassword")):
+        problems.append(_body_problem(target, reason))
     priority = values.get("Priority", DEFAULT_SUBSCRIPTION_PRIORITY)
     if not 1 <= priority <= 100:
         problems.append(_body_problem("Priority", "Priority must be an integer from 1 to 100"))

@@ -32,7 +32,7 @@ from proseo_odata.model import ProductionOrder, ProductionType, Workflow, utcnow
 from proseo_odata.model.options import check_option_value, production_type_for, scalar_text
 from proseo_odata.model.statemachine import MESSAGE_QUEUED
 from proseo_odata.model.times import parse_datetime
-from proseo_odata.notify.delivery import endpoint_problem
+from proseo_odata.notify.delivery import credentials_problems, endpoint_problem
 
 __all__ = [
     "DEFAULT_PRIORITY",
@@ -331,6 +331,8 @@ def _validate_notification(body: Mapping, result: ValidatedOrder, problems: list
             problems.append(_problem(f"{key} must be a string", key))
         elif value:
             setattr(result, attr, value)
+    for target, reason in credentials_problems(result.notification_username, result.notification_password):
+        problems.append(_problem(reason, target))
     if endpoint is None or endpoint == "":
         return
     if not isinstance(endpoint, str):

@@ -285,3 +285,42 @@ def test_a_dispatcher_that_lost_its_claim_records_nothing(storage, caplog):
         assert storage.get_notification(message.id).delivered_at is not None
     finally:
         receiver.close()
+
+
+def test_credentials_beyond_latin1_are_sent_in_utf8(storage):
+    """requests encodes text credentials as Latin-1: a password with '€' raised UnicodeEncodeError,
+    which escaped the attempt (never counted, never given up, retried after every lease)."""
+    with Receiver() as receiver:
+        order = ended_order("failed", receiver.url, notification_username="üser", notification_password="pässwörd€")
+        with storage.transaction() as tx:
+            enqueue_order_notification(tx, order)
+        dispatcher = NotificationDispatcher(storage, policy=DeliveryPolicy(timeout_seconds=2))
+        try:
+            assert run_until(dispatcher, lambda: len(receiver.received) == 1, timeout=10)
+        finally:
+            dispatcher.stop()
+    expected = base64.b64encode("üser:pässwörd€".encode("utf-8")).decode()
+    assert receiver.received[0]["auth"] == f"Basic {expected}"
+
+
+def test_any_failure_of_the_post_is_a_counted_attempt(storage, monkeypatch):
+    from proseo_odata.notify import delivery
+
+    class Broken:
+        def post(self, *args, **kwargs):
+            raise UnicodeError("a failure requests does not wrap")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(delivery.requests, "Session", Broken)
+    with storage.transaction() as tx:
+        enqueue_order_notification(tx, ended_order("failed", "http://127.0.0.1:9/notify"))
+    dispatcher = NotificationDispatcher(storage, policy=DeliveryPolicy(max_attempts=1))
+    try:
+        dispatcher.run_once()
+    finally:
+        dispatcher.stop()
+    [message] = storage.list_notifications()
+    assert message.attempts == 1 and message.next_attempt_at is None  # given up after its one attempt
+    assert "UnicodeError" in message.last_error

@@ -176,3 +176,26 @@ def test_the_storage_answers_a_nul_text_as_an_invalid_value(migrated_pg_url):
             storage.get_user("DEMO", "ab")  # the session is usable after it
     finally:
         storage.close()
+
+
+@pytest.mark.parametrize("credentials, target", [
+    ({"NotificationEpUsername": "user:name"}, "NotificationEpUsername"),
+    ({"NotificationEpPassword": "p" * 1025}, "NotificationEpPassword"),
+])
+def test_notification_credentials_basic_can_send(odip, credentials, target):
+    """A ':' in the user name split the receiver's credentials elsewhere; megabytes of password
+    were copied into every outbox message and refused by every receiver (431)."""
+    error = _error(_post(odip, order_body(**credentials)), 400, "E7205")
+    assert target in _targets(error) and "ppp" not in error["message"]
+
+
+@pytest.mark.parametrize("credentials, target", [
+    ({"NotificationEpUsername": "user:name"}, "NotificationEpUsername"),
+    ({"NotificationEpUsername": "u" * 1025}, "NotificationEpUsername"),
+])
+def test_subscription_credentials_basic_can_send(app, catalogue, credentials, target):
+    response = app.post_json(f"{PRIP}/Subscriptions", {"FilterParam": "contains(Name,'S2')",
+                                                       "NotificationEndpoint": "https://hook.example/x",
+                                                       **credentials},
+                             headers=basic("alice"), status=400)
+    assert _error(response, 400, "E7742")["target"] == target
