@@ -36,9 +36,11 @@ Several dispatchers may run against one database (the web process's ``WorkerPool
 (``StorageBase.claim_due_notifications``), POSTs them and records each outcome with the claim's
 token. The claim's lease (:attr:`DeliveryPolicy.lease_seconds`) is longer than one POST can
 take plus slack for the database calls, so no other dispatcher takes the message while it is
-being delivered. Should a claim still be lost (a receiver that trickles its answer byte by byte
-for longer than the lease), the stale claimer's outcome is not recorded (the storage checks the
-token) and it logs a warning. A transient database error while recording an outcome (a dropped
+being delivered, and while a delivery runs its claim is renewed every third of the lease
+(``renew_notification_claims``): a receiver that trickles its answer byte by byte, every byte
+within the read timeout, for longer than the lease is not posted the message again. Should a
+claim still be lost (the database away for a whole lease), the stale claimer's outcome is not
+recorded (the storage checks the token) and it logs a warning. A transient database error while recording an outcome (a dropped
 connection, a deadlock, a busy SQLite) is retried (:func:`~proseo_odata.storage.errors.retry_transient`)
 rather than posting again; it is never recorded as the message's error.
 
@@ -306,6 +308,10 @@ class NotificationDispatcher:
         self._held: Counter = Counter()  # endpoint -> claimed messages not yet finished
         self._running: Counter = Counter()  # endpoint -> delivery lanes (threads) running
         self._waiting: dict[str, deque] = {}  # endpoint -> claimed messages waiting for a lane
+        #: message id -> claim token of the deliveries running now, whose claims the renewer
+        #: thread keeps (:meth:`_renew_loop`)
+        self._in_flight: dict[int, str] = {}
+        self._renewer: Optional[threading.Thread] = None
         self._local = threading.local()  # one requests.Session per delivery thread
         self._sessions: list = []
         #: Called with (outcome, message) after each delivery attempt: "delivered", "retry",
@@ -441,12 +447,39 @@ class NotificationDispatcher:
         return session
 
     def _deliver_safely(self, message) -> bool:
+        with self._slots:
+            self._in_flight[message.id] = message.claim_token
+        self._start_renewer()
         try:
             return self._deliver(message)
         except Exception as exc:  # noqa: BLE001 - the message's claim lease brings it back later
             log.warning("notification %s to %s: delivery aborted (%s); it is retried after its claim lease",
                         message.id, safe_endpoint(message.endpoint), describe(exc))
             return False
+        finally:
+            with self._slots:
+                self._in_flight.pop(message.id, None)
+
+    def _start_renewer(self) -> None:
+        with self._pool_lock:
+            if self._renewer is None or not self._renewer.is_alive():
+                self._renewer = threading.Thread(target=self._renew_loop, name="proseo-notify-lease", daemon=True)
+                self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        """Every third of the lease, renew the claims of the deliveries running: a receiver that
+        answers slowly, each read within the read timeout, for longer than the lease keeps its
+        message (no other dispatcher POSTs it again meanwhile, and its outcome is recorded)."""
+        lease = self.policy.lease_seconds
+        while not self._stop.wait(lease / 3):
+            with self._slots:
+                claims = dict(self._in_flight)
+            if not claims:
+                continue
+            try:
+                self.storage.renew_notification_claims(claims, utcnow() + timedelta(seconds=lease))
+            except Exception as exc:  # noqa: BLE001 - the next round tries again; the lease has time left
+                log.warning("notification dispatcher: claims of running deliveries not renewed (%s)", describe(exc))
 
     def _record(self, work, message_id, what: str):
         """A storage write of a delivery's outcome, retried while the database error is transient

@@ -53,7 +53,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from proseo_odata.model import (
     Mission,
@@ -777,6 +777,13 @@ class OutboxStore(Store):
         than its lease loses them to the next claimer, and its token becomes stale. The lease
         must therefore cover the work done on a claim (the dispatcher claims one message at a
         time with a lease of at least twice its HTTP timeout plus slack)."""
+        raise NotImplementedError
+
+    def renew_notification_claims(self, claims: Mapping[int, str], until: datetime) -> int:
+        """Move ``next_attempt_at`` of claimed messages to ``until``: the deliverer is still at
+        work on them (a receiver that answers slowly, each read within the timeout, for longer
+        than the lease). ``claims`` maps message ids to their claim tokens; a message claimed
+        again since (another token) or recorded is left alone. Returns how many were renewed."""
         raise NotImplementedError
 
     def mark_notification_delivered(

@@ -3130,6 +3130,20 @@ class SQLAlchemyStorage(StorageBase):
             raise NotFoundError(f"No notification {message_id}")
         return False
 
+    def renew_notification_claims(self, claims, until) -> int:
+        by_token: dict[str, list[int]] = {}
+        for message_id, token in claims.items():
+            by_token.setdefault(token, []).append(message_id)
+        renewed = 0
+        with self._db() as s:
+            for token, ids in sorted(by_token.items()):
+                renewed += s.execute(
+                    sa.update(outbox)
+                    .where(outbox.c.id.in_(sorted(ids)), outbox.c.claim_token == token, outbox.c.delivered_at.is_(None))
+                    .values(next_attempt_at=as_utc(until))
+                ).rowcount
+        return renewed
+
     def mark_notification_delivered(self, message_id, *, claim_token, now=None) -> bool:
         now = as_utc(now) if now is not None else utcnow()
         with self._db() as s:

@@ -324,3 +324,72 @@ def test_any_failure_of_the_post_is_a_counted_attempt(storage, monkeypatch):
     [message] = storage.list_notifications()
     assert message.attempts == 1 and message.next_attempt_at is None  # given up after its one attempt
     assert "UnicodeError" in message.last_error
+
+
+class _Trickler:
+    """A receiver that reads a POST and sends its answer one byte every ``pace`` seconds: each
+    read of the client is within its timeout, the whole answer takes longer than a claim lease."""
+
+    def __init__(self, pace: float):
+        import socket
+
+        self.posts = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/slow"
+        self.pace = pace
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.posts += 1
+            for byte in b"HTTP/1.0 204 OK\r\n\r\n":
+                time.sleep(self.pace)
+                conn.sendall(bytes([byte]))
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_receiver_slower_than_the_lease_gets_its_message_once(storage):
+    """The lease ran out while a receiver trickled its answer: another dispatcher POSTed the
+    message again, the first one's outcome was not recorded, and so on for ever. The running
+    deliveries' claims are renewed now."""
+
+    class ShortLease(DeliveryPolicy):
+        LEASE_SLACK_SECONDS = 0.5
+
+    # the shortest lease a message is still delivered under (the dispatcher keeps 5 s of it)
+    policy = ShortLease(timeout_seconds=1.0, connect_timeout_seconds=0.5, claim_lease_seconds=7.0, poll_seconds=0.1)
+    assert policy.lease_seconds == 7.0
+    trickler = _Trickler(pace=0.5)  # 19 bytes: about 9.5 s
+    with storage.transaction() as tx:
+        enqueue_order_notification(tx, ended_order("failed", trickler.url))
+    dispatchers = [NotificationDispatcher(storage, policy=policy).start() for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and storage.list_notifications()[0].delivered_at is None:
+            time.sleep(0.2)
+        time.sleep(1)
+    finally:
+        for dispatcher in dispatchers:
+            dispatcher.stop()
+        trickler.close()
+    [message] = storage.list_notifications()
+    assert message.delivered_at is not None and message.attempts == 0
+    assert trickler.posts == 1
