@@ -9,7 +9,9 @@ whether the order was created. It makes the retry safe in one of two ways:
 
 The first request creates the order and stores the key and a fingerprint of the request (its
 client-set properties; the notification password only as "set or not", never its hash). A
-request that repeats the key (or the Id) with the same content gets the stored order back
+request that repeats the key (or the Id) with the same content (the same fingerprint, or a body
+that asks for exactly the stored order: an echo of its JSON, values spelled otherwise) gets the
+stored order back
 (:func:`proseo_odata.orders.service.submit` answers ``replayed=True``, through :func:`find_replay`) -- however its status has moved on since. The
 same key (or Id) with different content is refused with :class:`IdempotencyConflict` (HTTP 422,
 ``E7220``); an Id that another user's (or mission's) order has is refused with ``ConflictError``
@@ -22,6 +24,7 @@ other then finds it (it waited for the first to commit) and replays it.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -30,7 +33,7 @@ from typing import Any, Mapping, Optional
 
 from proseo_odata.model import ProductionOrder
 from proseo_odata.errors import Conflict, InvalidOrder
-from proseo_odata.orders.validation import INPUT_PROPERTIES
+from proseo_odata.orders.validation import INPUT_PROPERTIES, validate_order
 from proseo_odata.storage.errors import ConflictError, NotFoundError
 
 __all__ = ["IdempotencyConflict", "check_idempotency_key", "client_order_id", "find_replay", "request_fingerprint"]
@@ -94,10 +97,35 @@ def request_fingerprint(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _replay(existing: ProductionOrder, fingerprint: str, *, owner: str, target: str) -> ProductionOrder:
+def _describes(storage, existing: ProductionOrder, body: Any) -> bool:
+    """True when ``body``, checked against the workflow of ``existing`` (enabled or not now), asks
+    for exactly that order: the same workflow, priority, input, options (defaults filled in),
+    endpoint and user name, a password given or not as before, and no other ``Id``. So a client
+    that echoes the order's JSON, or spells a value otherwise (``"Priority": 50`` left out before,
+    ``"Value": 3`` for ``"3"``, ``WorkflowOptions: []``), gets the order back."""
+    if not isinstance(body, Mapping):
+        return False
+    try:
+        if client_order_id(body) not in (None, existing.id):
+            return False
+        workflow = dataclasses.replace(storage.get_workflow(existing.mission, existing.workflow_id), enabled=True)
+        asked = validate_order(body, [workflow], mission=existing.mission)
+    except (InvalidOrder, NotFoundError):
+        return False
+    return (
+        (asked.priority, asked.input_reference, asked.input_content_start, asked.input_content_end,
+         asked.workflow_options, asked.notification_endpoint, asked.notification_username)
+        == (existing.priority, existing.input_reference, existing.input_content_start, existing.input_content_end,
+            existing.workflow_options, existing.notification_endpoint, existing.notification_username)
+        and bool(asked.notification_password) == bool(existing.notification_password)
+    )
+
+
+def _replay(existing: ProductionOrder, fingerprint: str, *, owner: str, target: str, storage=None,
+            body: Any = None) -> ProductionOrder:
     if existing.owner != owner:
         raise ConflictError(f"Id {existing.id} is already used by another production order", target="Id")
-    if existing.request_hash != fingerprint:
+    if existing.request_hash != fingerprint and not (storage is not None and _describes(storage, existing, body)):
         what = "Idempotency-Key" if target == "Idempotency-Key" else f"Id {existing.id}"
         raise IdempotencyConflict(
             f"{what} was already used for production order {existing.id} with different content; "
@@ -108,11 +136,11 @@ def _replay(existing: ProductionOrder, fingerprint: str, *, owner: str, target: 
 
 
 def find_replay(storage, mission: str, owner: str, fingerprint: str, *, key: Optional[str] = None,
-                order_id: Optional[uuid.UUID] = None) -> Optional[ProductionOrder]:
+                order_id: Optional[uuid.UUID] = None, body: Any = None) -> Optional[ProductionOrder]:
     """The order an earlier request with the same ``key`` (else the same client ``order_id``)
-    created, when its content (``fingerprint``) is the same; None when there is none (a new
-    order). :class:`IdempotencyConflict` (other content) or ``ConflictError`` (another
-    owner's Id) otherwise."""
+    created, when its content is the same (``fingerprint``, or ``body`` describes that order:
+    :func:`_describes`); None when there is none (a new order). :class:`IdempotencyConflict`
+    (other content) or ``ConflictError`` (another owner's Id) otherwise."""
     if key is not None:
         existing, target = storage.find_order_by_idempotency_key(mission, owner, key), "Idempotency-Key"
     elif order_id is not None:
@@ -123,4 +151,5 @@ def find_replay(storage, mission: str, owner: str, fingerprint: str, *, key: Opt
             existing = None
     else:
         return None
-    return None if existing is None else _replay(existing, fingerprint, owner=owner, target=target)
+    return None if existing is None else _replay(existing, fingerprint, owner=owner, target=target, storage=storage,
+                                                 body=body)

@@ -151,7 +151,7 @@ def submit(storage, body: Any, *, mission: str, owner: str, idempotency_key: Opt
         validate_order(body, _enabled_workflows(storage, mission), mission=mission, shape_problems=shape)
     order_id = client_order_id(body)
     fingerprint = request_fingerprint(body)
-    replay = find_replay(storage, mission, owner, fingerprint, key=idempotency_key, order_id=order_id)
+    replay = find_replay(storage, mission, owner, fingerprint, key=idempotency_key, order_id=order_id, body=body)
     if replay is not None:
         return replay, True
     try:
@@ -162,7 +162,7 @@ def submit(storage, body: Any, *, mission: str, owner: str, idempotency_key: Opt
             raise
         # A concurrent request with the same key or Id committed first (or the Id is another
         # mission's order): replay it, or refuse.
-        replay = find_replay(storage, mission, owner, fingerprint, key=idempotency_key, order_id=order_id)
+        replay = find_replay(storage, mission, owner, fingerprint, key=idempotency_key, order_id=order_id, body=body)
         if replay is None:
             if order_id is not None and idempotency_key is None:
                 raise ConflictError(f"Id {order_id} is already used by another production order", target="Id") from None

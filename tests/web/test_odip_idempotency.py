@@ -115,3 +115,37 @@ def test_concurrent_retries_with_one_key_create_one_order(odip):
     assert [status for status, _ in results] == [201] * 8, results
     assert len({order_id for _, order_id in results}) == 1
     assert count_orders(odip) == before + 1
+
+
+def _with_password(body: dict) -> dict:
+    """An order's JSON as a client echoes it: the masked password replaced by its own again."""
+    return {**body, "NotificationEpPassword": "s3cr3t-pw"} if body.get("NotificationEpPassword") else body
+
+
+@pytest.mark.parametrize("how", ["key", "id"])
+def test_an_echo_or_another_spelling_of_the_same_order_is_a_replay(odip, how):
+    """The fingerprint was taken over the raw body: the order's own JSON echoed back, a default
+    written out, a value spelled otherwise each answered 422 "different content"."""
+    order_id = str(uuid.uuid4())
+    key = str(uuid.uuid4()) if how == "key" else None
+    first_body = order_body() if how == "key" else order_body(Id=order_id)
+    first_body.pop("Priority")
+    first = json_of(post(odip, first_body, key=key))
+    shown = json_of(odip.app.get(f"{ODIP}/ProductionOrders({first['Id']})", headers=auth("ursula")))
+    hex_id = uuid.UUID(first["Id"]).hex
+    variants = [
+        _with_password(first), _with_password(shown),
+        {**first_body, "Priority": 50},
+        {**first_body, "WorkflowOptions": [{"Name": "ImageFormat", "Value": "jpg"}]},
+        {**first_body, "Id": "{" + first["Id"] + "}"}, {**first_body, "Id": f"urn:uuid:{first['Id']}"},
+        {**first_body, "Id": hex_id},
+    ]
+    for body in variants:
+        again = post(odip, body, key=key)
+        assert json_of(again)["Id"] == first["Id"] and again.headers["Idempotent-Replayed"] == "true", body
+    # other content is still refused
+    for body in ({**first_body, "Priority": 51}, {**first_body, "NotificationEpUsername": "someone-else"},
+                 {**first_body, "WorkflowOptions": [{"Name": "ImageFormat", "Value": "GEOTIFF"}]}):
+        assert json_of(post(odip, body, key=key, status=422))["error"]["code"] == "E7220"
+    if how == "key":  # the key's order, but another Id in the body
+        assert post(odip, {**first_body, "Id": str(uuid.uuid4())}, key=key, status=422)
