@@ -110,13 +110,15 @@ def one_line_error(exc: BaseException) -> "click.ClickException | None":
     from proseo_odata.archive import ArchiveError
     from proseo_odata.production.workflows import WorkflowConfigError
     from proseo_odata.secretbox import SecretsError
-    from proseo_odata.storage.errors import describe, is_database_error
+    from proseo_odata.storage.errors import DatabaseUnavailableError, describe, driver_detail, is_database_error
 
     if isinstance(exc, (StorageError, ArchiveError, WorkflowConfigError, SecretsError)):
-        message = getattr(exc, "message", None) or str(exc)
-        return click.ClickException(" ".join(str(message).split()))
+        message = " ".join(str(getattr(exc, "message", None) or exc).split())
+        detail = driver_detail(exc) if isinstance(exc, DatabaseUnavailableError) else None
+        return click.ClickException(message if not detail or detail in message else f"{message}: {detail}")
     if is_database_error(exc):
-        return click.ClickException(f"database error: {describe(exc)}")
+        detail = driver_detail(exc)
+        return click.ClickException(f"database error: {describe(exc)}" + (f": {detail}" if detail else ""))
     if isinstance(exc, OSError) and exc.filename:
         return click.ClickException(f"{exc.filename}: {exc.strerror or exc}")
     if isinstance(exc, UnicodeError):  # an argument, a file or standard input that is not UTF-8

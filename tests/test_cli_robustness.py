@@ -162,7 +162,7 @@ def test_a_new_mission_code_is_letters_digits_or_underscores(ini, code):
     assert _run("-c", str(ini), "mission", "add", "S2_B1").exit_code == 0
 
 
-@pytest.mark.parametrize("name", ["a:b", " ", "eve "])
+@pytest.mark.parametrize("name", ["a:b", " ", "eve ", "e\tve"])
 def test_a_new_user_name_can_log_in_with_basic_auth(ini, name):
     """'S2B\\a:b' was stored, and HTTP Basic ("user:password") could never send it."""
     assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
@@ -171,3 +171,26 @@ def test_a_new_user_name_can_log_in_with_basic_auth(ini, name):
     added = _run("-c", str(ini), "user", "add", "S2B\\eve", "--role", "PRIP_USER", "--role", "PRIP_USER",
                  "--password-stdin", input="pw\n")
     assert added.exit_code == 0 and added.stdout.strip().endswith("with roles PRIP_USER"), added.output
+
+
+def test_user_delete(ini):
+    assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
+    assert _run("-c", str(ini), "user", "add", "S2B\\eve", "--role", "PRIP_USER", "--password-stdin",
+                input="pw\n").exit_code == 0
+    deleted = _run("-c", str(ini), "user", "delete", "S2B\\eve")
+    assert deleted.exit_code == 0 and "deleted" in deleted.stdout
+    assert "S2B\\eve" not in _run("-c", str(ini), "user", "list").stdout
+    _one_line(_run("-c", str(ini), "user", "delete", "S2B\\eve"), "no user S2B\\eve")
+
+
+@pytest.mark.postgresql
+def test_a_database_that_refuses_says_why(tmp_path, pg_server_url):
+    """Every refusal read "cannot reach the database: OperationalError": a wrong password, a
+    missing database, a closed port alike. The driver's reason is said now (never the password)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_server_url).set(database="no_such_database", password="secret-pw")
+    ini = write_ini(tmp_path, url.render_as_string(hide_password=False))
+    for command in (["mission", "list"], ["initdb"]):
+        line = _one_line(_run("-c", str(ini), *command), 'database "no_such_database" does not exist')
+        assert "secret-pw" not in line

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
@@ -168,6 +169,25 @@ def describe(exc: BaseException) -> str:
     if code:
         parts.append(str(code))
     return " ".join(parts[:1]) + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
+
+
+def driver_detail(exc: BaseException) -> Optional[str]:
+    """For operators only (the command line, the server's start-up log), never for clients: the
+    first line of the driver's own message of ``exc`` or of the error it was raised from
+    ("password authentication failed for user ...", "database ... does not exist"), at most 300
+    characters, without any ``password=...``; None when there is no driver error."""
+    seen = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        orig = getattr(current, "orig", None)
+        if orig is not None or type(current).__module__.split(".")[0] in ("psycopg", "sqlite3", "psycopg2"):
+            lines = [line for line in str(orig if orig is not None else current).splitlines() if line.strip()]
+            if lines:
+                text = re.sub(r"(?i)password\s*=\s*\S+", "password=***", " ".join(lines[0].split()))
+                return text[:300]
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def is_database_error(exc: BaseException) -> bool:

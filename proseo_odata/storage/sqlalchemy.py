@@ -89,6 +89,7 @@ from .errors import (
     SchemaNotReadyError,
     StorageError,
     describe,
+    driver_detail,
     driver_errors,
     nul_refusal,
     query_refusal,
@@ -1340,9 +1341,13 @@ class SQLAlchemyStorage(StorageBase):
             with driver_errors():
                 current = self.schema_revision()
         except (DatabaseUnavailableError, sa.exc.DBAPIError) as exc:
+            # the driver's reason too (a wrong password, no such database): this message is for
+            # the operator (command line, start-up log); clients get a fixed 503 text
+            detail = driver_detail(exc)
+            reason = describe(exc) + (f": {detail}" if detail else "")
             if path is not None:
-                raise SchemaNotReadyError(f"cannot open the database {path}: {describe(exc)}") from None
-            raise DatabaseUnavailableError(f"cannot reach the database: {describe(exc)}", reason=describe(exc)) from None
+                raise SchemaNotReadyError(f"cannot open the database {path}: {reason}") from None
+            raise DatabaseUnavailableError(f"cannot reach the database: {reason}", reason=describe(exc)) from None
         if current is None:
             raise SchemaNotReadyError(f"the database has no proseo-odata schema: {run_initdb} first")
         scripts = _migration_scripts()
