@@ -209,6 +209,8 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._current_token: Optional[CancelToken] = None
+        #: The database was away at the last round: one log line per outage, one claim per round
+        self._outage = False
 
     # -- loop ----------------------------------------------------------------------------
 
@@ -216,7 +218,8 @@ class Worker:
         """Run queued orders until the queue is empty (or ``limit`` ran); returns how many."""
         count = 0
         while not self._stop.is_set() and (limit is None or count < limit):
-            order = queue.claim_next_order(self.storage, self.worker_id, self.config.lease_seconds)
+            order = queue.claim_next_order(self.storage, self.worker_id, self.config.lease_seconds,
+                                           retry=not self._outage)
             if order is None:
                 break
             self.run_order(order)
@@ -231,8 +234,16 @@ class Worker:
             seen = signal.generation if signal is not None else 0
             try:
                 ran = self.run_pending()
+                if self._outage:
+                    log.warning("worker %s: the database is reachable again", self.worker_id)
+                    self._outage = False
             except Exception as exc:  # noqa: BLE001 - e.g. the database is away; try again later
-                log_failure(log, "worker %s: queue round failed", exc, self.worker_id)
+                if not is_transient(exc):
+                    log_failure(log, "worker %s: queue round failed", exc, self.worker_id)
+                elif not self._outage:  # one line per outage, not one per retry
+                    log.warning("worker %s: the database is unavailable (%s); trying again every %.0f s",
+                                self.worker_id, describe(exc), self.config.poll_seconds)
+                    self._outage = True
                 ran = 0
             if ran or self._stop.is_set():
                 continue

@@ -48,10 +48,12 @@ def retry_on_busy(action: Callable[[], T], *, attempts: int = 8, delay: float = 
     return retry_transient(action, delays=delays, what="order queue", logger=log)
 
 
-def claim_next_order(storage, worker_id: str, lease_seconds: float, *, now: Optional[datetime] = None) -> Optional[ProductionOrder]:
+def claim_next_order(storage, worker_id: str, lease_seconds: float, *, now: Optional[datetime] = None,
+                     retry: bool = True) -> Optional[ProductionOrder]:
     """Claim the next queued order (``in_progress``, leased to ``worker_id``); None when the
-    queue is empty."""
-    return retry_on_busy(lambda: storage.claim_next_order(worker_id, lease_seconds, now or utcnow()))
+    queue is empty. ``retry=False``: one try (a worker that knows the database is away)."""
+    claim = lambda: storage.claim_next_order(worker_id, lease_seconds, now or utcnow())  # noqa: E731
+    return retry_on_busy(claim) if retry else claim()
 
 
 def heartbeat(storage, order_id: uuid.UUID, worker_id: str, lease_seconds: float, *, now: Optional[datetime] = None) -> bool:

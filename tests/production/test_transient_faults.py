@@ -184,3 +184,46 @@ def test_a_processor_bug_fails_the_order_without_the_exception_text(env, monkeyp
     failed = storage.get_order("DEMO", order.id)
     assert failed.status is OrderStatus.FAILED
     assert failed.status_message == f"{MESSAGE_FAILED}: the processor raised RuntimeError"
+
+
+def test_a_worker_logs_an_outage_once_and_its_end_once(tmp_path, sqlite_url, caplog, monkeypatch):
+    """During an outage the worker logged a retry WARNING four times a second (every retry of
+    every round): about 15,000 lines an hour per thread."""
+    import threading
+    import time
+
+    from proseo_odata.storage.errors import DatabaseUnavailableError
+
+    settings = make_settings(sqlite_url, tmp_path)
+    storage, archive = set_up(settings)
+    away = threading.Event()
+    away.set()
+    real_claim = storage.claim_next_order
+    calls = []
+
+    def claim(*args, **kwargs):
+        calls.append(time.monotonic())
+        if away.is_set():
+            raise DatabaseUnavailableError("the database is unavailable (OperationalError)", reason="OperationalError")
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "claim_next_order", claim)
+    worker = Worker(storage, archive, settings)
+    caplog.set_level(logging.DEBUG, logger="proseo_odata")
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    try:
+        time.sleep(2.0)  # 0.1 s polls: some 15 rounds
+        away.clear()
+        time.sleep(0.5)
+    finally:
+        worker.stop()
+        thread.join(5)
+        storage.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "secrets.key" not in r.getMessage()]
+    retries = [m for m in warnings if "retrying in" in m]
+    assert len(calls) >= 15  # the worker kept trying, every poll
+    assert len(retries) <= 7, warnings  # the first round's retries only: then it knows
+    assert sum("worker" in m and "unavailable" in m for m in warnings) == 1, warnings
+    assert sum("reachable again" in m for m in warnings) == 1, warnings
+    assert len(warnings) == len(retries) + 2, warnings
