@@ -40,7 +40,13 @@ Settings (all optional):
 ``proseo.production.poll_seconds``         1          idle wait between looks at the queue (a
                                                       queued order wakes the workers at once;
                                                       this is the fallback)
-``proseo.production.max_attempts``         3          runs lost (worker died) before failing
+``proseo.production.max_attempts``         3          runs lost (worker died) or ended by a
+                                                      service fault before failing
+``proseo.production.fault_pause_seconds``  5          after a service fault (the archive away),
+                                                      the worker waits this, doubled at each
+                                                      attempt (at most 10 min), before it gives
+                                                      the order back: a short outage does not
+                                                      use up the attempts at once
 ``proseo.production.scratch_dir``          (tmp)      where per-order scratch folders go
 ``proseo.production.output_retention_days``  30       default output retention
 ``proseo.notify.dispatcher``               true       run the notification dispatcher in the pool
@@ -54,6 +60,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -120,15 +127,27 @@ class EngineConfig:
     poll_seconds: float = 1.0
     max_attempts: int = 3
     scratch_dir: Optional[str] = None
+    fault_pause_seconds: float = 5.0
+
+    #: The longest pause after a service fault.
+    MAX_FAULT_PAUSE_SECONDS = 600.0
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "EngineConfig":
+        pause = _setting(settings, "proseo.production.fault_pause_seconds", cls.fault_pause_seconds, float)
+        if not 0 <= pause <= cls.MAX_FAULT_PAUSE_SECONDS:
+            raise ValueError(f"proseo.production.fault_pause_seconds must be 0 to {cls.MAX_FAULT_PAUSE_SECONDS:.0f}")
         return cls(
             lease_seconds=_setting(settings, "proseo.production.lease_seconds", cls.lease_seconds),
             poll_seconds=_setting(settings, "proseo.production.poll_seconds", cls.poll_seconds),
             max_attempts=_setting(settings, "proseo.production.max_attempts", cls.max_attempts, int),
             scratch_dir=settings.get("proseo.production.scratch_dir") or None,
+            fault_pause_seconds=pause,
         )
+
+    def fault_pause(self, attempts: int) -> float:
+        """Seconds to wait after a service fault of an order that ran ``attempts`` times before."""
+        return min(self.MAX_FAULT_PAUSE_SECONDS, self.fault_pause_seconds * 2 ** min(attempts, 20))
 
 
 # -- one order ---------------------------------------------------------------------------------
@@ -346,6 +365,12 @@ class Worker:
                 log.exception("order %s: the processor raised", order.id)
                 return self._fail(order, f"{MESSAGE_FAILED}: the processor raised {type(exc).__name__}")
             log_failure(log, "order %s: service fault during %s", exc, order.id, stage)
+            if order.attempts + 1 < self.config.max_attempts:
+                # the heartbeat keeps the lease meanwhile; a stop or a cancel ends the wait
+                deadline = time.monotonic() + self.config.fault_pause(order.attempts)
+                while time.monotonic() < deadline and not self._stop.is_set():
+                    if token.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
+                        break
             return self._requeue(order, counted=True, limit=self.config.max_attempts)
         finally:
             done.set()

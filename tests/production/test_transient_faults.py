@@ -10,6 +10,7 @@ raised at a chosen step of the run (publishing the output) so that the outcome i
 """
 import logging
 import sqlite3
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -158,12 +159,18 @@ def test_archive_faults_requeue_until_attempts_are_exhausted_with_a_fixed_messag
 
     monkeypatch.setattr(archive, "put_file", broken_put_file)
     caplog.set_level(logging.INFO)
-    worker = Worker(storage, archive, settings)
-    for attempt in (1, 2):
+    # a pause before each requeue, doubled at each attempt (5 s, 10 s by default): the three
+    # attempts ran back to back before, and a short archive outage failed the order for good
+    worker = Worker(storage, archive, {**settings, "proseo.production.fault_pause_seconds": "0.4"})
+    for attempt, pause in ((1, 0.4), (2, 0.8)):
+        started = time.monotonic()
         worker.run_pending(limit=1)
+        assert time.monotonic() - started >= pause
         current = storage.get_order("DEMO", order.id)
         assert current.status is OrderStatus.QUEUED and current.attempts == attempt
+    started = time.monotonic()
     worker.run_pending(limit=1)
+    assert time.monotonic() - started < 1.6  # no pause before failing
     failed = storage.get_order("DEMO", order.id)
     assert failed.status is OrderStatus.FAILED and failed.attempts == 3
     assert failed.status_message == f"{MESSAGE_FAILED}: {REASON_SERVICE_FAULT}"
