@@ -120,8 +120,10 @@ def check_text(value: str, field: str) -> str:
 
 def check_name(name: Any) -> str:
     """``name`` when it can be a product's ``Name``: a file name (not blank, not ``.`` or ``..``,
-    no ``/`` or ``\\``, at most :data:`NAME_MAX_BYTES` bytes of UTF-8, storable text)."""
+    no ``/`` or ``\\``, no control characters (a CR/LF could never be a download's file name), at
+    most :data:`NAME_MAX_BYTES` bytes of UTF-8, storable text)."""
     if (not isinstance(name, str) or not name.strip() or name in (".", "..") or "/" in name or "\\" in name
+            or any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 for c in name)
             or len(check_text(name, "Name").encode("utf-8")) > NAME_MAX_BYTES):
         raise MetadataError("Name", f"{name!r} is not a file name")
     return name

@@ -37,17 +37,20 @@ decided by the caller (visibility) and by the core (:func:`proseo_odata.eviction
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import socket
 from datetime import datetime
 
 from pyramid.response import FileIter, Response
 
-from proseo_odata.archive import FileSlice
+from proseo_odata.archive import FileSlice, content_disposition
 from proseo_odata.errors import RangeNotSatisfiable
 from proseo_odata.eviction import ProductUnavailableError, check_downloadable
 
 BLOCK_SIZE = 256 * 1024
+
+log = logging.getLogger(__name__)
 
 __all__ = ["product_file_response"]
 
@@ -59,16 +62,6 @@ def _b64_of_hex(value: str | None) -> str | None:
         return base64.b64encode(bytes.fromhex(value)).decode("ascii")
     except ValueError:
         return None
-
-
-def _content_disposition(name: str) -> str:
-    ascii_name = name.encode("ascii", "replace").decode("ascii").replace("\\", "_").replace('"', "_")
-    header = f'attachment; filename="{ascii_name}"'
-    if ascii_name != name:
-        from urllib.parse import quote
-
-        header += f"; filename*=UTF-8''{quote(name, safe='')}"
-    return header
 
 
 _RANGE = re.compile(r"bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)[ \t]*", re.IGNORECASE)
@@ -212,17 +205,35 @@ def product_file_response(request, product, archive, *, now: datetime | None = N
     presign = getattr(archive, "presign", False) and request.method == "GET"
     try:
         size = archive.size(key)
+    except FileNotFoundError:
+        raise ProductUnavailableError(
+            f"The file of product {product.id} ({product.name}) is missing from the archive"
+        ) from None
+    if product.content_length is not None and size != product.content_length:
+        # A file damaged in the archive: sent, it would be a complete-looking 200 (or a 416 that
+        # tells a resuming client it has everything) with the ETag and digests of other bytes.
+        log.error("product %s (%s): its archive file %s has %d bytes, its ContentLength %d: not served "
+                  "(proseo-odata archive check finds such files)", product.id, product.name, key, size,
+                  product.content_length)
+        raise ProductUnavailableError(
+            f"The file of product {product.id} ({product.name}) is damaged in the archive (its size is not the "
+            "product's ContentLength)")
+    try:
         slice_of = (lambda start, stop: []) if presign else _slices(request, archive, key)
     except FileNotFoundError:
         raise ProductUnavailableError(
             f"The file of product {product.id} ({product.name}) is missing from the archive"
         ) from None
+    except OSError as exc:  # a folder where the file should be, no permission, an I/O error
+        log.error("product %s (%s): its archive file %s cannot be read: %s", product.id, product.name, key, exc)
+        raise ProductUnavailableError(
+            f"The file of product {product.id} ({product.name}) cannot be read from the archive") from None
 
     md5 = product.checksum("MD5")
     sha256 = product.checksum("SHA256") or product.checksum("SHA-256")
     response = _FileResponse(slice_of, content_type=product.content_type or "application/octet-stream")
     headers = response.headers
-    headers["Content-Disposition"] = _content_disposition(product.name)
+    headers["Content-Disposition"] = content_disposition(product.name)
     headers["Accept-Ranges"] = "bytes"
     response.last_modified = product.publication_date
     if md5:

@@ -305,7 +305,12 @@ def _database_recovered(event) -> None:
 def unavailable_view(exc: Unavailable, request):
     """503 when the storage cannot be used now: its choke point turned a transient driver error
     (lost or refused connection, lock or statement timeout, serialization failure, SQLite's lock,
-    no pooled connection in time) into an ``Unavailable``."""
+    no pooled connection in time) into an ``Unavailable``. The archive's own (object storage
+    away, kind ``unavailable.archive``): 503 too, logged as what it is."""
+    if exc.kind == "unavailable.archive":
+        log.warning("%s %s: %s", request.method, request.path, exc.message)
+        return kind_response(request, exc.kind, "The archive is unavailable; please retry later",
+                             headers={"Retry-After": "30"})
     return database_unavailable_response(exc, request)
 
 

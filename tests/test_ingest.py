@@ -156,9 +156,12 @@ def test_manifest_bad_lines_are_reported_by_number_and_the_good_lines_commit(set
 def test_a_line_whose_name_is_not_a_string_fails_alone(setup, tmp_path):
     storage, archive = setup
     _product_files(tmp_path / "in", 2)
-    lines = [{"file": "in/f0.dat", "Name": ["x"]}, {"file": "in/f1.dat"}]
+    _product_files(tmp_path / "more", 2)
+    # a CR/LF or DEL in a Name could never be a download's file name (the header was refused: a 500)
+    lines = [{"file": "in/f0.dat", "Name": ["x"]}, {"file": "in/f1.dat"},
+             {"file": "more/f0.dat", "Name": "a\r\nX-Evil: 1.dat"}, {"file": "more/f1.dat", "Name": "del\x7f.dat"}]
     report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, lines), batch_size=10, workers=1)
-    assert [line for line, _ in report.failed] == [1] and "Name" in report.failed[0][1], report.failed
+    assert [line for line, _ in report.failed] == [1, 3, 4] and all("Name" in why for _, why in report.failed), report.failed
     assert report.ingested == 1 and storage.get_product_by_name("M", "f1.dat")
 
 

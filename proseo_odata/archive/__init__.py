@@ -6,17 +6,21 @@ count). ``proseo.archive.backend`` names it: a dotted module name, or the short 
 (:mod:`proseo_odata.archive.local`) and ``s3`` (:mod:`proseo_odata.archive.s3`).
 
 Keys are relative ``/``-separated paths such as ``DEMO/<product id>/<Name>``; a key never starts
-with ``/`` and has no ``.``/``..`` segments. A missing key raises ``FileNotFoundError``.
+with ``/`` and has no ``.``/``..`` segments. A missing key raises ``FileNotFoundError``; an archive that cannot be reached now raises
+:class:`ArchiveUnavailableError`.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from typing import BinaryIO, Iterator, Mapping, NamedTuple
+from urllib.parse import quote
 
 from proseo_odata.config import load_backend
+from proseo_odata.errors import Unavailable
 
-__all__ = ["ArchiveBase", "ArchiveError", "ArchivedFile", "StoredFile", "UnfinishedUpload", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE", "DIGESTS", "hash_archived"]
+__all__ = ["ArchiveBase", "ArchiveError", "ArchiveUnavailableError", "ArchivedFile", "content_disposition", "StoredFile", "UnfinishedUpload", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE", "DIGESTS", "hash_archived"]
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -31,6 +35,25 @@ REQUIRED_METHODS = ("put_stream", "put_file", "iter_range", "exists", "size", "d
 
 class ArchiveError(Exception):
     """A misconfigured archive or an invalid key."""
+
+
+class ArchiveUnavailableError(ArchiveError, Unavailable):
+    """The archive cannot be reached now (object storage away, timed out): a download is
+    answered ``503`` with ``Retry-After``, and the same call may succeed later."""
+
+    def __init__(self, message: str):
+        Unavailable.__init__(self, message, kind="unavailable.archive")
+
+
+def content_disposition(name: str) -> str:
+    """``attachment; filename="..."`` for a product's ``name`` (RFC 6266): the ASCII fallback
+    with quotes, backslashes and control characters (a CR/LF would be refused by the server, or
+    split the header) replaced by ``_``, and ``filename*`` in UTF-8 when it differs."""
+    ascii_name = re.sub(r'[\x00-\x1f\x7f"\\]', "_", name.encode("ascii", "replace").decode("ascii"))
+    header = f'attachment; filename="{ascii_name}"'
+    if ascii_name != name:
+        header += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return header
 
 
 class StoredFile(NamedTuple):
@@ -121,7 +144,13 @@ class FileSlice:
             return b""
         if size is None or size < 0 or size > left:
             size = left
-        return self.file.read(size)
+        data = self.file.read(size)
+        if not data:
+            # The file ends before the slice (cut short while it was being sent): an error, so that
+            # the server drops the connection; an empty read made waitress wait on it for minutes,
+            # spinning, with the rest of Content-Length still promised.
+            raise OSError(f"the file ends {left} byte(s) before the end of the slice being sent")
+        return data
 
 
 class ArchiveBase:

@@ -6,7 +6,10 @@ Settings (all under ``proseo.archive.s3.``):
 stores), ``region``, ``access_key`` / ``secret_key`` (else boto3's usual credential chain),
 ``presign`` (bool: downloads answer ``307`` to a pre-signed URL instead of streaming through),
 ``presign_expiry`` (seconds, default 3600), ``part_size`` (multipart part size in bytes,
-default 8 MiB; S3 requires at least 5 MiB for all but the last part).
+default 8 MiB; S3 requires at least 5 MiB for all but the last part), ``connect_timeout`` and
+``read_timeout`` (seconds, default 5 and 20: each wait on the store, retried three times in all).
+A store that cannot be reached, times out or answers 5xx raises
+:class:`~proseo_odata.archive.ArchiveUnavailableError` (a download answers ``503``).
 
 Uploads read the source once, computing MD5 and SHA-256 while sending; files larger than one
 part go up as a multipart upload, so at most one part is held in memory. Reads are ranged
@@ -14,15 +17,16 @@ part go up as a multipart upload, so at most one part is held in memory. Reads a
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
 from proseo_odata.config import as_bool
 
-from . import ArchiveBase, ArchiveError, HashingReader, StoredFile
+from . import ArchiveBase, ArchiveError, ArchiveUnavailableError, HashingReader, StoredFile, content_disposition
 
 PREFIX = "proseo.archive.s3."
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
@@ -41,6 +45,8 @@ class S3Settings:
     presign: bool = False
     presign_expiry: int = 3600
     part_size: int = DEFAULT_PART_SIZE
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
 
     @classmethod
     def from_settings(cls, settings) -> "S3Settings":
@@ -64,7 +70,34 @@ class S3Settings:
             presign=as_bool(get("presign")),
             presign_expiry=int(get("presign_expiry", 3600)),
             part_size=part_size,
+            connect_timeout=_seconds(get("connect_timeout", 5.0), "connect_timeout"),
+            read_timeout=_seconds(get("read_timeout", 20.0), "read_timeout"),
         )
+
+
+def _seconds(value, name: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not 0 < seconds <= 3600:
+        raise ArchiveError(f"{PREFIX}{name} must be a number of seconds from 0 to 3600")
+    return seconds
+
+
+@contextlib.contextmanager
+def _reachable(what: str):
+    """Turn the errors of an object store that cannot be reached now (no connection, a timeout,
+    its own 5xx answer) into :class:`ArchiveUnavailableError`."""
+    try:
+        yield
+    except (BotoConnectionError, HTTPClientError) as exc:
+        raise ArchiveUnavailableError(f"the archive cannot be reached ({what}: {type(exc).__name__})") from exc
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status >= 500:
+            raise ArchiveUnavailableError(f"the archive cannot be reached ({what}: HTTP {status})") from exc
+        raise
 
 
 class S3Archive(ArchiveBase):
@@ -78,7 +111,8 @@ class S3Archive(ArchiveBase):
             region_name=config.region,
             aws_access_key_id=config.access_key,
             aws_secret_access_key=config.secret_key,
-            config=Config(signature_version="s3v4", retries={"max_attempts": 3, "mode": "standard"}),
+            config=Config(signature_version="s3v4", retries={"max_attempts": 3, "mode": "standard"},
+                          connect_timeout=config.connect_timeout, read_timeout=config.read_timeout),
         )
 
     @property
@@ -132,20 +166,23 @@ class S3Archive(ArchiveBase):
             end = "" if length is None else str(start + length - 1)
             request["Range"] = f"bytes={start}-{end}"
         try:
-            body = self.client.get_object(**request)["Body"]
+            with _reachable("GetObject"):
+                body = self.client.get_object(**request)["Body"]
         except ClientError as exc:
             if _is_missing(exc):
                 raise FileNotFoundError(key) from exc
             raise
         try:
-            yield from body.iter_chunks(chunk_size)
+            with _reachable("GetObject"):
+                yield from body.iter_chunks(chunk_size)
         finally:
             body.close()
 
     def open(self, key: str):
         """The object's body as a readable stream (botocore ``StreamingBody``); close it."""
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+            with _reachable("GetObject"):
+                return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
         except ClientError as exc:
             if _is_missing(exc):
                 raise FileNotFoundError(key) from exc
@@ -153,7 +190,8 @@ class S3Archive(ArchiveBase):
 
     def exists(self, key: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+            with _reachable("HeadObject"):
+                self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as exc:
             if _is_missing(exc):
                 return False
@@ -162,7 +200,8 @@ class S3Archive(ArchiveBase):
 
     def size(self, key: str) -> int:
         try:
-            answer = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+            with _reachable("HeadObject"):
+                answer = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as exc:
             if _is_missing(exc):
                 raise FileNotFoundError(key) from exc
@@ -178,7 +217,7 @@ class S3Archive(ArchiveBase):
     def presigned_url(self, key: str, filename: str | None = None, content_type: str | None = None) -> str:
         params = {"Bucket": self.bucket, "Key": self.object_key(key)}
         if filename:
-            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+            params["ResponseContentDisposition"] = content_disposition(filename)
         if content_type:
             params["ResponseContentType"] = content_type
         return self.client.generate_presigned_url(
