@@ -239,30 +239,39 @@ class OutageLog:
         self._lock = threading.Lock()
         self._since: Optional[float] = None
         self._failures = 0
+        #: the storage's count of statements run when the episode's last failure came (None:
+        #: the storage keeps no count); an episode closes only once a statement ran since
+        self._mark: Optional[int] = None
 
     @property
     def in_outage(self) -> bool:
         return self._since is not None
 
-    def failed(self, exc: BaseException) -> bool:
-        """Count one failure; log it when it starts an episode (returns True then)."""
+    def failed(self, exc: BaseException, statements: Optional[int] = None) -> bool:
+        """Count one failure; log it when it starts an episode (returns True then).
+        ``statements``: the storage's count of statements run so far (``statements_run``)."""
         with self._lock:
             first = self._since is None
             if first:
                 self._since = time.monotonic()
                 self._failures = 0
             self._failures += 1
+            self._mark = statements
         if first:
             self.logger.warning("%s unavailable (%s); answering 503 until it is back, logged once",
                                 self.what, describe(exc))
         return first
 
-    def recovered(self) -> bool:
-        """Close an open episode (returns True when there was one)."""
+    def recovered(self, statements: Optional[int] = None) -> bool:
+        """Close an open episode (returns True when there was one), unless ``statements`` (the
+        storage's count now) shows that no statement ran since the last failure: a request
+        answered from the caches (a user looked up seconds ago) does not prove the database back."""
         if self._since is None:
             return False
         with self._lock:
             if self._since is None:
+                return False
+            if statements is not None and self._mark is not None and statements <= self._mark:
                 return False
             seconds, failures = time.monotonic() - self._since, self._failures
             self._since, self._failures = None, 0
@@ -287,7 +296,7 @@ _OUTAGE_LOCK = threading.Lock()
 def database_unavailable_response(exc: BaseException, request):
     """The 503 answer for a storage that cannot be used now; logs once per outage episode.
     The one place that answers "database unavailable" (the exception view and other callers)."""
-    outage_log(request.registry).failed(exc)
+    outage_log(request.registry).failed(exc, _statements_run(request))
     return kind_response(request, "unavailable", "The database is unavailable; please retry later",
                          headers={"Retry-After": "30"})
 
@@ -299,7 +308,12 @@ def _database_recovered(event) -> None:
     if "storage" in request.__dict__ and event.response.status_code != 503:
         outage = getattr(request.registry, "proseo_outage", None)
         if outage is not None:
-            outage.recovered()
+            outage.recovered(_statements_run(request))
+
+
+def _statements_run(request) -> Optional[int]:
+    """The application storage's count of statements run (None when it keeps none)."""
+    return getattr(getattr(request.registry, "storage", None), "statements_run", None)
 
 
 def unavailable_view(exc: Unavailable, request):

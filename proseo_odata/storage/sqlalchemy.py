@@ -1191,6 +1191,11 @@ class SQLAlchemyStorage(StorageBase):
             self._extents: bool | None = None
             if not event.contains(engine, "handle_error", _driver_error_event):
                 event.listen(engine, "handle_error", _driver_error_event)
+            #: Statements the engine ran without error (approximate under threads): how a server
+            #: tells a database that is back from a request its caches answered.
+            self.statements_run = 0
+            self._statement_counter = self._count_statement  # one object: listened to, then removed
+            event.listen(engine, "after_cursor_execute", self._statement_counter)
             self._tables_lock = threading.Lock()
             #: Seals notification passwords before they are written (proseo_odata.secretbox).
             self.secrets = secrets if secrets is not None else SecretBox()
@@ -1328,6 +1333,9 @@ class SQLAlchemyStorage(StorageBase):
         """The newest revision of the code's migrations."""
         return _migration_scripts().get_current_head()
 
+    def _count_statement(self, *_args) -> None:
+        self.statements_run += 1
+
     def check_schema(self) -> None:
         """See :meth:`StorageBase.check_schema`: compares the Alembic revision with the head."""
         from alembic.util import CommandError
@@ -1376,6 +1384,8 @@ class SQLAlchemyStorage(StorageBase):
                 thread.join(SQLITE_ANALYZE_LOCK_WAIT + 10)
             if self._order_signal is not None:
                 self._order_signal.close()
+            if event.contains(self.engine, "after_cursor_execute", self._statement_counter):
+                event.remove(self.engine, "after_cursor_execute", self._statement_counter)
             self.engine.dispose()
 
     @property

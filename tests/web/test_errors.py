@@ -235,6 +235,35 @@ def test_outage_log_is_one_line_per_episode(caplog):
     assert lines[1].startswith("database available again after") and "(3 failure(s) in between)" in lines[1]
 
 
+def test_an_answer_from_the_caches_does_not_end_an_outage(caplog):
+    """A token request answered from the user cache logged "available again after 0.0 s", and the
+    next 503 "unavailable" again: two lines per pair of requests. The episode ends once a
+    statement ran since its last failure (the storage's ``statements_run``)."""
+    from proseo_odata_web.errors import OutageLog
+
+    caplog.set_level(logging.INFO)
+    outage = OutageLog(logging.getLogger("outage-cache-test"))
+    error = ConnectionError("refused")
+    assert outage.failed(error, 41)
+    assert not outage.recovered(41) and outage.in_outage  # no statement ran: still away
+    assert not outage.failed(error, 41)
+    assert outage.recovered(42) and not outage.in_outage
+    lines = [r.getMessage() for r in caplog.records if r.name == "outage-cache-test"]
+    assert len(lines) == 2, lines
+
+
+def test_the_storage_counts_the_statements_it_ran(migrated_sqlite_url):
+    from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        before = storage.statements_run
+        storage.list_missions()
+        assert storage.statements_run > before
+    finally:
+        storage.close()
+
+
 @pytest.mark.postgresql
 def test_database_going_away_answers_503(fresh_pg_url, tmp_path, password_hashes, pg_server_url, caplog):
     """A running app whose PostgreSQL database stops accepting connections answers 503."""
