@@ -157,6 +157,12 @@ class TooManyAttempts(ProseoError):
         self.retry_after = retry_after
 
 
+class PreconditionFailed(ProseoError):
+    """A request's precondition (``If-Match``, ``If-Unmodified-Since``) is false (RFC 9110 13.1)."""
+
+    kind = "precondition_failed"
+
+
 class RangeNotSatisfiable(ProseoError):
     """A requested byte range lies outside the file; ``size`` is the file's length."""
 

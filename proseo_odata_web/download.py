@@ -41,11 +41,12 @@ import logging
 import re
 import socket
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 from pyramid.response import FileIter, Response
 
 from proseo_odata.archive import FileSlice, content_disposition
-from proseo_odata.errors import RangeNotSatisfiable
+from proseo_odata.errors import PreconditionFailed, RangeNotSatisfiable
 from proseo_odata.eviction import ProductUnavailableError, check_downloadable
 
 BLOCK_SIZE = 256 * 1024
@@ -172,6 +173,29 @@ def _cork_while_sending(request, body: _SentSlice) -> None:
     body.before_close = uncork
 
 
+def _check_preconditions(request, etag: str | None, last_modified: datetime | None) -> None:
+    """RFC 9110 13.2.2: ``If-Match`` (strong comparison; ``*`` matches the file, which exists),
+    else ``If-Unmodified-Since`` (a valid date earlier than ``Last-Modified``): false is ``412``.
+    A client resuming with ``If-Match`` learns so that the file changed, instead of getting bytes
+    of another file."""
+    if_match = request.headers.get("If-Match")
+    if if_match is not None:
+        tags = [tag.strip() for tag in if_match.split(",") if tag.strip()]
+        if "*" not in tags and (etag is None or f'"{etag}"' not in tags):
+            raise PreconditionFailed(f"If-Match {if_match.strip()!r} does not match the file's ETag",
+                                     target="If-Match")
+        return
+    since = request.headers.get("If-Unmodified-Since")
+    if since is None or last_modified is None:
+        return
+    try:
+        date = parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return  # an invalid date: the header is ignored (RFC 9110 13.1.4)
+    if date.tzinfo is not None and last_modified.replace(microsecond=0) > date:
+        raise PreconditionFailed(f"The file was modified after {since.strip()}", target="If-Unmodified-Since")
+
+
 def _conditional(request, response: _FileResponse, size: int) -> Response:
     """WebOb's answer to the request's conditional headers, as a plain response."""
     environ = dict(request.environ)
@@ -246,6 +270,7 @@ def product_file_response(request, product, archive, *, now: datetime | None = N
     response.app_iter = slice_of(0, size)
     response.content_length = size
 
+    _check_preconditions(request, response.etag, product.publication_date)
     answer = _conditional(request, response, size)
     if answer.status_code == 304:
         for name in ("Content-Disposition", "Repr-Digest", "Digest"):

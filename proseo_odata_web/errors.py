@@ -82,6 +82,7 @@ ERROR_TABLE: dict[str, tuple[Optional[int], str, str]] = {
     "conflict.subscription_state":            (409, "E7740", "E7740"),
     "conflict.idempotency":                   (422, "E7220", "E7220"),
     "range_not_satisfiable":                  (416, "E7716", "E7214"),
+    "precondition_failed":                    (412, "E7717", "E7217"),  # If-Match, If-Unmodified-Since
 }
 
 SERVICES = ("prip", "odip")

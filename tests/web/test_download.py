@@ -470,3 +470,19 @@ def test_an_object_store_that_cannot_be_reached_is_a_503(content):
     assert time.monotonic() - started < 20
     assert response.json["error"]["code"] == "E7705" and response.headers["Retry-After"] == "30"
     assert "archive" in response.json["error"]["message"]
+
+
+def test_if_match_and_if_unmodified_since_are_preconditions(app, product):
+    """Both were ignored (200): a client resuming with If-Match got bytes of whatever file there was."""
+    etag = f'"{product.checksum("MD5")}"'
+    for headers in ({"If-Match": etag}, {"If-Match": f'"x", {etag}'}, {"If-Match": "*"},
+                    {"If-Unmodified-Since": "Fri, 01 Mar 2024 12:30:15 GMT"},
+                    {"If-Unmodified-Since": "not a date"}, {"If-Match": etag, "If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}):
+        assert app.get(url(product), headers={**headers, "Range": "bytes=0-9"}).status_int == 206, headers
+    for headers, target in (({"If-Match": '"0123"'}, "If-Match"), ({"If-Match": f"W/{etag}"}, "If-Match"),
+                            ({"If-Unmodified-Since": "Fri, 01 Mar 2024 12:30:14 GMT"}, "If-Unmodified-Since")):
+        for method in (app.get, app.head):
+            response = method(url(product), headers=headers, status=412)
+        response = app.get(url(product), headers=headers, status=412)
+        assert response.json["error"]["code"] == "E7717" and response.json["error"]["target"] == target
+        assert response.headers["Warning"].startswith("199 proseo-api-prip (E7717)")
