@@ -221,7 +221,7 @@ def _output_product(request):
     if product is None:
         raise NoOutputProduct(
             order,
-            f"The output product {order.output_product_id} of production order {order.id} is no longer in the catalogue",
+            f"The output product of production order {order.id} is not in the catalogue, or not one you may read",
         )
     return order, product
 
