@@ -300,12 +300,12 @@ def _nul_path(value: Any, path: str = "") -> Optional[str]:
             if "\x00" in name:
                 return inner
             found = _nul_path(item, inner)
-            if found:
+            if found is not None:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
             found = _nul_path(item, f"{path}[{index}]")
-            if found:
+            if found is not None:
                 return found
     return None
 

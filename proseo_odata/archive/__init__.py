@@ -140,7 +140,7 @@ class FileSlice:
 
     def read(self, size: int | None = -1) -> bytes:
         left = self.stop - self.file.tell()
-        if left <= 0:
+        if left <= 0 or size == 0:
             return b""
         if size is None or size < 0 or size > left:
             size = left

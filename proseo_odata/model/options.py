@@ -19,8 +19,8 @@ from .entities import INT64_MAX, INT64_MIN, Workflow, WorkflowOption
 from .enums import OptionType, ProductionType
 from .times import parse_datetime
 
-__all__ = ["MAX_OPTION_NAME_LENGTH", "MAX_OPTION_VALUE_BYTES", "check_option_value", "production_type_for",
-           "scalar_text"]
+__all__ = ["MAX_OPTION_NAME_LENGTH", "MAX_OPTION_VALUE_BYTES", "check_option_value", "has_offset",
+           "production_type_for", "scalar_text"]
 
 #: The longest option value, in bytes of UTF-8, and option name, in characters: together they fit
 #: in one entry of a PostgreSQL B-tree index (at most 2,704 bytes; the index on option names and
@@ -33,13 +33,19 @@ MAX_OPTION_NAME_LENGTH = 100
 _INTEGER = re.compile(r"[+-]?[0-9]+\Z")
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 
-_OFFSET = re.compile(r"T.*([zZ]|[+-][0-9]{2}:?[0-9]{2})\Z")
+_OFFSET = re.compile(r"[Tt ].*([zZ]|[+-][0-9]{2}:?[0-9]{2})\Z")
+
+
+def has_offset(text: str) -> bool:
+    """True when the date-time ``text`` ends with its offset (``Z``, ``+01:00``): what a client's
+    ``DateTimeOffset`` option value must have (a workflow file's defaults may leave it out, UTC)."""
+    return bool(_OFFSET.search(text.strip()))
 
 
 def _integer(text: str) -> Optional[int]:
     """``text`` as an integer when it is one of at most 30 digits (Python's int() refuses more
     than 4,300), else None."""
-    if not _INTEGER.match(text) or len(text.lstrip("+-")) > 30:
+    if not _INTEGER.match(text) or len(text.lstrip("+-").lstrip("0")) > 30:
         return None
     return int(text)
 
@@ -81,8 +87,6 @@ def _typed(option_type: OptionType, text: str):
         return lowered == "true"
     if option_type is OptionType.DATETIMEOFFSET:
         try:
-            if not _OFFSET.search(text):  # a date-time without its offset is not a DateTimeOffset
-                raise ValueError
             return parse_datetime(text)
         except ValueError:
             raise ValueError("is not a DateTimeOffset such as 2016-01-17T10:34:51.922Z") from None

@@ -29,7 +29,8 @@ from typing import Any, Iterable, Mapping, Optional
 
 from proseo_odata.errors import InvalidOrder
 from proseo_odata.model import ProductionOrder, ProductionType, Workflow, utcnow
-from proseo_odata.model.options import check_option_value, production_type_for, scalar_text
+from proseo_odata.model.enums import OptionType
+from proseo_odata.model.options import check_option_value, has_offset, production_type_for, scalar_text
 from proseo_odata.model.statemachine import MESSAGE_QUEUED
 from proseo_odata.model.times import parse_datetime
 from proseo_odata.notify.delivery import credentials_problems, endpoint_problem
@@ -314,6 +315,8 @@ def _validate_options(body: Mapping, workflow: Optional[Workflow], result: Valid
             continue
         try:
             values[name] = check_option_value(option, text)
+            if option.type is OptionType.DATETIMEOFFSET and not has_offset(text):
+                raise ValueError("is not a DateTimeOffset: it has no offset (Z or +01:00)")
         except ValueError as exc:
             problems.append(_problem(f"option {name}: value {text!r} {exc}", f"WorkflowOptions/{name}"))
     for option in workflow.options:

@@ -234,3 +234,26 @@ def test_a_worker_logs_an_outage_once_and_its_end_once(tmp_path, sqlite_url, cap
     assert sum("worker" in m and "unavailable" in m for m in warnings) == 1, warnings
     assert sum("reachable again" in m for m in warnings) == 1, warnings
     assert len(warnings) == len(retries) + 2, warnings
+
+
+def test_an_archive_away_is_a_service_fault_not_a_database_one(env, monkeypatch, caplog):
+    """An S3 store away (ArchiveUnavailableError, an Unavailable) was taken for a transient
+    database failure: requeued without pause nor limit, for ever under run_forever."""
+    from proseo_odata.archive import ArchiveUnavailableError
+
+    settings, storage, archive = env
+    order = submit(storage)
+
+    def away(*args, **kwargs):
+        raise ArchiveUnavailableError("the archive cannot be reached (GetObject: EndpointConnectionError)")
+        yield  # noqa: unreachable - a generator, as iter_range is
+
+    monkeypatch.setattr(archive, "iter_range", away)
+    caplog.set_level(logging.INFO)
+    worker = Worker(storage, archive, {**settings, "proseo.production.fault_pause_seconds": "0.01"})
+    for _ in range(4):
+        worker.run_pending(limit=1)
+    failed = storage.get_order("DEMO", order.id)
+    assert failed.status is OrderStatus.FAILED and failed.attempts == 3
+    assert f"{MESSAGE_FAILED}: {REASON_SERVICE_FAULT}" == failed.status_message
+    assert "transient database failure" not in caplog.text

@@ -66,13 +66,21 @@ def test_a_number_of_thousands_of_digits_is_a_400_in_prip(app, catalogue):
     """Python's int() refuses more than 4,300 digits with a ValueError: it was a 500."""
     response = app.get(f"{PRIP}/Products", {"$filter": f"ContentLength lt -{'9' * 5000}"}, headers=basic("alice"),
                        status=400)
-    assert "out of range" in _error(response, 400)["message"]
+    assert "out of the range of every numeric type" in _error(response, 400)["message"]
+
+
+def test_a_number_of_hundreds_of_digits_stays_an_integer(app, catalogue):
+    """Kept as a Decimal, then a double (inf past 309 digits), it escaped the Int64 range check:
+    '<150 nines> add <150 nines> gt 0' answered 200."""
+    response = app.get(f"{PRIP}/Products", {"$filter": f"{'9' * 150} add {'9' * 150} gt 0"}, headers=basic("alice"),
+                       status=400)
+    _error(response, 400)
 
 
 def test_a_number_of_thousands_of_digits_is_a_400_in_odip(odip):
     response = odip.app.get(f"{ODIP}/ProductionOrders", {"$filter": f"Priority eq {'9' * 5000}"},
                             headers=auth("ursula"), status=400)
-    assert "out of range" in _error(response, 400)["message"]
+    assert "out of the range of every numeric type" in _error(response, 400)["message"]
     error = _error(_post(odip, order_body(Priority="9" * 5000)), 400, "E7205")
     assert "Priority" in _targets(error)
 
@@ -96,6 +104,29 @@ def test_option_values_fit_the_index_of_option_values(odip, free_workflow):
     assert body["WorkflowOptions"] == [{"Name": "Area", "Value": "é" * 1000}] or body["WorkflowOptions"][0]["Value"]
     error = _error(_post(odip, _free_order(free_workflow, Area="a" * 2001)), 400, "E7205")
     assert "longer than 2,000 bytes" in _targets(error)["WorkflowOptions/Area"]
+
+
+def test_typed_option_values_in_other_spellings_still_pass(odip, free_workflow):
+    body = json_of(_post(odip, _free_order(free_workflow, Count="0" * 40 + "7", When="2016-01-17 10:34:51Z"),
+                         status=201))
+    assert {o["Name"]: o["Value"] for o in body["WorkflowOptions"]}["Count"] == "0" * 40 + "7"
+
+
+def test_a_workflow_file_default_without_offset_still_loads():
+    """A client's DateTimeOffset option needs its offset; a workflow file's default may leave
+    it out (UTC), as before: sync and start-up must not fail after an upgrade."""
+    from proseo_odata.production.workflows import workflow_from_definition
+
+    workflow = workflow_from_definition({
+        "id": str(uuid.uuid4()), "mission": "DEMO", "name": "W", "input_product_type": "A",
+        "output_product_type": "B", "processor": "image",
+        "options": [{"name": "When", "type": "DateTimeOffset", "default": "2016-01-17T10:34:51"}]})
+    assert workflow.options[0].default == "2016-01-17T10:34:51"
+
+
+def test_a_nul_under_an_empty_name_is_found(odip):
+    error = _error(_post(odip, {**order_body(), "": "a\u0000"}), 400, "E7205")
+    assert "NUL" in error["message"]
 
 
 @pytest.mark.parametrize("option, value, fragment", [
