@@ -208,8 +208,12 @@ def check_credentials(request, login: str, password: str) -> Optional[User]:
     (login, address) pair or the address failed too often (:mod:`proseo_odata_web.throttle`)."""
     throttle = getattr(request.registry, "proseo_throttle", None)
     address = client_address(request)
+    # One count per account however its name is spelled (MISSION\\user, MISSION-user, user):
+    # three spellings were three allowances of guesses.
+    candidates = split_user_name(login, request.registry.proseo.default_mission)
+    counted = "\\".join(candidates[0]) if candidates else login
     if throttle is not None:
-        wait = throttle.retry_after(login, address)
+        wait = throttle.retry_after(counted, address)
         if wait:
             count_login(request, "throttled")
             raise TooManyAttemptsError(wait)
@@ -217,9 +221,9 @@ def check_credentials(request, login: str, password: str) -> Optional[User]:
     if user is None:
         count_login(request, "failure")
         if throttle is not None:
-            throttle.failed(login, address)
+            throttle.failed(counted, address)
     elif throttle is not None:
-        throttle.succeeded(login, address)
+        throttle.succeeded(counted, address)
     return user
 
 
@@ -299,7 +303,7 @@ def _bearer_user(request, token: str) -> User:
     except NotFoundError:
         raise _unauthenticated(request, "The bearer token's user no longer exists") from None
     if not hmac.compare_digest(str(claims.get("pwd")), _password_mark(user)):
-        raise _unauthenticated(request, "The bearer token was issued for another password of its user")
+        raise _unauthenticated(request, "The bearer token was issued before its user's password or account changed")
     return user
 
 

@@ -40,8 +40,8 @@ import base64
 import logging
 import re
 import socket
-from datetime import datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
 
 from pyramid.response import FileIter, Response
 
@@ -173,6 +173,16 @@ def _cork_while_sending(request, body: _SentSlice) -> None:
     body.before_close = uncork
 
 
+def _http_date(text: str) -> datetime | None:
+    """An HTTP date in any of RFC 9110's three forms (the IMF-fixdate, the obsolete RFC 850 and
+    asctime ones, which carry no zone: GMT), None when ``text`` is not one."""
+    try:
+        date = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return date if date.tzinfo is not None else date.replace(tzinfo=timezone.utc)
+
+
 def _check_preconditions(request, etag: str | None, last_modified: datetime | None) -> None:
     """RFC 9110 13.2.2: ``If-Match`` (strong comparison; ``*`` matches the file, which exists),
     else ``If-Unmodified-Since`` (a valid date earlier than ``Last-Modified``): false is ``412``.
@@ -188,11 +198,8 @@ def _check_preconditions(request, etag: str | None, last_modified: datetime | No
     since = request.headers.get("If-Unmodified-Since")
     if since is None or last_modified is None:
         return
-    try:
-        date = parsedate_to_datetime(since)
-    except (TypeError, ValueError):
-        return  # an invalid date: the header is ignored (RFC 9110 13.1.4)
-    if date.tzinfo is not None and last_modified.replace(microsecond=0) > date:
+    date = _http_date(since)
+    if date is not None and last_modified.replace(microsecond=0) > date:
         raise PreconditionFailed(f"The file was modified after {since.strip()}", target="If-Unmodified-Since")
 
 
@@ -204,6 +211,11 @@ def _conditional(request, response: _FileResponse, size: int) -> Response:
         single = _single_range(header, size)
         if single is not None:
             environ["HTTP_RANGE"] = single
+    if_range = environ.get("HTTP_IF_RANGE", "").strip()
+    if if_range and not if_range.startswith(('"', "W/")):  # a date: WebOb reads the IMF-fixdate only
+        date = _http_date(if_range)
+        if date is not None:
+            environ["HTTP_IF_RANGE"] = format_datetime(date, usegmt=True)
     if environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*" and response.etag:
         environ["HTTP_IF_NONE_MATCH"] = f'"{response.etag}"'  # WebOb's AnyETag is false: never 304
     answer = {}

@@ -55,9 +55,11 @@ right before its POST.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import threading
+import unicodedata
 import time
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -133,11 +135,13 @@ def endpoint_problem(text: str, *, mailto: bool = False) -> Optional[str]:
     characters; ``mailto:`` addresses too when ``mailto``. ``text`` is stripped by the caller.
     The reason never repeats the text (it may hold a password)."""
     kinds = "an http or https URL" + (" (or mailto:)" if mailto else "")
-    if _NOT_IN_ENDPOINT.search(text):
+    if len(text) > MAX_ENDPOINT_LENGTH:
+        return f"NotificationEndpoint must be {kinds} of at most {MAX_ENDPOINT_LENGTH:,} characters"
+    if _NOT_IN_ENDPOINT.search(text) or any(c.isspace() or unicodedata.category(c) == "Cf" for c in text):
         return f"NotificationEndpoint must be {kinds} without blanks or control characters"
     try:
         parts = urlsplit(text)
-        hostname, _port = parts.hostname, parts.port  # raise ValueError for a malformed host or port
+        hostname, port = parts.hostname, parts.port  # raise ValueError for a malformed host or port
     except ValueError:  # "https://a]b.example/": Invalid IPv6 URL; ":99999": Port out of range
         return f"NotificationEndpoint must be {kinds} with a valid host and port"
     if "@" in parts.netloc:
@@ -145,10 +149,36 @@ def endpoint_problem(text: str, *, mailto: bool = False) -> Optional[str]:
                 "credentials as NotificationEpUsername and NotificationEpPassword")
     scheme = parts.scheme.lower()
     if scheme in ("http", "https") and hostname:
+        bracketed = "[" in parts.netloc
+        if (port == 0 or not _valid_host(hostname, bracketed=bracketed)
+                or (bracketed and not re.fullmatch(r"\[[^\[\]]+\](:[0-9]*)?", parts.netloc))):
+            return f"NotificationEndpoint must be {kinds} with a valid host and port"
         return None
     if mailto and scheme == "mailto" and re.match(r"[^@]+@[^@]+\Z", parts.path or ""):
         return None
     return f"NotificationEndpoint must be {kinds}"
+
+
+#: The longest notification endpoint (URLs beyond a couple of kilobytes are refused by servers).
+MAX_ENDPOINT_LENGTH = 2048
+
+#: A DNS label (after IDNA): letters, digits and hyphens, not at either end.
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def _valid_host(hostname: str, *, bracketed: bool) -> bool:
+    """An IP address (IPv6 in brackets), or a DNS name whose labels (after IDNA) are LDH labels."""
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:
+        address = None
+    if bracketed or address is not None:
+        return address is not None and (address.version == 6) == bracketed
+    try:
+        ascii_name = hostname.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return all(_LABEL.match(label) for label in ascii_name.split("."))
 
 
 #: The longest notification user name and password (a receiver's Basic credentials; HTTP servers
@@ -172,18 +202,21 @@ def credentials_problems(username: Optional[str], password: Optional[str]) -> li
 
 
 def safe_endpoint(endpoint: str) -> str:
-    """The endpoint for logs: without user information, control characters shown as ``?``."""
-    endpoint = _NOT_IN_ENDPOINT.sub("?", endpoint.replace(" ", "%20"))
+    """The endpoint for logs: without user information nor query (either may hold a token: shown
+    as ``?...``), blanks and control characters percent-encoded (a CR/LF cannot forge a log
+    line), at most 300 characters."""
+    endpoint = _NOT_IN_ENDPOINT.sub(lambda match: f"%{ord(match.group()):02X}", endpoint)
     try:
         parts = urlsplit(endpoint)
-        if parts.username is None and parts.password is None:
-            return endpoint
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
+        host = parts.netloc
+        if parts.username is not None or parts.password is not None:
+            host = parts.hostname or ""
+            if parts.port:
+                host += f":{parts.port}"
     except ValueError:
         return "<unparsable endpoint>"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    shown = urlunsplit((parts.scheme, host, parts.path, "..." if parts.query else "", ""))
+    return shown if len(shown) <= 300 else shown[:300] + "..."
 
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:

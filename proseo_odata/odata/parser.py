@@ -889,9 +889,19 @@ def parse_orderby(
     """Parse a ``$orderby`` value (ABNF ``orderby``) into a tuple of :class:`~ast.OrderItem`.
 
     ``"PublicationDate desc, Name"`` gives two items, the first descending. ``asc``/``desc`` are
-    case-insensitive. Errors as for :func:`parse_filter`.
+    case-insensitive. At most :data:`MAX_ORDERBY_ITEMS` items (SQLite refuses an ORDER BY of
+    2,000 terms, and each item is carried in every ``$skiptoken``). Errors as for
+    :func:`parse_filter`.
     """
-    return _parse(text, "orderby", "ordering", target, max_length, max_depth)
+    items = _parse(text, "orderby", "ordering", target, max_length, max_depth)
+    if len(items) > MAX_ORDERBY_ITEMS:
+        raise ODataLimitError(f"Invalid ordering: {len(items)} items; at most {MAX_ORDERBY_ITEMS} are allowed",
+                              text=text, position=0, target=target)
+    return items
+
+
+#: The most ``$orderby`` items a query may have (no entity has nearly as many sortable properties).
+MAX_ORDERBY_ITEMS = 32
 
 
 _LITERAL_KINDS = {

@@ -163,8 +163,12 @@ def submit(storage, body: Any, *, mission: str, owner: str, idempotency_key: Opt
         # A concurrent request with the same key or Id committed first (or the Id is another
         # mission's order): replay it, or refuse.
         replay = find_replay(storage, mission, owner, fingerprint, key=idempotency_key, order_id=order_id, body=body)
+        if replay is None and order_id is not None and idempotency_key is not None:
+            # a new key, and the Id of an existing order: the same order asked for again (a
+            # client that made a new key for its retry) is a replay too
+            replay = find_replay(storage, mission, owner, fingerprint, order_id=order_id, body=body)
         if replay is None:
-            if order_id is not None and idempotency_key is None:
+            if order_id is not None:
                 raise ConflictError(f"Id {order_id} is already used by another production order", target="Id") from None
             raise
         return replay, True

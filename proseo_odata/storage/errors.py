@@ -257,7 +257,8 @@ def refusals(*, conflict: str, invalid: str) -> Iterator[None]:
 #: SQLite's messages for a statement beyond its parser or expression limits (deterministic for
 #: the statement's text: a $filter nested or chained too much, too many literals).
 _SQLITE_LIMIT_MESSAGES = ("parser stack overflow", "expression tree is too large", "too many sql variables",
-                          "like or glob pattern too complex", "string or blob too big")
+                          "like or glob pattern too complex", "string or blob too big",
+                          "too many terms in order by clause")
 
 
 #: PostgreSQL data exceptions (SQLSTATE class 22) that a client's filter can raise on stored rows,

@@ -78,8 +78,10 @@ def test_backoff_delay(attempt, expected):
 
 
 def test_safe_endpoint_strips_credentials():
-    assert safe_endpoint("https://u:pw@host:8443/p?q=1") == "https://host:8443/p?q=1"
+    assert safe_endpoint("https://u:pw@host:8443/p?q=1") == "https://host:8443/p?..."  # a query may hold a token
     assert safe_endpoint("https://host/p") == "https://host/p"
+    assert safe_endpoint("https://host/a\r\nERROR forged") == "https://host/a%0D%0AERROR%20forged"
+    assert len(safe_endpoint("https://host/" + "p" * 100_000)) == 303
 
 
 def run_until(dispatcher, predicate, timeout=20.0):

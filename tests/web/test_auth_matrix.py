@@ -182,7 +182,7 @@ def test_token_of_another_secret_is_rejected(app_settings, catalogue):
         # no password mark (a token of a release before it): refused
         ({"iss": "proseo-odata", "sub": "alice", "mission": "DEMO", "iat": 1, "exp": 2**40}, "Invalid bearer token"),
         ({"iss": "proseo-odata", "sub": "alice", "mission": "DEMO", "iat": 1, "exp": 2**40, "pwd": "x"},
-         "The bearer token was issued for another password of its user"),
+         "The bearer token was issued before its user's password or account changed"),
         ({"iss": "proseo-odata", "sub": "alice", "mission": "DEMO", "iat": 1}, "Invalid bearer token"),
         ({"iss": "somebody", "sub": "alice", "mission": "DEMO", "iat": 1, "exp": 2**40}, "Invalid bearer token"),
         ({"iss": "proseo-odata", "sub": "ghost", "mission": "DEMO", "iat": 1, "exp": 2**40, "pwd": "x"},

@@ -142,7 +142,19 @@ def test_typed_option_values_are_what_their_type_says(odip, free_workflow, optio
 BAD_ENDPOINTS = [
     "https://hook.example:99999/x", "https://hook.example:abc/x", "https://hook.example/a b",
     "https://hook.example/x\r\n2026-12-06 12:00:00,000 ERROR [forged] line", "https://hook.example/\tx",
+    # second probe: each retried until given up (InvalidURL), or posted to another port (:0)
+    "http://[::1]]:8080/x", "https://.example.org/", "https://ex\u200bample.org/", "http://[v1.x]/",
+    "https://ex%00ample.org/", "http://hook.example:0/x", "https://hook.example/\u00a0x",
+    "https://hook.example/" + "p" * 2048,
 ]
+GOOD_ENDPOINTS = ["http://[::1]:8080/x", "https://bücher.example/x?token=abc", "http://127.0.0.1:9/n",
+                  "http://[fe80::1%25eth0]/x", "https://hook.example.:443/x"]
+
+
+@pytest.mark.parametrize("endpoint", GOOD_ENDPOINTS)
+def test_notification_endpoints_of_every_valid_kind_are_taken(app, catalogue, endpoint):
+    app.post_json(f"{PRIP}/Subscriptions", {"FilterParam": "contains(Name,'S2')", "NotificationEndpoint": endpoint},
+                  headers=basic("alice"), status=201)
 
 
 @pytest.mark.parametrize("endpoint", BAD_ENDPOINTS)
@@ -230,3 +242,10 @@ def test_subscription_credentials_basic_can_send(app, catalogue, credentials, ta
                                                        **credentials},
                              headers=basic("alice"), status=400)
     assert _error(response, 400, "E7742")["target"] == target
+
+
+def test_an_orderby_of_thousands_of_items_is_a_400(app, catalogue):
+    """SQLite refused 2,000 ORDER BY terms ("too many terms in ORDER BY clause"): a 500."""
+    response = app.get(f"{PRIP}/Products", {"$orderby": ",".join(["Name"] * 2000)}, headers=basic("alice"), status=400)
+    assert "at most 32" in _error(response, 400)["message"]
+    assert app.get(f"{PRIP}/Products", {"$orderby": ",".join(["Name"] * 32)}, headers=basic("alice")).status_int == 200

@@ -486,3 +486,15 @@ def test_if_match_and_if_unmodified_since_are_preconditions(app, product):
         response = app.get(url(product), headers=headers, status=412)
         assert response.json["error"]["code"] == "E7717" and response.json["error"]["target"] == target
         assert response.headers["Warning"].startswith("199 proseo-api-prip (E7717)")
+
+
+@pytest.mark.parametrize("date", ["Fri, 01 Mar 2024 12:30:15 GMT", "Friday, 01-Mar-24 12:30:15 GMT",
+                                  "Fri Mar  1 12:30:15 2024"])
+def test_every_http_date_form_is_read_in_preconditions(app, product, date):
+    """RFC 9110 5.6.7: recipients accept the obsolete RFC 850 and asctime forms too; they were
+    ignored in If-Unmodified-Since (a changed file served instead of 412) and If-Range."""
+    assert app.get(url(product), headers={"Range": "bytes=0-9", "If-Range": date}).status_int == 206
+    assert app.get(url(product), headers={"Range": "bytes=0-9", "If-Unmodified-Since": date}).status_int == 206
+    earlier = date.replace("12:30:15", "12:30:14")
+    app.get(url(product), headers={"If-Unmodified-Since": earlier}, status=412)
+    assert app.get(url(product), headers={"Range": "bytes=0-9", "If-Range": earlier}).status_int == 200

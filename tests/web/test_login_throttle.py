@@ -128,3 +128,13 @@ def test_unknown_users_and_missions_take_as_long_as_a_wrong_password(app_setting
 def test_throttle_settings_are_checked(app_settings, storage):  # an initialised database: the app starts up to the check
     with pytest.raises(SystemExit, match="pair_failures"):  # one line at start-up, not a traceback
         make_app({**app_settings, "proseo.auth.throttle.pair_failures": "0"})
+
+
+def test_every_spelling_of_a_login_name_shares_its_count(throttled_app):
+    """DEMO\\alice, DEMO-alice and alice (the default mission's) each had their own allowance of
+    wrong passwords: three times the guesses at one account from one address."""
+    app = throttled_app
+    for login in ("DEMO\\alice", "DEMO-alice", "alice"):
+        assert _get(app, login, "wrong", "192.0.2.9").status_int == 401
+    for login in ("DEMO\\alice", "DEMO-alice", "alice"):
+        assert _get(app, login, "wrong", "192.0.2.9").status_int == 429

@@ -149,3 +149,13 @@ def test_an_echo_or_another_spelling_of_the_same_order_is_a_replay(odip, how):
         assert json_of(post(odip, body, key=key, status=422))["error"]["code"] == "E7220"
     if how == "key":  # the key's order, but another Id in the body
         assert post(odip, {**first_body, "Id": str(uuid.uuid4())}, key=key, status=422)
+
+
+def test_the_same_id_and_content_under_a_new_key_is_a_replay(odip):
+    """A retry with a new Idempotency-Key but the body's own Id and content answered 409
+    'already exists'; odip.md promises the order for the same Id and content."""
+    order_id = str(uuid.uuid4())
+    first = json_of(post(odip, order_body(Id=order_id), key=str(uuid.uuid4())))
+    again = post(odip, order_body(Id=order_id), key=str(uuid.uuid4()))
+    assert json_of(again)["Id"] == first["Id"] == order_id and again.headers["Idempotent-Replayed"] == "true"
+    assert json_of(post(odip, order_body(Id=order_id, Priority=99), key=str(uuid.uuid4()), status=422))
