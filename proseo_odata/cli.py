@@ -15,6 +15,7 @@ import click
 from proseo_odata.config import MAX_EVICTION_BATCH, SettingsFileError, configure, eviction_batch_size, read_settings_file
 from proseo_odata.ingest import DEFAULT_BATCH_SIZE
 from proseo_odata.model import Mission, Role, User, hash_password
+from proseo_odata.model.entities import CONTROL_CHARACTERS
 from proseo_odata.orphans import DEFAULT_MAX_REMOVE, DEFAULT_OLDER_THAN
 from proseo_odata.storage import ConflictError, NotFoundError, StorageError
 
@@ -235,7 +236,7 @@ def user_add(env: Env, qualified_name: str, roles: tuple[str, ...], password_std
     """Add user MISSION\\NAME with a password (hashed with scrypt) and roles."""
     mission_code, name = _split_user(qualified_name)
     if not update and (":" in name or not name.strip() or name != name.strip()
-                       or any(ord(c) < 0x20 or c == "\x7f" for c in name)):
+                       or CONTROL_CHARACTERS.search(name)):
         # HTTP Basic sends "user:password": a ':' in the name could never log in
         raise click.BadParameter(f"{name!r}: a user name has no ':', no control characters and no blanks at "
                                  "either end", param_hint="USER")

@@ -56,6 +56,7 @@ from proseo_odata.model import (
     times,
     utcnow,
 )
+from proseo_odata.model.entities import CONTROL_CHARACTERS
 from proseo_odata.notify.subscriptions import on_product_published
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def check_name(name: Any) -> str:
     no ``/`` or ``\\``, no control characters (a CR/LF could never be a download's file name), at
     most :data:`NAME_MAX_BYTES` bytes of UTF-8, storable text)."""
     if (not isinstance(name, str) or not name.strip() or name in (".", "..") or "/" in name or "\\" in name
-            or any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 for c in name)
+            or CONTROL_CHARACTERS.search(name)
             or len(check_text(name, "Name").encode("utf-8")) > NAME_MAX_BYTES):
         raise MetadataError("Name", f"{name!r} is not a file name")
     return name

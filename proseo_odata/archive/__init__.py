@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from proseo_odata.config import load_backend
 from proseo_odata.errors import Unavailable
+from proseo_odata.model.entities import CONTROL_CHARACTERS
 
 __all__ = ["ArchiveBase", "ArchiveError", "ArchiveUnavailableError", "ArchivedFile", "content_disposition", "StoredFile", "UnfinishedUpload", "load_archive", "HashingReader", "FileSlice", "CHUNK_SIZE", "DIGESTS", "hash_archived"]
 
@@ -49,7 +50,7 @@ def content_disposition(name: str) -> str:
     """``attachment; filename="..."`` for a product's ``name`` (RFC 6266): the ASCII fallback
     with quotes, backslashes and control characters (a CR/LF would be refused by the server, or
     split the header) replaced by ``_``, and ``filename*`` in UTF-8 when it differs."""
-    ascii_name = re.sub(r'[\x00-\x1f\x7f"\\]', "_", name.encode("ascii", "replace").decode("ascii"))
+    ascii_name = re.sub(r'["\\]', "_", CONTROL_CHARACTERS.sub("_", name.encode("ascii", "replace").decode("ascii")))
     header = f'attachment; filename="{ascii_name}"'
     if ascii_name != name:
         header += f"; filename*=UTF-8''{quote(name, safe='')}"

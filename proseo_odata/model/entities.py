@@ -76,6 +76,10 @@ class Mission:
 #: names (``S2B\\alice``, ``S2B-alice``), so no ``/``, ``.``, ``-``, blank or control character.
 MISSION_CODE = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
 
+#: C0 and C1 control characters and DEL: never in a name that becomes a header, a file name or a
+#: log line (user names, product Names, a download's file name).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
 
 def check_new_mission_code(code: str) -> None:
     """``ValueError`` for a code a new mission may not have (:data:`MISSION_CODE`). Missions

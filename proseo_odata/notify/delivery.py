@@ -71,6 +71,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from proseo_odata.model import UTC, OrderStatus, ProductionOrder, utcnow
+from proseo_odata.model.entities import CONTROL_CHARACTERS
 from proseo_odata.model.times import format_datetime
 from proseo_odata.secretbox import SecretsError
 from proseo_odata.storage.errors import describe, is_transient, retry_transient
@@ -124,8 +125,10 @@ def enqueue_order_notification(storage, order: ProductionOrder, product=None, *,
     )
 
 
-#: Characters no endpoint holds: controls (a CR/LF would forge log lines), blanks and NUL.
-_NOT_IN_ENDPOINT = re.compile(r"[\x00-\x20\x7f-\x9f]")
+#: Characters no endpoint holds (and :func:`safe_endpoint` percent-encodes): the control
+#: characters (:data:`~proseo_odata.model.entities.CONTROL_CHARACTERS`: a CR/LF would forge log
+#: lines) and the blank.
+_NOT_IN_ENDPOINT = re.compile(CONTROL_CHARACTERS.pattern[:-1] + " ]")
 
 
 def endpoint_problem(text: str, *, mailto: bool = False) -> Optional[str]:
