@@ -74,8 +74,12 @@ def client_order_id(body: Mapping[str, Any]) -> Optional[uuid.UUID]:
     value = body.get("Id") if isinstance(body, Mapping) else None
     if value is None or value == "":
         return None
+    text = str(value)
     try:
-        return uuid.UUID(str(value))
+        inner = text[1:-1] if text.startswith("{") and text.endswith("}") else text
+        if "{" in inner or "}" in inner:  # uuid.UUID strips any braces at either end, one by one
+            raise ValueError(text)
+        return uuid.UUID(text)
     except ValueError:
         raise InvalidOrder("Id must be a GUID (the client's own order id) or be left out",
                            target="Id") from None

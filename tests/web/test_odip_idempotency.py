@@ -159,3 +159,10 @@ def test_the_same_id_and_content_under_a_new_key_is_a_replay(odip):
     again = post(odip, order_body(Id=order_id), key=str(uuid.uuid4()))
     assert json_of(again)["Id"] == first["Id"] == order_id and again.headers["Idempotent-Replayed"] == "true"
     assert json_of(post(odip, order_body(Id=order_id, Priority=99), key=str(uuid.uuid4()), status=422))
+
+
+@pytest.mark.parametrize("spelling", ["{%s", "%s}", "{{%s}"])
+def test_an_id_with_unbalanced_braces_is_not_a_guid(odip, spelling):
+    order_id = str(uuid.uuid4())
+    error = json_of(post(odip, order_body(Id=spelling % order_id), status=400))["error"]
+    assert error["code"] == "E7205" and "Id must be a GUID" in error["message"]
