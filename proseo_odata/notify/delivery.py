@@ -59,8 +59,8 @@ import ipaddress
 import logging
 import re
 import threading
-import unicodedata
 import time
+import unicodedata
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -165,12 +165,13 @@ def endpoint_problem(text: str, *, mailto: bool = False) -> Optional[str]:
 #: The longest notification endpoint (URLs beyond a couple of kilobytes are refused by servers).
 MAX_ENDPOINT_LENGTH = 2048
 
-#: A DNS label (after IDNA): letters, digits and hyphens, not at either end.
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+#: A host name's label (after IDNA): letters, digits, hyphens (not at either end) and, as
+#: resolvers take them in internal names (``my_service``), underscores.
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
 
 
 def _valid_host(hostname: str, *, bracketed: bool) -> bool:
-    """An IP address (IPv6 in brackets), or a DNS name whose labels (after IDNA) are LDH labels."""
+    """An IP address (IPv6 in brackets), or a host name whose labels (after IDNA) are :data:`_LABEL`."""
     try:
         address = ipaddress.ip_address(hostname)
     except ValueError:

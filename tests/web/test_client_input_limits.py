@@ -148,7 +148,7 @@ BAD_ENDPOINTS = [
     "https://hook.example/" + "p" * 2048,
 ]
 GOOD_ENDPOINTS = ["http://[::1]:8080/x", "https://bücher.example/x?token=abc", "http://127.0.0.1:9/n",
-                  "http://[fe80::1%25eth0]/x", "https://hook.example.:443/x"]
+                  "http://[fe80::1%25eth0]/x", "https://hook.example.:443/x", "http://my_service:8080/hook"]
 
 
 @pytest.mark.parametrize("endpoint", GOOD_ENDPOINTS)
