@@ -47,6 +47,7 @@ from typing import Iterable, Mapping, Optional
 from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed
 from pyramid.response import Response
 
+from proseo_odata.archive import ArchiveUnavailableError
 from proseo_odata.errors import ProseoError, RangeNotSatisfiable, Unavailable, kind_ancestors
 from proseo_odata.storage.errors import describe
 
@@ -320,13 +321,16 @@ def _statements_run(request) -> Optional[int]:
 def unavailable_view(exc: Unavailable, request):
     """503 when the storage cannot be used now: its choke point turned a transient driver error
     (lost or refused connection, lock or statement timeout, serialization failure, SQLite's lock,
-    no pooled connection in time) into an ``Unavailable``. The archive's own (object storage
-    away, kind ``unavailable.archive``): 503 too, logged as what it is."""
-    if exc.kind == "unavailable.archive":
-        log.warning("%s %s: %s", request.method, request.path, exc.message)
-        return kind_response(request, exc.kind, "The archive is unavailable; please retry later",
-                             headers={"Retry-After": "30"})
+    no pooled connection in time) into an ``Unavailable``."""
     return database_unavailable_response(exc, request)
+
+
+def archive_unavailable_view(exc: ArchiveUnavailableError, request):
+    """503 when the archive cannot be reached now (object storage away or timing out): logged as
+    what it is, one line per request, not as a database outage."""
+    log.warning("%s %s: %s", request.method, request.path, exc.message)
+    return kind_response(request, exc.kind, "The archive is unavailable; please retry later",
+                         headers={"Retry-After": "30"})
 
 
 def internal_error_view(exc: BaseException, request):
@@ -339,6 +343,7 @@ def includeme(config):
     """Register the exception views (``config.include('proseo_odata_web.errors')``)."""
     config.add_exception_view(proseo_error_view, context=ProseoError)
     config.add_exception_view(unavailable_view, context=Unavailable)
+    config.add_exception_view(archive_unavailable_view, context=ArchiveUnavailableError)
     config.add_notfound_view(not_found_view)
     config.add_exception_view(method_not_allowed_view, context=HTTPMethodNotAllowed)
     config.add_exception_view(http_exception_view, context=HTTPException)

@@ -130,10 +130,10 @@ def _code(exc: BaseException) -> Optional[str]:
 def is_transient(exc: BaseException) -> bool:
     """True for an error that may pass by itself: a ``DatabaseUnavailableError`` (the backend
     said so) or a transient driver error (see the module docstring)."""
-    if isinstance(exc, Unavailable):
-        # the database's; not the archive's (``unavailable.archive``): an order's run that meets
-        # an archive away is a service fault, requeued with a pause and a limit
-        return not exc.kind.startswith("unavailable.archive")
+    if isinstance(exc, DatabaseUnavailableError):
+        # (not any ``Unavailable``: an order's run that meets the archive away is a service fault,
+        # requeued with a pause and a limit)
+        return True
     if isinstance(exc, sa_exc.TimeoutError):  # the pool had no connection in time
         return True
     if isinstance(exc, sa_exc.DBAPIError):
