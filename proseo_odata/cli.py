@@ -463,10 +463,12 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
     metadata = None
     if metadata_file:
         try:
-            with open(metadata_file, encoding="utf-8") as handle:
+            with open(metadata_file, encoding="utf-8-sig") as handle:
                 metadata = json.load(handle)
         except json.JSONDecodeError as exc:
             raise click.ClickException(f"{metadata_file}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(f"{metadata_file}: not UTF-8 text (byte {exc.start + 1})") from None
     try:
         entries = list(_collect(files))
     except MetadataError as exc:

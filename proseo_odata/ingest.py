@@ -466,7 +466,7 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 def _manifest_lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, stripped text)`` of every manifest line that is not blank or a ``#`` comment."""
     # surrogateescape: a byte that is not UTF-8 fails its own line (_manifest_entry), not the run
-    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as handle:
         for number, line in enumerate(handle, 1):
             text = line.strip()
             if text and not text.startswith("#"):

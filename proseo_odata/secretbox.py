@@ -119,9 +119,11 @@ class SecretBox:
         key_file = str(settings.get("proseo.secrets.key_file") or "").strip()
         if key_file:
             try:
-                keys += _parse_keys(Path(key_file).read_text(encoding="utf-8"))
+                keys += _parse_keys(Path(key_file).read_text(encoding="utf-8-sig"))
             except OSError as exc:
                 raise SecretsError(f"proseo.secrets.key_file: cannot read {key_file}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise SecretsError(f"proseo.secrets.key_file: {key_file} is not UTF-8 text") from None
         box = cls(keys)
         if not box.has_key:
             log.warning(

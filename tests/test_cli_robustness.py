@@ -194,3 +194,49 @@ def test_a_database_that_refuses_says_why(tmp_path, pg_server_url):
     for command in (["mission", "list"], ["initdb"]):
         line = _one_line(_run("-c", str(ini), *command), 'database "no_such_database" does not exist')
         assert "secret-pw" not in line
+
+
+BOM = "\ufeff".encode("utf-8")
+
+
+def test_files_saved_with_a_byte_order_mark_are_read(ini, tmp_path):
+    """Windows editors and PowerShell's Out-File start UTF-8 files with a byte order mark: the
+    manifest's first line, a --metadata file, a workflows file and a key file were refused."""
+    assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
+    for n in (1, 2, 3):
+        (tmp_path / f"p{n}.zip").write_bytes(b"data %d" % n)
+    (tmp_path / "m.jsonl").write_bytes(BOM + b'{"file": "p1.zip"}\n{"file": "p2.zip"}\n')
+    result = _run("-c", str(ini), "ingest", "--mission", "S2B", "--manifest", str(tmp_path / "m.jsonl"), "--no-progress")
+    assert result.exit_code == 0, result.output
+    (tmp_path / "meta.json").write_bytes(BOM + json.dumps({"Name": "named.zip"}).encode())
+    result = _run("-c", str(ini), "ingest", "--mission", "S2B", "--metadata", str(tmp_path / "meta.json"), str(tmp_path / "p3.zip"))
+    assert result.exit_code == 0, result.output
+    listed = _run("-c", str(ini), "export", "--mission", "S2B")
+    assert sorted(json.loads(line)["Name"] for line in listed.stdout.splitlines()) == ["named.zip", "p1.zip", "p2.zip"]
+
+    (tmp_path / "workflows.json").write_bytes(BOM + WORKFLOWS.read_bytes())
+    with_workflows = _with_setting(ini, "proseo.workflows.file", str(tmp_path / "workflows.json")).read_text(encoding="utf-8")
+    (tmp_path / "bom-workflows.ini").write_text(with_workflows.replace(f"proseo.workflows.file = {WORKFLOWS}\n", "", 1), encoding="utf-8")
+    assert _run("-c", str(tmp_path / "bom-workflows.ini"), "mission", "add", "DEMO").exit_code == 0
+    result = _run("-c", str(tmp_path / "bom-workflows.ini"), "workflows", "sync")
+    assert result.exit_code == 0, result.output
+
+    key = _run("secrets", "generate-key").stdout.strip()
+    (tmp_path / "key").write_bytes(BOM + key.encode() + b"\n")
+    result = _run("-c", str(_with_setting(ini, "proseo.secrets.key_file", str(tmp_path / "key"))), "secrets", "rotate")
+    assert result.exit_code == 0, result.output
+
+
+def test_files_that_are_not_utf8_are_one_line(ini, tmp_path):
+    assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
+    (tmp_path / "p.zip").write_bytes(b"data")
+    (tmp_path / "meta.json").write_bytes(b'{"Name": "caf\xe9.zip"}')  # Latin-1
+    _one_line(_run("-c", str(ini), "ingest", "--mission", "S2B", "--metadata", str(tmp_path / "meta.json"), str(tmp_path / "p.zip")),
+              "meta.json", "not UTF-8")
+    (tmp_path / "workflows.json").write_bytes(WORKFLOWS.read_bytes().replace(b"{", b"{\"note\": \"\xe9\", ", 1))
+    with_workflows = _with_setting(ini, "proseo.workflows.file", str(tmp_path / "workflows.json")).read_text(encoding="utf-8")
+    (tmp_path / "latin1.ini").write_text(with_workflows.replace(f"proseo.workflows.file = {WORKFLOWS}\n", "", 1), encoding="utf-8")
+    _one_line(_run("-c", str(tmp_path / "latin1.ini"), "workflows", "sync"), "workflows.json", "not UTF-8")
+    (tmp_path / "key").write_bytes(b"\xff\xfe" + "k".encode("utf-16-le"))
+    _one_line(_run("-c", str(_with_setting(ini, "proseo.secrets.key_file", str(tmp_path / "key"))), "secrets", "rotate"),
+              "key_file", "not UTF-8")

@@ -194,9 +194,11 @@ def output_retention_days(workflow: Workflow, settings: Optional[Mapping[str, An
 
 def _read_file(path: Path) -> list:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise WorkflowConfigError(f"{SETTING_FILE}: cannot read {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise WorkflowConfigError(f"{SETTING_FILE}: {path} is not UTF-8 text (byte {exc.start + 1})") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml  # optional: only when a YAML file is configured
