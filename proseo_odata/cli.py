@@ -230,7 +230,8 @@ def user() -> None:
 @click.option("--role", "roles", multiple=True, type=click.Choice([r.value for r in Role]),
               help="A role; repeat for several.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (first line).")
-@click.option("--update", is_flag=True, help="Replace password and roles of an existing user.")
+@click.option("--update", is_flag=True,
+              help="Replace the password of an existing user, and its roles when --role is given.")
 @pass_env
 def user_add(env: Env, qualified_name: str, roles: tuple[str, ...], password_stdin: bool, update: bool) -> None:
     """Add user MISSION\\NAME with a password (hashed with scrypt) and roles."""
@@ -247,8 +248,10 @@ def user_add(env: Env, qualified_name: str, roles: tuple[str, ...], password_std
     if not password:
         raise click.ClickException("the password must not be empty")
     roles = tuple(sorted(set(roles)))  # --role X --role X: one X
-    account = User(mission_code, name, hash_password(password), frozenset(roles))
     try:
+        if update and not roles:  # a new password only: the roles stay
+            roles = tuple(sorted(role.value for role in env.storage.get_user(mission_code, name).roles))
+        account = User(mission_code, name, hash_password(password), frozenset(roles))
         if update:
             env.storage.update_user(account)
         else:

@@ -113,6 +113,12 @@ def test_mission_and_user_administration(site):
     assert dup.exit_code != 0 and "already exists" in dup.output
     invoke("user", "add", "S2B\\alice", "--update", "--role", "ODIP_USER", "--password-stdin", input="new\n")
     assert storage.get_user("S2B", "alice").check_password("new")
+    assert storage.get_user("S2B", "alice").roles == {Role.ODIP_USER}
+    kept = invoke("user", "add", "S2B\\alice", "--update", "--password-stdin", input="newer\n")
+    assert "with roles ODIP_USER" in kept.output  # a new password alone keeps the roles
+    assert storage.get_user("S2B", "alice").check_password("newer") and storage.get_user("S2B", "alice").roles == {Role.ODIP_USER}
+    missing = invoke("user", "add", "S2B\\nobody", "--update", "--password-stdin", input="pw\n", ok=False)
+    assert missing.exit_code != 0 and "no user S2B\\nobody" in missing.output
     nomission = invoke("user", "add", "XX\\bob", "--password-stdin", input="pw\n", ok=False)
     assert nomission.exit_code != 0 and "XX" in nomission.output
     bad_role = invoke("user", "add", "S2B\\eve", "--role", "ROOT", "--password-stdin", input="pw\n", ok=False)
