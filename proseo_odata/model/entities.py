@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from .enums import (
     AttributeType,
@@ -416,3 +417,30 @@ class OutboxMessage:
 
     def __post_init__(self):
         _normalise_dates(self, "created_at", "next_attempt_at", "delivered_at")
+
+    @property
+    def receiver(self) -> str:
+        """The server the message goes to (:func:`endpoint_receiver`): what delivery lanes are
+        counted by, so that one receiver behind many URLs holds no more lanes than one URL."""
+        return endpoint_receiver(self.endpoint)
+
+
+def endpoint_receiver(endpoint: str) -> str:
+    """``scheme://host:port`` of an http(s) notification endpoint, lower-case and with the
+    scheme's port when none is given (``https://Hub.example/a/1`` and ``https://hub.example:443/b``
+    are one receiver); any other text (``mailto:``, an endpoint stored before it was checked) is
+    its own receiver."""
+    try:
+        parts = urlsplit(endpoint)
+        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:
+        return endpoint
+    if scheme not in ("http", "https") or not host:
+        return endpoint
+    host = host.rstrip(".")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")  # https://bücher.example is https://xn--bcher-kva.example
+        except UnicodeError:
+            pass
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port or (443 if scheme == 'https' else 80)}"

@@ -15,7 +15,8 @@ Settings (all optional):
                                                      messages when it is idle
 ``proseo.notify.batch_size``                20       messages per :meth:`run_once` round
 ``proseo.notify.concurrency``               8        delivery lanes (threads)
-``proseo.notify.per_endpoint``              2        lanes one endpoint may use at once
+``proseo.notify.per_endpoint``              2        lanes one receiver (scheme, host and
+                                                     port) may use at once
 ``proseo.notify.connect_timeout_seconds``   2        time to connect to a receiver
 ``proseo.notify.timeout_seconds``           5        time to wait for the answer (read timeout)
 ``proseo.notify.retry_base_seconds``        5        first retry delay
@@ -27,9 +28,10 @@ Settings (all optional):
 ==========================================  =======  =========================================
 
 Isolation: a dispatcher delivers on ``concurrency`` lanes, at most ``per_endpoint`` for one
-endpoint (the ``NotificationEndpoint`` text). Its claims skip endpoints that already hold their
-lanes (``exclude_endpoints``), so a receiver that is slow or never answers delays only its own
-messages, each by at most the two timeouts, and never another endpoint's.
+receiver (the endpoint's ``scheme://host:port``, :attr:`OutboxMessage.receiver`: one server
+behind many URLs is one receiver). Its claims skip receivers that already hold their lanes
+(``exclude_receivers``), so a receiver that is slow or never answers delays only its own
+messages, each by at most the two timeouts, and never another receiver's.
 
 Several dispatchers may run against one database (the web process's ``WorkerPool`` and every
 ``proseo-odata worker`` start one). Each claims due messages
@@ -329,9 +331,10 @@ class NotificationDispatcher:
 
     :meth:`run_once` delivers one round and returns when it is done; :meth:`start`/:meth:`stop`
     run it in the background. Deliveries run on a pool of ``concurrency`` threads, at most
-    ``per_endpoint`` of them for one endpoint: the claim skips endpoints whose slots are all busy
-    (``exclude_endpoints``), so a hanging or slow receiver holds only its own slots, for at most
-    its connect and read timeouts per message, and every other endpoint's messages keep flowing.
+    ``per_endpoint`` of them for one receiver (``scheme://host:port``): the claim skips receivers
+    whose slots are all busy (``exclude_receivers``), so a hanging or slow receiver holds only its
+    own slots, for at most its connect and read timeouts per message, whatever number of URLs it
+    has, and every other receiver's messages keep flowing.
     """
 
     def __init__(self, storage, settings: Optional[Mapping[str, Any]] = None, *, policy: Optional[DeliveryPolicy] = None):
@@ -342,9 +345,9 @@ class NotificationDispatcher:
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pool_lock = threading.Lock()
         self._slots = threading.Condition()
-        self._held: Counter = Counter()  # endpoint -> claimed messages not yet finished
-        self._running: Counter = Counter()  # endpoint -> delivery lanes (threads) running
-        self._waiting: dict[str, deque] = {}  # endpoint -> claimed messages waiting for a lane
+        self._held: Counter = Counter()  # receiver -> claimed messages not yet finished
+        self._running: Counter = Counter()  # receiver -> delivery lanes (threads) running
+        self._waiting: dict[str, deque] = {}  # receiver -> claimed messages waiting for a lane
         #: message id -> claim token of the deliveries running now, whose claims the renewer
         #: thread keeps (:meth:`_renew_loop`)
         self._in_flight: dict[int, str] = {}
@@ -357,11 +360,11 @@ class NotificationDispatcher:
 
     # -- the slots ---------------------------------------------------------------------------
     #
-    # ``concurrency`` lanes (threads) deliver, at most ``per_endpoint`` of them for one endpoint;
-    # a claim (one statement for up to as many messages as lanes are free) skips endpoints that
+    # ``concurrency`` lanes (threads) deliver, at most ``per_endpoint`` of them for one receiver;
+    # a claim (one statement for up to as many messages as lanes are free) skips receivers that
     # already hold ``per_endpoint`` messages. A batch may still bring more messages for one
-    # endpoint than it has free lanes: those wait for that endpoint's next free lane (without
-    # taking a lane from other endpoints; at most ``2 * concurrency`` messages are held in all),
+    # receiver than it has free lanes: those wait for that receiver's next free lane (without
+    # taking a lane from other receivers; at most ``2 * concurrency`` messages are held in all),
     # and one whose claim lease would run out before its delivery could end is left to be
     # claimed again.
 
@@ -371,19 +374,19 @@ class NotificationDispatcher:
                 self._pool = ThreadPoolExecutor(max_workers=self.policy.concurrency, thread_name_prefix="proseo-notify")
             return self._pool
 
-    def _busy_endpoints(self) -> list[str]:
-        return [endpoint for endpoint, count in self._held.items() if count >= self.policy.per_endpoint]
+    def _busy_receivers(self) -> list[str]:
+        return [receiver for receiver, count in self._held.items() if count >= self.policy.per_endpoint]
 
     def _free_slots(self) -> int:
         """How many more messages may be claimed now: free lanes (threads), and never more than
-        ``2 * concurrency`` held in all (running plus waiting for a busy endpoint's lane)."""
+        ``2 * concurrency`` held in all (running plus waiting for a busy receiver's lane)."""
         concurrency = self.policy.concurrency
         return min(concurrency - sum(self._running.values()), 2 * concurrency - sum(self._held.values()))
 
-    def _forget(self, counter: Counter, endpoint: str) -> None:
-        counter[endpoint] -= 1
-        if counter[endpoint] <= 0:
-            del counter[endpoint]
+    def _forget(self, counter: Counter, receiver: str) -> None:
+        counter[receiver] -= 1
+        if counter[receiver] <= 0:
+            del counter[receiver]
 
     def _pump(self, due: datetime, budget: int) -> tuple[list[Future], int]:
         """Claim due messages while slots are free (at most ``budget``) and start their
@@ -397,11 +400,11 @@ class NotificationDispatcher:
         while budget > 0 and not self._stop.is_set():
             with self._slots:
                 limit = min(self._free_slots(), budget)
-                exclude = self._busy_endpoints()
+                exclude = self._busy_receivers()
             if limit < 1:
                 break
             if exclude:
-                claimed = self.storage.claim_due_notifications(due, limit, lease=lease, exclude_endpoints=exclude)
+                claimed = self.storage.claim_due_notifications(due, limit, lease=lease, exclude_receivers=exclude)
             else:
                 claimed = self.storage.claim_due_notifications(due, limit, lease=lease)
             if not claimed:
@@ -412,26 +415,26 @@ class NotificationDispatcher:
             lanes = []
             with self._slots:
                 for message in claimed:
-                    endpoint = message.endpoint
-                    self._held[endpoint] += 1
-                    if self._running[endpoint] < policy.per_endpoint:
-                        self._running[endpoint] += 1
+                    receiver = message.receiver
+                    self._held[receiver] += 1
+                    if self._running[receiver] < policy.per_endpoint:
+                        self._running[receiver] += 1
                         lanes.append((message, deadline))
                     else:
-                        self._waiting.setdefault(endpoint, deque()).append((message, deadline))
+                        self._waiting.setdefault(receiver, deque()).append((message, deadline))
             for item in lanes:
                 try:
                     started.append(self._executor().submit(self._lane, item))
                 except RuntimeError:  # stop() shut the pool down: the leases bring the messages back
                     with self._slots:
-                        self._forget(self._held, item[0].endpoint)
-                        self._forget(self._running, item[0].endpoint)
+                        self._forget(self._held, item[0].receiver)
+                        self._forget(self._running, item[0].receiver)
             if len(claimed) < limit:
                 break
         return started, claimed_total
 
     def _lane(self, item) -> int:
-        """Deliver ``item``, then the messages waiting for the same endpoint; returns how many
+        """Deliver ``item``, then the messages waiting for the same receiver; returns how many
         were delivered."""
         delivered = 0
         while True:
@@ -442,16 +445,16 @@ class NotificationDispatcher:
                 log.info("notification %s to %s: left for the next claim (its lease is nearly over)",
                          message.id, safe_endpoint(message.endpoint))
             with self._slots:
-                endpoint = message.endpoint
-                self._forget(self._held, endpoint)
-                waiting = self._waiting.get(endpoint)
+                receiver = message.receiver
+                self._forget(self._held, receiver)
+                waiting = self._waiting.get(receiver)
                 if waiting:
                     item = waiting.popleft()
                     if not waiting:
-                        del self._waiting[endpoint]
+                        del self._waiting[receiver]
                     self._slots.notify_all()
                     continue
-                self._forget(self._running, endpoint)
+                self._forget(self._running, receiver)
                 self._slots.notify_all()
                 return delivered
 
@@ -470,7 +473,7 @@ class NotificationDispatcher:
                 with self._slots:
                     if not self._held:
                         break  # nothing held, nothing claimable: the round is over
-                    self._slots.wait(0.5)  # a slot frees (or a busy endpoint is free again)
+                    self._slots.wait(0.5)  # a slot frees (or a busy receiver is free again)
         return sum(lane.result() for lane in lanes)
 
     # -- one delivery ------------------------------------------------------------------------

@@ -762,12 +762,14 @@ class OutboxStore(Store):
         limit: int,
         *,
         lease: timedelta = timedelta(seconds=60),
-        exclude_endpoints: Sequence[str] = (),
+        exclude_receivers: Sequence[str] = (),
     ) -> list[ClaimedNotification]:
         """Claim up to ``limit`` undelivered messages with ``next_attempt_at <= now``, oldest due
-        first, for one deliverer; messages whose ``endpoint`` is one of ``exclude_endpoints``
-        are left alone (the dispatcher's endpoints that have all their delivery slots busy, so
-        that a slow receiver's backlog never stands in front of other endpoints' messages).
+        first, for one deliverer; messages whose ``receiver`` (:attr:`OutboxMessage.receiver`,
+        the endpoint's ``scheme://host:port``) is one of ``exclude_receivers`` are left alone
+        (the dispatcher's receivers that have all their delivery slots busy, so that a slow
+        receiver's backlog, behind however many URLs, never stands in front of other receivers'
+        messages).
 
         Claiming writes a new random ``claim_token`` (one per call, returned on every message)
         and moves ``next_attempt_at`` to ``now + lease``, so that no other deliverer claims them

@@ -258,6 +258,9 @@ outbox = sa.Table(
     # Who holds the current claim (migration 0003): a random token written at claim time that
     # mark_notification_delivered / record_notification_failure must present.
     sa.Column("claim_token", sa.String(64), nullable=True),
+    # The endpoint's ``scheme://host:port`` (migration 0013; ``endpoint_receiver``): the
+    # dispatcher's delivery lanes are counted per receiver, and claims skip busy ones by it.
+    sa.Column("receiver", sa.Text(), nullable=True),
     sa.Index(None, "delivered_at", "next_attempt_at"),
 )
 

@@ -66,6 +66,7 @@ from proseo_odata.model import (
     utcnow,
 )
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
+from proseo_odata.model.entities import endpoint_receiver
 from proseo_odata.model import times
 from proseo_odata.odata.binding import calls_now
 from proseo_odata.odata.sql import area_bounds, footprint_box, register_sqlite_functions
@@ -3077,7 +3078,7 @@ class SQLAlchemyStorage(StorageBase):
             "password": password, "payload": payload, "created_at": now, "attempts": 0,
             "next_attempt_at": now, "delivered_at": None, "last_error": None,
         }
-        stored = self._sealed(dict(values), "password")
+        stored = self._sealed({**values, "receiver": endpoint_receiver(endpoint)}, "password")
         with self._db() as s:
             message_id = s.execute(sa.insert(outbox).values(**stored).returning(outbox.c.id)).scalar_one()
         return OutboxMessage(id=message_id, **{**values, "password": SecretBox.from_column(stored["password"])})
@@ -3091,20 +3092,21 @@ class SQLAlchemyStorage(StorageBase):
             return 0
         now = as_utc(now) if now is not None else utcnow()
         rows = [
-            self._sealed({**message, "created_at": now, "attempts": 0, "next_attempt_at": now,
-                          "delivered_at": None, "last_error": None}, "password")
+            self._sealed({**message, "receiver": endpoint_receiver(message["endpoint"]), "created_at": now,
+                          "attempts": 0, "next_attempt_at": now, "delivered_at": None, "last_error": None}, "password")
             for message in messages
         ]
         with self._db() as s:
             s.execute(sa.insert(outbox), rows)
         return len(rows)
 
-    def claim_due_notifications(self, now, limit, *, lease=timedelta(seconds=60), exclude_endpoints=()):
+    def claim_due_notifications(self, now, limit, *, lease=timedelta(seconds=60), exclude_receivers=()):
         now = as_utc(now)
         token = secrets.token_urlsafe(24)
         due = (outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
-        if exclude_endpoints:
-            due = (*due, outbox.c.endpoint.not_in(sorted(set(exclude_endpoints))))
+        if exclude_receivers:
+            # a message written without its receiver (before migration 0013) is not excluded
+            due = (*due, sa.or_(outbox.c.receiver.is_(None), outbox.c.receiver.not_in(sorted(set(exclude_receivers)))))
         chosen = sa.select(outbox.c.id).where(*due).order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)
         with self._db() as s:
             if self.dialect == "postgresql":

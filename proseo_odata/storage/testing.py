@@ -924,11 +924,14 @@ class OutboxContractTests(MissionContractTests):
         assert len({m.claim_token for m in claimed}) == 1  # one claim, one token
         assert [m.id for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 5)] == [ids[0]]
 
-    def test_outbox_claims_skip_excluded_endpoints(self, mission_storage):
-        busy = [mission_storage.enqueue_notification("order", "https://busy/hook", None, None, {}, now=T0).id for _ in range(3)]
-        free = mission_storage.enqueue_notification("order", "https://free/hook", None, None, {}, now=T0 + timedelta(seconds=1)).id
-        claimed = mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 2, exclude_endpoints=["https://busy/hook"])
-        assert [m.id for m in claimed] == [free]
+    def test_outbox_claims_skip_excluded_receivers(self, mission_storage):
+        busy = [mission_storage.enqueue_notification("order", endpoint, None, None, {}, now=T0).id
+                for endpoint in ("https://busy/hook", "https://BUSY:443/other?s=1", "https://busy./hook/2")]
+        free = [mission_storage.enqueue_notification("order", endpoint, None, None, {}, now=T0 + timedelta(seconds=1)).id
+                for endpoint in ("https://free/hook", "http://busy/hook", "https://busy:8443/hook")]
+        assert {mission_storage.get_notification(i).receiver for i in busy} == {"https://busy:443"}
+        claimed = mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 5, exclude_receivers=["https://busy:443"])
+        assert [m.id for m in claimed] == free
         assert [m.id for m in mission_storage.claim_due_notifications(T0 + timedelta(minutes=1), 5)] == busy
 
     def test_outbox_stale_claimer_cannot_overwrite_the_new_claim(self, mission_storage):

@@ -143,6 +143,36 @@ def test_a_hanging_receiver_does_not_delay_another_endpoint(storage):
         fast.close()
 
 
+def test_a_hanging_receiver_behind_many_urls_holds_only_its_own_lanes(storage):
+    """One server, one URL per subscription (``.../hang/<n>``, ``HTTP://127.0.0.1:port/...``):
+    lanes were counted per URL text, so six URLs of one hanging server took all four lanes and
+    the other receiver waited for the read timeouts."""
+    port = free_port()
+    hanging, fast = HangingReceiver(), Receiver(port)
+    fast_url = f"http://127.0.0.1:{port}/fast"
+    policy = DeliveryPolicy(poll_seconds=0.1, timeout_seconds=5.0, connect_timeout_seconds=1.0,
+                            concurrency=4, per_endpoint=2, retry_base_seconds=60)
+    dispatcher = NotificationDispatcher(storage, policy=policy)
+    try:
+        for i in range(6):
+            url = hanging.url.replace("http://", "HTTP://") if i % 2 else hanging.url
+            storage.enqueue_notification("order", f"{url}/{i}", None, None, {"n": f"h{i}"})
+        for i in range(10):
+            storage.enqueue_notification("order", fast_url, None, None, {"n": f"f{i}"})
+        started = time.monotonic()
+        dispatcher.start()
+        while len(fast.received) < 10 and time.monotonic() < started + 10:
+            time.sleep(0.02)
+        fast_done = time.monotonic() - started
+        assert len(fast.received) == 10
+        assert fast_done < 4.0, f"the fast receiver waited {fast_done:.1f} s"
+        assert hanging.max_open <= 2, hanging.max_open
+    finally:
+        hanging.close()
+        dispatcher.stop(timeout=5)
+        fast.close()
+
+
 def test_run_once_delivers_concurrently_with_bounded_time(storage):
     """A round with slow (0.3 s) receivers on four endpoints takes about one delivery's time,
     not the sum (the old dispatcher POSTed one message after another)."""
