@@ -36,6 +36,8 @@ def main(provider_file, base_url, download_dir, bbox, start, end, page_size):
     # the next pages, as eodag pages: through @odata.nextLink
     pages = [[p.properties["id"] for p in page] for page in first.next_page(update=False)]
     everything = dag.search_all(limit=int(page_size), **criteria)
+    # a collection the file does not list: PRIP's Collection/Name (GENERIC_COLLECTION)
+    generic = dag.search(collection="SENTINEL-1", count=True, raise_errors=True, provider="proseo_prip")
     product = everything[0]
     path = Path(dag.download(product, output_dir=download_dir))
     if path.is_dir():  # eodag keeps a download in a folder named after the product
@@ -49,6 +51,7 @@ def main(provider_file, base_url, download_dir, bbox, start, end, page_size):
         "all_uids": [p.properties["uid"] for p in everything],
         "checksum_property": product.properties.get("file:checksum"),
         "collection": [p.properties.get("constellation") for p in everything],
+        "generic": {"count": generic.number_matched, "ids": [p.properties["id"] for p in generic]},
         "downloaded": {"uid": product.properties["uid"], "file": path.name, "md5": md5},
     }))
 

@@ -58,6 +58,9 @@ def test_eodag_searches_every_page_and_downloads(clients_python, prip_server, cl
     assert len(report["all"]) == MATCHING and set(report["all"]) == expected
     assert report["all_uids"] == [by_id[i]["Id"] for i in report["all"]]
     assert report["collection"] == ["SENTINEL-2"] * MATCHING  # constellation: platformShortName
+    # any other collection name is the Collection (it was also taken for the productType: nothing)
+    sentinel1 = [name.removesuffix(".zip") for name in client_catalogue.products if name.startswith("S1")]
+    assert report["generic"] == {"count": len(sentinel1), "ids": sentinel1} and sentinel1
     # sorted by ContentDate/Start as the provider file asks (the catalogue's names carry it)
     assert report["all"] == sorted(report["all"], key=lambda name: name.split("_")[2])
 
