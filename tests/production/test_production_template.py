@@ -7,6 +7,7 @@ from the template's logging sections with ``-c`` given once."""
 import base64
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from live_server import Receiver, free_port, wait_for
 from proseo_odata.archive import load_archive
 from proseo_odata.cli import read_settings
 from proseo_odata.storage import load_storage
+from proseo_odata.storage.errors import NotFoundError
 
 
 @pytest.mark.postgresql
@@ -44,6 +46,10 @@ def test_production_ini_server_and_worker_notify_an_order(migrated_pg_url, tmp_p
                    input="alice-pw\n", text=True, check=True, capture_output=True, timeout=60)
     storage = load_storage(settings)
     add_input(storage, load_archive(settings))
+    # production.ini sweeps evicted products inside the server (proseo.eviction.interval)
+    evicted = add_input(storage, load_archive(settings), name="S2A_MSIL1C_EVICTED.zip")
+    evicted.eviction_date = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    storage.update_product(evicted)
 
     receiver = Receiver()
     server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
@@ -74,6 +80,14 @@ def test_production_ini_server_and_worker_notify_an_order(migrated_pg_url, tmp_p
         assert request["auth"] == "Basic " + base64.b64encode(f"hook:{PASSWORD}".encode()).decode()
         order = requests.get(f"{base}/ProductionOrders({order_id})", auth=("DEMO\\alice", "alice-pw"), timeout=30).json()
         assert order["Status"] == "completed"
+
+        def gone():
+            try:
+                storage.get_product_by_name("DEMO", evicted.name)
+            except NotFoundError:
+                return True
+            return False
+        assert wait_for(gone, 30, 0.2), server_log.read_text()[-3000:]
     finally:
         stop(worker)
         stop(server)
