@@ -43,7 +43,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import ast as A
 from . import edm
-from .errors import ODataError, ODataNameError, ODataNotSupportedError, ODataTypeError
+from .errors import ODataError, ODataLimitError, ODataNameError, ODataNotSupportedError, ODataTypeError
 from .functions import INTERSECTS_NAMES, lookup as lookup_function
 from .geo import format_wkt, parse_geography
 from .regex import PatternError, compile_pattern
@@ -345,8 +345,11 @@ def _parse_duration_text(text: str) -> Optional[_dt.timedelta]:
     if not match or text.strip().rstrip("T").endswith("P"):
         return None
     sign, days, hours, minutes, seconds = match.groups()
-    value = _dt.timedelta(days=float(days or 0), hours=float(hours or 0), minutes=float(minutes or 0),
-                          seconds=float(seconds or 0))
+    try:
+        value = _dt.timedelta(days=float(days or 0), hours=float(hours or 0), minutes=float(minutes or 0),
+                              seconds=float(seconds or 0))
+    except OverflowError:  # 'P99999999999D': beyond timedelta's 999,999,999 days
+        raise ODataTypeError("a duration out of range (at most 999,999,999 days)") from None
     return -value if sign else value
 
 
@@ -543,6 +546,25 @@ _UNTYPED_KINDS = {
 }
 
 
+#: The most nodes the parameter aliases of one expression may expand to (each reference counts
+#: its alias's nodes again): about what a 64 KiB filter text holds.
+MAX_ALIAS_NODES = 20_000
+#: The deepest that aliases nested in aliases may go, their own trees' depths added up: the
+#: parser's depth limit (each text alone may reach it).
+MAX_ALIAS_DEPTH = 100
+
+
+def _tree_shape(root: A.Node) -> Tuple[int, int]:
+    """``(nodes, depth)`` of an expression tree (iteratively)."""
+    nodes, deepest, stack = 0, 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.children())
+    return nodes, deepest
+
+
 class _Binder:
     def __init__(self, entity_type: edm.EntityType, model: edm.EntityModel,
                  aliases: Optional[Mapping[str, A.Expr]] = None, *, option: str = "$filter"):
@@ -550,6 +572,11 @@ class _Binder:
         self.model = model
         self.aliases = dict(aliases or {})
         self._resolving: set = set()  # aliases being resolved (an alias may not refer to itself)
+        #: what the aliases expanded so far cost (:meth:`_expand_alias`): nodes in all, and the
+        #: depth of the aliases being resolved, one inside the other
+        self._alias_nodes = 0
+        self._alias_depth = 0
+        self._alias_shapes: Dict[str, Tuple[int, int]] = {}
         #: the system query option being bound ($filter or $orderby), for messages and targets
         self.option = option
 
@@ -584,16 +611,37 @@ class _Binder:
             if node.name in self._resolving:
                 raise ODataNameError(f"parameter alias '@{node.name}' refers to itself", name=node.name,
                                      position=node.pos)
-            self._resolving.add(node.name)
-            try:
-                return self.expr(self.aliases[node.name], scope, hint)
-            finally:
-                self._resolving.discard(node.name)
+            return self._expand_alias(node, scope, hint)
         method = getattr(self, "_bind_" + type(node).__name__, None)
         if method is None:
             raise ODataNotSupportedError(f"{type(node).__name__} expressions are not supported in $filter",
                                          target="$filter")
         return method(node, scope, hint)
+
+    def _expand_alias(self, node: A.ParameterAlias, scope, hint) -> Bound:
+        """The alias's value bound in its place. Each reference binds the value again, so an
+        alias of aliases (``@a=@b or @b``, ``@b=@c or @c``, ...) doubles the tree at each step:
+        the nodes of every expansion count against :data:`MAX_ALIAS_NODES`, and aliases inside
+        aliases may not nest deeper than :data:`MAX_ALIAS_DEPTH` levels of their own trees in
+        all (Python's recursion limit), whatever each alias's text length and depth."""
+        shape = self._alias_shapes.get(node.name)
+        if shape is None:
+            shape = self._alias_shapes[node.name] = _tree_shape(self.aliases[node.name])
+        nodes, depth = shape
+        self._alias_nodes += nodes
+        if self._alias_nodes > MAX_ALIAS_NODES:
+            raise ODataLimitError(f"Invalid {self.option}: the parameter aliases expand to more than "
+                                  f"{MAX_ALIAS_NODES:,} nodes", position=node.pos, target=self.option)
+        if self._alias_depth + depth > MAX_ALIAS_DEPTH:
+            raise ODataLimitError(f"Invalid {self.option}: parameter aliases nested in each other more than "
+                                  f"{MAX_ALIAS_DEPTH} levels deep", position=node.pos, target=self.option)
+        self._resolving.add(node.name)
+        self._alias_depth += depth
+        try:
+            return self.expr(self.aliases[node.name], scope, hint)
+        finally:
+            self._alias_depth -= depth
+            self._resolving.discard(node.name)
 
     # -- literals ---------------------------------------------------------------------------
 
@@ -1222,6 +1270,8 @@ class _Binder:
     def _arith_literal(self, node, other_type) -> Bound:
         if isinstance(node, A.Null):
             return BNull(other_type)
+        if not isinstance(node, A.Literal):  # an enumeration member: bound as itself, refused by the operator
+            return self.expr(node, {})
         if other_type is not None and other_type.is_numeric:
             return self.coerce(node, edm.DOUBLE if node.edm_type != A.EDM_INT64 else edm.INT64) \
                 if node.edm_type in (A.EDM_STRING, A.EDM_INT64, A.EDM_DECIMAL, A.EDM_DOUBLE) else self.expr(node, {})

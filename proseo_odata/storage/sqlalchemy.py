@@ -1052,6 +1052,9 @@ def _execute_query(session: Session, statement, parameters: Mapping | None = Non
         return result.all() if rows else result
     except OverflowError:  # SQLite binds 64-bit integers only (the binder keeps literals in range)
         raise InvalidQueryError("A number in $filter is out of range for the database", target="$filter") from None
+    except RecursionError:  # SQLAlchemy's compiler, on functions nested about 90 deep (the parser allows 100)
+        raise InvalidQueryError("The query is too complex for the database (nested too deeply): simplify $filter",
+                                target="$filter") from None
     except sa.exc.DBAPIError as exc:
         refused = query_refusal(exc)
         if refused is None:

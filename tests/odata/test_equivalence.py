@@ -125,6 +125,9 @@ FILTERS = [
     # in, has, enums
     "Name in ('S2A_MSIL1C_0003.zip','S2B_MSIL2A_0010.zip','nothing')",
     "ContentLength in (0, 1, 2, 3)",
+    # a string predicate as the operand of in: PostgreSQL's LIKE and IN do not chain unparenthesised
+    "startswith(Name,'S2A') in (true)",
+    "contains(Name,'_0') in (false,null)",
     "ProductionType eq OData.CSC.ProductionType'on-demand:default'",
     "ProductionType eq 'systematic_production'",
     "ProductionType ne 'systematic_production'",

@@ -97,9 +97,23 @@ def test_malformed_key_is_400(app, key):
         # an alias that refers to itself (was a RecursionError: 500)
         ("$filter=Name eq @p&@p=@p", "$filter"),
         ("$filter=Name eq @p&@p=@q&@q=@p", "$filter"),
+        # aliases of aliases: each doubling the tree (2**40 nodes; held a worker for hours), and
+        # a chain deeper than Python's stack (a RecursionError)
+        ("$filter=@a0&" + "&".join(f"@a{i}=@a{i + 1} or @a{i + 1}" for i in range(40)) + "&@a40=Name eq 'x'", "$filter"),
+        ("$filter=Name eq @a0&" + "&".join(f"@a{i}=@a{i + 1}" for i in range(3000)) + "&@a3000='x'", "$filter"),
+        # a quoted duration beyond timedelta's range (an OverflowError), an enumeration member in
+        # arithmetic (an AttributeError)
+        ("$filter=PublicationDate add 'P99999999999D' gt 2020-01-01T00:00:00Z", "$filter"),
+        ("$filter=PublicationDate add 'P" + "9" * 5000 + "D' gt 2020-01-01T00:00:00Z", "$filter"),
+        ("$filter=ContentLength add OData.CSC.ProductionType'systematic_production' eq 1", "$filter"),
+        # substrings whose start is a substring's length: the SQL tripled at each level (12 MB of
+        # SQL for 287 characters), and nested calls deeper than SQLAlchemy's compiler recursion
+        ("$filter=" + "substring(Name,length(" * 12 + "Name" + "))" * 12 + " eq 'x'", "$filter"),
+        ("$filter=" + "substring(" * 98 + "Name" + ",0)" * 98 + " eq 'x'", "$filter"),
     ],
 )
 def test_bad_query_options_are_400(app, query, target):
+    """(Each answered within the test's time: an answer that took minutes was a worker held.)"""
     response = app.get(PRIP + "/Products?" + query, headers=basic("alice"), expect_errors=True)
     error = assert_error(response, 400)
     assert error.get("target") == target, error

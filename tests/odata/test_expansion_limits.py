@@ -1,0 +1,76 @@
+"""What an embedder's client can make the binder and the SQL compiler build from a short query:
+bounded, and refused with an ODataError when too big (a second review of the embedding API,
+2026-12-06). Before: an alias of aliases doubled the tree at each step (2**20 for 362
+characters: 14 s; 2**40: hours), a chain of 3,000 aliases was a RecursionError, a substring
+whose start is another substring's length tripled the SQL at each level (12 MB for 287
+characters), a quoted duration past timedelta's range an OverflowError, an enumeration member
+in arithmetic an AttributeError."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from proseo_odata.odata import ODataError, ODataLimitError, ODataTypeError
+from proseo_odata.odata.binding import MAX_ALIAS_DEPTH, MAX_ALIAS_NODES
+from proseo_odata.odata.cache import FilterCache
+from proseo_odata.odata.sql import MAX_COMPUTED_SUBSTRINGS
+from proseo_odata.query import build_query
+from proseo_odata.storage.mapping import compile_filter
+from proseo_odata.storage.schema import SchemaTables
+
+
+def _query(params):
+    return build_query("Products", params, cache=FilterCache())
+
+
+def _doubling(n):
+    return [("$filter", "@a0")] + [(f"@a{i}", f"@a{i + 1} or @a{i + 1}") for i in range(n)] + [(f"@a{n}", "Name eq 'x'")]
+
+
+def test_aliases_of_aliases_are_bounded():
+    started = time.monotonic()
+    with pytest.raises(ODataLimitError, match=f"{MAX_ALIAS_NODES:,} nodes"):
+        _query(_doubling(40))
+    assert time.monotonic() - started < 5
+    assert _query(_doubling(8)).query.filter is not None  # 2**8 expansions of a small alias: fine
+
+
+def test_a_chain_of_aliases_is_bounded_by_the_depth_limit():
+    def chain(n):
+        return [("$filter", "Name eq @a0")] + [(f"@a{i}", f"@a{i + 1}") for i in range(n)] + [(f"@a{n}", "'x'")]
+    assert _query(chain(MAX_ALIAS_DEPTH - 2)).query.filter is not None
+    for n in (MAX_ALIAS_DEPTH + 1, 3000):
+        with pytest.raises(ODataLimitError, match="nested in each other"):
+            _query(chain(n))
+
+
+@pytest.mark.parametrize("text, error", [
+    ("PublicationDate add 'P99999999999D' gt 2020-01-01T00:00:00Z", "out of range"),
+    ("PublicationDate sub PublicationDate eq 'P" + "9" * 5000 + "D'", "out of range"),
+    ("ContentLength add OData.CSC.ProductionType'systematic_production' eq 1", "not defined"),
+    ("OData.CSC.ProductionType'systematic_production' mul ContentLength eq 1", "not defined"),
+])
+def test_literals_that_do_not_fit_are_type_errors(text, error):
+    with pytest.raises(ODataTypeError, match=error):
+        _query([("$filter", text)])
+
+
+def _nested_substrings(n):
+    return "substring(Name,length(" * n + "Name" + "))" * n + " eq 'x'"
+
+
+@pytest.mark.parametrize("dialect, postgis", [(sqlite.dialect(), False), (postgresql.dialect(), True)])
+def test_substrings_with_computed_starts_are_bounded(dialect, postgis):
+    tables = SchemaTables(dialect=dialect.name, postgis=postgis)
+
+    def sql(text):
+        clause = compile_filter("Products", _query([("$filter", text)]).query.filter, tables)
+        return str(sa.select(tables.products.c.id).where(clause).compile(dialect=dialect))
+
+    assert len(sql(_nested_substrings(MAX_COMPUTED_SUBSTRINGS))) < 1_000_000
+    with pytest.raises(ODataError, match=f"at most {MAX_COMPUTED_SUBSTRINGS} substring"):
+        sql(_nested_substrings(MAX_COMPUTED_SUBSTRINGS + 1))
+    assert "LIKE" in sql("substring(Name,1,2) eq 'x' and startswith(Name,'S2') in (true)")  # literal arguments: no limit
