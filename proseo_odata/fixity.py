@@ -158,7 +158,7 @@ def check_products(storage, archive, mission: str, *, query_filter=None, checksu
             with_file = [p for p in page.items if p.archive_key]
             report.without_file += len(page.items) - len(with_file)
             # one task per worker and page (a task per file would cost more than a file's stat)
-            size = -(-len(with_file) // workers)
+            size = max(1, -(-len(with_file) // workers))  # (a page of products without a file: no part)
             parts = [with_file[i:i + size] for i in range(0, len(with_file), size)]
             outcomes = pool.map(examine_part, parts)
             for outcome, read in (outcome for part in outcomes for outcome in part):

@@ -212,6 +212,15 @@ def test_the_command_lists_the_findings_and_exits_3(migrated_sqlite_url, tmp_pat
     assert result.stderr.strip() == ("1 product file(s) of mission M checked (1 read, 100 byte(s)): "
                                      "all present and as recorded")
 
+    # nothing to check (a filter that matches nothing, a mission without products): was a
+    # ValueError traceback (a part size of 0)
+    for nothing in (["--mission", "M", "--filter", "Name eq 'no-such-product'"], ["--mission", "EMPTY"]):
+        if nothing[1] == "EMPTY":
+            assert runner.invoke(main, ["-c", str(ini), "mission", "add", "EMPTY"]).exit_code == 0
+        result = runner.invoke(main, ["-c", str(ini), "archive", "check", *nothing])
+        assert (result.exit_code, result.stdout, result.exception) == (0, "", None), result.output
+        assert "0 product file(s)" in result.stderr, result.stderr
+
     result = runner.invoke(main, ["-c", str(ini), "archive", "check", "--mission", "M", "--filter", "Nope eq 1"])
     assert result.exit_code == 1 and result.stderr.startswith("Error: --filter: ")
     result = runner.invoke(main, ["-c", str(ini), "archive", "check", "--mission", "XX"])
