@@ -720,3 +720,13 @@ def test_mime_types_with_parameters_are_kept():
     for content_type in ("application/zip", "application/vnd.eu.esa.safe+zip", "text/plain; charset=utf-8"):
         product, _, _ = product_from_metadata({"ContentType": content_type}, mission="M", file_name="F")
         assert product.content_type == content_type
+
+
+def test_blanks_around_a_mime_type_are_dropped():
+    """Releases before 2026-12-06 stored "application/zip " (a trailing blank); their exports
+    must ingest (a SQLite -> PostgreSQL move lost such products)."""
+    from proseo_odata.ingest import product_from_metadata
+
+    for content_type in ("application/zip ", "\tapplication/zip", " text/plain; charset=utf-8 "):
+        product, _, _ = product_from_metadata({"ContentType": content_type}, mission="M", file_name="F")
+        assert product.content_type == content_type.strip()
