@@ -1001,6 +1001,8 @@ class SqlCompiler:
         operand = self.value(node.operand)
         values = [item.value for item in node.items if isinstance(item, BLiteral)]
         has_null = any(isinstance(item, BNull) for item in node.items)
+        if operand.is_null:  # null in (..., null): null eq null, as the predicate has it
+            return sa.true() if has_null else sa.false()
         parts = []
         if values:
             expr = operand.expr if not operand.literal else sa.literal(operand.expr)

@@ -128,6 +128,8 @@ FILTERS = [
     # a string predicate as the operand of in: PostgreSQL's LIKE and IN do not chain unparenthesised
     "startswith(Name,'S2A') in (true)",
     "contains(Name,'_0') in (false,null)",
+    "null in ('a',null) and startswith(Name,'S2A')",  # null eq null (SQL answered false)
+    "null in ('a','b') or startswith(Name,'S2B')",
     "ProductionType eq OData.CSC.ProductionType'on-demand:default'",
     "ProductionType eq 'systematic_production'",
     "ProductionType ne 'systematic_production'",
