@@ -256,7 +256,10 @@ class Worker:
                 if self._outage:
                     log.warning("worker %s: the database is reachable again", self.worker_id)
                     self._outage = False
-            except Exception as exc:  # noqa: BLE001 - e.g. the database is away; try again later
+            except (KeyboardInterrupt, GeneratorExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - e.g. the database is away; try again later
+                # (a SystemExit as well: nothing but stop() ends a worker's thread)
                 if not is_transient(exc):
                     log_failure(log, "worker %s: queue round failed", exc, self.worker_id)
                 elif not self._outage:  # one line per outage, not one per retry
@@ -343,7 +346,14 @@ class Worker:
             completed = self._complete(order, workflow, new_product)
             archived_key = None  # published: the file now belongs to the catalogue
             return completed
-        except ProcessingCancelled:
+        except ProcessingCancelled as exc:
+            if not token.is_cancelled:
+                # Only a cancel the engine asked for is one: a processor that stops by itself
+                # (a helper of its own got a SIGTERM) has failed.
+                log.warning("order %s: the processor raised ProcessingCancelled without a cancel", order.id)
+                reason = str(exc)
+                return self._fail(order, f"{MESSAGE_FAILED}: the processor stopped without being cancelled"
+                                         + (f": {reason}" if reason else ""))
             if token.reason == SHUTDOWN_REASON:
                 return self._requeue(order)
             log.info("order %s: processing stopped (%s)", order.id, token.reason)
@@ -355,7 +365,14 @@ class Worker:
             if new_product is not None and current.output_product_id == new_product.id:
                 archived_key = None  # the commit went through before the connection broke
             return current
-        except Exception as exc:  # noqa: BLE001 - decided below; never the worker's end
+        except (KeyboardInterrupt, GeneratorExit):
+            # A real Ctrl-C (a worker run in the main thread): the process ends; the order goes
+            # back to the queue at once, uncounted, as on a shutdown.
+            self._requeue(order)
+            raise
+        except BaseException as exc:  # noqa: BLE001 - decided below; never the worker's end
+            # (SystemExit too: a plug-in's sys.exit() or argparse error is its own failure, not
+            # the end of the worker thread)
             if is_transient(exc):
                 log.warning("order %s: transient database failure (%s); returning it to the queue",
                             order.id, describe(exc))
