@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -103,7 +104,7 @@ from proseo_odata.production.processors import (
 )
 from proseo_odata.production.reaper import mark_scratch, reap_dead_runs
 from proseo_odata.production.workflows import output_retention_days, processor_config_for
-from proseo_odata.storage.errors import ConflictError, NotFoundError
+from proseo_odata.storage.errors import ConflictError, InvalidValueError, NotFoundError
 from proseo_odata.storage.errors import describe, is_database_error, is_transient, log_failure
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ MAX_STATUS_MESSAGE = 4000
 SHUTDOWN_REASON = "worker shutting down"
 #: Failure reasons of service faults that persisted over ``max_attempts`` runs (fixed texts).
 REASON_SERVICE_FAULT = "the service could not complete the run (archive or database error); attempts exhausted"
+#: The message of a failure whose reason the database refused (it holds something
+#: :func:`_truncate` lets through).
+REASON_UNSTORABLE = f"{MESSAGE_FAILED}: the processor's reason could not be stored (see the worker log)"
 
 
 def _setting(settings: Mapping[str, Any], name: str, default, kind=float):
@@ -157,7 +161,18 @@ class _OrderEnded(Exception):
     """The order is no longer ours to finish (cancelled, requeued, or already finished)."""
 
 
+#: What a status message may not hold as it is: C0 and C1 control characters (NUL, which
+#: PostgreSQL cannot store, among them) and DEL, except line feed and tab; and lone surrogates
+#: (text decoded from other bytes than UTF-8), which no database stores.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _truncate(text: str) -> str:
+    """``text`` as a status message can store it: each character of :data:`_UNSTORABLE`
+    written as its escape (``\\x00``, ``\\udcff``), at most :data:`MAX_STATUS_MESSAGE`
+    characters. A processor's reason or an external command's last log lines may hold any of
+    them (a binary header, a NUL)."""
+    text = _UNSTORABLE.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace").decode("ascii"), text)
     return text if len(text) <= MAX_STATUS_MESSAGE else text[: MAX_STATUS_MESSAGE - 3] + "..."
 
 
@@ -531,7 +546,7 @@ class Worker:
     def _fail(self, order: ProductionOrder, message: str) -> ProductionOrder:
         message = _truncate(message)
 
-        def finish() -> ProductionOrder:
+        def finish(message: str = message) -> ProductionOrder:
             with self.storage.transaction() as tx:
                 current = self._own(tx, order)
                 now = utcnow()
@@ -544,7 +559,12 @@ class Worker:
                 return current
 
         try:
-            failed = queue.retry_on_busy(finish)
+            try:
+                failed = queue.retry_on_busy(finish)
+            except InvalidValueError as exc:  # the database refused the reason's text: fail the order all the same
+                log_failure(log, "order %s: its failure reason could not be stored (%r)", exc, order.id, message)
+                message = REASON_UNSTORABLE
+                failed = queue.retry_on_busy(lambda: finish(REASON_UNSTORABLE))
         except _OrderEnded:
             return self._reload(order)
         log.info("order %s failed: %s", order.id, message.splitlines()[0] if message else "")

@@ -18,7 +18,8 @@ from enginekit import DEMO_WORKFLOWS, add_input, make_settings, order_body, set_
 from live_server import wait_for
 from proseo_odata.model import OrderStatus
 from proseo_odata.orders.service import submit_order
-from proseo_odata.production.engine import Worker, WorkerPool
+from proseo_odata.production.engine import MAX_STATUS_MESSAGE, Worker, WorkerPool
+from proseo_odata.storage import Query
 
 BAD_ID = "5e1d0c0a-0000-4000-8000-00000000bad0"
 GOOD_ID = "5e1d0c0a-0000-4000-8000-00000000600d"
@@ -121,3 +122,45 @@ def test_processing_cancelled_without_a_cancel_is_a_failure(site):
                                      "the helper got SIGTERM")
     assert failed.attempts == 0 and failed.lease_expires_at is None
     assert storage.get_order("DEMO", good.id).status is OrderStatus.COMPLETED
+
+
+def test_a_failure_reason_with_control_characters_is_stored_escaped(site):
+    settings, storage, archive = site({"mode": "failed", "reason": "bad byte <NUL> in header <SURROGATE><CRLF>next\tline"})
+    bad = submit(storage, "BAD")
+    Worker(storage, archive, settings).run_pending()
+    failed = storage.get_order("DEMO", bad.id)
+    assert failed.status is OrderStatus.FAILED and failed.attempts == 0
+    assert failed.status_message == "production has failed: bad byte \\x00 in header \\udcff\\r\nnext\tline"
+
+
+def test_a_long_failure_reason_is_bounded(site):
+    settings, storage, archive = site({"mode": "failed", "reason": "<NUL>" * 5000})
+    bad = submit(storage, "BAD")
+    Worker(storage, archive, settings).run_pending()
+    failed = storage.get_order("DEMO", bad.id)
+    assert failed.status is OrderStatus.FAILED
+    assert len(failed.status_message) == MAX_STATUS_MESSAGE and failed.status_message.endswith("...")
+
+
+def test_an_external_commands_binary_log_tail_is_stored(site):
+    settings, storage, archive = site({})
+    order = submit(storage, "BINARY")
+    Worker(storage, archive, settings).run_pending()
+    failed = storage.get_order("DEMO", order.id)
+    assert failed.status is OrderStatus.FAILED and failed.attempts == 0
+    assert failed.status_message.startswith("production has failed: processor exited with status 3; last log lines:\n")
+    assert failed.status_message.endswith("ERROR reading header \\x00\\x01\\x02\\x1b[31m\ufffd")
+
+
+def test_a_reason_the_database_refuses_still_fails_the_order_once(site, db_url, monkeypatch):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite stores a NUL")
+    import proseo_odata.production.engine as engine
+
+    monkeypatch.setattr(engine, "_truncate", lambda text: text)  # as if a character got through
+    settings, storage, archive = site({"mode": "failed", "reason": "bad byte <NUL> in header"})
+    bad = submit(storage, "BAD")
+    Worker(storage, archive, settings).run_pending()
+    failed = storage.get_order("DEMO", bad.id)
+    assert failed.status is OrderStatus.FAILED and failed.attempts == 0
+    assert failed.status_message == engine.REASON_UNSTORABLE
