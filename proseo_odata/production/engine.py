@@ -59,6 +59,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -458,10 +459,26 @@ class Worker:
             progress,
             token,
         )
-        for output in outputs:
-            if not Path(output.path).is_file():
-                raise ProcessingFailed(f"processor output {output.name} is not a file")
-        return list(outputs)
+        return [self._inside(output, work) for output in outputs]
+
+    @staticmethod
+    def _inside(output: ProcessorOutput, work: Path) -> ProcessorOutput:
+        """``output`` with its path resolved, when that is a regular file inside the job's
+        scratch folder ``work`` once symbolic links are followed; ``ProcessingFailed`` otherwise.
+        The worker may read files its processor (a mission's executable, less trusted than the
+        service) cannot: a path or a link leading out of the folder (``/etc/passwd``, the
+        service's configuration) would be published. The message names the output, never its
+        path."""
+        label = output.name if isinstance(output.name, str) else "(unnamed)"
+        try:
+            real = Path(os.path.realpath(output.path))
+            inside = real.is_relative_to(Path(os.path.realpath(work))) and stat.S_ISREG(real.stat().st_mode)
+        except (OSError, TypeError, ValueError):
+            inside = False
+        if not inside:
+            raise ProcessingFailed(f"processor output {label!r} is not a regular file inside the job's scratch folder")
+        output.path = real
+        return output
 
     def _archive_output(self, order, workflow: Workflow, source: Product, output: ProcessorOutput):
         product = self._output_product(order, workflow, source, output)

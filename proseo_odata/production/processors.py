@@ -147,8 +147,9 @@ class Processor(abc.ABC):
 
         Call ``progress(fraction, message)`` as work advances (optional), check ``cancel``
         regularly and raise :class:`ProcessingCancelled` when it is tripped, raise
-        :class:`ProcessingFailed` with a readable reason on failure. Outputs must be files below
-        ``job.scratch_dir``.
+        :class:`ProcessingFailed` with a readable reason on failure. Outputs must be regular
+        files below ``job.scratch_dir`` once symbolic links are followed: the engine fails the
+        order for any other.
         """
 
 

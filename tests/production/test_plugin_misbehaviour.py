@@ -164,3 +164,27 @@ def test_a_reason_the_database_refuses_still_fails_the_order_once(site, db_url, 
     failed = storage.get_order("DEMO", bad.id)
     assert failed.status is OrderStatus.FAILED and failed.attempts == 0
     assert failed.status_message == engine.REASON_UNSTORABLE
+
+
+@pytest.mark.parametrize("mode", ["outside", "symlink"])
+def test_an_output_from_outside_the_scratch_folder_is_refused(site, tmp_path, mode):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    settings, storage, archive = site({"mode": mode, "path": str(secret)})
+    bad = submit(storage, "BAD")
+    Worker(storage, archive, settings).run_pending()
+    failed = storage.get_order("DEMO", bad.id)
+    assert failed.status is OrderStatus.FAILED
+    name = "outside.txt" if mode == "outside" else "link.txt"
+    assert failed.status_message == (f"production has failed: processor output {name!r} is not a regular file "
+                                     "inside the job's scratch folder")
+    assert str(tmp_path) not in failed.status_message and "root:" not in failed.status_message
+    assert [p.product_type for p in storage.query_products("DEMO", Query()).items] == ["S2MSI1C"]  # nothing published
+
+
+def test_a_symbolic_link_to_a_file_of_the_job_is_published(site):
+    settings, storage, archive = site({"mode": "inside_link"})
+    order = submit(storage, "BAD")
+    Worker(storage, archive, settings).run_pending()
+    done = storage.get_order("DEMO", order.id)
+    assert done.status is OrderStatus.COMPLETED, done.status_message
