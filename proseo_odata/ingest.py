@@ -42,7 +42,7 @@ from typing import Any, Iterator, Mapping
 
 import orjson
 
-from proseo_odata.archive import DIGESTS
+from proseo_odata.archive import DIGESTS, PARTIAL_PREFIX
 from proseo_odata.model import (
     INT64_MAX,
     INT64_MIN,
@@ -122,11 +122,15 @@ def check_text(value: str, field: str) -> str:
 def check_name(name: Any) -> str:
     """``name`` when it can be a product's ``Name``: a file name (not blank, not ``.`` or ``..``,
     no ``/`` or ``\\``, no control characters (a CR/LF could never be a download's file name), at
-    most :data:`NAME_MAX_BYTES` bytes of UTF-8, storable text)."""
+    most :data:`NAME_MAX_BYTES` bytes of UTF-8, storable text), not starting with
+    :data:`~proseo_odata.archive.PARTIAL_PREFIX` (``.part-``: the archive's name for a file being
+    written, which maintenance takes for what an interrupted write left)."""
     if (not isinstance(name, str) or not name.strip() or name in (".", "..") or "/" in name or "\\" in name
             or CONTROL_CHARACTERS.search(name)
             or len(check_text(name, "Name").encode("utf-8")) > NAME_MAX_BYTES):
         raise MetadataError("Name", f"{name!r} is not a file name")
+    if name.startswith(PARTIAL_PREFIX):
+        raise MetadataError("Name", f"{name!r} starts with {PARTIAL_PREFIX!r}, the archive's name for a file being written")
     return name
 
 

@@ -701,6 +701,7 @@ def test_a_file_that_contradicts_its_metadata_is_refused_and_removed(setup, tmp_
     ({"Name": ".."}, "Name"),
     ({"Name": "N" * 256}, "Name"),                            # longer than a file name may be
     ({"Name": "a\x00b.zip"}, "Name"),
+    ({"Name": ".part-REV_output.zip"}, "Name"),               # the archive's temporary file name
     ({"ContentType": "zip"}, "ContentType"),
     ({"ContentType": "text/plain\r\nX-Injected: 1"}, "ContentType"),  # would be a download's header
     ({"ContentType": "application/" + "x" * 300}, "ContentType"),
