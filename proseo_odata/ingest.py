@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import marshal
+import math
 import mimetypes
 import os
 import re
@@ -312,9 +313,14 @@ def parse_attribute(item: Any, index: int) -> Attribute:
                 value = float(value)
             except ValueError:
                 raise MetadataError(f"Attributes[{index}]/Value", f"expected a number for {name}, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MetadataError(f"Attributes[{index}]/Value", f"expected a number for {name}, got {json.dumps(value)}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer past the Double range
+            value = math.inf
+        if not math.isfinite(value):  # NaN and Infinity: no JSON number, so no OData client could read them
+            raise MetadataError(f"Attributes[{index}]/Value", f"expected a finite number for {name}, got {json.dumps(value)}")
     elif kind is AttributeType.BOOLEAN:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"

@@ -123,9 +123,11 @@ def new_id():
 def _real(value):
     """A configured text with the characters a stored workflow configuration cannot hold:
     ``<NUL>``, ``<SURROGATE>`` (a lone surrogate, as a file name of non-UTF-8 bytes reads),
-    ``<CRLF>``."""
+    ``<CRLF>``; a whole value ``<INF>`` or ``<NAN>``: that float."""
     if not isinstance(value, str):
         return value
+    if value in ("<INF>", "<NAN>"):  # what JSON has no number for
+        return float(value[1:-1].lower())
     return value.replace("<NUL>", "\x00").replace("<SURROGATE>", "\udcff").replace("<CRLF>", "\r\n")
 
 
