@@ -180,9 +180,19 @@ def _truncate(text: str) -> str:
 def _unique_name(name: str, order_id: uuid.UUID) -> str:
     """``name`` with the last 8 hex digits of the order's Id before its extension: random bits
     in every version (a time-ordered Id starts with its time, the same for orders made close
-    together)."""
+    together). Within :data:`~proseo_odata.ingest.NAME_MAX_BYTES` bytes of UTF-8, as every Name:
+    the part before the extension is shortened (whole characters) to make room, or, when the
+    extension alone leaves none, the name itself, the suffix then at its end."""
+    from proseo_odata.ingest import NAME_MAX_BYTES
+
+    suffix = f"_{order_id.hex[-8:]}"
     stem, dot, ext = name.partition(".")
-    return f"{stem}_{order_id.hex[-8:]}{dot}{ext}"
+    tail = dot + ext
+    room = NAME_MAX_BYTES - len(suffix) - len(tail.encode("utf-8"))
+    if room < 1:
+        stem, tail, room = name, "", NAME_MAX_BYTES - len(suffix)
+    stem = stem.encode("utf-8")[:room].decode("utf-8", "ignore")  # (a character cut in two is left out)
+    return f"{stem}{suffix}{tail}"
 
 
 def _checked_output(output: ProcessorOutput) -> tuple:
