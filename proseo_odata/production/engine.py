@@ -23,8 +23,11 @@ line (:func:`proseo_odata.storage.errors.describe`), without the statement.
 A cancel (written by the web layer) makes the heartbeat trip the processor's cancel token, which
 stops it (an external command's whole process group is killed). A worker that dies leaves its
 lease to expire; :func:`queue.requeue_expired` (run by every pool) gives the order to another
-worker, a bounded number of times; its processor dies with it and the next pool to start on the
-host removes what is left (:mod:`proseo_odata.production.reaper`).
+worker, a bounded number of times; its external command dies with it and the next pool to start
+on the host removes what is left (:mod:`proseo_odata.production.reaper`); child processes a
+Python processor starts itself are not tracked. A stop (SIGTERM) trips the running processor's
+token: a processor that stops within :meth:`WorkerPool.stop`'s timeout has its order requeued
+uncounted, one that never checks the token leaves its order to lease recovery.
 
 :class:`WorkerPool` runs N worker threads, the lease recoverer and (optionally) the notification
 dispatcher inside any process: ``pserve`` (``proseo.workers`` > 0) or ``proseo-odata worker``.
@@ -710,7 +713,10 @@ class WorkerPool:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking orders; running processors are stopped and their orders requeued."""
+        """Stop taking orders; running processors are told to stop (their cancel token) and
+        their orders requeued, uncounted, when they do within ``timeout`` seconds. A processor
+        that never checks its token keeps its thread (a daemon) and its order, which lease
+        recovery requeues, counted, once its lease expires."""
         self._stop.set()
         for worker in self.workers:
             worker.stop()

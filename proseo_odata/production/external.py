@@ -19,8 +19,10 @@ Processor configuration (``processor_config``):
 ``log_tail_lines`` (default 5)
     how many last lines of the command's log go into a failure message.
 
-The command's standard output and error go to ``processor.log`` in the scratch folder. Every file
-the command leaves in ``{output_dir}`` becomes an output product (at least one is required). A
+The command's standard output and error go to ``processor.log`` in the scratch folder. The file
+the command leaves in ``{output_dir}`` becomes the output product: exactly one (none fails the
+order here, more fail it in the engine). ``{option:Name}`` of an option with no default that
+the order leaves out fails the order (the template "names unknown option"). A
 line ``PROGRESS <percent>`` on its output is reported as progress.
 
 Stopping (cancellation, timeout) terminates the command's whole process group: the command is
