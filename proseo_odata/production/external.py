@@ -22,15 +22,16 @@ Processor configuration (``processor_config``):
 The command's standard output and error go to ``processor.log`` in the scratch folder. The file
 the command leaves in ``{output_dir}`` becomes the output product: exactly one (none fails the
 order here, more fail it in the engine). ``{option:Name}`` of an option with no default that
-the order leaves out fails the order (the template "names unknown option"). A
-line ``PROGRESS <percent>`` on its output is reported as progress.
+the order leaves out fails the order (the template "names unknown option"). A line
+``PROGRESS <percent>`` on its output is reported as progress.
 
 Stopping (cancellation, timeout) terminates the command's whole process group: the command is
 started in a new session, so helpers it spawns are stopped too (SIGTERM, then SIGKILL after a
 grace period). When the command ends by itself (any exit status), what is left of its group
-(helpers it started in the background) is stopped the same way. If the worker itself dies (``kill -9``), the kernel kills the command
-(``PR_SET_PDEATHSIG``) and the next worker to start on the host kills what is left of its process
-group and removes the run's scratch folder (:mod:`proseo_odata.production.reaper`).
+(helpers it started in the background) is stopped the same way. If the worker itself dies
+(``kill -9``), the kernel kills the command (``PR_SET_PDEATHSIG``) and the next worker to start
+on the host kills what is left of its process group and removes the run's scratch folder
+(:mod:`proseo_odata.production.reaper`).
 """
 from __future__ import annotations
 
