@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import marshal
+import math
 import mimetypes
 import os
 import re
@@ -42,7 +43,7 @@ from typing import Any, Iterator, Mapping
 
 import orjson
 
-from proseo_odata.archive import DIGESTS
+from proseo_odata.archive import DIGESTS, PARTIAL_PREFIX
 from proseo_odata.model import (
     INT64_MAX,
     INT64_MIN,
@@ -122,11 +123,15 @@ def check_text(value: str, field: str) -> str:
 def check_name(name: Any) -> str:
     """``name`` when it can be a product's ``Name``: a file name (not blank, not ``.`` or ``..``,
     no ``/`` or ``\\``, no control characters (a CR/LF could never be a download's file name), at
-    most :data:`NAME_MAX_BYTES` bytes of UTF-8, storable text)."""
+    most :data:`NAME_MAX_BYTES` bytes of UTF-8, storable text), not starting with
+    :data:`~proseo_odata.archive.PARTIAL_PREFIX` (``.part-``: the archive's name for a file being
+    written, which maintenance takes for what an interrupted write left)."""
     if (not isinstance(name, str) or not name.strip() or name in (".", "..") or "/" in name or "\\" in name
             or CONTROL_CHARACTERS.search(name)
             or len(check_text(name, "Name").encode("utf-8")) > NAME_MAX_BYTES):
         raise MetadataError("Name", f"{name!r} is not a file name")
+    if name.startswith(PARTIAL_PREFIX):
+        raise MetadataError("Name", f"{name!r} starts with {PARTIAL_PREFIX!r}, the archive's name for a file being written")
     return name
 
 
@@ -312,9 +317,14 @@ def parse_attribute(item: Any, index: int) -> Attribute:
                 value = float(value)
             except ValueError:
                 raise MetadataError(f"Attributes[{index}]/Value", f"expected a number for {name}, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MetadataError(f"Attributes[{index}]/Value", f"expected a number for {name}, got {json.dumps(value)}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer past the Double range
+            value = math.inf
+        if not math.isfinite(value):  # NaN and Infinity: no JSON number, so no OData client could read them
+            raise MetadataError(f"Attributes[{index}]/Value", f"expected a finite number for {name}, got {json.dumps(value)}")
     elif kind is AttributeType.BOOLEAN:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from proseo_odata.archive import PARTIAL_PREFIX, ArchivedFile, UnfinishedUpload
+from proseo_odata.archive import ArchivedFile, UnfinishedUpload
 from proseo_odata.model import utcnow
 
 __all__ = ["DEFAULT_MAX_REMOVE", "DEFAULT_OLDER_THAN", "OrphanReport", "find_orphans", "find_unfinished", "remove_orphans"]
@@ -59,11 +59,6 @@ def _made_here(key: str, missions: set[str]) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _partial(key: str) -> bool:
-    """Whether ``key`` is the temporary file of an interrupted write."""
-    return key.rpartition("/")[2].startswith(PARTIAL_PREFIX)
 
 
 def _scope(storage, older_than: timedelta, now: datetime | None) -> tuple[datetime, set[str]]:
@@ -104,7 +99,9 @@ def find_unfinished(storage, archive, *, older_than: timedelta = DEFAULT_OLDER_T
 def _unused(storage, files: list[ArchivedFile]) -> Iterator[ArchivedFile]:
     if not files:
         return
-    named = storage.archive_keys_in_use([f.key for f in files if not _partial(f.key)])
+    # Every key is asked about, a temporary file's name (``.part-*``) too: the Name of a product
+    # published before such names were refused may look like one, and its file is no orphan.
+    named = storage.archive_keys_in_use([f.key for f in files])
     for found in files:
         if found.key not in named:
             yield found

@@ -14,6 +14,7 @@ and ``OData-Version: 4.0``.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import datetime, timezone
 from json.encoder import encode_basestring  # json.dumps' string form with ensure_ascii=False
@@ -78,6 +79,10 @@ def _attribute_json(attribute: Attribute, seed_aliases: bool) -> dict:
     value = attribute.value
     if kind is AttributeType.DATETIMEOFFSET:
         value = format_datetime(value)
+    elif kind is AttributeType.DOUBLE and not math.isfinite(value):
+        # stored before non-finite Doubles were refused: OData JSON's spelling (JSON has no
+        # number for it; bare ``Infinity`` made a whole listing unreadable to strict parsers)
+        value = "NaN" if value != value else "INF" if value > 0 else "-INF"
     body = {
         "@odata.type": f"#OData.CSC.{kind.value}Attribute",
         "Name": attribute.name,

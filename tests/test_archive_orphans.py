@@ -102,3 +102,21 @@ def test_a_file_named_while_the_archive_was_listed_stays(site, tmp_path):
     report = remove_orphans(storage, archive, found=register)
     assert sorted(f.key for f in report.files) == sorted([keys["gone"], keys["partial"]])  # both listed
     assert report.removed == 1 and archive.exists(keys["gone"]) and not archive.exists(keys["partial"])
+
+
+def test_a_products_file_whose_name_looks_like_a_temporary_one_is_no_orphan(site, tmp_path):
+    """A product Named ``.part-...`` (published by a workflow before such names were refused):
+    its file was taken for an interrupted write's and removed, its product's only copy."""
+    from datetime import timedelta
+
+    from proseo_odata.archive.testing import store_product_file
+
+    storage, archive = site
+    product = storage.add_product(store_product_file(archive, b"precious", name=".part-REV_output.zip", mission="M"))
+    _age(archive, product.archive_key)
+    partial = f"M/{uuid.uuid4()}/.part-abcd1234.tmp"
+    _put(archive, partial)
+    _age(archive, partial)
+    assert [f.key for f in find_orphans(storage, archive, older_than=timedelta(0))] == [partial]
+    report = remove_orphans(storage, archive, older_than=timedelta(0))
+    assert report.removed == 1 and archive.exists(product.archive_key) and not archive.exists(partial)

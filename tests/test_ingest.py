@@ -186,6 +186,28 @@ def test_lines_only_the_json_module_reads_and_lines_nested_too_deeply(setup, tmp
     assert report.ingested == 1 and storage.get_product_by_name("M", "fine.dat")
 
 
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), "inf", "-Infinity", "NaN", 10 ** 400])
+def test_a_double_that_is_not_finite_is_refused(value):
+    """NaN and Infinity are no JSON numbers: a product holding one was served as bare
+    ``Infinity``, which made its listing unreadable for strict JSON clients."""
+    from proseo_odata.ingest import parse_attribute
+
+    with pytest.raises(MetadataError, match="expected a finite number for qualityScore") as refused:
+        parse_attribute({"Name": "qualityScore", "ValueType": "Double", "Value": value}, 0)
+    assert refused.value.field == "Attributes[0]/Value"
+
+
+def test_a_manifest_line_with_infinity_is_read_and_refused(setup, tmp_path):
+    storage, archive = setup
+    _product_files(tmp_path / "in", 2)
+    lines = ['{"file": "in/f0.dat", "Attributes": [{"Name": "q", "ValueType": "Double", "Value": Infinity}]}',
+             {"file": "in/f1.dat", "Name": "fine.dat"}]
+    report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, lines), batch_size=10, workers=1, parsers=0)
+    [(line, reason)] = report.failed
+    assert line == 1 and "finite" in reason and "not JSON" not in reason, reason
+    assert report.ingested == 1
+
+
 @pytest.mark.parametrize("writers", [1, 2, 3])
 def test_batches_written_at_once_store_what_one_writer_stores(setup, tmp_path, writers):
     """With several writers a batch is stored while the ones before it may not have committed:
@@ -701,6 +723,7 @@ def test_a_file_that_contradicts_its_metadata_is_refused_and_removed(setup, tmp_
     ({"Name": ".."}, "Name"),
     ({"Name": "N" * 256}, "Name"),                            # longer than a file name may be
     ({"Name": "a\x00b.zip"}, "Name"),
+    ({"Name": ".part-REV_output.zip"}, "Name"),               # the archive's temporary file name
     ({"ContentType": "zip"}, "ContentType"),
     ({"ContentType": "text/plain\r\nX-Injected: 1"}, "ContentType"),  # would be a download's header
     ({"ContentType": "application/" + "x" * 300}, "ContentType"),

@@ -129,7 +129,7 @@ ATTRIBUTES = [
     {"Name": "i", "IntegerValue": -9223372036854775808},
     {"Name": "d", "ValueType": "Double", "Value": 3},
     {"Name": "d", "ValueType": "Double", "Value": "1e-7"},
-    {"Name": "d", "ValueType": "Double", "Value": float("inf")},
+    {"Name": "d", "ValueType": "Double", "Value": 1.7976931348623157e308},
     {"Name": "d", "DoubleValue": 12.5},
     {"Name": "b", "ValueType": "Boolean", "Value": "TRUE"},
     {"Name": "b", "BooleanValue": False},

@@ -162,9 +162,12 @@ class Attribute:
         if self.type is AttributeType.INTEGER and not INT64_MIN <= value <= INT64_MAX:
             raise ValueError(f"attribute {self.name!r}: {value} is outside the Int64 range")
         if self.type is AttributeType.DOUBLE:
-            object.__setattr__(self, "value", float(value))
-            if math.isnan(self.value):
-                raise ValueError(f"attribute {self.name!r}: NaN is not stored")
+            try:
+                object.__setattr__(self, "value", float(value))
+            except OverflowError:  # an integer past the Double range
+                raise ValueError(f"attribute {self.name!r}: {value} is outside the Double range") from None
+            if not math.isfinite(self.value):  # no JSON number: a listing holding it would be no JSON
+                raise ValueError(f"attribute {self.name!r}: {self.value} is not stored (a Double must be finite)")
         if self.type is AttributeType.DATETIMEOFFSET:
             object.__setattr__(self, "value", as_utc(value, f"attribute {self.name}"))
 

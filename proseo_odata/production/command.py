@@ -4,7 +4,8 @@ Registered on the ``proseo-odata`` click group (``proseo_odata.cli``) as ``worke
 as ``python -m proseo_odata.production.command -c production.ini``. Reads the ``[app:main]``
 settings of the .ini (storage, archive, ``proseo.production.*``, ``proseo.notify.*``), starts a
 :class:`~proseo_odata.production.engine.WorkerPool` and stops it cleanly on SIGTERM or SIGINT
-(running processors are stopped and their orders requeued for another worker).
+(running processors are told to stop and their orders requeued for another worker; see
+:meth:`~proseo_odata.production.engine.WorkerPool.stop` for one that never checks its token).
 """
 from __future__ import annotations
 

@@ -23,8 +23,11 @@ line (:func:`proseo_odata.storage.errors.describe`), without the statement.
 A cancel (written by the web layer) makes the heartbeat trip the processor's cancel token, which
 stops it (an external command's whole process group is killed). A worker that dies leaves its
 lease to expire; :func:`queue.requeue_expired` (run by every pool) gives the order to another
-worker, a bounded number of times; its processor dies with it and the next pool to start on the
-host removes what is left (:mod:`proseo_odata.production.reaper`).
+worker, a bounded number of times; its external command dies with it and the next pool to start
+on the host removes what is left (:mod:`proseo_odata.production.reaper`); child processes a
+Python processor starts itself are not tracked. A stop (SIGTERM) trips the running processor's
+token: a processor that stops within :meth:`WorkerPool.stop`'s timeout has its order requeued
+uncounted, one that never checks the token leaves its order to lease recovery.
 
 :class:`WorkerPool` runs N worker threads, the lease recoverer and (optionally) the notification
 dispatcher inside any process: ``pserve`` (``proseo.workers`` > 0) or ``proseo-odata worker``.
@@ -56,8 +59,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -103,7 +108,7 @@ from proseo_odata.production.processors import (
 )
 from proseo_odata.production.reaper import mark_scratch, reap_dead_runs
 from proseo_odata.production.workflows import output_retention_days, processor_config_for
-from proseo_odata.storage.errors import ConflictError, NotFoundError
+from proseo_odata.storage.errors import ConflictError, InvalidValueError, NotFoundError
 from proseo_odata.storage.errors import describe, is_database_error, is_transient, log_failure
 
 log = logging.getLogger(__name__)
@@ -112,6 +117,9 @@ MAX_STATUS_MESSAGE = 4000
 SHUTDOWN_REASON = "worker shutting down"
 #: Failure reasons of service faults that persisted over ``max_attempts`` runs (fixed texts).
 REASON_SERVICE_FAULT = "the service could not complete the run (archive or database error); attempts exhausted"
+#: The message of a failure whose reason the database refused (it holds something
+#: :func:`_truncate` lets through).
+REASON_UNSTORABLE = f"{MESSAGE_FAILED}: the processor's reason could not be stored (see the worker log)"
 
 
 def _setting(settings: Mapping[str, Any], name: str, default, kind=float):
@@ -157,16 +165,37 @@ class _OrderEnded(Exception):
     """The order is no longer ours to finish (cancelled, requeued, or already finished)."""
 
 
+#: What a status message may not hold as it is: C0 and C1 control characters (NUL, which
+#: PostgreSQL cannot store, among them) and DEL, except line feed and tab; and lone surrogates
+#: (text decoded from other bytes than UTF-8), which no database stores.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _truncate(text: str) -> str:
+    """``text`` as a status message can store it: each character of :data:`_UNSTORABLE`
+    written as its escape (``\\x00``, ``\\udcff``), at most :data:`MAX_STATUS_MESSAGE`
+    characters. A processor's reason or an external command's last log lines may hold any of
+    them (a binary header, a NUL)."""
+    text = _UNSTORABLE.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace").decode("ascii"), text)
     return text if len(text) <= MAX_STATUS_MESSAGE else text[: MAX_STATUS_MESSAGE - 3] + "..."
 
 
 def _unique_name(name: str, order_id: uuid.UUID) -> str:
     """``name`` with the last 8 hex digits of the order's Id before its extension: random bits
     in every version (a time-ordered Id starts with its time, the same for orders made close
-    together)."""
+    together). Within :data:`~proseo_odata.ingest.NAME_MAX_BYTES` bytes of UTF-8, as every Name:
+    the part before the extension is shortened (whole characters) to make room, or, when the
+    extension alone leaves none, the name itself, the suffix then at its end."""
+    from proseo_odata.ingest import NAME_MAX_BYTES
+
+    suffix = f"_{order_id.hex[-8:]}"
     stem, dot, ext = name.partition(".")
-    return f"{stem}_{order_id.hex[-8:]}{dot}{ext}"
+    tail = dot + ext
+    room = NAME_MAX_BYTES - len(suffix) - len(tail.encode("utf-8"))
+    if room < 1:
+        stem, tail, room = name, "", NAME_MAX_BYTES - len(suffix)
+    stem = stem.encode("utf-8")[:room].decode("utf-8", "ignore")  # (a character cut in two is left out)
+    return f"{stem}{suffix}{tail}"
 
 
 def _checked_output(output: ProcessorOutput) -> tuple:
@@ -256,7 +285,10 @@ class Worker:
                 if self._outage:
                     log.warning("worker %s: the database is reachable again", self.worker_id)
                     self._outage = False
-            except Exception as exc:  # noqa: BLE001 - e.g. the database is away; try again later
+            except (KeyboardInterrupt, GeneratorExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - e.g. the database is away; try again later
+                # (a SystemExit as well: nothing but stop() ends a worker's thread)
                 if not is_transient(exc):
                     log_failure(log, "worker %s: queue round failed", exc, self.worker_id)
                 elif not self._outage:  # one line per outage, not one per retry
@@ -343,7 +375,14 @@ class Worker:
             completed = self._complete(order, workflow, new_product)
             archived_key = None  # published: the file now belongs to the catalogue
             return completed
-        except ProcessingCancelled:
+        except ProcessingCancelled as exc:
+            if not token.is_cancelled:
+                # Only a cancel the engine asked for is one: a processor that stops by itself
+                # (a helper of its own got a SIGTERM) has failed.
+                log.warning("order %s: the processor raised ProcessingCancelled without a cancel", order.id)
+                reason = str(exc)
+                return self._fail(order, f"{MESSAGE_FAILED}: the processor stopped without being cancelled"
+                                         + (f": {reason}" if reason else ""))
             if token.reason == SHUTDOWN_REASON:
                 return self._requeue(order)
             log.info("order %s: processing stopped (%s)", order.id, token.reason)
@@ -355,7 +394,14 @@ class Worker:
             if new_product is not None and current.output_product_id == new_product.id:
                 archived_key = None  # the commit went through before the connection broke
             return current
-        except Exception as exc:  # noqa: BLE001 - decided below; never the worker's end
+        except (KeyboardInterrupt, GeneratorExit):
+            # A real Ctrl-C (a worker run in the main thread): the process ends; the order goes
+            # back to the queue at once, uncounted, as on a shutdown.
+            self._requeue(order)
+            raise
+        except BaseException as exc:  # noqa: BLE001 - decided below; never the worker's end
+            # (SystemExit too: a plug-in's sys.exit() or argparse error is its own failure, not
+            # the end of the worker thread)
             if is_transient(exc):
                 log.warning("order %s: transient database failure (%s); returning it to the queue",
                             order.id, describe(exc))
@@ -426,10 +472,26 @@ class Worker:
             progress,
             token,
         )
-        for output in outputs:
-            if not Path(output.path).is_file():
-                raise ProcessingFailed(f"processor output {output.name} is not a file")
-        return list(outputs)
+        return [self._inside(output, work) for output in outputs]
+
+    @staticmethod
+    def _inside(output: ProcessorOutput, work: Path) -> ProcessorOutput:
+        """``output`` with its path resolved, when that is a regular file inside the job's
+        scratch folder ``work`` once symbolic links are followed; ``ProcessingFailed`` otherwise.
+        The worker may read files its processor (a mission's executable, less trusted than the
+        service) cannot: a path or a link leading out of the folder (``/etc/passwd``, the
+        service's configuration) would be published. The message names the output, never its
+        path."""
+        label = output.name if isinstance(output.name, str) else "(unnamed)"
+        try:
+            real = Path(os.path.realpath(output.path))
+            inside = real.is_relative_to(Path(os.path.realpath(work))) and stat.S_ISREG(real.stat().st_mode)
+        except (OSError, TypeError, ValueError):
+            inside = False
+        if not inside:
+            raise ProcessingFailed(f"processor output {label!r} is not a regular file inside the job's scratch folder")
+        output.path = real
+        return output
 
     def _archive_output(self, order, workflow: Workflow, source: Product, output: ProcessorOutput):
         product = self._output_product(order, workflow, source, output)
@@ -514,7 +576,7 @@ class Worker:
     def _fail(self, order: ProductionOrder, message: str) -> ProductionOrder:
         message = _truncate(message)
 
-        def finish() -> ProductionOrder:
+        def finish(message: str = message) -> ProductionOrder:
             with self.storage.transaction() as tx:
                 current = self._own(tx, order)
                 now = utcnow()
@@ -527,7 +589,12 @@ class Worker:
                 return current
 
         try:
-            failed = queue.retry_on_busy(finish)
+            try:
+                failed = queue.retry_on_busy(finish)
+            except InvalidValueError as exc:  # the database refused the reason's text: fail the order all the same
+                log_failure(log, "order %s: its failure reason could not be stored (%r)", exc, order.id, message)
+                message = REASON_UNSTORABLE
+                failed = queue.retry_on_busy(lambda: finish(REASON_UNSTORABLE))
         except _OrderEnded:
             return self._reload(order)
         log.info("order %s failed: %s", order.id, message.splitlines()[0] if message else "")
@@ -646,7 +713,10 @@ class WorkerPool:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking orders; running processors are stopped and their orders requeued."""
+        """Stop taking orders; running processors are told to stop (their cancel token) and
+        their orders requeued, uncounted, when they do within ``timeout`` seconds. A processor
+        that never checks its token keeps its thread (a daemon) and its order, which lease
+        recovery requeues, counted, once its lease expires."""
         self._stop.set()
         for worker in self.workers:
             worker.stop()

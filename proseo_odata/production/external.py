@@ -19,15 +19,19 @@ Processor configuration (``processor_config``):
 ``log_tail_lines`` (default 5)
     how many last lines of the command's log go into a failure message.
 
-The command's standard output and error go to ``processor.log`` in the scratch folder. Every file
-the command leaves in ``{output_dir}`` becomes an output product (at least one is required). A
-line ``PROGRESS <percent>`` on its output is reported as progress.
+The command's standard output and error go to ``processor.log`` in the scratch folder. The file
+the command leaves in ``{output_dir}`` becomes the output product: exactly one (none fails the
+order here, more fail it in the engine). ``{option:Name}`` of an option with no default that
+the order leaves out fails the order (the template "names unknown option"). A line
+``PROGRESS <percent>`` on its output is reported as progress.
 
 Stopping (cancellation, timeout) terminates the command's whole process group: the command is
 started in a new session, so helpers it spawns are stopped too (SIGTERM, then SIGKILL after a
-grace period). If the worker itself dies (``kill -9``), the kernel kills the command
-(``PR_SET_PDEATHSIG``) and the next worker to start on the host kills what is left of its process
-group and removes the run's scratch folder (:mod:`proseo_odata.production.reaper`).
+grace period). When the command ends by itself (any exit status), what is left of its group
+(helpers it started in the background) is stopped the same way. If the worker itself dies
+(``kill -9``), the kernel kills the command (``PR_SET_PDEATHSIG``) and the next worker to start
+on the host kills what is left of its process group and removes the run's scratch folder
+(:mod:`proseo_odata.production.reaper`).
 """
 from __future__ import annotations
 
@@ -121,6 +125,25 @@ def kill_process_group(proc: subprocess.Popen, grace: float = KILL_GRACE_SECONDS
         return
 
 
+def end_leftovers(pgid: int, grace: float = KILL_GRACE_SECONDS) -> None:
+    """SIGTERM what is left of process group ``pgid`` after its leader (the command) ended and
+    was reaped, SIGKILL it after ``grace`` seconds: helpers the command started in the
+    background (a license daemon, a log shipper, a forgotten ``&``) do not outlive its run.
+    The group keeps its id while a member lives, so the id names no other process."""
+    deadline = time.monotonic() + grace
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return  # none left (or none the service may signal)
+        while sig == signal.SIGTERM and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+
+
 class ExternalCommandProcessor(Processor):
     """Run a configured executable (see the module docstring)."""
 
@@ -209,6 +232,7 @@ class ExternalCommandProcessor(Processor):
             raise
         finally:
             self.process = None
+        end_leftovers(proc.pid)  # its own session: the group's id is the command's pid
         if returncode != 0:
             raise self._failure(f"processor exited with status {returncode}", log_path)
         outputs = sorted(p for p in output_dir.iterdir() if p.is_file())

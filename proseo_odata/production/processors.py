@@ -1,7 +1,8 @@
 """The processor contract: what a workflow runs on one input product.
 
 A *processor* turns one input file (a product from the PRIP catalogue, fetched from the archive
-into a scratch folder) into one or more output files with their metadata. The production engine
+into a scratch folder) into one output file with its metadata (a list of exactly one
+:class:`ProcessorOutput`: the engine fails an order with none or more). The production engine
 (:mod:`proseo_odata.production.engine`) does everything around it: claiming the order, fetching
 the input, archiving and publishing the output, the order status. A processor only transforms
 files, so a mission can write and test one without a database.
@@ -22,7 +23,9 @@ Stopping: the engine passes a :class:`CancelToken`. A processor checks it betwee
 ``cancel.is_cancelled`` / ``cancel.wait(seconds)``; on cancellation it stops its work, releases
 what it started and raises :class:`ProcessingCancelled`. A processor that fails raises
 :class:`ProcessingFailed` with a message meant for the order's ``StatusMessage``; any other
-exception is also treated as a failure (its text becomes the message).
+exception (``SystemExit`` too) is also treated as a failure: its type, never its text, becomes
+the message, its traceback goes to the worker's log. :class:`ProcessingCancelled` raised while
+the token is not tripped is a failure as well.
 """
 from __future__ import annotations
 
@@ -92,7 +95,8 @@ class ProcessorInput:
     ``path``: the input product's file (a local copy inside or next to the scratch folder).
     ``product``: the input product's metadata (a :class:`proseo_odata.model.Product`; may be
     ``None`` when a processor is run stand-alone). ``options``: the order's option values as
-    strings, every workflow option present (defaults filled in). ``scratch_dir``: an empty folder
+    strings: the order's options and the defaults of the others (an option with no default that
+the order leaves out is absent). ``scratch_dir``: an empty folder
     the processor owns for this run (removed by the engine afterwards); outputs are written below
     it. ``output_product_type``: the workflow's ``OutputProductType``. ``workflow_name``: for
     naming and logs.
@@ -143,12 +147,14 @@ class Processor(abc.ABC):
         progress: ProgressCallback,
         cancel: CancelToken,
     ) -> list[ProcessorOutput]:
-        """Produce the outputs for ``job``; at least one.
+        """Produce the output for ``job``: a list of exactly one (the engine fails the order
+        for none or more).
 
         Call ``progress(fraction, message)`` as work advances (optional), check ``cancel``
         regularly and raise :class:`ProcessingCancelled` when it is tripped, raise
-        :class:`ProcessingFailed` with a readable reason on failure. Outputs must be files below
-        ``job.scratch_dir``.
+        :class:`ProcessingFailed` with a readable reason on failure. Outputs must be regular
+        files below ``job.scratch_dir`` once symbolic links are followed: the engine fails the
+        order for any other.
         """
 
 

@@ -64,14 +64,14 @@ def heartbeat(storage, order_id: uuid.UUID, worker_id: str, lease_seconds: float
 def lost_run(order: ProductionOrder, now: datetime, max_attempts: int) -> ProductionOrder:
     """The policy for an order whose worker was lost (in place; returns it): one more attempt
     counted, no worker and lease; ``failed`` ("the worker was lost N time(s)", ``completed_date =
-    now``) once ``attempts`` reaches ``max_attempts``, else ``queued`` again."""
-    lost_worker = order.worker_id
+    now``) once ``attempts`` reaches ``max_attempts``, else ``queued`` again. The message is for
+    clients: it never names the worker (host name, pid), which :func:`requeue_expired` logs."""
     order.attempts += 1
     order.worker_id = order.lease_expires_at = None
     if order.attempts >= max_attempts:
         order.status = transition(order.status, OrderEvent.FAIL, order_id=order.id)
         order.status_message = (
-            f"{MESSAGE_FAILED}: the worker was lost {order.attempts} time(s) (last: {lost_worker}); attempts exhausted"
+            f"{MESSAGE_FAILED}: the worker was lost {order.attempts} time(s); attempts exhausted"
         )
         order.completed_date = now
     else:

@@ -541,6 +541,11 @@ def _attribute_from_row(row) -> Attribute:
     }[kind]
     if kind is AttributeType.BOOLEAN:
         value = bool(value)
+    elif kind is AttributeType.DOUBLE and value is not None and not math.isfinite(value):
+        # stored before non-finite Doubles were refused: read as it is (Attribute() refuses it)
+        attribute = object.__new__(Attribute)
+        attribute.__dict__.update(name=row.name, type=kind, value=value)
+        return attribute
     return Attribute(row.name, kind, value)
 
 

@@ -41,6 +41,10 @@ def test_dates_are_normalised_to_utc_and_naive_rejected():
     (AttributeType.INTEGER, True, TypeError),
     (AttributeType.STRING, 3, TypeError),
     (AttributeType.DOUBLE, "1.0", TypeError),
+    (AttributeType.DOUBLE, float("nan"), ValueError),
+    (AttributeType.DOUBLE, float("inf"), ValueError),  # served as bare Infinity: no JSON
+    (AttributeType.DOUBLE, float("-inf"), ValueError),
+    (AttributeType.DOUBLE, 10 ** 400, ValueError),  # past the Double range
     (AttributeType.DATETIMEOFFSET, datetime(2020, 1, 1), TypeError),
 ])
 def test_attribute_values_must_fit_their_type(kind, value, error):

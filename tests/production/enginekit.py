@@ -123,9 +123,11 @@ def new_id():
 def _real(value):
     """A configured text with the characters a stored workflow configuration cannot hold:
     ``<NUL>``, ``<SURROGATE>`` (a lone surrogate, as a file name of non-UTF-8 bytes reads),
-    ``<CRLF>``."""
+    ``<CRLF>``; a whole value ``<INF>`` or ``<NAN>``: that float."""
     if not isinstance(value, str):
         return value
+    if value in ("<INF>", "<NAN>"):  # what JSON has no number for
+        return float(value[1:-1].lower())
     return value.replace("<NUL>", "\x00").replace("<SURROGATE>", "\udcff").replace("<CRLF>", "\r\n")
 
 
@@ -151,3 +153,39 @@ class ConfiguredOutput(Processor):
             footprint=_real(config.get("footprint")),
             attributes=list(attributes.values()) if config.get("attributes_as_list") else attributes,
         )]
+
+
+class Misbehaving(Processor):
+    """A processor (``enginekit:Misbehaving``) that misbehaves as its ``processor_config``'s
+    ``mode`` says, as a mission's plug-in may: ``sysexit`` (``sys.exit(2)``, as argparse does),
+    ``keyboard`` (``KeyboardInterrupt``), ``selfcancel`` (``ProcessingCancelled`` with no cancel
+    asked for), ``failed`` (``ProcessingFailed(config["reason"])``, :func:`_real`'s stand-ins),
+    ``outside`` (an output file outside the scratch folder: ``config["path"]``), ``symlink`` (an
+    output that is a symbolic link to ``config["path"]``), ``inside_link`` (a symbolic link to
+    a file of its own), ``name`` (a copy of the input named ``config["name"]``); otherwise a
+    copy of the input named ``OUT.zip``."""
+
+    def run(self, job, progress, cancel):
+        mode, config = self.config.get("mode"), self.config
+        scratch = Path(job.scratch_dir)
+        if mode == "sysexit":
+            sys.exit(2)
+        if mode == "keyboard":
+            raise KeyboardInterrupt
+        if mode == "selfcancel":
+            from proseo_odata.production.processors import ProcessingCancelled
+            raise ProcessingCancelled("the helper got SIGTERM")
+        if mode == "failed":
+            from proseo_odata.production.processors import ProcessingFailed
+            raise ProcessingFailed(_real(config["reason"]))
+        if mode == "outside":
+            return [ProcessorOutput(path=Path(config["path"]), name="outside.txt")]
+        if mode == "symlink":
+            (scratch / "link.txt").symlink_to(config["path"])
+            return [ProcessorOutput(path=scratch / "link.txt", name="link.txt")]
+        target = scratch / "output.bin"
+        shutil.copyfile(job.path, target)
+        if mode == "inside_link":
+            (scratch / "link.bin").symlink_to(target)
+            return [ProcessorOutput(path=scratch / "link.bin", name="OUT.zip")]
+        return [ProcessorOutput(path=target, name=_real(config.get("name", "OUT.zip")))]

@@ -383,3 +383,47 @@ def test_outputs_of_orders_made_back_to_back_get_different_names():
     first, second = new_id(), new_id()  # (their first 8 hex digits: the same 65 s of time)
     names = {_unique_name("S2B_MSIL2A_X.SAFE.zip", order) for order in (first, second)}
     assert len(names) == 2 and all(n.startswith("S2B_MSIL2A_X_") and n.endswith(".SAFE.zip") for n in names)
+
+
+ORDER = uuid.UUID("01a24bbd-5e8c-7000-8000-0000004f746c")
+
+
+@pytest.mark.parametrize("name, renamed", [
+    ("N" * 251 + ".zip", "N" * 242 + "_4f746c" + ".zip"),         # a longest Name: its stem shortened
+    ("é" * 125 + ".SAFE.zip", "é" * 118 + "_4f746c" + ".SAFE.zip"),  # 2 bytes each: none cut in two
+    ("x." + "e" * 253, "x." + "e" * 244 + "_4f746c"),          # no room before the extension: at the end
+    ("S2B_MSIL2A_X.SAFE.zip", "S2B_MSIL2A_X_4f746c.SAFE.zip"),  # short: as it was
+])
+def test_a_renamed_output_stays_a_valid_name(name, renamed):
+    """The name-clash suffix made a 255-byte Name 264 bytes long, which no ingest would take."""
+    from proseo_odata.ingest import NAME_MAX_BYTES, check_name
+    from proseo_odata.production.engine import _unique_name
+
+    renamed = renamed.replace("_4f746c", "_" + ORDER.hex[-8:])
+    assert _unique_name(name, ORDER) == renamed
+    assert check_name(renamed) == renamed and len(renamed.encode("utf-8")) <= NAME_MAX_BYTES
+
+
+def test_a_longest_output_name_taken_twice_is_published_within_the_limit(env, monkeypatch):
+    """Two orders publishing the same 255-byte Name: the second is renamed within 255 bytes."""
+    import proseo_odata.production.engine as engine
+    from proseo_odata.ingest import NAME_MAX_BYTES
+
+    settings, storage, archive = env
+    add_input(storage, archive)
+    long_name = "L" * (NAME_MAX_BYTES - 4) + ".zip"
+    first, second = (submit(storage, order_body("S2_L1C_L2A")) for _ in range(2))
+    original = engine._checked_output
+
+    def with_long_name(output):
+        output.name = long_name
+        return original(output)
+
+    monkeypatch.setattr(engine, "_checked_output", with_long_name)
+    Worker(storage, archive, settings).run_pending()
+    names = []
+    for order in (first, second):
+        done = storage.get_order("DEMO", order.id)
+        assert done.status is OrderStatus.COMPLETED, done.status_message
+        names.append(storage.get_product("DEMO", done.output_product_id).name)
+    assert names[0] == long_name and names[1] != long_name and len(names[1].encode("utf-8")) <= NAME_MAX_BYTES

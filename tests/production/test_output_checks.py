@@ -39,7 +39,10 @@ def _site(db_url, tmp_path, output: dict):
     ({"footprint": "POLYGON((0 0, 1 1"}, "field 'Footprint'"),
     ({"attributes": {"processorVersion": "1.0<NUL>beta"}}, "NUL character"),
     ({"attributes": {"tiles": [1, 2]}}, "field 'Attributes/tiles'"),
+    ({"attributes": {"qualityScore": "<INF>"}}, "field 'Attributes/qualityScore'"),  # was served as bare Infinity
+    ({"attributes": {"qualityScore": "<NAN>"}}, "field 'Attributes/qualityScore'"),
     ({"name": ".."}, "field 'Name'"),
+    ({"name": ".part-REV_output.zip"}, "the archive's name for a file being written"),  # orphans would take it
     ({"name": "N" * 256}, "field 'Name'"),
     ({"name": "OUT<SURROGATE>.zip"}, "field 'Name'"),  # a file name of other bytes than UTF-8
     ({"content_type": "text/plain<CRLF>X-Injected: 1"}, "field 'ContentType'"),

@@ -1,5 +1,8 @@
 """The external-command processor, run for real with small Python scripts."""
+import contextlib
 import gzip
+import os
+import signal
 import textwrap
 import threading
 import time
@@ -209,3 +212,34 @@ def test_a_content_type_that_is_no_mime_type_is_rejected_when_workflows_load(con
     with pytest.raises(ValueError, match="'content_type': .* is not a MIME type"):
         ExternalCommandProcessor({"command": ["true"], "content_type": content_type})
     assert ExternalCommandProcessor({"command": ["true"], "content_type": "application/x-netcdf"}).content_type
+
+
+LEAVES_A_HELPER = """
+import os, signal, subprocess, sys
+ignore = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+helper = subprocess.Popen([sys.executable, "-c", ignore if sys.argv[3] == "stubborn" else "import time; time.sleep(120)"])
+with open(os.path.join(sys.argv[1], "pids"), "w") as f:
+    f.write(str(helper.pid))
+with open(os.path.join(sys.argv[2], "OUT.dat"), "w") as f:
+    f.write("out")
+sys.exit(int(sys.argv[4]))
+"""
+
+
+@pytest.mark.parametrize("helper, status", [("plain", 0), ("plain", 3), ("stubborn", 0)])
+def test_a_helper_left_by_a_command_that_ended_is_stopped(workdir, helper, status):
+    path = script(workdir, LEAVES_A_HELPER)
+    processor = ExternalCommandProcessor({"command": ["{python}", path, "{scratch}", "{output_dir}", helper, str(status)]})
+    try:
+        if status:
+            with pytest.raises(ProcessingFailed, match="exited with status 3"):
+                processor.run(job(workdir), lambda f, m: None, CancelToken())
+        else:
+            [output] = processor.run(job(workdir), lambda f, m: None, CancelToken())
+            assert output.name == "OUT.dat"
+        pids = read_pids(workdir)
+        assert wait_for(lambda: all(process_gone(p) for p in pids), 2), f"still running: {pids}"
+    finally:
+        for pid in read_pids(workdir):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

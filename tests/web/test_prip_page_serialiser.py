@@ -337,3 +337,23 @@ GOLDEN_BARE_6 = (
     '"Footprint": null, "GeoFootprint": null, "Collection": {"Name": null}, '
     '"CreationDate": "2022-03-04T05:06:07.891234Z", "Checksums": []}'
 )
+
+
+def test_a_stored_double_that_is_not_finite_is_written_as_odata_json_spells_it():
+    """Stored before non-finite Doubles were refused, it was written as bare ``Infinity``: no
+    JSON, and a page holding it unreadable to strict parsers (JavaScript, Java, Go, jq)."""
+    import math
+
+    from proseo_odata_web.odata_json import attributes_json
+
+    def stored(value):
+        attribute = object.__new__(Attribute)
+        attribute.__dict__.update(name="q", type=AttributeType.DOUBLE, value=value)
+        return attribute
+
+    def strict(text):
+        raise ValueError(f"not JSON: {text}")
+
+    text = json.dumps(attributes_json([stored(math.inf), stored(-math.inf), stored(math.nan)]), ensure_ascii=False)
+    read = json.loads(text, parse_constant=strict)
+    assert [a["Value"] for a in read] == ["INF", "-INF", "NaN"] and [a["DoubleValue"] for a in read] == ["INF", "-INF", "NaN"]
