@@ -526,7 +526,8 @@ def _ingest_manifest(env: Env, mission_code: str, manifest: str, batch_size: int
         from tqdm import tqdm
 
         with open(manifest, "rb") as handle:
-            total = sum(1 for line in handle if line.strip() and not line.lstrip().startswith(b"#"))
+            total = sum(1 for line in handle  # (the first line's byte order mark is not part of it)
+                        if line.removeprefix(b"\xef\xbb\xbf").strip() and not line.lstrip().removeprefix(b"\xef\xbb\xbf").startswith(b"#"))
         bar = tqdm(total=total, unit="product", file=sys.stderr, disable=None if progress is None else False)
     handled = []
 

@@ -138,7 +138,7 @@ def check_name(name: Any) -> str:
 def check_content_type(content_type: Any) -> str:
     """``content_type`` when it can be a product's ``ContentType``: a MIME type (``type/subtype``
     and parameters, no control character, at most 255 characters), without the blanks around it
-    (a header's value has none: ``"application/zip "``, which releases before 2026-12-05 stored,
+    (a header's value has none: ``"application/zip "``, which releases before 2026-12-06 stored,
     is ``application/zip``)."""
     if isinstance(content_type, str):
         content_type = content_type.strip(" \t")

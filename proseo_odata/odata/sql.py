@@ -54,7 +54,7 @@ from sqlalchemy.types import TypeDecorator
 from . import edm
 from .binding import (BAnd, BArith, BCall, BCompare, BIn, BIntersects, BLambda, BLiteral, BNegate,
                       BNot, BNull, BOr, BOrderItem, BProperty, Bound)
-from .errors import ODataLimitError, ODataNotSupportedError, ODataTypeError
+from .errors import ODataNotSupportedError, ODataTypeError
 from .predicate import TRIM_CHARACTERS
 from .regex import matches
 
@@ -867,12 +867,6 @@ _STATIC_LIMIT = 4096
 _LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
 
 
-#: The most ``substring`` calls with a computed start or length one expression may hold: SQL
-#: repeats such an argument (its clamps), so each one nested in another's argument triples the
-#: statement's text (12 levels made 12 MB of SQL of a 300-character filter).
-MAX_COMPUTED_SUBSTRINGS = 6
-
-
 class SqlCompiler:
     """Compiles bound trees against one mapping. ``now`` is the value of ``now()``. ``option``
     names the query option compiled, for errors."""
@@ -881,7 +875,6 @@ class SqlCompiler:
         self.mapping = mapping
         self._now = now
         self.option = option
-        self._computed_substrings = 0
         self.scopes: Dict[str, Tuple[CollectionInstance, Optional[str]]] = {}
         cache = getattr(mapping, "sql_cache", None)
         self._static = cache if isinstance(cache, dict) else {}
@@ -1193,12 +1186,6 @@ class SqlCompiler:
             return _Val(_IndexOf(x, exprs[1]), notnull)
         if name == "substring":
             start = args[1]
-            if not all(arg.literal for arg in args[1:]):
-                self._computed_substrings += 1
-                if self._computed_substrings > MAX_COMPUTED_SUBSTRINGS:
-                    raise ODataLimitError(
-                        f"Invalid {self.option}: at most {MAX_COMPUTED_SUBSTRINGS} substring calls with a "
-                        "computed start or length", target=self.option)
             # literals beyond any string length are clamped to Int32 (PostgreSQL's substr takes
             # integers; 2**63 - 1 + 1 could not even be bound)
             start_expr = min(start.expr, 2**31 - 2) + 1 if start.literal else exprs[1] + 1
