@@ -22,7 +22,7 @@ Processor configuration (``processor_config``):
 The command's standard output and error go to ``processor.log`` in the scratch folder. The file
 the command leaves in ``{output_dir}`` becomes the output product: exactly one (none fails the
 order here, more fail it in the engine). ``{option:Name}`` of an option with no default that
-the order leaves out fails the order (the template "names unknown option"). A line
+the order leaves out fails the order (the template "names option ..., which has no value"). A line
 ``PROGRESS <percent>`` on its output is reported as progress.
 
 Stopping (cancellation, timeout) terminates the command's whole process group: the command is
@@ -77,7 +77,8 @@ def render_template(template: str, values: dict, options: dict) -> str:
         key, arg = match.group(1), match.group(2)
         if key == "option":
             if arg not in options:
-                raise TemplateError(f"command template names unknown option {arg!r}")
+                raise TemplateError(f"command template names option {arg!r}, which has no value in this order "
+                                    "(not an option of the workflow, or one without a default that the order leaves out)")
             return str(options[arg])
         if arg is not None or key not in values:
             raise TemplateError(f"unknown placeholder {token} in command template")

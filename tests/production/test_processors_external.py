@@ -108,7 +108,7 @@ def test_no_output_is_a_failure(workdir):
 
 def test_unknown_option_in_template_fails(workdir):
     processor = ExternalCommandProcessor({"command": ["{python}", "-c", "pass", "{option:Nope}"]})
-    with pytest.raises(ProcessingFailed, match="unknown option 'Nope'"):
+    with pytest.raises(ProcessingFailed, match="names option 'Nope', which has no value in this order"):
         processor.run(job(workdir), lambda f, m: None, CancelToken())
 
 
