@@ -44,6 +44,7 @@ import threading
 import time
 from typing import Iterable, Mapping, Optional
 
+from pyramid.exceptions import URLDecodeError
 from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed
 from pyramid.response import Response
 
@@ -102,12 +103,25 @@ def answer_of(service: str, kind: str) -> tuple[Optional[int], str]:
     raise AssertionError("unreachable: 'error' is in the table")  # pragma: no cover
 
 
+def request_path(request) -> str:
+    """The request's path for an error's message, a log line or the service it belongs to:
+    ``request.path``, or, when the path's escapes are not UTF-8 (``/%FF``: Pyramid's router
+    refused it with ``URLDecodeError``, and ``request.path`` raises again), its bytes read as
+    UTF-8 with each undecodable byte replaced."""
+    try:
+        return request.path
+    except UnicodeDecodeError:
+        raw = request.script_name.encode("latin-1") + request.environ.get("PATH_INFO", "").encode("latin-1")
+        return raw.decode("utf-8", "replace")
+
+
 def service_of_request(request) -> str:
     """``'odip'`` or ``'prip'``, from the request path (the Warning header's agent name)."""
+    path = request_path(request)
     web = getattr(request.registry, "proseo", None)
     if web is None:
-        return "odip" if "/odip/" in request.path else "prip"
-    return web.service_of_path(request.path)
+        return "odip" if "/odip/" in path else "prip"
+    return web.service_of_path(path)
 
 
 #: Control characters (RFC 9110 5.5: not allowed in a field value), shown as '?'.
@@ -205,14 +219,21 @@ def proseo_error_view(exc: ProseoError, request):
 
 
 def not_found_view(exc, request):
-    return kind_response(request, "not_found.resource", f"No resource at {request.path}")
+    return kind_response(request, "not_found.resource", f"No resource at {request_path(request)}")
+
+
+def undecodable_path_view(exc: URLDecodeError, request):
+    """A path whose percent-escapes are not UTF-8 (``/%FF``, ``Products(%C0%AF)``): no
+    resource can have it, and the client sent it: 400, as undecodable query options are."""
+    return kind_response(request, "invalid_input",
+                         f"The request path is not UTF-8 text after percent-decoding: {request_path(request)}")
 
 
 def method_not_allowed_view(exc: HTTPMethodNotAllowed, request):
     allowed = getattr(exc, "allow", None) or []
     headers = {"Allow": ", ".join(allowed)} if allowed else {}
     return kind_response(request, "method_not_allowed",
-                         f"Method {request.method} is not supported for {request.path}", headers=headers)
+                         f"Method {request.method} is not supported for {request_path(request)}", headers=headers)
 
 
 def http_exception_view(exc: HTTPException, request):
@@ -328,14 +349,14 @@ def unavailable_view(exc: Unavailable, request):
 def archive_unavailable_view(exc: ArchiveUnavailableError, request):
     """503 when the archive cannot be reached now (object storage away or timing out): logged as
     what it is, one line per request, not as a database outage."""
-    log.warning("%s %s: %s", request.method, request.path, exc.message)
+    log.warning("%s %s: %s", request.method, request_path(request), exc.message)
     return kind_response(request, exc.kind, "The archive is unavailable; please retry later",
                          headers={"Retry-After": "30"})
 
 
 def internal_error_view(exc: BaseException, request):
     """A real bug: logged with its traceback, answered 500 with the error body only."""
-    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    log.error("unhandled error on %s %s", request.method, request_path(request), exc_info=exc)
     return kind_response(request, "error", "Internal server error")
 
 
@@ -345,6 +366,7 @@ def includeme(config):
     config.add_exception_view(unavailable_view, context=Unavailable)
     config.add_exception_view(archive_unavailable_view, context=ArchiveUnavailableError)
     config.add_notfound_view(not_found_view)
+    config.add_exception_view(undecodable_path_view, context=URLDecodeError)
     config.add_exception_view(method_not_allowed_view, context=HTTPMethodNotAllowed)
     config.add_exception_view(http_exception_view, context=HTTPException)
     config.add_exception_view(internal_error_view, context=Exception)

@@ -154,6 +154,32 @@ def test_invalid_utf8_in_query_is_400(app):
     assert_error(response, 400)
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "DELETE"])
+@pytest.mark.parametrize(
+    "path,service",
+    [
+        (PRIP + "/%FF", "prip"),
+        (PRIP + "/Products(%C0%AF)", "prip"),
+        (PRIP + "/Products(%ED%A0%80)/$value", "prip"),
+        (PRIP + "/Products('caf%E9')/$value", "prip"),
+        (ODIP + "/Workflows(%E9)", "odip"),
+        ("/%FF", "prip"),
+    ],
+)
+def test_a_path_whose_escapes_are_not_utf8_is_400(app, caplog, method, path, service):
+    """Pyramid refuses such a path (``URLDecodeError``); the error views must not read
+    ``request.path`` again (a 500 from waitress, three tracebacks in the log, without
+    credentials). Answered as any bad input: 400, the OData body, Warning, nothing logged as an error."""
+    with caplog.at_level(logging.ERROR):
+        response = app.request(path, method=method, headers=basic("alice"), expect_errors=True)
+    assert response.status_int == 400, response.text
+    if method != "HEAD":
+        error = assert_error(response, 400, service=service)
+        assert "not UTF-8" in error["message"] and "\ufffd" in error["message"], error
+    assert response.headers["OData-Version"] == "4.0"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
 @pytest.mark.parametrize(
     "query,shown",
     [
