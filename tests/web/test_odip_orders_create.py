@@ -427,3 +427,16 @@ def test_body_that_json_loads_takes_but_rfc_8259_does_not_is_400(odip, bad):
                              headers=dict(auth("ursula"), **{"Content-Type": "application/json"}))
     error = json_of(response)["error"]
     assert (error["code"], error["target"]) == ("E7205", "body") and "not valid JSON" in error["message"]
+
+
+def test_an_order_read_back_and_posted_again_keeps_no_masked_password(odip):
+    """The seeds' request and response share one schema: a client re-running an order posts it
+    back as read, with the password answered as the mask. The mask is refused, not stored as the
+    receiver's password; the seed's example password (nine asterisks) is a password."""
+    read_back = json_of(post(odip, order_body()))
+    again = order_body(NotificationEpPassword=read_back["NotificationEpPassword"])
+    found = problems(post(odip, again, status=400))
+    assert set(found) == {"NotificationEpPassword"} and "mask" in found["NotificationEpPassword"]
+    stored = json_of(post(odip, order_body(NotificationEpPassword="*********")))
+    password = odip.storage.get_order("DEMO", uuid.UUID(stored["Id"])).notification_password
+    assert odip.storage.secrets.open(password) == "*********"

@@ -141,6 +141,17 @@ def test_every_problem_is_reported_at_once_without_echoing_values(app):
     assert "12345" not in answer.text
 
 
+def test_the_password_mask_sent_back_is_refused(app):
+    """A subscription read back (its password answered as the mask) and posted again: the mask
+    would become the receiver's password. Refused; other asterisks are a password like any."""
+    read_back = create(app).json
+    answer = create(app, status=400, NotificationEpPassword=read_back["NotificationEpPassword"])
+    error = answer.json["error"]
+    assert (error["code"], error["target"]) == ("E7742", "NotificationEpPassword")
+    assert "mask" in error["message"]
+    assert create(app, NotificationEpPassword="*********").json["NotificationEpPassword"] == "********"
+
+
 def test_endpoint_with_user_information_is_refused_without_echoing_it(app):
     answer = create(app, status=400, NotificationEndpoint=f"https://rx:{SECRET}@receiver.example.org/notify")
     error = answer.json["error"]
