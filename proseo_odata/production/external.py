@@ -13,11 +13,20 @@ Processor configuration (``processor_config``):
 ``timeout`` (seconds, default 3600)
     the command is killed (its whole process group) and the order fails when it runs longer.
 ``env`` (mapping, optional)
-    extra environment variables (templated like the arguments).
+    the command's own environment variables (templated like the arguments). The command does not
+    inherit the worker's environment, which holds the server's secrets (S3 credentials,
+    ``PGPASSWORD``...): it gets :data:`INHERITED` from it (``PATH``, ``HOME``, the locale...),
+    the ``LC_*`` and ``PYTHON*`` variables, ``inherit_env``'s names and ``env``.
+``inherit_env`` (list of names, optional)
+    further variables passed on from the worker's environment when it has them (a proxy, a
+    site's ``GDAL_DATA``).
 ``content_type`` (optional)
     the MIME type of the outputs; guessed from the file name when absent.
 ``log_tail_lines`` (default 5)
-    how many last lines of the command's log go into a failure message.
+    how many last lines of the command's log go into a failure message (the order's
+    ``StatusMessage``, which its client and its notification endpoint receive): every value of
+    ``env`` in them is replaced by ``********``, so a tool that prints its configuration (a
+    traceback quoting a URL with its token) does not hand it on.
 
 The command's standard output and error go to ``processor.log`` in the scratch folder. The file
 the command leaves in ``{output_dir}`` becomes the output product: exactly one (none fails the
@@ -54,6 +63,16 @@ from proseo_odata.production.processors import (
     guess_content_type,
 )
 from proseo_odata.production.reaper import die_with_parent, record_process_group
+
+#: What a command inherits from the worker's environment without being told (``inherit_env``):
+#: where programs are and how text is written, nothing that holds a credential; and every
+#: variable starting with one of :data:`INHERITED_PREFIXES` (the locale's, Python's own).
+INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP")
+INHERITED_PREFIXES = ("LC_", "PYTHON")
+#: What a redacted value is written as in a failure message.
+REDACTED = "********"
+#: Values shorter than this are not redacted (``1``, ``on``: they would blank every such text).
+REDACT_MIN_LENGTH = 4
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_]+)(?::([^{}]*))?\}")
 _PROGRESS = re.compile(rb"^PROGRESS\s+(\d+(?:\.\d+)?)\s*$", re.MULTILINE)
@@ -99,6 +118,19 @@ def tail(path: Path, lines: int) -> str:
         return ""
     text = data.decode("utf-8", errors="replace").rstrip("\n")
     return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
+
+
+def redact(text: str, secrets) -> str:
+    """``text`` with every occurrence of each of ``secrets`` (of at least
+    :data:`REDACT_MIN_LENGTH` characters), and of its URL-quoted form, replaced by :data:`REDACTED`;
+    the longest first, so a value inside another is not left half-written."""
+    from urllib.parse import quote, quote_plus
+
+    forms = {form for value in secrets if len(value) >= REDACT_MIN_LENGTH
+             for form in (value, quote(value, safe=""), quote_plus(value))}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, REDACTED)
+    return text
 
 
 def kill_process_group(proc: subprocess.Popen, grace: float = KILL_GRACE_SECONDS) -> None:
@@ -156,6 +188,10 @@ class ExternalCommandProcessor(Processor):
         self.command = list(command)
         self.timeout = float(self.config.get("timeout", 3600))
         self.env = dict(self.config.get("env", {}))
+        inherit = self.config.get("inherit_env", [])
+        if isinstance(inherit, str) or not all(isinstance(name, str) for name in inherit):
+            raise ValueError("external processor: 'inherit_env' must be a list of variable names")
+        self.inherit_env = list(inherit)
         self.content_type = self.config.get("content_type")
         if self.content_type is not None:  # checked as an ingest checks it, when workflows load
             from proseo_odata.ingest import MetadataError, check_content_type
@@ -168,9 +204,17 @@ class ExternalCommandProcessor(Processor):
         #: the running child (for tests and diagnostics); None when not running.
         self.process = None
 
-    def _failure(self, message: str, log_path: Path) -> ProcessingFailed:
-        last = tail(log_path, self.log_tail_lines)
+    def _failure(self, message: str, log_path: Path, secrets: tuple = ()) -> ProcessingFailed:
+        last = redact(tail(log_path, self.log_tail_lines), secrets)
         return ProcessingFailed(f"{message}; last log lines:\n{last}" if last else message)
+
+    def environment(self, own: dict) -> dict:
+        """The command's environment: :data:`INHERITED`, :data:`INHERITED_PREFIXES` and
+        ``inherit_env`` from this process's (those it has), then ``own`` (``env`` rendered)."""
+        env = {name: value for name, value in os.environ.items() if name.startswith(INHERITED_PREFIXES)}
+        env.update({name: os.environ[name] for name in (*INHERITED, *self.inherit_env) if name in os.environ})
+        env.update(own)
+        return env
 
     def run(self, job: ProcessorInput, progress: ProgressCallback, cancel: CancelToken) -> list[ProcessorOutput]:
         scratch = Path(job.scratch_dir)
@@ -188,10 +232,11 @@ class ExternalCommandProcessor(Processor):
         options = {k: str(v) for k, v in job.options.items()}
         try:
             argv = [render_template(arg, values, options) for arg in self.command]
-            env = dict(os.environ)
-            env.update({k: render_template(str(v), values, options) for k, v in self.env.items()})
+            own = {k: render_template(str(v), values, options) for k, v in self.env.items()}
         except TemplateError as exc:
             raise ProcessingFailed(f"workflow {job.workflow_name}: {exc}") from exc
+        env = self.environment(own)
+        secrets = tuple(own.values())
 
         cancel.raise_if_cancelled()
         progress(0.0, "starting " + Path(argv[0]).name)
@@ -225,7 +270,8 @@ class ExternalCommandProcessor(Processor):
                     raise ProcessingCancelled(cancel.reason or "cancelled")
                 if time.monotonic() > deadline:
                     kill_process_group(proc)
-                    raise self._failure(f"processor timed out after {self.timeout:g} s and was killed", log_path)
+                    raise self._failure(f"processor timed out after {self.timeout:g} s and was killed", log_path,
+                                        secrets)
                 last_progress = self._report_progress(log_path, progress, last_progress)
         except BaseException:
             if proc.poll() is None:
@@ -235,10 +281,10 @@ class ExternalCommandProcessor(Processor):
             self.process = None
         end_leftovers(proc.pid)  # its own session: the group's id is the command's pid
         if returncode != 0:
-            raise self._failure(f"processor exited with status {returncode}", log_path)
+            raise self._failure(f"processor exited with status {returncode}", log_path, secrets)
         outputs = sorted(p for p in output_dir.iterdir() if p.is_file())
         if not outputs:
-            raise self._failure("processor produced no output file", log_path)
+            raise self._failure("processor produced no output file", log_path, secrets)
         progress(1.0, "done")
         return [
             ProcessorOutput(

@@ -80,6 +80,39 @@ def test_command_runs_with_templated_arguments(workdir):
     assert (workdir / "scratch" / "processor.log").is_file()
 
 
+def test_the_command_gets_no_secret_of_the_worker_and_its_failure_repeats_none_of_its_own(workdir, monkeypatch):
+    """The failure message is the order's StatusMessage, which its client and the client's
+    notification endpoint receive: a tool that prints its environment or a URL with its token
+    must not hand the server's credentials (never given to it) nor its own (redacted) on."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "worker-aws-secret-0a1b")
+    monkeypatch.setenv("PGPASSWORD", "worker-pg-password")
+    monkeypatch.setenv("SITE_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("LC_TIME", "C.UTF-8")
+    path = script(
+        workdir,
+        """
+        import os, sys
+        print("inherited:", " ".join(sorted(f"{k}={v}" for k, v in os.environ.items())))
+        token = os.environ["ARCHIVE_TOKEN"]
+        print(f"GET /api/process?token={token}&x=1 failed; quoted: token%3D{token.replace('/', '%2F')}")
+        sys.exit(1)
+        """,
+    )
+    processor = ExternalCommandProcessor({
+        "command": ["{python}", path], "log_tail_lines": 2, "inherit_env": ["SITE_PROXY"],
+        "env": {"ARCHIVE_TOKEN": "tok/en-{option:Level}-9f8e", "ON": "1"},
+    })
+    with pytest.raises(ProcessingFailed) as info:
+        processor.run(job(workdir, Level="L2"), lambda f, m: None, CancelToken())
+    message = str(info.value)
+    assert "worker-aws-secret" not in message and "AWS_SECRET_ACCESS_KEY" not in message
+    assert "worker-pg-password" not in message and "PGPASSWORD" not in message
+    assert "tok/en" not in message and "tok%2Fen" not in message
+    assert "token=********&x=1" in message and "ARCHIVE_TOKEN=********" in message
+    assert "SITE_PROXY=http://proxy.example:3128" in message and "LC_TIME=C.UTF-8" in message
+    assert "ON=1" in message and f"PATH={os.environ['PATH']}" in message
+
+
 def test_failure_carries_last_log_lines(workdir):
     path = script(
         workdir,
