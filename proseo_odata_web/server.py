@@ -28,6 +28,7 @@ import errno
 import logging
 import os
 import socket
+import sys
 from typing import Any, Mapping
 
 #: The environment variable that overrides the port of the .ini's ``listen`` addresses.
@@ -139,6 +140,8 @@ def gunicorn_server_factory(global_conf=None, **settings):
     """
     from gunicorn.app.base import BaseApplication
     from gunicorn.app.pasterapp import has_logging_config
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.errors import HaltServer
 
     config_file = (global_conf or {})["__file__"]
     kw = apply_port(settings, _port_from_environment(os.environ))
@@ -157,10 +160,26 @@ def gunicorn_server_factory(global_conf=None, **settings):
                 self.cfg.set(key.lower(), value)
 
         def load(self):
+            """The application, in each worker. The .ini's application refusing to start (one line:
+            no schema, a missing driver, a bad setting) ends the worker with gunicorn's
+            ``APP_LOAD_ERROR``, on which its arbiter stops the server ("App failed to load.", the
+            same status) instead of booting a new worker every second for ever."""
             from pyramid.paster import get_app
 
-            return get_app(config_file, "main")
+            try:
+                return get_app(config_file, "main")
+            except SystemExit as exc:
+                if exc.code not in (None, 0):
+                    if not isinstance(exc.code, int):
+                        print(exc.code, file=sys.stderr, flush=True)
+                    sys.exit(Arbiter.APP_LOAD_ERROR)
+                raise
 
-    ProseoGunicorn().run()  # returns only by SystemExit (gunicorn's arbiter exits the process)
+    try:
+        ProseoGunicorn().run()  # returns only by SystemExit (gunicorn's arbiter exits the process)
+    except HaltServer as exc:
+        # Halting for a worker that could not load the application, the arbiter reaps the other
+        # workers, and one that failed the same way raises HaltServer again out of its halt.
+        raise SystemExit(exc.exit_status) from None
     raise SystemExit(0)
 

@@ -122,3 +122,28 @@ def test_gunicorn_runner_on_a_busy_port_is_one_line(site, tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in lines[0] and "in use" in lines[0]
+
+
+def test_gunicorn_runner_stops_when_the_application_refuses_to_start(tmp_path):
+    """A database not created yet: the application refuses to start (one line). Under the
+    gunicorn runner every worker did so, and gunicorn booted a new one every second for ever (a
+    supervisor saw a running service). Now the server stops, with gunicorn's "App failed to
+    load" status."""
+    import subprocess
+
+    from bench.downloads import derive_ini, free_port
+
+    ini = derive_ini(tmp_path / "production.ini", {
+        "proseo.storage.url": f"sqlite:///{tmp_path}/empty.sqlite",
+        "proseo.archive.path": str(tmp_path / "archive"),
+        "listen": f"127.0.0.1:{free_port()}",
+        "proseo.notify.dispatcher": "false",
+    })
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "pyramid.scripts.pserve", str(ini)], capture_output=True,
+                            text=True, timeout=60)
+    refusals = [line for line in result.stderr.splitlines() if "cannot start" in line]
+    assert result.returncode == 4, result.stderr[-3000:]
+    assert 1 <= len(refusals) <= 2 and "initdb" in refusals[0], result.stderr[-3000:]
+    assert "App failed to load" in result.stderr
+    assert time.monotonic() - started < 30
