@@ -64,8 +64,34 @@ def metadata_format(request) -> str:
                 raise ODataQueryOptionError(
                     f"$format {value!r} is not supported for $metadata; use xml or json", target="$format")
             return fmt
-    offers = request.accept.acceptable_offers(["application/xml", "application/json"])
-    return "json" if offers and offers[0][0] == "application/json" else "xml"
+    xml, json_ = (_accept_quality(request, offer) for offer in ("application/xml", "application/json"))
+    return "json" if json_ > xml else "xml"
+
+
+def _accept_quality(request, offer: str) -> float:
+    """The quality the request's ``Accept`` gives the media type ``offer``: that of its most
+    specific range (``type/subtype``, ``type/*``, ``*/*``), whatever parameters the range has
+    (clients send ``application/json;odata.metadata=minimal`` on every request; WebOb's
+    ``acceptable_offers`` would require the offer to carry the same parameters). 1 without a
+    readable header, 0 when no range matches."""
+    parsed = getattr(request.accept, "parsed", None)
+    if not parsed:
+        return 1.0
+    kind, subtype = offer.split("/")
+    best, quality = -1, 0.0
+    for media_range, q, _params, _extensions in parsed:
+        range_kind, _, range_subtype = media_range.split(";", 1)[0].strip().lower().partition("/")
+        if (range_kind, range_subtype) == (kind, subtype):
+            rank = 2
+        elif (range_kind, range_subtype) == (kind, "*"):
+            rank = 1
+        elif (range_kind, range_subtype) == ("*", "*"):
+            rank = 0
+        else:
+            continue
+        if rank > best:
+            best, quality = rank, q
+    return quality
 
 
 def _check_access(request) -> None:

@@ -74,6 +74,12 @@ def test_metadata_validates_against_the_oasis_schemas(odip, service):
     ({}, {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}, "application/xml"),
     ({"$format": "xml"}, {"Accept": "application/json"}, "application/xml"),
     ({"$format": "application/xml"}, {}, "application/xml"),
+    # a media range with parameters is the media type (OData clients send one Accept on every request)
+    ({}, {"Accept": "application/json;odata.metadata=minimal"}, "application/json"),
+    ({}, {"Accept": "application/json; charset=utf-8"}, "application/json"),
+    ({}, {"Accept": "application/json;odata.metadata=minimal;q=0.9, application/xml;q=0.8"}, "application/json"),
+    ({}, {"Accept": "application/xml;q=0, */*"}, "application/json"),
+    ({}, {"Accept": "application/*"}, "application/xml"),
 ])
 def test_metadata_format_negotiation(odip, query, headers, expected):
     response = odip.app.get(f"{PRIP}/$metadata", query, headers=headers)
