@@ -10,9 +10,22 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 __all__ = ["CoreSettings", "DEFAULT_COUNT_EXACT_LIMIT", "DEFAULT_WORKERS", "MAX_COUNT_EXACT_LIMIT", "MAX_WORKERS", "as_bool",
-           "SettingsFileError", "configure", "count_exact_limit", "load_backend", "read_settings_file"]
+           "SettingsFileError", "configure", "count_exact_limit", "load_backend", "read_settings_file", "shown_value"]
 
 _TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def shown_value(value: Any) -> str:
+    """A setting's value as an error message quotes it: ``repr`` of a one-line value of at most
+    60 characters. A value over several lines is an indented key taken for its continuation
+    (``proseo.secrets.key`` below ``proseo.token.lifetime``): it is not repeated (it may be a
+    secret); a longer one is cut."""
+    text = str(value)
+    if "\n" in text.strip():
+        return "a value over several lines (is the line after it indented, and so taken for its continuation?)"
+    text = text.strip()
+    return repr(text) if len(text) <= 60 else repr(text[:40]) + f"... ({len(text)} characters)"
 
 
 class SettingsFileError(ValueError):
@@ -34,23 +47,50 @@ def read_settings_file(config_uri: str) -> dict:
     try:
         settings = dict(plaster.get_settings(str(path.resolve()), "app:main"))
     except (LookupError, ValueError, configparser.Error, plaster.PlasterError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise SettingsFileError(f"{config_uri}: cannot read its [app:main] section: {reason}") from None
+        raise SettingsFileError(f"{config_uri}: cannot read its [app:main] section: {_file_problem(exc)}") from None
     if not settings:
         raise SettingsFileError(f"{config_uri}: no [app:main] section (the settings of every command)")
     return settings
 
 
-def as_bool(value: Any, default: bool = False) -> bool:
+def _file_problem(exc: Exception) -> str:
+    """What is wrong in an .ini file, without the text configparser quotes (a line or a value of
+    it may be a password: ``%40`` in a database URL)."""
+    import configparser
+
+    if isinstance(exc, configparser.InterpolationError):
+        return (f"the value of {exc.option!r} in [{exc.section}] has a '%' that is not '%%' or '%(name)s': "
+                "write a literal '%' as '%%' in an .ini file (a password's %40 as %%40)")
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"line {exc.lineno} comes before any [section]"
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(number) for number, _ in exc.errors)
+        return f"line {lines} is not 'name = value' (nor the indented continuation of a value)"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def as_bool(value: Any, default: bool = False, key: Optional[str] = None) -> bool:
     """A setting's truth value: a ``bool`` as is, ``None`` (not set) as ``default``, any other
-    value true when its text is ``1``, ``true``, ``yes`` or ``on`` (any case, surrounding
-    blanks ignored), false otherwise."""
+    value true when its text is ``1``, ``true``, ``yes`` or ``on`` and false when it is ``0``,
+    ``false``, ``no``, ``off`` or blank (any case, surrounding blanks ignored). Any other text
+    (``ture``) is a ``ValueError`` naming ``key``: a misspelt flag was silently false (notifications
+    off without a word)."""
     if value is None:
         return default
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in _TRUE
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{key or 'a flag'} must be true or false (also yes/no, on/off, 1/0), got {shown_value(value)}")
 
+
+#: The core's true/false settings (:func:`as_bool`), checked by :meth:`CoreSettings.from_settings`.
+#: (The web layer's own are read, and so checked, when the application starts.)
+CORE_FLAGS = ("proseo.notify.dispatcher", "proseo.storage.echo", "proseo.workflows.entry_points",
+              "proseo.archive.s3.presign")
 
 #: ``proseo.workers`` when absent: no production threads inside a web server process.
 DEFAULT_WORKERS = 0
@@ -67,9 +107,9 @@ def _number_setting(settings: Mapping[str, Any], key: str, default, kind, what: 
     try:
         number = kind(str(value).strip())
     except ValueError:
-        raise ValueError(f"{key} must be {what}, got {value!r}") from None
+        raise ValueError(f"{key} must be {what}, got {shown_value(value)}") from None
     if not ok(number):
-        raise ValueError(f"{key} must be {needs}, got {value!r}")
+        raise ValueError(f"{key} must be {needs}, got {shown_value(value)}")
     return number
 
 
@@ -150,7 +190,9 @@ class CoreSettings:
     def from_settings(cls, settings: Mapping[str, Any]) -> "CoreSettings":
         digits = str(settings.get("proseo.datetime.fraction_digits") or "3").strip()
         if digits not in ("3", "6"):
-            raise ValueError(f"proseo.datetime.fraction_digits must be 3 or 6, got {digits!r}")
+            raise ValueError(f"proseo.datetime.fraction_digits must be 3 or 6, got {shown_value(digits)}")
+        for key in CORE_FLAGS:  # read where they are used; checked here, at every start, as one line
+            as_bool(settings.get(key), key=key)
         return cls(
             workers=_number_setting(settings, "proseo.workers", DEFAULT_WORKERS, int, "an integer",
                                     lambda n: 0 <= n <= MAX_WORKERS, f"from 0 to {MAX_WORKERS}"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from pyramid.settings import asbool
+from proseo_odata.config import as_bool, shown_value
 
 from proseo_odata.config import CoreSettings
 
@@ -44,7 +44,7 @@ class SettingsError(ValueError):
 def _prefix(value: str, key: str) -> str:
     value = value.strip()
     if not value.startswith("/"):
-        raise SettingsError(f"{key} must start with '/', got {value!r}")
+        raise SettingsError(f"{key} must start with '/', got {shown_value(value)}")
     return value.rstrip("/") or "/"
 
 
@@ -52,7 +52,7 @@ def _positive_int(value: str, key: str, minimum: int = 1) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise SettingsError(f"{key} must be an integer, got {value!r}") from None
+        raise SettingsError(f"{key} must be an integer, got {shown_value(value)}") from None
     if number < minimum:
         raise SettingsError(f"{key} must be at least {minimum}, got {number}")
     return number
@@ -96,7 +96,7 @@ class WebSettings:
             )
         paging = get("proseo.paging").strip().lower()
         if paging not in PAGING_MODES:
-            raise SettingsError(f"proseo.paging must be one of {', '.join(PAGING_MODES)}, got {paging!r}")
+            raise SettingsError(f"proseo.paging must be one of {', '.join(PAGING_MODES)}, got {shown_value(paging)}")
         return cls(
             prip_prefix=_prefix(get("proseo.prip.prefix"), "proseo.prip.prefix"),
             odip_prefix=_prefix(get("proseo.odip.prefix"), "proseo.odip.prefix"),
@@ -105,8 +105,8 @@ class WebSettings:
             page_size_default=default_size,
             page_size_max=max_size,
             paging=paging,
-            seed_aliases=asbool(get("proseo.seed_aliases")),
-            anonymous_metadata=asbool(get("proseo.anonymous_metadata")),
+            seed_aliases=as_bool(get("proseo.seed_aliases"), key="proseo.seed_aliases"),
+            anonymous_metadata=as_bool(get("proseo.anonymous_metadata"), key="proseo.anonymous_metadata"),
             default_mission=get("proseo.default_mission").strip(),
             token_secret=get("proseo.token.secret"),
             token_lifetime=_positive_int(get("proseo.token.lifetime"), "proseo.token.lifetime"),

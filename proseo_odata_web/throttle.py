@@ -63,7 +63,7 @@ class ThrottlePolicy:
             return number
 
         return cls(
-            enabled=as_bool(settings.get("proseo.auth.throttle"), True),
+            enabled=as_bool(settings.get("proseo.auth.throttle"), True, key="proseo.auth.throttle"),
             pair_failures=get("pair_failures", cls.pair_failures, int),
             address_failures=get("address_failures", cls.address_failures, int),
             window_seconds=get("window_seconds", cls.window_seconds, float),

@@ -99,10 +99,12 @@ def test_bad_storage_settings_are_one_line_without_the_password(ini, tmp_path):
     _one_line(_run("-c", str(_with_setting(ini, "proseo.storage.pool_size", "abc")), "mission", "list"),
               "proseo.storage.pool_size")
     for url, said in (("postgresql://u:secret-pw@127.0.0.1:notaport/db", "cannot be read"),
-                      ("not a url", "cannot be read"), ("sqlte:///x.db", "'sqlte'")):
+                      ("not a url", "cannot be read"), ("sqlte:///x.db", "'sqlte'"),
+                      # a password holding '@' unencoded: the rest was a host name the driver repeated
+                      ("postgresql://u:secret-pw@tail-of-it@127.0.0.1:5432/db", "%40")):
         line = _one_line(_run("-c", str(write_ini(tmp_path / url.split(":")[0].replace(" ", "_"), url)), "mission", "list"),
                          "proseo.storage.url", said)
-        assert "secret-pw" not in line
+        assert "secret-pw" not in line and "tail-of-it" not in line
 
 
 @pytest.mark.parametrize("garbage", ["garbage before any section\n", None])
@@ -111,6 +113,36 @@ def test_the_worker_reads_a_broken_ini_as_every_command_does(ini, tmp_path, garb
     text = ini.read_text(encoding="utf-8")
     broken.write_text(garbage + text if garbage else text.replace("%(here)s", "%(hear)s"), encoding="utf-8")
     _one_line(_run("-c", str(broken), "worker"), "broken.ini", "[app:main]")
+
+
+@pytest.mark.parametrize("mistake, said", [
+    # a percent-encoded password: configparser's interpolation error quoted the URL from the '%' on
+    ("proseo.archive.s3.secret_key = Top%40Secret-99\n", "'%%'"),
+    # a line without '=': configparser quoted the whole line
+    ("proseo.token.secret Top-Secret-99\n", "line"),
+    # an indented key is the previous value's continuation: "must be an integer, got '3600\n...'"
+    ("proseo.workers = 2\n  proseo.secrets.key = Top-Secret-99\n", "indented"),
+])
+def test_a_broken_ini_is_one_line_without_its_values(ini, tmp_path, mistake, said):
+    broken = tmp_path / "secret.ini"
+    broken.write_text(ini.read_text(encoding="utf-8").replace("[app:main]\n", "[app:main]\n" + mistake, 1),
+                      encoding="utf-8")
+    line = _one_line(_run("-c", str(broken), "mission", "list"), said)
+    assert "Secret" not in line, line
+
+
+@pytest.mark.parametrize("value, enabled", [("ture", None), ("off", False), ("Yes", True), ("", False)])
+def test_a_flag_is_true_false_or_refused(ini, value, enabled):
+    """``proseo.notify.dispatcher = ture`` turned notifications off without a word."""
+    from proseo_odata.config import as_bool
+
+    if enabled is None:
+        with pytest.raises(ValueError, match="proseo.notify.dispatcher must be true or false.*'ture'"):
+            as_bool(value, True, key="proseo.notify.dispatcher")
+        _one_line(_run("-c", str(_with_setting(ini, "proseo.notify.dispatcher", value)), "worker"),
+                  "proseo.notify.dispatcher must be true or false")
+    else:
+        assert as_bool(value, True, key="proseo.notify.dispatcher") is enabled
 
 
 def test_worker_threads_have_a_ceiling(ini):

@@ -67,7 +67,7 @@ class S3Settings:
             region=get("region"),
             access_key=get("access_key"),
             secret_key=get("secret_key"),
-            presign=as_bool(get("presign")),
+            presign=as_bool(get("presign"), key="proseo.archive.s3.presign"),
             presign_expiry=int(get("presign_expiry", 3600)),
             part_size=part_size,
             connect_timeout=_seconds(get("connect_timeout", 5.0), "connect_timeout"),

@@ -664,7 +664,7 @@ class WorkerPool:
         self.config = EngineConfig.from_settings(self.settings)
         self.threads = int(threads)  # the caller's CoreSettings.worker_threads (settings are read once)
         if dispatcher is None:
-            dispatcher = as_bool(self.settings.get("proseo.notify.dispatcher", "true"))
+            dispatcher = as_bool(self.settings.get("proseo.notify.dispatcher", "true"), key="proseo.notify.dispatcher")
         self.dispatcher = NotificationDispatcher(storage, self.settings) if dispatcher else None
         prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.workers = [

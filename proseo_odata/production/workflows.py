@@ -145,7 +145,7 @@ def workflow_from_definition(definition: Any, source: str = "definition") -> Wor
             options=[_option(o, where) for o in definition.get("options", []) or []],
             processor=str(definition["processor"]),
             processor_config=config,
-            enabled=as_bool(definition.get("enabled"), True),
+            enabled=as_bool(definition.get("enabled"), True, key="enabled"),
         )
     where = f"{source}: workflow {workflow.name}"
     names = [o.name for o in workflow.options]
@@ -253,7 +253,7 @@ def load_workflows(settings: Mapping[str, Any]) -> list[Workflow]:
     found: list[tuple[str, Any]] = []
     for path in workflow_files(settings):
         found.extend((str(path), d) for d in _read_file(path))
-    if as_bool(settings.get(SETTING_ENTRY_POINTS), True):
+    if as_bool(settings.get(SETTING_ENTRY_POINTS), True, key=SETTING_ENTRY_POINTS):
         found.extend(_entry_point_definitions(settings))
     workflows: list[Workflow] = []
     ids: dict[uuid.UUID, str] = {}

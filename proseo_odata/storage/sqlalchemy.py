@@ -992,6 +992,11 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, max_overf
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
+        if parsed.host and "@" in parsed.host:
+            # user:p@ss@host: the URL ends its password at the first '@', and the rest of it
+            # would be a host name that the driver's error repeats (it is not said here either)
+            raise StorageError("the database URL (proseo.storage.url) has an '@' after its password's end: a "
+                               "password holding '@' is written %40 in the URL (%%40 in an .ini file)")
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         # force_custom_plan: psycopg prepares a statement after 5 runs, and PostgreSQL may then
@@ -3275,7 +3280,7 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
         url,
         collections=collections,
         secrets=SecretBox.from_settings(settings),
-        echo=as_bool(settings.get("proseo.storage.echo")),
+        echo=as_bool(settings.get("proseo.storage.echo"), key="proseo.storage.echo"),
         pool_size=_count(settings, "proseo.storage.pool_size", 5),
         max_overflow=_count(settings, "proseo.storage.max_overflow", 10),
         connect_timeout=_seconds(settings, "proseo.storage.connect_timeout", DEFAULT_CONNECT_TIMEOUT),

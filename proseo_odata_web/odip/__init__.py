@@ -22,7 +22,7 @@ from __future__ import annotations
 import atexit
 import logging
 
-from pyramid.settings import asbool
+from proseo_odata.config import as_bool
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def add_odip_service(config, prefix: str, name: str = "odip") -> None:
 
 def sync_workflows(registry, settings) -> None:
     """Upsert the configured workflows (start-up); a problem is logged, never fatal."""
-    if not asbool(settings.get("proseo.workflows.sync", "true")):
+    if not as_bool(settings.get("proseo.workflows.sync", "true"), key="proseo.workflows.sync"):
         return
     from proseo_odata.production.workflows import sync_configured_workflows
     from proseo_odata.storage.errors import log_failure
