@@ -310,6 +310,15 @@ def _bearer_user(request, token: str) -> User:
 # -- the request's principal ----------------------------------------------------------------------
 
 
+#: Authorization schemes and OAuth grant types that a refusal names (any other text is not
+#: repeated: it may be a credential sent without its scheme).
+_KNOWN_SCHEMES = frozenset({"digest", "negotiate", "ntlm", "hoba", "mutual", "aws4-hmac-sha256", "token", "apikey",
+                            "dpop", "gssapi", "oauth", "scram-sha-1", "scram-sha-256", "vapid"})
+_KNOWN_GRANTS = frozenset({"authorization_code", "refresh_token", "implicit", "device_code",
+                           "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                           "urn:ietf:params:oauth:grant-type:token-exchange", "urn:ietf:params:oauth:grant-type:saml2-bearer"})
+
+
 def _principal(request) -> Optional[Principal]:
     """Reified ``request.principal``: None without credentials; wrong credentials raise 401."""
     header = request.headers.get("Authorization")
@@ -326,7 +335,10 @@ def _principal(request) -> Optional[Principal]:
     if scheme == "bearer":
         user = _bearer_user(request, value)
         return Principal(user.mission, user.name, frozenset(user.roles), "bearer")
-    raise _unauthenticated(request, f"Unsupported authorization scheme {scheme!r}")
+    # The scheme is named only when it is one: a client that sends its bare token or password as
+    # the header (no scheme) must not get it back in the body and the Warning header.
+    named = f" {scheme!r}" if scheme in _KNOWN_SCHEMES else ""
+    raise _unauthenticated(request, f"Unsupported authorization scheme{named}: use Basic or Bearer")
 
 
 def authenticate(request) -> Principal:
@@ -393,8 +405,9 @@ def token_view(request):
         if (login is None or password is None) and header.lower().startswith("basic "):
             login, password = _basic_credentials(request, header.split(" ", 1)[1])
     else:
+        named = f" {grant!r}" if grant in _KNOWN_GRANTS else ""  # (not echoed: it may be a pasted secret)
         raise TokenRequestError(
-            f"Unsupported grant_type {grant!r}: use 'password' or 'client_credentials'",
+            f"Unsupported grant_type{named}: use 'password' or 'client_credentials'",
             target="grant_type",
         )
     if not login or password is None:

@@ -121,6 +121,29 @@ def test_malformed_authorization_headers(app):
         assert "WWW-Authenticate" in response.headers
 
 
+@pytest.mark.parametrize("header, named", [("Digest abc", "'digest'"), ("S3cretPassw0rd", None),
+                                           ("eyJhbGciOiJIUzI1NiJ9.e30.sig", None), ("Pa55word more", None)])
+def test_a_credential_sent_without_its_scheme_is_not_repeated(app, header, named):
+    """A bare token or password as the Authorization header was answered, lower-cased, in the
+    401's body and Warning header (which proxies log)."""
+    response = app.get(PRIP + "/Products", headers={"Authorization": header}, expect_errors=True)
+    assert response.status_int == 401
+    shown = response.text + response.headers["Warning"]
+    assert "Basic or Bearer" in response.json["error"]["message"]
+    if named:
+        assert named in shown
+    else:
+        assert header.split()[0].lower() not in shown.lower()
+
+
+@pytest.mark.parametrize("grant, named", [("authorization_code", True), ("S3cretPassw0rd", False)])
+def test_an_unsupported_grant_type_is_named_only_when_it_is_one(app, grant, named):
+    response = app.post("/proseo/prip/v1/token", {"grant_type": grant, "username": "DEMO\\alice", "password": "x"},
+                        expect_errors=True)
+    assert response.status_int == 400
+    assert (grant in response.text + response.headers["Warning"]) is named
+
+
 # -- bearer tokens ------------------------------------------------------------------------------
 
 TOKEN_PATHS = ["/proseo/prip/v1/token", "/proseo/odip/v1/token"]
