@@ -293,9 +293,11 @@ def product_file_response(request, product, archive, *, now: datetime | None = N
         _cork_while_sending(request, slice_of.last)
     if presign and answer.status_code in (200, 206):
         location = archive.presigned_url(key, filename=product.name, content_type=response.content_type)
-        redirect = Response(status=307, headerlist=[("Location", location), ("Content-Length", "0")])
+        redirect = Response(status=307, headerlist=[("Location", location), ("Content-Length", "0"),
+                                                    ("OData-Version", "4.0")])
         for name in ("ETag", "Last-Modified", "Accept-Ranges", "Repr-Digest", "Digest"):
             if name in answer.headers:
                 redirect.headers[name] = answer.headers[name]
         return redirect
+    answer.headers["OData-Version"] = "4.0"  # every OData response has it (OData 4.01 Part 1, 8.1.5)
     return answer

@@ -329,7 +329,9 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 
 def text_response(text: str) -> Response:
-    """``text/plain`` (``$count``) with ``OData-Version: 4.0``."""
-    response = Response(body=text.encode("utf-8"), content_type="text/plain", charset="utf-8")
+    """``text/plain`` (``$count``) with ``OData-Version: 4.0``; no ``charset`` parameter (OData
+    4.01 Part 1, 8.2.1: only when the ``Accept`` header asked for one; the text is ASCII)."""
+    response = Response(body=text.encode("utf-8"), content_type="text/plain")
+    response.charset = None
     response.headers["OData-Version"] = "4.0"
     return response

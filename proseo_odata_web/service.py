@@ -122,7 +122,7 @@ def metadata_view(model):
         response = request.response
         response.body = _csdl(model, request.registry.proseo.seed_aliases, fmt, times.fraction_digits())
         response.content_type = _METADATA_FORMATS[fmt][1]
-        response.charset = "utf-8"
+        response.charset = None  # UTF-8 is both formats' own (OData 4.01 Part 1, 8.2.1: no charset unless asked)
         response.headers["OData-Version"] = "4.0"
         return response
 

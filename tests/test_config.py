@@ -11,9 +11,16 @@ def test_true_values(text):
     assert as_bool(text, default=False) is True
 
 
-@pytest.mark.parametrize("text", ["0", "false", "no", "off", "", "maybe", "t", False, 0])
+@pytest.mark.parametrize("text", ["0", "false", "no", "off", "", " OFF ", False, 0])
 def test_false_values(text):
     assert as_bool(text, default=True) is False
+
+
+@pytest.mark.parametrize("text", ["maybe", "t", "ture", "2"])
+def test_other_text_is_refused_naming_the_setting(text):
+    """A misspelt flag was silently false (``proseo.notify.dispatcher = ture``: no notifications)."""
+    with pytest.raises(ValueError, match=r"proseo\.x must be true or false"):
+        as_bool(text, default=True, key="proseo.x")
 
 
 def test_missing_value_is_the_default():

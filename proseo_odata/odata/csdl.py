@@ -86,7 +86,7 @@ def _nav(name: str) -> Path:
 
 def _members(type_: edm.StructuredType, include_aliases: bool) -> Iterator[edm.Property]:
     for prop in type_.all_properties():
-        if prop.alias_of and not include_aliases:
+        if prop.seed_only and not include_aliases:
             continue
         yield prop
 
@@ -335,7 +335,7 @@ def _xml_facets(attrs: Dict[str, str], typed, precision: int) -> Dict[str, str]:
 
 def _xml_properties(parent: ET.Element, type_: edm.StructuredType, include_aliases: bool, precision: int) -> None:
     for prop in type_.properties:
-        if prop.alias_of and not include_aliases:
+        if prop.seed_only and not include_aliases:
             continue
         ET.SubElement(parent, _q("Property"),
                       _xml_facets({"Name": prop.name, "Type": _type_name(prop)}, prop, precision))
@@ -469,7 +469,7 @@ def _json_structured(model: edm.EntityModel, type_: edm.StructuredType, include_
         if type_.key and type_.base is None:
             obj["$Key"] = list(type_.key)
     for prop in type_.properties:
-        if prop.alias_of and not include_aliases:
+        if prop.seed_only and not include_aliases:
             continue
         obj[prop.name] = _json_typed({}, prop.type, prop.collection, _nullable(prop), precision)
     if isinstance(type_, edm.EntityType):

@@ -166,7 +166,8 @@ class Property:
     ``collection`` makes it ``Collection(type)``. ``alias_of`` names the canonical property this
     one is another name for (``CreationDate`` is ``PublicationDate``): the binder resolves an
     alias to its canonical property, so compilers and mappings only see canonical names.
-    ``filterable=False`` properties are rejected in ``$filter`` (secrets); ``sortable=False``
+    ``seed_key`` marks a property that is no alias but is written only with the seed documents'
+    keys on (an attribute's ``ContentType``). ``filterable=False`` properties are rejected in ``$filter`` (secrets); ``sortable=False``
     in ``$orderby``. ``geo_only`` marks a property only usable as the location of
     ``OData.CSC.Intersects``.
     """
@@ -180,6 +181,13 @@ class Property:
     alias_of: Optional[str] = None
     geo_only: bool = False
     description: str = ""
+    #: written only with the seed documents' keys (``proseo.seed_aliases``), as aliases are
+    seed_key: bool = False
+
+    @property
+    def seed_only(self) -> bool:
+        """Written, and declared in ``$metadata``, only with the seed documents' keys on."""
+        return bool(self.alias_of) or self.seed_key
 
 
 @dataclass(frozen=True, eq=False)
@@ -445,11 +453,19 @@ CHECKSUM = ComplexType(
 COLLECTION = ComplexType("Collection", (Property("Name", STRING),))
 
 #: ``OData.CSC.Attribute`` (key ``Name``) and its five typed forms (contract section 3).
+#: The seed documents' keys (``proseo.seed_aliases``: ``Id``, ``ContentType``, ``ContentLength``
+#: and, on each typed form, ``StringValue``...) are declared as aliases: ``$metadata`` lists them
+#: when the service writes them, so strict clients read them (the type is not open).
 ATTRIBUTE = EntityType(
     "Attribute",
     (
         Property("Name", STRING, nullable=False),
         Property("ValueType", STRING),
+        Property("Id", STRING, nullable=False, alias_of="Name"),
+        Property("ContentType", STRING, filterable=False, sortable=False, seed_key=True,
+                 description="text/plain (written with the seed documents' keys)"),
+        Property("ContentLength", INT64, filterable=False, sortable=False, seed_key=True,
+                 description="bytes of the value's text in UTF-8 (written with the seed documents' keys)"),
     ),
     abstract=True,
     key=("Name",),
@@ -464,8 +480,13 @@ ATTRIBUTE_VALUE_TYPES: Dict[str, PrimitiveType] = {
     "DateTimeOffset": DATETIMEOFFSET,
 }
 
+#: The seed documents' key of each typed form's value (declared as an alias of ``Value``).
+SEED_VALUE_KEYS = {"String": "StringValue", "Integer": "IntegerValue", "Double": "DoubleValue",
+                   "Boolean": "BooleanValue", "DateTimeOffset": "DateValue"}
+
 STRING_ATTRIBUTE, INTEGER_ATTRIBUTE, DOUBLE_ATTRIBUTE, BOOLEAN_ATTRIBUTE, DATETIME_ATTRIBUTE = (
-    EntityType(f"{short}Attribute", (Property("Value", value_type),), base=ATTRIBUTE)
+    EntityType(f"{short}Attribute", (Property("Value", value_type),
+                                     Property(SEED_VALUE_KEYS[short], value_type, alias_of="Value")), base=ATTRIBUTE)
     for short, value_type in ATTRIBUTE_VALUE_TYPES.items()
 )
 ATTRIBUTE_TYPES = (STRING_ATTRIBUTE, INTEGER_ATTRIBUTE, DOUBLE_ATTRIBUTE, BOOLEAN_ATTRIBUTE,

@@ -88,6 +88,7 @@ def test_whole_file_with_every_header(app, product, content):
     assert answer.headers["Content-Type"] == "application/zip"
     assert answer.headers["Content-Disposition"] == 'attachment; filename="S2B_MSIL1C_TEST.zip"'
     assert answer.headers["Accept-Ranges"] == "bytes"
+    assert answer.headers["OData-Version"] == "4.0"
     assert answer.headers["ETag"] == f'"{md5}"'
     assert answer.headers["Last-Modified"] == "Fri, 01 Mar 2024 12:30:15 GMT"
     assert answer.headers["Content-Digest"] == f"md5=:{b64(md5)}:, sha-256=:{b64(sha)}:"
@@ -183,6 +184,7 @@ def test_if_none_match_answers_304(app, product, method):
     for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
         answer = getattr(app, method)(url(product), headers={"If-None-Match": header}, status=304)
         assert answer.body == b"" and answer.headers["ETag"] == etag
+        assert answer.headers["OData-Version"] == "4.0"
 
 
 def test_if_none_match_other_etag_serves_the_file(app, product, content):

@@ -343,3 +343,37 @@ def test_emitted_dates_fit_the_declared_precision(odip, keys, name):
                 checked += 1
                 assert len(digits) <= precision, (set_name, path, value, precision)
     assert checked > 5
+
+
+def _declared(schema: dict, type_name: str) -> set:
+    """The property names of ``type_name`` (``OData.CSC.X``) and its bases in CSDL JSON."""
+    names, current = set(), type_name
+    while current:
+        entity = schema[current.rsplit(".", 1)[1]]
+        names |= {k for k, v in entity.items() if not k.startswith("$") and v.get("$Kind") != "NavigationProperty"}
+        current = entity.get("$BaseType")
+    return names
+
+
+def test_every_member_of_an_attribute_is_declared(odip):
+    """The attribute types are not open: a strict client (ODataLib) refuses a member that
+    ``$metadata`` does not declare. The seed documents' keys (``Id``, ``ContentType``,
+    ``StringValue``...) were written and not declared."""
+    schema = metadata_json(odip.app, PRIP)["OData.CSC"]
+    body = json_of(odip.app.get(f"{PRIP}/Products", {"$expand": "Attributes", "$top": "20"}, headers=auth("ursula")))
+    seen = set()
+    for product in body["value"]:
+        for attribute in product["Attributes"]:
+            type_name = attribute["@odata.type"].lstrip("#")
+            members = {k for k in attribute if not k.startswith("@")}
+            assert members <= _declared(schema, type_name), (type_name, members - _declared(schema, type_name))
+            seen.add(type_name)
+    assert len(seen) >= 2, seen
+
+
+@pytest.mark.parametrize("path, query", [("/$metadata", {}), ("/$metadata", {"$format": "json"}),
+                                         ("/Products/$count", {})])
+def test_no_charset_parameter_that_accept_did_not_ask_for(odip, path, query):
+    """OData 4.01 Part 1, 8.2.1: without a charset in Accept the Content-Type has none."""
+    response = odip.app.get(f"{PRIP}{path}", query, headers=auth("ursula"))
+    assert "charset" not in response.headers["Content-Type"], response.headers["Content-Type"]
