@@ -66,6 +66,7 @@ ERROR_TABLE: dict[str, tuple[Optional[int], str, str]] = {
     "invalid_input.order":                    (400, "E7205", "E7205"),  # every problem in details
     "invalid_input.subscription":             (400, "E7742", "E7742"),
     "invalid_input.token_request":            (400, "E7710", "E7210"),
+    "invalid_input.media_type":               (415, "E7718", "E7218"),  # a body not sent as application/json
     "unauthenticated":                        (401, "E7703", "E7203"),
     "forbidden":                              (403, "E7704", "E7204"),
     "too_many_attempts":                      (429, "E7711", "E7215"),

@@ -274,8 +274,15 @@ def parse_json_body(request, *, error: type[InvalidInput] = InvalidInput) -> Any
     """The request body as strict JSON (RFC 8259), or an ``error`` (an invalid order, an invalid
     subscription, ...) with target ``body``: not JSON, ``NaN``/``Infinity``, a lone surrogate
     escape (``"\\ud800"``, not encodable as UTF-8 for storage), or nesting deeper than the
-    decoder's stack."""
-
+    decoder's stack. A body sent as anything but ``application/json`` (or a ``+json`` type),
+    with any parameters, is refused 415 (``invalid_input.media_type``, OData 4.01 Part 1, 8.1.1):
+    a ``text/plain`` or form POST is one a browser sends cross-site without asking, so a page
+    elsewhere could create subscriptions or orders with a user's cached Basic credentials."""
+    if request.body:
+        media = (request.content_type or "").strip().lower()
+        if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+            raise InvalidInput("The request body must be sent as Content-Type: application/json",
+                               target="Content-Type", kind="invalid_input.media_type")
     try:
         body = json.loads(request.body or b"null", parse_constant=_reject_constant)
         text = json.dumps(body, ensure_ascii=False)

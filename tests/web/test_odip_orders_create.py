@@ -440,3 +440,15 @@ def test_an_order_read_back_and_posted_again_keeps_no_masked_password(odip):
     stored = json_of(post(odip, order_body(NotificationEpPassword="*********")))
     password = odip.storage.get_order("DEMO", uuid.UUID(stored["Id"])).notification_password
     assert odip.storage.secrets.open(password) == "*********"
+
+
+def test_an_order_body_not_sent_as_json_is_415(odip):
+    import json
+
+    before = len(json_of(odip.app.get(f"{ODIP}/ProductionOrders", headers=auth("ursula")))["value"])
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = odip.app.post(f"{ODIP}/ProductionOrder", json.dumps(order_body()).encode(),
+                                 headers={**auth("ursula"), "Content-Type": content_type}, status=415)
+        assert json_of(response)["error"]["code"] == "E7218"
+        assert WARNING.match(response.headers["Warning"])
+    assert len(json_of(odip.app.get(f"{ODIP}/ProductionOrders", headers=auth("ursula")))["value"]) == before

@@ -1,5 +1,6 @@
 """PRIP Subscriptions over HTTP (contract sections 3, 5, 8, 9): create, read, list, the three
 actions, validation, scoping to mission and owner, and the never-returned password."""
+import json
 import logging
 import re
 import uuid
@@ -225,3 +226,21 @@ def test_body_that_json_loads_takes_but_rfc_8259_does_not_is_400(app, bad):
     answer = app.post(f"{PRIP}/Subscriptions", body.encode(), status=400,
                       headers={**basic("alice"), "Content-Type": "application/json"})
     assert answer.json["error"] == {"code": "E7742", "message": "The request body is not valid JSON", "target": "body"}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None, "application/xml",
+                                          "multipart/form-data; boundary=x"])
+def test_a_body_not_sent_as_json_is_415(app, content_type):
+    """A text/plain or form POST is a "simple" cross-site request: a page elsewhere could make a
+    browser holding Basic credentials create a subscription notifying the page's owner."""
+    headers = {**basic("alice"), **({"Content-Type": content_type} if content_type else {})}
+    answer = app.post(f"{PRIP}/Subscriptions", json.dumps(new_subscription()).encode(), headers=headers,
+                      expect_errors=True)
+    assert answer.status_int == 415, answer.text
+    error = answer.json["error"]
+    assert (error["code"], error["target"]) == ("E7718", "Content-Type")
+    assert "(E7718)" in answer.headers["Warning"]
+    assert app.get(f"{PRIP}/Subscriptions", headers=basic("alice")).json["value"] == []
+    for json_type in ("application/json; charset=utf-8", "application/json;odata.metadata=minimal"):
+        assert app.post(f"{PRIP}/Subscriptions", json.dumps(new_subscription()).encode(),
+                        headers={**basic("alice"), "Content-Type": json_type}, status=201)
