@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import posixpath
 import uuid
 from datetime import datetime, timezone
 from json.encoder import encode_basestring  # json.dumps' string form with ensure_ascii=False
@@ -319,6 +320,20 @@ def _nul_path(value: Any, path: str = "") -> Optional[str]:
             if found is not None:
                 return found
     return None
+
+
+def context_url(request, fragment: str = "") -> str:
+    """``$metadata#<fragment>`` as a reference relative to the request's URL that resolves to its
+    service's ``$metadata`` (OData JSON Format 4.3: normal URL expansion, RFC 3986): the seed
+    documents' ``$metadata#Products`` one level below the service root, ``../$metadata#...`` two
+    levels below (``Products(<id>)/Attributes``, an action's answer), ``v1/$metadata`` for the
+    root without its trailing slash."""
+    path = request.path_info
+    base = path.rsplit("/", 1)[0]
+    web = request.registry.proseo
+    root = (web.odip_prefix if web.service_of_path(path) == "odip" else web.prip_prefix).rstrip("/")
+    reference = "$metadata" if base == root else posixpath.relpath(root + "/$metadata", base or "/")
+    return f"{reference}#{fragment}" if fragment else reference
 
 
 def json_response(body: Any, status: int = 200) -> Response:

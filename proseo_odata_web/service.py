@@ -20,7 +20,7 @@ from proseo_odata.odata.csdl import render_csdl, render_csdl_json
 from proseo_odata.odata.errors import ODataQueryOptionError
 
 from .auth import authenticate
-from .odata_json import json_response
+from .odata_json import context_url, json_response
 from .query import decoded_query_pairs
 
 #: ``$metadata`` representations: name -> (renderer, content type).
@@ -107,7 +107,7 @@ def service_document_view(model):
         _check_access(request)
         value = [{"name": s.name, "kind": "EntitySet", "url": s.name} for s in model.entity_sets
                  if s.in_service_document]
-        return json_response({"@odata.context": "$metadata", "value": value})
+        return json_response({"@odata.context": context_url(request), "value": value})
 
     return service_document
 

@@ -61,6 +61,7 @@ from ..keys import load_or_404
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
     PASSWORD_MASK,
+    context_url,
     format_datetime,
     format_guid,
     json_response,
@@ -105,8 +106,8 @@ def order_json(order: ProductionOrder) -> dict:
     }
 
 
-def _entity_response(order: ProductionOrder, status: int = 200, select=None):
-    body = {"@odata.context": "$metadata#ProductionOrders/$entity"}
+def _entity_response(request, order: ProductionOrder, status: int = 200, select=None):
+    body = {"@odata.context": context_url(request, "ProductionOrders/$entity")}
     body.update(select_properties(order_json(order), select))
     return json_response(body, status=status)
 
@@ -165,7 +166,7 @@ def create_order(request):
         default_run_seconds=request.registry.proseo.core.default_run_seconds,
     )
     # A replay answers like the first request did (201, Location), with the order as it is now.
-    response = _entity_response(order, status=201)
+    response = _entity_response(request, order, status=201)
     root = request.application_url + request.registry.proseo.odip_prefix.rstrip("/")
     response.headers["Location"] = f"{root}/ProductionOrders({order.id})"
     if replayed:
@@ -183,7 +184,7 @@ def list_orders(request):
         if "Product" in paged.expand:
             item["Product"] = _expanded_product(request, principal, order)
         items.append(item)
-    return json_response(collection_body(request, "$metadata#ProductionOrders", items, result, paged))
+    return json_response(collection_body(request, context_url(request, "ProductionOrders"), items, result, paged))
 
 
 def count_orders(request):
@@ -198,8 +199,8 @@ def get_order(request):
     expand, select = single_entity_options(request, "ProductionOrders")
     order = visible_order(request, principal, request.matchdict["key"])
     if "Product" not in expand:
-        return _entity_response(order, select=select)
-    body = {"@odata.context": "$metadata#ProductionOrders/$entity"}
+        return _entity_response(request, order, select=select)
+    body = {"@odata.context": context_url(request, "ProductionOrders/$entity")}
     body.update(select_properties(order_json(order), select))
     body["Product"] = _expanded_product(request, principal, order)
     return json_response(body)
@@ -209,7 +210,7 @@ def cancel_view(request):
     """Idempotent cancel (contract section 5, :func:`proseo_odata.orders.service.cancel`)."""
     principal = require_role(request, *ODIP_ROLES)
     order = visible_order(request, principal, request.matchdict["key"], for_update=True)
-    return _entity_response(cancel(request.storage, order))
+    return _entity_response(request, cancel(request.storage, order))
 
 
 def _output_product(request):
@@ -229,7 +230,7 @@ def _output_product(request):
 def order_product(request):
     expand, select = single_entity_options(request, "Products")  # a PRIP Product: $expand=Attributes works
     order, product = _output_product(request)
-    body = {"@odata.context": f"$metadata#ProductionOrders({order.id})/Product/$entity"}
+    body = {"@odata.context": context_url(request, f"ProductionOrders({order.id})/Product/$entity")}
     body.update(product_json(product, seed_aliases=request.registry.proseo.seed_aliases, expand=expand, select=select))
     return json_response(body)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from json.encoder import encode_basestring
 
 from proseo_odata.model import Product, Role
 from proseo_odata.odata import edm
@@ -34,7 +35,8 @@ from proseo_odata.storage import ProductEntry
 from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
-    JSONText, attributes_json, json_response, members_text, object_text, product_member_names, product_members,
+    JSONText, attributes_json, context_url, json_response, members_text, object_text, product_member_names,
+    product_members,
     product_text, text_response,
 )
 from ..service import metadata_view, service_document_view
@@ -80,7 +82,7 @@ def list_products(request):
         render=functools.partial(_members_text, seed_aliases=seed_aliases, select=paged.select),
     )
     items = [product_text(item.members, paged.expand, item.attributes, seed_aliases) for item in result.items]
-    return json_response(collection_text(request, "$metadata#Products", items, result, paged))
+    return json_response(collection_text(request, context_url(request, "Products"), items, result, paged))
 
 
 def _members_text(entry, *, seed_aliases, select) -> str:
@@ -102,7 +104,8 @@ def get_product(request):
     product = visible_product(request, principal, request.matchdict["key"])
     members = product_members(ProductEntry.from_product(product), seed_aliases=_web(request).seed_aliases,
                               expand=expand, select=select)
-    return json_response(JSONText(object_text({"@odata.context": '"$metadata#Products/$entity"', **members})))
+    context = encode_basestring(context_url(request, "Products/$entity"))
+    return json_response(JSONText(object_text({"@odata.context": context, **members})))
 
 
 def product_attributes(request):
@@ -111,7 +114,7 @@ def product_attributes(request):
     product = visible_product(request, principal, request.matchdict["key"])
     return json_response(
         {
-            "@odata.context": f"$metadata#Products({product.id})/Attributes",
+            "@odata.context": context_url(request, f"Products({product.id})/Attributes"),
             "value": attributes_json(product.attributes, _web(request).seed_aliases),
         }
     )
@@ -122,7 +125,7 @@ def product_assets(request):
     principal = require_role(request, Role.PRIP_USER)
     check_options(request, "Products(...)/Assets")
     product = visible_product(request, principal, request.matchdict["key"])
-    return json_response({"@odata.context": f"$metadata#Products({product.id})/Assets", "value": []})
+    return json_response({"@odata.context": context_url(request, f"Products({product.id})/Assets"), "value": []})
 
 
 def product_value(request):

@@ -39,7 +39,8 @@ from proseo_odata.errors import InvalidSubscription, NotFound
 
 from .. import keys
 from ..auth import require_role
-from ..odata_json import PASSWORD_MASK, format_datetime, format_guid, json_response, parse_json_body, select_properties
+from ..odata_json import (PASSWORD_MASK, context_url, format_datetime, format_guid, json_response, parse_json_body,
+                          select_properties)
 
 
 class SubscriptionNotFound(NotFound):
@@ -66,7 +67,7 @@ def subscription_json(subscription: Subscription) -> dict:
 
 
 def _entity_response(request, subscription: Subscription, status: int = 200):
-    body = {"@odata.context": "$metadata#Subscriptions/$entity"}
+    body = {"@odata.context": context_url(request, "Subscriptions/$entity")}
     body.update(subscription_json(subscription))
     return json_response(body, status=status)
 
@@ -104,7 +105,7 @@ def list_subscriptions(request):
     paged = collection_query(request, "Subscriptions")
     result = request.storage.query_subscriptions(principal.mission, paged.query, owner=principal.name)
     items = [select_properties(subscription_json(s), paged.select) for s in result.items]
-    return json_response(collection_body(request, "$metadata#Subscriptions", items, result, paged))
+    return json_response(collection_body(request, context_url(request, "Subscriptions"), items, result, paged))
 
 
 def count_subscriptions(request):

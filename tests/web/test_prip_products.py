@@ -40,7 +40,8 @@ def test_service_document(app, path):
     assert response.headers["OData-Version"] == "4.0"
     sets = {entry["name"]: entry for entry in response.json["value"]}
     assert sets["Products"] == {"name": "Products", "kind": "EntitySet", "url": "Products"}
-    assert response.json["@odata.context"] == "$metadata"
+    # relative to the request's URL: the root without its slash is one level up
+    assert response.json["@odata.context"] == ("$metadata" if path else "v1/$metadata")
 
 
 def test_metadata_is_csdl(app):
@@ -144,7 +145,7 @@ def test_expand_attributes_on_one_product(app, catalogue):
 def test_attributes_route(app, catalogue):
     pid = catalogue.id("p2")
     body = app.get(PRIP + f"/Products({pid})/Attributes", headers=ALICE).json
-    assert body["@odata.context"] == f"$metadata#Products({pid})/Attributes"
+    assert body["@odata.context"] == f"../$metadata#Products({pid})/Attributes"  # two levels below the root
     values = {a["Name"]: a["Value"] for a in body["value"]}
     assert values["productType"] == "S2MSI2A"
     assert values["orbitNumber"] == 1002
@@ -418,3 +419,19 @@ def test_value_of_a_product_without_file_is_404(app, catalogue):
     response = app.get(PRIP + f"/Products({catalogue.id('p2')})/$value", headers=ALICE, expect_errors=True)
     assert response.status_int == 404
     assert response.headers["Warning"].startswith("199 proseo-api-prip (E")
+
+
+def test_every_context_url_resolves_to_the_services_metadata(app, catalogue):
+    """OData JSON Format 4.3: the context URL is relative to the request's URL (RFC 3986
+    expansion). ``$metadata#...`` was written at every depth: from ``Products(<id>)/Attributes``
+    or the root without its slash it named a document that does not exist."""
+    from urllib.parse import urljoin
+
+    pid = catalogue.id("p1")
+    base = "http://localhost"
+    for path in ("", "/", "/Products", f"/Products({pid})", f"/Products({pid})/Attributes", f"/Products({pid})/Assets"):
+        body = app.get(PRIP + path, headers=basic("alice")).json
+        resolved = urljoin(base + PRIP + path, body["@odata.context"])
+        assert resolved.split("#")[0] == f"{base}{PRIP}/$metadata", (path, body["@odata.context"])
+        if path in ("", "/"):  # the service document's URLs are relative to its context URL
+            assert urljoin(resolved, body["value"][0]["url"]) == f"{base}{PRIP}/Products"
