@@ -282,6 +282,8 @@ def user_delete(env: Env, qualified_name: str) -> None:
 @pass_env
 def user_list(env: Env, mission_code: str | None) -> None:
     """List users and their roles."""
+    if mission_code is not None:
+        env.require_mission(mission_code)  # an unknown mission is an error, as for every command
     accounts = env.storage.list_users(mission_code)
     for account in accounts:
         click.echo(f"{account.qualified_name}\t{','.join(sorted(account.roles))}")

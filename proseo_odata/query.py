@@ -167,9 +167,10 @@ def listing_options(params, where: str) -> None:
                                       ("$skiptoken", options.skiptoken), ("$search", options.search),
                                       ("$count", options.count or None)) if value is not None]
     if given:
-        raise ODataNotSupportedError(
-            f"{given[0]} is not supported on {where}, which is served whole; to select products by their "
-            "attributes use Products?$filter=Attributes/any(...)", target=given[0])
+        hint = ("; to select products by their attributes use Products?$filter=Attributes/any(...)"
+                if where.endswith("/Attributes") else "")
+        raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, which is served whole{hint}",
+                                     target=given[0])
 
 
 def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions) -> tuple:

@@ -147,6 +147,8 @@ def gunicorn_server_factory(global_conf=None, **settings):
     kw = apply_port(settings, _port_from_environment(os.environ))
     bind = str(kw.pop("listen", "") or "").split() or [f"{kw.pop('host', '127.0.0.1')}:{kw.pop('port', '8000')}"]
     _check_bindable(bind)
+    for address in bind:  # (with reuse_port the master has no socket, and gunicorn names none)
+        logging.getLogger(__name__).info("serving on http://%s", address)
 
     class ProseoGunicorn(BaseApplication):
         def load_config(self):

@@ -94,7 +94,9 @@ class ImageFormatProcessor(Processor):
                     img = img.convert("RGB")
                 buffer = io.BytesIO()
                 img.save(buffer, format=pillow_format)
-        except (UnidentifiedImageError, OSError) as exc:
+        except UnidentifiedImageError:  # (its text quotes an in-memory file object's repr)
+            raise ProcessingFailed(f"cannot convert {member} of {job.path.name}: it is not an image Pillow reads") from None
+        except OSError as exc:
             raise ProcessingFailed(f"cannot convert image {member} of {job.path.name}: {exc}") from exc
         progress(0.6, f"converted to {pillow_format}")
         cancel.raise_if_cancelled()

@@ -161,6 +161,7 @@ def test_a_navigation_served_whole_refuses_what_would_narrow_it(app, catalogue, 
     response = app.get(PRIP + f"/Products({catalogue.id('p2')})/{route}?{options}", headers=ALICE, expect_errors=True)
     assert response.status_int == 400, response.text
     assert "served whole" in response.json["error"]["message"]
+    assert ("Attributes/any" in response.json["error"]["message"]) is (route == "Attributes")  # the hint is theirs
     assert response.headers["Warning"].startswith("199 proseo-api-prip")
 
 

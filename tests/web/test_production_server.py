@@ -146,4 +146,5 @@ def test_gunicorn_runner_stops_when_the_application_refuses_to_start(tmp_path):
     assert result.returncode == 4, result.stderr[-3000:]
     assert 1 <= len(refusals) <= 2 and "initdb" in refusals[0], result.stderr[-3000:]
     assert "App failed to load" in result.stderr
+    assert "serving on http://127.0.0.1:" in result.stderr  # gunicorn's own line names no address with reuse_port
     assert time.monotonic() - started < 30
