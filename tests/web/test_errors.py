@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import socket
+from urllib.parse import quote
 
 import pytest
 import webtest
@@ -201,6 +203,17 @@ def test_warning_header_has_no_control_characters(app, query, shown):
 
 
 # -- 500 for real bugs only ---------------------------------------------------------------------
+
+
+def test_the_warning_header_is_ascii_and_says_what_the_body_says(app):
+    """A message quoting non-ASCII client input: sent as Latin-1 an 'ä' was a byte that is not
+    UTF-8 and a '日' a '?'. Now both are JSON's escapes, so a client can read it back."""
+    response = app.get(PRIP + "/Products?$filter=" + quote("Näme日 eq 'x'"), headers=basic("alice"), expect_errors=True)
+    message = assert_error(response, 400)["message"]
+    assert "Näme日" in message
+    warning = response.headers["Warning"]
+    assert warning.isascii() and "N\\u00e4me\\u65e5" in warning, warning
+    assert json.loads('"' + warning.split(") ", 1)[1].replace('"', '\\"') + '"') == message
 
 
 def test_a_bug_answers_500_with_the_body(app_settings, catalogue, caplog):
