@@ -65,9 +65,12 @@ from proseo_odata.production.processors import (
 from proseo_odata.production.reaper import die_with_parent, record_process_group
 
 #: What a command inherits from the worker's environment without being told (``inherit_env``):
-#: where programs are and how text is written, nothing that holds a credential; and every
+#: where programs, libraries and certificates are and how text is written, nothing that holds a
+#: credential (a proxy's URL may: ``inherit_env`` names it when a tool needs it); and every
 #: variable starting with one of :data:`INHERITED_PREFIXES` (the locale's, Python's own).
-INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP")
+INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+             "LD_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+             "CURL_CA_BUNDLE", "GDAL_DATA", "PROJ_LIB", "PROJ_DATA")
 INHERITED_PREFIXES = ("LC_", "PYTHON")
 #: What a redacted value is written as in a failure message.
 REDACTED = "********"
