@@ -12,8 +12,8 @@ from typing import Any, Mapping, Optional
 __all__ = ["CoreSettings", "DEFAULT_COUNT_EXACT_LIMIT", "DEFAULT_WORKERS", "MAX_COUNT_EXACT_LIMIT", "MAX_WORKERS", "as_bool",
            "SettingsFileError", "configure", "count_exact_limit", "load_backend", "read_settings_file", "shown_value"]
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off", "")
+_TRUE = ("1", "true", "yes", "on", "t", "y")  # (and Pyramid's asbool's t, y, f, n)
+_FALSE = ("0", "false", "no", "off", "", "f", "n")
 
 
 def shown_value(value: Any) -> str:
@@ -58,6 +58,9 @@ def _file_problem(exc: Exception) -> str:
     it may be a password: ``%40`` in a database URL)."""
     import configparser
 
+    if isinstance(exc, configparser.InterpolationMissingOptionError):
+        return (f"the value of {exc.option!r} in [{exc.section}] refers to %({exc.reference})s, which is not "
+                "defined (a literal '%' is written '%%' in an .ini file)")
     if isinstance(exc, configparser.InterpolationError):
         return (f"the value of {exc.option!r} in [{exc.section}] has a '%' that is not '%%' or '%(name)s': "
                 "write a literal '%' as '%%' in an .ini file (a password's %40 as %%40)")

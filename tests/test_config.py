@@ -5,18 +5,18 @@ import pytest
 from proseo_odata.config import CoreSettings, as_bool, configure, load_backend
 
 
-@pytest.mark.parametrize("text", ["1", "true", "TRUE", " yes ", "On", True])
+@pytest.mark.parametrize("text", ["1", "true", "TRUE", " yes ", "On", "t", "Y", True])  # (t, y: Pyramid's asbool)
 def test_true_values(text):
     assert as_bool(text) is True
     assert as_bool(text, default=False) is True
 
 
-@pytest.mark.parametrize("text", ["0", "false", "no", "off", "", " OFF ", False, 0])
+@pytest.mark.parametrize("text", ["0", "false", "no", "off", "", " OFF ", "f", "N", False, 0])
 def test_false_values(text):
     assert as_bool(text, default=True) is False
 
 
-@pytest.mark.parametrize("text", ["maybe", "t", "ture", "2"])
+@pytest.mark.parametrize("text", ["maybe", "tru", "ture", "2"])
 def test_other_text_is_refused_naming_the_setting(text):
     """A misspelt flag was silently false (``proseo.notify.dispatcher = ture``: no notifications)."""
     with pytest.raises(ValueError, match=r"proseo\.x must be true or false"):

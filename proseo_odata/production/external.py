@@ -13,20 +13,21 @@ Processor configuration (``processor_config``):
 ``timeout`` (seconds, default 3600)
     the command is killed (its whole process group) and the order fails when it runs longer.
 ``env`` (mapping, optional)
-    the command's own environment variables (templated like the arguments). The command does not
-    inherit the worker's environment, which holds the server's secrets (S3 credentials,
-    ``PGPASSWORD``...): it gets :data:`INHERITED` from it (``PATH``, ``HOME``, the locale...),
-    the ``LC_*`` and ``PYTHON*`` variables, ``inherit_env``'s names and ``env``.
+    the command's own environment variables (templated like the arguments), on top of the
+    worker's environment without its credentials: a variable whose name says it holds one
+    (:data:`CREDENTIAL_NAME`: ``AWS_SECRET_ACCESS_KEY``, ``PGPASSWORD``, ``*_TOKEN``...) or whose
+    value is a URL with a password (:data:`URL_WITH_PASSWORD`) is not passed on.
 ``inherit_env`` (list of names, optional)
-    further variables passed on from the worker's environment when it has them (a proxy, a
-    site's ``GDAL_DATA``).
+    such variables passed on all the same when the worker has them (a tool that reads S3 with the
+    service's keys, a proxy with credentials).
 ``content_type`` (optional)
     the MIME type of the outputs; guessed from the file name when absent.
 ``log_tail_lines`` (default 5)
     how many last lines of the command's log go into a failure message (the order's
-    ``StatusMessage``, which its client and its notification endpoint receive): every value of
-    ``env`` in them is replaced by ``********``, so a tool that prints its configuration (a
-    traceback quoting a URL with its token) does not hand it on.
+    ``StatusMessage``, which its client and its notification endpoint receive): the value of every
+    variable of the command's environment that is a credential by its name or value (``env``'s
+    and ``inherit_env``'s included) is replaced there by ``********``, so a tool that prints its
+    configuration (a traceback quoting a URL with its token) does not hand it on.
 
 The command's standard output and error go to ``processor.log`` in the scratch folder. The file
 the command leaves in ``{output_dir}`` becomes the output product: exactly one (none fails the
@@ -64,14 +65,15 @@ from proseo_odata.production.processors import (
 )
 from proseo_odata.production.reaper import die_with_parent, record_process_group
 
-#: What a command inherits from the worker's environment without being told (``inherit_env``):
-#: where programs, libraries and certificates are and how text is written, nothing that holds a
-#: credential (a proxy's URL may: ``inherit_env`` names it when a tool needs it); and every
-#: variable starting with one of :data:`INHERITED_PREFIXES` (the locale's, Python's own).
-INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
-             "LD_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
-             "CURL_CA_BUNDLE", "GDAL_DATA", "PROJ_LIB", "PROJ_DATA")
-INHERITED_PREFIXES = ("LC_", "PYTHON")
+#: Variables a command does not inherit from the worker's environment (``inherit_env`` names
+#: them when a tool needs one): a name that says it holds a credential (matched anywhere in the
+#: name, any case: ``AWS_SECRET_ACCESS_KEY``, ``PGPASSWORD``, ``GITHUB_TOKEN``, ``API_KEY``...),
+#: the AWS and proseo ones whatever they are called.
+CREDENTIAL_NAME = re.compile(
+    r"SECRET|PASSW|TOKEN|CREDENTIAL|PRIVATE|COOKIE|SESSION|AUTH|API_?KEY|ACCESS_?KEY|(^|_)KEY(_|$)|^AWS_|^PROSEO_",
+    re.IGNORECASE)
+#: ... and a value holding a URL with a password (``DATABASE_URL``, ``HTTPS_PROXY=http://u:p@proxy``).
+URL_WITH_PASSWORD = re.compile(r"://[^/\s@]*:[^/\s@]*@")
 #: What a redacted value is written as in a failure message.
 REDACTED = "********"
 #: Values shorter than this are not redacted (``1``, ``on``: they would blank every such text).
@@ -121,6 +123,12 @@ def tail(path: Path, lines: int) -> str:
         return ""
     text = data.decode("utf-8", errors="replace").rstrip("\n")
     return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
+
+
+def is_credential(name: str, value: str) -> bool:
+    """Whether an environment variable holds a credential, by its name (:data:`CREDENTIAL_NAME`)
+    or its value (:data:`URL_WITH_PASSWORD`)."""
+    return CREDENTIAL_NAME.search(name) is not None or URL_WITH_PASSWORD.search(value) is not None
 
 
 def redact(text: str, secrets) -> str:
@@ -191,7 +199,7 @@ class ExternalCommandProcessor(Processor):
         self.command = list(command)
         self.timeout = float(self.config.get("timeout", 3600))
         self.env = dict(self.config.get("env", {}))
-        inherit = self.config.get("inherit_env", [])
+        inherit = self.config.get("inherit_env") or []
         if isinstance(inherit, str) or not all(isinstance(name, str) for name in inherit):
             raise ValueError("external processor: 'inherit_env' must be a list of variable names")
         self.inherit_env = list(inherit)
@@ -212,10 +220,10 @@ class ExternalCommandProcessor(Processor):
         return ProcessingFailed(f"{message}; last log lines:\n{last}" if last else message)
 
     def environment(self, own: dict) -> dict:
-        """The command's environment: :data:`INHERITED`, :data:`INHERITED_PREFIXES` and
-        ``inherit_env`` from this process's (those it has), then ``own`` (``env`` rendered)."""
-        env = {name: value for name, value in os.environ.items() if name.startswith(INHERITED_PREFIXES)}
-        env.update({name: os.environ[name] for name in (*INHERITED, *self.inherit_env) if name in os.environ})
+        """The command's environment: this process's without its credentials (:func:`is_credential`),
+        ``inherit_env``'s names from it (those it has), then ``own`` (``env`` rendered)."""
+        env = {name: value for name, value in os.environ.items() if not is_credential(name, value)}
+        env.update({name: os.environ[name] for name in self.inherit_env if name in os.environ})
         env.update(own)
         return env
 
@@ -239,7 +247,7 @@ class ExternalCommandProcessor(Processor):
         except TemplateError as exc:
             raise ProcessingFailed(f"workflow {job.workflow_name}: {exc}") from exc
         env = self.environment(own)
-        secrets = tuple(own.values())
+        secrets = tuple(value for name, value in env.items() if is_credential(name, value))
 
         cancel.raise_if_cancelled()
         progress(0.0, "starting " + Path(argv[0]).name)

@@ -132,6 +132,10 @@ def workflow_from_definition(definition: Any, source: str = "definition") -> Wor
         except ValueError:
             raise WorkflowConfigError(f"{where}: id {definition['id']!r} is not a UUID") from None
         config = dict(definition.get("processor_config") or {})
+        try:
+            enabled = as_bool(definition.get("enabled"), True, key="enabled")
+        except ValueError as exc:
+            raise WorkflowConfigError(f"{where}: {exc}") from None
         if definition.get(RETENTION_KEY) is not None:
             config[RETENTION_KEY] = definition[RETENTION_KEY]
         workflow = Workflow(
@@ -145,7 +149,7 @@ def workflow_from_definition(definition: Any, source: str = "definition") -> Wor
             options=[_option(o, where) for o in definition.get("options", []) or []],
             processor=str(definition["processor"]),
             processor_config=config,
-            enabled=as_bool(definition.get("enabled"), True, key="enabled"),
+            enabled=enabled,
         )
     where = f"{source}: workflow {workflow.name}"
     names = [o.name for o in workflow.options]

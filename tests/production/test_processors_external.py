@@ -83,34 +83,45 @@ def test_command_runs_with_templated_arguments(workdir):
 def test_the_command_gets_no_secret_of_the_worker_and_its_failure_repeats_none_of_its_own(workdir, monkeypatch):
     """The failure message is the order's StatusMessage, which its client and the client's
     notification endpoint receive: a tool that prints its environment or a URL with its token
-    must not hand the server's credentials (never given to it) nor its own (redacted) on."""
+    must not hand the server's credentials (never given to it) nor its own (redacted) on. What
+    is no credential (thread caps, library paths) still reaches it, and is not blanked."""
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "worker-aws-secret-0a1b")
     monkeypatch.setenv("PGPASSWORD", "worker-pg-password")
-    monkeypatch.setenv("SITE_PROXY", "http://proxy.example:3128")
-    monkeypatch.setenv("LC_TIME", "C.UTF-8")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:worker-db-password@db/x")
+    monkeypatch.setenv("SITE_PROXY", "http://proxy-user:proxy-password@proxy.example:3128")
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    monkeypatch.setenv("JAVA_HOME", "/opt/java-17")
     path = script(
         workdir,
         """
         import os, sys
         print("inherited:", " ".join(sorted(f"{k}={v}" for k, v in os.environ.items())))
         token = os.environ["ARCHIVE_TOKEN"]
-        print(f"GET /api/process?token={token}&x=1 failed; quoted: token%3D{token.replace('/', '%2F')}")
+        print(f"GET /api/process?token={token}&x=1 failed; quoted: token%3D{token.replace('/', '%2F')}; "
+              f"tables {os.environ['L2_TABLES']}/gipp.xml")
         sys.exit(1)
         """,
     )
     processor = ExternalCommandProcessor({
         "command": ["{python}", path], "log_tail_lines": 2, "inherit_env": ["SITE_PROXY"],
-        "env": {"ARCHIVE_TOKEN": "tok/en-{option:Level}-9f8e", "ON": "1"},
+        "env": {"ARCHIVE_TOKEN": "tok/en-{option:Level}-9f8e", "L2_TABLES": "/opt/mission/tables"},
     })
     with pytest.raises(ProcessingFailed) as info:
         processor.run(job(workdir, Level="L2"), lambda f, m: None, CancelToken())
     message = str(info.value)
-    assert "worker-aws-secret" not in message and "AWS_SECRET_ACCESS_KEY" not in message
-    assert "worker-pg-password" not in message and "PGPASSWORD" not in message
-    assert "tok/en" not in message and "tok%2Fen" not in message
+    for secret in ("worker-aws-secret", "worker-pg-password", "worker-db-password", "proxy-password",
+                   "tok/en", "tok%2Fen"):
+        assert secret not in message, secret
+    assert "AWS_SECRET_ACCESS_KEY" not in message and "PGPASSWORD" not in message and "DATABASE_URL" not in message
     assert "token=********&x=1" in message and "ARCHIVE_TOKEN=********" in message
-    assert "SITE_PROXY=http://proxy.example:3128" in message and "LC_TIME=C.UTF-8" in message
-    assert "ON=1" in message and f"PATH={os.environ['PATH']}" in message
+    assert "SITE_PROXY=********" in message  # named in inherit_env: passed on, and redacted all the same
+    assert "OMP_NUM_THREADS=4" in message and "JAVA_HOME=/opt/java-17" in message
+    assert "tables /opt/mission/tables/gipp.xml" in message  # not a credential: not blanked
+    assert f"PATH={os.environ['PATH']}" in message
+
+
+def test_inherit_env_may_be_empty_in_a_workflows_file():
+    assert ExternalCommandProcessor({"command": ["true"], "inherit_env": None}).inherit_env == []
 
 
 def test_failure_carries_last_log_lines(workdir):
