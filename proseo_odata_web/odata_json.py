@@ -333,6 +333,8 @@ def context_url(request, fragment: str = "") -> str:
     web = request.registry.proseo
     root = (web.odip_prefix if web.service_of_path(path) == "odip" else web.prip_prefix).rstrip("/")
     reference = "$metadata" if base == root else posixpath.relpath(root + "/$metadata", base or "/")
+    if ":" in reference.split("/", 1)[0]:  # a first segment with ':' would read as a URL scheme
+        reference = "./" + reference
     return f"{reference}#{fragment}" if fragment else reference
 
 

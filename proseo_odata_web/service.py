@@ -70,16 +70,19 @@ def metadata_format(request) -> str:
 
 def _accept_quality(request, offer: str) -> float:
     """The quality the request's ``Accept`` gives the media type ``offer``: that of its most
-    specific range (``type/subtype``, ``type/*``, ``*/*``), whatever parameters the range has
-    (clients send ``application/json;odata.metadata=minimal`` on every request; WebOb's
-    ``acceptable_offers`` would require the offer to carry the same parameters). 1 without a
-    readable header, 0 when no range matches."""
+    specific range (``type/subtype``, ``type/*``, ``*/*``). A range's ``charset`` does not
+    matter; a range with another parameter does not ask for the document: OData 4.0 clients
+    send ``application/json;odata.metadata=minimal`` on every request, ``$metadata`` included,
+    and read only CSDL XML (CSDL JSON is 4.01's). 1 without a readable header, 0 when no range
+    matches."""
     parsed = getattr(request.accept, "parsed", None)
     if not parsed:
         return 1.0
     kind, subtype = offer.split("/")
     best, quality = -1, 0.0
-    for media_range, q, _params, _extensions in parsed:
+    for media_range, q, params, _extensions in parsed:
+        if any(name.lower() != "charset" for name, _value in params):
+            continue
         range_kind, _, range_subtype = media_range.split(";", 1)[0].strip().lower().partition("/")
         if (range_kind, range_subtype) == (kind, subtype):
             rank = 2

@@ -116,8 +116,13 @@ class WebSettings:
         )
 
     def service_of_path(self, path: str) -> str:
-        """``'odip'`` for a path under the ODIP root or token path, else ``'prip'``."""
-        for prefix in (self.odip_prefix, self.odip_token_path):
-            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-                return "odip"
-        return "prip"
+        """``'odip'`` or ``'prip'``: the service whose root or token path holds ``path``, the
+        longest one when one service's lies under the other's (ODIP at ``/odata/v1``, PRIP at
+        ``/odata/v1/prip``); ``'prip'`` for a path under neither."""
+        best, service = -1, "prip"
+        for prefix, name in ((self.prip_prefix, "prip"), (self.prip_token_path, "prip"),
+                             (self.odip_prefix, "odip"), (self.odip_token_path, "odip")):
+            root = prefix.rstrip("/")
+            if (path == prefix or path == root or path.startswith(root + "/")) and len(root) > best:
+                best, service = len(root), name
+        return service

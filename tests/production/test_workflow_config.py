@@ -98,6 +98,7 @@ BROKEN = [
     ("duplicate-id", [definition(id=SAME_ID, name="A"), definition(id=SAME_ID, name="B")], f"workflow id {SAME_ID} is also used"),
     ("duplicate-name", [definition(name="A"), definition(name="A")], "second workflow named A"),
     ("not-a-list", {"workflows": {"a": 1}}, "expected a list"),
+    ("misspelt-enabled", [definition(enabled="ture")], "enabled must be true or false"),
 ]
 
 
