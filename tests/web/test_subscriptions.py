@@ -234,8 +234,10 @@ def test_a_body_not_sent_as_json_is_415(app, content_type):
     """A text/plain or form POST is a "simple" cross-site request: a page elsewhere could make a
     browser holding Basic credentials create a subscription notifying the page's owner."""
     headers = {**basic("alice"), **({"Content-Type": content_type} if content_type else {})}
-    answer = app.post(f"{PRIP}/Subscriptions", json.dumps(new_subscription()).encode(), headers=headers,
-                      expect_errors=True)
+    # (app.request: WebTest's post would give a body without a type application/x-www-form-urlencoded)
+    answer = app.request(f"{PRIP}/Subscriptions", method="POST", body=json.dumps(new_subscription()).encode(),
+                         headers=headers, expect_errors=True)
+    assert answer.request.environ.get("CONTENT_TYPE") == content_type
     assert answer.status_int == 415, answer.text
     error = answer.json["error"]
     assert (error["code"], error["target"]) == ("E7718", "Content-Type")
