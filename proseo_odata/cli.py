@@ -419,7 +419,8 @@ def _collect(files: tuple[str, ...]):
 @click.option("--mission", "mission_code", required=True, help="Mission the products belong to.")
 @click.option("--metadata", "metadata_file", type=click.Path(exists=True, dir_okay=False),
               help="PRIP Product JSON for the (single) FILE.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: for more than one file).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: on a terminal, for more than one file or a manifest).")
 @click.option("--manifest", "manifest_file", type=click.Path(exists=True, dir_okay=False),
               help="Bulk ingest: a JSON-lines manifest, ingested in batches; bad lines are reported "
                    "and skipped, products already present are skipped (safe to re-run).")
@@ -489,7 +490,8 @@ def ingest(env: Env, mission_code: str, metadata_file: str | None, progress: boo
     if show:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(entries), unit="product", file=sys.stderr)
+        # on a terminal only unless asked for (as --manifest): not into a cron job's log
+        bar = tqdm(total=len(entries), unit="product", file=sys.stderr, disable=None if progress is None else False)
     done = 0
     with contextlib.ExitStack() as stack:
         if bar is not None:

@@ -272,3 +272,15 @@ def test_files_that_are_not_utf8_are_one_line(ini, tmp_path):
     (tmp_path / "key").write_bytes(b"\xff\xfe" + "k".encode("utf-16-le"))
     _one_line(_run("-c", str(_with_setting(ini, "proseo.secrets.key_file", str(tmp_path / "key"))), "secrets", "rotate"),
               "key_file", "not UTF-8")
+
+
+def test_the_progress_bar_of_files_is_for_a_terminal(ini, tmp_path):
+    """``ingest FILE...`` drew its bar into a cron job's log (``--manifest`` did not)."""
+    assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
+    for n in (1, 2, 3, 4):
+        (tmp_path / f"bar{n}.zip").write_bytes(b"data %d" % n)
+    quiet = _run("-c", str(ini), "ingest", "--mission", "S2B", str(tmp_path / "bar1.zip"), str(tmp_path / "bar2.zip"))
+    assert quiet.exit_code == 0 and "|" not in quiet.stderr, quiet.stderr
+    forced = _run("-c", str(ini), "ingest", "--mission", "S2B", "--progress", str(tmp_path / "bar3.zip"),
+                  str(tmp_path / "bar4.zip"))
+    assert forced.exit_code == 0 and "2/2" in forced.stderr, forced.stderr
