@@ -69,6 +69,7 @@ def includeme(config) -> None:
     config.include("cornice")
     config.include("proseo_odata_web.auth")
     config.include("proseo_odata_web.errors")
+    config.include("proseo_odata_web.service")  # the OData request headers it cannot honour fail the request
     config.include("proseo_odata_web.operations")
     config.include("proseo_odata_web.prip")
     config.include("proseo_odata_web.odip")

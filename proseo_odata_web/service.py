@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 from cornice import Service
 
+from proseo_odata.errors import InvalidInput, PreconditionFailed
 from proseo_odata.model import times
 from proseo_odata.odata.csdl import render_csdl, render_csdl_json
 from proseo_odata.odata.errors import ODataQueryOptionError
@@ -130,3 +131,40 @@ def metadata_view(model):
         return response
 
     return metadata
+
+
+#: The OData versions this service speaks (``OData-Version`` of its answers is ``4.0``).
+_VERSIONS = ("4.0", "4.01")
+
+
+def _version(text: str):
+    """``(major, minor)`` of an ``OData-Version``/``OData-MaxVersion`` value, None for other text."""
+    major, dot, minor = text.strip().partition(".")
+    if not major.isdigit() or (dot and not minor.isdigit()) or len(text) > 10:
+        return None
+    return int(major), int(minor or 0)
+
+
+def check_odata_headers(event) -> None:
+    """``NewRequest``: the OData request headers the service cannot honour fail the request
+    instead of being ignored (OData 4.01 Part 1): an ``OData-MaxVersion`` below 4.0 or not a
+    version (8.2.7: the answer is 4.0), an ``OData-Version`` of a payload other than 4.0 or 4.01
+    (8.1.5), both 400; ``Isolation``/``OData-Isolation: snapshot`` (8.2.6: "MUST NOT process the
+    request"; pages are read without a snapshot), 412."""
+    headers = event.request.headers
+    maximum = headers.get("OData-MaxVersion")
+    if maximum is not None:
+        version = _version(maximum)
+        if version is None or version < (4, 0):
+            raise InvalidInput("OData-MaxVersion must be 4.0 or later: this service answers OData 4.0",
+                               target="OData-MaxVersion")
+    given = headers.get("OData-Version")
+    if given is not None and given.strip() not in _VERSIONS:
+        raise InvalidInput("OData-Version must be 4.0 or 4.01", target="OData-Version")
+    for name in ("Isolation", "OData-Isolation"):
+        if headers.get(name) is not None:
+            raise PreconditionFailed(f"{name}: this service does not read requests in a snapshot", target=name)
+
+
+def includeme(config) -> None:
+    config.add_subscriber(check_odata_headers, "pyramid.events.NewRequest")

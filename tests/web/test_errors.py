@@ -216,6 +216,22 @@ def test_the_warning_header_is_ascii_and_says_what_the_body_says(app):
     assert json.loads('"' + warning.split(") ", 1)[1].replace('"', '\\"') + '"') == message
 
 
+@pytest.mark.parametrize("headers, status", [
+    ({"OData-MaxVersion": "4.0"}, 200), ({"OData-MaxVersion": "4.01"}, 200), ({"OData-Version": "4.0"}, 200),
+    ({"OData-MaxVersion": "3.0"}, 400), ({"OData-MaxVersion": "garbage"}, 400), ({"OData-Version": "3.0"}, 400),
+    ({"Isolation": "snapshot"}, 412), ({"OData-Isolation": "snapshot"}, 412),
+])
+def test_odata_request_headers_that_cannot_be_honoured_fail_the_request(app, headers, status):
+    """OData 4.01 Part 1, 8.2.7, 8.1.5, 8.2.6: they were ignored (a 3.0 client got a 4.0 answer,
+    a snapshot request pages read without one)."""
+    response = app.get(PRIP + "/Products?$top=1", headers={**basic("alice"), **headers}, expect_errors=True)
+    if status == 200:
+        assert response.status_int == 200, response.text
+    else:
+        error = assert_error(response, status)
+        assert error["target"] == next(iter(headers))
+
+
 def test_a_bug_answers_500_with_the_body(app_settings, catalogue, caplog):
     with Configurator(settings=dict(app_settings)) as config:
         config.include("proseo_odata_web")
