@@ -61,6 +61,7 @@ from ..keys import load_or_404
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
     PASSWORD_MASK,
+    check_action_preconditions,
     context_url,
     format_datetime,
     format_guid,
@@ -210,6 +211,7 @@ def cancel_view(request):
     """Idempotent cancel (contract section 5, :func:`proseo_odata.orders.service.cancel`)."""
     principal = require_role(request, *ODIP_ROLES)
     order = visible_order(request, principal, request.matchdict["key"], for_update=True)
+    check_action_preconditions(request)
     return _entity_response(request, cancel(request.storage, order))
 
 

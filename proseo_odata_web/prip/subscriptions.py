@@ -39,8 +39,8 @@ from proseo_odata.errors import InvalidSubscription, NotFound
 
 from .. import keys
 from ..auth import require_role
-from ..odata_json import (PASSWORD_MASK, context_url, format_datetime, format_guid, json_response, parse_json_body,
-                          select_properties)
+from ..odata_json import (PASSWORD_MASK, check_action_preconditions, context_url, format_datetime, format_guid,
+                          json_response, parse_json_body, select_properties)
 
 
 class SubscriptionNotFound(NotFound):
@@ -137,6 +137,7 @@ def _action_view(action: SubscriptionAction):
     def view(request):
         principal = require_role(request, Role.PRIP_USER)
         subscription = own_subscription(request, principal, request.matchdict["key"], for_update=True)
+        check_action_preconditions(request)
         before = subscription.status
         apply_action(subscription, action)
         if subscription.status != before:

@@ -455,3 +455,11 @@ def test_an_order_body_not_sent_as_json_is_415(odip):
         assert json_of(response)["error"]["code"] == "E7218"
         assert WARNING.match(response.headers["Warning"])
     assert len(json_of(odip.app.get(f"{ODIP}/ProductionOrders", headers=auth("ursula")))["value"]) == before
+
+
+def test_a_cancel_with_if_match_that_cannot_match_cancels_nothing(odip):
+    order_id = json_of(post(odip, order_body()))["Id"]
+    answer = odip.app.post(f"{ODIP}/ProductionOrders({order_id})/OData.CSC.Cancel",
+                           headers={**auth("ursula"), "If-Match": '"stale"'}, status=412)
+    assert json_of(answer)["error"]["code"] == "E7217"
+    assert json_of(odip.app.get(f"{ODIP}/ProductionOrders({order_id})", headers=auth("ursula")))["Status"] == "queued"

@@ -108,6 +108,20 @@ def test_actions(app, actions, expected):
     assert app.get(f"{PRIP}/Subscriptions('{subscription_id}')", headers=basic("alice")).json["Status"] == expected
 
 
+@pytest.mark.parametrize("headers, status", [({"If-Match": '"nope"'}, 412), ({"If-None-Match": "*"}, 412),
+                                             ({"If-Match": "*"}, 200), ({"If-None-Match": '"x"'}, 200)])
+def test_an_action_with_a_precondition_it_cannot_meet_changes_nothing(app, headers, status):
+    """The entity has no ETag: If-Match "nope" never matches, If-None-Match * fails on an entity
+    that exists. The pause went ahead all the same."""
+    subscription_id = create(app).json["Id"]
+    answer = app.post(f"{PRIP}/Subscriptions({subscription_id})/OData.CSC.Pause", headers={**basic("alice"), **headers},
+                      status=status)
+    expected = "paused" if status == 200 else "running"
+    if status == 412:
+        assert answer.json["error"]["code"] == "E7717" and answer.json["error"]["target"] == next(iter(headers))
+    assert app.get(f"{PRIP}/Subscriptions({subscription_id})", headers=basic("alice")).json["Status"] == expected
+
+
 @pytest.mark.parametrize("action", ["Pause", "Resume"])
 def test_illegal_state_change_is_409(app, action):
     subscription_id = create(app).json["Id"]
