@@ -28,6 +28,10 @@ from typing import Any, Iterable, Mapping, Optional, Union
 
 log = logging.getLogger(__name__)
 
+#: What a secret is written as wherever it would be shown: a stored notification password in an
+#: answer, a password or a credential of a tool's environment in a message or log line.
+MASK = "********"
+
 __all__ = [
     "FERNET_PREFIX", "PLAIN_PREFIX", "SealedSecret", "SecretBox", "SecretsError", "generate_key",
 ]

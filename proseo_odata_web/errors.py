@@ -132,21 +132,12 @@ _CONTROLS = {code: "?" for code in [*range(0x20), 0x7F]}
 def _one_line(text: str) -> str:
     # Header values must not contain line breaks or other control characters (a message may
     # quote client input such as a NUL byte); and they are ASCII here: a character beyond it is
-    # written as JSON writes it, backslash-u00e9 (sent as Latin-1, an é was a byte that is not UTF-8, and
-    # a character beyond Latin-1 a '?'), so the header says what the body's message says.
+    # written as JSON writes it (``json.dumps``' escape; sent as Latin-1, an é was a byte that is
+    # not UTF-8, and a character beyond Latin-1 a '?'), so the header says what the body says.
     line = " ".join(str(text).split()).translate(_CONTROLS)
     if not line.isascii():
-        line = "".join(c if c.isascii() else _json_escape(c) for c in line)
+        line = "".join(c if c.isascii() else json.dumps(c)[1:-1] for c in line)
     return line or "error"
-
-
-def _json_escape(character: str) -> str:
-    """``\\uXXXX`` of ``character`` (a UTF-16 surrogate pair beyond the BMP, as JSON writes it)."""
-    code = ord(character)
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    code -= 0x10000
-    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 #: The longest message, target or detail message an error answer carries: a message may quote

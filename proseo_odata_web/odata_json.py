@@ -338,22 +338,6 @@ def context_url(request, fragment: str = "") -> str:
     return f"{reference}#{fragment}" if fragment else reference
 
 
-def check_action_preconditions(request) -> None:
-    """An action on an entity (a subscription's Pause, an order's Cancel) with a precondition it
-    cannot meet is not carried out: 412 (OData 4.01 Part 1, 8.2.4 and 8.2.5; RFC 9110 13.1). These
-    entities have no ETag, so an ``If-Match`` other than ``*`` never matches, and
-    ``If-None-Match: *`` fails on an entity that exists (the action's entity was found). They were
-    ignored: the action changed the entity all the same."""
-    from proseo_odata.errors import PreconditionFailed
-
-    if_match = request.headers.get("If-Match")
-    if if_match is not None and if_match.strip() != "*":
-        raise PreconditionFailed("If-Match: this entity has no ETag, so no entity tag matches", target="If-Match")
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None and if_none_match.strip() == "*":
-        raise PreconditionFailed("If-None-Match: *: the entity exists", target="If-None-Match")
-
-
 def json_response(body: Any, status: int = 200) -> Response:
     """A JSON response with the OData v4 minimal-metadata headers (``body``: a JSON value, or
     :class:`JSONText` already written)."""

@@ -75,7 +75,7 @@ import requests
 from proseo_odata.model import UTC, OrderStatus, ProductionOrder, utcnow
 from proseo_odata.model.entities import CONTROL_CHARACTERS
 from proseo_odata.model.times import format_datetime
-from proseo_odata.secretbox import SecretsError
+from proseo_odata.secretbox import MASK, SecretsError
 from proseo_odata.storage.errors import describe, is_transient, retry_transient
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def _valid_host(hostname: str, *, bracketed: bool) -> bool:
 MAX_CREDENTIAL_LENGTH = 1024
 #: What a stored notification password is answered as (orders, subscriptions): never taken for a
 #: password, so an order or subscription read back and sent again does not store it as one.
-PASSWORD_MASK = "********"
+PASSWORD_MASK = MASK
 
 
 def credentials_problems(username: Optional[str], password: Optional[str]) -> list[tuple[str, str]]:
@@ -323,7 +323,7 @@ def post_notification(endpoint: str, payload: dict, username: Optional[str], pas
         # (not only requests' own: one that escaped was retried after each lease, never given up)
         text = f"{type(exc).__name__}: {exc}"
         if password:
-            text = text.replace(password, "********")
+            text = text.replace(password, MASK)
         return text
     if 200 <= response.status_code < 300:
         return None

@@ -64,6 +64,7 @@ from proseo_odata.production.processors import (
     guess_content_type,
 )
 from proseo_odata.production.reaper import die_with_parent, record_process_group
+from proseo_odata.secretbox import MASK
 
 #: Variables a command does not inherit from the worker's environment (``inherit_env`` names
 #: them when a tool needs one): a name that says it holds a credential (matched anywhere in the
@@ -74,8 +75,6 @@ CREDENTIAL_NAME = re.compile(
     re.IGNORECASE)
 #: ... and a value holding a URL with a password (``DATABASE_URL``, ``HTTPS_PROXY=http://u:p@proxy``).
 URL_WITH_PASSWORD = re.compile(r"://[^/\s@]*:[^/\s@]*@")
-#: What a redacted value is written as in a failure message.
-REDACTED = "********"
 #: Values shorter than this are not redacted (``1``, ``on``: they would blank every such text).
 REDACT_MIN_LENGTH = 4
 
@@ -133,14 +132,14 @@ def is_credential(name: str, value: str) -> bool:
 
 def redact(text: str, secrets) -> str:
     """``text`` with every occurrence of each of ``secrets`` (of at least
-    :data:`REDACT_MIN_LENGTH` characters), and of its URL-quoted form, replaced by :data:`REDACTED`;
+    :data:`REDACT_MIN_LENGTH` characters), and of its URL-quoted form, replaced by :data:`MASK`;
     the longest first, so a value inside another is not left half-written."""
     from urllib.parse import quote, quote_plus
 
     forms = {form for value in secrets if len(value) >= REDACT_MIN_LENGTH
              for form in (value, quote(value, safe=""), quote_plus(value))}
     for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, REDACTED)
+        text = text.replace(form, MASK)
     return text
 
 

@@ -61,7 +61,6 @@ from ..keys import load_or_404
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
     PASSWORD_MASK,
-    check_action_preconditions,
     context_url,
     format_datetime,
     format_guid,
@@ -72,6 +71,7 @@ from ..odata_json import (
     text_response,
 )
 from ..query import collection_body, collection_query, single_entity_options
+from ..service import check_action_preconditions
 from .errors import NoOutputProduct, OrderNotFound, parse_key
 from .schemas import shape_problems
 from .workflows import ODIP_ROLES

@@ -39,8 +39,9 @@ from proseo_odata.errors import InvalidSubscription, NotFound
 
 from .. import keys
 from ..auth import require_role
-from ..odata_json import (PASSWORD_MASK, check_action_preconditions, context_url, format_datetime, format_guid,
-                          json_response, parse_json_body, select_properties)
+from ..odata_json import (PASSWORD_MASK, context_url, format_datetime, format_guid, json_response, parse_json_body,
+                          select_properties)
+from ..service import check_action_preconditions
 
 
 class SubscriptionNotFound(NotFound):
