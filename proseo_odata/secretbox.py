@@ -14,8 +14,9 @@ Settings (docs/configuration.md, "Secrets"):
 ==============================  ===============================================================
 
 Stored form (a text column): ``fernet:<token>`` when a key is configured, ``plain:<text>`` when
-none is (a warning is logged at start-up; ``proseo-odata secrets rotate`` seals them once a key is
-set). Values read from storage are :class:`SealedSecret` objects that never show their content in
+none is (a warning, :data:`UNKEYED_WARNING`, is logged when the web application starts and when
+a box without a key seals its first password, not by every command-line tool that opens the
+storage; ``proseo-odata secrets rotate`` seals them once a key is set). Values read from storage are :class:`SealedSecret` objects that never show their content in
 ``repr``/``str``; :meth:`SecretBox.open` returns the password, and only the notification
 dispatcher calls it, right before the POST.
 """
@@ -32,8 +33,15 @@ log = logging.getLogger(__name__)
 #: answer, a password or a credential of a tool's environment in a message or log line.
 MASK = "********"
 
+#: Logged by the web application's start and by a box's first seal without a key.
+UNKEYED_WARNING = (
+    "proseo.secrets.key is not set: notification passwords are stored UNENCRYPTED "
+    "(set a key and run `proseo-odata secrets rotate`; see docs/configuration.md)"
+)
+
 __all__ = [
-    "FERNET_PREFIX", "PLAIN_PREFIX", "SealedSecret", "SecretBox", "SecretsError", "generate_key",
+    "FERNET_PREFIX", "PLAIN_PREFIX", "UNKEYED_WARNING", "SealedSecret", "SecretBox", "SecretsError",
+    "generate_key",
 ]
 
 FERNET_PREFIX = "fernet:"
@@ -114,11 +122,13 @@ class SecretBox:
                 ) from None
         self._fernet = MultiFernet(fernets) if fernets else None
         self.key_count = len(fernets)
+        self._warned = False  # UNKEYED_WARNING logged by this box (at its first seal)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "SecretBox":
         """The box of ``proseo.secrets.key`` and ``proseo.secrets.key_file`` (see the module
-        docstring); logs a warning when neither gives a key."""
+        docstring). Without a key it logs nothing here (every command-line tool opens the
+        storage): its first seal does, and the web application's start."""
         keys = _parse_keys(str(settings.get("proseo.secrets.key") or ""))
         key_file = str(settings.get("proseo.secrets.key_file") or "").strip()
         if key_file:
@@ -128,13 +138,7 @@ class SecretBox:
                 raise SecretsError(f"proseo.secrets.key_file: cannot read {key_file}: {exc.strerror}") from None
             except UnicodeDecodeError:
                 raise SecretsError(f"proseo.secrets.key_file: {key_file} is not UTF-8 text") from None
-        box = cls(keys)
-        if not box.has_key:
-            log.warning(
-                "proseo.secrets.key is not set: notification passwords are stored UNENCRYPTED "
-                "(set a key and run `proseo-odata secrets rotate`; see docs/configuration.md)"
-            )
-        return box
+        return cls(keys)
 
     @property
     def has_key(self) -> bool:
@@ -148,6 +152,9 @@ class SecretBox:
         if not isinstance(value, str):
             raise TypeError("a secret must be a str")
         if self._fernet is None:
+            if not self._warned:
+                self._warned = True
+                log.warning(UNKEYED_WARNING)
             return SealedSecret(PLAIN_PREFIX + value)
         token = self._fernet.encrypt(value.encode("utf-8", "surrogatepass")).decode("ascii")
         return SealedSecret(FERNET_PREFIX + token)

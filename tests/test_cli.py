@@ -269,6 +269,9 @@ def test_console_script_runs(tmp_path, sqlite_url):
     result = subprocess.run([str(script), "-c", str(ini), "initdb"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "database ready" in result.stdout
+    # a command that stores no notification password does not warn that they are unencrypted
+    listed = subprocess.run([str(script), "-c", str(ini), "mission", "list"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "UNENCRYPTED" not in listed.stderr + result.stderr, listed.stderr
     missing = subprocess.run([str(script), "-c", str(tmp_path / "nope.ini"), "initdb"], capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0 and "not found" in missing.stderr
 

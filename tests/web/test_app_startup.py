@@ -67,3 +67,19 @@ def test_worker_pool_when_asked_for(app_settings, storage, exit_hooks):
         if pool is not None:
             pool.stop(5.0)
         app.app.registry.storage.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_start_warns_once_when_notification_passwords_would_be_stored_unencrypted(app_settings, storage, caplog):
+    from cryptography.fernet import Fernet
+
+    apps = []
+    try:
+        for key, warned in (("", True), (Fernet.generate_key().decode(), False)):
+            caplog.clear()
+            with caplog.at_level("WARNING"):
+                apps.append(make_app({**app_settings, "proseo.secrets.key": key}))
+            assert caplog.text.count("stored UNENCRYPTED") == (1 if warned else 0), caplog.text
+    finally:
+        for app in apps:
+            app.app.registry.storage.close()
