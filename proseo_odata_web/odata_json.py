@@ -322,12 +322,17 @@ def _nul_path(value: Any, path: str = "") -> Optional[str]:
     return None
 
 
-def context_url(request, fragment: str = "") -> str:
+def context_url(request, fragment: str = "", select: Optional[Iterable[str]] = None) -> str:
     """``$metadata#<fragment>`` as a reference relative to the request's URL that resolves to its
     service's ``$metadata`` (OData JSON Format 4.3: normal URL expansion, RFC 3986): the seed
     documents' ``$metadata#Products`` one level below the service root, ``../$metadata#...`` two
     levels below (``Products(<id>)/Attributes``, an action's answer), ``v1/$metadata`` for the
-    root without its trailing slash."""
+    root without its trailing slash. ``select``: the properties of a projected answer (``$select``,
+    not ``*``), listed as OData JSON Format 10.9 and 10.10 write them: ``Products(Name,Id)``,
+    ``Products(Name,Id)/$entity``."""
+    if select:
+        entity = fragment.endswith("/$entity")
+        fragment = fragment.removesuffix("/$entity") + "(" + ",".join(select) + ")" + ("/$entity" if entity else "")
     path = request.path_info
     base = path.rsplit("/", 1)[0]
     web = request.registry.proseo

@@ -108,7 +108,7 @@ def order_json(order: ProductionOrder) -> dict:
 
 
 def _entity_response(request, order: ProductionOrder, status: int = 200, select=None):
-    body = {"@odata.context": context_url(request, "ProductionOrders/$entity")}
+    body = {"@odata.context": context_url(request, "ProductionOrders/$entity", select)}
     body.update(select_properties(order_json(order), select))
     return json_response(body, status=status)
 
@@ -185,7 +185,7 @@ def list_orders(request):
         if "Product" in paged.expand:
             item["Product"] = _expanded_product(request, principal, order)
         items.append(item)
-    return json_response(collection_body(request, context_url(request, "ProductionOrders"), items, result, paged))
+    return json_response(collection_body(request, context_url(request, "ProductionOrders", paged.select), items, result, paged))
 
 
 def count_orders(request):
@@ -201,7 +201,7 @@ def get_order(request):
     order = visible_order(request, principal, request.matchdict["key"])
     if "Product" not in expand:
         return _entity_response(request, order, select=select)
-    body = {"@odata.context": context_url(request, "ProductionOrders/$entity")}
+    body = {"@odata.context": context_url(request, "ProductionOrders/$entity", select)}
     body.update(select_properties(order_json(order), select))
     body["Product"] = _expanded_product(request, principal, order)
     return json_response(body)
@@ -232,7 +232,7 @@ def _output_product(request):
 def order_product(request):
     expand, select = single_entity_options(request, "Products")  # a PRIP Product: $expand=Attributes works
     order, product = _output_product(request)
-    body = {"@odata.context": context_url(request, f"ProductionOrders({order.id})/Product/$entity")}
+    body = {"@odata.context": context_url(request, f"ProductionOrders({order.id})/Product/$entity", select)}
     body.update(product_json(product, seed_aliases=request.registry.proseo.seed_aliases, expand=expand, select=select))
     return json_response(body)
 

@@ -67,7 +67,7 @@ def list_workflows(request):
     paged = collection_query(request, "Workflows")
     result = request.storage.query_workflows(principal.mission, paged.query, enabled_only=True)
     items = [select_properties(workflow_json(w), paged.select) for w in result.items]
-    return json_response(collection_body(request, context_url(request, "Workflows"), items, result, paged))
+    return json_response(collection_body(request, context_url(request, "Workflows", paged.select), items, result, paged))
 
 
 def count_workflows(request):
@@ -83,7 +83,7 @@ def get_workflow(request):
     workflow = load_or_404(functools.partial(request.storage.get_workflow, principal.mission),
                            parse_key(request.matchdict["key"], "workflow"), WorkflowNotFound,
                            lambda workflow: workflow.enabled)
-    body = {"@odata.context": context_url(request, "Workflows/$entity")}
+    body = {"@odata.context": context_url(request, "Workflows/$entity", select)}
     body.update(select_properties(workflow_json(workflow), select))
     return json_response(body)
 

@@ -82,7 +82,7 @@ def list_products(request):
         render=functools.partial(_members_text, seed_aliases=seed_aliases, select=paged.select),
     )
     items = [product_text(item.members, paged.expand, item.attributes, seed_aliases) for item in result.items]
-    return json_response(collection_text(request, context_url(request, "Products"), items, result, paged))
+    return json_response(collection_text(request, context_url(request, "Products", paged.select), items, result, paged))
 
 
 def _members_text(entry, *, seed_aliases, select) -> str:
@@ -104,7 +104,7 @@ def get_product(request):
     product = visible_product(request, principal, request.matchdict["key"])
     members = product_members(ProductEntry.from_product(product), seed_aliases=_web(request).seed_aliases,
                               expand=expand, select=select)
-    context = encode_basestring(context_url(request, "Products/$entity"))
+    context = encode_basestring(context_url(request, "Products/$entity", select))
     return json_response(JSONText(object_text({"@odata.context": context, **members})))
 
 

@@ -67,9 +67,9 @@ def subscription_json(subscription: Subscription) -> dict:
     }
 
 
-def _entity_response(request, subscription: Subscription, status: int = 200):
-    body = {"@odata.context": context_url(request, "Subscriptions/$entity")}
-    body.update(subscription_json(subscription))
+def _entity_response(request, subscription: Subscription, status: int = 200, select=None):
+    body = {"@odata.context": context_url(request, "Subscriptions/$entity", select)}
+    body.update(select_properties(subscription_json(subscription), select))
     return json_response(body, status=status)
 
 
@@ -106,7 +106,7 @@ def list_subscriptions(request):
     paged = collection_query(request, "Subscriptions")
     result = request.storage.query_subscriptions(principal.mission, paged.query, owner=principal.name)
     items = [select_properties(subscription_json(s), paged.select) for s in result.items]
-    return json_response(collection_body(request, context_url(request, "Subscriptions"), items, result, paged))
+    return json_response(collection_body(request, context_url(request, "Subscriptions", paged.select), items, result, paged))
 
 
 def count_subscriptions(request):
@@ -130,8 +130,11 @@ def create_subscription(request):
 
 
 def get_subscription(request):
+    from ..query import single_entity_options
+
     principal = require_role(request, Role.PRIP_USER)
-    return _entity_response(request, own_subscription(request, principal, request.matchdict["key"]))
+    _expand, select = single_entity_options(request, "Subscriptions")
+    return _entity_response(request, own_subscription(request, principal, request.matchdict["key"]), select=select)
 
 
 def _action_view(action: SubscriptionAction):

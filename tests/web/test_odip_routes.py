@@ -132,6 +132,7 @@ def test_workflows_count_and_select(odip):
     body = json_of(odip.app.get(f"{ODIP}/Workflows?$count=true&$select=Name,WorkflowVersion&$orderby=Name",
                                 headers=auth("uwe")))
     assert body["@odata.count"] == 2
+    assert body["@odata.context"] == "$metadata#Workflows(Name,WorkflowVersion)"
     assert body["value"] == [
         {"Id": COMPRESS_ID, "Name": "S2_L1C_COMPRESS", "WorkflowVersion": "1.0"},
         {"Id": L2A_ID, "Name": "S2_L1C_L2A", "WorkflowVersion": "1.2"},
@@ -270,6 +271,11 @@ def test_orders_select(odip):
     body = json_of(odip.app.get(f"{ODIP}/ProductionOrders?$select=Status,Priority&$orderby=Priority&$top=1",
                                 headers=auth("mgr")))
     assert body["value"] == [{"Id": odip.order_id("u_queued"), "Status": "queued", "Priority": 10}]
+    assert body["@odata.context"] == "$metadata#ProductionOrders(Status,Priority)"
+    one = json_of(odip.app.get(f"{ODIP}/ProductionOrders({odip.order_id('u_queued')})?$select=Status",
+                               headers=auth("mgr")))
+    assert one == {"@odata.context": "$metadata#ProductionOrders(Status)/$entity", "Id": odip.order_id("u_queued"),
+                   "Status": "queued"}
 
 
 # -- who sees which orders -------------------------------------------------------------------------

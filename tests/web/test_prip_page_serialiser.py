@@ -79,7 +79,9 @@ def _check_same(app, product_ids, select, expand):
             assert response.body == json.dumps(response.json, ensure_ascii=False).encode("utf-8")
         (item,) = page.json["value"]
         single = dict(entity.json)
-        assert single.pop("@odata.context") == "$metadata#Products/$entity"
+        projected = f"({select})" if select else ""
+        assert page.json["@odata.context"] == f"$metadata#Products{projected}"
+        assert single.pop("@odata.context") == f"$metadata#Products{projected}/$entity"
         assert item == single
         assert list(item) == list(single)  # the same member order
 

@@ -182,6 +182,10 @@ def test_seed_aliases_can_be_switched_off(app_settings, catalogue):
 def test_select_on_one_product(app, catalogue):
     body = app.get(PRIP + f"/Products({catalogue.id('p1')})?$select=Name,ContentLength", headers=ALICE).json
     assert {k for k in body if not k.startswith("@")} == {"Id", "Name", "ContentLength"}
+    # a projected entity's context URL lists the selection (OData JSON Format 10.10)
+    assert body["@odata.context"] == "$metadata#Products(Name,ContentLength)/$entity"
+    everything = app.get(PRIP + f"/Products({catalogue.id('p1')})?$select=*", headers=ALICE).json
+    assert everything["@odata.context"] == "$metadata#Products/$entity"
 
 
 # -- collections and paging ---------------------------------------------------------------------------
@@ -365,6 +369,11 @@ def test_select_in_collection(app):
     body = app.get(PRIP + "/Products?$select=Name", headers=ALICE).json
     for product in body["value"]:
         assert {k for k in product if not k.startswith("@")} == {"Id", "Name"}
+    assert body["@odata.context"] == "$metadata#Products(Name)"  # OData JSON Format 10.9
+    # the next page keeps the projection, and its context URL says so again
+    following = app.get(body["@odata.nextLink"], headers=ALICE).json
+    assert following["@odata.context"] == "$metadata#Products(Name)"
+    assert app.get(PRIP + "/Products?$select=*", headers=ALICE).json["@odata.context"] == "$metadata#Products"
 
 
 @pytest.mark.parametrize("fmt", ["json", "JSON", "application/json", "application/json;odata.metadata=minimal"])

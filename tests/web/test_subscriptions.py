@@ -207,6 +207,11 @@ def test_select_on_the_collection_keeps_the_key(app):
     subscription_id = create(app).json["Id"]
     listed = app.get(f"{PRIP}/Subscriptions", {"$select": "Status,Priority"}, headers=basic("alice")).json
     assert listed["value"] == [{"Id": subscription_id, "Status": "running", "Priority": 10}]
+    assert listed["@odata.context"] == "$metadata#Subscriptions(Status,Priority)"
+    # one subscription honours $select too (it answered every property)
+    one = app.get(f"{PRIP}/Subscriptions({subscription_id})", {"$select": "Status"}, headers=basic("alice")).json
+    assert one == {"@odata.context": "$metadata#Subscriptions(Status)/$entity", "Id": subscription_id, "Status": "running"}
+    app.get(f"{PRIP}/Subscriptions({subscription_id})", {"$select": "Nope"}, headers=basic("alice"), status=400)
 
 
 def test_password_is_not_filterable(app):
