@@ -16,9 +16,10 @@ Settings (docs/configuration.md, "Secrets"):
 Stored form (a text column): ``fernet:<token>`` when a key is configured, ``plain:<text>`` when
 none is (a warning, :data:`UNKEYED_WARNING`, is logged when the web application starts and when
 a box without a key seals its first password, not by every command-line tool that opens the
-storage; ``proseo-odata secrets rotate`` seals them once a key is set). Values read from storage are :class:`SealedSecret` objects that never show their content in
-``repr``/``str``; :meth:`SecretBox.open` returns the password, and only the notification
-dispatcher calls it, right before the POST.
+storage; ``proseo-odata secrets rotate`` seals them once a key is set). Values read from storage
+are :class:`SealedSecret` objects that never show their content in ``repr``/``str``;
+:meth:`SecretBox.open` returns the password, and only the notification dispatcher calls it, right
+before the POST.
 """
 from __future__ import annotations
 
