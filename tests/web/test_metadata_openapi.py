@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,52 +20,21 @@ import pytest
 
 from prip_helpers import PRIP
 from odip_helpers import L1C_NAME, L2A_ID, ODIP, auth, json_of
+from node_packages import NODE_ROOT, REPO, NodePackageUnavailable, install_node_package
 
-REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "tests" / "data" / "odata-openapi"
-NODE_DIR = REPO / ".node"
+NODE_DIR = NODE_ROOT
 PINNED = "0.29.0"
 FILES = ("package.json", "package-lock.json", "convert.js")
-NPM_TIMEOUT = 300
-
-
-class ConverterUnavailable(Exception):
-    """Node.js/npm missing, or ``npm ci`` failed (for example: the registry is unreachable)."""
-
-
-def _installed_version(target: Path):
-    manifest = target / "node_modules" / "odata-openapi" / "package.json"
-    try:
-        return json.loads(manifest.read_text(encoding="utf-8"))["version"]
-    except (OSError, ValueError, KeyError):
-        return None
+#: Node.js/npm missing, or ``npm ci`` failed (tests/node_packages.py).
+ConverterUnavailable = NodePackageUnavailable
 
 
 def install_converter(target: Path, env=None) -> Path:
     """``npm ci`` the pinned converter into ``target`` (skipped when it is there already, from
     the same lock file); returns ``target``. :class:`ConverterUnavailable` on any failure."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        raise ConverterUnavailable("Node.js and npm are required to check $metadata with the OASIS odata-openapi "
-                                   "converter (Debian: apt-get install nodejs npm)")
-    target.mkdir(parents=True, exist_ok=True)
-    current = all((target / name).exists() and (target / name).read_bytes() == (PACKAGE / name).read_bytes()
-                  for name in FILES)
-    if current and _installed_version(target) == PINNED:
-        return target
-    for name in FILES:
-        shutil.copyfile(PACKAGE / name, target / name)
-    command = ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(target)]
-    try:
-        result = subprocess.run(command, cwd=target, env=env, capture_output=True, text=True, timeout=NPM_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise ConverterUnavailable(f"`{' '.join(command)}` did not finish in {NPM_TIMEOUT} s: is the npm registry "
-                                   "reachable?") from None
-    if result.returncode != 0 or _installed_version(target) != PINNED:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
-        raise ConverterUnavailable(f"could not install odata-openapi {PINNED} from the npm registry with "
-                                   f"`{' '.join(command)}` (exit {result.returncode}); the $metadata checks need "
-                                   f"it:\n{tail}")
-    return target
+    return install_node_package(PACKAGE, target, "odata-openapi", PINNED, FILES, env=env,
+                                purpose="check $metadata with the OASIS odata-openapi converter")
 
 
 @pytest.fixture(scope="session")

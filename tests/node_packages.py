@@ -1,0 +1,62 @@
+"""Pinned npm packages the tests run with Node.js, written once: ``install_node_package`` copies a
+folder of tests/data/ (package.json, package-lock.json, the tests' scripts) into a gitignored
+folder under ``.node/`` and runs ``npm ci --ignore-scripts`` there, once, and only again when one
+of those files changed or the installed version is not the pinned one.
+
+Without Node.js or without access to the npm registry it raises :class:`NodePackageUnavailable`
+with a message saying so; the tests turn that into a failure, never a skip (CI has registry
+access). Users: tests/web/test_metadata_openapi.py (the OASIS ``odata-openapi`` converter, in
+``.node/``) and tests/clients/test_odata_client.py (``@odata/client``, in ``.node/odata-client/``).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+#: Every package lives under here (``make clean`` removes it; gitignored).
+NODE_ROOT = REPO / ".node"
+NPM_TIMEOUT = 300
+
+
+class NodePackageUnavailable(Exception):
+    """Node.js/npm missing, or ``npm ci`` failed (for example: the registry is unreachable)."""
+
+
+def installed_version(target: Path, package: str):
+    manifest = target / "node_modules" / package / "package.json"
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8"))["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def install_node_package(source: Path, target: Path, package: str, version: str, files, *, purpose: str,
+                         env=None) -> Path:
+    """``npm ci`` the folder ``source`` (its ``files``, package-lock.json among them, pinning
+    ``package`` at ``version``) into ``target``; nothing to do when ``target`` holds the same files
+    and that version. Returns ``target``; :class:`NodePackageUnavailable` on any failure, its
+    message naming ``purpose`` (what the tests need the package for)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise NodePackageUnavailable(f"Node.js and npm are required to {purpose} (Debian: apt-get install nodejs npm)")
+    target.mkdir(parents=True, exist_ok=True)
+    current = all((target / name).exists() and (target / name).read_bytes() == (source / name).read_bytes()
+                  for name in files)
+    if current and installed_version(target, package) == version:
+        return target
+    for name in files:
+        shutil.copyfile(source / name, target / name)
+    command = ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(target)]
+    try:
+        result = subprocess.run(command, cwd=target, env=env, capture_output=True, text=True, timeout=NPM_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise NodePackageUnavailable(f"`{' '.join(command)}` did not finish in {NPM_TIMEOUT} s: is the npm registry "
+                                     "reachable?") from None
+    if result.returncode != 0 or installed_version(target, package) != version:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise NodePackageUnavailable(f"could not install {package} {version} from the npm registry with "
+                                     f"`{' '.join(command)}` (exit {result.returncode}); the tests need it to "
+                                     f"{purpose}:\n{tail}")
+    return target
