@@ -14,9 +14,9 @@ Settings (docs/configuration.md, "Secrets"):
 ==============================  ===============================================================
 
 Stored form (a text column): ``fernet:<token>`` when a key is configured, ``plain:<text>`` when
-none is (a warning, :data:`UNKEYED_WARNING`, is logged when the web application starts and when
-a box without a key seals its first password, not by every command-line tool that opens the
-storage; ``proseo-odata secrets rotate`` seals them once a key is set). Values read from storage
+none is (:meth:`SecretBox.warn_unkeyed` logs a warning once: when the web application starts, and
+when a process stores its first password, not in every command-line tool that opens the storage;
+``proseo-odata secrets rotate`` seals them once a key is set). Values read from storage
 are :class:`SealedSecret` objects that never show their content in ``repr``/``str``;
 :meth:`SecretBox.open` returns the password, and only the notification dispatcher calls it, right
 before the POST.
@@ -34,15 +34,14 @@ log = logging.getLogger(__name__)
 #: answer, a password or a credential of a tool's environment in a message or log line.
 MASK = "********"
 
-#: Logged by the web application's start and by a box's first seal without a key.
-UNKEYED_WARNING = (
+#: What :meth:`SecretBox.warn_unkeyed` logs.
+_UNKEYED_WARNING = (
     "proseo.secrets.key is not set: notification passwords are stored UNENCRYPTED "
     "(set a key and run `proseo-odata secrets rotate`; see docs/configuration.md)"
 )
 
 __all__ = [
-    "FERNET_PREFIX", "PLAIN_PREFIX", "UNKEYED_WARNING", "SealedSecret", "SecretBox", "SecretsError",
-    "generate_key",
+    "FERNET_PREFIX", "PLAIN_PREFIX", "SealedSecret", "SecretBox", "SecretsError", "generate_key",
 ]
 
 FERNET_PREFIX = "fernet:"
@@ -123,13 +122,13 @@ class SecretBox:
                 ) from None
         self._fernet = MultiFernet(fernets) if fernets else None
         self.key_count = len(fernets)
-        self._warned = False  # UNKEYED_WARNING logged by this box (at its first seal)
+        self._warned = False  # warn_unkeyed() has logged
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "SecretBox":
         """The box of ``proseo.secrets.key`` and ``proseo.secrets.key_file`` (see the module
         docstring). Without a key it logs nothing here (every command-line tool opens the
-        storage): its first seal does, and the web application's start."""
+        storage): see :meth:`warn_unkeyed`."""
         keys = _parse_keys(str(settings.get("proseo.secrets.key") or ""))
         key_file = str(settings.get("proseo.secrets.key_file") or "").strip()
         if key_file:
@@ -145,6 +144,14 @@ class SecretBox:
     def has_key(self) -> bool:
         return self._fernet is not None
 
+    def warn_unkeyed(self) -> None:
+        """Without a key, log that notification passwords are stored unencrypted, once per box:
+        the web application calls it at its start, and every stored password (a new one, or a
+        copy into the notification outbox) calls it."""
+        if self._fernet is None and not self._warned:
+            self._warned = True
+            log.warning(_UNKEYED_WARNING)
+
     def seal(self, value: Union[str, SealedSecret, None]) -> Optional[SealedSecret]:
         """The stored form of a password: None stays None, a :class:`SealedSecret` stays as is
         (an object read from storage and written back), a ``str`` is sealed with the first key."""
@@ -153,9 +160,7 @@ class SecretBox:
         if not isinstance(value, str):
             raise TypeError("a secret must be a str")
         if self._fernet is None:
-            if not self._warned:
-                self._warned = True
-                log.warning(UNKEYED_WARNING)
+            self.warn_unkeyed()
             return SealedSecret(PLAIN_PREFIX + value)
         token = self._fernet.encrypt(value.encode("utf-8", "surrogatepass")).decode("ascii")
         return SealedSecret(FERNET_PREFIX + token)
@@ -192,7 +197,11 @@ class SecretBox:
     def to_column(self, value: Union[str, SealedSecret, None]) -> Optional[str]:
         """The text to store for ``value`` (sealing a plain ``str``)."""
         sealed = self.seal(value)
-        return None if sealed is None else sealed.stored
+        if sealed is None:
+            return None
+        if not sealed.encrypted:
+            self.warn_unkeyed()  # a copy of a password stored unencrypted before (the outbox's)
+        return sealed.stored
 
     @staticmethod
     def from_column(text: Optional[str]) -> Optional[SealedSecret]:

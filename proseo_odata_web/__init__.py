@@ -16,7 +16,7 @@ Start-up, once per process:
    database is logged and answered 503 until it is back), and the archive
    (``proseo.archive.backend``) with ``proseo_odata.archive.load_archive(settings)`` into
    ``registry.archive`` - unless the including application put them there already; a storage
-   without a secrets key is logged (:data:`proseo_odata.secretbox.UNKEYED_WARNING`);
+   without a secrets key is logged (:meth:`proseo_odata.secretbox.SecretBox.warn_unkeyed`);
 3. pyramid_tm, the per-request session/storage (:mod:`proseo_odata_web.db`), Cornice,
    authentication, the error views, PRIP (:mod:`proseo_odata_web.prip`) and ODIP
    (:mod:`proseo_odata_web.odip`) are included;
@@ -33,15 +33,12 @@ pool needs ``proseo.workers`` >= 1 (default 0, :mod:`proseo_odata_web.odip`).
 from __future__ import annotations
 
 import atexit
-import logging
 
 from pyramid.config import Configurator
 
 from proseo_odata.config import configure
 
 from .settings import WebSettings
-
-log = logging.getLogger(__name__)
 
 
 def _load_backends(config) -> None:
@@ -53,10 +50,7 @@ def _load_backends(config) -> None:
         # SchemaNotReadyError: missing or old schema, refuse to start; an unreachable database
         # may come back: start, and answer 503 until it does.
         registry.storage = open_storage(settings, unavailable_ok=True)
-        if not registry.storage.secrets.has_key:
-            from proseo_odata.secretbox import UNKEYED_WARNING
-
-            log.warning(UNKEYED_WARNING)
+        registry.storage.secrets.warn_unkeyed()
     if getattr(registry, "archive", None) is None:
         if settings.get("proseo.archive.backend"):
             from proseo_odata.archive import load_archive

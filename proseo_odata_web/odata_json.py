@@ -178,6 +178,15 @@ def product_member_names(*, seed_aliases: bool = True, select: Optional[Iterable
     return tuple(name for name in names if name.startswith("@") or name in wanted)
 
 
+def product_selection(select: Optional[Iterable[str]], seed_aliases: bool) -> Optional[tuple[str, ...]]:
+    """A product answer's ``$select`` as its context URL lists it (:func:`context_url`): without
+    the seed aliases when they are off (``$metadata`` does not declare them then, and the answer
+    leaves them out), and ``Id`` when nothing else is left."""
+    if select is None or seed_aliases:
+        return select
+    return tuple(name for name in select if name not in PRODUCT_ALIASES) or ("Id",)
+
+
 def product_members(
     entry: ProductEntry,
     *,
@@ -328,11 +337,11 @@ def context_url(request, fragment: str = "", select: Optional[Iterable[str]] = N
     documents' ``$metadata#Products`` one level below the service root, ``../$metadata#...`` two
     levels below (``Products(<id>)/Attributes``, an action's answer), ``v1/$metadata`` for the
     root without its trailing slash. ``select``: the properties of a projected answer (``$select``,
-    not ``*``), listed as OData JSON Format 10.9 and 10.10 write them: ``Products(Name,Id)``,
-    ``Products(Name,Id)/$entity``."""
+    not ``*``), each once, listed after the entity set or type as OData 4.01 Part 1 writes them
+    (10.7, 10.8 "Projected Entity"): ``Products(Name,Id)``, ``Products(Name,Id)/$entity``."""
     if select:
-        entity = fragment.endswith("/$entity")
-        fragment = fragment.removesuffix("/$entity") + "(" + ",".join(select) + ")" + ("/$entity" if entity else "")
+        name, entity, _ = fragment.partition("/$entity")
+        fragment = f"{name}({','.join(dict.fromkeys(select))}){entity}"
     path = request.path_info
     base = path.rsplit("/", 1)[0]
     web = request.registry.proseo

@@ -1,15 +1,20 @@
 """Pinned npm packages the tests run with Node.js, written once: ``install_node_package`` copies a
-folder of tests/data/ (package.json, package-lock.json, the tests' scripts) into a gitignored
-folder under ``.node/`` and runs ``npm ci --ignore-scripts`` there, once, and only again when one
-of those files changed or the installed version is not the pinned one.
+folder of tests/data/ (package.json, package-lock.json, the tests' scripts) into its own folder
+under ``.node/`` (gitignored; one sibling folder per package, so that Node's module look-up,
+which walks up the folders, never finds one package's modules from the other) and runs
+``npm ci --ignore-scripts`` there: once, and again only when package.json or the lock file
+changed or the installed version is not the pinned one. A stamp of the two files is written
+only after an install succeeded; the scripts are copied on every run.
 
 Without Node.js or without access to the npm registry it raises :class:`NodePackageUnavailable`
 with a message saying so; the tests turn that into a failure, never a skip (CI has registry
 access). Users: tests/web/test_metadata_openapi.py (the OASIS ``odata-openapi`` converter, in
-``.node/``) and tests/clients/test_odata_client.py (``@odata/client``, in ``.node/odata-client/``).
+``.node/odata-openapi/``) and tests/clients/test_odata_client.py (``@odata/client``, in
+``.node/odata-client/``).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -19,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: Every package lives under here (``make clean`` removes it; gitignored).
 NODE_ROOT = REPO / ".node"
 NPM_TIMEOUT = 300
+#: The files that decide what ``npm ci`` installs; the others of a folder are the tests' scripts.
+MANIFESTS = ("package.json", "package-lock.json")
 
 
 class NodePackageUnavailable(Exception):
@@ -36,17 +43,28 @@ def installed_version(target: Path, package: str):
 def install_node_package(source: Path, target: Path, package: str, version: str, files, *, purpose: str,
                          env=None) -> Path:
     """``npm ci`` the folder ``source`` (its ``files``, package-lock.json among them, pinning
-    ``package`` at ``version``) into ``target``; nothing to do when ``target`` holds the same files
-    and that version. Returns ``target``; :class:`NodePackageUnavailable` on any failure, its
-    message naming ``purpose`` (what the tests need the package for)."""
+    ``package`` at ``version``) into ``target``; the install is skipped when ``target`` was
+    installed from the same package.json and lock file and holds that version. Returns
+    ``target``; :class:`NodePackageUnavailable` on any failure, its message naming ``purpose``
+    (what the tests need the package for)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         raise NodePackageUnavailable(f"Node.js and npm are required to {purpose} (Debian: apt-get install nodejs npm)")
     target.mkdir(parents=True, exist_ok=True)
-    current = all((target / name).exists() and (target / name).read_bytes() == (source / name).read_bytes()
-                  for name in files)
-    if current and installed_version(target, package) == version:
-        return target
+    stamp = target / ".installed-from"
+    wanted = hashlib.sha256(b"\0".join((source / name).read_bytes() for name in MANIFESTS)).hexdigest()
+    if not (stamp.exists() and stamp.read_text(encoding="ascii") == wanted
+            and installed_version(target, package) == version):
+        stamp.unlink(missing_ok=True)
+        _npm_ci(source, target, package, version, purpose, env)
+        stamp.write_text(wanted, encoding="ascii")
     for name in files:
+        if name not in MANIFESTS:
+            shutil.copyfile(source / name, target / name)
+    return target
+
+
+def _npm_ci(source: Path, target: Path, package: str, version: str, purpose: str, env) -> None:
+    for name in MANIFESTS:
         shutil.copyfile(source / name, target / name)
     command = ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(target)]
     try:
@@ -59,4 +77,3 @@ def install_node_package(source: Path, target: Path, package: str, version: str,
         raise NodePackageUnavailable(f"could not install {package} {version} from the npm registry with "
                                      f"`{' '.join(command)}` (exit {result.returncode}); the tests need it to "
                                      f"{purpose}:\n{tail}")
-    return target

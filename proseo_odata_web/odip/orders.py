@@ -67,6 +67,7 @@ from ..odata_json import (
     json_response,
     parse_json_body,
     product_json,
+    product_selection,
     select_properties,
     text_response,
 )
@@ -107,10 +108,13 @@ def order_json(order: ProductionOrder) -> dict:
     }
 
 
-def _entity_response(request, order: ProductionOrder, status: int = 200, select=None):
-    body = {"@odata.context": context_url(request, "ProductionOrders/$entity", select)}
-    body.update(select_properties(order_json(order), select))
-    return json_response(body, status=status)
+def _entity_body(request, order: ProductionOrder, select=None) -> dict:
+    return {"@odata.context": context_url(request, "ProductionOrders/$entity", select),
+            **select_properties(order_json(order), select)}
+
+
+def _entity_response(request, order: ProductionOrder, status: int = 200):
+    return json_response(_entity_body(request, order), status=status)
 
 
 def readable_output(request, principal, order: ProductionOrder) -> Optional[Product]:
@@ -199,11 +203,9 @@ def get_order(request):
     principal = require_role(request, *ODIP_ROLES)
     expand, select = single_entity_options(request, "ProductionOrders")
     order = visible_order(request, principal, request.matchdict["key"])
-    if "Product" not in expand:
-        return _entity_response(request, order, select=select)
-    body = {"@odata.context": context_url(request, "ProductionOrders/$entity", select)}
-    body.update(select_properties(order_json(order), select))
-    body["Product"] = _expanded_product(request, principal, order)
+    body = _entity_body(request, order, select)
+    if "Product" in expand:
+        body["Product"] = _expanded_product(request, principal, order)
     return json_response(body)
 
 
@@ -232,8 +234,11 @@ def _output_product(request):
 def order_product(request):
     expand, select = single_entity_options(request, "Products")  # a PRIP Product: $expand=Attributes works
     order, product = _output_product(request)
-    body = {"@odata.context": context_url(request, f"ProductionOrders({order.id})/Product/$entity", select)}
-    body.update(product_json(product, seed_aliases=request.registry.proseo.seed_aliases, expand=expand, select=select))
+    # The Product navigation has no entity set in ODIP's model (no binding, no containment): the
+    # context names its type (OData 4.01 Part 1, "Context URL": {context-url}#{type-name}{select-list})
+    seed_aliases = request.registry.proseo.seed_aliases
+    body = {"@odata.context": context_url(request, "OData.CSC.Product", product_selection(select, seed_aliases))}
+    body.update(product_json(product, seed_aliases=seed_aliases, expand=expand, select=select))
     return json_response(body)
 
 

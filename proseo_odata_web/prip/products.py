@@ -36,8 +36,7 @@ from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
     JSONText, attributes_json, context_url, json_response, members_text, object_text, product_member_names,
-    product_members,
-    product_text, text_response,
+    product_members, product_selection, product_text, text_response,
 )
 from ..service import metadata_view, service_document_view
 from ..query import check_options, collection_query, collection_text, single_entity_options
@@ -82,7 +81,8 @@ def list_products(request):
         render=functools.partial(_members_text, seed_aliases=seed_aliases, select=paged.select),
     )
     items = [product_text(item.members, paged.expand, item.attributes, seed_aliases) for item in result.items]
-    return json_response(collection_text(request, context_url(request, "Products", paged.select), items, result, paged))
+    context = context_url(request, "Products", product_selection(paged.select, seed_aliases))
+    return json_response(collection_text(request, context, items, result, paged))
 
 
 def _members_text(entry, *, seed_aliases, select) -> str:
@@ -102,9 +102,10 @@ def get_product(request):
     principal = require_role(request, Role.PRIP_USER)
     expand, select = single_entity_options(request, "Products")
     product = visible_product(request, principal, request.matchdict["key"])
-    members = product_members(ProductEntry.from_product(product), seed_aliases=_web(request).seed_aliases,
-                              expand=expand, select=select)
-    context = encode_basestring(context_url(request, "Products/$entity", select))
+    seed_aliases = _web(request).seed_aliases
+    members = product_members(ProductEntry.from_product(product), seed_aliases=seed_aliases, expand=expand,
+                              select=select)
+    context = encode_basestring(context_url(request, "Products/$entity", product_selection(select, seed_aliases)))
     return json_response(JSONText(object_text({"@odata.context": context, **members})))
 
 

@@ -90,6 +90,7 @@ def test_odata_client_searches_pages_and_reads_products(odata_client, prip_serve
     # 4. $select: only the selected properties
     assert report["selected"] == [{"Id": product_id, "Name": name, "ContentLength": first["ContentLength"]}]
     assert f"{prip_server}{PRIP}/Products?$filter=Name eq '{name}'&$select=Id,Name,ContentLength" in sent
+    assert f"{prip_server}{PRIP}/Products({product_id})?$select=Name,Id" in sent
     one = report["selected_one"]
     assert {k: v for k, v in one.items() if not k.startswith("@")} == {"Name": name, "Id": product_id}
     assert one["@odata.context"].endswith("$metadata#Products(Name,Id)/$entity")

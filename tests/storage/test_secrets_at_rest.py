@@ -63,6 +63,12 @@ def test_no_key_stores_plain_with_a_warning_and_cannot_open_encrypted(caplog):
         sealed = box.seal("pw")
         box.seal("pw2")
     assert caplog.text.count("UNENCRYPTED") == 1  # the first password stored unencrypted does, once
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="proseo_odata.secretbox"):
+        copier = SecretBox.from_settings({})  # a process that only copies a stored password (the outbox)
+        assert copier.to_column(SecretBox.from_column(sealed.stored)) == sealed.stored
+        SecretBox([KEY]).to_column(SecretBox.from_column(sealed.stored))  # with a key: nothing to say
+    assert caplog.text.count("UNENCRYPTED") == 1
     assert sealed.stored == PLAIN_PREFIX + "pw" and not sealed.encrypted and box.open(sealed) == "pw"
     with pytest.raises(SecretsError, match="not set"):
         box.open(SecretBox([KEY]).seal("pw"))

@@ -138,6 +138,8 @@ def test_workflows_count_and_select(odip):
         {"Id": L2A_ID, "Name": "S2_L1C_L2A", "WorkflowVersion": "1.2"},
     ]
     assert odip.app.get(f"{ODIP}/Workflows/$count", headers=auth("uwe")).text == "2"
+    one = json_of(odip.app.get(f"{ODIP}/Workflows({L2A_ID})?$select=Name", headers=auth("uwe")))
+    assert one == {"@odata.context": "$metadata#Workflows(Name)/$entity", "Id": L2A_ID, "Name": "S2_L1C_L2A"}
 
 
 @pytest.mark.shared_app
@@ -276,6 +278,11 @@ def test_orders_select(odip):
                                headers=auth("mgr")))
     assert one == {"@odata.context": "$metadata#ProductionOrders(Status)/$entity", "Id": odip.order_id("u_queued"),
                    "Status": "queued"}
+    expanded = json_of(odip.app.get(f"{ODIP}/ProductionOrders({odip.order_id('u_completed')})?$select=Status"
+                                    "&$expand=Product", headers=auth("mgr")))
+    assert expanded["@odata.context"] == "$metadata#ProductionOrders(Status)/$entity"
+    assert expanded["Status"] == "completed" and expanded["Product"]["Name"] == odip.products["output"].name
+    assert set(expanded) == {"@odata.context", "Id", "Status", "Product"}
 
 
 # -- who sees which orders -------------------------------------------------------------------------
@@ -504,6 +511,11 @@ def test_output_product_and_its_file(odip, entity_set):
     output = odip.products["output"]
     body = json_of(odip.app.get(f"{ODIP}/{entity_set}({order_id})/Product", headers=auth("ursula")))
     assert body["Id"] == str(output.id) and body["Name"] == output.name
+    # ODIP has no entity set of products: the context names the type (resolved from two levels down)
+    assert body["@odata.context"] == "../$metadata#OData.CSC.Product"
+    selected = json_of(odip.app.get(f"{ODIP}/{entity_set}({order_id})/Product?$select=Name", headers=auth("ursula")))
+    assert selected["@odata.context"] == "../$metadata#OData.CSC.Product(Name)"
+    assert {k for k in selected if not k.startswith("@")} == {"Id", "Name"}
     assert body["ProductionType"] == "on-demand:non-default"
     md5 = next(c["Value"] for c in body["Checksum"] if c["Algorithm"] == "MD5")
     with_attributes = json_of(odip.app.get(f"{ODIP}/{entity_set}({order_id})/Product?$expand=Attributes",

@@ -374,6 +374,8 @@ def test_select_in_collection(app):
     following = app.get(body["@odata.nextLink"], headers=ALICE).json
     assert following["@odata.context"] == "$metadata#Products(Name)"
     assert app.get(PRIP + "/Products?$select=*", headers=ALICE).json["@odata.context"] == "$metadata#Products"
+    twice = app.get(PRIP + "/Products?$select=Name,ContentLength,Name", headers=ALICE).json
+    assert twice["@odata.context"] == "$metadata#Products(Name,ContentLength)"  # each property once
 
 
 @pytest.mark.parametrize("fmt", ["json", "JSON", "application/json", "application/json;odata.metadata=minimal"])
