@@ -29,6 +29,9 @@ variants (the first pass is warm-up):
   PostgreSQL produces them (psycopg's ``Cursor.stream``, ``--stream-size`` rows per fetch, every
   20 products one write, no ``Content-Length``): whether overlapping the page's text and its
   sending with the statement gains anything;
+* **gunicorn** (with ``--gunicorn WORKERS``): the application as it is, under production.ini's
+  server (gunicorn, ``gthread`` workers: :func:`bench.http_catalogue.start_gunicorn`) instead of
+  waitress: what a production site serves;
 * **SQL**: those statements on a psycopg connection (:class:`bench.http_catalogue.SqlReference`).
 
 The ratios bound/SQL show what remains when the storage costs nothing, bare/SQL what a Python
@@ -275,6 +278,9 @@ def main(argv=None) -> int:
                         help="also the bare page from a Pyramid view and from a Cornice service (two more columns)")
     parser.add_argument("--streamed", action="store_true", help="also the bare page streamed (one more column)")
     parser.add_argument("--stream-size", type=int, default=20, help="rows per fetch of --streamed (20)")
+    parser.add_argument("--gunicorn", type=int, default=0, metavar="WORKERS",
+                        help="also the application under production.ini's server, gunicorn with this many gthread "
+                             "worker processes (column 'gunicorn'; 0: not)")
     args = parser.parse_args(argv)
 
     from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
@@ -294,6 +300,10 @@ def main(argv=None) -> int:
         bare, bare_port = start_bound(args.url, workdir, bare_captured, args.threads, SERVE_BARE, "bare")
         servers.append(bare)
         clients = {"served": hc.Client(served_port), "bound": hc.Client(bound_port), "bare": hc.Client(bare_port)}
+        if args.gunicorn:
+            gunicorn, gunicorn_port = hc.start_gunicorn(workdir, args.gunicorn)
+            servers.append(gunicorn)
+            clients["gunicorn"] = hc.Client(gunicorn_port)
         if args.floors:
             for label, code in (("pyramid", SERVE_PYRAMID), ("cornice", SERVE_CORNICE)):
                 process, port = start_bound(args.url, workdir, bare_captured, args.threads, code, label)
