@@ -189,7 +189,8 @@ def list_orders(request):
         if "Product" in paged.expand:
             item["Product"] = _expanded_product(request, principal, order)
         items.append(item)
-    return json_response(collection_body(request, context_url(request, "ProductionOrders", paged.select), items, result, paged))
+    context = context_url(request, "ProductionOrders", paged.select)
+    return json_response(collection_body(request, context, items, result, paged))
 
 
 def count_orders(request):

@@ -67,7 +67,8 @@ def list_workflows(request):
     paged = collection_query(request, "Workflows")
     result = request.storage.query_workflows(principal.mission, paged.query, enabled_only=True)
     items = [select_properties(workflow_json(w), paged.select) for w in result.items]
-    return json_response(collection_body(request, context_url(request, "Workflows", paged.select), items, result, paged))
+    context = context_url(request, "Workflows", paged.select)
+    return json_response(collection_body(request, context, items, result, paged))
 
 
 def count_workflows(request):

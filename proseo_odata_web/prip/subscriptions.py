@@ -106,7 +106,8 @@ def list_subscriptions(request):
     paged = collection_query(request, "Subscriptions")
     result = request.storage.query_subscriptions(principal.mission, paged.query, owner=principal.name)
     items = [select_properties(subscription_json(s), paged.select) for s in result.items]
-    return json_response(collection_body(request, context_url(request, "Subscriptions", paged.select), items, result, paged))
+    context = context_url(request, "Subscriptions", paged.select)
+    return json_response(collection_body(request, context, items, result, paged))
 
 
 def count_subscriptions(request):
