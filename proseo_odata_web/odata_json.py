@@ -25,7 +25,6 @@ from pyramid.response import Response
 
 from proseo_odata.errors import InvalidInput
 from proseo_odata.model import times
-from proseo_odata.notify.delivery import PASSWORD_MASK  # noqa: F401 - answered in place of a stored password
 from proseo_odata.odata import geo
 from proseo_odata.model import Attribute, AttributeType, Product
 from proseo_odata.storage import ProductEntry

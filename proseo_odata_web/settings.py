@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from proseo_odata.config import as_bool, shown_value
-
-from proseo_odata.config import CoreSettings
+from proseo_odata.config import CoreSettings, as_bool, shown_value
 
 DEFAULTS = {
     "proseo.prip.prefix": "/proseo/prip/odata/v1",

@@ -190,17 +190,14 @@ def _valid_host(hostname: str, *, bracketed: bool) -> bool:
 #: The longest notification user name and password (a receiver's Basic credentials; HTTP servers
 #: refuse header lines of some kilobytes, and every outbox message carries a copy).
 MAX_CREDENTIAL_LENGTH = 1024
-#: What a stored notification password is answered as (orders, subscriptions): never taken for a
-#: password, so an order or subscription read back and sent again does not store it as one.
-PASSWORD_MASK = MASK
 
 
 def credentials_problems(username: Optional[str], password: Optional[str]) -> list[tuple[str, str]]:
     """``(property, reason)`` for each of a notification user name and password that HTTP Basic
     cannot send: a name with ``:`` (RFC 7617: the receiver would split there), more than
-    :data:`MAX_CREDENTIAL_LENGTH` characters; and a password that is :data:`PASSWORD_MASK`, what
-    the service answers in place of a stored one (an object read back and sent again would make
-    the mask the receiver's password). Reasons never repeat the values."""
+    :data:`MAX_CREDENTIAL_LENGTH` characters; and a password that is
+    :data:`proseo_odata.secretbox.MASK`, what the service answers in place of a stored one (an
+    object read back and sent again would make the mask the receiver's password). Reasons never repeat the values."""
     problems = []
     for name, value in (("NotificationEpUsername", username), ("NotificationEpPassword", password)):
         if not isinstance(value, str):
@@ -209,7 +206,7 @@ def credentials_problems(username: Optional[str], password: Optional[str]) -> li
             problems.append((name, f"{name} has more than {MAX_CREDENTIAL_LENGTH:,} characters"))
         elif name == "NotificationEpUsername" and ":" in value:
             problems.append((name, "NotificationEpUsername cannot hold ':' (HTTP Basic separates the password there)"))
-        elif name == "NotificationEpPassword" and value == PASSWORD_MASK:
+        elif name == "NotificationEpPassword" and value == MASK:
             problems.append((name, "NotificationEpPassword is the mask this service answers in place of a stored "
                                    "password: send the password itself"))
     return problems

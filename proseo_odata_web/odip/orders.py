@@ -55,12 +55,12 @@ from proseo_odata.model import Product, ProductionOrder, Role
 from proseo_odata.errors import InvalidOrder
 from proseo_odata.orders.idempotency import check_idempotency_key
 from proseo_odata.orders.service import cancel, submit
+from proseo_odata.secretbox import MASK
 from proseo_odata.storage.errors import NotFoundError
 
 from ..keys import load_or_404
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
-    PASSWORD_MASK,
     context_url,
     format_datetime,
     format_guid,
@@ -104,7 +104,7 @@ def order_json(order: ProductionOrder) -> dict:
         "WorkflowOptions": [{"Name": name, "Value": str(value)} for name, value in order.workflow_options.items()],
         "NotificationEndpoint": order.notification_endpoint,
         "NotificationEpUsername": order.notification_username,
-        "NotificationEpPassword": PASSWORD_MASK if order.notification_password else None,
+        "NotificationEpPassword": MASK if order.notification_password else None,
     }
 
 

@@ -36,10 +36,11 @@ from proseo_odata.notify.subscriptions import (
     validate_subscription,
 )
 from proseo_odata.errors import InvalidSubscription, NotFound
+from proseo_odata.secretbox import MASK
 
 from .. import keys
 from ..auth import require_role
-from ..odata_json import (PASSWORD_MASK, context_url, format_datetime, format_guid, json_response, parse_json_body,
+from ..odata_json import (context_url, format_datetime, format_guid, json_response, parse_json_body,
                           select_properties)
 from ..service import check_action_preconditions
 
@@ -63,7 +64,7 @@ def subscription_json(subscription: Subscription) -> dict:
         "LastNotificationDate": format_datetime(subscription.last_notification_date),
         "NotificationEndpoint": subscription.notification_endpoint,
         "NotificationEpUsername": subscription.notification_username,
-        "NotificationEpPassword": PASSWORD_MASK if subscription.notification_password else None,
+        "NotificationEpPassword": MASK if subscription.notification_password else None,
     }
 
 
