@@ -1,7 +1,7 @@
 """Helpers of the client tests: the small Copernicus-like catalogue (ingested from real files),
 the search every client makes, and running a client script in the clients' own venv.
 
-The clients (eodag, CDSETool) pin their own dependencies, so they live in ``.venv-clients``
+The clients (eodag, CDSETool, sentineleof) pin their own dependencies, so they live in ``.venv-clients``
 (``make clients``, a prerequisite of ``make test``; versions in tests/clients/requirements.txt),
 never in the project's venv: the tests run small scripts of tests/clients/ in that venv.
 """
@@ -86,9 +86,10 @@ def catalogue_entries():
     return hits + misses
 
 
-def build_catalogue(base: Path, url: str | None = None) -> tuple[dict, ClientCatalogue]:
+def build_catalogue(base: Path, url: str | None = None, entries=catalogue_entries) -> tuple[dict, ClientCatalogue]:
     """Settings, database and archive of the client tests under ``base`` (the database: ``url``,
-    migrated and empty, else a SQLite file there), products ingested from real files."""
+    migrated and empty, else a SQLite file there), products ingested from real files: those of
+    ``entries()``, (metadata, matches) pairs."""
     archive = base / "archive"
     archive.mkdir()
     settings = {
@@ -114,7 +115,7 @@ def build_catalogue(base: Path, url: str | None = None) -> tuple[dict, ClientCat
         files.mkdir()
         rng = random.Random(9)
         products = {}
-        for metadata, matches in catalogue_entries():
+        for metadata, matches in entries():
             path = files / metadata["Name"]
             path.write_bytes(rng.randbytes(1536 + rng.randrange(1024)))  # real files of 1.5-2.5 KiB
             product = ingest_file(storage, load_archive(settings), mission, path, metadata)
@@ -123,8 +124,6 @@ def build_catalogue(base: Path, url: str | None = None) -> tuple[dict, ClientCat
     finally:
         storage.close()
     return settings, ClientCatalogue(products)
-
-
 
 
 def run_client(python: Path, script: str, *args: str, env: dict | None = None, timeout: float = 120) -> dict:

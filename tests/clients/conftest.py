@@ -7,13 +7,14 @@ from live_server import serve_wsgi
 
 from pathlib import Path
 
-from client_support import CLIENTS_VENV, ClientCatalogue, build_catalogue
+from client_support import CLIENTS_VENV, ClientCatalogue, build_catalogue, catalogue_entries
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def client_catalogue_dir(request, tmp_path_factory):
     """Filled once per module and backend: on PostgreSQL the database writes a page's JSON
-    (``storage.product_json``), on SQLite Python does; the clients read both."""
+    (``storage.product_json``), on SQLite Python does; the clients read both. The products are
+    client_support.catalogue_entries(), or those of the test module's ``CATALOGUE_ENTRIES``."""
     url = None
     if request.param == "postgresql":
         from sqlalchemy.engine import make_url
@@ -21,7 +22,8 @@ def client_catalogue_dir(request, tmp_path_factory):
         server = make_url(request.getfixturevalue("pg_server_url"))
         template = server.set(database=request.getfixturevalue("pg_template_name"))
         url = request.getfixturevalue("module_database")(template.render_as_string(hide_password=False))
-    return build_catalogue(tmp_path_factory.mktemp("clients"), url)
+    entries = getattr(request.module, "CATALOGUE_ENTRIES", catalogue_entries)
+    return build_catalogue(tmp_path_factory.mktemp("clients"), url, entries)
 
 
 @pytest.fixture(scope="module")

@@ -109,14 +109,15 @@ def test_cdsetool_gets_one_page_under_strict_paging(clients_python, strict_prip_
 def test_docs_show_the_configurations_the_tests_use():
     docs = (ROOT / "docs" / "prip.md").read_text(encoding="utf-8")
     assert "examples/clients/eodag-proseo-prip.yml" in docs
-    script = (ROOT / "tests" / "clients" / "cdsetool_prip.py").read_text(encoding="utf-8")
-    snippet = script.split(SNIPPET, 1)[1].split("\n# ---", 1)[0].splitlines()[2:]
-    code = [line for line in snippet if line.strip() and not line.lstrip().startswith("#")]
-    assert len(code) == 7
     documented = set(docs.splitlines())
-    assert [line for line in code if line not in documented] == []
+    for name, lines in (("cdsetool_prip.py", 7), ("sentineleof_prip.py", 3)):
+        script = (ROOT / "tests" / "clients" / name).read_text(encoding="utf-8")
+        snippet = script.split(SNIPPET, 1)[1].split("\n# ---", 1)[0].splitlines()[1:]
+        code = [line for line in snippet if line.strip() and not line.lstrip().startswith("#")]
+        assert len(code) == lines, name
+        assert [line for line in code if line not in documented] == [], name
     # the versions the docs name are the pinned ones
     pins = (ROOT / "tests" / "clients" / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    for client in ("eodag", "cdsetool"):
+    for client in ("eodag", "cdsetool", "sentineleof"):
         version = next(line.split("==")[1] for line in pins if line.lower().startswith(client + "=="))
         assert f"| {version} |" in docs, (client, version)
