@@ -109,6 +109,10 @@ def test_cdsetool_gets_one_page_under_strict_paging(clients_python, strict_prip_
 def test_docs_show_the_configurations_the_tests_use():
     docs = (ROOT / "docs" / "prip.md").read_text(encoding="utf-8")
     assert "examples/clients/eodag-proseo-prip.yml" in docs
+    # phidown: pointed at PRIP with query_by_filter's base_url, as its script does
+    assert "tests/clients/phidown_prip.py" in docs and "searcher.query_by_filter(base_url=" in docs
+    phidown = (ROOT / "tests" / "clients" / "phidown_prip.py").read_text(encoding="utf-8")
+    assert "query_by_filter(**criteria" in phidown and "criteria = dict(base_url=products" in phidown
     script = (ROOT / "tests" / "clients" / "cdsetool_prip.py").read_text(encoding="utf-8")
     snippet = script.split(SNIPPET, 1)[1].split("\n# ---", 1)[0].splitlines()[2:]
     code = [line for line in snippet if line.strip() and not line.lstrip().startswith("#")]
@@ -117,6 +121,6 @@ def test_docs_show_the_configurations_the_tests_use():
     assert [line for line in code if line not in documented] == []
     # the versions the docs name are the pinned ones
     pins = (ROOT / "tests" / "clients" / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    for client in ("eodag", "cdsetool"):
+    for client in ("eodag", "cdsetool", "phidown"):
         version = next(line.split("==")[1] for line in pins if line.lower().startswith(client + "=="))
         assert f"| {version} |" in docs, (client, version)
