@@ -64,7 +64,7 @@ class _SemanticError(Exception):
 # literal conversion (shared by the transformer and parse_literal)
 
 _DATETIME_RE = re.compile(
-    r"(-?\d{4,})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?([Zz]|[+-]\d\d:\d\d)?\Z"
+    r"(-?\d{4,})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?([Zz]|[+ -]\d\d:\d\d)?\Z"
 )
 _DATE_RE = re.compile(r"(-?\d{4,})-(\d\d)-(\d\d)\Z")
 _TIME_RE = re.compile(r"(\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?\Z")
@@ -126,7 +126,7 @@ def convert_date_time_offset(text: str, pos: int = 0) -> datetime.datetime:
         sec, micro = 59, 999999
     offset = datetime.timedelta(0)
     if zone and zone not in "Zz":
-        sign = -1 if zone[0] == "-" else 1
+        sign = -1 if zone[0] == "-" else 1  # "+", or a space: a raw "+" decoded as a form's space
         oh, om = int(zone[1:3]), int(zone[4:6])
         if oh > 23 or om > 59:
             raise _SemanticError(f"invalid time zone offset in {text!r}", pos)

@@ -109,6 +109,10 @@ def test_cdsetool_gets_one_page_under_strict_paging(clients_python, strict_prip_
 def test_docs_show_the_configurations_the_tests_use():
     docs = (ROOT / "docs" / "prip.md").read_text(encoding="utf-8")
     assert "examples/clients/eodag-proseo-prip.yml" in docs
+    # phidown: pointed at PRIP with query_by_filter's base_url, as its script does
+    assert "tests/clients/phidown_prip.py" in docs and "searcher.query_by_filter(base_url=" in docs
+    phidown = (ROOT / "tests" / "clients" / "phidown_prip.py").read_text(encoding="utf-8")
+    assert "query_by_filter(**criteria" in phidown and "criteria = dict(base_url=products" in phidown
     documented = set(docs.splitlines())
     for name, lines in (("cdsetool_prip.py", 7), ("sentineleof_prip.py", 3)):
         script = (ROOT / "tests" / "clients" / name).read_text(encoding="utf-8")
@@ -118,6 +122,6 @@ def test_docs_show_the_configurations_the_tests_use():
         assert [line for line in code if line not in documented] == [], name
     # the versions the docs name are the pinned ones
     pins = (ROOT / "tests" / "clients" / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    for client in ("eodag", "cdsetool", "sentineleof"):
+    for client in ("eodag", "cdsetool", "sentineleof", "phidown"):
         version = next(line.split("==")[1] for line in pins if line.lower().startswith(client + "=="))
         assert f"| {version} |" in docs, (client, version)

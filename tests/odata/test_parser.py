@@ -223,6 +223,9 @@ LITERALS = [
     ("2012-09-03T13:52:01.Z".replace(".Z", "Z"), Literal(dt(2012, 9, 3, 13, 52, 1), "Edm.DateTimeOffset")),
     ("2012-09-03T14:53+02:00", Literal(dt(2012, 9, 3, 12, 53), "Edm.DateTimeOffset")),
     ("2012-09-03T10:53:00.25-02:30", Literal(dt(2012, 9, 3, 13, 23, 0, 250000), "Edm.DateTimeOffset")),
+    # an unencoded "+02:00" decoded as a form's space (phidown sends its filter raw): read as +02:00
+    ("2012-09-03T14:53 02:00", Literal(dt(2012, 9, 3, 12, 53), "Edm.DateTimeOffset")),
+    ("2012-09-03T14:53:01.123456 00:00", Literal(dt(2012, 9, 3, 14, 53, 1, 123456), "Edm.DateTimeOffset", exact=True)),
     ("2012-09-03T13:52:01", Literal(dt(2012, 9, 3, 13, 52, 1), "Edm.DateTimeOffset")),
     ("2012-09-03T13:52:01.000000", Literal(dt(2012, 9, 3, 13, 52, 1), "Edm.DateTimeOffset", exact=True)),
     ("9999-12-31T23:59:59.999Z", Literal(dt(9999, 12, 31, 23, 59, 59, 999000), "Edm.DateTimeOffset")),
@@ -401,6 +404,10 @@ def test_orderby_errors(text):
     ("Name eq 'x')", 11, None),
     ("Name # 'x'", 5, None),
     ("Attributes/any(a:a/Name eq 'x'", 30, "')'"),
+    # only a single space stands for the offset's "+", and only right after the time
+    ("X eq 2012-09-03T14:53  02:00", 23, "an operator"),
+    ("X eq 2012-09-03 02:00", 16, "an operator"),
+    ("X eq 2012-09-03T14:53 0200", 22, "an operator"),
 ])
 def test_syntax_error_position_and_expected(text, position, expected):
     with pytest.raises(ODataSyntaxError) as info:

@@ -64,6 +64,9 @@ CASES = [
     ("$filter=PublicationDate gt 2020-01-04T12:00:00.123Z", {"p4", "p5"}),
     ("$filter=PublicationDate ge 2020-01-04T14:00:00.123%2B02:00", {"p3", "p4", "p5"}),
     ("$filter=PublicationDate gt 2020-01-04T14:00:00.123%2B02:00", {"p4", "p5"}),
+    # a raw + (phidown builds its URL unencoded) arrives as a space: still the offset +02:00
+    ("$filter=PublicationDate ge 2020-01-04T14:00:00.123+02:00", {"p3", "p4", "p5"}),
+    ("$filter=PublicationDate gt 2020-01-04T14:00:00.123+02:00 and ContentLength lt 1005", {"p4"}),
     ("$filter=PublicationDate lt 2020-01-04T10:00:00.123-02:00", {"p1", "p2"}),
     ("$filter=ContentDate/Start lt 2020-01-04T00:00:00", {"p1", "p2"}),
     ("$filter=ContentDate/Start lt '2020-01-04T00:00:00.000000Z'", {"p1", "p2"}),
