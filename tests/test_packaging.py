@@ -8,6 +8,7 @@ temporary folder. The dependencies come from the test virtual environment's site
 added as a plain path (its .pth files, among them the editable install of the source tree, are
 not processed), so only the wheel can provide ``proseo_odata``.
 """
+import os
 import shutil
 import site
 import subprocess
@@ -53,6 +54,8 @@ CHECK = textwrap.dedent(
 
 
 def _run(cmd, **kwargs):
+    # the installs under test, not a PYTHONPATH the suite was started with (a worktree's checkout)
+    kwargs.setdefault("env", {k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kwargs)
     assert result.returncode == 0, f"{cmd}\n{result.stdout}\n{result.stderr}"
     return result
