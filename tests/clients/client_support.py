@@ -1,7 +1,7 @@
 """Helpers of the client tests: the small Copernicus-like catalogue (ingested from real files),
 the search every client makes, and running a client script in the clients' own venv.
 
-The clients (eodag, CDSETool) pin their own dependencies, so they live in ``.venv-clients``
+The clients (eodag, CDSETool, python-odata) pin their own dependencies, so they live in ``.venv-clients``
 (``make clients``, a prerequisite of ``make test``; versions in tests/clients/requirements.txt),
 never in the project's venv: the tests run small scripts of tests/clients/ in that venv.
 """
