@@ -91,3 +91,19 @@ def test_above_the_limit(app_settings, catalogue):
 def test_a_bad_limit_stops_the_start(app_settings, limit):
     with pytest.raises(SystemExit, match="proseo.count.exact_limit"):
         make_app({**app_settings, "proseo.count.exact_limit": limit})
+
+
+def test_count_segment_ignores_paging_order_and_shape_options(app):
+    # python-odata's Query.count() sends every option of its query to /$count
+    # (tests/clients/test_python_odata.py); OData (URL conventions, "Addressing the Count of a
+    # Collection"): the count is not affected by $top, $skip, $orderby or $expand; $filter applies
+    def count(**options):
+        return app.get(PRIP + "/Products/$count", {f"${k}": v for k, v in options.items()}, headers=ALICE).text
+
+    narrowed = "startswith(Name,'S2B_')"
+    assert count() == "5" and count(filter=narrowed) == "4"
+    assert count(filter=narrowed, top="1", skip="2", orderby="Name desc", select="Id,Name", expand="Attributes") == "4"
+    assert count(top="0", skip="9") == "5"
+    # still read and checked: a malformed option is a 400 with the OData error body
+    bad = app.get(PRIP + "/Products/$count", {"$top": "-1"}, headers=ALICE, expect_errors=True)
+    assert bad.status_int == 400 and bad.json["error"]["code"] == "E7721"
