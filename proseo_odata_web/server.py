@@ -181,7 +181,9 @@ def gunicorn_server_factory(global_conf=None, **settings):
         ProseoGunicorn().run()  # returns only by SystemExit (gunicorn's arbiter exits the process)
     except HaltServer as exc:
         # Halting for a worker that could not load the application, the arbiter reaps the other
-        # workers, and one that failed the same way raises HaltServer again out of its halt.
+        # workers, and one that failed the same way raises HaltServer again out of its halt,
+        # before the halt has logged its reason: say it here ("App failed to load.").
+        logging.getLogger(__name__).error("Reason: %s", exc.reason)
         raise SystemExit(exc.exit_status) from None
     raise SystemExit(0)
 
