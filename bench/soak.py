@@ -44,6 +44,7 @@ import os
 import platform
 import random
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -109,9 +110,11 @@ def _with_application_name(url: str, name: str) -> str:
 
 def derive_ini(target: Path, replacements: dict) -> Path:
     """``production.ini`` with the given keys' values replaced (each key must exist once) and
-    extra keys appended to ``[app:main]`` (keys given with a ``+`` prefix)."""
+    extra keys appended to ``[app:main]`` (keys given with a ``+`` prefix). The token secret, a
+    placeholder the server refuses, is a new random one unless given, as an operator sets it."""
     text = (ROOT / "production.ini").read_text(encoding="utf-8")
     extra = []
+    replacements = {"proseo.token.secret": secrets.token_urlsafe(48), **replacements}
     for key, value in replacements.items():
         if key.startswith("+"):
             extra.append(f"{key[1:]} = {value}")

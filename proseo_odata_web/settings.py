@@ -39,6 +39,21 @@ class SettingsError(ValueError):
     """A setting has a value the web layer cannot use (raised at start-up, never per request)."""
 
 
+#: ``proseo.token.secret`` values that are a shipped template's placeholder (production.ini's),
+#: never a deployment's own: anyone who has read the template could sign tokens with one.
+PLACEHOLDER_TOKEN_SECRETS = frozenset({"CHANGE-ME-to-a-long-random-string"})
+
+
+def _token_secret(value: str) -> str:
+    if value.strip() in PLACEHOLDER_TOKEN_SECRETS:
+        raise SettingsError(
+            "proseo.token.secret is still production.ini's placeholder, with which anyone who has "
+            "read the template can sign tokens: set a long random value, the same in every process "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))'), or leave it empty to "
+            "turn bearer tokens off")
+    return value
+
+
 def _prefix(value: str, key: str) -> str:
     value = value.strip()
     if not value.startswith("/"):
@@ -106,7 +121,7 @@ class WebSettings:
             seed_aliases=as_bool(get("proseo.seed_aliases"), key="proseo.seed_aliases"),
             anonymous_metadata=as_bool(get("proseo.anonymous_metadata"), key="proseo.anonymous_metadata"),
             default_mission=get("proseo.default_mission").strip(),
-            token_secret=get("proseo.token.secret"),
+            token_secret=_token_secret(get("proseo.token.secret")),
             token_lifetime=_positive_int(get("proseo.token.lifetime"), "proseo.token.lifetime"),
             realm=get("proseo.auth.realm").strip() or "proseo",
             token_cache_size=_positive_int(get("proseo.token.cache_size"), "proseo.token.cache_size", minimum=0),
