@@ -51,6 +51,7 @@ from .regex import PatternError, compile_pattern
 __all__ = [
     "Bound",
     "calls_now",
+    "computes_pattern",
     "BLiteral",
     "BNull",
     "BProperty",
@@ -290,6 +291,15 @@ def calls_now(node: Bound) -> bool:
     """Whether the bound tree ``node`` calls ``now()``: its SQL then holds the time it was
     compiled at, and must not be kept for later requests."""
     return any(isinstance(n, BCall) and n.name == "now" for n in walk(node))
+
+
+def computes_pattern(node: Bound) -> bool:
+    """Whether the bound tree ``node`` has a ``matchesPattern`` whose pattern is not a literal
+    (``matchesPattern('a', Name)``): evaluating it fails on a row whose values make no regular
+    expression, so a storage must evaluate it only on rows the caller may see (a row the caller
+    may not see would otherwise decide the answer: contract section 8)."""
+    return any(isinstance(n, BCall) and n.name == "matchespattern" and not isinstance(n.args[1], BLiteral)
+               for n in walk(node))
 
 
 # --------------------------------------------------------------------------------------------

@@ -869,12 +869,19 @@ _LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
 
 class SqlCompiler:
     """Compiles bound trees against one mapping. ``now`` is the value of ``now()``. ``option``
-    names the query option compiled, for errors."""
+    names the query option compiled, for errors. ``guard``: a condition on the mapping's main
+    table (the caller's restrictions) under which alone a ``matchesPattern`` with a computed
+    pattern is evaluated (``CASE WHEN guard THEN ... ELSE false END``): such a pattern fails on
+    a row whose values make no regular expression, and the database may evaluate it before the
+    restrictions of its WHERE clause, on rows the caller may not see
+    (:func:`proseo_odata.odata.binding.computes_pattern`)."""
 
-    def __init__(self, mapping, now: Optional[_dt.datetime] = None, *, option: str = "$filter"):
+    def __init__(self, mapping, now: Optional[_dt.datetime] = None, *, option: str = "$filter",
+                 guard: Optional[ColumnElement] = None):
         self.mapping = mapping
         self._now = now
         self.option = option
+        self.guard = guard
         self.scopes: Dict[str, Tuple[CollectionInstance, Optional[str]]] = {}
         cache = getattr(mapping, "sql_cache", None)
         self._static = cache if isinstance(cache, dict) else {}
@@ -1014,7 +1021,10 @@ class SqlCompiler:
             return sa.false()
         xe = x.expr if not x.literal else sa.literal(x.expr, _STRING)
         if node.name == "matchespattern":
-            return _and(notnull, _Matches(xe, y.expr))
+            match = _Matches(xe, y.expr)
+            if self.guard is not None and not y.literal:
+                match = sa.case((self.guard, match), else_=sa.false())
+            return _and(notnull, match)
         bounds = ()
         if y.literal:
             arg = _sql_string(y.expr)
@@ -1243,9 +1253,11 @@ def _trim_default(element, compiler, **kw):
     return f"btrim({compiler.process(x, **kw)}, {compiler.process(chars, **kw)})"
 
 
-def compile_filter_sql(bound: Bound, mapping, *, now: Optional[_dt.datetime] = None) -> ColumnElement:
-    """A bound ``$filter`` as a SQLAlchemy boolean expression over ``mapping``'s tables."""
-    return SqlCompiler(mapping, now).predicate(bound)
+def compile_filter_sql(bound: Bound, mapping, *, now: Optional[_dt.datetime] = None,
+                       guard: Optional[ColumnElement] = None) -> ColumnElement:
+    """A bound ``$filter`` as a SQLAlchemy boolean expression over ``mapping``'s tables
+    (``guard``: :class:`SqlCompiler`)."""
+    return SqlCompiler(mapping, now, guard=guard).predicate(bound)
 
 
 def compile_orderby_sql(items: Sequence[BOrderItem], mapping, *, now: Optional[_dt.datetime] = None) -> list:
