@@ -51,7 +51,7 @@ from .regex import PatternError, compile_pattern
 __all__ = [
     "Bound",
     "calls_now",
-    "computes_pattern",
+    "may_fail_on_data",
     "BLiteral",
     "BNull",
     "BProperty",
@@ -293,12 +293,15 @@ def calls_now(node: Bound) -> bool:
     return any(isinstance(n, BCall) and n.name == "now" for n in walk(node))
 
 
-def computes_pattern(node: Bound) -> bool:
-    """Whether the bound tree ``node`` has a ``matchesPattern`` whose pattern is not a literal
-    (``matchesPattern('a', Name)``): evaluating it fails on a row whose values make no regular
-    expression, so a storage must evaluate it only on rows the caller may see (a row the caller
-    may not see would otherwise decide the answer: contract section 8)."""
-    return any(isinstance(n, BCall) and n.name == "matchespattern" and not isinstance(n.args[1], BLiteral)
+def may_fail_on_data(node: Bound) -> bool:
+    """Whether evaluating the bound tree ``node`` in SQL can fail because of a row's values:
+    arithmetic (PostgreSQL refuses an Int64 or Double result out of range, a date-time before
+    year 1) or a ``matchesPattern`` whose pattern is not a literal (``matchesPattern('a', Name)``:
+    a row whose values make no regular expression). A storage must then evaluate it only on rows
+    the caller may see: a row the caller may not see would otherwise decide the answer (a 400,
+    contract section 8; :class:`proseo_odata.odata.sql.SqlCompiler`'s ``guard``)."""
+    return any(isinstance(n, (BArith, BNegate))
+               or (isinstance(n, BCall) and n.name == "matchespattern" and not isinstance(n.args[1], BLiteral))
                for n in walk(node))
 
 

@@ -53,7 +53,7 @@ from sqlalchemy.types import TypeDecorator
 
 from . import edm
 from .binding import (BAnd, BArith, BCall, BCompare, BIn, BIntersects, BLambda, BLiteral, BNegate,
-                      BNot, BNull, BOr, BOrderItem, BProperty, Bound)
+                      BNot, BNull, BOr, BOrderItem, BProperty, Bound, may_fail_on_data)
 from .errors import ODataNotSupportedError, ODataTypeError
 from .predicate import TRIM_CHARACTERS
 from .regex import matches
@@ -870,11 +870,13 @@ _LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
 class SqlCompiler:
     """Compiles bound trees against one mapping. ``now`` is the value of ``now()``. ``option``
     names the query option compiled, for errors. ``guard``: a condition on the mapping's main
-    table (the caller's restrictions) under which alone a ``matchesPattern`` with a computed
-    pattern is evaluated (``CASE WHEN guard THEN ... ELSE false END``): such a pattern fails on
-    a row whose values make no regular expression, and the database may evaluate it before the
-    restrictions of its WHERE clause, on rows the caller may not see
-    (:func:`proseo_odata.odata.binding.computes_pattern`)."""
+    table (the caller's restrictions) under which alone a comparison, ``in`` or function call
+    that can fail on a row's values (:func:`proseo_odata.odata.binding.may_fail_on_data`:
+    arithmetic, a computed ``matchesPattern``) is evaluated: ``CASE WHEN guard THEN ... ELSE
+    false END``. The database evaluates a statement's conditions in the order it likes
+    (PostgreSQL by estimated cost; a lambda's subquery over the whole child table, hashed),
+    so it could fail on a row the caller may not see. In a lambda the guard correlates the
+    subquery with the entity's row."""
 
     def __init__(self, mapping, now: Optional[_dt.datetime] = None, *, option: str = "$filter",
                  guard: Optional[ColumnElement] = None):
@@ -927,6 +929,8 @@ class SqlCompiler:
     def predicate(self, node: Bound) -> ColumnElement:
         method = _PREDICATE_METHODS.get(type(node))
         if method is not None:
+            if self.guard is not None and type(node) in _GUARDED_PREDICATES and may_fail_on_data(node):
+                return sa.case((self.guard, method(self, node)), else_=sa.false())
             return method(self, node)
         if isinstance(node, BLiteral):
             return sa.true() if node.value else sa.false()
@@ -1021,10 +1025,7 @@ class SqlCompiler:
             return sa.false()
         xe = x.expr if not x.literal else sa.literal(x.expr, _STRING)
         if node.name == "matchespattern":
-            match = _Matches(xe, y.expr)
-            if self.guard is not None and not y.literal:
-                match = sa.case((self.guard, match), else_=sa.false())
-            return _and(notnull, match)
+            return _and(notnull, _Matches(xe, y.expr))
         bounds = ()
         if y.literal:
             arg = _sql_string(y.expr)
@@ -1229,6 +1230,10 @@ class SqlCompiler:
         raise ODataNotSupportedError(f"function '{name}' is not supported in SQL")
 
 
+
+#: The predicates that :class:`SqlCompiler`'s ``guard`` wraps when they can fail on a row's data
+#: (the others are their operands' junctions, lambdas, or cannot fail).
+_GUARDED_PREDICATES = frozenset({BCompare, BIn, BCall})
 
 _PREDICATE_METHODS = {cls: getattr(SqlCompiler, "_p_" + cls.__name__)
                       for cls in (BAnd, BOr, BNot, BCompare, BIn, BCall, BIntersects, BLambda, BProperty, BLiteral)}

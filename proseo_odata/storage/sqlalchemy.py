@@ -68,7 +68,7 @@ from proseo_odata.model import (
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 from proseo_odata.model.entities import endpoint_receiver
 from proseo_odata.model import times
-from proseo_odata.odata.binding import calls_now, computes_pattern
+from proseo_odata.odata.binding import calls_now, may_fail_on_data
 from proseo_odata.odata.sql import area_bounds, footprint_box, register_sqlite_functions
 from proseo_odata.secretbox import SecretBox, SecretsError
 from proseo_odata.model.statemachine import (
@@ -1514,17 +1514,19 @@ class SQLAlchemyStorage(StorageBase):
 
     def _guarded_filter(self, entity_set: str, bound_filter, extents: bool, conditions: Sequence):
         """:meth:`_filter_clause` for a page or count restricted by ``conditions`` (the caller's
-        mission, visibility classes, owner). A ``matchesPattern`` whose pattern is computed from
-        the row (:func:`~proseo_odata.odata.binding.computes_pattern`) fails on a row whose values
-        make no regular expression (a 400), and the databases evaluate a statement's conditions
-        in the order they like: PostgreSQL by estimated cost, where a regular expression costs no
-        more than ``mission = ...`` and went first, and a lambda's pattern ran over the whole
-        attributes table. A row the caller may not see then failed the request, and comparisons
-        in front of the pattern read its values out. Such a pattern is compiled as ``CASE WHEN
-        conditions THEN pattern ELSE false END`` (a CASE evaluates a branch only when its
-        condition holds; in a lambda's subquery the conditions correlate it with the product), so
-        it is evaluated only on rows the caller may see. Every other filter compiles as it is."""
-        guard = sa.and_(*conditions) if conditions and computes_pattern(bound_filter) else None
+        mission, visibility classes, owner). Arithmetic and a ``matchesPattern`` whose pattern is
+        computed from the row (:func:`~proseo_odata.odata.binding.may_fail_on_data`) fail on some
+        rows' values (a 400: an Int64 or Double out of range, no regular expression), and the
+        databases evaluate a statement's conditions in the order they like: PostgreSQL by
+        estimated cost, where a regular expression costs no more than ``mission = ...`` and went
+        first, and a lambda's condition ran over the whole attributes table (a hashed subplan).
+        A row the caller may not see then failed the request, and comparisons in front of the
+        failing part read its values out. Such a part is compiled as ``CASE WHEN conditions THEN
+        part ELSE false END`` (a CASE evaluates a branch only when its condition holds; in a
+        lambda's subquery the conditions correlate it with the product, which also keeps it from
+        being hashed), so it is evaluated only on rows the caller may see. Every other filter
+        compiles as it is."""
+        guard = sa.and_(*conditions) if conditions and may_fail_on_data(bound_filter) else None
         return self._filter_clause(entity_set, bound_filter, extents, guard)
 
     def _few_extent_candidates(self, session: Session, bound_filter) -> bool:
