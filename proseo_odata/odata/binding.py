@@ -51,6 +51,7 @@ from .regex import PatternError, compile_pattern
 __all__ = [
     "Bound",
     "calls_now",
+    "may_fail_on_data",
     "BLiteral",
     "BNull",
     "BProperty",
@@ -290,6 +291,18 @@ def calls_now(node: Bound) -> bool:
     """Whether the bound tree ``node`` calls ``now()``: its SQL then holds the time it was
     compiled at, and must not be kept for later requests."""
     return any(isinstance(n, BCall) and n.name == "now" for n in walk(node))
+
+
+def may_fail_on_data(node: Bound) -> bool:
+    """Whether evaluating the bound tree ``node`` in SQL can fail because of a row's values:
+    arithmetic (PostgreSQL refuses an Int64 or Double result out of range, a date-time before
+    year 1) or a ``matchesPattern`` whose pattern is not a literal (``matchesPattern('a', Name)``:
+    a row whose values make no regular expression). A storage must then evaluate it only on rows
+    the caller may see: a row the caller may not see would otherwise decide the answer (a 400,
+    contract section 8; :class:`proseo_odata.odata.sql.SqlCompiler`'s ``guard``)."""
+    return any(isinstance(n, (BArith, BNegate))
+               or (isinstance(n, BCall) and n.name == "matchespattern" and not isinstance(n.args[1], BLiteral))
+               for n in walk(node))
 
 
 # --------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from sqlalchemy.types import TypeDecorator
 
 from . import edm
 from .binding import (BAnd, BArith, BCall, BCompare, BIn, BIntersects, BLambda, BLiteral, BNegate,
-                      BNot, BNull, BOr, BOrderItem, BProperty, Bound)
+                      BNot, BNull, BOr, BOrderItem, BProperty, Bound, may_fail_on_data)
 from .errors import ODataNotSupportedError, ODataTypeError
 from .predicate import TRIM_CHARACTERS
 from .regex import matches
@@ -869,12 +869,21 @@ _LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
 
 class SqlCompiler:
     """Compiles bound trees against one mapping. ``now`` is the value of ``now()``. ``option``
-    names the query option compiled, for errors."""
+    names the query option compiled, for errors. ``guard``: a condition on the mapping's main
+    table (the caller's restrictions) under which alone a comparison, ``in`` or function call
+    that can fail on a row's values (:func:`proseo_odata.odata.binding.may_fail_on_data`:
+    arithmetic, a computed ``matchesPattern``) is evaluated: ``CASE WHEN guard THEN ... ELSE
+    false END``. The database evaluates a statement's conditions in the order it likes
+    (PostgreSQL by estimated cost; a lambda's subquery over the whole child table, hashed),
+    so it could fail on a row the caller may not see. In a lambda the guard correlates the
+    subquery with the entity's row."""
 
-    def __init__(self, mapping, now: Optional[_dt.datetime] = None, *, option: str = "$filter"):
+    def __init__(self, mapping, now: Optional[_dt.datetime] = None, *, option: str = "$filter",
+                 guard: Optional[ColumnElement] = None):
         self.mapping = mapping
         self._now = now
         self.option = option
+        self.guard = guard
         self.scopes: Dict[str, Tuple[CollectionInstance, Optional[str]]] = {}
         cache = getattr(mapping, "sql_cache", None)
         self._static = cache if isinstance(cache, dict) else {}
@@ -920,6 +929,8 @@ class SqlCompiler:
     def predicate(self, node: Bound) -> ColumnElement:
         method = _PREDICATE_METHODS.get(type(node))
         if method is not None:
+            if self.guard is not None and type(node) in _GUARDED_PREDICATES and may_fail_on_data(node):
+                return sa.case((self.guard, method(self, node)), else_=sa.false())
             return method(self, node)
         if isinstance(node, BLiteral):
             return sa.true() if node.value else sa.false()
@@ -1220,6 +1231,10 @@ class SqlCompiler:
 
 
 
+#: The predicates that :class:`SqlCompiler`'s ``guard`` wraps when they can fail on a row's data
+#: (the others are their operands' junctions, lambdas, or cannot fail).
+_GUARDED_PREDICATES = frozenset({BCompare, BIn, BCall})
+
 _PREDICATE_METHODS = {cls: getattr(SqlCompiler, "_p_" + cls.__name__)
                       for cls in (BAnd, BOr, BNot, BCompare, BIn, BCall, BIntersects, BLambda, BProperty, BLiteral)}
 _VALUE_METHODS = {cls: getattr(SqlCompiler, "_v_" + cls.__name__)
@@ -1243,9 +1258,11 @@ def _trim_default(element, compiler, **kw):
     return f"btrim({compiler.process(x, **kw)}, {compiler.process(chars, **kw)})"
 
 
-def compile_filter_sql(bound: Bound, mapping, *, now: Optional[_dt.datetime] = None) -> ColumnElement:
-    """A bound ``$filter`` as a SQLAlchemy boolean expression over ``mapping``'s tables."""
-    return SqlCompiler(mapping, now).predicate(bound)
+def compile_filter_sql(bound: Bound, mapping, *, now: Optional[_dt.datetime] = None,
+                       guard: Optional[ColumnElement] = None) -> ColumnElement:
+    """A bound ``$filter`` as a SQLAlchemy boolean expression over ``mapping``'s tables
+    (``guard``: :class:`SqlCompiler`)."""
+    return SqlCompiler(mapping, now, guard=guard).predicate(bound)
 
 
 def compile_orderby_sql(items: Sequence[BOrderItem], mapping, *, now: Optional[_dt.datetime] = None) -> list:

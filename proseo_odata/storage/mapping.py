@@ -242,10 +242,13 @@ def entity_mapping(entity_set: str, tables) -> EntityMapping:
     return mapping
 
 
-def compile_filter(entity_set: str, bound_filter: Bound, tables, *, now: Optional[_dt.datetime] = None):
+def compile_filter(entity_set: str, bound_filter: Bound, tables, *, now: Optional[_dt.datetime] = None,
+                   guard=None):
     """The bound filter of ``entity_set`` as a boolean expression over
-    ``tables.main_table(entity_set)`` (correlated subqueries for lambdas)."""
-    return SqlCompiler(entity_mapping(entity_set, tables), now).predicate(bound_filter)
+    ``tables.main_table(entity_set)`` (correlated subqueries for lambdas); ``guard``: the
+    caller's restrictions, under which alone a computed ``matchesPattern`` is evaluated
+    (:class:`~proseo_odata.odata.sql.SqlCompiler`)."""
+    return SqlCompiler(entity_mapping(entity_set, tables), now, guard=guard).predicate(bound_filter)
 
 
 def compile_orderby(entity_set: str, bound_items, tables) -> list:

@@ -68,7 +68,7 @@ from proseo_odata.model import (
 from proseo_odata.model.collections import DEFAULT_COLLECTION_RULE, CollectionRule
 from proseo_odata.model.entities import endpoint_receiver
 from proseo_odata.model import times
-from proseo_odata.odata.binding import calls_now
+from proseo_odata.odata.binding import calls_now, may_fail_on_data
 from proseo_odata.odata.sql import area_bounds, footprint_box, register_sqlite_functions
 from proseo_odata.secretbox import SecretBox, SecretsError
 from proseo_odata.model.statemachine import (
@@ -1500,9 +1500,9 @@ class SQLAlchemyStorage(StorageBase):
     #: an area that many products meet fills a page after a few of the rows in order.
     EXTENT_CANDIDATES_LIMIT = 20_000
 
-    def _filter_clause(self, entity_set: str, bound_filter, extents: bool = False):
+    def _filter_clause(self, entity_set: str, bound_filter, extents: bool = False, guard=None):
         """The bound filter compiled; ``extents``: its areas are looked up in SQLite's R*Tree of
-        footprint extents (when the database has one)."""
+        footprint extents (when the database has one); ``guard``: see :meth:`_guarded_filter`."""
         if bound_filter is None:
             return None
         from . import mapping  # imported here: the mapping imports this package's schema
@@ -1510,7 +1510,26 @@ class SQLAlchemyStorage(StorageBase):
         tables = self.tables
         if extents:
             tables = dataclasses.replace(tables, extents=True)
-        return mapping.compile_filter(entity_set, bound_filter, tables)
+        if guard is None:
+            return mapping.compile_filter(entity_set, bound_filter, tables)
+        return mapping.compile_filter(entity_set, bound_filter, tables, guard=guard)
+
+    def _guarded_filter(self, entity_set: str, bound_filter, extents: bool, conditions: Sequence):
+        """:meth:`_filter_clause` for a page or count restricted by ``conditions`` (the caller's
+        mission, visibility classes, owner). Arithmetic and a ``matchesPattern`` whose pattern is
+        computed from the row (:func:`~proseo_odata.odata.binding.may_fail_on_data`) fail on some
+        rows' values (a 400: an Int64 or Double out of range, no regular expression), and the
+        databases evaluate a statement's conditions in the order they like: PostgreSQL by
+        estimated cost, where a regular expression costs no more than ``mission = ...`` and went
+        first, and a lambda's condition ran over the whole attributes table (a hashed subplan).
+        A row the caller may not see then failed the request, and comparisons in front of the
+        failing part read its values out. Such a part is compiled as ``CASE WHEN conditions THEN
+        part ELSE false END`` (a CASE evaluates a branch only when its condition holds; in a
+        lambda's subquery the conditions correlate it with the product, which also keeps it from
+        being hashed), so it is evaluated only on rows the caller may see. Every other filter
+        compiles as it is."""
+        guard = sa.and_(*conditions) if conditions and may_fail_on_data(bound_filter) else None
+        return self._filter_clause(entity_set, bound_filter, extents, guard)
 
     def _few_extent_candidates(self, session: Session, bound_filter) -> bool:
         """SQLite: whether the filter has ``OData.CSC.Intersects`` areas, the database the R*Tree
@@ -1646,7 +1665,7 @@ class SQLAlchemyStorage(StorageBase):
         # request (the catalogue changes; a cached page statement is kept for each answer)
         extents = self._few_extent_candidates(session, query.filter)
         # the compiled $filter, once per request and only when needed (a cached page has it)
-        filter_clause = functools.cache(lambda: self._filter_clause(entity_set, query.filter, extents))
+        filter_clause = functools.cache(lambda: self._guarded_filter(entity_set, query.filter, extents, conditions))
         if query.count:
             clause = filter_clause()
             count, exact = count_rows(session, lambda s, statement: _execute_query(s, statement, values), table,
