@@ -209,9 +209,10 @@ def check_credentials(request, login: str, password: str) -> Optional[User]:
     throttle = getattr(request.registry, "proseo_throttle", None)
     address = client_address(request)
     # One count per account however its name is spelled (MISSION\\user, MISSION-user, user):
-    # three spellings were three allowances of guesses.
+    # three spellings were three allowances of guesses. A spelling that may name two accounts
+    # (S2B-alice) counts against both, so neither spelling adds an allowance.
     candidates = split_user_name(login, request.registry.proseo.default_mission)
-    counted = "\\".join(candidates[0]) if candidates else login
+    counted = ["\\".join(candidate) for candidate in candidates] or [login]
     if throttle is not None:
         wait = throttle.retry_after(counted, address)
         if wait:
@@ -223,7 +224,7 @@ def check_credentials(request, login: str, password: str) -> Optional[User]:
         if throttle is not None:
             throttle.failed(counted, address)
     elif throttle is not None:
-        throttle.succeeded(counted, address)
+        throttle.succeeded(f"{user.mission}\\{user.name}", address)  # that account's pair only
     return user
 
 

@@ -17,7 +17,9 @@ live in this process's memory (a bounded LRU table, guarded by a lock, shared by
 threads); with several processes each counts on its own, so an attacker gets at most that many
 times the budget. The address is WSGI's ``REMOTE_ADDR``; behind a proxy or load balancer, let
 waitress set it from ``X-Forwarded-For`` (``trusted_proxy``), never take the header from
-anyone.
+anyone. An IPv6 address counts by its /64 network (:func:`counted_address`). A login name that
+may name two accounts (``S2B-alice``: user ``alice`` of mission ``S2B``, or the default
+mission's ``S2B-alice``) counts a failure for each.
 
 Settings (defaults): ``proseo.auth.throttle`` (true), ``proseo.auth.throttle.pair_failures``
 (5), ``proseo.auth.throttle.address_failures`` (30), ``proseo.auth.throttle.window_seconds``
@@ -26,6 +28,7 @@ Settings (defaults): ``proseo.auth.throttle`` (true), ``proseo.auth.throttle.pai
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -72,6 +75,21 @@ class ThrottlePolicy:
         )
 
 
+def counted_address(address: str) -> str:
+    """The client address as the counters count it: an IPv6 address by its /64 network (one
+    subscriber's or site's prefix: whoever holds one has 2**64 addresses, each a fresh budget
+    otherwise), an IPv4-mapped IPv6 address as its IPv4 address, anything else as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network((ip.packed, 64), strict=False))
+    return str(ip)
+
+
 class LoginThrottle:
     """Failed-login counters of one process (thread-safe); see the module docstring."""
 
@@ -82,8 +100,12 @@ class LoginThrottle:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _keys(login: str, address: str) -> tuple[tuple, tuple]:
-        return ("pair", login.casefold(), address), ("address", address)
+    def _keys(logins, address: str) -> list[tuple]:
+        """The pair key of each login name (one name, or every account an ambiguous spelling may
+        name) and the address key, the address counted as :func:`counted_address` counts it."""
+        where = counted_address(address)
+        names = (logins,) if isinstance(logins, str) else logins
+        return [("pair", name.casefold(), where) for name in dict.fromkeys(names)] + [("address", where)]
 
     def _delay(self, entry: Optional[_Failures], limit: int, now: float) -> float:
         if entry is None or now - entry.last > self.policy.window_seconds or entry.count < limit:
@@ -91,21 +113,24 @@ class LoginThrottle:
         delay = min(self.policy.max_delay_seconds, 2.0 ** min(entry.count - limit, 30))
         return max(0.0, entry.last + delay - now)
 
-    def retry_after(self, login: str, address: str) -> int:
-        """Seconds (rounded up) before ``login`` may be tried from ``address``; 0 = now."""
+    def retry_after(self, login, address: str) -> int:
+        """Seconds (rounded up) before ``login`` (a name, or several: the longest wait of theirs)
+        may be tried from ``address``; 0 = now."""
         if not self.policy.enabled:
             return 0
-        pair, addr = self._keys(login, address)
+        keys = self._keys(login, address)
         now = self._clock()
         with self._lock:
             wait = max(
-                self._delay(self._entries.get(pair), self.policy.pair_failures, now),
-                self._delay(self._entries.get(addr), self.policy.address_failures, now),
+                self._delay(self._entries.get(key),
+                            self.policy.pair_failures if key[0] == "pair" else self.policy.address_failures, now)
+                for key in keys
             )
         return math.ceil(wait) if wait > 0 else 0
 
-    def failed(self, login: str, address: str) -> None:
-        """Count a failed login of ``login`` from ``address``."""
+    def failed(self, login, address: str) -> None:
+        """Count a failed login of ``login`` (a name, or several: one failure of each) from
+        ``address`` (one failure of the address)."""
         if not self.policy.enabled:
             return
         now = self._clock()
@@ -125,7 +150,7 @@ class LoginThrottle:
         """A successful login clears its (login, address) pair."""
         if not self.policy.enabled:
             return
-        pair, _ = self._keys(login, address)
+        pair = self._keys(login, address)[0]
         with self._lock:
             self._entries.pop(pair, None)
 

@@ -138,3 +138,39 @@ def test_every_spelling_of_a_login_name_shares_its_count(throttled_app):
         assert _get(app, login, "wrong", "192.0.2.9").status_int == 401
     for login in ("DEMO\\alice", "DEMO-alice", "alice"):
         assert _get(app, login, "wrong", "192.0.2.9").status_int == 429
+
+
+def test_a_spelling_that_may_name_two_accounts_counts_against_both(throttled_app):
+    """``DEMO-x-y`` is user ``x-y`` of mission DEMO, or the default mission's user ``DEMO-x-y``;
+    ``x-y`` is user ``y`` of mission ``x``, or the default mission's ``x-y``. Counted against
+    its first reading only, alternating ``x-y`` and ``DEMO\\x-y`` doubled the guesses at
+    ``DEMO\\x-y`` from one address."""
+    app = throttled_app
+    for login in ("x-y", "DEMO\\x-y", "x-y"):
+        assert _get(app, login, "wrong", "192.0.2.44").status_int == 401
+    for login in ("DEMO\\x-y", "x-y"):
+        assert _get(app, login, "wrong", "192.0.2.44").status_int == 429
+
+
+def test_ipv6_addresses_count_by_their_64_network():
+    """Whoever holds an IPv6 /64 has 2**64 addresses: counted one by one, each was a fresh
+    budget. An IPv4-mapped address is its IPv4 address."""
+    clock = Clock()
+    throttle = LoginThrottle(ThrottlePolicy(pair_failures=2, address_failures=3, window_seconds=60,
+                                            max_delay_seconds=8), clock=clock)
+    throttle.failed("alice", "2001:db8:0:1::1")
+    throttle.failed("alice", "2001:db8:0:1:ffff::2")
+    assert throttle.retry_after("alice", "2001:db8:0:1:abcd::3") == 1  # the pair, from its /64
+    assert throttle.retry_after("alice", "2001:db8:0:2::1") == 0  # another /64
+    throttle.failed("bob", "2001:db8:0:1::9")
+    assert throttle.retry_after("carol", "2001:db8:0:1::a") == 1  # the address, by its /64
+    throttle.failed("dave", "::ffff:198.51.100.4")
+    throttle.failed("dave", "198.51.100.4")
+    assert throttle.retry_after("dave", "198.51.100.4") == 1
+    assert throttle.retry_after("dave", "198.51.100.5") == 0
+    # several names: a failure of each, and one of the address
+    throttle.failed(["S2B\\eve", "DEMO\\S2B-eve"], "192.0.2.50")
+    throttle.failed(["S2B\\eve", "DEMO\\S2B-eve"], "192.0.2.50")
+    assert throttle.retry_after("S2B\\eve", "192.0.2.50") == 1
+    assert throttle.retry_after("DEMO\\S2B-eve", "192.0.2.50") == 1
+    assert throttle.retry_after("frank", "192.0.2.50") == 0  # two failures of the address, not four
