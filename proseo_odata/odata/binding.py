@@ -750,7 +750,9 @@ class _Binder:
             if source == A.EDM_INT64:
                 return _integer_literal(value, target, node, fail)
             if source in (A.EDM_DECIMAL, A.EDM_DOUBLE):
-                if value != value or value in (float("inf"), float("-inf")):
+                # INF and -INF compare as IEEE 754 and every database does (the stored numbers
+                # are finite); NaN does not: PostgreSQL orders it above every number
+                if value != value:
                     raise fail()
                 return BLiteral(value, edm.DOUBLE)
             if source == A.EDM_STRING:  # quoted numbers: OrderOutputSize eq '1024'

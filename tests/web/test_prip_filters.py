@@ -98,6 +98,15 @@ CASES = [
      "att/OData.CSC.IntegerAttribute/Value lt 1003)", {"p1", "p2"}),
     ("$filter=Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and "
      "att/OData.CSC.DoubleAttribute/Value le 20.0)", {"p1", "p2"}),
+    # INF and -INF: every stored number is finite (phidown's cloud_cover_threshold=float('inf'))
+    ("$filter=Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and "
+     "att/OData.CSC.DoubleAttribute/Value lt INF)", ALL),
+    ("$filter=Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and "
+     "att/OData.CSC.DoubleAttribute/Value ge INF or att/Value le -INF or att/Value eq INF)", set()),
+    ("$filter=Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'orbitNumber' and "
+     "att/OData.CSC.IntegerAttribute/Value gt -INF and att/Value ne INF)", ALL),
+    ("$filter=ContentLength lt INF and ContentLength gt -INF", ALL),
+    ("$filter=ContentLength ge INF or ContentLength in (INF, -INF)", set()),
     ("$filter=Attributes/OData.CSC.DateTimeOffsetAttribute/any(att:att/Name eq 'processingDate' and "
      "att/OData.CSC.DateTimeOffsetAttribute/Value ge 2021-05-24T19:08:07.000Z)", {"p4", "p5"}),
     ("$filter=Attributes/OData.CSC.BooleanAttribute/any(att:att/Name eq 'highQuality' and "
@@ -195,6 +204,8 @@ def test_footprint_round_trip(app, catalogue):
         "$filter=contains(Name,'a'",
         "$filter=NoSuchFunction(Name)",
         "$filter=OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((1 2,3'))",
+        "$filter=ContentLength lt NaN",  # NaN: PostgreSQL orders it above every number
+        "$filter=Attributes/OData.CSC.DoubleAttribute/any(a:a/Name eq 'cloudCover' and a/Value ne NaN)",
         "$filter=substring(Name,1.5) eq 'x'",  # not a whole number (PostgreSQL had no such substr: a 500)
         "$filter=Name eq 'a%00b'",  # PostgreSQL's text holds no NUL: the driver refused it, a 500
         "$filter=matchesPattern(Name,'(a)%5C1')",  # a backreference: not RE2's syntax
