@@ -98,7 +98,7 @@ CASES = [
      "att/OData.CSC.IntegerAttribute/Value lt 1003)", {"p1", "p2"}),
     ("$filter=Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and "
      "att/OData.CSC.DoubleAttribute/Value le 20.0)", {"p1", "p2"}),
-    # INF and -INF: every stored number is finite (phidown's cloud_cover_threshold=float('inf'))
+    # INF and -INF: every stored number is finite, so every backend compares them alike
     ("$filter=Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and "
      "att/OData.CSC.DoubleAttribute/Value lt INF)", ALL),
     ("$filter=Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and "
