@@ -275,6 +275,13 @@ def select_properties(body: dict, select: Optional[Iterable[str]]) -> dict:
     return {k: v for k, v in body.items() if k.startswith("@") or k in wanted}
 
 
+def entity_body(request, entity_set: str, properties: dict, select: Optional[Iterable[str]] = None) -> dict:
+    """The answer of one entity of ``entity_set``: its context (``<entity_set>/$entity``, projected
+    by ``select``) and its ``properties`` (those of ``select``)."""
+    return {"@odata.context": context_url(request, f"{entity_set}/$entity", select),
+            **select_properties(properties, select)}
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 

@@ -197,7 +197,8 @@ def credentials_problems(username: Optional[str], password: Optional[str]) -> li
     cannot send: a name with ``:`` (RFC 7617: the receiver would split there), more than
     :data:`MAX_CREDENTIAL_LENGTH` characters; and a password that is
     :data:`proseo_odata.secretbox.MASK`, what the service answers in place of a stored one (an
-    object read back and sent again would make the mask the receiver's password). Reasons never repeat the values."""
+    object read back and sent again would make the mask the receiver's password). Reasons never
+    repeat the values."""
     problems = []
     for name, value in (("NotificationEpUsername", username), ("NotificationEpPassword", password)):
         if not isinstance(value, str):

@@ -168,8 +168,8 @@ class Property:
     alias to its canonical property, so compilers and mappings only see canonical names.
     ``seed_key`` marks a property that is no alias but is written only with the seed documents'
     keys on (an attribute's ``ContentType``). ``filterable=False`` properties are rejected in
-    ``$filter`` (secrets); ``sortable=False`` in ``$orderby``. ``geo_only`` marks a property only usable as the location of
-    ``OData.CSC.Intersects``.
+    ``$filter`` (secrets); ``sortable=False`` in ``$orderby``. ``geo_only`` marks a property only
+    usable as the location of ``OData.CSC.Intersects``.
     """
 
     name: str

@@ -1510,8 +1510,6 @@ class SQLAlchemyStorage(StorageBase):
         tables = self.tables
         if extents:
             tables = dataclasses.replace(tables, extents=True)
-        if guard is None:
-            return mapping.compile_filter(entity_set, bound_filter, tables)
         return mapping.compile_filter(entity_set, bound_filter, tables, guard=guard)
 
     def _guarded_filter(self, entity_set: str, bound_filter, extents: bool, conditions: Sequence):

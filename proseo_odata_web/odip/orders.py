@@ -62,6 +62,7 @@ from ..keys import load_or_404
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
     context_url,
+    entity_body,
     format_datetime,
     format_guid,
     json_response,
@@ -108,13 +109,8 @@ def order_json(order: ProductionOrder) -> dict:
     }
 
 
-def _entity_body(request, order: ProductionOrder, select=None) -> dict:
-    return {"@odata.context": context_url(request, "ProductionOrders/$entity", select),
-            **select_properties(order_json(order), select)}
-
-
 def _entity_response(request, order: ProductionOrder, status: int = 200):
-    return json_response(_entity_body(request, order), status=status)
+    return json_response(entity_body(request, "ProductionOrders", order_json(order)), status=status)
 
 
 def readable_output(request, principal, order: ProductionOrder) -> Optional[Product]:
@@ -204,7 +200,7 @@ def get_order(request):
     principal = require_role(request, *ODIP_ROLES)
     expand, select = single_entity_options(request, "ProductionOrders")
     order = visible_order(request, principal, request.matchdict["key"])
-    body = _entity_body(request, order, select)
+    body = entity_body(request, "ProductionOrders", order_json(order), select)
     if "Product" in expand:
         body["Product"] = _expanded_product(request, principal, order)
     return json_response(body)

@@ -23,7 +23,7 @@ from proseo_odata.odata import edm
 
 from ..auth import require_role
 from ..keys import load_or_404
-from ..odata_json import context_url, format_guid, json_response, select_properties, text_response
+from ..odata_json import context_url, entity_body, format_guid, json_response, select_properties, text_response
 from ..service import metadata_view, service_document_view
 from ..query import collection_body, collection_query, single_entity_options
 from .errors import WorkflowNotFound, parse_key
@@ -84,9 +84,7 @@ def get_workflow(request):
     workflow = load_or_404(functools.partial(request.storage.get_workflow, principal.mission),
                            parse_key(request.matchdict["key"], "workflow"), WorkflowNotFound,
                            lambda workflow: workflow.enabled)
-    body = {"@odata.context": context_url(request, "Workflows/$entity", select)}
-    body.update(select_properties(workflow_json(workflow), select))
-    return json_response(body)
+    return json_response(entity_body(request, "Workflows", workflow_json(workflow), select))
 
 
 ROUTES = (

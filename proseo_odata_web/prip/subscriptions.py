@@ -40,8 +40,9 @@ from proseo_odata.secretbox import MASK
 
 from .. import keys
 from ..auth import require_role
-from ..odata_json import (context_url, format_datetime, format_guid, json_response, parse_json_body,
-                          select_properties)
+from ..odata_json import (context_url, entity_body, format_datetime, format_guid, json_response,
+                          parse_json_body, select_properties, text_response)
+from ..query import collection_body, collection_query, single_entity_options
 from ..service import check_action_preconditions
 
 
@@ -69,9 +70,8 @@ def subscription_json(subscription: Subscription) -> dict:
 
 
 def _entity_response(request, subscription: Subscription, status: int = 200, select=None):
-    body = {"@odata.context": context_url(request, "Subscriptions/$entity", select)}
-    body.update(select_properties(subscription_json(subscription), select))
-    return json_response(body, status=status)
+    return json_response(entity_body(request, "Subscriptions", subscription_json(subscription), select),
+                         status=status)
 
 
 def parse_key(text: str) -> uuid.UUID:
@@ -101,8 +101,6 @@ def parse_new_subscription(body, mission: str, owner: str) -> Subscription:
 
 
 def list_subscriptions(request):
-    from ..query import collection_body, collection_query
-
     principal = require_role(request, Role.PRIP_USER)
     paged = collection_query(request, "Subscriptions")
     result = request.storage.query_subscriptions(principal.mission, paged.query, owner=principal.name)
@@ -112,9 +110,6 @@ def list_subscriptions(request):
 
 
 def count_subscriptions(request):
-    from ..odata_json import text_response
-    from ..query import collection_query
-
     principal = require_role(request, Role.PRIP_USER)
     paged = collection_query(request, "Subscriptions", count_only=True)
     result = request.storage.query_subscriptions(principal.mission, paged.query, owner=principal.name)
@@ -132,8 +127,6 @@ def create_subscription(request):
 
 
 def get_subscription(request):
-    from ..query import single_entity_options
-
     principal = require_role(request, Role.PRIP_USER)
     _expand, select = single_entity_options(request, "Subscriptions")
     return _entity_response(request, own_subscription(request, principal, request.matchdict["key"]), select=select)

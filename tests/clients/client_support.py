@@ -30,6 +30,7 @@ USER = ("DEMO", "eve", "eve-secret-123")
 
 #: The search every client test makes: S2MSI1C over this box in January 2024.
 BBOX = (10.0, 45.0, 12.0, 47.0)  # lonmin, latmin, lonmax, latmax
+BBOX_WKT = "POLYGON(({0} {1},{2} {1},{2} {3},{0} {3},{0} {1}))".format(*BBOX)
 START, END = "2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z"
 #: Page size the clients ask for: smaller than the number of matches, and not a divisor of it.
 PAGE = 3
@@ -125,6 +126,17 @@ def build_catalogue(base: Path, url: str | None = None, entries=catalogue_entrie
     finally:
         storage.close()
     return settings, ClientCatalogue(products)
+
+
+def netrc_env(tmp_path: Path) -> dict:
+    """The environment of a client whose requests take their Basic credentials from ~/.netrc
+    (requests does, for a request without any): a netrc for 127.0.0.1 with :data:`USER`'s login in
+    the ``MISSION-user`` form (no backslash to escape), and ``tmp_path`` as ``HOME``."""
+    mission, name, password = USER
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login {mission}-{name} password {password}\n")
+    netrc.chmod(0o600)
+    return {"NETRC": str(netrc), "HOME": str(tmp_path)}
 
 
 def run_client(python: Path, script: str, *args: str, env: dict | None = None, timeout: float = 120) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from client_support import BBOX, END, MATCHING, PAGE, ROOT, START, USER, run_client
+from client_support import BBOX, BBOX_WKT, END, MATCHING, PAGE, ROOT, START, USER, netrc_env, run_client
 
 pytestmark = pytest.mark.slow
 
@@ -71,15 +71,9 @@ def test_eodag_searches_every_page_and_downloads(clients_python, prip_server, cl
 
 
 def _run_cdsetool(clients_python, server, tmp_path):
-    username, password = _login()
-    netrc = tmp_path / "netrc"
-    netrc.write_text(f"machine 127.0.0.1 login {username.replace(chr(92), '-')} password {password}\n")
-    netrc.chmod(0o600)
-    lonmin, latmin, lonmax, latmax = BBOX
-    wkt = f"POLYGON(({lonmin} {latmin},{lonmax} {latmin},{lonmax} {latmax},{lonmin} {latmax},{lonmin} {latmin}))"
     return run_client(
-        clients_python, "cdsetool_prip.py", server, str(tmp_path / "downloads"), wkt, START, END, str(PAGE),
-        env={"NETRC": str(netrc), "HOME": str(tmp_path)},
+        clients_python, "cdsetool_prip.py", server, str(tmp_path / "downloads"), BBOX_WKT, START, END, str(PAGE),
+        env=netrc_env(tmp_path),
     )
 
 

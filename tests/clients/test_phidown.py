@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from client_support import BBOX, END, MATCHING, PAGE, START, USER, catalogue_entries, run_client
+from client_support import BBOX_WKT, END, MATCHING, PAGE, START, catalogue_entries, netrc_env, run_client
 
 pytestmark = pytest.mark.slow
 
 
 def _run_phidown(clients_python, server, tmp_path):
-    mission, name, password = USER
-    netrc = tmp_path / "netrc"
-    netrc.write_text(f"machine 127.0.0.1 login {mission}-{name} password {password}\n")
-    netrc.chmod(0o600)
-    lonmin, latmin, lonmax, latmax = BBOX
-    wkt = f"POLYGON(({lonmin} {latmin},{lonmax} {latmin},{lonmax} {latmax},{lonmin} {latmax},{lonmin} {latmin}))"
-    return run_client(clients_python, "phidown_prip.py", server, wkt, START, END, str(PAGE),
-                      env={"NETRC": str(netrc), "HOME": str(tmp_path)})
+    return run_client(clients_python, "phidown_prip.py", server, BBOX_WKT, START, END, str(PAGE),
+                      env=netrc_env(tmp_path))
 
 
 def _attribute(metadata, name):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from client_support import USER, run_client
+from client_support import USER, netrc_env, run_client
 
 pytestmark = pytest.mark.slow
 
@@ -76,13 +76,9 @@ def test_the_orbits_are_told_apart_only_by_the_query():
 
 def test_sentineleof_finds_and_downloads_orbit_files(clients_python, prip_server, client_catalogue, tmp_path):
     mission, name, password = USER
-    netrc = tmp_path / "netrc"
-    netrc.write_text(f"machine 127.0.0.1 login {mission}-{name} password {password}\n")
-    netrc.chmod(0o600)
     report = run_client(
         clients_python, "sentineleof_prip.py", prip_server, str(tmp_path / "orbits"), SCENE, DATE, MISSION,
-        env={"PRIP_USERNAME": f"{mission}\\{name}", "PRIP_PASSWORD": password, "NETRC": str(netrc),
-             "HOME": str(tmp_path)},
+        env={"PRIP_USERNAME": f"{mission}\\{name}", "PRIP_PASSWORD": password, **netrc_env(tmp_path)},
     )
     wanted = {which: metadata["Name"] for metadata, which in ORBITS if which}
     products = client_catalogue.products

@@ -119,7 +119,7 @@ def test_filter_is_routed_to_the_mapping(sqlite_url, monkeypatch):
 
     calls = []
 
-    def compile_filter(entity_set, bound_filter, tables):
+    def compile_filter(entity_set, bound_filter, tables, guard=None):
         calls.append((entity_set, bound_filter, tables.dialect))
         return tables.main_table(entity_set).c.name == bound_filter
 
