@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 CONFIG ?= development.ini
 # Port of the server (`make run PORT=7000`); empty: the .ini's listen address.
 PORT ?=
-# eodag, CDSETool, sentineleof, phidown and python-odata for tests/clients: their own venv, their
-# own pinned dependencies.
+# eodag, CDSETool, sentineleof, phidown, cdsodatacli and python-odata for tests/clients: their own
+# venv, their own pinned dependencies.
 CLIENTS_VENV ?= .venv-clients
 
 .PHONY: run test system-deps clients bench soak clean

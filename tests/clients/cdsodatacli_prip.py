@@ -84,7 +84,7 @@ def main(config_file, download_dir, queries, top):
     # the product's download URL, as cdsodatacli builds it from URL_download, and its transfer
     first = products.sort_values("Name").iloc[0]
     wanted = pd.DataFrame({"safe": [first["Name"]], "id": [first["Id"]]})
-    todo, _ = filter_product_already_present(defaultdict(int), wanted, download_dir, conf, extension="")
+    todo, _ = filter_product_already_present(defaultdict(int), wanted, download_dir, conf)  # <Name>.zip
     url, path = todo["urls"].iloc[0], Path(todo["outputpath"].iloc[0])
     answer = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     answer.raise_for_status()

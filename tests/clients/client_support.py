@@ -1,10 +1,10 @@
 """Helpers of the client tests: the small Copernicus-like catalogue (ingested from real files),
 the search every client makes, and running a client script in the clients' own venv.
 
-The clients (eodag, CDSETool, sentineleof, phidown, python-odata) pin their own dependencies, so
-they live in ``.venv-clients`` (``make clients``, a prerequisite of ``make test``; versions in
-tests/clients/requirements.txt), never in the project's venv: the tests run small scripts of
-tests/clients/ in that venv.
+The clients (eodag, CDSETool, sentineleof, phidown, cdsodatacli, python-odata) pin their own
+dependencies, so they live in ``.venv-clients`` (``make clients``, a prerequisite of ``make
+test``; versions in tests/clients/requirements.txt), never in the project's venv: the tests run
+small scripts of tests/clients/ in that venv.
 """
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ CDSE prefix replaced with the PRIP's, a bearer token from PRIP's token endpoint 
 configuration's ``URL_identity``. Every product that matches a query must come back once for that
 query, and none that does not, in its sequential and its threaded fetch; the expected sets are
 computed here from the catalogue's metadata. Every request the server receives must be answered
-200. Then the download URL cdsodatacli builds from ``URL_download`` must serve the product (MD5).
+200, under both ``proseo.paging`` modes. Then the download URL cdsodatacli builds from
+``URL_download`` must serve the product (MD5): cdsodatacli itself downloads through CDSE's S3 only.
 """
 from __future__ import annotations
 
@@ -149,13 +150,14 @@ def test_the_products_are_told_apart_only_by_the_query():
     assert len(names) == len(set(names))
 
 
-@pytest.fixture(scope="module")
-def recorded_prip(client_catalogue_dir):
-    """The PRIP of the module's catalogue, with every request it answers: method, path, raw
-    query string, status."""
+@pytest.fixture(scope="module", params=["cdse", "strict"])
+def recorded_prip(request, client_catalogue_dir):
+    """The PRIP of the module's catalogue under both ``proseo.paging`` modes (cdsodatacli pages
+    with ``$skip`` and never reads ``@odata.nextLink``: the same rows either way), with every
+    request it answers: method, path, raw query string, status."""
     from proseo_odata_web import main
 
-    app = main({}, **client_catalogue_dir[0])
+    app = main({}, **{**client_catalogue_dir[0], "proseo.paging": request.param})
     log = []
 
     def recording(environ, start_response):
@@ -217,5 +219,5 @@ def test_cdsodatacli_searches_pages_and_finds_the_download_url(recorded_prip, cl
     downloaded = report["downloaded"]
     chosen = next(n for n, p in products.items() if p["Id"] == downloaded["Id"])
     assert downloaded["url"] == f"{server}/proseo/prip/odata/v1/Products({downloaded['Id']})/$value"
-    assert downloaded["file"] == chosen
+    assert downloaded["file"] == chosen + ".zip"  # cdsodatacli's naming
     assert downloaded["md5"] == products[chosen]["md5"]

@@ -8,6 +8,8 @@ The configurations are those docs/prip.md shows: eodag reads examples/clients/eo
 """
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from client_support import BBOX, BBOX_WKT, END, MATCHING, PAGE, ROOT, START, USER, netrc_env, run_client
@@ -114,8 +116,15 @@ def test_docs_show_the_configurations_the_tests_use():
         code = [line for line in snippet if line.strip() and not line.lstrip().startswith("#")]
         assert len(code) == lines, name
         assert [line for line in code if line not in documented] == [], name
+    # cdsodatacli: its configuration file, and the lines of its script (in a function: dedented)
+    assert "examples/clients/cdsodatacli-localconfig.yml" in docs
+    script = (ROOT / "tests" / "clients" / "cdsodatacli_prip.py").read_text(encoding="utf-8")
+    snippet = textwrap.dedent(script.split(SNIPPET, 1)[1].split("\n    # ---", 1)[0].split("\n", 1)[1]).splitlines()
+    code = [line for line in snippet if line.strip() and not line.lstrip().startswith("#")]
+    assert len(code) == 8, code
+    assert [line for line in code if line not in documented] == []
     # the versions the docs name are the pinned ones
     pins = (ROOT / "tests" / "clients" / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    for client in ("eodag", "cdsetool", "sentineleof", "phidown"):
+    for client in ("eodag", "cdsetool", "sentineleof", "phidown", "cdsodatacli"):
         version = next(line.split("==")[1] for line in pins if line.lower().startswith(client + "=="))
         assert f"| {version} |" in docs, (client, version)
