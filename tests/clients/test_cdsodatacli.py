@@ -55,7 +55,8 @@ PRODUCTS = [
         (2.25, _BRITTANY), (3.25, _EAST), (4.75, _BRITTANY), (5.25, _EAST), (6.75, _EAST),
         (9.25, _BRITTANY), (10.75, _EAST), (12.25, _EAST), (17.75, _BRITTANY))],
     # IW_SLC__1S at the point: two, two and four (pages of 3 and 1) in the first, third and fourth slices
-    *[(day, _BRITTANY, "IW_SLC__1S", "IW", "SENTINEL-1") for day in (3.75, 5.75, 18.25, 20.75, 23.25, 24.25, 25.75, 26.25)],
+    *[(day, _BRITTANY, "IW_SLC__1S", "IW", "SENTINEL-1")
+      for day in (3.75, 5.75, 18.25, 20.75, 23.25, 24.25, 25.75, 26.25)],
     # near misses, each told apart by one term of the query
     (11.25, _EAST, "IW_SLC__1S", "IW", "SENTINEL-1"),  # SLC in the box, away from the point
     (7.25, _BRITTANY, "IW_GRDH_1S", "EW", "SENTINEL-1"),  # another sensor mode (only operationalMode)
@@ -83,7 +84,8 @@ def _metadata(index, day, footprint, product_type, mode, platform):
     ring = [list(corner) for corner in footprint + footprint[:1]]
     kind = product_type[:2] + "_" + product_type[3:7]  # IW_GRDH, IW_SLC_
     stamp = "{:%Y%m%dT%H%M%S}_{:%Y%m%dT%H%M%S}".format(start, stop)
-    name = f"S1A_{kind}_1SDV_{stamp}_{51000 + index:06d}_{0x64000 + index:06X}_{random.Random(index).randrange(65536):04X}.SAFE"
+    crc = random.Random(index).randrange(65536)
+    name = f"S1A_{kind}_1SDV_{stamp}_{51000 + index:06d}_{0x64000 + index:06X}_{crc:04X}.SAFE"
     iso = "{:%Y-%m-%dT%H:%M:%S.000Z}"
     return {
         "Name": name,
@@ -175,7 +177,8 @@ def recorded_prip(request, client_catalogue_dir):
         app.registry.storage.close()
 
 
-def test_cdsodatacli_searches_pages_and_finds_the_download_url(recorded_prip, clients_python, client_catalogue, tmp_path):
+def test_cdsodatacli_searches_pages_and_finds_the_download_url(recorded_prip, clients_python, client_catalogue,
+                                                              tmp_path):
     server, log = recorded_prip
     log.clear()
     mission, name, password = USER
