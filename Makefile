@@ -8,6 +8,18 @@ PORT ?=
 # eodag, CDSETool, sentineleof, phidown, cdsodatacli and python-odata for tests/clients: their own
 # venv, their own pinned dependencies.
 CLIENTS_VENV ?= .venv-clients
+# What installs into the venvs: uv (pinned; pip puts it into $(VENV)), ten times pip's speed on a
+# fresh machine (both venvs: 12 s against 107 s). INSTALLER=pip: pip alone, e.g. where only pip
+# is configured for a package mirror (uv reads UV_INDEX_URL, not pip's configuration).
+INSTALLER ?= uv
+UV_VERSION := 0.13.9
+ifeq ($(INSTALLER),uv)
+install = $(BIN)/uv pip install --quiet --python $(1)
+INSTALL_TOOL := $(BIN)/uv
+else
+install = $(1) -m pip install --quiet --disable-pip-version-check
+INSTALL_TOOL := $(BIN)/python
+endif
 
 .PHONY: run test system-deps clients bench soak clean
 
@@ -15,19 +27,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip wheel
 
+$(BIN)/uv: $(BIN)/python
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+
 # Re-install when the packaging changes.
-$(VENV)/.stamp-run: setup.py $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[web,postgresql,s3]'
+$(VENV)/.stamp-run: setup.py $(INSTALL_TOOL)
+	$(call install,$(BIN)/python) -e '.[web,postgresql,s3]'
 	touch $@
 
-$(VENV)/.stamp-test: setup.py $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,postgresql,s3]'
+$(VENV)/.stamp-test: setup.py $(INSTALL_TOOL)
+	$(call install,$(BIN)/python) -e '.[test,postgresql,s3]'
 	touch $@
 
-$(CLIENTS_VENV)/.stamp: tests/clients/requirements.txt
+$(CLIENTS_VENV)/.stamp: tests/clients/requirements.txt $(INSTALL_TOOL)
 	rm -rf $(CLIENTS_VENV)
 	$(PYTHON) -m venv $(CLIENTS_VENV)
-	$(CLIENTS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+	$(call install,$(CLIENTS_VENV)/bin/python) -r tests/clients/requirements.txt
 	touch $@
 
 clients: $(CLIENTS_VENV)/.stamp
