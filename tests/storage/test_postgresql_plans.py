@@ -11,35 +11,53 @@ import pytest
 import sqlalchemy as sa
 
 from proseo_odata.storage import Query
+from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.testing import T0, make_product
-from proseo_odata.model import NEVER
+from proseo_odata.model import NEVER, Mission
 from proseo_odata.storage.schema import products
 
 pytestmark = pytest.mark.postgresql
 
 
+@pytest.fixture(scope="module")
+def plans_database(module_database, pg_server_url, pg_template_name):
+    """A migrated database of the module, loaded once (every test here only reads): mission
+    ``M1``, 20 products, and many more rows of other types, in bulk, so that the statistics look
+    like a real catalogue."""
+    url = module_database(sa.engine.make_url(pg_server_url).set(database=pg_template_name).render_as_string(
+        hide_password=False), key="plans")
+    storage = SQLAlchemyStorage.from_url(url)
+    try:
+        storage.add_mission(Mission("M1"))
+        with storage.transaction() as tx:
+            for i in range(20):
+                tx.add_product(make_product(name=f"S2A_MSIL1C_{i:04d}.zip", publication_date=T0 + timedelta(seconds=i)))
+        rows = []
+        for i in range(8000):
+            values = {c.name: None for c in products.columns}
+            values.update(
+                id=uuid.uuid4(), mission="M1", name=f"AUX_{i:06d}", content_type="application/zip",
+                content_length=i, publication_date=T0 + timedelta(minutes=i), modification_date=T0,
+                eviction_date=NEVER, online=True, production_type="systematic_production",
+                visibility="PUBLIC", product_type=f"AUX_{i % 50}", revision=1,
+                content_start=T0 - timedelta(days=i % 900), content_end=T0 - timedelta(days=i % 900) + timedelta(hours=1),
+            )
+            rows.append(values)
+        with storage.engine.begin() as conn:
+            conn.execute(sa.insert(products), rows)
+        with storage.engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE"))
+    finally:
+        storage.close()
+    return url
+
+
 @pytest.fixture
-def storage(fresh_pg_url, stocked_storage):
-    storage = stocked_storage(fresh_pg_url, [
-        make_product(name=f"S2A_MSIL1C_{i:04d}.zip", publication_date=T0 + timedelta(seconds=i)) for i in range(20)
-    ])
-    # Many more rows of other types, in bulk, so that the statistics look like a real catalogue.
-    rows = []
-    for i in range(8000):
-        values = {c.name: None for c in products.columns}
-        values.update(
-            id=uuid.uuid4(), mission="M1", name=f"AUX_{i:06d}", content_type="application/zip",
-            content_length=i, publication_date=T0 + timedelta(minutes=i), modification_date=T0,
-            eviction_date=NEVER, online=True, production_type="systematic_production",
-            visibility="PUBLIC", product_type=f"AUX_{i % 50}", revision=1,
-            content_start=T0 - timedelta(days=i % 900), content_end=T0 - timedelta(days=i % 900) + timedelta(hours=1),
-        )
-        rows.append(values)
-    with storage.engine.begin() as conn:
-        conn.execute(sa.insert(products), rows)
-    with storage.engine.begin() as conn:
-        conn.execute(sa.text("ANALYZE"))
-    return storage
+def storage(plans_database):
+    """A storage of its own per test (no page, count or $skip memo of another test's queries)."""
+    storage = SQLAlchemyStorage.from_url(plans_database)
+    yield storage
+    storage.close()
 
 
 def _plans_of(storage, call, *settings):
