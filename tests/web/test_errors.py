@@ -36,6 +36,7 @@ def assert_error(response, status, code=None, service="prip"):
     return error
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "path,service",
     [
@@ -52,6 +53,7 @@ def test_unknown_path_is_404(app, path, service):
     assert error["code"] in ("E7701", "E7201")
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 @pytest.mark.parametrize(
     "path", ["/", "/$metadata", "/Products", "/Products/$count", "/Products({p1})", "/Products({p1})/Attributes"]
@@ -63,6 +65,7 @@ def test_unsupported_method_is_405(app, catalogue, method, path):
     assert "GET" in response.headers["Allow"]
 
 
+@pytest.mark.shared_app
 def test_product_not_found(app):
     missing = "0f0f0f0f-0000-4000-8000-000000000000"
     response = app.get(PRIP + f"/Products({missing})", headers=basic("alice"), expect_errors=True)
@@ -70,6 +73,7 @@ def test_product_not_found(app):
     assert error["message"] == f"No product found with UUID {missing}"
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("key", ["42", "'abc'", "a0000000-0000-0000-0000-00000000000", "Name='x'"])
 def test_malformed_key_is_400(app, key):
     response = app.get(PRIP + f"/Products({key})", headers=basic("alice"), expect_errors=True)
@@ -77,6 +81,7 @@ def test_malformed_key_is_400(app, key):
     assert error["target"] == "Id"
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "query,target",
     [
@@ -125,6 +130,7 @@ def _token(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "document",
     [
@@ -142,6 +148,7 @@ def test_forged_skiptoken_is_400(app, document):
     assert error.get("target") == "$skiptoken", error
 
 
+@pytest.mark.shared_app
 def test_syntax_error_names_position_and_expected(app):
     response = app.get(PRIP + "/Products?$filter=contains(Name,'a' eq true", headers=basic("alice"),
                        expect_errors=True)
@@ -151,11 +158,13 @@ def test_syntax_error_names_position_and_expected(app):
     assert re.search(r"column \d+", response.headers["Warning"])
 
 
+@pytest.mark.shared_app
 def test_invalid_utf8_in_query_is_400(app):
     response = app.get(PRIP + "/Products?$filter=Name%20eq%20%27%FF%27", headers=basic("alice"), expect_errors=True)
     assert_error(response, 400)
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "DELETE"])
 @pytest.mark.parametrize(
     "path,service",
@@ -182,6 +191,7 @@ def test_a_path_whose_escapes_are_not_utf8_is_400(app, caplog, method, path, ser
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "query,shown",
     [
@@ -205,6 +215,7 @@ def test_warning_header_has_no_control_characters(app, query, shown):
 # -- 500 for real bugs only ---------------------------------------------------------------------
 
 
+@pytest.mark.shared_app
 def test_the_warning_header_is_ascii_and_says_what_the_body_says(app):
     """A message quoting non-ASCII client input: sent as Latin-1 an 'ä' was a byte that is not
     UTF-8 and a '日' a '?'. Now both are JSON's escapes, so a client can read it back."""
@@ -216,6 +227,7 @@ def test_the_warning_header_is_ascii_and_says_what_the_body_says(app):
     assert json.loads('"' + warning.split(") ", 1)[1].replace('"', '\\"') + '"') == message
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("headers, status", [
     ({"OData-MaxVersion": "4.0"}, 200), ({"OData-MaxVersion": "4.01"}, 200), ({"OData-Version": "4.0"}, 200),
     ({"OData-MaxVersion": "3.0"}, 400), ({"OData-MaxVersion": "garbage"}, 400), ({"OData-Version": "3.0"}, 400),
