@@ -15,9 +15,11 @@ of a database migrated once per session (tests/conftest.py).
 ``@pytest.mark.shared_app`` (on a test, or ``pytestmark`` on a module): the test gets the PRIP or
 ODIP world, application included, that the module's marked tests share, one per backend, built
 once (building the application costs ~0.15 s of CPU, seeding ~0.05-0.1 s, per test otherwise).
-ONLY for tests that read: GET or HEAD with valid credentials, no writes through the storage or
-the API, no settings of their own, nothing that counts between requests (login throttle,
-metrics). The names stay the same (``app``, ``catalogue``, ``app_settings``, ``storage``,
+ONLY for tests that read: GET or HEAD with valid credentials, or a request the service must refuse
+before it writes anything (a 4xx) in a test that checks nothing was stored; no writes through the
+storage or the API, no settings of their own, nothing that counts between requests (metrics; the
+login throttle counts by address: a test sending failed logins gives each case its own
+``REMOTE_ADDR``, as test_auth_matrix does). The names stay the same (``app``, ``catalogue``, ``app_settings``, ``storage``,
 ``odip``, ``odip_settings``); ``make_app({**app_settings, ...})`` still builds a new application
 (over the shared, seeded database). Unmarked tests get a fresh world each, as before.
 """

@@ -164,6 +164,7 @@ def test_input_product_lookup(odip, reference, expected):
     assert stored.input_product_id == odip.products[expected].id
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "login, reference, code",
     [
@@ -213,6 +214,7 @@ def test_other_mission_orders_against_its_own_workflow(odip):
 # -- validation: every rule, and all problems together ---------------------------------------------
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize(
     "overrides, target, fragment",
     [
@@ -326,6 +328,7 @@ def test_body_that_is_not_json_or_not_an_object(odip):
     assert "JSON object" in found["body"]
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("path", ["/ProductionOrder", "/ProductionOrders", "/ProductionOrder/OData.CSC.Order"])
 @pytest.mark.parametrize("body", [b"[" * 100000, b'{"a":' * 5000])
 def test_body_nested_beyond_the_decoder_is_400(odip, path, body):
@@ -386,6 +389,7 @@ MEANING_ONLY = [
 ]
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("overrides, target", MEANING_ONLY)
 def test_the_schema_leaves_the_meaning_to_the_core(odip, overrides, target):
     """No range, date, name or value rule in colander: the shape passes, the core's message is
@@ -422,6 +426,7 @@ def test_the_schema_reports_shape_problems(overrides, target):
     assert all(answer_of("odip", p.kind) == (400, "E7205") for p in found)
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("bad", ['"\\udfff"', "NaN", "-Infinity"])
 def test_body_that_json_loads_takes_but_rfc_8259_does_not_is_400(odip, bad):
     # a lone surrogate in WorkflowName reached the storage encoder: 500
