@@ -8,6 +8,7 @@ The configurations are those docs/prip.md shows: eodag reads examples/clients/eo
 """
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -110,19 +111,15 @@ def test_docs_show_the_configurations_the_tests_use():
     phidown = (ROOT / "tests" / "clients" / "phidown_prip.py").read_text(encoding="utf-8")
     assert "query_by_filter(**criteria" in phidown and "criteria = dict(base_url=products" in phidown
     documented = set(docs.splitlines())
-    for name, lines in (("cdsetool_prip.py", 7), ("sentineleof_prip.py", 3)):
+    assert "examples/clients/cdsodatacli-localconfig.yml" in docs
+    for name, lines in (("cdsetool_prip.py", 7), ("sentineleof_prip.py", 3), ("cdsodatacli_prip.py", 8)):
         script = (ROOT / "tests" / "clients" / name).read_text(encoding="utf-8")
-        snippet = script.split(SNIPPET, 1)[1].split("\n# ---", 1)[0].splitlines()[1:]
+        # (cdsodatacli's lines are in a function: dedented)
+        section = re.split(r"\n *# ---", script.split(SNIPPET, 1)[1], maxsplit=1)[0]
+        snippet = textwrap.dedent(section.split("\n", 1)[1]).splitlines()
         code = [line for line in snippet if line.strip() and not line.lstrip().startswith("#")]
         assert len(code) == lines, name
         assert [line for line in code if line not in documented] == [], name
-    # cdsodatacli: its configuration file, and the lines of its script (in a function: dedented)
-    assert "examples/clients/cdsodatacli-localconfig.yml" in docs
-    script = (ROOT / "tests" / "clients" / "cdsodatacli_prip.py").read_text(encoding="utf-8")
-    snippet = textwrap.dedent(script.split(SNIPPET, 1)[1].split("\n    # ---", 1)[0].split("\n", 1)[1]).splitlines()
-    code = [line for line in snippet if line.strip() and not line.lstrip().startswith("#")]
-    assert len(code) == 8, code
-    assert [line for line in code if line not in documented] == []
     # the versions the docs name are the pinned ones
     pins = (ROOT / "tests" / "clients" / "requirements.txt").read_text(encoding="utf-8").splitlines()
     for client in ("eodag", "cdsetool", "sentineleof", "phidown", "cdsodatacli"):
