@@ -268,10 +268,13 @@ def test_the_collector_runs_only_when_the_ingest_calls_it(setup, tmp_path, monke
             full.append(info)
 
     gc.callbacks.append(collected)
+    # (the suite's objects set aside: each full collection walked them all, seconds a test)
+    gc.freeze()
     try:
         report = ingest_manifest(storage, archive, "M", _manifest(tmp_path, [{"file": f"in/f{i}.dat"} for i in range(12)]),
                                  batch_size=2, workers=1, parsers=0, progress=lambda n: seen.append(gc.get_threshold()[0]))
     finally:
+        gc.unfreeze()
         gc.callbacks.remove(collected)
     assert report.ingested == 12 and seen == [0] * 6
     assert len(full) >= 3  # batches 2, 4 and 6

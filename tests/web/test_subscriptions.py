@@ -30,6 +30,11 @@ def create(app, login="alice", status=201, **overrides):
     return app.post_json(f"{PRIP}/Subscriptions", new_subscription(**overrides), headers=basic(login), status=status)
 
 
+def assert_nothing_stored(app):
+    """(The tests of refused requests share their module's world: none may have stored one.)"""
+    assert app.get(f"{PRIP}/Subscriptions", headers=basic("alice")).json["value"] == []
+
+
 def test_create_answers_201_with_location_and_masked_password(app):
     answer = create(app)
     body = answer.json
@@ -80,12 +85,14 @@ def test_list_shows_only_own_subscriptions_of_the_mission(app):
     app.post(f"{PRIP}/Subscriptions({theirs})/OData.CSC.Cancel", headers=basic("alice"), status=404)
 
 
+@pytest.mark.shared_app
 def test_unknown_subscription_is_404(app):
     missing = uuid.uuid4()
     answer = app.get(f"{PRIP}/Subscriptions({missing})", headers=basic("alice"), status=404)
     assert answer.headers["Warning"].startswith("199 proseo-api-prip (E7741) No subscription found")
 
 
+@pytest.mark.shared_app
 def test_bad_key_is_400(app):
     app.get(f"{PRIP}/Subscriptions(not-a-uuid)", headers=basic("alice"), status=400)
 
@@ -138,6 +145,7 @@ def test_actions_accept_get_not(app):
     app.delete(f"{PRIP}/Subscriptions", headers=basic("alice"), status=405)
 
 
+@pytest.mark.shared_app
 def test_invalid_filter_param_is_400_with_its_position(app):
     answer = create(app, status=400, FilterParam="contains(Name,'a' eq true")
     error = answer.json["error"]
@@ -145,8 +153,10 @@ def test_invalid_filter_param_is_400_with_its_position(app):
     assert "column" in error["message"] and "FilterParam" in error["message"]
     answer = create(app, status=400, FilterParam="Nme eq 'x'")
     assert "Nme" in answer.json["error"]["message"]
+    assert_nothing_stored(app)
 
 
+@pytest.mark.shared_app
 def test_every_problem_is_reported_at_once_without_echoing_values(app):
     answer = create(app, status=400, FilterParam=..., NotificationEndpoint="ftp://x", Priority="high",
                     Colour="blue", NotificationEpPassword=12345)
@@ -154,6 +164,7 @@ def test_every_problem_is_reported_at_once_without_echoing_values(app):
     targets = sorted(d["target"] for d in error["details"])
     assert targets == sorted(["FilterParam", "NotificationEndpoint", "Priority", "Colour", "NotificationEpPassword"])
     assert "12345" not in answer.text
+    assert_nothing_stored(app)
 
 
 def test_the_password_mask_sent_back_is_refused(app):
@@ -167,18 +178,23 @@ def test_the_password_mask_sent_back_is_refused(app):
     assert create(app, NotificationEpPassword="*********").json["NotificationEpPassword"] == "********"
 
 
+@pytest.mark.shared_app
 def test_endpoint_with_user_information_is_refused_without_echoing_it(app):
     answer = create(app, status=400, NotificationEndpoint=f"https://rx:{SECRET}@receiver.example.org/notify")
     error = answer.json["error"]
     assert (error["code"], error["target"]) == ("E7742", "NotificationEndpoint")
     assert "user information" in error["message"] and SECRET not in answer.text
+    assert_nothing_stored(app)
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b""])
 def test_body_must_be_a_json_object(app, body):
     app.post(f"{PRIP}/Subscriptions", body, headers={**basic("alice"), "Content-Type": "application/json"}, status=400)
+    assert_nothing_stored(app)
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("body", [b"[" * 100000, b'{"a":' * 5000])
 def test_body_nested_beyond_the_decoder_is_400(app, body):
     # json.loads raised RecursionError, answered 500
@@ -186,6 +202,7 @@ def test_body_nested_beyond_the_decoder_is_400(app, body):
                       status=400)
     assert answer.json["error"] == {"code": "E7742", "message": "The request body is nested too deeply",
                                     "target": "body"}
+    assert_nothing_stored(app)
 
 
 def test_read_only_properties_in_the_body_are_ignored(app):
@@ -236,6 +253,7 @@ def test_password_is_never_logged(app, caplog):
     assert SECRET not in caplog.text
 
 
+@pytest.mark.shared_app
 @pytest.mark.parametrize("bad", ['"\\ud800"', "NaN", "Infinity"])
 def test_body_that_json_loads_takes_but_rfc_8259_does_not_is_400(app, bad):
     # a lone surrogate escape was accepted and then failed to encode for storage (500)
@@ -245,6 +263,7 @@ def test_body_that_json_loads_takes_but_rfc_8259_does_not_is_400(app, bad):
     answer = app.post(f"{PRIP}/Subscriptions", body.encode(), status=400,
                       headers={**basic("alice"), "Content-Type": "application/json"})
     assert answer.json["error"] == {"code": "E7742", "message": "The request body is not valid JSON", "target": "body"}
+    assert_nothing_stored(app)
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None, "application/xml",
