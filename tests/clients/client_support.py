@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import contextlib
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from live_server import serve_wsgi
 
 from proseo_odata.archive import load_archive
 from proseo_odata.ingest import ingest_file
@@ -154,3 +156,26 @@ def run_client(python: Path, script: str, *args: str, env: dict | None = None, t
     assert lines, f"{script} printed nothing; stderr:\n{result.stderr[-6000:]}"
     return json.loads(lines[-1])
 
+
+@contextlib.contextmanager
+def serve_prip(settings: dict, log: list | None = None):
+    """Base URL (``http://127.0.0.1:<port>``) of a PRIP with ``settings`` under a real server;
+    with ``log``, every request it answers is appended to it: method, path, raw query string,
+    status."""
+    from proseo_odata_web import main
+
+    app = main({}, **settings)
+
+    def recording(environ, start_response):
+        def start(status, headers, exc_info=None):
+            log.append({"method": environ["REQUEST_METHOD"], "path": environ.get("PATH_INFO", ""),
+                        "query": environ.get("QUERY_STRING", ""), "status": int(status.split()[0])})
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    try:
+        with serve_wsgi(app if log is None else recording) as url:
+            yield url
+    finally:
+        app.registry.storage.close()

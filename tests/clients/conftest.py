@@ -2,12 +2,11 @@
 client catalogue, and the Python of the clients' own venv (see client_support.py)."""
 from __future__ import annotations
 
-import pytest
-from live_server import serve_wsgi
-
 from pathlib import Path
 
-from client_support import CLIENTS_VENV, ClientCatalogue, build_catalogue, catalogue_entries
+import pytest
+
+from client_support import CLIENTS_VENV, ClientCatalogue, build_catalogue, catalogue_entries, serve_prip
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
@@ -31,27 +30,18 @@ def client_catalogue(client_catalogue_dir) -> ClientCatalogue:
     return client_catalogue_dir[1]
 
 
-def _serve(settings):
-    from proseo_odata_web import main
-
-    app = main({}, **settings)
-    try:
-        with serve_wsgi(app) as url:
-            yield url
-    finally:
-        app.registry.storage.close()
-
-
 @pytest.fixture(scope="module")
 def prip_server(client_catalogue_dir):
     """Base URL (``http://127.0.0.1:<port>``) of the PRIP over the client catalogue."""
-    yield from _serve(client_catalogue_dir[0])
+    with serve_prip(client_catalogue_dir[0]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def strict_prip_server(client_catalogue_dir):
     """The same catalogue served with ``proseo.paging = strict`` ($top caps the total)."""
-    yield from _serve({**client_catalogue_dir[0], "proseo.paging": "strict"})
+    with serve_prip({**client_catalogue_dir[0], "proseo.paging": "strict"}) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -18,10 +18,9 @@ import json
 import random
 
 import pytest
-from live_server import serve_wsgi
 from shapely.geometry import Point, Polygon, box
 
-from client_support import ROOT, USER, run_client
+from client_support import ROOT, USER, run_client, serve_prip
 
 pytestmark = pytest.mark.slow
 
@@ -157,24 +156,9 @@ def recorded_prip(request, client_catalogue_dir):
     """The PRIP of the module's catalogue under both ``proseo.paging`` modes (cdsodatacli pages
     with ``$skip`` and never reads ``@odata.nextLink``: the same rows either way), with every
     request it answers: method, path, raw query string, status."""
-    from proseo_odata_web import main
-
-    app = main({}, **{**client_catalogue_dir[0], "proseo.paging": request.param})
     log = []
-
-    def recording(environ, start_response):
-        def start(status, headers, exc_info=None):
-            log.append({"method": environ["REQUEST_METHOD"], "path": environ.get("PATH_INFO", ""),
-                        "query": environ.get("QUERY_STRING", ""), "status": int(status.split()[0])})
-            return start_response(status, headers, exc_info)
-
-        return app(environ, start)
-
-    try:
-        with serve_wsgi(recording) as url:
-            yield url, log
-    finally:
-        app.registry.storage.close()
+    with serve_prip({**client_catalogue_dir[0], "proseo.paging": request.param}, log) as url:
+        yield url, log
 
 
 def test_cdsodatacli_searches_pages_and_finds_the_download_url(recorded_prip, clients_python, client_catalogue,
