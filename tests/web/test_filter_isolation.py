@@ -21,6 +21,7 @@ import pytest
 
 from prip_helpers import PRIP, _product, basic
 from proseo_odata.model import Attribute, AttributeType, Subscription, VisibilityClass
+from proseo_odata.storage import NotFoundError
 
 BROKEN = "HIDDEN_(broken.zip"  # an unbalanced parenthesis: no regular expression
 
@@ -32,12 +33,20 @@ INTEGER_OVERFLOW = "Attributes/OData.CSC.IntegerAttribute/any(a:a/Value gt 40000
 DOUBLE_OVERFLOW = "Attributes/OData.CSC.DoubleAttribute/any(a:a/Value gt 1e299 and a/Value mul 1e10 gt 0)"
 
 
+pytestmark = pytest.mark.shared_app  # (the tests only read; ``hidden`` writes once per world)
+
+
 @pytest.fixture
 def hidden(storage, catalogue):
     """An INTERNAL product of DEMO and a PUBLIC product of OTHER whose names, and one attribute value
-    each, are no regular expressions; and carol's subscription with such a user name."""
+    each, are no regular expressions; and carol's subscription with such a user name. Stored once
+    in the module's world, before the first request."""
     internal = _product("hidden", 20, visibility=VisibilityClass.INTERNAL, name=BROKEN,
                         id=uuid.UUID(int=0xB0000000 << 96))
+    try:
+        return storage.get_product("DEMO", internal.id)
+    except NotFoundError:
+        pass
     other = _product("other", 21, mission="OTHER", name="OTHER_(broken.zip", id=uuid.UUID(int=(0xB0000000 << 96) + 1))
     for product in (internal, other):
         product.attributes += [Attribute("note", AttributeType.STRING, "bad(value"),
