@@ -10,8 +10,8 @@ PORT ?=
 CLIENTS_VENV ?= .venv-clients
 # What installs into the venvs: uv (pinned; pip puts it into $(VENV)), twice pip's speed on a
 # fresh machine (both venvs: 50 s against 107 s), compiling the bytecode as pip does (without it
-# every process compiles its imports again where PYTHONDONTWRITEBYTECODE is set: the suite took
-# 852 s instead of ~660). INSTALLER=pip: pip alone, e.g. where only pip is configured for a
+# every process compiles its imports again where PYTHONDONTWRITEBYTECODE is set: a fresh clone's
+# suite took 852 s instead of 700). INSTALLER=pip: pip alone, e.g. where only pip is configured for a
 # package mirror (uv reads UV_INDEX_URL, not pip's configuration).
 INSTALLER ?= uv
 UV_VERSION := 0.13.9
