@@ -15,11 +15,16 @@ CLIENTS_VENV ?= .venv-clients
 # package mirror (uv reads UV_INDEX_URL, not pip's configuration).
 INSTALLER ?= uv
 UV_VERSION := 0.13.9
+# $(call install,PYTHON,ARGUMENTS): install into PYTHON's venv.
 ifeq ($(INSTALLER),uv)
-install = $(BIN)/uv pip install --quiet --compile-bytecode --python $(1)
-INSTALL_TOOL := $(BIN)/uv
+install = $(BIN)/uv pip install --quiet --compile-bytecode --python $(1) $(2) || { \
+	echo "uv could not install (a package mirror or a TLS proxy set up for pip only? uv reads UV_INDEX_URL and" \
+	     "UV_SYSTEM_CERTS=1, or run make with INSTALLER=pip)" >&2; exit 1; }
+# (the version in the name: a new UV_VERSION installs it; order-only below, so that a new uv
+# re-installs neither venv)
+INSTALL_TOOL := $(VENV)/.uv-$(UV_VERSION)
 else
-install = $(1) -m pip install --quiet --disable-pip-version-check
+install = $(1) -m pip install --quiet --disable-pip-version-check $(2)
 INSTALL_TOOL := $(BIN)/python
 endif
 
@@ -29,22 +34,25 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip wheel
 
-$(BIN)/uv: $(BIN)/python
+$(VENV)/.uv-$(UV_VERSION): $(BIN)/python
 	$(BIN)/pip install --quiet uv==$(UV_VERSION)
-
-# Re-install when the packaging changes.
-$(VENV)/.stamp-run: setup.py $(INSTALL_TOOL)
-	$(call install,$(BIN)/python) -e '.[web,postgresql,s3]'
 	touch $@
 
-$(VENV)/.stamp-test: setup.py $(INSTALL_TOOL)
-	$(call install,$(BIN)/python) -e '.[test,postgresql,s3]'
+# Re-install when the packaging changes. (The extras in variables: commas would split a $(call).)
+RUN_EXTRAS := .[web,postgresql,s3]
+TEST_EXTRAS := .[test,postgresql,s3]
+$(VENV)/.stamp-run: setup.py | $(INSTALL_TOOL)
+	$(call install,$(BIN)/python,-e '$(RUN_EXTRAS)')
 	touch $@
 
-$(CLIENTS_VENV)/.stamp: tests/clients/requirements.txt $(INSTALL_TOOL)
+$(VENV)/.stamp-test: setup.py | $(INSTALL_TOOL)
+	$(call install,$(BIN)/python,-e '$(TEST_EXTRAS)')
+	touch $@
+
+$(CLIENTS_VENV)/.stamp: tests/clients/requirements.txt | $(INSTALL_TOOL)
 	rm -rf $(CLIENTS_VENV)
 	$(PYTHON) -m venv $(CLIENTS_VENV)
-	$(call install,$(CLIENTS_VENV)/bin/python) -r tests/clients/requirements.txt
+	$(call install,$(CLIENTS_VENV)/bin/python,-r tests/clients/requirements.txt)
 	touch $@
 
 clients: $(CLIENTS_VENV)/.stamp

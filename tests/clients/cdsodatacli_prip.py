@@ -12,8 +12,8 @@ The script GETs that URL with the same bearer header, as a user without S3 would
 
 Run in the clients' venv (tests/clients/requirements.txt):
     python cdsodatacli_prip.py <server base URL> <config.yml> <download dir> <queries JSON> <top>
-with PRIP_USERNAME and PRIP_PASSWORD set (it works in a temporary directory, where it writes the
-configuration as cdsodatacli-localconfig.yml); <queries JSON> is a list of objects with the
+with PRIP_USERNAME and PRIP_PASSWORD set (it works in the folder beside <download dir>, where it
+writes the configuration as cdsodatacli-localconfig.yml); <queries JSON> is a list of objects with the
 GeoDataFrame's columns (id_query, geometry as WKT, start_datetime and end_datetime as ISO
 dates, collection, producttype, sensormode). Prints one JSON line: the rows each fetch returned
 (before cdsodatacli's de-duplication), the products after it, cdsodatacli's counters, and the
@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -54,7 +53,9 @@ def main(config_file, download_dir, queries, top):
     top = int(top)
     download_dir = str(Path(download_dir).resolve())
     settings = Path(config_file).read_text(encoding="utf-8").replace("http://127.0.0.1:6543", SERVER)
-    os.chdir(tempfile.mkdtemp())  # the configuration's ./my_spool and ./my_archive: empty
+    work = Path(download_dir).parent / "cdsodatacli"  # the configuration's ./my_spool and ./my_archive: empty
+    work.mkdir(exist_ok=True)
+    os.chdir(work)
     Path("cdsodatacli-localconfig.yml").write_text(settings, encoding="utf-8")
     rows = json.loads(queries)
     gdf = gpd.GeoDataFrame({

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import json
 import random
+import subprocess
 
 import pytest
 from shapely.geometry import Point, Polygon, box
@@ -166,11 +167,18 @@ def test_cdsodatacli_searches_pages_and_finds_the_download_url(recorded_prip, cl
     server, log = recorded_prip
     log.clear()
     mission, name, password = USER
-    report = run_client(
-        clients_python, "cdsodatacli_prip.py", server, str(CONFIG_FILE), str(tmp_path / "downloads"),
-        json.dumps(QUERIES), str(TOP),
-        env={"PRIP_USERNAME": f"{mission}\\{name}", "PRIP_PASSWORD": password, "HOME": str(tmp_path)},
-    )
+    try:
+        report = run_client(
+            clients_python, "cdsodatacli_prip.py", server, str(CONFIG_FILE), str(tmp_path / "downloads"),
+            json.dumps(QUERIES), str(TOP),
+            env={"PRIP_USERNAME": f"{mission}\\{name}", "PRIP_PASSWORD": password, "HOME": str(tmp_path)},
+        )
+    except (subprocess.TimeoutExpired, pytest.fail.Exception):
+        # (cdsodatacli retries a refused request for half a minute: say which the server refused)
+        refused = [r for r in log if r["status"] != 200]
+        if refused:
+            pytest.fail(f"requests not answered 200: {refused}", pytrace=False)
+        raise
     expected = _expected()
     products = client_catalogue.products
 

@@ -60,9 +60,13 @@ def test_unknown_path_is_404(app, path, service):
 )
 def test_unsupported_method_is_405(app, catalogue, method, path):
     url = PRIP + path.format(p1=catalogue.id("p1"))
+    count = app.get(PRIP + "/Products/$count", headers=basic("alice")).text
     response = app.request(url, method=method, headers=basic("alice"), expect_errors=True)
     assert_error(response, 405, "E7702")
     assert "GET" in response.headers["Allow"]
+    # nothing changed (the module's other tests share the catalogue)
+    assert app.get(PRIP + "/Products/$count", headers=basic("alice")).text == count
+    app.get(PRIP + f"/Products({catalogue.id('p1')})", headers=basic("alice"), status=200)
 
 
 @pytest.mark.shared_app

@@ -36,11 +36,11 @@ DOUBLE_OVERFLOW = "Attributes/OData.CSC.DoubleAttribute/any(a:a/Value gt 1e299 a
 pytestmark = pytest.mark.shared_app  # (the tests only read; ``hidden`` writes once per world)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)  # (stored before any test's first request)
 def hidden(storage, catalogue):
     """An INTERNAL product of DEMO and a PUBLIC product of OTHER whose names, and one attribute value
     each, are no regular expressions; and carol's subscription with such a user name. Stored once
-    in the module's world, before the first request."""
+    in the module's world."""
     internal = _product("hidden", 20, visibility=VisibilityClass.INTERNAL, name=BROKEN,
                         id=uuid.UUID(int=0xB0000000 << 96))
     try:

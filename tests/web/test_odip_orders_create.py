@@ -338,6 +338,7 @@ def test_body_nested_beyond_the_decoder_is_400(odip, path, body):
     error = json_of(response)["error"]
     assert (error["code"], error["message"], error["target"]) == ("E7205", "The request body is nested too deeply", "body")
     assert WARNING.match(response.headers["Warning"])
+    assert len(_all_orders(odip)) == len(odip.orders)  # nothing stored
 
 
 def test_password_is_never_echoed_nor_logged(odip, caplog):
@@ -403,6 +404,7 @@ def test_the_schema_leaves_the_meaning_to_the_core(odip, overrides, target):
         validate_order(body, odip.storage.list_workflows("DEMO", enabled_only=True), mission="DEMO")
     core = {p.target: p.message for p in caught.value.problems}
     assert problems(post(odip, body, status=400)) == core and target in core
+    assert len(_all_orders(odip)) == len(odip.orders)  # nothing stored
 
 
 @pytest.mark.parametrize("overrides, target", [
@@ -435,6 +437,7 @@ def test_body_that_json_loads_takes_but_rfc_8259_does_not_is_400(odip, bad):
                              headers=dict(auth("ursula"), **{"Content-Type": "application/json"}))
     error = json_of(response)["error"]
     assert (error["code"], error["target"]) == ("E7205", "body") and "not valid JSON" in error["message"]
+    assert len(_all_orders(odip)) == len(odip.orders)  # nothing stored
 
 
 def test_an_order_read_back_and_posted_again_keeps_no_masked_password(odip):
