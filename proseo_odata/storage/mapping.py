@@ -246,7 +246,7 @@ def compile_filter(entity_set: str, bound_filter: Bound, tables, *, now: Optiona
                    guard=None):
     """The bound filter of ``entity_set`` as a boolean expression over
     ``tables.main_table(entity_set)`` (correlated subqueries for lambdas); ``guard``: the
-    caller's restrictions, under which alone a computed ``matchesPattern`` is evaluated
+    caller's restrictions, under which alone a part that can fail on a row's values is evaluated
     (:class:`~proseo_odata.odata.sql.SqlCompiler`)."""
     return SqlCompiler(entity_mapping(entity_set, tables), now, guard=guard).predicate(bound_filter)
 

@@ -29,7 +29,7 @@ from requests.auth import HTTPBasicAuth
 from odata import ODataError, ODataService
 from odata.property import DatetimeProperty, StringProperty
 
-# --- the snippet of docs/prip.md: python-odata on a PRIP (tests/clients/test_python_odata.py checks
+# --- the snippet of docs/prip.md: python-odata on a PRIP (tests/clients/test_clients.py checks
 # that docs/prip.md has these lines) -------------------------------------------------------------
 def prip_service(root, username, password, session=None):
     return ODataService(root, auth=HTTPBasicAuth(username, password), session=session,

@@ -111,8 +111,9 @@ def test_docs_show_the_configurations_the_tests_use():
     phidown = (ROOT / "tests" / "clients" / "phidown_prip.py").read_text(encoding="utf-8")
     assert "query_by_filter(**criteria" in phidown and "criteria = dict(base_url=products" in phidown
     documented = set(docs.splitlines())
-    assert "examples/clients/cdsodatacli-localconfig.yml" in docs
-    for name, lines in (("cdsetool_prip.py", 7), ("sentineleof_prip.py", 3), ("cdsodatacli_prip.py", 8)):
+    assert "examples/clients/cdsodatacli-localconfig.yml" in docs and "tests/clients/python_odata_prip.py" in docs
+    for name, lines in (("cdsetool_prip.py", 7), ("sentineleof_prip.py", 3), ("cdsodatacli_prip.py", 8),
+                        ("python_odata_prip.py", 10)):
         script = (ROOT / "tests" / "clients" / name).read_text(encoding="utf-8")
         # (cdsodatacli's lines are in a function: dedented)
         section = re.split(r"\n *# ---", script.split(SNIPPET, 1)[1], maxsplit=1)[0]
@@ -122,6 +123,6 @@ def test_docs_show_the_configurations_the_tests_use():
         assert [line for line in code if line not in documented] == [], name
     # the versions the docs name are the pinned ones
     pins = (ROOT / "tests" / "clients" / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    for client in ("eodag", "cdsetool", "sentineleof", "phidown", "cdsodatacli"):
+    for client in ("eodag", "cdsetool", "sentineleof", "phidown", "cdsodatacli", "python-odata"):
         version = next(line.split("==")[1] for line in pins if line.lower().startswith(client + "=="))
         assert f"| {version} |" in docs, (client, version)

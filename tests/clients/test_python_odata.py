@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import pytest
 
-from client_support import BBOX, END, MATCHING, PAGE, PRIP, ROOT, START, USER, run_client
+from client_support import BBOX_WKT, END, MATCHING, PAGE, PRIP, START, USER, run_client
 
 pytestmark = pytest.mark.slow
 
-CLIENT = "python-odata"
-SCRIPT = ROOT / "tests" / "clients" / "python_odata_prip.py"
-SNIPPET = "# --- the snippet of docs/prip.md"
 #: the server's page when a client gives no $top (client_support.build_catalogue's settings)
 SERVER_PAGE = 5
 
 
 def _run(clients_python, server, tmp_path, product_id):
     mission, name, password = USER
-    lonmin, latmin, lonmax, latmax = BBOX
-    wkt = f"POLYGON(({lonmin} {latmin},{lonmax} {latmin},{lonmax} {latmax},{lonmin} {latmax},{lonmin} {latmin}))"
     return run_client(
-        clients_python, SCRIPT.name, server, str(tmp_path / "downloads"), wkt, START, END, str(PAGE), product_id,
+        clients_python, "python_odata_prip.py", server, str(tmp_path / "downloads"), BBOX_WKT, START, END, str(PAGE), product_id,
         env={"PRIP_USERNAME": f"{mission}\\{name}", "PRIP_PASSWORD": password, "HOME": str(tmp_path)},
     )
 
@@ -102,15 +97,3 @@ def test_python_odata_reflects_searches_pages_and_downloads(request, server, cli
     # an OData error body, as the library reads it
     assert report["error"]["status"] == "HTTP 400" and report["error"]["code"] == "E7721"
     assert "any/all" in report["error"]["message"]
-
-
-def test_docs_show_the_python_odata_lines_and_version():
-    docs = (ROOT / "docs" / "prip.md").read_text(encoding="utf-8")
-    snippet = SCRIPT.read_text(encoding="utf-8").split(SNIPPET, 1)[1].split("\n# ---", 1)[0].splitlines()[2:]
-    code = [line for line in snippet if line.strip() and not line.lstrip().startswith("#")]
-    assert len(code) >= 8
-    documented = set(docs.splitlines())
-    assert [line for line in code if line not in documented] == []
-    pins = (ROOT / "tests" / "clients" / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    version = next(line.split("==")[1] for line in pins if line.lower().startswith(CLIENT + "=="))
-    assert f"| {version} |" in docs and "tests/clients/python_odata_prip.py" in docs
