@@ -10,8 +10,10 @@ the Python predicate (subscriptions) and the binder's check of a literal pattern
 
 RE2's syntax is the common one (classes, anchors, alternation, repetition up to ``{1000}``,
 ``(?i)``); it has no backreferences and no look-around, and ``\\w``, ``\\d``, ``\\b`` are ASCII.
-PostgreSQL evaluates the pattern with its own ``~``, bounded by its statement timeout; a literal
-pattern is checked here on every backend, so PostgreSQL is given only RE2's syntax too.
+``\\C`` (one byte of a character's UTF-8 encoding) is refused: OData strings are characters, and
+PostgreSQL has no counterpart. PostgreSQL evaluates a literal pattern with its own ``~``, given
+:func:`proseo_odata.odata.pgregex.to_postgresql`'s translation of it, which matches the same texts,
+bounded by its statement timeout; a literal pattern is checked here on every backend first.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ def compile_pattern(pattern: str):
     bad syntax, a backreference or look-around, one too large for its memory budget, or text
     that is not valid Unicode."""
     try:
-        return re2.compile(pattern, options=_OPTIONS)
+        compiled = re2.compile(pattern, options=_OPTIONS)
     except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text for RE2
         raise PatternError("the pattern is not valid Unicode text") from None
     except re2.error as exc:
@@ -52,6 +54,27 @@ def compile_pattern(pattern: str):
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         raise PatternError(str(reason)) from None
+    if _matches_one_byte(pattern):
+        raise PatternError("\\C matches one byte of a character's UTF-8 encoding: use . for a character")
+    return compiled
+
+
+def _matches_one_byte(pattern: str) -> bool:
+    """Whether the (valid) pattern uses ``\\C`` outside ``\\Q...\\E``."""
+    position = 0
+    while position < len(pattern):
+        if pattern.startswith("\\Q", position):
+            end = pattern.find("\\E", position + 2)
+            if end < 0:
+                return False
+            position = end + 2
+        elif pattern[position] == "\\":
+            if pattern.startswith("C", position + 1):
+                return True
+            position += 2
+        else:
+            position += 1
+    return False
 
 
 def matches(text: str, pattern: str) -> bool:

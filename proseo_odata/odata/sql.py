@@ -55,6 +55,7 @@ from . import edm
 from .binding import (BAnd, BArith, BCall, BCompare, BIn, BIntersects, BLambda, BLiteral, BNegate,
                       BNot, BNull, BOr, BOrderItem, BProperty, Bound, may_fail_on_data)
 from .errors import ODataNotSupportedError, ODataTypeError
+from .pgregex import to_postgresql
 from .predicate import TRIM_CHARACTERS
 from .regex import matches
 
@@ -449,12 +450,26 @@ class _Matches(FunctionElement):
     """``matchesPattern(x, pattern)``: on SQLite the registered ``proseo_odata_matches`` (RE2,
     :mod:`proseo_odata.odata.regex`: linear in the text whatever the pattern; SQLAlchemy's own
     ``REGEXP`` there is Python's ``re``, which a pattern can make backtrack for ever while holding
-    the interpreter's lock); elsewhere SQLAlchemy's ``regexp_match`` (PostgreSQL ``~``).
-    Clauses ``(x, pattern)``."""
+    the interpreter's lock); elsewhere SQLAlchemy's ``regexp_match`` (PostgreSQL ``~``), a
+    literal pattern bound as :class:`_RE2Pattern`. Clauses ``(x, pattern)``."""
 
     inherit_cache = True
     type = sa.Boolean()
     name = "odata_matches"
+
+
+class _RE2Pattern(TypeDecorator):
+    """A literal ``matchesPattern`` pattern (RE2's syntax): PostgreSQL is sent
+    :func:`~proseo_odata.odata.pgregex.to_postgresql`'s translation, which matches the same texts
+    with PostgreSQL's own regular expressions; every other database the pattern as written."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and dialect.name == "postgresql":
+            return to_postgresql(value)
+        return value
 
 
 @compiles(_Matches, "sqlite")
@@ -1025,7 +1040,7 @@ class SqlCompiler:
             return sa.false()
         xe = x.expr if not x.literal else sa.literal(x.expr, _STRING)
         if node.name == "matchespattern":
-            return _and(notnull, _Matches(xe, y.expr))
+            return _and(notnull, _Matches(xe, sa.literal(y.expr, _RE2Pattern()) if y.literal else y.expr))
         bounds = ()
         if y.literal:
             arg = _sql_string(y.expr)

@@ -120,6 +120,11 @@ FILTERS = [
     "startswith(concat(concat(ContentType,'/'),Name),'application/zip/S2A')",
     "matchesPattern(Name,'^S2[AB]_MSIL1C_00[0-4][0-9]\\.zip$')",
     "matchesPattern(Name,'AUX|AX')",
+    # RE2's syntax where PostgreSQL's own differs (proseo_odata.odata.pgregex translates it)
+    "matchesPattern(Name,'\\bzip\\b')",
+    "matchesPattern(Name,'^S2A_(?i)msil1c')",
+    "matchesPattern(Name,'(?i)^s2b_msil2a_00[0-9]{2}\\.ZIP\\z')",
+    "matchesPattern(Name,'[[:upper:]]{5}\\d')",
     "startswith(ContentType,trim(ContentType))",
     "startswith(Name,toupper(substring(Name,0,3)))",
     # in, has, enums
