@@ -145,20 +145,22 @@ def _folded(ranges: Ranges, source: str) -> Ranges:
     the code points without a case mapping are as they were; which of those with one belong is
     RE2's answer for ``(?i)source``."""
     text, points = _cased()
-    kept = []
-    for lo, hi in ranges:  # the members without a case mapping
-        start = bisect.bisect_left(points, lo)
-        end = bisect.bisect_right(points, hi)
-        cursor = lo
-        for point in points[start:end]:
-            if point > cursor:
-                kept.append((cursor, point - 1))
-            cursor = point + 1
-        if cursor <= hi:
-            kept.append((cursor, hi))
+    before = set()
+    for lo, hi in ranges:
+        before.update(points[bisect.bisect_left(points, lo):bisect.bisect_right(points, hi)])
+    after = set()
     for run in re2.compile(f"(?i)(?:{source})+", options=_OPTIONS).finditer(text):
-        kept.extend((point, point) for point in points[run.start():run.end()])
-    return _normal(kept)
+        after.update(points[run.start():run.end()])
+    removed = sorted(before - after)  # usually none or a few: ranges are cut only there
+    kept = []
+    for lo, hi in ranges:
+        for point in removed[bisect.bisect_left(removed, lo):bisect.bisect_right(removed, hi)]:
+            if point > lo:
+                kept.append((lo, point - 1))
+            lo = point + 1
+        if lo <= hi:
+            kept.append((lo, hi))
+    return _normal(kept + [(point, point) for point in after - before])
 
 
 def _char_source(point: int) -> str:
@@ -166,8 +168,12 @@ def _char_source(point: int) -> str:
 
 
 def _escape(point: int) -> str:
+    """One character for PostgreSQL, in or out of a bracket: ASCII letters, digits, ``_`` and
+    the characters beyond Latin-1's controls as themselves (a class of thousands of letters
+    stays a few kilobytes), everything else (punctuation, controls, NUL, a surrogate) as a
+    ``\\u``/``\\U`` escape."""
     char = chr(point)
-    if char.isascii() and (char.isalnum() or char == "_"):
+    if (char.isascii() and (char.isalnum() or char == "_")) or (0xA0 <= point and not 0xD800 <= point <= 0xDFFF):
         return char
     return "\\u%04x" % point if point <= 0xFFFF else "\\U%08x" % point
 
@@ -175,7 +181,7 @@ def _escape(point: int) -> str:
 def _bracket(ranges: Ranges) -> str:
     """A PostgreSQL atom matching one character of ``ranges``."""
     if not ranges:
-        return "(?!)"
+        return "\\u0000"  # no PostgreSQL text holds NUL; a constraint such as "(?!)" compiled slowly
     negated = _complement(ranges)
     if not negated:
         return "."  # PostgreSQL's "." takes every character, the newline too (no newline-sensitive mode)
@@ -208,6 +214,8 @@ def _repeat(atom: str, low: int, high: Optional[int]) -> str:
         return group + "+"
     if (low, high) == (0, 1):
         return group + "?"
+    if low <= _PG_DUPMAX and (high is None or high <= _PG_DUPMAX):
+        return group + ("{%d,}" % low if high is None else "{%d}" % low if high == low else "{%d,%d}" % (low, high))
     parts = []
     times, rest = divmod(low, _PG_DUPMAX)
     if times:
@@ -223,6 +231,12 @@ def _repeat(atom: str, low: int, high: Optional[int]) -> str:
         if rest:
             parts.append(f"{group}{{0,{rest}}}")
     return "".join(parts) or "(?:)"
+
+
+def _count(text: str) -> bool:
+    """Whether RE2 reads ``text`` as a repetition count: at most 9 ASCII digits, no leading
+    zero. Otherwise the whole ``{...}`` is literal text (``a{01}`` matches "a{01}")."""
+    return text.isascii() and text.isdigit() and len(text) <= 9 and (text == "0" or text[0] != "0")
 
 
 class _Atom:
@@ -314,7 +328,7 @@ class _Translator:
             return None
         inner = self.text[self.pos + 1:end]
         low, comma, high = inner.partition(",")
-        if not low.isdigit() or not low.isascii() or (high and not (high.isdigit() and high.isascii())):
+        if not _count(low) or (high and not _count(high)):
             return None
         self.pos = end + 1
         if not comma:
@@ -475,8 +489,8 @@ class _Translator:
         first = True
         while first or not self.peek("]"):
             first = False
-            if self.peek("[:"):
-                end = self.text.index(":]", self.pos)
+            end = self.text.find(":]", self.pos + 2) if self.peek("[:") else -1
+            if end >= 0:  # "[:alpha:]"; without a closing ":]" the "[" is a member ("[[:]")
                 name = self.text[self.pos + 2:end]
                 self.pos = end + 2
                 members = _POSIX[name.lstrip("^")]
