@@ -12,18 +12,20 @@ own classes, flags or word boundaries:
 
 * every character class (``[...]``, ``\\d``, ``\\w``, ``\\s``, ``[[:alpha:]]``, ``\\pL``,
   ``\\p{Greek}``, ``.``) and, under ``(?i)``, every letter becomes a bracket of code-point ranges
-  written with ``\\u``/``\\U`` escapes, its members the ones RE2 gives it: Unicode classes and
-  case folding are read from RE2 itself (:func:`_unicode_class`, :func:`_folded`), so the
-  translation follows the RE2 it runs beside;
+  (ASCII punctuation and control characters as ``\\u`` escapes), its members the ones RE2 gives
+  it: Unicode classes and case folding are read from RE2 itself (:func:`_unicode_class`,
+  :func:`_folded`), so the translation follows the RE2 it runs beside; a class with no member is
+  ``\\u0000``, which no PostgreSQL text holds;
 * ``\\b``, ``\\B`` and the ``(?m)`` forms of ``^`` and ``$`` become look-arounds; ``\\A`` and ``\\z``
   become ``^`` and ``$``;
 * repetitions above 255 are nested (``a{600}`` is ``(?:(?:a){255}){2}(?:a){90}``); lazy
   repetitions become greedy ones (whether a text matches does not depend on it); groups do not
   capture.
 
-A pattern is translated only after RE2 has accepted it (the binder's check): the translation
-reads RE2's syntax and does not check it again. ``\\C`` (one byte of UTF-8) has no counterpart and
-is refused on every backend by :func:`proseo_odata.odata.regex.compile_pattern`.
+A pattern is translated only after :func:`proseo_odata.odata.regex.compile_pattern` has accepted
+it (the binder's check): the translation reads RE2's syntax and does not check it again. That
+check also refuses, on every backend, ``\\C`` (one byte of UTF-8, which has no counterpart) and
+groups nested deeper than the translation's recursion can go.
 """
 from __future__ import annotations
 
@@ -46,16 +48,10 @@ Ranges = Tuple[Tuple[int, int], ...]
 def _normal(ranges) -> Ranges:
     """Sorted, merged ranges without the surrogates (no text holds one)."""
     pieces = []
-    for lo, hi in ranges:
-        if lo > hi:
-            continue
-        if lo < _SURROGATES[0] <= hi or lo <= _SURROGATES[1] < hi or _SURROGATES[0] <= lo <= hi <= _SURROGATES[1]:
-            if lo < _SURROGATES[0]:
-                pieces.append((lo, _SURROGATES[0] - 1))
-            if hi > _SURROGATES[1]:
-                pieces.append((_SURROGATES[1] + 1, hi))
-        else:
-            pieces.append((lo, hi))
+    for lo, hi in ranges:  # each without the surrogates: the part below them and the part above
+        for part in ((lo, min(hi, _SURROGATES[0] - 1)), (max(lo, _SURROGATES[1] + 1), hi)):
+            if part[0] <= part[1]:
+                pieces.append(part)
     pieces.sort()
     merged: List[List[int]] = []
     for lo, hi in pieces:
@@ -230,7 +226,7 @@ def _repeat(atom: str, low: int, high: Optional[int]) -> str:
             parts.append(f"(?:{group}{{0,{_PG_DUPMAX}}})" + (f"{{{times}}}" if times > 1 else ""))
         if rest:
             parts.append(f"{group}{{0,{rest}}}")
-    return "".join(parts) or "(?:)"
+    return "".join(parts)
 
 
 def _count(text: str) -> bool:
@@ -241,8 +237,8 @@ def _count(text: str) -> bool:
 
 class _Atom:
     """A translated atom (or sequence, or alternation): its PostgreSQL text, whether it is an
-    assertion (it matches only the empty string: ``^``, ``\\b``, ``()``), and whether it can match the empty string between two bytes of one UTF-8
-    character (see :meth:`_Translator.translate`)."""
+    assertion (it matches only the empty string: ``^``, ``\\b``, ``()``), and whether it can match
+    the empty string between two bytes of one UTF-8 character (:meth:`_Translator.translate`)."""
 
     __slots__ = ("text", "assertion", "inside")
 

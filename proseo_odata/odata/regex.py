@@ -46,9 +46,10 @@ class PatternError(ValueError):
 @functools.lru_cache(maxsize=PATTERNS)
 def compile_pattern(pattern: str):
     """The compiled pattern (kept for the next call with the same text; a compiled RE2 may be
-    used by several threads). Raises :class:`PatternError` for a pattern RE2 cannot compile:
-    bad syntax, a backreference or look-around, one too large for its memory budget, or text
-    that is not valid Unicode."""
+    used by several threads). Raises :class:`PatternError` for a pattern RE2 cannot compile
+    (bad syntax, a backreference or look-around, one too large for its memory budget, or text
+    that is not valid Unicode) or one PostgreSQL could not be given (:func:`_beyond_translation`),
+    so that every backend accepts the same patterns."""
     try:
         compiled = re2.compile(pattern, options=_OPTIONS)
     except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text for RE2
