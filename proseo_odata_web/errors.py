@@ -40,12 +40,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from typing import Iterable, Mapping, Optional
 
 from pyramid.exceptions import URLDecodeError
-from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed
+from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed, HTTPPermanentRedirect
+from pyramid.interfaces import IRoutesMapper
 from pyramid.response import Response
 
 from proseo_odata.archive import ArchiveUnavailableError
@@ -224,7 +226,34 @@ def proseo_error_view(exc: ProseoError, request):
 
 
 def not_found_view(exc, request):
+    """404 for a path no route has; but a path that has one once its repeated ``/`` are made one
+    and a trailing ``/`` is dropped (``Products/``, ``v1//Products``: a client root configured
+    with a slash at its end) is sent there with a ``308`` (method and body kept)."""
+    canonical = _canonical_path(request)
+    if canonical is not None:
+        query = request.query_string
+        return HTTPPermanentRedirect(location=request.script_name + canonical + (f"?{query}" if query else ""))
     return kind_response(request, "not_found.resource", f"No resource at {request_path(request)}")
+
+
+_SLASHES = re.compile("/{2,}")
+
+
+def _canonical_path(request) -> Optional[str]:
+    """The request's path with its repeated slashes made one, and then without a trailing
+    slash, whichever differs from it and a route matches first; None when neither does."""
+    try:
+        path = request.path_info
+    except UnicodeDecodeError:
+        return None
+    single = _SLASHES.sub("/", path)
+    mapper = request.registry.queryUtility(IRoutesMapper)
+    if mapper is None:
+        return None
+    for candidate in dict.fromkeys((single, single.rstrip("/") or "/")):
+        if candidate != path and any(route.match(candidate) is not None for route in mapper.get_routes()):
+            return candidate
+    return None
 
 
 def undecodable_path_view(exc: URLDecodeError, request):

@@ -78,3 +78,20 @@ def test_errors_and_token_over_http(server, catalogue):
                            timeout=30)
     assert listing.status_code == 200 and len(listing.json()["value"]) == 3
     assert requests.get(server + PRIP + "/", timeout=30).json()["value"][0]["name"] == "Products"
+
+
+def test_a_root_configured_with_a_trailing_slash(server, catalogue):
+    """A client whose service root ends with "/" and that joins "/Products" to it, as a user's
+    configuration often does: requests follows the 308 to the canonical path, credentials and
+    query kept, and pages on through the nextLink."""
+    with requests.Session() as http:
+        http.auth = auth()
+        root = server + PRIP + "/"
+        listing = http.get(root + "/Products", params={"$count": "true", "$orderby": "Name"}, timeout=30)
+        assert listing.status_code == 200, listing.text
+        assert [hop.status_code for hop in listing.history] == [308]
+        assert listing.url.startswith(server + PRIP + "/Products?")
+        assert listing.json()["@odata.count"] == 5
+        following = http.get(listing.json()["@odata.nextLink"], timeout=30)
+        assert following.history == [] and following.status_code == 200
+        assert http.get(root + "/Products/$count", timeout=30).text == "5"
