@@ -44,6 +44,7 @@ import re
 import threading
 import time
 from typing import Iterable, Mapping, Optional
+from urllib.parse import quote
 
 from pyramid.exceptions import URLDecodeError
 from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed, HTTPPermanentRedirect
@@ -232,7 +233,8 @@ def not_found_view(exc, request):
     canonical = _canonical_path(request)
     if canonical is not None:
         query = request.query_string
-        return HTTPPermanentRedirect(location=request.script_name + canonical + (f"?{query}" if query else ""))
+        location = quote(request.script_name + canonical, safe="/:@!$&'()*+,;=") + (f"?{query}" if query else "")
+        return HTTPPermanentRedirect(location=location)
     return kind_response(request, "not_found.resource", f"No resource at {request_path(request)}")
 
 

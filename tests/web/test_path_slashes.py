@@ -31,6 +31,13 @@ def test_a_slash_too_many_is_redirected_to_the_resource(app, sent, canonical):
     assert followed.body == app.get(canonical + "?" + query, headers=ALICE).body
 
 
+def test_the_location_is_percent_encoded(app):
+    """The path is matched decoded; the Location carries it encoded again (a header is ASCII)."""
+    redirect = app.get(PRIP + "/Products('%C3%A9%20x')/", headers=ALICE, status=308)
+    assert redirect.headers["Location"] == "http://localhost" + PRIP + "/Products('%C3%A9%20x')"
+    assert app.get(redirect.headers["Location"], headers=ALICE, status=400).json["error"]["code"] == "E7721"
+
+
 def test_odip_paths_are_redirected_too(app):
     """Before any authentication: the answer says only where the resource is."""
     redirect = app.get(ODIP + "/ProductionOrders/", status=308)
