@@ -458,7 +458,8 @@ class _ASTBuilder(Transformer):
 
     def double_literal(self, c):
         t = c[0]
-        return ast.Literal(float(t.value), ast.EDM_DOUBLE, pos=t.start_pos)
+        # "1e 20": a raw "+" in the URL arrives as a space, and nothing else can follow the "e"
+        return ast.Literal(float(t.value.replace(" ", "+")), ast.EDM_DOUBLE, pos=t.start_pos)
 
     def true_literal(self, c):
         return ast.Literal(True, ast.EDM_BOOLEAN, pos=c[0].start_pos)

@@ -61,6 +61,10 @@ def main(server, wkt, start, end, top):
     cloudless.query_by_filter(**criteria, cloud_cover_threshold=12.5, attributes={"platformSerialIdentifier": "A"})
     typed = CopernicusDataSearcher()
     typed.query_by_filter(**criteria, attributes={"orbitNumber": 40004, "cloudCover": 20.0})
+    # a float Python writes with an exponent: "Value eq 1e+20" in the URL, the + unencoded
+    huge = CopernicusDataSearcher()
+    huge.query_by_filter(**criteria, attributes={"cloudCover": 1e20})
+    huge_names = _names(huge.execute_query())
 
     # look-ups by name, on the URL of the last query_by_filter
     first = search["names"][0]
@@ -74,6 +78,7 @@ def main(server, wkt, start, end, top):
         "pages": pages,
         "cloudless": _names(cloudless.execute_query()),
         "typed": _names(typed.execute_query()),
+        "huge": {"status": huge.response.status_code, "names": huge_names},
         "by_name": {"status": by_name_status, "names": _names(by_name),
                     "ids": [] if by_name.empty else list(by_name["Id"])},
         "pattern": {"status": pattern_status, "names": _names(pattern)},

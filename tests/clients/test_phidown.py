@@ -56,6 +56,7 @@ def test_phidown_searches_like_on_cdse(phidown_report, client_catalogue):
     assert 0 < len(report["cloudless"]) < MATCHING
     typed = [n for n in by_date if _attribute(hits[n], "orbitNumber") == 40004]
     assert report["typed"] == typed and len(typed) == 1 and _attribute(hits[typed[0]], "cloudCover") == 20.0
+    assert report["huge"] == {"status": 200, "names": []}  # "cloudCover eq 1e+20", the + sent raw
 
     # query_by_name and search_products_by_name_pattern (contains, and the searcher's collection)
     first = by_date[0]
