@@ -269,7 +269,7 @@ _DATA_EXCEPTIONS = {
     "22012": "a division by zero",
     "22001": "a string too long",
     "22P02": "a value not valid for its type",
-    "2201B": "an invalid regular expression",
+    "2201B": "a regular expression the database cannot evaluate (not valid, or too complex for it)",
 }
 
 

@@ -197,6 +197,20 @@ def test_footprint_round_trip(app, catalogue):
     assert catalogue.id("p3") in found
 
 
+def test_a_pattern_too_complex_for_postgresql(app, db_url):
+    """RE2 evaluates it (SQLite, subscriptions); PostgreSQL refuses to compile its translation
+    (an optional word boundary repeated 17 times; its own \\y is no different): a 400 that says
+    so, never a 500."""
+    response = app.get(PRIP + "/Products", {"$filter": "matchesPattern(Name,'(?:\\b|a){17}')", "$count": "true"},
+                       headers=ALICE, expect_errors=True)
+    if db_url.startswith("sqlite"):
+        assert response.status_int == 200 and response.json["@odata.count"] == len(ALL)
+    else:
+        assert response.status_int == 400, response.text
+        assert response.json["error"]["code"] == "E7721"
+        assert "regular expression the database cannot evaluate" in response.json["error"]["message"]
+
+
 @pytest.mark.parametrize(
     "query",
     [
