@@ -227,10 +227,12 @@ def proseo_error_view(exc: ProseoError, request):
 
 
 def not_found_view(exc, request):
-    """404 for a path no route has; but a path that has one once its repeated ``/`` are made one
-    and a trailing ``/`` is dropped (``Products/``, ``v1//Products``: a client root configured
-    with a slash at its end) is sent there with a ``308`` (method and body kept)."""
-    canonical = _canonical_path(request)
+    """404 for a path no route has; but a ``GET`` or ``HEAD`` of a path of the services that
+    has one once its repeated ``/`` are made one and a trailing ``/`` is dropped (``Products/``,
+    ``v1//Products``: a client root configured with a slash at its end) is sent there with a
+    ``308``. Other methods keep the 404: a redirected body (a token request's password) would
+    be sent again to a URL built from the request's ``Host`` and scheme."""
+    canonical = _canonical_path(request) if request.method in ("GET", "HEAD") else None
     if canonical is not None:
         query = request.query_string
         location = quote(request.script_name + canonical, safe="/:@!$&'()*+,;=") + (f"?{query}" if query else "")
@@ -243,17 +245,21 @@ _SLASHES = re.compile("/{2,}")
 
 def _canonical_path(request) -> Optional[str]:
     """The request's path with its repeated slashes made one, and then without a trailing
-    slash, whichever differs from it and a route matches first; None when neither does."""
+    slash, whichever differs from it, lies under a service's root or token path and a route
+    matches first; None when neither does. (Another application's paths, when the services are
+    included in one, are left to it.)"""
+    web = getattr(request.registry, "proseo", None)
+    mapper = request.registry.queryUtility(IRoutesMapper)
+    if web is None or mapper is None:
+        return None
     try:
         path = request.path_info
     except UnicodeDecodeError:
         return None
     single = _SLASHES.sub("/", path)
-    mapper = request.registry.queryUtility(IRoutesMapper)
-    if mapper is None:
-        return None
     for candidate in dict.fromkeys((single, single.rstrip("/") or "/")):
-        if candidate != path and any(route.match(candidate) is not None for route in mapper.get_routes()):
+        if candidate != path and web.owner_of_path(candidate) is not None and any(
+                route.match(candidate) is not None for route in mapper.get_routes()):
             return candidate
     return None
 

@@ -132,7 +132,12 @@ class WebSettings:
         """``'odip'`` or ``'prip'``: the service whose root or token path holds ``path``, the
         longest one when one service's lies under the other's (ODIP at ``/odata/v1``, PRIP at
         ``/odata/v1/prip``); ``'prip'`` for a path under neither."""
-        best, service = -1, "prip"
+        return self.owner_of_path(path) or "prip"
+
+    def owner_of_path(self, path: str) -> Optional[str]:
+        """:meth:`service_of_path`, None for a path under neither service (another application's,
+        when the services are included in one)."""
+        best, service = -1, None
         for prefix, name in ((self.prip_prefix, "prip"), (self.prip_token_path, "prip"),
                              (self.odip_prefix, "odip"), (self.odip_token_path, "odip")):
             root = prefix.rstrip("/")

@@ -18,9 +18,10 @@ bounded by its statement timeout; a literal pattern is checked here on every bac
 from __future__ import annotations
 
 import functools
-from typing import Optional
 
 import re2
+
+from .pgregex import untranslatable
 
 __all__ = ["PatternError", "compile_pattern", "matches"]
 
@@ -34,9 +35,6 @@ _OPTIONS.max_mem = 1 << 20
 
 #: Compiled patterns kept for the next filter with the same text.
 PATTERNS = 64
-#: Deepest nesting of groups accepted (RE2 takes 1000; the PostgreSQL translation reads groups
-#: recursively, within Python's recursion limit).
-MAX_GROUP_DEPTH = 100
 
 
 class PatternError(ValueError):
@@ -48,7 +46,8 @@ def compile_pattern(pattern: str):
     """The compiled pattern (kept for the next call with the same text; a compiled RE2 may be
     used by several threads). Raises :class:`PatternError` for a pattern RE2 cannot compile
     (bad syntax, a backreference or look-around, one too large for its memory budget, or text
-    that is not valid Unicode) or one PostgreSQL could not be given (:func:`_beyond_translation`),
+    that is not valid Unicode) or one PostgreSQL could not be given
+    (:func:`~proseo_odata.odata.pgregex.untranslatable`),
     so that every backend accepts the same patterns."""
     try:
         compiled = re2.compile(pattern, options=_OPTIONS)
@@ -59,50 +58,10 @@ def compile_pattern(pattern: str):
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         raise PatternError(str(reason)) from None
-    reason = _beyond_translation(pattern)
+    reason = untranslatable(pattern)
     if reason:
         raise PatternError(reason)
     return compiled
-
-
-def _beyond_translation(pattern: str) -> Optional[str]:
-    """Why a pattern RE2 accepted cannot be given to PostgreSQL
-    (:mod:`proseo_odata.odata.pgregex`), or None: ``\\C`` outside ``\\Q...\\E`` (one byte of a
-    character's UTF-8 encoding, which PostgreSQL cannot match), or groups nested deeper than
-    :data:`MAX_GROUP_DEPTH`."""
-    position = depth = 0
-    while position < len(pattern):
-        char = pattern[position]
-        if pattern.startswith("\\Q", position):
-            end = pattern.find("\\E", position + 2)
-            position = len(pattern) if end < 0 else end + 2
-        elif char == "\\":
-            if pattern.startswith("C", position + 1):
-                return "\\C matches one byte of a character's UTF-8 encoding: use . for a character"
-            position += 2
-        elif char == "[":
-            position = _class_end(pattern, position)
-        else:
-            if char == "(":
-                depth += 1
-                if depth > MAX_GROUP_DEPTH:
-                    return f"groups are nested more than {MAX_GROUP_DEPTH} deep"
-            elif char == ")":
-                depth -= 1
-            position += 1
-    return None
-
-
-def _class_end(pattern: str, position: int) -> int:
-    """The position after the bracket ``[...]`` that starts at ``position`` (RE2's reading: a
-    ``]`` first is a member, ``[:name:]`` is one item, a backslash escapes the next character)."""
-    position += 2 if pattern.startswith("[^", position) else 1
-    if pattern.startswith("]", position):
-        position += 1
-    while position < len(pattern) and pattern[position] != "]":
-        end = pattern.find(":]", position + 2) if pattern.startswith("[:", position) else -1
-        position = end + 2 if end >= 0 else position + (2 if pattern[position] == "\\" else 1)
-    return position + 1
 
 
 def matches(text: str, pattern: str) -> bool:

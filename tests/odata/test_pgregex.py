@@ -17,8 +17,8 @@ import re
 import pytest
 import re2
 
-from proseo_odata.odata.pgregex import to_postgresql
-from proseo_odata.odata.regex import MAX_GROUP_DEPTH, PatternError, compile_pattern
+from proseo_odata.odata.pgregex import MAX_GROUP_DEPTH, to_postgresql
+from proseo_odata.odata.regex import PatternError, compile_pattern
 
 SEED = 20261207
 PATTERNS = 240

@@ -1,11 +1,15 @@
-"""A path that names a resource once its repeated slashes are made one and a trailing slash is
-dropped (a client root configured with a ``/`` at its end: ``v1/`` + ``/Products``) is answered
-``308`` with the canonical path, the query kept, so a client that follows redirects gets the
-resource, and a POST its method and body. A path that names nothing either way stays a 404, and
-no redirect leaves the server's own paths."""
+"""A GET or HEAD of a path of the services that names a resource once its repeated slashes are
+made one and a trailing slash is dropped (a client root configured with a ``/`` at its end:
+``v1/`` + ``/Products``) is answered ``308`` with the canonical path, the query kept, so a client
+that follows redirects gets the resource. Other methods, a path that names nothing either way,
+and another application's paths (the services included in it) keep the 404; no redirect leaves
+the server."""
 from __future__ import annotations
 
 import pytest
+import webtest
+from pyramid.config import Configurator
+from pyramid.response import Response
 
 from prip_helpers import PRIP, basic
 
@@ -19,6 +23,7 @@ pytestmark = pytest.mark.shared_app
     (PRIP + "/Products/", PRIP + "/Products"),
     (PRIP + "//Products", PRIP + "/Products"),
     ("/proseo//prip/odata/v1/Products//", PRIP + "/Products"),
+    ("//" + PRIP.lstrip("/") + "/Products", PRIP + "/Products"),  # a leading "//": still this server
     (PRIP + "/Products/$count/", PRIP + "/Products/$count"),
     (PRIP + "/$metadata/", PRIP + "/$metadata"),
     (PRIP + "//", PRIP + "/"),
@@ -44,12 +49,36 @@ def test_odip_paths_are_redirected_too(app):
     assert redirect.headers["Location"] == "http://localhost" + ODIP + "/ProductionOrders"
 
 
-def test_a_post_is_redirected_and_nothing_is_stored(app):
+def test_a_head_is_redirected(app):
+    assert app.head(PRIP + "/Products/", headers=ALICE, status=308).headers["Location"].endswith(PRIP + "/Products")
+
+
+def test_other_methods_keep_the_404_and_nothing_is_stored(app):
+    """A body is not sent on: a token request's password would go again to a URL built from the
+    request's Host and scheme (http behind a proxy that does not say https)."""
     before = app.get(PRIP + "/Subscriptions", headers=ALICE).json["value"]
     answer = app.post_json(PRIP + "/Subscriptions/", {"FilterParam": "startswith(Name,'S2')"}, headers=ALICE,
-                           status=308)
-    assert answer.headers["Location"].endswith(PRIP + "/Subscriptions")
+                           status=404)
+    assert "Location" not in answer.headers and answer.json["error"]["code"] == "E7701"
     assert app.get(PRIP + "/Subscriptions", headers=ALICE).json["value"] == before
+    assert app.post("/proseo/prip/v1/token/", {"grant_type": "password"}, status=404).json["error"]["code"] == "E7701"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_another_applications_paths_are_left_alone(app_settings, catalogue):
+    """The services included in a host application: its own paths with a slash too many stay
+    its 404s, the services' paths are still redirected."""
+    with Configurator(settings=dict(app_settings)) as config:
+        config.include("proseo_odata_web")
+        config.add_route("host.page", "/host/page")
+        config.add_view(lambda request: Response("the host's page"), route_name="host.page")
+    app = webtest.TestApp(config.make_wsgi_app())
+    try:
+        assert app.get("/host/page").text == "the host's page"
+        assert "Location" not in app.get("/host/page/", status=404).headers
+        assert app.get(PRIP + "/Products/", headers=ALICE, status=308).headers["Location"].endswith(PRIP + "/Products")
+    finally:
+        app.app.registry.storage.close()
 
 
 @pytest.mark.parametrize("sent", [

@@ -70,7 +70,7 @@ CASES = [
     ("$filter=PublicationDate lt 2020-01-04T10:00:00.123-02:00", {"p1", "p2"}),
     # and an exponent's + sent raw (Python's repr of a large float: phidown's attribute values)
     ("$filter=ContentLength lt 1e+20 and ContentLength gt 1.0035e+3", {"p4", "p5"}),
-    ("$filter=ContentLength lt 1E+3", set()),
+    ("$filter=ContentLength lt 1.0045E+3", {"p1", "p2", "p3", "p4"}),
     ("$filter=ContentDate/Start lt 2020-01-04T00:00:00", {"p1", "p2"}),
     ("$filter=ContentDate/Start lt '2020-01-04T00:00:00.000000Z'", {"p1", "p2"}),
     ("$filter=ContentDate/Start lt %272020-01-04T00:00:00.000000Z%27", {"p1", "p2"}),
