@@ -472,6 +472,9 @@ class _RE2Pattern(TypeDecorator):
         return value
 
 
+_RE2_PATTERN = _RE2Pattern()
+
+
 @compiles(_Matches, "sqlite")
 def _matches_sqlite(element, compiler, **kw):
     x, pattern = (compiler.process(c, **kw) for c in element.clauses)
@@ -1040,7 +1043,7 @@ class SqlCompiler:
             return sa.false()
         xe = x.expr if not x.literal else sa.literal(x.expr, _STRING)
         if node.name == "matchespattern":
-            return _and(notnull, _Matches(xe, sa.literal(y.expr, _RE2Pattern()) if y.literal else y.expr))
+            return _and(notnull, _Matches(xe, sa.literal(y.expr, _RE2_PATTERN) if y.literal else y.expr))
         bounds = ()
         if y.literal:
             arg = _sql_string(y.expr)
