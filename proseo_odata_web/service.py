@@ -14,6 +14,7 @@ import functools
 from typing import Callable, Mapping, Sequence
 
 from cornice import Service
+from pyramid.tweens import EXCVIEW
 
 from proseo_odata.errors import InvalidInput, PreconditionFailed
 from proseo_odata.model import times
@@ -182,3 +183,6 @@ def check_action_preconditions(request) -> None:
 
 def includeme(config) -> None:
     config.add_subscriber(check_odata_headers, "pyramid.events.NewRequest")
+    # JSON answers in the format parameters the request asks for (odata.metadata, IEEE754Compatible),
+    # error answers included (their Content-Type is not the one rewritten)
+    config.add_tween("proseo_odata_web.json_format.json_format_tween_factory", over=EXCVIEW)

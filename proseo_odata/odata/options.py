@@ -22,7 +22,8 @@ from . import ast
 from .errors import ODataNotSupportedError, ODataQueryOptionError, ODataSyntaxError
 from .parser import parse_filter, parse_orderby
 
-__all__ = ["ExpandItem", "QueryOptions", "parse_expand", "parse_query_options", "parse_select"]
+__all__ = ["ExpandItem", "QueryOptions", "parse_expand", "parse_query_options", "parse_select",
+           "METADATA_LEVELS", "json_format_parameters", "media_parameters"]
 
 _OPTIONS = ("filter", "orderby", "top", "skip", "count", "expand", "select", "format", "skiptoken", "search")
 _NESTED_ONLY = ("levels",)
@@ -210,10 +211,51 @@ def parse_query_options(params, *, nested: bool = False, parse_expressions: bool
 
 
 def _format(value: str) -> str:
-    media = value.split(";", 1)[0].strip().lower()
-    if media in ("json", "application/json"):
-        return "json"
-    raise ODataQueryOptionError(f"$format {value!r} is not supported; use json", target="$format")
+    media, _, parameters = value.partition(";")
+    if media.strip().lower() not in ("json", "application/json"):
+        raise ODataQueryOptionError(f"$format {value!r} is not supported; use json", target="$format")
+    try:
+        json_format_parameters(media_parameters(parameters))
+    except ValueError as exc:
+        raise ODataQueryOptionError(f"$format {value!r}: {exc}", target="$format") from None
+    return "json"
+
+
+#: The values of the ``odata.metadata`` format parameter (OData JSON Format 4.01, 3.1).
+METADATA_LEVELS = ("minimal", "full", "none")
+
+
+def media_parameters(text: str) -> list[tuple[str, str]]:
+    """The ``name=value`` parameters of a media type after its first ``;``
+    (``odata.metadata=full;IEEE754Compatible=true``), in order; a value may be quoted."""
+    pairs = []
+    for part in text.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip():
+            pairs.append((name.strip(), value.strip().strip('"')))
+    return pairs
+
+
+def json_format_parameters(parameters: Iterable[Tuple[str, str]]) -> Tuple[str, bool]:
+    """``(metadata, ieee754)`` that the parameters of a JSON media type ask for (OData JSON
+    Format 4.01, 3.1 and 3.2): the ``odata.metadata`` level (``minimal`` when absent) and whether
+    ``IEEE754Compatible=true`` is given. Names and values are case-insensitive, the ``odata.``
+    prefix optional (4.01 drops it); other parameters (``charset``, ``odata.streaming``, ``q``)
+    do not matter. ``ValueError`` for one of the two with a value it cannot have."""
+    metadata, ieee754 = "minimal", False
+    for name, value in parameters:
+        key = name.lower()
+        key = key[len("odata."):] if key.startswith("odata.") else key
+        lowered = value.lower()
+        if key == "metadata":
+            if lowered not in METADATA_LEVELS:
+                raise ValueError(f"odata.metadata must be minimal, full or none, not {value!r}")
+            metadata = lowered
+        elif key == "ieee754compatible":
+            if lowered not in ("true", "false"):
+                raise ValueError(f"IEEE754Compatible must be true or false, not {value!r}")
+            ieee754 = lowered == "true"
+    return metadata, ieee754
 
 
 def _search(value: str) -> str:

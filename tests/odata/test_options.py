@@ -13,6 +13,7 @@ from proseo_odata.odata import (
     parse_orderby,
     parse_query_options,
 )
+from proseo_odata.odata.options import json_format_parameters, media_parameters
 from proseo_odata_web.errors import answer_of
 
 
@@ -74,6 +75,29 @@ def test_unknown_plain_parameters_are_ignored():
 def test_format_json_variants():
     for value in ("json", "JSON", "application/json", "application/json;odata.metadata=minimal"):
         assert parse_query_options({"$format": value}).format == "json"
+    for value in ("application/json;odata.metadata=full;IEEE754Compatible=true", "application/json;metadata=NONE",
+                  'application/json; odata.metadata="full" ; odata.streaming=true'):
+        assert parse_query_options({"$format": value}).format == "json"
+
+
+@pytest.mark.parametrize("value", ["application/json;odata.metadata=bogus", "application/json;metadata=",
+                                   "application/json;IEEE754Compatible=yes"])
+def test_format_with_a_json_parameter_it_cannot_have(value):
+    with pytest.raises(ODataQueryOptionError) as caught:
+        parse_query_options({"$format": value})
+    assert caught.value.target == "$format" and value in str(caught.value)
+
+
+@pytest.mark.parametrize("parameters, expected", [
+    ("", ("minimal", False)),
+    ("odata.metadata=full", ("full", False)),
+    ("ODATA.METADATA=None;ieee754compatible=TRUE", ("none", True)),
+    ("metadata=full;IEEE754Compatible=false;charset=utf-8;q=0.5", ("full", False)),
+    ('odata.metadata="minimal";IEEE754Compatible="true"', ("minimal", True)),
+    ("odata.metadata=full;odata.metadata=none", ("none", False)),  # the last one given
+])
+def test_json_format_parameters(parameters, expected):
+    assert json_format_parameters(media_parameters(parameters)) == expected
 
 
 def test_repeated_expand_is_merged():

@@ -9,7 +9,8 @@ Every case is a request built from a valid one by a random mutation:
   garbage values, repeated options, forged ``$skiptoken``, ``$format=xml``;
 - paths: malformed keys, unknown segments, trailing slashes, unicode, wrong methods;
 - headers: malformed ``Authorization`` (Basic garbage, no colon, huge, bearer garbage, a token
-  signed with another key), ``Range``, ``If-Range``, ``If-None-Match``, ``If-Modified-Since``;
+  signed with another key), ``Range``, ``If-Range``, ``If-None-Match``, ``If-Modified-Since``,
+  ``Accept`` with the JSON format parameters;
 - bodies of ``POST Subscriptions``, ``POST ProductionOrder(s)``, the token endpoints and the
   actions: invalid JSON, every field with a value of every wrong type, deep nesting, huge strings,
   form bodies where JSON is expected, wrong ``Content-Type``, empty bodies.
@@ -157,6 +158,17 @@ GARBAGE_VALUES = [
     "application/atom+xml", "text/csv", "JSON", "application/json", "\x00", "\u00e9\u4e2d\U0001f600",
     "'", "''", "'unterminated", "(", ")", "()", "$filter", "&", "=", "%", "%zz", "%C3", "%FF%FE",
     "a" * 5000, "(" * 300, "not " * 300 + "true", "Name eq '" + "x" * 20000 + "'",
+]
+
+
+#: ``Accept`` headers of query and entity cases now and then: the JSON format parameters
+#: (proseo_odata_web.json_format), well and badly formed.
+ACCEPT_VALUES = [
+    "application/json;odata.metadata=full", "application/json;odata.metadata=none;IEEE754Compatible=true",
+    "application/json;metadata=FULL;q=0.5, application/json;odata.metadata=none;q=0.9", "application/json;odata.metadata=",
+    "application/json;odata.metadata=full;IEEE754Compatible=maybe", "application/json;;;=;odata.metadata",
+    "application/json;odata.metadata=\"full", "application/json;q=x;odata.metadata=full", "*/*;odata.metadata=full",
+    "application/xml", "text/html, application/json;odata.metadata=full;q=0", "\u00e9;odata.metadata=full",
 ]
 
 
@@ -732,8 +744,10 @@ def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str
                             "subquery", "action", "token"], weights=[30, 6, 6, 8, 8, 6, 8, 10, 6, 4, 4])[0]
         user = carol if rng.random() < 0.3 else alice
         if kind == "query":
+            headers = {**user, "Accept": rng.choice(ACCEPT_VALUES)} if rng.random() < 0.2 else user
             cases.append(Case("GET", PRIP + "/Products",
-                              random_query(rng, PRIP_FILTERS, PRIP_ORDERBY, PRIP_SELECT, PRIP_EXPAND), user, kind=kind))
+                              random_query(rng, PRIP_FILTERS, PRIP_ORDERBY, PRIP_SELECT, PRIP_EXPAND), headers,
+                              kind=kind))
         elif kind == "count":
             cases.append(Case("GET", PRIP + "/Products/$count", random_query(rng, PRIP_FILTERS, PRIP_ORDERBY),
                               user, kind=kind))
@@ -742,8 +756,9 @@ def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str
             query = rng.choice(["", f"$expand={rng.choice(GARBAGE_VALUES + PRIP_EXPAND)}",
                                 f"$select={rng.choice(GARBAGE_VALUES + PRIP_SELECT)}",
                                 random_query(rng, PRIP_FILTERS, PRIP_ORDERBY, PRIP_SELECT, PRIP_EXPAND)])
+            headers = {**user, "Accept": rng.choice(ACCEPT_VALUES)} if rng.random() < 0.2 else user
             cases.append(Case("GET", PRIP + f"/Products({mutate_key(rng, p1)}){suffix}",
-                              encode_value(rng, query) if rng.random() < 0.1 else query, user, kind=kind))
+                              encode_value(rng, query) if rng.random() < 0.1 else query, headers, kind=kind))
         elif kind == "options":
             pairs = [(rng.choice(OPTION_NAMES), rng.choice(GARBAGE_VALUES + SKIPTOKENS)) for _ in range(rng.randint(1, 4))]
             query = "&".join(f"{quote(name, safe='$@')}={encode_value(rng, value)}" for name, value in pairs)
@@ -849,9 +864,11 @@ def odip_cases(rng: random.Random, n: int, world) -> list[Case]:
         elif kind == "order":
             key = world.order_id(rng.choice(order_ids))
             set_name = rng.choice(["ProductionOrders", "ProductionOrder"])
+            headers = {**user, "Accept": rng.choice(ACCEPT_VALUES)} if rng.random() < 0.2 else user
             cases.append(Case("GET", ODIP + f"/{set_name}({mutate_key(rng, key)})",
                               rng.choice(["", "$select=Status", f"$select={rng.choice(GARBAGE_VALUES)}",
-                                          f"$expand={rng.choice(GARBAGE_VALUES)}"]), user, kind=kind))
+                                          "$expand=Product", f"$expand={rng.choice(GARBAGE_VALUES)}"]), headers,
+                              kind=kind))
         elif kind == "create":
             data, content_type = body_variants(rng, valid)
             if rng.random() < 0.1:

@@ -1,0 +1,214 @@
+"""The JSON format parameters a client asks for (OData JSON Format 4.01, 3.1 and 3.2;
+proseo_odata_web.json_format), on SQLite and PostgreSQL (where a page's product texts are the
+database's): ``odata.metadata=full`` (every entity's type, id, media read link and navigation
+links, each of which the service answers), ``none`` (no control information but the next link
+and the count), ``IEEE754Compatible=true`` (Edm.Int64 as strings); ``$format`` over ``Accept``,
+the preferred ``Accept`` range, a ``$format`` value the parameters cannot have (400), and the
+data itself unchanged by any of them."""
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+from odip_helpers import ODIP, auth, json_of
+from prip_helpers import P1_FILE, PRIP, basic
+
+ALICE = basic("alice")
+FULL = "application/json;odata.metadata=full"
+NONE = "application/json;odata.metadata=none"
+IEEE = "application/json;odata.metadata=minimal;IEEE754Compatible=true"
+#: The control information that only full metadata adds.
+ADDED_BY_FULL = ("@odata.type", "@odata.id", "@odata.mediaReadLink")
+
+
+def get(app, url, accept=None, headers=ALICE, status=200):
+    return app.get(url, headers={**headers, **({"Accept": accept} if accept else {})}, status=status)
+
+
+def without(body, drop):
+    """``body`` without the members ``drop(name)`` is true of, at every depth."""
+    if isinstance(body, list):
+        return [without(item, drop) for item in body]
+    if isinstance(body, dict):
+        return {name: without(value, drop) for name, value in body.items() if not drop(name)}
+    return body
+
+
+def resolve(request_path, context, relative):
+    """A relative URL of a payload, as a client resolves it: against the context URL, itself
+    relative to the request's URL (OData JSON Format 4.01, 4.3)."""
+    return urlsplit(urljoin(urljoin("http://localhost" + request_path, context), relative)).path
+
+
+def full_only(name):
+    return name in ADDED_BY_FULL or name.endswith("@odata.navigationLink")
+
+
+def same_data(full, minimal):
+    """Whether a full answer is the minimal one with control information added (the derived
+    types' ``@odata.type``, which both have, aside)."""
+    return without(full, full_only) == without(minimal, lambda name: name == "@odata.type")
+
+
+# -- PRIP ------------------------------------------------------------------------------------------
+
+pytestmark = pytest.mark.shared_app
+
+
+def test_full_metadata_of_a_product_and_its_links(app, catalogue):
+    p1 = catalogue.products["p1"]
+    url = f"{PRIP}/Products({p1.id})?$expand=Attributes"
+    response = get(app, url, FULL)
+    assert response.headers["Content-Type"] == "application/json;odata.metadata=full"
+    body = response.json
+    names = list(body)
+    assert names[:5] == ["@odata.context", "@odata.type", "@odata.id", "@odata.mediaReadLink",
+                         "@odata.mediaContentType"]
+    assert body["@odata.type"] == "#OData.CSC.Product"
+    assert body["@odata.id"] == f"Products({p1.id})"
+    assert body["@odata.mediaReadLink"] == f"Products({p1.id})/$value"
+    # a navigation property's link right before it when expanded, after the properties otherwise
+    assert names.index("Attributes@odata.navigationLink") == names.index("Attributes") - 1
+    assert names[-1] == "Assets@odata.navigationLink"
+    assert body["Attributes@odata.navigationLink"] == f"Products({p1.id})/Attributes"
+    # an attribute has its type, and no URL of its own
+    orbit = next(a for a in body["Attributes"] if a["Name"] == "orbitNumber")
+    assert orbit["@odata.type"] == "#OData.CSC.IntegerAttribute" and "@odata.id" not in orbit
+    # every link resolves (from the context URL) to what the service answers there
+    path = urlsplit(url).path
+    entity = get(app, resolve(path, body["@odata.context"], body["@odata.id"]))
+    assert entity.json["Id"] == str(p1.id)
+    assert get(app, resolve(path, body["@odata.context"], body["@odata.mediaReadLink"])).body == P1_FILE
+    attributes = get(app, resolve(path, body["@odata.context"], body["Attributes@odata.navigationLink"]))
+    assert {a["Name"] for a in attributes.json["value"]} == {a["Name"] for a in body["Attributes"]}
+    assets = get(app, resolve(path, body["@odata.context"], body["Assets@odata.navigationLink"]))
+    assert assets.json["value"] == []
+    # the data is the minimal answer's
+    assert same_data(body, get(app, url).json)
+
+
+def test_full_metadata_of_a_page(app, catalogue):
+    url = f"{PRIP}/Products?$top=2&$count=true&$orderby=Name&$select=Name"
+    minimal = get(app, url).json
+    response = get(app, url, FULL)
+    body = response.json
+    assert list(body) == ["@odata.context", "@odata.count", "value", "@odata.nextLink"]
+    assert body["@odata.nextLink"] == minimal["@odata.nextLink"] and body["@odata.count"] == minimal["@odata.count"]
+    for product in body["value"]:
+        assert product["@odata.id"] == f"Products({product['Id']})"
+        assert product["Attributes@odata.navigationLink"] == f"Products({product['Id']})/Attributes"
+    assert same_data(body, minimal)
+    # the next page is asked for in the same format by the client, not by the link
+    assert get(app, body["@odata.nextLink"], FULL).json["value"][0]["@odata.type"] == "#OData.CSC.Product"
+
+
+def test_full_metadata_of_a_products_attributes(app, catalogue):
+    p1 = catalogue.products["p1"]
+    body = get(app, f"{PRIP}/Products({p1.id})/Attributes", FULL).json
+    assert body["@odata.context"] == f"../$metadata#Products({p1.id})/Attributes"
+    assert {a["@odata.type"] for a in body["value"]} >= {"#OData.CSC.IntegerAttribute", "#OData.CSC.StringAttribute"}
+    assert not any("@odata.id" in a for a in body["value"])
+
+
+def test_no_metadata(app, catalogue):
+    p1 = catalogue.products["p1"]
+    url = f"{PRIP}/Products?$top=1&$count=true&$expand=Attributes&$orderby=Name"
+    minimal = get(app, url).json
+    response = get(app, url, NONE)
+    assert response.headers["Content-Type"] == "application/json;odata.metadata=none"
+    body = response.json
+    assert list(body) == ["@odata.count", "value", "@odata.nextLink"]
+    assert body == without(minimal, lambda name: name.startswith("@odata.") and name not in (
+        "@odata.count", "@odata.nextLink"))
+    assert "@odata.mediaContentType" not in body["value"][0]
+    assert not any("@odata.type" in a for a in body["value"][0]["Attributes"])
+    one = get(app, f"{PRIP}/Products({p1.id})", NONE).json
+    assert not any(name.startswith("@") for name in one) and one["Id"] == str(p1.id)
+    document = get(app, PRIP + "/", NONE).json
+    assert list(document) == ["value"]
+
+
+def test_ieee754_compatible(app, catalogue):
+    p1 = catalogue.products["p1"]
+    url = f"{PRIP}/Products?$filter=Id eq {p1.id}&$count=true&$expand=Attributes"
+    response = get(app, url, IEEE)
+    assert response.headers["Content-Type"] == "application/json;odata.metadata=minimal;IEEE754Compatible=true"
+    body = response.json
+    assert body["@odata.count"] == "1"
+    product = body["value"][0]
+    assert product["ContentLength"] == "1001" and "@odata.id" not in product
+    attributes = {a["Name"]: a for a in product["Attributes"]}
+    assert attributes["orbitNumber"]["Value"] == "1001" and attributes["orbitNumber"]["IntegerValue"] == "1001"
+    assert attributes["orbitNumber"]["ContentLength"] == "4"
+    assert attributes["cloudCover"]["Value"] == 10.0  # an Edm.Double stays a number
+    assert product["ContentDate"] == get(app, url).json["value"][0]["ContentDate"]
+    # IEEE754Compatible=false, or absent: numbers
+    assert get(app, url, "application/json;IEEE754Compatible=false").json["@odata.count"] == 1
+
+
+def test_format_overrides_accept_and_the_preferred_range_counts(app, catalogue):
+    p1 = catalogue.products["p1"]
+    url = f"{PRIP}/Products({p1.id})"
+    assert "@odata.context" not in get(app, url + "?$format=application/json;odata.metadata=none", FULL).json
+    response = get(app, url + "?$format=json", FULL)  # json: no parameters, so minimal
+    assert response.headers["Content-Type"] == "application/json;odata.metadata=minimal"
+    preferred = get(app, url, f"{NONE};q=0.5, application/json;odata.metadata=full;q=0.9, */*;q=0.1")
+    assert preferred.headers["Content-Type"] == "application/json;odata.metadata=full"
+    # OData 4.01 drops the prefix; names and values in any case
+    assert "@odata.id" in get(app, url, "application/json;Metadata=FULL;ieee754compatible=TRUE").json
+    # a value the parameter cannot have: ignored in Accept, 400 in $format
+    assert "@odata.id" not in get(app, url, "application/json;odata.metadata=most").json
+    refused = get(app, url + "?$format=application/json;odata.metadata=most", status=400)
+    assert refused.json["error"]["target"] == "$format" and refused.headers["Warning"].startswith("199 ")
+    get(app, f"{PRIP}/Products?$format=application/json;IEEE754Compatible=1", status=400)
+
+
+def test_errors_and_other_answers_keep_their_format(app, catalogue):
+    missing = get(app, f"{PRIP}/Products(a0000000-0000-0000-0000-00000000ffff)", FULL, status=404)
+    assert missing.headers["Content-Type"] == "application/json" and set(missing.json) == {"error"}
+    count = get(app, f"{PRIP}/Products/$count", FULL)
+    assert count.headers["Content-Type"] == "text/plain" and count.text.isdigit()
+    metadata = get(app, f"{PRIP}/$metadata?$format=json", FULL)
+    assert metadata.headers["Content-Type"] == "application/json" and "$Version" in metadata.json
+
+
+# -- ODIP ------------------------------------------------------------------------------------------
+
+
+def test_full_metadata_of_an_order_and_its_product(odip):
+    order_id = odip.order_id("u_completed")
+    output = odip.products["output"]
+    url = f"{ODIP}/ProductionOrders({order_id})?$expand=Product"
+    body = json_of(odip.app.get(url, headers={**auth("ursula"), "Accept": FULL}))
+    assert body["@odata.type"] == "#OData.CSC.ProductionOrder"
+    assert body["@odata.id"] == f"ProductionOrders({order_id})"
+    names = list(body)
+    assert names.index("Product@odata.navigationLink") == names.index("Product") - 1
+    assert body["Product@odata.navigationLink"] == f"ProductionOrders({order_id})/Product"
+    product = body["Product"]
+    assert product["@odata.type"] == "#OData.CSC.Product"
+    # ODIP has no set of products: the product's id is its URL in PRIP, relative to ODIP's root
+    path = urlsplit(url).path
+    assert resolve(path, body["@odata.context"], product["@odata.id"]) == f"{PRIP}/Products({output.id})"
+    assert resolve(path, body["@odata.context"], product["@odata.mediaReadLink"]) == (
+        f"{PRIP}/Products({output.id})/$value")
+    linked = json_of(odip.app.get(resolve(path, body["@odata.context"], body["Product@odata.navigationLink"]),
+                                  headers=auth("ursula")))
+    assert linked["Id"] == str(output.id)
+    minimal = json_of(odip.app.get(url, headers=auth("ursula")))
+    assert same_data(body, minimal)
+    alone = json_of(odip.app.get(f"{ODIP}/ProductionOrders({order_id})/Product", headers={**auth("ursula"),
+                                                                                          "Accept": FULL}))
+    assert alone["@odata.context"] == "../$metadata#OData.CSC.Product"
+    assert posixpath.basename(alone["@odata.id"]) == f"Products({output.id})"
+
+
+def test_ieee754_compatible_orders(odip):
+    url = f"{ODIP}/ProductionOrders?$count=true"
+    body = json_of(odip.app.get(url, headers={**auth("mgr"), "Accept": IEEE}))
+    assert body["@odata.count"] == str(json_of(odip.app.get(url, headers=auth("mgr")))["@odata.count"])
+    sizes = [order["OrderOutputSize"] for order in body["value"] if order.get("OrderOutputSize") is not None]
+    assert sizes and all(isinstance(size, str) and size.isdigit() for size in sizes)
+    assert all(isinstance(order["Priority"], int) for order in body["value"])  # an Edm.Int32 stays a number
