@@ -1,0 +1,91 @@
+"""Apache Olingo's OData client for JavaScript, the npm package ``odatajs`` (pinned in
+``tests/data/odatajs/package-lock.json``, with the XML parser it requires in Node.js), against a
+live PRIP: the library's metadata handler reads ``$metadata``; its JSON handler reads a page by
+the ``odata.metadata`` parameter of the answer's ``Content-Type`` (minimal: it computes what it
+needs from the model; full: it takes the payload's control information; none: the data as it
+is); the links of a full-metadata page (each product's ``@odata.id``, its media read link, its
+navigation links) are followed as the library resolves them; ``IEEE754Compatible=true`` gives
+the Edm.Int64 values as strings. The script is tests/data/odatajs/prip_formats.js.
+
+Installed with ``npm ci`` into ``.node/odatajs/`` (gitignored) once, and again only when the lock
+file changes (tests/node_packages.py). Without Node.js or the npm registry the test FAILS with a
+message saying so; it never skips.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from client_support import PRIP, USER
+from node_packages import NODE_ROOT, REPO, NodePackageUnavailable, install_node_package
+
+pytestmark = pytest.mark.slow
+
+PACKAGE = REPO / "tests" / "data" / "odatajs"
+TARGET = NODE_ROOT / "odatajs"
+PINNED = "4.0.0"
+FILES = ("package.json", "package-lock.json", "prip_formats.js")
+
+
+@pytest.fixture(scope="session")
+def odatajs():
+    try:
+        return install_node_package(PACKAGE, TARGET, "odatajs", PINNED, FILES,
+                                    purpose="run Apache Olingo's OData client for JavaScript against a PRIP")
+    except NodePackageUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _run(target, root: str) -> dict:
+    mission, user, password = USER
+    env = dict(os.environ, PRIP_USERNAME=f"{mission}\\{user}", PRIP_PASSWORD=password)
+    result = subprocess.run(["node", str(target / "prip_formats.js"), root], capture_output=True, text=True,
+                            timeout=120, cwd=target, env=env)
+    if result.returncode != 0:
+        pytest.fail(f"prip_formats.js exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n"
+                    f"{result.stderr[-6000:]}", pytrace=False)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_odatajs_reads_every_metadata_level_and_follows_the_links(odatajs, prip_server, client_catalogue):
+    report = _run(odatajs, f"{prip_server}{PRIP}/")
+    assert {"Product", "IntegerAttribute", "Subscription"} <= set(report["entityTypes"])
+
+    minimal, full, none = report["minimal"], report["full"], report["none"]
+    assert minimal["contentType"] == "application/json;odata.metadata=minimal"
+    assert full["contentType"] == "application/json;odata.metadata=full"
+    assert none["contentType"] == "application/json;odata.metadata=none"
+    # one page, three ways: the same products and count
+    names = [p["Name"] for p in minimal["products"]]
+    assert len(names) == 3 and names == sorted(names) and set(names) <= set(client_catalogue.products)
+    assert [p["Name"] for p in full["products"]] == names == none["products"]
+    assert full["count"] == minimal["count"] == len(client_catalogue.products)
+    assert full["nextLink"]
+
+    for product, plain in zip(full["products"], minimal["products"]):
+        assert product["Id"] == plain["Id"] == client_catalogue.products[product["Name"]]["Id"]
+        assert product["ContentLength"] == plain["ContentLength"] > 0
+        assert product["type"] == "#OData.CSC.Product"
+        assert product["id"] == f"Products({product['Id']})"
+        # every link of the payload, as the library resolves it, answers what it names
+        assert product["atId"] == {"status": 200, "Id": product["Id"]}
+        media = product["media"]
+        assert media["status"] == 200 and media["contentType"] == media["mediaContentType"] == "application/zip"
+        assert set(product["links"]) == {"Attributes", "Assets"}
+        attributes = product["followed"]["Attributes"]
+        assert attributes["status"] == 200 and attributes["count"] > 0
+        assert all(t.startswith("#OData.CSC.") and t.endswith("Attribute") for t in attributes["types"])
+        assert product["followed"]["Assets"] == {"status": 200, "count": 0, "types": []}
+
+    # none: no control information but the count and the next link
+    assert none["names"] == ["@odata.count", "value", "@odata.nextLink"]
+    assert not any(name.startswith("@") for name in none["productNames"]) and "Id" in none["productNames"]
+
+    # IEEE754Compatible=true: the Edm.Int64 values as strings, the count too
+    numbers = report["ieee754"]
+    assert numbers["contentType"] == "application/json;odata.metadata=minimal;IEEE754Compatible=true"
+    assert numbers["count"] == str(minimal["count"])
+    assert numbers["lengths"] == [str(p["ContentLength"]) for p in minimal["products"]]

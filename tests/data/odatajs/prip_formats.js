@@ -1,0 +1,82 @@
+// What a user of Apache Olingo's OData client for JavaScript (odatajs) does with a PRIP: reads
+// $metadata with the library's metadata handler, then a page of products with the library's
+// JSON handler, which reads the payload by the odata.metadata parameter of its Content-Type
+// (none, minimal: entity ids computed from the model, full: as sent); follows the links of a
+// full-metadata page (each product's @odata.id, its media read link, its navigation links),
+// resolved against the context URL as OData JSON 4.3 says. Prints one JSON report on stdout.
+// Arguments: serviceRoot (ending with "/"). Environment: PRIP_USERNAME, PRIP_PASSWORD.
+// Used by tests/clients/test_odatajs.py.
+"use strict";
+const odatajs = require("odatajs/lib/odata.js");
+
+const [root] = process.argv.slice(2);
+const authorization = "Basic " + Buffer.from(`${process.env.PRIP_USERNAME}:${process.env.PRIP_PASSWORD}`).toString("base64");
+const PAGE = "Products?$top=3&$orderby=Name&$count=true";
+// A file is no OData payload: read without a payload handler (the library has none for it).
+const RAW = { read() {}, write() {}, accept: "*/*", maxDataServiceVersion: "4.0" };
+
+// odatajs.read with the user's credentials; resolves {data, status, contentType}.
+function read(uri, { accept, handler, metadata } = {}) {
+  const headers = { Authorization: authorization };
+  if (accept) headers.Accept = accept;
+  return new Promise((resolve, reject) => {
+    odatajs.read({ requestUri: uri, headers },
+      (data, response) => resolve({ data, status: response.statusCode, contentType: response.headers["Content-Type"] }),
+      (err) => reject(new Error(`${uri}: ${err.message} ${err.response ? err.response.statusCode + " " + String(err.response.body).slice(0, 500) : ""}`)),
+      handler, undefined, metadata);
+  });
+}
+
+function resolveLink(requestUri, context, relative) {
+  return new URL(relative, new URL(context, requestUri)).href;
+}
+
+async function main() {
+  const report = {};
+  const metadata = (await read(root + "$metadata", { handler: odatajs.metadataHandler })).data;
+  report.entityTypes = metadata.dataServices.schema.flatMap((s) => (s.entityType || []).map((t) => t.name));
+
+  const minimal = await read(root + PAGE, { metadata });
+  report.minimal = { contentType: minimal.contentType, count: minimal.data["@odata.count"],
+                     products: minimal.data.value.map((p) => ({ Id: p.Id, Name: p.Name, ContentLength: p.ContentLength })) };
+
+  const fullUri = root + PAGE;
+  const full = await read(fullUri, { accept: "application/json;odata.metadata=full", metadata });
+  report.full = { contentType: full.contentType, count: full.data["@odata.count"], nextLink: full.data["@odata.nextLink"],
+                  products: [] };
+  for (const product of full.data.value) {
+    const links = {};
+    for (const name of Object.keys(product)) {
+      if (name.endsWith("@odata.navigationLink")) links[name.split("@")[0]] = product[name];
+    }
+    const entry = { Id: product.Id, Name: product.Name, ContentLength: product.ContentLength, type: product["@odata.type"],
+                    id: product["@odata.id"], mediaReadLink: product["@odata.mediaReadLink"], links };
+    // the entity at its id, its file, its navigation properties: what the payload says, followed
+    const self = await read(resolveLink(fullUri, full.data["@odata.context"], product["@odata.id"]), { metadata });
+    entry.atId = { status: self.status, Id: self.data.Id };
+    const media = await read(resolveLink(fullUri, full.data["@odata.context"], product["@odata.mediaReadLink"]),
+                             { handler: RAW });
+    entry.media = { status: media.status, contentType: media.contentType, mediaContentType: product["@odata.mediaContentType"] };
+    entry.followed = {};
+    for (const [name, link] of Object.entries(links)) {
+      const answer = await read(resolveLink(fullUri, full.data["@odata.context"], link), { accept: "application/json;odata.metadata=full" });
+      entry.followed[name] = { status: answer.status, count: answer.data.value.length,
+                               types: answer.data.value.map((item) => item["@odata.type"]) };
+    }
+    report.full.products.push(entry);
+  }
+
+  const none = await read(root + PAGE, { accept: "application/json;odata.metadata=none", metadata });
+  report.none = { contentType: none.contentType, names: Object.keys(none.data),
+                  productNames: Object.keys(none.data.value[0]), products: none.data.value.map((p) => p.Name) };
+
+  const numbers = await read(root + PAGE, { accept: "application/json;IEEE754Compatible=true", metadata });
+  report.ieee754 = { contentType: numbers.contentType, count: numbers.data["@odata.count"],
+                     lengths: numbers.data.value.map((p) => p.ContentLength) };
+  process.stdout.write(JSON.stringify(report) + "\n");
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack || err}\n`);
+  process.exit(1);
+});
