@@ -14,8 +14,8 @@ the service's model (:mod:`proseo_odata.odata.edm`) and the answer's ``@odata.co
     service root as the context URL is), a ``<navigation>@odata.navigationLink`` for each
     navigation property (before the property when it is expanded, after the others otherwise),
     and a product its ``@odata.mediaReadLink`` (``Products(<Id>)/$value``). A product answered by
-    ODIP (an order's ``Product``) has its PRIP URL as its id. An attribute has no URL of its own
-    (``Products(<Id>)/Attributes`` lists them; the key alone reads none), so it gets its type only.
+    ODIP (an order's ``Product``) has its PRIP URL as its id; an attribute, which is in no entity
+    set, its URL under the product's (``Products(<Id>)/Attributes('<Name>')``).
 ``odata.metadata=none``
     the control information but ``@odata.nextLink`` and ``@odata.count`` is left out
     (``@odata.context``, ``@odata.type``, ``@odata.mediaContentType``).
@@ -40,6 +40,7 @@ from proseo_odata.odata import edm
 from proseo_odata.odata.errors import ODataQueryOptionError
 from proseo_odata.odata.options import json_format_parameters, media_parameters
 
+from .keys import name_key
 from .odata_json import CONTENT_TYPE
 from .query import decoded_query_pairs
 
@@ -109,8 +110,8 @@ for _service, _model in _MODELS.items():
 #: Every named structured type of the two models by qualified name.
 _TYPES = {t.qualified_name: t for model in _MODELS.values() for t in model.types
           if isinstance(t, edm.StructuredType)}
-#: ``<set or type>[(<select list or key>)][/$entity | /<navigation>]``: a context URL's fragment.
-_CONTEXT = re.compile(r"(?P<head>[A-Za-z_][\w.]*)(?:\((?P<args>[^)]*)\))?(?:/(?P<tail>[$\w]+))?\Z")
+#: ``<set or type>[(<select list or key>)][/$entity | /<navigation>[/$entity]]``: a context URL's fragment.
+_CONTEXT = re.compile(r"(?P<head>[A-Za-z_][\w.]*)(?:\((?P<args>[^)]*)\))?(?:/(?P<tail>[$\w]+))?(?P<one>/\$entity)?\Z")
 _NUMBERS_AS_TEXT = (edm.INT64, edm.DECIMAL)
 #: The control information ``odata.metadata=none`` keeps (JSON Format 4.01, 3.1.3).
 _KEPT_BY_NONE = ("@odata.nextLink", "@odata.count")
@@ -121,24 +122,26 @@ def _target(navigation: edm.NavigationProperty) -> Optional[edm.EntityType]:
     return target if isinstance(target, edm.EntityType) else _TYPES.get(target)
 
 
-def _payload(fragment: str) -> tuple[Optional[edm.StructuredType], bool]:
-    """``(type, collection)`` of the payload a context URL fragment describes; ``(None, True)``
-    for the service document's (no fragment) and a fragment not read here."""
+def _payload(fragment: str) -> tuple[Optional[edm.StructuredType], bool, Optional[str]]:
+    """``(type, collection, path)`` of the payload a context URL fragment describes; ``path``:
+    the URL of a navigation's entities (``Products(<Id>)/Attributes``) when the context names
+    one, which their ids start with. ``(None, True, None)`` for the service document's (no
+    fragment) and a fragment not read here."""
     match = _CONTEXT.match(fragment)
     if match is None:
-        return None, True
+        return None, True, None
     head, tail = match["head"], match["tail"]
     entity_set = _SETS.get(head)
     if entity_set is None:  # a type: one entity outside any entity set of the service
-        return _TYPES.get(head), False
+        return _TYPES.get(head), False, None
     if tail is None:
-        return entity_set.entity_type, True
+        return entity_set.entity_type, True, None
     if tail == "$entity":
-        return entity_set.entity_type, False
+        return entity_set.entity_type, False, None
     for navigation in entity_set.entity_type.all_navigation():
         if navigation.name == tail:
-            return _target(navigation), navigation.collection
-    return None, True
+            return _target(navigation), navigation.collection and not match["one"], f"{head}({match['args']})/{tail}"
+    return None, True, None
 
 
 # -- rewriting -------------------------------------------------------------------------------
@@ -154,20 +157,30 @@ class _Writer:
         self.roots = roots
         self.service = service
 
-    def entity_id(self, type_: edm.StructuredType, body: dict) -> Optional[str]:
-        """The canonical URL of an entity, relative to the answering service's root, or None for
-        one without (an attribute) or without its key in ``body``."""
-        home = _HOME.get(type_.qualified_name)
-        keys = getattr(type_, "key", ())
-        if home is None or len(keys) != 1 or not isinstance(body.get(keys[0]), str):
+    def entity_id(self, type_: edm.StructuredType, body: dict, reached_by: Optional[str]) -> Optional[str]:
+        """The canonical URL of an entity, relative to the answering service's root: in its
+        entity set (``Products(<Id>)``), else along ``reached_by``, the URL of the navigation it
+        was read through (an attribute: ``Products(<Id>)/Attributes('<Name>')``); None without
+        either, or without its key."""
+        keys, base = (), type_
+        while base is not None and not keys:  # a derived type has its base's key
+            keys, base = getattr(base, "key", ()), base.base
+        if len(keys) != 1 or not isinstance(body.get(keys[0]), str):
             return None
+        key = body[keys[0]]
+        if type_.find_member(keys[0]).type is not edm.GUID:  # a string key: quoted; a GUID: bare
+            key = name_key(key)
+        home = _HOME.get(type_.qualified_name)
+        if home is None:
+            return None if reached_by is None else f"{reached_by}({key})"
         service, set_name = home
-        path = f"{set_name}({body[keys[0]]})"  # every keyed set's key is an Edm.Guid: written bare
+        path = f"{set_name}({key})"
         if service == self.service:
             return path
         return posixpath.relpath(f"{self.roots[service].rstrip('/')}/{path}", self.roots[self.service].rstrip("/") or "/")
 
-    def structured(self, body: Any, type_: Optional[edm.StructuredType], entity: bool) -> Any:
+    def structured(self, body: Any, type_: Optional[edm.StructuredType], entity: bool,
+                   reached_by: Optional[str] = None) -> Any:
         if not isinstance(body, dict) or type_ is None:
             return self.control(body) if isinstance(body, dict) else body
         derived = body.get("@odata.type")
@@ -179,7 +192,7 @@ class _Writer:
         identity = None
         if entity and self.full:
             out["@odata.type"] = "#" + type_.qualified_name
-            identity = self.entity_id(type_, body)
+            identity = self.entity_id(type_, body, reached_by)
             if identity is not None:
                 out["@odata.id"] = identity
                 if getattr(type_, "has_stream", False):
@@ -196,9 +209,9 @@ class _Writer:
             if navigation is not None:
                 if identity is not None:
                     out[f"{name}@odata.navigationLink"] = f"{identity}/{name}"
-                target = _target(navigation)
-                out[name] = ([self.structured(item, target, True) for item in value] if isinstance(value, list)
-                             else self.structured(value, target, True))
+                target, path = _target(navigation), None if identity is None else f"{identity}/{name}"
+                out[name] = ([self.structured(item, target, True, path) for item in value] if isinstance(value, list)
+                             else self.structured(value, target, True, path))
                 continue
             member = type_.find_member(name)
             out[name] = self.value(value, member.type) if isinstance(member, edm.Property) else value
@@ -228,12 +241,12 @@ class _Writer:
                 if not (self.none and "@odata." in name and name not in _KEPT_BY_NONE)}
 
     def payload(self, body: dict) -> dict:
-        type_, collection = _payload(body["@odata.context"].partition("#")[2])
+        type_, collection, path = _payload(body["@odata.context"].partition("#")[2])
         if not collection:
-            return self.structured(body, type_, True)
+            return self.structured(body, type_, True, path)
         out = self.control({name: value for name, value in body.items() if name != "value"})
         if isinstance(body.get("value"), list):
-            out["value"] = [self.structured(item, type_, True) for item in body["value"]]
+            out["value"] = [self.structured(item, type_, True, path) for item in body["value"]]
         # the next link after the page, where the view writes it
         if "@odata.nextLink" in out:
             out["@odata.nextLink"] = out.pop("@odata.nextLink")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import quote
 from typing import Callable, Optional, TypeVar
 
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.errors import NotFound
 
-__all__ = ["EXAMPLE_KEY", "load_or_404", "parse_key"]
+__all__ = ["EXAMPLE_KEY", "load_or_404", "parse_key", "parse_name_key", "name_key"]
 
 T = TypeVar("T")
 
@@ -36,6 +37,27 @@ def parse_key(text: str, what: str) -> uuid.UUID:
             target="Id",
         )
     return uuid.UUID(match.group("id"))
+
+
+#: An ``Edm.String`` key: ``'<text>'`` (a quote doubled inside), or named: ``Name='<text>'``.
+_NAME_KEY = re.compile(r"^(?:Name=)?'((?:[^']|'')*)'$", re.DOTALL)
+#: What a string key keeps unencoded in a URL (RFC 3986 ``pchar`` but ``%``).
+_PCHAR = "!$&'()*+,;=:@-._~"
+
+
+def parse_name_key(text: str, what: str) -> str:
+    """The text of a string key (an attribute's ``Name``: ``Attributes('cloudCover')``), its
+    doubled quotes made single; an :class:`ODataError` (target ``Name``) naming ``what`` otherwise."""
+    match = _NAME_KEY.match(text.strip())
+    if match is None:
+        raise ODataError(f"Invalid {what} key {text!r}: expected a quoted name such as 'cloudCover'", target="Name")
+    return match.group(1).replace("''", "'")
+
+
+def name_key(name: str) -> str:
+    """``'<name>'`` as a URL path writes a string key (quotes doubled, what a path segment
+    cannot hold percent-encoded): the inverse of :func:`parse_name_key` after URL decoding."""
+    return "'" + quote(name.replace("'", "''"), safe=_PCHAR) + "'"
 
 
 def load_or_404(load: Callable[[uuid.UUID], T], entity_id: uuid.UUID, not_found: Callable[[uuid.UUID], Exception],

@@ -3,18 +3,19 @@
 
 Route table (``{root}`` is the prefix, ``{key}`` a GUID, bare or quoted, or ``Id=<guid>``):
 
-=====================================  ==========  ==========================================
-path                                   methods     view
-=====================================  ==========  ==========================================
-``{root}/`` and ``{root}``             GET         service document
-``{root}/$metadata``                   GET         CSDL XML (:mod:`proseo_odata.odata.csdl`)
-``{root}/Products``                    GET         query (contract section 6)
-``{root}/Products/$count``             GET         the count as ``text/plain``
-``{root}/Products({key})``             GET         one product
-``{root}/Products({key})/Attributes``  GET         that product's attributes
-``{root}/Products({key})/Assets``      GET         that product's assets (none are stored: ``[]``)
-``{root}/Products({key})/$value``      GET, HEAD   the file: :mod:`proseo_odata_web.download`
-=====================================  ==========  ==========================================
+=============================================  ==========  =========================================================
+path                                           methods     view
+=============================================  ==========  =========================================================
+``{root}/`` and ``{root}``                     GET         service document
+``{root}/$metadata``                           GET         CSDL XML (:mod:`proseo_odata.odata.csdl`)
+``{root}/Products``                            GET         query (contract section 6)
+``{root}/Products/$count``                     GET         the count as ``text/plain``
+``{root}/Products({key})``                     GET         one product
+``{root}/Products({key})/Attributes``          GET         that product's attributes
+``{root}/Products({key})/Attributes({name})``  GET         one of them by its ``Name``: ``Attributes('cloudCover')``
+``{root}/Products({key})/Assets``              GET         that product's assets (none are stored: ``[]``)
+``{root}/Products({key})/$value``              GET, HEAD   the file: :mod:`proseo_odata_web.download`
+=============================================  ==========  =========================================================
 
 Other methods answer 405 (Cornice's fallback view), other paths 404 (the not-found view).
 Every view is thin: authenticate, turn the query string into a storage ``Query``
@@ -121,6 +122,20 @@ def product_attributes(request):
     )
 
 
+def product_attribute(request):
+    """``Products(<key>)/Attributes('<Name>')`` (or ``Attributes(Name='<Name>')``): one attribute,
+    at the URL full metadata gives as its ``@odata.id`` (:mod:`proseo_odata_web.json_format`)."""
+    principal = require_role(request, Role.PRIP_USER)
+    check_options(request, "Products(...)/Attributes(...)")
+    product = visible_product(request, principal, request.matchdict["key"])
+    name = keys.parse_name_key(request.matchdict["name"], "attribute")
+    for attribute in attributes_json(product.attributes, _web(request).seed_aliases):
+        if attribute["Name"] == name:
+            return json_response({"@odata.context": context_url(request, f"Products({product.id})/Attributes/$entity"),
+                                  **attribute})
+    raise NotFound(f"Product {product.id} has no attribute {name!r}")
+
+
 def product_assets(request):
     """The declared ``Assets`` navigation (Copernicus Data Space clients): none are stored."""
     principal = require_role(request, Role.PRIP_USER)
@@ -150,6 +165,7 @@ ROUTES = (
     ("/Products/$count", "products_count", {"GET": count_products}),
     ("/Products({key})", "product", {"GET": get_product}),
     ("/Products({key})/Attributes", "product_attributes", {"GET": product_attributes}),
+    ("/Products({key})/Attributes({name})", "product_attribute", {"GET": product_attribute}),
     ("/Products({key})/Assets", "product_assets", {"GET": product_assets}),
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),

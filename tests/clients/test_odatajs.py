@@ -4,7 +4,7 @@ live PRIP: the library's metadata handler reads ``$metadata``; its JSON handler 
 the ``odata.metadata`` parameter of the answer's ``Content-Type`` (minimal: it computes what it
 needs from the model; full: it takes the payload's control information; none: the data as it
 is); the links of a full-metadata page (each product's ``@odata.id``, its media read link, its
-navigation links) are followed as the library resolves them; ``IEEE754Compatible=true`` gives
+navigation links, an attribute's own ``@odata.id``) are followed as the library resolves them; ``IEEE754Compatible=true`` gives
 the Edm.Int64 values as strings. The script is tests/data/odatajs/prip_formats.js.
 
 Installed with ``npm ci`` into ``.node/odatajs/`` (gitignored) once, and again only when the lock
@@ -78,6 +78,9 @@ def test_odatajs_reads_every_metadata_level_and_follows_the_links(odatajs, prip_
         attributes = product["followed"]["Attributes"]
         assert attributes["status"] == 200 and attributes["count"] > 0
         assert all(t.startswith("#OData.CSC.") and t.endswith("Attribute") for t in attributes["types"])
+        first = attributes["first"]
+        assert first["status"] == 200 and first["Name"] == first["expected"]
+        assert first["id"] == f"Products({product['Id']})/Attributes('{first['Name']}')"
         assert product["followed"]["Assets"] == {"status": 200, "count": 0, "types": []}
 
     # none: no control information but the count and the next link

@@ -73,11 +73,16 @@ def test_full_metadata_of_a_product_and_its_links(app, catalogue):
     assert names.index("Attributes@odata.navigationLink") == names.index("Attributes") - 1
     assert names[-1] == "Assets@odata.navigationLink"
     assert body["Attributes@odata.navigationLink"] == f"Products({p1.id})/Attributes"
-    # an attribute has its type, and no URL of its own
+    # an attribute, in no entity set, has its URL under the product's
     orbit = next(a for a in body["Attributes"] if a["Name"] == "orbitNumber")
-    assert orbit["@odata.type"] == "#OData.CSC.IntegerAttribute" and "@odata.id" not in orbit
+    assert orbit["@odata.type"] == "#OData.CSC.IntegerAttribute"
+    assert orbit["@odata.id"] == f"Products({p1.id})/Attributes('orbitNumber')"
     # every link resolves (from the context URL) to what the service answers there
     path = urlsplit(url).path
+    for attribute in body["Attributes"]:
+        answer = get(app, resolve(path, body["@odata.context"], attribute["@odata.id"]), FULL).json
+        assert answer["@odata.context"] == f"../$metadata#Products({p1.id})/Attributes/$entity"
+        assert answer["@odata.id"] == attribute["@odata.id"] and answer["Value"] == attribute["Value"]
     entity = get(app, resolve(path, body["@odata.context"], body["@odata.id"]))
     assert entity.json["Id"] == str(p1.id)
     assert get(app, resolve(path, body["@odata.context"], body["@odata.mediaReadLink"])).body == P1_FILE
@@ -109,7 +114,24 @@ def test_full_metadata_of_a_products_attributes(app, catalogue):
     body = get(app, f"{PRIP}/Products({p1.id})/Attributes", FULL).json
     assert body["@odata.context"] == f"../$metadata#Products({p1.id})/Attributes"
     assert {a["@odata.type"] for a in body["value"]} >= {"#OData.CSC.IntegerAttribute", "#OData.CSC.StringAttribute"}
-    assert not any("@odata.id" in a for a in body["value"])
+    assert [a["@odata.id"] for a in body["value"]] == [f"Products({p1.id})/Attributes('{a['Name']}')"
+                                                         for a in body["value"]]
+
+
+def test_one_attribute_by_its_name(app, catalogue):
+    p1 = catalogue.products["p1"]
+    listed = {a["Name"]: a for a in get(app, f"{PRIP}/Products({p1.id})/Attributes").json["value"]}
+    for key in ("'productType'", "Name='productType'", "%27productType%27"):
+        body = get(app, f"{PRIP}/Products({p1.id})/Attributes({key})").json
+        assert body == {"@odata.context": f"../$metadata#Products({p1.id})/Attributes/$entity",
+                        **listed["productType"]}
+    missing = get(app, f"{PRIP}/Products({p1.id})/Attributes('cloudcover')", status=404)  # names are exact
+    assert "no attribute 'cloudcover'" in missing.json["error"]["message"]
+    for key in ("productType", "'productType", "Id='productType'", "''productType'"):
+        refused = get(app, f"{PRIP}/Products({p1.id})/Attributes({key})", status=400)
+        assert refused.json["error"]["target"] == "Name"
+    get(app, f"{PRIP}/Products(a0000000-0000-0000-0000-00000000ffff)/Attributes('productType')", status=404)
+    get(app, f"{PRIP}/Products({p1.id})/Attributes('productType')", headers={}, status=401)
 
 
 def test_no_metadata(app, catalogue):

@@ -4,12 +4,13 @@ texts with their service's code and a message naming what the key is of."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import unquote
 
 import pytest
 
 from proseo_odata.odata.errors import ODataError
 from proseo_odata_web.errors import answer_of
-from proseo_odata_web.keys import EXAMPLE_KEY, parse_key
+from proseo_odata_web.keys import EXAMPLE_KEY, name_key, parse_key, parse_name_key
 
 from prip_helpers import PRIP, basic
 from odip_helpers import ODIP, auth
@@ -20,6 +21,21 @@ GUID = "2B17B57D-fff4-4645-b539-91f305c83b91"
 @pytest.mark.parametrize("text", [GUID, f"'{GUID}'", f"Id={GUID}", f"Id='{GUID}'", f"  {GUID} "])
 def test_accepted_forms(text):
     assert parse_key(text, "thing") == uuid.UUID(GUID)
+
+
+@pytest.mark.parametrize("name", ["cloudCover", "it's", "''", "a b/c?d#e%f", "\u00e9t\u00e9 \U0001f600", "(x)", ""])
+def test_name_keys_round_trip_through_a_url(name):
+    written = name_key(name)
+    assert "/" not in written and "?" not in written and "#" not in written and " " not in written
+    assert parse_name_key(unquote(written), "attribute") == name
+    assert parse_name_key(f"Name={unquote(written)}", "attribute") == name
+
+
+@pytest.mark.parametrize("text", ["cloudCover", "'cloudCover", "cloudCover'", "'it's'", "Id='x'", "name='x'", '"x"'])
+def test_refused_name_keys(text):
+    with pytest.raises(ODataError) as caught:
+        parse_name_key(text, "attribute")
+    assert caught.value.target == "Name" and "attribute" in str(caught.value)
 
 
 @pytest.mark.parametrize("text", ["", "abc", f"'{GUID}", f"{GUID}'", f"id={GUID}", f"Name={GUID}",

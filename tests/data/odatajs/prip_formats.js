@@ -2,7 +2,8 @@
 // $metadata with the library's metadata handler, then a page of products with the library's
 // JSON handler, which reads the payload by the odata.metadata parameter of its Content-Type
 // (none, minimal: entity ids computed from the model, full: as sent); follows the links of a
-// full-metadata page (each product's @odata.id, its media read link, its navigation links),
+// full-metadata page (each product's @odata.id, its media read link, its navigation links, an
+// attribute's @odata.id),
 // resolved against the context URL as OData JSON 4.3 says. Prints one JSON report on stdout.
 // Arguments: serviceRoot (ending with "/"). Environment: PRIP_USERNAME, PRIP_PASSWORD.
 // Used by tests/clients/test_odatajs.py.
@@ -59,9 +60,15 @@ async function main() {
     entry.media = { status: media.status, contentType: media.contentType, mediaContentType: product["@odata.mediaContentType"] };
     entry.followed = {};
     for (const [name, link] of Object.entries(links)) {
-      const answer = await read(resolveLink(fullUri, full.data["@odata.context"], link), { accept: "application/json;odata.metadata=full" });
+      const linkUri = resolveLink(fullUri, full.data["@odata.context"], link);
+      const answer = await read(linkUri, { accept: "application/json;odata.metadata=full" });
       entry.followed[name] = { status: answer.status, count: answer.data.value.length,
                                types: answer.data.value.map((item) => item["@odata.type"]) };
+      const first = answer.data.value[0];
+      if (first !== undefined) {  // an attribute at its own id
+        const one = await read(resolveLink(linkUri, answer.data["@odata.context"], first["@odata.id"]));
+        entry.followed[name].first = { id: first["@odata.id"], status: one.status, Name: one.data.Name, expected: first.Name };
+      }
     }
     report.full.products.push(entry);
   }
