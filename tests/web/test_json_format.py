@@ -221,10 +221,13 @@ def test_full_metadata_of_an_order_and_its_product(odip):
     assert linked["Id"] == str(output.id)
     minimal = json_of(odip.app.get(url, headers=auth("ursula")))
     assert same_data(body, minimal)
-    alone = json_of(odip.app.get(f"{ODIP}/ProductionOrders({order_id})/Product", headers={**auth("ursula"),
-                                                                                          "Accept": FULL}))
+    alone_url = f"{ODIP}/ProductionOrders({order_id})/Product?$expand=Attributes"
+    alone = json_of(odip.app.get(alone_url, headers={**auth("ursula"), "Accept": FULL}))
     assert alone["@odata.context"] == "../$metadata#OData.CSC.Product"
     assert posixpath.basename(alone["@odata.id"]) == f"Products({output.id})"
+    attribute = alone["Attributes"][0]
+    assert resolve(urlsplit(alone_url).path, alone["@odata.context"], attribute["@odata.id"]) == (
+        f"{PRIP}/Products({output.id})/Attributes('{attribute['Name']}')")
 
 
 def test_ieee754_compatible_orders(odip):
