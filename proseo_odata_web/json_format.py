@@ -1,21 +1,28 @@
 """The JSON format parameters a client asks for (OData JSON Format 4.01, 3.1 and 3.2).
 
-Every view writes its answer with minimal metadata (:func:`proseo_odata_web.odata_json.json_response`:
-``Content-Type: application/json;odata.metadata=minimal``), the one a client gets unless it asks
-otherwise. A client asks in ``$format`` (``application/json;odata.metadata=full``), which
-overrides the ``Accept`` header, or in the ``application/json`` range of ``Accept`` that it
+Every view writes its JSON answer with minimal metadata, through
+:func:`proseo_odata_web.odata_json.json_response` (an :class:`~proseo_odata_web.odata_json.ODataJSONResponse`,
+``Content-Type: application/json;odata.metadata=minimal``, ``Vary: Accept``): what a client gets
+unless it asks otherwise. A client asks in ``$format`` (``application/json;odata.metadata=full``),
+which overrides the ``Accept`` header, or in the ``application/json`` range of ``Accept`` that it
 prefers (the highest ``q``). Names and values are case-insensitive, the ``odata.`` prefix optional
-(:func:`proseo_odata.odata.options.json_format_parameters`). For another wish, the answer is
-rewritten here, after the view (:func:`rewrite_response`, in a tween), from
-the service's model (:mod:`proseo_odata.odata.edm`) and the answer's ``@odata.context``:
+(:func:`proseo_odata.odata.options.json_format_of`, the one reader of ``$format``). For another
+wish, such an answer (and no other response: not a download, an error or a host application's) is
+rewritten here, after the view, in a tween (:func:`rewrite_response`), from the services' model
+(:mod:`proseo_odata.odata.edm`) and the answer's ``@odata.context``:
 
 ``odata.metadata=full`` (a service MUST support it: JSON Format 4.01, 23, item 14)
-    each entity gets its ``@odata.type``, its ``@odata.id`` (its canonical URL, relative to the
-    service root as the context URL is), a ``<navigation>@odata.navigationLink`` for each
-    navigation property (before the property when it is expanded, after the others otherwise),
-    and a product its ``@odata.mediaReadLink`` (``Products(<Id>)/$value``). A product answered by
-    ODIP (an order's ``Product``) has its PRIP URL as its id; an attribute, which is in no entity
-    set, its URL under the product's (``Products(<Id>)/Attributes('<Name>')``).
+    each entity gets its ``@odata.type``, its ``@odata.id`` and ``@odata.readLink`` (its canonical
+    URL, relative to the service root as the context URL is; every entity here is read-only, so
+    a read link and no edit link), a ``<navigation>@odata.navigationLink`` for each navigation
+    property (before the property when it is expanded, after the others otherwise), a product
+    its ``@odata.mediaReadLink`` (``Products(<Id>)/$value``), and the actions bound to it that
+    it can take now, advertised with their ``title`` and ``target`` (JSON Format 4.01, 17: a
+    subscription's ``#OData.CSC.Pause``/``Resume``/``Cancel`` by the state machine of
+    :data:`proseo_odata.notify.subscriptions.TRANSITIONS`, an order's ``#OData.CSC.Cancel``,
+    idempotent, always). A product answered by ODIP (an order's ``Product``) has its PRIP URL as
+    its id; an attribute, which is in no entity set, its URL under its product's
+    (``Products(<Id>)/Attributes('<Name>')``).
 ``odata.metadata=none``
     the control information but ``@odata.nextLink`` and ``@odata.count`` is left out
     (``@odata.context``, ``@odata.type``, ``@odata.mediaContentType``).
@@ -24,9 +31,11 @@ the service's model (:mod:`proseo_odata.odata.edm`) and the answer's ``@odata.co
     (``ContentLength``, an integer attribute's ``Value``, ``OrderOutputSize``).
 
 The answer's ``Content-Type`` names what it is (``application/json;odata.metadata=full;IEEE754Compatible=true``).
-Errors, ``$metadata``, ``$count``, downloads and the token endpoint's answers are not OData JSON
-payloads of this kind and are left as they are. A ``$format`` with a value these parameters
-cannot have is a 400 of the view's option reading; in ``Accept`` such a value is ignored (minimal).
+A ``$format`` the parameters cannot have is a 400 of the view, which reads it before it acts
+(:func:`proseo_odata_web.query.check_format` where no other option is read); in ``Accept`` such a
+value is ignored (minimal). An answer whose context URL this module cannot read is left minimal,
+and says so, rather than half rewritten. The cost is the answer's JSON read and written again
+(about 0.1 s per MB here), paid only by a request that asks.
 """
 from __future__ import annotations
 
@@ -36,12 +45,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from proseo_odata.model.enums import SubscriptionStatus
+from proseo_odata.notify.subscriptions import TRANSITIONS, SubscriptionAction
 from proseo_odata.odata import edm
 from proseo_odata.odata.errors import ODataQueryOptionError
-from proseo_odata.odata.options import json_format_parameters, media_parameters
+from proseo_odata.odata.options import json_format_of, json_format_parameters
 
 from .keys import name_key
-from .odata_json import CONTENT_TYPE
+from .odata_json import ODataJSONResponse
 from .query import decoded_query_pairs
 
 __all__ = ["JSONFormat", "MINIMAL", "requested_format", "rewrite", "rewrite_response", "json_format_tween_factory"]
@@ -62,56 +73,60 @@ class JSONFormat:
 
 MINIMAL = JSONFormat()
 
-#: What an ``Accept`` header holds when it asks anything but :data:`MINIMAL` (the raw text is
-#: tested first: a request asking nothing pays only this and a look for ``format`` in its query).
+#: What an ``Accept`` header holds when it asks anything but :data:`MINIMAL` (its raw text is
+#: tested first: a request asking nothing pays this and a look through its decoded options).
 _MAY_ASK = re.compile(r"metadata|ieee754", re.IGNORECASE)
 
 
 def requested_format(request) -> JSONFormat:
     """The :class:`JSONFormat` the request asks for: its ``$format`` (or ``format``) if it has
     one, else its most preferred ``application/json`` range of ``Accept``; a value that cannot
-    be read counts as not given."""
-    asks_format = "format" in request.environ.get("QUERY_STRING", "").lower()
-    if not asks_format and not _MAY_ASK.search(request.headers.get("Accept", "")):
-        return MINIMAL
-    if asks_format:
+    be read counts as not given (the view refused it already where it could)."""
+    if request.environ.get("QUERY_STRING"):
         try:
-            pairs = decoded_query_pairs(request)
+            pairs = decoded_query_pairs(request)  # decoded once per request: the view's
         except ODataQueryOptionError:
-            return MINIMAL
+            pairs = ()
         for name, value in pairs:
             if name.lower() in ("$format", "format"):
-                return _format_of(media_parameters(value.partition(";")[2]))
+                try:
+                    return JSONFormat(*json_format_of(value))
+                except ODataQueryOptionError:
+                    return MINIMAL
+    if not _MAY_ASK.search(request.headers.get("Accept", "")):
+        return MINIMAL
     best, chosen = 0.0, None
     for media_range, q, params, _extensions in getattr(request.accept, "parsed", None) or ():
         if media_range.split(";", 1)[0].strip().lower() == "application/json" and q > best:
             best, chosen = q, params
-    return MINIMAL if chosen is None else _format_of(chosen)
-
-
-def _format_of(parameters) -> JSONFormat:
+    if chosen is None:
+        return MINIMAL
     try:
-        metadata, ieee754 = json_format_parameters(parameters)
+        return JSONFormat(*json_format_parameters(chosen))
     except ValueError:
         return MINIMAL
-    return JSONFormat(metadata, ieee754)
 
 
 # -- the model -------------------------------------------------------------------------------
 
 _MODELS = {"prip": edm.PRIP_MODEL, "odip": edm.ODIP_MODEL}
-#: The services' entity sets by name; each type's canonical set (the first that holds it).
-_SETS = {entity_set.name: entity_set for model in _MODELS.values() for entity_set in model.entity_sets}
-_HOME: dict[str, tuple[str, str]] = {}
-for _service, _model in _MODELS.items():
-    for _set in _model.entity_sets:
-        if _set.capabilities.readable_by_key:
-            _HOME.setdefault(_set.entity_type.qualified_name, (_service, _set.name))
+#: The services' entity sets by name, with the service of each.
+_SETS = {entity_set.name: (service, entity_set) for service, model in _MODELS.items()
+         for entity_set in model.entity_sets}
+#: Each entity type's canonical set: the first of the services' sets that is read by key.
+_HOME: dict[str, tuple[str, edm.EntitySet]] = {}
+for _service, _set in _SETS.values():
+    if _set.capabilities.readable_by_key:
+        _HOME.setdefault(_set.entity_type.qualified_name, (_service, _set))
 #: Every named structured type of the two models by qualified name.
 _TYPES = {t.qualified_name: t for model in _MODELS.values() for t in model.types
           if isinstance(t, edm.StructuredType)}
-#: ``<set or type>[(<select list or key>)][/$entity | /<navigation>[/$entity]]``: a context URL's fragment.
-_CONTEXT = re.compile(r"(?P<head>[A-Za-z_][\w.]*)(?:\((?P<args>[^)]*)\))?(?:/(?P<tail>[$\w]+))?(?P<one>/\$entity)?\Z")
+#: The actions bound to one entity of each entity type (advertised in full metadata).
+_ACTIONS: dict[str, list[edm.Operation]] = {}
+for _model in _MODELS.values():
+    for _operation in _model.operations:
+        if _operation.kind == "Action" and _operation.binding is not None and not _operation.binding.collection:
+            _ACTIONS.setdefault(_operation.binding.type.qualified_name, []).append(_operation)
 _NUMBERS_AS_TEXT = (edm.INT64, edm.DECIMAL)
 #: The control information ``odata.metadata=none`` keeps (JSON Format 4.01, 3.1.3).
 _KEPT_BY_NONE = ("@odata.nextLink", "@odata.count")
@@ -122,26 +137,79 @@ def _target(navigation: edm.NavigationProperty) -> Optional[edm.EntityType]:
     return target if isinstance(target, edm.EntityType) else _TYPES.get(target)
 
 
-def _payload(fragment: str) -> tuple[Optional[edm.StructuredType], bool, Optional[str]]:
-    """``(type, collection, path)`` of the payload a context URL fragment describes; ``path``:
-    the URL of a navigation's entities (``Products(<Id>)/Attributes``) when the context names
-    one, which their ids start with. ``(None, True, None)`` for the service document's (no
-    fragment) and a fragment not read here."""
-    match = _CONTEXT.match(fragment)
-    if match is None:
-        return None, True, None
-    head, tail = match["head"], match["tail"]
-    entity_set = _SETS.get(head)
-    if entity_set is None:  # a type: one entity outside any entity set of the service
-        return _TYPES.get(head), False, None
-    if tail is None:
-        return entity_set.entity_type, True, None
-    if tail == "$entity":
-        return entity_set.entity_type, False, None
-    for navigation in entity_set.entity_type.all_navigation():
-        if navigation.name == tail:
-            return _target(navigation), navigation.collection and not match["one"], f"{head}({match['args']})/{tail}"
-    return None, True, None
+def _key_names(type_: edm.StructuredType) -> tuple:
+    while type_ is not None:  # a derived type has its base's key
+        if getattr(type_, "key", ()):
+            return type_.key
+        type_ = type_.base
+    return ()
+
+
+def _available(type_: edm.StructuredType, action: edm.Operation, body: dict) -> bool:
+    """Whether the entity ``body`` can take ``action`` now (an action it cannot take is not
+    advertised: JSON Format 4.01, 17)."""
+    if type_ is edm.SUBSCRIPTION and isinstance(body.get("Status"), str):
+        try:
+            return (SubscriptionStatus(body["Status"]), SubscriptionAction(action.name)) in TRANSITIONS
+        except ValueError:
+            return False
+    return True  # an order's Cancel: idempotent, answered for an ended order too
+
+
+@dataclass(frozen=True)
+class _Payload:
+    """What a context URL says of its payload: the entities' ``type`` (None: no entities, the
+    service document), whether it is a ``collection``, the ``service`` of its entity set (None
+    for a type outside any), and ``navigation``: the URL its entities were read through, when
+    they are a navigation's (``Products(<Id>)/Attributes``)."""
+
+    type: Optional[edm.StructuredType]
+    collection: bool
+    service: Optional[str] = None
+    navigation: Optional[str] = None
+
+
+def _split_fragment(fragment: str) -> Optional[tuple[str, Optional[str], list[str]]]:
+    """``(head, arguments, segments)`` of ``<head>[(<arguments>)][/<segment>...]``; arguments may
+    nest parentheses (a projection: ``Products(Name,Attributes())``). None when unbalanced."""
+    head, _, rest = fragment.partition("(")
+    if "/" in head:
+        head, _, tail = fragment.partition("/")
+        return head, None, tail.split("/")
+    if not rest:
+        return head, None, []
+    depth = 1
+    for index, char in enumerate(rest):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            tail = rest[index + 1:]
+            if tail and not tail.startswith("/"):
+                return None
+            return head, rest[:index], tail[1:].split("/") if tail else []
+    return None
+
+
+def _payload(fragment: str) -> Optional[_Payload]:
+    """The :class:`_Payload` of a context URL's fragment; None for one not read here."""
+    if not fragment:
+        return _Payload(None, True)  # the service document
+    parts = _split_fragment(fragment)
+    if parts is None:
+        return None
+    head, arguments, segments = parts
+    if head in _SETS:
+        service, entity_set = _SETS[head]
+        if segments in ([], ["$entity"]):
+            return _Payload(entity_set.entity_type, not segments, service)
+        if arguments is not None and len(segments) <= 2 and segments[1:] in ([], ["$entity"]):
+            for navigation in entity_set.entity_type.all_navigation():
+                if navigation.name == segments[0]:
+                    return _Payload(_target(navigation), navigation.collection and len(segments) == 1, service,
+                                    f"{head}({arguments})/{navigation.name}")
+        return None
+    if head in _TYPES and segments in ([], ["$entity"]):
+        return _Payload(_TYPES[head], False)  # one entity outside any entity set of the service
+    return None
 
 
 # -- rewriting -------------------------------------------------------------------------------
@@ -162,9 +230,7 @@ class _Writer:
         entity set (``Products(<Id>)``), else along ``reached_by``, the URL of the navigation it
         was read through (an attribute: ``Products(<Id>)/Attributes('<Name>')``); None without
         either, or without its key."""
-        keys, base = (), type_
-        while base is not None and not keys:  # a derived type has its base's key
-            keys, base = getattr(base, "key", ()), base.base
+        keys = _key_names(type_)
         if len(keys) != 1 or not isinstance(body.get(keys[0]), str):
             return None
         key = body[keys[0]]
@@ -173,8 +239,8 @@ class _Writer:
         home = _HOME.get(type_.qualified_name)
         if home is None:
             return None if reached_by is None else f"{reached_by}({key})"
-        service, set_name = home
-        path = f"{set_name}({key})"
+        service, entity_set = home
+        path = f"{entity_set.name}({key})"
         if service == self.service:
             return path
         return posixpath.relpath(f"{self.roots[service].rstrip('/')}/{path}", self.roots[self.service].rstrip("/") or "/")
@@ -195,8 +261,14 @@ class _Writer:
             identity = self.entity_id(type_, body, reached_by)
             if identity is not None:
                 out["@odata.id"] = identity
+                out["@odata.readLink"] = identity  # every entity of the services is read-only
                 if getattr(type_, "has_stream", False):
                     out["@odata.mediaReadLink"] = identity + "/$value"
+                for action in _ACTIONS.get(type_.qualified_name, ()):
+                    if _available(type_, action, body):
+                        name = f"{action.namespace}.{action.name}"
+                        out["#" + name] = {"title": action.description or action.name,
+                                           "target": f"{identity}/{name}"}
         navigations = {n.name: n for n in type_.all_navigation()} if entity else {}
         for name, value in body.items():
             if "@" in name:
@@ -240,13 +312,12 @@ class _Writer:
         return {name: self.number(value) if name == "@odata.count" else value for name, value in body.items()
                 if not (self.none and "@odata." in name and name not in _KEPT_BY_NONE)}
 
-    def payload(self, body: dict) -> dict:
-        type_, collection, path = _payload(body["@odata.context"].partition("#")[2])
-        if not collection:
-            return self.structured(body, type_, True, path)
+    def payload(self, body: dict, payload: _Payload) -> dict:
+        if not payload.collection:
+            return self.structured(body, payload.type, True, payload.navigation)
         out = self.control({name: value for name, value in body.items() if name != "value"})
         if isinstance(body.get("value"), list):
-            out["value"] = [self.structured(item, type_, True, path) for item in body["value"]]
+            out["value"] = [self.structured(item, payload.type, True, payload.navigation) for item in body["value"]]
         # the next link after the page, where the view writes it
         if "@odata.nextLink" in out:
             out["@odata.nextLink"] = out.pop("@odata.nextLink")
@@ -254,28 +325,34 @@ class _Writer:
 
 
 def rewrite(body: Any, fmt: JSONFormat, roots: dict[str, str], service: str) -> Any:
-    """``body`` (a minimal-metadata payload with its ``@odata.context``) written in ``fmt``;
-    ``roots``: ``{"prip": <root path>, "odip": <root path>}``, ``service``: the answering one."""
-    if fmt == MINIMAL or not isinstance(body, dict) or not isinstance(body.get("@odata.context"), str):
+    """``body`` (a minimal-metadata payload with its ``@odata.context``) written in ``fmt``, or
+    None when its context URL is not one read here; ``roots``: ``{"prip": <root path>, "odip":
+    <root path>}``; ``service``: the answering one, when the context does not name it."""
+    if not isinstance(body, dict) or not isinstance(body.get("@odata.context"), str):
+        return None
+    payload = _payload(body["@odata.context"].partition("#")[2])
+    if payload is None:
+        return None
+    if fmt == MINIMAL:
         return body
-    return _Writer(fmt, roots, service).payload(body)
+    return _Writer(fmt, roots, payload.service or service).payload(body, payload)
 
 
 def rewrite_response(request, response) -> None:
-    """An OData JSON answer (``Content-Type`` as the views write it) written in the format the
-    request asks for (:func:`requested_format`), its ``Content-Type`` saying so."""
-    if response.headers.get("Content-Type") != CONTENT_TYPE:
+    """An OData JSON answer of a view (:class:`ODataJSONResponse`) written in the format the
+    request asks for (:func:`requested_format`), its ``Content-Type`` saying so; left as it is
+    when its context URL is not read here."""
+    if not isinstance(response, ODataJSONResponse):
         return
     fmt = requested_format(request)
     if fmt == MINIMAL:
         return
     web = request.registry.proseo
-    body = json.loads(response.body) if response.body else None
-    if isinstance(body, dict) and isinstance(body.get("@odata.context"), str):
-        roots = {"prip": web.prip_prefix, "odip": web.odip_prefix}
-        body = rewrite(body, fmt, roots, web.service_of_path(request.path_info))
+    roots = {"prip": web.prip_prefix, "odip": web.odip_prefix}
+    body = rewrite(json.loads(response.body), fmt, roots, web.service_of_path(request.path_info))
+    if body is not None:
         response.body = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    response.headers["Content-Type"] = fmt.content_type
+        response.headers["Content-Type"] = fmt.content_type
 
 
 def json_format_tween_factory(handler, registry):

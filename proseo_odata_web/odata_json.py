@@ -358,17 +358,24 @@ def context_url(request, fragment: str = "", select: Optional[Iterable[str]] = N
     return f"{reference}#{fragment}" if fragment else reference
 
 
+class ODataJSONResponse(Response):
+    """An OData JSON answer of a view (:func:`json_response`): minimal metadata, which
+    :mod:`proseo_odata_web.json_format` writes in the format parameters a request asks for."""
+
+
 def json_response(body: Any, status: int = 200) -> Response:
     """A JSON response with the OData v4 minimal-metadata headers (``body``: a JSON value, or
-    :class:`JSONText` already written)."""
+    :class:`JSONText` already written); ``Vary: Accept``, since ``Accept`` may ask for other
+    format parameters (:mod:`proseo_odata_web.json_format`)."""
     text = body if isinstance(body, JSONText) else json.dumps(body, ensure_ascii=False)
-    response = Response(
+    response = ODataJSONResponse(
         status=status,
         body=text.encode("utf-8"),
         charset=None,
     )
     response.headers["Content-Type"] = CONTENT_TYPE
     response.headers["OData-Version"] = "4.0"
+    response.headers["Vary"] = "Accept"
     return response
 
 

@@ -23,7 +23,7 @@ from proseo_odata.odata.errors import ODataQueryOptionError
 
 from .auth import authenticate
 from .odata_json import context_url, json_response
-from .query import decoded_query_pairs
+from .query import check_format, decoded_query_pairs
 
 #: ``$metadata`` representations: name -> (renderer, content type).
 _METADATA_FORMATS = {
@@ -110,6 +110,7 @@ def service_document_view(model):
 
     def service_document(request):
         _check_access(request)
+        check_format(request)
         value = [{"name": s.name, "kind": "EntitySet", "url": s.name} for s in model.entity_sets
                  if s.in_service_document]
         return json_response({"@odata.context": context_url(request), "value": value})

@@ -202,7 +202,7 @@ def entity_set_annotations(entity_set: edm.EntitySet, include_aliases: bool = Tr
             "InsertRestrictions": {"Insertable": False},
             "UpdateRestrictions": {"Updatable": False},
             "DeleteRestrictions": {"Deletable": False},
-            "IndexableByKey": False,
+            "IndexableByKey": name in caps.navigation_by_key,
         }
         for name in caps.navigation_readonly
     ]

@@ -287,8 +287,9 @@ class Capabilities:
     and ``<set>/$count``; ``top_supported``, ``skip_supported``: ``$top``, ``$skip``;
     ``expandable``: ``$expand`` (of every navigation property but ``non_expandable``);
     ``searchable``: ``$search``. ``navigation_readonly`` names navigation properties that are
-    served as plain lists (``Products(<id>)/Attributes``): no query options, no key, no
-    ``$count``, no insert. ``description`` becomes ``Core.Description`` (and an OpenAPI tag
+    served as plain lists (``Products(<id>)/Attributes``): no query options, no ``$count``, no
+    insert, and no key but for those in ``navigation_by_key`` (``Attributes('cloudCover')``:
+    ``IndexableByKey``). ``description`` becomes ``Core.Description`` (and an OpenAPI tag
     description).
     """
 
@@ -304,6 +305,7 @@ class Capabilities:
     non_expandable: Tuple[str, ...] = ()
     searchable: bool = False
     navigation_readonly: Tuple[str, ...] = ()
+    navigation_by_key: Tuple[str, ...] = ()
     description: str = ""
 
 
@@ -583,7 +585,7 @@ PRIP_MODEL = EntityModel(
     "PRIP",
     (
         EntitySet("Products", PRODUCT, Capabilities(
-            navigation_readonly=("Attributes", "Assets"),
+            navigation_readonly=("Attributes", "Assets"), navigation_by_key=("Attributes",),
             description="The product catalogue; GET Products(<Id>)/$value downloads a product's file")),
         EntitySet("Subscriptions", SUBSCRIPTION, Capabilities(
             insertable=True,

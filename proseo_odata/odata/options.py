@@ -23,7 +23,7 @@ from .errors import ODataNotSupportedError, ODataQueryOptionError, ODataSyntaxEr
 from .parser import parse_filter, parse_orderby
 
 __all__ = ["ExpandItem", "QueryOptions", "parse_expand", "parse_query_options", "parse_select",
-           "METADATA_LEVELS", "json_format_parameters", "media_parameters"]
+           "METADATA_LEVELS", "json_format_of", "json_format_parameters", "media_parameters"]
 
 _OPTIONS = ("filter", "orderby", "top", "skip", "count", "expand", "select", "format", "skiptoken", "search")
 _NESTED_ONLY = ("levels",)
@@ -196,7 +196,8 @@ def parse_query_options(params, *, nested: bool = False, parse_expressions: bool
         elif name == "select":
             kwargs["select"] = parse_select(value)
         elif name == "format":
-            kwargs["format"] = _format(value)
+            json_format_of(value)
+            kwargs["format"] = "json"
         elif name == "skiptoken":
             if not value:
                 raise ODataQueryOptionError("$skiptoken must not be empty", target=target)
@@ -210,15 +211,17 @@ def parse_query_options(params, *, nested: bool = False, parse_expressions: bool
     return QueryOptions(**kwargs)
 
 
-def _format(value: str) -> str:
+def json_format_of(value: str) -> Tuple[str, bool]:
+    """``(metadata, ieee754)`` that a ``$format`` value asks for (:func:`json_format_parameters`):
+    ``json`` or ``application/json``, with the JSON format parameters; anything else, or a
+    parameter with a value it cannot have, is an :class:`ODataQueryOptionError`."""
     media, _, parameters = value.partition(";")
     if media.strip().lower() not in ("json", "application/json"):
         raise ODataQueryOptionError(f"$format {value!r} is not supported; use json", target="$format")
     try:
-        json_format_parameters(media_parameters(parameters))
+        return json_format_parameters(media_parameters(parameters))
     except ValueError as exc:
         raise ODataQueryOptionError(f"$format {value!r}: {exc}", target="$format") from None
-    return "json"
 
 
 #: The values of the ``odata.metadata`` format parameter (OData JSON Format 4.01, 3.1).

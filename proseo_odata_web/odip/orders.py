@@ -72,7 +72,7 @@ from ..odata_json import (
     select_properties,
     text_response,
 )
-from ..query import collection_body, collection_query, single_entity_options
+from ..query import check_format, collection_body, collection_query, single_entity_options
 from ..service import check_action_preconditions
 from .errors import NoOutputProduct, OrderNotFound, parse_key
 from .schemas import shape_problems
@@ -153,6 +153,7 @@ def visible_order(request, principal, key: str, *, for_update: bool = False) -> 
 
 def create_order(request):
     principal = require_role(request, *ODIP_ROLES)
+    check_format(request)
     idempotency_key = check_idempotency_key(request.headers.get("Idempotency-Key"))
     body = parse_json_body(request, error=InvalidOrder)
     order, replayed = submit(
@@ -209,6 +210,7 @@ def get_order(request):
 def cancel_view(request):
     """Idempotent cancel (contract section 5, :func:`proseo_odata.orders.service.cancel`)."""
     principal = require_role(request, *ODIP_ROLES)
+    check_format(request)
     order = visible_order(request, principal, request.matchdict["key"], for_update=True)
     check_action_preconditions(request)
     return _entity_response(request, cancel(request.storage, order))

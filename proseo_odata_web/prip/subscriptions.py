@@ -42,7 +42,7 @@ from .. import keys
 from ..auth import require_role
 from ..odata_json import (context_url, entity_body, format_datetime, format_guid, json_response,
                           parse_json_body, select_properties, text_response)
-from ..query import collection_body, collection_query, single_entity_options
+from ..query import check_format, collection_body, collection_query, single_entity_options
 from ..service import check_action_preconditions
 
 
@@ -118,6 +118,7 @@ def count_subscriptions(request):
 
 def create_subscription(request):
     principal = require_role(request, Role.PRIP_USER)
+    check_format(request)
     body = parse_json_body(request, error=InvalidSubscription)
     subscription = request.storage.add_subscription(parse_new_subscription(body, principal.mission, principal.name))
     response = _entity_response(request, subscription, status=201)
@@ -135,6 +136,7 @@ def get_subscription(request):
 def _action_view(action: SubscriptionAction):
     def view(request):
         principal = require_role(request, Role.PRIP_USER)
+        check_format(request)
         subscription = own_subscription(request, principal, request.matchdict["key"], for_update=True)
         check_action_preconditions(request)
         before = subscription.status

@@ -242,7 +242,9 @@ def test_products_capabilities():
     assert a[CAP + "ExpandRestrictions"] == {"Expandable": True, "MaxLevels": 1}
     restricted = a[CAP + "NavigationRestrictions"]["RestrictedProperties"]
     assert [r["NavigationProperty"] for r in restricted] == ["Attributes", "Assets"]
-    assert all(r["IndexableByKey"] is False and r["InsertRestrictions"] == {"Insertable": False} for r in restricted)
+    assert all(r["InsertRestrictions"] == {"Insertable": False} for r in restricted)
+    # an attribute is read by its Name (Products(<id>)/Attributes('cloudCover')); an asset by nothing
+    assert [r["IndexableByKey"] for r in restricted] == [True, False]
 
 
 def test_order_sets_capabilities():

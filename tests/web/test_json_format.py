@@ -8,9 +8,17 @@ data itself unchanged by any of them."""
 from __future__ import annotations
 
 import posixpath
+import re
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+import webtest
+from pyramid.config import Configurator
+from pyramid.response import Response
+
+from proseo_odata.archive.testing import store_product_file
+from proseo_odata_web.json_format import JSONFormat, rewrite
+from proseo_odata_web.odata_json import CONTENT_TYPE
 
 from odip_helpers import ODIP, auth, json_of
 from prip_helpers import P1_FILE, PRIP, basic
@@ -19,8 +27,11 @@ ALICE = basic("alice")
 FULL = "application/json;odata.metadata=full"
 NONE = "application/json;odata.metadata=none"
 IEEE = "application/json;odata.metadata=minimal;IEEE754Compatible=true"
-#: The control information that only full metadata adds.
-ADDED_BY_FULL = ("@odata.type", "@odata.id", "@odata.mediaReadLink")
+#: The control information that only full metadata adds (and the actions it advertises: "#...").
+ADDED_BY_FULL = ("@odata.type", "@odata.id", "@odata.readLink", "@odata.mediaReadLink")
+SUBSCRIPTION = {"FilterParam": "startswith(Name,'S2')", "NotificationEndpoint": "https://receiver.example.org/n"}
+#: The tests that only read share one application and catalogue per backend (tests/web/conftest.py).
+SHARED = pytest.mark.shared_app
 
 
 def get(app, url, accept=None, headers=ALICE, status=200):
@@ -43,7 +54,7 @@ def resolve(request_path, context, relative):
 
 
 def full_only(name):
-    return name in ADDED_BY_FULL or name.endswith("@odata.navigationLink")
+    return name in ADDED_BY_FULL or name.endswith("@odata.navigationLink") or name.startswith("#")
 
 
 def same_data(full, minimal):
@@ -54,9 +65,8 @@ def same_data(full, minimal):
 
 # -- PRIP ------------------------------------------------------------------------------------------
 
-pytestmark = pytest.mark.shared_app
 
-
+@SHARED
 def test_full_metadata_of_a_product_and_its_links(app, catalogue):
     p1 = catalogue.products["p1"]
     url = f"{PRIP}/Products({p1.id})?$expand=Attributes"
@@ -64,10 +74,10 @@ def test_full_metadata_of_a_product_and_its_links(app, catalogue):
     assert response.headers["Content-Type"] == "application/json;odata.metadata=full"
     body = response.json
     names = list(body)
-    assert names[:5] == ["@odata.context", "@odata.type", "@odata.id", "@odata.mediaReadLink",
+    assert names[:6] == ["@odata.context", "@odata.type", "@odata.id", "@odata.readLink", "@odata.mediaReadLink",
                          "@odata.mediaContentType"]
     assert body["@odata.type"] == "#OData.CSC.Product"
-    assert body["@odata.id"] == f"Products({p1.id})"
+    assert body["@odata.id"] == body["@odata.readLink"] == f"Products({p1.id})"
     assert body["@odata.mediaReadLink"] == f"Products({p1.id})/$value"
     # a navigation property's link right before it when expanded, after the properties otherwise
     assert names.index("Attributes@odata.navigationLink") == names.index("Attributes") - 1
@@ -94,6 +104,7 @@ def test_full_metadata_of_a_product_and_its_links(app, catalogue):
     assert same_data(body, get(app, url).json)
 
 
+@SHARED
 def test_full_metadata_of_a_page(app, catalogue):
     url = f"{PRIP}/Products?$top=2&$count=true&$orderby=Name&$select=Name"
     minimal = get(app, url).json
@@ -109,6 +120,7 @@ def test_full_metadata_of_a_page(app, catalogue):
     assert get(app, body["@odata.nextLink"], FULL).json["value"][0]["@odata.type"] == "#OData.CSC.Product"
 
 
+@SHARED
 def test_full_metadata_of_a_products_attributes(app, catalogue):
     p1 = catalogue.products["p1"]
     body = get(app, f"{PRIP}/Products({p1.id})/Attributes", FULL).json
@@ -118,6 +130,7 @@ def test_full_metadata_of_a_products_attributes(app, catalogue):
                                                          for a in body["value"]]
 
 
+@SHARED
 def test_one_attribute_by_its_name(app, catalogue):
     p1 = catalogue.products["p1"]
     listed = {a["Name"]: a for a in get(app, f"{PRIP}/Products({p1.id})/Attributes").json["value"]}
@@ -134,6 +147,7 @@ def test_one_attribute_by_its_name(app, catalogue):
     get(app, f"{PRIP}/Products({p1.id})/Attributes('productType')", headers={}, status=401)
 
 
+@SHARED
 def test_no_metadata(app, catalogue):
     p1 = catalogue.products["p1"]
     url = f"{PRIP}/Products?$top=1&$count=true&$expand=Attributes&$orderby=Name"
@@ -152,6 +166,7 @@ def test_no_metadata(app, catalogue):
     assert list(document) == ["value"]
 
 
+@SHARED
 def test_ieee754_compatible(app, catalogue):
     p1 = catalogue.products["p1"]
     url = f"{PRIP}/Products?$filter=Id eq {p1.id}&$count=true&$expand=Attributes"
@@ -170,6 +185,7 @@ def test_ieee754_compatible(app, catalogue):
     assert get(app, url, "application/json;IEEE754Compatible=false").json["@odata.count"] == 1
 
 
+@SHARED
 def test_format_overrides_accept_and_the_preferred_range_counts(app, catalogue):
     p1 = catalogue.products["p1"]
     url = f"{PRIP}/Products({p1.id})"
@@ -187,6 +203,7 @@ def test_format_overrides_accept_and_the_preferred_range_counts(app, catalogue):
     get(app, f"{PRIP}/Products?$format=application/json;IEEE754Compatible=1", status=400)
 
 
+@SHARED
 def test_errors_and_other_answers_keep_their_format(app, catalogue):
     missing = get(app, f"{PRIP}/Products(a0000000-0000-0000-0000-00000000ffff)", FULL, status=404)
     assert missing.headers["Content-Type"] == "application/json" and set(missing.json) == {"error"}
@@ -196,9 +213,93 @@ def test_errors_and_other_answers_keep_their_format(app, catalogue):
     assert metadata.headers["Content-Type"] == "application/json" and "$Version" in metadata.json
 
 
+@SHARED
+def test_percent_encoded_format_vary_and_the_numbers_text(app, catalogue):
+    p1 = catalogue.products["p1"]
+    url = f"{PRIP}/Products({p1.id})?%24%66ormat=application/json;odata.metadata=none"
+    response = get(app, url, FULL)  # $format, however encoded, overrides Accept
+    assert response.headers["Content-Type"] == "application/json;odata.metadata=none"
+    assert response.headers["Vary"] == "Accept" == get(app, f"{PRIP}/Products").headers["Vary"]
+    # the numbers are written as the minimal answer writes them, character for character
+    page = f"{PRIP}/Products?$expand=Attributes&$orderby=Name"
+    number = re.compile(r'(?<=[:\[,] )-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?')
+    minimal, none = get(app, page).text, get(app, page, NONE).text
+    assert number.findall(minimal) and number.findall(none) == number.findall(minimal)
+
+
+@SHARED
+def test_format_on_the_service_document(app, catalogue):
+    get(app, PRIP + "/?$format=application/json;odata.metadata=most", status=400)
+    get(app, PRIP + "/?$format=application/xml;odata.metadata=full", status=400)
+    assert list(get(app, PRIP + "/?$format=application/json;odata.metadata=none").json) == ["value"]
+
+
+def test_format_is_checked_before_an_action_and_actions_are_advertised(app, catalogue):
+    created = app.post_json(PRIP + "/Subscriptions", SUBSCRIPTION,
+                            headers={**ALICE, "Accept": FULL}, status=201).json
+    key = created["Id"]
+    assert created["@odata.id"] == created["@odata.readLink"] == f"Subscriptions({key})"
+    assert {name: action["target"] for name, action in created.items() if name.startswith("#")} == {
+        f"#OData.CSC.{a}": f"Subscriptions({key})/OData.CSC.{a}" for a in ("Pause", "Resume", "Cancel")}
+    assert all(action["title"] for name, action in created.items() if name.startswith("#"))
+    # a bad $format is refused before the action is carried out
+    app.post(PRIP + f"/Subscriptions({key})/OData.CSC.Cancel?$format=application/json;odata.metadata=most",
+             headers=ALICE, status=400)
+    assert get(app, f"{PRIP}/Subscriptions({key})").json["Status"] == "running"
+    # each advertised target is the action
+    cancelled = app.post(urljoin(f"http://localhost{PRIP}/", created["#OData.CSC.Cancel"]["target"]),
+                         headers={**ALICE, "Accept": FULL}).json
+    assert cancelled["Status"] == "cancelled"
+    assert [name for name in cancelled if name.startswith("#")] == ["#OData.CSC.Cancel"]  # what it can still take
+    app.post_json(PRIP + "/Subscriptions?$format=atom", SUBSCRIPTION, headers=ALICE,
+                  status=400)
+
+
+def test_downloads_and_a_host_applications_answers_are_never_rewritten(app, app_settings, catalogue, storage,
+                                                                         archive):
+    """A file whose ContentType is the JSON answers' own is the file, whatever is asked."""
+    content = b'not JSON, {"@odata.context": "$metadata#Products", "ContentLength": 5}'
+    product = store_product_file(archive, content, name="S2B_MSIL1C_JSON.json", mission="DEMO",
+                                 content_type=CONTENT_TYPE)
+    storage.add_product(product)
+    for accept in (FULL, NONE, IEEE):
+        whole = get(app, f"{PRIP}/Products({product.id})/$value", accept)
+        assert whole.body == content and whole.headers["Content-Type"] == CONTENT_TYPE
+        part = app.get(f"{PRIP}/Products({product.id})/$value", headers={**ALICE, "Accept": accept,
+                                                                        "Range": "bytes=0-9"}, status=206)
+        assert part.body == content[:10]
+    with Configurator(settings=dict(app_settings)) as config:
+        config.include("proseo_odata_web")
+        config.add_route("host.things", "/host/things")
+        config.add_view(lambda request: Response(body=b'{"@odata.context": "$metadata#Products", "value": []}',
+                                                 headerlist=[("Content-Type", CONTENT_TYPE)]), route_name="host.things")
+    host = webtest.TestApp(config.make_wsgi_app())
+    try:
+        answer = host.get("/host/things", headers={"Accept": FULL})
+        assert answer.headers["Content-Type"] == CONTENT_TYPE and answer.json == {
+            "@odata.context": "$metadata#Products", "value": []}
+    finally:
+        host.app.registry.storage.close()
+
+
+def test_a_context_not_read_here_is_left_minimal():
+    roots = {"prip": PRIP, "odip": ODIP}
+    full = JSONFormat("full", True)
+    product = {"Id": "a0000000-0000-0000-0000-000000000001", "ContentLength": 5}
+    for context in ("$metadata#Nothing", "$metadata#Products(Name", "$metadata#Products/Nothing",
+                    "$metadata#Products(x)/Attributes/Name"):
+        assert rewrite({"@odata.context": context, "value": [product]}, full, roots, "prip") is None
+    # a projection with parentheses inside (OData 4.01 writes an expanded navigation so)
+    projected = rewrite({"@odata.context": "$metadata#Products(Name,Attributes())", "value": [product]}, full,
+                        roots, "prip")
+    assert projected["value"][0]["@odata.id"] == f"Products({product['Id']})"
+    assert projected["value"][0]["ContentLength"] == "5"
+
+
 # -- ODIP ------------------------------------------------------------------------------------------
 
 
+@SHARED
 def test_full_metadata_of_an_order_and_its_product(odip):
     order_id = odip.order_id("u_completed")
     output = odip.products["output"]
@@ -221,6 +322,7 @@ def test_full_metadata_of_an_order_and_its_product(odip):
     assert linked["Id"] == str(output.id)
     minimal = json_of(odip.app.get(url, headers=auth("ursula")))
     assert same_data(body, minimal)
+    assert body["#OData.CSC.Cancel"]["target"] == f"ProductionOrders({order_id})/OData.CSC.Cancel"
     alone_url = f"{ODIP}/ProductionOrders({order_id})/Product?$expand=Attributes"
     alone = json_of(odip.app.get(alone_url, headers={**auth("ursula"), "Accept": FULL}))
     assert alone["@odata.context"] == "../$metadata#OData.CSC.Product"
@@ -230,6 +332,7 @@ def test_full_metadata_of_an_order_and_its_product(odip):
         f"{PRIP}/Products({output.id})/Attributes('{attribute['Name']}')")
 
 
+@SHARED
 def test_ieee754_compatible_orders(odip):
     url = f"{ODIP}/ProductionOrders?$count=true"
     body = json_of(odip.app.get(url, headers={**auth("mgr"), "Accept": IEEE}))
