@@ -130,6 +130,7 @@ def metadata_view(model):
         response.content_type = _METADATA_FORMATS[fmt][1]
         response.charset = None  # UTF-8 is both formats' own (OData 4.01 Part 1, 8.2.1: no charset unless asked)
         response.headers["OData-Version"] = "4.0"
+        response.headers["Vary"] = "Accept"  # XML or JSON by Accept
         return response
 
     return metadata

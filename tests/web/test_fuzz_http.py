@@ -155,6 +155,7 @@ GARBAGE_VALUES = [
     "Attributes/$count", "Attributes($levels=max)", "Attributes(", "Attributes)", "Name desc desc",
     "Name sideways", "Name,", ",Name", "ContentDate/", "ContentDate/Start/Year", "Attributes/Name",
     "xml", "json;odata.metadata=full", "application/json;odata.metadata=none", "atom",
+    "application/json;odata.metadata=most", "application/json;IEEE754Compatible=1;metadata=full",
     "application/atom+xml", "text/csv", "JSON", "application/json", "\x00", "\u00e9\u4e2d\U0001f600",
     "'", "''", "'unterminated", "(", ")", "()", "$filter", "&", "=", "%", "%zz", "%C3", "%FF%FE",
     "a" * 5000, "(" * 300, "not " * 300 + "true", "Name eq '" + "x" * 20000 + "'",

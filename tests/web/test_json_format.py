@@ -211,6 +211,7 @@ def test_errors_and_other_answers_keep_their_format(app, catalogue):
     assert count.headers["Content-Type"] == "text/plain" and count.text.isdigit()
     metadata = get(app, f"{PRIP}/$metadata?$format=json", FULL)
     assert metadata.headers["Content-Type"] == "application/json" and "$Version" in metadata.json
+    assert metadata.headers["Vary"] == "Accept"  # CSDL XML or JSON by Accept
 
 
 @SHARED
