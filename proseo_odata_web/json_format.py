@@ -12,6 +12,8 @@ rewritten here, after the view, in a tween (:func:`rewrite_response`), from the 
 (:mod:`proseo_odata.odata.edm`) and the answer's ``@odata.context``:
 
 ``odata.metadata=full`` (a service MUST support it: JSON Format 4.01, 23, item 14)
+    each property whose JSON value does not show its type gets a ``<name>@odata.type`` before it
+    (``#Int64``, ``#DateTimeOffset``, ``#Guid``, ``#OData.CSC.TimeRange``, ``#GeographyPolygon``);
     each entity gets its ``@odata.type``, its ``@odata.id`` and ``@odata.readLink`` (its canonical
     URL, relative to the service root as the context URL is; every entity here is read-only, so
     a read link and no edit link), a ``<navigation>@odata.navigationLink`` for each navigation
@@ -154,13 +156,44 @@ def _shape(type_: edm.StructuredType) -> tuple[dict, dict, Optional[tuple[str, b
 
 def _available(type_: edm.StructuredType, action: edm.Operation, body: dict) -> bool:
     """Whether the entity ``body`` can take ``action`` now (an action it cannot take is not
-    advertised: JSON Format 4.01, 17)."""
-    if type_ is edm.SUBSCRIPTION and isinstance(body.get("Status"), str):
+    advertised: JSON Format 4.01, 17); a subscription whose ``Status`` the answer leaves out
+    (``$select``) advertises none."""
+    if type_ is edm.SUBSCRIPTION:
         try:
             return (SubscriptionStatus(body["Status"]), SubscriptionAction(action.name)) in TRANSITIONS
-        except ValueError:
+        except (KeyError, ValueError):
             return False
     return True  # an order's Cancel: idempotent, answered for an ended order too
+
+
+#: The primitive types a JSON value shows by itself: a property of one has no ``@odata.type``
+#: (JSON Format 4.01, 4.5.3).
+_SELF_EVIDENT = (edm.STRING, edm.BOOLEAN, edm.DOUBLE)
+
+
+@functools.lru_cache(maxsize=None)
+def _declared_type(prop: edm.Property) -> Optional[str]:
+    """The ``@odata.type`` of a property's value in full metadata (``#Int64``, ``#DateTimeOffset``,
+    ``#Collection(OData.CSC.Checksum)``); None for a string, a Boolean or a Double, and for a
+    geography (its value's own GeoJSON type names it: :func:`_geography_type`)."""
+    type_ = prop.type
+    if isinstance(type_, edm.EnumType) and type_.csdl_as_string:
+        return None  # declared Edm.String in $metadata
+    if isinstance(type_, edm.PrimitiveType):
+        if type_ in _SELF_EVIDENT or type_.kind == "geo":
+            return None
+        name = type_.name[len("Edm."):]
+    else:
+        name = type_.qualified_name
+    return f"#Collection({name})" if prop.collection else f"#{name}"
+
+
+def _geography_type(value: Any) -> Optional[str]:
+    """``#GeographyPolygon`` for a GeoJSON polygon (a type derived from the declared
+    ``Edm.Geography``), None for a value that is not GeoJSON."""
+    kind = value.get("type") if isinstance(value, dict) else None
+    known = ("Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon")
+    return f"#Geography{kind}" if kind in known else None
 
 
 @dataclass(frozen=True)
@@ -295,7 +328,14 @@ class _Writer:
                              else self.structured(value, target, True, path))
                 continue
             member = properties.get(name)
-            out[name] = value if member is None else self.value(value, member.type)
+            if member is None:
+                out[name] = value
+                continue
+            if self.full and value is not None:
+                declared = _declared_type(member) or (_geography_type(value) if member.type.kind == "geo" else None)
+                if declared is not None:
+                    out[f"{name}@odata.type"] = declared
+            out[name] = self.value(value, member.type)
         if identity is not None:
             for name in navigations:
                 if name not in body:

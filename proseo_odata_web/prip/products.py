@@ -165,7 +165,9 @@ ROUTES = (
     ("/Products/$count", "products_count", {"GET": count_products}),
     ("/Products({key})", "product", {"GET": get_product}),
     ("/Products({key})/Attributes", "product_attributes", {"GET": product_attributes}),
-    ("/Products({key})/Attributes({name})", "product_attribute", {"GET": product_attribute}),
+    # a name may hold '/' (decoded from %2F before routing): the key is all up to the last ')',
+    # and a key that is not a quoted name is a 400 (keys.parse_name_key), as other keys are
+    ("/Products({key})/Attributes({name:.+})", "product_attribute", {"GET": product_attribute}),
     ("/Products({key})/Assets", "product_assets", {"GET": product_assets}),
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),

@@ -4,7 +4,8 @@ live PRIP: the library's metadata handler reads ``$metadata``; its JSON handler 
 the ``odata.metadata`` parameter of the answer's ``Content-Type`` (minimal: it computes what it
 needs from the model; full: it takes the payload's control information; none: the data as it
 is); the links of a full-metadata page (each product's ``@odata.id``, its media read link, its
-navigation links, an attribute's own ``@odata.id``) are followed as the library resolves them; ``IEEE754Compatible=true`` gives
+navigation links, an attribute's own ``@odata.id``) are followed, resolved by the script against
+the context URL as OData JSON 4.3 says (the library hands a full payload's links over as they are); ``IEEE754Compatible=true`` gives
 the Edm.Int64 values as strings. The script is tests/data/odatajs/prip_formats.js.
 
 Installed with ``npm ci`` into ``.node/odatajs/`` (gitignored) once, and again only when the lock
@@ -69,6 +70,9 @@ def test_odatajs_reads_every_metadata_level_and_follows_the_links(odatajs, prip_
         assert product["Id"] == plain["Id"] == client_catalogue.products[product["Name"]]["Id"]
         assert product["ContentLength"] == plain["ContentLength"] > 0
         assert product["type"] == "#OData.CSC.Product"
+        # the types the service sends are the library's; it adds its guess where none is sent
+        assert product["propertyTypes"] == {"ContentLength": "#Int64", "PublicationDate": "#DateTimeOffset",
+                                            "Name": "#String"}
         assert product["id"] == f"Products({product['Id']})"
         # every link of the payload, as the library resolves it, answers what it names
         assert product["atId"] == {"status": 200, "Id": product["Id"]}

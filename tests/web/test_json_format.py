@@ -54,7 +54,8 @@ def resolve(request_path, context, relative):
 
 
 def full_only(name):
-    return name in ADDED_BY_FULL or name.endswith("@odata.navigationLink") or name.startswith("#")
+    return (name in ADDED_BY_FULL or name.endswith(("@odata.navigationLink", "@odata.type"))
+            or name.startswith("#"))
 
 
 def same_data(full, minimal):
@@ -79,6 +80,16 @@ def test_full_metadata_of_a_product_and_its_links(app, catalogue):
     assert body["@odata.type"] == "#OData.CSC.Product"
     assert body["@odata.id"] == body["@odata.readLink"] == f"Products({p1.id})"
     assert body["@odata.mediaReadLink"] == f"Products({p1.id})/$value"
+    # a property whose JSON value does not show its type has it right before it
+    types = {name.partition("@")[0]: value for name, value in body.items() if name.endswith("@odata.type") and name[0] != "@"}
+    assert types == {"Id": "#Guid", "ContentLength": "#Int64", "OriginDate": "#DateTimeOffset",
+                     "PublicationDate": "#DateTimeOffset", "CreationDate": "#DateTimeOffset",
+                     "ModificationDate": "#DateTimeOffset", "EvictionDate": "#DateTimeOffset",
+                     "Checksum": "#Collection(OData.CSC.Checksum)", "Checksums": "#Collection(OData.CSC.Checksum)",
+                     "ContentDate": "#OData.CSC.TimeRange", "GeoFootprint": "#GeographyPolygon",
+                     "Collection": "#OData.CSC.Collection"}
+    assert names.index("ContentLength@odata.type") == names.index("ContentLength") - 1
+    assert body["ContentDate"]["Start@odata.type"] == "#DateTimeOffset"
     # a navigation property's link right before it when expanded, after the properties otherwise
     assert names.index("Attributes@odata.navigationLink") == names.index("Attributes") - 1
     assert names[-1] == "Assets@odata.navigationLink"
@@ -252,6 +263,9 @@ def test_format_is_checked_before_an_action_and_actions_are_advertised(app, cata
                          headers={**ALICE, "Accept": FULL}).json
     assert cancelled["Status"] == "cancelled"
     assert [name for name in cancelled if name.startswith("#")] == ["#OData.CSC.Cancel"]  # what it can still take
+    # without its Status ($select), a subscription advertises nothing rather than guess
+    selected = get(app, f"{PRIP}/Subscriptions({key})?$select=Priority", FULL).json
+    assert selected["@odata.id"] == f"Subscriptions({key})" and not any(n.startswith("#") for n in selected)
     app.post_json(PRIP + "/Subscriptions?$format=atom", SUBSCRIPTION, headers=ALICE,
                   status=400)
 
@@ -281,6 +295,24 @@ def test_downloads_and_a_host_applications_answers_are_never_rewritten(app, app_
             "@odata.context": "$metadata#Products", "value": []}
     finally:
         host.app.registry.storage.close()
+
+
+def test_an_attribute_whose_name_needs_encoding_is_at_its_id(app, catalogue, storage):
+    """Names with '/', quotes, parentheses and spaces: the id full metadata gives each is its URL."""
+    from proseo_odata.model import Attribute, AttributeType
+
+    product = storage.get_product("DEMO", catalogue.products["p1"].id)
+    names = ["a/b", "it's (x)", "caf\u00e9 au lait", "50%", "q?#"]
+    product.attributes = [*product.attributes, *(Attribute(name, AttributeType.STRING, f"v{i}")
+                                                  for i, name in enumerate(names))]
+    storage.update_product(product)
+    url = f"{PRIP}/Products({product.id})/Attributes"
+    body = get(app, url, FULL).json
+    ids = {a["Name"]: a["@odata.id"] for a in body["value"]}
+    for i, name in enumerate(names):
+        answer = get(app, resolve(urlsplit(url).path, body["@odata.context"], ids[name])).json
+        assert answer["Name"] == name and answer["Value"] == f"v{i}"
+    assert get(app, f"{url}('a/b')").json["Value"] == "v0"  # as a client writes it, unencoded
 
 
 def test_a_context_not_read_here_is_left_minimal():

@@ -51,6 +51,8 @@ async function main() {
       if (name.endsWith("@odata.navigationLink")) links[name.split("@")[0]] = product[name];
     }
     const entry = { Id: product.Id, Name: product.Name, ContentLength: product.ContentLength, type: product["@odata.type"],
+                    propertyTypes: { ContentLength: product["ContentLength@odata.type"],
+                                     PublicationDate: product["PublicationDate@odata.type"], Name: product["Name@odata.type"] },
                     id: product["@odata.id"], mediaReadLink: product["@odata.mediaReadLink"], links };
     // the entity at its id, its file, its navigation properties: what the payload says, followed
     const self = await read(resolveLink(fullUri, full.data["@odata.context"], product["@odata.id"]), { metadata });
