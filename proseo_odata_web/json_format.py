@@ -56,7 +56,7 @@ from proseo_odata.odata.options import json_format_of, json_format_parameters
 
 from .keys import name_key
 from .odata_json import ODataJSONResponse
-from .query import decoded_query_pairs
+from .query import format_option
 
 __all__ = ["JSONFormat", "MINIMAL", "requested_format", "rewrite", "rewrite_response", "json_format_tween_factory"]
 
@@ -86,16 +86,12 @@ def requested_format(request) -> JSONFormat:
     one, else its most preferred ``application/json`` range of ``Accept``; a value that cannot
     be read counts as not given (the view refused it already where it could)."""
     if request.environ.get("QUERY_STRING"):
-        try:
-            pairs = decoded_query_pairs(request)  # decoded once per request: the view's
+        try:  # the options are decoded once per request: the view's
+            value = format_option(request)
+            if value is not None:
+                return JSONFormat(*json_format_of(value))
         except ODataQueryOptionError:
-            pairs = ()
-        for name, value in pairs:
-            if name.lower() in ("$format", "format"):
-                try:
-                    return JSONFormat(*json_format_of(value))
-                except ODataQueryOptionError:
-                    return MINIMAL
+            return MINIMAL
     if not _MAY_ASK.search(request.headers.get("Accept", "")):
         return MINIMAL
     best, chosen = 0.0, None

@@ -64,14 +64,22 @@ def _built_query(entity_set: str, pairs: tuple, paging: Paging, count_only: bool
     return build_query(entity_set, pairs, paging, count_only=count_only)
 
 
+def format_option(request) -> Optional[str]:
+    """The value of the request's ``$format`` (or ``format``, in any case), None without one."""
+    for name, value in decoded_query_pairs(request):
+        if name.lower() in ("$format", "format"):
+            return value
+    return None
+
+
 def check_format(request) -> None:
     """The ``$format`` of a request whose view reads no other query option (the service
     document, a POST that creates an entity or runs an action), read as everywhere
     (:func:`proseo_odata.odata.options.json_format_of`): a 400 for one its answer cannot have,
     before the view acts."""
-    for name, value in decoded_query_pairs(request):
-        if name.lower() in ("$format", "format"):
-            json_format_of(value)
+    value = format_option(request)
+    if value is not None:
+        json_format_of(value)
 
 
 def check_options(request, where: str) -> None:

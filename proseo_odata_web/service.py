@@ -23,7 +23,7 @@ from proseo_odata.odata.errors import ODataQueryOptionError
 
 from .auth import authenticate
 from .odata_json import context_url, json_response
-from .query import check_format, decoded_query_pairs
+from .query import check_format, format_option
 
 #: ``$metadata`` representations: name -> (renderer, content type).
 _METADATA_FORMATS = {
@@ -59,13 +59,13 @@ def _csdl(model, include_aliases: bool, fmt: str = "xml", datetime_precision: in
 
 def metadata_format(request) -> str:
     """``'xml'`` or ``'json'``: the ``$metadata`` representation the request asks for."""
-    for name, value in decoded_query_pairs(request):
-        if name.lower() in ("$format", "format"):
-            fmt = _FORMAT_NAMES.get(value.split(";", 1)[0].strip().lower())
-            if fmt is None:
-                raise ODataQueryOptionError(
-                    f"$format {value!r} is not supported for $metadata; use xml or json", target="$format")
-            return fmt
+    value = format_option(request)
+    if value is not None:
+        fmt = _FORMAT_NAMES.get(value.split(";", 1)[0].strip().lower())
+        if fmt is None:
+            raise ODataQueryOptionError(
+                f"$format {value!r} is not supported for $metadata; use xml or json", target="$format")
+        return fmt
     xml, json_ = (_accept_quality(request, offer) for offer in ("application/xml", "application/json"))
     return "json" if json_ > xml else "xml"
 
