@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from urllib.parse import quote
 from typing import Callable, Optional, TypeVar
+from urllib.parse import quote
 
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.errors import NotFound
