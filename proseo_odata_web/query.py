@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any, Optional
 from urllib.parse import parse_qsl, quote
 
@@ -40,9 +41,33 @@ def decoded_query_pairs(request) -> list[tuple[str, str]]:
     return pairs
 
 
-def _paging(request) -> Paging:
+#: ``odata.maxpagesize=<n>`` in a ``Prefer`` header (OData 4.01 Part 1, 8.2.8.3; 4.01 drops the
+#: ``odata.`` prefix), among the header's other preferences.
+_MAX_PAGE_SIZE = re.compile(r'(?:^|,)\s*(?:odata\.)?maxpagesize\s*=\s*"?0*([1-9]\d{0,8})"?\s*(?=[;,]|$)', re.IGNORECASE)
+
+
+def preferred_page_size(request) -> Optional[int]:
+    """The page size a ``Prefer: odata.maxpagesize=<n>`` asks for, capped at
+    ``proseo.page_size.max``; None without one (or with one that is not a positive integer: a
+    preference the service cannot read is not applied, as any preference may not be)."""
+    match = _MAX_PAGE_SIZE.search(request.headers.get("Prefer", ""))
+    return None if match is None else min(int(match.group(1)), request.registry.proseo.page_size_max)
+
+
+def _paging(request, page_size: Optional[int] = None) -> Paging:
+    """The paging settings; ``page_size``: a client's preferred page size, which is then both the
+    page size without ``$top`` and the largest one with it."""
     web = request.registry.proseo
-    return Paging(web.page_size_default, web.page_size_max, web.paging)
+    if page_size is None:
+        return Paging(web.page_size_default, web.page_size_max, web.paging)
+    return Paging(page_size, page_size, web.paging)
+
+
+def _preference_applied(size: int):
+    def callback(request, response) -> None:
+        if response.status_int < 300:
+            response.headers["Preference-Applied"] = f"odata.maxpagesize={size}"
+    return callback
 
 
 def collection_query(request, entity_set: str, *, count_only: bool = False) -> PagedQuery:
@@ -52,9 +77,13 @@ def collection_query(request, entity_set: str, *, count_only: bool = False) -> P
     and a :class:`PagedQuery` holds no time (a bound ``now()`` is evaluated when the storage
     compiles it) and is never changed. A query string that fails is read again each time."""
     pairs = decoded_query_pairs(request)  # checked (valid UTF-8) on every request; kept for next_link
+    page_size = None if count_only else preferred_page_size(request)
+    if page_size is not None:  # Prefer: odata.maxpagesize, answered Preference-Applied
+        request.add_response_callback(_preference_applied(page_size))
+    paging = _paging(request, page_size)
     if len(request.query_string) > _KEPT_CACHED_LENGTH:
-        return build_query(entity_set, pairs, _paging(request), count_only=count_only)
-    return _built_query(entity_set, tuple(pairs), _paging(request), count_only)
+        return build_query(entity_set, pairs, paging, count_only=count_only)
+    return _built_query(entity_set, tuple(pairs), paging, count_only)
 
 
 @functools.lru_cache(maxsize=1024)

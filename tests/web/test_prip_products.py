@@ -274,6 +274,51 @@ def test_top_below_the_result_pages_through_everything(app, catalogue):
     assert [pid for page in pages for pid in page] == labels(catalogue, "p1", "p2", "p3", "p4", "p5")
 
 
+def _pages(app, url, headers):
+    pages, applied = [], set()
+    while url:
+        response = app.get(url, headers=headers)
+        applied.add(response.headers.get("Preference-Applied"))
+        pages.append(ids(response.json))
+        url = response.json.get("@odata.nextLink")
+    return pages, applied
+
+
+@pytest.mark.parametrize("prefer", ["odata.maxpagesize=2", "maxpagesize=2", "respond-async, odata.maxpagesize=\"2\";x=y",
+                                    "ODATA.MAXPAGESIZE = 002"])
+def test_prefer_maxpagesize_is_the_page_size(app, catalogue, prefer):
+    """OData's own way to ask for a page size (Prefer: odata.maxpagesize, OData 4.01 Part 1,
+    8.2.8.3), answered Preference-Applied; the pages hold every product once, in order."""
+    headers = {**CAROL, "Prefer": prefer}
+    pages, applied = _pages(app, PRIP + "/Products?$orderby=Name", headers)
+    assert [len(page) for page in pages] == [2, 2, 2, 1] and applied == {"odata.maxpagesize=2"}
+    assert [pid for page in pages for pid in page] == [pid for page in _pages(app, PRIP + "/Products?$orderby=Name",
+                                                                             CAROL)[0] for pid in page]
+    # with $top (the page size in cdse mode), the smaller of the two
+    assert [len(page) for page in _pages(app, PRIP + "/Products?$top=3", headers)[0]] == [2, 2, 2, 1]
+    assert [len(page) for page in _pages(app, PRIP + "/Products?$top=1", headers)[0]] == [1] * 7
+
+
+@pytest.mark.parametrize("prefer, applied, first_page", [
+    ("odata.maxpagesize=99", "odata.maxpagesize=4", 4),  # capped at proseo.page_size.max
+    ("odata.maxpagesize=0", None, 3), ("odata.maxpagesize=-1", None, 3), ("odata.maxpagesize=abc", None, 3),
+    ("odata.maxpagesize", None, 3), ("odata.maxpagesizes=2", None, 3), ("return=minimal", None, 3),
+    ("odata.maxpagesize=99999999999999999999", None, 3),
+])
+def test_prefer_maxpagesize_unusable_or_capped(app, catalogue, prefer, applied, first_page):
+    response = app.get(PRIP + "/Products", headers={**CAROL, "Prefer": prefer})
+    assert response.headers.get("Preference-Applied") == applied and len(response.json["value"]) == first_page
+
+
+def test_prefer_maxpagesize_only_where_a_page_is_answered(app, catalogue):
+    prefer = {**CAROL, "Prefer": "odata.maxpagesize=2"}
+    assert "Preference-Applied" not in app.get(PRIP + "/Products/$count", headers=prefer).headers
+    refused = app.get(PRIP + "/Products?$filter=Nothing eq 1", headers=prefer, status=400)
+    assert "Preference-Applied" not in refused.headers
+    subscriptions = app.get(PRIP + "/Subscriptions", headers=prefer)
+    assert subscriptions.headers["Preference-Applied"] == "odata.maxpagesize=2"
+
+
 def test_top_equal_to_the_result_has_no_link(app, catalogue):
     body = app.get(PRIP + "/Products?$top=4&$filter=ContentLength le 1004", headers=ALICE).json
     assert len(body["value"]) == 4
@@ -293,6 +338,9 @@ def test_strict_paging_top_caps_the_total(app_settings, catalogue):
         second = app.get(first["@odata.nextLink"], headers=CAROL).json
         assert len(second["value"]) == 2
         assert "@odata.nextLink" not in second
+        # Prefer: odata.maxpagesize is the page size; $top still caps the total
+        pages, applied = _pages(app, PRIP + "/Products?$top=5", {**CAROL, "Prefer": "odata.maxpagesize=2"})
+        assert [len(page) for page in pages] == [2, 2, 1] and applied == {"odata.maxpagesize=2"}
     finally:
         app.app.registry.storage.close()
 
