@@ -394,7 +394,12 @@ def rewrite_response(request, response) -> None:
         return
     web = request.registry.proseo
     roots = {"prip": web.prip_prefix, "odip": web.odip_prefix}
-    body = rewrite(json.loads(response.body), fmt, roots, web.service_of_path(request.path_info))
+    service = "prip"
+    mount = web.root_of_path(request.path_info)
+    if mount is not None:  # ids under the mount that answers (a second mount's: add_prip_service)
+        root, service = mount
+        roots[service] = root
+    body = rewrite(json.loads(response.body), fmt, roots, service)
     if body is not None:
         response.body = json.dumps(body, ensure_ascii=False).encode("utf-8")
         response.headers["Content-Type"] = fmt.content_type

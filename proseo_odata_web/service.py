@@ -10,6 +10,7 @@ that prefers ``application/json`` to ``application/xml``. ``$format=xml`` asks f
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Callable, Mapping, Sequence
 
@@ -36,6 +37,17 @@ _FORMAT_NAMES = {"xml": "xml", "application/xml": "xml", "json": "json", "applic
 #: A route table: ``(path suffix, route name suffix, {method: view})`` rows; HEAD follows GET
 #: (Cornice adds it).
 Routes = Sequence[tuple[str, str, Mapping[str, Callable]]]
+
+
+def add_mount(config, prefix: str, service: str) -> None:
+    """Record ``prefix`` as a root of ``service`` (``'prip'``, ``'odip'``) besides its configured
+    one (:attr:`WebSettings.mounts <proseo_odata_web.settings.WebSettings.mounts>`): context URLs,
+    entity ids, the ``Warning`` agent and the ``308`` of a path with a slash too many are then
+    that mount's for its paths."""
+    web = config.registry.proseo
+    root = prefix.rstrip("/")
+    if web.root_of_path(root or "/") != (root, service):  # not the configured root, nor one recorded
+        config.registry.proseo = dataclasses.replace(web, mounts=(*web.mounts, (root, service)))
 
 
 def add_routes(config, routes: Routes, prefix: str, name: str, label: str) -> None:

@@ -9,7 +9,7 @@ typed values (``request.registry.proseo.page_size_max``) instead of strings. The
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 
 from proseo_odata.config import CoreSettings, as_bool, shown_value
 
@@ -93,6 +93,9 @@ class WebSettings:
     token_cache_size: int = 1024
     #: The core's settings (``proseo.workers`` ...), read once.
     core: CoreSettings = CoreSettings()
+    #: ``(root, service)`` of each further mount of a service (``add_prip_service``,
+    #: ``add_odip_service`` under another prefix): its paths are that service's as well.
+    mounts: Tuple[Tuple[str, str], ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, str], core: Optional[CoreSettings] = None) -> "WebSettings":
@@ -137,10 +140,24 @@ class WebSettings:
     def owner_of_path(self, path: str) -> Optional[str]:
         """:meth:`service_of_path`, None for a path under neither service (another application's,
         when the services are included in one)."""
-        best, service = -1, None
-        for prefix, name in ((self.prip_prefix, "prip"), (self.prip_token_path, "prip"),
-                             (self.odip_prefix, "odip"), (self.odip_token_path, "odip")):
+        found = self._longest(path, ((self.prip_token_path, "prip"), (self.odip_token_path, "odip"),
+                                     *self._roots()))
+        return None if found is None else found[1]
+
+    def root_of_path(self, path: str) -> Optional[Tuple[str, str]]:
+        """``(root, service)`` of the service mount that holds ``path`` (its root without a
+        trailing ``/``; the longest, as :meth:`service_of_path`), None under none."""
+        return self._longest(path, self._roots())
+
+    def _roots(self):
+        return ((self.prip_prefix, "prip"), (self.odip_prefix, "odip"), *self.mounts)
+
+    @staticmethod
+    def _longest(path: str, prefixes) -> Optional[Tuple[str, str]]:
+        best = None
+        for prefix, name in prefixes:
             root = prefix.rstrip("/")
-            if (path == prefix or path == root or path.startswith(root + "/")) and len(root) > best:
-                best, service = len(root), name
-        return service
+            if (path == prefix or path == root or path.startswith(root + "/")) and (
+                    best is None or len(root) > len(best[0])):
+                best = (root, name)
+        return best

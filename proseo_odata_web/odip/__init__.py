@@ -29,10 +29,11 @@ log = logging.getLogger(__name__)
 
 def add_odip_service(config, prefix: str, name: str = "odip") -> None:
     """Register the ODIP routes under ``prefix``; ``name`` keeps route names unique."""
-    from ..service import add_routes
+    from ..service import add_mount, add_routes
     from . import orders, workflows
 
     add_routes(config, workflows.ROUTES + orders.ROUTES, prefix, name, "ODIP")
+    add_mount(config, prefix, "odip")
 
 
 def sync_workflows(registry, settings) -> None:

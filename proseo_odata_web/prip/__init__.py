@@ -14,10 +14,11 @@ from __future__ import annotations
 def add_prip_service(config, prefix: str, name: str = "prip") -> None:
     """Register the PRIP routes (products and subscriptions) under ``prefix``; ``name`` keeps
     route names unique."""
-    from ..service import add_routes
+    from ..service import add_mount, add_routes
     from . import products, subscriptions
 
     add_routes(config, products.ROUTES + subscriptions.ROUTES, prefix, name, "PRIP")
+    add_mount(config, prefix, "prip")
 
 
 def includeme(config) -> None:

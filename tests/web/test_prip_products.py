@@ -443,12 +443,26 @@ def test_mounted_twice(app_settings, catalogue):
     with Configurator(settings=dict(app_settings)) as config:
         config.include("proseo_odata_web")
         config.add_prip_service("/mirror/prip", name="mirror")
+        config.add_odip_service("/mirror/odip/odata/v1", name="odip-mirror")
     app = webtest.TestApp(config.make_wsgi_app())
     try:
         a = app.get(PRIP + "/Products", headers=ALICE).json
         b = app.get("/mirror/prip/Products", headers=ALICE).json
         assert ids(a) == ids(b) and len(ids(a)) == 3
         assert b["@odata.nextLink"].startswith("http://localhost/mirror/prip/Products?")
+        # the mount's own $metadata, its own URLs in full metadata, its own 308
+        assert b["@odata.context"] == "$metadata#Products"
+        one = app.get(f"/mirror/prip/Products({ids(b)[0]})/Attributes",
+                      headers={**ALICE, "Accept": "application/json;odata.metadata=full"}).json
+        assert one["@odata.context"] == f"../$metadata#Products({ids(b)[0]})/Attributes"
+        attribute_id = one["value"][0]["@odata.id"]
+        assert app.get(f"/mirror/prip/{attribute_id}", headers=ALICE).json["Name"] == one["value"][0]["Name"]
+        assert app.get("/mirror/prip/Products/", headers=ALICE, status=308).headers["Location"] == (
+            "http://localhost/mirror/prip/Products")
+        # a mounted ODIP answers as ODIP: its context, its Warning
+        assert app.get("/mirror/odip/odata/v1/").json["@odata.context"] == "$metadata"
+        refused = app.get("/mirror/odip/odata/v1/ProductionOrders", headers=ALICE, status=403)  # no ODIP role
+        assert refused.headers["Warning"].startswith("199 proseo-api-odip (E7204)")
     finally:
         app.app.registry.storage.close()
 
