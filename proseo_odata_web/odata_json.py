@@ -366,8 +366,9 @@ class ODataJSONResponse(Response):
 
 def json_response(body: Any, status: int = 200) -> Response:
     """A JSON response with the OData v4 minimal-metadata headers (``body``: a JSON value, or
-    :class:`JSONText` already written); ``Vary: Accept``, since ``Accept`` may ask for other
-    format parameters (:mod:`proseo_odata_web.json_format`)."""
+    :class:`JSONText` already written); ``Vary: Accept, Prefer``, since ``Accept`` may ask for
+    other format parameters (:mod:`proseo_odata_web.json_format`) and ``Prefer`` for another page
+    size."""
     text = body if isinstance(body, JSONText) else json.dumps(body, ensure_ascii=False)
     response = ODataJSONResponse(
         status=status,
@@ -376,7 +377,7 @@ def json_response(body: Any, status: int = 200) -> Response:
     )
     response.headers["Content-Type"] = CONTENT_TYPE
     response.headers["OData-Version"] = "4.0"
-    response.headers["Vary"] = "Accept"
+    response.headers["Vary"] = "Accept, Prefer"  # Prefer: odata.maxpagesize (proseo_odata_web.query)
     return response
 
 

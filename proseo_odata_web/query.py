@@ -41,17 +41,31 @@ def decoded_query_pairs(request) -> list[tuple[str, str]]:
     return pairs
 
 
-#: ``odata.maxpagesize=<n>`` in a ``Prefer`` header (OData 4.01 Part 1, 8.2.8.3; 4.01 drops the
-#: ``odata.`` prefix), among the header's other preferences.
-_MAX_PAGE_SIZE = re.compile(r'(?:^|,)\s*(?:odata\.)?maxpagesize\s*=\s*"?0*([1-9]\d{0,8})"?\s*(?=[;,]|$)', re.IGNORECASE)
+#: One preference of a ``Prefer`` header (RFC 7240): its name and its value (quoted or not),
+#: then its parameters; the preferences are separated by commas outside quoted strings.
+_PREFERENCE = re.compile(r'\s*([^\s=;,]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^\s;,]*))?\s*(?:;(?:[^",]|"(?:[^"\\]|\\.)*")*)?\s*(?:,|$)')
 
 
 def preferred_page_size(request) -> Optional[int]:
-    """The page size a ``Prefer: odata.maxpagesize=<n>`` asks for, capped at
-    ``proseo.page_size.max``; None without one (or with one that is not a positive integer: a
+    """The page size a ``Prefer: odata.maxpagesize=<n>`` asks for (OData 4.01 Part 1, 8.2.8.3;
+    ``maxpagesize`` without the prefix too; the first one counts, RFC 7240 2), capped at
+    ``proseo.page_size.max``; None without one, or with one that is not a positive integer (a
     preference the service cannot read is not applied, as any preference may not be)."""
-    match = _MAX_PAGE_SIZE.search(request.headers.get("Prefer", ""))
-    return None if match is None else min(int(match.group(1)), request.registry.proseo.page_size_max)
+    text = request.headers.get("Prefer", "")
+    position = 0
+    while position < len(text):
+        match = _PREFERENCE.match(text, position)
+        if match is None or match.end() == position:
+            return None  # not a list of preferences
+        position = match.end()
+        name, value = match.group(1).lower(), (match.group(2) or "").strip('"')
+        if name in ("odata.maxpagesize", "maxpagesize"):
+            digits = value.lstrip("0")
+            if not (value.isascii() and value.isdigit()) or not digits:
+                return None
+            size = request.registry.proseo.page_size_max
+            return size if len(digits) > 9 else min(int(digits), size)  # (no int() of 5,000 digits)
+    return None
 
 
 def _paging(request, page_size: Optional[int] = None) -> Paging:
@@ -78,6 +92,9 @@ def collection_query(request, entity_set: str, *, count_only: bool = False) -> P
     compiles it) and is never changed. A query string that fails is read again each time."""
     pairs = decoded_query_pairs(request)  # checked (valid UTF-8) on every request; kept for next_link
     page_size = None if count_only else preferred_page_size(request)
+    if page_size is not None and request.registry.proseo.paging == "cdse" and any(
+            name.lower() in ("$top", "top") for name, _ in pairs):
+        page_size = None  # in cdse mode $top is the page size: every page but the last stays full
     if page_size is not None:  # Prefer: odata.maxpagesize, answered Preference-Applied
         request.add_response_callback(_preference_applied(page_size))
     paging = _paging(request, page_size)

@@ -45,8 +45,12 @@ def add_mount(config, prefix: str, service: str) -> None:
     entity ids, the ``Warning`` agent and the ``308`` of a path with a slash too many are then
     that mount's for its paths."""
     web = config.registry.proseo
+    if config.route_prefix:  # routes added under Configurator.route_prefix_context("api")
+        prefix = "/" + config.route_prefix.strip("/") + "/" + prefix.lstrip("/")
     root = prefix.rstrip("/")
-    if web.root_of_path(root or "/") != (root, service):  # not the configured root, nor one recorded
+    # Not the configured root (nor one recorded); and not "/": every path, a host application's
+    # too, would be the service's (its slashes redirected)
+    if root and web.root_of_path(root) != (root, service):
         config.registry.proseo = dataclasses.replace(web, mounts=(*web.mounts, (root, service)))
 
 

@@ -47,6 +47,30 @@ def problems(response) -> dict:
 # -- creation --------------------------------------------------------------------------------------
 
 
+def test_created_under_a_second_mount_and_a_route_prefix(odip):
+    """The services mounted again (``add_odip_service``), inside a host application's route
+    prefix: the order's Location and context are the mount's."""
+    import webtest
+    from pyramid.config import Configurator
+
+    with Configurator(settings=dict(odip.settings)) as config:
+        with config.route_prefix_context("api"):
+            config.include("proseo_odata_web")
+            config.add_odip_service("/mirror/odip", name="odip-mirror")
+    app = webtest.TestApp(config.make_wsgi_app())
+    try:
+        for root in ("/api/mirror/odip", f"/api{ODIP}"):
+            response = app.post_json(f"{root}/ProductionOrder", order_body(), headers=auth("ursula"), status=201)
+            order_id = json_of(response)["Id"]
+            assert response.headers["Location"] == f"http://localhost{root}/ProductionOrders({order_id})"
+            assert urljoin(f"http://localhost{root}/ProductionOrder", json_of(response)["@odata.context"]) == (
+                f"http://localhost{root}/$metadata#ProductionOrders/$entity")
+            assert app.get(f"{root}/ProductionOrders/", headers=auth("ursula"), status=308).headers["Location"] == (
+                f"http://localhost{root}/ProductionOrders")
+    finally:
+        app.app.registry.storage.close()
+
+
 @pytest.mark.parametrize("path", CREATE_PATHS)
 def test_create_the_demo_order(odip, path):
     before = datetime.now(timezone.utc)

@@ -294,16 +294,20 @@ def test_prefer_maxpagesize_is_the_page_size(app, catalogue, prefer):
     assert [len(page) for page in pages] == [2, 2, 2, 1] and applied == {"odata.maxpagesize=2"}
     assert [pid for page in pages for pid in page] == [pid for page in _pages(app, PRIP + "/Products?$orderby=Name",
                                                                              CAROL)[0] for pid in page]
-    # with $top (the page size in cdse mode), the smaller of the two
-    assert [len(page) for page in _pages(app, PRIP + "/Products?$top=3", headers)[0]] == [2, 2, 2, 1]
-    assert [len(page) for page in _pages(app, PRIP + "/Products?$top=1", headers)[0]] == [1] * 7
+    # with $top, which is the page size in cdse mode, it is not applied: every page but the last
+    # stays full, for the clients that go on at $skip + $top (eodag)
+    assert _pages(app, PRIP + "/Products?$top=3", headers) == (_pages(app, PRIP + "/Products?$top=3", CAROL)[0], {None})
 
 
 @pytest.mark.parametrize("prefer, applied, first_page", [
     ("odata.maxpagesize=99", "odata.maxpagesize=4", 4),  # capped at proseo.page_size.max
+    ("odata.maxpagesize=" + "9" * 5000, "odata.maxpagesize=4", 4),
+    ("odata.maxpagesize=1, odata.maxpagesize=2", "odata.maxpagesize=1", 1),  # the first one counts (RFC 7240)
     ("odata.maxpagesize=0", None, 3), ("odata.maxpagesize=-1", None, 3), ("odata.maxpagesize=abc", None, 3),
     ("odata.maxpagesize", None, 3), ("odata.maxpagesizes=2", None, 3), ("return=minimal", None, 3),
-    ("odata.maxpagesize=99999999999999999999", None, 3),
+    ('foo="a,maxpagesize=2", respond-async', None, 3),  # inside another preference's quoted value
+    ('foo="a\\",maxpagesize=2";x=1, wait=5', None, 3), ("odata.maxpagesize=\u0662", None, 3),
+    ("odata.maxpagesize=0x10", None, 3), ("odata.maxpagesize=2 3", None, 3),
 ])
 def test_prefer_maxpagesize_unusable_or_capped(app, catalogue, prefer, applied, first_page):
     response = app.get(PRIP + "/Products", headers={**CAROL, "Prefer": prefer})
