@@ -41,9 +41,25 @@ def decoded_query_pairs(request) -> list[tuple[str, str]]:
     return pairs
 
 
-#: One preference of a ``Prefer`` header (RFC 7240): its name and its value (quoted or not),
-#: then its parameters; the preferences are separated by commas outside quoted strings.
-_PREFERENCE = re.compile(r'\s*([^\s=;,]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^\s;,]*))?\s*(?:;(?:[^",]|"(?:[^"\\]|\\.)*")*)?\s*(?:,|$)')
+#: The pieces of a ``Prefer`` header (RFC 7240): quoted strings whole, the separators apart.
+_PREFER_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[^",;]+|[,;]')
+
+
+def _preferences(text: str):
+    """``(name, value)`` of each preference of a ``Prefer`` header, in order: the part before its
+    parameters, split at its ``=``, the value unquoted (commas and semicolons inside quoted
+    strings belong to them). Linear in the header's length."""
+    head, in_parameters = [], False
+    for token in [*_PREFER_TOKENS.findall(text), ","]:
+        if token == ",":
+            name, _, value = "".join(head).partition("=")
+            if name.strip():
+                yield name.strip().lower(), value.strip().strip('"')
+            head, in_parameters = [], False
+        elif token == ";":
+            in_parameters = True
+        elif not in_parameters:
+            head.append(token)
 
 
 def preferred_page_size(request) -> Optional[int]:
@@ -51,14 +67,7 @@ def preferred_page_size(request) -> Optional[int]:
     ``maxpagesize`` without the prefix too; the first one counts, RFC 7240 2), capped at
     ``proseo.page_size.max``; None without one, or with one that is not a positive integer (a
     preference the service cannot read is not applied, as any preference may not be)."""
-    text = request.headers.get("Prefer", "")
-    position = 0
-    while position < len(text):
-        match = _PREFERENCE.match(text, position)
-        if match is None or match.end() == position:
-            return None  # not a list of preferences
-        position = match.end()
-        name, value = match.group(1).lower(), (match.group(2) or "").strip('"')
+    for name, value in _preferences(request.headers.get("Prefer", "")):
         if name in ("odata.maxpagesize", "maxpagesize"):
             digits = value.lstrip("0")
             if not (value.isascii() and value.isdigit()) or not digits:
