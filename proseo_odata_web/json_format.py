@@ -393,12 +393,8 @@ def rewrite_response(request, response) -> None:
     if fmt == MINIMAL:
         return
     web = request.registry.proseo
-    roots = {"prip": web.prip_prefix, "odip": web.odip_prefix}
-    service = "prip"
-    mount = web.root_of_path(request.path_info)
-    if mount is not None:  # ids under the mount that answers (a second mount's: add_prip_service)
-        root, service = mount
-        roots[service] = root
+    root, service = web.mount_of_path(request.path_info)  # ids under the mount that answers
+    roots = {"prip": web.prip_prefix, "odip": web.odip_prefix, service: root}
     body = rewrite(json.loads(response.body), fmt, roots, service)
     if body is not None:
         response.body = json.dumps(body, ensure_ascii=False).encode("utf-8")

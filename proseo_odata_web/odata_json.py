@@ -351,8 +351,7 @@ def context_url(request, fragment: str = "", select: Optional[Iterable[str]] = N
     path = request.path_info
     base = path.rsplit("/", 1)[0]
     web = request.registry.proseo
-    mount = web.root_of_path(path)  # the service's root that holds the path (a second mount's too)
-    root = mount[0] if mount is not None else web.prip_prefix.rstrip("/")
+    root, _service = web.mount_of_path(path)  # the service's root that holds the path (a second mount's too)
     reference = "$metadata" if base == root else posixpath.relpath(root + "/$metadata", base or "/")
     if ":" in reference.split("/", 1)[0]:  # a first segment with ':' would read as a URL scheme
         reference = "./" + reference

@@ -50,7 +50,7 @@ def add_mount(config, prefix: str, service: str) -> None:
     root = prefix.rstrip("/")
     # Not the configured root (nor one recorded); and not "/": every path, a host application's
     # too, would be the service's (its slashes redirected)
-    if root and web.root_of_path(root) != (root, service):
+    if root and web.mount_of_path(root) != (root, service):
         config.registry.proseo = dataclasses.replace(web, mounts=(*web.mounts, (root, service)))
 
 
@@ -201,6 +201,6 @@ def check_action_preconditions(request) -> None:
 
 def includeme(config) -> None:
     config.add_subscriber(check_odata_headers, "pyramid.events.NewRequest")
-    # JSON answers in the format parameters the request asks for (odata.metadata, IEEE754Compatible),
-    # error answers included (their Content-Type is not the one rewritten)
+    # the views' JSON answers in the format parameters the request asks for (odata.metadata,
+    # IEEE754Compatible); no other response (odata_json.ODataJSONResponse)
     config.add_tween("proseo_odata_web.json_format.json_format_tween_factory", over=EXCVIEW)

@@ -144,10 +144,11 @@ class WebSettings:
                                      *self._roots()))
         return None if found is None else found[1]
 
-    def root_of_path(self, path: str) -> Optional[Tuple[str, str]]:
+    def mount_of_path(self, path: str) -> Tuple[str, str]:
         """``(root, service)`` of the service mount that holds ``path`` (its root without a
-        trailing ``/``; the longest, as :meth:`service_of_path`), None under none."""
-        return self._longest(path, self._roots())
+        trailing ``/``; the longest, as :meth:`service_of_path`); the configured PRIP root for a
+        path under none, as :meth:`service_of_path` says ``'prip'``."""
+        return self._longest(path, self._roots()) or (self.prip_prefix.rstrip("/"), "prip")
 
     def _roots(self):
         return ((self.prip_prefix, "prip"), (self.odip_prefix, "odip"), *self.mounts)

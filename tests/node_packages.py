@@ -8,7 +8,7 @@ only after an install succeeded; the scripts are copied on every run.
 
 Without Node.js or without access to the npm registry it raises :class:`NodePackageUnavailable`
 with a message saying so; the tests turn that into a failure, never a skip (CI has registry
-access). Users: tests/web/test_metadata_openapi.py (the OASIS ``odata-openapi`` converter, in
+access): :func:`node_package_or_fail`. Users: tests/web/test_metadata_openapi.py (the OASIS ``odata-openapi`` converter, in
 ``.node/odata-openapi/``), tests/clients/test_odata_client.py (``@odata/client``, in
 ``.node/odata-client/``) and tests/clients/test_odatajs.py (``odatajs``, in ``.node/odatajs/``).
 """
@@ -61,6 +61,17 @@ def install_node_package(source: Path, target: Path, package: str, version: str,
         if name not in MANIFESTS:
             shutil.copyfile(source / name, target / name)
     return target
+
+
+def node_package_or_fail(*args, **kwargs) -> Path:
+    """:func:`install_node_package`, its :class:`NodePackageUnavailable` a test failure (never a
+    skip) with the message that says what is missing."""
+    import pytest
+
+    try:
+        return install_node_package(*args, **kwargs)
+    except NodePackageUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _npm_ci(source: Path, target: Path, package: str, version: str, purpose: str, env) -> None:

@@ -169,10 +169,8 @@ def create_order(request):
     )
     # A replay answers like the first request did (201, Location), with the order as it is now.
     response = _entity_response(request, order, status=201)
-    web = request.registry.proseo
-    mount = web.root_of_path(request.path_info)  # this mount's root (a second mount's too)
-    root = request.application_url + (mount[0] if mount is not None else web.odip_prefix.rstrip("/"))
-    response.headers["Location"] = f"{root}/ProductionOrders({order.id})"
+    root, _service = request.registry.proseo.mount_of_path(request.path_info)  # a second mount's too
+    response.headers["Location"] = f"{request.application_url}{root}/ProductionOrders({order.id})"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import pytest
 
 from client_support import END, PRIP, START, USER, catalogue_entries
-from node_packages import NODE_ROOT, REPO, NodePackageUnavailable, install_node_package
+from node_packages import NODE_ROOT, REPO, node_package_or_fail
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +34,8 @@ PAGE = 5
 
 @pytest.fixture(scope="session")
 def odata_client():
-    try:
-        return install_node_package(PACKAGE, TARGET, "@odata/client", PINNED, FILES,
-                                    purpose="run the generic OData client @odata/client against a PRIP")
-    except NodePackageUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+    return node_package_or_fail(PACKAGE, TARGET, "@odata/client", PINNED, FILES,
+                                purpose="run the generic OData client @odata/client against a PRIP")
 
 
 def _january() -> list[str]:

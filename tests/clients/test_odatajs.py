@@ -21,7 +21,7 @@ import subprocess
 import pytest
 
 from client_support import PRIP, USER
-from node_packages import NODE_ROOT, REPO, NodePackageUnavailable, install_node_package
+from node_packages import NODE_ROOT, REPO, node_package_or_fail
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +33,8 @@ FILES = ("package.json", "package-lock.json", "prip_formats.js")
 
 @pytest.fixture(scope="session")
 def odatajs():
-    try:
-        return install_node_package(PACKAGE, TARGET, "odatajs", PINNED, FILES,
-                                    purpose="run Apache Olingo's OData client for JavaScript against a PRIP")
-    except NodePackageUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+    return node_package_or_fail(PACKAGE, TARGET, "odatajs", PINNED, FILES,
+                                purpose="run Apache Olingo's OData client for JavaScript against a PRIP")
 
 
 def _run(target, root: str) -> dict:
