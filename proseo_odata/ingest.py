@@ -348,7 +348,9 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
     """Build the product a metadata object describes (without file size and digests).
 
     Returns ``(product, checksums_to_verify, content_length_to_verify)``; ``MetadataError``
-    names the first field that is wrong.
+    names the first field that is wrong. Without a ``PublicationDate`` (or ``CreationDate``)
+    the product is published ``now``, or, with no ``now`` given, when the storage stores it
+    (``stamp_publication``: its publication date in the order of commits).
     """
     if not _is_mapping(metadata):
         raise MetadataError("(document)", "expected a JSON object with Product properties")
@@ -356,7 +358,7 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
         k for k in metadata if not k.startswith("@") and k not in _KNOWN_KEYS)
     if unknown:
         raise MetadataError(unknown[0], "unknown Product property (known: " + ", ".join(sorted(_KNOWN_KEYS)) + ")")
-    now = now or utcnow()
+    stamp, now = now is None, now or utcnow()
     fields: dict[str, Any] = {"mission": mission}
 
     name = fields["name"] = check_name(metadata.get("Name", file_name))
@@ -385,6 +387,8 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
             fields["publication_date"] = as_utc(now, "publication_date")
         except TypeError as exc:
             raise MetadataError("(product)", str(exc)) from None
+        # no caller's ``now``: the storage's moment of publication, in the order of commits
+        fields["stamp_publication"] = stamp
     fields.setdefault("modification_date", fields["publication_date"])
 
     online = metadata.get("Online", True)

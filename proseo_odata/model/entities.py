@@ -228,6 +228,12 @@ class Product:
     #: (footprint WKT, ``Footprint`` literal, ``GeoFootprint`` GeoJSON text) as the storage wrote
     #: them with the product (never per response); used only while ``footprint`` is that WKT.
     rendered_footprint: tuple | None = field(default=None, compare=False, repr=False)
+    #: True: ``publication_date`` is the storage's to set when it stores the product (and
+    #: ``modification_date`` with it while the two are equal), in the order in which the
+    #: products become visible: a client that harvests the catalogue by ``PublicationDate``
+    #: never misses a product whose transaction committed after it looked, with a date before
+    #: those it saw (docs/prip.md, "Harvesting by PublicationDate"). Never stored.
+    stamp_publication: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self):
         if not self.name:

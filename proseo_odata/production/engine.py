@@ -524,6 +524,7 @@ class Worker:
             origin_date=source.origin_date,
             publication_date=now,
             modification_date=now,
+            stamp_publication=True,  # dated again when stored: in the order of commits
             content_start=start,
             content_end=end,
             production_type=order.production_type or production_type_for(workflow, order.workflow_options),

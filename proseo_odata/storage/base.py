@@ -409,6 +409,12 @@ class CatalogueStore(Store):
         ``ConflictError`` if the mission already has a product with this ``name`` or the id
         exists; ``NotFoundError`` for an unknown mission. ``product_type`` is synchronised with
         the ``productType`` attribute first. Returns the stored product (``revision`` 1).
+
+        A product with ``stamp_publication`` gets its ``publication_date`` (and its
+        ``modification_date``, while equal to it) set in the transaction that stores it, to a
+        moment after every product stored by a transaction that committed before this one's and
+        before every product of a transaction that commits after it: publication dates in the
+        order of commits (a backend that cannot order them stamps the moment of the call).
         """
         raise NotImplementedError
 
@@ -419,8 +425,9 @@ class CatalogueStore(Store):
         earlier product of the same call), is skipped: not stored, not returned, no error. Any
         other problem (``NotFoundError`` for an unknown mission, ``InvalidValueError``, a
         database error) raises and, inside a transaction, leaves it to the caller to roll back.
-        Each stored product gets ``revision`` 1 and ``product_type`` synchronised as in
-        :meth:`add_product`.
+        Each stored product gets ``revision`` 1, ``product_type`` synchronised and its
+        publication date stamped (``stamp_publication``) as in :meth:`add_product`; stamped
+        products of one call get successive microseconds, in their order.
 
         This default calls :meth:`add_product` for each product (skipping on
         ``ConflictError``, which leaves the transaction usable), so every backend supports it;

@@ -349,6 +349,9 @@ def _page_rows(session: Session, statement, keys, seek, top: int | None, offset:
 _CATALOGUE_VERSION = sa.select(catalogue_versions.c.version).where(
     catalogue_versions.c.mission == sa.bindparam("proseo_catalogue")).scalar_subquery().label("catalogue_version")
 #: The type of ``products.footprint_geom`` (``geometry`` with PostGIS; :attr:`SQLAlchemyStorage.tables`).
+#: The server's clock now (not the transaction's start, ``now()``).
+_SERVER_CLOCK = sa.select(sa.func.clock_timestamp(type_=sa.DateTime(timezone=True)))
+
 _FOOTPRINT_GEOM_TYPE = (
     sa.select(sa.column("udt_name"))
     .select_from(sa.table("columns", sa.column("udt_name"), sa.column("table_name"), sa.column("column_name"),
@@ -2017,6 +2020,7 @@ class SQLAlchemyStorage(StorageBase):
         product.collection = self.collections.of_product(product)
         with self._db() as s:
             self._require_mission(s, product.mission)
+            bumped = self._publishing(s, [product])
             values = {**self._product_row_values(product), "revision": 1}
             with refusals(
                 conflict=f"Product {product.name!r} already exists in mission {product.mission} "
@@ -2027,11 +2031,41 @@ class SQLAlchemyStorage(StorageBase):
                     s.execute(sa.insert(products).values(**values))
                     self._index_extents(s, [values])
                     self._write_product_children(s, product)
-            self._catalogue_changed(s, [product.mission])
+            if not bumped:
+                self._catalogue_changed(s, [product.mission])
         if self.dialect == "sqlite":
             self._product_added()
         product.revision = 1
         return product
+
+    def _publishing(self, s: Session, batch: Sequence[Product]) -> bool:
+        """Begin storing ``batch``, new products, in ``s``'s transaction when some of them ask
+        for their publication date to be stamped (``stamp_publication``): bump the catalogue
+        versions of their missions (:meth:`_catalogue_changed`) first, then stamp those
+        products' publication dates (and modification dates equal to them) with successive
+        microseconds from the moment after. Whether it bumped the versions (otherwise the
+        caller does, once it has stored a product).
+
+        Every writer of products bumps those rows, and holds them until its transaction ends
+        (PostgreSQL: row locks; SQLite: the database's write lock, held since ``BEGIN
+        IMMEDIATE``), so from that moment until this transaction has committed, and its rows
+        are visible, no other transaction publishes in these missions: publication dates in the
+        order of commits (:meth:`StorageBase.add_product`). The moment is the database
+        server's clock on PostgreSQL (one clock for every process) and this machine's on SQLite
+        (one machine). A transaction run again stamps again."""
+        stamped = [product for product in batch if product.stamp_publication]
+        if not stamped:
+            return False
+        self._catalogue_changed(s, (product.mission for product in batch))
+        if self.dialect == "postgresql":
+            moment = s.execute(_SERVER_CLOCK).scalar_one().astimezone(timezone.utc)
+        else:
+            moment = utcnow()
+        for i, product in enumerate(stamped):
+            if product.modification_date == product.publication_date:
+                product.modification_date = moment + timedelta(microseconds=i)
+            product.publication_date = moment + timedelta(microseconds=i)
+        return True
 
     #: Names per ``IN (...)`` look-up on SQLite (well under its bound-parameter limit).
     _LOOKUP_CHUNK = 500
@@ -2321,6 +2355,7 @@ class SQLAlchemyStorage(StorageBase):
         with self._db() as s, self._bulk_cache(s):
             for mission in {p.mission for p in batch}:
                 self._require_mission(s, mission)
+            bumped = self._publishing(s, batch)
             with refusals(conflict=f"{len(batch)} products: a checksum or attribute row conflicts",
                           invalid=f"{len(batch)} products: a value does not fit the database"):
                 with s.begin_nested():
@@ -2334,7 +2369,7 @@ class SQLAlchemyStorage(StorageBase):
                     if any(p.attributes for p in stored):
                         self._insert_tuples(s, product_attributes, _ATTRIBUTE_ROW_COLUMNS, (
                             _attribute_tuple(p.id, a) for p in stored for a in p.attributes), binary=True)
-            if stored:  # once per batch
+            if stored and not bumped:  # once per batch
                 self._catalogue_changed(s, (p.mission for p in stored))
         for product in stored:
             product.revision = 1

@@ -68,6 +68,9 @@ def test_order_runs_to_a_published_product(env):
     assert (product.content_start, product.content_end) == (START, END)
     assert product.footprint is not None and "36 60" in product.footprint.replace(".0", "")
     assert product.publication_date >= before and product.eviction_date == done.eviction_date
+    # dated in the transaction that completes the order (docs/prip.md, "Harvesting by
+    # PublicationDate"), not when the output was made, before it was archived
+    assert product.publication_date >= done.completed_date
     assert product.content_type == "application/zip"
 
     data = archived_bytes(archive, product.archive_key)

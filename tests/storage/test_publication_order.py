@@ -1,0 +1,152 @@
+"""Publication dates in the order of commits: a client that harvests the catalogue by
+``PublicationDate`` (``PublicationDate gt <the last it saw>``, the way archives harvest a PRIP)
+must never meet a product that becomes visible after it looked with a date before those it saw.
+A product whose publication date the service assigns (``stamp_publication``) is dated by the
+storage inside the transaction that stores it, after the catalogue's version row is held, so
+a second publisher waits and dates its products after the first has committed."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from proseo_odata.model import Mission
+from proseo_odata.model.entities import utcnow
+from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+from proseo_odata.storage.testing import T0, make_product
+
+
+def _publisher(storage, product, outcome, key):
+    def run():
+        try:
+            with storage.transaction() as tx:
+                tx.add_product(product)
+            outcome[key] = "ok"
+        except Exception as exc:  # noqa: BLE001 - the assertion shows it
+            outcome[key] = repr(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _first_holds_second_waits(storage, url, await_lock_wait, second):
+    """Store a stamped product in a transaction held open; start a second publisher of
+    ``second``; return (the first's product, the moment the first committed, the outcome) once
+    the second has finished."""
+    made = utcnow()
+    first = make_product(name="first.zip", publication_date=made, modification_date=made, stamp_publication=True)
+    outcome: dict = {}
+    with storage.transaction() as tx:
+        tx.add_product(first)
+        thread = _publisher(storage, second, outcome, "second")
+        if url.startswith("postgresql"):
+            await_lock_wait(url, "the second publisher")
+        else:
+            time.sleep(0.5)  # SQLite: the second one waits for the write lock (BEGIN IMMEDIATE)
+        assert "second" not in outcome, "the second publisher did not wait for the first"
+        committing = utcnow()
+    thread.join(30)
+    assert outcome == {"second": "ok"}
+    return first, committing
+
+
+def test_a_stamped_publication_is_dated_after_the_transaction_before_it_committed(db_url, await_lock_wait):
+    storage = SQLAlchemyStorage.from_url(db_url)
+    try:
+        storage.add_mission(Mission("M1"))
+        before = utcnow()  # made (and dated, as an ingest dates it when it reads the metadata) first
+        second = make_product(name="second.zip", publication_date=before, modification_date=before, stamp_publication=True)
+        first, committing = _first_holds_second_waits(storage, db_url, await_lock_wait, second)
+        stored = {p.name: p for p in (storage.get_product_by_name("M1", n) for n in ("first.zip", "second.zip"))}
+        # the second was made first, waited, and was dated after the first had committed: a
+        # harvester that saw the first (and nothing after it) finds the second after its date
+        assert before < stored["first.zip"].publication_date < stored["second.zip"].publication_date
+        assert stored["second.zip"].publication_date >= committing - timedelta(seconds=1)
+        assert stored["second.zip"].modification_date == stored["second.zip"].publication_date
+        assert second.publication_date == stored["second.zip"].publication_date
+    finally:
+        storage.close()
+
+
+def test_another_missions_publisher_does_not_wait_and_a_given_date_is_kept_on_postgresql(migrated_pg_url):
+    storage = SQLAlchemyStorage.from_url(migrated_pg_url)
+    try:
+        storage.add_mission(Mission("M1"))
+        storage.add_mission(Mission("M2"))
+        outcome: dict = {}
+        with storage.transaction() as tx:
+            tx.add_product(make_product(name="first.zip", stamp_publication=True))
+            other = _publisher(storage, make_product(mission="M2", name="other.zip", stamp_publication=True),
+                               outcome, "other mission")
+            other.join(10)
+            assert outcome == {"other mission": "ok"}
+            # this mission's writers wait for the catalogue version row, stamped or not
+            dated = _publisher(storage, make_product(name="dated.zip", publication_date=T0, modification_date=T0),
+                               outcome, "dated")
+        dated.join(10)
+        assert outcome == {"other mission": "ok", "dated": "ok"}
+        dated = storage.get_product_by_name("M1", "dated.zip")
+        assert dated.publication_date == T0 and dated.modification_date == T0
+    finally:
+        storage.close()
+
+
+def test_a_bulk_batch_is_stamped_in_order_and_keeps_given_dates(db_url):
+    storage = SQLAlchemyStorage.from_url(db_url)
+    try:
+        storage.add_mission(Mission("M1"))
+        modified = T0 + timedelta(days=1)
+        batch = [make_product(name=f"b{i}.zip", publication_date=T0, modification_date=T0, stamp_publication=i != 2)
+                 for i in range(5)]
+        batch[3].modification_date = modified  # a ModificationDate of its own: kept
+        start = utcnow() - timedelta(seconds=5)  # (PostgreSQL's clock, on this machine)
+        storage.add_products(batch)
+        stored = [storage.get_product_by_name("M1", f"b{i}.zip") for i in range(5)]
+        stamped = [stored[i].publication_date for i in (0, 1, 3, 4)]
+        assert stamped[0] > start
+        assert [b - a for a, b in zip(stamped, stamped[1:])] == [timedelta(microseconds=1)] * 3
+        assert stored[2].publication_date == T0 and stored[3].modification_date == modified
+        assert stored[0].modification_date == stored[0].publication_date
+    finally:
+        storage.close()
+
+
+def test_two_bulk_writers_publish_in_the_order_of_their_commits(migrated_pg_url):
+    """Batches written by two threads at once (the bulk ingest's two writers): each batch's
+    dates form a run no other batch's dates fall into, in the order the batches committed."""
+    storage = SQLAlchemyStorage.from_url(migrated_pg_url)
+    try:
+        storage.add_mission(Mission("M1"))
+        committed: list = []
+        lock = threading.Lock()
+
+        def writer(w):
+            for b in range(4):
+                made = utcnow()
+                batch = [make_product(name=f"w{w}_b{b}_{i}.zip", publication_date=made, modification_date=made,
+                                      stamp_publication=True) for i in range(200)]
+                began = utcnow()
+                with storage.transaction() as tx:
+                    tx.add_products(batch)
+                with lock:
+                    committed.append((began, [p.name for p in batch]))
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert len(committed) == 8
+        runs = []
+        for began, names in committed:
+            dates = [storage.get_product_by_name("M1", name).publication_date for name in names]
+            assert min(dates) >= began  # dated in the transaction (PostgreSQL's clock: this machine's)
+            runs.append((min(dates), max(dates)))
+        # (before the stamps, two writers dating at once gave runs that overlapped)
+        ordered = sorted(runs)
+        assert all(end < next_start for (_, end), (next_start, _) in zip(ordered, ordered[1:]))
+    finally:
+        storage.close()
