@@ -348,10 +348,9 @@ def _page_rows(session: Session, statement, keys, seek, top: int | None, offset:
 #: without a row) in the page statement's own snapshot (:meth:`SQLAlchemyStorage._run_query`).
 _CATALOGUE_VERSION = sa.select(catalogue_versions.c.version).where(
     catalogue_versions.c.mission == sa.bindparam("proseo_catalogue")).scalar_subquery().label("catalogue_version")
-#: The type of ``products.footprint_geom`` (``geometry`` with PostGIS; :attr:`SQLAlchemyStorage.tables`).
 #: The server's clock now (not the transaction's start, ``now()``).
 _SERVER_CLOCK = sa.select(sa.func.clock_timestamp(type_=sa.DateTime(timezone=True)))
-
+#: The type of ``products.footprint_geom`` (``geometry`` with PostGIS; :attr:`SQLAlchemyStorage.tables`).
 _FOOTPRINT_GEOM_TYPE = (
     sa.select(sa.column("udt_name"))
     .select_from(sa.table("columns", sa.column("udt_name"), sa.column("table_name"), sa.column("column_name"),
