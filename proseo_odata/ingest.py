@@ -379,7 +379,9 @@ def product_from_metadata(metadata: Mapping[str, Any], *, mission: str, file_nam
     for key, attribute in (("OriginDate", "origin_date"), ("ModificationDate", "modification_date"), ("EvictionDate", "eviction_date")):
         if metadata.get(key) is not None:
             fields[attribute] = parse_datetime(metadata[key], key)
-    published = metadata.get("PublicationDate", metadata.get("CreationDate"))
+    published = metadata.get("PublicationDate")
+    if published is None:  # (its seed-document alias)
+        published = metadata.get("CreationDate")
     if published is not None:
         fields["publication_date"] = parse_datetime(published, "PublicationDate")
     else:  # (``now`` as the constructor would take it: aware, in UTC)

@@ -809,4 +809,18 @@ def test_manifest_products_without_a_date_are_dated_when_their_batch_is_stored(s
     dates = [product.publication_date for product in stored]
     assert all(date >= slow.copied[product.archive_key] for date, product in zip(dates[:4], stored))
     assert dates[4].year == 2021
-    assert dates[0] < dates[1] < dates[2] < dates[3]  # in the order of the lines (and of the batches' commits)
+    # in the order of the lines in a batch (the batches commit in any order: two writers on PostgreSQL)
+    assert dates[0] < dates[1] and dates[2] < dates[3]
+
+
+def test_who_dates_the_publication():
+    from proseo_odata.ingest import product_from_metadata
+
+    def product(metadata, **kwargs):
+        return product_from_metadata(metadata, mission="M", file_name="f.dat", **kwargs)[0]
+
+    aliased = product({"PublicationDate": None, "CreationDate": "2020-01-02T03:04:05Z"})  # null: the alias counts
+    assert aliased.publication_date.year == 2020 and not aliased.stamp_publication
+    assert product({}).stamp_publication  # the storage's, when it stores it
+    given_now = product({}, now=utcnow())  # a caller's moment: kept
+    assert not given_now.stamp_publication

@@ -411,10 +411,11 @@ class CatalogueStore(Store):
         the ``productType`` attribute first. Returns the stored product (``revision`` 1).
 
         A product with ``stamp_publication`` gets its ``publication_date`` (and its
-        ``modification_date``, while equal to it) set in the transaction that stores it, to a
-        moment after every product stored by a transaction that committed before this one's and
-        before every product of a transaction that commits after it: publication dates in the
-        order of commits (a backend that cannot order them stamps the moment of the call).
+        ``modification_date`` and checksum dates, those equal to it) set in the transaction that
+        stores it, to a moment after every product stored by a transaction that committed before
+        this one's and before every product of a transaction that commits after it, in the same
+        mission: publication dates in the order of commits (a backend that cannot order them
+        dates them with the moment it stores them).
         """
         raise NotImplementedError
 

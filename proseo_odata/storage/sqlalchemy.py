@@ -624,7 +624,7 @@ def _footprint_renderings(product: Product) -> tuple:
 
 #: Product fields the loader does not take from the row, with their defaults (derived values).
 #: (A field added to Product and missing here fails the contract suite's round trips.)
-_PRODUCT_DERIVED = {"collection": None, "rendered_footprint": None}
+_PRODUCT_DERIVED = {"collection": None, "rendered_footprint": None, "stamp_publication": False}
 
 
 def _product_from_row(row, checksums, attributes) -> Product:
@@ -2041,8 +2041,8 @@ class SQLAlchemyStorage(StorageBase):
         """Begin storing ``batch``, new products, in ``s``'s transaction when some of them ask
         for their publication date to be stamped (``stamp_publication``): bump the catalogue
         versions of their missions (:meth:`_catalogue_changed`) first, then stamp those
-        products' publication dates (and modification dates equal to them) with successive
-        microseconds from the moment after. Whether it bumped the versions (otherwise the
+        products' publication dates (and the modification and checksum dates equal to them)
+        with successive microseconds from the moment after. Whether it bumped the versions (otherwise the
         caller does, once it has stored a product).
 
         Every writer of products bumps those rows, and holds them until its transaction ends
@@ -2061,9 +2061,12 @@ class SQLAlchemyStorage(StorageBase):
         else:
             moment = utcnow()
         for i, product in enumerate(stamped):
-            if product.modification_date == product.publication_date:
-                product.modification_date = moment + timedelta(microseconds=i)
-            product.publication_date = moment + timedelta(microseconds=i)
+            old, new = product.publication_date, moment + timedelta(microseconds=i)
+            if product.modification_date == old:
+                product.modification_date = new
+            if any(checksum.date == old for checksum in product.checksums):  # dated with the publication
+                product.checksums = [Checksum(c.algorithm, c.value, new) if c.date == old else c for c in product.checksums]
+            product.publication_date = new
         return True
 
     #: Names per ``IN (...)`` look-up on SQLite (well under its bound-parameter limit).
@@ -2074,7 +2077,8 @@ class SQLAlchemyStorage(StorageBase):
         """Two on PostgreSQL (see :attr:`StorageBase.bulk_writers`): while the server stores one
         batch's rows the ingest sends the next batch's, instead of the server waiting for the
         writing thread between batches (6,087-6,225 against 5,905-5,944 products/s at 300,000,
-        bench/README.md "Bulk ingest"); one elsewhere."""
+        bench/README.md "Bulk ingest"); one elsewhere. Batches of products whose publication
+        dates are stamped (:meth:`_publishing`) are written one after the other all the same."""
         return 2 if self.dialect == "postgresql" else 1
 
     def existing_product_names(self, mission: str, names: Sequence[str]) -> set[str]:

@@ -61,6 +61,7 @@ from proseo_odata.model import (
     Workflow,
     WorkflowOption,
     hash_password,
+    utcnow,
 )
 
 from .base import OrderQueueStats, Query, StorageBase
@@ -352,6 +353,23 @@ class CatalogueContractTests(MissionContractTests):
         assert mission_storage.query_products("M1", Query(count=True)).count == 6
         assert self._add_products(mission_storage, path, [make_product(name="taken.zip")]) == []
         assert self._add_products(mission_storage, path, []) == []
+
+    @pytest.mark.parametrize("path", BULK_PATHS)
+    def test_stamped_publications_are_dated_when_stored_in_order(self, mission_storage, path):
+        modified = T0 + timedelta(days=1)
+        batch = [make_product(name=f"s{i}.zip", publication_date=T0, modification_date=T0, stamp_publication=i != 1,
+                              checksums=[Checksum("MD5", "0" * 32, T0)]) for i in range(4)]
+        batch[2].modification_date = modified  # its own: kept
+        before = utcnow() - timedelta(seconds=5)  # (a database server's clock may be another machine's)
+        stored = self._add_products(mission_storage, path, batch)
+        assert [p.name for p in stored] == ["s0.zip", "s1.zip", "s2.zip", "s3.zip"]
+        loaded = [mission_storage.get_product("M1", p.id) for p in batch]
+        dates = [loaded[i].publication_date for i in (0, 2, 3)]
+        assert before < dates[0] < dates[1] < dates[2]
+        assert loaded[1].publication_date == T0 and loaded[1].checksums[0].date == T0  # not asked: kept
+        assert loaded[0].modification_date == dates[0] and loaded[0].checksums[0].date == dates[0]
+        assert loaded[2].modification_date == modified
+        assert [p.publication_date for p in batch] == [p.publication_date for p in loaded]
 
     @pytest.mark.parametrize("path", BULK_PATHS)
     def test_add_products_twice_in_one_transaction(self, mission_storage, path):

@@ -18,11 +18,11 @@ from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
 from proseo_odata.storage.testing import T0, make_product
 
 
-def _publisher(storage, product, outcome, key):
+def _publisher(storage, product, outcome, key, *, bulk=False):
     def run():
         try:
             with storage.transaction() as tx:
-                tx.add_product(product)
+                tx.add_products([product]) if bulk else tx.add_product(product)
             outcome[key] = "ok"
         except Exception as exc:  # noqa: BLE001 - the assertion shows it
             outcome[key] = repr(exc)
@@ -32,39 +32,31 @@ def _publisher(storage, product, outcome, key):
     return thread
 
 
-def _first_holds_second_waits(storage, url, await_lock_wait, second):
-    """Store a stamped product in a transaction held open; start a second publisher of
-    ``second``; return (the first's product, the moment the first committed, the outcome) once
-    the second has finished."""
-    made = utcnow()
-    first = make_product(name="first.zip", publication_date=made, modification_date=made, stamp_publication=True)
-    outcome: dict = {}
-    with storage.transaction() as tx:
-        tx.add_product(first)
-        thread = _publisher(storage, second, outcome, "second")
-        if url.startswith("postgresql"):
-            await_lock_wait(url, "the second publisher")
-        else:
-            time.sleep(0.5)  # SQLite: the second one waits for the write lock (BEGIN IMMEDIATE)
-        assert "second" not in outcome, "the second publisher did not wait for the first"
-        committing = utcnow()
-    thread.join(30)
-    assert outcome == {"second": "ok"}
-    return first, committing
-
-
-def test_a_stamped_publication_is_dated_after_the_transaction_before_it_committed(db_url, await_lock_wait):
+@pytest.mark.parametrize("bulk", [False, True], ids=["add_product", "add_products"])
+def test_a_stamped_publication_is_dated_after_the_transaction_before_it_committed(db_url, await_lock_wait, bulk):
     storage = SQLAlchemyStorage.from_url(db_url)
     try:
         storage.add_mission(Mission("M1"))
         before = utcnow()  # made (and dated, as an ingest dates it when it reads the metadata) first
         second = make_product(name="second.zip", publication_date=before, modification_date=before, stamp_publication=True)
-        first, committing = _first_holds_second_waits(storage, db_url, await_lock_wait, second)
+        first = make_product(name="first.zip", publication_date=utcnow(), modification_date=utcnow(), stamp_publication=True)
+        outcome: dict = {}
+        with storage.transaction() as tx:
+            tx.add_products([first]) if bulk else tx.add_product(first)
+            thread = _publisher(storage, second, outcome, "second", bulk=bulk)
+            if db_url.startswith("postgresql"):
+                await_lock_wait(db_url, "the second publisher")
+            # (SQLite: the second one waits for the write lock, BEGIN IMMEDIATE)
+            time.sleep(1.5)  # the second one waits on: it must not have read the clock yet
+            assert "second" not in outcome, "the second publisher did not wait for the first"
+            committing = utcnow()
+        thread.join(30)
+        assert outcome == {"second": "ok"}
         stored = {p.name: p for p in (storage.get_product_by_name("M1", n) for n in ("first.zip", "second.zip"))}
         # the second was made first, waited, and was dated after the first had committed: a
         # harvester that saw the first (and nothing after it) finds the second after its date
-        assert before < stored["first.zip"].publication_date < stored["second.zip"].publication_date
-        assert stored["second.zip"].publication_date >= committing - timedelta(seconds=1)
+        assert before < stored["first.zip"].publication_date < committing - timedelta(seconds=1)
+        assert stored["second.zip"].publication_date >= committing - timedelta(milliseconds=50)
         assert stored["second.zip"].modification_date == stored["second.zip"].publication_date
         assert second.publication_date == stored["second.zip"].publication_date
     finally:
@@ -131,8 +123,9 @@ def test_two_bulk_writers_publish_in_the_order_of_their_commits(migrated_pg_url)
                 began = utcnow()
                 with storage.transaction() as tx:
                     tx.add_products(batch)
+                    held = utcnow()  # stamped, rows written, not committed: no one else may stamp now
                 with lock:
-                    committed.append((began, [p.name for p in batch]))
+                    committed.append((began, held, [p.name for p in batch]))
 
         threads = [threading.Thread(target=writer, args=(w,)) for w in range(2)]
         for thread in threads:
@@ -141,12 +134,14 @@ def test_two_bulk_writers_publish_in_the_order_of_their_commits(migrated_pg_url)
             thread.join(120)
         assert len(committed) == 8
         runs = []
-        for began, names in committed:
+        for began, held, names in committed:
             dates = [storage.get_product_by_name("M1", name).publication_date for name in names]
             assert min(dates) >= began  # dated in the transaction (PostgreSQL's clock: this machine's)
-            runs.append((min(dates), max(dates)))
-        # (before the stamps, two writers dating at once gave runs that overlapped)
+            runs.append((min(dates), max(dates), held))
+        # in the order of their dates, each batch was dated after the one before had stopped
+        # holding the catalogue (a clock read before waiting would be before that moment)
         ordered = sorted(runs)
-        assert all(end < next_start for (_, end), (next_start, _) in zip(ordered, ordered[1:]))
+        for (_, end, held), (next_start, _, _) in zip(ordered, ordered[1:]):
+            assert end < next_start and held <= next_start
     finally:
         storage.close()

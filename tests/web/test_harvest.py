@@ -44,11 +44,11 @@ class Harvester:
 
     def poll(self):
         url = self.root + "/Products"
-        params = {"$orderby": "PublicationDate asc", "$top": "2"}  # short pages: many page boundaries
+        params = {"$orderby": "PublicationDate asc"}
         if self.last is not None:
             params["$filter"] = f"PublicationDate ge {self.last}"
-        while url:
-            response = self.http.get(url, params=params, timeout=30)
+        while url:  # short pages: many page boundaries
+            response = self.http.get(url, params=params, headers={"Prefer": "odata.maxpagesize=2"}, timeout=30)
             assert response.status_code == 200, response.text
             body = response.json()
             for product in body["value"]:
