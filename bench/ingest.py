@@ -16,7 +16,10 @@ What it does:
    ``--ids assigned`` (the default): the lines have no ``Id``, as new products come from a
    producer, and the ingest gives each a new time-ordered one (UUID version 7, as the PRIP
    does); ``--ids given``: each line carries the generator's random (version 4) ``Id``, as a
-   catalogue migrated from another PRIP does.
+   catalogue migrated from another PRIP does. ``--dates assigned`` (the default): the lines have
+   no ``PublicationDate`` or ``ModificationDate`` either, and the storage dates each product in
+   the transaction that stores it, in the order of commits; ``--dates given``: the generator's
+   dates, kept (as before 2026-12-07: the earlier figures of bench/README.md).
 2. For each database (``--db``) and mode (``--mode``) it creates a fresh database through the
    real migration and ingests the manifest with the production code path
    (:func:`proseo_odata.ingest.ingest_manifest`: batches, one transaction per batch,
@@ -141,19 +144,22 @@ def generate(workdir: str, n: int, seed: int) -> dict:
     return paths
 
 
-def without_ids(paths: dict) -> dict:
-    """The manifests of ``paths`` with the lines' ``Id`` left out (``--ids assigned``: new products
-    as producers hand them over; the PRIP gives each its Id), written beside them once."""
+def without(paths: dict, keys: tuple, suffix: str) -> dict:
+    """The manifests of ``paths`` with the lines' ``keys`` left out, written beside them once
+    (``-<suffix>.jsonl``): ``Id`` for ``--ids assigned`` (new products as producers hand them
+    over; the PRIP gives each its Id), ``PublicationDate`` and ``ModificationDate`` for
+    ``--dates assigned`` (the PRIP dates each product when it stores it)."""
     out = dict(paths)
     for mode in ("copy", "reference"):
-        out[mode] = paths[mode].replace(".jsonl", "-assigned.jsonl")
+        out[mode] = paths[mode].replace(".jsonl", f"-{suffix}.jsonl")
         marker = out[mode] + ".done"
         if os.path.exists(marker):
             continue
         with open(paths[mode], encoding="utf-8") as source, open(out[mode], "w", encoding="utf-8") as target:
             for line in source:
                 document = json.loads(line)
-                del document["Id"]
+                for key in keys:
+                    del document[key]
                 target.write(json.dumps(document) + "\n")
         open(marker, "w").close()
     return out
@@ -267,6 +273,11 @@ def main(argv=None) -> int:
                         help="assigned (default): manifest lines without Id, new products whose Ids "
                              "the PRIP assigns (time-ordered, UUID version 7); given: lines with the "
                              "generator's random (version 4) Ids, a catalogue migrated with its Ids")
+    parser.add_argument("--dates", choices=("assigned", "given"), default="assigned",
+                        help="assigned (default): manifest lines without PublicationDate and "
+                             "ModificationDate, new products the PRIP dates when it stores them (in the "
+                             "order of commits); given: lines with the generator's dates, a catalogue "
+                             "migrated with its dates")
     parser.add_argument("--no-reference", action="store_true",
                         help="PostgreSQL: leave out the raw COPY of the stored rows into a fresh database")
     parser.add_argument("--runs", type=int, default=1,
@@ -305,7 +316,9 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         paths = generate(workdir, args.products, args.seed)
         if args.ids == "assigned":
-            paths = without_ids(paths)
+            paths = without(paths, ("Id",), "assigned")
+        if args.dates == "assigned":
+            paths = without(paths, ("PublicationDate", "ModificationDate"), "undated")
         log(f"generated {args.products:,} products and files in {time.perf_counter() - started:.0f} s ({workdir})")
         admin_url = None
         if "postgresql" in databases:
@@ -441,7 +454,7 @@ def report(args, results, pg_version: str) -> str:
         f"Command: `{' '.join(['.venv/bin/python -m bench.ingest'] + (sys.argv[1:] if argv_is_ours() else []))}` "
         f"({args.products:,} products, batches of {args.batch_size}, {args.workers} copy threads, "
         f"{'default' if args.parsers is None else args.parsers} parser processes, "
-        f"{'default' if args.writers is None else args.writers} writers, Ids {args.ids}).",
+        f"{'default' if args.writers is None else args.writers} writers, Ids {args.ids}, dates {args.dates}).",
         "",
         "| database | mode | products/s | wall s | load avg | CPU s: ingest (of it parsers) + PostgreSQL | CPU µs per product | target | met? | re-run (all skipped), lines/s | raw COPY products/s (server µs per product) | ingest / raw COPY |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
