@@ -760,33 +760,16 @@ def test_blanks_around_a_mime_type_are_dropped():
 
 # -- the date of publication ---------------------------------------------------------------------
 
-import time  # noqa: E402
+from slow_archive import SlowArchive  # noqa: E402
 
 from proseo_odata.model.entities import utcnow  # noqa: E402
-
-class _SlowArchive:
-    """The archive, each file's copy taking ``delay`` seconds more; ``copied``: when the copy of
-    each key ended."""
-
-    def __init__(self, archive, delay):
-        self._archive, self.delay, self.copied = archive, delay, {}
-
-    def put_file(self, key, *args, **kwargs):
-        result = self._archive.put_file(key, *args, **kwargs)
-        time.sleep(self.delay)
-        self.copied[key] = utcnow()
-        return result
-
-    def __getattr__(self, name):
-        return getattr(self._archive, name)
-
 
 def test_a_product_is_dated_when_it_is_published_not_when_its_metadata_was_read(setup, tmp_path):
     """A large file takes its time to copy. A product dated before the copy would reach the
     catalogue after others published meanwhile, with a date before theirs: a harvester asking for
     ``PublicationDate gt`` the last it saw would never see it."""
     storage, archive = setup
-    slow = _SlowArchive(archive, 0.3)
+    slow = SlowArchive(archive, 0.3)
     (tmp_path / "big.dat").write_bytes(b"x" * 1000)
     (tmp_path / "given.dat").write_bytes(b"y" * 1000)
     product = ingest_file(storage, slow, "M", tmp_path / "big.dat")
@@ -800,7 +783,7 @@ def test_a_product_is_dated_when_it_is_published_not_when_its_metadata_was_read(
 @pytest.mark.parametrize("parsers", [0, 1])
 def test_manifest_products_without_a_date_are_dated_when_their_batch_is_stored(setup, tmp_path, parsers):
     storage, archive = setup
-    slow = _SlowArchive(archive, 0.2)
+    slow = SlowArchive(archive, 0.2)
     _product_files(tmp_path / "in", 5)
     lines = [{"file": f"in/f{i}.dat"} for i in range(4)] + [
         {"file": "in/f4.dat", "PublicationDate": "2021-01-01T00:00:00Z"}]

@@ -2042,8 +2042,8 @@ class SQLAlchemyStorage(StorageBase):
         for their publication date to be stamped (``stamp_publication``): bump the catalogue
         versions of their missions (:meth:`_catalogue_changed`) first, then stamp those
         products' publication dates (and the modification and checksum dates equal to them)
-        with successive microseconds from the moment after. Whether it bumped the versions (otherwise the
-        caller does, once it has stored a product).
+        with successive microseconds from the moment after. Whether it bumped the versions
+        (otherwise the caller does, once it has stored a product).
 
         Every writer of products bumps those rows, and holds them until its transaction ends
         (PostgreSQL: row locks; SQLite: the database's write lock, held since ``BEGIN

@@ -12,26 +12,12 @@ import time
 import pytest
 import requests
 from live_server import serve_wsgi
+from slow_archive import SlowArchive
 
 from proseo_odata.ingest import ingest_file
 from prip_helpers import PRIP, USERS, make_app
 
 pytestmark = pytest.mark.slow
-
-
-class _SlowArchive:
-    """The archive, each copy taking ``delay`` seconds more."""
-
-    def __init__(self, archive, delay):
-        self._archive, self.delay = archive, delay
-
-    def put_file(self, *args, **kwargs):
-        result = self._archive.put_file(*args, **kwargs)
-        time.sleep(self.delay)
-        return result
-
-    def __getattr__(self, name):
-        return getattr(self._archive, name)
 
 
 class Harvester:
@@ -79,7 +65,7 @@ def test_a_harvester_misses_no_product_published_while_it_harvests(app_settings,
 
             def slow_publisher():
                 try:
-                    slow = _SlowArchive(archive, 1.0)
+                    slow = SlowArchive(archive, 1.0)
                     copying.set()
                     ingest_file(storage, slow, mission, files / "H_0.dat")
                 except Exception as exc:  # noqa: BLE001 - asserted below
