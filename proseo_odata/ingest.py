@@ -9,8 +9,9 @@ in ICD form (``{"@odata.type": "#OData.CSC.IntegerAttribute", "Name", "ValueType
 older ``StringValue``/``IntegerValue``/``DateValue`` keys accepted), and ``Id``.
 ``ContentLength`` and checksums, when given, must match the file. Keys starting with ``@`` and
 ``Visibility`` (``PUBLIC``/``RESTRICTED``/``INTERNAL``) are understood too; any other key is an
-error. Defaults: ``Name`` = the file name, ``PublicationDate`` = now, ``ProductionType`` =
-``systematic_production``.
+error. Defaults: ``Name`` = the file name, ``PublicationDate`` = the moment the storage stores
+the product (in the order of commits; a caller's ``now`` instead, when given), ``ProductionType``
+= ``systematic_production``.
 
 :func:`ingest_file` validates everything before it touches the archive (including that neither
 the ``Id`` nor the ``Name`` is taken), writes the file under a fresh key that no committed product
@@ -886,7 +887,9 @@ def ingest_manifest(
     the next batch run while the current batch is written. ``writers`` batches (default the
     storage's :attr:`~proseo_odata.storage.StorageBase.bulk_writers`) are written at once,
     each in its own transaction; they commit in any order, are reported in manifest order, and
-    a line naming a Name or Id of a batch still being written is skipped as named earlier.
+    a line naming a Name or Id of a batch still being written is skipped as named earlier. A
+    batch with lines without a ``PublicationDate`` is dated by the storage when it stores it
+    (:func:`product_from_metadata`), after the batch before it has committed.
 
     ``parsers`` processes (default :func:`default_parsers`; 0: none) read and check the lines
     (JSON, :func:`product_from_metadata`) in chunks of :data:`PARSE_CHUNK` and hand the

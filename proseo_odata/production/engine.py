@@ -566,8 +566,9 @@ class Worker:
                 current.lease_expires_at = None
                 tx.update_order(current)
                 enqueue_order_notification(tx, current, product, now=now)
-                # PRIP subscriptions: never fails the publication because of a subscription.
-                on_product_published(tx, product, now=now)
+                # PRIP subscriptions: never fails the publication because of a subscription; their
+                # now() is the moment of publication, which the storage stamped after ``now``
+                on_product_published(tx, product, now=max(now, product.publication_date))
                 return current
 
         done = queue.retry_on_busy(finish)

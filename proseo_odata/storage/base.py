@@ -398,7 +398,8 @@ class CatalogueStore(Store):
     #: backend whose concurrent writers do not wait for each other (the ingest never gives two
     #: batches in flight the same Name or Id) and whose database works beside the writing
     #: process (PostgreSQL's server processes; not SQLite, whose writes take one lock and run
-    #: in the writing process).
+    #: in the writing process). Batches with products whose publication dates are stamped
+    #: wait for each other all the same (publication dates in the order of commits).
     bulk_writers: int = 1
 
     # -- products --------------------------------------------------------------------------
@@ -428,7 +429,7 @@ class CatalogueStore(Store):
         database error) raises and, inside a transaction, leaves it to the caller to roll back.
         Each stored product gets ``revision`` 1, ``product_type`` synchronised and its
         publication date stamped (``stamp_publication``) as in :meth:`add_product`; stamped
-        products of one call get successive microseconds, in their order.
+        products of one call get increasing dates, in their order.
 
         This default calls :meth:`add_product` for each product (skipping on
         ``ConflictError``, which leaves the transaction usable), so every backend supports it;

@@ -2051,7 +2051,8 @@ class SQLAlchemyStorage(StorageBase):
         are visible, no other transaction publishes in these missions: publication dates in the
         order of commits (:meth:`StorageBase.add_product`). The moment is the database
         server's clock on PostgreSQL (one clock for every process) and this machine's on SQLite
-        (one machine). A transaction run again stamps again."""
+        (one machine); on other databases this machine's, without that argument (their locks
+        are not the ones shown here). A transaction run again stamps again."""
         stamped = [product for product in batch if product.stamp_publication]
         if not stamped:
             return False

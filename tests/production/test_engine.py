@@ -430,3 +430,22 @@ def test_a_longest_output_name_taken_twice_is_published_within_the_limit(env, mo
         assert done.status is OrderStatus.COMPLETED, done.status_message
         names.append(storage.get_product("DEMO", done.output_product_id).name)
     assert names[0] == long_name and names[1] != long_name and len(names[1].encode("utf-8")) <= NAME_MAX_BYTES
+
+
+def test_a_subscription_on_now_sees_the_output_published_at_now(env):
+    """A subscription's ``now()`` is the moment of publication (docs/subscriptions.md): an order's
+    output, dated by the storage when the order completes, is published at or before it."""
+    from proseo_odata.model import Role, Subscription, User, hash_password
+
+    settings, storage, archive = env
+    add_input(storage, archive)
+    storage.add_user(User("DEMO", "watcher", hash_password("secret"), {Role.PRIP_USER, Role.PRODUCT_READER_ALL}))
+    storage.add_subscription(Subscription(
+        mission="DEMO", owner="watcher", filter_param="PublicationDate le now() and startswith(Name,'S2B_MSIL2A')",
+        notification_endpoint="http://127.0.0.1:9/notify", notification_username="rx", notification_password="pw"))
+    order = submit(storage, order_body(options={"ImageFormat": ["JPG"]}))
+    assert Worker(storage, archive, settings).run_pending() == 1
+    done = storage.get_order("DEMO", order.id)
+    assert done.status is OrderStatus.COMPLETED, done.status_message
+    notified = [m for m in storage.list_notifications() if m.kind == "subscription"]
+    assert len(notified) == 1 and str(done.output_product_id) in str(notified[0].payload)

@@ -1,5 +1,5 @@
 """Publication dates in the order of commits: a client that harvests the catalogue by
-``PublicationDate`` (``PublicationDate gt <the last it saw>``, the way archives harvest a PRIP)
+``PublicationDate`` (``PublicationDate ge <the last it saw>``, the way archives harvest a PRIP)
 must never meet a product that becomes visible after it looked with a date before those it saw.
 A product whose publication date the service assigns (``stamp_publication``) is dated by the
 storage inside the transaction that stores it, after the catalogue's version row is held, so
@@ -73,7 +73,7 @@ def test_a_stamped_publication_is_dated_after_the_transaction_before_it_committe
         storage.close()
 
 
-def test_another_missions_publisher_does_not_wait_and_a_given_date_is_kept_on_postgresql(migrated_pg_url):
+def test_another_missions_publisher_does_not_wait_and_a_given_date_is_kept_on_postgresql(migrated_pg_url, await_lock_wait):
     storage = SQLAlchemyStorage.from_url(migrated_pg_url)
     try:
         storage.add_mission(Mission("M1"))
@@ -88,6 +88,8 @@ def test_another_missions_publisher_does_not_wait_and_a_given_date_is_kept_on_po
             # this mission's writers wait for the catalogue version row, stamped or not
             dated = _publisher(storage, make_product(name="dated.zip", publication_date=T0, modification_date=T0),
                                outcome, "dated")
+            await_lock_wait(migrated_pg_url, "this mission's unstamped writer")
+            assert "dated" not in outcome
         dated.join(10)
         assert outcome == {"other mission": "ok", "dated": "ok"}
         dated = storage.get_product_by_name("M1", "dated.zip")
