@@ -68,6 +68,8 @@ catalogue_versions = sa.Table(
     metadata,
     sa.Column("mission", sa.String(64), sa.ForeignKey("missions.code"), primary_key=True),
     sa.Column("version", sa.BigInteger(), nullable=False, server_default="0"),
+    # the last publication date stamped in the mission (SQLAlchemyStorage._publishing)
+    sa.Column("published_until", UTCDateTime(), nullable=True),
 )
 
 users = sa.Table(

@@ -2052,7 +2052,9 @@ class SQLAlchemyStorage(StorageBase):
         order of commits (:meth:`StorageBase.add_product`). The moment is the database
         server's clock on PostgreSQL (one clock for every process) and this machine's on SQLite
         (one machine); on other databases this machine's, without that argument (their locks
-        are not the ones shown here). A transaction run again stamps again."""
+        are not the ones shown here). It is never before a microsecond after the last date
+        stamped in those missions (``catalogue_versions.published_until``, kept here), whatever
+        the clock says. A transaction run again stamps again."""
         stamped = [product for product in batch if product.stamp_publication]
         if not stamped:
             return False
@@ -2061,6 +2063,15 @@ class SQLAlchemyStorage(StorageBase):
             moment = s.execute(_SERVER_CLOCK).scalar_one().astimezone(timezone.utc)
         else:
             moment = utcnow()
+        # Not before the last date stamped in these missions: the clock may have been stepped
+        # back, and this transaction's rows may follow a long batch's successive microseconds
+        missions = sorted({product.mission for product in stamped})
+        rows = catalogue_versions.c.mission.in_(missions)
+        last = s.execute(sa.select(sa.func.max(catalogue_versions.c.published_until)).where(rows)).scalar()
+        if last is not None:
+            moment = max(moment, last + timedelta(microseconds=1))
+        s.execute(sa.update(catalogue_versions).where(rows).values(
+            published_until=moment + timedelta(microseconds=len(stamped) - 1)))
         for i, product in enumerate(stamped):
             old, new = product.publication_date, moment + timedelta(microseconds=i)
             if product.modification_date == old:

@@ -137,3 +137,57 @@ def test_two_bulk_writers_publish_in_the_order_of_their_commits(migrated_pg_url)
             assert end < next_start and held <= next_start
     finally:
         storage.close()
+
+
+def _published_until(storage, mission):
+    from proseo_odata.storage.schema import catalogue_versions
+
+    with storage.engine.connect() as connection:
+        return connection.execute(sa.select(catalogue_versions.c.published_until).where(
+            catalogue_versions.c.mission == mission)).scalar_one()
+
+
+def _stamped(name, made=None):
+    made = made or utcnow()
+    return make_product(name=name, publication_date=made, modification_date=made, stamp_publication=True)
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["add_product", "add_products"])
+def test_a_stamp_is_never_before_the_last_one_of_its_mission_whatever_the_clock_says(db_url, bulk):
+    """The clock stepped back an hour (NTP, a virtual machine restored): the catalogue row
+    remembers the last date stamped, an hour ahead of the clock now, and the next products are
+    dated after it, in their order, not an hour before what a harvester has already seen."""
+    from proseo_odata.storage.schema import catalogue_versions
+
+    storage = SQLAlchemyStorage.from_url(db_url)
+    try:
+        storage.add_mission(Mission("M1"))
+        storage.add_mission(Mission("M2"))
+        with storage.transaction() as tx:
+            tx.add_products([_stamped("a.zip"), _stamped("b.zip")]) if bulk else tx.add_product(_stamped("a.zip"))
+        seen = storage.get_product_by_name("M1", "a.zip").publication_date
+        last = _published_until(storage, "M1")
+        assert last >= seen and last <= _clock(storage)  # kept: the last of those dates
+        ahead = _clock(storage) + timedelta(hours=1)  # the dates stamped before the clock went back
+        with storage.engine.begin() as connection:
+            connection.execute(sa.update(catalogue_versions).where(catalogue_versions.c.mission == "M1").values(
+                published_until=ahead))
+        later = [_stamped(f"later{i}.zip") for i in range(3)] if bulk else [_stamped("later0.zip")]
+        with storage.transaction() as tx:
+            tx.add_products(later) if bulk else tx.add_product(later[0])
+        dates = [storage.get_product_by_name("M1", p.name).publication_date for p in later]
+        assert dates[0] == ahead + timedelta(microseconds=1)
+        assert dates == [dates[0] + timedelta(microseconds=i) for i in range(len(dates))]
+        assert _published_until(storage, "M1") == dates[-1]
+        # another mission's catalogue keeps its own: its products are dated by the clock
+        with storage.transaction() as tx:
+            tx.add_product(make_product(mission="M2", name="other.zip", publication_date=utcnow(),
+                                        modification_date=utcnow(), stamp_publication=True))
+        assert storage.get_product_by_name("M2", "other.zip").publication_date < ahead - timedelta(minutes=30)
+        # a given date changes nothing of it
+        with storage.transaction() as tx:
+            tx.add_product(make_product(name="given.zip", publication_date=T0, modification_date=T0))
+        assert storage.get_product_by_name("M1", "given.zip").publication_date == T0
+        assert _published_until(storage, "M1") == dates[-1]
+    finally:
+        storage.close()
