@@ -27,7 +27,7 @@ Paging (contract section 6, ``proseo.paging``): ``$top`` is capped at ``Paging.m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from proseo_odata.odata import edm
 from proseo_odata.odata.binding import BProperty
@@ -37,7 +37,7 @@ from proseo_odata.odata.options import QueryOptions, parse_query_options
 from proseo_odata.storage.base import Query, QueryResult
 
 __all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options",
-           "listing_options"]
+           "listing_options", "property_options"]
 
 #: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
 #: name ``$metadata`` declares for the entity type (issue 9 item 3): these navigation
@@ -156,21 +156,40 @@ def entity_options(entity_set: str, params, *, model: Optional[edm.EntityModel] 
     return _shape(entity_set, _lookup(entity_set, model)[1], options)
 
 
+def _given_options(options: QueryOptions, names: Sequence[str]) -> list[str]:
+    """Which of the system query options ``names`` ``options`` holds (``$count=false`` and an
+    empty ``$orderby`` are none)."""
+    values = {"$filter": options.filter, "$orderby": options.orderby or None, "$top": options.top,
+              "$skip": options.skip, "$skiptoken": options.skiptoken, "$search": options.search,
+              "$count": options.count or None, "$expand": options.expand or None, "$select": options.select or None}
+    return [name for name in names if values[name] is not None]
+
+
+#: The options that narrow, order or page a collection.
+_LISTING = ("$filter", "$orderby", "$top", "$skip", "$skiptoken", "$search", "$count")
+
+
 def listing_options(params, where: str) -> None:
     """Check the options of a request for a collection served whole (``Products(<id>)/Attributes``,
     ``.../Assets``): they are read and checked as everywhere, and one that would narrow, order
     or page the collection is refused (400), not ignored: the client would take every item for
     the ones it asked for. ``where`` names the collection in the message."""
-    options = parse_query_options(params)
-    given = [name for name, value in (("$filter", options.filter), ("$orderby", options.orderby or None),
-                                      ("$top", options.top), ("$skip", options.skip),
-                                      ("$skiptoken", options.skiptoken), ("$search", options.search),
-                                      ("$count", options.count or None)) if value is not None]
+    given = _given_options(parse_query_options(params), _LISTING)
     if given:
         hint = ("; to select products by their attributes use Products?$filter=Attributes/any(...)"
                 if where.endswith("/Attributes") else "")
         raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, which is served whole{hint}",
                                      target=given[0])
+
+
+def property_options(params, where: str) -> None:
+    """Check the options of a request for one property of an entity (``Products(<id>)/Name``) or
+    its raw value (``.../Name/$value``): read and checked as everywhere, and each but
+    ``$format`` refused (400): none of them applies to a value, and one ignored would be taken
+    as applied. ``where`` names the property in the message."""
+    given = _given_options(parse_query_options(params), (*_LISTING, "$expand", "$select"))
+    if given:
+        raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, a property's value", target=given[0])
 
 
 def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions) -> tuple:

@@ -24,7 +24,8 @@ rewritten here, after the view, in a tween (:func:`rewrite_response`), from the 
     :data:`proseo_odata.notify.subscriptions.TRANSITIONS`, an order's ``#OData.CSC.Cancel``,
     idempotent, always). A product answered by ODIP (an order's ``Product``) has its PRIP URL as
     its id; an attribute, which is in no entity set, its URL under its product's
-    (``Products(<Id>)/Attributes('<Name>')``).
+    (``Products(<Id>)/Attributes('<Name>')``). An individual property's answer
+    (``Products(<Id>)/ContentLength``) gets its value's ``@odata.type`` as such a property would.
 ``odata.metadata=none``
     the control information but ``@odata.nextLink`` and ``@odata.count`` is left out
     (``@odata.context``, ``@odata.type``, ``@odata.mediaContentType``).
@@ -203,6 +204,8 @@ class _Payload:
     collection: bool
     service: Optional[str] = None
     navigation: Optional[str] = None
+    #: an individual property's value (``Products(<Id>)/Name``: :mod:`proseo_odata_web.properties`)
+    property: Optional[edm.Property] = None
 
 
 def _split_fragment(fragment: str) -> Optional[tuple[str, Optional[str], list[str]]]:
@@ -242,6 +245,10 @@ def _payload(fragment: str) -> Optional[_Payload]:
                 if navigation.name == segments[0]:
                     return _Payload(_target(navigation), navigation.collection and len(segments) == 1, service,
                                     f"{head}({arguments})/{navigation.name}")
+        if arguments is not None and len(segments) == 1:
+            member = _shape(entity_set.entity_type)[0].get(segments[0])
+            if member is not None:
+                return _Payload(None, False, service, property=member)
         return None
     if head in _TYPES and segments in ([], ["$entity"]):
         return _Payload(_TYPES[head], False)  # one entity outside any entity set of the service
@@ -357,7 +364,26 @@ class _Writer:
         return {name: self.number(value) if name == "@odata.count" else value for name, value in body.items()
                 if not (self.none and "@odata." in name and name not in _KEPT_BY_NONE)}
 
+    def property_value(self, body: dict, member: edm.Property) -> dict:
+        """An individual property's answer: its control information, in full metadata the
+        value's ``@odata.type`` as a property of that type would have it, and its value (a
+        complex value's members in the object itself, JSON Format 4.01, 11)."""
+        complex_single = isinstance(member.type, edm.StructuredType) and not member.collection
+        value = {k: v for k, v in body.items() if "@" not in k} if complex_single else body.get("value")
+        out = self.control({name: v for name, v in body.items() if "@" in name})
+        if self.full and value is not None:
+            declared = _declared_type(member) or (_geography_type(value) if member.type.kind == "geo" else None)
+            if declared is not None:
+                out["@odata.type"] = declared
+        if complex_single:
+            out.update(self.value(value, member.type))
+        else:
+            out["value"] = self.value(value, member.type)
+        return out
+
     def payload(self, body: dict, payload: _Payload) -> dict:
+        if payload.property is not None:
+            return self.property_value(body, payload.property)
         if not payload.collection:
             return self.structured(body, payload.type, True, payload.navigation)
         out = self.control({name: value for name, value in body.items() if name != "value"})

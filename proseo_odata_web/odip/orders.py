@@ -14,6 +14,8 @@ path (``{set}`` is ``ProductionOrders`` or ``ProductionOrder``)  method  answer
 ``{root}/{set}({key})/OData.CSC.Cancel``                    POST    cancel: ``200`` with the order
 ``{root}/{set}({key})/Product``                             GET     the output PRIP product
 ``{root}/{set}({key})/Product/$value``                      GET     its file (HEAD too)
+``{root}/{set}({key})/{Property}``, ``.../$value``          GET     one property, its raw value
+                                                                    (:mod:`~proseo_odata_web.properties`)
 ==========================================================  ======  ==============================
 
 ``{key}``: ``<guid>``, ``'<guid>'`` or ``Id=<guid>``.
@@ -52,6 +54,7 @@ import functools
 from typing import Optional
 
 from proseo_odata.model import Product, ProductionOrder, Role
+from proseo_odata.odata import edm
 from proseo_odata.errors import InvalidOrder
 from proseo_odata.orders.idempotency import check_idempotency_key
 from proseo_odata.orders.service import cancel, submit
@@ -72,6 +75,7 @@ from ..odata_json import (
     select_properties,
     text_response,
 )
+from ..properties import property_routes
 from ..query import check_format, collection_body, collection_query, single_entity_options
 from ..service import check_action_preconditions
 from .errors import NoOutputProduct, OrderNotFound, parse_key
@@ -216,6 +220,12 @@ def cancel_view(request):
     return _entity_response(request, cancel(request.storage, order))
 
 
+def _order_entity(request) -> tuple:
+    """The order ``ProductionOrders(<key>)`` answers, for its individual properties."""
+    order = visible_order(request, require_role(request, *ODIP_ROLES), request.matchdict["key"])
+    return str(order.id), order_json(order)
+
+
 def _output_product(request):
     principal = require_role(request, *ODIP_ROLES)
     order = visible_order(request, principal, request.matchdict["key"])
@@ -266,5 +276,6 @@ ROUTES = (
         (f"/{entity_set}({{key}})/OData.CSC.Cancel", f"{entity_set}.cancel", {"POST": cancel_view}),
         (f"/{entity_set}({{key}})/Product", f"{entity_set}.product", {"GET": order_product}),
         (f"/{entity_set}({{key}})/Product/$value", f"{entity_set}.product_value", {"GET": order_product_value}),
+        *property_routes(entity_set, edm.PRODUCTION_ORDER, _order_entity, entity_set),
     )
 )

@@ -9,6 +9,8 @@ path                               method  answer
                                            $top, $skip, $count, $select as for Products
 ``{root}/Workflows/$count``        GET     their number as ``text/plain``
 ``{root}/Workflows({key})``        GET     one workflow (``<guid>``, ``'<guid>'``, ``Id=<guid>``)
+``{root}/Workflows({key})/Name``   GET     one property, and with ``/$value`` its raw value
+                                           (:mod:`~proseo_odata_web.properties`)
 =================================  ======  =================================================
 
 Workflows need the role ``ODIP_USER`` (or ``ORDER_MGR``); a workflow of another mission answers
@@ -25,6 +27,7 @@ from ..auth import require_role
 from ..keys import load_or_404
 from ..odata_json import context_url, entity_body, format_guid, json_response, select_properties, text_response
 from ..service import metadata_view, service_document_view
+from ..properties import property_routes
 from ..query import collection_body, collection_query, single_entity_options
 from .errors import WorkflowNotFound, parse_key
 
@@ -78,13 +81,24 @@ def count_workflows(request):
     return text_response(str(result.count))
 
 
+def _enabled_workflow(request, principal) -> Workflow:
+    """The enabled workflow ``Workflows(<key>)`` names; 404 for a missing or disabled one."""
+    return load_or_404(functools.partial(request.storage.get_workflow, principal.mission),
+                       parse_key(request.matchdict["key"], "workflow"), WorkflowNotFound,
+                       lambda workflow: workflow.enabled)
+
+
 def get_workflow(request):
     principal = require_role(request, *ODIP_ROLES)
     _expand, select = single_entity_options(request, "Workflows")
-    workflow = load_or_404(functools.partial(request.storage.get_workflow, principal.mission),
-                           parse_key(request.matchdict["key"], "workflow"), WorkflowNotFound,
-                           lambda workflow: workflow.enabled)
+    workflow = _enabled_workflow(request, principal)
     return json_response(entity_body(request, "Workflows", workflow_json(workflow), select))
+
+
+def _workflow_entity(request) -> tuple:
+    """The workflow ``Workflows(<key>)`` answers, for its individual properties."""
+    workflow = _enabled_workflow(request, require_role(request, *ODIP_ROLES))
+    return str(workflow.id), workflow_json(workflow)
 
 
 ROUTES = (
@@ -94,4 +108,5 @@ ROUTES = (
     ("/Workflows", "workflows", {"GET": list_workflows}),
     ("/Workflows/$count", "workflows_count", {"GET": count_workflows}),
     ("/Workflows({key})", "workflow", {"GET": get_workflow}),
+    *property_routes("Workflows", edm.WORKFLOW, _workflow_entity, "workflow"),
 )

@@ -15,6 +15,8 @@ path                                           methods     view
 ``{root}/Products({key})/Attributes({name})``  GET         one of them by its ``Name``: ``Attributes('cloudCover')``
 ``{root}/Products({key})/Assets``              GET         that product's assets (none are stored: ``[]``)
 ``{root}/Products({key})/$value``              GET, HEAD   the file: :mod:`proseo_odata_web.download`
+``{root}/Products({key})/{Property}``          GET         one property (``Name``, ``ContentDate``, ...), and with
+                                                           ``/$value`` its raw value: :mod:`~proseo_odata_web.properties`
 =============================================  ==========  =========================================================
 
 Other methods answer 405 (Cornice's fallback view), other paths 404 (the not-found view).
@@ -36,9 +38,10 @@ from proseo_odata.storage import ProductEntry
 from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
-    JSONText, attributes_json, context_url, json_response, members_text, object_text, product_member_names,
-    product_members, product_selection, product_text, text_response,
+    JSONText, attributes_json, context_url, json_response, members_text, object_text, product_json,
+    product_member_names, product_members, product_selection, product_text, text_response,
 )
+from ..properties import property_routes
 from ..service import metadata_view, service_document_view
 from ..query import check_options, collection_query, collection_text, single_entity_options
 
@@ -154,6 +157,13 @@ def product_value(request):
     return product_file_response(request, product, request.archive)
 
 
+def _product_entity(request) -> tuple:
+    """The product ``Products(<key>)`` answers, for its individual properties."""
+    principal = require_role(request, Role.PRIP_USER)
+    product = visible_product(request, principal, request.matchdict["key"])
+    return str(product.id), product_json(product, seed_aliases=_web(request).seed_aliases)
+
+
 # -- registration ----------------------------------------------------------------------------------
 
 #: (suffix, route suffix name, {method: view}); HEAD follows GET (Cornice adds it).
@@ -171,4 +181,6 @@ ROUTES = (
     ("/Products({key})/Assets", "product_assets", {"GET": product_assets}),
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),
+    # Products(<key>)/Name, .../Name/$value: proseo_odata_web.properties
+    *property_routes("Products", edm.PRODUCT, _product_entity, "product"),
 )

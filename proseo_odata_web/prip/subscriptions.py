@@ -9,6 +9,9 @@ path                                                   method  answer
 ``{root}/Subscriptions``                               POST    create: 201, body, ``Location``
 ``{root}/Subscriptions/$count``                        GET     their number as ``text/plain``
 ``{root}/Subscriptions({key})``                        GET     one subscription
+``{root}/Subscriptions({key})/{Property}``             GET     one property, and with ``/$value``
+                                                               its raw value
+                                                               (:mod:`~proseo_odata_web.properties`)
 ``{root}/Subscriptions({key})/OData.CSC.Pause``        POST    200 with the subscription
 ``{root}/Subscriptions({key})/OData.CSC.Resume``       POST    200 with the subscription
 ``{root}/Subscriptions({key})/OData.CSC.Cancel``       POST    200 with the subscription; 409
@@ -30,6 +33,7 @@ import uuid
 
 
 from proseo_odata.model import Role, Subscription, SubscriptionStatus
+from proseo_odata.odata import edm
 from proseo_odata.notify.subscriptions import (
     SubscriptionAction,
     apply_action,
@@ -42,6 +46,7 @@ from .. import keys
 from ..auth import require_role
 from ..odata_json import (context_url, entity_body, format_datetime, format_guid, json_response,
                           parse_json_body, select_properties, text_response)
+from ..properties import property_routes
 from ..query import check_format, collection_body, collection_query, single_entity_options
 from ..service import check_action_preconditions
 
@@ -149,10 +154,18 @@ def _action_view(action: SubscriptionAction):
     return view
 
 
+def _subscription_entity(request) -> tuple:
+    """The subscription ``Subscriptions(<key>)`` answers, for its individual properties."""
+    principal = require_role(request, Role.PRIP_USER)
+    subscription = own_subscription(request, principal, request.matchdict["key"])
+    return str(subscription.id), subscription_json(subscription)
+
+
 ROUTES = (
     ("/Subscriptions", "subscriptions", {"GET": list_subscriptions, "POST": create_subscription}),
     ("/Subscriptions/$count", "subscriptions_count", {"GET": count_subscriptions}),
     ("/Subscriptions({key})", "subscription", {"GET": get_subscription}),
+    *property_routes("Subscriptions", edm.SUBSCRIPTION, _subscription_entity, "subscription"),
 ) + tuple(
     (f"/Subscriptions({{key}})/OData.CSC.{action.value}", f"subscription_{action.value.lower()}",
      {"POST": _action_view(action)})

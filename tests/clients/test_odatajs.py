@@ -6,7 +6,9 @@ needs from the model; full: it takes the payload's control information; none: th
 is); the links of a full-metadata page (each product's ``@odata.id``, its media read link, its
 navigation links, an attribute's own ``@odata.id``) are followed, resolved by the script against
 the context URL as OData JSON 4.3 says (the library hands a full payload's links over as they are); ``IEEE754Compatible=true`` gives
-the Edm.Int64 values as strings. The script is tests/data/odatajs/prip_formats.js.
+the Edm.Int64 values as strings; one product's individual properties (``Products(<Id>)/ContentLength``),
+typed by the library from ``$metadata`` through their context URL, and their raw values
+(``.../$value``, its text handler). The script is tests/data/odatajs/prip_formats.js.
 
 Installed with ``npm ci`` into ``.node/odatajs/`` (gitignored) once, and again only when the lock
 file changes (tests/node_packages.py). Without Node.js or the npm registry the test FAILS with a
@@ -93,3 +95,38 @@ def test_odatajs_reads_every_metadata_level_and_follows_the_links(odatajs, prip_
     assert numbers["contentType"] == "application/json;odata.metadata=minimal;IEEE754Compatible=true"
     assert numbers["count"] == str(minimal["count"])
     assert numbers["lengths"] == [str(p["ContentLength"]) for p in minimal["products"]]
+
+    # one product's individual properties: with minimal metadata the library finds each value's
+    # type in $metadata through the context URL (Products(<Id>)/<Property>), as it does for a page
+    first = minimal["products"][0]
+    properties = report["properties"]
+    assert properties["Id"] == first["Id"]
+    values = properties["values"]
+    assert all(value["status"] == 200 for value in values.values() if "status" in value)
+    expected_types = {"Name": "#String", "ContentLength": "#Int64", "PublicationDate": "#DateTimeOffset",
+                      "GeoFootprint": "#Geography"}
+    for name, type_name in expected_types.items():
+        answer = values[name]["minimal"]
+        assert answer["@odata.context"].endswith(f"#Products({first['Id']})/{name}")
+        assert answer["value@odata.type"] == type_name, (name, answer)
+    assert values["Name"]["minimal"]["value"] == first["Name"]
+    assert values["ContentLength"]["minimal"]["value"] == first["ContentLength"]
+    content_date = values["ContentDate"]["minimal"]
+    assert content_date["@odata.type"] == "#OData.CSC.TimeRange" and content_date["Start@odata.type"] == "#DateTimeOffset"
+    assert content_date["Start"] <= content_date["End"]
+    checksums = values["Checksum"]["minimal"]
+    assert checksums["@odata.type"] == "#Collection(OData.CSC.Checksum)"
+    assert {c["Algorithm"] for c in checksums["value"]} >= {"MD5"}
+    assert all(c["@odata.type"] == "#OData.CSC.Checksum" for c in checksums["value"])
+    # full metadata: the types the service sends, passed through
+    assert values["ContentLength"]["full"]["@odata.type"] == "#Int64"
+    assert values["GeoFootprint"]["full"]["@odata.type"] == "#GeographyPolygon"
+    geography = values["GeoFootprint"]["full"]["value"]  # (the library annotates GeoJSON's own "type" here)
+    assert geography["coordinates"] == values["GeoFootprint"]["minimal"]["value"]["coordinates"]
+    # raw values, read by the library's text handler
+    assert values["Name"]["raw"] == first["Name"]
+    assert values["ContentLength"]["raw"] == str(first["ContentLength"])
+    assert values["Online"]["raw"] in ("true", "false")
+    assert values["PublicationDate"]["raw"] == values["PublicationDate"]["minimal"]["value"]
+    assert all(value["rawContentType"] == "text/plain" for value in values.values() if "raw" in value)
+

@@ -4,7 +4,8 @@
 // (none, minimal: entity ids computed from the model, full: as sent); follows the links of a
 // full-metadata page (each product's @odata.id, its media read link, its navigation links, an
 // attribute's @odata.id),
-// resolved against the context URL as OData JSON 4.3 says. Prints one JSON report on stdout.
+// resolved against the context URL as OData JSON 4.3 says; reads one product's individual
+// properties and their raw values ($value). Prints one JSON report on stdout.
 // Arguments: serviceRoot (ending with "/"). Environment: PRIP_USERNAME, PRIP_PASSWORD.
 // Used by tests/clients/test_odatajs.py.
 "use strict";
@@ -82,6 +83,21 @@ async function main() {
   const numbers = await read(root + PAGE, { accept: "application/json;IEEE754Compatible=true", metadata });
   report.ieee754 = { contentType: numbers.contentType, count: numbers.data["@odata.count"],
                      lengths: numbers.data.value.map((p) => p.ContentLength) };
+  // one product's individual properties, as the JSON handler reads them (minimal and full), and
+  // raw values ($value) as the library's text handler reads them
+  const first = minimal.data.value[0];
+  report.properties = { Id: first.Id, values: {} };
+  for (const name of ["Name", "ContentLength", "PublicationDate", "ContentDate", "Checksum", "GeoFootprint"]) {
+    const uri = `${root}Products(${first.Id})/${name}`;
+    const plain = await read(uri, { metadata });
+    const detailed = await read(uri, { accept: "application/json;odata.metadata=full", metadata });
+    report.properties.values[name] = { status: plain.status, minimal: plain.data, full: detailed.data,
+                                       fullContentType: detailed.contentType };
+  }
+  for (const name of ["Name", "ContentLength", "Online", "PublicationDate"]) {
+    const value = await read(`${root}Products(${first.Id})/${name}/$value`);
+    report.properties.values[name] = { ...report.properties.values[name], raw: value.data, rawContentType: value.contentType };
+  }
   process.stdout.write(JSON.stringify(report) + "\n");
 }
 

@@ -1,0 +1,113 @@
+"""Individual properties of an entity and their raw values (OData 4.01 Part 1, 11.2.4.1
+"Requesting Individual Properties" and 11.2.4.1.1 "Requesting a Property's Raw Value using
+``$value``"), for every entity set read by key:
+
+=========================================  ====================================================
+path                                       answer
+=========================================  ====================================================
+``{Set}({key})/{Property}``                the value in OData JSON: ``{"@odata.context":
+                                           "$metadata#Products(<Id>)/Name", "value": ...}``; a
+                                           complex value's members instead of ``value``
+                                           (``ContentDate``: ``Start``, ``End``); ``204`` when
+                                           the value is null
+``{Set}({key})/{Property}/$value``         a primitive value as ``text/plain``: a string as it
+                                           is (``charset=utf-8``), a number, ``true``/``false``,
+                                           a date as in JSON, a geography as WKT; ``204`` when
+                                           null; ``400`` for a complex or collection property
+=========================================  ====================================================
+
+The property is one the entity type declares (the route matches no other name: an unknown one
+answers 404 as any unknown path); the entity is the one its own route answers, loaded and
+authorised by the same code (a product the user may not read is absent here too), and the value
+is that answer's, so both always agree (a notification password is the mask). Every query
+option but ``$format`` is refused (:func:`proseo_odata.query.property_options`). Full metadata
+and ``IEEE754Compatible`` are written by :mod:`proseo_odata_web.json_format`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable
+
+from pyramid.response import Response
+from shapely.geometry import shape
+
+from proseo_odata.errors import NotFound
+from proseo_odata.odata import edm
+from proseo_odata.odata.errors import ODataNotSupportedError
+from proseo_odata.query import property_options
+
+from .odata_json import context_url, json_response, text_response
+from .query import decoded_query_pairs
+from .service import Routes
+
+#: ``load(request) -> (key, entity)``: the entity the request's ``{key}`` names, authorised and
+#: loaded as its own route does, as ``(its key as written in its URL, its JSON object)``.
+Loader = Callable[[Any], tuple[str, dict]]
+
+
+def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, route: str) -> Routes:
+    """The two routes of ``entity_set``'s individual properties (a route table for
+    :func:`proseo_odata_web.service.add_routes`, named ``<route>.property`` and
+    ``<route>.property_value``)."""
+    properties = {p.name: p for p in entity_type.all_properties()}
+    names = "|".join(re.escape(name) for name in sorted(properties, key=len, reverse=True))
+    pattern = f"/{entity_set}({{key}})/{{property:{names}}}"
+
+    def read(request) -> tuple[str, edm.Property, Any]:
+        name = request.matchdict["property"]
+        key, entity = load(request)
+        where = f"{entity_set}({key})/{name}"
+        property_options(decoded_query_pairs(request), where)
+        if name not in entity:  # declared but not served (an alias of the seed documents, switched off)
+            raise NotFound(f"{entity_set}({key}) has no property {name}")
+        return where, properties[name], entity[name]
+
+    def property_view(request):
+        where, prop, value = read(request)
+        if value is None:
+            return no_content()
+        context = context_url(request, where)
+        if isinstance(prop.type, edm.ComplexType) and not prop.collection:
+            return json_response({"@odata.context": context, **value})
+        return json_response({"@odata.context": context, "value": value})
+
+    def raw_value_view(request):
+        where, prop, value = read(request)
+        if prop.collection or isinstance(prop.type, edm.ComplexType):
+            raise ODataNotSupportedError(f"{where} is not a primitive property: it has no raw value ($value)",
+                                         target="$value")
+        if value is None:
+            return no_content()
+        return raw_response(value, prop.type)
+
+    property_view.__name__ = f"{route}_property"
+    raw_value_view.__name__ = f"{route}_property_value"
+    return (
+        (pattern, f"{route}.property", {"GET": property_view}),
+        (pattern + "/$value", f"{route}.property_value", {"GET": raw_value_view}),
+    )
+
+
+def no_content() -> Response:
+    """``204 No Content``: a null value (Part 1, 11.2.4.1)."""
+    response = Response(status=204)
+    response.headers["OData-Version"] = "4.0"
+    return response
+
+
+def raw_text(value: Any, type_) -> str:
+    """A primitive value's raw text (Part 1, 11.2.4.1.1): its JSON value's text, a string's
+    without quotes, a geography's WKT (the GeoJSON of the answer, read by shapely)."""
+    if isinstance(value, str):
+        return value
+    if getattr(type_, "kind", None) == "geo":
+        return shape(value).wkt
+    return json.dumps(value)
+
+
+def raw_response(value: Any, type_) -> Response:
+    response = text_response(raw_text(value, type_))
+    if isinstance(value, str) and not value.isascii():
+        response.charset = "utf-8"
+    return response
