@@ -7,7 +7,8 @@ Every case is a request built from a valid one by a random mutation:
   inserted, deleted, duplicated and swapped, random unicode, NUL bytes, overlong and deeply
   nested inputs, invalid percent escapes (``%zz``, ``%``, ``%C3`` alone); every option name with
   garbage values, repeated options, forged ``$skiptoken``, ``$format=xml``;
-- paths: malformed keys, unknown segments, trailing slashes, unicode, wrong methods;
+- paths: malformed keys, unknown segments, trailing slashes, unicode, wrong methods; individual
+  properties and their raw values (``Products(<Id>)/Name/$value``, an order's ``Status``);
 - headers: malformed ``Authorization`` (Basic garbage, no colon, huge, bearer garbage, a token
   signed with another key), ``Range``, ``If-Range``, ``If-None-Match``, ``If-Modified-Since``,
   ``Accept`` with the JSON format parameters;
@@ -753,7 +754,8 @@ def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str
             cases.append(Case("GET", PRIP + "/Products/$count", random_query(rng, PRIP_FILTERS, PRIP_ORDERBY),
                               user, kind=kind))
         elif kind == "entity":
-            suffix = rng.choice(["", "", "/Attributes"])
+            suffix = rng.choice(["", "", "/Attributes", "/Name", "/ContentDate", "/Checksum/$value",
+                                 "/GeoFootprint/$value", "/ContentLength/$value"])
             query = rng.choice(["", f"$expand={rng.choice(GARBAGE_VALUES + PRIP_EXPAND)}",
                                 f"$select={rng.choice(GARBAGE_VALUES + PRIP_SELECT)}",
                                 random_query(rng, PRIP_FILTERS, PRIP_ORDERBY, PRIP_SELECT, PRIP_EXPAND)])
@@ -767,6 +769,7 @@ def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str
             cases.append(Case("GET", PRIP + path, query, user, kind=kind))
         elif kind == "path":
             path = rng.choice(["/Products", f"/Products({p1})", f"/Products({p1})/$value", f"/Products({p1})/Attributes",
+                               f"/Products({p1})/Name", f"/Products({p1})/Name/$value",
                                "/Products/$count", "/Subscriptions", "/$metadata", "/"])
             method = rng.choice(METHODS)
             body = rng.choice([None, b"", b"{}", b"x"])
@@ -858,7 +861,8 @@ def odip_cases(rng: random.Random, n: int, world) -> list[Case]:
             cases.append(Case("GET", ODIP + rng.choice(["/ProductionOrders/$count", "/Workflows/$count"]),
                               random_query(rng, ORDER_FILTERS + WORKFLOW_FILTERS, ORDER_ORDERBY), user, kind=kind))
         elif kind == "workflows":
-            path = rng.choice(["/Workflows", "/Workflows", f"/Workflows({mutate_key(rng, L2A_ID)})"])
+            path = rng.choice(["/Workflows", "/Workflows", f"/Workflows({mutate_key(rng, L2A_ID)})",
+                               f"/Workflows({mutate_key(rng, L2A_ID)})/Name/$value"])
             cases.append(Case("GET", ODIP + path,
                               random_query(rng, WORKFLOW_FILTERS, ["Name desc", "InputProductType,Name"],
                                            ("Name,WorkflowOptions", "Id")), user, kind=kind))
@@ -866,7 +870,9 @@ def odip_cases(rng: random.Random, n: int, world) -> list[Case]:
             key = world.order_id(rng.choice(order_ids))
             set_name = rng.choice(["ProductionOrders", "ProductionOrder"])
             headers = {**user, "Accept": rng.choice(ACCEPT_VALUES)} if rng.random() < 0.2 else user
-            cases.append(Case("GET", ODIP + f"/{set_name}({mutate_key(rng, key)})",
+            suffix = rng.choice(["", "", "", "/Status", "/InputProductReference", "/CompletedDate/$value",
+                                 "/NotificationEpPassword/$value", "/WorkflowOptions"])
+            cases.append(Case("GET", ODIP + f"/{set_name}({mutate_key(rng, key)}){suffix}",
                               rng.choice(["", "$select=Status", f"$select={rng.choice(GARBAGE_VALUES)}",
                                           "$expand=Product", f"$expand={rng.choice(GARBAGE_VALUES)}"]), headers,
                               kind=kind))
