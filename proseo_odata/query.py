@@ -169,17 +169,25 @@ def _given_options(options: QueryOptions, names: Sequence[str]) -> list[str]:
 _LISTING = ("$filter", "$orderby", "$top", "$skip", "$skiptoken", "$search", "$count")
 
 
-def listing_options(params, where: str) -> None:
-    """Check the options of a request for a collection served whole (``Products(<id>)/Attributes``,
-    ``.../Assets``): they are read and checked as everywhere, and one that would narrow, order
-    or page the collection is refused (400), not ignored: the client would take every item for
-    the ones it asked for. ``where`` names the collection in the message."""
-    given = _given_options(parse_query_options(params), _LISTING)
+def listing_options(params, where: str, types: Sequence[edm.StructuredType]) -> Optional[tuple[str, ...]]:
+    """The ``$select`` of a request for a collection served whole (``Products(<id>)/Attributes``,
+    ``.../Assets``) or one of its entities (``Attributes('<Name>')``), entities of ``types`` (an
+    attribute's typed forms): a tuple of their property names, None for all. The options are
+    read and checked as everywhere; one that would narrow, order or page the collection is
+    refused (400), not ignored: the client would take every item for the ones it asked for; so
+    is a ``$select`` or ``$expand`` of a name the types do not declare. ``where`` names the
+    collection in the message."""
+    options = parse_query_options(params)
+    given = _given_options(options, _LISTING)
     if given:
         hint = ("; to select products by their attributes use Products?$filter=Attributes/any(...)"
-                if where.endswith("/Attributes") else "")
+                if "/Attributes" in where else "")
         raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, which is served whole{hint}",
                                      target=given[0])
+    for item in options.expand:  # no navigation: only a complex property (always inline) is accepted
+        if item.path[0] != "*":
+            _expand_name(types[0], item.path[0], where)
+    return _selected(where, {p.name for t in types for p in t.all_properties()}, options)
 
 
 def property_options(params, where: str) -> None:
@@ -205,19 +213,22 @@ def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions) 
         if name is not None:
             expand.add(name)
     expand &= set(SERVED_NAVIGATION.get(entity_set, ()))
-    select = None
-    if options.select and ("*",) not in options.select:
-        names = {p.name for p in entity_type.all_properties()}
-        select = []
-        for path in options.select:
-            if len(path) != 1:
-                raise ODataNotSupportedError(f"$select={'/'.join(path)}: only top-level properties are served",
-                                             target="$select")
-            if path[0] not in names:
-                raise ODataQueryOptionError(f"$select: {entity_set} has no property {path[0]!r}", target="$select")
-            select.append(path[0])
-        select = tuple(select)
-    return frozenset(expand), select
+    return frozenset(expand), _selected(entity_set, {p.name for p in entity_type.all_properties()}, options)
+
+
+def _selected(where: str, names: set[str], options: QueryOptions) -> Optional[tuple[str, ...]]:
+    """``$select``'s property names, each one of ``names`` (else 400), or None for all."""
+    if not options.select or ("*",) in options.select:
+        return None
+    select = []
+    for path in options.select:
+        if len(path) != 1:
+            raise ODataNotSupportedError(f"$select={'/'.join(path)}: only top-level properties are served",
+                                         target="$select")
+        if path[0] not in names:
+            raise ODataQueryOptionError(f"$select: {where} has no property {path[0]!r}", target="$select")
+        select.append(path[0])
+    return tuple(select)
 
 
 def _expand_name(entity_type: edm.EntityType, name: str, entity_set: str) -> Optional[str]:

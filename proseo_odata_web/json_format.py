@@ -241,8 +241,9 @@ def _payload(fragment: str) -> Optional[_Payload]:
         if segments in ([], ["$entity"]):
             return _Payload(entity_set.entity_type, not segments, service)
         if arguments is not None and len(segments) <= 2 and segments[1:] in ([], ["$entity"]):
+            projected = segments[0].partition("(")[0]  # Attributes(Name,Value): projected by $select
             for navigation in entity_set.entity_type.all_navigation():
-                if navigation.name == segments[0]:
+                if navigation.name == projected:
                     return _Payload(_target(navigation), navigation.collection and len(segments) == 1, service,
                                     f"{head}({arguments})/{navigation.name}")
         if arguments is not None and len(segments) == 1:

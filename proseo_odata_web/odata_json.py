@@ -267,11 +267,11 @@ class JSONText(str):
     """JSON text written already (:func:`object_text`), sent by :func:`json_response` as it is."""
 
 
-def select_properties(body: dict, select: Optional[Iterable[str]]) -> dict:
-    """``body`` limited to ``$select`` (``Id`` always kept, as OData keys are; annotations too)."""
+def select_properties(body: dict, select: Optional[Iterable[str]], key: str = "Id") -> dict:
+    """``body`` limited to ``$select`` (its ``key`` always kept, as OData keys are; annotations too)."""
     if select is None:
         return body
-    wanted = set(select) | {"Id"}
+    wanted = set(select) | {key}
     return {k: v for k, v in body.items() if k.startswith("@") or k in wanted}
 
 

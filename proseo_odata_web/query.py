@@ -137,11 +137,11 @@ def check_format(request) -> None:
         json_format_of(value)
 
 
-def check_options(request, where: str) -> None:
-    """Read and check the system query options of a request for a collection served whole
-    (:func:`proseo_odata.query.listing_options`: 400 for a bad one, as everywhere, and for one
-    that would narrow, order or page it)."""
-    listing_options(decoded_query_pairs(request), where)
+def check_options(request, where: str, types) -> Optional[tuple[str, ...]]:
+    """The ``$select`` of a request for a collection served whole, or one of its entities, of
+    entity ``types`` (:func:`proseo_odata.query.listing_options`: 400 for a bad option, as
+    everywhere, and for one that would narrow, order or page it)."""
+    return listing_options(decoded_query_pairs(request), where, types)
 
 
 def single_entity_options(request, entity_set: str) -> tuple:

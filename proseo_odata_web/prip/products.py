@@ -39,7 +39,7 @@ from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
     JSONText, attributes_json, context_url, json_response, members_text, object_text, product_json,
-    product_member_names, product_members, product_selection, product_text, text_response,
+    product_member_names, product_members, product_selection, product_text, select_properties, text_response,
 )
 from ..properties import property_routes
 from ..service import metadata_view, service_document_view
@@ -115,12 +115,13 @@ def get_product(request):
 
 def product_attributes(request):
     principal = require_role(request, Role.PRIP_USER)
-    check_options(request, "Products(...)/Attributes")
+    select = check_options(request, "Products(...)/Attributes", edm.ATTRIBUTE_TYPES)
     product = visible_product(request, principal, request.matchdict["key"])
     return json_response(
         {
-            "@odata.context": context_url(request, f"Products({product.id})/Attributes"),
-            "value": attributes_json(product.attributes, _web(request).seed_aliases),
+            "@odata.context": context_url(request, f"Products({product.id})/Attributes", select),
+            "value": [select_properties(attribute, select, key="Name")
+                      for attribute in attributes_json(product.attributes, _web(request).seed_aliases)],
         }
     )
 
@@ -129,22 +130,23 @@ def product_attribute(request):
     """``Products(<key>)/Attributes('<Name>')`` (or ``Attributes(Name='<Name>')``): one attribute,
     at the URL full metadata gives as its ``@odata.id`` (:mod:`proseo_odata_web.json_format`)."""
     principal = require_role(request, Role.PRIP_USER)
-    check_options(request, "Products(...)/Attributes(...)")
+    select = check_options(request, "Products(...)/Attributes(...)", edm.ATTRIBUTE_TYPES)
     product = visible_product(request, principal, request.matchdict["key"])
     name = keys.parse_name_key(request.matchdict["name"], "attribute")
     for attribute in attributes_json(product.attributes, _web(request).seed_aliases):
         if attribute["Name"] == name:
-            return json_response({"@odata.context": context_url(request, f"Products({product.id})/Attributes/$entity"),
-                                  **attribute})
+            context = context_url(request, f"Products({product.id})/Attributes/$entity", select)
+            return json_response({"@odata.context": context, **select_properties(attribute, select, key="Name")})
     raise NotFound(f"Product {product.id} has no attribute {name!r}")
 
 
 def product_assets(request):
     """The declared ``Assets`` navigation (Copernicus Data Space clients): none are stored."""
     principal = require_role(request, Role.PRIP_USER)
-    check_options(request, "Products(...)/Assets")
+    select = check_options(request, "Products(...)/Assets", (edm.ASSET,))
     product = visible_product(request, principal, request.matchdict["key"])
-    return json_response({"@odata.context": context_url(request, f"Products({product.id})/Assets"), "value": []})
+    return json_response({"@odata.context": context_url(request, f"Products({product.id})/Assets", select),
+                          "value": []})
 
 
 def product_value(request):

@@ -150,7 +150,32 @@ def test_attributes_route(app, catalogue):
     assert values["productType"] == "S2MSI2A"
     assert values["orbitNumber"] == 1002
     assert len(values) == 5
-    assert app.get(PRIP + f"/Products({pid})/Attributes?$format=json&$select=Name", headers=ALICE).json["value"]
+    names = app.get(PRIP + f"/Products({pid})/Attributes?$format=json&$select=Name", headers=ALICE).json
+    assert names["@odata.context"] == f"../$metadata#Products({pid})/Attributes(Name)"
+    assert [set(a) for a in names["value"]] == [{"@odata.type", "Name"}] * 5
+
+
+@pytest.mark.parametrize("route", ["Attributes", "Attributes('orbitNumber')"])
+def test_select_on_attributes_is_applied(app, catalogue, route):
+    """$select was accepted and ignored (every property came back, and an unknown name too)."""
+    pid = catalogue.id("p2")
+    body = app.get(PRIP + f"/Products({pid})/{route}?$select=Value,ValueType", headers=ALICE).json
+    attributes = body["value"] if route == "Attributes" else [body]
+    orbit = {a["Name"]: a for a in attributes}["orbitNumber"]
+    assert {k: v for k, v in orbit.items() if k != "@odata.context"} == {
+        "@odata.type": "#OData.CSC.IntegerAttribute", "Name": "orbitNumber", "ValueType": "Integer", "Value": 1002}
+    assert body["@odata.context"].endswith("/Attributes(Value,ValueType)" + ("" if route == "Attributes" else "/$entity"))
+    # full metadata reads the projected context: the type of each value, the attribute's own id
+    full = app.get(PRIP + f"/Products({pid})/{route}?$select=Value", headers={
+        **ALICE, "Accept": "application/json;odata.metadata=full"})
+    assert full.headers["Content-Type"] == "application/json;odata.metadata=full"
+    orbit = {a["Name"]: a for a in (full.json["value"] if route == "Attributes" else [full.json])}["orbitNumber"]
+    assert orbit["Value@odata.type"] == "#Int64"
+    assert orbit["@odata.id"] == f"Products({pid})/Attributes('orbitNumber')"
+    for refused in ("$select=Nope", "$select=Value/x", "$expand=Nope", "$expand=Attributes"):
+        response = app.get(PRIP + f"/Products({pid})/{route}?{refused}", headers=ALICE, expect_errors=True)
+        assert response.status_int == 400, (refused, response.body)
+        assert response.headers["Warning"].startswith("199 proseo-api-prip")
 
 
 @pytest.mark.parametrize("options", ["$filter=Name eq 'cloudCover'", "$top=1", "$skip=1", "$orderby=Name",
