@@ -37,7 +37,7 @@ from proseo_odata.odata.options import QueryOptions, parse_query_options
 from proseo_odata.storage.base import Query, QueryResult
 
 __all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options",
-           "listing_options", "property_options"]
+           "listing_options", "value_options"]
 
 #: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
 #: name ``$metadata`` declares for the entity type (issue 9 item 3): these navigation
@@ -190,14 +190,15 @@ def listing_options(params, where: str, types: Sequence[edm.StructuredType]) -> 
     return _selected(where, {p.name for t in types for p in t.all_properties()}, options)
 
 
-def property_options(params, where: str) -> None:
-    """Check the options of a request for one property of an entity (``Products(<id>)/Name``) or
-    its raw value (``.../Name/$value``): read and checked as everywhere, and each but
-    ``$format`` refused (400): none of them applies to a value, and one ignored would be taken
-    as applied. ``where`` names the property in the message."""
+def value_options(params, where: str, what: str) -> None:
+    """Check the options of a request for a value: one property of an entity
+    (``Products(<id>)/Name``), its raw value (``.../Name/$value``), the number of a navigation's
+    entities (``.../Attributes/$count``): read and checked as everywhere, and each but
+    ``$format`` refused (400): none of them applies, and one ignored would be taken as applied.
+    ``where`` and ``what`` (``"a property's value"``) name the value in the message."""
     given = _given_options(parse_query_options(params), (*_LISTING, "$expand", "$select"))
     if given:
-        raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, a property's value", target=given[0])
+        raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, {what}", target=given[0])
 
 
 def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions) -> tuple:

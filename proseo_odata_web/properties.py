@@ -20,7 +20,7 @@ The property is one the entity type declares (the route matches no other name: a
 answers 404 as any unknown path); the entity is the one its own route answers, loaded and
 authorised by the same code (a product the user may not read is absent here too), and the value
 is that answer's, so both always agree (a notification password is the mask). Every query
-option but ``$format`` is refused (:func:`proseo_odata.query.property_options`). Full metadata
+option but ``$format`` is refused (:func:`proseo_odata.query.value_options`). Full metadata
 and ``IEEE754Compatible`` are written by :mod:`proseo_odata_web.json_format`.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ from shapely.geometry import shape
 from proseo_odata.errors import NotFound
 from proseo_odata.odata import edm
 from proseo_odata.odata.errors import ODataNotSupportedError
-from proseo_odata.query import property_options
+from proseo_odata.query import value_options
 
 from .odata_json import context_url, json_response, text_response
 from .query import decoded_query_pairs
@@ -58,7 +58,7 @@ def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, 
         name = request.matchdict["property"]
         key, entity = load(request)
         where = f"{entity_set}({key})/{name}"
-        property_options(decoded_query_pairs(request), where)
+        value_options(decoded_query_pairs(request), where, "a property's value")
         if name not in entity:  # declared but not served (an alias of the seed documents, switched off)
             raise NotFound(f"{entity_set}({key}) has no property {name}")
         return where, properties[name], entity[name]

@@ -13,7 +13,9 @@ path                                           methods     view
 ``{root}/Products({key})``                     GET         one product
 ``{root}/Products({key})/Attributes``          GET         that product's attributes
 ``{root}/Products({key})/Attributes({name})``  GET         one of them by its ``Name``: ``Attributes('cloudCover')``
+``{root}/Products({key})/Attributes/$count``   GET         their number as ``text/plain``
 ``{root}/Products({key})/Assets``              GET         that product's assets (none are stored: ``[]``)
+``{root}/Products({key})/Assets/$count``       GET         ``0``
 ``{root}/Products({key})/$value``              GET, HEAD   the file: :mod:`proseo_odata_web.download`
 ``{root}/Products({key})/{Property}``          GET         one property (``Name``, ``ContentDate``, ...), and with
                                                            ``/$value`` its raw value: :mod:`~proseo_odata_web.properties`
@@ -29,10 +31,12 @@ from __future__ import annotations
 import functools
 import uuid
 from json.encoder import encode_basestring
+from typing import Callable
 
 from proseo_odata.model import Product, Role
 from proseo_odata.odata import edm
 from proseo_odata.errors import NotFound
+from proseo_odata.query import value_options
 from proseo_odata.storage import ProductEntry
 
 from .. import keys
@@ -43,7 +47,7 @@ from ..odata_json import (
 )
 from ..properties import property_routes
 from ..service import metadata_view, service_document_view
-from ..query import check_options, collection_query, collection_text, single_entity_options
+from ..query import check_options, collection_query, collection_text, decoded_query_pairs, single_entity_options
 
 
 class ProductNotFound(NotFound):
@@ -140,6 +144,18 @@ def product_attribute(request):
     raise NotFound(f"Product {product.id} has no attribute {name!r}")
 
 
+def _navigation_count(route: str, count: Callable[[Product], int]):
+    """``Products(<key>)/<route>/$count``: the number of the product's ``route`` entities as
+    ``text/plain``; every option but ``$format`` refused (none of them narrows it here)."""
+    def view(request):
+        principal = require_role(request, Role.PRIP_USER)
+        value_options(decoded_query_pairs(request), f"Products(...)/{route}/$count", "a count of them all")
+        return text_response(str(count(visible_product(request, principal, request.matchdict["key"]))))
+
+    view.__name__ = f"product_{route.lower()}_count"
+    return view
+
+
 def product_assets(request):
     """The declared ``Assets`` navigation (Copernicus Data Space clients): none are stored."""
     principal = require_role(request, Role.PRIP_USER)
@@ -180,7 +196,10 @@ ROUTES = (
     # a name may hold '/' (decoded from %2F before routing): the key is all up to the last ')',
     # and a key that is not a quoted name is a 400 (keys.parse_name_key), as other keys are
     ("/Products({key})/Attributes({name:.+})", "product_attribute", {"GET": product_attribute}),
+    ("/Products({key})/Attributes/$count", "product_attributes_count",
+     {"GET": _navigation_count("Attributes", lambda product: len(product.attributes))}),
     ("/Products({key})/Assets", "product_assets", {"GET": product_assets}),
+    ("/Products({key})/Assets/$count", "product_assets_count", {"GET": _navigation_count("Assets", lambda product: 0)}),
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),
     # Products(<key>)/Name, .../Name/$value: proseo_odata_web.properties

@@ -155,6 +155,23 @@ def test_attributes_route(app, catalogue):
     assert [set(a) for a in names["value"]] == [{"@odata.type", "Name"}] * 5
 
 
+def test_the_number_of_attributes_and_assets(app, catalogue):
+    pid = catalogue.id("p2")
+    count = app.get(PRIP + f"/Products({pid})/Attributes/$count", headers=ALICE)
+    assert (count.content_type, count.text) == ("text/plain", "5")
+    assert count.headers["OData-Version"] == "4.0"
+    assert int(count.text) == len(app.get(PRIP + f"/Products({pid})/Attributes", headers=ALICE).json["value"])
+    assert app.get(PRIP + f"/Products({pid})/Assets/$count?$format=json", headers=ALICE).text == "0"
+    for refused in ("$filter=Name eq 'x'", "$top=1", "$select=Name", "$count=true", "$search=x"):
+        response = app.get(PRIP + f"/Products({pid})/Attributes/$count?{refused}", headers=ALICE, expect_errors=True)
+        assert response.status_int == 400, (refused, response.body)
+        assert response.headers["Warning"].startswith("199 proseo-api-prip")
+    # as the product: absent for a user who may not read it
+    restricted = catalogue.id("restricted")
+    assert app.get(PRIP + f"/Products({restricted})/Attributes/$count", headers=ALICE, expect_errors=True).status_int == 404
+    assert app.get(PRIP + f"/Products({restricted})/Attributes/$count", headers=CAROL).text == "5"
+
+
 @pytest.mark.parametrize("route", ["Attributes", "Attributes('orbitNumber')"])
 def test_select_on_attributes_is_applied(app, catalogue, route):
     """$select was accepted and ignored (every property came back, and an unknown name too)."""
