@@ -169,16 +169,16 @@ def _given_options(options: QueryOptions, names: Sequence[str]) -> list[str]:
 _LISTING = ("$filter", "$orderby", "$top", "$skip", "$skiptoken", "$search", "$count")
 
 
-def listing_options(params, where: str, types: Sequence[edm.StructuredType]) -> Optional[tuple[str, ...]]:
-    """The ``$select`` of a request for a collection served whole (``Products(<id>)/Attributes``,
+def listing_options(params, where: str, types: Sequence[edm.StructuredType]) -> tuple[Optional[tuple[str, ...]], bool]:
+    """``(select, count)`` of a request for a collection served whole (``Products(<id>)/Attributes``,
     ``.../Assets``) or one of its entities (``Attributes('<Name>')``), entities of ``types`` (an
-    attribute's typed forms): a tuple of their property names, None for all. The options are
-    read and checked as everywhere; one that would narrow, order or page the collection is
-    refused (400), not ignored: the client would take every item for the ones it asked for; so
-    is a ``$select`` or ``$expand`` of a name the types do not declare. ``where`` names the
-    collection in the message."""
+    attribute's typed forms): ``$select``'s property names (None for all) and whether
+    ``$count=true`` asks for the number of entities. The options are read and checked as
+    everywhere; one that would narrow, order or page the collection is refused (400), not
+    ignored: the client would take every item for the ones it asked for; so is a ``$select`` or
+    ``$expand`` of a name the types do not declare. ``where`` names the collection in the message."""
     options = parse_query_options(params)
-    given = _given_options(options, _LISTING)
+    given = _given_options(options, [name for name in _LISTING if name != "$count"])
     if given:
         hint = ("; to select products by their attributes use Products?$filter=Attributes/any(...)"
                 if "/Attributes" in where else "")
@@ -187,7 +187,7 @@ def listing_options(params, where: str, types: Sequence[edm.StructuredType]) -> 
     for item in options.expand:  # no navigation: only a complex property (always inline) is accepted
         if item.path[0] != "*":
             _expand_name(types[0], item.path[0], where)
-    return _selected(where, {p.name for t in types for p in t.all_properties()}, options)
+    return _selected(where, {p.name for t in types for p in t.all_properties()}, options), bool(options.count)
 
 
 def value_options(params, where: str, what: str) -> None:

@@ -137,8 +137,8 @@ def check_format(request) -> None:
         json_format_of(value)
 
 
-def check_options(request, where: str, types) -> Optional[tuple[str, ...]]:
-    """The ``$select`` of a request for a collection served whole, or one of its entities, of
+def check_options(request, where: str, types) -> tuple[Optional[tuple[str, ...]], bool]:
+    """``(select, count)`` of a request for a collection served whole, or one of its entities, of
     entity ``types`` (:func:`proseo_odata.query.listing_options`: 400 for a bad option, as
     everywhere, and for one that would narrow, order or page it)."""
     return listing_options(decoded_query_pairs(request), where, types)

@@ -162,11 +162,7 @@ def entity_set_annotations(entity_set: edm.EntitySet, include_aliases: bool = Tr
     if caps.readable_by_key != readable:
         read["ReadByKeyRestrictions"] = {"Readable": caps.readable_by_key}
     annotations[_cap("ReadRestrictions")] = read
-    count: Dict[str, Any] = {"Countable": caps.countable and readable}
-    plain_lists = [nav.name for nav in navigation if nav.collection and nav.name in caps.navigation_readonly]
-    if plain_lists:
-        count["NonCountableNavigationProperties"] = [_nav(name) for name in plain_lists]
-    annotations[_cap("CountRestrictions")] = count
+    annotations[_cap("CountRestrictions")] = {"Countable": caps.countable and readable}
     annotations[_cap("TopSupported")] = caps.top_supported and readable
     annotations[_cap("SkipSupported")] = caps.skip_supported and readable
     filter_: Dict[str, Any] = {"Filterable": readable}
@@ -197,7 +193,7 @@ def entity_set_annotations(entity_set: edm.EntitySet, include_aliases: bool = Tr
             "SortRestrictions": {"Sortable": False},
             "TopSupported": False,
             "SkipSupported": False,
-            "CountRestrictions": {"Countable": False},
+            "CountRestrictions": {"Countable": True},  # /$count and $count=true: all of them
             "SearchRestrictions": {"Searchable": False},
             "InsertRestrictions": {"Insertable": False},
             "UpdateRestrictions": {"Updatable": False},

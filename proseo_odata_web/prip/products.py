@@ -119,22 +119,28 @@ def get_product(request):
 
 def product_attributes(request):
     principal = require_role(request, Role.PRIP_USER)
-    select = check_options(request, "Products(...)/Attributes", edm.ATTRIBUTE_TYPES)
+    select, count = check_options(request, "Products(...)/Attributes", edm.ATTRIBUTE_TYPES)
     product = visible_product(request, principal, request.matchdict["key"])
-    return json_response(
-        {
-            "@odata.context": context_url(request, f"Products({product.id})/Attributes", select),
-            "value": [select_properties(attribute, select, key="Name")
-                      for attribute in attributes_json(product.attributes, _web(request).seed_aliases)],
-        }
-    )
+    attributes = attributes_json(product.attributes, _web(request).seed_aliases)
+    return json_response(_served_whole(request, f"Products({product.id})/Attributes", select, count, [
+        select_properties(attribute, select, key="Name") for attribute in attributes]))
+
+
+def _served_whole(request, fragment: str, select, count: bool, items: list) -> dict:
+    """A navigation's entities, all of them: its context (projected by ``select``), their number
+    when ``$count=true`` asks for it, and the ``items``."""
+    body = {"@odata.context": context_url(request, fragment, select)}
+    if count:
+        body["@odata.count"] = len(items)
+    body["value"] = items
+    return body
 
 
 def product_attribute(request):
     """``Products(<key>)/Attributes('<Name>')`` (or ``Attributes(Name='<Name>')``): one attribute,
     at the URL full metadata gives as its ``@odata.id`` (:mod:`proseo_odata_web.json_format`)."""
     principal = require_role(request, Role.PRIP_USER)
-    select = check_options(request, "Products(...)/Attributes(...)", edm.ATTRIBUTE_TYPES)
+    select, _count = check_options(request, "Products(...)/Attributes(...)", edm.ATTRIBUTE_TYPES)
     product = visible_product(request, principal, request.matchdict["key"])
     name = keys.parse_name_key(request.matchdict["name"], "attribute")
     for attribute in attributes_json(product.attributes, _web(request).seed_aliases):
@@ -159,10 +165,9 @@ def _navigation_count(route: str, count: Callable[[Product], int]):
 def product_assets(request):
     """The declared ``Assets`` navigation (Copernicus Data Space clients): none are stored."""
     principal = require_role(request, Role.PRIP_USER)
-    select = check_options(request, "Products(...)/Assets", (edm.ASSET,))
+    select, count = check_options(request, "Products(...)/Assets", (edm.ASSET,))
     product = visible_product(request, principal, request.matchdict["key"])
-    return json_response({"@odata.context": context_url(request, f"Products({product.id})/Assets", select),
-                          "value": []})
+    return json_response(_served_whole(request, f"Products({product.id})/Assets", select, count, []))
 
 
 def product_value(request):

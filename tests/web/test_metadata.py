@@ -269,6 +269,10 @@ def test_declared_insert_update_delete_read_count_paging_and_search_are_what_the
             service.expect(True, service.request("GET", path), f"GET {path}")
             service.expect(nav["CountRestrictions"]["Countable"], service.request("GET", f"{path}/$count"),
                            f"GET {path}/$count", bad=(404,))
+            counted = service.request("GET", path, {"$count": "true"})
+            if nav["CountRestrictions"]["Countable"] and (
+                    counted.status_int != 200 or "@odata.count" not in json_of(counted)):
+                service.problems.append(f"{path}?$count=true: {counted.status_int}, no @odata.count")
             service.expect(nav["IndexableByKey"], service.request("GET", f"{path}('productType')"),
                            f"GET {path}('productType')", bad=(404,))
             service.expect(nav["InsertRestrictions"]["Insertable"], service.request("POST", path), f"POST {path}",

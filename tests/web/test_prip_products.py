@@ -162,6 +162,12 @@ def test_the_number_of_attributes_and_assets(app, catalogue):
     assert count.headers["OData-Version"] == "4.0"
     assert int(count.text) == len(app.get(PRIP + f"/Products({pid})/Attributes", headers=ALICE).json["value"])
     assert app.get(PRIP + f"/Products({pid})/Assets/$count?$format=json", headers=ALICE).text == "0"
+    # $count=true: the number along with them (all of them: nothing narrows them)
+    counted = app.get(PRIP + f"/Products({pid})/Attributes?$count=true&$select=Name", headers=ALICE).json
+    assert counted["@odata.count"] == 5 == len(counted["value"])
+    assert list(counted) == ["@odata.context", "@odata.count", "value"]
+    assert "@odata.count" not in app.get(PRIP + f"/Products({pid})/Attributes?$count=false", headers=ALICE).json
+    assert app.get(PRIP + f"/Products({pid})/Assets?$count=true", headers=ALICE).json["@odata.count"] == 0
     for refused in ("$filter=Name eq 'x'", "$top=1", "$select=Name", "$count=true", "$search=x"):
         response = app.get(PRIP + f"/Products({pid})/Attributes/$count?{refused}", headers=ALICE, expect_errors=True)
         assert response.status_int == 400, (refused, response.body)
@@ -196,7 +202,7 @@ def test_select_on_attributes_is_applied(app, catalogue, route):
 
 
 @pytest.mark.parametrize("options", ["$filter=Name eq 'cloudCover'", "$top=1", "$skip=1", "$orderby=Name",
-                                     "$count=true", "filter=Name eq 'x'"])
+                                     "filter=Name eq 'x'", "$skiptoken=x"])
 @pytest.mark.parametrize("route", ["Attributes", "Assets"])
 def test_a_navigation_served_whole_refuses_what_would_narrow_it(app, catalogue, route, options):
     """They were ignored: all 12 attributes came back for $filter=Name eq 'cloudCover'."""
