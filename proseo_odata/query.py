@@ -37,7 +37,7 @@ from proseo_odata.odata.options import QueryOptions, parse_query_options
 from proseo_odata.storage.base import Query, QueryResult
 
 __all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options",
-           "listing_options", "value_options"]
+           "listing_options", "value_options", "COUNT_IGNORES"]
 
 #: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
 #: name ``$metadata`` declares for the entity type (issue 9 item 3): these navigation
@@ -190,13 +190,20 @@ def listing_options(params, where: str, types: Sequence[edm.StructuredType]) -> 
     return _selected(where, {p.name for t in types for p in t.all_properties()}, options), bool(options.count)
 
 
-def value_options(params, where: str, what: str) -> None:
+#: The options that do not change a count (OData 4.01 Part 1, 11.2.10: ``/$count`` is not
+#: affected by them): accepted and ignored by ``Products/$count`` and ``.../Attributes/$count``.
+COUNT_IGNORES = ("$top", "$skip", "$orderby", "$skiptoken", "$count", "$expand", "$select")
+
+
+def value_options(params, where: str, what: str, ignored: Sequence[str] = ()) -> None:
     """Check the options of a request for a value: one property of an entity
     (``Products(<id>)/Name``), its raw value (``.../Name/$value``), the number of a navigation's
-    entities (``.../Attributes/$count``): read and checked as everywhere, and each but
-    ``$format`` refused (400): none of them applies, and one ignored would be taken as applied.
-    ``where`` and ``what`` (``"a property's value"``) name the value in the message."""
-    given = _given_options(parse_query_options(params), (*_LISTING, "$expand", "$select"))
+    entities (``.../Attributes/$count``, ``ignored``: :data:`COUNT_IGNORES`): read and checked
+    as everywhere, and each but ``$format`` and those ``ignored`` refused (400): none of them
+    applies, and one ignored would be taken as applied. ``where`` and ``what`` (``"a property's
+    value"``) name the value in the message."""
+    given = _given_options(parse_query_options(params),
+                           [name for name in (*_LISTING, "$expand", "$select") if name not in ignored])
     if given:
         raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, {what}", target=given[0])
 

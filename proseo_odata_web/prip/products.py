@@ -36,7 +36,7 @@ from typing import Callable
 from proseo_odata.model import Product, Role
 from proseo_odata.odata import edm
 from proseo_odata.errors import NotFound
-from proseo_odata.query import value_options
+from proseo_odata.query import COUNT_IGNORES, value_options
 from proseo_odata.storage import ProductEntry
 
 from .. import keys
@@ -152,10 +152,12 @@ def product_attribute(request):
 
 def _navigation_count(route: str, count: Callable[[Product], int]):
     """``Products(<key>)/<route>/$count``: the number of the product's ``route`` entities as
-    ``text/plain``; every option but ``$format`` refused (none of them narrows it here)."""
+    ``text/plain``; ``$filter`` and ``$search`` refused (nothing narrows them here), the options
+    that do not change a count ignored as on ``Products/$count``."""
     def view(request):
         principal = require_role(request, Role.PRIP_USER)
-        value_options(decoded_query_pairs(request), f"Products(...)/{route}/$count", "a count of them all")
+        value_options(decoded_query_pairs(request), f"Products(...)/{route}/$count", "a count of them all",
+                      ignored=COUNT_IGNORES)
         return text_response(str(count(visible_product(request, principal, request.matchdict["key"]))))
 
     view.__name__ = f"product_{route.lower()}_count"
