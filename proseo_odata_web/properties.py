@@ -12,30 +12,34 @@ path                                       answer
                                            the value is null
 ``{Set}({key})/{Property}/$value``         a primitive value as ``text/plain``: a string as it
                                            is (``charset=utf-8``), a number, ``true``/``false``,
-                                           a date as in JSON, a geography as WKT; ``204`` when
-                                           null; ``400`` for a complex or collection property
+                                           a date as in JSON, a geography as WKT with its SRID;
+                                           ``204`` when null; ``400`` for a complex or
+                                           collection property
+``{Set}({key})/{Property}/$count``         a collection property's number of values
+                                           (``Checksum/$count``) as ``text/plain``
 =========================================  ====================================================
 
 The property is one the entity type declares (the route matches no other name: an unknown one
 answers 404 as any unknown path); the entity is the one its own route answers, loaded and
 authorised by the same code (a product the user may not read is absent here too), and the value
 is that answer's, so both always agree (a notification password is the mask). Every query
-option but ``$format`` is refused (:func:`proseo_odata.query.value_options`). Full metadata
-and ``IEEE754Compatible`` are written by :mod:`proseo_odata_web.json_format`.
+option but ``$format`` is refused (:func:`proseo_odata.query.value_options`), and a raw value
+is ``text/plain`` whatever ``$format`` says; ``/$count`` ignores the options that do not change
+a count. Full metadata and ``IEEE754Compatible`` are written by
+:mod:`proseo_odata_web.json_format`.
 """
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from pyramid.response import Response
-from shapely.geometry import shape
 
 from proseo_odata.errors import NotFound
-from proseo_odata.odata import edm
+from proseo_odata.odata import edm, geo
 from proseo_odata.odata.errors import ODataNotSupportedError
-from proseo_odata.query import value_options
+from proseo_odata.query import COUNT_IGNORES, value_options
 
 from .odata_json import context_url, json_response, text_response
 from .query import decoded_query_pairs
@@ -46,19 +50,28 @@ from .service import Routes
 Loader = Callable[[Any], tuple[str, dict]]
 
 
-def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, route: str) -> Routes:
-    """The two routes of ``entity_set``'s individual properties (a route table for
-    :func:`proseo_odata_web.service.add_routes`, named ``<route>.property`` and
-    ``<route>.property_value``)."""
-    properties = {p.name: p for p in entity_type.all_properties()}
-    names = "|".join(re.escape(name) for name in sorted(properties, key=len, reverse=True))
-    pattern = f"/{entity_set}({{key}})/{{property:{names}}}"
+def _names(properties) -> str:
+    """A route pattern's alternation of the properties' names (the longest first)."""
+    return "|".join(re.escape(p.name) for p in sorted(properties, key=lambda p: len(p.name), reverse=True))
 
-    def read(request) -> tuple[str, edm.Property, Any]:
+
+def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, route: str,
+                    canonical: Optional[str] = None) -> Routes:
+    """The routes of ``entity_set``'s individual properties (a route table for
+    :func:`proseo_odata_web.service.add_routes`, named ``<route>.property``,
+    ``<route>.property_value`` and ``<route>.property_count``); ``canonical``: the entity set
+    the context URL names when the entity's own answer names another one than ``entity_set``
+    (``ProductionOrder(<id>)`` answers as ``ProductionOrders``)."""
+    properties = {p.name: p for p in entity_type.all_properties()}
+    collections = [p for p in properties.values() if p.collection]
+    pattern = f"/{entity_set}({{key}})/{{property:{_names(properties.values())}}}"
+
+    def read(request, suffix: str = "", ignored=()) -> tuple[str, edm.Property, Any]:
         name = request.matchdict["property"]
         key, entity = load(request)
-        where = f"{entity_set}({key})/{name}"
-        value_options(decoded_query_pairs(request), where, "a property's value")
+        where = f"{canonical or entity_set}({key})/{name}"
+        value_options(decoded_query_pairs(request), where + suffix,
+                      "a count of all its values" if suffix else "a property's value", ignored)
         if name not in entity:  # declared but not served (an alias of the seed documents, switched off)
             raise NotFound(f"{entity_set}({key}) has no property {name}")
         return where, properties[name], entity[name]
@@ -81,12 +94,21 @@ def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, 
             return no_content()
         return raw_response(value, prop.type)
 
+    def count_view(request):
+        """``/$count`` of a collection property (Part 1, 11.2.10): ``$filter`` and ``$search``
+        refused (nothing narrows it here), the options that do not change a count ignored."""
+        _where, _prop, value = read(request, "/$count", COUNT_IGNORES)
+        return text_response(str(len(value or ())))
+
     property_view.__name__ = f"{route}_property"
     raw_value_view.__name__ = f"{route}_property_value"
-    return (
-        (pattern, f"{route}.property", {"GET": property_view}),
-        (pattern + "/$value", f"{route}.property_value", {"GET": raw_value_view}),
-    )
+    count_view.__name__ = f"{route}_property_count"
+    routes = [(pattern, f"{route}.property", {"GET": property_view}),
+              (pattern + "/$value", f"{route}.property_value", {"GET": raw_value_view})]
+    if collections:
+        routes.append((f"/{entity_set}({{key}})/{{property:{_names(collections)}}}/$count",
+                       f"{route}.property_count", {"GET": count_view}))
+    return tuple(routes)
 
 
 def no_content() -> Response:
@@ -98,11 +120,13 @@ def no_content() -> Response:
 
 def raw_text(value: Any, type_) -> str:
     """A primitive value's raw text (Part 1, 11.2.4.1.1): its JSON value's text, a string's
-    without quotes, a geography's WKT (the GeoJSON of the answer, read by shapely)."""
+    without quotes, a geography's WKT with its SRID as OData's ABNF writes it
+    (``fullPolygonLiteral``: ``SRID=4326;POLYGON((...))``, the text of the ``Footprint``
+    literal)."""
     if isinstance(value, str):
         return value
     if getattr(type_, "kind", None) == "geo":
-        return shape(value).wkt
+        return f"SRID={geo.DEFAULT_SRID};{geo.format_wkt(geo.to_geometry(value))}"
     return json.dumps(value)
 
 

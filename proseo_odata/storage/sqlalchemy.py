@@ -2052,9 +2052,9 @@ class SQLAlchemyStorage(StorageBase):
         order of commits (:meth:`StorageBase.add_product`). The moment is the database
         server's clock on PostgreSQL (one clock for every process) and this machine's on SQLite
         (one machine); on other databases this machine's, without that argument (their locks
-        are not the ones shown here). It is never before a microsecond after the last date
-        stamped in those missions (``catalogue_versions.published_until``, kept here), whatever
-        the clock says. A transaction run again stamps again."""
+        are not the ones shown here). In each mission it is never before a microsecond after
+        the last date stamped there (``catalogue_versions.published_until``, kept here),
+        whatever the clock says. A transaction run again stamps again."""
         stamped = [product for product in batch if product.stamp_publication]
         if not stamped:
             return False
@@ -2063,22 +2063,24 @@ class SQLAlchemyStorage(StorageBase):
             moment = s.execute(_SERVER_CLOCK).scalar_one().astimezone(timezone.utc)
         else:
             moment = utcnow()
-        # Not before the last date stamped in these missions: the clock may have been stepped
+        # In each mission, not before its last date stamped: the clock may have been stepped
         # back, and this transaction's rows may follow a long batch's successive microseconds
-        missions = sorted({product.mission for product in stamped})
-        rows = catalogue_versions.c.mission.in_(missions)
-        last = s.execute(sa.select(sa.func.max(catalogue_versions.c.published_until)).where(rows)).scalar()
-        if last is not None:
-            moment = max(moment, last + timedelta(microseconds=1))
-        s.execute(sa.update(catalogue_versions).where(rows).values(
-            published_until=moment + timedelta(microseconds=len(stamped) - 1)))
-        for i, product in enumerate(stamped):
-            old, new = product.publication_date, moment + timedelta(microseconds=i)
+        lasts = dict(s.execute(sa.select(catalogue_versions.c.mission, catalogue_versions.c.published_until).where(
+            catalogue_versions.c.mission.in_({product.mission for product in stamped}))).all())
+        following = {mission: moment if last is None else max(moment, last + timedelta(microseconds=1))
+                     for mission, last in lasts.items()}
+        for product in stamped:
+            old = product.publication_date
+            new = following[product.mission]
+            following[product.mission] = new + timedelta(microseconds=1)
             if product.modification_date == old:
                 product.modification_date = new
             if any(checksum.date == old for checksum in product.checksums):  # dated with the publication
                 product.checksums = [Checksum(c.algorithm, c.value, new) if c.date == old else c for c in product.checksums]
             product.publication_date = new
+        s.execute(sa.update(catalogue_versions).where(catalogue_versions.c.mission == sa.bindparam("stamped")).values(
+            published_until=sa.bindparam("until")),
+            [{"stamped": mission, "until": after - timedelta(microseconds=1)} for mission, after in following.items()])
         return True
 
     #: Names per ``IN (...)`` look-up on SQLite (well under its bound-parameter limit).

@@ -276,6 +276,6 @@ ROUTES = (
         (f"/{entity_set}({{key}})/OData.CSC.Cancel", f"{entity_set}.cancel", {"POST": cancel_view}),
         (f"/{entity_set}({{key}})/Product", f"{entity_set}.product", {"GET": order_product}),
         (f"/{entity_set}({{key}})/Product/$value", f"{entity_set}.product_value", {"GET": order_product_value}),
-        *property_routes(entity_set, edm.PRODUCTION_ORDER, _order_entity, entity_set),
+        *property_routes(entity_set, edm.PRODUCTION_ORDER, _order_entity, entity_set, canonical="ProductionOrders"),
     )
 )

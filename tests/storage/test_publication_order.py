@@ -173,17 +173,21 @@ def test_a_stamp_is_never_before_the_last_one_of_its_mission_whatever_the_clock_
             connection.execute(sa.update(catalogue_versions).where(catalogue_versions.c.mission == "M1").values(
                 published_until=ahead))
         later = [_stamped(f"later{i}.zip") for i in range(3)] if bulk else [_stamped("later0.zip")]
-        with storage.transaction() as tx:
-            tx.add_products(later) if bulk else tx.add_product(later[0])
+        other = make_product(mission="M2", name="other.zip", publication_date=utcnow(), modification_date=utcnow(),
+                             stamp_publication=True)
+        with storage.transaction() as tx:  # bulk: another mission's product in the same batch
+            tx.add_products([later[0], other, *later[1:]]) if bulk else tx.add_product(later[0])
         dates = [storage.get_product_by_name("M1", p.name).publication_date for p in later]
         assert dates[0] == ahead + timedelta(microseconds=1)
         assert dates == [dates[0] + timedelta(microseconds=i) for i in range(len(dates))]
         assert _published_until(storage, "M1") == dates[-1]
         # another mission's catalogue keeps its own: its products are dated by the clock
-        with storage.transaction() as tx:
-            tx.add_product(make_product(mission="M2", name="other.zip", publication_date=utcnow(),
-                                        modification_date=utcnow(), stamp_publication=True))
-        assert storage.get_product_by_name("M2", "other.zip").publication_date < ahead - timedelta(minutes=30)
+        if not bulk:
+            with storage.transaction() as tx:
+                tx.add_product(other)
+        dated = storage.get_product_by_name("M2", "other.zip").publication_date
+        assert dated < ahead - timedelta(minutes=30)
+        assert _published_until(storage, "M2") == dated
         # a given date changes nothing of it
         with storage.transaction() as tx:
             tx.add_product(make_product(name="given.zip", publication_date=T0, modification_date=T0))

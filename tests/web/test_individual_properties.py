@@ -36,7 +36,9 @@ def check_properties(app, entity_url: str, headers: dict, key: str) -> dict:
     entity = app.get(entity_url, headers=headers).json
     names = [name for name in entity if "@" not in name]
     assert len(names) >= 7
-    context = re.compile(r"^\.\./\$metadata#" + re.escape(entity_url.rsplit("/", 1)[1].split("(")[0]) + r"\(")
+    # the entity set the entity's own answer names (ProductionOrder(<id>) answers as ProductionOrders)
+    own_set = entity["@odata.context"].split("#", 1)[1].split("/", 1)[0]
+    context = re.compile(r"^\.\./\$metadata#" + re.escape(own_set) + r"\(")
     for name in names:
         value = entity[name]
         answer = app.get(f"{entity_url}/{name}", headers=headers, status="*")
@@ -57,12 +59,16 @@ def check_properties(app, entity_url: str, headers: dict, key: str) -> dict:
         elif isinstance(value, list):
             assert body == {"@odata.context": body["@odata.context"], "value": value}, name
             assert_error(value_answer, 400)
+            count = app.get(f"{entity_url}/{name}/$count", headers=headers)
+            assert (count.content_type, count.text) == ("text/plain", str(len(value))), name
         else:
             assert body == {"@odata.context": body["@odata.context"], "value": value}, name
             assert value_answer.status_int == 200, (name, value_answer.body)
             assert value_answer.content_type == "text/plain"
-            if isinstance(value, dict):  # a geography: WKT, the same shape
-                assert shapely.wkt.loads(value_answer.text).equals(shapely.geometry.shape(value)), name
+            if isinstance(value, dict):  # a geography: WKT with its SRID (OData's ABNF), the same shape
+                srid, _, wkt = value_answer.text.partition(";")
+                assert srid == "SRID=4326" and " (" not in wkt, value_answer.text
+                assert shapely.wkt.loads(wkt).equals(shapely.geometry.shape(value)), name
             else:
                 assert value_answer.text == raw(value), name
     return entity
@@ -82,7 +88,13 @@ def test_every_property_of_a_product_and_its_raw_value(app, catalogue):
     name = catalogue.products["p4"].name
     assert app.get(f"{PRIP}/Products({catalogue.id('p4')})/Name/$value", headers=ALICE).text == name
     wkt = app.get(f"{PRIP}/Products({key})/GeoFootprint/$value", headers=ALICE).text
-    assert shapely.wkt.loads(wkt).equals(shapely.wkt.loads(catalogue.products["p1"].footprint))
+    assert f"geography'{wkt}'" == entity["Footprint"]  # the text of the product's Footprint literal
+    assert shapely.wkt.loads(wkt.partition(";")[2]).equals(shapely.wkt.loads(catalogue.products["p1"].footprint))
+    assert app.get(f"{PRIP}/Products({key})/Checksum/$count?$top=1&$orderby=Value", headers=ALICE).text == "1"
+    # HEAD: the headers of GET, no body
+    for path in ("Name", "Name/$value", "Checksum/$count"):
+        head, get = (getattr(app, method)(f"{PRIP}/Products({key})/{path}", headers=ALICE) for method in ("head", "get"))
+        assert (head.status_int, head.body, head.content_type) == (200, b"", get.content_type), path
     # a key in another form names the same product, and the context its canonical key
     quoted = app.get(f"{PRIP}/Products('{key}')/Name", headers=ALICE).json
     assert quoted["@odata.context"].endswith(f"#Products({key})/Name")
@@ -115,7 +127,8 @@ def test_options_that_do_not_apply_to_a_value_are_refused(app, catalogue, query)
 @pytest.mark.shared_app
 def test_paths_that_are_no_property_and_other_methods(app, catalogue):
     key = catalogue.id("p1")
-    for path in ("Nope", "name", "Name/Start", "ContentDate/Start", "Name/$value/x", "Attributes/Name"):
+    for path in ("Nope", "name", "Name/Start", "ContentDate/Start", "Name/$value/x", "Attributes/Name",
+                 "Name/$count", "ContentDate/$count"):
         assert_error(app.get(f"{PRIP}/Products({key})/{path}", headers=ALICE, status=404), 404)
     assert app.post_json(f"{PRIP}/Products({key})/Name", {"value": "x"}, headers=ALICE, status=405)
     assert app.get(f"{PRIP}/Products({key})/Name", headers=ALICE).json["value"] == catalogue.products["p1"].name
@@ -145,7 +158,7 @@ def test_a_subscriptions_properties_the_mask_and_a_null_value(app):
     created = app.post_json(f"{PRIP}/Subscriptions", {
         "FilterParam": "startswith(Name,'S2')", "Priority": 3,
         "NotificationEndpoint": "https://receiver.example.org/notify",
-        "NotificationEpUsername": "rx", "NotificationEpPassword": "Sup3r-s3cret",
+        "NotificationEpUsername": "r\u00fcdiger", "NotificationEpPassword": "Sup3r-s3cret",
     }, headers=ALICE, status=201).json
     key = created["Id"]
     entity = check_properties(app, f"{PRIP}/Subscriptions({key})", ALICE, key)
@@ -153,6 +166,10 @@ def test_a_subscriptions_properties_the_mask_and_a_null_value(app):
     assert app.get(f"{PRIP}/Subscriptions({key})/NotificationEpPassword/$value", headers=ALICE).text == MASK
     assert app.get(f"{PRIP}/Subscriptions({key})/Status/$value", headers=ALICE).text == "running"
     assert app.get(f"{PRIP}/Subscriptions({key})/Priority/$value", headers=ALICE).text == "3"
+    # a string that is not ASCII names its charset; an ASCII one needs none
+    user = app.get(f"{PRIP}/Subscriptions({key})/NotificationEpUsername/$value", headers=ALICE)
+    assert (user.headers["Content-Type"], user.body) == ("text/plain; charset=utf-8", "r\u00fcdiger".encode())
+    assert app.get(f"{PRIP}/Subscriptions({key})/Status/$value", headers=ALICE).headers["Content-Type"] == "text/plain"
     # another user's subscription is absent for them
     assert_error(app.get(f"{PRIP}/Subscriptions({key})/Status", headers=basic("carol"), status=404), 404)
 
