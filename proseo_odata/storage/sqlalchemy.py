@@ -36,6 +36,7 @@ import os
 import secrets
 import threading
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -348,8 +349,25 @@ def _page_rows(session: Session, statement, keys, seek, top: int | None, offset:
 #: without a row) in the page statement's own snapshot (:meth:`SQLAlchemyStorage._run_query`).
 _CATALOGUE_VERSION = sa.select(catalogue_versions.c.version).where(
     catalogue_versions.c.mission == sa.bindparam("proseo_catalogue")).scalar_subquery().label("catalogue_version")
-#: The server's clock now (not the transaction's start, ``now()``).
-_SERVER_CLOCK = sa.select(sa.func.clock_timestamp(type_=sa.DateTime(timezone=True)))
+#: PostgreSQL: the publication dates of ``span`` + 1 µs products stamped in the mission bound
+#: as ``stamped``, reserved in one statement: the last one, ``GREATEST(clock_timestamp(), the
+#: last date stamped + 1 µs) + span``, is kept in its row and returned (in the round trip that
+#: read the clock alone before) (:meth:`SQLAlchemyStorage._publishing`).
+_RESERVE_PUBLICATION_DATES = (
+    sa.update(catalogue_versions)
+    .where(catalogue_versions.c.mission == sa.bindparam("stamped"))
+    .values(published_until=sa.func.greatest(
+        sa.func.clock_timestamp(type_=sa.DateTime(timezone=True)),
+        catalogue_versions.c.published_until + sa.literal(timedelta(microseconds=1), sa.Interval()),
+        type_=sa.DateTime(timezone=True)) + sa.bindparam("span", type_=sa.Interval()))
+    .returning(catalogue_versions.c.published_until)
+)
+#: Other databases: the last publication date stamped in each mission bound as ``missions``,
+#: and the statement that keeps a mission's (``stamped``) new one (``until``).
+_PUBLISHED_UNTIL = sa.select(catalogue_versions.c.mission, catalogue_versions.c.published_until).where(
+    catalogue_versions.c.mission.in_(sa.bindparam("missions", expanding=True)))
+_KEEP_PUBLISHED_UNTIL = sa.update(catalogue_versions).where(
+    catalogue_versions.c.mission == sa.bindparam("stamped")).values(published_until=sa.bindparam("until"))
 #: The type of ``products.footprint_geom`` (``geometry`` with PostGIS; :attr:`SQLAlchemyStorage.tables`).
 _FOOTPRINT_GEOM_TYPE = (
     sa.select(sa.column("udt_name"))
@@ -2059,16 +2077,23 @@ class SQLAlchemyStorage(StorageBase):
         if not stamped:
             return False
         self._catalogue_changed(s, (product.mission for product in batch))
-        if self.dialect == "postgresql":
-            moment = s.execute(_SERVER_CLOCK).scalar_one().astimezone(timezone.utc)
-        else:
-            moment = utcnow()
         # In each mission, not before its last date stamped: the clock may have been stepped
         # back, and this transaction's rows may follow a long batch's successive microseconds
-        lasts = dict(s.execute(sa.select(catalogue_versions.c.mission, catalogue_versions.c.published_until).where(
-            catalogue_versions.c.mission.in_({product.mission for product in stamped}))).all())
-        following = {mission: moment if last is None else max(moment, last + timedelta(microseconds=1))
-                     for mission, last in lasts.items()}
+        counts = Counter(product.mission for product in stamped)
+        if self.dialect == "postgresql":
+            following = {}
+            for mission, count in sorted(counts.items()):  # (one mission, almost always)
+                span = timedelta(microseconds=count - 1)
+                last = s.execute(_RESERVE_PUBLICATION_DATES, {"stamped": mission, "span": span}).scalar_one()
+                following[mission] = last.astimezone(timezone.utc) - span
+        else:
+            moment = utcnow()
+            lasts = dict(s.execute(_PUBLISHED_UNTIL, {"missions": sorted(counts)}).all())
+            following = {mission: moment if last is None else max(moment, last + timedelta(microseconds=1))
+                         for mission, last in lasts.items()}
+            for mission, first in following.items():
+                s.execute(_KEEP_PUBLISHED_UNTIL, {"stamped": mission,
+                                                  "until": first + timedelta(microseconds=counts[mission] - 1)})
         for product in stamped:
             old = product.publication_date
             new = following[product.mission]
@@ -2078,9 +2103,6 @@ class SQLAlchemyStorage(StorageBase):
             if any(checksum.date == old for checksum in product.checksums):  # dated with the publication
                 product.checksums = [Checksum(c.algorithm, c.value, new) if c.date == old else c for c in product.checksums]
             product.publication_date = new
-        s.execute(sa.update(catalogue_versions).where(catalogue_versions.c.mission == sa.bindparam("stamped")).values(
-            published_until=sa.bindparam("until")),
-            [{"stamped": mission, "until": after - timedelta(microseconds=1)} for mission, after in following.items()])
         return True
 
     #: Names per ``IN (...)`` look-up on SQLite (well under its bound-parameter limit).
