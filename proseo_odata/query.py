@@ -169,16 +169,19 @@ def _given_options(options: QueryOptions, names: Sequence[str]) -> list[str]:
 _LISTING = ("$filter", "$orderby", "$top", "$skip", "$skiptoken", "$search", "$count")
 
 
-def listing_options(params, where: str, types: Sequence[edm.StructuredType]) -> tuple[Optional[tuple[str, ...]], bool]:
+def listing_options(params, where: str, types: Sequence[edm.StructuredType], *, one: bool = False,
+                    seed_aliases: bool = True) -> tuple[Optional[tuple[str, ...]], bool]:
     """``(select, count)`` of a request for a collection served whole (``Products(<id>)/Attributes``,
-    ``.../Assets``) or one of its entities (``Attributes('<Name>')``), entities of ``types`` (an
-    attribute's typed forms): ``$select``'s property names (None for all) and whether
-    ``$count=true`` asks for the number of entities. The options are read and checked as
+    ``.../Assets``) or, ``one``, one of its entities (``Attributes('<Name>')``), entities of
+    ``types`` (an attribute's typed forms): ``$select``'s property names (None for all) and
+    whether ``$count=true`` asks for the number of entities. The options are read and checked as
     everywhere; one that would narrow, order or page the collection is refused (400), not
-    ignored: the client would take every item for the ones it asked for; so is a ``$select`` or
-    ``$expand`` of a name the types do not declare. ``where`` names the collection in the message."""
+    ignored: the client would take every item for the ones it asked for; so is ``$count=true``
+    on one entity, and a ``$select`` or ``$expand`` of a name the types do not declare (the seed
+    documents' keys only with ``seed_aliases``, as ``$metadata`` declares them). ``where`` names
+    the collection in the message."""
     options = parse_query_options(params)
-    given = _given_options(options, [name for name in _LISTING if name != "$count"])
+    given = _given_options(options, [name for name in _LISTING if name != "$count" or one])
     if given:
         hint = ("; to select products by their attributes use Products?$filter=Attributes/any(...)"
                 if "/Attributes" in where else "")
@@ -187,11 +190,13 @@ def listing_options(params, where: str, types: Sequence[edm.StructuredType]) -> 
     for item in options.expand:  # no navigation: only a complex property (always inline) is accepted
         if item.path[0] != "*":
             _expand_name(types[0], item.path[0], where)
-    return _selected(where, {p.name for t in types for p in t.all_properties()}, options), bool(options.count)
+    names = {p.name for t in types for p in t.all_properties() if seed_aliases or not p.seed_only}
+    return _selected(where, names, options), bool(options.count)
 
 
 #: The options that do not change a count (OData 4.01 Part 1, 11.2.10: ``/$count`` is not
-#: affected by them): accepted and ignored by ``Products/$count`` and ``.../Attributes/$count``.
+#: affected by them): accepted and ignored by ``Products/$count`` and ``.../Attributes/$count``
+#: (there read as everywhere, a malformed one a 400, but the names in them not looked up).
 COUNT_IGNORES = ("$top", "$skip", "$orderby", "$skiptoken", "$count", "$expand", "$select")
 
 

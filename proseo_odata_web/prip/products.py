@@ -140,7 +140,7 @@ def product_attribute(request):
     """``Products(<key>)/Attributes('<Name>')`` (or ``Attributes(Name='<Name>')``): one attribute,
     at the URL full metadata gives as its ``@odata.id`` (:mod:`proseo_odata_web.json_format`)."""
     principal = require_role(request, Role.PRIP_USER)
-    select, _count = check_options(request, "Products(...)/Attributes(...)", edm.ATTRIBUTE_TYPES)
+    select, _ = check_options(request, "Products(...)/Attributes(...)", edm.ATTRIBUTE_TYPES, one=True)
     product = visible_product(request, principal, request.matchdict["key"])
     name = keys.parse_name_key(request.matchdict["name"], "attribute")
     for attribute in attributes_json(product.attributes, _web(request).seed_aliases):

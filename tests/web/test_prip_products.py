@@ -198,7 +198,8 @@ def test_select_on_attributes_is_applied(app, catalogue, route):
     orbit = {a["Name"]: a for a in (full.json["value"] if route == "Attributes" else [full.json])}["orbitNumber"]
     assert orbit["Value@odata.type"] == "#Int64"
     assert orbit["@odata.id"] == f"Products({pid})/Attributes('orbitNumber')"
-    for refused in ("$select=Nope", "$select=Value/x", "$expand=Nope", "$expand=Attributes"):
+    refusals = ("$select=Nope", "$select=Value/x", "$expand=Nope", "$expand=Attributes")
+    for refused in refusals + (("$count=true",) if route != "Attributes" else ()):  # one attribute: no count
         response = app.get(PRIP + f"/Products({pid})/{route}?{refused}", headers=ALICE, expect_errors=True)
         assert response.status_int == 400, (refused, response.body)
         assert response.headers["Warning"].startswith("199 proseo-api-prip")
@@ -226,6 +227,13 @@ def test_seed_aliases_can_be_switched_off(app_settings, catalogue):
             assert set(attribute) == {"@odata.type", "Name", "ValueType", "Value"}
         metadata = app.get(PRIP + "/$metadata").text
         assert "CreationDate" not in metadata
+        # $select on the attributes: the seed documents' keys are not declared, so not selectable
+        pid = catalogue.id("p1")
+        for name in ("StringValue", "ContentLength", "Id"):
+            refused = app.get(PRIP + f"/Products({pid})/Attributes?$select={name}", headers=ALICE, expect_errors=True)
+            assert refused.status_int == 400, (name, refused.body)
+        assert app.get(PRIP + f"/Products({pid})/Attributes('productType')?$select=Value", headers=ALICE).json[
+            "Value"] == "S2MSI1C"
     finally:
         app.app.registry.storage.close()
 
