@@ -66,12 +66,14 @@ def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, 
     collections = [p for p in properties.values() if p.collection]
     pattern = f"/{entity_set}({{key}})/{{property:{_names(properties.values())}}}"
 
-    def read(request, suffix: str = "", ignored=()) -> tuple[str, edm.Property, Any]:
+    def read(request, count: bool = False) -> tuple[str, edm.Property, Any]:
         name = request.matchdict["property"]
         key, entity = load(request)
         where = f"{canonical or entity_set}({key})/{name}"
-        value_options(decoded_query_pairs(request), where + suffix,
-                      "a count of all its values" if suffix else "a property's value", ignored)
+        if count:
+            count_options(request, where + "/$count")
+        else:
+            value_options(decoded_query_pairs(request), where, "a property's value")
         if name not in entity:  # declared but not served (an alias of the seed documents, switched off)
             raise NotFound(f"{entity_set}({key}) has no property {name}")
         return where, properties[name], entity[name]
@@ -97,7 +99,7 @@ def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, 
     def count_view(request):
         """``/$count`` of a collection property (Part 1, 11.2.10): ``$filter`` and ``$search``
         refused (nothing narrows it here), the options that do not change a count ignored."""
-        _where, _prop, value = read(request, "/$count", COUNT_IGNORES)
+        _where, _prop, value = read(request, count=True)
         return text_response(str(len(value or ())))
 
     property_view.__name__ = f"{route}_property"
@@ -109,6 +111,13 @@ def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, 
         routes.append((f"/{entity_set}({{key}})/{{property:{_names(collections)}}}/$count",
                        f"{route}.property_count", {"GET": count_view}))
     return tuple(routes)
+
+
+def count_options(request, where: str) -> None:
+    """The options of a ``/$count`` of values or entities served whole (``Checksum/$count``,
+    ``Attributes/$count``): ``$filter`` and ``$search`` refused (nothing narrows them here), the
+    options that do not change a count ignored (:data:`proseo_odata.query.COUNT_IGNORES`)."""
+    value_options(decoded_query_pairs(request), where, "a count of all of them", COUNT_IGNORES)
 
 
 def no_content() -> Response:

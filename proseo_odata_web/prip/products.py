@@ -36,7 +36,6 @@ from typing import Callable
 from proseo_odata.model import Product, Role
 from proseo_odata.odata import edm
 from proseo_odata.errors import NotFound
-from proseo_odata.query import COUNT_IGNORES, value_options
 from proseo_odata.storage import ProductEntry
 
 from .. import keys
@@ -45,9 +44,9 @@ from ..odata_json import (
     JSONText, attributes_json, context_url, json_response, members_text, object_text, product_json,
     product_member_names, product_members, product_selection, product_text, select_properties, text_response,
 )
-from ..properties import property_routes
+from ..properties import count_options, property_routes
 from ..service import metadata_view, service_document_view
-from ..query import check_options, collection_query, collection_text, decoded_query_pairs, single_entity_options
+from ..query import check_options, collection_query, collection_text, single_entity_options
 
 
 class ProductNotFound(NotFound):
@@ -156,8 +155,7 @@ def _navigation_count(route: str, count: Callable[[Product], int]):
     that do not change a count ignored as on ``Products/$count``."""
     def view(request):
         principal = require_role(request, Role.PRIP_USER)
-        value_options(decoded_query_pairs(request), f"Products(...)/{route}/$count", "a count of them all",
-                      ignored=COUNT_IGNORES)
+        count_options(request, f"Products(...)/{route}/$count")
         return text_response(str(count(visible_product(request, principal, request.matchdict["key"]))))
 
     view.__name__ = f"product_{route.lower()}_count"
