@@ -25,7 +25,8 @@ rewritten here, after the view, in a tween (:func:`rewrite_response`), from the 
     idempotent, always). A product answered by ODIP (an order's ``Product``) has its PRIP URL as
     its id; an attribute, which is in no entity set, its URL under its product's
     (``Products(<Id>)/Attributes('<Name>')``). An individual property's answer
-    (``Products(<Id>)/ContentLength``) gets its value's ``@odata.type`` as such a property would.
+    (``Products(<Id>)/ContentLength``, ``.../ContentDate/Start``) gets its value's ``@odata.type``
+    as such a property would.
 ``odata.metadata=none``
     the control information but ``@odata.nextLink`` and ``@odata.count`` is left out
     (``@odata.context``, ``@odata.type``, ``@odata.mediaContentType``).
@@ -228,6 +229,21 @@ def _split_fragment(fragment: str) -> Optional[tuple[str, Optional[str], list[st
     return None
 
 
+def _property_path(type_: edm.StructuredType, segments: list[str]) -> Optional[edm.Property]:
+    """The property a property path (``ContentDate/Start``) ends at, through single-valued
+    complex properties; None for any other path."""
+    member = None
+    for segment in segments:
+        if member is not None:
+            if not isinstance(member.type, edm.ComplexType) or member.collection:
+                return None
+            type_ = member.type
+        member = _shape(type_)[0].get(segment)
+        if member is None:
+            return None
+    return member
+
+
 def _payload(fragment: str) -> Optional[_Payload]:
     """The :class:`_Payload` of a context URL's fragment; None for one not read here."""
     if not fragment:
@@ -246,8 +262,8 @@ def _payload(fragment: str) -> Optional[_Payload]:
                 if navigation.name == projected:
                     return _Payload(_target(navigation), navigation.collection and len(segments) == 1, service,
                                     f"{head}({arguments})/{navigation.name}")
-        if arguments is not None and len(segments) == 1:
-            member = _shape(entity_set.entity_type)[0].get(segments[0])
+        if arguments is not None and segments:
+            member = _property_path(entity_set.entity_type, segments)
             if member is not None:
                 return _Payload(None, False, service, property=member)
         return None

@@ -19,6 +19,10 @@ path                                       answer
                                            (``Checksum/$count``) as ``text/plain``
 =========================================  ====================================================
 
+``{Property}`` is a property path (Part 2, 4.6 "Addressing a Property"): a property of the entity
+type, or a member of a single-valued complex property, at any depth (``ContentDate/Start``,
+``InputProductReference/ContentDate/End``); a member of a null complex value is null (``204``).
+
 The property is one the entity type declares (the route matches no other name: an unknown one
 answers 404 as any unknown path); the entity is the one its own route answers, loaded and
 authorised by the same code (a product the user may not read is absent here too), and the value
@@ -50,9 +54,21 @@ from .service import Routes
 Loader = Callable[[Any], tuple[str, dict]]
 
 
-def _names(properties) -> str:
-    """A route pattern's alternation of the properties' names (the longest first)."""
-    return "|".join(re.escape(p.name) for p in sorted(properties, key=lambda p: len(p.name), reverse=True))
+def _paths(structured: edm.StructuredType, prefix: tuple = ()) -> dict[str, tuple[edm.Property, ...]]:
+    """Every property path of ``structured`` (``"ContentDate/Start"``) and its properties from
+    the first: each property, and through a single-valued complex one each of its members."""
+    paths = {}
+    for prop in structured.all_properties():
+        path = (*prefix, prop)
+        paths["/".join(p.name for p in path)] = path
+        if isinstance(prop.type, edm.ComplexType) and not prop.collection:
+            paths.update(_paths(prop.type, path))
+    return paths
+
+
+def _alternation(paths) -> str:
+    """A route pattern's alternation of the property paths (the longest first)."""
+    return "|".join(re.escape(path) for path in sorted(paths, key=len, reverse=True))
 
 
 def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, route: str,
@@ -62,21 +78,26 @@ def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, 
     ``<route>.property_value`` and ``<route>.property_count``); ``canonical``: the entity set
     the context URL names when the entity's own answer names another one than ``entity_set``
     (``ProductionOrder(<id>)`` answers as ``ProductionOrders``)."""
-    properties = {p.name: p for p in entity_type.all_properties()}
-    collections = [p for p in properties.values() if p.collection]
-    pattern = f"/{entity_set}({{key}})/{{property:{_names(properties.values())}}}"
+    paths = _paths(entity_type)
+    collections = [path for path, props in paths.items() if props[-1].collection]
+    pattern = f"/{entity_set}({{key}})/{{property:{_alternation(paths)}}}"
 
     def read(request, count: bool = False) -> tuple[str, edm.Property, Any]:
-        name = request.matchdict["property"]
+        path = request.matchdict["property"]
         key, entity = load(request)
-        where = f"{canonical or entity_set}({key})/{name}"
+        where = f"{canonical or entity_set}({key})/{path}"
         if count:
             count_options(request, where + "/$count")
         else:
             value_options(decoded_query_pairs(request), where, "a property's value")
-        if name not in entity:  # declared but not served (an alias of the seed documents, switched off)
-            raise NotFound(f"{entity_set}({key}) has no property {name}")
-        return where, properties[name], entity[name]
+        value = entity
+        for prop in paths[path]:
+            if prop.name not in value:  # declared but not served (an alias of the seed documents, switched off)
+                raise NotFound(f"{entity_set}({key}) has no property {path}")
+            value = value[prop.name]
+            if value is None:  # a member of a null complex value is null
+                break
+        return where, paths[path][-1], value
 
     def property_view(request):
         where, prop, value = read(request)
@@ -108,7 +129,7 @@ def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, 
     routes = [(pattern, f"{route}.property", {"GET": property_view}),
               (pattern + "/$value", f"{route}.property_value", {"GET": raw_value_view})]
     if collections:
-        routes.append((f"/{entity_set}({{key}})/{{property:{_names(collections)}}}/$count",
+        routes.append((f"/{entity_set}({{key}})/{{property:{_alternation(collections)}}}/$count",
                        f"{route}.property_count", {"GET": count_view}))
     return tuple(routes)
 

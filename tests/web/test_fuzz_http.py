@@ -755,7 +755,8 @@ def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str
                               user, kind=kind))
         elif kind == "entity":
             suffix = rng.choice(["", "", "/Attributes", "/Name", "/ContentDate", "/Checksum/$value",
-                                 "/GeoFootprint/$value", "/ContentLength/$value"])
+                                 "/GeoFootprint/$value", "/ContentLength/$value", "/ContentDate/Start",
+                                 "/ContentDate/End/$value", "/Collection/Name/$value"])
             query = rng.choice(["", f"$expand={rng.choice(GARBAGE_VALUES + PRIP_EXPAND)}",
                                 f"$select={rng.choice(GARBAGE_VALUES + PRIP_SELECT)}",
                                 random_query(rng, PRIP_FILTERS, PRIP_ORDERBY, PRIP_SELECT, PRIP_EXPAND)])
@@ -770,6 +771,7 @@ def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str
         elif kind == "path":
             path = rng.choice(["/Products", f"/Products({p1})", f"/Products({p1})/$value", f"/Products({p1})/Attributes",
                                f"/Products({p1})/Name", f"/Products({p1})/Name/$value",
+                               f"/Products({p1})/ContentDate/Start/$value",
                                "/Products/$count", "/Subscriptions", "/$metadata", "/"])
             method = rng.choice(METHODS)
             body = rng.choice([None, b"", b"{}", b"x"])

@@ -25,6 +25,10 @@ def assert_error(response, status: int):
     assert json_of(response)["error"]["message"]
 
 
+#: The complex properties of the entity types read here (a null one has no raw value either).
+COMPLEX = frozenset({"ContentDate", "Collection", "InputProductReference"})
+
+
 def raw(value) -> str:
     """What ``$value`` answers for a JSON value of the entity (a string without its quotes)."""
     return value if isinstance(value, str) else json.dumps(value)
@@ -38,24 +42,32 @@ def check_properties(app, entity_url: str, headers: dict, key: str) -> dict:
     assert len(names) >= 7
     # the entity set the entity's own answer names (ProductionOrder(<id>) answers as ProductionOrders)
     own_set = entity["@odata.context"].split("#", 1)[1].split("/", 1)[0]
-    context = re.compile(r"^\.\./\$metadata#" + re.escape(own_set) + r"\(")
-    for name in names:
-        value = entity[name]
+    check_values(app, entity_url, headers, key, own_set, [(name, entity[name]) for name in names])
+    return entity
+
+
+def check_values(app, entity_url: str, headers: dict, key: str, own_set: str, values: list) -> None:
+    """Each ``(property path, value)`` of ``values`` read on its own, and its raw value; a
+    complex value's members too, by their paths (``ContentDate/Start``)."""
+    for name, value in values:
         answer = app.get(f"{entity_url}/{name}", headers=headers, status="*")
         value_answer = app.get(f"{entity_url}/{name}/$value", headers=headers, status="*")
         if value is None:
             assert (answer.status_int, answer.body) == (204, b""), name
             assert answer.headers["OData-Version"] == "4.0"
-            assert (value_answer.status_int, value_answer.body) == (204, b""), name
+            if name.rpartition("/")[2] in COMPLEX:  # no raw value, null or not
+                assert_error(value_answer, 400)
+            else:
+                assert (value_answer.status_int, value_answer.body) == (204, b""), name
             continue
         assert answer.status_int == 200, (name, answer.body)
         assert answer.headers["Content-Type"] == "application/json;odata.metadata=minimal"
         body = answer.json
-        assert context.match(body["@odata.context"]), body["@odata.context"]
-        assert body["@odata.context"].endswith(f"({key})/{name}")
+        assert body["@odata.context"] == "../" * name.count("/") + f"../$metadata#{own_set}({key})/{name}", name
         if isinstance(value, dict) and "type" not in value:  # a complex value: its members in the object
             assert {k: v for k, v in body.items() if k != "@odata.context"} == value, name
             assert_error(value_answer, 400)
+            check_values(app, entity_url, headers, key, own_set, [(f"{name}/{m}", v) for m, v in value.items()])
         elif isinstance(value, list):
             assert body == {"@odata.context": body["@odata.context"], "value": value}, name
             assert_error(value_answer, 400)
@@ -71,7 +83,6 @@ def check_properties(app, entity_url: str, headers: dict, key: str) -> dict:
                 assert shapely.wkt.loads(wkt).equals(shapely.geometry.shape(value)), name
             else:
                 assert value_answer.text == raw(value), name
-    return entity
 
 
 # -- PRIP ------------------------------------------------------------------------------------------
@@ -91,6 +102,11 @@ def test_every_property_of_a_product_and_its_raw_value(app, catalogue):
     assert f"geography'{wkt}'" == entity["Footprint"]  # the text of the product's Footprint literal
     assert shapely.wkt.loads(wkt.partition(";")[2]).equals(shapely.wkt.loads(catalogue.products["p1"].footprint))
     assert app.get(f"{PRIP}/Products({key})/Checksum/$count?$top=1&$orderby=Value", headers=ALICE).text == "1"
+    # a member of a complex property by its path (Part 2, 4.6), as its complex value holds it
+    start = app.get(f"{PRIP}/Products({key})/ContentDate/Start", headers=ALICE).json
+    assert start == {"@odata.context": f"../../$metadata#Products({key})/ContentDate/Start",  # relative to the URL
+                     "value": entity["ContentDate"]["Start"]}
+    assert app.get(f"{PRIP}/Products({key})/ContentDate/End/$value", headers=ALICE).text == entity["ContentDate"]["End"]
     # HEAD: the headers of GET, no body
     for path in ("Name", "Name/$value", "Checksum/$count"):
         head, get = (getattr(app, method)(f"{PRIP}/Products({key})/{path}", headers=ALICE) for method in ("head", "get"))
@@ -127,8 +143,9 @@ def test_options_that_do_not_apply_to_a_value_are_refused(app, catalogue, query)
 @pytest.mark.shared_app
 def test_paths_that_are_no_property_and_other_methods(app, catalogue):
     key = catalogue.id("p1")
-    for path in ("Nope", "name", "Name/Start", "ContentDate/Start", "Name/$value/x", "Attributes/Name",
-                 "Name/$count", "ContentDate/$count"):
+    for path in ("Nope", "name", "Name/Start", "ContentDate/Nope", "ContentDate/start", "ContentDate/Start/End",
+                 "Checksum/Value", "Collection/Name/x", "Name/$value/x", "Attributes/Name", "Name/$count",
+                 "ContentDate/$count", "ContentDate/Start/$count"):
         assert_error(app.get(f"{PRIP}/Products({key})/{path}", headers=ALICE, status=404), 404)
     assert app.post_json(f"{PRIP}/Products({key})/Name", {"value": "x"}, headers=ALICE, status=405)
     assert app.get(f"{PRIP}/Products({key})/Name", headers=ALICE).json["value"] == catalogue.products["p1"].name
@@ -143,6 +160,9 @@ def test_full_and_no_metadata_and_ieee754_of_a_property(app, catalogue):
     assert length.json == {"@odata.context": length.json["@odata.context"], "@odata.type": "#Int64", "value": 1001}
     dates = app.get(f"{url}/ContentDate", headers=full).json
     assert dates["@odata.type"] == "#OData.CSC.TimeRange" and dates["Start@odata.type"] == "#DateTimeOffset"
+    start = app.get(f"{url}/ContentDate/Start", headers=full).json
+    assert start == {"@odata.context": start["@odata.context"], "@odata.type": "#DateTimeOffset",
+                     "value": dates["Start"]}
     checksums = app.get(f"{url}/Checksum", headers=full).json
     assert checksums["@odata.type"] == "#Collection(OData.CSC.Checksum)"
     assert checksums["value"][0]["ChecksumDate@odata.type"] == "#DateTimeOffset"

@@ -94,7 +94,12 @@ async function main() {
     report.properties.values[name] = { status: plain.status, minimal: plain.data, full: detailed.data,
                                        fullContentType: detailed.contentType };
   }
-  for (const name of ["Name", "ContentLength", "Online", "PublicationDate"]) {
+  // a complex property's member by its path: the library's context parser reads one property
+  // segment after the entity, so its JSON handler is given no context (odata.metadata=none)
+  const member = `${root}Products(${first.Id})/ContentDate/Start`;
+  const bare = await read(member, { accept: "application/json;odata.metadata=none", metadata });
+  report.properties.values["ContentDate/Start"] = { status: bare.status, none: bare.data, noneContentType: bare.contentType };
+  for (const name of ["Name", "ContentLength", "Online", "PublicationDate", "ContentDate/Start"]) {
     const value = await read(`${root}Products(${first.Id})/${name}/$value`);
     report.properties.values[name] = { ...report.properties.values[name], raw: value.data, rawContentType: value.contentType };
   }
