@@ -128,10 +128,15 @@ def test_odatajs_reads_every_metadata_level_and_follows_the_links(odatajs, prip_
     assert values["ContentLength"]["raw"] == str(first["ContentLength"])
     assert values["Online"]["raw"] in ("true", "false")
     assert values["PublicationDate"]["raw"] == values["PublicationDate"]["minimal"]["value"]
-    # a complex property's member by its path (without context: odatajs 4.0.0's context parser
-    # stops after one property segment), and its raw value
-    assert values["ContentDate/Start"]["none"] == {"value": content_date["Start"]}
-    assert values["ContentDate/Start"]["noneContentType"] == "application/json;odata.metadata=none"
+    # a complex property's member by its path: in full metadata with the service's type, in none
+    # (odatajs 4.0.0's context parser stops after one property segment: minimal fails), and raw
+    member = values["ContentDate/Start"]
+    assert member["full"]["@odata.type"] == "#DateTimeOffset"
+    assert member["full"]["value"] == content_date["Start"]
+    assert member["full"]["@odata.context"].endswith(f"#Products({first['Id']})/ContentDate/Start")
+    assert member["fullContentType"] == "application/json;odata.metadata=full"
+    assert member["none"] == {"value": content_date["Start"]}
+    assert member["noneContentType"] == "application/json;odata.metadata=none"
     assert values["ContentDate/Start"]["raw"] == content_date["Start"]
     assert all(value["rawContentType"] == "text/plain" for value in values.values() if "raw" in value)
 

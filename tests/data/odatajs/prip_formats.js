@@ -94,11 +94,14 @@ async function main() {
     report.properties.values[name] = { status: plain.status, minimal: plain.data, full: detailed.data,
                                        fullContentType: detailed.contentType };
   }
-  // a complex property's member by its path: the library's context parser reads one property
-  // segment after the entity, so its JSON handler is given no context (odata.metadata=none)
+  // a complex property's member by its path: in full metadata the library takes the answer's
+  // types; in minimal metadata its context parser (one property segment after the entity)
+  // cannot type it, so it is read in none as well
   const member = `${root}Products(${first.Id})/ContentDate/Start`;
+  const memberFull = await read(member, { accept: "application/json;odata.metadata=full", metadata });
   const bare = await read(member, { accept: "application/json;odata.metadata=none", metadata });
-  report.properties.values["ContentDate/Start"] = { status: bare.status, none: bare.data, noneContentType: bare.contentType };
+  report.properties.values["ContentDate/Start"] = { status: bare.status, none: bare.data, noneContentType: bare.contentType,
+                                                   full: memberFull.data, fullContentType: memberFull.contentType };
   for (const name of ["Name", "ContentLength", "Online", "PublicationDate", "ContentDate/Start"]) {
     const value = await read(`${root}Products(${first.Id})/${name}/$value`);
     report.properties.values[name] = { ...report.properties.values[name], raw: value.data, rawContentType: value.contentType };
