@@ -17,8 +17,8 @@ decided by the caller (visibility) and by the core (:func:`proseo_odata.eviction
     ``Content-Range: bytes */size`` and the OData error body (the core's
     :class:`~proseo_odata.errors.RangeNotSatisfiable`, answered by the error view; not WebOb's
     text body) when no byte of it exists;
-  - ``If-Range`` (an ETag, compared strongly, or an HTTP date): when it does not match, the
-    whole file;
+  - ``If-Range`` (an ETag, compared strongly, or an HTTP date): when it does not match, or is
+    neither, the whole file;
   - ``If-None-Match`` (or, without it, ``If-Modified-Since``): ``304``.
 
   WebOb's ``Range`` parser is shown only what it handles as RFC 9110 does
@@ -216,6 +216,9 @@ def _conditional(request, response: _FileResponse, size: int) -> Response:
         date = _http_date(if_range)
         if date is not None:
             environ["HTTP_IF_RANGE"] = format_datetime(date, usegmt=True)
+        else:  # no validator it can match (RFC 9110 13.1.5): the whole file, as for any mismatch
+            del environ["HTTP_IF_RANGE"]
+            environ.pop("HTTP_RANGE", None)
     if environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*" and response.etag:
         environ["HTTP_IF_NONE_MATCH"] = f'"{response.etag}"'  # WebOb's AnyETag is false: never 304
     answer = {}
