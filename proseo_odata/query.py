@@ -26,18 +26,24 @@ Paging (contract section 6, ``proseo.paging``): ``$top`` is capped at ``Paging.m
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from proseo_odata.odata import edm
-from proseo_odata.odata.binding import BProperty
+from proseo_odata.odata.binding import ITEM_VARIABLE, BProperty, bind_item_filter, bind_item_orderby, calls_now
 from proseo_odata.odata.cache import FilterCache, default_cache
-from proseo_odata.odata.errors import ODataNotSupportedError, ODataQueryOptionError
+from proseo_odata.odata.errors import ODataError, ODataNotSupportedError, ODataQueryOptionError
 from proseo_odata.odata.options import QueryOptions, parse_query_options
+from proseo_odata.odata.parser import parse_filter
+from proseo_odata.odata.predicate import compile_item_predicate, sort_key
 from proseo_odata.storage.base import Query, QueryResult
+from proseo_odata.storage.mapping import DOMAIN_ACCESSOR
 
 __all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options",
-           "listing_options", "value_options", "COUNT_IGNORES"]
+           "listing_options", "value_options", "COUNT_IGNORES", "Expanded", "ItemListing", "item_listing",
+           "navigation_listing",
+           "ITEM_TYPES"]
 
 #: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
 #: name ``$metadata`` declares for the entity type (issue 9 item 3): these navigation
@@ -49,6 +55,96 @@ SERVED_NAVIGATION = {
 }
 #: What the storage loads of :data:`SERVED_NAVIGATION` (the rest the view fills in).
 _STORED_NAVIGATION = frozenset({"Attributes"})
+#: The item types of the collections served with options of their own (nested in ``$expand``,
+#: or on their URL: ``Products(<Id>)/Attributes?$filter=...``): the type their options are
+#: bound to, and the types whose properties ``$select`` may name.
+ITEM_TYPES: Mapping[str, tuple] = {
+    "Attributes": (edm.ATTRIBUTE, edm.ATTRIBUTE_TYPES),
+    "Assets": (edm.ASSET, (edm.ASSET,)),
+}
+#: The options a collection's items are listed with (:class:`ItemListing`).
+_ITEM_OPTIONS = ("$filter", "$orderby", "$top", "$skip", "$count", "$select")
+
+
+@dataclass(frozen=True)
+class ItemListing:
+    """The options of one collection served whole (a product's ``Attributes``): nested in
+    ``$expand`` (``$expand=Attributes($filter=Name eq 'cloudCover';$select=Name,Value)``) or on
+    the collection's URL. :meth:`apply` lists the items as the options ask, in memory: the
+    items of one product are few. ``$filter`` means what it means in a lambda over the items
+    (:func:`proseo_odata.odata.binding.bind_item_filter`), ``$orderby`` sorts with OData's order
+    of nulls, ``$count`` counts the items ``$filter`` keeps."""
+
+    predicate: Optional[Callable[[Any], bool]] = None
+    order: Optional[Callable] = None
+    top: Optional[int] = None
+    skip: int = 0
+    count: bool = False
+    #: ``$select``'s property names, or None for all
+    select: Optional[tuple] = None
+    #: the bound ``$filter`` when it calls ``now()``: compiled again at each :meth:`apply`, so
+    #: that a listing kept for later requests does not keep its first request's time
+    filter_calling_now: Any = None
+
+    def apply(self, items: Iterable) -> tuple[list, int]:
+        """``(the items listed, how many the filter keeps)`` of ``items`` (domain objects, as
+        :data:`proseo_odata.storage.mapping.DOMAIN_ACCESSOR` reads them)."""
+        predicate = self.predicate
+        if self.filter_calling_now is not None:
+            predicate = compile_item_predicate(self.filter_calling_now, DOMAIN_ACCESSOR)
+        kept = [item for item in items if predicate(item)] if predicate is not None else list(items)
+        if self.order is not None:
+            kept.sort(key=self.order)
+        end = None if self.top is None else self.skip + self.top
+        return kept[self.skip:end], len(kept)
+
+
+#: Listing with no option: every item in stored order.
+_EVERY_ITEM = ItemListing()
+
+
+class Expanded(frozenset):
+    """The names of the navigation properties to serve inline (a frozenset), and the
+    :class:`ItemListing` of each that has options of its own (:meth:`listing`)."""
+
+    __slots__ = ("listings",)
+
+    def __new__(cls, names: Iterable[str] = (), listings: Optional[Mapping[str, ItemListing]] = None):
+        expanded = super().__new__(cls, names)
+        expanded.listings = dict(listings or {})
+        return expanded
+
+    def listing(self, name: str) -> ItemListing:
+        """How the items of ``name`` are listed (every item, in stored order, without options)."""
+        return self.listings.get(name, _EVERY_ITEM)
+
+
+def item_listing(options: QueryOptions, collection: str, where: str, *, seed_aliases: bool = True,
+                 aliases: Sequence = (), model: Optional[edm.EntityModel] = None) -> ItemListing:
+    """The :class:`ItemListing` of ``options`` (parsed, with ``$filter`` and ``$orderby`` as
+    expressions) for the items of ``collection`` (a name of :data:`ITEM_TYPES`). A bad option is
+    a 400 (:class:`~proseo_odata.odata.errors.ODataError`), as everywhere; ``$search``,
+    ``$skiptoken``, ``$levels`` and a nested ``$expand`` (the items have no navigation) are
+    refused. ``aliases``: the request's parameter aliases, ``(('@p', 'value text'), ...)``.
+    ``where`` names the collection in the messages."""
+    item_type, types = ITEM_TYPES[collection]
+    model = model or edm.PRIP_MODEL
+    for name, given in (("$search", options.search), ("$skiptoken", options.skiptoken),
+                        ("$levels", options.levels), ("$expand", options.expand or None)):
+        if given is not None:
+            raise ODataNotSupportedError(f"{name} is not supported on {where}", target=name)
+    predicate = order = calling_now = None
+    if options.filter is not None:
+        values = {name.lstrip("@"): parse_filter(text) for name, text in aliases}
+        bound = bind_item_filter(options.filter, item_type, model=model, aliases=values)
+        predicate = compile_item_predicate(bound, DOMAIN_ACCESSOR)
+        calling_now = bound if calls_now(bound) else None
+    if options.orderby:
+        order = sort_key(bind_item_orderby(options.orderby, item_type, model=model), DOMAIN_ACCESSOR,
+                         variable=ITEM_VARIABLE)
+    names = {p.name for t in types for p in t.all_properties() if seed_aliases or not p.seed_only}
+    return ItemListing(predicate, order, options.top, options.skip or 0, bool(options.count),
+                       _selected(where, names, options), calling_now)
 
 #: Option names (lower case, with and without ``$``) that a next link replaces.
 PAGING_OPTIONS = frozenset({"$skip", "$skiptoken", "$top", "skip", "skiptoken", "top"})
@@ -75,7 +171,8 @@ class PagedQuery:
     """The storage query plus what the response needs to page and shape the items."""
 
     query: Query
-    #: navigation properties to serve inline (:data:`SERVED_NAVIGATION`)
+    #: navigation properties to serve inline (:data:`SERVED_NAVIGATION`), and how to list the
+    #: items of each (:class:`Expanded`)
     expand: frozenset
     #: the property names to return, or None for all
     select: Optional[tuple]
@@ -124,7 +221,7 @@ def build_query(entity_set: str, params, paging: Paging = Paging(), *, model: Op
     """
     options = parse_query_options(params, parse_expressions=False)
     model, entity_type = _lookup(entity_set, model)
-    expand, select = _shape(entity_set, entity_type, options)
+    expand, select = _shape(entity_set, entity_type, options, model)
     bound_filter = None
     if options.filter_text is not None:
         bound_filter = cache.bound_filter(options.filter_text, entity_type, model=model, aliases=options.aliases)
@@ -153,7 +250,8 @@ def entity_options(entity_set: str, params, *, model: Optional[edm.EntityModel] 
     frozenset of navigation names to serve inline and ``select`` a tuple of property names or
     None for all."""
     options = parse_query_options(params)
-    return _shape(entity_set, _lookup(entity_set, model)[1], options)
+    model, entity_type = _lookup(entity_set, model)
+    return _shape(entity_set, entity_type, options, model)
 
 
 def _given_options(options: QueryOptions, names: Sequence[str]) -> list[str]:
@@ -167,6 +265,28 @@ def _given_options(options: QueryOptions, names: Sequence[str]) -> list[str]:
 
 #: The options that narrow, order or page a collection.
 _LISTING = ("$filter", "$orderby", "$top", "$skip", "$skiptoken", "$search", "$count")
+
+
+def navigation_listing(params, collection: str, where: str, *, seed_aliases: bool = True,
+                       count_only: bool = False) -> ItemListing:
+    """The :class:`ItemListing` of a request for a product's ``collection`` (a name of
+    :data:`ITEM_TYPES`) on its own URL (``Products(<Id>)/Attributes?$filter=...&$orderby=Name``):
+    its options read and checked as everywhere (a bad one is a 400 naming it); ``$expand`` may
+    name only ``*`` or a complex property (the items have no navigation; complex properties are
+    always inline). ``count_only``: for ``.../Attributes/$count``, where ``$filter`` counts and the
+    options that do not change a count (:data:`COUNT_IGNORES`) are read and ignored."""
+    options = parse_query_options(params)
+    item_type = ITEM_TYPES[collection][0]
+    for item in options.expand:
+        if item.path[0] == "*" or _expand_name(item_type, item.path[0], where) is None:
+            if item.options is not None:
+                raise ODataNotSupportedError(f"$expand={item.path[0]}(...) is not supported on {where}",
+                                             target="$expand")
+    if count_only:
+        options = QueryOptions(filter=options.filter, search=options.search, aliases=options.aliases)
+    else:
+        options = dataclasses.replace(options, expand=())
+    return item_listing(options, collection, where, seed_aliases=seed_aliases, aliases=options.aliases)
 
 
 def listing_options(params, where: str, types: Sequence[edm.StructuredType], *, one: bool = False,
@@ -213,20 +333,39 @@ def value_options(params, where: str, what: str, ignored: Sequence[str] = ()) ->
         raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, {what}", target=given[0])
 
 
-def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions) -> tuple:
-    """``(expand, select)`` checked against the entity type; ``$search`` is refused."""
+def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions, model) -> tuple:
+    """``(expand, select)`` checked against the entity type (``expand`` an :class:`Expanded`:
+    each collection of :data:`ITEM_TYPES` may have its options); ``$search`` is refused."""
     if options.search is not None:
         raise ODataNotSupportedError("$search is not supported; use $filter", target="$search")
     expand = set()
-    for item in options.expand:  # parse_expand serves plain names only
+    listings = {}
+    for item in options.expand:  # parse_expand serves names of one segment
         if item.path[0] == "*":
+            if item.options is not None:
+                raise ODataNotSupportedError("$expand=*(...): options are served on a named collection only",
+                                             target="$expand")
             expand.update(n.name for n in entity_type.all_navigation())
             continue
         name = _expand_name(entity_type, item.path[0], entity_set)
         if name is not None:
             expand.add(name)
+        if item.options is None:
+            continue
+        if name not in ITEM_TYPES or name not in SERVED_NAVIGATION.get(entity_set, ()):
+            raise ODataNotSupportedError(f"$expand={item.path[0]}(...): options are served on "
+                                         f"{' and '.join(ITEM_TYPES)} of a product only", target="$expand")
+        if name in listings:
+            raise ODataQueryOptionError(f"$expand names {name} twice with options", target="$expand")
+        try:
+            listings[name] = item_listing(item.options, name, f"$expand={name}", aliases=options.aliases,
+                                          model=model)
+        except ODataError as exc:  # its options are in $expand's value
+            exc.target = "$expand"
+            raise
     expand &= set(SERVED_NAVIGATION.get(entity_set, ()))
-    return frozenset(expand), _selected(entity_set, {p.name for p in entity_type.all_properties()}, options)
+    return (Expanded(expand, listings),
+            _selected(entity_set, {p.name for p in entity_type.all_properties()}, options))
 
 
 def _selected(where: str, names: set[str], options: QueryOptions) -> Optional[tuple[str, ...]]:

@@ -336,8 +336,9 @@ class _Writer:
             if "@" in name:
                 if name == "@odata.context" or (self.full and entity and name == "@odata.type"):
                     continue
-                if not (self.none and "@odata." in name and name not in _KEPT_BY_NONE):
-                    out[name] = self.number(value) if name == "@odata.count" else value
+                counted = name.endswith("@odata.count")  # a collection's or a navigation's (Attributes@odata.count)
+                if not (self.none and "@odata." in name and name not in _KEPT_BY_NONE and not counted):
+                    out[name] = self.number(value) if counted else value
                 continue
             navigation = navigations.get(name)
             if navigation is not None:

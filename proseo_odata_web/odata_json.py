@@ -177,13 +177,22 @@ def product_member_names(*, seed_aliases: bool = True, select: Optional[Iterable
     return tuple(name for name in names if name.startswith("@") or name in wanted)
 
 
-def product_selection(select: Optional[Iterable[str]], seed_aliases: bool) -> Optional[tuple[str, ...]]:
+def product_selection(select: Optional[Iterable[str]], seed_aliases: bool,
+                      expand: Iterable[str] = ()) -> Optional[tuple[str, ...]]:
     """A product answer's ``$select`` as its context URL lists it (:func:`context_url`): without
     the seed aliases when they are off (``$metadata`` does not declare them then, and the answer
-    leaves them out), and ``Id`` when nothing else is left."""
-    if select is None or seed_aliases:
+    leaves them out), and ``Id`` when nothing else is left; then each expanded navigation with a
+    nested ``$select``, followed by what that selects (OData 4.01 Part 1, 10.10:
+    ``Products(Name,Attributes(Name,Value))``, ``Products(*,Attributes(Name))`` when the product's
+    own properties are all there)."""
+    if select is not None and not seed_aliases:
+        select = tuple(name for name in select if name not in PRODUCT_ALIASES) or ("Id",)
+    listings = getattr(expand, "listings", None)
+    nested = [f"{name}({','.join(dict.fromkeys(listing.select))})" for name, listing in (listings or {}).items()
+              if listing.select is not None]
+    if not nested:
         return select
-    return tuple(name for name in select if name not in PRODUCT_ALIASES) or ("Id",)
+    return (*(select or ("*",)), *nested)
 
 
 def product_members(
@@ -232,12 +241,31 @@ def product_members(
 
 def expanded_members(members: dict[str, str], expand: Iterable[str], attributes, seed_aliases: bool) -> dict[str, str]:
     """``members`` with the navigation properties ``$expand`` asks for: ``Attributes`` (of
-    ``attributes``) and ``Assets`` (none are stored: ``[]``)."""
-    if "Attributes" in expand:
-        members["Attributes"] = json.dumps(attributes_json(attributes, seed_aliases), ensure_ascii=False)
-    if "Assets" in expand:
-        members["Assets"] = "[]"
+    ``attributes``) and ``Assets`` (none are stored: ``[]``), each listed by its nested options
+    when ``expand`` is a :class:`proseo_odata.query.Expanded` that has them (``$filter``,
+    ``$orderby``, ``$top``, ``$skip``, ``$select``; ``$count=true`` writes
+    ``Attributes@odata.count`` before the items)."""
+    listing = getattr(expand, "listing", None)
+    for name, items in (("Attributes", attributes), ("Assets", ())):
+        if name not in expand:
+            continue
+        if listing is None:
+            members[name] = json.dumps(attributes_json(items, seed_aliases), ensure_ascii=False)
+            continue
+        listed = listing(name)
+        items, count = listed.apply(items)
+        if listed.count:
+            members[f"{name}@odata.count"] = str(count)
+        members[name] = json.dumps(listed_json(name, items, listed.select, seed_aliases), ensure_ascii=False)
     return members
+
+
+def listed_json(collection: str, items, select: Optional[Iterable[str]], seed_aliases: bool) -> list[dict]:
+    """The items of a product's ``collection`` (``Attributes``; ``Assets``: none are stored) as
+    JSON objects, each limited to ``select`` (its key ``Name`` kept)."""
+    if collection != "Attributes":
+        return []
+    return [select_properties(body, select, key="Name") for body in attributes_json(items, seed_aliases)]
 
 
 def product_text(members: str, expand: Iterable[str], attributes, seed_aliases: bool) -> str:

@@ -38,6 +38,7 @@ import datetime as _dt
 import decimal
 import re
 import uuid
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -68,6 +69,9 @@ __all__ = [
     "BOrderItem",
     "bind_filter",
     "bind_orderby",
+    "bind_item_filter",
+    "bind_item_orderby",
+    "ITEM_VARIABLE",
     "walk",
     "parse_datetime_text",
 ]
@@ -922,7 +926,7 @@ class _Binder:
                 cast_name = derived.qualified_name
                 member = _find_member(derived, "Value")
             if member is None:
-                where = "the lambda variable" if variable else current.name
+                where = "the lambda variable" if variable and variable != ITEM_VARIABLE else current.name
                 raise ODataNameError(f"unknown property '{step.name}' of {where} at position {step.pos}",
                                      name=step.name, position=step.pos)
             if isinstance(member, edm.NavigationProperty):
@@ -1515,6 +1519,84 @@ def bind_filter(node: A.Expr, entity_type: edm.EntityType, *, model: Optional[ed
     return binder.predicate(node, {})
 
 
+#: The variable that :func:`bind_item_filter` and :func:`bind_item_orderby` read an item through
+#: (not an OData identifier, so no name of a request's can meet it).
+ITEM_VARIABLE = "$item"
+
+
+def _through_item(node):
+    """``node`` with every path read from :data:`ITEM_VARIABLE`: a nested option's expression
+    as the body of a lambda over the items. ``$it`` (in a nested option, the entity the
+    collection belongs to: OData 4.01 Part 2, 5.1.1.12.4) is refused."""
+    if isinstance(node, A.Path):
+        first = node.steps[0]
+        if isinstance(first, A.Variable):
+            raise ODataNotSupportedError(f"{first.name} is not supported in a filter of a collection's items "
+                                         f"(position {node.pos})", target="$filter")
+        return dataclasses.replace(node, steps=(A.Member(ITEM_VARIABLE, pos=node.pos), *node.steps))
+    if isinstance(node, A.Lambda):
+        return dataclasses.replace(node, collection=_through_item(node.collection))
+    if isinstance(node, tuple):
+        return tuple(_through_item(item) for item in node)
+    if not isinstance(node, A.Node):
+        return node
+    changes = {}
+    for field in dataclasses.fields(node):
+        value = getattr(node, field.name)
+        if isinstance(value, (A.Node, tuple)):
+            changed = _through_item(value)
+            if changed is not value:
+                changes[field.name] = changed
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def _item_scope(item_type: edm.StructuredType) -> Dict[str, _Var]:
+    return {ITEM_VARIABLE: _Var(ITEM_VARIABLE, item_type, None)}
+
+
+def bind_item_filter(node: A.Expr, item_type: edm.StructuredType, *, model: Optional[edm.EntityModel] = None,
+                     aliases: Optional[Mapping[str, A.Expr]] = None) -> Bound:
+    """Bind a parsed ``$filter`` of the items of a collection of ``item_type``, as nested in
+    ``$expand`` (``Products?$expand=Attributes($filter=Name eq 'cloudCover')``) or on the
+    collection's own URL (``Products(<Id>)/Attributes?$filter=...``): as the predicate of a lambda
+    over them (``Attributes/any(a: a/Name eq 'cloudCover')``), every path read from
+    :data:`ITEM_VARIABLE`, so that it means what it means there (an attribute's ``Value`` without a
+    cast, a cast on it). Compile it with
+    :func:`proseo_odata.odata.predicate.compile_item_predicate`."""
+    binder = _Binder(item_type, _model_of(item_type, model), aliases)
+    return binder.predicate(_through_item(node), _item_scope(item_type))
+
+
+def bind_item_orderby(items, item_type: edm.StructuredType, *, model: Optional[edm.EntityModel] = None
+                      ) -> Tuple[BOrderItem, ...]:
+    """:func:`bind_orderby` for the items of a collection of ``item_type`` (as
+    :func:`bind_item_filter`): an attribute's ``Value`` must be cast to one of its types
+    (``OData.CSC.DoubleAttribute/Value``), since the typed forms' values do not compare with one
+    another. Sort with :func:`proseo_odata.odata.predicate.sort_key` and ``variable=ITEM_VARIABLE``."""
+    for item in items:
+        for path in _paths_of(item.expr):
+            names = [step for step in path.steps if isinstance(step, (A.Member, A.Cast))]
+            if names and isinstance(names[-1], A.Member) and names[-1].name.lower() == "value" \
+                    and (len(names) == 1 or not isinstance(names[-2], A.Cast)):
+                raise ODataTypeError(f"$orderby on an attribute's Value needs its type, for example "
+                                     f"OData.CSC.DoubleAttribute/Value (position {path.pos})",
+                                     position=path.pos, target="$orderby")
+    try:
+        return _bind_orderby([dataclasses.replace(item, expr=_through_item(item.expr)) for item in items],
+                             item_type, model, scope=_item_scope(item_type))
+    except ODataError as exc:
+        if exc.target in (None, "$filter"):
+            exc.target = "$orderby"
+        raise
+
+
+def _paths_of(node: A.Node):
+    if isinstance(node, A.Path):
+        yield node
+    for child in node.children():
+        yield from _paths_of(child)
+
+
 def bind_orderby(items, entity_type: edm.EntityType, *, model: Optional[edm.EntityModel] = None
                  ) -> Tuple[BOrderItem, ...]:
     """Bind parsed ``$orderby`` items (:class:`~proseo_odata.odata.ast.OrderItem`) to ``entity_type``.
@@ -1530,11 +1612,11 @@ def bind_orderby(items, entity_type: edm.EntityType, *, model: Optional[edm.Enti
         raise
 
 
-def _bind_orderby(items, entity_type, model):
+def _bind_orderby(items, entity_type, model, scope=None):
     binder = _Binder(entity_type, _model_of(entity_type, model), option="$orderby")
     out = []
     for item in items:
-        bound = binder.expr(item.expr, {})
+        bound = binder.expr(item.expr, scope or {})
         if isinstance(bound, (BLiteral, BNull)) or bound.type is None:
             raise ODataTypeError(f"cannot order by a constant (position {item.expr.pos})",
                                  position=item.expr.pos, target="$orderby")

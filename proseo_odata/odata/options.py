@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Tuple, Union
 
 from . import ast
-from .errors import ODataNotSupportedError, ODataQueryOptionError, ODataSyntaxError
+from .errors import ODataError, ODataNotSupportedError, ODataQueryOptionError, ODataSyntaxError
 from .parser import parse_filter, parse_orderby
 
 __all__ = ["ExpandItem", "QueryOptions", "parse_expand", "parse_query_options", "parse_select",
@@ -44,9 +44,12 @@ class ExpandItem:
 
     Attributes:
         path: the name as a one-element tuple, e.g. ``('Attributes',)``, ``('*',)``.
+        options: its nested options (``Attributes($filter=Name eq 'cloudCover';$top=1)``) as
+            :class:`QueryOptions`, or ``None`` when it has none.
     """
 
     path: Tuple[str, ...]
+    options: Optional["QueryOptions"] = None
 
     @property
     def name(self) -> str:
@@ -332,17 +335,18 @@ def parse_expand(text: str) -> Tuple[ExpandItem, ...]:
 
     The whole ABNF is read (``"Attributes,Items($filter=Qty gt 1;$top=2),Customer/$ref"``;
     nested options with :func:`parse_query_options`, ``nested=True``), so a malformed value
-    raises :class:`ODataSyntaxError` or :class:`ODataQueryOptionError`. The services expand plain
-    names only: nested options, ``/$ref``, ``/$count`` and paths of several segments then raise
-    :class:`ODataNotSupportedError` (target ``$expand``).
+    raises :class:`ODataSyntaxError` or :class:`ODataQueryOptionError`. The services expand
+    names, each with its nested options (which ones they serve is
+    :func:`proseo_odata.query.build_query`'s to say): ``/$ref``, ``/$count`` and paths of several
+    segments raise :class:`ODataNotSupportedError` (target ``$expand``).
     """
     items = []
     for path, options, ref, count in _read_expand(text):
-        if options is not None or ref or count or len(path) != 1:
+        if ref or count or len(path) != 1:
             name = "/".join(path) + ("/$ref" if ref else "/$count" if count else "") + ("(...)" if options else "")
-            raise ODataNotSupportedError(f"$expand={name}: only plain navigation names are served",
+            raise ODataNotSupportedError(f"$expand={name}: only navigation names, with their options, are served",
                                          target="$expand")
-        items.append(ExpandItem(path))
+        items.append(ExpandItem(path, options))
     return tuple(items)
 
 
@@ -372,7 +376,11 @@ def _read_expand(text: str):
                                                 target=target)
                 key, value = opt.split("=", 1)
                 pairs.append((key.strip(), value))
-            options = parse_query_options(pairs, nested=True)
+            try:
+                options = parse_query_options(pairs, nested=True)
+            except ODataError as exc:  # the option is in $expand's value: the client's error is there
+                exc.target = target
+                raise
         ref = count = False
         last = path_text.rsplit("/", 1)
         if len(last) == 2 and last[1].lower() in ("$ref", "$count"):

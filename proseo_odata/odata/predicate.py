@@ -38,12 +38,13 @@ from collections.abc import Mapping
 from typing import Any, Callable, Optional, Protocol
 
 from . import edm
-from .binding import BLiteral, Bound, parse_datetime_text
+from .binding import ITEM_VARIABLE, BLiteral, Bound, parse_datetime_text
 from .errors import ODataTypeError
 from .geo import intersects as geo_intersects, parse_geography
 from .regex import PatternError, matches
 
 __all__ = ["Accessor", "DefaultAccessor", "DEFAULT_ACCESSOR", "compile_predicate", "compile_value",
+           "compile_item_predicate",
            "TRIM_CHARACTERS", "sort_key"]
 
 _UTC = _dt.timezone.utc
@@ -470,19 +471,33 @@ def compile_predicate(bound: Bound, accessor: Optional[Accessor] = None, *,
 
 
 def compile_value(bound: Bound, accessor: Optional[Accessor] = None, *,
-                  now: Optional[_dt.datetime] = None) -> Callable[[Any], Any]:
-    """Compile a bound (non-predicate) expression to ``fn(obj) -> value`` (``None`` for null)."""
+                  now: Optional[_dt.datetime] = None, variable: Optional[str] = None) -> Callable[[Any], Any]:
+    """Compile a bound (non-predicate) expression to ``fn(obj) -> value`` (``None`` for null).
+    ``variable``: the expression reads ``obj`` through that lambda variable (an item's
+    expression: :func:`proseo_odata.odata.binding.bind_item_orderby`)."""
     compiler = _Compiler(accessor or DEFAULT_ACCESSOR, now or _dt.datetime.now(_UTC))
     fn = compiler.value(bound)
+    if variable is not None:
+        return lambda obj: fn(None, {variable: obj})
     return lambda obj: fn(obj, {})
 
 
-def sort_key(items, accessor: Optional[Accessor] = None):
+def compile_item_predicate(bound: Bound, accessor: Optional[Accessor] = None, *,
+                           now: Optional[_dt.datetime] = None) -> Callable[[Any], bool]:
+    """Compile a filter of a collection's items (:func:`proseo_odata.odata.binding.bind_item_filter`)
+    to ``fn(item) -> bool``: the predicate of a lambda, applied to one item."""
+    compiler = _Compiler(accessor or DEFAULT_ACCESSOR, now or _dt.datetime.now(_UTC))
+    fn = compiler.predicate(bound)
+    return lambda item: bool(fn(None, {ITEM_VARIABLE: item}))
+
+
+def sort_key(items, accessor: Optional[Accessor] = None, *, variable: Optional[str] = None):
     """A ``key=`` function sorting objects by bound ``$orderby`` items with OData's order for
     nulls (before every value ascending, after them descending; OData 4.0 Part 1, 11.2.5.2), as
     :func:`proseo_odata.odata.sql.compile_orderby_sql` does in SQL. (The catalogue's own keyset
-    pages sort a null as the largest value, PostgreSQL's native order: docs/storage.md.)"""
-    getters = [(compile_value(item.expr, accessor), item.descending) for item in items]
+    pages sort a null as the largest value, PostgreSQL's native order: docs/storage.md.)
+    ``variable``: as :func:`compile_value`'s (the items of :func:`proseo_odata.odata.binding.bind_item_orderby`)."""
+    getters = [(compile_value(item.expr, accessor, variable=variable), item.descending) for item in items]
 
     class _Key:
         __slots__ = ("values",)

@@ -246,7 +246,7 @@ def order_product(request):
     # The Product navigation has no entity set in ODIP's model (no binding, no containment): the
     # context names its type (OData 4.01 Part 1, "Context URL": {context-url}#{type-name}{select-list})
     seed_aliases = request.registry.proseo.seed_aliases
-    body = {"@odata.context": context_url(request, "OData.CSC.Product", product_selection(select, seed_aliases))}
+    body = {"@odata.context": context_url(request, "OData.CSC.Product", product_selection(select, seed_aliases, expand))}
     body.update(product_json(product, seed_aliases=seed_aliases, expand=expand, select=select))
     return json_response(body)
 

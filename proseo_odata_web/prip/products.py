@@ -35,18 +35,19 @@ from typing import Callable
 
 from proseo_odata.model import Product, Role
 from proseo_odata.odata import edm
+from proseo_odata.query import navigation_listing
 from proseo_odata.errors import NotFound
 from proseo_odata.storage import ProductEntry
 
 from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
-    JSONText, attributes_json, context_url, json_response, members_text, object_text, product_json,
+    JSONText, attributes_json, context_url, json_response, listed_json, members_text, object_text, product_json,
     product_member_names, product_members, product_selection, product_text, select_properties, text_response,
 )
-from ..properties import count_options, property_routes
+from ..properties import property_routes
 from ..service import metadata_view, service_document_view
-from ..query import check_options, collection_query, collection_text, single_entity_options
+from ..query import check_options, collection_query, collection_text, decoded_query_pairs, single_entity_options
 
 
 class ProductNotFound(NotFound):
@@ -88,7 +89,7 @@ def list_products(request):
         render=functools.partial(_members_text, seed_aliases=seed_aliases, select=paged.select),
     )
     items = [product_text(item.members, paged.expand, item.attributes, seed_aliases) for item in result.items]
-    context = context_url(request, "Products", product_selection(paged.select, seed_aliases))
+    context = context_url(request, "Products", product_selection(paged.select, seed_aliases, paged.expand))
     return json_response(collection_text(request, context, items, result, paged))
 
 
@@ -112,27 +113,29 @@ def get_product(request):
     seed_aliases = _web(request).seed_aliases
     members = product_members(ProductEntry.from_product(product), seed_aliases=seed_aliases, expand=expand,
                               select=select)
-    context = encode_basestring(context_url(request, "Products/$entity", product_selection(select, seed_aliases)))
+    context = encode_basestring(context_url(request, "Products/$entity", product_selection(select, seed_aliases, expand)))
     return json_response(JSONText(object_text({"@odata.context": context, **members})))
 
 
-def product_attributes(request):
-    principal = require_role(request, Role.PRIP_USER)
-    select, count = check_options(request, "Products(...)/Attributes", edm.ATTRIBUTE_TYPES)
-    product = visible_product(request, principal, request.matchdict["key"])
-    attributes = attributes_json(product.attributes, _web(request).seed_aliases)
-    return json_response(_served_whole(request, f"Products({product.id})/Attributes", select, count, [
-        select_properties(attribute, select, key="Name") for attribute in attributes]))
+def _navigation(collection: str, stored: Callable[[Product], list]):
+    """``Products(<key>)/<collection>``: the product's items listed by the request's options
+    (:func:`proseo_odata.query.navigation_listing`: ``$filter``, ``$orderby``, ``$top``, ``$skip``,
+    ``$count``, ``$select``), in memory: a product's items are few."""
+    def view(request):
+        principal = require_role(request, Role.PRIP_USER)
+        seed_aliases = _web(request).seed_aliases
+        listing = navigation_listing(decoded_query_pairs(request), collection, f"Products(...)/{collection}",
+                                     seed_aliases=seed_aliases)
+        product = visible_product(request, principal, request.matchdict["key"])
+        items, count = listing.apply(stored(product))
+        body = {"@odata.context": context_url(request, f"Products({product.id})/{collection}", listing.select)}
+        if listing.count:
+            body["@odata.count"] = count
+        body["value"] = listed_json(collection, items, listing.select, seed_aliases)
+        return json_response(body)
 
-
-def _served_whole(request, fragment: str, select, count: bool, items: list) -> dict:
-    """A navigation's entities, all of them: its context (projected by ``select``), their number
-    when ``$count=true`` asks for it, and the ``items``."""
-    body = {"@odata.context": context_url(request, fragment, select)}
-    if count:
-        body["@odata.count"] = len(items)
-    body["value"] = items
-    return body
+    view.__name__ = f"product_{collection.lower()}"
+    return view
 
 
 def product_attribute(request):
@@ -149,25 +152,27 @@ def product_attribute(request):
     raise NotFound(f"Product {product.id} has no attribute {name!r}")
 
 
-def _navigation_count(route: str, count: Callable[[Product], int]):
-    """``Products(<key>)/<route>/$count``: the number of the product's ``route`` entities as
-    ``text/plain``; ``$filter`` and ``$search`` refused (nothing narrows them here), the options
-    that do not change a count ignored as on ``Products/$count``."""
+def _navigation_count(collection: str, stored: Callable[[Product], list]):
+    """``Products(<key>)/<collection>/$count``: the number of the product's items that
+    ``$filter`` keeps (all without it) as ``text/plain``; the options that do not change a count
+    read and ignored as on ``Products/$count``."""
     def view(request):
         principal = require_role(request, Role.PRIP_USER)
-        count_options(request, f"Products(...)/{route}/$count")
-        return text_response(str(count(visible_product(request, principal, request.matchdict["key"]))))
+        listing = navigation_listing(decoded_query_pairs(request), collection, f"Products(...)/{collection}/$count",
+                                     seed_aliases=_web(request).seed_aliases, count_only=True)
+        product = visible_product(request, principal, request.matchdict["key"])
+        return text_response(str(listing.apply(stored(product))[1]))
 
-    view.__name__ = f"product_{route.lower()}_count"
+    view.__name__ = f"product_{collection.lower()}_count"
     return view
 
 
-def product_assets(request):
-    """The declared ``Assets`` navigation (Copernicus Data Space clients): none are stored."""
-    principal = require_role(request, Role.PRIP_USER)
-    select, count = check_options(request, "Products(...)/Assets", (edm.ASSET,))
-    product = visible_product(request, principal, request.matchdict["key"])
-    return json_response(_served_whole(request, f"Products({product.id})/Assets", select, count, []))
+def _attributes(product: Product) -> list:
+    return product.attributes
+
+
+def _assets(product: Product) -> list:
+    return []  # the declared Assets navigation (Copernicus Data Space clients): none are stored
 
 
 def product_value(request):
@@ -197,14 +202,14 @@ ROUTES = (
     ("/Products", "products", {"GET": list_products}),
     ("/Products/$count", "products_count", {"GET": count_products}),
     ("/Products({key})", "product", {"GET": get_product}),
-    ("/Products({key})/Attributes", "product_attributes", {"GET": product_attributes}),
+    ("/Products({key})/Attributes", "product_attributes", {"GET": _navigation("Attributes", _attributes)}),
     # a name may hold '/' (decoded from %2F before routing): the key is all up to the last ')',
     # and a key that is not a quoted name is a 400 (keys.parse_name_key), as other keys are
     ("/Products({key})/Attributes({name:.+})", "product_attribute", {"GET": product_attribute}),
     ("/Products({key})/Attributes/$count", "product_attributes_count",
-     {"GET": _navigation_count("Attributes", lambda product: len(product.attributes))}),
-    ("/Products({key})/Assets", "product_assets", {"GET": product_assets}),
-    ("/Products({key})/Assets/$count", "product_assets_count", {"GET": _navigation_count("Assets", lambda product: 0)}),
+     {"GET": _navigation_count("Attributes", _attributes)}),
+    ("/Products({key})/Assets", "product_assets", {"GET": _navigation("Assets", _assets)}),
+    ("/Products({key})/Assets/$count", "product_assets_count", {"GET": _navigation_count("Assets", _assets)}),
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),
     # Products(<key>)/Name, .../Name/$value: proseo_odata_web.properties
