@@ -114,7 +114,13 @@ PRIP_FILTERS = [
 ]
 PRIP_ORDERBY = ["ContentDate/Start desc", "Name asc,ContentLength desc", "PublicationDate", "Id desc"]
 PRIP_SELECT = ["Name,Id", "*", "ContentLength", "ContentDate,Checksum"]
-PRIP_EXPAND = ["Attributes", "Assets", "*", "Attributes,Assets"]
+PRIP_EXPAND = ["Attributes", "Assets", "*", "Attributes,Assets",
+               "Attributes($filter=Value gt 10;$orderby=Name desc;$top=2;$count=true)",
+               "Attributes($select=Name,Value;$filter=OData.CSC.DoubleAttribute/Value le 30),Assets($count=true)"]
+#: filters and orders of a product's attributes (on Products(<Id>)/Attributes)
+ITEM_FILTERS = ["Name eq 'cloudCover'", "Value gt 10 and ValueType ne 'String'", "contains(Value,'S2')",
+                "OData.CSC.DateTimeOffsetAttribute/Value lt now()"]
+ITEM_ORDERBY = ["Name desc", "OData.CSC.IntegerAttribute/Value,Name", "ValueType"]
 
 SUBSCRIPTION_FILTERS = [
     "Status eq 'running'",
@@ -763,10 +769,12 @@ def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str
         elif kind == "entity":
             suffix = rng.choice(["", "", "/Attributes", "/Name", "/ContentDate", "/Checksum/$value",
                                  "/GeoFootprint/$value", "/ContentLength/$value", "/ContentDate/Start",
-                                 "/ContentDate/End/$value", "/Collection/Name/$value"])
+                                 "/ContentDate/End/$value", "/Collection/Name/$value", "/Attributes/$count"])
             query = rng.choice(["", f"$expand={rng.choice(GARBAGE_VALUES + PRIP_EXPAND)}",
                                 f"$select={rng.choice(GARBAGE_VALUES + PRIP_SELECT)}",
-                                random_query(rng, PRIP_FILTERS, PRIP_ORDERBY, PRIP_SELECT, PRIP_EXPAND)])
+                                random_query(rng, PRIP_FILTERS, PRIP_ORDERBY, PRIP_SELECT, PRIP_EXPAND)
+                                if not suffix.startswith("/Attributes") else
+                                random_query(rng, ITEM_FILTERS, ITEM_ORDERBY, ("Name,Value", "ValueType"))])
             headers = {**user, "Accept": rng.choice(ACCEPT_VALUES)} if rng.random() < 0.2 else user
             cases.append(Case("GET", PRIP + f"/Products({mutate_key(rng, p1)}){suffix}",
                               encode_value(rng, query) if rng.random() < 0.1 else query, headers, kind=kind))

@@ -1,0 +1,121 @@
+"""Options of a collection's items (proseo_odata.query.item_listing, bind_item_filter): a nested
+$filter means what the same predicate means in a lambda over the items, in the core alone."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from proseo_odata.model import Attribute, AttributeType
+from proseo_odata.odata import edm
+from proseo_odata.odata.binding import ITEM_VARIABLE, bind_filter, bind_item_filter, bind_item_orderby
+from proseo_odata.odata.errors import ODataError, ODataNotSupportedError, ODataTypeError
+from proseo_odata.odata.options import parse_query_options
+from proseo_odata.odata.parser import parse_filter, parse_orderby
+from proseo_odata.odata.predicate import compile_item_predicate, compile_predicate, sort_key
+from proseo_odata.query import Expanded, ItemListing, build_query, entity_options, item_listing
+from proseo_odata.storage.mapping import DOMAIN_ACCESSOR
+
+UTC = dt.timezone.utc
+ATTRIBUTES = [
+    Attribute("cloudCover", AttributeType.DOUBLE, 12.5),
+    Attribute("orbitNumber", AttributeType.INTEGER, 7),
+    Attribute("productType", AttributeType.STRING, "S2MSI1C"),
+    Attribute("digits", AttributeType.STRING, "7"),
+    Attribute("highQuality", AttributeType.BOOLEAN, True),
+    Attribute("processingDate", AttributeType.DATETIMEOFFSET, dt.datetime(2021, 5, 20, 19, 8, 7, tzinfo=UTC)),
+]
+
+#: (nested $filter, the same predicate on the lambda variable a)
+PAIRS = [
+    ("Name eq 'cloudCover'", "a/Name eq 'cloudCover'"),
+    ("Value eq 7", "a/Value eq 7"),  # Integer 7 and Double; not the string '7'
+    ("Value eq '7'", "a/Value eq '7'"),  # the string, and the number it spells
+    ("Value gt 5 and Value lt 20", "a/Value gt 5 and a/Value lt 20"),
+    ("Value ne 7", "a/Value ne 7"),
+    ("OData.CSC.StringAttribute/Value eq null", "a/OData.CSC.StringAttribute/Value eq null"),
+    ("Value eq true", "a/Value eq true"),
+    ("Value in (7, 12.5)", "a/Value in (7, 12.5)"),
+    ("OData.CSC.DoubleAttribute/Value lt 20", "a/OData.CSC.DoubleAttribute/Value lt 20"),
+    ("OData.CSC.StringAttribute/Value eq '7'", "a/OData.CSC.StringAttribute/Value eq '7'"),
+    ("Value gt 2021-01-01T00:00:00Z", "a/Value gt 2021-01-01T00:00:00Z"),
+    ("startswith(Name,'p') or contains(Value,'MSI')", "startswith(a/Name,'p') or contains(a/Value,'MSI')"),
+    ("not (ValueType eq 'String')", "not (a/ValueType eq 'String')"),
+    ("length(Name) gt 10", "length(a/Name) gt 10"),
+    ("Id eq 'digits'", "a/Id eq 'digits'"),  # the seed documents' key of the attribute
+    ("IntegerValue eq 7", "a/IntegerValue eq 7"),
+]
+
+
+@pytest.mark.parametrize("nested, lambda_", PAIRS)
+def test_a_nested_filter_means_what_the_lambda_means(nested, lambda_):
+    item = compile_item_predicate(bind_item_filter(parse_filter(nested), edm.ATTRIBUTE, model=edm.PRIP_MODEL),
+                                  DOMAIN_ACCESSOR)
+    whole = compile_predicate(bind_filter(parse_filter(f"Attributes/any(a: {lambda_})"), edm.PRODUCT),
+                              DOMAIN_ACCESSOR)
+    kept = [a.name for a in ATTRIBUTES if item(a)]
+    assert kept == [a.name for a in ATTRIBUTES if whole({"Attributes": [a]})], nested
+    assert 0 < len(kept) < len(ATTRIBUTES), nested  # the case tells attributes apart
+
+
+def test_the_listing_filters_orders_pages_counts_and_selects():
+    options = parse_query_options([("$expand", "Attributes($filter=ValueType ne 'Boolean';$orderby=Name desc;"
+                                               "$skip=1;$top=2;$count=true;$select=Value)")])
+    (item,) = options.expand
+    listing = item_listing(item.options, "Attributes", "$expand=Attributes")
+    listed, count = listing.apply(ATTRIBUTES)
+    assert count == 5 and [a.name for a in listed] == ["processingDate", "orbitNumber"]
+    assert listing.select == ("Value",) and listing.count
+    assert ItemListing().apply(ATTRIBUTES) == (ATTRIBUTES, len(ATTRIBUTES))  # no option: every item, as stored
+
+
+def test_ordering_by_a_typed_value_puts_nulls_first():
+    order = bind_item_orderby(parse_orderby("OData.CSC.StringAttribute/Value,Name"), edm.ATTRIBUTE,
+                              model=edm.PRIP_MODEL)
+    names = [a.name for a in sorted(ATTRIBUTES, key=sort_key(order, DOMAIN_ACCESSOR, variable=ITEM_VARIABLE))]
+    # the other types' values are null: first, by Name; then '7' < 'S2MSI1C'
+    assert names == ["cloudCover", "highQuality", "orbitNumber", "processingDate", "digits", "productType"]
+
+
+@pytest.mark.parametrize("text, error", [
+    ("Value", ODataTypeError),  # which of the typed forms' values?
+    ("IntegerValue desc", None),  # the seed documents' key: a typed Value
+    ("Nope", ODataError),
+    ("Name eq 'x'", None),  # a Boolean expression is a value to order by
+])
+def test_ordering_refusals(text, error):
+    if error is None:
+        bind_item_orderby(parse_orderby(text), edm.ATTRIBUTE, model=edm.PRIP_MODEL)
+        return
+    with pytest.raises(error) as info:
+        bind_item_orderby(parse_orderby(text), edm.ATTRIBUTE, model=edm.PRIP_MODEL)
+    assert info.value.target == "$orderby"
+
+
+@pytest.mark.parametrize("text", ["$it/Name eq 'x'", "$this/Name eq 'x'", "Attributes/any(b: b/Name eq 'x')"])
+def test_what_a_nested_filter_cannot_name(text):
+    with pytest.raises(ODataError) as info:
+        bind_item_filter(parse_filter(text), edm.ATTRIBUTE, model=edm.PRIP_MODEL)
+    assert isinstance(info.value, (ODataNotSupportedError, ODataError))
+
+
+def test_a_filter_calling_now_is_not_frozen_in_a_kept_listing():
+    soon = Attribute("soon", AttributeType.DATETIMEOFFSET, dt.datetime.now(UTC) + dt.timedelta(seconds=1))
+    listing = build_query("Products", {"$expand": "Attributes($filter=OData.CSC.DateTimeOffsetAttribute/Value "
+                                                  "lt now())"}).expand.listing("Attributes")
+    assert listing.apply([soon])[1] == 0
+    time.sleep(1.2)
+    assert listing.apply([soon])[1] == 1  # the same listing, a later request
+
+
+def test_expanded_is_the_set_of_names_with_listings():
+    expand, select = entity_options("Products", {"$expand": "Attributes($top=1),Assets", "$select": "Name"})
+    assert expand == frozenset({"Attributes", "Assets"}) and isinstance(expand, Expanded) and select == ("Name",)
+    assert expand.listing("Attributes").top == 1 and expand.listing("Assets") == ItemListing()
+    paged = build_query("Products", {"$expand": "*"})
+    assert paged.expand == frozenset({"Attributes", "Assets"}) and paged.expand.listings == {}
+    assert paged.query.expand == frozenset({"Attributes"})  # what the storage loads
+    with pytest.raises(ODataNotSupportedError) as info:
+        entity_options("ProductionOrders", {"$expand": "Product($select=Name)"})
+    assert info.value.target == "$expand"
