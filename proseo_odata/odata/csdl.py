@@ -189,22 +189,34 @@ def entity_set_annotations(entity_set: edm.EntitySet, include_aliases: bool = Tr
     restricted = [
         {
             "NavigationProperty": _nav(name),
-            "FilterRestrictions": {"Filterable": False},
-            "SortRestrictions": {"Sortable": False},
-            "TopSupported": False,
-            "SkipSupported": False,
-            "CountRestrictions": {"Countable": True},  # /$count and $count=true: all of them
+            # listed by options of their own (proseo_odata.query.ItemListing), nested in $expand too
+            "FilterRestrictions": _item_restriction("Filterable", "NonFilterableProperties",
+                                                    non_filterable_paths(target, include_aliases)),
+            "SortRestrictions": _item_restriction("Sortable", "NonSortableProperties",
+                                                  [Path(p) for p in non_sortable_paths(target, include_aliases)]),
+            "TopSupported": True,
+            "SkipSupported": True,
+            "CountRestrictions": {"Countable": True},  # /$count and $count=true
             "SearchRestrictions": {"Searchable": False},
             "InsertRestrictions": {"Insertable": False},
             "UpdateRestrictions": {"Updatable": False},
             "DeleteRestrictions": {"Deletable": False},
             "IndexableByKey": name in caps.navigation_by_key,
         }
-        for name in caps.navigation_readonly
+        for name, target in ((name, _navigation_target(type_, name)) for name in caps.navigation_readonly)
     ]
     if restricted:
         annotations[_cap("NavigationRestrictions")] = {"RestrictedProperties": restricted}
     return annotations
+
+
+def _item_restriction(flag: str, name: str, paths: list) -> Dict[str, Any]:
+    return {flag: True, name: paths} if paths else {flag: True}
+
+
+def _navigation_target(type_: edm.EntityType, name: str) -> edm.StructuredType:
+    (navigation,) = [nav for nav in type_.all_navigation() if nav.name == name]
+    return navigation.target
 
 
 def filter_functions(model: edm.EntityModel) -> List[str]:

@@ -287,9 +287,10 @@ class Capabilities:
     and ``<set>/$count``; ``top_supported``, ``skip_supported``: ``$top``, ``$skip``;
     ``expandable``: ``$expand`` (of every navigation property but ``non_expandable``);
     ``searchable``: ``$search``. ``navigation_readonly`` names navigation properties that are
-    served whole (``Products(<id>)/Attributes``): no option that narrows, orders or pages them
-    (``$select``, ``$count=true`` and ``/$count`` are served), no insert, and no key but for
-    those in ``navigation_by_key`` (``Attributes('cloudCover')``: ``IndexableByKey``). ``description`` becomes ``Core.Description`` (and an OpenAPI tag
+    listed in memory by options of their own (``Products(<id>)/Attributes?$filter=...``, and
+    nested in ``$expand``: :class:`proseo_odata.query.ItemListing`; ``$search`` is not served),
+    with no insert, and no key but for those in ``navigation_by_key``
+    (``Attributes('cloudCover')``: ``IndexableByKey``). ``description`` becomes ``Core.Description`` (and an OpenAPI tag
     description).
     """
 

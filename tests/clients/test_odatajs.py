@@ -140,3 +140,29 @@ def test_odatajs_reads_every_metadata_level_and_follows_the_links(odatajs, prip_
     assert values["ContentDate/Start"]["raw"] == content_date["Start"]
     assert all(value["rawContentType"] == "text/plain" for value in values.values() if "raw" in value)
 
+
+    # a product's attributes listed by options nested in $expand, in full and no metadata; odatajs
+    # 4.0.0 reads no expanded navigation in minimal metadata, with options or without (the same error)
+    nested = report["nested"]
+    assert len(nested["minimalErrors"]) == 2 and all("reading 'type'" in (e or "") for e in nested["minimalErrors"])
+    for level in ("none", "full"):
+        page = nested[level]
+        if level == "full":
+            assert page["context"].endswith("$metadata#Products(Name,Attributes(Name,Value))"), page
+        assert [p["Name"] for p in page["products"]] == names[:2] == [p["Name"] for p in nested["plain"]]
+        for product, plain in zip(page["products"], nested["plain"]):
+            kept = sorted((a for a in plain["attributes"] if a["Name"] in ("cloudCover", "orbitNumber")),
+                          key=lambda a: a["Name"], reverse=True)
+            assert product["count"] == 2 and len(kept) == 2
+            assert [(a["Name"], a["Value"]) for a in product["attributes"]] == [(a["Name"], a["Value"]) for a in kept]
+            if level == "full":  # each attribute with its type, its id and the type of its value
+                assert [a["type"] for a in product["attributes"]] == ["#OData.CSC.IntegerAttribute",
+                                                                      "#OData.CSC.DoubleAttribute"]
+                assert product["attributes"][0]["valueType"] == "#Int64"  # sent (the Double's is the library's guess)
+                assert all("@odata.id" in a["keys"] for a in product["attributes"])
+            else:  # none: no control information, the count kept
+                assert all(set(a["keys"]) == {"Name", "Value"} for a in product["attributes"])
+    # the same options on the navigation's own URL, read in minimal metadata
+    listed = report["listed"]
+    assert listed == {"count": 2, "names": ["orbitNumber", "cloudCover"],
+                      "types": ["#OData.CSC.IntegerAttribute", "#OData.CSC.DoubleAttribute"]}

@@ -275,6 +275,23 @@ def test_declared_insert_update_delete_read_count_paging_and_search_are_what_the
                 service.problems.append(f"{path}?$count=true: {counted.status_int}, no @odata.count")
             service.expect(nav["IndexableByKey"], service.request("GET", f"{path}('productType')"),
                            f"GET {path}('productType')", bad=(404,))
+            # the navigation's own options, on its URL and nested in $expand
+            for option, value, declared in (
+                    ("$filter", "Name ne 'x'" if nav["NavigationProperty"] == "Attributes" else "true",
+                     nav["FilterRestrictions"]["Filterable"]),
+                    ("$orderby", "Name" if nav["NavigationProperty"] == "Attributes" else "Id",
+                     nav["SortRestrictions"]["Sortable"]),
+                    ("$top", "1", nav["TopSupported"]), ("$skip", "1", nav["SkipSupported"]),
+                    ("$search", "x", nav["SearchRestrictions"]["Searchable"])):
+                service.expect(declared, service.request("GET", path, {option: value}), f"{path}?{option}")
+                service.expect(declared, service.request("GET", key, {"$expand": f"{nav['NavigationProperty']}"
+                                                                      f"({option}={value})"}),
+                               f"{key}?$expand={nav['NavigationProperty']}({option})")
+            for names, flag in ((nav["FilterRestrictions"].get("NonFilterableProperties", []), "$filter"),
+                                (nav["SortRestrictions"].get("NonSortableProperties", []), "$orderby")):
+                for name in names:
+                    text = f"{name} eq null" if flag == "$filter" else name
+                    service.expect(False, service.request("GET", path, {flag: text}), f"{path}?{flag}={text}")
             service.expect(nav["InsertRestrictions"]["Insertable"], service.request("POST", path), f"POST {path}",
                            bad=(405,))
     batch = service.container[CAP + "BatchSupported"]

@@ -5,7 +5,8 @@
 // full-metadata page (each product's @odata.id, its media read link, its navigation links, an
 // attribute's @odata.id),
 // resolved against the context URL as OData JSON 4.3 says; reads one product's individual
-// properties and their raw values ($value). Prints one JSON report on stdout.
+// properties and their raw values ($value); a product's attributes listed by options nested in
+// $expand and on their own URL. Prints one JSON report on stdout.
 // Arguments: serviceRoot (ending with "/"). Environment: PRIP_USERNAME, PRIP_PASSWORD.
 // Used by tests/clients/test_odatajs.py.
 "use strict";
@@ -106,6 +107,35 @@ async function main() {
     const value = await read(`${root}Products(${first.Id})/${name}/$value`);
     report.properties.values[name] = { ...report.properties.values[name], raw: value.data, rawContentType: value.contentType };
   }
+  // a product's attributes listed by options nested in $expand (full and no metadata: odatajs
+  // 4.0.0's minimal-metadata reader looks an expanded navigation property up among the
+  // structural ones and fails on any $expand, with options or without), against the same page
+  // expanded without options, and by the same options on the navigation's own URL
+  const expanded = "Products?$top=2&$orderby=Name&$select=Name&$expand=";
+  const options = "Attributes($filter=Name eq 'cloudCover' or Name eq 'orbitNumber';$orderby=Name desc;" +
+                  "$select=Name,Value;$count=true)";
+  report.nested = { minimalErrors: [] };
+  for (const query of [expanded + "Attributes", expanded + encodeURIComponent(options)]) {
+    await read(root + query, { metadata }).then(
+      () => report.nested.minimalErrors.push(null), (err) => report.nested.minimalErrors.push(err.message.slice(0, 300)));
+  }
+  const plain = await read(root + expanded + "Attributes", { accept: "application/json;odata.metadata=none" });
+  report.nested.plain = plain.data.value.map((p) => ({ Name: p.Name, attributes: p.Attributes }));
+  for (const [level, accept] of [["none", "application/json;odata.metadata=none"],
+                                 ["full", "application/json;odata.metadata=full"]]) {
+    const page = await read(root + expanded + encodeURIComponent(options), { accept, metadata });
+    report.nested[level] = {
+      context: page.data["@odata.context"],
+      products: page.data.value.map((p) => ({
+        Name: p.Name, count: p["Attributes@odata.count"],
+        attributes: p.Attributes.map((a) => ({ Name: a.Name, Value: a.Value, type: a["@odata.type"],
+                                               valueType: a["Value@odata.type"], keys: Object.keys(a) })) })) };
+  }
+  const listedUri = `${root}Products(${first.Id})/Attributes?` + new URLSearchParams(
+    { $filter: "ValueType eq 'Integer' or Name eq 'cloudCover'", $orderby: "Name desc", $count: "true", $top: "5" });
+  const listed = await read(listedUri, { metadata });
+  report.listed = { count: listed.data["@odata.count"], names: listed.data.value.map((a) => a.Name),
+                    types: listed.data.value.map((a) => a["@odata.type"]) };
   process.stdout.write(JSON.stringify(report) + "\n");
 }
 
