@@ -27,7 +27,8 @@ Paging (contract section 6, ``proseo.paging``): ``$top`` is capped at ``Paging.m
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import datetime as _dt
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from proseo_odata.odata import edm
@@ -42,7 +43,7 @@ from proseo_odata.storage.mapping import DOMAIN_ACCESSOR
 
 __all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options",
            "listing_options", "value_options", "COUNT_IGNORES", "Expanded", "ItemListing", "item_listing",
-           "navigation_listing",
+           "navigation_listing", "listings_of",
            "ITEM_TYPES"]
 
 #: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
@@ -55,15 +56,25 @@ SERVED_NAVIGATION = {
 }
 #: What the storage loads of :data:`SERVED_NAVIGATION` (the rest the view fills in).
 _STORED_NAVIGATION = frozenset({"Attributes"})
-#: The item types of the collections served with options of their own (nested in ``$expand``,
-#: or on their URL: ``Products(<Id>)/Attributes?$filter=...``): the type their options are
-#: bound to, and the types whose properties ``$select`` may name.
-ITEM_TYPES: Mapping[str, tuple] = {
-    "Attributes": (edm.ATTRIBUTE, edm.ATTRIBUTE_TYPES),
-    "Assets": (edm.ASSET, (edm.ASSET,)),
-}
-#: The options a collection's items are listed with (:class:`ItemListing`).
-_ITEM_OPTIONS = ("$filter", "$orderby", "$top", "$skip", "$count", "$select")
+def _item_types(model: edm.EntityModel, entity_set: str) -> dict[str, tuple]:
+    """Of ``entity_set``'s served collection-valued navigation properties: the type their items'
+    options are bound to, and the types whose properties ``$select`` may name (its derived types,
+    or itself: an attribute's typed forms)."""
+    entity_type = _lookup(entity_set, model)[1]
+    types = {}
+    for navigation in entity_type.all_navigation():
+        if navigation.collection and navigation.name in SERVED_NAVIGATION[entity_set]:
+            target = navigation.target
+            derived = tuple(t for t in model.types if isinstance(t, edm.StructuredType) and t is not target
+                            and t.is_derived_from(target))
+            types[navigation.name] = (target, derived or (target,))
+    return types
+
+
+#: A product's collections served with options of their own (nested in ``$expand``, or on their
+#: URL: ``Products(<Id>)/Attributes?$filter=...``), ``Attributes`` and ``Assets``: the type their
+#: options are bound to, and the types whose properties ``$select`` may name (from the model).
+ITEM_TYPES: dict[str, tuple] = {}  # filled once _lookup is defined, below
 
 
 @dataclass(frozen=True)
@@ -75,36 +86,60 @@ class ItemListing:
     (:func:`proseo_odata.odata.binding.bind_item_filter`), ``$orderby`` sorts with OData's order
     of nulls, ``$count`` counts the items ``$filter`` keeps."""
 
-    predicate: Optional[Callable[[Any], bool]] = None
-    order: Optional[Callable] = None
+    #: the bound ``$filter`` and ``$orderby`` items, compiled by :meth:`at`
+    filter: Any = None
+    orderby: tuple = ()
     top: Optional[int] = None
     skip: int = 0
     count: bool = False
     #: ``$select``'s property names, or None for all
     select: Optional[tuple] = None
-    #: the bound ``$filter`` when it calls ``now()``: compiled again at each :meth:`apply`, so
-    #: that a listing kept for later requests does not keep its first request's time
-    filter_calling_now: Any = None
+    #: the option an error of :meth:`apply` names (``$expand`` for nested options); None: its own
+    target: Optional[str] = None
+    #: whether ``filter`` or ``orderby`` calls ``now()`` and is not compiled for one time yet (:meth:`at`)
+    calls_now: bool = False
+    #: ``filter`` and ``orderby`` compiled (:meth:`at`)
+    predicate: Optional[Callable[[Any], bool]] = field(default=None, compare=False, repr=False)
+    order: Optional[Callable] = field(default=None, compare=False, repr=False)
+    ready: bool = field(default=False, compare=False, repr=False)
+
+    def at(self, now: Optional[_dt.datetime] = None) -> "ItemListing":
+        """This listing with ``$filter`` and ``$orderby`` compiled, ``now()`` being ``now`` (the
+        time of the call by default); itself when they are compiled already and do not call
+        ``now()``. A listing kept for many requests is made ready at each one
+        (:meth:`Expanded.at`): its ``now()`` is the request's, the same for every product of a
+        page."""
+        if self.ready and not self.calls_now:
+            return self
+        return dataclasses.replace(  # compiled for one time: no longer depends on when it is applied
+            self, ready=True, calls_now=False,
+            predicate=None if self.filter is None else compile_item_predicate(self.filter, DOMAIN_ACCESSOR, now=now),
+            order=sort_key(self.orderby, DOMAIN_ACCESSOR, variable=ITEM_VARIABLE, now=now) if self.orderby else None)
 
     def apply(self, items: Iterable) -> tuple[list, int]:
         """``(the items listed, how many the filter keeps)`` of ``items`` (domain objects, as
-        :data:`proseo_odata.storage.mapping.DOMAIN_ACCESSOR` reads them)."""
-        predicate = self.predicate
-        if self.filter_calling_now is not None:
-            predicate = compile_item_predicate(self.filter_calling_now, DOMAIN_ACCESSOR)
-        kept = [item for item in items if predicate(item)] if predicate is not None else list(items)
-        if self.order is not None:
-            kept.sort(key=self.order)
+        :data:`proseo_odata.storage.mapping.DOMAIN_ACCESSOR` reads them). An error of the filter
+        or the order (a pattern ``matchesPattern`` cannot read) names :attr:`target`."""
+        ready = self if self.ready and not self.calls_now else self.at()
+        try:
+            kept = [item for item in items if ready.predicate(item)] if ready.predicate is not None else list(items)
+            if ready.order is not None:
+                kept.sort(key=ready.order)
+        except ODataError as exc:
+            if self.target is not None:
+                exc.target = self.target
+            raise
         end = None if self.top is None else self.skip + self.top
         return kept[self.skip:end], len(kept)
 
 
 #: Listing with no option: every item in stored order.
-_EVERY_ITEM = ItemListing()
+_EVERY_ITEM = ItemListing(ready=True)
 
 
 class Expanded(frozenset):
-    """The names of the navigation properties to serve inline (a frozenset), and the
+    """The names of the navigation properties to serve inline (a frozenset, which it compares
+    and hashes as: what the storage loads does not depend on the options), and the
     :class:`ItemListing` of each that has options of its own (:meth:`listing`)."""
 
     __slots__ = ("listings",)
@@ -118,33 +153,52 @@ class Expanded(frozenset):
         """How the items of ``name`` are listed (every item, in stored order, without options)."""
         return self.listings.get(name, _EVERY_ITEM)
 
+    def at(self, now: Optional[_dt.datetime] = None) -> "Expanded":
+        """These names with each listing ready for one request (:meth:`ItemListing.at`, one
+        ``now`` for all); itself when none calls ``now()``."""
+        if not any(listing.calls_now for listing in self.listings.values()):
+            return self
+        now = now or _dt.datetime.now(_dt.timezone.utc)
+        return Expanded(self, {name: listing.at(now) for name, listing in self.listings.items()})
+
+
+def listings_of(expand: Iterable[str]) -> Mapping[str, ItemListing]:
+    """The listings of ``expand`` (an :class:`Expanded`); none for a plain set of names."""
+    return getattr(expand, "listings", None) or {}
+
 
 def item_listing(options: QueryOptions, collection: str, where: str, *, seed_aliases: bool = True,
-                 aliases: Sequence = (), model: Optional[edm.EntityModel] = None) -> ItemListing:
+                 aliases: Sequence = (), model: Optional[edm.EntityModel] = None, nested: bool = True
+                 ) -> ItemListing:
     """The :class:`ItemListing` of ``options`` (parsed, with ``$filter`` and ``$orderby`` as
-    expressions) for the items of ``collection`` (a name of :data:`ITEM_TYPES`). A bad option is
-    a 400 (:class:`~proseo_odata.odata.errors.ODataError`), as everywhere; ``$search``,
-    ``$skiptoken``, ``$levels`` and a nested ``$expand`` (the items have no navigation) are
-    refused. ``aliases``: the request's parameter aliases, ``(('@p', 'value text'), ...)``.
-    ``where`` names the collection in the messages."""
+    expressions) for the items of ``collection`` (a name of :data:`ITEM_TYPES`): ``nested`` in
+    ``$expand`` (its errors then name ``$expand``, and ``$it``, the product there, is refused),
+    or on the collection's URL (``$it`` is the item). A bad option is a 400
+    (:class:`~proseo_odata.odata.errors.ODataError`), as everywhere; ``$search``,
+    ``$skiptoken``, ``$levels``, a nested ``$expand`` (the items have no navigation) and, nested,
+    ``$format`` are refused. ``aliases``: the parameter aliases, ``(('@p', 'value text'), ...)``
+    (the request's, then those given inside the parentheses). ``where`` names the collection in
+    the messages."""
     item_type, types = ITEM_TYPES[collection]
     model = model or edm.PRIP_MODEL
     for name, given in (("$search", options.search), ("$skiptoken", options.skiptoken),
-                        ("$levels", options.levels), ("$expand", options.expand or None)):
+                        ("$levels", options.levels), ("$expand", options.expand or None),
+                        ("$format", options.format if nested else None)):
         if given is not None:
             raise ODataNotSupportedError(f"{name} is not supported on {where}", target=name)
-    predicate = order = calling_now = None
+    values = {name.lstrip("@"): parse_filter(text) for name, text in aliases}
+    bound = None
     if options.filter is not None:
-        values = {name.lstrip("@"): parse_filter(text) for name, text in aliases}
-        bound = bind_item_filter(options.filter, item_type, model=model, aliases=values)
-        predicate = compile_item_predicate(bound, DOMAIN_ACCESSOR)
-        calling_now = bound if calls_now(bound) else None
+        bound = bind_item_filter(options.filter, item_type, model=model, aliases=values, it_is_item=not nested)
+    orderby = ()
     if options.orderby:
-        order = sort_key(bind_item_orderby(options.orderby, item_type, model=model), DOMAIN_ACCESSOR,
-                         variable=ITEM_VARIABLE)
+        orderby = bind_item_orderby(options.orderby, item_type, model=model, aliases=values, it_is_item=not nested)
     names = {p.name for t in types for p in t.all_properties() if seed_aliases or not p.seed_only}
-    return ItemListing(predicate, order, options.top, options.skip or 0, bool(options.count),
-                       _selected(where, names, options), calling_now)
+    calling_now = (bound is not None and calls_now(bound)) or any(calls_now(item.expr) for item in orderby)
+    listing = ItemListing(bound, orderby, options.top, options.skip or 0, bool(options.count),
+                          _selected(where, names, options), "$expand" if nested else None, calling_now)
+    return listing if calling_now else listing.at()
+
 
 #: Option names (lower case, with and without ``$``) that a next link replaces.
 PAGING_OPTIONS = frozenset({"$skip", "$skiptoken", "$top", "skip", "skiptoken", "top"})
@@ -211,17 +265,21 @@ def _lookup(entity_set: str, model: Optional[edm.EntityModel]) -> tuple:
     raise KeyError(entity_set)
 
 
+ITEM_TYPES.update(_item_types(edm.PRIP_MODEL, "Products"))
+
+
 def build_query(entity_set: str, params, paging: Paging = Paging(), *, model: Optional[edm.EntityModel] = None,
-                count_only: bool = False, cache: FilterCache = default_cache) -> PagedQuery:
+                count_only: bool = False, cache: FilterCache = default_cache, seed_aliases: bool = True) -> PagedQuery:
     """The storage query of a collection request on ``entity_set`` (see the module docstring).
 
     ``params``: the decoded query parameters, a mapping or ``(name, value)`` pairs. ``model``:
     the entity model (found for the PRIP and ODIP sets). ``count_only``: for ``/$count``, a
-    query that only counts.
+    query that only counts. ``seed_aliases``: whether the seed documents' keys are written (and
+    so may be named by a nested ``$select``: ``Attributes($select=StringValue)``).
     """
     options = parse_query_options(params, parse_expressions=False)
     model, entity_type = _lookup(entity_set, model)
-    expand, select = _shape(entity_set, entity_type, options, model)
+    expand, select = _shape(entity_set, entity_type, options, model, seed_aliases)
     bound_filter = None
     if options.filter_text is not None:
         bound_filter = cache.bound_filter(options.filter_text, entity_type, model=model, aliases=options.aliases)
@@ -244,14 +302,15 @@ def build_query(entity_set: str, params, paging: Paging = Paging(), *, model: Op
     return PagedQuery(query, expand, select, top, skip, paging.mode)
 
 
-def entity_options(entity_set: str, params, *, model: Optional[edm.EntityModel] = None) -> tuple:
+def entity_options(entity_set: str, params, *, model: Optional[edm.EntityModel] = None,
+                   seed_aliases: bool = True) -> tuple:
     """``(expand, select)`` of a single-entity request on ``entity_set``: the options are read
     and checked as for a collection (a malformed ``$filter`` is still a 400), ``expand`` is the
     frozenset of navigation names to serve inline and ``select`` a tuple of property names or
     None for all."""
     options = parse_query_options(params)
     model, entity_type = _lookup(entity_set, model)
-    return _shape(entity_set, entity_type, options, model)
+    return _shape(entity_set, entity_type, options, model, seed_aliases)
 
 
 def _given_options(options: QueryOptions, names: Sequence[str]) -> list[str]:
@@ -277,16 +336,17 @@ def navigation_listing(params, collection: str, where: str, *, seed_aliases: boo
     options that do not change a count (:data:`COUNT_IGNORES`) are read and ignored."""
     options = parse_query_options(params)
     item_type = ITEM_TYPES[collection][0]
-    for item in options.expand:
-        if item.path[0] == "*" or _expand_name(item_type, item.path[0], where) is None:
-            if item.options is not None:
-                raise ODataNotSupportedError(f"$expand={item.path[0]}(...) is not supported on {where}",
-                                             target="$expand")
+    for item in options.expand:  # the items have no navigation: "*" or a complex property (always inline)
+        if item.path[0] != "*":
+            _expand_name(item_type, item.path[0], where)
+        if item.options is not None:
+            raise ODataNotSupportedError(f"$expand={item.path[0]}(...) is not supported on {where}", target="$expand")
     if count_only:
         options = QueryOptions(filter=options.filter, search=options.search, aliases=options.aliases)
     else:
         options = dataclasses.replace(options, expand=())
-    return item_listing(options, collection, where, seed_aliases=seed_aliases, aliases=options.aliases)
+    return item_listing(options, collection, where, seed_aliases=seed_aliases, aliases=options.aliases,
+                        nested=False)
 
 
 def listing_options(params, where: str, types: Sequence[edm.StructuredType], *, one: bool = False,
@@ -310,6 +370,8 @@ def listing_options(params, where: str, types: Sequence[edm.StructuredType], *, 
     for item in options.expand:  # no navigation: only a complex property (always inline) is accepted
         if item.path[0] != "*":
             _expand_name(types[0], item.path[0], where)
+        if item.options is not None:
+            raise ODataNotSupportedError(f"$expand={item.path[0]}(...) is not supported on {where}", target="$expand")
     names = {p.name for t in types for p in t.all_properties() if seed_aliases or not p.seed_only}
     return _selected(where, names, options), bool(options.count)
 
@@ -333,7 +395,8 @@ def value_options(params, where: str, what: str, ignored: Sequence[str] = ()) ->
         raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, {what}", target=given[0])
 
 
-def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions, model) -> tuple:
+def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions, model,
+           seed_aliases: bool = True) -> tuple:
     """``(expand, select)`` checked against the entity type (``expand`` an :class:`Expanded`:
     each collection of :data:`ITEM_TYPES` may have its options); ``$search`` is refused."""
     if options.search is not None:
@@ -352,14 +415,14 @@ def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions, 
             expand.add(name)
         if item.options is None:
             continue
-        if name not in ITEM_TYPES or name not in SERVED_NAVIGATION.get(entity_set, ()):
+        if entity_set != "Products" or name not in ITEM_TYPES:
             raise ODataNotSupportedError(f"$expand={item.path[0]}(...): options are served on "
                                          f"{' and '.join(ITEM_TYPES)} of a product only", target="$expand")
         if name in listings:
             raise ODataQueryOptionError(f"$expand names {name} twice with options", target="$expand")
         try:
-            listings[name] = item_listing(item.options, name, f"$expand={name}", aliases=options.aliases,
-                                          model=model)
+            listings[name] = item_listing(item.options, name, f"$expand={name}", seed_aliases=seed_aliases,
+                                          aliases=options.aliases + item.options.aliases, model=model)
         except ODataError as exc:  # its options are in $expand's value
             exc.target = "$expand"
             raise

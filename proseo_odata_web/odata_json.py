@@ -26,6 +26,7 @@ from pyramid.response import Response
 from proseo_odata.errors import InvalidInput
 from proseo_odata.model import times
 from proseo_odata.odata import geo
+from proseo_odata.query import listings_of
 from proseo_odata.model import Attribute, AttributeType, Product
 from proseo_odata.storage import ProductEntry
 
@@ -187,8 +188,7 @@ def product_selection(select: Optional[Iterable[str]], seed_aliases: bool,
     own properties are all there)."""
     if select is not None and not seed_aliases:
         select = tuple(name for name in select if name not in PRODUCT_ALIASES) or ("Id",)
-    listings = getattr(expand, "listings", None)
-    nested = [f"{name}({','.join(dict.fromkeys(listing.select))})" for name, listing in (listings or {}).items()
+    nested = [f"{name}({','.join(dict.fromkeys(listing.select))})" for name, listing in listings_of(expand).items()
               if listing.select is not None]
     if not nested:
         return select
@@ -245,26 +245,24 @@ def expanded_members(members: dict[str, str], expand: Iterable[str], attributes,
     when ``expand`` is a :class:`proseo_odata.query.Expanded` that has them (``$filter``,
     ``$orderby``, ``$top``, ``$skip``, ``$select``; ``$count=true`` writes
     ``Attributes@odata.count`` before the items)."""
-    listing = getattr(expand, "listing", None)
+    listings = listings_of(expand)
     for name, items in (("Attributes", attributes), ("Assets", ())):
         if name not in expand:
             continue
-        if listing is None:
+        listing = listings.get(name)
+        if listing is None:  # every item (a page's usual case)
             members[name] = json.dumps(attributes_json(items, seed_aliases), ensure_ascii=False)
             continue
-        listed = listing(name)
-        items, count = listed.apply(items)
-        if listed.count:
+        items, count = listing.apply(items)
+        if listing.count:
             members[f"{name}@odata.count"] = str(count)
-        members[name] = json.dumps(listed_json(name, items, listed.select, seed_aliases), ensure_ascii=False)
+        members[name] = json.dumps(listed_json(items, listing.select, seed_aliases), ensure_ascii=False)
     return members
 
 
-def listed_json(collection: str, items, select: Optional[Iterable[str]], seed_aliases: bool) -> list[dict]:
-    """The items of a product's ``collection`` (``Attributes``; ``Assets``: none are stored) as
-    JSON objects, each limited to ``select`` (its key ``Name`` kept)."""
-    if collection != "Attributes":
-        return []
+def listed_json(items, select: Optional[Iterable[str]], seed_aliases: bool) -> list[dict]:
+    """A product's ``Attributes`` (or ``Assets``: none are stored, so none come) as JSON
+    objects, each limited to ``select`` (its key ``Name`` kept)."""
     return [select_properties(body, select, key="Name") for body in attributes_json(items, seed_aliases)]
 
 

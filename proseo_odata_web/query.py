@@ -98,7 +98,8 @@ def collection_query(request, entity_set: str, *, count_only: bool = False) -> P
     to :data:`_KEPT_CACHED_LENGTH` characters are read once per entity set and paging
     (:func:`_built_query`): a client paging through a query and a poll send the same ones again,
     and a :class:`PagedQuery` holds no time (a bound ``now()`` is evaluated when the storage
-    compiles it) and is never changed. A query string that fails is read again each time."""
+    compiles it, a nested option's at :meth:`proseo_odata.query.Expanded.at`) and is never
+    changed. A query string that fails is read again each time."""
     pairs = decoded_query_pairs(request)  # checked (valid UTF-8) on every request; kept for next_link
     page_size = None if count_only else preferred_page_size(request)
     if page_size is not None and request.registry.proseo.paging == "cdse" and any(
@@ -107,16 +108,17 @@ def collection_query(request, entity_set: str, *, count_only: bool = False) -> P
     if page_size is not None:  # Prefer: odata.maxpagesize, answered Preference-Applied
         request.add_response_callback(_preference_applied(page_size))
     paging = _paging(request, page_size)
+    seed_aliases = request.registry.proseo.seed_aliases
     if len(request.query_string) > _KEPT_CACHED_LENGTH:
-        return build_query(entity_set, pairs, paging, count_only=count_only)
-    return _built_query(entity_set, tuple(pairs), paging, count_only)
+        return build_query(entity_set, pairs, paging, count_only=count_only, seed_aliases=seed_aliases)
+    return _built_query(entity_set, tuple(pairs), paging, count_only, seed_aliases)
 
 
 @functools.lru_cache(maxsize=1024)
-def _built_query(entity_set: str, pairs: tuple, paging: Paging, count_only: bool) -> PagedQuery:
+def _built_query(entity_set: str, pairs: tuple, paging: Paging, count_only: bool, seed_aliases: bool) -> PagedQuery:
     """``build_query`` of these decoded pairs, kept for the 1,024 most recent (at most ~2 MiB of
     keys): ~0.03 ms of a page's ~1.3 ms of CPU (bench.profile_page --layers)."""
-    return build_query(entity_set, pairs, paging, count_only=count_only)
+    return build_query(entity_set, pairs, paging, count_only=count_only, seed_aliases=seed_aliases)
 
 
 def format_option(request) -> Optional[str]:
@@ -147,7 +149,7 @@ def check_options(request, where: str, types, *, one: bool = False) -> tuple[Opt
 
 def single_entity_options(request, entity_set: str) -> tuple:
     """:func:`proseo_odata.query.entity_options` (``(expand, select)``) for this request."""
-    return entity_options(entity_set, decoded_query_pairs(request))
+    return entity_options(entity_set, decoded_query_pairs(request), seed_aliases=request.registry.proseo.seed_aliases)
 
 
 def next_link(request, paged: PagedQuery, result: QueryResult, returned: int) -> Optional[str]:

@@ -987,6 +987,9 @@ class _Binder:
             if node.kind != "any":
                 raise ODataTypeError("all() needs a predicate", position=node.pos)
             return BLambda("any", names, cast.qualified_name if cast else None, None, None, single)
+        if node.variable in scope:  # one name, two items: which one would a/Name read?
+            raise ODataNotSupportedError(f"the lambda variable {node.variable!r} is already declared by an "
+                                         f"enclosing lambda (position {node.pos}); give the inner one another name")
         inner = dict(scope)
         inner[node.variable] = _Var(node.variable, item_type, cast)
         predicate = self.predicate(node.predicate, inner)
@@ -1524,30 +1527,40 @@ def bind_filter(node: A.Expr, entity_type: edm.EntityType, *, model: Optional[ed
 ITEM_VARIABLE = "$item"
 
 
-def _through_item(node):
+def _through_item(node, it_is_item: bool = False):
     """``node`` with every path read from :data:`ITEM_VARIABLE`: a nested option's expression
-    as the body of a lambda over the items. ``$it`` (in a nested option, the entity the
-    collection belongs to: OData 4.01 Part 2, 5.1.1.12.4) is refused."""
+    as the body of a lambda over the items. ``$it`` is the item itself with ``it_is_item`` (on
+    the collection's own URL), else refused (nested in ``$expand`` it is the entity the
+    collection belongs to: OData 4.01 Part 2, 5.1.1.12.4)."""
     if isinstance(node, A.Path):
         first = node.steps[0]
         if isinstance(first, A.Variable):
-            raise ODataNotSupportedError(f"{first.name} is not supported in a filter of a collection's items "
+            if it_is_item and first.name == "$it":
+                return dataclasses.replace(node, steps=(A.Member(ITEM_VARIABLE, pos=node.pos), *node.steps[1:]))
+            raise ODataNotSupportedError(f"{first.name} is not supported in the options of an expanded collection "
                                          f"(position {node.pos})", target="$filter")
         return dataclasses.replace(node, steps=(A.Member(ITEM_VARIABLE, pos=node.pos), *node.steps))
     if isinstance(node, A.Lambda):
-        return dataclasses.replace(node, collection=_through_item(node.collection))
+        return dataclasses.replace(node, collection=_through_item(node.collection, it_is_item))
     if isinstance(node, tuple):
-        return tuple(_through_item(item) for item in node)
+        return tuple(_through_item(item, it_is_item) for item in node)
     if not isinstance(node, A.Node):
         return node
     changes = {}
     for field in dataclasses.fields(node):
         value = getattr(node, field.name)
         if isinstance(value, (A.Node, tuple)):
-            changed = _through_item(value)
+            changed = _through_item(value, it_is_item)
             if changed is not value:
                 changes[field.name] = changed
     return dataclasses.replace(node, **changes) if changes else node
+
+
+def _item_binder(item_type, model, aliases, it_is_item: bool, option: str = "$filter") -> "_Binder":
+    """The binder of an item's expression: a parameter alias's value is read through the item too
+    (``Attributes?$filter=Name eq @n&@n=Name`` compares the attribute's Name with itself)."""
+    aliases = {name: _through_item(value, it_is_item) for name, value in (aliases or {}).items()}
+    return _Binder(item_type, _model_of(item_type, model), aliases, option=option)
 
 
 def _item_scope(item_type: edm.StructuredType) -> Dict[str, _Var]:
@@ -1555,35 +1568,40 @@ def _item_scope(item_type: edm.StructuredType) -> Dict[str, _Var]:
 
 
 def bind_item_filter(node: A.Expr, item_type: edm.StructuredType, *, model: Optional[edm.EntityModel] = None,
-                     aliases: Optional[Mapping[str, A.Expr]] = None) -> Bound:
+                     aliases: Optional[Mapping[str, A.Expr]] = None, it_is_item: bool = False) -> Bound:
     """Bind a parsed ``$filter`` of the items of a collection of ``item_type``, as nested in
     ``$expand`` (``Products?$expand=Attributes($filter=Name eq 'cloudCover')``) or on the
-    collection's own URL (``Products(<Id>)/Attributes?$filter=...``): as the predicate of a lambda
-    over them (``Attributes/any(a: a/Name eq 'cloudCover')``), every path read from
-    :data:`ITEM_VARIABLE`, so that it means what it means there (an attribute's ``Value`` without a
-    cast, a cast on it). Compile it with
-    :func:`proseo_odata.odata.predicate.compile_item_predicate`."""
-    binder = _Binder(item_type, _model_of(item_type, model), aliases)
-    return binder.predicate(_through_item(node), _item_scope(item_type))
+    collection's own URL (``Products(<Id>)/Attributes?$filter=...``, ``it_is_item``: ``$it`` is
+    the item there): as the predicate of a lambda over them (``Attributes/any(a: a/Name eq
+    'cloudCover')``), every path read from :data:`ITEM_VARIABLE`, the parameter aliases' too, so
+    that it means what it means there (an attribute's ``Value`` without a cast, a cast on it).
+    Compile it with :func:`proseo_odata.odata.predicate.compile_item_predicate`."""
+    binder = _item_binder(item_type, model, aliases, it_is_item)
+    return binder.predicate(_through_item(node, it_is_item), _item_scope(item_type))
 
 
-def bind_item_orderby(items, item_type: edm.StructuredType, *, model: Optional[edm.EntityModel] = None
+def bind_item_orderby(items, item_type: edm.StructuredType, *, model: Optional[edm.EntityModel] = None,
+                      aliases: Optional[Mapping[str, A.Expr]] = None, it_is_item: bool = False
                       ) -> Tuple[BOrderItem, ...]:
     """:func:`bind_orderby` for the items of a collection of ``item_type`` (as
-    :func:`bind_item_filter`): an attribute's ``Value`` must be cast to one of its types
-    (``OData.CSC.DoubleAttribute/Value``), since the typed forms' values do not compare with one
-    another. Sort with :func:`proseo_odata.odata.predicate.sort_key` and ``variable=ITEM_VARIABLE``."""
+    :func:`bind_item_filter`): an attribute's ``Value`` must be cast to one of its typed forms
+    (``OData.CSC.DoubleAttribute/Value``), since their values do not compare with one another.
+    Sort with :func:`proseo_odata.odata.predicate.sort_key` and ``variable=ITEM_VARIABLE``."""
+    model = _model_of(item_type, model)
     for item in items:
         for path in _paths_of(item.expr):
             names = [step for step in path.steps if isinstance(step, (A.Member, A.Cast))]
-            if names and isinstance(names[-1], A.Member) and names[-1].name.lower() == "value" \
-                    and (len(names) == 1 or not isinstance(names[-2], A.Cast)):
-                raise ODataTypeError(f"$orderby on an attribute's Value needs its type, for example "
-                                     f"OData.CSC.DoubleAttribute/Value (position {path.pos})",
-                                     position=path.pos, target="$orderby")
+            if names and isinstance(names[-1], A.Member) and names[-1].name.lower() == "value":
+                cast = _find_type(model, names[-2].type_name) if len(names) > 1 and isinstance(names[-2], A.Cast) \
+                    else None
+                if not isinstance(cast, edm.StructuredType) or cast.abstract:
+                    raise ODataTypeError(f"$orderby on an attribute's Value needs its type, for example "
+                                         f"OData.CSC.DoubleAttribute/Value (position {path.pos})",
+                                         position=path.pos, target="$orderby")
     try:
-        return _bind_orderby([dataclasses.replace(item, expr=_through_item(item.expr)) for item in items],
-                             item_type, model, scope=_item_scope(item_type))
+        binder = _item_binder(item_type, model, aliases, it_is_item, "$orderby")
+        return _bind_orderby([dataclasses.replace(item, expr=_through_item(item.expr, it_is_item)) for item in items],
+                             item_type, model, scope=_item_scope(item_type), binder=binder)
     except ODataError as exc:
         if exc.target in (None, "$filter"):
             exc.target = "$orderby"
@@ -1612,8 +1630,8 @@ def bind_orderby(items, entity_type: edm.EntityType, *, model: Optional[edm.Enti
         raise
 
 
-def _bind_orderby(items, entity_type, model, scope=None):
-    binder = _Binder(entity_type, _model_of(entity_type, model), option="$orderby")
+def _bind_orderby(items, entity_type, model, scope=None, binder=None):
+    binder = binder or _Binder(entity_type, _model_of(entity_type, model), option="$orderby")
     out = []
     for item in items:
         bound = binder.expr(item.expr, scope or {})

@@ -8,8 +8,10 @@ option given twice is an error; parameters that are not options (no ``$`` and no
 name) are ignored, except ``@name`` parameter aliases, which are collected.
 
 ``$expand`` is read to the full ABNF (nested options, ``/$ref``, ``/$count``, ``$levels``), so a
-malformed value is a syntax error, and then every form the services do not serve is refused
-(:func:`parse_expand`): what comes back is only ever plain navigation or complex property names.
+malformed value is a syntax error; ``/$ref``, ``/$count`` and paths of several segments are then
+refused (:func:`parse_expand`): what comes back is navigation or complex property names of one
+segment, each with its nested options or none (which of those a service serves is
+:func:`proseo_odata.query.build_query`'s to say).
 The services' entry point, :func:`proseo_odata.query.build_query`, starts here.
 """
 from __future__ import annotations

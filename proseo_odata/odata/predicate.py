@@ -491,13 +491,15 @@ def compile_item_predicate(bound: Bound, accessor: Optional[Accessor] = None, *,
     return lambda item: bool(fn(None, {ITEM_VARIABLE: item}))
 
 
-def sort_key(items, accessor: Optional[Accessor] = None, *, variable: Optional[str] = None):
+def sort_key(items, accessor: Optional[Accessor] = None, *, variable: Optional[str] = None,
+             now: Optional[_dt.datetime] = None):
     """A ``key=`` function sorting objects by bound ``$orderby`` items with OData's order for
     nulls (before every value ascending, after them descending; OData 4.0 Part 1, 11.2.5.2), as
     :func:`proseo_odata.odata.sql.compile_orderby_sql` does in SQL. (The catalogue's own keyset
     pages sort a null as the largest value, PostgreSQL's native order: docs/storage.md.)
-    ``variable``: as :func:`compile_value`'s (the items of :func:`proseo_odata.odata.binding.bind_item_orderby`)."""
-    getters = [(compile_value(item.expr, accessor, variable=variable), item.descending) for item in items]
+    ``variable``: as :func:`compile_value`'s (the items of :func:`proseo_odata.odata.binding.bind_item_orderby`);
+    ``now``: the value of ``now()`` (default: the time of this call)."""
+    getters = [(compile_value(item.expr, accessor, variable=variable, now=now), item.descending) for item in items]
 
     class _Key:
         __slots__ = ("values",)

@@ -242,6 +242,7 @@ def _output_product(request):
 
 def order_product(request):
     expand, select = single_entity_options(request, "Products")  # a PRIP Product: $expand=Attributes works
+    expand = expand.at()
     order, product = _output_product(request)
     # The Product navigation has no entity set in ODIP's model (no binding, no containment): the
     # context names its type (OData 4.01 Part 1, "Context URL": {context-url}#{type-name}{select-list})

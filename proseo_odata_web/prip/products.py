@@ -88,8 +88,9 @@ def list_products(request):
         principal.mission, paged.query, visibilities=product_visibilities(principal), members=names,
         render=functools.partial(_members_text, seed_aliases=seed_aliases, select=paged.select),
     )
-    items = [product_text(item.members, paged.expand, item.attributes, seed_aliases) for item in result.items]
-    context = context_url(request, "Products", product_selection(paged.select, seed_aliases, paged.expand))
+    expand = paged.expand.at()  # the nested options ready for this request: one now() for the page
+    items = [product_text(item.members, expand, item.attributes, seed_aliases) for item in result.items]
+    context = context_url(request, "Products", product_selection(paged.select, seed_aliases, expand))
     return json_response(collection_text(request, context, items, result, paged))
 
 
@@ -109,6 +110,7 @@ def count_products(request):
 def get_product(request):
     principal = require_role(request, Role.PRIP_USER)
     expand, select = single_entity_options(request, "Products")
+    expand = expand.at()
     product = visible_product(request, principal, request.matchdict["key"])
     seed_aliases = _web(request).seed_aliases
     members = product_members(ProductEntry.from_product(product), seed_aliases=seed_aliases, expand=expand,
@@ -131,7 +133,7 @@ def _navigation(collection: str, stored: Callable[[Product], list]):
         body = {"@odata.context": context_url(request, f"Products({product.id})/{collection}", listing.select)}
         if listing.count:
             body["@odata.count"] = count
-        body["value"] = listed_json(collection, items, listing.select, seed_aliases)
+        body["value"] = listed_json(items, listing.select, seed_aliases)
         return json_response(body)
 
     view.__name__ = f"product_{collection.lower()}"

@@ -45,6 +45,9 @@ def _every_page(app, params) -> list[dict]:
     ({"$orderby": "OData.CSC.IntegerAttribute/Value desc,Name"}, ["orbitNumber", "cloudCover", "highQuality",
                                                                   "processingDate", "productType"]),
     ({"$skip": "4"}, ["productType"]),
+    ({"$filter": "$it/Name eq 'cloudCover'"}, ["cloudCover"]),  # on the navigation's URL $it is the attribute
+    ({"$filter": "Name eq @q", "@q": "Name"}, list(P2)),  # an alias's path is read from the attribute too
+    ({"$filter": "@q eq null", "@q": "OData.CSC.DoubleAttribute/Value"}, [n for n in P2 if n != "cloudCover"]),
     ({"$top": "0"}, []),
 ])
 def test_the_navigation_url_lists_by_its_options(app, catalogue, options, names):
@@ -76,7 +79,7 @@ def test_select_count_and_assets_on_the_navigation_url(app, catalogue):
 @pytest.mark.parametrize("options, target", [
     ({"$filter": "Nope eq 1"}, "$filter"),
     ({"$filter": "Name"}, "$filter"),  # not a Boolean expression
-    ({"$filter": "$it/Name eq 'x'"}, "$filter"),
+    ({"$filter": "matchesPattern(Name, concat('(', Name))"}, "$filter"),  # a pattern read as the items are
     ({"$filter": "Name eq"}, "$filter"),
     ({"$orderby": "Value"}, "$orderby"),  # the typed forms' values do not compare with one another
     ({"$orderby": "Nope"}, "$orderby"),
@@ -157,10 +160,16 @@ def test_nested_options_on_one_product(app, catalogue):
     ("Attributes($top=1),Attributes($top=2)", "twice"),
     ("*($top=1)", "named"),
     ("Checksum($top=1)", "Attributes and Assets"),
+    ("Attributes($format=json)", "$format"),
+    ("Attributes($filter=matchesPattern(Name, concat('(', Name)))", "regular expression"),  # found as the items are read
+    ("Attributes($filter=Name eq @q)&@q=$it/Name", "$it"),  # nested, $it is the product: refused, aliases too
+    ("Attributes($orderby=OData.CSC.Attribute/Value)", "type"),
 ])
 def test_bad_nested_options_are_400_naming_expand(app, catalogue, expand, message):
+    expand, _, alias = expand.partition("&@q=")
     for path in ("/Products", f"/Products({catalogue.id('p2')})"):
-        response = app.get(PRIP + path, {"$expand": expand}, headers=ALICE, expect_errors=True)
+        response = app.get(PRIP + path, {"$expand": expand, **({"@q": alias} if alias else {})}, headers=ALICE,
+                           expect_errors=True)
         assert response.status_int == 400, (path, response.text)
         error = response.json["error"]
         assert error["target"] == "$expand" and message in error["message"], error
@@ -177,3 +186,37 @@ def test_the_formats_write_a_navigation_count(app, catalogue):
     none = app.get(url, headers={**ALICE, "Accept": NONE}).json
     assert none["Attributes@odata.count"] == 5 and "@odata.context" not in none
     assert app.get(url, headers={**ALICE, "Accept": IEEE}).json["Attributes@odata.count"] == "5"
+
+
+def test_aliases_in_nested_options(app, catalogue):
+    """The request's aliases and those inside the parentheses (OData 4.01 Part 2, 5.1.3)."""
+    pid = catalogue.id("p2")
+    for params in ({"$expand": "Attributes($filter=Name eq @n)", "@n": "'cloudCover'"},
+                   {"$expand": "Attributes($filter=Name eq @n;@n='cloudCover')"},
+                   {"$expand": "Attributes($filter=OData.CSC.DoubleAttribute/Value eq @v)", "@v": "20"}):
+        body = app.get(PRIP + f"/Products({pid})", params, headers=ALICE).json
+        assert _names(body["Attributes"]) == ["cloudCover"], params
+    unused = app.get(PRIP + f"/Products({pid})", {"$expand": "Attributes(@p='x')"}, headers=ALICE).json
+    assert _names(unused["Attributes"]) == list(P2)  # an alias nothing uses, as on the request
+
+
+def test_nested_select_follows_the_seed_aliases_setting(app_settings, catalogue):
+    from prip_helpers import make_app
+
+    app = make_app({**app_settings, "proseo.seed_aliases": "false"})
+    pid = catalogue.id("p2")
+    for path, params in ((f"/Products({pid})", {"$expand": "Attributes($select=DoubleValue)"}),
+                         ("/Products", {"$expand": "Attributes($select=ContentType)"}),
+                         (f"/Products({pid})/Attributes", {"$select": "StringValue"})):
+        response = app.get(PRIP + path, params, headers=ALICE, expect_errors=True)
+        assert response.status_int == 400, (path, params, response.text)
+    body = app.get(PRIP + f"/Products({pid})", {"$expand": "Attributes($select=Value;$top=1)"}, headers=ALICE).json
+    assert body["Attributes"] == [{"@odata.type": "#OData.CSC.DoubleAttribute", "Name": "cloudCover", "Value": 20.0}]
+
+
+def test_one_attribute_refuses_nested_options(app, catalogue):
+    """Products(<Id>)/Attributes('<Name>') is one entity: options of a list, nested or not, are 400."""
+    for expand in ("*($filter=Foo eq 1;$levels=3)", "*($top=1)"):
+        response = app.get(PRIP + f"/Products({catalogue.id('p2')})/Attributes('cloudCover')", {"$expand": expand},
+                           headers=ALICE, expect_errors=True)
+        assert response.status_int == 400 and response.json["error"]["target"] == "$expand", response.text

@@ -238,3 +238,16 @@ def test_bad_filters_are_400_with_warning(app, query):
     assert response.status_int == 400, response.text
     assert response.json["error"]["code"] == "E7721"
     assert response.headers["Warning"].startswith("199 proseo-api-prip (E7721) ")
+
+
+@pytest.mark.parametrize("text", ["Attributes/any(a: Attributes/any(a: a/Name eq 'x'))",
+                                  "Attributes/all(a: Attributes/any(a: a/Name eq 'cloudCover'))"])
+def test_a_lambda_variable_declared_twice_is_400(app, catalogue, text):
+    """One name for two items (which one would a/Name read?) was a 500 (a KeyError compiling the SQL)."""
+    response = app.get(PRIP + "/Products", {"$filter": text}, headers=ALICE, expect_errors=True)
+    assert response.status_int == 400, response.text
+    assert "already declared" in response.json["error"]["message"]
+    assert response.headers["Warning"].startswith("199 proseo-api-prip")
+    # with two names it is answered: every product with a cloudCover attribute, for each of its attributes
+    other = text.replace("any(a: a/", "any(b: b/")
+    assert app.get(PRIP + "/Products", {"$filter": other}, headers=ALICE).status_int == 200

@@ -14,7 +14,7 @@ def _request(query_string: str, *, default: int = 100, maximum: int = 1000, mode
     request = testing.DummyRequest(environ={"QUERY_STRING": query_string})
     request.query_string = query_string
     request.registry = SimpleNamespace(
-        proseo=SimpleNamespace(page_size_default=default, page_size_max=maximum, paging=mode))
+        proseo=SimpleNamespace(page_size_default=default, page_size_max=maximum, paging=mode, seed_aliases=True))
     return request
 
 
