@@ -351,22 +351,21 @@ def navigation_listing(params, collection: str, where: str, *, seed_aliases: boo
 
 def listing_options(params, where: str, types: Sequence[edm.StructuredType], *, one: bool = False,
                     seed_aliases: bool = True) -> tuple[Optional[tuple[str, ...]], bool]:
-    """``(select, count)`` of a request for a collection served whole (``Products(<id>)/Attributes``,
-    ``.../Assets``) or, ``one``, one of its entities (``Attributes('<Name>')``), entities of
-    ``types`` (an attribute's typed forms): ``$select``'s property names (None for all) and
-    whether ``$count=true`` asks for the number of entities. The options are read and checked as
-    everywhere; one that would narrow, order or page the collection is refused (400), not
-    ignored: the client would take every item for the ones it asked for; so is ``$count=true``
-    on one entity, and a ``$select`` or ``$expand`` of a name the types do not declare (the seed
-    documents' keys only with ``seed_aliases``, as ``$metadata`` declares them). ``where`` names
-    the collection in the message."""
+    """``(select, count)`` of a request for a collection served whole, with no options of its own
+    (a product's ``Attributes`` and ``Assets`` have theirs: :func:`navigation_listing`) or,
+    ``one``, for one of its entities (``Attributes('<Name>')``), entities of ``types`` (an
+    attribute's typed forms): ``$select``'s property names (None for all) and whether
+    ``$count=true`` asks for the number of entities. The options are read and checked as
+    everywhere; one that would narrow, order or page a list is refused (400), not ignored: the
+    client would take every item for the ones it asked for; so is ``$count=true`` on one entity,
+    a nested option in ``$expand``, and a ``$select`` or ``$expand`` of a name the types do not
+    declare (the seed documents' keys only with ``seed_aliases``, as ``$metadata`` declares them).
+    ``where`` names the collection or the entity in the message."""
     options = parse_query_options(params)
     given = _given_options(options, [name for name in _LISTING if name != "$count" or one])
     if given:
-        hint = ("; to select products by their attributes use Products?$filter=Attributes/any(...)"
-                if "/Attributes" in where else "")
-        raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, which is served whole{hint}",
-                                     target=given[0])
+        what = "one entity" if one else "which is served whole"
+        raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, {what}", target=given[0])
     for item in options.expand:  # no navigation: only a complex property (always inline) is accepted
         if item.path[0] != "*":
             _expand_name(types[0], item.path[0], where)

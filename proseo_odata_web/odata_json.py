@@ -26,8 +26,8 @@ from pyramid.response import Response
 from proseo_odata.errors import InvalidInput
 from proseo_odata.model import times
 from proseo_odata.odata import geo
-from proseo_odata.query import listings_of
 from proseo_odata.model import Attribute, AttributeType, Product
+from proseo_odata.query import listings_of
 from proseo_odata.storage import ProductEntry
 
 CONTENT_TYPE = "application/json;odata.metadata=minimal"

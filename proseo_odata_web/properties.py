@@ -135,9 +135,10 @@ def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, 
 
 
 def count_options(request, where: str) -> None:
-    """The options of a ``/$count`` of values or entities served whole (``Checksum/$count``,
-    ``Attributes/$count``): ``$filter`` and ``$search`` refused (nothing narrows them here), the
-    options that do not change a count ignored (:data:`proseo_odata.query.COUNT_IGNORES`)."""
+    """The options of a ``/$count`` of a collection property's values (``Checksum/$count``):
+    ``$filter`` and ``$search`` refused (nothing narrows them here), the options that do not
+    change a count ignored (:data:`proseo_odata.query.COUNT_IGNORES`). (``Attributes/$count``
+    counts what its ``$filter`` keeps: :func:`proseo_odata.query.navigation_listing`.)"""
     value_options(decoded_query_pairs(request), where, "a count of all of them", COUNT_IGNORES)
 
 

@@ -141,8 +141,9 @@ def check_format(request) -> None:
 
 def check_options(request, where: str, types, *, one: bool = False) -> tuple[Optional[tuple[str, ...]], bool]:
     """``(select, count)`` of a request for a collection served whole, or ``one`` of its
-    entities, of entity ``types`` (:func:`proseo_odata.query.listing_options`: 400 for a bad
-    option, as everywhere, and for one that would narrow, order or page it)."""
+    entities (``Attributes('<Name>')``), of entity ``types``
+    (:func:`proseo_odata.query.listing_options`: 400 for a bad option, as everywhere, and for one
+    that would narrow, order or page it)."""
     return listing_options(decoded_query_pairs(request), where, types, one=one,
                            seed_aliases=request.registry.proseo.seed_aliases)
 

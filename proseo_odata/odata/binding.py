@@ -34,11 +34,11 @@ two-valued: compilers implement OData's null rules (a comparison with ``null`` i
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import decimal
 import re
 import uuid
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
