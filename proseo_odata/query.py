@@ -186,7 +186,8 @@ def item_listing(options: QueryOptions, collection: str, where: str, *, seed_ali
                         ("$format", options.format if nested else None)):
         if given is not None:
             raise ODataNotSupportedError(f"{name} is not supported on {where}", target=name)
-    values = {name.lstrip("@"): parse_filter(text) for name, text in aliases}
+    values = {name.lstrip("@"): parse_filter(text) for name, text in aliases} \
+        if options.filter is not None or options.orderby else {}
     bound = None
     if options.filter is not None:
         bound = bind_item_filter(options.filter, item_type, model=model, aliases=values, it_is_item=not nested)

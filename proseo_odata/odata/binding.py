@@ -987,9 +987,6 @@ class _Binder:
             if node.kind != "any":
                 raise ODataTypeError("all() needs a predicate", position=node.pos)
             return BLambda("any", names, cast.qualified_name if cast else None, None, None, single)
-        if node.variable in scope:  # one name, two items: which one would a/Name read?
-            raise ODataNotSupportedError(f"the lambda variable {node.variable!r} is already declared by an "
-                                         f"enclosing lambda (position {node.pos}); give the inner one another name")
         inner = dict(scope)
         inner[node.variable] = _Var(node.variable, item_type, cast)
         predicate = self.predicate(node.predicate, inner)
@@ -1537,8 +1534,9 @@ def _through_item(node, it_is_item: bool = False):
         if isinstance(first, A.Variable):
             if it_is_item and first.name == "$it":
                 return dataclasses.replace(node, steps=(A.Member(ITEM_VARIABLE, pos=node.pos), *node.steps[1:]))
-            raise ODataNotSupportedError(f"{first.name} is not supported in the options of an expanded collection "
-                                         f"(position {node.pos})", target="$filter")
+            where = "a filter of a collection's items" if it_is_item else "the options of an expanded collection"
+            raise ODataNotSupportedError(f"{first.name} is not supported in {where} (position {node.pos})",
+                                         target="$filter")
         return dataclasses.replace(node, steps=(A.Member(ITEM_VARIABLE, pos=node.pos), *node.steps))
     if isinstance(node, A.Lambda):
         return dataclasses.replace(node, collection=_through_item(node.collection, it_is_item))
@@ -1556,10 +1554,28 @@ def _through_item(node, it_is_item: bool = False):
     return dataclasses.replace(node, **changes) if changes else node
 
 
-def _item_binder(item_type, model, aliases, it_is_item: bool, option: str = "$filter") -> "_Binder":
-    """The binder of an item's expression: a parameter alias's value is read through the item too
-    (``Attributes?$filter=Name eq @n&@n=Name`` compares the attribute's Name with itself)."""
-    aliases = {name: _through_item(value, it_is_item) for name, value in (aliases or {}).items()}
+def _used_aliases(nodes, aliases: Mapping[str, A.Expr]) -> Dict[str, A.Expr]:
+    """The aliases ``nodes`` use, and those the values of these use (each once: a cycle is the
+    binder's to refuse)."""
+    used: Dict[str, A.Expr] = {}
+    pending = list(nodes)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, A.ParameterAlias):
+            if node.name in aliases and node.name not in used:
+                used[node.name] = aliases[node.name]
+                pending.append(aliases[node.name])
+            continue
+        pending.extend(node.children())
+    return used
+
+
+def _item_binder(nodes, item_type, model, aliases, it_is_item: bool, option: str = "$filter") -> "_Binder":
+    """The binder of an item's expressions ``nodes``: the value of a parameter alias they use is
+    read through the item too (``Attributes?$filter=Name eq @n&@n=Name`` compares the attribute's
+    Name with itself); an alias they do not use is left alone (the outer ``$filter``'s may read
+    the product: ``@p=$it/Name``)."""
+    aliases = {name: _through_item(value, it_is_item) for name, value in _used_aliases(nodes, aliases or {}).items()}
     return _Binder(item_type, _model_of(item_type, model), aliases, option=option)
 
 
@@ -1576,7 +1592,7 @@ def bind_item_filter(node: A.Expr, item_type: edm.StructuredType, *, model: Opti
     'cloudCover')``), every path read from :data:`ITEM_VARIABLE`, the parameter aliases' too, so
     that it means what it means there (an attribute's ``Value`` without a cast, a cast on it).
     Compile it with :func:`proseo_odata.odata.predicate.compile_item_predicate`."""
-    binder = _item_binder(item_type, model, aliases, it_is_item)
+    binder = _item_binder([node], item_type, model, aliases, it_is_item)
     return binder.predicate(_through_item(node, it_is_item), _item_scope(item_type))
 
 
@@ -1588,8 +1604,9 @@ def bind_item_orderby(items, item_type: edm.StructuredType, *, model: Optional[e
     (``OData.CSC.DoubleAttribute/Value``), since their values do not compare with one another.
     Sort with :func:`proseo_odata.odata.predicate.sort_key` and ``variable=ITEM_VARIABLE``."""
     model = _model_of(item_type, model)
+    used = _used_aliases([item.expr for item in items], aliases or {})
     for item in items:
-        for path in _paths_of(item.expr):
+        for path in _paths_of(item.expr, used):
             names = [step for step in path.steps if isinstance(step, (A.Member, A.Cast))]
             if names and isinstance(names[-1], A.Member) and names[-1].name.lower() == "value":
                 cast = _find_type(model, names[-2].type_name) if len(names) > 1 and isinstance(names[-2], A.Cast) \
@@ -1599,7 +1616,7 @@ def bind_item_orderby(items, item_type: edm.StructuredType, *, model: Optional[e
                                          f"OData.CSC.DoubleAttribute/Value (position {path.pos})",
                                          position=path.pos, target="$orderby")
     try:
-        binder = _item_binder(item_type, model, aliases, it_is_item, "$orderby")
+        binder = _item_binder([item.expr for item in items], item_type, model, aliases, it_is_item, "$orderby")
         return _bind_orderby([dataclasses.replace(item, expr=_through_item(item.expr, it_is_item)) for item in items],
                              item_type, model, scope=_item_scope(item_type), binder=binder)
     except ODataError as exc:
@@ -1608,11 +1625,14 @@ def bind_item_orderby(items, item_type: edm.StructuredType, *, model: Optional[e
         raise
 
 
-def _paths_of(node: A.Node):
+def _paths_of(node: A.Node, aliases: Mapping[str, A.Expr], seen=frozenset()):
+    """The paths in ``node``, those in the values of the aliases it uses too."""
     if isinstance(node, A.Path):
         yield node
+    if isinstance(node, A.ParameterAlias) and node.name in aliases and node.name not in seen:
+        yield from _paths_of(aliases[node.name], aliases, seen | {node.name})
     for child in node.children():
-        yield from _paths_of(child)
+        yield from _paths_of(child, aliases, seen)
 
 
 def bind_orderby(items, entity_type: edm.EntityType, *, model: Optional[edm.EntityModel] = None

@@ -107,7 +107,8 @@ class CollectionMapping:
 
     single = False
 
-    def instance(self) -> "CollectionInstance":
+    def instance(self, cast: Optional[str] = None, nested: bool = False) -> "CollectionInstance":
+        """One use of the collection in a lambda (``nested``: inside another lambda)."""
         raise NotImplementedError
 
 
@@ -142,11 +143,15 @@ class ChildTable(CollectionMapping):
     def __post_init__(self):
         object.__setattr__(self, "_instances", {})
 
-    def instance(self, cast: Optional[str] = None) -> CollectionInstance:
-        # The table itself, not an alias: sibling EXISTS subqueries may share it (lambdas do
-        # not nest), and building an alias per lambda costs more than the rest of the compile.
-        # An instance holds only static SQL (correlation, type conditions, member columns), so
-        # one per cast is built and reused (SQLAlchemy elements are immutable).
+    def instance(self, cast: Optional[str] = None, nested: bool = False) -> CollectionInstance:
+        # The table itself, not an alias: sibling EXISTS subqueries may share it, and building
+        # an alias per lambda costs more than the rest of the compile. An instance holds only
+        # static SQL (correlation, type conditions, member columns), so one per cast is built
+        # and reused (SQLAlchemy elements are immutable). A lambda inside another (``nested``)
+        # takes an alias of its own: over the table itself its EXISTS would be correlated to
+        # the enclosing one's row, not to the entity's.
+        if nested:
+            return _ChildTableInstance(self, self.table.alias(), cast)
         instance = self._instances.get(cast)
         if instance is None:
             instance = _ChildTableInstance(self, self.table, cast)
@@ -196,7 +201,7 @@ class ComplexColumns(CollectionMapping):
     columns: Mapping[str, ColumnElement]
     single = True
 
-    def instance(self, cast: Optional[str] = None) -> CollectionInstance:
+    def instance(self, cast: Optional[str] = None, nested: bool = False) -> CollectionInstance:
         return _ComplexInstance(self)
 
 
@@ -237,13 +242,13 @@ class EntityMapping:
         except KeyError:
             raise ODataNotSupportedError(f"property '{name}' cannot be filtered", target="$filter") from None
 
-    def collection(self, path: Tuple[str, ...], cast: Optional[str]) -> CollectionInstance:
+    def collection(self, path: Tuple[str, ...], cast: Optional[str], nested: bool = False) -> CollectionInstance:
         name = "/".join(path)
         try:
             mapping = self.collections[name]
         except KeyError:
             raise ODataNotSupportedError(f"'{name}' cannot be filtered", target="$filter") from None
-        return mapping.instance(cast)
+        return mapping.instance(cast, nested)
 
     def footprint(self, path: Tuple[str, ...]) -> FootprintColumns:
         name = "/".join(path)
@@ -1077,34 +1082,45 @@ class SqlCompiler:
             replacement = shortcut(node, self)
             if replacement is not None:
                 return replacement
-        instance = self.mapping.collection(node.collection, node.cast)
+        nested = bool(self.scopes)
+        instance = self.mapping.collection(node.collection, node.cast, nested)
         if getattr(instance, "single", False) or isinstance(instance, _ComplexInstance):
             if node.predicate is None:
                 return sa.true()
-            self.scopes[node.variable] = (instance, node.cast)
-            try:
-                return self.predicate(node.predicate)
-            finally:
-                del self.scopes[node.variable]
+            return self._in_scope(node, instance)
         conditions = list(instance.conditions)
+        exists = _sql_exists
+        if nested:  # SQLAlchemy correlates to the enclosing EXISTS only: the entity's row is further out
+            def exists(*criteria):
+                return _sql_exists(*criteria).correlate_except(instance.alias)
         if node.predicate is None:
-            return _sql_exists(*conditions)
-        self.scopes[node.variable] = (instance, node.cast)
-        try:
-            predicate = self.predicate(node.predicate)
-        finally:
-            del self.scopes[node.variable]
+            return exists(*conditions)
+        predicate = self._in_scope(node, instance)
         # A constant predicate (any(a:false), all(a:true), all(a:1 eq 1)): SQLAlchemy folds
         # "correlation AND false" to false, which left EXISTS (SELECT * WHERE 0 = 1) without a
         # FROM, an SQL error on SQLite and PostgreSQL. Decide it here instead.
         if isinstance(predicate, (True_, False_)):
             holds = isinstance(predicate, True_)
             if node.kind == "any":
-                return _sql_exists(*conditions) if holds else sa.false()
-            return sa.true() if holds else _sql_not(_sql_exists(*conditions))
+                return exists(*conditions) if holds else sa.false()
+            return sa.true() if holds else _sql_not(exists(*conditions))
         if node.kind == "any":
-            return _sql_exists(*conditions, predicate)
-        return _sql_not(_sql_exists(*conditions, _sql_not(predicate)))
+            return exists(*conditions, predicate)
+        return _sql_not(exists(*conditions, _sql_not(predicate)))
+
+    def _in_scope(self, node, instance):
+        """The lambda's predicate, its variable naming ``instance``; a variable of an enclosing
+        lambda with the same name (``Attributes/any(a: Attributes/any(a: ...) and a/Name ...)``)
+        is hidden inside and named again after, as the Python predicate scopes it."""
+        outer = self.scopes.get(node.variable)
+        self.scopes[node.variable] = (instance, node.cast)
+        try:
+            return self.predicate(node.predicate)
+        finally:
+            if outer is None:
+                del self.scopes[node.variable]
+            else:
+                self.scopes[node.variable] = outer
 
     def _p_BProperty(self, node):  # a Boolean value used as a predicate
         return self.compare("eq", self.value(node), _Val(True, literal=True))

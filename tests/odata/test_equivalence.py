@@ -188,6 +188,11 @@ FILTERS = [
     "Attributes/OData.CSC.DoubleAttribute/all(a:a/Value lt 50)",
     "Attributes/all(a:a/Name ne 'calibrated')",
     "Attributes/any()",
+    # a lambda inside another: its own rows (an alias in SQL), the outer variable seen after it
+    "Attributes/any(a: a/Name eq 'cloudCover' and a/Value lt 40 and Attributes/any(b: b/Name eq 'productType' and b/Value eq 'S2MSI2A'))",
+    "Attributes/any(a: Attributes/any(a: a/Name eq 'orbitNumber' and a/Value gt 20000) and a/Name eq 'cloudCover' and a/Value lt 40)",
+    "Attributes/all(a: a/Name ne 'cloudCover' or Attributes/any(b: b/Name eq 'orbitNumber' and b/Value gt 20000))",
+    "Checksum/any(c: c/Algorithm eq 'MD5' and Attributes/any(a: a/Name eq 'cloudCover' and a/Value lt 20))",
     "not Attributes/OData.CSC.BooleanAttribute/any()",
     "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' and att/OData.CSC.StringAttribute/Value eq 'S2MSI1C') and Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and att/OData.CSC.DoubleAttribute/Value lt 30)",
     "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' and att/OData.CSC.StringAttribute/Value eq 'S2MSI1C') or Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'orbitNumber' and att/OData.CSC.IntegerAttribute/Value gt 29000)",

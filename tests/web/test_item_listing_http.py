@@ -83,6 +83,8 @@ def test_select_count_and_assets_on_the_navigation_url(app, catalogue):
     ({"$filter": "Name eq"}, "$filter"),
     ({"$orderby": "Value"}, "$orderby"),  # the typed forms' values do not compare with one another
     ({"$orderby": "Nope"}, "$orderby"),
+    ({"$orderby": "@a desc", "@a": "Value"}, "$orderby"),  # through an alias too
+    ({"$orderby": "@a", "@a": "OData.CSC.Attribute/Value"}, "$orderby"),
     ({"$top": "x"}, "$top"),
     ({"$skip": "-1"}, "$skip"),
     ({"$select": "Nope"}, "$select"),
@@ -92,7 +94,7 @@ def test_select_count_and_assets_on_the_navigation_url(app, catalogue):
 ])
 @pytest.mark.parametrize("route", ["Attributes", "Assets"])
 def test_bad_options_of_the_navigation_url_are_400(app, catalogue, route, options, target):
-    if route == "Assets" and options.get("$orderby") == "Value":
+    if route == "Assets" and "Value" in options.get("$orderby", "") + options.get("@a", ""):
         options = {"$orderby": "Nope"}
     response = app.get(PRIP + f"/Products({catalogue.id('p2')})/{route}", options, headers=ALICE, expect_errors=True)
     assert response.status_int == 400, response.text
@@ -198,6 +200,10 @@ def test_aliases_in_nested_options(app, catalogue):
         assert _names(body["Attributes"]) == ["cloudCover"], params
     unused = app.get(PRIP + f"/Products({pid})", {"$expand": "Attributes(@p='x')"}, headers=ALICE).json
     assert _names(unused["Attributes"]) == list(P2)  # an alias nothing uses, as on the request
+    # an alias of the page's own $filter reads the product ($it), while the nested filter reads attributes
+    page = app.get(PRIP + "/Products", {"$filter": "Name eq @p", "@p": "$it/Name", "$top": "1", "$select": "Name",
+                                         "$expand": "Attributes($filter=Name eq 'cloudCover')"}, headers=ALICE).json
+    assert len(page["value"]) == 1 and _names(page["value"][0]["Attributes"]) == ["cloudCover"]
 
 
 def test_nested_select_follows_the_seed_aliases_setting(app_settings, catalogue):
