@@ -334,7 +334,8 @@ def navigation_listing(params, collection: str, where: str, *, seed_aliases: boo
     its options read and checked as everywhere (a bad one is a 400 naming it); ``$expand`` may
     name only ``*`` or a complex property (the items have no navigation; complex properties are
     always inline). ``count_only``: for ``.../Attributes/$count``, where ``$filter`` counts and the
-    options that do not change a count (:data:`COUNT_IGNORES`) are read and ignored."""
+    options that do not change a count (:data:`COUNT_IGNORES`) are read, checked as everywhere
+    (a name the items do not have is a 400, as on ``Products/$count``) and ignored."""
     options = parse_query_options(params)
     item_type = ITEM_TYPES[collection][0]
     for item in options.expand:  # the items have no navigation: "*" or a complex property (always inline)
@@ -342,12 +343,11 @@ def navigation_listing(params, collection: str, where: str, *, seed_aliases: boo
             _expand_name(item_type, item.path[0], where)
         if item.options is not None:
             raise ODataNotSupportedError(f"$expand={item.path[0]}(...) is not supported on {where}", target="$expand")
-    if count_only:
-        options = QueryOptions(filter=options.filter, search=options.search, aliases=options.aliases)
-    else:
-        options = dataclasses.replace(options, expand=())
-    return item_listing(options, collection, where, seed_aliases=seed_aliases, aliases=options.aliases,
-                        nested=False)
+    listing = item_listing(dataclasses.replace(options, expand=(), skiptoken=None if count_only else options.skiptoken),
+                           collection, where, seed_aliases=seed_aliases, aliases=options.aliases, nested=False)
+    if count_only:  # what $filter keeps, all of it
+        listing = dataclasses.replace(listing, orderby=(), order=None, top=None, skip=0, count=True, select=None)
+    return listing
 
 
 def listing_options(params, where: str, types: Sequence[edm.StructuredType], *, one: bool = False,

@@ -168,7 +168,8 @@ def test_the_number_of_attributes_and_assets(app, catalogue):
     assert list(counted) == ["@odata.context", "@odata.count", "value"]
     assert "@odata.count" not in app.get(PRIP + f"/Products({pid})/Attributes?$count=false", headers=ALICE).json
     assert app.get(PRIP + f"/Products({pid})/Assets?$count=true", headers=ALICE).json["@odata.count"] == 0
-    for refused in ("$search=x", "$top=x", "$select=Name(", "$filter=Nope eq 1"):  # not served; malformed
+    for refused in ("$search=x", "$top=x", "$select=Name(", "$filter=Nope eq 1",  # not served; malformed
+                    "$orderby=Nope", "$select=Nope"):  # ignored, but its names looked up, as by Products/$count
         response = app.get(PRIP + f"/Products({pid})/Attributes/$count?{refused}", headers=ALICE, expect_errors=True)
         assert response.status_int == 400, (refused, response.body)
         assert response.headers["Warning"].startswith("199 proseo-api-prip")
