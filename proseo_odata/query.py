@@ -120,7 +120,7 @@ class ItemListing:
         """``(the items listed, how many the filter keeps)`` of ``items`` (domain objects, as
         :data:`proseo_odata.storage.mapping.DOMAIN_ACCESSOR` reads them). An error of the filter
         or the order (a pattern ``matchesPattern`` cannot read) names :attr:`target`."""
-        ready = self if self.ready and not self.calls_now else self.at()
+        ready = self.at()  # itself when compiled already and not calling now()
         try:
             kept = [item for item in items if ready.predicate(item)] if ready.predicate is not None else list(items)
             if ready.order is not None:
@@ -346,7 +346,7 @@ def navigation_listing(params, collection: str, where: str, *, seed_aliases: boo
     listing = item_listing(dataclasses.replace(options, expand=(), skiptoken=None if count_only else options.skiptoken),
                            collection, where, seed_aliases=seed_aliases, aliases=options.aliases, nested=False)
     if count_only:  # what $filter keeps, all of it
-        listing = dataclasses.replace(listing, orderby=(), order=None, top=None, skip=0, count=True, select=None)
+        listing = dataclasses.replace(listing, orderby=(), order=None, top=None, skip=0)
     return listing
 
 

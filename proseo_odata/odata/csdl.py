@@ -203,7 +203,7 @@ def entity_set_annotations(entity_set: edm.EntitySet, include_aliases: bool = Tr
             "DeleteRestrictions": {"Deletable": False},
             "IndexableByKey": name in caps.navigation_by_key,
         }
-        for name, target in ((name, _navigation_target(type_, name)) for name in caps.navigation_readonly)
+        for name, target in ((name, type_.find_member(name).target) for name in caps.navigation_readonly)
     ]
     if restricted:
         annotations[_cap("NavigationRestrictions")] = {"RestrictedProperties": restricted}
@@ -212,11 +212,6 @@ def entity_set_annotations(entity_set: edm.EntitySet, include_aliases: bool = Tr
 
 def _item_restriction(flag: str, name: str, paths: list) -> Dict[str, Any]:
     return {flag: True, name: paths} if paths else {flag: True}
-
-
-def _navigation_target(type_: edm.EntityType, name: str) -> edm.StructuredType:
-    (navigation,) = [nav for nav in type_.all_navigation() if nav.name == name]
-    return navigation.target
 
 
 def filter_functions(model: edm.EntityModel) -> List[str]:
