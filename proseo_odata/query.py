@@ -234,6 +234,23 @@ class PagedQuery:
     requested_top: Optional[int]
     skip: int
     paging: str = "cdse"
+    #: whether the storage's ``$filter`` calls ``now()``
+    filter_calls_now: bool = False
+
+    def at(self, now: Optional[_dt.datetime] = None) -> "PagedQuery":
+        """This query ready for one request, ``now()`` being one time in its ``$filter`` (which
+        the storage compiles: :attr:`Query.now`) and in the nested options of its ``$expand``
+        (:meth:`Expanded.at`): ``now`` (the time of the call by default). So a product that
+        ``Attributes/any(a: a/Value gt now())`` selects shows the attributes that
+        ``$expand=Attributes($filter=Value gt now())`` finds by the same time. Itself when
+        neither calls ``now()``."""
+        expand_now = any(listing.calls_now for listing in listings_of(self.expand).values())
+        if not self.filter_calls_now and not expand_now:
+            return self
+        now = now or _dt.datetime.now(_dt.timezone.utc)
+        return dataclasses.replace(
+            self, query=dataclasses.replace(self.query, now=now) if self.filter_calls_now else self.query,
+            expand=self.expand.at(now) if expand_now else self.expand)
 
     def next_page(self, result: QueryResult, returned: int) -> Optional[tuple]:
         """The paging options of the next page as ``((name, value), ...)`` (``$top`` when the
@@ -284,11 +301,13 @@ def build_query(entity_set: str, params, paging: Paging = Paging(), *, model: Op
     bound_filter = None
     if options.filter_text is not None:
         bound_filter = cache.bound_filter(options.filter_text, entity_type, model=model, aliases=options.aliases)
+    filter_calls_now = bound_filter is not None and calls_now(bound_filter)
     orderby = ()
     if options.orderby_text is not None:
         orderby = _orderby_paths(cache.bound_orderby(options.orderby_text, entity_type, model=model))
     if count_only:
-        return PagedQuery(Query(filter=bound_filter, top=0, count=True), frozenset(), None, None, 0, paging.mode)
+        return PagedQuery(Query(filter=bound_filter, top=0, count=True), frozenset(), None, None, 0, paging.mode,
+                          filter_calls_now)
     skip = options.skip or 0
     top = options.top
     query = Query(
@@ -300,7 +319,7 @@ def build_query(entity_set: str, params, paging: Paging = Paging(), *, model: Op
         count=bool(options.count),
         expand=expand & _STORED_NAVIGATION,
     )
-    return PagedQuery(query, expand, select, top, skip, paging.mode)
+    return PagedQuery(query, expand, select, top, skip, paging.mode, filter_calls_now)
 
 
 def entity_options(entity_set: str, params, *, model: Optional[edm.EntityModel] = None,

@@ -97,9 +97,9 @@ def collection_query(request, entity_set: str, *, count_only: bool = False) -> P
     """:func:`proseo_odata.query.build_query` for this request's query string. Query strings up
     to :data:`_KEPT_CACHED_LENGTH` characters are read once per entity set and paging
     (:func:`_built_query`): a client paging through a query and a poll send the same ones again,
-    and a :class:`PagedQuery` holds no time (a bound ``now()`` is evaluated when the storage
-    compiles it, a nested option's at :meth:`proseo_odata.query.Expanded.at`) and is never
-    changed. A query string that fails is read again each time."""
+    and a :class:`PagedQuery` holds no time (a view pins one ``now()`` for a request with
+    :meth:`proseo_odata.query.PagedQuery.at`; without it the storage takes the time it compiles
+    the filter) and is never changed. A query string that fails is read again each time."""
     pairs = decoded_query_pairs(request)  # checked (valid UTF-8) on every request; kept for next_link
     page_size = None if count_only else preferred_page_size(request)
     if page_size is not None and request.registry.proseo.paging == "cdse" and any(

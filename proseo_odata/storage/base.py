@@ -98,6 +98,10 @@ class Query:
             was made for; any other token raises :class:`InvalidQueryError`.
         count: also count all items matching ``filter`` (ignoring paging).
         expand: navigation properties to load, e.g. ``frozenset({"Attributes"})``.
+        now: the value of ``now()`` in ``filter`` (a timezone-aware datetime), so that the
+            caller's own uses of it (a nested ``$expand`` option's) agree with the storage's;
+            ``None``: the time the backend compiles the filter (once per call: the count and
+            the page of one call have the same).
     """
 
     filter: Any = None
@@ -107,6 +111,7 @@ class Query:
     skiptoken: str | None = None
     count: bool = False
     expand: frozenset[str] = field(default_factory=frozenset)
+    now: datetime | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "orderby", tuple((tuple(path), bool(desc)) for path, desc in self.orderby))

@@ -1520,9 +1520,10 @@ class SQLAlchemyStorage(StorageBase):
     #: an area that many products meet fills a page after a few of the rows in order.
     EXTENT_CANDIDATES_LIMIT = 20_000
 
-    def _filter_clause(self, entity_set: str, bound_filter, extents: bool = False, guard=None):
+    def _filter_clause(self, entity_set: str, bound_filter, extents: bool = False, guard=None, now=None):
         """The bound filter compiled; ``extents``: its areas are looked up in SQLite's R*Tree of
-        footprint extents (when the database has one); ``guard``: see :meth:`_guarded_filter`."""
+        footprint extents (when the database has one); ``guard``: see :meth:`_guarded_filter`;
+        ``now``: the value of ``now()`` (:attr:`Query.now`; None: the time it is compiled)."""
         if bound_filter is None:
             return None
         from . import mapping  # imported here: the mapping imports this package's schema
@@ -1530,9 +1531,9 @@ class SQLAlchemyStorage(StorageBase):
         tables = self.tables
         if extents:
             tables = dataclasses.replace(tables, extents=True)
-        return mapping.compile_filter(entity_set, bound_filter, tables, guard=guard)
+        return mapping.compile_filter(entity_set, bound_filter, tables, guard=guard, now=now)
 
-    def _guarded_filter(self, entity_set: str, bound_filter, extents: bool, conditions: Sequence):
+    def _guarded_filter(self, entity_set: str, bound_filter, extents: bool, conditions: Sequence, now=None):
         """:meth:`_filter_clause` for a page or count restricted by ``conditions`` (the caller's
         mission, visibility classes, owner). Arithmetic and a ``matchesPattern`` whose pattern is
         computed from the row (:func:`~proseo_odata.odata.binding.may_fail_on_data`) fail on some
@@ -1547,7 +1548,7 @@ class SQLAlchemyStorage(StorageBase):
         being hashed), so it is evaluated only on rows the caller may see. Every other filter
         compiles as it is."""
         guard = sa.and_(*conditions) if conditions and may_fail_on_data(bound_filter) else None
-        return self._filter_clause(entity_set, bound_filter, extents, guard)
+        return self._filter_clause(entity_set, bound_filter, extents, guard, now)
 
     def _few_extent_candidates(self, session: Session, bound_filter) -> bool:
         """SQLite: whether the filter has ``OData.CSC.Intersects`` areas, the database the R*Tree
@@ -1683,7 +1684,8 @@ class SQLAlchemyStorage(StorageBase):
         # request (the catalogue changes; a cached page statement is kept for each answer)
         extents = self._few_extent_candidates(session, query.filter)
         # the compiled $filter, once per request and only when needed (a cached page has it)
-        filter_clause = functools.cache(lambda: self._guarded_filter(entity_set, query.filter, extents, conditions))
+        filter_clause = functools.cache(lambda: self._guarded_filter(entity_set, query.filter, extents, conditions,
+                                                                          query.now))
         if query.count:
             clause = filter_clause()
             count, exact = count_rows(session, lambda s, statement: _execute_query(s, statement, values), table,

@@ -81,14 +81,14 @@ metadata = metadata_view(edm.PRIP_MODEL)
 
 def list_products(request):
     principal = require_role(request, Role.PRIP_USER)
-    paged = collection_query(request, "Products")
+    paged = collection_query(request, "Products").at()  # one now() for $filter and the nested options
     seed_aliases = _web(request).seed_aliases
     names = product_member_names(seed_aliases=seed_aliases, select=paged.select)
     result = request.storage.query_product_texts(
         principal.mission, paged.query, visibilities=product_visibilities(principal), members=names,
         render=functools.partial(_members_text, seed_aliases=seed_aliases, select=paged.select),
     )
-    expand = paged.expand.at()  # the nested options ready for this request: one now() for the page
+    expand = paged.expand
     items = [product_text(item.members, expand, item.attributes, seed_aliases) for item in result.items]
     context = context_url(request, "Products", product_selection(paged.select, seed_aliases, expand))
     return json_response(collection_text(request, context, items, result, paged))

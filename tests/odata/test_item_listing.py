@@ -142,6 +142,29 @@ def test_now_is_the_requests_in_a_kept_listing():
     assert plain.at() is plain  # nothing to make ready
 
 
+def test_a_paged_query_at_one_time_pins_its_filter_and_its_nested_options():
+    """PagedQuery.at: the storage's $filter (Query.now) and the nested options take one now()."""
+    moment = dt.datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    nested = "Attributes($filter=OData.CSC.DateTimeOffsetAttribute/Value lt now())"
+    both = build_query("Products", {"$filter": "PublicationDate lt now()", "$expand": nested})
+    assert both.filter_calls_now and both.query.now is None
+    ready = both.at(moment)
+    assert ready.query.now == moment and ready.query.filter is both.query.filter
+    items = [Attribute("a", AttributeType.DATETIMEOFFSET, moment - dt.timedelta(seconds=1)),
+             Attribute("b", AttributeType.DATETIMEOFFSET, moment + dt.timedelta(seconds=1))]
+    assert ready.expand.listing("Attributes").apply(items) == ([items[0]], 1)
+    assert both.at().query.now is not None  # the time of the call
+    only_filter = build_query("Products", {"$filter": "PublicationDate lt now()", "$expand": "Attributes"}).at(moment)
+    assert only_filter.query.now == moment and only_filter.expand == {"Attributes"}
+    only_nested = build_query("Products", {"$expand": nested})
+    assert not only_nested.filter_calls_now and only_nested.at(moment).query.now is None
+    assert only_nested.at(moment).expand.listing("Attributes").apply(items) == ([items[0]], 1)
+    plain = build_query("Products", {"$filter": "PublicationDate lt 2026-01-01T00:00:00Z", "$expand": "Attributes"})
+    assert not plain.filter_calls_now and plain.at() is plain  # nothing to pin
+    counted = build_query("Products", {"$filter": "PublicationDate lt now()"}, count_only=True)
+    assert counted.filter_calls_now and counted.at(moment).query.now == moment
+
+
 def test_expanded_is_the_set_of_names_with_listings():
     expand, select = entity_options("Products", {"$expand": "Attributes($top=1),Assets", "$select": "Name"})
     assert expand == frozenset({"Attributes", "Assets"}) and isinstance(expand, Expanded) and select == ("Name",)

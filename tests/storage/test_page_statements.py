@@ -144,3 +144,22 @@ def test_a_top_0_page_still_compiles_its_filter(storage):
     for top in (0, 5):
         with pytest.raises(ODataTypeError, match="out of range"):
             storage.query_product_entries("M1", _query(**{"$top": top, "$filter": "ContentLength eq 9223372036854775807 add 1"}))
+
+
+def test_a_querys_now_is_the_value_of_now_in_its_filter_for_its_page_and_count(storage):
+    """``Query.now`` (what the web layer pins for one request: proseo_odata.query.PagedQuery.at)
+    is the value of ``now()`` in the filter the storage compiles, for the count as for the page."""
+    import dataclasses
+    import datetime as dt
+
+    public = [VisibilityClass.PUBLIC]
+    query = _query(**{"$filter": "PublicationDate lt now()", "$count": "true", "$top": 10})
+    assert query.now is None  # the time the storage compiles it: every product was published before
+    page = storage.query_product_entries("M1", query, visibilities=public)
+    assert _names(page) == ["M1_1.zip", "M1_2.zip", "M1_3.zip"] and page.count == 3
+    past = dataclasses.replace(query, now=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
+    page = storage.query_product_entries("M1", past, visibilities=public)
+    assert page.items == [] and page.count == 0
+    later = _query(**{"$filter": "PublicationDate gt now()", "$count": "true", "$top": 10})
+    page = storage.query_product_entries("M1", dataclasses.replace(later, now=past.now), visibilities=public)
+    assert _names(page) == ["M1_1.zip", "M1_2.zip", "M1_3.zip"] and page.count == 3

@@ -226,3 +226,28 @@ def test_one_attribute_refuses_nested_options(app, catalogue):
         response = app.get(PRIP + f"/Products({catalogue.id('p2')})/Attributes('cloudCover')", {"$expand": expand},
                            headers=ALICE, expect_errors=True)
         assert response.status_int == 400 and response.json["error"]["target"] == "$expand", response.text
+
+
+def test_the_page_filter_and_the_nested_options_take_one_now(app, catalogue, monkeypatch):
+    """One now() per request for $filter (compiled by the storage) and the nested options
+    (proseo_odata.query.PagedQuery.at): with the clock the request reads in 2000, every product
+    was published after now(), and p2's processingDate (2021) is after it too."""
+    import datetime as dt
+    import types
+
+    import proseo_odata.query as query_module
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+    monkeypatch.setattr(query_module, "_dt", types.SimpleNamespace(datetime=Frozen, timezone=dt.timezone))
+    params = {"$filter": "PublicationDate gt now()", "$count": "true",
+              "$expand": "Attributes($filter=OData.CSC.DateTimeOffsetAttribute/Value gt now())"}
+    body = app.get(PRIP + "/Products", params, headers=ALICE).json
+    assert body["@odata.count"] == int(app.get(PRIP + "/Products/$count", headers=ALICE).text) > 0
+    p2 = [product for product in _every_page(app, params) if product["Id"] == str(catalogue.id("p2"))]
+    assert [_names(product["Attributes"]) for product in p2] == [["processingDate"]]
+    assert app.get(PRIP + "/Products", {**params, "$filter": "PublicationDate lt now()"}, headers=ALICE).json[
+        "@odata.count"] == 0
