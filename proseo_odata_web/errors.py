@@ -236,7 +236,7 @@ def not_found_view(exc, request):
     if canonical is not None:
         query = request.query_string
         location = quote(request.script_name + canonical, safe="/:@!$&'()*+,;=") + (f"?{query}" if query else "")
-        return HTTPPermanentRedirect(location=location)
+        return HTTPPermanentRedirect(location=location, headers={"OData-Version": "4.0"})  # as every answer
     return kind_response(request, "not_found.resource", f"No resource at {request_path(request)}")
 
 

@@ -32,6 +32,7 @@ def test_a_slash_too_many_is_redirected_to_the_resource(app, sent, canonical):
     query = "$top=1&$filter=startswith(Name,'S2')"
     redirect = app.get(sent + "?" + query, headers=ALICE, status=308)
     assert redirect.headers["Location"] == "http://localhost" + canonical + "?" + query
+    assert redirect.headers["OData-Version"] == "4.0"  # as on every answer of the services
     followed = app.get(redirect.headers["Location"], headers=ALICE)
     assert followed.body == app.get(canonical + "?" + query, headers=ALICE).body
 
