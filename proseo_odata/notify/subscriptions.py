@@ -124,7 +124,10 @@ def _bound_filter(text: str):
 
 
 def validate_filter_param(text) -> str:
-    """Check a ``FilterParam``: it must parse and bind against the Product model.
+    """Check a ``FilterParam``: it must parse and bind against the Product model, and compile
+    (:func:`compiled_filter`: arithmetic of constants out of range, ``now() add
+    duration'P9999999D'``, is refused here as ``GET Products`` refuses it, not stored to match
+    nothing).
 
     Returns the text unchanged; raises an ``ODataError`` (an invalid query, target ``FilterParam``) naming the
     position of the first problem."""
@@ -132,7 +135,7 @@ def validate_filter_param(text) -> str:
         raise ODataError("FilterParam must be a non-empty $filter expression over Products",
                          target="FilterParam")
     try:
-        _bound_filter(text)
+        compiled_filter(text)
     except ODataError as exc:
         exc.target = "FilterParam"
         raise

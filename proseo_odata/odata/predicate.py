@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Optional, Protocol
 
 from . import edm
-from .binding import ITEM_VARIABLE, BLiteral, Bound, parse_datetime_text
+from .binding import ITEM_VARIABLE, BArith, BCall, BLiteral, BNull, Bound, parse_datetime_text
 from .errors import ODataTypeError
 from .geo import intersects as geo_intersects, parse_geography
 from .regex import PatternError, matches
@@ -203,6 +203,26 @@ def _arith(op, a, b, result_type):
     if op == "div" and result_type.kind == "integer":
         return _int_div(a, b)
     return a / b
+
+
+def fold_arith(op, a, b, result_type):
+    """:func:`_arith` of two constants (literals, ``now()``, arithmetic of them), computed when
+    the filter is compiled, as both compilers (SQL and Python) do: a result out of range is the
+    client's 400 (``now() add duration'P9999999D'``: past year 9999; an integer outside
+    Edm.Int64), not null on every row."""
+    if a is None or b is None:
+        return None
+    try:
+        result = _arith(op, a, b, result_type)
+    except OverflowError:
+        raise ODataTypeError(f"the value of this '{op}' is out of range") from None
+    if isinstance(result, int) and not isinstance(result, bool) and not -(2**63) <= result < 2**63:
+        raise ODataTypeError(f"the value of this '{op}' is out of range for Edm.Int64")
+    return result
+
+
+#: :meth:`_Compiler._constant` of a node whose value depends on the row
+_VARIES = object()
 
 
 def _row_arith(op, a, b, result_type):
@@ -378,8 +398,27 @@ class _Compiler:
         return test
 
     def _v_BArith(self, node):
+        constant = self._constant(node)
+        if constant is not _VARIES:  # folded now, as the SQL compiler folds it (fold_arith)
+            return lambda root, env: constant
         left, right, op, result = self.value(node.left), self.value(node.right), node.op, node.type
         return lambda root, env: _row_arith(op, left(root, env), right(root, env), result)
+
+    def _constant(self, node):
+        """The value of ``node`` when it is a constant: a literal, null, ``now()``, or
+        arithmetic of constants (:func:`fold_arith`); :data:`_VARIES` otherwise."""
+        if isinstance(node, BLiteral):
+            return node.value
+        if isinstance(node, BNull):
+            return None
+        if isinstance(node, BCall) and node.name == "now":
+            return self.now
+        if isinstance(node, BArith):
+            left, right = self._constant(node.left), self._constant(node.right)
+            if left is _VARIES or right is _VARIES:
+                return _VARIES
+            return fold_arith(node.op, left, right, node.type)
+        return _VARIES
 
     def _v_BNegate(self, node):
         inner = self.value(node.operand)

@@ -1170,14 +1170,9 @@ class SqlCompiler:
         if left.is_null or right.is_null:
             return _Val(None, literal=True, is_null=True)
         if left.literal and right.literal:  # constant (e.g. now() sub duration'P1D'): fold it
-            from .predicate import _arith
+            from .predicate import fold_arith
 
-            try:
-                result = _arith(node.op, left.expr, right.expr, node.type)
-            except OverflowError:  # now() add duration'P9999999D': past year 9999
-                raise ODataTypeError(f"the value of this '{node.op}' is out of range") from None
-            if isinstance(result, int) and not isinstance(result, bool) and not -(2**63) <= result < 2**63:
-                raise ODataTypeError(f"the value of this '{node.op}' is out of range for Edm.Int64")
+            result = fold_arith(node.op, left.expr, right.expr, node.type)  # out of range: a 400
             return _Val(result, literal=True, is_null=result is None)
         le = left.expr if not left.literal else _typed_literal(left.expr, node.left.type, right)
         re_ = right.expr if not right.literal else _typed_literal(right.expr, node.right.type, left)
