@@ -470,11 +470,13 @@ def test_lists_say_when_there_is_nothing(site, tmp_path):
     assert "nothing to ingest" in result.stdout and str(empty) in result.stdout
 
 
-def test_workflows_sync_stores_the_configured_workflows_and_no_users(site):
+def test_workflows_sync_stores_the_configured_workflows_and_no_users(site, caplog):
     invoke, storage, _ = site
     first = invoke("workflows", "sync")
     assert "skipped DEMO/S2_L1C_L2A: no mission DEMO here" in first.stdout
     assert "0 workflow(s) stored, 2 skipped" in first.stdout
+    # said once, on stdout, not logged again as a warning
+    assert not [r for r in caplog.records if "does not exist here" in r.getMessage()]
     invoke("mission", "add", "DEMO")
     second = invoke("workflows", "sync")
     assert "2 workflow(s) stored" in second.stdout and "DEMO\tS2_L1C_L2A" in second.stdout

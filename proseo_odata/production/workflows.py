@@ -280,8 +280,9 @@ def sync_configured_workflows(storage, settings: Mapping[str, Any], *,
                               skipped: Optional[list] = None) -> list[Workflow]:
     """Upsert every configured workflow into ``storage`` (by mission and name, keeping ids).
 
-    Workflows of missions this database does not have are skipped with a warning (a plug-in
-    package may serve several deployments) and appended to ``skipped`` when given. Returns the
+    Workflows of missions this database does not have are skipped (a plug-in package may serve
+    several deployments): appended to ``skipped`` when given, for the caller to report, else
+    logged as a warning. Returns the
     stored workflows. Workflows in storage that are no longer configured are left as they are
     (orders may refer to them). Creates nothing else: no mission, no user.
     """
@@ -293,9 +294,10 @@ def sync_configured_workflows(storage, settings: Mapping[str, Any], *,
             stored.append(storage.upsert_workflow(workflow))
         except NotFoundError:
             # An installed mission plug-in whose mission this deployment does not have.
-            log.warning("workflow %s skipped: mission %s does not exist here", workflow.name, workflow.mission)
             if skipped is not None:
                 skipped.append(workflow)
+            else:
+                log.warning("workflow %s skipped: mission %s does not exist here", workflow.name, workflow.mission)
     if stored:
         log.info("synchronised %d configured workflow(s)", len(stored))
     return stored
