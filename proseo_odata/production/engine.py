@@ -405,7 +405,10 @@ class Worker:
             if is_transient(exc):
                 log.warning("order %s: transient database failure (%s); returning it to the queue",
                             order.id, describe(exc))
-                return self._requeue(order, counted=True)
+                # uncounted: the database's outage is no attempt of the order's, and a count would
+                # spend the budget of lost workers and service faults (two outages and one lost
+                # worker failed an order as "the worker was lost 3 time(s)")
+                return self._requeue(order)
             if stage == "process" and not is_database_error(exc):
                 # The processor's own bug: its order fails (the traceback goes to the log only).
                 log.exception("order %s: the processor raised", order.id)
@@ -603,8 +606,8 @@ class Worker:
         return failed
 
     def _requeue(self, order: ProductionOrder, *, counted: bool = False, limit: Optional[int] = None) -> ProductionOrder:
-        """Give the order back to the queue: on shutdown (not ``counted``), or after a service
-        fault (``counted``: ``attempts`` + 1; with ``limit``, the order fails with
+        """Give the order back to the queue: on shutdown or after a transient database failure
+        (not ``counted``), or after a service fault (``counted``: ``attempts`` + 1; with ``limit``, the order fails with
         :data:`REASON_SERVICE_FAULT` once ``attempts`` reaches it). A requeue that cannot reach
         the database leaves the order to lease recovery."""
 

@@ -1,5 +1,6 @@
 """Issue 10 item 1: a transient database failure inside an order's run is retried (the order
-returns to ``queued``, attempts counted), never turned into ``failed``; only the processor's own
+returns to ``queued``, its attempts not counted: the budget of lost workers and service faults
+stays whole), never turned into ``failed``; only the processor's own
 failure fails an order; no status message, notification or log line carries SQL, bound parameters
 or the notification password.
 
@@ -11,6 +12,7 @@ raised at a chosen step of the run (publishing the output) so that the outcome i
 import logging
 import sqlite3
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -115,7 +117,7 @@ def test_transient_failure_while_publishing_requeues_then_completes(env, monkeyp
     assert worker.run_pending(limit=1) == 1
     requeued = storage.get_order("DEMO", order.id)
     assert requeued.status is OrderStatus.QUEUED, requeued.status_message
-    assert requeued.status_message == MESSAGE_QUEUED and requeued.attempts == 1
+    assert requeued.status_message == MESSAGE_QUEUED and requeued.attempts == 0
     assert requeued.worker_id is None and requeued.output_product_id is None
     assert list(archive.root.rglob("*MSIL2A*")) == []  # the unpublished output was deleted
     assert storage.list_notifications() == []  # an order given back is not notified
@@ -123,9 +125,41 @@ def test_transient_failure_while_publishing_requeues_then_completes(env, monkeyp
     assert worker.run_pending(limit=1) == 1  # the next run publishes (add_product works again)
     done = storage.get_order("DEMO", order.id)
     assert done.status is OrderStatus.COMPLETED, done.status_message
-    assert done.attempts == 1
+    assert done.attempts == 0
     assert "transient database failure" in caplog.text
     assert_nothing_leaked(storage, caplog, order.id)
+
+
+def test_outages_do_not_spend_the_budget_of_lost_workers(env, monkeypatch):
+    """Runs given back for a database outage are not attempts: after two of them, a lost worker
+    and a service fault still each count one of max_attempts (3), and the order completes."""
+    settings, storage, archive = env
+    error = real_transient_error(settings["proseo.storage.url"])
+    order = submit(storage)
+    original = SQLAlchemyStorage.add_product
+    worker = Worker(storage, archive, {**settings, "proseo.production.fault_pause_seconds": "0.01"})
+    for _ in range(2):  # the publishing transaction fails every retry: the run is given back
+        monkeypatch.setattr(SQLAlchemyStorage, "add_product", lambda self, product: (_ for _ in ()).throw(error))
+        assert worker.run_pending(limit=1) == 1
+        assert storage.get_order("DEMO", order.id).status is OrderStatus.QUEUED
+    monkeypatch.setattr(SQLAlchemyStorage, "add_product", original)
+    # a lost worker: its lease expires, recovery requeues the order, one attempt counted
+    from proseo_odata.production import queue
+
+    claimed = storage.claim_next_order("lost-worker", lease_seconds=60)
+    assert claimed.id == order.id
+    later = claimed.lease_expires_at + timedelta(seconds=1)
+    assert [o.id for o in queue.requeue_expired(storage, now=later, max_attempts=3)] == [order.id]
+    after_loss = storage.get_order("DEMO", order.id)
+    assert after_loss.status is OrderStatus.QUEUED and after_loss.attempts == 1, after_loss.status_message
+    # a service fault: one more attempt, still queued (3 would fail it)
+    monkeypatch.setattr(archive, "put_file", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")))
+    worker.run_pending(limit=1)
+    after_fault = storage.get_order("DEMO", order.id)
+    assert after_fault.status is OrderStatus.QUEUED and after_fault.attempts == 2, after_fault.status_message
+    monkeypatch.undo()
+    assert worker.run_pending(limit=1) == 1
+    assert storage.get_order("DEMO", order.id).status is OrderStatus.COMPLETED
 
 
 def test_a_brief_failure_is_retried_inside_the_run(env, monkeypatch, caplog):

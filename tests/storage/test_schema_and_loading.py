@@ -119,8 +119,8 @@ def test_filter_is_routed_to_the_mapping(sqlite_url, monkeypatch):
 
     calls = []
 
-    def compile_filter(entity_set, bound_filter, tables, guard=None):
-        calls.append((entity_set, bound_filter, tables.dialect))
+    def compile_filter(entity_set, bound_filter, tables, guard=None, now=None):
+        calls.append((entity_set, bound_filter, tables.dialect, now))
         return tables.main_table(entity_set).c.name == bound_filter
 
     monkeypatch.setattr(mapping, "compile_filter", compile_filter)
@@ -130,8 +130,9 @@ def test_filter_is_routed_to_the_mapping(sqlite_url, monkeypatch):
         storage.add_mission(Mission("M"))
         storage.add_product(Product(mission="M", name="a"))
         storage.add_product(Product(mission="M", name="b"))
-        page = storage.query_products("M", Query(filter="b", count=True))
+        moment = datetime(2026, 12, 7, tzinfo=timezone.utc)
+        page = storage.query_products("M", Query(filter="b", count=True, now=moment))
     finally:
         storage.close()
     assert [p.name for p in page.items] == ["b"] and page.count == 1
-    assert calls == [("Products", "b", "sqlite")]
+    assert calls == [("Products", "b", "sqlite", moment)]  # once for the count and the page, with the query's now
