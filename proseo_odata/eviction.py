@@ -161,6 +161,7 @@ def start_periodic_eviction(settings, storage, archive) -> PeriodicEviction | No
     interval = float(settings.get("proseo.eviction.interval", 0) or 0)
     if interval < 0:
         raise ValueError(f"proseo.eviction.interval must not be negative, got {interval}")
+    batch_size = eviction_batch_size(settings)  # checked when off too: a bad value is found at start-up
     if interval == 0:
         return None
-    return PeriodicEviction(storage, archive, interval, eviction_batch_size(settings)).start()
+    return PeriodicEviction(storage, archive, interval, batch_size).start()

@@ -159,6 +159,10 @@ def test_interval_must_be_positive():
         PeriodicEviction(None, None, 0)
     with pytest.raises(ValueError):
         start_periodic_eviction({"proseo.eviction.interval": "-5"}, None, None)
+    # a bad batch size is found at start-up even while eviction is off (turned on later, it failed then)
+    for interval in ("0", "60"):
+        with pytest.raises(ValueError, match="proseo.eviction.batch_size"):
+            start_periodic_eviction({"proseo.eviction.interval": interval, "proseo.eviction.batch_size": "0"}, None, None)
 
 
 def test_cli_evict(db_url, tmp_path):
