@@ -112,3 +112,25 @@ def test_the_examples_of_a_page_run_as_written(demo_port, tmp_path, page, langua
     if "$value" in script:  # the files it downloaded are there, whole zips
         downloaded = [path for path in tmp_path.iterdir() if path.suffix == ".zip"]
         assert downloaded and all(path.read_bytes()[:2] == b"PK" for path in downloaded), downloaded
+
+
+def test_the_interactive_examples_of_the_docs_give_what_they_show():
+    """Every ``>>>`` example of the docs (docs/odata.md's parser examples) gives the output the
+    page shows (doctest, ``...`` and line breaks as the page wraps them allowed), the names of
+    ``proseo_odata`` imported as the page's first block does."""
+    import doctest
+
+    import proseo_odata
+
+    parser = doctest.DocTestParser()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    globs = {name: getattr(proseo_odata, name) for name in proseo_odata.__all__}
+    pages = 0
+    for page in sorted((REPO / "docs").glob("*.md")):
+        examples = [body for lang, body in _FENCE.findall(page.read_text(encoding="utf-8"))
+                    if lang == "python" and ">>>" in body]
+        pages += bool(examples)
+        for number, body in enumerate(examples):
+            runner.run(parser.get_doctest(body, globs, f"{page.name}[{number}]", str(page), 0))
+    assert pages and runner.tries >= 7
+    assert runner.failures == 0, "see the doctest report above"
