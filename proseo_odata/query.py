@@ -111,10 +111,16 @@ class ItemListing:
         page."""
         if self.ready and not self.calls_now:
             return self
-        return dataclasses.replace(  # compiled for one time: no longer depends on when it is applied
-            self, ready=True, calls_now=False,
-            predicate=None if self.filter is None else compile_item_predicate(self.filter, DOMAIN_ACCESSOR, now=now),
-            order=sort_key(self.orderby, DOMAIN_ACCESSOR, variable=ITEM_VARIABLE, now=now) if self.orderby else None)
+        option = "$filter"
+        try:  # a 400 of the compilers (constant arithmetic out of range) names the option
+            predicate = None if self.filter is None else compile_item_predicate(self.filter, DOMAIN_ACCESSOR, now=now)
+            option = "$orderby"
+            order = sort_key(self.orderby, DOMAIN_ACCESSOR, variable=ITEM_VARIABLE, now=now) if self.orderby else None
+        except ODataError as exc:
+            exc.target = self.target or option
+            raise
+        # compiled for one time: no longer depends on when it is applied
+        return dataclasses.replace(self, ready=True, calls_now=False, predicate=predicate, order=order)
 
     def apply(self, items: Iterable) -> tuple[list, int]:
         """``(the items listed, how many the filter keeps)`` of ``items`` (domain objects, as

@@ -91,6 +91,10 @@ def test_select_count_and_assets_on_the_navigation_url(app, catalogue):
     ({"$search": "x"}, "$search"),
     ({"$skiptoken": "x"}, "$skiptoken"),
     ({"$expand": "Nope"}, "$expand"),
+    # constant arithmetic out of range, with now() (compiled per request) and without
+    ({"$filter": "OData.CSC.DateTimeOffsetAttribute/Value lt now() add duration'P9999999D'"}, "$filter"),
+    ({"$orderby": "Name,now() add duration'P9999999D'"}, "$orderby"),
+    ({"$orderby": "Name,2020-01-01T00:00:00Z add duration'P9999999D'"}, "$orderby"),
 ])
 @pytest.mark.parametrize("route", ["Attributes", "Assets"])
 def test_bad_options_of_the_navigation_url_are_400(app, catalogue, route, options, target):
@@ -166,6 +170,8 @@ def test_nested_options_on_one_product(app, catalogue):
     ("Attributes($filter=matchesPattern(Name, concat('(', Name)))", "regular expression"),  # found as the items are read
     ("Attributes($filter=Name eq @q)&@q=$it/Name", "$it"),  # nested, $it is the product: refused, aliases too
     ("Attributes($orderby=OData.CSC.Attribute/Value)", "type"),
+    ("Attributes($filter=OData.CSC.DateTimeOffsetAttribute/Value lt now() add duration'P9999999D')", "out of range"),
+    ("Attributes($orderby=Name,now() sub duration'P9999999D')", "out of range"),
 ])
 def test_bad_nested_options_are_400_naming_expand(app, catalogue, expand, message):
     expand, _, alias = expand.partition("&@q=")
