@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Optional, Protocol
 
 from . import edm
-from .binding import ITEM_VARIABLE, BArith, BCall, BLiteral, BNull, Bound, parse_datetime_text
+from .binding import ITEM_VARIABLE, BArith, BCall, BLiteral, BNegate, BNull, Bound, parse_datetime_text
 from .errors import ODataTypeError
 from .geo import intersects as geo_intersects, parse_geography
 from .regex import PatternError, matches
@@ -218,6 +218,21 @@ def fold_arith(op, a, b, result_type):
         raise ODataTypeError(f"the value of this '{op}' is out of range") from None
     if isinstance(result, int) and not isinstance(result, bool) and not -(2**63) <= result < 2**63:
         raise ODataTypeError(f"the value of this '{op}' is out of range for Edm.Int64")
+    return result
+
+
+def fold_negate(value):
+    """The negation of a constant (``-duration'P1D'``, ``-(2 add 3)``), computed when the filter
+    is compiled as :func:`fold_arith` is: out of range (``-(-9223372036854775807 sub 1)``) is
+    the client's 400."""
+    if value is None:
+        return None
+    try:
+        result = -value
+    except OverflowError:  # -timedelta.min
+        raise ODataTypeError("the value of this negation is out of range") from None
+    if isinstance(result, int) and not isinstance(result, bool) and not -(2**63) <= result < 2**63:
+        raise ODataTypeError("the value of this negation is out of range for Edm.Int64")
     return result
 
 
@@ -406,7 +421,8 @@ class _Compiler:
 
     def _constant(self, node):
         """The value of ``node`` when it is a constant: a literal, null, ``now()``, or
-        arithmetic of constants (:func:`fold_arith`); :data:`_VARIES` otherwise."""
+        arithmetic or a negation of constants (:func:`fold_arith`, :func:`fold_negate`);
+        :data:`_VARIES` otherwise."""
         if isinstance(node, BLiteral):
             return node.value
         if isinstance(node, BNull):
@@ -418,9 +434,15 @@ class _Compiler:
             if left is _VARIES or right is _VARIES:
                 return _VARIES
             return fold_arith(node.op, left, right, node.type)
+        if isinstance(node, BNegate):
+            operand = self._constant(node.operand)
+            return _VARIES if operand is _VARIES else fold_negate(operand)
         return _VARIES
 
     def _v_BNegate(self, node):
+        constant = self._constant(node)
+        if constant is not _VARIES:  # folded now, as the SQL compiler folds it (fold_negate)
+            return lambda root, env: constant
         inner = self.value(node.operand)
 
         def negate(root, env):

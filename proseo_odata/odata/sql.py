@@ -1205,8 +1205,12 @@ class SqlCompiler:
 
     def _v_BNegate(self, node):
         inner = self.value(node.operand)
-        expr = inner.expr if not inner.literal else sa.literal(inner.expr)
-        return _Val(-expr, inner.notnull)
+        if inner.literal:  # constant (-duration'P1D', -(2 add 3)): fold it, as arithmetic of constants
+            from .predicate import fold_negate
+
+            result = fold_negate(inner.expr)  # out of range: a 400
+            return _Val(result, literal=True, is_null=result is None)
+        return _Val(-inner.expr, inner.notnull)
 
     def _v_BCall(self, node):
         name = node.name

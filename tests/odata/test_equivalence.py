@@ -72,6 +72,10 @@ FILTERS = [
     "ContentDate/End sub ContentDate/Start gt duration'PT30M'",
     "ContentDate/Start add duration'P30D' lt 2021-06-01T00:00:00Z",
     "ContentDate/Start sub duration'PT12H' gt 2021-06-01T00:00:00Z",
+    # negated constants are folded by both compilers (a negated duration was a 500 in SQL)
+    "ModificationDate lt now() add -duration'P365D'",
+    "ContentDate/Start add -duration'P30D' lt 2021-06-01T00:00:00Z",
+    "ContentLength gt -(2 add 3) mul -100000",
     "PublicationDate sub OriginDate le duration'P2D'",
     # date and time functions
     "year(ContentDate/Start) eq 2021",

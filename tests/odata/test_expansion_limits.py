@@ -94,6 +94,8 @@ def test_nested_calls_with_overloads_bind_each_argument_once():
     ("PublicationDate lt (2020-01-01T00:00:00Z add duration'P3000000D') add duration'P1D'", "out of range"),
     ("ContentLength lt 9223372036854775807 add 1", "Edm.Int64"),
     ("ContentLength lt (4611686018427387904 mul 2) sub 1", "Edm.Int64"),
+    ("ContentLength lt -(-9223372036854775807 sub 1)", "Edm.Int64"),  # a negation of constants
+    ("PublicationDate lt now() sub -duration'P9999999D'", "out of range"),
 ])
 def test_constant_arithmetic_out_of_range_is_refused_by_both_compilers(text, error):
     """Arithmetic of constants is computed when a filter is compiled, by the SQL compiler and by
@@ -106,17 +108,3 @@ def test_constant_arithmetic_out_of_range_is_refused_by_both_compilers(text, err
         compile_filter("Products", bound, SchemaTables(dialect="sqlite", postgis=False))
     with pytest.raises(ODataTypeError, match=error):
         compile_predicate(bound)
-
-
-def test_constant_arithmetic_in_range_is_folded_alike():
-    from proseo_odata.model import Product
-    from proseo_odata.odata.predicate import compile_predicate
-    from proseo_odata.storage.mapping import DOMAIN_ACCESSOR
-    import datetime as dt
-
-    product = Product(mission="M", name="p.zip", content_length=10,
-                      publication_date=dt.datetime(2020, 1, 2, tzinfo=dt.timezone.utc))
-    for text, expected in [("ContentLength lt 3 mul 4", True), ("ContentLength lt (3 mul 4) sub 2", False),
-                           ("PublicationDate lt 2020-01-01T00:00:00Z add duration'P1D'", False),
-                           ("PublicationDate lt 2020-01-01T00:00:00Z add duration'P1D' add duration'PT1S'", True)]:
-        assert compile_predicate(_query([("$filter", text)]).query.filter, DOMAIN_ACCESSOR)(product) is expected, text
