@@ -1698,7 +1698,10 @@ class SQLAlchemyStorage(StorageBase):
         memo = self.skip_memo
         version = None
         if (memo.enabled and catalogue is not None and query.skiptoken is None
-                and (query.skip or query.top is not None)):
+                and (query.skip or query.top is not None)
+                # a filter calling now() selects other rows at another time: a position
+                # remembered for it would be another moment's
+                and (query.filter is None or not calls_now(query.filter))):
             version = _CATALOGUE_VERSION
             values["proseo_catalogue"] = catalogue
         if query.top is not None:

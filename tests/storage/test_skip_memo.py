@@ -89,6 +89,27 @@ def test_another_filter_order_or_reader_does_not_reuse_the_entry(storage):
     assert got == public[:20] and storage.skip_memo.hits == 1
 
 
+def test_a_filter_calling_now_is_not_remembered(storage):
+    """Its rows change with the time: a position remembered at one moment would skip the wrong
+    rows at the next (the page at T1 + 5 s after a walk at T1, while products became older than
+    the window's start)."""
+    import dataclasses
+
+    def page(skip, now):
+        query = _query(skip, top=5, filter_text="PublicationDate gt now() sub duration'PT20S'",
+                       orderby="PublicationDate asc")
+        return _names(storage.query_products("M1", dataclasses.replace(query, now=now)))
+
+    first = T0 + timedelta(seconds=19)  # every product (published T0 .. T0 + 12 s) is in the window
+    assert len(page(0, first) + page(5, first) + page(10, first)) == 15
+    later = first + timedelta(seconds=5)  # T0 .. T0 + 4 s have left it: 10 products fewer
+    fresh = SQLAlchemyStorage(storage.engine, skip_memo=SkipMemo(ttl=0))
+    expected = _names(fresh.query_products("M1", dataclasses.replace(
+        _query(10, top=5, filter_text="PublicationDate gt now() sub duration'PT20S'", orderby="PublicationDate asc"),
+        now=later)))
+    assert page(10, later) == expected and storage.skip_memo.hits == 0
+
+
 def test_a_product_write_makes_the_memo_forget_and_entries_expire(storage):
     now = [0.0]
     storage.skip_memo = memo = SkipMemo(ttl=300, clock=lambda: now[0])
