@@ -50,9 +50,10 @@ return a :class:`QueryResult`. See those classes for the paging rules.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from proseo_odata.model import (
@@ -547,8 +548,7 @@ class CatalogueStore(Store):
         :mod:`proseo_odata.fixity`); ``checksums`` loads the recorded checksums too. This
         default converts :meth:`query_products`' products; a backend may read the few columns
         directly (the SQLAlchemy backend does)."""
-        result = self.query_products(mission, Query(filter=query.filter, orderby=query.orderby, top=query.top,
-                                                    skip=query.skip, skiptoken=query.skiptoken, count=query.count))
+        result = self.query_products(mission, dataclasses.replace(query, expand=frozenset()))
         result.items = [ProductFile.from_product(p, checksums) for p in result.items]
         return result
 
@@ -849,13 +849,14 @@ BY_ID = ((("Id",), False),)
 
 
 def iter_pages(query_method, *args, query: Query, **kwargs) -> Iterator[QueryResult]:
-    """Follow ``next_skiptoken`` from ``query`` on: yields every page of a ``query_*`` call."""
+    """Follow ``next_skiptoken`` from ``query`` on: yields every page of a ``query_*`` call,
+    each with the first page's ``now()`` (:attr:`Query.now`, pinned when not given): a filter
+    calling it selects by one instant across the pages."""
+    if query.now is None:
+        query = dataclasses.replace(query, now=datetime.now(timezone.utc))
     while True:
         page = query_method(*args, query, **kwargs)
         yield page
         if page.next_skiptoken is None:
             return
-        query = Query(
-            filter=query.filter, orderby=query.orderby, top=query.top, skiptoken=page.next_skiptoken,
-            expand=query.expand,
-        )
+        query = dataclasses.replace(query, skip=0, skiptoken=page.next_skiptoken, count=False)

@@ -163,3 +163,29 @@ def test_a_querys_now_is_the_value_of_now_in_its_filter_for_its_page_and_count(s
     later = _query(**{"$filter": "PublicationDate gt now()", "$count": "true", "$top": 10})
     page = storage.query_product_entries("M1", dataclasses.replace(later, now=past.now), visibilities=public)
     assert _names(page) == ["M1_1.zip", "M1_2.zip", "M1_3.zip"] and page.count == 3
+
+
+def test_iter_pages_reads_every_page_at_the_first_pages_now():
+    """Export and fixity walk pages with storage.iter_pages: a filter calling now() selects by one
+    instant across them (the query's own now when given, else the time of the first page)."""
+    import dataclasses
+    import datetime as dt
+
+    from proseo_odata.storage import iter_pages
+    from proseo_odata.storage.base import Query, QueryResult
+
+    seen = []
+
+    def pages(query):
+        seen.append(query)
+        return QueryResult(items=[len(seen)], next_skiptoken=None if len(seen) == 3 else f"t{len(seen)}")
+
+    query = Query(top=1, skip=2, count=True, expand=frozenset({"Attributes"}))
+    assert [page.items for page in iter_pages(pages, query=query)] == [[1], [2], [3]]
+    assert seen[0].now is not None and {q.now for q in seen} == {seen[0].now}
+    assert [q.skiptoken for q in seen] == [None, "t1", "t2"] and [q.skip for q in seen] == [2, 0, 0]
+    assert [q.count for q in seen] == [True, False, False] and {q.expand for q in seen} == {frozenset({"Attributes"})}
+    moment = dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc)
+    seen.clear()
+    list(iter_pages(pages, query=dataclasses.replace(query, now=moment)))
+    assert {q.now for q in seen} == {moment}
