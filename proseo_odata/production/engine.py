@@ -14,8 +14,10 @@ A processor failure fails the order with the reason in ``StatusMessage``; a miss
 it with ``input product not found``. Nothing else fails an order: a transient database failure
 (lost connection, serialization failure, deadlock, timeout:
 :func:`proseo_odata.storage.errors.is_transient`) anywhere in a run returns the order to
-``queued`` (``attempts`` + 1) for the next worker, and so does a failure of the archive or any
-other service fault, up to ``max_attempts`` times. Status messages come from a fixed vocabulary
+``queued`` for the next worker, uncounted (the worker tries for as long as its lease holds; an
+outage longer than that leaves the order to lease recovery, which counts it as a lost worker); a
+failure of the archive or any other service fault returns it counted (``attempts`` + 1), up to
+``max_attempts`` times. Status messages come from a fixed vocabulary
 (:mod:`proseo_odata.model.statemachine`) plus the processor's own reason; they never carry an
 exception's text, so never SQL, bound parameters or a secret. Database errors are logged as one
 line (:func:`proseo_odata.storage.errors.describe`), without the statement.
@@ -408,7 +410,7 @@ class Worker:
                 # uncounted: the database's outage is no attempt of the order's, and a count would
                 # spend the budget of lost workers and service faults (two outages and one lost
                 # worker failed an order as "the worker was lost 3 time(s)")
-                return self._requeue(order)
+                return self._requeue(order, patient=True)
             if stage == "process" and not is_database_error(exc):
                 # The processor's own bug: its order fails (the traceback goes to the log only).
                 log.exception("order %s: the processor raised", order.id)
@@ -605,11 +607,15 @@ class Worker:
         log.info("order %s failed: %s", order.id, message.splitlines()[0] if message else "")
         return failed
 
-    def _requeue(self, order: ProductionOrder, *, counted: bool = False, limit: Optional[int] = None) -> ProductionOrder:
+    def _requeue(self, order: ProductionOrder, *, counted: bool = False, limit: Optional[int] = None,
+                 patient: bool = False) -> ProductionOrder:
         """Give the order back to the queue: on shutdown or after a transient database failure
         (not ``counted``), or after a service fault (``counted``: ``attempts`` + 1; with ``limit``, the order fails with
         :data:`REASON_SERVICE_FAULT` once ``attempts`` reaches it). A requeue that cannot reach
-        the database leaves the order to lease recovery."""
+        the database leaves the order to lease recovery, which counts an attempt (a lost
+        worker); ``patient`` (after a database outage) keeps trying for as long as the lease
+        holds (the heartbeat goes on meanwhile), so that an outage shorter than the lease costs
+        none."""
 
         def finish() -> ProductionOrder:
             with self.storage.transaction() as tx:
@@ -630,8 +636,10 @@ class Worker:
                 tx.update_order(current)
                 return current
 
+        # the lease was renewed at most a heartbeat ago (lease_seconds / 3): two thirds of it remain
+        within = self.config.lease_seconds * 2 / 3 if patient else None
         try:
-            return queue.retry_on_busy(finish, attempts=12)
+            return queue.retry_on_busy(finish, attempts=12, within=within)
         except _OrderEnded:
             return self._reload(order)
         except Exception as exc:  # noqa: BLE001 - the database is away: the lease expires, recovery requeues

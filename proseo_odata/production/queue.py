@@ -32,10 +32,12 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def retry_on_busy(action: Callable[[], T], *, attempts: int = 8, delay: float = 0.05, max_delay: float = 2.0) -> T:
+def retry_on_busy(action: Callable[[], T], *, attempts: int = 8, delay: float = 0.05, max_delay: float = 2.0,
+                  within: Optional[float] = None) -> T:
     """Run ``action``; retry it while the storage reports a transient failure
     (:func:`proseo_odata.storage.errors.retry_transient`, the one retry helper, with waits that
-    grow linearly up to ``max_delay`` seconds, ``attempts`` runs in all).
+    grow linearly up to ``max_delay`` seconds, ``attempts`` runs in all; with ``within``, as many
+    runs as those waits take to add up to ``within`` seconds, if that is more).
 
     Transient: the database is unavailable for now (a ``DatabaseUnavailableError``: SQLite's
     ``database is locked``; on PostgreSQL a serialization failure, a deadlock, a lost or
@@ -45,6 +47,8 @@ def retry_on_busy(action: Callable[[], T], *, attempts: int = 8, delay: float = 
     Other errors pass through.
     """
     delays = [min(max_delay, delay * attempt) for attempt in range(1, attempts)]
+    while within is not None and sum(delays) < within:
+        delays.append(min(max_delay, delay * (len(delays) + 1)))
     return retry_transient(action, delays=delays, what="order queue", logger=log)
 
 

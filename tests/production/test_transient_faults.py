@@ -162,6 +162,38 @@ def test_outages_do_not_spend_the_budget_of_lost_workers(env, monkeypatch):
     assert storage.get_order("DEMO", order.id).status is OrderStatus.COMPLETED
 
 
+def test_an_outage_that_outlasts_the_quick_retries_but_not_the_lease_costs_no_attempt(env, monkeypatch):
+    """The run hits an outage (its input's look-up fails), and the database is still away when
+    the worker gives the order back: it keeps trying while its lease holds (two thirds of
+    proseo.production.lease_seconds), not 3 s as before, after which lease recovery counted the
+    outage as a lost worker."""
+    settings, storage, archive = env
+    error = real_transient_error(settings["proseo.storage.url"])
+    order = submit(storage)
+    original_update = SQLAlchemyStorage.update_order
+    away_until = []
+
+    def input_lookup_fails(self, *args, **kwargs):
+        away_until.append(time.monotonic() + 5.0)  # 5 s more of outage: beyond the 3.3 s of quick retries
+        raise error
+
+    def update_while_away(self, order_):
+        if away_until and time.monotonic() < away_until[0]:
+            raise error
+        return original_update(self, order_)
+
+    monkeypatch.setattr(SQLAlchemyStorage, "get_product", input_lookup_fails)
+    monkeypatch.setattr(SQLAlchemyStorage, "update_order", update_while_away)
+    worker = Worker(storage, archive, {**settings, "proseo.production.lease_seconds": "12"})  # patience 8 s
+    assert worker.run_pending(limit=1) == 1
+    monkeypatch.undo()
+    requeued = storage.get_order("DEMO", order.id)
+    assert requeued.status is OrderStatus.QUEUED and requeued.attempts == 0, requeued.status_message
+    assert requeued.worker_id is None
+    assert worker.run_pending(limit=1) == 1
+    assert storage.get_order("DEMO", order.id).status is OrderStatus.COMPLETED
+
+
 def test_a_brief_failure_is_retried_inside_the_run(env, monkeypatch, caplog):
     settings, storage, archive = env
     error = real_transient_error(settings["proseo.storage.url"])
