@@ -882,8 +882,22 @@ def _typed_literal(value, edm_type, other: _Val):
     if kind == "double":
         return sa.literal(value, sa.Float())
     if kind == "datetime" and not other.literal:
-        return sa.literal(value, getattr(other.expr, "type", None))
+        return sa.literal(value, _datetime_type_of(other.expr))
     return sa.literal(value)
+
+
+def _datetime_type_of(expr):
+    """The column type of the date-times in ``expr``: its own, or, for a difference of
+    date-times (a duration: ``2021-06-01T00:00:00Z add (now() sub EvictionDate)``), that of the
+    date-times it subtracts (a date-time literal bound as an interval was a database error)."""
+    type_ = getattr(expr, "type", None)
+    if not isinstance(type_, _Duration):
+        return type_
+    for clause in getattr(expr, "clauses", ()):
+        found = _datetime_type_of(clause)
+        if found is not None and not isinstance(found, (_Duration, sa.types.NullType)):
+            return found
+    return None
 
 
 _STATIC_LIMIT = 4096
@@ -1210,6 +1224,9 @@ class SqlCompiler:
 
             result = fold_negate(inner.expr)  # out of range: a 400
             return _Val(result, literal=True, is_null=result is None)
+        if node.type.kind == "duration":  # SQL's interval types have no negation: 0 - the duration
+            zero = sa.literal(_dt.timedelta(0), _Duration())
+            return _Val(sa.type_coerce(zero - inner.expr, _Duration()), inner.notnull)
         return _Val(-inner.expr, inner.notnull)
 
     def _v_BCall(self, node):
