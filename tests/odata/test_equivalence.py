@@ -466,19 +466,17 @@ def _arithmetic_filters(count: int, seed: int = 35) -> list[str]:
     return filters
 
 
-def test_random_arithmetic_selects_alike_or_is_refused_alike(seeded):
-    """Generated arithmetic (_arithmetic_filters): the SQL, on SQLite and on PostgreSQL, and the
-    Python predicate select the same products, or both refuse the filter with a client error (a
-    negated duration was a 500 in SQL and fine in Python; constant arithmetic out of range was
-    refused by SQL and false in Python). No other error."""
+def _compare_generated(storage, filters) -> tuple[int, int]:
+    """Run each filter as SQL (the storage's database) and as the Python predicate: they must
+    select the same products or both refuse it with a client error; no other error. Returns
+    ``(refused, agreed)``."""
     from proseo_odata.odata.errors import ODataError
     from proseo_odata.storage.errors import query_refusal
 
-    storage = seeded
     products = storage.tables.products
     disagreements = []
     refused = agreed = 0
-    for text in _arithmetic_filters(300):
+    for text in filters:
         try:
             python = python_ids(text)
         except ODataError:
@@ -500,4 +498,107 @@ def test_random_arithmetic_selects_alike_or_is_refused_alike(seeded):
         refused += sql == "400"
         agreed += sql == python
     assert not disagreements, "\n".join(disagreements)
+    return refused, agreed
+
+
+def test_random_arithmetic_selects_alike_or_is_refused_alike(seeded):
+    """Generated arithmetic (_arithmetic_filters): the SQL, on SQLite and on PostgreSQL, and the
+    Python predicate select the same products, or both refuse the filter with a client error (a
+    negated duration was a 500 in SQL and fine in Python; constant arithmetic out of range was
+    refused by SQL and false in Python; a constant date-time plus a difference of date-times was
+    a database error). No other error."""
+    refused, agreed = _compare_generated(seeded, _arithmetic_filters(300))
     assert refused >= 20 and agreed - refused >= 200  # both kinds are exercised
+
+
+def _string_filters(count: int, seed: int = 35) -> list[str]:
+    """Comparisons, tests and patterns of random string functions over Name and literals (empty,
+    ``%_``, quotes, non-ASCII, case-folding ones), with lengths and positions in and out of range."""
+    rng = random.Random(seed)
+    literals = ["''", "'S2'", "'s2a'", "'\u00e4'", "'%_'", "'O''Brien'", "'_'", "'.zip'", "' x '", "'MSIL1C'",
+                "'\u00df'", "'\u0130'"]
+
+    def text(depth):
+        roll = rng.random()
+        if depth <= 0 or roll < 0.3:
+            return rng.choice(["Name", "Name", rng.choice(literals)])
+        if roll < 0.45:
+            return f"{rng.choice(['tolower', 'toupper', 'trim'])}({text(depth - 1)})"
+        if roll < 0.6:
+            return f"concat({text(depth - 1)},{text(depth - 1)})"
+        if roll < 0.8:
+            return f"substring({text(depth - 1)},{position(depth - 1)})"
+        return f"substring({text(depth - 1)},{position(depth - 1)},{position(depth - 1)})"
+
+    def position(depth):
+        roll = rng.random()
+        if depth <= 0 or roll < 0.4:
+            return rng.choice(["0", "1", "3", "-1", "-5", "100", "2147483647", "9223372036854775807"])
+        if roll < 0.7:
+            return f"length({text(depth - 1)})"
+        return f"indexof({text(depth - 1)},{text(depth - 1)})"
+
+    filters = []
+    for _ in range(count):
+        roll = rng.random()
+        if roll < 0.3:
+            filters.append(f"{rng.choice(['contains', 'startswith', 'endswith'])}({text(2)},{text(2)})")
+        elif roll < 0.55:
+            filters.append(f"{text(2)} {rng.choice(['eq', 'ne', 'lt', 'gt', 'le', 'ge'])} {text(2)}")
+        elif roll < 0.8:
+            filters.append(f"{position(2)} {rng.choice(['eq', 'ne', 'lt', 'gt'])} {position(2)}")
+        else:
+            pattern = rng.choice(["^S2", "zip$", "[a-z]+", "(?i)msi", ".", "^$", "\u00e4|\u00df"])
+            filters.append(f"matchesPattern({text(2)},'{pattern}')")
+    return filters
+
+
+def _date_function_filters(count: int, seed: int = 35) -> list[str]:
+    """Random predicates of date-time functions, rounding, arithmetic, ``in``, ``not``, ``and``
+    and ``or`` over date-times that may be null (OriginDate) or in year 1 or 9999."""
+    rng = random.Random(seed)
+    moments = ["PublicationDate", "ContentDate/Start", "ContentDate/End", "OriginDate", "EvictionDate", "now()",
+               "2021-06-01T00:00:00Z", "2021-06-01T12:30:00.5+02:00", "null"]
+    ops = ["eq", "ne", "lt", "gt", "le", "ge"]
+
+    def moment(depth):
+        if depth <= 0 or rng.random() < 0.6:
+            return rng.choice(moments)
+        return (f"({moment(depth - 1)} {rng.choice(['add', 'sub'])} "
+                f"duration'{rng.choice(['P1D', 'PT1H', 'PT0.001S', '-P10D'])}')")
+
+    def number(depth):
+        roll = rng.random()
+        if depth <= 0 or roll < 0.3:
+            return rng.choice(["ContentLength", "0", "1", "12", "2021", "-1", "null", "1.5", "2e3"])
+        if roll < 0.7:
+            part = rng.choice(["year", "month", "day", "hour", "minute", "second", "fractionalseconds"])
+            return f"{part}({moment(depth - 1)})"
+        if roll < 0.85:
+            return f"{rng.choice(['round', 'floor', 'ceiling'])}({number(depth - 1)})"
+        return f"({number(depth - 1)} {rng.choice(['add', 'sub', 'mul', 'div', 'mod', 'divby'])} {number(depth - 1)})"
+
+    def predicate(depth):
+        roll = rng.random()
+        if depth <= 0 or roll < 0.35:
+            return f"{number(1)} {rng.choice(ops)} {number(1)}"
+        if roll < 0.55:
+            return f"{moment(1)} {rng.choice(ops)} {moment(1)}"
+        if roll < 0.65:
+            part = rng.choice(["date", "time"])
+            return f"{part}({moment(0)}) {rng.choice(['eq', 'lt', 'gt'])} {part}({moment(0)})"
+        if roll < 0.75:
+            items = ", ".join(rng.choice(["0", "1", "2021", "null", "12.0"]) for _ in range(rng.randint(1, 3)))
+            return f"{number(1)} in ({items})"
+        if roll < 0.85:
+            return f"not ({predicate(depth - 1)})"
+        return f"({predicate(depth - 1)} {rng.choice(['and', 'or'])} {predicate(depth - 1)})"
+
+    return [predicate(3) for _ in range(count)]
+
+
+@pytest.mark.parametrize("family", [_string_filters, _date_function_filters])
+def test_random_functions_select_alike_or_are_refused_alike(seeded, family):
+    """As the arithmetic above, for string functions and date-time functions with logic."""
+    refused, agreed = _compare_generated(seeded, family(300))
+    assert agreed - refused >= 100  # most are not refusals
