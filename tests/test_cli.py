@@ -508,6 +508,40 @@ def test_worker_says_it_started_with_how_many_threads_and_that_it_stopped(site, 
     assert said[0].startswith("worker started: 2 thread(s)") and said[-1] == "worker stopped", said
 
 
+def test_worker_waits_for_a_database_away_at_start_up(site, tmp_path, monkeypatch, caplog):
+    """A worker started while its database restarts (the soak's terminated backends, a failover)
+    tries again instead of exiting with "the database is unavailable"; a database away for
+    longer than STARTUP_RETRY_DELAYS is still that one-line error."""
+    from proseo_odata import storage as storage_module
+    from proseo_odata.cli import read_settings
+    from proseo_odata.production import command
+    from proseo_odata.storage.errors import DatabaseUnavailableError
+
+    invoke, _, _ = site
+    settings = read_settings(str(tmp_path / "site.ini"))
+    real_open = storage_module.open_storage
+    calls = []
+
+    def away_twice(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise DatabaseUnavailableError("the database is unavailable (restarting)", reason="restarting")
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(storage_module, "open_storage", away_twice)
+    monkeypatch.setattr(command, "STARTUP_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    said: list[str] = []
+    stop = threading.Event()
+    stop.set()  # started, then stopped at once
+    command.run_worker(settings, threads=1, stop_event=stop, announce=said.append, dispatcher=False)
+    assert len(calls) == 3 and said[0].startswith("worker started") and said[-1] == "worker stopped"
+    assert "worker start-up: transient database error" in caplog.text
+    calls.clear()
+    monkeypatch.setattr(command, "STARTUP_RETRY_DELAYS", (0.01,))  # away for longer than the waits
+    with pytest.raises(DatabaseUnavailableError):
+        command.run_worker(settings, threads=1, stop_event=stop, announce=said.append, dispatcher=False)
+
+
 def test_demo_data_without_pillow_names_the_extra(site, monkeypatch):
     invoke, _, _ = site
     monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed

@@ -21,6 +21,11 @@ from proseo_odata.config import MAX_WORKERS, CoreSettings, SettingsFileError, co
 
 log = logging.getLogger(__name__)
 
+#: Waits before each new try when the database is away at start-up (a restart, a failover, a
+#: worker started before its database): about a minute in all, then the one-line error. The
+#: running pool waits for it by itself (WorkerPool).
+STARTUP_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0)
+
 
 def load_settings(config_uri: str, section: str = "app:main") -> dict:
     """The settings mapping of ``section`` of a PasteDeploy .ini (``%(here)s`` expanded); also
@@ -41,7 +46,8 @@ def run_worker(settings: Mapping[str, Any], *, threads: Optional[int] = None, st
     """Run a worker pool until ``stop_event`` is set or the process gets SIGTERM/SIGINT.
 
     The database must have the current schema (``StorageError`` otherwise, before anything
-    starts). ``announce`` (the command's ``click.echo``) is told when the pool has started, with
+    starts); one that is away is waited for (:data:`STARTUP_RETRY_DELAYS`, about a minute), as
+    the running pool waits for it. ``announce`` (the command's ``click.echo``) is told when the pool has started, with
     how many threads, and when it has stopped. ``core``: the core settings the caller read
     (read from ``settings`` and applied when not given); ``threads`` defaults to its
     :attr:`~proseo_odata.config.CoreSettings.worker_threads`.
@@ -49,10 +55,12 @@ def run_worker(settings: Mapping[str, Any], *, threads: Optional[int] = None, st
     from proseo_odata.archive import load_archive
     from proseo_odata.production.engine import WorkerPool
     from proseo_odata.storage import open_storage
+    from proseo_odata.storage.errors import retry_transient
 
     say = announce or log.info
     core = core or configure(settings)  # proseo.datetime.fraction_digits of the notifications it sends
-    storage = open_storage(settings)
+    storage = retry_transient(lambda: open_storage(settings), delays=STARTUP_RETRY_DELAYS, what="worker start-up",
+                              logger=log)
     try:
         archive = load_archive(settings)
     except BaseException:
