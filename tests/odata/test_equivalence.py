@@ -602,3 +602,76 @@ def test_random_functions_select_alike_or_are_refused_alike(seeded, family):
     """As the arithmetic above, for string functions and date-time functions with logic."""
     refused, agreed = _compare_generated(seeded, family(300))
     assert agreed - refused >= 100  # most are not refusals
+
+
+def _attribute_conditions(count: int, seed: int = 35) -> list[str]:
+    """Random conditions on one attribute, with ``{v}`` where a lambda's variable goes
+    (``{v}Name eq 'cloudCover'``): names, value types, string functions, the uncast and the typed
+    ``Value`` against literals of every type and null, arithmetic, ``not``, ``and``, ``or``."""
+    rng = random.Random(seed)
+    casts = ["", "OData.CSC.StringAttribute/", "OData.CSC.IntegerAttribute/", "OData.CSC.DoubleAttribute/",
+             "OData.CSC.DateTimeOffsetAttribute/", "OData.CSC.BooleanAttribute/"]
+    values = ["'S2MSI1C'", "'123'", "123", "12.5", "0", "-1", "true", "false", "null", "2021-06-01T00:00:00Z",
+              "'x'", "1e3"]
+    ops = ["eq", "ne", "lt", "gt", "le", "ge"]
+
+    def atom():
+        roll = rng.random()
+        if roll < 0.25:
+            name = rng.choice(["productType", "orbitNumber", "cloudCover", "calibrated", "zzz"])
+            return f"{{v}}Name {rng.choice(ops)} '{name}'"
+        if roll < 0.35:
+            return f"{{v}}ValueType eq '{rng.choice(['String', 'Integer', 'Double', 'Boolean', 'DateTimeOffset'])}'"
+        if roll < 0.45:
+            return f"{rng.choice(['startswith', 'contains', 'endswith'])}({{v}}Name,'{rng.choice(['o', 'cloud', 'Type', ''])}')"
+        if roll < 0.6:
+            return f"{{v}}{rng.choice(casts)}Value {rng.choice(ops)} {rng.choice(values)}"
+        if roll < 0.7:
+            return f"length({{v}}Name) {rng.choice(['lt', 'gt'])} {rng.randint(5, 15)}"
+        if roll < 0.8:
+            return f"({{v}}{rng.choice(casts[2:4])}Value add 1) {rng.choice(['lt', 'gt'])} {rng.choice(['50', '124', '0'])}"
+        return f"{{v}}{rng.choice(casts)}Value {rng.choice(['eq', 'ne'])} null"
+
+    def condition(depth):
+        roll = rng.random()
+        if depth <= 0 or roll < 0.5:
+            return atom()
+        if roll < 0.65:
+            return f"not ({condition(depth - 1)})"
+        return f"({condition(depth - 1)} {rng.choice(['and', 'or'])} {condition(depth - 1)})"
+
+    return [condition(2) for _ in range(count)]
+
+
+def test_random_nested_attribute_filters_mean_what_any_means(seeded):
+    """``$expand=Attributes($filter=F)`` keeps at least one attribute of exactly the products that
+    ``Attributes/any(a: F on a)`` selects in SQL (SQLite and PostgreSQL), or both refuse F: the
+    nested options' meaning (docs/prip.md), for 250 generated conditions."""
+    from proseo_odata.odata.errors import ODataError
+    from proseo_odata.query import build_query
+
+    storage = seeded
+    products = storage.tables.products
+    disagreements = []
+    agreed = 0
+    for condition in _attribute_conditions(250):
+        try:
+            expand = build_query("Products", {"$expand": f"Attributes($filter={condition.format(v='')})"}).expand
+            listing = expand.at(NOW).listing("Attributes")
+            nested = {p.id for p in CATALOGUE if listing.apply(p.attributes)[1] > 0}
+        except ODataError:
+            nested = "400"
+        text = f"Attributes/any(a: {condition.format(v='a/')})"
+        try:
+            clause = compile_filter("Products", bind_filter(parse_filter(text), edm.PRODUCT), storage.tables, now=NOW)
+            with storage.engine.connect() as connection:
+                sql = set(connection.execute(sa.select(products.c.id).where(products.c.mission == MISSION, clause))
+                          .scalars())
+        except ODataError:
+            sql = "400"
+        if sql != nested:
+            disagreements.append(f"{text}: SQL {sql if sql == '400' else len(sql)}, nested "
+                                 f"{nested if nested == '400' else len(nested)}")
+        agreed += sql == nested != "400"
+    assert not disagreements, "\n".join(disagreements)
+    assert agreed >= 150
