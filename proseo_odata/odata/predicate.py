@@ -213,12 +213,9 @@ def fold_arith(op, a, b, result_type):
     if a is None or b is None:
         return None
     try:
-        result = _arith(op, a, b, result_type)
+        return _int64(_arith(op, a, b, result_type), f"this '{op}'")
     except OverflowError:
         raise ODataTypeError(f"the value of this '{op}' is out of range") from None
-    if isinstance(result, int) and not isinstance(result, bool) and not -(2**63) <= result < 2**63:
-        raise ODataTypeError(f"the value of this '{op}' is out of range for Edm.Int64")
-    return result
 
 
 def fold_negate(value):
@@ -228,11 +225,15 @@ def fold_negate(value):
     if value is None:
         return None
     try:
-        result = -value
+        return _int64(-value, "this negation")
     except OverflowError:  # -timedelta.min
         raise ODataTypeError("the value of this negation is out of range") from None
+
+
+def _int64(result, what: str):
+    """``result``, or the 400 of an integer outside Edm.Int64 (``what`` computed it)."""
     if isinstance(result, int) and not isinstance(result, bool) and not -(2**63) <= result < 2**63:
-        raise ODataTypeError("the value of this negation is out of range for Edm.Int64")
+        raise ODataTypeError(f"the value of {what} is out of range for Edm.Int64")
     return result
 
 
