@@ -42,7 +42,7 @@ from proseo_odata.storage.base import Query, QueryResult
 from proseo_odata.storage.mapping import DOMAIN_ACCESSOR
 
 __all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options",
-           "listing_options", "value_options", "COUNT_IGNORES", "Expanded", "ItemListing", "item_listing",
+           "listing_options", "value_options", "property_count_options", "COUNT_IGNORES", "Expanded", "ItemListing", "item_listing",
            "navigation_listing", "listings_of",
            "ITEM_TYPES"]
 
@@ -329,12 +329,18 @@ def build_query(entity_set: str, params, paging: Paging = Paging(), *, model: Op
 
 
 def entity_options(entity_set: str, params, *, model: Optional[edm.EntityModel] = None,
-                   seed_aliases: bool = True) -> tuple:
+                   seed_aliases: bool = True, where: Optional[str] = None) -> tuple:
     """``(expand, select)`` of a single-entity request on ``entity_set``: the options are read
-    and checked as for a collection (a malformed ``$filter`` is still a 400), ``expand`` is the
-    frozenset of navigation names to serve inline and ``select`` a tuple of property names or
-    None for all."""
+    and checked as for a collection, ``expand`` is the frozenset of navigation names to serve
+    inline and ``select`` a tuple of property names or None for all. An option that narrows,
+    orders or pages a collection (``$filter``, ``$top``, ...) is refused (400), not ignored: the
+    client would take the entity for one that passed its filter (Olingo, prosEO's Java server,
+    refuses them too); ``where`` names the entity in that message (``Products(...)``)."""
     options = parse_query_options(params)
+    given = _given_options(options, _LISTING)
+    if given:
+        raise ODataNotSupportedError(f"{given[0]} is not supported on {where or entity_set + '(...)'}, one entity",
+                                     target=given[0])
     model, entity_type = _lookup(entity_set, model)
     return _shape(entity_set, entity_type, options, model, seed_aliases)
 
@@ -402,9 +408,27 @@ def listing_options(params, where: str, types: Sequence[edm.StructuredType], *, 
 
 
 #: The options that do not change a count (OData 4.01 Part 1, 11.2.10: ``/$count`` is not
-#: affected by them): accepted and ignored by ``Products/$count`` and ``.../Attributes/$count``
-#: (there read as everywhere, a malformed one a 400, but the names in them not looked up).
+#: affected by them): accepted and ignored by ``Products/$count``, ``.../Attributes/$count`` and
+#: ``.../Checksum/$count`` (there read and checked as everywhere: a malformed one, or a name the
+#: entities or items do not have, is a 400).
 COUNT_IGNORES = ("$top", "$skip", "$orderby", "$skiptoken", "$count", "$expand", "$select")
+
+
+def property_count_options(params, item_type: edm.ComplexType, where: str, *, seed_aliases: bool = True) -> None:
+    """Check the options of the ``/$count`` of a collection-valued property's values
+    (``Products(<Id>)/Checksum/$count``), items of ``item_type``: ``$filter`` and ``$search``
+    refused (nothing narrows such a count), the options that do not change a count
+    (:data:`COUNT_IGNORES`) read and checked as on ``Products/$count`` (``$orderby`` bound to the
+    items, the names in ``$select`` and ``$expand`` theirs, else a 400) and ignored."""
+    value_options(params, where, "a count of all of them", COUNT_IGNORES)
+    options = parse_query_options(params)
+    if options.orderby:
+        aliases = {name.lstrip("@"): parse_filter(text) for name, text in options.aliases}
+        bind_item_orderby(options.orderby, item_type, aliases=aliases, it_is_item=True)
+    for item in options.expand:
+        if item.path[0] != "*":
+            _expand_name(item_type, item.path[0], where)
+    _selected(where, {p.name for p in item_type.all_properties() if seed_aliases or not p.seed_only}, options)
 
 
 def value_options(params, where: str, what: str, ignored: Sequence[str] = ()) -> None:

@@ -43,7 +43,7 @@ from pyramid.response import Response
 from proseo_odata.errors import NotFound
 from proseo_odata.odata import edm, geo
 from proseo_odata.odata.errors import ODataNotSupportedError
-from proseo_odata.query import COUNT_IGNORES, value_options
+from proseo_odata.query import property_count_options, value_options
 
 from .odata_json import context_url, json_response, text_response
 from .query import decoded_query_pairs
@@ -87,7 +87,8 @@ def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, 
         key, entity = load(request)
         where = f"{canonical or entity_set}({key})/{path}"
         if count:
-            count_options(request, where + "/$count")
+            property_count_options(decoded_query_pairs(request), paths[path][-1].type, where + "/$count",
+                                   seed_aliases=request.registry.proseo.seed_aliases)
         else:
             value_options(decoded_query_pairs(request), where, "a property's value")
         value = entity
@@ -132,14 +133,6 @@ def property_routes(entity_set: str, entity_type: edm.EntityType, load: Loader, 
         routes.append((f"/{entity_set}({{key}})/{{property:{_alternation(collections)}}}/$count",
                        f"{route}.property_count", {"GET": count_view}))
     return tuple(routes)
-
-
-def count_options(request, where: str) -> None:
-    """The options of a ``/$count`` of a collection property's values (``Checksum/$count``):
-    ``$filter`` and ``$search`` refused (nothing narrows them here), the options that do not
-    change a count ignored (:data:`proseo_odata.query.COUNT_IGNORES`). (``Attributes/$count``
-    counts what its ``$filter`` keeps: :func:`proseo_odata.query.navigation_listing`.)"""
-    value_options(decoded_query_pairs(request), where, "a count of all of them", COUNT_IGNORES)
 
 
 def no_content() -> Response:

@@ -148,9 +148,10 @@ def check_options(request, where: str, types, *, one: bool = False) -> tuple[Opt
                            seed_aliases=request.registry.proseo.seed_aliases)
 
 
-def single_entity_options(request, entity_set: str) -> tuple:
+def single_entity_options(request, entity_set: str, where: Optional[str] = None) -> tuple:
     """:func:`proseo_odata.query.entity_options` (``(expand, select)``) for this request."""
-    return entity_options(entity_set, decoded_query_pairs(request), seed_aliases=request.registry.proseo.seed_aliases)
+    return entity_options(entity_set, decoded_query_pairs(request), seed_aliases=request.registry.proseo.seed_aliases,
+                          where=where)
 
 
 def next_link(request, paged: PagedQuery, result: QueryResult, returned: int) -> Optional[str]:

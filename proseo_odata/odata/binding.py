@@ -1608,7 +1608,8 @@ def bind_item_orderby(items, item_type: edm.StructuredType, *, model: Optional[e
     for item in items:
         for path in _paths_of(item.expr, used):
             names = [step for step in path.steps if isinstance(step, (A.Member, A.Cast))]
-            if names and isinstance(names[-1], A.Member) and names[-1].name.lower() == "value":
+            if names and isinstance(names[-1], A.Member) and names[-1].name.lower() == "value" \
+                    and item_type.find_member("Value") is None:  # declared by the derived types only
                 cast = _find_type(model, names[-2].type_name) if len(names) > 1 and isinstance(names[-2], A.Cast) \
                     else None
                 if not isinstance(cast, edm.StructuredType) or cast.abstract:

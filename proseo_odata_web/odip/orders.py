@@ -241,7 +241,7 @@ def _output_product(request):
 
 
 def order_product(request):
-    expand, select = single_entity_options(request, "Products")  # a PRIP Product: $expand=Attributes works
+    expand, select = single_entity_options(request, "Products", "ProductionOrders(...)/Product")  # a PRIP Product
     expand = expand.at()
     order, product = _output_product(request)
     # The Product navigation has no entity set in ODIP's model (no binding, no containment): the

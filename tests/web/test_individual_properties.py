@@ -141,6 +141,22 @@ def test_options_that_do_not_apply_to_a_value_are_refused(app, catalogue, query)
 
 
 @pytest.mark.shared_app
+def test_a_property_count_checks_the_options_it_ignores(app, catalogue):
+    """``Checksum/$count`` ignores ``$orderby``, ``$select``, ``$expand`` and paging, as
+    ``Products/$count`` does, but a name the items do not have is a 400 there too."""
+    url = f"{PRIP}/Products({catalogue.id('p1')})/Checksum/$count"
+    for query in ("$orderby=Value desc,Algorithm", "$orderby=@o&@o=ChecksumDate", "$orderby=$it/Algorithm",
+                  "$select=Algorithm,Value", "$expand=*", "$top=0&$skip=5"):
+        assert app.get(f"{url}?{query}", headers=ALICE).text == "1", query
+    for query, target in (("$orderby=Foo", "$orderby"), ("$orderby=Name", "$orderby"), ("$select=Name", "$select"),
+                          ("$expand=Foo", "$expand"), ("$select=Checksum", "$select"), ("$filter=true", "$filter")):
+        response = app.get(f"{url}?{query}", headers=ALICE, status=400)
+        assert_error(response, 400)
+        assert json_of(response)["error"]["target"] == target, query
+    assert app.get(f"{PRIP}/Products/$count?$orderby=Foo", headers=ALICE, status=400).status_int == 400  # as here
+
+
+@pytest.mark.shared_app
 def test_paths_that_are_no_property_and_other_methods(app, catalogue):
     key = catalogue.id("p1")
     for path in ("Nope", "name", "Name/Start", "ContentDate/Nope", "ContentDate/start", "ContentDate/Start/End",
@@ -226,6 +242,9 @@ def test_every_property_of_an_order_under_both_set_names(odip, entity_set):
 def test_every_property_of_a_workflow(odip):
     ursula = auth("ursula")
     entity = check_properties(odip.app, f"{ODIP}/Workflows({L2A_ID})", ursula, L2A_ID)
+    count = f"{ODIP}/Workflows({L2A_ID})/WorkflowOptions/$count"
+    assert odip.app.get(f"{count}?$orderby=Name,Default desc", headers=ursula).text == str(len(entity["WorkflowOptions"]))
+    assert_error(odip.app.get(f"{count}?$orderby=Algorithm", headers=ursula, status=400), 400)  # a Checksum's
     assert odip.app.get(f"{ODIP}/Workflows({L2A_ID})/Name/$value", headers=ursula).text == entity["Name"]
     for hidden in (DISABLED_ID, OTHER_WF_ID):  # disabled, another mission's
         assert_error(odip.app.get(f"{ODIP}/Workflows({hidden})/Name", headers=ursula, status=404), 404)

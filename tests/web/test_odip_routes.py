@@ -504,6 +504,10 @@ def test_cancel_with_notification_endpoint_enqueues_the_notification(odip):
 # -- the output product ----------------------------------------------------------------------------
 
 
+def refused_message(odip, url: str) -> str:
+    return json_of(odip.app.get(f"{ODIP}/{url}", headers=auth("ursula"), status=400))["error"]["message"]
+
+
 @pytest.mark.shared_app
 @pytest.mark.parametrize("entity_set", ["ProductionOrders", "ProductionOrder"])
 def test_output_product_and_its_file(odip, entity_set):
@@ -520,6 +524,11 @@ def test_output_product_and_its_file(odip, entity_set):
     md5 = next(c["Value"] for c in body["Checksum"] if c["Algorithm"] == "MD5")
     with_attributes = json_of(odip.app.get(f"{ODIP}/{entity_set}({order_id})/Product?$expand=Attributes",
                                            headers=auth("ursula")))
+    # one entity: an option of a list is refused, naming it and the route, never ignored
+    for url in (f"{entity_set}({order_id})/Product", f"{entity_set}({order_id})", f"Workflows({L2A_ID})"):
+        refused = json_of(odip.app.get(f"{ODIP}/{url}?$filter=Name eq 'x'", headers=auth("ursula"), status=400))
+        assert refused["error"]["target"] == "$filter", url
+    assert "ProductionOrders(...)/Product" in refused_message(odip, f"{entity_set}({order_id})/Product?$top=1")
     assert {"Name": "productType", "Value": "S2MSI2A"}.items() <= with_attributes["Attributes"][0].items()
 
     response = odip.app.get(f"{ODIP}/{entity_set}({order_id})/Product/$value", headers=auth("ursula"))

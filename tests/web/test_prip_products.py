@@ -241,6 +241,18 @@ def test_select_on_one_product(app, catalogue):
     assert everything["@odata.context"] == "$metadata#Products/$entity"
 
 
+@pytest.mark.parametrize("query", ["$filter=Name eq 'not its name'", "$filter=Foo eq 1", "$top=1", "$skip=0",
+                                   "$orderby=Name", "$count=true", "$skiptoken=x", "$search=x"])
+def test_options_of_a_list_are_refused_on_one_entity(app, catalogue, query):
+    """A product read by key is one entity: an option that narrows, orders or pages a list is a
+    400 naming it, not ignored (the client would take the product for one its filter kept);
+    ``$count=false`` asks for nothing."""
+    response = app.get(f"{PRIP}/Products({catalogue.id('p1')})?{query}", headers=ALICE, status=400)
+    assert response.json["error"]["target"] == query.partition("=")[0]
+    assert "one entity" in response.json["error"]["message"] and response.headers["Warning"]
+    assert app.get(PRIP + f"/Products({catalogue.id('p1')})?$count=false", headers=ALICE).json["Id"] == catalogue.id("p1")
+
+
 # -- collections and paging ---------------------------------------------------------------------------
 
 

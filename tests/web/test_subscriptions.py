@@ -65,6 +65,14 @@ def test_read_back_in_every_key_form(app):
         assert SECRET not in str(body)
 
 
+def test_options_of_a_list_are_refused_on_one_subscription(app):
+    subscription_id = create(app).json["Id"]
+    for query in ("$filter=Status eq 'paused'", "$top=1", "$orderby=Priority"):
+        answer = app.get(f"{PRIP}/Subscriptions({subscription_id})?{query}", headers=basic("alice"), status=400)
+        assert answer.json["error"]["target"] == query.partition("=")[0]
+    assert app.get(f"{PRIP}/Subscriptions({subscription_id})?$select=Status", headers=basic("alice")).json["Status"]
+
+
 def test_password_absent_is_null(app):
     body = create(app, NotificationEpPassword=..., NotificationEpUsername=...).json
     assert body["NotificationEpPassword"] is None and body["NotificationEpUsername"] is None
