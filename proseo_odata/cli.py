@@ -317,7 +317,7 @@ def secrets_rotate(env: Env) -> None:
     then remove the old keys. Also seals passwords stored while no key was set."""
     storage = env.storage
     if not storage.secrets.has_key:
-        raise click.ClickException("proseo.secrets.key is not set: there is no key to seal with")
+        raise click.ClickException("no key in proseo.secrets.key or proseo.secrets.key_file: there is no key to seal with")
     resealed, unreadable = storage.reseal_secrets()
     click.echo(f"resealed {resealed} stored password(s) with the first key")
     if unreadable:

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 __all__ = ["CoreSettings", "DEFAULT_COUNT_EXACT_LIMIT", "DEFAULT_WORKERS", "MAX_COUNT_EXACT_LIMIT", "MAX_WORKERS", "as_bool",
-           "SettingsFileError", "configure", "count_exact_limit", "load_backend", "read_settings_file", "shown_value"]
+           "SettingsFileError", "configure", "count_exact_limit", "load_backend", "number_setting", "read_settings_file", "shown_value"]
 
 _TRUE = ("1", "true", "yes", "on", "t", "y")  # (and Pyramid's asbool's t, y, f, n)
 _FALSE = ("0", "false", "no", "off", "", "f", "n")
@@ -101,18 +102,22 @@ DEFAULT_WORKERS = 0
 MAX_WORKERS = 256
 
 
-def _number_setting(settings: Mapping[str, Any], key: str, default, kind, what: str, ok, needs: str):
-    """``kind(settings[key])`` (``default`` when unset or blank); ``ValueError`` naming ``key``
-    when the text is not ``what`` or the number fails ``ok`` (``needs`` says what is needed)."""
+def number_setting(settings: Mapping[str, Any], key: str, default, kind=float, what: Optional[str] = None,
+                   ok=None, needs: str = ""):
+    """``kind(settings[key])`` (``default`` when unset or blank): the one reader of the numbers
+    of the settings. ``ValueError`` naming ``key`` when the text is not ``what`` (``a number``,
+    ``a whole number`` for ``int``), a float is not finite, or the number fails ``ok``
+    (``needs`` says what is needed: ``"at least 1"``)."""
     value = settings.get(key)
     if value is None or str(value).strip() == "":
         return default
+    what = what or ("a whole number" if kind is int else "a number")
     try:
         number = kind(str(value).strip())
     except ValueError:
         raise ValueError(f"{key} must be {what}, got {shown_value(value)}") from None
-    if not ok(number):
-        raise ValueError(f"{key} must be {needs}, got {shown_value(value)}")
+    if (isinstance(number, float) and not math.isfinite(number)) or (ok is not None and not ok(number)):
+        raise ValueError(f"{key} must be {needs or what}, got {shown_value(value)}")
     return number
 
 
@@ -132,7 +137,7 @@ def count_exact_limit(settings: Mapping[str, Any]) -> Optional[int]:
     key = "proseo.count.exact_limit"
     if str(settings.get(key) or "").strip().lower() == "none":
         return None
-    limit = _number_setting(settings, key, DEFAULT_COUNT_EXACT_LIMIT, int, "a whole number or none",
+    limit = number_setting(settings, key, DEFAULT_COUNT_EXACT_LIMIT, int, "a whole number or none",
                             lambda n: 0 <= n <= MAX_COUNT_EXACT_LIMIT,
                             f"from 0 to {MAX_COUNT_EXACT_LIMIT} (0 or none: always exact)")
     return limit or None
@@ -145,7 +150,7 @@ MAX_EVICTION_BATCH = 100_000
 def eviction_batch_size(settings: Mapping[str, Any]) -> int:
     """``proseo.eviction.batch_size`` (default 100): ``ValueError`` naming the setting for
     anything but a whole number from 1 to :data:`MAX_EVICTION_BATCH`."""
-    return _number_setting(settings, "proseo.eviction.batch_size", 100, int, "a whole number",
+    return number_setting(settings, "proseo.eviction.batch_size", 100, int, "a whole number",
                            lambda n: 1 <= n <= MAX_EVICTION_BATCH, f"from 1 to {MAX_EVICTION_BATCH}")
 
 
@@ -158,7 +163,7 @@ def ingest_parsers(settings: Mapping[str, Any]) -> Optional[int]:
     line does not say (None when unset: :func:`proseo_odata.ingest.default_parsers` decides).
     ``ValueError`` naming the setting for anything but a whole number from 0 to
     :data:`MAX_INGEST_PARSERS`."""
-    return _number_setting(settings, "proseo.ingest.parsers", None, int, "an integer",
+    return number_setting(settings, "proseo.ingest.parsers", None, int, "an integer",
                            lambda n: 0 <= n <= MAX_INGEST_PARSERS, f"from 0 to {MAX_INGEST_PARSERS}")
 
 
@@ -197,10 +202,10 @@ class CoreSettings:
         for key in CORE_FLAGS:  # read where they are used; checked here, at every start, as one line
             as_bool(settings.get(key), key=key)
         return cls(
-            workers=_number_setting(settings, "proseo.workers", DEFAULT_WORKERS, int, "an integer",
+            workers=number_setting(settings, "proseo.workers", DEFAULT_WORKERS, int, "an integer",
                                     lambda n: 0 <= n <= MAX_WORKERS, f"from 0 to {MAX_WORKERS}"),
             fraction_digits=int(digits),
-            default_run_seconds=_number_setting(settings, "proseo.production.default_run_seconds", 60.0, float,
+            default_run_seconds=number_setting(settings, "proseo.production.default_run_seconds", 60.0, float,
                                                 "a number", lambda n: 0 < n < float("inf"), "a positive number"),
         )
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from proseo_odata.model import Product, format_datetime, utcnow
-from proseo_odata.config import eviction_batch_size
+from proseo_odata.config import eviction_batch_size, number_setting
 from proseo_odata.errors import NotFound
 from proseo_odata.storage.errors import log_failure
 
@@ -158,9 +158,8 @@ def start_periodic_eviction(settings, storage, archive) -> PeriodicEviction | No
     """Start periodic eviction as configured: ``proseo.eviction.interval`` (seconds; 0 or
     absent = off) and ``proseo.eviction.batch_size`` (default 100). Returns the running
     :class:`PeriodicEviction` (call ``stop()`` at shutdown) or None when off."""
-    interval = float(settings.get("proseo.eviction.interval", 0) or 0)
-    if interval < 0:
-        raise ValueError(f"proseo.eviction.interval must not be negative, got {interval}")
+    interval = number_setting(settings, "proseo.eviction.interval", 0.0, ok=lambda n: n >= 0,
+                              needs="a number of seconds, not negative")
     batch_size = eviction_batch_size(settings)  # checked when off too: a bad value is found at start-up
     if interval == 0:
         return None

@@ -477,11 +477,15 @@ def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions, 
             raise
     expand &= set(SERVED_NAVIGATION.get(entity_set, ()))
     return (Expanded(expand, listings),
-            _selected(entity_set, {p.name for p in entity_type.all_properties()}, options))
+            _selected(entity_set, {p.name for p in entity_type.all_properties()}, options,
+                      [n.name for n in entity_type.all_navigation()]))
 
 
-def _selected(where: str, names: set[str], options: QueryOptions) -> Optional[tuple[str, ...]]:
-    """``$select``'s property names, each one of ``names`` (else 400), or None for all."""
+def _selected(where: str, names: set[str], options: QueryOptions,
+              navigation: Sequence[str] = ()) -> Optional[tuple[str, ...]]:
+    """``$select``'s property names, each one of ``names`` (else 400) as declared: a name in
+    another letter case is the one it matches, as in ``$filter`` (when only one does); None for
+    all. ``navigation``: the navigation properties, which ``$expand`` serves (their message)."""
     if not options.select or ("*",) in options.select:
         return None
     select = []
@@ -489,9 +493,16 @@ def _selected(where: str, names: set[str], options: QueryOptions) -> Optional[tu
         if len(path) != 1:
             raise ODataNotSupportedError(f"$select={'/'.join(path)}: only top-level properties are served",
                                          target="$select")
-        if path[0] not in names:
-            raise ODataQueryOptionError(f"$select: {where} has no property {path[0]!r}", target="$select")
-        select.append(path[0])
+        name = path[0]
+        if name not in names:
+            matches = [declared for declared in names if declared.lower() == name.lower()]
+            if len(matches) != 1:
+                if name.lower() in {n.lower() for n in navigation}:
+                    raise ODataQueryOptionError(f"$select: {name} is a navigation property of {where}; "
+                                                f"$expand={name} serves it inline", target="$select")
+                raise ODataQueryOptionError(f"$select: {where} has no property {name!r}", target="$select")
+            name = matches[0]
+        select.append(name)
     return tuple(select)
 
 

@@ -122,11 +122,12 @@ def _built_query(entity_set: str, pairs: tuple, paging: Paging, count_only: bool
 
 
 def format_option(request) -> Optional[str]:
-    """The value of the request's ``$format`` (or ``format``, in any case), None without one."""
-    for name, value in decoded_query_pairs(request):
-        if name.lower() in ("$format", "format"):
-            return value
-    return None
+    """The value of the request's ``$format`` (or ``format``, in any case), None without one; a
+    400 when it is given twice, as every option (:func:`proseo_odata.odata.options.parse_query_options`)."""
+    values = [value for name, value in decoded_query_pairs(request) if name.lower() in ("$format", "format")]
+    if len(values) > 1:
+        raise ODataQueryOptionError("the query option $format is given more than once", target="$format")
+    return values[0] if values else None
 
 
 def check_format(request) -> None:

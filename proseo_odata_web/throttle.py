@@ -36,7 +36,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
-from proseo_odata.config import as_bool
+from proseo_odata.config import as_bool, number_setting
 
 
 @dataclass
@@ -57,13 +57,8 @@ class ThrottlePolicy:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "ThrottlePolicy":
         def get(name, default, kind):
-            value = settings.get(f"proseo.auth.throttle.{name}")
-            if value in (None, ""):
-                return default
-            number = kind(value)
-            if number < 1:
-                raise ValueError(f"proseo.auth.throttle.{name} must be at least 1, got {value!r}")
-            return number
+            return number_setting(settings, f"proseo.auth.throttle.{name}", default, kind,
+                                  ok=lambda n: n >= 1, needs="at least 1")
 
         return cls(
             enabled=as_bool(settings.get("proseo.auth.throttle"), True, key="proseo.auth.throttle"),

@@ -96,6 +96,10 @@ def test_demo_files_are_deterministic(site, tmp_path):
 
     assert [d.data for d in demo_products()[:3]] == [d.data for d in demo_products()[:3]]
     assert [d.product.id for d in demo_products()] == [d.product.id for d in demo_products()]
+    # stored as an ingest stores a footprint: an export ingested again is the same text
+    from proseo_odata.ingest import parse_footprint
+    footprints = [d.product.footprint for d in demo_products() if d.product.footprint]
+    assert footprints and footprints == [parse_footprint(f) for f in footprints]
 
 
 def test_mission_and_user_administration(site):

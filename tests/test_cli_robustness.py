@@ -151,6 +151,25 @@ def test_worker_threads_have_a_ceiling(ini):
     _one_line(_run("-c", str(_with_setting(ini, "proseo.workers", "100000")), "worker"), "proseo.workers")
 
 
+@pytest.mark.parametrize("key, value", [("proseo.production.lease_seconds", "abc"),
+                                        ("proseo.production.fault_pause_seconds", "9999"),
+                                        ("proseo.notify.max_attempts", "x")])
+def test_the_worker_refuses_a_bad_number_of_its_pool_in_one_line(ini, key, value):
+    """The pool's own settings are checked with the others, before it starts (a traceback before)."""
+    _one_line(_run("-c", str(_with_setting(ini, key, value)), "worker"), key, repr(value), code=1)
+
+
+def test_initdb_on_a_schema_of_a_newer_release_is_one_line(ini, sqlite_url):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    _one_line(_run("-c", str(ini), "initdb"), "9999_future", "unknown to this version", code=1)
+    _one_line(_run("-c", str(ini), "mission", "list"), "9999_future", "unknown to this version", code=1)
+
+
 def test_text_that_is_not_utf8_is_one_line(ini, tmp_path):
     assert _run("-c", str(ini), "mission", "add", "S2B").exit_code == 0
     not_utf8 = os.fsdecode(b"S2B\xff")  # what the shell hands Python for such an argument
@@ -272,6 +291,9 @@ def test_files_that_are_not_utf8_are_one_line(ini, tmp_path):
     (tmp_path / "key").write_bytes(b"\xff\xfe" + "k".encode("utf-16-le"))
     _one_line(_run("-c", str(_with_setting(ini, "proseo.secrets.key_file", str(tmp_path / "key"))), "secrets", "rotate"),
               "key_file", "not UTF-8")
+    (tmp_path / "empty-key").write_text("")  # names both places a key may be
+    _one_line(_run("-c", str(_with_setting(ini, "proseo.secrets.key_file", str(tmp_path / "empty-key"))), "secrets",
+                   "rotate"), "proseo.secrets.key or proseo.secrets.key_file")
 
 
 def test_the_progress_bar_of_files_is_for_a_terminal(ini, tmp_path):

@@ -117,3 +117,74 @@ def test_storage_and_archive_use_the_one_loader(tmp_path):
     import proseo_odata.storage as storage_package
 
     assert archive_package.load_backend is load_backend and storage_package.load_backend is load_backend
+
+
+def _engine(settings):
+    from proseo_odata.production.engine import EngineConfig
+    return EngineConfig.from_settings(settings)
+
+
+def _delivery(settings):
+    from proseo_odata.notify.delivery import DeliveryPolicy
+    return DeliveryPolicy.from_settings(settings)
+
+
+def _throttle(settings):
+    from proseo_odata_web.throttle import ThrottlePolicy
+    return ThrottlePolicy.from_settings(settings)
+
+
+def _eviction(settings):
+    from proseo_odata.eviction import start_periodic_eviction
+    return start_periodic_eviction(settings, None, None)
+
+
+def _s3(settings):
+    from proseo_odata.archive.s3 import S3Settings
+    return S3Settings.from_settings({"proseo.archive.s3.bucket": "b", **settings})
+
+
+@pytest.mark.parametrize("reader, key, value, needs", [
+    (_engine, "proseo.production.lease_seconds", "abc", "a number"),
+    (_engine, "proseo.production.lease_seconds", "-5", "a positive number of seconds"),
+    (_engine, "proseo.production.poll_seconds", "0", "a positive number of seconds"),
+    (_engine, "proseo.production.poll_seconds", "nan", "a positive number of seconds"),
+    (_engine, "proseo.production.max_attempts", "0", "at least 1"),
+    (_engine, "proseo.production.max_attempts", "2.5", "a whole number"),
+    (_engine, "proseo.production.fault_pause_seconds", "9999", "0 to 600"),
+    (_delivery, "proseo.notify.max_attempts", "x", "a whole number"),
+    (_delivery, "proseo.notify.concurrency", "0", "at least 1"),
+    (_delivery, "proseo.notify.retry_base_seconds", "-1", "not negative"),
+    (_delivery, "proseo.notify.poll_seconds", "0", "a positive number of seconds"),
+    (_delivery, "proseo.notify.timeout_seconds", "inf", "a positive number of seconds"),
+    (_throttle, "proseo.auth.throttle.pair_failures", "x", "a whole number"),
+    (_throttle, "proseo.auth.throttle.window_seconds", "0.5", "at least 1"),
+    (_eviction, "proseo.eviction.interval", "abc", "a number"),
+    (_eviction, "proseo.eviction.interval", "-1", "not negative"),
+    (_s3, "proseo.archive.s3.part_size", "abc", "a whole number"),
+    (_s3, "proseo.archive.s3.part_size", "1024", "at least"),
+    (_s3, "proseo.archive.s3.presign_expiry", "-1", "1 to 604800"),
+])
+def test_a_bad_number_is_refused_naming_its_setting(reader, key, value, needs):
+    """Every number of the settings is read by config.number_setting: a bad one is one line naming
+    the setting, what it needs and what it got (not Python's "could not convert string to float")."""
+    with pytest.raises(Exception, match="must be") as info:
+        reader({key: value})
+    assert str(info.value).startswith(f"{key} must be") and needs in str(info.value) and repr(value) in str(info.value)
+
+
+def test_good_numbers_are_read_as_given():
+    assert _engine({"proseo.production.lease_seconds": " 12.5 "}).lease_seconds == 12.5
+    assert _delivery({"proseo.notify.retry_base_seconds": "0"}).retry_base_seconds == 0.0
+    assert _throttle({"proseo.auth.throttle.pair_failures": "7"}).pair_failures == 7
+    assert _s3({"proseo.archive.s3.presign_expiry": "60"}).presign_expiry == 60
+    assert _eviction({"proseo.eviction.interval": "0"}) is None
+
+
+def test_an_archive_folder_that_cannot_be_made_is_one_line(tmp_path):
+    from proseo_odata.archive import ArchiveError
+    from proseo_odata.archive.local import load_from_config
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ArchiveError, match="proseo.archive.path: cannot create the archive folder .*afile"):
+        load_from_config({"proseo.archive.path": str(tmp_path / "afile" / "archive")})

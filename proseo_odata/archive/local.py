@@ -129,4 +129,9 @@ def load_from_config(settings: Mapping[str, str]) -> LocalArchive:
     root = settings.get("proseo.archive.path") or settings.get("proseo.archive.local.root")
     if not root:
         raise ArchiveError("setting proseo.archive.path is required for the local archive (a folder)")
-    return LocalArchive(root)
+    try:
+        return LocalArchive(root)
+    except OSError as exc:  # a folder that cannot be created (no permission, a file in the way)
+        where = exc.filename if exc.filename is not None else root
+        raise ArchiveError(f"proseo.archive.path: cannot create the archive folder {where}: "
+                           f"{exc.strerror or exc}") from None

@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
-from proseo_odata.config import as_bool
+from proseo_odata.config import as_bool, number_setting
 
 from . import ArchiveBase, ArchiveError, ArchiveUnavailableError, HashingReader, StoredFile, content_disposition
 
@@ -57,9 +57,13 @@ class S3Settings:
         bucket = get("bucket")
         if not bucket:
             raise ArchiveError(f"setting {PREFIX}bucket is required for the S3 archive")
-        part_size = int(get("part_size", DEFAULT_PART_SIZE))
-        if part_size < MIN_PART_SIZE:
-            raise ArchiveError(f"{PREFIX}part_size must be at least {MIN_PART_SIZE} bytes")
+        try:
+            part_size = number_setting(settings, PREFIX + "part_size", DEFAULT_PART_SIZE, int,
+                                       ok=lambda n: n >= MIN_PART_SIZE, needs=f"at least {MIN_PART_SIZE} bytes")
+            presign_expiry = number_setting(settings, PREFIX + "presign_expiry", 3600, int,
+                                            ok=lambda n: 1 <= n <= 604_800, needs="1 to 604800 seconds (7 days)")
+        except ValueError as exc:
+            raise ArchiveError(str(exc)) from None
         return cls(
             bucket=bucket,
             prefix=(get("prefix", "") or "").strip("/"),
@@ -68,7 +72,7 @@ class S3Settings:
             access_key=get("access_key"),
             secret_key=get("secret_key"),
             presign=as_bool(get("presign"), key="proseo.archive.s3.presign"),
-            presign_expiry=int(get("presign_expiry", 3600)),
+            presign_expiry=presign_expiry,
             part_size=part_size,
             connect_timeout=_seconds(get("connect_timeout", 5.0), "connect_timeout"),
             read_timeout=_seconds(get("read_timeout", 20.0), "read_timeout"),

@@ -24,6 +24,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from proseo_odata.ingest import parse_footprint
 from proseo_odata.model import (
     Attribute,
     AttributeType,
@@ -68,7 +69,8 @@ def _footprint(rng: random.Random) -> str:
     lat = round(rng.uniform(38.0, 56.0), 4)
     size = round(rng.uniform(0.5, 1.1), 4)
     corners = [(lon, lat), (lon + size, lat), (lon + size, lat + size), (lon, lat + size), (lon, lat)]
-    return "POLYGON((" + ", ".join(f"{x:.4f} {y:.4f}" for x, y in corners) + "))"
+    # as an ingest stores it (an export of the demo ingested again is the same text)
+    return parse_footprint("POLYGON((" + ", ".join(f"{x:.4f} {y:.4f}" for x, y in corners) + "))")
 
 
 def png_bytes(seed: int, size: int = 64) -> bytes:

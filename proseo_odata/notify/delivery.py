@@ -72,6 +72,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from proseo_odata.config import number_setting
 from proseo_odata.model import UTC, OrderStatus, ProductionOrder, utcnow
 from proseo_odata.model.entities import CONTROL_CHARACTERS
 from proseo_odata.model.times import format_datetime
@@ -272,10 +273,16 @@ class DeliveryPolicy:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "DeliveryPolicy":
         def get(name, default, kind):
-            value = settings.get(f"proseo.notify.{name}")
-            return default if value in (None, "") else kind(value)
+            if kind is int:
+                return number_setting(settings, f"proseo.notify.{name}", default, int, ok=lambda n: n >= 1,
+                                      needs="at least 1")
+            if name.startswith("retry_"):  # 0: at once
+                return number_setting(settings, f"proseo.notify.{name}", default, ok=lambda n: n >= 0,
+                                      needs="a number of seconds, not negative")
+            return number_setting(settings, f"proseo.notify.{name}", default, ok=lambda n: n > 0,
+                                  needs="a positive number of seconds")
 
-        policy = cls(
+        return cls(
             poll_seconds=get("poll_seconds", cls.poll_seconds, float),
             batch_size=get("batch_size", cls.batch_size, int),
             timeout_seconds=get("timeout_seconds", cls.timeout_seconds, float),
@@ -287,13 +294,6 @@ class DeliveryPolicy:
             concurrency=get("concurrency", cls.concurrency, int),
             per_endpoint=get("per_endpoint", cls.per_endpoint, int),
         )
-        for name in ("concurrency", "per_endpoint", "batch_size", "max_attempts"):
-            if getattr(policy, name) < 1:
-                raise ValueError(f"proseo.notify.{name} must be at least 1")
-        for name in ("timeout_seconds", "connect_timeout_seconds"):
-            if not getattr(policy, name) > 0:
-                raise ValueError(f"proseo.notify.{name} must be positive")
-        return policy
 
 
 def post_notification(endpoint: str, payload: dict, username: Optional[str], password: Optional[str], *,

@@ -34,9 +34,12 @@ two-valued: compilers implement OData's null rules (a comparison with ``null`` i
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as _dt
 import decimal
+import functools
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -77,6 +80,10 @@ __all__ = [
 ]
 
 _UTC = _dt.timezone.utc
+
+#: Valid OData the binder does not implement: a 400 naming ``$filter``, as its other errors do
+#: (``$orderby``'s binding names ``$orderby`` instead).
+_not_supported = functools.partial(ODataNotSupportedError, target="$filter")
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,15 +320,15 @@ def may_fail_on_data(node: Bound) -> bool:
 # literal conversion
 
 _DATETIME_TEXT = re.compile(
-    r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
+    r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,12}))?)?"
     r"(Z|z|[+-]\d{2}:?\d{2})?)?\s*$"
 )
 _TIME_TEXT = re.compile(r"^\s*(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*$")
 
 
 def parse_datetime_text(text: str) -> Optional[_dt.datetime]:
-    """An ISO-8601 date-time in any form clients send (``Z``, ``+hh:mm``, no zone = UTC, 0-9
-    fractional digits, a bare date = midnight UTC) as an aware UTC datetime; ``None`` if not."""
+    """An ISO-8601 date-time in any form clients send (``Z``, ``+hh:mm``, no zone = UTC, 0-12
+    fractional digits as the unquoted literal, ``T`` or ``t`` or a space, a bare date = midnight UTC) as an aware UTC datetime; ``None`` if not."""
     match = _DATETIME_TEXT.match(text)
     if not match:
         return None
@@ -415,11 +422,37 @@ def _describe(t) -> str:
 
 
 def _literal_text(node) -> str:
-    if isinstance(node, A.Literal):
-        return repr(node.value) if node.edm_type == A.EDM_STRING else str(node.value)
+    """A literal as OData writes it (in messages): ``'text'``, ``NaN``, ``duration'P1DT2H'``,
+    ``binary'AAA='``, ``2021-01-01T00:00:00Z``, not Python's repr."""
     if isinstance(node, A.EnumLiteral):
         return f"{node.type_name}'{node.value}'"
-    return "null"
+    if not isinstance(node, A.Literal):
+        return "null"
+    value, edm_type = node.value, node.edm_type
+    if edm_type == A.EDM_STRING:
+        return "'" + value.replace("'", "''") + "'"
+    if edm_type == A.EDM_BOOLEAN:
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("INF" if value > 0 else "-INF")
+    if edm_type == A.EDM_DURATION:
+        sign, total = ("-", -value) if value < _dt.timedelta(0) else ("", value)
+        hours, rest = divmod(total.seconds, 3600)
+        minutes, seconds = divmod(rest, 60)
+        fraction = f".{total.microseconds:06d}".rstrip("0") if total.microseconds else ""
+        time = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") \
+            + (f"{seconds}{fraction}S" if seconds or fraction else "")
+        days = f"{total.days}D" if total.days else ""
+        return f"duration'{sign}P{days}{'T' + time if time or not days else ''}{'' if time or days else '0S'}'"
+    if edm_type == A.EDM_BINARY:
+        return "binary'" + base64.urlsafe_b64encode(value).decode("ascii") + "'"
+    if edm_type in (A.EDM_GEOGRAPHY, A.EDM_GEOMETRY):
+        return f"{edm_type[4:].lower()}'SRID={node.srid};{value}'" if node.srid else f"{edm_type[4:].lower()}'{value}'"
+    if isinstance(value, _dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    return str(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -647,7 +680,7 @@ class _Binder:
             return self._expand_alias(node, scope, hint)
         method = getattr(self, "_bind_" + type(node).__name__, None)
         if method is None:
-            raise ODataNotSupportedError(f"{type(node).__name__} expressions are not supported in $filter",
+            raise _not_supported(f"{type(node).__name__} expressions are not supported in $filter",
                                          target="$filter")
         return method(node, scope, hint)
 
@@ -681,7 +714,7 @@ class _Binder:
     def _bind_Literal(self, node: A.Literal, scope, hint=None) -> Bound:
         t = _LITERAL_TYPES.get(node.edm_type)
         if t is None:
-            raise ODataNotSupportedError(f"literals of type {node.edm_type} are not supported")
+            raise _not_supported(f"literals of type {node.edm_type} are not supported")
         if t.kind == "geo":
             raise ODataTypeError(f"a geography literal can only be used in OData.CSC.Intersects "
                                  f"(position {node.pos})", position=node.pos)
@@ -866,7 +899,7 @@ class _Binder:
         first = steps[0]
         if isinstance(first, A.Variable):
             if first.name != "$it":
-                raise ODataNotSupportedError(f"{first.name} is not supported in $filter")
+                raise _not_supported(f"{first.name} is not supported in $filter")
             steps.pop(0)
             current = self.entity_type
         elif isinstance(first, A.Member) and first.name in scope:
@@ -882,13 +915,14 @@ class _Binder:
         if variable is not None and isinstance(current, edm.StructuredType) and current.is_derived_from(edm.ATTRIBUTE):
             steps = _seed_attribute_steps(steps)
 
+        counted = next((step for step in steps if isinstance(step, A.Count)), None)
+        if counted is not None:  # (Attributes/$count: before the navigation's own message)
+            raise _not_supported(f"$count in $filter paths is not supported (position {counted.pos})")
         names = []
         cast_name = None  # set when a cast on the variable narrows its items
         nullable = False
         for index, step in enumerate(steps):
             last = index == len(steps) - 1
-            if isinstance(step, A.Count):
-                raise ODataNotSupportedError(f"$count in $filter paths is not supported (position {step.pos})")
             if isinstance(step, A.Cast):
                 target = _find_type(self.model, step.type_name)
                 if target is None:
@@ -930,6 +964,9 @@ class _Binder:
                 raise ODataNameError(f"unknown property '{step.name}' of {where} at position {step.pos}",
                                      name=step.name, position=step.pos)
             if isinstance(member, edm.NavigationProperty):
+                if not member.collection:
+                    raise _not_supported(f"navigation property '{member.name}' cannot be used in {self.option} "
+                                         f"(position {step.pos})", target=self.option)
                 raise ODataTypeError(f"navigation property '{member.name}' can only be used with any/all "
                                      f"(position {step.pos})", position=step.pos)
             if not member.filterable:
@@ -963,7 +1000,7 @@ class _Binder:
         if isinstance(steps[0], A.Variable) and steps[0].name == "$it":
             steps.pop(0)
         if steps and isinstance(steps[0], A.Member) and steps[0].name in scope:
-            raise ODataNotSupportedError(f"nested lambdas over a lambda variable are not supported "
+            raise _not_supported(f"nested lambdas over a lambda variable are not supported "
                                          f"(position {node.pos})")
         # the collection's resolution depends on its names only (memoised when it succeeds)
         parts = []
@@ -1023,7 +1060,7 @@ class _Binder:
                 raise ODataTypeError(f"unexpected step in a lambda collection path (position {step.pos})",
                                      position=step.pos)
             if item_type is not None:
-                raise ODataNotSupportedError(f"paths below a collection are not supported (position {step.pos})")
+                raise _not_supported(f"paths below a collection are not supported (position {step.pos})")
             if not isinstance(current, edm.StructuredType):
                 raise ODataTypeError(f"{_describe(current)} has no member '{step.name}'", position=step.pos)
             member = _find_member(current, step.name)
@@ -1036,7 +1073,7 @@ class _Binder:
             names.append(getattr(member, "alias_of", None) or member.name)
             if isinstance(member, edm.NavigationProperty):
                 if not member.collection:
-                    raise ODataNotSupportedError(f"lambdas over single navigation '{member.name}' are not supported")
+                    raise _not_supported(f"lambdas over single navigation '{member.name}' are not supported")
                 item_type = self.model.navigation_target(member)
             elif member.collection:
                 item_type = member.type
@@ -1131,8 +1168,9 @@ class _Binder:
         return _millisecond_compare(op, left, right)
 
     def _bind_In(self, node: A.In, scope, hint=None) -> Bound:
+        node = dataclasses.replace(node, items=self._in_items(node.items, scope))
         if not all(self._is_literal(item) for item in node.items):
-            raise ODataNotSupportedError(f"'in' needs a list of literals (position {node.pos})", target=self.option)
+            raise _not_supported(f"'in' needs a list of literals (position {node.pos})", target=self.option)
         if node.items and self._is_untyped_value(node.operand, scope):
             # x in (a, b) is x eq a or x eq b (OData), each by the "no cast" rule; a list of
             # items that each meet one type stays an IN (the product_type shortcut reads it)
@@ -1153,6 +1191,21 @@ class _Binder:
             return BOr(tuple(equals))
         return BIn(operand, items)
 
+    def _in_items(self, items, scope) -> tuple:
+        """The items of an ``in`` list with each parameter alias replaced by its value
+        (``ContentLength in (@a, 1451)``), and a list given as one alias, ``in @l`` with
+        ``@l=[1450,1451]`` (a JSON array, OData 4.01 Part 2, 5.1.1.1.12), as its items."""
+        resolved = []
+        for item in items:
+            value = self._alias_value(item)
+            if isinstance(value, A.ParameterAlias):  # no value, or one referring to itself: its error
+                self.expr(value, scope)
+            if isinstance(value, A.ListExpr) and len(items) == 1:
+                resolved.extend(value.items)
+            else:
+                resolved.append(value)
+        return tuple(resolved)
+
     def _check_option_value(self, op: str, left_node, right_node, scope, pos) -> None:
         """ODIP ``WorkflowOptions`` values are text as the order gave them (rule 6 of
         docs/query-semantics.md). A comparison that would order a number as text is refused
@@ -1160,6 +1213,7 @@ class _Binder:
         with a number (a parameter alias's too), or under an Integer or Double attribute cast
         (``'7' gt '10'`` as text). ``eq``/``ne``/``in`` with a number compare its text as
         written (``7``, ``0.5``)."""
+        written = op
         left_node, right_node = self._alias_value(left_node), self._alias_value(right_node)
         if self._is_literal(left_node):
             left_node, right_node, op = right_node, left_node, _FLIP[op]
@@ -1171,7 +1225,7 @@ class _Binder:
                            for step in left_node.steps)
         if number or numeric_cast:
             raise ODataTypeError(
-                f"WorkflowOptions values are text: '{op}' would compare them as text, not as numbers "
+                f"WorkflowOptions values are text: '{written}' would compare them as text, not as numbers "
                 f"(position {pos}); compare an option's Value with eq, ne or in", position=pos)
 
     def _alias_value(self, node):
@@ -1328,6 +1382,9 @@ class _Binder:
         if node.name.lower() in INTERSECTS_NAMES:
             return self._bind_intersects(node, scope)
         signature = lookup_function(node.name)
+        if signature is None and node.name.lower() in A.BUILTIN_FUNCTIONS:  # OData's, not implemented here
+            raise _not_supported(f"the function '{node.name}' is not supported (position {node.pos}); "
+                                 f"$metadata lists those that are (FilterFunctions)", target=self.option)
         if signature is None:
             raise ODataNameError(f"unknown function '{node.name}' at position {node.pos}", name=node.name,
                                  position=node.pos)
@@ -1426,6 +1483,11 @@ class _Binder:
         else:
             for key, value in node.named_args:
                 lowered = key.lower()
+                given = ("area",) if lowered == "area" else ("location",) if lowered in ("location", "geo") \
+                    else ("location", "area")  # Footprint=<area>: both
+                if any((area_node if name == "area" else location_node) is not None for name in given):
+                    raise ODataTypeError(f"{node.name} is given its {' and '.join(given)} twice (position {value.pos})",
+                                         position=value.pos)
                 if lowered == "area":
                     area_node = value
                 elif lowered in ("location", "geo"):
@@ -1440,6 +1502,7 @@ class _Binder:
                                              name=key, position=node.pos)
         if area_node is None:
             raise ODataTypeError(f"{node.name} needs an area (position {node.pos})", position=node.pos)
+        location_node, area_node = self._alias_value(location_node), self._alias_value(area_node)
         if isinstance(location_node, A.Literal) and not isinstance(area_node, A.Literal):
             location_node, area_node = area_node, location_node
         location = self._geo_location(location_node, node)
@@ -1472,7 +1535,7 @@ class _Binder:
         return BProperty((member.name,), member.type, True)
 
     def _bind_ListExpr(self, node, scope, hint=None):
-        raise ODataNotSupportedError(f"a list is only allowed after 'in' (position {node.pos})")
+        raise _not_supported(f"a list is only allowed after 'in' (position {node.pos})")
 
 
 _BIND_METHODS = {getattr(A, name[len("_bind_"):]): getattr(_Binder, name) for name in dir(_Binder)
@@ -1535,7 +1598,7 @@ def _through_item(node, it_is_item: bool = False):
             if it_is_item and first.name == "$it":
                 return dataclasses.replace(node, steps=(A.Member(ITEM_VARIABLE, pos=node.pos), *node.steps[1:]))
             where = "a filter of a collection's items" if it_is_item else "the options of an expanded collection"
-            raise ODataNotSupportedError(f"{first.name} is not supported in {where} (position {node.pos})",
+            raise _not_supported(f"{first.name} is not supported in {where} (position {node.pos})",
                                          target="$filter")
         return dataclasses.replace(node, steps=(A.Member(ITEM_VARIABLE, pos=node.pos), *node.steps))
     if isinstance(node, A.Lambda):

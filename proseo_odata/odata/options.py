@@ -134,6 +134,8 @@ def _option_name(key: str, nested: bool) -> Optional[str]:
 
 def _non_negative_int(value: str, target: str) -> int:
     if not re.fullmatch(r"\d{1,18}", value or ""):
+        if re.fullmatch(r"\d+", value or ""):
+            raise ODataQueryOptionError(f"{target} is too large: at most 18 digits, got {len(value)}", target=target)
         raise ODataQueryOptionError(f"{target} must be a non-negative integer, got {value!r}", target=target)
     return int(value)
 
@@ -168,6 +170,8 @@ def parse_query_options(params, *, nested: bool = False, parse_expressions: bool
         if not isinstance(value, str):
             raise ODataQueryOptionError(f"the value of {key} must be text", target=key)
         if key.startswith("@"):
+            if any(key == given for given, _ in aliases):  # which one would the filter mean?
+                raise ODataQueryOptionError(f"the parameter alias {key} is given more than once", target=key)
             aliases.append((key, value))
             continue
         name = _option_name(key, nested)

@@ -112,6 +112,12 @@ def worker_command(ctx, config_uri, threads, no_dispatcher):
     settings = load_settings(str(Path(str(config_uri).split("#", 1)[0]).resolve()))
     try:
         core = configure(settings)  # read once, checked here so that a bad value is one line
+        # the pool's own settings (proseo.production.*, proseo.notify.*), read again by WorkerPool
+        from proseo_odata.notify.delivery import DeliveryPolicy
+        from proseo_odata.production.engine import EngineConfig
+
+        EngineConfig.from_settings(settings)
+        DeliveryPolicy.from_settings(settings)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     run_worker(settings, threads=threads, dispatcher=False if no_dispatcher else None, announce=click.echo, core=core)

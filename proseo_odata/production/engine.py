@@ -74,7 +74,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from proseo_odata.config import as_bool
+from proseo_odata.config import as_bool, number_setting
 from proseo_odata.model import (
     NEVER,
     PRODUCT_TYPE_ATTRIBUTE,
@@ -124,13 +124,6 @@ REASON_SERVICE_FAULT = "the service could not complete the run (archive or datab
 REASON_UNSTORABLE = f"{MESSAGE_FAILED}: the processor's reason could not be stored (see the worker log)"
 
 
-def _setting(settings: Mapping[str, Any], name: str, default, kind=float):
-    value = settings.get(name)
-    if value in (None, ""):
-        return default
-    return kind(value)
-
-
 @dataclass
 class EngineConfig:
     lease_seconds: float = 30.0
@@ -144,15 +137,16 @@ class EngineConfig:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "EngineConfig":
-        pause = _setting(settings, "proseo.production.fault_pause_seconds", cls.fault_pause_seconds, float)
-        if not 0 <= pause <= cls.MAX_FAULT_PAUSE_SECONDS:
-            raise ValueError(f"proseo.production.fault_pause_seconds must be 0 to {cls.MAX_FAULT_PAUSE_SECONDS:.0f}")
+        positive = {"ok": lambda n: n > 0, "needs": "a positive number of seconds"}
         return cls(
-            lease_seconds=_setting(settings, "proseo.production.lease_seconds", cls.lease_seconds),
-            poll_seconds=_setting(settings, "proseo.production.poll_seconds", cls.poll_seconds),
-            max_attempts=_setting(settings, "proseo.production.max_attempts", cls.max_attempts, int),
+            lease_seconds=number_setting(settings, "proseo.production.lease_seconds", cls.lease_seconds, **positive),
+            poll_seconds=number_setting(settings, "proseo.production.poll_seconds", cls.poll_seconds, **positive),
+            max_attempts=number_setting(settings, "proseo.production.max_attempts", cls.max_attempts, int,
+                                        ok=lambda n: n >= 1, needs="at least 1"),
             scratch_dir=settings.get("proseo.production.scratch_dir") or None,
-            fault_pause_seconds=pause,
+            fault_pause_seconds=number_setting(
+                settings, "proseo.production.fault_pause_seconds", cls.fault_pause_seconds,
+                ok=lambda n: 0 <= n <= cls.MAX_FAULT_PAUSE_SECONDS, needs=f"0 to {cls.MAX_FAULT_PAUSE_SECONDS:.0f}"),
         )
 
     def fault_pause(self, attempts: int) -> float:

@@ -38,7 +38,7 @@ import threading
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -1117,6 +1117,22 @@ def _migration_scripts():
     return ScriptDirectory.from_config(config)
 
 
+def _unknown_revision(current: str) -> Optional[SchemaNotReadyError]:
+    """The one-line error of a schema at a revision these migrations do not know (a newer
+    release made it: Alembic itself would end in a ``CommandError`` traceback); None when known."""
+    from alembic.util import CommandError
+
+    scripts = _migration_scripts()
+    try:
+        if scripts.get_revision(current) is not None:
+            return None
+    except CommandError:
+        pass
+    return SchemaNotReadyError(
+        f"the database schema is at revision {current}, unknown to this version of proseo-odata "
+        f"(newest: {scripts.get_current_head()}): install the version that created it")
+
+
 class _SessionDataManager:
     """A session as a data manager of a ``transaction`` manager (pyramid_tm's ``request.tm``):
     the manager's commit commits the session, its abort rolls it back; the session is closed
@@ -1304,6 +1320,7 @@ class SQLAlchemyStorage(StorageBase):
     def initialize_schema(self) -> None:
         from alembic import command
         from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
 
         config = Config()
         config.set_main_option("script_location", MIGRATIONS)
@@ -1317,6 +1334,10 @@ class SQLAlchemyStorage(StorageBase):
                 connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             config.attributes["connection"] = connection
             config.attributes["secrets"] = self.secrets  # migration 0004 seals stored passwords
+            current = MigrationContext.configure(connection).get_current_revision()
+            unknown = _unknown_revision(current) if current is not None else None
+            if unknown is not None:  # made by a newer release
+                raise unknown
             command.upgrade(config, "head")
         if sqlite_file(self.engine) is not None:  # (in memory the one connection is the database)
             # another pooled connection keeps the old schema for PRAGMAs such as foreign_key_list
@@ -1372,8 +1393,6 @@ class SQLAlchemyStorage(StorageBase):
 
     def check_schema(self) -> None:
         """See :meth:`StorageBase.check_schema`: compares the Alembic revision with the head."""
-        from alembic.util import CommandError
-
         run_initdb = "run `proseo-odata -c CONFIG.ini initdb`"
         path = sqlite_file(self.engine)
         if path is not None and not os.path.isfile(path):
@@ -1392,22 +1411,15 @@ class SQLAlchemyStorage(StorageBase):
             raise DatabaseUnavailableError(f"cannot reach the database: {reason}", reason=describe(exc)) from None
         if current is None:
             raise SchemaNotReadyError(f"the database has no proseo-odata schema: {run_initdb} first")
-        scripts = _migration_scripts()
-        head = scripts.get_current_head()
+        head = _migration_scripts().get_current_head()
         if current == head:
             self._warn_text_order()
             return
-        try:
-            known = scripts.get_revision(current) is not None
-        except CommandError:
-            known = False
-        if known:
-            raise SchemaNotReadyError(
-                f"the database schema is at revision {current}, this version needs {head}: {run_initdb} to upgrade it"
-            )
+        unknown = _unknown_revision(current)
+        if unknown is not None:
+            raise unknown
         raise SchemaNotReadyError(
-            f"the database schema is at revision {current}, unknown to this version of proseo-odata "
-            f"(newest: {head}): install the version that created it"
+            f"the database schema is at revision {current}, this version needs {head}: {run_initdb} to upgrade it"
         )
 
     def close(self) -> None:

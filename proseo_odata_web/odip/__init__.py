@@ -40,14 +40,17 @@ def sync_workflows(registry, settings) -> None:
     """Upsert the configured workflows (start-up); a problem is logged, never fatal."""
     if not as_bool(settings.get("proseo.workflows.sync", "true"), key="proseo.workflows.sync"):
         return
-    from proseo_odata.production.workflows import sync_configured_workflows
+    from proseo_odata.production.workflows import WorkflowConfigError, sync_configured_workflows
     from proseo_odata.storage.errors import log_failure
 
+    message = "could not synchronise the configured workflows"
     try:
         with registry.storage.transaction() as tx:
             sync_configured_workflows(tx, settings)
+    except WorkflowConfigError as exc:  # the definitions' mistake, named by its message: no traceback
+        log.error(message + ": %s", exc)
     except Exception as exc:  # noqa: BLE001 - the service still serves the stored workflows
-        log_failure(log, "could not synchronise the configured workflows", exc, level=logging.ERROR)
+        log_failure(log, message, exc, level=logging.ERROR)
 
 
 def start_production(registry, settings):

@@ -6,7 +6,7 @@ import pytest
 from proseo_odata.odata import edm
 from proseo_odata.odata.binding import (BAnd, BCompare, BIn, BIntersects, BLambda, BLiteral, BNot, BOr, BProperty, bind_filter,
                                         bind_orderby, walk)
-from proseo_odata.odata.errors import ODataError, ODataNameError, ODataTypeError
+from proseo_odata.odata.errors import ODataError, ODataNameError, ODataNotSupportedError, ODataTypeError
 from proseo_odata.odata.functions import FUNCTIONS
 from proseo_odata.odata.parser import parse_filter, parse_orderby
 from proseo_odata_web.errors import answer_of
@@ -92,7 +92,7 @@ def test_operands_swapped_and_operator_flipped():
     ("Foo eq 1", ODataNameError, ["Foo", "position 0"]),
     ("Name eq 'x' and Bar gt 2", ODataNameError, ["Bar", "position 16"]),
     ("frobnicate(Name)", ODataError, ["frobnicate"]),
-    ("round(ContentLength) eq 1", ODataNameError, ["round"]),
+    ("round(ContentLength) eq 1", ODataNotSupportedError, ["round", "not supported"]),
     ("Name add 1 eq 2", ODataTypeError, ["add", "Edm.String"]),
     ("Name gt 2020-01-01T00:00:00Z and Online", ODataTypeError, ["Edm.String"]),
     ("contains(ContentLength,'1')", ODataTypeError, ["contains"]),
@@ -293,3 +293,67 @@ def _walk(node):
         for item in value if isinstance(value, tuple) else (value,):
             if hasattr(item, "__dataclass_fields__"):
                 yield from _walk(item)
+
+
+# -- parameter aliases in lists and Intersects; messages that say what was written -------------------
+
+
+def test_an_in_list_takes_its_aliases_values():
+    expected = bind("ContentLength in (1, 2)")
+    aliases = {"a": parse_filter("1"), "b": parse_filter("@a"), "l": parse_filter("[1,2]")}
+    for text in ("ContentLength in (@a, 2)", "ContentLength in (@b, 2)", "ContentLength in @l"):
+        assert bind_filter(parse_filter(text), edm.PRODUCT, aliases=aliases) == expected, text
+    with pytest.raises(ODataNameError, match="'@c' has no value"):
+        bind_filter(parse_filter("ContentLength in (@c, 2)"), edm.PRODUCT, aliases=aliases)
+    with pytest.raises(ODataError, match="needs a list of literals"):
+        bind_filter(parse_filter("ContentLength in @l"), edm.PRODUCT, aliases={"l": parse_filter("[Name]")})
+
+
+def test_the_area_of_intersects_may_be_an_alias_but_not_given_twice():
+    area = "geography'SRID=4326;POINT(1 2)'"
+    assert bind_filter(parse_filter("OData.CSC.Intersects(area=@a)"), edm.PRODUCT, aliases={"a": parse_filter(area)}) \
+        == bind(f"OData.CSC.Intersects(area={area})")
+    for text in (f"OData.CSC.Intersects(area={area},area={area})", f"OData.CSC.Intersects(area={area},Footprint={area})",
+                 f"OData.CSC.Intersects(location=Footprint,geo=Footprint,area={area})"):
+        with pytest.raises(ODataTypeError, match="twice") as info:
+            bind(text)
+        assert info.value.target == "$filter"
+
+
+@pytest.mark.parametrize("text, written", [
+    ("ContentLength eq duration'P1D'", "duration'P1D'"),
+    ("ContentLength eq duration'-PT1.5S'", "duration'-PT1.5S'"),
+    ("ContentLength eq binary'AAA='", "binary'AAA='"),
+    ("Online eq NaN", "NaN"),
+    ("Online eq -INF", "-INF"),
+    ("Online eq 'it''s'", "'it''s'"),
+    ("Online eq 2021-01-01T00:00:00Z", "2021-01-01T00:00:00Z"),
+    ("ContentLength eq 12:00:01", "12:00:01"),
+])
+def test_a_literal_that_does_not_fit_is_named_as_written(text, written):
+    with pytest.raises(ODataTypeError) as info:
+        bind(text)
+    assert f"the literal {written} at position" in str(info.value)
+
+
+def test_the_errors_name_what_was_written_and_why():
+    with pytest.raises(ODataTypeError, match="'lt' would compare them as text"):
+        bind("WorkflowOptions/any(o: 5 lt o/Value)", edm.PRODUCTION_ORDER)
+    with pytest.raises(ODataError, match="navigation property 'Product' cannot be used in \\$filter"):
+        bind("Product eq null", edm.PRODUCTION_ORDER)
+    with pytest.raises(ODataError, match="\\$count in \\$filter paths is not supported"):
+        bind("Attributes/$count gt 5")
+    for function in ("round(ContentLength) eq 1", "totalseconds(duration'P1D') eq 1", "geo.length(Footprint) gt 1"):
+        with pytest.raises(ODataError, match="is not supported .*FilterFunctions") as info:
+            bind(function)
+        assert info.value.target == "$filter" and answer_of("prip", info.value.kind)[0] == 400
+    with pytest.raises(ODataError, match="nested lambdas") as info:
+        bind("Attributes/any(a: a/Items/any(b: b/Name eq 'x'))")
+    assert info.value.target == "$filter"  # every error of the binder names its option
+
+
+@pytest.mark.parametrize("literal", ["'2020-01-12t00:00:00z'", "'2020-01-12T00:00:00.000000000000Z'",
+                                     "'2020-01-12 00:00:00Z'"])
+def test_a_quoted_date_time_takes_the_unquoted_literals_forms(literal):
+    bound = bind(f"PublicationDate ge {literal}")
+    assert bound.right.value == dt.datetime(2020, 1, 12, tzinfo=UTC)

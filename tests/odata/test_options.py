@@ -56,6 +56,7 @@ def test_count_values(value, expected):
     ([("$top", "1"), ("top", "2")], "$top"), ([("$filter", "a eq 1"), ("$FILTER", "a eq 1")], "$filter"),
     ({"$levels": "2"}, "$levels"), ({"$bogus": "1"}, "$bogus"), ({"$skiptoken": ""}, "$skiptoken"),
     ({"$search": "gr(een"}, "$search"),
+    ([("@p", "1"), ("@p", "2")], "@p"),  # which value would the filter mean?
 ])
 def test_bad_values_are_rejected(params, target):
     with pytest.raises(ODataQueryOptionError) as info:
@@ -155,3 +156,9 @@ def test_filter_error_keeps_target_and_position():
 def test_select_nested_options_not_supported():
     with pytest.raises(ODataNotSupportedError):
         parse_query_options({"$select": "Address($select=Street)"})
+
+
+def test_a_number_too_large_for_top_says_so():
+    with pytest.raises(ODataQueryOptionError, match="too large: at most 18 digits, got 23"):
+        parse_query_options({"$top": "9" * 23})
+    assert parse_query_options([("@p", "1"), ("@P", "2")]).aliases == (("@p", "1"), ("@P", "2"))

@@ -93,9 +93,11 @@ def test_metadata_format_negotiation(odip, query, headers, expected):
 
 @pytest.mark.parametrize("root", [PRIP, ODIP])
 def test_metadata_other_formats_answer_400(odip, root):
-    response = odip.app.get(f"{root}/$metadata", {"$format": "atom"}, status=400)
-    assert WARNING.match(response.headers["Warning"])
-    assert json_of(response)["error"]["target"] == "$format"
+    for query in ("$format=atom", "$format=json&$format=xml", "format=xml&$FORMAT=xml"):  # (given twice: which?)
+        response = odip.app.get(f"{root}/$metadata?{query}", status=400)
+        assert WARNING.match(response.headers["Warning"])
+        assert json_of(response)["error"]["target"] == "$format"
+    assert odip.app.get(f"{ODIP}/?$format=json&$format=json", status=400).status_int == 400  # the service document
 
 
 def test_service_document_lists_the_readable_sets(odip):

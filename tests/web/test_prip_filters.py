@@ -157,6 +157,12 @@ CASES = [
     ("$filter=OData.CSC.Intersects(area=geography'SRID=4326;LINESTRING(0 40.5,1.5 40.5)')", {"p1"}),
     ("$filter=OData.CSC.Intersects(area=geography%27SRID=4326%3BPOLYGON%28%2810 10%2C11 10%2C11 11%2C10 10%29%29%27)",
      set()),
+    ("$filter=OData.CSC.Intersects(area=@a)&@a=geography'SRID=4326;POINT(3.5 40.5)'", {"p3"}),
+    # parameter aliases in an in list, and a list given as one alias (a JSON array)
+    ("$filter=ContentLength in (@a, 1005)&@a=1001", {"p1", "p5"}),
+    ("$filter=ContentLength in @l&@l=[1001,1005]", {"p1", "p5"}),
+    ("$filter=ContentLength in @l&@l=[]", set()),
+    ("$filter=Name in @l&@l=[\"S2B_MSIL1C_20200101_P1_N0208.zip\"]", {"p1"}),
 ]
 
 
@@ -231,6 +237,11 @@ def test_a_pattern_too_complex_for_postgresql(app, db_url):
         # while the rows are fetched
         "$filter=matchesPattern(Name,substring('S(',0,ContentLength sub 1000))",
         "$filter=matchesPattern(Name,substring('S(',0,ContentLength sub 1000))&$top=1",
+        "$filter=ContentLength gt @x&@x=1&@x=2",  # which one?
+        "$filter=ContentLength in (@missing)",
+        "$filter=ContentLength in @l&@l=[Name]",  # a list of literals only
+        "$filter=round(ContentLength) eq 1",  # OData's, not implemented: "not supported"
+        "$filter=OData.CSC.Intersects(area=@a,area=@a)&@a=geography'SRID=4326;POINT(3.5 40.5)'",
     ],
 )
 def test_bad_filters_are_400_with_warning(app, query):

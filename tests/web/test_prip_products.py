@@ -493,6 +493,12 @@ def test_select_in_collection(app):
     assert app.get(PRIP + "/Products?$select=*", headers=ALICE).json["@odata.context"] == "$metadata#Products"
     twice = app.get(PRIP + "/Products?$select=Name,ContentLength,Name", headers=ALICE).json
     assert twice["@odata.context"] == "$metadata#Products(Name,ContentLength)"  # each property once
+    # a name in another letter case is the property it matches, as in $filter, and named as declared
+    cased = app.get(PRIP + "/Products?$select=name,CONTENTLENGTH", headers=ALICE).json
+    assert cased["@odata.context"] == "$metadata#Products(Name,ContentLength)"
+    assert {k for k in cased["value"][0] if not k.startswith("@")} == {"Id", "Name", "ContentLength"}
+    navigation = app.get(PRIP + "/Products?$select=Attributes", headers=ALICE, status=400).json["error"]
+    assert navigation["target"] == "$select" and "$expand=Attributes" in navigation["message"]
 
 
 @pytest.mark.parametrize("fmt", ["json", "JSON", "application/json", "application/json;odata.metadata=minimal"])

@@ -31,3 +31,17 @@ def test_a_refused_workflow_is_logged_in_one_line(tmp_path, caplog):
         assert [w.name for w in storage.list_workflows("M1")] == ["OTHER"]
     finally:
         storage.close()
+
+
+def test_an_unreadable_definitions_file_is_logged_in_one_line(tmp_path, caplog):
+    storage = SQLAlchemyStorage.from_url(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        storage.initialize_schema()
+        settings = {"proseo.workflows.file": str(tmp_path / "missing.json"), "proseo.workflows.entry_points": "false"}
+        with caplog.at_level(logging.INFO):
+            sync_workflows(types.SimpleNamespace(storage=storage), settings)
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and errors[0].exc_info is None, errors
+        assert "proseo.workflows.file" in errors[0].getMessage() and "missing.json" in errors[0].getMessage()
+    finally:
+        storage.close()
