@@ -690,14 +690,7 @@ class _Binder:
         the nodes of every expansion count against :data:`MAX_ALIAS_NODES`, and aliases inside
         aliases may not nest deeper than :data:`MAX_ALIAS_DEPTH` levels of their own trees in
         all (Python's recursion limit), whatever each alias's text length and depth."""
-        shape = self._alias_shapes.get(node.name)
-        if shape is None:
-            shape = self._alias_shapes[node.name] = _tree_shape(self.aliases[node.name])
-        nodes, depth = shape
-        self._alias_nodes += nodes
-        if self._alias_nodes > MAX_ALIAS_NODES:
-            raise ODataLimitError(f"Invalid {self.option}: the parameter aliases expand to more than "
-                                  f"{MAX_ALIAS_NODES:,} nodes", position=node.pos, target=self.option)
+        depth = self._charge_alias(node)
         if self._alias_depth + depth > MAX_ALIAS_DEPTH:
             raise ODataLimitError(f"Invalid {self.option}: parameter aliases nested in each other more than "
                                   f"{MAX_ALIAS_DEPTH} levels deep", position=node.pos, target=self.option)
@@ -708,6 +701,19 @@ class _Binder:
         finally:
             self._alias_depth -= depth
             self._resolving.discard(node.name)
+
+    def _charge_alias(self, node: A.ParameterAlias) -> int:
+        """Count one expansion of the alias ``node`` (its tree's nodes) against
+        :data:`MAX_ALIAS_NODES`; its tree's depth."""
+        shape = self._alias_shapes.get(node.name)
+        if shape is None:
+            shape = self._alias_shapes[node.name] = _tree_shape(self.aliases[node.name])
+        nodes, depth = shape
+        self._alias_nodes += nodes
+        if self._alias_nodes > MAX_ALIAS_NODES:
+            raise ODataLimitError(f"Invalid {self.option}: the parameter aliases expand to more than "
+                                  f"{MAX_ALIAS_NODES:,} nodes", position=node.pos, target=self.option)
+        return depth
 
     # -- literals ---------------------------------------------------------------------------
 
@@ -1197,9 +1203,17 @@ class _Binder:
         ``@l=[1450,1451]`` (a JSON array, OData 4.01 Part 2, 5.1.1.1.12), as its items."""
         resolved = []
         for item in items:
-            value = self._alias_value(item)
-            if isinstance(value, A.ParameterAlias):  # no value, or one referring to itself: its error
-                self.expr(value, scope)
+            value, seen = item, set()
+            while isinstance(value, A.ParameterAlias):  # (an alias of an alias: each expansion counts)
+                if value.name not in self.aliases:
+                    raise ODataNameError(f"parameter alias '@{value.name}' has no value", name=value.name,
+                                         position=value.pos)
+                if value.name in seen:
+                    raise ODataNameError(f"parameter alias '@{value.name}' refers to itself", name=value.name,
+                                         position=value.pos)
+                seen.add(value.name)
+                self._charge_alias(value)
+                value = self.aliases[value.name]
             if isinstance(value, A.ListExpr) and len(items) == 1:
                 resolved.extend(value.items)
             else:
