@@ -36,7 +36,7 @@ from proseo_odata.odata.binding import ITEM_VARIABLE, BProperty, bind_item_filte
 from proseo_odata.odata.cache import FilterCache, default_cache
 from proseo_odata.odata.errors import ODataError, ODataNotSupportedError, ODataQueryOptionError
 from proseo_odata.odata.options import QueryOptions, parse_query_options
-from proseo_odata.odata.parser import parse_filter
+from proseo_odata.odata.parser import parse_aliases
 from proseo_odata.odata.predicate import compile_item_predicate, sort_key
 from proseo_odata.storage.base import Query, QueryResult
 from proseo_odata.storage.mapping import DOMAIN_ACCESSOR
@@ -192,8 +192,7 @@ def item_listing(options: QueryOptions, collection: str, where: str, *, seed_ali
                         ("$format", options.format if nested else None)):
         if given is not None:
             raise ODataNotSupportedError(f"{name} is not supported on {where}", target=name)
-    values = {name.lstrip("@"): parse_filter(text) for name, text in aliases} \
-        if options.filter is not None or options.orderby else {}
+    values = parse_aliases(aliases) if options.filter is not None or options.orderby else {}
     bound = None
     if options.filter is not None:
         bound = bind_item_filter(options.filter, item_type, model=model, aliases=values, it_is_item=not nested)
@@ -345,6 +344,16 @@ def entity_options(entity_set: str, params, *, model: Optional[edm.EntityModel] 
     return _shape(entity_set, entity_type, options, model, seed_aliases)
 
 
+def _check_item_expand(options: QueryOptions, item_type: edm.StructuredType, where: str) -> None:
+    """``$expand`` of items without navigation (an attribute, a checksum): ``*`` or a complex
+    property (always inline), without options of its own; else a 400."""
+    for item in options.expand:
+        if item.path[0] != "*":
+            _expand_name(item_type, item.path[0], where)
+        if item.options is not None:
+            raise ODataNotSupportedError(f"$expand={item.path[0]}(...) is not supported on {where}", target="$expand")
+
+
 def _given_options(options: QueryOptions, names: Sequence[str]) -> list[str]:
     """Which of the system query options ``names`` ``options`` holds (``$count=false`` and an
     empty ``$orderby`` are none)."""
@@ -369,11 +378,7 @@ def navigation_listing(params, collection: str, where: str, *, seed_aliases: boo
     (a name the items do not have is a 400, as on ``Products/$count``) and ignored."""
     options = parse_query_options(params)
     item_type = ITEM_TYPES[collection][0]
-    for item in options.expand:  # the items have no navigation: "*" or a complex property (always inline)
-        if item.path[0] != "*":
-            _expand_name(item_type, item.path[0], where)
-        if item.options is not None:
-            raise ODataNotSupportedError(f"$expand={item.path[0]}(...) is not supported on {where}", target="$expand")
+    _check_item_expand(options, item_type, where)
     listing = item_listing(dataclasses.replace(options, expand=(), skiptoken=None if count_only else options.skiptoken),
                            collection, where, seed_aliases=seed_aliases, aliases=options.aliases, nested=False)
     if count_only:  # what $filter keeps, all of it
@@ -398,11 +403,7 @@ def listing_options(params, where: str, types: Sequence[edm.StructuredType], *, 
     if given:
         what = "one entity" if one else "which is served whole"
         raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, {what}", target=given[0])
-    for item in options.expand:  # no navigation: only a complex property (always inline) is accepted
-        if item.path[0] != "*":
-            _expand_name(types[0], item.path[0], where)
-        if item.options is not None:
-            raise ODataNotSupportedError(f"$expand={item.path[0]}(...) is not supported on {where}", target="$expand")
+    _check_item_expand(options, types[0], where)
     names = {p.name for t in types for p in t.all_properties() if seed_aliases or not p.seed_only}
     return _selected(where, names, options), bool(options.count)
 
@@ -420,28 +421,25 @@ def property_count_options(params, item_type: edm.ComplexType, where: str, *, se
     refused (nothing narrows such a count), the options that do not change a count
     (:data:`COUNT_IGNORES`) read and checked as on ``Products/$count`` (``$orderby`` bound to the
     items, the names in ``$select`` and ``$expand`` theirs, else a 400) and ignored."""
-    value_options(params, where, "a count of all of them", COUNT_IGNORES)
-    options = parse_query_options(params)
+    options = value_options(params, where, "a count of all of them", COUNT_IGNORES)
     if options.orderby:
-        aliases = {name.lstrip("@"): parse_filter(text) for name, text in options.aliases}
-        bind_item_orderby(options.orderby, item_type, aliases=aliases, it_is_item=True)
-    for item in options.expand:
-        if item.path[0] != "*":
-            _expand_name(item_type, item.path[0], where)
+        bind_item_orderby(options.orderby, item_type, aliases=parse_aliases(options.aliases), it_is_item=True)
+    _check_item_expand(options, item_type, where)
     _selected(where, {p.name for p in item_type.all_properties() if seed_aliases or not p.seed_only}, options)
 
 
-def value_options(params, where: str, what: str, ignored: Sequence[str] = ()) -> None:
+def value_options(params, where: str, what: str, ignored: Sequence[str] = ()) -> QueryOptions:
     """Check the options of a request for a value: one property of an entity
     (``Products(<id>)/Name``), its raw value (``.../Name/$value``), the number of a navigation's
     entities (``.../Attributes/$count``, ``ignored``: :data:`COUNT_IGNORES`): read and checked
     as everywhere, and each but ``$format`` and those ``ignored`` refused (400): none of them
     applies, and one ignored would be taken as applied. ``where`` and ``what`` (``"a property's
-    value"``) name the value in the message."""
-    given = _given_options(parse_query_options(params),
-                           [name for name in (*_LISTING, "$expand", "$select") if name not in ignored])
+    value"``) name the value in the message. Returns the options read."""
+    options = parse_query_options(params)
+    given = _given_options(options, [name for name in (*_LISTING, "$expand", "$select") if name not in ignored])
     if given:
         raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, {what}", target=given[0])
+    return options
 
 
 def _shape(entity_set: str, entity_type: edm.EntityType, options: QueryOptions, model,

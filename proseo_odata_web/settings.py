@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
 
-from proseo_odata.config import CoreSettings, as_bool, shown_value
+from proseo_odata.config import CoreSettings, as_bool, number_setting, shown_value
 
 DEFAULTS = {
     "proseo.prip.prefix": "/proseo/prip/odata/v1",
@@ -62,12 +62,14 @@ def _prefix(value: str, key: str) -> str:
 
 
 def _positive_int(value: str, key: str, minimum: int = 1) -> int:
+    """``value`` of setting ``key`` (:func:`proseo_odata.config.number_setting`; blank is no
+    value): a whole number of at least ``minimum``."""
     try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise SettingsError(f"{key} must be an integer, got {shown_value(value)}") from None
-    if number < minimum:
-        raise SettingsError(f"{key} must be at least {minimum}, got {number}")
+        number = number_setting({key: value}, key, None, int, ok=lambda n: n >= minimum, needs=f"at least {minimum}")
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    if number is None:
+        raise SettingsError(f"{key} must be a whole number, got {shown_value(value)}")
     return number
 
 

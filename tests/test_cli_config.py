@@ -30,7 +30,7 @@ def test_every_app_key_is_documented(name):
 
 def test_documented_s3_keys_match_the_s3_backend():
     source = (ROOT / "proseo_odata" / "archive" / "s3.py").read_text(encoding="utf-8")
-    used = set(re.findall(r'(?:get\(|PREFIX \+ )"([a-z_]+)"', source))
+    used = set(re.findall(r'(?:get\(|_number\(settings, )"([a-z_]+)"', source))
     assert used, "found no settings in s3.py"
     missing = [k for k in used if f"proseo.archive.s3.{k}" not in DOC]
     assert not missing, missing

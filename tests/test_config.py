@@ -144,6 +144,16 @@ def _s3(settings):
     return S3Settings.from_settings({"proseo.archive.s3.bucket": "b", **settings})
 
 
+def _storage(settings):
+    from proseo_odata.storage.sqlalchemy import load_from_config
+    return load_from_config({"proseo.storage.url": "sqlite://", **settings})
+
+
+def _web(settings):
+    from proseo_odata_web.settings import WebSettings
+    return WebSettings.from_settings(settings)
+
+
 @pytest.mark.parametrize("reader, key, value, needs", [
     (_engine, "proseo.production.lease_seconds", "abc", "a number"),
     (_engine, "proseo.production.lease_seconds", "-5", "a positive number of seconds"),
@@ -152,6 +162,8 @@ def _s3(settings):
     (_engine, "proseo.production.max_attempts", "0", "at least 1"),
     (_engine, "proseo.production.max_attempts", "2.5", "a whole number"),
     (_engine, "proseo.production.fault_pause_seconds", "9999", "0 to 600"),
+    (_engine, "proseo.production.output_retention_days", "thirty", "a number"),  # was the default, silently
+    (_engine, "proseo.production.output_retention_days", "99999", "a number of days from 0 to 36525"),
     (_delivery, "proseo.notify.max_attempts", "x", "a whole number"),
     (_delivery, "proseo.notify.concurrency", "0", "at least 1"),
     (_delivery, "proseo.notify.retry_base_seconds", "-1", "not negative"),
@@ -164,6 +176,11 @@ def _s3(settings):
     (_s3, "proseo.archive.s3.part_size", "abc", "a whole number"),
     (_s3, "proseo.archive.s3.part_size", "1024", "at least"),
     (_s3, "proseo.archive.s3.presign_expiry", "-1", "1 to 604800"),
+    (_s3, "proseo.archive.s3.read_timeout", "inf", "from 0 to 3600"),
+    (_storage, "proseo.storage.statement_timeout", "inf", "at least 0"),  # OverflowError on PostgreSQL before
+    (_storage, "proseo.storage.pool_size", "-1", "at least 0"),
+    (_web, "proseo.page_size.max", "0", "at least 1"),
+    (_web, "proseo.token.cache_size", "many", "a whole number"),
 ])
 def test_a_bad_number_is_refused_naming_its_setting(reader, key, value, needs):
     """Every number of the settings is read by config.number_setting: a bad one is one line naming

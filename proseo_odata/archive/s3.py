@@ -57,13 +57,10 @@ class S3Settings:
         bucket = get("bucket")
         if not bucket:
             raise ArchiveError(f"setting {PREFIX}bucket is required for the S3 archive")
-        try:
-            part_size = number_setting(settings, PREFIX + "part_size", DEFAULT_PART_SIZE, int,
-                                       ok=lambda n: n >= MIN_PART_SIZE, needs=f"at least {MIN_PART_SIZE} bytes")
-            presign_expiry = number_setting(settings, PREFIX + "presign_expiry", 3600, int,
-                                            ok=lambda n: 1 <= n <= 604_800, needs="1 to 604800 seconds (7 days)")
-        except ValueError as exc:
-            raise ArchiveError(str(exc)) from None
+        part_size = _number(settings, "part_size", DEFAULT_PART_SIZE, int, ok=lambda n: n >= MIN_PART_SIZE,
+                            needs=f"at least {MIN_PART_SIZE} bytes")
+        presign_expiry = _number(settings, "presign_expiry", 3600, int, ok=lambda n: 1 <= n <= 604_800,
+                                 needs="1 to 604800 seconds (7 days)")
         return cls(
             bucket=bucket,
             prefix=(get("prefix", "") or "").strip("/"),
@@ -74,19 +71,22 @@ class S3Settings:
             presign=as_bool(get("presign"), key="proseo.archive.s3.presign"),
             presign_expiry=presign_expiry,
             part_size=part_size,
-            connect_timeout=_seconds(get("connect_timeout", 5.0), "connect_timeout"),
-            read_timeout=_seconds(get("read_timeout", 20.0), "read_timeout"),
+            connect_timeout=_number(settings, "connect_timeout", 5.0, **_TIMEOUT),
+            read_timeout=_number(settings, "read_timeout", 20.0, **_TIMEOUT),
         )
 
 
-def _seconds(value, name: str) -> float:
+#: The timeouts' range (seconds).
+_TIMEOUT = {"ok": lambda n: 0 < n <= 3600, "needs": "a number of seconds from 0 to 3600"}
+
+
+def _number(settings, name: str, default, kind=float, **check):
+    """:func:`proseo_odata.config.number_setting` of ``proseo.archive.s3.<name>``, its error an
+    :class:`ArchiveError`."""
     try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = float("nan")
-    if not 0 < seconds <= 3600:
-        raise ArchiveError(f"{PREFIX}{name} must be a number of seconds from 0 to 3600")
-    return seconds
+        return number_setting(settings, PREFIX + name, default, kind, **check)
+    except ValueError as exc:
+        raise ArchiveError(str(exc)) from None
 
 
 @contextlib.contextmanager

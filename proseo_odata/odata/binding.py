@@ -323,7 +323,7 @@ _DATETIME_TEXT = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,12}))?)?"
     r"(Z|z|[+-]\d{2}:?\d{2})?)?\s*$"
 )
-_TIME_TEXT = re.compile(r"^\s*(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*$")
+_TIME_TEXT = re.compile(r"^\s*(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,12}))?)?\s*$")
 
 
 def parse_datetime_text(text: str) -> Optional[_dt.datetime]:
@@ -702,6 +702,13 @@ class _Binder:
             self._alias_depth -= depth
             self._resolving.discard(node.name)
 
+    @staticmethod
+    def _counted(current, step: A.Member) -> bool:
+        """Whether ``step`` (followed by ``/$count``) names a collection of ``current``: its
+        count is what is not supported (an unknown name keeps its own message)."""
+        member = _find_member(current, step.name) if isinstance(current, edm.StructuredType) else None
+        return member is not None and bool(getattr(member, "collection", False))
+
     def _charge_alias(self, node: A.ParameterAlias) -> int:
         """Count one expansion of the alias ``node`` (its tree's nodes) against
         :data:`MAX_ALIAS_NODES`; its tree's depth."""
@@ -921,14 +928,16 @@ class _Binder:
         if variable is not None and isinstance(current, edm.StructuredType) and current.is_derived_from(edm.ATTRIBUTE):
             steps = _seed_attribute_steps(steps)
 
-        counted = next((step for step in steps if isinstance(step, A.Count)), None)
-        if counted is not None:  # (Attributes/$count: before the navigation's own message)
-            raise _not_supported(f"$count in $filter paths is not supported (position {counted.pos})")
         names = []
         cast_name = None  # set when a cast on the variable narrows its items
         nullable = False
         for index, step in enumerate(steps):
             last = index == len(steps) - 1
+            if isinstance(step, A.Count) or (not last and isinstance(steps[index + 1], A.Count)
+                                             and isinstance(step, A.Member) and self._counted(current, step)):
+                counted = step if isinstance(step, A.Count) else steps[index + 1]
+                raise _not_supported(f"$count in {self.option} paths is not supported (position {counted.pos})",
+                                     target=self.option)
             if isinstance(step, A.Cast):
                 target = _find_type(self.model, step.type_name)
                 if target is None:
@@ -1497,23 +1506,23 @@ class _Binder:
         else:
             for key, value in node.named_args:
                 lowered = key.lower()
-                given = ("area",) if lowered == "area" else ("location",) if lowered in ("location", "geo") \
-                    else ("location", "area")  # Footprint=<area>: both
+                member = None if lowered in ("area", "location", "geo") else self.entity_type.find_member(key)
+                if member is not None and getattr(member, "geo_only", False):
+                    given = ("location", "area")  # Footprint=<area>: both
+                elif lowered in ("area", "location", "geo"):
+                    given = ("area",) if lowered == "area" else ("location",)
+                else:
+                    raise ODataNameError(f"unknown parameter '{key}' of {node.name} (position {node.pos})",
+                                         name=key, position=node.pos)
                 if any((area_node if name == "area" else location_node) is not None for name in given):
                     raise ODataTypeError(f"{node.name} is given its {' and '.join(given)} twice (position {value.pos})",
                                          position=value.pos)
-                if lowered == "area":
+                if member is not None:
+                    location_node = A.Path((A.Member(member.name, pos=value.pos),), pos=value.pos)
+                if "area" in given:
                     area_node = value
-                elif lowered in ("location", "geo"):
-                    location_node = value
                 else:
-                    member = self.entity_type.find_member(key)
-                    if member is not None and getattr(member, "geo_only", False):
-                        location_node = A.Path((A.Member(member.name, pos=value.pos),), pos=value.pos)
-                        area_node = value
-                    else:
-                        raise ODataNameError(f"unknown parameter '{key}' of {node.name} (position {node.pos})",
-                                             name=key, position=node.pos)
+                    location_node = value
         if area_node is None:
             raise ODataTypeError(f"{node.name} needs an area (position {node.pos})", position=node.pos)
         location_node, area_node = self._alias_value(location_node), self._alias_value(area_node)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Hashable, Optional, Tuple
 
 from . import edm
 from .binding import BOrderItem, Bound, bind_filter, bind_orderby, calls_now
-from .parser import parse_filter, parse_orderby
+from .parser import parse_aliases, parse_filter, parse_orderby
 
 __all__ = ["FilterCache", "default_cache"]
 
@@ -64,8 +64,7 @@ class FilterCache:
         key = ("bound", entity_type, model, text, aliases, target)
         value = self._get(key)
         if value is None:
-            values = {name.lstrip("@"): parse_filter(alias) for name, alias in aliases}
-            value = bind_filter(parse_filter(text, target=target), entity_type, model=model, aliases=values)
+            value = bind_filter(parse_filter(text, target=target), entity_type, model=model, aliases=parse_aliases(aliases))
             self._put(key, value)
         return value
 

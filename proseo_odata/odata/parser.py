@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_LENGTH",
     "get_parser",
+    "parse_aliases",
     "parse_filter",
     "parse_literal",
     "parse_orderby",
@@ -878,6 +879,12 @@ def parse_filter(
     BoolOp(op='and', operands=(Call(name='contains', ...), Compare(op='eq', ...)))
     """
     return _parse(text, "filter", "query condition", target, max_length, max_depth)
+
+
+def parse_aliases(aliases) -> dict:
+    """The parameter aliases of a request, ``(('@p', 'value text'), ...)``, parsed as the binder
+    takes them: ``{'p': expression}``."""
+    return {name.lstrip("@"): parse_filter(text) for name, text in aliases}
 
 
 def parse_orderby(

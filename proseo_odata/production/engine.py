@@ -109,7 +109,7 @@ from proseo_odata.production.processors import (
     create_processor,
 )
 from proseo_odata.production.reaper import mark_scratch, reap_dead_runs
-from proseo_odata.production.workflows import output_retention_days, processor_config_for
+from proseo_odata.production.workflows import output_retention_days, processor_config_for, retention_setting
 from proseo_odata.storage.errors import ConflictError, InvalidValueError, NotFoundError
 from proseo_odata.storage.errors import describe, is_database_error, is_transient, log_failure
 
@@ -138,6 +138,7 @@ class EngineConfig:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "EngineConfig":
         positive = {"ok": lambda n: n > 0, "needs": "a positive number of seconds"}
+        retention_setting(settings)  # read when an order completes; a bad one is found at start-up
         return cls(
             lease_seconds=number_setting(settings, "proseo.production.lease_seconds", cls.lease_seconds, **positive),
             poll_seconds=number_setting(settings, "proseo.production.poll_seconds", cls.poll_seconds, **positive),

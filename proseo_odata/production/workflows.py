@@ -48,7 +48,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
-from proseo_odata.config import as_bool
+from proseo_odata.config import as_bool, number_setting
 from proseo_odata.model import OptionType, Workflow, WorkflowOption
 from proseo_odata.production.processors import ProcessorNotFound, resolve_processor_class
 
@@ -183,17 +183,26 @@ def processor_config_for(workflow: Workflow) -> dict:
 MAX_RETENTION_DAYS = 36_525
 
 
+def retention_setting(settings: Mapping[str, Any]) -> float:
+    """``proseo.production.output_retention_days`` (default 30): ``ValueError`` naming it for
+    anything but a number of days from 0 to :data:`MAX_RETENTION_DAYS` (a bad value was taken
+    for the default, silently). Checked when the workers start (``EngineConfig``)."""
+    return number_setting(settings, SETTING_RETENTION, DEFAULT_RETENTION_DAYS,
+                          ok=lambda n: 0 <= n <= MAX_RETENTION_DAYS, needs=f"a number of days from 0 to {MAX_RETENTION_DAYS}")
+
+
 def output_retention_days(workflow: Workflow, settings: Optional[Mapping[str, Any]] = None) -> float:
-    """Days an output product stays (EvictionDate = completion + this)."""
+    """Days an output product stays (EvictionDate = completion + this): the workflow's own
+    (checked when it was synchronised), else :func:`retention_setting`."""
     value = getattr(workflow, "output_retention_days", None)
     if value is None:
         value = workflow.processor_config.get(RETENTION_KEY)
-    if value is None and settings is not None:
-        value = settings.get(SETTING_RETENTION)
-    try:
-        return float(value) if value is not None else DEFAULT_RETENTION_DAYS
-    except (TypeError, ValueError):
-        return DEFAULT_RETENTION_DAYS
+    if value is not None:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass  # (stored before it was checked) the setting's
+    return retention_setting(settings) if settings is not None else DEFAULT_RETENTION_DAYS
 
 
 def _read_file(path: Path) -> list:

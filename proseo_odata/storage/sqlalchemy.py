@@ -45,7 +45,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import AssertionPool, StaticPool
 
-from proseo_odata.config import DEFAULT_COUNT_EXACT_LIMIT, as_bool, count_exact_limit
+from proseo_odata.config import DEFAULT_COUNT_EXACT_LIMIT, as_bool, count_exact_limit, number_setting
 from proseo_odata.lru import ExpiringLRU
 from proseo_odata.model import (
     Attribute,
@@ -3406,26 +3406,14 @@ def load_from_config(settings: Mapping[str, str]) -> SQLAlchemyStorage:
 
 
 def _count(settings: Mapping[str, str], name: str, default: int) -> int:
-    value = settings.get(name)
-    if value in (None, ""):
-        return default
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise StorageError(f"setting {name} must be a whole number, not {value!r}") from None
-    if number < 0:
-        raise StorageError(f"setting {name} must be >= 0, not {value!r}")
-    return number
+        return number_setting(settings, name, default, int, ok=lambda n: n >= 0, needs="a whole number, at least 0")
+    except ValueError as exc:
+        raise StorageError(str(exc)) from None
 
 
 def _seconds(settings: Mapping[str, str], name: str, default: float) -> float:
-    value = settings.get(name)
-    if value in (None, ""):
-        return default
     try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise StorageError(f"setting {name} must be a number of seconds, not {value!r}") from None
-    if seconds < 0 or seconds != seconds:
-        raise StorageError(f"setting {name} must be a number of seconds >= 0, not {value!r}")
-    return seconds
+        return number_setting(settings, name, default, ok=lambda n: n >= 0, needs="a number of seconds, at least 0")
+    except ValueError as exc:
+        raise StorageError(str(exc)) from None

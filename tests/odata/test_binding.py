@@ -318,6 +318,8 @@ def test_the_area_of_intersects_may_be_an_alias_but_not_given_twice():
         with pytest.raises(ODataTypeError, match="twice") as info:
             bind(text)
         assert info.value.target == "$filter"
+    with pytest.raises(ODataNameError, match="unknown parameter 'foo'"):  # a name it does not take: not "twice"
+        bind(f"OData.CSC.Intersects(area={area}, foo=1)")
 
 
 @pytest.mark.parametrize("text, written", [
@@ -343,6 +345,11 @@ def test_the_errors_name_what_was_written_and_why():
         bind("Product eq null", edm.PRODUCTION_ORDER)
     with pytest.raises(ODataError, match="\\$count in \\$filter paths is not supported"):
         bind("Attributes/$count gt 5")
+    with pytest.raises(ODataNameError, match="unknown property 'Foo'"):  # an unknown name keeps its message
+        bind("Foo/$count gt 5")
+    with pytest.raises(ODataError, match="\\$count in \\$orderby paths") as info:
+        bind_orderby(parse_orderby("Attributes/$count"), edm.PRODUCT)
+    assert info.value.target == "$orderby"
     for function in ("round(ContentLength) eq 1", "totalseconds(duration'P1D') eq 1", "geo.length(Footprint) gt 1"):
         with pytest.raises(ODataError, match="is not supported .*FilterFunctions") as info:
             bind(function)
@@ -357,3 +364,4 @@ def test_the_errors_name_what_was_written_and_why():
 def test_a_quoted_date_time_takes_the_unquoted_literals_forms(literal):
     bound = bind(f"PublicationDate ge {literal}")
     assert bound.right.value == dt.datetime(2020, 1, 12, tzinfo=UTC)
+    assert bind("time(PublicationDate) eq '12:00:00.000000000000'") == bind("time(PublicationDate) eq 12:00:00.000000000000")

@@ -149,7 +149,8 @@ def test_a_property_count_checks_the_options_it_ignores(app, catalogue):
                   "$select=Algorithm,Value", "$expand=*", "$top=0&$skip=5"):
         assert app.get(f"{url}?{query}", headers=ALICE).text == "1", query
     for query, target in (("$orderby=Foo", "$orderby"), ("$orderby=Name", "$orderby"), ("$select=Name", "$select"),
-                          ("$expand=Foo", "$expand"), ("$select=Checksum", "$select"), ("$filter=true", "$filter")):
+                          ("$expand=Foo", "$expand"), ("$select=Checksum", "$select"), ("$filter=true", "$filter"),
+                          ("$expand=*($select=Foo)", "$expand")):
         response = app.get(f"{url}?{query}", headers=ALICE, status=400)
         assert_error(response, 400)
         assert json_of(response)["error"]["target"] == target, query
