@@ -681,7 +681,7 @@ class _Binder:
         method = getattr(self, "_bind_" + type(node).__name__, None)
         if method is None:
             raise _not_supported(f"{type(node).__name__} expressions are not supported in $filter",
-                                         target="$filter")
+                                 target="$filter")
         return method(node, scope, hint)
 
     def _expand_alias(self, node: A.ParameterAlias, scope, hint) -> Bound:
@@ -1016,7 +1016,7 @@ class _Binder:
             steps.pop(0)
         if steps and isinstance(steps[0], A.Member) and steps[0].name in scope:
             raise _not_supported(f"nested lambdas over a lambda variable are not supported "
-                                         f"(position {node.pos})")
+                                 f"(position {node.pos})")
         # the collection's resolution depends on its names only (memoised when it succeeds)
         parts = []
         for step in steps:
@@ -1622,7 +1622,7 @@ def _through_item(node, it_is_item: bool = False):
                 return dataclasses.replace(node, steps=(A.Member(ITEM_VARIABLE, pos=node.pos), *node.steps[1:]))
             where = "a filter of a collection's items" if it_is_item else "the options of an expanded collection"
             raise _not_supported(f"{first.name} is not supported in {where} (position {node.pos})",
-                                         target="$filter")
+                                 target="$filter")
         return dataclasses.replace(node, steps=(A.Member(ITEM_VARIABLE, pos=node.pos), *node.steps))
     if isinstance(node, A.Lambda):
         return dataclasses.replace(node, collection=_through_item(node.collection, it_is_item))
