@@ -111,6 +111,9 @@ PRIP_FILTERS = [
     "OData.CSC.Intersects(area=geography'SRID=4326;LINESTRING(0 40.5,9 40.5)') or "
     "OData.CSC.Intersects(area=geography'SRID=4326;MULTIPOINT((1.5 40.5),(2.5 40.5))')",
     "@p eq Name",
+    "Name in (@p, 'x')",  # an alias in a list, a list as an alias (@p below: a string or a JSON array)
+    "Name in @p",
+    "OData.CSC.Intersects(area=@p)",
 ]
 PRIP_ORDERBY = ["ContentDate/Start desc", "Name asc,ContentLength desc", "PublicationDate", "Id desc"]
 PRIP_SELECT = ["Name,Id", "*", "ContentLength", "ContentDate,Checksum"]
@@ -397,7 +400,9 @@ def random_query(rng, filters, orderby, select=("Name",), expand=("",)) -> str:
     if rng.random() < 0.1:  # repeated options
         pairs += [pairs[-1]] * rng.randint(1, 3) if pairs else [("$top", "1"), ("$top", "2")]
     if rng.random() < 0.05:
-        pairs.append(("@p", "'S2B_MSIL1C_20200101_P1_N0208.zip'" if rng.random() < 0.5 else mutate_text(rng, "'x'")))
+        value = rng.choice(["'S2B_MSIL1C_20200101_P1_N0208.zip'", '["S2B_MSIL1C_20200101_P1_N0208.zip","x"]',
+                            "geography'SRID=4326;POINT(1.5 40.5)'"])
+        pairs.append(("@p", value if rng.random() < 0.5 else mutate_text(rng, value)))
     if not pairs:
         pairs.append((rng.choice(OPTION_NAMES), rng.choice(GARBAGE_VALUES)))
     rng.shuffle(pairs)
