@@ -18,7 +18,8 @@ they need no knowledge of OData's tolerances. The rules are documented in
 * Attribute lambdas: a cast on the collection (``Attributes/OData.CSC.IntegerAttribute/any``)
   restricts the items to that type; a cast on the variable (``att/OData.CSC.IntegerAttribute/
   Value``) selects the typed ``Value`` (``null`` for items of another type). When the two casts
-  disagree, the collection's cast wins. Without any cast, ``Value``'s type is taken from what
+  disagree, ``any`` takes an item of either type, its value compared as its own type (the
+  ``or`` of one lambda per type); ``all`` the collection's type. Without any cast, ``Value``'s type is taken from what
   it is compared with, and a literal meets every type it converts to (a number: ``Integer``
   and ``DoubleAttribute``; a string: ``StringAttribute`` and the number, Boolean or date-time
   it spells; ``null``: all five; ``true``/``false``: ``BooleanAttribute``; a date-time:
@@ -1040,10 +1041,52 @@ class _Binder:
                 raise ODataTypeError("all() needs a predicate", position=node.pos)
             return BLambda("any", names, cast.qualified_name if cast else None, None, None, single)
         inner = dict(scope)
-        inner[node.variable] = _Var(node.variable, item_type, cast)
-        predicate = self.predicate(node.predicate, inner)
-        return BLambda(node.kind, names, cast.qualified_name if cast else None, node.variable,
-                       predicate, single)
+
+        def over(item: edm.StructuredType, item_cast) -> BLambda:
+            inner[node.variable] = _Var(node.variable, item, item_cast)
+            return BLambda(node.kind, names, item_cast.qualified_name if item_cast else None, node.variable,
+                           self.predicate(node.predicate, inner), single)
+
+        others = self._other_casts(node, cast) if node.kind == "any" and cast is not None else ()
+        if not others:
+            return over(item_type, cast)
+        # Mismatched casts (docs/query-semantics.md, rule 3): an item of either type may match,
+        # its value compared as its own type; a type the literals do not convert to takes no
+        # item (all of them: the first one's error). CDSE's users cast the collection to String
+        # and the value to Integer (Attributes/OData.CSC.StringAttribute/any(a: ... and
+        # a/OData.CSC.IntegerAttribute/Value eq 15)), eodag the other way round.
+        alternatives, refusal = [], None
+        for item in (cast, *others):
+            try:
+                alternatives.append(over(item, item))
+            except ODataTypeError as exc:
+                refusal = refusal or exc
+        if not alternatives:
+            raise refusal
+        return alternatives[0] if len(alternatives) == 1 else BOr(tuple(alternatives))
+
+    def _other_casts(self, node: A.Lambda, cast: edm.StructuredType) -> list:
+        """The attribute types other than the collection's ``cast`` that the lambda's predicate
+        casts its variable to (``a/OData.CSC.IntegerAttribute/Value``, a seed key
+        ``a/IntegerValue``), in the order met; none for items that are no attributes."""
+        if not cast.is_derived_from(edm.ATTRIBUTE):
+            return []
+        found: list = []
+        stack = [node.predicate]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, A.Lambda) and current.variable == node.variable:
+                stack.append(current.collection)  # inside, a variable of the same name is another one
+                continue
+            steps = current.steps if isinstance(current, A.Path) else ()
+            if len(steps) > 1 and isinstance(steps[0], A.Member) and steps[0].name == node.variable:
+                step = _seed_attribute_steps(list(steps[1:]))[0]
+                target = _find_type(self.model, step.type_name) if isinstance(step, A.Cast) else None
+                if (isinstance(target, edm.StructuredType) and target is not cast and not target.abstract
+                        and target.is_derived_from(edm.ATTRIBUTE) and target not in found):
+                    found.append(target)
+            stack.extend(reversed(current.children()))
+        return found
 
     def _lambda_collection(self, node: A.Lambda, steps):
         """``(canonical names, cast type or None, item type, single)`` of a lambda's collection."""

@@ -71,6 +71,7 @@ def _metadata(index: int, *, day: int, lon: float, lat: float, platform="SENTINE
             {"Name": "platformShortName", "ValueType": "String", "Value": platform},
             {"Name": "platformSerialIdentifier", "ValueType": "String", "Value": "A"},
             {"Name": "orbitNumber", "ValueType": "Integer", "Value": 40000 + index},
+            {"Name": "relativeOrbitNumber", "ValueType": "Integer", "Value": 100 + index},
             {"Name": "cloudCover", "ValueType": "Double", "Value": 5.0 * index},
         ],
     }

@@ -38,6 +38,9 @@ def main(provider_file, base_url, download_dir, bbox, start, end, page_size):
     everything = dag.search_all(limit=int(page_size), **criteria)
     # a collection the file does not list: PRIP's Collection/Name (GENERIC_COLLECTION)
     generic = dag.search(collection="SENTINEL-1", count=True, raise_errors=True, provider="proseo_prip")
+    # the orbit criteria of the provider file (Integer attributes)
+    relative = dag.search(count=True, raise_errors=True, **criteria, **{"sat:relative_orbit": 102})
+    absolute = dag.search(count=True, raise_errors=True, **criteria, **{"sat:absolute_orbit": 40003})
     product = everything[0]
     path = Path(dag.download(product, output_dir=download_dir))
     if path.is_dir():  # eodag keeps a download in a folder named after the product
@@ -52,6 +55,8 @@ def main(provider_file, base_url, download_dir, bbox, start, end, page_size):
         "checksum_property": product.properties.get("file:checksum"),
         "collection": [p.properties.get("constellation") for p in everything],
         "generic": {"count": generic.number_matched, "ids": [p.properties["id"] for p in generic]},
+        "orbits": {"relative": [[p.properties["id"], p.properties.get("sat:relative_orbit")] for p in relative],
+                   "absolute": [[p.properties["id"], p.properties.get("sat:absolute_orbit")] for p in absolute]},
         "downloaded": {"uid": product.properties["uid"], "file": path.name, "md5": md5},
     }))
 

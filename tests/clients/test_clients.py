@@ -64,6 +64,9 @@ def test_eodag_searches_every_page_and_downloads(clients_python, prip_server, cl
     # any other collection name is the Collection (it was also taken for the productType: nothing)
     sentinel1 = [name.removesuffix(".zip") for name in client_catalogue.products if name.startswith("S1")]
     assert report["generic"] == {"count": len(sentinel1), "ids": sentinel1} and sentinel1
+    # sat:relative_orbit and sat:absolute_orbit select by the Integer attributes, and are read back
+    by_index = sorted(expected, key=lambda name: name.split("_")[2])
+    assert report["orbits"] == {"relative": [[by_index[2], 102]], "absolute": [[by_index[3], 40003]]}
     # sorted by ContentDate/Start as the provider file asks (the catalogue's names carry it)
     assert report["all"] == sorted(report["all"], key=lambda name: name.split("_")[2])
 

@@ -143,8 +143,6 @@ def _value_compares(lam):
 
 
 @pytest.mark.parametrize("text, cast, value_types, literal", [
-    ("Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'orbitNumber' and att/OData.CSC.StringAttribute/Value eq 123)",
-     "OData.CSC.IntegerAttribute", [edm.INT64], 123),
     ("Attributes/any(i0:i0/Name eq 'productType' and i0/Value eq 'RAW')", None, [edm.STRING], "RAW"),
     ("Attributes/any(i0:i0/Name eq 'orbitNumber' and i0/Value lt 100)", None, [edm.INT64, edm.DOUBLE], 100),
     ("Attributes/any(i0:i0/Name eq 'cloudCover' and i0/Value lt 10.5)", None, [edm.DOUBLE, edm.INT64], 10.5),
@@ -158,6 +156,27 @@ def test_attribute_cast_rules(text, cast, value_types, literal):
     compares = _value_compares(lam)
     assert [c.left.type for c in compares] == value_types
     assert all(c.right.value == literal for c in compares)
+
+
+@pytest.mark.parametrize("collection, value, alternatives", [
+    ("IntegerAttribute", "att/OData.CSC.StringAttribute/Value", [("OData.CSC.IntegerAttribute", edm.INT64, 123),
+                                                                 ("OData.CSC.StringAttribute", edm.STRING, "123")]),
+    ("StringAttribute", "att/OData.CSC.IntegerAttribute/Value", [("OData.CSC.StringAttribute", edm.STRING, "123"),
+                                                                 ("OData.CSC.IntegerAttribute", edm.INT64, 123)]),
+    ("StringAttribute", "att/IntegerValue", [("OData.CSC.StringAttribute", edm.STRING, "123"),  # a seed key's cast
+                                             ("OData.CSC.IntegerAttribute", edm.INT64, 123)]),
+])
+def test_mismatched_casts_take_an_item_of_either_type(collection, value, alternatives):
+    """Rule 3: eodag casts the collection to Integer and the value to String, CDSE's users the
+    other way round; an item of either type matches, its value compared as its own type."""
+    bound = bind(f"Attributes/OData.CSC.{collection}/any(att:att/Name eq 'orbitNumber' and {value} eq 123)")
+    assert isinstance(bound, BOr) and all(isinstance(lam, BLambda) for lam in bound.operands)
+    assert [(lam.cast, *[(c.left.type, c.right.value) for c in _value_compares(lam)][0]) for lam in bound.operands] \
+        == alternatives
+    agreeing = bind("Attributes/OData.CSC.IntegerAttribute/any(att:att/OData.CSC.IntegerAttribute/Value eq 1)")
+    assert isinstance(agreeing, BLambda)  # one type: one lambda, as before
+    assert isinstance(bind("Attributes/OData.CSC.StringAttribute/all(att:att/OData.CSC.IntegerAttribute/Value eq 1)"),
+                      BLambda)  # all: the collection's type only
 
 
 def test_untyped_value_meets_every_type_its_literal_converts_to():

@@ -185,6 +185,12 @@ FILTERS = [
     "Attributes/any(i0:i0/Value in (7, 'S2MSI2A', 10.5))",
     "Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'orbitNumber' and att/OData.CSC.StringAttribute/Value eq 123)",
     "Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'orbitNumber' and att/OData.CSC.StringAttribute/Value ge 15000)",
+    # the other way round (CDSE's users): an item of either type, its value as its own type
+    "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'orbitNumber' and att/OData.CSC.IntegerAttribute/Value ge 15000)",
+    "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'cloudCover' and att/OData.CSC.DoubleAttribute/Value le 30.5)",
+    "Attributes/OData.CSC.StringAttribute/any(att:att/OData.CSC.IntegerAttribute/Value lt 20000 or "
+    "att/OData.CSC.DoubleAttribute/Value lt 5)",
+    "not Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'productType' and att/OData.CSC.StringAttribute/Value eq 'S2MSI1C')",
     "Attributes/OData.CSC.StringAttribute/any(att:'S2MSI1C' eq att/OData.CSC.StringAttribute/Value and 'productType' eq att/Name)",
     "Attributes/OData.CSC.StringAttribute/any(x:x/Name eq 'orbitNumber')",
     "Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'orbitNumber' and att/OData.CSC.IntegerAttribute/Value eq '123')",

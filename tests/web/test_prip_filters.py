@@ -24,6 +24,13 @@ CASES = [
     # seed-document attribute keys in lambdas (Id for Name, typed *Value for Value)
     ("$filter=Attributes/any(a:a/Id eq 'productType' and a/StringValue eq 'S2MSI2A')", {"p2"}),
     ("$filter=Attributes/any(a:a/Id eq 'orbitNumber' and a/IntegerValue lt 1003)", {"p1", "p2"}),
+    # mismatched casts: the collection's (eodag) or the value's (CDSE's users): an item of either type
+    ("$filter=Attributes/OData.CSC.IntegerAttribute/any(a:a/Name eq 'orbitNumber' and "
+     "a/OData.CSC.StringAttribute/Value eq 1002)", {"p2"}),
+    ("$filter=Attributes/OData.CSC.StringAttribute/any(a:a/Name eq 'orbitNumber' and "
+     "a/OData.CSC.IntegerAttribute/Value lt 1003)", {"p1", "p2"}),
+    ("$filter=Attributes/OData.CSC.StringAttribute/any(a:a/Name eq 'cloudCover' and "
+     "a/OData.CSC.DoubleAttribute/Value le 20.0)", {"p1", "p2"}),
     ("$filter=Attributes/any(a:a/Id eq 'processingDate' and a/DateValue ge 2021-05-24T19:08:07.000Z)", {"p4", "p5"}),
     ("$filter=Attributes/any(a:a/Id eq 'cloudCover' and a/DoubleValue le 20.0)", {"p1", "p2"}),
     ("$filter=Attributes/any(a:a/Id eq 'highQuality' and a/BooleanValue eq true)", {"p2", "p4"}),
