@@ -55,7 +55,7 @@ from bench.catalogue import MISSION, log, machine, percentile
 REPO = Path(__file__).resolve().parents[1]
 PRIP = "/proseo/prip/odata/v1"
 USER, PASSWORD = "bench", "bench-password"
-TOKEN_SECRET = "http-query-bench-secret"
+TOKEN_SECRET = "http-query-bench-secret-0123456789abcdef"
 
 LOADER = """
 import sys

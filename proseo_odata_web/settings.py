@@ -44,6 +44,10 @@ class SettingsError(ValueError):
 PLACEHOLDER_TOKEN_SECRETS = frozenset({"CHANGE-ME-to-a-long-random-string"})
 
 
+#: The shortest ``proseo.token.secret``: HS256's key is at least the hash's size (RFC 7518, 3.2).
+MIN_TOKEN_SECRET_BYTES = 32
+
+
 def _token_secret(value: str) -> str:
     if value.strip() in PLACEHOLDER_TOKEN_SECRETS:
         raise SettingsError(
@@ -51,6 +55,13 @@ def _token_secret(value: str) -> str:
             "read the template can sign tokens: set a long random value, the same in every process "
             "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))'), or leave it empty to "
             "turn bearer tokens off")
+    size = len(value.encode("utf-8"))
+    if 0 < size < MIN_TOKEN_SECRET_BYTES:
+        raise SettingsError(
+            f"proseo.token.secret is {size} bytes: HS256 needs at least {MIN_TOKEN_SECRET_BYTES} (RFC 7518, 3.2; "
+            "a shorter key can be guessed, and PyJWT warns on every token): set a long random value "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))'), or leave it empty to turn "
+            "bearer tokens off")
     return value
 
 

@@ -28,6 +28,17 @@ def test_production_ini_ships_a_refused_placeholder():
             WebSettings.from_settings({"proseo.token.secret": value})
 
 
+@pytest.mark.parametrize("name", ["development.ini", "testing.ini"])
+def test_a_secret_shorter_than_hs256s_key_is_refused(name):
+    short = "a" * 31
+    with pytest.raises(SettingsError, match="proseo.token.secret is 31 bytes: HS256 needs at least 32"):
+        WebSettings.from_settings({"proseo.token.secret": short})
+    assert WebSettings.from_settings({"proseo.token.secret": short + "a"}).token_secret == short + "a"
+    parser = configparser.ConfigParser(interpolation=None)  # the shipped files start
+    parser.read(ROOT / name, encoding="utf-8")
+    assert WebSettings.from_settings({"proseo.token.secret": parser["app:main"]["proseo.token.secret"]}).token_secret
+
+
 def test_empty_and_real_secrets_are_taken():
     assert WebSettings.from_settings({"proseo.token.secret": ""}).token_secret == ""
     real = "x7F0pQ2-real-deployment-secret-3fa9c1d2e4b5a6978"
