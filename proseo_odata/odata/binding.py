@@ -600,6 +600,10 @@ _UNTYPED_KINDS = {
 #: The most nodes the parameter aliases of one expression may expand to (each reference counts
 #: its alias's nodes again): about what a 64 KiB filter text holds.
 MAX_ALIAS_NODES = 20_000
+#: The most nodes the lambdas of mismatched attribute casts may bind again (each type after the
+#: collection's binds the predicate once more, nested lambdas within each: rule 3 of
+#: docs/query-semantics.md); the same budget as the aliases'.
+MAX_CAST_NODES = 20_000
 #: The deepest that aliases nested in aliases may go, their own trees' depths added up: the
 #: parser's depth limit (each text alone may reach it).
 MAX_ALIAS_DEPTH = 100
@@ -639,6 +643,8 @@ class _Binder:
         #: depth of the aliases being resolved, one inside the other
         self._alias_nodes = 0
         self._alias_depth = 0
+        #: the predicate nodes bound again for mismatched attribute casts (:data:`MAX_CAST_NODES`)
+        self._cast_nodes = 0
         self._alias_shapes: Dict[str, Tuple[int, int]] = {}
         #: function arguments bound so far (:meth:`_argument_expr`)
         self._arguments: Dict[tuple, tuple] = {}
@@ -1055,6 +1061,10 @@ class _Binder:
         # item (all of them: the first one's error). CDSE's users cast the collection to String
         # and the value to Integer (Attributes/OData.CSC.StringAttribute/any(a: ... and
         # a/OData.CSC.IntegerAttribute/Value eq 15)), eodag the other way round.
+        self._cast_nodes += _tree_shape(node.predicate)[0] * len(others)
+        if self._cast_nodes > MAX_CAST_NODES:
+            raise ODataLimitError(f"Invalid {self.option}: the lambdas of mismatched attribute casts expand to more "
+                                  f"than {MAX_CAST_NODES:,} nodes", position=node.pos, target=self.option)
         alternatives, refusal = [], None
         for item in (cast, *others):
             try:
