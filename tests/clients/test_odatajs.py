@@ -164,5 +164,6 @@ def test_odatajs_reads_every_metadata_level_and_follows_the_links(odatajs, prip_
                 assert all(set(a["keys"]) == {"Name", "Value"} for a in product["attributes"])
     # the same options on the navigation's own URL, read in minimal metadata
     listed = report["listed"]
-    assert listed == {"count": 2, "names": ["orbitNumber", "cloudCover"],
-                      "types": ["#OData.CSC.IntegerAttribute", "#OData.CSC.DoubleAttribute"]}
+    assert listed == {"count": 3, "names": ["relativeOrbitNumber", "orbitNumber", "cloudCover"],
+                      "types": ["#OData.CSC.IntegerAttribute", "#OData.CSC.IntegerAttribute",
+                                "#OData.CSC.DoubleAttribute"]}

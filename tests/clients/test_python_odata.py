@@ -88,7 +88,8 @@ def test_python_odata_reflects_searches_pages_and_downloads(request, server, cli
     sentinel1 = [n for n in client_catalogue.products if n.startswith("S1")]
     assert report["sentinel1"] == {"count": len(sentinel1), "names": sentinel1} and sentinel1
     # $expand=Attributes: the abstract Attribute's properties through the library, values raw
-    names = ["cloudCover", "orbitNumber", "platformSerialIdentifier", "platformShortName", "productType"]
+    names = ["cloudCover", "orbitNumber", "platformSerialIdentifier", "platformShortName", "productType",
+             "relativeOrbitNumber"]
     assert report["attribute_names"] == names
     assert report["attribute_values"]["productType"] == "S2MSI1C"
     assert report["attribute_values"]["platformShortName"] == "SENTINEL-2"
