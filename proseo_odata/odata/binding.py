@@ -1046,10 +1046,9 @@ class _Binder:
             if node.kind != "any":
                 raise ODataTypeError("all() needs a predicate", position=node.pos)
             return BLambda("any", names, cast.qualified_name if cast else None, None, None, single)
-        inner = dict(scope)
-
         def over(item: edm.StructuredType, item_cast) -> BLambda:
-            inner[node.variable] = _Var(node.variable, item, item_cast)
+            # a scope of its own: bound function arguments are remembered by the scope's identity
+            inner = {**scope, node.variable: _Var(node.variable, item, item_cast)}
             return BLambda(node.kind, names, item_cast.qualified_name if item_cast else None, node.variable,
                            self.predicate(node.predicate, inner), single)
 
@@ -1057,10 +1056,10 @@ class _Binder:
         if not others:
             return over(item_type, cast)
         # Mismatched casts (docs/query-semantics.md, rule 3): an item of either type may match,
-        # its value compared as its own type; a type the literals do not convert to takes no
-        # item (all of them: the first one's error). CDSE's users cast the collection to String
+        # its value compared as its own type; a type for which the predicate does not bind takes
+        # no item (none binds: the first one's error). CDSE's users cast the collection to String
         # and the value to Integer (Attributes/OData.CSC.StringAttribute/any(a: ... and
-        # a/OData.CSC.IntegerAttribute/Value eq 15)), eodag the other way round.
+        # a/OData.CSC.IntegerAttribute/Value eq 15)), eodag's cop_dataspace provider the other way round.
         self._cast_nodes += _tree_shape(node.predicate)[0] * len(others)
         if self._cast_nodes > MAX_CAST_NODES:
             raise ODataLimitError(f"Invalid {self.option}: the lambdas of mismatched attribute casts expand to more "
@@ -1082,9 +1081,14 @@ class _Binder:
         if not cast.is_derived_from(edm.ATTRIBUTE):
             return []
         found: list = []
-        stack = [node.predicate]
+        stack, aliases = [node.predicate], set()
         while stack:
             current = stack.pop()
+            if isinstance(current, A.ParameterAlias):  # its value is read in its place
+                if current.name in self.aliases and current.name not in aliases:
+                    aliases.add(current.name)
+                    stack.append(self.aliases[current.name])
+                continue
             if isinstance(current, A.Lambda) and current.variable == node.variable:
                 stack.append(current.collection)  # inside, a variable of the same name is another one
                 continue

@@ -173,6 +173,9 @@ def test_mismatched_casts_take_an_item_of_either_type(collection, value, alterna
     assert isinstance(bound, BOr) and all(isinstance(lam, BLambda) for lam in bound.operands)
     assert [(lam.cast, *[(c.left.type, c.right.value) for c in _value_compares(lam)][0]) for lam in bound.operands] \
         == alternatives
+    aliased = bind_filter(parse_filter(f"Attributes/OData.CSC.{collection}/any(att:att/Name eq 'orbitNumber' and @p)"),
+                          edm.PRODUCT, aliases={"p": parse_filter(f"{value} eq 123")})
+    assert aliased == bound  # a cast inside an alias's value counts as written in its place
     agreeing = bind("Attributes/OData.CSC.IntegerAttribute/any(att:att/OData.CSC.IntegerAttribute/Value eq 1)")
     assert isinstance(agreeing, BLambda)  # one type: one lambda, as before
     assert isinstance(bind("Attributes/OData.CSC.StringAttribute/all(att:att/OData.CSC.IntegerAttribute/Value eq 1)"),

@@ -191,6 +191,11 @@ FILTERS = [
     "Attributes/OData.CSC.StringAttribute/any(att:att/OData.CSC.IntegerAttribute/Value lt 20000 or "
     "att/OData.CSC.DoubleAttribute/Value lt 5)",
     "not Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'productType' and att/OData.CSC.StringAttribute/Value eq 'S2MSI1C')",
+    # functions of the value in each type's lambda (each binds its own arguments)
+    "Attributes/OData.CSC.StringAttribute/any(a:a/Name eq 'productType' and (a/OData.CSC.IntegerAttribute/Value eq 5 "
+    "or contains(a/Value,'2A')))",
+    "Attributes/OData.CSC.StringAttribute/any(a:a/Name eq 'processingDate' and year(a/OData.CSC.DateTimeOffsetAttribute/Value) eq 2021)",
+    "Attributes/OData.CSC.IntegerAttribute/any(a:a/Name eq 'orbitNumber' and contains(a/OData.CSC.StringAttribute/Value,'12'))",
     "Attributes/OData.CSC.StringAttribute/any(att:'S2MSI1C' eq att/OData.CSC.StringAttribute/Value and 'productType' eq att/Name)",
     "Attributes/OData.CSC.StringAttribute/any(x:x/Name eq 'orbitNumber')",
     "Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'orbitNumber' and att/OData.CSC.IntegerAttribute/Value eq '123')",
