@@ -44,7 +44,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from . import ast as A
 from . import edm
@@ -645,6 +645,9 @@ class _Binder:
         self._alias_depth = 0
         #: the predicate nodes bound again for mismatched attribute casts (:data:`MAX_CAST_NODES`)
         self._cast_nodes = 0
+        #: the casts written on each cast lambda variable (by ``id`` of its ``_Var``) as its
+        #: paths are bound: what :meth:`_other_casts` reads
+        self._variable_casts: Dict[int, list] = {}
         self._alias_shapes: Dict[str, Tuple[int, int]] = {}
         #: function arguments bound so far (:meth:`_argument_expr`)
         self._arguments: Dict[tuple, tuple] = {}
@@ -904,8 +907,12 @@ class _Binder:
             else:
                 return self._bind_path(node, scope, hint)
         first = node.steps[0]
-        key = (self.entity_type, self.model, scope.get(first.name) if type(first) is A.Member else None,
-               getattr(hint, "kind", None), tuple(parts))
+        var = scope.get(first.name) if type(first) is A.Member else None
+        if var is not None and var.outer_cast is not None and len(parts) > 1:  # a/<cast>/Value, a/IntegerValue
+            cast = parts[1][0] if type(parts[1]) is tuple else _SEED_ATTRIBUTE_KEYS.get(parts[1].lower(), ("",))[0]
+            if cast:
+                self._variable_casts.setdefault(id(var), []).append(cast)
+        key = (self.entity_type, self.model, var, getattr(hint, "kind", None), tuple(parts))
         bound = _paths.get(key)
         if bound is None:
             bound = self._bind_path(node, scope, hint)
@@ -1046,15 +1053,26 @@ class _Binder:
             if node.kind != "any":
                 raise ODataTypeError("all() needs a predicate", position=node.pos)
             return BLambda("any", names, cast.qualified_name if cast else None, None, None, single)
-        def over(item: edm.StructuredType, item_cast) -> BLambda:
-            # a scope of its own: bound function arguments are remembered by the scope's identity
-            inner = {**scope, node.variable: _Var(node.variable, item, item_cast)}
-            return BLambda(node.kind, names, item_cast.qualified_name if item_cast else None, node.variable,
-                           self.predicate(node.predicate, inner), single)
+        variable = _Var(node.variable, item_type, cast)
 
-        others = self._other_casts(node, cast) if node.kind == "any" and cast is not None else ()
+        def over(var: _Var) -> BLambda:
+            # a scope of its own: bound function arguments are remembered by the scope's identity
+            return BLambda(node.kind, names, var.outer_cast.qualified_name if var.outer_cast else None, node.variable,
+                           self.predicate(node.predicate, {**scope, node.variable: var}), single)
+
+        if node.kind != "any" or cast is None:
+            return over(variable)
+        refusal = None
+        try:
+            first = over(variable)
+        except ODataTypeError as exc:  # (the casts after the error were not met: look for them in the text)
+            first, refusal, others = None, exc, self._other_casts(node, cast)
+        else:
+            others = self._other_casts(node, cast, self._variable_casts.pop(id(variable), ()))
         if not others:
-            return over(item_type, cast)
+            if first is None:
+                raise refusal
+            return first
         # Mismatched casts (docs/query-semantics.md, rule 3): an item of either type may match,
         # its value compared as its own type; a type for which the predicate does not bind takes
         # no item (none binds: the first one's error). CDSE's users cast the collection to String
@@ -1064,22 +1082,32 @@ class _Binder:
         if self._cast_nodes > MAX_CAST_NODES:
             raise ODataLimitError(f"Invalid {self.option}: the lambdas of mismatched attribute casts expand to more "
                                   f"than {MAX_CAST_NODES:,} nodes", position=node.pos, target=self.option)
-        alternatives, refusal = [], None
-        for item in (cast, *others):
+        alternatives = [first] if first is not None else []
+        for item in others:
             try:
-                alternatives.append(over(item, item))
+                alternatives.append(over(_Var(node.variable, item, item)))
             except ODataTypeError as exc:
                 refusal = refusal or exc
         if not alternatives:
             raise refusal
         return alternatives[0] if len(alternatives) == 1 else BOr(tuple(alternatives))
 
-    def _other_casts(self, node: A.Lambda, cast: edm.StructuredType) -> list:
+    def _other_casts(self, node: A.Lambda, cast: edm.StructuredType, written: Optional[Sequence[str]] = None) -> list:
         """The attribute types other than the collection's ``cast`` that the lambda's predicate
         casts its variable to (``a/OData.CSC.IntegerAttribute/Value``, a seed key
-        ``a/IntegerValue``), in the order met; none for items that are no attributes."""
+        ``a/IntegerValue``), in the order met; none for items that are no attributes.
+        ``written``: the casts its paths were bound with (a seed key's type name unqualified),
+        else the predicate's text is searched."""
         if not cast.is_derived_from(edm.ATTRIBUTE):
             return []
+        if written is not None:
+            found = []
+            for name in written:
+                target = _find_type(self.model, name if "." in name else f"{edm.NAMESPACE}.{name}")
+                if (isinstance(target, edm.StructuredType) and target is not cast and not target.abstract
+                        and target.is_derived_from(edm.ATTRIBUTE) and target not in found):
+                    found.append(target)
+            return found
         found: list = []
         stack, aliases = [node.predicate], set()
         while stack:
