@@ -42,9 +42,8 @@ from proseo_odata.storage.base import Query, QueryResult
 from proseo_odata.storage.mapping import DOMAIN_ACCESSOR
 
 __all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options",
-           "listing_options", "value_options", "property_count_options", "COUNT_IGNORES", "Expanded", "ItemListing", "item_listing",
-           "navigation_listing", "listings_of",
-           "ITEM_TYPES"]
+           "listing_options", "value_options", "property_count_options", "COUNT_IGNORES", "Expanded", "ItemListing",
+           "item_listing", "navigation_listing", "listings_of", "ITEM_TYPES"]
 
 #: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
 #: name ``$metadata`` declares for the entity type (issue 9 item 3): these navigation

@@ -28,8 +28,9 @@ answers 404 as any unknown path); the entity is the one its own route answers, l
 authorised by the same code (a product the user may not read is absent here too), and the value
 is that answer's, so both always agree (a notification password is the mask). Every query
 option but ``$format`` is refused (:func:`proseo_odata.query.value_options`), and a raw value
-is ``text/plain`` whatever ``$format`` says; ``/$count`` ignores the options that do not change
-a count. Full metadata and ``IEEE754Compatible`` are written by
+is ``text/plain`` whatever ``$format`` says; ``/$count`` checks the options that do not change
+a count, as ``Products/$count`` does, and ignores them
+(:func:`proseo_odata.query.property_count_options`). Full metadata and ``IEEE754Compatible`` are written by
 :mod:`proseo_odata_web.json_format`.
 """
 from __future__ import annotations
