@@ -14,6 +14,7 @@ requires = [
     "sqlalchemy>=2.0",
     "alembic>=1.12",
     "shapely>=2.0",
+    "numpy>=1.24",  # proseo_odata.odata.geo reads coordinates as arrays (shapely's own dependency too)
     "orjson>=3.9",  # manifest lines read by the bulk ingest (proseo_odata.ingest)
     "click>=8.1",  # the proseo-odata command
     "tqdm>=4.66",  # its progress bars (ingest)
