@@ -42,7 +42,7 @@ from proseo_odata.storage.base import Query, QueryResult
 from proseo_odata.storage.mapping import DOMAIN_ACCESSOR
 
 __all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build_query", "entity_options",
-           "listing_options", "value_options", "property_count_options", "COUNT_IGNORES", "Expanded", "ItemListing",
+           "item_options", "value_options", "property_count_options", "COUNT_IGNORES", "Expanded", "ItemListing",
            "item_listing", "navigation_listing", "listings_of", "ITEM_TYPES"]
 
 #: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
@@ -385,26 +385,22 @@ def navigation_listing(params, collection: str, where: str, *, seed_aliases: boo
     return listing
 
 
-def listing_options(params, where: str, types: Sequence[edm.StructuredType], *, one: bool = False,
-                    seed_aliases: bool = True) -> tuple[Optional[tuple[str, ...]], bool]:
-    """``(select, count)`` of a request for a collection served whole, with no options of its own
-    (a product's ``Attributes`` and ``Assets`` have theirs: :func:`navigation_listing`) or,
-    ``one``, for one of its entities (``Attributes('<Name>')``), entities of ``types`` (an
-    attribute's typed forms): ``$select``'s property names (None for all) and whether
-    ``$count=true`` asks for the number of entities. The options are read and checked as
-    everywhere; one that would narrow, order or page a list is refused (400), not ignored: the
-    client would take every item for the ones it asked for; so is ``$count=true`` on one entity,
-    a nested option in ``$expand``, and a ``$select`` or ``$expand`` of a name the types do not
-    declare (the seed documents' keys only with ``seed_aliases``, as ``$metadata`` declares them).
-    ``where`` names the collection or the entity in the message."""
+def item_options(params, where: str, types: Sequence[edm.StructuredType], *,
+                 seed_aliases: bool = True) -> Optional[tuple[str, ...]]:
+    """``$select``'s property names (None for all) of a request for one item of a product's
+    collection (``Attributes('<Name>')``), of ``types`` (an attribute's typed forms). The options
+    are read and checked as everywhere; one that would narrow, order or page a list (``$count=true``
+    too) is refused (400), not ignored, as on every entity read by key (:func:`entity_options`);
+    so is a nested option in ``$expand``, and a ``$select`` or ``$expand`` of a name the types do
+    not declare (the seed documents' keys only with ``seed_aliases``, as ``$metadata`` declares
+    them). ``where`` names the item in the message."""
     options = parse_query_options(params)
-    given = _given_options(options, [name for name in _LISTING if name != "$count" or one])
+    given = _given_options(options, _LISTING)
     if given:
-        what = "one entity" if one else "which is served whole"
-        raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, {what}", target=given[0])
+        raise ODataNotSupportedError(f"{given[0]} is not supported on {where}, one entity", target=given[0])
     _check_item_expand(options, types[0], where)
     names = {p.name for t in types for p in t.all_properties() if seed_aliases or not p.seed_only}
-    return _selected(where, names, options), bool(options.count)
+    return _selected(where, names, options)
 
 
 #: The options that do not change a count (OData 4.01 Part 1, 11.2.10: ``/$count`` is not

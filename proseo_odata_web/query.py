@@ -17,12 +17,12 @@ from urllib.parse import parse_qsl, quote
 
 from proseo_odata.odata.errors import ODataQueryOptionError
 from proseo_odata.odata.options import json_format_of
-from proseo_odata.query import PAGING_OPTIONS, PagedQuery, Paging, build_query, entity_options, listing_options
+from proseo_odata.query import PAGING_OPTIONS, PagedQuery, Paging, build_query, entity_options, item_options
 from proseo_odata.storage import QueryResult
 
 from .odata_json import JSONText, object_text
 
-__all__ = ["check_options", "collection_query", "collection_body", "collection_text", "decoded_query_pairs",
+__all__ = ["collection_query", "collection_body", "collection_text", "decoded_query_pairs", "item_select",
            "single_entity_options"]
 
 
@@ -140,13 +140,11 @@ def check_format(request) -> None:
         json_format_of(value)
 
 
-def check_options(request, where: str, types, *, one: bool = False) -> tuple[Optional[tuple[str, ...]], bool]:
-    """``(select, count)`` of a request for a collection served whole, or ``one`` of its
-    entities (``Attributes('<Name>')``), of entity ``types``
-    (:func:`proseo_odata.query.listing_options`: 400 for a bad option, as everywhere, and for one
-    that would narrow, order or page it)."""
-    return listing_options(decoded_query_pairs(request), where, types, one=one,
-                           seed_aliases=request.registry.proseo.seed_aliases)
+def item_select(request, where: str, types) -> Optional[tuple[str, ...]]:
+    """``$select`` of a request for one item of a product's collection (``Attributes('<Name>')``),
+    of ``types`` (:func:`proseo_odata.query.item_options`: 400 for a bad option, as everywhere,
+    and for one that would narrow, order or page a list)."""
+    return item_options(decoded_query_pairs(request), where, types, seed_aliases=request.registry.proseo.seed_aliases)
 
 
 def single_entity_options(request, entity_set: str, where: Optional[str] = None) -> tuple:

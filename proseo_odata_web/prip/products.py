@@ -47,7 +47,7 @@ from ..odata_json import (
 )
 from ..properties import property_routes
 from ..service import metadata_view, service_document_view
-from ..query import check_options, collection_query, collection_text, decoded_query_pairs, single_entity_options
+from ..query import collection_query, collection_text, decoded_query_pairs, item_select, single_entity_options
 
 
 class ProductNotFound(NotFound):
@@ -144,7 +144,7 @@ def product_attribute(request):
     """``Products(<key>)/Attributes('<Name>')`` (or ``Attributes(Name='<Name>')``): one attribute,
     at the URL full metadata gives as its ``@odata.id`` (:mod:`proseo_odata_web.json_format`)."""
     principal = require_role(request, Role.PRIP_USER)
-    select, _ = check_options(request, "Products(...)/Attributes(...)", edm.ATTRIBUTE_TYPES, one=True)
+    select = item_select(request, "Products(...)/Attributes(...)", edm.ATTRIBUTE_TYPES)
     product = visible_product(request, principal, request.matchdict["key"])
     name = keys.parse_name_key(request.matchdict["name"], "attribute")
     for attribute in attributes_json(product.attributes, _web(request).seed_aliases):
