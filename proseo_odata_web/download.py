@@ -53,7 +53,7 @@ BLOCK_SIZE = 256 * 1024
 
 log = logging.getLogger(__name__)
 
-__all__ = ["product_file_response"]
+__all__ = ["file_response", "product_file_response"]
 
 
 def _b64_of_hex(value: str | None) -> str | None:
@@ -270,37 +270,51 @@ def product_file_response(request, product, archive, *, now: datetime | None = N
 
     md5 = product.checksum("MD5")
     sha256 = product.checksum("SHA256") or product.checksum("SHA-256")
-    response = _FileResponse(slice_of, content_type=product.content_type or "application/octet-stream")
-    headers = response.headers
-    headers["Content-Disposition"] = content_disposition(product.name)
-    headers["Accept-Ranges"] = "bytes"
-    response.last_modified = product.publication_date
-    if md5:
-        response.etag = md5.lower()
-    digests = [(name, _b64_of_hex(value)) for name, value in (("md5", md5), ("sha-256", sha256))]
-    digests = [(name, value) for name, value in digests if value]
-    if digests:
-        headers["Repr-Digest"] = ", ".join(f"{name}=:{value}:" for name, value in digests)
-        headers["Digest"] = ", ".join(f"{name.upper()}={value}" for name, value in digests)
-    response.app_iter = slice_of(0, size)
-    response.content_length = size
-
-    _check_preconditions(request, response.etag, product.publication_date)
-    answer = _conditional(request, response, size)
-    if answer.status_code == 304:
-        for name in ("Content-Disposition", "Repr-Digest", "Digest"):
-            answer.headers.pop(name, None)
-    elif answer.status_code == 200 and digests:
-        answer.headers["Content-Digest"] = answer.headers["Repr-Digest"]
-    if answer.status_code in (200, 206) and getattr(slice_of, "last", None) is not None:
-        _cork_while_sending(request, slice_of.last)
+    content_type = product.content_type or "application/octet-stream"
+    answer = file_response(request, slice_of, size, name=product.name, content_type=content_type,
+                           etag=md5.lower() if md5 else None, last_modified=product.publication_date,
+                           digests={"md5": md5, "sha-256": sha256})
     if presign and answer.status_code in (200, 206):
-        location = archive.presigned_url(key, filename=product.name, content_type=response.content_type)
+        location = archive.presigned_url(key, filename=product.name, content_type=content_type)
         redirect = Response(status=307, headerlist=[("Location", location), ("Content-Length", "0"),
                                                     ("OData-Version", "4.0")])
         for name in ("ETag", "Last-Modified", "Accept-Ranges", "Repr-Digest", "Digest"):
             if name in answer.headers:
                 redirect.headers[name] = answer.headers[name]
         return redirect
+    return answer
+
+
+def file_response(request, slice_of, size: int, *, name: str, content_type: str, etag: str | None = None,
+                  last_modified: datetime | None = None, digests: dict | None = None) -> Response:
+    """The ``GET``/``HEAD`` answer of a file of ``size`` bytes whose bytes ``start`` .. ``stop -
+    1`` ``slice_of(start, stop)`` iterates: ``Content-Disposition`` naming ``name``, ``ETag`` (a
+    strong validator, unquoted), ``Last-Modified``, ``Repr-Digest``/``Digest`` of ``digests``
+    (``{"md5": <hex>, "sha-256": <hex>}``, unknown ones None), and the conditional headers and
+    ranges of the module docstring."""
+    response = _FileResponse(slice_of, content_type=content_type)
+    headers = response.headers
+    headers["Content-Disposition"] = content_disposition(name)
+    headers["Accept-Ranges"] = "bytes"
+    response.last_modified = last_modified
+    if etag:
+        response.etag = etag
+    encoded = [(algorithm, _b64_of_hex(value)) for algorithm, value in (digests or {}).items()]
+    encoded = [(algorithm, value) for algorithm, value in encoded if value]
+    if encoded:
+        headers["Repr-Digest"] = ", ".join(f"{algorithm}=:{value}:" for algorithm, value in encoded)
+        headers["Digest"] = ", ".join(f"{algorithm.upper()}={value}" for algorithm, value in encoded)
+    response.app_iter = slice_of(0, size)
+    response.content_length = size
+
+    _check_preconditions(request, response.etag, last_modified)
+    answer = _conditional(request, response, size)
+    if answer.status_code == 304:
+        for header in ("Content-Disposition", "Repr-Digest", "Digest"):
+            answer.headers.pop(header, None)
+    elif answer.status_code == 200 and encoded:
+        answer.headers["Content-Digest"] = answer.headers["Repr-Digest"]
+    if answer.status_code in (200, 206) and getattr(slice_of, "last", None) is not None:
+        _cork_while_sending(request, slice_of.last)
     answer.headers["OData-Version"] = "4.0"  # every OData response has it (OData 4.01 Part 1, 8.1.5)
     return answer

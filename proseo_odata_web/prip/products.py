@@ -17,6 +17,7 @@ path                                           methods     view
 ``{root}/Products({key})/Assets``              GET         that product's assets (none are stored: ``[]``)
 ``{root}/Products({key})/Assets/$count``       GET         ``0``
 ``{root}/Products({key})/$value``              GET, HEAD   the file: :mod:`proseo_odata_web.download`
+``{root}/Products({key})/Nodes...``            GET, HEAD   the folders and files in it: :mod:`~proseo_odata_web.prip.nodes`
 ``{root}/Products({key})/{Property}``          GET         one property (``Name``, ``ContentDate``, ...), and with
                                                            ``/$value`` its raw value: :mod:`~proseo_odata_web.properties`
 =============================================  ==========  =========================================================
@@ -46,6 +47,7 @@ from ..odata_json import (
     product_member_names, product_members, product_selection, product_text, select_properties, text_response,
 )
 from ..properties import property_routes
+from .nodes import product_nodes_view
 from ..service import metadata_view, service_document_view
 from ..query import collection_query, collection_text, decoded_query_pairs, item_select, single_entity_options
 
@@ -214,6 +216,8 @@ ROUTES = (
     ("/Products({key})/Assets/$count", "product_assets_count", {"GET": _navigation_count("Assets", _assets)}),
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),
+    # Products(<key>)/Nodes, .../Nodes(<name>)/.../$value: proseo_odata_web.prip.nodes
+    ("/Products({key})/Nodes{rest:.*}", "product_nodes", {"GET": product_nodes_view}),
     # Products(<key>)/Name, .../Name/$value: proseo_odata_web.properties
     *property_routes("Products", edm.PRODUCT, _product_entity, "product"),
 )

@@ -8,11 +8,14 @@ small scripts of tests/clients/ in that venv.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
 import os
 import random
-import contextlib
 import subprocess
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +44,8 @@ MATCHING = 8
 
 @dataclass
 class ClientCatalogue:
-    """What was ingested: name -> {"Id", "md5", "matches"} (matches: the clients' search hits)."""
+    """What was ingested: name -> {"Id", "md5", "matches", "safe"} (matches: the clients' search
+    hits; safe: the MD5 of each file in the product's SAFE, by its path there)."""
 
     products: dict
 
@@ -75,6 +79,31 @@ def _metadata(index: int, *, day: int, lon: float, lat: float, platform="SENTINE
             {"Name": "cloudCover", "ValueType": "Double", "Value": 5.0 * index},
         ],
     }
+
+
+#: The files of every product's SAFE (each ZIP holds ``<Name without .zip>.SAFE/``), as its
+#: manifest lists them: CDSETool's ``filter_pattern`` downloads those matching a pattern.
+SAFE_FILES = ("GRANULE/L1C_T32TQR/IMG_DATA/T32TQR_B02.jp2", "GRANULE/L1C_T32TQR/IMG_DATA/T32TQR_B03.jp2",
+              "GRANULE/L1C_T32TQR/MTD_TL.xml")
+
+
+def safe_folder(name: str) -> str:
+    return name.removesuffix(".zip") + ".SAFE"
+
+
+def safe_zip(name: str, rng: random.Random) -> tuple[bytes, dict]:
+    """A zipped SAFE of product ``name`` (1.5 KiB and more): its bytes, and its files' bytes by
+    path in the SAFE."""
+    files = {path: rng.randbytes(512 + rng.randrange(512)) for path in SAFE_FILES}
+    objects = "".join(f'<dataObject ID="d{i}"><byteStream><fileLocation locatorType="URL" href="./{path}"/>'
+                      "</byteStream></dataObject>" for i, path in enumerate(SAFE_FILES))
+    files["manifest.safe"] = (f'<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1"><dataObjectSection>{objects}'
+                              "</dataObjectSection></xfdu:XFDU>").encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path, data in files.items():
+            zipped.writestr(f"{safe_folder(name)}/{path}", data)
+    return buffer.getvalue(), files
 
 
 def catalogue_entries():
@@ -122,10 +151,12 @@ def build_catalogue(base: Path, url: str | None = None, entries=catalogue_entrie
         products = {}
         for metadata, matches in entries():
             path = files / metadata["Name"]
-            path.write_bytes(rng.randbytes(1536 + rng.randrange(1024)))  # real files of 1.5-2.5 KiB
+            data, safe = safe_zip(metadata["Name"], rng)
+            path.write_bytes(data)  # a real zipped SAFE
             product = ingest_file(storage, load_archive(settings), mission, path, metadata)
             md5 = next(c.value for c in product.checksums if c.algorithm == "MD5")
-            products[product.name] = {"Id": str(product.id), "md5": md5, "matches": matches}
+            products[product.name] = {"Id": str(product.id), "md5": md5, "matches": matches,
+                                      "safe": {p: hashlib.md5(d).hexdigest() for p, d in safe.items()}}
     finally:
         storage.close()
     return settings, ClientCatalogue(products)

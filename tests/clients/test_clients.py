@@ -96,6 +96,10 @@ def test_cdsetool_searches_every_page_and_downloads(clients_python, prip_server,
     downloaded = report["downloaded"]
     assert downloaded["file"] == downloaded["Name"] + ".zip"  # CDSETool's naming
     assert downloaded["md5"] == matching[downloaded["Name"]]["md5"]
+    # filter_pattern: the manifest's files that match, each through Nodes(<Name>)/Nodes(...)/$value
+    safe = matching[downloaded["Name"]]["safe"]
+    bands = {path: md5 for path, md5 in safe.items() if path.endswith(("B02.jp2", "B03.jp2"))}
+    assert len(bands) == 2 and report["filtered"] == {"folder": downloaded["Name"], "files": bands}
 
 
 def test_cdsetool_gets_one_page_under_strict_paging(clients_python, strict_prip_server, client_catalogue, tmp_path):
@@ -115,7 +119,7 @@ def test_docs_show_the_configurations_the_tests_use():
     assert "query_by_filter(**criteria" in phidown and "criteria = dict(base_url=products" in phidown
     documented = set(docs.splitlines())
     assert "examples/clients/cdsodatacli-localconfig.yml" in docs and "tests/clients/python_odata_prip.py" in docs
-    for name, lines in (("cdsetool_prip.py", 7), ("sentineleof_prip.py", 3), ("cdsodatacli_prip.py", 8),
+    for name, lines in (("cdsetool_prip.py", 10), ("sentineleof_prip.py", 3), ("cdsodatacli_prip.py", 8),
                         ("python_odata_prip.py", 10)):
         script = (ROOT / "tests" / "clients" / name).read_text(encoding="utf-8")
         # (cdsodatacli's lines are in a function: dedented)
