@@ -53,7 +53,7 @@ BLOCK_SIZE = 256 * 1024
 
 log = logging.getLogger(__name__)
 
-__all__ = ["file_response", "product_file_response"]
+__all__ = ["archived_size", "file_response", "product_file_response", "unreadable"]
 
 
 def _b64_of_hex(value: str | None) -> str | None:
@@ -233,40 +233,50 @@ def _conditional(request, response: _FileResponse, size: int) -> Response:
     return Response(status=answer["status"], headerlist=list(answer["headerlist"]), app_iter=app_iter)
 
 
+def unreadable(product, exc: OSError) -> ProductUnavailableError:
+    """The error of a product whose archived file is missing (``FileNotFoundError``) or cannot be
+    read (a folder in its place, no permission, an I/O error: logged)."""
+    if isinstance(exc, FileNotFoundError):
+        return ProductUnavailableError(f"The file of product {product.id} ({product.name}) is missing from the archive")
+    log.error("product %s (%s): its archive file %s cannot be read: %s", product.id, product.name,
+              product.archive_key, exc)
+    return ProductUnavailableError(f"The file of product {product.id} ({product.name}) cannot be read from the archive")
+
+
+def archived_size(product, archive, now: datetime | None = None) -> int:
+    """The size of the product's archived file, when the product may be downloaded
+    (:func:`~proseo_odata.eviction.check_downloadable`) and the file is sound:
+    :class:`ProductUnavailableError` (404) when it is missing, cannot be read, or is not
+    ``ContentLength`` bytes long (damaged: sent, it would be a complete-looking 200, or a 416
+    that tells a resuming client it has everything, with the ETag and digests of other bytes)."""
+    check_downloadable(product, now)
+    try:
+        size = archive.size(product.archive_key)
+    except OSError as exc:
+        raise unreadable(product, exc) from None
+    if product.content_length is not None and size != product.content_length:
+        log.error("product %s (%s): its archive file %s has %d bytes, its ContentLength %d: not served "
+                  "(proseo-odata archive check finds such files)", product.id, product.name, product.archive_key,
+                  size, product.content_length)
+        raise ProductUnavailableError(
+            f"The file of product {product.id} ({product.name}) is damaged in the archive (its size is not the "
+            "product's ContentLength)")
+    return size
+
+
 def product_file_response(request, product, archive, *, now: datetime | None = None) -> Response:
     """The ``GET``/``HEAD`` answer for ``Products(<id>)/$value`` (see the module docstring).
 
     Raises :class:`ProductUnavailableError` (404) for an offline or evicted product or a file
     missing from the archive, and :class:`~proseo_odata.errors.RangeNotSatisfiable` (416).
     """
-    check_downloadable(product, now)
     key = product.archive_key
     presign = getattr(archive, "presign", False) and request.method == "GET"
-    try:
-        size = archive.size(key)
-    except FileNotFoundError:
-        raise ProductUnavailableError(
-            f"The file of product {product.id} ({product.name}) is missing from the archive"
-        ) from None
-    if product.content_length is not None and size != product.content_length:
-        # A file damaged in the archive: sent, it would be a complete-looking 200 (or a 416 that
-        # tells a resuming client it has everything) with the ETag and digests of other bytes.
-        log.error("product %s (%s): its archive file %s has %d bytes, its ContentLength %d: not served "
-                  "(proseo-odata archive check finds such files)", product.id, product.name, key, size,
-                  product.content_length)
-        raise ProductUnavailableError(
-            f"The file of product {product.id} ({product.name}) is damaged in the archive (its size is not the "
-            "product's ContentLength)")
+    size = archived_size(product, archive, now)
     try:
         slice_of = (lambda start, stop: []) if presign else _slices(request, archive, key)
-    except FileNotFoundError:
-        raise ProductUnavailableError(
-            f"The file of product {product.id} ({product.name}) is missing from the archive"
-        ) from None
-    except OSError as exc:  # a folder where the file should be, no permission, an I/O error
-        log.error("product %s (%s): its archive file %s cannot be read: %s", product.id, product.name, key, exc)
-        raise ProductUnavailableError(
-            f"The file of product {product.id} ({product.name}) cannot be read from the archive") from None
+    except OSError as exc:
+        raise unreadable(product, exc) from None
 
     md5 = product.checksum("MD5")
     sha256 = product.checksum("SHA256") or product.checksum("SHA-256")

@@ -40,6 +40,7 @@ from proseo_odata.model import (
 from proseo_odata.model.visibility import visible_classes
 from proseo_odata.errors import Conflict, InvalidQuery, InvalidSubscription, ProseoError
 from proseo_odata.notify.delivery import credentials_problems, endpoint_problem
+from proseo_odata.odata.edm import is_control_member
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import ConflictError, NotFoundError, log_failure
 
@@ -364,11 +365,12 @@ def validate_subscription(body) -> dict:
     :class:`~proseo_odata.model.Subscription`: ``filter_param``, ``stage_order``, ``priority``,
     ``notification_endpoint``, ``notification_username``, ``notification_password``.
 
-    Rules: an object; no unknown properties (``@odata.*`` annotations and the server's
-    properties are ignored); JSON types as in :data:`SUBSCRIPTION_INPUT_PROPERTIES` (``null``
-    counts as absent); ``FilterParam`` required and valid (:func:`validate_filter_param`);
-    ``NotificationEndpoint`` required, an http(s) URL (:func:`validate_notification_endpoint`);
-    ``Priority`` 1..100, default :data:`DEFAULT_SUBSCRIPTION_PRIORITY`. Every problem is
+    Rules: an object; no unknown properties (annotations, advertised operations and the server's
+    properties, which a client echoing an entity it read sends, are ignored:
+    :func:`~proseo_odata.odata.edm.is_control_member`); JSON types as in
+    :data:`SUBSCRIPTION_INPUT_PROPERTIES` (``null`` counts as absent); ``FilterParam`` required
+    and valid (:func:`validate_filter_param`); ``NotificationEndpoint`` required, an http(s) URL
+    (:func:`validate_notification_endpoint`); ``Priority`` 1..100, default :data:`DEFAULT_SUBSCRIPTION_PRIORITY`. Every problem is
     collected and raised as one :class:`SubscriptionValidationError`; messages name properties
     and never repeat values (the body may hold a password)."""
     if not isinstance(body, dict):
@@ -377,7 +379,7 @@ def validate_subscription(body) -> dict:
     problems: list[ProseoError] = []
     values = {}
     for name, value in body.items():
-        if not isinstance(name, str) or name.startswith("@odata.") or name in SUBSCRIPTION_SERVER_PROPERTIES:
+        if not isinstance(name, str) or is_control_member(name) or name in SUBSCRIPTION_SERVER_PROPERTIES:
             continue
         kind = SUBSCRIPTION_INPUT_PROPERTIES.get(name)
         if kind is None:
@@ -396,7 +398,8 @@ def validate_subscription(body) -> dict:
         try:
             validate_filter_param(values["FilterParam"])
         except ODataError as exc:
-            problems.append(InvalidQuery(f"FilterParam: {exc.message}", target="FilterParam"))
+            message = exc.message if exc.message.startswith("FilterParam") else f"FilterParam: {exc.message}"
+            problems.append(InvalidQuery(message, target="FilterParam"))
     endpoint = values.get("NotificationEndpoint")
     if "NotificationEndpoint" not in {p.target for p in problems}:
         try:

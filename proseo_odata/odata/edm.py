@@ -83,9 +83,19 @@ __all__ = [
     "SUBSCRIPTION_ACTIONS",
     "ORDER_ACTION",
     "CANCEL_ORDER_ACTION",
+    "is_control_member",
 ]
 
 NAMESPACE = "OData.CSC"
+
+
+def is_control_member(name: str) -> bool:
+    """True for a member of an OData JSON object that is not a property: an instance annotation
+    (``@odata.context``, ``@odata.etag``, any ``@Namespace.Term``), a property's annotation
+    (``Id@odata.type``) or an advertised operation (``#OData.CSC.Cancel``): what a client that
+    echoes an entity it read, in any metadata format, sends back (OData JSON Format 4.01, 4.5,
+    11.5.5). No property name holds ``@`` or starts with ``#``."""
+    return name.startswith("#") or "@" in name
 
 
 @dataclass(frozen=True, eq=False)

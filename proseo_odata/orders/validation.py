@@ -34,6 +34,7 @@ from proseo_odata.model.options import check_option_value, has_offset, productio
 from proseo_odata.model.statemachine import MESSAGE_QUEUED
 from proseo_odata.model.times import parse_datetime
 from proseo_odata.notify.delivery import credentials_problems, endpoint_problem
+from proseo_odata.odata.edm import is_control_member
 
 __all__ = [
     "DEFAULT_PRIORITY",
@@ -143,7 +144,7 @@ class ValidatedOrder:
 
 
 def _check_unknown(obj: Mapping, known: set, ignored: set, prefix: str, problems: list) -> None:
-    unknown = sorted(k for k in obj if k not in known and k not in ignored and not str(k).startswith("@"))
+    unknown = sorted(k for k in obj if k not in known and k not in ignored and not is_control_member(str(k)))
     if unknown:
         where = f" in {prefix}" if prefix else ""
         problems.append(

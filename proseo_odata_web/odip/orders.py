@@ -58,6 +58,7 @@ from proseo_odata.odata import edm
 from proseo_odata.errors import InvalidOrder
 from proseo_odata.orders.idempotency import check_idempotency_key
 from proseo_odata.orders.service import cancel, submit
+from proseo_odata.query import value_options
 from proseo_odata.secretbox import MASK
 from proseo_odata.storage.errors import NotFoundError
 
@@ -76,7 +77,7 @@ from ..odata_json import (
     text_response,
 )
 from ..properties import property_routes
-from ..query import check_format, collection_body, collection_query, single_entity_options
+from ..query import check_format, collection_body, collection_query, decoded_query_pairs, single_entity_options
 from ..service import check_action_preconditions
 from .errors import NoOutputProduct, OrderNotFound, parse_key
 from .schemas import shape_problems
@@ -258,6 +259,7 @@ def order_product_value(request):
     visibility class) may download it."""
     from ..download import product_file_response
 
+    value_options(decoded_query_pairs(request), "ProductionOrders(...)/Product/$value", "a product's file")
     _order, product = _output_product(request)
     return product_file_response(request, product, request.archive)
 

@@ -15,8 +15,9 @@ an OData string key (``Nodes('manifest.safe')``). A node is ``{"Id", "Name", "Co
 "ChildrenNumber", "Nodes": {"uri"}}``; a listing carries its nodes twice, as ``value`` (OData's
 collection member) and as ``result`` (the member CDSE's documentation shows). Nodes are not
 part of the OData model (``$metadata`` does not declare them): they are CDSE's extension,
-served for its clients. Who may read a product's nodes is who may download it
-(:func:`proseo_odata.eviction.check_downloadable`); no query option but ``$format`` applies.
+served for its clients. Who may read a product's nodes is who may download it, and its file
+must be sound (:func:`proseo_odata_web.download.archived_size`); no query option but
+``$format`` applies.
 
 A file inside a ZIP is sent as it inflates, with ``Content-Length``, ``Accept-Ranges``, a
 strong ``ETag`` (the product's MD5 and the entry's CRC-32), ranges and conditional requests as
@@ -35,14 +36,13 @@ from pyramid.response import Response
 
 from proseo_odata.archive import content_disposition
 from proseo_odata.errors import NotFound
-from proseo_odata.eviction import ProductUnavailableError, check_downloadable
 from proseo_odata.model import Role
 from proseo_odata.nodes import check_readable, iter_member, product_nodes, resolve
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.query import value_options
 
 from ..auth import require_role
-from ..download import file_response, product_file_response
+from ..download import archived_size, file_response, product_file_response, unreadable
 from ..keys import parse_name_key
 from ..query import decoded_query_pairs
 
@@ -127,14 +127,12 @@ def product_nodes_view(request):
     names, what = parse_nodes_path(request.matchdict["rest"], request.path_info)
     value_options(decoded_query_pairs(request), "Products(...)/Nodes", "a product's nodes")
     product = visible_product(request, principal, request.matchdict["key"])
-    check_downloadable(product)
     archive = request.archive
+    size = archived_size(product, archive)
     try:
-        size = archive.size(product.archive_key)
         root = product_nodes(archive, product.archive_key, size, product.name)
-    except FileNotFoundError:
-        raise ProductUnavailableError(
-            f"The file of product {product.id} ({product.name}) is missing from the archive") from None
+    except OSError as exc:
+        raise unreadable(product, exc) from None
     web = request.registry.proseo
     mount, _service = web.mount_of_path(request.path_info)
     base = f"{request.application_url}{mount}/Products({product.id})"

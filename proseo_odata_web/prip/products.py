@@ -36,7 +36,7 @@ from typing import Callable
 
 from proseo_odata.model import Product, Role
 from proseo_odata.odata import edm
-from proseo_odata.query import navigation_listing
+from proseo_odata.query import navigation_listing, value_options
 from proseo_odata.errors import NotFound
 from proseo_odata.storage import ProductEntry
 
@@ -185,6 +185,7 @@ def product_value(request):
     from ..download import product_file_response
 
     principal = require_role(request, Role.PRIP_USER)
+    value_options(decoded_query_pairs(request), "Products(...)/$value", "a product's file")
     product = visible_product(request, principal, request.matchdict["key"])
     return product_file_response(request, product, request.archive)
 

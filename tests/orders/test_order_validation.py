@@ -111,6 +111,9 @@ VALID = [
     ("no-endpoint", body_with(NotificationEndpoint=DROP, NotificationEpUsername=DROP, NotificationEpPassword=DROP), {"endpoint": None}),
     ("server-properties-ignored", body_with(Id=str(uuid.uuid4()), Status="completed", SubmissionDate="2020-01-01T00:00:00Z"), {"priority": 50}),
     ("annotations-ignored", body_with(**{"@odata.context": "$metadata#ProductionOrder/$entity"}), {"priority": 50}),
+    # what odata.metadata=full adds to an entity a client echoes: property annotations, operations
+    ("full-metadata-echo", body_with(**{"Id@odata.type": "#Guid", "Priority@odata.type": "#Int32",
+                                        "#OData.CSC.Cancel": {"title": "Cancel", "target": "x"}}), {"priority": 50}),
     ("option-item-with-description", body_with(WorkflowOptions=[{"Name": "ImageFormat", "Value": "JPG", "Type": "String", "Description": "x"}]), {"options_sub": {"ImageFormat": "JPG"}}),
 ]
 

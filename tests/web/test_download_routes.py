@@ -90,3 +90,27 @@ def test_catalogue_without_archive_file_is_404(web, files, archive):
     archive.delete(product.archive_key)
     answer = web.get(value_url(product), headers=basic("alice"), status=404)
     assert "missing from the archive" in answer.json["error"]["message"]
+
+
+def test_a_file_that_cannot_be_read_is_404_not_500(web, files, archive, caplog):
+    product, _data = files["public"]
+    folder = archive.path_for(product.archive_key).parent
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    folder.write_bytes(b"a file where the product's folder should be")  # os.stat: NotADirectoryError
+    for method in (web.get, web.head):
+        answer = method(value_url(product), headers=basic("alice"), status=404)
+        assert answer.headers["Warning"].startswith("199 proseo-api-prip (E7707)")
+    message = web.get(value_url(product), headers=basic("alice"), status=404).json["error"]["message"]
+    assert "cannot be read from the archive" in message
+    assert any("cannot be read" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+def test_options_on_a_download_are_refused(web, files):
+    product, data = files["public"]
+    for query, target in (("$top=abc", "$top"), ("$filter=Name eq", "$filter"), ("$orderby=Name", "$orderby"),
+                          ("$expand=Attributes", "$expand")):
+        answer = web.get(f"{value_url(product)}?{query}", headers=basic("alice"), status=400)
+        assert answer.json["error"]["target"] == target and answer.headers["Warning"].startswith("199 ")
+    assert web.get(f"{value_url(product)}?$format=json&custom=1", headers=basic("alice")).body == data

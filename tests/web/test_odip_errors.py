@@ -103,3 +103,12 @@ def test_unsatisfiable_range_on_the_output_file_is_e7214(odip):  # noqa: F811
                             headers=dict(auth("ursula"), Range="bytes=999999-"), status=416)
     assert json_of(response)["error"]["code"] == "E7214"
     assert "(E7214)" in response.headers["Warning"]
+
+
+def test_options_on_the_output_file_are_refused(odip):  # noqa: F811
+    order_id = odip.order_id("u_completed")
+    url = f"{ODIP}/ProductionOrders({order_id})/Product/$value"
+    for query, target in (("$top=abc", "$top"), ("$filter=Name eq 'x'", "$filter"), ("$select=Name", "$select")):
+        response = odip.app.get(f"{url}?{query}", headers=auth("ursula"), status=400)
+        assert json_of(response)["error"]["code"] == "E7221" and json_of(response)["error"]["target"] == target
+    assert odip.app.get(url, headers=auth("ursula")).body

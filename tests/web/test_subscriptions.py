@@ -65,6 +65,16 @@ def test_read_back_in_every_key_form(app):
         assert SECRET not in str(body)
 
 
+def test_an_entity_read_in_full_metadata_can_be_posted_back(app):
+    subscription_id = create(app).json["Id"]
+    full = app.get(f"{PRIP}/Subscriptions({subscription_id})",
+                   headers={**basic("alice"), "Accept": "application/json;odata.metadata=full"}).json
+    assert "Id@odata.type" in full and "#OData.CSC.Cancel" in full  # what a client echoes back
+    full["NotificationEpPassword"] = SECRET
+    again = app.post_json(f"{PRIP}/Subscriptions", full, headers=basic("alice"), status=201).json
+    assert again["Id"] != subscription_id and again["FilterParam"] == full["FilterParam"]
+
+
 def test_options_of_a_list_are_refused_on_one_subscription(app):
     subscription_id = create(app).json["Id"]
     for query in ("$filter=Status eq 'paused'", "$top=1", "$orderby=Priority"):
