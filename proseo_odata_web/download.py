@@ -53,7 +53,7 @@ BLOCK_SIZE = 256 * 1024
 
 log = logging.getLogger(__name__)
 
-__all__ = ["archived_size", "file_response", "product_file_response", "unreadable"]
+__all__ = ["archived_size", "archived_slices", "file_response", "product_file_response", "unreadable"]
 
 
 def _b64_of_hex(value: str | None) -> str | None:
@@ -107,19 +107,20 @@ class _FileResponse(Response):
         return self.slice_of(start, stop)
 
 
-def _slices(request, archive, key: str):
-    """``slice_of(start, stop)``: the body iterator of bytes ``start`` .. ``stop - 1``."""
+def archived_slices(request, archive, key: str, offset: int = 0):
+    """``slice_of(start, stop)``: the body iterator of bytes ``offset + start`` .. ``offset +
+    stop - 1`` of the archived ``key``."""
     local_path = getattr(archive, "local_path", None)
     path = local_path(key) if local_path is not None else None
     if path is None:
-        return lambda start, stop: archive.iter_range(key, start, stop - start)
+        return lambda start, stop: archive.iter_range(key, offset + start, stop - start)
     if request.method == "HEAD":
         return lambda start, stop: []
     file = open(path, "rb")  # one descriptor, shared by the whole-file and the range iterator
     wrapper = request.environ.get("wsgi.file_wrapper") or FileIter
 
     def slice_of(start, stop):
-        slice_of.last = _SentSlice(file, start, stop)
+        slice_of.last = _SentSlice(file, offset + start, offset + stop)
         return wrapper(slice_of.last, BLOCK_SIZE)
 
     slice_of.last = None  # the FileSlice of the body built last: the one the answer sends
@@ -274,7 +275,7 @@ def product_file_response(request, product, archive, *, now: datetime | None = N
     presign = getattr(archive, "presign", False) and request.method == "GET"
     size = archived_size(product, archive, now)
     try:
-        slice_of = (lambda start, stop: []) if presign else _slices(request, archive, key)
+        slice_of = (lambda start, stop: []) if presign else archived_slices(request, archive, key)
     except OSError as exc:
         raise unreadable(product, exc) from None
 

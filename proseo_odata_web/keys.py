@@ -16,7 +16,7 @@ from urllib.parse import quote
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.errors import NotFound
 
-__all__ = ["EXAMPLE_KEY", "load_or_404", "parse_key", "parse_name_key", "name_key"]
+__all__ = ["EXAMPLE_KEY", "load_or_404", "parse_key", "parse_name_key", "name_key", "path_segment"]
 
 T = TypeVar("T")
 
@@ -54,10 +54,16 @@ def parse_name_key(text: str, what: str) -> str:
     return match.group(1).replace("''", "'")
 
 
+def path_segment(text: str) -> str:
+    """``text`` in a URL path segment: what a segment cannot hold (RFC 3986 ``pchar`` but ``%``)
+    percent-encoded."""
+    return quote(text, safe=_PCHAR)
+
+
 def name_key(name: str) -> str:
     """``'<name>'`` as a URL path writes a string key (quotes doubled, what a path segment
     cannot hold percent-encoded): the inverse of :func:`parse_name_key` after URL decoding."""
-    return "'" + quote(name.replace("'", "''"), safe=_PCHAR) + "'"
+    return "'" + path_segment(name.replace("'", "''")) + "'"
 
 
 def load_or_404(load: Callable[[uuid.UUID], T], entity_id: uuid.UUID, not_found: Callable[[uuid.UUID], Exception],

@@ -15,9 +15,9 @@ def add_prip_service(config, prefix: str, name: str = "prip") -> None:
     """Register the PRIP routes (products and subscriptions) under ``prefix``; ``name`` keeps
     route names unique."""
     from ..service import add_mount, add_routes
-    from . import products, subscriptions
+    from . import nodes, products, subscriptions
 
-    add_routes(config, products.ROUTES + subscriptions.ROUTES, prefix, name, "PRIP")
+    add_routes(config, products.ROUTES + nodes.ROUTES + subscriptions.ROUTES, prefix, name, "PRIP")
     add_mount(config, prefix, "prip")
 
 

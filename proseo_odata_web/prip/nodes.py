@@ -11,51 +11,53 @@ path (under ``{root}/Products({key})``)                   answer
 ========================================================  =========================================
 
 A name is written bare, as CDSE and CDSETool write it (``Nodes(manifest.safe)``), or quoted as
-an OData string key (``Nodes('manifest.safe')``). A node is ``{"Id", "Name", "ContentLength",
+an OData string key (``Nodes('manifest.safe')``); the URLs the answers give write a name bare
+unless it would read as a quoted one. A node is ``{"Id", "Name", "ContentLength",
 "ChildrenNumber", "Nodes": {"uri"}}``; a listing carries its nodes twice, as ``value`` (OData's
 collection member) and as ``result`` (the member CDSE's documentation shows). Nodes are not
 part of the OData model (``$metadata`` does not declare them): they are CDSE's extension,
-served for its clients. Who may read a product's nodes is who may download it, and its file
-must be sound (:func:`proseo_odata_web.download.archived_size`); no query option but
-``$format`` applies.
+served for its clients, answered as plain JSON (no metadata levels apply). Who may read a
+product's nodes is who may download it, and its file must be sound
+(:func:`proseo_odata_web.download.archived_size`); no query option but ``$format`` applies.
 
-A file inside a ZIP is sent as it inflates, with ``Content-Length``, ``Accept-Ranges``, a
-strong ``ETag`` (the product's MD5 and the entry's CRC-32), ranges and conditional requests as
-the product's own ``$value`` has them (:mod:`proseo_odata_web.download`); a range of a
-compressed entry is inflated from the entry's start.
+A file inside a ZIP is sent by :func:`proseo_odata_web.download.file_response` (ranges and
+conditional requests), with a strong ``ETag`` (the product's MD5 and the entry's CRC-32) and a
+``Content-Type`` from a fixed table of the extensions in Sentinel products: a stored entry as a
+range of the archived file (sendfile under gunicorn), a deflated one as it inflates
+(:func:`proseo_odata.nodes.iter_member`).
 """
 from __future__ import annotations
 
 import json
 import logging
-import mimetypes
-import zipfile
-from urllib.parse import quote
+import posixpath
 
+from pyramid.httpexceptions import HTTPNotFound
 from pyramid.response import Response
 
-from proseo_odata.archive import content_disposition
-from proseo_odata.errors import NotFound
 from proseo_odata.model import Role
-from proseo_odata.nodes import check_readable, iter_member, product_nodes, resolve
+from proseo_odata.nodes import iter_member, open_member, product_nodes, resolve
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.query import value_options
 
 from ..auth import require_role
-from ..download import archived_size, file_response, product_file_response, unreadable
-from ..keys import parse_name_key
+from ..download import archived_size, archived_slices, file_response, product_file_response, unreadable
+from ..keys import name_key, parse_name_key, path_segment
 from ..query import decoded_query_pairs
+from .products import visible_product
 
 log = logging.getLogger(__name__)
 
-__all__ = ["product_nodes_view"]
+__all__ = ["ROUTES", "parse_nodes_path", "product_nodes_view"]
 
-#: What a name keeps unencoded in a node's URL (RFC 3986 ``pchar`` but ``%`` and the parentheses).
-_PCHAR = "!$&'*+,;=:@-._~"
-
-
-class _NoSuchPath(NotFound):
-    kind = "not_found.resource"
+#: The media types of a node's ``$value`` by extension (else ``application/octet-stream``): a
+#: fixed table, not the host's ``mimetypes``.
+CONTENT_TYPES = {
+    ".xml": "application/xml", ".safe": "application/xml", ".xsd": "application/xml", ".gml": "application/gml+xml",
+    ".kml": "application/vnd.google-earth.kml+xml", ".json": "application/json", ".txt": "text/plain",
+    ".jp2": "image/jp2", ".tif": "image/tiff", ".tiff": "image/tiff", ".png": "image/png", ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg", ".nc": "application/x-netcdf", ".pdf": "application/pdf", ".zip": "application/zip",
+}
 
 
 def parse_nodes_path(rest: str, path: str) -> tuple[list, str]:
@@ -69,7 +71,7 @@ def parse_nodes_path(rest: str, path: str) -> tuple[list, str]:
             rest, what = rest[: -len(suffix)], kind
             break
     if not (rest.startswith("(") and rest.endswith(")")) or len(rest) < 3:
-        raise _NoSuchPath(f"No resource at {path}")
+        raise HTTPNotFound()  # the not-found view's answer: no resource at that path
     names = []
     for text in rest[1:-1].split(")/Nodes("):
         if text.startswith("'") or text.startswith("Name='"):
@@ -80,13 +82,18 @@ def parse_nodes_path(rest: str, path: str) -> tuple[list, str]:
     return names, what
 
 
-def _node_json(node, url: str) -> dict:
-    return {"Id": node.name, "Name": node.name, "ContentLength": node.size, "ChildrenNumber": node.children_number,
-            "Nodes": {"uri": url + "/Nodes"}}
+def _segment(name: str) -> str:
+    """A name as ``Nodes(...)`` writes it: bare, unless it would read as a quoted key."""
+    return name_key(name) if name.startswith("'") or name.startswith("Name='") else path_segment(name)
 
 
 def _node_url(base: str, names) -> str:
-    return base + "".join(f"/Nodes({quote(name, safe=_PCHAR)})" for name in names)
+    return base + "".join(f"/Nodes({_segment(name)})" for name in names)
+
+
+def _node_json(node, url: str) -> dict:
+    return {"Id": node.name, "Name": node.name, "ContentLength": node.size, "ChildrenNumber": node.children_number,
+            "Nodes": {"uri": url + "/Nodes"}}
 
 
 def _json(body) -> Response:
@@ -97,44 +104,49 @@ def _json(body) -> Response:
 
 
 def _member_response(request, product, archive, size: int, node) -> Response:
-    info = node.member
-    check_readable(node, product.name)
-
-    def slice_of(start, stop):
-        return _guarded(iter_member(archive, product.archive_key, size, info, start, stop), product, info)
+    key = product.archive_key
+    try:
+        member = open_member(archive, key, size, node, product.name)
+    except OSError as exc:
+        raise unreadable(product, exc) from None
+    if member.stored:  # a range of the archived file: sendfile under gunicorn
+        slice_of = archived_slices(request, archive, key, member.offset)
+    else:
+        def slice_of(start, stop):
+            return _logged(iter_member(archive, key, member, start, stop), product, node)
 
     md5 = product.checksum("MD5")
-    etag = f"{md5.lower()}-{info.CRC:08x}" if md5 else None
-    content_type = mimetypes.guess_type(node.name)[0] or "application/octet-stream"
-    return file_response(request, slice_of, info.file_size, name=node.name, content_type=content_type, etag=etag,
+    content_type = CONTENT_TYPES.get(posixpath.splitext(node.name)[1].lower(), "application/octet-stream")
+    return file_response(request, slice_of, member.size, name=node.name, content_type=content_type,
+                         etag=f"{md5.lower()}-{member.crc:08x}" if md5 else None,
                          last_modified=product.publication_date)
 
 
-def _guarded(chunks, product, info):
-    """``chunks``, logging why they stop early (a damaged entry): the server then drops the
-    connection, so the client sees fewer bytes than ``Content-Length`` promised."""
+def _logged(chunks, product, node):
+    """``chunks``, logging why they stop early (damaged data found while inflating): the server
+    then drops the connection, so the client gets fewer bytes than ``Content-Length`` promised."""
     try:
         yield from chunks
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        log.error("product %s (%s): its entry %s cannot be inflated: %s", product.id, product.name, info.filename, exc)
+    except OSError as exc:
+        log.error("product %s (%s): its entry %s cannot be sent: %s", product.id, product.name,
+                  node.member.filename, exc)
         raise
 
 
 def product_nodes_view(request):
-    from .products import visible_product
-
     principal = require_role(request, Role.PRIP_USER)
     names, what = parse_nodes_path(request.matchdict["rest"], request.path_info)
     value_options(decoded_query_pairs(request), "Products(...)/Nodes", "a product's nodes")
     product = visible_product(request, principal, request.matchdict["key"])
     archive = request.archive
+    if what == "value" and names == [product.name]:  # the product itself: its file, as $value sends it
+        return product_file_response(request, product, archive)
     size = archived_size(product, archive)
     try:
-        root = product_nodes(archive, product.archive_key, size, product.name)
+        root = product_nodes(archive, product.archive_key, size, product.name, product.checksum("MD5"))
     except OSError as exc:
         raise unreadable(product, exc) from None
-    web = request.registry.proseo
-    mount, _service = web.mount_of_path(request.path_info)
+    mount, _service = request.registry.proseo.mount_of_path(request.path_info)
     base = f"{request.application_url}{mount}/Products({product.id})"
     if not names:
         listed = [_node_json(root, _node_url(base, [root.name]))]
@@ -146,9 +158,16 @@ def product_nodes_view(request):
     if what == "list":
         children = [_node_json(child, _node_url(base, [*names, child.name])) for child in (node.children or {}).values()]
         return _json({"value": children, "result": children})
-    if node is root:  # the product itself: its file, as Products(<key>)/$value sends it
+    if node is root:  # reached by the ZIP's top folder's name: the product's file
         return product_file_response(request, product, archive)
     if node.is_folder:
         raise ODataError(f"Node {'/'.join(names)!r} of product {product.id} is a folder: only a file has a $value; "
                          "list its children with /Nodes", target="$value")
     return _member_response(request, product, archive, size, node)
+
+
+#: The route (:func:`proseo_odata_web.service.add_routes`); a name may hold any character, a new
+#: line too.
+ROUTES = (
+    ("/Products({key})/Nodes{rest:[\\s\\S]*}", "product_nodes", {"GET": product_nodes_view}),
+)

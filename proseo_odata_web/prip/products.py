@@ -47,7 +47,6 @@ from ..odata_json import (
     product_member_names, product_members, product_selection, product_text, select_properties, text_response,
 )
 from ..properties import property_routes
-from .nodes import product_nodes_view
 from ..service import metadata_view, service_document_view
 from ..query import collection_query, collection_text, decoded_query_pairs, item_select, single_entity_options
 
@@ -217,8 +216,6 @@ ROUTES = (
     ("/Products({key})/Assets/$count", "product_assets_count", {"GET": _navigation_count("Assets", _assets)}),
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),
-    # Products(<key>)/Nodes, .../Nodes(<name>)/.../$value: proseo_odata_web.prip.nodes
-    ("/Products({key})/Nodes{rest:.*}", "product_nodes", {"GET": product_nodes_view}),
     # Products(<key>)/Name, .../Name/$value: proseo_odata_web.properties
     *property_routes("Products", edm.PRODUCT, _product_entity, "product"),
 )

@@ -1,16 +1,20 @@
 """proseo_odata.nodes: a product's folders and files read from its archived ZIP, on the local
-archive and on S3 (a real S3 API server, moto), where only ranges of the object are read."""
+archive and on S3 (a real S3 API server, moto), where only ranges of the object are read; ZIPs
+whose records lie are refused before anything they claim is trusted."""
 import io
 import os
+import struct
 import zipfile
+import zlib
 
 import pytest
 
 from proseo_odata.archive import load_archive
-from proseo_odata.nodes import MAX_ENTRIES, NodeNotFound, NodesUnavailable, check_readable, iter_member, \
+from proseo_odata.nodes import TREES, DamagedMember, NodeNotFound, NodesUnavailable, iter_member, open_member, \
     product_nodes, resolve
 
 BIG = os.urandom(3 * 1024 * 1024)  # larger than the read buffer, random: deflate cannot shrink it
+TEXT = b"<granule>" + b"band " * 200_000 + b"</granule>"  # 1 MB that deflates well
 
 
 def _zip(entries, compression=zipfile.ZIP_DEFLATED) -> bytes:
@@ -22,19 +26,27 @@ def _zip(entries, compression=zipfile.ZIP_DEFLATED) -> bytes:
 
 
 SAFE_ZIP = _zip([("X.SAFE/manifest.safe", b"<manifest/>"), ("X.SAFE/measurement/big.tiff", BIG),
-                 ("X.SAFE/preview/", b"")])
+                 ("X.SAFE/measurement/text.xml", TEXT), ("X.SAFE/preview/", b"")])
 
 
 class CountingArchive:
-    """An archive that counts the bytes read through ``iter_range`` (the S3 path's reads)."""
+    """An archive that counts the bytes and the calls of ``iter_range`` (the S3 path's reads)."""
 
     def __init__(self, archive):
-        self.archive, self.read = archive, 0
+        self.archive, self.read, self.calls = archive, 0, 0
 
     def iter_range(self, key, start=0, length=None, chunk_size=1024 * 1024):
+        self.calls += 1
         for chunk in self.archive.iter_range(key, start, length, chunk_size):
             self.read += len(chunk)
             yield chunk
+
+
+@pytest.fixture(autouse=True)
+def no_cached_trees():
+    TREES.clear()
+    yield
+    TREES.clear()
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -52,6 +64,11 @@ def stored(request, tmp_path):
     return put
 
 
+def _read(archive, key, size, root, path, start=0, stop=None):
+    node = resolve(root, path)
+    return b"".join(iter_member(archive, key, open_member(archive, key, size, node, root.name), start, stop))
+
+
 def test_a_safe_zip_is_a_tree_whose_root_is_the_product(stored):
     archive, size = stored("M/1/X.SAFE.zip", SAFE_ZIP)
     root = product_nodes(archive, "M/1/X.SAFE.zip", size, "X.SAFE.zip")
@@ -59,9 +76,10 @@ def test_a_safe_zip_is_a_tree_whose_root_is_the_product(stored):
     assert sorted(root.children) == ["manifest.safe", "measurement", "preview"]
     big = resolve(root, ["X.SAFE", "measurement", "big.tiff"])
     assert big.size == len(BIG) and not big.is_folder and resolve(root, ["X.SAFE.zip", "preview"]).children == {}
-    assert b"".join(iter_member(archive, "M/1/X.SAFE.zip", size, big.member)) == BIG
-    assert b"".join(iter_member(archive, "M/1/X.SAFE.zip", size, big.member, 1_000_000, 1_000_010)) == \
-        BIG[1_000_000:1_000_010]
+    for path, data in ((["X.SAFE", "measurement", "big.tiff"], BIG), (["X.SAFE", "measurement", "text.xml"], TEXT)):
+        assert _read(archive, "M/1/X.SAFE.zip", size, root, path) == data
+        for start, stop in ((0, 10), (1_000_000, 1_000_010), (len(data) - 7, len(data)), (5, 5)):
+            assert _read(archive, "M/1/X.SAFE.zip", size, root, path, start, stop) == data[start:stop]
     with pytest.raises(NodeNotFound, match="has no node 'nope'"):
         resolve(root, ["X.SAFE", "measurement", "nope"])
     with pytest.raises(NodeNotFound):
@@ -71,36 +89,115 @@ def test_a_safe_zip_is_a_tree_whose_root_is_the_product(stored):
 
 
 def test_other_files_are_one_node(stored):
-    data = b"PK\x05\x06 not a zip at all" + os.urandom(100)
+    data = b"PK\x05\x06 not a zip: no end record ends the file" + os.urandom(100)
     archive, size = stored("M/2/aux.bin", data)
     root = product_nodes(archive, "M/2/aux.bin", size, "aux.bin")
     assert (root.is_folder, root.size, root.member) == (False, len(data), None)
 
 
-def test_s3_reads_the_directory_and_the_member_not_the_object(s3_settings):
+def test_trees_are_cached_by_file_and_checksum(stored):
+    archive, size = stored("M/5/X.SAFE.zip", SAFE_ZIP)
+    counting = CountingArchive(archive)
+    first = product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="abc")
+    assert product_nodes(counting, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="abc") is first
+    assert counting.calls == 0 or getattr(archive, "local_path", None)
+    assert product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="other") is not first
+
+
+def test_s3_reads_the_directory_and_the_ranges_not_the_object(s3_settings):
     archive = load_archive(s3_settings)
     archive.put_stream("M/3/X.SAFE.zip", io.BytesIO(SAFE_ZIP))
     counting = CountingArchive(archive)
     root = product_nodes(counting, "M/3/X.SAFE.zip", len(SAFE_ZIP), "X.SAFE.zip")
-    assert counting.read < 1024 * 1024 + 64 * 1024  # one buffer of the end, not 3 MiB
+    assert counting.read < 1024 * 1024 + 128 * 1024  # the end of the object, not its 4 MiB
     counting.read = 0
-    manifest = resolve(root, ["X.SAFE", "manifest.safe"])
-    assert b"".join(iter_member(counting, "M/3/X.SAFE.zip", len(SAFE_ZIP), manifest.member)) == b"<manifest/>"
-    assert counting.read < 2 * 1024 * 1024 + 64 * 1024
+    stored_zip = _zip([("X.SAFE/big.tiff", BIG)], zipfile.ZIP_STORED)
+    archive.put_stream("M/4/X.SAFE.zip", io.BytesIO(stored_zip))
+    root = product_nodes(archive, "M/4/X.SAFE.zip", len(stored_zip), "X.SAFE.zip")
+    assert _read(counting, "M/4/X.SAFE.zip", len(stored_zip), root, ["X.SAFE", "big.tiff"], len(BIG) - 10) == BIG[-10:]
+    assert counting.read < 1024 * 1024  # a range of a stored entry: its local header and those 10 bytes
 
 
-def test_unreadable_members_and_huge_directories_are_refused(stored, monkeypatch):
-    archive, size = stored("M/4/X.zip", _zip([("a.txt", b"a")]))
-    root = product_nodes(archive, "M/4/X.zip", size, "X.zip")
-    node = root.children["a.txt"]
-    node.member.flag_bits |= 0x1
-    with pytest.raises(NodesUnavailable, match="encrypted"):
-        check_readable(node, "X.zip")
-    node.member.flag_bits &= ~0x1
-    node.member.compress_type = 9  # deflate64: Python cannot inflate it
-    with pytest.raises(NodesUnavailable, match="method"):
-        check_readable(node, "X.zip")
-    monkeypatch.setattr("proseo_odata.nodes.MAX_ENTRIES", 0)
-    with pytest.raises(NodesUnavailable, match="more than the 0"):
-        product_nodes(archive, "M/4/X.zip", size, "X.zip")
-    assert MAX_ENTRIES > 0
+def _patched(data: bytes, signature: bytes, offset: int, fmt: str, value) -> bytes:
+    data = bytearray(data)
+    struct.pack_into(fmt, data, data.index(signature) + offset, value)
+    return bytes(data)
+
+
+def _zip64_liar(declared=2 ** 62) -> bytes:
+    """A stored entry of 5 bytes (right CRC) whose central record says, in ZIP64, it has ``declared``."""
+    name, data = b"X.SAFE/liar.bin", b"hello"
+    crc = zlib.crc32(data)
+    local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc, len(data), len(data), len(name), 0)
+    extra = struct.pack("<HHQ", 1, 8, declared)
+    central = struct.pack("<4s6H3I5HII", b"PK\x01\x02", 45, 45, 0, 0, 0, 0, crc, len(data), 0xFFFFFFFF,
+                          len(name), len(extra), 0, 0, 0, 0, 0) + name + extra
+    return local + name + data + central + struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(central),
+                                                       len(local) + len(name) + len(data), 0)
+
+
+GOOD = _zip([("X.SAFE/a.txt", b"hello" * 100)])
+
+
+def _bad_utf8_name() -> bytes:
+    """A name in the central directory that is not the UTF-8 its flag says."""
+    raw = bytearray(_zip([("X.SAFE/ok\u00e9.txt", b"e")]))
+    raw[raw.rindex("ok\u00e9".encode()) + 2] = 0xFF
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("label, data, words", [
+    # a directory that zipfile cannot read: unavailable, never taken for a plain file
+    ("version 6.4", _patched(GOOD, b"PK\x01\x02", 6, "<H", 64), "directory"),
+    ("bad UTF-8 name", _bad_utf8_name(), "directory"),
+    # the end record's count, checked before the directory is read
+    ("entry count", _patched(GOOD, b"PK\x05\x06", 10, "<H", 1001), "1001 entries"),
+])
+def test_unreadable_or_too_large_directories_are_refused(tmp_path, label, data, words, monkeypatch):
+    monkeypatch.setattr("proseo_odata.nodes.MAX_ENTRIES", 1000)
+    archive = load_archive({"proseo.archive.backend": "local", "proseo.archive.path": str(tmp_path)})
+    archive.put_stream("k/x.zip", io.BytesIO(data))
+    with pytest.raises(NodesUnavailable, match=words):
+        product_nodes(archive, "k/x.zip", len(data), "x.zip")
+
+
+def _local_name_changed(data: bytes) -> bytes:
+    raw = bytearray(data)
+    at = raw.index(b"PK\x03\x04") + 30
+    raw[at:at + 12] = b"X.SAFE/b.txt"
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("label, data, words", [
+    ("local name", _local_name_changed(GOOD), "another file"),
+    ("header offset past the end", _patched(GOOD, b"PK\x01\x02", 42, "<L", 10 ** 6), "local header"),
+    ("patched data flag", _patched(GOOD, b"PK\x01\x02", 8, "<H", 0x20), "patched"),
+    ("encrypted", _patched(GOOD, b"PK\x01\x02", 8, "<H", 0x1), "encrypted"),
+    ("bzip2", _zip([("X.SAFE/a.txt", b"hello" * 100)], zipfile.ZIP_BZIP2), "method 12"),
+    ("lzma", _zip([("X.SAFE/a.txt", b"hello" * 100)], zipfile.ZIP_LZMA), "method 14"),
+    ("impossible ratio", _patched(GOOD, b"PK\x01\x02", 24, "<L", 10 ** 9), "sizes"),
+    ("zip64 liar", _zip64_liar(), "sizes"),
+])
+def test_entries_whose_records_disagree_are_refused_before_any_byte(tmp_path, label, data, words):
+    archive = load_archive({"proseo.archive.backend": "local", "proseo.archive.path": str(tmp_path)})
+    archive.put_stream("k/x.zip", io.BytesIO(data))
+    root = product_nodes(archive, "k/x.zip", len(data), "x.zip")
+    (node,) = root.children.values()
+    with pytest.raises(NodesUnavailable, match=words):
+        open_member(archive, "k/x.zip", len(data), node, "x.zip")
+
+
+def test_damaged_deflated_data_stops_the_body(tmp_path):
+    archive = load_archive({"proseo.archive.backend": "local", "proseo.archive.path": str(tmp_path)})
+    for label, mutate, words in (
+        ("crc", lambda raw: struct.pack_into("<L", raw, raw.index(b"PK\x01\x02") + 16, 0), "CRC"),
+        ("bytes", lambda raw: raw.__setitem__(slice(raw.index(b"PK\x03\x04") + 42, raw.index(b"PK\x03\x04") + 60),
+                                              b"\xff" * 18), "damaged|early|more than"),
+    ):
+        raw = bytearray(_zip([("X.SAFE/t.xml", TEXT)]))
+        mutate(raw)
+        archive.put_stream(f"k/{label}.zip", io.BytesIO(bytes(raw)))
+        root = product_nodes(archive, f"k/{label}.zip", len(raw), "x.zip")
+        member = open_member(archive, f"k/{label}.zip", len(raw), root.children["t.xml"], "x.zip")
+        with pytest.raises(DamagedMember, match=words):
+            b"".join(iter_member(archive, f"k/{label}.zip", member))

@@ -161,3 +161,76 @@ def test_who_may_read_nodes_is_who_may_download(web, files):
     assert web.get(f"{PRIP}/Products({internal.id})/Nodes", headers=basic("carol")).json["value"]
     evicted = web.get(f"{PRIP}/Products({due.id})/Nodes", headers=basic("alice"), status=404).json
     assert "evicted" in evicted["error"]["message"]
+
+
+ODD_NAMES = ["'a'", "a", "Name='x'", "with space.txt", "100%.txt", "(paren).txt", "x)", "hash#.txt", "what?.txt",
+             "été.xml", "new\nline.txt", "plus+.txt"]
+
+
+@pytest.fixture
+def odd(storage, catalogue, archive_settings):
+    archive = load_archive(archive_settings)
+    entries = [(f"S/{name}", name.encode("utf-8") * 3) for name in ODD_NAMES]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name, data in entries:
+            zipped.writestr(name, data)
+    product = store_product_file(archive, buffer.getvalue(), name="S2B_ODD.zip", mission="DEMO")
+    storage.add_product(product)
+    app = make_app(archive_settings)
+    yield app, product
+    app.app.registry.storage.close()
+
+
+def test_every_uri_given_reaches_its_node(odd):
+    web, product = odd
+    children = web.get(f"{PRIP}/Products({product.id})/Nodes(S2B_ODD.zip)/Nodes", headers=basic("alice")).json["value"]
+    assert sorted(c["Name"] for c in children) == sorted(set(ODD_NAMES))
+    for child in children:
+        uri = child["Nodes"]["uri"]
+        assert uri.startswith("http://localhost/") and "\n" not in uri and " " not in uri and "#" not in uri
+        entity = uri[len("http://localhost"):].removesuffix("/Nodes")
+        assert web.get(entity, headers=basic("alice")).json["Name"] == child["Name"]
+        body = web.get(entity + "/$value", headers=basic("alice")).body
+        assert body == child["Name"].encode("utf-8") * 3, child["Name"]
+
+
+def test_content_types_come_from_a_fixed_table(web, files):
+    product, _ = files["safe"]
+    base = f"{PRIP}/Products({product.id})/Nodes({product.name})/Nodes(GRANULE)/Nodes(L1C_T32TQR)"
+    assert web.head(base + "/Nodes(MTD_TL.xml)/$value", headers=basic("alice")).content_type == "application/xml"
+    assert web.head(url(product, product.name, "manifest.safe", suffix="/$value"),
+                    headers=basic("alice")).content_type == "application/xml"
+
+
+def _store(storage, archive_settings, data, name):
+    archive = load_archive(archive_settings)
+    product = store_product_file(archive, data, name=name, mission="DEMO")
+    storage.add_product(product)
+    return product, archive.local_path(product.archive_key)
+
+
+def test_a_damaged_or_replaced_file_is_404_as_for_its_value(web, storage, archive_settings):
+    replaced, path = _store(storage, archive_settings, _safe_zip(), "S2B_REPLACED.SAFE.zip")
+    with open(path, "wb") as out:
+        out.write(_safe_zip(extra=[("more.txt", b"added after ingest")]))
+    folder, path = _store(storage, archive_settings, _safe_zip(), "S2B_FOLDER.SAFE.zip")
+    os.remove(path)
+    os.mkdir(path)
+    for product in (replaced, folder):
+        for target in ("", f"({product.name})/Nodes", f"({SAFE})/Nodes(manifest.safe)/$value"):
+            answer = web.get(f"{PRIP}/Products({product.id})/Nodes{target}", headers=basic("alice"), status=404)
+            assert answer.json["error"]["code"] == "E7707" and "damaged" in answer.json["error"]["message"]
+
+
+def test_an_entry_whose_records_disagree_is_404_before_any_byte(web, storage, archive_settings):
+    raw = bytearray(_safe_zip())
+    at = raw.index(b"PK\x03\x04") + 30 + len(SAFE) + 1  # the first file entry's local name
+    at = raw.index(b"manifest.safe", at - 20)
+    raw[at:at + 13] = b"manifest.xyz_"
+    product, _ = _store(storage, archive_settings, bytes(raw), "S2B_LIAR.SAFE.zip")
+    manifest = url(product, product.name, "manifest.safe", suffix="/$value")
+    for method in (web.get, web.head):
+        answer = method(manifest, headers=basic("alice"), status=404)
+        assert answer.headers["Warning"].startswith("199 proseo-api-prip (E7707)")
+    assert "names another file" in web.get(manifest, headers=basic("alice"), status=404).json["error"]["message"]
