@@ -30,9 +30,9 @@ trusted:
   entry is a byte range of the archived file, and a deflated one is inflated in bounded steps
   and checked (size and CRC-32) when sent whole.
 
-Parsed trees are kept in a small process-local cache (:data:`TREES`), keyed by the archive key,
-size, MD5 and product name: a client reading a manifest and then its files parses the directory
-once.
+Parsed trees of up to :data:`CACHED_ENTRIES` entries are kept in a small process-local cache
+(:data:`TREES`), keyed by the archive key, size, MD5 and product name: a client reading a
+manifest and then its files parses the directory once.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ from typing import Iterator, Optional, Sequence
 from proseo_odata.errors import NotFound
 from proseo_odata.lru import ExpiringLRU
 
-__all__ = ["MAX_DIRECTORY_BYTES", "MAX_ENTRIES", "Member", "Node", "NodeNotFound", "NodesUnavailable", "TREES",
+__all__ = ["CACHED_ENTRIES", "DamagedMember", "MAX_DIRECTORY_BYTES", "MAX_ENTRIES", "Member", "Node", "NodeNotFound", "NodesUnavailable", "TREES",
            "iter_member", "open_archived", "open_member", "product_nodes", "resolve"]
 
 #: A ZIP listing more entries than this is not browsed: :class:`NodesUnavailable`.
@@ -64,9 +64,12 @@ STEP = 256 * 1024
 #: The most deflate can inflate one byte to (RFC 1951: a length code of 258 per ~2 bits, 1032:1).
 DEFLATE_RATIO = 1032
 
-#: Parsed trees: (archive key, size, MD5, product name) -> root node, for :data:`TREE_SECONDS`.
-TREES = ExpiringLRU(64)
+#: Parsed trees: (archive key, size, MD5, product name) -> root node, for :data:`TREE_SECONDS`;
+#: only those of at most :data:`CACHED_ENTRIES` entries (a SAFE holds a few hundred), so that the
+#: cache holds at most some 32 x 4096 entries.
+TREES = ExpiringLRU(32)
 TREE_SECONDS = 600
+CACHED_ENTRIES = 4096
 
 _END = b"PK\x05\x06"
 _END64_LOCATOR = b"PK\x06\x07"
@@ -216,17 +219,18 @@ def product_nodes(archive, key: str, size: int, product_name: str, md5: Optional
     cache_key = (key, size, md5, product_name) if md5 else None
     root = TREES.get(cache_key) if cache_key else None
     if root is None:
-        root = _read_nodes(archive, key, size, product_name)
-        if cache_key:
+        root, entries = _read_nodes(archive, key, size, product_name)
+        if cache_key and entries <= CACHED_ENTRIES:
             TREES.put(cache_key, root, time.monotonic() + TREE_SECONDS)
     return root
 
 
-def _read_nodes(archive, key: str, size: int, product_name: str) -> Node:
+def _read_nodes(archive, key: str, size: int, product_name: str) -> tuple[Node, int]:
+    """The root node and the number of entries read."""
     with open_archived(archive, key, size) as file:
         extent = _directory_extent(file, size)
         if extent is None:
-            return Node(product_name, size=size)
+            return Node(product_name, size=size), 0
         entries, directory = extent
         if entries > MAX_ENTRIES or directory > MAX_DIRECTORY_BYTES:
             raise NodesUnavailable(
@@ -248,7 +252,7 @@ def _read_nodes(archive, key: str, size: int, product_name: str) -> Node:
         (only,) = top.values()
         if only.is_folder:
             top, aliases = only.children, (only.name,)
-    return Node(product_name, children=top, aliases=aliases)
+    return Node(product_name, children=top, aliases=aliases), len(infos)
 
 
 def resolve(root: Node, path: Sequence[str]) -> Node:

@@ -95,13 +95,16 @@ def test_other_files_are_one_node(stored):
     assert (root.is_folder, root.size, root.member) == (False, len(data), None)
 
 
-def test_trees_are_cached_by_file_and_checksum(stored):
+def test_trees_are_cached_by_file_and_checksum(stored, monkeypatch):
     archive, size = stored("M/5/X.SAFE.zip", SAFE_ZIP)
-    counting = CountingArchive(archive)
     first = product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="abc")
-    assert product_nodes(counting, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="abc") is first
-    assert counting.calls == 0 or getattr(archive, "local_path", None)
+    assert product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="abc") is first
     assert product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="other") is not first
+    assert product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip") is not first  # no MD5: not cached
+    monkeypatch.setattr("proseo_odata.nodes.CACHED_ENTRIES", 3)  # SAFE_ZIP has 4 entries
+    TREES.clear()
+    assert product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="abc") is not \
+        product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="abc")
 
 
 def test_s3_reads_the_directory_and_the_ranges_not_the_object(s3_settings):
