@@ -10,36 +10,40 @@ stored:
   (``Name`` the product's ``Name``); when every entry of the ZIP lies in one top folder (``X.SAFE/``
   of a zipped ``X.SAFE``) that folder's contents are the root's children, and the folder's
   own name reaches the root too; otherwise the ZIP's top entries are.
-* any other file (no ZIP end record) is one node, the product's file itself, without children.
+* any other file (no ZIP end record in its last 64 KiB, or only one not followed by the end of
+  the file and not pointing at a directory) is one node, the product's file itself, without
+  children.
 
 A folder's ``ContentLength`` is 0, a file's its size (uncompressed); ``ChildrenNumber`` counts
-a node's direct children. Entry names are split at ``/``; empty and ``.`` segments are dropped
-and entries with a ``..`` segment are not listed.
+a node's direct children. Entry names are split at ``/``; empty and ``.`` segments are dropped,
+and entries with a ``..`` segment or a name longer than :data:`MAX_NAME_BYTES` are not listed.
 
-Everything is read through the archive's public contract (the local file, or
-:meth:`~proseo_odata.archive.ArchiveBase.iter_range` at an offset: S3 serves nodes with ranged
-reads, never the whole object), and bounded by what the ZIP's records say before anything is
-trusted:
+The ZIP's records are read here, not by :mod:`zipfile`, so that nothing they claim is trusted
+before it is bounded: everything is read through the archive's public contract
+(:meth:`~proseo_odata.archive.ArchiveBase.iter_range` at an offset: S3 serves nodes with ranged
+reads, never the whole object):
 
-* the end record's entry count and directory size are checked before the directory is parsed
-  (at most :data:`MAX_ENTRIES` entries, :data:`MAX_DIRECTORY_BYTES` bytes); a directory Python's
-  ``zipfile`` cannot read is :class:`NodesUnavailable`, never taken for a plain file;
-* a file's bytes are served only when its entry is stored or deflated, not encrypted, its local
-  header names it as the directory does, its data lies inside the file and its declared size is
-  possible (a stored entry's sizes agree; deflate inflates at most 1032 times); then a stored
-  entry is a byte range of the archived file, and a deflated one is inflated in bounded steps
-  and checked (size and CRC-32) when sent whole.
+* the end record (the last one whose comment ends the file, else the last one: bytes after a
+  ZIP are tolerated, as by ``zipfile`` and ``unzip``; a ZIP64 end record right before it takes
+  its place; data before the ZIP, as in a self-extracting one, shifts every offset), then the
+  directory it points at, at most :data:`MAX_DIRECTORY_BYTES` bytes read in one range, parsed
+  record by record and refused past :data:`MAX_ENTRIES` records (:class:`NodesUnavailable`);
+* a file's bytes are served only when its entry is stored or deflated, not encrypted, and its
+  local header (or its data descriptor) agrees with the directory on name, CRC-32 and sizes,
+  its data lies inside the file and its declared size is possible (a stored entry's two sizes
+  agree; deflate inflates at most 1032 times); a stored entry of at most
+  :data:`CHECKED_STORED_BYTES` is also checked against its CRC-32 before an answer; then a
+  stored entry is a byte range of the archived file, and a deflated one is inflated in bounded
+  steps and checked (size and CRC-32) when sent whole.
 
-Parsed trees of up to :data:`CACHED_ENTRIES` entries are kept in a small process-local cache
-(:data:`TREES`), keyed by the archive key, size, MD5 and product name: a client reading a
-manifest and then its files parses the directory once.
+Trees of directories of at most :data:`CACHED_DIRECTORY_BYTES` are kept in a small
+process-local cache (:data:`TREES`), keyed by the archive key, size, MD5 and product name: a
+client reading a manifest and then its files reads the directory once.
 """
 from __future__ import annotations
 
-import io
 import struct
 import time
-import zipfile
 import zlib
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence
@@ -47,16 +51,18 @@ from typing import Iterator, Optional, Sequence
 from proseo_odata.errors import NotFound
 from proseo_odata.lru import ExpiringLRU
 
-__all__ = ["CACHED_ENTRIES", "DamagedMember", "MAX_DIRECTORY_BYTES", "MAX_ENTRIES", "Member", "Node", "NodeNotFound", "NodesUnavailable", "TREES",
-           "iter_member", "open_archived", "open_member", "product_nodes", "resolve"]
+__all__ = ["CACHED_DIRECTORY_BYTES", "CHECKED_STORED_BYTES", "DamagedMember", "Entry", "MAX_DIRECTORY_BYTES",
+           "MAX_ENTRIES", "MAX_NAME_BYTES", "Member", "Node", "NodeNotFound", "NodesUnavailable", "TREES",
+           "iter_member", "open_member", "product_nodes", "read_entries", "resolve"]
 
-#: A ZIP listing more entries than this is not browsed: :class:`NodesUnavailable`.
-MAX_ENTRIES = 100_000
+#: A ZIP of more directory records than this is not browsed (a SAFE holds a few hundred).
+MAX_ENTRIES = 20_000
 #: Nor one whose directory is larger than this (bytes).
-MAX_DIRECTORY_BYTES = 64 * 1024 * 1024
-
-#: What one ranged read of an archive without local files fetches (the ZIP directory).
-READ_BUFFER = 1024 * 1024
+MAX_DIRECTORY_BYTES = 4 * 1024 * 1024
+#: An entry whose name is longer than this (bytes) is not listed.
+MAX_NAME_BYTES = 1024
+#: A stored entry up to this size is checked against its CRC-32 before it is answered.
+CHECKED_STORED_BYTES = 1024 * 1024
 
 #: Inflated bytes produced per step (and compressed bytes read per step).
 STEP = 256 * 1024
@@ -65,17 +71,21 @@ STEP = 256 * 1024
 DEFLATE_RATIO = 1032
 
 #: Parsed trees: (archive key, size, MD5, product name) -> root node, for :data:`TREE_SECONDS`;
-#: only those of at most :data:`CACHED_ENTRIES` entries (a SAFE holds a few hundred), so that the
-#: cache holds at most some 32 x 4096 entries.
+#: only those of directories of at most :data:`CACHED_DIRECTORY_BYTES` (a SAFE's is some 50 KB).
 TREES = ExpiringLRU(32)
 TREE_SECONDS = 600
-CACHED_ENTRIES = 4096
+CACHED_DIRECTORY_BYTES = 256 * 1024
 
+STORED, DEFLATED = 0, 8
 _END = b"PK\x05\x06"
 _END64_LOCATOR = b"PK\x06\x07"
 _END64 = b"PK\x06\x06"
+_CENTRAL = b"PK\x01\x02"
 _LOCAL = b"PK\x03\x04"
+_DESCRIPTOR = b"PK\x07\x08"
 _UNSERVED_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, compressed patched data, strong encryption
+_DESCRIBED_LATER = 0x8  # CRC and sizes in a data descriptor after the data
+_UTF8 = 0x800
 
 
 class NodeNotFound(NotFound):
@@ -90,15 +100,33 @@ class NodesUnavailable(NotFound):
     kind = "not_found.product_file"
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One record of a ZIP's directory, its offsets made absolute."""
+
+    name: str
+    raw_name: bytes
+    flags: int
+    method: int
+    crc: int
+    compressed: int
+    size: int
+    header_offset: int
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name.endswith("/")
+
+
 @dataclass
 class Node:
     """One node: a folder (``children`` a dict, name -> node) or a file (``children`` None).
-    ``member`` is the file's ZIP entry; None for the product's own file and for folders."""
+    ``entry`` is the file's ZIP record; None for the product's own file and for folders."""
 
     name: str
     size: int = 0
     children: Optional[dict] = None
-    member: Optional[zipfile.ZipInfo] = None
+    entry: Optional[Entry] = None
     #: other names the node is reached by (the root: its ZIP's top folder)
     aliases: tuple = field(default=(), compare=False)
 
@@ -111,80 +139,94 @@ class Node:
         return len(self.children) if self.children is not None else 0
 
 
-class _RangeFile(io.RawIOBase):
-    """A read-only, seekable file over ``archive.iter_range`` (an archive without local files)."""
-
-    def __init__(self, archive, key: str, size: int):
-        super().__init__()
-        self._archive, self._key, self._size, self._pos = archive, key, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise OSError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def readinto(self, buffer) -> int:
-        wanted = min(len(buffer), self._size - self._pos)
-        if wanted <= 0:
-            return 0
-        data = b"".join(self._archive.iter_range(self._key, self._pos, wanted))
-        if not data:
-            raise OSError(f"the archive file {self._key} ends before its size")
-        buffer[:len(data)] = data
-        self._pos += len(data)
-        return len(data)
+def _read(archive, key: str, offset: int, length: int) -> bytes:
+    return b"".join(archive.iter_range(key, offset, length)) if length > 0 else b""
 
 
-def open_archived(archive, key: str, size: int):
-    """A seekable binary file of the archived ``key`` (``size`` bytes): the local file when the
-    archive has one, else ranged reads through a buffer. Close it after use."""
-    local_path = getattr(archive, "local_path", None)
-    path = local_path(key) if local_path is not None else None
-    if path is not None:
-        return open(path, "rb")
-    return io.BufferedReader(_RangeFile(archive, key, size), READ_BUFFER)
-
-
-def _read_at(file, offset: int, length: int) -> bytes:
-    file.seek(offset)
-    return file.read(length)
-
-
-def _directory_extent(file, size: int) -> Optional[tuple[int, int]]:
-    """``(entries, directory bytes)`` from the ZIP's end record, None when the file has none
-    (not a ZIP). The end record is the last ``PK\\x05\\x06`` whose comment ends the file."""
-    tail_start = max(0, size - (22 + 0xFFFF))
-    tail = _read_at(file, tail_start, size - tail_start)
-    at = tail.rfind(_END)
+def _end_record(tail: bytes) -> tuple[Optional[int], bool]:
+    """Where in ``tail`` the ZIP's end record starts, and whether its comment ends the file: the
+    last such record, else the last complete one (bytes after the ZIP); None without any."""
+    last, at = None, tail.rfind(_END)
     while at >= 0:
         if len(tail) - at >= 22:
-            (_sig, _disk, _disk_cd, _here, entries, cd_size, _cd_offset,
-             comment) = struct.unpack("<4s4H2LH", tail[at:at + 22])
+            if last is None:
+                last = at
+            (comment,) = struct.unpack("<H", tail[at + 20:at + 22])
             if at + 22 + comment == len(tail):
-                break
+                return at, True
         at = tail.rfind(_END, 0, at)
-    else:
+    return last, False
+
+
+def read_entries(archive, key: str, size: int, product_name: str) -> Optional[tuple[list, int]]:
+    """``(entries, directory bytes)`` of the ZIP archived as ``key`` (``size`` bytes), None when it
+    is no ZIP; :class:`NodesUnavailable` when its records cannot be read within the bounds."""
+
+    def refuse(why: str):
+        return NodesUnavailable(f"The ZIP directory of product {product_name} is not read: {why}")
+
+    tail_start = max(0, size - (22 + 0xFFFF + 20 + 56))
+    tail = _read(archive, key, tail_start, size - tail_start)
+    at, exact = _end_record(tail)
+    if at is None:
         return None
-    if entries == 0xFFFF or cd_size == 0xFFFFFFFF:  # ZIP64: the counts are in its end record
-        locator = tail[at - 20:at] if at >= 20 else b""
-        if len(locator) == 20 and locator[:4] == _END64_LOCATOR:
-            end64 = struct.unpack("<4sLQL", locator)[2]
-            record = _read_at(file, end64, 56) if 0 <= end64 <= size - 56 else b""
-            if len(record) == 56 and record[:4] == _END64:
-                fields = struct.unpack("<4sQ2H2L4Q", record)
-                entries, cd_size = fields[7], fields[8]
+    _sig, _disk, _disk_cd, _here, count, cd_size, cd_offset, _comment = struct.unpack("<4s4H2LH", tail[at:at + 22])
+    end = tail_start + at  # where the records after the directory begin
+    if at >= 76 and tail[at - 20:at - 16] == _END64_LOCATOR and tail[at - 76:at - 72] == _END64:
+        fields = struct.unpack("<4sQ2H2L4Q", tail[at - 76:at - 20])
+        count, cd_size, cd_offset = fields[7], fields[8], fields[9]
+        end = tail_start + at - 76
+    start = end - cd_size
+    shift = start - cd_offset  # data before the ZIP (a self-extracting one) moves every offset
+    if not exact and (start < 0 or shift < 0 or (cd_size and _read(archive, key, start, 4) != _CENTRAL)):
+        return None  # the signature of an end record, in a file that is no ZIP, followed by bytes
+    if cd_size > MAX_DIRECTORY_BYTES or count > MAX_ENTRIES:
+        raise NodesUnavailable(
+            f"The file of product {product_name} lists {count} entries in {cd_size} bytes: the nodes of a ZIP of "
+            f"more than {MAX_ENTRIES} entries or {MAX_DIRECTORY_BYTES} directory bytes are not served")
+    if start < 0 or shift < 0:
+        raise refuse("its end record points outside the file")
+    directory = _read(archive, key, start, cd_size)
+    entries, pos = [], 0
+    while pos < len(directory):
+        if len(entries) >= MAX_ENTRIES:
+            raise refuse(f"it holds more than {MAX_ENTRIES} entries")
+        if directory[pos:pos + 4] != _CENTRAL or pos + 46 > len(directory):
+            raise refuse(f"a damaged record at byte {pos}")
+        (flags, method, _time, _date, crc, compressed, file_size, n, m, k, _disk, _internal, _external,
+         header_offset) = struct.unpack("<8x4HL2L5HLL", directory[pos:pos + 46])
+        record_end = pos + 46 + n + m + k
+        if record_end > len(directory):
+            raise refuse(f"a damaged record at byte {pos}")
+        raw_name, extra = directory[pos + 46:pos + 46 + n], directory[pos + 46 + n:pos + 46 + n + m]
+        pos = record_end
+        try:
+            file_size, compressed, header_offset = _zip64_values(extra, file_size, compressed, header_offset)
+            name = raw_name.decode("utf-8" if flags & _UTF8 else "cp437")
+        except (struct.error, UnicodeDecodeError) as exc:
+            raise refuse(f"a record of a name it cannot decode or of damaged sizes ({exc})") from None
+        entries.append(Entry(name, raw_name, flags, method, crc, compressed, file_size, header_offset + shift))
     return entries, cd_size
+
+
+def _zip64_values(extra: bytes, *values: int) -> tuple:
+    """``values`` (size, compressed size, local header offset, in that order) with those that are
+    0xFFFFFFFF read from the ZIP64 extra field (id 1), in order."""
+    values = list(values)
+    if 0xFFFFFFFF not in values:
+        return tuple(values)
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, length = struct.unpack("<2H", extra[pos:pos + 4])
+        if tag == 1:
+            data, used = extra[pos + 4:pos + 4 + length], 0
+            for index, value in enumerate(values):
+                if value == 0xFFFFFFFF:
+                    (values[index],) = struct.unpack("<Q", data[used:used + 8])
+                    used += 8
+            return tuple(values)
+        pos += 4 + length
+    raise struct.error("a ZIP64 size without its ZIP64 field")
 
 
 def _segments(name: str) -> Optional[list]:
@@ -192,11 +234,11 @@ def _segments(name: str) -> Optional[list]:
     return None if ".." in parts else parts
 
 
-def _tree(infos: Sequence[zipfile.ZipInfo]) -> dict:
+def _tree(entries: Sequence[Entry]) -> dict:
     """The folders and files of a ZIP's entries (a name that is both a file and a folder is a folder)."""
     top: dict = {}
-    for info in infos:
-        parts = _segments(info.filename)
+    for entry in entries:
+        parts = _segments(entry.name) if len(entry.raw_name) <= MAX_NAME_BYTES else None
         if not parts:
             continue
         folder = top
@@ -208,7 +250,7 @@ def _tree(infos: Sequence[zipfile.ZipInfo]) -> dict:
         last = parts[-1]
         if last in folder and folder[last].is_folder:
             continue
-        folder[last] = Node(last, children={}) if info.is_dir() else Node(last, size=info.file_size, member=info)
+        folder[last] = Node(last, children={}) if entry.is_dir else Node(last, size=entry.size, entry=entry)
     return top
 
 
@@ -218,41 +260,22 @@ def product_nodes(archive, key: str, size: int, product_name: str, md5: Optional
     read; :class:`NodesUnavailable` for a ZIP whose directory is too large or unreadable."""
     cache_key = (key, size, md5, product_name) if md5 else None
     root = TREES.get(cache_key) if cache_key else None
-    if root is None:
-        root, entries = _read_nodes(archive, key, size, product_name)
-        if cache_key and entries <= CACHED_ENTRIES:
-            TREES.put(cache_key, root, time.monotonic() + TREE_SECONDS)
-    return root
-
-
-def _read_nodes(archive, key: str, size: int, product_name: str) -> tuple[Node, int]:
-    """The root node and the number of entries read."""
-    with open_archived(archive, key, size) as file:
-        extent = _directory_extent(file, size)
-        if extent is None:
-            return Node(product_name, size=size), 0
-        entries, directory = extent
-        if entries > MAX_ENTRIES or directory > MAX_DIRECTORY_BYTES:
-            raise NodesUnavailable(
-                f"The file of product {product_name} lists {entries} entries in {directory} bytes: the nodes of "
-                f"a ZIP of more than {MAX_ENTRIES} entries or {MAX_DIRECTORY_BYTES} directory bytes are not served")
-        file.seek(0)
-        try:
-            with zipfile.ZipFile(file) as zipped:
-                infos = zipped.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, EOFError,
-                struct.error) as exc:  # ValueError: a name that is not the UTF-8 its flag says, too
-            raise NodesUnavailable(f"The ZIP directory of product {product_name} cannot be read: {exc}") from None
-    if len(infos) > MAX_ENTRIES:
-        raise NodesUnavailable(f"The file of product {product_name} holds more than {MAX_ENTRIES} entries: "
-                               "its nodes are not served")
-    top = _tree(infos)
+    if root is not None:
+        return root
+    read = read_entries(archive, key, size, product_name)
+    if read is None:
+        return Node(product_name, size=size)
+    entries, directory_bytes = read
+    top = _tree(entries)
     aliases = ()
     if len(top) == 1:
         (only,) = top.values()
         if only.is_folder:
             top, aliases = only.children, (only.name,)
-    return Node(product_name, children=top, aliases=aliases), len(infos)
+    root = Node(product_name, children=top, aliases=aliases)
+    if cache_key and directory_bytes <= CACHED_DIRECTORY_BYTES:
+        TREES.put(cache_key, root, time.monotonic() + TREE_SECONDS)
+    return root
 
 
 def resolve(root: Node, path: Sequence[str]) -> Node:
@@ -284,35 +307,52 @@ class Member:
 
 def open_member(archive, key: str, size: int, node: Node, product_name: str) -> Member:
     """The checked location of the file ``node``'s bytes (a ZIP entry); :class:`NodesUnavailable`
-    when they cannot be served as its directory entry describes them (see the module docstring);
+    when they cannot be served as its directory record describes them (see the module docstring);
     ``OSError`` when the archived file cannot be read."""
-    info = node.member
+    entry = node.entry
 
     def refuse(why: str):
         return NodesUnavailable(f"Node {node.name!r} of product {product_name} is not served: {why}")
 
-    if info.flag_bits & _UNSERVED_FLAGS:
+    if entry.flags & _UNSERVED_FLAGS:
         raise refuse("it is encrypted or patched")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise refuse(f"it is compressed by ZIP method {info.compress_type} (only stored and deflated are)")
-    stored = info.compress_type == zipfile.ZIP_STORED
-    if (stored and info.file_size != info.compress_size) or info.file_size > info.compress_size * DEFLATE_RATIO + 64:
+    if entry.method not in (STORED, DEFLATED):
+        raise refuse(f"it is compressed by ZIP method {entry.method} (only stored and deflated are)")
+    stored = entry.method == STORED
+    if (stored and entry.size != entry.compressed) or entry.size > entry.compressed * DEFLATE_RATIO + 64 \
+            or (not stored and entry.size and entry.compressed < 2):
         raise refuse("its sizes cannot both be true")
-    header = b"".join(archive.iter_range(key, info.header_offset, 30)) if 0 <= info.header_offset <= size - 30 else b""
+    if not 0 <= entry.header_offset <= size - 30:
+        raise refuse("its local header lies outside the file")
+    header = _read(archive, key, entry.header_offset, 30)
     if len(header) != 30 or header[:4] != _LOCAL:
         raise refuse("its local header is missing")
-    name_length, extra_length = struct.unpack("<2H", header[26:30])
-    local_name = b"".join(archive.iter_range(key, info.header_offset + 30, name_length)) if name_length else b""
-    try:
-        central_name = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
-    except UnicodeEncodeError:
-        central_name = None
-    if local_name != central_name:
+    _version, _flags, _method, _time, _date, crc, compressed, file_size, n, m = struct.unpack("<5H3L2H", header[4:])
+    offset = entry.header_offset + 30 + n + m
+    if offset + entry.compressed > size:
+        raise refuse("its data lies outside the file")
+    local = _read(archive, key, entry.header_offset + 30, n + m)
+    if local[:n] != entry.raw_name:
         raise refuse("its local header names another file")
-    offset = info.header_offset + 30 + name_length + extra_length
-    if offset + info.compress_size > size:
-        raise refuse("its data ends after the file")
-    return Member(offset, info.compress_size, info.file_size, info.CRC, stored)
+    if entry.flags & _DESCRIBED_LATER:
+        descriptor = _read(archive, key, offset + entry.compressed, min(24, size - offset - entry.compressed))
+        if descriptor[:4] == _DESCRIPTOR:
+            descriptor = descriptor[4:]
+        described = [struct.unpack(fmt, descriptor[:struct.calcsize(fmt)]) for fmt in ("<3L", "<L2Q")
+                     if len(descriptor) >= struct.calcsize(fmt)]
+        if (entry.crc, entry.compressed, entry.size) not in described:
+            raise refuse("its data descriptor disagrees with the directory")
+    else:
+        try:
+            file_size, compressed = _zip64_values(local[n:], file_size, compressed)
+        except struct.error:
+            raise refuse("its local header's sizes cannot be read") from None
+        if (crc, compressed, file_size) != (entry.crc, entry.compressed, entry.size):
+            raise refuse("its local header disagrees with the directory")
+    member = Member(offset, entry.compressed, entry.size, entry.crc, stored)
+    if stored and entry.size <= CHECKED_STORED_BYTES and zlib.crc32(_read(archive, key, offset, entry.size)) != entry.crc:
+        raise refuse("its data does not match its CRC-32")
+    return member
 
 
 class DamagedMember(OSError):

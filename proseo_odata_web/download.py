@@ -204,11 +204,12 @@ def _check_preconditions(request, etag: str | None, last_modified: datetime | No
         raise PreconditionFailed(f"The file was modified after {since.strip()}", target="If-Unmodified-Since")
 
 
-def _conditional(request, response: _FileResponse, size: int) -> Response:
-    """WebOb's answer to the request's conditional headers, as a plain response."""
+def _conditional(request, response: _FileResponse, size: int, ranges: bool = True) -> Response:
+    """WebOb's answer to the request's conditional headers, as a plain response (``Range``
+    ignored unless ``ranges``)."""
     environ = dict(request.environ)
     header = environ.pop("HTTP_RANGE", None)
-    if header is not None and request.method == "GET":
+    if header is not None and request.method == "GET" and ranges:
         single = _single_range(header, size)
         if single is not None:
             environ["HTTP_RANGE"] = single
@@ -297,16 +298,18 @@ def product_file_response(request, product, archive, *, now: datetime | None = N
 
 
 def file_response(request, slice_of, size: int, *, name: str, content_type: str, etag: str | None = None,
-                  last_modified: datetime | None = None, digests: dict | None = None) -> Response:
+                  last_modified: datetime | None = None, digests: dict | None = None,
+                  ranges: bool = True) -> Response:
     """The ``GET``/``HEAD`` answer of a file of ``size`` bytes whose bytes ``start`` .. ``stop -
     1`` ``slice_of(start, stop)`` iterates: ``Content-Disposition`` naming ``name``, ``ETag`` (a
     strong validator, unquoted), ``Last-Modified``, ``Repr-Digest``/``Digest`` of ``digests``
     (``{"md5": <hex>, "sha-256": <hex>}``, unknown ones None), and the conditional headers and
-    ranges of the module docstring."""
+    ranges of the module docstring; without ``ranges``, ``Accept-Ranges: none`` and a ``Range``
+    is answered with the whole file (RFC 9110 14.2 allows it)."""
     response = _FileResponse(slice_of, content_type=content_type)
     headers = response.headers
     headers["Content-Disposition"] = content_disposition(name)
-    headers["Accept-Ranges"] = "bytes"
+    headers["Accept-Ranges"] = "bytes" if ranges else "none"
     response.last_modified = last_modified
     if etag:
         response.etag = etag
@@ -319,7 +322,7 @@ def file_response(request, slice_of, size: int, *, name: str, content_type: str,
     response.content_length = size
 
     _check_preconditions(request, response.etag, last_modified)
-    answer = _conditional(request, response, size)
+    answer = _conditional(request, response, size, ranges)
     if answer.status_code == 304:
         for header in ("Content-Disposition", "Repr-Digest", "Digest"):
             answer.headers.pop(header, None)

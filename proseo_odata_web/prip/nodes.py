@@ -60,6 +60,12 @@ CONTENT_TYPES = {
 }
 
 
+#: A deflated entry that inflates more than this many times is sent whole, whatever ``Range``
+#: asks for: a range is inflated from the entry's start (a 4 MB "bomb" of 4 GiB would cost
+#: seconds per request); a JP2 or TIFF barely deflates, XML some 5 to 10 times.
+RANGE_RATIO = 32
+
+
 def parse_nodes_path(rest: str, path: str) -> tuple[list, str]:
     """``(names, what)`` of what follows ``Nodes`` in a path: the node names from the root, and
     ``"list"``, ``"entity"`` or ``"value"``."""
@@ -117,9 +123,11 @@ def _member_response(request, product, archive, size: int, node) -> Response:
 
     md5 = product.checksum("MD5")
     content_type = CONTENT_TYPES.get(posixpath.splitext(node.name)[1].lower(), "application/octet-stream")
+    # a range of a deflated entry is inflated from its start: not for one that inflates much
+    ranges = member.stored or member.size <= RANGE_RATIO * member.compressed
     return file_response(request, slice_of, member.size, name=node.name, content_type=content_type,
                          etag=f"{md5.lower()}-{member.crc:08x}" if md5 else None,
-                         last_modified=product.publication_date)
+                         last_modified=product.publication_date, ranges=ranges)
 
 
 def _logged(chunks, product, node):
@@ -129,7 +137,7 @@ def _logged(chunks, product, node):
         yield from chunks
     except OSError as exc:
         log.error("product %s (%s): its entry %s cannot be sent: %s", product.id, product.name,
-                  node.member.filename, exc)
+                  node.entry.name, exc)
         raise
 
 

@@ -89,10 +89,17 @@ def test_a_safe_zip_is_a_tree_whose_root_is_the_product(stored):
 
 
 def test_other_files_are_one_node(stored):
-    data = b"PK\x05\x06 not a zip: no end record ends the file" + os.urandom(100)
-    archive, size = stored("M/2/aux.bin", data)
-    root = product_nodes(archive, "M/2/aux.bin", size, "aux.bin")
-    assert (root.is_folder, root.size, root.member) == (False, len(data), None)
+    for data in (os.urandom(5000), b"PK\x05\x06 not a zip: no end record ends the file" + os.urandom(100)):
+        archive, size = stored("M/2/aux.bin", data)
+        root = product_nodes(archive, "M/2/aux.bin", size, "aux.bin")
+        assert (root.is_folder, root.size, root.entry) == (False, len(data), None)
+
+
+def test_bytes_after_a_zip_and_before_it_are_tolerated(stored):
+    for label, data in (("after", SAFE_ZIP + b"\0" * 100), ("before", b"#!/bin/sh\nexit 0\n" * 50 + SAFE_ZIP)):
+        archive, size = stored(f"M/6/{label}.zip", data)
+        root = product_nodes(archive, f"M/6/{label}.zip", size, "X.SAFE.zip")
+        assert _read(archive, f"M/6/{label}.zip", size, root, ["X.SAFE", "measurement", "text.xml"]) == TEXT
 
 
 def test_trees_are_cached_by_file_and_checksum(stored, monkeypatch):
@@ -101,7 +108,7 @@ def test_trees_are_cached_by_file_and_checksum(stored, monkeypatch):
     assert product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="abc") is first
     assert product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="other") is not first
     assert product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip") is not first  # no MD5: not cached
-    monkeypatch.setattr("proseo_odata.nodes.CACHED_ENTRIES", 3)  # SAFE_ZIP has 4 entries
+    monkeypatch.setattr("proseo_odata.nodes.CACHED_DIRECTORY_BYTES", 100)  # SAFE_ZIP's is larger
     TREES.clear()
     assert product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="abc") is not \
         product_nodes(archive, "M/5/X.SAFE.zip", size, "X.SAFE.zip", md5="abc")
@@ -151,7 +158,9 @@ def _bad_utf8_name() -> bytes:
 
 @pytest.mark.parametrize("label, data, words", [
     # a directory that zipfile cannot read: unavailable, never taken for a plain file
-    ("version 6.4", _patched(GOOD, b"PK\x01\x02", 6, "<H", 64), "directory"),
+    ("damaged record", _patched(GOOD, b"PK\x01\x02", 0, "<4s", b"PK\x09\x09"), "damaged record"),
+    ("record past the directory", _patched(GOOD, b"PK\x01\x02", 28, "<H", 60000), "damaged record"),
+    ("end record outside", _patched(GOOD, b"PK\x05\x06", 12, "<L", 10 ** 6), "outside the file"),
     ("bad UTF-8 name", _bad_utf8_name(), "directory"),
     # the end record's count, checked before the directory is read
     ("entry count", _patched(GOOD, b"PK\x05\x06", 10, "<H", 1001), "1001 entries"),
@@ -193,7 +202,8 @@ def test_entries_whose_records_disagree_are_refused_before_any_byte(tmp_path, la
 def test_damaged_deflated_data_stops_the_body(tmp_path):
     archive = load_archive({"proseo.archive.backend": "local", "proseo.archive.path": str(tmp_path)})
     for label, mutate, words in (
-        ("crc", lambda raw: struct.pack_into("<L", raw, raw.index(b"PK\x01\x02") + 16, 0), "CRC"),
+        ("crc", lambda raw: (struct.pack_into("<L", raw, raw.index(b"PK\x01\x02") + 16, 0),  # both records
+                             struct.pack_into("<L", raw, raw.index(b"PK\x03\x04") + 14, 0)), "CRC"),
         ("bytes", lambda raw: raw.__setitem__(slice(raw.index(b"PK\x03\x04") + 42, raw.index(b"PK\x03\x04") + 60),
                                               b"\xff" * 18), "damaged|early|more than"),
     ):

@@ -3,6 +3,7 @@ through the real PRIP application with a real local archive, on SQLite and Postg
 import hashlib
 import io
 import os
+import struct
 import zipfile
 from datetime import datetime, timedelta, timezone
 
@@ -234,3 +235,27 @@ def test_an_entry_whose_records_disagree_is_404_before_any_byte(web, storage, ar
         answer = method(manifest, headers=basic("alice"), status=404)
         assert answer.headers["Warning"].startswith("199 proseo-api-prip (E7707)")
     assert "names another file" in web.get(manifest, headers=basic("alice"), status=404).json["error"]["message"]
+
+
+def test_a_highly_deflated_entry_is_sent_whole_whatever_the_range(web, storage, archive_settings):
+    zeros = b"\0" * (8 * 1024 * 1024)  # inflates ~1000 times: a range would cost its whole inflation
+    product, _ = _store(storage, archive_settings, _safe_zip(extra=[(SAFE + "/zeros.bin", zeros)]), "S2B_Z.SAFE.zip")
+    zeros_url = url(product, product.name, "zeros.bin", suffix="/$value")
+    answer = web.get(zeros_url, headers={**basic("alice"), "Range": "bytes=-10"}, status=200)
+    assert answer.body == zeros and answer.headers["Accept-Ranges"] == "none"
+    band_url = url(product, product.name, "GRANULE", "L1C_T32TQR", "IMG_DATA", "T32TQR_B02.jp2", suffix="/$value")
+    assert web.get(band_url, headers={**basic("alice"), "Range": "bytes=-10"}, status=206).body == BAND[-10:]
+
+
+def test_an_entry_whose_local_sizes_disagree_is_404_not_other_bytes(web, storage, archive_settings):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zipped:
+        zipped.writestr("S/a.txt", b"A" * 10)
+        zipped.writestr("S/b.txt", b"B" * 50)
+    raw = bytearray(buffer.getvalue())
+    central = raw.index(b"PK\x01\x02")
+    struct.pack_into("<2L", raw, central + 20, 100, 100)  # the directory says a.txt has 100 bytes
+    product, _ = _store(storage, archive_settings, bytes(raw), "S2B_SIZES.zip")
+    answer = web.get(url(product, product.name, "a.txt", suffix="/$value"), headers=basic("alice"), status=404)
+    assert "disagrees with the directory" in answer.json["error"]["message"]
+    assert web.get(url(product, product.name, "b.txt", suffix="/$value"), headers=basic("alice")).body == b"B" * 50
