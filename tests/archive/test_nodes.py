@@ -214,3 +214,48 @@ def test_damaged_deflated_data_stops_the_body(tmp_path):
         member = open_member(archive, f"k/{label}.zip", len(raw), root.children["t.xml"], "x.zip")
         with pytest.raises(DamagedMember, match=words):
             b"".join(iter_member(archive, f"k/{label}.zip", member))
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only stream: zipfile then writes each entry's CRC and sizes in a data descriptor."""
+
+    def __init__(self):
+        super().__init__()
+        self.buffer = io.BytesIO()
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        return self.buffer.write(data)
+
+
+VARIANT_ENTRIES = {"X.SAFE/manifest.safe": b"<manifest/>" * 30, "X.SAFE/empty.txt": b"",
+                   "X.SAFE/m/big.tiff": BIG[:300_000], "X.SAFE/m/text.xml": TEXT[:200_000],
+                   "X.SAFE/m/stored.bin": BIG[:5000]}
+
+
+def _variant(kind: str) -> bytes:
+    target = _Unseekable() if kind == "data descriptors" else io.BytesIO()
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zipped:
+        if kind == "comment":  # zipfile 3.11 itself cannot read this one back (it takes the last signature)
+            zipped.comment = b"a comment holding PK\x05\x06 and more"
+        for name, data in VARIANT_ENTRIES.items():
+            method = zipfile.ZIP_STORED if name.endswith("stored.bin") else zipfile.ZIP_DEFLATED
+            if kind in ("zip64", "data descriptors"):
+                with zipped.open(zipfile.ZipInfo(name), "w", force_zip64=kind == "zip64") as out:
+                    out.write(data)
+            else:
+                zipped.writestr(name, data, compress_type=method)
+    data = (target.buffer if isinstance(target, _Unseekable) else target).getvalue()
+    return b"MZ self-extracting stub " * 100 + data if kind == "prefixed" else data
+
+
+@pytest.mark.parametrize("kind", ["plain", "comment", "zip64", "data descriptors", "prefixed"])
+def test_every_kind_of_zip_python_writes_reads_back(tmp_path, kind):
+    data = _variant(kind)
+    archive = load_archive({"proseo.archive.backend": "local", "proseo.archive.path": str(tmp_path)})
+    archive.put_stream("k/x.zip", io.BytesIO(data))
+    root = product_nodes(archive, "k/x.zip", len(data), "X.SAFE.zip")
+    for name, expected in VARIANT_ENTRIES.items():
+        assert _read(archive, "k/x.zip", len(data), root, ["X.SAFE", *name.split("/")[1:]]) == expected, (kind, name)
