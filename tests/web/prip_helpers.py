@@ -3,6 +3,7 @@ catalogue, Basic headers, the application factory."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import uuid
@@ -126,6 +127,16 @@ def make_app(settings) -> webtest.TestApp:
     from proseo_odata_web import main
 
     return webtest.TestApp(main({}, **settings))
+
+
+@contextlib.contextmanager
+def served_app(settings):
+    """:func:`make_app`, its storage closed at the end (a fixture's ``with ... as app: yield app``)."""
+    app = make_app(settings)
+    try:
+        yield app
+    finally:
+        app.app.registry.storage.close()
 
 
 

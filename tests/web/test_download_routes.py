@@ -11,7 +11,7 @@ from proseo_odata.archive.testing import store_product_file
 from proseo_odata.eviction import evict_due_products
 from proseo_odata.model import VisibilityClass
 
-from prip_helpers import PRIP, basic, make_app
+from prip_helpers import PRIP, basic, served_app
 
 
 @pytest.fixture
@@ -42,9 +42,8 @@ def files(storage, catalogue, archive):
 
 @pytest.fixture
 def web(archive_settings, files):
-    app = make_app(archive_settings)
-    yield app
-    app.app.registry.storage.close()
+    with served_app(archive_settings) as app:
+        yield app
 
 
 def value_url(product, quoted=False):

@@ -13,7 +13,7 @@ from proseo_odata.archive import load_archive
 from proseo_odata.archive.testing import store_product_file
 from proseo_odata.model import VisibilityClass
 
-from prip_helpers import PRIP, basic, make_app
+from prip_helpers import PRIP, basic, served_app
 
 SAFE = "S2B_MSIL1C_20240105T101321_N0510_R022_T32TQR_20240105T120000.SAFE"
 BAND = os.urandom(300_000)  # random: deflate cannot shrink it
@@ -61,9 +61,8 @@ def files(storage, catalogue, archive_settings):
 
 @pytest.fixture
 def web(archive_settings, files):
-    app = make_app(archive_settings)
-    yield app
-    app.app.registry.storage.close()
+    with served_app(archive_settings) as app:
+        yield app
 
 
 def url(product, *names, suffix=""):
@@ -178,9 +177,8 @@ def odd(storage, catalogue, archive_settings):
             zipped.writestr(name, data)
     product = store_product_file(archive, buffer.getvalue(), name="S2B_ODD.zip", mission="DEMO")
     storage.add_product(product)
-    app = make_app(archive_settings)
-    yield app, product
-    app.app.registry.storage.close()
+    with served_app(archive_settings) as app:
+        yield app, product
 
 
 def test_every_uri_given_reaches_its_node(odd):
