@@ -129,6 +129,15 @@ def make_app(settings) -> webtest.TestApp:
     return webtest.TestApp(main({}, **settings))
 
 
+def add_stored_product(storage, archive, data, name: str, mission: str = "DEMO", **fields):
+    """A product of ``mission`` whose file holds ``data``, archived and added to the catalogue."""
+    from proseo_odata.archive.testing import store_product_file
+
+    product = store_product_file(archive, data, name=name, mission=mission, **fields)
+    storage.add_product(product)
+    return product
+
+
 @contextlib.contextmanager
 def served_app(settings):
     """:func:`make_app`, its storage closed at the end (a fixture's ``with ... as app: yield app``)."""

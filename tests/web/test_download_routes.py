@@ -7,11 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from proseo_odata.archive import load_archive
-from proseo_odata.archive.testing import store_product_file
 from proseo_odata.eviction import evict_due_products
 from proseo_odata.model import VisibilityClass
 
-from prip_helpers import PRIP, basic, served_app
+from prip_helpers import PRIP, add_stored_product, basic, served_app
 
 
 @pytest.fixture
@@ -34,9 +33,7 @@ def files(storage, catalogue, archive):
         "due": {"eviction_date": datetime.now(timezone.utc) - timedelta(seconds=1)},
     }.items():
         data = os.urandom(10_000)
-        product = store_product_file(archive, data, name=f"S2B_{label.upper()}.zip", mission="DEMO", **fields)
-        storage.add_product(product)
-        made[label] = (product, data)
+        made[label] = (add_stored_product(storage, archive, data, f"S2B_{label.upper()}.zip", **fields), data)
     return made
 
 

@@ -10,10 +10,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from proseo_odata.archive import load_archive
-from proseo_odata.archive.testing import store_product_file
 from proseo_odata.model import VisibilityClass
 
-from prip_helpers import PRIP, basic, served_app
+from prip_helpers import PRIP, add_stored_product, basic, served_app
 
 SAFE = "S2B_MSIL1C_20240105T101321_N0510_R022_T32TQR_20240105T120000.SAFE"
 BAND = os.urandom(300_000)  # random: deflate cannot shrink it
@@ -53,9 +52,7 @@ def files(storage, catalogue, archive_settings):
         ("due", _safe_zip(), {"eviction_date": datetime.now(timezone.utc) - timedelta(seconds=1)}),
     ):
         name = f"S2B_MSIL1C_{label.upper()}.SAFE.zip" if label != "plain" else "S2B_AUX_PLAIN.bin"
-        product = store_product_file(archive, data, name=name, mission="DEMO", **fields)
-        storage.add_product(product)
-        made[label] = (product, data)
+        made[label] = (add_stored_product(storage, archive, data, name, **fields), data)
     return made
 
 
@@ -175,8 +172,7 @@ def odd(storage, catalogue, archive_settings):
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
         for name, data in entries:
             zipped.writestr(name, data)
-    product = store_product_file(archive, buffer.getvalue(), name="S2B_ODD.zip", mission="DEMO")
-    storage.add_product(product)
+    product = add_stored_product(storage, archive, buffer.getvalue(), "S2B_ODD.zip")
     with served_app(archive_settings) as app:
         yield app, product
 
@@ -204,8 +200,7 @@ def test_content_types_come_from_a_fixed_table(web, files):
 
 def _store(storage, archive_settings, data, name):
     archive = load_archive(archive_settings)
-    product = store_product_file(archive, data, name=name, mission="DEMO")
-    storage.add_product(product)
+    product = add_stored_product(storage, archive, data, name)
     return product, archive.local_path(product.archive_key)
 
 
