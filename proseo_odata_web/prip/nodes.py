@@ -18,7 +18,8 @@ collection member) and as ``result`` (the member CDSE's documentation shows). No
 part of the OData model (``$metadata`` does not declare them): they are CDSE's extension,
 served for its clients, answered as plain JSON (no metadata levels apply). Who may read a
 product's nodes is who may download it, and its file must be sound
-(:func:`proseo_odata_web.download.archived_size`); no query option but ``$format`` applies.
+(:func:`proseo_odata_web.download.archived_size`); no system query option but ``$format``
+applies.
 
 A file inside a ZIP is sent by :func:`proseo_odata_web.download.file_response` (ranges and
 conditional requests), with a strong ``ETag`` (the product's MD5 and the entry's CRC-32) and a
