@@ -15,24 +15,28 @@ stored:
   children.
 
 A folder's ``ContentLength`` is 0, a file's its size (uncompressed); ``ChildrenNumber`` counts
-a node's direct children. Entry names are split at ``/``; empty and ``.`` segments are dropped,
-and entries with a ``..`` segment or a name longer than :data:`MAX_NAME_BYTES` are not listed.
+a node's direct children. Entry names are UTF-8 when flagged so, else the Info-ZIP Unicode Path
+field of the name, else the bytes as UTF-8 when they are, else CP437; they are split at ``/``,
+empty and ``.`` segments dropped, and entries with a ``..`` segment, a name longer than
+:data:`MAX_NAME_BYTES` or deeper than :data:`MAX_DEPTH` levels are not listed; a tree of more
+than :data:`MAX_NODES` nodes is not served.
 
 The ZIP's records are read here, not by :mod:`zipfile`, so that nothing they claim is trusted
 before it is bounded: everything is read through the archive's public contract
 (:meth:`~proseo_odata.archive.ArchiveBase.iter_range` at an offset: S3 serves nodes with ranged
 reads, never the whole object):
 
-* the end record (the last one whose comment ends the file, else the last one: bytes after a
-  ZIP are tolerated, as by ``zipfile`` and ``unzip``; a ZIP64 end record right before it takes
-  its place; data before the ZIP, as in a self-extracting one, shifts every offset), then the
+* the end record (the last one whose comment ends the file, else the last of
+  :data:`END_CANDIDATES` that points at a directory: bytes after a ZIP are tolerated, as by
+  ``unzip``; a ZIP64 end record whose locator precedes it takes its place, an extensible data
+  sector too; data before the ZIP, as in a self-extracting one, shifts every offset), then the
   directory it points at, at most :data:`MAX_DIRECTORY_BYTES` bytes read in one range, parsed
   record by record and refused past :data:`MAX_ENTRIES` records (:class:`NodesUnavailable`);
 * a file's bytes are served only when its entry is stored or deflated, not encrypted, and its
   local header (or its data descriptor) agrees with the directory on name, CRC-32 and sizes,
   its data lies inside the file and its declared size is possible (a stored entry's two sizes
-  agree; deflate inflates at most 1032 times); a stored entry of at most
-  :data:`CHECKED_STORED_BYTES` is also checked against its CRC-32 before an answer; then a
+  agree; deflate inflates at most 1032 times; an empty entry's CRC-32 is 0); a stored entry of
+  at most :data:`CHECKED_STORED_BYTES` is also checked against its CRC-32 before an answer; then a
   stored entry is a byte range of the archived file, and a deflated one is inflated in bounded
   steps and checked (size and CRC-32) when sent whole.
 
@@ -51,9 +55,10 @@ from typing import Iterator, Optional, Sequence
 from proseo_odata.errors import NotFound
 from proseo_odata.lru import ExpiringLRU
 
-__all__ = ["CACHED_DIRECTORY_BYTES", "CHECKED_STORED_BYTES", "DamagedMember", "Entry", "MAX_DIRECTORY_BYTES",
-           "MAX_ENTRIES", "MAX_NAME_BYTES", "Member", "Node", "NodeNotFound", "NodesUnavailable", "TREES",
-           "iter_member", "open_member", "product_nodes", "read_entries", "resolve"]
+__all__ = ["CACHED_DIRECTORY_BYTES", "CACHED_NODES", "CHECKED_STORED_BYTES", "DamagedMember", "Entry",
+           "MAX_DEPTH", "MAX_DIRECTORY_BYTES", "MAX_ENTRIES", "MAX_NAME_BYTES", "MAX_NODES", "Member", "Node",
+           "NodeNotFound", "NodesUnavailable", "TREES", "iter_member", "open_member", "product_nodes", "read_entries",
+           "resolve"]
 
 #: A ZIP of more directory records than this is not browsed (a SAFE holds a few hundred).
 MAX_ENTRIES = 20_000
@@ -61,6 +66,12 @@ MAX_ENTRIES = 20_000
 MAX_DIRECTORY_BYTES = 4 * 1024 * 1024
 #: An entry whose name is longer than this (bytes) is not listed.
 MAX_NAME_BYTES = 1024
+#: Nor a name of more than this many levels.
+MAX_DEPTH = 64
+#: A ZIP whose tree has more nodes (folders and files) than this is not browsed.
+MAX_NODES = 2 * MAX_ENTRIES
+#: End records not followed by the end of the file (bytes after a ZIP) tried, last first.
+END_CANDIDATES = 4
 #: A stored entry up to this size is checked against its CRC-32 before it is answered.
 CHECKED_STORED_BYTES = 1024 * 1024
 
@@ -71,10 +82,12 @@ STEP = 256 * 1024
 DEFLATE_RATIO = 1032
 
 #: Parsed trees: (archive key, size, MD5, product name) -> root node, for :data:`TREE_SECONDS`;
-#: only those of directories of at most :data:`CACHED_DIRECTORY_BYTES` (a SAFE's is some 50 KB).
+#: only those of directories of at most :data:`CACHED_DIRECTORY_BYTES` and trees of at most
+#: :data:`CACHED_NODES` nodes (a SAFE's directory is some 50 KB, its tree some 500 nodes).
 TREES = ExpiringLRU(32)
 TREE_SECONDS = 600
 CACHED_DIRECTORY_BYTES = 256 * 1024
+CACHED_NODES = 4096
 
 STORED, DEFLATED = 0, 8
 _END = b"PK\x05\x06"
@@ -143,19 +156,35 @@ def _read(archive, key: str, offset: int, length: int) -> bytes:
     return b"".join(archive.iter_range(key, offset, length)) if length > 0 else b""
 
 
-def _end_record(tail: bytes) -> tuple[Optional[int], bool]:
-    """Where in ``tail`` the ZIP's end record starts, and whether its comment ends the file: the
-    last such record, else the last complete one (bytes after the ZIP); None without any."""
-    last, at = None, tail.rfind(_END)
+def _end_records(tail: bytes) -> Iterator[tuple[int, bool]]:
+    """The complete end records in ``tail``, last first, each with whether its comment ends the
+    file: the one that does first."""
+    candidates, at = [], tail.rfind(_END)
     while at >= 0:
         if len(tail) - at >= 22:
-            if last is None:
-                last = at
             (comment,) = struct.unpack("<H", tail[at + 20:at + 22])
-            if at + 22 + comment == len(tail):
-                return at, True
+            candidates.append((at, at + 22 + comment == len(tail)))
         at = tail.rfind(_END, 0, at)
-    return last, False
+    exact = [candidate for candidate in candidates if candidate[1]]
+    yield from exact[:1]
+    yield from [candidate for candidate in candidates if not candidate[1]][:END_CANDIDATES]
+
+
+def _directory_at(tail: bytes, at: int, tail_start: int) -> tuple[int, int, int, int]:
+    """``(entries, directory bytes, directory offset, end)`` of the end record at ``at`` in
+    ``tail``, or of the ZIP64 end record its locator follows (of 56 bytes or more: an extensible
+    data sector may follow its fields); ``end``: where the records after the directory begin."""
+    _sig, _disk, _disk_cd, _here, count, cd_size, cd_offset, _comment = struct.unpack("<4s4H2LH", tail[at:at + 22])
+    end = tail_start + at
+    if at >= 20 + 56 and tail[at - 20:at - 16] == _END64_LOCATOR:
+        record = tail.rfind(_END64, 0, at - 20 - 55)
+        while record >= 0:
+            (length,) = struct.unpack("<Q", tail[record + 4:record + 12])
+            if length >= 44 and record + 12 + length == at - 20:
+                fields = struct.unpack("<4sQ2H2L4Q", tail[record:record + 56])
+                return fields[7], fields[8], fields[9], tail_start + record
+            record = tail.rfind(_END64, 0, record)
+    return count, cd_size, cd_offset, end
 
 
 def read_entries(archive, key: str, size: int, product_name: str) -> Optional[tuple[list, int]]:
@@ -167,19 +196,15 @@ def read_entries(archive, key: str, size: int, product_name: str) -> Optional[tu
 
     tail_start = max(0, size - (22 + 0xFFFF + 20 + 56))
     tail = _read(archive, key, tail_start, size - tail_start)
-    at, exact = _end_record(tail)
-    if at is None:
+    for at, exact in _end_records(tail):
+        count, cd_size, cd_offset, end = _directory_at(tail, at, tail_start)
+        start = end - cd_size
+        shift = start - cd_offset  # data before the ZIP (a self-extracting one) moves every offset
+        if exact or not (start < 0 or shift < 0 or (cd_size and _read(archive, key, start, 4) != _CENTRAL)):
+            break
+        # else: the signature of an end record followed by bytes, pointing at no directory
+    else:
         return None
-    _sig, _disk, _disk_cd, _here, count, cd_size, cd_offset, _comment = struct.unpack("<4s4H2LH", tail[at:at + 22])
-    end = tail_start + at  # where the records after the directory begin
-    if at >= 76 and tail[at - 20:at - 16] == _END64_LOCATOR and tail[at - 76:at - 72] == _END64:
-        fields = struct.unpack("<4sQ2H2L4Q", tail[at - 76:at - 20])
-        count, cd_size, cd_offset = fields[7], fields[8], fields[9]
-        end = tail_start + at - 76
-    start = end - cd_size
-    shift = start - cd_offset  # data before the ZIP (a self-extracting one) moves every offset
-    if not exact and (start < 0 or shift < 0 or (cd_size and _read(archive, key, start, 4) != _CENTRAL)):
-        return None  # the signature of an end record, in a file that is no ZIP, followed by bytes
     if cd_size > MAX_DIRECTORY_BYTES or count > MAX_ENTRIES:
         raise NodesUnavailable(
             f"The file of product {product_name} lists {count} entries in {cd_size} bytes: the nodes of a ZIP of "
@@ -202,11 +227,34 @@ def read_entries(archive, key: str, size: int, product_name: str) -> Optional[tu
         pos = record_end
         try:
             file_size, compressed, header_offset = _zip64_values(extra, file_size, compressed, header_offset)
-            name = raw_name.decode("utf-8" if flags & _UTF8 else "cp437")
+            name = _decoded_name(raw_name, flags, extra)
         except (struct.error, UnicodeDecodeError) as exc:
             raise refuse(f"a record of a name it cannot decode or of damaged sizes ({exc})") from None
         entries.append(Entry(name, raw_name, flags, method, crc, compressed, file_size, header_offset + shift))
     return entries, cd_size
+
+
+def _extra_fields(extra: bytes) -> Iterator[tuple[int, bytes]]:
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, length = struct.unpack("<2H", extra[pos:pos + 4])
+        yield tag, extra[pos + 4:pos + 4 + length]
+        pos += 4 + length
+
+
+def _decoded_name(raw: bytes, flags: int, extra: bytes) -> str:
+    """An entry's name: UTF-8 when its flag says so (strictly); else the UTF-8 of its Info-ZIP
+    Unicode Path field (0x7075) when that field is of this name (its CRC-32), else the raw bytes as
+    UTF-8 when they are (Info-ZIP writes them so without the flag), else as CP437."""
+    if flags & _UTF8:
+        return raw.decode("utf-8")
+    for tag, data in _extra_fields(extra):
+        if tag == 0x7075 and len(data) > 5 and data[0] == 1 and struct.unpack("<L", data[1:5])[0] == zlib.crc32(raw):
+            return data[5:].decode("utf-8")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp437")
 
 
 def _zip64_values(extra: bytes, *values: int) -> tuple:
@@ -215,17 +263,14 @@ def _zip64_values(extra: bytes, *values: int) -> tuple:
     values = list(values)
     if 0xFFFFFFFF not in values:
         return tuple(values)
-    pos = 0
-    while pos + 4 <= len(extra):
-        tag, length = struct.unpack("<2H", extra[pos:pos + 4])
+    for tag, data in _extra_fields(extra):
         if tag == 1:
-            data, used = extra[pos + 4:pos + 4 + length], 0
+            used = 0
             for index, value in enumerate(values):
                 if value == 0xFFFFFFFF:
                     (values[index],) = struct.unpack("<Q", data[used:used + 8])
                     used += 8
             return tuple(values)
-        pos += 4 + length
     raise struct.error("a ZIP64 size without its ZIP64 field")
 
 
@@ -234,13 +279,19 @@ def _segments(name: str) -> Optional[list]:
     return None if ".." in parts else parts
 
 
-def _tree(entries: Sequence[Entry]) -> dict:
-    """The folders and files of a ZIP's entries (a name that is both a file and a folder is a folder)."""
+def _tree(entries: Sequence[Entry], product_name: str) -> tuple[dict, int]:
+    """The folders and files of a ZIP's entries (a name that is both a file and a folder is a
+    folder), and their number; :class:`NodesUnavailable` past :data:`MAX_NODES`."""
     top: dict = {}
+    nodes = 0
     for entry in entries:
         parts = _segments(entry.name) if len(entry.raw_name) <= MAX_NAME_BYTES else None
-        if not parts:
+        if not parts or len(parts) > MAX_DEPTH:
             continue
+        nodes += len(parts)  # at most: the folders on the way may exist already
+        if nodes > MAX_NODES:
+            raise NodesUnavailable(f"The ZIP of product {product_name} makes a tree of more than {MAX_NODES} nodes: "
+                                   "its nodes are not served")
         folder = top
         for part in parts[:-1]:
             node = folder.get(part)
@@ -251,7 +302,7 @@ def _tree(entries: Sequence[Entry]) -> dict:
         if last in folder and folder[last].is_folder:
             continue
         folder[last] = Node(last, children={}) if entry.is_dir else Node(last, size=entry.size, entry=entry)
-    return top
+    return top, nodes
 
 
 def product_nodes(archive, key: str, size: int, product_name: str, md5: Optional[str] = None) -> Node:
@@ -266,14 +317,14 @@ def product_nodes(archive, key: str, size: int, product_name: str, md5: Optional
     if read is None:
         return Node(product_name, size=size)
     entries, directory_bytes = read
-    top = _tree(entries)
+    top, nodes = _tree(entries, product_name)
     aliases = ()
     if len(top) == 1:
         (only,) = top.values()
         if only.is_folder:
             top, aliases = only.children, (only.name,)
     root = Node(product_name, children=top, aliases=aliases)
-    if cache_key and directory_bytes <= CACHED_DIRECTORY_BYTES:
+    if cache_key and directory_bytes <= CACHED_DIRECTORY_BYTES and nodes <= CACHED_NODES:
         TREES.put(cache_key, root, time.monotonic() + TREE_SECONDS)
     return root
 
@@ -320,8 +371,8 @@ def open_member(archive, key: str, size: int, node: Node, product_name: str) -> 
         raise refuse(f"it is compressed by ZIP method {entry.method} (only stored and deflated are)")
     stored = entry.method == STORED
     if (stored and entry.size != entry.compressed) or entry.size > entry.compressed * DEFLATE_RATIO + 64 \
-            or (not stored and entry.size and entry.compressed < 2):
-        raise refuse("its sizes cannot both be true")
+            or (not stored and entry.size and entry.compressed < 2) or (entry.size == 0 and entry.crc != 0):
+        raise refuse("its sizes (or the CRC-32 of no byte) cannot be true")
     if not 0 <= entry.header_offset <= size - 30:
         raise refuse("its local header lies outside the file")
     header = _read(archive, key, entry.header_offset, 30)
@@ -336,10 +387,9 @@ def open_member(archive, key: str, size: int, node: Node, product_name: str) -> 
         raise refuse("its local header names another file")
     if entry.flags & _DESCRIBED_LATER:
         descriptor = _read(archive, key, offset + entry.compressed, min(24, size - offset - entry.compressed))
-        if descriptor[:4] == _DESCRIPTOR:
-            descriptor = descriptor[4:]
-        described = [struct.unpack(fmt, descriptor[:struct.calcsize(fmt)]) for fmt in ("<3L", "<L2Q")
-                     if len(descriptor) >= struct.calcsize(fmt)]
+        forms = (descriptor, descriptor[4:]) if descriptor[:4] == _DESCRIPTOR else (descriptor,)  # signature optional
+        described = [struct.unpack(fmt, form[:struct.calcsize(fmt)]) for form in forms for fmt in ("<3L", "<L2Q")
+                     if len(form) >= struct.calcsize(fmt)]
         if (entry.crc, entry.compressed, entry.size) not in described:
             raise refuse("its data descriptor disagrees with the directory")
     else:

@@ -259,3 +259,114 @@ def test_every_kind_of_zip_python_writes_reads_back(tmp_path, kind):
     root = product_nodes(archive, "k/x.zip", len(data), "X.SAFE.zip")
     for name, expected in VARIANT_ENTRIES.items():
         assert _read(archive, "k/x.zip", len(data), root, ["X.SAFE", *name.split("/")[1:]]) == expected, (kind, name)
+
+
+def _local_archive(tmp_path, data: bytes):
+    archive = load_archive({"proseo.archive.backend": "local", "proseo.archive.path": str(tmp_path)})
+    archive.put_stream("k/x.zip", io.BytesIO(data))
+    return archive
+
+
+def _zip64_end_with_extensible_data(extensible=b"\x99\x99\x04\x00ABCD") -> bytes:
+    """A ZIP whose ZIP64 end record carries an extensible data sector (APPNOTE 4.3.14), its 32-bit
+    end record saturated."""
+    data = _zip([("X.SAFE/a.txt", b"hello")])
+    end = data.rindex(b"PK\x05\x06")
+    _sig, _d, _dc, _here, count, cd_size, cd_offset, _c = struct.unpack("<4s4H2LH", data[end:end + 22])
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44 + len(extensible), 45, 45, 0, 0, count, count, cd_size,
+                         cd_offset) + extensible
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    return data[:end] + record + locator + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
+                                                       0xFFFFFFFF, 0)
+
+
+def _descriptor_without_signature(data: bytes) -> bytes:
+    """One deflated entry whose CRC, sizes are in a data descriptor without its optional signature."""
+    name = b"X.SAFE/manifest.safe"
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    packed = deflate.compress(data) + deflate.flush()
+    crc = zlib.crc32(data)
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 8, 8, 0, 0, 0, 0, 0, len(name), 0) + name + packed \
+        + struct.pack("<3L", crc, len(packed), len(data))
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 8, 8, 0, 0, crc, len(packed), len(data), len(name),
+                          0, 0, 0, 0, 0, 0) + name
+    return local + central + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
+
+
+def _with_crc(prefix: bytes, target: int) -> bytes:
+    """``prefix`` and 4 bytes making its CRC-32 ``target`` (CRC-32 is linear over GF(2))."""
+    base = zlib.crc32(prefix + b"\0\0\0\0")
+    basis = {}
+    for bit in range(32):
+        value, mask = zlib.crc32(prefix + (1 << bit).to_bytes(4, "little")) ^ base, 1 << bit
+        for top in reversed(range(32)):
+            if not value >> top & 1:
+                continue
+            if top not in basis:
+                basis[top] = (value, mask)
+                break
+            value, mask = value ^ basis[top][0], mask ^ basis[top][1]
+    value, chosen = target ^ base, 0
+    for top in reversed(range(32)):
+        if value >> top & 1:
+            value, chosen = value ^ basis[top][0], chosen ^ basis[top][1]
+    return prefix + chosen.to_bytes(4, "little")
+
+
+def test_legitimate_zips_zipfile_cannot_read_are_read(tmp_path):
+    cases = [
+        ("a ZIP64 end record with an extensible data sector", _zip64_end_with_extensible_data(),
+         ["X.SAFE", "a.txt"], b"hello"),
+        # a descriptor without its signature, whose CRC-32 happens to be the signature
+        ("descriptor", _descriptor_without_signature(_with_crc(b"<manifest/>", 0x08074B50)),
+         ["X.SAFE", "manifest.safe"], _with_crc(b"<manifest/>", 0x08074B50)),
+    ]
+    for label, data, path, expected in cases:
+        archive = _local_archive(tmp_path / label.replace(" ", "_"), data)
+        root = product_nodes(archive, "k/x.zip", len(data), "x.zip")
+        assert _read(archive, "k/x.zip", len(data), root, path) == expected, label
+    # a comment quoting the end signature, and bytes after the ZIP: the record that points at a directory
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        zipped.writestr("X.SAFE/manifest.safe", b"<manifest/>")
+        zipped.comment = b"signed by PK\x05\x06 tool 1.0.0.0.0.0.0"
+    data = buffer.getvalue() + b"\n-- an appended signature block --\n"
+    archive = _local_archive(tmp_path / "trailing", data)
+    root = product_nodes(archive, "k/x.zip", len(data), "x.zip")
+    assert _read(archive, "k/x.zip", len(data), root, ["X.SAFE", "manifest.safe"]) == b"<manifest/>"
+
+
+def test_names_info_zip_writes_in_utf_8_without_the_flag(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        zipped.writestr("X.SAFE/caf\u00e9.txt", b"coffee")
+    raw = bytearray(buffer.getvalue())
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # drop the UTF-8 flag (bit 11)
+        at = raw.index(signature)
+        (flags,) = struct.unpack_from("<H", raw, at + flag_offset)
+        struct.pack_into("<H", raw, at + flag_offset, flags & ~0x800)
+    archive = _local_archive(tmp_path, bytes(raw))
+    root = product_nodes(archive, "k/x.zip", len(raw), "x.zip")
+    assert list(root.children) == ["caf\u00e9.txt"]
+    assert _read(archive, "k/x.zip", len(raw), root, ["X.SAFE", "caf\u00e9.txt"]) == b"coffee"
+
+
+def test_deep_trees_are_bounded(tmp_path, monkeypatch):
+    deep = "X.SAFE/" + "/".join(["d"] * 70) + "/deep.txt"
+    data = _zip([("X.SAFE/a.txt", b"a"), (deep, b"deep")] + [(f"X.SAFE/{i}/x/y/z.txt", b"z") for i in range(30)])
+    archive = _local_archive(tmp_path, data)
+    root = product_nodes(archive, "k/x.zip", len(data), "x.zip")
+    assert "d" not in root.children and "a.txt" in root.children  # more than 64 levels: not listed
+    monkeypatch.setattr("proseo_odata.nodes.MAX_NODES", 100)  # 30 entries of 4 levels
+    with pytest.raises(NodesUnavailable, match="more than 100 nodes"):
+        product_nodes(archive, "k/x.zip", len(data), "x.zip")
+
+
+def test_an_empty_deflated_entry_with_a_crc_is_refused(tmp_path):
+    raw = bytearray(_zip([("X.SAFE/empty.txt", b""), ("X.SAFE/b.txt", b"b")]))
+    for signature, crc_offset in ((b"PK\x03\x04", 14), (b"PK\x01\x02", 16)):
+        struct.pack_into("<L", raw, raw.index(signature) + crc_offset, 0xDEADBEEF)
+    archive = _local_archive(tmp_path, bytes(raw))
+    root = product_nodes(archive, "k/x.zip", len(raw), "x.zip")
+    with pytest.raises(NodesUnavailable, match="CRC-32 of no byte"):
+        open_member(archive, "k/x.zip", len(raw), root.children["empty.txt"], "x.zip")
