@@ -250,7 +250,10 @@ def _decoded_name(raw: bytes, flags: int, extra: bytes) -> str:
         return raw.decode("utf-8")
     for tag, data in _extra_fields(extra):
         if tag == 0x7075 and len(data) > 5 and data[0] == 1 and struct.unpack("<L", data[1:5])[0] == zlib.crc32(raw):
-            return data[5:].decode("utf-8")
+            try:
+                return data[5:].decode("utf-8")
+            except UnicodeDecodeError:
+                break
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

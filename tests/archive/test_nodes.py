@@ -351,6 +351,31 @@ def test_names_info_zip_writes_in_utf_8_without_the_flag(tmp_path):
     assert _read(archive, "k/x.zip", len(raw), root, ["X.SAFE", "caf\u00e9.txt"]) == b"coffee"
 
 
+def _stored_zip(name: bytes, data: bytes, extra: bytes = b"") -> bytes:
+    """One stored entry, written by hand: ``name`` as raw bytes (no UTF-8 flag), ``extra`` in both headers."""
+    crc = zlib.crc32(data)
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc, len(data), len(data), len(name),
+                        len(extra)) + name + extra + data
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, crc, len(data), len(data), len(name),
+                          len(extra), 0, 0, 0, 0, 0) + name + extra
+    return local + central + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
+
+
+def test_names_in_an_info_zip_unicode_path_field(tmp_path):
+    cp437 = "X.SAFE/caf\u00e9.txt".encode("cp437")  # what an old tool writes, unflagged: b"caf\x82.txt"
+    unicode_name = "X.SAFE/caf\u00e9 \u2615.txt"  # what CP437 cannot write: only the field holds it
+    field = b"\x01" + struct.pack("<L", zlib.crc32(cp437)) + unicode_name.encode("utf-8")
+    stale = b"\x01" + struct.pack("<L", zlib.crc32(b"another name")) + unicode_name.encode("utf-8")
+    for extra, expected in ((struct.pack("<2H", 0x7075, len(field)) + field, "caf\u00e9 \u2615.txt"),
+                            (struct.pack("<2H", 0x7075, len(stale)) + stale, "caf\u00e9.txt"),  # of another name
+                            (b"", "caf\u00e9.txt")):  # CP437's 0x82
+        data = _stored_zip(cp437, b"coffee", extra)
+        archive = _local_archive(tmp_path / str(len(extra)) / expected[-5:], data)
+        root = product_nodes(archive, "k/x.zip", len(data), "x.zip")
+        assert list(root.children) == [expected]
+        assert _read(archive, "k/x.zip", len(data), root, ["X.SAFE", expected]) == b"coffee"
+
+
 def test_deep_trees_are_bounded(tmp_path, monkeypatch):
     deep = "X.SAFE/" + "/".join(["d"] * 70) + "/deep.txt"
     data = _zip([("X.SAFE/a.txt", b"a"), (deep, b"deep")] + [(f"X.SAFE/{i}/x/y/z.txt", b"z") for i in range(30)])
