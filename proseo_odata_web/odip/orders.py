@@ -241,8 +241,14 @@ def _output_product(request):
     return order, product
 
 
+def _order_set(request) -> str:
+    """The entity set the request's path names the order by (both name the orders)."""
+    return "ProductionOrder" if "/ProductionOrder(" in request.path_info else "ProductionOrders"
+
+
 def order_product(request):
-    expand, select = single_entity_options(request, "Products", "ProductionOrders(...)/Product")  # a PRIP Product
+    # a PRIP Product
+    expand, select = single_entity_options(request, "Products", f"{_order_set(request)}(...)/Product")
     expand = expand.at()
     order, product = _output_product(request)
     # The Product navigation has no entity set in ODIP's model (no binding, no containment): the
@@ -259,7 +265,7 @@ def order_product_value(request):
     visibility class) may download it."""
     from ..download import product_file_response
 
-    value_options(decoded_query_pairs(request), "ProductionOrders(...)/Product/$value", "a product's file")
+    value_options(decoded_query_pairs(request), f"{_order_set(request)}(...)/Product/$value", "a product's file")
     _order, product = _output_product(request)
     return product_file_response(request, product, request.archive)
 

@@ -112,3 +112,13 @@ def test_options_on_the_output_file_are_refused(odip):  # noqa: F811
         response = odip.app.get(f"{url}?{query}", headers=auth("ursula"), status=400)
         assert json_of(response)["error"]["code"] == "E7221" and json_of(response)["error"]["target"] == target
     assert odip.app.get(url, headers=auth("ursula")).body
+
+
+def test_errors_of_an_order_product_name_the_set_the_path_uses(odip):  # noqa: F811
+    order_id = odip.order_id("u_completed")
+    for entity_set in ("ProductionOrder", "ProductionOrders"):
+        for suffix in ("/Product?$top=1", "/Product/$value?$top=1"):
+            response = odip.app.get(f"{ODIP}/{entity_set}({order_id}){suffix}", headers=auth("ursula"), status=400)
+            message = json_of(response)["error"]["message"]
+            assert f"{entity_set}(...)/Product" in message, message
+            assert ("ProductionOrders" in message) == (entity_set == "ProductionOrders"), message
