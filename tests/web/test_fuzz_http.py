@@ -756,12 +756,12 @@ PRIP_VALID_SUBSCRIPTION = {
 
 
 def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str]) -> list[Case]:
-    p1 = catalogue.id("p1")
+    p1, p1_name = catalogue.id("p1"), catalogue.products["p1"].name
     alice, carol = basic("alice"), basic("carol")
     cases = []
     for i in range(n):
         kind = rng.choices(["query", "count", "entity", "options", "path", "auth", "download", "subscribe",
-                            "subquery", "action", "token"], weights=[30, 6, 6, 8, 8, 6, 8, 10, 6, 4, 4])[0]
+                            "subquery", "action", "token", "nodes"], weights=[30, 6, 6, 8, 8, 6, 8, 10, 6, 4, 4, 4])[0]
         user = carol if rng.random() < 0.3 else alice
         if kind == "query":
             headers = {**user, "Accept": rng.choice(ACCEPT_VALUES)} if rng.random() < 0.2 else user
@@ -801,6 +801,17 @@ def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str
             path = rng.choice(["/Products", f"/Products({p1})", f"/Products({p1})/$value", "/Subscriptions", "/"])
             cases.append(Case(rng.choice(["GET", "GET", "HEAD"]), PRIP + path, "",
                               {"Authorization": random_authorization(rng)}, kind=kind))
+        elif kind == "nodes":  # CDSE's Nodes: p1's file is one node, named as the product
+            names = [rng.choice([p1_name, p1_name, f"'{p1_name}'", mutate_text(rng, p1_name)])]
+            names += [mutate_text(rng, rng.choice(["manifest.safe", "GRANULE", "a b", "'x'", "x)"]))
+                      for _ in range(rng.choice([0, 0, 1, 2]))]
+            path = f"/Products({p1 if rng.random() < 0.9 else mutate_key(rng, p1)})/Nodes" + "".join(
+                f"({quote(name, safe='')})/Nodes" for name in names)
+            path = rng.choice([path, path[:-len("/Nodes")] if names else path, path[:-len("/Nodes")] + "/$value"
+                               if names else path + "/$value"])
+            cases.append(Case(rng.choice(["GET", "GET", "HEAD"]), PRIP + path,
+                              "" if rng.random() < 0.8 else random_query(rng, PRIP_FILTERS, PRIP_ORDERBY),
+                              {**user, **download_headers(rng)}, kind=kind))
         elif kind == "download":
             key = p1 if rng.random() < 0.8 else mutate_key(rng, p1)
             cases.append(Case(rng.choice(["GET", "GET", "HEAD"]), PRIP + f"/Products({key})/$value",
