@@ -403,7 +403,8 @@ def open_member(archive, key: str, size: int, node: Node, product_name: str) -> 
         if (crc, compressed, file_size) != (entry.crc, entry.compressed, entry.size):
             raise refuse("its local header disagrees with the directory")
     member = Member(offset, entry.compressed, entry.size, entry.crc, stored)
-    if stored and entry.size <= CHECKED_STORED_BYTES and zlib.crc32(_read(archive, key, offset, entry.size)) != entry.crc:
+    if stored and entry.size <= CHECKED_STORED_BYTES \
+            and zlib.crc32(_read(archive, key, offset, entry.size)) != entry.crc:
         raise refuse("its data does not match its CRC-32")
     return member
 

@@ -370,9 +370,10 @@ def validate_subscription(body) -> dict:
     :func:`~proseo_odata.odata.edm.is_control_member`); JSON types as in
     :data:`SUBSCRIPTION_INPUT_PROPERTIES` (``null`` counts as absent); ``FilterParam`` required
     and valid (:func:`validate_filter_param`); ``NotificationEndpoint`` required, an http(s) URL
-    (:func:`validate_notification_endpoint`); ``Priority`` 1..100, default :data:`DEFAULT_SUBSCRIPTION_PRIORITY`. Every problem is
-    collected and raised as one :class:`SubscriptionValidationError`; messages name properties
-    and never repeat values (the body may hold a password)."""
+    (:func:`validate_notification_endpoint`); ``Priority`` 1..100, default
+    :data:`DEFAULT_SUBSCRIPTION_PRIORITY`. Every problem is collected and raised as one
+    :class:`SubscriptionValidationError`; messages name properties and never repeat values (the
+    body may hold a password)."""
     if not isinstance(body, dict):
         raise SubscriptionValidationError(
             [_body_problem("body", "The request body must be a JSON object describing a Subscription")])

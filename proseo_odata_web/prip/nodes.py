@@ -165,7 +165,8 @@ def product_nodes_view(request):
     if what == "entity":
         return _json(_node_json(node, _node_url(base, names)))
     if what == "list":
-        children = [_node_json(child, _node_url(base, [*names, child.name])) for child in (node.children or {}).values()]
+        children = [_node_json(child, _node_url(base, [*names, child.name]))
+                    for child in (node.children or {}).values()]
         return _json({"value": children, "result": children})
     if node is root:  # reached by the ZIP's top folder's name: the product's file
         return product_file_response(request, product, archive)

@@ -17,7 +17,7 @@ path                                           methods     view
 ``{root}/Products({key})/Assets``              GET         that product's assets (none are stored: ``[]``)
 ``{root}/Products({key})/Assets/$count``       GET         ``0``
 ``{root}/Products({key})/$value``              GET, HEAD   the file: :mod:`proseo_odata_web.download`
-``{root}/Products({key})/Nodes...``            GET, HEAD   the folders and files in it: :mod:`~proseo_odata_web.prip.nodes`
+``{root}/Products({key})/Nodes...``            GET, HEAD   the folders and files in it: :mod:`.nodes`
 ``{root}/Products({key})/{Property}``          GET         one property (``Name``, ``ContentDate``, ...), and with
                                                            ``/$value`` its raw value: :mod:`~proseo_odata_web.properties`
 =============================================  ==========  =========================================================

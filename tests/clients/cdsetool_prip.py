@@ -1,7 +1,8 @@
 """CDSETool against a PRIP, as a user can run it: CDSETool has no setting for its catalogue and
 download hosts (they are literals in cdsetool.query and cdsetool.download), so the two URL
-builders are replaced (and the one of single files' URLs); credentials come from ~/.netrc (or $NETRC), which requests reads for
-every request CDSETool makes; downloads get a plain requests session as their credentials.
+builders are replaced (and the one of single files' URLs); credentials come from ~/.netrc (or
+$NETRC), which requests reads for every request CDSETool makes; downloads get a plain requests
+session as their credentials.
 The same lines are in docs/prip.md ("Tested clients").
 
 Run in the clients' venv (tests/clients/requirements.txt):
