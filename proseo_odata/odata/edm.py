@@ -34,6 +34,7 @@ Types are compared by identity (``eq=False``): an entity type is a declaration, 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, Optional, Tuple, Union
 
@@ -89,13 +90,19 @@ __all__ = [
 NAMESPACE = "OData.CSC"
 
 
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_QUALIFIED = rf"{_IDENTIFIER}(?:\.{_IDENTIFIER})+"
+_CONTROL_MEMBER = re.compile(rf"(?:{_IDENTIFIER})?@{_QUALIFIED}(?:#{_IDENTIFIER})?|#{_QUALIFIED}")
+
+
 def is_control_member(name: str) -> bool:
-    """True for a member of an OData JSON object that is not a property: an instance annotation
-    (``@odata.context``, ``@odata.etag``, any ``@Namespace.Term``), a property's annotation
-    (``Id@odata.type``) or an advertised operation (``#OData.CSC.Cancel``): what a client that
-    echoes an entity it read, in any metadata format, sends back (OData JSON Format 4.01, 4.5,
-    11.5.5). No property name holds ``@`` or starts with ``#``."""
-    return name.startswith("#") or "@" in name
+    """True for a member of an OData JSON object that is not a property, as OData JSON Format
+    4.01 writes it (4.5, 11.5.5, 18-20): an instance annotation (``@odata.context``,
+    ``@Namespace.Term#qualifier``), a property's annotation (``Id@odata.type``) or an advertised
+    operation (``#OData.CSC.Cancel``): what a client that echoes an entity it read, in any
+    metadata format, sends back. Not a bind (``Product@odata.bind``: a request, not an echo), nor
+    anything malformed (``Prio@rity``, ``#Priority``): those are unknown properties."""
+    return _CONTROL_MEMBER.fullmatch(name) is not None and not name.endswith("@odata.bind")
 
 
 @dataclass(frozen=True, eq=False)

@@ -62,6 +62,9 @@ def test_defaults_nulls_and_ignored_properties():
     ({"StageOrder": "yes"}, "StageOrder", "must be a Boolean"),
     ({"NotificationEpPassword": 12345}, "NotificationEpPassword", "must be a string"),
     ({"Colour": "blue"}, "Colour", "Unknown property"),
+    ({"Prio@rity": 3}, "Prio@rity", "Unknown property"),  # not an annotation as OData JSON writes one
+    ({"#Priority": 3}, "#Priority", "Unknown property"),
+    ({"@Priority": 3}, "@Priority", "Unknown property"),
 ])
 def test_one_problem(overrides, target, words):
     with pytest.raises(SubscriptionValidationError) as caught:

@@ -193,6 +193,9 @@ INVALID = [
     ("endpoint-ftp-userinfo", body_with(NotificationEndpoint="ftp://u:pw@host/x"), [("NotificationEndpoint", "user information")]),
     ("password-number", body_with(NotificationEpPassword=5), [("NotificationEpPassword", "must be a string")]),
     ("unknown-properties", body_with(Colour="red", Size=3), [("Colour", "unknown properties: Colour, Size")]),
+    # not control information as OData JSON writes it: unknown properties, not echoes to ignore
+    ("malformed-annotations", body_with(**{"Prio@rity": 3, "#Priority": 3, "Product@odata.bind": "Products(x)"}),
+     [("#Priority", "unknown properties: #Priority, Prio@rity, Product@odata.bind")]),
     (
         "everything-at-once",
         body_with(Priority=0, WorkflowOptions=opts(ImageFormat="PNG", Day="400"), NotificationEndpoint="ftp://x", Extra=1),

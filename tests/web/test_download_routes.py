@@ -110,3 +110,18 @@ def test_options_on_a_download_are_refused(web, files):
         answer = web.get(f"{value_url(product)}?{query}", headers=basic("alice"), status=400)
         assert answer.json["error"]["target"] == target and answer.headers["Warning"].startswith("199 ")
     assert web.get(f"{value_url(product)}?$format=json&custom=1", headers=basic("alice")).body == data
+
+
+def test_head_and_get_agree_on_a_file_that_cannot_be_opened(web, storage, archive, tmp_path):
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    size = probe.stat().st_size or 1  # an empty folder's size, which a folder in the file's place will have
+    product = add_stored_product(storage, archive, os.urandom(size), "S2B_FOLDERED.zip")
+    path = archive.path_for(product.archive_key)
+    path.unlink()
+    path.mkdir()
+    if path.stat().st_size != size:
+        pytest.skip("this file system gives folders no fixed size")
+    for method in (web.get, web.head):
+        answer = method(value_url(product), headers=basic("alice"), status=404)
+        assert answer.headers["Warning"].startswith("199 proseo-api-prip (E7707)")
