@@ -114,13 +114,15 @@ def _member_response(request, product, archive, size: int, node) -> Response:
     key = product.archive_key
     try:
         member = open_member(archive, key, size, node, product.name)
+        # a stored entry: a range of the archived file (sendfile under gunicorn)
+        stored = archived_slices(request, archive, key, member.offset) if member.stored else None
     except OSError as exc:
         raise unreadable(product, exc) from None
-    if member.stored:  # a range of the archived file: sendfile under gunicorn
-        slice_of = archived_slices(request, archive, key, member.offset)
-    else:
-        def slice_of(start, stop):
-            return _logged(iter_member(archive, key, member, start, stop), product, node)
+
+    def inflated(start, stop):
+        return _logged(iter_member(archive, key, member, start, stop), product, node)
+
+    slice_of = stored or inflated
 
     md5 = product.checksum("MD5")
     content_type = CONTENT_TYPES.get(posixpath.splitext(node.name)[1].lower(), "application/octet-stream")
