@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from live_server import serve_wsgi
+from node_packages import NODE_ROOT, node_package_or_fail
 
 from proseo_odata.archive import load_archive
 from proseo_odata.ingest import ingest_file
@@ -32,6 +33,11 @@ ROOT = HERE.parent.parent
 CLIENTS_VENV = Path(os.environ.get("PROSEO_CLIENTS_VENV", ROOT / ".venv-clients"))
 PRIP = "/proseo/prip/odata/v1"
 USER = ("DEMO", "eve", "eve-secret-123")
+#: The generic OData client @odata/client (npm): the folder that pins it with the scripts that
+#: drive it (PRIP searches, ODIP orders), and its version; installed by odata_client_installed().
+ODATA_CLIENT_SOURCE = ROOT / "tests" / "data" / "odata-client"
+ODATA_CLIENT_VERSION = "2.21.10"
+ODATA_CLIENT_FILES = ("package.json", "package-lock.json", "prip_queries.js", "odip_orders.js")
 
 #: The search every client test makes: S2MSI1C over this box in January 2024.
 BBOX = (10.0, 45.0, 12.0, 47.0)  # lonmin, latmin, lonmax, latmax
@@ -211,3 +217,10 @@ def serve_prip(settings: dict, log: list | None = None):
             yield url
     finally:
         app.registry.storage.close()
+
+
+def odata_client_installed() -> Path:
+    """The folder where ``@odata/client`` and its scripts are installed (``npm ci``, once; see
+    tests/node_packages.py); a test failure, never a skip, without Node.js or the registry."""
+    return node_package_or_fail(ODATA_CLIENT_SOURCE, NODE_ROOT / "odata-client", "@odata/client", ODATA_CLIENT_VERSION,
+                                ODATA_CLIENT_FILES, purpose="run the generic OData client @odata/client")

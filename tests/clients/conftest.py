@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from client_support import CLIENTS_VENV, ClientCatalogue, build_catalogue, catalogue_entries, serve_prip
+from client_support import (
+    CLIENTS_VENV,
+    ClientCatalogue,
+    build_catalogue,
+    catalogue_entries,
+    odata_client_installed,
+    serve_prip,
+)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
@@ -58,3 +65,7 @@ def clients_python() -> Path:
     return python
 
 
+@pytest.fixture(scope="session")
+def odata_client() -> Path:
+    """Where the generic OData client ``@odata/client`` and its scripts are installed."""
+    return odata_client_installed()

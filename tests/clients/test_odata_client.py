@@ -19,23 +19,12 @@ from urllib.parse import unquote
 
 import pytest
 
-from client_support import END, PRIP, START, USER, catalogue_entries
-from node_packages import NODE_ROOT, REPO, node_package_or_fail
+from client_support import END, ODATA_CLIENT_SOURCE, ODATA_CLIENT_VERSION, PRIP, ROOT, START, USER, catalogue_entries
 
 pytestmark = pytest.mark.slow
 
-PACKAGE = REPO / "tests" / "data" / "odata-client"
-TARGET = NODE_ROOT / "odata-client"
-PINNED = "2.21.10"
-FILES = ("package.json", "package-lock.json", "prip_queries.js")
 #: The client's page ($top): not a divisor of the number of January products.
 PAGE = 5
-
-
-@pytest.fixture(scope="session")
-def odata_client():
-    return node_package_or_fail(PACKAGE, TARGET, "@odata/client", PINNED, FILES,
-                                purpose="run the generic OData client @odata/client against a PRIP")
 
 
 def _january() -> list[str]:
@@ -94,8 +83,8 @@ def test_odata_client_searches_pages_and_reads_products(odata_client, prip_serve
 
 
 def test_docs_name_the_pinned_version():
-    pinned = json.loads((PACKAGE / "package.json").read_text(encoding="utf-8"))["dependencies"]["@odata/client"]
-    lock = json.loads((PACKAGE / "package-lock.json").read_text(encoding="utf-8"))
-    assert pinned == lock["packages"]["node_modules/@odata/client"]["version"] == PINNED
-    docs = (REPO / "docs" / "prip.md").read_text(encoding="utf-8")
-    assert f"| {PINNED} |" in docs and "tests/data/odata-client/prip_queries.js" in docs
+    pinned = json.loads((ODATA_CLIENT_SOURCE / "package.json").read_text(encoding="utf-8"))["dependencies"]["@odata/client"]
+    lock = json.loads((ODATA_CLIENT_SOURCE / "package-lock.json").read_text(encoding="utf-8"))
+    assert pinned == lock["packages"]["node_modules/@odata/client"]["version"] == ODATA_CLIENT_VERSION
+    docs = (ROOT / "docs" / "prip.md").read_text(encoding="utf-8")
+    assert f"| {ODATA_CLIENT_VERSION} |" in docs and "tests/data/odata-client/prip_queries.js" in docs

@@ -10,18 +10,14 @@ the same settings (no workers).
 from __future__ import annotations
 
 import base64
-import io
 import json
 import uuid
-import zipfile
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import webtest
 from PIL import Image
 
-import proseo_odata
 from proseo_odata.archive import load_archive
 from proseo_odata.archive.testing import store_product_file
 from proseo_odata.model import (
@@ -37,15 +33,14 @@ from proseo_odata.model import (
 )
 from proseo_odata.production.workflows import sync_configured_workflows
 from proseo_odata.storage import load_storage
+import odip_service
+from odip_service import DEMO_WORKFLOWS, L1C_NAME, ODIP  # noqa: F401 - the helpers' names too
 from prip_helpers import utc
 
-ODIP = "/proseo/odip/odata/v1"
-DEMO_WORKFLOWS = Path(proseo_odata.__file__).parent / "demo" / "workflows.json"
 L2A_ID = "2b17b57d-fff4-4645-b539-91f305c83b91"
 COMPRESS_ID = "7d3c5a1e-4b2f-4c8d-9e6a-0f1b2c3d4e5f"
 DISABLED_ID = "0d15ab1e-0000-4000-8000-000000000001"
 OTHER_WF_ID = "07e40000-0000-4000-8000-000000000002"
-L1C_NAME = "S2B_MSIL1C_20191025T085939_N0208_R007_T37VCC_20191025T112031.zip"
 L1C_OLD_NAME = "S2A_MSIL1C_20190101T100000_N0208_R007_T37VCC_20190101T120000.zip"
 MASK = "********"
 
@@ -69,14 +64,8 @@ def auth(login: str, password: str | None = None) -> dict:
 
 
 def l1c_zip(colour=(20, 140, 60)) -> bytes:
-    """A demo-like S2MSI1C product: a zip holding a PNG quick-look and a manifest."""
-    image = io.BytesIO()
-    Image.new("RGB", (24, 16), colour).save(image, format="PNG")
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("manifest.xml", "<manifest><productType>S2MSI1C</productType></manifest>")
-        archive.writestr("quicklook.png", image.getvalue())
-    return out.getvalue()
+    """A demo-like S2MSI1C product: a zip holding a PNG quick-look of one ``colour`` and a manifest."""
+    return odip_service.l1c_zip(Image.new("RGB", (24, 16), colour))
 
 
 def order_body(**overrides) -> dict:

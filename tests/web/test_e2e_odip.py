@@ -20,101 +20,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 import os
 import time
 import zipfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import requests
-from live_server import Receiver, serve_wsgi, wait_for
+from live_server import wait_for
 from odip_helpers import L1C_NAME, L2A_ID, ODIP, order_body
-from PIL import Image
+from odip_service import PRIP, odip_service
 
-import proseo_odata
-from proseo_odata.archive import load_archive
-from proseo_odata.archive.testing import store_product_file
-from proseo_odata.model import Attribute, Mission, Role, User, hash_password
-from proseo_odata.storage import load_storage
-
-PRIP = "/proseo/prip/odata/v1"
-SLOW_ID = "5105105c-0000-4000-8000-000000000001"
-DEMO_WORKFLOWS = Path(proseo_odata.__file__).parent / "demo" / "workflows.json"
 WAIT = 60.0  # seconds; every wait below is bounded by it
-
-
-def l1c_zip() -> bytes:
-    image = io.BytesIO()
-    Image.effect_noise((256, 256), 64).convert("RGB").save(image, format="PNG")
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("manifest.xml", "<manifest><productType>S2MSI1C</productType></manifest>")
-        archive.writestr("quicklook.png", image.getvalue())
-    return out.getvalue()
 
 
 @pytest.fixture
 def service(db_url, tmp_path):
-    """The running service: (base URL, storage, receiver); everything stopped afterwards."""
-    from proseo_odata_web import main
-
-    workflows = json.loads(DEMO_WORKFLOWS.read_text())["workflows"]
-    workflows.append({
-        "id": SLOW_ID, "mission": "DEMO", "name": "SLOW", "input_product_type": "S2MSI1C",
-        "output_product_type": "SLOW_OUT", "processor": "external",
-        "processor_config": {"command": ["{python}", "-m", "proseo_odata.demo.compress", "{input}", "{output_dir}",
-                                         "--delay", "120"], "timeout": 300},
-    })
-    workflows_file = tmp_path / "workflows.json"
-    workflows_file.write_text(json.dumps({"workflows": workflows}))
-    archive_dir = tmp_path / "archive"
-    archive_dir.mkdir()
-    settings = {
-        "proseo.storage.backend": "proseo_odata.storage.sqlalchemy",
-        "proseo.storage.url": db_url,
-        "proseo.archive.backend": "local",
-        "proseo.archive.path": str(archive_dir),
-        "proseo.default_mission": "DEMO",
-        "proseo.workflows.file": str(workflows_file),
-        "proseo.workflows.entry_points": "false",
-        "proseo.workers": "1",
-        "proseo.production.poll_seconds": "0.1",
-        "proseo.production.lease_seconds": "3",
-        "proseo.production.scratch_dir": str(tmp_path),
-        "proseo.notify.poll_seconds": "0.2",
-        "proseo.notify.retry_base_seconds": "0.5",
-    }
-    storage = load_storage(settings)
-    storage.initialize_schema()
-    archive = load_archive(settings)
-    input_product = store_product_file(
-        archive, l1c_zip(), name=L1C_NAME, mission="DEMO",
-        origin_date=datetime(2019, 10, 25, 11, 20, 31, tzinfo=timezone.utc),
-        content_start=datetime(2019, 10, 25, 8, 59, 39, 24000, tzinfo=timezone.utc),
-        content_end=datetime(2019, 10, 25, 9, 0, 9, 24000, tzinfo=timezone.utc),
-        footprint="POLYGON((36 60,38 60,38 61,36 61,36 60))",
-        attributes=[Attribute.of("productType", "S2MSI1C"), Attribute.of("cloudCover", 12.5)],
-    )
-    with storage.transaction() as tx:
-        tx.add_mission(Mission("DEMO", "Demo mission"))
-        tx.add_user(User("DEMO", "demo", hash_password("demo"),
-                         frozenset({Role.PRIP_USER, Role.ODIP_USER, Role.PRODUCT_READER_ALL})))
-        tx.add_product(input_product)
-
-    app = main({}, **settings)
-    registry = app.registry
-    assert registry.proseo_workers is not None and len(registry.proseo_workers.workers) == 1
-    receiver = Receiver()
-    try:
-        with serve_wsgi(app) as url:
-            yield url, receiver, str(tmp_path)
-    finally:
-        receiver.close()
-        registry.proseo_workers.stop(10)
-        registry.storage.close()
-        storage.close()
+    """The running service: (base URL, receiver, scratch folder); everything stopped afterwards."""
+    with odip_service(db_url, tmp_path) as running:
+        yield running
 
 
 def _processes_running(*markers: str) -> list[int]:
