@@ -5,7 +5,7 @@ one user ``DEMO\\demo`` (password ``demo``: PRIP, ODIP and every product) and on
 product, ``L1C_NAME``, a zip holding a PNG (what the demo L2A workflow converts).
 
 Users: tests/web/test_e2e_odip.py (driven by ``requests``) and
-tests/clients/test_odata_client_odip.py (driven by the generic OData client ``@odata/client``).
+tests/clients/test_odip_clients.py (driven by the generic OData client ``@odata/client``).
 """
 from __future__ import annotations
 

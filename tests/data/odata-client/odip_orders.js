@@ -7,7 +7,7 @@
 // one JSON report on stdout, with every request the library sent and the status it got.
 // Arguments: odipEndpoint pripEndpoint inputName notificationUrl.
 // Environment: ODIP_USERNAME, ODIP_PASSWORD (HTTP Basic, the library's `credential`).
-// Used by tests/clients/test_odata_client_odip.py.
+// Used by tests/clients/test_odip_clients.py.
 "use strict";
 const { OData, defaultProxy } = require("@odata/client");
 
