@@ -22,20 +22,20 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import os
 import platform
 import socket
 import tempfile
 import threading
 import time
-import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from PIL import Image
+
 import proseo_odata
 from proseo_odata.archive import load_archive
-from proseo_odata.archive.testing import store_product_file
+from proseo_odata.archive.testing import s2_l1c_zip, store_product_file
 from proseo_odata.model import Attribute, Mission, OrderStatus, ProductionOrder, utcnow
 from proseo_odata.notify.delivery import DeliveryPolicy, NotificationDispatcher
 from proseo_odata.production.engine import WorkerPool
@@ -102,19 +102,6 @@ class Hanging:
         self.sock.close()
         for conn in self.conns:
             conn.close()
-
-
-def _input_zip() -> bytes:
-    from PIL import Image
-
-    image = Image.new("RGB", (64, 48), (20, 140, 60))
-    png = io.BytesIO()
-    image.save(png, format="PNG")
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("manifest.xml", "<manifest><productType>S2MSI1C</productType></manifest>")
-        archive.writestr("quicklook.png", png.getvalue())
-    return out.getvalue()
 
 
 def _reset(storage) -> None:
@@ -250,7 +237,7 @@ def _run(args) -> None:
         sync_configured_workflows(storage, settings)
         archive = load_archive(settings)
         storage.add_product(store_product_file(
-            archive, _input_zip(), name=INPUT_NAME, mission="DEMO",
+            archive, s2_l1c_zip(Image.new("RGB", (64, 48), (20, 140, 60))), name=INPUT_NAME, mission="DEMO",
             attributes=[Attribute.of("productType", "S2MSI1C")],
         ))
         receivers = [Receiver(args.receiver_ms / 1000.0) for _ in range(args.receivers)]

@@ -2,16 +2,14 @@
 127.0.0.1 with its in-process worker pool (``proseo.workers = 1``) and notification dispatcher,
 the demo workflows plus ``SLOW`` (an external command that sleeps 120 s until it is cancelled),
 one user ``DEMO\\demo`` (password ``demo``: PRIP, ODIP and every product) and one S2MSI1C input
-product, ``L1C_NAME``, a zip holding a PNG (what the demo L2A workflow converts).
+product, ``L1C_NAME`` (``s2_l1c_zip``: what the demo L2A workflow converts).
 
 Users: tests/web/test_e2e_odip.py (driven by ``requests``) and
 tests/clients/test_odip_clients.py (driven by the generic OData client ``@odata/client``).
 """
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +18,7 @@ import proseo_odata
 from live_server import Receiver, serve_wsgi
 from PIL import Image
 from proseo_odata.archive import load_archive
-from proseo_odata.archive.testing import store_product_file
+from proseo_odata.archive.testing import s2_l1c_zip, store_product_file
 from proseo_odata.model import Attribute, Mission, Role, User, hash_password
 from proseo_odata.storage import load_storage
 
@@ -31,20 +29,6 @@ USER = ("DEMO\\demo", "demo")
 DEMO_WORKFLOWS = Path(proseo_odata.__file__).parent / "demo" / "workflows.json"
 SLOW_ID = "5105105c-0000-4000-8000-000000000001"
 L1C_NAME = "S2B_MSIL1C_20191025T085939_N0208_R007_T37VCC_20191025T112031.zip"
-
-
-def l1c_zip(picture: Image.Image | None = None) -> bytes:
-    """A demo-like S2MSI1C product: a zip holding a manifest and ``picture`` (default: a small
-    green image) as its PNG quick-look."""
-    if picture is None:
-        picture = Image.new("RGB", (24, 16), (20, 140, 60))
-    image = io.BytesIO()
-    picture.save(image, format="PNG")
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("manifest.xml", "<manifest><productType>S2MSI1C</productType></manifest>")
-        archive.writestr("quicklook.png", image.getvalue())
-    return out.getvalue()
 
 
 @contextmanager
@@ -84,7 +68,7 @@ def odip_service(db_url: str, tmp_path: Path):
     storage.initialize_schema()
     archive = load_archive(settings)
     input_product = store_product_file(
-        archive, l1c_zip(Image.effect_noise((256, 256), 64).convert("RGB")), name=L1C_NAME, mission="DEMO",
+        archive, s2_l1c_zip(Image.effect_noise((256, 256), 64).convert("RGB")), name=L1C_NAME, mission="DEMO",
         origin_date=datetime(2019, 10, 25, 11, 20, 31, tzinfo=timezone.utc),
         content_start=datetime(2019, 10, 25, 8, 59, 39, 24000, tzinfo=timezone.utc),
         content_end=datetime(2019, 10, 25, 9, 0, 9, 24000, tzinfo=timezone.utc),

@@ -30,7 +30,7 @@ from live_server import serve_wsgi
 
 import proseo_odata
 from proseo_odata.archive import load_archive
-from proseo_odata.archive.testing import store_product_file
+from proseo_odata.archive.testing import s2_l1c_zip, store_product_file
 from proseo_odata.demo.data import png_bytes
 from proseo_odata.model import Attribute, Mission, Role, User, hash_password
 from proseo_odata.storage import Query, load_storage
@@ -44,17 +44,6 @@ READERS = 2
 WAIT = 120.0  # seconds: bound of every wait below (a loaded 2-core machine)
 
 pytestmark = pytest.mark.slow
-
-
-def _input_zip(seed: int) -> bytes:
-    import io
-    import zipfile
-
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("manifest.xml", "<manifest><productType>S2MSI1C</productType></manifest>")
-        archive.writestr("quicklook.png", png_bytes(seed, size=32))
-    return out.getvalue()
 
 
 def _name(i: int) -> str:
@@ -87,7 +76,7 @@ def site(tmp_path):
                          frozenset({Role.PRIP_USER, Role.ODIP_USER, Role.PRODUCT_READER_ALL})))
         for i in range(ORDER_CLIENTS * ORDERS_EACH):
             product = store_product_file(
-                archive, _input_zip(i), name=_name(i), mission="DEMO",
+                archive, s2_l1c_zip(png_bytes(i, size=32)), name=_name(i), mission="DEMO",
                 content_start=datetime(2019, 10, 25, 8, 59, i, tzinfo=timezone.utc),
                 content_end=datetime(2019, 10, 25, 9, 0, 9, tzinfo=timezone.utc),
                 attributes=[Attribute.of("productType", "S2MSI1C")],

@@ -85,6 +85,28 @@ def store_product_file(archive, data, *, name: str, mission: str = "TEST", publi
     return product
 
 
+def s2_l1c_zip(picture=None) -> bytes:
+    """A demo-like S2MSI1C product, what the demo image workflows convert: a zip holding a
+    ``manifest.xml`` and ``quicklook.png``, ``picture`` (PNG bytes or a Pillow image; default a
+    small green image)."""
+    import io
+    import zipfile
+
+    if not isinstance(picture, (bytes, bytearray)):
+        from PIL import Image
+
+        if picture is None:
+            picture = Image.new("RGB", (24, 16), (20, 140, 60))
+        png = io.BytesIO()
+        picture.save(png, format="PNG")
+        picture = png.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("manifest.xml", "<manifest><productType>S2MSI1C</productType></manifest>")
+        archive.writestr("quicklook.png", picture)
+    return out.getvalue()
+
+
 class ArchiveContract:
     """The archive contract suite (:class:`proseo_odata.archive.ArchiveBase`), backend-neutral.
 

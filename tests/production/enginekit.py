@@ -1,20 +1,17 @@
 """Shared set-up of the production engine tests: a storage with mission DEMO, the configured
 workflows, a local archive and a demo-like input product (zip with a PNG and a manifest)."""
 import hashlib
-import io
 import json
 import shutil
 import sys
 import uuid
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from PIL import Image
 
 import proseo_odata
 from proseo_odata.archive import load_archive
-from proseo_odata.archive.testing import store_product_file
+from proseo_odata.archive.testing import s2_l1c_zip, store_product_file
 from proseo_odata.model import Attribute, Mission
 from proseo_odata.production.processors import Processor, ProcessorOutput
 from proseo_odata.production.workflows import sync_configured_workflows
@@ -29,17 +26,6 @@ FOOTPRINT = "POLYGON((36 60,38 60,38 61,36 61,36 60))"
 
 SLOW_ID = "5e1d0c0a-0000-4000-8000-00000000510e"
 FAILING_ID = "5e1d0c0a-0000-4000-8000-0000000fa11e"
-
-
-def product_zip_bytes():
-    img = Image.new("RGB", (24, 16), (20, 140, 60))
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG")
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("manifest.xml", "<manifest><productType>S2MSI1C</productType></manifest>")
-        archive.writestr("quicklook.png", buffer.getvalue())
-    return out.getvalue()
 
 
 def write_workflows(folder: Path, slow_seconds: float = 30.0) -> Path:
@@ -93,7 +79,7 @@ def set_up(settings):
 
 def add_input(storage, archive, name=L1C_NAME, start=START, end=END, published=None):
     product = store_product_file(
-        archive, product_zip_bytes(), name=name, mission="DEMO", published=published,
+        archive, s2_l1c_zip(), name=name, mission="DEMO", published=published,
         origin_date=ORIGIN, content_start=start, content_end=end, footprint=FOOTPRINT,
         attributes=[Attribute.of("productType", "S2MSI1C"), Attribute.of("cloudCover", 12.5)],
     )

@@ -19,7 +19,7 @@ import webtest
 from PIL import Image
 
 from proseo_odata.archive import load_archive
-from proseo_odata.archive.testing import store_product_file
+from proseo_odata.archive.testing import s2_l1c_zip, store_product_file
 from proseo_odata.model import (
     Attribute,
     Mission,
@@ -33,7 +33,6 @@ from proseo_odata.model import (
 )
 from proseo_odata.production.workflows import sync_configured_workflows
 from proseo_odata.storage import load_storage
-import odip_service
 from odip_service import DEMO_WORKFLOWS, L1C_NAME, ODIP  # noqa: F401 - the helpers' names too
 from prip_helpers import utc
 
@@ -65,7 +64,7 @@ def auth(login: str, password: str | None = None) -> dict:
 
 def l1c_zip(colour=(20, 140, 60)) -> bytes:
     """A demo-like S2MSI1C product: a zip holding a PNG quick-look of one ``colour`` and a manifest."""
-    return odip_service.l1c_zip(Image.new("RGB", (24, 16), colour))
+    return s2_l1c_zip(Image.new("RGB", (24, 16), colour))
 
 
 def order_body(**overrides) -> dict:
