@@ -31,7 +31,7 @@ import pytest
 import webtest
 
 from odip_helpers import DEMO_WORKFLOWS, ODIP_USERS, OdipWorld, build_world
-from prip_helpers import TOKEN_SECRET, USERS, Catalogue, make_app, seed
+from prip_helpers import TOKEN_SECRET, USERS, Catalogue, make_app, seed, served_app
 from proseo_odata.archive import load_archive
 from proseo_odata.model import hash_password
 from proseo_odata.storage import load_storage
@@ -114,11 +114,8 @@ def app(request, app_settings, catalogue, shared_worlds):
     if _shared(request):
         yield shared_worlds.prip(app_settings["proseo.storage.url"]).app
         return
-    test_app = make_app(app_settings)
-    yield test_app
-    storage = getattr(test_app.app.registry, "storage", None)
-    if storage is not None:
-        storage.close()
+    with served_app(app_settings) as test_app:
+        yield test_app
 
 
 # -- ODIP ------------------------------------------------------------------------------------

@@ -3,10 +3,11 @@ when the settings ask for them, and both are stopped at interpreter exit."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 
 import pytest
 
-from prip_helpers import make_app
+from prip_helpers import served_app
 
 
 @pytest.fixture
@@ -29,59 +30,49 @@ def exit_hooks(monkeypatch):
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_periodic_eviction_starts_only_when_configured(app_settings, storage, exit_hooks):
-    off = make_app(app_settings)
-    assert off.app.registry.eviction is None
-    assert exit_hooks == []
-    on = make_app({**app_settings, "proseo.eviction.interval": "3600"})
-    runner = on.app.registry.eviction
-    try:
-        assert runner is not None and runner.interval == 3600 and runner.alive
-        assert [func for func, _args in exit_hooks] == [runner.stop]
-    finally:
-        runner.stop()
-    assert not runner.alive
-    for app in (off, on):
-        app.app.registry.storage.close()
+    with served_app(app_settings) as off:
+        assert off.app.registry.eviction is None
+        assert exit_hooks == []
+        with served_app({**app_settings, "proseo.eviction.interval": "3600"}) as on:
+            runner = on.app.registry.eviction
+            try:
+                assert runner is not None and runner.interval == 3600 and runner.alive
+                assert [func for func, _args in exit_hooks] == [runner.stop]
+            finally:
+                runner.stop()
+            assert not runner.alive
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_no_worker_pool_without_proseo_workers(app_settings, storage, exit_hooks):
     settings = {k: v for k, v in app_settings.items() if k != "proseo.workers"}
     assert "proseo.workers" not in settings and settings.get("proseo.archive.backend")
-    app = make_app(settings)
-    try:
+    with served_app(settings) as app:
         assert app.app.registry.proseo_workers is None
         assert exit_hooks == []
-    finally:
-        app.app.registry.storage.close()
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_worker_pool_when_asked_for(app_settings, storage, exit_hooks):
-    app = make_app({**app_settings, "proseo.workers": "1"})
-    pool = app.app.registry.proseo_workers
-    try:
-        assert pool is not None and pool.threads == 1
-        assert [func for func, _args in exit_hooks] == [pool.stop]
-    finally:
-        if pool is not None:
-            pool.stop(5.0)
-        app.app.registry.storage.close()
+    with served_app({**app_settings, "proseo.workers": "1"}) as app:
+        pool = app.app.registry.proseo_workers
+        try:
+            assert pool is not None and pool.threads == 1
+            assert [func for func, _args in exit_hooks] == [pool.stop]
+        finally:
+            if pool is not None:
+                pool.stop(5.0)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_start_warns_once_when_notification_passwords_would_be_stored_unencrypted(app_settings, storage, caplog):
     from cryptography.fernet import Fernet
 
-    apps = []
-    try:
+    with contextlib.ExitStack() as apps:
         for key, warned in (("", True), (Fernet.generate_key().decode(), False)):
             caplog.clear()
             with caplog.at_level("WARNING"):
-                apps.append(make_app({**app_settings, "proseo.secrets.key": key}))
-                apps[-1].app.registry.storage.secrets.to_column("a password stored later")
+                app = apps.enter_context(served_app({**app_settings, "proseo.secrets.key": key}))
+                app.app.registry.storage.secrets.to_column("a password stored later")
             # once per process: the password stored after the start does not log it again
             assert caplog.text.count("stored UNENCRYPTED") == (1 if warned else 0), caplog.text
-    finally:
-        for app in apps:
-            app.app.registry.storage.close()

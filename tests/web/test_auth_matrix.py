@@ -11,7 +11,7 @@ import time
 import jwt
 import pytest
 
-from prip_helpers import PRIP, TOKEN_SECRET, basic, make_app
+from prip_helpers import PRIP, TOKEN_SECRET, basic, make_app, served_app
 
 CALLERS = {
     "none": {},
@@ -182,27 +182,18 @@ def test_client_credentials_grant(app):
 
 def test_token_survives_a_restart(app, app_settings, catalogue):
     token = _token(app).json["access_token"]
-    restarted = make_app(app_settings)  # a new process: new registry, new storage, same secret
-    try:
+    with served_app(app_settings) as restarted:  # a new process: new registry, new storage, same secret
         response = restarted.get(PRIP + f"/Products({catalogue.id('p1')})", headers={"Authorization": f"Bearer {token}"})
         assert response.json["Id"] == catalogue.id("p1")
-    finally:
-        restarted.app.registry.storage.close()
 
 
 def test_token_of_another_secret_is_rejected(app_settings, catalogue):
-    other = make_app({**app_settings, "proseo.token.secret": "another-secret-another-secret-1234"})
-    try:
+    with served_app({**app_settings, "proseo.token.secret": "another-secret-another-secret-1234"}) as other:
         token = _token(other).json["access_token"]
-    finally:
-        other.app.registry.storage.close()
-    app = make_app(app_settings)
-    try:
+    with served_app(app_settings) as app:
         response = app.get(PRIP + "/Products", headers={"Authorization": f"Bearer {token}"}, expect_errors=True)
         assert response.status_int == 401
         assert response.json["error"]["message"] == "Invalid bearer token"
-    finally:
-        app.app.registry.storage.close()
 
 
 @pytest.mark.parametrize(

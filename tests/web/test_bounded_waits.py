@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from netfaults import FreezableProxy
-from prip_helpers import PRIP, basic, make_app
+from prip_helpers import PRIP, basic, make_app, served_app
 from proseo_odata.storage import load_storage
 from proseo_odata.storage.errors import is_transient
 
@@ -25,8 +25,7 @@ def db_url(migrated_pg_url):  # PostgreSQL only (overrides the parametrised fixt
 
 
 def test_a_statement_behind_a_held_lock_is_a_bounded_503(app_settings, catalogue, db_url):
-    app = make_app({**app_settings, "proseo.storage.statement_timeout": "1"})
-    try:
+    with served_app({**app_settings, "proseo.storage.statement_timeout": "1"}) as app:
         app.get(f"{PRIP}/Products", headers=basic("alice"), status=200)
         libpq = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
         with psycopg.connect(libpq) as holder:
@@ -39,8 +38,6 @@ def test_a_statement_behind_a_held_lock_is_a_bounded_503(app_settings, catalogue
         assert response.headers["Retry-After"] and response.json["error"]["message"]
         assert "[SQL" not in response.text and "LOCK" not in response.text
         app.get(f"{PRIP}/Products", headers=basic("alice"), status=200)  # the lock is gone: served again
-    finally:
-        app.app.registry.storage.close()
 
 
 @pytest.fixture

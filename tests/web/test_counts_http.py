@@ -7,19 +7,14 @@ import contextlib
 
 import pytest
 
-from prip_helpers import PRIP, basic, make_app
+from prip_helpers import PRIP, basic, make_app, served_app
 
 ALICE = basic("alice")  # sees 5 products of the catalogue fixture
 CAROL = basic("carol")  # sees 7
 
 
-@contextlib.contextmanager
 def _app_with_limit(app_settings, limit: str):
-    app = make_app({**app_settings, "proseo.count.exact_limit": limit})
-    try:
-        yield app
-    finally:
-        app.app.registry.storage.close()
+    return served_app({**app_settings, "proseo.count.exact_limit": limit})
 
 
 @contextlib.contextmanager

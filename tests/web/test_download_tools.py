@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from live_server import serve_wsgi
 
-from prip_helpers import P1_FILE, PRIP, USERS, make_app
+from prip_helpers import P1_FILE, PRIP, USERS, served_app
 
 pytestmark = pytest.mark.slow
 
@@ -25,12 +25,8 @@ def _tool(name: str) -> str:
 
 @pytest.fixture
 def value_url(app_settings, catalogue):
-    wsgi = make_app(app_settings).app
-    try:
-        with serve_wsgi(wsgi) as url:
-            yield f"{url}{PRIP}/Products({catalogue.id('p1')})/$value", catalogue.products["p1"].name
-    finally:
-        wsgi.registry.storage.close()
+    with served_app(app_settings) as app, serve_wsgi(app.app) as url:
+        yield f"{url}{PRIP}/Products({catalogue.id('p1')})/$value", catalogue.products["p1"].name
 
 
 def _login():

@@ -8,19 +8,15 @@ import pytest
 import requests
 from live_server import serve_wsgi
 
-from prip_helpers import PRIP, USERS, make_app
+from prip_helpers import PRIP, USERS, served_app
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def server(app_settings, catalogue):
-    wsgi = make_app(app_settings).app
-    try:
-        with serve_wsgi(wsgi) as url:
-            yield url
-    finally:
-        wsgi.registry.storage.close()
+    with served_app(app_settings) as app, serve_wsgi(app.app) as url:
+        yield url
 
 
 def auth(login="alice"):

@@ -14,7 +14,7 @@ import pytest
 import webtest
 from pyramid.config import Configurator
 
-from prip_helpers import PRIP, basic, make_app
+from prip_helpers import PRIP, basic, served_app
 
 ODIP = "/proseo/odip/odata/v1"
 
@@ -283,8 +283,7 @@ def _outage_records(caplog):
 def test_unreachable_database_answers_503(app_settings, caplog):
     url = f"postgresql+psycopg://postgres:pw-not-logged@127.0.0.1:{_closed_port()}/nowhere?connect_timeout=2"
     caplog.set_level(logging.INFO)
-    app = make_app({**app_settings, "proseo.storage.url": url})  # starts anyway, says so once
-    try:
+    with served_app({**app_settings, "proseo.storage.url": url}) as app:  # starts anyway, says so once
         for _ in range(3):
             response = app.get(PRIP + "/Products", headers=basic("alice"), expect_errors=True)
             error = assert_error(response, 503, "E7705")
@@ -293,8 +292,6 @@ def test_unreachable_database_answers_503(app_settings, caplog):
         assert_error(app.get(ODIP + "/Workflows", headers=basic("alice"), expect_errors=True), 503, "E7206", "odip")
         # The service document needs no database and still works.
         assert app.get(PRIP + "/").status_int == 200
-    finally:
-        app.app.registry.storage.close()
     # One log line for the whole outage, not a traceback per request; no password in it.
     [record] = _outage_records(caplog)
     assert record.levelno == logging.WARNING and record.exc_info is None
@@ -366,10 +363,9 @@ def test_database_going_away_answers_503(fresh_pg_url, tmp_path, password_hashes
     storage.initialize_schema()
     seed(storage, password_hashes)
     storage.close()
-    app = make_app(settings)
-    name = make_url(fresh_pg_url).database
-    admin_url = make_url(pg_server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
+    with served_app(settings) as app:
+        name = make_url(fresh_pg_url).database
+        admin_url = make_url(pg_server_url).set(drivername="postgresql").render_as_string(hide_password=False)
         assert app.get(PRIP + "/Products", headers=basic("alice")).status_int == 200
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
@@ -381,8 +377,6 @@ def test_database_going_away_answers_503(fresh_pg_url, tmp_path, password_hashes
             conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
         assert app.get(PRIP + "/Products", headers=basic("alice")).status_int == 200
         assert app.get(PRIP + "/Products", headers=basic("alice")).status_int == 200
-    finally:
-        app.app.registry.storage.close()
     # The episode: one warning when it began, one line when the database was back.
     records = _outage_records(caplog)
     assert [r.levelno for r in records] == [logging.WARNING, logging.INFO], [r.getMessage() for r in records]

@@ -44,7 +44,7 @@ import jwt
 import pytest
 import webtest
 
-from prip_helpers import PRIP, TOKEN_SECRET, basic
+from prip_helpers import PRIP, TOKEN_SECRET, basic, served_app
 from odip_helpers import L1C_NAME, L2A_ID, ODIP, auth, build_world, order_body
 
 SEED = int(os.environ.get("FUZZ_SEED", "20250601"))
@@ -975,13 +975,11 @@ def odip_cases(rng: random.Random, n: int, world) -> list[Case]:
 @pytest.fixture
 def odip(odip_settings, odip_password_hashes):
     """The ODIP world of ``odip_helpers.build_world`` with bearer tokens enabled (the token endpoint too)."""
-    from proseo_odata_web import main
-
     settings = {**odip_settings, "proseo.token.secret": TOKEN_SECRET}
     world = build_world(settings, odip_password_hashes)
-    world.app = webtest.TestApp(main({}, **settings))
-    yield world
-    world.app.app.registry.storage.close()
+    with served_app(settings) as app:
+        world.app = app
+        yield world
     world.storage.close()
 
 

@@ -15,7 +15,7 @@ from live_server import serve_wsgi
 from slow_archive import SlowArchive
 
 from proseo_odata.ingest import ingest_file
-from prip_helpers import PRIP, USERS, make_app
+from prip_helpers import PRIP, USERS, served_app
 
 pytestmark = pytest.mark.slow
 
@@ -48,49 +48,45 @@ class Harvester:
 
 def test_a_harvester_misses_no_product_published_while_it_harvests(app_settings, storage, catalogue, archive, tmp_path):
     mission, name, password, _roles = USERS["alice"]
-    wsgi = make_app(app_settings).app
     files = tmp_path / "in"
     files.mkdir()
     for i in range(7):
         (files / f"H_{i}.dat").write_bytes(b"h" * (100 + i))
-    try:
-        with serve_wsgi(wsgi) as url, requests.Session() as http:
-            http.auth = (f"{mission}\\{name}", password)
-            harvester = Harvester(http, url + PRIP)
+    with served_app(app_settings) as app, serve_wsgi(app.app) as url, requests.Session() as http:
+        http.auth = (f"{mission}\\{name}", password)
+        harvester = Harvester(http, url + PRIP)
+        harvester.poll()
+        before = set(harvester.copied.values())
+        assert before  # the catalogue's public products
+        copying = threading.Event()
+        errors = []
+
+        def slow_publisher():
+            try:
+                slow = SlowArchive(archive, 1.0)
+                copying.set()
+                ingest_file(storage, slow, mission, files / "H_0.dat")
+            except Exception as exc:  # noqa: BLE001 - asserted below
+                errors.append(exc)
+
+        def fast_publisher():
+            try:
+                assert copying.wait(10)
+                time.sleep(0.2)  # the slow one has read its metadata and copies its file
+                for i in range(1, 7):
+                    ingest_file(storage, archive, mission, files / f"H_{i}.dat")
+                    time.sleep(0.05)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        publishers = [threading.Thread(target=slow_publisher), threading.Thread(target=fast_publisher)]
+        for thread in publishers:
+            thread.start()
+        while any(thread.is_alive() for thread in publishers):
             harvester.poll()
-            before = set(harvester.copied.values())
-            assert before  # the catalogue's public products
-            copying = threading.Event()
-            errors = []
-
-            def slow_publisher():
-                try:
-                    slow = SlowArchive(archive, 1.0)
-                    copying.set()
-                    ingest_file(storage, slow, mission, files / "H_0.dat")
-                except Exception as exc:  # noqa: BLE001 - asserted below
-                    errors.append(exc)
-
-            def fast_publisher():
-                try:
-                    assert copying.wait(10)
-                    time.sleep(0.2)  # the slow one has read its metadata and copies its file
-                    for i in range(1, 7):
-                        ingest_file(storage, archive, mission, files / f"H_{i}.dat")
-                        time.sleep(0.05)
-                except Exception as exc:  # noqa: BLE001
-                    errors.append(exc)
-
-            publishers = [threading.Thread(target=slow_publisher), threading.Thread(target=fast_publisher)]
-            for thread in publishers:
-                thread.start()
-            while any(thread.is_alive() for thread in publishers):
-                harvester.poll()
-                time.sleep(0.05)
-            for thread in publishers:
-                thread.join()
-            assert not errors, errors
-            harvester.poll()
-            assert set(harvester.copied.values()) - before == {f"H_{i}.dat" for i in range(7)}
-    finally:
-        wsgi.registry.storage.close()
+            time.sleep(0.05)
+        for thread in publishers:
+            thread.join()
+        assert not errors, errors
+        harvester.poll()
+        assert set(harvester.copied.values()) - before == {f"H_{i}.dat" for i in range(7)}

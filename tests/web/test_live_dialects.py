@@ -16,7 +16,7 @@ import pytest
 import requests
 from live_server import serve_wsgi
 
-from prip_helpers import PRIP
+from prip_helpers import PRIP, served_app
 from odip_helpers import L1C_NAME, L1C_OLD_NAME, ODIP, ODIP_USERS, build_world
 
 pytestmark = pytest.mark.slow
@@ -31,17 +31,13 @@ ELSEWHERE = "POLYGON((0 0,1 0,1 1,0 1,0 0))"
 
 @pytest.fixture
 def live(odip_settings, odip_password_hashes):
-    from proseo_odata_web import main
-
     settings = {**odip_settings, "proseo.collection.default": "DEMO=SENTINEL-2"}
     world = build_world(settings, odip_password_hashes)
-    wsgi = main({}, **settings)
     try:
-        with serve_wsgi(wsgi) as url:
+        with served_app(settings) as app, serve_wsgi(app.app) as url:
             world.url = url
             yield world
     finally:
-        wsgi.registry.storage.close()
         world.storage.close()
 
 

@@ -143,7 +143,7 @@ def test_estimated_date_before_history_is_the_configured_run_time(odip, odip_set
     """proseo.production.default_run_seconds (read once, CoreSettings) is the run time of a
     workflow without completed orders (S2_L1C_COMPRESS here): EstimatedDate = submission + a
     whole number of those run times (one per round of the orders ahead in the queue)."""
-    from prip_helpers import make_app
+    from prip_helpers import served_app
 
     def wait(app):
         body = app.post_json(f"{ODIP}/ProductionOrder",
@@ -155,11 +155,8 @@ def test_estimated_date_before_history_is_the_configured_run_time(odip, odip_set
 
     by_default = wait(odip.app)
     assert by_default % timedelta(seconds=60) == timedelta(0) and timedelta(0) < by_default < timedelta(hours=1)
-    app = make_app({**odip_settings, "proseo.production.default_run_seconds": "3600"})
-    try:
+    with served_app({**odip_settings, "proseo.production.default_run_seconds": "3600"}) as app:
         configured = wait(app)
-    finally:
-        app.app.registry.storage.close()
     assert configured % timedelta(hours=1) == timedelta(0) and configured >= timedelta(hours=1)
 
 

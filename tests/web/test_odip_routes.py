@@ -349,20 +349,17 @@ def test_auth_matrix(odip, path, method):
 
 def test_bearer_token_from_odip_token_path(odip_settings, odip_password_hashes):
     from odip_helpers import build_world
-
-    import webtest
-    from proseo_odata_web import main
+    from prip_helpers import served_app
 
     settings = dict(odip_settings, **{"proseo.token.secret": "t" * 40})
     world = build_world(settings, odip_password_hashes)
-    app = webtest.TestApp(main({}, **settings))
     try:
-        token = app.post("/proseo/odip/v1/token", {"grant_type": "password", "username": "DEMO\\uwe",
-                                                  "password": "uwe-pw"}).json["access_token"]
-        body = json_of(app.get(f"{ODIP}/ProductionOrders", headers={"Authorization": f"Bearer {token}"}))
-        assert labels(world, body) == {"w_running", "w_cancelled"}
+        with served_app(settings) as app:
+            token = app.post("/proseo/odip/v1/token", {"grant_type": "password", "username": "DEMO\\uwe",
+                                                      "password": "uwe-pw"}).json["access_token"]
+            body = json_of(app.get(f"{ODIP}/ProductionOrders", headers={"Authorization": f"Bearer {token}"}))
+            assert labels(world, body) == {"w_running", "w_cancelled"}
     finally:
-        app.app.registry.storage.close()
         world.storage.close()
 
 

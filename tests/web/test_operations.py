@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from prip_helpers import PRIP, basic, make_app
+from prip_helpers import PRIP, basic, served_app
 from proseo_odata.model import OrderStatus, utcnow
 from proseo_odata.storage.testing import make_order
 
@@ -35,8 +35,7 @@ def test_liveness_and_readiness_when_all_is_well(app):
 
 
 def test_readiness_fails_on_an_old_or_missing_schema_and_an_unreachable_database(app_settings, catalogue, storage):
-    app = make_app(app_settings)
-    try:
+    with served_app(app_settings) as app:
         with storage.engine.begin() as connection:
             connection.execute(sa.text("UPDATE alembic_version SET version_num = '0003_outbox_claim_token'"))
         old = app.get("/readyz", status=503)
@@ -47,16 +46,11 @@ def test_readiness_fails_on_an_old_or_missing_schema_and_an_unreachable_database
             connection.execute(sa.text("DELETE FROM alembic_version"))
         assert "has no proseo-odata schema" in app.get("/readyz", status=503).json["reason"]
         assert app.get("/healthz").status_int == 200  # liveness does not depend on the database
-    finally:
-        app.app.registry.storage.close()
     # Nothing listens: unreachable (a fixed reason, not the URL with its password).
-    gone = make_app({**app_settings, "proseo.storage.url": "postgresql+psycopg://u:hunter2@127.0.0.1:9/none"})
-    try:
+    with served_app({**app_settings, "proseo.storage.url": "postgresql+psycopg://u:hunter2@127.0.0.1:9/none"}) as gone:
         down = gone.get("/readyz", status=503)
         assert down.json == {"status": "unavailable", "reason": "database unreachable"} and "hunter2" not in down.text
         assert value(samples(gone), "proseo_database_up") == 0
-    finally:
-        gone.app.registry.storage.close()
 
 
 def test_metrics_count_requests_logins_queue_and_outbox(app, storage):
@@ -83,13 +77,10 @@ def test_metrics_count_requests_logins_queue_and_outbox(app, storage):
 
 
 def test_paths_are_settings_and_metrics_can_be_off(app_settings, catalogue):
-    app = make_app({**app_settings, "proseo.health.liveness_path": "/ops/live", "proseo.metrics.path": ""})
-    try:
+    with served_app({**app_settings, "proseo.health.liveness_path": "/ops/live", "proseo.metrics.path": ""}) as app:
         assert app.get("/ops/live").json == {"status": "ok"}
         assert app.get("/metrics", status=404).json["error"]["code"] == "E7701"
         assert app.app.registry.proseo_metrics is None
-    finally:
-        app.app.registry.storage.close()
 
 
 @pytest.mark.postgresql
@@ -98,18 +89,15 @@ def test_a_pool_without_a_free_connection_is_an_outage_like_any_other(app_settin
     a request answer exactly as for an unreachable database (the same 503 body), not a 500."""
     if not app_settings["proseo.storage.url"].startswith("postgresql"):
         pytest.skip("SQLite has no bounded connection pool")
-    app = make_app({**app_settings, "proseo.storage.pool_size": "1", "proseo.storage.max_overflow": "0",
-                    "proseo.storage.pool_timeout": "0.3"})
-    storage = app.app.registry.storage
-    try:
+    with served_app({**app_settings, "proseo.storage.pool_size": "1", "proseo.storage.max_overflow": "0",
+                     "proseo.storage.pool_timeout": "0.3"}) as app:
+        storage = app.app.registry.storage
         with storage.engine.connect():  # the only pooled connection, held
             down = app.get("/readyz", status=503)
             assert down.json == {"status": "unavailable", "reason": "database unreachable"}
             busy = app.get(PRIP + "/Products", headers=basic("alice"), status=503)
             assert busy.json["error"]["code"] == "E7705" and busy.headers["Retry-After"] == "30"
         assert app.get("/readyz").json == {"status": "ready"}
-    finally:
-        storage.close()
 
 
 def test_reads_leave_no_connection_behind_whatever_they_answer(app_settings, catalogue):
@@ -120,11 +108,10 @@ def test_reads_leave_no_connection_behind_whatever_they_answer(app_settings, cat
     bounded = app_settings["proseo.storage.url"].startswith("postgresql")
     pool = {"proseo.storage.pool_size": "1", "proseo.storage.max_overflow": "0",
             "proseo.storage.pool_timeout": "0.5"} if bounded else {}
-    app = make_app({**app_settings, **pool})
-    storage = app.app.registry.storage
     alice = basic("alice")
     p1 = catalogue.id("p1")
-    try:
+    with served_app({**app_settings, **pool}) as app:
+        storage = app.app.registry.storage
         for _ in range(2):
             app.get(PRIP + "/Products?$top=2", headers=alice, status=200)
             app.get(PRIP + "/Products?$top=2&$expand=Attributes", headers=alice, status=200)
@@ -137,5 +124,3 @@ def test_reads_leave_no_connection_behind_whatever_they_answer(app_settings, cat
             app.get(PRIP + "/Products/$count", headers=alice, status=200)
         assert storage.engine.pool.checkedout() == 0
         assert app.get("/readyz").json == {"status": "ready"}
-    finally:
-        storage.close()

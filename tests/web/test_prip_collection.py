@@ -11,7 +11,7 @@ from proseo_odata.model.collections import CollectionRule
 from proseo_odata.notify.subscriptions import compiled_filter
 from proseo_odata.storage import load_storage
 
-from prip_helpers import PRIP, _product, basic, make_app
+from prip_helpers import PRIP, _product, basic, served_app
 
 ALICE = basic("alice")
 
@@ -35,9 +35,8 @@ def collection_app(app_settings, catalogue):
             tx.add_product(product)
     assert extra["s1"].collection == "SENTINEL-1" and extra["x"].collection == "SENTINEL-2"
     storage.close()
-    app = make_app(settings)
-    yield app, {**{k: str(v.id) for k, v in catalogue.products.items()}, **{k: str(v.id) for k, v in extra.items()}}
-    app.app.registry.storage.close()
+    with served_app(settings) as app:
+        yield app, {**{k: str(v.id) for k, v in catalogue.products.items()}, **{k: str(v.id) for k, v in extra.items()}}
 
 
 def names(app, query):

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from datetime_samples import edge_datetimes, random_datetimes
-from prip_helpers import PRIP, basic, make_app, utc
+from prip_helpers import PRIP, basic, served_app, utc
 from proseo_odata.model import Attribute, AttributeType, Checksum, Product, ProductionType, VisibilityClass
 from proseo_odata.storage.base import ProductEntry
 from proseo_odata.storage.testing import PRECISION_ATTRIBUTES
@@ -98,18 +98,18 @@ def test_page_and_single_entity_agree(app, catalogue, special, select, expand):
 def test_page_and_single_entity_agree_with_settings(app_settings, catalogue, special, settings):
     from proseo_odata.config import configure
 
-    app = make_app({**app_settings, **settings})
     try:
-        _check_same(app, [str(p.id) for p in special.values()], None, "Attributes,Assets")
-        # without the seed aliases the answer leaves CreationDate out, and so does its context
-        listed = "Checksum,ContentDate" if settings.get("proseo.seed_aliases") == "false" else None
-        _check_same(app, [str(special["rich"].id)], "Checksum,ContentDate,CreationDate", None, listed)
-        if listed:
-            only_alias = app.get(PRIP + f"/Products({special['rich'].id})", {"$select": "CreationDate"}, headers=CAROL)
-            assert only_alias.json["@odata.context"] == "$metadata#Products(Id)/$entity"
-            assert {k for k in only_alias.json if not k.startswith("@")} == {"Id"}
+        with served_app({**app_settings, **settings}) as app:
+            _check_same(app, [str(p.id) for p in special.values()], None, "Attributes,Assets")
+            # without the seed aliases the answer leaves CreationDate out, and so does its context
+            listed = "Checksum,ContentDate" if settings.get("proseo.seed_aliases") == "false" else None
+            _check_same(app, [str(special["rich"].id)], "Checksum,ContentDate,CreationDate", None, listed)
+            if listed:
+                only_alias = app.get(PRIP + f"/Products({special['rich'].id})", {"$select": "CreationDate"},
+                                     headers=CAROL)
+                assert only_alias.json["@odata.context"] == "$metadata#Products(Id)/$entity"
+                assert {k for k in only_alias.json if not k.startswith("@")} == {"Id"}
     finally:
-        app.app.registry.storage.close()
         configure({})
 
 
@@ -200,17 +200,16 @@ def test_the_wire_is_the_golden_text(app_settings, catalogue, special, digits):
 
     golden = {("rich", 3): GOLDEN_RICH_3, ("rich", 6): GOLDEN_RICH_6,
               ("bare", 3): GOLDEN_BARE_3, ("bare", 6): GOLDEN_BARE_6}
-    app = make_app({**app_settings, "proseo.datetime.fraction_digits": str(digits)})
     try:
-        for label, options in (("rich", {"$expand": "Attributes"}), ("bare", {})):
-            text = golden[label, digits]
-            pid = str(special[label].id)
-            page = app.get(PRIP + "/Products", {"$filter": f"Id eq {pid}", **options}, headers=CAROL)
-            entity = app.get(PRIP + f"/Products({pid})", options, headers=CAROL)
-            assert page.body.decode("utf-8") == '{"@odata.context": "$metadata#Products", "value": [' + text + "]}"
-            assert entity.body.decode("utf-8") == '{"@odata.context": "$metadata#Products/$entity", ' + text[1:]
+        with served_app({**app_settings, "proseo.datetime.fraction_digits": str(digits)}) as app:
+            for label, options in (("rich", {"$expand": "Attributes"}), ("bare", {})):
+                text = golden[label, digits]
+                pid = str(special[label].id)
+                page = app.get(PRIP + "/Products", {"$filter": f"Id eq {pid}", **options}, headers=CAROL)
+                entity = app.get(PRIP + f"/Products({pid})", options, headers=CAROL)
+                assert page.body.decode("utf-8") == '{"@odata.context": "$metadata#Products", "value": [' + text + "]}"
+                assert entity.body.decode("utf-8") == '{"@odata.context": "$metadata#Products/$entity", ' + text[1:]
     finally:
-        app.app.registry.storage.close()
         configure({})
 
 

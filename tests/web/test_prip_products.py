@@ -11,7 +11,7 @@ import pytest
 import webtest
 from pyramid.config import Configurator
 
-from prip_helpers import P1_FILE, PRIP, basic, make_app
+from prip_helpers import P1_FILE, PRIP, basic, make_app, served_app
 
 # Every test here only reads: one application and catalogue per backend for the module
 # (tests/web/conftest.py); a test that writes belongs in another module.
@@ -105,16 +105,15 @@ def test_dates_have_exactly_three_digits_and_select_their_product(app, catalogue
 def test_six_fraction_digits_by_setting(app_settings, catalogue):
     from proseo_odata.config import configure
 
-    app = make_app({**app_settings, "proseo.datetime.fraction_digits": "6"})
     try:
-        body = app.get(PRIP + f"/Products({catalogue.id('p5')})", headers=ALICE).json
-        assert body["PublicationDate"] == "2020-01-06T12:00:00.123456Z"
-        assert body["ContentDate"]["Start"] == "2020-01-06T10:00:00.000000Z"
-        found = app.get(PRIP + "/Products", {"$filter": f"PublicationDate eq {body['PublicationDate']}"},
-                        headers=ALICE).json
-        assert ids(found) == labels(catalogue, "p5")
+        with served_app({**app_settings, "proseo.datetime.fraction_digits": "6"}) as app:
+            body = app.get(PRIP + f"/Products({catalogue.id('p5')})", headers=ALICE).json
+            assert body["PublicationDate"] == "2020-01-06T12:00:00.123456Z"
+            assert body["ContentDate"]["Start"] == "2020-01-06T10:00:00.000000Z"
+            found = app.get(PRIP + "/Products", {"$filter": f"PublicationDate eq {body['PublicationDate']}"},
+                            headers=ALICE).json
+            assert ids(found) == labels(catalogue, "p5")
     finally:
-        app.app.registry.storage.close()
         configure({})
 
 
@@ -212,8 +211,7 @@ def test_select_on_attributes_is_applied(app, catalogue, route):
 
 
 def test_seed_aliases_can_be_switched_off(app_settings, catalogue):
-    app = make_app({**app_settings, "proseo.seed_aliases": "false"})
-    try:
+    with served_app({**app_settings, "proseo.seed_aliases": "false"}) as app:
         body = app.get(PRIP + f"/Products({catalogue.id('p1')})?$expand=Attributes", headers=ALICE).json
         assert "CreationDate" not in body and "Checksums" not in body
         assert body["Checksum"] and body["PublicationDate"]
@@ -228,8 +226,6 @@ def test_seed_aliases_can_be_switched_off(app_settings, catalogue):
             assert refused.status_int == 400, (name, refused.body)
         assert app.get(PRIP + f"/Products({pid})/Attributes('productType')?$select=Value", headers=ALICE).json[
             "Value"] == "S2MSI1C"
-    finally:
-        app.app.registry.storage.close()
 
 
 def test_select_on_one_product(app, catalogue):
@@ -395,8 +391,7 @@ def test_top_equal_to_the_result_has_no_link(app, catalogue):
 
 
 def test_strict_paging_top_caps_the_total(app_settings, catalogue):
-    app = make_app({**app_settings, "proseo.paging": "strict"})
-    try:
+    with served_app({**app_settings, "proseo.paging": "strict"}) as app:
         body = app.get(PRIP + "/Products?$top=2", headers=ALICE).json
         assert ids(body) == labels(catalogue, "p1", "p2")
         assert "@odata.nextLink" not in body
@@ -410,8 +405,6 @@ def test_strict_paging_top_caps_the_total(app_settings, catalogue):
         # Prefer: odata.maxpagesize is the page size; $top still caps the total
         pages, applied = _pages(app, PRIP + "/Products?$top=5", {**CAROL, "Prefer": "odata.maxpagesize=2"})
         assert [len(page) for page in pages] == [2, 2, 1] and applied == {"odata.maxpagesize=2"}
-    finally:
-        app.app.registry.storage.close()
 
 
 def test_paging_setting_is_checked(app_settings):
@@ -543,12 +536,9 @@ def test_mounted_twice(app_settings, catalogue):
 
 
 def test_custom_prefix(app_settings, catalogue):
-    app = make_app({**app_settings, "proseo.prip.prefix": "/catalogue/v2/"})
-    try:
+    with served_app({**app_settings, "proseo.prip.prefix": "/catalogue/v2/"}) as app:
         assert app.get("/catalogue/v2/Products/$count", headers=ALICE).text == "5"
         assert app.get(PRIP + "/Products", headers=ALICE, expect_errors=True).status_int == 404
-    finally:
-        app.app.registry.storage.close()
 
 
 # -- $value (the HTTP plumbing is proseo_odata_web.download's; here: routing and who may download) ------

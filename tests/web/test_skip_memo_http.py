@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from prip_helpers import PRIP, _product, basic, make_app, utc
+from prip_helpers import PRIP, _product, basic, served_app, utc
 from proseo_odata.storage.testing import make_product
 
 ALICE = basic("alice")
@@ -43,12 +43,9 @@ def test_pages_rebuilt_from_skip_are_keyset_seeks_with_the_offset_rows(app, app_
     hits = memo.hits
     names, pages = _pages_by_skip(app, CAROL)
     assert pages >= 6 and memo.hits - hits == pages - 1
-    offset_app = make_app({**app_settings, "proseo.storage.skip_memo.ttl": "0"})
-    try:
+    with served_app({**app_settings, "proseo.storage.skip_memo.ttl": "0"}) as offset_app:
         plain, _ = _pages_by_skip(offset_app, CAROL)
         assert offset_app.app.registry.storage.skip_memo.hits == 0
-    finally:
-        offset_app.app.registry.storage.close()
     assert names == plain
     assert len(names) == len(set(names)) >= 22
 
@@ -87,9 +84,9 @@ def test_a_client_after_a_publication_gets_the_offset_rows_from_two_processes(ap
         for i in range(40):
             tx.add_product(make_product("DEMO", name=f"S2Y_{i:02d}.zip", publication_date=utc(2022, 1, 1) + timedelta(hours=i // 2)))
     settings = {**app_settings, "proseo.page_size.max": "20"}
-    processes = [make_app(settings), make_app(settings)]
-    offset_app = make_app({**settings, "proseo.storage.skip_memo.ttl": "0"})
-    try:
+    with served_app(settings) as first, served_app(settings) as second, \
+            served_app({**settings, "proseo.storage.skip_memo.ttl": "0"}) as offset_app:
+        processes = [first, second]
         before = _walk_alternating([offset_app], CAROL, 20)
         assert _walk_alternating(processes, CAROL, 7) == before and len(before) >= 60
         assert sum(p.app.registry.storage.skip_memo.hits for p in processes) > 0
@@ -99,6 +96,3 @@ def test_a_client_after_a_publication_gets_the_offset_rows_from_two_processes(ap
         after = _walk_alternating([offset_app], CAROL, 20)
         assert len(after) == len(before) + 5
         assert _walk_alternating(processes, CAROL, 10) == after
-    finally:
-        for process in (*processes, offset_app):
-            process.app.registry.storage.close()
