@@ -9,7 +9,8 @@ only after an install succeeded; the scripts are copied on every run.
 Without Node.js or without access to the npm registry it raises :class:`NodePackageUnavailable`
 with a message saying so; the tests turn that into a failure, never a skip (CI has registry
 access): :func:`node_package_or_fail`. Users: tests/web/test_metadata_openapi.py (the OASIS ``odata-openapi`` converter, in
-``.node/odata-openapi/``), tests/clients/test_odata_client.py and test_odip_clients.py (``@odata/client``, in
+``.node/odata-openapi/``), tests/web/test_metadata_vocabularies.py (``@sap-ux/odata-vocabularies``, in
+``.node/odata-vocabularies/``), tests/clients/test_odata_client.py and test_odip_clients.py (``@odata/client``, in
 ``.node/odata-client/``) and tests/clients/test_odatajs.py (``odatajs``, in ``.node/odatajs/``).
 """
 from __future__ import annotations

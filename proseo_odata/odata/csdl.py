@@ -196,7 +196,8 @@ def entity_set_annotations(entity_set: edm.EntitySet, include_aliases: bool = Tr
                                                   [Path(p) for p in non_sortable_paths(target, include_aliases)]),
             "TopSupported": True,
             "SkipSupported": True,
-            "CountRestrictions": {"Countable": True},  # /$count and $count=true
+            # (counted by /$count and $count=true: the set's CountRestrictions lists no
+            # NonCountableNavigationProperties; a navigation's own record has no count term)
             "SearchRestrictions": {"Searchable": False},
             "InsertRestrictions": {"Insertable": False},
             "UpdateRestrictions": {"Updatable": False},
