@@ -40,7 +40,7 @@ from proseo_odata.model import (
 from proseo_odata.model.visibility import visible_classes
 from proseo_odata.errors import Conflict, InvalidQuery, InvalidSubscription, ProseoError
 from proseo_odata.notify.delivery import credentials_problems, endpoint_problem
-from proseo_odata.odata.edm import is_control_member
+from proseo_odata.odata.edm import SUBSCRIPTION, computed_names, is_control_member
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import ConflictError, NotFoundError, log_failure
 
@@ -336,7 +336,8 @@ SUBSCRIPTION_INPUT_PROPERTIES = {
     "NotificationEpPassword": str,
 }
 #: Properties the service sets; accepted in a body (clients echo entities) and ignored.
-SUBSCRIPTION_SERVER_PROPERTIES = {"Id", "Status", "SubmissionDate", "LastNotificationDate"}
+#: The server's properties a client echoing a subscription sends: ignored (``Core.Computed`` and the key).
+SUBSCRIPTION_SERVER_PROPERTIES = {"Id", *computed_names(SUBSCRIPTION)}
 
 _JSON_TYPE_NAMES = {str: "a string", bool: "a Boolean", int: "an integer"}
 

@@ -142,6 +142,7 @@ def _cap(term: str) -> str:
 
 _DESCRIPTION = f"{CORE}.Description"
 _OPTIONAL_PARAMETER = f"{CORE}.OptionalParameter"
+_COMPUTED = f"{CORE}.Computed"
 
 
 def entity_set_annotations(entity_set: edm.EntitySet, include_aliases: bool = True) -> Dict[str, Any]:
@@ -317,6 +318,11 @@ def _xml_child(parent: ET.Element, value: Any) -> None:
         raise TypeError(f"cannot render annotation value {value!r}")
 
 
+def _property_annotations(prop: edm.Property) -> Dict[str, Any]:
+    """``Core.Computed`` on a property the service sets (a client creating the entity leaves it out)."""
+    return {_COMPUTED: True} if prop.computed else {}
+
+
 def _xml_annotations(parent: ET.Element, annotations: Dict[str, Any]) -> None:
     for term, value in annotations.items():
         _xml_inline(ET.SubElement(parent, _q("Annotation"), {"Term": term}), value)
@@ -341,8 +347,9 @@ def _xml_properties(parent: ET.Element, type_: edm.StructuredType, include_alias
     for prop in type_.properties:
         if prop.seed_only and not include_aliases:
             continue
-        ET.SubElement(parent, _q("Property"),
-                      _xml_facets({"Name": prop.name, "Type": _type_name(prop)}, prop, precision))
+        element = ET.SubElement(parent, _q("Property"),
+                                _xml_facets({"Name": prop.name, "Type": _type_name(prop)}, prop, precision))
+        _xml_annotations(element, _property_annotations(prop))
 
 
 def _xml_parameter(parent: ET.Element, tag: str, parameter: edm.Parameter, precision: int) -> None:
@@ -476,6 +483,7 @@ def _json_structured(model: edm.EntityModel, type_: edm.StructuredType, include_
         if prop.seed_only and not include_aliases:
             continue
         obj[prop.name] = _json_typed({}, prop.type, prop.collection, _nullable(prop), precision)
+        _json_annotate(obj[prop.name], _property_annotations(prop))
     if isinstance(type_, edm.EntityType):
         for nav in type_.navigation:
             target, collection = _nav_type(model, nav)

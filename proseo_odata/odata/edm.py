@@ -105,6 +105,12 @@ def is_control_member(name: str) -> bool:
     return _CONTROL_MEMBER.fullmatch(name) is not None and not name.endswith("@odata.bind")
 
 
+def computed_names(type_: "StructuredType") -> frozenset:
+    """The names of ``type_``'s properties the service sets (``computed``): what a body that
+    creates such an entity may echo and the service ignores."""
+    return frozenset(prop.name for prop in type_.properties if prop.computed)
+
+
 @dataclass(frozen=True, eq=False)
 class PrimitiveType:
     """An ``Edm.*`` primitive type; ``kind`` is its family for type checking."""
@@ -186,7 +192,9 @@ class Property:
     ``seed_key`` marks a property that is no alias but is written only with the seed documents'
     keys on (an attribute's ``ContentType``). ``filterable=False`` properties are rejected in
     ``$filter`` (secrets); ``sortable=False`` in ``$orderby``. ``geo_only`` marks a property only
-    usable as the location of ``OData.CSC.Intersects``.
+    usable as the location of ``OData.CSC.Intersects``. ``computed`` marks a non-key property of an
+    entity clients create that the service sets (``Core.Computed`` in ``$metadata``): a created
+    entity's body may echo it, and it is ignored there (:func:`computed_names`).
     """
 
     name: str
@@ -200,6 +208,7 @@ class Property:
     description: str = ""
     #: written only with the seed documents' keys (``proseo.seed_aliases``), as aliases are
     seed_key: bool = False
+    computed: bool = False
 
     @property
     def seed_only(self) -> bool:
@@ -556,12 +565,12 @@ SUBSCRIPTION = EntityType(
     "Subscription",
     (
         Property("Id", GUID, nullable=False),
-        Property("Status", SUBSCRIPTION_STATUS, nullable=False),
+        Property("Status", SUBSCRIPTION_STATUS, nullable=False, computed=True),
         Property("FilterParam", STRING),
         Property("StageOrder", BOOLEAN),
         Property("Priority", INT32),
-        Property("SubmissionDate", DATETIMEOFFSET),
-        Property("LastNotificationDate", DATETIMEOFFSET),
+        Property("SubmissionDate", DATETIMEOFFSET, computed=True),
+        Property("LastNotificationDate", DATETIMEOFFSET, computed=True),
         Property("NotificationEndpoint", STRING),
         Property("NotificationEpUsername", STRING, sortable=False),
         Property("NotificationEpPassword", STRING, filterable=False, sortable=False),
@@ -661,13 +670,13 @@ PRODUCTION_ORDER = EntityType(
     "ProductionOrder",
     (
         Property("Id", GUID, nullable=False),
-        Property("Status", JOB_STATUS, nullable=False),
-        Property("StatusMessage", STRING),
-        Property("OrderOutputSize", INT64),
-        Property("SubmissionDate", DATETIMEOFFSET),
-        Property("EstimatedDate", DATETIMEOFFSET),
-        Property("CompletedDate", DATETIMEOFFSET),
-        Property("EvictionDate", DATETIMEOFFSET),
+        Property("Status", JOB_STATUS, nullable=False, computed=True),
+        Property("StatusMessage", STRING, computed=True),
+        Property("OrderOutputSize", INT64, computed=True),
+        Property("SubmissionDate", DATETIMEOFFSET, computed=True),
+        Property("EstimatedDate", DATETIMEOFFSET, computed=True),
+        Property("CompletedDate", DATETIMEOFFSET, computed=True),
+        Property("EvictionDate", DATETIMEOFFSET, computed=True),
         Property("Priority", INT32),
         Property("InputProductReference", INPUT_PRODUCT_REFERENCE),
         Property("WorkflowId", GUID),

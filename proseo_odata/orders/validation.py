@@ -34,7 +34,7 @@ from proseo_odata.model.options import check_option_value, has_offset, productio
 from proseo_odata.model.statemachine import MESSAGE_QUEUED
 from proseo_odata.model.times import parse_datetime
 from proseo_odata.notify.delivery import credentials_problems, endpoint_problem
-from proseo_odata.odata.edm import is_control_member
+from proseo_odata.odata.edm import PRODUCTION_ORDER, computed_names, is_control_member
 
 __all__ = [
     "DEFAULT_PRIORITY",
@@ -57,17 +57,9 @@ INPUT_PROPERTIES = {
     "NotificationEpUsername",
     "NotificationEpPassword",
 }
-#: Properties the server assigns; accepted in a body (clients echo them) and ignored.
-SERVER_PROPERTIES = {
-    "Id",
-    "Status",
-    "StatusMessage",
-    "OrderOutputSize",
-    "SubmissionDate",
-    "EstimatedDate",
-    "CompletedDate",
-    "EvictionDate",
-}
+#: Properties the server assigns; accepted in a body (clients echo them) and ignored: the
+#: ``Core.Computed`` ones of $metadata, and ``Id`` (a GUID there is the client's own order id).
+SERVER_PROPERTIES = {"Id", *computed_names(PRODUCTION_ORDER)}
 REFERENCE_PROPERTIES = {"Reference", "ContentDate"}
 CONTENT_DATE_PROPERTIES = {"Start", "End"}
 #: A WorkflowOptions item may repeat the workflow's own description of the option.

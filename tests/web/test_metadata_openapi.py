@@ -22,6 +22,9 @@ from prip_helpers import PRIP
 from odip_helpers import L1C_NAME, L2A_ID, ODIP, auth, json_of
 from node_packages import NODE_ROOT, REPO, NodePackageUnavailable, install_node_package
 
+from proseo_odata.notify.subscriptions import SUBSCRIPTION_INPUT_PROPERTIES
+from proseo_odata.orders.validation import INPUT_PROPERTIES
+
 PACKAGE = REPO / "tests" / "data" / "odata-openapi"
 NODE_DIR = NODE_ROOT / "odata-openapi"
 PINNED = "0.29.0"
@@ -111,6 +114,13 @@ def test_openapi_lists_exactly_the_operations_the_service_has(odip, converter, s
     # The CSDL JSON representation converts to the same operations.
     from_json, _ = converter(odip.app.get(f"{root}/$metadata", {"$format": "json"}).body, root)
     assert operations(from_json) == found
+    # A created entity's body schema leaves out what the service sets (Core.Computed): exactly
+    # what the service reads from such a body, and Id (ODIP takes a client's own order id; PRIP
+    # ignores it in a subscription, like every key a client echoes)
+    created_set, readable = (("/ProductionOrders", INPUT_PROPERTIES) if service == "ODIP"
+                             else ("/Subscriptions", SUBSCRIPTION_INPUT_PROPERTIES))
+    schema_ref = openapi["paths"][created_set]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert set(openapi["components"]["schemas"][schema_ref.split("/")[-1]]["properties"]) == {"Id", *readable}
     # Order creation takes the action's parameters as its body.
     if service == "ODIP":
         body = openapi["paths"]["/ProductionOrder/OData.CSC.Order"]["post"]["requestBody"]
