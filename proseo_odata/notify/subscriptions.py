@@ -40,7 +40,7 @@ from proseo_odata.model import (
 from proseo_odata.model.visibility import visible_classes
 from proseo_odata.errors import Conflict, InvalidQuery, InvalidSubscription, ProseoError
 from proseo_odata.notify.delivery import credentials_problems, endpoint_problem
-from proseo_odata.odata.edm import SUBSCRIPTION, computed_names, is_control_member
+from proseo_odata.odata.edm import PRIORITY_BOUNDS, SUBSCRIPTION, computed_names, is_control_member
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.storage.errors import ConflictError, NotFoundError, log_failure
 
@@ -412,8 +412,9 @@ def validate_subscription(body) -> dict:
                                                values.get("NotificationEpPassword")):
         problems.append(_body_problem(target, reason))
     priority = values.get("Priority", DEFAULT_SUBSCRIPTION_PRIORITY)
-    if not 1 <= priority <= 100:
-        problems.append(_body_problem("Priority", "Priority must be an integer from 1 to 100"))
+    low, high = PRIORITY_BOUNDS
+    if not low <= priority <= high:
+        problems.append(_body_problem("Priority", f"Priority must be an integer from {low} to {high}"))
     if problems:
         raise SubscriptionValidationError(problems)
     return {

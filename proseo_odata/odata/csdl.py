@@ -42,6 +42,7 @@ __all__ = [
     "EDM_NS",
     "CAPABILITIES",
     "CORE",
+    "VALIDATION",
     "VOCABULARIES",
     "Path",
     "entity_set_annotations",
@@ -57,11 +58,13 @@ VERSION = "4.0"
 
 CAPABILITIES = "Org.OData.Capabilities.V1"
 CORE = "Org.OData.Core.V1"
+VALIDATION = "Org.OData.Validation.V1"
 #: The vocabularies the annotations use: namespace -> the OASIS TC's published document (the
 #: ``.xml`` one; a CSDL JSON document references the ``.json`` twin).
 VOCABULARIES = {
     CAPABILITIES: "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Capabilities.V1.xml",
     CORE: "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml",
+    VALIDATION: "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Validation.V1.xml",
 }
 
 #: Fractional digits of the ``Edm.DateTimeOffset`` values the service emits at most (the
@@ -240,10 +243,19 @@ def _operation_annotations(operation: edm.Operation) -> Dict[str, Any]:
     return {_DESCRIPTION: operation.description} if operation.description else {}
 
 
-def _parameter_annotations(parameter: edm.Parameter) -> Dict[str, Any]:
-    if not parameter.optional:
+def _bounds(typed) -> Dict[str, Any]:
+    """``Validation.Minimum`` and ``Maximum`` of a property or parameter with ``bounds``."""
+    if typed.bounds is None:
         return {}
-    return {_OPTIONAL_PARAMETER: {} if parameter.default is None else {"DefaultValue": parameter.default}}
+    low, high = typed.bounds
+    return {f"{VALIDATION}.Minimum": low, f"{VALIDATION}.Maximum": high}
+
+
+def _parameter_annotations(parameter: edm.Parameter) -> Dict[str, Any]:
+    annotations = _bounds(parameter)
+    if parameter.optional:
+        annotations[_OPTIONAL_PARAMETER] = {} if parameter.default is None else {"DefaultValue": parameter.default}
+    return annotations
 
 
 # -- type names ------------------------------------------------------------------------------------
@@ -319,8 +331,12 @@ def _xml_child(parent: ET.Element, value: Any) -> None:
 
 
 def _property_annotations(prop: edm.Property) -> Dict[str, Any]:
-    """``Core.Computed`` on a property the service sets (a client creating the entity leaves it out)."""
-    return {_COMPUTED: True} if prop.computed else {}
+    """``Core.Computed`` on a property the service sets (a client creating the entity leaves it
+    out), ``Validation.Minimum``/``Maximum`` on one with bounds."""
+    annotations = _bounds(prop)
+    if prop.computed:
+        annotations[_COMPUTED] = True
+    return annotations
 
 
 def _xml_annotations(parent: ET.Element, annotations: Dict[str, Any]) -> None:

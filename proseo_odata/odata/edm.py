@@ -194,7 +194,8 @@ class Property:
     ``$filter`` (secrets); ``sortable=False`` in ``$orderby``. ``geo_only`` marks a property only
     usable as the location of ``OData.CSC.Intersects``. ``computed`` marks a non-key property of an
     entity clients create that the service sets (``Core.Computed`` in ``$metadata``): a created
-    entity's body may echo it, and it is ignored there (:func:`computed_names`).
+    entity's body may echo it, and it is ignored there (:func:`computed_names`). ``bounds`` are the
+    smallest and largest values the service accepts (``Validation.Minimum``/``Maximum``).
     """
 
     name: str
@@ -209,6 +210,7 @@ class Property:
     #: written only with the seed documents' keys (``proseo.seed_aliases``), as aliases are
     seed_key: bool = False
     computed: bool = False
+    bounds: Optional[Tuple[int, int]] = None
 
     @property
     def seed_only(self) -> bool:
@@ -360,7 +362,8 @@ class Parameter:
     """A parameter (or the return type) of an :class:`Operation`.
 
     ``optional`` parameters may be left out (``Core.OptionalParameter`` in ``$metadata``), then
-    ``default`` (a literal, or ``None`` for "the service decides") applies."""
+    ``default`` (a literal, or ``None`` for "the service decides") applies; ``bounds`` as for a
+    :class:`Property`."""
 
     name: str
     type: "EdmType"
@@ -368,6 +371,7 @@ class Parameter:
     collection: bool = False
     optional: bool = False
     default: Optional[str] = None
+    bounds: Optional[Tuple[int, int]] = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -456,6 +460,9 @@ PRODUCTION_TYPE = EnumType(
     csdl_as_string=True,
 )
 JOB_STATUS = EnumType("JobStatus", ("queued", "in_progress", "completed", "failed", "cancelled"))
+#: A subscription's and an order's ``Priority``: from 1 to 100 (contract sections 4 and 10).
+PRIORITY_BOUNDS = (1, 100)
+
 SUBSCRIPTION_STATUS = EnumType("SubscriptionStatus", ("running", "paused", "cancelled"))
 
 # --------------------------------------------------------------------------------------------
@@ -568,7 +575,7 @@ SUBSCRIPTION = EntityType(
         Property("Status", SUBSCRIPTION_STATUS, nullable=False, computed=True),
         Property("FilterParam", STRING),
         Property("StageOrder", BOOLEAN),
-        Property("Priority", INT32),
+        Property("Priority", INT32, bounds=PRIORITY_BOUNDS),
         Property("SubmissionDate", DATETIMEOFFSET, computed=True),
         Property("LastNotificationDate", DATETIMEOFFSET, computed=True),
         Property("NotificationEndpoint", STRING),
@@ -677,7 +684,7 @@ PRODUCTION_ORDER = EntityType(
         Property("EstimatedDate", DATETIMEOFFSET, computed=True),
         Property("CompletedDate", DATETIMEOFFSET, computed=True),
         Property("EvictionDate", DATETIMEOFFSET, computed=True),
-        Property("Priority", INT32),
+        Property("Priority", INT32, bounds=PRIORITY_BOUNDS),
         Property("InputProductReference", INPUT_PRODUCT_REFERENCE),
         Property("WorkflowId", GUID),
         Property("WorkflowName", STRING),
@@ -697,7 +704,7 @@ ORDER_ACTION = Operation(
     "Action",
     binding=Parameter("ProductionOrder", PRODUCTION_ORDER, nullable=False, collection=True),
     parameters=(
-        Parameter("Priority", INT32, optional=True, default="50"),
+        Parameter("Priority", INT32, optional=True, default="50", bounds=PRIORITY_BOUNDS),
         Parameter("InputProductReference", INPUT_PRODUCT_REFERENCE, nullable=False),
         # WorkflowId or WorkflowName (or both, agreeing); options left out take their default.
         Parameter("WorkflowId", GUID, optional=True),

@@ -34,7 +34,7 @@ from proseo_odata.model.options import check_option_value, has_offset, productio
 from proseo_odata.model.statemachine import MESSAGE_QUEUED
 from proseo_odata.model.times import parse_datetime
 from proseo_odata.notify.delivery import credentials_problems, endpoint_problem
-from proseo_odata.odata.edm import PRODUCTION_ORDER, computed_names, is_control_member
+from proseo_odata.odata.edm import PRIORITY_BOUNDS, PRODUCTION_ORDER, computed_names, is_control_member
 
 __all__ = [
     "DEFAULT_PRIORITY",
@@ -203,8 +203,9 @@ def _validate_priority(body: Mapping, problems: list) -> int:
         number = int(value)
     elif isinstance(value, str) and _INTEGER.match(value.strip()):
         number = int(value.strip())
-    if number is None or not 1 <= number <= 100:
-        problems.append(_problem(f"Priority must be an integer from 1 to 100, got {value!r}", "Priority"))
+    low, high = PRIORITY_BOUNDS
+    if number is None or not low <= number <= high:
+        problems.append(_problem(f"Priority must be an integer from {low} to {high}, got {value!r}", "Priority"))
         return DEFAULT_PRIORITY
     return number
 

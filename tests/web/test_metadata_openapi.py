@@ -23,6 +23,7 @@ from odip_helpers import L1C_NAME, L2A_ID, ODIP, auth, json_of
 from node_packages import NODE_ROOT, REPO, NodePackageUnavailable, install_node_package
 
 from proseo_odata.notify.subscriptions import SUBSCRIPTION_INPUT_PROPERTIES
+from proseo_odata.odata.edm import PRIORITY_BOUNDS
 from proseo_odata.orders.validation import INPUT_PROPERTIES
 
 PACKAGE = REPO / "tests" / "data" / "odata-openapi"
@@ -120,13 +121,19 @@ def test_openapi_lists_exactly_the_operations_the_service_has(odip, converter, s
     created_set, readable = (("/ProductionOrders", INPUT_PROPERTIES) if service == "ODIP"
                              else ("/Subscriptions", SUBSCRIPTION_INPUT_PROPERTIES))
     schema_ref = openapi["paths"][created_set]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-    assert set(openapi["components"]["schemas"][schema_ref.split("/")[-1]]["properties"]) == {"Id", *readable}
+    create_schema = openapi["components"]["schemas"][schema_ref.split("/")[-1]]
+    assert set(create_schema["properties"]) == {"Id", *readable}
+    # and the bounds the validation keeps (Validation.Minimum/Maximum)
+    low, high = PRIORITY_BOUNDS
+    assert {k: create_schema["properties"]["Priority"].get(k) for k in ("minimum", "maximum")} == {
+        "minimum": low, "maximum": high}
     # Order creation takes the action's parameters as its body.
     if service == "ODIP":
         body = openapi["paths"]["/ProductionOrder/OData.CSC.Order"]["post"]["requestBody"]
         schema = body["content"]["application/json"]["schema"]
         assert {"InputProductReference", "WorkflowId", "WorkflowName", "WorkflowOptions", "Priority",
                 "NotificationEndpoint"} <= set(schema["properties"])
+        assert (schema["properties"]["Priority"]["minimum"], schema["properties"]["Priority"]["maximum"]) == PRIORITY_BOUNDS
 
 
 @pytest.mark.parametrize("service", ["PRIP", "ODIP"])

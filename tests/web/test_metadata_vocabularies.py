@@ -1,5 +1,5 @@
 """Every annotation of both services' ``$metadata`` checked against the OASIS vocabularies it
-uses (``Org.OData.Core.V1``, ``Org.OData.Capabilities.V1``) with SAP's vocabulary service, the
+uses (``Org.OData.Core.V1``, ``Org.OData.Capabilities.V1``, ``Org.OData.Validation.V1``) with SAP's vocabulary service, the
 npm package ``@sap-ux/odata-vocabularies`` (pinned in
 ``tests/data/odata-vocabularies/package-lock.json``; it ships the OASIS vocabularies and is what
 SAP's OData tools validate annotations with). The script
@@ -76,7 +76,8 @@ def test_every_annotation_fits_its_vocabulary(odip, check, tmp_path, seed_aliase
             "Org.OData.Capabilities.V1.FilterRestrictions", "Org.OData.Capabilities.V1.SortRestrictions",
             "Org.OData.Capabilities.V1.NavigationRestrictions", "Org.OData.Capabilities.V1.CountRestrictions",
             "Org.OData.Capabilities.V1.ExpandRestrictions", "Org.OData.Capabilities.V1.ReadRestrictions",
-            "Org.OData.Capabilities.V1.InsertRestrictions"} <= terms
+            "Org.OData.Capabilities.V1.InsertRestrictions", "Org.OData.Core.V1.Computed",
+            "Org.OData.Validation.V1.Minimum", "Org.OData.Validation.V1.Maximum"} <= terms
     annotated = sum(1 for document in documents.values() for _ in _annotations(document))
     assert len(checked) == annotated > 60
 

@@ -1,9 +1,10 @@
 // Every annotation of a CSDL JSON document checked against the OASIS vocabularies it uses, with
-// SAP's vocabulary service (@sap-ux/odata-vocabularies, which ships the OASIS Core and
+// SAP's vocabulary service (@sap-ux/odata-vocabularies, which ships the OASIS Core, Validation and
 // Capabilities vocabularies): the term exists, it applies to the kind of element it annotates
 // (checkTermApplicability), and its value has the term's type: records only with properties of
 // the record type (inherited ones too), Booleans, strings, integers, enumeration members
-// (several, space-separated, only for flags), collections where the type is one, and property and
+// (several, space-separated, only for flags), primitive values for Edm.PrimitiveType (the
+// Validation bounds), collections where the type is one, and property and
 // navigation property paths that resolve on the annotated entity set's type.
 // Arguments: CSDL JSON files. Prints one JSON line: {"checked": [...], "problems": [...]}, each
 // problem naming the file, the annotated element and the term.
@@ -70,6 +71,9 @@ function checkValue(where, value, type, isCollection, context) {
       return;
     case "Edm.String":
       if (typeof value !== "string") problems.push(`${where}: a string expected, got ${JSON.stringify(value)}`);
+      return;
+    case "Edm.PrimitiveType": // a value of the annotated element's own type (Validation.Minimum)
+      if (value === null || typeof value === "object") problems.push(`${where}: a primitive value expected, got ${JSON.stringify(value)}`);
       return;
     case "Edm.Int16": case "Edm.Int32": case "Edm.Int64": case "Edm.Byte":
       if (!Number.isInteger(value)) problems.push(`${where}: an integer expected, got ${JSON.stringify(value)}`);
