@@ -331,9 +331,10 @@ def _xml_child(parent: ET.Element, value: Any) -> None:
 
 
 def _property_annotations(prop: edm.Property) -> Dict[str, Any]:
-    """``Core.Computed`` on a property the service sets (a client creating the entity leaves it
-    out), ``Validation.Minimum``/``Maximum`` on one with bounds."""
-    annotations = _bounds(prop)
+    """Its ``Core.Description``, ``Core.Computed`` on a property the service sets (a client
+    creating the entity leaves it out), ``Validation.Minimum``/``Maximum`` on one with bounds."""
+    annotations = {_DESCRIPTION: prop.description} if prop.description else {}
+    annotations.update(_bounds(prop))
     if prop.computed:
         annotations[_COMPUTED] = True
     return annotations

@@ -306,3 +306,27 @@ def test_json_and_xml_declare_the_same_service(model):
             _annotations(element)
     operations = {name for name, value in schema_json.items() if isinstance(value, list)}
     assert operations == {e.get("Name") for e in schema.findall("edm:Action", NS) + schema.findall("edm:Function", NS)}
+
+
+def test_property_annotations_are_in_both_representations():
+    """A property's description, Core.Computed and Validation bounds, in CSDL XML and JSON alike."""
+    expected = {
+        (edm.PRIP_MODEL, "Attribute", "ContentType"): {
+            "Org.OData.Core.V1.Description": "text/plain (written with the seed documents' keys)"},
+        (edm.PRIP_MODEL, "Subscription", "Status"): {"Org.OData.Core.V1.Computed": True},
+        (edm.PRIP_MODEL, "Subscription", "Priority"): {"Org.OData.Validation.V1.Minimum": 1,
+                                                       "Org.OData.Validation.V1.Maximum": 100},
+        (edm.ODIP_MODEL, "ProductionOrder", "EstimatedDate"): {"Org.OData.Core.V1.Computed": True},
+        (edm.ODIP_MODEL, "ProductionOrder", "WorkflowName"): {},
+    }
+    for (model, type_name, name), annotations in expected.items():
+        json_member = csdl.csdl_json(model)["OData.CSC"][type_name][name]
+        assert {k[1:]: v for k, v in json_member.items() if k.startswith("@")} == annotations
+        root = ET.fromstring(render_csdl(model))
+        element = root.find(f"edmx:DataServices/edm:Schema/edm:EntityType[@Name='{type_name}']"
+                            f"/edm:Property[@Name='{name}']", NS)
+        found = {}
+        for annotation in element.findall("edm:Annotation", NS):
+            kind, text = next((k, v) for k, v in annotation.attrib.items() if k != "Term")
+            found[annotation.get("Term")] = {"Bool": lambda t: t == "true", "Int": int, "String": str}[kind](text)
+        assert found == annotations
