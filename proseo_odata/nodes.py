@@ -38,7 +38,8 @@ reads, never the whole object):
   agree; deflate inflates at most 1032 times; an empty entry's CRC-32 is 0); a stored entry of
   at most :data:`CHECKED_STORED_BYTES` is also checked against its CRC-32 before an answer; then a
   stored entry is a byte range of the archived file, and a deflated one is inflated in bounded
-  steps and checked (size and CRC-32) when sent whole.
+  steps and checked (size and CRC-32) when sent to its end (whole, or a resumed download's range),
+  before its last bytes are sent.
 
 Trees of directories of at most :data:`CACHED_DIRECTORY_BYTES` are kept in a small
 process-local cache (:data:`TREES`), keyed by the archive key, size, MD5 and product name: a
@@ -177,7 +178,7 @@ def _directory_at(tail: bytes, at: int, tail_start: int) -> tuple[int, int, int,
     _sig, _disk, _disk_cd, _here, count, cd_size, cd_offset, _comment = struct.unpack("<4s4H2LH", tail[at:at + 22])
     end = tail_start + at
     if at >= 20 + 56 and tail[at - 20:at - 16] == _END64_LOCATOR:
-        record = tail.rfind(_END64, 0, at - 20 - 55)
+        record = tail.rfind(_END64, 0, at - 20 - 56 + len(_END64))  # its signature 56 bytes or more before
         while record >= 0:
             (length,) = struct.unpack("<Q", tail[record + 4:record + 12])
             if length >= 44 and record + 12 + length == at - 20:
@@ -416,8 +417,12 @@ class DamagedMember(OSError):
 def iter_member(archive, key: str, member: Member, start: int = 0, stop: Optional[int] = None) -> Iterator[bytes]:
     """The bytes ``start`` .. ``stop - 1`` of ``member`` (once inflated), read from the archive
     as they are taken. A stored entry is a range of the file; a deflated one is inflated from its
-    start in steps of at most :data:`STEP` bytes, checked against its size and CRC-32 when sent
-    whole (:class:`DamagedMember` otherwise; also when it ends early or runs past its size)."""
+    start in steps of at most :data:`STEP` bytes, checked against its size and CRC-32 when sent to
+    its end (whole, or a range that ends with it, as a resumed download's: it is inflated from the
+    start all the same) (:class:`DamagedMember` otherwise; also when it ends early or runs past its
+    size): the last bytes are held back until they are checked, so that a damaged entry's body
+    always ends before its last byte (a server that has sent every byte ``Content-Length`` promised
+    has answered a complete 200 or 206, whatever it logs after)."""
     stop = member.size if stop is None else min(stop, member.size)
     if start >= stop:
         return
@@ -425,7 +430,8 @@ def iter_member(archive, key: str, member: Member, start: int = 0, stop: Optiona
         yield from archive.iter_range(key, member.offset + start, stop - start, STEP)
         return
     inflater, produced, crc = zlib.decompressobj(-15), 0, 0
-    whole = start == 0 and stop == member.size
+    checked = stop == member.size
+    held = b""  # checked: the last bytes to send, sent once the next ones are inflated (or once checked)
     for compressed in archive.iter_range(key, member.offset, member.compressed, STEP):
         while True:  # then b"": what the inflater holds back beyond STEP
             try:
@@ -437,17 +443,23 @@ def iter_member(archive, key: str, member: Member, start: int = 0, stop: Optiona
                 break
             if produced + len(data) > member.size:
                 raise DamagedMember("its data inflates to more than its size")
-            if whole:
+            if checked:
                 crc = zlib.crc32(data, crc)
             low, high = max(start - produced, 0), min(stop - produced, len(data))
             produced += len(data)
-            if low < high:
+            if low < high and not checked:
                 yield data[low:high]
-            if produced >= stop and not whole:
+            elif low < high:
+                if held:
+                    yield held
+                held = data[low:high]
+            if produced >= stop and not checked:
                 return
         if inflater.eof:
             break
     if produced < stop:
         raise DamagedMember(f"its data ends {stop - produced} byte(s) early")
-    if whole and crc != member.crc:
+    if checked and crc != member.crc:
         raise DamagedMember("its data does not match its CRC-32")
+    if held:
+        yield held
