@@ -38,8 +38,9 @@ reads, never the whole object):
   agree; deflate inflates at most 1032 times; an empty entry's CRC-32 is 0); a stored entry of
   at most :data:`CHECKED_STORED_BYTES` is also checked against its CRC-32 before an answer; then a
   stored entry is a byte range of the archived file, and a deflated one is inflated in bounded
-  steps and checked (size and CRC-32) when sent to its end (whole, or a resumed download's range),
-  before its last bytes are sent.
+  steps; either is checked (size and CRC-32) when sent whole, and a deflated one also when a
+  range to its end is sent (a resumed download's: it is inflated from its start anyway), before
+  its last bytes are sent.
 
 Trees of directories of at most :data:`CACHED_DIRECTORY_BYTES` are kept in a small
 process-local cache (:data:`TREES`), keyed by the archive key, size, MD5 and product name: a
@@ -358,6 +359,7 @@ class Member:
     size: int         #: bytes once inflated
     crc: int
     stored: bool      #: stored (a plain byte range of the file), else deflated
+    checked: bool = False  #: its bytes matched its CRC-32 when it was opened (a small stored entry)
 
 
 def open_member(archive, key: str, size: int, node: Node, product_name: str) -> Member:
@@ -403,35 +405,24 @@ def open_member(archive, key: str, size: int, node: Node, product_name: str) -> 
             raise refuse("its local header's sizes cannot be read") from None
         if (crc, compressed, file_size) != (entry.crc, entry.compressed, entry.size):
             raise refuse("its local header disagrees with the directory")
-    member = Member(offset, entry.compressed, entry.size, entry.crc, stored)
-    if stored and entry.size <= CHECKED_STORED_BYTES \
-            and zlib.crc32(_read(archive, key, offset, entry.size)) != entry.crc:
+    checked = stored and entry.size <= CHECKED_STORED_BYTES
+    if checked and zlib.crc32(_read(archive, key, offset, entry.size)) != entry.crc:
         raise refuse("its data does not match its CRC-32")
-    return member
+    return Member(offset, entry.compressed, entry.size, entry.crc, stored, checked)
 
 
 class DamagedMember(OSError):
-    """A deflated entry's data does not inflate to what its entry says (raised while sending)."""
+    """An entry's data is not what its entry says: it does not inflate to it, or its size or
+    CRC-32 differs (raised while sending)."""
 
 
-def iter_member(archive, key: str, member: Member, start: int = 0, stop: Optional[int] = None) -> Iterator[bytes]:
-    """The bytes ``start`` .. ``stop - 1`` of ``member`` (once inflated), read from the archive
-    as they are taken. A stored entry is a range of the file; a deflated one is inflated from its
-    start in steps of at most :data:`STEP` bytes, checked against its size and CRC-32 when sent to
-    its end (whole, or a range that ends with it, as a resumed download's: it is inflated from the
-    start all the same) (:class:`DamagedMember` otherwise; also when it ends early or runs past its
-    size): the last bytes are held back until they are checked, so that a damaged entry's body
-    always ends before its last byte (a server that has sent every byte ``Content-Length`` promised
-    has answered a complete 200 or 206, whatever it logs after)."""
-    stop = member.size if stop is None else min(stop, member.size)
-    if start >= stop:
-        return
+def _plain(archive, key: str, member: Member) -> Iterator[bytes]:
+    """The entry's bytes from its first, in steps of at most :data:`STEP` bytes: a range of the
+    file when it is stored, inflated when it is deflated (:class:`DamagedMember` when that fails)."""
     if member.stored:
-        yield from archive.iter_range(key, member.offset + start, stop - start, STEP)
+        yield from archive.iter_range(key, member.offset, member.size, STEP)
         return
-    inflater, produced, crc = zlib.decompressobj(-15), 0, 0
-    checked = stop == member.size
-    held = b""  # checked: the last bytes to send, sent once the next ones are inflated (or once checked)
+    inflater = zlib.decompressobj(-15)
     for compressed in archive.iter_range(key, member.offset, member.compressed, STEP):
         while True:  # then b"": what the inflater holds back beyond STEP
             try:
@@ -441,22 +432,47 @@ def iter_member(archive, key: str, member: Member, start: int = 0, stop: Optiona
             compressed = inflater.unconsumed_tail
             if not data:
                 break
-            if produced + len(data) > member.size:
-                raise DamagedMember("its data inflates to more than its size")
-            if checked:
-                crc = zlib.crc32(data, crc)
-            low, high = max(start - produced, 0), min(stop - produced, len(data))
-            produced += len(data)
-            if low < high and not checked:
-                yield data[low:high]
-            elif low < high:
-                if held:
-                    yield held
-                held = data[low:high]
-            if produced >= stop and not checked:
-                return
+            yield data
         if inflater.eof:
             break
+
+
+def iter_member(archive, key: str, member: Member, start: int = 0, stop: Optional[int] = None) -> Iterator[bytes]:
+    """The bytes ``start`` .. ``stop - 1`` of ``member`` (once inflated), read from the archive
+    as they are taken. A deflated entry is inflated from its start in steps of at most
+    :data:`STEP` bytes; sent to its end (whole, or a range that ends with it, as a resumed
+    download's) it is checked against its size and CRC-32, and so is a stored entry sent whole
+    (:class:`DamagedMember` otherwise; also when it ends early or runs past its size): the last
+    bytes are held back until they are checked, so that a damaged entry's body always ends before
+    its last byte (a server that has sent every byte ``Content-Length`` promised has answered a
+    complete 200 or 206, whatever it logs after). Any other range is not checked: a stored entry's
+    is a range of the file (a resumed download reads only what it gets), a deflated one's is
+    inflated from the entry's start up to it."""
+    stop = member.size if stop is None else min(stop, member.size)
+    if start >= stop:
+        return
+    # checked: sent whole, or a deflated entry's range to its end (inflated from its start anyway)
+    checked = stop == member.size and (start == 0 or not member.stored)
+    if member.stored and not checked:
+        yield from archive.iter_range(key, member.offset + start, stop - start, STEP)
+        return
+    produced, crc = 0, 0
+    held = b""  # checked: the last bytes to send, sent once the next ones are read (or once checked)
+    for data in _plain(archive, key, member):
+        if produced + len(data) > member.size:
+            raise DamagedMember("its data inflates to more than its size")
+        if checked:
+            crc = zlib.crc32(data, crc)
+        low, high = max(start - produced, 0), min(stop - produced, len(data))
+        produced += len(data)
+        if low < high and not checked:
+            yield data[low:high]
+        elif low < high:
+            if held:
+                yield held
+            held = data[low:high]
+        if produced >= stop and not checked:
+            return
     if produced < stop:
         raise DamagedMember(f"its data ends {stop - produced} byte(s) early")
     if checked and crc != member.crc:

@@ -23,9 +23,10 @@ applies.
 
 A file inside a ZIP is sent by :func:`proseo_odata_web.download.file_response` (ranges and
 conditional requests), with a strong ``ETag`` (the product's MD5 and the entry's CRC-32) and a
-``Content-Type`` from a fixed table of the extensions in Sentinel products: a stored entry as a
-range of the archived file (sendfile under gunicorn), a deflated one as it inflates
-(:func:`proseo_odata.nodes.iter_member`).
+``Content-Type`` from a fixed table of the extensions in Sentinel products: a stored entry of at
+most :data:`~proseo_odata.nodes.CHECKED_STORED_BYTES` (checked before the answer) as a range of
+the archived file (sendfile under gunicorn), any other as it is read or inflated, checked against
+its size and CRC-32 when sent to its end (:func:`proseo_odata.nodes.iter_member`).
 """
 from __future__ import annotations
 
@@ -114,15 +115,16 @@ def _member_response(request, product, archive, size: int, node) -> Response:
     key = product.archive_key
     try:
         member = open_member(archive, key, size, node, product.name)
-        # a stored entry: a range of the archived file (sendfile under gunicorn)
-        stored = archived_slices(request, archive, key, member.offset) if member.stored else None
+        # a stored entry checked before the answer (at most CHECKED_STORED_BYTES): a range of the
+        # archived file (sendfile under gunicorn); any other is checked as it is sent to its end
+        stored = archived_slices(request, archive, key, member.offset) if member.checked else None
     except OSError as exc:
         raise unreadable(product, exc) from None
 
-    def inflated(start, stop):
+    def checked_as_sent(start, stop):
         return _logged(iter_member(archive, key, member, start, stop), product, node)
 
-    slice_of = stored or inflated
+    slice_of = stored or checked_as_sent
 
     md5 = product.checksum("MD5")
     content_type = CONTENT_TYPES.get(posixpath.splitext(node.name)[1].lower(), "application/octet-stream")

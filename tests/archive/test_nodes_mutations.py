@@ -25,9 +25,7 @@ reads it whole and in ranges (``iter_member``), and checks:
 * a body cut by ``DamagedMember`` is cut before its last byte: the client gets fewer bytes than
   ``Content-Length`` promised (a server that already sent them all answered a complete 200); a
   range to the end of an entry (a resumed download) is cut when the entry is damaged;
-* an entry read whole has its directory record's size and CRC-32 (but a stored entry larger than
-  ``CHECKED_STORED_BYTES``: the reader sends it as a range of the file, unchecked, as
-  :mod:`proseo_odata.nodes` says);
+* an entry read whole has its directory record's size and CRC-32, stored or deflated;
 * when :mod:`zipfile` also reads the entry (its CRC-32 checked) from the same mutated bytes, the
   bytes are equal, whole and in every range read;
 * the case takes at most :data:`CASE_SECONDS` of the reader's time (a hard alarm stops a hang),
@@ -177,11 +175,10 @@ def run_case(data: bytes, rng: random.Random, outcome: Outcome, clock: _Clock) -
             whole = b"".join(kept)
             if len(whole) != member.size:
                 raise Failure(f"node {path}: {len(whole)} bytes read whole, its size {member.size}")
-            checked = not member.stored or member.size <= nodes.CHECKED_STORED_BYTES
-            if checked and zlib.crc32(whole) != member.crc:
+            if zlib.crc32(whole) != member.crc:
                 raise Failure(f"node {path}: read whole, its CRC-32 {zlib.crc32(whole):08x}, its entry's "
                               f"{member.crc:08x}")
-            outcome.count("served" if checked else "served unchecked")
+            outcome.count("served")
         truth = zipfile_content(data, entry) if whole is not None or member.size <= 4 * 1024 * 1024 else None
         if truth is not None:
             outcome.count("compared with zipfile" if whole is not None else "damaged, zipfile reads it")
@@ -195,7 +192,7 @@ def run_case(data: bytes, rng: random.Random, outcome: Outcome, clock: _Clock) -
                 if count >= expected:
                     raise Failure(f"node {path}: range {start}-{stop}: all {count} bytes sent before {damaged!r}")
                 continue
-            if whole is None and stop >= member.size > start:  # inflated from its start to its end all the same
+            if whole is None and stop >= member.size > start and not member.stored:  # inflated from its start anyway
                 raise Failure(f"node {path}: range {start}-{stop} to the end of a damaged entry served whole")
             piece = b"".join(kept)
             if len(piece) != expected:

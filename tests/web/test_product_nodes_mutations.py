@@ -30,6 +30,7 @@ from webob import Request
 
 from proseo_odata.archive import load_archive
 from proseo_odata.errors import NotFound
+from proseo_odata import nodes
 from proseo_odata.nodes import CHECKED_STORED_BYTES, TREES, DamagedMember, open_member, product_nodes, resolve
 
 from prip_helpers import PRIP, add_stored_product, basic, served_app
@@ -174,8 +175,6 @@ def _check_product(web, data: bytes, product, rng: random.Random, seen: dict) ->
         crc = int(etag.rsplit("-", 1)[1], 16) if "-" in etag else None
         if crc is not None and crc != member.crc:
             problems.append(f"{path}: ETag {etag}, the entry's CRC-32 {member.crc:08x}")
-        if member.stored and member.size > CHECKED_STORED_BYTES:
-            crc = None  # sent as a range of the file, unchecked (tests/archive/test_nodes_mutations.py)
         truth = zipfile_content(data, node.entry)
         wrong = _check_body(whole, member.size, crc, truth)
         if wrong:
@@ -202,11 +201,13 @@ def _check_product(web, data: bytes, product, rng: random.Random, seen: dict) ->
     return problems
 
 
-def test_mutated_zips_answer_their_nodes_or_404_never_500(web, products):
+def test_mutated_zips_answer_their_nodes_or_404_never_500(web, products, monkeypatch):
     seen = {}
     for index, label, edits, data, product in products:
         TREES.clear()
         rng = random.Random(f"{SEED}:{index}:http")
+        # stored entries checked before the answer, or (0, 100) checked as they are sent
+        monkeypatch.setattr(nodes, "CHECKED_STORED_BYTES", rng.choice([CHECKED_STORED_BYTES, 0, 100]))
         try:
             problems = _check_product(web, data, product, rng, seen)
         except Exception:  # noqa: BLE001 - reported with its case
@@ -218,14 +219,18 @@ def test_mutated_zips_answer_their_nodes_or_404_never_500(web, products):
             assert seen.get(what), (what, seen)
 
 
-def test_a_deflated_entry_whose_crc_is_wrong_is_cut_short(storage, catalogue, app_settings):
-    """Its CRC-32 was checked after its last byte was sent: a complete 200 of bytes that are not the
-    entry's, and a resumed download's range was not checked at all: a complete 206
-    (tests/archive/test_nodes_mutations.py has the reader's side). Now both bodies stop before
-    their last byte, so the client sees fewer bytes than Content-Length."""
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+def test_an_entry_whose_crc_is_wrong_is_cut_short(storage, catalogue, app_settings, monkeypatch, method):
+    """A deflated entry's CRC-32 was checked after its last byte was sent: a complete 200 of bytes
+    that are not the entry's, and a resumed download's range was not checked at all: a complete
+    206 (tests/archive/test_nodes_mutations.py has the reader's side); a stored one larger than
+    CHECKED_STORED_BYTES was sent whole as a range of the file, unchecked. Now each body sent whole
+    (and a deflated one's range to its end) stops before its last byte, so the client sees fewer
+    bytes than Content-Length."""
+    monkeypatch.setattr(nodes, "CHECKED_STORED_BYTES", 1000)  # the stored entry is larger: not checked before
     text = random.Random(3).randbytes(2100).hex().encode()  # deflates some 2 times: ranges are served
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+    with zipfile.ZipFile(buffer, "w", method) as zipped:
         zipped.writestr("X.SAFE/MTD_TL.xml", text)
     raw = bytearray(buffer.getvalue())
     for signature, offset in ((b"PK\x03\x04", 14), (b"PK\x01\x02", 16)):  # another CRC-32, in both records
@@ -238,4 +243,7 @@ def test_a_deflated_entry_whose_crc_is_wrong_is_cut_short(storage, catalogue, ap
     assert answer.status == 200 and answer.headers["content-length"] == str(len(text))
     assert isinstance(answer.cut, DamagedMember) and len(answer.body) < len(text)
     assert resumed.status == 206 and resumed.headers["content-length"] == str(len(text) - 3000)
-    assert isinstance(resumed.cut, DamagedMember) and len(resumed.body) < len(text) - 3000
+    if method == zipfile.ZIP_DEFLATED:  # inflated from its start anyway: checked
+        assert isinstance(resumed.cut, DamagedMember) and len(resumed.body) < len(text) - 3000
+    else:  # a range of the file, as a range of the product's own file is: only what it sends is read
+        assert resumed.cut is None and resumed.body == text[3000:]
