@@ -462,6 +462,8 @@ PRODUCTION_TYPE = EnumType(
 JOB_STATUS = EnumType("JobStatus", ("queued", "in_progress", "completed", "failed", "cancelled"))
 #: A subscription's and an order's ``Priority``: from 1 to 100 (contract sections 4 and 10).
 PRIORITY_BOUNDS = (1, 100)
+_ENDPOINT_DESCRIPTION = "The http(s) URL the service POSTs its notifications to"
+_PASSWORD_DESCRIPTION = "Written, never read: answered as ******** (null when none was given)"
 
 SUBSCRIPTION_STATUS = EnumType("SubscriptionStatus", ("running", "paused", "cancelled"))
 
@@ -573,14 +575,15 @@ SUBSCRIPTION = EntityType(
     (
         Property("Id", GUID, nullable=False),
         Property("Status", SUBSCRIPTION_STATUS, nullable=False, computed=True),
-        Property("FilterParam", STRING),
+        Property("FilterParam", STRING, description="The $filter over Products a new product must match"),
         Property("StageOrder", BOOLEAN),
         Property("Priority", INT32, bounds=PRIORITY_BOUNDS),
         Property("SubmissionDate", DATETIMEOFFSET, computed=True),
         Property("LastNotificationDate", DATETIMEOFFSET, computed=True),
-        Property("NotificationEndpoint", STRING),
+        Property("NotificationEndpoint", STRING, description=_ENDPOINT_DESCRIPTION),
         Property("NotificationEpUsername", STRING, sortable=False),
-        Property("NotificationEpPassword", STRING, filterable=False, sortable=False),
+        Property("NotificationEpPassword", STRING, filterable=False, sortable=False,
+                 description=_PASSWORD_DESCRIPTION),
     ),
     key=("Id",),
 )
@@ -689,9 +692,10 @@ PRODUCTION_ORDER = EntityType(
         Property("WorkflowId", GUID),
         Property("WorkflowName", STRING),
         Property("WorkflowOptions", ORDER_OPTION, collection=True),
-        Property("NotificationEndpoint", STRING, sortable=False),
+        Property("NotificationEndpoint", STRING, sortable=False, description=_ENDPOINT_DESCRIPTION),
         Property("NotificationEpUsername", STRING, sortable=False),
-        Property("NotificationEpPassword", STRING, filterable=False, sortable=False),
+        Property("NotificationEpPassword", STRING, filterable=False, sortable=False,
+                 description=_PASSWORD_DESCRIPTION),
     ),
     key=("Id",),
     navigation=(NavigationProperty("Product", "OData.CSC.Product", filterable=False),),
