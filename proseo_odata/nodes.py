@@ -11,8 +11,8 @@ stored:
   of a zipped ``X.SAFE``) that folder's contents are the root's children, and the folder's
   own name reaches the root too; otherwise the ZIP's top entries are.
 * any other file (no ZIP end record in its last 64 KiB, or only one not followed by the end of
-  the file and not pointing at a directory) is one node, the product's file itself, without
-  children.
+  the file and not pointing at a directory, or one of an empty directory after other data) is one
+  node, the product's file itself, without children.
 
 A folder's ``ContentLength`` is 0, a file's its size (uncompressed); ``ChildrenNumber`` counts
 a node's direct children. Entry names are UTF-8 when flagged so, else the Info-ZIP Unicode Path
@@ -202,6 +202,8 @@ def read_entries(archive, key: str, size: int, product_name: str) -> Optional[tu
         count, cd_size, cd_offset, end = _directory_at(tail, at, tail_start)
         start = end - cd_size
         shift = start - cd_offset  # data before the ZIP (a self-extracting one) moves every offset
+        if cd_size == 0 and shift > 0:
+            continue  # an empty directory after other data: a stray signature (an empty ZIP is its end record alone)
         if exact or not (start < 0 or shift < 0 or (cd_size and _read(archive, key, start, 4) != _CENTRAL)):
             break
         # else: the signature of an end record followed by bytes, pointing at no directory

@@ -89,7 +89,10 @@ def test_a_safe_zip_is_a_tree_whose_root_is_the_product(stored):
 
 
 def test_other_files_are_one_node(stored):
-    for data in (os.urandom(5000), b"PK\x05\x06 not a zip: no end record ends the file" + os.urandom(100)):
+    for data in (os.urandom(5000), b"PK\x05\x06 not a zip: no end record ends the file" + os.urandom(100),
+                 # an end record of an empty directory after other data: a stray signature, not an
+                 # empty ZIP (which is its end record alone)
+                 os.urandom(5000) + b"PK\x05\x06" + bytes(18)):
         archive, size = stored("M/2/aux.bin", data)
         root = product_nodes(archive, "M/2/aux.bin", size, "aux.bin")
         assert (root.is_folder, root.size, root.entry) == (False, len(data), None)
