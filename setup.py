@@ -72,6 +72,9 @@ extras = {
         # schema's ECMA patterns (\p{L}) that Python's re lacks.
         "xmlschema>=3.0",
         "jsonschema>=4.18",
+        # jsonschema checks the "date-time" format only with it (answers against OpenAPI's schemas,
+        # tests/web/test_metadata_openapi.py)
+        "rfc3339-validator>=0.1.4",
         "regex>=2023.0",
     ],
 }
