@@ -48,6 +48,7 @@ client reading a manifest and then its files reads the directory once.
 """
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 import zlib
@@ -460,21 +461,22 @@ def iter_member(archive, key: str, member: Member, start: int = 0, stop: Optiona
         return
     produced, crc = 0, 0
     held = b""  # checked: the last bytes to send, sent once the next ones are read (or once checked)
-    for data in _plain(archive, key, member):
-        if produced + len(data) > member.size:
-            raise DamagedMember("its data inflates to more than its size")
-        if checked:
-            crc = zlib.crc32(data, crc)
-        low, high = max(start - produced, 0), min(stop - produced, len(data))
-        produced += len(data)
-        if low < high and not checked:
-            yield data[low:high]
-        elif low < high:
-            if held:
-                yield held
-            held = data[low:high]
-        if produced >= stop and not checked:
-            return
+    with contextlib.closing(_plain(archive, key, member)) as plain:  # its read closed when this stops
+        for data in plain:
+            if produced + len(data) > member.size:
+                raise DamagedMember("its data inflates to more than its size")
+            if checked:
+                crc = zlib.crc32(data, crc)
+            low, high = max(start - produced, 0), min(stop - produced, len(data))
+            produced += len(data)
+            if low < high and not checked:
+                yield data[low:high]
+            elif low < high:
+                if held:
+                    yield held
+                held = data[low:high]
+            if produced >= stop and not checked:
+                return
     if produced < stop:
         raise DamagedMember(f"its data ends {stop - produced} byte(s) early")
     if checked and crc != member.crc:

@@ -4,7 +4,8 @@ under ``.node/`` (gitignored; one sibling folder per package, so that Node's mod
 which walks up the folders, never finds one package's modules from the other) and runs
 ``npm ci --ignore-scripts`` there: once, and again only when package.json or the lock file
 changed or the installed version is not the pinned one. A stamp of the two files is written
-only after an install succeeded; the scripts are copied on every run.
+only after an install succeeded; the scripts are copied on every run. Installs of one folder take
+turns (a lock file beside it), as two pytest-xdist workers may need one package at once.
 
 Without Node.js or without access to the npm registry it raises :class:`NodePackageUnavailable`
 with a message saying so; the tests turn that into a failure, never a skip (CI has registry
@@ -15,8 +16,10 @@ access): :func:`node_package_or_fail`. Users: tests/web/test_metadata_openapi.py
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -53,14 +56,20 @@ def install_node_package(source: Path, target: Path, package: str, version: str,
     target.mkdir(parents=True, exist_ok=True)
     stamp = target / ".installed-from"
     wanted = hashlib.sha256(b"\0".join((source / name).read_bytes() for name in MANIFESTS)).hexdigest()
-    if not (stamp.exists() and stamp.read_text(encoding="ascii") == wanted
-            and installed_version(target, package) == version):
-        stamp.unlink(missing_ok=True)
-        _npm_ci(source, target, package, version, purpose, env)
-        stamp.write_text(wanted, encoding="ascii")
-    for name in files:
-        if name not in MANIFESTS:
-            shutil.copyfile(source / name, target / name)
+    # One install at a time: test modules on two pytest-xdist workers may use one package
+    # (@odata/client) at once; the second waits for the first's npm ci and then finds it done.
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (stamp.exists() and stamp.read_text(encoding="ascii") == wanted
+                and installed_version(target, package) == version):
+            stamp.unlink(missing_ok=True)
+            _npm_ci(source, target, package, version, purpose, env)
+            stamp.write_text(wanted, encoding="ascii")
+        for name in files:
+            if name not in MANIFESTS:  # replaced whole: another worker's node may be reading it
+                partial = target / f".{name}.{os.getpid()}"
+                shutil.copyfile(source / name, partial)
+                os.replace(partial, target / name)
     return target
 
 

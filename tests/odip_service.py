@@ -5,7 +5,8 @@ one user ``DEMO\\demo`` (password ``demo``: PRIP, ODIP and every product) and on
 product, ``L1C_NAME`` (``s2_l1c_zip``: what the demo L2A workflow converts).
 
 Users: tests/web/test_e2e_odip.py (driven by ``requests``) and
-tests/clients/test_odip_clients.py (driven by the generic OData client ``@odata/client``).
+tests/clients/test_odip_clients.py (driven by the generic OData clients ``@odata/client`` and
+python-odata).
 """
 from __future__ import annotations
 
@@ -81,15 +82,20 @@ def odip_service(db_url: str, tmp_path: Path):
                          frozenset({Role.PRIP_USER, Role.ODIP_USER, Role.PRODUCT_READER_ALL})))
         tx.add_product(input_product)
 
-    app = main({}, **settings)
+    try:
+        app = main({}, **settings)
+    except BaseException:
+        storage.close()
+        raise
     registry = app.registry
-    assert registry.proseo_workers is not None and len(registry.proseo_workers.workers) == 1
     receiver = Receiver()
     try:
+        assert registry.proseo_workers is not None and len(registry.proseo_workers.workers) == 1
         with serve_wsgi(app) as url:
             yield url, receiver, str(tmp_path)
     finally:
         receiver.close()
-        registry.proseo_workers.stop(10)
+        if registry.proseo_workers is not None:
+            registry.proseo_workers.stop(10)
         registry.storage.close()
         storage.close()

@@ -335,8 +335,8 @@ SUBSCRIPTION_INPUT_PROPERTIES = {
     "NotificationEpUsername": str,
     "NotificationEpPassword": str,
 }
-#: Properties the service sets; accepted in a body (clients echo entities) and ignored.
-#: The server's properties a client echoing a subscription sends: ignored (``Core.Computed`` and the key).
+#: Properties the service sets; accepted in a body (clients echo entities) and ignored: the
+#: ``Core.Computed`` ones of $metadata, and the key.
 SUBSCRIPTION_SERVER_PROPERTIES = {"Id", *computed_names(SUBSCRIPTION)}
 
 _JSON_TYPE_NAMES = {str: "a string", bool: "a Boolean", int: "an integer"}

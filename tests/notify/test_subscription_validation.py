@@ -93,3 +93,14 @@ def test_every_problem_at_once_without_values():
         ["FilterParam", "NotificationEndpoint", "Priority", "Colour", "NotificationEpPassword", "StageOrder"])
     text = error.message + " ".join(d.message for d in error.details)
     assert SECRET not in text and "12345" not in text and "high" not in text
+
+
+def test_the_properties_the_service_sets_are_ignored_in_a_body():
+    """What a client echoing a subscription sends back: the key and the Core.Computed properties
+    of $metadata (both come from edm's flags, so a flag changed there changes this set)."""
+    from proseo_odata.notify.subscriptions import SUBSCRIPTION_SERVER_PROPERTIES
+
+    assert SUBSCRIPTION_SERVER_PROPERTIES == {"Id", "Status", "SubmissionDate", "LastNotificationDate"}
+    echoed = {"Id": "x", "Status": "running", "SubmissionDate": "2024-01-01T00:00:00.000Z",
+              "LastNotificationDate": None}
+    assert validate_subscription(body(**echoed)) == validate_subscription(body())

@@ -262,3 +262,13 @@ def test_check_option_value_keeps_allowed_spelling():
     assert check_option_value(option, "geotiff") == "GEOTIFF"
     with pytest.raises(ValueError):
         check_option_value(option, "TIFF")
+
+
+def test_the_properties_the_service_sets_are_read_or_ignored_in_a_body():
+    """An order's Core.Computed properties (edm's flags) and its Id, which is the client's own
+    order id, are what a body may carry besides the order's input."""
+    from proseo_odata.orders.validation import INPUT_PROPERTIES, SERVER_PROPERTIES
+
+    assert SERVER_PROPERTIES == {"Id", "Status", "StatusMessage", "OrderOutputSize", "SubmissionDate",
+                                 "EstimatedDate", "CompletedDate", "EvictionDate"}
+    assert not SERVER_PROPERTIES & INPUT_PROPERTIES

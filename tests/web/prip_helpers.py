@@ -148,5 +148,4 @@ def served_app(settings):
         app.app.registry.storage.close()
 
 
-
 PRIP = "/proseo/prip/odata/v1"

@@ -189,12 +189,12 @@ def test_the_token_memo_is_bounded_and_keeps_entries_until_their_expiry_only():
 
 
 def test_cache_size_zero_checks_every_request(app_settings, catalogue, monkeypatch):
-    from prip_helpers import make_app
+    from prip_helpers import served_app
 
-    app = make_app({**app_settings, "proseo.token.cache_size": "0"})
-    token = _bearer(app)
-    calls = _decodes(monkeypatch)
-    assert [_status(app, token) for _ in range(2)] == [200, 200] and len(calls) == 2
+    with served_app({**app_settings, "proseo.token.cache_size": "0"}) as app:
+        token = _bearer(app)
+        calls = _decodes(monkeypatch)
+        assert [_status(app, token) for _ in range(2)] == [200, 200] and len(calls) == 2
 
 
 @pytest.mark.parametrize("value", ["-1", "many"])

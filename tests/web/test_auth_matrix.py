@@ -11,7 +11,7 @@ import time
 import jwt
 import pytest
 
-from prip_helpers import PRIP, TOKEN_SECRET, basic, make_app, served_app
+from prip_helpers import PRIP, TOKEN_SECRET, basic, served_app
 
 CALLERS = {
     "none": {},
@@ -116,10 +116,10 @@ def test_metadata_is_public_by_default(app, path):
 
 @pytest.mark.parametrize("path", ["/", "/$metadata"])
 def test_metadata_can_require_credentials(app_settings, catalogue, path):
-    app = make_app({**app_settings, "proseo.anonymous_metadata": "false"})
-    assert app.get(PRIP + path, expect_errors=True).status_int == 401
-    assert app.get(PRIP + path, headers=basic("bob")).status_int == 200
-    assert app.get(PRIP + path, headers=basic("DEMO\\bob", "nope"), expect_errors=True).status_int == 401
+    with served_app({**app_settings, "proseo.anonymous_metadata": "false"}) as app:
+        assert app.get(PRIP + path, expect_errors=True).status_int == 401
+        assert app.get(PRIP + path, headers=basic("bob")).status_int == 200
+        assert app.get(PRIP + path, headers=basic("DEMO\\bob", "nope"), expect_errors=True).status_int == 401
 
 
 def test_malformed_authorization_headers(app):

@@ -27,7 +27,7 @@ from odip_helpers import ODIP, json_of
 from prip_helpers import PRIP, served_app
 
 PACKAGE = REPO / "tests" / "data" / "odata-vocabularies"
-PINNED = "1.1.1"
+PINNED = "0.4.31"
 FILES = ("package.json", "package-lock.json", "check_annotations.mjs")
 CAP = "@Org.OData.Capabilities.V1."
 
@@ -110,6 +110,7 @@ def test_the_checker_finds_what_clients_would_silently_ignore(odip, check, tmp_p
     navigation["SortRestrictions"]["NonSortableProperties"] = ["Footprint"]  # a Product path, not an Attribute's
     navigation["Navigability"] = "Sideways"  # not a member of the enumeration
     container["Subscriptions"]["@Org.OData.Core.V1.OptionalParameter"] = {}  # a parameter's term on a set
+    broken["OData.CSC"]["Subscription"]["Priority"]["@Org.OData.Validation.V1.Minimum"] = "1"  # not an Int32
     _, problems = check({"broken": broken}, tmp_path)
     expected = [
         "Products @Org.OData.Capabilities.V1.FilterRestriction: unknown term",
@@ -120,6 +121,7 @@ def test_the_checker_finds_what_clients_would_silently_ignore(odip, check, tmp_p
         "the path Footprint does not resolve on OData.CSC.Attribute",
         "Navigability: not a member of Org.OData.Capabilities.V1.NavigationType",
         "Subscriptions @Org.OData.Core.V1.OptionalParameter: does not apply to EntitySet",
+        "Subscription/Priority @Org.OData.Validation.V1.Minimum: an integer expected",
     ]
     missing = [text for text in expected if not any(text in problem for problem in problems)]
     assert missing == [], problems

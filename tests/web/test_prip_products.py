@@ -581,11 +581,11 @@ def test_context_urls_with_one_service_root_under_the_other(app_settings, catalo
     and the longer one is theirs (their context URLs named ODIP's $metadata)."""
     from urllib.parse import urljoin
 
-    nested = make_app({**app_settings, "proseo.odip.prefix": "/odata/v1", "proseo.prip.prefix": "/odata/v1/prip"})
-    for path in ("/odata/v1/prip/Products", f"/odata/v1/prip/Products({catalogue.id('p1')})/Attributes",
-                 "/odata/v1/prip/"):
-        body = nested.get(path, headers=basic("alice")).json
-        assert urljoin("http://localhost" + path, body["@odata.context"]).split("#")[0] == \
-            "http://localhost/odata/v1/prip/$metadata", (path, body["@odata.context"])
-    refused = nested.get("/odata/v1/prip/Products?$top=x", headers=basic("alice"), expect_errors=True)
+    with served_app({**app_settings, "proseo.odip.prefix": "/odata/v1", "proseo.prip.prefix": "/odata/v1/prip"}) as nested:
+        for path in ("/odata/v1/prip/Products", f"/odata/v1/prip/Products({catalogue.id('p1')})/Attributes",
+                     "/odata/v1/prip/"):
+            body = nested.get(path, headers=basic("alice")).json
+            assert urljoin("http://localhost" + path, body["@odata.context"]).split("#")[0] == \
+                "http://localhost/odata/v1/prip/$metadata", (path, body["@odata.context"])
+        refused = nested.get("/odata/v1/prip/Products?$top=x", headers=basic("alice"), expect_errors=True)
     assert refused.headers["Warning"].startswith("199 proseo-api-prip ")

@@ -3,8 +3,8 @@
 // Capabilities vocabularies): the term exists, it applies to the kind of element it annotates
 // (checkTermApplicability), and its value has the term's type: records only with properties of
 // the record type (inherited ones too), Booleans, strings, integers, enumeration members
-// (several, space-separated, only for flags), primitive values for Edm.PrimitiveType (the
-// Validation bounds), collections where the type is one, and property and
+// (several, space-separated, only for flags), values of the annotated property's own type for
+// Edm.PrimitiveType (the Validation bounds), collections where the type is one, and property and
 // navigation property paths that resolve on the annotated entity set's type.
 // Arguments: CSDL JSON files. Prints one JSON line: {"checked": [...], "problems": [...]}, each
 // problem naming the file, the annotated element and the term.
@@ -73,7 +73,14 @@ function checkValue(where, value, type, isCollection, context) {
       if (typeof value !== "string") problems.push(`${where}: a string expected, got ${JSON.stringify(value)}`);
       return;
     case "Edm.PrimitiveType": // a value of the annotated element's own type (Validation.Minimum)
-      if (value === null || typeof value === "object") problems.push(`${where}: a primitive value expected, got ${JSON.stringify(value)}`);
+      if (value === null || typeof value === "object") {
+        problems.push(`${where}: a primitive value expected, got ${JSON.stringify(value)}`);
+      } else if (context.elementType && context.elementType !== "Edm.PrimitiveType") {
+        checkValue(where, value, context.elementType, false, context);
+      }
+      return;
+    case "Edm.Double": case "Edm.Single": case "Edm.Decimal":
+      if (typeof value !== "number") problems.push(`${where}: a number expected, got ${JSON.stringify(value)}`);
       return;
     case "Edm.Int16": case "Edm.Int32": case "Edm.Int64": case "Edm.Byte":
       if (!Number.isInteger(value)) problems.push(`${where}: an integer expected, got ${JSON.stringify(value)}`);
@@ -160,14 +167,16 @@ for (const file of process.argv.slice(2)) {
           for (const [propertyName, property] of Object.entries(element)) {
             if (propertyName.startsWith("$") || propertyName.includes("@")) continue;
             const propertyKind = property.$Kind === "NavigationProperty" ? "NavigationProperty" : "Property";
-            checkAnnotations(name, csdl, property, [propertyKind], property.$Type ?? "Edm.String", `${qualified}/${propertyName}`, { csdl });
+            checkAnnotations(name, csdl, property, [propertyKind], property.$Type ?? "Edm.String", `${qualified}/${propertyName}`,
+                             { csdl, elementType: property.$Type ?? "Edm.String" });
           }
         } else if (kind === "EnumType" || kind === "TypeDefinition" || kind === "Term") {
           checkAnnotations(name, csdl, element, [kind], qualified, qualified, { csdl });
         } else if (kind === "Action" || kind === "Function") {
           checkAnnotations(name, csdl, element, [kind], qualified, qualified, { csdl });
           for (const parameter of element.$Parameter ?? []) {
-            checkAnnotations(name, csdl, parameter, ["Parameter"], parameter.$Type ?? "Edm.String", `${qualified}(${parameter.$Name})`, { csdl });
+            checkAnnotations(name, csdl, parameter, ["Parameter"], parameter.$Type ?? "Edm.String", `${qualified}(${parameter.$Name})`,
+                             { csdl, elementType: parameter.$Type ?? "Edm.String" });
           }
           if (element.$ReturnType) checkAnnotations(name, csdl, element.$ReturnType, ["ReturnType"], element.$ReturnType.$Type ?? "Edm.String", `${qualified}/$ReturnType`, { csdl });
         } else if (kind === "EntityContainer") {
