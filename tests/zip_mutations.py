@@ -26,7 +26,7 @@ TEXT = b"<granule>" + b"band 10m, " * 30_000 + b"</granule>"
 SMALL = b"<Level-1C_Tile_ID/>"
 
 
-class _Unseekable(io.RawIOBase):
+class Unseekable(io.RawIOBase):
     """A write-only stream: zipfile then writes each entry's CRC and sizes in a data descriptor."""
 
     def __init__(self):
@@ -43,7 +43,7 @@ class _Unseekable(io.RawIOBase):
 def _zipfile_seed(entries, *, stream=False, zip64=False, comment=b"") -> bytes:
     """``entries`` (name, data, method) written by zipfile: to a stream (data descriptors), with
     ZIP64 local headers, ``extra`` fields on the names ending in ``.xml``."""
-    target = _Unseekable() if stream else io.BytesIO()
+    target = Unseekable() if stream else io.BytesIO()
     with zipfile.ZipFile(target, "w") as zipped:
         zipped.comment = comment
         for name, data, method in entries:

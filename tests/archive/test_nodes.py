@@ -8,6 +8,7 @@ import zipfile
 import zlib
 
 import pytest
+from zip_mutations import Unseekable
 
 from proseo_odata.archive import load_archive
 from proseo_odata.nodes import TREES, DamagedMember, NodeNotFound, NodesUnavailable, iter_member, open_member, \
@@ -219,27 +220,13 @@ def test_damaged_deflated_data_stops_the_body(tmp_path):
             b"".join(iter_member(archive, f"k/{label}.zip", member))
 
 
-class _Unseekable(io.RawIOBase):
-    """A write-only stream: zipfile then writes each entry's CRC and sizes in a data descriptor."""
-
-    def __init__(self):
-        super().__init__()
-        self.buffer = io.BytesIO()
-
-    def writable(self):
-        return True
-
-    def write(self, data):
-        return self.buffer.write(data)
-
-
 VARIANT_ENTRIES = {"X.SAFE/manifest.safe": b"<manifest/>" * 30, "X.SAFE/empty.txt": b"",
                    "X.SAFE/m/big.tiff": BIG[:300_000], "X.SAFE/m/text.xml": TEXT[:200_000],
                    "X.SAFE/m/stored.bin": BIG[:5000]}
 
 
 def _variant(kind: str) -> bytes:
-    target = _Unseekable() if kind == "data descriptors" else io.BytesIO()
+    target = Unseekable() if kind == "data descriptors" else io.BytesIO()
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zipped:
         if kind == "comment":  # zipfile 3.11 itself cannot read this one back (it takes the last signature)
             zipped.comment = b"a comment holding PK\x05\x06 and more"
@@ -250,7 +237,7 @@ def _variant(kind: str) -> bytes:
                     out.write(data)
             else:
                 zipped.writestr(name, data, compress_type=method)
-    data = (target.buffer if isinstance(target, _Unseekable) else target).getvalue()
+    data = (target.buffer if isinstance(target, Unseekable) else target).getvalue()
     return b"MZ self-extracting stub " * 100 + data if kind == "prefixed" else data
 
 

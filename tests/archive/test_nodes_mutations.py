@@ -347,6 +347,16 @@ def _read_whole(data: bytes, path) -> tuple[bytes, int, DamagedMember | None]:
     return b"".join(kept), member.size, damaged
 
 
+def _crc_damaged() -> tuple[bytes, bytes]:
+    """``(text, ZIP)``: a deflated entry of ``text`` whose CRC-32, in both its records, is another."""
+    text = b"<tile/>" * 300
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("X.SAFE/MTD_TL.xml", text)
+    return text, _patched(buffer.getvalue(), [(b"PK\x03\x04", 14, "<L", 0xDEADBEEF),
+                                              (b"PK\x01\x02", 16, "<L", 0xDEADBEEF)])
+
+
 @pytest.mark.parametrize("step", [STEP, 100])
 def test_a_deflated_entry_whose_crc_is_wrong_is_cut_before_its_last_byte(monkeypatch, step):
     """Its CRC-32 was checked after its last byte was sent: the server, which had sent every byte
@@ -355,11 +365,7 @@ def test_a_deflated_entry_whose_crc_is_wrong_is_cut_before_its_last_byte(monkeyp
     which still inflated to its 19 bytes, not those of its CRC-32; here the CRC-32 both records give
     is another."""
     monkeypatch.setattr(nodes, "STEP", step)
-    text = b"<tile/>" * 300
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
-        zipped.writestr("X.SAFE/MTD_TL.xml", text)
-    data = _patched(buffer.getvalue(), [(b"PK\x03\x04", 14, "<L", 0xDEADBEEF), (b"PK\x01\x02", 16, "<L", 0xDEADBEEF)])
+    text, data = _crc_damaged()
     body, size, damaged = _read_whole(data, ["MTD_TL.xml"])
     assert isinstance(damaged, DamagedMember) and "CRC-32" in str(damaged)
     assert len(body) < size == len(text) and text.startswith(body)
@@ -372,11 +378,7 @@ def test_a_resumed_range_of_a_damaged_deflated_entry_is_cut(monkeypatch, step):
     file damaged without a sign. Case 75 of seed 20250907 found it: a bit of a deflated entry's data
     flipped, which still inflated to its 1424 bytes."""
     monkeypatch.setattr(nodes, "STEP", step)
-    text = b"<tile/>" * 300
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
-        zipped.writestr("X.SAFE/MTD_TL.xml", text)
-    data = _patched(buffer.getvalue(), [(b"PK\x03\x04", 14, "<L", 0xDEADBEEF), (b"PK\x01\x02", 16, "<L", 0xDEADBEEF)])
+    text, data = _crc_damaged()
     archive = BytesArchive(data)
     root = product_nodes(archive, KEY, len(data), NAME)
     member = open_member(archive, KEY, len(data), resolve(root, [NAME, "MTD_TL.xml"]), NAME)

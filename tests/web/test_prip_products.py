@@ -11,7 +11,7 @@ import pytest
 import webtest
 from pyramid.config import Configurator
 
-from prip_helpers import P1_FILE, PRIP, basic, make_app, served_app
+from prip_helpers import P1_FILE, PRIP, basic, served_app
 
 # Every test here only reads: one application and catalogue per backend for the module
 # (tests/web/conftest.py); a test that writes belongs in another module.
