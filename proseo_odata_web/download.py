@@ -109,22 +109,29 @@ class _FileResponse(Response):
 
 def archived_slices(request, archive, key: str, offset: int = 0):
     """``slice_of(start, stop)``: the body iterator of bytes ``offset + start`` .. ``offset +
-    stop - 1`` of the archived ``key``."""
+    stop - 1`` of the archived ``key``. ``slice_of.close()`` closes the file it opened, for a
+    caller that answers with another body (a body it built closes the file when sent)."""
     local_path = getattr(archive, "local_path", None)
     path = local_path(key) if local_path is not None else None
     if path is None:
-        return lambda start, stop: archive.iter_range(key, offset + start, stop - start)
-    if request.method == "HEAD":
+        def slice_of(start, stop):
+            return archive.iter_range(key, offset + start, stop - start)
+    elif request.method == "HEAD":
         open(path, "rb").close()  # what GET could not open, HEAD does not announce
-        return lambda start, stop: []
-    file = open(path, "rb")  # one descriptor, shared by the whole-file and the range iterator
-    wrapper = request.environ.get("wsgi.file_wrapper") or FileIter
 
-    def slice_of(start, stop):
-        slice_of.last = _SentSlice(file, offset + start, offset + stop)
-        return wrapper(slice_of.last, BLOCK_SIZE)
+        def slice_of(start, stop):
+            return []
+    else:
+        file = open(path, "rb")  # one descriptor, shared by the whole-file and the range iterator
+        wrapper = request.environ.get("wsgi.file_wrapper") or FileIter
 
+        def slice_of(start, stop):
+            slice_of.last = _SentSlice(file, offset + start, offset + stop)
+            return wrapper(slice_of.last, BLOCK_SIZE)
+
+        slice_of.close = file.close
     slice_of.last = None  # the FileSlice of the body built last: the one the answer sends
+    slice_of.close = getattr(slice_of, "close", lambda: None)
     return slice_of
 
 

@@ -24,9 +24,10 @@ applies.
 A file inside a ZIP is sent by :func:`proseo_odata_web.download.file_response` (ranges and
 conditional requests), with a strong ``ETag`` (the product's MD5 and the entry's CRC-32) and a
 ``Content-Type`` from a fixed table of the extensions in Sentinel products: a stored entry of at
-most :data:`~proseo_odata.nodes.CHECKED_STORED_BYTES` (checked before the answer) as a range of
-the archived file (sendfile under gunicorn), any other as it is read or inflated, checked against
-its size and CRC-32 when sent to its end (:func:`proseo_odata.nodes.iter_member`).
+most :data:`~proseo_odata.nodes.CHECKED_STORED_BYTES` (checked before the answer), and any range
+of a stored entry, as a range of the archived file (sendfile under gunicorn); a larger stored
+entry sent whole, and a deflated one, as it is read or inflated, checked against its size and
+CRC-32 when sent to its end (:func:`proseo_odata.nodes.iter_member`).
 """
 from __future__ import annotations
 
@@ -115,16 +116,18 @@ def _member_response(request, product, archive, size: int, node) -> Response:
     key = product.archive_key
     try:
         member = open_member(archive, key, size, node, product.name)
-        # a stored entry checked before the answer (at most CHECKED_STORED_BYTES): a range of the
-        # archived file (sendfile under gunicorn); any other is checked as it is sent to its end
-        stored = archived_slices(request, archive, key, member.offset) if member.checked else None
+        # a stored entry: ranges of the archived file (sendfile under gunicorn)
+        stored = archived_slices(request, archive, key, member.offset) if member.stored else None
     except OSError as exc:
         raise unreadable(product, exc) from None
 
-    def checked_as_sent(start, stop):
-        return _logged(iter_member(archive, key, member, start, stop), product, node)
-
-    slice_of = stored or checked_as_sent
+    def slice_of(start, stop):
+        # a stored entry checked when it was opened, or a range of one (unchecked, as ranges of a
+        # product's file are), is a range of the file; anything else is checked as it is sent
+        if stored is not None and (member.checked or (start, stop) != (0, member.size)):
+            return stored(start, stop)
+        return _logged(iter_member(archive, key, member, start, stop), product, node,
+                       stored.close if stored is not None else None)
 
     md5 = product.checksum("MD5")
     content_type = CONTENT_TYPES.get(posixpath.splitext(node.name)[1].lower(), "application/octet-stream")
@@ -135,15 +138,19 @@ def _member_response(request, product, archive, size: int, node) -> Response:
                          last_modified=product.publication_date, ranges=ranges)
 
 
-def _logged(chunks, product, node):
+def _logged(chunks, product, node, close=None):
     """``chunks``, logging why they stop early (damaged data found while inflating): the server
-    then drops the connection, so the client gets fewer bytes than ``Content-Length`` promised."""
+    then drops the connection, so the client gets fewer bytes than ``Content-Length`` promised.
+    ``close`` runs when the body ends (sent, or closed by the server)."""
     try:
         yield from chunks
     except OSError as exc:
         log.error("product %s (%s): its entry %s cannot be sent: %s", product.id, product.name,
                   node.entry.name, exc)
         raise
+    finally:
+        if close is not None:
+            close()
 
 
 def product_nodes_view(request):

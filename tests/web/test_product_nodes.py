@@ -253,3 +253,33 @@ def test_an_entry_whose_local_sizes_disagree_is_404_not_other_bytes(web, storage
     answer = web.get(url(product, product.name, "a.txt", suffix="/$value"), headers=basic("alice"), status=404)
     assert "disagrees with the directory" in answer.json["error"]["message"]
     assert web.get(url(product, product.name, "b.txt", suffix="/$value"), headers=basic("alice")).body == b"B" * 50
+
+
+def test_a_large_stored_entry_is_checked_whole_and_sent_by_ranges_of_the_file(web, files, monkeypatch):
+    """A stored entry larger than CHECKED_STORED_BYTES (not checked when opened): sent whole, it
+    is read and checked as it goes out; a range of it is a range of the archived file, given to
+    the server's file wrapper (sendfile under gunicorn) as ranges of a product's file are. The
+    file the answer opened is closed either way."""
+    from proseo_odata import nodes
+
+    monkeypatch.setattr(nodes, "CHECKED_STORED_BYTES", 100)  # the stored band is larger
+    product, _ = files["stored"]
+    band = url(product, product.name, "GRANULE", "L1C_T32TQR", "IMG_DATA", "T32TQR_B02.jp2", suffix="/$value")
+    wrapped = []
+
+    def file_wrapper(body, block_size):
+        wrapped.append(body)
+        return iter(lambda: body.read(block_size), b"")  # what a server's wrapper does, without sendfile
+
+    def open_files():
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_files()
+    environ = {"wsgi.file_wrapper": file_wrapper}
+    assert web.get(band, headers=basic("alice"), extra_environ=environ).body == BAND
+    assert wrapped == []  # read and checked by the service
+    assert web.get(band, headers={**basic("alice"), "Range": "bytes=10-99"}, extra_environ=environ,
+                   status=206).body == BAND[10:100]
+    assert len(wrapped) == 1  # the range: the file's bytes, by the server
+    wrapped[0].close()  # (a server closes the body it sent; WebTest reads the iterator only)
+    assert open_files() == before
