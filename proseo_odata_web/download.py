@@ -113,6 +113,7 @@ def archived_slices(request, archive, key: str, offset: int = 0):
     caller that answers with another body (a body it built closes the file when sent)."""
     local_path = getattr(archive, "local_path", None)
     path = local_path(key) if local_path is not None else None
+    close = None
     if path is None:
         def slice_of(start, stop):
             return archive.iter_range(key, offset + start, stop - start)
@@ -124,14 +125,14 @@ def archived_slices(request, archive, key: str, offset: int = 0):
     else:
         file = open(path, "rb")  # one descriptor, shared by the whole-file and the range iterator
         wrapper = request.environ.get("wsgi.file_wrapper") or FileIter
+        close = file.close
 
         def slice_of(start, stop):
             slice_of.last = _SentSlice(file, offset + start, offset + stop)
             return wrapper(slice_of.last, BLOCK_SIZE)
 
-        slice_of.close = file.close
     slice_of.last = None  # the FileSlice of the body built last: the one the answer sends
-    slice_of.close = getattr(slice_of, "close", lambda: None)
+    slice_of.close = close or (lambda: None)
     return slice_of
 
 

@@ -29,6 +29,8 @@ PRIP = "/proseo/prip/odata/v1"
 USER = ("DEMO\\demo", "demo")
 DEMO_WORKFLOWS = Path(proseo_odata.__file__).parent / "demo" / "workflows.json"
 SLOW_ID = "5105105c-0000-4000-8000-000000000001"
+#: The demo workflow S2_L1C_L2A (proseo_odata/demo/workflows.json).
+L2A_ID = "2b17b57d-fff4-4645-b539-91f305c83b91"
 L1C_NAME = "S2B_MSIL1C_20191025T085939_N0208_R007_T37VCC_20191025T112031.zip"
 
 

@@ -26,11 +26,10 @@ from urllib.parse import unquote
 import pytest
 from client_support import ODATA_CLIENT_VERSION, ROOT, run_client
 from live_server import wait_for
-from odip_service import L1C_NAME, ODIP, PRIP, USER, odip_service
+from odip_service import L1C_NAME, L2A_ID, ODIP, PRIP, USER, odip_service
 
 pytestmark = pytest.mark.slow
 
-L2A_ID = "2b17b57d-fff4-4645-b539-91f305c83b91"  # the demo workflow S2_L1C_L2A (proseo_odata/demo/workflows.json)
 
 
 @pytest.fixture

@@ -33,10 +33,9 @@ from proseo_odata.model import (
 )
 from proseo_odata.production.workflows import sync_configured_workflows
 from proseo_odata.storage import load_storage
-from odip_service import DEMO_WORKFLOWS, L1C_NAME, ODIP  # noqa: F401 - the helpers' names too
+from odip_service import DEMO_WORKFLOWS, L1C_NAME, L2A_ID, ODIP  # noqa: F401 - the helpers' names too
 from prip_helpers import utc
 
-L2A_ID = "2b17b57d-fff4-4645-b539-91f305c83b91"
 COMPRESS_ID = "7d3c5a1e-4b2f-4c8d-9e6a-0f1b2c3d4e5f"
 DISABLED_ID = "0d15ab1e-0000-4000-8000-000000000001"
 OTHER_WF_ID = "07e40000-0000-4000-8000-000000000002"
