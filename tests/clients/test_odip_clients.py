@@ -31,7 +31,6 @@ from odip_service import L1C_NAME, L2A_ID, ODIP, PRIP, USER, odip_service
 pytestmark = pytest.mark.slow
 
 
-
 @pytest.fixture
 def service(db_url, tmp_path):
     with odip_service(db_url, tmp_path) as running:
