@@ -59,6 +59,7 @@ from proseo_odata.model import (
     utcnow,
 )
 from proseo_odata.model.entities import CONTROL_CHARACTERS
+from proseo_odata.nodes import archived_quicklook
 from proseo_odata.notify.subscriptions import on_product_published
 
 log = logging.getLogger(__name__)
@@ -581,6 +582,7 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
 
     try:
         _complete(product, key, stored, expected_checksums, expected_length, source)
+        product.quicklook = archived_quicklook(archive, key, stored.size, product.name)
         return _retrying(store, f"ingest of {product.name}", lambda: committing)
     except BaseException as exc:
         if _outcome_unknown(committing, exc):
@@ -818,9 +820,19 @@ def _referenced(archive, candidate: _Candidate):
         given = {DIGESTS.get(c.algorithm.upper()): c.value.lower() for c in candidate.checksums}
         if candidate.length is not None and given.get("md5") and given.get("sha256"):
             return StoredFile(archive.size(key), given["md5"], given["sha256"])
-        return hash_archived(archive, key)
+        stored = hash_archived(archive, key)
     except FileNotFoundError:
         raise MetadataError(ARCHIVE_KEY, f"{key!r}: no such file in the archive", candidate.source) from None
+    # read whole anyway: its quicklook too (the size-only case leaves it to `proseo-odata quicklooks`)
+    candidate.product.quicklook = archived_quicklook(archive, key, stored.size, candidate.product.name)
+    return stored
+
+
+def _copied(archive, candidate: _Candidate):
+    """Copy a line's file into the archive (a pool task) and find its quicklook."""
+    stored = archive.put_file(candidate.key, candidate.entry.path, candidate.product.content_type)
+    candidate.product.quicklook = archived_quicklook(archive, candidate.key, stored.size, candidate.product.name)
+    return stored
 
 
 #: Lines per batch (one transaction each) of :func:`ingest_manifest` and ``ingest --manifest``.
@@ -1346,7 +1358,7 @@ def _prepare_batch(storage, archive, mission, records, pool, writing=()) -> _Bat
                 referenced.append(candidate)
             else:
                 candidate.key = upload_key(candidate.product)
-                candidate.future = pool.submit(archive.put_file, candidate.key, entry.path, candidate.product.content_type)
+                candidate.future = pool.submit(_copied, archive, candidate)
                 candidate.copied = True
         # By-reference checks are mostly one size look-up each: a task per REFERENCE_CHUNK of them
         # (a thread hand-off per product cost more than a local look-up; an S3 archive still gets

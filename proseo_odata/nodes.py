@@ -42,6 +42,10 @@ reads, never the whole object):
   range to its end is sent (a resumed download's: it is inflated from its start anyway), before
   its last bytes are sent.
 
+A product's quicklook image is found among its nodes when its file is archived
+(:func:`archived_quicklook`: the shallowest file named as :data:`QUICKLOOK_NAMES` says) and
+recorded with the product (:attr:`proseo_odata.model.Product.quicklook`).
+
 Trees of directories of at most :data:`CACHED_DIRECTORY_BYTES` are kept in a small
 process-local cache (:data:`TREES`), keyed by the archive key, size, MD5 and product name: a
 client reading a manifest and then its files reads the directory once.
@@ -49,6 +53,8 @@ client reading a manifest and then its files reads the directory once.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import logging
 import struct
 import time
 import zlib
@@ -58,10 +64,12 @@ from typing import Iterator, Optional, Sequence
 from proseo_odata.errors import NotFound
 from proseo_odata.lru import ExpiringLRU
 
+log = logging.getLogger(__name__)
+
 __all__ = ["CACHED_DIRECTORY_BYTES", "CACHED_NODES", "CHECKED_STORED_BYTES", "DamagedMember", "Entry",
            "MAX_DEPTH", "MAX_DIRECTORY_BYTES", "MAX_ENTRIES", "MAX_NAME_BYTES", "MAX_NODES", "Member", "Node",
-           "NodeNotFound", "NodesUnavailable", "TREES", "iter_member", "open_member", "product_nodes", "read_entries",
-           "resolve"]
+           "NodeNotFound", "NodesUnavailable", "QUICKLOOK_NAMES", "TREES", "archived_quicklook", "find_quicklook",
+           "iter_member", "open_member", "product_nodes", "read_entries", "resolve"]
 
 #: A ZIP of more directory records than this is not browsed (a SAFE holds a few hundred).
 MAX_ENTRIES = 20_000
@@ -335,6 +343,45 @@ def product_nodes(archive, key: str, size: int, product_name: str, md5: Optional
     if cache_key and directory_bytes <= CACHED_DIRECTORY_BYTES and nodes <= CACHED_NODES:
         TREES.put(cache_key, root, time.monotonic() + TREE_SECONDS)
     return root
+
+
+#: The names of a product's quicklook image (patterns of :mod:`fnmatch`, in any letter case): a
+#: Sentinel-1 SAFE's ``preview/quick-look.png``, the ``quicklook.png`` (or ``.jpg``) of the
+#: demo and of ``proseo_odata.production.processors.image``, and ``<name>-ql.jpg`` /
+#: ``<name>_ql.jpg``.
+QUICKLOOK_NAMES = ("quick-look.png", "quick-look.jpg", "quicklook.png", "quicklook.jpg", "quicklook.jpeg",
+                   "*-ql.jpg", "*_ql.jpg", "*-ql.png", "*_ql.png")
+
+
+def find_quicklook(root: Node, names: Sequence[str] = QUICKLOOK_NAMES) -> Optional[str]:
+    """The path of the product's quicklook among the nodes of ``root`` (its names below the root
+    joined by ``/``, as :func:`resolve` takes them split): the shallowest file whose name
+    matches one of ``names``, the first by path of those at one depth; None when none does."""
+    level = [((), root)]
+    while level:
+        matches, folders = [], []
+        for path, node in level:
+            for name, child in (node.children or {}).items():
+                if child.is_folder:
+                    folders.append(((*path, name), child))
+                elif any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in names):
+                    matches.append((*path, name))
+        if matches:
+            return "/".join(min(matches))
+        level = folders
+    return None
+
+
+def archived_quicklook(archive, key: str, size: int, product_name: str) -> Optional[str]:
+    """:func:`find_quicklook` of the file archived as ``key`` (``size`` bytes); None too when
+    its nodes cannot be read (logged: the product is published without its quicklook, never
+    refused for it)."""
+    try:
+        return find_quicklook(product_nodes(archive, key, size, product_name))
+    except Exception as exc:  # noqa: BLE001 - a quicklook is never worth failing a publication
+        log.warning("product %s: its file %s was not searched for a quicklook: %s: %s", product_name, key,
+                    type(exc).__name__, exc)
+        return None
 
 
 def resolve(root: Node, path: Sequence[str]) -> Node:

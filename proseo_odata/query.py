@@ -48,13 +48,15 @@ __all__ = ["PAGING_OPTIONS", "SERVED_NAVIGATION", "PagedQuery", "Paging", "build
 #: Navigation properties served inline per entity set when expanded. ``$expand`` accepts every
 #: name ``$metadata`` declares for the entity type (issue 9 item 3): these navigation
 #: properties, and complex properties, which are always inline (accepted and ignored).
-#: ``Assets`` expands to [] (none are stored); ``Product`` is an order's output product.
+#: ``Assets`` are a product's quicklook (its ``Product.quicklook``, made into an asset by the
+#: web layer); ``Product`` is an order's output product.
 SERVED_NAVIGATION = {
     "Products": ("Attributes", "Assets"),
     "ProductionOrders": ("Product",),
 }
-#: What the storage loads of :data:`SERVED_NAVIGATION` (the rest the view fills in).
-_STORED_NAVIGATION = frozenset({"Attributes"})
+#: What the storage loads of :data:`SERVED_NAVIGATION` (the rest the view fills in; ``Assets``:
+#: what they are made of, :class:`proseo_odata.storage.ProductText`).
+_STORED_NAVIGATION = frozenset({"Attributes", "Assets"})
 def _item_types(model: edm.EntityModel, entity_set: str) -> dict[str, tuple]:
     """Of ``entity_set``'s served collection-valued navigation properties: the type their items'
     options are bound to, and the types whose properties ``$select`` may name (its derived types,

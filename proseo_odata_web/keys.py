@@ -16,7 +16,7 @@ from urllib.parse import quote
 from proseo_odata.odata.errors import ODataError
 from proseo_odata.errors import NotFound
 
-__all__ = ["EXAMPLE_KEY", "load_or_404", "parse_key", "parse_name_key", "name_key", "path_segment"]
+__all__ = ["EXAMPLE_KEY", "load_or_404", "node_url", "parse_key", "parse_name_key", "name_key", "path_segment"]
 
 T = TypeVar("T")
 
@@ -64,6 +64,17 @@ def name_key(name: str) -> str:
     """``'<name>'`` as a URL path writes a string key (quotes doubled, what a path segment
     cannot hold percent-encoded): the inverse of :func:`parse_name_key` after URL decoding."""
     return "'" + path_segment(name.replace("'", "''")) + "'"
+
+
+def node_url(base: str, names) -> str:
+    """The URL of a product's node (``Products(<Id>)/Nodes(<name>)/Nodes(...)``) from the
+    product's ``base`` URL and the node's names from the root: each name bare, as CDSE writes
+    them, unless it would read as a quoted key (``'...`` or ``Name='...``)."""
+    return base + "".join(f"/Nodes({_node_segment(name)})" for name in names)
+
+
+def _node_segment(name: str) -> str:
+    return name_key(name) if name.startswith(("'", "Name='")) else path_segment(name)
 
 
 def load_or_404(load: Callable[[uuid.UUID], T], entity_id: uuid.UUID, not_found: Callable[[uuid.UUID], Exception],

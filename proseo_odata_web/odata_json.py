@@ -19,14 +19,14 @@ import posixpath
 import uuid
 from datetime import datetime, timezone
 from json.encoder import encode_basestring  # json.dumps' string form with ensure_ascii=False
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 from pyramid.response import Response
 
 from proseo_odata.errors import InvalidInput
 from proseo_odata.model import times
 from proseo_odata.odata import geo
-from proseo_odata.model import Attribute, AttributeType, Product
+from proseo_odata.model import Asset, Attribute, AttributeType, Product
 from proseo_odata.query import listings_of
 from proseo_odata.storage import ProductEntry
 
@@ -99,6 +99,12 @@ def _attribute_json(attribute: Attribute, seed_aliases: bool) -> dict:
 
 def attributes_json(attributes: Iterable[Attribute], seed_aliases: bool = True) -> list[dict]:
     return [_attribute_json(a, seed_aliases) for a in attributes]
+
+
+def asset_json(asset: Asset) -> dict:
+    """An ``OData.CSC.Asset`` (a product's quicklook), as the Copernicus Data Space writes one."""
+    return {"Id": format_guid(asset.id), "Type": asset.type, "DownloadLink": asset.download_link,
+            "S3Path": asset.s3_path}
 
 
 # -- products as JSON text ------------------------------------------------------------------------
@@ -201,13 +207,14 @@ def product_members(
     seed_aliases: bool = True,
     expand: Iterable[str] = (),
     select: Optional[Iterable[str]] = None,
+    assets: Sequence[Asset] = (),
 ) -> dict[str, str]:
     """The product serialiser: one product's entity members (without ``@odata.context``), name
     -> JSON text, for a page (:func:`product_text`) and a single entity (:func:`product_json`).
 
     ``expand`` may hold ``Attributes`` (``entry.attributes`` must then be loaded) and ``Assets``
-    (an empty list, none are stored); ``select`` limits the structural properties returned
-    (:func:`product_member_names`)."""
+    (``assets``: the web layer makes them, they hold its URLs); ``select`` limits the
+    structural properties returned (:func:`product_member_names`)."""
     if entry.footprint_literal is not None:  # rendered when the product was written
         footprint = encode_basestring(entry.footprint_literal)
         geo_footprint = "null" if entry.footprint_geojson is None else entry.footprint_geojson
@@ -236,22 +243,23 @@ def product_members(
     }
     members = {name: values[PRODUCT_ALIASES.get(name, name)]
                for name in product_member_names(seed_aliases=seed_aliases, select=select)}
-    return expanded_members(members, expand, entry.attributes, seed_aliases)
+    return expanded_members(members, expand, entry.attributes, seed_aliases, assets)
 
 
-def expanded_members(members: dict[str, str], expand: Iterable[str], attributes, seed_aliases: bool) -> dict[str, str]:
+def expanded_members(members: dict[str, str], expand: Iterable[str], attributes, seed_aliases: bool,
+                     assets: Sequence[Asset] = ()) -> dict[str, str]:
     """``members`` with the navigation properties ``$expand`` asks for: ``Attributes`` (of
-    ``attributes``) and ``Assets`` (none are stored: ``[]``), each listed by its nested options
+    ``attributes``) and ``Assets`` (of ``assets``), each listed by its nested options
     when ``expand`` is a :class:`proseo_odata.query.Expanded` that has them (``$filter``,
     ``$orderby``, ``$top``, ``$skip``, ``$select``; ``$count=true`` writes
     ``Attributes@odata.count`` before the items)."""
     listings = listings_of(expand)
-    for name, items in (("Attributes", attributes), ("Assets", ())):
+    for name, items in (("Attributes", attributes), ("Assets", assets)):
         if name not in expand:
             continue
         listing = listings.get(name)
         if listing is None:  # every item (a page's usual case)
-            members[name] = json.dumps(attributes_json(items, seed_aliases), ensure_ascii=False)
+            members[name] = json.dumps(listed_json(items, None, seed_aliases), ensure_ascii=False)
             continue
         items, count = listing.apply(items)
         if listing.count:
@@ -261,17 +269,19 @@ def expanded_members(members: dict[str, str], expand: Iterable[str], attributes,
 
 
 def listed_json(items, select: Optional[Iterable[str]], seed_aliases: bool) -> list[dict]:
-    """A product's ``Attributes`` (or ``Assets``: none are stored, so none come) as JSON
-    objects, each limited to ``select`` (its key ``Name`` kept)."""
-    return [select_properties(body, select, key="Name") for body in attributes_json(items, seed_aliases)]
+    """A product's ``Attributes`` or ``Assets`` as JSON objects, each limited to ``select``
+    (its key kept: an attribute's ``Name``, an asset's ``Id``)."""
+    return [select_properties(asset_json(item), select) if isinstance(item, Asset)
+            else select_properties(_attribute_json(item, seed_aliases), select, key="Name") for item in items]
 
 
-def product_text(members: str, expand: Iterable[str], attributes, seed_aliases: bool) -> str:
+def product_text(members: str, expand: Iterable[str], attributes, seed_aliases: bool,
+                 assets: Sequence[Asset] = ()) -> str:
     """A product's JSON object from the text of its members (:func:`members_text`, or the
     database's: :meth:`CatalogueStore.query_product_texts`) and ``$expand``'s."""
     if not expand:  # a page's usual case, once per product
         return "{" + members + "}"
-    expanded = expanded_members({}, expand, attributes, seed_aliases)
+    expanded = expanded_members({}, expand, attributes, seed_aliases, assets)
     return "{" + (members + ", " + members_text(expanded) if expanded else members) + "}"
 
 
@@ -281,11 +291,12 @@ def product_json(
     seed_aliases: bool = True,
     expand: Iterable[str] = (),
     select: Optional[Iterable[str]] = None,
+    assets: Sequence[Asset] = (),
 ) -> dict:
     """One product as the OData entity object (without ``@odata.context``): the members of
     :func:`product_members` (the one product serialiser) as Python values."""
     members = product_members(ProductEntry.from_product(product), seed_aliases=seed_aliases, expand=expand,
-                              select=select)
+                              select=select, assets=assets)
     return {name: json.loads(text) for name, text in members.items()}
 
 

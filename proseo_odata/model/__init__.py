@@ -8,6 +8,7 @@ from .entities import (
     NEVER,
     PRODUCT_TYPE_ATTRIBUTE,
     UTC,
+    Asset,
     Attribute,
     Checksum,
     Mission,
@@ -37,7 +38,7 @@ from .times import format_basic, format_datetime, parse_datetime
 
 __all__ = [
     "INT64_MAX", "INT64_MIN", "NEVER", "PRODUCT_TYPE_ATTRIBUTE", "UTC",
-    "Attribute", "AttributeType", "Checksum", "Mission", "OptionType", "OrderStatus",
+    "Asset", "Attribute", "AttributeType", "Checksum", "Mission", "OptionType", "OrderStatus",
     "OutboxMessage", "Product", "ProductionOrder", "ProductionType", "Role", "Subscription",
     "SubscriptionStatus", "User", "VisibilityClass", "Workflow", "WorkflowOption",
     "as_utc", "check_new_mission_code", "format_basic", "format_datetime", "hash_password", "new_id", "parse_datetime", "utcnow",

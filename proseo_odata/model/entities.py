@@ -127,6 +127,24 @@ class Checksum:
         _normalise_dates(self, "date")
 
 
+@dataclass(frozen=True)
+class Asset:
+    """``OData.CSC.Asset``: a file that comes with a product, read at ``download_link`` (the
+    product's quicklook image: :meth:`quicklook`). Derived from the product, never stored."""
+
+    id: uuid.UUID
+    type: str
+    download_link: str | None
+    s3_path: str | None = None
+
+    @classmethod
+    def quicklook(cls, product_id: uuid.UUID, path: str, download_link: str) -> "Asset":
+        """The ``QUICKLOOK`` asset of the product ``product_id`` whose quicklook is ``path``
+        (:attr:`Product.quicklook`): its id is the same on every answer (a UUID of version 5
+        from the two)."""
+        return cls(uuid.uuid5(product_id, "QUICKLOOK/" + path), "QUICKLOOK", download_link)
+
+
 _ATTRIBUTE_PYTHON_TYPES = {
     AttributeType.STRING: (str,),
     AttributeType.INTEGER: (int,),
@@ -222,6 +240,10 @@ class Product:
     archive_key: str | None = None
     product_type: str | None = None
     revision: int = 0
+    #: The product's quicklook image: the path of a file among its ``Nodes``, its names below the
+    #: root joined by ``/`` (:func:`proseo_odata.nodes.find_quicklook`, found when the file is
+    #: archived); served as its ``QUICKLOOK`` asset. None: it has none.
+    quicklook: str | None = None
     #: ``Collection/Name`` (:mod:`proseo_odata.model.collections`): derived, never stored; the
     #: storage fills it in when it loads or adds a product.
     collection: str | None = field(default=None, compare=False)

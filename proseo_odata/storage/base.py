@@ -157,7 +157,8 @@ class ProductEntry(NamedTuple):
     not rendered, the serialiser renders ``footprint``). ``checksums`` are
     :class:`~proseo_odata.model.Checksum`-shaped (``algorithm``, ``value``, ``date``) ordered by
     algorithm; ``attributes`` the product's :class:`~proseo_odata.model.Attribute` objects
-    ordered by name when ``"Attributes"`` was expanded, else None."""
+    ordered by name when ``"Attributes"`` was expanded, else None; ``quicklook`` the product's
+    (:attr:`~proseo_odata.model.Product.quicklook`)."""
 
     id: uuid.UUID
     name: str
@@ -177,6 +178,7 @@ class ProductEntry(NamedTuple):
     collection: str | None
     checksums: Sequence
     attributes: Sequence | None = None
+    quicklook: str | None = None
 
     @classmethod
     def from_product(cls, product: Product) -> "ProductEntry":
@@ -190,7 +192,7 @@ class ProductEntry(NamedTuple):
             product.id, product.name, product.content_type, product.content_length, product.origin_date,
             product.publication_date, product.modification_date, product.eviction_date, bool(product.online),
             product.content_start, product.content_end, str(product.production_type), product.footprint,
-            literal, geojson, product.collection, product.checksums, product.attributes,
+            literal, geojson, product.collection, product.checksums, product.attributes, product.quicklook,
         )
 
 
@@ -213,10 +215,15 @@ class ProductFile(NamedTuple):
 
 class ProductText(NamedTuple):
     """A product of :meth:`CatalogueStore.query_product_texts`: ``members``, the JSON text of
-    its members (no braces), and its attributes (loaded when expanded, else None)."""
+    its members (no braces), its attributes (loaded when expanded, else None), and its ``Id``,
+    ``Name`` and quicklook (:attr:`~proseo_odata.model.Product.quicklook`) when ``Assets`` is
+    expanded (else None: a backend may leave them out then)."""
 
     members: str
     attributes: Sequence | None = None
+    id: uuid.UUID | None = None
+    name: str | None = None
+    quicklook: str | None = None
 
 
 @dataclass
@@ -569,7 +576,8 @@ class CatalogueStore(Store):
         them (the SQLAlchemy backend on PostgreSQL), falling back to ``render`` for a product
         it cannot write the same way."""
         result = self.query_product_entries(mission, query, visibilities=visibilities)
-        result.items = [ProductText(render(entry), entry.attributes) for entry in result.items]
+        result.items = [ProductText(render(entry), entry.attributes, entry.id, entry.name, entry.quicklook)
+                        for entry in result.items]
         return result
 
     def update_product(self, product: Product) -> Product:

@@ -107,6 +107,8 @@ products = sa.Table(
     # and the ``GeoFootprint`` GeoJSON text of ``footprint`` (storage/mapping.render_footprint).
     sa.Column("footprint_literal", sa.Text(), nullable=True),
     sa.Column("footprint_geojson", sa.Text(), nullable=True),
+    # The quicklook's path among the product's Nodes (migration 0015): Product.quicklook.
+    sa.Column("quicklook", sa.Text(), nullable=True),
     # PROMOTED_ATTRIBUTES (migrations 0006 and 0010)
     sa.Column("cloud_cover", sa.Double(), nullable=True),
     sa.Column("processing_date", UTCDateTime(), nullable=True),

@@ -588,6 +588,7 @@ def _product_values(product: Product) -> dict:
         "visibility": str(product.visibility),
         "archive_key": product.archive_key,
         "product_type": product.product_type,
+        "quicklook": product.quicklook,
         # computed once here, not per response (migration 0006), or earlier (bulk ingest)
         **dict(zip(("footprint_literal", "footprint_geojson"), _footprint_renderings(product))),
         **promoted_values(product.attributes),
@@ -673,6 +674,7 @@ def _product_from_row(row, checksums, attributes) -> Product:
         archive_key=row.archive_key,
         product_type=row.product_type,
         revision=row.revision,
+        quicklook=row.quicklook,
     )
     if row.footprint_literal is not None:
         product.rendered_footprint = (row.footprint, row.footprint_literal, row.footprint_geojson)
@@ -680,7 +682,8 @@ def _product_from_row(row, checksums, attributes) -> Product:
     return product
 
 
-#: The ``products`` columns of a :class:`ProductEntry`, in its field order.
+#: The ``products`` columns of a :class:`ProductEntry`, in its field order (its ``quicklook``
+#: follows them in the page statement: :meth:`SQLAlchemyStorage._entry_columns`).
 _ENTRY_COLUMNS = (
     "id", "name", "content_type", "content_length", "origin_date", "publication_date", "modification_date",
     "eviction_date", "online", "content_start", "content_end", "production_type", "footprint",
@@ -2011,7 +2014,7 @@ class SQLAlchemyStorage(StorageBase):
         return root._entry_columns_built
 
     def _build_entry_columns(self) -> list:
-        columns = [products.c[name] for name in _ENTRY_COLUMNS]
+        columns = [products.c[name] for name in (*_ENTRY_COLUMNS, "quicklook")]
         if self.dialect != "postgresql":
             return columns
         # psycopg returns timestamptz as datetimes in the session's zone, UTC (create_engine),
@@ -2040,14 +2043,14 @@ class SQLAlchemyStorage(StorageBase):
         if self.dialect == "postgresql":  # the page statement's sub-selects
             return [ProductEntry(*row[:width], of_collection(mission, row.collection_value),
                                  _checksums_from_json(row.checksums_json),
-                                 None if attributes is None else attributes[row.id]) for row in rows]
+                                 None if attributes is None else attributes[row.id], row[width]) for row in rows]
         checksums: dict[uuid.UUID, list] = {i: [] for i in ids}
         collection_values: dict = {}
         if ids:
             self._load_checksums(s, checksums)
             collection_values = self._collection_values(s, ids)
         return [ProductEntry(*row[:width], of_collection(mission, collection_values.get(row.id)), checksums[row.id],
-                             None if attributes is None else attributes[row.id]) for row in rows]
+                             None if attributes is None else attributes[row.id], row[width]) for row in rows]
 
     def add_product(self, product: Product) -> Product:
         product.sync_product_type()
@@ -2761,6 +2764,7 @@ class SQLAlchemyStorage(StorageBase):
             return super().query_product_texts(mission, query, visibilities=visibilities, members=members,
                                                render=render)
         with_attributes = "Attributes" in query.expand
+        with_assets = "Assets" in query.expand
 
         def load(session, rows):
             attributes = {row[0]: [] for row in rows} if with_attributes else None
@@ -2768,6 +2772,7 @@ class SQLAlchemyStorage(StorageBase):
                 self._load_attributes(session, attributes)
             # (id, members text) of each row, by position: a Row's attributes by name cost ~2 us each
             pairs = [(row[0], row[1]) for row in rows]
+            assets = {row[0]: (row[0], row[2], row[3]) for row in rows} if with_assets else {}
             unwritten = [id_ for id_, text in pairs if text is None]
             written = {}
             if unwritten:
@@ -2775,11 +2780,14 @@ class SQLAlchemyStorage(StorageBase):
                 written = {entry.id: render(entry) for entry in self._load_entries(session, mission, entries, False)}
             # A product deleted after the page was read (a read-only request's statements are
             # each their own snapshot) has no entry: it leaves the page.
-            return [ProductText(written[id_] if text is None else text, None if attributes is None else attributes[id_])
+            return [ProductText(written[id_] if text is None else text, None if attributes is None else attributes[id_],
+                                *assets.get(id_, ()))
                     for id_, text in pairs if text is not None or id_ in written]
 
-        column = self._members_text(mission, tuple(members))
-        return self._query_products(mission, query, visibilities, load, columns=[products.c.id, column])  # rows: (id, text, ...)
+        columns = [products.c.id, self._members_text(mission, tuple(members))]
+        if with_assets:
+            columns += [products.c.name, products.c.quicklook]
+        return self._query_products(mission, query, visibilities, load, columns=columns)  # rows: (id, text, ...)
 
     def _members_text(self, mission: str, members: tuple):
         collections = self.collections

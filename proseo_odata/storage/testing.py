@@ -490,10 +490,11 @@ class CatalogueContractTests(MissionContractTests):
             visibility=VisibilityClass.PUBLIC, origin_date=None, checksums=[], content_start=None,
             content_end=None, footprint=None, attributes=[], product_type=None, online=False,
             eviction_date=T0 + timedelta(days=3)))
-        mission_storage.add_product(make_product(  # three checksums, every attribute type, no collection
-            checksums=[Checksum("SHA1", "12" * 20, None), Checksum("MD5", "0" * 32, T0),
+        quicklooked = mission_storage.add_product(make_product(  # three checksums, every attribute type,
+            checksums=[Checksum("SHA1", "12" * 20, None), Checksum("MD5", "0" * 32, T0),  # no collection
                        Checksum("SHA256", "ab" * 32, T0 + timedelta(microseconds=3))],
-            attributes=PRECISION_ATTRIBUTES))
+            attributes=PRECISION_ATTRIBUTES, quicklook="preview/quick-look.png"))
+        assert mission_storage.get_product("M1", quicklooked.id).quicklook == "preview/quick-look.png"
         mission_storage.add_product(make_product(mission="M2"))
         queries = [Query(), Query(top=2, count=True), Query(top=2, skip=1, expand={"Attributes"}),
                    Query(orderby=((("ContentDate", "Start"), True), (("Name",), False)), top=2)]
@@ -516,6 +517,10 @@ class CatalogueContractTests(MissionContractTests):
         assert all(isinstance(e, ProductEntry) for e in everything.items)
         for entry in everything.items:
             assert [c.algorithm for c in entry.checksums] == sorted(c.algorithm for c in entry.checksums)
+        texts = mission_storage.query_product_texts("M1", Query(orderby=((("Name",), False),), expand={"Assets"}),
+                                                    members=["Id"], render=lambda entry: f'"Id": "{entry.id}"')
+        assert [(t.id, t.name, t.quicklook) for t in texts.items] == [(e.id, e.name, e.quicklook) for e in everything.items]
+        assert sorted(map(str, [t.quicklook for t in texts.items])) == ["None", "None", "preview/quick-look.png"]
 
     # -- ordering and keyset paging ------------------------------------------------------------
 

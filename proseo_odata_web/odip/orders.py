@@ -76,6 +76,7 @@ from ..odata_json import (
     select_properties,
     text_response,
 )
+from ..prip.products import product_assets
 from ..properties import property_routes
 from ..query import check_format, collection_body, collection_query, decoded_query_pairs, single_entity_options
 from ..service import check_action_preconditions
@@ -255,7 +256,8 @@ def order_product(request):
     # context names its type (OData 4.01 Part 1, "Context URL": {context-url}#{type-name}{select-list})
     seed_aliases = request.registry.proseo.seed_aliases
     body = {"@odata.context": context_url(request, "OData.CSC.Product", product_selection(select, seed_aliases, expand))}
-    body.update(product_json(product, seed_aliases=seed_aliases, expand=expand, select=select))
+    assets = product_assets(request, product.id, product.name, product.quicklook)
+    body.update(product_json(product, seed_aliases=seed_aliases, expand=expand, select=select, assets=assets))
     return json_response(body)
 
 

@@ -45,7 +45,7 @@ from proseo_odata.query import value_options
 
 from ..auth import require_role
 from ..download import archived_size, archived_slices, file_response, product_file_response, unreadable
-from ..keys import name_key, parse_name_key, path_segment
+from ..keys import node_url, parse_name_key
 from ..query import decoded_query_pairs
 from .products import visible_product
 
@@ -89,15 +89,6 @@ def parse_nodes_path(rest: str, path: str) -> tuple[list, str]:
             raise ODataError(f"Invalid node key in {path}: a node is named Nodes(<name>)", target="Name")
         names.append(text)
     return names, what
-
-
-def _segment(name: str) -> str:
-    """A name as ``Nodes(...)`` writes it: bare, unless it would read as a quoted key."""
-    return name_key(name) if name.startswith("'") or name.startswith("Name='") else path_segment(name)
-
-
-def _node_url(base: str, names) -> str:
-    return base + "".join(f"/Nodes({_segment(name)})" for name in names)
 
 
 def _node_json(node, url: str) -> dict:
@@ -169,14 +160,14 @@ def product_nodes_view(request):
     mount, _service = request.registry.proseo.mount_of_path(request.path_info)
     base = f"{request.application_url}{mount}/Products({product.id})"
     if not names:
-        listed = [_node_json(root, _node_url(base, [root.name]))]
+        listed = [_node_json(root, node_url(base, [root.name]))]
         return _json({"value": listed, "result": listed})
     node = resolve(root, names)
     names = [root.name, *names[1:]]
     if what == "entity":
-        return _json(_node_json(node, _node_url(base, names)))
+        return _json(_node_json(node, node_url(base, names)))
     if what == "list":
-        children = [_node_json(child, _node_url(base, [*names, child.name]))
+        children = [_node_json(child, node_url(base, [*names, child.name]))
                     for child in (node.children or {}).values()]
         return _json({"value": children, "result": children})
     if node is root:  # reached by the ZIP's top folder's name: the product's file

@@ -14,8 +14,8 @@ path                                           methods     view
 ``{root}/Products({key})/Attributes``          GET         that product's attributes
 ``{root}/Products({key})/Attributes({name})``  GET         one of them by its ``Name``: ``Attributes('cloudCover')``
 ``{root}/Products({key})/Attributes/$count``   GET         their number as ``text/plain``
-``{root}/Products({key})/Assets``              GET         that product's assets (none are stored: ``[]``)
-``{root}/Products({key})/Assets/$count``       GET         ``0``
+``{root}/Products({key})/Assets``              GET         that product's assets: its quicklook, or none
+``{root}/Products({key})/Assets/$count``       GET         their number as ``text/plain``
 ``{root}/Products({key})/$value``              GET, HEAD   the file: :mod:`proseo_odata_web.download`
 ``{root}/Products({key})/Nodes...``            GET, HEAD   the folders and files in it: :mod:`.nodes`
 ``{root}/Products({key})/{Property}``          GET         one property (``Name``, ``ContentDate``, ...), and with
@@ -34,7 +34,7 @@ import uuid
 from json.encoder import encode_basestring
 from typing import Callable
 
-from proseo_odata.model import Product, Role
+from proseo_odata.model import Asset, Product, Role
 from proseo_odata.odata import edm
 from proseo_odata.query import navigation_listing, value_options
 from proseo_odata.errors import NotFound
@@ -80,6 +80,20 @@ service_document = service_document_view(edm.PRIP_MODEL)
 metadata = metadata_view(edm.PRIP_MODEL)
 
 
+def product_assets(request, product_id: uuid.UUID, name: str | None, quicklook: str | None) -> list:
+    """A product's assets: the ``QUICKLOOK`` of its quicklook image
+    (:attr:`~proseo_odata.model.Product.quicklook`), read at its ``Nodes`` URL in PRIP (from
+    ODIP too: an order's product is PRIP's), or none."""
+    if quicklook is None or name is None:
+        return []
+    web = _web(request)
+    root, service = web.mount_of_path(request.path_info)
+    if service != "prip":
+        root = web.prip_prefix.rstrip("/")
+    base = f"{request.application_url}{root}/Products({product_id})"
+    return [Asset.quicklook(product_id, quicklook, keys.node_url(base, [name, *quicklook.split("/")]) + "/$value")]
+
+
 def list_products(request):
     principal = require_role(request, Role.PRIP_USER)
     paged = collection_query(request, "Products").at()  # one now() for $filter and the nested options
@@ -90,7 +104,12 @@ def list_products(request):
         render=functools.partial(_members_text, seed_aliases=seed_aliases, select=paged.select),
     )
     expand = paged.expand
-    items = [product_text(item.members, expand, item.attributes, seed_aliases) for item in result.items]
+    if "Assets" in expand:
+        items = [product_text(item.members, expand, item.attributes, seed_aliases,
+                              product_assets(request, item.id, item.name, item.quicklook))
+                 for item in result.items]
+    else:
+        items = [product_text(item.members, expand, item.attributes, seed_aliases) for item in result.items]
     context = context_url(request, "Products", product_selection(paged.select, seed_aliases, expand))
     return json_response(collection_text(request, context, items, result, paged))
 
@@ -115,12 +134,12 @@ def get_product(request):
     product = visible_product(request, principal, request.matchdict["key"])
     seed_aliases = _web(request).seed_aliases
     members = product_members(ProductEntry.from_product(product), seed_aliases=seed_aliases, expand=expand,
-                              select=select)
+                              select=select, assets=_assets(request, product))
     context = encode_basestring(context_url(request, "Products/$entity", product_selection(select, seed_aliases, expand)))
     return json_response(JSONText(object_text({"@odata.context": context, **members})))
 
 
-def _navigation(collection: str, stored: Callable[[Product], list]):
+def _navigation(collection: str, stored: Callable[[object, Product], list]):
     """``Products(<key>)/<collection>``: the product's items listed by the request's options
     (:func:`proseo_odata.query.navigation_listing`: ``$filter``, ``$orderby``, ``$top``, ``$skip``,
     ``$count``, ``$select``), in memory: a product's items are few."""
@@ -130,7 +149,7 @@ def _navigation(collection: str, stored: Callable[[Product], list]):
         listing = navigation_listing(decoded_query_pairs(request), collection, f"Products(...)/{collection}",
                                      seed_aliases=seed_aliases)
         product = visible_product(request, principal, request.matchdict["key"])
-        items, count = listing.apply(stored(product))
+        items, count = listing.apply(stored(request, product))
         body = {"@odata.context": context_url(request, f"Products({product.id})/{collection}", listing.select)}
         if listing.count:
             body["@odata.count"] = count
@@ -155,7 +174,7 @@ def product_attribute(request):
     raise NotFound(f"Product {product.id} has no attribute {name!r}")
 
 
-def _navigation_count(collection: str, stored: Callable[[Product], list]):
+def _navigation_count(collection: str, stored: Callable[[object, Product], list]):
     """``Products(<key>)/<collection>/$count``: the number of the product's items that
     ``$filter`` keeps (all without it) as ``text/plain``; the options that do not change a count
     read and ignored as on ``Products/$count``."""
@@ -164,18 +183,18 @@ def _navigation_count(collection: str, stored: Callable[[Product], list]):
         listing = navigation_listing(decoded_query_pairs(request), collection, f"Products(...)/{collection}/$count",
                                      seed_aliases=_web(request).seed_aliases, count_only=True)
         product = visible_product(request, principal, request.matchdict["key"])
-        return text_response(str(listing.apply(stored(product))[1]))
+        return text_response(str(listing.apply(stored(request, product))[1]))
 
     view.__name__ = f"product_{collection.lower()}_count"
     return view
 
 
-def _attributes(product: Product) -> list:
+def _attributes(request, product: Product) -> list:
     return product.attributes
 
 
-def _assets(product: Product) -> list:
-    return []  # the declared Assets navigation (Copernicus Data Space clients): none are stored
+def _assets(request, product: Product) -> list:
+    return product_assets(request, product.id, product.name, product.quicklook)
 
 
 def product_value(request):

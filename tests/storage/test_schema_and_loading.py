@@ -65,7 +65,7 @@ def test_initialize_schema_is_idempotent(sqlite_url):
     try:
         storage.initialize_schema()
         storage.initialize_schema()
-        assert storage.schema_revision() == "0014_published_until"
+        assert storage.schema_revision() == "0015_product_quicklook"
     finally:
         storage.close()
 
