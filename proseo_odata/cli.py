@@ -791,5 +791,31 @@ def archive_check(env: Env, mission_code: str, filter_text: str | None, checksum
         raise SystemExit(3)  # (1: the check itself failed; 2: click's usage error)
 
 
+@archive_group.command("quicklooks")
+@click.option("--mission", "mission_code", required=True, help="Mission whose products' files are searched.")
+@click.option("--filter", "filter_text", default=None, help=_FILTER_HELP)
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="Files searched together (default: 2 for a local archive folder, 8 for S3).")
+@pass_env
+def archive_quicklooks(env: Env, mission_code: str, filter_text: str | None, workers: int | None) -> None:
+    """Find and record the quicklook of each of the mission's products stored without one
+    (before schema revision 0015, or registered by reference with their checksums): the picture
+    among its Nodes that its QUICKLOOK asset serves (docs/prip.md, "Quicklooks").
+
+    A summary on stderr. Safe to run again: a product with a quicklook is not looked at."""
+    from proseo_odata.fixity import DEFAULT_WORKERS
+    from proseo_odata.quicklooks import find_quicklooks
+
+    env.require_mission(mission_code)
+    query_filter = _products_filter(filter_text)
+    workers = workers or getattr(env.archive, "check_workers", DEFAULT_WORKERS)
+    report = find_quicklooks(env.storage, env.archive, mission_code, query_filter=query_filter, workers=workers)
+    summary = (f"{report.looked} product file(s) of mission {mission_code} searched: "
+               f"{report.found} quicklook(s) recorded")
+    if report.changed:
+        summary += f"; {report.changed} product(s) changed meanwhile, not written (run it again)"
+    click.echo(summary, err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -3,7 +3,7 @@
 Each product becomes one line: the Product metadata :func:`proseo_odata.ingest.product_from_metadata`
 reads (``Id``, the dates to the microsecond, ``Visibility``, ``ProductionType``, the typed
 ``Attributes``, the ``Checksum`` list, the ``Footprint`` WKT) plus ``"archive_key"``, the file's key
-in the archive. Ingesting those lines by reference (nothing copied) into another database that
+in the archive, and ``"quicklook"`` when it has one (:attr:`Product.quicklook`). Ingesting those lines by reference (nothing copied) into another database that
 shares the archive stores the same products, with the same Ids and values
 (``tests/test_export.py``):
 
@@ -25,7 +25,7 @@ from typing import Callable
 
 import orjson
 
-from proseo_odata.ingest import ARCHIVE_KEY
+from proseo_odata.ingest import ARCHIVE_KEY, QUICKLOOK
 from proseo_odata.model import Product, format_datetime
 from proseo_odata.model.enums import AttributeType
 
@@ -72,6 +72,8 @@ def manifest_line(product: Product) -> dict:
                      for c in product.checksums],
         ARCHIVE_KEY: product.archive_key,
     }
+    if product.quicklook is not None:
+        line[QUICKLOOK] = product.quicklook
     return line
 
 

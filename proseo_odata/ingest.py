@@ -458,6 +458,8 @@ class ManifestEntry:
     metadata: dict
     line: int
     archive_key: str | None = None
+    #: the line's ``"quicklook"`` (an export's): the product's, unless its file is read
+    quicklook: str | None = None
 
     @property
     def file_name(self) -> str:
@@ -468,6 +470,10 @@ class ManifestEntry:
 #: The manifest key of a file registered by reference: it is already in the archive under
 #: this key and is not copied (``ingest --manifest`` only).
 ARCHIVE_KEY = "archive_key"
+#: The manifest key of a product's quicklook (:attr:`Product.quicklook`, what ``export``
+#: writes): kept for a file registered by reference whose file is not read (its size and both
+#: checksums given); a file that is read (copied, or hashed) has its own looked for instead.
+QUICKLOOK = "quicklook"
 
 
 def iter_manifest(path: Path, *, by_reference: bool = True) -> Iterator[ManifestEntry | MetadataError]:
@@ -523,16 +529,27 @@ def _manifest_entry(path: Path, number: int, text: str, source: str, by_referenc
     if not isinstance(document, dict):
         raise MetadataError("(line)", "expected a JSON object (Product metadata plus \"file\")", source)
     file_name, key = document.pop("file", None), document.pop(ARCHIVE_KEY, None) if by_reference else None
+    quicklook = document.pop(QUICKLOOK, None) if by_reference else None
+    if quicklook is not None and not _is_path(quicklook):
+        raise MetadataError(QUICKLOOK, f"{quicklook!r} is not a quicklook's path among the product's nodes "
+                            "(names joined by /, like preview/quick-look.png)", source)
     if key is not None:
         if file_name is not None:
             raise MetadataError(ARCHIVE_KEY, "give either \"file\" (copied) or \"archive_key\" (by reference), not both", source)
         if not isinstance(key, str) or not key or key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
             raise MetadataError(ARCHIVE_KEY, f"{key!r} is not an archive key (a relative path like MISSION/folder/name)", source)
-        return ManifestEntry(None, document, number, key)
+        return ManifestEntry(None, document, number, key, quicklook)
     if not isinstance(file_name, str):
         needs = "\"file\": the product file's path" + (" (or \"archive_key\": its key in the archive)" if by_reference else "")
         raise MetadataError("file", f"each line needs {needs}", source)
     return ManifestEntry((path.parent / file_name).resolve(), document, number)
+
+
+def _is_path(text) -> bool:
+    """A node's path: names joined by ``/`` (no empty, ``.`` or ``..`` name, no control
+    character), at most 1,024 characters."""
+    return (isinstance(text, str) and 0 < len(text) <= 1024 and not CONTROL_CHARACTERS.search(text)
+            and not any(part in ("", ".", "..") for part in text.split("/")))
 
 
 def read_manifest(path: Path) -> Iterator[ManifestEntry]:
@@ -1076,6 +1093,7 @@ def _checked_entry(entry: ManifestEntry, mission: str, now) -> tuple:
     :class:`MetadataError` for its first problem."""
     # (the constructor has made the productType column and attribute agree)
     product, checksums, length = product_from_metadata(entry.metadata, mission=mission, file_name=entry.file_name, now=now)
+    product.quicklook = entry.quicklook
     if entry.path is not None and not entry.path.is_file():
         raise MetadataError("file", f"{entry.path} is not a readable file")
     return entry, product, checksums, length

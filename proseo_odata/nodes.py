@@ -345,12 +345,12 @@ def product_nodes(archive, key: str, size: int, product_name: str, md5: Optional
     return root
 
 
-#: The names of a product's quicklook image (patterns of :mod:`fnmatch`, in any letter case): a
-#: Sentinel-1 SAFE's ``preview/quick-look.png``, the ``quicklook.png`` (or ``.jpg``) of the
-#: demo and of ``proseo_odata.production.processors.image``, and ``<name>-ql.jpg`` /
+#: The names of a product's quicklook image (patterns of :mod:`fnmatch`, matched in lower case): a
+#: Sentinel-1 SAFE's ``preview/quick-look.png``, the ``quicklook.png`` (``.jpg``, ``.tif``) of
+#: the demo and of ``proseo_odata.production.processors.image``, and ``<name>-ql.jpg`` /
 #: ``<name>_ql.jpg``.
 QUICKLOOK_NAMES = ("quick-look.png", "quick-look.jpg", "quicklook.png", "quicklook.jpg", "quicklook.jpeg",
-                   "*-ql.jpg", "*_ql.jpg", "*-ql.png", "*_ql.png")
+                   "quicklook.tif", "quicklook.tiff", "*-ql.jpg", "*_ql.jpg", "*-ql.png", "*_ql.png")
 
 
 def find_quicklook(root: Node, names: Sequence[str] = QUICKLOOK_NAMES) -> Optional[str]:

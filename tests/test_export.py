@@ -42,6 +42,7 @@ def _products(archive: LocalArchive) -> list[Product]:
             production_type=ProductionType.ON_DEMAND_DEFAULT, visibility=VisibilityClass.RESTRICTED,
             footprint="POLYGON((12.5 41.9,13.25 41.9,13.25 42.75,12.5 42.75,12.5 41.9))",  # as ingests write it
             checksums=[Checksum("XXH3", "0123456789abcdef")],  # kept undated
+            quicklook="preview/quick-look.png",  # carried by the line: the file is not read again
             attributes=[
                 Attribute("productType", AttributeType.STRING, "S2MSI2A"),
                 Attribute("platformSerialIdentifier", AttributeType.STRING, "A \"quoted\" \u00e9\u6f22 name"),

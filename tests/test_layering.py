@@ -85,9 +85,9 @@ FLOORS = {
     # build_query: the query options of a request -> the storage Query (storage/base.py)
     "query": 1,
     # 2: what runs on its own: production, notification, eviction, ingest and export, archive maintenance;
-    # reading the files inside an archived ZIP
+    # reading the files inside an archived ZIP, and the quicklooks found there
     "production": 2, "notify": 2, "eviction": 2, "ingest": 2, "orphans": 2, "export": 2, "fixity": 2,
-    "nodes": 2,
+    "nodes": 2, "quicklooks": 2,
     # 3: the order use cases (submit, cancel, estimate)
     "orders": 3,
     # 4: the command line and its demo data

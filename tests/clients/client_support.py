@@ -93,6 +93,10 @@ SAFE_FILES = ("GRANULE/L1C_T32TQR/IMG_DATA/T32TQR_B02.jp2", "GRANULE/L1C_T32TQR/
               "GRANULE/L1C_T32TQR/MTD_TL.xml")
 
 
+#: Every product's quicklook, in its SAFE (served as its QUICKLOOK asset: eodag's get_quicklook).
+QUICKLOOK = "preview/quick-look.png"
+
+
 def safe_folder(name: str) -> str:
     return name.removesuffix(".zip") + ".SAFE"
 
@@ -105,6 +109,7 @@ def safe_zip(name: str, rng: random.Random) -> tuple[bytes, dict]:
                       "</byteStream></dataObject>" for i, path in enumerate(SAFE_FILES))
     files["manifest.safe"] = (f'<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1"><dataObjectSection>{objects}'
                               "</dataObjectSection></xfdu:XFDU>").encode()
+    files[QUICKLOOK] = b"\x89PNG\r\n\x1a\n" + rng.randbytes(64)  # the quicklook of a Sentinel-1 SAFE's kind
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
         for path, data in files.items():

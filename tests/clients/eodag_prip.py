@@ -4,7 +4,8 @@ URL in place of the example's, the credentials added to the provider's configura
 Run in the clients' venv (tests/clients/requirements.txt):
     python eodag_prip.py <provider.yml> <server base URL> <download dir> <lonmin,latmin,lonmax,latmax> <start> <end> <page size>
 with PRIP_USERNAME and PRIP_PASSWORD set. Prints one JSON line: the
-count eodag read, the products of every page, the downloaded file's path and MD5.
+count eodag read, the products of every page, the downloaded file's path and MD5, and the
+MD5 of the product's quicklook as get_quicklook fetched it.
 """
 import hashlib
 import json
@@ -46,6 +47,8 @@ def main(provider_file, base_url, download_dir, bbox, start, end, page_size):
     if path.is_dir():  # eodag keeps a download in a folder named after the product
         (path,) = [p for p in path.rglob("*") if p.is_file()]
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    # the quicklook at its eodag:quicklook URL (the QUICKLOOK asset's DownloadLink), with the token
+    quicklook = product.get_quicklook(output_dir=str(Path(download_dir) / "quicklooks"))
     print(json.dumps({
         "count": first.number_matched,
         "first_page": first_page,
@@ -58,6 +61,8 @@ def main(provider_file, base_url, download_dir, bbox, start, end, page_size):
         "orbits": {"relative": [[p.properties["id"], p.properties.get("sat:relative_orbit")] for p in relative],
                    "absolute": [[p.properties["id"], p.properties.get("sat:absolute_orbit")] for p in absolute]},
         "downloaded": {"uid": product.properties["uid"], "file": path.name, "md5": md5},
+        "quicklook": {"link": product.properties.get("eodag:quicklook"),
+                      "md5": hashlib.md5(Path(quicklook).read_bytes()).hexdigest() if quicklook else None},
     }))
 
 

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from client_support import BBOX, BBOX_WKT, END, MATCHING, PAGE, ROOT, START, USER, netrc_env, run_client
+from client_support import BBOX, BBOX_WKT, END, MATCHING, PAGE, QUICKLOOK, ROOT, START, USER, netrc_env, run_client
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +74,10 @@ def test_eodag_searches_every_page_and_downloads(clients_python, prip_server, cl
     name = next(n for n, p in client_catalogue.products.items() if p["Id"] == downloaded["uid"])
     assert downloaded["file"] == name
     assert downloaded["md5"] == client_catalogue.products[name]["md5"] == report["checksum_property"]
+    # get_quicklook: the QUICKLOOK asset ($expand=Assets on every page) read with eodag's token
+    product = client_catalogue.products[name]
+    assert report["quicklook"]["link"].startswith(f"{prip_server}/proseo/prip/odata/v1/Products({product['Id']})/Nodes(")
+    assert report["quicklook"]["md5"] == product["safe"][QUICKLOOK]
 
 
 def _run_cdsetool(clients_python, server, tmp_path):

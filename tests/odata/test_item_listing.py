@@ -171,7 +171,7 @@ def test_expanded_is_the_set_of_names_with_listings():
     assert expand.listing("Attributes").top == 1 and expand.listing("Assets") == ItemListing()
     paged = build_query("Products", {"$expand": "*"})
     assert paged.expand == frozenset({"Attributes", "Assets"}) and paged.expand.listings == {}
-    assert paged.query.expand == frozenset({"Attributes"})  # what the storage loads
+    assert paged.query.expand == frozenset({"Attributes", "Assets"})  # what the storage loads (or reads for)
     with pytest.raises(ODataNotSupportedError) as info:
         entity_options("ProductionOrders", {"$expand": "Product($select=Name)"})
     assert info.value.target == "$expand"

@@ -28,7 +28,7 @@ def test_a_collection_request_becomes_the_storage_query():
     assert isinstance(query, Query) and isinstance(query.filter, BLambda)
     assert query.orderby == ((("ContentDate", "Start"), True), (("Name",), False))
     assert (query.top, query.skip, query.count) == (1000, 40, True)  # $top capped
-    assert query.expand == frozenset({"Attributes"})  # what the storage loads
+    assert query.expand == frozenset({"Attributes", "Assets"})  # what the storage loads (or reads for)
     assert paged.expand == frozenset({"Attributes", "Assets"}) and paged.select == ("Name", "Id")
     assert (paged.requested_top, paged.skip) == (5000, 40)
 

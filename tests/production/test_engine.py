@@ -80,6 +80,7 @@ def test_order_runs_to_a_published_product(env):
     with zipfile.ZipFile(io.BytesIO(data)) as packaged:
         with Image.open(io.BytesIO(packaged.read("quicklook.jpg"))) as img:
             assert img.format == "JPEG" and img.size == (24, 16)
+    assert product.quicklook == "quicklook.jpg"  # its QUICKLOOK asset (docs/prip.md, "Quicklooks")
 
     [message] = storage.list_notifications()
     assert message.endpoint == "http://127.0.0.1:9/n"
@@ -101,6 +102,7 @@ def test_default_options_give_on_demand_default_and_names_stay_unique(env):
     for p in products:
         with zipfile.ZipFile(io.BytesIO(archived_bytes(archive, p.archive_key))) as packaged:
             assert "quicklook.tif" in packaged.namelist()
+        assert p.quicklook == "quicklook.tif"
 
 
 def test_external_workflow_runs_the_demo_command(env):

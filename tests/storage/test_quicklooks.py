@@ -1,0 +1,165 @@
+"""Quicklooks: found when a file is archived (proseo_odata.nodes.find_quicklook), and for products
+stored without one by `proseo-odata archive quicklooks` (proseo_odata.quicklooks), on both
+databases with a real archive folder."""
+import hashlib
+import io
+import json
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+
+from migration_steps import migrate
+from site_ini import write_ini
+
+from proseo_odata.archive.local import LocalArchive
+from proseo_odata.archive.testing import s2_l1c_zip
+from proseo_odata.cli import main
+from proseo_odata.ingest import ingest_file, ingest_manifest
+from proseo_odata.model import Mission
+from proseo_odata.nodes import Node, archived_quicklook, find_quicklook
+from proseo_odata.quicklooks import find_quicklooks
+from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
+
+
+def _tree(*paths: str) -> Node:
+    root = Node("P.zip", children={})
+    for path in paths:
+        folder = root
+        *parents, name = path.split("/")
+        for part in parents:
+            folder = folder.children.setdefault(part, Node(part, children={}))
+        folder.children[name] = Node(name, size=1)
+    return root
+
+
+@pytest.mark.parametrize("paths, expected", [
+    (("manifest.safe", "preview/quick-look.png"), "preview/quick-look.png"),  # Sentinel-1
+    (("a/b/quicklook.png", "z/QuickLook.JPG"), "z/QuickLook.JPG"),  # the shallowest, any letter case
+    (("b/quicklook.png", "a/quicklook.jpg"), "a/quicklook.jpg"),  # one depth: the first by path
+    (("S2B_X-ql.jpg", "preview/quick-look.png"), "S2B_X-ql.jpg"),
+    (("preview/thumbnail.png", "quicklook.png/readme.txt", "notquicklook.pngx"), None),  # a folder is no picture
+    ((), None),
+])
+def test_find_quicklook_takes_the_shallowest_picture_of_a_known_name(paths, expected):
+    assert find_quicklook(_tree(*paths)) == expected
+
+
+def _zip(entries: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        for name, data in entries.items():
+            zipped.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_archived_quicklook_reads_the_zip_and_never_fails(tmp_path, caplog):
+    archive = LocalArchive(tmp_path / "archive")
+    cases = {
+        "safe": (_zip({"X.SAFE/manifest.safe": b"m", "X.SAFE/preview/quick-look.png": b"png"}), "preview/quick-look.png"),
+        "plain": (b"not a zip" * 10, None),
+        # an end record pointing outside the file: its nodes are unreadable, the product keeps none
+        "damaged": (b"PK\x05\x06" + b"\x00" * 4 + b"\x01\x00\x01\x00" + b"\x2e\x00\x00\x00" + b"\xff" * 4 + b"\x00\x00",
+                    None),
+    }
+    for key, (data, expected) in cases.items():
+        archive.put_stream(key, io.BytesIO(data))
+        assert archived_quicklook(archive, key, len(data), f"{key}.zip") == expected, key
+    assert archived_quicklook(archive, "absent", 100, "absent.zip") is None
+    assert "absent.zip" in caplog.text and "was not searched for a quicklook" in caplog.text
+
+
+def _referenced_line(archive, key: str, data: bytes) -> dict:
+    """A by-reference manifest line with size and checksums: the ingest does not read the file."""
+    archive.put_stream(key, io.BytesIO(data))
+    return {"archive_key": key, "Name": key.rsplit("/", 1)[-1], "ContentLength": len(data), "Checksum": [
+        {"Algorithm": "MD5", "Value": hashlib.md5(data).hexdigest()},
+        {"Algorithm": "SHA256", "Value": hashlib.sha256(data).hexdigest()}]}
+
+
+def test_find_quicklooks_records_those_of_products_stored_without(site, tmp_path):
+    storage, archive = site
+    manifest = tmp_path / "manifest.jsonl"
+    lines = [_referenced_line(archive, f"M/ref/R{i}.zip", s2_l1c_zip()) for i in range(5)]
+    lines.append(_referenced_line(archive, "M/ref/PLAIN.bin", b"no zip"))
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert ingest_manifest(storage, archive, "M", manifest, parsers=0).ingested == 6
+    source = tmp_path / "INGESTED.zip"
+    source.write_bytes(s2_l1c_zip())
+    ingested = ingest_file(storage, archive, "M", source)
+    assert ingested.quicklook == "quicklook.png"
+    assert [storage.get_product_by_name("M", f"R{i}.zip").quicklook for i in range(5)] == [None] * 5
+    revisions = {p.name: p.revision for p in storage.query_products("M", _everything()).items}
+
+    report = find_quicklooks(storage, archive, "M", page_size=2, workers=2)
+    assert (report.looked, report.found, report.changed) == (6, 5, 0)  # INGESTED.zip has one already
+    products = {p.name: p for p in storage.query_products("M", _everything()).items}
+    assert {name: p.quicklook for name, p in products.items()} == {
+        **{f"R{i}.zip": "quicklook.png" for i in range(5)}, "PLAIN.bin": None, "INGESTED.zip": "quicklook.png"}
+    # only the products given one were written
+    assert {name for name, p in products.items() if p.revision != revisions[name]} == {f"R{i}.zip" for i in range(5)}
+    # again: only the product without one is looked at, nothing is written
+    assert find_quicklooks(storage, archive, "M").looked == 1
+
+
+def _everything():
+    from proseo_odata.storage import Query
+
+    return Query(top=100)
+
+
+def test_the_command_finds_quicklooks_after_the_upgrade(migrated_sqlite_url, tmp_path):
+    """A catalogue of schema revision 0014 (no quicklook column), upgraded by initdb, then
+    `archive quicklooks` gives its products theirs."""
+    from alembic import command
+
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    archive = LocalArchive(tmp_path / "archive")
+    try:
+        storage.add_mission(Mission("M"))
+        source = tmp_path / "OLD.zip"
+        source.write_bytes(s2_l1c_zip())
+        ingest_file(storage, archive, "M", source)
+        migrate(storage.engine, command.downgrade, "0014_published_until")  # what an older version stored
+    finally:
+        storage.close()
+    ini = write_ini(tmp_path / "site", migrated_sqlite_url, archive.root)
+    runner = CliRunner()
+    assert runner.invoke(main, ["-c", str(ini), "initdb"]).exit_code == 0
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        assert storage.get_product_by_name("M", "OLD.zip").quicklook is None
+    finally:
+        storage.close()
+    result = runner.invoke(main, ["-c", str(ini), "archive", "quicklooks", "--mission", "M"])
+    assert (result.exit_code, result.stdout) == (0, ""), result.output
+    assert result.stderr.strip() == "1 product file(s) of mission M searched: 1 quicklook(s) recorded"
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        assert storage.get_product_by_name("M", "OLD.zip").quicklook == "quicklook.png"
+    finally:
+        storage.close()
+    result = runner.invoke(main, ["-c", str(ini), "archive", "quicklooks", "--mission", "M", "--filter", "Name eq 'x'"])
+    assert result.stderr.strip() == "0 product file(s) of mission M searched: 0 quicklook(s) recorded"
+
+
+@pytest.mark.parametrize("parsers", [0, 1])
+def test_a_manifest_line_gives_the_quicklook_of_a_file_not_read(site, tmp_path, parsers):
+    """What an export writes (`"quicklook"`) is kept by reference when the file is not read; a
+    file that is read has its own looked for; a value that is no node path fails its line."""
+    storage, archive = site
+    lines = [
+        {**_referenced_line(archive, "M/a/KEPT.zip", b"not read"), "quicklook": "preview/quick-look.png"},
+        {"archive_key": "M/a/READ.zip", "Name": "READ.zip", "quicklook": "given/but-read.png"},
+        *({**_referenced_line(archive, f"M/a/BAD{i}.zip", b"x"), "quicklook": bad}
+          for i, bad in enumerate(["../up.png", "a//b.png", "", 7, "a\nb.png", "x" * 1025])),
+    ]
+    archive.put_stream("M/a/READ.zip", io.BytesIO(s2_l1c_zip()))
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = ingest_manifest(storage, archive, "M", manifest, parsers=parsers)
+    assert report.ingested == 2
+    assert [line for line, _ in report.failed] == list(range(3, 9)), report.failed
+    assert all("quicklook" in error for _, error in report.failed), report.failed
+    assert storage.get_product_by_name("M", "KEPT.zip").quicklook == "preview/quick-look.png"
+    assert storage.get_product_by_name("M", "READ.zip").quicklook == "quicklook.png"
