@@ -622,7 +622,7 @@ PRIP_MODEL = EntityModel(
     "PRIP",
     (
         EntitySet("Products", PRODUCT, Capabilities(
-            navigation_readonly=("Attributes", "Assets"), navigation_by_key=("Attributes",),
+            navigation_readonly=("Attributes", "Assets"), navigation_by_key=("Attributes", "Assets"),
             description="The product catalogue; GET Products(<Id>)/$value downloads a product's file")),
         EntitySet("Subscriptions", SUBSCRIPTION, Capabilities(
             insertable=True,

@@ -15,6 +15,7 @@ path                                           methods     view
 ``{root}/Products({key})/Attributes({name})``  GET         one of them by its ``Name``: ``Attributes('cloudCover')``
 ``{root}/Products({key})/Attributes/$count``   GET         their number as ``text/plain``
 ``{root}/Products({key})/Assets``              GET         that product's assets: its quicklook, or none
+``{root}/Products({key})/Assets({id})``        GET         one of them by its ``Id``
 ``{root}/Products({key})/Assets/$count``       GET         their number as ``text/plain``
 ``{root}/Products({key})/$value``              GET, HEAD   the file: :mod:`proseo_odata_web.download`
 ``{root}/Products({key})/Nodes...``            GET, HEAD   the folders and files in it: :mod:`.nodes`
@@ -43,7 +44,7 @@ from proseo_odata.storage import ProductEntry
 from .. import keys
 from ..auth import can_read_product, product_visibilities, require_role
 from ..odata_json import (
-    JSONText, attributes_json, context_url, json_response, listed_json, members_text, object_text, product_json,
+    JSONText, asset_json, attributes_json, context_url, json_response, listed_json, members_text, object_text, product_json,
     product_member_names, product_members, product_selection, product_text, select_properties, text_response,
 )
 from ..properties import property_routes
@@ -174,6 +175,20 @@ def product_attribute(request):
     raise NotFound(f"Product {product.id} has no attribute {name!r}")
 
 
+def product_asset(request):
+    """``Products(<key>)/Assets(<Id>)``: one asset, at the URL full metadata gives as its
+    ``@odata.id`` (:mod:`proseo_odata_web.json_format`)."""
+    principal = require_role(request, Role.PRIP_USER)
+    select = item_select(request, "Products(...)/Assets(...)", (edm.ASSET,))
+    product = visible_product(request, principal, request.matchdict["key"])
+    asset_id = keys.parse_key(request.matchdict["asset"], "asset")
+    for asset in _assets(request, product):
+        if asset.id == asset_id:
+            context = context_url(request, f"Products({product.id})/Assets/$entity", select)
+            return json_response({"@odata.context": context, **select_properties(asset_json(asset), select)})
+    raise NotFound(f"Product {product.id} has no asset {asset_id}")
+
+
 def _navigation_count(collection: str, stored: Callable[[object, Product], list]):
     """``Products(<key>)/<collection>/$count``: the number of the product's items that
     ``$filter`` keeps (all without it) as ``text/plain``; the options that do not change a count
@@ -232,6 +247,7 @@ ROUTES = (
     ("/Products({key})/Attributes/$count", "product_attributes_count",
      {"GET": _navigation_count("Attributes", _attributes)}),
     ("/Products({key})/Assets", "product_assets", {"GET": _navigation("Assets", _assets)}),
+    ("/Products({key})/Assets({asset})", "product_asset", {"GET": product_asset}),
     ("/Products({key})/Assets/$count", "product_assets_count", {"GET": _navigation_count("Assets", _assets)}),
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),

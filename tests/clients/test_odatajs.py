@@ -84,7 +84,11 @@ def test_odatajs_reads_every_metadata_level_and_follows_the_links(odatajs, prip_
         first = attributes["first"]
         assert first["status"] == 200 and first["Name"] == first["expected"]
         assert first["id"] == f"Products({product['Id']})/Attributes('{first['Name']}')"
-        assert product["followed"]["Assets"] == {"status": 200, "count": 0, "types": []}
+        # the product's quicklook (client_support.QUICKLOOK), its @odata.id answered too
+        assets = product["followed"]["Assets"]
+        assert (assets["status"], assets["count"], assets["types"]) == (200, 1, ["#OData.CSC.Asset"])
+        assert assets["first"]["status"] == 200
+        assert assets["first"]["id"].startswith(f"Products({product['Id']})/Assets(")
 
     # none: no control information but the count and the next link
     assert none["names"] == ["@odata.count", "value", "@odata.nextLink"]

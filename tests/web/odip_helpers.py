@@ -20,6 +20,7 @@ from PIL import Image
 
 from proseo_odata.archive import load_archive
 from proseo_odata.archive.testing import s2_l1c_zip, store_product_file
+from proseo_odata.nodes import archived_quicklook
 from proseo_odata.model import (
     Attribute,
     Mission,
@@ -151,6 +152,8 @@ def build_world(settings, password_hashes) -> OdipWorld:
     world.products["other_l1c"] = store_product_file(
         archive, l1c_zip(), name=L1C_NAME, mission="OTHER", attributes=[Attribute.of("productType", "S2MSI1C")],
         content_start=utc(2019, 10, 25, 8, 59, 39, 24000), content_end=utc(2019, 10, 25, 9, 0, 9, 24000))
+    for product in world.products.values():  # as an ingest records it (docs/prip.md, "Quicklooks")
+        product.quicklook = archived_quicklook(archive, product.archive_key, product.content_length, product.name)
     output = world.products["output"]
     world.orders = {
         "u_queued": _order("u_queued", "ursula", "queued", index=1, priority=10,

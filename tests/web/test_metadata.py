@@ -276,8 +276,11 @@ def test_declared_insert_update_delete_read_count_paging_and_search_are_what_the
             if nav_countable and (
                     counted.status_int != 200 or "@odata.count" not in json_of(counted)):
                 service.problems.append(f"{path}?$count=true: {counted.status_int}, no @odata.count")
-            service.expect(nav["IndexableByKey"], service.request("GET", f"{path}('productType')"),
-                           f"GET {path}('productType')", bad=(404,))
+            # an item's key: an attribute's Name, an asset's Id (the product's quicklook)
+            item = ("'productType'" if nav["NavigationProperty"] == "Attributes"
+                    else json_of(service.request("GET", path))["value"][0]["Id"])
+            service.expect(nav["IndexableByKey"], service.request("GET", f"{path}({item})"),
+                           f"GET {path}({item})", bad=(404,))
             # the navigation's own options, on its URL and nested in $expand
             for option, value, declared in (
                     ("$filter", "Name ne 'x'" if nav["NavigationProperty"] == "Attributes" else "true",

@@ -161,3 +161,21 @@ def test_bulk_ingest_finds_quicklooks_of_copied_and_read_files(storage, catalogu
     found = {name: storage.get_product_by_name("DEMO", name).quicklook for name in (line["Name"] for line in lines)}
     assert found == {**{f"S2B_MSIL1C_BULK_{i}.zip": "quicklook.png" for i in range(3)},
                      "S2B_MSIL1C_REF_0.zip": "quicklook.png", "S2B_MSIL1C_REF_1.zip": None}
+
+
+def test_an_asset_is_read_by_its_id(web, ingested):
+    """``Products(<id>)/Assets(<Id>)``: the URL full metadata gives as the asset's ``@odata.id``."""
+    product, _ = ingested["l1c"]
+    (asset,) = _get(web, f"{PRIP}/Products({product.id})/Assets").json["value"]
+    one = _get(web, f"{PRIP}/Products({product.id})/Assets({asset['Id']})").json
+    assert one == {"@odata.context": f"../$metadata#Products({product.id})/Assets/$entity", **asset}
+    full = _get(web, f"{PRIP}/Products({product.id})/Assets?$format=application/json;odata.metadata=full").json
+    assert full["value"][0]["@odata.id"] == f"Products({product.id})/Assets({asset['Id']})"
+    selected = _get(web, f"{PRIP}/Products({product.id})/Assets(Id={asset['Id']})?$select=Type").json
+    assert {k: v for k, v in selected.items() if not k.startswith("@")} == {"Id": asset["Id"], "Type": "QUICKLOOK"}
+    _get(web, f"{PRIP}/Products({product.id})/Assets({uuid.uuid4()})", status=404)
+    other, _ = ingested["plain"]
+    _get(web, f"{PRIP}/Products({other.id})/Assets({asset['Id']})", status=404)  # another product's
+    for bad in (f"Assets(x)", f"Assets({asset['Id']})?$top=1", f"Assets({asset['Id']})?$select=Nope"):
+        refused = _get(web, f"{PRIP}/Products({product.id})/{bad}", status=400)
+        assert refused.headers["Warning"] and refused.json["error"]["message"]
