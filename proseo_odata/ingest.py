@@ -840,7 +840,8 @@ def _referenced(archive, candidate: _Candidate):
         stored = hash_archived(archive, key)
     except FileNotFoundError:
         raise MetadataError(ARCHIVE_KEY, f"{key!r}: no such file in the archive", candidate.source) from None
-    # read whole anyway: its quicklook too (the size-only case leaves it to `proseo-odata quicklooks`)
+    # read whole anyway: its quicklook too (the size-only case keeps the line's, else leaves it
+    # to `proseo-odata archive quicklooks`)
     candidate.product.quicklook = archived_quicklook(archive, key, stored.size, candidate.product.name)
     return stored
 

@@ -9,8 +9,9 @@ their files and records what it finds.
 Every product of the mission with a file and no quicklook is looked at (any visibility class),
 in ``Id`` order, a keyset page at a time; the files by ``workers`` threads (an S3 archive
 answers two ranged reads per ZIP). A product is written again only when a quicklook was
-found, through :meth:`~proseo_odata.storage.StorageBase.update_product` (its revision checked:
-one changed or removed meanwhile is left as it is, for the next run).
+found: read again whole and written through
+:meth:`~proseo_odata.storage.StorageBase.update_product` (its revision checked: one changed or
+removed meanwhile is left as it is, for the next run).
 """
 from __future__ import annotations
 
@@ -59,7 +60,16 @@ def find_quicklooks(storage, archive, mission: str, *, query_filter=None, worker
     return report
 
 
-def _record(storage, product, quicklook: str) -> bool:
+def _record(storage, seen, quicklook: str) -> bool:
+    """Write ``quicklook`` into the product ``seen`` on the page, read again whole (the page has
+    no attributes: ``update_product`` writes them all) and unchanged since (its revision);
+    False when it was changed or removed meanwhile."""
+    try:
+        product = storage.get_product(seen.mission, seen.id)
+    except NotFoundError:
+        return False
+    if product.revision != seen.revision:
+        return False
     product.quicklook = quicklook
     try:
         storage.update_product(product)

@@ -1,6 +1,7 @@
 """Quicklooks: found when a file is archived (proseo_odata.nodes.find_quicklook), and for products
 stored without one by `proseo-odata archive quicklooks` (proseo_odata.quicklooks), on both
 databases with a real archive folder."""
+import dataclasses
 import hashlib
 import io
 import json
@@ -74,7 +75,9 @@ def _referenced_line(archive, key: str, data: bytes) -> dict:
     archive.put_stream(key, io.BytesIO(data))
     return {"archive_key": key, "Name": key.rsplit("/", 1)[-1], "ContentLength": len(data), "Checksum": [
         {"Algorithm": "MD5", "Value": hashlib.md5(data).hexdigest()},
-        {"Algorithm": "SHA256", "Value": hashlib.sha256(data).hexdigest()}]}
+        {"Algorithm": "SHA256", "Value": hashlib.sha256(data).hexdigest()}],
+        "Attributes": [{"Name": "productType", "ValueType": "String", "Value": "S2MSI1C"},
+                       {"Name": "cloudCover", "ValueType": "Double", "Value": 12.5}]}
 
 
 def test_find_quicklooks_records_those_of_products_stored_without(site, tmp_path):
@@ -89,15 +92,20 @@ def test_find_quicklooks_records_those_of_products_stored_without(site, tmp_path
     ingested = ingest_file(storage, archive, "M", source)
     assert ingested.quicklook == "quicklook.png"
     assert [storage.get_product_by_name("M", f"R{i}.zip").quicklook for i in range(5)] == [None] * 5
-    revisions = {p.name: p.revision for p in storage.query_products("M", _everything()).items}
+    before = {p.name: p for p in storage.query_products("M", _everything()).items}
+    revisions = {name: p.revision for name, p in before.items()}
 
     report = find_quicklooks(storage, archive, "M", page_size=2, workers=2)
     assert (report.looked, report.found, report.changed) == (6, 5, 0)  # INGESTED.zip has one already
     products = {p.name: p for p in storage.query_products("M", _everything()).items}
     assert {name: p.quicklook for name, p in products.items()} == {
         **{f"R{i}.zip": "quicklook.png" for i in range(5)}, "PLAIN.bin": None, "INGESTED.zip": "quicklook.png"}
-    # only the products given one were written
+    # only the products given one were written, and nothing else of them changed
     assert {name for name, p in products.items() if p.revision != revisions[name]} == {f"R{i}.zip" for i in range(5)}
+    for name in revisions:
+        assert dataclasses.replace(products[name], revision=0, quicklook=None) == dataclasses.replace(
+            before[name], revision=0, quicklook=None), name
+    assert products["R0.zip"].attribute("cloudCover").value == 12.5
     # again: only the product without one is looked at, nothing is written
     assert find_quicklooks(storage, archive, "M").looked == 1
 
@@ -105,7 +113,7 @@ def test_find_quicklooks_records_those_of_products_stored_without(site, tmp_path
 def _everything():
     from proseo_odata.storage import Query
 
-    return Query(top=100)
+    return Query(top=100, expand=frozenset({"Attributes"}))
 
 
 def test_the_command_finds_quicklooks_after_the_upgrade(migrated_sqlite_url, tmp_path):

@@ -225,7 +225,8 @@ def expanded(response):
     body = check_json(response)
     assert body.get("@odata.count", 1) == 1
     (item,) = body["value"]
-    assert item["Assets"] == [] and {a["Name"] for a in item["Attributes"]} >= {"productType", "cloudCover"}
+    assert [a["Type"] for a in item["Assets"]] == ["QUICKLOOK"]  # its quicklook.png
+    assert {a["Name"] for a in item["Attributes"]} >= {"productType", "cloudCover"}
     assert item["Collection"] == {"Name": "SENTINEL-2"}
 
 
@@ -240,7 +241,12 @@ def test_prip_routes_paging_and_pasted_dates(live):
     with session("ursula") as http:
         for key in (str(l1c.id), f"'{l1c.id}'", f"Id={l1c.id}"):
             assert check_json(http.get(f"{root}/Products({key})", timeout=30))["Name"] == L1C_NAME
-        assert check_json(http.get(f"{root}/Products({l1c.id})/Assets", timeout=30))["value"] == []
+        # its quicklook, read at the asset's DownloadLink over the real server
+        (asset,) = check_json(http.get(f"{root}/Products({l1c.id})/Assets", timeout=30))["value"]
+        assert asset["DownloadLink"].startswith(f"{root}/Products({l1c.id})/Nodes(")
+        picture = http.get(asset["DownloadLink"], timeout=30)
+        assert (picture.status_code, picture.headers["Content-Type"]) == (200, "image/png")
+        assert picture.content.startswith(b"\x89PNG")
         attributes = check_json(http.get(f"{root}/Products({l1c.id})/Attributes", timeout=30))["value"]
         assert {a["Name"] for a in attributes} >= {"productType"}
         total = int(http.get(f"{root}/Products/$count", timeout=30).text)

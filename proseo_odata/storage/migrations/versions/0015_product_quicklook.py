@@ -3,7 +3,7 @@
 The path of the quicklook among the product's ``Nodes`` (its names below the root joined by
 ``/``), found when the product's file is archived (:func:`proseo_odata.nodes.find_quicklook`)
 and served as the product's ``QUICKLOOK`` asset. Null for every product of an older version:
-``proseo-odata quicklooks`` finds theirs.
+``proseo-odata archive quicklooks`` finds theirs.
 
 Revision ID: 0015_product_quicklook
 Revises: 0014_published_until
