@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from proseo_odata.ingest import parse_footprint
+from proseo_odata.nodes import archived_quicklook
 from proseo_odata.model import (
     Attribute,
     AttributeType,
@@ -215,6 +216,7 @@ def load_demo_data(storage, archive, settings=None) -> DemoSummary:
         product.archive_key = key
         product.content_length = size
         product.checksums = [Checksum("MD5", md5, product.publication_date), Checksum("SHA256", sha256, product.publication_date)]
+        product.quicklook = archived_quicklook(archive, key, size, product.name)  # as an ingest does
         try:
             storage.add_product(product)
         except ConflictError:

@@ -151,5 +151,11 @@ def test_demo_order_end_to_end(service):
         images = [name for name in output.namelist() if name.lower().endswith((".jpg", ".jpeg"))]
         assert images, output.namelist()
         assert output.read(images[0])[:3] == b"\xff\xd8\xff"  # a JPEG
+        quicklook = output.read("quicklook.jpg")
+    # its quicklook, from ODIP's navigation too: a link into PRIP's Nodes
+    expanded = session.get(f"{base}{ODIP}/ProductionOrders({demo['Id']})/Product?$expand=Assets", timeout=timeout)
+    (asset,) = expanded.json()["Assets"]
+    assert asset["Type"] == "QUICKLOOK" and asset["DownloadLink"].startswith(f"{base}{PRIP}/Products({note['ProductId']})/")
+    assert session.get(asset["DownloadLink"], timeout=timeout).content == quicklook
     same = session.get(f"{base}{ODIP}/ProductionOrders({demo['Id']})/Product/$value", timeout=timeout)
     assert same.status_code == 200 and same.content == data
