@@ -774,7 +774,8 @@ def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str
         elif kind == "entity":
             suffix = rng.choice(["", "", "/Attributes", "/Name", "/ContentDate", "/Checksum/$value",
                                  "/GeoFootprint/$value", "/ContentLength/$value", "/ContentDate/Start",
-                                 "/ContentDate/End/$value", "/Collection/Name/$value", "/Attributes/$count"])
+                                 "/ContentDate/End/$value", "/Collection/Name/$value", "/Attributes/$count",
+                                 "/Assets", "/Assets/$count", f"/Assets({mutate_key(rng, p1)})"])
             query = rng.choice(["", f"$expand={rng.choice(GARBAGE_VALUES + PRIP_EXPAND)}",
                                 f"$select={rng.choice(GARBAGE_VALUES + PRIP_SELECT)}",
                                 random_query(rng, PRIP_FILTERS, PRIP_ORDERBY, PRIP_SELECT, PRIP_EXPAND)
@@ -790,7 +791,7 @@ def prip_cases(rng: random.Random, n: int, catalogue, subscription_ids: list[str
             cases.append(Case("GET", PRIP + path, query, user, kind=kind))
         elif kind == "path":
             path = rng.choice(["/Products", f"/Products({p1})", f"/Products({p1})/$value", f"/Products({p1})/Attributes",
-                               f"/Products({p1})/Name", f"/Products({p1})/Name/$value",
+                               f"/Products({p1})/Name", f"/Products({p1})/Name/$value", f"/Products({p1})/Assets({p1})",
                                f"/Products({p1})/ContentDate/Start/$value",
                                "/Products/$count", "/Subscriptions", "/$metadata", "/"])
             method = rng.choice(METHODS)
