@@ -803,12 +803,10 @@ def archive_quicklooks(env: Env, mission_code: str, filter_text: str | None, wor
     among its Nodes that its QUICKLOOK asset serves (docs/prip.md, "Quicklooks").
 
     A summary on stderr. Safe to run again: a product with a quicklook is not looked at."""
-    from proseo_odata.fixity import DEFAULT_WORKERS
     from proseo_odata.quicklooks import find_quicklooks
 
     env.require_mission(mission_code)
     query_filter = _products_filter(filter_text)
-    workers = workers or getattr(env.archive, "check_workers", DEFAULT_WORKERS)
     report = find_quicklooks(env.storage, env.archive, mission_code, query_filter=query_filter, workers=workers)
     summary = (f"{report.looked} product file(s) of mission {mission_code} searched: "
                f"{report.found} quicklook(s) recorded")

@@ -59,7 +59,7 @@ from proseo_odata.model import (
     utcnow,
 )
 from proseo_odata.model.entities import CONTROL_CHARACTERS
-from proseo_odata.nodes import archived_quicklook
+from proseo_odata.nodes import archived_quicklook, is_node_path
 from proseo_odata.notify.subscriptions import on_product_published
 
 log = logging.getLogger(__name__)
@@ -530,7 +530,7 @@ def _manifest_entry(path: Path, number: int, text: str, source: str, by_referenc
         raise MetadataError("(line)", "expected a JSON object (Product metadata plus \"file\")", source)
     file_name, key = document.pop("file", None), document.pop(ARCHIVE_KEY, None) if by_reference else None
     quicklook = document.pop(QUICKLOOK, None) if by_reference else None
-    if quicklook is not None and not _is_path(quicklook):
+    if quicklook is not None and not is_node_path(quicklook):
         raise MetadataError(QUICKLOOK, f"{quicklook!r} is not a quicklook's path among the product's nodes "
                             "(names joined by /, like preview/quick-look.png)", source)
     if key is not None:
@@ -543,13 +543,6 @@ def _manifest_entry(path: Path, number: int, text: str, source: str, by_referenc
         needs = "\"file\": the product file's path" + (" (or \"archive_key\": its key in the archive)" if by_reference else "")
         raise MetadataError("file", f"each line needs {needs}", source)
     return ManifestEntry((path.parent / file_name).resolve(), document, number)
-
-
-def _is_path(text) -> bool:
-    """A node's path: names joined by ``/`` (no empty, ``.`` or ``..`` name, no control
-    character), at most 1,024 characters."""
-    return (isinstance(text, str) and 0 < len(text) <= 1024 and not CONTROL_CHARACTERS.search(text)
-            and not any(part in ("", ".", "..") for part in text.split("/")))
 
 
 def read_manifest(path: Path) -> Iterator[ManifestEntry]:

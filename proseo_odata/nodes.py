@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence
 
 from proseo_odata.errors import NotFound
+from proseo_odata.model.entities import CONTROL_CHARACTERS
 from proseo_odata.lru import ExpiringLRU
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ log = logging.getLogger(__name__)
 __all__ = ["CACHED_DIRECTORY_BYTES", "CACHED_NODES", "CHECKED_STORED_BYTES", "DamagedMember", "Entry",
            "MAX_DEPTH", "MAX_DIRECTORY_BYTES", "MAX_ENTRIES", "MAX_NAME_BYTES", "MAX_NODES", "Member", "Node",
            "NodeNotFound", "NodesUnavailable", "QUICKLOOK_NAMES", "TREES", "archived_quicklook", "find_quicklook",
-           "iter_member", "open_member", "product_nodes", "read_entries", "resolve"]
+           "is_node_path", "iter_member", "open_member", "product_nodes", "read_entries", "resolve"]
 
 #: A ZIP of more directory records than this is not browsed (a SAFE holds a few hundred).
 MAX_ENTRIES = 20_000
@@ -356,7 +357,8 @@ QUICKLOOK_NAMES = ("quick-look.png", "quick-look.jpg", "quicklook.png", "quicklo
 def find_quicklook(root: Node, names: Sequence[str] = QUICKLOOK_NAMES) -> Optional[str]:
     """The path of the product's quicklook among the nodes of ``root`` (its names below the root
     joined by ``/``, as :func:`resolve` takes them split): the shallowest file whose name
-    matches one of ``names``, the first by path of those at one depth; None when none does."""
+    matches one of ``names`` (and whose path :func:`is_node_path` accepts), the first by path of
+    those at one depth; None when none does."""
     level = [((), root)]
     while level:
         matches, folders = [], []
@@ -366,10 +368,19 @@ def find_quicklook(root: Node, names: Sequence[str] = QUICKLOOK_NAMES) -> Option
                     folders.append(((*path, name), child))
                 elif any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in names):
                     matches.append((*path, name))
+        matches = [match for match in matches if is_node_path("/".join(match))]
         if matches:
             return "/".join(min(matches))
         level = folders
     return None
+
+
+def is_node_path(text) -> bool:
+    """Whether ``text`` can be a quicklook's path (:attr:`proseo_odata.model.Product.quicklook`):
+    names joined by ``/``, none empty, ``.`` or ``..``, no control character, at most
+    :data:`MAX_NAME_BYTES` characters (what an export writes and an ingest reads back)."""
+    return (isinstance(text, str) and 0 < len(text) <= MAX_NAME_BYTES and not CONTROL_CHARACTERS.search(text)
+            and not any(part in ("", ".", "..") for part in text.split("/")))
 
 
 def archived_quicklook(archive, key: str, size: int, product_name: str) -> Optional[str]:

@@ -8,7 +8,8 @@ their files and records what it finds.
 
 Every product of the mission with a file and no quicklook is looked at (any visibility class),
 in ``Id`` order, a keyset page at a time; the files by ``workers`` threads (an S3 archive
-answers two ranged reads per ZIP). A product is written again only when a quicklook was
+answers two ranged reads per ZIP). A file without one (no ZIP, or no picture of a known name)
+is read again by the next run: nothing records that it was searched. A product is written again only when a quicklook was
 found: read again whole and written through
 :meth:`~proseo_odata.storage.StorageBase.update_product` (its revision checked: one changed or
 removed meanwhile is left as it is, for the next run).
@@ -18,6 +19,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from proseo_odata.fixity import DEFAULT_WORKERS
 from proseo_odata.nodes import archived_quicklook
 from proseo_odata.storage import BY_ID, Query, iter_pages
 from proseo_odata.storage.errors import ConflictError, NotFoundError
@@ -38,11 +40,14 @@ class QuicklookReport:
     changed: int = 0
 
 
-def find_quicklooks(storage, archive, mission: str, *, query_filter=None, workers: int = 2,
+def find_quicklooks(storage, archive, mission: str, *, query_filter=None, workers: int | None = None,
                     page_size: int = PAGE_SIZE) -> QuicklookReport:
     """Search the file of every product of ``mission`` (matching ``query_filter``, a bound filter
     of the Product entity type, when given) that has a file and no quicklook, and record the
-    quicklook found (:func:`proseo_odata.nodes.archived_quicklook`)."""
+    quicklook found (:func:`proseo_odata.nodes.archived_quicklook`). ``workers`` threads read
+    the files (None: the archive's ``check_workers``, as :func:`proseo_odata.fixity.check_products`)."""
+    if workers is None:
+        workers = getattr(archive, "check_workers", DEFAULT_WORKERS)
     report = QuicklookReport()
     query = Query(filter=query_filter, orderby=BY_ID, top=page_size)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="quicklooks") as pool:

@@ -259,20 +259,26 @@ def expanded_members(members: dict[str, str], expand: Iterable[str], attributes,
             continue
         listing = listings.get(name)
         if listing is None:  # every item (a page's usual case)
-            members[name] = json.dumps(listed_json(items, None, seed_aliases), ensure_ascii=False)
+            members[name] = json.dumps(_items_json(name, items, seed_aliases), ensure_ascii=False)
             continue
         items, count = listing.apply(items)
         if listing.count:
             members[f"{name}@odata.count"] = str(count)
-        members[name] = json.dumps(listed_json(items, listing.select, seed_aliases), ensure_ascii=False)
+        members[name] = json.dumps(listed_json(name, items, listing.select, seed_aliases), ensure_ascii=False)
     return members
 
 
-def listed_json(items, select: Optional[Iterable[str]], seed_aliases: bool) -> list[dict]:
-    """A product's ``Attributes`` or ``Assets`` as JSON objects, each limited to ``select``
-    (its key kept: an attribute's ``Name``, an asset's ``Id``)."""
-    return [select_properties(asset_json(item), select) if isinstance(item, Asset)
-            else select_properties(_attribute_json(item, seed_aliases), select, key="Name") for item in items]
+def _items_json(name: str, items, seed_aliases: bool) -> list[dict]:
+    return [asset_json(a) for a in items] if name == "Assets" else attributes_json(items, seed_aliases)
+
+
+def listed_json(name: str, items, select: Optional[Iterable[str]], seed_aliases: bool) -> list[dict]:
+    """A product's ``Attributes`` or ``Assets`` (``name``) as JSON objects, each limited to
+    ``select`` (its key kept: an attribute's ``Name``, an asset's ``Id``)."""
+    if select is None:
+        return _items_json(name, items, seed_aliases)
+    key = "Id" if name == "Assets" else "Name"
+    return [select_properties(body, select, key=key) for body in _items_json(name, items, seed_aliases)]
 
 
 def product_text(members: str, expand: Iterable[str], attributes, seed_aliases: bool,

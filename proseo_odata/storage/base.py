@@ -215,15 +215,18 @@ class ProductFile(NamedTuple):
 
 class ProductText(NamedTuple):
     """A product of :meth:`CatalogueStore.query_product_texts`: ``members``, the JSON text of
-    its members (no braces), its attributes (loaded when expanded, else None), and its ``Id``,
-    ``Name`` and quicklook (:attr:`~proseo_odata.model.Product.quicklook`) when ``Assets`` is
-    expanded (else None: a backend may leave them out then)."""
+    its members (no braces), its attributes (loaded when expanded, else None), and what its
+    assets are made of when ``Assets`` is expanded: its ``Id``, ``Name``, quicklook
+    (:attr:`~proseo_odata.model.Product.quicklook`), ``Online`` and ``EvictionDate`` (else
+    None: a backend may leave them out then)."""
 
     members: str
     attributes: Sequence | None = None
     id: uuid.UUID | None = None
     name: str | None = None
     quicklook: str | None = None
+    online: bool | None = None
+    eviction_date: datetime | None = None
 
 
 @dataclass
@@ -576,8 +579,8 @@ class CatalogueStore(Store):
         them (the SQLAlchemy backend on PostgreSQL), falling back to ``render`` for a product
         it cannot write the same way."""
         result = self.query_product_entries(mission, query, visibilities=visibilities)
-        result.items = [ProductText(render(entry), entry.attributes, entry.id, entry.name, entry.quicklook)
-                        for entry in result.items]
+        result.items = [ProductText(render(entry), entry.attributes, entry.id, entry.name, entry.quicklook,
+                                    entry.online, entry.eviction_date) for entry in result.items]
         return result
 
     def update_product(self, product: Product) -> Product:

@@ -691,6 +691,10 @@ _ENTRY_COLUMNS = (
 )
 
 
+#: What a page of :class:`ProductText` selects beside the id and the text when ``Assets`` is
+#: expanded (what the web layer makes a product's assets of), in its field order.
+_ASSET_COLUMNS = [products.c.name, products.c.quicklook, products.c.online, products.c.eviction_date]
+
 #: What a page of :class:`ProductFile` selects (one list: the page statement is built once).
 _FILE_COLUMNS = [products.c.id, products.c.name, products.c.archive_key, products.c.content_length]
 
@@ -2772,7 +2776,7 @@ class SQLAlchemyStorage(StorageBase):
                 self._load_attributes(session, attributes)
             # (id, members text) of each row, by position: a Row's attributes by name cost ~2 us each
             pairs = [(row[0], row[1]) for row in rows]
-            assets = {row[0]: (row[0], row[2], row[3]) for row in rows} if with_assets else {}
+            assets = {row[0]: (row[0], *row[2:6]) for row in rows} if with_assets else {}
             unwritten = [id_ for id_, text in pairs if text is None]
             written = {}
             if unwritten:
@@ -2786,7 +2790,7 @@ class SQLAlchemyStorage(StorageBase):
 
         columns = [products.c.id, self._members_text(mission, tuple(members))]
         if with_assets:
-            columns += [products.c.name, products.c.quicklook]
+            columns += _ASSET_COLUMNS
         return self._query_products(mission, query, visibilities, load, columns=columns)  # rows: (id, text, ...)
 
     def _members_text(self, mission: str, members: tuple):

@@ -519,7 +519,8 @@ class CatalogueContractTests(MissionContractTests):
             assert [c.algorithm for c in entry.checksums] == sorted(c.algorithm for c in entry.checksums)
         texts = mission_storage.query_product_texts("M1", Query(orderby=((("Name",), False),), expand={"Assets"}),
                                                     members=["Id"], render=lambda entry: f'"Id": "{entry.id}"')
-        assert [(t.id, t.name, t.quicklook) for t in texts.items] == [(e.id, e.name, e.quicklook) for e in everything.items]
+        assert [(t.id, t.name, t.quicklook, t.online, t.eviction_date) for t in texts.items] == [
+            (e.id, e.name, e.quicklook, e.online, e.eviction_date) for e in everything.items]
         assert sorted(map(str, [t.quicklook for t in texts.items])) == ["None", "None", "preview/quick-look.png"]
 
     # -- ordering and keyset paging ------------------------------------------------------------

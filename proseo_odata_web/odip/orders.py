@@ -256,7 +256,7 @@ def order_product(request):
     # context names its type (OData 4.01 Part 1, "Context URL": {context-url}#{type-name}{select-list})
     seed_aliases = request.registry.proseo.seed_aliases
     body = {"@odata.context": context_url(request, "OData.CSC.Product", product_selection(select, seed_aliases, expand))}
-    assets = product_assets(request, product.id, product.name, product.quicklook)
+    assets = product_assets(request, product)
     body.update(product_json(product, seed_aliases=seed_aliases, expand=expand, select=select, assets=assets))
     return json_response(body)
 

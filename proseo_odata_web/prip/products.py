@@ -35,14 +35,14 @@ import uuid
 from json.encoder import encode_basestring
 from typing import Callable
 
-from proseo_odata.model import Asset, Product, Role
+from proseo_odata.model import Asset, Product, Role, utcnow
 from proseo_odata.odata import edm
 from proseo_odata.query import navigation_listing, value_options
 from proseo_odata.errors import NotFound
 from proseo_odata.storage import ProductEntry
 
 from .. import keys
-from ..auth import can_read_product, product_visibilities, require_role
+from ..auth import authenticate, can_read_product, product_visibilities, require_role
 from ..odata_json import (
     JSONText, asset_json, attributes_json, context_url, json_response, listed_json, members_text, object_text, product_json,
     product_member_names, product_members, product_selection, product_text, select_properties, text_response,
@@ -81,18 +81,26 @@ service_document = service_document_view(edm.PRIP_MODEL)
 metadata = metadata_view(edm.PRIP_MODEL)
 
 
-def product_assets(request, product_id: uuid.UUID, name: str | None, quicklook: str | None) -> list:
-    """A product's assets: the ``QUICKLOOK`` of its quicklook image
-    (:attr:`~proseo_odata.model.Product.quicklook`), read at its ``Nodes`` URL in PRIP (from
-    ODIP too: an order's product is PRIP's), or none."""
-    if quicklook is None or name is None:
+def product_assets(request, product) -> list:
+    """A product's assets (``product``: a :class:`Product`, :class:`ProductEntry` or
+    :class:`ProductText` with its ``Assets`` columns): the ``QUICKLOOK`` of its quicklook image
+    (:attr:`~proseo_odata.model.Product.quicklook`), read at its ``Nodes`` URL in PRIP, or none.
+    None either when that URL would not answer the picture: the product may not be downloaded
+    now (offline, or past its ``EvictionDate``: :func:`~proseo_odata.eviction.check_downloadable`),
+    or the user may not read PRIP (an order's product read through ODIP by a user without the
+    ``PRIP_USER`` role)."""
+    quicklook = product.quicklook
+    if quicklook is None or product.name is None or not product.online or product.eviction_date <= utcnow():
         return []
     web = _web(request)
     root, service = web.mount_of_path(request.path_info)
     if service != "prip":
+        if not authenticate(request).has_role(Role.PRIP_USER):
+            return []
         root = web.prip_prefix.rstrip("/")
-    base = f"{request.application_url}{root}/Products({product_id})"
-    return [Asset.quicklook(product_id, quicklook, keys.node_url(base, [name, *quicklook.split("/")]) + "/$value")]
+    base = f"{request.application_url}{root}/Products({product.id})"
+    return [Asset.quicklook(product.id, quicklook,
+                            keys.node_url(base, [product.name, *quicklook.split("/")]) + "/$value")]
 
 
 def list_products(request):
@@ -107,7 +115,7 @@ def list_products(request):
     expand = paged.expand
     if "Assets" in expand:
         items = [product_text(item.members, expand, item.attributes, seed_aliases,
-                              product_assets(request, item.id, item.name, item.quicklook))
+                              product_assets(request, item))
                  for item in result.items]
     else:
         items = [product_text(item.members, expand, item.attributes, seed_aliases) for item in result.items]
@@ -154,7 +162,7 @@ def _navigation(collection: str, stored: Callable[[object, Product], list]):
         body = {"@odata.context": context_url(request, f"Products({product.id})/{collection}", listing.select)}
         if listing.count:
             body["@odata.count"] = count
-        body["value"] = listed_json(items, listing.select, seed_aliases)
+        body["value"] = listed_json(collection, items, listing.select, seed_aliases)
         return json_response(body)
 
     view.__name__ = f"product_{collection.lower()}"
@@ -209,7 +217,7 @@ def _attributes(request, product: Product) -> list:
 
 
 def _assets(request, product: Product) -> list:
-    return product_assets(request, product.id, product.name, product.quicklook)
+    return product_assets(request, product)
 
 
 def product_value(request):

@@ -8,6 +8,7 @@ import json
 import zipfile
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from migration_steps import migrate
@@ -171,3 +172,57 @@ def test_a_manifest_line_gives_the_quicklook_of_a_file_not_read(site, tmp_path, 
     assert all("quicklook" in error for _, error in report.failed), report.failed
     assert storage.get_product_by_name("M", "KEPT.zip").quicklook == "preview/quick-look.png"
     assert storage.get_product_by_name("M", "READ.zip").quicklook == "quicklook.png"
+
+
+def test_a_name_an_export_cannot_carry_is_no_quicklook(migrated_sqlite_url, tmp_path):
+    """A ZIP entry may be named with a control character; such a name is not taken (a manifest's
+    "quicklook" refuses it), so the export -> import round trip keeps every product."""
+    from proseo_odata.export import export_products
+
+    archive = LocalArchive(tmp_path / "archive")
+    source = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    target = SQLAlchemyStorage.from_url(f"sqlite:///{tmp_path / 'target.db'}")
+    target.initialize_schema()
+    try:
+        for storage in (source, target):
+            storage.add_mission(Mission("M"))
+        path = tmp_path / "P.zip"
+        path.write_bytes(_zip({"X.SAFE/a/scene\tA_ql.png": b"picture", "X.SAFE/b/Z_ql.png": b"png",
+                               "X.SAFE/manifest.safe": b"m"}))
+        product = ingest_file(source, archive, "M", path)
+        assert product.quicklook == "b/Z_ql.png"  # the next one at that depth
+        manifest = tmp_path / "export.jsonl"
+        with manifest.open("wb") as out:
+            export_products(source, "M", out.write)
+        report = ingest_manifest(target, archive, "M", manifest, parsers=0)
+        assert (report.ingested, report.failed) == (1, [])
+        assert target.get_product("M", product.id) == source.get_product("M", product.id)
+    finally:
+        source.close()
+        target.close()
+
+
+TRIGGERS = {"products_extent_update", "products_extent_delete"}  # migration 0012's (SQLite)
+
+
+def _triggers(engine):
+    with engine.connect() as connection:
+        return {row[0] for row in connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+
+
+def test_migration_0015_keeps_the_footprint_index_triggers_both_ways(migrated_sqlite_url):
+    """SQLite: the column is added and dropped in place, never by rebuilding ``products``, which
+    would lose the triggers that keep the footprint index in step."""
+    from alembic import command
+
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        assert TRIGGERS <= _triggers(storage.engine)
+        migrate(storage.engine, command.downgrade, "0014_published_until")
+        assert TRIGGERS <= _triggers(storage.engine)
+        assert "quicklook" not in {c["name"] for c in sa.inspect(storage.engine).get_columns("products")}
+        migrate(storage.engine, command.upgrade, "head")
+        assert TRIGGERS <= _triggers(storage.engine)
+        assert "quicklook" in {c["name"] for c in sa.inspect(storage.engine).get_columns("products")}
+    finally:
+        storage.close()

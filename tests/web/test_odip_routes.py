@@ -24,6 +24,7 @@ from odip_helpers import (
     _order,
     auth,
     json_of,
+    l1c_zip,
     utc,
 )
 
@@ -634,3 +635,28 @@ def test_405_names_the_allowed_methods(odip):
     assert {m.strip() for m in response.headers["Allow"].split(",")} >= {"GET", "POST"}
     response = odip.app.get(f"{ODIP}/ProductionOrder/OData.CSC.Order", headers=auth("ursula"), status=405)
     assert "POST" in response.headers["Allow"] and "GET" not in response.headers["Allow"]
+
+
+def test_an_order_products_quicklook_is_linked_for_who_can_follow_the_link(odip):
+    """``ProductionOrders(<id>)/Product?$expand=Assets``: the link leads into PRIP's Nodes, so a
+    reader of the order without the PRIP_USER role (who reads the file through ODIP) gets no
+    asset rather than a link answering 403 (docs/prip.md, "Quicklooks")."""
+    from urllib.parse import urlsplit
+
+    from proseo_odata.nodes import archived_quicklook
+
+    product = store_product_file(odip.archive, l1c_zip(), name="S2B_MSIL2A_QUICKLOOKED.zip", mission="DEMO",
+                                 attributes=[Attribute.of("productType", "S2MSI2A")],
+                                 content_start=utc(2019, 3, 1), content_end=utc(2019, 3, 1, 0, 1))
+    product.quicklook = archived_quicklook(odip.archive, product.archive_key, product.content_length, product.name)
+    order = _order("q", "ursula", "completed", index=9, output_product_id=product.id, completed_date=utc(2024, 3, 2))
+    with odip.storage.transaction() as tx:
+        tx.add_product(product)
+        tx.add_order(order)
+    base = f"{ODIP}/ProductionOrders({order.id})/Product"
+    (asset,) = json_of(odip.app.get(f"{base}?$expand=Assets", headers=auth("ursula")))["Assets"]
+    picture = odip.app.get(urlsplit(asset["DownloadLink"]).path, headers=auth("ursula"))
+    assert picture.content_type == "image/png" and picture.body.startswith(b"\x89PNG")
+    odip.app.get(f"{base}/$value", headers=auth("mgr"), status=200)  # reads the file through ODIP
+    assert json_of(odip.app.get(f"{base}?$expand=Assets", headers=auth("mgr")))["Assets"] == []
+    odip.app.get(urlsplit(asset["DownloadLink"]).path, headers=auth("mgr"), status=403)

@@ -179,3 +179,27 @@ def test_an_asset_is_read_by_its_id(web, ingested):
     for bad in (f"Assets(x)", f"Assets({asset['Id']})?$top=1", f"Assets({asset['Id']})?$select=Nope"):
         refused = _get(web, f"{PRIP}/Products({product.id})/{bad}", status=400)
         assert refused.headers["Warning"] and refused.json["error"]["message"]
+
+
+@pytest.mark.parametrize("change", ["offline", "evicted"])
+def test_no_asset_while_its_link_would_not_answer(web, ingested, storage, change):
+    """Offline, or past its EvictionDate until the evictor runs: the picture's node answers 404,
+    so the product lists no asset (it comes back with the product)."""
+    from datetime import timedelta
+
+    from proseo_odata.model import utcnow
+
+    product, _ = ingested["l1c"]
+    (asset,) = _get(web, f"{PRIP}/Products({product.id})/Assets").json["value"]
+    stored = storage.get_product("DEMO", product.id)
+    if change == "offline":
+        stored.online = False
+    else:
+        stored.eviction_date = utcnow() - timedelta(minutes=1)
+    storage.update_product(stored)
+    _get(web, asset["DownloadLink"], status=404)
+    assert _get(web, f"{PRIP}/Products({product.id})/Assets").json["value"] == []
+    assert _get(web, f"{PRIP}/Products({product.id})/Assets/$count").text == "0"
+    _get(web, f"{PRIP}/Products({product.id})/Assets({asset['Id']})", status=404)
+    page = _get(web, f"{PRIP}/Products?$filter=Id eq {product.id}&$expand=Assets").json["value"]
+    assert [item["Assets"] for item in page] == [[]]

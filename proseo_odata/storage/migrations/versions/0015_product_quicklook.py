@@ -19,10 +19,11 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table("products") as batch:
-        batch.add_column(sa.Column("quicklook", sa.Text(), nullable=True))
+    op.add_column("products", sa.Column("quicklook", sa.Text(), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table("products") as batch:
-        batch.drop_column("quicklook")
+    # ALTER TABLE ... DROP COLUMN on SQLite too (3.35 and later), never a batch "move and copy":
+    # that would build ``products`` anew without migration 0012's triggers, which keep the
+    # footprint index (product_extents) in step with the table.
+    op.drop_column("products", "quicklook")
