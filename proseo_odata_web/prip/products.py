@@ -44,8 +44,9 @@ from proseo_odata.storage import ProductEntry
 from .. import keys
 from ..auth import authenticate, can_read_product, product_visibilities, require_role
 from ..odata_json import (
-    JSONText, asset_json, attributes_json, context_url, json_response, listed_json, members_text, object_text, product_json,
-    product_member_names, product_members, product_selection, product_text, select_properties, text_response,
+    JSONText, asset_json, attributes_json, context_url, json_response, listed_json, members_text, object_text,
+    product_json, product_member_names, product_members, product_selection, product_text, select_properties,
+    text_response,
 )
 from ..properties import property_routes
 from ..service import metadata_view, service_document_view
@@ -113,12 +114,9 @@ def list_products(request):
         render=functools.partial(_members_text, seed_aliases=seed_aliases, select=paged.select),
     )
     expand = paged.expand
-    if "Assets" in expand:
-        items = [product_text(item.members, expand, item.attributes, seed_aliases,
-                              product_assets(request, item))
-                 for item in result.items]
-    else:
-        items = [product_text(item.members, expand, item.attributes, seed_aliases) for item in result.items]
+    with_assets = "Assets" in expand
+    items = [product_text(item.members, expand, item.attributes, seed_aliases,
+                          product_assets(request, item) if with_assets else ()) for item in result.items]
     context = context_url(request, "Products", product_selection(paged.select, seed_aliases, expand))
     return json_response(collection_text(request, context, items, result, paged))
 
