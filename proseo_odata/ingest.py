@@ -59,7 +59,7 @@ from proseo_odata.model import (
     utcnow,
 )
 from proseo_odata.model.entities import CONTROL_CHARACTERS
-from proseo_odata.nodes import archived_quicklook, is_node_path
+from proseo_odata.nodes import archived_quicklook, file_quicklook, is_node_path
 from proseo_odata.notify.subscriptions import on_product_published
 
 log = logging.getLogger(__name__)
@@ -592,7 +592,7 @@ def ingest_file(storage, archive, mission: str, path, metadata: Mapping[str, Any
 
     try:
         _complete(product, key, stored, expected_checksums, expected_length, source)
-        product.quicklook = archived_quicklook(archive, key, stored.size, product.name)
+        product.quicklook = file_quicklook(path, stored.size, product.name)
         return _retrying(store, f"ingest of {product.name}", lambda: committing)
     except BaseException as exc:
         if _outcome_unknown(committing, exc):
@@ -840,9 +840,9 @@ def _referenced(archive, candidate: _Candidate):
 
 
 def _copied(archive, candidate: _Candidate):
-    """Copy a line's file into the archive (a pool task) and find its quicklook."""
+    """Copy a line's file into the archive (a pool task) and find its quicklook (in the copied file)."""
     stored = archive.put_file(candidate.key, candidate.entry.path, candidate.product.content_type)
-    candidate.product.quicklook = archived_quicklook(archive, candidate.key, stored.size, candidate.product.name)
+    candidate.product.quicklook = file_quicklook(candidate.entry.path, stored.size, candidate.product.name)
     return stored
 
 

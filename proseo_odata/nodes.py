@@ -43,8 +43,9 @@ reads, never the whole object):
   its last bytes are sent.
 
 A product's quicklook image is found among its nodes when its file is archived
-(:func:`archived_quicklook`: the shallowest file named as :data:`QUICKLOOK_NAMES` says) and
-recorded with the product (:attr:`proseo_odata.model.Product.quicklook`).
+(:func:`find_quicklook`: the shallowest file named as :data:`QUICKLOOK_NAMES` says; read from the
+archive by :func:`archived_quicklook`, from the local file just archived by
+:func:`file_quicklook`) and recorded with the product (:attr:`proseo_odata.model.Product.quicklook`).
 
 Trees of directories of at most :data:`CACHED_DIRECTORY_BYTES` are kept in a small
 process-local cache (:data:`TREES`), keyed by the archive key, size, MD5 and product name: a
@@ -69,8 +70,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CACHED_DIRECTORY_BYTES", "CACHED_NODES", "CHECKED_STORED_BYTES", "DamagedMember", "Entry",
            "MAX_DEPTH", "MAX_DIRECTORY_BYTES", "MAX_ENTRIES", "MAX_NAME_BYTES", "MAX_NODES", "Member", "Node",
-           "NodeNotFound", "NodesUnavailable", "QUICKLOOK_NAMES", "TREES", "archived_quicklook", "find_quicklook",
-           "is_node_path", "iter_member", "open_member", "product_nodes", "read_entries", "resolve"]
+           "NodeNotFound", "NodesUnavailable", "QUICKLOOK_NAMES", "TREES", "archived_quicklook", "file_quicklook",
+           "find_quicklook", "is_node_path", "iter_member", "open_member", "product_nodes", "read_entries", "resolve"]
 
 #: A ZIP of more directory records than this is not browsed (a SAFE holds a few hundred).
 MAX_ENTRIES = 20_000
@@ -393,6 +394,24 @@ def archived_quicklook(archive, key: str, size: int, product_name: str) -> Optio
         log.warning("product %s: its file %s was not searched for a quicklook: %s: %s", product_name, key,
                     type(exc).__name__, exc)
         return None
+
+
+class _OneFile:
+    """The archive's reading contract (``iter_range``) over one local file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def iter_range(self, key: str, start: int = 0, length: Optional[int] = None) -> Iterator[bytes]:
+        with open(self.path, "rb") as stream:
+            stream.seek(start)
+            yield stream.read() if length is None else stream.read(length)
+
+
+def file_quicklook(path, size: int, product_name: str) -> Optional[str]:
+    """:func:`archived_quicklook` of a local file just archived (``size`` bytes, as the archive
+    stored them), read where it is: an S3 archive would answer two ranged reads more."""
+    return archived_quicklook(_OneFile(path), str(path), size, product_name)
 
 
 def resolve(root: Node, path: Sequence[str]) -> Node:

@@ -87,7 +87,7 @@ from proseo_odata.model import (
     Workflow,
     utcnow,
 )
-from proseo_odata.nodes import archived_quicklook
+from proseo_odata.nodes import file_quicklook
 from proseo_odata.notify.delivery import NotificationDispatcher, enqueue_order_notification
 from proseo_odata.notify.subscriptions import on_product_published
 from proseo_odata.model.statemachine import (
@@ -500,7 +500,7 @@ class Worker:
         size, md5, sha256 = self.archive.put_file(key, output.path, content_type=output.content_type)
         product.archive_key = key
         product.content_length = size
-        product.quicklook = archived_quicklook(self.archive, key, size, product.name)
+        product.quicklook = file_quicklook(output.path, size, product.name)
         now = product.publication_date
         product.checksums = [Checksum("MD5", md5, now), Checksum("SHA256", sha256, now)]
         return product, key

@@ -226,3 +226,33 @@ def test_migration_0015_keeps_the_footprint_index_triggers_both_ways(migrated_sq
         assert "quicklook" in {c["name"] for c in sa.inspect(storage.engine).get_columns("products")}
     finally:
         storage.close()
+
+
+class _CountingArchive(LocalArchive):
+    """A local archive that counts the ranged reads made of it."""
+
+    ranged_reads = 0
+
+    def iter_range(self, *args, **kwargs):
+        type(self).ranged_reads += 1
+        return super().iter_range(*args, **kwargs)
+
+
+def test_a_copied_file_is_searched_where_it_is_not_read_back_from_the_archive(site, tmp_path):
+    """ingest and ingest --manifest find the quicklook in the local file they archived (on S3 a
+    read back would cost two ranged reads a product); a by-reference file is read in the archive."""
+    storage, _ = site
+    archive = _CountingArchive(tmp_path / "counted")
+    source = tmp_path / "ONE.zip"
+    source.write_bytes(s2_l1c_zip())
+    assert ingest_file(storage, archive, "M", source).quicklook == "quicklook.png"
+    lines = []
+    for i in range(3):
+        path = tmp_path / f"MANY_{i}.zip"
+        path.write_bytes(s2_l1c_zip())
+        lines.append({"file": str(path)})
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert ingest_manifest(storage, archive, "M", manifest, parsers=0).ingested == 3
+    assert [storage.get_product_by_name("M", f"MANY_{i}.zip").quicklook for i in range(3)] == ["quicklook.png"] * 3
+    assert _CountingArchive.ranged_reads == 0
