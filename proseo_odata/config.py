@@ -185,6 +185,10 @@ class CoreSettings:
     ``proseo.production.default_run_seconds``  60   run time assumed for an order's
                                                     EstimatedDate before its workflow has
                                                     history (:mod:`proseo_odata.orders.service`)
+    ``proseo.quicklook.names``             (built   the names of a product's quicklook image
+                                           in)      (:mod:`proseo_odata.model.quicklook_names`):
+                                                    patterns separated by blanks or commas,
+                                                    ``none`` for none
     =====================================  =======  ===========================================
 
     ``ValueError`` naming the setting for a value the core cannot use.
@@ -193,6 +197,8 @@ class CoreSettings:
     workers: int = DEFAULT_WORKERS
     fraction_digits: int = 3
     default_run_seconds: float = 60.0
+    #: None: the built-in ones (:data:`proseo_odata.model.quicklook_names.QUICKLOOK_NAMES`)
+    quicklook_names: Optional[tuple] = None
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "CoreSettings":
@@ -207,6 +213,7 @@ class CoreSettings:
             fraction_digits=int(digits),
             default_run_seconds=number_setting(settings, "proseo.production.default_run_seconds", 60.0, float,
                                                 "a number", lambda n: 0 < n < float("inf"), "a positive number"),
+            quicklook_names=_quicklook_names(settings.get("proseo.quicklook.names")),
         )
 
     @property
@@ -216,11 +223,28 @@ class CoreSettings:
         return max(1, self.workers)
 
     def apply(self) -> "CoreSettings":
-        """Make the process-wide parts effective (the date-time fraction digits); returns self."""
-        from proseo_odata.model import times
+        """Make the process-wide parts effective (the date-time fraction digits, the quicklook
+        names); returns self."""
+        from proseo_odata.model import quicklook_names, times
 
         times.set_fraction_digits(self.fraction_digits)
+        quicklook_names.set_quicklook_names(
+            quicklook_names.QUICKLOOK_NAMES if self.quicklook_names is None else self.quicklook_names)
         return self
+
+
+def _quicklook_names(value) -> Optional[tuple]:
+    """``proseo.quicklook.names``: None (not set: the built-in names), ``()`` for ``none``, else
+    the patterns in lower case; ``ValueError`` for a pattern longer than 255 characters."""
+    if value is None or not str(value).strip():
+        return None
+    patterns = str(value).replace(",", " ").lower().split()
+    if patterns == ["none"]:
+        return ()
+    for pattern in patterns:
+        if len(pattern) > 255:
+            raise ValueError(f"proseo.quicklook.names: a pattern of {len(pattern)} characters (at most 255)")
+    return tuple(patterns)
 
 
 def configure(settings: Mapping[str, Any]) -> CoreSettings:

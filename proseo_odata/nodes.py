@@ -43,7 +43,7 @@ reads, never the whole object):
   its last bytes are sent.
 
 A product's quicklook image is found among its nodes when its file is archived
-(:func:`find_quicklook`: the shallowest file named as :data:`QUICKLOOK_NAMES` says; read from the
+(:func:`find_quicklook`: the shallowest file named as ``proseo.quicklook.names`` says; read from the
 archive by :func:`archived_quicklook`, from the local file just archived by
 :func:`file_quicklook`) and recorded with the product (:attr:`proseo_odata.model.Product.quicklook`).
 
@@ -54,7 +54,6 @@ client reading a manifest and then its files reads the directory once.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import logging
 import struct
 import time
@@ -64,6 +63,7 @@ from typing import Iterator, Optional, Sequence
 
 from proseo_odata.errors import NotFound
 from proseo_odata.model.entities import CONTROL_CHARACTERS
+from proseo_odata.model.quicklook_names import QUICKLOOK_NAMES, is_quicklook_name
 from proseo_odata.lru import ExpiringLRU
 
 log = logging.getLogger(__name__)
@@ -347,19 +347,12 @@ def product_nodes(archive, key: str, size: int, product_name: str, md5: Optional
     return root
 
 
-#: The names of a product's quicklook image (patterns of :mod:`fnmatch`, matched in lower case): a
-#: Sentinel-1 SAFE's ``preview/quick-look.png``, the ``quicklook.png`` (``.jpg``, ``.tif``) of
-#: the demo and of ``proseo_odata.production.processors.image``, and ``<name>-ql.jpg`` /
-#: ``<name>_ql.jpg``.
-QUICKLOOK_NAMES = ("quick-look.png", "quick-look.jpg", "quicklook.png", "quicklook.jpg", "quicklook.jpeg",
-                   "quicklook.tif", "quicklook.tiff", "*-ql.jpg", "*_ql.jpg", "*-ql.png", "*_ql.png")
-
-
-def find_quicklook(root: Node, names: Sequence[str] = QUICKLOOK_NAMES) -> Optional[str]:
+def find_quicklook(root: Node, names: Optional[Sequence[str]] = None) -> Optional[str]:
     """The path of the product's quicklook among the nodes of ``root`` (its names below the root
     joined by ``/``, as :func:`resolve` takes them split): the shallowest file whose name
-    matches one of ``names`` (and whose path :func:`is_node_path` accepts), the first by path of
-    those at one depth; None when none does."""
+    matches one of ``names`` (the process's when None:
+    :func:`proseo_odata.model.quicklook_names.quicklook_names`) and whose path
+    :func:`is_node_path` accepts, the first by path of those at one depth; None when none does."""
     level = [((), root)]
     while level:
         matches, folders = [], []
@@ -367,7 +360,7 @@ def find_quicklook(root: Node, names: Sequence[str] = QUICKLOOK_NAMES) -> Option
             for name, child in (node.children or {}).items():
                 if child.is_folder:
                     folders.append(((*path, name), child))
-                elif any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in names):
+                elif is_quicklook_name(name, names):
                     matches.append((*path, name))
         matches = [match for match in matches if is_node_path("/".join(match))]
         if matches:

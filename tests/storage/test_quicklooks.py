@@ -256,3 +256,53 @@ def test_a_copied_file_is_searched_where_it_is_not_read_back_from_the_archive(si
     assert ingest_manifest(storage, archive, "M", manifest, parsers=0).ingested == 3
     assert [storage.get_product_by_name("M", f"MANY_{i}.zip").quicklook for i in range(3)] == ["quicklook.png"] * 3
     assert _CountingArchive.ranged_reads == 0
+
+
+@pytest.fixture
+def built_in_names():
+    """The process's quicklook names put back after a test that configures others."""
+    from proseo_odata.config import configure
+
+    yield
+    configure({})
+
+
+def test_the_names_are_a_setting(built_in_names, tmp_path):
+    """``proseo.quicklook.names``: a mission's own names (a Sentinel-2 SAFE's preview, say), or
+    none at all; applied process-wide by configure(), as the command line and the web app do."""
+    from proseo_odata.config import configure
+    from proseo_odata.model.quicklook_names import QUICKLOOK_NAMES, quicklook_names
+
+    tree = _tree("preview/quick-look.png", "QI_DATA/T32TQR_PVI.jp2", "browse/BROWSE.PNG")
+    assert find_quicklook(tree) == "preview/quick-look.png"
+    configure({"proseo.quicklook.names": "*_PVI.jp2, browse.png"})
+    assert quicklook_names() == ("*_pvi.jp2", "browse.png")
+    assert find_quicklook(tree) == "QI_DATA/T32TQR_PVI.jp2"  # one depth: the first by path
+    configure({"proseo.quicklook.names": "none"})
+    assert find_quicklook(tree) is None
+    archive = LocalArchive(tmp_path / "archive")
+    archive.put_stream("k", io.BytesIO(s2_l1c_zip()))
+    assert archived_quicklook(archive, "k", archive.size("k"), "k.zip") is None
+    configure({"proseo.quicklook.names": " "})  # empty: the built-in names
+    assert quicklook_names() == QUICKLOOK_NAMES
+    with pytest.raises(ValueError, match="proseo.quicklook.names"):
+        configure({"proseo.quicklook.names": "x" * 256})
+
+
+def test_the_command_line_reads_the_names_from_its_ini(migrated_sqlite_url, tmp_path, built_in_names):
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        storage.add_mission(Mission("M"))
+    finally:
+        storage.close()
+    ini = write_ini(tmp_path / "site", migrated_sqlite_url, tmp_path / "archive")
+    ini.write_text(ini.read_text().replace("[app:main]\n", "[app:main]\nproseo.quicklook.names = *_pvi.jp2\n", 1))
+    source = tmp_path / "S2A_X.zip"
+    source.write_bytes(_zip({"S2A_X.SAFE/quicklook.png": b"png", "S2A_X.SAFE/QI_DATA/S2A_X_PVI.jp2": b"jp2"}))
+    result = CliRunner().invoke(main, ["-c", str(ini), "ingest", "--mission", "M", str(source)])
+    assert result.exit_code == 0, result.output
+    storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
+    try:
+        assert storage.get_product_by_name("M", "S2A_X.zip").quicklook == "QI_DATA/S2A_X_PVI.jp2"
+    finally:
+        storage.close()
