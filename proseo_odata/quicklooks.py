@@ -9,10 +9,10 @@ their files and records what it finds.
 Every product of the mission with a file and no quicklook is looked at (any visibility class),
 in ``Id`` order, a keyset page at a time; the files by ``workers`` threads (an S3 archive
 answers two ranged reads per ZIP). A file without one (no ZIP, or no picture of a known name)
-is read again by the next run: nothing records that it was searched. A product is written again only when a quicklook was
-found: read again whole and written through
-:meth:`~proseo_odata.storage.StorageBase.update_product` (its revision checked: one changed or
-removed meanwhile is left as it is, for the next run).
+is read again by the next run: nothing records that it was searched. A product is written only
+when a quicklook was found, by :meth:`~proseo_odata.storage.StorageBase.record_quicklook` (one
+``UPDATE`` of the column on the SQLAlchemy backend, while the product has none and still names
+the file searched: one given another file, or removed, meanwhile is left as it is).
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from proseo_odata.fixity import DEFAULT_WORKERS
 from proseo_odata.nodes import archived_quicklook
 from proseo_odata.storage import BY_ID, Query, iter_pages
-from proseo_odata.storage.errors import ConflictError, NotFoundError
 
 __all__ = ["QuicklookReport", "find_quicklooks"]
 
@@ -33,7 +32,8 @@ PAGE_SIZE = 500
 @dataclass
 class QuicklookReport:
     """``looked``: products whose file was searched; ``found``: those given a quicklook;
-    ``changed``: those with one found but changed or removed meanwhile (not written)."""
+    ``changed``: those with one found but given one or another file, or removed, meanwhile
+    (not written)."""
 
     looked: int = 0
     found: int = 0
@@ -58,26 +58,8 @@ def find_quicklooks(storage, archive, mission: str, *, query_filter=None, worker
                 report.looked += 1
                 if quicklook is None:
                     continue
-                if _record(storage, product, quicklook):
+                if storage.record_quicklook(mission, product.id, product.archive_key, quicklook):
                     report.found += 1
                 else:
                     report.changed += 1
     return report
-
-
-def _record(storage, seen, quicklook: str) -> bool:
-    """Write ``quicklook`` into the product ``seen`` on the page, read again whole (the page has
-    no attributes: ``update_product`` writes them all) and unchanged since (its revision);
-    False when it was changed or removed meanwhile."""
-    try:
-        product = storage.get_product(seen.mission, seen.id)
-    except NotFoundError:
-        return False
-    if product.revision != seen.revision:
-        return False
-    product.quicklook = quicklook
-    try:
-        storage.update_product(product)
-    except (ConflictError, NotFoundError):  # changed or removed meanwhile: left to the next run
-        return False
-    return True

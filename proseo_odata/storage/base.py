@@ -595,6 +595,27 @@ class CatalogueStore(Store):
         ``NotFoundError`` if missing."""
         raise NotImplementedError
 
+    def record_quicklook(self, mission: str, product_id: uuid.UUID, archive_key: str, quicklook: str) -> bool:
+        """Give the product its ``quicklook`` (found in its file ``archive_key``) if it has
+        none and still has that file; its revision goes up, nothing else of it changes
+        (``proseo-odata archive quicklooks``). False when it has one, another file, or is gone.
+        This default reads the product and writes it whole (:meth:`update_product`); a backend
+        may update the one column (the SQLAlchemy backend does)."""
+        from .errors import ConflictError, NotFoundError
+
+        try:
+            product = self.get_product(mission, product_id)
+        except NotFoundError:
+            return False
+        if product.quicklook is not None or product.archive_key != archive_key:
+            return False
+        product.quicklook = quicklook
+        try:
+            self.update_product(product)
+        except (ConflictError, NotFoundError):
+            return False
+        return True
+
     # -- subscriptions ---------------------------------------------------------------------
 
     def add_subscription(self, subscription: Subscription) -> Subscription:

@@ -2839,6 +2839,20 @@ class SQLAlchemyStorage(StorageBase):
         product.revision = revision
         return product
 
+    def record_quicklook(self, mission, product_id, archive_key, quicklook) -> bool:
+        """See :meth:`StorageBase.record_quicklook`: one ``UPDATE`` of the row while it has no
+        quicklook and still names ``archive_key`` (its revision up, for the writers that hold it
+        read), and the mission's catalogue version with it (pages with ``$expand=Assets`` change)."""
+        p = products.c
+        with self._db() as s:
+            self._catalogue_changed(s, [mission])
+            done = s.execute(
+                sa.update(products)
+                .where(p.mission == mission, p.id == product_id, p.archive_key == archive_key, p.quicklook.is_(None))
+                .values(quicklook=quicklook, revision=p.revision + 1)
+            ).rowcount
+        return done == 1
+
     def delete_product(self, mission, product_id) -> None:
         with self._db() as s:
             exists = s.execute(

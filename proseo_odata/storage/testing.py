@@ -523,6 +523,22 @@ class CatalogueContractTests(MissionContractTests):
             (e.id, e.name, e.quicklook, e.online, e.eviction_date) for e in everything.items]
         assert sorted(map(str, [t.quicklook for t in texts.items])) == ["None", "None", "preview/quick-look.png"]
 
+    def test_record_quicklook_writes_the_one_column_while_the_file_is_the_one_searched(self, mission_storage):
+        product = mission_storage.add_product(make_product(archive_key="M1/p/file.zip"))
+        before = mission_storage.get_product("M1", product.id)
+        assert not mission_storage.record_quicklook("M1", product.id, "M1/p/other.zip", "a.png")  # another file
+        assert not mission_storage.record_quicklook("M2", product.id, "M1/p/file.zip", "a.png")  # another mission
+        assert not mission_storage.record_quicklook("M1", uuid.uuid4(), "M1/p/file.zip", "a.png")  # none such
+        assert mission_storage.get_product("M1", product.id) == before
+        assert mission_storage.record_quicklook("M1", product.id, "M1/p/file.zip", "preview/quick-look.png")
+        after = mission_storage.get_product("M1", product.id)
+        assert after.quicklook == "preview/quick-look.png" and after.revision == before.revision + 1
+        assert dataclasses.replace(after, quicklook=None, revision=0) == dataclasses.replace(before, revision=0)
+        assert not mission_storage.record_quicklook("M1", product.id, "M1/p/file.zip", "b.png")  # has one
+        assert mission_storage.get_product("M1", product.id).quicklook == "preview/quick-look.png"
+        with pytest.raises(ConflictError):  # a writer holding it read before: its revision is stale
+            mission_storage.update_product(before)
+
     # -- ordering and keyset paging ------------------------------------------------------------
 
     def _paging_products(self, storage, n=23):

@@ -306,3 +306,21 @@ def test_the_command_line_reads_the_names_from_its_ini(migrated_sqlite_url, tmp_
         assert storage.get_product_by_name("M", "S2A_X.zip").quicklook == "QI_DATA/S2A_X_PVI.jp2"
     finally:
         storage.close()
+
+
+def test_the_default_record_quicklook_reads_and_writes_the_product_whole(site, tmp_path):
+    """StorageBase's default (for a backend without the one-column update), on the SQLAlchemy
+    backend's reads and writes: the same outcomes as its own."""
+    from proseo_odata.storage.base import StorageBase
+
+    storage, archive = site
+    source = tmp_path / "D.bin"
+    source.write_bytes(b"no zip")
+    product = ingest_file(storage, archive, "M", source, {"Attributes": [
+        {"Name": "cloudCover", "ValueType": "Double", "Value": 3.5}]})
+    assert product.quicklook is None
+    assert not StorageBase.record_quicklook(storage, "M", product.id, "M/another/key", "a.png")
+    assert StorageBase.record_quicklook(storage, "M", product.id, product.archive_key, "a.png")
+    after = storage.get_product("M", product.id)
+    assert (after.quicklook, after.attribute("cloudCover").value) == ("a.png", 3.5)
+    assert not StorageBase.record_quicklook(storage, "M", product.id, product.archive_key, "b.png")
