@@ -63,14 +63,14 @@ from typing import Iterator, Optional, Sequence
 
 from proseo_odata.errors import NotFound
 from proseo_odata.model.entities import CONTROL_CHARACTERS
-from proseo_odata.model.quicklook_names import QUICKLOOK_NAMES, is_quicklook_name
+from proseo_odata.model.quicklook_names import is_quicklook_name
 from proseo_odata.lru import ExpiringLRU
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CACHED_DIRECTORY_BYTES", "CACHED_NODES", "CHECKED_STORED_BYTES", "DamagedMember", "Entry",
            "MAX_DEPTH", "MAX_DIRECTORY_BYTES", "MAX_ENTRIES", "MAX_NAME_BYTES", "MAX_NODES", "Member", "Node",
-           "NodeNotFound", "NodesUnavailable", "QUICKLOOK_NAMES", "TREES", "archived_quicklook", "file_quicklook",
+           "NodeNotFound", "NodesUnavailable", "TREES", "archived_quicklook", "file_quicklook",
            "find_quicklook", "is_node_path", "iter_member", "open_member", "product_nodes", "read_entries", "resolve"]
 
 #: A ZIP of more directory records than this is not browsed (a SAFE holds a few hundred).
@@ -360,9 +360,8 @@ def find_quicklook(root: Node, names: Optional[Sequence[str]] = None) -> Optiona
             for name, child in (node.children or {}).items():
                 if child.is_folder:
                     folders.append(((*path, name), child))
-                elif is_quicklook_name(name, names):
+                elif is_quicklook_name(name, names) and is_node_path("/".join((*path, name))):
                     matches.append((*path, name))
-        matches = [match for match in matches if is_node_path("/".join(match))]
         if matches:
             return "/".join(min(matches))
         level = folders

@@ -2845,7 +2845,7 @@ class SQLAlchemyStorage(StorageBase):
         read), and the mission's catalogue version with it (pages with ``$expand=Assets`` change)."""
         p = products.c
         with self._db() as s:
-            self._catalogue_changed(s, [mission])
+            self._catalogue_changed(s, [mission])  # first: the lock order of writes of existing products
             done = s.execute(
                 sa.update(products)
                 .where(p.mission == mission, p.id == product_id, p.archive_key == archive_key, p.quicklook.is_(None))
