@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= development.ini
 # Port of the server (`make run PORT=7000`); empty: the .ini's listen address.
 PORT ?=
-# eodag, CDSETool, sentineleof, phidown, cdsodatacli and python-odata for tests/clients: their own
+# eodag, CDSETool, sentineleof, phidown, cdsodatacli, python-odata and aria2c for tests/clients: their own
 # venv, their own pinned dependencies.
 CLIENTS_VENV ?= .venv-clients
 # What installs into the venvs: uv (pinned; pip puts it into $(VENV)), twice pip's speed on a

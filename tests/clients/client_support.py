@@ -101,10 +101,10 @@ def safe_folder(name: str) -> str:
     return name.removesuffix(".zip") + ".SAFE"
 
 
-def safe_zip(name: str, rng: random.Random) -> tuple[bytes, dict]:
-    """A zipped SAFE of product ``name`` (1.5 KiB and more): its bytes, and its files' bytes by
-    path in the SAFE."""
-    files = {path: rng.randbytes(512 + rng.randrange(512)) for path in SAFE_FILES}
+def safe_zip(name: str, rng: random.Random, band_bytes: int | None = None) -> tuple[bytes, dict]:
+    """A zipped SAFE of product ``name`` (1.5 KiB and more; with ``band_bytes``, each of its
+    files that ``SAFE_FILES`` lists that long): its bytes, and its files' bytes by path in the SAFE."""
+    files = {path: rng.randbytes(band_bytes or 512 + rng.randrange(512)) for path in SAFE_FILES}
     objects = "".join(f'<dataObject ID="d{i}"><byteStream><fileLocation locatorType="URL" href="./{path}"/>'
                       "</byteStream></dataObject>" for i, path in enumerate(SAFE_FILES))
     files["manifest.safe"] = (f'<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1"><dataObjectSection>{objects}'
@@ -131,10 +131,11 @@ def catalogue_entries():
     return hits + misses
 
 
-def build_catalogue(base: Path, url: str | None = None, entries=catalogue_entries) -> tuple[dict, ClientCatalogue]:
+def build_catalogue(base: Path, url: str | None = None, entries=catalogue_entries,
+                    band_bytes: int | None = None) -> tuple[dict, ClientCatalogue]:
     """Settings, database and archive of the client tests under ``base`` (the database: ``url``,
     migrated and empty, else a SQLite file there), products ingested from real files: those of
-    ``entries()``, (metadata, matches) pairs."""
+    ``entries()``, (metadata, matches) pairs (``band_bytes``: as :func:`safe_zip` takes it)."""
     archive = base / "archive"
     archive.mkdir()
     settings = {
@@ -162,7 +163,7 @@ def build_catalogue(base: Path, url: str | None = None, entries=catalogue_entrie
         products = {}
         for metadata, matches in entries():
             path = files / metadata["Name"]
-            data, safe = safe_zip(metadata["Name"], rng)
+            data, safe = safe_zip(metadata["Name"], rng, band_bytes)
             path.write_bytes(data)  # a real zipped SAFE
             product = ingest_file(storage, load_archive(settings), mission, path, metadata)
             md5 = next(c.value for c in product.checksums if c.algorithm == "MD5")
@@ -204,7 +205,7 @@ def run_client(python: Path, script: str, *args: str, env: dict | None = None, t
 def serve_prip(settings: dict, log: list | None = None):
     """Base URL (``http://127.0.0.1:<port>``) of a PRIP with ``settings`` under a real server;
     with ``log``, every request it answers is appended to it: method, path, raw query string,
-    status."""
+    status, and the ``Range`` asked for (None without one)."""
     from proseo_odata_web import main
 
     app = main({}, **settings)
@@ -212,7 +213,8 @@ def serve_prip(settings: dict, log: list | None = None):
     def recording(environ, start_response):
         def start(status, headers, exc_info=None):
             log.append({"method": environ["REQUEST_METHOD"], "path": environ.get("PATH_INFO", ""),
-                        "query": environ.get("QUERY_STRING", ""), "status": int(status.split()[0])})
+                        "query": environ.get("QUERY_STRING", ""), "status": int(status.split()[0]),
+                        "range": environ.get("HTTP_RANGE")})
             return start_response(status, headers, exc_info)
 
         return app(environ, start)
