@@ -796,20 +796,29 @@ def archive_check(env: Env, mission_code: str, filter_text: str | None, checksum
 @click.option("--filter", "filter_text", default=None, help=_FILTER_HELP)
 @click.option("--workers", default=None, type=click.IntRange(min=1),
               help="Files searched together (default: 2 for a local archive folder, 8 for S3).")
+@click.option("--again", is_flag=True,
+              help="Also search the files searched before without a quicklook found (after a change "
+                   "of proseo.quicklook.names).")
 @pass_env
-def archive_quicklooks(env: Env, mission_code: str, filter_text: str | None, workers: int | None) -> None:
-    """Find and record the quicklook of each of the mission's products stored without one
-    (before schema revision 0015, or registered by reference with their checksums): the picture
-    among its Nodes that its QUICKLOOK asset serves (docs/prip.md, "Quicklooks").
+def archive_quicklooks(env: Env, mission_code: str, filter_text: str | None, workers: int | None,
+                       again: bool) -> None:
+    """Find and record the quicklook of each of the mission's products whose file was never
+    searched for one (stored before schema revision 0015, or registered by reference with their
+    checksums): the picture among its Nodes that its QUICKLOOK asset serves (docs/prip.md,
+    "Quicklooks").
 
-    A summary on stderr. Safe to run again: a product with a quicklook is not looked at."""
+    A summary on stderr. Safe to run again: a file searched (with a quicklook found or none) is not
+    read again, unless --again asks for those without one."""
     from proseo_odata.quicklooks import find_quicklooks
 
     env.require_mission(mission_code)
     query_filter = _products_filter(filter_text)
-    report = find_quicklooks(env.storage, env.archive, mission_code, query_filter=query_filter, workers=workers)
+    report = find_quicklooks(env.storage, env.archive, mission_code, query_filter=query_filter, workers=workers,
+                             again=again)
     summary = (f"{report.looked} product file(s) of mission {mission_code} searched: "
-               f"{report.found} quicklook(s) recorded")
+               f"{report.found} quicklook(s) recorded, {report.none} without one")
+    if report.unreadable:
+        summary += f"; {report.unreadable} not readable (logged; searched again by the next run)"
     if report.changed:
         summary += f"; {report.changed} product(s) changed meanwhile, not written (run it again)"
     click.echo(summary, err=True)

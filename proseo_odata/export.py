@@ -3,7 +3,8 @@
 Each product becomes one line: the Product metadata :func:`proseo_odata.ingest.product_from_metadata`
 reads (``Id``, the dates to the microsecond, ``Visibility``, ``ProductionType``, the typed
 ``Attributes``, the ``Checksum`` list, the ``Footprint`` WKT) plus ``"archive_key"``, the file's key
-in the archive, and ``"quicklook"`` when it has one (:attr:`Product.quicklook`). Ingesting those
+in the archive, and ``"quicklook"`` when its file was searched for one (:attr:`Product.quicklook`:
+its path, or ``""`` for none). Ingesting those
 lines by reference (nothing copied) into another database that shares the archive stores the
 same products, with the same Ids and values
 (``tests/test_export.py``):

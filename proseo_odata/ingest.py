@@ -48,6 +48,7 @@ from proseo_odata.archive import DIGESTS, PARTIAL_PREFIX
 from proseo_odata.model import (
     INT64_MAX,
     INT64_MIN,
+    NO_QUICKLOOK,
     Attribute,
     AttributeType,
     Checksum,
@@ -471,8 +472,9 @@ class ManifestEntry:
 #: this key and is not copied (``ingest --manifest`` only).
 ARCHIVE_KEY = "archive_key"
 #: The manifest key of a product's quicklook (:attr:`Product.quicklook`, what ``export``
-#: writes): kept for a file registered by reference whose file is not read (its size and both
-#: checksums given); a file that is read (copied, or hashed) has its own looked for instead.
+#: writes: its path, or ``""`` for a file searched without one): kept for a file registered by
+#: reference whose file is not read (its size and both checksums given); a file that is read
+#: (copied, or hashed) has its own looked for instead.
 QUICKLOOK = "quicklook"
 
 
@@ -530,9 +532,9 @@ def _manifest_entry(path: Path, number: int, text: str, source: str, by_referenc
         raise MetadataError("(line)", "expected a JSON object (Product metadata plus \"file\")", source)
     file_name, key = document.pop("file", None), document.pop(ARCHIVE_KEY, None) if by_reference else None
     quicklook = document.pop(QUICKLOOK, None) if by_reference else None
-    if quicklook is not None and not is_node_path(quicklook):
+    if quicklook is not None and quicklook != NO_QUICKLOOK and not is_node_path(quicklook):
         raise MetadataError(QUICKLOOK, f"{quicklook!r} is not a quicklook's path among the product's nodes "
-                            "(names joined by /, like preview/quick-look.png)", source)
+                            "(names joined by /, like preview/quick-look.png; \"\": searched, none)", source)
     if key is not None:
         if file_name is not None:
             raise MetadataError(ARCHIVE_KEY, "give either \"file\" (copied) or \"archive_key\" (by reference), not both", source)

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence
 
 from proseo_odata.errors import NotFound
-from proseo_odata.model.entities import CONTROL_CHARACTERS
+from proseo_odata.model.entities import CONTROL_CHARACTERS, NO_QUICKLOOK
 from proseo_odata.model.quicklook_names import is_quicklook_name
 from proseo_odata.lru import ExpiringLRU
 
@@ -377,11 +377,13 @@ def is_node_path(text) -> bool:
 
 
 def archived_quicklook(archive, key: str, size: int, product_name: str) -> Optional[str]:
-    """:func:`find_quicklook` of the file archived as ``key`` (``size`` bytes); None too when
-    its nodes cannot be read (logged: the product is published without its quicklook, never
-    refused for it)."""
+    """:func:`find_quicklook` of the file archived as ``key`` (``size`` bytes), what
+    :attr:`~proseo_odata.model.Product.quicklook` records: its path, :data:`NO_QUICKLOOK` when the
+    file has none (no ZIP, or no picture of a quicklook's name), None when its nodes cannot be
+    read (logged: the product is published without its quicklook, never refused for it, and
+    ``archive quicklooks`` looks again)."""
     try:
-        return find_quicklook(product_nodes(archive, key, size, product_name))
+        return find_quicklook(product_nodes(archive, key, size, product_name)) or NO_QUICKLOOK
     except Exception as exc:  # noqa: BLE001 - a quicklook is never worth failing a publication
         log.warning("product %s: its file %s was not searched for a quicklook: %s: %s", product_name, key,
                     type(exc).__name__, exc)

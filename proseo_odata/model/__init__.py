@@ -6,6 +6,7 @@ from .entities import (
     INT64_MAX,
     INT64_MIN,
     NEVER,
+    NO_QUICKLOOK,
     PRODUCT_TYPE_ATTRIBUTE,
     UTC,
     Asset,
@@ -37,7 +38,7 @@ from .passwords import hash_password, verify_password
 from .times import format_basic, format_datetime, parse_datetime
 
 __all__ = [
-    "INT64_MAX", "INT64_MIN", "NEVER", "PRODUCT_TYPE_ATTRIBUTE", "UTC",
+    "INT64_MAX", "INT64_MIN", "NEVER", "NO_QUICKLOOK", "PRODUCT_TYPE_ATTRIBUTE", "UTC",
     "Asset", "Attribute", "AttributeType", "Checksum", "Mission", "OptionType", "OrderStatus",
     "OutboxMessage", "Product", "ProductionOrder", "ProductionType", "Role", "Subscription",
     "SubscriptionStatus", "User", "VisibilityClass", "Workflow", "WorkflowOption",

@@ -127,6 +127,11 @@ class Checksum:
         _normalise_dates(self, "date")
 
 
+#: :attr:`Product.quicklook` of a product whose file was searched and has no quicklook (None:
+#: not searched; ``proseo-odata archive quicklooks`` looks at those only, unless asked again).
+NO_QUICKLOOK = ""
+
+
 @dataclass(frozen=True)
 class Asset:
     """``OData.CSC.Asset``: a file that comes with a product, read at ``download_link`` (the
@@ -242,7 +247,9 @@ class Product:
     revision: int = 0
     #: The product's quicklook image: the path of a file among its ``Nodes``, its names below the
     #: root joined by ``/`` (:func:`proseo_odata.nodes.find_quicklook`, found when the file is
-    #: archived); served as its ``QUICKLOOK`` asset. None: it has none.
+    #: archived); served as its ``QUICKLOOK`` asset. :data:`NO_QUICKLOOK` (``""``): its file was
+    #: searched and has none; None: not searched (stored before schema revision 0015, registered
+    #: by reference unread, or the file could not be read). No asset in either case.
     quicklook: str | None = None
     #: ``Collection/Name`` (:mod:`proseo_odata.model.collections`): derived, never stored; the
     #: storage fills it in when it loads or adds a product.

@@ -595,19 +595,25 @@ class CatalogueStore(Store):
         ``NotFoundError`` if missing."""
         raise NotImplementedError
 
-    def record_quicklook(self, mission: str, product_id: uuid.UUID, archive_key: str, quicklook: str) -> bool:
-        """Give the product its ``quicklook`` (found in its file ``archive_key``) if it has
-        none and still has that file; its revision goes up, nothing else of it changes
-        (``proseo-odata archive quicklooks``). False when it has one, another file, or is gone.
-        This default reads the product and writes it whole (:meth:`update_product`); a backend
-        may update the one column (the SQLAlchemy backend does)."""
+    def record_quicklook(self, mission: str, product_id: uuid.UUID, archive_key: str, quicklook: str,
+                         seen: str | None = None) -> bool:
+        """Record what a search of the product's file ``archive_key`` found
+        (``proseo-odata archive quicklooks``): ``quicklook``, its path, or
+        :data:`~proseo_odata.model.NO_QUICKLOOK` for none; if the product still has that file and
+        the :attr:`~proseo_odata.model.Product.quicklook` the search began from, ``seen`` (None:
+        not searched; ``NO_QUICKLOOK`` when searching again). A path found raises its revision;
+        nothing else of it changes (a backend need not raise it for ``NO_QUICKLOOK``, which
+        changes nothing a client sees).
+        False when it has another quicklook or file, or is gone. This default reads the product
+        and writes it whole (:meth:`update_product`); a backend may update the one column (the
+        SQLAlchemy backend does)."""
         from .errors import ConflictError, NotFoundError
 
         try:
             product = self.get_product(mission, product_id)
         except NotFoundError:
             return False
-        if product.quicklook is not None or product.archive_key != archive_key:
+        if product.quicklook != seen or product.archive_key != archive_key:
             return False
         product.quicklook = quicklook
         try:

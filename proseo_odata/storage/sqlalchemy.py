@@ -51,6 +51,7 @@ from proseo_odata.model import (
     Attribute,
     AttributeType,
     Checksum,
+    NO_QUICKLOOK,
     Mission,
     OrderStatus,
     OutboxMessage,
@@ -2839,17 +2840,22 @@ class SQLAlchemyStorage(StorageBase):
         product.revision = revision
         return product
 
-    def record_quicklook(self, mission, product_id, archive_key, quicklook) -> bool:
-        """See :meth:`StorageBase.record_quicklook`: one ``UPDATE`` of the row while it has no
-        quicklook and still names ``archive_key`` (its revision up, for the writers that hold it
-        read), and the mission's catalogue version with it (pages with ``$expand=Assets`` change)."""
+    def record_quicklook(self, mission, product_id, archive_key, quicklook, seen=None) -> bool:
+        """See :meth:`StorageBase.record_quicklook`: one ``UPDATE`` of the row while it has the
+        quicklook ``seen`` and still names ``archive_key``. A path found raises its revision (for
+        the writers that hold it read) and the mission's catalogue version (pages with
+        ``$expand=Assets`` change); ``NO_QUICKLOOK`` neither (a writer holding the product read
+        may then write it back unsearched: it is searched again, nothing is lost)."""
         p = products.c
+        found = quicklook != NO_QUICKLOOK
         with self._db() as s:
-            self._catalogue_changed(s, [mission])  # first: the lock order of writes of existing products
+            if found:
+                self._catalogue_changed(s, [mission])  # first: the lock order of writes of existing products
             done = s.execute(
                 sa.update(products)
-                .where(p.mission == mission, p.id == product_id, p.archive_key == archive_key, p.quicklook.is_(None))
-                .values(quicklook=quicklook, revision=p.revision + 1)
+                .where(p.mission == mission, p.id == product_id, p.archive_key == archive_key,
+                       p.quicklook.is_(None) if seen is None else p.quicklook == seen)
+                .values(quicklook=quicklook, **({"revision": p.revision + 1} if found else {}))
             ).rowcount
         return done == 1
 

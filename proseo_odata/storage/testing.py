@@ -44,6 +44,7 @@ from proseo_odata.model import (
     INT64_MAX,
     INT64_MIN,
     NEVER,
+    NO_QUICKLOOK,
     Attribute,
     AttributeType,
     Checksum,
@@ -538,6 +539,17 @@ class CatalogueContractTests(MissionContractTests):
         assert mission_storage.get_product("M1", product.id).quicklook == "preview/quick-look.png"
         with pytest.raises(ConflictError):  # a writer holding it read before: its revision is stale
             mission_storage.update_product(before)
+
+    def test_record_quicklook_records_a_file_searched_without_one(self, mission_storage):
+        product = mission_storage.add_product(make_product(archive_key="M1/p/none.zip"))
+        assert mission_storage.record_quicklook("M1", product.id, "M1/p/none.zip", NO_QUICKLOOK)
+        assert mission_storage.get_product("M1", product.id).quicklook == NO_QUICKLOOK
+        # searched: not again from "not searched"; searched again (seen: none) it may get one
+        assert not mission_storage.record_quicklook("M1", product.id, "M1/p/none.zip", "a.png")
+        assert not mission_storage.record_quicklook("M1", product.id, "M1/p/other.zip", "a.png", seen=NO_QUICKLOOK)
+        assert mission_storage.record_quicklook("M1", product.id, "M1/p/none.zip", "a.png", seen=NO_QUICKLOOK)
+        assert mission_storage.get_product("M1", product.id).quicklook == "a.png"
+        assert not mission_storage.record_quicklook("M1", product.id, "M1/p/none.zip", "b.png", seen=NO_QUICKLOOK)
 
     # -- ordering and keyset paging ------------------------------------------------------------
 

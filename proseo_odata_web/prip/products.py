@@ -85,13 +85,14 @@ metadata = metadata_view(edm.PRIP_MODEL)
 def product_assets(request, product) -> list:
     """A product's assets (``product``: a :class:`Product`, :class:`ProductEntry` or
     :class:`ProductText` with its ``Assets`` columns): the ``QUICKLOOK`` of its quicklook image
-    (:attr:`~proseo_odata.model.Product.quicklook`), read at its ``Nodes`` URL in PRIP, or none.
+    (:attr:`~proseo_odata.model.Product.quicklook`), read at its ``Nodes`` URL in PRIP, or none
+    (a file searched without one found, or not searched).
     None either when that URL would not answer the picture: the product may not be downloaded
     now (offline, or past its ``EvictionDate``: :func:`~proseo_odata.eviction.check_downloadable`),
     or the user may not read PRIP (an order's product read through ODIP by a user without the
     ``PRIP_USER`` role)."""
     quicklook = product.quicklook
-    if quicklook is None or product.name is None or not product.online or product.eviction_date <= utcnow():
+    if not quicklook or product.name is None or not product.online or product.eviction_date <= utcnow():
         return []
     web = _web(request)
     root, service = web.mount_of_path(request.path_info)

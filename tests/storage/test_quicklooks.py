@@ -18,7 +18,7 @@ from proseo_odata.archive.local import LocalArchive
 from proseo_odata.archive.testing import s2_l1c_zip
 from proseo_odata.cli import main
 from proseo_odata.ingest import ingest_file, ingest_manifest
-from proseo_odata.model import Mission
+from proseo_odata.model import NO_QUICKLOOK, Mission
 from proseo_odata.nodes import Node, archived_quicklook, find_quicklook
 from proseo_odata.quicklooks import find_quicklooks
 from proseo_odata.storage.sqlalchemy import SQLAlchemyStorage
@@ -59,7 +59,7 @@ def test_archived_quicklook_reads_the_zip_and_never_fails(tmp_path, caplog):
     archive = LocalArchive(tmp_path / "archive")
     cases = {
         "safe": (_zip({"X.SAFE/manifest.safe": b"m", "X.SAFE/preview/quick-look.png": b"png"}), "preview/quick-look.png"),
-        "plain": (b"not a zip" * 10, None),
+        "plain": (b"not a zip" * 10, NO_QUICKLOOK),  # searched: none
         # an end record pointing outside the file: its nodes are unreadable, the product keeps none
         "damaged": (b"PK\x05\x06" + b"\x00" * 4 + b"\x01\x00\x01\x00" + b"\x2e\x00\x00\x00" + b"\xff" * 4 + b"\x00\x00",
                     None),
@@ -93,22 +93,43 @@ def test_find_quicklooks_records_those_of_products_stored_without(site, tmp_path
     ingested = ingest_file(storage, archive, "M", source)
     assert ingested.quicklook == "quicklook.png"
     assert [storage.get_product_by_name("M", f"R{i}.zip").quicklook for i in range(5)] == [None] * 5
+    # registered by reference, then lost from the archive
+    manifest.write_text(json.dumps(_referenced_line(archive, "M/ref/GONE.zip", s2_l1c_zip())) + "\n")
+    assert ingest_manifest(storage, archive, "M", manifest, parsers=0).ingested == 1
+    archive.delete("M/ref/GONE.zip")
     before = {p.name: p for p in storage.query_products("M", _everything()).items}
     revisions = {name: p.revision for name, p in before.items()}
+    version = _catalogue_version(storage)
 
     report = find_quicklooks(storage, archive, "M", page_size=2, workers=2)
-    assert (report.looked, report.found, report.changed) == (6, 5, 0)  # INGESTED.zip has one already
+    # INGESTED.zip was searched when it was ingested; GONE.zip cannot be read (nothing recorded)
+    assert dataclasses.astuple(report) == (7, 5, 1, 1, 0)  # looked, found, none, unreadable, changed
     products = {p.name: p for p in storage.query_products("M", _everything()).items}
     assert {name: p.quicklook for name, p in products.items()} == {
-        **{f"R{i}.zip": "quicklook.png" for i in range(5)}, "PLAIN.bin": None, "INGESTED.zip": "quicklook.png"}
-    # only the products given one were written, and nothing else of them changed
+        **{f"R{i}.zip": "quicklook.png" for i in range(5)}, "PLAIN.bin": NO_QUICKLOOK, "GONE.zip": None,
+        "INGESTED.zip": "quicklook.png"}
+    # only the products given one were written with a new revision (PLAIN.bin's "searched,
+    # none" changes nothing a client sees), and nothing else of them changed
     assert {name for name, p in products.items() if p.revision != revisions[name]} == {f"R{i}.zip" for i in range(5)}
     for name in revisions:
         assert dataclasses.replace(products[name], revision=0, quicklook=None) == dataclasses.replace(
             before[name], revision=0, quicklook=None), name
     assert products["R0.zip"].attribute("cloudCover").value == 12.5
-    # again: only the product without one is looked at, nothing is written
-    assert find_quicklooks(storage, archive, "M").looked == 1
+    assert _catalogue_version(storage) > version
+    # again: only the file that could not be read is looked at; with again, PLAIN.bin too,
+    # which still has none: nothing is written
+    assert dataclasses.astuple(find_quicklooks(storage, archive, "M")) == (1, 0, 0, 1, 0)
+    version = _catalogue_version(storage)
+    assert dataclasses.astuple(find_quicklooks(storage, archive, "M", again=True)) == (2, 0, 1, 1, 0)
+    assert _catalogue_version(storage) == version
+    assert storage.get_product_by_name("M", "PLAIN.bin").revision == revisions["PLAIN.bin"]
+
+
+def _catalogue_version(storage) -> int:
+    from proseo_odata.storage.schema import catalogue_versions
+
+    with storage.engine.connect() as connection:
+        return connection.execute(sa.select(catalogue_versions.c.version).where(catalogue_versions.c.mission == "M")).scalar_one()
 
 
 def _everything():
@@ -142,35 +163,38 @@ def test_the_command_finds_quicklooks_after_the_upgrade(migrated_sqlite_url, tmp
         storage.close()
     result = runner.invoke(main, ["-c", str(ini), "archive", "quicklooks", "--mission", "M"])
     assert (result.exit_code, result.stdout) == (0, ""), result.output
-    assert result.stderr.strip() == "1 product file(s) of mission M searched: 1 quicklook(s) recorded"
+    assert result.stderr.strip() == "1 product file(s) of mission M searched: 1 quicklook(s) recorded, 0 without one"
     storage = SQLAlchemyStorage.from_url(migrated_sqlite_url)
     try:
         assert storage.get_product_by_name("M", "OLD.zip").quicklook == "quicklook.png"
     finally:
         storage.close()
     result = runner.invoke(main, ["-c", str(ini), "archive", "quicklooks", "--mission", "M", "--filter", "Name eq 'x'"])
-    assert result.stderr.strip() == "0 product file(s) of mission M searched: 0 quicklook(s) recorded"
+    assert result.stderr.strip() == "0 product file(s) of mission M searched: 0 quicklook(s) recorded, 0 without one"
 
 
 @pytest.mark.parametrize("parsers", [0, 1])
 def test_a_manifest_line_gives_the_quicklook_of_a_file_not_read(site, tmp_path, parsers):
-    """What an export writes (`"quicklook"`) is kept by reference when the file is not read; a
-    file that is read has its own looked for; a value that is no node path fails its line."""
+    """What an export writes (`"quicklook"`: a path, or "" for a file searched without one) is
+    kept by reference when the file is not read; a file that is read has its own looked for; a
+    value that is no node path fails its line."""
     storage, archive = site
     lines = [
         {**_referenced_line(archive, "M/a/KEPT.zip", b"not read"), "quicklook": "preview/quick-look.png"},
+        {**_referenced_line(archive, "M/a/NONE.zip", b"not read"), "quicklook": ""},
         {"archive_key": "M/a/READ.zip", "Name": "READ.zip", "quicklook": "given/but-read.png"},
         *({**_referenced_line(archive, f"M/a/BAD{i}.zip", b"x"), "quicklook": bad}
-          for i, bad in enumerate(["../up.png", "a//b.png", "", 7, "a\nb.png", "x" * 1025])),
+          for i, bad in enumerate(["../up.png", "a//b.png", 7, "a\nb.png", "x" * 1025])),
     ]
     archive.put_stream("M/a/READ.zip", io.BytesIO(s2_l1c_zip()))
     manifest = tmp_path / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
     report = ingest_manifest(storage, archive, "M", manifest, parsers=parsers)
-    assert report.ingested == 2
-    assert [line for line, _ in report.failed] == list(range(3, 9)), report.failed
+    assert report.ingested == 3
+    assert [line for line, _ in report.failed] == list(range(4, 9)), report.failed
     assert all("quicklook" in error for _, error in report.failed), report.failed
     assert storage.get_product_by_name("M", "KEPT.zip").quicklook == "preview/quick-look.png"
+    assert storage.get_product_by_name("M", "NONE.zip").quicklook == NO_QUICKLOOK
     assert storage.get_product_by_name("M", "READ.zip").quicklook == "quicklook.png"
 
 
@@ -282,7 +306,7 @@ def test_the_names_are_a_setting(built_in_names, tmp_path):
     assert find_quicklook(tree) is None
     archive = LocalArchive(tmp_path / "archive")
     archive.put_stream("k", io.BytesIO(s2_l1c_zip()))
-    assert archived_quicklook(archive, "k", archive.size("k"), "k.zip") is None
+    assert archived_quicklook(archive, "k", archive.size("k"), "k.zip") == NO_QUICKLOOK
     configure({"proseo.quicklook.names": " "})  # empty: the built-in names
     assert quicklook_names() == QUICKLOOK_NAMES
     with pytest.raises(ValueError, match="proseo.quicklook.names"):
@@ -318,9 +342,10 @@ def test_the_default_record_quicklook_reads_and_writes_the_product_whole(site, t
     source.write_bytes(b"no zip")
     product = ingest_file(storage, archive, "M", source, {"Attributes": [
         {"Name": "cloudCover", "ValueType": "Double", "Value": 3.5}]})
-    assert product.quicklook is None
-    assert not StorageBase.record_quicklook(storage, "M", product.id, "M/another/key", "a.png")
-    assert StorageBase.record_quicklook(storage, "M", product.id, product.archive_key, "a.png")
+    assert product.quicklook == NO_QUICKLOOK  # searched when ingested
+    assert not StorageBase.record_quicklook(storage, "M", product.id, product.archive_key, "a.png")  # not None
+    assert not StorageBase.record_quicklook(storage, "M", product.id, "M/another/key", "a.png", seen=NO_QUICKLOOK)
+    assert StorageBase.record_quicklook(storage, "M", product.id, product.archive_key, "a.png", seen=NO_QUICKLOOK)
     after = storage.get_product("M", product.id)
     assert (after.quicklook, after.attribute("cloudCover").value) == ("a.png", 3.5)
     assert not StorageBase.record_quicklook(storage, "M", product.id, product.archive_key, "b.png")

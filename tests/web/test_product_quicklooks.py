@@ -14,7 +14,7 @@ import pytest
 from proseo_odata.archive import load_archive
 from proseo_odata.archive.testing import s2_l1c_zip
 from proseo_odata.ingest import ingest_file, ingest_manifest
-from proseo_odata.model import VisibilityClass
+from proseo_odata.model import NO_QUICKLOOK, VisibilityClass
 
 from prip_helpers import PRIP, basic, served_app
 
@@ -74,7 +74,7 @@ def _member(data: bytes, name: str) -> bytes:
 def test_ingest_records_the_shallowest_quicklook(ingested, storage):
     assert storage.get_product("DEMO", ingested["l1c"][0].id).quicklook == "quicklook.png"
     assert storage.get_product("DEMO", ingested["s1"][0].id).quicklook == "preview/quick-look.png"
-    assert storage.get_product("DEMO", ingested["plain"][0].id).quicklook is None
+    assert storage.get_product("DEMO", ingested["plain"][0].id).quicklook == NO_QUICKLOOK  # searched, none
 
 
 def _get(web, url, user="alice", **kwargs):
