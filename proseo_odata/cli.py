@@ -818,7 +818,7 @@ def archive_quicklooks(env: Env, mission_code: str, filter_text: str | None, wor
     summary = (f"{report.looked} product file(s) of mission {mission_code} searched: "
                f"{report.found} quicklook(s) recorded, {report.none} without one")
     if report.unreadable:
-        summary += f"; {report.unreadable} not readable (logged; searched again by the next run)"
+        summary += f"; {report.unreadable} not readable (logged; nothing recorded)"
     if report.changed:
         summary += f"; {report.changed} product(s) changed meanwhile, not written (run it again)"
     click.echo(summary, err=True)

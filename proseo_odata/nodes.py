@@ -379,11 +379,15 @@ def is_node_path(text) -> bool:
 def archived_quicklook(archive, key: str, size: int, product_name: str) -> Optional[str]:
     """:func:`find_quicklook` of the file archived as ``key`` (``size`` bytes), what
     :attr:`~proseo_odata.model.Product.quicklook` records: its path, :data:`NO_QUICKLOOK` when the
-    file has none (no ZIP, or no picture of a quicklook's name), None when its nodes cannot be
-    read (logged: the product is published without its quicklook, never refused for it, and
-    ``archive quicklooks`` looks again)."""
+    file has none (no ZIP, no picture of a quicklook's name, or a ZIP whose nodes are not served:
+    :class:`NodesUnavailable`, which its bytes decide), None when it cannot be read (logged: the
+    product is published without its quicklook, never refused for it, and ``archive quicklooks``
+    looks again)."""
     try:
         return find_quicklook(product_nodes(archive, key, size, product_name)) or NO_QUICKLOOK
+    except NodesUnavailable as exc:
+        log.info("product %s: no quicklook among nodes that are not served: %s", product_name, exc)
+        return NO_QUICKLOOK
     except Exception as exc:  # noqa: BLE001 - a quicklook is never worth failing a publication
         log.warning("product %s: its file %s was not searched for a quicklook: %s: %s", product_name, key,
                     type(exc).__name__, exc)

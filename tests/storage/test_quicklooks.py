@@ -60,14 +60,15 @@ def test_archived_quicklook_reads_the_zip_and_never_fails(tmp_path, caplog):
     cases = {
         "safe": (_zip({"X.SAFE/manifest.safe": b"m", "X.SAFE/preview/quick-look.png": b"png"}), "preview/quick-look.png"),
         "plain": (b"not a zip" * 10, NO_QUICKLOOK),  # searched: none
-        # an end record pointing outside the file: its nodes are unreadable, the product keeps none
+        # an end record pointing outside the file: its nodes are not served, whenever it is read:
+        # searched, none
         "damaged": (b"PK\x05\x06" + b"\x00" * 4 + b"\x01\x00\x01\x00" + b"\x2e\x00\x00\x00" + b"\xff" * 4 + b"\x00\x00",
-                    None),
+                    NO_QUICKLOOK),
     }
     for key, (data, expected) in cases.items():
         archive.put_stream(key, io.BytesIO(data))
         assert archived_quicklook(archive, key, len(data), f"{key}.zip") == expected, key
-    assert archived_quicklook(archive, "absent", 100, "absent.zip") is None
+    assert archived_quicklook(archive, "absent", 100, "absent.zip") is None  # not read: not searched
     assert "absent.zip" in caplog.text and "was not searched for a quicklook" in caplog.text
 
 
