@@ -172,6 +172,14 @@ def test_the_command_finds_quicklooks_after_the_upgrade(migrated_sqlite_url, tmp
         storage.close()
     result = runner.invoke(main, ["-c", str(ini), "archive", "quicklooks", "--mission", "M", "--filter", "Name eq 'x'"])
     assert result.stderr.strip() == "0 product file(s) of mission M searched: 0 quicklook(s) recorded, 0 without one"
+    # a file searched without one (ingested now) is read again only when asked: --again
+    plain = tmp_path / "PLAIN.bin"
+    plain.write_bytes(b"no zip")
+    assert runner.invoke(main, ["-c", str(ini), "ingest", "--mission", "M", str(plain)]).exit_code == 0
+    result = runner.invoke(main, ["-c", str(ini), "archive", "quicklooks", "--mission", "M"])
+    assert result.stderr.strip() == "0 product file(s) of mission M searched: 0 quicklook(s) recorded, 0 without one"
+    result = runner.invoke(main, ["-c", str(ini), "archive", "quicklooks", "--mission", "M", "--again"])
+    assert result.stderr.strip() == "1 product file(s) of mission M searched: 0 quicklook(s) recorded, 1 without one"
 
 
 @pytest.mark.parametrize("parsers", [0, 1])
