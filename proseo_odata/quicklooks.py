@@ -11,10 +11,11 @@ change of ``proseo.quicklook.names``).
 
 Every product of the mission with a file and such a quicklook is looked at (any visibility
 class), in ``Id`` order, a keyset page at a time; the files by ``workers`` threads (an S3
-archive answers two ranged reads per ZIP). What was found is written by
-:meth:`~proseo_odata.storage.StorageBase.record_quicklook` (one ``UPDATE`` of the column on the
-SQLAlchemy backend, while the product has the quicklook the search began from and still names
-the file searched: one given another file, or removed, meanwhile is left as it is).
+archive answers two ranged reads per ZIP). What was found is written a page at a time by
+:meth:`~proseo_odata.storage.StorageBase.record_quicklooks` (on the SQLAlchemy backend one
+transaction, one ``UPDATE`` of the column per product, while the product has the quicklook the
+search began from and still names the file searched: one given another file, or removed,
+meanwhile is left as it is).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from proseo_odata.fixity import DEFAULT_WORKERS
 from proseo_odata.model import NO_QUICKLOOK
 from proseo_odata.nodes import archived_quicklook
-from proseo_odata.storage import BY_ID, Query, iter_pages
+from proseo_odata.storage import BY_ID, Query, QuicklookSearch, iter_pages
 
 __all__ = ["QuicklookReport", "find_quicklooks"]
 
@@ -62,16 +63,19 @@ def find_quicklooks(storage, archive, mission: str, *, query_filter=None, worker
         for page in iter_pages(storage.query_products, mission, query=query):
             wanting = [p for p in page.items if p.archive_key and p.quicklook in searched]
             found = pool.map(lambda p: archived_quicklook(archive, p.archive_key, p.content_length, p.name), wanting)
+            searches = []
             for product, quicklook in zip(wanting, found):
                 report.looked += 1
                 if quicklook is None:
                     report.unreadable += 1
                 elif quicklook == product.quicklook:  # none again: nothing to write
                     report.none += 1
-                elif not storage.record_quicklook(mission, product.id, product.archive_key, quicklook,
-                                                  seen=product.quicklook):
+                else:
+                    searches.append(QuicklookSearch(product.id, product.archive_key, quicklook, product.quicklook))
+            for search, written in zip(searches, storage.record_quicklooks(mission, searches)):
+                if not written:
                     report.changed += 1
-                elif quicklook == NO_QUICKLOOK:
+                elif search.quicklook == NO_QUICKLOOK:
                     report.none += 1
                 else:
                     report.found += 1

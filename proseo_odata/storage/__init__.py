@@ -26,6 +26,7 @@ from .base import (
     ProductText,
     Query,
     QueryResult,
+    QuicklookSearch,
     StorageBase,
     Store,
     UserStore,
@@ -43,7 +44,7 @@ from .errors import (
 
 __all__ = [
     "BY_ID", "ENTITY_SETS", "CatalogueStore", "ConflictError", "OrderStore", "OutboxStore", "Store", "UserStore", "DatabaseUnavailableError", "InvalidQueryError", "InvalidValueError",
-    "NotFoundError", "ProductEntry", "ProductFile", "ProductText", "Query", "QueryResult", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
+    "NotFoundError", "ProductEntry", "ProductFile", "ProductText", "Query", "QueryResult", "QuicklookSearch", "SchemaNotReadyError", "StorageBase", "StorageError", "iter_pages",
     "load_storage", "open_storage",
 ]
 

@@ -196,6 +196,19 @@ class ProductEntry(NamedTuple):
         )
 
 
+class QuicklookSearch(NamedTuple):
+    """What a search of a product's file for its quicklook found, for
+    :meth:`CatalogueStore.record_quicklooks`: ``quicklook``, its path or
+    :data:`~proseo_odata.model.NO_QUICKLOOK`; ``seen``, the product's
+    :attr:`~proseo_odata.model.Product.quicklook` when the search began (None: not searched;
+    ``NO_QUICKLOOK`` when searched again)."""
+
+    product_id: uuid.UUID
+    archive_key: str
+    quicklook: str
+    seen: str | None = None
+
+
 class ProductFile(NamedTuple):
     """A product as its file is checked (:meth:`CatalogueStore.query_product_files`): the file's
     key and what the catalogue records of its bytes. ``checksums``: ``(algorithm, value)``
@@ -595,32 +608,31 @@ class CatalogueStore(Store):
         ``NotFoundError`` if missing."""
         raise NotImplementedError
 
-    def record_quicklook(self, mission: str, product_id: uuid.UUID, archive_key: str, quicklook: str,
-                         seen: str | None = None) -> bool:
-        """Record what a search of the product's file ``archive_key`` found
-        (``proseo-odata archive quicklooks``): ``quicklook``, its path, or
-        :data:`~proseo_odata.model.NO_QUICKLOOK` for none; if the product still has that file and
-        the :attr:`~proseo_odata.model.Product.quicklook` the search began from, ``seen`` (None:
-        not searched; ``NO_QUICKLOOK`` when searching again). A path found raises its revision;
-        nothing else of it changes (a backend need not raise it for ``NO_QUICKLOOK``, which
-        changes nothing a client sees).
-        False when it has another quicklook or file, or is gone. This default reads the product
-        and writes it whole (:meth:`update_product`); a backend may update the one column (the
-        SQLAlchemy backend does)."""
+    def record_quicklooks(self, mission: str, searches: Sequence[QuicklookSearch]) -> list[bool]:
+        """Record what searches of products' files found (``proseo-odata archive quicklooks``, a
+        page of products at a time): each :class:`QuicklookSearch`'s ``quicklook`` if its product
+        still has that file and the quicklook the search began from (``seen``). A path found
+        raises the product's revision; nothing else of it changes (a backend need not raise it
+        for ``NO_QUICKLOOK``, which changes nothing a client sees). Returns, for each search,
+        whether it was written (False: the product has another quicklook or file, or is gone).
+        This default reads each product and writes it whole (:meth:`update_product`); a backend
+        may update the one column, all in one transaction (the SQLAlchemy backend does)."""
         from .errors import ConflictError, NotFoundError
 
-        try:
-            product = self.get_product(mission, product_id)
-        except NotFoundError:
-            return False
-        if product.quicklook != seen or product.archive_key != archive_key:
-            return False
-        product.quicklook = quicklook
-        try:
-            self.update_product(product)
-        except (ConflictError, NotFoundError):
-            return False
-        return True
+        written = []
+        for search in searches:
+            try:
+                product = self.get_product(mission, search.product_id)
+                if product.quicklook != search.seen or product.archive_key != search.archive_key:
+                    written.append(False)
+                    continue
+                product.quicklook = search.quicklook
+                self.update_product(product)
+            except (ConflictError, NotFoundError):
+                written.append(False)
+            else:
+                written.append(True)
+        return written
 
     # -- subscriptions ---------------------------------------------------------------------
 

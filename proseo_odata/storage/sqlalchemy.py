@@ -1650,8 +1650,7 @@ class SQLAlchemyStorage(StorageBase):
         """Bump the catalogue version of the ``changed`` missions in ``session``'s transaction
         (one UPSERT; the row is made by the first write of a mission): positions the ``$skip``
         memo remembered under the old version are no longer used (:meth:`_run_query`). Every
-        write of ``products``, ``product_checksums`` or ``product_attributes`` calls it, but
-        :meth:`record_quicklook`'s of ``NO_QUICKLOOK`` (which changes no answer)."""
+        write of ``products``, ``product_checksums`` or ``product_attributes`` calls it."""
         codes = sorted(set(changed))  # one lock order
         for mission in codes:  # until a page reads the new version, no position is looked up
             self._root._catalogue_seen.pop(mission, None)
@@ -2841,24 +2840,39 @@ class SQLAlchemyStorage(StorageBase):
         product.revision = revision
         return product
 
-    def record_quicklook(self, mission, product_id, archive_key, quicklook, seen=None) -> bool:
-        """See :meth:`StorageBase.record_quicklook`: one ``UPDATE`` of the row while it has the
-        quicklook ``seen`` and still names ``archive_key``. A path found raises its revision (for
-        the writers that hold it read) and the mission's catalogue version (pages with
-        ``$expand=Assets`` change); ``NO_QUICKLOOK`` neither (a writer holding the product read
-        may then write it back unsearched: it is searched again, nothing is lost)."""
+    def record_quicklooks(self, mission, searches) -> list[bool]:
+        """See :meth:`StorageBase.record_quicklooks`: one transaction, one ``UPDATE`` of the
+        column per product while it has the quicklook ``seen`` and still names the file searched,
+        after the mission's catalogue version (once: pages with ``$expand=Assets`` change, and
+        the version row first is the lock order of every write of several products). A path
+        found raises the product's revision (for the writers that hold it read); ``NO_QUICKLOOK``
+        does not (a writer holding the product read may then write it back unsearched: it is
+        searched again, nothing is lost)."""
+        if not searches:
+            return []
         p = products.c
-        found = quicklook != NO_QUICKLOOK
+        statements = {}  # (never searched, a path found): one statement, bound per product
+
+        def statement(unsearched: bool, found: bool):
+            if (unsearched, found) not in statements:
+                # (bind names other than the columns': an UPDATE reserves those for its SET clause)
+                seen = p.quicklook.is_(None) if unsearched else p.quicklook == sa.bindparam("b_seen")
+                statements[unsearched, found] = (
+                    sa.update(products)
+                    .where(p.mission == sa.bindparam("b_mission"), p.id == sa.bindparam("b_id"),
+                           p.archive_key == sa.bindparam("b_key"), seen)
+                    .values(quicklook=sa.bindparam("b_found"), **({"revision": p.revision + 1} if found else {})))
+            return statements[unsearched, found]
+
+        written = []
         with self._db() as s:
-            if found:
-                self._catalogue_changed(s, [mission])  # first: the lock order of writes of existing products
-            done = s.execute(
-                sa.update(products)
-                .where(p.mission == mission, p.id == product_id, p.archive_key == archive_key,
-                       p.quicklook.is_(None) if seen is None else p.quicklook == seen)
-                .values(quicklook=quicklook, **({"revision": p.revision + 1} if found else {}))
-            ).rowcount
-        return done == 1
+            self._catalogue_changed(s, [mission])
+            for search in searches:
+                parameters = {"b_mission": mission, "b_id": search.product_id, "b_key": search.archive_key,
+                              "b_found": search.quicklook, "b_seen": search.seen}
+                done = s.execute(statement(search.seen is None, search.quicklook != NO_QUICKLOOK), parameters)
+                written.append(done.rowcount == 1)
+        return written
 
     def delete_product(self, mission, product_id) -> None:
         with self._db() as s:

@@ -65,7 +65,7 @@ from proseo_odata.model import (
     utcnow,
 )
 
-from .base import OrderQueueStats, Query, StorageBase
+from .base import OrderQueueStats, Query, QuicklookSearch, StorageBase
 from .errors import ConflictError, InvalidQueryError, NotFoundError
 
 UTC = timezone.utc
@@ -524,32 +524,52 @@ class CatalogueContractTests(MissionContractTests):
             (e.id, e.name, e.quicklook, e.online, e.eviction_date) for e in everything.items]
         assert sorted(map(str, [t.quicklook for t in texts.items])) == ["None", "None", "preview/quick-look.png"]
 
-    def test_record_quicklook_writes_the_one_column_while_the_file_is_the_one_searched(self, mission_storage):
+    @staticmethod
+    def _record(storage, mission, product_id, archive_key, quicklook, seen=None) -> bool:
+        (written,) = storage.record_quicklooks(mission, [QuicklookSearch(product_id, archive_key, quicklook, seen)])
+        return written
+
+    def test_record_quicklooks_writes_the_one_column_while_the_file_is_the_one_searched(self, mission_storage):
+        record = self._record
         product = mission_storage.add_product(make_product(archive_key="M1/p/file.zip"))
         before = mission_storage.get_product("M1", product.id)
-        assert not mission_storage.record_quicklook("M1", product.id, "M1/p/other.zip", "a.png")  # another file
-        assert not mission_storage.record_quicklook("M2", product.id, "M1/p/file.zip", "a.png")  # another mission
-        assert not mission_storage.record_quicklook("M1", uuid.uuid4(), "M1/p/file.zip", "a.png")  # none such
+        assert not record(mission_storage, "M1", product.id, "M1/p/other.zip", "a.png")  # another file
+        assert not record(mission_storage, "M2", product.id, "M1/p/file.zip", "a.png")  # another mission
+        assert not record(mission_storage, "M1", uuid.uuid4(), "M1/p/file.zip", "a.png")  # none such
         assert mission_storage.get_product("M1", product.id) == before
-        assert mission_storage.record_quicklook("M1", product.id, "M1/p/file.zip", "preview/quick-look.png")
+        assert record(mission_storage, "M1", product.id, "M1/p/file.zip", "preview/quick-look.png")
         after = mission_storage.get_product("M1", product.id)
         assert after.quicklook == "preview/quick-look.png" and after.revision == before.revision + 1
         assert dataclasses.replace(after, quicklook=None, revision=0) == dataclasses.replace(before, revision=0)
-        assert not mission_storage.record_quicklook("M1", product.id, "M1/p/file.zip", "b.png")  # has one
+        assert not record(mission_storage, "M1", product.id, "M1/p/file.zip", "b.png")  # has one
         assert mission_storage.get_product("M1", product.id).quicklook == "preview/quick-look.png"
         with pytest.raises(ConflictError):  # a writer holding it read before: its revision is stale
             mission_storage.update_product(before)
+        assert mission_storage.record_quicklooks("M1", []) == []
 
-    def test_record_quicklook_records_a_file_searched_without_one(self, mission_storage):
+    def test_record_quicklooks_records_a_file_searched_without_one(self, mission_storage):
+        record = self._record
         product = mission_storage.add_product(make_product(archive_key="M1/p/none.zip"))
-        assert mission_storage.record_quicklook("M1", product.id, "M1/p/none.zip", NO_QUICKLOOK)
+        assert record(mission_storage, "M1", product.id, "M1/p/none.zip", NO_QUICKLOOK)
         assert mission_storage.get_product("M1", product.id).quicklook == NO_QUICKLOOK
         # searched: not again from "not searched"; searched again (seen: none) it may get one
-        assert not mission_storage.record_quicklook("M1", product.id, "M1/p/none.zip", "a.png")
-        assert not mission_storage.record_quicklook("M1", product.id, "M1/p/other.zip", "a.png", seen=NO_QUICKLOOK)
-        assert mission_storage.record_quicklook("M1", product.id, "M1/p/none.zip", "a.png", seen=NO_QUICKLOOK)
+        assert not record(mission_storage, "M1", product.id, "M1/p/none.zip", "a.png")
+        assert not record(mission_storage, "M1", product.id, "M1/p/other.zip", "a.png", seen=NO_QUICKLOOK)
+        assert record(mission_storage, "M1", product.id, "M1/p/none.zip", "a.png", seen=NO_QUICKLOOK)
         assert mission_storage.get_product("M1", product.id).quicklook == "a.png"
-        assert not mission_storage.record_quicklook("M1", product.id, "M1/p/none.zip", "b.png", seen=NO_QUICKLOOK)
+        assert not record(mission_storage, "M1", product.id, "M1/p/none.zip", "b.png", seen=NO_QUICKLOOK)
+
+    def test_record_quicklooks_answers_each_search_of_a_page(self, mission_storage):
+        found, none, taken = (mission_storage.add_product(make_product(archive_key=f"M1/p/{n}.zip"))
+                              for n in ("found", "none", "taken"))
+        assert self._record(mission_storage, "M1", taken.id, "M1/p/taken.zip", "first.png")
+        searches = [QuicklookSearch(found.id, "M1/p/found.zip", "q.png"),
+                    QuicklookSearch(none.id, "M1/p/none.zip", NO_QUICKLOOK),
+                    QuicklookSearch(taken.id, "M1/p/taken.zip", "second.png"),  # given one meanwhile
+                    QuicklookSearch(uuid.uuid4(), "M1/p/gone.zip", "q.png")]  # removed meanwhile
+        assert mission_storage.record_quicklooks("M1", searches) == [True, True, False, False]
+        assert [mission_storage.get_product("M1", p.id).quicklook for p in (found, none, taken)] == [
+            "q.png", NO_QUICKLOOK, "first.png"]
 
     # -- ordering and keyset paging ------------------------------------------------------------
 

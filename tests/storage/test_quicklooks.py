@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import uuid
 import zipfile
 
 import pytest
@@ -341,9 +342,10 @@ def test_the_command_line_reads_the_names_from_its_ini(migrated_sqlite_url, tmp_
         storage.close()
 
 
-def test_the_default_record_quicklook_reads_and_writes_the_product_whole(site, tmp_path):
+def test_the_default_record_quicklooks_reads_and_writes_each_product_whole(site, tmp_path):
     """StorageBase's default (for a backend without the one-column update), on the SQLAlchemy
     backend's reads and writes: the same outcomes as its own."""
+    from proseo_odata.storage import QuicklookSearch
     from proseo_odata.storage.base import StorageBase
 
     storage, archive = site
@@ -352,9 +354,13 @@ def test_the_default_record_quicklook_reads_and_writes_the_product_whole(site, t
     product = ingest_file(storage, archive, "M", source, {"Attributes": [
         {"Name": "cloudCover", "ValueType": "Double", "Value": 3.5}]})
     assert product.quicklook == NO_QUICKLOOK  # searched when ingested
-    assert not StorageBase.record_quicklook(storage, "M", product.id, product.archive_key, "a.png")  # not None
-    assert not StorageBase.record_quicklook(storage, "M", product.id, "M/another/key", "a.png", seen=NO_QUICKLOOK)
-    assert StorageBase.record_quicklook(storage, "M", product.id, product.archive_key, "a.png", seen=NO_QUICKLOOK)
+    key = product.archive_key
+    assert StorageBase.record_quicklooks(storage, "M", [
+        QuicklookSearch(product.id, key, "a.png"),  # not searched: it was
+        QuicklookSearch(product.id, "M/another/key", "a.png", NO_QUICKLOOK),  # another file
+        QuicklookSearch(uuid.uuid4(), key, "a.png", NO_QUICKLOOK),  # none such
+        QuicklookSearch(product.id, key, "a.png", NO_QUICKLOOK),
+        QuicklookSearch(product.id, key, "b.png", NO_QUICKLOOK),  # it has one now
+    ]) == [False, False, False, True, False]
     after = storage.get_product("M", product.id)
     assert (after.quicklook, after.attribute("cloudCover").value) == ("a.png", 3.5)
-    assert not StorageBase.record_quicklook(storage, "M", product.id, product.archive_key, "b.png")
