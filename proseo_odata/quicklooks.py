@@ -12,8 +12,8 @@ change of ``proseo.quicklook.names``).
 Every product of the mission with a file and such a quicklook is looked at (any visibility
 class), in ``Id`` order, a keyset page at a time; the files by ``workers`` threads (an S3
 archive answers two ranged reads per ZIP). What was found is written a page at a time by
-:meth:`~proseo_odata.storage.StorageBase.record_quicklooks` (on the SQLAlchemy backend one
-transaction, one ``UPDATE`` of the column per product, while the product has the quicklook the
+:meth:`~proseo_odata.storage.StorageBase.record_quicklooks` (on the SQLAlchemy backend 50
+products a transaction, one ``UPDATE`` of the column per product, while the product has the quicklook the
 search began from and still names the file searched: one given another file, or removed,
 meanwhile is left as it is).
 """

@@ -616,7 +616,7 @@ class CatalogueStore(Store):
         for ``NO_QUICKLOOK``, which changes nothing a client sees). Returns, for each search,
         whether it was written (False: the product has another quicklook or file, or is gone).
         This default reads each product and writes it whole (:meth:`update_product`); a backend
-        may update the one column, all in one transaction (the SQLAlchemy backend does)."""
+        may update the one column, several products a transaction (the SQLAlchemy backend does)."""
         from .errors import ConflictError, NotFoundError
 
         written = []

@@ -410,6 +410,24 @@ _KEYS_IN_USE = sa.select(products.c.archive_key).where(
 _KEYS_IN_USE_CHUNK = 10_000
 
 
+def _record_quicklook(unsearched: bool, found: bool):
+    """The ``UPDATE`` of :meth:`SQLAlchemyStorage.record_quicklooks` for one product: of a
+    product never searched (else one whose quicklook is ``b_seen``), a path found (its revision
+    up) or none. (Bind names other than the columns': an UPDATE reserves those for its SET.)"""
+    p = products.c
+    seen = p.quicklook.is_(None) if unsearched else p.quicklook == sa.bindparam("b_seen")
+    return (sa.update(products)
+            .where(p.mission == sa.bindparam("b_mission"), p.id == sa.bindparam("b_id"),
+                   p.archive_key == sa.bindparam("b_key"), seen)
+            .values(quicklook=sa.bindparam("b_found"), **({"revision": p.revision + 1} if found else {})))
+
+
+_RECORD_QUICKLOOK = {(unsearched, found): _record_quicklook(unsearched, found)
+                     for unsearched in (True, False) for found in (True, False)}
+#: Products whose quicklooks :meth:`SQLAlchemyStorage.record_quicklooks` writes in one transaction.
+QUICKLOOK_CHUNK = 50
+
+
 def _visible_condition(dialect: str, visibilities: list[str]) -> tuple:
     """``(condition, parameters)``: products of one of the ``visibilities``. One class (a PUBLIC
     user's) is an equality; several are ``IN`` on SQLite and ``= ANY(array)`` on PostgreSQL
@@ -2841,37 +2859,23 @@ class SQLAlchemyStorage(StorageBase):
         return product
 
     def record_quicklooks(self, mission, searches) -> list[bool]:
-        """See :meth:`StorageBase.record_quicklooks`: one transaction, one ``UPDATE`` of the
-        column per product while it has the quicklook ``seen`` and still names the file searched,
-        after the mission's catalogue version (once: pages with ``$expand=Assets`` change, and
-        the version row first is the lock order of every write of several products). A path
-        found raises the product's revision (for the writers that hold it read); ``NO_QUICKLOOK``
-        does not (a writer holding the product read may then write it back unsearched: it is
-        searched again, nothing is lost)."""
-        if not searches:
-            return []
-        p = products.c
-        statements = {}  # (never searched, a path found): one statement, bound per product
-
-        def statement(unsearched: bool, found: bool):
-            if (unsearched, found) not in statements:
-                # (bind names other than the columns': an UPDATE reserves those for its SET clause)
-                seen = p.quicklook.is_(None) if unsearched else p.quicklook == sa.bindparam("b_seen")
-                statements[unsearched, found] = (
-                    sa.update(products)
-                    .where(p.mission == sa.bindparam("b_mission"), p.id == sa.bindparam("b_id"),
-                           p.archive_key == sa.bindparam("b_key"), seen)
-                    .values(quicklook=sa.bindparam("b_found"), **({"revision": p.revision + 1} if found else {})))
-            return statements[unsearched, found]
-
+        """See :meth:`StorageBase.record_quicklooks`: a transaction per :data:`QUICKLOOK_CHUNK`
+        products, one ``UPDATE`` of the column per product while it has the quicklook ``seen``
+        and still names the file searched, after the mission's catalogue version (once a
+        transaction: pages with ``$expand=Assets`` change, and the version row first is the lock
+        order of every write of several products; the mission's other writers wait for it, so
+        for at most a chunk's updates). A path found raises the product's revision (for the
+        writers that hold it read); ``NO_QUICKLOOK`` does not (a writer holding the product read
+        may then write it back unsearched: it is searched again, nothing is lost)."""
         written = []
-        with self._db() as s:
-            self._catalogue_changed(s, [mission])
-            for search in searches:
-                parameters = {"b_mission": mission, "b_id": search.product_id, "b_key": search.archive_key,
-                              "b_found": search.quicklook, "b_seen": search.seen}
-                done = s.execute(statement(search.seen is None, search.quicklook != NO_QUICKLOOK), parameters)
-                written.append(done.rowcount == 1)
+        for start in range(0, len(searches), QUICKLOOK_CHUNK):
+            with self._db() as s:
+                self._catalogue_changed(s, [mission])
+                for search in searches[start:start + QUICKLOOK_CHUNK]:
+                    parameters = {"b_mission": mission, "b_id": search.product_id, "b_key": search.archive_key,
+                                  "b_found": search.quicklook, "b_seen": search.seen}
+                    done = s.execute(_RECORD_QUICKLOOK[search.seen is None, search.quicklook != NO_QUICKLOOK], parameters)
+                    written.append(done.rowcount == 1)
         return written
 
     def delete_product(self, mission, product_id) -> None:

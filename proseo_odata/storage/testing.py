@@ -571,6 +571,17 @@ class CatalogueContractTests(MissionContractTests):
         assert [mission_storage.get_product("M1", p.id).quicklook for p in (found, none, taken)] == [
             "q.png", NO_QUICKLOOK, "first.png"]
 
+    def test_record_quicklooks_answers_a_page_larger_than_a_backend_writes_at_once(self, mission_storage):
+        made = mission_storage.add_products([make_product(name=f"P{i:03d}.zip", archive_key=f"M1/p/{i}.zip")
+                                             for i in range(130)])
+        searches = [QuicklookSearch(p.id, p.archive_key, f"{i}.png" if i % 3 else NO_QUICKLOOK)
+                    for i, p in enumerate(made)]
+        searches[77] = searches[77]._replace(archive_key="M1/p/moved.zip")  # its file changed meanwhile
+        assert mission_storage.record_quicklooks("M1", searches) == [i != 77 for i in range(130)]
+        page = mission_storage.query_products("M1", Query(top=200))
+        assert {p.id: p.quicklook for p in page.items} == {
+            s.product_id: None if i == 77 else s.quicklook for i, s in enumerate(searches)}
+
     # -- ordering and keyset paging ------------------------------------------------------------
 
     def _paging_products(self, storage, n=23):
