@@ -82,6 +82,16 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def write_site_ini(folder: str, database: str, root: str) -> str:
+    """A site .ini in ``folder`` for the command line: the SQLite ``database`` and the local
+    archive folder ``root``; returns its path."""
+    ini = os.path.join(folder, "site.ini")
+    with open(ini, "w", encoding="utf-8") as handle:
+        handle.write(f"[app:main]\nuse = egg:proseo-odata\nproseo.storage.url = sqlite:///{database}\n"
+                     f"proseo.archive.backend = proseo_odata.archive.local\nproseo.archive.path = {root}\n")
+    return ini
+
+
 # --------------------------------------------------------------------------------------------
 # the server
 

@@ -38,10 +38,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 
-from bench.catalogue import log, machine
+from bench.catalogue import log, machine, write_site_ini
 
 
 def _raw(database: str, root: str, checksums: bool) -> int:
@@ -122,15 +121,7 @@ def main(argv=None) -> int:
         loaded = ingest_manifest(storage, LocalArchive(root), "BENCH", lines)
         storage.close()
         log(f"{loaded.ingested:,} products ingested by reference in {time.perf_counter() - started:.1f} s")
-        ini = os.path.join(scratch, "site.ini")
-        with open(ini, "w", encoding="utf-8") as handle:
-            handle.write(textwrap.dedent(f"""\
-                [app:main]
-                use = egg:proseo-odata
-                proseo.storage.url = sqlite:///{database}
-                proseo.archive.backend = proseo_odata.archive.local
-                proseo.archive.path = {root}
-                """))
+        ini = write_site_ini(scratch, database, root)
         with sqlite3.connect(database) as connection:
             files, size = connection.execute("SELECT count(*), sum(content_length) FROM products").fetchone()
         command = [os.path.join(os.path.dirname(sys.executable), "proseo-odata"), "-c", ini, "archive", "check",

@@ -37,11 +37,10 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import zipfile
 
-from bench.catalogue import log, machine
+from bench.catalogue import log, machine, write_site_ini
 
 
 def _files(root: str, count: int, lines: str) -> None:
@@ -123,15 +122,7 @@ def main(argv=None) -> int:
                 raise SystemExit(f"{loaded.ingested} of {args.products} products ingested: {loaded.failed[:3]}")
             reference = os.path.join(scratch, "reference.sqlite")
             shutil.copyfile(database, reference)
-            ini = os.path.join(scratch, "site.ini")
-            with open(ini, "w", encoding="utf-8") as handle:
-                handle.write(textwrap.dedent(f"""\
-                    [app:main]
-                    use = egg:proseo-odata
-                    proseo.storage.url = sqlite:///{database}
-                    proseo.archive.backend = proseo_odata.archive.local
-                    proseo.archive.path = {root}
-                    """))
+            ini = write_site_ini(scratch, database, root)
             command = [os.path.join(os.path.dirname(sys.executable), "proseo-odata"), "-c", ini, "archive",
                        "quicklooks", "--mission", "BENCH"]
 
