@@ -10,7 +10,8 @@ so that a file is searched once. ``again`` searches the files recorded without o
 change of ``proseo.quicklook.names``).
 
 Every product of the mission with a file and such a quicklook is looked at (any visibility
-class), in ``Id`` order, a keyset page at a time; the files by ``workers`` threads (an S3
+class), in ``Id`` order, a keyset page at a time (:meth:`~proseo_odata.storage.StorageBase.query_product_files`:
+the few columns a search needs); the files by ``workers`` threads (an S3
 archive answers two ranged reads per ZIP). What was found is written a page at a time by
 :meth:`~proseo_odata.storage.StorageBase.record_quicklooks` (on the SQLAlchemy backend 50
 products a transaction, one ``UPDATE`` of the column per product, while the product has the quicklook the
@@ -60,7 +61,7 @@ def find_quicklooks(storage, archive, mission: str, *, query_filter=None, worker
     report = QuicklookReport()
     query = Query(filter=query_filter, orderby=BY_ID, top=page_size)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="quicklooks") as pool:
-        for page in iter_pages(storage.query_products, mission, query=query):
+        for page in iter_pages(storage.query_product_files, mission, query=query):
             wanting = [p for p in page.items if p.archive_key and p.quicklook in searched]
             found = pool.map(lambda p: archived_quicklook(archive, p.archive_key, p.content_length, p.name), wanting)
             searches = []

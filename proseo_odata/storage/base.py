@@ -210,20 +210,22 @@ class QuicklookSearch(NamedTuple):
 
 
 class ProductFile(NamedTuple):
-    """A product as its file is checked (:meth:`CatalogueStore.query_product_files`): the file's
-    key and what the catalogue records of its bytes. ``checksums``: ``(algorithm, value)``
-    pairs ordered by algorithm, or None when they were not asked for."""
+    """A product as its file is checked or searched (:meth:`CatalogueStore.query_product_files`):
+    the file's key, what the catalogue records of its bytes, and what a search of it for a
+    quicklook found (:attr:`~proseo_odata.model.Product.quicklook`). ``checksums``:
+    ``(algorithm, value)`` pairs ordered by algorithm, or None when they were not asked for."""
 
     id: uuid.UUID
     name: str
     archive_key: str | None
     content_length: int | None
     checksums: Sequence | None = None
+    quicklook: str | None = None
 
     @classmethod
     def from_product(cls, product: Product, checksums: bool = True) -> "ProductFile":
         pairs = sorted((c.algorithm, c.value) for c in product.checksums) if checksums else None
-        return cls(product.id, product.name, product.archive_key, product.content_length, pairs)
+        return cls(product.id, product.name, product.archive_key, product.content_length, pairs, product.quicklook)
 
 
 class ProductText(NamedTuple):
@@ -568,7 +570,8 @@ class CatalogueStore(Store):
     def query_product_files(self, mission: str, query: Query, *, checksums: bool = False) -> QueryResult:
         """:meth:`query_products` (every visibility class) with :class:`ProductFile` items: the
         same rows, order and paging, each product only as far as its file goes (maintenance:
-        :mod:`proseo_odata.fixity`); ``checksums`` loads the recorded checksums too. This
+        :mod:`proseo_odata.fixity`, :mod:`proseo_odata.quicklooks`); ``checksums`` loads the
+        recorded checksums too. This
         default converts :meth:`query_products`' products; a backend may read the few columns
         directly (the SQLAlchemy backend does)."""
         result = self.query_products(mission, dataclasses.replace(query, expand=frozenset()))

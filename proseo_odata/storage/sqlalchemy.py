@@ -715,7 +715,8 @@ _ENTRY_COLUMNS = (
 _ASSET_COLUMNS = [products.c.name, products.c.quicklook, products.c.online, products.c.eviction_date]
 
 #: What a page of :class:`ProductFile` selects (one list: the page statement is built once).
-_FILE_COLUMNS = [products.c.id, products.c.name, products.c.archive_key, products.c.content_length]
+_FILE_COLUMNS = [products.c.id, products.c.name, products.c.archive_key, products.c.content_length,
+                 products.c.quicklook]
 
 
 def _json_datetime(text):
@@ -2763,18 +2764,18 @@ class SQLAlchemyStorage(StorageBase):
         )
 
     def query_product_files(self, mission, query, *, checksums=False):
-        """See :meth:`StorageBase.query_product_files`: the page statement selects the four
+        """See :meth:`StorageBase.query_product_files`: the page statement selects the five
         columns of :data:`_FILE_COLUMNS` (no ``Product`` objects); the checksums' algorithms and
         values, when asked for, by the page's ids."""
         def load(session, rows):
             if not checksums:
-                return [ProductFile(*row[:4]) for row in rows]
+                return [ProductFile(*row[:4], None, row[4]) for row in rows]
             found: dict[uuid.UUID, list] = {row.id: [] for row in rows}
             if found:
                 for product_id, algorithm, value in session.execute(_CHECKSUM_VALUES_OF_PRODUCTS,
                                                                      {"proseo_ids": list(found)}):
                     found[product_id].append((algorithm, value))
-            return [ProductFile(*row[:4], found[row.id]) for row in rows]
+            return [ProductFile(*row[:4], found[row.id], row[4]) for row in rows]
 
         return self._query_products(mission, query, None, load, columns=_FILE_COLUMNS)
 
