@@ -29,6 +29,7 @@ __all__ = [
     "PeriodicEviction",
     "ProductUnavailableError",
     "check_downloadable",
+    "is_evicted",
     "evict_due_products",
     "start_periodic_eviction",
 ]
@@ -43,10 +44,14 @@ class ProductUnavailableError(NotFound):
         super().__init__(message, target="$value")
 
 
+def is_evicted(eviction_date: datetime | None, now: datetime | None = None) -> bool:
+    """Whether a product of this ``EvictionDate`` is past it (its file may no longer be served)."""
+    return eviction_date is not None and eviction_date <= (now or utcnow())
+
+
 def check_downloadable(product: Product, now: datetime | None = None) -> None:
     """Raise :class:`ProductUnavailableError` unless the product's file may be served."""
-    now = now or utcnow()
-    if product.eviction_date is not None and product.eviction_date <= now:
+    if is_evicted(product.eviction_date, now):
         raise ProductUnavailableError(
             f"Product {product.id} ({product.name}) was evicted from the archive at "
             f"{format_datetime(product.eviction_date)} and can no longer be downloaded"

@@ -35,7 +35,8 @@ import uuid
 from json.encoder import encode_basestring
 from typing import Callable
 
-from proseo_odata.model import Asset, Product, Role, utcnow
+from proseo_odata.eviction import is_evicted
+from proseo_odata.model import Asset, Product, Role
 from proseo_odata.odata import edm
 from proseo_odata.query import navigation_listing, value_options
 from proseo_odata.errors import NotFound
@@ -88,11 +89,12 @@ def product_assets(request, product) -> list:
     (:attr:`~proseo_odata.model.Product.quicklook`), read at its ``Nodes`` URL in PRIP, or none
     (a file searched without one found, or not searched).
     None either when that URL would not answer the picture: the product may not be downloaded
-    now (offline, or past its ``EvictionDate``: :func:`~proseo_odata.eviction.check_downloadable`),
+    now (offline, or past its ``EvictionDate``: :func:`~proseo_odata.eviction.is_evicted`, as
+    :func:`~proseo_odata.eviction.check_downloadable` decides for downloads),
     or the user may not read PRIP (an order's product read through ODIP by a user without the
     ``PRIP_USER`` role)."""
     quicklook = product.quicklook
-    if not quicklook or product.name is None or not product.online or product.eviction_date <= utcnow():
+    if not quicklook or product.name is None or not product.online or is_evicted(product.eviction_date):
         return []
     web = _web(request)
     root, service = web.mount_of_path(request.path_info)
@@ -142,7 +144,7 @@ def get_product(request):
     product = visible_product(request, principal, request.matchdict["key"])
     seed_aliases = _web(request).seed_aliases
     members = product_members(ProductEntry.from_product(product), seed_aliases=seed_aliases, expand=expand,
-                              select=select, assets=_assets(request, product))
+                              select=select, assets=product_assets(request, product))
     context = encode_basestring(context_url(request, "Products/$entity", product_selection(select, seed_aliases, expand)))
     return json_response(JSONText(object_text({"@odata.context": context, **members})))
 
@@ -189,7 +191,7 @@ def product_asset(request):
     select = item_select(request, "Products(...)/Assets(...)", (edm.ASSET,))
     product = visible_product(request, principal, request.matchdict["key"])
     asset_id = keys.parse_key(request.matchdict["asset"], "asset")
-    for asset in _assets(request, product):
+    for asset in product_assets(request, product):
         if asset.id == asset_id:
             context = context_url(request, f"Products({product.id})/Assets/$entity", select)
             return json_response({"@odata.context": context, **select_properties(asset_json(asset), select)})
@@ -213,10 +215,6 @@ def _navigation_count(collection: str, stored: Callable[[object, Product], list]
 
 def _attributes(request, product: Product) -> list:
     return product.attributes
-
-
-def _assets(request, product: Product) -> list:
-    return product_assets(request, product)
 
 
 def product_value(request):
@@ -253,9 +251,9 @@ ROUTES = (
     ("/Products({key})/Attributes({name:.+})", "product_attribute", {"GET": product_attribute}),
     ("/Products({key})/Attributes/$count", "product_attributes_count",
      {"GET": _navigation_count("Attributes", _attributes)}),
-    ("/Products({key})/Assets", "product_assets", {"GET": _navigation("Assets", _assets)}),
+    ("/Products({key})/Assets", "product_assets", {"GET": _navigation("Assets", product_assets)}),
     ("/Products({key})/Assets({asset})", "product_asset", {"GET": product_asset}),
-    ("/Products({key})/Assets/$count", "product_assets_count", {"GET": _navigation_count("Assets", _assets)}),
+    ("/Products({key})/Assets/$count", "product_assets_count", {"GET": _navigation_count("Assets", product_assets)}),
     # Downloads (contract section 7) - the view delegates to proseo_odata_web.download.
     ("/Products({key})/$value", "product_value", {"GET": product_value}),
     # Products(<key>)/Name, .../Name/$value: proseo_odata_web.properties
